@@ -1,4 +1,5 @@
 /** Plain-text tables of a turn's trace, for the CLI's `--trace` and the demo. */
+import { formatPayoffPair } from '../game/format.js';
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
 import { num, signed } from '../steering/format.js';
 import { renderNumber } from './chain-edit.js';
@@ -14,14 +15,14 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
-const pair = (m: PayoffMatrix, key: string) => `${renderNumber(m[key]!.LLM)}, ${renderNumber(m[key]!.user)}`;
+const pair = (m: PayoffMatrix, key: string) => formatPayoffPair(m[key]!, renderNumber);
 
 /** The matrices before and after, the edits, and the choice. */
 export function formatSteering(steering: SteeringTrace, spec: GameSpec = DEFAULT_SPEC): string {
   const pick = steering.selection.selected[0]!;
   const rows = cellKeys(spec).map((key) => {
     const d = steering.diff.find((c) => c.key === key);
-    const delta = d === undefined ? '' : `${signed(d.delta.LLM)}, ${signed(d.delta.user)}`;
+    const delta = d === undefined ? '' : formatPayoffPair(d.delta, signed);
     const sum = steering.matrixAfter[key]!.LLM + steering.matrixAfter[key]!.user;
     return [
       `${key}${key === pick ? ' <' : ''}`,
@@ -33,7 +34,7 @@ export function formatSteering(steering: SteeringTrace, spec: GameSpec = DEFAULT
   });
   const out = [
     `Policy: ${steering.policy}`,
-    ...table(['cell (LLM, user)', 'model wrote', 'edit', 'steered', 'LLM+user'], rows),
+    ...table(['cell', 'model wrote', 'edit', 'steered', 'U+L'], rows),
     'Edits:',
   ];
   // Explanations read "DA: …"; the edits of most policies depend on the action only, so each line shows once.

@@ -53,6 +53,11 @@ import {
 } from './chain-edit.js';
 import { TurnError, textExcerpt } from './errors.js';
 
+/** The token limit as a user sets it: the CLI's flag and the library's option, so either reader knows. */
+function tokenLimit(n: number | undefined): string {
+  return `${n === undefined ? '' : `${n} tokens, `}--max-tokens in the CLI, maxTokens in the library`;
+}
+
 export type AnalysisMode = 'model' | 'solver';
 export type ContinuationMode = 'continue' | 'reask' | 'auto';
 export type StageName = 'stage1' | 'stage1-retry' | 'stage2' | 'reask';
@@ -225,7 +230,7 @@ function readStage1(
   if (cut) {
     return {
       problems: [
-        `the output reached the stage-1 token limit (maxTokens ${limit}) before </payoff>${payoff === undefined ? ', with no <payoff> block yet' : ''}`,
+        `the output reached the stage-1 token limit (${tokenLimit(limit)}) before </payoff>${payoff === undefined ? ', with no <payoff> block yet' : ''}`,
       ],
       text,
     };
@@ -380,7 +385,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     if ('problems' in read) {
       throw new TurnError(
         'payoff',
-        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? '; raise maxTokens' : ''}: ${textExcerpt(read.text)}`,
+        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the token limit (${tokenLimit(undefined)})` : ''}: ${textExcerpt(read.text)}`,
         { stage: 'stage1-retry', text: read.text, problems: read.problems },
       );
     }
@@ -460,7 +465,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     if (block === undefined) {
       throw new TurnError(
         'response',
-        `stage 2 of ${model.id} wrote no <response> block${second.finishReason === 'length' ? ` before reaching its token limit (maxTokens ${stage2Max})` : ''}: ${textExcerpt(tail)}`,
+        `stage 2 of ${model.id} wrote no <response> block${second.finishReason === 'length' ? ` before reaching its token limit (${tokenLimit(stage2Max)})` : ''}: ${textExcerpt(tail)}`,
         {
           stage: 'stage2',
           text: tail,
@@ -504,7 +509,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       );
     }
     if (second.finishReason === 'length') {
-      notes.push(`the re-asked reply was cut at the stage-2 token limit (maxTokens ${stage2Max})`);
+      notes.push(`the re-asked reply was cut at the stage-2 token limit (${tokenLimit(stage2Max)})`);
     }
     output = `${steeredText}\n<analyze>${solverText}</analyze>\n<response>${response}</response>`;
   }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { analyzeGame, type GameAnalysis } from '../game/analyze.js';
+import { formatPayoffPair } from '../game/format.js';
 import { matrixProblems } from '../game/matrix.js';
 import { GameTooLargeError } from '../game/nash.js';
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
@@ -165,7 +166,7 @@ export function renderAnalysis(input: GameInput, analysis: GameAnalysis, spec: G
     const key = cellKey(row, col);
     const p = input.matrix[key]!;
     const marks = `${analysis.pareto.includes(key) ? '*' : ' '}${analysis.selection.selected[0] === key ? '<' : ' '}`;
-    return `U ${fmt(p.user)}, L ${fmt(p.LLM)}${marks}`;
+    return `${formatPayoffPair(p, fmt)}${marks}`;
   };
   const width = Math.max(
     ...spec.columns.map((c) => c.length),
@@ -198,7 +199,7 @@ export function renderAnalysis(input: GameInput, analysis: GameAnalysis, spec: G
     const l = Object.entries(eq.llm)
       .map(([k, p]) => `${k} ${fmt(p)}`)
       .join(', ');
-    out.push(`  user [${u}]  LLM [${l}]  payoff U ${fmt(eq.payoff.user)}, L ${fmt(eq.payoff.LLM)}`);
+    out.push(`  user [${u}]  LLM [${l}]  payoff ${formatPayoffPair(eq.payoff, fmt)}`);
   }
   if (analysis.note) out.push(`Note: ${analysis.note}`);
   return `${out.join('\n')}\n`;

@@ -1,12 +1,13 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { LineTooLongError, type NumberedLine, readLines } from '../io/lines.js';
 import {
   BatchAbortedError,
   type BatchItem,
   type BatchStats,
+  describeLine,
   newBatchStats,
   scoreBatch,
 } from '../reward/batch.js';
@@ -89,20 +90,15 @@ async function openInput(path: string): Promise<NodeJS.ReadableStream> {
   return stream;
 }
 
-async function* readLines(path: string): AsyncGenerator<InputLine> {
-  const stream = await openInput(path);
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let n = 0;
-  for await (const raw of lines) {
-    n++;
-    // A byte-order mark before the first line (as some editors write) is not part of the JSON.
-    const text = n === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-    if (text.trim() !== '') yield { line: n, text };
+async function* inputLines(path: string): AsyncGenerator<NumberedLine> {
+  const stream = (await openInput(path)) as AsyncIterable<Uint8Array>;
+  for await (const l of readLines(stream, { name: path === '-' ? '<stdin>' : path })) {
+    if (l.text.trim() !== '') yield l;
   }
 }
 
 async function* readItems(path: string): AsyncGenerator<BatchItem> {
-  for await (const { line, text } of readLines(path)) yield parseScoreLine(text, line);
+  for await (const { line, text } of inputLines(path)) yield parseScoreLine(text, line);
 }
 
 /**
@@ -243,6 +239,7 @@ export const rewardScoreCommand: Command = {
           config,
           mathCheck: !values['no-math-check'],
           onJudgeError,
+          name: values.input === '-' ? '<stdin>' : values.input,
           ...(workers !== undefined ? { workers } : {}),
         });
         for await (const chunk of chunks) {
@@ -266,8 +263,7 @@ export const rewardScoreCommand: Command = {
         );
         for await (const result of results) {
           if ('error' in result) {
-            const where = result.error.stage === 'input' ? '' : `line ${result.line}: `;
-            process.stderr.write(`gtalign reward score: ${where}${result.error.message}\n`);
+            process.stderr.write(`gtalign reward score: ${describeLine(result)}: ${result.error.message}\n`);
           }
           // Judged results trickle in: write each one now, so a reader sees it and a stop loses none.
           await out.write(`${outputLine(result)}\n`);
@@ -276,6 +272,7 @@ export const rewardScoreCommand: Command = {
         }
       }
     } catch (err) {
+      if (err instanceof LineTooLongError) throw new InputError(err.message);
       if (!(err instanceof BatchAbortedError)) throw err;
       process.stderr.write(`gtalign reward score: stopped (--on-judge-error fail) at ${err.message}\n`);
       exitCode = 1;

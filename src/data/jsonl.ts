@@ -1,5 +1,5 @@
 import { createReadStream, type ReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { LineTooLongError, readLines } from '../io/lines.js';
 import { DataError } from './errors.js';
 import type { ReadOptions } from './parquet.js';
 import { type DatasetRow, parseRecord, type RecordResult } from './row.js';
@@ -12,7 +12,7 @@ export interface JsonlRecord {
 }
 
 async function openStream(path: string): Promise<ReadStream> {
-  const stream = createReadStream(path, { encoding: 'utf8' });
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
@@ -39,20 +39,20 @@ export async function* iterateJsonlLines(path: string, options: ReadOptions = {}
   const stop = options.limit === undefined ? Number.POSITIVE_INFINITY : offset + Math.max(0, options.limit);
   if (stop <= offset) return;
   const stream = await openStream(path);
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let line = 0;
   let row = 0;
   try {
-    for await (const text of lines) {
-      line++;
+    for await (const { line, text } of readLines(stream, { name: path })) {
       if (text.trim() === '') continue;
       const index = row++;
       if (index < offset) continue;
       yield { row: index, line, text };
       if (row >= stop) break;
     }
+  } catch (err) {
+    if (err instanceof LineTooLongError)
+      throw new DataError(err.message, { file: path, row, line: err.line });
+    throw err;
   } finally {
-    lines.close();
     stream.destroy();
   }
 }
@@ -60,8 +60,7 @@ export async function* iterateJsonlLines(path: string, options: ReadOptions = {}
 /** Parses one line's JSON; the error names the file and line. Never throws. */
 export function parseJsonlLine(path: string, line: JsonlLine): JsonlRecord | DataError {
   try {
-    // A BOM on the first line is an editor artefact, not data.
-    const value: unknown = JSON.parse(line.line === 1 ? line.text.replace(/^\uFEFF/, '') : line.text);
+    const value: unknown = JSON.parse(line.text);
     return { row: line.row, line: line.line, value };
   } catch (err) {
     return new DataError(`${path}:${line.line}: not valid JSON (${(err as Error).message})`, {

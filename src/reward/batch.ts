@@ -6,6 +6,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { extractAnalyze } from '../chain/format.js';
+import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from './config.js';
 import type { Judge, JudgeFailureReason } from './judge.js';
 import { mathAnswersMatch } from './math-check.js';
@@ -77,12 +78,17 @@ export interface BatchStats {
   cachedVerdicts: number;
 }
 
+/** "line 3 (id "a")": where a result's input was, for messages about it. */
+export function describeLine(result: { line: number; id: unknown }): string {
+  // An id that is not a string or number is itself the problem being reported: not repeated here.
+  const { id } = result;
+  return `line ${result.line}${typeof id === 'string' || typeof id === 'number' ? ` (id ${JSON.stringify(id)})` : ''}`;
+}
+
 /** Thrown by {@link scoreBatch} under `onJudgeError: 'fail'`; `result` is the first failure. */
 export class BatchAbortedError extends Error {
   constructor(readonly result: FailedResult) {
-    super(
-      `line ${result.line}${result.id !== undefined ? ` (id ${JSON.stringify(result.id)})` : ''}: ${result.error.message}`,
-    );
+    super(`${describeLine(result)}: ${result.error.message}`);
     this.name = 'BatchAbortedError';
   }
 }
@@ -183,7 +189,7 @@ export function scoreWithoutJudge(
     return failed(
       item,
       'input',
-      'no "verdict" on this line and no judge configured (--judge offline needs a verdict on every line)',
+      'no "verdict" and no judge configured (offline scoring needs a verdict on every sample)',
       sample.data_source,
     );
   }
@@ -242,7 +248,7 @@ async function scoreItemOrThrow(
     const f = failed(
       item,
       'judge',
-      `judge failed after ${reply.attempts} attempt(s): ${reply.error}`,
+      `the judge failed after ${reply.attempts} ${reply.attempts === 1 ? 'attempt' : 'attempts'}: ${reply.error}`,
       withSample.sample.data_source,
     );
     f.error.reason = reply.reason;
@@ -290,12 +296,15 @@ export async function* scoreBatch(
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
   // Every judge call in flight listens on it: hundreds at a time is normal, not a leak.
   setMaxListeners(0, signal);
+  // A source that fails (an unreadable input) still has every item it gave scored, then its error.
+  const failure: SourceFailure = {};
   try {
-    for await (const item of items) {
+    for await (const item of untilError(items, failure)) {
       window.push(scoreItem(item, resolved, stats, signal));
       if (window.length >= resolved.concurrency) yield settle(await window.shift()!);
     }
     while (window.length > 0) yield settle(await window.shift()!);
+    rethrowFailure(failure);
   } finally {
     stop.abort();
   }

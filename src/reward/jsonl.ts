@@ -17,23 +17,23 @@ function describe(value: unknown): string {
 }
 
 /**
- * Turns one input line into a batch item; an unreadable line becomes an `invalid` item naming the
- * line and every bad field. Hand-written checks: this runs once per sample in the offline hot path.
+ * Turns one input line into a batch item; an unreadable line becomes an `invalid` item naming every bad
+ * field (where it is, the line or the request's sample, is added by whoever reports it). Hand-written checks: this runs once per sample in the offline hot path.
  */
 export function parseScoreLine(text: string, line: number): BatchItem {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { line, id: undefined, invalid: `line ${line}: not valid JSON (${(err as Error).message})` };
+    return { line, id: undefined, invalid: `not valid JSON (${(err as Error).message})` };
   }
   return parseScoreValue(value, line);
 }
 
-/** The same checks on an already parsed value (an HTTP body's sample); `line` numbers it in messages. */
+/** The same checks on an already parsed value (an HTTP body's sample); `line` numbers it in the result. */
 export function parseScoreValue(value: unknown, line: number): BatchItem {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { line, id: undefined, invalid: `line ${line}: expected a JSON object, got ${describe(value)}` };
+    return { line, id: undefined, invalid: `expected a JSON object, got ${describe(value)}` };
   }
   const v = value as Record<string, unknown>;
   const problems: string[] = [];
@@ -56,7 +56,7 @@ export function parseScoreValue(value: unknown, line: number): BatchItem {
   ) {
     problems.push(`verdict must be a finite number, got ${describe(verdict)}`);
   }
-  if (problems.length > 0) return { line, id, invalid: `line ${line}: ${problems.join('; ')}` };
+  if (problems.length > 0) return { line, id, invalid: problems.join('; ') };
   const sample: RewardSample = {
     data_source: v.data_source as string,
     response: v.response as string,

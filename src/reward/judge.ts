@@ -379,11 +379,8 @@ export function createJudge(options: JudgeOptions): Judge {
       }
     }
     const reason = last?.reason ?? 'network';
-    return fail(
-      reason,
-      `${last?.message ?? 'no attempt made'} (gave up after ${retry.attempts} attempts)`,
-      retry.attempts,
-    );
+    // The count is the result's `attempts`: whoever reports the failure says it once.
+    return fail(reason, last?.message ?? 'no attempt made', retry.attempts);
   }
 
   /**

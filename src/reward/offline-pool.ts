@@ -5,7 +5,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { type BatchStats, newBatchStats, resolveBatchOptions, scoreWithoutJudge } from './batch.js';
+import { LineTooLongError, MAX_LINE_BYTES } from '../io/lines.js';
+import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
+import {
+  type BatchStats,
+  describeLine,
+  newBatchStats,
+  resolveBatchOptions,
+  scoreWithoutJudge,
+} from './batch.js';
 import type { RewardConfig } from './config.js';
 import { outputLine, parseScoreLine } from './jsonl.js';
 
@@ -17,6 +25,10 @@ export interface OfflineOptions {
   workers?: number;
   /** Bytes of input per chunk (default 1 MiB). */
   chunkBytes?: number;
+  /** The input's name in errors (default 'input'). */
+  name?: string;
+  /** The longest input line in bytes (default {@link MAX_LINE_BYTES}); a longer one stops the run. */
+  maxLineBytes?: number;
 }
 
 export interface InputLine {
@@ -49,8 +61,7 @@ export function scoreChunk(chunk: readonly InputLine[], options: OfflineOptions)
     stats.samples++;
     if ('error' in result) {
       stats.failures++;
-      const where = result.error.stage === 'input' ? '' : `line ${result.line}: `;
-      const message = `${where}${result.error.message}`;
+      const message = `${describeLine(result)}: ${result.error.message}`;
       if (resolved.onJudgeError === 'fail') {
         out.aborted = message;
         break;
@@ -97,19 +108,29 @@ const NEWLINE = 0x0a;
 /**
  * Cuts a byte stream into blocks of whole lines of about `targetBytes`, numbering lines as it goes.
  * Only newlines are looked for here (natively, with indexOf); decoding and splitting happen where the
- * block is scored, so the reading thread stays light.
+ * block is scored, so the reading thread stays light. A line longer than `limits.maxLineBytes` stops the
+ * stream with a {@link LineTooLongError} naming it.
  */
 export async function* rawChunks(
   source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
   targetBytes = 1 << 20,
+  limits: { name?: string; maxLineBytes?: number } = {},
 ): AsyncGenerator<RawChunk> {
+  const maxLine = limits.maxLineBytes ?? MAX_LINE_BYTES;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  // Bytes after the last newline seen: the length so far of the line being read.
+  let openLineBytes = 0;
   let line = 1;
+  const countLines = (bytes: Buffer): number => {
+    let n = 0;
+    for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) n++;
+    return n;
+  };
   const cut = (upTo: Buffer | undefined): RawChunk => {
     const bytes = Buffer.concat(upTo === undefined ? pending : [...pending, upTo]);
     const chunk = { firstLine: line, bytes };
-    for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) line++;
+    line += countLines(bytes);
     return chunk;
   };
   for await (const piece of source) {
@@ -117,13 +138,33 @@ export async function* rawChunks(
       typeof piece === 'string'
         ? Buffer.from(piece, 'utf8')
         : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    if (pendingBytes + buf.length < targetBytes) {
-      pending.push(buf);
-      pendingBytes += buf.length;
-      continue;
-    }
     const last = buf.lastIndexOf(NEWLINE);
+    // The whole lines before an over-long one are still scored; then the stream stops, naming it.
+    const tooLong = function* (lineStart: number): Generator<RawChunk, never> {
+      const bytes = Buffer.concat([...pending, buf.subarray(0, lineStart)]);
+      const end = bytes.lastIndexOf(NEWLINE);
+      if (end >= 0) {
+        pending = [];
+        yield cut(bytes.subarray(0, end + 1));
+      }
+      throw new LineTooLongError(limits.name ?? 'input', line + countLines(bytes.subarray(end + 1)), maxLine);
+    };
     if (last < 0) {
+      openLineBytes += buf.length;
+      if (openLineBytes > maxLine) yield* tooLong(0);
+    } else {
+      const first = buf.indexOf(NEWLINE);
+      if (openLineBytes + first > maxLine) yield* tooLong(0);
+      // Only a piece larger than the bound can hold a whole line over it (stream pieces never are).
+      if (buf.length > maxLine) {
+        for (let s = first + 1, e = buf.indexOf(NEWLINE, s); e >= 0; s = e + 1, e = buf.indexOf(NEWLINE, s)) {
+          if (e - s > maxLine) yield* tooLong(s);
+        }
+      }
+      openLineBytes = buf.length - last - 1;
+      if (openLineBytes > maxLine) yield* tooLong(last + 1);
+    }
+    if (pendingBytes + buf.length < targetBytes || last < 0) {
       pending.push(buf);
       pendingBytes += buf.length;
       continue;
@@ -204,6 +245,7 @@ export async function* scoreLinesOffline(
   const inFlight: Array<Promise<ChunkResult>> = [];
   let turn = 0;
   let first: RawChunk | undefined;
+  const failure: SourceFailure = {};
   const inline = (chunk: RawChunk) => Promise.resolve(scoreChunk(linesOfChunk(chunk), options));
   const submit = (chunk: RawChunk): Promise<ChunkResult> => {
     if (workers === 0) return inline(chunk);
@@ -211,7 +253,8 @@ export async function* scoreLinesOffline(
     return pool[turn++ % pool.length]!.score(chunk);
   };
   try {
-    for await (const chunk of rawChunks(source, options.chunkBytes)) {
+    // A stream that fails (an unreadable or over-long line) still has everything before it scored.
+    for await (const chunk of untilError(rawChunks(source, options.chunkBytes, options), failure)) {
       // Hold the first chunk until a second one exists: a one-chunk input never starts a worker.
       if (first === undefined && turn === 0 && inFlight.length === 0 && workers > 0) {
         first = chunk;
@@ -234,6 +277,7 @@ export async function* scoreLinesOffline(
       yield r;
       if (r.aborted !== undefined) return;
     }
+    rethrowFailure(failure);
   } finally {
     // Results still in flight after a stop are dropped: nothing after the stop is written.
     for (const p of inFlight) p.catch(() => undefined);

@@ -80,18 +80,23 @@ describe('stage 1 that never reaches </payoff>', () => {
     expect(error).toBeInstanceOf(TurnError);
     const e = error as TurnError;
     expect(e.kind).toBe('payoff');
-    expect(e.message).toContain('token limit (maxTokens 64) before </payoff>');
+    expect(e.message).toContain(
+      'token limit (64 tokens, --max-tokens in the CLI, maxTokens in the library) before </payoff>',
+    );
     expect(e.details).toMatchObject({ stage: 'stage1', text: CUT });
     expect(model.requests).toHaveLength(1);
   });
 
-  it('retries once under the grammar where the backend takes one, then says to raise maxTokens', async () => {
+  it('retries once under the grammar where the backend takes one, then says how to raise the limit', async () => {
     const model = scripted(() => ({ text: CUT, finishReason: 'length' }), { gbnf: true });
     const error = (await runTurn({ model, question, maxTokens: 64, seed: 1 }).catch(
       (e: unknown) => e,
     )) as TurnError;
     expect(error).toBeInstanceOf(TurnError);
-    expect(error.message).toMatch(/even on the constrained retry .*token limit.*raise maxTokens/);
+    // It names the CLI's flag too (it used to say only "raise maxTokens", which no flag is called).
+    expect(error.message).toMatch(
+      /even on the constrained retry .*raise the token limit \(--max-tokens in the CLI/,
+    );
     expect(error.details.stage).toBe('stage1-retry');
     expect(model.requests.map((r) => [r.constraint?.kind, r.seed])).toEqual([
       ['gbnf', 1],
@@ -121,7 +126,9 @@ describe('empty replies', () => {
       call === 0 ? { text: STAGE1 } : { text: '<analyze>long', finishReason: 'length' },
     );
     const error = (await runTurn({ model, question, maxTokens: 32 }).catch((e: unknown) => e)) as TurnError;
-    expect(error.message).toMatch(/no <response> block before reaching its token limit \(maxTokens 32\)/);
+    expect(error.message).toMatch(
+      /no <response> block before reaching its token limit \(32 tokens, --max-tokens/,
+    );
   });
 
   it('an empty re-asked reply is a TurnError, not the chosen action carried out with no text', async () => {
@@ -142,7 +149,7 @@ describe('empty replies', () => {
     );
     const result = await runTurn({ model, question, continuation: 'reask', maxTokens: 8 });
     expect(result.response).toBe('About 230 million');
-    expect(result.trace.notes.join(' ')).toMatch(/cut at the stage-2 token limit \(maxTokens 8\)/);
+    expect(result.trace.notes.join(' ')).toMatch(/cut at the stage-2 token limit \(8 tokens, --max-tokens/);
   });
 });
 

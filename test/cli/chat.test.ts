@@ -138,8 +138,9 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
     ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(REPLIES.DA);
-    expect(r.stdout).toMatch(/cell \(LLM, user\)\s+model wrote\s+edit\s+steered\s+LLM\+user/);
-    expect(r.stdout).toMatch(/DQ_DA <\s+1\.6, 2\.8\s+\+1, -0\.5\s+2\.6, 2\.3\s+4\.9/);
+    expect(r.stdout).toMatch(/cell\s+model wrote\s+edit\s+steered\s+U\+L/);
+    // Payoffs read as in `game analyze`: the user's utility first (it used to print "(LLM, user)").
+    expect(r.stdout).toMatch(/DQ_DA <\s+U 2\.8, L 1\.6\s+U -0\.5, L \+1\s+U 2\.3, L 2\.6\s+4\.9/);
     expect(r.stdout).toContain('DA LLM: +1 for DA (fixed edit)');
     expect(r.stdout).toContain('Selected (sum): DQ_DA');
     expect(r.stdout).toMatch(/stage2\s+\d+\s+\d+\s+\d+\s+\d+\s+gbnf/);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,9 +128,11 @@ describe('gtalign reward score --judge offline', () => {
       expect(out[i]!.error).toBeDefined();
     }
     expect(r.stderr).toMatch(/line 2: not valid JSON/);
-    expect(r.stderr).toMatch(/line 3: ground_truth must be a string, got missing/);
-    expect(r.stderr).toMatch(/line 5: unknown data source "gsm8k"/);
-    expect(r.stderr).toMatch(/no "verdict" on this line/);
+    expect(r.stderr).toMatch(/line 3 \(id "[^"]+"\): ground_truth must be a string, got missing/);
+    expect(r.stderr).toMatch(/line 5 \(id "[^"]+"\): unknown data source "gsm8k"/);
+    // Every message names its line, the missing verdict too (it used to say only "this line").
+    expect(r.stderr).toMatch(/line 6 \(id "no-verdict"\): no "verdict" and no judge configured/);
+    expect(r.stderr).not.toMatch(/this line/);
     expect(r.stderr).toMatch(/failures 4/);
   });
 
@@ -168,10 +170,12 @@ describe('gtalign reward score --judge offline', () => {
     expect(pooled.stdout).toBe(single.stdout);
     const out = parseLines(pooled.stdout);
     expect(out).toHaveLength(lines.length);
-    expect(out[700]!.error).toEqual({
-      stage: 'input',
-      message: expect.stringMatching(/^line 701: not valid JSON/),
+    // The record carries its line; its message says what is wrong (stderr adds "line 701: ").
+    expect(out[700]).toMatchObject({
+      line: 701,
+      error: { stage: 'input', message: expect.stringMatching(/^not valid JSON/) },
     });
+    expect(pooled.stderr).toMatch(/line 701: not valid JSON/);
     expect(pooled.stderr).toMatch(/samples 1120, scored 1119, mean score [0-9.]+, failures 1/);
     const failing = await runCli([
       'reward',
@@ -393,6 +397,44 @@ describe('gtalign reward score: hostile files and pipes', () => {
     }
   });
 
+  it('keeps a lone CR inside a record (JSON whitespace) in one line, offline and in the judge path', async () => {
+    const file = join(dir, 'lone-cr.jsonl');
+    // A CR between fields and before a closing brace: one record per LF, whatever CRs it holds.
+    const lines = good.map((c) => JSON.stringify(c).replace('","', '",\r"').replace(/}$/, '\r}'));
+    await writeFile(file, `${lines.join('\n')}\n`);
+    for (const flags of [
+      ['--judge', 'offline', '--workers', '0'],
+      ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
+    ]) {
+      const r = await runCli(['reward', 'score', '--input', file, ...flags]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = parseLines(r.stdout);
+      expect(out).toHaveLength(3);
+      expect(out.map((o) => o.id)).toEqual(good.map((c) => c.id));
+      for (const [i, c] of good.entries()) expectMatches(out[i]!, c);
+    }
+  });
+
+  it('stops at a line longer than the line bound with an error naming the line, on both paths', async () => {
+    const file = join(dir, 'huge-line.jsonl');
+    await writeFile(file, `${JSON.stringify(good[0])}\n`);
+    // 600 MiB of NUL bytes after the first line, as a sparse file: no disk space, no newline. Before the
+    // bound, one string grew past V8's limit (about 512 MiB) and the run died with an internal error.
+    await truncate(file, 600 * 1024 * 1024);
+    for (const flags of [
+      ['--judge', 'offline', '--workers', '0'],
+      ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
+    ]) {
+      const r = await runCli(['reward', 'score', '--input', file, ...flags]);
+      expect(r.stderr).not.toMatch(/internal error|RangeError/);
+      expect(r.stderr).toContain(`${file}:2: the line is longer than 256 MiB`);
+      expect(r.code).toBe(1);
+      // The good line before it was scored and written.
+      expect(parseLines(r.stdout).map((o) => o.id)).toEqual([good[0]!.id]);
+    }
+    await rm(file);
+  }, 60_000);
+
   it('names the file when the input or output cannot be used, and never overwrites the input', async () => {
     const missing = await runCli([
       'reward',
@@ -451,7 +493,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
     );
     const r = await runCli(['reward', 'score', '--input', file, '--judge', 'offline']);
     expect(r.stderr).toMatch(/line 1: id must be a string or a number, got an object/);
-    expect(r.stderr).toMatch(/line 2: verdict must be a finite number, got Infinity/);
+    expect(r.stderr).toMatch(/line 2 \(id "inf"\): verdict must be a finite number, got Infinity/);
   });
 
   /** Runs the CLI, reads its first output line, then closes the pipe (as `| head -1` does). */
@@ -571,7 +613,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(
-        /stopped \(--on-judge-error fail\) at line 1 \(id 0\): judge failed after 1 attempt/,
+        /stopped \(--on-judge-error fail\) at line 1 \(id 0\): the judge failed after 1 attempt/,
       );
       expect(performance.now() - started).toBeLessThan(20_000);
     } finally {

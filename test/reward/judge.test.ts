@@ -154,7 +154,7 @@ describe('judge client against a loopback OpenAI-compatible server', () => {
     const r = await judge.verdict('math', mathInput(3));
     expect(r).toMatchObject({ ok: false, reason: 'timeout', attempts: 2 });
     expect('value' in r).toBe(false);
-    if (!r.ok) expect(r.error).toMatch(/no complete response within 50 ms.*gave up after 2 attempts/);
+    if (!r.ok) expect(r.error).toMatch(/no complete response within 50 ms/);
   });
 
   it('retries malformed verdicts, then fails with the parser reason', async () => {

@@ -102,7 +102,7 @@ describe('scoreLinesOffline', () => {
     expect(ids[333]).toMatchObject({ line: 334 });
     expect(pooled.errors).toEqual([
       expect.stringMatching(/^line 334: not valid JSON/),
-      expect.stringMatching(/^line 901: unknown data source "gsm8k"/),
+      expect.stringMatching(/^line 901 \(id "[^"]+"\): unknown data source "gsm8k"/),
     ]);
   }, 60_000);
 
