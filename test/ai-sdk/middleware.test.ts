@@ -144,17 +144,13 @@ describe('streamText through gtalignMiddleware', () => {
       abortSignal: controller.signal,
       onError: () => {},
     });
-    const started = Date.now();
     while (upstream.requests.length < 2) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(upstream.inFlight).toBe(1);
+    const before = upstream.cutOff;
     controller.abort();
     await Promise.resolve(result.consumeStream()).catch(() => {});
-    const until = Date.now() + 1000;
-    while (upstream.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    expect(upstream.inFlight).toBe(0);
-    // Stage 2 alone would stream for several seconds at 30 ms a character.
-    expect(Date.now() - started).toBeLessThan(2000);
+    while (upstream.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    // The upstream saw its client leave mid-reply (a finished stream would not count), whatever the timing.
+    expect(upstream.cutOff - before).toBe(1);
   });
 
   it('reports an upstream failure through the stream', async () => {

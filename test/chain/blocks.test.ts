@@ -172,7 +172,8 @@ describe('extractBlocks', () => {
     const text = '<thinking><'.repeat(100_000) + '</payoff'.repeat(100_000);
     const t0 = performance.now();
     const r = extractBlocks(text);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // Tens of milliseconds here; a quadratic path takes minutes. Wide, so that a loaded machine passes.
+    expect(performance.now() - t0).toBeLessThan(10_000);
     expect(r.all).toHaveLength(100_000);
   });
 });

@@ -150,7 +150,8 @@ describe('referenceStructureOk / referenceFormatOk (the reference format regex)'
     const evil = `<thinking>${'</thinking><payoff></payoff><analyze></analyze><response></response>x'.repeat(20_000)}`;
     const t0 = performance.now();
     expect(referenceStructureOk(evil)).toBe(false);
-    expect(performance.now() - t0).toBeLessThan(500);
+    // About 20 ms here; a quadratic path takes minutes. The bound is wide so that a loaded machine passes.
+    expect(performance.now() - t0).toBeLessThan(10_000);
   });
 
   it('never throws on arbitrary text', () => {

@@ -224,7 +224,7 @@ describe('parsePayoff', () => {
       const ms = performance.now() - t0;
       expect(r.ok, text.slice(0, 20)).toBe(false);
       // Linear parsing takes tens of milliseconds here; a quadratic path would take minutes.
-      expect(ms, text.slice(0, 20)).toBeLessThan(2000);
+      expect(ms, text.slice(0, 20)).toBeLessThan(10_000);
     }
   });
 

@@ -72,6 +72,8 @@ export interface OpenAIStubServer {
   readonly inFlight: number;
   /** The most chat completion requests ever in flight at once. */
   readonly maxInFlight: number;
+  /** Chat completion requests whose client went away before the reply was complete. */
+  readonly cutOff: number;
   /** Replaces the handler for later requests. */
   setHandler(handler: StubHandler): void;
   /** Stops listening and drops every open connection (hung requests included). */
@@ -115,6 +117,7 @@ export async function startOpenAIStubServer(
   let current = handler;
   const requests: RecordedRequest[] = [];
   let inFlight = 0;
+  let cutOff = 0;
   let maxInFlight = 0;
   let counter = 0;
   const sockets = new Set<Socket>();
@@ -180,6 +183,7 @@ export async function startOpenAIStubServer(
       if (!done) {
         done = true;
         inFlight--;
+        if (!res.writableFinished) cutOff++;
       }
     };
     res.on('close', finish);
@@ -298,6 +302,9 @@ export async function startOpenAIStubServer(
     },
     get maxInFlight() {
       return maxInFlight;
+    },
+    get cutOff() {
+      return cutOff;
     },
     setHandler(next) {
       current = next;
