@@ -92,8 +92,7 @@ describe('OpenAI stub server', () => {
   it('closes even while a request hangs', async () => {
     server = await startOpenAIStubServer(() => ({ hang: true }));
     const pending = post(server.baseUrl, { messages: [] }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 30));
-    expect(server.inFlight).toBe(1);
+    while (server.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
     await server.close();
     expect(await pending).toBeInstanceOf(Error);
     server = undefined;
