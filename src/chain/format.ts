@@ -14,7 +14,8 @@
  */
 
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
-import { isPySpace, type PayoffParseResult, PY_WHITESPACE_CLASS, parsePayoff } from './payoff.js';
+import { type PayoffParseResult, parsePayoff } from './payoff.js';
+import { isPySpace, PY_WHITESPACE_CLASS } from './py-whitespace.js';
 
 /**
  * The reference pattern translated to JavaScript: Python's `\s` as an explicit class and MULTILINE `$`

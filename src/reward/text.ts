@@ -7,9 +7,14 @@
  * The definition lives in the chain layer (`chain/payoff.ts`), which needs it too; it is re-exported here.
  */
 
-import { PY_WHITESPACE_CODE_POINTS } from '../chain/payoff.js';
+import { PY_WHITESPACE_CODE_POINTS } from '../chain/py-whitespace.js';
 
-export { isPySpace, PY_WHITESPACE_CLASS, PY_WHITESPACE_CODE_POINTS, pythonStrip } from '../chain/payoff.js';
+export {
+  isPySpace,
+  PY_WHITESPACE_CLASS,
+  PY_WHITESPACE_CODE_POINTS,
+  pythonStrip,
+} from '../chain/py-whitespace.js';
 
 // One byte per UTF-16 code unit: bit 0 = Python whitespace, bit 1 = high surrogate, bit 2 = low surrogate.
 // A 64 KiB table makes the scanning loop branch-free, which matters in reward loops.
