@@ -13,10 +13,12 @@
  *                     "run": "user_price=0.5",     // optional: the sub-run folder of this point
  *                     "metrics": { …metrics.json… } } ] }
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from './checked-write.js';
 import type { Metrics } from './metrics.js';
+import type { StoreFs } from './store-fs.js';
 import type { RunRecord } from './types.js';
 
 export interface RunDir {
@@ -238,12 +240,13 @@ export async function readRunDir(dir: string): Promise<RunDir> {
   return out;
 }
 
-/** Writes metrics.json into the run folder (through a temporary file, so a reader never sees half of it). */
-export async function writeMetrics(dir: string, metrics: Metrics): Promise<string> {
+/**
+ * Writes metrics.json into the run folder (through a temporary file, so a reader never sees half of it);
+ * a failed write removes the temporary file and throws a `RunStoreIoError` naming metrics.json.
+ */
+export async function writeMetrics(dir: string, metrics: Metrics, fs?: StoreFs): Promise<string> {
   const path = join(resolve(dir), 'metrics.json');
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(metrics, null, 2)}\n`);
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(metrics, null, 2)}\n`, fs);
   return path;
 }
 

@@ -43,7 +43,7 @@ import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeMetrics } from './run-dir.js';
-import { openRunStore, type RunConfig, type RunStore } from './store.js';
+import { openRunStore, type RunConfig, type RunStore, type StoreFs } from './store.js';
 import { countOutputTokens, type TokenCounter } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
 
@@ -349,12 +349,19 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
           progress.failed++;
           consecutiveFailures++;
           options.onFailure?.(row, err);
-          await store.logError({
-            id: row.id,
-            data_source: row.data_source,
-            stage: 'generate',
-            message: err.message,
-          });
+          try {
+            await store.logError({
+              id: row.id,
+              data_source: row.data_source,
+              stage: 'generate',
+              message: err.message,
+            });
+          } catch (logErr) {
+            // errors.jsonl cannot be written (a full disk): the run cannot go on either.
+            fatal ??= logErr;
+            controller.abort();
+            return;
+          }
           options.onProgress?.(progress);
           if (consecutiveFailures >= maxFailures) {
             stop(`the backend failed on ${consecutiveFailures} rows in a row (last: ${err.message})`);
@@ -446,6 +453,8 @@ export interface EvalOptions {
   signal?: AbortSignal;
   /** fdatasync each commit (default true). */
   fsync?: boolean;
+  /** The run folder's file operations (default node:fs/promises); tests pass one that injects faults. */
+  fs?: StoreFs;
   /** Called once the store is open: how many rows there are and how many already have a record. */
   onStart?: (info: { total: number; resumed: number; truncatedBytes: number; store: RunStore }) => void;
   onProgress?: (progress: Readonly<RunProgress>) => void;
@@ -470,6 +479,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   const store = await openRunStore(options.out, options.config, {
     resume: options.resume,
     ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+    ...(options.fs === undefined ? {} : { fs: options.fs }),
   });
   let loop: RunRowsResult;
   try {
@@ -498,12 +508,16 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.onFailure === undefined ? {} : { onFailure: options.onFailure }),
     });
-  } finally {
-    await store.close();
+  } catch (err) {
+    // The run's own error is the one to report; closing still releases the lock.
+    await store.close().catch(() => undefined);
+    throw err;
   }
+  await store.close();
+  // Only acknowledged records: a record whose write failed is not among them.
   const records = store.records;
   const metrics = computeMetrics(records, { tokenCounter: options.tokenCounter });
   const complete = records.length === options.rows.length;
-  if (complete) await writeMetrics(store.dir, metrics);
+  if (complete) await writeMetrics(store.dir, metrics, options.fs);
   return { ...loop, dir: store.dir, records, metrics, complete };
 }

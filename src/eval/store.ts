@@ -8,32 +8,34 @@
  *   RUN_DIR/metrics.json   written at the end (by the metrics module)
  *   RUN_DIR/.lock          the pid of the process writing the folder
  *
- * Durability: records are appended to results.jsonl with one `write` of whole lines followed by
- * `fdatasync` before the append is acknowledged (records that finish while a sync is under way are
- * committed together in the next write). A crash therefore loses at most the lines of the write under
- * way, and those can only be cut at the end of the file: on resume a last line without its newline is
- * truncated away (its row was never acknowledged, so it is generated again), and every id in the file
- * is skipped. An unreadable line anywhere else is corruption, reported with its line number.
+ * Durability: records are appended to results.jsonl with whole lines, written in full (a short write is
+ * continued) and followed by `fdatasync` before the append is acknowledged (records that finish while a
+ * sync is under way are committed together in the next write). A crash therefore loses at most the lines
+ * of the write under way, and those can only be cut at the end of the file: on resume a last line
+ * without its newline is truncated away (its row was never acknowledged, so it is generated again), and
+ * every id in the file is skipped. An unreadable line anywhere else is corruption, reported with its
+ * line number.
+ *
+ * A failed append (a full disk, an I/O error) acknowledges none of its rows: the file is cut back to the
+ * last committed size, and the store refuses every later append, so a torn record is never followed by
+ * good lines. Every failed file operation is a `RunStoreIoError` naming the file and what to do.
+ *
+ * File operations go through a {@link StoreFs} (node:fs/promises unless `fs` is given), so that tests
+ * can inject faults.
  */
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import {
-  type FileHandle,
-  link,
-  mkdir,
-  open,
-  readFile,
-  rename,
-  stat,
-  truncate,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { canonicalJson } from '../reward/canonical-json.js';
+import { syncDir, writeAll, writeFileAtomic, writeNewFile } from './checked-write.js';
 import { parseResults } from './run-dir.js';
+import { fileOp, RunStoreError, storeIoError } from './store-error.js';
+import { nodeStoreFs, type StoreFile, type StoreFs } from './store-fs.js';
 import type { RunRecord } from './types.js';
+
+export { writeFileAtomic } from './checked-write.js';
+export { RunStoreError, RunStoreIoError } from './store-error.js';
+export type { StoreFile, StoreFs } from './store-fs.js';
 
 export const CONFIG_FILE = 'config.json';
 export const RESULTS_FILE = 'results.jsonl';
@@ -103,14 +105,6 @@ export interface ConfigDifference {
   now: unknown;
 }
 
-/** A problem with a run folder that the user must fix (exit 1 in the CLI). */
-export class RunStoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunStoreError';
-  }
-}
-
 /** `--resume` with options that would change the results; `differences` names every field. */
 export class ConfigMismatchError extends RunStoreError {
   constructor(
@@ -171,40 +165,13 @@ export function compareConfigs(saved: unknown, now: RunConfig): ConfigDifference
   return out;
 }
 
-/** Writes a file through a temporary name + fsync + rename, so a reader sees the old or the new content. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w');
+async function exists(fs: StoreFs, path: string): Promise<boolean> {
   try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Makes new directory entries durable; not every platform can open a directory (Windows).
-  try {
-    const fh = await open(dir, fsConstants.O_RDONLY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
+    await fs.stat(path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+    throw storeIoError(err, 'read', path);
   }
 }
 
@@ -220,28 +187,31 @@ function pidAlive(pid: number): boolean {
 /** Lock files this process holds: a second store on the same folder in this process is refused. */
 const heldLocks = new Set<string>();
 
+/** Codes of a file system that cannot make hard links. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /**
  * Creates the lock file with its content in one step: the pid is written to a private file that is then
  * hard-linked to the lock's name (a link fails if the name exists). So no other process ever sees an
- * empty lock and mistakes it for a stale one. Where links are not supported, falls back to `wx`.
+ * empty lock and mistakes it for a stale one. Where links are not supported, falls back to `wx`. A
+ * failure (a full disk) leaves nothing behind: the private file is always removed, and a lock this call
+ * created but could not write whole is removed too.
  */
-async function createLockFile(path: string): Promise<boolean> {
+async function createLockFile(fs: StoreFs, path: string): Promise<boolean> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, `${process.pid}\n`, { flag: 'wx' });
   try {
-    await link(tmp, path);
+    await writeNewFile(fs, tmp, `${process.pid}\n`);
+    await fs.link(tmp, path);
     return true;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    if (!NO_LINKS.has(code)) throw err;
   } finally {
-    await unlink(tmp).catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
   }
   try {
-    const fh = await open(path, 'wx');
-    await fh.writeFile(`${process.pid}\n`);
-    await fh.close();
+    await writeNewFile(fs, path, `${process.pid}\n`);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -254,7 +224,7 @@ async function createLockFile(path: string): Promise<boolean> {
  * naming this process's own pid is also stale (a container restarted with the same pid), unless this
  * process holds it now.
  */
-async function acquireLock(dir: string): Promise<() => Promise<void>> {
+async function acquireLock(fs: StoreFs, dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   if (heldLocks.has(path)) {
     throw new RunStoreError(`${dir} is already open in this process (another run writing it)`);
@@ -262,20 +232,23 @@ async function acquireLock(dir: string): Promise<() => Promise<void>> {
   heldLocks.add(path);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (await createLockFile(path)) {
+      if (await fileOp('create the lock file', path, () => createLockFile(fs, path))) {
         return async () => {
           heldLocks.delete(path);
-          await unlink(path).catch(() => undefined);
+          await fs.unlink(path).catch(() => undefined);
         };
       }
-      const text = await readFile(path, 'utf8').catch(() => '');
+      const text = await fs.readFile(path).then(
+        (b) => b.toString('utf8'),
+        () => '',
+      );
       const pid = Number.parseInt(text, 10);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
         throw new RunStoreError(
           `${dir} is in use by process ${pid} (another gtalign eval writing it); wait for it, or remove ${path} if that process is not gtalign`,
         );
       }
-      await unlink(path).catch(() => undefined);
+      await fs.unlink(path).catch(() => undefined);
     }
     throw new RunStoreError(`cannot take the lock ${path}`);
   } catch (err) {
@@ -289,6 +262,8 @@ export interface OpenRunOptions {
   resume: boolean;
   /** fdatasync each commit (default true; false only for benchmarks of the rest). */
   fsync?: boolean;
+  /** The file operations (default node:fs/promises); tests pass one that injects faults. */
+  fs?: StoreFs;
 }
 
 export interface RunStore {
@@ -299,31 +274,39 @@ export interface RunStore {
   readonly resumed: boolean;
   /** Bytes of a cut-off last line removed on resume (0 when the file ended cleanly). */
   readonly truncatedBytes: number;
-  /** Ids with a record (found on resume, or appended since). */
+  /** Ids with a record on disk (found on resume, or appended and acknowledged since). */
   readonly done: ReadonlySet<string>;
-  /** Every record: those found on resume, then those appended, in file order. */
+  /** Every record on disk: those found on resume, then those acknowledged since, in file order. */
   readonly records: readonly RunRecord[];
-  /** Appends one record; resolves once it is on disk. Rejects a second record for the same id. */
+  /**
+   * Appends one record; resolves once it is on disk. Rejects a second record for the same id, and every
+   * append after one failed (a `RunStoreIoError` naming results.jsonl).
+   */
   append(record: RunRecord): Promise<void>;
   /** Notes a row that got no record (e.g. the backend failed) in errors.jsonl; not synced. */
   logError(entry: { id: string; data_source?: string; stage: string; message: string }): Promise<void>;
-  /** Flushes and closes the files and releases the lock. */
+  /** Flushes and closes the files and releases the lock (also when closing a file fails). */
   close(): Promise<void>;
 }
 
 /** Reads results.jsonl for a resume: cuts a torn last line off the file, checks the rest. */
-async function recoverResults(path: string): Promise<{ records: RunRecord[]; truncatedBytes: number }> {
+async function recoverResults(
+  fs: StoreFs,
+  path: string,
+): Promise<{ records: RunRecord[]; truncatedBytes: number }> {
   let buffer: Buffer;
   try {
-    buffer = await readFile(path);
+    buffer = await fs.readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], truncatedBytes: 0 };
-    throw err;
+    throw storeIoError(err, 'read', path);
   }
   // Everything after the last newline is a write that did not complete.
   const end = buffer.lastIndexOf(0x0a) + 1;
   const truncatedBytes = buffer.length - end;
-  if (truncatedBytes > 0) await truncate(path, end);
+  if (truncatedBytes > 0) {
+    await fileOp('cut the incomplete last line off', path, () => fs.truncate(path, end));
+  }
   const parsed = parseResults(buffer.subarray(0, end).toString('utf8'), path);
   if (parsed.problems.length > 0) {
     const shown = parsed.problems.slice(0, 5).map((p) => `${p.file}:${p.line ?? '?'}: ${p.message}`);
@@ -338,23 +321,25 @@ async function recoverResults(path: string): Promise<{ records: RunRecord[]; tru
  * Opens a run folder for writing. A new run: the folder must not hold one already (config.json or
  * results.jsonl); config.json is written. `resume`: the saved config must agree with `config` on
  * {@link RESULT_FIELDS} (else {@link ConfigMismatchError}); the records are read back. The saved
- * config.json is kept as it was (its `createdAt` stays the run's start).
+ * config.json is kept as it was (its `createdAt` stays the run's start). On any failure the lock is
+ * released and nothing is left open.
  */
 export async function openRunStore(
   dir: string,
   config: RunConfig,
   options: OpenRunOptions,
 ): Promise<RunStore> {
+  const fs = options.fs ?? nodeStoreFs;
   const root = resolve(dir);
   const fsync = options.fsync ?? true;
-  await mkdir(root, { recursive: true });
+  await fileOp('create the folder', root, () => fs.mkdir(root, { recursive: true }));
   const configPath = join(root, CONFIG_FILE);
   const resultsPath = join(root, RESULTS_FILE);
-  const release = await acquireLock(root);
-  let handle: FileHandle | undefined;
+  const release = await acquireLock(fs, root);
+  let file: StoreFile | undefined;
   try {
-    const hasConfig = await exists(configPath);
-    const hasResults = await exists(resultsPath);
+    const hasConfig = await exists(fs, configPath);
+    const hasResults = await exists(fs, resultsPath);
     let resumed = false;
     let existing: RunRecord[] = [];
     let truncatedBytes = 0;
@@ -365,9 +350,10 @@ export async function openRunStore(
       );
     }
     if (hasConfig) {
+      const text = await fileOp('read', configPath, () => fs.readFile(configPath));
       let saved: unknown;
       try {
-        saved = JSON.parse(await readFile(configPath, 'utf8'));
+        saved = JSON.parse(text.toString('utf8'));
       } catch (err) {
         throw new RunStoreError(
           `cannot resume: ${configPath} is not readable JSON (${(err as Error).message})`,
@@ -375,7 +361,7 @@ export async function openRunStore(
       }
       const differences = compareConfigs(saved, config);
       if (differences.length > 0) throw new ConfigMismatchError(root, differences);
-      const recovered = await recoverResults(resultsPath);
+      const recovered = await recoverResults(fs, resultsPath);
       existing = recovered.records;
       truncatedBytes = recovered.truncatedBytes;
       savedConfig = saved as RunConfig;
@@ -386,37 +372,89 @@ export async function openRunStore(
           `${root} has ${RESULTS_FILE} but no ${CONFIG_FILE}: not a run folder gtalign can resume`,
         );
       }
-      await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`);
+      await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`, fs);
     }
-    handle = await open(resultsPath, 'a');
-    if (!resumed) await syncDir(root);
-    return createStore(root, savedConfig, resumed, truncatedBytes, existing, handle, fsync, release);
+    const opened = await fileOp('open', resultsPath, () => fs.open(resultsPath, 'a'));
+    file = opened;
+    const { size } = await fileOp('read', resultsPath, () => opened.stat());
+    if (!resumed) await syncDir(fs, root);
+    return createStore({
+      dir: root,
+      config: savedConfig,
+      resumed,
+      truncatedBytes,
+      existing,
+      file: opened,
+      size,
+      fsync,
+      fs,
+      release,
+    });
   } catch (err) {
-    await handle?.close();
+    await file?.close().catch(() => undefined);
     await release();
     throw err;
   }
 }
 
-function createStore(
-  dir: string,
-  config: RunConfig,
-  resumed: boolean,
-  truncatedBytes: number,
-  existing: RunRecord[],
-  handle: FileHandle,
-  fsync: boolean,
-  release: () => Promise<void>,
-): RunStore {
-  const records: RunRecord[] = [...existing];
-  const done = new Set<string>(existing.map((r) => r.id));
+interface OpenedStore {
+  dir: string;
+  config: RunConfig;
+  resumed: boolean;
+  truncatedBytes: number;
+  existing: RunRecord[];
+  /** results.jsonl, opened for appending. */
+  file: StoreFile;
+  /** Its size when opened: every byte of it is a committed line. */
+  size: number;
+  fsync: boolean;
+  fs: StoreFs;
+  release: () => Promise<void>;
+}
+
+function createStore(s: OpenedStore): RunStore {
+  const { dir, file, fs } = s;
+  const resultsPath = join(dir, RESULTS_FILE);
+  const errorsPath = join(dir, ERRORS_FILE);
+  const records: RunRecord[] = [...s.existing];
+  const done = new Set<string>(s.existing.map((r) => r.id));
+  // Ids on disk or waiting to be written: a second record for one row is refused at once.
+  const claimed = new Set<string>(done);
+  // The file's length up to the last acknowledged line.
+  let committedSize = s.size;
   // Group commit: lines waiting for the next write, and the promise of the write under way.
-  let pending: Array<{ line: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  let pending: Array<{
+    record: RunRecord;
+    line: string;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }> = [];
   let writing: Promise<void> | undefined;
   let failed: unknown;
   let closed = false;
-  // Opened on the first error; a promise, so rows failing together share one handle.
-  let errors: Promise<FileHandle> | undefined;
+  // Opened on the first error; a promise, so rows failing together share one handle. Lines are written
+  // one after another (a write may be continued in several parts).
+  let errors: Promise<StoreFile> | undefined;
+  let errorWrites: Promise<void> = Promise.resolve();
+
+  /** Writes a batch whole and syncs it; on failure cuts the file back to its last committed line. */
+  const writeBatch = async (data: Buffer, rows: number): Promise<void> => {
+    try {
+      await writeAll(file, data);
+      if (s.fsync) await file.datasync();
+    } catch (err) {
+      // Part of the batch may be in the file. Best effort: should this fail too, a resume cuts a torn
+      // last line, and no later append goes to this file (see `failed`).
+      await file.truncate(committedSize).catch(() => undefined);
+      throw storeIoError(
+        err,
+        'write',
+        resultsPath,
+        `${rows} finished row(s) were not saved (the rows saved before are kept)`,
+      );
+    }
+    committedSize += data.length;
+  };
 
   const commit = async (): Promise<void> => {
     while (pending.length > 0) {
@@ -424,11 +462,14 @@ function createStore(
       pending = [];
       try {
         if (failed !== undefined) throw failed;
-        await handle.write(batch.length === 1 ? batch[0]!.line : batch.map((b) => b.line).join(''));
-        if (fsync) await handle.datasync();
+        await writeBatch(Buffer.from(batch.map((b) => b.line).join(''), 'utf8'), batch.length);
+        for (const b of batch) {
+          done.add(b.record.id);
+          records.push(b.record);
+        }
         for (const b of batch) b.resolve();
       } catch (err) {
-        // After a failed write the file's end is unknown: refuse every later append.
+        // After a failed write the file's end is not to be trusted: refuse every later append.
         failed ??= err;
         for (const b of batch) b.reject(err);
       }
@@ -438,39 +479,43 @@ function createStore(
 
   return {
     dir,
-    config,
-    resumed,
-    truncatedBytes,
+    config: s.config,
+    resumed: s.resumed,
+    truncatedBytes: s.truncatedBytes,
     done,
     records,
     append(record) {
       if (closed) return Promise.reject(new RunStoreError('the run store is closed'));
-      if (done.has(record.id)) {
+      if (failed !== undefined) return Promise.reject(failed);
+      if (claimed.has(record.id)) {
         return Promise.reject(new RunStoreError(`row ${record.id} already has a record in ${dir}`));
       }
-      done.add(record.id);
-      records.push(record);
       const line = `${JSON.stringify(record)}\n`;
+      claimed.add(record.id);
       return new Promise<void>((resolve, reject) => {
-        pending.push({ line, resolve, reject });
+        pending.push({ record, line, resolve, reject });
         writing ??= commit();
       });
     },
     async logError(entry) {
       if (closed) throw new RunStoreError('the run store is closed');
-      errors ??= open(join(dir, ERRORS_FILE), 'a');
-      const fh = await errors;
-      await fh.write(`${JSON.stringify({ ...entry, at: new Date().toISOString() })}\n`);
+      errors ??= fileOp('open', errorsPath, () => fs.open(errorsPath, 'a'));
+      const handle = await errors;
+      const data = Buffer.from(`${JSON.stringify({ ...entry, at: new Date().toISOString() })}\n`, 'utf8');
+      const write = errorWrites.then(() => fileOp('write', errorsPath, () => writeAll(handle, data)));
+      errorWrites = write.catch(() => undefined);
+      await write;
     },
     async close() {
       if (closed) return;
       closed = true;
+      await writing;
       try {
-        await writing;
+        await fileOp('close', resultsPath, () => file.close());
       } finally {
-        await handle.close();
-        if (errors !== undefined) await (await errors.catch(() => undefined))?.close();
-        await release();
+        await errorWrites;
+        await errors?.then((h) => h.close()).catch(() => undefined);
+        await s.release();
       }
     },
   };

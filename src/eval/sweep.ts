@@ -20,8 +20,8 @@
  */
 import { join, resolve } from 'node:path';
 import { type PricingPolicy, parsePolicy, type SteeringPolicy } from '../steering/policy.js';
+import { writeFileAtomic } from './checked-write.js';
 import type { Metrics } from './metrics.js';
-import { writeFileAtomic } from './store.js';
 
 /** Pricing-policy fields a sweep can vary. */
 export const SWEEPABLE_FIELDS = [

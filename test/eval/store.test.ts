@@ -10,8 +10,10 @@ import {
   openRunStore,
   type RunConfig,
   RunStoreError,
+  RunStoreIoError,
 } from '../../src/eval/store.js';
 import type { RunRecord } from '../../src/eval/types.js';
+import { faultyFs, systemError } from '../support/faulty-fs.js';
 
 function config(overrides: Partial<RunConfig> = {}): RunConfig {
   return {
@@ -195,6 +197,74 @@ describe('the run store', () => {
     expect((await readdir(dir)).filter((f) => f.startsWith('.lock'))).toEqual(['.lock']);
     await store.close();
     // Closed: the folder can be opened again.
+    await (await openRunStore(dir, config(), { resume: true })).close();
+  });
+
+  it('acknowledges no row of a failed append, cuts the file back to its last line, and refuses later appends', async () => {
+    // Writes 0 and 1 are the lock and config.json; 2 is row a; 3 is cut short and 4 finds the disk full.
+    const fs = faultyFs([
+      { on: 'write', index: 3, kind: 'short' },
+      { on: 'write', index: 4, kind: 'ENOSPC' },
+    ]);
+    const store = await openRunStore(dir, config(), { resume: false, fs });
+    await store.append(record('a'));
+    const err = await store.append(record('b')).catch((e: unknown) => e);
+    expect(fs.fired).toHaveLength(2);
+    expect(err).toBeInstanceOf(RunStoreIoError);
+    expect((err as RunStoreIoError).code).toBe('ENOSPC');
+    expect((err as Error).message).toContain(`cannot write ${join(dir, 'results.jsonl')}: no space left`);
+    expect((err as Error).message).toMatch(/1 finished row\(s\) were not saved.*run again with --resume/);
+    expect(store.records.map((r) => r.id)).toEqual(['a']);
+    expect([...store.done]).toEqual(['a']);
+    expect(await readFile(join(dir, 'results.jsonl'), 'utf8')).toBe(`${JSON.stringify(record('a'))}\n`);
+    // The disk has room again, but this store writes nothing more: its file's end was in doubt.
+    await expect(store.append(record('c'))).rejects.toBe(err);
+    await store.close();
+    expect(await readFile(join(dir, 'results.jsonl'), 'utf8')).toBe(`${JSON.stringify(record('a'))}\n`);
+    expect((await readdir(dir)).filter((f) => f.startsWith('.lock'))).toEqual([]);
+    const resumed = await openRunStore(dir, config(), { resume: true });
+    expect([...resumed.done]).toEqual(['a']);
+    expect(resumed.truncatedBytes).toBe(0);
+    await resumed.close();
+  });
+
+  it('names the file and leaves no lock or temporary file when the disk is full from the start', async () => {
+    for (const limit of [0, 1, 5, 40]) {
+      const sub = join(dir, `full-${limit}`);
+      const err = await openRunStore(sub, config(), {
+        resume: false,
+        fs: faultyFs([{ on: 'bytes', limit }]),
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunStoreIoError);
+      expect((err as Error).message).toMatch(/^cannot (create the lock file|write) \//);
+      expect((err as Error).message).toContain(
+        'no space left on the device (ENOSPC); free space, then run again with --resume',
+      );
+      expect(await readdir(sub)).toEqual([]);
+    }
+  });
+
+  it('removes a lock it could not write whole where the file system has no hard links', async () => {
+    // Write 0 is the private file (its link is refused), write 1 the lock itself, on a full disk.
+    const faulty = faultyFs([{ on: 'write', index: 1, kind: 'ENOSPC' }]);
+    const fs = { ...faulty, link: () => Promise.reject(systemError('EPERM', 'link', dir)) };
+    const err = await openRunStore(dir, config(), { resume: false, fs }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunStoreIoError);
+    expect((err as Error).message).toContain(`cannot create the lock file ${join(dir, '.lock')}`);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('releases the lock when closing results.jsonl fails, and says so', async () => {
+    // Closes 0 to 2 are the lock's private file, config.json and the folder (synced); 3 is results.jsonl.
+    const fs = faultyFs([{ on: 'close', index: 3, kind: 'EIO' }]);
+    const store = await openRunStore(dir, config(), { resume: false, fs });
+    await store.append(record('a'));
+    const err = await store.close().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunStoreIoError);
+    expect((err as Error).message).toContain(
+      `cannot close ${join(dir, 'results.jsonl')}: input/output error`,
+    );
+    expect((await readdir(dir)).filter((f) => f.startsWith('.lock'))).toEqual([]);
     await (await openRunStore(dir, config(), { resume: true })).close();
   });
 
