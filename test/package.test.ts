@@ -30,3 +30,68 @@ describe('the npm package', () => {
     expect(readFileSync(join(root, 'src/cli/main.ts'), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
   });
 });
+
+describe('the public surface', () => {
+  const layers = [
+    'game',
+    'chain',
+    'steering',
+    'llm',
+    'reward',
+    'assistant',
+    'data',
+    'eval',
+    'server',
+    'ai-sdk',
+  ];
+
+  it('has a subpath export per layer, each pointing at that layer index in the build', () => {
+    for (const layer of layers) {
+      expect(pkg.exports[`./${layer}`], layer).toEqual({
+        types: `./dist/${layer}/index.d.ts`,
+        import: `./dist/${layer}/index.js`,
+      });
+      expect(statSync(join(root, 'src', layer, 'index.ts')).isFile(), layer).toBe(true);
+    }
+  });
+
+  it('resolves "gtalign" and every subpath from the built package, by name, as a user imports them', async () => {
+    // The package imports itself by name (Node resolves a package's own exports), from the build that
+    // `npm test` makes first.
+    const main = await import('gtalign');
+    for (const name of [
+      'runTurn',
+      'analyzeGame',
+      'parsePayoff',
+      'resolvePolicy',
+      'scoreWithVerdict',
+      'evaluate',
+    ]) {
+      expect(typeof (main as Record<string, unknown>)[name], name).toBe('function');
+    }
+    const subpaths: Record<string, string> = {
+      game: 'nashEquilibria',
+      chain: 'extractBlocks',
+      steering: 'compilePolicy',
+      llm: 'createOpenAIModel',
+      reward: 'scoreBatch',
+      assistant: 'runTurn',
+      data: 'loadRows',
+      eval: 'computeMetrics',
+      server: 'startRewardServer',
+      'ai-sdk': 'gtalignMiddleware',
+    };
+    for (const [layer, name] of Object.entries(subpaths)) {
+      const mod = (await import(`gtalign/${layer}`)) as Record<string, unknown>;
+      expect(typeof mod[name], `gtalign/${layer} ${name}`).toBe('function');
+    }
+  });
+
+  it('keeps test utilities (the tiny GGUF writer) out of the API, and the root small', async () => {
+    const main = (await import('gtalign')) as Record<string, unknown>;
+    const llm = (await import('gtalign/llm')) as Record<string, unknown>;
+    expect(main.writeTinyLlamaGguf).toBeUndefined();
+    expect(llm.writeTinyLlamaGguf).toBeUndefined();
+    expect(Object.keys(main).length).toBeLessThan(40);
+  });
+});
