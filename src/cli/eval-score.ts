@@ -4,6 +4,7 @@ import { expandInputs, loadRows } from '../data/load.js';
 import { joinResponses, readResponsesFile, responsesProducer } from '../eval/score.js';
 import type { RunConfig } from '../eval/store.js';
 import { TOKENIZER_NAMES } from '../eval/tokens.js';
+import { LineTooLongError } from '../io/lines.js';
 import { VERSION } from '../version.js';
 import { positiveInt, usageErrors } from './args.js';
 import { oneOf } from './backend-options.js';
@@ -100,13 +101,14 @@ export const evalScoreCommand: Command = {
     const interrupt = interruptSignal(LABEL);
     try {
       const reward = await loadRewardConfig(values.config, values.aggregate, values.alpha);
-      let file: { text: string; sha256: string };
+      let file: Awaited<ReturnType<typeof readResponsesFile>>;
       try {
         file = await readResponsesFile(values.responses);
       } catch (err) {
+        if (err instanceof LineTooLongError) throw new InputError(err.message);
         const code = (err as NodeJS.ErrnoException).code;
         throw new InputError(
-          `cannot read ${values.responses}: ${code === 'ENOENT' ? 'no such file' : String(err)}`,
+          `cannot read ${values.responses}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err)}`,
         );
       }
       const [counter, dataFiles, allRows] = await Promise.all([
@@ -114,7 +116,7 @@ export const evalScoreCommand: Command = {
         expandInputs(data),
         loadRows(data),
       ]);
-      const joined = joinResponses(file.text, allRows, values.responses);
+      const joined = joinResponses(file.lines, allRows, values.responses);
       if (joined.length === 0) throw new InputError(`${values.responses}: no responses`);
       const { rows, produce } = responsesProducer(joined, allRows);
       const config: RunConfig = {

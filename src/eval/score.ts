@@ -12,8 +12,9 @@
  * scored again (e.g. with another judge).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import type { DatasetRow } from '../data/row.js';
+import { type NumberedLine, readLines } from '../io/lines.js';
 import type { RowOutput, RowProducer } from './run.js';
 
 export interface ResponseLine extends RowOutput {
@@ -50,7 +51,11 @@ function describe(value: unknown): string {
  * JSON, a missing response, an unknown id, an index out of range, two lines for one row) is collected;
  * any problem throws {@link ResponsesError}, so nothing is scored from a file that does not fit the data.
  */
-export function joinResponses(text: string, rows: readonly DatasetRow[], file = 'responses'): ResponseLine[] {
+export function joinResponses(
+  input: string | readonly NumberedLine[],
+  rows: readonly DatasetRow[],
+  file = 'responses',
+): ResponseLine[] {
   const byId = new Map<string, number>();
   rows.forEach((r, i) => {
     byId.set(r.id, i);
@@ -58,12 +63,13 @@ export function joinResponses(text: string, rows: readonly DatasetRow[], file = 
   const taken = new Map<string, number>();
   const problems: ResponseProblem[] = [];
   const out: ResponseLine[] = [];
-  const lines = text.split('\n');
+  const lines =
+    typeof input === 'string'
+      ? input.split('\n').map((text, i) => ({ line: i + 1, text: text.replace(/\r$/, '') }))
+      : input;
   let position = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.replace(/\r$/, '');
+  for (const { line, text: raw } of lines) {
     if (raw.trim() === '') continue;
-    const line = i + 1;
     const own = position++;
     let value: unknown;
     try {
@@ -145,10 +151,21 @@ export function joinResponses(text: string, rows: readonly DatasetRow[], file = 
   return out;
 }
 
-/** Reads a responses file: its text and the SHA-256 of its bytes (saved in the run's config). */
-export async function readResponsesFile(path: string): Promise<{ text: string; sha256: string }> {
-  const bytes = await readFile(path);
-  return { text: bytes.toString('utf8'), sha256: createHash('sha256').update(bytes).digest('hex') };
+/**
+ * Reads a responses file: its lines and the SHA-256 of its bytes (saved in the run's config). A line over
+ * the line bound fails with a `LineTooLongError` naming it; file errors are the system's.
+ */
+export async function readResponsesFile(path: string): Promise<{ lines: NumberedLine[]; sha256: string }> {
+  const hash = createHash('sha256');
+  const lines: NumberedLine[] = [];
+  async function* hashed(): AsyncGenerator<Buffer> {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+  }
+  for await (const l of readLines(hashed(), { name: path })) lines.push(l);
+  return { lines, sha256: hash.digest('hex') };
 }
 
 /** The rows that have a response (in response order) and a producer that hands out those responses. */

@@ -5,15 +5,18 @@
  * own scorer (scoreWithVerdict), not read back from the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
+import { InputError } from '../../src/cli/errors.js';
+import { asEvalInputError } from '../../src/cli/eval-common.js';
 import { loadRows } from '../../src/data/load.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import { parseSweep } from '../../src/eval/run-dir.js';
+import { storeIoError } from '../../src/eval/store-error.js';
 import { approxTokenCounter, countOutputTokens } from '../../src/eval/tokens.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { selectCell } from '../../src/game/select.js';
@@ -418,6 +421,83 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
   });
 });
 
+/** `gtalign eval run` in a process whose disk is full under files named `file…` (test/support/full-disk.mjs). */
+function runOnFullDisk(args: string[], file: string, free: number) {
+  const preload = pathToFileURL(fileURLToPath(new URL('../support/full-disk.mjs', import.meta.url)));
+  return runCli(args, {
+    env: {
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload.href}`,
+      GTALIGN_TEST_FULL_DISK: JSON.stringify({ file, free }),
+    },
+  });
+}
+
+describe.skipIf(!HAVE_DATA)('gtalign eval run on a full disk', () => {
+  it('exits 1 naming the lock file when the lock cannot be written, and leaves none behind', async () => {
+    const out = join(dir, 'full-disk-lock');
+    const r = await runOnFullDisk(
+      ['eval', 'run', '--data', FILES[0]!, '--limit', '1', '--out', out, ...backendFlags(), ...judgeFlags()],
+      '.lock',
+      0,
+    );
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `cannot create the lock file ${join(out, '.lock')}: no space left on the device`,
+    );
+    expect((await readdir(out)).filter((f) => f.startsWith('.lock'))).toEqual([]);
+  });
+
+  it('exits 1 naming results.jsonl, leaves no lock and a folder --resume finishes', {
+    timeout: 120_000,
+  }, async () => {
+    const files = FILES.slice(0, 2);
+    const rows = await firstRows(files, 3);
+    const out = join(dir, 'full-disk');
+    const args = [
+      'eval',
+      'run',
+      '--data',
+      ...files,
+      '--limit',
+      '3',
+      '--out',
+      out,
+      '--mode',
+      'raw',
+      ...backendFlags(),
+      ...judgeFlags(),
+      '--concurrency',
+      '1',
+      '--tokenizer',
+      'approx',
+      '--no-progress',
+    ];
+    // results.jsonl gets 3000 bytes: a write is cut short without an error, the next one fails ENOSPC.
+    const full = await runOnFullDisk(args, 'results.jsonl', 3000);
+    console.log('DEBUG', full.stderr);
+    expect(full.code).toBe(1);
+    expect(full.stderr).not.toContain('internal error');
+    expect(full.stderr).not.toMatch(/^\s+at /m);
+    expect(full.stderr).toContain(`cannot write ${join(out, 'results.jsonl')}: no space left on the device`);
+    expect(full.stderr).toContain('run again with --resume');
+    expect((await readdir(out)).filter((f) => f.startsWith('.lock') || f.endsWith('.tmp'))).toEqual([]);
+    // What the failed run left is whole lines only, each a row it saved.
+    const text = await readFile(join(out, 'results.jsonl'), 'utf8');
+    expect(text === '' || text.endsWith('\n')).toBe(true);
+    const saved = await readRecords(out);
+    expect(saved.length).toBeGreaterThan(0);
+    expect(saved.length).toBeLessThan(rows.length);
+
+    const resumed = await runCli([...args, '--resume']);
+    expect(resumed.stderr).not.toContain('internal error');
+    expect(resumed.code).toBe(0);
+    const ids = (await readRecords(out)).map((r) => r.id);
+    expect([...ids].sort()).toEqual(rows.map((r) => r.id).sort());
+    expect(ids.slice(0, saved.length)).toEqual(saved.map((r) => r.id));
+  });
+});
+
 describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
   it('gives the same reward records as gtalign reward score on the same outputs, joined by id or by index', {
     timeout: 120_000,
@@ -528,6 +608,29 @@ describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
     expect(r.stderr).toContain(`${file}:3: response must be a string`);
     expect(await readdir(dir)).not.toContain('never');
   });
+
+  it('names the line of a responses file longer than the line bound, with no internal error', async () => {
+    const file = join(dir, 'huge-responses.jsonl');
+    await writeFile(file, `${JSON.stringify({ index: 0, response: 'x' })}\n`);
+    // A sparse 600 MiB tail without a newline: past V8's longest string, the file used to be read whole.
+    await truncate(file, 600 * 1024 * 1024);
+    const r = await runCli([
+      'eval',
+      'score',
+      '--responses',
+      file,
+      '--data',
+      FILES[0]!,
+      '--out',
+      join(dir, 'never-huge'),
+      '--judge',
+      'offline',
+    ]);
+    await rm(file);
+    expect(r.stderr).not.toMatch(/internal error|RangeError|ERR_STRING_TOO_LONG/);
+    expect(r.stderr).toContain(`${file}:2: the line is longer than 256 MiB`);
+    expect(r.code).toBe(1);
+  }, 60_000);
 });
 
 describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
@@ -641,6 +744,20 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
     ]);
     expect(fixed.code).toBe(1);
     expect(fixed.stderr).toContain('a sweep varies a pricing policy');
+  });
+});
+
+describe('eval run errors', () => {
+  it('reports a file error of the run folder as a problem to fix (exit 1), not an internal error', () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const mapped = asEvalInputError(storeIoError(enospc, 'write', '/runs/a/results.jsonl'));
+    expect(mapped).toBeInstanceOf(InputError);
+    expect((mapped as Error).message).toBe(
+      'cannot write /runs/a/results.jsonl: no space left on the device (ENOSPC); free space, then run again with --resume',
+    );
+    // A bug stays a bug.
+    const bug = new TypeError('x is undefined');
+    expect(asEvalInputError(storeIoError(bug, 'write', '/runs/a/results.jsonl'))).toBe(bug);
   });
 });
 
