@@ -1,5 +1,6 @@
 /** Typed failures of one GTAlign turn, carrying what a user needs to see: the stage and the model's text. */
 
+import { type ErrorCode, GtalignError } from '../errors.js';
 export type TurnErrorKind =
   /** The options cannot work with this backend (e.g. `continue` on a backend that cannot continue). */
   | 'options'
@@ -8,7 +9,12 @@ export type TurnErrorKind =
   /** Stage 2 produced no `<response>` block. */
   | 'response';
 
-export class TurnError extends Error {
+export class TurnError extends GtalignError {
+  // Bad options are the caller's to fix; the rest is the model's output.
+  get code(): ErrorCode {
+    return this.kind === 'options' ? 'usage' : 'model';
+  }
+
   constructor(
     readonly kind: TurnErrorKind,
     message: string,

@@ -5,10 +5,12 @@
  * chat is, in order: an explicit path, the `GTALIGN_MODEL` environment variable, the recommended model in the
  * cache folder, the newest other `.gguf` file there.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
+import { GtalignError } from '../errors.js';
 
 /** The model `gtalign models pull` fetches by default. */
 export const RECOMMENDED_MODEL = Object.freeze({
@@ -51,7 +53,8 @@ export async function findPulledModel(dir: string): Promise<string | undefined> 
 }
 
 /** No model was given and none is in the cache folder. The message says how to get one. */
-export class ModelNotFoundError extends Error {
+export class ModelNotFoundError extends GtalignError {
+  readonly code = 'input';
   constructor(readonly dir: string) {
     super(
       `no local model: pass --model PATH (a GGUF file), set GTALIGN_MODEL, or run 'gtalign models pull' to download ${RECOMMENDED_MODEL.name} into ${dir}`,
@@ -76,7 +79,8 @@ export async function resolveModelPath(
   return { path: pulled, source: 'cache' };
 }
 
-export class ModelDownloadError extends Error {
+export class ModelDownloadError extends GtalignError {
+  readonly code = 'backend';
   constructor(
     message: string,
     readonly url: string,

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
+import { describeError, exitStatusOf, GtalignError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { chatCommand } from './chat.js';
 import type { Command } from './command.js';
 import { dataExportCommand } from './data-export.js';
 import { dataInspectCommand } from './data-inspect.js';
 import { dataPullCommand } from './data-pull.js';
-import { InputError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { evalCompareCommand } from './eval-compare.js';
 import { evalReportCommand } from './eval-report.js';
 import { evalRunCommand } from './eval-run.js';
@@ -89,9 +90,10 @@ export async function main(argv: string[]): Promise<number> {
       );
       return err.exitCode;
     }
-    if (err instanceof InputError) {
-      process.stderr.write(`gtalign ${command.name}: ${err.message}\n`);
-      return 1;
+    // Every error a user can act on maps to its exit status here, in one place; anything else is a bug.
+    if (err instanceof GtalignError) {
+      process.stderr.write(`gtalign ${command.name}: ${describeError(err)}\n`);
+      return exitStatusOf(err);
     }
     throw err;
   }

@@ -13,9 +13,11 @@
  *                     "run": "user_price=0.5",     // optional: the sub-run folder of this point
  *                     "metrics": { …metrics.json… } } ] }
  */
+
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { GtalignError } from '../errors.js';
 import { writeFileAtomic } from './checked-write.js';
 import type { Metrics } from './metrics.js';
 import type { StoreFs } from './store-fs.js';
@@ -53,7 +55,8 @@ export interface RunFileProblem {
 }
 
 /** A run folder that cannot be read; `problems` lists every bad line or file (the message shows the first ones). */
-export class RunDirError extends Error {
+export class RunDirError extends GtalignError {
+  readonly code = 'input';
   constructor(readonly problems: RunFileProblem[]) {
     const shown = problems.slice(0, 10).map(formatProblem);
     const more = problems.length > shown.length ? [`… and ${problems.length - shown.length} more`] : [];

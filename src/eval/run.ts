@@ -30,6 +30,7 @@ import { runTurn, type TurnOptions } from '../assistant/turn.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { iterateRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
+import { GtalignError } from '../errors.js';
 import { type ChatModel, ChatModelError } from '../llm/types.js';
 import {
   BatchAbortedError,
@@ -107,7 +108,8 @@ export interface RunRowsResult extends RunProgress {
 }
 
 /** A problem that stops the whole run (as opposed to one row's backend failure). */
-export class EvalRunError extends Error {
+export class EvalRunError extends GtalignError {
+  readonly code = 'input';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'EvalRunError';

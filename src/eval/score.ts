@@ -11,9 +11,11 @@
  * `trace` (kept in the record). Other fields are ignored, so a run's own results.jsonl can be
  * scored again (e.g. with another judge).
  */
+
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { DatasetRow } from '../data/row.js';
+import { GtalignError } from '../errors.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
 import type { RowOutput, RowProducer } from './run.js';
 
@@ -29,7 +31,8 @@ export interface ResponseProblem {
 }
 
 /** Responses that cannot be joined to the rows; `problems` lists every bad line. */
-export class ResponsesError extends Error {
+export class ResponsesError extends GtalignError {
+  readonly code = 'input';
   constructor(
     readonly file: string,
     readonly problems: ResponseProblem[],

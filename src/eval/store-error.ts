@@ -4,19 +4,28 @@
  * reports it as one line with exit 1, not as an internal error.
  */
 
+import { type ErrorCode, GtalignError } from '../errors.js';
+
 /** A problem with a run folder that the user must fix (exit 1 in the CLI). */
-export class RunStoreError extends Error {
+export class RunStoreError extends GtalignError {
+  get code(): ErrorCode {
+    return 'input';
+  }
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RunStoreError';
   }
 }
 
-/** A file operation of the run store failed; `file` is the file it was for, `code` the system's code. */
+/** A file operation of the run store failed; `file` is the file it was for, `systemCode` the system's code. */
 export class RunStoreIoError extends RunStoreError {
+  override get code(): ErrorCode {
+    return 'io';
+  }
   constructor(
     readonly file: string,
-    readonly code: string,
+    /** The system's error code (ENOSPC, EIO, …). */
+    readonly systemCode: string,
     message: string,
     options?: { cause?: unknown },
   ) {

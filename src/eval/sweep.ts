@@ -18,7 +18,9 @@
  * choice (docs/steering.md); sweep a real cost (`computeCostPerMillion`, `userTimeCostPerTurn`), or
  * select with a rule that weighs the user, to see the action mix move.
  */
+
 import { join, resolve } from 'node:path';
+import { GtalignError } from '../errors.js';
 import { type PricingPolicy, parsePolicy, type SteeringPolicy } from '../steering/policy.js';
 import { writeFileAtomic } from './checked-write.js';
 import type { Metrics } from './metrics.js';
@@ -42,7 +44,8 @@ export interface ParamRange {
   steps: number;
 }
 
-export class SweepError extends Error {
+export class SweepError extends GtalignError {
+  readonly code = 'input';
   constructor(message: string) {
     super(message);
     this.name = 'SweepError';

@@ -10,7 +10,9 @@
  * installed, `auto` falls back to {@link approxTokenCounter} and says so in the counter's `note`, which
  * ends up in metrics.json; asking for an exact encoding by name fails instead.
  */
+
 import { extractResponse, reasoningPart } from '../chain/format.js';
+import { GtalignError } from '../errors.js';
 
 export const TOKENIZER_NAMES = ['auto', 'cl100k_base', 'o200k_base', 'approx'] as const;
 export type TokenizerName = (typeof TOKENIZER_NAMES)[number];
@@ -37,7 +39,8 @@ export interface TokenCounts {
   total: number;
 }
 
-export class TokenizerUnavailableError extends Error {
+export class TokenizerUnavailableError extends GtalignError {
+  readonly code = 'input';
   constructor(
     readonly encoding: ExactEncoding,
     override readonly cause: unknown,

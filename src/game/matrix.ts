@@ -1,6 +1,7 @@
 /**
  * Checking a payoff matrix against a game spec, and turning it into dense arrays for the solvers.
  */
+import { GtalignError } from '../errors.js';
 import {
   cellKey,
   cellKeys,
@@ -31,7 +32,8 @@ export interface MatrixProblem {
 }
 
 /** Thrown by functions that need a complete matrix; `problems` lists everything wrong at once. */
-export class MatrixError extends Error {
+export class MatrixError extends GtalignError {
+  readonly code = 'input';
   readonly problems: readonly MatrixProblem[];
   constructor(problems: readonly MatrixProblem[]) {
     const shown = problems

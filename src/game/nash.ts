@@ -17,6 +17,7 @@
  * `maxSupportPairs` (default {@link MAX_SUPPORT_PAIRS}, e.g. 10×10 = 184,755) are refused with
  * {@link GameTooLargeError}; 2×3 takes 9 pairs.
  */
+import { GtalignError } from '../errors.js';
 import { type DenseGame, toDenseGame } from './matrix.js';
 import { cellKey, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from './spec.js';
 
@@ -57,7 +58,8 @@ export const DEGENERATE_NOTE =
   'may be incomplete';
 
 /** Thrown when support enumeration would be too expensive for the game's size. */
-export class GameTooLargeError extends RangeError {
+export class GameTooLargeError extends GtalignError {
+  readonly code = 'limit';
   readonly rows: number;
   readonly columns: number;
   readonly supportPairs: number;

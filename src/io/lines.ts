@@ -9,6 +9,8 @@
  *   memory.
  */
 
+import { GtalignError } from '../errors.js';
+
 /** The default bound of one line: half of the longest string V8 makes, so decoding always succeeds. */
 export const MAX_LINE_BYTES = 256 * 1024 * 1024;
 
@@ -22,7 +24,8 @@ export interface NumberedLine {
 }
 
 /** A line longer than the reader's bound; `source` and `line` say where it starts. */
-export class LineTooLongError extends Error {
+export class LineTooLongError extends GtalignError {
+  readonly code = 'limit';
   constructor(
     readonly source: string,
     readonly line: number,

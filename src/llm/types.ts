@@ -3,6 +3,7 @@
  * Backends declare what they support; callers check `capabilities` instead of guessing.
  */
 
+import { GtalignError } from '../errors.js';
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -84,7 +85,13 @@ export interface ChatModel {
 }
 
 /** A backend failure with the information a user needs (which server, what status, what body). */
-export class ChatModelError extends Error {
+export class ChatModelError extends GtalignError {
+  readonly code = 'backend';
+  /** A server error or no answer at all may pass; a 4xx will not change by itself. */
+  override get retryable(): boolean {
+    const s = this.details.status;
+    return s === undefined || s === 429 || s >= 500;
+  }
   constructor(
     message: string,
     readonly details: { backend: string; status?: number; body?: string; cause?: unknown } = {

@@ -6,6 +6,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { extractAnalyze } from '../chain/format.js';
+import { type ErrorCode, GtalignError } from '../errors.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from './config.js';
 import type { Judge, JudgeFailureReason } from './judge.js';
@@ -86,7 +87,10 @@ export function describeLine(result: { line: number; id: unknown }): string {
 }
 
 /** Thrown by {@link scoreBatch} under `onJudgeError: 'fail'`; `result` is the first failure. */
-export class BatchAbortedError extends Error {
+export class BatchAbortedError extends GtalignError {
+  get code(): ErrorCode {
+    return this.result.error.stage === 'judge' ? 'backend' : 'input';
+  }
   constructor(readonly result: FailedResult) {
     super(`${describeLine(result)}: ${result.error.message}`);
     this.name = 'BatchAbortedError';

@@ -4,6 +4,7 @@
  * messages sent to the judge model.
  */
 
+import { GtalignError } from '../errors.js';
 import type { ChatMessage } from '../llm/types.js';
 import { DATA_SOURCE_FAMILY, isDataSource, type TaskFamily } from './components.js';
 
@@ -53,7 +54,8 @@ export interface JudgeInput {
 }
 
 /** The input row cannot be judged (e.g. a safety row with no harmfulness label). Not retryable. */
-export class JudgeInputError extends Error {
+export class JudgeInputError extends GtalignError {
+  readonly code = 'input';
   override name = 'JudgeInputError';
 }
 

@@ -2,7 +2,9 @@
  * The steering layer's one error type: every problem names the field (a dotted path such as
  * `actions.CQ.extraTurns`) and, when the data came from a file, the file.
  */
+
 import { z } from 'zod';
+import { GtalignError } from '../errors.js';
 
 /** One thing wrong. `path` is dotted (`pricePerMillionInput`, `columns.DA.LLM`); empty for the whole value. */
 export interface SteeringIssue {
@@ -13,7 +15,8 @@ export interface SteeringIssue {
 /** What was being read or applied when the problem was found. */
 export type SteeringErrorKind = 'policy' | 'profile' | 'preset' | 'edits' | 'file';
 
-export class SteeringError extends Error {
+export class SteeringError extends GtalignError {
+  readonly code = 'input';
   readonly kind: SteeringErrorKind;
   readonly issues: readonly SteeringIssue[];
   /** The file the data came from, when it came from one. */

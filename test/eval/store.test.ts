@@ -211,7 +211,8 @@ describe('the run store', () => {
     const err = await store.append(record('b')).catch((e: unknown) => e);
     expect(fs.fired).toHaveLength(2);
     expect(err).toBeInstanceOf(RunStoreIoError);
-    expect((err as RunStoreIoError).code).toBe('ENOSPC');
+    expect((err as RunStoreIoError).systemCode).toBe('ENOSPC');
+    expect((err as RunStoreIoError).code).toBe('io');
     expect((err as Error).message).toContain(`cannot write ${join(dir, 'results.jsonl')}: no space left`);
     expect((err as Error).message).toMatch(/1 finished row\(s\) were not saved.*run again with --resume/);
     expect(store.records.map((r) => r.id)).toEqual(['a']);
