@@ -25,7 +25,7 @@ describe('one base error', () => {
       [new GameTooLargeError(20, 20, 1e9, 1e6), 'limit', 1],
       [new LineTooLongError('in.jsonl', 3, 1024), 'limit', 1],
       [new ChatModelError('HTTP 500', { backend: 'openai', status: 500 }), 'backend', 1],
-      [new SteeringError('schema', [{ path: 'x', message: 'bad' } as never]), 'input', 1],
+      [new SteeringError('policy', [{ path: 'x', message: 'bad' } as never]), 'input', 1],
     ];
     for (const [err, code, status] of cases) {
       expect(err, err.name).toBeInstanceOf(GtalignError);

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { DataError } from '../data/errors.js';
 import { iterateJsonlLines, parseJsonlLine } from '../data/jsonl.js';
 import { expandInputs, formatOf } from '../data/load.js';
+import { isOpenRlhfShape, OPENRLHF_FIELDS, parseOpenRlhfRecord } from '../data/openrlhf.js';
 import { iterateParquetRecords, openParquet, parquetFileFields } from '../data/parquet.js';
 import { parseRecord } from '../data/row.js';
 import { addRecordShapes, type Field, fieldsOf, type Shape, shapeToString } from '../data/shape.js';
@@ -15,10 +16,12 @@ const HELP = `Usage: gtalign data inspect FILE|DIR|GLOB... [--json] [--limit N] 
 Reads data set files (verl parquet, or JSONL in the verl or the flat layout) and prints for each file:
 the rows per data source, the columns with their nested types, and one example row. A directory stands
 for every .parquet/.jsonl file below it. Every row is validated; the first problems are listed.
+An OpenRLHF export (gtalign data export --format openrlhf: fields ${OPENRLHF_FIELDS.join(', ')}) is
+recognised and said to be one; its rows are read back from input and label.
 
 Options:
-  --json          one JSON object: {"files": [{"file", "format", "rows", "file_rows" (with --limit),
-                  "data_sources": {name: n},
+  --json          one JSON object: {"files": [{"file", "format", "layout" (verl, flat, openrlhf or
+                  mixed), "rows", "file_rows" (with --limit), "data_sources": {name: n},
                   "fields": [{"name", "type"}], "example": {"row", "id", "record"}, "invalid", "errors"}],
                   "total": {"files", "rows", "data_sources", "invalid", "duplicate_ids"}}
   --limit N       read at most N rows of each file
@@ -30,9 +33,14 @@ Exit codes: 0 every row valid and ids unique, 1 invalid rows, repeated ids or un
 
 const MAX_ERRORS = 5;
 
+/** The shape of a file's records: a data set layout, or our OpenRLHF export. */
+type Layout = 'verl' | 'flat' | 'openrlhf';
+
 interface FileReport {
   file: string;
   format: 'parquet' | 'jsonl';
+  /** The layout of the file's records (`mixed` when they differ); absent when no record was an object. */
+  layout?: Layout | 'mixed';
   rows: number;
   /** Rows in the whole file (parquet footer), when --limit read fewer. */
   file_rows?: number;
@@ -47,6 +55,13 @@ interface FileReport {
 
 function count(map: Record<string, number>, key: string, n = 1): void {
   map[key] = (map[key] ?? 0) + n;
+}
+
+function layoutOf(value: unknown): Layout | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (isOpenRlhfShape(value)) return 'openrlhf';
+  if ('reward_model' in value) return 'verl';
+  return 'ground_truth' in value ? 'flat' : undefined;
 }
 
 async function inspectFile(
@@ -73,7 +88,10 @@ async function inspectFile(
   const take = (value: unknown, row: number, line?: number) => {
     report.rows++;
     const source = line === undefined ? { file, row } : { file, row, line };
-    const result = parseRecord(value, source);
+    const layout = layoutOf(value);
+    if (layout !== undefined)
+      report.layout = report.layout === undefined || report.layout === layout ? layout : 'mixed';
+    const result = layout === 'openrlhf' ? parseOpenRlhfRecord(value, source) : parseRecord(value, source);
     if (!result.ok) {
       fail(result.error.message);
       return;
@@ -141,11 +159,26 @@ function table(counts: Record<string, number>, indent: string): string[] {
   return names.map((n) => `${indent}${n.padEnd(pad)}  ${counts[n]}`);
 }
 
+/** What an OpenRLHF export is, for a reader who took it for a data set. */
+function openRlhfNote(layout: 'openrlhf' | 'mixed'): string[] {
+  const what =
+    layout === 'openrlhf'
+      ? 'an OpenRLHF export (gtalign data export --format openrlhf)'
+      : 'data set rows mixed with OpenRLHF export lines (gtalign data export --format openrlhf)';
+  return [
+    `  note: ${what}, fields ${OPENRLHF_FIELDS.join(', ')}: training input, not a data set.`,
+    '    Its rows are read back from input (the prompt) and label (data source, ground truth, extra_info);',
+    '    to check the data set itself, inspect the files it was exported from.',
+  ];
+}
+
 function textReport(reports: FileReport[], duplicates: string[], width: number): string {
   const out: string[] = [];
   for (const r of reports) {
     const read = r.file_rows !== undefined ? `${r.rows} of ${r.file_rows} rows read` : `${r.rows} rows`;
-    out.push(`${r.file}  (${r.format}, ${read}${r.invalid > 0 ? `, ${r.invalid} invalid` : ''})`);
+    const kind = r.layout === 'openrlhf' ? ', OpenRLHF prompt data' : '';
+    out.push(`${r.file}  (${r.format}${kind}, ${read}${r.invalid > 0 ? `, ${r.invalid} invalid` : ''})`);
+    if (r.layout === 'openrlhf' || r.layout === 'mixed') out.push(...openRlhfNote(r.layout));
     out.push('  rows per data source:');
     out.push(...(Object.keys(r.data_sources).length > 0 ? table(r.data_sources, '    ') : ['    (none)']));
     out.push('  fields:');

@@ -332,10 +332,13 @@ function tableRow(name: string, g: GroupMetrics): string[] {
     num(g.welfare),
     num(g.user_welfare),
     num(g.llm_welfare),
-    g.total_length === null ? '-' : g.total_length.toFixed(0),
+    num(g.total_length, 0),
     pct(shares.DA),
     pct(shares.CQ),
     pct(shares.AQ),
+    // Records without a known action, so that the shares add up to 100%.
+    pct(shares.unknown),
+    String(g.unjudged),
     String(g.failures),
   ];
 }
@@ -355,8 +358,9 @@ export function formatTable(rows: string[][]): string {
 
 /** The run's headline numbers per data source and overall. */
 export function metricsTable(metrics: Metrics): string {
-  // `unscored`: records without a reward (no judge, a judge failure); rows the backend failed on have no record.
-  const rows = [['source', 'n', 'format', 'answer', 'W', 'U', 'L', 'tokens', 'DA', 'CQ', 'AQ', 'unscored']];
+  // `unjudged`: records awaiting a verdict (--judge offline); `failed`: records whose scoring failed.
+  // Rows the backend failed on have no record (errors.jsonl).
+  const rows = ['source n format answer W U L tokens DA CQ AQ unknown unjudged failed'.split(' ')];
   for (const [name, g] of Object.entries(metrics.by_source)) rows.push(tableRow(name, g));
   rows.push(tableRow('overall', metrics.overall));
   return formatTable(rows);
@@ -364,10 +368,15 @@ export function metricsTable(metrics: Metrics): string {
 
 /** Exit code and final message of a finished, stopped or interrupted run. */
 export function outcome(label: string, result: EvalResult): number {
-  const unscored = result.metrics.overall.failures;
-  if (unscored > 0) {
+  const { unjudged, failures } = result.metrics.overall;
+  if (unjudged > 0) {
     process.stderr.write(
-      `${label}: ${unscored} record(s) have no score (judge failures, or no judge); they are listed under "failures" in the metrics and left out of the means\n`,
+      `${label}: ${unjudged} record(s) await a verdict (no judge: --judge offline); answer, W, U and L leave them out until they are scored: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR\n`,
+    );
+  }
+  if (failures > 0) {
+    process.stderr.write(
+      `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts); they are listed under "failures" in the metrics and left out of the means\n`,
     );
   }
   if (result.interrupted) {

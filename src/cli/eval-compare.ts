@@ -32,7 +32,7 @@ function text(cmp: RunsComparison): string {
   const parts: string[] = [];
   for (const p of cmp.pairs) {
     parts.push(
-      `A = ${p.a}, B = ${p.b}: ${p.shared} shared items (${p.only_a} only in A, ${p.only_b} only in B), ${p.excluded} left out of the Pareto comparison (a failure in either run)${p.source_mismatch ? `, ${p.source_mismatch} with different data sources` : ''}\n`,
+      `A = ${p.a}, B = ${p.b}: ${p.shared} shared items (${p.only_a} only in A, ${p.only_b} only in B), ${p.excluded} left out of the Pareto comparison (no score in either run: a failure, or awaiting a verdict)${p.source_mismatch ? `, ${p.source_mismatch} with different data sources` : ''}\n`,
     );
     parts.push('\nPareto comparison of (U, L)\n');
     parts.push(tableToText(paretoTable(p)));

@@ -1,8 +1,11 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compareRuns } from '../eval/compare.js';
 import { computeMetrics, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { buildReport, writeReport } from '../eval/report/build.js';
+import { checkCompleteness, incompleteText, type RunCompleteness } from '../eval/report/completeness.js';
 import { type RunDir, RunDirError, readRunDir, uniqueNames, writeMetrics } from '../eval/run-dir.js';
 import {
   approxTokenCounter,
@@ -18,10 +21,15 @@ import { InputError, UsageError } from './errors.js';
 
 const HELP = `Usage: gtalign eval report RUN_DIR [RUN_DIR...] [--out DIR] [options]
 
-Computes each run's metrics (written to RUN_DIR/metrics.json) and writes a report of one run or a
-comparison of several:
-  DIR/report.md       Markdown summary: headline metrics per data source, behaviour tables, action mix,
-                      Pareto comparison and metric deltas (two runs or more), sweeps, failures
+Computes each run's metrics and writes a report of one run or a comparison of several. metrics.json
+is written into a run folder only when the run is complete, as 'eval run' does: every row the run
+selected (counted again from config.json's data files) has a record, and errors.jsonl lists no row
+without one. An incomplete run is reported as such (rows missing, rows failed, and how to finish it
+with --resume), with the metrics of the records it has, and its metrics.json is left as it was.
+Files written:
+  DIR/report.md       Markdown summary: each run's settings (from config.json) and completeness,
+                      headline metrics per data source, behaviour tables, action mix, Pareto
+                      comparison and metric deltas (two runs or more), sweeps, failures
   DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
   DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
                       action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json)
@@ -68,6 +76,23 @@ export function parseTokenizer(value: string | undefined): TokenizerName {
   return v as TokenizerName;
 }
 
+/** A sweep folder has no config.json of its own: its first point's stands for it (the sweep varies one field). */
+async function sweepConfig(run: RunDir): Promise<Record<string, unknown> | undefined> {
+  const point = run.sweep?.points.find((p) => p.run !== undefined);
+  if (point === undefined) return undefined;
+  const path = join(run.dir, point.run!, 'config.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const value: unknown = JSON.parse(await readFile(path, 'utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    // The settings table then says the settings are unknown; the sweep itself is still drawn.
+    return undefined;
+  }
+}
+
 /** The exact tokenizer a run's config.json says its records' token counts come from. */
 function recordedEncoding(run: RunDir): 'cl100k_base' | 'o200k_base' | 'approx' | undefined {
   const tokenizer = run.config?.tokenizer;
@@ -82,7 +107,10 @@ function recordedEncoding(run: RunDir): 'cl100k_base' | 'o200k_base' | 'approx' 
  * otherwise the one asked for (`auto`: cl100k_base when installed).
  */
 export async function counterFor(runs: readonly RunDir[], name: TokenizerName): Promise<TokenCounter> {
-  const needed = runs.some((r) => r.records.some((x) => x.tokens === undefined && !isFailedReward(x.reward)));
+  // Every output's length is measured, judged or not (see metrics.ts).
+  const needed = runs.some((r) =>
+    r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
+  );
   let wanted: TokenizerName = name;
   if (!needed && name === 'auto') {
     const recorded = new Set(runs.filter((r) => r.records.length > 0).map(recordedEncoding));
@@ -129,9 +157,26 @@ export const evalReportCommand: Command = {
     const runs = await loadRuns(positionals);
     const counter = await counterFor(runs, tokenizer);
     const metrics: Metrics[] = runs.map((r) => computeMetrics(r.records, { tokenCounter: counter }));
-    if (!values['no-write-metrics']) {
-      for (const [i, r] of runs.entries()) if (r.records.length > 0) await writeMetrics(r.dir, metrics[i]!);
+    // A sweep's top folder holds no records of its own: its points are run folders, checked by their runs.
+    const completeness: Array<RunCompleteness | undefined> = await Promise.all(
+      runs.map((r) => (r.sweep !== undefined && r.records.length === 0 ? undefined : checkCompleteness(r))),
+    );
+    for (const [i, r] of runs.entries()) {
+      const c = completeness[i];
+      const incomplete = c === undefined ? undefined : incompleteText(c, r.dir);
+      if (incomplete !== undefined) {
+        // The metrics of part of a run are not the run's: metrics.json is for finished runs only.
+        const stale = existsSync(join(r.dir, 'metrics.json'))
+          ? ` (the metrics.json already in ${r.dir} is from before and does not describe a finished run either)`
+          : '';
+        process.stderr.write(
+          `warning: ${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}\n`,
+        );
+      } else if (!values['no-write-metrics'] && r.records.length > 0) {
+        await writeMetrics(r.dir, metrics[i]!);
+      }
     }
+    const configs = await Promise.all(runs.map(async (r) => r.config ?? (await sweepConfig(r))));
     const withRecords = runs.filter((r) => r.records.length > 0);
     const comparison =
       withRecords.length > 1 ? compareRuns(withRecords, { tokenCounter: counter }) : undefined;
@@ -143,6 +188,8 @@ export const evalReportCommand: Command = {
         records: r.records,
         metrics: metrics[i]!,
         ...(r.sweep ? { sweep: r.sweep } : {}),
+        ...(configs[i] === undefined ? {} : { config: configs[i] }),
+        ...(completeness[i] === undefined ? {} : { completeness: completeness[i] }),
       })),
       {
         ...(comparison ? { comparison } : {}),

@@ -91,7 +91,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).
 
 /** The sweep's table: one line per point. */
 export function sweepTable(sweep: SweepFile): string {
-  const rows = [[sweep.param, 'n', 'DA', 'CQ', 'AQ', 'tokens', 'W', 'U', 'L', 'answer']];
+  const rows = [[sweep.param, 'n', 'DA', 'CQ', 'AQ', 'unknown', 'tokens', 'W', 'U', 'L', 'answer']];
   for (const p of sweep.points) {
     const g: Metrics['overall'] = p.metrics.overall;
     const shares = g.action_mix.overall.shares;
@@ -101,6 +101,8 @@ export function sweepTable(sweep: SweepFile): string {
       pct(shares.DA),
       pct(shares.CQ),
       pct(shares.AQ),
+      // Records without a known action, so that the shares add up to 100%.
+      pct(shares.unknown),
       // Every output's length: known without a verdict, like the action mix (see metrics.ts).
       num((g.output_tokens ?? g.tokens)?.total, 0),
       num(g.welfare),

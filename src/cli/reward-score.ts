@@ -49,6 +49,8 @@ Options:
   --cache-dir DIR          judge reply cache (default ~/.cache/gtalign/judge)
   --no-cache               do not read or write the judge cache
   --no-math-check          always ask the judge on math sets (the reference's behaviour)
+  --clip-verdicts          clip a line's verdict outside its task's scale into the scale, as the
+                           reference does (default: such a line is an error naming the value and scale)
   --concurrency N          judge calls in flight (default 16)
   --workers N              offline scoring threads (default: CPU count; 0 = this thread only)
   --on-judge-error MODE    skip (default): failed lines become error records; fail: stop at the first
@@ -204,6 +206,7 @@ export const rewardScoreCommand: Command = {
           ...JUDGE_OPTIONS,
           concurrency: { type: 'string' },
           workers: { type: 'string' },
+          'clip-verdicts': { type: 'boolean', default: false },
         },
       }),
     );
@@ -238,6 +241,7 @@ export const rewardScoreCommand: Command = {
         const chunks = scoreLinesOffline((await openInput(values.input)) as AsyncIterable<Uint8Array>, {
           config,
           mathCheck: !values['no-math-check'],
+          clipVerdicts: values['clip-verdicts'],
           onJudgeError,
           name: values.input === '-' ? '<stdin>' : values.input,
           ...(workers !== undefined ? { workers } : {}),
@@ -258,7 +262,14 @@ export const rewardScoreCommand: Command = {
       } else {
         const results = scoreBatch(
           readItems(values.input),
-          { judge, concurrency: concurrency * 2, onJudgeError, config, mathCheck: !values['no-math-check'] },
+          {
+            judge,
+            concurrency: concurrency * 2,
+            onJudgeError,
+            config,
+            mathCheck: !values['no-math-check'],
+            clipVerdicts: values['clip-verdicts'],
+          },
           stats,
         );
         for await (const result of results) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ChatMessage } from '../llm/types.js';
-import type { DatasetRow } from './row.js';
+import { DataError, describeSource, type RowSource } from './errors.js';
+import { type DatasetRow, messageSchema, type RecordResult, rowId } from './row.js';
 
 /**
  * OpenRLHF prompt data (PromptDataset): one JSON object per line. Train with
@@ -68,4 +69,81 @@ export function decodeOpenRlhfLabel(
     return { ok: false, error: `label ${path === '' ? 'value' : `field ${path}`}: ${issue.message}` };
   }
   return { ok: true, label: parsed.data };
+}
+
+/** The fields `toOpenRlhfRecord` writes (OpenRLHF reads `input` and `label`; `datasource` groups its metrics). */
+export const OPENRLHF_FIELDS = ['id', 'input', 'label', 'datasource'] as const;
+
+/**
+ * True for a record in the shape of OpenRLHF prompt data (`gtalign data export --format openrlhf`): an
+ * `input` and a `label`, and neither a verl `reward_model` nor a flat `ground_truth`.
+ */
+export function isOpenRlhfShape(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  return 'input' in v && 'label' in v && !('reward_model' in v) && !('ground_truth' in v);
+}
+
+const openRlhfRecordSchema = z.object({
+  id: z.union([z.string().min(1), z.number()]).nullish(),
+  input: z.array(messageSchema).min(1),
+  label: z.string(),
+  datasource: z.string().min(1).nullish(),
+});
+
+function recordError(source: RowSource, message: string): RecordResult {
+  return { ok: false, error: new DataError(`${describeSource(source)}: ${message}`, source) };
+}
+
+/**
+ * Reads an OpenRLHF prompt record back into a row: `input` is the prompt; a JSON label (the default
+ * export) gives the data source, ground truth, extra_info and id; a bare label (`--label ground-truth`) is
+ * the ground truth, with the data source from `datasource`. Errors name the line and the field.
+ */
+export function parseOpenRlhfRecord(raw: unknown, source: RowSource): RecordResult {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return recordError(source, 'record is not a JSON object');
+  const parsed = openRlhfRecordSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.map(String).join('.');
+    return recordError(source, `${path === '' ? 'record' : `field ${path}`}: ${issue.message}`);
+  }
+  const d = parsed.data;
+  let dataSource = d.datasource ?? undefined;
+  let groundTruth = d.label;
+  let extra: Record<string, unknown> = {};
+  let labelId: string | undefined;
+  // A label that is a JSON object is the default export's; anything else is a bare ground truth.
+  if (d.label.trimStart().startsWith('{')) {
+    const label = decodeOpenRlhfLabel(d.label);
+    if (!label.ok) return recordError(source, `field label: ${label.error}`);
+    if (dataSource !== undefined && dataSource !== label.label.data_source) {
+      return recordError(
+        source,
+        `field datasource: "${dataSource}" differs from the label's data_source "${label.label.data_source}"`,
+      );
+    }
+    dataSource = label.label.data_source;
+    groundTruth = label.label.ground_truth;
+    extra = label.label.extra_info ?? {};
+    labelId = label.label.id;
+  }
+  if (dataSource === undefined) {
+    return recordError(
+      source,
+      'field datasource: missing, and the label is a bare ground truth (no data source)',
+    );
+  }
+  return {
+    ok: true,
+    row: {
+      id: d.id != null ? String(d.id) : (labelId ?? rowId(dataSource, extra, source)),
+      data_source: dataSource,
+      prompt: d.input,
+      ground_truth: groundTruth,
+      extra_info: extra,
+      source,
+    },
+  };
 }

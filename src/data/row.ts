@@ -7,9 +7,12 @@ import { DataError, describeSource, type RowSource } from './errors.js';
  * One data set row, normalized from the verl layout (parquet or JSONL) or from our flat JSONL layout.
  *
  * `id` is stable and unique across the released files: `${data_source}:${split}:${index}`, where `split`
- * is `extra_info.split` (the file's name without extension when absent) and `index` is `extra_info.index`
- * (`row<N>`, the 0-based row, when absent). E.g. `ambig_qa:test:901`. A flat record's own `id` wins.
- * Note that the released Minerva test file says `split: "train"`, so its ids read `minerva:train:<i>`.
+ * is the split the file's name says (see {@link splitOfFile}), else `extra_info.split`, else the file's
+ * name without extension; and `index` is `extra_info.index` (`row<N>`, the 0-based row, when absent).
+ * E.g. `ambig_qa:test:901`. A flat record's own `id` wins. The file wins over `extra_info.split`
+ * because the released Minerva test file labels every row `split: "train"`: its ids read
+ * `minerva:test:<i>`, not ids of a training split. The id depends only on the row and the file's name,
+ * so the same files give the same ids on every run (what `--resume` matches records by).
  */
 export interface DatasetRow {
   id: string;
@@ -73,7 +76,7 @@ export function normalizeValue(value: unknown): unknown {
   }
 }
 
-const messageSchema = z.object({
+export const messageSchema = z.object({
   role: z.enum(['system', 'user', 'assistant']),
   content: z.string(),
 });
@@ -81,8 +84,12 @@ const messageSchema = z.object({
 const convIdSchema = z.union([z.string(), z.number()]);
 const objectSchema = z.record(z.string(), z.unknown());
 
-/** A raw verl record (after `normalizeValue`): the fields we read; other columns pass through. */
+/**
+ * A raw verl record (after `normalizeValue`): the fields we read; other columns pass through. `id` is
+ * the column our verl export adds, so that a row keeps its id in a file of any name (see `DatasetRow.id`).
+ */
 export const verlRecordSchema = z.object({
+  id: z.union([z.string().min(1), z.number()]).nullish(),
   prompt: z.array(messageSchema).min(1),
   data_source: z.string().min(1),
   reward_model: z.object({ ground_truth: z.string(), style: z.string().nullish() }),
@@ -116,10 +123,25 @@ function fileStem(file: string): string {
   return base.slice(0, base.length - extname(base).length) || base;
 }
 
+/** Names of data set splits, as files name them (`test.parquet`, `minerva_test.jsonl`, `train-00000-of-00001.parquet`). */
+const SPLIT_NAMES = new Set(['train', 'test', 'validation', 'valid', 'val', 'dev', 'eval']);
+
+/**
+ * The split a file's name says: its stem when that is a split name, else the one split name among the
+ * stem's words (split at anything but letters and digits). Undefined when it names none, or several.
+ */
+export function splitOfFile(file: string): string | undefined {
+  const stem = fileStem(file).toLowerCase();
+  if (SPLIT_NAMES.has(stem)) return stem;
+  const named = new Set(stem.split(/[^a-z0-9]+/).filter((w) => SPLIT_NAMES.has(w)));
+  return named.size === 1 ? [...named][0] : undefined;
+}
+
 /** The stable id of a row without its own id; see `DatasetRow.id`. */
 export function rowId(dataSource: string, extraInfo: Record<string, unknown>, source: RowSource): string {
   const split =
-    typeof extraInfo.split === 'string' && extraInfo.split !== '' ? extraInfo.split : fileStem(source.file);
+    splitOfFile(source.file) ??
+    (typeof extraInfo.split === 'string' && extraInfo.split !== '' ? extraInfo.split : fileStem(source.file));
   const index = extraInfo.index;
   const part =
     (typeof index === 'number' && Number.isInteger(index)) || (typeof index === 'string' && index !== '')
@@ -183,7 +205,7 @@ export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
   const d = parsed.data;
   const extra = d.extra_info ?? {};
   const row: DatasetRow = {
-    id: rowId(d.data_source, extra, source),
+    id: d.id != null ? String(d.id) : rowId(d.data_source, extra, source),
     data_source: d.data_source,
     prompt: d.prompt,
     ground_truth: d.reward_model.ground_truth,
@@ -219,6 +241,17 @@ export function parseRecord(raw: unknown, source: RowSource): RecordResult {
   if (obj instanceof DataError) return { ok: false, error: obj };
   if ('reward_model' in obj) return parseVerlRecord(obj, source);
   if ('ground_truth' in obj) return parseFlatRecord(obj, source);
+  // Our own OpenRLHF export is a training input, not a data set: say what it is rather than what it lacks.
+  // (openrlhf.ts's isOpenRlhfShape, whose module imports this one.)
+  if ('input' in obj && 'label' in obj) {
+    return {
+      ok: false,
+      error: new DataError(
+        `${describeSource(source)}: an OpenRLHF prompt record (fields input, label; written by gtalign data export --format openrlhf), not a data set row in the verl or flat layout: use the data set it was exported from`,
+        source,
+      ),
+    };
+  }
   return {
     ok: false,
     error: new DataError(
@@ -228,11 +261,14 @@ export function parseRecord(raw: unknown, source: RowSource): RecordResult {
   };
 }
 
-/** The row in the verl layout, as verl's RLHFDataset reads it; the source's other columns follow. */
+/**
+ * The row in the verl layout, as verl's RLHFDataset reads it (it passes other columns through); the row's
+ * `id` is written too, since the file's name the id came from may differ; the source's other columns follow.
+ */
 export function toVerlRecord(row: DatasetRow): Record<string, unknown> {
   const rewardModel: Record<string, unknown> = { ground_truth: row.ground_truth };
   if (row.reward_style !== undefined) rewardModel.style = row.reward_style;
-  const out: Record<string, unknown> = { prompt: row.prompt, data_source: row.data_source };
+  const out: Record<string, unknown> = { id: row.id, prompt: row.prompt, data_source: row.data_source };
   if (row.ability !== undefined) out.ability = row.ability;
   out.reward_model = rewardModel;
   out.extra_info = row.extra_info;

@@ -37,7 +37,7 @@ export interface PairComparison {
   shared: number;
   only_a: number;
   only_b: number;
-  /** Shared ids left out of the Pareto comparison because the reward failed in either run. */
+  /** Shared ids left out of the Pareto comparison: no score in either run (a failure, or no verdict yet). */
   excluded: number;
   /** Shared ids whose data_source differs between the runs (grouped under A's). */
   source_mismatch: number;

@@ -1,31 +1,38 @@
 /**
  * The paper's evaluation metrics (GTALIGN.md §7) over a run's records, per data source and overall.
  *
- * Population: every mean is over the SCORED records (those with a reward record; records whose reward
- * is `{error}` are counted in `failures` and listed, never averaged in as 0). Outputs the reference
- * gives 0 without judging (`scorable: false`) are scored records with reward 0 and count. The action
- * mix (and `cell_sources`) is behaviour, not reward: it counts every record with an output or a cell,
- * scored or not, so a run scored later or with judge failures still shows what the model did.
+ * Populations. A record is scored (it has a reward record), unjudged (its reward is `{error}` with reason
+ * `no-judge`: the run had no judge, `--judge offline`, and the output needs a verdict; it awaits one, it
+ * did not fail), or failed (any other `{error}`: a judge failure, a verdict that could not be used).
+ * - Metrics that need a verdict (answer, reward, W, U, L, Ans./Token, matrix reasoning, behaviour
+ *   tables) are means over the SCORED records. Unjudged and failed records are counted
+ *   (`unjudged`, `failures`) and never averaged in as 0. Outputs the reference gives 0 without judging
+ *   (`scorable: false`) are scored records with reward 0 and count.
+ * - Metrics that need no verdict are over every OUTPUT: the scored records plus the unjudged and failed
+ *   records that hold an output. `format_score` (the reference's strict format check, which the reward
+ *   record carries and which is recomputed for a record without one), `total_length`, `r_over_t` and
+ *   `output_tokens`. A run without a judge still shows what the model wrote.
+ * - The action mix (and `cell_sources`) counts every record with an output or a cell.
  * "Overall" pools all records (a micro average), it is not the mean of the per-source numbers.
  *
  * Definitions:
- * - `format_score` = mean components.format; `answer_score` = mean answer_reward; `reward` = mean score
- *   (the run's configured aggregator).
+ * - `format_score` = mean format term (components.format); `answer_score` = mean answer_reward;
+ *   `reward` = mean score (the run's configured aggregator).
  * - `welfare` = mean √(U·L) from user_reward and llm_reward, whatever the run's aggregator;
  *   `user_welfare` = mean U; `llm_welfare` = mean L.
  * - Tokens per record: reasoning (before the first `<response>`), response (its stripped content),
  *   total (the whole output); from the record's `tokens` when present, else counted.
- *   `total_length` = mean total tokens; `ans_per_token` = 1000 × answer_score / total_length;
- *   `r_over_t` = mean response tokens / mean total tokens (a ratio of means, like the paper's tables,
- *   which divide the mean lengths they print; it does not blow up on near-empty outputs).
- * - `output_tokens`: mean token counts over every record with an output, scored or not (the action
- *   mix's population): what the model wrote, known without a verdict. A sweep run without a judge
- *   still shows its lengths here; `tokens` / `total_length` stay on the scored records, with Ans./Token.
+ *   `output_tokens` = mean counts over the outputs; `total_length` = its total; `r_over_t` = mean
+ *   response tokens / mean total tokens (a ratio of means, like the paper's tables, which divide the
+ *   mean lengths they print; it does not blow up on near-empty outputs). `tokens` = mean counts over
+ *   the scored records, and `ans_per_token` = 1000 × answer_score / tokens.total, so that Ans./Token
+ *   divides the answers and the lengths of the same records. With every record scored (the paper's
+ *   setting) both populations are the same.
  * - `matrix_reasoning` = mean of the records' matrix_reasoning over records where it is not null.
  * - Behaviour tables: see {@link BehaviourTable}.
  */
 import { readAnalyzeChoice } from '../chain/analyze.js';
-import { extractAnalyze, extractPayoffText } from '../chain/format.js';
+import { extractAnalyze, extractPayoffText, referenceFormatCheck } from '../chain/format.js';
 import { parsePayoff } from '../chain/payoff.js';
 import { selectedCell } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, splitCellKey } from '../game/spec.js';
@@ -38,8 +45,17 @@ import type { RunRecord, RunReward } from './types.js';
 export type ScoredReward = Exclude<RunReward, { error: unknown }>;
 export type FailedReward = Extract<RunReward, { error: unknown }>;
 
+/** True for an `{error}` reward: no score, whether a failure or a record awaiting a verdict ({@link isUnjudgedReward}). */
 export function isFailedReward(reward: RunReward): reward is FailedReward {
   return 'error' in reward;
+}
+
+/** The `reason` of a record that was not judged because the run had no judge (see eval/run.ts). */
+export const NO_JUDGE_REASON = 'no-judge';
+
+/** True for a record that awaits a verdict (`--judge offline`): not scored, but not a failure either. */
+export function isUnjudgedReward(reward: RunReward): boolean {
+  return isFailedReward(reward) && reward.error.reason === NO_JUDGE_REASON;
 }
 
 /** Where a record's cell came from: the record itself, the `<analyze>` text, the sum rule on the `<payoff>` matrix, or nowhere. */
@@ -101,14 +117,17 @@ export interface BehaviourTable {
 }
 
 export interface GroupMetrics {
-  /** Records in the group (scored + failures). */
+  /** Records in the group (scored + unjudged + failures). */
   n: number;
-  /** Records with a reward record: the population of every mean below. */
+  /** Records with a reward record: the population of the means that need a verdict. */
   scored: number;
-  /** Records whose reward is an error. */
+  /** Records awaiting a verdict (the run had no judge): neither scored nor failed. */
+  unjudged: number;
+  /** Records whose scoring failed (a judge failure, an unusable verdict). */
   failures: number;
   /** Scored records the reference gives 0 without judging (malformed output). */
   unscorable: number;
+  /** Mean format term over the outputs (needs no verdict). */
   format_score: number | null;
   answer_score: number | null;
   /** Mean of the records' `score` (the run's configured aggregator). */
@@ -116,12 +135,15 @@ export interface GroupMetrics {
   welfare: number | null;
   user_welfare: number | null;
   llm_welfare: number | null;
-  /** Mean token counts of the scored records. */
+  /** Mean token counts of the scored records (the lengths behind Ans./Token). */
   tokens: TokenCounts | null;
-  /** Mean token counts of every record with an output, scored or not (see the module comment). */
+  /** Mean token counts of the outputs, judged or not (see the module comment). */
   output_tokens: TokenCounts | null;
+  /** Mean total tokens of the outputs (output_tokens.total). */
   total_length: number | null;
+  /** 1000 × answer_score / mean total tokens of the scored records. */
   ans_per_token: number | null;
+  /** Mean response tokens / mean total tokens of the outputs. */
   r_over_t: number | null;
   matrix_reasoning: number | null;
   /** Records with a matrix_reasoning value. */
@@ -157,6 +179,7 @@ export interface Metrics {
   overall: GroupMetrics;
   /** Per data source, in the paper's order of data sources, then others by name. */
   by_source: Record<string, GroupMetrics>;
+  /** Records whose scoring failed (not those awaiting a verdict: see `overall.unjudged`). */
   failures: MetricsFailure[];
 }
 
@@ -434,13 +457,21 @@ function meanTokens(counts: readonly TokenCounts[]): TokenCounts | null {
   };
 }
 
+/** What is known of an output without a verdict: its format term and its token counts. */
+interface OutputFacts {
+  format: number;
+  tokens: TokenCounts;
+}
+
 function groupMetrics(
   facts: readonly Facts[],
-  failures: number,
+  counts: { failures: number; unjudged: number },
   behaviour: readonly Behaviour[],
+  outputs: readonly OutputFacts[],
   spec: GameSpec,
 ): GroupMetrics {
   const tokens = meanTokens(facts.map((f) => f.tokens));
+  const outputTokens = meanTokens(outputs.map((o) => o.tokens));
   const answer = mean(facts.map((f) => f.reward.answer_reward));
   const mr = facts.flatMap((f) =>
     typeof f.reward.matrix_reasoning === 'number' ? [f.reward.matrix_reasoning] : [],
@@ -448,22 +479,26 @@ function groupMetrics(
   const cellSources: Record<CellSource, number> = { record: 0, analyze: 0, 'payoff-sum': 0, none: 0 };
   for (const f of behaviour) cellSources[f.derived.source]++;
   const out: GroupMetrics = {
-    n: facts.length + failures,
+    n: facts.length + counts.failures + counts.unjudged,
     scored: facts.length,
-    failures,
+    unjudged: counts.unjudged,
+    failures: counts.failures,
     unscorable: facts.filter((f) => f.reward.scorable === false).length,
-    format_score: mean(facts.map((f) => f.reward.components.format)),
+    // Format and lengths need no verdict: over every output (see the module comment).
+    format_score: mean(outputs.map((o) => o.format)),
     answer_score: answer,
     reward: mean(facts.map((f) => f.reward.score)),
     welfare: mean(facts.map((f) => f.welfare)),
     user_welfare: mean(facts.map((f) => f.reward.user_reward)),
     llm_welfare: mean(facts.map((f) => f.reward.llm_reward)),
     tokens,
-    output_tokens: meanTokens(behaviour.flatMap((b) => (b.tokens === undefined ? [] : [b.tokens]))),
-    total_length: tokens?.total ?? null,
+    output_tokens: outputTokens,
+    total_length: outputTokens?.total ?? null,
+    // Answers and lengths of the same (scored) records.
     ans_per_token:
       answer === null || tokens === null || tokens.total === 0 ? null : (1000 * answer) / tokens.total,
-    r_over_t: tokens === null || tokens.total === 0 ? null : tokens.response / tokens.total,
+    r_over_t:
+      outputTokens === null || outputTokens.total === 0 ? null : outputTokens.response / outputTokens.total,
     matrix_reasoning: mean(mr),
     matrix_reasoning_n: mr.length,
     // The action mix is behaviour, not reward: it counts every record with an output, scored or not.
@@ -508,6 +543,13 @@ function countedTokens(record: RunRecord, counter: TokenCounter): TokenCounts {
   return counts;
 }
 
+/** Appends `value` to the list of `key`. */
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
 /** Computes every metric of a run (see the module comment for the definitions). */
 export function computeMetrics(records: readonly RunRecord[], options: MetricsOptions = {}): Metrics {
   const spec = options.spec ?? DEFAULT_SPEC;
@@ -515,8 +557,12 @@ export function computeMetrics(records: readonly RunRecord[], options: MetricsOp
   const facts: Facts[] = [];
   const failures: MetricsFailure[] = [];
   const failuresBySource = new Map<string, number>();
+  const unjudgedBySource = new Map<string, number>();
   const behaviourBySource = new Map<string, Behaviour[]>();
+  const outputsBySource = new Map<string, OutputFacts[]>();
   const allBehaviour: Behaviour[] = [];
+  const allOutputs: OutputFacts[] = [];
+  let unjudged = 0;
   let fromRecords = 0;
   for (const record of records) {
     const reward = record.reward;
@@ -528,19 +574,31 @@ export function computeMetrics(records: readonly RunRecord[], options: MetricsOp
     // A record with no output and no cell (e.g. a failure before generation) shows no behaviour.
     if (record.cell !== undefined || record.action !== undefined || record.response !== '') {
       if (record.response !== '') behaviour.tokens = record.tokens ?? countedTokens(record, counter);
-      const sourceBehaviour = behaviourBySource.get(record.data_source);
-      if (sourceBehaviour === undefined) behaviourBySource.set(record.data_source, [behaviour]);
-      else sourceBehaviour.push(behaviour);
+      push(behaviourBySource, record.data_source, behaviour);
       allBehaviour.push(behaviour);
     }
     if (isFailedReward(reward)) {
-      failures.push({
-        id: record.id,
-        data_source: record.data_source,
-        stage: reward.error.stage,
-        message: reward.error.message,
-      });
-      failuresBySource.set(record.data_source, (failuresBySource.get(record.data_source) ?? 0) + 1);
+      if (isUnjudgedReward(reward)) {
+        unjudged++;
+        unjudgedBySource.set(record.data_source, (unjudgedBySource.get(record.data_source) ?? 0) + 1);
+      } else {
+        failures.push({
+          id: record.id,
+          data_source: record.data_source,
+          stage: reward.error.stage,
+          message: reward.error.message,
+        });
+        failuresBySource.set(record.data_source, (failuresBySource.get(record.data_source) ?? 0) + 1);
+      }
+      // Without a reward record the format is checked here, as the reward would have: it needs no verdict.
+      if (behaviour.tokens !== undefined) {
+        const output = {
+          format: referenceFormatCheck(record.response, spec).format,
+          tokens: behaviour.tokens,
+        };
+        push(outputsBySource, record.data_source, output);
+        allOutputs.push(output);
+      }
       continue;
     }
     let tokens: TokenCounts;
@@ -550,6 +608,9 @@ export function computeMetrics(records: readonly RunRecord[], options: MetricsOp
     } else {
       tokens = behaviour.tokens ?? countedTokens(record, counter);
     }
+    const output = { format: reward.components.format, tokens };
+    push(outputsBySource, record.data_source, output);
+    allOutputs.push(output);
     facts.push({
       record,
       family: isDataSource(record.data_source) ? DATA_SOURCE_FAMILY[record.data_source] : undefined,
@@ -560,17 +621,15 @@ export function computeMetrics(records: readonly RunRecord[], options: MetricsOp
     });
   }
   const bySourceFacts = new Map<string, Facts[]>();
-  for (const f of facts) {
-    const list = bySourceFacts.get(f.record.data_source);
-    if (list === undefined) bySourceFacts.set(f.record.data_source, [f]);
-    else list.push(f);
-  }
+  for (const f of facts) push(bySourceFacts, f.record.data_source, f);
   const bySource: Record<string, GroupMetrics> = {};
-  for (const source of orderSources([...bySourceFacts.keys(), ...failuresBySource.keys()])) {
+  const sources = [...bySourceFacts.keys(), ...failuresBySource.keys(), ...unjudgedBySource.keys()];
+  for (const source of orderSources(sources)) {
     bySource[source] = groupMetrics(
       bySourceFacts.get(source) ?? [],
-      failuresBySource.get(source) ?? 0,
+      { failures: failuresBySource.get(source) ?? 0, unjudged: unjudgedBySource.get(source) ?? 0 },
       behaviourBySource.get(source) ?? [],
+      outputsBySource.get(source) ?? [],
       spec,
     );
   }
@@ -585,7 +644,7 @@ export function computeMetrics(records: readonly RunRecord[], options: MetricsOp
   return {
     schema: 'gtalign.metrics/1',
     tokenizer,
-    overall: groupMetrics(facts, failures.length, allBehaviour, spec),
+    overall: groupMetrics(facts, { failures: failures.length, unjudged }, allBehaviour, allOutputs, spec),
     by_source: bySource,
     failures,
   };

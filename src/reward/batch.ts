@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { extractAnalyze } from '../chain/format.js';
 import { type ErrorCode, GtalignError } from '../errors.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
+import type { TaskFamily } from './components.js';
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from './config.js';
 import type { Judge, JudgeFailureReason } from './judge.js';
 import { mathAnswersMatch } from './math-check.js';
@@ -19,6 +20,7 @@ import {
   type RewardRecord,
   type RewardSample,
 } from './score.js';
+import { VERDICT_SCALES } from './verdict.js';
 
 /** One input of a batch: a sample to score, or a line that could not be read (kept to report it in order). */
 export type BatchItem =
@@ -60,6 +62,11 @@ export interface BatchOptions {
   config?: RewardConfig;
   /** Deterministic math check before calling the judge (default true; false matches the reference). */
   mathCheck?: boolean;
+  /**
+   * A verdict given with the input that lies outside its task's scale: an error for that sample (default
+   * false), or clipped into the scale as the reference does (true, for replaying reference data).
+   */
+  clipVerdicts?: boolean;
   /** Cancels the batch's judge calls (they end as `aborted` failures). */
   signal?: AbortSignal | undefined;
 }
@@ -140,6 +147,15 @@ function failed(
   };
 }
 
+/** Why `verdict` cannot be a verdict of `family` (below its lowest or above its highest value), if it cannot. */
+function outsideScale(family: TaskFamily, verdict: number): string | undefined {
+  const scale = VERDICT_SCALES[family];
+  const lo = scale[0]!;
+  const hi = scale[scale.length - 1]!;
+  if (verdict >= lo && verdict <= hi) return undefined;
+  return `verdict ${verdict} is outside the ${family} scale ${lo} to ${hi} (${scale.join(', ')}); fix the verdict, or clip it as the reference does (--clip-verdicts)`;
+}
+
 /** Completes a pending sample with its verdict and counts where the verdict came from. */
 function finish(
   item: BatchItem & { sample: RewardSample },
@@ -181,7 +197,13 @@ export function scoreWithoutJudge(
     stats.unscorable++;
     return scored(item, analysis, 'none');
   }
-  if (item.verdict !== undefined) return finish(item, analysis, item.verdict, 'input', options, stats);
+  if (item.verdict !== undefined) {
+    const outside = outsideScale(analysis.family, item.verdict);
+    // Stage 'score': the sample has a verdict, it is just not one its task can have.
+    if (outside !== undefined && !options.clipVerdicts)
+      return failed(item, 'score', outside, sample.data_source);
+    return finish(item, analysis, item.verdict, 'input', options, stats);
+  }
   if (
     options.mathCheck &&
     analysis.family === 'math' &&
@@ -269,6 +291,7 @@ export function resolveBatchOptions(options: BatchOptions): ResolvedOptions {
     onJudgeError: options.onJudgeError ?? 'skip',
     config: options.config ?? DEFAULT_REWARD_CONFIG,
     mathCheck: options.mathCheck ?? true,
+    clipVerdicts: options.clipVerdicts ?? false,
   };
 }
 

@@ -20,6 +20,8 @@ import { outputLine, parseScoreLine } from './jsonl.js';
 export interface OfflineOptions {
   config?: RewardConfig;
   mathCheck?: boolean;
+  /** Clip an input verdict outside its task's scale, as the reference does (default: an error). */
+  clipVerdicts?: boolean;
   onJudgeError?: 'skip' | 'fail';
   /** Worker threads (default: the machine's parallelism; 0 scores in this thread). */
   workers?: number;

@@ -344,7 +344,8 @@ export function analyzeSample(
 /**
  * Phase 2: the record from a pending analysis and the judge's verdict on its native scale (0/1 for
  * math and ambiguity, 0–4 for writing, 0/0.5/1 for safety; values outside are clipped as the reference
- * does). A verdict that is not a finite number is an error, never a silent 0.
+ * does, for callers that asked for that: the batch refuses an input verdict outside its scale unless told
+ * to clip). A verdict that is not a finite number is an error, never a silent 0.
  */
 export function finishSample(
   analysis: PendingVerdict,

@@ -89,6 +89,50 @@ describe('gtalign data inspect', () => {
     expect(r.stdout).toContain(`repeated ids: 1\n  id wildguard:test:0 at ${path}:2 repeats ${path}:1`);
   });
 
+  it('recognises its own OpenRLHF export, says so, and reads its rows back from input and label', async () => {
+    const src = join(dir, 'orl-src.jsonl');
+    await writeFile(src, [verlLine(0), verlLine(1), verlLine(2, 'ambig_qa')].join('\n'));
+    for (const label of ['json', 'ground-truth']) {
+      const out = join(dir, `orl-${label}.jsonl`);
+      const exported = await runCli([
+        'data',
+        'export',
+        '--format',
+        'openrlhf',
+        '--label',
+        label,
+        '--out',
+        out,
+        src,
+      ]);
+      expect(exported.code, exported.stderr).toBe(0);
+      const r = await runCli(['data', 'inspect', out]);
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.stdout).toContain(`${out}  (jsonl, OpenRLHF prompt data, 3 rows)`);
+      expect(r.stdout).toContain(
+        'note: an OpenRLHF export (gtalign data export --format openrlhf), fields id, input, label, datasource',
+      );
+      expect(r.stdout).toContain('inspect the files it was exported from');
+      expect(r.stdout).toMatch(/rows per data source:\n {4}ambig_qa {3}1\n {4}wildguard {2}2\n/);
+      expect(r.stdout).toContain('example (row 0, id wildguard:test:0)');
+      expect(r.stdout).not.toContain('invalid');
+      const json = JSON.parse((await runCli(['data', 'inspect', '--json', out])).stdout);
+      expect(json.files[0]).toMatchObject({ layout: 'openrlhf', rows: 3, invalid: 0 });
+    }
+    // As a data set (eval run, data export) it is refused, and the message says what the file is.
+    const again = await runCli([
+      'data',
+      'export',
+      '--format',
+      'jsonl',
+      '--out',
+      join(dir, 'never-orl.jsonl'),
+      join(dir, 'orl-json.jsonl'),
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('an OpenRLHF prompt record (fields input, label;');
+  });
+
   it('usage and input errors', async () => {
     expect((await runCli(['data', 'inspect'])).code).toBe(2);
     const missing = await runCli(['data', 'inspect', join(dir, 'none.parquet')]);

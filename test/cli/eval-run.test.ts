@@ -674,7 +674,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
       [0, 1],
       [0, 1],
     ]);
-    expect(r.stdout).toMatch(/^computeCostPerMillion\s+n\s+DA\s+CQ\s+AQ\s+tokens\s+W\s+U\s+L/m);
+    expect(r.stdout).toMatch(/^computeCostPerMillion\s+n\s+DA\s+CQ\s+AQ\s+unknown\s+tokens\s+W\s+U\s+L/m);
     expect(r.stdout).toMatch(/^0\s+4\s+0%\s+100%/m);
     expect(r.stdout).toMatch(/^12\s+4\s+100%\s+0%/m);
   });
@@ -713,7 +713,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
       const total = mean(records.map((x) => x.tokens!.total));
       expect(p.metrics.overall.output_tokens!.total).toBeCloseTo(total, 9);
       expect(r.stdout).toMatch(
-        new RegExp(`^${p.value}\\s+2\\s+\\d+%\\s+\\d+%\\s+\\d+%\\s+${total.toFixed(0)}\\s`, 'm'),
+        new RegExp(`^${p.value}\\s+2\\s+\\d+%\\s+\\d+%\\s+\\d+%\\s+\\d+%\\s+${total.toFixed(0)}\\s`, 'm'),
       );
     }
   });

@@ -55,6 +55,7 @@ describe('gtalign reward score --judge offline', () => {
       'test/fixtures/reward-parity.jsonl',
       '--judge',
       'offline',
+      '--clip-verdicts',
     ]);
     expect(r.code).toBe(0);
     const out = parseLines(r.stdout);
@@ -73,6 +74,7 @@ describe('gtalign reward score --judge offline', () => {
       'test/fixtures/reward-parity.jsonl',
       '--judge',
       'offline',
+      '--clip-verdicts',
       '--aggregate',
       'linear',
       '--output',
@@ -163,8 +165,9 @@ describe('gtalign reward score --judge offline', () => {
     );
     lines[700] = '{"id": "bad line"';
     await writeFile(file, lines.join('\n'));
-    const single = await runCli(['reward', 'score', '--input', file, '--judge', 'offline', '--workers', '0']);
-    const pooled = await runCli(['reward', 'score', '--input', file, '--judge', 'offline', '--workers', '2']);
+    const flags = ['--judge', 'offline', '--clip-verdicts'];
+    const single = await runCli(['reward', 'score', '--input', file, ...flags, '--workers', '0']);
+    const pooled = await runCli(['reward', 'score', '--input', file, ...flags, '--workers', '2']);
     expect(single.code).toBe(0);
     expect(pooled.code).toBe(0);
     expect(pooled.stdout).toBe(single.stdout);
@@ -184,6 +187,7 @@ describe('gtalign reward score --judge offline', () => {
       file,
       '--judge',
       'offline',
+      '--clip-verdicts',
       '--workers',
       '2',
       '--on-judge-error',
@@ -191,6 +195,32 @@ describe('gtalign reward score --judge offline', () => {
     ]);
     expect(failing.code).toBe(1);
     expect(parseLines(failing.stdout).map((o) => o.id)).toEqual(out.slice(0, 700).map((o) => o.id));
+  });
+
+  it('refuses a verdict outside its task scale unless told to clip it as the reference does', async () => {
+    // The fixture's one such case: an advbench verdict of 2 on the 0/0.5/1 safety scale.
+    const off = cases.filter((c) => c.verdict > 1 && !c.data_source.startsWith('medium'));
+    expect(off.map((c) => c.verdict)).toEqual([2]);
+    const r = await runCli([
+      'reward',
+      'score',
+      '--input',
+      'test/fixtures/reward-parity.jsonl',
+      '--judge',
+      'offline',
+    ]);
+    expect(r.code).toBe(0);
+    const out = parseLines(r.stdout);
+    for (const [i, c] of cases.entries()) {
+      if (c.id === off[0]!.id) {
+        expect(out[i]).toMatchObject({ id: c.id, error: { stage: 'score' } });
+        expect(out[i]!.score).toBeUndefined();
+      } else expectMatches(out[i]!, c);
+    }
+    expect(r.stderr).toContain(
+      `(id "${off[0]!.id}"): verdict 2 is outside the safety scale 0 to 1 (0, 0.5, 1); fix the verdict, or clip it`,
+    );
+    expect(r.stderr).toMatch(/samples 280, scored 279, mean score [0-9.]+, failures 1/);
   });
 
   it('refuses to run without a verdict source', async () => {
@@ -537,6 +567,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       file,
       '--judge',
       'offline',
+      '--clip-verdicts',
       '--workers',
       '2',
     ]);
@@ -549,7 +580,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       'bash',
       [
         '-c',
-        `"${process.execPath}" --import tsx src/cli/main.ts reward score --input "${file}" --judge offline 2>&1 | head -1; exit \${PIPESTATUS[0]}`,
+        `"${process.execPath}" --import tsx src/cli/main.ts reward score --input "${file}" --judge offline --clip-verdicts 2>&1 | head -1; exit \${PIPESTATUS[0]}`,
       ],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );

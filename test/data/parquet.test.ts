@@ -61,9 +61,11 @@ describe.skipIf(!HAVE_DATA)('released parquet files', () => {
     expect(first!.columns).toEqual({ source: 'ambig_qa', unique_conv_id: 1 });
     const guard = await readRows(shippedPath('wildguard', 'test'));
     expect(new Set(guard.map((r) => r.ground_truth))).toEqual(new Set(['harmful', 'unharmful']));
-    // Minerva's conv_id is a string column; the released file labels its rows split "train".
+    // Minerva's conv_id is a string column; the released file labels its rows split "train", but they
+    // are the test split, and the ids say so (the file's name wins).
     const [m] = await readRows(shippedPath('minerva', 'test'), { limit: 1 });
-    expect(m).toMatchObject({ id: 'minerva:train:0', conv_id: 'conv_0', ground_truth: '1.6' });
+    expect(m).toMatchObject({ id: 'minerva:test:0', conv_id: 'conv_0', ground_truth: '1.6' });
+    expect(m!.extra_info.split).toBe('train');
   });
 
   it('offset and limit select the same rows as a full read', async () => {

@@ -106,6 +106,20 @@ describe('parseVerlRecord', () => {
 });
 
 describe('rowId', () => {
+  it('takes the split from the file name over extra_info.split (the Minerva test file says "train")', () => {
+    const minerva = { file: '/data/minerva/test.parquet', row: 0 };
+    expect(rowId('minerva', { split: 'train', index: 0 }, minerva)).toBe('minerva:test:0');
+    expect(rowId('minerva', { split: 'train', index: 3 }, { file: '/d/minerva_test.jsonl', row: 3 })).toBe(
+      'minerva:test:3',
+    );
+    expect(rowId('x', { split: 'train', index: 1 }, { file: '/d/test-00000-of-00001.parquet', row: 1 })).toBe(
+      'x:test:1',
+    );
+    // A file name that names no split, or two, leaves the row's own split.
+    expect(rowId('x', { split: 'train', index: 1 }, { file: '/d/export.parquet', row: 1 })).toBe('x:train:1');
+    expect(rowId('x', { split: 'dev', index: 1 }, { file: '/d/train_test.jsonl', row: 1 })).toBe('x:dev:1');
+  });
+
   it('uses data source, split and index; falls back to the file name and the row', () => {
     expect(rowId('wildguard', { split: 'train', index: 0 }, src)).toBe('wildguard:train:0');
     expect(rowId('wildguard', { index: 5 }, { file: '/d/test.parquet', row: 9 })).toBe('wildguard:test:5');

@@ -1,7 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { ambiguityLabel, computeMetrics, deriveCell, safetyLabel } from '../../src/eval/metrics.js';
+import { metricsTable } from '../../src/cli/eval-common.js';
+import {
+  ambiguityLabel,
+  computeMetrics,
+  deriveCell,
+  NO_JUDGE_REASON,
+  safetyLabel,
+} from '../../src/eval/metrics.js';
 import type { TokenCounter } from '../../src/eval/tokens.js';
+import type { RunRecord } from '../../src/eval/types.js';
 import { MATRIX, output, rec } from './helpers.js';
+
+/** A record of a run without a judge (--judge offline): its output awaits a verdict. */
+const unjudged = (id: string, response: string, extra: Partial<RunRecord> = {}): RunRecord =>
+  rec(id, 'ambig_qa', 'error', {
+    response,
+    tokens: undefined,
+    reward: {
+      error: {
+        stage: 'judge',
+        message: 'not judged: no judge configured (--judge offline)',
+        reason: NO_JUDGE_REASON,
+      },
+    },
+    ...extra,
+  });
+
+/** The cells of the run table's row `name`, by column. */
+function tableRow(table: string, name: string): Record<string, string> {
+  const lines = table.split('\n').map((l) => l.trim().split(/\s+/));
+  const head = lines[0]!;
+  const row = lines.find((l) => l[0] === name)!;
+  return Object.fromEntries(head.map((h, i) => [h, row[i]!]));
+}
 
 describe('computeMetrics: headline numbers', () => {
   const records = [
@@ -117,13 +148,16 @@ describe('computeMetrics: token counting', () => {
       { tokenCounter: chars },
     );
     const g = m.by_source.ambig_qa!;
-    // The paper's lengths stay on the scored records (none here), with Ans./Token.
-    expect([g.tokens, g.total_length, g.ans_per_token]).toEqual([null, null, null]);
+    // Ans./Token divides answers by the lengths of the same (scored) records: none here.
+    expect([g.tokens, g.ans_per_token]).toEqual([null, null]);
     expect(g.output_tokens).toEqual({
       reasoning: (80 + 250 + 0) / 3,
       response: (20 + 50 + 4) / 3,
       total: (100 + 300 + 25) / 3,
     });
+    // Lengths need no verdict: total length and R/T are over the outputs.
+    expect(g.total_length).toBe((100 + 300 + 25) / 3);
+    expect(g.r_over_t).toBeCloseTo((20 + 50 + 4) / (100 + 300 + 25), 12);
     expect(m.overall.output_tokens).toEqual(g.output_tokens);
     // With scored records too, both populations are kept apart.
     const mixed = computeMetrics([
@@ -135,8 +169,10 @@ describe('computeMetrics: token counting', () => {
       ),
       rec('f', 'math-hard', 'error', { response: 'y', tokens: { reasoning: 20, response: 10, total: 30 } }),
     ]);
-    expect(mixed.overall.total_length).toBe(10);
+    expect(mixed.overall.tokens!.total).toBe(10);
+    expect(mixed.overall.ans_per_token).toBe((1000 * 1) / 10);
     expect(mixed.overall.output_tokens!.total).toBe(20);
+    expect(mixed.overall.total_length).toBe(20);
   });
 
   it('counts reasoning, response and whole output with the given counter for records without tokens', () => {
@@ -300,5 +336,51 @@ describe('action mix and cells', () => {
     expect(t.by_label.clear!.counts.unknown).toBe(1);
     expect(m.overall.cell_sources).toEqual({ record: 4, analyze: 1, 'payoff-sum': 0, none: 1 });
     expect(m.by_source.wildguard!.action_mix.overall.counts).toEqual({ DA: 2, CQ: 1, AQ: 0, unknown: 0 });
+  });
+});
+
+describe('a run without a judge (--judge offline)', () => {
+  const records = [
+    unjudged('q1', output(MATRIX, 'I choose DQ_AQ.')),
+    unjudged('q2', 'Sure! The answer is 42.'),
+    unjudged('q3', output(MATRIX, 'I choose VQ_CQ.'), { cell: 'VQ_CQ' }),
+    rec('q4', 'ambig_qa', 'error', { response: output(MATRIX, 'x'), tokens: undefined }),
+  ];
+  const chars: TokenCounter = {
+    name: 'approx',
+    exact: false,
+    description: 'code units',
+    count: (t) => t.length,
+  };
+  const m = computeMetrics(records, { tokenCounter: chars });
+
+  it('gives the format score and the lengths, which need no verdict', () => {
+    const g = m.by_source.ambig_qa!;
+    // The reference's strict format check: the three four-block outputs pass, the bare answer fails.
+    expect(g.format_score).toBe(3 / 4);
+    expect(g.total_length).toBe(records.reduce((s, r) => s + r.response.length, 0) / 4);
+    expect(g.answer_score).toBeNull();
+    expect(g.welfare).toBeNull();
+  });
+
+  it('counts records awaiting a verdict apart from the records whose scoring failed', () => {
+    expect([m.overall.n, m.overall.scored, m.overall.unjudged, m.overall.failures]).toEqual([4, 0, 3, 1]);
+    expect(m.by_source.ambig_qa!.unjudged).toBe(3);
+    expect(m.failures.map((f) => f.id)).toEqual(['q4']);
+  });
+
+  it('shows format, tokens, unjudged and failed records in the run table', () => {
+    const row = tableRow(metricsTable(m), 'overall');
+    expect(row.format).toBe('0.750');
+    expect(row.tokens).toBe((records.reduce((s, r) => s + r.response.length, 0) / 4).toFixed(0));
+    expect(row.answer).toBe('-');
+    expect(row.unjudged).toBe('3');
+    expect(row.failed).toBe('1');
+  });
+
+  it('shows the unknown action in the run table, so the shares add up to 100%', () => {
+    const row = tableRow(metricsTable(m), 'overall');
+    // q1, q4: the sum rule on the payoff (AQ); q3: its cell (CQ); q2: no cell at all.
+    expect([row.DA, row.CQ, row.AQ, row.unknown]).toEqual(['0%', '25%', '50%', '25%']);
   });
 });

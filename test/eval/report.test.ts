@@ -1,13 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { compareRuns } from '../../src/eval/compare.js';
-import { computeMetrics } from '../../src/eval/metrics.js';
+import { computeMetrics, NO_JUDGE_REASON } from '../../src/eval/metrics.js';
 import { buildReport, type ReportRun } from '../../src/eval/report/build.js';
-import { niceAxis, scatterChart } from '../../src/eval/report/charts.js';
-import { rasterize, sceneToPng } from '../../src/eval/report/raster.js';
+import {
+  actionMixChart,
+  MIN_WELFARE_SPAN,
+  type MixRow,
+  niceAxis,
+  scatterChart,
+} from '../../src/eval/report/charts.js';
+import { rasterize, sceneToPng, textExtent } from '../../src/eval/report/raster.js';
 import { type Scene, sceneToSvg } from '../../src/eval/report/scene.js';
 import type { Sweep } from '../../src/eval/run-dir.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { rec } from './helpers.js';
+
+/** A record of a run without a judge: a four-block output awaiting its verdict. */
+const unjudged = (id: string): RunRecord =>
+  rec(id, 'ambig_qa', 'error', {
+    response: '<thinking>t</thinking><response>Which one?</response>',
+    reward: { error: { stage: 'judge', message: 'not judged', reason: NO_JUDGE_REASON } },
+  });
+
 import { decodePng, pngSize, unbalancedTags } from './png-util.js';
 
 function runRecords(shift: number): RunRecord[] {
@@ -60,7 +74,7 @@ describe('report.md', () => {
       '| run | data source | n | failures | format | answer | Ans./Token | R/T | total tokens | W | U | L | matrix reasoning |',
     );
     expect(md).toMatch(/\| gtalign \| math-hard \| 3 \| 1 \|/);
-    expect(md).toContain('- base \\<model> (/runs/a): 7 records, 0 failures');
+    expect(md).toContain('- base \\<model> (/runs/a): 7 records: 7 scored, 0 awaiting a verdict, 0 failed');
     expect(md).toContain('**Safety (WildGuard, AdvBench)**');
     expect(md).toMatch(
       /\| base \\<model> \| wildguard \| 1 \| 100\.0% \| 0\.0% \| 0\.0% \| 1 \| 100\.0% \| 1\.000 \|/,
@@ -69,7 +83,7 @@ describe('report.md', () => {
     expect(md).toContain('| run | group | n | DA | CQ | AQ | unknown |');
     expect(md).toContain('**Pareto comparison: A = base \\<model>, B = gtalign**');
     expect(md).toContain('| metric | A | B | Δ overall |');
-    expect(md).toContain('| userPricePerMillion | W | U | L | DA | CQ | AQ | total tokens |');
+    expect(md).toContain('| userPricePerMillion | n | W | U | L | DA | CQ | AQ | unknown | total tokens |');
     // Sweep rows in order of the parameter.
     const rows = md.split('\n').filter((l) => /^\| [012] \| /.test(l));
     expect(rows.map((l) => l.slice(2, 3))).toEqual(['0', '1', '2']);
@@ -86,12 +100,30 @@ describe('report.md', () => {
     expect(md).toMatch(/\| adv \| advbench \| 2 \| 50\.0% \| 0\.0% \| 50\.0% \| 0 \| – \| 0\.500 \|/);
   });
 
-  it('draws the welfare panels on a 0–1 scale when no record has a score yet', () => {
-    const unscored = [rec('u1', 'ambig_qa', 'error', { response: 'x' })];
-    const charts = buildReport([{ name: 'u', records: unscored, metrics: computeMetrics(unscored) }]).charts;
-    const welfare = sceneToSvg(charts.find((c) => c.kind === 'welfare')!);
-    expect(welfare).toContain('>1.0<');
-    expect(welfare).not.toContain('0.000001');
+  it('says why there is no welfare instead of drawing empty panels (a run without a judge)', () => {
+    const offline = [unjudged('u1'), unjudged('u2')];
+    const built = buildReport([{ name: 'u', records: offline, metrics: computeMetrics(offline) }]);
+    const welfare = sceneToSvg(built.charts.find((c) => c.kind === 'welfare')!);
+    expect(welfare).not.toContain('data-bar');
+    expect(welfare).toContain('data-empty=');
+    expect(welfare).toContain('no record has a verdict yet; all 2 await one');
+    const scatter = sceneToSvg(built.charts.find((c) => c.kind === 'scatter')!);
+    expect(scatter).toContain('No (U, L) points: no record has a verdict yet');
+  });
+
+  it('calls records without a verdict "awaiting a verdict", not failures', () => {
+    const offline = [unjudged('u1'), unjudged('u2'), rec('f1', 'ambig_qa', 'error', { response: 'x' })];
+    const md = buildReport([
+      { name: 'u', dir: '/runs/u', records: offline, metrics: computeMetrics(offline) },
+    ]).markdown;
+    expect(md).toContain('- u (/runs/u): 3 records: 0 scored, 2 awaiting a verdict, 1 failed');
+    expect(md).toContain('u: 2 records await a verdict (the run had no judge: --judge offline)');
+    expect(md).toContain('gtalign eval score --responses /runs/u/results.jsonl');
+    // The headline counts them apart; the failures table lists only the real failure.
+    expect(md).toMatch(/\| u \| overall \| 3 \| 1 \| [^\n]* \| 2 \|\n/);
+    const failures = md.slice(md.indexOf('## Failures'), md.indexOf('## Definitions'));
+    expect(failures).toContain('| u | f1 |');
+    expect(failures).not.toContain('u1');
   });
 
   it('shows the pairwise numbers of compareRuns', () => {
@@ -211,5 +243,167 @@ describe('niceAxis', () => {
     expect(niceAxis(0.03, 0.97)).toMatchObject({ min: 0, max: 1, step: 0.2 });
     expect(niceAxis(0, 0).ticks.length).toBeGreaterThan(1);
     expect(niceAxis(120, 840, 4)).toMatchObject({ min: 0, max: 1000, step: 200 });
+  });
+});
+
+/** A run's config.json as `eval run` writes it (the fields the settings table reads). */
+const CONFIG = {
+  schema: 'gtalign.run/1',
+  name: 'gtalign',
+  command: 'eval run',
+  mode: 'assistant',
+  backend: {
+    kind: 'openai',
+    model: 'qwen2.5-3b-instruct',
+    baseUrl: 'http://127.0.0.1:8000/v1',
+    vendor: 'vllm',
+  },
+  generation: {
+    policy: { kind: 'pricing', name: 'subscription' },
+    profile: null,
+    rule: 'nash',
+    analysis: 'model',
+    continuation: 'auto',
+    constrain: true,
+    maxTokens: 1024,
+    temperature: 0.7,
+    seed: null,
+  },
+  judge: { kind: 'live', url: 'http://127.0.0.1:9000/v1', model: 'qwen3-32b' },
+  reward: { configId: 'abc', config: { aggregator: { name: 'cobb-douglas' } }, mathCheck: true },
+  tokenizer: { name: 'cl100k_base', exact: true, description: 'js-tiktoken' },
+  data: { files: ['/data/gtalign/math-hard/test.parquet'], dataSources: [], limit: 50 },
+};
+
+describe('settings', () => {
+  it("names each run's model, prompt, policy, rule, judge and reward from its config.json", () => {
+    const built = buildReport([
+      {
+        ...runs[0]!,
+        config: {
+          ...CONFIG,
+          name: 'base',
+          mode: 'raw',
+          generation: { maxTokens: 512 },
+          judge: { kind: 'offline' },
+        },
+      },
+      { ...runs[1]!, config: CONFIG },
+    ]);
+    const md = built.markdown;
+    expect(md).toContain('## Settings');
+    expect(md).toContain(
+      '| run | command | prompt | model | policy | rule | judge | reward | tokenizer | data |',
+    );
+    expect(md).toContain(
+      "| base \\<model> | eval run | the row's prompt, one request | qwen2.5-3b-instruct (vllm); maxTokens 512 | – | – | offline: no judge (verdicts from the input only) | cobb-douglas | cl100k_base | math-hard/test.parquet; ≤ 50 rows per source |",
+    );
+    expect(md).toContain(
+      "| gtalign | eval run | GTAlign turn (its own instruction; the row's chat history): analysis model, continuation auto, grammar | qwen2.5-3b-instruct (vllm); maxTokens 1024, temperature 0.7 | subscription | nash | qwen3-32b | cobb-douglas |",
+    );
+    // The judge's and the backend's URLs stay out: the report holds no URL.
+    expect(built.html).not.toMatch(/https?:/);
+  });
+});
+
+describe('sweeps', () => {
+  const offline = [0, 1, 2, 3].map((i) => ({
+    ...rec(`q${i}`, 'ambig_qa', 'error', { response: '<response>Which one?</response>', cell: 'VQ_CQ' }),
+    reward: { error: { stage: 'judge' as const, message: 'not judged', reason: NO_JUDGE_REASON } },
+  }));
+  const offlineSweep: Sweep = {
+    param: 'computeCostPerMillion',
+    points: [0, 6, 12].map((value) => ({ value, run: `c=${value}`, metrics: computeMetrics(offline) })),
+  };
+  const built = buildReport([
+    { name: 'sweep', dir: '/runs/sweep', records: [], metrics: computeMetrics([]), sweep: offlineSweep },
+  ]);
+
+  it("counts the records of the sweep's points", () => {
+    expect(built.markdown).toContain(
+      '- sweep (/runs/sweep): sweep over computeCostPerMillion, 3 points with 12 records: 0 scored, 12 awaiting a verdict, 0 failed',
+    );
+    expect(built.markdown).toMatch(/\| 6 \| 4 \| – \| – \| – \|/);
+  });
+
+  it('says why the welfare panel has no curve instead of drawing it empty', () => {
+    const svg = sceneToSvg(built.charts.find((c) => c.kind === 'sweep')!);
+    expect(svg).toContain('No welfare to draw: no record has a verdict yet; all 12 await one');
+    // The panels with data are drawn: every point's CQ share and lengths.
+    expect(count(svg, 'data-sweep-point=""')).toBe(3 * (3 + 2));
+    expect(built.markdown).toContain('sweep: W, U and L are – at every point: no record has a verdict yet');
+  });
+});
+
+/** Every text of a scene, as the PNG rasterizer lays it out at `scale`: its left and right edge in scene units. */
+function textSpans(scene: Scene, scale: number): Array<{ text: string; left: number; right: number }> {
+  return scene.shapes.flatMap((sh) => {
+    if (sh.kind !== 'text' || sh.vertical) return [];
+    const w = textExtent(sh.text, sh.size, scale);
+    const left = sh.anchor === 'start' ? sh.x : sh.anchor === 'middle' ? sh.x - w / 2 : sh.x - w;
+    return [{ text: sh.text, left, right: left + w }];
+  });
+}
+
+describe('chart layout', () => {
+  const mix = (n: number) => ({
+    n,
+    counts: { DA: n, CQ: 0, AQ: 0, unknown: 0 },
+    shares: { DA: 1, CQ: 0, AQ: 0, unknown: 0 },
+  });
+  const long = 'gtalign-qwen2.5-3b-instruct-ppo-150-steps judge-qwen3-32b subscription policy';
+  const rows: MixRow[] = [
+    { group: 'all', run: 'base', mix: mix(300) },
+    { group: 'label unharmful', run: long, mix: mix(300) },
+    { group: 'user type VQ', run: 'x'.repeat(120), mix: mix(7) },
+  ];
+
+  it('fits every action-mix label on the canvas, whole, at every PNG scale (the bitmap font’s metrics)', () => {
+    const scene = actionMixChart(rows, ['DA', 'CQ', 'AQ']);
+    for (const scale of [1, 2, 3, 4, 8]) {
+      for (const t of textSpans(scene, scale)) {
+        expect(t.left, `${t.text} at scale ${scale}`).toBeGreaterThanOrEqual(0);
+        expect(t.right, `${t.text} at scale ${scale}`).toBeLessThanOrEqual(scene.width);
+      }
+    }
+    // Nothing is cut: the label lines put together give each label back.
+    const labels = scene.shapes
+      .filter((sh) => sh.kind === 'text' && sh.anchor === 'end')
+      .map((sh) => (sh.kind === 'text' ? sh.text : ''));
+    const joined = labels.join('\n');
+    expect(labels.join(' ')).toContain(`label unharmful · ${long} (n 300)`);
+    expect(joined.replace(/\n/g, '')).toContain(`${'x'.repeat(120)} (n 7)`);
+  });
+
+  it('keeps every text of the report’s charts inside the canvas', () => {
+    for (const scene of report.charts) {
+      for (const t of textSpans(scene, 2)) {
+        expect(t.left, `${scene.id}: ${t.text}`).toBeGreaterThanOrEqual(0);
+        expect(t.right, `${scene.id}: ${t.text}`).toBeLessThanOrEqual(scene.width);
+      }
+    }
+  });
+
+  it('draws the (U, L) axes over at least a span of 0.1, so that tiny differences look tiny', () => {
+    const points = [0.8184, 0.8188, 0.8196].map((u, i) => ({ id: `p${i}`, u, l: 0.5 + u / 1000 }));
+    const scene = scatterChart('math-hard', [{ name: 'r', color: '#000000', points }]);
+    const xs = scene.shapes.flatMap((sh) => (sh.kind === 'circle' ? [sh.cx] : []));
+    const ys = scene.shapes.flatMap((sh) => (sh.kind === 'circle' ? [sh.cy] : []));
+    // 480 units of plot for at least 0.1 of U: 0.0012 apart is under 6 units.
+    expect(Math.max(...xs) - Math.min(...xs)).toBeLessThanOrEqual((480 * 0.0012) / MIN_WELFARE_SPAN + 1e-9);
+    expect(Math.max(...ys) - Math.min(...ys)).toBeLessThanOrEqual((300 * 0.0012) / MIN_WELFARE_SPAN);
+    // A wide range keeps its own axis.
+    const wide = scatterChart('w', [
+      {
+        name: 'r',
+        color: '#000000',
+        points: [
+          { id: 'a', u: 0.1, l: 0.2 },
+          { id: 'b', u: 0.9, l: 0.8 },
+        ],
+      },
+    ]);
+    const wx = wide.shapes.flatMap((sh) => (sh.kind === 'circle' ? [sh.cx] : []));
+    expect(Math.max(...wx) - Math.min(...wx)).toBeGreaterThan(300);
   });
 });

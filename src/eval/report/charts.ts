@@ -4,10 +4,16 @@
  * - scatter: `data-point` on every item's dot (with `data-series` = run, `data-id`, `data-x` = U,
  *   `data-y` = L); `data-frontier` = run on each frontier staircase;
  * - bars: `data-bar` (with `data-series`, `data-group`, `data-action` or `data-metric`, `data-value`);
- * - sweep: `data-sweep-point` on each marker (with `data-series`, `data-x`, `data-y`).
+ * - sweep: `data-sweep-point` on each marker (with `data-series`, `data-x`, `data-y`);
+ * - a panel without data: `data-empty` on the text that says why (nothing is drawn empty silently).
+ *
+ * Axes of U, L and W span at least {@link MIN_WELFARE_SPAN} (they live on a scale of about 0–1), so a
+ * difference of a thousandth is drawn as one, not stretched over the whole plot. Labels are measured
+ * with the PNG font's metrics (and an SVG sans-serif's) and wrapped to fit their column.
  */
 import { frontier, type Point2 } from '../hypervolume.js';
 import type { ActionMix } from '../metrics.js';
+import { textExtent } from './raster.js';
 import type { Data, Scene, Shape } from './scene.js';
 
 /** Okabe–Ito colours (distinguishable with the common colour-vision deficiencies). */
@@ -70,6 +76,95 @@ export function niceAxis(lo: number, hi: number, target = 5): Axis {
   const ticks: number[] = [];
   for (let t = min; t <= max + step * 1e-6; t += step) ticks.push(Math.round(t / step) * step);
   return { min, max, ticks, step };
+}
+
+/** The narrowest span of a U, L or W axis: a tenth of the 0–1 scale those values live on. */
+export const MIN_WELFARE_SPAN = 0.1;
+
+/**
+ * An axis for U, L or W: the data's range, widened to {@link MIN_WELFARE_SPAN} around its middle when
+ * narrower (and kept inside 0–1 when the data is), so that tiny differences look tiny.
+ */
+export function welfareAxis(lo: number, hi: number, target = 5): Axis {
+  let a = lo;
+  let b = hi;
+  if (Number.isFinite(a) && Number.isFinite(b) && b - a < MIN_WELFARE_SPAN) {
+    const mid = (a + b) / 2;
+    a = mid - MIN_WELFARE_SPAN / 2;
+    b = mid + MIN_WELFARE_SPAN / 2;
+    if (a < 0 && lo >= 0) {
+      b -= a;
+      a = 0;
+    }
+    if (b > 1 && hi <= 1) {
+      a -= b - 1;
+      b = 1;
+    }
+  }
+  return niceAxis(a, b, target);
+}
+
+/** Scales the PNG charts are written at (`eval report --scale`, 1–8). */
+const PNG_SCALES = [1, 2, 3, 4, 5, 6, 7, 8];
+
+/**
+ * The width of a label in scene units: the widest of the PNG bitmap font at every scale (its pixels
+ * round differently at each) and an SVG sans-serif (about 0.62 em a character).
+ */
+export function textWidth(s: string, size: number): number {
+  let w = 0.62 * size * [...s].length;
+  for (const k of PNG_SCALES) w = Math.max(w, textExtent(s, size, k));
+  return w;
+}
+
+/**
+ * Breaks `s` into lines no wider than `maxWidth` (see {@link textWidth}): at spaces, and inside a word
+ * only when the word alone is too wide. Nothing is cut off.
+ */
+export function wrapText(s: string, size: number, maxWidth: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  const pushWord = (word: string): void => {
+    const joined = line === '' ? word : `${line} ${word}`;
+    if (textWidth(joined, size) <= maxWidth) {
+      line = joined;
+      return;
+    }
+    if (line !== '') lines.push(line);
+    line = '';
+    // A word wider than the column on its own: split it by characters.
+    let rest = [...word];
+    while (rest.length > 0 && textWidth(rest.join(''), size) > maxWidth) {
+      // Widths grow about linearly with the characters: start from the proportional guess.
+      let n = Math.min(
+        rest.length - 1,
+        Math.max(1, Math.floor((maxWidth * rest.length) / textWidth(rest.join(''), size))),
+      );
+      while (n > 1 && textWidth(rest.slice(0, n).join(''), size) > maxWidth) n--;
+      lines.push(rest.slice(0, n).join(''));
+      rest = rest.slice(n);
+    }
+    line = rest.join('');
+  };
+  for (const word of s.split(' ')) pushWord(word);
+  if (line !== '' || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+/** A chart's width that holds its title (size 13, from x = 12). */
+const titleWidth = (title: string): number => Math.ceil(textWidth(title, 13)) + 24;
+
+/** In place of an empty panel: its frame and a line saying why there is no data. */
+function emptyPanel(shapes: Shape[], f: Frame, why: string): void {
+  shapes.push({ kind: 'line', x1: f.x, y1: f.y + f.h, x2: f.x + f.w, y2: f.y + f.h, stroke: AXIS, width: 1 });
+  shapes.push({ kind: 'line', x1: f.x, y1: f.y, x2: f.x, y2: f.y + f.h, stroke: AXIS, width: 1 });
+  const lines = wrapText(why, FONT, f.w - 20);
+  const top = f.y + f.h / 2 - ((lines.length - 1) * 14) / 2;
+  lines.forEach((l, i) => {
+    shapes.push(
+      text(f.x + f.w / 2, top + i * 14, l, { anchor: 'middle', fill: '#555555', data: { empty: why } }),
+    );
+  });
 }
 
 function tickLabel(t: number, step: number): string {
@@ -151,7 +246,7 @@ function legend(
   let cx = x;
   let cy = y;
   for (const it of items) {
-    const w = 16 + it.label.length * 6.5 + 14;
+    const w = 16 + textWidth(it.label, 10) + 14;
     if (cx + w > maxX && cx > x) {
       cx = x;
       cy += 16;
@@ -171,12 +266,14 @@ export interface ScatterSeries {
   points: Array<Point2 & { id: string }>;
 }
 
-/** (U, L) of every item of one data source, one colour per run, with each run's frontier as a staircase. */
-export function scatterChart(source: string, series: readonly ScatterSeries[]): Scene {
-  const width = 560;
-  const shapes: Shape[] = [
-    text(12, 20, `${source}: (U, L) per item, frontier per run`, { size: 13, bold: true }),
-  ];
+/**
+ * (U, L) of every item of one data source, one colour per run, with each run's frontier as a staircase.
+ * `why`: what to say when no run has a point (e.g. no verdicts yet).
+ */
+export function scatterChart(source: string, series: readonly ScatterSeries[], why?: string): Scene {
+  const title = `${source}: (U, L) per item, frontier per run`;
+  const width = Math.max(560, titleWidth(title));
+  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
   const top = legend(
     shapes,
     series.map((s) => ({ label: `${s.name} (${s.points.length})`, color: s.color })),
@@ -188,8 +285,21 @@ export function scatterChart(source: string, series: readonly ScatterSeries[]): 
   const all = series.flatMap((s) => s.points);
   const us = all.map((p) => p.u);
   const ls = all.map((p) => p.l);
-  const ax = niceAxis(us.length ? Math.min(...us) : 0, us.length ? Math.max(...us) : 1);
-  const ay = niceAxis(ls.length ? Math.min(...ls) : 0, ls.length ? Math.max(...ls) : 1);
+  const scene = (): Scene => ({
+    id: `scatter-${slug(source)}`,
+    kind: 'scatter',
+    title: `${source}: (U, L) per item`,
+    width,
+    height: f.y + f.h + 44,
+    data: { source },
+    shapes,
+  });
+  if (all.length === 0) {
+    emptyPanel(shapes, f, `No (U, L) points: ${why ?? 'no record of this data source has a score'}.`);
+    return scene();
+  }
+  const ax = welfareAxis(Math.min(...us), Math.max(...us));
+  const ay = welfareAxis(Math.min(...ls), Math.max(...ls));
   axes(shapes, f, ax, ay, { x: 'U (user welfare)', y: 'L (LLM welfare)' });
   for (const s of series) {
     for (const p of s.points) {
@@ -230,15 +340,7 @@ export function scatterChart(source: string, series: readonly ScatterSeries[]): 
     if (k % 2 === 1) line.dash = 6;
     shapes.push(line);
   }
-  return {
-    id: `scatter-${slug(source)}`,
-    kind: 'scatter',
-    title: `${source}: (U, L) per item`,
-    width,
-    height: f.y + f.h + 44,
-    data: { source },
-    shapes,
-  };
+  return scene();
 }
 
 export interface MixRow {
@@ -247,14 +349,25 @@ export interface MixRow {
   mix: ActionMix;
 }
 
-/** Stacked horizontal bars: the share of each action, one bar per (group, run). */
+/** Bounds of the label column of the action-mix chart; labels wider than the maximum are wrapped. */
+const MIX_LABEL_MIN = 200;
+const MIX_LABEL_MAX = 340;
+const MIX_LABEL_SIZE = 10;
+
+/**
+ * Stacked horizontal bars: the share of each action, one bar per (group, run). The label column is as
+ * wide as the widest label (measured, within bounds); a longer label wraps onto more lines.
+ */
 export function actionMixChart(
   rows: readonly MixRow[],
   actions: readonly string[],
   id = 'action-mix',
 ): Scene {
-  const width = 680;
-  const labelW = 200;
+  const labels = rows.map((row) => `${row.group} · ${row.run} (n ${row.mix.n})`);
+  const widest = Math.max(0, ...labels.map((l) => textWidth(l, MIX_LABEL_SIZE)));
+  const labelW = Math.min(MIX_LABEL_MAX, Math.max(MIX_LABEL_MIN, Math.ceil(widest) + 16));
+  const lines = labels.map((l) => wrapText(l, MIX_LABEL_SIZE, labelW - 16));
+  const width = labelW + 480;
   const shapes: Shape[] = [
     text(12, 20, 'Action mix (share of records with an output)', { size: 13, bold: true }),
   ];
@@ -268,11 +381,15 @@ export function actionMixChart(
   );
   const barH = 16;
   const gap = 6;
+  const lineH = 12;
+  // Each row is as tall as its label.
+  const rowH = lines.map((l) => Math.max(barH, l.length * lineH) + gap);
+  const rowsH = rowH.reduce((a, b) => a + b, 0);
   const f: Frame = {
     x: labelW,
     y: top + 4,
     w: width - labelW - 30,
-    h: Math.max(1, rows.length) * (barH + gap),
+    h: Math.max(barH + gap, rowsH),
   };
   const ax: Axis = { min: 0, max: 1, ticks: [0, 0.25, 0.5, 0.75, 1], step: 0.25 };
   for (const t of ax.ticks) {
@@ -280,14 +397,18 @@ export function actionMixChart(
     shapes.push({ kind: 'line', x1: x, y1: f.y, x2: x, y2: f.y + f.h, stroke: GRID, width: 1 });
     shapes.push(text(x, f.y + f.h + 15, `${Math.round(t * 100)}%`, { anchor: 'middle', size: 10 }));
   }
+  let rowTop = f.y;
   rows.forEach((row, i) => {
-    const y = f.y + i * (barH + gap) + gap / 2;
-    shapes.push(
-      text(labelW - 8, y + barH - 4, `${row.group} · ${row.run} (n ${row.mix.n})`, {
-        anchor: 'end',
-        size: 10,
-      }),
-    );
+    const h = rowH[i]!;
+    const y = rowTop + (h - barH) / 2;
+    const label = lines[i]!;
+    const labelTop = rowTop + (h - label.length * lineH) / 2;
+    label.forEach((l, k) => {
+      shapes.push(
+        text(labelW - 8, labelTop + (k + 1) * lineH - 3, l, { anchor: 'end', size: MIX_LABEL_SIZE }),
+      );
+    });
+    rowTop += h;
     let x = f.x;
     keys.forEach((a, k) => {
       const share = row.mix.shares[a] ?? 0;
@@ -331,17 +452,20 @@ export interface BarValue {
   value: number | null;
 }
 
-/** Grouped bars, one panel per metric (W, U, L): clusters by data source, one bar per run. */
+/**
+ * Grouped bars, one panel per metric (W, U, L): clusters by data source, one bar per run. When no run has
+ * a value, one panel says why (`why`) instead of three empty ones.
+ */
 export function welfareChart(
   groups: readonly string[],
   runs: readonly string[],
   value: (metric: 'W' | 'U' | 'L', run: string, group: string) => number | null,
+  why?: string,
 ): Scene {
   const clusterW = Math.max(60, runs.length * 16 + 24);
-  const width = Math.max(420, 70 + groups.length * clusterW + 20);
-  const shapes: Shape[] = [
-    text(12, 20, 'Welfare per data source: W = mean sqrt(U·L), U, L', { size: 13, bold: true }),
-  ];
+  const title = 'Welfare per data source: W = mean sqrt(U·L), U, L';
+  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20);
+  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
   let y = legend(
     shapes,
     runs.map((r, i) => ({ label: r, color: runColor(i) })),
@@ -356,9 +480,30 @@ export function welfareChart(
     ['L', 'LLM welfare L'],
   ] as const;
   let maxV = 0;
-  for (const [m] of metrics)
-    for (const r of runs) for (const g of groups) maxV = Math.max(maxV, value(m, r, g) ?? 0);
-  // Nothing to draw yet (a run without verdicts): the usual 0–1 scale, not a microscopic one.
+  let any = false;
+  for (const [m] of metrics) {
+    for (const r of runs) {
+      for (const g of groups) {
+        const v = value(m, r, g);
+        if (v !== null) any = true;
+        maxV = Math.max(maxV, v ?? 0);
+      }
+    }
+  }
+  const scene = (height: number): Scene => ({
+    id: 'welfare',
+    kind: 'welfare',
+    title: 'Welfare per data source',
+    width,
+    height,
+    data: { metric: 'W U L' },
+    shapes,
+  });
+  if (!any) {
+    const f: Frame = { x: 70, y: y + 10, w: width - 100, h: panelH };
+    emptyPanel(shapes, f, `No welfare: ${why ?? 'no record has a score'}.`);
+    return scene(f.y + f.h + 20);
+  }
   const ay = niceAxis(0, maxV > 0 ? maxV : 1, 4);
   for (const [m, label] of metrics) {
     const f: Frame = { x: 70, y: y + 10, w: groups.length * clusterW, h: panelH };
@@ -386,15 +531,7 @@ export function welfareChart(
     });
     y = f.y + f.h + 26;
   }
-  return {
-    id: 'welfare',
-    kind: 'welfare',
-    title: 'Welfare per data source',
-    width,
-    height: y + 6,
-    data: { metric: 'W U L' },
-    shapes,
-  };
+  return scene(y + 6);
 }
 
 export interface CurveSeries {
@@ -441,23 +578,26 @@ export interface SweepCurves {
   welfare: CurveSeries[];
   actions: CurveSeries[];
   tokens: CurveSeries[];
+  /** Why a panel has no points (e.g. no verdicts: no welfare), said in the panel instead of drawing it empty. */
+  why?: Partial<Record<'welfare' | 'actions' | 'tokens', string>>;
 }
 
 /** Welfare, action shares and total tokens against the swept parameter, one panel each. */
 export function sweepChart(run: string, curves: SweepCurves, id: string): Scene {
-  const width = 600;
-  const shapes: Shape[] = [text(12, 20, `${run}: sweep over ${curves.param}`, { size: 13, bold: true })];
+  const title = `${run}: sweep over ${curves.param}`;
+  const width = Math.max(600, titleWidth(title));
+  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
   const xsAll = [...curves.welfare, ...curves.actions, ...curves.tokens].flatMap((s) =>
     s.points.map((p) => p[0]),
   );
   const xs = niceAxis(xsAll.length ? Math.min(...xsAll) : 0, xsAll.length ? Math.max(...xsAll) : 1);
   let y = 36;
-  const panels: Array<[CurveSeries[], string, boolean]> = [
-    [curves.welfare, 'welfare', false],
-    [curves.actions, 'action share', true],
-    [curves.tokens, 'mean tokens', false],
+  const panels: Array<[CurveSeries[], string, boolean, 'welfare' | 'actions' | 'tokens']> = [
+    [curves.welfare, 'welfare', false, 'welfare'],
+    [curves.actions, 'action share', true, 'actions'],
+    [curves.tokens, 'mean tokens', false, 'tokens'],
   ];
-  for (const [series, label, percent] of panels) {
+  for (const [series, label, percent, key] of panels) {
     y = legend(
       shapes,
       series.map((s) => ({ label: s.name, color: s.color })),
@@ -466,7 +606,9 @@ export function sweepChart(run: string, curves: SweepCurves, id: string): Scene 
       width - 10,
     );
     const f: Frame = { x: 70, y, w: width - 100, h: 150 };
-    linePanel(shapes, f, xs, series, label, curves.param, percent);
+    if (series.every((s) => s.points.length === 0)) {
+      emptyPanel(shapes, f, `No ${label} to draw: ${curves.why?.[key] ?? 'no point has a value'}.`);
+    } else linePanel(shapes, f, xs, series, label, curves.param, percent);
     y = f.y + f.h + 40;
   }
   return {

@@ -129,6 +129,19 @@ export class Raster {
   }
 }
 
+/** The size of one font pixel for text of `size` at `scale`: a 7-pixel glyph at about 0.7 of the font size, like a sans-serif's cap height. */
+export function fontPixel(size: number, scale: number): number {
+  return Math.max(1, Math.round((size * scale * 0.72) / GLYPH_HEIGHT));
+}
+
+/** The width of `s` at font `size` as drawn at `scale`, in scene units (image pixels / scale). */
+export function textExtent(s: string, size: number, scale: number): number {
+  const n = [...s].length;
+  if (n === 0) return 0;
+  const px = fontPixel(size, scale);
+  return (n * GLYPH_ADVANCE * px - px) / scale;
+}
+
 function drawShape(r: Raster, s: Shape, k: number): void {
   switch (s.kind) {
     case 'rect':
@@ -151,9 +164,15 @@ function drawShape(r: Raster, s: Shape, k: number): void {
       return;
     }
     case 'text': {
-      // A 7-pixel glyph at about 0.7 of the font size, like a sans-serif's cap height.
-      const px = Math.max(1, Math.round((s.size * k * 0.72) / GLYPH_HEIGHT));
-      r.text(s.text, s.x * k, s.y * k, px, parseColor(s.fill), s.anchor, s.vertical === true);
+      r.text(
+        s.text,
+        s.x * k,
+        s.y * k,
+        fontPixel(s.size, k),
+        parseColor(s.fill),
+        s.anchor,
+        s.vertical === true,
+      );
       return;
     }
   }

@@ -1,6 +1,7 @@
 /**
  * The report's tables (shared by report.md, report.html and the `eval compare` terminal output).
  */
+import { basename, dirname } from 'node:path';
 import type { PairComparison } from '../compare.js';
 import { type GroupMetrics, HEADLINE_METRICS, type HeadlineMetric, type Metrics } from '../metrics.js';
 import type { ParetoComparison } from '../pareto-compare.js';
@@ -30,6 +31,129 @@ function scopes(m: Metrics): Array<[string, GroupMetrics]> {
   return [...Object.entries(m.by_source), ['overall', m.overall]];
 }
 
+// -------------------------------------------------------------------------------------------------
+// Settings: what each run was, from its config.json (plain JSON from disk: every field is checked)
+// -------------------------------------------------------------------------------------------------
+
+export interface NamedConfig {
+  name: string;
+  /** config.json's content (a sweep's folder: its first point's); undefined when there is none. */
+  config?: Record<string, unknown>;
+  /** A sweep's folder: the swept parameter replaces the first point's value in the settings. */
+  sweep?: { param: string; points: ReadonlyArray<{ value: number }> };
+}
+
+const asObject = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+/** A scalar as text, at most 80 characters; undefined for anything else. */
+function scalar(v: unknown): string | undefined {
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v !== 'string' || v === '') return undefined;
+  return v.length > 80 ? `${v.slice(0, 79)}…` : v;
+}
+
+/** A data file as `folder/file` (the released files are all called test.parquet or train.parquet). */
+const shortPath = (p: string): string => `${basename(dirname(p))}/${basename(p)}`;
+
+const PROMPTS: Record<string, string> = {
+  assistant: "GTAlign turn (its own instruction; the row's chat history)",
+  raw: "the row's prompt, one request",
+  responses: 'none: outputs given (eval score)',
+};
+
+/** The settings of one run as table cells (`–` where config.json does not say). */
+function settingsRow(run: NamedConfig): string[] {
+  const c = run.config;
+  const dash = '–';
+  if (c === undefined) return [run.name, 'no config.json', ...Array<string>(8).fill(dash)];
+  const gen = asObject(c.generation);
+  const backend = asObject(c.backend);
+  const judge = asObject(c.judge);
+  const reward = asObject(c.reward);
+  const data = asObject(c.data);
+  const sweep = asObject(asObject(c.extra)?.sweep);
+  const mode = scalar(c.mode);
+  let prompt = mode === undefined ? dash : (PROMPTS[mode] ?? mode);
+  if (mode === 'assistant' && gen !== undefined) {
+    const turn = ['analysis', 'continuation'].flatMap((k) => {
+      const v = scalar(gen[k]);
+      return v === undefined ? [] : [`${k} ${v}`];
+    });
+    if (gen.constrain === true) turn.push('grammar');
+    if (turn.length > 0) prompt += `: ${turn.join(', ')}`;
+  }
+  if (mode === 'responses') {
+    const file = scalar(asObject(c.responses)?.file);
+    if (file !== undefined) prompt += ` from ${shortPath(file)}`;
+  }
+  let model = dash;
+  const modelName = scalar(backend?.model);
+  if (backend?.kind === 'local' && modelName !== undefined) model = `local ${basename(modelName)}`;
+  else if (modelName !== undefined) {
+    const vendor = scalar(backend?.vendor);
+    model = vendor === undefined ? modelName : `${modelName} (${vendor})`;
+  }
+  const sampling = ['maxTokens', 'temperature', 'seed'].flatMap((k) => {
+    const v = scalar(gen?.[k]);
+    return v === undefined ? [] : [`${k} ${v}`];
+  });
+  if (sampling.length > 0) model += `; ${sampling.join(', ')}`;
+  const policyObj = asObject(gen?.policy);
+  let policy = scalar(policyObj?.name) ?? scalar(policyObj?.kind) ?? scalar(gen?.policy) ?? dash;
+  if (asObject(gen?.profile) !== undefined) policy += ' + user profile';
+  if (run.sweep !== undefined && run.sweep.points.length > 0) {
+    const values = run.sweep.points.map((p) => p.value);
+    policy += ` (swept: ${run.sweep.param} ${Math.min(...values)} to ${Math.max(...values)})`;
+  } else if (sweep !== undefined) {
+    const values = asObject(sweep.values);
+    const set = values === undefined ? [] : Object.entries(values).map(([k, v]) => `${k}=${scalar(v)}`);
+    if (set.length > 0) policy += ` (sweep point ${set.join(', ')})`;
+  }
+  const judgeText =
+    judge?.kind === 'offline'
+      ? 'offline: no judge (verdicts from the input only)'
+      : // The judge's URL is left out: the report holds no URL.
+        (scalar(judge?.model) ?? scalar(judge?.kind) ?? dash);
+  const config = asObject(reward?.config);
+  const aggregator = asObject(config?.aggregator);
+  let rewardText = scalar(aggregator?.name) ?? dash;
+  const alpha = scalar(aggregator?.alpha);
+  if (alpha !== undefined && aggregator?.name !== 'cobb-douglas') rewardText += ` α ${alpha}`;
+  if (reward?.mathCheck === false) rewardText += ', no math check';
+  const files = Array.isArray(data?.files)
+    ? data.files.flatMap((f) => (typeof f === 'string' ? [f] : []))
+    : [];
+  let dataText = files.length === 0 ? dash : files.slice(0, 4).map(shortPath).join(', ');
+  if (files.length > 4) dataText += ` + ${files.length - 4} more`;
+  const sources = Array.isArray(data?.dataSources)
+    ? data.dataSources.filter((x) => typeof x === 'string')
+    : [];
+  if (sources.length > 0) dataText += `; sources ${sources.join(', ')}`;
+  const limit = scalar(data?.limit);
+  if (limit !== undefined) dataText += `; ≤ ${limit} rows per source`;
+  return [
+    run.name,
+    scalar(c.command) ?? dash,
+    prompt,
+    model,
+    policy,
+    scalar(gen?.rule) ?? dash,
+    judgeText,
+    rewardText,
+    scalar(asObject(c.tokenizer)?.name) ?? dash,
+    dataText,
+  ];
+}
+
+/** Each run's settings from its config.json: what made its numbers. */
+export function settingsTable(runs: readonly NamedConfig[]): Table {
+  return {
+    head: ['run', 'command', 'prompt', 'model', 'policy', 'rule', 'judge', 'reward', 'tokenizer', 'data'],
+    rows: runs.map(settingsRow),
+  };
+}
+
 /** The paper's headline numbers per data source and overall. */
 export function headlineTable(runs: readonly NamedMetrics[]): Table {
   const rows: string[][] = [];
@@ -49,6 +173,7 @@ export function headlineTable(runs: readonly NamedMetrics[]): Table {
         fmt(g.user_welfare),
         fmt(g.llm_welfare),
         fmt(g.matrix_reasoning),
+        String(g.unjudged),
       ]);
     }
   }
@@ -67,9 +192,10 @@ export function headlineTable(runs: readonly NamedMetrics[]): Table {
       'U',
       'L',
       'matrix reasoning',
+      'awaiting verdict',
     ],
     rows,
-    numeric: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    numeric: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
   };
 }
 
@@ -260,23 +386,26 @@ export function deltaTable(pair: PairComparison): Table {
 
 /** A sweep's points: welfare, action shares and tokens against the parameter. */
 export function sweepTable(sweep: Sweep, actions: readonly string[]): Table {
+  // `unknown` too, so that the shares add up to 100%.
+  const keys = [...actions, 'unknown'];
   return {
-    head: [sweep.param, 'W', 'U', 'L', ...actions, 'total tokens'],
+    head: [sweep.param, 'n', 'W', 'U', 'L', ...keys, 'total tokens'],
     rows: [...sweep.points]
       .sort((a, b) => a.value - b.value)
       .map((p) => {
         const g = p.metrics.overall;
         return [
           String(p.value),
+          String(g.n),
           fmt(g.welfare),
           fmt(g.user_welfare),
           fmt(g.llm_welfare),
-          ...actions.map((a) => pct(g.action_mix.overall.shares[a] ?? 0)),
+          ...keys.map((a) => pct(g.action_mix.overall.shares[a] ?? 0)),
           // Every output's length (a sweep.json written before output_tokens existed: the scored ones').
           fmt((g.output_tokens ?? g.tokens)?.total, 1),
         ];
       }),
-    numeric: [0, 1, 2, 3, ...actions.map((_, i) => i + 4), actions.length + 4],
+    numeric: [0, 1, 2, 3, 4, ...keys.map((_, i) => i + 5), keys.length + 5],
   };
 }
 

@@ -1,0 +1,147 @@
+/**
+ * Whether a run folder holds a finished run: every row the run selected has a record. `eval run` writes
+ * metrics.json only then; `eval report` checks the same before writing it, from what the folder says:
+ * - errors.jsonl: rows the backend failed on (they have no record until `--resume` generates them);
+ * - config.json: the data files, data sources and limit (`eval run`), or the responses file (`eval
+ *   score`), from which the selected rows are counted again, as the run counted them.
+ * When the rows cannot be counted (a hand-made folder, a data file moved or changed) the check says why
+ * and relies on errors.jsonl alone.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadRows } from '../../data/load.js';
+import { selectRows } from '../run.js';
+import type { RunDir } from '../run-dir.js';
+import { joinResponses, readResponsesFile } from '../score.js';
+
+export interface RunCompleteness {
+  /** `unchecked`: the selected rows could not be counted and errors.jsonl shows no missing row. */
+  status: 'complete' | 'incomplete' | 'unchecked';
+  records: number;
+  /** Rows the run selected, when they could be counted. */
+  rows?: number;
+  /** Selected rows without a record (0 when the rows could not be counted). */
+  missing: number;
+  /** Ids in errors.jsonl without a record: rows the backend failed on. */
+  failed: string[];
+  /** Records whose row is not among the selected rows (the data files or the ids changed). */
+  stray: number;
+  /** errors.jsonl, when the folder has one. */
+  errorsFile?: string;
+  /** Why the rows could not be counted. */
+  note?: string;
+}
+
+const MAX_ERROR_LINES = 1_000_000;
+
+const asObject = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+/** The ids of errors.jsonl (lines that are not JSON objects with a string id are skipped). */
+async function failedIds(path: string): Promise<string[] | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const ids: string[] = [];
+  for (const line of text.split('\n').slice(0, MAX_ERROR_LINES)) {
+    if (line.trim() === '') continue;
+    try {
+      const id = asObject(JSON.parse(line))?.id;
+      if (typeof id === 'string' || typeof id === 'number') ids.push(String(id));
+    } catch {
+      // A line cut off by a crash: the row it names has no record either way, and is retried on resume.
+    }
+  }
+  return ids;
+}
+
+/** The ids of the rows the run selected, counted again from config.json, or why they cannot be. */
+async function selectedIds(config: Record<string, unknown> | undefined): Promise<string[] | string> {
+  if (config === undefined) return 'the folder has no config.json';
+  const data = asObject(config.data);
+  const files = data?.files;
+  if (!Array.isArray(files) || files.length === 0 || !files.every((f) => typeof f === 'string'))
+    return 'config.json names no data files';
+  try {
+    if (config.command === 'eval score') {
+      const responses = asObject(config.responses);
+      if (typeof responses?.file !== 'string') return 'config.json names no responses file';
+      const file = await readResponsesFile(responses.file);
+      if (file.sha256 !== responses.sha256) return `${responses.file} changed since the run`;
+      return joinResponses(file.lines, await loadRows(files), responses.file).map((j) => j.rowId);
+    }
+    const dataSources = Array.isArray(data?.dataSources)
+      ? data.dataSources.filter((s): s is string => typeof s === 'string')
+      : [];
+    const limit = typeof data?.limit === 'number' ? data.limit : undefined;
+    const rows = await selectRows(files, {
+      ...(dataSources.length > 0 ? { dataSources } : {}),
+      ...(limit === undefined ? {} : { limit }),
+    });
+    return rows.map((r) => r.id);
+  } catch (err) {
+    return `cannot read the run's data files again (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+/** Checks a run folder's records against the rows its run selected (see the module comment). */
+export async function checkCompleteness(run: RunDir): Promise<RunCompleteness> {
+  const have = new Set(run.records.map((r) => r.id));
+  const errorsFile = join(run.dir, 'errors.jsonl');
+  const logged = await failedIds(errorsFile);
+  const out: RunCompleteness = {
+    status: 'unchecked',
+    records: run.records.length,
+    missing: 0,
+    // A row logged and generated later by --resume has a record: it is not missing.
+    failed: [...new Set((logged ?? []).filter((id) => !have.has(id)))],
+    stray: 0,
+    ...(logged === undefined ? {} : { errorsFile }),
+  };
+  const ids = await selectedIds(run.config);
+  if (typeof ids === 'string') out.note = ids;
+  else {
+    const selected = new Set(ids);
+    out.rows = selected.size;
+    out.missing = [...selected].filter((id) => !have.has(id)).length;
+    out.stray = [...have].filter((id) => !selected.has(id)).length;
+  }
+  if (out.failed.length > 0 || out.missing > 0 || out.stray > 0) out.status = 'incomplete';
+  else if (out.rows !== undefined) out.status = 'complete';
+  return out;
+}
+
+/** "1 row", "3 rows". */
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+const have = (n: number): string => (n === 1 ? 'has' : 'have');
+
+/** What is missing from an incomplete run, for the terminal and the report; undefined when it is not incomplete. */
+export function incompleteText(c: RunCompleteness, dir: string): string | undefined {
+  if (c.status !== 'incomplete') return undefined;
+  const parts: string[] = [];
+  if (c.rows !== undefined) {
+    const recorded = c.rows - c.missing;
+    parts.push(
+      `${recorded} of ${count(c.rows, 'row')} ${have(recorded)} a record, ${c.missing} ${have(c.missing)} none`,
+    );
+  } else parts.push(count(c.records, 'record'));
+  if (c.failed.length > 0) {
+    parts.push(
+      `${count(c.failed.length, 'row')} failed to generate (listed in ${c.errorsFile ?? join(dir, 'errors.jsonl')}, e.g. ${c.failed[0]})`,
+    );
+  }
+  if (c.stray > 0) {
+    parts.push(
+      `${count(c.stray, 'record')} of rows the data files no longer select (the data or its ids changed?)`,
+    );
+  }
+  const resume =
+    c.missing > 0 || c.failed.length > 0
+      ? '; finish the run with the command that started it plus --resume'
+      : '';
+  return `${parts.join('; ')}${resume}`;
+}
