@@ -1,8 +1,9 @@
 /** Plain-text tables of a turn's trace, for the CLI's `--trace` and the demo. */
+
+import { renderNumber } from '../chain/payoff-edit.js';
 import { formatPayoffPair } from '../game/format.js';
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
 import { num, signed } from '../steering/format.js';
-import { renderNumber } from './chain-edit.js';
 import type { SteeringTrace, TurnResult, TurnTrace } from './turn.js';
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {

@@ -1,16 +1,4 @@
 /** One GTAlign turn with steering and true continuation, multi-turn sessions, trace tables, local model files. */
-export {
-  type ModelChoice,
-  modelKeyOrder,
-  parseModelChoice,
-  quantizeMatrix,
-  REASK_INSTRUCTIONS,
-  reaskInstruction,
-  renderMatrix,
-  renderNumber,
-  replacePayoffContent,
-  solverAnalysis,
-} from './chain-edit.js';
 export { TurnError, type TurnErrorKind } from './errors.js';
 export { formatOutcome, formatStages, formatSteering, formatTrace } from './format.js';
 export {

@@ -19,15 +19,20 @@
  * The action reported is gtalign's selection, except in `model` analysis with `continue`, where the response
  * follows the model's own analysis: the cell it names (`trace.modelChoice`) when it names one.
  */
+
+import { readAnalyzeChoice } from '../chain/analyze.js';
+import { solverAnalysis } from '../chain/analyze-write.js';
 import { BLOCK_NAMES, extractBlocks, isWellFormed, openTag } from '../chain/blocks.js';
 import { buildGbnf, buildRegex, type GrammarOptions } from '../chain/grammar.js';
 import { parsePayoff } from '../chain/payoff.js';
+import { modelKeyOrder, quantizeMatrix, renderMatrix, replacePayoffContent } from '../chain/payoff-edit.js';
 import {
   buildMessages,
   type ConversationTurn,
   DEFAULT_ACTION_DESCRIPTIONS,
   type PromptOptions,
 } from '../chain/prompt.js';
+import { reaskInstruction } from '../chain/reask.js';
 import { createBlockStream } from '../chain/stream.js';
 import { matrixProblems } from '../game/matrix.js';
 import {
@@ -42,15 +47,6 @@ import { applyEdits, type CellDiff, diffMatrices } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
-import {
-  modelKeyOrder,
-  parseModelChoice,
-  quantizeMatrix,
-  reaskInstruction,
-  renderMatrix,
-  replacePayoffContent,
-  solverAnalysis,
-} from './chain-edit.js';
 import { TurnError, textExcerpt } from './errors.js';
 
 /** The token limit as a user sets it: the CLI's flag and the library's option, so either reader knows. */
@@ -517,7 +513,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   let cell = pick;
   let modelChoice: string | undefined;
   if (modelAnalysis !== undefined) {
-    modelChoice = parseModelChoice(modelAnalysis, spec).cell;
+    modelChoice = readAnalyzeChoice(modelAnalysis, spec).cell;
     if (modelChoice !== undefined) {
       cell = modelChoice;
       if (modelChoice !== pick) {

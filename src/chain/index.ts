@@ -1,5 +1,6 @@
 /** The four-block format: parsers (whole text, streaming, strict reference verdict), payoff repair, prompt, grammars. */
 export { type AnalyzeChoice, type CellMention, findCellMentions, readAnalyzeChoice } from './analyze.js';
+export { solverAnalysis } from './analyze-write.js';
 export {
   BLOCK_NAMES,
   type Block,
@@ -39,6 +40,13 @@ export {
   parsePythonLiteral,
 } from './payoff.js';
 export {
+  modelKeyOrder,
+  quantizeMatrix,
+  renderMatrix,
+  renderNumber,
+  replacePayoffContent,
+} from './payoff-edit.js';
+export {
   buildInstructionPrompt,
   buildMessages,
   type ConversationTurn,
@@ -47,6 +55,7 @@ export {
   type PromptMessage,
   type PromptOptions,
 } from './prompt.js';
+export { REASK_INSTRUCTIONS, reaskInstruction } from './reask.js';
 export {
   type BlockEvent,
   type BlockStream,

@@ -5,10 +5,10 @@
  * response proves which matrix reached the model.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { solverAnalysis } from '../../src/assistant/chain-edit.js';
 import { TurnError } from '../../src/assistant/errors.js';
 import { createSession } from '../../src/assistant/session.js';
 import { runTurn, type TurnOptions } from '../../src/assistant/turn.js';
+import { solverAnalysis } from '../../src/chain/analyze-write.js';
 import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
 import { buildGbnf, buildRegex } from '../../src/chain/grammar.js';
 import { parsePayoff } from '../../src/chain/payoff.js';

@@ -1,17 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { readAnalyzeChoice } from '../../src/chain/analyze.js';
+import { solverAnalysis } from '../../src/chain/analyze-write.js';
+import { extractBlocks } from '../../src/chain/blocks.js';
+import { parsePayoff } from '../../src/chain/payoff.js';
 import {
   modelKeyOrder,
-  parseModelChoice,
   quantizeMatrix,
-  reaskInstruction,
   renderMatrix,
   renderNumber,
   replacePayoffContent,
-  solverAnalysis,
-} from '../../src/assistant/chain-edit.js';
-import { extractBlocks } from '../../src/chain/blocks.js';
-import { parsePayoff } from '../../src/chain/payoff.js';
+} from '../../src/chain/payoff-edit.js';
+import { reaskInstruction } from '../../src/chain/reask.js';
 import { selectCell } from '../../src/game/select.js';
 import { cellKeys, DEFAULT_SPEC, type PayoffMatrix } from '../../src/game/spec.js';
 
@@ -95,7 +95,7 @@ describe("gtalign's own analysis (solver mode)", () => {
     expect(text).toContain('frontier of the 6 points (LLM, user) is VQ_CQ (1.7, 2.9) and VQ_DA (1.9, 2.4).');
     expect(text).toContain('VQ_CQ has the highest LLM + user = 4.6');
     expect(text).toContain('Chosen cell: VQ_CQ, so the reply is a clarifying question (CQ).');
-    expect(parseModelChoice(text).cell).toBe('VQ_CQ');
+    expect(readAnalyzeChoice(text).cell).toBe('VQ_CQ');
   });
 
   it('never contains a tag', () => {
@@ -118,31 +118,31 @@ describe('re-ask instructions', () => {
 
 describe('reading the model’s choice from its analysis', () => {
   it('takes the key after the last choice word', () => {
-    expect(parseModelChoice('Frontier: DQ_DA, VQ_CQ. I choose VQ_CQ because it beats DQ_DA.').cell).toBe(
+    expect(readAnalyzeChoice('Frontier: DQ_DA, VQ_CQ. I choose VQ_CQ because it beats DQ_DA.').cell).toBe(
       'VQ_CQ',
     );
-    expect(parseModelChoice('The best cell is DQ_DA; VQ_DA is dominated.').cell).toBe('DQ_DA');
-    expect(parseModelChoice('Pareto: VQ_CQ, DQ_DA. Selected: DQ_DA').by).toBe('choice-word');
+    expect(readAnalyzeChoice('The best cell is DQ_DA; VQ_DA is dominated.').cell).toBe('DQ_DA');
+    expect(readAnalyzeChoice('Pareto: VQ_CQ, DQ_DA. Selected: DQ_DA').by).toBe('choice-word');
   });
 
   it('falls back to the last key mentioned, and to nothing when no key is named', () => {
-    expect(parseModelChoice('Frontier DQ_DA and VQ_CQ; so VQ_CQ.')).toEqual({
+    expect(readAnalyzeChoice('Frontier DQ_DA and VQ_CQ; so VQ_CQ.')).toEqual({
       cell: 'VQ_CQ',
       by: 'last-mention',
       mentioned: ['DQ_DA', 'VQ_CQ'],
     });
-    expect(parseModelChoice('no idea')).toEqual({ mentioned: [] });
+    expect(readAnalyzeChoice('no idea')).toEqual({ mentioned: [] });
   });
 
   it('matches whole keys only', () => {
-    expect(parseModelChoice('choose XDQ_DA or DQ_DAX').cell).toBeUndefined();
+    expect(readAnalyzeChoice('choose XDQ_DA or DQ_DAX').cell).toBeUndefined();
   });
 
   it('never throws and only returns keys of the spec', () => {
     const keys = new Set(cellKeys());
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), (text) => {
-        const choice = parseModelChoice(`${text} choose ${text}`);
+        const choice = readAnalyzeChoice(`${text} choose ${text}`);
         if (choice.cell !== undefined) expect(keys.has(choice.cell)).toBe(true);
       }),
     );

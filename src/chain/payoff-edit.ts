@@ -1,0 +1,81 @@
+/**
+ * Editing the `<payoff>` block of a steered turn (pure): quantizing the edited matrix, rendering it as the
+ * prompt asks (in the key order the model used), and putting it back into the stage-1 text.
+ */
+import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
+
+/**
+ * Rounds every payoff to two decimals (−0 becomes 0). The edited matrix is quantized before the selection,
+ * so the cell gtalign selects is the best cell of exactly the numbers the model reads in stage 2.
+ */
+export function quantizeMatrix(matrix: PayoffMatrix, spec: GameSpec = DEFAULT_SPEC): PayoffMatrix {
+  // Halves round away from zero, decided on the decimal value the sum stands for: 8 + 0.405 is
+  // 8.404999… in binary but rounds to 8.41 like 0 + 0.405, so one edit never shows as two.
+  const q = (x: number): number => {
+    if (!Number.isFinite(x)) return x;
+    const r = (Math.sign(x) * Math.round(Number((Math.abs(x) * 100).toPrecision(12)))) / 100;
+    return r === 0 ? 0 : r;
+  };
+  const out: PayoffMatrix = {};
+  for (const key of cellKeys(spec)) {
+    const p = matrix[key]!;
+    out[key] = { LLM: q(p.LLM), user: q(p.user) };
+  }
+  return out;
+}
+
+/** A payoff as the prompt asks for it: one decimal when that is exact (`2.0`, `-0.5`), else two (`1.28`). */
+export function renderNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const one = Math.round(x * 10) / 10;
+  if (Math.abs(one - x) < 1e-9) return (one === 0 ? 0 : one).toFixed(1);
+  const two = Math.round(x * 100) / 100;
+  if (Math.abs(two - x) < 1e-9) return (two === 0 ? 0 : two).toFixed(2);
+  return String(x);
+}
+
+/**
+ * The order in which the model wrote the cell keys in its payoff text (so the edited block looks like its
+ * own); spec order when a key cannot be found exactly once.
+ */
+export function modelKeyOrder(payoffText: string, spec: GameSpec = DEFAULT_SPEC): string[] {
+  const keys = cellKeys(spec);
+  const at = new Map<string, number>();
+  for (const key of keys) {
+    const positions = [`"${key}"`, `'${key}'`, `“${key}”`]
+      .map((quoted) => payoffText.indexOf(quoted))
+      .filter((i) => i >= 0);
+    if (positions.length !== 1) return keys;
+    at.set(key, positions[0]!);
+  }
+  return [...keys].sort((a, b) => at.get(a)! - at.get(b)!);
+}
+
+/** A matrix as strict JSON, one cell per line, in `keyOrder` (default spec order). */
+export function renderMatrix(
+  matrix: PayoffMatrix,
+  spec: GameSpec = DEFAULT_SPEC,
+  keyOrder: readonly string[] = cellKeys(spec),
+): string {
+  const lines = keyOrder.map((key) => {
+    const p = matrix[key]!;
+    return `  ${JSON.stringify(key)}: {"LLM": ${renderNumber(p.LLM)}, "user": ${renderNumber(p.user)}}`;
+  });
+  return `{\n${lines.join(',\n')}\n}`;
+}
+
+/**
+ * Replaces the content of the payoff block at `[contentStart, contentEnd)` of `text` by `json`, keeping the
+ * whitespace the model put around its JSON.
+ */
+export function replacePayoffContent(
+  text: string,
+  contentStart: number,
+  contentEnd: number,
+  json: string,
+): string {
+  const content = text.slice(contentStart, contentEnd);
+  const lead = /^\s*/.exec(content)?.[0] ?? '';
+  const trail = content.length > lead.length ? (/\s*$/.exec(content)?.[0] ?? '') : '';
+  return `${text.slice(0, contentStart)}${lead}${json}${trail}${text.slice(contentEnd)}`;
+}
