@@ -9,6 +9,7 @@ import { runGameBench } from './game.js';
 import { runMathCheckBench } from './math-check.js';
 import { runRewardBench } from './reward.js';
 import { runServerBench } from './server.js';
+import { runServerHostileBench } from './server-hostile.js';
 
 const BENCHES: Record<string, () => void | Promise<void>> = {
   game: runGameBench,
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => void | Promise<void>> = {
   assistant: runAssistantBench,
   eval: runEvalBench,
   server: runServerBench,
+  'server-hostile': runServerHostileBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -11,7 +11,9 @@ Settings, from `custom_reward_function.reward_kwargs` or the environment:
     url       GTALIGN_REWARD_URL      the server (default http://127.0.0.1:5000)
     api_key   GTALIGN_REWARD_API_KEY  a key from the server's --api-key-env (default: none)
     timeout   GTALIGN_REWARD_TIMEOUT  seconds per HTTP request (default 600: a batch may wait on a judge)
-    retries   GTALIGN_REWARD_RETRIES  attempts per request on connection errors, 429 and 5xx (default 5)
+    retries   GTALIGN_REWARD_RETRIES  attempts per request on connection errors, 429 and 5xx (default 5);
+                                      any other 4xx (400, 401, 413, ...) is raised at once with the
+                                      server's message: sending the same request again cannot help
     batch     GTALIGN_REWARD_BATCH    most samples per request (default 512)
 
 Every score is a dict: "score" (the reward verl uses) plus the components (user_reward, llm_reward,
@@ -26,6 +28,7 @@ With `--judge offline` on the server, a sample's verdict is taken from extra_inf
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -62,6 +65,56 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} to the reward server")
 
 
+class _EarlyAnswer:
+    """A connection on which a server's early answer can be read.
+
+    A server may answer before it has the whole body (413: too large, 401: no key) and close the
+    connection; sending the rest then fails with "Broken pipe" or "Connection reset", and urllib would
+    report that instead of the answer. Here the failed send is remembered and the answer read; the send
+    error is raised only when there is no answer to read.
+    """
+
+    _send_error: Optional[OSError] = None
+
+    def send(self, data: Any) -> None:
+        if self._send_error is not None:
+            return
+        try:
+            super().send(data)  # type: ignore[misc]
+        except (BrokenPipeError, ConnectionResetError) as err:
+            self._send_error = err
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        except (OSError, http.client.HTTPException):
+            if self._send_error is not None:
+                raise self._send_error from None
+            raise
+
+
+class _HTTPConnection(_EarlyAnswer, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_EarlyAnswer, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=getattr(self, "_context", None))
+
+
+# urllib's opener (environment proxies included) with connections that read early answers.
+_OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
+
+
 def _post(url: str, payload: Dict[str, Any], api_key: Optional[str], timeout: float, retries: int) -> Any:
     body = json.dumps(payload, default=_jsonable).encode("utf-8")
     headers = {"content-type": "application/json"}
@@ -74,7 +127,7 @@ def _post(url: str, payload: Dict[str, Any], api_key: Optional[str], timeout: fl
             time.sleep(random.uniform(0, min(30.0, 0.5 * 2**attempt)))
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _OPENER.open(request, timeout=timeout) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
             text = err.read().decode("utf-8", "replace")
@@ -84,7 +137,7 @@ def _post(url: str, payload: Dict[str, Any], api_key: Optional[str], timeout: fl
                 message = text[:300]
             last = f"HTTP {err.code} from {url}: {message}"
             if err.code != 429 and err.code < 500:
-                break  # a bad request or key will not fix itself
+                break  # a bad request, a body too large or a wrong key: the same request fails again
         except (urllib.error.URLError, OSError, ValueError) as err:
             last = f"cannot reach {url}: {getattr(err, 'reason', err)}"
     raise GtalignRewardError(f"gtalign reward: {last}")

@@ -1,6 +1,7 @@
 /**
  * Small HTTP helpers shared by the clients of OpenAI-compatible servers (chat backends and judges):
- * API keys from the environment, Retry-After, abortable backoff sleeps, readable network errors.
+ * API keys from the environment, Retry-After, abortable backoff sleeps, readable network errors, and
+ * response bodies read up to a limit.
  */
 
 /**
@@ -73,4 +74,56 @@ export function describeNetworkError(err: unknown): string {
     if (typeof message === 'string' && message !== '' && message !== err.message) parts.push(message);
   }
   return parts.join(': ');
+}
+
+/** An upstream response (a body, an SSE line or event) over a size limit; reading stopped there. */
+export class ResponseTooLargeError extends Error {
+  constructor(
+    message: string,
+    readonly limit: number,
+  ) {
+    super(message);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
+/** A body read to its end, or up to a limit. */
+export interface LimitedText {
+  /** The whole body; or, when it went on past the limit, only its beginning (at most 4 KiB, for messages). */
+  text: string;
+  /** False when the body went on past the limit: the rest was not read. */
+  complete: boolean;
+}
+
+/** How much of a body cut at its limit is decoded: enough for an error message. */
+const CUT_BODY_TEXT_BYTES = 4096;
+
+/**
+ * Reads a response body as UTF-8 text, at most `maxBytes` of it. Past the limit, or when reading fails,
+ * the body is cancelled (which closes the upstream connection), so an upstream that sends without end
+ * costs no more than the limit in memory. Bytes are decoded only once the body is known to fit.
+ */
+export async function readLimitedText(res: Response, maxBytes: number): Promise<LimitedText> {
+  if (res.body === null) return { text: '', complete: true };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        ended = true;
+        break;
+      }
+      chunks.push(value);
+      size += value.length;
+      if (size > maxBytes) break;
+    }
+  } finally {
+    if (!ended) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+  const bytes = Buffer.concat(chunks, ended ? size : Math.min(size, CUT_BODY_TEXT_BYTES));
+  return { text: bytes.toString('utf8'), complete: ended };
 }

@@ -5,14 +5,18 @@
  *
  * It supports what the JSON clients here use: method, headers, a string body and an AbortSignal; the
  * answer is a standard `Response` with the whole body. It does not stream: the chat backend, which
- * streams SSE, keeps the built-in fetch.
+ * streams SSE, keeps the built-in fetch. Since the whole body is buffered, it is bounded: a body over
+ * `maxResponseBytes` rejects with a {@link ResponseTooLargeError} and its connection is closed.
  */
 import http from 'node:http';
 import https from 'node:https';
+import { ResponseTooLargeError } from './http.js';
 
 export interface NodeFetchOptions {
   /** Connections kept per host (default 256). */
   maxSockets?: number;
+  /** Largest response body buffered, in bytes (default 16 MiB). */
+  maxResponseBytes?: number;
 }
 
 // Statuses whose Response must have no body.
@@ -20,6 +24,7 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
   const maxSockets = options.maxSockets ?? 256;
+  const maxBytes = options.maxResponseBytes ?? 16 << 20;
   const agents = {
     'http:': new http.Agent({ keepAlive: true, maxSockets }),
     'https:': new https.Agent({ keepAlive: true, maxSockets }),
@@ -53,7 +58,25 @@ export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          const tooLarge = (): void => {
+            request.destroy();
+            fail(
+              new ResponseTooLargeError(
+                `${url.href} sent a response body larger than ${maxBytes} bytes`,
+                maxBytes,
+              ),
+            );
+          };
+          if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
+            tooLarge();
+            return;
+          }
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBytes) tooLarge();
+            else chunks.push(chunk);
+          });
           res.on('error', fail);
           res.on('end', () => {
             signal?.removeEventListener('abort', onAbort);

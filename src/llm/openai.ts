@@ -38,6 +38,12 @@
  * Errors are `ChatModelError`s naming the URL (and status and a body excerpt for HTTP errors). Connection
  * errors, HTTP 429 and 5xx are retried with exponential backoff (honouring `Retry-After`); a stream is
  * never retried once it has delivered content. Timeouts and caller aborts are final.
+ *
+ * Response sizes are bounded, so that a broken or hostile server cannot make the client buffer without
+ * end: a JSON body over `maxResponseBytes` (default 16 MiB), or an SSE line or event over
+ * `maxStreamEventChars` (default 1 Mi characters), fails the attempt (final, not retried) with an error
+ * naming the URL and the limit, and the body is cancelled. Of an error response only the first 64 KiB are
+ * read.
  */
 
 import { z } from 'zod';
@@ -45,10 +51,12 @@ import {
   abortableSleep,
   describeNetworkError,
   excerpt,
+  ResponseTooLargeError,
+  readLimitedText,
   resolveApiKey as resolveKey,
   retryAfterMs,
 } from './http.js';
-import { readSse } from './sse.js';
+import { DEFAULT_MAX_EVENT_CHARS, readSse } from './sse.js';
 import {
   type ChatMessage,
   type ChatModel,
@@ -105,6 +113,13 @@ export interface OpenAIModelOptions {
   llamacppContinueFlag?: boolean;
   /** Cut an echoed `assistantPrefix` from the start of the content (default true). */
   stripEchoedPrefix?: boolean;
+  /** Largest non-streamed response body read, in bytes (default 16 MiB); a larger one fails the call. */
+  maxResponseBytes?: number;
+  /**
+   * Longest line, and longest event (its `data:` lines together), of a streamed response, in characters
+   * (default 1 Mi); a longer one fails the call.
+   */
+  maxStreamEventChars?: number;
 }
 
 const DEFAULT_API_KEY_ENV = 'GTALIGN_API_KEY';
@@ -112,9 +127,12 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_MAX_RETRIES = 2;
 const DEFAULT_RETRY_DELAY_MS = 250;
 const DEFAULT_MAX_RETRY_DELAY_MS = 10_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 16 << 20;
 /** How much of an error body goes into a message, and into `details.body`. */
 const EXCERPT_CHARS = 300;
 const BODY_DETAIL_CHARS = 4_000;
+/** How much of an error response is read: more than `details.body` keeps. */
+const ERROR_BODY_BYTES = 64 << 10;
 
 const CAPABILITIES: Record<OpenAIVendor, ChatModelCapabilities> = {
   vllm: { continuation: true, gbnf: false, regex: true, seed: true, cacheReport: true },
@@ -410,6 +428,18 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     0,
     false,
   );
+  const maxResponseBytes = checkNumber(
+    'maxResponseBytes',
+    options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    1,
+    true,
+  );
+  const maxEventChars = checkNumber(
+    'maxStreamEventChars',
+    options.maxStreamEventChars ?? DEFAULT_MAX_EVENT_CHARS,
+    1,
+    true,
+  );
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const stripEcho = options.stripEchoedPrefix ?? true;
   const apiKey = resolveApiKey(options);
@@ -503,6 +533,9 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       );
     }
     if (err instanceof ChatModelError) return new AttemptFailure(err, false);
+    // From an injected fetch that bounds what it buffers: the same answer would come again.
+    if (err instanceof ResponseTooLargeError)
+      return new AttemptFailure(fail(err.message, { cause: err }), false);
     return new AttemptFailure(
       fail(`cannot reach ${url}: ${describeNetworkError(err)}`, { cause: err }),
       true,
@@ -525,7 +558,8 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     if (res.ok) return res;
     let text = '';
     try {
-      text = await res.text();
+      const read = await readLimitedText(res, ERROR_BODY_BYTES);
+      text = read.complete ? read.text : `${read.text}…`;
     } catch {
       text = '(the error body could not be read)';
     }
@@ -541,6 +575,29 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       status === 429 || status >= 500,
       retryAfterMs(res.headers.get('retry-after')),
     );
+  }
+
+  /** A non-streamed body, read up to `maxResponseBytes`. */
+  async function readBody(res: Response, control: AttemptControl): Promise<string> {
+    let read: Awaited<ReturnType<typeof readLimitedText>>;
+    try {
+      read = await readLimitedText(res, maxResponseBytes);
+    } catch (err) {
+      throw attemptError(err, control);
+    }
+    if (!read.complete) {
+      const limit = new ResponseTooLargeError(
+        `the response body is larger than ${maxResponseBytes} bytes`,
+        maxResponseBytes,
+      );
+      throw new AttemptFailure(
+        fail(`${url} sent a response body larger than ${maxResponseBytes} bytes (maxResponseBytes)`, {
+          cause: limit,
+        }),
+        false,
+      );
+    }
+    return read.text;
   }
 
   function parseJson(text: string): unknown {
@@ -617,13 +674,7 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       const control = attemptControl(request.signal, timeoutMs);
       try {
         const res = await send(prepared.body, control);
-        let text: string;
-        try {
-          text = await res.text();
-        } catch (err) {
-          throw attemptError(err, control);
-        }
-        const c = readCompletion(parseJson(text));
+        const c = readCompletion(parseJson(await readBody(res, control)));
         return finish(
           prepared,
           stripPrefix(prepared.prefix, c.content),
@@ -666,13 +717,7 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
         const contentType = res.headers.get('content-type') ?? '';
         if (res.body === null || !contentType.includes('text/event-stream')) {
           // The server ignored `stream: true` and answered with one JSON completion.
-          let text: string;
-          try {
-            text = await res.text();
-          } catch (err) {
-            throw attemptError(err, control);
-          }
-          const c = readCompletion(parseJson(text));
+          const c = readCompletion(parseJson(await readBody(res, control)));
           const content = stripPrefix(prepared.prefix, c.content);
           const result = finish(prepared, content, c.finish, c.mark, c.usage, c.timings, startedAt);
           received = true;
@@ -690,13 +735,19 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
         let timings: Timings;
         let sawDone = false;
         let sawFinish = false;
-        const events = readSse(res.body);
+        const events = readSse(res.body, { maxEventChars });
         try {
           for (;;) {
             let next: IteratorResult<{ data: string }>;
             try {
               next = await events.next();
             } catch (err) {
+              if (err instanceof ResponseTooLargeError) {
+                throw new AttemptFailure(
+                  fail(`${url} sent ${err.message} (maxStreamEventChars)`, { cause: err }),
+                  false,
+                );
+              }
               throw attemptError(err, control);
             }
             if (next.done) break;

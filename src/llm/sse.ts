@@ -10,7 +10,20 @@
  *
  * One leniency beyond the spec: an event still open when the stream ends (no blank line after its last
  * `data:` line) is dispatched instead of dropped, because some servers close right after the last line.
+ *
+ * One limit: a line, or an event's `data:` lines together, longer than `maxEventChars` (default 1 Mi
+ * characters of decoded text) throws a {@link ResponseTooLargeError}. Without it a stream that never
+ * ends a line or an event would be buffered whole, until memory runs out.
  */
+import { ResponseTooLargeError } from './http.js';
+
+/** Default longest SSE line or event, in characters (1 Mi; a chat completion chunk is well under 1 Ki). */
+export const DEFAULT_MAX_EVENT_CHARS = 1 << 20;
+
+export interface SseOptions {
+  /** Longest line, and longest event (its `data:` lines joined), in characters of decoded text. */
+  maxEventChars?: number;
+}
 
 export interface SseEvent {
   /** The `event:` field, `message` when absent. */
@@ -28,7 +41,10 @@ export interface SseParser {
   end(): SseEvent[];
 }
 
-export function createSseParser(): SseParser {
+export function createSseParser(options: SseOptions = {}): SseParser {
+  const maxChars = options.maxEventChars ?? DEFAULT_MAX_EVENT_CHARS;
+  const tooLong = (what: string): ResponseTooLargeError =>
+    new ResponseTooLargeError(`an SSE ${what} longer than ${maxChars} characters`, maxChars);
   let buffer = '';
   /** Characters of `buffer` already known to hold no line terminator. */
   let scanned = 0;
@@ -36,6 +52,8 @@ export function createSseParser(): SseParser {
   let skipLeadingLf = false;
   let atStart = true;
   let data: string[] = [];
+  /** Characters of the event's data so far, with the newlines that will join its lines. */
+  let dataChars = 0;
   let eventType = '';
   let eventId: string | undefined;
 
@@ -46,11 +64,13 @@ export function createSseParser(): SseParser {
       out.push(ev);
     }
     data = [];
+    dataChars = 0;
     eventType = '';
     eventId = undefined;
   };
 
   const line = (text: string, out: SseEvent[]): void => {
+    if (text.length > maxChars) throw tooLong('line');
     if (text === '') {
       dispatch(out);
       return;
@@ -60,8 +80,11 @@ export function createSseParser(): SseParser {
     const field = colon === -1 ? text : text.slice(0, colon);
     let value = colon === -1 ? '' : text.slice(colon + 1);
     if (value.charCodeAt(0) === 32 /* space */) value = value.slice(1);
-    if (field === 'data') data.push(value);
-    else if (field === 'event') eventType = value;
+    if (field === 'data') {
+      dataChars += value.length + 1;
+      if (dataChars > maxChars + 1) throw tooLong('event');
+      data.push(value);
+    } else if (field === 'event') eventType = value;
     else if (field === 'id' && !value.includes('\0')) eventId = value;
     // `retry` and unknown fields are ignored.
   };
@@ -95,6 +118,8 @@ export function createSseParser(): SseParser {
       }
       buffer = buffer.slice(start);
       scanned = buffer.length;
+      // A line not ended yet is held in `buffer`: it must not grow without bound either.
+      if (buffer.length > maxChars) throw tooLong('line');
       return out;
     },
     end() {
@@ -109,13 +134,16 @@ export function createSseParser(): SseParser {
 }
 
 /**
- * The events of a byte stream (e.g. a fetch `Response.body`). Cancelling the iteration (break, throw)
- * cancels the underlying stream.
+ * The events of a byte stream (e.g. a fetch `Response.body`). Cancelling the iteration (break, throw),
+ * and a line or event over the limit, cancel the underlying stream.
  */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* readSse(
+  body: ReadableStream<Uint8Array>,
+  options: SseOptions = {},
+): AsyncGenerator<SseEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder('utf-8');
-  const parser = createSseParser();
+  const parser = createSseParser(options);
   let finished = false;
   try {
     for (;;) {

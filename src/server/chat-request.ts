@@ -19,6 +19,7 @@ import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
+import { atMostValues, checkElements, isPlainObject, kindOf, problemList } from './body-check.js';
 import { badRequest } from './errors.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -60,6 +61,56 @@ export const chatCompletionRequestSchema = z
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
+/** Most values in a request's policy object: a real one has a few dozen; the parser reports each bad one. */
+const MAX_POLICY_VALUES = 256;
+
+function tooManyMessages(count: number, max: number) {
+  return badRequest(
+    `too many messages: ${count}, the server's limit is ${max}`,
+    'messages',
+    'too_many_messages',
+  );
+}
+
+/**
+ * The bounded part of the check, run before the schema: `messages` no longer than the limit, each one an
+ * object, each content part an object with a string `type`, stopping at the first few problems. The
+ * schema would report every bad element of a content array (its union, twice over), which for a body of
+ * half a million numbers is seconds of blocked event loop; and the policy object is bounded in size, since
+ * the policy parser reports each bad column. What passes here leaves the schemas little to report.
+ */
+export function checkChatRequestShape(body: unknown, maxMessages: number): void {
+  if (!isPlainObject(body) || !Array.isArray(body.messages)) return; // the schema names what is wrong
+  const messages: unknown[] = body.messages;
+  if (messages.length > maxMessages) throw tooManyMessages(messages.length, maxMessages);
+  const problems = problemList();
+  for (let i = 0; i < messages.length && !problems.full; i++) {
+    const m = messages[i];
+    if (!isPlainObject(m)) {
+      problems.add(`messages.${i}`, `expected a message object, got ${kindOf(m)}`);
+      continue;
+    }
+    if (Array.isArray(m.content)) {
+      checkElements(
+        m.content,
+        `messages.${i}.content`,
+        'a content part (an object with a string "type")',
+        (part) => isPlainObject(part) && typeof part.type === 'string',
+        problems,
+      );
+    }
+  }
+  problems.throwIfAny();
+  const g = body.gtalign;
+  if (isPlainObject(g) && !atMostValues(g.policy, MAX_POLICY_VALUES)) {
+    throw badRequest(
+      `gtalign.policy is too large: a policy object holds at most ${MAX_POLICY_VALUES} values`,
+      'gtalign.policy',
+      'invalid_policy',
+    );
+  }
+}
+
 export interface TurnRequest {
   question: string;
   history: ConversationTurn[];
@@ -86,13 +137,7 @@ function textOf(content: z.infer<typeof messageSchema>['content'], index: number
 /** The question (the last message, which must be the user's) and the earlier turns. */
 export function readMessages(body: ChatCompletionRequest, maxMessages: number): TurnRequest {
   const { messages } = body;
-  if (messages.length > maxMessages) {
-    throw badRequest(
-      `too many messages: ${messages.length}, the server's limit is ${maxMessages}`,
-      'messages',
-      'too_many_messages',
-    );
-  }
+  if (messages.length > maxMessages) throw tooManyMessages(messages.length, maxMessages);
   const last = messages.at(-1)!;
   if (last.role !== 'user') {
     throw badRequest(

@@ -2,12 +2,15 @@
  * The plumbing both servers share, on plain `node:http`: a route table with 404/405, bearer-key checks,
  * JSON bodies read under a byte limit, OpenAI-style error responses, request metrics, and an abort signal
  * that fires when the client goes away. A handler that throws never takes the server down: an `HttpError`
- * becomes its response, anything else a logged 500.
+ * becomes its response, anything else a logged 500; when the request's body was not read, the answer is
+ * sent so that the client can read it before the connection closes (refused-body.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { excerpt } from '../llm/http.js';
 import type { KeyChecker } from './auth.js';
+import { invalidRequest, MAX_PROBLEMS } from './body-check.js';
 import {
   badRequest,
   HttpError,
@@ -19,6 +22,7 @@ import {
   unsupportedMediaType,
 } from './errors.js';
 import { LATENCY_BUCKETS, type MetricsRegistry } from './metrics.js';
+import { declaresBody, sendRefusal } from './refused-body.js';
 
 export interface RequestContext {
   readonly req: IncomingMessage;
@@ -52,14 +56,6 @@ export class ClientGoneError extends Error {
     super('the client disconnected');
     this.name = 'ClientGoneError';
   }
-}
-
-/** How long the rest of a refused request body is read (and discarded) before its connection is closed. */
-const REFUSED_BODY_LINGER_MS = 2000;
-
-/** Whether a request declares a body (a GET without one may keep its connection after an error). */
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 export function sendJson(
@@ -130,7 +126,9 @@ export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promi
     req.on('error', onError);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
   });
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = Buffer.concat(chunks, size).toString('utf8');
+  // The bytes are not needed past this point: let a large body's chunks go before parsing.
+  chunks.length = 0;
   if (text.trim() === '') throw badRequest('the request body is empty; send a JSON object');
   try {
     return JSON.parse(text) as unknown;
@@ -139,21 +137,20 @@ export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promi
   }
 }
 
-/** Validates a parsed body; the 400 names the first bad field (`messages.0.role`) and every problem. */
+/**
+ * Validates a parsed body against a schema; the 400 names the first bad field (`messages.0.role`) and up
+ * to five problems. A schema reports every bad element of an array, so the arrays a client controls must
+ * be bounded (length and element kinds, see body-check.ts) before a body gets here.
+ */
 export function validate<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues;
-  const path = (i: (typeof issues)[number]) => i.path.map(String).join('.');
-  const first = issues[0];
-  const message = issues
-    .slice(0, 5)
-    .map((i) => `${path(i) === '' ? 'body' : path(i)}: ${i.message}`)
-    .join('; ');
-  throw badRequest(
-    `invalid request: ${message}`,
-    first === undefined || path(first) === '' ? null : path(first),
-  );
+  // An issue's message may list every unknown key of an object: keep the response short.
+  const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).map((i) => ({
+    path: i.path.map(String).join('.'),
+    message: excerpt(i.message, 200),
+  }));
+  throw invalidRequest(problems);
 }
 
 /** `GET /metrics`: the registry in the Prometheus text format (needs a key when the server has keys). */
@@ -201,11 +198,13 @@ export function createHandler(options: AppOptions): RequestListener {
     // Unknown paths share one label so that scanners cannot blow up the metric's cardinality.
     const routeLabel = candidates === undefined ? 'unmatched' : path;
     const controller = new AbortController();
+    // Answered, with the rest of the body being drained: a client that leaves now has its answer.
+    let refused = false;
     inFlight.inc();
     res.on('close', () => {
       inFlight.dec();
       if (!res.writableFinished) {
-        disconnects.inc({ route: routeLabel });
+        if (!refused) disconnects.inc({ route: routeLabel });
         controller.abort(new ClientGoneError());
         // The client half-closed: without this the socket would wait for a response nobody reads.
         res.destroy();
@@ -233,17 +232,10 @@ export function createHandler(options: AppOptions): RequestListener {
         res.end();
         return;
       }
-      sendError(res, httpError);
-      // A body we refused (too large, wrong type, no key): Node reads and discards the rest of it to keep
-      // the connection, however large it is. Give the client a moment to finish sending, then close.
-      // Closing at once would reset the connection, and the client could lose the answer with it.
-      if (!req.complete && hasBody(req)) {
-        res.once('finish', () => {
-          setTimeout(() => {
-            if (!req.complete) req.socket.destroy();
-          }, REFUSED_BODY_LINGER_MS).unref();
-        });
-      }
+      if (!req.complete && declaresBody(req)) {
+        refused = true;
+        sendRefusal(req, res, httpError);
+      } else sendError(res, httpError);
     };
 
     try {

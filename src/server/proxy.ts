@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import type { SelectionRuleName } from '../game/select.js';
+import { ResponseTooLargeError } from '../llm/http.js';
 import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
 import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
@@ -27,6 +28,7 @@ import type { ProfileInput } from '../steering/profile.js';
 import { createKeyChecker } from './auth.js';
 import {
   chatCompletionRequestSchema,
+  checkChatRequestShape,
   readMessages,
   readSettings,
   type TurnSettings,
@@ -162,7 +164,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
         upstreamErrors.inc({ kind: 'timeout' });
         return upstreamTimeout(err.message);
       }
-      upstreamErrors.inc({ kind: err.details.status === undefined ? 'network' : 'http' });
+      // A body over the backend's limit came from a server that answered: its output is the problem.
+      const tooLarge = err.details.cause instanceof ResponseTooLargeError;
+      upstreamErrors.inc({
+        kind: tooLarge ? 'bad_output' : err.details.status === undefined ? 'network' : 'http',
+      });
       return upstreamFailed(`upstream error: ${err.message}`);
     }
     return undefined;
@@ -178,7 +184,9 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   async function completions(ctx: RequestContext): Promise<void> {
-    const body = validate(chatCompletionRequestSchema, await readJsonBody(ctx, maxBody));
+    const raw = await readJsonBody(ctx, maxBody);
+    checkChatRequestShape(raw, maxMessages);
+    const body = validate(chatCompletionRequestSchema, raw);
     const turn = readMessages(body, maxMessages);
     const settings = readSettings(body, ctx.req.headers, defaults);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;

@@ -38,17 +38,11 @@ import { outputLine, parseScoreValue } from '../reward/jsonl.js';
 import type { AskOptions, Judge, JudgeStats } from '../reward/judge.js';
 import type { RewardSample } from '../reward/score.js';
 import { createKeyChecker } from './auth.js';
-import { badRequest, HttpError } from './errors.js';
-import {
-  createHandler,
-  metricsRoute,
-  type RequestContext,
-  readJsonBody,
-  sendJson,
-  validate,
-} from './http.js';
+import { HttpError } from './errors.js';
+import { createHandler, metricsRoute, type RequestContext, readJsonBody, sendJson } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import { type OpenRlhfLabel, readGetRewardBody, readScoreBody } from './reward-request.js';
 
 export interface RewardServerOptions {
   /** The live judge; undefined = offline (every sample carries its verdict). */
@@ -60,6 +54,8 @@ export interface RewardServerOptions {
   config?: RewardConfig;
   /** Deterministic math check before asking the judge (default true). */
   mathCheck?: boolean;
+  /** Clip a label's verdict outside its task's scale as the reference does (default: that sample fails). */
+  clipVerdicts?: boolean;
   apiKeys?: readonly string[];
   limits?: {
     /** Largest request body in bytes (default 64 MiB). */
@@ -102,19 +98,6 @@ const labelSchema = z.object({
   verdict: z.number().finite().nullish(),
 });
 
-const getRewardSchema = z
-  .object({
-    query: z.array(z.string()),
-    prompts: z.array(z.string()),
-    labels: z.array(z.union([z.string(), z.record(z.string(), z.unknown())])),
-  })
-  .loose()
-  .refine((b) => b.prompts.length === b.query.length && b.labels.length === b.query.length, {
-    message: 'query, prompts and labels must have the same length',
-  });
-
-const scoreSchema = z.object({ samples: z.array(z.unknown()) }).strict();
-
 /** Cuts end-of-text tokens (and only them) from the end of a rollout. */
 export function stripEndTokens(text: string, tokens: readonly string[]): string {
   let out = text;
@@ -155,7 +138,7 @@ export function openRlhfItem(
   index: number,
   query: string,
   prompt: string,
-  label: string | Record<string, unknown>,
+  label: OpenRlhfLabel,
   endTokens: readonly string[],
 ): BatchItem {
   const line = index + 1;
@@ -257,6 +240,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     onJudgeError: options.onJudgeError ?? 'skip',
     ...(options.config === undefined ? {} : { config: options.config }),
     mathCheck: options.mathCheck ?? true,
+    clipVerdicts: options.clipVerdicts ?? false,
   } as const;
 
   const samplesTotal = metrics.counter('gtalign_reward_samples_total', 'Samples by endpoint and result.', [
@@ -344,19 +328,8 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     return { results, stats };
   }
 
-  function checkCount(n: number): void {
-    if (n > maxSamples) {
-      throw badRequest(
-        `too many samples: ${n}, the server's limit is ${maxSamples}`,
-        null,
-        'too_many_samples',
-      );
-    }
-  }
-
   async function getReward(ctx: RequestContext): Promise<void> {
-    const body = validate(getRewardSchema, await readJsonBody(ctx, maxBody));
-    checkCount(body.query.length);
+    const body = readGetRewardBody(await readJsonBody(ctx, maxBody), maxSamples);
     const items = body.query.map((q, i) => openRlhfItem(i, q, body.prompts[i]!, body.labels[i]!, endTokens));
     const { results } = await score(items, '/get_reward', ctx.signal);
     if (ctx.signal.aborted) return;
@@ -394,10 +367,9 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
   }
 
   async function scoreRecords(ctx: RequestContext): Promise<void> {
-    const body = validate(scoreSchema, await readJsonBody(ctx, maxBody));
-    checkCount(body.samples.length);
+    const samples = readScoreBody(await readJsonBody(ctx, maxBody), maxSamples);
     // The CLI's own line reader, so that a record means exactly what it means in a JSONL file.
-    const items = body.samples.map((s, i) => parseScoreValue(s, i + 1));
+    const items = samples.map((s, i) => parseScoreValue(s, i + 1));
     const { results, stats } = await score(items, '/v1/reward/score', ctx.signal);
     if (ctx.signal.aborted) return;
     const summary = {

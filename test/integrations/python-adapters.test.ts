@@ -5,6 +5,7 @@
  * becoming a 0. Skipped, with a message, where no python3 is installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
@@ -57,7 +58,8 @@ def extra(c, verdict=True):
 describe.skipIf(!hasPython)('Python adapters against a live reward server', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startRewardServer({ log: () => {} });
+    // The parity labels replay the reference, which clips its one off-scale verdict.
+    server = await startRewardServer({ clipVerdicts: true, log: () => {} });
   });
   afterAll(async () => {
     await server.close();
@@ -127,6 +129,79 @@ print(json.dumps(out))
     const out = JSON.parse(r.out) as { no_verdict: string; down: string };
     expect(out.no_verdict).toMatch(/sample 0 .* failed at input: .*no "verdict"/);
     expect(out.down).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it("verl: a body over the server's limit raises the 413 with the server's message, without retrying", async () => {
+    const small = await startRewardServer({ limits: { maxBodyBytes: 64 * 1024 }, log: () => {} });
+    try {
+      // urllib sends the whole body before it reads the answer; 8 MB is still being sent when the server answers.
+      const script = `${LOAD_CASES}
+verl = load("integrations/verl/gtalign_reward.py", "gtalign_verl")
+c = cases[0]
+n = 200
+try:
+    verl.compute_score_batch(
+        data_sources=[c["data_source"]] * n,
+        solution_strs=[c["response"] + " " * 40000] * n,
+        ground_truths=[c["ground_truth"]] * n,
+        extra_infos=[extra(c)] * n,
+        retries=3,
+    )
+    print("no error")
+except verl.GtalignRewardError as e:
+    print(str(e))
+`;
+      const r = await runPython(script, { GTALIGN_REWARD_URL: small.url });
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.out.trim()).toBe(
+        `gtalign reward: HTTP 413 from ${small.url}/v1/reward/score: the request body exceeds the server's limit of 65536 bytes`,
+      );
+      const metrics = await (await fetch(`${small.url}/metrics`)).text();
+      expect(metrics).toMatch(
+        /gtalign_http_requests_total\{route="\/v1\/reward\/score",method="POST",status="413"\} 1\n/,
+      );
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('verl: an answer sent before the body was read (then a reset) is read, not reported as a broken pipe', async () => {
+    // A server (or proxy) that answers 413 as soon as it has the headers and closes at once, unlike
+    // gtalign's, which reads the rest of the body first: the adapter's send fails, yet the answer is there.
+    let connections = 0;
+    const abrupt = createServer((socket) => {
+      connections++;
+      socket.once('data', () => {
+        const body = JSON.stringify({ error: { message: 'too large for this proxy' } });
+        socket.write(
+          `HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        socket.destroy();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => abrupt.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(abrupt.address() as AddressInfo).port}`;
+    try {
+      const script = `${LOAD_CASES}
+verl = load("integrations/verl/gtalign_reward.py", "gtalign_verl")
+c = cases[0]
+try:
+    verl.compute_score(c["data_source"], c["response"] + " " * (8 << 20), c["ground_truth"], extra(c), retries=3)
+    print("no error")
+except verl.GtalignRewardError as e:
+    print(str(e))
+`;
+      const r = await runPython(script, { GTALIGN_REWARD_URL: url });
+      expect(r.err).toBe('');
+      expect(r.out.trim()).toBe(
+        `gtalign reward: HTTP 413 from ${url}/v1/reward/score: too large for this proxy`,
+      );
+      expect(connections).toBe(1);
+    } finally {
+      await new Promise((resolve) => abrupt.close(resolve));
+    }
   });
 
   it('both adapters load with the standard library alone (python3 -I -S: no site-packages)', async () => {

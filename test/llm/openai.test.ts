@@ -9,6 +9,7 @@ import {
   resolveApiKey,
 } from '../../src/llm/openai.js';
 import { ChatModelError, type GenerateRequest, type StreamEvent } from '../../src/llm/types.js';
+import { startEndlessUpstream } from '../server/endless-upstream.js';
 import {
   type OpenAIStubServer,
   type StubHandler,
@@ -667,9 +668,9 @@ describe('errors and retries', () => {
       expect(ev.type).toBe('text');
       break;
     }
-    const deadline = Date.now() + 2000;
-    while (server.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(server.inFlight).toBe(0);
+    while (server.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    // Cut off mid-reply: a stream that ran to its end would not count.
+    expect(server.cutOff).toBe(1);
   });
 
   it('refuses calls after close', async () => {
@@ -678,5 +679,78 @@ describe('errors and retries', () => {
     await m.close();
     expect((await caught(m.generate({ messages: MESSAGES }))).message).toMatch(/closed/);
     expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('bounded response reads', () => {
+  /** Runs `call` against an upstream whose body never ends; the body must be given up (cancelled). */
+  async function againstEndless(
+    options: Parameters<typeof startEndlessUpstream>[0],
+    call: (baseUrl: string) => Promise<unknown>,
+  ): Promise<{ error: ChatModelError; baseUrl: string }> {
+    const upstream = await startEndlessUpstream(options);
+    try {
+      const error = await caught(call(upstream.baseUrl));
+      // The upstream sees its response closed: the body was cancelled, not left to stream on.
+      await upstream.closed(1);
+      expect(upstream.requests).toBe(1);
+      return { error, baseUrl: upstream.baseUrl };
+    } finally {
+      await upstream.close();
+    }
+  }
+
+  const endlessModel = (baseUrl: string, options: Partial<OpenAIModelOptions> = {}) =>
+    createOpenAIModel({ baseUrl, model: 'm', env: {}, retryDelayMs: 1, ...options });
+
+  it('a JSON body over maxResponseBytes fails the call, names the URL and the limit, and is not retried', async () => {
+    const { error, baseUrl } = await againstEndless(
+      { contentType: 'application/json', head: '{"choices":"', piece: 'x' },
+      (url) => endlessModel(url, { maxResponseBytes: 1 << 20 }).generate({ messages: MESSAGES }),
+    );
+    expect(error.message).toBe(
+      `openai:m: ${baseUrl}/chat/completions sent a response body larger than 1048576 bytes (maxResponseBytes)`,
+    );
+  });
+
+  it('the same for a streaming request answered with one JSON body', async () => {
+    const { error } = await againstEndless({ contentType: 'application/json', piece: ' ' }, (url) =>
+      collect(endlessModel(url, { maxResponseBytes: 1 << 20 }).stream({ messages: MESSAGES })),
+    );
+    expect(error.message).toMatch(/sent a response body larger than 1048576 bytes \(maxResponseBytes\)$/);
+  });
+
+  it('an SSE line that never ends fails the stream at maxStreamEventChars', async () => {
+    const { error, baseUrl } = await againstEndless(
+      { contentType: 'text/event-stream', head: 'data: ', piece: 'x' },
+      (url) => collect(endlessModel(url, { maxStreamEventChars: 100_000 }).stream({ messages: MESSAGES })),
+    );
+    expect(error.message).toBe(
+      `openai:m: ${baseUrl}/chat/completions sent an SSE line longer than 100000 characters (maxStreamEventChars)`,
+    );
+  });
+
+  it('an SSE event whose data lines never end fails the stream at maxStreamEventChars', async () => {
+    const { error } = await againstEndless(
+      { contentType: 'text/event-stream', piece: 'data: xxxxxxxx\n' },
+      (url) => collect(endlessModel(url, { maxStreamEventChars: 100_000 }).stream({ messages: MESSAGES })),
+    );
+    expect(error.message).toMatch(/sent an SSE event longer than 100000 characters \(maxStreamEventChars\)$/);
+  });
+
+  it('an error response with an endless body is reported from its beginning', async () => {
+    const { error } = await againstEndless(
+      { status: 400, contentType: 'text/plain', piece: 'bad request ' },
+      (url) => endlessModel(url).generate({ messages: MESSAGES }),
+    );
+    expect(error.details.status).toBe(400);
+    expect(error.message).toMatch(/answered HTTP 400 Bad Request: bad request bad request/);
+  });
+
+  it('rejects limits that are not positive integers', () => {
+    expect(() => endlessModel('http://127.0.0.1:9', { maxResponseBytes: 0 })).toThrow(/maxResponseBytes/);
+    expect(() => endlessModel('http://127.0.0.1:9', { maxStreamEventChars: 1.5 })).toThrow(
+      /maxStreamEventChars/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ResponseTooLargeError } from '../../src/llm/http.js';
 import { createSseParser, readSse, type SseEvent } from '../../src/llm/sse.js';
 
 function parseAll(pieces: string[]): SseEvent[] {
@@ -102,6 +103,59 @@ describe('readSse', () => {
       expect(ev.data).toBe('x');
       break;
     }
+    expect(cancelled).toBe(true);
+  });
+});
+
+describe('limits', () => {
+  it('a line longer than maxEventChars throws, however it is cut; one at the limit is read', () => {
+    const parser = createSseParser({ maxEventChars: 20 });
+    expect(parser.push(`data: ${'x'.repeat(14)}\n\n`)).toEqual([{ event: 'message', data: 'x'.repeat(14) }]);
+    const cut = createSseParser({ maxEventChars: 20 });
+    cut.push('data: xxxxxxxxxx');
+    expect(() => cut.push('xxxxxxxxxx')).toThrow(ResponseTooLargeError);
+    expect(() => createSseParser({ maxEventChars: 20 }).push(`: ${'c'.repeat(30)}\n`)).toThrow(
+      /an SSE line longer than 20 characters/,
+    );
+  });
+
+  it('an event whose data lines together pass maxEventChars throws; the newlines that join them count', () => {
+    const ok = createSseParser({ maxEventChars: 20 });
+    // 9 + 1 + 10 = 20 characters of data.
+    expect(ok.push('data: 123456789\ndata: 1234567890\n\n')).toEqual([
+      { event: 'message', data: '123456789\n1234567890' },
+    ]);
+    const over = createSseParser({ maxEventChars: 20 });
+    expect(() => over.push('data: 1234567890\ndata: 1234567890\n')).toThrow(
+      /an SSE event longer than 20 characters/,
+    );
+  });
+
+  it('the default limit is 1 Mi characters (a line counts its field name)', () => {
+    const parser = createSseParser();
+    const line = `data: ${'x'.repeat((1 << 20) - 6)}`;
+    expect(parser.push(`${line}\n\n`)).toHaveLength(1);
+    expect(() => parser.push(`${line}x\n`)).toThrow(ResponseTooLargeError);
+  });
+
+  it('readSse cancels the byte stream when a line is over the limit', async () => {
+    let cancelled = false;
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(chunk);
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    await expect(
+      (async () => {
+        for await (const _ of readSse(endless, { maxEventChars: 10_000 })) {
+          // no event ever completes
+        }
+      })(),
+    ).rejects.toThrow(ResponseTooLargeError);
     expect(cancelled).toBe(true);
   });
 });

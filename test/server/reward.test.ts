@@ -70,8 +70,19 @@ let offline: RunningServer & { app: RewardApp };
 let cliLines: Array<Record<string, unknown>>;
 
 beforeAll(async () => {
-  offline = await startRewardServer({ log: () => {} });
-  const cli = await runCli(['reward', 'score', '--input', FIXTURE, '--judge', 'offline', '--workers', '0']);
+  // The parity labels replay the reference, which clips its one off-scale verdict.
+  offline = await startRewardServer({ clipVerdicts: true, log: () => {} });
+  const cli = await runCli([
+    'reward',
+    'score',
+    '--input',
+    FIXTURE,
+    '--judge',
+    'offline',
+    '--clip-verdicts',
+    '--workers',
+    '0',
+  ]);
   expect(cli.code).toBe(0);
   cliLines = cli.stdout
     .split('\n')
