@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { extname } from 'node:path';
+import { openAtomic } from '../io/atomic-file.js';
 import { DataError } from './errors.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
 import { encodeParquet } from './parquet-write.js';
@@ -25,51 +24,7 @@ export interface ExportResult {
   notes: string[];
 }
 
-/**
- * A file written under a temporary name beside its target and renamed into place on `commit`, so a
- * reader never sees half a file and a failed export leaves the previous one intact.
- */
-export interface AtomicFile {
-  write(text: string | Uint8Array): Promise<void>;
-  commit(): Promise<void>;
-  abort(): Promise<void>;
-}
-
-export async function openAtomic(path: string): Promise<AtomicFile> {
-  await mkdir(dirname(path) || '.', { recursive: true });
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let handle: FileHandle | undefined = await open(temp, 'w');
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flush = async (): Promise<void> => {
-    if (pendingBytes === 0 || !handle) return;
-    const chunk = Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    await handle.write(chunk);
-  };
-  return {
-    async write(data) {
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-      pending.push(buf);
-      pendingBytes += buf.length;
-      // Batch small lines into ~1 MB writes.
-      if (pendingBytes >= 1 << 20) await flush();
-    },
-    async commit() {
-      await flush();
-      await handle!.sync();
-      await handle!.close();
-      handle = undefined;
-      await rename(temp, path);
-    },
-    async abort() {
-      if (handle) await handle.close().catch(() => undefined);
-      handle = undefined;
-      await rm(temp, { force: true });
-    },
-  };
-}
+export { type AtomicFile, openAtomic } from '../io/atomic-file.js';
 
 /** verl goes to parquet unless the target ends in .jsonl/.ndjson/.json (verl also reads JSON via HF datasets). */
 export function containerFor(format: ExportFormat, out: string): 'parquet' | 'jsonl' {

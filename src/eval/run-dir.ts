@@ -18,9 +18,10 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
-import { writeFileAtomic } from './checked-write.js';
+import { writeFileAtomic } from '../io/checked-write.js';
+import type { FileOps } from '../io/file-ops.js';
 import type { Metrics } from './metrics.js';
-import type { StoreFs } from './store-fs.js';
+import { fileOp } from './store-error.js';
 import type { RunRecord } from './types.js';
 
 export interface RunDir {
@@ -247,9 +248,9 @@ export async function readRunDir(dir: string): Promise<RunDir> {
  * Writes metrics.json into the run folder (through a temporary file, so a reader never sees half of it);
  * a failed write removes the temporary file and throws a `RunStoreIoError` naming metrics.json.
  */
-export async function writeMetrics(dir: string, metrics: Metrics, fs?: StoreFs): Promise<string> {
+export async function writeMetrics(dir: string, metrics: Metrics, fs?: FileOps): Promise<string> {
   const path = join(resolve(dir), 'metrics.json');
-  await writeFileAtomic(path, `${JSON.stringify(metrics, null, 2)}\n`, fs);
+  await fileOp('write', path, () => writeFileAtomic(path, `${JSON.stringify(metrics, null, 2)}\n`, fs));
   return path;
 }
 

@@ -44,7 +44,7 @@ import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeMetrics } from './run-dir.js';
-import { openRunStore, type RunConfig, type RunStore, type StoreFs } from './store.js';
+import { type FileOps, openRunStore, type RunConfig, type RunStore } from './store.js';
 import { countOutputTokens, type TokenCounter } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
 
@@ -456,7 +456,7 @@ export interface EvalOptions {
   /** fdatasync each commit (default true). */
   fsync?: boolean;
   /** The run folder's file operations (default node:fs/promises); tests pass one that injects faults. */
-  fs?: StoreFs;
+  fs?: FileOps;
   /** Called once the store is open: how many rows there are and how many already have a record. */
   onStart?: (info: { total: number; resumed: number; truncatedBytes: number; store: RunStore }) => void;
   onProgress?: (progress: Readonly<RunProgress>) => void;

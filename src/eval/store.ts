@@ -20,22 +20,21 @@
  * last committed size, and the store refuses every later append, so a torn record is never followed by
  * good lines. Every failed file operation is a `RunStoreIoError` naming the file and what to do.
  *
- * File operations go through a {@link StoreFs} (node:fs/promises unless `fs` is given), so that tests
+ * File operations go through a {@link FileOps} (node:fs/promises unless `fs` is given), so that tests
  * can inject faults.
  */
 
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { syncDir, writeAll, writeFileAtomic, writeNewFile } from '../io/checked-write.js';
+import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
 import { canonicalJson } from '../reward/canonical-json.js';
-import { syncDir, writeAll, writeFileAtomic, writeNewFile } from './checked-write.js';
 import { parseResults } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
-import { nodeStoreFs, type StoreFile, type StoreFs } from './store-fs.js';
 import type { RunRecord } from './types.js';
 
-export { writeFileAtomic } from './checked-write.js';
+export type { FileOps, OpenFile } from '../io/file-ops.js';
 export { RunStoreError, RunStoreIoError } from './store-error.js';
-export type { StoreFile, StoreFs } from './store-fs.js';
 
 export const CONFIG_FILE = 'config.json';
 export const RESULTS_FILE = 'results.jsonl';
@@ -165,7 +164,7 @@ export function compareConfigs(saved: unknown, now: RunConfig): ConfigDifference
   return out;
 }
 
-async function exists(fs: StoreFs, path: string): Promise<boolean> {
+async function exists(fs: FileOps, path: string): Promise<boolean> {
   try {
     await fs.stat(path);
     return true;
@@ -197,7 +196,7 @@ const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
  * failure (a full disk) leaves nothing behind: the private file is always removed, and a lock this call
  * created but could not write whole is removed too.
  */
-async function createLockFile(fs: StoreFs, path: string): Promise<boolean> {
+async function createLockFile(fs: FileOps, path: string): Promise<boolean> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     await writeNewFile(fs, tmp, `${process.pid}\n`);
@@ -224,7 +223,7 @@ async function createLockFile(fs: StoreFs, path: string): Promise<boolean> {
  * naming this process's own pid is also stale (a container restarted with the same pid), unless this
  * process holds it now.
  */
-async function acquireLock(fs: StoreFs, dir: string): Promise<() => Promise<void>> {
+async function acquireLock(fs: FileOps, dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   if (heldLocks.has(path)) {
     throw new RunStoreError(`${dir} is already open in this process (another run writing it)`);
@@ -263,7 +262,7 @@ export interface OpenRunOptions {
   /** fdatasync each commit (default true; false only for benchmarks of the rest). */
   fsync?: boolean;
   /** The file operations (default node:fs/promises); tests pass one that injects faults. */
-  fs?: StoreFs;
+  fs?: FileOps;
 }
 
 export interface RunStore {
@@ -291,7 +290,7 @@ export interface RunStore {
 
 /** Reads results.jsonl for a resume: cuts a torn last line off the file, checks the rest. */
 async function recoverResults(
-  fs: StoreFs,
+  fs: FileOps,
   path: string,
 ): Promise<{ records: RunRecord[]; truncatedBytes: number }> {
   let buffer: Buffer;
@@ -329,14 +328,14 @@ export async function openRunStore(
   config: RunConfig,
   options: OpenRunOptions,
 ): Promise<RunStore> {
-  const fs = options.fs ?? nodeStoreFs;
+  const fs = options.fs ?? nodeFileOps;
   const root = resolve(dir);
   const fsync = options.fsync ?? true;
   await fileOp('create the folder', root, () => fs.mkdir(root, { recursive: true }));
   const configPath = join(root, CONFIG_FILE);
   const resultsPath = join(root, RESULTS_FILE);
   const release = await acquireLock(fs, root);
-  let file: StoreFile | undefined;
+  let file: OpenFile | undefined;
   try {
     const hasConfig = await exists(fs, configPath);
     const hasResults = await exists(fs, resultsPath);
@@ -372,7 +371,9 @@ export async function openRunStore(
           `${root} has ${RESULTS_FILE} but no ${CONFIG_FILE}: not a run folder gtalign can resume`,
         );
       }
-      await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`, fs);
+      await fileOp('write', configPath, () =>
+        writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`, fs),
+      );
     }
     const opened = await fileOp('open', resultsPath, () => fs.open(resultsPath, 'a'));
     file = opened;
@@ -404,11 +405,11 @@ interface OpenedStore {
   truncatedBytes: number;
   existing: RunRecord[];
   /** results.jsonl, opened for appending. */
-  file: StoreFile;
+  file: OpenFile;
   /** Its size when opened: every byte of it is a committed line. */
   size: number;
   fsync: boolean;
-  fs: StoreFs;
+  fs: FileOps;
   release: () => Promise<void>;
 }
 
@@ -434,7 +435,7 @@ function createStore(s: OpenedStore): RunStore {
   let closed = false;
   // Opened on the first error; a promise, so rows failing together share one handle. Lines are written
   // one after another (a write may be continued in several parts).
-  let errors: Promise<StoreFile> | undefined;
+  let errors: Promise<OpenFile> | undefined;
   let errorWrites: Promise<void> = Promise.resolve();
 
   /** Writes a batch whole and syncs it; on failure cuts the file back to its last committed line. */

@@ -21,9 +21,10 @@
 
 import { join, resolve } from 'node:path';
 import { GtalignError } from '../errors.js';
+import { writeFileAtomic } from '../io/checked-write.js';
 import { type PricingPolicy, parsePolicy, type SteeringPolicy } from '../steering/policy.js';
-import { writeFileAtomic } from './checked-write.js';
 import type { Metrics } from './metrics.js';
+import { fileOp } from './store-error.js';
 
 /** Pricing-policy fields a sweep can vary. */
 export const SWEEPABLE_FIELDS = [
@@ -177,6 +178,6 @@ export interface SweepFile {
 /** Writes DIR/sweep.json atomically; returns its path. */
 export async function writeSweep(dir: string, sweep: SweepFile): Promise<string> {
   const path = join(resolve(dir), 'sweep.json');
-  await writeFileAtomic(path, `${JSON.stringify(sweep, null, 2)}\n`);
+  await fileOp('write', path, () => writeFileAtomic(path, `${JSON.stringify(sweep, null, 2)}\n`));
   return path;
 }

@@ -13,9 +13,9 @@ import type { DatasetRow } from '../../src/data/row.js';
 import { assistantProducer, type EvalOptions, evaluate, type RowProducer } from '../../src/eval/run.js';
 import { parseResults } from '../../src/eval/run-dir.js';
 import { type RunConfig, RunStoreIoError } from '../../src/eval/store.js';
-import { nodeStoreFs, type StoreFs } from '../../src/eval/store-fs.js';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { RunRecord } from '../../src/eval/types.js';
+import { type FileOps, nodeFileOps } from '../../src/io/file-ops.js';
 import { type ChatModel, ChatModelError, type GenerateResult } from '../../src/llm/types.js';
 import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
 import type { JudgeFamily } from '../../src/reward/rubrics.js';
@@ -271,12 +271,12 @@ describe('a run under a failing file system', () => {
 
   it('stops with an error naming errors.jsonl when a backend failure cannot be noted', async () => {
     const out = join(dir, 'errors-full');
-    const fs: StoreFs = {
-      ...nodeStoreFs,
+    const fs: FileOps = {
+      ...nodeFileOps,
       open: (path, flags) =>
         path.endsWith('errors.jsonl')
           ? Promise.reject(systemError('ENOSPC', 'open', path))
-          : nodeStoreFs.open(path, flags),
+          : nodeFileOps.open(path, flags),
     };
     const healthy = assistantProducer(model, { analysis: 'model' });
     const produce: RowProducer = (r, signal) =>

@@ -7,7 +7,7 @@
  * again). Errors look like Node's own (`code`, `errno`, `syscall`, `path`).
  */
 import { constants } from 'node:os';
-import { nodeStoreFs, type StoreFile, type StoreFs } from '../../src/eval/store-fs.js';
+import { type FileOps, nodeFileOps, type OpenFile } from '../../src/io/file-ops.js';
 
 export type ErrorCode = 'ENOSPC' | 'EIO' | 'EDQUOT' | 'EROFS' | 'EPERM';
 
@@ -27,7 +27,7 @@ export type Fault =
   /** The index-th close fails (a network file system reporting a lost write); the file is closed. */
   | { on: 'close'; index: number; kind: ErrorCode };
 
-export interface FaultyFs extends StoreFs {
+export interface FaultyFs extends FileOps {
   /** Calls so far, by kind, and bytes written. */
   readonly counts: {
     write: number;
@@ -59,7 +59,7 @@ export function systemError(code: ErrorCode, syscall: string, path: string): Nod
   });
 }
 
-export function faultyFs(faults: readonly Fault[], base: StoreFs = nodeStoreFs): FaultyFs {
+export function faultyFs(faults: readonly Fault[], base: FileOps = nodeFileOps): FaultyFs {
   const counts = { write: 0, sync: 0, rename: 0, open: 0, truncate: 0, close: 0, bytes: 0 };
   const fired: Fault[] = [];
   const at = (on: Fault['on'], index: number) => {
@@ -69,7 +69,7 @@ export function faultyFs(faults: readonly Fault[], base: StoreFs = nodeStoreFs):
   };
   const budget = faults.find((f) => f.on === 'bytes');
 
-  const wrap = (file: StoreFile, path: string): StoreFile => ({
+  const wrap = (file: OpenFile, path: string): OpenFile => ({
     async write(data, offset, length) {
       const fault = at('write', counts.write++);
       if (fault !== undefined && fault.on === 'write') {

@@ -1,11 +1,12 @@
 /**
- * The file operations the run store uses, as a parameter: the default is node:fs/promises, and tests
- * pass a layer that injects short writes and errors (a full disk, an I/O error) at chosen points.
+ * The file operations of writers that promise durability (the run store, atomic files), as a parameter:
+ * the default is node:fs/promises, and tests pass a layer that injects short writes and errors (a full
+ * disk, an I/O error) at chosen points.
  */
 import { link, mkdir, open, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
 
 /** An open file. `write` may write fewer bytes than asked (see `writeAll` in checked-write.ts). */
-export interface StoreFile {
+export interface OpenFile {
   write(data: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
   sync(): Promise<void>;
   datasync(): Promise<void>;
@@ -14,10 +15,10 @@ export interface StoreFile {
   close(): Promise<void>;
 }
 
-export interface StoreFs {
+export interface FileOps {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   /** `flags` as node:fs takes them ('a', 'w', 'wx', or O_… constants). */
-  open(path: string, flags: string | number): Promise<StoreFile>;
+  open(path: string, flags: string | number): Promise<OpenFile>;
   readFile(path: string): Promise<Buffer>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
@@ -26,7 +27,7 @@ export interface StoreFs {
   truncate(path: string, length: number): Promise<void>;
 }
 
-export const nodeStoreFs: StoreFs = {
+export const nodeFileOps: FileOps = {
   mkdir: (path, options) => mkdir(path, options),
   open: (path, flags) => open(path, flags),
   readFile: (path) => readFile(path),

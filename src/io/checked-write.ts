@@ -4,11 +4,10 @@
  * is removed instead of being left half-written.
  */
 import { constants as fsConstants } from 'node:fs';
-import { storeIoError } from './store-error.js';
-import { nodeStoreFs, type StoreFile, type StoreFs } from './store-fs.js';
+import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
 
 /** Writes all of `data` at the file's position: a short write is continued; a write that takes nothing fails. */
-export async function writeAll(file: StoreFile, data: Uint8Array): Promise<void> {
+export async function writeAll(file: OpenFile, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) {
     const { bytesWritten } = await file.write(data, offset, data.length - offset);
@@ -26,7 +25,7 @@ export async function writeAll(file: StoreFile, data: Uint8Array): Promise<void>
  * Creates `path` (it must not exist) holding `text`. On any failure the file is removed, so no empty or
  * partial file stays behind. Errors are the system's, for the caller to name.
  */
-export async function writeNewFile(fs: StoreFs, path: string, text: string): Promise<void> {
+export async function writeNewFile(fs: FileOps, path: string, text: string): Promise<void> {
   const file = await fs.open(path, 'wx');
   try {
     try {
@@ -41,7 +40,7 @@ export async function writeNewFile(fs: StoreFs, path: string, text: string): Pro
 }
 
 /** Makes new directory entries durable; not every platform can open a directory (Windows). */
-export async function syncDir(fs: StoreFs, dir: string): Promise<void> {
+export async function syncDir(fs: FileOps, dir: string): Promise<void> {
   try {
     const file = await fs.open(dir, fsConstants.O_RDONLY);
     try {
@@ -56,11 +55,11 @@ export async function syncDir(fs: StoreFs, dir: string): Promise<void> {
 
 /**
  * Writes a file through a temporary name + fsync + rename, so a reader sees the old or the new content.
- * On failure the temporary file is removed and the error (a `RunStoreIoError`) names `path`.
+ * On failure the temporary file is removed and the system's error is rethrown, for the caller to name.
  */
-export async function writeFileAtomic(path: string, text: string, fs: StoreFs = nodeStoreFs): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, fs: FileOps = nodeFileOps): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  let file: StoreFile | undefined;
+  let file: OpenFile | undefined;
   try {
     file = await fs.open(tmp, 'w');
     await writeAll(file, Buffer.from(text, 'utf8'));
@@ -72,6 +71,6 @@ export async function writeFileAtomic(path: string, text: string, fs: StoreFs = 
   } catch (err) {
     await file?.close().catch(() => undefined);
     await fs.unlink(tmp).catch(() => undefined);
-    throw storeIoError(err, 'write', path);
+    throw err;
   }
 }

@@ -1,0 +1,57 @@
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openAtomic } from '../../src/io/atomic-file.js';
+import { writeFileAtomic } from '../../src/io/checked-write.js';
+import { faultyFs } from '../support/faulty-fs.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-atomic-'));
+});
+
+const BIG = 'x'.repeat(3 * (1 << 20) + 17);
+
+describe('atomic files over a file system that fails', () => {
+  it('continues short writes: the file holds every byte written', async () => {
+    const path = join(dir, 'out.jsonl');
+    const fs = faultyFs([
+      { on: 'write', index: 0, kind: 'short' },
+      { on: 'write', index: 2, kind: 'short' },
+    ]);
+    const file = await openAtomic(path, fs);
+    await file.write(BIG);
+    await file.write('tail\n');
+    await file.commit();
+    expect(await readFile(path, 'utf8')).toBe(`${BIG}tail\n`);
+    expect(await readdir(dir)).toEqual(['out.jsonl']);
+  });
+
+  it('on a full disk keeps the previous file and leaves no temporary file', async () => {
+    const path = join(dir, 'out.jsonl');
+    await writeFile(path, 'previous\n');
+    for (const fault of [
+      { on: 'bytes', limit: 1 << 20 },
+      { on: 'sync', index: 0, kind: 'EIO' },
+      { on: 'rename', index: 0, kind: 'ENOSPC' },
+    ] as const) {
+      const file = await openAtomic(path, faultyFs([fault]));
+      const done = (async () => {
+        await file.write(BIG);
+        await file.commit();
+      })();
+      await expect(done, fault.on).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+      expect(await readFile(path, 'utf8')).toBe('previous\n');
+      expect(await readdir(dir)).toEqual(['out.jsonl']);
+    }
+  });
+
+  it('writeFileAtomic reports a failed write and removes its temporary file', async () => {
+    const path = join(dir, 'metrics.json');
+    await expect(
+      writeFileAtomic(path, BIG, faultyFs([{ on: 'write', index: 0, kind: 'ENOSPC' }])),
+    ).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
