@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeZodError } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import { DataError, describeSource, type RowSource } from './errors.js';
 import { type DatasetRow, messageSchema, type RecordResult, rowId } from './row.js';
@@ -63,11 +64,7 @@ export function decodeOpenRlhfLabel(
     return { ok: false, error: `label is not JSON (${(err as Error).message})` };
   }
   const parsed = labelSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.map(String).join('.');
-    return { ok: false, error: `label ${path === '' ? 'value' : `field ${path}`}: ${issue.message}` };
-  }
+  if (!parsed.success) return { ok: false, error: `label ${describeZodError(parsed.error, 'value', 1)}` };
   return { ok: true, label: parsed.data };
 }
 
@@ -104,11 +101,7 @@ export function parseOpenRlhfRecord(raw: unknown, source: RowSource): RecordResu
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return recordError(source, 'record is not a JSON object');
   const parsed = openRlhfRecordSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.map(String).join('.');
-    return recordError(source, `${path === '' ? 'record' : `field ${path}`}: ${issue.message}`);
-  }
+  if (!parsed.success) return recordError(source, describeZodError(parsed.error, 'record', 1));
   const d = parsed.data;
   let dataSource = d.datasource ?? undefined;
   let groundTruth = d.label;

@@ -1,5 +1,6 @@
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
+import { describeZodError } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import { DataError, describeSource, type RowSource } from './errors.js';
 
@@ -151,12 +152,7 @@ export function rowId(dataSource: string, extraInfo: Record<string, unknown>, so
 }
 
 function schemaError(error: z.ZodError, source: RowSource): DataError {
-  const issues = error.issues.slice(0, 5).map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return `${path === '' ? 'record' : `field ${path}`}: ${issue.message}`;
-  });
-  const more = error.issues.length > 5 ? `; and ${error.issues.length - 5} more` : '';
-  return new DataError(`${describeSource(source)}: ${issues.join('; ')}${more}`, source);
+  return new DataError(`${describeSource(source)}: ${describeZodError(error, 'record')}`, source);
 }
 
 function otherColumns(raw: Record<string, unknown>, known: Set<string>): Record<string, unknown> | undefined {

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { GtalignError } from '../errors.js';
 import { writeFileAtomic } from '../io/checked-write.js';
 import type { FileOps } from '../io/file-ops.js';
+import { describeZodError } from '../issues.js';
 import type { Metrics } from './metrics.js';
 import { fileOp } from './store-error.js';
 import type { RunRecord } from './types.js';
@@ -106,16 +107,6 @@ const recordSchema = z.looseObject({
   durationMs: finite.optional(),
 });
 
-function issueText(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path.map(String).join('.');
-      return path === '' ? i.message : `${path}: ${i.message}`;
-    })
-    .join('; ');
-}
-
 /**
  * Parses results.jsonl text. `file` names it in problems. Returns the records and warnings; problems
  * (bad lines, duplicate ids) are returned too, for the caller to decide.
@@ -147,7 +138,11 @@ export function parseResults(
     }
     const parsed = recordSchema.safeParse(value);
     if (!parsed.success) {
-      problems.push({ file, line, message: `not a run record: ${issueText(parsed.error)}` });
+      problems.push({
+        file,
+        line,
+        message: `not a run record: ${describeZodError(parsed.error, 'record', 3)}`,
+      });
       continue;
     }
     const id = parsed.data.id;
@@ -188,7 +183,8 @@ export const sweepSchema = z.object({
 /** Validates sweep.json's content; the problem names the field. */
 export function parseSweep(value: unknown, file = 'sweep.json'): Sweep {
   const parsed = sweepSchema.safeParse(value);
-  if (!parsed.success) throw new RunDirError([{ file, message: `not a sweep: ${issueText(parsed.error)}` }]);
+  if (!parsed.success)
+    throw new RunDirError([{ file, message: `not a sweep: ${describeZodError(parsed.error, 'sweep', 3)}` }]);
   return parsed.data as unknown as Sweep;
 }
 

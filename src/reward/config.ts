@@ -5,6 +5,7 @@
  */
 
 import { z } from 'zod';
+import { zodIssues } from '../issues.js';
 import { canonicalJson } from './canonical-json.js';
 
 export const AGGREGATOR_NAMES = ['cobb-douglas', 'weighted-cobb-douglas', 'linear', 'user', 'llm'] as const;
@@ -103,7 +104,7 @@ export function parseRewardConfig(input: unknown): ParseRewardConfigResult {
   if (r.success) return { ok: true, config: r.data };
   return {
     ok: false,
-    errors: r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    errors: zodIssues(r.error, 20),
   };
 }
 

@@ -5,9 +5,11 @@
  * becomes its response, anything else a logged 500; when the request's body was not read, the answer is
  * sent so that the client can read it before the connection closes (refused-body.ts).
  */
+
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { zodIssues } from '../issues.js';
 import { excerpt } from '../llm/http.js';
 import type { KeyChecker } from './auth.js';
 import { invalidRequest, MAX_PROBLEMS } from './body-check.js';
@@ -146,8 +148,8 @@ export function validate<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   // An issue's message may list every unknown key of an object: keep the response short.
-  const problems = parsed.error.issues.slice(0, MAX_PROBLEMS).map((i) => ({
-    path: i.path.map(String).join('.'),
+  const problems = zodIssues(parsed.error, MAX_PROBLEMS).map((i) => ({
+    ...i,
     message: excerpt(i.message, 200),
   }));
   throw invalidRequest(problems);

@@ -22,8 +22,10 @@
  * sample that cannot be scored, 502 for a judge that failed after its retries (OpenRLHF retries the
  * request on any error status).
  */
+
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
+import { formatIssues, zodIssues } from '../issues.js';
 import {
   BatchAbortedError,
   type BatchItem,
@@ -150,19 +152,16 @@ export function openRlhfItem(
       return {
         line,
         id: index,
-        invalid: `sample ${index}: the label is not JSON (${(err as Error).message}); export the data with 'gtalign data export --format openrlhf'`,
+        invalid: `the label is not JSON (${(err as Error).message}); export the data with 'gtalign data export --format openrlhf'`,
       };
     }
   }
   const parsed = labelSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.map(String).join('.');
-    return {
-      line,
-      id: index,
-      invalid: `sample ${index}: label ${path === '' ? `is ${describe(raw)}` : `field ${path}`}: ${issue.message}`,
-    };
+    // The response's errors carry the sample's index; `fail` mode prefixes "sample N": no location here.
+    const [first] = zodIssues(parsed.error, 1);
+    const problem = first === undefined || first.path === '' ? `is ${describe(raw)}` : formatIssues([first]);
+    return { line, id: index, invalid: `label ${problem}` };
   }
   const l = parsed.data;
   const id = l.id ?? index;
@@ -172,7 +171,7 @@ export function openRlhfItem(
     return {
       line,
       id,
-      invalid: `sample ${index}: query does not start with its prompt (prompts[${index}]), even after cutting leading pad tokens`,
+      invalid: `query does not start with its prompt (prompts[${index}]), even after cutting leading pad tokens`,
     };
   }
   const sample: RewardSample = {

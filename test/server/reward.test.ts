@@ -267,6 +267,9 @@ describe('a live judge that fails', () => {
     expect(body.error.message).toMatch(new RegExp(`sample 0 \\(id "${a.id}"\\)`));
     const bad = await post(`${fail.url}/get_reward`, { query: ['x'], prompts: ['x'], labels: ['nope'] });
     expect(bad.status).toBe(400);
+    // The sample is named once (it used to read "sample 0: sample 0: the label is not JSON").
+    const badBody = (await bad.json()) as { error: { message: string } };
+    expect(badBody.error.message).toMatch(/^sample 0 \(id 0\): the label is not JSON/);
   });
 });
 
