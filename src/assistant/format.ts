@@ -4,17 +4,11 @@ import { renderNumber } from '../chain/payoff-edit.js';
 import { formatPayoffPair } from '../game/format.js';
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
 import { num, signed } from '../steering/format.js';
+import { textTable } from '../text-table.js';
 import type { SteeringTrace, TurnResult, TurnTrace } from './turn.js';
 
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
+const table = (head: readonly string[], rows: readonly (readonly string[])[]): string[] =>
+  textTable(head, rows).split('\n');
 
 const pair = (m: PayoffMatrix, key: string) => formatPayoffPair(m[key]!, renderNumber);
 

@@ -2,6 +2,7 @@
  * One table model rendered three ways: Markdown (report.md), HTML (report.html) and aligned plain text
  * (the terminal output of `gtalign eval compare`).
  */
+import { textTable } from '../../text-table.js';
 
 export interface Table {
   head: string[];
@@ -63,19 +64,6 @@ export function tableToHtml(t: Table, caption?: string): string {
   return `<table>${cap}<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table>\n`;
 }
 
-/** Display width: code points (good enough for the ASCII and symbols used here). */
-const width = (s: string): number => [...s].length;
-
 export function tableToText(t: Table): string {
-  const numeric = new Set(t.numeric ?? []);
-  const widths = t.head.map((h, i) => Math.max(width(h), ...t.rows.map((r) => width(r[i] ?? ''))));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => {
-        const pad = ' '.repeat(Math.max(0, (widths[i] ?? 0) - width(c)));
-        return numeric.has(i) ? pad + c : c + pad;
-      })
-      .join('  ')
-      .trimEnd();
-  return `${[line(t.head), line(t.head.map((_, i) => '-'.repeat(widths[i] ?? 0))), ...t.rows.map(line)].join('\n')}\n`;
+  return `${textTable(t.head, t.rows, { numeric: t.numeric ?? [] })}\n`;
 }
