@@ -69,20 +69,22 @@ describe('the public surface', () => {
     ]) {
       expect(typeof (main as Record<string, unknown>)[name], name).toBe('function');
     }
-    const subpaths: Record<string, string> = {
-      game: 'nashEquilibria',
-      chain: 'extractBlocks',
-      steering: 'compilePolicy',
-      llm: 'createOpenAIModel',
-      reward: 'scoreBatch',
-      assistant: 'runTurn',
-      data: 'loadRows',
-      eval: 'computeMetrics',
-      server: 'startRewardServer',
-      'ai-sdk': 'gtalignMiddleware',
-    };
-    for (const [layer, name] of Object.entries(subpaths)) {
-      const mod = (await import(`gtalign/${layer}`)) as Record<string, unknown>;
+    // Literal specifiers, as users write them (a template would hide them from the bundler's resolver).
+    const subpaths: Array<[string, () => Promise<Record<string, unknown>>, string]> = [
+      ['game', () => import('gtalign/game'), 'nashEquilibria'],
+      ['chain', () => import('gtalign/chain'), 'extractBlocks'],
+      ['steering', () => import('gtalign/steering'), 'compilePolicy'],
+      ['llm', () => import('gtalign/llm'), 'createOpenAIModel'],
+      ['reward', () => import('gtalign/reward'), 'scoreBatch'],
+      ['assistant', () => import('gtalign/assistant'), 'runTurn'],
+      ['data', () => import('gtalign/data'), 'loadRows'],
+      ['eval', () => import('gtalign/eval'), 'computeMetrics'],
+      ['server', () => import('gtalign/server'), 'startRewardServer'],
+      ['ai-sdk', () => import('gtalign/ai-sdk'), 'gtalignMiddleware'],
+    ];
+    expect(subpaths.map(([layer]) => layer)).toEqual(layers);
+    for (const [layer, load, name] of subpaths) {
+      const mod = await load();
       expect(typeof mod[name], `gtalign/${layer} ${name}`).toBe('function');
     }
   });
