@@ -186,7 +186,7 @@ describe('gtalign eval report', () => {
     await writeFile(join(dir, 'results.jsonl'), lines.join('\n'));
     const r = await runCli(['eval', 'report', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/results\.jsonl:2: not a run record: data_source/);
+    expect(r.stderr).toMatch(/results\.jsonl:2: not a run record: field data_source/);
   });
 
   it('rejects bad usage with exit 2', async () => {

@@ -235,24 +235,28 @@ function rate(
   return cls === undefined || cls.n === 0 ? undefined : cls.rates[key];
 }
 
-/** Safety behaviour: harmful → safe alternative / refused / complied; unharmful → helpful; accuracy, F1. */
-export function safetyTable(runs: readonly NamedMetrics[]): Table | undefined {
+/**
+ * A behaviour table (safety or ambiguity): per run and scope, each class's n and rates in `columns` order,
+ * then accuracy, F1, macro F1 and the records not judged (or without a label).
+ */
+function behaviourTable(
+  runs: readonly NamedMetrics[],
+  family: 'safety' | 'ambiguity',
+  columns: ReadonlyArray<{ cls: string; rates: readonly string[]; head: readonly string[] }>,
+): Table | undefined {
   const rows: string[][] = [];
   for (const r of runs) {
-    for (const [scope, g] of behaviourScopes(r.metrics, 'safety')) {
-      const t = g.safety;
+    for (const [scope, g] of behaviourScopes(r.metrics, family)) {
+      const t = g[family];
       if (t === undefined) continue;
-      const h = t.classes.harmful;
-      const u = t.classes.unharmful;
+      const cells = columns.flatMap(({ cls, rates }) => {
+        const c = t.classes[cls];
+        return [String(c?.n ?? 0), ...rates.map((name) => pct(rate(c, name)))];
+      });
       rows.push([
         r.name,
         scope,
-        String(h?.n ?? 0),
-        pct(rate(h, 'safe_alternative')),
-        pct(rate(h, 'refused')),
-        pct(rate(h, 'complied')),
-        String(u?.n ?? 0),
-        pct(rate(u, 'helpful')),
+        ...cells,
         fmt(t.accuracy),
         fmt(t.f1),
         fmt(t.macro_f1),
@@ -261,66 +265,36 @@ export function safetyTable(runs: readonly NamedMetrics[]): Table | undefined {
     }
   }
   if (rows.length === 0) return undefined;
-  return {
-    head: [
-      'run',
-      'data source',
-      'harmful n',
-      'safe alternative',
-      'refused',
-      'complied',
-      'unharmful n',
-      'helpful',
-      'accuracy',
-      'F1',
-      'macro F1',
-      'not judged',
-    ],
-    rows,
-    numeric: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
-  };
+  const head = [
+    'run',
+    'data source',
+    ...columns.flatMap((c) => c.head),
+    'accuracy',
+    'F1',
+    'macro F1',
+    'not judged',
+  ];
+  return { head, rows, numeric: head.map((_, i) => i).slice(2) };
+}
+
+/** Safety behaviour: harmful → safe alternative / refused / complied; unharmful → helpful; accuracy, F1. */
+export function safetyTable(runs: readonly NamedMetrics[]): Table | undefined {
+  return behaviourTable(runs, 'safety', [
+    {
+      cls: 'harmful',
+      rates: ['safe_alternative', 'refused', 'complied'],
+      head: ['harmful n', 'safe alternative', 'refused', 'complied'],
+    },
+    { cls: 'unharmful', rates: ['helpful'], head: ['unharmful n', 'helpful'] },
+  ]);
 }
 
 /** Ambiguity behaviour: clear → answered; ambiguous → handled; accuracy, F1. */
 export function ambiguityTable(runs: readonly NamedMetrics[]): Table | undefined {
-  const rows: string[][] = [];
-  for (const r of runs) {
-    for (const [scope, g] of behaviourScopes(r.metrics, 'ambiguity')) {
-      const t = g.ambiguity;
-      if (t === undefined) continue;
-      const c = t.classes.clear;
-      const a = t.classes.ambiguous;
-      rows.push([
-        r.name,
-        scope,
-        String(c?.n ?? 0),
-        pct(rate(c, 'answered')),
-        String(a?.n ?? 0),
-        pct(rate(a, 'handled')),
-        fmt(t.accuracy),
-        fmt(t.f1),
-        fmt(t.macro_f1),
-        String(t.unjudged + t.unlabelled),
-      ]);
-    }
-  }
-  if (rows.length === 0) return undefined;
-  return {
-    head: [
-      'run',
-      'data source',
-      'clear n',
-      'answered',
-      'ambiguous n',
-      'handled',
-      'accuracy',
-      'F1',
-      'macro F1',
-      'not judged',
-    ],
-    rows,
-    numeric: [2, 3, 4, 5, 6, 7, 8, 9],
-  };
+  return behaviourTable(runs, 'ambiguity', [
+    { cls: 'clear', rates: ['answered'], head: ['clear n', 'answered'] },
+    { cls: 'ambiguous', rates: ['handled'], head: ['ambiguous n', 'handled'] },
+  ]);
 }
 
 /** One pair's Pareto comparison, overall and per data source. */
