@@ -8,8 +8,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
+import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
 
 /** The model `gtalign models pull` fetches by default. */
@@ -21,12 +21,9 @@ export const RECOMMENDED_MODEL = Object.freeze({
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The cache folder of models, by the one rule for gtalign's cache folders (config/paths.ts). */
 export function defaultModelsDir(env: Env = process.env): string {
-  const cache =
-    env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME !== ''
-      ? env.XDG_CACHE_HOME
-      : join(homedir(), '.cache');
-  return join(cache, 'gtalign', 'models');
+  return cacheFolder('models', env);
 }
 
 /** The pulled model in `dir`: the recommended file, else the newest `.gguf`; undefined when there is none. */

@@ -1,47 +1,37 @@
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { formatOutcome, formatSteering } from '../assistant/format.js';
 import { createSession, type SessionOptions } from '../assistant/session.js';
 import type { TurnResult } from '../assistant/turn.js';
+import { describedAs, group } from '../config/setting.js';
+import { BACKEND } from '../config/settings/backend.js';
+import { GENERATION } from '../config/settings/generation.js';
+import { JSON_OUTPUT, TRACE } from '../config/settings/output.js';
+import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
-import { usageErrors } from './args.js';
 import {
   asInputError,
-  BACKEND_HELP,
-  BACKEND_OPTIONS,
+  backendChoice,
   createBackend,
-  GENERATION_HELP,
-  GENERATION_OPTIONS,
   loadSteering,
-  parseBackendFlags,
-  parseTurnFlags,
-  STEERING_HELP,
-  STEERING_OPTIONS,
+  turnFlags,
   turnOptionsOf,
 } from './backend-options.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
 
-const HELP = `Usage: gtalign chat [QUESTION] [options]
-
-Answers QUESTION the GTAlign way: the model writes its reasoning and payoff matrix, the pricing
-policy edits the matrix, a cell is selected, and the same assistant turn continues from the
-edited matrix. Without QUESTION, starts an interactive session (one question per line; /reset
-forgets the conversation, /quit or end of input leaves).
-
-${BACKEND_HELP}
-${STEERING_HELP}
-${GENERATION_HELP}
-Output:
-  --trace                  print the matrices before and after, the edits, the choice and the
-                           tokens per stage as tables
-  --json                   print each turn's whole result as one JSON object per line:
-                           response, action, cell, output, trace
-  -h, --help               show this help
-
-Exit codes: 0 ok, 1 a model, policy or backend problem (the message says which), 2 bad usage.
-`;
+const SETTINGS = [
+  BACKEND,
+  STEERING,
+  GENERATION,
+  group('Output', [
+    TRACE,
+    describedAs(
+      JSON_OUTPUT,
+      "print each turn's whole result as one JSON object per line:\nresponse, action, cell, output, trace",
+    ),
+  ]),
+] as const;
 
 /** Writes streamed response text, dropping the whitespace the block starts with. */
 function responseWriter(): { write(text: string): void; started(): boolean } {
@@ -126,29 +116,24 @@ export async function chatLoop(options: ChatLoopOptions): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-export const chatCommand: Command = {
+export const chatCommand = defineCommand({
   name: 'chat',
   summary: 'answer a question (or chat) with steering and true continuation',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...BACKEND_OPTIONS,
-          ...STEERING_OPTIONS,
-          ...GENERATION_OPTIONS,
-          trace: { type: 'boolean', default: false },
-          json: { type: 'boolean', default: false },
-        },
-      }),
-    );
+  usage: 'Usage: gtalign chat [QUESTION] [options]',
+  about: `Answers QUESTION the GTAlign way: the model writes its reasoning and payoff matrix, the pricing
+policy edits the matrix, a cell is selected, and the same assistant turn continues from the
+edited matrix. Without QUESTION, starts an interactive session (one question per line; /reset
+forgets the conversation, /quit or end of input leaves).`,
+  notes: 'Exit codes: 0 ok, 1 a model, policy or backend problem (the message says which), 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run(loaded, ctx) {
+    const { values, positionals } = loaded;
     if (positionals.length > 1) {
       throw new UsageError(`expected at most one QUESTION (quote it), got ${positionals.length} words`);
     }
-    const turn = parseTurnFlags(values);
-    const backendChoice = parseBackendFlags(values, turn.seed);
+    const turn = turnFlags(loaded);
+    const choice = backendChoice(loaded, turn.seed);
     const question = positionals[0];
     if (question !== undefined && question.trim() === '') throw new UsageError('QUESTION is empty');
 
@@ -156,7 +141,7 @@ export const chatCommand: Command = {
     try {
       const steering = await loadSteering(turn);
       const { policy } = steering;
-      model = (await createBackend(backendChoice)).model;
+      model = (await createBackend(choice, ctx.env)).model;
       const options: SessionOptions = { model, ...turnOptionsOf(turn, steering) };
       const session = createSession(options);
       const ask = async (q: string, signal?: AbortSignal): Promise<TurnResult> => {
@@ -211,4 +196,4 @@ export const chatCommand: Command = {
       await model?.close();
     }
   },
-};
+});

@@ -1,7 +1,55 @@
-/** One CLI command: a two-word name, a one-line summary, its full help, and a runner returning the exit code. */
+import type { Env } from '../config/env.js';
+import { optionsHelp } from '../config/help.js';
+import type { Loaded } from '../config/load.js';
+import type { Group, ValuesOf } from '../config/setting.js';
+import { loadCommandSettings } from './load-settings.js';
+
+/** What a command reads from outside besides its arguments: the environment and the current folder. */
+export interface CommandContext {
+  readonly env: Env;
+  readonly cwd: string;
+}
+
+/** One CLI command: a name (one or two words), a one-line summary, its settings, help and runner. */
 export interface Command {
   readonly name: string;
   readonly summary: string;
-  readonly help: string;
-  run(args: string[]): Promise<number>;
+  /** The settings it takes; its flags, the option lines of its help and `config show` come from them. */
+  readonly settings: readonly Group[];
+  help(ctx: CommandContext): string;
+  /** Runs with the arguments after the command's name; returns the exit code. */
+  run(args: string[], ctx: CommandContext): Promise<number>;
+}
+
+export interface CommandSpec<G extends readonly Group[]> {
+  name: string;
+  summary: string;
+  /** The help's usage line(s). */
+  usage: string;
+  /** What the command does, before the options. */
+  about?: string;
+  /** After the options: exit codes and anything the options need. */
+  notes?: string;
+  settings: G;
+  positionals?: boolean;
+  run(loaded: Loaded<ValuesOf<G>>, ctx: CommandContext): Promise<number>;
+}
+
+/** A command whose settings are loaded (defaults < file < environment < flags) before it runs. */
+export function defineCommand<const G extends readonly Group[]>(spec: CommandSpec<G>): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    settings: spec.settings,
+    help: (ctx) =>
+      [spec.usage, spec.about, optionsHelp(spec.settings, ctx.env).trimEnd(), spec.notes]
+        .filter((part): part is string => part !== undefined && part !== '')
+        .map((part) => part.trimEnd())
+        .join('\n\n')
+        .concat('\n'),
+    async run(args, ctx) {
+      const loaded = await loadCommandSettings(spec.settings, args, ctx, spec.positionals === true);
+      return spec.run(loaded, ctx);
+    },
+  };
 }

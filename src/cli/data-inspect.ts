@@ -1,4 +1,6 @@
-import { parseArgs } from 'node:util';
+import { describedAs, group } from '../config/setting.js';
+import { INSPECT_LIMIT, WIDTH } from '../config/settings/data.js';
+import { JSON_OUTPUT } from '../config/settings/output.js';
 import { DataError } from '../data/errors.js';
 import { iterateJsonlLines, parseJsonlLine } from '../data/jsonl.js';
 import { expandInputs, formatOf } from '../data/load.js';
@@ -6,30 +8,24 @@ import { isOpenRlhfShape, OPENRLHF_FIELDS, parseOpenRlhfRecord } from '../data/o
 import { iterateParquetRecords, openParquet, parquetFileFields } from '../data/parquet.js';
 import { parseRecord } from '../data/row.js';
 import { addRecordShapes, type Field, fieldsOf, type Shape, shapeToString } from '../data/shape.js';
-import { positiveInt, usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
 
-const HELP = `Usage: gtalign data inspect FILE|DIR|GLOB... [--json] [--limit N] [--width N]
-
-Reads data set files (verl parquet, or JSONL in the verl or the flat layout) and prints for each file:
-the rows per data source, the columns with their nested types, and one example row. A directory stands
-for every .parquet/.jsonl file below it. Every row is validated; the first problems are listed.
-An OpenRLHF export (gtalign data export --format openrlhf: fields ${OPENRLHF_FIELDS.join(', ')}) is
-recognised and said to be one; its rows are read back from input and label.
-
-Options:
-  --json          one JSON object: {"files": [{"file", "format", "layout" (verl, flat, openrlhf or
-                  mixed), "rows", "file_rows" (with --limit), "data_sources": {name: n},
-                  "fields": [{"name", "type"}], "example": {"row", "id", "record"}, "invalid", "errors"}],
-                  "total": {"files", "rows", "data_sources", "invalid", "duplicate_ids"}}
-  --limit N       read at most N rows of each file
-  --width N       shorten strings in the printed example to N characters (default 160; not with --json)
-  -h, --help      show this help
-
-Exit codes: 0 every row valid and ids unique, 1 invalid rows, repeated ids or unreadable files, 2 bad usage.
-`;
+const SETTINGS = [
+  group('Options', [
+    describedAs(
+      JSON_OUTPUT,
+      `one JSON object: {"files": [{"file", "format", "layout" (verl, flat,
+openrlhf or mixed), "rows", "file_rows" (with --limit), "data_sources":
+{name: n}, "fields": [{"name", "type"}], "example": {"row", "id", "record"},
+"invalid", "errors"}], "total": {"files", "rows", "data_sources", "invalid",
+"duplicate_ids"}}`,
+    ),
+    INSPECT_LIMIT,
+    WIDTH,
+  ]),
+] as const;
 
 const MAX_ERRORS = 5;
 
@@ -212,30 +208,22 @@ function textReport(reports: FileReport[], duplicates: string[], width: number):
   return out.join('\n');
 }
 
-export const dataInspectCommand: Command = {
+export const dataInspectCommand = defineCommand({
   name: 'data inspect',
   summary: 'show rows per data source, fields and an example of data set files',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          json: { type: 'boolean', default: false },
-          limit: { type: 'string' },
-          width: { type: 'string' },
-        },
-      }),
-    );
+  usage: 'Usage: gtalign data inspect FILE|DIR|GLOB... [--json] [--limit N] [--width N]',
+  about: `Reads data set files (verl parquet, or JSONL in the verl or the flat layout) and prints for each file:
+the rows per data source, the columns with their nested types, and one example row. A directory stands
+for every .parquet/.jsonl file below it. Every row is validated; the first problems are listed.
+An OpenRLHF export (gtalign data export --format openrlhf: fields ${OPENRLHF_FIELDS.join(', ')}) is
+recognised and said to be one; its rows are read back from input and label.`,
+  notes:
+    'Exit codes: 0 every row valid and ids unique, 1 invalid rows, repeated ids or unreadable files, 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run({ values, positionals }) {
     if (positionals.length === 0) throw new UsageError('give at least one data file, directory or glob');
-    const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 1);
-    let width = 160;
-    if (values.width !== undefined) {
-      width = Number(values.width);
-      if (!Number.isInteger(width) || width < 0)
-        throw new UsageError(`--width must be an integer ≥ 0, got '${values.width}'`);
-    }
+    const { limit, width } = values;
     const reports: FileReport[] = [];
     const ids = new Map<string, string>();
     const duplicates: string[] = [];
@@ -263,4 +251,4 @@ export const dataInspectCommand: Command = {
     }
     return reports.some((r) => r.invalid > 0) || duplicates.length > 0 ? 1 : 0;
   },
-};
+});

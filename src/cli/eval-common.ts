@@ -3,6 +3,8 @@
  * (rows, backend, producer, scoring, the config saved with the run), interrupts, and the summary table.
  */
 import { basename, resolve } from 'node:path';
+import type { LoadedOf } from '../config/load.js';
+import type { MODES, RUN } from '../config/settings/eval.js';
 import { DataError } from '../data/errors.js';
 import type { GroupMetrics, Metrics } from '../eval/metrics.js';
 import { createProgress } from '../eval/progress.js';
@@ -23,7 +25,6 @@ import { ResponsesError } from '../eval/score.js';
 import { type RunConfig, RunStoreError } from '../eval/store.js';
 import {
   loadTokenCounter,
-  TOKENIZER_NAMES,
   type TokenCounter,
   type TokenizerName,
   TokenizerUnavailableError,
@@ -33,66 +34,11 @@ import { configId, type RewardConfig } from '../reward/config.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { VERSION } from '../version.js';
-import { positiveInt } from './args.js';
-import {
-  asInputError,
-  type BackendDescription,
-  oneOf,
-  type TurnFlags,
-  turnOptionsOf,
-} from './backend-options.js';
+import { asInputError, type BackendDescription, type TurnFlags, turnOptionsOf } from './backend-options.js';
 import { InputError, UsageError } from './errors.js';
 import type { JudgeDescription, JudgeSetup } from './judge-options.js';
 
-export const MODES = ['assistant', 'raw'] as const;
 export type Mode = (typeof MODES)[number];
-
-/** parseArgs definitions of the run flags (data, output, run control). */
-export const RUN_OPTIONS = {
-  data: { type: 'string', multiple: true },
-  out: { type: 'string' },
-  mode: { type: 'string' },
-  limit: { type: 'string' },
-  'data-source': { type: 'string', multiple: true },
-  concurrency: { type: 'string' },
-  'judge-concurrency': { type: 'string' },
-  tokenizer: { type: 'string' },
-  name: { type: 'string' },
-  resume: { type: 'boolean', default: false },
-  'max-failures': { type: 'string' },
-  'no-progress': { type: 'boolean', default: false },
-} as const;
-
-export const RUN_HELP = `Run:
-  --data FILE…             data files (parquet or JSONL), directories or globs; repeat --data or
-                           list the files after it                                  (required)
-  --out RUN_DIR            the run folder: config.json, results.jsonl, metrics.json  (required)
-  --data-source NAME       keep only rows of these data sources (repeat, or comma-separated)
-  --limit N                at most N rows of each data source (in file order)
-  --concurrency N          rows in flight at once (default 4; the local backend runs one at a time)
-  --resume                 finish the run in RUN_DIR: rows with a record are skipped, a cut-off last
-                           line is dropped; the options must match the saved config.json
-  --name NAME              the run's name in reports (default: the folder's name)
-  --tokenizer NAME         token counts for the length metrics: ${TOKENIZER_NAMES.join(', ')}
-                           (default auto: cl100k_base via js-tiktoken, offline; approx without it)
-  --max-failures N         stop after N rows in a row the backend failed on (default 10)
-  --no-progress            no progress bar or progress lines on stderr
-`;
-
-export interface RunFlagValues {
-  data?: string[] | undefined;
-  out?: string | undefined;
-  mode?: string | undefined;
-  limit?: string | undefined;
-  'data-source'?: string[] | undefined;
-  concurrency?: string | undefined;
-  'judge-concurrency'?: string | undefined;
-  tokenizer?: string | undefined;
-  name?: string | undefined;
-  resume?: boolean | undefined;
-  'max-failures'?: string | undefined;
-  'no-progress'?: boolean | undefined;
-}
 
 export interface RunFlags {
   data: string[];
@@ -108,27 +54,28 @@ export interface RunFlags {
   progress: boolean;
 }
 
-/** Validates the run flags; data files are `--data` values plus the positionals. */
-export function parseRunFlags(values: RunFlagValues, positionals: readonly string[]): RunFlags {
-  const data = [...(values.data ?? []), ...positionals];
+/** The run settings, checked; data files are `--data` values plus the positionals. */
+export function runFlags(
+  loaded: Pick<LoadedOf<typeof RUN.settings>, 'values'>,
+  judgeConcurrency: number,
+  positionals: readonly string[],
+): RunFlags {
+  const v = loaded.values;
+  const data = [...(v.data ?? []), ...positionals];
   if (data.length === 0) throw new UsageError('--data FILE… is required');
-  if (values.out === undefined || values.out === '') throw new UsageError('--out RUN_DIR is required');
-  const dataSources = (values['data-source'] ?? [])
-    .flatMap((s) => s.split(','))
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  if (v.out === undefined || v.out === '') throw new UsageError('--out RUN_DIR is required');
   return {
     data,
-    out: values.out,
-    dataSources,
-    ...(values.limit === undefined ? {} : { limit: positiveInt('limit', values.limit, 0) }),
-    concurrency: positiveInt('concurrency', values.concurrency, 4),
-    judgeConcurrency: positiveInt('judge-concurrency', values['judge-concurrency'], 16),
-    tokenizer: oneOf('tokenizer', values.tokenizer, TOKENIZER_NAMES, 'auto'),
-    ...(values.name === undefined ? {} : { name: values.name }),
-    resume: values.resume === true,
-    maxFailures: positiveInt('max-failures', values['max-failures'], 10),
-    progress: values['no-progress'] !== true,
+    out: v.out,
+    dataSources: v['data-source'] ?? [],
+    ...(v.limit === undefined ? {} : { limit: v.limit }),
+    concurrency: v.concurrency,
+    judgeConcurrency,
+    tokenizer: v.tokenizer,
+    ...(v.name === undefined ? {} : { name: v.name }),
+    resume: v.resume,
+    maxFailures: v['max-failures'],
+    progress: !v['no-progress'],
   };
 }
 
@@ -280,6 +227,31 @@ export function interruptSignal(label: string): { signal: AbortSignal; dispose()
       process.off('SIGTERM', handler);
     },
   };
+}
+
+/**
+ * Runs `work` under the interrupt signal of `label`: file, data and backend errors become one clear line,
+ * and `close` (the model) runs whatever happens.
+ */
+export async function interruptible<T>(
+  label: string,
+  work: (signal: AbortSignal) => Promise<T>,
+  close: () => Promise<void> = async () => {},
+): Promise<T> {
+  const interrupt = interruptSignal(label);
+  try {
+    return await work(interrupt.signal);
+  } catch (err) {
+    throw asEvalInputError(err);
+  } finally {
+    interrupt.dispose();
+    await close();
+  }
+}
+
+/** The run-control options of `evaluate` that the run settings give. */
+export function runControl(flags: RunFlags): Pick<EvalOptions, 'resume' | 'concurrency' | 'maxFailures'> {
+  return { resume: flags.resume, concurrency: flags.concurrency, maxFailures: flags.maxFailures };
 }
 
 /** Runs `evaluate` with progress on stderr and the messages of a CLI command. */

@@ -1,32 +1,22 @@
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { describedAs, group } from '../config/setting.js';
+import { COMPARE_OUT, TOKENIZER } from '../config/settings/eval.js';
+import { JSON_OUTPUT } from '../config/settings/output.js';
 import { compareRuns, type RunsComparison } from '../eval/compare.js';
 import { tableToText } from '../eval/report/table.js';
 import { deltaTable, paretoTable } from '../eval/report/tables.js';
-import { TOKENIZER_NAMES } from '../eval/tokens.js';
-import { usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { counterFor, loadRuns, parseTokenizer } from './eval-report.js';
+import { counterFor, loadRuns } from './eval-report.js';
 import { writeOut } from './io.js';
 
-const HELP = `Usage: gtalign eval compare RUN_A RUN_B [RUN...] [--json] [--out FILE] [--tokenizer NAME]
-
-Compares runs item by item, for each pair (A = the earlier argument) over the item ids both hold:
-  Pareto comparison of the items' (U, L) points, overall and per data source: paired dominance counts
-  (A ≻ B, B ≻ A, equal, incomparable), coverage of the joint frontier, hypervolume above the reference
-  point (the minimum of both coordinates over both runs; the exact union area), average regret;
-  metric deltas B − A (format, answer, Ans./Token, R/T, total tokens, W, U, L, matrix reasoning)
-  computed on the shared items.
-
-Options:
-  --json             print the comparison as JSON instead of tables
-  --out FILE         also write the JSON to FILE
-  --tokenizer NAME   ${TOKENIZER_NAMES.join(' | ')} (default auto), for records without token counts
-  -h, --help         show this help
-
-Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.
-`;
+const SETTINGS = [
+  group('Options', [
+    describedAs(JSON_OUTPUT, 'print the comparison as JSON instead of tables'),
+    COMPARE_OUT,
+    describedAs(TOKENIZER, 'for records without token counts'),
+  ]),
+] as const;
 
 function text(cmp: RunsComparison): string {
   const parts: string[] = [];
@@ -45,24 +35,22 @@ function text(cmp: RunsComparison): string {
   return parts.join('');
 }
 
-export const evalCompareCommand: Command = {
+export const evalCompareCommand = defineCommand({
   name: 'eval compare',
   summary: 'Pareto comparison (dominance, coverage, hypervolume, regret) and metric deltas between runs',
-  help: HELP,
-  async run(args: string[]): Promise<number> {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          json: { type: 'boolean' },
-          out: { type: 'string' },
-          tokenizer: { type: 'string' },
-        },
-      }),
-    );
+  usage: 'Usage: gtalign eval compare RUN_A RUN_B [RUN...] [--json] [--out FILE] [--tokenizer NAME]',
+  about: `Compares runs item by item, for each pair (A = the earlier argument) over the item ids both hold:
+  Pareto comparison of the items' (U, L) points, overall and per data source: paired dominance counts
+  (A ≻ B, B ≻ A, equal, incomparable), coverage of the joint frontier, hypervolume above the reference
+  point (the minimum of both coordinates over both runs; the exact union area), average regret;
+  metric deltas B − A (format, answer, Ans./Token, R/T, total tokens, W, U, L, matrix reasoning)
+  computed on the shared items.`,
+  notes: 'Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run({ values, positionals }) {
     if (positionals.length < 2) throw new UsageError('give at least two run folders');
-    const tokenizer = parseTokenizer(values.tokenizer);
+    const { tokenizer } = values;
     const runs = await loadRuns(positionals);
     const counter = await counterFor(runs, tokenizer);
     const cmp = compareRuns(runs, { tokenCounter: counter });
@@ -77,4 +65,4 @@ export const evalCompareCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { describedAs, group } from '../config/setting.js';
+import { NO_PNG, NO_WRITE_METRICS, REPORT_OUT, SCALE, TOKENIZER } from '../config/settings/eval.js';
 import { compareRuns } from '../eval/compare.js';
 import { computeMetrics, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { buildReport, writeReport } from '../eval/report/build.js';
@@ -10,44 +11,25 @@ import { type RunDir, RunDirError, readRunDir, uniqueNames, writeMetrics } from 
 import {
   approxTokenCounter,
   loadTokenCounter,
-  TOKENIZER_NAMES,
   type TokenCounter,
   type TokenizerName,
   TokenizerUnavailableError,
 } from '../eval/tokens.js';
-import { positiveInt, usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 
-const HELP = `Usage: gtalign eval report RUN_DIR [RUN_DIR...] [--out DIR] [options]
-
-Computes each run's metrics and writes a report of one run or a comparison of several. metrics.json
-is written into a run folder only when the run is complete, as 'eval run' does: every row the run
-selected (counted again from config.json's data files) has a record, and errors.jsonl lists no row
-without one. An incomplete run is reported as such (rows missing, rows failed, and how to finish it
-with --resume), with the metrics of the records it has, and its metrics.json is left as it was.
-Files written:
-  DIR/report.md       Markdown summary: each run's settings (from config.json) and completeness,
-                      headline metrics per data source, behaviour tables, action mix, Pareto
-                      comparison and metric deltas (two runs or more), sweeps, failures
-  DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
-  DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
-                      action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json)
-
-A run folder holds results.jsonl (one record per row) and config.json; a folder with only sweep.json
-(a sweep's top folder) is drawn as sweep curves.
-
-Options:
-  --out DIR             output folder (default: RUN_DIR/report of the first run)
-  --tokenizer NAME      ${TOKENIZER_NAMES.join(' | ')} (default auto: cl100k_base when js-tiktoken is
-                        installed, else approx, with a warning). Records that carry token counts use them.
-  --no-png              write SVG charts only
-  --scale N             PNG pixels per chart unit (default 2)
-  --no-write-metrics    do not write metrics.json into the run folders
-  -h, --help            show this help
-
-Exit codes: 0 written, 1 unreadable run folder (the message names file, line and field), 2 bad usage.
-`;
+const SETTINGS = [
+  group('Options', [
+    REPORT_OUT,
+    describedAs(
+      TOKENIZER,
+      'tokenizer for records without token counts (auto: cl100k_base when js-tiktoken\nis installed, else approx, with a warning); records that carry counts use them',
+    ),
+    NO_PNG,
+    SCALE,
+    NO_WRITE_METRICS,
+  ]),
+] as const;
 
 /** Reads run folders, turning their problems into InputErrors; names are made unique. */
 export async function loadRuns(dirs: readonly string[]): Promise<RunDir[]> {
@@ -66,14 +48,6 @@ export async function loadRuns(dirs: readonly string[]): Promise<RunDir[]> {
     for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
   });
   return runs;
-}
-
-export function parseTokenizer(value: string | undefined): TokenizerName {
-  const v = value ?? 'auto';
-  if (!(TOKENIZER_NAMES as readonly string[]).includes(v)) {
-    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, got '${v}'`);
-  }
-  return v as TokenizerName;
 }
 
 /** A sweep folder has no config.json of its own: its first point's stands for it (the sweep varies one field). */
@@ -132,28 +106,32 @@ export async function counterFor(runs: readonly RunDir[], name: TokenizerName): 
   }
 }
 
-export const evalReportCommand: Command = {
+export const evalReportCommand = defineCommand({
   name: 'eval report',
   summary: 'metrics, Markdown + HTML report with charts (PNG too) for one or more runs',
-  help: HELP,
-  async run(args: string[]): Promise<number> {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          out: { type: 'string' },
-          tokenizer: { type: 'string' },
-          'no-png': { type: 'boolean' },
-          scale: { type: 'string' },
-          'no-write-metrics': { type: 'boolean' },
-        },
-      }),
-    );
+  usage: 'Usage: gtalign eval report RUN_DIR [RUN_DIR...] [--out DIR] [options]',
+  about: `Computes each run's metrics and writes a report of one run or a comparison of several. metrics.json
+is written into a run folder only when the run is complete, as 'eval run' does: every row the run
+selected (counted again from config.json's data files) has a record, and errors.jsonl lists no row
+without one. An incomplete run is reported as such (rows missing, rows failed, and how to finish it
+with --resume), with the metrics of the records it has, and its metrics.json is left as it was.
+Files written:
+  DIR/report.md       Markdown summary: each run's settings (from config.json) and completeness,
+                      headline metrics per data source, behaviour tables, action mix, Pareto
+                      comparison and metric deltas (two runs or more), sweeps, failures
+  DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
+  DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
+                      action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json)
+
+A run folder holds results.jsonl (one record per row) and config.json; a folder with only sweep.json
+(a sweep's top folder) is drawn as sweep curves.`,
+  notes:
+    'Exit codes: 0 written, 1 unreadable run folder (the message names file, line and field), 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run({ values, positionals }) {
     if (positionals.length === 0) throw new UsageError('give at least one RUN_DIR');
-    const tokenizer = parseTokenizer(values.tokenizer);
-    const scale = positiveInt('scale', values.scale, 2);
-    if (scale > 8) throw new UsageError(`--scale must be at most 8, got ${scale}`);
+    const { tokenizer, scale } = values;
     const runs = await loadRuns(positionals);
     const counter = await counterFor(runs, tokenizer);
     const metrics: Metrics[] = runs.map((r) => computeMetrics(r.records, { tokenCounter: counter }));
@@ -204,4 +182,4 @@ export const evalReportCommand: Command = {
     );
     return 0;
   },
-};
+});

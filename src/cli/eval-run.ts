@@ -1,52 +1,59 @@
-import { parseArgs } from 'node:util';
+import { givenAsFlag } from '../config/load.js';
+import { group } from '../config/setting.js';
+import { BACKEND } from '../config/settings/backend.js';
+import { MODE, RUN } from '../config/settings/eval.js';
+import { GENERATION } from '../config/settings/generation.js';
+import { JUDGE } from '../config/settings/judge.js';
+import { REWARD } from '../config/settings/reward.js';
+import { STEERING } from '../config/settings/steering.js';
 import { expandInputs } from '../data/load.js';
 import type { ChatModel } from '../llm/types.js';
-import { usageErrors } from './args.js';
-import {
-  BACKEND_HELP,
-  BACKEND_OPTIONS,
-  createBackend,
-  GENERATION_HELP,
-  GENERATION_OPTIONS,
-  loadSteering,
-  oneOf,
-  parseBackendFlags,
-  parseTurnFlags,
-  STEERING_HELP,
-  STEERING_OPTIONS,
-} from './backend-options.js';
-import type { Command } from './command.js';
+import { backendChoice, createBackend, loadSteering, turnFlags } from './backend-options.js';
+import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
 import {
-  asEvalInputError,
   evaluateWithProgress,
-  interruptSignal,
+  interruptible,
   loadSelectedRows,
   loadTokenizer,
-  MODES,
   metricsTable,
   outcome,
-  parseRunFlags,
   producerFor,
-  RUN_HELP,
-  RUN_OPTIONS,
   runConfig,
+  runControl,
+  runFlags,
   scoringOf,
 } from './eval-common.js';
 import { writeOut } from './io.js';
-import {
-  JUDGE_OPTIONS,
-  judgeFromFlags,
-  judgeHelp,
-  loadRewardConfig,
-  REWARD_OPTIONS,
-} from './judge-options.js';
+import { judgeSetup, rewardConfigOf } from './judge-options.js';
 
 const LABEL = 'gtalign eval run';
 
-const HELP = `Usage: gtalign eval run --data FILE… --out RUN_DIR [options]
+const SETTINGS = [
+  group(RUN.title, [...RUN.settings, MODE]),
+  BACKEND,
+  STEERING,
+  GENERATION,
+  JUDGE,
+  REWARD,
+] as const;
 
-Runs a model over data-set rows, scores every output with the mutual-welfare reward, and keeps it all
+/** Raw mode sends the row's prompt as is: steering and grammar flags would be silently ignored. */
+const ASSISTANT_ONLY = [
+  'policy',
+  'profile',
+  'rule',
+  'analysis',
+  'continuation',
+  'max-chars',
+  'no-grammar',
+] as const;
+
+export const evalRunCommand = defineCommand({
+  name: 'eval run',
+  summary: 'run a model over data sets, score it, keep a resumable run folder with metrics',
+  usage: 'Usage: gtalign eval run --data FILE… --out RUN_DIR [options]',
+  about: `Runs a model over data-set rows, scores every output with the mutual-welfare reward, and keeps it all
 in a run folder that survives a crash: each finished row is one line of RUN_DIR/results.jsonl, written
 and flushed to disk before the next is acknowledged; --resume skips every row already there. At the end
 RUN_DIR/metrics.json holds the paper's metrics per data source and overall, and a table is printed.
@@ -68,102 +75,68 @@ Verdicts: --judge-url URL --judge-model NAME asks a judge (OpenAI-compatible) fo
 --judge offline no judge is called: outputs that need no verdict are scored (malformed outputs get 0,
 math answers equal to the ground truth get 1), the others are recorded with reward
 {"error": {"stage": "judge", "reason": "no-judge"}}; score them later with
-  gtalign eval score --responses RUN_DIR/results.jsonl --data … --out NEW_DIR --judge-url …
-
-${RUN_HELP}  --mode assistant|raw     see above (default assistant)
-  --judge-concurrency N    judge calls in flight (default 16)
-
-${BACKEND_HELP}
-${STEERING_HELP}
-${GENERATION_HELP}
-${judgeHelp('')}
-Exit codes: 0 every row has a record (metrics.json written), 1 incomplete (backend failures, a stop)
-or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume finishes the run).
-`;
-
-export const evalRunCommand: Command = {
-  name: 'eval run',
-  summary: 'run a model over data sets, score it, keep a resumable run folder with metrics',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...RUN_OPTIONS,
-          ...BACKEND_OPTIONS,
-          ...STEERING_OPTIONS,
-          ...GENERATION_OPTIONS,
-          ...JUDGE_OPTIONS,
-          ...REWARD_OPTIONS,
-        },
-      }),
-    );
-    const flags = parseRunFlags(values, positionals);
-    const mode = oneOf('mode', values.mode, MODES, 'assistant');
+  gtalign eval score --responses RUN_DIR/results.jsonl --data … --out NEW_DIR --judge-url …`,
+  notes: `Exit codes: 0 every row has a record (metrics.json written), 1 incomplete (backend failures, a stop)
+or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume finishes the run).`,
+  settings: SETTINGS,
+  positionals: true,
+  async run(loaded, ctx) {
+    const { values } = loaded;
+    const flags = runFlags(loaded, values['judge-concurrency'], loaded.positionals);
+    const { mode } = values;
     if (mode === 'raw') {
-      // Raw mode sends the row's prompt as is: steering and grammar flags would be silently ignored.
-      const unused: string[] = [];
-      for (const f of ['policy', 'profile', 'rule', 'analysis', 'continuation', 'max-chars'] as const) {
-        if (values[f] !== undefined) unused.push(f);
-      }
-      if (values['no-grammar'] === true) unused.push('no-grammar');
+      const unused = ASSISTANT_ONLY.filter((name) => givenAsFlag(loaded, name));
       if (unused.length > 0) {
         throw new UsageError(`${unused.map((f) => `--${f}`).join(', ')} go with --mode assistant, not raw`);
       }
     }
-    const turn = parseTurnFlags(values);
-    const backendChoice = parseBackendFlags(values, turn.seed);
-    const judge = judgeFromFlags(values, flags.judgeConcurrency);
+    const turn = turnFlags(loaded);
+    const choice = backendChoice(loaded, turn.seed);
+    const judge = judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
 
     let model: ChatModel | undefined;
-    const interrupt = interruptSignal(LABEL);
-    try {
-      const reward = await loadRewardConfig(values.config, values.aggregate, values.alpha);
-      const steering = await loadSteering(turn);
-      const [counter, dataFiles, rows] = await Promise.all([
-        loadTokenizer(flags.tokenizer),
-        expandInputs(flags.data),
-        loadSelectedRows(flags),
-      ]);
-      const backend = await createBackend(backendChoice);
-      model = backend.model;
-      const { produce, generation } = producerFor(mode, model, turn, steering);
-      const config = runConfig({
-        flags,
-        out: flags.out,
-        dataFiles,
-        mode,
-        backend: backend.description,
-        generation,
-        judge,
-        reward,
-        counter,
-      });
-      const result = await evaluateWithProgress(
-        LABEL,
-        {
+    return interruptible(
+      LABEL,
+      async (signal) => {
+        const reward = rewardConfigOf(loaded);
+        const steering = await loadSteering(turn);
+        const [counter, dataFiles, rows] = await Promise.all([
+          loadTokenizer(flags.tokenizer),
+          expandInputs(flags.data),
+          loadSelectedRows(flags),
+        ]);
+        const backend = await createBackend(choice, ctx.env);
+        model = backend.model;
+        const { produce, generation } = producerFor(mode, model, turn, steering);
+        const config = runConfig({
+          flags,
           out: flags.out,
-          config,
-          rows,
-          produce,
-          scoring: scoringOf(judge, reward),
-          tokenCounter: counter,
-          resume: flags.resume,
-          concurrency: flags.concurrency,
-          maxFailures: flags.maxFailures,
-          signal: interrupt.signal,
-        },
-        flags.progress,
-      );
-      await writeOut(`${metricsTable(result.metrics)}\n`);
-      return outcome(LABEL, result);
-    } catch (err) {
-      throw asEvalInputError(err);
-    } finally {
-      interrupt.dispose();
-      await model?.close();
-    }
+          dataFiles,
+          mode,
+          backend: backend.description,
+          generation,
+          judge,
+          reward,
+          counter,
+        });
+        const result = await evaluateWithProgress(
+          LABEL,
+          {
+            out: flags.out,
+            config,
+            rows,
+            produce,
+            scoring: scoringOf(judge, reward),
+            tokenCounter: counter,
+            ...runControl(flags),
+            signal,
+          },
+          flags.progress,
+        );
+        await writeOut(`${metricsTable(result.metrics)}\n`);
+        return outcome(LABEL, result);
+      },
+      async () => model?.close(),
+    );
   },
-};
+});

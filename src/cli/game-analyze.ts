@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { describedAs, group } from '../config/setting.js';
+import { COLUMNS, ROWS, TOLERANCE } from '../config/settings/game.js';
+import { JSON_OUTPUT } from '../config/settings/output.js';
+import { RULE } from '../config/settings/steering.js';
 import { analyzeGame, type GameAnalysis } from '../game/analyze.js';
 import { formatPayoffPair } from '../game/format.js';
 import { matrixProblems } from '../game/matrix.js';
 import { GameTooLargeError } from '../game/nash.js';
-import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import {
   cellKey,
   cellKeys,
@@ -13,35 +15,22 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
-import { nonNegativeNumber, usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { nonBlankLines, readInput, writeOut } from './io.js';
 
-const HELP = `Usage: gtalign game analyze [FILE|-] [--json] [--rule NAME] [--tolerance X] [--rows A,B --columns X,Y,Z]
-
-Analyses payoff matrices of the user-assistant game: Pareto frontier, the selected cell,
-the argmax of user*LLM, pure and mixed Nash equilibria.
-
-Input (FILE, or stdin when FILE is '-' or absent):
-  - one matrix: a JSON object keyed by cell (DQ_DA, DQ_CQ, DQ_AQ, VQ_DA, VQ_CQ, VQ_AQ),
-    each {"LLM": number, "user": number}; or one {"id": ..., "matrix": {...}} object;
-  - or JSONL: one {"id": ..., "matrix": {...}} object per line.
-
-Options:
-  --json          one JSON object per input, one line each, in input order:
-                  id, pareto, selected, argmax_product, pure_nash, nash, degenerate,
-                  note (degenerate games only), rule, selection
-  --rule NAME     selection rule to report (default: sum). One of:
-                  ${SELECTION_RULES.join(', ')}
-  --tolerance X   Pareto dominance tolerance (default 0)
-  --rows LIST     the user's strategies, comma-separated (default DQ,VQ)
-  --columns LIST  the assistant's strategies, comma-separated (default DA,CQ,AQ); cells are ROW_COLUMN.
-                  Mixed equilibria are enumerated up to 10x10 games.
-  -h, --help      show this help
-
-Exit codes: 0 ok, 1 bad input (the message names the line and the key), 2 bad usage.
-`;
+const SETTINGS = [
+  group('Options', [
+    describedAs(
+      JSON_OUTPUT,
+      'one JSON object per input, one line each, in input order:\nid, pareto, selected, argmax_product, pure_nash, nash, degenerate,\nnote (degenerate games only), rule, selection',
+    ),
+    describedAs(RULE, `selection rule to report: ${RULE.help.replace(/^selection rule: /, '')}`),
+    TOLERANCE,
+    ROWS,
+    COLUMNS,
+  ]),
+] as const;
 
 const recordSchema = z.object({ id: z.union([z.string(), z.number()]).optional(), matrix: z.unknown() });
 
@@ -219,30 +208,24 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
   return spec;
 }
 
-export const gameAnalyzeCommand: Command = {
+export const gameAnalyzeCommand = defineCommand({
   name: 'game analyze',
   summary: 'Pareto frontier, selection and Nash equilibria of payoff matrices',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          json: { type: 'boolean', default: false },
-          rule: { type: 'string' },
-          tolerance: { type: 'string' },
-          rows: { type: 'string' },
-          columns: { type: 'string' },
-        },
-      }),
-    );
+  usage:
+    'Usage: gtalign game analyze [FILE|-] [--json] [--rule NAME] [--tolerance X] [--rows A,B --columns X,Y,Z]',
+  about: `Analyses payoff matrices of the user-assistant game: Pareto frontier, the selected cell,
+the argmax of user*LLM, pure and mixed Nash equilibria.
+
+Input (FILE, or stdin when FILE is '-' or absent):
+  - one matrix: a JSON object keyed by cell (DQ_DA, DQ_CQ, DQ_AQ, VQ_DA, VQ_CQ, VQ_AQ),
+    each {"LLM": number, "user": number}; or one {"id": ..., "matrix": {...}} object;
+  - or JSONL: one {"id": ..., "matrix": {...}} object per line.`,
+  notes: 'Exit codes: 0 ok, 1 bad input (the message names the line and the key), 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run({ values, positionals }) {
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
-    const rule = (values.rule ?? 'sum') as SelectionRuleName;
-    if (!SELECTION_RULES.includes(rule)) {
-      throw new UsageError(`unknown --rule '${values.rule}' (one of ${SELECTION_RULES.join(', ')})`);
-    }
-    const tolerance = nonNegativeNumber('tolerance', values.tolerance, 0);
+    const { rule, tolerance } = values;
     const spec = specFromFlags(values.rows, values.columns);
     const { name, text } = await readInput(positionals[0]);
     const inputs = parseGameInputs(text, name, spec);
@@ -264,4 +247,4 @@ export const gameAnalyzeCommand: Command = {
     await writeOut(values.json ? chunks.join('') : chunks.join('\n'));
     return 0;
   },
-};
+});

@@ -1,39 +1,9 @@
 #!/usr/bin/env node
 import { describeError, exitStatusOf, GtalignError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { chatCommand } from './chat.js';
-import type { Command } from './command.js';
-import { dataExportCommand } from './data-export.js';
-import { dataInspectCommand } from './data-inspect.js';
-import { dataPullCommand } from './data-pull.js';
+import type { CommandContext } from './command.js';
+import { COMMANDS } from './commands.js';
 import { UsageError } from './errors.js';
-import { evalCompareCommand } from './eval-compare.js';
-import { evalReportCommand } from './eval-report.js';
-import { evalRunCommand } from './eval-run.js';
-import { evalScoreCommand } from './eval-score.js';
-import { evalSweepCommand } from './eval-sweep.js';
-import { gameAnalyzeCommand } from './game-analyze.js';
-import { modelsPullCommand } from './models.js';
-import { rewardScoreCommand } from './reward-score.js';
-import { rewardServeCommand } from './reward-serve.js';
-import { serveCommand } from './serve.js';
-
-const COMMANDS: Command[] = [
-  gameAnalyzeCommand,
-  rewardScoreCommand,
-  rewardServeCommand,
-  chatCommand,
-  serveCommand,
-  modelsPullCommand,
-  dataInspectCommand,
-  dataExportCommand,
-  dataPullCommand,
-  evalRunCommand,
-  evalScoreCommand,
-  evalSweepCommand,
-  evalCompareCommand,
-  evalReportCommand,
-];
 
 function mainHelp(): string {
   const lines = [
@@ -45,6 +15,8 @@ function mainHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
     '',
     'Options:',
+    '  --config FILE          settings file (default ./gtalign.config.json when there is one);',
+    "                         'gtalign config show' prints every setting and where it comes from",
     '  -h, --help             show help (also after any command)',
     '  -v, --version          print the version',
     '',
@@ -53,7 +25,23 @@ function mainHelp(): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `--config FILE` (or `--config=FILE`) before the command goes after it, where every command reads it. */
+function moveGlobalOptions(argv: readonly string[]): string[] {
+  const front: string[] = [];
+  let i = 0;
+  while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) {
+    const take = argv[i] === '--config' ? 2 : 1;
+    front.push(...argv.slice(i, i + take));
+    i += take;
+  }
+  return front.length === 0 ? [...argv] : [...argv.slice(i), ...front];
+}
+
+export async function main(
+  args: string[],
+  ctx: CommandContext = { env: process.env, cwd: process.cwd() },
+): Promise<number> {
+  const argv = moveGlobalOptions(args);
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     process.stdout.write(mainHelp());
     return argv.length === 0 ? 2 : 0;
@@ -78,11 +66,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const rest = argv.slice(command.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.help);
+    process.stdout.write(command.help(ctx));
     return 0;
   }
   try {
-    return await command.run(rest);
+    return await command.run(rest, ctx);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(

@@ -1,34 +1,9 @@
-import { parseArgs } from 'node:util';
-import {
-  defaultModelsDir,
-  downloadModel,
-  ModelDownloadError,
-  RECOMMENDED_MODEL,
-} from '../assistant/models.js';
-import { nonNegativeNumber, usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { downloadModel, ModelDownloadError, RECOMMENDED_MODEL } from '../assistant/models.js';
+import { group } from '../config/setting.js';
+import { MODELS_SETTINGS } from '../config/settings/models.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
-
-const HELP = `Usage: gtalign models pull [--url URL] [--dir DIR] [--force] [--connect-timeout SECONDS]
-
-Downloads a small instruct model for the local backend (gtalign chat --backend local):
-  ${RECOMMENDED_MODEL.name}
-  ${RECOMMENDED_MODEL.url}
-into the cache folder (${defaultModelsDir()}; $XDG_CACHE_HOME moves it), where
-'gtalign chat' and 'npm run demo' find it. The file is written to a temporary name and renamed
-when complete, so an interrupted download never leaves a broken model behind.
-
-Options:
-  --url URL                 download another GGUF file instead
-  --dir DIR                 save into DIR instead of the cache folder
-  --force                   download again even when the file is there
-  --connect-timeout SECONDS give up when the server does not answer within this time (default 10)
-  -h, --help                show this help
-
-Exit codes: 0 ok (or already there), 1 the download failed (the message gives the URL to fetch
-by hand), 2 bad usage.
-`;
 
 const MB = 1024 * 1024;
 
@@ -81,39 +56,24 @@ function progressReporter(tty: boolean): {
   };
 }
 
-export const modelsPullCommand: Command = {
+export const modelsPullCommand = defineCommand({
   name: 'models pull',
   summary: 'download a small instruct GGUF model for the local backend',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          url: { type: 'string' },
-          dir: { type: 'string' },
-          force: { type: 'boolean', default: false },
-          'connect-timeout': { type: 'string' },
-        },
-      }),
-    );
+  usage: 'Usage: gtalign models pull [--url URL] [--dir DIR] [--force] [--connect-timeout SECONDS]',
+  about: `Downloads a small instruct model for the local backend (gtalign chat --backend local):
+  ${RECOMMENDED_MODEL.name}
+  ${RECOMMENDED_MODEL.url}
+into the cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where
+'gtalign chat' and 'npm run demo' find it. The file is written to a temporary name and renamed
+when complete, so an interrupted download never leaves a broken model behind.`,
+  notes: `Exit codes: 0 ok (or already there), 1 the download failed (the message gives the URL to fetch
+by hand), 2 bad usage.`,
+  settings: [group('Options', MODELS_SETTINGS)] as const,
+  positionals: true,
+  async run({ values, positionals }) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    if (values.url !== undefined) {
-      let parsed: URL | undefined;
-      try {
-        parsed = new URL(values.url);
-      } catch {
-        parsed = undefined;
-      }
-      if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-        throw new UsageError(`--url must be an http(s) URL, got '${values.url}'`);
-      }
-    }
-    const connectSeconds = nonNegativeNumber('connect-timeout', values['connect-timeout'], 10);
-    if (connectSeconds === 0) throw new UsageError('--connect-timeout must be > 0');
     const url = values.url ?? RECOMMENDED_MODEL.url;
-    const dir = values.dir ?? defaultModelsDir();
+    const { dir } = values;
     process.stderr.write(`downloading ${url}\n`);
     const progress = progressReporter(process.stderr.isTTY === true);
     try {
@@ -121,7 +81,7 @@ export const modelsPullCommand: Command = {
         url,
         dir,
         force: values.force,
-        connectTimeoutMs: connectSeconds * 1000,
+        connectTimeoutMs: values['connect-timeout'] * 1000,
         onProgress: (received, total) => progress.update(received, total),
       });
       progress.done();
@@ -137,4 +97,4 @@ export const modelsPullCommand: Command = {
       throw err;
     }
   },
-};
+});

@@ -1,65 +1,23 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { LineTooLongError, type NumberedLine, readLines } from '../io/lines.js';
-import {
-  BatchAbortedError,
-  type BatchItem,
-  type BatchStats,
-  describeLine,
-  newBatchStats,
-  scoreBatch,
-} from '../reward/batch.js';
-import { AGGREGATOR_NAMES } from '../reward/config.js';
-import { outputLine, parseScoreLine } from '../reward/jsonl.js';
+import { asFlag, group } from '../config/setting.js';
+import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
+import { REWARD } from '../config/settings/reward.js';
+import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
+import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
-import { type InputLine, mergeStats, scoreLinesOffline } from '../reward/offline-pool.js';
-import { nonNegativeInt, positiveInt, usageErrors } from './args.js';
-import type { Command } from './command.js';
+import { mergeStats } from '../reward/offline-pool.js';
+import { scoreJsonlStream } from '../reward/stream.js';
+import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { JUDGE_OPTIONS, judgeFromFlags, loadRewardConfig, REWARD_OPTIONS } from './judge-options.js';
+import { judgeSetup, rewardConfigOf } from './judge-options.js';
 
-const HELP = `Usage: gtalign reward score --input IN.jsonl [--output OUT.jsonl] [options]
-
-Scores model outputs with the GTAlign mutual-welfare reward, exactly as the reference computes it.
-
-Input lines (JSONL): {"id", "data_source", "response" (the full output), "ground_truth",
-  "extra_info" (object, optional), "verdict" (optional: the judge's verdict on the task's native scale)}
-data_source: math-hard, minerva, medium, wildguard, advbench, ambig_qa, abg-coqa.
-
-Output: one JSON line per input line, in input order: {"id", "score", "user_reward", "llm_reward",
-  "answer_reward", "components", "lengths", "verdict", "verdict_source", "matrix_reasoning", ...},
-  or {"id", "line", "error": {"stage", "message"}} when the line could not be scored (never a silent 0).
-A summary goes to stderr.
-
-Options:
-  --input FILE             input JSONL ('-' for stdin)                            (required)
-  --output FILE            output JSONL (default: stdout)
-  --aggregate NAME         ${AGGREGATOR_NAMES.join(' | ')} (default cobb-douglas)
-  --alpha X                weight of U in weighted-cobb-douglas (default 0.5)
-  --config FILE            reward configuration JSON (weights, length bands; see docs); flags win over it
-  --judge offline          use the lines' verdicts, call no judge (a line without one is an error)
-  --judge-url URL          OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1
-  --judge-model NAME       judge model name (with --judge-url)
-  --judge-key-env NAME     environment variable with the judge's API key (default GTALIGN_JUDGE_API_KEY)
-  --judge-timeout MS       timeout of one judge call (default 120000)
-  --judge-retries N        attempts per verdict, the first included (default 4)
-  --judge-backoff MS       first retry's backoff cap; doubles per retry, full jitter (default 500)
-  --cache-dir DIR          judge reply cache (default ~/.cache/gtalign/judge)
-  --no-cache               do not read or write the judge cache
-  --no-math-check          always ask the judge on math sets (the reference's behaviour)
-  --clip-verdicts          clip a line's verdict outside its task's scale into the scale, as the
-                           reference does (default: such a line is an error naming the value and scale)
-  --concurrency N          judge calls in flight (default 16)
-  --workers N              offline scoring threads (default: CPU count; 0 = this thread only)
-  --on-judge-error MODE    skip (default): failed lines become error records; fail: stop at the first
-  -h, --help               show this help
-
-Lines that carry a verdict use it; the judge is asked only for the others.
-Exit codes: 0 done (error records may exist, see the summary), 1 stopped by --on-judge-error fail or bad
-input/output file, 2 bad usage. A reader that closes the output early (| head) stops the run with 0.
-`;
+const SETTINGS = [
+  group('Options', [...REWARD_SCORE_SETTINGS, asFlag(JUDGE_CONCURRENCY, 'concurrency')]),
+  REWARD,
+  group('Judge', JUDGE_SETTINGS),
+] as const;
 
 function describeFsError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -90,17 +48,6 @@ async function openInput(path: string): Promise<NodeJS.ReadableStream> {
     );
   });
   return stream;
-}
-
-async function* inputLines(path: string): AsyncGenerator<NumberedLine> {
-  const stream = (await openInput(path)) as AsyncIterable<Uint8Array>;
-  for await (const l of readLines(stream, { name: path === '-' ? '<stdin>' : path })) {
-    if (l.text.trim() !== '') yield l;
-  }
-}
-
-async function* readItems(path: string): AsyncGenerator<BatchItem> {
-  for await (const { line, text } of inputLines(path)) yield parseScoreLine(text, line);
 }
 
 /**
@@ -190,33 +137,33 @@ function summary(stats: BatchStats, judge: Judge | undefined, seconds: number): 
   return `gtalign reward score: ${parts.join(', ')}\n`;
 }
 
-export const rewardScoreCommand: Command = {
+export const rewardScoreCommand = defineCommand({
   name: 'reward score',
   summary: 'score model outputs with the mutual-welfare reward (offline verdicts or live judges)',
-  help: HELP,
-  async run(args) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: false,
-        options: {
-          input: { type: 'string' },
-          output: { type: 'string' },
-          ...REWARD_OPTIONS,
-          ...JUDGE_OPTIONS,
-          concurrency: { type: 'string' },
-          workers: { type: 'string' },
-          'clip-verdicts': { type: 'boolean', default: false },
-        },
-      }),
-    );
-    void positionals;
-    if (values.input === undefined) throw new UsageError('--input is required');
-    const concurrency = positiveInt('concurrency', values.concurrency, 16);
-    const { judge, onJudgeError } = judgeFromFlags(values, concurrency);
-    const config = await loadRewardConfig(values.config, values.aggregate, values.alpha);
+  usage: 'Usage: gtalign reward score --input IN.jsonl [--output OUT.jsonl] [options]',
+  about: `Scores model outputs with the GTAlign mutual-welfare reward, exactly as the reference computes it.
 
-    if (values.output !== undefined) await checkOutputPath(values.input, values.output);
+Input lines (JSONL): {"id", "data_source", "response" (the full output), "ground_truth",
+  "extra_info" (object, optional), "verdict" (optional: the judge's verdict on the task's native scale)}
+data_source: math-hard, minerva, medium, wildguard, advbench, ambig_qa, abg-coqa.
+
+Output: one JSON line per input line, in input order: {"id", "score", "user_reward", "llm_reward",
+  "answer_reward", "components", "lengths", "verdict", "verdict_source", "matrix_reasoning", ...},
+  or {"id", "line", "error": {"stage", "message"}} when the line could not be scored (never a silent 0).
+A summary goes to stderr.`,
+  notes: `Lines that carry a verdict use it; the judge is asked only for the others (with --judge offline,
+a line without one is an error).
+Exit codes: 0 done (error records may exist, see the summary), 1 stopped by --on-judge-error fail or bad
+input/output file, 2 bad usage. A reader that closes the output early (| head) stops the run with 0.`,
+  settings: SETTINGS,
+  async run(loaded, ctx) {
+    const { values } = loaded;
+    if (values.input === undefined) throw new UsageError('--input is required');
+    const input = values.input;
+    const { judge, onJudgeError } = judgeSetup(loaded, values.concurrency, ctx.env);
+    const config = rewardConfigOf(loaded);
+
+    if (values.output !== undefined) await checkOutputPath(input, values.output);
     // With `2>&1 | head -1` stderr is the closed pipe too: its notes are then lost, not a crash.
     process.stderr.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
@@ -235,58 +182,31 @@ export const rewardScoreCommand: Command = {
       }
     };
     try {
-      if (judge === undefined) {
-        // Offline: pure CPU work, spread over worker threads, chunks back in input order.
-        const workers = values.workers === undefined ? undefined : nonNegativeInt('workers', values.workers);
-        const chunks = scoreLinesOffline((await openInput(values.input)) as AsyncIterable<Uint8Array>, {
-          config,
-          mathCheck: !values['no-math-check'],
-          clipVerdicts: values['clip-verdicts'],
-          onJudgeError,
-          name: values.input === '-' ? '<stdin>' : values.input,
-          ...(workers !== undefined ? { workers } : {}),
-        });
-        for await (const chunk of chunks) {
-          mergeStats(stats, chunk.stats);
-          for (const e of chunk.errors) process.stderr.write(`gtalign reward score: ${e}\n`);
-          buffer += chunk.text;
-          await flush(false);
-          if (out.closed) break;
-          if (chunk.aborted !== undefined) {
-            process.stderr.write(
-              `gtalign reward score: stopped (--on-judge-error fail) at ${chunk.aborted}\n`,
-            );
-            exitCode = 1;
-          }
-        }
-      } else {
-        const results = scoreBatch(
-          readItems(values.input),
-          {
-            judge,
-            concurrency: concurrency * 2,
-            onJudgeError,
-            config,
-            mathCheck: !values['no-math-check'],
-            clipVerdicts: values['clip-verdicts'],
-          },
-          stats,
-        );
-        for await (const result of results) {
-          if ('error' in result) {
-            process.stderr.write(`gtalign reward score: ${describeLine(result)}: ${result.error.message}\n`);
-          }
-          // Judged results trickle in: write each one now, so a reader sees it and a stop loses none.
-          await out.write(`${outputLine(result)}\n`);
-          // Leaving the loop cancels the judge calls still in flight.
-          if (out.closed) break;
+      // One pipeline for both paths: offline lines go to the worker pool, judged ones trickle in one by one.
+      const { workers } = values;
+      const chunks = scoreJsonlStream((await openInput(input)) as AsyncIterable<Uint8Array>, {
+        judge,
+        concurrency: values.concurrency * 2,
+        config,
+        mathCheck: !values['no-math-check'],
+        clipVerdicts: values['clip-verdicts'],
+        onJudgeError,
+        name: input === '-' ? '<stdin>' : input,
+        ...(workers !== undefined ? { workers } : {}),
+      });
+      for await (const chunk of chunks) {
+        mergeStats(stats, chunk.stats);
+        for (const e of chunk.errors) process.stderr.write(`gtalign reward score: ${e}\n`);
+        buffer += chunk.text;
+        // A judged result is written at once, so a reader sees it and a stop loses none.
+        await flush(judge !== undefined);
+        // Leaving the loop cancels the judge calls still in flight.
+        if (out.closed) break;
+        if (chunk.aborted !== undefined) {
+          process.stderr.write(`gtalign reward score: stopped (--on-judge-error fail) at ${chunk.aborted}\n`);
+          exitCode = 1;
         }
       }
-    } catch (err) {
-      if (err instanceof LineTooLongError) throw new InputError(err.message);
-      if (!(err instanceof BatchAbortedError)) throw err;
-      process.stderr.write(`gtalign reward score: stopped (--on-judge-error fail) at ${err.message}\n`);
-      exitCode = 1;
     } finally {
       // Everything scored before a stop is still written.
       await flush(true);
@@ -297,4 +217,4 @@ export const rewardScoreCommand: Command = {
     process.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
     return exitCode;
   },
-};
+});

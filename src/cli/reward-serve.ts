@@ -1,20 +1,35 @@
-import { parseArgs } from 'node:util';
-import { DEFAULT_END_TOKENS, startRewardServer } from '../server/reward.js';
-import { positiveInt, usageErrors } from './args.js';
-import type { Command } from './command.js';
-import { InputError } from './errors.js';
-import {
-  JUDGE_OPTIONS,
-  judgeFromFlags,
-  judgeHelp,
-  loadRewardConfig,
-  REWARD_OPTIONS,
-} from './judge-options.js';
-import { parseServerFlags, SERVER_OPTIONS, serverHelp, serveUntilSignal } from './serve.js';
+import { describedAs, group, withDefault } from '../config/setting.js';
+import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
+import { REWARD } from '../config/settings/reward.js';
+import { CLIP_VERDICTS, REWARD_SERVE_SETTINGS } from '../config/settings/scoring.js';
+import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH, PORT } from '../config/settings/server.js';
+import { startRewardServer } from '../server/reward.js';
+import { defineCommand } from './command.js';
+import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
 
-const HELP = `Usage: gtalign reward serve (--judge offline | --judge-url URL --judge-model NAME) [options]
+const SETTINGS = [
+  REWARD,
+  group('Judge', [
+    ...JUDGE_SETTINGS,
+    describedAs(JUDGE_CONCURRENCY, 'judge HTTP calls in flight, over all requests'),
+  ]),
+  // The same switch as reward score's (one key, judge.clipVerdicts), listed once in the registry.
+  group('Scoring', [...REWARD_SERVE_SETTINGS, CLIP_VERDICTS]),
+  group('Server', [
+    HOST,
+    withDefault(PORT, 5000),
+    API_KEY_ENV,
+    NO_AUTH,
+    withDefault(MAX_BODY_BYTES, 64 << 20),
+  ]),
+] as const;
 
-Serves the GTAlign mutual-welfare reward to RL trainers, with the same numbers as 'gtalign reward score'.
+export const rewardServeCommand = defineCommand({
+  name: 'reward serve',
+  summary: 'serve the mutual-welfare reward to RL trainers (OpenRLHF /get_reward, batch JSON)',
+  usage: 'Usage: gtalign reward serve (--judge offline | --judge-url URL --judge-model NAME) [options]',
+  about: `Serves the GTAlign mutual-welfare reward to RL trainers, with the same numbers as 'gtalign reward score'.
 
 Endpoints:
   POST /get_reward         OpenRLHF's remote reward protocol (--remote_rm_url http://HOST:PORT/get_reward):
@@ -32,68 +47,32 @@ A failed sample is never a 0. With --on-judge-error skip (default) its reward is
 extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error fail the request fails:
 400 for a bad sample, 422 for one that cannot be scored, 502 when the judge failed after its retries
 (OpenRLHF then retries the request). OpenRLHF cannot turn a null reward into a tensor: serve it with
---on-judge-error fail.
-
-${judgeHelp('  --judge-concurrency N    judge HTTP calls in flight, over all requests (default 16)')}
-Scoring:
-  --concurrency N          samples in flight per request (default: twice --judge-concurrency)
-  --max-samples N          most samples in one request (default 65536)
-  --end-token TEXT         an end-of-text or pad token cut from the end of OpenRLHF rollouts (and
-                           from before the prompt); repeat for several
-                           (default: ${DEFAULT_END_TOKENS.join(' ')})
-
-${serverHelp(5000, '67108864 (64 MiB)')}
-Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a problem at start (config file, port), 2 bad usage.
-`;
-
-export const rewardServeCommand: Command = {
-  name: 'reward serve',
-  summary: 'serve the mutual-welfare reward to RL trainers (OpenRLHF /get_reward, batch JSON)',
-  help: HELP,
-  async run(args) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args,
-        allowPositionals: false,
-        options: {
-          ...JUDGE_OPTIONS,
-          ...REWARD_OPTIONS,
-          ...SERVER_OPTIONS,
-          'judge-concurrency': { type: 'string' },
-          concurrency: { type: 'string' },
-          'max-samples': { type: 'string' },
-          'end-token': { type: 'string', multiple: true },
-        },
-      }),
-    );
-    const server = parseServerFlags(values, 5000);
-    const judgeConcurrency = positiveInt('judge-concurrency', values['judge-concurrency'], 16);
-    const concurrency = positiveInt('concurrency', values.concurrency, judgeConcurrency * 2);
-    const maxSamples = positiveInt('max-samples', values['max-samples'], 65_536);
-    const setup = judgeFromFlags(values, judgeConcurrency);
-    const config = await loadRewardConfig(values.config, values.aggregate, values.alpha);
+--on-judge-error fail.`,
+  notes: 'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a problem at start (config file, port), 2 bad usage.',
+  settings: SETTINGS,
+  async run(loaded, ctx) {
+    const { values } = loaded;
+    const server = serverSetup(loaded, ctx.env);
+    const judgeConcurrency = values['judge-concurrency'];
+    const setup = judgeSetup(loaded, judgeConcurrency, ctx.env);
+    const config = rewardConfigOf(loaded);
     let running: Awaited<ReturnType<typeof startRewardServer>>;
     try {
       running = await startRewardServer({
         judge: setup.judge,
-        concurrency,
+        concurrency: values.concurrency ?? judgeConcurrency * 2,
         onJudgeError: setup.onJudgeError,
         config,
         mathCheck: setup.mathCheck,
+        clipVerdicts: values['clip-verdicts'],
         apiKeys: server.apiKeys,
-        limits: {
-          maxSamples,
-          ...(server.maxBodyBytes === undefined ? {} : { maxBodyBytes: server.maxBodyBytes }),
-        },
-        ...(values['end-token'] === undefined ? {} : { endTokens: values['end-token'] }),
+        limits: { maxSamples: values['max-samples'], maxBodyBytes: server.maxBodyBytes },
+        endTokens: values['end-token'],
         host: server.host,
         port: server.port,
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new InputError(`port ${server.port} on ${server.host} is in use; choose another with --port`);
-      }
-      throw err;
+      throw listenError(err, server);
     }
     const judge =
       setup.description.kind === 'offline'
@@ -101,8 +80,8 @@ export const rewardServeCommand: Command = {
         : `judge ${setup.description.model} at ${setup.description.url}`;
     process.stderr.write(
       `gtalign reward serve: listening on ${running.url} (${judge}, on judge error ${setup.onJudgeError}, ` +
-        `${server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key'})\n`,
+        `${keysNote(server)})\n`,
     );
     return serveUntilSignal(running, 'gtalign reward serve');
   },
-};
+});

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadata } from 'hyparquet';
+import { cacheFolder } from '../config/paths.js';
 import { DataError } from './errors.js';
 import { openAtomic } from './export.js';
 import { openParquet } from './parquet.js';
@@ -42,10 +42,13 @@ export const DATASET_FILES: readonly DatasetFile[] = [
   { name: 'ambig_qa', split: 'train', repoPath: `${BY_SOURCE}/ambig_qa/train.parquet`, rows: 2700 },
 ];
 
-/** Where `data pull` stores the files: $GTALIGN_DATA_DIR, else ~/.cache/gtalign/data. */
+/**
+ * Where `data pull` stores the files: $GTALIGN_DATA_DIR, else the data cache folder by the one rule for
+ * gtalign's cache folders ($XDG_CACHE_HOME/gtalign/data, else ~/.cache/gtalign/data).
+ */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.GTALIGN_DATA_DIR;
-  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(homedir(), '.cache', 'gtalign', 'data');
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : cacheFolder('data', env);
 }
 
 /** Selects files by `name` (every split) or `name/split`; an unknown name is an error listing the known ones. */

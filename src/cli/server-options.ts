@@ -1,0 +1,64 @@
+/** From the server settings (shared by `gtalign serve` and `gtalign reward serve`) to a listening server. */
+import type { Env } from '../config/env.js';
+import type { LoadedOf } from '../config/load.js';
+import type { SERVER_SETTINGS } from '../config/settings/server.js';
+import { keysFromEnv } from '../server/auth.js';
+import { isLoopback, type RunningServer } from '../server/listen.js';
+import { InputError, UsageError } from './errors.js';
+
+export interface ServerSetup {
+  host: string;
+  port: number;
+  apiKeys: string[];
+  maxBodyBytes: number;
+}
+
+/** The server settings, checked: a key variable that is empty, or an open interface without keys, is refused. */
+export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env): ServerSetup {
+  const v = loaded.values;
+  let apiKeys: string[] = [];
+  const keyEnv = v['api-key-env'];
+  if (keyEnv !== undefined) {
+    apiKeys = keysFromEnv(keyEnv, env);
+    if (apiKeys.length === 0) {
+      throw new UsageError(
+        `--api-key-env ${keyEnv}: the variable is unset or empty; refusing to start without keys`,
+      );
+    }
+  }
+  if (apiKeys.length === 0 && !isLoopback(v.host) && !v['no-auth']) {
+    throw new UsageError(
+      `--host ${v.host} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
+    );
+  }
+  return { host: v.host, port: v.port, apiKeys, maxBodyBytes: v['max-body-bytes'] };
+}
+
+/** A port already taken becomes one clear line; anything else passes through. */
+export function listenError(err: unknown, server: ServerSetup): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return new InputError(`port ${server.port} on ${server.host} is in use; choose another with --port`);
+  }
+  return err;
+}
+
+/** `N API key(s)` or `no API key`, for the line a server prints at start. */
+export function keysNote(server: ServerSetup): string {
+  return server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key';
+}
+
+/** Serves until SIGINT or SIGTERM, then closes gracefully; returns the exit code. */
+export async function serveUntilSignal(server: RunningServer, name: string): Promise<number> {
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stderr.write(`${name}: ${signal}, closing\n`);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,76 @@
+/** The model backend: the embedded engine with a GGUF file, or an OpenAI-compatible server. */
+import type { OpenAIVendor } from '../../llm/openai.js';
+import { group, setting } from '../setting.js';
+import { boolean, oneOf, positiveInt, text } from '../value-types.js';
+
+export const VENDORS: readonly OpenAIVendor[] = ['vllm', 'sglang', 'llamacpp', 'ollama', 'openai'];
+
+export const BACKEND_KIND = setting({
+  name: 'backend',
+  key: 'backend.kind',
+  type: oneOf(['local', 'openai']),
+  default: 'local',
+  env: ['GTALIGN_BACKEND'],
+  arg: 'local|openai',
+  help: 'local GGUF model in-process, or an OpenAI-compatible server',
+});
+
+export const MODEL = setting({
+  name: 'model',
+  key: 'backend.model',
+  type: text(),
+  env: ['GTALIGN_MODEL'],
+  arg: 'PATH|NAME',
+  help:
+    "local: a GGUF file (else the one 'gtalign models pull' put in the cache folder);\n" +
+    "openai: the served model's name (required; not taken from $GTALIGN_MODEL)",
+});
+
+export const BASE_URL = setting({
+  name: 'base-url',
+  key: 'backend.baseUrl',
+  type: text(),
+  default: 'https://api.openai.com/v1',
+  env: ['GTALIGN_BASE_URL'],
+  arg: 'URL',
+  help: 'openai: server URL, e.g. http://localhost:8000/v1',
+});
+
+export const VENDOR = setting({
+  name: 'vendor',
+  key: 'backend.vendor',
+  type: oneOf(VENDORS),
+  default: 'openai',
+  env: ['GTALIGN_VENDOR'],
+  arg: 'NAME',
+  help: `openai: server kind, decides continuation and grammar support:\n${VENDORS.join(', ')} (openai: no continuation)`,
+});
+
+export const THREADS = setting({
+  name: 'threads',
+  key: 'backend.threads',
+  type: positiveInt(),
+  default: 1,
+  arg: 'N',
+  help: 'local: CPU threads',
+});
+
+export const GPU = setting({
+  name: 'gpu',
+  key: 'backend.gpu',
+  type: boolean(),
+  default: false,
+  help: 'local: let node-llama-cpp use a GPU it has a binary for',
+});
+
+export const API_KEY = setting({
+  name: 'api-key',
+  key: 'backend.apiKey',
+  type: text(),
+  env: ['GTALIGN_API_KEY', 'OPENAI_API_KEY'],
+  flag: false,
+  secret: true,
+  help: 'openai: the API key sent to the server (none: no Authorization header)',
+});
+
+export const BACKEND = group('Backend', [BACKEND_KIND, MODEL, BASE_URL, VENDOR, THREADS, GPU, API_KEY]);

@@ -1,0 +1,127 @@
+/** The judge: where verdicts come from (offline, or a live OpenAI-compatible judge) and how it is called. */
+import { cacheFolder } from '../paths.js';
+import { group, setting } from '../setting.js';
+import { boolean, number, oneOf, path, positiveInt, text } from '../value-types.js';
+
+export const JUDGE_MODE = setting({
+  name: 'judge',
+  key: 'judge.mode',
+  type: oneOf(['offline']),
+  arg: 'offline',
+  help: 'call no judge: verdicts come from the input (see above for what gets one)',
+});
+
+export const JUDGE_URL = setting({
+  name: 'judge-url',
+  key: 'judge.url',
+  type: text(),
+  env: ['GTALIGN_JUDGE_URL'],
+  arg: 'URL',
+  help: 'OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1',
+});
+
+export const JUDGE_MODEL = setting({
+  name: 'judge-model',
+  key: 'judge.model',
+  type: text(),
+  env: ['GTALIGN_JUDGE_MODEL'],
+  arg: 'NAME',
+  help: 'judge model name (with --judge-url)',
+});
+
+export const JUDGE_KEY_ENV = setting({
+  name: 'judge-key-env',
+  key: 'judge.keyEnv',
+  type: text(),
+  default: 'GTALIGN_JUDGE_API_KEY',
+  arg: 'NAME',
+  help: "environment variable with the judge's API key\n(left at the default, else $OPENAI_API_KEY)",
+});
+
+export const JUDGE_TIMEOUT = setting({
+  name: 'judge-timeout',
+  key: 'judge.timeout',
+  type: positiveInt(),
+  default: 120_000,
+  arg: 'MS',
+  help: 'timeout of one judge call',
+});
+
+export const JUDGE_RETRIES = setting({
+  name: 'judge-retries',
+  key: 'judge.retries',
+  type: positiveInt(),
+  default: 4,
+  arg: 'N',
+  help: 'attempts per verdict, the first included',
+});
+
+export const JUDGE_BACKOFF = setting({
+  name: 'judge-backoff',
+  key: 'judge.backoff',
+  type: number({ min: 0 }),
+  default: 500,
+  arg: 'MS',
+  help: "first retry's backoff cap; doubles per retry, full jitter",
+});
+
+export const JUDGE_CONCURRENCY = setting({
+  name: 'judge-concurrency',
+  key: 'judge.concurrency',
+  type: positiveInt(),
+  default: 16,
+  env: ['GTALIGN_JUDGE_CONCURRENCY'],
+  arg: 'N',
+  help: 'judge calls in flight',
+});
+
+export const CACHE_DIR = setting({
+  name: 'cache-dir',
+  key: 'judge.cacheDir',
+  type: path(),
+  default: (env) => cacheFolder('judge', env),
+  arg: 'DIR',
+  help: 'judge reply cache',
+});
+
+export const NO_CACHE = setting({
+  name: 'no-cache',
+  key: 'judge.noCache',
+  type: boolean(),
+  default: false,
+  help: 'do not read or write the judge cache',
+});
+
+export const NO_MATH_CHECK = setting({
+  name: 'no-math-check',
+  key: 'judge.noMathCheck',
+  type: boolean(),
+  default: false,
+  help: "always ask the judge on math sets (the reference's behaviour)",
+});
+
+export const ON_JUDGE_ERROR = setting({
+  name: 'on-judge-error',
+  key: 'judge.onError',
+  type: oneOf(['skip', 'fail']),
+  default: 'skip',
+  arg: 'MODE',
+  help: 'skip: a failed verdict becomes an error record; fail: stop at the first',
+});
+
+/** The judge settings every scoring command takes; each adds the concurrency flag its own way. */
+export const JUDGE_SETTINGS = [
+  JUDGE_MODE,
+  JUDGE_URL,
+  JUDGE_MODEL,
+  JUDGE_KEY_ENV,
+  JUDGE_TIMEOUT,
+  JUDGE_RETRIES,
+  JUDGE_BACKOFF,
+  CACHE_DIR,
+  NO_CACHE,
+  NO_MATH_CHECK,
+  ON_JUDGE_ERROR,
+] as const;
+
+export const JUDGE = group('Judge', [...JUDGE_SETTINGS, JUDGE_CONCURRENCY]);

@@ -1,0 +1,41 @@
+/** The settings of `gtalign models pull`. */
+import { cacheFolder } from '../paths.js';
+import { setting } from '../setting.js';
+import { boolean, httpUrl, number, path } from '../value-types.js';
+
+export const MODEL_URL = setting({
+  name: 'url',
+  key: 'modelsPull.url',
+  type: httpUrl(),
+  arg: 'URL',
+  help: 'download another GGUF file instead',
+  defaultText: 'the recommended model',
+});
+
+export const MODELS_DIR = setting({
+  name: 'dir',
+  key: 'modelsPull.dir',
+  type: path(),
+  default: (env) => cacheFolder('models', env),
+  arg: 'DIR',
+  help: 'save into DIR',
+});
+
+export const MODELS_FORCE = setting({
+  name: 'force',
+  key: 'modelsPull.force',
+  type: boolean(),
+  default: false,
+  help: 'download again even when the file is there',
+});
+
+export const CONNECT_TIMEOUT = setting({
+  name: 'connect-timeout',
+  key: 'modelsPull.connectTimeout',
+  type: number({ min: 0, above: true }),
+  default: 10,
+  arg: 'SECONDS',
+  help: 'give up when the server does not answer within this time',
+});
+
+export const MODELS_SETTINGS = [MODEL_URL, MODELS_DIR, MODELS_FORCE, CONNECT_TIMEOUT] as const;

@@ -1,0 +1,72 @@
+/** The own settings of `gtalign reward score` and `gtalign reward serve`. */
+import { DEFAULT_END_TOKENS } from '../../server/reward.js';
+import { setting } from '../setting.js';
+import { boolean, integer, path, positiveInt, texts } from '../value-types.js';
+
+export const INPUT = setting({
+  name: 'input',
+  key: 'rewardScore.input',
+  type: path(),
+  arg: 'FILE',
+  help: "input JSONL ('-' for stdin) (required)",
+});
+
+export const OUTPUT = setting({
+  name: 'output',
+  key: 'rewardScore.output',
+  type: path(),
+  arg: 'FILE',
+  help: 'output JSONL',
+  defaultText: 'stdout',
+});
+
+export const WORKERS = setting({
+  name: 'workers',
+  key: 'rewardScore.workers',
+  type: integer({ min: 0 }),
+  arg: 'N',
+  help: 'offline scoring threads (0 = this thread only)',
+  defaultText: 'CPU count',
+});
+
+export const CLIP_VERDICTS = setting({
+  name: 'clip-verdicts',
+  key: 'judge.clipVerdicts',
+  type: boolean(),
+  default: false,
+  help:
+    "clip an input verdict outside its task's scale into the scale, as the\n" +
+    'reference does (default: that sample is an error naming the value and scale)',
+});
+
+export const REQUEST_CONCURRENCY = setting({
+  name: 'concurrency',
+  key: 'rewardServe.concurrency',
+  type: positiveInt(),
+  arg: 'N',
+  help: 'samples in flight per request',
+  defaultText: 'twice --judge-concurrency',
+});
+
+export const MAX_SAMPLES = setting({
+  name: 'max-samples',
+  key: 'rewardServe.maxSamples',
+  type: positiveInt(),
+  default: 65_536,
+  arg: 'N',
+  help: 'most samples in one request',
+});
+
+export const END_TOKENS = setting({
+  name: 'end-token',
+  key: 'rewardServe.endTokens',
+  type: texts(),
+  default: [...DEFAULT_END_TOKENS],
+  arg: 'TEXT',
+  help:
+    'an end-of-text or pad token cut from the end of OpenRLHF rollouts (and\n' +
+    'from before the prompt); repeat for several',
+});
+
+export const REWARD_SCORE_SETTINGS = [INPUT, OUTPUT, WORKERS, CLIP_VERDICTS] as const;
+export const REWARD_SERVE_SETTINGS = [REQUEST_CONCURRENCY, MAX_SAMPLES, END_TOKENS] as const;

@@ -1,0 +1,54 @@
+/** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
+import { group, setting } from '../setting.js';
+import { positiveInt, text } from '../value-types.js';
+
+export const UPSTREAM_URL = setting({
+  name: 'upstream-url',
+  key: 'serve.upstreamUrl',
+  type: text(),
+  arg: 'URL',
+  help: 'an OpenAI-compatible server, e.g. http://localhost:8000/v1\n(same as --backend openai --base-url URL)',
+});
+
+export const UPSTREAM_MODEL = setting({
+  name: 'upstream-model',
+  key: 'serve.upstreamModel',
+  type: text(),
+  arg: 'NAME',
+  help: 'its model name',
+  defaultText: 'the first one its /v1/models lists',
+});
+
+export const UPSTREAM_TIMEOUT = setting({
+  name: 'upstream-timeout',
+  key: 'serve.upstreamTimeout',
+  type: positiveInt(),
+  default: 300_000,
+  arg: 'MS',
+  help: 'longest time one turn may take, both stages; then 504',
+});
+
+export const SERVED_MODEL_NAME = setting({
+  name: 'served-model-name',
+  key: 'serve.modelName',
+  type: text(),
+  arg: 'NAME',
+  help: 'name in /v1/models and responses',
+  defaultText: 'gtalign:<backend id>',
+});
+
+export const MAX_MESSAGES = setting({
+  name: 'max-messages',
+  key: 'serve.maxMessages',
+  type: positiveInt(),
+  default: 256,
+  arg: 'N',
+  help: 'most messages in one request',
+});
+
+export const UPSTREAM = group('Upstream', [
+  UPSTREAM_URL,
+  UPSTREAM_MODEL,
+  UPSTREAM_TIMEOUT,
+  SERVED_MODEL_NAME,
+]);

@@ -1,0 +1,24 @@
+/** Where a setting's value came from; later sources win: default < file < environment < flag. */
+export type Source =
+  | { kind: 'default' }
+  | { kind: 'file'; path: string }
+  | { kind: 'env'; name: string }
+  | { kind: 'flag' };
+
+const RANK: Record<Source['kind'], number> = { default: 0, file: 1, env: 2, flag: 3 };
+
+export function rank(source: Source): number {
+  return RANK[source.kind];
+}
+
+/** `default`, `file PATH`, `env NAME` or `flag`. */
+export function describeSource(source: Source): string {
+  switch (source.kind) {
+    case 'file':
+      return `file ${source.path}`;
+    case 'env':
+      return `env ${source.name}`;
+    default:
+      return source.kind;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * The loader: defaults < settings file < environment < flags, one set of parsing rules for all four, and
+ * errors that name where a bad value came from (the flag, the variable, the file and key).
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { type LoadOptions, loadSettings } from '../../src/config/load.js';
+import { group } from '../../src/config/setting.js';
+import { API_KEY } from '../../src/config/settings/backend.js';
+import { DATA } from '../../src/config/settings/eval.js';
+import { MAX_TOKENS } from '../../src/config/settings/generation.js';
+import { ALL_SETTINGS } from '../../src/config/settings/index.js';
+import { AGGREGATE, ALPHA, REWARD_CONFIG } from '../../src/config/settings/reward.js';
+import { PORT } from '../../src/config/settings/server.js';
+import { PROFILE, RULE } from '../../src/config/settings/steering.js';
+
+const SETTINGS = [
+  group('Test', [MAX_TOKENS, RULE, PROFILE, DATA, PORT, API_KEY, REWARD_CONFIG, AGGREGATE, ALPHA]),
+] as const;
+
+let cwd: string;
+beforeEach(async () => {
+  cwd = await mkdtemp(join(tmpdir(), 'gtalign-config-'));
+});
+
+/** Loads SETTINGS in `cwd` with an environment of only `env`. */
+function load(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  extra: Partial<LoadOptions> = {},
+) {
+  return loadSettings(SETTINGS, { args, env, cwd, known: ALL_SETTINGS, ...extra });
+}
+
+async function settingsFile(content: unknown, name = 'gtalign.config.json'): Promise<string> {
+  const path = join(cwd, name);
+  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+async function failure(p: Promise<unknown>): Promise<ConfigError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  return err as ConfigError;
+}
+
+describe('precedence: default < file < environment < flag', () => {
+  it('takes the default when nothing else is given', async () => {
+    const r = await load([]);
+    expect(r.values['max-tokens']).toBe(1024);
+    expect(r.sources['max-tokens']).toEqual({ kind: 'default' });
+    expect(r.file).toBeUndefined();
+  });
+
+  it('takes ./gtalign.config.json over the default', async () => {
+    await settingsFile({ generation: { maxTokens: 512 } });
+    const r = await load([]);
+    expect(r.values['max-tokens']).toBe(512);
+    expect(r.sources['max-tokens']).toEqual({ kind: 'file', path: 'gtalign.config.json' });
+  });
+
+  it('takes the environment over the file', async () => {
+    await settingsFile({ generation: { maxTokens: 512 } });
+    const r = await load([], { GTALIGN_MAX_TOKENS: '256' });
+    expect(r.values['max-tokens']).toBe(256);
+    expect(r.sources['max-tokens']).toEqual({ kind: 'env', name: 'GTALIGN_MAX_TOKENS' });
+  });
+
+  it('takes the flag over the environment', async () => {
+    await settingsFile({ generation: { maxTokens: 512 } });
+    const r = await load(['--max-tokens', '128'], { GTALIGN_MAX_TOKENS: '256' });
+    expect(r.values['max-tokens']).toBe(128);
+    expect(r.sources['max-tokens']).toEqual({ kind: 'flag' });
+  });
+
+  it('counts an empty variable as unset', async () => {
+    await settingsFile({ generation: { maxTokens: 512 } });
+    const r = await load([], { GTALIGN_MAX_TOKENS: '' });
+    expect(r.values['max-tokens']).toBe(512);
+  });
+
+  it('reads the first of several variables that is set', async () => {
+    expect((await load([], { OPENAI_API_KEY: 'sk-b' })).sources['api-key']).toEqual({
+      kind: 'env',
+      name: 'OPENAI_API_KEY',
+    });
+    const both = await load([], { GTALIGN_API_KEY: 'sk-a', OPENAI_API_KEY: 'sk-b' });
+    expect(both.values['api-key']).toBe('sk-a');
+  });
+});
+
+describe('the settings file', () => {
+  it('is the one --config or $GTALIGN_CONFIG names, instead of ./gtalign.config.json', async () => {
+    await settingsFile({ generation: { maxTokens: 512 } });
+    const other = await settingsFile({ generation: { maxTokens: 64 } }, 'other.json');
+    expect((await load(['--config', other])).values['max-tokens']).toBe(64);
+    const r = await load([], { GTALIGN_CONFIG: other });
+    expect(r.values['max-tokens']).toBe(64);
+    expect(r.file).toBe(other);
+  });
+
+  it('must exist when named', async () => {
+    const err = await failure(load(['--config', 'missing.json']));
+    expect(err.message).toBe('cannot read --config missing.json: no such file');
+    expect(err.code).toBe('input');
+    const env = await failure(load([], { GTALIGN_CONFIG: 'gone.json' }));
+    expect(env.message).toBe('cannot read GTALIGN_CONFIG=gone.json: no such file');
+  });
+
+  it('names the line and column of bad JSON', async () => {
+    await settingsFile('{\n  "generation": {"maxTokens": 5,}\n}');
+    expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: not valid JSON: .*line 2/);
+  });
+
+  it('rejects unknown keys, naming the file and the key, with the key that was meant', async () => {
+    await settingsFile({ generation: { maxTokens: 5 }, maxTokens: 3 });
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: unknown key "maxTokens"; did you mean generation.maxTokens?',
+    );
+    await settingsFile({ judge: { timout: 5 } });
+    expect((await failure(load([]))).message).toBe('gtalign.config.json: unknown key "judge.timout"');
+    await settingsFile({ generation: 5 });
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: generation: must be an object of settings',
+    );
+  });
+
+  it('points reward weights at the top level (an old --config weights file) to "reward" and --reward-config', async () => {
+    await settingsFile({ user: { answer: 0.6 } });
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: unknown key "user"; it belongs inside "reward" (or pass such a file with --reward-config FILE)',
+    );
+  });
+
+  it('refuses API keys: they come from the environment only', async () => {
+    await settingsFile({ backend: { apiKey: 'sk-secret' } });
+    const err = await failure(load([]));
+    expect(err.message).toBe(
+      'gtalign.config.json: backend.apiKey: secrets are not read from files; set GTALIGN_API_KEY or OPENAI_API_KEY',
+    );
+    expect(err.message).not.toContain('sk-secret');
+  });
+
+  it('checks every setting in it, also those the command does not take', async () => {
+    await settingsFile({ judge: { timeout: 'soon' } });
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: judge.timeout: must be a positive integer, got "soon"',
+    );
+  });
+
+  it("reads numbers written as strings by the flags' rules, and takes paths from its own folder", async () => {
+    await mkdir(join(cwd, 'conf'));
+    const path = await settingsFile(
+      {
+        generation: { maxTokens: '300' },
+        steering: { profile: 'profile.json' },
+        eval: { data: ['a.jsonl', 'b/*.jsonl'] },
+      },
+      'conf/settings.json',
+    );
+    const r = await load(['--config', path]);
+    expect(r.values['max-tokens']).toBe(300);
+    expect(r.values.profile).toBe(join(cwd, 'conf', 'profile.json'));
+    expect(r.values.data).toEqual([join(cwd, 'conf', 'a.jsonl'), join(cwd, 'conf', 'b/*.jsonl')]);
+  });
+});
+
+describe('errors name where the bad value came from', () => {
+  it('a flag', async () => {
+    const err = await failure(load(['--max-tokens', 'abc']));
+    expect(err.message).toBe("--max-tokens must be a positive integer, got 'abc'");
+    expect(err.code).toBe('usage');
+    expect((await failure(load(['--port', '70000']))).message).toBe(
+      "--port must be an integer from 0 to 65535, got '70000'",
+    );
+    expect((await failure(load(['--rule', 'nope']))).message).toMatch(
+      /^unknown --rule 'nope' \(one of sum, /,
+    );
+    expect((await failure(load(['--frobnicate']))).message).toMatch(/Unknown option '--frobnicate'/);
+  });
+
+  it('an environment variable', async () => {
+    const err = await failure(load([], { GTALIGN_MAX_TOKENS: 'abc' }));
+    expect(err.message).toBe('GTALIGN_MAX_TOKENS=abc: must be a positive integer');
+    expect(err.code).toBe('input');
+    expect((await failure(load([], { GTALIGN_PORT: '-1' }))).message).toBe(
+      'GTALIGN_PORT=-1: must be an integer from 0 to 65535',
+    );
+  });
+
+  it('the settings file and key', async () => {
+    await settingsFile({ steering: { rule: 'best' } });
+    const err = await failure(load([]));
+    expect(err.message).toMatch(
+      /^gtalign\.config\.json: steering\.rule: must be one of sum, .*, got "best"$/,
+    );
+    expect(err.code).toBe('input');
+    await settingsFile({ generation: { maxTokens: 1.5 } });
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: generation.maxTokens: must be a positive integer, got 1.5',
+    );
+  });
+});
+
+describe('the reward configuration', () => {
+  it('comes from the file\'s "reward" object, with the aggregator inside it', async () => {
+    await settingsFile({ reward: { aggregator: { name: 'linear' }, user: { answer: 0.6 } } });
+    const r = await load([]);
+    expect(r.values['reward-config']).toEqual({ aggregator: { name: 'linear' }, user: { answer: 0.6 } });
+    expect(r.values.aggregate).toBe('linear');
+    expect(r.sources.aggregate).toEqual({ kind: 'file', path: 'gtalign.config.json' });
+    expect(r.sources.alpha).toEqual({ kind: 'default' });
+  });
+
+  it("may be a path in the file, taken from the file's folder", async () => {
+    await writeFile(join(cwd, 'weights.json'), JSON.stringify({ llm: { length: 0.1 } }));
+    await settingsFile({ reward: 'weights.json' });
+    expect((await load([])).values['reward-config']).toEqual({ llm: { length: 0.1 } });
+  });
+
+  it('is replaced as a whole by --reward-config FILE; --aggregate overrides either', async () => {
+    await settingsFile({ reward: { aggregator: { name: 'linear' } } });
+    const weights = join(cwd, 'w.json');
+    await writeFile(weights, JSON.stringify({ user: { answer: 0.7 } }));
+    const r = await load(['--reward-config', weights]);
+    expect(r.values['reward-config']).toEqual({ user: { answer: 0.7 } });
+    expect(r.values.aggregate).toBe('cobb-douglas');
+    const f = await load(['--reward-config', weights, '--aggregate', 'user']);
+    expect(f.values.aggregate).toBe('user');
+    expect(f.sources.aggregate).toEqual({ kind: 'flag' });
+  });
+
+  it('names the file and the field of bad weights', async () => {
+    await settingsFile({ reward: { user: { answer: 'high' } } });
+    expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: reward\.user\.answer: /);
+    await rm(join(cwd, 'gtalign.config.json'));
+    const weights = join(cwd, 'bad.json');
+    await writeFile(weights, '{"k": -1}');
+    expect((await failure(load(['--reward-config', weights]))).message).toMatch(
+      new RegExp(`^--reward-config ${weights}: k: `),
+    );
+    expect((await failure(load(['--reward-config', join(cwd, 'none.json')]))).message).toMatch(
+      /^cannot read --reward-config .*none\.json: no such file$/,
+    );
+  });
+});
