@@ -33,10 +33,10 @@ import type {
   SharedV3ProviderOptions,
 } from '@ai-sdk/provider';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
+import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsage } from '../llm/types.js';
-import { createTrimmedEmitter, gtalignObject, usageOf } from '../server/turn-json.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';

@@ -25,3 +25,4 @@ export {
   type TurnResult,
   type TurnTrace,
 } from './turn.js';
+export { createTrimmedEmitter, type GtalignObject, gtalignObject, usageOf } from './turn-json.js';

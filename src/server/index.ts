@@ -1,4 +1,6 @@
 /** HTTP servers: the OpenAI-compatible GTAlign proxy and the reward server for RL trainers. */
+
+export { type GtalignObject, gtalignObject } from '../assistant/turn-json.js';
 export { createKeyChecker, type KeyChecker, keysFromEnv } from './auth.js';
 export { HttpError, type OpenAIErrorBody } from './errors.js';
 export { DEFAULT_HOST, type ListenOptions, type RunningServer } from './listen.js';
@@ -17,4 +19,3 @@ export {
   type RewardServerOptions,
   startRewardServer,
 } from './reward.js';
-export { type GtalignObject, gtalignObject } from './turn-json.js';

@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
+import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
@@ -44,7 +45,6 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
-import { createTrimmedEmitter, gtalignObject, usageOf } from './turn-json.js';
 
 export interface ProxyLimits {
   /** Largest request body in bytes (default 1 MiB). */

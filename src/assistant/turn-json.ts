@@ -2,8 +2,9 @@
  * A GTAlign turn as JSON for HTTP and SDK clients: the `gtalign` object (action, cell, both matrices, the
  * policy, tokens per stage), OpenAI-style usage, and the trimming of streamed response text. No I/O.
  */
-import type { TurnResult } from '../assistant/turn.js';
+
 import type { PayoffMatrix } from '../game/spec.js';
+import type { TurnResult } from './turn.js';
 
 /** Emits streamed response text with the same trimming as `TurnResult.response` (leading and trailing whitespace). */
 export interface TrimmedEmitter {
