@@ -121,8 +121,8 @@ export async function readLimitedText(res: Response, maxBytes: number): Promise<
       if (size > maxBytes) break;
     }
   } finally {
+    // No releaseLock: the body is over either way, and releasing makes a TypeError (a stack) per call.
     if (!ended) await reader.cancel().catch(() => undefined);
-    reader.releaseLock();
   }
   const bytes = Buffer.concat(chunks, ended ? size : Math.min(size, CUT_BODY_TEXT_BYTES));
   return { text: bytes.toString('utf8'), complete: ended };

@@ -28,6 +28,7 @@ import {
   type ChatModel,
   type ChatModelCapabilities,
   ChatModelError,
+  type ChatModelFailure,
   type GenerateRequest,
   type GenerateResult,
   type StreamEvent,
@@ -69,8 +70,9 @@ interface AssistantHistory {
   chunks: Chunk[];
 }
 
-function fail(message: string, cause?: unknown): ChatModelError {
-  return new ChatModelError(message, { backend: BACKEND, cause });
+/** A failure of the engine, unless a reason says otherwise (a request it cannot run, an unmet check). */
+function fail(message: string, cause?: unknown, reason: ChatModelFailure = 'engine'): ChatModelError {
+  return new ChatModelError(message, { backend: BACKEND, reason, cause });
 }
 
 function errorText(error: unknown): string {
@@ -211,7 +213,7 @@ class LocalChatModel implements ChatModel {
    * `return()`) aborts the job and waits for it, so the sequence is free when `return()` resolves.
    */
   async *stream(request: GenerateRequest): AsyncIterable<StreamEvent> {
-    if (this.closed) throw fail(`${this.id} is closed`);
+    if (this.closed) throw fail(`${this.id} is closed`, undefined, 'refused');
     const stop = new AbortController();
     const signal =
       request.signal === undefined ? stop.signal : AbortSignal.any([request.signal, stop.signal]);
@@ -227,7 +229,7 @@ class LocalChatModel implements ChatModel {
     const previous = this.queue;
     const job = (async () => {
       await previous;
-      if (this.closed) throw fail(`${this.id} is closed`);
+      if (this.closed) throw fail(`${this.id} is closed`, undefined, 'refused');
       this.running = stop;
       try {
         for await (const event of this.run({ ...request, signal })) {
@@ -262,7 +264,7 @@ class LocalChatModel implements ChatModel {
         });
       }
     } finally {
-      if (!ended) stop.abort(fail('the consumer stopped reading the stream'));
+      if (!ended) stop.abort(fail('the consumer stopped reading the stream', undefined, 'aborted'));
       await job;
     }
   }
@@ -271,7 +273,7 @@ class LocalChatModel implements ChatModel {
     if (this.closed) return;
     this.closed = true;
     // Stop the generation in progress instead of waiting for it to reach its token limit.
-    this.running?.abort(fail(`${this.id} was closed during generation`));
+    this.running?.abort(fail(`${this.id} was closed during generation`, undefined, 'aborted'));
     await this.queue;
     this.history = undefined;
     await this.context.dispose();
@@ -354,7 +356,11 @@ class LocalChatModel implements ChatModel {
     const { signal } = request;
     signal?.throwIfAborted();
     if (request.constraint?.kind === 'regex') {
-      throw fail('the local backend accepts GBNF constraints only, not regex (capabilities.regex is false)');
+      throw fail(
+        'the local backend accepts GBNF constraints only, not regex (capabilities.regex is false)',
+        undefined,
+        'refused',
+      );
     }
     const grammarSource = request.constraint?.kind === 'gbnf' ? request.constraint.grammar : undefined;
     let grammar: LlamaGrammar | undefined;
@@ -362,7 +368,7 @@ class LocalChatModel implements ChatModel {
       try {
         grammar = await this.grammar(grammarSource);
       } catch (error) {
-        throw fail(`invalid GBNF grammar: ${errorText(error)}`, error);
+        throw fail(`invalid GBNF grammar: ${errorText(error)}`, error, 'refused');
       }
     }
 
@@ -380,10 +386,13 @@ class LocalChatModel implements ChatModel {
     const prefix = request.assistantPrefix ?? '';
     const prefixChunks = this.assistantChunks(templateTokens, prefix);
     const prompt = [...templateTokens, ...prefixChunks.flatMap((c) => c.tokens)];
-    if (prompt.length === 0) throw fail('empty prompt: the chat template rendered no tokens');
+    if (prompt.length === 0)
+      throw fail('empty prompt: the chat template rendered no tokens', undefined, 'refused');
     if (prompt.length >= this.context.contextSize) {
       throw fail(
         `prompt of ${prompt.length} tokens does not fit the context of ${this.context.contextSize} tokens`,
+        undefined,
+        'refused',
       );
     }
 
@@ -478,6 +487,8 @@ class LocalChatModel implements ChatModel {
       if (!ok) {
         throw fail(
           `the output does not match constraint.check ${String(check).slice(0, 120)}: ${JSON.stringify(text.slice(0, 80))}`,
+          undefined,
+          'constraint',
         );
       }
     }
@@ -501,17 +512,17 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Chat
   const { modelPath } = options;
   const threads = options.threads ?? 1;
   if (!Number.isSafeInteger(threads) || threads < 1)
-    throw fail(`threads must be an integer >= 1, got ${threads}`);
+    throw fail(`threads must be an integer >= 1, got ${threads}`, undefined, 'refused');
   if (
     options.contextSize !== undefined &&
     (!Number.isSafeInteger(options.contextSize) || options.contextSize < 16)
   ) {
-    throw fail(`contextSize must be an integer >= 16, got ${options.contextSize}`);
+    throw fail(`contextSize must be an integer >= 16, got ${options.contextSize}`, undefined, 'refused');
   }
   try {
     await access(modelPath);
   } catch (error) {
-    throw fail(`model file not found: ${modelPath}`, error);
+    throw fail(`model file not found: ${modelPath}`, error, 'refused');
   }
   const lib = await importNodeLlamaCpp();
   let llama: Llama;

@@ -84,21 +84,67 @@ export interface ChatModel {
   close(): Promise<void>;
 }
 
+/**
+ * What went wrong, in the terms a caller decides on. Retrying can help for `network`, `timeout`,
+ * `malformed`, `incomplete`, `upstream` and an `http_status` of 408, 429 or 5xx; never for the rest.
+ */
+export type ChatModelFailure =
+  /** The server could not be reached, or the connection broke. */
+  | 'network'
+  /** No complete answer within the attempt's time. */
+  | 'timeout'
+  /** The server answered with an error status (`details.status`). */
+  | 'http_status'
+  /** The server answered something that is not a chat completion. */
+  | 'malformed'
+  /** A body or stream event over the client's limit. */
+  | 'too_large'
+  /** A stream ended before the completion finished. */
+  | 'incomplete'
+  /** The server reported an error inside a stream. */
+  | 'upstream'
+  /** The output breaks the request's constraint (the server ignored it). */
+  | 'constraint'
+  /** The request cannot be made as given: an option the backend lacks, a closed model, a bad URL. */
+  | 'refused'
+  /** The caller aborted. */
+  | 'aborted'
+  /** The embedded engine failed. */
+  | 'engine';
+
+const RETRYABLE_FAILURES: ReadonlySet<ChatModelFailure> = new Set([
+  'network',
+  'timeout',
+  'malformed',
+  'incomplete',
+  'upstream',
+]);
+
+export interface ChatModelErrorDetails {
+  backend: string;
+  /** What went wrong; absent on errors made without one (treated as "no answer at all"). */
+  reason?: ChatModelFailure;
+  status?: number;
+  body?: string;
+  /** A server's `Retry-After`, in ms. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
 /** A backend failure with the information a user needs (which server, what status, what body). */
 export class ChatModelError extends GtalignError {
   readonly code = 'backend';
-  /** A server error or no answer at all may pass; a 4xx will not change by itself. */
+  /** A server error or no answer at all may pass; a 4xx, a refusal or a broken constraint will not by itself. */
   override get retryable(): boolean {
-    const s = this.details.status;
-    return s === undefined || s === 429 || s >= 500;
+    const { status, reason } = this.details;
+    if (status !== undefined) return status === 408 || status === 429 || status >= 500;
+    return reason === undefined || RETRYABLE_FAILURES.has(reason);
   }
   constructor(
     message: string,
-    readonly details: { backend: string; status?: number; body?: string; cause?: unknown } = {
-      backend: 'unknown',
-    },
+    readonly details: ChatModelErrorDetails = { backend: 'unknown' },
   ) {
-    super(message);
+    super(message, details.cause === undefined ? {} : { cause: details.cause });
     this.name = 'ChatModelError';
   }
 }

@@ -32,8 +32,10 @@ export {
   type JudgeOptions,
   type JudgeStats,
   type JudgeVerdict,
+  type ModelJudgeOptions,
   newJudgeStats,
 } from './judge.js';
+export { createLocalJudge, type LocalJudge, type LocalJudgeOptions } from './judge-local.js';
 export { extractFinalAnswer, mathAnswersEquivalent, mathAnswersMatch } from './math-check.js';
 export { checkMatrixReasoning, chosenCell } from './matrix-check.js';
 export { scoreChunk, scoreLinesOffline } from './offline-pool.js';
@@ -47,5 +49,7 @@ export {
   type SampleAnalysis,
   scoreWithVerdict,
 } from './score.js';
+export { type StreamOptions, scoreJsonlStream } from './stream.js';
 export { codePointLength, pythonSplitCount } from './text.js';
 export { extractVerdict } from './verdict.js';
+export { verdictConstraint, verdictConstraints } from './verdict-grammar.js';

@@ -34,6 +34,46 @@ export function judgeCacheKey(request: JudgeCacheRequest): string {
     .digest('hex');
 }
 
+/**
+ * `judgeCacheKey` for many message lists of one judge: the same keys, faster. Who answers and with which
+ * parameters is serialized once; plain `{role, content}` messages are written directly (the canonical
+ * form sorts keys: content, then role); anything else goes through `canonicalJson`.
+ */
+export function judgeCacheKeyer(
+  request: Omit<JudgeCacheRequest, 'messages'>,
+): (messages: readonly { role: string; content: string }[]) => string {
+  // Top-level keys in canonical (sorted) order: endpoint, messages, model, params.
+  const head =
+    request.endpoint !== undefined
+      ? `{"endpoint":${JSON.stringify(request.endpoint)},"messages":[`
+      : '{"messages":[';
+  const tail = `],"model":${JSON.stringify(request.model)},"params":${canonicalJson(request.params)}}`;
+  return (messages) => {
+    let text = head;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (i > 0) text += ',';
+      text += plainMessage(m)
+        ? `{"content":${JSON.stringify(m.content)},"role":${JSON.stringify(m.role)}}`
+        : canonicalJson(m);
+    }
+    return createHash('sha256')
+      .update(text + tail)
+      .digest('hex');
+  };
+}
+
+/** A message whose canonical JSON is just its content and role. */
+function plainMessage(m: { role: string; content: string }): boolean {
+  const proto: unknown = Object.getPrototypeOf(m);
+  return (
+    (proto === Object.prototype || proto === null) &&
+    typeof m.content === 'string' &&
+    typeof m.role === 'string' &&
+    Object.keys(m).length === 2
+  );
+}
+
 export interface JudgeCacheEntry {
   /** The judge's reply text, kept whole so a later, better verdict parser can re-read it. */
   reply: string;

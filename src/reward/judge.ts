@@ -1,27 +1,26 @@
 /**
- * LLM-as-judge client for any OpenAI-compatible chat endpoint (vLLM, SGLang, Ollama, hosted APIs).
+ * LLM-as-judge over any `ChatModel`: rubric messages → `model.generate` → verdict. So any backend can
+ * judge: an OpenAI-compatible server (`createJudge({ baseUrl, model: 'name', … })` builds that model over
+ * the shared transport, see judge-http.ts) or any ChatModel, the embedded engine included
+ * (`createJudge({ model: await createLocalModel(…) })`).
  *
- * - Bounded concurrency: at most `concurrency` HTTP requests in flight (slots are not held while
- *   backing off).
- * - Per-attempt timeout (AbortSignal); retries with exponential backoff and full jitter on network
- *   errors, timeouts, HTTP 408/429/5xx, unreadable response bodies and malformed verdicts. Other 4xx
- *   are final (a bad key or a too-long prompt will not fix itself).
+ * - Bounded concurrency: at most `concurrency` model calls in flight (slots are not held while backing off).
+ * - Per-attempt timeout (AbortSignal); retries under the shared policy (llm/retry.ts: exponential backoff,
+ *   full jitter, `Retry-After` as a floor) on network errors, timeouts, HTTP 408/429/5xx, unreadable
+ *   answers and malformed verdicts. Other 4xx are final (a bad key or a too-long prompt will not fix
+ *   itself). The judge is the only retry layer: the model it builds has no retries of its own.
  * - A content-addressed on-disk cache of replies (see judge-cache.ts): identical requests are never
- *   sent twice; identical requests in flight at the same time share one HTTP call.
+ *   sent twice; identical requests in flight at the same time share one model call.
  * - A failure stays a failure: after the last attempt the result is `{ ok: false, error }`, never a
  *   0 verdict (the reference turns failures into 0, which corrupts the training signal).
  */
 
-import { z } from 'zod';
-import {
-  abortableSleep,
-  describeNetworkError,
-  excerpt,
-  resolveApiKey as resolveKey,
-  retryAfterMs,
-} from '../llm/http.js';
-import { createNodeFetch } from '../llm/node-fetch.js';
-import { createJudgeCache, type JudgeCache, judgeCacheKey } from './judge-cache.js';
+import { excerpt } from '../llm/http.js';
+import { checkRetryPolicy, type RetryPolicy, type RetryRun, retrying } from '../llm/retry.js';
+import type { ChatModel, Constraint, GenerateRequest } from '../llm/types.js';
+import { ChatModelError } from '../llm/types.js';
+import { createJudgeCache, type JudgeCache, judgeCacheKeyer } from './judge-cache.js';
+import { type JudgeEndpointOptions, type JudgeSampling, judgeEndpoint } from './judge-http.js';
 import { createLimiter } from './limiter.js';
 import {
   buildJudgeMessages,
@@ -33,52 +32,49 @@ import {
 } from './rubrics.js';
 import { extractVerdict } from './verdict.js';
 
-export interface RetryOptions {
-  /** Total attempts per verdict, first one included (default 4). */
-  attempts: number;
-  /** Backoff cap of the first retry, in ms; doubles each retry (default 500). */
-  baseDelayMs: number;
-  /** Upper bound of any single backoff, in ms (default 20 000). */
-  maxDelayMs: number;
-}
+export { DEFAULT_API_KEY_ENV, type JudgeEndpointOptions, resolveApiKey } from './judge-http.js';
 
-export interface JudgeOptions {
-  /** Base URL of the OpenAI-compatible API, e.g. `http://localhost:8000/v1`; requests go to `${baseUrl}/chat/completions`. */
-  baseUrl: string;
-  model: string;
-  /** Explicit API key; wins over the environment. */
-  apiKey?: string | undefined;
-  /**
-   * Environment variable holding the key (default `GTALIGN_JUDGE_API_KEY`). Only when this is left at
-   * its default does the client fall back to `OPENAI_API_KEY`, so a key meant for OpenAI is never sent
-   * to an endpoint the user configured with a key variable of its own. No key → no Authorization header.
-   */
-  apiKeyEnv?: string | undefined;
-  /** Environment to read the key from (default `process.env`). */
-  env?: Readonly<Record<string, string | undefined>> | undefined;
+export type RetryOptions = RetryPolicy;
+
+/** What every judge is given, whatever model it talks to. */
+export interface JudgeSettings {
   /** Sampling temperature (default 0). */
   temperature?: number | undefined;
-  /** `max_tokens` of each judge call (default 1024). */
+  /** Most tokens of each judge reply (default 1024). */
   maxTokens?: number | undefined;
   /**
-   * Extra request-body fields, part of the cache key, e.g. `{ chat_template_kwargs: { enable_thinking: false } }`
-   * for Qwen3 on vLLM.
+   * Model calls in flight at once (default 4). A local model runs one call at a time: give it 1, or the
+   * calls queued behind it spend their timeout waiting.
    */
-  extraBody?: Readonly<Record<string, unknown>> | undefined;
-  /** Extra HTTP headers (not part of the cache key). */
-  headers?: Readonly<Record<string, string>> | undefined;
-  /** Maximum HTTP requests in flight (default 4). */
   concurrency?: number | undefined;
-  /** Timeout of one HTTP attempt, body included, in ms (default 120 000). */
+  /** Timeout of one attempt (one model call, the whole reply), in ms (default 120 000). */
   timeoutMs?: number | undefined;
+  /** Attempts per verdict (default 4), first backoff cap (500 ms, doubling) and largest wait (20 s). */
   retry?: Partial<RetryOptions> | undefined;
   /** Directory of the reply cache; no cache when absent. */
   cacheDir?: string | undefined;
+  /**
+   * A decoding constraint per verdict kind, part of the cache key, e.g. `verdictConstraints()` to force a
+   * bare verdict from a small local model. The model must support each kind given (its capabilities).
+   */
+  constraints?: Readonly<Partial<Record<VerdictKind, Constraint>>> | undefined;
   /** Injected for tests. */
-  fetch?: typeof fetch | undefined;
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** Uniform in [0, 1); drives the backoff jitter. */
   random?: (() => number) | undefined;
+}
+
+/** A judge behind an OpenAI-compatible endpoint (the judge builds and owns the chat model). */
+export interface JudgeOptions extends JudgeSettings, JudgeEndpointOptions {}
+
+/** A judge on a chat model of the caller's (who also closes it). */
+export interface ModelJudgeOptions extends JudgeSettings {
+  model: ChatModel;
+  /**
+   * Names the model in cache keys (default `model.id`, e.g. `local:/models/judge.gguf`). Give one that
+   * changes when the weights do (a file hash, a revision) if the same id may serve other weights later.
+   */
+  cacheId?: string | undefined;
 }
 
 /** Why a verdict could not be obtained. */
@@ -89,14 +85,16 @@ export type JudgeFailureReason =
   | 'http_status'
   | 'bad_response'
   | 'bad_verdict'
-  | 'aborted';
+  | 'aborted'
+  /** The model failed otherwise (a local engine error, a request it refused). */
+  | 'backend';
 
 export type JudgeVerdict =
   | { ok: true; value: number; cached: boolean; attempts: number; reply: string }
   | { ok: false; error: string; reason: JudgeFailureReason; attempts: number };
 
 export interface JudgeStats {
-  /** HTTP requests sent (every attempt counts). */
+  /** Model calls made (every attempt counts): HTTP requests for a judge over HTTP. */
   httpCalls: number;
   /** Attempts beyond the first. */
   retries: number;
@@ -116,7 +114,7 @@ export interface JudgeStats {
 }
 
 export interface AskOptions {
-  /** Cancels waiting, backoff and the HTTP call; the result is then a failure with reason `aborted`. */
+  /** Cancels waiting, backoff and the model call; the result is then a failure with reason `aborted`. */
   signal?: AbortSignal | undefined;
 }
 
@@ -128,37 +126,25 @@ export interface Judge {
    * identical to one already in flight shares its result (and so its first caller's abort signal).
    */
   ask(kind: VerdictKind, messages: readonly ChatMessage[], options?: AskOptions): Promise<JudgeVerdict>;
-  /** Cache key of the request these messages produce. */
-  requestKey(messages: readonly ChatMessage[]): string;
+  /** Cache key of the request these messages produce (for `kind`, whose constraint, if any, is part of it). */
+  requestKey(messages: readonly ChatMessage[], kind?: VerdictKind): string;
   /** A snapshot of the counters. */
   stats(): JudgeStats;
   readonly cache: JudgeCache | undefined;
 }
 
-export const DEFAULT_API_KEY_ENV = 'GTALIGN_JUDGE_API_KEY';
-
 const DEFAULT_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 500, maxDelayMs: 20_000 };
 
-const ChatCompletionSchema = z.object({
-  choices: z
-    .array(
-      z.object({
-        message: z.object({ content: z.string().nullable().optional() }),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .min(1),
-});
-
-type AttemptResult =
-  | { ok: true; reply: string; value: number }
-  | {
-      ok: false;
-      reason: JudgeFailureReason;
-      message: string;
-      retryable: boolean;
-      retryAfterMs?: number | undefined;
-    };
+/** A failed attempt: why, whether another may succeed, and how many attempts the verdict took. */
+class AttemptFailure {
+  constructor(
+    readonly reason: JudgeFailureReason,
+    readonly message: string,
+    readonly retryable: boolean,
+    readonly attempts: number,
+    readonly retryAfterMs?: number,
+  ) {}
+}
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1)
@@ -170,12 +156,6 @@ function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0)
     throw new RangeError(`judge: ${name} must be a number >= 0, got ${value}`);
   return value;
-}
-
-export function resolveApiKey(
-  options: Pick<JudgeOptions, 'apiKey' | 'apiKeyEnv' | 'env'>,
-): string | undefined {
-  return resolveKey(options, DEFAULT_API_KEY_ENV);
 }
 
 /** All judge counters at zero (also for Judge implementations of one's own). */
@@ -195,30 +175,103 @@ export function newJudgeStats(): JudgeStats {
   };
 }
 
-export function createJudge(options: JudgeOptions): Judge {
-  if (options.baseUrl.trim() === '') throw new RangeError('judge: baseUrl is empty');
-  if (options.model.trim() === '') throw new RangeError('judge: model is empty');
-  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-  const retry: RetryOptions = { ...DEFAULT_RETRY, ...options.retry };
-  positiveInt('retry.attempts', retry.attempts);
-  nonNegative('retry.baseDelayMs', retry.baseDelayMs);
-  nonNegative('retry.maxDelayMs', retry.maxDelayMs);
+function isEndpoint(options: JudgeOptions | ModelJudgeOptions): options is JudgeOptions {
+  if (typeof options.model === 'string') return true;
+  if ('baseUrl' in options && options.baseUrl !== undefined) {
+    throw new RangeError('judge: give either baseUrl with a model name, or a ChatModel as model, not both');
+  }
+  return false;
+}
+
+/** The judge's reading of a model failure: its reason, and whether trying again can help. */
+function judgeFailureOf(error: ChatModelError): { reason: JudgeFailureReason; retryable: boolean } {
+  switch (error.details.reason) {
+    case 'network':
+    case 'timeout':
+      return { reason: error.details.reason, retryable: true };
+    case 'http_status':
+      return { reason: 'http_status', retryable: error.retryable };
+    case 'aborted':
+      return { reason: 'aborted', retryable: false };
+    // An answer the judge cannot read may come out right next time; one over the size limit will not.
+    case 'malformed':
+    case 'incomplete':
+    case 'upstream':
+      return { reason: 'bad_response', retryable: true };
+    case 'too_large':
+      return { reason: 'bad_response', retryable: false };
+    // The server ignored the constraint: as for a reply without a verdict, try again.
+    case 'constraint':
+      return { reason: 'bad_verdict', retryable: true };
+    case undefined:
+      // A model of one's own that gave no reason: a status is an HTTP answer, else there was none.
+      return {
+        reason: error.details.status === undefined ? 'network' : 'http_status',
+        retryable: error.retryable,
+      };
+    default:
+      return { reason: 'backend', retryable: error.retryable };
+  }
+}
+
+/** A constraint as the cache key holds it (its `check` only reads the reply, it does not change it). */
+function constraintKey(constraint: Constraint): Record<string, string> {
+  return constraint.kind === 'gbnf'
+    ? { kind: 'gbnf', grammar: constraint.grammar }
+    : { kind: 'regex', pattern: constraint.pattern };
+}
+
+export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
+  const retry = checkRetryPolicy({ ...DEFAULT_RETRY, ...options.retry }, 'judge: retry');
   const timeoutMs = positiveInt('timeoutMs', options.timeoutMs ?? 120_000);
   const concurrencyLimit = positiveInt('concurrency', options.concurrency ?? 4);
+  const temperature = nonNegative('temperature', options.temperature ?? 0);
+  const maxTokens = positiveInt('maxTokens', options.maxTokens ?? 1024);
   const limiter = createLimiter(concurrencyLimit);
-  const params: Record<string, unknown> = {
-    temperature: nonNegative('temperature', options.temperature ?? 0),
-    max_tokens: positiveInt('maxTokens', options.maxTokens ?? 1024),
-    ...options.extraBody,
-  };
-  const apiKey = resolveApiKey(options);
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
-  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
-  // A keep-alive node:http client: at hundreds of calls in flight the built-in fetch is the bottleneck.
-  const fetchImpl = options.fetch ?? createNodeFetch({ maxSockets: Math.max(16, concurrencyLimit) });
-  const sleep = options.sleep ?? abortableSleep;
-  const random = options.random ?? Math.random;
   const cache = options.cacheDir !== undefined ? createJudgeCache(options.cacheDir) : undefined;
+
+  let model: ChatModel;
+  /** The model applies `timeoutMs` to each call itself (the one built from an endpoint does). */
+  let modelTimesOut: boolean;
+  /** The cache key's endpoint and model fields: who answers. */
+  let identity: { endpoint?: string; model: string };
+  let sampling: JudgeSampling;
+  if (isEndpoint(options)) {
+    const endpoint = judgeEndpoint(options, {
+      temperature,
+      maxTokens,
+      timeoutMs,
+      concurrency: concurrencyLimit,
+    });
+    model = endpoint.model;
+    modelTimesOut = true;
+    // The endpoint is part of the key: two servers may serve different models under one name ("default").
+    identity = { endpoint: endpoint.cacheEndpoint, model: options.model };
+    sampling = endpoint.sampling;
+  } else {
+    model = options.model;
+    modelTimesOut = false;
+    identity = { model: options.cacheId ?? model.id };
+    sampling = { temperature, maxTokens, params: { temperature, max_tokens: maxTokens } };
+  }
+  const constraints = { ...options.constraints };
+  for (const [kind, constraint] of Object.entries(constraints)) {
+    if (constraint !== undefined && !model.capabilities[constraint.kind]) {
+      throw new RangeError(
+        `judge: the ${kind} constraint is ${constraint.kind}, which ${model.id} cannot apply`,
+      );
+    }
+  }
+
+  const retryRun: RetryRun<AttemptFailure> = {
+    policy: retry,
+    random: options.random,
+    sleep: options.sleep,
+    retryable: (f): f is AttemptFailure => f instanceof AttemptFailure && f.retryable,
+    retryAfterMs: (f) => f.retryAfterMs,
+    abortedWhileWaiting: (_f, n) =>
+      new AttemptFailure('aborted', 'aborted by caller while backing off', false, n),
+  };
 
   const counters = newJudgeStats();
   const bump = (map: Partial<Record<JudgeFailureReason, number>>, reason: JudgeFailureReason): void => {
@@ -230,94 +283,78 @@ export function createJudge(options: JudgeOptions): Judge {
     return { ok: false, reason, error, attempts };
   };
 
-  // The endpoint is part of the key: two servers may serve different models under one name ("default").
-  const requestKey = (messages: readonly ChatMessage[]): string =>
-    judgeCacheKey({ endpoint: url, model: options.model, messages, params });
+  // One keyer per constraint in use (a kind without one shares the plain keyer).
+  const plainKeyer = judgeCacheKeyer({ ...identity, params: sampling.params });
+  const keyers = new Map<VerdictKind, (messages: readonly ChatMessage[]) => string>();
+  for (const [kind, constraint] of Object.entries(constraints) as [VerdictKind, Constraint | undefined][]) {
+    if (constraint === undefined) continue;
+    const params = { ...sampling.params, constraint: constraintKey(constraint) };
+    keyers.set(kind, judgeCacheKeyer({ ...identity, params }));
+  }
+  const requestKey = (messages: readonly ChatMessage[], kind?: VerdictKind): string =>
+    ((kind === undefined ? undefined : keyers.get(kind)) ?? plainKeyer)(messages);
 
+  /** One model call under the attempt's timeout: the verdict, or why there is none. */
   async function attemptOnce(
     kind: VerdictKind,
-    body: string,
+    request: GenerateRequest,
+    attempt: number,
     signal: AbortSignal | undefined,
-  ): Promise<AttemptResult> {
+  ): Promise<{ reply: string; value: number }> {
+    const failure = (reason: JudgeFailureReason, message: string, retryable: boolean, after?: number) =>
+      new AttemptFailure(reason, message, retryable, attempt, after);
     // Cancelled while waiting for a slot: an already aborted signal fires no 'abort' event.
-    if (signal?.aborted)
-      return { ok: false, reason: 'aborted', message: 'aborted by caller', retryable: false };
+    if (signal?.aborted) throw failure('aborted', 'aborted by caller', false);
     counters.httpCalls++;
-    const controller = new AbortController();
+    // The attempt's timeout: the model's own when the judge built it (one timer per call, not two).
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const onAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    let callSignal = signal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    if (!modelTimesOut) {
+      const controller = new AbortController();
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      onAbort = () => controller.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      callSignal = controller.signal;
+    }
     try {
-      const res = await fetchImpl(url, { method: 'POST', headers, body, signal: controller.signal });
-      const text = await res.text();
-      if (!res.ok) {
-        const status = res.status;
-        return {
-          ok: false,
-          reason: 'http_status',
-          message: `HTTP ${status} from ${url}: ${excerpt(text)}`,
-          retryable: status === 408 || status === 429 || status >= 500,
-          retryAfterMs: retryAfterMs(res.headers.get('retry-after'), Date.now()),
-        };
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        return {
-          ok: false,
-          reason: 'bad_response',
-          message: `response body is not JSON: ${excerpt(text)}`,
-          retryable: true,
-        };
-      }
-      const parsed = ChatCompletionSchema.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unknown shape';
-        return {
-          ok: false,
-          reason: 'bad_response',
-          message: `not a chat completion (${where})`,
-          retryable: true,
-        };
-      }
-      const choice = parsed.data.choices[0];
-      const reply = choice?.message.content ?? '';
+      const result = await model.generate({ ...request, signal: callSignal });
+      const reply = result.text;
       const verdict = extractVerdict(kind, reply);
       if (!verdict.ok) {
-        const truncated = choice?.finish_reason === 'length' ? ' (reply cut at max_tokens)' : '';
-        return {
-          ok: false,
-          reason: 'bad_verdict',
-          message: `${verdict.reason}${truncated}; reply: ${JSON.stringify(excerpt(reply, 120))}`,
-          retryable: true,
-        };
+        const truncated = result.finishReason === 'length' ? ' (reply cut at max_tokens)' : '';
+        throw failure(
+          'bad_verdict',
+          `${verdict.reason}${truncated}; reply: ${JSON.stringify(excerpt(reply, 120))}`,
+          true,
+        );
       }
-      return { ok: true, reply, value: verdict.value };
+      return { reply, value: verdict.value };
     } catch (err) {
-      if (signal?.aborted)
-        return { ok: false, reason: 'aborted', message: 'aborted by caller', retryable: false };
-      if (timedOut) {
-        return {
-          ok: false,
-          reason: 'timeout',
-          message: `no complete response within ${timeoutMs} ms`,
-          retryable: true,
-        };
+      if (err instanceof AttemptFailure) throw err;
+      if (signal?.aborted) throw failure('aborted', 'aborted by caller', false);
+      if (timedOut || (err instanceof ChatModelError && err.details.reason === 'timeout')) {
+        throw failure('timeout', `no complete response within ${timeoutMs} ms`, true);
       }
-      return { ok: false, reason: 'network', message: describeNetworkError(err), retryable: true };
+      if (!(err instanceof ChatModelError)) throw err;
+      const { reason, retryable } = judgeFailureOf(err);
+      throw failure(reason, err.message, retryable, err.details.retryAfterMs);
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  async function run(kind: VerdictKind, messages: readonly ChatMessage[], key: string, signal?: AbortSignal) {
+  async function run(
+    kind: VerdictKind,
+    messages: readonly ChatMessage[],
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<JudgeVerdict> {
     if (cache) {
       const found = await cache.get(key);
       if (found.status === 'hit') {
@@ -326,13 +363,7 @@ export function createJudge(options: JudgeOptions): Judge {
         if (verdict.ok) {
           counters.cacheHits++;
           counters.successes++;
-          return {
-            ok: true,
-            value: verdict.value,
-            cached: true,
-            attempts: 0,
-            reply: found.entry.reply,
-          } as const;
+          return { ok: true, value: verdict.value, cached: true, attempts: 0, reply: found.entry.reply };
         }
         counters.cacheCorrupt++;
       } else if (found.status === 'corrupt') {
@@ -342,45 +373,41 @@ export function createJudge(options: JudgeOptions): Judge {
       }
     }
 
-    const body = JSON.stringify({ model: options.model, messages, ...params });
-    let last: Extract<AttemptResult, { ok: false }> | undefined;
-    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      if (signal?.aborted) return fail('aborted', 'aborted by caller', attempt - 1);
-      if (attempt > 1) counters.retries++;
-      const result = await limiter.run(() => attemptOnce(kind, body, signal));
-      if (result.ok) {
-        if (cache) {
-          await cache.set(key, { reply: result.reply, model: options.model }).catch(() => {
-            counters.cacheWriteErrors++;
-          });
-        }
-        counters.successes++;
-        return {
-          ok: true,
-          value: result.value,
-          cached: false,
-          attempts: attempt,
-          reply: result.reply,
-        } as const;
-      }
-      last = result;
-      bump(counters.attemptErrorsByReason, result.reason);
-      if (!result.retryable) return fail(result.reason, result.message, attempt);
-      if (attempt === retry.attempts) break;
-      // Full jitter: uniform in [0, min(max, base·2^(n−1))]; a server's Retry-After is a floor.
-      const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-      let delay = random() * cap;
-      if (result.retryAfterMs !== undefined)
-        delay = Math.max(delay, Math.min(result.retryAfterMs, retry.maxDelayMs));
-      try {
-        await sleep(delay, signal);
-      } catch {
-        return fail('aborted', 'aborted by caller while backing off', attempt);
-      }
+    // The model copies what it sends and never changes the messages.
+    const request: GenerateRequest = { messages: messages as ChatMessage[] };
+    if (sampling.temperature !== undefined) request.temperature = sampling.temperature;
+    if (sampling.maxTokens !== undefined) request.maxTokens = sampling.maxTokens;
+    const constraint = constraints[kind];
+    if (constraint !== undefined) request.constraint = constraint;
+
+    let answer: { reply: string; value: number; attempts: number };
+    try {
+      answer = await retrying(
+        async (n) => {
+          if (signal?.aborted) throw new AttemptFailure('aborted', 'aborted by caller', false, n - 1);
+          if (n > 1) counters.retries++;
+          try {
+            const got = await limiter.run(() => attemptOnce(kind, request, n, signal));
+            return { ...got, attempts: n };
+          } catch (err) {
+            if (err instanceof AttemptFailure) bump(counters.attemptErrorsByReason, err.reason);
+            throw err;
+          }
+        },
+        { ...retryRun, signal },
+      );
+    } catch (err) {
+      if (!(err instanceof AttemptFailure)) throw err;
+      // The count is the result's `attempts`: whoever reports the failure says it once.
+      return fail(err.reason, err.message, err.attempts);
     }
-    const reason = last?.reason ?? 'network';
-    // The count is the result's `attempts`: whoever reports the failure says it once.
-    return fail(reason, last?.message ?? 'no attempt made', retry.attempts);
+    if (cache) {
+      await cache.set(key, { reply: answer.reply, model: identity.model }).catch(() => {
+        counters.cacheWriteErrors++;
+      });
+    }
+    counters.successes++;
+    return { ok: true, value: answer.value, cached: false, attempts: answer.attempts, reply: answer.reply };
   }
 
   /**
@@ -401,7 +428,7 @@ export function createJudge(options: JudgeOptions): Judge {
   ): Promise<JudgeVerdict> => {
     const signal = askOptions?.signal;
     if (signal?.aborted) return Promise.resolve(fail('aborted', 'aborted by caller', 0));
-    const key = requestKey(messages);
+    const key = requestKey(messages, kind);
     let shared = inFlight.get(key);
     if (shared) counters.deduped++;
     else {

@@ -15,14 +15,14 @@ export const VERDICT_SCALES: Readonly<Record<VerdictKind, readonly number[]>> = 
   matrix: Object.freeze([0, 0.5, 1]),
 });
 
-/** Where each kind puts its verdict. */
-const CONTAINER: Readonly<Record<VerdictKind, 'boxed' | 'abg' | 'po'>> = {
+/** Where each kind puts its verdict: `\\boxed{…}`, `<abg>…</abg>` or `<po>…</po>`. */
+export const VERDICT_CONTAINERS: Readonly<Record<VerdictKind, 'boxed' | 'abg' | 'po'>> = Object.freeze({
   math: 'boxed',
   writing: 'boxed',
   safety: 'boxed',
   ambiguity: 'abg',
   matrix: 'po',
-};
+});
 
 const MAX_SHOWN = 60;
 
@@ -166,7 +166,7 @@ export function extractVerdict(kind: VerdictKind, replyText: string): VerdictPar
   if (typeof replyText !== 'string') return { ok: false, reason: 'reply is not a string' };
   if (replyText.trim() === '') return { ok: false, reason: 'empty reply' };
   const { text, truncatedThinking } = stripThinking(replyText);
-  const container = CONTAINER[kind];
+  const container = VERDICT_CONTAINERS[kind];
   const found = container === 'boxed' ? lastBoxed(text) : lastTagged(text, container);
   if (!found.ok) {
     return {

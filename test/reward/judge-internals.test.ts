@@ -1,8 +1,14 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createJudgeCache, judgeCacheKey } from '../../src/reward/judge-cache.js';
+import {
+  canonicalJson,
+  createJudgeCache,
+  judgeCacheKey,
+  judgeCacheKeyer,
+} from '../../src/reward/judge-cache.js';
 import { createLimiter } from '../../src/reward/limiter.js';
 
 describe('limiter', () => {
@@ -52,6 +58,27 @@ describe('judge cache', () => {
     ).not.toBe(a);
     expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: 0 } })).toBe(
       '{"a":{"c":0,"d":[{"y":2,"z":1}]},"b":1}',
+    );
+  });
+
+  it("keys a judge's many requests exactly as judgeCacheKey does", () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    const message = fc.oneof(
+      fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: text }),
+      // Messages with more fields go the long way.
+      fc.record({ role: text, content: text, name: text }),
+    );
+    fc.assert(
+      fc.property(
+        fc.option(text, { nil: undefined }),
+        text,
+        fc.array(message, { maxLength: 4 }),
+        fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }),
+        (endpoint, model, messages, params) => {
+          const identity = { ...(endpoint === undefined ? {} : { endpoint }), model, params };
+          expect(judgeCacheKeyer(identity)(messages)).toBe(judgeCacheKey({ ...identity, messages }));
+        },
+      ),
     );
   });
 

@@ -370,6 +370,26 @@ describe('on-disk cache', () => {
     expect(judgeFor(server, { apiKey: 'secret', headers: { 'x-trace': '1' } }).requestKey([])).toBe(key);
   });
 
+  it('keeps the keys of judges before the shared transport, so their cache entries stay valid', () => {
+    // Computed by the judge that had its own HTTP client (the endpoint as it wrote it: base URL + path).
+    const messages = [
+      { role: 'system' as const, content: 'rubric' },
+      { role: 'user' as const, content: 'héllo "x"' },
+    ];
+    const key = (baseUrl: string, over: Partial<JudgeOptions>) =>
+      createJudge({ baseUrl, model: 'Qwen/Qwen3-32B', env: {}, ...over }).requestKey(messages);
+    const thinkingOff = { extraBody: { chat_template_kwargs: { enable_thinking: false } } };
+    expect(key('http://judge.example:8000/v1/', thinkingOff)).toBe(
+      'a8321bee9b104c405a7d780cfb05794e47219f9d887c75979a6677c8b187d566',
+    );
+    expect(key('http://judge.example:8000', thinkingOff)).toBe(
+      'aa03a75933b1e919d979227887eb9a696ee33ea33f8bbe945863ce2739094750',
+    );
+    expect(key('http://judge.example:8000/v1/', { model: 'm', maxTokens: 64, temperature: 0.5 })).toBe(
+      'e420394a80c22394a8d48cd44c976f39224fd520361eb0bdaededd732f4be0b8',
+    );
+  });
+
   it('keeps scoring when the cache cannot be written', async () => {
     const server = await serve(() => ({ content: '\\boxed{1}' }));
     const dir = await tempDir();

@@ -1,0 +1,318 @@
+/**
+ * The chat transport: JSON POSTs to one endpoint, with a per-attempt timeout, bounded body reads, SSE,
+ * retries under the one policy of retry.ts, and every failure as a `ChatModelError` that names the URL and
+ * says what went wrong (`details.reason`). It knows HTTP, not chat completions: a caller hands it a body
+ * and a reader of the answer (whole JSON or SSE events) and gets back what the reader makes of it.
+ *
+ * - Timeouts: a whole-body call's timeout covers the whole attempt, body included; a streamed call's
+ *   covers the wait for the headers, then the longest silence between two SSE events (comments, i.e.
+ *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body.
+ * - Bounds: a JSON body over `maxResponseBytes`, or an SSE line or event over `maxEventChars`, fails the
+ *   attempt (reason `too_large`, final) and cancels the body; of an error answer only 64 KiB are read.
+ * - Retries: an attempt that failed with a `retryOn` failure is tried again after a backoff, up to
+ *   `retry.attempts` in all; a stream never once its reader has delivered something.
+ * - Connections: by default the keep-alive node:http client of node-fetch.ts (built-in fetch halves a
+ *   judge's throughput at hundreds of calls in flight); `fetch` replaces it.
+ */
+
+import { AttemptControl } from './attempt-control.js';
+import {
+  abortableSleep,
+  describeNetworkError,
+  excerpt,
+  type LimitedText,
+  ResponseTooLargeError,
+  readLimitedText,
+  retryAfterMs,
+} from './http.js';
+import { createNodeFetch } from './node-fetch.js';
+import { backoffMs, type RetryEnvironment, type RetryPolicy, retrying } from './retry.js';
+import { readSse } from './sse.js';
+import { ChatModelError, type ChatModelErrorDetails } from './types.js';
+
+export interface TransportOptions extends RetryEnvironment {
+  /** The endpoint every request goes to. */
+  url: string;
+  /** Names the backend in messages and `details.backend`, e.g. `vllm:qwen`. */
+  backend: string;
+  /** Request headers beyond `content-type` and `accept`, e.g. `authorization`. */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Per-attempt timeout in ms (see above). */
+  timeoutMs: number;
+  /** Largest JSON body read, in bytes. */
+  maxResponseBytes: number;
+  /** Longest SSE line, and longest event (its `data:` lines together), in characters. */
+  maxEventChars: number;
+  retry: RetryPolicy;
+  /** Which failures are tried again (default {@link isTransientFailure}). */
+  retryOn?: ((error: ChatModelError) => boolean) | undefined;
+  /** Replaces the keep-alive node:http client. */
+  fetch?: typeof fetch | undefined;
+  /** Connections per host of the default client (default no limit, as the built-in fetch). */
+  maxSockets?: number | undefined;
+}
+
+/** One answer of the server, 2xx, headers in: its body is read by one of the two methods, once. */
+export interface Exchange {
+  readonly response: Response;
+  /** The answer is an event stream (else, e.g., a server that ignored `stream: true` sent one JSON body). */
+  readonly isEventStream: boolean;
+  /** The body as JSON, read up to `maxResponseBytes`. */
+  json(): Promise<unknown>;
+  /** The `data` of each SSE event; each one re-arms the timeout. */
+  events(): AsyncGenerator<string>;
+}
+
+export interface Transport {
+  readonly url: string;
+  /** POSTs `body` as JSON and returns what `read` makes of the answer, retrying per the policy. */
+  call<T>(
+    body: unknown,
+    signal: AbortSignal | undefined,
+    read: (exchange: Exchange) => Promise<T>,
+  ): Promise<T>;
+  /**
+   * POSTs `body` as JSON and yields what `read` yields from the answer. An attempt is retried only while
+   * `read` has yielded nothing: what a caller has seen is never sent twice.
+   */
+  stream<T>(
+    body: unknown,
+    signal: AbortSignal | undefined,
+    read: (exchange: Exchange) => AsyncIterable<T>,
+  ): AsyncGenerator<T>;
+}
+
+/** How much of an error body goes into a message, and into `details.body`. */
+const EXCERPT_CHARS = 300;
+const BODY_DETAIL_CHARS = 4_000;
+/** How much of an error response is read: more than `details.body` keeps. */
+const ERROR_BODY_BYTES = 64 << 10;
+
+/** A `ChatModelError` whose message starts with the backend's name. */
+export function backendError(
+  backend: string,
+  message: string,
+  details: Omit<ChatModelErrorDetails, 'backend'> = {},
+): ChatModelError {
+  return new ChatModelError(`${backend}: ${message}`, { backend, ...details });
+}
+
+/**
+ * The failures a chat backend retries on its own: those that cost the server nothing (no connection, a
+ * 408, 429 or 5xx refusal, a stream that broke before its first token). A timeout, a garbled answer or an
+ * error in mid-stream cost a whole generation: trying again is the caller's call (the judge does).
+ */
+export function isTransientFailure(error: ChatModelError): boolean {
+  const { reason } = error.details;
+  return reason === 'network' || reason === 'incomplete' || (reason === 'http_status' && error.retryable);
+}
+
+export function createTransport(options: TransportOptions): Transport {
+  const { url, backend, timeoutMs, maxResponseBytes, maxEventChars, retry } = options;
+  const retryOn = options.retryOn ?? isTransientFailure;
+  const fetchImpl =
+    options.fetch ?? createNodeFetch({ maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    ...options.headers,
+  };
+  const fail = (message: string, details: Omit<ChatModelErrorDetails, 'backend'> = {}): ChatModelError =>
+    backendError(backend, message, details);
+
+  /** What an exception thrown while talking to the server means. */
+  function attemptError(err: unknown, control: AttemptControl): ChatModelError {
+    if (control.callerAborted) {
+      return fail(`request to ${url} was aborted by the caller`, { reason: 'aborted', cause: err });
+    }
+    if (control.timedOut) {
+      return fail(`request to ${url} timed out after ${timeoutMs} ms`, { reason: 'timeout', cause: err });
+    }
+    if (err instanceof ChatModelError) return err;
+    // From an injected fetch that bounds what it buffers: the same answer would come again.
+    if (err instanceof ResponseTooLargeError) return fail(err.message, { reason: 'too_large', cause: err });
+    return fail(`cannot reach ${url}: ${describeNetworkError(err)}`, { reason: 'network', cause: err });
+  }
+
+  function tooLarge(limit: ResponseTooLargeError, what: string, option: string): ChatModelError {
+    return fail(`${url} sent ${what} (${option})`, { reason: 'too_large', cause: limit });
+  }
+
+  async function readBody(res: Response, control: AttemptControl): Promise<string> {
+    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+    let read: LimitedText;
+    if (declared > maxResponseBytes) {
+      // No need to read what is announced too large.
+      await res.body?.cancel().catch(() => undefined);
+      read = { text: '', complete: false };
+    } else {
+      try {
+        read = await readLimitedText(res, maxResponseBytes);
+      } catch (err) {
+        throw attemptError(err, control);
+      }
+    }
+    // Read whole or cancelled at the limit: either way the connection is settled.
+    control.bodyDone();
+    if (!read.complete) {
+      const what = `a response body larger than ${maxResponseBytes} bytes`;
+      throw tooLarge(new ResponseTooLargeError(`the ${what}`, maxResponseBytes), what, 'maxResponseBytes');
+    }
+    return read.text;
+  }
+
+  async function* eventsOf(res: Response, control: AttemptControl): AsyncGenerator<string> {
+    if (res.body === null) return;
+    control.rearm();
+    const events = readSse(res.body, { maxEventChars });
+    try {
+      for (;;) {
+        let next: IteratorResult<{ data: string }>;
+        try {
+          next = await events.next();
+        } catch (err) {
+          if (err instanceof ResponseTooLargeError) throw tooLarge(err, err.message, 'maxStreamEventChars');
+          throw attemptError(err, control);
+        }
+        if (next.done) {
+          control.bodyDone();
+          return;
+        }
+        control.rearm();
+        yield next.value.data;
+      }
+    } finally {
+      await events.return(undefined);
+    }
+  }
+
+  /** One POST: resolves with a 2xx answer, or throws a ChatModelError. */
+  async function send(payload: string, control: AttemptControl): Promise<Exchange> {
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { method: 'POST', headers, body: payload, signal: control.signal });
+    } catch (err) {
+      throw attemptError(err, control);
+    }
+    if (!res.ok) {
+      let text: string;
+      try {
+        const read = await readLimitedText(res, ERROR_BODY_BYTES);
+        control.bodyDone();
+        text = read.complete ? read.text : `${read.text}…`;
+      } catch {
+        text = '(the error body could not be read)';
+      }
+      const status = res.status;
+      const details: Omit<ChatModelErrorDetails, 'backend'> = {
+        reason: 'http_status',
+        status,
+        body: text.slice(0, BODY_DETAIL_CHARS),
+      };
+      const wait = retryAfterMs(res.headers.get('retry-after'));
+      if (wait !== undefined) details.retryAfterMs = wait;
+      throw fail(
+        `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}: ${excerpt(text, EXCERPT_CHARS)}`,
+        details,
+      );
+    }
+    return new Answer(res, control);
+  }
+
+  /** A 2xx answer (a class: one per call, and a judge makes thousands a second). */
+  class Answer implements Exchange {
+    readonly isEventStream: boolean;
+
+    constructor(
+      readonly response: Response,
+      private readonly control: AttemptControl,
+    ) {
+      const contentType = response.headers.get('content-type') ?? '';
+      this.isEventStream = response.body !== null && contentType.includes('text/event-stream');
+    }
+
+    async json(): Promise<unknown> {
+      const text = await readBody(this.response, this.control);
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw fail(`${url} returned a body that is not JSON: ${excerpt(text, EXCERPT_CHARS)}`, {
+          reason: 'malformed',
+        });
+      }
+    }
+
+    events(): AsyncGenerator<string> {
+      return eventsOf(this.response, this.control);
+    }
+  }
+
+  const giveUp = (failure: unknown, attempts: number): unknown =>
+    attempts > 1 && failure instanceof ChatModelError
+      ? new ChatModelError(`${failure.message} (gave up after ${attempts} attempts)`, failure.details)
+      : failure;
+
+  const abortedWhileWaiting = (failure: ChatModelError, reason: unknown): ChatModelError =>
+    fail(`request to ${url} was aborted by the caller while waiting to retry (${failure.message})`, {
+      reason: 'aborted',
+      cause: reason,
+    });
+
+  const shouldRetry = (failure: unknown): failure is ChatModelError =>
+    failure instanceof ChatModelError && retryOn(failure);
+
+  return {
+    url,
+    call(body, signal, read) {
+      const payload = JSON.stringify(body);
+      const attempt = async () => {
+        const control = new AttemptControl(signal, timeoutMs);
+        try {
+          return await read(await send(payload, control));
+        } finally {
+          control.dispose();
+        }
+      };
+      // A client that retries above (the judge) makes thousands of calls a second: no loop for one attempt.
+      if (retry.attempts === 1) return attempt();
+      return retrying(attempt, {
+        policy: retry,
+        signal,
+        random: options.random,
+        sleep: options.sleep,
+        retryable: shouldRetry,
+        retryAfterMs: (failure) => failure.details.retryAfterMs,
+        giveUp,
+        abortedWhileWaiting: (failure, _n, reason) => abortedWhileWaiting(failure, reason),
+      });
+    },
+    // The loop of `retrying`, for a generator: it may retry only until the first item is out.
+    async *stream(body, signal, read) {
+      const payload = JSON.stringify(body);
+      const sleep = options.sleep;
+      for (let n = 1; ; n++) {
+        const control = new AttemptControl(signal, timeoutMs);
+        let delivered = false;
+        let failure: ChatModelError;
+        try {
+          for await (const item of read(await send(payload, control))) {
+            delivered = true;
+            yield item;
+          }
+          return;
+        } catch (err) {
+          if (delivered || n >= retry.attempts || !shouldRetry(err)) throw giveUp(err, n);
+          failure = err;
+        } finally {
+          control.dispose();
+        }
+        const delay = backoffMs(retry, n, failure.details.retryAfterMs, options.random);
+        try {
+          await (sleep ?? abortableSleep)(delay, signal);
+        } catch (reason) {
+          throw abortedWhileWaiting(failure, reason);
+        }
+      }
+    },
+  };
+}
