@@ -92,7 +92,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
     }
     const turn = turnFlags(loaded);
     const choice = backendChoice(loaded, turn.seed);
-    const judge = judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
 
     let model: ChatModel | undefined;
     return interruptible(
@@ -136,7 +136,10 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);
       },
-      async () => model?.close(),
+      async () => {
+        await model?.close();
+        await judge.close();
+      },
     );
   },
 });

@@ -81,60 +81,64 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
     const out = values.out;
     const { concurrency, tokenizer } = values;
     const judgeConcurrency = values['judge-concurrency'];
-    const judge = judgeSetup(loaded, judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, judgeConcurrency, ctx.env);
 
-    return interruptible(LABEL, async (signal) => {
-      const reward = rewardConfigOf(loaded);
-      let file: Awaited<ReturnType<typeof readResponsesFile>>;
-      try {
-        file = await readResponsesFile(responses);
-      } catch (err) {
-        if (err instanceof LineTooLongError) throw new InputError(err.message);
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new InputError(
-          `cannot read ${responses}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err)}`,
+    return interruptible(
+      LABEL,
+      async (signal) => {
+        const reward = rewardConfigOf(loaded);
+        let file: Awaited<ReturnType<typeof readResponsesFile>>;
+        try {
+          file = await readResponsesFile(responses);
+        } catch (err) {
+          if (err instanceof LineTooLongError) throw new InputError(err.message);
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new InputError(
+            `cannot read ${responses}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err)}`,
+          );
+        }
+        const [counter, dataFiles, allRows] = await Promise.all([
+          loadTokenizer(tokenizer),
+          expandInputs(data),
+          loadRows(data),
+        ]);
+        const joined = joinResponses(file.lines, allRows, responses);
+        if (joined.length === 0) throw new InputError(`${responses}: no responses`);
+        const { rows, produce } = responsesProducer(joined, allRows);
+        const config: RunConfig = {
+          schema: 'gtalign.run/1',
+          name: values.name ?? basename(resolve(out)),
+          command: 'eval score',
+          gtalign: VERSION,
+          createdAt: new Date().toISOString(),
+          data: { files: dataFiles.map((f) => resolve(f)), dataSources: [], limit: null },
+          mode: 'responses',
+          backend: { kind: 'responses' },
+          judge: judgeInfo(judge.description),
+          reward: rewardInfo(reward, judge.mathCheck),
+          tokenizer: tokenizerInfo(counter),
+          responses: { file: resolve(responses), sha256: file.sha256 },
+          runtime: { concurrency, judgeConcurrency },
+        };
+        const result = await evaluateWithProgress(
+          LABEL,
+          {
+            out,
+            config,
+            rows,
+            produce,
+            scoring: scoringOf(judge, reward),
+            tokenCounter: counter,
+            resume: values.resume,
+            concurrency,
+            signal,
+          },
+          !values['no-progress'],
         );
-      }
-      const [counter, dataFiles, allRows] = await Promise.all([
-        loadTokenizer(tokenizer),
-        expandInputs(data),
-        loadRows(data),
-      ]);
-      const joined = joinResponses(file.lines, allRows, responses);
-      if (joined.length === 0) throw new InputError(`${responses}: no responses`);
-      const { rows, produce } = responsesProducer(joined, allRows);
-      const config: RunConfig = {
-        schema: 'gtalign.run/1',
-        name: values.name ?? basename(resolve(out)),
-        command: 'eval score',
-        gtalign: VERSION,
-        createdAt: new Date().toISOString(),
-        data: { files: dataFiles.map((f) => resolve(f)), dataSources: [], limit: null },
-        mode: 'responses',
-        backend: { kind: 'responses' },
-        judge: judgeInfo(judge.description),
-        reward: rewardInfo(reward, judge.mathCheck),
-        tokenizer: tokenizerInfo(counter),
-        responses: { file: resolve(responses), sha256: file.sha256 },
-        runtime: { concurrency, judgeConcurrency },
-      };
-      const result = await evaluateWithProgress(
-        LABEL,
-        {
-          out,
-          config,
-          rows,
-          produce,
-          scoring: scoringOf(judge, reward),
-          tokenCounter: counter,
-          resume: values.resume,
-          concurrency,
-          signal,
-        },
-        !values['no-progress'],
-      );
-      await writeOut(`${metricsTable(result.metrics)}\n`);
-      return outcome(LABEL, result);
-    });
+        await writeOut(`${metricsTable(result.metrics)}\n`);
+        return outcome(LABEL, result);
+      },
+      judge.close,
+    );
   },
 });

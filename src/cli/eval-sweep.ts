@@ -109,7 +109,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
     const turn = turnFlags(loaded);
     const choice = backendChoice(loaded, turn.seed);
-    const judge = judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
     const specs = values['policy-param'] ?? [];
     if (specs.length === 0) throw new UsageError('--policy-param NAME=FROM:TO:STEPS is required');
     let ranges: ParamRange[];
@@ -193,7 +193,10 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         await writeOut(`${sweepTable(sweep)}\n`);
         return 0;
       },
-      async () => model?.close(),
+      async () => {
+        await model?.close();
+        await judge.close();
+      },
     );
   },
 });

@@ -10,14 +10,20 @@ import type { REWARD } from '../config/settings/reward.js';
 import { describeSource, rank } from '../config/source.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
 import { createJudge, type Judge } from '../reward/judge.js';
+import { createLocalJudge } from '../reward/judge-local.js';
 import { InputError, UsageError } from './errors.js';
 
 /** Where verdicts come from, as a run's config records it. */
-export type JudgeDescription = { kind: 'offline' } | { kind: 'live'; url: string; model: string };
+export type JudgeDescription =
+  | { kind: 'offline' }
+  | { kind: 'live'; url: string; model: string }
+  | { kind: 'local'; model: string };
 
 export interface JudgeSetup {
   /** The live judge; undefined with `--judge offline`. */
   judge: Judge | undefined;
+  /** Frees what the judge holds (the local engine's model); call it when the command ends. */
+  close(): Promise<void>;
   description: JudgeDescription;
   onJudgeError: 'skip' | 'fail';
   /** False with `--no-math-check`. */
@@ -43,15 +49,39 @@ function offline(loaded: LoadedOf<typeof JUDGE_SETTINGS>): boolean {
  * The judge the settings describe. `concurrency` is the judge's HTTP calls in flight (each command
  * names that setting its own way). One of `--judge offline` or `--judge-url` must be given.
  */
-export function judgeSetup(
+export async function judgeSetup(
   loaded: LoadedOf<typeof JUDGE_SETTINGS>,
   concurrency: number,
   env: Env,
-): JudgeSetup {
+): Promise<JudgeSetup> {
   const v = loaded.values;
   const onJudgeError = v['on-judge-error'];
   const mathCheck = !v['no-math-check'];
-  if (offline(loaded)) return { judge: undefined, description: { kind: 'offline' }, onJudgeError, mathCheck };
+  const nothing = async () => {};
+  if (offline(loaded)) {
+    return { judge: undefined, close: nothing, description: { kind: 'offline' }, onJudgeError, mathCheck };
+  }
+  if (v['judge-backend'] === 'local') {
+    const file = v['judge-model'];
+    if (file === undefined) throw new UsageError('--judge-backend local needs --judge-model FILE.gguf');
+    if (v['judge-url'] !== undefined) throw new UsageError('--judge-backend local takes no --judge-url');
+    const judge = await createLocalJudge({
+      modelPath: file,
+      // The engine has one sequence: calls run one at a time.
+      concurrency: 1,
+      timeoutMs: v['judge-timeout'],
+      retry: { attempts: v['judge-retries'], baseDelayMs: v['judge-backoff'] },
+      cacheDir: v['no-cache'] ? undefined : v['cache-dir'],
+      verdictOnly: v['judge-verdict-only'],
+    });
+    return {
+      judge,
+      close: () => judge.close(),
+      description: { kind: 'local', model: file },
+      onJudgeError,
+      mathCheck,
+    };
+  }
   const url = v['judge-url'];
   if (url === undefined) {
     throw new UsageError(
@@ -70,7 +100,7 @@ export function judgeSetup(
     retry: { attempts: v['judge-retries'], baseDelayMs: v['judge-backoff'] },
     cacheDir: v['no-cache'] ? undefined : v['cache-dir'],
   });
-  return { judge, description: { kind: 'live', url, model }, onJudgeError, mathCheck };
+  return { judge, close: nothing, description: { kind: 'live', url, model }, onJudgeError, mathCheck };
 }
 
 /**

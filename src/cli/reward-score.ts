@@ -160,7 +160,8 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     const { values } = loaded;
     if (values.input === undefined) throw new UsageError('--input is required');
     const input = values.input;
-    const { judge, onJudgeError } = judgeSetup(loaded, values.concurrency, ctx.env);
+    const setup = await judgeSetup(loaded, values.concurrency, ctx.env);
+    const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 
     if (values.output !== undefined) await checkOutputPath(input, values.output);
@@ -211,6 +212,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       // Everything scored before a stop is still written.
       await flush(true);
       await out.end();
+      await setup.close();
     }
     if (out.closed)
       process.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');

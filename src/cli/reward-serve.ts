@@ -54,7 +54,7 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
     const { values } = loaded;
     const server = serverSetup(loaded, ctx.env);
     const judgeConcurrency = values['judge-concurrency'];
-    const setup = judgeSetup(loaded, judgeConcurrency, ctx.env);
+    const setup = await judgeSetup(loaded, judgeConcurrency, ctx.env);
     const config = rewardConfigOf(loaded);
     let running: Awaited<ReturnType<typeof startRewardServer>>;
     try {
@@ -72,16 +72,23 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
         port: server.port,
       });
     } catch (err) {
+      await setup.close();
       throw listenError(err, server);
     }
     const judge =
       setup.description.kind === 'offline'
         ? 'offline verdicts'
-        : `judge ${setup.description.model} at ${setup.description.url}`;
+        : setup.description.kind === 'local'
+          ? `local judge ${setup.description.model}`
+          : `judge ${setup.description.model} at ${setup.description.url}`;
     process.stderr.write(
       `gtalign reward serve: listening on ${running.url} (${judge}, on judge error ${setup.onJudgeError}, ` +
         `${keysNote(server)})\n`,
     );
-    return serveUntilSignal(running, 'gtalign reward serve');
+    try {
+      return await serveUntilSignal(running, 'gtalign reward serve');
+    } finally {
+      await setup.close();
+    }
   },
 });

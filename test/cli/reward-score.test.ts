@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { buildJudgeMessages } from '../../src/reward/rubrics.js';
 import { analyzeSample } from '../../src/reward/score.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
@@ -651,4 +652,51 @@ describe('gtalign reward score: hostile files and pipes', () => {
       await server.close();
     }
   }, 60_000);
+});
+
+describe('gtalign reward score with the local engine as the judge', () => {
+  it('judges through --judge-backend local --judge-model FILE.gguf, a verdict on every judged line', async () => {
+    const model = join(dir, 'judge.gguf');
+    await writeTinyLlamaGguf(model, { seed: 1 });
+    // Short lines that need a judge: the tiny model spends a token per byte and has a 4,096-token context.
+    const pending = cases
+      .filter((c) => analyzeSample(c).kind === 'pending' && c.response.length + c.ground_truth.length < 1500)
+      .slice(0, 4);
+    expect(pending.length).toBe(4);
+    const input = join(dir, 'local-judge.jsonl');
+    await writeFile(
+      input,
+      `${pending.map(({ verdict: _v, expected: _e, category: _c, ...rest }) => JSON.stringify(rest)).join('\n')}\n`,
+    );
+    const r = await runCli([
+      'reward',
+      'score',
+      '--input',
+      input,
+      '--judge-backend',
+      'local',
+      '--judge-model',
+      model,
+      // The random-weight model cannot follow a rubric: the grammar makes it answer with a verdict.
+      '--judge-verdict-only',
+      '--no-cache',
+      '--no-math-check',
+    ]);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code, r.stderr).toBe(0);
+    const out = parseLines(r.stdout);
+    expect(out.map((o) => o.id)).toEqual(pending.map((c) => c.id));
+    for (const o of out) {
+      expect(o.error, JSON.stringify(o.error)).toBeUndefined();
+      expect(o.verdict_source).toBe('judge');
+      expect(typeof o.score).toBe('number');
+    }
+    expect(r.stderr).toMatch(/judge calls [1-9]/);
+  }, 120_000);
+
+  it('needs a model file for the local judge, and takes no URL with it', async () => {
+    const none = await runCli(['reward', 'score', '--input', 'x.jsonl', '--judge-backend', 'local']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--judge-backend local needs --judge-model FILE.gguf');
+  });
 });

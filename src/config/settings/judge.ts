@@ -110,8 +110,28 @@ export const ON_JUDGE_ERROR = setting({
 });
 
 /** The judge settings every scoring command takes; each adds the concurrency flag its own way. */
+export const JUDGE_BACKEND = setting({
+  name: 'judge-backend',
+  key: 'judge.backend',
+  type: oneOf(['openai', 'local']),
+  default: 'openai',
+  env: ['GTALIGN_JUDGE_BACKEND'],
+  arg: 'openai|local',
+  help: 'openai: a server at --judge-url; local: the GGUF file --judge-model in-process',
+});
+
+export const JUDGE_VERDICT_ONLY = setting({
+  name: 'judge-verdict-only',
+  key: 'judge.verdictOnly',
+  type: boolean(),
+  default: false,
+  help: 'local judge: constrain each reply to the bare verdict (for a model too small to follow the rubric)',
+});
+
 export const JUDGE_SETTINGS = [
   JUDGE_MODE,
+  JUDGE_BACKEND,
+  JUDGE_VERDICT_ONLY,
   JUDGE_URL,
   JUDGE_MODEL,
   JUDGE_KEY_ENV,
