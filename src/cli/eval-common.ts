@@ -372,3 +372,38 @@ export type { ScoringOptions };
 export function scoringOf(judge: JudgeSetup, reward: RewardConfig): ScoringOptions {
   return { judge: judge.judge, config: reward, mathCheck: judge.mathCheck, onJudgeError: judge.onJudgeError };
 }
+
+/** What one evaluation of an eval command needs, beside the rows and how they are produced. */
+export interface ScoredRun {
+  out: string;
+  config: RunConfig;
+  rows: EvalOptions['rows'];
+  produce: EvalOptions['produce'];
+  judge: JudgeSetup;
+  reward: RewardConfig;
+  counter: EvalOptions['tokenCounter'];
+  control: Pick<EvalOptions, 'resume' | 'concurrency' | 'maxFailures'>;
+  signal: AbortSignal;
+  progress: boolean;
+}
+
+/** Runs one evaluation of eval run, score or sweep: scored by the judge setup, progress on stderr. */
+export function runScored(label: string, run: ScoredRun): Promise<EvalResult> {
+  const { judge, reward, counter, control, progress, ...rest } = run;
+  return evaluateWithProgress(
+    label,
+    { ...rest, scoring: scoringOf(judge, reward), tokenCounter: counter, ...control },
+    progress,
+  );
+}
+
+/** The cleanup of an eval command: the generating model (if one was made), then the judge. */
+export function closeModelAndJudge(
+  model: () => ChatModel | undefined,
+  judge: JudgeSetup,
+): () => Promise<void> {
+  return async () => {
+    await model()?.close();
+    await judge.close();
+  };
+}

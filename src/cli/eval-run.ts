@@ -12,7 +12,7 @@ import { backendChoice, createBackend, loadSteering, turnFlags } from './backend
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
 import {
-  evaluateWithProgress,
+  closeModelAndJudge,
   interruptible,
   loadSelectedRows,
   loadTokenizer,
@@ -22,7 +22,7 @@ import {
   runConfig,
   runControl,
   runFlags,
-  scoringOf,
+  runScored,
 } from './eval-common.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
@@ -119,27 +119,22 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
           reward,
           counter,
         });
-        const result = await evaluateWithProgress(
-          LABEL,
-          {
-            out: flags.out,
-            config,
-            rows,
-            produce,
-            scoring: scoringOf(judge, reward),
-            tokenCounter: counter,
-            ...runControl(flags),
-            signal,
-          },
-          flags.progress,
-        );
+        const result = await runScored(LABEL, {
+          out: flags.out,
+          config,
+          rows,
+          produce,
+          judge,
+          reward,
+          counter,
+          control: runControl(flags),
+          signal,
+          progress: flags.progress,
+        });
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);
       },
-      async () => {
-        await model?.close();
-        await judge.close();
-      },
+      closeModelAndJudge(() => model, judge),
     );
   },
 });

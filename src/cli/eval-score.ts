@@ -20,14 +20,13 @@ import { VERSION } from '../version.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import {
-  evaluateWithProgress,
   interruptible,
   judgeInfo,
   loadTokenizer,
   metricsTable,
   outcome,
   rewardInfo,
-  scoringOf,
+  runScored,
   tokenizerInfo,
 } from './eval-common.js';
 import { writeOut } from './io.js';
@@ -120,21 +119,18 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
           responses: { file: resolve(responses), sha256: file.sha256 },
           runtime: { concurrency, judgeConcurrency },
         };
-        const result = await evaluateWithProgress(
-          LABEL,
-          {
-            out,
-            config,
-            rows,
-            produce,
-            scoring: scoringOf(judge, reward),
-            tokenCounter: counter,
-            resume: values.resume,
-            concurrency,
-            signal,
-          },
-          !values['no-progress'],
-        );
+        const result = await runScored(LABEL, {
+          out,
+          config,
+          rows,
+          produce,
+          judge,
+          reward,
+          counter,
+          control: { resume: values.resume, concurrency },
+          signal,
+          progress: !values['no-progress'],
+        });
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);
       },

@@ -21,7 +21,7 @@ import { backendChoice, createBackend, loadSteering, turnFlags } from './backend
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import {
-  evaluateWithProgress,
+  closeModelAndJudge,
   formatTable,
   interruptible,
   loadSelectedRows,
@@ -33,7 +33,7 @@ import {
   runConfig,
   runControl,
   runFlags,
-  scoringOf,
+  runScored,
 } from './eval-common.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
@@ -165,20 +165,18 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
             extra: { sweep: { param: sweep.param, value: point.value, values: point.values } },
           });
           const label = `${LABEL} ${point.run}`;
-          const result = await evaluateWithProgress(
-            label,
-            {
-              out,
-              config,
-              rows,
-              produce,
-              scoring: scoringOf(judge, reward),
-              tokenCounter: counter,
-              ...runControl(flags),
-              signal,
-            },
-            flags.progress,
-          );
+          const result = await runScored(label, {
+            out,
+            config,
+            rows,
+            produce,
+            judge,
+            reward,
+            counter,
+            control: runControl(flags),
+            signal,
+            progress: flags.progress,
+          });
           const code = outcome(label, result);
           if (code !== 0) return code;
           sweep.points.push({
@@ -193,10 +191,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         await writeOut(`${sweepTable(sweep)}\n`);
         return 0;
       },
-      async () => {
-        await model?.close();
-        await judge.close();
-      },
+      closeModelAndJudge(() => model, judge),
     );
   },
 });
