@@ -192,6 +192,28 @@ function asObject(raw: unknown, source: RowSource): Record<string, unknown> | Da
   return raw as Record<string, unknown>;
 }
 
+/** The fields both layouts share, as a row: the id is the record's own, else derived from where it came from. */
+function baseRow(
+  d: {
+    id?: string | number | null | undefined;
+    data_source: string;
+    prompt: DatasetRow['prompt'];
+    extra_info?: Record<string, unknown> | null | undefined;
+  },
+  groundTruth: string,
+  source: RowSource,
+): DatasetRow {
+  const extra = d.extra_info ?? {};
+  return {
+    id: d.id != null ? String(d.id) : rowId(d.data_source, extra, source),
+    data_source: d.data_source,
+    prompt: d.prompt,
+    ground_truth: groundTruth,
+    extra_info: extra,
+    source,
+  };
+}
+
 /** Validates one verl-layout record (`reward_model.ground_truth`), already passed through `normalizeValue`. */
 export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
   const obj = asObject(raw, source);
@@ -199,15 +221,7 @@ export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
   const parsed = verlRecordSchema.safeParse(obj);
   if (!parsed.success) return { ok: false, error: schemaError(parsed.error, source) };
   const d = parsed.data;
-  const extra = d.extra_info ?? {};
-  const row: DatasetRow = {
-    id: d.id != null ? String(d.id) : rowId(d.data_source, extra, source),
-    data_source: d.data_source,
-    prompt: d.prompt,
-    ground_truth: d.reward_model.ground_truth,
-    extra_info: extra,
-    source,
-  };
+  const row = baseRow(d, d.reward_model.ground_truth, source);
   return { ok: true, row: withOptional(row, d, d.reward_model.style, otherColumns(obj, VERL_KEYS)) };
 }
 
@@ -218,17 +232,8 @@ export function parseFlatRecord(raw: unknown, source: RowSource): RecordResult {
   const parsed = flatRecordSchema.safeParse(obj);
   if (!parsed.success) return { ok: false, error: schemaError(parsed.error, source) };
   const d = parsed.data;
-  const extra = d.extra_info ?? {};
-  const row: DatasetRow = {
-    id: d.id != null ? String(d.id) : rowId(d.data_source, extra, source),
-    data_source: d.data_source,
-    prompt: d.prompt,
-    ground_truth: d.ground_truth,
-    extra_info: extra,
-    source,
-  };
   const columns = { ...(d.columns ?? {}), ...otherColumns(obj, FLAT_KEYS) };
-  return { ok: true, row: withOptional(row, d, d.reward_style, columns) };
+  return { ok: true, row: withOptional(baseRow(d, d.ground_truth, source), d, d.reward_style, columns) };
 }
 
 /** Reads either layout: a record with `reward_model` is verl, one with top-level `ground_truth` is flat. */
