@@ -29,13 +29,13 @@ import { formatIssues, zodIssues } from '../issues.js';
 import {
   BatchAbortedError,
   type BatchItem,
+  type BatchOptions,
   type BatchResult,
   type BatchStats,
   type FailedResult,
   newBatchStats,
   scoreBatch,
 } from '../reward/batch.js';
-import type { RewardConfig } from '../reward/config.js';
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
 import type { AskOptions, Judge, JudgeStats } from '../reward/judge.js';
 import type { RewardSample } from '../reward/score.js';
@@ -46,18 +46,15 @@ import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
 import { type OpenRlhfLabel, readGetRewardBody, readScoreBody } from './reward-request.js';
 
-export interface RewardServerOptions {
-  /** The live judge; undefined = offline (every sample carries its verdict). */
-  judge?: Judge | undefined;
-  /** Samples in flight per request (default 32; about twice the judge's HTTP concurrency is right). */
-  concurrency?: number;
-  /** `skip` (default): a failed sample is reported as failed; `fail`: the request fails. */
-  onJudgeError?: 'skip' | 'fail';
-  config?: RewardConfig;
-  /** Deterministic math check before asking the judge (default true). */
-  mathCheck?: boolean;
-  /** Clip a label's verdict outside its task's scale as the reference does (default: that sample fails). */
-  clipVerdicts?: boolean;
+/**
+ * The batch's scoring options, per request: `concurrency` is samples in flight per request (default 32;
+ * about twice the judge's HTTP concurrency is right); under `onJudgeError: 'fail'` the request fails.
+ */
+export interface RewardServerOptions
+  extends Pick<
+    BatchOptions,
+    'judge' | 'concurrency' | 'onJudgeError' | 'config' | 'mathCheck' | 'clipVerdicts'
+  > {
   apiKeys?: readonly string[];
   limits?: {
     /** Largest request body in bytes (default 64 MiB). */
