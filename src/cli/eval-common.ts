@@ -373,12 +373,11 @@ export function scoringOf(judge: JudgeSetup, reward: RewardConfig): ScoringOptio
   return { judge: judge.judge, config: reward, mathCheck: judge.mathCheck, onJudgeError: judge.onJudgeError };
 }
 
-/** What one evaluation of an eval command needs, beside the rows and how they are produced. */
-export interface ScoredRun {
-  out: string;
-  config: RunConfig;
-  rows: EvalOptions['rows'];
-  produce: EvalOptions['produce'];
+/** One evaluation of an eval command: where it goes, its config, its rows and how they are produced. */
+export type ScoredRun = Pick<EvalOptions, 'out' | 'config' | 'rows' | 'produce'>;
+
+/** How every evaluation of a command is scored and run (a sweep shares it over its points). */
+export interface ScoringContext {
   judge: JudgeSetup;
   reward: RewardConfig;
   counter: EvalOptions['tokenCounter'];
@@ -388,11 +387,11 @@ export interface ScoredRun {
 }
 
 /** Runs one evaluation of eval run, score or sweep: scored by the judge setup, progress on stderr. */
-export function runScored(label: string, run: ScoredRun): Promise<EvalResult> {
-  const { judge, reward, counter, control, progress, ...rest } = run;
+export function runScored(label: string, run: ScoredRun, context: ScoringContext): Promise<EvalResult> {
+  const { judge, reward, counter, control, signal, progress } = context;
   return evaluateWithProgress(
     label,
-    { ...rest, scoring: scoringOf(judge, reward), tokenCounter: counter, ...control },
+    { ...run, scoring: scoringOf(judge, reward), tokenCounter: counter, ...control, signal },
     progress,
   );
 }

@@ -119,18 +119,15 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
           reward,
           counter,
         });
-        const result = await runScored(LABEL, {
-          out: flags.out,
-          config,
-          rows,
-          produce,
+        const context = {
           judge,
           reward,
           counter,
           control: runControl(flags),
           signal,
           progress: flags.progress,
-        });
+        };
+        const result = await runScored(LABEL, { out: flags.out, config, rows, produce }, context);
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);
       },

@@ -119,18 +119,9 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
           responses: { file: resolve(responses), sha256: file.sha256 },
           runtime: { concurrency, judgeConcurrency },
         };
-        const result = await runScored(LABEL, {
-          out,
-          config,
-          rows,
-          produce,
-          judge,
-          reward,
-          counter,
-          control: { resume: values.resume, concurrency },
-          signal,
-          progress: !values['no-progress'],
-        });
+        const control = { resume: values.resume, concurrency };
+        const context = { judge, reward, counter, control, signal, progress: !values['no-progress'] };
+        const result = await runScored(LABEL, { out, config, rows, produce }, context);
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);
       },

@@ -140,6 +140,14 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         ]);
         const backend = await createBackend(choice, ctx.env);
         model = backend.model;
+        const context = {
+          judge,
+          reward,
+          counter,
+          control: runControl(flags),
+          signal,
+          progress: flags.progress,
+        };
         const sweep: SweepFile = {
           param: ranges[0]!.name,
           params: ranges,
@@ -165,18 +173,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
             extra: { sweep: { param: sweep.param, value: point.value, values: point.values } },
           });
           const label = `${LABEL} ${point.run}`;
-          const result = await runScored(label, {
-            out,
-            config,
-            rows,
-            produce,
-            judge,
-            reward,
-            counter,
-            control: runControl(flags),
-            signal,
-            progress: flags.progress,
-          });
+          const result = await runScored(label, { out, config, rows, produce }, context);
           const code = outcome(label, result);
           if (code !== 0) return code;
           sweep.points.push({
