@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { TurnError } from '../src/assistant/errors.js';
 import { ModelDownloadError, ModelNotFoundError } from '../src/assistant/models.js';
 import { InputError, UsageError } from '../src/cli/errors.js';
+import { DataError } from '../src/data/errors.js';
 import { describeError, exitStatusOf, GtalignError } from '../src/errors.js';
 import { RunStoreError, RunStoreIoError } from '../src/eval/store-error.js';
 import { MatrixError } from '../src/game/matrix.js';
 import { GameTooLargeError } from '../src/game/nash.js';
 import { LineTooLongError } from '../src/io/lines.js';
+import { ResponseTooLargeError } from '../src/llm/http.js';
 import { ChatModelError } from '../src/llm/types.js';
 import { SteeringError } from '../src/steering/errors.js';
 
@@ -25,6 +27,8 @@ describe('one base error', () => {
       [new GameTooLargeError(20, 20, 1e9, 1e6), 'limit', 1],
       [new LineTooLongError('in.jsonl', 3, 1024), 'limit', 1],
       [new ChatModelError('HTTP 500', { backend: 'openai', status: 500 }), 'backend', 1],
+      [new DataError('f.jsonl:3: field prompt: required'), 'input', 1],
+      [new ResponseTooLargeError('body over 16 MiB', 16 << 20), 'limit', 1],
       [new SteeringError('policy', [{ path: 'x', message: 'bad' } as never]), 'input', 1],
     ];
     for (const [err, code, status] of cases) {

@@ -1,3 +1,5 @@
+import { GtalignError } from '../errors.js';
+
 /** Where a record came from: the file, its 0-based position among the file's records and, for JSONL, its 1-based line. */
 export interface RowSource {
   file: string;
@@ -11,7 +13,8 @@ export function describeSource(source: RowSource): string {
 }
 
 /** A data file or record that cannot be read; the message names the file, the row or line, and the field. */
-export class DataError extends Error {
+export class DataError extends GtalignError {
+  readonly code = 'input';
   constructor(
     message: string,
     readonly source?: RowSource,

@@ -3,6 +3,7 @@
  * API keys from the environment, Retry-After, abortable backoff sleeps, readable network errors, and
  * response bodies read up to a limit.
  */
+import { GtalignError } from '../errors.js';
 
 /**
  * The API key: an explicit key wins; else the named environment variable; else, only when the caller
@@ -77,7 +78,8 @@ export function describeNetworkError(err: unknown): string {
 }
 
 /** An upstream response (a body, an SSE line or event) over a size limit; reading stopped there. */
-export class ResponseTooLargeError extends Error {
+export class ResponseTooLargeError extends GtalignError {
+  readonly code = 'limit';
   constructor(
     message: string,
     readonly limit: number,
