@@ -3,9 +3,11 @@
  * (rows, backend, producer, scoring, the config saved with the run), interrupts, and the summary table.
  */
 import { basename, resolve } from 'node:path';
+import type { Env } from '../config/env.js';
 import type { LoadedOf } from '../config/load.js';
 import type { MODES, RUN } from '../config/settings/eval.js';
 import { DataError } from '../data/errors.js';
+import { expandInputs } from '../data/load.js';
 import type { GroupMetrics, Metrics } from '../eval/metrics.js';
 import { createProgress } from '../eval/progress.js';
 import type { AssistantOptions } from '../eval/run.js';
@@ -34,7 +36,14 @@ import { configId, type RewardConfig } from '../reward/config.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { VERSION } from '../version.js';
-import { asInputError, type BackendDescription, type TurnFlags, turnOptionsOf } from './backend-options.js';
+import {
+  asInputError,
+  type BackendChoice,
+  type BackendDescription,
+  createBackend,
+  type TurnFlags,
+  turnOptionsOf,
+} from './backend-options.js';
 import { InputError, UsageError } from './errors.js';
 import type { JudgeDescription, JudgeSetup } from './judge-options.js';
 
@@ -384,6 +393,25 @@ export interface ScoringContext {
   control: Pick<EvalOptions, 'resume' | 'concurrency' | 'maxFailures'>;
   signal: AbortSignal;
   progress: boolean;
+}
+
+/** The scoring context of a command's run flags. */
+export function scoringContext(
+  flags: RunFlags,
+  parts: Pick<ScoringContext, 'judge' | 'reward' | 'counter' | 'signal'>,
+): ScoringContext {
+  return { ...parts, control: runControl(flags), progress: flags.progress };
+}
+
+/** What a generating eval command loads before its first row: tokenizer, data files, rows, backend. */
+export async function loadGenerationInputs(flags: RunFlags, choice: BackendChoice, env: Env) {
+  const [counter, dataFiles, rows] = await Promise.all([
+    loadTokenizer(flags.tokenizer),
+    expandInputs(flags.data),
+    loadSelectedRows(flags),
+  ]);
+  const backend = await createBackend(choice, env);
+  return { counter, dataFiles, rows, backend };
 }
 
 /** Runs one evaluation of eval run, score or sweep: scored by the judge setup, progress on stderr. */

@@ -6,23 +6,21 @@ import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { STEERING } from '../config/settings/steering.js';
-import { expandInputs } from '../data/load.js';
 import type { ChatModel } from '../llm/types.js';
-import { backendChoice, createBackend, loadSteering, turnFlags } from './backend-options.js';
+import { backendChoice, loadSteering, turnFlags } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
 import {
   closeModelAndJudge,
   interruptible,
-  loadSelectedRows,
-  loadTokenizer,
+  loadGenerationInputs,
   metricsTable,
   outcome,
   producerFor,
   runConfig,
-  runControl,
   runFlags,
   runScored,
+  scoringContext,
 } from './eval-common.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
@@ -100,14 +98,9 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
       async (signal) => {
         const reward = rewardConfigOf(loaded);
         const steering = await loadSteering(turn);
-        const [counter, dataFiles, rows] = await Promise.all([
-          loadTokenizer(flags.tokenizer),
-          expandInputs(flags.data),
-          loadSelectedRows(flags),
-        ]);
-        const backend = await createBackend(choice, ctx.env);
+        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
         model = backend.model;
-        const { produce, generation } = producerFor(mode, model, turn, steering);
+        const { produce, generation } = producerFor(mode, backend.model, turn, steering);
         const config = runConfig({
           flags,
           out: flags.out,
@@ -119,14 +112,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
           reward,
           counter,
         });
-        const context = {
-          judge,
-          reward,
-          counter,
-          control: runControl(flags),
-          signal,
-          progress: flags.progress,
-        };
+        const context = scoringContext(flags, { judge, reward, counter, signal });
         const result = await runScored(LABEL, { out: flags.out, config, rows, produce }, context);
         await writeOut(`${metricsTable(result.metrics)}\n`);
         return outcome(LABEL, result);

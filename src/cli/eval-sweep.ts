@@ -6,7 +6,6 @@ import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { ANALYSIS, CONTINUATION, POLICY, PROFILE, RULE } from '../config/settings/steering.js';
-import { expandInputs } from '../data/load.js';
 import type { Metrics } from '../eval/metrics.js';
 import {
   type ParamRange,
@@ -17,23 +16,22 @@ import {
   writeSweep,
 } from '../eval/sweep.js';
 import type { ChatModel } from '../llm/types.js';
-import { backendChoice, createBackend, loadSteering, turnFlags } from './backend-options.js';
+import { backendChoice, loadSteering, turnFlags } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import {
   closeModelAndJudge,
   formatTable,
   interruptible,
-  loadSelectedRows,
-  loadTokenizer,
+  loadGenerationInputs,
   num,
   outcome,
   pct,
   producerFor,
   runConfig,
-  runControl,
   runFlags,
   runScored,
+  scoringContext,
 } from './eval-common.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
@@ -133,21 +131,9 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
           if (err instanceof SweepError) throw new InputError(err.message);
           throw err;
         }
-        const [counter, dataFiles, rows] = await Promise.all([
-          loadTokenizer(flags.tokenizer),
-          expandInputs(flags.data),
-          loadSelectedRows(flags),
-        ]);
-        const backend = await createBackend(choice, ctx.env);
+        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
         model = backend.model;
-        const context = {
-          judge,
-          reward,
-          counter,
-          control: runControl(flags),
-          signal,
-          progress: flags.progress,
-        };
+        const context = scoringContext(flags, { judge, reward, counter, signal });
         const sweep: SweepFile = {
           param: ranges[0]!.name,
           params: ranges,
@@ -156,7 +142,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         };
         for (const point of plan) {
           const out = join(flags.out, point.run);
-          const { produce, generation } = producerFor(mode, model, turn, {
+          const { produce, generation } = producerFor(mode, backend.model, turn, {
             policy: point.policy,
             ...(base.profile === undefined ? {} : { profile: base.profile }),
           });

@@ -107,13 +107,18 @@ export function answerTerms(
   }
 }
 
+/** The terms of U and L other than the answer rewards' judge and BLEU. */
 export interface WelfareInputs {
+  /** 1 iff the format regex matches and the payoff validates (always the latter in a scorable record). */
   format: number;
   payoff_quality: number;
   a_user: number;
   a_llm: number;
+  /** Logistic length term of the response's words. */
   response_length: number;
+  /** Logistic length term of the whole output's words. */
   whole_length: number;
+  /** exp(−reasoning code points / scale). */
   brevity: number;
 }
 

@@ -24,6 +24,7 @@ import {
   lengthTerm,
   payoffQuality,
   type TaskFamily,
+  type WelfareInputs,
   welfare,
 } from './components.js';
 import {
@@ -43,18 +44,7 @@ export interface RewardSample {
   extra_info?: Record<string, unknown>;
 }
 
-export interface RewardComponents {
-  /** 1 iff the format regex matches and the payoff validates (always the latter in a scorable record). */
-  format: number;
-  payoff_quality: number;
-  a_user: number;
-  a_llm: number;
-  /** Logistic length term of the response's words. */
-  response_length: number;
-  /** Logistic length term of the whole output's words. */
-  whole_length: number;
-  /** exp(−reasoning code points / scale). */
-  brevity: number;
+export interface RewardComponents extends WelfareInputs {
   /** The verdict normalized to [0, 1] (clip(v), or clip(v / 4) for writing). */
   judge: number;
   /** Character BLEU of the response against the ground truth (writing only). */
