@@ -121,7 +121,9 @@ Files written:
                       comparison and metric deltas (two runs or more), sweeps, failures
   DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
   DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
-                      action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json)
+                      action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json);
+                      the PNG is the SVG rendered by resvg with the bundled DejaVu Sans fonts. Where
+                      resvg's native binding cannot load, the charts are SVG only (with a warning)
 
 A run folder holds results.jsonl (one record per row) and config.json; a folder with only sweep.json
 (a sweep's top folder) is drawn as sweep curves.`,
@@ -176,7 +178,12 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
       },
     );
     const out = resolve(values.out ?? `${runs[0]!.dir}/report`);
-    const files = await writeReport(out, report, { png, scale });
+    // report.md links the PNGs; if resvg cannot load, writeReport writes SVG only, links those and warns.
+    const files = await writeReport(out, report, {
+      png,
+      scale,
+      warn: (message) => process.stderr.write(`warning: ${message}\n`),
+    });
     process.stdout.write(
       `gtalign eval report: ${runs.length} run(s), ${report.charts.length} chart(s) → ${out}/report.html, ${out}/report.md (${files.length} files)\n`,
     );

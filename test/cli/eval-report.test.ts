@@ -7,7 +7,7 @@ import { computeMetrics } from '../../src/eval/metrics.js';
 import { loadTokenCounter } from '../../src/eval/tokens.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { rec } from '../eval/helpers.js';
-import { pngSize } from '../eval/png-util.js';
+import { decodePng, pngSize } from '../eval/png-util.js';
 import { runCli } from '../support/cli.js';
 
 const recordsA: RunRecord[] = [
@@ -89,6 +89,78 @@ describe('gtalign eval report', () => {
     const w = Number(/width="(\d+)"/.exec(svg)![1]);
     const h = Number(/height="(\d+)"/.exec(svg)![1]);
     expect(pngSize(png)).toEqual({ width: 2 * w, height: 2 * h });
+    // Drawn, not blank: the text's ink (#222222) and the first run's points (#0072B2 at 0.55 over white).
+    const img = decodePng(png);
+    let ink = 0;
+    let points = 0;
+    for (let y = 0; y < img.height; y++) {
+      for (let x = 0; x < img.width; x++) {
+        const [r, g, b] = img.pixel(x, y) as [number, number, number];
+        if (r < 60 && g < 60 && b < 60) ink++;
+        if (Math.abs(r - 115) <= 3 && Math.abs(g - 177) <= 3 && Math.abs(b - 213) <= 3) points++;
+      }
+    }
+    expect(ink).toBeGreaterThan(500);
+    expect(points).toBeGreaterThan(20);
+    expect(md).toContain('(charts/scatter-math-hard.png)');
+  });
+
+  it('writes PNG charts at --scale', async () => {
+    const out = join(root, 'report-scale-3');
+    const r = await runCli([
+      'eval',
+      'report',
+      join(root, 'a'),
+      '--out',
+      out,
+      '--scale',
+      '3',
+      '--no-write-metrics',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const svg = await readFile(join(out, 'charts', 'welfare.svg'), 'utf8');
+    const w = Number(/width="(\d+)"/.exec(svg)![1]);
+    const h = Number(/height="(\d+)"/.exec(svg)![1]);
+    expect(pngSize(await readFile(join(out, 'charts', 'welfare.png')))).toEqual({
+      width: 3 * w,
+      height: 3 * h,
+    });
+  });
+
+  it("writes SVG charts, links them and says why when resvg's native binding cannot load", async () => {
+    // As on a platform without a prebuilt binding: requiring @resvg/resvg-js-<platform> fails.
+    const preload = join(root, 'no-resvg-binding.cjs');
+    await writeFile(
+      preload,
+      `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (/^@resvg\\/resvg-js-|resvgjs\\..*\\.node$/.test(request)) {
+    const err = new Error("Cannot find module '" + request + "'\\nRequire stack:\\n- js-binding.js");
+    err.code = 'MODULE_NOT_FOUND';
+    throw err;
+  }
+  return resolve.call(this, request, ...rest);
+};
+`,
+    );
+    const out = join(root, 'report-no-resvg');
+    const r = await runCli(['eval', 'report', join(root, 'a'), '--out', out, '--no-write-metrics'], {
+      env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require "${preload}"`.trim() },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^warning: PNG charts not written \(cannot load @resvg\/resvg-js: Cannot find module '@resvg\/resvg-js-[\w-]+'\); the charts are SVG only and report\.md links them\n$/,
+    );
+    expect((await readdir(join(out, 'charts'))).sort()).toEqual([
+      'action-mix.svg',
+      'scatter-math-hard.svg',
+      'scatter-wildguard.svg',
+      'welfare.svg',
+    ]);
+    const md = await readFile(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('(charts/scatter-math-hard.svg)');
+    expect(md).not.toContain('.png)');
   });
 
   it('draws sweep curves from a folder with sweep.json, SVG only with --no-png', async () => {

@@ -1,7 +1,7 @@
 /**
  * `gtalign eval report`: a Markdown summary (report.md) and a self-contained HTML report (report.html:
- * inline CSS and SVG, no script, no external URL), plus every chart as charts/<id>.png and
- * charts/<id>.svg.
+ * inline CSS and SVG, no script, no external URL), plus every chart as charts/<id>.svg and, rendered
+ * from that SVG by resvg (raster.ts), charts/<id>.png.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import {
   welfareChart,
 } from './charts.js';
 import { incompleteText, type RunCompleteness } from './completeness.js';
-import { sceneToPng } from './raster.js';
+import { loadPngRenderer, type ResvgLoader } from './raster.js';
 import { type Scene, sceneToSvg } from './scene.js';
 import { escapeHtml, mdText, type Table, tableToHtml, tableToMarkdown } from './table.js';
 import {
@@ -417,11 +417,26 @@ export function buildReport(runs: readonly ReportRun[], options: ReportOptions =
   };
 }
 
-/** Writes report.md, report.html and charts/<id>.svg (+ .png unless `png: false`) into `outDir`. */
+export interface WriteReportOptions {
+  /** Write charts/<id>.png besides the SVG (default true). */
+  png?: boolean;
+  /** PNG pixels per chart unit (default 2). */
+  scale?: number;
+  /** How `@resvg/resvg-js` is loaded (tests inject one that fails). */
+  loadResvg?: ResvgLoader;
+  /** Told why no PNG was written when the renderer cannot load (default: a warning on stderr). */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Writes report.md, report.html and charts/<id>.svg (+ .png unless `png: false`) into `outDir`. When the
+ * PNG renderer cannot load (no native binding of resvg for this platform), the charts are written as
+ * SVG only, report.md links the SVGs instead, and `warn` is told why.
+ */
 export async function writeReport(
   outDir: string,
   report: Report,
-  options: { png?: boolean; scale?: number } = {},
+  options: WriteReportOptions = {},
 ): Promise<string[]> {
   const chartsDir = join(outDir, 'charts');
   await mkdir(chartsDir, { recursive: true });
@@ -430,11 +445,25 @@ export async function writeReport(
     await writeFile(path, data);
     files.push(path);
   };
-  await put(join(outDir, 'report.md'), report.markdown);
+  const loaded =
+    options.png === false || report.charts.length === 0
+      ? undefined
+      : await loadPngRenderer(options.loadResvg);
+  let markdown = report.markdown;
+  if (loaded?.ok === false) {
+    const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+    warn(`PNG charts not written (${loaded.reason}); the charts are SVG only and report.md links them`);
+    // report.md was built to link the PNGs (chartFormat png): link each chart's SVG instead.
+    for (const c of report.charts)
+      markdown = markdown.replaceAll(`](charts/${c.id}.png)`, `](charts/${c.id}.svg)`);
+  }
+  const renderer = loaded?.ok ? loaded.renderer : undefined;
+  await put(join(outDir, 'report.md'), markdown);
   await put(join(outDir, 'report.html'), report.html);
   for (const c of report.charts) {
     await put(join(chartsDir, `${c.id}.svg`), sceneToSvg(c, { standalone: true }));
-    if (options.png !== false) await put(join(chartsDir, `${c.id}.png`), sceneToPng(c, options.scale ?? 2));
+    if (renderer !== undefined)
+      await put(join(chartsDir, `${c.id}.png`), renderer.render(c, options.scale ?? 2));
   }
   return files;
 }
