@@ -1,10 +1,10 @@
-import { writeFile } from 'node:fs/promises';
 import { describedAs, group } from '../config/setting.js';
 import { COMPARE_OUT, TOKENIZER } from '../config/settings/eval.js';
 import { JSON_OUTPUT } from '../config/settings/output.js';
 import { compareRuns, type RunsComparison } from '../eval/compare.js';
 import { tableToText } from '../eval/report/table.js';
 import { deltaTable, paretoTable } from '../eval/report/tables.js';
+import { writeFileAtomic } from '../io/checked-write.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { counterFor, loadRuns } from './eval-report.js';
@@ -55,7 +55,7 @@ export const evalCompareCommand = defineCommand({
     const counter = await counterFor(runs, tokenizer);
     const cmp = compareRuns(runs, { tokenCounter: counter });
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
-    if (values.out !== undefined) await writeFile(values.out, json);
+    if (values.out !== undefined) await writeFileAtomic(values.out, json);
     await writeOut(values.json ? json : text(cmp));
     const empty = cmp.pairs.filter((p) => p.shared === 0);
     if (empty.length > 0) {

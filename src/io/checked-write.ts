@@ -3,6 +3,7 @@
  * error (a full disk does that), so every write is a loop, and a file that could not be written whole
  * is removed instead of being left half-written.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
 
@@ -58,7 +59,8 @@ export async function syncDir(fs: FileOps, dir: string): Promise<void> {
  * On failure the temporary file is removed and the system's error is rethrown, for the caller to name.
  */
 export async function writeFileAtomic(path: string, text: string, fs: FileOps = nodeFileOps): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  // Unique per call: two writes of one path in one process must not share a temporary file.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   let file: OpenFile | undefined;
   try {
     file = await fs.open(tmp, 'w');

@@ -9,7 +9,7 @@
  *
  * Axes of U, L and W span at least {@link MIN_WELFARE_SPAN} (they live on a scale of about 0–1), so a
  * difference of a thousandth is drawn as one, not stretched over the whole plot. Labels are measured
- * with the PNG font's metrics (and an SVG sans-serif's) and wrapped to fit their column.
+ * with the PNG's font's metrics (and an SVG sans-serif's) and wrapped to fit their column.
  */
 import { frontier, type Point2 } from '../hypervolume.js';
 import type { ActionMix } from '../metrics.js';
@@ -104,17 +104,12 @@ export function welfareAxis(lo: number, hi: number, target = 5): Axis {
   return niceAxis(a, b, target);
 }
 
-/** Scales the PNG charts are written at (`eval report --scale`, 1–8). */
-const PNG_SCALES = [1, 2, 3, 4, 5, 6, 7, 8];
-
 /**
- * The width of a label in scene units: the widest of the PNG bitmap font at every scale (its pixels
- * round differently at each) and an SVG sans-serif (about 0.62 em a character).
+ * The width of a label in scene units: DejaVu Sans (the font the PNG is drawn with), or a browser's
+ * sans-serif for the SVG (about 0.62 em a character), whichever is wider.
  */
 export function textWidth(s: string, size: number): number {
-  let w = 0.62 * size * [...s].length;
-  for (const k of PNG_SCALES) w = Math.max(w, textExtent(s, size, k));
-  return w;
+  return Math.max(0.62 * size * [...s].length, textExtent(s, size));
 }
 
 /**

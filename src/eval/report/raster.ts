@@ -68,8 +68,8 @@ export async function loadPngRenderer(load: ResvgLoader = loadResvg): Promise<Pn
 /**
  * The width of `s` at font `size`, in scene units, as the charts' fonts draw it: the wider of DejaVu
  * Sans regular and bold (the caller does not say which), without kerning. Text is drawn as outlines,
- * so the width is the same at every `scale` (kept for the callers that measure per scale).
+ * so the width is the same at every scale.
  */
-export function textExtent(s: string, size: number, _scale?: number): number {
+export function textExtent(s: string, size: number): number {
   return size * Math.max(advanceEm(s, 'regular'), advanceEm(s, 'bold'));
 }
