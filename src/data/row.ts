@@ -214,24 +214,33 @@ function baseRow(
   };
 }
 
-/** Validates one verl-layout record (`reward_model.ground_truth`), already passed through `normalizeValue`. */
-export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
+/** The record as an object that passes `schema`, or the error that names the file, row and field. */
+function validRecord<T>(
+  raw: unknown,
+  source: RowSource,
+  schema: z.ZodType<T>,
+): { ok: true; obj: Record<string, unknown>; d: T } | { ok: false; error: DataError } {
   const obj = asObject(raw, source);
   if (obj instanceof DataError) return { ok: false, error: obj };
-  const parsed = verlRecordSchema.safeParse(obj);
+  const parsed = schema.safeParse(obj);
   if (!parsed.success) return { ok: false, error: schemaError(parsed.error, source) };
-  const d = parsed.data;
+  return { ok: true, obj, d: parsed.data };
+}
+
+/** Validates one verl-layout record (`reward_model.ground_truth`), already passed through `normalizeValue`. */
+export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
+  const r = validRecord(raw, source, verlRecordSchema);
+  if (!r.ok) return r;
+  const { obj, d } = r;
   const row = baseRow(d, d.reward_model.ground_truth, source);
   return { ok: true, row: withOptional(row, d, d.reward_model.style, otherColumns(obj, VERL_KEYS)) };
 }
 
 /** Validates one flat record (`ground_truth` at the top level, optional `id`). */
 export function parseFlatRecord(raw: unknown, source: RowSource): RecordResult {
-  const obj = asObject(raw, source);
-  if (obj instanceof DataError) return { ok: false, error: obj };
-  const parsed = flatRecordSchema.safeParse(obj);
-  if (!parsed.success) return { ok: false, error: schemaError(parsed.error, source) };
-  const d = parsed.data;
+  const r = validRecord(raw, source, flatRecordSchema);
+  if (!r.ok) return r;
+  const { obj, d } = r;
   const columns = { ...(d.columns ?? {}), ...otherColumns(obj, FLAT_KEYS) };
   return { ok: true, row: withOptional(baseRow(d, d.ground_truth, source), d, d.reward_style, columns) };
 }
