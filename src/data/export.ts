@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { openAtomic } from '../io/atomic-file.js';
+import { openAtomic, writeAtomic } from '../io/atomic-file.js';
 import { DataError } from './errors.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
 import { encodeParquet } from './parquet-write.js';
@@ -59,14 +59,7 @@ export async function exportRows(
     for await (const row of rows) records.push(recordFor(row, options));
     if (records.length === 0) throw new DataError('no rows to export (check the inputs and --data-source)');
     const { bytes, notes } = await encodeParquet(records);
-    const file = await openAtomic(options.out);
-    try {
-      await file.write(bytes);
-      await file.commit();
-    } catch (err) {
-      await file.abort();
-      throw err;
-    }
+    await writeAtomic(options.out, bytes);
     return { path: options.out, rows: records.length, container, notes };
   }
   const file = await openAtomic(options.out);

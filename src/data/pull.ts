@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetMetadata } from 'hyparquet';
 import { cacheFolder } from '../config/paths.js';
+import { writeAtomic } from '../io/atomic-file.js';
 import { DataError } from './errors.js';
-import { openAtomic } from './export.js';
 import { openParquet } from './parquet.js';
 
 /** The reference project's public repository (Apache-2.0), where the released splits live. */
@@ -237,12 +237,9 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
           manual,
         );
       }
-      const out = await openAtomic(path);
       try {
-        await out.write(bytes);
-        await out.commit();
+        await writeAtomic(path, bytes);
       } catch (err) {
-        await out.abort();
         throw new DataError(`cannot write ${path}: ${(err as Error).message}`);
       }
       result = { file, url, path, status: 'downloaded', bytes: bytes.length, rows };

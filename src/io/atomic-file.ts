@@ -70,3 +70,19 @@ export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promi
     abort,
   };
 }
+
+/** Writes `data` as the whole new content of `path`, atomically (see {@link openAtomic}). */
+export async function writeAtomic(
+  path: string,
+  data: string | Uint8Array,
+  fs: FileOps = nodeFileOps,
+): Promise<void> {
+  const file = await openAtomic(path, fs);
+  try {
+    await file.write(data);
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+}
