@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GTAlign PPO with OpenRLHF on one 8-GPU node: the reward comes from `gtalign reward serve`.
-# Set MODEL, JUDGE_URL, JUDGE_MODEL and DATA (a verl parquet); check flag names against your
-# OpenRLHF version's `python3 -m openrlhf.cli.train_ppo_ray --help`.
+# GTAlign with OpenRLHF 0.11 on one 8-GPU node: the reward comes from `gtalign reward serve`.
+# Flags checked against openrlhf/cli/train_ppo_ray.py of OpenRLHF v0.11.0 (3c3be62): 0.11 renamed every
+# flag into dotted groups; older versions need the old names (--pretrain, --remote_rm_url, --prompt_data, --bf16, ...).
+# Set MODEL, JUDGE_URL, JUDGE_MODEL and DATA (a verl parquet).
 set -euo pipefail
 
 MODEL=${MODEL:-Qwen/Qwen2.5-3B-Instruct}
@@ -9,33 +10,42 @@ JUDGE_URL=${JUDGE_URL:-http://127.0.0.1:8000/v1}
 JUDGE_MODEL=${JUDGE_MODEL:-Qwen/Qwen3-32B}
 DATA=${DATA:-train.parquet}
 REWARD_PORT=${REWARD_PORT:-5000}
+# Rollouts per step = ROLLOUT_BATCH x N_SAMPLES; each is one request to the reward server (0.11 scores
+# every rollout as soon as it is generated). See README.md for sizing --judge-concurrency.
+ROLLOUT_BATCH=${ROLLOUT_BATCH:-128}
+N_SAMPLES=${N_SAMPLES:-8}
+JUDGE_CONCURRENCY=${JUDGE_CONCURRENCY:-64}
 
 gtalign data export --format openrlhf --out prompts.jsonl "$DATA"
 
 gtalign reward serve --judge-url "$JUDGE_URL" --judge-model "$JUDGE_MODEL" \
-  --judge-concurrency 32 --on-judge-error fail --port "$REWARD_PORT" &
+  --judge-concurrency "$JUDGE_CONCURRENCY" --on-judge-error fail --port "$REWARD_PORT" &
 REWARD_PID=$!
 trap 'kill "$REWARD_PID"' EXIT
 until curl -sf "http://127.0.0.1:$REWARD_PORT/healthz" >/dev/null; do sleep 1; done
 
 python3 -m openrlhf.cli.train_ppo_ray \
-  --ref_num_nodes 1 --ref_num_gpus_per_node 8 \
-  --actor_num_nodes 1 --actor_num_gpus_per_node 8 \
-  --critic_num_nodes 1 --critic_num_gpus_per_node 8 \
-  --vllm_num_engines 4 --vllm_tensor_parallel_size 1 \
-  --colocate_all_models \
-  --pretrain "$MODEL" \
-  --remote_rm_url "http://127.0.0.1:$REWARD_PORT/get_reward" \
-  --prompt_data prompts.jsonl \
-  --input_key input \
-  --label_key label \
-  --apply_chat_template \
-  --prompt_max_len 2048 \
-  --generate_max_len 1024 \
-  --micro_train_batch_size 4 --train_batch_size 128 \
-  --micro_rollout_batch_size 8 --rollout_batch_size 128 \
-  --max_epochs 1 --num_episodes 1 \
-  --actor_learning_rate 1e-6 --critic_learning_rate 1e-5 \
-  --init_kl_coef 0.001 \
-  --zero_stage 3 --bf16 --gradient_checkpointing \
-  --save_path ./checkpoint/gtalign-ppo
+  --ref.num_nodes 1 --ref.num_gpus_per_node 8 \
+  --actor.num_nodes 1 --actor.num_gpus_per_node 8 \
+  --critic.num_nodes 1 --critic.num_gpus_per_node 8 \
+  --vllm.num_engines 8 --vllm.tensor_parallel_size 1 \
+  --train.colocate_all \
+  --actor.model_name_or_path "$MODEL" \
+  --critic.model_name_or_path "$MODEL" \
+  --reward.remote_url "http://127.0.0.1:$REWARD_PORT/get_reward" \
+  --data.prompt_dataset prompts.jsonl \
+  --data.input_key input \
+  --data.label_key label \
+  --data.apply_chat_template \
+  --data.max_len 3072 \
+  --rollout.max_new_tokens 1024 \
+  --rollout.batch_size "$ROLLOUT_BATCH" \
+  --rollout.n_samples_per_prompt "$N_SAMPLES" \
+  --rollout.micro_batch_size 8 \
+  --train.micro_batch_size 4 --train.batch_size 128 \
+  --train.max_epochs 1 --train.num_episodes 1 \
+  --algo.advantage.estimator gae \
+  --actor.adam.lr 1e-6 --critic.adam.lr 1e-5 \
+  --algo.kl.init_coef 0.001 \
+  --ds.zero_stage 3 --ds.param_dtype bf16 --actor.gradient_checkpointing_enable \
+  --ckpt.output_dir ./checkpoint/gtalign-ppo

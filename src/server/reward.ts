@@ -21,25 +21,30 @@
  * cause; under `'fail'` the whole request fails: 400 for a bad sample (label, prefix, record), 422 for a
  * sample that cannot be scored, 502 for a judge that failed after its retries (OpenRLHF retries the
  * request on any error status).
+ *
+ * Throughput (see coalesce.ts): samples of concurrent requests are gathered into shared batches (at most
+ * `coalesce.maxBatch` samples, flushed after `coalesce.maxWaitMs`), since verl's reward loop and
+ * OpenRLHF 0.11 send one sample per request. Deadline: every request is answered within `deadlineMs`
+ * (default 170 s, under OpenRLHF's 180 s client timeout); a sample not scored by then is a failure naming
+ * the deadline (under `fail`, the request is 504 `deadline_exceeded`), and its judge call goes on, so that
+ * the trainer's retry finds the verdict in flight (or in the cache) instead of starting over.
  */
 
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import { formatIssues, zodIssues } from '../issues.js';
 import {
-  BatchAbortedError,
   type BatchItem,
   type BatchOptions,
   type BatchResult,
-  type BatchStats,
   type FailedResult,
-  newBatchStats,
   scoreBatch,
 } from '../reward/batch.js';
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
 import type { AskOptions, Judge, JudgeStats } from '../reward/judge.js';
 import type { RewardSample } from '../reward/score.js';
 import { createKeyChecker } from './auth.js';
+import { createCoalescer, type Scheduler, timerScheduler } from './coalesce.js';
 import { HttpError } from './errors.js';
 import { createHandler, metricsRoute, type RequestContext, readJsonBody, sendJson } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
@@ -64,6 +69,18 @@ export interface RewardServerOptions
   };
   /** Strings cut from the end of an OpenRLHF rollout, repeatedly (default: common end-of-text tokens). */
   endTokens?: readonly string[];
+  /**
+   * Request coalescing (default on: at most 256 samples a batch, 2 ms wait); `false` scores every request
+   * as its own batch.
+   */
+  coalesce?: false | { maxBatch?: number; maxWaitMs?: number };
+  /**
+   * Every request is answered within this many ms (default 170 000: OpenRLHF's client gives up after
+   * 180 s); samples not scored by then are failures. 0 or Infinity: no deadline.
+   */
+  deadlineMs?: number;
+  /** The clock of coalescing and deadlines (default: timers); injected by tests. */
+  scheduler?: Scheduler;
   metrics?: MetricsRegistry;
   log?: (line: string) => void;
 }
@@ -88,6 +105,9 @@ export const DEFAULT_END_TOKENS: readonly string[] = [
 
 const DEFAULT_MAX_BODY = 64 << 20;
 const DEFAULT_MAX_SAMPLES = 65_536;
+/** Under OpenRLHF's 180 s client timeout, with room for the answer to travel. */
+export const DEFAULT_DEADLINE_MS = 170_000;
+export const DEFAULT_COALESCE = { maxBatch: 256, maxWaitMs: 2 } as const;
 
 const labelSchema = z.object({
   id: z.union([z.string(), z.number()]).optional(),
@@ -196,6 +216,18 @@ function judgeWithSignal(judge: Judge, signal: AbortSignal): Judge {
   };
 }
 
+/** A request with samples in coalesced batches; `gone` once it needs no more results. */
+interface Owner {
+  gone: boolean;
+  /** Batches holding its samples, told when it goes. */
+  listeners: Set<() => void>;
+}
+
+interface Entry {
+  item: BatchItem;
+  owner: Owner;
+}
+
 /** The HTTP status of a batch stopped by its first failure under `onJudgeError: 'fail'`. */
 function abortedError(result: FailedResult): HttpError {
   const where = `sample ${result.line - 1}${result.id !== undefined ? ` (id ${JSON.stringify(result.id)})` : ''}`;
@@ -277,41 +309,183 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     seen = now;
   });
 
+  const coalesce =
+    options.coalesce === false
+      ? undefined
+      : {
+          maxBatch: options.coalesce?.maxBatch ?? DEFAULT_COALESCE.maxBatch,
+          maxWaitMs: options.coalesce?.maxWaitMs ?? DEFAULT_COALESCE.maxWaitMs,
+        };
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const schedule = options.scheduler ?? timerScheduler;
+  const coalescedSize = metrics.histogram(
+    'gtalign_reward_coalesced_batch_samples',
+    'Samples per scored batch, after coalescing concurrent requests.',
+    [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536],
+  );
+  const deadlineTotal = metrics.counter(
+    'gtalign_reward_deadline_failures_total',
+    'Samples answered as failed because the request reached its deadline.',
+  );
+
   /**
-   * Scores the items in order; under `fail` the first failure becomes the request's error. The judge calls
-   * are cancelled when the client goes away and when the batch stops early (`fail`), so that no judge
-   * request outlives its HTTP request.
+   * Runs one batch (possibly samples of several requests): at most `concurrency` samples in flight, each
+   * result released as soon as it is known (a slow sample of one request holds back no other). Never
+   * rejects: an unexpected error fails the sample. The judge calls are cancelled once every request with
+   * samples in the batch has left (its client went away, or it failed under `fail`); samples of a request
+   * that left are not started.
+   */
+  function runBatch(entries: readonly Entry[]): Array<Promise<BatchResult>> {
+    const owners = new Set(entries.map((e) => e.owner));
+    const controller = new AbortController();
+    // Every judge attempt in flight listens on it: hundreds at a time is normal, not a leak.
+    setMaxListeners(0, controller.signal);
+    const check = () => {
+      for (const o of owners) if (!o.gone) return;
+      controller.abort();
+    };
+    for (const o of owners) o.listeners.add(check);
+    check();
+    const judge = options.judge === undefined ? undefined : judgeWithSignal(options.judge, controller.signal);
+    const settle: Array<(r: BatchResult) => void> = [];
+    const results = entries.map(
+      () =>
+        new Promise<BatchResult>((resolve) => {
+          settle.push(resolve);
+        }),
+    );
+    const abandoned = (e: Entry): BatchResult => ({
+      id: e.item.id,
+      line: e.item.line,
+      error: { stage: 'judge', message: 'the request was abandoned', reason: 'aborted' },
+    });
+    async function one(e: Entry): Promise<BatchResult> {
+      if (e.owner.gone || controller.signal.aborted) return abandoned(e);
+      try {
+        for await (const r of scoreBatch([e.item], { ...batchOptions, onJudgeError: 'skip', judge }))
+          return r;
+      } catch (err) {
+        return {
+          id: e.item.id,
+          line: e.item.line,
+          error: { stage: 'score', message: `internal error: ${(err as Error)?.message ?? String(err)}` },
+        };
+      }
+      return abandoned(e);
+    }
+    let next = 0;
+    async function worker(): Promise<void> {
+      while (next < entries.length) {
+        const i = next++;
+        settle[i]!(await one(entries[i]!));
+      }
+    }
+    const workers = Array.from({ length: Math.min(batchOptions.concurrency, entries.length) }, worker);
+    void Promise.all(workers).finally(() => {
+      for (const o of owners) o.listeners.delete(check);
+      controller.abort();
+    });
+    return results;
+  }
+
+  const coalescer =
+    coalesce === undefined
+      ? undefined
+      : createCoalescer<Entry, BatchResult>({
+          ...coalesce,
+          run: runBatch,
+          scheduler: schedule,
+          onBatch: (n) => coalescedSize.observe(n),
+        });
+
+  /** A failure for a sample the request's deadline overtook. */
+  function overDeadline(item: BatchItem): FailedResult {
+    return {
+      id: item.id,
+      line: item.line,
+      ...('sample' in item ? { data_source: item.sample.data_source } : {}),
+      error: {
+        stage: 'judge',
+        reason: 'timeout',
+        message: `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`,
+      },
+    };
+  }
+
+  /**
+   * Scores the items and returns their results in order, or undefined when the client left. Under
+   * `fail` the first failure in input order becomes the request's error; the deadline answers the
+   * samples not scored by then as failed (504 under `fail`).
    */
   async function score(
     items: BatchItem[],
     endpoint: string,
     client: AbortSignal,
-  ): Promise<{ results: BatchResult[]; stats: BatchStats }> {
+  ): Promise<BatchResult[] | undefined> {
     batchSize.observe(items.length, { endpoint });
-    const stats = newBatchStats();
+    const owner: Owner = { gone: false, listeners: new Set() };
+    const leave = () => {
+      if (owner.gone) return;
+      owner.gone = true;
+      for (const l of [...owner.listeners]) l();
+    };
+    const entries = items.map((item) => ({ item, owner }));
+    const pending: Array<Promise<BatchResult>> =
+      coalescer === undefined ? runBatch(entries) : coalescer.submit(entries);
+    const settled: Array<BatchResult | undefined> = new Array(items.length);
+    for (const [i, p] of pending.entries()) {
+      p.then(
+        (r) => {
+          settled[i] = r;
+        },
+        () => {},
+      );
+    }
+    let cancelDeadline: (() => void) | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<'deadline' | 'aborted'>((resolve) => {
+      if (deadlineMs > 0 && Number.isFinite(deadlineMs))
+        cancelDeadline = schedule(() => resolve('deadline'), deadlineMs);
+      onAbort = () => resolve('aborted');
+      if (client.aborted) resolve('aborted');
+      else client.addEventListener('abort', onAbort, { once: true });
+    });
     const results: BatchResult[] = [];
-    const finished = new AbortController();
-    const signal = AbortSignal.any([client, finished.signal]);
-    // Every judge attempt in flight listens on it: hundreds at a time is normal, not a leak.
-    setMaxListeners(0, signal);
-    const judge = options.judge === undefined ? undefined : judgeWithSignal(options.judge, signal);
+    let late = false;
     try {
-      for await (const r of scoreBatch(items, { ...batchOptions, judge }, stats)) {
-        // A client that left needs no more samples started.
-        if (client.aborted) break;
+      for (const [i, p] of pending.entries()) {
+        let r: BatchResult | 'deadline' | 'aborted' | undefined;
+        if (late) r = settled[i];
+        else r = await Promise.race([p, stop]);
+        if (r === 'aborted') {
+          leave();
+          return undefined;
+        }
+        if (r === 'deadline' || r === undefined) {
+          late = true;
+          r = overDeadline(items[i]!);
+          deadlineTotal.inc();
+          if (batchOptions.onJudgeError === 'fail') {
+            failuresTotal.inc({ stage: 'judge' });
+            throw new HttpError(
+              504,
+              `sample ${i}: ${r.error.message}`,
+              'upstream_error',
+              'deadline_exceeded',
+            );
+          }
+        }
+        if ('error' in r && batchOptions.onJudgeError === 'fail') {
+          leave();
+          failuresTotal.inc({ stage: r.error.stage });
+          throw abortedError(r);
+        }
         results.push(r);
       }
-    } catch (err) {
-      if (client.aborted) return { results, stats };
-      if (err instanceof BatchAbortedError) {
-        failuresTotal.inc({ stage: err.result.error.stage });
-        throw abortedError(err.result);
-      }
-      throw err;
     } finally {
-      finished.abort();
+      cancelDeadline?.();
+      if (onAbort !== undefined) client.removeEventListener('abort', onAbort);
     }
-    if (client.aborted) return { results, stats };
     for (const r of results) {
       if ('error' in r) {
         samplesTotal.inc({ endpoint, result: 'failed' });
@@ -321,14 +495,14 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
         verdictsTotal.inc({ source: r.record.verdict_source });
       }
     }
-    return { results, stats };
+    return results;
   }
 
   async function getReward(ctx: RequestContext): Promise<void> {
     const body = readGetRewardBody(await readJsonBody(ctx, maxBody), maxSamples);
     const items = body.query.map((q, i) => openRlhfItem(i, q, body.prompts[i]!, body.labels[i]!, endTokens));
-    const { results } = await score(items, '/get_reward', ctx.signal);
-    if (ctx.signal.aborted) return;
+    const results = await score(items, '/get_reward', ctx.signal);
+    if (results === undefined || ctx.signal.aborted) return;
     const rewards: Array<number | null> = [];
     const logs: Record<string, Array<number | null>> = { 'gtalign/failed': [] };
     for (const c of COMPONENTS) logs[`gtalign/${c}`] = [];
@@ -366,13 +540,20 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     const samples = readScoreBody(await readJsonBody(ctx, maxBody), maxSamples);
     // The CLI's own line reader, so that a record means exactly what it means in a JSONL file.
     const items = samples.map((s, i) => parseScoreValue(s, i + 1));
-    const { results, stats } = await score(items, '/v1/reward/score', ctx.signal);
-    if (ctx.signal.aborted) return;
+    const results = await score(items, '/v1/reward/score', ctx.signal);
+    if (results === undefined || ctx.signal.aborted) return;
+    let scored = 0;
+    let scoreSum = 0;
+    for (const r of results) {
+      if ('error' in r) continue;
+      scored++;
+      scoreSum += r.record.score;
+    }
     const summary = {
-      samples: stats.samples,
-      scored: stats.scored,
-      failures: stats.failures,
-      mean_score: stats.scored > 0 ? stats.scoreSum / stats.scored : null,
+      samples: results.length,
+      scored,
+      failures: results.length - scored,
+      mean_score: scored > 0 ? scoreSum / scored : null,
     };
     sendJson(
       ctx.res,

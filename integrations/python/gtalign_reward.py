@@ -1,0 +1,820 @@
+"""GTAlign mutual-welfare reward for RL trainers, computed by a running ``gtalign reward serve``.
+
+One standard-library-only module for every trainer (install it with ``pip install integrations/python``, or
+copy this single file next to the training script). It holds one HTTP client (keep-alive connections,
+bounded concurrency, retries with backoff, explicit failures) and an entry point per trainer, each
+following the trainer's current interface:
+
+=================  ==========================================================================================
+verl               ``compute_score`` (``async def``, the reward loop awaits it) and ``compute_score_sync``
+                   (for the ``remote`` manager and the legacy managers), ``compute_score_batch`` (the
+                   legacy ``batch`` manager of verl <= 0.7.0)
+OpenRLHF           ``reward_func(queries, prompts, labels)`` for ``--reward.remote_url /path/gtalign_reward.py``
+                   (the server itself speaks OpenRLHF's HTTP protocol at ``/get_reward``)
+TRL                ``gtalign_welfare`` (``async def`` reward function), ``trl_reward_func(...)`` (a picklable
+                   ``functools.partial`` of it) and ``GtalignEnvironment`` (an environment owning the reward
+                   through ``get_reward``)
+slime              ``slime_rm`` for ``--custom-rm-path gtalign_reward.slime_rm``
+Verifiers          ``verifiers_reward`` (a rubric function) and ``score_completion`` (for a v1 ``@vf.reward``)
+=================  ==========================================================================================
+
+Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.partial``) or else from the
+environment: ``url`` / ``GTALIGN_REWARD_URL`` (default ``http://127.0.0.1:5000``), ``api_key`` /
+``GTALIGN_REWARD_API_KEY``, ``timeout`` / ``GTALIGN_REWARD_TIMEOUT`` (seconds per HTTP request, default 300:
+above the server's 170 s deadline, so the server always answers first), ``retries`` /
+``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx; default 5), ``concurrency`` /
+``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
+``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
+
+A sample that cannot be scored (the judge failed after its retries, an unknown data source, no verdict
+under ``--judge offline``, the server unreachable) raises :class:`GtalignRewardError` naming it. It is
+never turned into a 0: a made-up 0 tells the policy that an answer was bad when nobody knows. Where a
+trainer has a failure marker of its own (TRL's ``None``), ``on_error="none"`` returns that instead.
+
+With ``gtalign reward serve --judge offline`` a sample's verdict is read from ``extra_info["verdict"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.client
+import json
+import os
+import random
+import ssl
+import threading
+import time
+import urllib.parse
+import weakref
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    "GtalignRewardError",
+    "RewardClient",
+    "client",
+    "make_record",
+    "compute_score",
+    "compute_score_sync",
+    "compute_score_batch",
+    "reward_func",
+    "gtalign_welfare",
+    "trl_reward_func",
+    "GtalignEnvironment",
+    "slime_rm",
+    "verifiers_reward",
+    "score_completion",
+]
+
+__version__ = "0.2.0"
+
+#: The components returned with every verl score (verl logs them as ``reward_extra_info``).
+COMPONENTS: Tuple[str, ...] = ("user_reward", "llm_reward", "answer_reward")
+COMPONENT_PARTS: Tuple[str, ...] = ("format", "payoff_quality", "a_user", "a_llm", "judge")
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+SCORE_PATH = "/v1/reward/score"
+GET_REWARD_PATH = "/get_reward"
+
+JsonDict = Dict[str, Any]
+
+
+class GtalignRewardError(RuntimeError):
+    """A sample could not be scored, or the reward server could not be reached or refused the request."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Settings and records
+
+
+def _setting(kwargs: Mapping[str, Any], name: str, env: str, default: Any) -> Any:
+    value = kwargs.get(name)
+    if value is None:
+        value = os.environ.get(env)
+    return default if value is None or value == "" else value
+
+
+def _settings(kwargs: Mapping[str, Any]) -> Tuple[str, Optional[str], float, int, int, int]:
+    return (
+        str(_setting(kwargs, "url", "GTALIGN_REWARD_URL", DEFAULT_URL)).rstrip("/"),
+        _setting(kwargs, "api_key", "GTALIGN_REWARD_API_KEY", None),
+        float(_setting(kwargs, "timeout", "GTALIGN_REWARD_TIMEOUT", 300.0)),
+        max(1, int(_setting(kwargs, "retries", "GTALIGN_REWARD_RETRIES", 5))),
+        max(1, int(_setting(kwargs, "concurrency", "GTALIGN_REWARD_CONCURRENCY", 64))),
+        max(1, int(_setting(kwargs, "batch", "GTALIGN_REWARD_BATCH", 512))),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays (verl's extra_info comes from parquet) become plain JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} to the reward server")
+
+
+def make_record(
+    data_source: Any,
+    response: str,
+    ground_truth: Any,
+    extra_info: Any = None,
+    id: Any = 0,
+) -> JsonDict:
+    """One input record of ``gtalign reward score`` (the body of ``POST /v1/reward/score``).
+
+    ``extra_info["verdict"]``, when present, becomes the record's verdict (what ``--judge offline`` uses).
+    """
+    if not isinstance(response, str):
+        raise GtalignRewardError(f"gtalign reward: the response must be a string, got {type(response).__name__}")
+    record: JsonDict = {
+        "id": id,
+        "data_source": str(data_source),
+        "response": response,
+        "ground_truth": ground_truth if isinstance(ground_truth, str) else json.dumps(ground_truth, default=_jsonable),
+    }
+    if isinstance(extra_info, Mapping):
+        extra = dict(extra_info)
+        verdict = extra.pop("verdict", None)
+        if verdict is not None:
+            record["verdict"] = float(verdict)
+        record["extra_info"] = extra
+    return record
+
+
+def _failure(line: Mapping[str, Any], what: str) -> str:
+    error = line.get("error") or {}
+    return f"gtalign reward: {what} failed at {error.get('stage')}: {error.get('message')}"
+
+
+def verl_score(line: Mapping[str, Any]) -> Dict[str, float]:
+    """A result line of the server as verl's score dict: ``score`` plus the components."""
+    out = {"score": float(line["score"])}
+    for name in COMPONENTS:
+        out[name] = float(line[name])
+    parts = line.get("components") or {}
+    for name in COMPONENT_PARTS:
+        out[name] = float(parts.get(name, 0.0))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# HTTP
+
+
+class _EarlyAnswerMixin:
+    """A connection on which an answer sent before the whole body was read can still be read.
+
+    A server or proxy may answer (413: too large, 401: no key) and close before it has the body; sending
+    the rest then fails with a broken pipe, and http.client would report that instead of the answer.
+    """
+
+    _send_error: Optional[OSError] = None
+
+    def send(self, data: Any) -> None:
+        if self._send_error is not None:
+            return
+        try:
+            super().send(data)  # type: ignore[misc]
+        except (BrokenPipeError, ConnectionResetError) as err:
+            self._send_error = err
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        except (OSError, http.client.HTTPException):
+            if self._send_error is not None:
+                raise self._send_error from None
+            raise
+
+
+class _HTTPConnection(_EarlyAnswerMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_EarlyAnswerMixin, http.client.HTTPSConnection):
+    pass
+
+
+class _Retry(Exception):
+    """An attempt that may succeed when repeated (connection error, 429, 5xx)."""
+
+
+class _LoopState:
+    """Per event loop: its semaphore and idle connections (asyncio objects belong to one loop)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.idle: List[Tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+
+class RewardClient:
+    """A client of ``gtalign reward serve``, safe to share between threads and event loops.
+
+    Sync calls reuse keep-alive ``http.client`` connections from a pool, at most ``concurrency`` requests
+    in flight per client; async calls use asyncio streams, at most ``concurrency`` in flight per event
+    loop. Connection errors, HTTP 429 and 5xx are retried (``retries`` attempts, exponential backoff with
+    full jitter, capped at 30 s); any other 4xx is raised at once with the server's message. Pickling a
+    client keeps its settings only (``AsyncGRPOTrainer`` and Ray pickle reward functions).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        api_key: Optional[str] = None,
+        timeout: float = 300.0,
+        retries: int = 5,
+        concurrency: int = 64,
+        batch: int = 512,
+    ) -> None:
+        self.url = url.rstrip("/")
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise GtalignRewardError(f"gtalign reward: not an http(s) URL: {url!r}")
+        self._https = parsed.scheme == "https"
+        self._host = parsed.hostname
+        self._port = parsed.port or (443 if self._https else 80)
+        self._prefix = parsed.path.rstrip("/")
+        self.api_key = api_key
+        self.timeout = float(timeout)
+        self.retries = max(1, int(retries))
+        self.concurrency = max(1, int(concurrency))
+        self.batch = max(1, int(batch))
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._idle: List[http.client.HTTPConnection] = []
+        self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
+
+    def __reduce__(self) -> Any:
+        return (RewardClient, (self.url, self.api_key, self.timeout, self.retries, self.concurrency, self.batch))
+
+    # -- shared -------------------------------------------------------------------------------------------
+
+    def _headers(self, length: int) -> Dict[str, str]:
+        headers = {"Content-Type": "application/json", "Content-Length": str(length), "Connection": "keep-alive"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def _check(self, path: str, status: int, body: bytes) -> Any:
+        """The parsed JSON of a 200; raises _Retry for 429/5xx, GtalignRewardError for other statuses."""
+        if status == 200:
+            try:
+                return json.loads(body.decode("utf-8"))
+            except ValueError as err:
+                raise GtalignRewardError(f"gtalign reward: unreadable reply from {self.url}{path}: {err}") from None
+        text = body.decode("utf-8", "replace")
+        try:
+            message = json.loads(text)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = text[:300]
+        detail = f"HTTP {status} from {self.url}{path}: {message}"
+        if status == 429 or status >= 500:
+            raise _Retry(detail)
+        raise GtalignRewardError(f"gtalign reward: {detail}")
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return random.uniform(0, min(30.0, 0.5 * 2**attempt))
+
+    # -- sync ---------------------------------------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._new_connection()
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self._https:
+            return _HTTPSConnection(self._host, self._port, timeout=self.timeout, context=ssl.create_default_context())
+        return _HTTPConnection(self._host, self._port, timeout=self.timeout)
+
+    def _exchange_sync(self, path: str, body: bytes) -> Tuple[int, bytes]:
+        conn = self._connection()
+        reused = conn.sock is not None
+        try:
+            conn.request("POST", self._prefix + path, body=body, headers=self._headers(len(body)))
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            if not reused:
+                raise
+            # A keep-alive connection the server closed while idle: once more on a fresh one.
+            conn = self._new_connection()
+            try:
+                conn.request("POST", self._prefix + path, body=body, headers=self._headers(len(body)))
+                response = conn.getresponse()
+                data = response.read()
+            except BaseException:
+                conn.close()
+                raise
+        if response.will_close or getattr(conn, "_send_error", None) is not None:
+            conn.close()
+        else:
+            with self._lock:
+                self._idle.append(conn)
+        return response.status, data
+
+    def post(self, path: str, payload: Any) -> Any:
+        """POSTs JSON and returns the parsed reply (blocking; thread-safe)."""
+        body = json.dumps(payload, default=_jsonable).encode("utf-8")
+        last = ""
+        for attempt in range(self.retries):
+            if attempt > 0:
+                time.sleep(self._backoff(attempt))
+            with self._slots:
+                try:
+                    status, data = self._exchange_sync(path, body)
+                except (OSError, http.client.HTTPException) as err:
+                    last = f"cannot reach {self.url}: {err}"
+                    continue
+            try:
+                return self._check(path, status, data)
+            except _Retry as err:
+                last = str(err)
+        raise GtalignRewardError(f"gtalign reward: {last}")
+
+    def score(self, records: Sequence[JsonDict]) -> List[JsonDict]:
+        """The server's result line for every record, in order (lines with ``error`` included)."""
+        lines: List[JsonDict] = []
+        for start in range(0, len(records), self.batch):
+            chunk = list(records[start : start + self.batch])
+            lines.extend(self._results(self.post(SCORE_PATH, {"samples": chunk}), len(chunk)))
+        return lines
+
+    def _results(self, reply: Any, n: int) -> List[JsonDict]:
+        results = reply.get("results") if isinstance(reply, dict) else None
+        if not isinstance(results, list) or len(results) != n:
+            raise GtalignRewardError(f"gtalign reward: unexpected reply from {self.url}: {str(reply)[:300]}")
+        return results
+
+    # -- async --------------------------------------------------------------------------------------------
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            state = self._loops.get(loop)
+            if state is None:
+                state = _LoopState(self.concurrency)
+                self._loops[loop] = state
+            return state
+
+    async def _open(self) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        ctx = ssl.create_default_context() if self._https else None
+        return await asyncio.open_connection(self._host, self._port, ssl=ctx)
+
+    async def _read_reply(self, reader: asyncio.StreamReader) -> Tuple[int, bytes, bool]:
+        status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionResetError("the server closed the connection")
+        parts = status_line.decode("latin-1").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise http.client.BadStatusLine(status_line.decode("latin-1", "replace"))
+        status = int(parts[1])
+        headers: Dict[str, str] = {}
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        close = headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0"
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            return status, b"".join(chunks), close
+        if "content-length" in headers:
+            return status, await reader.readexactly(int(headers["content-length"])), close
+        return status, await reader.read(), True
+
+    async def _exchange_async(self, state: _LoopState, path: str, body: bytes) -> Tuple[int, bytes]:
+        head = f"POST {self._prefix + path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in self._headers(len(body)).items()) + "\r\n"
+        request = head.encode("latin-1") + body
+        for fresh in (False, True):
+            reused = not fresh and bool(state.idle)
+            reader, writer = state.idle.pop() if reused else await self._open()
+            send_error: Optional[BaseException] = None
+            try:
+                writer.write(request)
+                try:
+                    await writer.drain()
+                except (ConnectionResetError, BrokenPipeError) as err:
+                    send_error = err  # the server may have answered early (413, 401): read it
+                status, data, close = await self._read_reply(reader)
+            except (OSError, asyncio.IncompleteReadError, http.client.HTTPException, ValueError) as err:
+                writer.close()
+                if reused:
+                    continue  # an idle keep-alive connection the server had closed
+                if send_error is not None:
+                    raise send_error from None
+                raise ConnectionError(str(err) or type(err).__name__) from None
+            except BaseException:
+                writer.close()  # cancelled or timed out mid-exchange: the connection is in an unknown state
+                raise
+            if close or send_error is not None:
+                writer.close()
+            else:
+                state.idle.append((reader, writer))
+            return status, data
+        raise ConnectionError("no connection")  # not reached
+
+    async def apost(self, path: str, payload: Any) -> Any:
+        """POSTs JSON and returns the parsed reply, without blocking the event loop."""
+        body = json.dumps(payload, default=_jsonable).encode("utf-8")
+        state = self._state()
+        last = ""
+        for attempt in range(self.retries):
+            if attempt > 0:
+                await asyncio.sleep(self._backoff(attempt))
+            async with state.semaphore:
+                try:
+                    status, data = await asyncio.wait_for(self._exchange_async(state, path, body), self.timeout)
+                except asyncio.TimeoutError:
+                    last = f"no answer from {self.url} within {self.timeout:g} s"
+                    continue
+                except (OSError, http.client.HTTPException) as err:
+                    last = f"cannot reach {self.url}: {err}"
+                    continue
+            try:
+                return self._check(path, status, data)
+            except _Retry as err:
+                last = str(err)
+        raise GtalignRewardError(f"gtalign reward: {last}")
+
+    async def ascore(self, records: Sequence[JsonDict]) -> List[JsonDict]:
+        """Like :meth:`score`, on the running event loop; chunks go concurrently."""
+        chunks = [list(records[i : i + self.batch]) for i in range(0, len(records), self.batch)]
+        replies = await asyncio.gather(*(self.apost(SCORE_PATH, {"samples": c}) for c in chunks))
+        lines: List[JsonDict] = []
+        for chunk, reply in zip(chunks, replies):
+            lines.extend(self._results(reply, len(chunk)))
+        return lines
+
+
+class _Clients:
+    """One client per settings, per process. Pickles as an empty registry (cloudpickle copies globals)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: Dict[Tuple[Any, ...], RewardClient] = {}
+
+    def __reduce__(self) -> Any:
+        return (_Clients, ())
+
+    def get(self, kwargs: Mapping[str, Any]) -> RewardClient:
+        key = _settings(kwargs)
+        with self._lock:
+            found = self._clients.get(key)
+            if found is None:
+                url, api_key, timeout, retries, concurrency, batch = key
+                found = RewardClient(url, api_key, timeout, retries, concurrency, batch)
+                self._clients[key] = found
+            return found
+
+
+_CLIENTS = _Clients()
+
+
+def client(**kwargs: Any) -> RewardClient:
+    """The process's shared client for these settings (see the module docstring for the names)."""
+    return _CLIENTS.get(kwargs)
+
+
+def _one(lines: List[JsonDict], what: str) -> JsonDict:
+    line = lines[0]
+    if "error" in line:
+        raise GtalignRewardError(_failure(line, what))
+    return line
+
+
+# --------------------------------------------------------------------------------------------------------
+# verl
+
+
+async def compute_score(
+    data_source: Any, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
+) -> Dict[str, float]:
+    """verl's custom reward function, ``async``: the reward loop's managers (``naive``, ``dapo``) await it.
+
+    verl >= 0.7.1: ``reward.custom_reward_function.path=pkg://gtalign_reward`` (or the file's path) and
+    ``reward.custom_reward_function.name=compute_score``; settings through
+    ``+reward.custom_reward_function.reward_kwargs.url=...``. Returns ``score`` and the components (verl
+    logs every key as ``reward_extra_info``); a failed sample raises :class:`GtalignRewardError`, which the
+    reward loop propagates (``asyncio.gather``) so that the step fails instead of training on a made-up 0.
+    """
+    record = make_record(data_source, solution_str, ground_truth, extra_info)
+    lines = await client(**kwargs).ascore([record])
+    return verl_score(_one(lines, f"sample ({record['data_source']})"))
+
+
+def compute_score_sync(
+    data_source: Any, solution_str: str, ground_truth: Any, extra_info: Any = None, **kwargs: Any
+) -> Dict[str, float]:
+    """verl's custom reward function, synchronous: for the ``remote`` manager (which refuses ``async``
+    functions and runs them in Ray workers) and for verl <= 0.7.0's legacy ``naive`` manager."""
+    record = make_record(data_source, solution_str, ground_truth, extra_info)
+    return verl_score(_one(client(**kwargs).score([record]), f"sample ({record['data_source']})"))
+
+
+def compute_score_batch(
+    data_sources: Sequence[Any],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Optional[Sequence[Any]] = None,
+    **kwargs: Any,
+) -> List[Dict[str, float]]:
+    """The legacy ``BatchRewardManager`` signature (verl <= 0.7.0, ``reward_model.reward_manager=batch``)."""
+    n = len(solution_strs)
+    if len(data_sources) != n or len(ground_truths) != n or (extra_infos is not None and len(extra_infos) != n):
+        raise GtalignRewardError("gtalign reward: data_sources, solution_strs, ground_truths, extra_infos differ in length")
+    records = [
+        make_record(data_sources[i], solution_strs[i], ground_truths[i], None if extra_infos is None else extra_infos[i], i)
+        for i in range(n)
+    ]
+    out: List[Dict[str, float]] = []
+    for i, line in enumerate(client(**kwargs).score(records)):
+        if "error" in line:
+            raise GtalignRewardError(_failure(line, f"sample {i} ({records[i]['data_source']})"))
+        out.append(verl_score(line))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# OpenRLHF
+
+
+def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> JsonDict:
+    """OpenRLHF's reward function file (``--reward.remote_url /path/to/gtalign_reward.py``): posts the
+    samples to the server's ``/get_reward`` and returns its ``{rewards, scores, extra_logs}``.
+
+    Pointing ``--reward.remote_url`` at ``http://HOST:PORT/get_reward`` does the same without Python.
+    A failed sample raises (OpenRLHF then has no reward for the rollout and stops, instead of a 0).
+    """
+    reply = client(**kwargs).post(GET_REWARD_PATH, {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
+    errors = reply.get("errors") if isinstance(reply, dict) else None
+    if errors:
+        first = errors[0]
+        raise GtalignRewardError(
+            f"gtalign reward: sample {first.get('index')} failed at {first.get('stage')}: {first.get('message')}"
+        )
+    return {"rewards": reply["rewards"], "scores": reply["scores"], "extra_logs": reply["extra_logs"]}
+
+
+# --------------------------------------------------------------------------------------------------------
+# TRL
+
+
+def _completion_text(completion: Any) -> str:
+    """A completion as text: a string, or (conversational) the last assistant message of a message list."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence):
+        for message in reversed(completion):
+            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
+                content = message.get("content", "")
+                if isinstance(content, str):
+                    return content
+                if isinstance(content, Sequence):
+                    return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    raise GtalignRewardError(f"gtalign reward: cannot read a completion of type {type(completion).__name__}")
+
+
+def _ground_truth(i: int, columns: Mapping[str, Any]) -> Any:
+    if columns.get("ground_truth") is not None:
+        return columns["ground_truth"][i]
+    rm = columns.get("reward_model")
+    if rm is not None and isinstance(rm[i], Mapping):
+        return rm[i].get("ground_truth")
+    raise GtalignRewardError(
+        "gtalign reward: the dataset needs a data_source column and a ground_truth (or verl's reward_model) column"
+    )
+
+
+def _values(lines: List[JsonDict], on_error: str) -> List[Optional[float]]:
+    out: List[Optional[float]] = []
+    for i, line in enumerate(lines):
+        if "error" in line:
+            if on_error == "raise":
+                raise GtalignRewardError(_failure(line, f"sample {i}"))
+            out.append(None)
+        else:
+            out.append(float(line["score"]))
+    return out
+
+
+_SETTING_NAMES = ("url", "api_key", "timeout", "retries", "concurrency", "batch")
+
+
+async def gtalign_welfare(
+    prompts: Sequence[Any],
+    completions: Sequence[Any],
+    completion_ids: Optional[Sequence[Any]] = None,
+    trainer_state: Any = None,
+    log_extra: Any = None,
+    log_metric: Any = None,
+    *,
+    on_error: str = "raise",
+    **columns: Any,
+) -> List[Optional[float]]:
+    """TRL reward function (``async def``: ``GRPOTrainer`` and ``RLOOTrainer`` await it on their event loop,
+    ``AsyncGRPOTrainer`` in its rollout process).
+
+    TRL passes ``prompts``, ``completions``, ``completion_ids``, ``trainer_state``, ``log_extra``,
+    ``log_metric`` (the last three not in ``AsyncGRPOTrainer``) and every dataset column, as keyword lists:
+    ``data_source``, the ground truth (``ground_truth``, or verl's ``reward_model`` holding
+    ``{"ground_truth": ...}``) and optionally ``extra_info``. Settings (``url``, ``api_key``, ...) are bound
+    with :func:`trl_reward_func`. With ``log_metric``/``log_extra`` the mean user and LLM rewards and the
+    per-sample components are logged.
+
+    A failed sample raises (``on_error="raise"``, default): when GTAlign is the only reward, TRL would sum
+    a ``None`` into 0. With several reward functions, ``on_error="none"`` returns ``None`` for it, which TRL
+    turns into NaN and leaves out of this function's column only.
+    """
+    if on_error not in ("raise", "none"):
+        raise ValueError("on_error must be 'raise' or 'none'")
+    settings = {k: columns.pop(k) for k in _SETTING_NAMES if k in columns}
+    sources = columns.get("data_source")
+    if sources is None:
+        raise GtalignRewardError("gtalign reward: the dataset needs a data_source column")
+    extras = columns.get("extra_info") or [None] * len(completions)
+    records = [
+        make_record(sources[i], _completion_text(completions[i]), _ground_truth(i, columns), extras[i], i)
+        for i in range(len(completions))
+    ]
+    lines = await client(**settings).ascore(records)
+    values = _values(lines, on_error)
+    scored = [line for line in lines if "error" not in line]
+    if log_metric is not None and scored:
+        for name in ("user_reward", "llm_reward"):
+            log_metric(f"gtalign/{name}", sum(float(line[name]) for line in scored) / len(scored))
+        log_metric("gtalign/failed", float(len(lines) - len(scored)))
+    if log_extra is not None:
+        for name in ("user_reward", "llm_reward"):
+            log_extra(f"gtalign_{name}", [None if "error" in line else line[name] for line in lines])
+    return values
+
+
+def trl_reward_func(
+    url: Optional[str] = None,
+    api_key: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
+    concurrency: Optional[int] = None,
+    on_error: str = "raise",
+) -> "functools.partial[Any]":
+    """:func:`gtalign_welfare` with settings bound: a ``functools.partial`` of a module-level ``async def``,
+    which TRL recognises as async (``inspect.iscoroutinefunction``), names ``gtalign_welfare`` in its logs,
+    and ``AsyncGRPOTrainer`` can pickle into its rollout process."""
+    bound: Dict[str, Any] = {"on_error": on_error}
+    for name, value in (("url", url), ("api_key", api_key), ("timeout", timeout), ("retries", retries), ("concurrency", concurrency)):
+        if value is not None:
+            bound[name] = value
+    return functools.partial(gtalign_welfare, **bound)
+
+
+class GtalignEnvironment:
+    """A TRL environment (``environment_factory``) that owns the GTAlign reward through ``get_reward``.
+
+    ``reset(**row)`` keeps the row's ``data_source``, ground truth and ``extra_info``; the model hands in its
+    four-block output with the ``submit_response`` tool; ``get_reward()`` (no arguments, ``async``) scores
+    it. An episode that ended without a submission is scored as an empty output: the reference's reward
+    for an output without the blocks, 0. Give the factory as
+    ``functools.partial(GtalignEnvironment, url=...)`` to keep it picklable for ``AsyncGRPOTrainer``.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: Optional[float] = None,
+        retries: Optional[int] = None,
+        concurrency: Optional[int] = None,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "none"):
+            raise ValueError("on_error must be 'raise' or 'none'")
+        self._settings = {
+            k: v
+            for k, v in (("url", url), ("api_key", api_key), ("timeout", timeout), ("retries", retries), ("concurrency", concurrency))
+            if v is not None
+        }
+        self._on_error = on_error
+        self._row: Dict[str, Any] = {}
+        self._response: Optional[str] = None
+
+    def reset(self, **row: Any) -> None:
+        """Starts an episode on a dataset row (TRL passes the row's columns)."""
+        if row.get("data_source") is None:
+            raise GtalignRewardError("gtalign reward: the dataset needs a data_source column")
+        self._row = {
+            "data_source": row["data_source"],
+            "ground_truth": _ground_truth(0, {k: [v] for k, v in row.items()}),
+            "extra_info": row.get("extra_info"),
+        }
+        self._response = None
+        return None
+
+    def submit_response(self, response: str) -> str:
+        """Submit the final answer: the complete output with its thinking, payoff, analyze and response blocks.
+
+        Args:
+            response: The full four-block output.
+        """
+        self._response = response
+        return "received"
+
+    async def get_reward(self) -> Optional[float]:
+        """The GTAlign reward of the submitted output (TRL calls it once per finished rollout)."""
+        if not self._row:
+            raise GtalignRewardError("gtalign reward: get_reward before reset")
+        record = make_record(self._row["data_source"], self._response or "", self._row["ground_truth"], self._row["extra_info"])
+        lines = await client(**self._settings).ascore([record])
+        return _values(lines, self._on_error)[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# slime
+
+
+def _label_fields(label: Any, metadata: Any) -> Tuple[Any, Any, Any]:
+    """data_source, ground_truth, extra_info from a slime sample's label (the JSON label ``gtalign data
+    export --format openrlhf`` writes, or that object) or, failing that, its metadata."""
+    parsed: Any = label
+    if isinstance(label, str):
+        try:
+            parsed = json.loads(label)
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, Mapping) and "data_source" in parsed:
+        extra = dict(parsed.get("extra_info") or {})
+        if parsed.get("verdict") is not None:
+            extra["verdict"] = parsed["verdict"]
+        return parsed["data_source"], parsed.get("ground_truth"), extra
+    if isinstance(metadata, Mapping) and "data_source" in metadata:
+        return metadata["data_source"], label if isinstance(label, str) else metadata.get("ground_truth"), metadata.get("extra_info")
+    raise GtalignRewardError(
+        "gtalign reward: a slime sample needs a label written by 'gtalign data export --format openrlhf' "
+        "(--label-key label), or data_source in its metadata"
+    )
+
+
+async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[float]]:
+    """slime's custom reward (``--custom-rm-path gtalign_reward.slime_rm``): awaited with one ``Sample``
+    (per rollout), or with a list of them (``--group-rm``, and slime's batched path), returning a float or
+    a list of floats. The server is ``--rm-url`` when given, else ``GTALIGN_REWARD_URL``. A failed sample
+    raises: slime's rollout then fails instead of training on a made-up 0."""
+    samples = list(sample) if isinstance(sample, (list, tuple)) else [sample]
+    settings: Dict[str, Any] = {}
+    rm_url = getattr(args, "rm_url", None)
+    if rm_url:
+        settings["url"] = rm_url
+    records = []
+    for i, s in enumerate(samples):
+        data_source, ground_truth, extra = _label_fields(getattr(s, "label", None), getattr(s, "metadata", None))
+        records.append(make_record(data_source, getattr(s, "response", ""), ground_truth, extra, i))
+    values = _values(await client(**settings).ascore(records), "raise")
+    floats = [float(v) for v in values if v is not None]
+    return floats if isinstance(sample, (list, tuple)) else floats[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Verifiers
+
+
+async def score_completion(
+    completion: Any, data_source: Any, ground_truth: Any, extra_info: Any = None, **settings: Any
+) -> float:
+    """The reward of one completion (a string or a message list): for a Verifiers v1 ``@vf.reward``
+    method, whose exception Verifiers records as a task error on the trace (not a 0)."""
+    record = make_record(data_source, _completion_text(completion), ground_truth, extra_info)
+    return float(_one(await client(**settings).ascore([record]), f"sample ({record['data_source']})")["score"])
+
+
+async def verifiers_reward(completion: Any, answer: Any, info: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> float:
+    """A Verifiers rubric function (``vf.Rubric(funcs=[verifiers_reward])``): ``answer`` is the ground truth,
+    ``info`` holds ``data_source`` and optionally ``extra_info`` (as the dataset's ``info`` column).
+
+    It raises on a failed sample. Note that the legacy ``vf.Rubric`` logs a reward function's exception and
+    scores 0.0; use a v1 task (``score_completion`` in an ``@vf.reward`` method) where a failure must stay one.
+    """
+    info = info or {}
+    if info.get("data_source") is None:
+        raise GtalignRewardError("gtalign reward: the rubric needs info['data_source']")
+    settings = {k: kwargs[k] for k in _SETTING_NAMES if k in kwargs}
+    return await score_completion(completion, info["data_source"], answer, info.get("extra_info"), **settings)

@@ -1,0 +1,141 @@
+/**
+ * OpenRLHF 0.11.0 (OpenRLHF/OpenRLHF 3c3be62): the reward server called the way OpenRLHF's single-turn
+ * executor calls a remote reward, reproduced from openrlhf/utils/agent.py `SingleTurnAgentExecutor`:
+ * one request per rollout (`[query]`, `[prompt]`, `[label]`), `ClientTimeout(total=180)`, up to 5 tries
+ * 1 s apart on any error, `raise_for_status`, then `rewards_info = reply`, `scores` (else `rewards`),
+ * `extra_logs`; any exception leaves the reward `None`. openrlhf/trainer/ppo_utils/samples_generator.py
+ * then makes `torch.tensor([reward])` (a `null` reward cannot become one) and experience_maker.py refuses
+ * samples without rewards. `--reward.remote_url` ending in `.py` loads the file's `reward_func(queries,
+ * prompts, labels)` instead and calls it through `asyncio.to_thread` with one sample.
+ * aiohttp is not in the standard library: the POST is urllib in a thread, with the same timeout and tries.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server/listen.js';
+import {
+  deadUrl,
+  expectParity,
+  lastJson,
+  PRELUDE,
+  PYTHON,
+  runPython,
+  startOfflineServer,
+} from './python-support.js';
+
+const EXECUTOR = `${PRELUDE}
+import time, urllib.request, urllib.error
+def prompt_of(c):
+    return "<|im_start|>user\\nQuestion " + c["id"] + "<|im_end|>\\n<|im_start|>assistant\\n"
+def query_of(c):
+    # hf_tokenizer.decode(observation_tokens, skip_special_tokens=False)
+    return prompt_of(c) + c["response"] + "<|im_end|>"
+
+async def _post_request(url, data, try_max_times=5, pause=1.0):
+    def post():
+        req = urllib.request.Request(url, data=json.dumps(data).encode(), headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=180) as r:   # raise_for_status: urllib raises on >= 400
+            return json.loads(r.read())
+    for _ in range(try_max_times):
+        try:
+            return await asyncio.to_thread(post)
+        except Exception:
+            pass
+        await asyncio.sleep(pause)
+    raise RuntimeError(f"Request error for {try_max_times} times, returning None. Please check the API server.")
+
+async def execute(endpoint, c, reward_func=None, pause=1.0, verdict=True):
+    output = {"reward": None, "scores": None, "extra_logs": {}}
+    try:
+        if reward_func is not None:
+            infos = await asyncio.gather(asyncio.to_thread(reward_func, [query_of(c)], [prompt_of(c)], [label(c, verdict)]))
+        else:
+            infos = await asyncio.gather(_post_request(endpoint, {"query": [query_of(c)], "prompts": [prompt_of(c)], "labels": [label(c, verdict)]}, pause=pause))
+        info = infos[0] if infos else None
+        if info:
+            score = info.get("scores")
+            if score is None:
+                score = info.get("rewards")
+            output.update(reward=info.get("rewards"), scores=score, extra_logs=info.get("extra_logs") or {})
+    except Exception as e:
+        output["logged"] = str(e)
+    return output
+
+def to_tensor(value):
+    # torch.tensor([reward_val]) of a list of one number: None inside fails with TypeError
+    return [[float(v) for v in value]]
+`;
+
+describe.skipIf(PYTHON === undefined)('OpenRLHF 0.11 remote reward against the server', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startOfflineServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('280 concurrent one-sample requests (HTTP) and reward_func (.py) give the reference numbers', async () => {
+    const r = await runPython(
+      `${EXECUTOR}
+async def main():
+    http = await asyncio.gather(*(execute(URL + "/get_reward", c) for c in cases))
+    spec = importlib.util.spec_from_file_location("reward_func", "integrations/python/gtalign_reward.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = functools.partial(module.reward_func, url=URL)
+    py = await asyncio.gather(*(execute(None, c, reward_func=fn) for c in cases))
+    return http, py
+http, py = asyncio.run(main())
+print(json.dumps({
+  "reward": [to_tensor(o["reward"])[0][0] for o in http],
+  "scores": [to_tensor(o["scores"])[0][0] for o in http],
+  "user": [o["extra_logs"]["gtalign/user_reward"][0] for o in http],
+  "llm": [o["extra_logs"]["gtalign/llm_reward"][0] for o in http],
+  "py": [to_tensor(o["reward"])[0][0] for o in py],
+}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<Record<string, number[]>>(r);
+    const check = (ok: boolean, m: string) => expect(ok, m).toBe(true);
+    expectParity(out.reward!, 'score', check);
+    expectParity(out.scores!, 'score', check);
+    expectParity(out.user!, 'user_reward', check);
+    expectParity(out.llm!, 'llm_reward', check);
+    expectParity(out.py!, 'score', check);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    // The 280 one-sample requests were scored in fewer, larger batches.
+    const batches = /gtalign_reward_coalesced_batch_samples_count (\d+)/.exec(metrics);
+    expect(Number(batches?.[1])).toBeGreaterThan(0);
+  });
+
+  it('a failed sample never reaches training as a number; a server that is down leaves no reward', async () => {
+    const down = await deadUrl();
+    const r = await runPython(
+      `${EXECUTOR}
+good = next(c for c in cases if c["expected"]["score"] > 0)
+async def main():
+    skipped = await execute(URL + "/get_reward", good, verdict=False)
+    gone = await execute(${JSON.stringify(`${down}/get_reward`)}, good, pause=0.01)
+    return skipped, gone
+skipped, gone = asyncio.run(main())
+print(json.dumps({"skipped": skipped["reward"], "tensor": failed_with(lambda: to_tensor(skipped["reward"])),
+                  "failed_log": skipped["extra_logs"]["gtalign/failed"], "gone": gone["reward"], "logged": gone.get("logged")}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{
+      skipped: unknown[];
+      tensor: string;
+      failed_log: number[];
+      gone: unknown;
+      logged: string;
+    }>(r);
+    expect(out.skipped).toEqual([null]);
+    expect(out.tensor).toMatch(/^TypeError/);
+    expect(out.failed_log).toEqual([1]);
+    expect(out.gone).toBeNull();
+    expect(out.logged).toMatch(/Request error for 5 times/);
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * slime and Verifiers: `gtalign_reward` through their extension points.
+ * - slime (THUDM/slime 624b824, after v0.3.1): slime/rollout/rm_hub/__init__.py `async_rm` loads
+ *   `--custom-rm-path` with slime/utils/misc.py `load_function` (`importlib.import_module` of the dotted
+ *   path) and awaits `rm_function(args, sample)`; `batched_async_rm` (and `--group-rm`) awaits
+ *   `rm_function(args, samples)` with a list and expects a list. `args.rm_url` is `--rm-url`.
+ *   slime/rollout/sglang_rollout.py stores the result in `sample.reward`.
+ * - Verifiers (PrimeIntellect-ai/verifiers a60a606, after v0.3.0): verifiers/legacy/rubrics/rubric.py
+ *   `_call_individual_reward_func` passes the score objects (`prompt`, `completion`, `answer`, `state`,
+ *   `info`, `task`, …) to a function with `**kwargs`, awaits it (`maybe_await`) and takes `float(…)`; it logs
+ *   an exception and scores 0.0 (so a v1 task is the place where a failure must stay one):
+ *   verifiers/v1/task.py `Task.score` invokes `@vf.reward` methods inside `boundary(TaskError, …)`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server/listen.js';
+import {
+  deadUrl,
+  expectParity,
+  lastJson,
+  PRELUDE,
+  PYTHON,
+  runPython,
+  startOfflineServer,
+} from './python-support.js';
+
+describe.skipIf(PYTHON === undefined)('slime custom RM and Verifiers rubric functions', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startOfflineServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('slime: per sample and per group, the reference numbers on 280 cases; a failure raises', async () => {
+    const down = await deadUrl();
+    const r = await runPython(
+      `${PRELUDE}
+import types
+from dataclasses import dataclass, field
+@dataclass
+class Sample:
+    prompt: str = ""
+    response: str = ""
+    label: str = None
+    reward: object = None
+    metadata: dict = field(default_factory=dict)
+
+def load_function(path):
+    module_path, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module_path), attr)
+
+args = types.SimpleNamespace(custom_rm_path="gtalign_reward.slime_rm", rm_url=URL, group_rm=False)
+rm_function = load_function(args.custom_rm_path)
+samples = [Sample(prompt="Question " + c["id"], response=c["response"], label=label(c)) for c in cases]
+async def generate_and_rm(sample):
+    if sample.reward is None:
+        sample.reward = await rm_function(args, sample)
+    return sample
+async def main():
+    await asyncio.gather(*(generate_and_rm(s) for s in samples))
+    group = [Sample(response=c["response"], label=label(c)) for c in cases]
+    rewards = await rm_function(args, group)
+    return [s.reward for s in samples], rewards
+single, grouped = asyncio.run(main())
+bad = Sample(response=cases[0]["response"], label=label(cases[0], verdict=False))
+no_verdict = failed_with(lambda: asyncio.run(rm_function(args, bad)))
+down_args = types.SimpleNamespace(custom_rm_path=args.custom_rm_path, rm_url=${JSON.stringify(down)}, group_rm=False)
+os.environ["GTALIGN_REWARD_RETRIES"] = "1"
+down = failed_with(lambda: asyncio.run(rm_function(down_args, samples[0])))
+print(json.dumps({"single": single, "grouped": grouped, "no_verdict": no_verdict, "down": down}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{ single: number[]; grouped: number[]; no_verdict: string; down: string }>(r);
+    expectParity(out.single, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expectParity(out.grouped, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.no_verdict).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
+    expect(out.down).toMatch(/^GtalignRewardError: gtalign reward: cannot reach/);
+  });
+
+  it('Verifiers: the rubric function as the legacy Rubric calls it, and score_completion in a v1 reward', async () => {
+    const r = await runPython(
+      `${PRELUDE}
+import gtalign_reward as gr
+func = functools.partial(gr.verifiers_reward, url=URL)
+async def maybe_await(f, **kw):
+    out = f(**kw)
+    return await out if inspect.isawaitable(out) else out
+async def call_individual(c):
+    merged = {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": c["response"]}],
+              "answer": c["ground_truth"], "state": {}, "info": {"data_source": c["data_source"], "extra_info": extra(c)}, "task": None}
+    sig = inspect.signature(func)
+    assert any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    return float(await maybe_await(func, **merged))
+class TaskError(Exception):
+    pass
+async def v1_reward(c, verdict=True):
+    try:   # boundary(TaskError, "task ... scoring")
+        return await gr.score_completion(c["response"], c["data_source"], c["ground_truth"], extra(c, verdict), url=URL)
+    except Exception as e:
+        raise TaskError(f"task scoring: {type(e).__name__}: {e}") from e
+async def main():
+    legacy = await asyncio.gather(*(call_individual(c) for c in cases))
+    v1 = await asyncio.gather(*(v1_reward(c) for c in cases))
+    return legacy, v1
+legacy, v1 = asyncio.run(main())
+failure = failed_with(lambda: asyncio.run(v1_reward(cases[0], verdict=False)))
+print(json.dumps({"legacy": legacy, "v1": v1, "failure": failure}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{ legacy: number[]; v1: number[]; failure: string }>(r);
+    expectParity(out.legacy, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expectParity(out.v1, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.failure).toMatch(/^TaskError: task scoring: GtalignRewardError: .*no "verdict"/);
+  });
+});
