@@ -43,6 +43,10 @@ Endpoints:
                            {"results": [its output lines, in order], "summary": {...}}
   GET  /healthz, /metrics  (Prometheus: samples, failures by stage, verdict sources, judge calls)
 
+Training throughput: verl's reward loop and OpenRLHF 0.11 send one sample per request; the samples of
+concurrent requests are scored together in batches (--coalesce-batch, --coalesce-wait-ms), so a judge
+sees full batches. Every request is answered within --deadline.
+
 A failed sample is never a 0. With --on-judge-error skip (default) its reward is null, its entry in
 extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error fail the request fails:
 400 for a bad sample, 422 for one that cannot be scored, 502 when the judge failed after its retries
@@ -68,6 +72,11 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
         apiKeys: server.apiKeys,
         limits: { maxSamples: values['max-samples'], maxBodyBytes: server.maxBodyBytes },
         endTokens: values['end-token'],
+        coalesce:
+          values['coalesce-batch'] === 0
+            ? false
+            : { maxBatch: values['coalesce-batch'], maxWaitMs: values['coalesce-wait-ms'] },
+        deadlineMs: values.deadline * 1000,
         host: server.host,
         port: server.port,
       });

@@ -1,7 +1,7 @@
 /** The own settings of `gtalign reward score` and `gtalign reward serve`. */
 import { DEFAULT_END_TOKENS } from '../../server/reward.js';
 import { setting } from '../setting.js';
-import { boolean, integer, path, positiveInt, texts } from '../value-types.js';
+import { boolean, integer, number, path, positiveInt, texts } from '../value-types.js';
 
 export const INPUT = setting({
   name: 'input',
@@ -68,5 +68,39 @@ export const END_TOKENS = setting({
     'from before the prompt); repeat for several',
 });
 
+export const COALESCE_BATCH = setting({
+  name: 'coalesce-batch',
+  key: 'rewardServe.coalesceBatch',
+  type: integer({ min: 0 }),
+  default: 256,
+  arg: 'N',
+  help: "gather concurrent requests' samples into batches of up to N (0: score each request alone)",
+});
+
+export const COALESCE_WAIT = setting({
+  name: 'coalesce-wait-ms',
+  key: 'rewardServe.coalesceWaitMs',
+  type: number({ min: 0 }),
+  default: 2,
+  arg: 'MS',
+  help: 'how long a batch waits for more samples before it is scored',
+});
+
+export const DEADLINE = setting({
+  name: 'deadline',
+  key: 'rewardServe.deadline',
+  type: number({ min: 0, above: true }),
+  default: 170,
+  arg: 'SECONDS',
+  help: "answer every request within this time (under OpenRLHF's 180 s client timeout);\nsamples not scored by then fail, naming the deadline",
+});
+
 export const REWARD_SCORE_SETTINGS = [INPUT, OUTPUT, WORKERS, CLIP_VERDICTS] as const;
-export const REWARD_SERVE_SETTINGS = [REQUEST_CONCURRENCY, MAX_SAMPLES, END_TOKENS] as const;
+export const REWARD_SERVE_SETTINGS = [
+  REQUEST_CONCURRENCY,
+  MAX_SAMPLES,
+  END_TOKENS,
+  COALESCE_BATCH,
+  COALESCE_WAIT,
+  DEADLINE,
+] as const;
