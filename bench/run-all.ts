@@ -8,18 +8,22 @@ import { runEvalBench } from './eval.js';
 import { runGameBench } from './game.js';
 import { runMathCheckBench } from './math-check.js';
 import { runRewardBench } from './reward.js';
+import { runRewardVsReferenceBench } from './reward-vs-reference.js';
 import { runServerBench } from './server.js';
 import { runServerHostileBench } from './server-hostile.js';
+import { runTrainerAdaptersBench } from './trainer-adapters.js';
 
 const BENCHES: Record<string, () => void | Promise<void>> = {
   game: runGameBench,
   chain: runChainBench,
   reward: runRewardBench,
+  'reward-vs-reference': runRewardVsReferenceBench,
   'math-check': runMathCheckBench,
   assistant: runAssistantBench,
   eval: runEvalBench,
   server: runServerBench,
   'server-hostile': runServerHostileBench,
+  'trainer-adapters': runTrainerAdaptersBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -151,6 +151,16 @@ const SUB_KEY_SET: ReadonlySet<string> = new Set(SUB_KEYS);
 
 const CURLY = /[“”‘’]/g;
 
+/** Whether the first quote character of `text` (straight or curly) is something other than `"`. */
+function quotedOtherwise(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return false; // "
+    if (c === 0x27 || c === 0x201c || c === 0x201d || c === 0x2018 || c === 0x2019) return true;
+  }
+  return false;
+}
+
 /**
  * Parses and validates the content of a `<payoff>` block against `spec` (default: DQ/VQ × DA/CQ/AQ),
  * accepting exactly what the reference accepts. Never throws.
@@ -160,13 +170,17 @@ export function parsePayoff(text: string, spec: GameSpec = DEFAULT_SPEC): Payoff
   let value: PyValue | undefined;
   let repaired: 'none' | 'python-literal' = 'none';
   let curlyQuotes = false;
-  try {
-    // The engine's JSON parser accepts exactly Python's JSON minus NaN/Infinity: a fast first try.
-    value = JSON.parse(stripped) as PyValue;
-  } catch {
-    if (stripped.includes('NaN') || stripped.includes('Infinity')) {
-      const json = parsePythonJson(stripped);
-      if (json.ok) value = json.value;
+  // A JSON text's first quote character opens a string, so it is `"`: when it is `'` or a curly quote,
+  // neither JSON reader can succeed and the Python-literal reading is next (without a throwing try).
+  if (!quotedOtherwise(stripped)) {
+    try {
+      // The engine's JSON parser accepts exactly Python's JSON minus NaN/Infinity: a fast first try.
+      value = JSON.parse(stripped) as PyValue;
+    } catch {
+      if (stripped.includes('NaN') || stripped.includes('Infinity')) {
+        const json = parsePythonJson(stripped);
+        if (json.ok) value = json.value;
+      }
     }
   }
   if (value === undefined) {

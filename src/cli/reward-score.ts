@@ -74,9 +74,9 @@ class Output {
     if (this.error !== undefined && !this.closed)
       throw new InputError(`cannot write ${this.name}: ${describeFsError(this.error)}`);
   }
-  async write(text: string): Promise<void> {
+  async write(data: string | Uint8Array): Promise<void> {
     this.check();
-    if (this.closed || this.stream.write(text)) return;
+    if (this.closed || this.stream.write(data)) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         this.wake.delete(done);
@@ -198,9 +198,15 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       for await (const chunk of chunks) {
         mergeStats(stats, chunk.stats);
         for (const e of chunk.errors) process.stderr.write(`gtalign reward score: ${e}\n`);
-        buffer += chunk.text;
-        // A judged result is written at once, so a reader sees it and a stop loses none.
-        await flush(judge !== undefined);
+        if (chunk.bytes !== undefined) {
+          // A scored block comes as UTF-8 bytes (offline workers): written as they are, in order.
+          await flush(true);
+          if (chunk.bytes.length > 0) await out.write(chunk.bytes);
+        } else {
+          buffer += chunk.text;
+          // A judged result is written at once, so a reader sees it and a stop loses none.
+          await flush(judge !== undefined);
+        }
         // Leaving the loop cancels the judge calls still in flight.
         if (out.closed) break;
         if (chunk.aborted !== undefined) {

@@ -4,10 +4,10 @@
  * either side is 0. The others are the paper's baselines and the general weighted form.
  */
 
-import type { AggregatorName } from './config.js';
+import type { AggregatorName } from './config-base.js';
 
-export type { AggregatorName } from './config.js';
-export { AGGREGATOR_NAMES } from './config.js';
+export type { AggregatorName } from './config-base.js';
+export { AGGREGATOR_NAMES } from './config-base.js';
 
 export interface AggregatorSpec {
   name: AggregatorName;

@@ -9,10 +9,10 @@ import { extractAnalyze } from '../chain/format.js';
 import { type ErrorCode, GtalignError } from '../errors.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import type { TaskFamily } from './components.js';
-import { DEFAULT_REWARD_CONFIG, type RewardConfig } from './config.js';
+import { DEFAULT_REWARD_CONFIG, type RewardConfig } from './config-base.js';
 import type { Judge, JudgeFailureReason } from './judge.js';
 import { mathAnswersMatch } from './math-check.js';
-import { checkMatrixReasoning } from './matrix-check.js';
+import { matrixReasoningValue } from './matrix-check.js';
 import {
   analyzeSample,
   finishSample,
@@ -123,12 +123,25 @@ function scored(
   record: RewardRecord,
   source: VerdictSource,
 ): ScoredResult {
-  const { kind: _kind, needsVerdict: _needs, ...rest } = record;
-  return {
-    id: item.id,
-    line: item.line,
-    record: { ...rest, verdict_source: source, matrix_reasoning: null },
-  };
+  // Built key by key, in the record's own order (an output line's field order), without copying twice.
+  const out: ScoredResult['record'] = {
+    data_source: record.data_source,
+    family: record.family,
+    scorable: record.scorable,
+  } as ScoredResult['record'];
+  if (record.unscorable !== undefined) out.unscorable = record.unscorable;
+  out.score = record.score;
+  out.user_reward = record.user_reward;
+  out.llm_reward = record.llm_reward;
+  out.answer_reward = record.answer_reward;
+  out.components = record.components;
+  out.lengths = record.lengths;
+  out.verdict = record.verdict;
+  out.aggregator = record.aggregator;
+  out.config_id = record.config_id;
+  out.verdict_source = source;
+  out.matrix_reasoning = null;
+  return { id: item.id, line: item.line, record: out };
 }
 
 type ResolvedOptions = Required<Omit<BatchOptions, 'judge' | 'signal'>> & { judge?: Judge | undefined };
@@ -172,11 +185,10 @@ function finish(
   else if (source === 'cache') stats.cachedVerdicts++;
   else stats.judgeVerdicts++;
   const result = scored(item, record, source);
-  const analyze = extractAnalyze(item.sample.response);
-  if (analyze !== undefined) {
-    const check = checkMatrixReasoning(analysis.partial.matrix, analyze);
-    result.record.matrix_reasoning = check.ok ? check.value : null;
-  }
+  const analyze =
+    analysis.analyze !== undefined ? analysis.analyze : (extractAnalyze(item.sample.response) ?? null);
+  if (analyze !== null)
+    result.record.matrix_reasoning = matrixReasoningValue(analysis.partial.matrix, analyze);
   return result;
 }
 

@@ -4,7 +4,7 @@
  */
 
 import type { PayoffMatrix } from '../game/spec.js';
-import type { DataSource, RewardConfig } from './config.js';
+import type { DataSource, RewardConfig } from './config-base.js';
 
 export type TaskFamily = 'math' | 'writing' | 'safety' | 'ambiguity';
 

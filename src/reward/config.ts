@@ -6,21 +6,18 @@
 
 import { z } from 'zod';
 import { zodIssues } from '../issues.js';
-import { canonicalJson } from './canonical-json.js';
+import { AGGREGATOR_NAMES, DATA_SOURCES, type RewardConfig } from './config-base.js';
 
-export const AGGREGATOR_NAMES = ['cobb-douglas', 'weighted-cobb-douglas', 'linear', 'user', 'llm'] as const;
-export type AggregatorName = (typeof AGGREGATOR_NAMES)[number];
-
-export const DATA_SOURCES = [
-  'math-hard',
-  'minerva',
-  'medium',
-  'wildguard',
-  'advbench',
-  'ambig_qa',
-  'abg-coqa',
-] as const;
-export type DataSource = (typeof DATA_SOURCES)[number];
+export {
+  AGGREGATOR_NAMES,
+  type AggregatorName,
+  configId,
+  DATA_SOURCES,
+  type DataSource,
+  DEFAULT_REWARD_CONFIG,
+  type LengthBand,
+  type RewardConfig,
+} from './config-base.js';
 
 const weight = z.number().finite();
 const band = z
@@ -80,19 +77,12 @@ export const rewardConfigSchema = z
   })
   .strict();
 
-export type RewardConfig = z.output<typeof rewardConfigSchema>;
 export type RewardConfigInput = z.input<typeof rewardConfigSchema>;
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
-
-/** The reference's configuration. */
-export const DEFAULT_REWARD_CONFIG: Readonly<RewardConfig> = deepFreeze(rewardConfigSchema.parse({}));
+// The hand-written RewardConfig (config-base.ts) and the schema's output are the same type.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesType: Same<z.output<typeof rewardConfigSchema>, RewardConfig> = true;
+void schemaMatchesType;
 
 export type ParseRewardConfigResult =
   | { ok: true; config: RewardConfig }
@@ -106,31 +96,4 @@ export function parseRewardConfig(input: unknown): ParseRewardConfigResult {
     ok: false,
     errors: zodIssues(r.error, 20),
   };
-}
-
-/** 64-bit FNV-1a over UTF-16 code units, as 16 hex digits. */
-function fnv1a64(text: string): string {
-  let h = 0xcbf29ce484222325n;
-  const prime = 0x100000001b3n;
-  const mask = 0xffffffffffffffffn;
-  for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i));
-    h = (h * prime) & mask;
-  }
-  return h.toString(16).padStart(16, '0');
-}
-
-const idCache = new WeakMap<object, string>();
-
-/**
- * A stable identifier of a configuration's content (`rc1-` + 16 hex digits): equal configurations get
- * equal ids across processes and versions of this file. The default configuration's id identifies the
- * reference's reward.
- */
-export function configId(config: RewardConfig): string {
-  const cached = idCache.get(config);
-  if (cached !== undefined) return cached;
-  const id = `rc1-${fnv1a64(canonicalJson(config))}`;
-  idCache.set(config, id);
-  return id;
 }

@@ -76,5 +76,25 @@ export function outputLine(result: BatchResult): string {
       error: result.error,
     });
   }
-  return JSON.stringify({ id: result.id, ...result.record });
+  // One flat object, built key by key (the id, then the record's fields in order), stringified once.
+  const r = result.record;
+  const flat: Record<string, unknown> = {
+    id: result.id,
+    data_source: r.data_source,
+    family: r.family,
+    scorable: r.scorable,
+  };
+  if (Object.hasOwn(r, 'unscorable')) flat.unscorable = r.unscorable;
+  flat.score = r.score;
+  flat.user_reward = r.user_reward;
+  flat.llm_reward = r.llm_reward;
+  flat.answer_reward = r.answer_reward;
+  flat.components = r.components;
+  flat.lengths = r.lengths;
+  flat.verdict = r.verdict;
+  flat.aggregator = r.aggregator;
+  flat.config_id = r.config_id;
+  flat.verdict_source = r.verdict_source;
+  flat.matrix_reasoning = r.matrix_reasoning;
+  return JSON.stringify(flat);
 }

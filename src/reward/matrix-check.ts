@@ -10,7 +10,7 @@
  *   go with, opt for, best/final choice), else the last key mentioned at all.
  * Both are always reported, so callers can compare them.
  */
-import { readAnalyzeChoice } from '../chain/analyze.js';
+import { findCellMentions, readAnalyzeChoice } from '../chain/analyze.js';
 import { paretoFrontier } from '../game/pareto.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
 
@@ -75,4 +75,53 @@ export function checkMatrixReasoning(
     mentionsFrontier,
     chosenOnFrontier,
   };
+}
+
+/**
+ * `checkMatrixReasoning(matrix, analysis)` in the default mode, reduced to what a reward record keeps:
+ * its value (1 when a mentioned cell is on the frontier, else 0), or null when the frontier cannot be
+ * computed. For a matrix of the default spec's cells only (what a validated payoff block gives); the
+ * scorer's hot path, so no frontier list, sets or choice reading are built.
+ */
+export function matrixReasoningValue(matrix: PayoffMatrix, analysis: string): 0 | 1 | null {
+  const keys = DEFAULT_KEYS;
+  const cells: Array<{ LLM: number; user: number }> = [];
+  for (const key of keys) {
+    const cell = Object.hasOwn(matrix, key) ? matrix[key] : undefined;
+    // Anything but a complete matrix of finite numbers: the general check says why (here: null).
+    if (
+      cell === undefined ||
+      typeof cell.LLM !== 'number' ||
+      typeof cell.user !== 'number' ||
+      !Number.isFinite(cell.LLM) ||
+      !Number.isFinite(cell.user)
+    )
+      return fallback(matrix, analysis);
+    cells.push(cell);
+  }
+  if (Object.keys(matrix).length !== keys.length) return fallback(matrix, analysis);
+  const mentions = findCellMentions(analysis, DEFAULT_SPEC);
+  for (const m of mentions) {
+    const i = keys.indexOf(m.key);
+    const p = cells[i];
+    if (p === undefined) return fallback(matrix, analysis);
+    let dominated = false;
+    for (let j = 0; j < cells.length && !dominated; j++) {
+      const q = cells[j]!;
+      // Weak Pareto dominance with tolerance 0, as paretoFrontier decides it.
+      if (j !== i && q.LLM >= p.LLM && q.user >= p.user && (q.LLM > p.LLM || q.user > p.user))
+        dominated = true;
+    }
+    if (!dominated) return 1;
+  }
+  return 0;
+}
+
+const DEFAULT_KEYS: readonly string[] = Object.freeze(
+  DEFAULT_SPEC.rows.flatMap((r) => DEFAULT_SPEC.columns.map((c) => `${r}_${c}`)),
+);
+
+function fallback(matrix: PayoffMatrix, analysis: string): 0 | 1 | null {
+  const check = checkMatrixReasoning(matrix, analysis);
+  return check.ok ? check.value : null;
 }

@@ -1,28 +1,34 @@
 /**
  * Offline scoring (verdicts given in the input, no judge) across worker threads. Scoring is pure CPU
- * work, so on a machine with several cores the lines are cut into chunks, each chunk is parsed, scored
- * and serialized in a worker, and the chunks come back in input order.
+ * work, so on a machine with several cores the input bytes are cut into blocks of whole lines, each block
+ * moves (transferred, not copied) to the first worker with room, which decodes, parses, scores and
+ * serializes it and sends the output back as UTF-8 bytes (transferred too); blocks come back in input
+ * order. Workers are fed as they finish, not in turns, so a block of costlier lines does not hold the
+ * others up.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LineTooLongError, MAX_LINE_BYTES } from '../io/lines.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
+import type { BatchStats } from './batch.js';
 import {
-  type BatchStats,
-  describeLine,
-  newBatchStats,
-  resolveBatchOptions,
-  scoreWithoutJudge,
-} from './batch.js';
-import type { RewardConfig } from './config.js';
-import { outputLine, parseScoreLine } from './jsonl.js';
+  type ChunkBytes,
+  type ChunkResult,
+  chunkResult,
+  type OfflineScoringOptions,
+  type RawChunk,
+  scoreRawChunk,
+} from './offline-chunk.js';
 
-export interface OfflineOptions {
-  config?: RewardConfig;
-  mathCheck?: boolean;
-  /** Clip an input verdict outside its task's scale, as the reference does (default: an error). */
-  clipVerdicts?: boolean;
-  onJudgeError?: 'skip' | 'fail';
+export {
+  type ChunkResult,
+  type InputLine,
+  linesOfChunk,
+  type RawChunk,
+  scoreChunk,
+} from './offline-chunk.js';
+
+export interface OfflineOptions extends OfflineScoringOptions {
   /** Worker threads (default: the machine's parallelism; 0 scores in this thread). */
   workers?: number;
   /** Bytes of input per chunk (default 1 MiB). */
@@ -33,58 +39,21 @@ export interface OfflineOptions {
   maxLineBytes?: number;
 }
 
-export interface InputLine {
-  line: number;
-  text: string;
-}
-
-export interface ChunkResult {
-  /** Output lines, each JSON + newline, in input order; under `fail` they stop before the first failure. */
-  text: string;
-  /** How many output lines `text` holds. */
-  count: number;
-  /** One message per failed line, for stderr. */
-  errors: string[];
-  stats: BatchStats;
-  /** Under `fail`: the first failure's message; nothing after it was scored. */
-  aborted?: string;
-}
-
-/** Scores one chunk of input lines in this thread. Never throws. */
-export function scoreChunk(chunk: readonly InputLine[], options: OfflineOptions): ChunkResult {
-  const resolved = resolveBatchOptions({ ...options, judge: undefined });
-  const stats = newBatchStats();
-  const out: ChunkResult = { text: '', count: 0, errors: [], stats };
-  const lines: string[] = [];
-  for (const { line, text } of chunk) {
-    const result = scoreWithoutJudge(parseScoreLine(text, line), resolved, stats);
-    // Without a judge nothing stays pending: scoreWithoutJudge returns a failure instead.
-    if ('pending' in result) throw new Error('unreachable: a pending sample without a judge');
-    stats.samples++;
-    if ('error' in result) {
-      stats.failures++;
-      const message = `${describeLine(result)}: ${result.error.message}`;
-      if (resolved.onJudgeError === 'fail') {
-        out.aborted = message;
-        break;
-      }
-      out.errors.push(message);
-    } else {
-      stats.scored++;
-      stats.scoreSum += result.record.score;
-    }
-    lines.push(outputLine(result));
-  }
-  out.count = lines.length;
-  out.text = lines.length > 0 ? `${lines.join('\n')}\n` : '';
-  return out;
-}
-
 export function mergeStats(into: BatchStats, from: BatchStats): void {
   for (const key of Object.keys(into) as Array<keyof BatchStats>) into[key] += from[key];
 }
 
-function startWorker(options: OfflineOptions): Worker {
+/** What a worker needs: the scoring options only (plain data, cloned once at start). */
+function scoringOptions(options: OfflineOptions): OfflineScoringOptions {
+  const out: OfflineScoringOptions = {};
+  if (options.config !== undefined) out.config = options.config;
+  if (options.mathCheck !== undefined) out.mathCheck = options.mathCheck;
+  if (options.clipVerdicts !== undefined) out.clipVerdicts = options.clipVerdicts;
+  if (options.onJudgeError !== undefined) out.onJudgeError = options.onJudgeError;
+  return out;
+}
+
+function startWorker(options: OfflineScoringOptions): Worker {
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./offline-worker.js', import.meta.url), { workerData: { options } });
   // Running from source (tests, tsx): Node 20 does not pass the parent's loader to workers, so a tiny
@@ -94,29 +63,21 @@ function startWorker(options: OfflineOptions): Worker {
   return new Worker(bootstrap, { eval: true, workerData: { options } });
 }
 
-interface Pending {
-  resolve: (r: ChunkResult) => void;
-  reject: (e: Error) => void;
-}
-
-/** A block of whole input lines as raw bytes, and the line number of its first line. */
-export interface RawChunk {
-  firstLine: number;
-  bytes: Uint8Array;
-}
-
 const NEWLINE = 0x0a;
 
 /**
  * Cuts a byte stream into blocks of whole lines of about `targetBytes`, numbering lines as it goes.
  * Only newlines are looked for here (natively, with indexOf); decoding and splitting happen where the
- * block is scored, so the reading thread stays light. A line longer than `limits.maxLineBytes` stops the
- * stream with a {@link LineTooLongError} naming it.
+ * block is scored, so the reading thread stays light. Each block's bytes are one copy of the input that
+ * owns its memory, so it can be handed to a worker without another. A line longer than
+ * `limits.maxLineBytes` stops the stream with a {@link LineTooLongError} naming it.
  */
 export async function* rawChunks(
   source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
   targetBytes = 1 << 20,
   limits: { name?: string; maxLineBytes?: number } = {},
+  /** Where each block's memory comes from (default: a new allocation of its exact size). */
+  allocate: (size: number) => Uint8Array = (size) => Buffer.allocUnsafeSlow(size),
 ): AsyncGenerator<RawChunk> {
   const maxLine = limits.maxLineBytes ?? MAX_LINE_BYTES;
   let pending: Buffer[] = [];
@@ -129,8 +90,21 @@ export async function* rawChunks(
     for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) n++;
     return n;
   };
+  const concat = (parts: readonly Buffer[]): Buffer => {
+    let size = 0;
+    for (const p of parts) size += p.length;
+    // Not from Buffer's shared pool: this block's memory is its own, to be transferred.
+    const own = allocate(size);
+    const out = Buffer.from(own.buffer, own.byteOffset, size);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
   const cut = (upTo: Buffer | undefined): RawChunk => {
-    const bytes = Buffer.concat(upTo === undefined ? pending : [...pending, upTo]);
+    const bytes = concat(upTo === undefined ? pending : [...pending, upTo]);
     const chunk = { firstLine: line, bytes };
     line += countLines(bytes);
     return chunk;
@@ -179,59 +153,85 @@ export async function* rawChunks(
   if (pendingBytes > 0) yield cut(undefined);
 }
 
-const decoder = new TextDecoder('utf-8');
-
-/** The non-blank lines of a raw chunk, numbered; a byte-order mark before the very first line is dropped. */
-export function linesOfChunk(chunk: RawChunk): InputLine[] {
-  let text = decoder.decode(chunk.bytes);
-  if (chunk.firstLine === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const out: InputLine[] = [];
-  let line = chunk.firstLine;
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    let lineText = text.slice(start, end);
-    if (lineText.endsWith('\r')) lineText = lineText.slice(0, -1);
-    if (lineText.trim() !== '') out.push({ line, text: lineText });
-    line++;
-    start = end + 1;
+/**
+ * Block memory that comes back from the workers once they have read it, to be filled again: fresh memory
+ * costs a page fault per 4 KiB on first touch, which for a large input costs more than the copy itself.
+ */
+class BlockMemory {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(private readonly blockBytes: number) {}
+  take(size: number): Uint8Array {
+    let buffer = this.free.pop();
+    if (buffer === undefined || buffer.byteLength < size) {
+      // Room for a block plus a long line's tail, so that one buffer fits nearly every block.
+      buffer = new ArrayBuffer(Math.max(size, this.blockBytes + (this.blockBytes >> 2)));
+    }
+    return new Uint8Array(buffer, 0, size);
   }
-  return out;
+  give(buffer: ArrayBuffer): void {
+    if (this.free.length < 32) this.free.push(buffer);
+  }
 }
 
+/** One chunk sent out: its result once it is back. */
+interface Slot {
+  done: boolean;
+  result?: ChunkResult;
+  error?: Error;
+}
+
+/** A worker thread that scores raw chunks; `busy` counts the chunks it holds. */
 class ChunkWorker {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
+  private readonly slots = new Map<number, Slot>();
   private nextId = 0;
-  constructor(options: OfflineOptions) {
+  constructor(
+    options: OfflineScoringOptions,
+    private readonly settled: () => void,
+    private readonly memory: BlockMemory,
+  ) {
     this.worker = startWorker(options);
-    this.worker.on('message', (msg: { id: number; result: ChunkResult }) => {
-      this.pending.get(msg.id)?.resolve(msg.result);
-      this.pending.delete(msg.id);
+    this.worker.on('message', (msg: { id: number; result: ChunkBytes; input: Uint8Array }) => {
+      this.memory.give(msg.input.buffer as ArrayBuffer);
+      const slot = this.slots.get(msg.id);
+      this.slots.delete(msg.id);
+      if (slot === undefined) return;
+      slot.result = chunkResult(msg.result);
+      slot.done = true;
+      this.settled();
     });
     this.worker.on('error', (err) => this.failAll(err));
     this.worker.on('exit', (code) => {
-      if (this.pending.size > 0) this.failAll(new Error(`scoring worker exited with code ${code}`));
+      if (this.slots.size > 0) this.failAll(new Error(`scoring worker exited with code ${code}`));
     });
+  }
+  get busy(): number {
+    return this.slots.size;
   }
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    for (const slot of this.slots.values()) {
+      slot.error = err;
+      slot.done = true;
+    }
+    this.slots.clear();
+    this.settled();
   }
-  score(chunk: RawChunk): Promise<ChunkResult> {
+  score(chunk: RawChunk): Slot {
     const id = this.nextId++;
-    // The bytes move to the worker (transferred, not copied); it decodes and splits them itself.
-    const own = new Uint8Array(chunk.bytes);
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, firstLine: chunk.firstLine, bytes: own }, [own.buffer]);
-    });
+    const slot: Slot = { done: false };
+    this.slots.set(id, slot);
+    // The bytes move to the worker (transferred, not copied): a block's memory is its own (rawChunks).
+    const { bytes } = chunk;
+    this.worker.postMessage({ id, firstLine: chunk.firstLine, bytes }, [bytes.buffer as ArrayBuffer]);
+    return slot;
   }
   close(): Promise<number> {
     return this.worker.terminate();
   }
 }
+
+/** Chunks a worker may hold at once: one it scores, one waiting, so it never waits for the next. */
+const PER_WORKER = 2;
 
 /**
  * Scores an input byte stream (JSONL) offline and yields chunk results in input order. Under
@@ -243,46 +243,101 @@ export async function* scoreLinesOffline(
   options: OfflineOptions = {},
 ): AsyncGenerator<ChunkResult> {
   const workers = Math.max(0, options.workers ?? availableParallelism());
-  const pool: ChunkWorker[] = [];
-  const inFlight: Array<Promise<ChunkResult>> = [];
-  let turn = 0;
-  let first: RawChunk | undefined;
+  const scoring = scoringOptions(options);
   const failure: SourceFailure = {};
-  const inline = (chunk: RawChunk) => Promise.resolve(scoreChunk(linesOfChunk(chunk), options));
-  const submit = (chunk: RawChunk): Promise<ChunkResult> => {
-    if (workers === 0) return inline(chunk);
-    if (pool.length < workers) pool.push(new ChunkWorker(options));
-    return pool[turn++ % pool.length]!.score(chunk);
+  const blockBytes = options.chunkBytes ?? 1 << 20;
+  const memory = new BlockMemory(blockBytes);
+  const chunks = untilError(
+    rawChunks(source, blockBytes, options, (size) => memory.take(size)),
+    failure,
+  );
+  const inline = (chunk: RawChunk): ChunkResult => {
+    const result = chunkResult(scoreRawChunk(chunk, scoring));
+    memory.give(chunk.bytes.buffer as ArrayBuffer);
+    return result;
   };
-  try {
-    // A stream that fails (an unreadable or over-long line) still has everything before it scored.
-    for await (const chunk of untilError(rawChunks(source, options.chunkBytes, options), failure)) {
-      // Hold the first chunk until a second one exists: a one-chunk input never starts a worker.
-      if (first === undefined && turn === 0 && inFlight.length === 0 && workers > 0) {
-        first = chunk;
-        continue;
-      }
-      if (first !== undefined) {
-        inFlight.push(submit(first));
-        first = undefined;
-      }
-      inFlight.push(submit(chunk));
-      if (inFlight.length >= Math.max(2, workers * 2)) {
-        const r = await inFlight.shift()!;
-        yield r;
-        if (r.aborted !== undefined) return;
-      }
-    }
-    if (first !== undefined) inFlight.push(inline(first));
-    while (inFlight.length > 0) {
-      const r = await inFlight.shift()!;
+  if (workers === 0) {
+    for await (const chunk of chunks) {
+      const r = inline(chunk);
       yield r;
       if (r.aborted !== undefined) return;
     }
     rethrowFailure(failure);
+    return;
+  }
+  const pool: ChunkWorker[] = [];
+  // Chunks sent out and not yet yielded, in input order.
+  const order: Slot[] = [];
+  // Results held for order are bounded too: a slow chunk at the head stops the reading.
+  const maxHeld = workers * PER_WORKER * 2;
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const nextSettled = () => new Promise<void>((resolve) => (wake = resolve));
+  let stopped = false;
+  /** Yields the finished results at the head, in order; sets `stopped` at an aborted one. */
+  function* ready(): Generator<ChunkResult> {
+    while (!stopped && order.length > 0 && order[0]!.done) {
+      const slot = order.shift()!;
+      if (slot.error !== undefined) throw slot.error;
+      const r = slot.result!;
+      if (r.aborted !== undefined) stopped = true;
+      yield r;
+    }
+  }
+  /** The least busy worker with room (the first such), starting workers as needed. */
+  const idle = (): ChunkWorker | undefined => {
+    if (order.length >= maxHeld) return undefined;
+    if (pool.length < workers) {
+      const w = new ChunkWorker(scoring, settled, memory);
+      pool.push(w);
+      return w;
+    }
+    let best: ChunkWorker | undefined;
+    for (const w of pool) if (w.busy < PER_WORKER && (best === undefined || w.busy < best.busy)) best = w;
+    return best;
+  };
+  let first: RawChunk | undefined;
+  let sent = 0;
+  try {
+    // A stream that fails (an unreadable or over-long line) still has everything before it scored.
+    for await (const chunk of chunks) {
+      // Hold the first chunk until a second one exists: a one-chunk input never starts a worker.
+      if (sent === 0 && first === undefined) {
+        first = chunk;
+        continue;
+      }
+      for (const c of first === undefined ? [chunk] : [first, chunk]) {
+        let w = idle();
+        while (w === undefined) {
+          await nextSettled();
+          yield* ready();
+          if (stopped) return;
+          w = idle();
+        }
+        order.push(w.score(c));
+        sent++;
+      }
+      first = undefined;
+      yield* ready();
+      if (stopped) return;
+    }
+    if (first !== undefined) {
+      const r = inline(first);
+      yield r;
+      if (r.aborted !== undefined) return;
+    }
+    while (order.length > 0) {
+      if (!order[0]!.done) await nextSettled();
+      yield* ready();
+      if (stopped) return;
+    }
+    rethrowFailure(failure);
   } finally {
     // Results still in flight after a stop are dropped: nothing after the stop is written.
-    for (const p of inFlight) p.catch(() => undefined);
     await Promise.all(pool.map((w) => w.close()));
   }
 }

@@ -33,7 +33,7 @@ import {
   type DataSource,
   DEFAULT_REWARD_CONFIG,
   type RewardConfig,
-} from './config.js';
+} from './config-base.js';
 import { newScanState, scanText } from './text.js';
 
 export interface RewardSample {
@@ -128,6 +128,11 @@ export interface PendingVerdict {
   /** The configuration the analysis used; {@link finishSample} uses it unless given another. */
   config: RewardConfig;
   config_id: string;
+  /**
+   * The stripped `<analyze>` content, null when the output has none (kept so the matrix-reasoning check
+   * does not look for it again); undefined when whoever built this did not look.
+   */
+  analyze?: string | null;
 }
 
 export interface ScoreError {
@@ -290,7 +295,8 @@ export function analyzeSample(
       config,
     );
   }
-  if (config.analyzeRequiredFor.includes(source) && extractAnalyze(output) === undefined) {
+  const analyze = extractAnalyze(output);
+  if (analyze === undefined && config.analyzeRequiredFor.includes(source)) {
     return unscorable(
       source,
       output,
@@ -328,6 +334,7 @@ export function analyzeSample(
     partial,
     config,
     config_id: configId(config),
+    analyze: analyze ?? null,
   };
 }
 
