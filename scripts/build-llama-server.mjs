@@ -110,7 +110,9 @@ run(
 const jobs = String(Math.max(1, Number(process.env.GTALIGN_BUILD_JOBS ?? cpus().length)));
 run('cmake', ['--build', build, '--target', 'llama-server', '--config', 'Release', '-j', jobs], work);
 
-const built = [join(build, 'bin', 'llama-server'), join(build, 'tools', 'server', 'llama-server')].find(existsSync);
+const built = [join(build, 'bin', 'llama-server'), join(build, 'tools', 'server', 'llama-server')].find(
+  existsSync,
+);
 if (built === undefined) {
   console.error('build-llama-server: the build finished but no llama-server binary was found');
   process.exit(1);

@@ -13,6 +13,7 @@ export { loadRows } from './data/load.js';
 export { type EvalOptions, type EvalResult, evaluate } from './eval/run.js';
 export { analyzeGame, type GameAnalysis } from './game/analyze.js';
 export type { Payoff, PayoffMatrix } from './game/spec.js';
+export { type Detection, detectVendor } from './llm/detect.js';
 export { createLocalModel, type LocalModelOptions } from './llm/local.js';
 export { createOpenAIModel, type OpenAIModelOptions, type OpenAIVendor } from './llm/openai.js';
 export type { ChatModel } from './llm/types.js';

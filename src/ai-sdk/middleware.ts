@@ -16,22 +16,15 @@
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
  * `reasoning`. With `reasoning`, the whole four-block chain is returned as reasoning content.
  *
+ * AI SDK 6 (language-model specification v3) and AI SDK 7 (specification v4) both work: the hooks read
+ * and write only what the two specifications share, typed here structurally. The specification version
+ * is a type parameter: `gtalignMiddleware(options)` is a v3 middleware for AI SDK 6, and
+ * `gtalignMiddleware({ ...options, specificationVersion: 'v4' })` a v4 one for AI SDK 7 (at run time
+ * neither SDK checks a middleware's version; the types do).
+ *
  * Only types come from `@ai-sdk/provider`: this module adds no runtime dependency on the AI SDK.
  */
-import type {
-  LanguageModelV3,
-  LanguageModelV3CallOptions,
-  LanguageModelV3Content,
-  LanguageModelV3FinishReason,
-  LanguageModelV3GenerateResult,
-  LanguageModelV3Middleware,
-  LanguageModelV3Prompt,
-  LanguageModelV3StreamPart,
-  LanguageModelV3StreamResult,
-  LanguageModelV3Usage,
-  SharedV3ProviderMetadata,
-  SharedV3ProviderOptions,
-} from '@ai-sdk/provider';
+import type { SharedV3ProviderMetadata, SharedV3ProviderOptions } from '@ai-sdk/provider';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -40,6 +33,128 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+
+/** The AI SDK language-model specifications the middleware implements: v3 (AI SDK 6), v4 (AI SDK 7). */
+export type SpecificationVersion = 'v3' | 'v4';
+
+/** A prompt message as both specifications have it (v4 adds part types, which the middleware refuses). */
+export type PromptMessageLike =
+  | { role: 'system'; content: string }
+  | { role: 'user' | 'assistant' | 'tool'; content: ReadonlyArray<{ type: string; text?: string }> };
+
+/** What the middleware reads of a call's options: the fields the v3 and v4 specifications share. */
+export interface CallOptionsLike {
+  prompt: ReadonlyArray<PromptMessageLike>;
+  maxOutputTokens?: number;
+  temperature?: number;
+  stopSequences?: string[];
+  topP?: number;
+  seed?: number;
+  tools?: ReadonlyArray<unknown>;
+  abortSignal?: AbortSignal;
+  headers?: Record<string, string | undefined>;
+  /** JSON per provider (v4 types its values a little differently from v3). */
+  providerOptions?: Record<string, Record<string, unknown>>;
+}
+
+/** The call options the middleware sends to the wrapped model: valid under both specifications. */
+export interface SentCallOptions {
+  prompt: Array<
+    | { role: 'system'; content: string }
+    | { role: 'user' | 'assistant'; content: Array<{ type: 'text'; text: string }> }
+  >;
+  maxOutputTokens?: number;
+  stopSequences?: string[];
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  abortSignal?: AbortSignal;
+  headers?: Record<string, string | undefined>;
+  providerOptions?: SharedV3ProviderOptions;
+}
+
+/** What the middleware reads of a finish reason (v4 adds `interrupted`). */
+interface FinishReasonLike {
+  unified: string;
+}
+
+/** What the middleware reads of a model call's usage. */
+interface UsageLike {
+  inputTokens: { total: number | undefined; cacheRead: number | undefined };
+  outputTokens: { total: number | undefined };
+}
+
+/** What the middleware reads of a stream part from the wrapped model. */
+interface StreamPartLike {
+  type: string;
+  delta?: string;
+  finishReason?: FinishReasonLike;
+  usage?: UsageLike;
+  error?: unknown;
+}
+
+/** The wrapped model as the middleware uses it: a v3 or v4 language model. */
+export interface LanguageModelLike {
+  readonly provider: string;
+  readonly modelId: string;
+  doGenerate(options: SentCallOptions): PromiseLike<{
+    content: ReadonlyArray<{ type: string; text?: string }>;
+    finishReason: FinishReasonLike;
+    usage: UsageLike;
+  }>;
+  doStream(options: SentCallOptions): PromiseLike<{ stream: ReadableStream<StreamPartLike> }>;
+}
+
+/** The finish reason the middleware reports. */
+interface FinishReasonOut {
+  unified: 'stop' | 'length';
+  raw: string;
+}
+
+/** The usage the middleware reports (the same shape in v3 and v4). */
+interface UsageOut {
+  inputTokens: { total: number; noCache: number; cacheRead: number; cacheWrite: undefined };
+  outputTokens: { total: number; text: number; reasoning: undefined };
+}
+
+/** The result of `wrapGenerate`: valid under both specifications. */
+export interface GenerateResultOut {
+  content: Array<{ type: 'text'; text: string } | { type: 'reasoning'; text: string }>;
+  finishReason: FinishReasonOut;
+  usage: UsageOut;
+  providerMetadata: SharedV3ProviderMetadata;
+  warnings: never[];
+}
+
+/** The parts of the stream `wrapStream` returns: valid under both specifications. */
+export type StreamPartOut =
+  | { type: 'stream-start'; warnings: never[] }
+  | { type: 'text-start' | 'text-end' | 'reasoning-start' | 'reasoning-end'; id: string }
+  | { type: 'text-delta' | 'reasoning-delta'; id: string; delta: string }
+  | {
+      type: 'finish';
+      finishReason: FinishReasonOut;
+      usage: UsageOut;
+      providerMetadata: SharedV3ProviderMetadata;
+    }
+  | { type: 'error'; error: unknown };
+
+interface HookOptions {
+  params: CallOptionsLike;
+  model: LanguageModelLike;
+}
+
+/**
+ * The middleware object: `specificationVersion` is `V`, and the hooks produce only results that are valid
+ * under both specifications (text and reasoning content, stream-start, text and reasoning parts, finish,
+ * error), so the object is a `LanguageModelV3Middleware` for V = 'v3' and a `LanguageModelV4Middleware`
+ * for V = 'v4'.
+ */
+export interface GtalignMiddleware<V extends SpecificationVersion = 'v3'> {
+  readonly specificationVersion: V;
+  wrapGenerate: (options: HookOptions) => Promise<GenerateResultOut>;
+  wrapStream: (options: HookOptions) => Promise<{ stream: ReadableStream<StreamPartOut> }>;
+}
 
 export interface GtalignMiddlewareOptions {
   /** A preset name (`api`, `paper-api`, …) or a policy object (default: no edits). */
@@ -68,7 +183,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads `providerOptions.gtalign`; a wrong field throws naming it. */
-function callOptions(params: LanguageModelV3CallOptions): GtalignCallOptions {
+function callOptions(params: CallOptionsLike): GtalignCallOptions {
   const raw = params.providerOptions?.gtalign;
   if (raw === undefined) return {};
   const out: GtalignCallOptions = {};
@@ -95,7 +210,7 @@ function callOptions(params: LanguageModelV3CallOptions): GtalignCallOptions {
 }
 
 /** The question (the last message, the user's) and the earlier user/assistant turns, as text. */
-export function promptToTurn(prompt: LanguageModelV3Prompt): {
+export function promptToTurn(prompt: ReadonlyArray<PromptMessageLike>): {
   question: string;
   history: ConversationTurn[];
 } {
@@ -132,7 +247,7 @@ function mergeProviderOptions(
   return out;
 }
 
-function usageFrom(u: LanguageModelV3Usage): TokenUsage {
+function usageFrom(u: UsageLike): TokenUsage {
   return {
     promptTokens: u.inputTokens.total ?? 0,
     cachedPromptTokens: u.inputTokens.cacheRead ?? 0,
@@ -140,21 +255,21 @@ function usageFrom(u: LanguageModelV3Usage): TokenUsage {
   };
 }
 
-function finishFrom(reason: LanguageModelV3FinishReason): GenerateResult['finishReason'] {
+function finishFrom(reason: FinishReasonLike): GenerateResult['finishReason'] {
   return reason.unified === 'stop' ? 'stop' : reason.unified === 'length' ? 'length' : 'other';
 }
 
 /** A `ChatModel` over an AI SDK language model, for `runTurn`. */
 function chatModelOf(
-  model: LanguageModelV3,
-  base: LanguageModelV3CallOptions,
+  model: LanguageModelLike,
+  base: CallOptionsLike,
   prefill: GtalignMiddlewareOptions['prefill'],
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
 
-  const toCall = (request: GenerateRequest): LanguageModelV3CallOptions => {
-    const prompt: LanguageModelV3Prompt = request.messages.map((m) =>
+  const toCall = (request: GenerateRequest): SentCallOptions => {
+    const prompt: SentCallOptions['prompt'] = request.messages.map((m) =>
       m.role === 'system'
         ? { role: 'system', content: m.content }
         : { role: m.role, content: [{ type: 'text', text: m.content }] },
@@ -162,7 +277,8 @@ function chatModelOf(
     const prefix = request.assistantPrefix;
     if (prefix !== undefined && prefix !== '')
       prompt.push({ role: 'assistant', content: [{ type: 'text', text: prefix }] });
-    const { gtalign: _own, ...providerOptions } = base.providerOptions ?? {};
+    // JSON values by the specifications' contract; v3's JSON types describe them.
+    const { gtalign: _own, ...providerOptions } = (base.providerOptions ?? {}) as SharedV3ProviderOptions;
     const merged = prefix ? mergeProviderOptions(providerOptions, extra) : providerOptions;
     const temperature = request.temperature ?? base.temperature;
     const seed = request.seed ?? base.seed;
@@ -234,7 +350,7 @@ function chatModelOf(
           const { done, value } = await reader.read();
           if (done) break;
           if (value.type === 'text-delta') {
-            raw += value.delta;
+            raw += value.delta ?? '';
             if (!decided) {
               if (prefix.startsWith(raw)) continue;
               decided = true;
@@ -245,8 +361,8 @@ function chatModelOf(
               emitted = raw.length;
             }
           } else if (value.type === 'finish') {
-            finish = finishFrom(value.finishReason);
-            usage = usageFrom(value.usage);
+            if (value.finishReason !== undefined) finish = finishFrom(value.finishReason);
+            if (value.usage !== undefined) usage = usageFrom(value.usage);
           } else if (value.type === 'error') {
             throw value.error;
           }
@@ -268,7 +384,7 @@ function metadata(result: TurnResult): SharedV3ProviderMetadata {
   return { gtalign: JSON.parse(JSON.stringify(gtalignObject(result))) as Record<string, never> };
 }
 
-function usageOfTurn(result: TurnResult): LanguageModelV3Usage {
+function usageOfTurn(result: TurnResult): UsageOut {
   const u = usageOf(result);
   const cached = u.prompt_tokens_details.cached_tokens;
   return {
@@ -282,18 +398,20 @@ function usageOfTurn(result: TurnResult): LanguageModelV3Usage {
   };
 }
 
-function finishOfTurn(result: TurnResult): LanguageModelV3FinishReason {
+function finishOfTurn(result: TurnResult): FinishReasonOut {
   const last = result.trace.stages.at(-1);
   return last?.finishReason === 'length'
     ? { unified: 'length', raw: 'length' }
     : { unified: 'stop', raw: 'stop' };
 }
 
-export function gtalignMiddleware(options: GtalignMiddlewareOptions = {}): LanguageModelV3Middleware {
+export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
+  options: GtalignMiddlewareOptions & { specificationVersion?: V } = {},
+): GtalignMiddleware<V> {
   // A bad preset or policy object fails here, when the model is wrapped, not at the first call.
   const defaultPolicy = resolvePolicy(options.policy ?? 'none');
 
-  const turnOptions = (params: LanguageModelV3CallOptions, model: LanguageModelV3, signal: AbortSignal) => {
+  const turnOptions = (params: CallOptionsLike, model: LanguageModelLike, signal: AbortSignal) => {
     if (params.tools !== undefined && params.tools.length > 0) {
       throw new TypeError('gtalignMiddleware: tools are not supported by the GTAlign turn');
     }
@@ -317,12 +435,12 @@ export function gtalignMiddleware(options: GtalignMiddlewareOptions = {}): Langu
   };
 
   return {
-    specificationVersion: 'v3',
-    async wrapGenerate({ params, model }): Promise<LanguageModelV3GenerateResult> {
+    specificationVersion: (options.specificationVersion ?? 'v3') as V,
+    async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
       const { turn, reasoning } = turnOptions(params, model, signal);
       const result = await runTurn(turn);
-      const content: LanguageModelV3Content[] = [];
+      const content: GenerateResultOut['content'] = [];
       if (reasoning) content.push({ type: 'reasoning', text: result.output });
       content.push({ type: 'text', text: result.response });
       return {
@@ -333,7 +451,7 @@ export function gtalignMiddleware(options: GtalignMiddlewareOptions = {}): Langu
         warnings: [],
       };
     },
-    async wrapStream({ params, model }): Promise<LanguageModelV3StreamResult> {
+    async wrapStream({ params, model }): Promise<{ stream: ReadableStream<StreamPartOut> }> {
       const controller = new AbortController();
       const signal =
         params.abortSignal === undefined
@@ -341,10 +459,10 @@ export function gtalignMiddleware(options: GtalignMiddlewareOptions = {}): Langu
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
       const { turn, reasoning } = turnOptions(params, model, signal);
-      const stream = new ReadableStream<LanguageModelV3StreamPart>({
+      const stream = new ReadableStream<StreamPartOut>({
         start(out) {
           // After a cancel (or a user abort) the stream is closed: nothing more may be enqueued.
-          const emit = (part: LanguageModelV3StreamPart): void => {
+          const emit = (part: StreamPartOut): void => {
             if (controller.signal.aborted) return;
             try {
               out.enqueue(part);

@@ -13,6 +13,7 @@ export {
   RECOMMENDED_MODEL,
   resolveModelPath,
 } from './models.js';
+export { loadPromptTemplate, templateFromDataFile, templateRowOf } from './prompt-source.js';
 export { createSession, type Session, type SessionOptions } from './session.js';
 export {
   type AnalysisMode,

@@ -54,7 +54,8 @@ export class ModelNotFoundError extends GtalignError {
   readonly code = 'input';
   constructor(readonly dir: string) {
     super(
-      `no local model: pass --model PATH (a GGUF file), set GTALIGN_MODEL, or run 'gtalign models pull' to download ${RECOMMENDED_MODEL.name} into ${dir}`,
+      `no local model: pass --model PATH (a GGUF file), set GTALIGN_MODEL, or run 'gtalign models pull' to download ${RECOMMENDED_MODEL.name} into ${dir}` +
+        ` (offline: 'gtalign models tiny' writes a tiny model with random weights there, for trying the commands)`,
     );
     this.name = 'ModelNotFoundError';
   }

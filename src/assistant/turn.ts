@@ -5,11 +5,13 @@
  *    `<payoff>` and stops at `</payoff>` (under a grammar ending at the payoff block when the backend takes
  *    one; a server that silently ignores it is caught by the constraint's check).
  * 2. The matrix is parsed. If it does not parse: one constrained retry when the backend takes a constraint
- *    (whether or not the first try was constrained), otherwise a `TurnError` that shows the text.
+ *    (whether or not the first try was constrained), otherwise a `TurnError` that shows the text. A
+ *    constraint is a means, validation is the judge: an output that breaks the constraint (the server
+ *    ignored it) but parses and validates goes on, and the trace records `constraint_ignored`.
  * 3. The policy's edits are applied and the result quantized to two decimals; the rule selects a cell of
  *    exactly those numbers.
  * 4. Stage 2 continues the same assistant message from the stage-1 text with the payoff block replaced by
- *    the edited matrix (one cell per line, keys in the order the model wrote them; the model's own text is
+ *    the edited matrix (one cell per line, keys in the spec's payoff key order; the model's own text is
  *    kept byte for byte when the policy changes nothing). In `model` analysis the model writes `<analyze>`
  *    and `<response>`; in `solver` analysis gtalign writes `<analyze>` and the model only `<response>`.
  *    `reask` continuation instead sends a new request: the question plus a one-line instruction for the
@@ -25,13 +27,9 @@ import { solverAnalysis } from '../chain/analyze-write.js';
 import { BLOCK_NAMES, extractBlocks, isWellFormed, openTag } from '../chain/blocks.js';
 import { buildGbnf, buildRegex, type GrammarOptions } from '../chain/grammar.js';
 import { parsePayoff } from '../chain/payoff.js';
-import { modelKeyOrder, quantizeMatrix, renderMatrix, replacePayoffContent } from '../chain/payoff-edit.js';
-import {
-  buildMessages,
-  type ConversationTurn,
-  DEFAULT_ACTION_DESCRIPTIONS,
-  type PromptOptions,
-} from '../chain/prompt.js';
+import { quantizeMatrix, renderMatrix, replacePayoffContent } from '../chain/payoff-edit.js';
+import { type ConversationTurn, DEFAULT_ACTION_DESCRIPTIONS } from '../chain/prompt.js';
+import { buildProfileMessages, type PromptProfile, PromptTemplateError } from '../chain/prompt-profile.js';
 import { reaskInstruction } from '../chain/reask.js';
 import { createBlockStream } from '../chain/stream.js';
 import { matrixProblems } from '../game/matrix.js';
@@ -84,8 +82,12 @@ export interface TurnOptions {
   /** Sampling seed; the stage-1 retry uses seed + 1. */
   seed?: number;
   signal?: AbortSignal;
-  /** Prompt wording overrides (per-action and per-user-type descriptions). */
-  prompt?: Pick<PromptOptions, 'actionDescriptions' | 'userTypeDescriptions'>;
+  /**
+   * The prompt profile of stage 1 (default `gtalign`, the project's wording, with optional per-action and
+   * per-user-type descriptions); `{profile: 'trained', template}` sends a checkpoint's own layout (see
+   * `loadPromptTemplate`), `{profile: 'messages', messages}` sends exactly those messages.
+   */
+  prompt?: PromptProfile;
   /** Streams the text of `<response>` as it is generated (the backend's streaming mode is used). */
   onResponseText?: (text: string) => void;
   /** Called once the matrix is steered and the cell selected, before stage 2 starts. */
@@ -101,6 +103,15 @@ export interface StageTrace {
   finishReason: GenerateResult['finishReason'];
   /** The kind of constraint the stage ran under, if any. */
   constraint?: Constraint['kind'];
+  /** The server ignored the constraint (how the output breaks it), and the output was valid anyway. */
+  constraintIgnored?: string;
+}
+
+/** A stage whose server ignored the constraint but whose output validated (`constraint_ignored`). */
+export interface ConstraintIgnored {
+  stage: StageName;
+  /** How the output breaks the constraint. */
+  violation: string;
 }
 
 /** What steering did: known after stage 1, before stage 2. */
@@ -128,6 +139,10 @@ export interface TurnTrace extends SteeringTrace {
   analysisMode: AnalysisMode;
   /** The continuation actually used. */
   continuation: 'continue' | 'reask';
+  /** Why that continuation: asked for, or what `auto` found the backend can do (and how it was chosen). */
+  continuationReason: string;
+  /** `constraint_ignored`: stages whose output broke the constraint but validated (absent when none). */
+  constraintIgnored?: ConstraintIgnored[];
   stages: StageTrace[];
   timings: { stage1Ms: number; steerMs: number; stage2Ms: number; totalMs: number };
   /** Format problems of the assembled output (empty when it is a well-formed four-block chain). */
@@ -184,6 +199,36 @@ function stageTrace(name: StageName, result: GenerateResult, constraint?: Constr
     finishReason: result.finishReason,
     ...(constraint === undefined ? {} : { constraint: constraint.kind }),
   };
+}
+
+/**
+ * A stage-2 reply that started the chain over instead of continuing the prefix (a chat template that
+ * closed the assistant turn and opened a new one, often with a `<think>` block): what gives it away.
+ */
+export function restartOf(tail: string): string | undefined {
+  const head = tail.trimStart();
+  if (head.startsWith('<think>')) return 'it begins with a <think> block';
+  for (const tag of ['<thinking>', '<payoff>']) {
+    if (tail.includes(tag)) return `it writes the prefix's ${tag} block again`;
+  }
+  return undefined;
+}
+
+/** What to do about a restarted stage 2, for the server kind the model id names. */
+function restartFix(modelId: string): string {
+  const vendor = modelId.slice(0, modelId.indexOf(':'));
+  const server =
+    vendor === 'llamacpp'
+      ? 'start llama-server with --jinja and without --no-prefill-assistant (a thinking model: also --reasoning-budget 0)'
+      : vendor === 'vllm' || vendor === 'sglang'
+        ? `make sure the ${vendor === 'vllm' ? 'vLLM' : 'SGLang'} server honours continue_final_message and chat_template_kwargs, or start it with a --chat-template that continues a final assistant message without opening a <think> block`
+        : vendor === 'ollama'
+          ? 'use a model whose Ollama template continues a trailing assistant message (the official ones do) and that does not think'
+          : 'use a server that continues a trailing assistant message';
+  return (
+    `gtalign sends chat_template_kwargs {"enable_thinking": false} when continuing on vLLM, SGLang and llama.cpp ` +
+    `(unless --keep-thinking); ${server}; or use --continuation reask`
+  );
 }
 
 /** Runs one request, streaming text to `onText` when given (the backend's streaming mode), else not. */
@@ -318,26 +363,42 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   if (wanted === 'continue' && !model.capabilities.continuation) {
     throw new TurnError(
       'options',
-      `${model.id} cannot continue an assistant turn; use continuation "reask" or "auto"`,
+      `${model.id} cannot continue an assistant turn${model.about === undefined ? '' : ` (${model.about})`}; use continuation "reask" or "auto"`,
     );
   }
   const continuation: 'continue' | 'reask' =
     wanted === 'auto' ? (model.capabilities.continuation ? 'continue' : 'reask') : wanted;
   const notes: string[] = [];
-  if (wanted === 'auto' && continuation === 'reask') {
-    notes.push(`${model.id} cannot continue an assistant turn, so stage 2 re-asks the question`);
-  }
+  const chosenBy = model.about === undefined ? '' : ` (${model.about})`;
+  const continuationReason =
+    wanted !== 'auto'
+      ? `continuation "${wanted}" was asked for`
+      : continuation === 'continue'
+        ? `auto: ${model.id} can continue an assistant turn${chosenBy}`
+        : `auto: ${model.id} cannot continue an assistant turn${chosenBy}, so stage 2 re-asks the question`;
+  if (wanted === 'auto' && continuation === 'reask') notes.push(continuationReason.slice('auto: '.length));
+  const constraintIgnored: ConstraintIgnored[] = [];
+  /** Records a stage whose server ignored the constraint while its output validated. */
+  const ignored = (stage: StageTrace, result: GenerateResult): void => {
+    if (result.constraintViolation === undefined) return;
+    stage.constraintIgnored = result.constraintViolation;
+    constraintIgnored.push({ stage: stage.name, violation: result.constraintViolation });
+    notes.push(
+      `constraint_ignored (${stage.name}): the server ignored the ${stage.constraint ?? ''} constraint, but the output validated, so the turn went on`,
+    );
+  };
   // Compile the policy up front: a bad policy fails before any tokens are spent.
   const policy = options.policy ?? { kind: 'none', name: 'none' };
   const edits = isEdits(policy) ? policy : compilePolicy(policy, options.profile, spec);
 
   const history = options.history ?? [];
-  const messages: ChatMessage[] = buildMessages({
-    question: options.question,
-    history,
-    spec,
-    ...options.prompt,
-  });
+  let messages: ChatMessage[];
+  try {
+    messages = buildProfileMessages(options.prompt, { question: options.question, history, spec });
+  } catch (err) {
+    if (err instanceof PromptTemplateError) throw new TurnError('options', err.message);
+    throw err;
+  }
   const sampling = {
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -354,10 +415,14 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     maxTokens: stage1Max,
     ...sampling,
     ...(options.seed === undefined ? {} : { seed: options.seed }),
-    ...(stage1Constraint === undefined ? {} : { constraint: stage1Constraint }),
+    ...(stage1Constraint === undefined
+      ? {}
+      : { constraint: stage1Constraint, onConstraintViolation: 'report' }),
   });
-  stages.push(stageTrace('stage1', first, stage1Constraint));
+  const firstTrace = stageTrace('stage1', first, stage1Constraint);
+  stages.push(firstTrace);
   let read = readStage1(first, spec, stage1Max);
+  if (!('problems' in read)) ignored(firstTrace, first);
   if ('problems' in read) {
     const retryConstraint = constraintFor(model, spec, { ...grammarOptions, endAt: 'payoff' });
     if (retryConstraint === undefined) {
@@ -375,13 +440,20 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       ...sampling,
       ...(options.seed === undefined ? {} : { seed: options.seed + 1 }),
       constraint: retryConstraint,
+      onConstraintViolation: 'report',
     });
-    stages.push(stageTrace('stage1-retry', retry, retryConstraint));
+    const retryTrace = stageTrace('stage1-retry', retry, retryConstraint);
+    stages.push(retryTrace);
     read = readStage1(retry, spec, stage1Max);
+    if (!('problems' in read)) ignored(retryTrace, retry);
     if ('problems' in read) {
+      const ignoredToo =
+        retry.constraintViolation === undefined
+          ? ''
+          : `; the server ignored the constraint: ${retry.constraintViolation.replace(/^the output /, 'the retry ')}`;
       throw new TurnError(
         'payoff',
-        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the token limit (${tokenLimit(undefined)})` : ''}: ${textExcerpt(read.text)}`,
+        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the token limit (${tokenLimit(undefined)})` : ''}${ignoredToo}: ${textExcerpt(read.text)}`,
         { stage: 'stage1-retry', text: read.text, problems: read.problems },
       );
     }
@@ -409,11 +481,8 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
         read.text,
         read.contentStart,
         read.contentEnd,
-        renderMatrix(
-          matrixAfter,
-          spec,
-          modelKeyOrder(read.text.slice(read.contentStart, read.contentEnd), spec),
-        ),
+        // In the spec's payoff key order, the one the prompt lists and the grammars force.
+        renderMatrix(matrixAfter, spec),
       );
   options.onSteered?.(steering);
   const steerDone = performance.now();
@@ -448,13 +517,22 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
         maxTokens: stage2Max,
         ...sampling,
         ...(options.seed === undefined ? {} : { seed: options.seed }),
-        ...(constraint === undefined ? {} : { constraint }),
+        ...(constraint === undefined ? {} : { constraint, onConstraintViolation: 'report' as const }),
       },
       streamer.fn,
     );
     streamer.end();
-    stages.push(stageTrace('stage2', second, constraint));
+    const secondTrace = stageTrace('stage2', second, constraint);
+    stages.push(secondTrace);
     const tail = second.stoppedBy === RESPONSE_STOP ? second.text + RESPONSE_STOP : second.text;
+    const restart = restartOf(tail);
+    if (restart !== undefined) {
+      throw new TurnError(
+        'response',
+        `stage 2 of ${model.id} restarted the reply instead of continuing the assistant turn (${restart}): the server's chat template did not continue the partial assistant message, as templates of thinking models (Qwen3 style) often do not. Fix: ${restartFix(model.id)}. Reply: ${textExcerpt(tail)}`,
+        { stage: 'stage2', text: tail, problems: [restart] },
+      );
+    }
     output = prefix + tail;
     const blocks = extractBlocks(output).blocks;
     const block = blocks.response;
@@ -468,6 +546,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
         },
       );
     }
+    ignored(secondTrace, second);
     if (!block.closed) notes.push(`the <response> block was cut (finish reason ${second.finishReason})`);
     response = block.content.trim();
     if (analysisMode === 'model') modelAnalysis = blocks.analyze?.content.trim();
@@ -531,6 +610,8 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     ...(modelChoice === undefined ? {} : { modelChoice }),
     analysisMode,
     continuation,
+    continuationReason,
+    ...(constraintIgnored.length === 0 ? {} : { constraintIgnored }),
     stages,
     timings: {
       stage1Ms: stage1Done - started,

@@ -10,8 +10,9 @@
  *   letter, `/` or `<` (so `a < b` and `x <= 3` are fine, but no tag can be opened or closed inside a
  *   block, and a block cannot end with a bare `<`). Newlines are allowed. Every string of the language
  *   is therefore well-formed for `extractBlocks`.
- * - MATRIX: a JSON object with exactly the spec's cell keys in a fixed order (spec order, row-major, or
- *   `keyOrder`), each mapping to `{"LLM": NUMBER, "user": NUMBER}` in that key order.
+ * - MATRIX: a JSON object with exactly the spec's cell keys in a fixed order (the option `keyOrder`, else
+ *   the spec's payoff key order, `payoffKeyOrder`: the paper's `DQ_AQ, DQ_CQ, DQ_DA, VQ_AQ, VQ_CQ, VQ_DA`
+ *   for the default spec), each mapping to `{"LLM": NUMBER, "user": NUMBER}` in that key order.
  * - NUMBER: `-?(0|[1-9][0-9]{0,d-1})(\.[0-9]{1,k})?`: valid JSON, at most d integer digits (default 2)
  *   and k decimals (default 1).
  * - WS: at most `maxWhitespace` (default 16) of space, tab, CR, LF, bounded so sampling cannot loop on
@@ -19,7 +20,7 @@
  * - Nothing before `<thinking>` and nothing after `</response>`. A grammar starting at a later block
  *   (to continue after a prefix) begins with WS.
  */
-import { cellKeys, DEFAULT_SPEC, type GameSpec, specProblems } from '../game/spec.js';
+import { DEFAULT_SPEC, type GameSpec, keyOrderProblems, payoffKeyOrder, specProblems } from '../game/spec.js';
 import { BLOCK_NAMES, type BlockName } from './blocks.js';
 
 export type TextBlockName = Exclude<BlockName, 'payoff'>;
@@ -40,7 +41,10 @@ export interface GrammarOptions {
   integerDigits?: number;
   /** Decimal places allowed in a payoff number (default 1; 0 allows integers only). */
   decimals?: number;
-  /** The order of the cell keys in the payoff JSON (a permutation of the spec's keys; default spec order). */
+  /**
+   * The order of the cell keys in the payoff JSON (a permutation of the spec's keys; default the spec's
+   * payoff key order, see `payoffKeyOrder`).
+   */
   keyOrder?: readonly string[];
 }
 
@@ -86,14 +90,12 @@ function describeGrammar(spec: GameSpec, options: GrammarOptions): Grammar {
   const maxWs = checkCount('maxWhitespace', options.maxWhitespace ?? 16, 0);
   const intDigits = checkCount('integerDigits', options.integerDigits ?? 2, 1);
   const decimals = checkCount('decimals', options.decimals ?? 1, 0);
-  const specKeys = cellKeys(spec);
-  const keys = options.keyOrder === undefined ? specKeys : [...options.keyOrder];
-  if (
-    keys.length !== specKeys.length ||
-    new Set(keys).size !== keys.length ||
-    keys.some((k) => !specKeys.includes(k))
-  ) {
-    throw new RangeError(`grammar option keyOrder must be a permutation of ${specKeys.join(', ')}`);
+  const keys = options.keyOrder === undefined ? payoffKeyOrder(spec) : [...options.keyOrder];
+  const orderProblems = keyOrderProblems(spec, keys);
+  if (orderProblems.length > 0) {
+    throw new RangeError(
+      `grammar option keyOrder must be a permutation of ${payoffKeyOrder(spec).join(', ')} (${orderProblems.join('; ')})`,
+    );
   }
   const maxCharsFor = (name: TextBlockName): number | undefined => {
     const m = options.maxChars;

@@ -1,4 +1,4 @@
-/** The four-block format: parsers (whole text, streaming, strict reference verdict), payoff repair, prompt, grammars. */
+/** The four-block format: parsers (whole text, streaming, strict reference verdict), payoff repair, prompts and prompt profiles, grammars. */
 export { type AnalyzeChoice, type CellMention, findCellMentions, readAnalyzeChoice } from './analyze.js';
 export { solverAnalysis } from './analyze-write.js';
 export {
@@ -55,6 +55,22 @@ export {
   type PromptMessage,
   type PromptOptions,
 } from './prompt.js';
+export {
+  buildProfileMessages,
+  type HistoryLayout,
+  isMultiTurnRow,
+  type PromptProfile,
+  type PromptProfileName,
+  type PromptTemplate,
+  PromptTemplateError,
+  type PromptWording,
+  parsePromptTemplate,
+  promptTemplateSchema,
+  QUESTION_MARKER,
+  renderTemplate,
+  type TemplateRow,
+  templateFromRows,
+} from './prompt-profile.js';
 export { REASK_INSTRUCTIONS, reaskInstruction } from './reask.js';
 export {
   type BlockEvent,

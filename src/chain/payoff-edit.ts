@@ -1,8 +1,9 @@
 /**
  * Editing the `<payoff>` block of a steered turn (pure): quantizing the edited matrix, rendering it as the
- * prompt asks (in the key order the model used), and putting it back into the stage-1 text.
+ * prompt asks (in the spec's payoff key order, the one the prompt lists and the grammars force), and
+ * putting it back into the stage-1 text.
  */
-import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
+import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, payoffKeyOrder } from '../game/spec.js';
 
 /**
  * Rounds every payoff to two decimals (−0 becomes 0). The edited matrix is quantized before the selection,
@@ -17,7 +18,7 @@ export function quantizeMatrix(matrix: PayoffMatrix, spec: GameSpec = DEFAULT_SP
     return r === 0 ? 0 : r;
   };
   const out: PayoffMatrix = {};
-  for (const key of cellKeys(spec)) {
+  for (const key of payoffKeyOrder(spec)) {
     const p = matrix[key]!;
     out[key] = { LLM: q(p.LLM), user: q(p.user) };
   }
@@ -35,11 +36,12 @@ export function renderNumber(x: number): string {
 }
 
 /**
- * The order in which the model wrote the cell keys in its payoff text (so the edited block looks like its
- * own); spec order when a key cannot be found exactly once.
+ * The order in which the model wrote the cell keys in its payoff text; the spec's payoff key order when a
+ * key cannot be found exactly once. (The edited matrix of a turn is written in the spec's payoff key
+ * order whatever the model's; this tells how the model's own text was laid out.)
  */
 export function modelKeyOrder(payoffText: string, spec: GameSpec = DEFAULT_SPEC): string[] {
-  const keys = cellKeys(spec);
+  const keys = payoffKeyOrder(spec);
   const at = new Map<string, number>();
   for (const key of keys) {
     const positions = [`"${key}"`, `'${key}'`, `“${key}”`]
@@ -51,11 +53,11 @@ export function modelKeyOrder(payoffText: string, spec: GameSpec = DEFAULT_SPEC)
   return [...keys].sort((a, b) => at.get(a)! - at.get(b)!);
 }
 
-/** A matrix as strict JSON, one cell per line, in `keyOrder` (default spec order). */
+/** A matrix as strict JSON, one cell per line, in `keyOrder` (default the spec's payoff key order). */
 export function renderMatrix(
   matrix: PayoffMatrix,
   spec: GameSpec = DEFAULT_SPEC,
-  keyOrder: readonly string[] = cellKeys(spec),
+  keyOrder: readonly string[] = payoffKeyOrder(spec),
 ): string {
   const lines = keyOrder.map((key) => {
     const p = matrix[key]!;

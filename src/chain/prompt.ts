@@ -4,7 +4,7 @@
  * The released datasets put the whole instruction, the conversation so far and the current question
  * into the last user message; `buildMessages` does the same so new questions look like the training data.
  */
-import { cellKeys, DEFAULT_SPEC, type GameSpec, specProblems } from '../game/spec.js';
+import { DEFAULT_SPEC, type GameSpec, payoffKeyOrder, specProblems } from '../game/spec.js';
 
 export interface ConversationTurn {
   role: 'user' | 'assistant';
@@ -26,8 +26,9 @@ export interface PromptOptions {
   userTypeDescriptions?: Readonly<Record<string, string>>;
 }
 
+/** A message of a turn's prompt (the gtalign profile sends one user message; a trained layout may add a system one). */
 export interface PromptMessage {
-  role: 'user';
+  role: 'system' | 'user' | 'assistant';
   content: string;
 }
 
@@ -65,7 +66,8 @@ export function buildInstructionPrompt(options: PromptOptions): string {
   const spec = options.spec ?? DEFAULT_SPEC;
   const problems = specProblems(spec);
   if (problems.length > 0) throw new Error(`invalid game spec: ${problems.join('; ')}`);
-  const keys = cellKeys(spec);
+  // The keys in the order the payoff block must list them (the grammars force the same order).
+  const keys = payoffKeyOrder(spec);
   const userTypes = { ...DEFAULT_USER_TYPE_DESCRIPTIONS, ...options.userTypeDescriptions };
   const actions = { ...DEFAULT_ACTION_DESCRIPTIONS, ...options.actionDescriptions };
   const rows = spec.rows.join(', ');
@@ -92,7 +94,7 @@ export function buildInstructionPrompt(options: PromptOptions): string {
       '   Use words only: no numbers in this block.',
     ].join('\n'),
     [
-      `2. <payoff>: a strict JSON object (double quotes, no comments, no trailing commas) with exactly these ${keys.length} keys, each once:`,
+      `2. <payoff>: a strict JSON object (double quotes, no comments, no trailing commas) with exactly these ${keys.length} keys, each once, in this order:`,
       `   ${keys.join(', ')}`,
       '   A key names a pair USERTYPE_ACTION. Each key maps to {"LLM": number, "user": number}: your payoff and ' +
         'the user’s payoff if the question is of that type and you take that action. Higher is better, 0 is ' +

@@ -4,16 +4,20 @@
  */
 import { TurnError } from '../assistant/errors.js';
 import { ModelNotFoundError, resolveModelPath } from '../assistant/models.js';
+import { loadPromptTemplate } from '../assistant/prompt-source.js';
 import type { AnalysisMode, ContinuationMode } from '../assistant/turn.js';
+import type { PromptProfile, PromptTemplate } from '../chain/prompt-profile.js';
 import type { Env } from '../config/env.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import type { BACKEND } from '../config/settings/backend.js';
 import type { GENERATION } from '../config/settings/generation.js';
+import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/prompt.js';
 import type { STEERING } from '../config/settings/steering.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
+import { detectVendorOnce, type ProbeRecord } from '../llm/detect.js';
 import { createLocalModel } from '../llm/local.js';
-import { createOpenAIModel, type OpenAIVendor } from '../llm/openai.js';
+import { createOpenAIModel, type OpenAIVendor, resolveApiKey } from '../llm/openai.js';
 import { type ChatModel, ChatModelError } from '../llm/types.js';
 import { SteeringError } from '../steering/errors.js';
 import { loadPolicy, loadProfileFile } from '../steering/load.js';
@@ -23,8 +27,17 @@ import { InputError, UsageError } from './errors.js';
 
 /** A validated backend choice (no I/O done yet). */
 export type BackendChoice =
-  | { kind: 'local'; model?: string; threads: number; gpu: boolean; seed?: number }
-  | { kind: 'openai'; baseUrl: string; model: string; vendor: OpenAIVendor; apiKey?: string };
+  | { kind: 'local'; model?: string; threads: number; gpu: boolean; contextSize?: number; seed?: number }
+  | {
+      kind: 'openai';
+      baseUrl: string;
+      model: string;
+      /** `auto`: probe the server once per process (src/llm/detect.ts). */
+      vendor: OpenAIVendor | 'auto';
+      apiKey?: string;
+      /** Do not switch thinking off when continuing (see `keepThinking` in src/llm/openai.ts). */
+      keepThinking?: boolean;
+    };
 
 /**
  * The backend the settings choose. `seed` goes to the local engine as its default seed. A server's URL or
@@ -34,16 +47,24 @@ export type BackendChoice =
 export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: number): BackendChoice {
   const v = loaded.values;
   if (v.backend === 'local') {
-    if (givenAsFlag(loaded, 'base-url') || givenAsFlag(loaded, 'vendor')) {
-      throw new UsageError('--base-url and --vendor go with --backend openai');
+    if (
+      givenAsFlag(loaded, 'base-url') ||
+      givenAsFlag(loaded, 'vendor') ||
+      givenAsFlag(loaded, 'keep-thinking')
+    ) {
+      throw new UsageError('--base-url, --vendor and --keep-thinking go with --backend openai');
     }
     return {
       kind: 'local',
       ...(v.model === undefined || v.model === '' ? {} : { model: v.model }),
       threads: v.threads,
       gpu: v.gpu,
+      ...(v['context-size'] === undefined ? {} : { contextSize: v['context-size'] }),
       ...(seed === undefined ? {} : { seed }),
     };
+  }
+  if (givenAsFlag(loaded, 'context-size')) {
+    throw new UsageError('--context-size goes with --backend local (a server sets its own context)');
   }
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
@@ -56,6 +77,7 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
     model,
     vendor: v.vendor,
     ...(v['api-key'] === undefined ? {} : { apiKey: v['api-key'] }),
+    ...(v['keep-thinking'] ? { keepThinking: true } : {}),
   };
 }
 
@@ -64,7 +86,23 @@ export interface BackendDescription {
   kind: 'local' | 'openai';
   model: string;
   baseUrl?: string;
+  /** The model's weights are random (the offline model of `gtalign models tiny`): its text means nothing. */
+  randomWeights?: true;
+  /** The server kind used: given, or detected. */
   vendor?: OpenAIVendor;
+  /** How the kind was chosen: `detected` (with the probe's reason and probes) or `given` (--vendor). */
+  vendorSource?: 'given' | 'detected';
+  /** The detection's reason (detected only). */
+  detection?: { reason: string; probes: ProbeRecord[] };
+}
+
+/** One line saying which backend runs and why: `backend: detected llamacpp at URL (GET /props …)`. */
+export function backendLine(description: BackendDescription): string {
+  if (description.kind === 'local') return `backend: local engine with ${description.model}`;
+  if (description.vendorSource === 'detected' && description.detection !== undefined) {
+    return `backend: detected ${description.vendor} at ${description.baseUrl} (${description.detection.reason})`;
+  }
+  return `backend: ${description.vendor} at ${description.baseUrl} (given with --vendor, not probed)`;
 }
 
 /** Builds the backend (loads the local model, or makes the HTTP client). */
@@ -82,22 +120,37 @@ export async function createBackend(
       modelPath: path,
       threads: choice.threads,
       gpu: choice.gpu ? 'auto' : false,
+      ...(choice.contextSize === undefined ? {} : { contextSize: choice.contextSize }),
       ...(choice.seed === undefined ? {} : { seed: choice.seed }),
     });
-    return { model, description: { kind: 'local', model: path } };
+    // A run made with the offline model says so in its config.json.
+    const random = model.randomWeights === true ? { randomWeights: true as const } : {};
+    return { model, description: { kind: 'local', model: path, ...random } };
   }
+  const keys = { env, ...(choice.apiKey === undefined ? {} : { apiKey: choice.apiKey }) };
+  const detection =
+    choice.vendor === 'auto'
+      ? await detectVendorOnce({ baseUrl: choice.baseUrl, apiKey: resolveApiKey(keys) })
+      : undefined;
+  const vendor = detection?.vendor ?? (choice.vendor as OpenAIVendor);
   const model = createOpenAIModel({
     baseUrl: choice.baseUrl,
     model: choice.model,
-    vendor: choice.vendor,
-    env,
-    ...(choice.apiKey === undefined ? {} : { apiKey: choice.apiKey }),
+    vendor,
+    ...keys,
+    ...(choice.keepThinking ? { keepThinking: true } : {}),
+    ...(detection === undefined ? {} : { detection }),
     ...extra,
   });
-  return {
-    model,
-    description: { kind: 'openai', model: choice.model, baseUrl: choice.baseUrl, vendor: choice.vendor },
+  const description: BackendDescription = {
+    kind: 'openai',
+    model: choice.model,
+    baseUrl: choice.baseUrl,
+    vendor,
+    vendorSource: detection === undefined ? 'given' : 'detected',
+    ...(detection === undefined ? {} : { detection: { reason: detection.reason, probes: detection.probes } }),
   };
+  return { model, description };
 }
 
 /** The steering and generation settings of one GTAlign turn (no I/O done yet). */
@@ -112,13 +165,52 @@ export interface TurnFlags {
   constrain: boolean;
   temperature?: number;
   seed?: number;
+  /** Stage 1's prompt: gtalign's wording, a trained layout (from `promptFrom`), or each eval row's own. */
+  prompt: PromptProfileSetting;
+  /** The data file or template the trained layout is read from. */
+  promptFrom?: string;
+}
+
+/**
+ * Stage 1's prompt from the prompt settings. `command` sets the default: `gtalign` for chat and serve,
+ * `row` for the eval commands; `--prompt-from` alone means `trained`. A `row` from a settings file or the
+ * environment is an eval default and is left aside by chat and serve; as a flag there it is a mistake.
+ */
+function promptChoice(
+  loaded: LoadedOf<typeof PROMPT_SETTINGS.settings>,
+  command: 'chat' | 'eval',
+): Pick<TurnFlags, 'prompt' | 'promptFrom'> {
+  const v = loaded.values;
+  let named = v.prompt;
+  if (named === 'row' && command === 'chat') {
+    if (givenAsFlag(loaded, 'prompt')) {
+      throw new UsageError("--prompt row goes with eval run and eval sweep (each row's own prompt)");
+    }
+    named = undefined;
+  }
+  const from = v['prompt-from'] === '' ? undefined : v['prompt-from'];
+  const prompt = named ?? (from !== undefined ? 'trained' : command === 'chat' ? 'gtalign' : 'row');
+  if (prompt === 'trained') {
+    if (from === undefined) {
+      throw new UsageError('--prompt trained needs --prompt-from FILE (a data file or a template)');
+    }
+    return { prompt, promptFrom: from };
+  }
+  if (from !== undefined && givenAsFlag(loaded, 'prompt-from')) {
+    throw new UsageError(`--prompt-from goes with --prompt trained, not --prompt ${prompt}`);
+  }
+  return { prompt };
 }
 
 export function turnFlags(
-  loaded: Pick<LoadedOf<[...typeof STEERING.settings, ...typeof GENERATION.settings]>, 'values'>,
+  loaded: LoadedOf<
+    [...typeof STEERING.settings, ...typeof GENERATION.settings, ...typeof PROMPT_SETTINGS.settings]
+  >,
+  command: 'chat' | 'eval' = 'chat',
 ): TurnFlags {
   const v = loaded.values;
   return {
+    ...promptChoice(loaded, command),
     policyRef: v.policy,
     ...(v.profile === undefined ? {} : { profileFile: v.profile }),
     rule: v.rule,
@@ -132,13 +224,40 @@ export function turnFlags(
   };
 }
 
-/** Loads the policy (preset or file) and the profile overrides the settings name. */
+/** What the settings name, loaded: the policy, the action-profile overrides, the trained prompt layout. */
+export interface LoadedSteering {
+  policy: SteeringPolicy;
+  profile?: ProfileInput;
+  /** The layout `--prompt-from` names (with `--prompt trained`). */
+  promptTemplate?: PromptTemplate;
+}
+
+/** Loads the policy (preset or file), the profile overrides and the trained prompt layout the settings name. */
 export async function loadSteering(
-  flags: Pick<TurnFlags, 'policyRef' | 'profileFile'>,
-): Promise<{ policy: SteeringPolicy; profile?: ProfileInput }> {
+  flags: Pick<TurnFlags, 'policyRef' | 'profileFile'> & Partial<Pick<TurnFlags, 'prompt' | 'promptFrom'>>,
+): Promise<LoadedSteering> {
   const policy = await loadPolicy(flags.policyRef);
-  if (flags.profileFile === undefined) return { policy };
-  return { policy, profile: await loadProfileFile(flags.profileFile) };
+  const promptTemplate =
+    flags.prompt === 'trained' && flags.promptFrom !== undefined
+      ? await loadPromptTemplate(flags.promptFrom)
+      : undefined;
+  return {
+    policy,
+    ...(flags.profileFile === undefined ? {} : { profile: await loadProfileFile(flags.profileFile) }),
+    ...(promptTemplate === undefined ? {} : { promptTemplate }),
+  };
+}
+
+/** The prompt profile of a turn; undefined for `row` (eval's default: each row's own prompt). */
+function promptProfileOf(flags: TurnFlags, steering: LoadedSteering): PromptProfile | undefined {
+  if (flags.prompt === 'gtalign') return { profile: 'gtalign' };
+  if (flags.prompt === 'trained') {
+    if (steering.promptTemplate === undefined) {
+      throw new UsageError('--prompt trained needs --prompt-from FILE (a data file or a template)');
+    }
+    return { profile: 'trained', template: steering.promptTemplate };
+  }
+  return undefined;
 }
 
 /** The options of a GTAlign turn that the steering and generation settings set; the proxy takes them too. */
@@ -154,15 +273,16 @@ export interface TurnSettings {
   maxTokens: number;
   temperature?: number;
   seed?: number;
+  /** Stage 1's prompt profile; none for eval's `row` (each row's own prompt, the eval default). */
+  prompt?: PromptProfile;
 }
 
 /** The options of a GTAlign turn that the steering and generation settings set (one mapping for every command). */
-export function turnOptionsOf(
-  flags: TurnFlags,
-  steering: { policy: SteeringPolicy; profile?: ProfileInput },
-): TurnSettings {
+export function turnOptionsOf(flags: TurnFlags, steering: LoadedSteering): TurnSettings {
+  const prompt = promptProfileOf(flags, steering);
   return {
     spec: DEFAULT_SPEC,
+    ...(prompt === undefined ? {} : { prompt }),
     policy: steering.policy,
     ...(steering.profile === undefined ? {} : { profile: steering.profile }),
     rule: flags.rule,

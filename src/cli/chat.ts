@@ -6,11 +6,13 @@ import { describedAs, group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { JSON_OUTPUT, TRACE } from '../config/settings/output.js';
+import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
 import {
   asInputError,
   backendChoice,
+  backendLine,
   createBackend,
   loadSteering,
   turnFlags,
@@ -23,12 +25,13 @@ import { writeOut } from './io.js';
 const SETTINGS = [
   BACKEND,
   STEERING,
+  PROMPT_SETTINGS,
   GENERATION,
   group('Output', [
     TRACE,
     describedAs(
       JSON_OUTPUT,
-      "print each turn's whole result as one JSON object per line:\nresponse, action, cell, output, trace",
+      "print each turn's whole result as one JSON object per line:\nresponse, action, cell, output, trace, backend",
     ),
   ]),
 ] as const;
@@ -116,6 +119,10 @@ export async function chatLoop(options: ChatLoopOptions): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
+/** Said wherever the offline model's text is shown: it is noise. */
+export const RANDOM_WEIGHTS_NOTE =
+  "this model has RANDOM weights (the offline model of 'gtalign models tiny'): its text means nothing";
+
 export const chatCommand = defineCommand({
   name: 'chat',
   summary: 'answer a question (or chat) with steering and true continuation',
@@ -141,14 +148,21 @@ forgets the conversation, /quit or end of input leaves).`,
     try {
       const steering = await loadSteering(turn);
       const { policy } = steering;
-      model = (await createBackend(choice, ctx.env)).model;
+      const backend = await createBackend(choice, ctx.env);
+      model = backend.model;
+      // Which server kind runs and why (detected or given): a line of the trace, a field of each JSON line.
+      const backendJson = { ...backend.description, line: backendLine(backend.description) };
+      if (values.trace && !values.json) process.stdout.write(`${backendJson.line}\n\n`);
+      const random = model.randomWeights === true;
+      if (random) process.stderr.write(`gtalign chat: ${RANDOM_WEIGHTS_NOTE}\n`);
       const options: SessionOptions = { model, ...turnOptionsOf(turn, steering) };
       const session = createSession(options);
       const ask = async (q: string, signal?: AbortSignal): Promise<TurnResult> => {
         const extra = signal === undefined ? {} : { signal };
         if (values.json) {
           const result = await session.ask(q, extra);
-          await writeOut(`${JSON.stringify(result)}\n`);
+          const line = { ...result, backend: backendJson, ...(random ? { randomWeights: true } : {}) };
+          await writeOut(`${JSON.stringify(line)}\n`);
           return result;
         }
         const writer = responseWriter();

@@ -10,10 +10,12 @@ import { evalRunCommand } from './eval-run.js';
 import { evalScoreCommand } from './eval-score.js';
 import { evalSweepCommand } from './eval-sweep.js';
 import { gameAnalyzeCommand } from './game-analyze.js';
-import { modelsPullCommand } from './models.js';
+import { mcpCommand } from './mcp.js';
+import { modelsPullCommand, modelsTinyCommand } from './models.js';
 import { rewardScoreCommand } from './reward-score.js';
 import { rewardServeCommand } from './reward-serve.js';
 import { serveCommand } from './serve.js';
+import { studioCommand } from './studio.js';
 
 const commands: readonly Command[] = [
   gameAnalyzeCommand,
@@ -21,7 +23,9 @@ const commands: readonly Command[] = [
   rewardServeCommand,
   chatCommand,
   serveCommand,
+  mcpCommand,
   modelsPullCommand,
+  modelsTinyCommand,
   dataInspectCommand,
   dataExportCommand,
   dataPullCommand,
@@ -30,6 +34,7 @@ const commands: readonly Command[] = [
   evalSweepCommand,
   evalCompareCommand,
   evalReportCommand,
+  studioCommand,
 ];
 
 /** Every command of the CLI, in the order the main help lists them; `config show` looks the others up. */

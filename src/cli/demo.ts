@@ -48,7 +48,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
         options.tiny
           ? 'Forced to the tiny model.'
           : `No local model found ($GTALIGN_MODEL is not set and ${defaultModelsDir()} holds no .gguf file).`,
-        "Run 'gtalign models pull' (or set GTALIGN_MODEL to a GGUF file) to see real answers.",
+        "Run 'gtalign models pull' (or set GTALIGN_MODEL to a GGUF file) to see real answers; without internet,",
+        "'gtalign models tiny' saves this random model in the cache, so 'gtalign chat \"…\"' runs offline too.",
         'Running instead on a tiny model generated for this run, with RANDOM weights:',
         'its text is random because its weights are, but everything around it is real: the grammar keeps',
         'the four-block format, the matrix is parsed and steered, and stage 2 continues the same turn in the',
@@ -71,8 +72,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     if (tinyDir !== undefined) await rm(tinyDir, { recursive: true, force: true });
     throw err;
   }
+  // The offline model from the cache (gtalign models tiny) is random too: same settings, same warnings.
+  const random = tiny || model.randomWeights === true;
+  if (!tiny && random)
+    write('This model has RANDOM weights (gtalign models tiny): its text means nothing.\n\n');
   try {
-    const base: Omit<TurnOptions, 'policy'> = tiny
+    const base: Omit<TurnOptions, 'policy'> = random
       ? {
           model,
           question: QUESTION,
@@ -99,7 +104,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
         );
       }
       // Random bytes may hold control characters: show them escaped.
-      write(`Response: ${tiny ? `${JSON.stringify(result.response)} (random text)` : result.response}\n\n`);
+      write(`Response: ${random ? `${JSON.stringify(result.response)} (random text)` : result.response}\n\n`);
       picks.push(`${name} → ${result.cell}`);
     }
     write(

@@ -33,14 +33,13 @@ import {
 } from '../eval/tokens.js';
 import type { ChatModel } from '../llm/types.js';
 import { configId, type RewardConfig } from '../reward/config.js';
-import type { SteeringPolicy } from '../steering/policy.js';
-import type { ProfileInput } from '../steering/profile.js';
 import { VERSION } from '../version.js';
 import {
   asInputError,
   type BackendChoice,
   type BackendDescription,
   createBackend,
+  type LoadedSteering,
   type TurnFlags,
   turnOptionsOf,
 } from './backend-options.js';
@@ -129,12 +128,15 @@ export function judgeInfo(description: JudgeDescription): Record<string, unknown
   return { ...description };
 }
 
-/** The generation part of the config and the producer of a mode. */
+/**
+ * The generation part of the config and the producer of a mode. In assistant mode stage 1 sends each row's
+ * own prompt (`--prompt row`, the default) or the profile the settings name.
+ */
 export function producerFor(
   mode: Mode,
   model: ChatModel,
   turn: TurnFlags,
-  steering: { policy: SteeringPolicy; profile?: ProfileInput },
+  steering: LoadedSteering,
 ): { produce: RowProducer; generation: Record<string, unknown> } {
   if (mode === 'raw') {
     const raw = {
@@ -144,10 +146,13 @@ export function producerFor(
     };
     return { produce: rawProducer(model, raw), generation: { ...raw } };
   }
-  const options: AssistantOptions = turnOptionsOf(turn, steering);
+  const settings = turnOptionsOf(turn, steering);
+  const options: AssistantOptions = { ...settings, prompt: settings.prompt ?? 'row' };
   return {
     produce: assistantProducer(model, options),
     generation: {
+      prompt: turn.prompt,
+      promptFrom: turn.promptFrom === undefined ? null : resolve(turn.promptFrom),
       policy: steering.policy,
       profile: steering.profile ?? null,
       rule: turn.rule,

@@ -4,6 +4,7 @@ import { BACKEND } from '../config/settings/backend.js';
 import { MODE, RUN } from '../config/settings/eval.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
+import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { REWARD } from '../config/settings/reward.js';
 import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
@@ -31,6 +32,7 @@ const SETTINGS = [
   group(RUN.title, [...RUN.settings, MODE]),
   BACKEND,
   STEERING,
+  PROMPT_SETTINGS,
   GENERATION,
   JUDGE,
   REWARD,
@@ -45,6 +47,8 @@ const ASSISTANT_ONLY = [
   'continuation',
   'max-chars',
   'no-grammar',
+  'prompt',
+  'prompt-from',
 ] as const;
 
 export const evalRunCommand = defineCommand({
@@ -58,10 +62,12 @@ RUN_DIR/metrics.json holds the paper's metrics per data source and overall, and 
 
 Modes (--mode):
   assistant (default)      one GTAlign turn per row: stage 1 to </payoff>, the pricing policy edits the
-                           matrix, a cell is selected, stage 2 continues the same turn. The question is
-                           the last user message of the row's extra_info.chat_history and the earlier
-                           messages are the conversation (else single_turn_prompt, else the prompt's
-                           last user message)
+                           matrix, a cell is selected, stage 2 continues the same turn. Stage 1 sends
+                           the row's own prompt messages (--prompt row, the default), so a checkpoint
+                           trained on the data runs on its own distribution; --prompt gtalign or
+                           --prompt-from FILE build it from the row's question and conversation: the
+                           last user message of extra_info.chat_history and the messages before it
+                           (else single_turn_prompt, else the prompt's last user message)
   raw                      the row's own prompt messages (they hold the four-block instruction) in one
                            request; the output is scored as the model wrote it
 
@@ -88,7 +94,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
         throw new UsageError(`${unused.map((f) => `--${f}`).join(', ')} go with --mode assistant, not raw`);
       }
     }
-    const turn = turnFlags(loaded);
+    const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
 

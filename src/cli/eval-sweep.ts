@@ -4,6 +4,7 @@ import { BACKEND } from '../config/settings/backend.js';
 import { MODE, POLICY_PARAM, RUN } from '../config/settings/eval.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
+import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { REWARD } from '../config/settings/reward.js';
 import { ANALYSIS, CONTINUATION, POLICY, PROFILE, RULE } from '../config/settings/steering.js';
 import type { Metrics } from '../eval/metrics.js';
@@ -52,6 +53,7 @@ const SETTINGS = [
     ANALYSIS,
     CONTINUATION,
   ]),
+  PROMPT_SETTINGS,
   GENERATION,
   JUDGE,
   REWARD,
@@ -105,7 +107,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     const { mode } = values;
     if (mode === 'raw')
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
-    const turn = turnFlags(loaded);
+    const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
     const specs = values['policy-param'] ?? [];
@@ -143,8 +145,8 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         for (const point of plan) {
           const out = join(flags.out, point.run);
           const { produce, generation } = producerFor(mode, backend.model, turn, {
+            ...base,
             policy: point.policy,
-            ...(base.profile === undefined ? {} : { profile: base.profile }),
           });
           const config = runConfig({
             flags: { ...flags, ...(flags.name === undefined ? {} : { name: `${flags.name} ${point.run}` }) },

@@ -8,15 +8,25 @@ import type { LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
 import { describeSource, rank } from '../config/source.js';
+import { detectVendorOnce } from '../llm/detect.js';
+import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
 import { createJudge, type Judge } from '../reward/judge.js';
+import { resolveApiKey as resolveJudgeKey } from '../reward/judge-http.js';
 import { createLocalJudge } from '../reward/judge-local.js';
 import { InputError, UsageError } from './errors.js';
 
 /** Where verdicts come from, as a run's config records it. */
 export type JudgeDescription =
   | { kind: 'offline' }
-  | { kind: 'live'; url: string; model: string }
+  | {
+      kind: 'live';
+      url: string;
+      model: string;
+      /** The judge server's kind: given with --judge-vendor, or detected (then `detection` says why). */
+      vendor?: OpenAIVendor;
+      detection?: string;
+    }
   | { kind: 'local'; model: string };
 
 export interface JudgeSetup {
@@ -90,9 +100,19 @@ export async function judgeSetup(
   }
   const model = v['judge-model'];
   if (model === undefined) throw new UsageError('--judge-url needs --judge-model');
+  const given = v['judge-vendor'];
+  const detection =
+    given === 'auto'
+      ? await detectVendorOnce({
+          baseUrl: url,
+          apiKey: resolveJudgeKey({ apiKeyEnv: v['judge-key-env'], env }),
+        })
+      : undefined;
+  const vendor = detection?.vendor ?? (given as OpenAIVendor);
   const judge = createJudge({
     baseUrl: url,
     model,
+    vendor,
     apiKeyEnv: v['judge-key-env'],
     env,
     concurrency,
@@ -100,7 +120,14 @@ export async function judgeSetup(
     retry: { attempts: v['judge-retries'], baseDelayMs: v['judge-backoff'] },
     cacheDir: v['no-cache'] ? undefined : v['cache-dir'],
   });
-  return { judge, close: nothing, description: { kind: 'live', url, model }, onJudgeError, mathCheck };
+  const description: JudgeDescription = {
+    kind: 'live',
+    url,
+    model,
+    vendor,
+    ...(detection === undefined ? {} : { detection: detection.reason }),
+  };
+  return { judge, close: nothing, description, onJudgeError, mathCheck };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { downloadModel, ModelDownloadError, RECOMMENDED_MODEL } from '../assistant/models.js';
+import { TINY_MODEL_CONTEXT, writeTinyModel } from '../assistant/tiny-model.js';
 import { group } from '../config/setting.js';
-import { MODELS_SETTINGS } from '../config/settings/models.js';
+import { MODELS_SETTINGS, TINY_SETTINGS } from '../config/settings/models.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
@@ -96,5 +97,30 @@ by hand), 2 bad usage.`,
       if (err instanceof ModelDownloadError) throw new InputError(err.message);
       throw err;
     }
+  },
+});
+
+export const modelsTinyCommand = defineCommand({
+  name: 'models tiny',
+  summary: 'write the offline model (tiny, RANDOM weights) into the model cache',
+  usage: 'Usage: gtalign models tiny [--dir DIR] [--force]',
+  about: `Generates a tiny llama GGUF with random weights on this machine (no download) and saves it in the
+cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where 'gtalign chat',
+'gtalign serve' and 'npm run demo' find it when no other model is there. Its text is noise: under the
+grammar it still writes the four blocks, so every command can be tried offline, and every output made
+with it says that the weights are random. Its context is ${TINY_MODEL_CONTEXT} tokens, enough for the shipped data sets.
+A real model ('gtalign models pull', or --model FILE.gguf) takes precedence once it is in the folder.`,
+  notes: 'Exit codes: 0 ok (or already there), 1 the file could not be written, 2 bad usage.',
+  settings: [group('Options', TINY_SETTINGS)] as const,
+  positionals: true,
+  async run({ values, positionals }) {
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const result = await writeTinyModel(values.dir, { force: values.force });
+    await writeOut(
+      result.existed
+        ? `${result.path} is already there (${mb(result.bytes)} MB, random weights); --force writes it again\n`
+        : `saved ${result.path} (${mb(result.bytes)} MB): a tiny model with RANDOM weights, for trying gtalign offline\n`,
+    );
+    return 0;
   },
 });

@@ -2,6 +2,7 @@ import type { LoadedOf } from '../config/load.js';
 import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
+import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { MAX_MESSAGES, UPSTREAM } from '../config/settings/serve.js';
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
@@ -13,6 +14,7 @@ import {
   asInputError,
   type BackendChoice,
   backendChoice,
+  backendLine,
   createBackend,
   loadSteering,
   turnFlags,
@@ -49,6 +51,7 @@ const SETTINGS = [
   UPSTREAM,
   BACKEND,
   STEERING,
+  PROMPT_SETTINGS,
   GENERATION,
   group('Server', [...SERVER_SETTINGS, MAX_MESSAGES]),
 ] as const;
@@ -122,7 +125,8 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
     try {
       const steering = await loadSteering(turn);
       const choice = await upstreamChoice(loaded, turn.seed);
-      model = (await createBackend(choice, ctx.env, { timeoutMs: values['upstream-timeout'] })).model;
+      const backend = await createBackend(choice, ctx.env, { timeoutMs: values['upstream-timeout'] });
+      model = backend.model;
       // The proxy plays the default game: it takes no game spec.
       const { spec: _spec, ...turnOptions } = turnOptionsOf(turn, steering);
       const running = await startProxyServer({
@@ -137,7 +141,8 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
       });
       process.stderr.write(
         `gtalign serve: listening on ${running.url}/v1 (model ${model.id}, policy ${steering.policy.name ?? steering.policy.kind}, ` +
-          `analysis ${turn.analysis}, ${keysNote(server)})\n`,
+          `analysis ${turn.analysis}, ${keysNote(server)})\n` +
+          `gtalign serve: ${backendLine(backend.description)}\n`,
       );
       return await serveUntilSignal(running, 'gtalign serve');
     } catch (err) {

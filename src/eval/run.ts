@@ -5,12 +5,15 @@
  * - `raw`: the row's own `prompt` messages (which already hold the four-block instruction) go to the
  *   model in one request; its output is scored as is. For models trained to write the format.
  * - `assistant`: one GTAlign turn (`runTurn`: stage 1 to `</payoff>`, steering, selection, stage 2).
- *   The turn builds its own instruction, so it needs the conversation, not the row's prompt: the
- *   question is the last user message of `extra_info.chat_history` and the messages before it are the
- *   history (the released rows are multi-turn: an earlier clarifying exchange is part of the context);
- *   without a chat history, `extra_info.single_turn_prompt`; failing that, the last user message of
- *   the prompt, with the earlier user/assistant messages as history (system messages are dropped: the
- *   turn writes its own).
+ *   Stage 1 sends the row's own prompt messages by default (`prompt: 'row'`): a checkpoint trained on
+ *   the data is steered on its own distribution, with the earlier turns in the layout the row uses.
+ *   With a prompt profile instead (gtalign's wording, or a trained template), the turn builds the
+ *   prompt from the row's question and history; a re-asked stage 2 always uses them. The question is
+ *   the last user message of `extra_info.chat_history` and the messages before it are the history (the
+ *   released rows are multi-turn: an earlier clarifying exchange is part of the context); without a
+ *   chat history, `extra_info.single_turn_prompt`; failing that, the last user message of the prompt
+ *   (what follows its last `Question:` marker when it has one), with the earlier user/assistant
+ *   messages as history (system messages are dropped).
  *
  * Failures:
  * - A model that writes no valid payoff matrix or no `<response>` (a `TurnError` about the output) is a
@@ -28,6 +31,7 @@
 import { TurnError } from '../assistant/errors.js';
 import { runTurn, type TurnOptions } from '../assistant/turn.js';
 import type { ConversationTurn } from '../chain/prompt.js';
+import { type PromptProfile, QUESTION_MARKER } from '../chain/prompt-profile.js';
 import { iterateRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
 import { GtalignError } from '../errors.js';
@@ -144,7 +148,11 @@ export function questionOf(row: DatasetRow): { question: string; history: Conver
   const prompt = messagesOf(row.prompt) ?? [];
   const lastUser = prompt.map((m) => m.role).lastIndexOf('user');
   if (lastUser >= 0 && prompt[lastUser]!.content.trim() !== '') {
-    return { question: prompt[lastUser]!.content, history: prompt.slice(0, lastUser) };
+    // A verl prompt holds the instruction too; the question is what follows its last marker.
+    const content = prompt[lastUser]!.content;
+    const at = content.lastIndexOf(QUESTION_MARKER);
+    const asked = at < 0 ? '' : content.slice(at + QUESTION_MARKER.length).trim();
+    return { question: asked === '' ? content : asked, history: prompt.slice(0, lastUser) };
   }
   throw new EvalRunError(
     `row ${row.id} has no question (no chat_history, single_turn_prompt or user message)`,
@@ -187,14 +195,26 @@ export function rawProducer(model: ChatModel, options: RawOptions = {}): RowProd
 }
 
 /** The turn settings of `assistant` mode: everything of `runTurn` but the model, question and history. */
-export type AssistantOptions = Omit<TurnOptions, 'model' | 'question' | 'history' | 'signal'>;
+export type AssistantOptions = Omit<TurnOptions, 'model' | 'question' | 'history' | 'signal' | 'prompt'> & {
+  /**
+   * Stage 1's prompt: `'row'` (default) sends each row's own prompt messages; a profile (gtalign's
+   * wording, a trained template) is built from the row's question and history instead.
+   */
+  prompt?: 'row' | PromptProfile;
+};
 
-/** `assistant` mode: one GTAlign turn per row (see the module comment for the question). */
+/** The prompt profile of one row's turn. */
+export function rowPromptProfile(row: DatasetRow, prompt: AssistantOptions['prompt']): PromptProfile {
+  return prompt === undefined || prompt === 'row' ? { profile: 'messages', messages: row.prompt } : prompt;
+}
+
+/** `assistant` mode: one GTAlign turn per row (see the module comment for the question and the prompt). */
 export function assistantProducer(model: ChatModel, options: AssistantOptions = {}): RowProducer {
   return async (row, signal) => {
     const { question, history } = questionOf(row);
+    const prompt = rowPromptProfile(row, options.prompt);
     try {
-      const result = await runTurn({ ...options, model, question, history, signal });
+      const result = await runTurn({ ...options, prompt, model, question, history, signal });
       return { response: result.output, cell: result.cell, action: result.action, trace: result.trace };
     } catch (err) {
       // The model's output is the result here: record what it wrote; the reward scores it (0).

@@ -96,7 +96,9 @@ async function loadExact(encoding: ExactEncoding, importer: ModuleImporter): Pro
     exact: true,
     description: `js-tiktoken ${encoding} (offline BPE)`,
     count:
-      typeof patStr === 'string' ? pieceCounter(new RegExp(patStr, 'gu'), encode) : (text) => (text === '' ? 0 : encode(text)),
+      typeof patStr === 'string'
+        ? pieceCounter(new RegExp(patStr, 'gu'), encode)
+        : (text) => (text === '' ? 0 : encode(text)),
   };
 }
 

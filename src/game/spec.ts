@@ -7,6 +7,12 @@ export interface GameSpec {
   readonly rows: readonly string[];
   /** Assistant strategies, e.g. ["DA", "CQ", "AQ"]. */
   readonly columns: readonly string[];
+  /**
+   * The order in which the payoff block lists the cell keys: in the prompt, in the grammars that force the
+   * format, and in the edited matrix of stage 2. A permutation of the spec's cell keys; default
+   * {@link payoffKeyOrder}'s: the keys sorted, which is the paper's listing order for the default spec.
+   */
+  readonly keyOrder?: readonly string[];
 }
 
 /** One cell's payoffs. Higher is better for that party. */
@@ -34,6 +40,32 @@ export function cellKeys(spec: GameSpec = DEFAULT_SPEC): string[] {
   return keys;
 }
 
+/**
+ * The order the payoff block lists the keys in: the spec's `keyOrder` when it has one, else every cell key
+ * sorted by code units. For the default spec that is the paper's listing order
+ * (`DQ_AQ, DQ_CQ, DQ_DA, VQ_AQ, VQ_CQ, VQ_DA`), the order the released data and checkpoints use.
+ * Readers accept the keys in any order; only what gtalign writes or forces follows this one.
+ */
+export function payoffKeyOrder(spec: GameSpec = DEFAULT_SPEC): string[] {
+  if (spec.keyOrder !== undefined) return [...spec.keyOrder];
+  return cellKeys(spec).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The problems of a key order for `spec`: it must list every cell key exactly once. */
+export function keyOrderProblems(spec: GameSpec, order: readonly string[]): string[] {
+  const keys = cellKeys(spec);
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const k of order) {
+    if (!keys.includes(k)) problems.push(`key order names "${k}", which is not a cell of the spec`);
+    else if (seen.has(k)) problems.push(`key order names "${k}" twice`);
+    seen.add(k);
+  }
+  const missing = keys.filter((k) => !seen.has(k));
+  if (missing.length > 0) problems.push(`key order leaves out ${missing.join(', ')}`);
+  return problems;
+}
+
 /** Splits a cell key into its row and column, or returns undefined when the key is not a cell of the spec. */
 export function splitCellKey(
   key: string,
@@ -48,7 +80,8 @@ export function splitCellKey(
 }
 
 /**
- * Checks a spec: at least one row and one column, no duplicates, and every ROW_COLUMN key unambiguous.
+ * Checks a spec: at least one row and one column, no duplicates, every ROW_COLUMN key unambiguous, and a
+ * `keyOrder` (when given) that lists every cell key once.
  * Returns a list of problems (empty when valid).
  */
 export function specProblems(spec: GameSpec): string[] {
@@ -63,5 +96,6 @@ export function specProblems(spec: GameSpec): string[] {
   }
   const keys = cellKeys(spec);
   for (const k of dup(keys)) problems.push(`cell key "${k}" is ambiguous`);
+  if (spec.keyOrder !== undefined) problems.push(...keyOrderProblems(spec, spec.keyOrder));
   return problems;
 }

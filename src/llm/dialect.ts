@@ -14,6 +14,13 @@
  *   templates do).
  * - openai: no continuation.
  *
+ * Thinking models (Qwen3-style chat templates): a template with thinking on opens a new `<think>` block
+ * instead of continuing the prefix, or (older llama-server) refuses the prefill. So a request that continues
+ * a prefix on vllm, sglang or llamacpp also sends `chat_template_kwargs: {enable_thinking: false}` (merged
+ * over `chat_template_kwargs` of the caller's extra body), unless `keepThinking` is set. vLLM and SGLang pass
+ * `chat_template_kwargs` to the template; llama-server merges it into its template arguments and reads
+ * `enable_thinking` from it; templates without the variable ignore it.
+ *
  * Constraints: vllm `regex` via `structured_outputs: {regex}` (vLLM >= 0.10.2; the legacy `guided_regex`,
  * removed in 0.12 and silently ignored since, with `vllmConstraintApi: 'guided'`); sglang `regex` via its
  * `regex` field; llamacpp `gbnf` via `grammar`. Ollama and generic OpenAI take neither.
@@ -27,7 +34,12 @@ export interface DialectOptions {
   vllmConstraintApi?: 'structured_outputs' | 'guided' | undefined;
   /** llama.cpp only: also send `continue_final_message: true, add_generation_prompt: false`. */
   llamacppContinueFlag?: boolean | undefined;
+  /** Do not send `chat_template_kwargs: {enable_thinking: false}` with a continued prefix (default false). */
+  keepThinking?: boolean | undefined;
 }
+
+/** The vendors whose chat templates take `chat_template_kwargs` (and so the thinking switch). */
+export const THINKING_SWITCH_VENDORS: readonly OpenAIVendor[] = ['vllm', 'sglang', 'llamacpp'];
 
 export const VENDOR_CAPABILITIES: Readonly<Record<OpenAIVendor, Readonly<ChatModelCapabilities>>> = {
   vllm: { continuation: true, gbnf: false, regex: true, seed: true, cacheReport: true },
@@ -71,6 +83,9 @@ export function dialectFields(
   if (request.continues && (vendor === 'vllm' || vendor === 'sglang' || options.llamacppContinueFlag)) {
     fields.continue_final_message = true;
     fields.add_generation_prompt = false;
+  }
+  if (request.continues && !options.keepThinking && THINKING_SWITCH_VENDORS.includes(vendor)) {
+    fields.chat_template_kwargs = { enable_thinking: false };
   }
   const constraint = request.constraint;
   if (constraint?.kind === 'regex' && vendor === 'vllm') {

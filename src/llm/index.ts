@@ -4,6 +4,16 @@
  * used. The tiny-GGUF writer (tests and the offline demo) is not part of the API: it lives in gguf-writer.ts.
  */
 export { chatCompletionsUrl } from './chat-completions.js';
+export {
+  DEFAULT_DETECT_TIMEOUT_MS,
+  type Detection,
+  type DetectOptions,
+  describeDetection,
+  detectVendor,
+  detectVendorOnce,
+  type ProbeRecord,
+  serverOrigin,
+} from './detect.js';
 export { type DialectOptions, type OpenAIVendor, VENDOR_CAPABILITIES, VENDORS } from './dialect.js';
 export { createLocalModel, type LocalModelOptions } from './local.js';
 export { createOpenAIModel, type OpenAIModelOptions } from './openai.js';

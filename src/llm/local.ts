@@ -41,7 +41,10 @@ export interface LocalModelOptions {
   threads?: number;
   /** `false` (default) runs on the CPU; `'auto'` lets node-llama-cpp pick a GPU backend it has a prebuilt binary for. */
   gpu?: false | 'auto';
-  /** Context size in tokens (default: the model's training context, at most 4096). */
+  /**
+   * Context size in tokens (default: the model's training context, as far as free memory allows; node-llama-cpp
+   * measures it).
+   */
   contextSize?: number;
   /** Default sampling seed when a request gives none. */
   seed?: number;
@@ -49,7 +52,6 @@ export interface LocalModelOptions {
 
 const BACKEND = 'local';
 const DEFAULT_TEMPERATURE = 0.8;
-const MAX_CONTEXT_DEFAULT = 4096;
 const GRAMMAR_CACHE_SIZE = 16;
 /** Tokens of left context given to the detokenizer. */
 const LOOKBACK = 4;
@@ -178,6 +180,7 @@ class LocalChatModel implements ChatModel {
     seed: true,
     cacheReport: true,
   };
+  readonly randomWeights?: true;
   private history: AssistantHistory | undefined;
   private queue: Promise<void> = Promise.resolve();
   /** Aborts the generation that holds the sequence now. */
@@ -196,6 +199,10 @@ class LocalChatModel implements ChatModel {
     modelPath: string,
   ) {
     this.id = `local:${modelPath}`;
+    // The offline model (gtalign models tiny) marks itself: its text is noise, and callers say so.
+    const flag = (model.fileInfo.metadata as { gtalign?: { random_weights?: unknown } }).gtalign
+      ?.random_weights;
+    if (flag === true) this.randomWeights = true;
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
@@ -390,7 +397,8 @@ class LocalChatModel implements ChatModel {
       throw fail('empty prompt: the chat template rendered no tokens', undefined, 'refused');
     if (prompt.length >= this.context.contextSize) {
       throw fail(
-        `prompt of ${prompt.length} tokens does not fit the context of ${this.context.contextSize} tokens`,
+        `prompt of ${prompt.length} tokens does not fit the context of ${this.context.contextSize} tokens` +
+          ` (the model was trained with ${this.model.trainContextSize}; a larger --context-size may fit)`,
         undefined,
         'refused',
       );
@@ -541,8 +549,7 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Chat
     throw fail(`could not load the model ${modelPath}: ${errorText(error)}`, error);
   }
   try {
-    const contextSize =
-      options.contextSize ?? Math.min(model.trainContextSize || MAX_CONTEXT_DEFAULT, MAX_CONTEXT_DEFAULT);
+    const contextSize = options.contextSize ?? 'auto';
     const context = await model.createContext({ contextSize, threads, sequences: 1 });
     const sequence = context.getSequence();
     return new LocalChatModel(

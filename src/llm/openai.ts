@@ -9,7 +9,9 @@
  * What this file adds: requests are checked against the vendor before sending (a prefix or a constraint
  * the vendor cannot honour throws; callers fall back to re-asking); an empty prefix is no prefix; an echoed
  * prefix is cut (`stripEchoedPrefix`, default on, prefix-echo.ts); a constraint the server ignored is
- * caught afterwards by its `check` (constraint-check.ts).
+ * caught afterwards by its `check` (constraint-check.ts) and fails the call, or, when the request says
+ * `onConstraintViolation: 'report'`, is reported on the result. The vendor is given (see detect.ts for
+ * finding it out: `detection` then names the verdict in `about`).
  *
  * Errors are `ChatModelError`s naming the URL (and status and a body excerpt for HTTP errors), with
  * `details.reason`. Connection errors, HTTP 408, 429 and 5xx are retried with exponential backoff and full
@@ -27,6 +29,7 @@ import {
   tokenUsage,
 } from './chat-completions.js';
 import { checkViolation, constraintCheck } from './constraint-check.js';
+import { type Detection, describeDetection } from './detect.js';
 import {
   dialectFields,
   isVendor,
@@ -102,6 +105,13 @@ export interface OpenAIModelOptions {
   vllmConstraintApi?: 'structured_outputs' | 'guided';
   /** llama.cpp only: also send `continue_final_message: true, add_generation_prompt: false` (newer servers). */
   llamacppContinueFlag?: boolean;
+  /**
+   * vllm, sglang, llamacpp: do not send `chat_template_kwargs: {enable_thinking: false}` with a continued
+   * prefix (default false: thinking is switched off when continuing, see dialect.ts).
+   */
+  keepThinking?: boolean;
+  /** How the vendor was found out (detect.ts); shown as the model's `about`. */
+  detection?: Detection;
   /** Cut an echoed `assistantPrefix` from the start of the content (default true). */
   stripEchoedPrefix?: boolean;
   /** Largest non-streamed response body read, in bytes (default 16 MiB); a larger one fails the call. */
@@ -143,6 +153,7 @@ interface Prepared {
   stops: string[];
   check: RegExp | undefined;
   constraint: Constraint | undefined;
+  report: boolean;
 }
 
 export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
@@ -229,8 +240,14 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     if (stops.length > 0) body.stop = stops;
     body.stream = stream;
     if (stream) body.stream_options = { include_usage: true };
-    Object.assign(body, dialectFields(vendor, wanted, options));
-    return { body, prefix, stops, check, constraint };
+    const fields = dialectFields(vendor, wanted, options);
+    const kwargs = options.extraBody?.chat_template_kwargs;
+    if (fields.chat_template_kwargs !== undefined && kwargs !== null && typeof kwargs === 'object') {
+      fields.chat_template_kwargs = { ...kwargs, ...(fields.chat_template_kwargs as object) };
+    }
+    Object.assign(body, fields);
+    const report = request.onConstraintViolation === 'report';
+    return { body, prefix, stops, check, constraint, report };
   }
 
   /** The result of a finished completion, once its output passed the constraint's check. */
@@ -242,7 +259,7 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
   ): GenerateResult {
     const finishReason = finishReasonOf(parts.finish);
     const violation = checkViolation(prepared.check, prepared.constraint, text, finishReason, prepared.stops);
-    if (violation !== undefined) {
+    if (violation !== undefined && !prepared.report) {
       throw fail(violation, { reason: 'constraint', body: text.slice(0, BODY_DETAIL_CHARS) });
     }
     const result: GenerateResult = {
@@ -251,6 +268,7 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       usage: tokenUsage(parts.usage, parts.timings),
       durationMs: performance.now() - startedAt,
     };
+    if (violation !== undefined) result.constraintViolation = violation;
     const stoppedBy = stoppedByOf(finishReason, parts.mark, prepared.stops);
     if (stoppedBy !== undefined) result.stoppedBy = stoppedBy;
     return result;
@@ -376,6 +394,7 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
   return {
     id,
     capabilities,
+    ...(options.detection === undefined ? {} : { about: describeDetection(options.detection) }),
     generate,
     stream,
     async close() {

@@ -15,7 +15,8 @@ export interface ChatMessage {
  * `check` guards against servers that silently ignore a constraint: after a generation that finished
  * with `stop`, the backend tests `check` (as given: anchor it) against the text, alone or followed by one
  * of the request's stop strings (servers cut the stop string from the text), and throws a
- * `ChatModelError` when none matches. For `regex` the default check is the pattern itself, anchored at
+ * `ChatModelError` when none matches (or, with `onConstraintViolation: 'report'`, returns the output with
+ * `constraintViolation` set, for a caller that validates the output itself). For `regex` the default check is the pattern itself, anchored at
  * both ends; `gbnf` is checked only when `check` is given (e.g. `buildFormatRegExp` for a grammar from
  * `buildGbnf`). Truncated (`length`) outputs are not checked.
  */
@@ -36,6 +37,12 @@ export interface GenerateRequest {
   temperature?: number;
   seed?: number;
   constraint?: Constraint;
+  /**
+   * What an output that breaks the constraint's check does: `throw` a `ChatModelError` with reason
+   * `constraint` (default), or `report` it on the result's `constraintViolation` and return the output,
+   * for a caller whose own validation is the judge (a constraint is a means, not the point).
+   */
+  onConstraintViolation?: 'throw' | 'report';
   signal?: AbortSignal;
 }
 
@@ -57,6 +64,11 @@ export interface GenerateResult {
   usage: TokenUsage;
   /** Wall time of the call in milliseconds. */
   durationMs: number;
+  /**
+   * With `onConstraintViolation: 'report'`: how the output breaks the request's constraint (the server
+   * ignored it). Absent when it satisfies it, or when there was nothing to check.
+   */
+  constraintViolation?: string;
 }
 
 export type StreamEvent = { type: 'text'; text: string } | { type: 'done'; result: GenerateResult };
@@ -78,6 +90,10 @@ export interface ChatModel {
   /** A human-readable name: backend and model. */
   readonly id: string;
   readonly capabilities: ChatModelCapabilities;
+  /** How the backend kind was chosen, for traces (e.g. a server detection's verdict and why). */
+  readonly about?: string;
+  /** Set by a model whose weights are random (the offline model): its text means nothing. */
+  readonly randomWeights?: true;
   generate(request: GenerateRequest): Promise<GenerateResult>;
   stream(request: GenerateRequest): AsyncIterable<StreamEvent>;
   /** Frees owned resources (a loaded model, sockets). */

@@ -28,7 +28,8 @@ export interface JudgeEndpointOptions {
   env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * Server kind (default `openai`): matters only for `constraints`, which need a vendor that applies
-   * them (vllm and sglang take regex, llamacpp gbnf).
+   * them (vllm and sglang take regex, llamacpp gbnf). The CLI's `--judge-vendor auto` (its default) finds
+   * it out with `detectVendorOnce` (src/llm/detect.ts) before the judge is made.
    */
   vendor?: OpenAIVendor | undefined;
   /**

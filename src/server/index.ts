@@ -12,6 +12,7 @@ export {
   type ProxyOptions,
   startProxyServer,
 } from './proxy.js';
+export type { ResponseObject, ResponseUsage } from './responses.js';
 export {
   createRewardApp,
   DEFAULT_END_TOKENS,

@@ -4,8 +4,9 @@
  * steering; the client gets the `<response>` text (or the whole chain when it asks for the reasoning) and
  * a top-level `gtalign` object: action, cell, both matrices, the policy and the tokens of each stage.
  *
- * Routes: `POST /v1/chat/completions` (JSON or SSE with `stream: true`), `GET /v1/models`, `GET /healthz`
- * (no key needed), `GET /metrics` (Prometheus text).
+ * Routes: `POST /v1/chat/completions` (JSON or SSE with `stream: true`), `POST /v1/responses` (the
+ * Responses API, see responses.ts; the same turn), `GET /v1/models`, `GET /healthz` (no key needed),
+ * `GET /metrics` (Prometheus text).
  *
  * Streaming: the status line is sent once stage 1 has given a valid matrix (so a dead or misbehaving
  * upstream still gets a proper 502/504), then the response text as the model writes it, then a last chunk
@@ -20,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
+import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
@@ -45,6 +47,7 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import { createResponsesHandler } from './responses.js';
 
 export interface ProxyLimits {
   /** Largest request body in bytes (default 1 MiB). */
@@ -65,6 +68,8 @@ export interface ProxyOptions {
   rule?: SelectionRuleName;
   constrain?: boolean;
   grammar?: TurnOptions['grammar'];
+  /** Stage 1's prompt profile (default gtalign's wording; `trained` sends a checkpoint's own layout). */
+  prompt?: TurnOptions['prompt'];
   /** Token limit of each stage; a request's `max_tokens` may lower it, never raise it (default 1024). */
   maxTokens?: number;
   temperature?: number;
@@ -84,6 +89,36 @@ export interface ProxyApp {
   /** Turns running now (upstream work in progress). */
   readonly activeTurns: number;
 }
+
+/** One request's turn, as a route reads it from its body (chat messages or Responses input). */
+export interface ProxiedTurnRequest {
+  question: string;
+  history: ConversationTurn[];
+  settings: TurnSettings;
+  /** The request's token limit: lowers the server's, never raises it. */
+  maxTokens?: number | undefined;
+  temperature?: number | undefined;
+  seed?: number | undefined;
+}
+
+/** What a streaming route hooks into the turn. */
+export interface ProxiedTurnHooks {
+  onSteered?: TurnOptions['onSteered'];
+  onResponseText?: TurnOptions['onResponseText'];
+  /** Wraps the model for this turn (the chat route's full-reasoning tap). */
+  wrapModel?: (model: ChatModel) => ChatModel;
+}
+
+/**
+ * Runs a request's GTAlign turn with the server's configuration, the upstream deadline, the in-flight
+ * count and the metrics. Resolves with the result, or undefined when the client has gone; rejects with
+ * the client's `HttpError` (400 bad policy, 502 upstream, 504 timeout), or an unexpected error (a 500).
+ */
+export type ProxiedTurn = (
+  ctx: RequestContext,
+  request: ProxiedTurnRequest,
+  hooks?: ProxiedTurnHooks,
+) => Promise<TurnResult | undefined>;
 
 const DEFAULT_MAX_BODY = 1 << 20;
 const DEFAULT_MAX_MESSAGES = 256;
@@ -140,6 +175,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     'Turns that failed upstream: http (an error status), network, timeout, bad_output (no valid matrix or response).',
     ['kind'],
   );
+  const constraintIgnored = metrics.counter(
+    'gtalign_constraint_ignored_total',
+    'Stages whose upstream ignored the grammar/regex constraint but whose output validated, so the turn went on.',
+    ['stage'],
+  );
   let activeTurns = 0;
   const turnsGauge = metrics.gauge('gtalign_turns_in_flight', 'GTAlign turns running now.');
   metrics.onCollect(() => turnsGauge.set(activeTurns));
@@ -181,24 +221,20 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       tokensTotal.inc({ stage: s.name, kind: 'cached_prompt' }, s.cachedPromptTokens);
       tokensTotal.inc({ stage: s.name, kind: 'completion' }, s.completionTokens);
     }
+    for (const c of result.trace.constraintIgnored ?? []) constraintIgnored.inc({ stage: c.stage });
   }
 
-  async function completions(ctx: RequestContext): Promise<void> {
-    const raw = await readJsonBody(ctx, maxBody);
-    checkChatRequestShape(raw, maxMessages);
-    const body = validate(chatCompletionRequestSchema, raw);
-    const turn = readMessages(body, maxMessages);
-    const settings = readSettings(body, ctx.req.headers, defaults);
-    const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error('upstream timeout')), timeoutMs);
     const signal = AbortSignal.any([ctx.signal, deadline.signal]);
-    const temperature = body.temperature ?? options.temperature;
-    const seed = body.seed ?? options.seed;
-    const base: TurnOptions = {
-      model: options.model,
-      question: turn.question,
-      history: turn.history,
+    const temperature = request.temperature ?? options.temperature;
+    const seed = request.seed ?? options.seed;
+    const { settings } = request;
+    const turn: TurnOptions = {
+      model: hooks.wrapModel === undefined ? options.model : hooks.wrapModel(options.model),
+      question: request.question,
+      history: request.history,
       policy: settings.policy,
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       analysis: settings.analysis,
@@ -206,62 +242,80 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       rule: settings.rule,
       ...(options.constrain === undefined ? {} : { constrain: options.constrain }),
       ...(options.grammar === undefined ? {} : { grammar: options.grammar }),
-      maxTokens: Math.min(maxTokens, requested ?? maxTokens),
+      ...(options.prompt === undefined ? {} : { prompt: options.prompt }),
+      maxTokens: Math.min(maxTokens, request.maxTokens ?? maxTokens),
       ...(temperature === undefined ? {} : { temperature }),
       ...(seed === undefined ? {} : { seed }),
+      ...(hooks.onSteered === undefined ? {} : { onSteered: hooks.onSteered }),
+      ...(hooks.onResponseText === undefined ? {} : { onResponseText: hooks.onResponseText }),
       signal,
     };
-    const id = `chatcmpl-gtalign-${randomUUID()}`;
     activeTurns++;
     try {
-      if (body.stream === true) {
-        await streamTurn(ctx, base, settings, {
-          notes: turn.notes,
-          id,
-          includeUsage: body.stream_options?.include_usage === true,
-          deadline: deadline.signal,
-        });
-        return;
-      }
-      let result: TurnResult;
-      try {
-        result = await runTurn(base);
-      } catch (err) {
-        const mapped = turnError(err, deadline.signal, ctx.signal);
-        if (mapped === undefined && ctx.signal.aborted) return;
-        throw mapped ?? err;
-      }
+      const result = await runTurn(turn);
       record(result);
-      const g = gtalignObject(result);
-      g.notes = [...turn.notes, ...g.notes];
-      sendJson(ctx.res, 200, {
-        id,
-        object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: modelName,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: settings.reasoning ? result.output : result.response },
-            finish_reason: finishReason(result),
-            logprobs: null,
-          },
-        ],
-        usage: usageOf(result),
-        gtalign: g,
-      });
+      return result;
+    } catch (err) {
+      const mapped = turnError(err, deadline.signal, ctx.signal);
+      if (mapped === undefined && ctx.signal.aborted) return undefined;
+      throw mapped ?? err;
     } finally {
       clearTimeout(timer);
       activeTurns--;
     }
+  };
+
+  async function completions(ctx: RequestContext): Promise<void> {
+    const raw = await readJsonBody(ctx, maxBody);
+    checkChatRequestShape(raw, maxMessages);
+    const body = validate(chatCompletionRequestSchema, raw);
+    const turn = readMessages(body, maxMessages);
+    const settings = readSettings(body, ctx.req.headers, defaults);
+    const request: ProxiedTurnRequest = {
+      question: turn.question,
+      history: turn.history,
+      settings,
+      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+      temperature: body.temperature ?? undefined,
+      seed: body.seed ?? undefined,
+    };
+    const id = `chatcmpl-gtalign-${randomUUID()}`;
+    if (body.stream === true) {
+      await streamTurn(ctx, request, {
+        notes: turn.notes,
+        id,
+        includeUsage: body.stream_options?.include_usage === true,
+      });
+      return;
+    }
+    const result = await runProxiedTurn(ctx, request);
+    if (result === undefined) return;
+    const g = gtalignObject(result);
+    g.notes = [...turn.notes, ...g.notes];
+    sendJson(ctx.res, 200, {
+      id,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: modelName,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: settings.reasoning ? result.output : result.response },
+          finish_reason: finishReason(result),
+          logprobs: null,
+        },
+      ],
+      usage: usageOf(result),
+      gtalign: g,
+    });
   }
 
   async function streamTurn(
     ctx: RequestContext,
-    base: TurnOptions,
-    settings: TurnSettings,
-    stream: { notes: string[]; id: string; includeUsage: boolean; deadline: AbortSignal },
+    request: ProxiedTurnRequest,
+    stream: { notes: string[]; id: string; includeUsage: boolean },
   ): Promise<void> {
+    const { settings } = request;
     const { res } = ctx;
     const { notes, id, includeUsage } = stream;
     const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -290,36 +344,39 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       write(chunk({ content: text }));
     };
 
-    let result: TurnResult;
+    let result: TurnResult | undefined;
     let streamed = '';
     try {
       if (settings.reasoning) {
         // The whole chain: the stage-2 prefix (the steered stage 1) and then the raw stage-2 text.
-        const model = tapped(base.model, (text) => {
-          streamed += text;
-          sendText(text);
-        });
-        result = await runTurn({ ...base, model, onSteered: open, onResponseText: () => {} });
+        const wrapModel = (model: ChatModel) =>
+          tapped(model, (text) => {
+            streamed += text;
+            sendText(text);
+          });
+        result = await runProxiedTurn(ctx, request, { wrapModel, onSteered: open, onResponseText: () => {} });
       } else {
         const emitter = createTrimmedEmitter(sendText);
-        result = await runTurn({ ...base, onSteered: open, onResponseText: (t) => emitter.push(t) });
+        result = await runProxiedTurn(ctx, request, {
+          onSteered: open,
+          onResponseText: (t) => emitter.push(t),
+        });
         streamed = emitter.sent;
       }
     } catch (err) {
       if (ctx.signal.aborted) return;
-      const mapped = turnError(err, stream.deadline, ctx.signal);
-      if (!res.headersSent) throw mapped ?? err;
+      if (!res.headersSent) throw err;
       // The status line is out: the error goes in the stream, where the official clients raise it.
-      if (mapped === undefined) {
+      if (!(err instanceof HttpError)) {
         log(
           `gtalign serve: ${id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
-      write((mapped ?? internalError()).body());
+      write((err instanceof HttpError ? err : internalError()).body());
       res.end();
       return;
     }
-    record(result);
+    if (result === undefined) return;
     open();
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn, a closing tag).
     const full = settings.reasoning ? result.output : result.response;
@@ -341,6 +398,18 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     log: options.log,
     routes: [
       { method: 'POST', path: '/v1/chat/completions', handle: completions },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        handle: createResponsesHandler({
+          turn: runProxiedTurn,
+          modelName,
+          maxBody,
+          maxMessages,
+          defaults,
+          log,
+        }),
+      },
       {
         method: 'GET',
         path: '/v1/models',

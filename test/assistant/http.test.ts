@@ -16,7 +16,6 @@ import { buildInstructionPrompt } from '../../src/chain/prompt.js';
 import { selectCell } from '../../src/game/select.js';
 import { DEFAULT_SPEC, type PayoffMatrix } from '../../src/game/spec.js';
 import { createOpenAIModel, type OpenAIVendor } from '../../src/llm/openai.js';
-import { ChatModelError } from '../../src/llm/types.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import {
   type OpenAIStubServer,
@@ -30,21 +29,21 @@ const THINKING =
   '<thinking>The user asks when dinosaurs first appeared. It is fairly clear, but "first" could mean the ' +
   'earliest true dinosaurs or their close relatives. A direct answer is cheap and likely right; a ' +
   'clarifying question costs the user a turn but avoids a wrong emphasis.</thinking>';
-// The example's matrix, in spec order as a server constrained by gtalign's grammar writes it.
+// The example's matrix, in the paper's key order as a server constrained by gtalign's grammar writes it.
 const STAGE1 =
   `${THINKING}\n<payoff>\n` +
-  '{"DQ_DA": {"LLM": 1.6, "user": 2.8}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_AQ": {"LLM": 1.0, "user": 2.5}, ' +
-  '"VQ_DA": {"LLM": 1.9, "user": 2.4}, "VQ_CQ": {"LLM": 1.7, "user": 2.9}, "VQ_AQ": {"LLM": 1.4, "user": 2.3}}' +
+  '{"DQ_AQ": {"LLM": 1.0, "user": 2.5}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_DA": {"LLM": 1.6, "user": 2.8}, ' +
+  '"VQ_AQ": {"LLM": 1.4, "user": 2.3}, "VQ_CQ": {"LLM": 1.7, "user": 2.9}, "VQ_DA": {"LLM": 1.9, "user": 2.4}}' +
   '\n</payoff>';
 // The paper's edited matrix after the API edit (user −0.5; LLM +1 DA, +0.5 AQ), as gtalign renders it.
 const STEERED_PAPER_API =
   `${THINKING}\n<payoff>\n{\n` +
-  '  "DQ_DA": {"LLM": 2.6, "user": 2.3},\n' +
-  '  "DQ_CQ": {"LLM": 1.3, "user": 2.2},\n' +
   '  "DQ_AQ": {"LLM": 1.5, "user": 2.0},\n' +
-  '  "VQ_DA": {"LLM": 2.9, "user": 1.9},\n' +
+  '  "DQ_CQ": {"LLM": 1.3, "user": 2.2},\n' +
+  '  "DQ_DA": {"LLM": 2.6, "user": 2.3},\n' +
+  '  "VQ_AQ": {"LLM": 1.9, "user": 1.8},\n' +
   '  "VQ_CQ": {"LLM": 1.7, "user": 2.4},\n' +
-  '  "VQ_AQ": {"LLM": 1.9, "user": 1.8}\n' +
+  '  "VQ_DA": {"LLM": 2.9, "user": 1.9}\n' +
   '}\n</payoff>';
 const PAPER_API_MATRIX: PayoffMatrix = {
   DQ_DA: { LLM: 2.6, user: 2.3 },
@@ -164,6 +163,7 @@ describe('the paper’s steering example over HTTP (vLLM-style server)', () => {
         stream: false,
         continue_final_message: true,
         add_generation_prompt: false,
+        chat_template_kwargs: { enable_thinking: false },
         structured_outputs: { regex: buildRegex(DEFAULT_SPEC, { startAt: 'analyze' }) },
       },
     ]);
@@ -300,6 +300,7 @@ describe('the paper’s steering example over HTTP (llama.cpp-style server)', ()
         seed: 7,
         stop: ['</response>'],
         stream: false,
+        chat_template_kwargs: { enable_thinking: false },
         grammar: buildGbnf(DEFAULT_SPEC, { startAt: 'analyze' }),
       },
     ]);
@@ -389,30 +390,32 @@ describe('stage 1 failures', () => {
     expect(server.requests).toHaveLength(1);
   });
 
-  it('catches a server that ignores the regex: the output is checked against it', async () => {
-    // Keys in the paper's order, which the regex (spec order) does not allow.
+  it('goes on when a server ignores the regex but answers a valid matrix (constraint_ignored)', async () => {
+    // Keys in an order no regex of the default spec allows (test/assistant/constraint-ignored.test.ts has more).
     const unordered = STAGE1.replace(
-      /\{"DQ_DA".*\}\}/s,
-      '{"DQ_AQ": {"LLM": 1.0, "user": 2.5}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_DA": {"LLM": 1.6, "user": 2.8}, ' +
-        '"VQ_AQ": {"LLM": 1.4, "user": 2.3}, "VQ_CQ": {"LLM": 1.7, "user": 2.9}, "VQ_DA": {"LLM": 1.9, "user": 2.4}}',
+      /\{"[DV]Q_[A-Z]{2}".*\}\}/s,
+      '{"VQ_DA": {"LLM": 1.9, "user": 2.4}, "VQ_CQ": {"LLM": 1.7, "user": 2.9}, "VQ_AQ": {"LLM": 1.4, "user": 2.3}, ' +
+        '"DQ_DA": {"LLM": 1.6, "user": 2.8}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_AQ": {"LLM": 1.0, "user": 2.5}}',
     );
+    expect(unordered).not.toBe(STAGE1);
     server.setHandler(scriptedModel({ stage1: unordered }));
-    await expect(turn('vllm')).rejects.toThrow(ChatModelError);
-    await expect(turn('vllm')).rejects.toThrow(/violates the regex constraint/);
+    const result = await turn('vllm');
+    expect(result.trace.constraintIgnored?.map((c) => c.stage)).toEqual(['stage1']);
+    expect(result.trace.constraintIgnored?.[0]?.violation).toMatch(/violates the regex constraint/);
   });
 
-  it('keeps the model’s key order when rendering the edited matrix (unconstrained)', async () => {
+  it('writes the edited matrix in the spec’s payoff key order, whatever order the model used (unconstrained)', async () => {
+    // Row-major keys in Python-literal style: read leniently, rewritten in the paper's order.
     const unordered = STAGE1.replace(
-      /\{"DQ_DA".*\}\}/s,
-      "{'DQ_AQ': {'LLM': 1.0, 'user': 2.5}, 'DQ_CQ': {'LLM': 1.3, 'user': 2.7}, 'DQ_DA': {'LLM': 1.6, 'user': 2.8}, " +
-        "'VQ_AQ': {'LLM': 1.4, 'user': 2.3}, 'VQ_CQ': {'LLM': 1.7, 'user': 2.9}, 'VQ_DA': {'LLM': 1.9, 'user': 2.4},}",
+      /\{"[DV]Q_[A-Z]{2}".*\}\}/s,
+      "{'DQ_DA': {'LLM': 1.6, 'user': 2.8}, 'DQ_CQ': {'LLM': 1.3, 'user': 2.7}, 'DQ_AQ': {'LLM': 1.0, 'user': 2.5}, " +
+        "'VQ_DA': {'LLM': 1.9, 'user': 2.4}, 'VQ_CQ': {'LLM': 1.7, 'user': 2.9}, 'VQ_AQ': {'LLM': 1.4, 'user': 2.3},}",
     );
+    expect(unordered).not.toBe(STAGE1);
     server.setHandler(scriptedModel({ stage1: unordered }));
     const result = await turn('ollama', { policy: PRESETS['paper-api'] });
     const prefix = messagesOf(server.requests[1]!.body!).at(-1)!.content;
-    expect(prefix).toContain(
-      '<payoff>\n{\n  "DQ_AQ": {"LLM": 1.5, "user": 2.0},\n  "DQ_CQ": {"LLM": 1.3, "user": 2.2},\n  "DQ_DA"',
-    );
+    expect(prefix).toBe(STEERED_PAPER_API);
     expect(result.cell).toBe('DQ_DA');
   });
 });

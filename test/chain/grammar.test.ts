@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
 import { buildFormatRegExp, buildGbnf, buildRegex, type GrammarOptions } from '../../src/chain/grammar.js';
-import { cellKeys, type GameSpec } from '../../src/game/spec.js';
+import { cellKeys, type GameSpec, payoffKeyOrder } from '../../src/game/spec.js';
 
 const CUSTOM: GameSpec = { rows: ['NOVICE', 'EXPERT', 'HOSTILE'], columns: ['DA', 'CQ', 'REFUSE', 'CITE'] };
 
@@ -144,7 +144,7 @@ describe('buildFormatRegExp', () => {
   ] as const) {
     it(`accepts well-formed outputs (${label}), which extractBlocks and JSON.parse also accept`, () => {
       const re = buildFormatRegExp(spec);
-      const keys = cellKeys(spec);
+      const keys = payoffKeyOrder(spec);
       fc.assert(
         fc.property(sample(spec), (s) => {
           const out = render(s, keys);
@@ -164,7 +164,7 @@ describe('buildFormatRegExp', () => {
 
     it(`rejects malformed outputs (${label})`, () => {
       const re = buildFormatRegExp(spec);
-      const keys = cellKeys(spec);
+      const keys = payoffKeyOrder(spec);
       const cases: Array<[string, (s: Sample) => string]> = [
         ['missing key', (s) => render(s, keys.slice(1))],
         ['extra key', (s) => render(s, [...keys, 'XQ_DA'])],
@@ -207,14 +207,17 @@ describe('buildFormatRegExp', () => {
 
   it('bounds whitespace runs', () => {
     const re = buildFormatRegExp(undefined, { maxWhitespace: 2 });
-    const ok = render({ thinking: '', analyze: '', response: '', gaps: ['\n\n'], numbers: [] }, cellKeys());
+    const ok = render(
+      { thinking: '', analyze: '', response: '', gaps: ['\n\n'], numbers: [] },
+      payoffKeyOrder(),
+    );
     expect(re.test(ok)).toBe(true);
     expect(re.test(ok.replace('</thinking>\n\n', '</thinking>\n\n\n'))).toBe(false);
   });
 
   it('bounds the free-text blocks with maxChars', () => {
     const s: Sample = { thinking: 'abc', analyze: 'x', response: 'y', gaps: [''], numbers: [] };
-    const keys = cellKeys();
+    const keys = payoffKeyOrder();
     const re = buildFormatRegExp(undefined, { maxChars: { thinking: 3 } });
     expect(re.test(render(s, keys))).toBe(true);
     expect(re.test(render({ ...s, thinking: 'abcd' }, keys))).toBe(false);
@@ -225,7 +228,7 @@ describe('buildFormatRegExp', () => {
   });
 
   it('follows integerDigits, decimals and keyOrder', () => {
-    const keys = cellKeys();
+    const keys = payoffKeyOrder();
     const base: Sample = { thinking: '', analyze: '', response: '', gaps: [' '], numbers: [] };
     const withNum = (n: string) => render({ ...base, numbers: Array(12).fill(n) }, keys);
     expect(buildFormatRegExp(undefined, { integerDigits: 3, decimals: 2 }).test(withNum('-123.45'))).toBe(
@@ -233,15 +236,17 @@ describe('buildFormatRegExp', () => {
     );
     expect(buildFormatRegExp(undefined, { decimals: 0 }).test(withNum('2.5'))).toBe(false);
     expect(buildFormatRegExp(undefined, { decimals: 0 }).test(withNum('2'))).toBe(true);
-    const sorted = [...keys].sort();
-    const re = buildFormatRegExp(undefined, { keyOrder: sorted });
-    expect(re.test(render(base, sorted))).toBe(true);
+    // The default is the paper's listing order; the option takes any other permutation (here row-major).
+    const rowMajor = cellKeys();
+    expect(rowMajor).not.toEqual(keys);
+    const re = buildFormatRegExp(undefined, { keyOrder: rowMajor });
+    expect(re.test(render(base, rowMajor))).toBe(true);
     expect(re.test(render(base, keys))).toBe(false);
-    expect(() => buildRegex(undefined, { keyOrder: sorted.slice(1) })).toThrow(/permutation/);
+    expect(() => buildRegex(undefined, { keyOrder: rowMajor.slice(1) })).toThrow(/permutation/);
   });
 
   it('builds continuation grammars with startAt and endAt', () => {
-    const keys = cellKeys();
+    const keys = payoffKeyOrder();
     const s: Sample = {
       thinking: 't',
       analyze: 'Chose DQ_DA.',
@@ -290,14 +295,14 @@ describe('buildGbnf', () => {
       for (const tokens of rules.values()) {
         for (const t of tokens) if (t.kind === 'ref') expect(rules.has(t.text), t.text).toBe(true);
       }
-      expect(keysInGrammar(g)).toEqual(cellKeys(spec));
+      expect(keysInGrammar(g)).toEqual(payoffKeyOrder(spec));
       expect(g).toContain('"\\"LLM\\""');
       expect(g).toContain('"\\"user\\""');
     });
 
     it(`accepts and rejects the same outputs as the regex (${label})`, () => {
       const gbnf = gbnfToRegExp(buildGbnf(spec));
-      const keys = cellKeys(spec);
+      const keys = payoffKeyOrder(spec);
       fc.assert(
         fc.property(sample(spec), (s) => {
           expect(gbnf.test(render(s, keys))).toBe(true);

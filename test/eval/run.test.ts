@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildMessages } from '../../src/chain/prompt.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import {
   assistantProducer,
@@ -232,10 +233,10 @@ describe('evaluate', () => {
     expect(result.complete).toBe(true);
     expect(model.maxInFlight).toBeLessThanOrEqual(3);
     expect(model.calls).toHaveLength(2 * ROWS.length);
-    // Stage 1 asked the row's question (from its chat history), not the row's own instruction prompt.
-    const firstUser = model.calls[0]!.messages.at(-1)!.content;
-    expect(firstUser).toContain('What is 6 times 7?');
-    expect(firstUser).not.toContain('Answer in four blocks');
+    // Stage 1 sent each row's own prompt messages (the default, `prompt: 'row'`).
+    const stage1 = model.calls.filter((c) => c.assistantPrefix === undefined).map((c) => c.messages);
+    expect(stage1).toHaveLength(ROWS.length);
+    expect(stage1).toEqual(expect.arrayContaining(ROWS.map((r) => r.prompt)));
     const records = await fileRecords();
     expect(records.map((r) => r.id).sort()).toEqual(ROWS.map((r) => r.id).sort());
     for (const rec of records) {
@@ -256,6 +257,19 @@ describe('evaluate', () => {
     expect(result.metrics.overall.n).toBe(ROWS.length);
     expect(result.metrics.overall.action_mix.overall.shares.CQ).toBe(1);
     expect(JSON.parse(await readFile(join(dir, 'run', 'metrics.json'), 'utf8')).overall.n).toBe(ROWS.length);
+  });
+
+  it('builds the prompt from the row’s question (its chat history) under a prompt profile', async () => {
+    const model = fakeModel();
+    await evaluate(
+      options({
+        produce: assistantProducer(model, { prompt: { profile: 'gtalign' } }),
+        rows: ROWS.slice(0, 1),
+      }),
+    );
+    const firstUser = model.calls[0]!.messages.at(-1)!.content;
+    expect(model.calls[0]!.messages).toEqual(buildMessages({ question: 'What is 6 times 7?' }));
+    expect(firstUser).not.toContain('Answer in four blocks');
   });
 
   it('sends the row’s own prompt in raw mode', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
 import { buildFormatRegExp, buildGbnf } from '../../src/chain/grammar.js';
-import { cellKeys, DEFAULT_SPEC } from '../../src/game/spec.js';
+import { DEFAULT_SPEC, payoffKeyOrder } from '../../src/game/spec.js';
 import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { createLocalModel } from '../../src/llm/local.js';
 import {
@@ -46,7 +46,7 @@ function expectSpecPayoff(text: string): Record<string, { LLM: number; user: num
     string,
     Record<string, unknown>
   >;
-  expect(Object.keys(payoff)).toEqual(cellKeys(DEFAULT_SPEC));
+  expect(Object.keys(payoff)).toEqual(payoffKeyOrder(DEFAULT_SPEC));
   for (const cell of Object.values(payoff)) {
     expect(Object.keys(cell)).toEqual(['LLM', 'user']);
     expect(typeof cell.LLM).toBe('number');
@@ -211,8 +211,9 @@ describe('two-stage continuation in the same context', () => {
     const payoff = expectSpecPayoff(`${original}<analyze>a</analyze><response>b</response>`);
 
     // Steering edits the numbers of the last two cells (as a pricing policy would), keeping the layout.
-    const vqAq = payoff.VQ_AQ;
-    expect(vqAq).toBeDefined();
+    // The grammar lists the keys in the paper's order, so the last two are VQ_CQ and VQ_DA.
+    const vqDa = payoff.VQ_DA;
+    expect(vqDa).toBeDefined();
     const cut = original.lastIndexOf('"VQ_CQ"');
     const edited =
       original.slice(0, cut) +
@@ -231,7 +232,7 @@ describe('two-stage continuation in the same context', () => {
     const full = edited + stage2.text;
     const finalPayoff = expectSpecPayoff(full);
     expect(finalPayoff.VQ_CQ?.user).toBe(-3.5);
-    expect(finalPayoff.VQ_AQ?.user).toBe(-3.5);
+    expect(finalPayoff.VQ_DA?.user).toBe(-3.5);
 
     const evaluated = stage2.usage.promptTokens - stage2.usage.cachedPromptTokens;
     // The template and stage 1's tokens up to the first edit come from the KV cache ...

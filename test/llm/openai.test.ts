@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildFormatRegExp, buildGbnf, buildRegex } from '../../src/chain/grammar.js';
-import { cellKeys, DEFAULT_SPEC } from '../../src/game/spec.js';
+import { DEFAULT_SPEC, payoffKeyOrder } from '../../src/game/spec.js';
 import {
   chatCompletionsUrl,
   createOpenAIModel,
@@ -93,7 +93,7 @@ const MESSAGES: GenerateRequest['messages'] = [
 ];
 
 const STAGE1_REGEX = buildRegex(DEFAULT_SPEC, { endAt: 'payoff' });
-const MATRIX = `{${cellKeys(DEFAULT_SPEC)
+const MATRIX = `{${payoffKeyOrder(DEFAULT_SPEC)
   .map((k, i) => `"${k}": {"LLM": ${i}, "user": ${i + 0.5}}`)
   .join(', ')}}`;
 /** A stage-1 output as the server returns it when stopped at `</payoff>` (stop string cut). */
@@ -157,6 +157,8 @@ describe('request bodies per vendor', () => {
     stop: ['</payoff>'],
   };
   const continued = [...MESSAGES, { role: 'assistant', content: PREFIX }];
+  // Thinking is switched off when continuing a prefix on the servers whose templates take kwargs.
+  const thinkingOff = { chat_template_kwargs: { enable_thinking: false } };
   const gbnf = buildGbnf(DEFAULT_SPEC, { endAt: 'payoff' });
 
   const cases: Array<{
@@ -168,7 +170,7 @@ describe('request bodies per vendor', () => {
   }> = [
     {
       vendor: 'vllm',
-      continuation: { continue_final_message: true, add_generation_prompt: false },
+      continuation: { continue_final_message: true, add_generation_prompt: false, ...thinkingOff },
       constrained: {
         constraint: { kind: 'regex', pattern: STAGE1_REGEX },
         fields: { structured_outputs: { regex: STAGE1_REGEX } },
@@ -176,12 +178,12 @@ describe('request bodies per vendor', () => {
     },
     {
       vendor: 'sglang',
-      continuation: { continue_final_message: true, add_generation_prompt: false },
+      continuation: { continue_final_message: true, add_generation_prompt: false, ...thinkingOff },
       constrained: { constraint: { kind: 'regex', pattern: STAGE1_REGEX }, fields: { regex: STAGE1_REGEX } },
     },
     {
       vendor: 'llamacpp',
-      continuation: {},
+      continuation: thinkingOff,
       constrained: { constraint: { kind: 'gbnf', grammar: gbnf }, fields: { grammar: gbnf } },
     },
     { vendor: 'ollama', continuation: {}, constrained: 'unsupported' },
@@ -262,6 +264,7 @@ describe('request bodies per vendor', () => {
       messages: continued,
       continue_final_message: true,
       add_generation_prompt: false,
+      ...thinkingOff,
     });
   });
 

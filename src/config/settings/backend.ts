@@ -5,6 +5,9 @@ import { boolean, oneOf, positiveInt, text } from '../value-types.js';
 
 export const VENDORS: readonly OpenAIVendor[] = ['vllm', 'sglang', 'llamacpp', 'ollama', 'openai'];
 
+/** `auto` probes the server once (see src/llm/detect.ts); a named vendor skips the probe. */
+export const VENDOR_CHOICES: readonly (OpenAIVendor | 'auto')[] = ['auto', ...VENDORS];
+
 export const BACKEND_KIND = setting({
   name: 'backend',
   key: 'backend.kind',
@@ -39,11 +42,23 @@ export const BASE_URL = setting({
 export const VENDOR = setting({
   name: 'vendor',
   key: 'backend.vendor',
-  type: oneOf(VENDORS),
-  default: 'openai',
+  type: oneOf(VENDOR_CHOICES),
+  default: 'auto',
   env: ['GTALIGN_VENDOR'],
   arg: 'NAME',
-  help: `openai: server kind, decides continuation and grammar support:\n${VENDORS.join(', ')} (openai: no continuation)`,
+  help:
+    `openai: server kind, decides continuation and grammar support:\n${VENDOR_CHOICES.join(', ')}` +
+    ' (auto: probe the server once; openai: no continuation)',
+});
+
+export const KEEP_THINKING = setting({
+  name: 'keep-thinking',
+  key: 'backend.keepThinking',
+  type: boolean(),
+  default: false,
+  help:
+    'openai: when continuing a turn on vllm, sglang or llamacpp, do not send\n' +
+    'chat_template_kwargs {"enable_thinking": false}',
 });
 
 export const THREADS = setting({
@@ -63,6 +78,15 @@ export const GPU = setting({
   help: 'local: let node-llama-cpp use a GPU it has a binary for',
 });
 
+export const CONTEXT_SIZE = setting({
+  name: 'context-size',
+  key: 'backend.contextSize',
+  type: positiveInt(),
+  arg: 'N',
+  help: 'local: context size in tokens',
+  defaultText: "the model's trained context, as far as free memory allows",
+});
+
 export const API_KEY = setting({
   name: 'api-key',
   key: 'backend.apiKey',
@@ -73,4 +97,14 @@ export const API_KEY = setting({
   help: 'openai: the API key sent to the server (none: no Authorization header)',
 });
 
-export const BACKEND = group('Backend', [BACKEND_KIND, MODEL, BASE_URL, VENDOR, THREADS, GPU, API_KEY]);
+export const BACKEND = group('Backend', [
+  BACKEND_KIND,
+  MODEL,
+  BASE_URL,
+  VENDOR,
+  KEEP_THINKING,
+  THREADS,
+  GPU,
+  CONTEXT_SIZE,
+  API_KEY,
+]);

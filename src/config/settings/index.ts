@@ -10,17 +10,21 @@ import { EVAL_SETTINGS } from './eval.js';
 import { GAME_SETTINGS } from './game.js';
 import { GENERATION } from './generation.js';
 import { JUDGE } from './judge.js';
-import { MODELS_SETTINGS } from './models.js';
+import { MCP } from './mcp.js';
+import { MODELS_SETTINGS, TINY_SETTINGS } from './models.js';
 import { OUTPUT_SETTINGS } from './output.js';
+import { PROMPT_SETTINGS } from './prompt.js';
 import { REWARD } from './reward.js';
 import { REWARD_SCORE_SETTINGS, REWARD_SERVE_SETTINGS } from './scoring.js';
 import { MAX_MESSAGES, UPSTREAM } from './serve.js';
 import { SERVER } from './server.js';
 import { STEERING } from './steering.js';
+import { STUDIO } from './studio.js';
 
 export const ALL_GROUPS: readonly Group[] = [
   BACKEND,
   STEERING,
+  PROMPT_SETTINGS,
   GENERATION,
   JUDGE,
   REWARD,
@@ -28,9 +32,12 @@ export const ALL_GROUPS: readonly Group[] = [
   group('Serve', [...UPSTREAM.settings, MAX_MESSAGES]),
   group('Reward score', REWARD_SCORE_SETTINGS),
   group('Reward serve', REWARD_SERVE_SETTINGS),
+  MCP,
+  STUDIO,
   group('Eval', EVAL_SETTINGS),
   group('Data', DATA_SETTINGS),
   group('Models', MODELS_SETTINGS),
+  group('Offline model', TINY_SETTINGS),
   group('Game', GAME_SETTINGS),
   group('Output', OUTPUT_SETTINGS),
 ];

@@ -2,6 +2,7 @@
 import { cacheFolder } from '../paths.js';
 import { group, setting } from '../setting.js';
 import { boolean, number, oneOf, path, positiveInt, text } from '../value-types.js';
+import { VENDOR_CHOICES } from './backend.js';
 
 export const JUDGE_MODE = setting({
   name: 'judge',
@@ -18,6 +19,16 @@ export const JUDGE_URL = setting({
   env: ['GTALIGN_JUDGE_URL'],
   arg: 'URL',
   help: 'OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1',
+});
+
+export const JUDGE_VENDOR = setting({
+  name: 'judge-vendor',
+  key: 'judge.vendor',
+  type: oneOf(VENDOR_CHOICES),
+  default: 'auto',
+  env: ['GTALIGN_JUDGE_VENDOR'],
+  arg: 'NAME',
+  help: `server kind of --judge-url: ${VENDOR_CHOICES.join(', ')}\n(auto: probe the server once)`,
 });
 
 export const JUDGE_MODEL = setting({
@@ -133,6 +144,7 @@ export const JUDGE_SETTINGS = [
   JUDGE_BACKEND,
   JUDGE_VERDICT_ONLY,
   JUDGE_URL,
+  JUDGE_VENDOR,
   JUDGE_MODEL,
   JUDGE_KEY_ENV,
   JUDGE_TIMEOUT,

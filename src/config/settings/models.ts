@@ -1,4 +1,4 @@
-/** The settings of `gtalign models pull`. */
+/** The settings of `gtalign models pull` and `gtalign models tiny`. */
 import { cacheFolder } from '../paths.js';
 import { setting } from '../setting.js';
 import { boolean, httpUrl, number, path } from '../value-types.js';
@@ -39,3 +39,9 @@ export const CONNECT_TIMEOUT = setting({
 });
 
 export const MODELS_SETTINGS = [MODEL_URL, MODELS_DIR, MODELS_FORCE, CONNECT_TIMEOUT] as const;
+
+/** `gtalign models tiny` writes into the same folder and takes the same --force. */
+export const TINY_SETTINGS = [
+  { ...MODELS_DIR, key: 'modelsTiny.dir' },
+  { ...MODELS_FORCE, key: 'modelsTiny.force', help: 'write the file again even when it is there' },
+] as const;

@@ -1,0 +1,123 @@
+/**
+ * `gtalign studio [RUN_DIR…]`: the local web app (src/studio): the playground on the configured backend,
+ * the run viewer over the folders given, and user studies kept in `--study-dir`. Binds 127.0.0.1 with a
+ * random access token in the printed URL; elsewhere only with keys (or --no-auth), as `gtalign serve`.
+ */
+import { randomBytes } from 'node:crypto';
+import { group } from '../config/setting.js';
+import { BACKEND } from '../config/settings/backend.js';
+import { GENERATION } from '../config/settings/generation.js';
+import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
+import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
+import { STEERING } from '../config/settings/steering.js';
+import { STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
+import type { ChatModel } from '../llm/types.js';
+import { createPlayground } from '../studio/playground.js';
+import { loadRuns } from '../studio/runs.js';
+import { startStudioServer } from '../studio/server.js';
+import { openStudyStore } from '../studio/study.js';
+import {
+  asInputError,
+  backendChoice,
+  backendLine,
+  createBackend,
+  loadSteering,
+  turnFlags,
+  turnOptionsOf,
+} from './backend-options.js';
+import { defineCommand } from './command.js';
+import { InputError } from './errors.js';
+import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
+
+const SETTINGS = [
+  BACKEND,
+  STEERING,
+  PROMPT_SETTINGS,
+  GENERATION,
+  group('Server', [HOST, STUDIO_PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES, STUDY_DIR]),
+] as const;
+
+export const studioCommand = defineCommand({
+  name: 'studio',
+  summary: 'local web app: steering playground, run viewer, user studies',
+  usage: 'Usage: gtalign studio [RUN_DIR…] [--port N] [--study-dir DIR] [backend options]',
+  about: `A local web app on http://127.0.0.1:PORT/?token=… (a random token, printed at start):
+  Playground  ask a question; stage 1 streams in; the matrix as a table and a (U, L) scatter with
+              the Pareto frontier, the pure Nash equilibria and the chosen cell; pricing controls
+              recompute edits, steered matrix and choice in the page (the library's own code);
+              "Answer with this policy" continues the same turn on the backend (two policies side by side).
+  Runs        the run folders given: metrics with bootstrap intervals, items with filters, one item
+              in full (question, four blocks, matrices before and after, reward components, verdict).
+  Studies     blind pairwise ratings of two runs; raters get a link; ratings are appended to
+              --study-dir/<study>/ratings.jsonl and synced before they are acknowledged; CSV and JSONL
+              export; an analysis page (satisfaction per arm, win rate, relative change, correlation
+              with W, inter-rater agreement, with intervals).
+The page is self-contained (no CDN). The backend is created at the first question.`,
+  notes: 'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a run folder, policy or listen problem, 2 bad usage.',
+  settings: SETTINGS,
+  positionals: true,
+  async run(loaded, ctx) {
+    const { values, positionals } = loaded;
+    const server = serverSetup(
+      { ...loaded, values: { ...values, port: values.port } } as Parameters<typeof serverSetup>[0],
+      ctx.env,
+    );
+    const turn = turnFlags(loaded);
+    const choice = backendChoice(loaded, turn.seed);
+    let steering: Awaited<ReturnType<typeof loadSteering>>;
+    let runs: Awaited<ReturnType<typeof loadRuns>>;
+    try {
+      steering = await loadSteering(turn);
+      runs = await loadRuns(positionals);
+    } catch (err) {
+      throw asInputError(err);
+    }
+    const { spec: _spec, policy, ...defaults } = turnOptionsOf(turn, steering);
+    let pending: Promise<ChatModel> | undefined;
+    const model = (): Promise<ChatModel> => {
+      pending ??= createBackend(choice, ctx.env).then(
+        (backend) => {
+          process.stderr.write(`gtalign studio: ${backendLine(backend.description)}\n`);
+          return backend.model;
+        },
+        (err: unknown) => {
+          pending = undefined;
+          const reported = asInputError(err);
+          throw reported instanceof Error ? reported : new InputError(String(err));
+        },
+      );
+      return pending;
+    };
+    const studies = await openStudyStore(values['study-dir']);
+    const token = randomBytes(24).toString('hex');
+    try {
+      const running = await startStudioServer({
+        runs,
+        studies,
+        playground: createPlayground(model, defaults),
+        backend:
+          choice.kind === 'local'
+            ? `local engine (${choice.model ?? 'default model'})`
+            : `${choice.model} at ${choice.baseUrl}`,
+        policy,
+        rule: defaults.rule,
+        ...(steering.profile === undefined ? {} : { profile: steering.profile }),
+        token,
+        apiKeys: server.apiKeys,
+        host: server.host,
+        port: server.port,
+        maxBodyBytes: server.maxBodyBytes,
+      }).catch((err: unknown) => {
+        throw listenError(err, server);
+      });
+      process.stderr.write(
+        `gtalign studio: ${runs.length} run(s), studies in ${studies.dir}, ${keysNote(server)}\n` +
+          `gtalign studio: open ${running.url}/?token=${token}\n`,
+      );
+      return await serveUntilSignal(running, 'gtalign studio');
+    } finally {
+      await studies.close();
+      if (pending !== undefined) await pending.then((m) => m.close()).catch(() => {});
+    }
+  },
+});

@@ -1,0 +1,157 @@
+/**
+ * The turn log of a conversation run: RUN_DIR/turns.jsonl, one line per finished turn (an assistant turn
+ * with its reward, or a simulated user's reply), append-only, with the durability rules of results.jsonl
+ * (see store.ts): each line is written whole (a short write is continued) and `fdatasync`ed before the
+ * append resolves; appends are written one after another. On resume a last line without its newline is
+ * cut off (that turn was never acknowledged, so it is generated again), and every other line must read
+ * back; a failed append cuts the file back to its last acknowledged line and refuses later appends.
+ *
+ * The folder's lock, config.json and results.jsonl (one scored record per finished conversation) are the
+ * run store's; this file lives beside them, opened after the store took the lock.
+ */
+import { join } from 'node:path';
+import { writeAll } from '../io/checked-write.js';
+import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
+import { fileOp, RunStoreError, storeIoError } from './store-error.js';
+import type { RunReward } from './types.js';
+
+export const TURNS_FILE = 'turns.jsonl';
+
+/** An assistant turn of a conversation, as turns.jsonl keeps it. */
+export interface AssistantTurnRecord {
+  conversation: string;
+  /** 1-based index of the assistant turn. */
+  turn: number;
+  role: 'assistant';
+  /** The whole four-block output. */
+  output: string;
+  /** The `<response>` text (what the user sees); '' when the output has none. */
+  response: string;
+  cell?: string;
+  action?: string;
+  tokens: { reasoning: number; response: number; total: number };
+  /** The reward of this turn (the final turn's verdict is the held intent's, see conversation-run.ts). */
+  reward: RunReward;
+  /** What the user does next, decided by the persona's rules. */
+  next: 'answer' | 'insist' | 'end';
+  /** Why the conversation ends here (`next: 'end'`). */
+  end?: string;
+  trace?: unknown;
+  durationMs: number;
+}
+
+/** A simulated user's reply. */
+export interface UserTurnRecord {
+  conversation: string;
+  /** The assistant turn it replies to. */
+  turn: number;
+  role: 'user';
+  mode: 'answer' | 'insist';
+  text: string;
+  tokens: number;
+  usage: { promptTokens: number; completionTokens: number };
+  durationMs: number;
+}
+
+export type TurnRecord = AssistantTurnRecord | UserTurnRecord;
+
+export interface TurnLog {
+  readonly path: string;
+  /** Every turn on disk: read on resume, then acknowledged since, in file order. */
+  readonly turns: readonly TurnRecord[];
+  /** Bytes of a cut-off last line removed on resume. */
+  readonly truncatedBytes: number;
+  /** Appends one turn; resolves once it is on disk. */
+  append(turn: TurnRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+function isTurn(v: unknown): v is TurnRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  if (typeof r.conversation !== 'string' || !Number.isSafeInteger(r.turn) || (r.turn as number) < 1) return false;
+  if (r.role === 'assistant') {
+    return (
+      typeof r.output === 'string' &&
+      typeof r.response === 'string' &&
+      typeof r.reward === 'object' &&
+      r.reward !== null &&
+      (r.next === 'answer' || r.next === 'insist' || r.next === 'end')
+    );
+  }
+  return r.role === 'user' && typeof r.text === 'string' && (r.mode === 'answer' || r.mode === 'insist');
+}
+
+/** Opens (and on resume reads back) turns.jsonl of the run folder `dir`. */
+export async function openTurnLog(
+  dir: string,
+  options: { resume: boolean; fsync?: boolean; fs?: FileOps },
+): Promise<TurnLog> {
+  const fs = options.fs ?? nodeFileOps;
+  const fsync = options.fsync ?? true;
+  const path = join(dir, TURNS_FILE);
+  const turns: TurnRecord[] = [];
+  let truncatedBytes = 0;
+  if (options.resume) {
+    let buffer: Buffer | undefined;
+    try {
+      buffer = await fs.readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeIoError(err, 'read', path);
+    }
+    if (buffer !== undefined) {
+      const end = buffer.lastIndexOf(0x0a) + 1;
+      truncatedBytes = buffer.length - end;
+      if (truncatedBytes > 0) {
+        await fileOp('cut the incomplete last line off', path, () => fs.truncate(path, end));
+      }
+      const lines = buffer.subarray(0, end).toString('utf8').split('\n');
+      lines.forEach((line, i) => {
+        if (line.trim() === '') return;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (err) {
+          throw new RunStoreError(`cannot resume: ${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+        }
+        if (!isTurn(value)) throw new RunStoreError(`cannot resume: ${path}:${i + 1}: not a turn record`);
+        turns.push(value);
+      });
+    }
+  }
+  const file: OpenFile = await fileOp('open', path, () => fs.open(path, 'a'));
+  let committed = (await fileOp('read', path, () => file.stat())).size;
+  let queue: Promise<void> = Promise.resolve();
+  let failed: unknown;
+  let closed = false;
+  return {
+    path,
+    turns,
+    truncatedBytes,
+    append(turn) {
+      if (closed) return Promise.reject(new RunStoreError('the turn log is closed'));
+      const data = Buffer.from(`${JSON.stringify(turn)}\n`, 'utf8');
+      const write = queue.then(async () => {
+        if (failed !== undefined) throw failed;
+        try {
+          await writeAll(file, data);
+          if (fsync) await file.datasync();
+        } catch (err) {
+          await file.truncate(committed).catch(() => undefined);
+          failed = storeIoError(err, 'write', path, 'the finished turn was not saved (earlier turns are kept)');
+          throw failed;
+        }
+        committed += data.length;
+        turns.push(turn);
+      });
+      queue = write.catch(() => undefined);
+      return write;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await queue;
+      await fileOp('close', path, () => file.close());
+    },
+  };
+}

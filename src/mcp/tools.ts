@@ -1,0 +1,253 @@
+/**
+ * What the MCP tools do, as plain functions over the library (no MCP types here): the solver
+ * (`analyzeGame`), steering (`compilePolicy` + `applyEdits`, rounded as a turn rounds), the stage-1 decision
+ * of a GTAlign turn, a whole turn, and the welfare reward. Errors a caller can fix throw `ToolInputError`
+ * (or the library's own errors), which the server reports as a tool error (`isError`) with the message.
+ */
+import type { z } from 'zod';
+import { runTurn, type SteeringTrace, type TurnOptions } from '../assistant/turn.js';
+import { gtalignObject } from '../assistant/turn-json.js';
+import { quantizeMatrix } from '../chain/payoff-edit.js';
+import { analyzeGame } from '../game/analyze.js';
+import { matrixProblems } from '../game/matrix.js';
+import { type SelectionRuleName, selectCell } from '../game/select.js';
+import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
+import type { ChatModel, GenerateResult } from '../llm/types.js';
+import { analyzeSample, finishSample } from '../reward/score.js';
+import { applyEdits } from '../steering/apply.js';
+import { compilePolicy } from '../steering/compile.js';
+import type { SteeringPolicy } from '../steering/policy.js';
+import { resolvePolicy } from '../steering/presets.js';
+import type { ProfileInput } from '../steering/profile.js';
+import type {
+  analyzeGameInput,
+  analyzeGameOutput,
+  decideInput,
+  decideOutput,
+  respondInput,
+  respondOutput,
+  scoreRewardInput,
+  scoreRewardOutput,
+  steerInput,
+  steerOutput,
+} from './schemas.js';
+
+/** A tool's arguments that cannot be used; its message says what to change. */
+export class ToolInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ToolInputError';
+  }
+}
+
+/** The turn settings `decide` and `respond` use when a call does not set them (the CLI's settings). */
+export type TurnDefaults = Omit<TurnOptions, 'model' | 'question' | 'history' | 'signal'>;
+
+export interface ToolContext {
+  /** The configured backend, created on first use. */
+  model(): Promise<ChatModel>;
+  defaults: TurnDefaults;
+}
+
+function specOf(rows: string[] | undefined, columns: string[] | undefined): GameSpec {
+  if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
+  return { rows: rows ?? [...DEFAULT_SPEC.rows], columns: columns ?? [...DEFAULT_SPEC.columns] };
+}
+
+/** The matrix's cells of the spec, checked (every problem named). */
+function checkedMatrix(value: PayoffMatrix, spec: GameSpec): PayoffMatrix {
+  const problems = matrixProblems(value, spec);
+  if (problems.length > 0) {
+    throw new ToolInputError(`matrix: ${problems.map((p) => p.message).join('; ')}`);
+  }
+  const out: PayoffMatrix = {};
+  for (const key of cellKeys(spec)) out[key] = { LLM: value[key]!.LLM, user: value[key]!.user };
+  return out;
+}
+
+export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer<typeof analyzeGameOutput> {
+  const spec = specOf(args.rows, args.columns);
+  const matrix = checkedMatrix(args.matrix, spec);
+  const a = analyzeGame(matrix, {
+    spec,
+    ...(args.rule === undefined ? {} : { rule: args.rule }),
+    ...(args.tolerance === undefined ? {} : { tolerance: args.tolerance }),
+  });
+  return {
+    pareto: a.pareto,
+    choice: a.selection.selected[0]!,
+    selection: a.selection,
+    argmax_product: a.argmax_product,
+    pure_nash: a.pure_nash,
+    nash: a.nash,
+    degenerate: a.degenerate,
+    ...(a.note === undefined ? {} : { note: a.note }),
+  };
+}
+
+export function steerTool(args: z.infer<typeof steerInput>): z.infer<typeof steerOutput> {
+  const spec = specOf(args.rows, args.columns);
+  const matrix = checkedMatrix(args.matrix, spec);
+  const policy = resolvePolicy(args.policy);
+  const edits = compilePolicy(policy, args.profile as ProfileInput | undefined, spec);
+  const after = quantizeMatrix(applyEdits(matrix, edits, spec), spec);
+  const rule: SelectionRuleName = args.rule ?? 'sum';
+  const before = selectCell(matrix, rule, spec);
+  const steered = selectCell(after, rule, spec);
+  return {
+    policy: edits.label,
+    edits: edits.cells,
+    explanation: edits.explanation,
+    matrix_before: matrix,
+    matrix_after: after,
+    choice_before: before.selected[0]!,
+    choice_after: steered.selected[0]!,
+    selection_before: before,
+    selection_after: steered,
+  };
+}
+
+function turnOptions(
+  ctx: ToolContext,
+  model: ChatModel,
+  args: z.infer<typeof decideInput> & { continuation?: TurnOptions['continuation'] },
+  signal: AbortSignal | undefined,
+): TurnOptions {
+  let policy: SteeringPolicy | undefined;
+  if (args.policy !== undefined) policy = resolvePolicy(args.policy);
+  return {
+    ...ctx.defaults,
+    model,
+    question: args.question,
+    history: args.history ?? [],
+    ...(policy === undefined ? {} : { policy }),
+    ...(args.rule === undefined ? {} : { rule: args.rule }),
+    ...(args.analysis === undefined ? {} : { analysis: args.analysis }),
+    ...(args.continuation === undefined ? {} : { continuation: args.continuation }),
+    ...(signal === undefined ? {} : { signal }),
+  };
+}
+
+/** Thrown from `onSteered` to end a turn after its decision, before stage 2 asks the model anything. */
+class Decided extends Error {
+  constructor(readonly steering: SteeringTrace) {
+    super('decided');
+  }
+}
+
+/**
+ * Stage 1 of a GTAlign turn and the decision, without writing the answer: the model writes its reasoning
+ * and matrix, the policy edits it, the rule picks the cell, and the turn stops there.
+ */
+export async function decideTool(
+  ctx: ToolContext,
+  args: z.infer<typeof decideInput>,
+  signal?: AbortSignal,
+): Promise<z.infer<typeof decideOutput>> {
+  const backend = await ctx.model();
+  const calls: GenerateResult[] = [];
+  const model: ChatModel = {
+    id: backend.id,
+    ...(backend.about === undefined ? {} : { about: backend.about }),
+    capabilities: backend.capabilities,
+    generate: async (request) => {
+      const result = await backend.generate(request);
+      calls.push(result);
+      return result;
+    },
+    stream: (request) => backend.stream(request),
+    close: () => Promise.resolve(),
+  };
+  let steering: SteeringTrace;
+  try {
+    await runTurn({
+      ...turnOptions(ctx, model, args, signal),
+      onSteered: (s) => {
+        throw new Decided(s);
+      },
+    });
+    throw new Error('the turn went past its decision');
+  } catch (err) {
+    if (!(err instanceof Decided)) throw err;
+    steering = err.steering;
+  }
+  const cell = steering.selection.selected[0]!;
+  const spec = ctx.defaults.spec ?? DEFAULT_SPEC;
+  const split = splitCellKey(cell, spec);
+  const [userType, action] = split === undefined ? cell.split('_') : [split.row, split.column];
+  const tokens: Record<string, { prompt: number; cached_prompt: number; completion: number }> = {};
+  for (const [i, c] of calls.entries()) {
+    tokens[i === 0 ? 'stage1' : 'stage1-retry'] = {
+      prompt: c.usage.promptTokens,
+      cached_prompt: c.usage.cachedPromptTokens,
+      completion: c.usage.completionTokens,
+    };
+  }
+  return {
+    user_type: userType ?? '',
+    action: action ?? '',
+    cell,
+    should_clarify: action === 'CQ',
+    matrix_before: steering.matrixBefore,
+    matrix_after: steering.matrixAfter,
+    policy: steering.policy,
+    selection: steering.selection,
+    reasoning: calls.at(-1)?.text ?? '',
+    tokens,
+  };
+}
+
+/** A whole GTAlign turn. */
+export async function respondTool(
+  ctx: ToolContext,
+  args: z.infer<typeof respondInput>,
+  signal?: AbortSignal,
+): Promise<z.infer<typeof respondOutput>> {
+  const model = await ctx.model();
+  const result = await runTurn(turnOptions(ctx, model, args, signal));
+  return {
+    response: result.response,
+    action: result.action,
+    cell: result.cell,
+    output: result.output,
+    gtalign: gtalignObject(result),
+  };
+}
+
+/** The welfare reward of one output, with every component (the reference's numbers). */
+export function scoreRewardTool(args: z.infer<typeof scoreRewardInput>): z.infer<typeof scoreRewardOutput> {
+  const sample = {
+    data_source: args.data_source,
+    response: args.output,
+    ground_truth: args.ground_truth,
+    ...(args.extra_info === undefined ? {} : { extra_info: args.extra_info }),
+  };
+  const analysis = analyzeSample(sample);
+  let record: ReturnType<typeof finishSample>;
+  if (analysis.kind === 'pending') {
+    if (args.verdict === undefined) {
+      throw new ToolInputError(
+        `this output needs the judge's verdict for ${args.data_source}: give verdict (gtalign mcp runs no judge)`,
+      );
+    }
+    record = finishSample(analysis, args.verdict);
+  } else record = analysis;
+  if (record.kind === 'error') throw new ToolInputError(record.message);
+  return {
+    score: record.score,
+    user_reward: record.user_reward,
+    llm_reward: record.llm_reward,
+    answer_reward: record.answer_reward,
+    components: { ...record.components } as Record<string, number>,
+    lengths: { ...record.lengths },
+    verdict: record.verdict,
+    scorable: record.scorable,
+    ...(record.unscorable === undefined
+      ? {}
+      : { unscorable: { stage: record.unscorable.stage, message: record.unscorable.message } }),
+    data_source: record.data_source,
+    family: record.family,
+    aggregator: record.aggregator,
+    config_id: record.config_id,
+  };
+}

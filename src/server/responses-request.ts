@@ -1,0 +1,227 @@
+/**
+ * The request side of `POST /v1/responses` (the OpenAI Responses API): the body schema and what a request
+ * asks of the GTAlign turn. `input` is a string (the question) or a list of message items
+ * (`{role, content}` with `type: "message"` or without, content a string or `input_text`/`output_text`
+ * parts); the last item must be the user's question, the earlier user and assistant items are the
+ * history. `instructions` and system/developer items are echoed but not sent to the model: the GTAlign
+ * instruction prompt is the system behaviour (the response's `gtalign.notes` says so). `reasoning` items
+ * (a client replaying a previous turn's output) are skipped; any other item (tool calls and their
+ * outputs, item references, images, files) is a 400 naming it.
+ *
+ * Stateless: nothing is stored, so `previous_response_id`, `conversation` and `background` are answered
+ * with a 400 saying to send the whole conversation as `input`. Per-request steering is the chat route's:
+ * the `gtalign` body field or the `x-gtalign-*` headers (see chat-request.ts).
+ *
+ * Bounded like the chat route: the item list's length is checked before its elements, element checks stop
+ * at the first few problems, the policy object and the metadata are bounded in size.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { z } from 'zod';
+import type { ConversationTurn } from '../chain/prompt.js';
+import { atMostValues, isPlainObject, kindOf, problemList } from './body-check.js';
+import { chatCompletionRequestSchema, readSettings, type TurnSettings } from './chat-request.js';
+import { badRequest } from './errors.js';
+
+/** The Responses API's limits on `metadata`: 16 pairs, keys up to 64 characters, values up to 512. */
+export const MAX_METADATA_PAIRS = 16;
+const MAX_POLICY_VALUES = 256;
+
+const metadataSchema = z
+  .record(z.string().max(64, 'metadata keys are at most 64 characters'), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
+    message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
+  });
+
+const stateless = (what: string) =>
+  `gtalign serve does not store responses: ${what} is not supported; send the whole conversation as input items`;
+
+export const responsesRequestSchema = z
+  .object({
+    model: z.string().optional(),
+    input: z.union([z.string(), z.array(z.unknown())], 'input must be a string or a list of input items'),
+    instructions: z.string().nullish(),
+    stream: z.boolean().nullish(),
+    max_output_tokens: z.number().int().positive().nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    seed: z.number().int().nullish(),
+    metadata: metadataSchema.nullish(),
+    store: z.boolean().nullish(),
+    previous_response_id: z.null(stateless('previous_response_id')).optional(),
+    conversation: z.null(stateless('conversation')).optional(),
+    background: z.literal(false, 'gtalign serve does not run background responses').nullish(),
+    tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),
+    text: z
+      .object({
+        format: z
+          .object({ type: z.literal('text', 'gtalign serve answers in text; text.format.type must be text') })
+          .loose()
+          .optional(),
+      })
+      .loose()
+      .nullish(),
+    gtalign: chatCompletionRequestSchema.shape.gtalign,
+  })
+  .loose();
+
+export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
+
+function tooManyItems(count: number, max: number) {
+  return badRequest(
+    `too many input items: ${count}, the server's limit is ${max}`,
+    'input',
+    'too_many_messages',
+  );
+}
+
+/**
+ * The bounded part of the check, run before the schema: `input` no longer than the limit, each item an
+ * object, each content part an object with a string `type`, stopping at the first few problems; the
+ * policy object bounded in size.
+ */
+export function checkResponsesShape(body: unknown, maxItems: number): void {
+  if (!isPlainObject(body)) return; // the schema names what is wrong
+  const g = body.gtalign;
+  if (isPlainObject(g) && !atMostValues(g.policy, MAX_POLICY_VALUES)) {
+    throw badRequest(
+      `gtalign.policy is too large: a policy object holds at most ${MAX_POLICY_VALUES} values`,
+      'gtalign.policy',
+      'invalid_policy',
+    );
+  }
+  if (isPlainObject(body.metadata) && !atMostValues(body.metadata, 2 * MAX_METADATA_PAIRS + 1)) {
+    throw badRequest(`metadata holds at most ${MAX_METADATA_PAIRS} pairs`, 'metadata');
+  }
+  if (!Array.isArray(body.input)) return;
+  const items: unknown[] = body.input;
+  if (items.length > maxItems) throw tooManyItems(items.length, maxItems);
+  const problems = problemList();
+  for (let i = 0; i < items.length && !problems.full; i++) {
+    const item = items[i];
+    if (!isPlainObject(item)) {
+      problems.add(`input.${i}`, `expected an input item (an object), got ${kindOf(item)}`);
+      continue;
+    }
+    if (Array.isArray(item.content)) {
+      const parts: unknown[] = item.content;
+      for (let j = 0; j < parts.length && !problems.full; j++) {
+        const part = parts[j];
+        if (!isPlainObject(part) || typeof part.type !== 'string') {
+          problems.add(
+            `input.${i}.content.${j}`,
+            `expected a content part (an object with a string "type"), got ${kindOf(part)}`,
+          );
+        }
+      }
+    }
+  }
+  problems.throwIfAny();
+}
+
+export interface ResponsesTurnRequest {
+  question: string;
+  history: ConversationTurn[];
+  /** Things the client should know about how its request was read. */
+  notes: string[];
+}
+
+const ROLES = new Set(['user', 'assistant', 'system', 'developer']);
+
+/** The text of an item's content: a string, or its `input_text` / `output_text` parts. */
+function textOf(content: unknown, path: string): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) {
+    throw badRequest(`${path}: expected a string or a list of content parts, got ${kindOf(content)}`, path);
+  }
+  const parts: string[] = [];
+  for (const [j, part] of (content as Record<string, unknown>[]).entries()) {
+    const type = part.type;
+    if ((type === 'input_text' || type === 'output_text') && typeof part.text === 'string') {
+      parts.push(part.text);
+    } else if (type === 'input_text' || type === 'output_text') {
+      throw badRequest(`${path}.${j}.text: expected a string, got ${kindOf(part.text)}`, `${path}.${j}.text`);
+    } else {
+      throw badRequest(
+        `${path}.${j}: only input_text and output_text content parts are supported by the GTAlign turn, got type '${String(type)}'`,
+        `${path}.${j}.type`,
+      );
+    }
+  }
+  return parts.join('');
+}
+
+/** The question (the last item, which must be the user's message) and the earlier turns. */
+export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTurnRequest {
+  const notes: string[] = [];
+  if (body.instructions !== undefined && body.instructions !== null && body.instructions.trim() !== '') {
+    notes.push('instructions not used: the GTAlign instruction prompt is the system behaviour');
+  }
+  if (typeof body.input === 'string') {
+    if (body.input.trim() === '') throw badRequest('input is empty', 'input');
+    return { question: body.input, history: [], notes };
+  }
+  const items = body.input as Record<string, unknown>[];
+  if (items.length > maxItems) throw tooManyItems(items.length, maxItems);
+  const turns: ConversationTurn[] = [];
+  let skippedSystem = 0;
+  let skippedReasoning = 0;
+  let lastIndex = -1;
+  for (const [i, item] of items.entries()) {
+    const path = `input.${i}`;
+    const type = item.type ?? 'message';
+    if (type === 'reasoning') {
+      skippedReasoning++;
+      continue;
+    }
+    if (type !== 'message') {
+      throw badRequest(
+        `${path}: input items of type '${String(type)}' are not supported by the GTAlign turn; send messages`,
+        `${path}.type`,
+      );
+    }
+    const role = item.role;
+    if (typeof role !== 'string' || !ROLES.has(role)) {
+      throw badRequest(
+        `${path}.role: expected user, assistant, system or developer, got ${typeof role === 'string' ? `'${role}'` : kindOf(role)}`,
+        `${path}.role`,
+      );
+    }
+    const text = textOf(item.content, `${path}.content`);
+    if (role === 'system' || role === 'developer') {
+      skippedSystem++;
+      continue;
+    }
+    turns.push({ role: role as 'user' | 'assistant', content: text });
+    lastIndex = i;
+  }
+  const last = turns.pop();
+  if (last === undefined) throw badRequest('input holds no user message', 'input');
+  if (last.role !== 'user') {
+    throw badRequest(
+      `the last message must be the user's question, got role '${last.role}'`,
+      `input.${lastIndex}.role`,
+    );
+  }
+  if (last.content.trim() === '') {
+    throw badRequest('the last user message is empty', `input.${lastIndex}.content`);
+  }
+  if (skippedSystem > 0) {
+    notes.push(
+      `${skippedSystem} system/developer item(s) not used: the GTAlign instruction prompt is the system behaviour`,
+    );
+  }
+  if (skippedReasoning > 0) notes.push(`${skippedReasoning} reasoning item(s) skipped`);
+  return { question: last.content, history: turns, notes };
+}
+
+/** Per-request settings, as on the chat route: the `gtalign` body field, then headers, then the server's. */
+export function readResponsesSettings(
+  body: ResponsesRequest,
+  headers: IncomingHttpHeaders,
+  defaults: Omit<TurnSettings, 'reasoning'>,
+): TurnSettings {
+  return readSettings(
+    { messages: [], ...(body.gtalign === undefined ? {} : { gtalign: body.gtalign }) },
+    headers,
+    defaults,
+  );
+}

@@ -1,0 +1,322 @@
+/**
+ * `POST /v1/responses` on `gtalign serve`: the OpenAI Responses API over the same GTAlign turn as chat
+ * completions (the proxy's `ProxiedTurn`: steering, deadline, metrics, error mapping). Shapes follow the
+ * official `openai` npm package's types (`resources/responses/responses.d.ts`, checked against 6.49.0).
+ *
+ * The response: one `message` output item with one `output_text` part holding the `<response>` text (or
+ * the whole four-block chain with `gtalign.reasoning`); `status` `completed`, or `incomplete` with
+ * `incomplete_details.reason: "max_output_tokens"` when the last stage hit its token limit; `usage` summed
+ * over the turn's model calls (`output_tokens_details.reasoning_tokens`: the tokens of stage 1, the
+ * reasoning and matrix the client does not see); the request's `metadata` echoed.
+ *
+ * The trace: metadata values must be strings (of at most 512 characters) in the Responses API, so the
+ * turn's record is in three places: `metadata.gtalign` (the `gtalign` object as a JSON string, for clients
+ * that keep only metadata; it may exceed 512 characters), `metadata.gtalign_action` and
+ * `metadata.gtalign_cell` (short strings), and a top-level `gtalign` object (the same object as on chat
+ * completions). gtalign's keys replace request keys of the same name.
+ *
+ * Streaming (`stream: true`): as on the chat route the status line waits for stage 1's valid matrix, so a
+ * failing upstream still gets its 502/504 as a JSON error; then `response.created`, `response.in_progress`,
+ * `response.output_item.added`, `response.content_part.added`, `response.output_text.delta` as the model
+ * writes, `response.output_text.done`, `response.content_part.done`, `response.output_item.done`,
+ * `response.completed` (`response.incomplete` when cut at the token limit; each an SSE `event:` line with its type and a `data:` line with a
+ * `sequence_number`). A failure after the status line is an `error` event (`code`, `message`, `param`)
+ * followed by `response.failed` (the response with `status: "failed"` and `error`).
+ *
+ * Errors before any output are the OpenAI error object (`{"error": {"message", "type", "param", "code"}}`)
+ * with the status the official clients map to their exceptions (400 BadRequestError, 502/504 …).
+ */
+import { randomUUID } from 'node:crypto';
+import type { TurnResult } from '../assistant/turn.js';
+import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
+import type { TurnSettings } from './chat-request.js';
+import { HttpError, internalError } from './errors.js';
+import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
+import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
+import {
+  checkResponsesShape,
+  type ResponsesRequest,
+  readInput,
+  readResponsesSettings,
+  responsesRequestSchema,
+} from './responses-request.js';
+
+export interface ResponsesRouteOptions {
+  /** The proxy's turn runner. */
+  turn: ProxiedTurn;
+  modelName: string;
+  maxBody: number;
+  /** Most input items in one request. */
+  maxMessages: number;
+  defaults: Omit<TurnSettings, 'reasoning'>;
+  log: (line: string) => void;
+}
+
+export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+
+export interface ResponseOutputText {
+  type: 'output_text';
+  text: string;
+  annotations: never[];
+  logprobs: never[];
+}
+
+export interface ResponseOutputMessage {
+  id: string;
+  type: 'message';
+  role: 'assistant';
+  status: 'in_progress' | 'completed' | 'incomplete';
+  content: ResponseOutputText[];
+}
+
+export interface ResponseUsage {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number };
+  total_tokens: number;
+}
+
+/** The Responses API's `Response` object as gtalign serve sends it, with the top-level `gtalign` trace. */
+export interface ResponseObject {
+  id: string;
+  object: 'response';
+  created_at: number;
+  status: ResponseStatus;
+  completed_at: number | null;
+  error: { code: string; message: string } | null;
+  incomplete_details: { reason: 'max_output_tokens' } | null;
+  instructions: string | null;
+  max_output_tokens: number | null;
+  model: string;
+  output: ResponseOutputMessage[];
+  parallel_tool_calls: boolean;
+  previous_response_id: null;
+  temperature: number | null;
+  text: { format: { type: 'text' } };
+  tool_choice: 'none';
+  tools: never[];
+  top_p: null;
+  truncation: 'disabled';
+  metadata: Record<string, string>;
+  usage: ResponseUsage | null;
+  gtalign?: ReturnType<typeof gtalignObject>;
+}
+
+/** The usage of a turn in the Responses shape. */
+export function responseUsage(result: TurnResult): ResponseUsage {
+  const u = usageOf(result);
+  let reasoning = 0;
+  for (const s of result.trace.stages) {
+    if (s.name === 'stage1' || s.name === 'stage1-retry') reasoning += s.completionTokens;
+  }
+  return {
+    input_tokens: u.prompt_tokens,
+    input_tokens_details: { cached_tokens: u.prompt_tokens_details.cached_tokens },
+    output_tokens: u.completion_tokens,
+    output_tokens_details: { reasoning_tokens: reasoning },
+    total_tokens: u.total_tokens,
+  };
+}
+
+const incomplete = (result: TurnResult): boolean => result.trace.stages.at(-1)?.finishReason === 'length';
+
+interface Draft {
+  id: string;
+  messageId: string;
+  createdAt: number;
+  body: ResponsesRequest;
+  modelName: string;
+}
+
+function base(draft: Draft, status: ResponseStatus): ResponseObject {
+  const { body } = draft;
+  return {
+    id: draft.id,
+    object: 'response',
+    created_at: draft.createdAt,
+    status,
+    completed_at: null,
+    error: null,
+    incomplete_details: null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model: draft.modelName,
+    output: [],
+    parallel_tool_calls: false,
+    previous_response_id: null,
+    temperature: body.temperature ?? null,
+    text: { format: { type: 'text' } },
+    tool_choice: 'none',
+    tools: [],
+    top_p: null,
+    truncation: 'disabled',
+    metadata: { ...(body.metadata ?? {}) },
+    usage: null,
+  };
+}
+
+const outputText = (text: string): ResponseOutputText => ({
+  type: 'output_text',
+  text,
+  annotations: [],
+  logprobs: [],
+});
+
+/** The finished response: output, status, usage and the trace in `metadata` and `gtalign`. */
+export function finishedResponse(
+  draft: Draft,
+  result: TurnResult,
+  text: string,
+  notes: readonly string[],
+): ResponseObject {
+  const g = gtalignObject(result);
+  g.notes = [...notes, ...g.notes];
+  const cut = incomplete(result);
+  return {
+    ...base(draft, cut ? 'incomplete' : 'completed'),
+    completed_at: Math.floor(Date.now() / 1000),
+    incomplete_details: cut ? { reason: 'max_output_tokens' } : null,
+    output: [
+      {
+        id: draft.messageId,
+        type: 'message',
+        role: 'assistant',
+        status: cut ? 'incomplete' : 'completed',
+        content: [outputText(text)],
+      },
+    ],
+    metadata: {
+      ...(draft.body.metadata ?? {}),
+      gtalign: JSON.stringify(g),
+      gtalign_action: g.action,
+      gtalign_cell: g.cell,
+    },
+    usage: responseUsage(result),
+    gtalign: g,
+  };
+}
+
+/** The `POST /v1/responses` handler. */
+export function createResponsesHandler(
+  options: ResponsesRouteOptions,
+): (ctx: RequestContext) => Promise<void> {
+  const { turn, modelName, maxBody, maxMessages, defaults, log } = options;
+
+  return async (ctx) => {
+    const raw = await readJsonBody(ctx, maxBody);
+    checkResponsesShape(raw, maxMessages);
+    const body = validate(responsesRequestSchema, raw);
+    const input = readInput(body, maxMessages);
+    const settings = readResponsesSettings(body, ctx.req.headers, defaults);
+    const request: ProxiedTurnRequest = {
+      question: input.question,
+      history: input.history,
+      settings,
+      maxTokens: body.max_output_tokens ?? undefined,
+      temperature: body.temperature ?? undefined,
+      seed: body.seed ?? undefined,
+    };
+    const hex = randomUUID().replaceAll('-', '');
+    const draft: Draft = {
+      id: `resp_${hex}`,
+      messageId: `msg_${hex}`,
+      createdAt: Math.floor(Date.now() / 1000),
+      body,
+      modelName,
+    };
+    if (body.stream === true) {
+      await streamResponse(ctx, request, draft, input.notes);
+      return;
+    }
+    const result = await turn(ctx, request);
+    if (result === undefined) return;
+    const text = settings.reasoning ? result.output : result.response;
+    sendJson(ctx.res, 200, finishedResponse(draft, result, text, input.notes));
+  };
+
+  async function streamResponse(
+    ctx: RequestContext,
+    request: ProxiedTurnRequest,
+    draft: Draft,
+    notes: readonly string[],
+  ): Promise<void> {
+    const { res } = ctx;
+    const { reasoning } = request.settings;
+    let sequence = 0;
+    const send = (type: string, payload: Record<string, unknown>): void => {
+      if (res.destroyed) return;
+      const data = JSON.stringify({ type, sequence_number: sequence++, ...payload });
+      res.write(`event: ${type}\ndata: ${data}\n\n`);
+    };
+    const at = { item_id: draft.messageId, output_index: 0, content_index: 0 };
+    const message = (status: ResponseOutputMessage['status'], content: ResponseOutputText[]) => ({
+      id: draft.messageId,
+      type: 'message',
+      role: 'assistant',
+      status,
+      content,
+    });
+    const open = (): void => {
+      if (res.headersSent) return;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      send('response.created', { response: base(draft, 'in_progress') });
+      send('response.in_progress', { response: base(draft, 'in_progress') });
+      send('response.output_item.added', { output_index: 0, item: message('in_progress', []) });
+      send('response.content_part.added', { ...at, part: outputText('') });
+    };
+    let streamed = '';
+    const sendText = (text: string): void => {
+      open();
+      streamed += text;
+      send('response.output_text.delta', { ...at, delta: text, logprobs: [] });
+    };
+
+    let result: TurnResult | undefined;
+    try {
+      // With `reasoning` the text is the whole chain, sent once the turn is done.
+      const emitter = createTrimmedEmitter(sendText);
+      result = await turn(
+        ctx,
+        request,
+        reasoning ? { onSteered: open } : { onSteered: open, onResponseText: (t) => emitter.push(t) },
+      );
+    } catch (err) {
+      if (ctx.signal.aborted) return;
+      if (!res.headersSent) throw err;
+      if (!(err instanceof HttpError)) {
+        log(
+          `gtalign serve: ${draft.id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+      }
+      const failure = err instanceof HttpError ? err : internalError();
+      send('error', { code: failure.code, message: failure.message, param: failure.param });
+      send('response.failed', {
+        response: {
+          ...base(draft, 'failed'),
+          error: { code: 'server_error', message: failure.message },
+          output: [message('incomplete', [outputText(streamed)])],
+        },
+      });
+      res.end();
+      return;
+    }
+    if (result === undefined) return;
+    open();
+    const full = reasoning ? result.output : result.response;
+    // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
+    if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
+    const done = finishedResponse(draft, result, full, notes);
+    const item = done.output[0]!;
+    send('response.output_text.done', { ...at, text: full, logprobs: [] });
+    send('response.content_part.done', { ...at, part: item.content[0] });
+    send('response.output_item.done', { output_index: 0, item });
+    send(done.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: done });
+    res.end();
+  }
+}

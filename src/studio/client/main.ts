@@ -1,0 +1,73 @@
+/// <reference lib="dom" />
+/** The studio page's entry: navigation and hash routes. */
+import { api, h, showError, token } from './dom.js';
+import { Playground, type StudioConfig } from './playground.js';
+import { itemPage, itemsPage, runsPage } from './runs.js';
+import { analysisPage, ratePage, studiesPage, studyPage } from './study.js';
+
+let playground: Playground | undefined;
+
+async function route(root: HTMLElement, config: StudioConfig): Promise<void> {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const [page = 'playground', a, b, c] = parts;
+  document.querySelectorAll('nav a').forEach((link) => {
+    if (link.getAttribute('href') === `#/${page === 'study' ? 'studies' : page}`)
+      link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  });
+  let view: HTMLElement;
+  if (page === 'runs' && a !== undefined && b === 'item' && c !== undefined)
+    view = await itemPage(Number(a), c);
+  else if (page === 'runs' && a !== undefined) view = await itemsPage(Number(a));
+  else if (page === 'runs') view = await runsPage();
+  else if (page === 'studies') view = await studiesPage();
+  else if (page === 'study' && a !== undefined && b === 'rate' && c !== undefined)
+    view = await ratePage(a, c);
+  else if (page === 'study' && a !== undefined && b === 'analysis') view = await analysisPage(a);
+  else if (page === 'study' && a !== undefined) view = await studyPage(a);
+  else {
+    playground ??= new Playground(config);
+    view = playground.root;
+  }
+  root.replaceChildren(view);
+  document.title = `gtalign studio · ${page}`;
+}
+
+async function start(): Promise<void> {
+  token();
+  const root = h('div', { id: 'view' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  document.body.replaceChildren(
+    h(
+      'header',
+      {},
+      h('h1', {}, 'gtalign studio'),
+      h(
+        'nav',
+        { 'aria-label': 'Pages' },
+        h('a', { href: '#/playground' }, 'Playground'),
+        h('a', { href: '#/runs' }, 'Runs'),
+        h('a', { href: '#/studies' }, 'Studies'),
+      ),
+    ),
+    error,
+    root,
+  );
+  let config: StudioConfig;
+  try {
+    config = await api<StudioConfig>('/api/config');
+  } catch (err) {
+    showError(error, err);
+    return;
+  }
+  const go = () => {
+    showError(error, undefined);
+    route(root, config)
+      .then(() => document.body.setAttribute('data-ready', location.hash))
+      .catch((err) => showError(error, err));
+  };
+  window.addEventListener('hashchange', go);
+  go();
+}
+
+void start();

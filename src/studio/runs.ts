@@ -1,0 +1,228 @@
+/**
+ * The run viewer's data: run folders read with the eval readers (`readRunDir`), their metrics
+ * (metrics.json when the folder has a valid one, else computed from the records), bootstrap intervals of
+ * W, U and L per data source, and one row per item for the browser's filters. Questions are not part of
+ * a run record: an item's question is the record's own `question` when it has one, else looked up in the
+ * data files the run's config.json names (when they can still be read), else absent.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { extractBlocks } from '../chain/blocks.js';
+import { parsePayoff } from '../chain/payoff.js';
+import type { ConversationTurn } from '../chain/prompt.js';
+import { loadRows } from '../data/load.js';
+import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
+import { questionOf } from '../eval/run.js';
+import { readRunDir, uniqueNames } from '../eval/run-dir.js';
+import { bootstrapCI, type Interval } from '../eval/stats.js';
+import type { RunRecord } from '../eval/types.js';
+import type { PayoffMatrix } from '../game/spec.js';
+import { cobbDouglas } from '../reward/aggregate.js';
+
+export interface LoadedRun {
+  index: number;
+  name: string;
+  dir: string;
+  records: RunRecord[];
+  byId: Map<string, RunRecord>;
+  metrics: Metrics;
+  metricsFrom: 'metrics.json' | 'computed';
+  questions: Map<string, { question: string; history: ConversationTurn[] }>;
+  warnings: string[];
+}
+
+/** One row of the item browser. */
+export interface ItemRow {
+  id: string;
+  data_source: string;
+  action: string | null;
+  cell: string | null;
+  /** The predicted user type (the cell's row, e.g. DQ / VQ). */
+  user_type: string | null;
+  W: number | null;
+  U: number | null;
+  L: number | null;
+  score: number | null;
+  failed: boolean;
+}
+
+export interface GroupIntervals {
+  n: number;
+  W: Interval;
+  U: Interval;
+  L: Interval;
+}
+
+async function readMetricsFile(dir: string): Promise<Metrics | undefined> {
+  try {
+    const value = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) as Metrics;
+    if (value?.schema === 'gtalign.metrics/1' && typeof value.overall === 'object') return value;
+  } catch {
+    // absent or unreadable: computed from the records instead (the page says which)
+  }
+  return undefined;
+}
+
+async function questionsOf(
+  run: { config?: Record<string, unknown>; records: RunRecord[] },
+  warnings: string[],
+): Promise<Map<string, { question: string; history: ConversationTurn[] }>> {
+  const out = new Map<string, { question: string; history: ConversationTurn[] }>();
+  for (const r of run.records) {
+    const q = (r as unknown as { question?: unknown }).question;
+    if (typeof q === 'string') out.set(r.id, { question: q, history: [] });
+  }
+  if (out.size === run.records.length) return out;
+  const data = run.config?.data as { files?: unknown } | undefined;
+  const files = Array.isArray(data?.files)
+    ? data.files.filter((f): f is string => typeof f === 'string')
+    : [];
+  if (files.length === 0) return out;
+  try {
+    for (const row of await loadRows(files)) {
+      if (out.has(row.id)) continue;
+      try {
+        out.set(row.id, questionOf(row));
+      } catch {
+        // a row without a question: shown without one
+      }
+    }
+  } catch (err) {
+    warnings.push(`questions not shown: cannot read the run's data files (${(err as Error).message})`);
+  }
+  return out;
+}
+
+export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
+  const read = await Promise.all(dirs.map((d) => readRunDir(d)));
+  const names = uniqueNames(read.map((r) => r.name));
+  return Promise.all(
+    read.map(async (run, index) => {
+      const warnings = [...run.warnings];
+      const fromFile = await readMetricsFile(run.dir);
+      return {
+        index,
+        name: names[index]!,
+        dir: run.dir,
+        records: run.records,
+        byId: new Map(run.records.map((r) => [r.id, r])),
+        metrics: fromFile ?? computeMetrics(run.records),
+        metricsFrom: fromFile === undefined ? ('computed' as const) : ('metrics.json' as const),
+        questions: await questionsOf(run, warnings),
+        warnings,
+      };
+    }),
+  );
+}
+
+/** W = √(U·L) (zero-clamped, as the metrics compute it) of a scored record; null for a failure. */
+export function welfareOf(record: RunRecord): number | null {
+  return isFailedReward(record.reward)
+    ? null
+    : cobbDouglas(record.reward.user_reward, record.reward.llm_reward);
+}
+
+export function itemRow(record: RunRecord): ItemRow {
+  const derived = deriveCell(record);
+  const failed = isFailedReward(record.reward);
+  const reward = failed ? undefined : (record.reward as Exclude<RunRecord['reward'], { error: unknown }>);
+  return {
+    id: record.id,
+    data_source: record.data_source,
+    action: derived.column ?? null,
+    cell: derived.cell ?? null,
+    user_type: derived.row ?? null,
+    W: welfareOf(record),
+    U: reward?.user_reward ?? null,
+    L: reward?.llm_reward ?? null,
+    score: reward?.score ?? null,
+    failed,
+  };
+}
+
+/** Bootstrap intervals of mean W, U and L, overall and per data source (seeded, 2000 resamples). */
+export function intervals(records: readonly RunRecord[], seed = 1): Record<string, GroupIntervals> {
+  const groups = new Map<string, RunRecord[]>([['overall', []]]);
+  for (const r of records) {
+    if (isFailedReward(r.reward)) continue;
+    groups.get('overall')!.push(r);
+    groups.set(r.data_source, [...(groups.get(r.data_source) ?? []), r]);
+  }
+  const out: Record<string, GroupIntervals> = {};
+  for (const [name, rs] of groups) {
+    const rows = rs.map(itemRow);
+    out[name] = {
+      n: rows.length,
+      W: bootstrapCI(
+        rows.map((r) => r.W!),
+        { seed },
+      ),
+      U: bootstrapCI(
+        rows.map((r) => r.U!),
+        { seed },
+      ),
+      L: bootstrapCI(
+        rows.map((r) => r.L!),
+        { seed },
+      ),
+    };
+  }
+  return out;
+}
+
+export interface ItemView {
+  run: string;
+  row: ItemRow;
+  question: string | null;
+  history: ConversationTurn[];
+  ground_truth: string;
+  label?: string;
+  blocks: Partial<Record<'thinking' | 'payoff' | 'analyze' | 'response', string>>;
+  matrixBefore: PayoffMatrix | null;
+  matrixAfter: PayoffMatrix | null;
+  policy: string | null;
+  reward: RunRecord['reward'];
+  tokens: RunRecord['tokens'] | null;
+}
+
+function matrixOf(value: unknown): PayoffMatrix | null {
+  if (typeof value !== 'object' || value === null) return null;
+  return value as PayoffMatrix;
+}
+
+/** Everything the item view shows. The matrix before steering is the trace's, else the output's own payoff block. */
+export function itemView(run: LoadedRun, record: RunRecord): ItemView {
+  const blocks = extractBlocks(record.response).blocks;
+  const trace = (record.trace ?? {}) as { matrixBefore?: unknown; matrixAfter?: unknown; policy?: unknown };
+  let before = matrixOf(trace.matrixBefore);
+  if (before === null && blocks.payoff !== undefined) {
+    const parsed = parsePayoff(blocks.payoff.content);
+    if (parsed.ok) before = parsed.matrix;
+  }
+  const q = run.questions.get(record.id);
+  const shown: ItemView['blocks'] = {};
+  for (const name of ['thinking', 'payoff', 'analyze', 'response'] as const) {
+    const b = blocks[name];
+    if (b !== undefined) shown[name] = b.content.trim();
+  }
+  return {
+    run: run.name,
+    row: itemRow(record),
+    question: q?.question ?? null,
+    history: q?.history ?? [],
+    ground_truth: record.ground_truth,
+    ...(record.label === undefined ? {} : { label: record.label }),
+    blocks: shown,
+    matrixBefore: before,
+    matrixAfter: matrixOf(trace.matrixAfter),
+    policy: typeof trace.policy === 'string' ? trace.policy : null,
+    reward: record.reward,
+    tokens: record.tokens ?? null,
+  };
+}
+
+/** The `<response>` text of an output (the whole output when it has no block). */
+export function replyText(record: RunRecord): string {
+  const block = extractBlocks(record.response).blocks.response;
+  return (block?.content ?? record.response).trim();
+}

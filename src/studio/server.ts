@@ -1,0 +1,442 @@
+/**
+ * The studio's HTTP server on the shared server plumbing (src/server/http.ts, listen.ts, auth.ts): the page
+ * at `/` (given the access token as `?token=`), a JSON API under `/api/` (the token, or a configured API
+ * key, as a bearer key), Server-Sent Events for the two stages of a playground turn, `/healthz`.
+ * Bodies are bounded (`maxBodyBytes`), requests time out while being received, and the page may talk to
+ * this server only (its Content-Security-Policy).
+ */
+import type { ServerResponse } from 'node:http';
+import { TurnError } from '../assistant/errors.js';
+import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
+import { ChatModelError } from '../llm/types.js';
+import { createKeyChecker } from '../server/auth.js';
+import { badRequest, HttpError } from '../server/errors.js';
+import { createHandler, type RequestContext, type Route, readJsonBody, sendJson } from '../server/http.js';
+import { listen, type RunningServer } from '../server/listen.js';
+import { createMetricsRegistry } from '../server/metrics.js';
+import { SteeringError } from '../steering/errors.js';
+import type { SteeringPolicy } from '../steering/policy.js';
+import { resolvePolicy } from '../steering/presets.js';
+import type { ProfileInput } from '../steering/profile.js';
+import { analyzeStudy } from './analysis.js';
+import { studioPage } from './assets.js';
+import { type Playground, UnknownStage1Error } from './playground.js';
+import { intervals, itemRow, itemView, type LoadedRun, replyText, welfareOf } from './runs.js';
+import {
+  exportCsv,
+  exportJsonl,
+  parseAnswer,
+  RATER_ID,
+  raterPlan,
+  StudyError,
+  type StudyItem,
+  type StudyStore,
+} from './study.js';
+
+export interface StudioOptions {
+  runs: LoadedRun[];
+  studies: StudyStore;
+  /** The playground's turns; absent: the playground steers loaded matrices only. */
+  playground?: Playground;
+  /** What the page shows as the backend. */
+  backend: string;
+  policy: SteeringPolicy;
+  rule: SelectionRuleName;
+  profile?: ProfileInput;
+  /** The access token of the printed URL. */
+  token: string;
+  /** More accepted bearer keys (`--api-key-env`). */
+  apiKeys?: readonly string[];
+  host?: string;
+  port?: number;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+function query(ctx: RequestContext): URLSearchParams {
+  return new URL(ctx.req.url ?? '/', 'http://localhost').searchParams;
+}
+
+function param(ctx: RequestContext, name: string): string {
+  const v = query(ctx).get(name);
+  if (v === null || v === '') throw badRequest(`the query parameter ${name} is required`, name);
+  return v;
+}
+
+function studyError(err: unknown): never {
+  if (err instanceof StudyError) {
+    if (err.status === 404) throw new HttpError(404, err.message, 'not_found_error', 'not_found');
+    if (err.status === 500) throw new HttpError(500, err.message, 'server_error', 'storage');
+    throw badRequest(err.message);
+  }
+  throw err;
+}
+
+function startEvents(res: ServerResponse): (event: string, data: unknown) => void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+  });
+  return (event, data) => {
+    if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof TurnError || err instanceof ChatModelError || err instanceof SteeringError)
+    return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function startStudioServer(options: StudioOptions): Promise<RunningServer> {
+  const { runs, studies } = options;
+  const maxBody = options.maxBodyBytes ?? 1 << 20;
+  const keys = createKeyChecker([options.token, ...(options.apiKeys ?? [])]);
+  const page = await studioPage();
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const runAt = (ctx: RequestContext): LoadedRun => {
+    const i = Number(param(ctx, 'run'));
+    const run = Number.isInteger(i) ? runs[i] : undefined;
+    if (run === undefined) throw new HttpError(404, `no run ${i}`, 'not_found_error', 'not_found');
+    return run;
+  };
+  const studySummary = (id: string) => {
+    const s = studies.get(id);
+    const ratings = studies.ratings(id);
+    return {
+      id: s.id,
+      name: s.name,
+      createdAt: s.createdAt,
+      items: s.items.length,
+      ratings: ratings.length,
+      raters: new Set(ratings.map((r) => r.rater)).size,
+      arms: s.arms,
+    };
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/',
+      auth: false,
+      handle(ctx) {
+        const given = query(ctx).get('token');
+        if (given === null || !keys.check(`Bearer ${given}`)) {
+          ctx.res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
+          ctx.res.end(
+            'gtalign studio: open the URL printed at start (it carries the access token, ?token=…)\n',
+          );
+          return;
+        }
+        ctx.res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': page.csp,
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+          'x-content-type-options': 'nosniff',
+        });
+        ctx.res.end(page.html);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/healthz',
+      auth: false,
+      handle: ({ res }) => sendJson(res, 200, { status: 'ok' }),
+    },
+    {
+      method: 'GET',
+      path: '/api/config',
+      handle: ({ res }) =>
+        sendJson(res, 200, {
+          policy: options.policy,
+          rule: options.rule,
+          ...(options.profile === undefined ? {} : { profile: options.profile }),
+          backend: options.playground === undefined ? 'none (matrices only)' : options.backend,
+        }),
+    },
+    {
+      method: 'POST',
+      path: '/api/stage1',
+      async handle(ctx) {
+        const body = (await readJsonBody(ctx, maxBody)) as { question?: unknown; history?: unknown };
+        if (options.playground === undefined) throw badRequest('the studio runs without a backend');
+        if (typeof body?.question !== 'string' || body.question.trim() === '')
+          throw badRequest('question: a non-empty string', 'question');
+        const history = Array.isArray(body.history) ? body.history : [];
+        if (
+          history.length > 200 ||
+          !history.every(
+            (t) =>
+              typeof t === 'object' &&
+              t !== null &&
+              ((t as { role?: unknown }).role === 'user' || (t as { role?: unknown }).role === 'assistant') &&
+              typeof (t as { content?: unknown }).content === 'string',
+          )
+        )
+          throw badRequest('history: at most 200 {role: "user"|"assistant", content} turns', 'history');
+        const send = startEvents(ctx.res);
+        try {
+          const result = await options.playground.stage1(
+            {
+              question: body.question,
+              history: history as { role: 'user' | 'assistant'; content: string }[],
+            },
+            (text) => send('text', { text }),
+            ctx.signal,
+          );
+          send('stage1', result);
+        } catch (err) {
+          if (!ctx.signal.aborted) send('error', { message: errorMessage(err) });
+        }
+        ctx.res.end();
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/stage2',
+      async handle(ctx) {
+        const body = (await readJsonBody(ctx, maxBody)) as { id?: unknown; policy?: unknown; rule?: unknown };
+        if (options.playground === undefined) throw badRequest('the studio runs without a backend');
+        if (typeof body?.id !== 'string') throw badRequest('id: the stage-1 id', 'id');
+        if (!options.playground.has(body.id))
+          throw new HttpError(
+            404,
+            `no stage 1 with id ${body.id} (restarted, or too old)`,
+            'not_found_error',
+            'not_found',
+          );
+        let policy: SteeringPolicy;
+        try {
+          policy = resolvePolicy(body.policy);
+        } catch (err) {
+          throw badRequest(`policy: ${errorMessage(err)}`, 'policy');
+        }
+        const rule = body.rule ?? options.rule;
+        if (typeof rule !== 'string' || !(SELECTION_RULES as readonly string[]).includes(rule))
+          throw badRequest(`rule: one of ${SELECTION_RULES.join(', ')}`, 'rule');
+        const send = startEvents(ctx.res);
+        try {
+          const result = await options.playground.stage2(
+            { id: body.id, policy, rule: rule as SelectionRuleName },
+            (text) => send('text', { text }),
+            ctx.signal,
+          );
+          send('done', {
+            response: result.response,
+            action: result.action,
+            cell: result.cell,
+            matrixAfter: result.trace.matrixAfter,
+            selected: result.trace.selection.selected,
+            notes: result.trace.notes,
+            output: result.output,
+          });
+        } catch (err) {
+          if (err instanceof UnknownStage1Error) send('error', { message: err.message });
+          else if (!ctx.signal.aborted) send('error', { message: errorMessage(err) });
+        }
+        ctx.res.end();
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/runs',
+      handle: ({ res }) =>
+        sendJson(
+          res,
+          200,
+          runs.map((r) => ({
+            index: r.index,
+            name: r.name,
+            dir: r.dir,
+            records: r.records.length,
+            metricsFrom: r.metricsFrom,
+            metrics: r.metrics,
+            intervals: intervals(r.records),
+            warnings: r.warnings,
+          })),
+        ),
+    },
+    {
+      method: 'GET',
+      path: '/api/run',
+      handle(ctx) {
+        const run = runAt(ctx);
+        sendJson(ctx.res, 200, { name: run.name, items: run.records.map(itemRow) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/item',
+      handle(ctx) {
+        const run = runAt(ctx);
+        const id = param(ctx, 'id');
+        const record = run.byId.get(id);
+        if (record === undefined)
+          throw new HttpError(404, `no item ${id} in ${run.name}`, 'not_found_error', 'not_found');
+        sendJson(ctx.res, 200, itemView(run, record));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/studies',
+      handle: ({ res }) =>
+        sendJson(
+          res,
+          200,
+          studies.list().map((s) => studySummary(s.id)),
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/api/studies',
+      async handle(ctx) {
+        const body = (await readJsonBody(ctx, maxBody)) as Record<string, unknown>;
+        const name =
+          typeof body?.name === 'string' && body.name.trim() !== ''
+            ? body.name.trim().slice(0, 200)
+            : undefined;
+        if (name === undefined) throw badRequest('name: a non-empty string', 'name');
+        const a = runs[Number(body.runA)];
+        const b = runs[Number(body.runB)];
+        if (a === undefined || b === undefined) throw badRequest('runA, runB: indexes of the loaded runs');
+        if (a === b) throw badRequest('choose two different runs');
+        const seed = body.seed;
+        if (seed !== undefined && !(Number.isSafeInteger(seed) && (seed as number) >= 0))
+          throw badRequest('seed: a non-negative integer', 'seed');
+        const items: StudyItem[] = [];
+        for (const ra of a.records) {
+          const rb = b.byId.get(ra.id);
+          if (rb === undefined) continue;
+          const replies = { A: replyText(ra), B: replyText(rb) };
+          if (replies.A === '' || replies.B === '') continue;
+          items.push({
+            id: ra.id,
+            data_source: ra.data_source,
+            question: a.questions.get(ra.id)?.question ?? b.questions.get(ra.id)?.question ?? null,
+            replies,
+            W: { A: welfareOf(ra), B: welfareOf(rb) },
+          });
+        }
+        try {
+          const study = await studies.create({
+            name,
+            arms: { A: { run: a.name, dir: a.dir }, B: { run: b.name, dir: b.dir } },
+            items,
+            ...(seed === undefined ? {} : { seed: seed as number }),
+          });
+          sendJson(ctx.res, 201, studySummary(study.id));
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/study',
+      handle(ctx) {
+        try {
+          sendJson(ctx.res, 200, studySummary(param(ctx, 'id')));
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/rater',
+      handle(ctx) {
+        const id = param(ctx, 'id');
+        const rater = param(ctx, 'rater');
+        if (!RATER_ID.test(rater)) throw badRequest('rater: 1–64 letters, digits, "_", "." or "-"', 'rater');
+        try {
+          const study = studies.get(id);
+          const items = new Map(study.items.map((i) => [i.id, i]));
+          const done = studies
+            .ratings(id)
+            .filter((r) => r.rater === rater)
+            .map((r) => r.item);
+          const plan = raterPlan(study, rater, done);
+          // Blind: the rater sees replies 1 and 2, never which run wrote them.
+          sendJson(ctx.res, 200, {
+            name: study.name,
+            done: plan.done,
+            items: plan.order.map(({ item, left }) => {
+              const it = items.get(item)!;
+              return {
+                item,
+                question: it.question,
+                reply1: it.replies[left],
+                reply2: it.replies[left === 'A' ? 'B' : 'A'],
+              };
+            }),
+          });
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/rate',
+      async handle(ctx) {
+        const id = param(ctx, 'id');
+        const rater = param(ctx, 'rater');
+        const body = await readJsonBody(ctx, maxBody);
+        try {
+          const answer = parseAnswer(studies.get(id), rater, body);
+          const { stored } = await studies.rate(id, answer);
+          const done = studies.ratings(id).filter((r) => r.rater === rater).length;
+          sendJson(ctx.res, 200, { stored, done });
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/analysis',
+      handle(ctx) {
+        const id = param(ctx, 'id');
+        try {
+          const study = studies.get(id);
+          sendJson(ctx.res, 200, {
+            ...analyzeStudy(study, studies.ratings(id)),
+            arms: { A: study.arms.A.run, B: study.arms.B.run },
+          });
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/export',
+      handle(ctx) {
+        const id = param(ctx, 'id');
+        const format = query(ctx).get('format') ?? 'csv';
+        if (format !== 'csv' && format !== 'jsonl') throw badRequest('format: csv or jsonl', 'format');
+        try {
+          const study = studies.get(id);
+          const ratings = studies.ratings(id);
+          const text = format === 'csv' ? exportCsv(study, ratings) : exportJsonl(study, ratings);
+          ctx.res.writeHead(200, {
+            'content-type':
+              format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+            'content-disposition': `attachment; filename="${id}.${format}"`,
+            'cache-control': 'no-store',
+          });
+          ctx.res.end(text);
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+  ];
+  const handler = createHandler({ routes, keys, metrics: createMetricsRegistry(), log });
+  return listen(handler, {
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.port === undefined ? {} : { port: options.port }),
+  });
+}

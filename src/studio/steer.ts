@@ -1,0 +1,70 @@
+/**
+ * The playground's live steering, pure and browser-safe: the same steps `runTurn` takes between stage 1
+ * and stage 2 (compile the policy, add the edits, round to two decimals, select), plus the game analysis
+ * the page draws (Pareto frontier, pure Nash equilibria). The studio's browser bundle and its server both
+ * import this file, which imports only the pure layers (game, chain's payoff edit, steering), so the page
+ * computes exactly what the library computes.
+ */
+import { quantizeMatrix } from '../chain/payoff-edit.js';
+import { analyzeGame } from '../game/analyze.js';
+import type { SelectionResult, SelectionRuleName } from '../game/select.js';
+import { selectCell } from '../game/select.js';
+import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
+import { applyEdits } from '../steering/apply.js';
+import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
+import type { SteeringPolicy } from '../steering/policy.js';
+import type { ProfileInput } from '../steering/profile.js';
+
+export interface SteerView {
+  edits: PayoffEdits;
+  /** The steered matrix as stage 2 shows it to the model (two decimals; the input when nothing changes). */
+  after: PayoffMatrix;
+  selection: SelectionResult;
+  /** The pick (`selection.selected[0]`). */
+  chosen: string;
+  /** Pareto frontier and pure Nash equilibria of the steered matrix. */
+  pareto: string[];
+  pureNash: string[];
+  /** The same for the matrix before steering. */
+  before: { pareto: string[]; pureNash: string[]; chosen: string };
+}
+
+/** Steers `matrix` under `policy` and selects with `rule`, as a turn does (see `runTurn` in src/assistant/turn.ts). */
+export function steer(
+  matrix: PayoffMatrix,
+  policy: SteeringPolicy,
+  options: { rule?: SelectionRuleName; profile?: ProfileInput; spec?: GameSpec } = {},
+): SteerView {
+  const spec = options.spec ?? DEFAULT_SPEC;
+  const rule = options.rule ?? 'sum';
+  const edits = compilePolicy(policy, options.profile, spec);
+  const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
+  const after = unchanged ? matrix : quantizeMatrix(applyEdits(matrix, edits, spec), spec);
+  const selection = selectCell(after, rule, spec);
+  const analysis = analyzeGame(after, { spec });
+  const beforeAnalysis = analyzeGame(matrix, { spec });
+  return {
+    edits,
+    after,
+    selection,
+    chosen: selection.selected[0]!,
+    pareto: analysis.pareto,
+    pureNash: analysis.pure_nash,
+    before: {
+      pareto: beforeAnalysis.pareto,
+      pureNash: beforeAnalysis.pure_nash,
+      chosen: selectCell(matrix, rule, spec).selected[0]!,
+    },
+  };
+}
+
+/** The paper's worked example (GTALIGN.md §5), "When did dinosaurs first appear?". */
+export const DINOSAUR_QUESTION = 'When did dinosaurs first appear?';
+export const DINOSAUR_MATRIX: PayoffMatrix = {
+  DQ_AQ: { LLM: 1.0, user: 2.5 },
+  DQ_CQ: { LLM: 1.3, user: 2.7 },
+  DQ_DA: { LLM: 1.6, user: 2.8 },
+  VQ_AQ: { LLM: 1.4, user: 2.3 },
+  VQ_CQ: { LLM: 1.7, user: 2.9 },
+  VQ_DA: { LLM: 1.9, user: 2.4 },
+};

@@ -1,0 +1,185 @@
+/**
+ * gtalign against a real llama.cpp `llama-server` (built from the llama.cpp source node-llama-cpp 3.x ships,
+ * see scripts/build-llama-server.mjs), serving a generated GGUF with random weights: the grammar, not the
+ * weights, makes the four blocks valid, so a valid matrix here shows the server applied gtalign's grammar.
+ *
+ * - `gtalign chat` with only --base-url: the server is detected as llama.cpp, stage 2 continues the same
+ *   assistant turn (its prompt comes from the server's KV cache: cached prompt tokens > 0);
+ * - `gtalign serve` in front of it, called with the official `openai` client (plain and streamed);
+ * - `gtalign eval run --mode assistant` on shipped rows of every data set.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyModel } from '../../src/assistant/tiny-model.js';
+import { HAVE_DATA, shippedPath } from '../data/helpers.js';
+import { REPO_ROOT, runCli } from '../support/cli.js';
+import { findLlamaServer, type RunningLlamaServer, startLlamaServer } from '../support/llama-server.js';
+
+const binary = findLlamaServer();
+if (binary.kind === 'skip') {
+  process.stderr.write(`\n!!! ${binary.reason}\n\n`);
+}
+const QUESTION = 'Which planet is the largest?';
+// Short blocks keep random text brief; one integer digit keeps payoffs small.
+const SHORT = ['--max-chars', '16', '--seed', '3'];
+
+let dir: string;
+let server: RunningLlamaServer;
+
+describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
+  beforeAll(async () => {
+    if (binary.kind !== 'found') return;
+    dir = await mkdtemp(join(tmpdir(), 'gtalign-llama-server-'));
+    const model = await writeTinyModel(dir);
+    // The shipped rows' prompts run to ~5k tokens of the tiny byte-level vocabulary.
+    server = await startLlamaServer(binary.path, model.path, { contextSize: 16_384 });
+  }, 180_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gtalign chat with only --base-url: detected, grammar applied, stage 2 continues in the KV cache', {
+    timeout: 120_000,
+  }, async () => {
+    const r = await runCli([
+      'chat',
+      QUESTION,
+      '--backend',
+      'openai',
+      '--base-url',
+      `${server.origin}/v1`,
+      '--model',
+      'tiny',
+      '--continuation',
+      'continue',
+      ...SHORT,
+      '--json',
+    ]);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as {
+      trace: {
+        formatProblems: string[];
+        continuation?: string;
+        backend?: string;
+        constraintIgnored?: unknown;
+        stages: Array<{ name: string; promptTokens: number; cachedPromptTokens: number }>;
+      };
+    };
+    expect(JSON.stringify(result)).toMatch(/llamacpp/);
+    expect(result.trace.formatProblems).toEqual([]);
+    expect(result.trace.stages.map((s) => s.name)).toEqual(['stage1', 'stage2']);
+    const stage2 = result.trace.stages[1]!;
+    expect(stage2.cachedPromptTokens).toBeGreaterThan(0);
+    expect(stage2.cachedPromptTokens).toBeLessThanOrEqual(stage2.promptTokens);
+    expect(JSON.stringify(result)).not.toMatch(/constraint_ignored/);
+  });
+
+  it('gtalign serve in front of it answers the official openai client, plain and streamed', {
+    timeout: 120_000,
+  }, async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        `${REPO_ROOT}/src/cli/main.ts`,
+        'serve',
+        '--upstream-url',
+        `${server.origin}/v1`,
+        '--port',
+        '0',
+        '--max-chars',
+        '16',
+      ],
+      { cwd: REPO_ROOT, env: process.env },
+    );
+    try {
+      const url = await listening(child);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const plain = await client.chat.completions.create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: QUESTION }],
+        seed: 5,
+      });
+      const gtalign = (plain as unknown as { gtalign: { action: string; cell: string } }).gtalign;
+      expect(['DA', 'CQ', 'AQ']).toContain(gtalign.action);
+      expect(gtalign.cell).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);
+      expect(typeof plain.choices[0]!.message.content).toBe('string');
+      expect(plain.usage?.prompt_tokens).toBeGreaterThan(0);
+
+      const stream = await client.chat.completions.create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: QUESTION }],
+        seed: 6,
+        stream: true,
+      });
+      let finish: string | null | undefined;
+      let chunks = 0;
+      for await (const chunk of stream) {
+        chunks++;
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(chunks).toBeGreaterThan(1);
+      expect(['stop', 'length']).toContain(finish);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('close', resolve));
+    }
+  });
+
+  it.skipIf(!HAVE_DATA)(
+    'eval run --mode assistant on shipped rows of every data set',
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      const out = join(dir, 'run');
+      const sources = ['math-hard', 'medium', 'wildguard', 'ambig_qa', 'minerva'];
+      const r = await runCli([
+        'eval',
+        'run',
+        ...sources.map((s) => shippedPath(s, 'test')),
+        '--limit',
+        '1',
+        '--backend',
+        'openai',
+        '--base-url',
+        `${server.origin}/v1`,
+        '--model',
+        'tiny',
+        '--judge',
+        'offline',
+        '--out',
+        out,
+        ...SHORT,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')) as {
+        overall: { n: number; format_score: number };
+      };
+      expect(metrics.overall.n).toBe(sources.length);
+      const records = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n');
+      expect(records).toHaveLength(sources.length);
+      const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { backend: unknown };
+      expect(JSON.stringify(config.backend)).toMatch(/llamacpp/);
+    },
+  );
+});
+
+function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.once('close', (code) => reject(new Error(`gtalign serve exited with ${code}: ${stderr}`)));
+  });
+}

@@ -1,0 +1,311 @@
+/**
+ * `POST /v1/responses` on `gtalign serve`, through the official `openai` npm client's `responses.create`
+ * (non-streaming and streaming), unmodified. The upstream is a scripted loopback server (not a model): it
+ * replays the paper's dinosaur example (scripted-upstream.ts): stage 1's reasoning and matrix, and a
+ * stage 2 that answers by whichever matrix it is shown, so the text proves which matrix reached it.
+ */
+import OpenAI from 'openai';
+import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import {
+  dinosaurScript,
+  MATRIX,
+  PAPER_API_MATRIX,
+  QUESTION,
+  RESPONSES,
+  STAGE1,
+} from './scripted-upstream.js';
+
+let upstream: OpenAIStubServer;
+let proxy: RunningServer & { app: ProxyApp };
+let client: OpenAI;
+const KEY = 'sk-test-responses-key';
+
+beforeAll(async () => {
+  upstream = await startOpenAIStubServer(dinosaurScript());
+  proxy = await startProxyServer({
+    model: createOpenAIModel({
+      baseUrl: upstream.baseUrl,
+      model: 'stub-model',
+      vendor: 'vllm',
+      maxRetries: 0,
+    }),
+    modelName: 'gtalign-dino',
+    apiKeys: [KEY],
+    log: () => {},
+  });
+  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+});
+afterAll(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+beforeEach(() => {
+  upstream.setHandler(dinosaurScript());
+  upstream.requests.length = 0;
+});
+
+interface Trace {
+  action: string;
+  cell: string;
+  matrix_before: unknown;
+  matrix_after: unknown;
+  policy: string;
+  tokens: Record<string, { prompt: number; cached_prompt: number; completion: number }>;
+  notes: string[];
+}
+const traceOf = (x: unknown): Trace => (x as { gtalign: Trace }).gtalign;
+const withGtalign = <T extends object>(params: T, gtalign: Record<string, unknown>): T =>
+  ({ ...params, gtalign }) as T;
+
+async function collect(stream: AsyncIterable<ResponseStreamEvent>): Promise<ResponseStreamEvent[]> {
+  const events: ResponseStreamEvent[] = [];
+  for await (const e of stream) events.push(e);
+  return events;
+}
+
+describe('responses.create, non-streaming', () => {
+  it('answers with the <response> text, usage, and the trace in metadata (JSON string) and a top-level gtalign object', async () => {
+    const response = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      metadata: { ticket: 'T-1' },
+    });
+    expect(response.object).toBe('response');
+    expect(response.id).toMatch(/^resp_/);
+    expect(response.status).toBe('completed');
+    expect(response.model).toBe('gtalign-dino');
+    expect(response.output_text).toBe(RESPONSES.CQ);
+    expect(response.output).toHaveLength(1);
+    const item = response.output[0]!;
+    expect(item.type).toBe('message');
+    if (item.type !== 'message') throw new Error('not a message');
+    expect(item.role).toBe('assistant');
+    expect(item.content[0]).toMatchObject({ type: 'output_text', text: RESPONSES.CQ, annotations: [] });
+
+    const g = traceOf(response);
+    expect([g.action, g.cell, g.policy]).toEqual(['CQ', 'VQ_CQ', 'none']);
+    expect(g.matrix_before).toEqual(MATRIX);
+    // metadata: string values only; the whole object as JSON, action and cell as short strings.
+    const metadata = response.metadata!;
+    expect(metadata.ticket).toBe('T-1');
+    expect(JSON.parse(metadata.gtalign!)).toEqual(g);
+    expect([metadata.gtalign_action, metadata.gtalign_cell]).toEqual(['CQ', 'VQ_CQ']);
+    for (const v of Object.values(metadata)) expect(typeof v).toBe('string');
+
+    const usage = response.usage!;
+    const completion = g.tokens.stage1!.completion + g.tokens.stage2!.completion;
+    expect(usage.output_tokens).toBe(completion);
+    expect(usage.input_tokens).toBe(g.tokens.stage1!.prompt + g.tokens.stage2!.prompt);
+    expect(usage.total_tokens).toBe(usage.input_tokens + usage.output_tokens);
+    expect(usage.input_tokens_details.cached_tokens).toBe(
+      g.tokens.stage1!.cached_prompt + g.tokens.stage2!.cached_prompt,
+    );
+    expect(usage.output_tokens_details.reasoning_tokens).toBe(g.tokens.stage1!.completion);
+    // The same turn as chat completions: stage 1 stops at </payoff>, stage 2 continues the message.
+    expect(upstream.requests).toHaveLength(2);
+    expect(upstream.requests[0]!.body!.stop).toEqual(['</payoff>']);
+    expect(upstream.requests[1]!.body!.messages).toEqual([
+      expect.objectContaining({ role: 'user' }),
+      { role: 'assistant', content: STAGE1 },
+    ]);
+  });
+
+  it('steers by the gtalign body field or the x-gtalign-policy header: paper-api moves the choice to DQ_DA', async () => {
+    const byBody = await client.responses.create(
+      withGtalign({ model: 'gtalign-dino', input: QUESTION }, { policy: 'paper-api' }),
+    );
+    expect(byBody.output_text).toBe(RESPONSES.DA);
+    const g = traceOf(byBody);
+    expect([g.action, g.cell]).toEqual(['DA', 'DQ_DA']);
+    expect(g.matrix_after).toEqual(PAPER_API_MATRIX);
+    const byHeader = await client.responses.create(
+      { model: 'gtalign-dino', input: QUESTION },
+      { headers: { 'x-gtalign-policy': 'paper-api' } },
+    );
+    expect(byHeader.output_text).toBe(RESPONSES.DA);
+  });
+
+  it('reads message items as history, echoes instructions and notes what it did not use', async () => {
+    const response = await client.responses.create({
+      model: 'gtalign-dino',
+      instructions: 'Be terse.',
+      input: [
+        { role: 'developer', content: 'Answer in English.' },
+        { role: 'user', content: 'Hi' },
+        {
+          type: 'message',
+          id: 'msg_1',
+          status: 'completed',
+          role: 'assistant',
+          content: [{ type: 'output_text', text: 'Hello!', annotations: [] }],
+        },
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: QUESTION }] },
+      ],
+    });
+    expect(response.output_text).toBe(RESPONSES.CQ);
+    expect(response.instructions).toBe('Be terse.');
+    const notes = traceOf(response).notes.join(' ');
+    expect(notes).toMatch(/instructions not used/);
+    expect(notes).toMatch(/1 system\/developer item/);
+    const prompt = JSON.stringify(upstream.requests[0]!.body!.messages);
+    expect(prompt).toContain('Hello!');
+    expect(prompt).not.toContain('Answer in English.');
+  });
+
+  it('returns the whole four-block chain with gtalign.reasoning', async () => {
+    const response = await client.responses.create(
+      withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: true }),
+    );
+    expect(response.output_text.startsWith('<thinking>')).toBe(true);
+    expect(response.output_text).toContain(`<response>${RESPONSES.CQ}</response>`);
+  });
+});
+
+describe('responses.create, streaming', () => {
+  it('sends the Responses event sequence; the deltas add up to the <response> text; completed carries usage and the trace', async () => {
+    upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
+    const events = await collect(
+      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+    );
+    const types = events.map((e) => e.type);
+    const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(types).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      ...deltas.map(() => 'response.output_text.delta'),
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(deltas.map((e) => (e.type === 'response.output_text.delta' ? e.delta : '')).join('')).toBe(
+      RESPONSES.CQ,
+    );
+    const created = events[0]!;
+    if (created.type !== 'response.created') throw new Error('no response.created');
+    expect(created.response.status).toBe('in_progress');
+    const done = events.find((e) => e.type === 'response.output_text.done');
+    expect(done?.type === 'response.output_text.done' && done.text).toBe(RESPONSES.CQ);
+    const completed = events.at(-1)!;
+    if (completed.type !== 'response.completed') throw new Error('no response.completed');
+    expect(completed.response.id).toBe(created.response.id);
+    expect(completed.response.status).toBe('completed');
+    expect(completed.response.usage?.output_tokens).toBeGreaterThan(10);
+    expect(traceOf(completed.response).cell).toBe('VQ_CQ');
+    expect(completed.response.metadata?.gtalign_action).toBe('CQ');
+  });
+
+  it('reports an upstream failure during stage 2 as an error event and response.failed', async () => {
+    let calls = 0;
+    const script = dinosaurScript();
+    upstream.setHandler((body) =>
+      calls++ === 1 ? { status: 500, errorMessage: 'stage 2 exploded' } : script(body),
+    );
+    const events = await collect(
+      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+    );
+    const error = events.at(-2)!;
+    const failed = events.at(-1)!;
+    expect(error.type).toBe('error');
+    if (error.type !== 'error') throw new Error('no error event');
+    expect(error.code).toBe('upstream_error');
+    expect(error.message).toMatch(/stage 2 exploded/);
+    expect(failed.type).toBe('response.failed');
+    if (failed.type !== 'response.failed') throw new Error('no response.failed');
+    expect(failed.response.status).toBe('failed');
+    expect(failed.response.error?.message).toMatch(/stage 2 exploded/);
+  });
+
+  it('a failure before any output (upstream down in stage 1) is a plain 502, which the client raises', async () => {
+    upstream.setHandler(() => ({ status: 503, errorMessage: 'overloaded' }));
+    const err = await client.responses
+      .create({ model: 'gtalign-dino', input: QUESTION, stream: true })
+      .then(collect)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((err as InstanceType<typeof OpenAI.APIError>).message).toMatch(/overloaded/);
+  });
+});
+
+describe('errors in the Responses (OpenAI error object) shape', () => {
+  type APIError = InstanceType<typeof OpenAI.APIError>;
+  const fail = (p: Promise<unknown>): Promise<APIError> =>
+    p.then(
+      () => {
+        throw new Error('expected the request to fail');
+      },
+      (e: unknown) => e as APIError,
+    );
+
+  it('bad input is a 400 BadRequestError naming the field', async () => {
+    const notUser = await fail(
+      client.responses.create({ model: 'gtalign-dino', input: [{ role: 'assistant', content: 'Hi' }] }),
+    );
+    expect(notUser).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(notUser.status).toBe(400);
+    expect(notUser.param).toBe('input.0.role');
+    expect(notUser.type).toBe('invalid_request_error');
+
+    const toolItem = await fail(
+      client.responses.create({
+        model: 'gtalign-dino',
+        input: [{ type: 'function_call_output', call_id: 'c1', output: '42' }],
+      }),
+    );
+    expect(toolItem).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(toolItem.message).toMatch(/function_call_output/);
+
+    const numbers = await fail(
+      client.responses.create({ model: 'gtalign-dino', input: 42 as unknown as string }),
+    );
+    expect(numbers).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(numbers.param).toBe('input');
+
+    const image = await fail(
+      client.responses.create({
+        model: 'gtalign-dino',
+        input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x', detail: 'auto' }] }],
+      }),
+    );
+    expect(image).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(image.param).toBe('input.0.content.0.type');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('is stateless: previous_response_id is a 400 that says to send the conversation', async () => {
+    const err = await fail(
+      client.responses.create({ model: 'gtalign-dino', input: QUESTION, previous_response_id: 'resp_1' }),
+    );
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.param).toBe('previous_response_id');
+    expect(err.message).toMatch(/does not store responses/);
+  });
+
+  it('an unsupported policy is 400; an upstream error is 502; a missing key 401', async () => {
+    const policy = await fail(
+      client.responses.create(withGtalign({ model: 'gtalign-dino', input: QUESTION }, { policy: 'nope' })),
+    );
+    expect(policy).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(policy.code).toBe('invalid_policy');
+
+    upstream.setHandler(() => ({ status: 500, errorMessage: 'boom' }));
+    const upstreamErr = await fail(client.responses.create({ model: 'gtalign-dino', input: QUESTION }));
+    expect(upstreamErr).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(upstreamErr.status).toBe(502);
+    expect(upstreamErr.code).toBe('upstream_error');
+
+    const anonymous = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    const auth = await fail(anonymous.responses.create({ model: 'gtalign-dino', input: QUESTION }));
+    expect(auth).toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+});
