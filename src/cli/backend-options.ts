@@ -98,7 +98,10 @@ export interface BackendDescription {
 
 /** One line saying which backend runs and why: `backend: detected llamacpp at URL (GET /props …)`. */
 export function backendLine(description: BackendDescription): string {
-  if (description.kind === 'local') return `backend: local engine with ${description.model}`;
+  if (description.kind === 'local') {
+    const random = description.randomWeights ? ' (RANDOM weights: its text means nothing)' : '';
+    return `backend: local engine with ${description.model}${random}`;
+  }
   if (description.vendorSource === 'detected' && description.detection !== undefined) {
     return `backend: detected ${description.vendor} at ${description.baseUrl} (${description.detection.reason})`;
   }
