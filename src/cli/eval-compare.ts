@@ -3,7 +3,7 @@ import { COMPARE_OUT, TOKENIZER } from '../config/settings/eval.js';
 import { JSON_OUTPUT } from '../config/settings/output.js';
 import { compareRuns, type RunsComparison } from '../eval/compare.js';
 import { tableToText } from '../eval/report/table.js';
-import { deltaTable, paretoTable } from '../eval/report/tables.js';
+import { deltaTable, paretoTable, significanceNote, significanceTable } from '../eval/report/tables.js';
 import { writeFileAtomic } from '../io/checked-write.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -28,7 +28,9 @@ function text(cmp: RunsComparison): string {
     parts.push(tableToText(paretoTable(p)));
     parts.push('\nMetric deltas B − A (shared items)\n');
     parts.push(tableToText(deltaTable(p)));
-    parts.push('\n');
+    parts.push('\nIs the difference more than noise? (shared scored items)\n');
+    parts.push(tableToText(significanceTable(p)));
+    parts.push(`${significanceNote(p)}\n\n`);
   }
   const t = cmp.tokenizer;
   parts.push(`tokens: ${t.description}${t.note ? ` (${t.note})` : ''}\n`);
@@ -44,7 +46,9 @@ export const evalCompareCommand = defineCommand({
   (A ≻ B, B ≻ A, equal, incomparable), coverage of the joint frontier, hypervolume above the reference
   point (the minimum of both coordinates over both runs; the exact union area), average regret;
   metric deltas B − A (format, answer, Ans./Token, R/T, total tokens, W, U, L, matrix reasoning)
-  computed on the shared items.`,
+  computed on the shared items;
+  whether the difference is more than noise, for W, U, L and the answer score: the paired bootstrap
+  interval of the mean difference B − A and the paired sign-flip test's p, with the item count and seed.`,
   notes: 'Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.',
   settings: SETTINGS,
   positionals: true,

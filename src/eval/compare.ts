@@ -12,6 +12,7 @@ import {
   orderSources,
   recordPoint,
 } from './metrics.js';
+import { type PairedStats, pairedStats } from './paired-stats.js';
 import { comparePareto, type PairedItem, type ParetoComparison } from './pareto-compare.js';
 import { approxTokenCounter } from './tokens.js';
 import type { RunRecord } from './types.js';
@@ -43,6 +44,8 @@ export interface PairComparison {
   source_mismatch: number;
   pareto: { overall: ParetoComparison; by_source: Record<string, ParetoComparison> };
   deltas: { overall: MetricDeltas; by_source: Record<string, MetricDeltas> };
+  /** W, U, L and the answer score over the items both runs scored: paired bootstrap interval and test. */
+  significance: PairedStats;
 }
 
 export interface RunsComparison {
@@ -117,6 +120,7 @@ export function compareRunPair(
     source_mismatch: mismatch,
     pareto: { overall: comparePareto(items), by_source: paretoBySource },
     deltas: { overall: deltas(ma.overall, mb.overall), by_source: deltaBySource },
+    significance: pairedStats(sharedA, sharedB),
     metrics: { a: ma, b: mb },
   };
 }

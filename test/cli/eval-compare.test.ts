@@ -62,6 +62,11 @@ describe('gtalign eval compare', () => {
     expect(r.stdout).toMatch(/scope\s+items\s+A ≻ B\s+B ≻ A\s+equal\s+incomparable/);
     expect(r.stdout).toMatch(/overall\s+3\s+0\s+1\s+1\s+1\s/);
     expect(r.stdout).toMatch(/Metric deltas B − A/);
+    // Three items cannot tell runs apart: every measure is reported with its n and judged within noise.
+    expect(r.stdout).toMatch(/Is the difference more than noise\?/);
+    expect(r.stdout).toMatch(/^W\s+\d+\s/m);
+    expect(r.stdout).toMatch(/within noise|no items/);
+    expect(r.stdout).toMatch(/2000 resamples, seed 1/);
   });
 
   it('fails when two runs share no item, and on bad usage', async () => {

@@ -36,6 +36,8 @@ import {
   paretoTable,
   safetyTable,
   settingsTable,
+  significanceNote,
+  significanceTable,
   sweepTable,
 } from './tables.js';
 
@@ -301,6 +303,10 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
       tables.push({
         caption: `Metric deltas B − A on shared items: A = ${p.a}, B = ${p.b}`,
         table: deltaTable(p),
+      });
+      tables.push({
+        caption: `Is the difference more than noise? A = ${p.a}, B = ${p.b}. ${significanceNote(p)}`,
+        table: significanceTable(p),
       });
     }
     out.push({ title: 'Comparison', text, tables });

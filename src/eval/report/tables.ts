@@ -4,6 +4,7 @@
 import { basename, dirname } from 'node:path';
 import type { PairComparison } from '../compare.js';
 import { type GroupMetrics, HEADLINE_METRICS, type HeadlineMetric, type Metrics } from '../metrics.js';
+import { PAIRED_MEASURES } from '../paired-stats.js';
 import type { ParetoComparison } from '../pareto-compare.js';
 import type { Sweep } from '../run-dir.js';
 import { fmt, pct, signed, type Table } from './table.js';
@@ -356,6 +357,38 @@ export function deltaTable(pair: PairComparison): Table {
     }),
     numeric: [1, 2, 3, ...sources.map((_, i) => i + 4)],
   };
+}
+
+const MEASURE_LABEL = { welfare: 'W', user_welfare: 'U', llm_welfare: 'L', answer_score: 'answer' } as const;
+
+/** Whether B − A is more than noise: the paired bootstrap interval and the sign-flip test per measure. */
+export function significanceTable(pair: PairComparison): Table {
+  const first = pair.significance.welfare.difference;
+  return {
+    head: ['measure', 'n', 'A', 'B', 'Δ B − A', `${Math.round(first.level * 100)}% interval`, 'p', 'verdict'],
+    rows: PAIRED_MEASURES.map((m) => {
+      const s = pair.significance[m];
+      const d = s.difference;
+      return [
+        MEASURE_LABEL[m],
+        String(s.n),
+        fmt(s.meanA, 3),
+        fmt(s.meanB, 3),
+        signed(s.n === 0 ? null : d.estimate, 3),
+        s.n === 0 ? '–' : `[${signed(d.low, 3)}, ${signed(d.high, 3)}]`,
+        s.n === 0 ? '–' : s.test.pValue.toPrecision(2),
+        s.n === 0 ? 'no items' : s.within_noise ? 'within noise' : d.estimate > 0 ? 'B higher' : 'B lower',
+      ];
+    }),
+    numeric: [1, 2, 3, 4, 6],
+  };
+}
+
+/** How the significance table was computed, for the line under it. */
+export function significanceNote(pair: PairComparison): string {
+  const d = pair.significance.welfare.difference;
+  const t = pair.significance.welfare.test;
+  return `Paired percentile bootstrap of the mean difference over items both runs scored (${d.resamples} resamples, seed ${d.seed}); p from the paired sign-flip test (${t.method === 'exact' ? 'exact' : `${t.permutations} random sign patterns, seed ${t.seed}`}). "within noise": the interval covers 0.`;
 }
 
 /** A sweep's points: welfare, action shares and tokens against the parameter. */

@@ -1,0 +1,74 @@
+/**
+ * Whether two runs really differ: for W, U, L and the answer score, over the items both runs scored, the
+ * paired bootstrap interval of the mean difference B − A and the paired sign-flip test, with the number of
+ * items and the seed. A difference is "within noise" when the interval covers 0.
+ */
+import { cobbDouglas } from '../reward/aggregate.js';
+import { isFailedReward } from './metrics.js';
+import { type Interval, type PermutationTest, pairedBootstrap, signFlipTest } from './stats.js';
+import type { RunRecord } from './types.js';
+
+export const PAIRED_MEASURES = ['welfare', 'user_welfare', 'llm_welfare', 'answer_score'] as const;
+export type PairedMeasure = (typeof PAIRED_MEASURES)[number];
+
+export interface PairedStat {
+  /** Items with a score in both runs. */
+  n: number;
+  meanA: number | null;
+  meanB: number | null;
+  /** Mean of B − A with its percentile bootstrap interval (resampling the pairs). */
+  difference: Interval;
+  /** Two-sided paired sign-flip test of "no difference". */
+  test: PermutationTest;
+  /** The interval covers 0: the runs cannot be told apart on this measure. */
+  within_noise: boolean;
+}
+
+export type PairedStats = Record<PairedMeasure, PairedStat>;
+
+function value(record: RunRecord, measure: PairedMeasure): number | undefined {
+  const r = record.reward;
+  if (isFailedReward(r)) return undefined;
+  switch (measure) {
+    case 'welfare':
+      return cobbDouglas(r.user_reward, r.llm_reward);
+    case 'user_welfare':
+      return r.user_reward;
+    case 'llm_welfare':
+      return r.llm_reward;
+    case 'answer_score':
+      return r.answer_reward;
+  }
+}
+
+/** The paired statistics of records `a[i]` and `b[i]` (the same item in both runs). */
+export function pairedStats(
+  a: readonly RunRecord[],
+  b: readonly RunRecord[],
+  options: { seed?: number; resamples?: number } = {},
+): PairedStats {
+  const out = {} as PairedStats;
+  for (const measure of PAIRED_MEASURES) {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    a.forEach((ra, i) => {
+      const x = value(ra, measure);
+      const y = value(b[i]!, measure);
+      if (x !== undefined && y !== undefined) {
+        xs.push(x);
+        ys.push(y);
+      }
+    });
+    const boot = pairedBootstrap(xs, ys, options);
+    const difference = boot.difference;
+    out[measure] = {
+      n: xs.length,
+      meanA: xs.length === 0 ? null : boot.meanA,
+      meanB: xs.length === 0 ? null : boot.meanB,
+      difference,
+      test: signFlipTest(xs, ys, options.seed === undefined ? {} : { seed: options.seed }),
+      within_noise: !(difference.low > 0 || difference.high < 0),
+    };
+  }
+  return out;
+}
