@@ -69,7 +69,8 @@ export interface TurnLog {
 function isTurn(v: unknown): v is TurnRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
-  if (typeof r.conversation !== 'string' || !Number.isSafeInteger(r.turn) || (r.turn as number) < 1) return false;
+  if (typeof r.conversation !== 'string' || !Number.isSafeInteger(r.turn) || (r.turn as number) < 1)
+    return false;
   if (r.role === 'assistant') {
     return (
       typeof r.output === 'string' &&
@@ -112,7 +113,9 @@ export async function openTurnLog(
         try {
           value = JSON.parse(line);
         } catch (err) {
-          throw new RunStoreError(`cannot resume: ${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+          throw new RunStoreError(
+            `cannot resume: ${path}:${i + 1}: not valid JSON (${(err as Error).message})`,
+          );
         }
         if (!isTurn(value)) throw new RunStoreError(`cannot resume: ${path}:${i + 1}: not a turn record`);
         turns.push(value);
@@ -138,7 +141,12 @@ export async function openTurnLog(
           if (fsync) await file.datasync();
         } catch (err) {
           await file.truncate(committed).catch(() => undefined);
-          failed = storeIoError(err, 'write', path, 'the finished turn was not saved (earlier turns are kept)');
+          failed = storeIoError(
+            err,
+            'write',
+            path,
+            'the finished turn was not saved (earlier turns are kept)',
+          );
           throw failed;
         }
         committed += data.length;
