@@ -311,3 +311,33 @@ export function asInputError(err: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * The backend made on first use (a command whose other tools need no model: `mcp`, `studio`). A failure is
+ * reported as an input error and not kept, so the next call tries again.
+ */
+export function lazyBackend(
+  choice: BackendChoice,
+  env: Env,
+  label: string,
+): { model: () => Promise<ChatModel>; close: () => Promise<void> } {
+  let pending: Promise<ChatModel> | undefined;
+  const model = (): Promise<ChatModel> => {
+    pending ??= createBackend(choice, env).then(
+      (backend) => {
+        process.stderr.write(`${label}: ${backendLine(backend.description)}\n`);
+        return backend.model;
+      },
+      (err: unknown) => {
+        pending = undefined;
+        const reported = asInputError(err);
+        throw reported instanceof Error ? reported : new InputError(String(err));
+      },
+    );
+    return pending;
+  };
+  const close = async (): Promise<void> => {
+    if (pending !== undefined) await pending.then((m) => m.close()).catch(() => {});
+  };
+  return { model, close };
+}

@@ -10,12 +10,10 @@ import { GENERATION } from '../config/settings/generation.js';
 import { MCP_SETTINGS } from '../config/settings/mcp.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
-import type { ChatModel } from '../llm/types.js';
 import {
   asInputError,
   backendChoice,
-  backendLine,
-  createBackend,
+  lazyBackend,
   loadSteering,
   turnFlags,
   turnOptionsOf,
@@ -56,21 +54,8 @@ created at their first call.`,
     const defaults = turnOptionsOf(turn, steering);
     const mcp = await import('../mcp/index.js');
 
-    let pending: Promise<ChatModel> | undefined;
-    const model = (): Promise<ChatModel> => {
-      pending ??= createBackend(choice, ctx.env).then(
-        (backend) => {
-          process.stderr.write(`gtalign mcp: ${backendLine(backend.description)}\n`);
-          return backend.model;
-        },
-        (err: unknown) => {
-          pending = undefined;
-          const reported = asInputError(err);
-          throw reported instanceof Error ? reported : new InputError(String(err));
-        },
-      );
-      return pending;
-    };
+    const backend = lazyBackend(choice, ctx.env, 'gtalign mcp');
+    const model = backend.model;
     const createServer = () => mcp.createGtalignMcpServer({ model, defaults });
 
     try {
@@ -98,7 +83,7 @@ created at their first call.`,
       );
       return await serveUntilSignal(running, 'gtalign mcp');
     } finally {
-      if (pending !== undefined) await pending.then((m) => m.close()).catch(() => {});
+      await backend.close();
     }
   },
 });

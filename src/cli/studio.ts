@@ -11,7 +11,6 @@ import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
-import type { ChatModel } from '../llm/types.js';
 import { createPlayground } from '../studio/playground.js';
 import { loadRuns } from '../studio/runs.js';
 import { startStudioServer } from '../studio/server.js';
@@ -19,14 +18,12 @@ import { openStudyStore } from '../studio/study.js';
 import {
   asInputError,
   backendChoice,
-  backendLine,
-  createBackend,
+  lazyBackend,
   loadSteering,
   turnFlags,
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { InputError } from './errors.js';
 import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
 
 const SETTINGS = [
@@ -73,21 +70,8 @@ The page is self-contained (no CDN). The backend is created at the first questio
       throw asInputError(err);
     }
     const { spec: _spec, policy, ...defaults } = turnOptionsOf(turn, steering);
-    let pending: Promise<ChatModel> | undefined;
-    const model = (): Promise<ChatModel> => {
-      pending ??= createBackend(choice, ctx.env).then(
-        (backend) => {
-          process.stderr.write(`gtalign studio: ${backendLine(backend.description)}\n`);
-          return backend.model;
-        },
-        (err: unknown) => {
-          pending = undefined;
-          const reported = asInputError(err);
-          throw reported instanceof Error ? reported : new InputError(String(err));
-        },
-      );
-      return pending;
-    };
+    const backend = lazyBackend(choice, ctx.env, 'gtalign studio');
+    const model = backend.model;
     const studies = await openStudyStore(values['study-dir']);
     const token = randomBytes(24).toString('hex');
     try {
@@ -117,7 +101,7 @@ The page is self-contained (no CDN). The backend is created at the first questio
       return await serveUntilSignal(running, 'gtalign studio');
     } finally {
       await studies.close();
-      if (pending !== undefined) await pending.then((m) => m.close()).catch(() => {});
+      await backend.close();
     }
   },
 });
