@@ -136,6 +136,12 @@ const COMPUTE_FIELDS = ['computeCostPerMillion', 'computeCostPerMillionInput'] a
 /** Checks how the fields fit together and fills in what the billing implies. */
 function normalizePricing(p: PricingInput): PricingPolicy | SteeringIssue[] {
   const issues: SteeringIssue[] = [];
+  const payerMustBe = (expected: Payer, message: string): void => {
+    if (p.payer !== undefined && p.payer !== expected) issues.push({ path: 'payer', message });
+  };
+  const mustBeZero = (fields: readonly (keyof PricingInput)[], message: (value: unknown) => string): void => {
+    for (const f of fields) if ((p[f] ?? 0) !== 0) issues.push({ path: f, message: message(p[f]) });
+  };
   let payer: Payer;
   switch (p.billing) {
     case 'per-token': {
@@ -155,44 +161,30 @@ function normalizePricing(p: PricingInput): PricingPolicy | SteeringIssue[] {
     }
     case 'subscription': {
       payer = 'provider';
-      if (p.payer !== undefined && p.payer !== 'provider') {
-        issues.push({
-          path: 'payer',
-          message:
-            `under subscription the user pays a flat fee, not per token, and the provider bears the ` +
-            `tokens' cost: omit payer or use "provider" (got ${JSON.stringify(p.payer)})`,
-        });
-      }
-      for (const f of PRICE_FIELDS) {
-        if ((p[f] ?? 0) !== 0) {
-          issues.push({
-            path: f,
-            message:
-              `subscription charges nothing per token (got ${p[f]}); put the provider's cost in ` +
-              `computeCostPerMillion, or use billing "per-token"`,
-          });
-        }
-      }
+      payerMustBe(
+        'provider',
+        `under subscription the user pays a flat fee, not per token, and the provider bears the ` +
+          `tokens' cost: omit payer or use "provider" (got ${JSON.stringify(p.payer)})`,
+      );
+      mustBeZero(
+        PRICE_FIELDS,
+        (v) =>
+          `subscription charges nothing per token (got ${v}); put the provider's cost in ` +
+          `computeCostPerMillion, or use billing "per-token"`,
+      );
       break;
     }
     case 'free': {
       payer = 'nobody';
-      if (p.payer !== undefined && p.payer !== 'nobody') {
-        issues.push({
-          path: 'payer',
-          message:
-            `free billing: nobody pays per token (got ${JSON.stringify(p.payer)}); a free tier where the ` +
-            `provider pays for compute is billing "subscription" with computeCostPerMillion`,
-        });
-      }
-      for (const f of [...PRICE_FIELDS, ...COMPUTE_FIELDS]) {
-        if ((p[f] ?? 0) !== 0) {
-          issues.push({
-            path: f,
-            message: `free billing has no token costs (got ${p[f]}); use billing "subscription" or "per-token"`,
-          });
-        }
-      }
+      payerMustBe(
+        'nobody',
+        `free billing: nobody pays per token (got ${JSON.stringify(p.payer)}); a free tier where the ` +
+          `provider pays for compute is billing "subscription" with computeCostPerMillion`,
+      );
+      mustBeZero(
+        [...PRICE_FIELDS, ...COMPUTE_FIELDS],
+        (v) => `free billing has no token costs (got ${v}); use billing "subscription" or "per-token"`,
+      );
       break;
     }
   }
