@@ -6,6 +6,7 @@ import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { REWARD } from '../config/settings/reward.js';
+import { SIM } from '../config/settings/sim.js';
 import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
 import { backendChoice, loadSteering, turnFlags } from './backend-options.js';
@@ -23,6 +24,7 @@ import {
   runScored,
   scoringContext,
 } from './eval-common.js';
+import { checkSimFlags, runConversations } from './eval-conversation.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
 
@@ -36,6 +38,7 @@ const SETTINGS = [
   GENERATION,
   JUDGE,
   REWARD,
+  SIM,
 ] as const;
 
 /** Raw mode sends the row's prompt as is: steering and grammar flags would be silently ignored. */
@@ -75,6 +78,12 @@ An output without a valid payoff matrix or <response> is recorded and scored (re
 score counts it). A backend failure leaves the row without a record (see RUN_DIR/errors.jsonl); --resume
 generates it again.
 
+Conversations (--turns N): each row, once per --persona, becomes a conversation with a simulated user
+(a model given the persona and a hidden intent from the row) that answers the assistant's questions, until
+the assistant answers, the user stops, or N assistant turns; RUN_DIR/turns.jsonl keeps every finished
+turn (--resume goes on inside a conversation), results.jsonl one scored record per conversation, and
+metrics.json the conversation metrics under "conversations" (see the README).
+
 Verdicts: --judge-url URL --judge-model NAME asks a judge (OpenAI-compatible) for each output. With
 --judge offline no judge is called: outputs that need no verdict are scored (malformed outputs get 0,
 math answers equal to the ground truth get 1), the others are recorded with reward
@@ -94,6 +103,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
         throw new UsageError(`${unused.map((f) => `--${f}`).join(', ')} go with --mode assistant, not raw`);
       }
     }
+    checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
@@ -107,6 +117,20 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
         const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
         model = backend.model;
         const { produce, generation } = producerFor(mode, backend.model, turn, steering);
+        if (values.turns !== undefined) {
+          const inputs = { counter, dataFiles, rows, backend, generation, judge, reward, signal };
+          return runConversations({
+            label: LABEL,
+            loaded,
+            flags,
+            mode,
+            turn,
+            steering,
+            choice,
+            env: ctx.env,
+            ...inputs,
+          });
+        }
         const config = runConfig({
           flags,
           out: flags.out,

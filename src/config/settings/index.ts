@@ -18,6 +18,7 @@ import { REWARD } from './reward.js';
 import { REWARD_SCORE_SETTINGS, REWARD_SERVE_SETTINGS } from './scoring.js';
 import { MAX_MESSAGES, UPSTREAM } from './serve.js';
 import { SERVER } from './server.js';
+import { SIM } from './sim.js';
 import { STEERING } from './steering.js';
 import { STUDIO } from './studio.js';
 
@@ -35,6 +36,7 @@ export const ALL_GROUPS: readonly Group[] = [
   MCP,
   STUDIO,
   group('Eval', EVAL_SETTINGS),
+  SIM,
   group('Data', DATA_SETTINGS),
   group('Models', MODELS_SETTINGS),
   group('Offline model', TINY_SETTINGS),

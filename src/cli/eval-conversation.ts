@@ -1,0 +1,209 @@
+/**
+ * `gtalign eval run --turns N`: conversations with simulated users (src/sim/, src/eval/conversation-run.ts).
+ * eval-run.ts loads the usual run inputs and hands them here when --turns is given.
+ */
+import { resolve } from 'node:path';
+import type { Env } from '../config/env.js';
+import { givenAsFlag, type LoadedOf } from '../config/load.js';
+import { SIM } from '../config/settings/sim.js';
+import type { DatasetRow } from '../data/row.js';
+import { conversationTable } from '../eval/conversation-metrics.js';
+import { type ConversationEvalResult, evaluateConversations } from '../eval/conversation-run.js';
+import { createProgress } from '../eval/progress.js';
+import type { AssistantOptions } from '../eval/run.js';
+import type { TokenCounter } from '../eval/tokens.js';
+import type { ChatModel } from '../llm/types.js';
+import type { RewardConfig } from '../reward/config.js';
+import { loadPersonaFile, type Persona, PersonaError, resolvePersonas } from '../sim/persona.js';
+import {
+  type BackendChoice,
+  type BackendDescription,
+  createBackend,
+  type LoadedSteering,
+  type TurnFlags,
+  turnOptionsOf,
+} from './backend-options.js';
+import { InputError, UsageError } from './errors.js';
+import {
+  type Mode,
+  metricsTable,
+  outcome,
+  type RunFlags,
+  runConfig,
+  runControl,
+  scoringOf,
+} from './eval-common.js';
+import { writeOut } from './io.js';
+import type { JudgeSetup } from './judge-options.js';
+
+type SimLoaded = LoadedOf<typeof SIM.settings>;
+
+const SIM_FLAGS = SIM.settings.map((s) => s.name).filter((n) => n !== 'turns');
+
+/** Sim flags without --turns, or --turns in raw mode: a usage error. */
+export function checkSimFlags(loaded: SimLoaded, mode: Mode): void {
+  if (loaded.values.turns === undefined) {
+    const given = SIM_FLAGS.filter((n) => givenAsFlag(loaded, n as keyof SimLoaded['values']));
+    if (given.length > 0) throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} go with --turns N`);
+    return;
+  }
+  if (mode === 'raw')
+    throw new UsageError('--turns goes with --mode assistant (a GTAlign turn per assistant turn)');
+}
+
+export interface ConversationCommandInput {
+  label: string;
+  loaded: SimLoaded;
+  flags: RunFlags;
+  mode: Mode;
+  turn: TurnFlags;
+  steering: LoadedSteering;
+  backend: { model: ChatModel; description: BackendDescription };
+  /** The assistant's backend choice (threads and GPU of a local user model come from it). */
+  choice: BackendChoice;
+  generation: Record<string, unknown>;
+  counter: TokenCounter;
+  dataFiles: string[];
+  rows: DatasetRow[];
+  judge: JudgeSetup;
+  reward: RewardConfig;
+  signal: AbortSignal;
+  env: Env;
+}
+
+async function personasOf(values: SimLoaded['values']): Promise<Persona[]> {
+  try {
+    const extra = values['persona-file'] ? await loadPersonaFile(values['persona-file']) : [];
+    return resolvePersonas(values.persona ?? [], extra);
+  } catch (err) {
+    if (err instanceof PersonaError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+/** The model that plays the user: the assistant's own when nothing else is named. */
+async function userBackend(
+  input: ConversationCommandInput,
+): Promise<{ model: ChatModel; owned: boolean; description: Record<string, unknown> }> {
+  const v = input.loaded.values;
+  const assistant = input.backend.description;
+  const kind = v['user-backend'] ?? assistant.kind;
+  if (kind === 'local') {
+    if (v['user-base-url'] !== undefined && givenAsFlag(input.loaded, 'user-base-url')) {
+      throw new UsageError('--user-base-url goes with --user-backend openai');
+    }
+    const path = v['user-model'] ?? (assistant.kind === 'local' ? assistant.model : undefined);
+    if (assistant.kind === 'local' && (path === undefined || resolve(path) === resolve(assistant.model))) {
+      return {
+        model: input.backend.model,
+        owned: false,
+        description: { kind, model: assistant.model, shared: true },
+      };
+    }
+    const choice: BackendChoice = {
+      kind: 'local',
+      ...(path === undefined ? {} : { model: path }),
+      threads: input.choice.kind === 'local' ? input.choice.threads : 1,
+      gpu: input.choice.kind === 'local' ? input.choice.gpu : false,
+    };
+    const made = await createBackend(choice, input.env);
+    return { model: made.model, owned: true, description: { kind, model: made.description.model } };
+  }
+  const baseUrl = v['user-base-url'] ?? assistant.baseUrl;
+  const name = v['user-model'] ?? (assistant.kind === 'openai' ? assistant.model : undefined);
+  if (baseUrl === undefined || name === undefined) {
+    throw new UsageError('--user-backend openai needs --user-base-url URL and --user-model NAME');
+  }
+  if (v['user-backend'] === undefined && v['user-model'] === undefined && v['user-base-url'] === undefined) {
+    return { model: input.backend.model, owned: false, description: { kind, model: name, shared: true } };
+  }
+  const made = await createBackend(
+    { kind: 'openai', baseUrl, model: name, vendor: v['user-vendor'] },
+    input.env,
+  );
+  return {
+    model: made.model,
+    owned: true,
+    description: { kind, model: name, vendor: made.description.vendor, baseUrl },
+  };
+}
+
+/** Runs the conversations of `eval run --turns N`; returns the exit code. */
+export async function runConversations(input: ConversationCommandInput): Promise<number> {
+  const v = input.loaded.values;
+  const maxTurns = v.turns!;
+  const personas = await personasOf(v);
+  const user = await userBackend(input);
+  try {
+    const settings = turnOptionsOf(input.turn, input.steering);
+    const options: AssistantOptions = { ...settings, prompt: settings.prompt ?? 'row' };
+    const { baseUrl: userBaseUrl, shared, ...userKey } = user.description;
+    const conversation = {
+      turns: maxTurns,
+      personas,
+      user: { ...userKey, shared: shared === true },
+      userMaxTokens: v['user-max-tokens'],
+      userTemperature: v['user-temperature'],
+      userSeed: v['user-seed'],
+      discount: v.discount,
+    };
+    const base = runConfig({
+      flags: input.flags,
+      out: input.flags.out,
+      dataFiles: input.dataFiles,
+      mode: input.mode,
+      backend: input.backend.description,
+      generation: { ...input.generation, conversation },
+      judge: input.judge,
+      reward: input.reward,
+      counter: input.counter,
+    });
+    const config = {
+      ...base,
+      runtime: { ...base.runtime, ...(userBaseUrl === undefined ? {} : { userBaseUrl }) },
+    };
+    const progress = input.flags.progress ? createProgress({ label: `${input.label}:` }) : undefined;
+    const say = (text: string): void => {
+      if (progress) progress.log(text);
+      else process.stderr.write(`${text}\n`);
+    };
+    let result: ConversationEvalResult;
+    try {
+      result = await evaluateConversations({
+        out: input.flags.out,
+        config,
+        rows: input.rows,
+        scoring: scoringOf(input.judge, input.reward),
+        tokenCounter: input.counter,
+        ...runControl(input.flags),
+        signal: input.signal,
+        assistant: { model: input.backend.model, options },
+        sim: {
+          personas,
+          maxTurns,
+          userModel: user.model,
+          userMaxTokens: v['user-max-tokens'],
+          userTemperature: v['user-temperature'],
+          seed: v['user-seed'],
+          discount: v.discount,
+        },
+        onStart: ({ total, resumed, truncatedBytes, store }) => {
+          const parts = [
+            `${store.dir}: ${total} conversations (${personas.length} persona(s), at most ${maxTurns} turns)`,
+          ];
+          if (store.resumed) parts.push(`${resumed} already done`);
+          if (truncatedBytes > 0) parts.push(`dropped a cut-off last line (${truncatedBytes} bytes)`);
+          say(`${input.label}: ${parts.join(', ')}`);
+        },
+        onProgress: (p) => progress?.update(p),
+        onFailure: (row, error) => say(`${input.label}: ${row.id}: ${error.message}`),
+      });
+    } finally {
+      progress?.finish();
+    }
+    await writeOut(`${metricsTable(result.metrics)}\n\n${conversationTable(result.metrics.conversations)}\n`);
+    return outcome(input.label, result);
+  } finally {
+    if (user.owned) await user.model.close();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Conversations with simulated users (`gtalign eval run --turns N`): how many assistant turns, which
+ * personas play the user, which model plays them, and the discount of the conversation's welfare.
+ */
+import { group, setting } from '../setting.js';
+import { integer, number, oneOf, path, positiveInt, text, texts } from '../value-types.js';
+import { VENDOR_CHOICES } from './backend.js';
+
+export const TURNS = setting({
+  name: 'turns',
+  key: 'sim.turns',
+  type: positiveInt({ max: 64 }),
+  arg: 'N',
+  help:
+    'make each row a conversation of at most N assistant turns: after a turn\n' +
+    'that asks something, a simulated user replies (see --persona)',
+});
+
+export const PERSONA = setting({
+  name: 'persona',
+  key: 'sim.persona',
+  type: texts({ commas: true }),
+  arg: 'NAME',
+  help:
+    'who plays the user (repeat, or comma-separated; each row runs once per persona):\n' +
+    'cooperative, terse, verbose, impatient, confused, or one of --persona-file',
+  defaultText: 'cooperative',
+});
+
+export const PERSONA_FILE = setting({
+  name: 'persona-file',
+  key: 'sim.personaFile',
+  type: path(),
+  arg: 'FILE',
+  help: 'a JSON file of more personas (see the README: Conversations with simulated users)',
+});
+
+export const USER_BACKEND = setting({
+  name: 'user-backend',
+  key: 'sim.backend',
+  type: oneOf(['local', 'openai']),
+  arg: 'local|openai',
+  help: 'the model that plays the user: local GGUF or an OpenAI-compatible server',
+  defaultText: 'the assistant backend',
+});
+
+export const USER_MODEL = setting({
+  name: 'user-model',
+  key: 'sim.model',
+  type: text(),
+  arg: 'PATH|NAME',
+  help: "local: a GGUF file; openai: the served model's name",
+  defaultText: 'the assistant model',
+});
+
+export const USER_BASE_URL = setting({
+  name: 'user-base-url',
+  key: 'sim.baseUrl',
+  type: text(),
+  arg: 'URL',
+  help: 'openai: URL of the server that plays the user',
+  defaultText: '--base-url',
+});
+
+export const USER_VENDOR = setting({
+  name: 'user-vendor',
+  key: 'sim.vendor',
+  type: oneOf(VENDOR_CHOICES),
+  default: 'openai',
+  arg: 'NAME',
+  help: 'openai: server kind of --user-base-url (the user needs no continuation,\nso the default skips the probe)',
+});
+
+export const USER_MAX_TOKENS = setting({
+  name: 'user-max-tokens',
+  key: 'sim.maxTokens',
+  type: positiveInt(),
+  default: 256,
+  arg: 'N',
+  help: "token limit of one simulated user's reply",
+});
+
+export const USER_TEMPERATURE = setting({
+  name: 'user-temperature',
+  key: 'sim.temperature',
+  type: number({ min: 0 }),
+  default: 0,
+  arg: 'X',
+  help: 'sampling temperature of the simulated user',
+});
+
+export const USER_SEED = setting({
+  name: 'user-seed',
+  key: 'sim.seed',
+  type: integer({ min: 0 }),
+  default: 0,
+  arg: 'N',
+  help: 'seed of the simulated users: which meaning each holds, follow-up choices,\nsampling',
+});
+
+export const DISCOUNT = setting({
+  name: 'discount',
+  key: 'sim.discount',
+  type: number({ min: 0, max: 1 }),
+  default: 0.9,
+  arg: 'G',
+  help: "discount γ of the conversation's welfare: Σ γ^(t-1) · W_t over assistant turns",
+});
+
+export const SIM = group('Simulated users', [
+  TURNS,
+  PERSONA,
+  PERSONA_FILE,
+  USER_BACKEND,
+  USER_MODEL,
+  USER_BASE_URL,
+  USER_VENDOR,
+  USER_MAX_TOKENS,
+  USER_TEMPERATURE,
+  USER_SEED,
+  DISCOUNT,
+]);

@@ -1,0 +1,188 @@
+/**
+ * Metrics of a conversation run (`eval run --turns N`), from the `conversation` summary of each
+ * results.jsonl record (see conversation-run.ts), per data source and persona (`SOURCE/PERSONA`), per
+ * persona over every source (`all/PERSONA`) and overall (`overall`):
+ *
+ * - `n`: conversations; `turns`: mean assistant turns;
+ * - `answered`: share of conversations in which the assistant answered (a DA or AQ turn) at all;
+ *   `turns_to_answer`: mean 1-based index of the first answering turn, over those;
+ * - `assistant_tokens`: mean tokens the assistant wrote over the conversation (whole outputs);
+ *   `user_tokens`: mean tokens of the simulated user's replies (the user's effort; the row's own
+ *   question is not counted);
+ * - `correct`: mean final-answer correctness against the intent the user held (ambiguity rows: the held
+ *   meaning's answers; other rows: the final turn's answer term against the ground truth), over the
+ *   conversations that have one (`correct_n`);
+ * - `per_turn[t]`: mean U, L and W = the reward's aggregate (√(U·L) by default) of the assistant's t-th
+ *   turns that were scored (`n`);
+ * - `discounted`: means of U_γ = Σ_t γ^(t−1)·U_t, L_γ and W_γ likewise, over conversations whose every turn
+ *   was scored (`n`);
+ * - `action_by_turn[t]`: how many t-th turns were DA, CQ, AQ or had no action (`?`);
+ * - `ends`: why conversations ended (answered, no-follow-up, user-stopped, turn-limit, no-action).
+ */
+import type { RunRecord } from './types.js';
+
+interface SummaryLike {
+  persona: string;
+  turns: number;
+  end: string;
+  actions: string[];
+  answered_at: number | null;
+  correct: number | null;
+  assistant_tokens: number;
+  user_tokens: number;
+  per_turn: Array<{ turn: number; U: number | null; L: number | null; W: number | null }>;
+  discounted: { gamma: number; U: number; L: number; W: number } | null;
+}
+
+export interface ConversationGroup {
+  n: number;
+  turns: number | null;
+  answered: number | null;
+  turns_to_answer: number | null;
+  assistant_tokens: number | null;
+  user_tokens: number | null;
+  correct: number | null;
+  correct_n: number;
+  per_turn: Array<{ turn: number; n: number; U: number | null; L: number | null; W: number | null }>;
+  discounted: { n: number; gamma: number | null; U: number | null; L: number | null; W: number | null };
+  action_by_turn: Array<{ turn: number } & Record<string, number>>;
+  ends: Record<string, number>;
+}
+
+export interface ConversationMetrics {
+  groups: Record<string, ConversationGroup>;
+  overall: ConversationGroup;
+}
+
+function mean(xs: readonly number[]): number | null {
+  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function summaryOf(record: RunRecord): SummaryLike | undefined {
+  const c = (record as RunRecord & { conversation?: unknown }).conversation;
+  if (typeof c !== 'object' || c === null) return undefined;
+  const s = c as SummaryLike;
+  return typeof s.persona === 'string' && Array.isArray(s.per_turn) ? s : undefined;
+}
+
+/** The metrics of one group of conversations (see the module comment). */
+export function conversationGroup(summaries: readonly SummaryLike[]): ConversationGroup {
+  const maxTurn = Math.max(0, ...summaries.map((s) => s.turns));
+  const perTurn: ConversationGroup['per_turn'] = [];
+  const actionByTurn: ConversationGroup['action_by_turn'] = [];
+  for (let t = 1; t <= maxTurn; t++) {
+    const scored = summaries
+      .map((s) => s.per_turn.find((p) => p.turn === t))
+      .filter(
+        (p): p is NonNullable<typeof p> => p !== undefined && p.U !== null && p.L !== null && p.W !== null,
+      );
+    perTurn.push({
+      turn: t,
+      n: scored.length,
+      U: mean(scored.map((p) => p.U!)),
+      L: mean(scored.map((p) => p.L!)),
+      W: mean(scored.map((p) => p.W!)),
+    });
+    const counts: { turn: number } & Record<string, number> = { turn: t, DA: 0, CQ: 0, AQ: 0 };
+    for (const s of summaries) {
+      const a = s.actions[t - 1];
+      if (a !== undefined) counts[a] = (counts[a] ?? 0) + 1;
+    }
+    actionByTurn.push(counts);
+  }
+  const answered = summaries.filter((s) => s.answered_at !== null);
+  const correct = summaries.map((s) => s.correct).filter((c): c is number => c !== null);
+  const disc = summaries.map((s) => s.discounted).filter((d): d is NonNullable<typeof d> => d !== null);
+  const ends: Record<string, number> = {};
+  for (const s of summaries) ends[s.end] = (ends[s.end] ?? 0) + 1;
+  return {
+    n: summaries.length,
+    turns: mean(summaries.map((s) => s.turns)),
+    answered: summaries.length === 0 ? null : answered.length / summaries.length,
+    turns_to_answer: mean(answered.map((s) => s.answered_at!)),
+    assistant_tokens: mean(summaries.map((s) => s.assistant_tokens)),
+    user_tokens: mean(summaries.map((s) => s.user_tokens)),
+    correct: mean(correct),
+    correct_n: correct.length,
+    per_turn: perTurn,
+    discounted: {
+      n: disc.length,
+      gamma: disc[0]?.gamma ?? null,
+      U: mean(disc.map((d) => d.U)),
+      L: mean(disc.map((d) => d.L)),
+      W: mean(disc.map((d) => d.W)),
+    },
+    action_by_turn: actionByTurn,
+    ends,
+  };
+}
+
+/** The conversation metrics of a run's records (records without a conversation summary are left out). */
+export function computeConversationMetrics(records: readonly RunRecord[]): ConversationMetrics {
+  const bySource = new Map<string, SummaryLike[]>();
+  const byPersona = new Map<string, SummaryLike[]>();
+  const all: SummaryLike[] = [];
+  for (const r of records) {
+    const s = summaryOf(r);
+    if (s === undefined) continue;
+    all.push(s);
+    const key = `${r.data_source}/${s.persona}`;
+    bySource.set(key, [...(bySource.get(key) ?? []), s]);
+    byPersona.set(s.persona, [...(byPersona.get(s.persona) ?? []), s]);
+  }
+  const groups: Record<string, ConversationGroup> = {};
+  for (const key of [...bySource.keys()].sort()) groups[key] = conversationGroup(bySource.get(key)!);
+  if (byPersona.size > 1 || bySource.size > 1) {
+    for (const key of [...byPersona.keys()].sort())
+      groups[`all/${key}`] = conversationGroup(byPersona.get(key)!);
+  }
+  return { groups, overall: conversationGroup(all) };
+}
+
+function num(x: number | null, digits = 3): string {
+  return x === null ? '-' : x.toFixed(digits);
+}
+
+/** The terminal table of a conversation run: one line per group, then overall. */
+export function conversationTable(metrics: ConversationMetrics): string {
+  const header =
+    'group n turns answered to-answer correct asst-tok user-tok U_γ L_γ W_γ actions(t1|t2|…)'.split(' ');
+  const line = (name: string, g: ConversationGroup): string[] => [
+    name,
+    String(g.n),
+    num(g.turns, 2),
+    g.answered === null ? '-' : `${Math.round(100 * g.answered)}%`,
+    num(g.turns_to_answer, 2),
+    num(g.correct),
+    num(g.assistant_tokens, 0),
+    num(g.user_tokens, 0),
+    num(g.discounted.U),
+    num(g.discounted.L),
+    num(g.discounted.W),
+    g.action_by_turn
+      .map((a) =>
+        Object.entries(a)
+          .filter(([k, v]) => k !== 'turn' && v > 0)
+          .map(([k, v]) => `${k}${v}`)
+          .join(' '),
+      )
+      .join(' | '),
+  ];
+  const rows = [
+    header,
+    ...Object.entries(metrics.groups).map(([k, g]) => line(k, g)),
+    line('overall', metrics.overall),
+  ];
+  const widths: number[] = [];
+  for (const r of rows) {
+    for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
+  }
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

@@ -1,0 +1,470 @@
+/**
+ * Conversation runs (`gtalign eval run --turns N`): each selected row, once per persona, becomes a
+ * conversation between the GTAlign assistant and a simulated user (src/sim/) holding a hidden intent.
+ *
+ * Turn t of the assistant is one GTAlign turn (`assistantProducer`, the same steering as single-turn
+ * runs) on the row extended by the conversation so far: with `--prompt row` the row's own prompt messages
+ * followed by the later assistant responses and user replies; with a prompt profile, the question is the
+ * user's latest message and the history everything before it. After each assistant turn the persona's
+ * rules (`decideUser`) say whether the user replies (the conversation goes on) or the conversation ends
+ * (a direct answer, an AQ not followed up, the user leaves, the turn limit, an output with no action).
+ *
+ * Scoring: every assistant turn gets the reward of `gtalign reward score` for its own output against the
+ * row (judge as configured). The conversation's last turn is its final answer: for ambiguity rows its
+ * verdict is whether the response names an answer of the meaning the user held (`meaningCorrect`), not
+ * the judge's ambiguity rubric; for the other rows the judge's verdict against the ground truth (the
+ * user's intent) is the final answer's. The conversation's correctness is that final verdict's answer term.
+ *
+ * Storage: RUN_DIR/turns.jsonl gets every finished turn (append-only, synced; see conversation-store.ts)
+ * as it finishes; RUN_DIR/results.jsonl gets one record per finished conversation (id `ROW_ID~PERSONA`,
+ * the final turn's output and reward, and a `conversation` summary). `--resume` replays the recorded turns
+ * of an unfinished conversation and goes on from the first missing one: no finished turn is generated or
+ * scored again. metrics.json holds the usual metrics of the final answers and, under `conversations`, the
+ * conversation metrics (conversation-metrics.ts).
+ */
+import { extractBlocks } from '../chain/blocks.js';
+import type { ConversationTurn } from '../chain/prompt.js';
+import type { DatasetRow } from '../data/row.js';
+import { type ChatModel, ChatModelError } from '../llm/types.js';
+import { BatchAbortedError, type BatchStats, newBatchStats } from '../reward/batch.js';
+import { type HiddenIntent, intentOf, meaningCorrect } from '../sim/intent.js';
+import type { Persona } from '../sim/persona.js';
+import { decideUser, simulateReply, type VisibleTurn } from '../sim/simulator.js';
+import { type ConversationMetrics, computeConversationMetrics } from './conversation-metrics.js';
+import {
+  type AssistantTurnRecord,
+  openTurnLog,
+  type TurnLog,
+  type TurnRecord,
+  type UserTurnRecord,
+} from './conversation-store.js';
+import { computeMetrics, type Metrics } from './metrics.js';
+import {
+  type AssistantOptions,
+  assistantProducer,
+  type EvalOptions,
+  EvalRunError,
+  questionOf,
+  type RunProgress,
+  scoreRow,
+} from './run.js';
+import { writeMetrics } from './run-dir.js';
+import { openRunStore, type RunStore } from './store.js';
+import { countOutputTokens } from './tokens.js';
+import type { RunRecord, RunReward } from './types.js';
+
+/** The simulated users of a conversation run. */
+export interface SimSettings {
+  personas: readonly Persona[];
+  /** Most assistant turns per conversation. */
+  maxTurns: number;
+  /** The model that plays the user. */
+  userModel: ChatModel;
+  userMaxTokens?: number;
+  userTemperature?: number;
+  /** Seed of meanings, follow-up draws and sampling. */
+  seed: number;
+  /** γ of the discounted welfare. */
+  discount: number;
+}
+
+export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce'> {
+  assistant: { model: ChatModel; options: AssistantOptions };
+  sim: SimSettings;
+}
+
+/** The per-conversation summary kept on its results.jsonl record. */
+export interface ConversationSummary {
+  row: string;
+  persona: string;
+  intent: { kind: HiddenIntent['kind']; meaning?: HiddenIntent['meaning'] };
+  /** Assistant turns. */
+  turns: number;
+  end: string;
+  /** Actions of the assistant turns, in order (`?` for none). */
+  actions: string[];
+  /** 1-based turn of the first answer (DA or AQ), null when none came. */
+  answered_at: number | null;
+  /** Final-answer correctness against the held intent (null: not scored). */
+  correct: number | null;
+  assistant_tokens: number;
+  user_tokens: number;
+  per_turn: Array<{ turn: number; action: string; U: number | null; L: number | null; W: number | null }>;
+  /** Σ γ^(t-1)·x_t over the assistant turns; null when a turn is unscored. */
+  discounted: { gamma: number; U: number; L: number; W: number } | null;
+  /** What the user saw: its own messages and the assistant's responses. */
+  messages: VisibleTurn[];
+}
+
+export interface ConversationEvalResult extends RunProgress {
+  stopped?: string;
+  interrupted: boolean;
+  stats: BatchStats;
+  dir: string;
+  records: readonly RunRecord[];
+  metrics: Metrics & { conversations: ConversationMetrics };
+  complete: boolean;
+}
+
+interface Unit {
+  id: string;
+  row: DatasetRow;
+  persona: Persona;
+  intent: HiddenIntent;
+}
+
+/** The id of a row's conversation with a persona. */
+export function conversationId(rowId: string, persona: string): string {
+  return `${rowId}~${persona}`;
+}
+
+/** The row as turn `t` of its conversation sees it: the exchanges after the row's question appended. */
+export function extendRow(row: DatasetRow, exchanges: readonly ConversationTurn[]): DatasetRow {
+  if (exchanges.length === 0) return row;
+  const { question, history } = questionOf(row);
+  return {
+    ...row,
+    prompt: [...row.prompt, ...exchanges.map((m) => ({ role: m.role, content: m.content }))],
+    extra_info: {
+      ...row.extra_info,
+      chat_history: [...history, { role: 'user', content: question }, ...exchanges],
+    },
+  };
+}
+
+function responseText(output: string): string {
+  return extractBlocks(output).blocks.response?.content.trim() ?? '';
+}
+
+function welfareOf(reward: RunReward): { U: number; L: number; W: number } | null {
+  return 'error' in reward ? null : { U: reward.user_reward, L: reward.llm_reward, W: reward.score };
+}
+
+function summarize(
+  unit: Unit,
+  turns: readonly TurnRecord[],
+  visible: VisibleTurn[],
+  gamma: number,
+  rowVisible: number,
+): { summary: ConversationSummary; final: AssistantTurnRecord } {
+  const assistant = turns.filter((t): t is AssistantTurnRecord => t.role === 'assistant');
+  const users = turns.filter((t): t is UserTurnRecord => t.role === 'user');
+  const final = assistant.at(-1)!;
+  const perTurn = assistant.map((t) => {
+    const w = welfareOf(t.reward);
+    return { turn: t.turn, action: t.action ?? '?', U: w?.U ?? null, L: w?.L ?? null, W: w?.W ?? null };
+  });
+  let discounted: ConversationSummary['discounted'] = { gamma, U: 0, L: 0, W: 0 };
+  for (const p of perTurn) {
+    if (p.U === null || p.L === null || p.W === null || discounted === null) {
+      discounted = null;
+      continue;
+    }
+    const g = gamma ** (p.turn - 1);
+    discounted = { gamma, U: discounted.U + g * p.U, L: discounted.L + g * p.L, W: discounted.W + g * p.W };
+  }
+  const firstAnswer = assistant.find((t) => t.action === 'DA' || t.action === 'AQ');
+  let correct: number | null;
+  if (unit.intent.meaning !== undefined) correct = meaningCorrect(final.response, unit.intent.meaning);
+  else correct = 'error' in final.reward ? null : final.reward.answer_reward;
+  return {
+    final,
+    summary: {
+      row: unit.row.id,
+      persona: unit.persona.name,
+      intent: {
+        kind: unit.intent.kind,
+        ...(unit.intent.meaning === undefined ? {} : { meaning: unit.intent.meaning }),
+      },
+      turns: assistant.length,
+      end: final.end ?? 'turn-limit',
+      actions: assistant.map((t) => t.action ?? '?'),
+      answered_at: firstAnswer?.turn ?? null,
+      correct,
+      assistant_tokens: assistant.reduce((s, t) => s + t.tokens.total, 0),
+      user_tokens: users.reduce((s, t) => s + t.tokens, 0),
+      per_turn: perTurn,
+      discounted,
+      messages: visible.slice(rowVisible),
+    },
+  };
+}
+
+function isAbort(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (err instanceof Error && err.name === 'AbortError');
+}
+
+/**
+ * Runs (or resumes) a conversation run: see the module comment. Resolves when every conversation has a
+ * record, the run stopped, or the signal aborted it.
+ */
+export async function evaluateConversations(
+  options: ConversationEvalOptions,
+): Promise<ConversationEvalResult> {
+  const { sim, scoring, tokenCounter } = options;
+  const store: RunStore = await openRunStore(options.out, options.config, {
+    resume: options.resume,
+    ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+    ...(options.fs === undefined ? {} : { fs: options.fs }),
+  });
+  let log: TurnLog | undefined;
+  const controller = new AbortController();
+  const outer = options.signal;
+  const onAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) controller.abort(outer.reason);
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  const stats = newBatchStats();
+  let progress: RunProgress;
+  let stopped: string | undefined;
+  let fatal: unknown;
+  try {
+    log = await openTurnLog(store.dir, {
+      resume: store.resumed,
+      ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+      ...(options.fs === undefined ? {} : { fs: options.fs }),
+    });
+    const turnLog = log;
+    const units: Unit[] = options.rows.flatMap((row) =>
+      sim.personas.map((persona) => ({
+        id: conversationId(row.id, persona.name),
+        row,
+        persona,
+        intent: intentOf(row, sim.seed),
+      })),
+    );
+    const ids = new Set(units.map((u) => u.id));
+    const stray = [
+      ...new Set([...store.done, ...turnLog.turns.map((t) => t.conversation)].filter((id) => !ids.has(id))),
+    ];
+    if (stray.length > 0) {
+      throw new EvalRunError(
+        `${store.dir} holds conversations that are not among the selected rows and personas (e.g. ${stray[0]}); the data files or --persona changed?`,
+      );
+    }
+    const recorded = new Map<string, TurnRecord[]>();
+    for (const t of turnLog.turns) {
+      const list = recorded.get(t.conversation) ?? [];
+      list.push(t);
+      recorded.set(t.conversation, list);
+    }
+    const todo = units.filter((u) => !store.done.has(u.id));
+    progress = {
+      total: units.length,
+      resumed: units.length - todo.length,
+      written: 0,
+      failed: 0,
+      unscored: 0,
+    };
+    options.onStart?.({
+      total: units.length,
+      resumed: progress.resumed,
+      truncatedBytes: store.truncatedBytes + turnLog.truncatedBytes,
+      store,
+    });
+    options.onProgress?.(progress);
+    const produce = assistantProducer(options.assistant.model, options.assistant.options);
+    const maxFailures = Math.max(1, options.maxFailures ?? 10);
+    let consecutiveFailures = 0;
+    let next = 0;
+
+    const converse = async (unit: Unit): Promise<void> => {
+      const started = performance.now();
+      const prior = recorded.get(unit.id) ?? [];
+      const find = (role: 'assistant' | 'user', turn: number) =>
+        prior.find((t) => t.role === role && t.turn === turn);
+      const { question, history } = questionOf(unit.row);
+      const visible: VisibleTurn[] = [...history, { role: 'user', content: question }];
+      const rowVisible = visible.length;
+      const exchanges: ConversationTurn[] = [];
+      const turns: TurnRecord[] = [];
+      let answers = 0;
+      let insisted = false;
+      for (let t = 1; ; t++) {
+        let a = find('assistant', t) as AssistantTurnRecord | undefined;
+        if (a === undefined) {
+          const turnStarted = performance.now();
+          const output = await produce(extendRow(unit.row, exchanges), signal);
+          const response = responseText(output.response);
+          const decision = decideUser({
+            turn: t,
+            maxTurns: sim.maxTurns,
+            action: output.action,
+            answers,
+            insisted,
+            persona: unit.persona,
+            seed: sim.seed,
+            conversation: unit.id,
+          });
+          const final = decision.next === 'end';
+          const verdict =
+            final && unit.intent.meaning !== undefined
+              ? meaningCorrect(response, unit.intent.meaning)
+              : undefined;
+          const reward = await scoreRow(
+            unit.row,
+            { response: output.response, ...(verdict === undefined ? {} : { verdict }) },
+            scoring,
+            stats,
+          );
+          a = {
+            conversation: unit.id,
+            turn: t,
+            role: 'assistant',
+            output: output.response,
+            response,
+            ...(output.cell === undefined ? {} : { cell: output.cell }),
+            ...(output.action === undefined ? {} : { action: output.action }),
+            tokens: countOutputTokens(output.response, tokenCounter),
+            reward,
+            next: decision.next,
+            ...(decision.next === 'end' ? { end: decision.reason } : {}),
+            ...(output.trace === undefined ? {} : { trace: output.trace }),
+            durationMs: Math.round((performance.now() - turnStarted) * 1000) / 1000,
+          };
+          await turnLog.append(a);
+        }
+        turns.push(a);
+        visible.push({ role: 'assistant', content: a.response });
+        exchanges.push({ role: 'assistant', content: a.response });
+        if (a.next === 'end') break;
+        let u = find('user', t) as UserTurnRecord | undefined;
+        if (u === undefined) {
+          const replyStarted = performance.now();
+          const reply = await simulateReply(
+            {
+              model: sim.userModel,
+              persona: unit.persona,
+              intent: unit.intent,
+              seed: sim.seed,
+              ...(sim.userMaxTokens === undefined ? {} : { maxTokens: sim.userMaxTokens }),
+              ...(sim.userTemperature === undefined ? {} : { temperature: sim.userTemperature }),
+            },
+            visible,
+            a.next,
+            { conversation: unit.id, turn: t, signal },
+          );
+          // An empty reply still has to be a message for the next turn's question.
+          const text = reply.text === '' ? '(no reply)' : reply.text;
+          u = {
+            conversation: unit.id,
+            turn: t,
+            role: 'user',
+            mode: reply.mode,
+            text,
+            tokens: tokenCounter.count(text),
+            usage: {
+              promptTokens: reply.result.usage.promptTokens,
+              completionTokens: reply.result.usage.completionTokens,
+            },
+            durationMs: Math.round((performance.now() - replyStarted) * 1000) / 1000,
+          };
+          await turnLog.append(u);
+        }
+        turns.push(u);
+        if (u.mode === 'answer') answers++;
+        else insisted = true;
+        visible.push({ role: 'user', content: u.text });
+        exchanges.push({ role: 'user', content: u.text });
+      }
+      const { summary, final } = summarize(unit, turns, visible, sim.discount, rowVisible);
+      const label = unit.row.extra_info.ground_truth;
+      const record: RunRecord & { conversation: ConversationSummary } = {
+        id: unit.id,
+        data_source: unit.row.data_source,
+        ground_truth: unit.row.ground_truth,
+        ...(typeof label === 'string' ? { label } : {}),
+        response: final.output,
+        ...(final.cell === undefined ? {} : { cell: final.cell }),
+        ...(final.action === undefined ? {} : { action: final.action }),
+        tokens: final.tokens,
+        reward: final.reward,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        conversation: summary,
+      };
+      await store.append(record);
+      progress.written++;
+      if ('error' in final.reward) progress.unscored++;
+      options.onProgress?.(progress);
+    };
+
+    const worker = async (): Promise<void> => {
+      while (stopped === undefined && fatal === undefined && !signal.aborted) {
+        const unit = todo[next++];
+        if (unit === undefined) return;
+        try {
+          await converse(unit);
+          consecutiveFailures = 0;
+        } catch (err) {
+          if (isAbort(err, signal)) return;
+          if (err instanceof BatchAbortedError) {
+            stopped ??= `judge failure in ${unit.id} (--on-judge-error fail): ${err.result.error.message}`;
+            return;
+          }
+          if (err instanceof ChatModelError) {
+            progress.failed++;
+            consecutiveFailures++;
+            options.onFailure?.(unit.row, err);
+            try {
+              await store.logError({
+                id: unit.id,
+                data_source: unit.row.data_source,
+                stage: 'generate',
+                message: err.message,
+              });
+            } catch (logErr) {
+              fatal ??= logErr;
+              controller.abort();
+              return;
+            }
+            options.onProgress?.(progress);
+            if (consecutiveFailures >= maxFailures) {
+              stopped ??= `the backend failed on ${consecutiveFailures} conversations in a row (last: ${err.message})`;
+            }
+            continue;
+          }
+          fatal ??= err;
+          controller.abort();
+          return;
+        }
+      }
+    };
+    const concurrency = Math.max(1, options.concurrency ?? 4);
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+  } catch (err) {
+    await log?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
+  if (fatal !== undefined) {
+    await log?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw fatal;
+  }
+  await log.close();
+  await store.close();
+  const records = store.records;
+  const metrics = {
+    ...computeMetrics(records, { tokenCounter }),
+    conversations: computeConversationMetrics(records),
+  };
+  const complete = records.length === progress.total;
+  if (complete) await writeMetrics(store.dir, metrics, options.fs);
+  const interrupted = outer?.aborted === true;
+  const result: ConversationEvalResult = {
+    ...progress,
+    interrupted,
+    stats,
+    dir: store.dir,
+    records,
+    metrics,
+    complete,
+  };
+  if (stopped !== undefined) result.stopped = stopped;
+  else if (!interrupted && progress.failed > 0) {
+    result.stopped = `${progress.failed} conversation(s) stopped on a backend failure (see errors.jsonl); --resume goes on from their last finished turn`;
+  }
+  return result;
+}

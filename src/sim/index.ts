@@ -1,0 +1,4 @@
+/** Simulated users: personas, hidden intents from data rows, the persona's rules and the user's model. */
+export * from './intent.js';
+export * from './persona.js';
+export * from './simulator.js';
