@@ -14,18 +14,9 @@
  * Identical samples give a difference of exactly 0, an interval [0, 0] and p = 1; a constant shift c gives
  * exactly c and the interval [c, c] (every resample of a constant is that constant).
  */
+import { seededRandom } from '../random.js';
 
-/** A small, fast, seedable generator (mulberry32): uniform floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** FNV-1a over a string's UTF-16 code units: a 32-bit seed from text (a study id and a rater id). */
 export function hashSeed(text: string): number {

@@ -9,6 +9,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { seededRandom } from '../random.js';
 
 // ---------- generic GGUF encoding ----------
 
@@ -363,17 +364,7 @@ export interface TinyLlamaInfo {
   parameters: number;
 }
 
-/** mulberry32: small, fast, good enough for random weights. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 /** The GGUF content of a tiny llama model (pure: no I/O). */
 export function tinyLlamaGguf(options: TinyLlamaOptions = {}): GgufFile {
