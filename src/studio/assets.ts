@@ -53,8 +53,14 @@ svg .nash { fill: none; stroke: #e5a50a; stroke-width: 2.5; }
 .reply { flex: 1 1 420px; border: 1px solid var(--line); border-radius: 6px; padding: 8px; background: #fff; }
 .scale label, .preference label { margin-right: 12px; }
 .history li.assistant { color: #1a5fb4; }
+ol.thread li { margin: 6px 0; white-space: pre-wrap; } ol.thread li.user { color: #5a3e00; }
 .question { font-size: 1.05rem; }
 .warning { color: #8a5a00; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.charts figure { margin: 0; border: 1px solid var(--line); border-radius: 4px; background: #fff; padding: 4px; max-width: 100%; overflow-x: auto; }
+.charts figcaption { font-size: .85rem; color: #555; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+form.compare { border: 1px solid var(--line); border-radius: 6px; padding: 4px 12px 8px; background: #fff; margin: 8px 0; }
 `;
 
 async function bundle(): Promise<string> {

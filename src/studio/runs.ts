@@ -11,9 +11,10 @@ import { extractBlocks } from '../chain/blocks.js';
 import { parsePayoff } from '../chain/payoff.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { loadRows } from '../data/load.js';
+import { TURNS_FILE, type TurnRecord } from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { questionOf } from '../eval/run.js';
-import { readRunDir, uniqueNames } from '../eval/run-dir.js';
+import { readRunDir, type Sweep, uniqueNames } from '../eval/run-dir.js';
 import { bootstrapCI, type Interval } from '../eval/stats.js';
 import type { RunRecord } from '../eval/types.js';
 import type { PayoffMatrix } from '../game/spec.js';
@@ -28,6 +29,10 @@ export interface LoadedRun {
   metrics: Metrics;
   metricsFrom: 'metrics.json' | 'computed';
   questions: Map<string, { question: string; history: ConversationTurn[] }>;
+  /** sweep.json's content, when the folder is a sweep (its top folder holds no records of its own). */
+  sweep?: Sweep;
+  /** A conversation run's turns.jsonl, grouped by conversation (= the record's id), in file order. */
+  threads: Map<string, TurnRecord[]>;
   warnings: string[];
 }
 
@@ -93,6 +98,37 @@ async function questionsOf(
   return out;
 }
 
+/** turns.jsonl of a conversation run, when the folder has one (read only: lines that do not read are skipped). */
+async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, TurnRecord[]>> {
+  const out = new Map<string, TurnRecord[]>();
+  let text: string;
+  try {
+    text = await readFile(join(dir, TURNS_FILE), 'utf8');
+  } catch {
+    return out;
+  }
+  let skipped = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let turn: TurnRecord;
+    try {
+      turn = JSON.parse(line) as TurnRecord;
+    } catch {
+      skipped++;
+      continue;
+    }
+    if (typeof turn?.conversation !== 'string' || (turn.role !== 'assistant' && turn.role !== 'user')) {
+      skipped++;
+      continue;
+    }
+    const list = out.get(turn.conversation);
+    if (list === undefined) out.set(turn.conversation, [turn]);
+    else list.push(turn);
+  }
+  if (skipped > 0) warnings.push(`${TURNS_FILE}: ${skipped} line(s) that are not turns, not shown`);
+  return out;
+}
+
 export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
   const read = await Promise.all(dirs.map((d) => readRunDir(d)));
   const names = uniqueNames(read.map((r) => r.name));
@@ -109,6 +145,8 @@ export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
         metrics: fromFile ?? computeMetrics(run.records),
         metricsFrom: fromFile === undefined ? ('computed' as const) : ('metrics.json' as const),
         questions: await questionsOf(run, warnings),
+        ...(run.sweep === undefined ? {} : { sweep: run.sweep }),
+        threads: await threadsOf(run.dir, warnings),
         warnings,
       };
     }),
@@ -183,6 +221,37 @@ export interface ItemView {
   policy: string | null;
   reward: RunRecord['reward'];
   tokens: RunRecord['tokens'] | null;
+  /** A conversation run's turns of this conversation, in order (empty for a single-turn run). */
+  thread: ThreadTurn[];
+}
+
+/** One turn of a conversation as the item view shows it. */
+export type ThreadTurn =
+  | {
+      role: 'assistant';
+      turn: number;
+      response: string;
+      cell: string | null;
+      action: string | null;
+      W: number | null;
+      next: string;
+      end: string | null;
+    }
+  | { role: 'user'; turn: number; mode: string; text: string };
+
+function threadTurn(t: TurnRecord): ThreadTurn {
+  if (t.role === 'user') return { role: 'user', turn: t.turn, mode: t.mode, text: t.text };
+  const r = t.reward as RunRecord['reward'];
+  return {
+    role: 'assistant',
+    turn: t.turn,
+    response: t.response,
+    cell: t.cell ?? null,
+    action: t.action ?? null,
+    W: isFailedReward(r) ? null : cobbDouglas(r.user_reward, r.llm_reward),
+    next: t.next,
+    end: t.end ?? null,
+  };
 }
 
 function matrixOf(value: unknown): PayoffMatrix | null {
@@ -218,6 +287,7 @@ export function itemView(run: LoadedRun, record: RunRecord): ItemView {
     policy: typeof trace.policy === 'string' ? trace.policy : null,
     reward: record.reward,
     tokens: record.tokens ?? null,
+    thread: (run.threads.get(record.id) ?? []).map(threadTurn),
   };
 }
 

@@ -32,6 +32,7 @@ import {
   type StudyItem,
   type StudyStore,
 } from './study.js';
+import { type ComparisonJson, compareTwo, type RunChartsJson, runCharts } from './viewer.js';
 
 export interface StudioOptions {
   runs: LoadedRun[];
@@ -101,6 +102,9 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     if (run === undefined) throw new HttpError(404, `no run ${i}`, 'not_found_error', 'not_found');
     return run;
   };
+  // Charts and comparisons are computed once per run (pair) and kept: the runs do not change.
+  const chartsOf = new Map<number, RunChartsJson>();
+  const comparisons = new Map<string, ComparisonJson>();
   const studySummary = (id: string) => {
     const s = studies.get(id);
     const ratings = studies.ratings(id);
@@ -254,6 +258,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             metricsFrom: r.metricsFrom,
             metrics: r.metrics,
             intervals: intervals(r.records),
+            sweep: r.sweep === undefined ? null : { param: r.sweep.param, points: r.sweep.points.length },
             warnings: r.warnings,
           })),
         ),
@@ -264,6 +269,41 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
       handle(ctx) {
         const run = runAt(ctx);
         sendJson(ctx.res, 200, { name: run.name, items: run.records.map(itemRow) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/charts',
+      handle(ctx) {
+        const run = runAt(ctx);
+        let charts = chartsOf.get(run.index);
+        if (charts === undefined) {
+          charts = runCharts(run);
+          chartsOf.set(run.index, charts);
+        }
+        sendJson(ctx.res, 200, charts);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/compare',
+      handle(ctx) {
+        const pick = (name: string): LoadedRun => {
+          const i = Number(param(ctx, name));
+          const run = Number.isInteger(i) ? runs[i] : undefined;
+          if (run === undefined) throw new HttpError(404, `no run ${i}`, 'not_found_error', 'not_found');
+          return run;
+        };
+        const a = pick('a');
+        const b = pick('b');
+        if (a === b) throw badRequest('choose two different runs');
+        const key = `${a.index}/${b.index}`;
+        let cmp = comparisons.get(key);
+        if (cmp === undefined) {
+          cmp = compareTwo(a, b);
+          comparisons.set(key, cmp);
+        }
+        sendJson(ctx.res, 200, cmp);
       },
     },
     {

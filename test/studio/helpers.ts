@@ -41,8 +41,14 @@ export function row(i: number) {
   return { id: `${source}:test:${i}`, source, question: `Question number ${i}: what is ${i} + ${i}?` };
 }
 
-/** Arm A's and arm B's (U, L) for row i: deterministic, different per arm. */
-export function point(arm: 'A' | 'B', i: number): { u: number; l: number } {
+export type Arm = 'A' | 'B' | 'C';
+
+/**
+ * Arm A's, B's and C's (U, L) for row i: deterministic, different per arm. B dominates A on most rows
+ * and never loses to it; C is far ahead of every arm on the even rows and far behind on the odd ones.
+ */
+export function point(arm: Arm, i: number): { u: number; l: number } {
+  if (arm === 'C') return i % 2 === 0 ? { u: 0.95, l: 0.95 } : { u: 0.1, l: 0.1 };
   const u = arm === 'A' ? 0.3 + ((i * 37) % 50) / 100 : 0.35 + ((i * 53) % 55) / 100;
   const l = arm === 'A' ? 0.4 + ((i * 11) % 40) / 100 : 0.45 + ((i * 29) % 45) / 100;
   return { u: Math.min(1, u), l: Math.min(1, l) };
@@ -73,8 +79,14 @@ function config(name: string, dataFile: string): RunConfig {
   };
 }
 
-/** Writes a data file and two runs (arms A and B) over its rows with the eval store; returns their folders. */
-export async function makeRuns(root: string): Promise<{ a: string; b: string; data: string }> {
+/**
+ * Writes a data file and two runs (arms A and B; and C when `withC`) over its rows with the eval store;
+ * returns their folders.
+ */
+export async function makeRuns(
+  root: string,
+  withC = false,
+): Promise<{ a: string; b: string; c: string; data: string }> {
   await mkdir(root, { recursive: true });
   const data = join(root, 'rows.jsonl');
   const rows = Array.from({ length: N_ROWS }, (_, i) => row(i));
@@ -93,14 +105,24 @@ export async function makeRuns(root: string): Promise<{ a: string; b: string; da
       .join('\n')
       .concat('\n'),
   );
-  const dirs = { a: join(root, 'run-a'), b: join(root, 'run-b') };
-  for (const arm of ['A', 'B'] as const) {
-    const store = await openRunStore(arm === 'A' ? dirs.a : dirs.b, config(`arm-${arm}`, data), {
+  const dirs = { a: join(root, 'run-a'), b: join(root, 'run-b'), c: join(root, 'run-c') };
+  for (const arm of withC ? (['A', 'B', 'C'] as const) : (['A', 'B'] as const)) {
+    const dir = arm === 'A' ? dirs.a : arm === 'B' ? dirs.b : dirs.c;
+    const store = await openRunStore(dir, config(`arm-${arm}`, data), {
       resume: false,
     });
     for (let i = 0; i < N_ROWS; i++) {
       const r = row(i);
-      const cell = arm === 'A' ? (i % 3 === 0 ? 'VQ_CQ' : 'DQ_DA') : i % 4 === 0 ? 'DQ_AQ' : 'DQ_DA';
+      const cell =
+        arm === 'A'
+          ? i % 3 === 0
+            ? 'VQ_CQ'
+            : 'DQ_DA'
+          : i % 4 === 0
+            ? 'DQ_AQ'
+            : arm === 'C'
+              ? 'VQ_AQ'
+              : 'DQ_DA';
       const record: RunRecord = {
         id: r.id,
         data_source: r.source,

@@ -4,6 +4,7 @@ import { api, h, showError, token } from './dom.js';
 import { Playground, type StudioConfig } from './playground.js';
 import { itemPage, itemsPage, runsPage } from './runs.js';
 import { analysisPage, ratePage, studiesPage, studyPage } from './study.js';
+import { compareForm, comparePage } from './viewer.js';
 
 let playground: Playground | undefined;
 
@@ -20,6 +21,15 @@ async function route(root: HTMLElement, config: StudioConfig): Promise<void> {
     view = await itemPage(Number(a), c);
   else if (page === 'runs' && a !== undefined) view = await itemsPage(Number(a));
   else if (page === 'runs') view = await runsPage();
+  else if (page === 'compare' && a !== undefined && b !== undefined)
+    view = await comparePage(Number(a), Number(b));
+  else if (page === 'compare')
+    view = h(
+      'main',
+      { id: 'compare' },
+      h('h2', {}, 'Compare'),
+      compareForm(await api<{ index: number; name: string; records: number }[]>('/api/runs')),
+    );
   else if (page === 'studies') view = await studiesPage();
   else if (page === 'study' && a !== undefined && b === 'rate' && c !== undefined)
     view = await ratePage(a, c);
@@ -47,6 +57,7 @@ async function start(): Promise<void> {
         { 'aria-label': 'Pages' },
         h('a', { href: '#/playground' }, 'Playground'),
         h('a', { href: '#/runs' }, 'Runs'),
+        h('a', { href: '#/compare' }, 'Compare'),
         h('a', { href: '#/studies' }, 'Studies'),
       ),
     ),

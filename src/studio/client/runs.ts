@@ -3,6 +3,7 @@
 import type { PayoffMatrix } from '../../game/spec.js';
 import { api, fmt, fmtCI, h, type IntervalJson, labelled, select } from './dom.js';
 import { matrixTable } from './playground.js';
+import { compareForm, runChartsSection } from './viewer.js';
 
 interface GroupMetricsJson {
   n: number;
@@ -22,6 +23,7 @@ export interface RunSummary {
   metricsFrom: string;
   metrics: { overall: GroupMetricsJson; by_source: Record<string, GroupMetricsJson> };
   intervals: Record<string, { n: number; W: IntervalJson; U: IntervalJson; L: IntervalJson }>;
+  sweep: { param: string; points: number } | null;
   warnings: string[];
 }
 
@@ -42,13 +44,44 @@ export async function runsPage(): Promise<HTMLElement> {
   const main = h('main', { id: 'runs' }, h('h2', {}, 'Runs'));
   if (runs.length === 0)
     main.append(h('p', {}, 'No run folders were given: start with gtalign studio RUN_DIR…'));
+  if (runs.length > 1) main.append(compareForm(runs));
   for (const run of runs) {
+    if (run.records === 0 && run.sweep !== null) {
+      // A sweep's top folder: no records of its own, its points' metrics in sweep.json.
+      main.append(
+        h(
+          'section',
+          { class: 'run', 'data-testid': `run-${run.index}` },
+          h(
+            'h3',
+            {},
+            run.name,
+            ' ',
+            h('a', { href: `#/runs/${run.index}` }, `sweep curves over ${run.sweep.param}`),
+          ),
+          h(
+            'p',
+            { class: 'hint' },
+            `${run.dir} · a sweep over ${run.sweep.param}, ${run.sweep.points} points`,
+          ),
+          run.warnings.map((w) => h('p', { class: 'warning' }, w)),
+        ),
+      );
+      continue;
+    }
     const groups = ['overall', ...Object.keys(run.metrics.by_source)];
     main.append(
       h(
         'section',
         { class: 'run', 'data-testid': `run-${run.index}` },
-        h('h3', {}, run.name, ' ', h('a', { href: `#/runs/${run.index}` }, `browse ${run.records} items`)),
+        h(
+          'h3',
+          {},
+          run.name,
+          ' ',
+          h('a', { href: `#/runs/${run.index}` }, `charts and ${run.records} items`),
+          run.sweep === null ? '' : ` (and a sweep over ${run.sweep.param})`,
+        ),
         h(
           'p',
           { class: 'hint' },
@@ -105,7 +138,24 @@ export async function runsPage(): Promise<HTMLElement> {
 }
 
 export async function itemsPage(run: number): Promise<HTMLElement> {
-  const data = await api<{ name: string; items: ItemRow[] }>(`/api/run?run=${run}`);
+  const [data, charts] = await Promise.all([
+    api<{ name: string; items: ItemRow[] }>(`/api/run?run=${run}`),
+    runChartsSection(run),
+  ]);
+  if (data.items.length === 0) {
+    return h(
+      'main',
+      { id: 'items' },
+      h('h2', {}, data.name),
+      h('p', {}, h('a', { href: '#/runs' }, '← all runs')),
+      h(
+        'p',
+        { class: 'hint', 'data-testid': 'item-count' },
+        'No records in this folder (a sweep’s top folder holds none: its points are run folders of their own).',
+      ),
+      charts,
+    );
+  }
   const distinct = (f: (r: ItemRow) => string | null) =>
     ['all', ...new Set(data.items.map((r) => f(r) ?? 'unknown'))].sort((a, b) =>
       a === 'all' ? -1 : b === 'all' ? 1 : a.localeCompare(b),
@@ -191,8 +241,10 @@ export async function itemsPage(run: number): Promise<HTMLElement> {
   return h(
     'main',
     { id: 'items' },
-    h('h2', {}, `Items of ${data.name}`),
+    h('h2', {}, `Run ${data.name}`),
     h('p', {}, h('a', { href: '#/runs' }, '← all runs')),
+    charts,
+    h('h3', {}, 'Items'),
     filters,
     count,
     h(
@@ -227,6 +279,59 @@ interface ItemViewJson {
   matrixAfter: PayoffMatrix | null;
   policy: string | null;
   reward: Record<string, unknown>;
+  thread: Array<
+    | {
+        role: 'assistant';
+        turn: number;
+        response: string;
+        cell: string | null;
+        W: number | null;
+        next: string;
+        end: string | null;
+      }
+    | { role: 'user'; turn: number; mode: string; text: string }
+  >;
+}
+
+function threadSection(v: ItemViewJson): HTMLElement | null {
+  if (v.thread.length === 0) return null;
+  return h(
+    'section',
+    { 'data-testid': 'thread' },
+    h(
+      'h3',
+      {},
+      `Conversation thread (${v.thread.filter((t) => t.role === 'assistant').length} assistant turns)`,
+    ),
+    h(
+      'ol',
+      { class: 'thread' },
+      v.thread.map((t) =>
+        t.role === 'user'
+          ? h(
+              'li',
+              { class: 'user', 'data-role': 'user', 'data-turn': t.turn },
+              h('strong', {}, `Simulated user (${t.mode}): `),
+              t.text,
+            )
+          : h(
+              'li',
+              {
+                class: 'assistant',
+                'data-role': 'assistant',
+                'data-turn': t.turn,
+                'data-cell': t.cell ?? '',
+              },
+              h(
+                'strong',
+                {},
+                `Assistant, turn ${t.turn} (${t.cell ?? 'no cell'}, W ${fmt(t.W)}; next: ${t.next}${t.end === null ? '' : `, ${t.end}`}): `,
+              ),
+              t.response,
+            ),
+      ),
+    ),
+  );
 }
 
 export async function itemPage(run: number, id: string): Promise<HTMLElement> {
@@ -273,7 +378,8 @@ export async function itemPage(run: number, id: string): Promise<HTMLElement> {
       { class: 'question', 'data-testid': 'item-question' },
       v.question ?? '(the question is not recorded in this run)',
     ),
-    h('h3', {}, 'The four blocks'),
+    threadSection(v),
+    h('h3', {}, v.thread.length > 0 ? 'The four blocks of the final turn' : 'The four blocks'),
     ['thinking', 'payoff', 'analyze', 'response'].map(block),
     h(
       'div',
