@@ -43,8 +43,11 @@ export const studioCommand = defineCommand({
               the Pareto frontier, the pure Nash equilibria and the chosen cell; pricing controls
               recompute edits, steered matrix and choice in the page (the library's own code);
               "Answer with this policy" continues the same turn on the backend (two policies side by side).
-  Runs        the run folders given: metrics with bootstrap intervals, items with filters, one item
-              in full (question, four blocks, matrices before and after, reward components, verdict).
+  Runs        the run folders given: the report's charts, metrics with bootstrap intervals, items with
+              filters, one item in full (question, four blocks, matrices before and after, reward
+              components, verdict, the conversation thread of a --turns run); a sweep folder as curves.
+  Compare     two runs item by item: Pareto comparison, metric deltas, paired intervals and tests, and
+              the items where one run dominates the other.
   Studies     blind pairwise ratings of two runs; raters get a link; ratings are appended to
               --study-dir/<study>/ratings.jsonl and synced before they are acknowledged; CSV and JSONL
               export; an analysis page (satisfaction per arm, win rate, relative change, correlation
