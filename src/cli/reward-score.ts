@@ -1,14 +1,19 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { asFlag, group } from '../config/setting.js';
+import type { Env } from '../config/env.js';
+import { asFlag, group, type ValuesOf } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
+import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
+import { LookaheadScorer, lookaheadSummary } from '../sim/lookahead.js';
+import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
+import { createBackend } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
@@ -17,7 +22,65 @@ const SETTINGS = [
   group('Options', [...REWARD_SCORE_SETTINGS, asFlag(JUDGE_CONCURRENCY, 'concurrency')]),
   REWARD,
   group('Judge', JUDGE_SETTINGS),
+  LOOKAHEAD_USER,
 ] as const;
+
+type Values = ValuesOf<typeof SETTINGS>;
+
+/** `--lookahead K`: the policy and the simulated user, and the scorer of src/sim/lookahead.ts. */
+async function lookaheadSetup(
+  values: Values,
+  env: Env,
+  batch: ConstructorParameters<typeof LookaheadScorer>[0]['batch'],
+): Promise<{ scorer: LookaheadScorer; close: () => Promise<void> }> {
+  const policyUrl = values['policy-url'];
+  const policyModel = values['policy-model'];
+  if (policyUrl === undefined || policyModel === undefined)
+    throw new UsageError('--lookahead needs --policy-url URL and --policy-model NAME');
+  let persona: ReturnType<typeof resolvePersonas>;
+  try {
+    const extra = values['persona-file'] ? await loadPersonaFile(values['persona-file']) : [];
+    persona = resolvePersonas(values.persona ?? [], extra);
+  } catch (err) {
+    if (err instanceof PersonaError) throw new InputError(err.message);
+    throw err;
+  }
+  if (persona.length !== 1) throw new UsageError('--lookahead takes one --persona');
+  const policy = await createBackend(
+    { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
+    env,
+  );
+  const user = await createBackend(
+    {
+      kind: 'openai',
+      baseUrl: values['user-base-url'] ?? policyUrl,
+      model: values['user-model'] ?? policyModel,
+      vendor: values['user-vendor'],
+    },
+    env,
+  );
+  const cacheDir = values['lookahead-cache'];
+  const scorer = new LookaheadScorer({
+    horizon: values.lookahead,
+    weight: values['lookahead-weight'],
+    discount: values['lookahead-discount'],
+    policy: policy.model,
+    user: user.model,
+    persona: persona[0]!,
+    seed: values['user-seed'],
+    userMaxTokens: values['user-max-tokens'],
+    userTemperature: values['user-temperature'],
+    concurrency: values['lookahead-concurrency'],
+    ...(cacheDir === undefined ? {} : { cacheDir }),
+    batch,
+  });
+  return {
+    scorer,
+    close: async () => {
+      await Promise.all([policy.model.close(), user.model.close()]);
+    },
+  };
+}
 
 function describeFsError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -172,6 +235,14 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     const out =
       values.output === undefined ? new Output(process.stdout, 'stdout') : await openOutput(values.output);
     const stats = newBatchStats();
+    const batch = {
+      judge,
+      config,
+      mathCheck: !values['no-math-check'],
+      clipVerdicts: values['clip-verdicts'],
+      onJudgeError,
+    };
+    const lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
     const started = performance.now();
     let exitCode = 0;
     let buffer = '';
@@ -185,16 +256,20 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     try {
       // One pipeline for both paths: offline lines go to the worker pool, judged ones trickle in one by one.
       const { workers } = values;
-      const chunks = scoreJsonlStream((await openInput(input)) as AsyncIterable<Uint8Array>, {
-        judge,
-        concurrency: values.concurrency * 2,
-        config,
-        mathCheck: !values['no-math-check'],
-        clipVerdicts: values['clip-verdicts'],
-        onJudgeError,
-        name: input === '-' ? '<stdin>' : input,
-        ...(workers !== undefined ? { workers } : {}),
-      });
+      const source = (await openInput(input)) as AsyncIterable<Uint8Array>;
+      const name = input === '-' ? '<stdin>' : input;
+      const chunks = lookahead
+        ? lookahead.scorer.stream(source, name)
+        : scoreJsonlStream(source, {
+            judge,
+            concurrency: values.concurrency * 2,
+            config,
+            mathCheck: !values['no-math-check'],
+            clipVerdicts: values['clip-verdicts'],
+            onJudgeError,
+            name: input === '-' ? '<stdin>' : input,
+            ...(workers !== undefined ? { workers } : {}),
+          });
       for await (const chunk of chunks) {
         mergeStats(stats, chunk.stats);
         for (const e of chunk.errors) process.stderr.write(`gtalign reward score: ${e}\n`);
@@ -205,7 +280,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
         } else {
           buffer += chunk.text;
           // A judged result is written at once, so a reader sees it and a stop loses none.
-          await flush(judge !== undefined);
+          await flush(judge !== undefined || lookahead !== undefined);
         }
         // Leaving the loop cancels the judge calls still in flight.
         if (out.closed) break;
@@ -219,10 +294,13 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       await flush(true);
       await out.end();
       await setup.close();
+      await lookahead?.close();
     }
     if (out.closed)
       process.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
     process.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
+    if (lookahead)
+      process.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
     return exitCode;
   },
 });

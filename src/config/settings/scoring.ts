@@ -2,6 +2,7 @@
 import { DEFAULT_END_TOKENS } from '../../server/reward.js';
 import { setting } from '../setting.js';
 import { boolean, integer, number, path, positiveInt, texts } from '../value-types.js';
+import { LOOKAHEAD_SETTINGS } from './sim.js';
 
 export const INPUT = setting({
   name: 'input',
@@ -95,7 +96,7 @@ export const DEADLINE = setting({
   help: "answer every request within this time (under OpenRLHF's 180 s client timeout);\nsamples not scored by then fail, naming the deadline",
 });
 
-export const REWARD_SCORE_SETTINGS = [INPUT, OUTPUT, WORKERS, CLIP_VERDICTS] as const;
+export const REWARD_SCORE_SETTINGS = [INPUT, OUTPUT, WORKERS, CLIP_VERDICTS, ...LOOKAHEAD_SETTINGS] as const;
 export const REWARD_SERVE_SETTINGS = [
   REQUEST_CONCURRENCY,
   MAX_SAMPLES,

@@ -120,3 +120,104 @@ export const SIM = group('Simulated users', [
   USER_SEED,
   DISCOUNT,
 ]);
+
+/*
+ * The look-ahead reward of `gtalign reward score --lookahead K` (src/sim/lookahead.ts): each sample's turn
+ * is followed by K simulated future turns (the user above, the policy below), and its reward is
+ * R = (1 − λ)·W_0 + λ·γ^T·W_T (T future turns taken; R = W_0 when T = 0).
+ */
+
+export const LOOKAHEAD = setting({
+  name: 'lookahead',
+  key: 'lookahead.turns',
+  type: integer({ min: 0, max: 16 }),
+  default: 0,
+  arg: 'K',
+  help:
+    'score each turn by K simulated future turns (0: off): the simulated user\n' +
+    'replies, the policy (--policy-url) answers; R = (1-λ)·W_0 + λ·γ^T·W_T',
+});
+
+export const LOOKAHEAD_WEIGHT = setting({
+  name: 'lookahead-weight',
+  key: 'lookahead.weight',
+  type: number({ min: 0, max: 1 }),
+  default: 0.5,
+  arg: 'λ',
+  help: "weight λ of the conversation's outcome W_T in the look-ahead reward",
+});
+
+export const LOOKAHEAD_DISCOUNT = setting({
+  name: 'lookahead-discount',
+  key: 'lookahead.discount',
+  type: number({ min: 0, max: 1 }),
+  default: 0.9,
+  arg: 'G',
+  help: 'discount γ per future turn in the look-ahead reward (γ^T)',
+});
+
+export const LOOKAHEAD_CONCURRENCY = setting({
+  name: 'lookahead-concurrency',
+  key: 'lookahead.concurrency',
+  type: positiveInt(),
+  default: 8,
+  arg: 'N',
+  help: 'samples (rollouts) in flight at once',
+});
+
+export const LOOKAHEAD_CACHE = setting({
+  name: 'lookahead-cache',
+  key: 'lookahead.cacheDir',
+  type: path(),
+  arg: 'DIR',
+  help: 'folder of finished rollouts, keyed by content: a repeated sample costs no call',
+  defaultText: 'this process only',
+});
+
+export const POLICY_URL = setting({
+  name: 'policy-url',
+  key: 'lookahead.policyUrl',
+  type: text(),
+  arg: 'URL',
+  help: 'OpenAI-compatible URL of the policy that takes the future turns',
+});
+
+export const POLICY_MODEL = setting({
+  name: 'policy-model',
+  key: 'lookahead.policyModel',
+  type: text(),
+  arg: 'NAME',
+  help: "the policy's served model name",
+});
+
+export const POLICY_VENDOR = setting({
+  name: 'policy-vendor',
+  key: 'lookahead.policyVendor',
+  type: oneOf(VENDOR_CHOICES),
+  default: 'auto',
+  arg: 'NAME',
+  help: 'server kind of --policy-url (auto: probe it once)',
+});
+
+export const LOOKAHEAD_SETTINGS = [
+  LOOKAHEAD,
+  LOOKAHEAD_WEIGHT,
+  LOOKAHEAD_DISCOUNT,
+  LOOKAHEAD_CONCURRENCY,
+  LOOKAHEAD_CACHE,
+  POLICY_URL,
+  POLICY_MODEL,
+  POLICY_VENDOR,
+] as const;
+
+/** The simulated user's settings as `reward score --lookahead` takes them (same keys as `eval run`). */
+export const LOOKAHEAD_USER = group('Look-ahead user', [
+  PERSONA,
+  PERSONA_FILE,
+  { ...USER_MODEL, defaultText: '--policy-model' },
+  { ...USER_BASE_URL, defaultText: '--policy-url' },
+  USER_VENDOR,
+  USER_MAX_TOKENS,
+  USER_TEMPERATURE,
+  USER_SEED,
+]);

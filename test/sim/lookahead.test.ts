@@ -1,0 +1,246 @@
+/**
+ * `gtalign reward score --lookahead K` end to end: the real CLI in a child process, against scripted
+ * stand-ins (loopback OpenAI-compatible servers replaying outputs this test chooses, test/sim/scripted.ts;
+ * none of them is a model) as the policy, the simulated user's model and the judge. Vendors are given
+ * explicitly, so no detection probe is sent. The expected rewards are computed here from the scripted
+ * turns' welfare (the reward code's scorer, `scoreWithVerdict`) and the documented formula
+ * R = (1 − λ)·W_0 + λ·γ^T·W_T, written out again below.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scoreWithVerdict } from '../../src/reward/score.js';
+import { lookaheadRowId } from '../../src/sim/lookahead.js';
+import { runCli } from '../support/cli.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type Action, assistantScript, heldIndex, judgeScript, outputOf, userScript } from './scripted.js';
+
+const QUESTION = 'Who won the cup?';
+const GT =
+  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
+  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
+const ANSWERS = ['Spain', 'Germany'];
+const CQ_TEXT = 'Which year do you mean?';
+const CQ2_TEXT = 'Do you mean the final or the whole tournament?';
+const AQ_TEXT = 'Spain won in 2010. Which year did you mean?';
+const DA_TEXT = 'It was Spain.';
+const PROMPT = [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${QUESTION}` }];
+const EXTRA = { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] };
+const LAMBDA = 0.4;
+const GAMMA = 0.8;
+
+/** The rollouts' turn texts: a CQ turn is asked again once (K = 2 then ends on a DA), an AQ is answered. */
+const responseOf = (action: Action, first: string | undefined): string => {
+  if (action === 'DA') return DA_TEXT;
+  if (action === 'AQ') return AQ_TEXT;
+  return first === undefined ? CQ_TEXT : CQ2_TEXT;
+};
+
+const sample = (id: string, action: Action) => ({
+  id,
+  data_source: 'ambig_qa',
+  response: outputOf(action, responseOf(action, undefined)),
+  ground_truth: GT,
+  extra_info: EXTRA,
+  prompt: PROMPT,
+  verdict: 1,
+});
+
+let dir: string;
+let policy: OpenAIStubServer;
+let user: OpenAIStubServer;
+let badUser: OpenAIStubServer;
+let judge: OpenAIStubServer;
+let input: string;
+let personaFile: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-lookahead-'));
+  policy = await startOpenAIStubServer(
+    assistantScript((messages, turn) => {
+      // The scored turn is the first assistant message; what follows depends on what it was.
+      const first = messages.find((m) => m.role === 'assistant')?.content;
+      const action: Action = first === CQ_TEXT && turn === 2 ? 'CQ' : 'DA';
+      return { action, response: responseOf(action, first) };
+    }),
+  );
+  user = await startOpenAIStubServer(userScript);
+  badUser = await startOpenAIStubServer(() => ({ status: 400, errorMessage: 'scripted user failure' }));
+  judge = await startOpenAIStubServer(judgeScript);
+  input = join(dir, 'in.jsonl');
+  await writeFile(
+    input,
+    [sample('cq', 'CQ'), sample('aq', 'AQ'), sample('da', 'DA')].map((s) => JSON.stringify(s)).join('\n'),
+  );
+  personaFile = join(dir, 'personas.json');
+  // A persona that always takes an AQ's follow-up, so the AQ rollout does not hang on a seeded draw.
+  await writeFile(
+    personaFile,
+    JSON.stringify({ personas: [{ name: 'eager', description: 'You answer every question.', followUp: 1 }] }),
+  );
+});
+afterAll(async () => {
+  await Promise.all([policy.close(), user.close(), badUser.close(), judge.close()]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+function args(out: string, cache: string, userUrl: string): string[] {
+  return [
+    'reward',
+    'score',
+    '--input',
+    input,
+    '--output',
+    out,
+    '--judge-url',
+    judge.baseUrl,
+    '--judge-model',
+    'stub-judge',
+    '--judge-vendor',
+    'vllm',
+    '--no-cache',
+    '--lookahead',
+    '2',
+    '--lookahead-weight',
+    String(LAMBDA),
+    '--lookahead-discount',
+    String(GAMMA),
+    '--lookahead-cache',
+    cache,
+    '--policy-url',
+    policy.baseUrl,
+    '--policy-model',
+    'stub-policy',
+    '--policy-vendor',
+    'vllm',
+    '--user-base-url',
+    userUrl,
+    '--user-model',
+    'stub-user',
+    '--user-vendor',
+    'vllm',
+    '--persona-file',
+    personaFile,
+    '--persona',
+    'eager',
+  ];
+}
+
+const records = async (path: string) =>
+  (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the output
+    .map((l) => JSON.parse(l) as Record<string, any>);
+
+const W = (action: Action, text: string, verdict: number): number => {
+  const r = scoreWithVerdict(
+    { data_source: 'ambig_qa', response: outputOf(action, text), ground_truth: GT },
+    verdict,
+  );
+  if (r.kind !== 'record') throw new Error('unscorable');
+  return r.score;
+};
+
+/** R = (1 − λ)·W_0 + λ·γ^T·W_T, with W_T = W_0 when T = 0. */
+const formula = (w0: number, future: number[]) =>
+  (1 - LAMBDA) * w0 + LAMBDA * GAMMA ** future.length * (future.length === 0 ? w0 : future.at(-1)!);
+
+describe('reward score --lookahead (scripted policy, user and judge)', () => {
+  it('gives the documented formula per sample, with the calls counted, and a cached rerun calls nothing', async () => {
+    const rowId = lookaheadRowId({
+      data_source: 'ambig_qa',
+      ground_truth: GT,
+      extra_info: EXTRA,
+      prompt: PROMPT,
+    });
+    const correct = ANSWERS[heldIndex(0, rowId, 2)] === 'Spain' ? 1 : 0;
+    // CQ: user answers, policy asks again (judged by the ambiguity rubric: 1), user answers, policy answers
+    // (final: judged against the held meaning). AQ: user answers the follow-up, policy answers. DA: nothing.
+    const expected: Record<
+      string,
+      { w0: number; future: number[]; policy: number; user: number; end: string }
+    > = {
+      cq: {
+        w0: W('CQ', CQ_TEXT, 1),
+        future: [W('CQ', CQ2_TEXT, 1), W('DA', DA_TEXT, correct)],
+        policy: 4, // two turns, two stages each (stage 1 to </payoff>, then the continuation)
+        user: 2,
+        end: 'answered',
+      },
+      aq: {
+        w0: W('AQ', AQ_TEXT, 1),
+        future: [W('DA', DA_TEXT, correct)],
+        policy: 2,
+        user: 1,
+        end: 'answered',
+      },
+      da: { w0: W('DA', DA_TEXT, 1), future: [], policy: 0, user: 0, end: 'answered' },
+    };
+    const cache = join(dir, 'cache');
+    const out = join(dir, 'out1.jsonl');
+    const r = await runCli(args(out, cache, user.baseUrl));
+    expect(r.code, r.stderr).toBe(0);
+    const got = await records(out);
+    expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
+    for (const g of got) {
+      const e = expected[g.id]!;
+      const la = g.components.lookahead;
+      console.log(
+        `lookahead ${g.id}: R=${g.score} turns=${la.turns} policy_calls=${la.policy_calls} user_calls=${la.user_calls} cached=${la.cached}`,
+      );
+      expect(la.own).toBeCloseTo(e.w0, 12);
+      expect(la.future.length).toBe(e.future.length);
+      for (const [i, w] of (la.future as number[]).entries()) expect(w).toBeCloseTo(e.future[i]!, 12);
+      expect(g.score).toBeCloseTo(formula(e.w0, e.future), 12);
+      expect(la).toMatchObject({
+        turns: e.future.length,
+        policy_calls: e.policy,
+        user_calls: e.user,
+        cached: false,
+        end: e.end,
+        horizon: 2,
+        weight: LAMBDA,
+        discount: GAMMA,
+      });
+    }
+    // A DA turn has no look-ahead: its reward is its own.
+    expect(got[2]!.score).toBeCloseTo(expected.da!.w0, 12);
+    // The servers saw exactly the counted calls (one judge call: the CQ rollout's asking turn).
+    expect(policy.requests.length).toBe(6);
+    expect(user.requests.length).toBe(3);
+    expect(judge.requests.length).toBe(1);
+    expect(r.stderr).toMatch(/policy calls 6 \(2\.000\/sample\), user calls 3 \(1\.000\/sample\)/);
+
+    // The same input again with the cache: no new call of any kind, the same rewards.
+    const out2 = join(dir, 'out2.jsonl');
+    const r2 = await runCli(args(out2, cache, user.baseUrl));
+    expect(r2.code, r2.stderr).toBe(0);
+    const again = await records(out2);
+    expect(policy.requests.length).toBe(6);
+    expect(user.requests.length).toBe(3);
+    expect(judge.requests.length).toBe(1);
+    expect(again.map((g) => g.score)).toEqual(got.map((g) => g.score));
+    expect(again.map((g) => g.components.lookahead.cached)).toEqual([true, true, false]);
+    expect(again.map((g) => g.components.lookahead.policy_calls + g.components.lookahead.user_calls)).toEqual(
+      [0, 0, 0],
+    );
+    expect(r2.stderr).toMatch(/policy calls 0 .*user calls 0/);
+  }, 60_000);
+
+  it('fails a sample whose simulated user fails (never a 0)', async () => {
+    const out = join(dir, 'out-fail.jsonl');
+    const r = await runCli(args(out, join(dir, 'cache-fail'), badUser.baseUrl));
+    expect(r.code, r.stderr).toBe(0);
+    const got = await records(out);
+    expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
+    for (const g of got.slice(0, 2)) {
+      expect(g.score).toBeUndefined();
+      expect(g.error.stage).toBe('lookahead');
+      expect(g.error.message).toMatch(/simulated user failed/);
+    }
+    expect(got[2]!.score).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/failures 2/);
+  }, 60_000);
+});
