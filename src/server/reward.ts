@@ -359,17 +359,41 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       line: e.item.line,
       error: { stage: 'judge', message: 'the request was abandoned', reason: 'aborted' },
     });
+    const internal = (e: Entry, err: unknown): BatchResult => ({
+      id: e.item.id,
+      line: e.item.line,
+      error: { stage: 'score', message: `internal error: ${(err as Error)?.message ?? String(err)}` },
+    });
+    const done = () => {
+      for (const o of owners) o.listeners.delete(check);
+      controller.abort();
+    };
+    if (judge === undefined) {
+      // No judge: every sample is a few microseconds of CPU, so nothing can hold another back. One pass over
+      // the batch costs a fraction of a pass per sample (a generator and an options object each).
+      void (async () => {
+        let i = 0;
+        try {
+          for await (const r of scoreBatch(
+            entries.map((e) => e.item),
+            { ...batchOptions, onJudgeError: 'skip' },
+          ))
+            settle[i++]!(r);
+        } catch (err) {
+          for (; i < entries.length; i++) settle[i]!(internal(entries[i]!, err));
+        } finally {
+          done();
+        }
+      })();
+      return results;
+    }
     async function one(e: Entry): Promise<BatchResult> {
       if (e.owner.gone || controller.signal.aborted) return abandoned(e);
       try {
         for await (const r of scoreBatch([e.item], { ...batchOptions, onJudgeError: 'skip', judge }))
           return r;
       } catch (err) {
-        return {
-          id: e.item.id,
-          line: e.item.line,
-          error: { stage: 'score', message: `internal error: ${(err as Error)?.message ?? String(err)}` },
-        };
+        return internal(e, err);
       }
       return abandoned(e);
     }
@@ -381,10 +405,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       }
     }
     const workers = Array.from({ length: Math.min(batchOptions.concurrency, entries.length) }, worker);
-    void Promise.all(workers).finally(() => {
-      for (const o of owners) o.listeners.delete(check);
-      controller.abort();
-    });
+    void Promise.all(workers).finally(done);
     return results;
   }
 
