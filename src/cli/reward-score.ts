@@ -7,11 +7,11 @@ import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
+import { LookaheadScorer, lookaheadSummary } from '../eval/lookahead.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
-import { LookaheadScorer, lookaheadSummary } from '../sim/lookahead.js';
 import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
 import { createBackend } from './backend-options.js';
 import { defineCommand } from './command.js';
@@ -27,7 +27,7 @@ const SETTINGS = [
 
 type Values = ValuesOf<typeof SETTINGS>;
 
-/** `--lookahead K`: the policy and the simulated user, and the scorer of src/sim/lookahead.ts. */
+/** `--lookahead K`: the policy and the simulated user, and the scorer of src/eval/lookahead.ts. */
 async function lookaheadSetup(
   values: Values,
   env: Env,

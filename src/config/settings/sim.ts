@@ -122,7 +122,7 @@ export const SIM = group('Simulated users', [
 ]);
 
 /*
- * The look-ahead reward of `gtalign reward score --lookahead K` (src/sim/lookahead.ts): each sample's turn
+ * The look-ahead reward of `gtalign reward score --lookahead K` (src/eval/lookahead.ts): each sample's turn
  * is followed by K simulated future turns (the user above, the policy below), and its reward is
  * R = (1 − λ)·W_0 + λ·γ^T·W_T (T future turns taken; R = W_0 when T = 0).
  */

@@ -36,15 +36,14 @@
  * sample (`error.stage: "lookahead"`), never a 0.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractBlocks } from '../chain/blocks.js';
 import { extractAnalyze } from '../chain/format.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { DatasetRow } from '../data/row.js';
-import { extendRow } from '../eval/conversation-run.js';
-import { type AssistantOptions, assistantProducer, questionOf } from '../eval/run.js';
 import { splitCellKey } from '../game/spec.js';
+import { writeAtomic } from '../io/atomic-file.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
 import type { ChatMessage, ChatModel } from '../llm/types.js';
 import {
@@ -61,9 +60,11 @@ import { DEFAULT_REWARD_CONFIG } from '../reward/config-base.js';
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
 import { chosenCell } from '../reward/matrix-check.js';
 import type { ChunkResult } from '../reward/offline-pool.js';
-import { intentOf, meaningCorrect } from './intent.js';
-import type { Persona } from './persona.js';
-import { decideUser, simulateReply, type VisibleTurn } from './simulator.js';
+import { intentOf, meaningCorrect } from '../sim/intent.js';
+import type { Persona } from '../sim/persona.js';
+import { decideUser, simulateReply, type VisibleTurn } from '../sim/simulator.js';
+import { extendRow } from './conversation-run.js';
+import { type AssistantOptions, assistantProducer, questionOf } from './run.js';
 
 export interface LookaheadOptions {
   /** K: most future assistant turns. */
@@ -291,10 +292,7 @@ export class LookaheadScorer {
   private async writeCache(key: string, rollout: Rollout): Promise<void> {
     const dir = this.options.cacheDir;
     if (dir === undefined) return;
-    await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `${key}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-    await writeFile(tmp, JSON.stringify(rollout));
-    await rename(tmp, join(dir, `${key}.json`));
+    await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout));
   }
 
   /** The K future turns of one sample (see the module comment). Throws `RolloutError` on a failure. */
