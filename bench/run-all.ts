@@ -4,6 +4,7 @@
  */
 import { runAssistantBench } from './assistant.js';
 import { runChainBench } from './chain.js';
+import { runCliStartBench } from './cli-start.js';
 import { runEvalBench } from './eval.js';
 import { runGameBench } from './game.js';
 import { runMathCheckBench } from './math-check.js';
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => void | Promise<void>> = {
   server: runServerBench,
   'server-hostile': runServerHostileBench,
   'trainer-adapters': runTrainerAdaptersBench,
+  'cli-start': runCliStartBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -125,7 +125,6 @@ export const RANDOM_WEIGHTS_NOTE =
 
 export const chatCommand = defineCommand({
   name: 'chat',
-  summary: 'answer a question (or chat) with steering and true continuation',
   usage: 'Usage: gtalign chat [QUESTION] [options]',
   about: `Answers QUESTION the GTAlign way: the model writes its reasoning and payoff matrix, the pricing
 policy edits the matrix, a cell is selected, and the same assistant turn continues from the

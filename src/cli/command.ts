@@ -10,10 +10,9 @@ export interface CommandContext {
   readonly cwd: string;
 }
 
-/** One CLI command: a name (one or two words), a one-line summary, its settings, help and runner. */
+/** One CLI command: a name (one or two words), its settings, help and runner (its summary is in commands.ts). */
 export interface Command {
   readonly name: string;
-  readonly summary: string;
   /** The settings it takes; its flags, the option lines of its help and `config show` come from them. */
   readonly settings: readonly Group[];
   help(ctx: CommandContext): string;
@@ -23,7 +22,6 @@ export interface Command {
 
 export interface CommandSpec<G extends readonly Group[]> {
   name: string;
-  summary: string;
   /** The help's usage line(s). */
   usage: string;
   /** What the command does, before the options. */
@@ -39,7 +37,6 @@ export interface CommandSpec<G extends readonly Group[]> {
 export function defineCommand<const G extends readonly Group[]>(spec: CommandSpec<G>): Command {
   return {
     name: spec.name,
-    summary: spec.summary,
     settings: spec.settings,
     help: (ctx) =>
       [spec.usage, spec.about, optionsHelp(spec.settings, ctx.env).trimEnd(), spec.notes]

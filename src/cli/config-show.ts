@@ -48,7 +48,6 @@ function textOf(sections: Array<{ title: string; settings: ShownSetting[] }>): s
 export function configShowCommand(commands: readonly Command[]): Command {
   return {
     name: 'config show',
-    summary: 'print the effective configuration and where each value comes from',
     settings: SETTINGS,
     help: (ctx) =>
       `Usage: gtalign config show [COMMAND…] [--json] [COMMAND's options]\n\n${ABOUT}\n\n${optionsHelp(SETTINGS, ctx.env)}`,

@@ -21,7 +21,6 @@ async function* counted(
 
 export const dataExportCommand = defineCommand({
   name: 'data export',
-  summary: 'write data set rows for verl (parquet), OpenRLHF (prompt/label JSONL) or as JSONL',
   usage: 'Usage: gtalign data export --format verl|openrlhf|jsonl --out PATH [options] FILE|DIR|GLOB...',
   about: `Writes data set rows (verl parquet, or JSONL in the verl or the flat layout) in the shape a trainer reads.
 The output is written under a temporary name and renamed into place when complete.

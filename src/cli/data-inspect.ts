@@ -210,7 +210,6 @@ function textReport(reports: FileReport[], duplicates: string[], width: number):
 
 export const dataInspectCommand = defineCommand({
   name: 'data inspect',
-  summary: 'show rows per data source, fields and an example of data set files',
   usage: 'Usage: gtalign data inspect FILE|DIR|GLOB... [--json] [--limit N] [--width N]',
   about: `Reads data set files (verl parquet, or JSONL in the verl or the flat layout) and prints for each file:
 the rows per data source, the columns with their nested types, and one example row. A directory stands

@@ -26,7 +26,6 @@ function line(r: PulledFile): string {
 
 export const dataPullCommand = defineCommand({
   name: 'data pull',
-  summary: 'download the GTAlign data sets into a cache folder',
   usage: 'Usage: gtalign data pull [--dir DIR] [--base-url URL] [--only NAME[/SPLIT],...] [--force]',
   about: `Downloads the GTAlign data sets (verl parquet) from the reference project's public repository into a
 cache folder, as DIR/<name>/<split>.parquet. Each file is checked and renamed into place only when

@@ -39,7 +39,6 @@ function text(cmp: RunsComparison): string {
 
 export const evalCompareCommand = defineCommand({
   name: 'eval compare',
-  summary: 'Pareto comparison (dominance, coverage, hypervolume, regret) and metric deltas between runs',
   usage: 'Usage: gtalign eval compare RUN_A RUN_B [RUN...] [--json] [--out FILE] [--tokenizer NAME]',
   about: `Compares runs item by item, for each pair (A = the earlier argument) over the item ids both hold:
   Pareto comparison of the items' (U, L) points, overall and per data source: paired dominance counts

@@ -108,7 +108,6 @@ export async function counterFor(runs: readonly RunDir[], name: TokenizerName): 
 
 export const evalReportCommand = defineCommand({
   name: 'eval report',
-  summary: 'metrics, Markdown + HTML report with charts (PNG too) for one or more runs',
   usage: 'Usage: gtalign eval report RUN_DIR [RUN_DIR...] [--out DIR] [options]',
   about: `Computes each run's metrics and writes a report of one run or a comparison of several. metrics.json
 is written into a run folder only when the run is complete, as 'eval run' does: every row the run

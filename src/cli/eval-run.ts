@@ -56,7 +56,6 @@ const ASSISTANT_ONLY = [
 
 export const evalRunCommand = defineCommand({
   name: 'eval run',
-  summary: 'run a model over data sets, score it, keep a resumable run folder with metrics',
   usage: 'Usage: gtalign eval run --data FILE… --out RUN_DIR [options]',
   about: `Runs a model over data-set rows, scores every output with the mutual-welfare reward, and keeps it all
 in a run folder that survives a crash: each finished row is one line of RUN_DIR/results.jsonl, written

@@ -51,7 +51,6 @@ const SETTINGS = [
 
 export const evalScoreCommand = defineCommand({
   name: 'eval score',
-  summary: 'score outputs generated elsewhere into a run folder with metrics',
   usage: 'Usage: gtalign eval score --responses FILE --data FILE… --out RUN_DIR [options]',
   about: `Scores outputs generated elsewhere with the same reward code as 'gtalign reward score', and keeps them
 in a run folder like 'gtalign eval run' does (results.jsonl, config.json, metrics.json; resumable).

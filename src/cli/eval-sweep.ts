@@ -86,7 +86,6 @@ export function sweepTable(sweep: SweepFile): string {
 
 export const evalSweepCommand = defineCommand({
   name: 'eval sweep',
-  summary: 'run the same rows under a range of pricing-policy values (action mix, tokens, welfare)',
   usage: 'Usage: gtalign eval sweep --data FILE… --out DIR --policy-param NAME=FROM:TO:STEPS […] [options]',
   about: `Runs the same rows under a range of pricing-policy values: one run folder per value (DIR/NAME=VALUE,
 each a resumable 'gtalign eval run' folder), then DIR/sweep.json with every point's metrics, and

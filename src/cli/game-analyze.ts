@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { describedAs, group } from '../config/setting.js';
 import { COLUMNS, ROWS, TOLERANCE } from '../config/settings/game.js';
 import { JSON_OUTPUT } from '../config/settings/output.js';
@@ -32,8 +31,6 @@ const SETTINGS = [
   ]),
 ] as const;
 
-const recordSchema = z.object({ id: z.union([z.string(), z.number()]).optional(), matrix: z.unknown() });
-
 interface GameInput {
   id?: string | number;
   matrix: PayoffMatrix;
@@ -54,10 +51,11 @@ function checkedMatrix(value: unknown, spec: GameSpec, where: string): PayoffMat
 
 function toInput(value: unknown, spec: GameSpec, where: string): GameInput {
   if (typeof value === 'object' && value !== null && 'matrix' in value) {
-    const rec = recordSchema.safeParse(value);
-    if (!rec.success) throw new InputError(`${where}: "id" must be a string or a number`);
-    const input: GameInput = { matrix: checkedMatrix(rec.data.matrix, spec, where) };
-    if (rec.data.id !== undefined) input.id = rec.data.id;
+    const { id, matrix } = value as { id?: unknown; matrix: unknown };
+    if (id !== undefined && typeof id !== 'string' && typeof id !== 'number')
+      throw new InputError(`${where}: "id" must be a string or a number`);
+    const input: GameInput = { matrix: checkedMatrix(matrix, spec, where) };
+    if (id !== undefined) input.id = id;
     return input;
   }
   return { matrix: checkedMatrix(value, spec, where) };
@@ -210,7 +208,6 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
 
 export const gameAnalyzeCommand = defineCommand({
   name: 'game analyze',
-  summary: 'Pareto frontier, selection and Nash equilibria of payoff matrices',
   usage:
     'Usage: gtalign game analyze [FILE|-] [--json] [--rule NAME] [--tolerance X] [--rows A,B --columns X,Y,Z]',
   about: `Analyses payoff matrices of the user-assistant game: Pareto frontier, the selected cell,

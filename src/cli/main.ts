@@ -2,7 +2,7 @@
 import { describeError, exitStatusOf, GtalignError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './command.js';
-import { COMMANDS } from './commands.js';
+import { COMMAND_ENTRIES, findCommand } from './commands.js';
 import { UsageError } from './errors.js';
 
 function mainHelp(): string {
@@ -12,7 +12,7 @@ function mainHelp(): string {
     'Usage: gtalign <group> <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
+    ...COMMAND_ENTRIES.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
     '',
     'Options:',
     '  --config FILE          settings file (default ./gtalign.config.json when there is one);',
@@ -50,13 +50,9 @@ export async function main(
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  // Commands are two words ("game analyze"); match the longest name that prefixes argv.
-  const command = COMMANDS.find((c) => {
-    const words = c.name.split(' ');
-    return words.every((w, i) => argv[i] === w);
-  });
-  if (!command) {
-    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+  const entry = findCommand(argv);
+  if (!entry) {
+    const group = COMMAND_ENTRIES.filter((c) => c.name.startsWith(`${argv[0]} `));
     if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {
       process.stdout.write(`${group.map((c) => `gtalign ${c.name.padEnd(20)} ${c.summary}`).join('\n')}\n`);
       return argv[1] === undefined ? 2 : 0;
@@ -64,6 +60,7 @@ export async function main(
     process.stderr.write(`gtalign: unknown command '${argv.slice(0, 2).join(' ')}'\n\n${mainHelp()}`);
     return 2;
   }
+  const command = await entry.load();
   const rest = argv.slice(command.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help(ctx));

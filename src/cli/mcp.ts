@@ -26,7 +26,6 @@ const SETTINGS = [BACKEND, STEERING, PROMPT_SETTINGS, GENERATION, group('MCP', M
 
 export const mcpCommand = defineCommand({
   name: 'mcp',
-  summary: 'an MCP server: solver, steering, decision, turn and reward as tools',
   usage: 'Usage: gtalign mcp [--transport stdio|http] [options]',
   about: `Serves the Model Context Protocol. Tools: analyze_game (a matrix -> frontier, equilibria,
 choice), steer (a matrix and a policy -> edits, steered matrix, choice), decide (a question ->

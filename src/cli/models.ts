@@ -59,7 +59,6 @@ function progressReporter(tty: boolean): {
 
 export const modelsPullCommand = defineCommand({
   name: 'models pull',
-  summary: 'download a small instruct GGUF model for the local backend',
   usage: 'Usage: gtalign models pull [--url URL] [--dir DIR] [--force] [--connect-timeout SECONDS]',
   about: `Downloads a small instruct model for the local backend (gtalign chat --backend local):
   ${RECOMMENDED_MODEL.name}
@@ -102,7 +101,6 @@ by hand), 2 bad usage.`,
 
 export const modelsTinyCommand = defineCommand({
   name: 'models tiny',
-  summary: 'write the offline model (tiny, RANDOM weights) into the model cache',
   usage: 'Usage: gtalign models tiny [--dir DIR] [--force]',
   about: `Generates a tiny llama GGUF with random weights on this machine (no download) and saves it in the
 cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where 'gtalign chat',

@@ -202,7 +202,6 @@ function summary(stats: BatchStats, judge: Judge | undefined, seconds: number): 
 
 export const rewardScoreCommand = defineCommand({
   name: 'reward score',
-  summary: 'score model outputs with the mutual-welfare reward (offline verdicts or live judges)',
   usage: 'Usage: gtalign reward score --input IN.jsonl [--output OUT.jsonl] [options]',
   about: `Scores model outputs with the GTAlign mutual-welfare reward, exactly as the reference computes it.
 

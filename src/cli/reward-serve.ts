@@ -27,7 +27,6 @@ const SETTINGS = [
 
 export const rewardServeCommand = defineCommand({
   name: 'reward serve',
-  summary: 'serve the mutual-welfare reward to RL trainers (OpenRLHF /get_reward, batch JSON)',
   usage: 'Usage: gtalign reward serve (--judge offline | --judge-url URL --judge-model NAME) [options]',
   about: `Serves the GTAlign mutual-welfare reward to RL trainers, with the same numbers as 'gtalign reward score'.
 

@@ -97,7 +97,6 @@ async function upstreamChoice(loaded: Settings, seed: number | undefined): Promi
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'OpenAI-compatible endpoint that answers every request with a GTAlign turn',
   usage: `Usage: gtalign serve --upstream-url URL [--upstream-model NAME] [options]
        gtalign serve [--backend local --model FILE.gguf] [options]`,
   about: `An OpenAI-compatible chat endpoint that runs every request as a GTAlign turn: existing OpenAI-client

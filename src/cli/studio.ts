@@ -36,7 +36,6 @@ const SETTINGS = [
 
 export const studioCommand = defineCommand({
   name: 'studio',
-  summary: 'local web app: steering playground, run viewer, user studies',
   usage: 'Usage: gtalign studio [RUN_DIR…] [--port N] [--study-dir DIR] [backend options]',
   about: `A local web app on http://127.0.0.1:PORT/?token=… (a random token, printed at start):
   Playground  ask a question; stage 1 streams in; the matrix as a table and a (U, L) scatter with

@@ -174,6 +174,11 @@ async function resolveOne(
   return { value: defaultOf(s, ctx.env), source: { kind: 'default' } };
 }
 
+/** Loads the heavy checkers (see `ValueType.prepare`) of the settings about to be read. */
+async function prepareTypes(settings: readonly AnySetting[]): Promise<void> {
+  await Promise.all(settings.map((s) => s.type.prepare?.()));
+}
+
 /** Every value with its source, in the order of `settings`. */
 async function resolveSettings(
   settings: readonly AnySetting[],
@@ -189,6 +194,8 @@ async function resolveSettings(
   // The command's own variants of a setting (another default, another flag) check the file's values.
   const byKey = new Map(options.known.map((s) => [s.key, s]));
   for (const s of settings) byKey.set(s.key, s);
+  // A settings file may hold (and is checked for) any known setting; otherwise only the command's own are read.
+  await prepareTypes(located === undefined ? settings : [...byKey.values()]);
   const file = located === undefined ? undefined : await readSettingsFile(located, [...byKey.values()]);
   ctx.file = file;
   // The whole file is checked, also the settings this command does not take.

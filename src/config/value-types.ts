@@ -28,6 +28,11 @@ export interface ValueType<T> {
   fromText(text: string): Parsed<T>;
   fromJson(value: unknown): Parsed<T>;
   show(value: T): string;
+  /**
+   * Loads what checking a value needs, when that is heavy (a schema library that light commands should
+   * not pay for at start-up); the loader awaits it before it checks a value of this type.
+   */
+  prepare?(): Promise<void>;
 }
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
@@ -182,11 +187,12 @@ export function httpUrl(): ValueType<string> {
  * A JSON object checked by `validate`. On the command line (and in the file, as a string) it is the path
  * of a JSON file holding the object; in the file it may also be the object itself.
  */
-export function jsonObject<T extends object>(
-  validate: (
-    value: unknown,
-  ) => { ok: true } | { ok: false; errors: Array<{ path: string; message: string }> },
-): ValueType<T> {
+/** Checks a JSON object setting's content: every problem with its field path. */
+export type ObjectValidator = (
+  value: unknown,
+) => { ok: true } | { ok: false; errors: Array<{ path: string; message: string }> };
+
+export function jsonObject<T extends object>(validate: ObjectValidator): ValueType<T> {
   const fromJson = (value: unknown): Parsed<T> => {
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       return bad('must be a JSON object');
@@ -202,5 +208,21 @@ export function jsonObject<T extends object>(
     fromText: () => bad('must name a JSON file'),
     fromJson,
     show: (v) => JSON.stringify(v),
+  };
+}
+
+/** {@link jsonObject} whose validator is imported by {@link ValueType.prepare}, on first need. */
+export function lazyJsonObject<T extends object>(load: () => Promise<ObjectValidator>): ValueType<T> {
+  let validate: ObjectValidator | undefined;
+  const type = jsonObject<T>((value) => {
+    if (validate === undefined)
+      throw new Error('internal: a setting value was checked before its type was prepared');
+    return validate(value);
+  });
+  return {
+    ...type,
+    async prepare() {
+      validate ??= await load();
+    },
   };
 }

@@ -1,12 +1,12 @@
 import { extname } from 'node:path';
 import { openAtomic, writeAtomic } from '../io/atomic-file.js';
 import { DataError } from './errors.js';
+import type { ExportFormat } from './export-formats.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
 import { encodeParquet } from './parquet-write.js';
 import { type DatasetRow, toFlatRecord, toVerlRecord } from './row.js';
 
-export const EXPORT_FORMATS = ['verl', 'openrlhf', 'jsonl'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat } from './export-formats.js';
 
 export interface ExportOptions {
   format: ExportFormat;

@@ -5,16 +5,9 @@ import { cacheFolder } from '../config/paths.js';
 import { writeAtomic } from '../io/atomic-file.js';
 import { DataError } from './errors.js';
 import { openParquet } from './parquet.js';
+import { DEFAULT_BASE_URL } from './source-url.js';
 
-/** The reference project's public repository (Apache-2.0), where the released splits live. */
-export const GTALIGN_REPOSITORY = 'https://github.com/ulab-uiuc/GTAlign';
-
-/**
- * Files are fetched from `${baseUrl}/${repoPath}`. github.com's `/raw/<ref>/` answers with a redirect to
- * the file's content (also for files kept in Git LFS, where raw.githubusercontent.com would serve the
- * pointer), so it is the default.
- */
-export const DEFAULT_BASE_URL = `${GTALIGN_REPOSITORY}/raw/main`;
+export { DEFAULT_BASE_URL, GTALIGN_REPOSITORY } from './source-url.js';
 
 export interface DatasetFile {
   /** Folder name in the cache, the same as ../shared/data/gtalign uses. */

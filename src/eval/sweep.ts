@@ -25,17 +25,9 @@ import { writeFileAtomic } from '../io/checked-write.js';
 import { type PricingPolicy, parsePolicy, type SteeringPolicy } from '../steering/policy.js';
 import type { Metrics } from './metrics.js';
 import { fileOp } from './store-error.js';
+import { SWEEPABLE_FIELDS, type SweepableField } from './sweep-fields.js';
 
-/** Pricing-policy fields a sweep can vary. */
-export const SWEEPABLE_FIELDS = [
-  'pricePerMillionInput',
-  'pricePerMillionOutput',
-  'computeCostPerMillion',
-  'computeCostPerMillionInput',
-  'utilityPerCurrency',
-  'userTimeCostPerTurn',
-] as const;
-export type SweepableField = (typeof SWEEPABLE_FIELDS)[number];
+export { SWEEPABLE_FIELDS, type SweepableField } from './sweep-fields.js';
 
 export interface ParamRange {
   name: SweepableField;

@@ -45,6 +45,7 @@ import type { AskOptions, Judge, JudgeStats } from '../reward/judge.js';
 import type { RewardSample } from '../reward/score.js';
 import { createKeyChecker } from './auth.js';
 import { createCoalescer, type Scheduler, timerScheduler } from './coalesce.js';
+import { DEFAULT_END_TOKENS } from './end-tokens.js';
 import { HttpError } from './errors.js';
 import { createHandler, metricsRoute, type RequestContext, readJsonBody, sendJson } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
@@ -90,18 +91,7 @@ export interface RewardApp {
   readonly metrics: MetricsRegistry;
 }
 
-/** End-of-turn and padding tokens of common chat templates (Qwen, Llama 2/3, Mistral, Gemma, Phi). */
-export const DEFAULT_END_TOKENS: readonly string[] = [
-  '<|im_end|>',
-  '<|endoftext|>',
-  '<|eot_id|>',
-  '<|end_of_text|>',
-  '</s>',
-  '<end_of_turn>',
-  '<eos>',
-  '<pad>',
-  '<|end|>',
-];
+export { DEFAULT_END_TOKENS } from './end-tokens.js';
 
 const DEFAULT_MAX_BODY = 64 << 20;
 const DEFAULT_MAX_SAMPLES = 65_536;

@@ -13,8 +13,9 @@
 import { SteeringError } from './errors.js';
 import { parsePolicy, type SteeringPolicy } from './policy.js';
 
-export const PRESET_NAMES = ['none', 'subscription', 'api', 'paper-api', 'paper-subscription'] as const;
-export type PresetName = (typeof PRESET_NAMES)[number];
+import { PRESET_NAMES, type PresetName } from './preset-names.js';
+
+export { PRESET_NAMES, type PresetName };
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {

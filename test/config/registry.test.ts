@@ -6,12 +6,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/commands.js';
+import { COMMAND_ENTRIES, loadAllCommands } from '../../src/cli/commands.js';
 import { loadSettings } from '../../src/config/load.js';
 import { defaultOf } from '../../src/config/setting.js';
 import { ALL_SETTINGS } from '../../src/config/settings/index.js';
 
 const ENV = {};
+const COMMANDS = await loadAllCommands();
 
 describe('the settings registry', () => {
   it('gives every setting its own key', () => {
@@ -46,6 +47,13 @@ describe('the settings registry', () => {
       const sources = Object.values(loaded.sources) as Array<{ kind: string }>;
       expect(sources.every((s) => s.kind === 'default')).toBe(true);
     }
+  });
+});
+
+describe('the command table', () => {
+  it('names each command as the command itself does, once', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(COMMAND_ENTRIES.map((e) => e.name));
+    expect(new Set(COMMANDS.map((c) => c.name)).size).toBe(COMMANDS.length);
   });
 });
 

@@ -1,6 +1,6 @@
 /** The settings of the `gtalign data` commands. */
-import { EXPORT_FORMATS } from '../../data/export.js';
-import { DEFAULT_BASE_URL } from '../../data/pull.js';
+import { EXPORT_FORMATS } from '../../data/export-formats.js';
+import { DEFAULT_BASE_URL } from '../../data/source-url.js';
 import { cacheFolder } from '../paths.js';
 import { setting } from '../setting.js';
 import { boolean, integer, oneOf, path, positiveInt, text, texts } from '../value-types.js';

@@ -1,5 +1,5 @@
 /** The settings of the `gtalign eval` commands: data, run folder, run control, reports. */
-import { SWEEPABLE_FIELDS } from '../../eval/sweep.js';
+import { SWEEPABLE_FIELDS } from '../../eval/sweep-fields.js';
 import { TOKENIZER_NAMES } from '../../eval/tokens.js';
 import { group, setting } from '../setting.js';
 import { boolean, oneOf, path, positiveInt, text, texts } from '../value-types.js';

@@ -2,14 +2,19 @@
  * The reward configuration: the weights object (inline in the settings file as "reward", or a file given
  * with --reward-config), and the aggregator flags that override its fields.
  */
-import { AGGREGATOR_NAMES, parseRewardConfig, type RewardConfigInput } from '../../reward/config.js';
+
+import type { RewardConfigInput } from '../../reward/config.js';
+import { AGGREGATOR_NAMES } from '../../reward/config-base.js';
 import { group, setting } from '../setting.js';
-import { jsonObject, number, oneOf } from '../value-types.js';
+import { lazyJsonObject, number, oneOf } from '../value-types.js';
 
 export const REWARD_CONFIG = setting({
   name: 'reward-config',
   key: 'reward',
-  type: jsonObject<RewardConfigInput>(parseRewardConfig),
+  // The schema (zod) loads only when a reward configuration is given.
+  type: lazyJsonObject<RewardConfigInput>(
+    async () => (await import('../../reward/config.js')).parseRewardConfig,
+  ),
   arg: 'FILE',
   help:
     'reward configuration JSON (weights, length bands; see docs);\n' +

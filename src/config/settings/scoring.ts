@@ -1,5 +1,5 @@
 /** The own settings of `gtalign reward score` and `gtalign reward serve`. */
-import { DEFAULT_END_TOKENS } from '../../server/reward.js';
+import { DEFAULT_END_TOKENS } from '../../server/end-tokens.js';
 import { setting } from '../setting.js';
 import { boolean, integer, number, path, positiveInt, texts } from '../value-types.js';
 import { LOOKAHEAD_SETTINGS } from './sim.js';

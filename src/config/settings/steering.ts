@@ -1,7 +1,7 @@
 /** Steering: the pricing policy that edits the payoff matrix, and how the cell is chosen. */
 import type { AnalysisMode, ContinuationMode } from '../../assistant/turn.js';
 import { SELECTION_RULES } from '../../game/select.js';
-import { PRESET_NAMES } from '../../steering/presets.js';
+import { PRESET_NAMES } from '../../steering/preset-names.js';
 import { group, setting } from '../setting.js';
 import { oneOf, path, text } from '../value-types.js';
 
