@@ -2,6 +2,12 @@ import { describedAs, group } from '../config/setting.js';
 import { COMPARE_OUT, TOKENIZER } from '../config/settings/eval.js';
 import { JSON_OUTPUT } from '../config/settings/output.js';
 import { compareRuns, type RunsComparison } from '../eval/compare.js';
+import {
+  conversationDeltaTable,
+  conversationSignificanceNote,
+  conversationSignificanceTable,
+  turnIndexTable,
+} from '../eval/report/conversation-tables.js';
 import { tableToText } from '../eval/report/table.js';
 import { deltaTable, paretoTable, significanceNote, significanceTable } from '../eval/report/tables.js';
 import { writeFileAtomic } from '../io/checked-write.js';
@@ -31,6 +37,25 @@ function text(cmp: RunsComparison): string {
     parts.push('\nIs the difference more than noise? (shared scored items)\n');
     parts.push(tableToText(significanceTable(p)));
     parts.push(`${significanceNote(p)}\n\n`);
+    const c = p.conversations;
+    if (c !== undefined) {
+      parts.push(`Conversations side by side B − A (${c.shared} shared conversations)\n`);
+      parts.push(tableToText(conversationDeltaTable(p)!));
+      parts.push('\nBy turn index (actions taken; mean U, L, W of the scored turns)\n');
+      parts.push(
+        tableToText(
+          turnIndexTable([
+            { name: `A = ${p.a}`, conversations: c.metrics.a },
+            { name: `B = ${p.b}`, conversations: c.metrics.b },
+          ]),
+        ),
+      );
+      parts.push(
+        '\nAre the conversations different beyond noise? (shared conversations with the value in both)\n',
+      );
+      parts.push(tableToText(conversationSignificanceTable(p)!));
+      parts.push(`${conversationSignificanceNote(p)}\n\n`);
+    }
   }
   const t = cmp.tokenizer;
   parts.push(`tokens: ${t.description}${t.note ? ` (${t.note})` : ''}\n`);
@@ -47,7 +72,12 @@ export const evalCompareCommand = defineCommand({
   metric deltas B − A (format, answer, Ans./Token, R/T, total tokens, W, U, L, matrix reasoning)
   computed on the shared items;
   whether the difference is more than noise, for W, U, L and the answer score: the paired bootstrap
-  interval of the mean difference B − A and the paired sign-flip test's p, with the item count and seed.`,
+  interval of the mean difference B − A and the paired sign-flip test's p, with the item count and seed.
+Conversation runs (eval run --turns N) are compared on their final answers as above, and conversation by
+conversation: their conversation metrics side by side (turns, answered, turns to answer, final-answer
+correctness, assistant and user tokens, U_γ, L_γ, W_γ; overall and per SOURCE/PERSONA group), actions and
+welfare by turn index, and the paired interval and test of each per-conversation measure. A conversation
+run and a single-turn run cannot be paired (their items differ): that is an error.`,
   notes: 'Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
@@ -57,6 +87,9 @@ export const evalCompareCommand = defineCommand({
     const runs = await loadRuns(positionals);
     const counter = await counterFor(runs, tokenizer);
     const cmp = compareRuns(runs, { tokenCounter: counter });
+    const mixed = cmp.pairs.find((p) => p.kind_mismatch !== undefined);
+    if (mixed !== undefined)
+      throw new InputError(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`);
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
     if (values.out !== undefined) await writeFileAtomic(values.out, json);
     await writeOut(values.json ? json : text(cmp));

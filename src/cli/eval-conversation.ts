@@ -51,16 +51,17 @@ export function checkSimFlags(loaded: SimLoaded, mode: Mode): void {
     throw new UsageError('--turns goes with --mode assistant (a GTAlign turn per assistant turn)');
 }
 
-export interface ConversationCommandInput {
+/** One conversation evaluation: where it goes and what it runs (a sweep point, or the run of `eval run`). */
+export interface ConversationRunInput {
   label: string;
-  loaded: SimLoaded;
+  /** The run folder. */
+  out: string;
   flags: RunFlags;
   mode: Mode;
   turn: TurnFlags;
+  /** The steering of the assistant's turns (a sweep point's policy). */
   steering: LoadedSteering;
   backend: { model: ChatModel; description: BackendDescription };
-  /** The assistant's backend choice (threads and GPU of a local user model come from it). */
-  choice: BackendChoice;
   generation: Record<string, unknown>;
   counter: TokenCounter;
   dataFiles: string[];
@@ -68,7 +69,23 @@ export interface ConversationCommandInput {
   judge: JudgeSetup;
   reward: RewardConfig;
   signal: AbortSignal;
+  /** More of config.json (a sweep point's value). */
+  extra?: Record<string, unknown>;
+}
+
+export interface ConversationCommandInput extends Omit<ConversationRunInput, 'out'> {
+  loaded: SimLoaded;
+  /** The assistant's backend choice (threads and GPU of a local user model come from it). */
+  choice: BackendChoice;
   env: Env;
+}
+
+/** The simulated users of a command: personas and the model playing them (`close` frees a model of its own). */
+export interface SimSetup {
+  values: SimLoaded['values'];
+  personas: Persona[];
+  user: { model: ChatModel; owned: boolean; description: Record<string, unknown> };
+  close(): Promise<void>;
 }
 
 async function personasOf(values: SimLoaded['values']): Promise<Persona[]> {
@@ -83,8 +100,8 @@ async function personasOf(values: SimLoaded['values']): Promise<Persona[]> {
 
 /** The model that plays the user: the assistant's own when nothing else is named. */
 async function userBackend(
-  input: ConversationCommandInput,
-): Promise<{ model: ChatModel; owned: boolean; description: Record<string, unknown> }> {
+  input: Pick<ConversationCommandInput, 'loaded' | 'backend' | 'choice' | 'env'>,
+): Promise<SimSetup['user']> {
   const v = input.loaded.values;
   const assistant = input.backend.description;
   const kind = v['user-backend'] ?? assistant.kind;
@@ -128,82 +145,108 @@ async function userBackend(
   };
 }
 
+/** The personas and the user's model of `--turns N` (the sim flags). */
+export async function simSetup(
+  input: Pick<ConversationCommandInput, 'loaded' | 'backend' | 'choice' | 'env'>,
+): Promise<SimSetup> {
+  const values = input.loaded.values;
+  if (values.turns === undefined) throw new UsageError('--turns N is required for conversations');
+  const personas = await personasOf(values);
+  const user = await userBackend(input);
+  return {
+    values,
+    personas,
+    user,
+    close: async () => {
+      if (user.owned) await user.model.close();
+    },
+  };
+}
+
+/** Runs (or resumes) the conversations of one run folder, with progress on stderr; returns the result. */
+export async function evaluateConversationRun(
+  input: ConversationRunInput,
+  sim: SimSetup,
+): Promise<ConversationEvalResult> {
+  const v = sim.values;
+  const maxTurns = v.turns!;
+  const { personas, user } = sim;
+  const settings = turnOptionsOf(input.turn, input.steering);
+  const options: AssistantOptions = { ...settings, prompt: settings.prompt ?? 'row' };
+  const { baseUrl: userBaseUrl, shared, ...userKey } = user.description;
+  const conversation = {
+    turns: maxTurns,
+    personas,
+    user: { ...userKey, shared: shared === true },
+    userMaxTokens: v['user-max-tokens'],
+    userTemperature: v['user-temperature'],
+    userSeed: v['user-seed'],
+    discount: v.discount,
+  };
+  const base = runConfig({
+    flags: input.flags,
+    out: input.out,
+    dataFiles: input.dataFiles,
+    mode: input.mode,
+    backend: input.backend.description,
+    generation: { ...input.generation, conversation },
+    judge: input.judge,
+    reward: input.reward,
+    counter: input.counter,
+    ...(input.extra === undefined ? {} : { extra: input.extra }),
+  });
+  const config = {
+    ...base,
+    runtime: { ...base.runtime, ...(userBaseUrl === undefined ? {} : { userBaseUrl }) },
+  };
+  const progress = input.flags.progress ? createProgress({ label: `${input.label}:` }) : undefined;
+  const say = (text: string): void => {
+    if (progress) progress.log(text);
+    else process.stderr.write(`${text}\n`);
+  };
+  try {
+    return await evaluateConversations({
+      out: input.out,
+      config,
+      rows: input.rows,
+      scoring: scoringOf(input.judge, input.reward),
+      tokenCounter: input.counter,
+      ...runControl(input.flags),
+      signal: input.signal,
+      assistant: { model: input.backend.model, options },
+      sim: {
+        personas,
+        maxTurns,
+        userModel: user.model,
+        userMaxTokens: v['user-max-tokens'],
+        userTemperature: v['user-temperature'],
+        seed: v['user-seed'],
+        discount: v.discount,
+      },
+      onStart: ({ total, resumed, truncatedBytes, store }) => {
+        const parts = [
+          `${store.dir}: ${total} conversations (${personas.length} persona(s), at most ${maxTurns} turns)`,
+        ];
+        if (store.resumed) parts.push(`${resumed} already done`);
+        if (truncatedBytes > 0) parts.push(`dropped a cut-off last line (${truncatedBytes} bytes)`);
+        say(`${input.label}: ${parts.join(', ')}`);
+      },
+      onProgress: (p) => progress?.update(p),
+      onFailure: (row, error) => say(`${input.label}: ${row.id}: ${error.message}`),
+    });
+  } finally {
+    progress?.finish();
+  }
+}
+
 /** Runs the conversations of `eval run --turns N`; returns the exit code. */
 export async function runConversations(input: ConversationCommandInput): Promise<number> {
-  const v = input.loaded.values;
-  const maxTurns = v.turns!;
-  const personas = await personasOf(v);
-  const user = await userBackend(input);
+  const sim = await simSetup(input);
   try {
-    const settings = turnOptionsOf(input.turn, input.steering);
-    const options: AssistantOptions = { ...settings, prompt: settings.prompt ?? 'row' };
-    const { baseUrl: userBaseUrl, shared, ...userKey } = user.description;
-    const conversation = {
-      turns: maxTurns,
-      personas,
-      user: { ...userKey, shared: shared === true },
-      userMaxTokens: v['user-max-tokens'],
-      userTemperature: v['user-temperature'],
-      userSeed: v['user-seed'],
-      discount: v.discount,
-    };
-    const base = runConfig({
-      flags: input.flags,
-      out: input.flags.out,
-      dataFiles: input.dataFiles,
-      mode: input.mode,
-      backend: input.backend.description,
-      generation: { ...input.generation, conversation },
-      judge: input.judge,
-      reward: input.reward,
-      counter: input.counter,
-    });
-    const config = {
-      ...base,
-      runtime: { ...base.runtime, ...(userBaseUrl === undefined ? {} : { userBaseUrl }) },
-    };
-    const progress = input.flags.progress ? createProgress({ label: `${input.label}:` }) : undefined;
-    const say = (text: string): void => {
-      if (progress) progress.log(text);
-      else process.stderr.write(`${text}\n`);
-    };
-    let result: ConversationEvalResult;
-    try {
-      result = await evaluateConversations({
-        out: input.flags.out,
-        config,
-        rows: input.rows,
-        scoring: scoringOf(input.judge, input.reward),
-        tokenCounter: input.counter,
-        ...runControl(input.flags),
-        signal: input.signal,
-        assistant: { model: input.backend.model, options },
-        sim: {
-          personas,
-          maxTurns,
-          userModel: user.model,
-          userMaxTokens: v['user-max-tokens'],
-          userTemperature: v['user-temperature'],
-          seed: v['user-seed'],
-          discount: v.discount,
-        },
-        onStart: ({ total, resumed, truncatedBytes, store }) => {
-          const parts = [
-            `${store.dir}: ${total} conversations (${personas.length} persona(s), at most ${maxTurns} turns)`,
-          ];
-          if (store.resumed) parts.push(`${resumed} already done`);
-          if (truncatedBytes > 0) parts.push(`dropped a cut-off last line (${truncatedBytes} bytes)`);
-          say(`${input.label}: ${parts.join(', ')}`);
-        },
-        onProgress: (p) => progress?.update(p),
-        onFailure: (row, error) => say(`${input.label}: ${row.id}: ${error.message}`),
-      });
-    } finally {
-      progress?.finish();
-    }
+    const result = await evaluateConversationRun({ ...input, out: input.flags.out }, sim);
     await writeOut(`${metricsTable(result.metrics)}\n\n${conversationTable(result.metrics.conversations)}\n`);
     return outcome(input.label, result);
   } finally {
-    if (user.owned) await user.model.close();
+    await sim.close();
   }
 }

@@ -4,6 +4,11 @@ import { join, resolve } from 'node:path';
 import { describedAs, group } from '../config/setting.js';
 import { NO_PNG, NO_WRITE_METRICS, REPORT_OUT, SCALE, TOKENIZER } from '../config/settings/eval.js';
 import { compareRuns } from '../eval/compare.js';
+import {
+  computeConversationMetrics,
+  isConversationRun,
+  readConversationMetrics,
+} from '../eval/conversation-metrics.js';
 import { computeMetrics, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { buildReport, writeReport } from '../eval/report/build.js';
 import { checkCompleteness, incompleteText, type RunCompleteness } from '../eval/report/completeness.js';
@@ -116,11 +121,17 @@ without one. An incomplete run is reported as such (rows missing, rows failed, a
 with --resume), with the metrics of the records it has, and its metrics.json is left as it was.
 Files written:
   DIR/report.md       Markdown summary: each run's settings (from config.json) and completeness,
-                      headline metrics per data source, behaviour tables, action mix, Pareto
-                      comparison and metric deltas (two runs or more), sweeps, failures
+                      headline metrics per data source, behaviour tables, action mix, conversations
+                      (runs of eval run --turns N: turns, turns to answer, final-answer correctness,
+                      tokens, discounted welfare per group, actions by turn index, how they ended),
+                      Pareto comparison and metric deltas (two runs or more; conversation runs side by
+                      side with paired statistics), sweeps (with turns and accuracy for conversation
+                      sweeps), failures
   DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
   DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
-                      action-mix bars, welfare bars, sweep curves (when a run folder holds sweep.json);
+                      action-mix bars, welfare bars, turns and accuracy bars of conversation runs,
+                      sweep curves (when a run folder holds sweep.json; conversation sweeps add turns
+                      and final accuracy against the swept value);
                       the PNG is the SVG rendered by resvg with the bundled DejaVu Sans fonts. Where
                       resvg's native binding cannot load, the charts are SVG only (with a warning)
 
@@ -135,7 +146,22 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
     const { tokenizer, scale } = values;
     const runs = await loadRuns(positionals);
     const counter = await counterFor(runs, tokenizer);
-    const metrics: Metrics[] = runs.map((r) => computeMetrics(r.records, { tokenCounter: counter }));
+    // A conversation run's metrics.json holds its conversation metrics too, as `eval run --turns` writes it.
+    const metrics: Metrics[] = runs.map((r) => {
+      const m = computeMetrics(r.records, { tokenCounter: counter });
+      return isConversationRun(r.records)
+        ? { ...m, conversations: computeConversationMetrics(r.records) }
+        : m;
+    });
+    for (const r of runs) {
+      for (const [i, p] of (r.sweep?.points ?? []).entries()) {
+        const c = readConversationMetrics(p.metrics);
+        if (c instanceof Error)
+          throw new InputError(
+            `cannot read run ${r.dir}:\n${join(r.dir, 'sweep.json')}: points[${i}].metrics: ${c.message}`,
+          );
+      }
+    }
     // A sweep's top folder holds no records of its own: its points are run folders, checked by their runs.
     const completeness: Array<RunCompleteness | undefined> = await Promise.all(
       runs.map((r) => (r.sweep !== undefined && r.records.length === 0 ? undefined : checkCompleteness(r))),

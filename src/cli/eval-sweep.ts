@@ -6,8 +6,11 @@ import { GENERATION } from '../config/settings/generation.js';
 import { JUDGE } from '../config/settings/judge.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { REWARD } from '../config/settings/reward.js';
+import { SIM } from '../config/settings/sim.js';
 import { ANALYSIS, CONTINUATION, POLICY, PROFILE, RULE } from '../config/settings/steering.js';
 import type { Metrics } from '../eval/metrics.js';
+import { conversationSweepTable } from '../eval/report/conversation-tables.js';
+import { tableToText } from '../eval/report/table.js';
 import {
   type ParamRange,
   parseParamRange,
@@ -34,6 +37,7 @@ import {
   runScored,
   scoringContext,
 } from './eval-common.js';
+import { checkSimFlags, evaluateConversationRun, type SimSetup, simSetup } from './eval-conversation.js';
 import { writeOut } from './io.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
 
@@ -57,6 +61,7 @@ const SETTINGS = [
   GENERATION,
   JUDGE,
   REWARD,
+  SIM,
 ] as const;
 
 /** The sweep's table: one line per point. */
@@ -81,7 +86,12 @@ export function sweepTable(sweep: SweepFile): string {
       num(g.answer_score),
     ]);
   }
-  return formatTable(rows);
+  const table = formatTable(rows);
+  // A conversation sweep: how the price moves the turns and the final accuracy.
+  const conversations = conversationSweepTable(sweep.param, sweep.points);
+  return conversations === undefined
+    ? table
+    : `${table}\n\nConversations (mean per conversation; correct = final answer against the held intent)\n${tableToText(conversations).trimEnd()}`;
 }
 
 export const evalSweepCommand = defineCommand({
@@ -95,7 +105,13 @@ Under the default sum rule a per-token price the user pays the provider is a tra
 user's and the provider's payoffs by the same amount in opposite directions and changes no choice.
 Sweep a real cost (computeCostPerMillion, userTimeCostPerTurn) or use a rule that weighs the user
 (--rule) to see the mix move. Fields given as defaults move only when swept: sweeping
-computeCostPerMillion leaves computeCostPerMillionInput as the base policy has it.`,
+computeCostPerMillion leaves computeCostPerMillionInput as the base policy has it.
+
+With --turns N (and the simulated-user flags of 'eval run --turns') every point is a conversation run:
+each row, once per --persona, a conversation with a simulated user, and the summary adds per point the
+mean turns, the share answered, the turns to the answer, the final-answer correctness against the
+user's held intent, the user's tokens and W_γ: how the price moves the number of turns and the final
+accuracy.`,
   notes: `Exit codes: 0 every point complete (sweep.json written), 1 a point incomplete or a problem with a file
 or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
   settings: SETTINGS,
@@ -106,6 +122,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     const { mode } = values;
     if (mode === 'raw')
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
+    checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
@@ -120,6 +137,8 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     }
 
     let model: ChatModel | undefined;
+    let sim: SimSetup | undefined;
+    const closeModel = closeModelAndJudge(() => model, judge);
     return interruptible(
       LABEL,
       async (signal) => {
@@ -134,6 +153,8 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         }
         const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
         model = backend.model;
+        // Conversations: one simulated-user setup (and user model) for every point.
+        if (values.turns !== undefined) sim = await simSetup({ loaded, backend, choice, env: ctx.env });
         const context = scoringContext(flags, { judge, reward, counter, signal });
         const sweep: SweepFile = {
           param: ranges[0]!.name,
@@ -147,20 +168,33 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
             ...base,
             policy: point.policy,
           });
-          const config = runConfig({
-            flags: { ...flags, ...(flags.name === undefined ? {} : { name: `${flags.name} ${point.run}` }) },
-            out,
-            dataFiles,
-            mode,
-            backend: backend.description,
-            generation,
-            judge,
-            reward,
-            counter,
-            extra: { sweep: { param: sweep.param, value: point.value, values: point.values } },
-          });
+          const pointFlags = {
+            ...flags,
+            ...(flags.name === undefined ? {} : { name: `${flags.name} ${point.run}` }),
+          };
+          const extra = { sweep: { param: sweep.param, value: point.value, values: point.values } };
           const label = `${LABEL} ${point.run}`;
-          const result = await runScored(label, { out, config, rows, produce }, context);
+          const inputs = { flags: pointFlags, dataFiles, mode, generation, judge, reward, counter, extra };
+          const result =
+            sim === undefined
+              ? await runScored(
+                  label,
+                  { out, config: runConfig({ ...inputs, out, backend: backend.description }), rows, produce },
+                  context,
+                )
+              : await evaluateConversationRun(
+                  {
+                    ...inputs,
+                    label,
+                    out,
+                    turn,
+                    steering: { ...base, policy: point.policy },
+                    backend,
+                    rows,
+                    signal,
+                  },
+                  sim,
+                );
           const code = outcome(label, result);
           if (code !== 0) return code;
           sweep.points.push({
@@ -175,7 +209,10 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         await writeOut(`${sweepTable(sweep)}\n`);
         return 0;
       },
-      closeModelAndJudge(() => model, judge),
+      async () => {
+        await sim?.close();
+        await closeModel();
+      },
     );
   },
 });

@@ -1,22 +1,20 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Env } from '../config/env.js';
-import { asFlag, group, type ValuesOf } from '../config/setting.js';
+import { asFlag, group } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
-import { LookaheadScorer, lookaheadSummary } from '../eval/lookahead.js';
+import { lookaheadSummary } from '../eval/lookahead.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
-import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
-import { createBackend } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
 
 const SETTINGS = [
   group('Options', [...REWARD_SCORE_SETTINGS, asFlag(JUDGE_CONCURRENCY, 'concurrency')]),
@@ -24,63 +22,6 @@ const SETTINGS = [
   group('Judge', JUDGE_SETTINGS),
   LOOKAHEAD_USER,
 ] as const;
-
-type Values = ValuesOf<typeof SETTINGS>;
-
-/** `--lookahead K`: the policy and the simulated user, and the scorer of src/eval/lookahead.ts. */
-async function lookaheadSetup(
-  values: Values,
-  env: Env,
-  batch: ConstructorParameters<typeof LookaheadScorer>[0]['batch'],
-): Promise<{ scorer: LookaheadScorer; close: () => Promise<void> }> {
-  const policyUrl = values['policy-url'];
-  const policyModel = values['policy-model'];
-  if (policyUrl === undefined || policyModel === undefined)
-    throw new UsageError('--lookahead needs --policy-url URL and --policy-model NAME');
-  let persona: ReturnType<typeof resolvePersonas>;
-  try {
-    const extra = values['persona-file'] ? await loadPersonaFile(values['persona-file']) : [];
-    persona = resolvePersonas(values.persona ?? [], extra);
-  } catch (err) {
-    if (err instanceof PersonaError) throw new InputError(err.message);
-    throw err;
-  }
-  if (persona.length !== 1) throw new UsageError('--lookahead takes one --persona');
-  const policy = await createBackend(
-    { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
-    env,
-  );
-  const user = await createBackend(
-    {
-      kind: 'openai',
-      baseUrl: values['user-base-url'] ?? policyUrl,
-      model: values['user-model'] ?? policyModel,
-      vendor: values['user-vendor'],
-    },
-    env,
-  );
-  const cacheDir = values['lookahead-cache'];
-  const scorer = new LookaheadScorer({
-    horizon: values.lookahead,
-    weight: values['lookahead-weight'],
-    discount: values['lookahead-discount'],
-    policy: policy.model,
-    user: user.model,
-    persona: persona[0]!,
-    seed: values['user-seed'],
-    userMaxTokens: values['user-max-tokens'],
-    userTemperature: values['user-temperature'],
-    concurrency: values['lookahead-concurrency'],
-    ...(cacheDir === undefined ? {} : { cacheDir }),
-    batch,
-  });
-  return {
-    scorer,
-    close: async () => {
-      await Promise.all([policy.model.close(), user.model.close()]);
-    },
-  };
-}
 
 function describeFsError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -221,6 +162,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
   async run(loaded, ctx) {
     const { values } = loaded;
     if (values.input === undefined) throw new UsageError('--input is required');
+    checkLookaheadFlags(loaded);
     const input = values.input;
     const setup = await judgeSetup(loaded, values.concurrency, ctx.env);
     const { judge, onJudgeError } = setup;

@@ -3,9 +3,11 @@ import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { CLIP_VERDICTS, REWARD_SERVE_SETTINGS } from '../config/settings/scoring.js';
 import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH, PORT } from '../config/settings/server.js';
+import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { startRewardServer } from '../server/reward.js';
 import { defineCommand } from './command.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { checkLookaheadFlags, LOOKAHEAD, type LookaheadSetup, lookaheadSetup } from './lookahead-options.js';
 import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
 
 const SETTINGS = [
@@ -23,6 +25,8 @@ const SETTINGS = [
     NO_AUTH,
     withDefault(MAX_BODY_BYTES, 64 << 20),
   ]),
+  LOOKAHEAD,
+  LOOKAHEAD_USER,
 ] as const;
 
 export const rewardServeCommand = defineCommand({
@@ -50,18 +54,41 @@ A failed sample is never a 0. With --on-judge-error skip (default) its reward is
 extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error fail the request fails:
 400 for a bad sample, 422 for one that cannot be scored, 502 when the judge failed after its retries
 (OpenRLHF then retries the request). OpenRLHF cannot turn a null reward into a tensor: serve it with
---on-judge-error fail.`,
+--on-judge-error fail.
+
+Look-ahead (--lookahead K, the flags of 'gtalign reward score --lookahead'): every sample is scored by K
+simulated future turns (the policy at --policy-url, the simulated user as --persona), R = (1-λ)·W_0 +
+λ·γ^T·W_T, with the same numbers as 'reward score --lookahead'. Rollouts run --lookahead-concurrency at a
+time over all requests, identical samples share one, and finished ones are remembered (and kept in
+--lookahead-cache DIR), so a repeated batch costs no call. Each result's components.lookahead holds
+turns, policy_calls, user_calls and cached; /get_reward logs them as gtalign/lookahead_*, the summary of
+/v1/reward/score sums them, /metrics counts every policy and user call. A failed rollout fails its
+sample (stage lookahead; 502 lookahead_failed under --on-judge-error fail), never a 0. A sample's chat
+prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the label's extra_info.prompt).`,
   notes: 'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a problem at start (config file, port), 2 bad usage.',
   settings: SETTINGS,
   async run(loaded, ctx) {
     const { values } = loaded;
     const server = serverSetup(loaded, ctx.env);
+    checkLookaheadFlags(loaded);
     const judgeConcurrency = values['judge-concurrency'];
     const setup = await judgeSetup(loaded, judgeConcurrency, ctx.env);
     const config = rewardConfigOf(loaded);
+    let lookahead: LookaheadSetup | undefined;
     let running: Awaited<ReturnType<typeof startRewardServer>>;
     try {
+      // The same scoring options as the server's own, so the look-ahead's W_0 is the plain reward.
+      if (values.lookahead > 0) {
+        lookahead = await lookaheadSetup(values, ctx.env, {
+          judge: setup.judge,
+          config,
+          mathCheck: setup.mathCheck,
+          clipVerdicts: values['clip-verdicts'],
+          onJudgeError: setup.onJudgeError,
+        });
+      }
       running = await startRewardServer({
+        ...(lookahead === undefined ? {} : { lookahead: lookahead.scorer }),
         judge: setup.judge,
         concurrency: values.concurrency ?? judgeConcurrency * 2,
         onJudgeError: setup.onJudgeError,
@@ -80,6 +107,7 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
         port: server.port,
       });
     } catch (err) {
+      await lookahead?.close();
       await setup.close();
       throw listenError(err, server);
     }
@@ -91,11 +119,12 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
           : `judge ${setup.description.model} at ${setup.description.url}`;
     process.stderr.write(
       `gtalign reward serve: listening on ${running.url} (${judge}, on judge error ${setup.onJudgeError}, ` +
-        `${keysNote(server)})\n`,
+        `${keysNote(server)}${lookahead === undefined ? '' : `; ${lookahead.description}`})\n`,
     );
     try {
       return await serveUntilSignal(running, 'gtalign reward serve');
     } finally {
+      await lookahead?.close();
       await setup.close();
     }
   },

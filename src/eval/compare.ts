@@ -1,8 +1,15 @@
 /**
  * Comparing runs item by item: for each pair of runs (A, B), over the item ids both runs hold, the
  * Pareto comparison of their (U, L) points (overall and per data source) and the headline metrics'
- * deltas B − A computed on those shared items only.
+ * deltas B − A computed on those shared items only. Two conversation runs are compared on their final
+ * answers like this, and conversation by conversation too (conversation-compare.ts).
  */
+import {
+  type ConversationPairComparison,
+  compareConversationPair,
+  runKindMismatch,
+} from './conversation-compare.js';
+import { isConversationRun } from './conversation-metrics.js';
 import {
   computeMetrics,
   HEADLINE_METRICS,
@@ -46,6 +53,10 @@ export interface PairComparison {
   deltas: { overall: MetricDeltas; by_source: Record<string, MetricDeltas> };
   /** W, U, L and the answer score over the items both runs scored: paired bootstrap interval and test. */
   significance: PairedStats;
+  /** Both runs are conversation runs: their conversation metrics side by side and paired. */
+  conversations?: ConversationPairComparison;
+  /** One run holds conversations and the other single turns: why their items cannot be paired. */
+  kind_mismatch?: string;
 }
 
 export interface RunsComparison {
@@ -121,8 +132,21 @@ export function compareRunPair(
     pareto: { overall: comparePareto(items), by_source: paretoBySource },
     deltas: { overall: deltas(ma.overall, mb.overall), by_source: deltaBySource },
     significance: pairedStats(sharedA, sharedB),
+    ...conversationParts(a, b, sharedA, sharedB),
     metrics: { a: ma, b: mb },
   };
+}
+
+/** The conversation comparison of two conversation runs, or why a pair mixes the two kinds of run. */
+function conversationParts(
+  a: RunInput,
+  b: RunInput,
+  sharedA: readonly RunRecord[],
+  sharedB: readonly RunRecord[],
+): Pick<PairComparison, 'conversations' | 'kind_mismatch'> {
+  const mismatch = runKindMismatch(a, b);
+  if (mismatch !== undefined) return { kind_mismatch: mismatch };
+  return isConversationRun(a.records) ? { conversations: compareConversationPair(sharedA, sharedB) } : {};
 }
 
 /** Every pair of runs (A before B in the given order). */

@@ -19,9 +19,12 @@
  * - `action_by_turn[t]`: how many t-th turns were DA, CQ, AQ or had no action (`?`);
  * - `ends`: why conversations ended (answered, no-follow-up, user-stopped, turn-limit, no-action).
  */
+import { z } from 'zod';
+import { describeZodError } from '../issues.js';
 import type { RunRecord } from './types.js';
 
-interface SummaryLike {
+/** What the metrics read of a record's `conversation` summary (ConversationSummary, conversation-run.ts). */
+export interface SummaryLike {
   persona: string;
   turns: number;
   end: string;
@@ -58,11 +61,17 @@ function mean(xs: readonly number[]): number | null {
   return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-function summaryOf(record: RunRecord): SummaryLike | undefined {
+/** The conversation summary of a record of a conversation run; undefined for a single-turn record. */
+export function conversationSummaryOf(record: RunRecord): SummaryLike | undefined {
   const c = (record as RunRecord & { conversation?: unknown }).conversation;
   if (typeof c !== 'object' || c === null) return undefined;
   const s = c as SummaryLike;
   return typeof s.persona === 'string' && Array.isArray(s.per_turn) ? s : undefined;
+}
+
+/** A run of `eval run --turns N` (its records carry conversation summaries) or of single turns. */
+export function isConversationRun(records: readonly RunRecord[]): boolean {
+  return records.some((r) => conversationSummaryOf(r) !== undefined);
 }
 
 /** The metrics of one group of conversations (see the module comment). */
@@ -123,7 +132,7 @@ export function computeConversationMetrics(records: readonly RunRecord[]): Conve
   const byPersona = new Map<string, SummaryLike[]>();
   const all: SummaryLike[] = [];
   for (const r of records) {
-    const s = summaryOf(r);
+    const s = conversationSummaryOf(r);
     if (s === undefined) continue;
     all.push(s);
     const key = `${r.data_source}/${s.persona}`;
@@ -137,6 +146,46 @@ export function computeConversationMetrics(records: readonly RunRecord[]): Conve
       groups[`all/${key}`] = conversationGroup(byPersona.get(key)!);
   }
   return { groups, overall: conversationGroup(all) };
+}
+
+const maybe = z.number().finite().nullable();
+const groupShape = z.looseObject({
+  n: z.number().int().min(0),
+  turns: maybe,
+  answered: maybe,
+  turns_to_answer: maybe,
+  assistant_tokens: maybe,
+  user_tokens: maybe,
+  correct: maybe,
+  correct_n: z.number().int().min(0),
+  per_turn: z.array(
+    z.looseObject({
+      turn: z.number().int().min(1),
+      n: z.number().int().min(0),
+      U: maybe,
+      L: maybe,
+      W: maybe,
+    }),
+  ),
+  discounted: z.looseObject({ n: z.number().int().min(0), gamma: maybe, U: maybe, L: maybe, W: maybe }),
+  action_by_turn: z.array(z.looseObject({ turn: z.number().int().min(1) }).catchall(z.number())),
+  ends: z.record(z.string(), z.number()),
+});
+const metricsShape = z.looseObject({ groups: z.record(z.string(), groupShape), overall: groupShape });
+
+/**
+ * The conversation metrics a metrics object read from disk (metrics.json, a sweep point's) holds under
+ * `conversations`: undefined when it has none (a single-turn run); an Error naming the field when they
+ * are not conversation metrics.
+ */
+export function readConversationMetrics(metrics: unknown): ConversationMetrics | undefined | Error {
+  if (typeof metrics !== 'object' || metrics === null) return undefined;
+  const value = (metrics as { conversations?: unknown }).conversations;
+  if (value === undefined) return undefined;
+  const parsed = metricsShape.safeParse(value);
+  if (!parsed.success)
+    return new Error(`not conversation metrics: ${describeZodError(parsed.error, 'conversations', 3)}`);
+  return parsed.data as unknown as ConversationMetrics;
 }
 
 function num(x: number | null, digits = 3): string {

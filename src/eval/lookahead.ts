@@ -28,12 +28,15 @@
  *
  * Cost and cache: each rollout is content-addressed (sha256 of the canonical JSON of the sample, the
  * horizon, persona, seeds, both models and their settings, and the reward config); a rollout in flight
- * or done in this process is shared by every sample with the same key, and with a cache folder the
- * finished rollout (its turns and their welfare) is written there, so a repeated sample costs no policy,
- * user or judge call. λ and γ are applied after the cache, so they can change without new calls. Each
- * output record's `components.lookahead` says `{turns, policy_calls, user_calls, cached, …}`: the calls
- * this sample made in this process (0 when cached). A failed user, policy or judge call fails the
- * sample (`error.stage: "lookahead"`), never a 0.
+ * or done in this process is shared by every sample with the same key (the last `memoryLimit` finished
+ * ones are kept), and with a cache folder the finished rollout (its turns and their welfare) is written
+ * there, so a repeated sample costs no policy, user or judge call. λ and γ are applied after the cache, so
+ * they can change without new calls. At most `concurrency` rollouts run at once, over every caller (a
+ * `reward score` stream, or all the requests of `reward serve`), so a trainer's batch costs bounded calls
+ * in flight. Each output record's `components.lookahead` says `{turns, policy_calls, user_calls, cached,
+ * …}`: the calls this sample made in this process (0 when cached); `calls` counts every request sent,
+ * failed rollouts' included. A failed user, policy or judge call fails the sample (`error.stage:
+ * "lookahead"`), never a 0.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -58,6 +61,7 @@ import {
 import { canonicalJson } from '../reward/canonical-json.js';
 import { DEFAULT_REWARD_CONFIG } from '../reward/config-base.js';
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
+import { createLimiter, type Limiter } from '../reward/limiter.js';
 import { chosenCell } from '../reward/matrix-check.js';
 import type { ChunkResult } from '../reward/offline-pool.js';
 import { intentOf, meaningCorrect } from '../sim/intent.js';
@@ -84,8 +88,10 @@ export interface LookaheadOptions {
   seed: number;
   userMaxTokens?: number;
   userTemperature?: number;
-  /** Rollouts in flight at once (default 8). */
+  /** Rollouts in flight at once, over every caller (default 8). */
   concurrency?: number;
+  /** Finished rollouts kept in memory for samples that come again (default 10 000). */
+  memoryLimit?: number;
   /** Folder of finished rollouts; undefined: this process only. */
   cacheDir?: string;
   /** Scoring of W_0 and of every future turn (judge, config, math check, failure policy). */
@@ -183,22 +189,37 @@ class RolloutError extends Error {
   }
 }
 
-/** A model that counts its calls into `counter`. */
-function counted(model: ChatModel, counter: { calls: number }): ChatModel {
+/** A model that counts its calls into each of `counters`. */
+function counted(model: ChatModel, ...counters: Array<{ calls: number }>): ChatModel {
+  const count = () => {
+    for (const c of counters) c.calls++;
+  };
   return {
     id: model.id,
     capabilities: model.capabilities,
     ...(model.about === undefined ? {} : { about: model.about }),
     generate(request) {
-      counter.calls++;
+      count();
       return model.generate(request);
     },
     stream(request) {
-      counter.calls++;
+      count();
       return model.stream(request);
     },
     close: () => model.close(),
   };
+}
+
+/**
+ * The chat prompt of an input record, as the rollout's policy gets it: the record's `prompt`, else its
+ * `extra_info.prompt`, when it is a list of messages; undefined otherwise (the policy then builds the
+ * prompt from `extra_info` with gtalign's wording).
+ */
+export function samplePrompt(value: unknown): ChatMessage[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const extra = v.extra_info as Record<string, unknown> | undefined;
+  return isMessages(v.prompt) ? v.prompt : isMessages(extra?.prompt) ? extra.prompt : undefined;
 }
 
 function isMessages(value: unknown): value is ChatMessage[] {
@@ -250,10 +271,68 @@ interface Input {
 export class LookaheadScorer {
   readonly totals = newLookaheadTotals();
   private readonly inflight = new Map<string, Promise<Rollout>>();
+  /** Finished rollouts, least recently used first. */
+  private readonly finished = new Map<string, Rollout>();
   private readonly options: LookaheadOptions;
+  private readonly limiter: Limiter;
+  private readonly policyCalls = { calls: 0 };
+  private readonly userCalls = { calls: 0 };
 
   constructor(options: LookaheadOptions) {
     this.options = options;
+    this.limiter = createLimiter(Math.max(1, options.concurrency ?? 8));
+  }
+
+  /** Every request sent to the policy and to the user's model so far, failed rollouts' included. */
+  get calls(): { policy: number; user: number } {
+    return { policy: this.policyCalls.calls, user: this.userCalls.calls };
+  }
+
+  /** Keeps a finished rollout for repeats; beyond the memory limit the least recently used goes. */
+  private remember(key: string, rollout: Rollout): void {
+    this.finished.delete(key);
+    this.finished.set(key, rollout);
+    const limit = Math.max(1, this.options.memoryLimit ?? 10_000);
+    for (const oldest of this.finished.keys()) {
+      if (this.finished.size <= limit) break;
+      this.finished.delete(oldest);
+    }
+  }
+
+  /** The rollout of `key`: a finished one, the one in flight, or a new one (`made`), and whether it was read. */
+  private rolloutOf(
+    key: string,
+    make: () => Promise<Rollout>,
+  ): { pending: Promise<Rollout>; made: boolean; cached: () => boolean } {
+    const done = this.finished.get(key);
+    if (done !== undefined) {
+      this.remember(key, done);
+      return { pending: Promise.resolve(done), made: false, cached: () => true };
+    }
+    const running = this.inflight.get(key);
+    if (running !== undefined) return { pending: running, made: false, cached: () => true };
+    let fromDisk = false;
+    // Bounded over every caller: a trainer's batch waits for a slot instead of flooding the servers.
+    const pending = this.limiter.run(async () => {
+      const hit = await this.readCache(key);
+      if (hit !== undefined) {
+        fromDisk = true;
+        return hit;
+      }
+      const r = await make();
+      await this.writeCache(key, r);
+      return r;
+    });
+    this.inflight.set(key, pending);
+    pending.then(
+      (r) => {
+        this.inflight.delete(key);
+        this.remember(key, r);
+      },
+      // A failed rollout is not kept: the next sample with this key tries again.
+      () => this.inflight.delete(key),
+    );
+    return { pending, made: true, cached: () => fromDisk };
   }
 
   private keyOf(input: Input, own: { W: number }): string {
@@ -315,8 +394,8 @@ export class LookaheadScorer {
     const policyOptions: AssistantOptions = o.policyOptions ?? {
       prompt: input.prompt === undefined ? { profile: 'gtalign' } : 'row',
     };
-    const produce = assistantProducer(counted(o.policy, policyCalls), policyOptions);
-    const userModel = counted(o.user, userCalls);
+    const produce = assistantProducer(counted(o.policy, policyCalls, this.policyCalls), policyOptions);
+    const userModel = counted(o.user, userCalls, this.userCalls);
     const { history, question } = questionOf(row);
     const visible: VisibleTurn[] = [...history, { role: 'user', content: question }];
     const exchanges: ConversationTurn[] = [];
@@ -455,25 +534,12 @@ export class LookaheadScorer {
       rollout = { turns: [], end: first.reason, policy_calls: 0, user_calls: 0 };
     } else {
       const key = this.keyOf(full, { W: own.record.score });
-      let pending = this.inflight.get(key);
-      if (pending === undefined) {
-        made = true;
-        pending = (async () => {
-          const hit = await this.readCache(key);
-          if (hit !== undefined) {
-            cached = true;
-            return hit;
-          }
-          const r = await this.rollout(full, action, stats);
-          await this.writeCache(key, r);
-          return r;
-        })();
-        this.inflight.set(key, pending);
-        // A failed rollout is not kept: the next sample with this key tries again.
-        pending.catch(() => this.inflight.delete(key));
-      } else cached = true;
+      const found = this.rolloutOf(key, () => this.rollout(full, action, stats));
+      made = found.made;
+      const pending = found.pending;
       try {
         rollout = await pending;
+        cached = found.cached();
       } catch (err) {
         const reason = err instanceof RolloutError ? err.reason : undefined;
         return {
@@ -535,9 +601,7 @@ export class LookaheadScorer {
       } catch (err) {
         item = { line: l.line, id: undefined, invalid: `not valid JSON (${(err as Error).message})` };
       }
-      const v = value as Record<string, unknown> | undefined;
-      const extra = v?.extra_info as Record<string, unknown> | undefined;
-      const prompt = isMessages(v?.prompt) ? v.prompt : isMessages(extra?.prompt) ? extra.prompt : undefined;
+      const prompt = samplePrompt(value);
       let result: BatchResult;
       try {
         result = await this.score(item, stats, prompt);

@@ -41,34 +41,61 @@ function value(record: RunRecord, measure: PairedMeasure): number | undefined {
   }
 }
 
+export interface PairedOptions {
+  seed?: number;
+  resamples?: number;
+}
+
+/** The paired interval and test of values `xs[i]` (run A) and `ys[i]` (run B) of the same items. */
+export function pairedStat(
+  xs: readonly number[],
+  ys: readonly number[],
+  options: PairedOptions = {},
+): PairedStat {
+  const boot = pairedBootstrap(xs, ys, options);
+  const difference = boot.difference;
+  return {
+    n: xs.length,
+    meanA: xs.length === 0 ? null : boot.meanA,
+    meanB: xs.length === 0 ? null : boot.meanB,
+    difference,
+    test: signFlipTest(xs, ys, options.seed === undefined ? {} : { seed: options.seed }),
+    within_noise: !(difference.low > 0 || difference.high < 0),
+  };
+}
+
+/**
+ * The paired values of `measure` over items `a[i]` and `b[i]`: the pairs where both have a value
+ * (`undefined` leaves the pair out).
+ */
+export function pairedValues<T>(
+  a: readonly T[],
+  b: readonly T[],
+  measure: (item: T) => number | undefined,
+): { xs: number[]; ys: number[] } {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  a.forEach((ra, i) => {
+    const x = measure(ra);
+    const y = measure(b[i]!);
+    if (x !== undefined && y !== undefined) {
+      xs.push(x);
+      ys.push(y);
+    }
+  });
+  return { xs, ys };
+}
+
 /** The paired statistics of records `a[i]` and `b[i]` (the same item in both runs). */
 export function pairedStats(
   a: readonly RunRecord[],
   b: readonly RunRecord[],
-  options: { seed?: number; resamples?: number } = {},
+  options: PairedOptions = {},
 ): PairedStats {
   const out = {} as PairedStats;
   for (const measure of PAIRED_MEASURES) {
-    const xs: number[] = [];
-    const ys: number[] = [];
-    a.forEach((ra, i) => {
-      const x = value(ra, measure);
-      const y = value(b[i]!, measure);
-      if (x !== undefined && y !== undefined) {
-        xs.push(x);
-        ys.push(y);
-      }
-    });
-    const boot = pairedBootstrap(xs, ys, options);
-    const difference = boot.difference;
-    out[measure] = {
-      n: xs.length,
-      meanA: xs.length === 0 ? null : boot.meanA,
-      meanB: xs.length === 0 ? null : boot.meanB,
-      difference,
-      test: signFlipTest(xs, ys, options.seed === undefined ? {} : { seed: options.seed }),
-      within_noise: !(difference.low > 0 || difference.high < 0),
-    };
+    const { xs, ys } = pairedValues(a, b, (r) => value(r, measure));
+    out[measure] = pairedStat(xs, ys, options);
   }
   return out;
 }

@@ -14,6 +14,9 @@
  * value (one axis, e.g. a price and the compute cost rising together). `param` and `value` are the
  * first range's.
  *
+ * A conversation sweep (`--turns N`) runs every point as a conversation run: each point's metrics then
+ * hold the conversation metrics under `conversations` (conversation-metrics.ts), as its metrics.json does.
+ *
  * Under the default sum rule a per-token price the user pays the provider is a transfer and moves no
  * choice (docs/steering.md); sweep a real cost (`computeCostPerMillion`, `userTimeCostPerTurn`), or
  * select with a rule that weighs the user, to see the action mix move.
@@ -23,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { GtalignError } from '../errors.js';
 import { writeFileAtomic } from '../io/checked-write.js';
 import { type PricingPolicy, parsePolicy, type SteeringPolicy } from '../steering/policy.js';
+import type { ConversationMetrics } from './conversation-metrics.js';
 import type { Metrics } from './metrics.js';
 import { fileOp } from './store-error.js';
 import { SWEEPABLE_FIELDS, type SweepableField } from './sweep-fields.js';
@@ -141,7 +145,9 @@ export function planSweep(base: SteeringPolicy, ranges: readonly ParamRange[]): 
     const label = Object.entries(values)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const { kind: _kind, ...fields } = base as PricingPolicy;
+    const { kind: _kind, utilityPerCurrency, ...rest } = base as PricingPolicy;
+    // Free billing has no currency: its normalized 0 is "not given", which parsePolicy would refuse.
+    const fields = utilityPerCurrency > 0 ? { ...rest, utilityPerCurrency } : rest;
     let policy: SteeringPolicy;
     try {
       policy = parsePolicy({ ...fields, ...values, name: `${baseName} ${label}`.slice(0, 200) });
@@ -157,7 +163,8 @@ export interface SweepFilePoint {
   value: number;
   values: Record<string, number>;
   run: string;
-  metrics: Metrics;
+  /** The point's metrics.json (a conversation run's with its conversation metrics). */
+  metrics: Metrics & { conversations?: ConversationMetrics };
 }
 
 export interface SweepFile {

@@ -28,16 +28,29 @@
  * (default 170 s, under OpenRLHF's 180 s client timeout); a sample not scored by then is a failure naming
  * the deadline (under `fail`, the request is 504 `deadline_exceeded`), and its judge call goes on, so that
  * the trainer's retry finds the verdict in flight (or in the cache) instead of starting over.
+ *
+ * Look-ahead (`lookahead`, `gtalign reward serve --lookahead K`): every sample is scored by the
+ * `LookaheadScorer` of src/eval/lookahead.ts, exactly as `gtalign reward score --lookahead K` scores it
+ * (the chat prompt of a record is its `prompt`, else `extra_info.prompt`; an OpenRLHF label's
+ * `extra_info.prompt`). Its rollouts are bounded over all requests (`--lookahead-concurrency`), shared by
+ * identical samples and remembered, so a trainer's repeated batch costs no call; a rollout outlives the
+ * request that started it, so a retry after a deadline finds it. Each result's `components.lookahead` says
+ * its turns, policy and user calls and whether it was cached; `/get_reward` logs them under
+ * `gtalign/lookahead_*`, `/v1/reward/score` sums them in its summary, and /metrics counts every policy and
+ * user call. A failed rollout is a failed sample (stage `lookahead`; 502 `lookahead_failed` under `fail`).
  */
 
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
+import { type LookaheadInfo, type LookaheadScorer, samplePrompt } from '../eval/lookahead.js';
 import { formatIssues, zodIssues } from '../issues.js';
+import type { ChatMessage } from '../llm/types.js';
 import {
   type BatchItem,
   type BatchOptions,
   type BatchResult,
   type FailedResult,
+  newBatchStats,
   scoreBatch,
 } from '../reward/batch.js';
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
@@ -84,6 +97,8 @@ export interface RewardServerOptions
   scheduler?: Scheduler;
   metrics?: MetricsRegistry;
   log?: (line: string) => void;
+  /** Score every sample with the look-ahead reward (see the module comment); its batch options are its own. */
+  lookahead?: LookaheadScorer;
 }
 
 export interface RewardApp {
@@ -216,12 +231,17 @@ interface Owner {
 interface Entry {
   item: BatchItem;
   owner: Owner;
+  /** The sample's chat prompt, for the look-ahead policy. */
+  prompt?: ChatMessage[];
 }
 
 /** The HTTP status of a batch stopped by its first failure under `onJudgeError: 'fail'`. */
 function abortedError(result: FailedResult): HttpError {
   const where = `sample ${result.line - 1}${result.id !== undefined ? ` (id ${JSON.stringify(result.id)})` : ''}`;
   const message = `${where}: ${result.error.message}`;
+  // The look-ahead's own stage (its rollout's user, policy or judge failed): an upstream failure.
+  if ((result.error.stage as string) === 'lookahead')
+    return new HttpError(502, message, 'upstream_error', 'lookahead_failed');
   switch (result.error.stage) {
     case 'input':
       return new HttpError(400, message, 'invalid_request_error', 'invalid_sample');
@@ -230,6 +250,55 @@ function abortedError(result: FailedResult): HttpError {
     case 'judge':
       return new HttpError(502, message, 'upstream_error', 'judge_failed');
   }
+}
+
+/** The look-ahead numbers OpenRLHF logs per sample (under `gtalign/lookahead_…`). */
+const LOOKAHEAD_LOGS = ['own', 'turns', 'policy_calls', 'user_calls', 'cached'] as const;
+
+function lookaheadOf(result: BatchResult): LookaheadInfo | undefined {
+  if ('error' in result) return undefined;
+  return (result.record.components as { lookahead?: LookaheadInfo }).lookahead;
+}
+
+/**
+ * The look-ahead's counters in /metrics: every request sent to the policy and to the user's model (read
+ * from the scorer, so failed rollouts count), and the scored samples by rollout and their future turns.
+ */
+function lookaheadCounters(
+  metrics: MetricsRegistry,
+  scorer: LookaheadScorer,
+): { observe(info: LookaheadInfo): void } {
+  const policyCalls = metrics.counter(
+    'gtalign_lookahead_policy_calls_total',
+    'Look-ahead: requests sent to the policy (failed rollouts included).',
+  );
+  const userCalls = metrics.counter(
+    'gtalign_lookahead_user_calls_total',
+    "Look-ahead: requests sent to the simulated user's model (failed rollouts included).",
+  );
+  const samples = metrics.counter(
+    'gtalign_lookahead_samples_total',
+    'Look-ahead: scored samples by rollout (made: new calls; cached: shared, remembered or read from the cache folder; none: no future turn).',
+    ['rollout'],
+  );
+  const turns = metrics.counter(
+    'gtalign_lookahead_future_turns_total',
+    'Look-ahead: future turns of the scored samples.',
+  );
+  let counted = { policy: 0, user: 0 };
+  metrics.onCollect(() => {
+    const now = scorer.calls;
+    policyCalls.inc({}, now.policy - counted.policy);
+    userCalls.inc({}, now.user - counted.user);
+    counted = now;
+  });
+  return {
+    observe(info) {
+      const calls = info.policy_calls + info.user_calls;
+      samples.inc({ rollout: info.cached ? 'cached' : calls > 0 ? 'made' : 'none' });
+      turns.inc({}, info.turns);
+    },
+  };
 }
 
 /** The numeric components OpenRLHF logs per sample (under `gtalign/…`). */
@@ -288,6 +357,8 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     'gtalign_judge_failures_total',
     'Verdicts that failed after retries.',
   );
+  const lookahead = options.lookahead;
+  const lookaheadMetrics = lookahead === undefined ? undefined : lookaheadCounters(metrics, lookahead);
   let seen: JudgeStats | undefined;
   metrics.onCollect(() => {
     if (options.judge === undefined) return;
@@ -358,7 +429,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       for (const o of owners) o.listeners.delete(check);
       controller.abort();
     };
-    if (judge === undefined) {
+    if (judge === undefined && lookahead === undefined) {
       // No judge: every sample is a few microseconds of CPU, so nothing can hold another back. One pass over
       // the batch costs a fraction of a pass per sample (a generator and an options object each).
       void (async () => {
@@ -380,6 +451,8 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     async function one(e: Entry): Promise<BatchResult> {
       if (e.owner.gone || controller.signal.aborted) return abandoned(e);
       try {
+        // A rollout is not bound to the request: it goes on when its client leaves, for the retry.
+        if (lookahead !== undefined) return await lookahead.score(e.item, newBatchStats(), e.prompt);
         for await (const r of scoreBatch([e.item], { ...batchOptions, onJudgeError: 'skip', judge }))
           return r;
       } catch (err) {
@@ -418,7 +491,10 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       error: {
         stage: 'judge',
         reason: 'timeout',
-        message: `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`,
+        message:
+          lookahead === undefined
+            ? `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`
+            : `not scored within the server's deadline of ${deadlineMs / 1000} s (the look-ahead rollouts are behind: raise --lookahead-concurrency or send smaller batches); its rollout goes on, so a retry finds it`,
       },
     };
   }
@@ -432,6 +508,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     items: BatchItem[],
     endpoint: string,
     client: AbortSignal,
+    prompts: ReadonlyArray<ChatMessage[] | undefined> = [],
   ): Promise<BatchResult[] | undefined> {
     batchSize.observe(items.length, { endpoint });
     const owner: Owner = { gone: false, listeners: new Set() };
@@ -440,7 +517,10 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       owner.gone = true;
       for (const l of [...owner.listeners]) l();
     };
-    const entries = items.map((item) => ({ item, owner }));
+    const entries: Entry[] = items.map((item, i) => {
+      const prompt = prompts[i];
+      return prompt === undefined ? { item, owner } : { item, owner, prompt };
+    });
     const pending: Array<Promise<BatchResult>> =
       coalescer === undefined ? runBatch(entries) : coalescer.submit(entries);
     const settled: Array<BatchResult | undefined> = new Array(items.length);
@@ -504,6 +584,8 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       } else {
         samplesTotal.inc({ endpoint, result: 'scored' });
         verdictsTotal.inc({ source: r.record.verdict_source });
+        const la = lookaheadOf(r);
+        if (la !== undefined) lookaheadMetrics?.observe(la);
       }
     }
     return results;
@@ -512,13 +594,26 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
   async function getReward(ctx: RequestContext): Promise<void> {
     const body = readGetRewardBody(await readJsonBody(ctx, maxBody), maxSamples);
     const items = body.query.map((q, i) => openRlhfItem(i, q, body.prompts[i]!, body.labels[i]!, endTokens));
-    const results = await score(items, '/get_reward', ctx.signal);
+    // The templated prompt string is no message list: the policy gets the label's extra_info.prompt.
+    const prompts =
+      lookahead === undefined
+        ? []
+        : items.map((it) => ('sample' in it ? samplePrompt(it.sample) : undefined));
+    const results = await score(items, '/get_reward', ctx.signal, prompts);
     if (results === undefined || ctx.signal.aborted) return;
     const rewards: Array<number | null> = [];
     const logs: Record<string, Array<number | null>> = { 'gtalign/failed': [] };
     for (const c of COMPONENTS) logs[`gtalign/${c}`] = [];
+    if (lookahead !== undefined) for (const k of LOOKAHEAD_LOGS) logs[`gtalign/lookahead_${k}`] = [];
     const errors: Array<Record<string, unknown>> = [];
     for (const [i, r] of results.entries()) {
+      const la = lookaheadOf(r);
+      if (lookahead !== undefined) {
+        for (const k of LOOKAHEAD_LOGS) {
+          const v = la === undefined ? null : k === 'cached' ? Number(la.cached) : la[k];
+          logs[`gtalign/lookahead_${k}`]!.push(v);
+        }
+      }
       if ('error' in r) {
         rewards.push(null);
         for (const c of COMPONENTS) logs[`gtalign/${c}`]!.push(null);
@@ -551,20 +646,40 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     const samples = readScoreBody(await readJsonBody(ctx, maxBody), maxSamples);
     // The CLI's own line reader, so that a record means exactly what it means in a JSONL file.
     const items = samples.map((s, i) => parseScoreValue(s, i + 1));
-    const results = await score(items, '/v1/reward/score', ctx.signal);
+    const prompts = lookahead === undefined ? [] : samples.map(samplePrompt);
+    const results = await score(items, '/v1/reward/score', ctx.signal, prompts);
     if (results === undefined || ctx.signal.aborted) return;
     let scored = 0;
     let scoreSum = 0;
+    const la = { rollouts: 0, cached: 0, future_turns: 0, policy_calls: 0, user_calls: 0 };
     for (const r of results) {
       if ('error' in r) continue;
       scored++;
       scoreSum += r.record.score;
+      const info = lookaheadOf(r);
+      if (info === undefined) continue;
+      la.future_turns += info.turns;
+      la.policy_calls += info.policy_calls;
+      la.user_calls += info.user_calls;
+      if (info.cached) la.cached++;
+      else if (info.policy_calls + info.user_calls > 0) la.rollouts++;
     }
+    const perSample = (n: number) => (results.length > 0 ? n / results.length : null);
     const summary = {
       samples: results.length,
       scored,
       failures: results.length - scored,
       mean_score: scored > 0 ? scoreSum / scored : null,
+      // The calls this request's samples made (failed rollouts' calls are in /metrics).
+      ...(lookahead === undefined
+        ? {}
+        : {
+            lookahead: {
+              ...la,
+              policy_calls_per_sample: perSample(la.policy_calls),
+              user_calls_per_sample: perSample(la.user_calls),
+            },
+          }),
     };
     sendJson(
       ctx.res,
@@ -585,7 +700,11 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
         path: '/healthz',
         auth: false,
         handle: (ctx) =>
-          sendJson(ctx.res, 200, { status: 'ok', judge: options.judge === undefined ? 'offline' : 'live' }),
+          sendJson(ctx.res, 200, {
+            status: 'ok',
+            judge: options.judge === undefined ? 'offline' : 'live',
+            ...(lookahead === undefined ? {} : { lookahead: true }),
+          }),
       },
       metricsRoute(metrics),
     ],

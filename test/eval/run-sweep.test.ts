@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseParamRange, planSweep, rangeValues, SweepError } from '../../src/eval/sweep.js';
+import { parsePolicy } from '../../src/steering/policy.js';
 import { PRESETS } from '../../src/steering/presets.js';
 
 describe('sweep plans', () => {
@@ -41,6 +42,14 @@ describe('sweep plans', () => {
     });
     expect(plan[0]!.value).toBe(0);
     expect(plan[2]!.values).toEqual({ pricePerMillionOutput: 30, computeCostPerMillion: 12 });
+  });
+
+  it("sweeps a free-billing policy (no currency) over the user's time cost", () => {
+    const base = parsePolicy({ name: 'time', billing: 'free' });
+    const plan = planSweep(base, [parseParamRange('userTimeCostPerTurn=0:1:3')]);
+    expect(plan.map((p) => p.policy)).toMatchObject(
+      [0, 0.5, 1].map((t) => ({ billing: 'free', userTimeCostPerTurn: t })),
+    );
   });
 
   it('refuses a base that is not a pricing policy, unequal steps, and a point the policy rules forbid', () => {

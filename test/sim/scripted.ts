@@ -49,7 +49,8 @@ export const CELL: Record<Action, string> = { CQ: 'VQ_CQ', DA: 'DQ_DA', AQ: 'DQ_
 export const tail = (cell: string, response: string) =>
   `\n<analyze>Frontier checked. I choose ${cell}.</analyze>\n<response>${response}</response>`;
 
-function cut(text: string, stops: readonly string[]): string {
+/** `text` up to the first stop string, as a server cuts its output. */
+export function cut(text: string, stops: readonly string[]): string {
   const at = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
   return at.length > 0 ? text.slice(0, Math.min(...at)) : text;
 }

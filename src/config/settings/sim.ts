@@ -122,9 +122,9 @@ export const SIM = group('Simulated users', [
 ]);
 
 /*
- * The look-ahead reward of `gtalign reward score --lookahead K` (src/eval/lookahead.ts): each sample's turn
- * is followed by K simulated future turns (the user above, the policy below), and its reward is
- * R = (1 − λ)·W_0 + λ·γ^T·W_T (T future turns taken; R = W_0 when T = 0).
+ * The look-ahead reward of `gtalign reward score`/`reward serve --lookahead K` (src/eval/lookahead.ts):
+ * each sample's turn is followed by K simulated future turns (the user above, the policy below), and its
+ * reward is R = (1 − λ)·W_0 + λ·γ^T·W_T (T future turns taken; R = W_0 when T = 0).
  */
 
 export const LOOKAHEAD = setting({
@@ -162,7 +162,7 @@ export const LOOKAHEAD_CONCURRENCY = setting({
   type: positiveInt(),
   default: 8,
   arg: 'N',
-  help: 'samples (rollouts) in flight at once',
+  help: 'look-ahead rollouts in flight at once (reward serve: over all requests)',
 });
 
 export const LOOKAHEAD_CACHE = setting({

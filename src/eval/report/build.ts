@@ -23,6 +23,18 @@ import {
   welfareChart,
 } from './charts.js';
 import { incompleteText, type RunCompleteness } from './completeness.js';
+import { conversationChart, conversationSweepChart } from './conversation-charts.js';
+import {
+  conversationDeltaTable,
+  conversationGroupsTable,
+  conversationSignificanceNote,
+  conversationSignificanceTable,
+  conversationSweepTable,
+  conversationsOf,
+  endsTable,
+  type NamedConversations,
+  turnIndexTable,
+} from './conversation-tables.js';
 import { loadPngRenderer, type ResvgLoader } from './raster.js';
 import { type Scene, sceneToSvg } from './scene.js';
 import { escapeHtml, mdText, type Table, tableToHtml, tableToMarkdown } from './table.js';
@@ -82,6 +94,11 @@ const DEFINITIONS = [
   "Pareto comparison over the items both runs hold, each a point (U, L): A ≻ B when A is at least as good on both and better on one; coverage = share of a run's points on the joint frontier; HV = area of the union of the rectangles each point dominates above the reference point (the minimum of both coordinates over both runs); regret = mean over points of min over frontier points f of max((f.u − u)/range U, (f.l − l)/range L, 0).",
 ];
 
+const CONVERSATION_DEFINITIONS = [
+  "Conversations (eval run --turns N): turns = mean assistant turns; answered = share of conversations with a DA or AQ turn; turns to answer = mean index of the first such turn; correct = mean final-answer correctness against the intent the simulated user held (AmbigQA: the held meaning's answers; other rows: the final turn's answer term), over the conversations that have one (correct n).",
+  "Conversation tokens: assistant tokens = whole outputs over all turns; user tokens = the simulated user's replies (the user's effort); both means per conversation. U_γ = Σ_t γ^(t−1)·U_t over the assistant turns (likewise L_γ, W_γ), over conversations whose every turn was scored (discounted n).",
+];
+
 function actionsOf(spec: GameSpec): string[] {
   return [...spec.columns];
 }
@@ -128,6 +145,14 @@ function sweepCounts(sweep: Sweep): Counts {
       out.unjudged === undefined || g.unjudged === undefined ? undefined : out.unjudged + g.unjudged;
   }
   return out;
+}
+
+/** The conversation runs among the runs with records, with their conversation metrics. */
+function conversationRuns(runs: readonly ReportRun[]): NamedConversations[] {
+  return runs.flatMap((r) => {
+    const c = r.records.length > 0 ? conversationsOf(r.metrics) : undefined;
+    return c === undefined ? [] : [{ name: r.name, conversations: c }];
+  });
 }
 
 /** Every chart of the report. */
@@ -186,6 +211,22 @@ export function reportCharts(runs: readonly ReportRun[], spec: GameSpec = DEFAUL
       ),
     );
   }
+  const conversations = conversationRuns(runs);
+  if (conversations.length > 0) {
+    const groups = ['overall', ...new Set(conversations.flatMap((r) => Object.keys(r.conversations.groups)))];
+    const byRun = new Map(conversations.map((r) => [r.name, r.conversations]));
+    charts.push(
+      conversationChart(
+        groups,
+        conversations.map((r) => r.name),
+        (measure, run, group) => {
+          const m = byRun.get(run);
+          const g = group === 'overall' ? m?.overall : m?.groups[group];
+          return g === undefined ? null : g[measure];
+        },
+      ),
+    );
+  }
   runs.forEach((r, i) => {
     if (r.sweep === undefined || r.sweep.points.length === 0) return;
     const pts = [...r.sweep.points].sort((a, b) => a.value - b.value);
@@ -226,6 +267,37 @@ export function reportCharts(runs: readonly ReportRun[], spec: GameSpec = DEFAUL
           },
         },
         `sweep-${i + 1}`,
+      ),
+    );
+    // A conversation sweep: how the swept value moves the turns and the final accuracy.
+    const conv = pts.flatMap((p) => {
+      const c = conversationsOf(p.metrics);
+      return c === undefined ? [] : [{ value: p.value, g: c.overall }];
+    });
+    if (conv.length === 0) return;
+    const line = (name: string, color: string, get: (g: (typeof conv)[number]['g']) => number | null) => ({
+      name,
+      color,
+      points: conv.flatMap(({ value, g }) => {
+        const v = get(g);
+        return v === null ? [] : [[value, v] as [number, number]];
+      }),
+    });
+    charts.push(
+      conversationSweepChart(
+        r.name,
+        {
+          param: r.sweep.param,
+          turns: [
+            line('turns', '#0072B2', (g) => g.turns),
+            line('turns to answer', '#D55E00', (g) => g.turns_to_answer),
+          ],
+          accuracy: [
+            line('correct', '#009E73', (g) => g.correct),
+            line('answered', '#E69F00', (g) => g.answered),
+          ],
+        },
+        `conversation-sweep-${i + 1}`,
       ),
     );
   });
@@ -291,6 +363,21 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
     });
     out.push({ title: 'Outcomes per item (U, L)', charts: byKind('scatter') });
   }
+  const conversations = conversationRuns(runs);
+  if (conversations.length > 0) {
+    out.push({
+      title: 'Conversations',
+      text: [
+        'Runs of eval run --turns N: one conversation per row and persona; the tables above are of their final answers. Groups: SOURCE/PERSONA, all/PERSONA, overall.',
+      ],
+      tables: [
+        { caption: 'Per conversation, means by group', table: conversationGroupsTable(conversations) },
+        { caption: 'By turn index (overall)', table: turnIndexTable(conversations) },
+        { caption: 'How the conversations ended', table: endsTable(conversations) },
+      ],
+      charts: byKind('conversations'),
+    });
+  }
   const cmp = options.comparison;
   if (cmp !== undefined && cmp.pairs.length > 0) {
     const tables: Array<{ caption?: string; table: Table }> = [];
@@ -308,6 +395,19 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
         caption: `Is the difference more than noise? A = ${p.a}, B = ${p.b}. ${significanceNote(p)}`,
         table: significanceTable(p),
       });
+      if (p.kind_mismatch !== undefined) text.push(`A = ${p.a}, B = ${p.b}: ${p.kind_mismatch}.`);
+      const deltasC = conversationDeltaTable(p);
+      const significanceC = conversationSignificanceTable(p);
+      if (deltasC !== undefined && significanceC !== undefined) {
+        tables.push({
+          caption: `Conversations side by side on ${p.conversations!.shared} shared conversations: A = ${p.a}, B = ${p.b}`,
+          table: deltasC,
+        });
+        tables.push({
+          caption: `Are the conversations different beyond noise? A = ${p.a}, B = ${p.b}. ${conversationSignificanceNote(p)}`,
+          table: significanceC,
+        });
+      }
     }
     out.push({ title: 'Comparison', text, tables });
   }
@@ -320,16 +420,30 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
     out.push({
       title: 'Sweeps',
       ...(notes.length === 0 ? {} : { text: notes }),
-      tables: sweeps.map((r) => ({
-        caption: `${r.name}: sweep over ${r.sweep!.param}`,
-        table: sweepTable(r.sweep!, actionsOf(spec)),
-      })),
-      charts: byKind('sweep'),
+      tables: sweeps.flatMap((r) => {
+        const conv = conversationSweepTable(r.sweep!.param, r.sweep!.points);
+        return [
+          {
+            caption: `${r.name}: sweep over ${r.sweep!.param}`,
+            table: sweepTable(r.sweep!, actionsOf(spec)),
+          },
+          ...(conv === undefined
+            ? []
+            : [{ caption: `${r.name}: conversations over ${r.sweep!.param}`, table: conv }]),
+        ];
+      }),
+      charts: [...byKind('sweep'), ...byKind('conversation-sweep')],
     });
   }
   const failures = failuresTable(named);
   if (failures) out.push({ title: 'Failures', tables: [{ table: failures }] });
-  out.push({ title: 'Definitions', text: DEFINITIONS });
+  const anyConversations =
+    conversations.length > 0 ||
+    runs.some((r) => r.sweep?.points.some((p) => conversationsOf(p.metrics) !== undefined));
+  out.push({
+    title: 'Definitions',
+    text: anyConversations ? [...DEFINITIONS, ...CONVERSATION_DEFINITIONS] : DEFINITIONS,
+  });
   return out;
 }
 

@@ -44,14 +44,15 @@ const GRID = '#e4e4e4';
 const AXIS = '#888888';
 const FONT = 11;
 
-interface Frame {
+/** A plot area in scene units (for the chart builders of this folder). */
+export interface Frame {
   x: number;
   y: number;
   w: number;
   h: number;
 }
 
-interface Axis {
+export interface Axis {
   min: number;
   max: number;
   ticks: number[];
@@ -147,10 +148,10 @@ export function wrapText(s: string, size: number, maxWidth: number): string[] {
 }
 
 /** A chart's width that holds its title (size 13, from x = 12). */
-const titleWidth = (title: string): number => Math.ceil(textWidth(title, 13)) + 24;
+export const titleWidth = (title: string): number => Math.ceil(textWidth(title, 13)) + 24;
 
 /** In place of an empty panel: its frame and a line saying why there is no data. */
-function emptyPanel(shapes: Shape[], f: Frame, why: string): void {
+export function emptyPanel(shapes: Shape[], f: Frame, why: string): void {
   shapes.push({ kind: 'line', x1: f.x, y1: f.y + f.h, x2: f.x + f.w, y2: f.y + f.h, stroke: AXIS, width: 1 });
   shapes.push({ kind: 'line', x1: f.x, y1: f.y, x2: f.x, y2: f.y + f.h, stroke: AXIS, width: 1 });
   const lines = wrapText(why, FONT, f.w - 20);
@@ -171,7 +172,7 @@ function tickLabel(t: number, step: number): string {
 const sx = (f: Frame, a: Axis, v: number): number => f.x + ((v - a.min) / (a.max - a.min)) * f.w;
 const sy = (f: Frame, a: Axis, v: number): number => f.y + f.h - ((v - a.min) / (a.max - a.min)) * f.h;
 
-function text(
+export function text(
   x: number,
   y: number,
   s: string,
@@ -200,7 +201,7 @@ function text(
 }
 
 /** Grid, tick labels and axis titles. `xTicks: false` leaves the x ticks to the caller (bar charts). */
-function axes(
+export function axes(
   shapes: Shape[],
   f: Frame,
   ax: Axis | undefined,
@@ -231,7 +232,7 @@ function axes(
 }
 
 /** Legend swatches in a row from (x, y); wraps at `maxX`. Returns the y below it. */
-function legend(
+export function legend(
   shapes: Shape[],
   items: Array<{ label: string; color: string }>,
   x: number,
@@ -535,7 +536,7 @@ export interface CurveSeries {
   points: Array<[number, number]>;
 }
 
-function linePanel(
+export function linePanel(
   shapes: Shape[],
   f: Frame,
   xs: Axis,

@@ -5,11 +5,13 @@
  * - config.json: the data files, data sources and limit (`eval run`), or the responses file (`eval
  *   score`), from which the selected rows are counted again, as the run counted them.
  * When the rows cannot be counted (a hand-made folder, a data file moved or changed) the check says why
- * and relies on errors.jsonl alone.
+ * and relies on errors.jsonl alone. A conversation run (`eval run --turns N`) has one record per row and
+ * persona (id `ROW_ID~PERSONA`, the personas from config.json's `generation.conversation`).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadRows } from '../../data/load.js';
+import { conversationId } from '../conversation-run.js';
 import { selectRows } from '../run.js';
 import type { RunDir } from '../run-dir.js';
 import { joinResponses, readResponsesFile } from '../score.js';
@@ -59,8 +61,32 @@ async function failedIds(path: string): Promise<string[] | undefined> {
   return ids;
 }
 
-/** The ids of the rows the run selected, counted again from config.json, or why they cannot be. */
+/**
+ * The personas of a conversation run's config.json (`generation.conversation.personas`, each with a name);
+ * undefined for a single-turn run, a string saying why when the list is unreadable.
+ */
+function personasOf(config: Record<string, unknown>): string[] | undefined | string {
+  const conversation = asObject(asObject(config.generation)?.conversation);
+  if (conversation === undefined) return undefined;
+  const list = conversation.personas;
+  const names = Array.isArray(list) ? list.map((p) => asObject(p)?.name) : [];
+  if (names.length === 0 || !names.every((n): n is string => typeof n === 'string'))
+    return 'config.json names no personas of its conversations';
+  return names;
+}
+
+/** The ids the run has a record for when complete: its rows', or each row's conversation per persona. */
 async function selectedIds(config: Record<string, unknown> | undefined): Promise<string[] | string> {
+  if (config === undefined) return 'the folder has no config.json';
+  const personas = personasOf(config);
+  if (typeof personas === 'string') return personas;
+  const rows = await selectedRowIds(config);
+  if (typeof rows === 'string' || personas === undefined) return rows;
+  return rows.flatMap((id) => personas.map((p) => conversationId(id, p)));
+}
+
+/** The ids of the rows the run selected, counted again from config.json, or why they cannot be. */
+async function selectedRowIds(config: Record<string, unknown> | undefined): Promise<string[] | string> {
   if (config === undefined) return 'the folder has no config.json';
   const data = asObject(config.data);
   const files = data?.files;

@@ -84,6 +84,15 @@ function settingsRow(run: NamedConfig): string[] {
     if (gen.constrain === true) turn.push('grammar');
     if (turn.length > 0) prompt += `: ${turn.join(', ')}`;
   }
+  const conversation = asObject(gen?.conversation);
+  if (conversation !== undefined) {
+    // A conversation run (eval run --turns N): its turn limit and the personas playing the user.
+    const personas = Array.isArray(conversation.personas)
+      ? conversation.personas.flatMap((p) => scalar(asObject(p)?.name) ?? [])
+      : [];
+    const turns = scalar(conversation.turns) ?? dash;
+    prompt += `; conversations of ≤ ${turns} turns${personas.length > 0 ? ` with ${personas.join(', ')}` : ''}`;
+  }
   if (mode === 'responses') {
     const file = scalar(asObject(c.responses)?.file);
     if (file !== undefined) prompt += ` from ${shortPath(file)}`;

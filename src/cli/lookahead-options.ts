@@ -1,0 +1,104 @@
+/**
+ * `--lookahead K` of `gtalign reward score` and `gtalign reward serve`: the flags, the policy and the
+ * simulated user they name, and the scorer of src/eval/lookahead.ts, set up the same way for both, so
+ * that the same flags give the same numbers.
+ */
+import type { Env } from '../config/env.js';
+import { givenAsFlag, type Loaded } from '../config/load.js';
+import { type Group, group, type ValuesOf } from '../config/setting.js';
+import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
+import { LookaheadScorer } from '../eval/lookahead.js';
+import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
+import { createBackend } from './backend-options.js';
+import { InputError, UsageError } from './errors.js';
+
+/** The look-ahead settings as a group of their own (`reward serve` lists them so). */
+export const LOOKAHEAD = group('Look-ahead reward', LOOKAHEAD_SETTINGS);
+
+export type LookaheadValues = ValuesOf<readonly [Group<typeof LOOKAHEAD_SETTINGS>, typeof LOOKAHEAD_USER]>;
+
+/** The flags that mean nothing without `--lookahead K` (K ≥ 1). */
+const LOOKAHEAD_ONLY = [
+  ...LOOKAHEAD_SETTINGS.map((s) => s.name).filter((n) => n !== 'lookahead'),
+  ...LOOKAHEAD_USER.settings.map((s) => s.name),
+] as const;
+
+/** Look-ahead or simulated-user flags without `--lookahead K`: a usage error naming them. */
+export function checkLookaheadFlags(loaded: Pick<Loaded<LookaheadValues>, 'values' | 'sources'>): void {
+  if (loaded.values.lookahead > 0) return;
+  const given = LOOKAHEAD_ONLY.filter((n) => givenAsFlag(loaded, n));
+  if (given.length > 0)
+    throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} go with --lookahead K (K ≥ 1)`);
+}
+
+export interface LookaheadSetup {
+  scorer: LookaheadScorer;
+  /** What the server's start-up line and the summary say about it. */
+  description: string;
+  close(): Promise<void>;
+}
+
+/** The policy and the simulated user of `--lookahead K`, and the scorer. */
+export async function lookaheadSetup(
+  values: LookaheadValues,
+  env: Env,
+  batch: ConstructorParameters<typeof LookaheadScorer>[0]['batch'],
+): Promise<LookaheadSetup> {
+  const policyUrl = values['policy-url'];
+  const policyModel = values['policy-model'];
+  if (policyUrl === undefined || policyModel === undefined)
+    throw new UsageError('--lookahead needs --policy-url URL and --policy-model NAME');
+  let persona: ReturnType<typeof resolvePersonas>;
+  try {
+    const extra = values['persona-file'] ? await loadPersonaFile(values['persona-file']) : [];
+    persona = resolvePersonas(values.persona ?? [], extra);
+  } catch (err) {
+    if (err instanceof PersonaError) throw new InputError(err.message);
+    throw err;
+  }
+  if (persona.length !== 1) throw new UsageError('--lookahead takes one --persona');
+  const policy = await createBackend(
+    { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
+    env,
+  );
+  const userModel = values['user-model'] ?? policyModel;
+  let user: Awaited<ReturnType<typeof createBackend>>;
+  try {
+    user = await createBackend(
+      {
+        kind: 'openai',
+        baseUrl: values['user-base-url'] ?? policyUrl,
+        model: userModel,
+        vendor: values['user-vendor'],
+      },
+      env,
+    );
+  } catch (err) {
+    await policy.model.close();
+    throw err;
+  }
+  const cacheDir = values['lookahead-cache'];
+  const scorer = new LookaheadScorer({
+    horizon: values.lookahead,
+    weight: values['lookahead-weight'],
+    discount: values['lookahead-discount'],
+    policy: policy.model,
+    user: user.model,
+    persona: persona[0]!,
+    seed: values['user-seed'],
+    userMaxTokens: values['user-max-tokens'],
+    userTemperature: values['user-temperature'],
+    concurrency: values['lookahead-concurrency'],
+    ...(cacheDir === undefined ? {} : { cacheDir }),
+    batch,
+  });
+  return {
+    scorer,
+    description:
+      `look-ahead K = ${values.lookahead}, λ = ${values['lookahead-weight']}, γ = ${values['lookahead-discount']}, ` +
+      `policy ${policyModel}, user ${userModel} as ${persona[0]!.name}, ${values['lookahead-concurrency']} rollouts at once`,
+    close: async () => {
+      await Promise.all([policy.model.close(), user.model.close()]);
+    },
+  };
+}
