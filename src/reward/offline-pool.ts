@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LineTooLongError, MAX_LINE_BYTES } from '../io/lines.js';
+import { ProgressSignal } from '../io/progress-signal.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import type { BatchStats } from './batch.js';
 import {
@@ -270,13 +271,9 @@ export async function* scoreLinesOffline(
   const order: Slot[] = [];
   // Results held for order are bounded too: a slow chunk at the head stops the reading.
   const maxHeld = workers * PER_WORKER * 2;
-  let wake: (() => void) | undefined;
-  const settled = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const nextSettled = () => new Promise<void>((resolve) => (wake = resolve));
+  // A chunk may finish while this generator reads input or waits for its reader: the signal keeps that.
+  const progress = new ProgressSignal();
+  const settled = () => progress.notify();
   let stopped = false;
   /** Yields the finished results at the head, in order; sets `stopped` at an aborted one. */
   function* ready(): Generator<ChunkResult> {
@@ -311,12 +308,14 @@ export async function* scoreLinesOffline(
         continue;
       }
       for (const c of first === undefined ? [chunk] : [first, chunk]) {
-        let w = idle();
-        while (w === undefined) {
-          await nextSettled();
+        let w: ChunkWorker | undefined;
+        for (;;) {
+          const seen = progress.seen;
           yield* ready();
           if (stopped) return;
           w = idle();
+          if (w !== undefined) break;
+          await progress.after(seen);
         }
         order.push(w.score(c));
         sent++;
@@ -331,9 +330,10 @@ export async function* scoreLinesOffline(
       if (r.aborted !== undefined) return;
     }
     while (order.length > 0) {
-      if (!order[0]!.done) await nextSettled();
+      const seen = progress.seen;
       yield* ready();
       if (stopped) return;
+      if (order.length > 0) await progress.after(seen);
     }
     rethrowFailure(failure);
   } finally {
