@@ -1,6 +1,8 @@
 /**
  * Reward throughput: offline scoring of the parity corpus (no judge), and batch scoring against a loopback
- * OpenAI-compatible judge with a fixed latency at 64 and 512 concurrent calls.
+ * OpenAI-compatible judge with a fixed latency at 64 and 512 concurrent calls (`npx tsx bench/reward.ts
+ * judge` runs only that part). Each judge figure follows a warm-up batch at the same concurrency (JIT,
+ * connections).
  */
 
 import { spawn } from 'node:child_process';
@@ -94,53 +96,80 @@ async function startJudgeProcess(latencyMs: number): Promise<{ baseUrl: string; 
   return { baseUrl, stop: () => child.kill('SIGTERM') };
 }
 
+/** The judge-bound samples of the corpus, in order (unscorable outputs and label-less rows need no call). */
+const judged = cases.filter(
+  (c) => analyzeSample(c).kind === 'pending' && !(c.data_source === 'advbench' && c.ground_truth === ''),
+);
+
+/** `count` samples numbered from `first`, each with a unique prompt so that in-flight sharing hides no call. */
+function judgeItems(first: number, count: number): BatchItem[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = first + k;
+    const c = judged[i % judged.length]!;
+    const extra = {
+      ...(c.extra_info ?? {}),
+      single_turn_prompt: `${String(c.extra_info?.single_turn_prompt ?? '')} #${i}`,
+    };
+    return { line: k + 1, id: i, sample: { ...c, extra_info: extra } };
+  });
+}
+
+/**
+ * Batch scoring at `concurrency` judge calls in flight: a warm-up batch (JIT, connections), then the timed
+ * batch with the same judge. The figure is the share of the judge's capacity used: calls per second over
+ * what `concurrency` calls of `latencyMs` each allow.
+ */
 async function loopbackJudge(
   baseUrl: string,
   concurrency: number,
   latencyMs: number,
   samples: number,
+  goalPercent: number,
 ): Promise<void> {
-  const pending = cases.filter(
-    (c) => analyzeSample(c).kind === 'pending' && !(c.data_source === 'advbench' && c.ground_truth === ''),
-  );
-  // Unique prompts (a suffix in the question) so in-flight deduplication cannot hide calls.
-  const items: BatchItem[] = Array.from({ length: samples }, (_, i) => {
-    const c = pending[i % pending.length]!;
-    const extra = {
-      ...(c.extra_info ?? {}),
-      single_turn_prompt: `${String(c.extra_info?.single_turn_prompt ?? '')} #${i}`,
-    };
-    return { line: i + 1, id: i, sample: { ...c, extra_info: extra } };
-  });
   const judge = createJudge({ baseUrl, model: 'stub', concurrency, timeoutMs: 30_000 });
-  const stats = newBatchStats();
+  const options = { judge, concurrency: concurrency * 2, mathCheck: false };
+  const warm = Math.max(2000, concurrency * 8);
+  for await (const _ of scoreBatch(judgeItems(0, warm), options)) {
+    // warm-up: results not counted
+  }
+  const items = judgeItems(warm, samples);
+  const callsBefore = judge.stats().httpCalls;
   const start = performance.now();
   let failures = 0;
-  for await (const r of scoreBatch(items, { judge, concurrency: concurrency * 2, mathCheck: false }, stats)) {
+  for await (const r of scoreBatch(items, options, newBatchStats())) {
     if ('error' in r) failures++;
   }
   const seconds = (performance.now() - start) / 1000;
-  const rate = samples / seconds;
-  const calls = judge.stats().httpCalls;
+  const calls = judge.stats().httpCalls - callsBefore;
   const capacity = concurrency / (latencyMs / 1000);
+  const share = (100 * (calls / seconds)) / capacity;
   console.log(
-    `  concurrency ${String(concurrency).padStart(3)}: ${samples} samples in ${seconds.toFixed(2)} s = ${fmt(rate).padStart(7)} samples/s, ` +
-      `${calls} judge calls, ${failures} failures; judge capacity ${fmt(capacity)} calls/s → ${((100 * (calls / seconds)) / capacity).toFixed(1)}%`,
+    `  concurrency ${String(concurrency).padStart(3)}: ${samples} samples in ${seconds.toFixed(2)} s after ${warm} warm-up samples, ` +
+      `${calls} judge calls, ${failures} failures: ${fmt(calls / seconds)} calls/s of a capacity of ${fmt(capacity)} ` +
+      `→ ${share.toFixed(1)}% (goal ≥ ${goalPercent}%: ${share >= goalPercent ? 'met' : 'not met'})`,
   );
 }
 
-export async function runRewardBench(): Promise<void> {
-  await offline();
+/** Batch scoring against the loopback judge at 64 and 512 calls in flight. */
+export async function runJudgeBench(): Promise<void> {
   console.log(
-    'reward/ batch scoring against a loopback judge (own process) with a fixed 50 ms latency (no cache, no math check)',
+    'reward/ batch scoring against a loopback judge (own process, node:http) with a fixed 50 ms latency (no cache, no math check)',
   );
   const server = await startJudgeProcess(50);
   try {
-    await loopbackJudge(server.baseUrl, 64, 50, 3000);
-    await loopbackJudge(server.baseUrl, 512, 50, 12000);
+    await loopbackJudge(server.baseUrl, 64, 50, 6000, 95);
+    await loopbackJudge(server.baseUrl, 512, 50, 20000, 90);
   } finally {
     server.stop();
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runRewardBench();
+export async function runRewardBench(): Promise<void> {
+  await offline();
+  await runJudgeBench();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv[2] === 'judge') await runJudgeBench();
+  else await runRewardBench();
+}

@@ -1,8 +1,16 @@
 /**
- * The abort signal of one request attempt: it fires when the caller aborts or when the attempt's timeout
- * runs out (a stream re-arms the timeout on every event), and, once the attempt is over, to close a body
- * nobody read to its end. A class, not closures: a judge makes thousands of attempts a second.
+ * The end of one request attempt: it comes when the caller aborts or when the attempt's timeout runs out
+ * (a stream re-arms the timeout on every event), and, once the attempt is over, to close a body nobody
+ * read to its end. It aborts the attempt's request: the HTTP client's exchange directly, or, for an
+ * injected fetch, through an AbortSignal made only then (making one costs microseconds). A class, not
+ * closures: a judge makes thousands of attempts a second, all watching one caller's signal.
  */
+import { type AbortWatcher, unwatchAbort, watchAbort } from './abort-watch.js';
+
+/** What an attempt's end aborts. */
+export interface Abortable {
+  abort(reason: unknown): void;
+}
 
 /** Why an attempt's request is aborted when it is over (a static reason: a DOMException costs a stack). */
 const ATTEMPT_OVER = new Error('the attempt is over');
@@ -11,23 +19,37 @@ function onTimeout(control: AttemptControl): void {
   control.expire();
 }
 
-export class AttemptControl {
-  private readonly controller = new AbortController();
+export class AttemptControl implements AbortWatcher {
+  private request: Abortable | undefined;
+  private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private expired = false;
   private bodyOpen = true;
+  private stopped = false;
+  private reason: unknown;
 
   constructor(
     private readonly caller: AbortSignal | undefined,
     private readonly timeoutMs: number,
   ) {
-    if (caller?.aborted) this.controller.abort(caller.reason);
-    else caller?.addEventListener('abort', this, { once: true });
+    if (caller?.aborted) this.stop(caller.reason);
+    else if (caller !== undefined) watchAbort(caller, this);
     this.rearm();
   }
 
+  /** A signal that aborts with the attempt, for an injected fetch. */
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.stopped) this.controller.abort(this.reason);
+    }
     return this.controller.signal;
+  }
+
+  /** The request the attempt's end aborts (at once when it has already come). */
+  attach(request: Abortable): void {
+    this.request = request;
+    if (this.stopped) request.abort(this.reason);
   }
 
   /** The timeout ended the attempt. */
@@ -39,9 +61,9 @@ export class AttemptControl {
     return this.caller?.aborted === true;
   }
 
-  /** The caller's abort (this object is the listener). */
-  handleEvent(): void {
-    this.controller.abort(this.caller?.reason);
+  /** The caller's abort. */
+  aborted(reason: unknown): void {
+    this.stop(reason);
   }
 
   /** Starts the timeout again: the time allowed is between two signs of life. */
@@ -51,8 +73,9 @@ export class AttemptControl {
   }
 
   expire(): void {
+    if (this.stopped) return;
     this.expired = true;
-    this.controller.abort(new Error(`timed out after ${this.timeoutMs} ms`));
+    this.stop(new Error(`timed out after ${this.timeoutMs} ms`));
   }
 
   /** The body was read to its end, or cancelled: disposing need not close anything. */
@@ -62,7 +85,15 @@ export class AttemptControl {
 
   dispose(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.caller?.removeEventListener('abort', this);
-    if (this.bodyOpen) this.controller.abort(ATTEMPT_OVER);
+    if (this.caller !== undefined) unwatchAbort(this.caller, this);
+    if (this.bodyOpen) this.stop(ATTEMPT_OVER);
+  }
+
+  private stop(reason: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reason = reason;
+    this.request?.abort(reason);
+    this.controller?.abort(reason);
   }
 }

@@ -100,21 +100,48 @@ export interface LimitedText {
 /** How much of a body cut at its limit is decoded: enough for an error message. */
 const CUT_BODY_TEXT_BYTES = 4096;
 
+/** A body read piece by piece: a fetch body's reader, or an exchange of the HTTP client (http-client.ts). */
+export interface BodySource {
+  /** The next piece, or undefined at the end. */
+  read(): Promise<Uint8Array | undefined>;
+  /** The rest is not wanted: stop reading (which closes the connection). */
+  cancel(): void | Promise<void>;
+}
+
+/** A fetch `Response` body as a {@link BodySource} (an empty one for a body-less response). */
+export function responseBody(res: Response): BodySource {
+  const body = res.body;
+  if (body === null) return { read: () => Promise.resolve(undefined), cancel: () => undefined };
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return {
+    async read() {
+      reader ??= body.getReader();
+      const { done, value } = await reader.read();
+      return done ? undefined : value;
+    },
+    cancel: () => (reader ?? body).cancel().catch(() => undefined),
+  };
+}
+
 /**
  * Reads a response body as UTF-8 text, at most `maxBytes` of it. Past the limit, or when reading fails,
  * the body is cancelled (which closes the upstream connection), so an upstream that sends without end
  * costs no more than the limit in memory. Bytes are decoded only once the body is known to fit.
  */
-export async function readLimitedText(res: Response, maxBytes: number): Promise<LimitedText> {
-  if (res.body === null) return { text: '', complete: true };
-  const reader = res.body.getReader();
+export function readLimitedText(res: Response, maxBytes: number): Promise<LimitedText> {
+  if (res.body === null) return Promise.resolve({ text: '', complete: true });
+  return readLimited(responseBody(res), maxBytes);
+}
+
+/** {@link readLimitedText} of any body source. */
+export async function readLimited(body: BodySource, maxBytes: number): Promise<LimitedText> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   let ended = false;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) {
+      const value = await body.read();
+      if (value === undefined) {
         ended = true;
         break;
       }
@@ -123,8 +150,11 @@ export async function readLimitedText(res: Response, maxBytes: number): Promise<
       if (size > maxBytes) break;
     }
   } finally {
-    // No releaseLock: the body is over either way, and releasing makes a TypeError (a stack) per call.
-    if (!ended) await reader.cancel().catch(() => undefined);
+    if (!ended) await body.cancel();
+  }
+  if (ended && chunks.length === 1) {
+    const only = chunks[0]!;
+    return { text: Buffer.from(only.buffer, only.byteOffset, only.length).toString('utf8'), complete: true };
   }
   const bytes = Buffer.concat(chunks, ended ? size : Math.min(size, CUT_BODY_TEXT_BYTES));
   return { text: bytes.toString('utf8'), complete: ended };

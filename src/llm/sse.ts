@@ -15,7 +15,7 @@
  * characters of decoded text) throws a {@link ResponseTooLargeError}. Without it a stream that never
  * ends a line or an event would be buffered whole, until memory runs out.
  */
-import { ResponseTooLargeError } from './http.js';
+import { type BodySource, ResponseTooLargeError } from './http.js';
 
 /** Default longest SSE line or event, in characters (1 Mi; a chat completion chunk is well under 1 Ki). */
 export const DEFAULT_MAX_EVENT_CHARS = 1 << 20;
@@ -142,20 +142,37 @@ export async function* readSse(
   options: SseOptions = {},
 ): AsyncGenerator<SseEvent> {
   const reader = body.getReader();
+  try {
+    yield* sseEvents(
+      {
+        async read() {
+          const { done, value } = await reader.read();
+          return done ? undefined : value;
+        },
+        cancel: () => reader.cancel().catch(() => undefined),
+      },
+      options,
+    );
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** {@link readSse} of any body source (the HTTP client's exchange, read without a web stream). */
+export async function* sseEvents(body: BodySource, options: SseOptions = {}): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder('utf-8');
   const parser = createSseParser(options);
   let finished = false;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const value = await body.read();
+      if (value === undefined) break;
       for (const ev of parser.push(decoder.decode(value, { stream: true }))) yield ev;
     }
     finished = true;
     for (const ev of parser.push(decoder.decode())) yield ev;
     for (const ev of parser.end()) yield ev;
   } finally {
-    if (!finished) await reader.cancel().catch(() => undefined);
-    reader.releaseLock();
+    if (!finished) await body.cancel();
   }
 }

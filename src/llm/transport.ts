@@ -11,23 +11,26 @@
  *   attempt (reason `too_large`, final) and cancels the body; of an error answer only 64 KiB are read.
  * - Retries: an attempt that failed with a `retryOn` failure is tried again after a backoff, up to
  *   `retry.attempts` in all; a stream never once its reader has delivered something.
- * - Connections: by default the keep-alive node:http client of node-fetch.ts (built-in fetch halves a
- *   judge's throughput at hundreds of calls in flight); `fetch` replaces it.
+ * - Connections: by default the keep-alive HTTP/1.1 client of http-client.ts, its request head prepared
+ *   once (node:http under a fetch `Response` cost a judge at hundreds of calls in flight most of its CPU);
+ *   `fetch` replaces it.
  */
 
 import { AttemptControl } from './attempt-control.js';
 import {
   abortableSleep,
+  type BodySource,
   describeNetworkError,
   excerpt,
   type LimitedText,
   ResponseTooLargeError,
-  readLimitedText,
+  readLimited,
+  responseBody,
   retryAfterMs,
 } from './http.js';
-import { createNodeFetch } from './node-fetch.js';
+import { createHttpClient, HttpExchange, type RequestTemplate, requestTemplate } from './http-client.js';
 import { backoffMs, type RetryEnvironment, type RetryPolicy, retrying } from './retry.js';
-import { readSse } from './sse.js';
+import { sseEvents } from './sse.js';
 import { ChatModelError, type ChatModelErrorDetails } from './types.js';
 
 export interface TransportOptions extends RetryEnvironment {
@@ -46,7 +49,7 @@ export interface TransportOptions extends RetryEnvironment {
   retry: RetryPolicy;
   /** Which failures are tried again (default {@link isTransientFailure}). */
   retryOn?: ((error: ChatModelError) => boolean) | undefined;
-  /** Replaces the keep-alive node:http client. */
+  /** Replaces the keep-alive HTTP client. */
   fetch?: typeof fetch | undefined;
   /** Connections per host of the default client (default no limit, as the built-in fetch). */
   maxSockets?: number | undefined;
@@ -54,7 +57,9 @@ export interface TransportOptions extends RetryEnvironment {
 
 /** One answer of the server, 2xx, headers in: its body is read by one of the two methods, once. */
 export interface Exchange {
-  readonly response: Response;
+  readonly status: number;
+  /** A response header, or null. */
+  header(name: string): string | null;
   /** The answer is an event stream (else, e.g., a server that ignored `stream: true` sent one JSON body). */
   readonly isEventStream: boolean;
   /** The body as JSON, read up to `maxResponseBytes`. */
@@ -88,6 +93,28 @@ const BODY_DETAIL_CHARS = 4_000;
 /** How much of an error response is read: more than `details.body` keeps. */
 const ERROR_BODY_BYTES = 64 << 10;
 
+/** An answer whose headers are in, from either client. */
+interface Reply extends BodySource {
+  readonly status: number;
+  readonly statusText: string;
+  /** False when the answer has no body at all (a 204, say). */
+  readonly hasBody: boolean;
+  header(name: string): string | null;
+}
+
+/** A fetch `Response` as a {@link Reply}. */
+function fetchReply(res: Response): Reply {
+  const body = responseBody(res);
+  return {
+    status: res.status,
+    statusText: res.statusText,
+    hasBody: res.body !== null,
+    header: (name) => res.headers.get(name),
+    read: () => body.read(),
+    cancel: () => body.cancel(),
+  };
+}
+
 /** A `ChatModelError` whose message starts with the backend's name. */
 export function backendError(
   backend: string,
@@ -110,13 +137,18 @@ export function isTransientFailure(error: ChatModelError): boolean {
 export function createTransport(options: TransportOptions): Transport {
   const { url, backend, timeoutMs, maxResponseBytes, maxEventChars, retry } = options;
   const retryOn = options.retryOn ?? isTransientFailure;
-  const fetchImpl =
-    options.fetch ?? createNodeFetch({ maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY });
+  const fetchImpl = options.fetch;
+  const client =
+    fetchImpl === undefined
+      ? createHttpClient({ maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY })
+      : undefined;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     ...options.headers,
   };
+  // Prepared at the first request: a header the client cannot send fails that call, as before.
+  let template: RequestTemplate | undefined;
   const fail = (message: string, details: Omit<ChatModelErrorDetails, 'backend'> = {}): ChatModelError =>
     backendError(backend, message, details);
 
@@ -138,16 +170,16 @@ export function createTransport(options: TransportOptions): Transport {
     return fail(`${url} sent ${what} (${option})`, { reason: 'too_large', cause: limit });
   }
 
-  async function readBody(res: Response, control: AttemptControl): Promise<string> {
-    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  async function readBody(res: Reply, control: AttemptControl): Promise<string> {
+    const declared = Number(res.header('content-length') ?? Number.NaN);
     let read: LimitedText;
     if (declared > maxResponseBytes) {
       // No need to read what is announced too large.
-      await res.body?.cancel().catch(() => undefined);
+      await res.cancel();
       read = { text: '', complete: false };
     } else {
       try {
-        read = await readLimitedText(res, maxResponseBytes);
+        read = await readLimited(res, maxResponseBytes);
       } catch (err) {
         throw attemptError(err, control);
       }
@@ -161,10 +193,10 @@ export function createTransport(options: TransportOptions): Transport {
     return read.text;
   }
 
-  async function* eventsOf(res: Response, control: AttemptControl): AsyncGenerator<string> {
-    if (res.body === null) return;
+  async function* eventsOf(res: Reply, control: AttemptControl): AsyncGenerator<string> {
+    if (!res.hasBody) return;
     control.rearm();
-    const events = readSse(res.body, { maxEventChars });
+    const events = sseEvents(res, { maxEventChars });
     try {
       for (;;) {
         let next: IteratorResult<{ data: string }>;
@@ -186,18 +218,49 @@ export function createTransport(options: TransportOptions): Transport {
     }
   }
 
-  /** One POST: resolves with a 2xx answer, or throws a ChatModelError. */
-  async function send(payload: string, control: AttemptControl): Promise<Exchange> {
-    let res: Response;
+  /**
+   * Sends one POST and returns its answer: a 2xx, or a ChatModelError. Not async: the payload (KiBs) is
+   * handed over now and not held while the answer takes its time.
+   */
+  function send(payload: string, control: AttemptControl): Promise<Exchange> {
+    if (fetchImpl !== undefined) {
+      let pending: Promise<Response>;
+      try {
+        pending = fetchImpl(url, { method: 'POST', headers, body: payload, signal: control.signal });
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+      return answerOf(pending, control);
+    }
+    let exchange: HttpExchange;
     try {
-      res = await fetchImpl(url, { method: 'POST', headers, body: payload, signal: control.signal });
+      template ??= requestTemplate(url, 'POST', headers);
+      exchange = client!.send(template, payload);
+    } catch (err) {
+      return Promise.reject(attemptError(err, control));
+    }
+    control.attach(exchange);
+    return answerOf(exchange, control);
+  }
+
+  /** The answer once its headers are in: a 2xx, or a ChatModelError. */
+  async function answerOf(
+    pending: HttpExchange | Promise<Response>,
+    control: AttemptControl,
+  ): Promise<Exchange> {
+    let res: Reply;
+    try {
+      if (pending instanceof HttpExchange) {
+        await pending.head;
+        res = pending;
+      } else res = fetchReply(await pending);
     } catch (err) {
       throw attemptError(err, control);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       let text: string;
       try {
-        const read = await readLimitedText(res, ERROR_BODY_BYTES);
+        const read = await readLimited(res, ERROR_BODY_BYTES);
         control.bodyDone();
         text = read.complete ? read.text : `${read.text}…`;
       } catch {
@@ -209,7 +272,7 @@ export function createTransport(options: TransportOptions): Transport {
         status,
         body: text.slice(0, BODY_DETAIL_CHARS),
       };
-      const wait = retryAfterMs(res.headers.get('retry-after'));
+      const wait = retryAfterMs(res.header('retry-after'));
       if (wait !== undefined) details.retryAfterMs = wait;
       throw fail(
         `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}: ${excerpt(text, EXCERPT_CHARS)}`,
@@ -224,15 +287,23 @@ export function createTransport(options: TransportOptions): Transport {
     readonly isEventStream: boolean;
 
     constructor(
-      readonly response: Response,
+      private readonly reply: Reply,
       private readonly control: AttemptControl,
     ) {
-      const contentType = response.headers.get('content-type') ?? '';
-      this.isEventStream = response.body !== null && contentType.includes('text/event-stream');
+      const contentType = reply.header('content-type') ?? '';
+      this.isEventStream = reply.hasBody && contentType.includes('text/event-stream');
+    }
+
+    get status(): number {
+      return this.reply.status;
+    }
+
+    header(name: string): string | null {
+      return this.reply.header(name);
     }
 
     async json(): Promise<unknown> {
-      const text = await readBody(this.response, this.control);
+      const text = await readBody(this.reply, this.control);
       try {
         return JSON.parse(text) as unknown;
       } catch {
@@ -243,7 +314,7 @@ export function createTransport(options: TransportOptions): Transport {
     }
 
     events(): AsyncGenerator<string> {
-      return eventsOf(this.response, this.control);
+      return eventsOf(this.reply, this.control);
     }
   }
 
@@ -261,20 +332,35 @@ export function createTransport(options: TransportOptions): Transport {
   const shouldRetry = (failure: unknown): failure is ChatModelError =>
     failure instanceof ChatModelError && retryOn(failure);
 
+  /** One attempt of a whole-body call (the payload is not held past the send, see `send`). */
+  function callOnce<T>(
+    payload: string,
+    signal: AbortSignal | undefined,
+    read: (exchange: Exchange) => Promise<T>,
+  ): Promise<T> {
+    const control = new AttemptControl(signal, timeoutMs);
+    return readAnswer(send(payload, control), control, read);
+  }
+
+  async function readAnswer<T>(
+    answer: Promise<Exchange>,
+    control: AttemptControl,
+    read: (exchange: Exchange) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await read(await answer);
+    } finally {
+      control.dispose();
+    }
+  }
+
   return {
     url,
     call(body, signal, read) {
-      const payload = JSON.stringify(body);
-      const attempt = async () => {
-        const control = new AttemptControl(signal, timeoutMs);
-        try {
-          return await read(await send(payload, control));
-        } finally {
-          control.dispose();
-        }
-      };
       // A client that retries above (the judge) makes thousands of calls a second: no loop for one attempt.
-      if (retry.attempts === 1) return attempt();
+      if (retry.attempts === 1) return callOnce(JSON.stringify(body), signal, read);
+      const payload = JSON.stringify(body);
+      const attempt = () => callOnce(payload, signal, read);
       return retrying(attempt, {
         policy: retry,
         signal,

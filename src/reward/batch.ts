@@ -333,7 +333,7 @@ export async function* scoreBatch(
   };
   const stop = new AbortController();
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
-  // Every judge call in flight listens on it: hundreds at a time is normal, not a leak.
+  // Every judge call in flight watches it (through one listener, see llm/abort-watch.ts).
   setMaxListeners(0, signal);
   // A source that fails (an unreadable input) still has every item it gave scored, then its error.
   const failure: SourceFailure = {};

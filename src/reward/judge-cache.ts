@@ -5,7 +5,7 @@
  * so a crash mid-write never leaves a half file under the real name. A file that does not parse or
  * does not belong to its key is reported as corrupt and treated as a miss; the next write replaces it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from './canonical-json.js';
@@ -34,10 +34,16 @@ export function judgeCacheKey(request: JudgeCacheRequest): string {
     .digest('hex');
 }
 
+/** Most first messages (rubrics) whose hash state a keyer keeps. */
+const MAX_CACHED_FIRST = 32;
+
 /**
  * `judgeCacheKey` for many message lists of one judge: the same keys, faster. Who answers and with which
  * parameters is serialized once; plain `{role, content}` messages are written directly (the canonical
- * form sorts keys: content, then role); anything else goes through `canonicalJson`.
+ * form sorts keys: content, then role); anything else goes through `canonicalJson`. The text is hashed
+ * piece by piece, never joined into one string (a judge keys thousands of requests a second, each a few
+ * KiB), and the hash state after a plain first message (a rubric, the same for thousands of requests) is
+ * kept and copied.
  */
 export function judgeCacheKeyer(
   request: Omit<JudgeCacheRequest, 'messages'>,
@@ -48,19 +54,49 @@ export function judgeCacheKeyer(
       ? `{"endpoint":${JSON.stringify(request.endpoint)},"messages":[`
       : '{"messages":[';
   const tail = `],"model":${JSON.stringify(request.model)},"params":${canonicalJson(request.params)}}`;
-  return (messages) => {
-    let text = head;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      if (i > 0) text += ',';
-      text += plainMessage(m)
-        ? `{"content":${JSON.stringify(m.content)},"role":${JSON.stringify(m.role)}}`
-        : canonicalJson(m);
+  /** Hash states after `head` and a first message, by the message's role and content. */
+  const afterFirst = new Map<string, Map<string, Hash>>();
+
+  /** The hash after `head` and the first message, copied from the kept state when there is one. */
+  const startWith = (first: { role: string; content: string }): Hash => {
+    if (!plainMessage(first)) return createHash('sha256').update(head).update(canonicalJson(first));
+    let byContent = afterFirst.get(first.role);
+    const kept = byContent?.get(first.content);
+    if (kept !== undefined) return kept.copy();
+    const hash = createHash('sha256').update(head);
+    updateMessage(hash, first);
+    if (byContent === undefined) {
+      byContent = new Map();
+      afterFirst.set(first.role, byContent);
     }
-    return createHash('sha256')
-      .update(text + tail)
-      .digest('hex');
+    if (byContent.size < MAX_CACHED_FIRST) {
+      byContent.set(first.content, hash.copy());
+    }
+    return hash;
   };
+
+  return (messages) => {
+    if (messages.length === 0) {
+      return createHash('sha256')
+        .update(head + tail)
+        .digest('hex');
+    }
+    const hash = startWith(messages[0]!);
+    for (let i = 1; i < messages.length; i++) {
+      const m = messages[i]!;
+      hash.update(',');
+      if (plainMessage(m)) updateMessage(hash, m);
+      else hash.update(canonicalJson(m));
+    }
+    return hash.update(tail).digest('hex');
+  };
+}
+
+/** Hashes a plain message's canonical JSON. */
+function updateMessage(hash: Hash, m: { role: string; content: string }): void {
+  hash.update('{"content":');
+  hash.update(JSON.stringify(m.content));
+  hash.update(`,"role":${JSON.stringify(m.role)}}`);
 }
 
 /** A message whose canonical JSON is just its content and role. */

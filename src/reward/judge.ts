@@ -15,12 +15,14 @@
  *   0 verdict (the reference turns failures into 0, which corrupts the training signal).
  */
 
+import { type AbortWatcher, unwatchAbort, watchAbort } from '../llm/abort-watch.js';
 import { excerpt } from '../llm/http.js';
 import { checkRetryPolicy, type RetryPolicy, type RetryRun, retrying } from '../llm/retry.js';
 import type { ChatModel, Constraint, GenerateRequest } from '../llm/types.js';
 import { ChatModelError } from '../llm/types.js';
 import { createJudgeCache, type JudgeCache, judgeCacheKeyer } from './judge-cache.js';
 import { type JudgeEndpointOptions, type JudgeSampling, judgeEndpoint } from './judge-http.js';
+import { InFlightTable, pathOf, plainMessages } from './judge-inflight.js';
 import { createLimiter } from './limiter.js';
 import {
   buildJudgeMessages,
@@ -291,8 +293,10 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
     const params = { ...sampling.params, constraint: constraintKey(constraint) };
     keyers.set(kind, judgeCacheKeyer({ ...identity, params }));
   }
+  const keyerOf = (kind: VerdictKind | undefined) =>
+    (kind === undefined ? undefined : keyers.get(kind)) ?? plainKeyer;
   const requestKey = (messages: readonly ChatMessage[], kind?: VerdictKind): string =>
-    ((kind === undefined ? undefined : keyers.get(kind)) ?? plainKeyer)(messages);
+    keyerOf(kind)(messages);
 
   /** One model call under the attempt's timeout: the verdict, or why there is none. */
   async function attemptOnce(
@@ -310,15 +314,15 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
     let timedOut = false;
     let callSignal = signal;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
+    let onAbort: AbortWatcher | undefined;
     if (!modelTimesOut) {
       const controller = new AbortController();
       timer = setTimeout(() => {
         timedOut = true;
         controller.abort(new Error(`timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      onAbort = () => controller.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      onAbort = { aborted: (reason) => controller.abort(reason) };
+      if (signal !== undefined) watchAbort(signal, onAbort);
       callSignal = controller.signal;
     }
     try {
@@ -345,17 +349,18 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
       throw failure(reason, err.message, retryable, err.details.retryAfterMs);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      if (onAbort !== undefined && signal !== undefined) unwatchAbort(signal, onAbort);
     }
   }
 
   async function run(
     kind: VerdictKind,
     messages: readonly ChatMessage[],
-    key: string,
-    signal?: AbortSignal,
+    /** The cache key (given when there is a cache). */
+    key: string | undefined,
+    shared: SharedRun,
   ): Promise<JudgeVerdict> {
-    if (cache) {
+    if (cache && key !== undefined) {
       const found = await cache.get(key);
       if (found.status === 'hit') {
         // Re-read the stored reply: a verdict parser fix then applies to old entries too.
@@ -382,26 +387,23 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
 
     let answer: { reply: string; value: number; attempts: number };
     try {
-      answer = await retrying(
-        async (n) => {
-          if (signal?.aborted) throw new AttemptFailure('aborted', 'aborted by caller', false, n - 1);
-          if (n > 1) counters.retries++;
-          try {
-            const got = await limiter.run(() => attemptOnce(kind, request, n, signal));
-            return { ...got, attempts: n };
-          } catch (err) {
-            if (err instanceof AttemptFailure) bump(counters.attemptErrorsByReason, err.reason);
-            throw err;
-          }
-        },
-        { ...retryRun, signal },
-      );
+      answer = await retrying(async (n) => {
+        if (shared.signal?.aborted) throw new AttemptFailure('aborted', 'aborted by caller', false, n - 1);
+        if (n > 1) counters.retries++;
+        try {
+          const got = await limiter.run(() => attemptOnce(kind, request, n, shared.signal));
+          return { ...got, attempts: n };
+        } catch (err) {
+          if (err instanceof AttemptFailure) bump(counters.attemptErrorsByReason, err.reason);
+          throw err;
+        }
+      }, shared.retryRun);
     } catch (err) {
       if (!(err instanceof AttemptFailure)) throw err;
       // The count is the result's `attempts`: whoever reports the failure says it once.
       return fail(err.reason, err.message, err.attempts);
     }
-    if (cache) {
+    if (cache && key !== undefined) {
       await cache.set(key, { reply: answer.reply, model: identity.model }).catch(() => {
         counters.cacheWriteErrors++;
       });
@@ -411,15 +413,93 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
   }
 
   /**
-   * Identical requests in flight share one run. The run is cancelled only when every caller waiting
-   * on it has aborted: one caller leaving never fails another's verdict.
+   * Identical requests in flight share one run. The run is cancelled only when every caller waiting on
+   * it has aborted: one caller leaving never fails another's verdict. While its callers all came with one
+   * signal (a batch's), the run's model calls go with that signal itself; callers with different signals
+   * give it one of its own (making a signal costs microseconds, which a judge at thousands of calls a
+   * second feels).
    */
-  interface Shared {
-    promise: Promise<JudgeVerdict>;
-    controller: AbortController;
-    waiting: number;
+  class SharedRun {
+    promise!: Promise<JudgeVerdict>;
+    /** Callers with a signal that have not left. */
+    private waiting = 0;
+    /** A caller came without a signal: nothing cancels the run. */
+    private anchored = false;
+    /** The callers came with different signals, or some with none. */
+    private mixed = false;
+    private cancelled = false;
+    private controller: AbortController | undefined;
+    /** The retry loop's settings, its backoff aborted by the run's signal of the moment. */
+    readonly retryRun: RetryRun<AttemptFailure>;
+
+    constructor(private readonly first: AbortSignal | undefined) {
+      const shared = this;
+      this.retryRun = {
+        ...retryRun,
+        get signal() {
+          return shared.signal;
+        },
+        // The first caller's signal ended a call that the others still wait for: try again, with the run's own.
+        retryable: (f): f is AttemptFailure =>
+          f instanceof AttemptFailure && (f.retryable || (f.reason === 'aborted' && !shared.over)),
+      };
+    }
+
+    /** The signal the run's next model call goes with. */
+    get signal(): AbortSignal | undefined {
+      if (!this.mixed) return this.first;
+      if (this.controller === undefined) {
+        this.controller = new AbortController();
+        if (this.cancelled) this.controller.abort();
+      }
+      return this.controller.signal;
+    }
+
+    /** Every caller left (or the only signal aborted). */
+    get over(): boolean {
+      return this.cancelled || (!this.mixed && this.first?.aborted === true);
+    }
+
+    join(signal: AbortSignal | undefined): void {
+      if (signal === undefined) this.anchored = true;
+      else this.waiting++;
+      if (signal !== this.first) this.mixed = true;
+    }
+
+    /** A caller with a signal left; true when it was the last one (the run is then cancelled). */
+    leave(): boolean {
+      this.waiting--;
+      if (this.waiting > 0 || this.anchored) return false;
+      this.cancelled = true;
+      this.controller?.abort();
+      return true;
+    }
   }
-  const inFlight = new Map<string, Shared>();
+  // Runs in flight by cache key; without a cache, runs of plain messages by the messages themselves.
+  const inFlight = new Map<string, SharedRun>();
+  const inFlightPlain = new InFlightTable<SharedRun>();
+
+  /** A caller's wait for a run: with a signal, it may leave before the run ends. */
+  function waitFor(shared: SharedRun, signal: AbortSignal | undefined): Promise<JudgeVerdict> {
+    shared.join(signal);
+    if (signal === undefined) return shared.promise;
+    return new Promise<JudgeVerdict>((resolve) => {
+      let left = false;
+      const watcher: AbortWatcher = {
+        aborted() {
+          // The last caller to leave cancels the run and gets its (aborted) result; earlier ones leave now.
+          if (shared.leave()) return;
+          left = true;
+          resolve(fail('aborted', 'aborted by caller', 0));
+        },
+      };
+      watchAbort(signal, watcher);
+      void shared.promise.then((r) => {
+        unwatchAbort(signal, watcher);
+        if (!left) resolve(r);
+      });
+    });
+  }
 
   const ask = (
     kind: VerdictKind,
@@ -428,35 +508,22 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
   ): Promise<JudgeVerdict> => {
     const signal = askOptions?.signal;
     if (signal?.aborted) return Promise.resolve(fail('aborted', 'aborted by caller', 0));
-    const key = requestKey(messages, kind);
-    let shared = inFlight.get(key);
+    const keyer = keyerOf(kind);
+    const key = cache !== undefined || !plainMessages(messages) ? keyer(messages) : undefined;
+    const path = key === undefined ? pathOf(messages) : undefined;
+    let shared = path === undefined ? inFlight.get(key!) : inFlightPlain.get(keyer, path);
     if (shared) counters.deduped++;
     else {
-      const controller = new AbortController();
-      const promise = run(kind, messages, key, controller.signal).finally(() => inFlight.delete(key));
-      shared = { promise, controller, waiting: 0 };
-      inFlight.set(key, shared);
-    }
-    const s = shared;
-    s.waiting++;
-    if (signal === undefined) return s.promise;
-    return new Promise<JudgeVerdict>((resolve) => {
-      let left = false;
-      const onAbort = (): void => {
-        s.waiting--;
-        // The last caller to leave cancels the run and gets its (aborted) result; earlier ones leave now.
-        if (s.waiting === 0) s.controller.abort();
-        else {
-          left = true;
-          resolve(fail('aborted', 'aborted by caller', 0));
-        }
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      void s.promise.then((r) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!left) resolve(r);
+      const created = new SharedRun(signal);
+      shared = created;
+      if (path === undefined) inFlight.set(key!, created);
+      else inFlightPlain.set(keyer, path, created);
+      created.promise = run(kind, messages, key, created).finally(() => {
+        if (path === undefined) inFlight.delete(key!);
+        else inFlightPlain.delete(keyer, path);
       });
-    });
+    }
+    return waitFor(shared, signal);
   };
 
   return {

@@ -23,6 +23,7 @@ import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
+import { type AbortWatcher, unwatchAbort, watchAbort } from '../llm/abort-watch.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
 import { SteeringError } from '../steering/errors.js';
@@ -186,9 +187,9 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   /** Maps a failed turn to the client's error (undefined when the client is gone). */
-  function turnError(err: unknown, deadline: AbortSignal, client: AbortSignal): HttpError | undefined {
+  function turnError(err: unknown, timedOut: boolean, client: AbortSignal): HttpError | undefined {
     if (client.aborted) return undefined;
-    if (deadline.aborted) {
+    if (timedOut) {
       upstreamErrors.inc({ kind: 'timeout' });
       return upstreamTimeout(`the upstream model did not finish the turn within ${timeoutMs} ms`);
     }
@@ -225,9 +226,17 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('upstream timeout')), timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, deadline.signal]);
+    // One signal for the client's leaving and the deadline (each AbortSignal made costs microseconds).
+    const turnAbort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      turnAbort.abort(new Error('upstream timeout'));
+    }, timeoutMs);
+    const clientGone: AbortWatcher = { aborted: (reason) => turnAbort.abort(reason) };
+    if (ctx.signal.aborted) turnAbort.abort(ctx.signal.reason);
+    else watchAbort(ctx.signal, clientGone);
+    const signal = turnAbort.signal;
     const temperature = request.temperature ?? options.temperature;
     const seed = request.seed ?? options.seed;
     const { settings } = request;
@@ -256,11 +265,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       record(result);
       return result;
     } catch (err) {
-      const mapped = turnError(err, deadline.signal, ctx.signal);
+      const mapped = turnError(err, timedOut, ctx.signal);
       if (mapped === undefined && ctx.signal.aborted) return undefined;
       throw mapped ?? err;
     } finally {
       clearTimeout(timer);
+      unwatchAbort(ctx.signal, clientGone);
       activeTurns--;
     }
   };

@@ -9,6 +9,7 @@ import {
   judgeCacheKey,
   judgeCacheKeyer,
 } from '../../src/reward/judge-cache.js';
+import { InFlightTable, pathOf, plainMessages } from '../../src/reward/judge-inflight.js';
 import { createLimiter } from '../../src/reward/limiter.js';
 
 describe('limiter', () => {
@@ -128,5 +129,34 @@ describe('judge cache', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the table of judge requests in flight', () => {
+  const sys = { role: 'system', content: 'rubric' };
+  const ask = (content: string) => [sys, { role: 'user', content }];
+
+  it('finds a request by scope and messages, and prunes what its removal leaves empty', () => {
+    const table = new InFlightTable<string>();
+    const a = pathOf(ask('a'));
+    const b = pathOf(ask('b'));
+    table.set('plain', a, 'run a');
+    table.set('plain', b, 'run b');
+    expect(table.get('plain', pathOf(ask('a')))).toBe('run a');
+    expect(table.get('other', a)).toBeUndefined();
+    // A prefix of a request is not a request.
+    expect(table.get('plain', pathOf([sys]))).toBeUndefined();
+    table.delete('plain', a);
+    expect(table.get('plain', a)).toBeUndefined();
+    expect(table.get('plain', b)).toBe('run b');
+    table.delete('plain', b);
+    expect((table as unknown as { roots: Map<unknown, unknown> }).roots.size).toBe(0);
+  });
+
+  it('holds only plain {role, content} messages', () => {
+    expect(plainMessages(ask('a'))).toBe(true);
+    expect(
+      plainMessages([{ role: 'user', content: 'x', name: 'n' } as { role: string; content: string }]),
+    ).toBe(false);
   });
 });

@@ -1,0 +1,221 @@
+/**
+ * The HTTP/1.1 client of the chat transport against servers that write exact bytes (node:net), so that
+ * each framing and each hostile answer is what the test says: chunked bodies cut anywhere, a body without
+ * a length, informational answers, oversized heads, malformed framing, connections cut mid-body.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readLimited } from '../../src/llm/http.js';
+import {
+  createHttpClient,
+  type HttpExchange,
+  MAX_RESPONSE_HEAD_BYTES,
+  requestTemplate,
+} from '../../src/llm/http-client.js';
+
+interface RawServer {
+  url: string;
+  /** Connections accepted so far. */
+  connections: number;
+  /** The raw bytes of every request received, by connection. */
+  received: string[];
+  close(): Promise<void>;
+}
+
+const servers: RawServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+/** A server that calls `answer` once per complete request (head and declared body) on a connection. */
+async function rawServer(answer: (socket: Socket, request: string, n: number) => void): Promise<RawServer> {
+  const sockets = new Set<Socket>();
+  let count = 0;
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const index = raw.connections++;
+    raw.received[index] = '';
+    let pending = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      raw.received[index] += d;
+      pending += d;
+      for (;;) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        const request = pending.slice(0, end + 4 + length);
+        pending = pending.slice(end + 4 + length);
+        answer(socket, request, count++);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  const raw: RawServer = {
+    url: '',
+    connections: 0,
+    received: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  raw.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/x?q=1`;
+  servers.push(raw);
+  return raw;
+}
+
+const text = async (exchange: HttpExchange): Promise<string> => {
+  await exchange.head;
+  const read = await readLimited(exchange, 1 << 20);
+  return read.text;
+};
+
+describe('the HTTP/1.1 client', () => {
+  it('writes one request per exchange and reuses a kept-alive connection', async () => {
+    const server = await rawServer((socket, _request, n) => {
+      const body = `answer ${n}`;
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      );
+    });
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'POST', { 'content-type': 'application/json', 'x-n': 'é' });
+    expect(await text(client.send(template, '{"a":"ü"}'))).toBe('answer 0');
+    const second = client.send(template, '{}');
+    expect(await text(second)).toBe('answer 1');
+    expect(second.status).toBe(200);
+    expect(second.header('content-type')).toBe('text/plain');
+    expect(server.connections).toBe(1);
+    const first = server.received[0]!;
+    expect(first).toMatch(/^POST \/v1\/x\?q=1 HTTP\/1\.1\r\nhost: 127\.0\.0\.1:\d+\r\n/);
+    // The header value as Latin-1, the body as UTF-8 with its byte length.
+    expect(first).toContain('x-n: \xe9\r\n');
+    expect(first).toContain('content-length: 10\r\n\r\n{"a":"\xc3\xbc"}');
+  });
+
+  it('reads a chunked body cut anywhere, with extensions and trailers, and keeps the connection', async () => {
+    const whole =
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\ntrailer: x\r\n\r\n';
+    const server = await rawServer((socket) => {
+      // One byte a write, Nagle off: every boundary of the framing is crossed.
+      socket.setNoDelay(true);
+      let i = 0;
+      const next = (): void => {
+        if (i < whole.length) socket.write(whole[i++]!, next);
+      };
+      next();
+    });
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'GET', {});
+    expect(await text(client.send(template))).toBe('hello, world');
+    expect(await text(client.send(template))).toBe('hello, world');
+    expect(server.connections).toBe(1);
+  });
+
+  it('skips informational answers and reads a body that ends with the connection', async () => {
+    const server = await rawServer((socket) => {
+      socket.end('HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\nHTTP/1.1 200 OK\r\n\r\nuntil the end');
+    });
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'GET', {});
+    const exchange = client.send(template);
+    expect(await text(exchange)).toBe('until the end');
+    expect(exchange.status).toBe(200);
+  });
+
+  it('has no body for a 204 and answers the next request on the same connection', async () => {
+    const server = await rawServer((socket, _r, n) => {
+      socket.write(
+        n === 0 ? 'HTTP/1.1 204 No Content\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+      );
+    });
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'DELETE', {});
+    const first = client.send(template);
+    await first.head;
+    expect(first.hasBody).toBe(false);
+    expect(await first.read()).toBeUndefined();
+    expect(await text(client.send(template))).toBe('ok');
+    expect(server.connections).toBe(1);
+  });
+
+  it('fails a body cut before its declared length, never a short body', async () => {
+    const server = await rawServer((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part');
+    });
+    const client = createHttpClient();
+    await expect(text(client.send(requestTemplate(server.url, 'GET', {})))).rejects.toThrow(
+      /closed mid-body/,
+    );
+  });
+
+  it('fails a connection closed before the answer, naming the host', async () => {
+    const server = await rawServer((socket) => socket.destroy());
+    const client = createHttpClient();
+    const exchange = client.send(requestTemplate(server.url, 'GET', {}));
+    await expect(exchange.head).rejects.toMatchObject({ code: 'ECONNRESET' });
+  });
+
+  it('refuses a head over the limit, malformed framing and a malformed status line', async () => {
+    const answers = [
+      `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(MAX_RESPONSE_HEAD_BYTES)}\r\n\r\n`,
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
+      'HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\nhello',
+      'SMTP ready\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nbad header line\r\n\r\n',
+    ];
+    const server = await rawServer((socket, _r, n) => socket.write(answers[n]!));
+    const client = createHttpClient({ maxSockets: 1 });
+    const template = requestTemplate(server.url, 'GET', {});
+    await expect(client.send(template).head).rejects.toMatchObject({ code: 'HPE_HEADER_OVERFLOW' });
+    await expect(text(client.send(template))).rejects.toMatchObject({ code: 'HPE_INVALID_CHUNK_SIZE' });
+    await expect(client.send(template).head).rejects.toMatchObject({ code: 'HPE_INVALID_CONTENT_LENGTH' });
+    await expect(client.send(template).head).rejects.toMatchObject({ code: 'HPE_INVALID_CONSTANT' });
+    await expect(client.send(template).head).rejects.toMatchObject({ code: 'HPE_INVALID_HEADER_TOKEN' });
+    // Each failure closed its connection: none was reused out of step.
+    expect(server.connections).toBe(5);
+  });
+
+  it('aborts with the given reason and closes the connection; cancel closes it too', async () => {
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial');
+    });
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'GET', {});
+    const aborted = client.send(template);
+    await aborted.head;
+    const reason = new Error('caller left');
+    aborted.abort(reason);
+    await expect(aborted.read()).rejects.toBe(reason);
+    const cancelled = client.send(template);
+    await cancelled.head;
+    cancelled.cancel();
+    expect(await cancelled.read()).toBeUndefined();
+    expect(server.connections).toBe(2);
+  });
+
+  it('queues requests past maxSockets and sends them as connections free up', async () => {
+    const server = await rawServer((socket, _r, n) => {
+      setImmediate(() => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n${n % 10}`));
+    });
+    const client = createHttpClient({ maxSockets: 2 });
+    const template = requestTemplate(server.url, 'GET', {});
+    const answers = await Promise.all(Array.from({ length: 6 }, () => text(client.send(template))));
+    expect(answers.sort()).toEqual(['0', '1', '2', '3', '4', '5']);
+    expect(server.connections).toBe(2);
+  });
+
+  it('refuses header values and names node:http refuses, and URLs that are not http(s)', () => {
+    expect(() => requestTemplate('http://127.0.0.1/', 'GET', { 'x-a': 'line\r\nbreak' })).toThrow(
+      /invalid character in the value of the HTTP header "x-a"/,
+    );
+    expect(() => requestTemplate('http://127.0.0.1/', 'GET', { 'bad name': 'v' })).toThrow(/header name/);
+    expect(() => requestTemplate('ftp://127.0.0.1/', 'GET', {})).toThrow(/unsupported protocol/);
+  });
+});
