@@ -179,14 +179,33 @@ function stageLimit(maxTokens: TurnOptions['maxTokens'], stage: 'stage1' | 'stag
   return n;
 }
 
+// Built constraints by spec and options: a server answering every request with a turn would otherwise
+// render the same grammar twice per request.
+const builtConstraints = new WeakMap<GameSpec, Map<string, Readonly<Constraint>>>();
+
 /** The constraint a backend can take for this part of the chain, or undefined. */
 function constraintFor(model: ChatModel, spec: GameSpec, options: GrammarOptions): Constraint | undefined {
-  // No `check` for GBNF: llama.cpp enforces grammars itself, and it counts a byte sequence that is not valid
-  // UTF-8 as one character where the decoded text has several U+FFFD, so a RegExp check could reject a
-  // grammatical output. The turn validates what it needs (the matrix parses, a <response> exists) anyway.
-  if (model.capabilities.gbnf) return { kind: 'gbnf', grammar: buildGbnf(spec, options) };
-  if (model.capabilities.regex) return { kind: 'regex', pattern: buildRegex(spec, options) };
-  return undefined;
+  const kind = model.capabilities.gbnf ? 'gbnf' : model.capabilities.regex ? 'regex' : undefined;
+  if (kind === undefined) return undefined;
+  let bySpec = builtConstraints.get(spec);
+  if (bySpec === undefined) {
+    bySpec = new Map();
+    builtConstraints.set(spec, bySpec);
+  }
+  const key = `${kind} ${JSON.stringify(options)}`;
+  let constraint = bySpec.get(key);
+  if (constraint === undefined) {
+    // No `check` for GBNF: llama.cpp enforces grammars itself, and it counts a byte sequence that is not
+    // valid UTF-8 as one character where the decoded text has several U+FFFD, so a RegExp check could reject
+    // a grammatical output. The turn validates what it needs (the matrix parses, a <response> exists) anyway.
+    constraint = Object.freeze(
+      kind === 'gbnf'
+        ? { kind, grammar: buildGbnf(spec, options) }
+        : { kind, pattern: buildRegex(spec, options) },
+    );
+    bySpec.set(key, constraint);
+  }
+  return constraint;
 }
 
 function stageTrace(name: StageName, result: GenerateResult, constraint?: Constraint): StageTrace {
