@@ -11,10 +11,27 @@ if (process.env.GTALIGN_TEST_TMP === undefined) {
   process.env.TMPDIR = root;
 }
 
+const ALL = 'test/**/*.test.ts';
+// Files that replace modules (vi.doMock, vi.resetModules) get a fresh module graph of their own.
+const OWN_MODULES = ['test/llm/local.test.ts'];
+
+const common = { testTimeout: 30_000 };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    globalSetup: ['test/support/temp-root.ts'],
+    // One worker per core (vitest's default leaves one core idle). The suite is CPU-bound, mostly in the
+    // CLI processes and servers the tests start, so more workers than cores only slow each test down.
+    maxWorkers: '100%',
+    // temp-root first: the CLI bundle is built inside the folder it names. Set here, on the root, they
+    // run once per run (a project's own globalSetup would run once per project).
+    globalSetup: ['test/support/temp-root.ts', 'test/support/cli-bundle.ts'],
+    projects: [
+      {
+        // A worker runs its files in one module graph: importing src/ once per worker instead of once per
+        // file is most of a small file's cost. No test file changes globals it does not restore.
+        test: { ...common, name: 'shared', include: [ALL], exclude: OWN_MODULES, isolate: false },
+      },
+      { test: { ...common, name: 'own-modules', include: OWN_MODULES } },
+    ],
   },
 });

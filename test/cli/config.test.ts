@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { ALL_SETTINGS } from '../../src/config/settings/index.js';
 import { selectCell } from '../../src/game/select.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -253,7 +253,7 @@ function startListening(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, cliArgs(args), {
     cwd: REPO_ROOT,
     env: { ...process.env, ...CLEAN, ...env },
   });

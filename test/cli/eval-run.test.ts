@@ -24,7 +24,7 @@ import { DATA_SOURCE_FAMILY, isDataSource } from '../../src/reward/components.js
 import { RUBRICS } from '../../src/reward/rubrics.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { cliArgs, runCli } from '../support/cli.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -32,7 +32,6 @@ import {
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SOURCES = ['math-hard', 'medium', 'wildguard', 'ambig_qa', 'minerva'] as const;
 const FILES = SOURCES.map((s) => shippedPath(s, 'test'));
 
@@ -379,7 +378,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
       'approx',
       '--no-progress',
     ];
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child: ChildProcess = spawn(process.execPath, cliArgs(args), {
       stdio: 'ignore',
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

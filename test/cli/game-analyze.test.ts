@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyzeGame } from '../../src/game/analyze.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliShellCommand, REPO_ROOT, runCli } from '../support/cli.js';
 
 interface FixtureCase {
   id: string;
@@ -139,12 +139,11 @@ describe('gtalign game analyze', () => {
     const file = join(dir, 'many.jsonl');
     const line = JSON.stringify({ id: 'g', matrix: fixture[0]!.matrix });
     await writeFile(file, `${Array.from({ length: 20000 }, () => line).join('\n')}\n`);
-    const main = join(REPO_ROOT, 'src/cli/main.ts');
     const r = spawnSync(
       'bash',
       [
         '-c',
-        `"${process.execPath}" --import tsx "${main}" game analyze "${file}" --json | head -1 >/dev/null; exit \${PIPESTATUS[0]}`,
+        `${cliShellCommand()} game analyze "${file}" --json | head -1 >/dev/null; exit \${PIPESTATUS[0]}`,
       ],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );

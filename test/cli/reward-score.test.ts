@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { buildJudgeMessages } from '../../src/reward/rubrics.js';
 import { analyzeSample } from '../../src/reward/score.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, cliShellCommand, REPO_ROOT, runCli } from '../support/cli.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -532,7 +532,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
     args: string[],
   ): Promise<{ code: number | null; first: string; stderr: string }> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      const child = spawn(process.execPath, cliArgs(args), {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -581,7 +581,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       'bash',
       [
         '-c',
-        `"${process.execPath}" --import tsx src/cli/main.ts reward score --input "${file}" --judge offline --clip-verdicts 2>&1 | head -1; exit \${PIPESTATUS[0]}`,
+        `${cliShellCommand()} reward score --input "${file}" --judge offline --clip-verdicts 2>&1 | head -1; exit \${PIPESTATUS[0]}`,
       ],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );

@@ -1,6 +1,6 @@
 /**
  * `gtalign mcp` through the official MCP SDK client: over stdio (the real CLI spawned as a child process,
- * `node --import tsx src/cli/main.ts mcp …`) and over streamable HTTP (the server in-process, and the real
+ * `gtalign mcp …` from test/support/cli.ts) and over streamable HTTP (the server in-process, and the real
  * CLI with `--transport http`). `decide` and `respond` run against a scripted OpenAI-compatible upstream
  * (test/support/openai-stub-server.ts, not a model) that replays the paper's dinosaur example
  * (test/server/scripted-upstream.ts); the backend is given with `--vendor vllm` explicitly.
@@ -23,10 +23,9 @@ import {
   QUESTION,
   RESPONSES,
 } from '../server/scripted-upstream.js';
-import { REPO_ROOT } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 
-const MAIN = `${REPO_ROOT}/src/cli/main.ts`;
 const TOOLS = ['analyze_game', 'decide', 'respond', 'score_reward', 'steer'];
 
 /** The paper's motivating prisoner's dilemma (GTALIGN.md §1), as {LLM, user}. */
@@ -174,7 +173,7 @@ describe('over stdio: the real CLI', () => {
   it('lists the tools and calls each one', async () => {
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ['--import', 'tsx', MAIN, 'mcp', ...backendArgs()],
+      args: cliArgs(['mcp', ...backendArgs()]),
       cwd: REPO_ROOT,
       env: { ...(process.env as Record<string, string>), GTALIGN_POLICY: 'none' },
       stderr: 'pipe',
@@ -275,7 +274,7 @@ describe('the real CLI with --transport http', () => {
   it('prints the URL with a random token at start, serves it, and stops on SIGTERM', async () => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', MAIN, 'mcp', '--transport', 'http', '--port', '0', ...backendArgs()],
+      cliArgs(['mcp', '--transport', 'http', '--port', '0', ...backendArgs()]),
       {
         cwd: REPO_ROOT,
         env: { ...process.env, GTALIGN_MCP_TOKEN: '' },

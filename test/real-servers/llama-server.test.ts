@@ -16,7 +16,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../../src/assistant/tiny-model.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import { findLlamaServer, type RunningLlamaServer, startLlamaServer } from '../support/llama-server.js';
 
 const binary = findLlamaServer();
@@ -85,18 +85,7 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
   }, async () => {
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        `${REPO_ROOT}/src/cli/main.ts`,
-        'serve',
-        '--upstream-url',
-        `${server.origin}/v1`,
-        '--port',
-        '0',
-        '--max-chars',
-        '16',
-      ],
+      cliArgs(['serve', '--upstream-url', `${server.origin}/v1`, '--port', '0', '--max-chars', '16']),
       { cwd: REPO_ROOT, env: process.env },
     );
     try {

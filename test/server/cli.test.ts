@@ -6,11 +6,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
-
-const MAIN = `${REPO_ROOT}/src/cli/main.ts`;
 
 interface Started {
   child: ChildProcessWithoutNullStreams;
@@ -20,7 +18,7 @@ interface Started {
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, cliArgs(args), {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
   });

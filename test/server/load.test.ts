@@ -206,8 +206,9 @@ describe('load', () => {
     expect(count('garbage')).toBeGreaterThan(10);
     expect(count('disconnect') + count('early-disconnect')).toBeGreaterThan(10);
 
-    // Every upstream request ended: aborted ones included.
-    const settleUntil = Date.now() + 3000;
+    // Every upstream request ended: aborted ones included. The deadline only bounds a hang (the loop ends
+    // as soon as they have); it is wide so that a busy machine, running other test files beside this one, passes.
+    const settleUntil = Date.now() + 20_000;
     while ((upstream.inFlight > 0 || proxy.app.activeTurns > 0) && Date.now() < settleUntil) await sleep(10);
     expect(upstream.inFlight).toBe(0);
     expect(proxy.app.activeTurns).toBe(0);

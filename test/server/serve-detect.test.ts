@@ -6,11 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
 import { startVendorServer, type VendorServer } from '../support/vendor-server.js';
 import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
-
-const MAIN = `${REPO_ROOT}/src/cli/main.ts`;
 
 let upstream: VendorServer;
 beforeAll(async () => {
@@ -26,18 +24,7 @@ describe('gtalign serve with no --vendor', () => {
   }, async () => {
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        MAIN,
-        'serve',
-        '--upstream-url',
-        upstream.baseUrl,
-        '--upstream-model',
-        'stub-model',
-        '--port',
-        '0',
-      ],
+      cliArgs(['serve', '--upstream-url', upstream.baseUrl, '--upstream-model', 'stub-model', '--port', '0']),
       { cwd: REPO_ROOT, env: { ...process.env, GTALIGN_VENDOR: undefined } },
     );
     let stderr = '';

@@ -1,6 +1,6 @@
 /**
  * Shared by the studio tests: small run folders written with the eval store's own writer, the studio
- * started as a real CLI process (`node --import tsx src/cli/main.ts studio …`), and headless Chromium.
+ * started as a real CLI process (`gtalign studio …` from test/support/cli.ts), and headless Chromium.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { openRunStore, type RunConfig } from '../../src/eval/store.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { output, reward } from '../eval/helpers.js';
-import { REPO_ROOT } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
 
 export const CHROMIUM = process.env.GTALIGN_CHROMIUM ?? '/usr/bin/chromium';
 export const haveChromium = existsSync(CHROMIUM);
@@ -160,17 +160,13 @@ export interface Studio {
   stop(): Promise<void>;
 }
 
-/** Starts `gtalign studio` from the source and waits for the URL it prints. */
+/** Starts `gtalign studio` (built from the current source) and waits for the URL it prints. */
 export function startStudio(args: string[]): Promise<Studio> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'studio', '--port', '0', ...args],
-      {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, cliArgs(['studio', '--port', '0', ...args]), {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stdout!.resume();
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {

@@ -1,8 +1,34 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/**
+ * The CLI as the tests run it: src/cli/main.ts bundled once per run by test/support/cli-bundle.ts (a
+ * vitest global setup) into the run's temporary folder, which vitest.config.ts names before any worker starts.
+ */
+export function cliEntry(): string {
+  const root = process.env.GTALIGN_TEST_TMP;
+  if (root === undefined) {
+    throw new Error('test/support/cli.ts: GTALIGN_TEST_TMP is not set; run the tests through vitest');
+  }
+  return join(root, 'cli', 'main.js');
+}
+
+/**
+ * The arguments of `node` that run `gtalign ARGS…`: `spawn(process.execPath, cliArgs(['game', 'analyze', file]))`.
+ * Source maps are not on (they cost every child start-up); NODE_OPTIONS=--enable-source-maps, which the
+ * children inherit, makes their stack traces name the src/ files.
+ */
+export function cliArgs(args: readonly string[] = []): string[] {
+  return [cliEntry(), ...args];
+}
+
+/** `gtalign` as a shell command line (quoted node and bundle), for tests that put the CLI in a pipeline. */
+export function cliShellCommand(): string {
+  return [process.execPath, ...cliArgs()].map((a) => `"${a}"`).join(' ');
+}
 
 export interface CliResult {
   code: number | null;
@@ -10,13 +36,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI from source (through tsx) in a child process, optionally feeding stdin. */
+/** Runs the real CLI, built from the current source, in a child process, optionally feeding stdin. */
 export function runCli(
   args: string[],
   options: { stdin?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, cliArgs(args), {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
