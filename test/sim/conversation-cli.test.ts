@@ -8,11 +8,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approxTokenCounter, countOutputTokens } from '../../src/eval/tokens.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
-import { runCli } from '../support/cli.js';
+import { cliArgs, runCli } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import {
   type Action,
@@ -25,7 +24,6 @@ import {
   userScript,
 } from './scripted.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const QUESTION = 'Who won the cup?';
 const GT =
   'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
@@ -295,7 +293,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     user.setHandler(() => ({ hang: true }));
     const child: ChildProcess = spawn(
       process.execPath,
-      ['--import', 'tsx', MAIN, ...args(data, out, 'cooperative', ['--concurrency', '1'])],
+      cliArgs(args(data, out, 'cooperative', ['--concurrency', '1'])),
       { stdio: 'ignore' },
     );
     const exited = new Promise((resolve) => child.on('exit', resolve));

@@ -12,11 +12,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { type Action, assistantScript, judgeScript, outputOf, userScript } from './scripted.js';
 
-const MAIN = `${REPO_ROOT}/src/cli/main.ts`;
 const QUESTION = 'Who won the cup?';
 const GT =
   'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
@@ -74,13 +73,9 @@ interface Started {
 
 /** Starts `gtalign reward serve …` and resolves once it says where it listens. */
 function serve(args: string[]): Promise<Started> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', MAIN, 'reward', 'serve', '--port', '0', ...args],
-    {
-      cwd: REPO_ROOT,
-    },
-  );
+  const child = spawn(process.execPath, cliArgs(['reward', 'serve', '--port', '0', ...args]), {
+    cwd: REPO_ROOT,
+  });
   let stderr = '';
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
