@@ -452,6 +452,49 @@ export interface BarValue {
  * Grouped bars, one panel per metric (W, U, L): clusters by data source, one bar per run. When no run has
  * a value, one panel says why (`why`) instead of three empty ones.
  */
+/** One bar of {@link groupedBars}: its value, extra data attributes and tooltip. */
+export interface GroupedBar {
+  value: number;
+  data: Data;
+  title: string;
+}
+
+/**
+ * One cluster per group along the frame, one bar per run in each (coloured by run), heights on `ay`, and
+ * each group's name under its cluster. `bar` gives a bar, or null for none.
+ */
+export function groupedBars(
+  shapes: Shape[],
+  f: Frame,
+  ay: Axis,
+  groups: readonly string[],
+  runs: readonly string[],
+  clusterW: number,
+  bar: (group: string, run: string) => GroupedBar | null,
+): void {
+  groups.forEach((g, gi) => {
+    const cx = f.x + gi * clusterW;
+    const barW = Math.min(16, (clusterW - 16) / Math.max(1, runs.length));
+    const start = cx + (clusterW - barW * runs.length) / 2;
+    runs.forEach((r, ri) => {
+      const b = bar(g, r);
+      if (b === null) return;
+      const h = ((b.value - ay.min) / (ay.max - ay.min)) * f.h;
+      shapes.push({
+        kind: 'rect',
+        x: start + ri * barW,
+        y: f.y + f.h - h,
+        w: barW - 1,
+        h,
+        fill: runColor(ri),
+        data: { bar: '', series: r, ...b.data, group: g, value: b.value },
+        title: b.title,
+      });
+    });
+    shapes.push(text(cx + clusterW / 2, f.y + f.h + 14, g, { anchor: 'middle', size: 10 }));
+  });
+}
+
 export function welfareChart(
   groups: readonly string[],
   runs: readonly string[],
@@ -504,26 +547,11 @@ export function welfareChart(
   for (const [m, label] of metrics) {
     const f: Frame = { x: 70, y: y + 10, w: groups.length * clusterW, h: panelH };
     axes(shapes, f, undefined, ay, { y: label });
-    groups.forEach((g, gi) => {
-      const cx = f.x + gi * clusterW;
-      const barW = Math.min(16, (clusterW - 16) / Math.max(1, runs.length));
-      const start = cx + (clusterW - barW * runs.length) / 2;
-      runs.forEach((r, ri) => {
-        const v = value(m, r, g);
-        if (v === null) return;
-        const h = ((v - ay.min) / (ay.max - ay.min)) * f.h;
-        shapes.push({
-          kind: 'rect',
-          x: start + ri * barW,
-          y: f.y + f.h - h,
-          w: barW - 1,
-          h,
-          fill: runColor(ri),
-          data: { bar: '', series: r, metric: m, group: g, value: v },
-          title: `${g} · ${r}: ${m} ${v.toFixed(3)}`,
-        });
-      });
-      shapes.push(text(cx + clusterW / 2, f.y + f.h + 14, g, { anchor: 'middle', size: 10 }));
+    groupedBars(shapes, f, ay, groups, runs, clusterW, (g, r) => {
+      const v = value(m, r, g);
+      return v === null
+        ? null
+        : { value: v, data: { metric: m }, title: `${g} · ${r}: ${m} ${v.toFixed(3)}` };
     });
     y = f.y + f.h + 26;
   }

@@ -12,6 +12,7 @@ import {
   type CurveSeries,
   emptyPanel,
   type Frame,
+  groupedBars,
   legend,
   linePanel,
   niceAxis,
@@ -68,26 +69,11 @@ export function conversationChart(
         ? { min: 0, max: 1, ticks: [0, 0.25, 0.5, 0.75, 1], step: 0.25 }
         : niceAxis(0, Math.max(1, ...known), 4);
     axes(shapes, f, undefined, ay, { y: label });
-    groups.forEach((g, gi) => {
-      const cx = f.x + gi * clusterW;
-      const barW = Math.min(16, (clusterW - 16) / Math.max(1, runs.length));
-      const start = cx + (clusterW - barW * runs.length) / 2;
-      runs.forEach((r, ri) => {
-        const v = value(measure, r, g);
-        if (v === null) return;
-        const h = ((v - ay.min) / (ay.max - ay.min)) * f.h;
-        shapes.push({
-          kind: 'rect',
-          x: start + ri * barW,
-          y: f.y + f.h - h,
-          w: barW - 1,
-          h,
-          fill: runColor(ri),
-          data: { bar: '', series: r, measure, group: g, value: v },
-          title: `${g} · ${r}: ${label} ${v.toFixed(3)}`,
-        });
-      });
-      shapes.push(text(cx + clusterW / 2, f.y + f.h + 14, g, { anchor: 'middle', size: 10 }));
+    groupedBars(shapes, f, ay, groups, runs, clusterW, (g, r) => {
+      const v = value(measure, r, g);
+      return v === null
+        ? null
+        : { value: v, data: { measure }, title: `${g} · ${r}: ${label} ${v.toFixed(3)}` };
     });
     y = f.y + f.h + 26;
   }
