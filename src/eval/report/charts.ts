@@ -452,6 +452,25 @@ export interface BarValue {
  * Grouped bars, one panel per metric (W, U, L): clusters by data source, one bar per run. When no run has
  * a value, one panel says why (`why`) instead of three empty ones.
  */
+/** The top of a grouped-bar chart: its title, a legend of the runs, and the cluster width and chart width. */
+export function groupedChartHead(
+  title: string,
+  groups: readonly string[],
+  runs: readonly string[],
+): { clusterW: number; width: number; shapes: Shape[]; y: number } {
+  const clusterW = Math.max(60, runs.length * 16 + 24);
+  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20);
+  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
+  const y = legend(
+    shapes,
+    runs.map((r, i) => ({ label: r, color: runColor(i) })),
+    70,
+    40,
+    width - 10,
+  );
+  return { clusterW, width, shapes, y };
+}
+
 /** One bar of {@link groupedBars}: its value, extra data attributes and tooltip. */
 export interface GroupedBar {
   value: number;
@@ -501,17 +520,9 @@ export function welfareChart(
   value: (metric: 'W' | 'U' | 'L', run: string, group: string) => number | null,
   why?: string,
 ): Scene {
-  const clusterW = Math.max(60, runs.length * 16 + 24);
-  const title = 'Welfare per data source: W = mean sqrt(U·L), U, L';
-  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20);
-  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
-  let y = legend(
-    shapes,
-    runs.map((r, i) => ({ label: r, color: runColor(i) })),
-    70,
-    40,
-    width - 10,
-  );
+  const head = groupedChartHead('Welfare per data source: W = mean sqrt(U·L), U, L', groups, runs);
+  const { clusterW, width, shapes } = head;
+  let y = head.y;
   const panelH = 130;
   const metrics = [
     ['W', 'welfare W'],

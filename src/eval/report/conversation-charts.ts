@@ -13,10 +13,10 @@ import {
   emptyPanel,
   type Frame,
   groupedBars,
+  groupedChartHead,
   legend,
   linePanel,
   niceAxis,
-  runColor,
   text,
   titleWidth,
 } from './charts.js';
@@ -35,17 +35,9 @@ export function conversationChart(
   runs: readonly string[],
   value: (measure: ConversationBarMeasure, run: string, group: string) => number | null,
 ): Scene {
-  const clusterW = Math.max(60, runs.length * 16 + 24);
-  const title = 'Conversations: turns, turns to the answer, final accuracy';
-  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20);
-  const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
-  let y = legend(
-    shapes,
-    runs.map((r, i) => ({ label: r, color: runColor(i) })),
-    70,
-    40,
-    width - 10,
-  );
+  const head = groupedChartHead('Conversations: turns, turns to the answer, final accuracy', groups, runs);
+  const { clusterW, width, shapes } = head;
+  let y = head.y;
   const panelH = 120;
   for (const [measure, label] of CONVERSATION_BAR_MEASURES) {
     const f: Frame = { x: 70, y: y + 10, w: Math.max(groups.length * clusterW, 200), h: panelH };
