@@ -618,6 +618,31 @@ export interface SweepCurves {
 }
 
 /** Welfare, action shares and total tokens against the swept parameter, one panel each. */
+/**
+ * One panel of a sweep chart below `at.y`: the legend of its series, then their lines over the swept
+ * values (or why there is nothing to draw). Returns the y below it.
+ */
+export function sweepPanel(
+  shapes: Shape[],
+  at: { y: number; width: number; xs: Axis; param: string },
+  series: CurveSeries[],
+  label: string,
+  percent: boolean,
+  why: string,
+): number {
+  const y = legend(
+    shapes,
+    series.map((s) => ({ label: s.name, color: s.color })),
+    70,
+    at.y + 10,
+    at.width - 10,
+  );
+  const f: Frame = { x: 70, y, w: at.width - 100, h: 150 };
+  if (series.every((s) => s.points.length === 0)) emptyPanel(shapes, f, `No ${label} to draw: ${why}.`);
+  else linePanel(shapes, f, at.xs, series, label, at.param, percent);
+  return f.y + f.h + 40;
+}
+
 export function sweepChart(run: string, curves: SweepCurves, id: string): Scene {
   const title = `${run}: sweep over ${curves.param}`;
   const width = Math.max(600, titleWidth(title));
@@ -633,18 +658,8 @@ export function sweepChart(run: string, curves: SweepCurves, id: string): Scene 
     [curves.tokens, 'mean tokens', false, 'tokens'],
   ];
   for (const [series, label, percent, key] of panels) {
-    y = legend(
-      shapes,
-      series.map((s) => ({ label: s.name, color: s.color })),
-      70,
-      y + 10,
-      width - 10,
-    );
-    const f: Frame = { x: 70, y, w: width - 100, h: 150 };
-    if (series.every((s) => s.points.length === 0)) {
-      emptyPanel(shapes, f, `No ${label} to draw: ${curves.why?.[key] ?? 'no point has a value'}.`);
-    } else linePanel(shapes, f, xs, series, label, curves.param, percent);
-    y = f.y + f.h + 40;
+    const why = curves.why?.[key] ?? 'no point has a value';
+    y = sweepPanel(shapes, { y, width, xs, param: curves.param }, series, label, percent, why);
   }
   return {
     id,

@@ -14,9 +14,8 @@ import {
   type Frame,
   groupedBars,
   groupedChartHead,
-  legend,
-  linePanel,
   niceAxis,
+  sweepPanel,
   text,
   titleWidth,
 } from './charts.js';
@@ -101,18 +100,14 @@ export function conversationSweepChart(run: string, curves: ConversationSweepCur
     [curves.accuracy, 'share', true],
   ];
   for (const [series, label, percent] of panels) {
-    y = legend(
+    y = sweepPanel(
       shapes,
-      series.map((s) => ({ label: s.name, color: s.color })),
-      70,
-      y + 10,
-      width - 10,
+      { y, width, xs, param: curves.param },
+      series,
+      label,
+      percent,
+      'no point has a value',
     );
-    const f: Frame = { x: 70, y, w: width - 100, h: 150 };
-    if (series.every((s) => s.points.length === 0)) {
-      emptyPanel(shapes, f, `No ${label} to draw: no point has a value.`);
-    } else linePanel(shapes, f, xs, series, label, curves.param, percent);
-    y = f.y + f.h + 40;
   }
   return {
     id,
