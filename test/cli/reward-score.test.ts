@@ -279,7 +279,9 @@ describe('gtalign reward score against a loopback judge with faults', () => {
     if (permanent500(i)) return { status: 500 };
     if (permanentMalformed(i)) return { content: 'I think it is fine.' };
     if (n === 1 && i % 5 === 1) return { status: 500 };
-    if (n === 1 && i % 5 === 2) return { hang: true };
+    // Two first attempts hang until the judge timeout, which is long enough that a loaded machine does not
+    // time out a reply that comes; the other transient faults of this kind answer 503 at once.
+    if (n === 1 && i % 5 === 2) return i === 2 || i === 7 ? { hang: true } : { status: 503 };
     if (n === 1 && i % 5 === 3) return { content: 'The verdict is one.' };
     return { content: verdictText(entry, family), delayMs: i % 3 };
   };
@@ -318,7 +320,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
       '--judge-model',
       'stub-judge',
       '--judge-timeout',
-      '400',
+      '2500',
       '--judge-retries',
       '3',
       '--judge-backoff',
