@@ -8,10 +8,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { LineTooLongError, MAX_LINE_BYTES } from '../io/lines.js';
+import type { ByteReader } from '../io/byte-reader.js';
+import type { MAX_LINE_BYTES } from '../io/lines.js';
 import { ProgressSignal } from '../io/progress-signal.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import type { BatchStats } from './batch.js';
+import { BlockMemory, rawChunks } from './offline-blocks.js';
 import {
   type ChunkBytes,
   type ChunkResult,
@@ -21,6 +23,7 @@ import {
   scoreRawChunk,
 } from './offline-chunk.js';
 
+export { rawChunks } from './offline-blocks.js';
 export {
   type ChunkResult,
   type InputLine,
@@ -62,116 +65,6 @@ function startWorker(options: OfflineScoringOptions): Worker {
   const entry = new URL('./offline-worker.ts', import.meta.url).href;
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(bootstrap, { eval: true, workerData: { options } });
-}
-
-const NEWLINE = 0x0a;
-
-/**
- * Cuts a byte stream into blocks of whole lines of about `targetBytes`, numbering lines as it goes.
- * Only newlines are looked for here (natively, with indexOf); decoding and splitting happen where the
- * block is scored, so the reading thread stays light. Each block's bytes are one copy of the input that
- * owns its memory, so it can be handed to a worker without another. A line longer than
- * `limits.maxLineBytes` stops the stream with a {@link LineTooLongError} naming it.
- */
-export async function* rawChunks(
-  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
-  targetBytes = 1 << 20,
-  limits: { name?: string; maxLineBytes?: number } = {},
-  /** Where each block's memory comes from (default: a new allocation of its exact size). */
-  allocate: (size: number) => Uint8Array = (size) => Buffer.allocUnsafeSlow(size),
-): AsyncGenerator<RawChunk> {
-  const maxLine = limits.maxLineBytes ?? MAX_LINE_BYTES;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  // Bytes after the last newline seen: the length so far of the line being read.
-  let openLineBytes = 0;
-  let line = 1;
-  const countLines = (bytes: Buffer): number => {
-    let n = 0;
-    for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) n++;
-    return n;
-  };
-  const concat = (parts: readonly Buffer[]): Buffer => {
-    let size = 0;
-    for (const p of parts) size += p.length;
-    // Not from Buffer's shared pool: this block's memory is its own, to be transferred.
-    const own = allocate(size);
-    const out = Buffer.from(own.buffer, own.byteOffset, size);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
-  const cut = (upTo: Buffer | undefined): RawChunk => {
-    const bytes = concat(upTo === undefined ? pending : [...pending, upTo]);
-    const chunk = { firstLine: line, bytes };
-    line += countLines(bytes);
-    return chunk;
-  };
-  for await (const piece of source) {
-    const buf =
-      typeof piece === 'string'
-        ? Buffer.from(piece, 'utf8')
-        : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    const last = buf.lastIndexOf(NEWLINE);
-    // The whole lines before an over-long one are still scored; then the stream stops, naming it.
-    const tooLong = function* (lineStart: number): Generator<RawChunk, never> {
-      const bytes = Buffer.concat([...pending, buf.subarray(0, lineStart)]);
-      const end = bytes.lastIndexOf(NEWLINE);
-      if (end >= 0) {
-        pending = [];
-        yield cut(bytes.subarray(0, end + 1));
-      }
-      throw new LineTooLongError(limits.name ?? 'input', line + countLines(bytes.subarray(end + 1)), maxLine);
-    };
-    if (last < 0) {
-      openLineBytes += buf.length;
-      if (openLineBytes > maxLine) yield* tooLong(0);
-    } else {
-      const first = buf.indexOf(NEWLINE);
-      if (openLineBytes + first > maxLine) yield* tooLong(0);
-      // Only a piece larger than the bound can hold a whole line over it (stream pieces never are).
-      if (buf.length > maxLine) {
-        for (let s = first + 1, e = buf.indexOf(NEWLINE, s); e >= 0; s = e + 1, e = buf.indexOf(NEWLINE, s)) {
-          if (e - s > maxLine) yield* tooLong(s);
-        }
-      }
-      openLineBytes = buf.length - last - 1;
-      if (openLineBytes > maxLine) yield* tooLong(last + 1);
-    }
-    if (pendingBytes + buf.length < targetBytes || last < 0) {
-      pending.push(buf);
-      pendingBytes += buf.length;
-      continue;
-    }
-    yield cut(buf.subarray(0, last + 1));
-    const rest = buf.subarray(last + 1);
-    pending = rest.length > 0 ? [rest] : [];
-    pendingBytes = rest.length;
-  }
-  if (pendingBytes > 0) yield cut(undefined);
-}
-
-/**
- * Block memory that comes back from the workers once they have read it, to be filled again: fresh memory
- * costs a page fault per 4 KiB on first touch, which for a large input costs more than the copy itself.
- */
-class BlockMemory {
-  private readonly free: ArrayBuffer[] = [];
-  constructor(private readonly blockBytes: number) {}
-  take(size: number): Uint8Array {
-    let buffer = this.free.pop();
-    if (buffer === undefined || buffer.byteLength < size) {
-      // Room for a block plus a long line's tail, so that one buffer fits nearly every block.
-      buffer = new ArrayBuffer(Math.max(size, this.blockBytes + (this.blockBytes >> 2)));
-    }
-    return new Uint8Array(buffer, 0, size);
-  }
-  give(buffer: ArrayBuffer): void {
-    if (this.free.length < 32) this.free.push(buffer);
-  }
 }
 
 /** One chunk sent out: its result once it is back. */
@@ -240,7 +133,7 @@ const PER_WORKER = 2;
  * A small input (one chunk) is scored in this thread, with no worker start-up.
  */
 export async function* scoreLinesOffline(
-  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  source: ByteReader | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
   options: OfflineOptions = {},
 ): AsyncGenerator<ChunkResult> {
   const workers = Math.max(0, options.workers ?? availableParallelism());
@@ -248,10 +141,7 @@ export async function* scoreLinesOffline(
   const failure: SourceFailure = {};
   const blockBytes = options.chunkBytes ?? 1 << 20;
   const memory = new BlockMemory(blockBytes);
-  const chunks = untilError(
-    rawChunks(source, blockBytes, options, (size) => memory.take(size)),
-    failure,
-  );
+  const chunks = untilError(rawChunks(source, blockBytes, options, memory), failure);
   const inline = (chunk: RawChunk): ChunkResult => {
     const result = chunkResult(scoreRawChunk(chunk, scoring));
     memory.give(chunk.bytes.buffer as ArrayBuffer);

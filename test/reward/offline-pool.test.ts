@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FileBytes } from '../../src/io/byte-reader.js';
+import { LineTooLongError } from '../../src/io/lines.js';
 import {
   type ChunkResult,
   linesOfChunk,
@@ -49,6 +53,64 @@ describe('rawChunks + linesOfChunk', () => {
           const got = await numberedLines(pieces(Buffer.from(text, 'utf8'), cuts), target);
           const want = rows.map((t, i) => ({ line: i + 1, text: t })).filter((l) => l.text.trim() !== '');
           expect(got).toEqual(want);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads a file straight into its blocks with the same lines as from a stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gtalign-blocks-'));
+    try {
+      const text = `\ufeff${lines.slice(0, 120).join('\r\n')}\n\n  \n${lines[7]}`;
+      const file = join(dir, 'in.jsonl');
+      writeFileSync(file, text);
+      const want = await numberedLines([Buffer.from(text, 'utf8')], 1 << 20);
+      expect(want).toHaveLength(121);
+      for (const target of [1, 100, 4096, 1 << 20]) {
+        const got: Array<{ line: number; text: string }> = [];
+        for await (const chunk of rawChunks(await FileBytes.open(file), target))
+          got.push(...linesOfChunk(chunk));
+        expect(got).toEqual(want);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops at the first line over the bound, naming it, after every whole line before it', async () => {
+    const row = fc.string({ unit: fc.constantFrom('a', 'é', '€'), maxLength: 8 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(row, { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 4, max: 16 }),
+        async (rows, lastNewline, cuts, target, maxLineBytes) => {
+          const text = rows.join('\n') + (lastNewline ? '\n' : '');
+          const bytes = rows.map((r) => Buffer.byteLength(r));
+          const bad = bytes.findIndex((b) => b > maxLineBytes);
+          const got: Array<{ line: number; text: string }> = [];
+          let error: unknown;
+          try {
+            const source = pieces(Buffer.from(text, 'utf8'), cuts);
+            for await (const chunk of rawChunks(source, target, { name: 'in.jsonl', maxLineBytes }))
+              got.push(...linesOfChunk(chunk));
+          } catch (err) {
+            error = err;
+          }
+          const before = bad < 0 ? rows : rows.slice(0, bad);
+          const want = before.map((t, i) => ({ line: i + 1, text: t })).filter((l) => l.text.trim() !== '');
+          expect(got).toEqual(want);
+          if (bad < 0) expect(error).toBeUndefined();
+          else {
+            expect(error).toBeInstanceOf(LineTooLongError);
+            expect((error as LineTooLongError).line).toBe(bad + 1);
+            expect((error as Error).message).toMatch(
+              new RegExp(`^in\\.jsonl:${bad + 1}: the line is longer than`),
+            );
+          }
         },
       ),
       { numRuns: 300 },
