@@ -15,7 +15,7 @@ import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/p
 import type { STEERING } from '../config/settings/steering.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
-import { detectVendorOnce, type ProbeRecord } from '../llm/detect.js';
+import type { ProbeRecord } from '../llm/detect.js';
 import { createLocalModel } from '../llm/local.js';
 import { createOpenAIModel, type OpenAIVendor, resolveApiKey } from '../llm/openai.js';
 import { type ChatModel, ChatModelError } from '../llm/types.js';
@@ -23,7 +23,9 @@ import { SteeringError } from '../steering/errors.js';
 import { loadPolicy, loadProfileFile } from '../steering/load.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
+import type { CommandContext } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
 export type BackendChoice =
@@ -133,7 +135,7 @@ export async function createBackend(
   const keys = { env, ...(choice.apiKey === undefined ? {} : { apiKey: choice.apiKey }) };
   const detection =
     choice.vendor === 'auto'
-      ? await detectVendorOnce({ baseUrl: choice.baseUrl, apiKey: resolveApiKey(keys) })
+      ? await detectVendorForRun(env, { baseUrl: choice.baseUrl, apiKey: resolveApiKey(keys) })
       : undefined;
   const vendor = detection?.vendor ?? (choice.vendor as OpenAIVendor);
   const model = createOpenAIModel({
@@ -318,14 +320,14 @@ export function asInputError(err: unknown): unknown {
  */
 export function lazyBackend(
   choice: BackendChoice,
-  env: Env,
+  ctx: Pick<CommandContext, 'env' | 'stderr'>,
   label: string,
 ): { model: () => Promise<ChatModel>; close: () => Promise<void> } {
   let pending: Promise<ChatModel> | undefined;
   const model = (): Promise<ChatModel> => {
-    pending ??= createBackend(choice, env).then(
+    pending ??= createBackend(choice, ctx.env).then(
       (backend) => {
-        process.stderr.write(`${label}: ${backendLine(backend.description)}\n`);
+        ctx.stderr.write(`${label}: ${backendLine(backend.description)}\n`);
         return backend.model;
       },
       (err: unknown) => {

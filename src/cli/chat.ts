@@ -18,7 +18,7 @@ import {
   turnFlags,
   turnOptionsOf,
 } from './backend-options.js';
-import { defineCommand } from './command.js';
+import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
 
@@ -36,15 +36,15 @@ const SETTINGS = [
   ]),
 ] as const;
 
-/** Writes streamed response text, dropping the whitespace the block starts with. */
-function responseWriter(): { write(text: string): void; started(): boolean } {
+/** Writes streamed response text to `out`, dropping the whitespace the block starts with. */
+function responseWriter(stdout: OutputStream): { write(text: string): void; started(): boolean } {
   let started = false;
   return {
     write(text) {
       const out = started ? text : text.replace(/^\s+/, '');
       if (out === '') return;
       started = true;
-      process.stdout.write(out);
+      stdout.write(out);
     },
     started: () => started,
   };
@@ -151,9 +151,9 @@ forgets the conversation, /quit or end of input leaves).`,
       model = backend.model;
       // Which server kind runs and why (detected or given): a line of the trace, a field of each JSON line.
       const backendJson = { ...backend.description, line: backendLine(backend.description) };
-      if (values.trace && !values.json) process.stdout.write(`${backendJson.line}\n\n`);
+      if (values.trace && !values.json) ctx.stdout.write(`${backendJson.line}\n\n`);
       const random = model.randomWeights === true;
-      if (random) process.stderr.write(`gtalign chat: ${RANDOM_WEIGHTS_NOTE}\n`);
+      if (random) ctx.stderr.write(`gtalign chat: ${RANDOM_WEIGHTS_NOTE}\n`);
       const options: SessionOptions = { model, ...turnOptionsOf(turn, steering) };
       const session = createSession(options);
       const ask = async (q: string, signal?: AbortSignal): Promise<TurnResult> => {
@@ -161,27 +161,26 @@ forgets the conversation, /quit or end of input leaves).`,
         if (values.json) {
           const result = await session.ask(q, extra);
           const line = { ...result, backend: backendJson, ...(random ? { randomWeights: true } : {}) };
-          await writeOut(`${JSON.stringify(line)}\n`);
+          await writeOut(ctx.stdout, `${JSON.stringify(line)}\n`);
           return result;
         }
-        const writer = responseWriter();
+        const writer = responseWriter(ctx.stdout);
         let result: TurnResult;
         try {
           result = await session.ask(q, {
             ...extra,
-            ...(values.trace ? { onSteered: (s) => process.stdout.write(`${formatSteering(s)}\n\n`) } : {}),
+            ...(values.trace ? { onSteered: (s) => ctx.stdout.write(`${formatSteering(s)}\n\n`) } : {}),
             onResponseText: (t) => writer.write(t),
           });
         } catch (err) {
           // End the line of a reply cut short (ctrl-c, a dropped connection) before the error is reported.
-          if (writer.started()) await writeOut('\n');
+          if (writer.started()) await writeOut(ctx.stdout, '\n');
           throw err;
         }
         // A backend that delivered nothing while streaming (or a re-ask read for blocks) still gets its text out.
-        if (!writer.started()) process.stdout.write(result.response);
-        if (result.response === '')
-          process.stderr.write('gtalign chat: the model wrote an empty <response>\n');
-        await writeOut(values.trace ? `\n\n${formatOutcome(result)}\n` : '\n');
+        if (!writer.started()) ctx.stdout.write(result.response);
+        if (result.response === '') ctx.stderr.write('gtalign chat: the model wrote an empty <response>\n');
+        await writeOut(ctx.stdout, values.trace ? `\n\n${formatOutcome(result)}\n` : '\n');
         return result;
       };
 
@@ -189,19 +188,19 @@ forgets the conversation, /quit or end of input leaves).`,
         await ask(question);
         return 0;
       }
-      const tty = process.stdin.isTTY === true;
+      const tty = ctx.stdin.isTTY === true;
       if (tty) {
-        process.stderr.write(
+        ctx.stderr.write(
           `gtalign chat with ${model.id} (policy ${policy.name ?? policy.kind}); /reset, /quit, ctrl-c stops a reply\n`,
         );
       }
       return await chatLoop({
-        input: process.stdin,
+        input: ctx.stdin,
         tty,
-        ...(tty ? { output: process.stderr } : {}),
+        ...(tty ? { output: ctx.stderr } : {}),
         ask,
         reset: () => session.reset(),
-        report: (message) => process.stderr.write(`gtalign chat: ${message}\n`),
+        report: (message) => ctx.stderr.write(`gtalign chat: ${message}\n`),
       });
     } catch (err) {
       throw asInputError(err);

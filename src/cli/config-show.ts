@@ -89,6 +89,7 @@ export function configShowCommand(commands: readonly Command[]): Command {
           g.settings.map(({ text: _text, ...s }) => ({ group: g.title, ...s, flag: s.flag ?? null })),
         );
         await writeOut(
+          ctx.stdout,
           `${JSON.stringify({ command: target?.name ?? null, file: file ?? null, settings })}\n`,
         );
         return 0;
@@ -97,7 +98,7 @@ export function configShowCommand(commands: readonly Command[]): Command {
         `settings file: ${file ?? 'none (no ./gtalign.config.json, no --config, no $GTALIGN_CONFIG)'}`,
         ...(target === undefined ? [] : [`command: gtalign ${target.name}`]),
       ];
-      await writeOut(`${head.join('\n')}\n\n${textOf(sections)}\n`);
+      await writeOut(ctx.stdout, `${head.join('\n')}\n\n${textOf(sections)}\n`);
       return 0;
     },
   };

@@ -41,7 +41,7 @@ Formats:
     'Exit codes: 0 written, 1 bad or unreadable input (the message names file, row/line and field), 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run(loaded) {
+  async run(loaded, ctx) {
     const { values, positionals } = loaded;
     const { format, out, limit } = values;
     if (format === undefined) throw new UsageError(`--format is required (${EXPORT_FORMATS.join(', ')})`);
@@ -57,9 +57,9 @@ Formats:
     try {
       const rows = iterateRows(positionals, { ...(limit !== undefined ? { limit } : {}), dataSources });
       const result = await exportRows(counted(rows, counts), { format, out, label });
-      for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
+      for (const note of result.notes) ctx.stderr.write(`note: ${note}\n`);
       const perSource = [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
-      process.stderr.write(
+      ctx.stderr.write(
         `wrote ${result.rows} rows to ${result.path} (${format}, ${containerFor(format, out)}): ${perSource}\n`,
       );
       return 0;

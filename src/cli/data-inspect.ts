@@ -220,7 +220,7 @@ recognised and said to be one; its rows are read back from input and label.`,
     'Exit codes: 0 every row valid and ids unique, 1 invalid rows, repeated ids or unreadable files, 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length === 0) throw new UsageError('give at least one data file, directory or glob');
     const { limit, width } = values;
     const reports: FileReport[] = [];
@@ -244,9 +244,9 @@ recognised and said to be one; its rows are read back from input and label.`,
         duplicate_ids: duplicates.length,
       };
       const files = reports.map(({ shapes: _shapes, ...rest }) => rest);
-      await writeOut(`${JSON.stringify({ files, total })}\n`);
+      await writeOut(ctx.stdout, `${JSON.stringify({ files, total })}\n`);
     } else {
-      await writeOut(textReport(reports, duplicates, width));
+      await writeOut(ctx.stdout, textReport(reports, duplicates, width));
     }
     return reports.some((r) => r.invalid > 0) || duplicates.length > 0 ? 1 : 0;
   },

@@ -36,7 +36,7 @@ Data sets: ${[...new Set(DATASET_FILES.map((f) => f.name))].join(', ')}
   (test splits of all; train splits of math-hard, wildguard, ambig_qa).`,
   notes: 'Exit codes: 0 all files present, 1 a download failed (the message lists the URLs), 2 bad usage.',
   settings: SETTINGS,
-  async run({ values }) {
+  async run({ values }, ctx) {
     const { dir, only } = values;
     try {
       const files = selectDatasetFiles(only ?? []);
@@ -46,7 +46,7 @@ Data sets: ${[...new Set(DATASET_FILES.map((f) => f.name))].join(', ')}
         files,
         connectTimeoutMs: values.timeout,
         force: values.force,
-        ...(values.json ? {} : { onFile: (r: PulledFile) => process.stdout.write(`${line(r)}\n`) }),
+        ...(values.json ? {} : { onFile: (r: PulledFile) => ctx.stdout.write(`${line(r)}\n`) }),
       });
       if (values.json) {
         const out = results.map((r) => ({
@@ -59,9 +59,9 @@ Data sets: ${[...new Set(DATASET_FILES.map((f) => f.name))].join(', ')}
           url: r.url,
           ...(r.warning ? { warning: r.warning } : {}),
         }));
-        await writeOut(`${JSON.stringify({ dir, files: out })}\n`);
+        await writeOut(ctx.stdout, `${JSON.stringify({ dir, files: out })}\n`);
       } else {
-        await writeOut(`data in ${dir}\n`);
+        await writeOut(ctx.stdout, `data in ${dir}\n`);
       }
       return 0;
     } catch (err) {

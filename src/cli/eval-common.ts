@@ -43,6 +43,7 @@ import {
   type TurnFlags,
   turnOptionsOf,
 } from './backend-options.js';
+import type { OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import type { JudgeDescription, JudgeSetup } from './judge-options.js';
 
@@ -223,11 +224,14 @@ export function runConfig(input: {
  * An AbortSignal fired by the first SIGINT/SIGTERM (rows in flight are abandoned, records written so far
  * stay); a second signal exits at once. `dispose` removes the handlers.
  */
-export function interruptSignal(label: string): { signal: AbortSignal; dispose(): void } {
+export function interruptSignal(
+  label: string,
+  stderr: OutputStream,
+): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const handler = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(
+    stderr.write(
       `\n${label}: ${sig}: stopping; the records written so far are kept (--resume finishes the run). Again to quit at once.\n`,
     );
     controller.abort(new Error(sig));
@@ -249,10 +253,11 @@ export function interruptSignal(label: string): { signal: AbortSignal; dispose()
  */
 export async function interruptible<T>(
   label: string,
+  stderr: OutputStream,
   work: (signal: AbortSignal) => Promise<T>,
   close: () => Promise<void> = async () => {},
 ): Promise<T> {
-  const interrupt = interruptSignal(label);
+  const interrupt = interruptSignal(label, stderr);
   try {
     return await work(interrupt.signal);
   } catch (err) {
@@ -268,17 +273,18 @@ export function runControl(flags: RunFlags): Pick<EvalOptions, 'resume' | 'concu
   return { resume: flags.resume, concurrency: flags.concurrency, maxFailures: flags.maxFailures };
 }
 
-/** Runs `evaluate` with progress on stderr and the messages of a CLI command. */
+/** Runs `evaluate` with progress on `stderr` and the messages of a CLI command. */
 export async function evaluateWithProgress(
   label: string,
   options: Omit<EvalOptions, 'onStart' | 'onProgress' | 'onFailure'>,
   showProgress: boolean,
+  stderr: OutputStream,
 ): Promise<EvalResult> {
-  const progress = showProgress ? createProgress({ label: `${label}:` }) : undefined;
+  const progress = showProgress ? createProgress({ label: `${label}:`, stream: stderr }) : undefined;
   // Messages go through the progress display, so that they do not land in the middle of the bar.
   const say = (text: string): void => {
     if (progress) progress.log(text);
-    else process.stderr.write(`${text}\n`);
+    else stderr.write(`${text}\n`);
   };
   try {
     return await evaluate({
@@ -353,26 +359,24 @@ export function metricsTable(metrics: Metrics): string {
 }
 
 /** Exit code and final message of a finished, stopped or interrupted run. */
-export function outcome(label: string, result: EvalResult): number {
+export function outcome(label: string, result: EvalResult, stderr: OutputStream): number {
   const { unjudged, failures } = result.metrics.overall;
   if (unjudged > 0) {
-    process.stderr.write(
+    stderr.write(
       `${label}: ${unjudged} record(s) await a verdict (no judge: --judge offline); answer, W, U and L leave them out until they are scored: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR\n`,
     );
   }
   if (failures > 0) {
-    process.stderr.write(
+    stderr.write(
       `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts); they are listed under "failures" in the metrics and left out of the means\n`,
     );
   }
   if (result.interrupted) {
-    process.stderr.write(
-      `${label}: interrupted; ${result.written} record(s) written; --resume finishes the run\n`,
-    );
+    stderr.write(`${label}: interrupted; ${result.written} record(s) written; --resume finishes the run\n`);
     return 130;
   }
   if (!result.complete) {
-    process.stderr.write(
+    stderr.write(
       `${label}: incomplete: ${result.stopped ?? 'rows without a record'}; metrics.json not written\n`,
     );
     return 1;
@@ -398,12 +402,14 @@ export interface ScoringContext {
   control: Pick<EvalOptions, 'resume' | 'concurrency' | 'maxFailures'>;
   signal: AbortSignal;
   progress: boolean;
+  /** Where progress and messages go. */
+  stderr: OutputStream;
 }
 
 /** The scoring context of a command's run flags. */
 export function scoringContext(
   flags: RunFlags,
-  parts: Pick<ScoringContext, 'judge' | 'reward' | 'counter' | 'signal'>,
+  parts: Pick<ScoringContext, 'judge' | 'reward' | 'counter' | 'signal' | 'stderr'>,
 ): ScoringContext {
   return { ...parts, control: runControl(flags), progress: flags.progress };
 }
@@ -421,11 +427,12 @@ export async function loadGenerationInputs(flags: RunFlags, choice: BackendChoic
 
 /** Runs one evaluation of eval run, score or sweep: scored by the judge setup, progress on stderr. */
 export function runScored(label: string, run: ScoredRun, context: ScoringContext): Promise<EvalResult> {
-  const { judge, reward, counter, control, signal, progress } = context;
+  const { judge, reward, counter, control, signal, progress, stderr } = context;
   return evaluateWithProgress(
     label,
     { ...run, scoring: scoringOf(judge, reward), tokenCounter: counter, ...control, signal },
     progress,
+    stderr,
   );
 }
 

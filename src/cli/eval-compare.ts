@@ -81,18 +81,18 @@ run and a single-turn run cannot be paired (their items differ): that is an erro
   notes: 'Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length < 2) throw new UsageError('give at least two run folders');
     const { tokenizer } = values;
-    const runs = await loadRuns(positionals);
-    const counter = await counterFor(runs, tokenizer);
+    const runs = await loadRuns(positionals, ctx.stderr);
+    const counter = await counterFor(runs, tokenizer, ctx.stderr);
     const cmp = compareRuns(runs, { tokenCounter: counter });
     const mixed = cmp.pairs.find((p) => p.kind_mismatch !== undefined);
     if (mixed !== undefined)
       throw new InputError(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`);
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
     if (values.out !== undefined) await writeFileAtomic(values.out, json);
-    await writeOut(values.json ? json : text(cmp));
+    await writeOut(ctx.stdout, values.json ? json : text(cmp));
     const empty = cmp.pairs.filter((p) => p.shared === 0);
     if (empty.length > 0) {
       throw new InputError(

@@ -23,6 +23,7 @@ import {
   type TurnFlags,
   turnOptionsOf,
 } from './backend-options.js';
+import type { OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import {
   type Mode,
@@ -69,6 +70,8 @@ export interface ConversationRunInput {
   judge: JudgeSetup;
   reward: RewardConfig;
   signal: AbortSignal;
+  /** Where progress and messages go. */
+  stderr: OutputStream;
   /** More of config.json (a sweep point's value). */
   extra?: Record<string, unknown>;
 }
@@ -78,6 +81,8 @@ export interface ConversationCommandInput extends Omit<ConversationRunInput, 'ou
   /** The assistant's backend choice (threads and GPU of a local user model come from it). */
   choice: BackendChoice;
   env: Env;
+  /** Where the metrics tables go. */
+  stdout: OutputStream;
 }
 
 /** The simulated users of a command: personas and the model playing them (`close` frees a model of its own). */
@@ -199,10 +204,12 @@ export async function evaluateConversationRun(
     ...base,
     runtime: { ...base.runtime, ...(userBaseUrl === undefined ? {} : { userBaseUrl }) },
   };
-  const progress = input.flags.progress ? createProgress({ label: `${input.label}:` }) : undefined;
+  const progress = input.flags.progress
+    ? createProgress({ label: `${input.label}:`, stream: input.stderr })
+    : undefined;
   const say = (text: string): void => {
     if (progress) progress.log(text);
-    else process.stderr.write(`${text}\n`);
+    else input.stderr.write(`${text}\n`);
   };
   try {
     return await evaluateConversations({
@@ -244,8 +251,11 @@ export async function runConversations(input: ConversationCommandInput): Promise
   const sim = await simSetup(input);
   try {
     const result = await evaluateConversationRun({ ...input, out: input.flags.out }, sim);
-    await writeOut(`${metricsTable(result.metrics)}\n\n${conversationTable(result.metrics.conversations)}\n`);
-    return outcome(input.label, result);
+    await writeOut(
+      input.stdout,
+      `${metricsTable(result.metrics)}\n\n${conversationTable(result.metrics.conversations)}\n`,
+    );
+    return outcome(input.label, result, input.stderr);
   } finally {
     await sim.close();
   }

@@ -20,7 +20,7 @@ import {
   type TokenizerName,
   TokenizerUnavailableError,
 } from '../eval/tokens.js';
-import { defineCommand } from './command.js';
+import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 
 const SETTINGS = [
@@ -37,7 +37,7 @@ const SETTINGS = [
 ] as const;
 
 /** Reads run folders, turning their problems into InputErrors; names are made unique. */
-export async function loadRuns(dirs: readonly string[]): Promise<RunDir[]> {
+export async function loadRuns(dirs: readonly string[], stderr: OutputStream): Promise<RunDir[]> {
   const runs: RunDir[] = [];
   for (const dir of dirs) {
     try {
@@ -50,7 +50,7 @@ export async function loadRuns(dirs: readonly string[]): Promise<RunDir[]> {
   const names = uniqueNames(runs.map((r) => r.name));
   runs.forEach((r, i) => {
     r.name = names[i]!;
-    for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+    for (const w of r.warnings) stderr.write(`warning: ${w}\n`);
   });
   return runs;
 }
@@ -85,7 +85,11 @@ function recordedEncoding(run: RunDir): 'cl100k_base' | 'o200k_base' | 'approx' 
  * the tokenizer the runs counted them with (from config.json), so that metrics.json keeps naming it;
  * otherwise the one asked for (`auto`: cl100k_base when installed).
  */
-export async function counterFor(runs: readonly RunDir[], name: TokenizerName): Promise<TokenCounter> {
+export async function counterFor(
+  runs: readonly RunDir[],
+  name: TokenizerName,
+  stderr: OutputStream,
+): Promise<TokenCounter> {
   // Every output's length is measured, judged or not (see metrics.ts).
   const needed = runs.some((r) =>
     r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
@@ -99,7 +103,7 @@ export async function counterFor(runs: readonly RunDir[], name: TokenizerName): 
   }
   try {
     const counter = await loadTokenCounter(wanted);
-    if (needed && counter.note !== undefined) process.stderr.write(`warning: ${counter.note}\n`);
+    if (needed && counter.note !== undefined) stderr.write(`warning: ${counter.note}\n`);
     return counter;
   } catch (err) {
     if (err instanceof TokenizerUnavailableError) {
@@ -141,11 +145,11 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
     'Exit codes: 0 written, 1 unreadable run folder (the message names file, line and field), 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length === 0) throw new UsageError('give at least one RUN_DIR');
     const { tokenizer, scale } = values;
-    const runs = await loadRuns(positionals);
-    const counter = await counterFor(runs, tokenizer);
+    const runs = await loadRuns(positionals, ctx.stderr);
+    const counter = await counterFor(runs, tokenizer, ctx.stderr);
     // A conversation run's metrics.json holds its conversation metrics too, as `eval run --turns` writes it.
     const metrics: Metrics[] = runs.map((r) => {
       const m = computeMetrics(r.records, { tokenCounter: counter });
@@ -174,7 +178,7 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
         const stale = existsSync(join(r.dir, 'metrics.json'))
           ? ` (the metrics.json already in ${r.dir} is from before and does not describe a finished run either)`
           : '';
-        process.stderr.write(
+        ctx.stderr.write(
           `warning: ${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}\n`,
         );
       } else if (!values['no-write-metrics'] && r.records.length > 0) {
@@ -207,9 +211,9 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
     const files = await writeReport(out, report, {
       png,
       scale,
-      warn: (message) => process.stderr.write(`warning: ${message}\n`),
+      warn: (message) => ctx.stderr.write(`warning: ${message}\n`),
     });
-    process.stdout.write(
+    ctx.stdout.write(
       `gtalign eval report: ${runs.length} run(s), ${report.charts.length} chart(s) → ${out}/report.html, ${out}/report.md (${files.length} files)\n`,
     );
     return 0;

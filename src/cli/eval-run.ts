@@ -110,6 +110,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
     let model: ChatModel | undefined;
     return interruptible(
       LABEL,
+      ctx.stderr,
       async (signal) => {
         const reward = rewardConfigOf(loaded);
         const steering = await loadSteering(turn);
@@ -127,6 +128,8 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
             steering,
             choice,
             env: ctx.env,
+            stdout: ctx.stdout,
+            stderr: ctx.stderr,
             ...inputs,
           });
         }
@@ -141,10 +144,10 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
           reward,
           counter,
         });
-        const context = scoringContext(flags, { judge, reward, counter, signal });
+        const context = scoringContext(flags, { judge, reward, counter, signal, stderr: ctx.stderr });
         const result = await runScored(LABEL, { out: flags.out, config, rows, produce }, context);
-        await writeOut(`${metricsTable(result.metrics)}\n`);
-        return outcome(LABEL, result);
+        await writeOut(ctx.stdout, `${metricsTable(result.metrics)}\n`);
+        return outcome(LABEL, result, ctx.stderr);
       },
       closeModelAndJudge(() => model, judge),
     );

@@ -83,6 +83,7 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
 
     return interruptible(
       LABEL,
+      ctx.stderr,
       async (signal) => {
         const reward = rewardConfigOf(loaded);
         let file: Awaited<ReturnType<typeof readResponsesFile>>;
@@ -119,10 +120,18 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
           runtime: { concurrency, judgeConcurrency },
         };
         const control = { resume: values.resume, concurrency };
-        const context = { judge, reward, counter, control, signal, progress: !values['no-progress'] };
+        const context = {
+          judge,
+          reward,
+          counter,
+          control,
+          signal,
+          progress: !values['no-progress'],
+          stderr: ctx.stderr,
+        };
         const result = await runScored(LABEL, { out, config, rows, produce }, context);
-        await writeOut(`${metricsTable(result.metrics)}\n`);
-        return outcome(LABEL, result);
+        await writeOut(ctx.stdout, `${metricsTable(result.metrics)}\n`);
+        return outcome(LABEL, result, ctx.stderr);
       },
       judge.close,
     );

@@ -141,6 +141,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     const closeModel = closeModelAndJudge(() => model, judge);
     return interruptible(
       LABEL,
+      ctx.stderr,
       async (signal) => {
         const reward = rewardConfigOf(loaded);
         const base = await loadSteering(turn);
@@ -155,7 +156,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
         model = backend.model;
         // Conversations: one simulated-user setup (and user model) for every point.
         if (values.turns !== undefined) sim = await simSetup({ loaded, backend, choice, env: ctx.env });
-        const context = scoringContext(flags, { judge, reward, counter, signal });
+        const context = scoringContext(flags, { judge, reward, counter, signal, stderr: ctx.stderr });
         const sweep: SweepFile = {
           param: ranges[0]!.name,
           params: ranges,
@@ -192,10 +193,11 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
                     backend,
                     rows,
                     signal,
+                    stderr: ctx.stderr,
                   },
                   sim,
                 );
-          const code = outcome(label, result);
+          const code = outcome(label, result, ctx.stderr);
           if (code !== 0) return code;
           sweep.points.push({
             value: point.value,
@@ -205,8 +207,8 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
           });
         }
         const path = await writeSweep(flags.out, sweep);
-        process.stderr.write(`${LABEL}: wrote ${path}\n`);
-        await writeOut(`${sweepTable(sweep)}\n`);
+        ctx.stderr.write(`${LABEL}: wrote ${path}\n`);
+        await writeOut(ctx.stdout, `${sweepTable(sweep)}\n`);
         return 0;
       },
       async () => {

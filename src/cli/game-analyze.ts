@@ -220,11 +220,11 @@ Input (FILE, or stdin when FILE is '-' or absent):
   notes: 'Exit codes: 0 ok, 1 bad input (the message names the line and the key), 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
     const { rule, tolerance } = values;
     const spec = specFromFlags(values.rows, values.columns);
-    const { name, text } = await readInput(positionals[0]);
+    const { name, text } = await readInput(positionals[0], ctx.stdin);
     const inputs = parseGameInputs(text, name, spec);
     const chunks: string[] = [];
     for (const input of inputs) {
@@ -241,7 +241,7 @@ Input (FILE, or stdin when FILE is '-' or absent):
           : renderAnalysis(input, analysis, spec),
       );
     }
-    await writeOut(values.json ? chunks.join('') : chunks.join('\n'));
+    await writeOut(ctx.stdout, values.json ? chunks.join('') : chunks.join('\n'));
     return 0;
   },
 });

@@ -1,11 +1,15 @@
 import { readFile } from 'node:fs/promises';
+import type { InputStream, OutputStream } from './command.js';
 import { InputError } from './errors.js';
 
-/** Reads a whole file, or stdin when the path is `-` or absent. */
-export async function readInput(path: string | undefined): Promise<{ name: string; text: string }> {
+/** Reads a whole file, or `stdin` when the path is `-` or absent. */
+export async function readInput(
+  path: string | undefined,
+  stdin: InputStream,
+): Promise<{ name: string; text: string }> {
   if (path === undefined || path === '-') {
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     return { name: '<stdin>', text: Buffer.concat(chunks).toString('utf8') };
   }
   try {
@@ -27,9 +31,9 @@ export function nonBlankLines(text: string): Array<{ line: number; text: string 
   return out;
 }
 
-/** Writes to stdout and waits for the drain so large outputs are not cut off by process.exit. */
-export function writeOut(text: string): Promise<void> {
+/** Writes to `stream` (stdout) and waits for the drain so large outputs are not cut off by process.exit. */
+export function writeOut(stream: OutputStream, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+    stream.write(text, (err) => (err ? reject(err) : resolve()));
   });
 }

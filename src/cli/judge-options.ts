@@ -8,13 +8,14 @@ import type { LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
 import { describeSource, rank } from '../config/source.js';
-import { detectVendorOnce } from '../llm/detect.js';
+
 import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
 import { createJudge, type Judge } from '../reward/judge.js';
 import { resolveApiKey as resolveJudgeKey } from '../reward/judge-http.js';
 import { createLocalJudge } from '../reward/judge-local.js';
 import { InputError, UsageError } from './errors.js';
+import { detectVendorForRun } from './vendor-detection.js';
 
 /** Where verdicts come from, as a run's config records it. */
 export type JudgeDescription =
@@ -103,7 +104,7 @@ export async function judgeSetup(
   const given = v['judge-vendor'];
   const detection =
     given === 'auto'
-      ? await detectVendorOnce({
+      ? await detectVendorForRun(env, {
           baseUrl: url,
           apiKey: resolveJudgeKey({ apiKeyEnv: v['judge-key-env'], env }),
         })

@@ -53,13 +53,13 @@ created at their first call.`,
     const defaults = turnOptionsOf(turn, steering);
     const mcp = await import('../mcp/index.js');
 
-    const backend = lazyBackend(choice, ctx.env, 'gtalign mcp');
+    const backend = lazyBackend(choice, ctx, 'gtalign mcp');
     const model = backend.model;
     const createServer = () => mcp.createGtalignMcpServer({ model, defaults });
 
     try {
       if (values.transport === 'stdio') {
-        process.stderr.write('gtalign mcp: serving on stdio\n');
+        ctx.stderr.write('gtalign mcp: serving on stdio\n');
         await mcp.serveStdio(createServer());
         return 0;
       }
@@ -74,13 +74,13 @@ created at their first call.`,
         throw err;
       }
       const shown = values.token === undefined ? `${running.endpoint}?token=${token}` : running.endpoint;
-      process.stderr.write(
+      ctx.stderr.write(
         `gtalign mcp: listening on ${shown}\n` +
           (values.token === undefined
             ? `gtalign mcp: send "Authorization: Bearer ${token}" (a random token; set GTALIGN_MCP_TOKEN to choose one)\n`
             : 'gtalign mcp: the token is $GTALIGN_MCP_TOKEN\n'),
       );
-      return await serveUntilSignal(running, 'gtalign mcp');
+      return await serveUntilSignal(running, 'gtalign mcp', ctx.stderr);
     } finally {
       await backend.close();
     }

@@ -2,7 +2,7 @@ import { downloadModel, ModelDownloadError, RECOMMENDED_MODEL } from '../assista
 import { TINY_MODEL_CONTEXT, writeTinyModel } from '../assistant/tiny-model.js';
 import { group } from '../config/setting.js';
 import { MODELS_SETTINGS, TINY_SETTINGS } from '../config/settings/models.js';
-import { defineCommand } from './command.js';
+import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
 
@@ -13,10 +13,11 @@ function mb(bytes: number): string {
 }
 
 /** A progress bar redrawn in place on a terminal; a line every 10% (or 50 MB when the size is unknown) otherwise. */
-function progressReporter(tty: boolean): {
+function progressReporter(stderr: OutputStream): {
   update(received: number, total: number | undefined): void;
   done(): void;
 } {
+  const tty = stderr.isTTY === true;
   const started = performance.now();
   let lastStep = -1;
   let lastDraw = 0;
@@ -31,11 +32,11 @@ function progressReporter(tty: boolean): {
         if (total !== undefined && total > 0) {
           const share = Math.min(1, received / total);
           const filled = Math.round(share * 30);
-          process.stderr.write(
+          stderr.write(
             `\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${mb(received)}/${mb(total)} MB  ${rate}   `,
           );
         } else {
-          process.stderr.write(`\r${mb(received)} MB  ${rate}   `);
+          stderr.write(`\r${mb(received)} MB  ${rate}   `);
         }
         return;
       }
@@ -49,10 +50,10 @@ function progressReporter(tty: boolean): {
         total !== undefined && total > 0
           ? `${step * 10}% (${mb(received)} of ${mb(total)} MB)`
           : `${mb(received)} MB`;
-      process.stderr.write(`downloaded ${where}, ${rate}\n`);
+      stderr.write(`downloaded ${where}, ${rate}\n`);
     },
     done() {
-      if (tty && lastDraw > 0) process.stderr.write('\n');
+      if (tty && lastDraw > 0) stderr.write('\n');
     },
   };
 }
@@ -70,12 +71,12 @@ when complete, so an interrupted download never leaves a broken model behind.`,
 by hand), 2 bad usage.`,
   settings: [group('Options', MODELS_SETTINGS)] as const,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const url = values.url ?? RECOMMENDED_MODEL.url;
     const { dir } = values;
-    process.stderr.write(`downloading ${url}\n`);
-    const progress = progressReporter(process.stderr.isTTY === true);
+    ctx.stderr.write(`downloading ${url}\n`);
+    const progress = progressReporter(ctx.stderr);
     try {
       const result = await downloadModel({
         url,
@@ -86,6 +87,7 @@ by hand), 2 bad usage.`,
       });
       progress.done();
       await writeOut(
+        ctx.stdout,
         result.existed
           ? `${result.path} is already there (${mb(result.bytes)} MB); --force downloads it again\n`
           : `saved ${result.path} (${mb(result.bytes)} MB)\n`,
@@ -111,10 +113,11 @@ A real model ('gtalign models pull', or --model FILE.gguf) takes precedence once
   notes: 'Exit codes: 0 ok (or already there), 1 the file could not be written, 2 bad usage.',
   settings: [group('Options', TINY_SETTINGS)] as const,
   positionals: true,
-  async run({ values, positionals }) {
+  async run({ values, positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const result = await writeTinyModel(values.dir, { force: values.force });
     await writeOut(
+      ctx.stdout,
       result.existed
         ? `${result.path} is already there (${mb(result.bytes)} MB, random weights); --force writes it again\n`
         : `saved ${result.path} (${mb(result.bytes)} MB): a tiny model with RANDOM weights, for trying gtalign offline\n`,

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { asFlag, group } from '../config/setting.js';
@@ -7,11 +7,12 @@ import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { lookaheadSummary } from '../eval/lookahead.js';
+import { FileBytes } from '../io/byte-reader.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
-import { defineCommand } from './command.js';
+import { defineCommand, type InputStream, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
 import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
@@ -37,21 +38,17 @@ function describeFsError(err: NodeJS.ErrnoException): string {
 }
 
 /** The input as a byte stream (stdin for '-'), with a clear error when the file cannot be read. */
-async function openInput(path: string): Promise<NodeJS.ReadableStream> {
-  if (path === '-') return process.stdin;
+async function openInput(path: string, stdin: InputStream): Promise<AsyncIterable<Uint8Array | string>> {
+  if (path === '-') return stdin;
   // A directory opens fine and fails only on the first read: check first.
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(`cannot read ${path}: ${describeFsError(err)}`);
   });
   if (info.isDirectory()) throw new InputError(`cannot read ${path}: is a directory`);
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  await new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new InputError(`cannot read ${path}: ${describeFsError(err)}`)),
-    );
+  // Readable straight into the offline pool's block memory, and as a stream by the judged path.
+  return FileBytes.open(path).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(`cannot read ${path}: ${describeFsError(err)}`);
   });
-  return stream;
 }
 
 /**
@@ -62,8 +59,10 @@ class Output {
   private error: NodeJS.ErrnoException | undefined;
   private readonly wake = new Set<() => void>();
   constructor(
-    readonly stream: WriteStream | NodeJS.WriteStream,
+    readonly stream: WriteStream | OutputStream,
     readonly name: string,
+    /** A file this run opened (ended at the end), not stdout. */
+    readonly ownsStream: boolean,
   ) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
@@ -94,7 +93,7 @@ class Output {
   }
   /** Waits until everything written has reached the file (not for stdout); throws a write error. */
   async end(): Promise<void> {
-    if (this.stream !== process.stdout && this.error === undefined)
+    if (this.ownsStream && this.error === undefined)
       await new Promise<void>((resolve) => (this.stream as WriteStream).end(() => resolve()));
     this.check();
   }
@@ -109,7 +108,7 @@ async function openOutput(path: string): Promise<Output> {
       reject(new InputError(`cannot write ${path}: ${describeFsError(err)}`)),
     );
   });
-  return new Output(stream, path);
+  return new Output(stream, path, true);
 }
 
 /** Refuses an output that is the input itself: opening it for writing would empty it before it is read. */
@@ -170,11 +169,11 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
 
     if (values.output !== undefined) await checkOutputPath(input, values.output);
     // With `2>&1 | head -1` stderr is the closed pipe too: its notes are then lost, not a crash.
-    process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    ctx.stderr.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
     const out =
-      values.output === undefined ? new Output(process.stdout, 'stdout') : await openOutput(values.output);
+      values.output === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(values.output);
     const stats = newBatchStats();
     const batch = {
       judge,
@@ -197,7 +196,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     try {
       // One pipeline for both paths: offline lines go to the worker pool, judged ones trickle in one by one.
       const { workers } = values;
-      const source = (await openInput(input)) as AsyncIterable<Uint8Array>;
+      const source = (await openInput(input, ctx.stdin)) as AsyncIterable<Uint8Array>;
       const name = input === '-' ? '<stdin>' : input;
       const chunks = lookahead
         ? lookahead.scorer.stream(source, name)
@@ -213,7 +212,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
           });
       for await (const chunk of chunks) {
         mergeStats(stats, chunk.stats);
-        for (const e of chunk.errors) process.stderr.write(`gtalign reward score: ${e}\n`);
+        for (const e of chunk.errors) ctx.stderr.write(`gtalign reward score: ${e}\n`);
         if (chunk.bytes !== undefined) {
           // A scored block comes as UTF-8 bytes (offline workers): written as they are, in order.
           await flush(true);
@@ -226,7 +225,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
         // Leaving the loop cancels the judge calls still in flight.
         if (out.closed) break;
         if (chunk.aborted !== undefined) {
-          process.stderr.write(`gtalign reward score: stopped (--on-judge-error fail) at ${chunk.aborted}\n`);
+          ctx.stderr.write(`gtalign reward score: stopped (--on-judge-error fail) at ${chunk.aborted}\n`);
           exitCode = 1;
         }
       }
@@ -238,10 +237,9 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       await lookahead?.close();
     }
     if (out.closed)
-      process.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
-    process.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
-    if (lookahead)
-      process.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
+      ctx.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
+    ctx.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
+    if (lookahead) ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
     return exitCode;
   },
 });

@@ -117,12 +117,12 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
         : setup.description.kind === 'local'
           ? `local judge ${setup.description.model}`
           : `judge ${setup.description.model} at ${setup.description.url}`;
-    process.stderr.write(
+    ctx.stderr.write(
       `gtalign reward serve: listening on ${running.url} (${judge}, on judge error ${setup.onJudgeError}, ` +
         `${keysNote(server)}${lookahead === undefined ? '' : `; ${lookahead.description}`})\n`,
     );
     try {
-      return await serveUntilSignal(running, 'gtalign reward serve');
+      return await serveUntilSignal(running, 'gtalign reward serve', ctx.stderr);
     } finally {
       await lookahead?.close();
       await setup.close();

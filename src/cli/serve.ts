@@ -138,12 +138,12 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
         host: server.host,
         port: server.port,
       });
-      process.stderr.write(
+      ctx.stderr.write(
         `gtalign serve: listening on ${running.url}/v1 (model ${model.id}, policy ${steering.policy.name ?? steering.policy.kind}, ` +
           `analysis ${turn.analysis}, ${keysNote(server)})\n` +
           `gtalign serve: ${backendLine(backend.description)}\n`,
       );
-      return await serveUntilSignal(running, 'gtalign serve');
+      return await serveUntilSignal(running, 'gtalign serve', ctx.stderr);
     } catch (err) {
       throw asInputError(listenError(err, server));
     } finally {

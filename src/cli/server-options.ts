@@ -4,6 +4,7 @@ import type { LoadedOf } from '../config/load.js';
 import type { SERVER_SETTINGS } from '../config/settings/server.js';
 import { keysFromEnv } from '../server/auth.js';
 import { isLoopback, type RunningServer } from '../server/listen.js';
+import type { OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 
 export interface ServerSetup {
@@ -47,13 +48,17 @@ export function keysNote(server: ServerSetup): string {
   return server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key';
 }
 
-/** Serves until SIGINT or SIGTERM, then closes gracefully; returns the exit code. */
-export async function serveUntilSignal(server: RunningServer, name: string): Promise<number> {
+/** Serves until SIGINT or SIGTERM (said on `stderr`), then closes gracefully; returns the exit code. */
+export async function serveUntilSignal(
+  server: RunningServer,
+  name: string,
+  stderr: OutputStream,
+): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      process.stderr.write(`${name}: ${signal}, closing\n`);
+      stderr.write(`${name}: ${signal}, closing\n`);
       resolve();
     };
     process.on('SIGINT', stop);

@@ -72,7 +72,7 @@ The page is self-contained (no CDN). The backend is created at the first questio
       throw asInputError(err);
     }
     const { spec: _spec, policy, ...defaults } = turnOptionsOf(turn, steering);
-    const backend = lazyBackend(choice, ctx.env, 'gtalign studio');
+    const backend = lazyBackend(choice, ctx, 'gtalign studio');
     const model = backend.model;
     const studies = await openStudyStore(values['study-dir']);
     const token = randomBytes(24).toString('hex');
@@ -96,11 +96,11 @@ The page is self-contained (no CDN). The backend is created at the first questio
       }).catch((err: unknown) => {
         throw listenError(err, server);
       });
-      process.stderr.write(
+      ctx.stderr.write(
         `gtalign studio: ${runs.length} run(s), studies in ${studies.dir}, ${keysNote(server)}\n` +
           `gtalign studio: open ${running.url}/?token=${token}\n`,
       );
-      return await serveUntilSignal(running, 'gtalign studio');
+      return await serveUntilSignal(running, 'gtalign studio', ctx.stderr);
     } finally {
       await studies.close();
       await backend.close();

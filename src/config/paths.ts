@@ -10,5 +10,7 @@ export type CacheKind = 'models' | 'judge' | 'data';
 
 export function cacheFolder(kind: CacheKind, env: Env): string {
   const xdg = env.XDG_CACHE_HOME;
-  return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.cache'), 'gtalign', kind);
+  // HOME from `env` (what os.homedir() reads on POSIX), so that a given environment is the whole input.
+  const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir();
+  return join(xdg !== undefined && xdg !== '' ? xdg : join(home, '.cache'), 'gtalign', kind);
 }

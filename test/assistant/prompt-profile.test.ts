@@ -27,7 +27,7 @@ import { questionOf } from '../../src/eval/run.js';
 import { createOpenAIModel } from '../../src/llm/openai.js';
 import { startProxyServer } from '../../src/server/proxy.js';
 import { HAVE_DATA, SHIPPED, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -351,7 +351,9 @@ describe.skipIf(!HAVE_DATA)('--prompt-from a shipped data file', () => {
     ];
     const env = { XDG_CACHE_HOME: join(dir, 'cache'), GTALIGN_MODEL: '' };
 
-    const once = await runCli(['chat', question, ...flags, '--prompt-from', MATH, '--json'], { env });
+    const once = await runCliInProcess(['chat', question, ...flags, '--prompt-from', MATH, '--json'], {
+      env,
+    });
     expect(once.stderr).toBe('');
     expect(once.code).toBe(0);
     expect(JSON.parse(once.stdout).response).toBe(REPLY);
@@ -365,7 +367,7 @@ describe.skipIf(!HAVE_DATA)('--prompt-from a shipped data file', () => {
     expect(row, 'a math-hard test row with three one-line turns').toBeDefined();
     const [u0, , u2] = chatHistory(row!) as [Message, Message, Message];
     server.requests.length = 0;
-    const session = await runCli(['chat', ...flags, '--prompt-from', MATH, '--prompt', 'trained'], {
+    const session = await runCliInProcess(['chat', ...flags, '--prompt-from', MATH, '--prompt', 'trained'], {
       env,
       stdin: `${u0.content}\n${u2.content}\n`,
     });
@@ -377,7 +379,7 @@ describe.skipIf(!HAVE_DATA)('--prompt-from a shipped data file', () => {
 
     // Without --prompt-from, chat keeps gtalign's own wording.
     server.requests.length = 0;
-    const plain = await runCli(['chat', question, ...flags, '--json'], { env });
+    const plain = await runCliInProcess(['chat', question, ...flags, '--json'], { env });
     expect(plain.code).toBe(0);
     expect(stage1Messages()).toEqual([buildMessages({ question })]);
   });
@@ -390,9 +392,9 @@ describe('prompt settings on the command line', () => {
     timeout: 120_000,
   }, async () => {
     const [a, b, c] = await Promise.all([
-      runCli(['chat', 'Why?', ...flags(), '--prompt', 'trained']),
-      runCli(['chat', 'Why?', ...flags(), '--prompt', 'row']),
-      runCli(['chat', 'Why?', ...flags(), '--prompt', 'gtalign', '--prompt-from', 'x.parquet']),
+      runCliInProcess(['chat', 'Why?', ...flags(), '--prompt', 'trained']),
+      runCliInProcess(['chat', 'Why?', ...flags(), '--prompt', 'row']),
+      runCliInProcess(['chat', 'Why?', ...flags(), '--prompt', 'gtalign', '--prompt-from', 'x.parquet']),
     ]);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/--prompt trained needs --prompt-from FILE/);
@@ -404,7 +406,13 @@ describe('prompt settings on the command line', () => {
   });
 
   it('names a prompt source that cannot be read', { timeout: 60_000 }, async () => {
-    const r = await runCli(['chat', 'Why?', ...flags(), '--prompt-from', join(dir, 'nothing.parquet')]);
+    const r = await runCliInProcess([
+      'chat',
+      'Why?',
+      ...flags(),
+      '--prompt-from',
+      join(dir, 'nothing.parquet'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/nothing\.parquet/);
     expect(r.stderr).not.toContain('internal error');
@@ -416,7 +424,7 @@ describe('prompt settings on the command line', () => {
     const commands = [['chat'], ['serve'], ['eval', 'run'], ['eval', 'sweep']];
     const results = await Promise.all(
       commands.map((command) =>
-        runCli(['config', 'show', ...command, '--json'], {
+        runCliInProcess(['config', 'show', ...command, '--json'], {
           env: { GTALIGN_PROMPT_FROM: '/data/medium/test.parquet', GTALIGN_PROMPT: '' },
         }),
       ),

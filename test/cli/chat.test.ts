@@ -11,6 +11,7 @@ import { chatLoop } from '../../src/cli/chat.js';
 import { selectCell } from '../../src/game/select.js';
 import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -72,7 +73,7 @@ const isolated = () => ({ XDG_CACHE_HOME: join(dir, 'empty-cache'), GTALIGN_MODE
 
 describe('gtalign chat --json against an OpenAI-compatible server', () => {
   it('prints the whole result: response, action, cell and trace', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'chat',
       QUESTION,
       ...openai(),
@@ -103,7 +104,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
   });
 
   it('re-asks with --continuation reask, and without a policy asks a clarifying question', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'chat',
       QUESTION,
       ...openai(),
@@ -126,7 +127,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
   });
 
   it('prints the response and, with --trace, the matrices, edits and choice as tables', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'chat',
       QUESTION,
       ...openai(),
@@ -167,7 +168,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
       return calls === 1 ? { content: '<thinking>x</thinking><payoff>{"DQ_DA": 1}' } : scripted(body);
     });
     try {
-      const r = await runCli(['chat', ...openai(), '--vendor', 'ollama', '--json'], {
+      const r = await runCliInProcess(['chat', ...openai(), '--vendor', 'ollama', '--json'], {
         stdin: `${QUESTION}\n${QUESTION}\n`,
       });
       expect(r.code).toBe(1);
@@ -182,19 +183,26 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
   });
 
   it('rejects bad options with exit 2 and names them', async () => {
-    const bad = await runCli(['chat', QUESTION, ...openai(), '--analysis', 'oracle']);
+    const bad = await runCliInProcess(['chat', QUESTION, ...openai(), '--analysis', 'oracle']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--analysis must be one of model, solver');
-    const noModel = await runCli(['chat', QUESTION, '--backend', 'openai', '--base-url', server.baseUrl]);
+    const noModel = await runCliInProcess([
+      'chat',
+      QUESTION,
+      '--backend',
+      'openai',
+      '--base-url',
+      server.baseUrl,
+    ]);
     expect(noModel.code).toBe(2);
     expect(noModel.stderr).toContain('--model NAME');
-    const policy = await runCli(['chat', QUESTION, ...openai(), '--policy', 'cheap']);
+    const policy = await runCliInProcess(['chat', QUESTION, ...openai(), '--policy', 'cheap']);
     expect(policy.code).toBe(1);
     expect(policy.stderr).toContain('cheap');
   });
 
   it('tells the user how to get a local model when there is none', async () => {
-    const r = await runCli(['chat', QUESTION], { env: isolated() });
+    const r = await runCliInProcess(['chat', QUESTION], { env: isolated() });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('gtalign models pull');
     expect(r.stderr).toContain('--model PATH');
@@ -206,7 +214,7 @@ describe('gtalign chat on the local backend', () => {
   it('answers with a generated GGUF model', { timeout: 60_000 }, async () => {
     const modelPath = join(dir, 'tiny.gguf');
     await writeTinyLlamaGguf(modelPath, { seed: 1 });
-    const r = await runCli(
+    const r = await runCliInProcess(
       [
         'chat',
         QUESTION,
@@ -272,7 +280,7 @@ describe('gtalign models pull', () => {
     });
     try {
       const target = join(dir, 'pulled');
-      const r = await runCli([
+      const r = await runCliInProcess([
         'models',
         'pull',
         '--url',
@@ -286,7 +294,7 @@ describe('gtalign models pull', () => {
       expect(await readFile(join(target, 'tiny-test.gguf'))).toEqual(GGUF_BYTES);
       expect(await readdir(target)).toEqual(['tiny-test.gguf']);
 
-      const again = await runCli([
+      const again = await runCliInProcess([
         'models',
         'pull',
         '--url',
@@ -299,9 +307,12 @@ describe('gtalign models pull', () => {
 
       // A chat finds the pulled model in the cache folder.
       const cache = join(dir, 'xdg');
-      const pulled = await runCli(['models', 'pull', '--url', `${files.url}/models/tiny-test.gguf`], {
-        env: { XDG_CACHE_HOME: cache },
-      });
+      const pulled = await runCliInProcess(
+        ['models', 'pull', '--url', `${files.url}/models/tiny-test.gguf`],
+        {
+          env: { XDG_CACHE_HOME: cache },
+        },
+      );
       expect(pulled.code).toBe(0);
       expect(await readdir(join(cache, 'gtalign', 'models'))).toEqual(['tiny-test.gguf']);
     } finally {
@@ -315,7 +326,7 @@ describe('gtalign models pull', () => {
     await closed.close(); // nothing listens there any more: connection refused
     const target = join(dir, 'offline');
     const started = Date.now();
-    const r = await runCli(['models', 'pull', '--url', url, '--dir', target]);
+    const r = await runCliInProcess(['models', 'pull', '--url', url, '--dir', target]);
     expect(r.code).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(r.stderr).toContain(`cannot reach ${url}`);
@@ -327,7 +338,7 @@ describe('gtalign models pull', () => {
     const silent = await fileServer(() => {});
     try {
       const started = Date.now();
-      const r = await runCli([
+      const r = await runCliInProcess([
         'models',
         'pull',
         '--url',
@@ -353,10 +364,24 @@ describe('gtalign models pull', () => {
     });
     try {
       const target = join(dir, 'bad');
-      const html = await runCli(['models', 'pull', '--url', `${files.url}/page.gguf`, '--dir', target]);
+      const html = await runCliInProcess([
+        'models',
+        'pull',
+        '--url',
+        `${files.url}/page.gguf`,
+        '--dir',
+        target,
+      ]);
       expect(html.code).toBe(1);
       expect(html.stderr).toContain('did not send a GGUF file');
-      const missing = await runCli(['models', 'pull', '--url', `${files.url}/nope.gguf`, '--dir', target]);
+      const missing = await runCliInProcess([
+        'models',
+        'pull',
+        '--url',
+        `${files.url}/nope.gguf`,
+        '--dir',
+        target,
+      ]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('HTTP 404');
       expect(await readdir(target)).toEqual([]);
@@ -373,10 +398,17 @@ describe('gtalign models pull', () => {
     await writeFile(join(target, 'model.gguf'), 'GGUF old');
     const files = await fileServer((_req, res) => res.writeHead(200).end(GGUF_BYTES));
     try {
-      const kept = await runCli(['models', 'pull', '--url', `${files.url}/model.gguf`, '--dir', target]);
+      const kept = await runCliInProcess([
+        'models',
+        'pull',
+        '--url',
+        `${files.url}/model.gguf`,
+        '--dir',
+        target,
+      ]);
       expect(kept.code).toBe(0);
       expect(await readFile(join(target, 'model.gguf'), 'utf8')).toBe('GGUF old');
-      const forced = await runCli([
+      const forced = await runCliInProcess([
         'models',
         'pull',
         '--url',

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { ALL_SETTINGS } from '../../src/config/settings/index.js';
 import { selectCell } from '../../src/game/select.js';
-import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -24,7 +25,8 @@ import {
 const CLEAN: NodeJS.ProcessEnv = Object.fromEntries(
   [...ALL_SETTINGS.flatMap((s) => s.env ?? []), 'GTALIGN_CONFIG'].map((name) => [name, '']),
 );
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { env: { ...CLEAN, ...env } });
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCliInProcess(args, { env: { ...CLEAN, ...env } });
 
 const MATRIX =
   '{"DQ_DA": {"LLM": 1.6, "user": 2.8}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_AQ": {"LLM": 1.0, "user": 2.5}, ' +

@@ -9,7 +9,7 @@ import { readJsonlRows } from '../../src/data/jsonl.js';
 import { readRows } from '../../src/data/parquet.js';
 import { loadParquetWriter } from '../../src/data/parquet-write.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -26,7 +26,7 @@ const verlLine = (i: number, source = 'wildguard') =>
 
 describe('gtalign data inspect', () => {
   it.skipIf(!HAVE_DATA)('prints rows per data source, nested fields and one shortened example', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'inspect',
       shippedPath('math-hard', 'test'),
@@ -44,7 +44,7 @@ describe('gtalign data inspect', () => {
   });
 
   it.skipIf(!HAVE_DATA)('--json gives counts, typed fields and the full example', async () => {
-    const r = await runCli(['data', 'inspect', '--json', shippedPath('wildguard', 'test')]);
+    const r = await runCliInProcess(['data', 'inspect', '--json', shippedPath('wildguard', 'test')]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.total).toEqual({
@@ -70,7 +70,7 @@ describe('gtalign data inspect', () => {
       path,
       [verlLine(0), '{not json', verlLine(2).replace('"user"', '"robot"'), verlLine(3)].join('\n'),
     );
-    const r = await runCli(['data', 'inspect', '--json', path]);
+    const r = await runCliInProcess(['data', 'inspect', '--json', path]);
     expect(r.code).toBe(1);
     const f = JSON.parse(r.stdout).files[0];
     expect(f).toMatchObject({ rows: 4, invalid: 2, data_sources: { wildguard: 2 } });
@@ -84,7 +84,7 @@ describe('gtalign data inspect', () => {
   it('flags the same ids twice and exits 1', async () => {
     const path = join(dir, 'dup.jsonl');
     await writeFile(path, [verlLine(0), verlLine(0)].join('\n'));
-    const r = await runCli(['data', 'inspect', path]);
+    const r = await runCliInProcess(['data', 'inspect', path]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`repeated ids: 1\n  id wildguard:test:0 at ${path}:2 repeats ${path}:1`);
   });
@@ -94,7 +94,7 @@ describe('gtalign data inspect', () => {
     await writeFile(src, [verlLine(0), verlLine(1), verlLine(2, 'ambig_qa')].join('\n'));
     for (const label of ['json', 'ground-truth']) {
       const out = join(dir, `orl-${label}.jsonl`);
-      const exported = await runCli([
+      const exported = await runCliInProcess([
         'data',
         'export',
         '--format',
@@ -106,7 +106,7 @@ describe('gtalign data inspect', () => {
         src,
       ]);
       expect(exported.code, exported.stderr).toBe(0);
-      const r = await runCli(['data', 'inspect', out]);
+      const r = await runCliInProcess(['data', 'inspect', out]);
       expect(r.code, r.stdout).toBe(0);
       expect(r.stdout).toContain(`${out}  (jsonl, OpenRLHF prompt data, 3 rows)`);
       expect(r.stdout).toContain(
@@ -116,11 +116,11 @@ describe('gtalign data inspect', () => {
       expect(r.stdout).toMatch(/rows per data source:\n {4}ambig_qa {3}1\n {4}wildguard {2}2\n/);
       expect(r.stdout).toContain('example (row 0, id wildguard:test:0)');
       expect(r.stdout).not.toContain('invalid');
-      const json = JSON.parse((await runCli(['data', 'inspect', '--json', out])).stdout);
+      const json = JSON.parse((await runCliInProcess(['data', 'inspect', '--json', out])).stdout);
       expect(json.files[0]).toMatchObject({ layout: 'openrlhf', rows: 3, invalid: 0 });
     }
     // As a data set (eval run, data export) it is refused, and the message says what the file is.
-    const again = await runCli([
+    const again = await runCliInProcess([
       'data',
       'export',
       '--format',
@@ -134,8 +134,8 @@ describe('gtalign data inspect', () => {
   });
 
   it('usage and input errors', async () => {
-    expect((await runCli(['data', 'inspect'])).code).toBe(2);
-    const missing = await runCli(['data', 'inspect', join(dir, 'none.parquet')]);
+    expect((await runCliInProcess(['data', 'inspect'])).code).toBe(2);
+    const missing = await runCliInProcess(['data', 'inspect', join(dir, 'none.parquet')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no such file');
   });
@@ -146,7 +146,7 @@ describe('gtalign data export', () => {
     const src = join(dir, 'src.jsonl');
     await writeFile(src, [verlLine(0), verlLine(1, 'ambig_qa'), verlLine(2), verlLine(3)].join('\n'));
     const out = join(dir, 'out', 'rows.jsonl');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'export',
       '--format',
@@ -168,7 +168,7 @@ describe('gtalign data export', () => {
     const src = join(dir, 'src2.jsonl');
     await writeFile(src, [verlLine(1)].join('\n'));
     const out = join(dir, 'orl.jsonl');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'export',
       '--format',
@@ -190,7 +190,7 @@ describe('gtalign data export', () => {
 
   it.skipIf(!HAVE_DATA)('exports verl parquet, or says which package it needs', async () => {
     const out = join(dir, 'verl.parquet');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'export',
       '--format',
@@ -213,13 +213,13 @@ describe('gtalign data export', () => {
   });
 
   it('usage errors exit 2 and name the option', async () => {
-    const a = await runCli(['data', 'export', '--format', 'csv', '--out', 'x', 'y.jsonl']);
+    const a = await runCliInProcess(['data', 'export', '--format', 'csv', '--out', 'x', 'y.jsonl']);
     expect(a.code).toBe(2);
     expect(a.stderr).toContain("--format must be one of verl, openrlhf, jsonl, got 'csv'");
-    expect((await runCli(['data', 'export', '--format', 'jsonl', 'y.jsonl'])).stderr).toContain(
+    expect((await runCliInProcess(['data', 'export', '--format', 'jsonl', 'y.jsonl'])).stderr).toContain(
       '--out is required',
     );
-    const b = await runCli([
+    const b = await runCliInProcess([
       'data',
       'export',
       '--format',
@@ -237,7 +237,7 @@ describe('gtalign data export', () => {
     const src = join(dir, 'broken.jsonl');
     await writeFile(src, [verlLine(0), '{"data_source": "x", "prompt": [], "ground_truth": "g"}'].join('\n'));
     const out = join(dir, 'never.jsonl');
-    const r = await runCli(['data', 'export', '--format', 'jsonl', '--out', out, src]);
+    const r = await runCliInProcess(['data', 'export', '--format', 'jsonl', '--out', out, src]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${src}:2: field prompt`);
     await expect(stat(out)).rejects.toThrow();
@@ -269,7 +269,7 @@ describe('gtalign data pull', () => {
   it('offline: fails fast with the URLs to fetch by hand', async () => {
     const target = join(dir, 'cache-offline');
     const start = Date.now();
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'pull',
       '--dir',
@@ -292,12 +292,21 @@ describe('gtalign data pull', () => {
 
   it.skipIf(!HAVE_DATA)('downloads into the cache folder, then finds it present', async () => {
     const target = join(dir, 'cache');
-    const r = await runCli(['data', 'pull', '--dir', target, '--base-url', base, '--only', 'minerva']);
+    const r = await runCliInProcess([
+      'data',
+      'pull',
+      '--dir',
+      target,
+      '--base-url',
+      base,
+      '--only',
+      'minerva',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`downloaded minerva/test: 272 rows`);
     expect(r.stdout).toContain(`data in ${target}`);
     expect(await readRows(join(target, 'minerva', 'test.parquet'))).toHaveLength(272);
-    const again = await runCli([
+    const again = await runCliInProcess([
       'data',
       'pull',
       '--json',
@@ -317,7 +326,7 @@ describe('gtalign data pull', () => {
 
   it.skipIf(!HAVE_DATA)('uses $GTALIGN_DATA_DIR as the default folder', async () => {
     const envDir = join(dir, 'env');
-    const r = await runCli(['data', 'pull', '--base-url', base, '--only', 'minerva/test'], {
+    const r = await runCliInProcess(['data', 'pull', '--base-url', base, '--only', 'minerva/test'], {
       env: { GTALIGN_DATA_DIR: envDir },
     });
     expect(r.code).toBe(0);
@@ -326,7 +335,7 @@ describe('gtalign data pull', () => {
   });
 
   it('rejects unknown data set names and documents the default source', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'data',
       'pull',
       '--dir',
@@ -338,7 +347,7 @@ describe('gtalign data pull', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("unknown data set 'nope' (known: math-hard/test");
-    const h = await runCli(['data', 'pull', '--help']);
+    const h = await runCliInProcess(['data', 'pull', '--help']);
     expect(h.stdout).toContain('https://github.com/ulab-uiuc/GTAlign/raw/main');
   });
 });

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareRuns } from '../../src/eval/compare.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { rec } from '../eval/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 // Shared ids: m1 (B better on U), m2 (equal), w1 (incomparable); only in A: x; only in B: y.
 const recordsA: RunRecord[] = [
@@ -39,7 +39,15 @@ beforeAll(async () => {
 describe('gtalign eval compare', () => {
   it('prints the comparison as JSON, equal to compareRuns over the same runs, and writes --out', async () => {
     const out = join(root, 'cmp.json');
-    const r = await runCli(['eval', 'compare', join(root, 'a'), join(root, 'b'), '--json', '--out', out]);
+    const r = await runCliInProcess([
+      'eval',
+      'compare',
+      join(root, 'a'),
+      join(root, 'b'),
+      '--json',
+      '--out',
+      out,
+    ]);
     expect(r.code).toBe(0);
     const got = JSON.parse(r.stdout);
     const expected = compareRuns([
@@ -56,7 +64,7 @@ describe('gtalign eval compare', () => {
   });
 
   it('prints tables by default', async () => {
-    const r = await runCli(['eval', 'compare', join(root, 'a'), join(root, 'b')]);
+    const r = await runCliInProcess(['eval', 'compare', join(root, 'a'), join(root, 'b')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('A = a, B = b: 3 shared items (1 only in A, 1 only in B)');
     expect(r.stdout).toMatch(/scope\s+items\s+A ≻ B\s+B ≻ A\s+equal\s+incomparable/);
@@ -70,11 +78,11 @@ describe('gtalign eval compare', () => {
   });
 
   it('fails when two runs share no item, and on bad usage', async () => {
-    const r = await runCli(['eval', 'compare', join(root, 'a'), join(root, 'c')]);
+    const r = await runCliInProcess(['eval', 'compare', join(root, 'a'), join(root, 'c')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no shared item ids between a and c/);
-    expect((await runCli(['eval', 'compare', join(root, 'a')])).code).toBe(2);
-    const missing = await runCli(['eval', 'compare', join(root, 'a'), join(root, 'nope')]);
+    expect((await runCliInProcess(['eval', 'compare', join(root, 'a')])).code).toBe(2);
+    const missing = await runCliInProcess(['eval', 'compare', join(root, 'a'), join(root, 'nope')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/nope.*results\.jsonl: no such file/s);
   });

@@ -14,7 +14,7 @@ import { loadRows } from '../../src/data/load.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import { questionOf } from '../../src/eval/run.js';
 import { HAVE_DATA, SHIPPED, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -81,7 +81,7 @@ const sortedJson = (xs: readonly unknown[]): string[] => xs.map((x) => JSON.stri
 
 async function evalRun(name: string, extra: string[]) {
   const out = join(dir, name);
-  const r = await runCli([
+  const r = await runCliInProcess([
     'eval',
     'run',
     '--data',
@@ -149,7 +149,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run --mode assistant: the stage-1 prom
   });
 
   it('refuses the prompt flags in raw mode', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'run',
       '--data',

@@ -9,6 +9,7 @@ import type { RunRecord } from '../../src/eval/types.js';
 import { rec } from '../eval/helpers.js';
 import { decodePng, pngSize } from '../eval/png-util.js';
 import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 const recordsA: RunRecord[] = [
   rec('m1', 'math-hard', { u: 0.6, l: 0.5 }, { cell: 'DQ_DA' }),
@@ -55,7 +56,7 @@ beforeAll(async () => {
 describe('gtalign eval report', () => {
   it('writes metrics.json per run, report.md, a self-contained report.html and PNG charts', async () => {
     const out = join(root, 'report');
-    const r = await runCli(['eval', 'report', join(root, 'a'), join(root, 'b'), '--out', out]);
+    const r = await runCliInProcess(['eval', 'report', join(root, 'a'), join(root, 'b'), '--out', out]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/2 run\(s\), 4 chart\(s\)/);
@@ -107,7 +108,7 @@ describe('gtalign eval report', () => {
 
   it('writes PNG charts at --scale', async () => {
     const out = join(root, 'report-scale-3');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'report',
       join(root, 'a'),
@@ -145,6 +146,7 @@ Module._resolveFilename = function (request, ...rest) {
 `,
     );
     const out = join(root, 'report-no-resvg');
+    // A process of its own: the failing binding comes in through NODE_OPTIONS.
     const r = await runCli(['eval', 'report', join(root, 'a'), '--out', out, '--no-write-metrics'], {
       env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require "${preload}"`.trim() },
     });
@@ -165,7 +167,7 @@ Module._resolveFilename = function (request, ...rest) {
 
   it('draws sweep curves from a folder with sweep.json, SVG only with --no-png', async () => {
     const out = join(root, 'sweep-report');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'report',
       join(root, 'sweep'),
@@ -193,7 +195,7 @@ Module._resolveFilename = function (request, ...rest) {
         .join(''),
     );
     const out = join(root, 'failed-rows-report');
-    const r = await runCli(['eval', 'report', dir, '--out', out]);
+    const r = await runCliInProcess(['eval', 'report', dir, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
       `warning: failed-rows: incomplete run: 4 records; 1 row failed to generate (listed in ${join(dir, 'errors.jsonl')}, e.g. x9); finish the run with the command that started it plus --resume; metrics.json not written`,
@@ -228,7 +230,7 @@ Module._resolveFilename = function (request, ...rest) {
 
     it('fewer records than rows: incomplete, no metrics.json', async () => {
       const dir = await run('short', 3);
-      const r = await runCli(['eval', 'report', dir]);
+      const r = await runCliInProcess(['eval', 'report', dir]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain(
         'warning: short: incomplete run: 3 of 5 rows have a record, 2 have none; finish the run with the command that started it plus --resume; metrics.json not written',
@@ -240,7 +242,7 @@ Module._resolveFilename = function (request, ...rest) {
 
     it('every row with a record: complete, metrics.json written', async () => {
       const dir = await run('full', 5);
-      const r = await runCli(['eval', 'report', dir]);
+      const r = await runCliInProcess(['eval', 'report', dir]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
       expect(existsSync(join(dir, 'metrics.json'))).toBe(true);
@@ -256,14 +258,14 @@ Module._resolveFilename = function (request, ...rest) {
     const lines = text.split('\n');
     lines[1] = lines[1]!.replace('"data_source":"math-hard"', '"data_source":7');
     await writeFile(join(dir, 'results.jsonl'), lines.join('\n'));
-    const r = await runCli(['eval', 'report', dir]);
+    const r = await runCliInProcess(['eval', 'report', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/results\.jsonl:2: not a run record: field data_source/);
   });
 
   it('rejects bad usage with exit 2', async () => {
-    expect((await runCli(['eval', 'report'])).code).toBe(2);
-    const r = await runCli(['eval', 'report', join(root, 'a'), '--tokenizer', 'gpt9']);
+    expect((await runCliInProcess(['eval', 'report'])).code).toBe(2);
+    const r = await runCliInProcess(['eval', 'report', join(root, 'a'), '--tokenizer', 'gpt9']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--tokenizer must be one of auto, cl100k_base, o200k_base, approx/);
   });
@@ -280,13 +282,13 @@ Module._resolveFilename = function (request, ...rest) {
       const b = join(root, 'tok-b');
       await writeRun(a, recordsA, 'tok-a', { tokenizer });
       await writeRun(b, recordsB, 'tok-b', { tokenizer });
-      const r = await runCli(['eval', 'report', a, '--out', join(root, 'tok-report')]);
+      const r = await runCliInProcess(['eval', 'report', a, '--out', join(root, 'tok-report')]);
       expect(r.code, r.stderr).toBe(0);
       const written = JSON.parse(await readFile(join(a, 'metrics.json'), 'utf8'));
       expect(written.tokenizer).toMatchObject({ ...tokenizer, from_records: 3, counted: 0 });
       const md = await readFile(join(root, 'tok-report', 'report.md'), 'utf8');
       expect(md).toContain('tokens: 3 from the run, 0 counted with js-tiktoken cl100k_base');
-      const cmp = await runCli(['eval', 'compare', a, b]);
+      const cmp = await runCliInProcess(['eval', 'compare', a, b]);
       expect(cmp.code, cmp.stderr).toBe(0);
       expect(cmp.stdout).toContain('tokens: js-tiktoken cl100k_base (offline BPE)');
     },

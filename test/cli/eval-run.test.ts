@@ -25,6 +25,7 @@ import { RUBRICS } from '../../src/reward/rubrics.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
 import { cliArgs, runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -187,7 +188,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
       kinds.set(questionOf(r), k);
     });
     const out = join(dir, 'run');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'run',
       '--data',
@@ -291,7 +292,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
     expect(metrics.by_source.ambig_qa.ambiguity.accuracy).toBe(1);
 
     // The report shows the same numbers.
-    const report = await runCli(['eval', 'report', out]);
+    const report = await runCliInProcess(['eval', 'report', out]);
     expect(report.code, report.stderr).toBe(0);
     const md = await readFile(join(out, 'report', 'report.md'), 'utf8');
     for (const source of [...SOURCES, 'overall']) {
@@ -310,7 +311,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
 
     // Resuming a finished run generates nothing and keeps every record once.
     model.requests.length = 0;
-    const again = await runCli([
+    const again = await runCliInProcess([
       'eval',
       'run',
       '--data',
@@ -330,7 +331,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
     expect(await readRecords(out)).toHaveLength(rows.length);
 
     // Resuming with a setting that changes results is refused and names it.
-    const other = await runCli([
+    const other = await runCliInProcess([
       'eval',
       'run',
       '--data',
@@ -400,7 +401,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
     expect(before.length).toBeLessThan(rows.length);
 
     modelDelayMs = 0;
-    const resumed = await runCli([...args, '--resume']);
+    const resumed = await runCliInProcess([...args, '--resume']);
     expect(resumed.stderr).toContain('already done');
     expect(resumed.code).toBe(0);
     const ids = (await readRecords(out)).map((r) => r.id);
@@ -474,7 +475,6 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run on a full disk', () => {
     ];
     // results.jsonl gets 3000 bytes: a write is cut short without an error, the next one fails ENOSPC.
     const full = await runOnFullDisk(args, 'results.jsonl', 3000);
-    console.log('DEBUG', full.stderr);
     expect(full.code).toBe(1);
     expect(full.stderr).not.toContain('internal error');
     expect(full.stderr).not.toMatch(/^\s+at /m);
@@ -488,7 +488,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run on a full disk', () => {
     expect(saved.length).toBeGreaterThan(0);
     expect(saved.length).toBeLessThan(rows.length);
 
-    const resumed = await runCli([...args, '--resume']);
+    const resumed = await runCliInProcess([...args, '--resume']);
     expect(resumed.stderr).not.toContain('internal error');
     expect(resumed.code).toBe(0);
     const ids = (await readRecords(out)).map((r) => r.id);
@@ -540,7 +540,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
         .join('\n')}\n`,
     );
 
-    const reward = await runCli(['reward', 'score', '--input', rewardInput, ...judgeFlags()]);
+    const reward = await runCliInProcess(['reward', 'score', '--input', rewardInput, ...judgeFlags()]);
     expect(reward.code).toBe(0);
     const want = reward.stdout
       .trim()
@@ -553,7 +553,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
       [byIndex, 'scored-by-index'],
     ] as const) {
       const out = join(dir, name);
-      const r = await runCli([
+      const r = await runCliInProcess([
         'eval',
         'score',
         '--responses',
@@ -589,7 +589,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
         JSON.stringify({ id: 'x' }),
       ].join('\n'),
     );
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'score',
       '--responses',
@@ -613,7 +613,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval score', () => {
     await writeFile(file, `${JSON.stringify({ index: 0, response: 'x' })}\n`);
     // A sparse 600 MiB tail without a newline: past V8's longest string, the file used to be read whole.
     await truncate(file, 600 * 1024 * 1024);
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'score',
       '--responses',
@@ -638,7 +638,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
   }, async () => {
     const out = join(dir, 'sweep');
     const files = [FILES[0]!, FILES[3]!];
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'sweep',
       '--data',
@@ -682,7 +682,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
     timeout: 120_000,
   }, async () => {
     const out = join(dir, 'sweep-offline');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'sweep',
       '--data',
@@ -728,13 +728,13 @@ describe.skipIf(!HAVE_DATA)('gtalign eval sweep', () => {
       ...backendFlags(),
       ...judgeFlags(),
     ];
-    const field = await runCli([...base, '--policy-param', 'price=0:1:2']);
+    const field = await runCliInProcess([...base, '--policy-param', 'price=0:1:2']);
     expect(field.code).toBe(2);
     expect(field.stderr).toContain('"price" is not a pricing field');
-    const steps = await runCli([...base, '--policy-param', 'computeCostPerMillion=0:1:x']);
+    const steps = await runCliInProcess([...base, '--policy-param', 'computeCostPerMillion=0:1:x']);
     expect(steps.code).toBe(2);
     expect(steps.stderr).toContain('STEPS must be an integer');
-    const fixed = await runCli([
+    const fixed = await runCliInProcess([
       ...base,
       '--policy',
       'paper-api',
@@ -762,10 +762,10 @@ describe('eval run errors', () => {
 
 describe('gtalign eval run usage', () => {
   it('names missing and bad options with exit 2', async () => {
-    const noOut = await runCli(['eval', 'run', '--data', 'x.parquet', '--judge', 'offline']);
+    const noOut = await runCliInProcess(['eval', 'run', '--data', 'x.parquet', '--judge', 'offline']);
     expect(noOut.code).toBe(2);
     expect(noOut.stderr).toContain('--out RUN_DIR is required');
-    const mode = await runCli([
+    const mode = await runCliInProcess([
       'eval',
       'run',
       '--data',
@@ -779,7 +779,7 @@ describe('gtalign eval run usage', () => {
     ]);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('--mode must be one of assistant, raw');
-    const raw = await runCli([
+    const raw = await runCliInProcess([
       'eval',
       'run',
       '--data',
@@ -795,7 +795,7 @@ describe('gtalign eval run usage', () => {
     ]);
     expect(raw.code).toBe(2);
     expect(raw.stderr).toContain('--policy go with --mode assistant, not raw');
-    const judgeless = await runCli(['eval', 'run', '--data', 'x.parquet', '--out', join(dir, 'm')]);
+    const judgeless = await runCliInProcess(['eval', 'run', '--data', 'x.parquet', '--out', join(dir, 'm')]);
     expect(judgeless.code).toBe(2);
     expect(judgeless.stderr).toContain('--judge offline');
   });

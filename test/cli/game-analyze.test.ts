@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyzeGame } from '../../src/game/analyze.js';
-import { cliShellCommand, REPO_ROOT, runCli } from '../support/cli.js';
+import { cliShellCommand, REPO_ROOT } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 interface FixtureCase {
   id: string;
@@ -27,7 +28,7 @@ const fixture: FixtureCase[] = readFileSync(new URL('../fixtures/games.jsonl', i
 
 describe('gtalign game analyze', () => {
   it('reports VQ_DA as the only pure equilibrium and DQ_AQ as the choice on the paper matrix', async () => {
-    const r = await runCli(['game', 'analyze', 'examples/prisoners-dilemma.json', '--json']);
+    const r = await runCliInProcess(['game', 'analyze', 'examples/prisoners-dilemma.json', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout.trim());
     expect(out.pure_nash).toEqual(['VQ_DA']);
@@ -39,7 +40,7 @@ describe('gtalign game analyze', () => {
   });
 
   it('prints a readable table with the frontier, equilibria and choice', async () => {
-    const r = await runCli(['game', 'analyze', 'examples/prisoners-dilemma.json']);
+    const r = await runCliInProcess(['game', 'analyze', 'examples/prisoners-dilemma.json']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Pareto frontier: DQ_AQ, VQ_AQ/);
     expect(r.stdout).toMatch(/Selected \(sum\): DQ_AQ/);
@@ -48,7 +49,7 @@ describe('gtalign game analyze', () => {
 
   it('answers every fixture game from JSONL on stdin, one line per input, in input order', async () => {
     const input = fixture.map((c) => JSON.stringify({ id: c.id, matrix: c.matrix })).join('\n');
-    const r = await runCli(['game', 'analyze', '-', '--json'], { stdin: input });
+    const r = await runCliInProcess(['game', 'analyze', '-', '--json'], { stdin: input });
     expect(r.code).toBe(0);
     const lines = r.stdout
       .trim()
@@ -69,7 +70,14 @@ describe('gtalign game analyze', () => {
   });
 
   it('applies another selection rule with --rule while keeping the default selected cell', async () => {
-    const r = await runCli(['game', 'analyze', 'examples/dinosaurs.json', '--json', '--rule', 'pareto']);
+    const r = await runCliInProcess([
+      'game',
+      'analyze',
+      'examples/dinosaurs.json',
+      '--json',
+      '--rule',
+      'pareto',
+    ]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.selected).toBe('VQ_CQ');
@@ -90,7 +98,7 @@ describe('gtalign game analyze', () => {
         JSON.stringify({ id: 'short', matrix: { DQ_DA: good.DQ_DA } }),
       ].join('\n'),
     );
-    const r = await runCli(['game', 'analyze', file, '--json']);
+    const r = await runCliInProcess(['game', 'analyze', file, '--json']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/line 2: VQ_CQ\.LLM must be a number, got "high"/);
@@ -105,7 +113,7 @@ describe('gtalign game analyze', () => {
     // A trailing comma after the last cell: the error is at the closing brace.
     pretty[pretty.length - 2] += ',';
     await writeFile(file, `${pretty.join('\n')}\n`);
-    const r = await runCli(['game', 'analyze', file]);
+    const r = await runCliInProcess(['game', 'analyze', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`pretty.json: not valid JSON (line ${pretty.length} column 1: `);
     expect(r.stderr).not.toMatch(/bad input line/);
@@ -113,7 +121,9 @@ describe('gtalign game analyze', () => {
 
   it('flags a degenerate game and still lists its pure equilibria', async () => {
     const matrix = Object.fromEntries(Object.keys(fixture[0]!.matrix).map((k) => [k, { LLM: 1, user: 1 }]));
-    const r = await runCli(['game', 'analyze', '-', '--json'], { stdin: JSON.stringify({ id: 7, matrix }) });
+    const r = await runCliInProcess(['game', 'analyze', '-', '--json'], {
+      stdin: JSON.stringify({ id: 7, matrix }),
+    });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.id).toBe(7);
@@ -121,15 +131,15 @@ describe('gtalign game analyze', () => {
     expect(out.note).toMatch(/continuum/);
     expect(out.pure_nash).toEqual(['DQ_AQ', 'DQ_CQ', 'DQ_DA', 'VQ_AQ', 'VQ_CQ', 'VQ_DA']);
     expect(out.nash).toHaveLength(6);
-    const text = await runCli(['game', 'analyze', '-'], { stdin: JSON.stringify(matrix) });
+    const text = await runCliInProcess(['game', 'analyze', '-'], { stdin: JSON.stringify(matrix) });
     expect(text.stdout).toMatch(/Nash equilibria \(mixed included\): 6 \(degenerate game/);
   });
 
   it('rejects an unknown rule and an unknown option with usage errors', async () => {
-    const a = await runCli(['game', 'analyze', 'examples/dinosaurs.json', '--rule', 'nope']);
+    const a = await runCliInProcess(['game', 'analyze', 'examples/dinosaurs.json', '--rule', 'nope']);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/unknown --rule 'nope'/);
-    const b = await runCli(['game', 'analyze', '--frobnicate']);
+    const b = await runCliInProcess(['game', 'analyze', '--frobnicate']);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/frobnicate/);
   });
@@ -158,9 +168,12 @@ describe('gtalign game analyze', () => {
     for (const r of spec.rows)
       for (const c of spec.columns)
         matrix[`${r}_${c}`] = { LLM: ((k * 7) % 11) - 5, user: ((k++ * 5) % 13) - 6 };
-    const r = await runCli(['game', 'analyze', '-', '--json', '--rows', 'A,B,C', '--columns', 'W,X,Y,Z'], {
-      stdin: JSON.stringify(matrix),
-    });
+    const r = await runCliInProcess(
+      ['game', 'analyze', '-', '--json', '--rows', 'A,B,C', '--columns', 'W,X,Y,Z'],
+      {
+        stdin: JSON.stringify(matrix),
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     const got = JSON.parse(r.stdout);
     const want = analyzeGame(matrix, { spec });
@@ -168,12 +181,12 @@ describe('gtalign game analyze', () => {
     expect(got.selected).toBe(want.selected);
     expect(got.pure_nash).toEqual(want.pure_nash);
     expect(got.nash).toEqual(want.nash);
-    const table = await runCli(['game', 'analyze', '-', '--rows', 'A,B,C', '--columns', 'W,X,Y,Z'], {
+    const table = await runCliInProcess(['game', 'analyze', '-', '--rows', 'A,B,C', '--columns', 'W,X,Y,Z'], {
       stdin: JSON.stringify(matrix),
     });
     expect(table.stdout).toMatch(/^C +U /m);
     // The default spec's cells are not this game's cells: the error names them.
-    const wrong = await runCli([
+    const wrong = await runCliInProcess([
       'game',
       'analyze',
       'examples/dinosaurs.json',
@@ -184,13 +197,13 @@ describe('gtalign game analyze', () => {
     ]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/A_W/);
-    const dup = await runCli(['game', 'analyze', 'examples/dinosaurs.json', '--rows', 'DQ,DQ']);
+    const dup = await runCliInProcess(['game', 'analyze', 'examples/dinosaurs.json', '--rows', 'DQ,DQ']);
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/duplicate user strategy "DQ"/);
   });
 
   it('reports a missing file by name', async () => {
-    const r = await runCli(['game', 'analyze', 'no/such/file.json']);
+    const r = await runCliInProcess(['game', 'analyze', 'no/such/file.json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no\/such\/file\.json: no such file/);
   });

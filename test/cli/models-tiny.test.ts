@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TINY_MODEL_FILE } from '../../src/assistant/tiny-model.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 let dir: string;
 const env = () => ({ XDG_CACHE_HOME: join(dir, 'cache'), GTALIGN_MODEL: '' });
@@ -24,11 +24,11 @@ describe('gtalign models tiny', () => {
   it('writes the offline model into the cache, after which chat needs no --model', {
     timeout: 90_000,
   }, async () => {
-    const none = await runCli(['chat', 'What is 2+2?'], { env: env() });
+    const none = await runCliInProcess(['chat', 'What is 2+2?'], { env: env() });
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('gtalign models tiny');
 
-    const made = await runCli(['models', 'tiny'], { env: env() });
+    const made = await runCliInProcess(['models', 'tiny'], { env: env() });
     expect(made.stderr).toBe('');
     expect(made.code).toBe(0);
     const folder = join(dir, 'cache', 'gtalign', 'models');
@@ -37,13 +37,16 @@ describe('gtalign models tiny', () => {
     // Written under a temporary name and renamed: only the model is left.
     expect(await readdir(folder)).toEqual([TINY_MODEL_FILE]);
 
-    const again = await runCli(['models', 'tiny'], { env: env() });
+    const again = await runCliInProcess(['models', 'tiny'], { env: env() });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('already there');
 
-    const chat = await runCli(['chat', 'What is 2+2?', '--max-chars', '12', '--seed', '3', '--json'], {
-      env: env(),
-    });
+    const chat = await runCliInProcess(
+      ['chat', 'What is 2+2?', '--max-chars', '12', '--seed', '3', '--json'],
+      {
+        env: env(),
+      },
+    );
     expect(chat.code).toBe(0);
     expect(chat.stderr).toContain('RANDOM weights');
     const result = JSON.parse(chat.stdout) as { randomWeights?: boolean; trace: { stages: unknown[] } };
@@ -54,14 +57,16 @@ describe('gtalign models tiny', () => {
 
 describe('--context-size', () => {
   it('sets the local engine context; a prompt over it names the flag', { timeout: 90_000 }, async () => {
-    const made = await runCli(['models', 'tiny'], { env: env() });
+    const made = await runCliInProcess(['models', 'tiny'], { env: env() });
     expect(made.code).toBe(0);
     const long = `Explain this: ${'word '.repeat(400)}`;
-    const small = await runCli(['chat', long, '--context-size', '256', '--max-chars', '12'], { env: env() });
+    const small = await runCliInProcess(['chat', long, '--context-size', '256', '--max-chars', '12'], {
+      env: env(),
+    });
     expect(small.code).toBe(1);
     expect(small.stderr).toMatch(/does not fit the context of 256 tokens/);
     expect(small.stderr).toContain('--context-size');
-    const server = await runCli(
+    const server = await runCliInProcess(
       ['chat', 'hi', '--backend', 'openai', '--model', 'm', '--context-size', '256'],
       { env: env() },
     );
@@ -72,9 +77,9 @@ describe('--context-size', () => {
 
 describe.skipIf(!HAVE_DATA)('eval run on the offline model', () => {
   it('completes on a shipped row and records that the weights are random', { timeout: 120_000 }, async () => {
-    expect((await runCli(['models', 'tiny'], { env: env() })).code).toBe(0);
+    expect((await runCliInProcess(['models', 'tiny'], { env: env() })).code).toBe(0);
     const out = join(dir, 'run');
-    const r = await runCli(
+    const r = await runCliInProcess(
       [
         'eval',
         'run',

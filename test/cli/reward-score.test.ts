@@ -8,6 +8,7 @@ import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { buildJudgeMessages } from '../../src/reward/rubrics.js';
 import { analyzeSample } from '../../src/reward/score.js';
 import { cliArgs, cliShellCommand, REPO_ROOT, runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -49,7 +50,7 @@ beforeAll(async () => {
 
 describe('gtalign reward score --judge offline', () => {
   it('reproduces the reference on all 280 parity cases, in input order', async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -68,7 +69,7 @@ describe('gtalign reward score --judge offline', () => {
 
   it('derives the other aggregators from U and L', async () => {
     const out = join(dir, 'linear.jsonl');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -111,7 +112,7 @@ describe('gtalign reward score --judge offline', () => {
         good[2],
       ].join('\n'),
     );
-    const r = await runCli(['reward', 'score', '--input', file, '--judge', 'offline']);
+    const r = await runCliInProcess(['reward', 'score', '--input', file, '--judge', 'offline']);
     expect(r.code).toBe(0);
     const out = parseLines(r.stdout);
     expect(out.map((o) => o.id)).toEqual([
@@ -142,7 +143,7 @@ describe('gtalign reward score --judge offline', () => {
   it('stops at the first bad line with --on-judge-error fail, keeping what came before', async () => {
     const file = join(dir, 'fail.jsonl');
     await writeFile(file, [JSON.stringify(cases[0]), 'nope', JSON.stringify(cases[1])].join('\n'));
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -202,7 +203,7 @@ describe('gtalign reward score --judge offline', () => {
     // The fixture's one such case: an advbench verdict of 2 on the 0/0.5/1 safety scale.
     const off = cases.filter((c) => c.verdict > 1 && !c.data_source.startsWith('medium'));
     expect(off.map((c) => c.verdict)).toEqual([2]);
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -225,7 +226,7 @@ describe('gtalign reward score --judge offline', () => {
   });
 
   it('refuses to run without a verdict source', async () => {
-    const r = await runCli(['reward', 'score', '--input', 'test/fixtures/reward-parity.jsonl']);
+    const r = await runCliInProcess(['reward', 'score', '--input', 'test/fixtures/reward-parity.jsonl']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--judge offline .* or --judge-url/);
   });
@@ -331,7 +332,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
       '8',
       '--no-math-check',
     ];
-    const r = await runCli(args);
+    const r = await runCliInProcess(args);
     expect(r.code).toBe(0);
     const out = parseLines(r.stdout);
     expect(out.map((o) => o.id)).toEqual(cases.map((c) => c.id));
@@ -356,7 +357,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
 
     // Second run over the same inputs: successes come from the cache; only the failed prompts are asked again.
     const before = server.requests.length;
-    const again = await runCli(args);
+    const again = await runCliInProcess(args);
     expect(again.code).toBe(0);
     const out2 = parseLines(again.stdout);
     expect(out2.map((o) => o.id)).toEqual(cases.map((c) => c.id));
@@ -374,7 +375,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
     await closed.close();
     const file = join(dir, 'closed-in.jsonl');
     await writeFile(file, input());
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -421,7 +422,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       ['--judge', 'offline', '--workers', '0'],
       ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
     ]) {
-      const r = await runCli(['reward', 'score', '--input', file, ...flags]);
+      const r = await runCliInProcess(['reward', 'score', '--input', file, ...flags]);
       expect(r.code, r.stderr).toBe(0);
       const out = parseLines(r.stdout);
       expect(out.map((o) => o.id)).toEqual(good.map((c) => c.id));
@@ -439,7 +440,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       ['--judge', 'offline', '--workers', '0'],
       ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
     ]) {
-      const r = await runCli(['reward', 'score', '--input', file, ...flags]);
+      const r = await runCliInProcess(['reward', 'score', '--input', file, ...flags]);
       expect(r.code, r.stderr).toBe(0);
       const out = parseLines(r.stdout);
       expect(out).toHaveLength(3);
@@ -458,7 +459,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
       ['--judge', 'offline', '--workers', '0'],
       ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
     ]) {
-      const r = await runCli(['reward', 'score', '--input', file, ...flags]);
+      const r = await runCliInProcess(['reward', 'score', '--input', file, ...flags]);
       expect(r.stderr).not.toMatch(/internal error|RangeError/);
       expect(r.stderr).toContain(`${file}:2: the line is longer than 256 MiB`);
       expect(r.code).toBe(1);
@@ -469,7 +470,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
   }, 60_000);
 
   it('names the file when the input or output cannot be used, and never overwrites the input', async () => {
-    const missing = await runCli([
+    const missing = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -479,12 +480,12 @@ describe('gtalign reward score: hostile files and pipes', () => {
     ]);
     expect(missing).toMatchObject({ code: 1, stdout: '' });
     expect(missing.stderr).toMatch(/cannot read .*nope\.jsonl: no such file or directory/);
-    const folder = await runCli(['reward', 'score', '--input', dir, '--judge', 'offline']);
+    const folder = await runCliInProcess(['reward', 'score', '--input', dir, '--judge', 'offline']);
     expect(folder.code).toBe(1);
     expect(folder.stderr).toMatch(/cannot read .*: is a directory/);
     expect(folder.stderr).not.toMatch(/internal error/);
     const badOut = join(dir, 'no-such-dir', 'out.jsonl');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -500,7 +501,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
     const same = join(dir, 'same.jsonl');
     const text = cases.map((c) => JSON.stringify(c)).join('\n');
     await writeFile(same, text);
-    const clobber = await runCli([
+    const clobber = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -524,7 +525,7 @@ describe('gtalign reward score: hostile files and pipes', () => {
         '{"id":"inf","data_source":"math-hard","response":"x","ground_truth":"1","verdict":1e999}',
       ].join('\n'),
     );
-    const r = await runCli(['reward', 'score', '--input', file, '--judge', 'offline']);
+    const r = await runCliInProcess(['reward', 'score', '--input', file, '--judge', 'offline']);
     expect(r.stderr).toMatch(/line 1: id must be a string or a number, got an object/);
     expect(r.stderr).toMatch(/line 2 \(id "inf"\): verdict must be a finite number, got Infinity/);
   });
@@ -670,7 +671,7 @@ describe('gtalign reward score with the local engine as the judge', () => {
       input,
       `${pending.map(({ verdict: _v, expected: _e, category: _c, ...rest }) => JSON.stringify(rest)).join('\n')}\n`,
     );
-    const r = await runCli([
+    const r = await runCliInProcess([
       'reward',
       'score',
       '--input',
@@ -697,7 +698,7 @@ describe('gtalign reward score with the local engine as the judge', () => {
   }, 120_000);
 
   it('needs a model file for the local judge, and takes no URL with it', async () => {
-    const none = await runCli(['reward', 'score', '--input', 'x.jsonl', '--judge-backend', 'local']);
+    const none = await runCliInProcess(['reward', 'score', '--input', 'x.jsonl', '--judge-backend', 'local']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--judge-backend local needs --judge-model FILE.gguf');
   });

@@ -25,7 +25,7 @@ import {
   RESPONSES,
   STAGE1,
 } from '../server/scripted-upstream.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import type { StubRequestBody } from '../support/openai-stub-server.js';
 import { type ScriptedKind, startVendorServer, type VendorServer } from '../support/vendor-server.js';
 
@@ -54,7 +54,7 @@ const at = (kind: ScriptedKind) => servers.get(kind)!;
 /** No vendor, key or backend from the machine running the tests. */
 const ENV = { GTALIGN_VENDOR: undefined, GTALIGN_API_KEY: undefined, OPENAI_API_KEY: undefined };
 const chat = (kind: ScriptedKind, ...extra: string[]) =>
-  runCli(
+  runCliInProcess(
     [
       'chat',
       QUESTION,
@@ -239,7 +239,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run with no --vendor', () => {
     const judge = await startVendorServer('sglang', () => ({ content: '<abg>1</abg>' }));
     try {
       const out = join(dir, 'run');
-      const r = await runCli(
+      const r = await runCliInProcess(
         [
           'eval',
           'run',

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/eval/types.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { rec } from './helpers.js';
 
 const CHROMIUM = process.env.GTALIGN_CHROMIUM ?? '/usr/bin/chromium';
@@ -54,7 +54,7 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
     await writeRun(a, records(0));
     await writeRun(b, records(0.1));
     const out = join(root, 'report');
-    const r = await runCli(['eval', 'report', a, b, '--out', out]);
+    const r = await runCliInProcess(['eval', 'report', a, b, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
 
     const browser = await chromium.launch({

@@ -84,7 +84,15 @@ print(json.dumps({"sync": failed_with(lambda: c.score([rec])), "async": failed_w
       const want = `GtalignRewardError: gtalign reward: HTTP 413 from ${small.url}/v1/reward/score: the request body exceeds the server's limit of 65536 bytes`;
       expect(out.sync).toBe(want);
       expect(out.async).toBe(want);
-      const metrics = await (await fetch(`${small.url}/metrics`)).text();
+      // A request is counted when its connection closes, which the server may see after the client has
+      // exited: wait for both counts (the test's timeout bounds the wait) rather than race the close.
+      const counted = /route="\/v1\/reward\/score",method="POST",status="413"\} (\d+)\n/;
+      let metrics = '';
+      for (;;) {
+        metrics = await (await fetch(`${small.url}/metrics`)).text();
+        if (Number(counted.exec(metrics)?.[1] ?? 0) >= 2) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       expect(metrics).toMatch(/route="\/v1\/reward\/score",method="POST",status="413"\} 2\n/);
     } finally {
       await small.close();

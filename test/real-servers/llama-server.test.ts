@@ -16,7 +16,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../../src/assistant/tiny-model.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { findLlamaServer, type RunningLlamaServer, startLlamaServer } from '../support/llama-server.js';
 
 const binary = findLlamaServer();
@@ -46,7 +47,7 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
   it('gtalign chat with only --base-url: detected, grammar applied, stage 2 continues in the KV cache', {
     timeout: 120_000,
   }, async () => {
-    const r = await runCli([
+    const r = await runCliInProcess([
       'chat',
       QUESTION,
       '--backend',
@@ -130,7 +131,7 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
     async () => {
       const out = join(dir, 'run');
       const sources = ['math-hard', 'medium', 'wildguard', 'ambig_qa', 'minerva'];
-      const r = await runCli([
+      const r = await runCliInProcess([
         'eval',
         'run',
         ...sources.map((s) => shippedPath(s, 'test')),

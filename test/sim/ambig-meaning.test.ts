@@ -13,7 +13,7 @@ import { loadRows } from '../../src/data/load.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import { meaningsOf, normalizeAnswer } from '../../src/sim/intent.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { assistantScript, heldIndex, userScript } from './scripted.js';
 
@@ -61,7 +61,7 @@ describe.skipIf(!HAVE_DATA)('AmbigQA conversations are judged against the held m
     const seed = [...Array(50).keys()].find((s) => wrongFor(s) > 0 && wrongFor(s) < rows.length)!;
     expect(seed).toBeDefined();
     const out = join(dir, 'run');
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'run',
       '--data',

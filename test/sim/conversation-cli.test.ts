@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approxTokenCounter, countOutputTokens } from '../../src/eval/tokens.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
-import { cliArgs, runCli } from '../support/cli.js';
+import { cliArgs } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import {
   type Action,
@@ -157,7 +158,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     const out = join(dir, 'coop');
     assistant.requests.length = 0;
     user.requests.length = 0;
-    const r = await runCli(args(data, out, 'cooperative'));
+    const r = await runCliInProcess(args(data, out, 'cooperative'));
     expect(r.code, r.stderr).toBe(0);
     const want = expected('coop-1', ['CQ', 'DA'], [USER_TEXT.answer]);
 
@@ -238,7 +239,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     await writeFile(data, `${JSON.stringify(row('imp-1'))}\n`);
     const out = join(dir, 'imp');
     user.requests.length = 0;
-    const r = await runCli(args(data, out, 'impatient'));
+    const r = await runCliInProcess(args(data, out, 'impatient'));
     expect(r.code, r.stderr).toBe(0);
     const want = expected('imp-1', ['CQ', 'CQ', 'DA'], [USER_TEXT.answer, USER_TEXT.insist]);
     const turns = await lines(join(out, 'turns.jsonl'));
@@ -271,7 +272,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     // With the same personas and a second run asking for one more question the user leaves.
     plan = ['CQ', 'CQ', 'CQ'];
     const out2 = join(dir, 'imp-leaves');
-    const r2 = await runCli(args(data, out2, 'impatient', ['--turns', '4']));
+    const r2 = await runCliInProcess(args(data, out2, 'impatient', ['--turns', '4']));
     expect(r2.code, r2.stderr).toBe(0);
     const [left] = await lines(join(out2, 'results.jsonl'));
     expect(left!.conversation).toMatchObject({ turns: 3, end: 'user-stopped', answered_at: null });
@@ -314,7 +315,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     expect(firstRunRequests).toBe(2);
 
     user.setHandler(userScript);
-    const r = await runCli([...args(data, out, 'cooperative', ['--concurrency', '1']), '--resume']);
+    const r = await runCliInProcess([...args(data, out, 'cooperative', ['--concurrency', '1']), '--resume']);
     expect(r.code, r.stderr).toBe(0);
     const turns = await lines(turnsFile);
     const keys = turns.map((t) => `${t.conversation}:${t.role}${t.turn}`);

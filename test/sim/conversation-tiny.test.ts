@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../../src/assistant/tiny-model.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -35,7 +35,7 @@ describe('eval run --turns 2 on the offline random-weights model', () => {
       })}\n`,
     );
     const out = join(dir, 'run');
-    const r = await runCli(
+    const r = await runCliInProcess(
       [
         'eval',
         'run',

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { rec } from '../eval/helpers.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -155,7 +155,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
     await writeFile(data, `${ids.map((id) => JSON.stringify(row(id))).join('\n')}\n`);
     const policy = join(dir, 'policy.json');
     await writeFile(policy, JSON.stringify({ name: 'time', billing: 'free' }));
-    const r = await runCli([
+    const r = await runCliInProcess([
       'eval',
       'sweep',
       '--data',
@@ -236,7 +236,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
   }, async () => {
     const a = pointDir(0);
     const b = pointDir(1);
-    const r = await runCli(['eval', 'compare', a, b, '--json']);
+    const r = await runCliInProcess(['eval', 'compare', a, b, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const pair = JSON.parse(r.stdout).pairs[0];
     const c = pair.conversations;
@@ -263,7 +263,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
     expect(s.discounted_W.difference.estimate).toBeCloseTo(mean(wB) - mean(wA), 12);
     expect(s.user_tokens.meanB).toBe(0);
 
-    const t = await runCli(['eval', 'compare', a, b]);
+    const t = await runCliInProcess(['eval', 'compare', a, b]);
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toContain('Conversations side by side B − A (6 shared conversations)');
     expect(t.stdout).toMatch(/^turns\s+2\.00\s+1\.00\s+-1\.00\s/m);
@@ -276,7 +276,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
       join(single, 'results.jsonl'),
       `${JSON.stringify(rec(ids[0]!, 'ambig_qa', { u: 1, l: 1 }))}\n`,
     );
-    const mixed = await runCli(['eval', 'compare', a, single]);
+    const mixed = await runCliInProcess(['eval', 'compare', a, single]);
     expect(mixed.code).toBe(1);
     expect(mixed.stderr).toMatch(
       /cannot compare userTimeCostPerTurn=0 with single: userTimeCostPerTurn=0 is a conversation run .* single a single-turn run/,
@@ -296,7 +296,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
       join(single, 'results.jsonl'),
       `${JSON.stringify(rec(ids[0]!, 'ambig_qa', { u: 1, l: 1 }))}\n`,
     );
-    const r = await runCli(['eval', 'report', a, b, sweepDir, single, '--out', out, '--no-png']);
+    const r = await runCliInProcess(['eval', 'report', a, b, sweepDir, single, '--out', out, '--no-png']);
     expect(r.code, r.stderr).toBe(0);
     // Complete runs (one record per row and persona): no warning, and metrics.json keeps the conversations.
     expect(r.stderr).toBe('');

@@ -12,7 +12,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
+import { cliArgs, REPO_ROOT } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { type Action, assistantScript, judgeScript, outputOf, userScript } from './scripted.js';
 
@@ -161,7 +162,7 @@ beforeAll(async () => {
   const input = join(dir, 'in.jsonl');
   await writeFile(input, SAMPLES.map((s) => JSON.stringify(s)).join('\n'));
   const out = join(dir, 'out.jsonl');
-  const cli = await runCli([
+  const cli = await runCliInProcess([
     'reward',
     'score',
     '--input',
@@ -315,7 +316,16 @@ describe('reward serve --lookahead (scripted policy, user and judge)', () => {
   });
 
   it('refuses look-ahead flags without --lookahead', async () => {
-    const r = await runCli(['reward', 'serve', '--judge', 'offline', '--port', '0', '--persona', 'terse']);
+    const r = await runCliInProcess([
+      'reward',
+      'serve',
+      '--judge',
+      'offline',
+      '--port',
+      '0',
+      '--persona',
+      'terse',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--persona go with --lookahead K/);
   });

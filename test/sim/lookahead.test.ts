@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookaheadRowId } from '../../src/eval/lookahead.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
-import { runCli } from '../support/cli.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { type Action, assistantScript, heldIndex, judgeScript, outputOf, userScript } from './scripted.js';
 
@@ -180,7 +180,7 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     };
     const cache = join(dir, 'cache');
     const out = join(dir, 'out1.jsonl');
-    const r = await runCli(args(out, cache, user.baseUrl));
+    const r = await runCliInProcess(args(out, cache, user.baseUrl));
     expect(r.code, r.stderr).toBe(0);
     const got = await records(out);
     expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
@@ -215,7 +215,7 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
 
     // The same input again with the cache: no new call of any kind, the same rewards.
     const out2 = join(dir, 'out2.jsonl');
-    const r2 = await runCli(args(out2, cache, user.baseUrl));
+    const r2 = await runCliInProcess(args(out2, cache, user.baseUrl));
     expect(r2.code, r2.stderr).toBe(0);
     const again = await records(out2);
     expect(policy.requests.length).toBe(6);
@@ -231,7 +231,7 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
 
   it('fails a sample whose simulated user fails (never a 0)', async () => {
     const out = join(dir, 'out-fail.jsonl');
-    const r = await runCli(args(out, join(dir, 'cache-fail'), badUser.baseUrl));
+    const r = await runCliInProcess(args(out, join(dir, 'cache-fail'), badUser.baseUrl));
     expect(r.code, r.stderr).toBe(0);
     const got = await records(out);
     expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);

@@ -36,7 +36,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI, built from the current source, in a child process, optionally feeding stdin. */
+/**
+ * Runs the real CLI, built from the current source, in a child process, optionally feeding stdin. For a
+ * test about what a command does rather than about the process (signals, pipes, stdin left open, worker
+ * threads, a preload in NODE_OPTIONS), `runCliInProcess` (test/support/cli-in-process.ts) gives the same
+ * result without the start of a Node process.
+ */
 export function runCli(
   args: string[],
   options: { stdin?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},

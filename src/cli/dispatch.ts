@@ -1,0 +1,102 @@
+/** The command line: help, version, finding the command and turning its errors into exit codes. */
+import { describeError, exitStatusOf, GtalignError } from '../errors.js';
+import { VERSION } from '../version.js';
+import type { CommandContext } from './command.js';
+import { COMMAND_ENTRIES, findCommand } from './commands.js';
+import { UsageError } from './errors.js';
+
+function mainHelp(): string {
+  const lines = [
+    `gtalign ${VERSION}: game-theoretic alignment for LLM assistants (GTAlign, arXiv 2510.08872)`,
+    '',
+    'Usage: gtalign <group> <command> [options]',
+    '',
+    'Commands:',
+    ...COMMAND_ENTRIES.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
+    '',
+    'Options:',
+    '  --config FILE          settings file (default ./gtalign.config.json when there is one);',
+    "                         'gtalign config show' prints every setting and where it comes from",
+    '  -h, --help             show help (also after any command)',
+    '  -v, --version          print the version',
+    '',
+    "Run 'gtalign <group> <command> --help' for a command's options.",
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** `--config FILE` (or `--config=FILE`) before the command goes after it, where every command reads it. */
+function moveGlobalOptions(argv: readonly string[]): string[] {
+  const front: string[] = [];
+  let i = 0;
+  while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) {
+    const take = argv[i] === '--config' ? 2 : 1;
+    front.push(...argv.slice(i, i + take));
+    i += take;
+  }
+  return front.length === 0 ? [...argv] : [...argv.slice(i), ...front];
+}
+
+/** The context of the running process: its environment, folder and standard streams. */
+export function processContext(): CommandContext {
+  return {
+    env: process.env,
+    cwd: process.cwd(),
+    // Getters: Node opens a standard stream on first use, and most commands never read stdin.
+    get stdin() {
+      return process.stdin;
+    },
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+  };
+}
+
+/**
+ * Runs `gtalign ARGS…` in `ctx` (by default the process's environment, folder and standard streams) and
+ * returns the exit code. It neither exits nor sets `process.exitCode`: the entry point (main.ts) does.
+ */
+export async function main(args: string[], ctx: CommandContext = processContext()): Promise<number> {
+  const argv = moveGlobalOptions(args);
+  if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
+    ctx.stdout.write(mainHelp());
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === '-v' || argv[0] === '--version') {
+    ctx.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const entry = findCommand(argv);
+  if (!entry) {
+    const group = COMMAND_ENTRIES.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {
+      ctx.stdout.write(`${group.map((c) => `gtalign ${c.name.padEnd(20)} ${c.summary}`).join('\n')}\n`);
+      return argv[1] === undefined ? 2 : 0;
+    }
+    ctx.stderr.write(`gtalign: unknown command '${argv.slice(0, 2).join(' ')}'\n\n${mainHelp()}`);
+    return 2;
+  }
+  const command = await entry.load();
+  const rest = argv.slice(command.name.split(' ').length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    ctx.stdout.write(command.help(ctx));
+    return 0;
+  }
+  try {
+    return await command.run(rest, ctx);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.stderr.write(`gtalign ${command.name}: ${err.message}\n(see 'gtalign ${command.name} --help')\n`);
+      return err.exitCode;
+    }
+    // Every error a user can act on maps to its exit status here, in one place; anything else is a bug.
+    if (err instanceof GtalignError) {
+      ctx.stderr.write(`gtalign ${command.name}: ${describeError(err)}\n`);
+      return exitStatusOf(err);
+    }
+    throw err;
+  }
+}
