@@ -4,8 +4,7 @@
  * never reuse what another run saw, at a port a later server may have taken over.
  */
 import type { Env } from '../config/env.js';
-import { chatCompletionsUrl } from '../llm/chat-completions.js';
-import { type Detection, type DetectOptions, detectVendor } from '../llm/detect.js';
+import { type Detection, type DetectOptions, detectVendorWithin } from '../llm/detect.js';
 
 // A run's environment object stands for the run: the process's for the executable, a fresh one per
 // in-process run. Weak, so that a finished run's detections go with it.
@@ -13,21 +12,10 @@ const byRun = new WeakMap<Env, Map<string, Promise<Detection>>>();
 
 /** `detectVendor`, once per run (`env`) per base URL and API key: later calls get the same promise. */
 export function detectVendorForRun(env: Env, options: DetectOptions): Promise<Detection> {
-  let key: string;
-  try {
-    key = `${chatCompletionsUrl(options.baseUrl)} ${options.apiKey ?? ''}`;
-  } catch {
-    return detectVendor(options);
-  }
   let detections = byRun.get(env);
   if (detections === undefined) {
     detections = new Map();
     byRun.set(env, detections);
   }
-  let found = detections.get(key);
-  if (found === undefined) {
-    found = detectVendor(options);
-    detections.set(key, found);
-  }
-  return found;
+  return detectVendorWithin(detections, options);
 }

@@ -252,22 +252,33 @@ export async function detectVendor(options: DetectOptions): Promise<Detection> {
   };
 }
 
-const detections = new Map<string, Promise<Detection>>();
-
-/** `detectVendor`, once per process per base URL (and API key): later calls get the same promise. */
-export function detectVendorOnce(options: DetectOptions): Promise<Detection> {
+/**
+ * `detectVendor` once per base URL (and API key) within `seen`: later calls get the same promise. The
+ * caller's map sets the scope (the process, one command run).
+ */
+export function detectVendorWithin(
+  seen: Map<string, Promise<Detection>>,
+  options: DetectOptions,
+): Promise<Detection> {
   let key: string;
   try {
     key = `${chatCompletionsUrl(options.baseUrl)} ${options.apiKey ?? ''}`;
   } catch {
     return detectVendor(options);
   }
-  let found = detections.get(key);
+  let found = seen.get(key);
   if (found === undefined) {
     found = detectVendor(options);
-    detections.set(key, found);
+    seen.set(key, found);
   }
   return found;
+}
+
+const detections = new Map<string, Promise<Detection>>();
+
+/** `detectVendor`, once per process per base URL (and API key): later calls get the same promise. */
+export function detectVendorOnce(options: DetectOptions): Promise<Detection> {
+  return detectVendorWithin(detections, options);
 }
 
 /** One line for a trace or a log: `detected llamacpp at URL (GET /props answered with build_info)`. */
