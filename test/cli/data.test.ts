@@ -268,7 +268,6 @@ describe('gtalign data pull', () => {
 
   it('offline: fails fast with the URLs to fetch by hand', async () => {
     const target = join(dir, 'cache-offline');
-    const start = Date.now();
     const r = await runCliInProcess([
       'data',
       'pull',
@@ -280,7 +279,8 @@ describe('gtalign data pull', () => {
       'minerva,medium',
     ]);
     expect(r.code).toBe(1);
-    expect(Date.now() - start).toBeLessThan(15000);
+    // Refused at once, not timed out after the connect timeout: the message says which.
+    expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).toContain('Fetch these files by hand');
     expect(r.stderr).toContain(
       `${closedBase}/data/gamellm_wildbreak_math_medium_abgqa/by_source/medium/test.parquet`,

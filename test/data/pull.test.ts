@@ -112,11 +112,10 @@ describe('pull failures', () => {
     await new Promise((r) => servers.pop()!.close(r));
     const dir = await tempDir();
     const files = selectDatasetFiles(['medium', 'minerva']);
-    const start = Date.now();
     const err = await pullDatasets({ dir, baseUrl: base, files }).catch((e: unknown) => e);
-    expect(Date.now() - start).toBeLessThan(3000);
     expect(err).toBeInstanceOf(PullError);
     const e = err as PullError;
+    // Refused at once, not timed out after the 5 s connect timeout: the message says which.
     expect(e.message).toContain(`cannot download ${base}/${files[0]!.repoPath}: ECONNREFUSED`);
     expect(e.manual).toEqual(files.map((f) => ({ url: fileUrl(base, f), path: filePath(dir, f) })));
     for (const m of e.manual) expect(e.message).toContain(`${m.url}\n    -> ${m.path}`);
@@ -126,14 +125,13 @@ describe('pull failures', () => {
   it('gives up after the connect timeout when the server never answers', async () => {
     const { base } = await serve(() => undefined); // accepts, never responds
     const dir = await tempDir();
-    const start = Date.now();
     const err = await pullDatasets({
       dir,
       baseUrl: base,
       files: selectDatasetFiles(['minerva']),
       connectTimeoutMs: 300,
     }).catch((e: unknown) => e);
-    expect(Date.now() - start).toBeLessThan(2500);
+    // The message proves the 300 ms timeout fired (not the 5 s default, nor a hang: the test's timeout).
     expect((err as Error).message).toContain('no response within 300 ms');
   });
 
