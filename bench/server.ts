@@ -6,7 +6,8 @@
  *    dinosaur model, answering at once) and the proxy each run in their own process, so neither shares a
  *    thread with the client that measures. The client makes both kinds of call with the same keep-alive
  *    fetch; the added latency is the percentile via the proxy less the same percentile direct, and at
- *    concurrency 1 it is printed next to its goal (p50 < 1 ms, p99 < 3 ms).
+ *    concurrency 1 it is printed next to its goal (p50 < 1 ms, p99 < 3 ms). The samples of the three kinds
+ *    (direct, via the proxy, streaming via the proxy) are taken in alternating rounds, 2000 of each.
  * 2. The reward server's samples per second: `POST /v1/reward/score` batches, offline (verdicts in the
  *    records) and with a loopback judge in its own process at a fixed latency.
  *
@@ -74,6 +75,9 @@ async function postJson(url: string, body: string, headers: Record<string, strin
   return res.json();
 }
 
+/** Rounds the proxy benchmark's samples are taken in (see `proxyLatency`). */
+const ROUNDS = 8;
+
 export async function proxyLatency(): Promise<void> {
   const upstream = await child(HERE, ['--upstream']);
   const proxy = await child(HERE, ['--proxy', upstream.baseUrl]);
@@ -121,9 +125,23 @@ export async function proxyLatency(): Promise<void> {
       await latencies(200, concurrency, direct);
       await latencies(200, concurrency, viaProxy);
       await latencies(200, concurrency, viaProxyStream);
-      const d = await latencies(n, concurrency, direct);
-      const p = await latencies(n, concurrency, viaProxy);
-      const s = await latencies(n, concurrency, viaProxyStream);
+      // The three kinds take turns in rounds (order rotated), so a change in the machine's load during
+      // the run falls on all of them alike instead of on whichever ran last.
+      const d: number[] = [];
+      const p: number[] = [];
+      const s: number[] = [];
+      const kinds = [
+        { xs: d, task: direct },
+        { xs: p, task: viaProxy },
+        { xs: s, task: viaProxyStream },
+      ];
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let k = 0; k < kinds.length; k++) {
+          const { xs, task } = kinds[(k + round) % kinds.length]!;
+          xs.push(...(await latencies(n / ROUNDS, concurrency, task)));
+        }
+      }
+      for (const xs of [d, p, s]) xs.sort((a, b) => a - b);
       const row = (name: string, xs: number[]) =>
         `    ${name.padEnd(22)} p50 ${percentile(xs, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(xs, 99).toFixed(2).padStart(7)} ms`;
       console.log(`  concurrency ${concurrency}, ${n} turns each`);

@@ -183,8 +183,19 @@ function stageLimit(maxTokens: TurnOptions['maxTokens'], stage: 'stage1' | 'stag
 // render the same grammar twice per request.
 const builtConstraints = new WeakMap<GameSpec, Map<string, Readonly<Constraint>>>();
 
+/** The parts of the chain a stage is constrained to. */
+const STAGE1_PART = { endAt: 'payoff' } as const;
+const ANALYZE_ON_PART = { startAt: 'analyze' } as const;
+const RESPONSE_ON_PART = { startAt: 'response' } as const;
+type ChainPart = typeof STAGE1_PART | typeof ANALYZE_ON_PART | typeof RESPONSE_ON_PART;
+
 /** The constraint a backend can take for this part of the chain, or undefined. */
-function constraintFor(model: ChatModel, spec: GameSpec, options: GrammarOptions): Constraint | undefined {
+function constraintFor(
+  model: ChatModel,
+  spec: GameSpec,
+  grammar: TurnOptions['grammar'],
+  part: ChainPart,
+): Constraint | undefined {
   const kind = model.capabilities.gbnf ? 'gbnf' : model.capabilities.regex ? 'regex' : undefined;
   if (kind === undefined) return undefined;
   let bySpec = builtConstraints.get(spec);
@@ -192,9 +203,10 @@ function constraintFor(model: ChatModel, spec: GameSpec, options: GrammarOptions
     bySpec = new Map();
     builtConstraints.set(spec, bySpec);
   }
-  const key = `${kind} ${JSON.stringify(options)}`;
+  const key = `${kind} ${'endAt' in part ? `end ${part.endAt}` : `start ${part.startAt}`} ${grammar === undefined ? '{}' : JSON.stringify(grammar)}`;
   let constraint = bySpec.get(key);
   if (constraint === undefined) {
+    const options: GrammarOptions = { ...grammar, ...part };
     // No `check` for GBNF: llama.cpp enforces grammars itself, and it counts a byte sequence that is not
     // valid UTF-8 as one character where the decoded text has several U+FFFD, so a RegExp check could reject
     // a grammatical output. The turn validates what it needs (the matrix parses, a <response> exists) anyway.
@@ -209,16 +221,46 @@ function constraintFor(model: ChatModel, spec: GameSpec, options: GrammarOptions
 }
 
 function stageTrace(name: StageName, result: GenerateResult, constraint?: Constraint): StageTrace {
-  return {
+  const trace: StageTrace = {
     name,
     promptTokens: result.usage.promptTokens,
     cachedPromptTokens: result.usage.cachedPromptTokens,
     completionTokens: result.usage.completionTokens,
     durationMs: result.durationMs,
     finishReason: result.finishReason,
-    ...(constraint === undefined ? {} : { constraint: constraint.kind }),
   };
+  if (constraint !== undefined) trace.constraint = constraint.kind;
+  return trace;
 }
+
+/**
+ * A stage's request, its fields set one by one: V8 builds an object from conditional spreads slowly (the
+ * trace built that way was most of a turn's own CPU time, see the end of `runTurn`).
+ */
+function stageRequest(
+  options: TurnOptions,
+  messages: ChatMessage[],
+  head: { assistantPrefix?: string; stop?: string },
+  maxTokens: number,
+  seed: number | undefined,
+  constraint: Constraint | undefined,
+): GenerateRequest {
+  const request: GenerateRequest = { messages };
+  if (head.assistantPrefix !== undefined) request.assistantPrefix = head.assistantPrefix;
+  if (head.stop !== undefined) request.stop = [head.stop];
+  request.maxTokens = maxTokens;
+  if (options.temperature !== undefined) request.temperature = options.temperature;
+  if (options.signal !== undefined) request.signal = options.signal;
+  if (seed !== undefined) request.seed = seed;
+  if (constraint !== undefined) {
+    request.constraint = constraint;
+    request.onConstraintViolation = 'report';
+  }
+  return request;
+}
+
+const STAGE1_HEAD = { stop: PAYOFF_STOP };
+const NO_HEAD = {};
 
 /**
  * A stage-2 reply that started the chain over instead of continuing the prefix (a chat template that
@@ -374,10 +416,9 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   const analysisWanted = options.analysis ?? 'model';
   const wanted = options.continuation ?? 'auto';
   const constrain = options.constrain ?? true;
-  const grammarOptions = options.grammar ?? {};
+  const grammarOptions = options.grammar;
   const stage1Max = stageLimit(options.maxTokens, 'stage1');
   const stage2Max = stageLimit(options.maxTokens, 'stage2');
-  const actionDescriptions = { ...DEFAULT_ACTION_DESCRIPTIONS, ...options.prompt?.actionDescriptions };
   if (options.question.trim() === '') throw new TurnError('options', 'the question is empty');
   if (wanted === 'continue' && !model.capabilities.continuation) {
     throw new TurnError(
@@ -418,32 +459,19 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     if (err instanceof PromptTemplateError) throw new TurnError('options', err.message);
     throw err;
   }
-  const sampling = {
-    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  };
   const stages: StageTrace[] = [];
 
   // ---- stage 1: thinking + payoff, stopping at </payoff>
-  const stage1Constraint = constrain
-    ? constraintFor(model, spec, { ...grammarOptions, endAt: 'payoff' })
-    : undefined;
-  const first = await model.generate({
-    messages,
-    stop: [PAYOFF_STOP],
-    maxTokens: stage1Max,
-    ...sampling,
-    ...(options.seed === undefined ? {} : { seed: options.seed }),
-    ...(stage1Constraint === undefined
-      ? {}
-      : { constraint: stage1Constraint, onConstraintViolation: 'report' }),
-  });
+  const stage1Constraint = constrain ? constraintFor(model, spec, grammarOptions, STAGE1_PART) : undefined;
+  const first = await model.generate(
+    stageRequest(options, messages, STAGE1_HEAD, stage1Max, options.seed, stage1Constraint),
+  );
   const firstTrace = stageTrace('stage1', first, stage1Constraint);
   stages.push(firstTrace);
   let read = readStage1(first, spec, stage1Max);
   if (!('problems' in read)) ignored(firstTrace, first);
   if ('problems' in read) {
-    const retryConstraint = constraintFor(model, spec, { ...grammarOptions, endAt: 'payoff' });
+    const retryConstraint = constraintFor(model, spec, grammarOptions, STAGE1_PART);
     if (retryConstraint === undefined) {
       throw new TurnError(
         'payoff',
@@ -452,15 +480,16 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       );
     }
     notes.push(`stage 1 gave no valid payoff matrix (${read.problems[0]}); retried once under a grammar`);
-    const retry = await model.generate({
-      messages,
-      stop: [PAYOFF_STOP],
-      maxTokens: stage1Max,
-      ...sampling,
-      ...(options.seed === undefined ? {} : { seed: options.seed + 1 }),
-      constraint: retryConstraint,
-      onConstraintViolation: 'report',
-    });
+    const retry = await model.generate(
+      stageRequest(
+        options,
+        messages,
+        STAGE1_HEAD,
+        stage1Max,
+        options.seed === undefined ? undefined : options.seed + 1,
+        retryConstraint,
+      ),
+    );
     const retryTrace = stageTrace('stage1-retry', retry, retryConstraint);
     stages.push(retryTrace);
     read = readStage1(retry, spec, stage1Max);
@@ -512,32 +541,40 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     notes.push('a re-asked turn cannot see its reasoning, so gtalign wrote the <analyze> block');
   }
   const solverText =
-    analysisMode === 'solver' ? solverAnalysis(matrixAfter, selection, spec, actionDescriptions) : undefined;
+    analysisMode === 'solver'
+      ? solverAnalysis(matrixAfter, selection, spec, {
+          ...DEFAULT_ACTION_DESCRIPTIONS,
+          ...options.prompt?.actionDescriptions,
+        })
+      : undefined;
   let output: string;
   let response: string;
   let modelAnalysis: string | undefined;
+  /** The blocks of `output`, when a path read them already. */
+  let outputBlocks: ReturnType<typeof extractBlocks> | undefined;
   const streamer = responseStreamer(options.onResponseText);
 
   if (continuation === 'continue') {
     const prefix =
       solverText === undefined ? steeredText : `${steeredText}\n<analyze>${solverText}</analyze>\n`;
     const constraint = constrain
-      ? constraintFor(model, spec, {
-          ...grammarOptions,
-          startAt: analysisMode === 'model' ? 'analyze' : 'response',
-        })
+      ? constraintFor(
+          model,
+          spec,
+          grammarOptions,
+          analysisMode === 'model' ? ANALYZE_ON_PART : RESPONSE_ON_PART,
+        )
       : undefined;
     const second = await call(
       model,
-      {
+      stageRequest(
+        options,
         messages,
-        assistantPrefix: prefix,
-        stop: [RESPONSE_STOP],
-        maxTokens: stage2Max,
-        ...sampling,
-        ...(options.seed === undefined ? {} : { seed: options.seed }),
-        ...(constraint === undefined ? {} : { constraint, onConstraintViolation: 'report' as const }),
-      },
+        { assistantPrefix: prefix, stop: RESPONSE_STOP },
+        stage2Max,
+        options.seed,
+        constraint,
+      ),
       streamer.fn,
     );
     streamer.end();
@@ -553,7 +590,8 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       );
     }
     output = prefix + tail;
-    const blocks = extractBlocks(output).blocks;
+    outputBlocks = extractBlocks(output);
+    const blocks = outputBlocks.blocks;
     const block = blocks.response;
     if (block === undefined) {
       throw new TurnError(
@@ -581,12 +619,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
     const reaskStream = reaskStreamer(options.onResponseText);
     const second = await call(
       model,
-      {
-        messages: reask,
-        maxTokens: stage2Max,
-        ...sampling,
-        ...(options.seed === undefined ? {} : { seed: options.seed }),
-      },
+      stageRequest(options, reask, NO_HEAD, stage2Max, options.seed, undefined),
       reaskStream.fn,
     );
     reaskStream.end();
@@ -619,27 +652,33 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       }
     }
   }
-  const extraction = extractBlocks(output);
+  const extraction = outputBlocks ?? extractBlocks(output);
   const formatProblems = isWellFormed(extraction) ? [] : extraction.problems.map((p) => p.message);
   const done = performance.now();
-  const trace: TurnTrace = {
-    ...steering,
+  // Built field by field, in the order JSON shows them: an object literal of spreads is slow to make.
+  const trace = {
+    policy: steering.policy,
+    matrixBefore,
+    matrixAfter,
+    edits,
+    diff: steering.diff,
+    selection,
     stage1Text: read.text,
-    ...(modelAnalysis === undefined ? {} : { modelAnalysis }),
-    ...(modelChoice === undefined ? {} : { modelChoice }),
-    analysisMode,
-    continuation,
-    continuationReason,
-    ...(constraintIgnored.length === 0 ? {} : { constraintIgnored }),
-    stages,
-    timings: {
-      stage1Ms: stage1Done - started,
-      steerMs: steerDone - stage1Done,
-      stage2Ms: done - steerDone,
-      totalMs: done - started,
-    },
-    formatProblems,
-    notes,
+  } as TurnTrace;
+  if (modelAnalysis !== undefined) trace.modelAnalysis = modelAnalysis;
+  if (modelChoice !== undefined) trace.modelChoice = modelChoice;
+  trace.analysisMode = analysisMode;
+  trace.continuation = continuation;
+  trace.continuationReason = continuationReason;
+  if (constraintIgnored.length > 0) trace.constraintIgnored = constraintIgnored;
+  trace.stages = stages;
+  trace.timings = {
+    stage1Ms: stage1Done - started,
+    steerMs: steerDone - stage1Done,
+    stage2Ms: done - steerDone,
+    totalMs: done - started,
   };
+  trace.formatProblems = formatProblems;
+  trace.notes = notes;
   return { response, action: splitCellKey(cell, spec)?.column ?? cell, cell, output, trace };
 }

@@ -15,7 +15,19 @@ export function constraintCheck(constraint: Constraint | undefined, backend: str
   if (constraint === undefined) return undefined;
   if (constraint.check !== undefined) return constraint.check;
   if (constraint.kind === 'gbnf') return undefined;
-  const source = `^(?:${constraint.pattern})$`;
+  // A turn sends the same (frozen) constraint object with every request: compile its pattern once.
+  const known = compiled.get(constraint);
+  if (known !== undefined && known.pattern === constraint.pattern) return known.check;
+  const check = compile(constraint.pattern, backend);
+  compiled.set(constraint, { pattern: constraint.pattern, check });
+  return check;
+}
+
+/** Checks compiled from regex constraints, by constraint (the pattern is compared: objects can change). */
+const compiled = new WeakMap<Constraint, { pattern: string; check: RegExp }>();
+
+function compile(pattern: string, backend: string): RegExp {
+  const source = `^(?:${pattern})$`;
   try {
     return new RegExp(source, 'u');
   } catch {
@@ -39,11 +51,28 @@ export function checkViolation(
   stops: readonly string[],
 ): string | undefined {
   if (check === undefined || constraint === undefined || finishReason !== 'stop') return undefined;
-  for (const candidate of [text, ...stops.map((s) => text + s)]) {
+  // Servers cut the stop string from the text, so the text with one of them appended usually matches:
+  // try those first (any match will do, so the order changes nothing but the time).
+  for (const stop of stops) {
     check.lastIndex = 0;
-    if (check.test(candidate)) return undefined;
+    if (check.test(text + stop)) return undefined;
   }
+  check.lastIndex = 0;
+  if (check.test(text)) return undefined;
   const head = JSON.stringify(text.slice(0, 80));
   const tail = text.length > 160 ? ` … ${JSON.stringify(text.slice(-80))}` : '';
-  return `the output violates the ${constraint.kind} constraint (the server may have ignored it): ${text.length} chars, ${head}${tail} does not match ${excerpt(String(check), 120)}`;
+  return `the output violates the ${constraint.kind} constraint (the server may have ignored it): ${text.length} chars, ${head}${tail} does not match ${shownCheck(check)}`;
 }
+
+/** How a check reads in a message (its source is KiBs: shortened once per check). */
+function shownCheck(check: RegExp): string {
+  let shown = shownChecks.get(check);
+  // `RegExp.prototype.compile` can change a RegExp in place: compare what it is now.
+  if (shown === undefined || shown.source !== check.source || shown.flags !== check.flags) {
+    shown = { source: check.source, flags: check.flags, text: excerpt(String(check), 120) };
+    shownChecks.set(check, shown);
+  }
+  return shown.text;
+}
+
+const shownChecks = new WeakMap<RegExp, { source: string; flags: string; text: string }>();

@@ -31,6 +31,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Methods that send no body unless given one (no `content-length: 0`), as node:http does. */
 const BODILESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+/** The headers of an exchange whose response head is not in yet. */
+const NO_FIELDS: ReadonlyMap<string, string> = new Map();
 /** Headers this client writes itself. */
 const OWN_HEADERS = new Set(['content-length', 'transfer-encoding']);
 
@@ -120,8 +122,8 @@ export interface HttpClientOptions {
 }
 
 export interface HttpClient {
-  /** Sends a request; its answer arrives on the returned exchange. */
-  send(template: RequestTemplate, body?: string, onSettled?: () => void): HttpExchange;
+  /** Sends a request; its answer arrives on the returned exchange. A string body is sent as UTF-8. */
+  send(template: RequestTemplate, body?: string | Uint8Array, onSettled?: () => void): HttpExchange;
   /** Closes the idle connections. */
   closeIdle(): void;
 }
@@ -150,8 +152,13 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 export class HttpExchange {
   status = 0;
   statusText = '';
-  /** Response headers, names in lower case; a repeated header's values joined by `, `. */
-  headers: Record<string, string> = {};
+  /**
+   * Response headers by name in lower case; a repeated header's values joined by `, `. A Map: header
+   * names cut from the bytes are new strings each time, which an object would have to intern to use as
+   * keys (a third of reading a response's head).
+   */
+  private fields: ReadonlyMap<string, string> = NO_FIELDS;
+  private fieldRecord: Record<string, string> | undefined;
   readonly head: Promise<void>;
   private resolveHead!: () => void;
   private rejectHead!: (err: unknown) => void;
@@ -187,9 +194,15 @@ export class HttpExchange {
   /** The pool whose queue holds this exchange while it waits for a connection. */
   queuedIn: Pool | undefined;
 
+  /** Response headers, names in lower case; a repeated header's values joined by `, ` (made when asked for). */
+  get headers(): Record<string, string> {
+    this.fieldRecord ??= Object.fromEntries(this.fields);
+    return this.fieldRecord;
+  }
+
   /** A response header (name in lower case), or null. */
   header(name: string): string | null {
-    return this.headers[name] ?? null;
+    return this.fields.get(name) ?? null;
   }
 
   /** The next piece of the body, or undefined at its end; rejects when the body cannot be had whole. */
@@ -330,26 +343,36 @@ export class HttpExchange {
   }
 
   private parseHead(text: string): void {
-    const lines = text.split(/\r?\n/);
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
+    // Lines end with CRLF, or a bare LF from a lenient server (a CR not before an LF stays in the line).
+    let start = 0;
+    const nextLine = (): string => {
+      const nl = text.indexOf('\n', start);
+      const end = nl < 0 ? text.length : nl;
+      const cut = nl >= 0 && end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+      const line = text.slice(start, cut);
+      start = end + 1;
+      return line;
+    };
+    const statusLine = nextLine();
+    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
     if (m === null) {
       this.fail(
         new HttpProtocolError(
-          `${this.template.authority} answered with a malformed status line: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`,
+          `${this.template.authority} answered with a malformed status line: ${JSON.stringify(statusLine.slice(0, 80))}`,
           'HPE_INVALID_CONSTANT',
         ),
       );
       return;
     }
     const status = Number(m[2]);
-    const headers: Record<string, string> = {};
+    const headers = new Map<string, string>();
     let last: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
+    while (start <= text.length) {
+      const line = nextLine();
       const first = line.charCodeAt(0);
       if ((first === 32 || first === 9) && last !== undefined) {
         // Obsolete line folding: the line continues the previous header's value.
-        headers[last] = `${headers[last]} ${line.trim()}`;
+        headers.set(last, `${headers.get(last)} ${line.trim()}`);
         continue;
       }
       const colon = line.indexOf(':');
@@ -364,8 +387,8 @@ export class HttpExchange {
         );
         return;
       }
-      const had = headers[name];
-      headers[name] = had === undefined ? value : `${had}, ${value}`;
+      const had = headers.get(name);
+      headers.set(name, had === undefined ? value : `${had}, ${value}`);
       last = name;
     }
     if (status < 200) {
@@ -377,12 +400,13 @@ export class HttpExchange {
     }
     this.status = status;
     this.statusText = m[3] ?? '';
-    this.headers = headers;
-    const connection = headers.connection?.toLowerCase() ?? '';
+    this.fields = headers;
+    this.fieldRecord = undefined;
+    const connection = headers.get('connection')?.toLowerCase() ?? '';
     this.reusable =
       m[1] === '1' ? !/(?:^|,)\s*close\s*(?:,|$)/.test(connection) : /keep-alive/.test(connection);
-    const te = headers['transfer-encoding'];
-    const cl = headers['content-length'];
+    const te = headers.get('transfer-encoding');
+    const cl = headers.get('content-length');
     if (this.template.method === 'HEAD' || status === 204 || status === 304) {
       this.hasBody = false;
       this.phase = Phase.Received;
@@ -623,18 +647,19 @@ class Pool {
 }
 
 /**
- * The request's bytes: the head (Latin-1, as node:http writes headers) and the UTF-8 body encoded straight
- * into one buffer, outside the JS heap (joining them as a string would copy KiBs there for each request).
+ * The request's bytes: the head (Latin-1, as node:http writes headers) and the body (a string encoded as
+ * UTF-8) in one buffer, outside the JS heap (joining them as a string would copy KiBs there for each request).
  */
-function payloadOf(template: RequestTemplate, body: string | undefined): Buffer {
-  const size = body === undefined ? 0 : Buffer.byteLength(body);
+function payloadOf(template: RequestTemplate, body: string | Uint8Array | undefined): Buffer {
+  const size = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   let head = template.head;
   if (body !== undefined) head += `content-length: ${size}\r\n`;
   else if (!BODILESS.has(template.method)) head += 'content-length: 0\r\n';
   head += '\r\n';
   const bytes = Buffer.allocUnsafe(head.length + size);
   bytes.write(head, 0, 'latin1');
-  if (body !== undefined) bytes.write(body, head.length, 'utf8');
+  if (typeof body === 'string') bytes.write(body, head.length, 'utf8');
+  else if (body !== undefined) bytes.set(body, head.length);
   return bytes;
 }
 

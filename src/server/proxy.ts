@@ -23,7 +23,7 @@ import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
-import { type AbortWatcher, unwatchAbort, watchAbort } from '../llm/abort-watch.js';
+import type { AbortWatcher } from '../llm/abort-watch.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
 import { SteeringError } from '../steering/errors.js';
@@ -187,8 +187,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   /** Maps a failed turn to the client's error (undefined when the client is gone). */
-  function turnError(err: unknown, timedOut: boolean, client: AbortSignal): HttpError | undefined {
-    if (client.aborted) return undefined;
+  function turnError(err: unknown, timedOut: boolean, clientGone: boolean): HttpError | undefined {
+    if (clientGone) return undefined;
     if (timedOut) {
       upstreamErrors.inc({ kind: 'timeout' });
       return upstreamTimeout(`the upstream model did not finish the turn within ${timeoutMs} ms`);
@@ -234,43 +234,46 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       turnAbort.abort(new Error('upstream timeout'));
     }, timeoutMs);
     const clientGone: AbortWatcher = { aborted: (reason) => turnAbort.abort(reason) };
-    if (ctx.signal.aborted) turnAbort.abort(ctx.signal.reason);
-    else watchAbort(ctx.signal, clientGone);
+    if (ctx.client.gone) turnAbort.abort(ctx.client.reason);
+    else ctx.client.watch(clientGone);
     const signal = turnAbort.signal;
     const temperature = request.temperature ?? options.temperature;
     const seed = request.seed ?? options.seed;
     const { settings } = request;
+    // Set field by field: an object literal of conditional spreads is slow to build.
     const turn: TurnOptions = {
       model: hooks.wrapModel === undefined ? options.model : hooks.wrapModel(options.model),
       question: request.question,
       history: request.history,
       policy: settings.policy,
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
       analysis: settings.analysis,
       continuation: settings.continuation,
       rule: settings.rule,
-      ...(options.constrain === undefined ? {} : { constrain: options.constrain }),
-      ...(options.grammar === undefined ? {} : { grammar: options.grammar }),
-      ...(options.prompt === undefined ? {} : { prompt: options.prompt }),
       maxTokens: Math.min(maxTokens, request.maxTokens ?? maxTokens),
-      ...(temperature === undefined ? {} : { temperature }),
-      ...(seed === undefined ? {} : { seed }),
-      ...(hooks.onSteered === undefined ? {} : { onSteered: hooks.onSteered }),
-      ...(hooks.onResponseText === undefined ? {} : { onResponseText: hooks.onResponseText }),
       signal,
     };
+    if (options.profile !== undefined) turn.profile = options.profile;
+    if (options.constrain !== undefined) turn.constrain = options.constrain;
+    if (options.grammar !== undefined) turn.grammar = options.grammar;
+    if (options.prompt !== undefined) turn.prompt = options.prompt;
+    if (temperature !== undefined) turn.temperature = temperature;
+    if (seed !== undefined) turn.seed = seed;
+    if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
+    if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
     activeTurns++;
     try {
       const result = await runTurn(turn);
-      record(result);
+      // Counted once the promise chain that answers the client has run (the response is written
+      // first), and before any further I/O, so a scrape never misses a turn that was answered.
+      process.nextTick(record, result);
       return result;
     } catch (err) {
-      const mapped = turnError(err, timedOut, ctx.signal);
-      if (mapped === undefined && ctx.signal.aborted) return undefined;
+      const mapped = turnError(err, timedOut, ctx.client.gone);
+      if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {
       clearTimeout(timer);
-      unwatchAbort(ctx.signal, clientGone);
+      ctx.client.unwatch(clientGone);
       activeTurns--;
     }
   };
@@ -374,7 +377,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
         streamed = emitter.sent;
       }
     } catch (err) {
-      if (ctx.signal.aborted) return;
+      if (ctx.client.gone) return;
       if (!res.headersSent) throw err;
       // The status line is out: the error goes in the stream, where the official clients raise it.
       if (!(err instanceof HttpError)) {

@@ -287,7 +287,7 @@ export function createResponsesHandler(
         reasoning ? { onSteered: open } : { onSteered: open, onResponseText: (t) => emitter.push(t) },
       );
     } catch (err) {
-      if (ctx.signal.aborted) return;
+      if (ctx.client.gone) return;
       if (!res.headersSent) throw err;
       if (!(err instanceof HttpError)) {
         log(

@@ -129,6 +129,31 @@ describe('the HTTP/1.1 client', () => {
     expect(exchange.status).toBe(200);
   });
 
+  it('reads headers as sent: repeats joined, folded lines, bare LFs, names an object would confuse', async () => {
+    const server = await rawServer((socket) => {
+      socket.end(
+        'HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\nX-Fold: one\r\n  two\r\nConstructor: c\r\n__proto__: p\r\n' +
+          'content-length: 2\r\n\r\nok',
+      );
+    });
+    const client = createHttpClient();
+    const exchange = client.send(requestTemplate(server.url, 'GET', {}));
+    expect(await text(exchange)).toBe('ok');
+    expect(exchange.header('x-a')).toBe('1, 2');
+    expect(exchange.header('x-fold')).toBe('one two');
+    expect(exchange.header('constructor')).toBe('c');
+    expect(exchange.header('__proto__')).toBe('p');
+    expect(exchange.header('toString')).toBeNull();
+    expect(Object.keys(exchange.headers)).toEqual([
+      'x-a',
+      'x-fold',
+      'constructor',
+      '__proto__',
+      'content-length',
+    ]);
+    expect(exchange.headers.constructor).toBe('c');
+  });
+
   it('has no body for a 204 and answers the next request on the same connection', async () => {
     const server = await rawServer((socket, _r, n) => {
       socket.write(
