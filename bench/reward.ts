@@ -135,10 +135,13 @@ async function loopbackJudge(
   const items = judgeItems(warm, samples);
   const callsBefore = judge.stats().httpCalls;
   const start = performance.now();
+  const cpuBefore = process.cpuUsage();
   let failures = 0;
   for await (const r of scoreBatch(items, options, newBatchStats())) {
     if ('error' in r) failures++;
   }
+  // The client's CPU per call (this process's thread does all of it): less sensitive to a busy machine.
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = (performance.now() - start) / 1000;
   const calls = judge.stats().httpCalls - callsBefore;
   const capacity = concurrency / (latencyMs / 1000);
@@ -146,7 +149,8 @@ async function loopbackJudge(
   console.log(
     `  concurrency ${String(concurrency).padStart(3)}: ${samples} samples in ${seconds.toFixed(2)} s after ${warm} warm-up samples, ` +
       `${calls} judge calls, ${failures} failures: ${fmt(calls / seconds)} calls/s of a capacity of ${fmt(capacity)} ` +
-      `→ ${share.toFixed(1)}% (goal ≥ ${goalPercent}%: ${share >= goalPercent ? 'met' : 'not met'})`,
+      `→ ${share.toFixed(1)}% (goal ≥ ${goalPercent}%: ${share >= goalPercent ? 'met' : 'not met'}); ` +
+      `client CPU ${fmt((cpu.user + cpu.system) / calls)} µs a call`,
   );
 }
 

@@ -115,8 +115,75 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+// What the schemas above accept, checked by hand for the common case (a judge reads thousands of
+// completions a second): a body these accept, the schemas accept too, and its parts are read the same way.
+// Anything else goes through the schemas, which name what is wrong.
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `z.number().nullish()`: zod numbers are finite. */
+function nullishNumber(v: unknown): boolean {
+  return v === undefined || v === null || (typeof v === 'number' && Number.isFinite(v));
+}
+
+function nullishString(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+function stopMark(v: unknown): boolean {
+  return nullishString(v) || (typeof v === 'number' && Number.isFinite(v));
+}
+
+function usageFits(u: unknown): boolean {
+  if (u === undefined || u === null) return true;
+  if (!isRecord(u) || !nullishNumber(u.prompt_tokens) || !nullishNumber(u.completion_tokens)) return false;
+  const details = u.prompt_tokens_details;
+  return (
+    details === undefined || details === null || (isRecord(details) && nullishNumber(details.cached_tokens))
+  );
+}
+
+function timingsFit(t: unknown): boolean {
+  if (t === undefined || t === null) return true;
+  return isRecord(t) && nullishNumber(t.cache_n) && nullishNumber(t.prompt_n) && nullishNumber(t.predicted_n);
+}
+
+/** The body {@link completionSchema} accepts, as far as the hand check can tell (else undefined). */
+function plainCompletion(payload: unknown): Completion | undefined {
+  if (!isRecord(payload)) return undefined;
+  const choices = payload.choices;
+  if (!Array.isArray(choices) || choices.length === 0) return undefined;
+  for (const choice of choices) {
+    if (!isRecord(choice)) return undefined;
+    const message = choice.message;
+    if (!isRecord(message) || !nullishString(message.content) || !nullishString(choice.finish_reason)) {
+      return undefined;
+    }
+    if (!stopMark(choice.stop_reason) || !stopMark(choice.matched_stop)) return undefined;
+  }
+  if (!usageFits(payload.usage) || !timingsFit(payload.timings)) return undefined;
+  const choice = choices[0] as Record<string, unknown> & { message: Record<string, unknown> };
+  return {
+    content: (choice.message.content as string | null | undefined) ?? '',
+    finish: choice.finish_reason as string | null | undefined,
+    mark: (choice.stop_reason !== undefined ? choice.stop_reason : choice.matched_stop) as StopMark,
+    usage: payload.usage as Usage,
+    timings: payload.timings as Timings,
+  };
+}
+
 /** A completion body → its parts, or what is wrong with it. */
 export function readCompletion(
+  payload: unknown,
+): { ok: true; value: Completion } | { ok: false; issues: string } {
+  const plain = plainCompletion(payload);
+  return plain !== undefined ? { ok: true, value: plain } : readCompletionBySchema(payload);
+}
+
+/** {@link readCompletion} by the schema alone (what the hand check must agree with; for tests). */
+export function readCompletionBySchema(
   payload: unknown,
 ): { ok: true; value: Completion } | { ok: false; issues: string } {
   const parsed = completionSchema.safeParse(payload);

@@ -12,8 +12,9 @@
  * - Retries: an attempt that failed with a `retryOn` failure is tried again after a backoff, up to
  *   `retry.attempts` in all; a stream never once its reader has delivered something.
  * - Connections: by default the keep-alive HTTP/1.1 client of http-client.ts, its request head prepared
- *   once (node:http under a fetch `Response` cost a judge at hundreds of calls in flight most of its CPU);
- *   `fetch` replaces it.
+ *   once (node:http under a fetch `Response` cost a judge at hundreds of calls in flight most of its CPU),
+ *   and the body written straight to UTF-8 bytes (json-bytes.ts: the bytes of JSON.stringify, without its
+ *   copies); `fetch` replaces it, and gets the JSON text.
  */
 
 import { AttemptControl } from './attempt-control.js';
@@ -29,6 +30,7 @@ import {
   retryAfterMs,
 } from './http.js';
 import { createHttpClient, HttpExchange, type RequestTemplate, requestTemplate } from './http-client.js';
+import { JsonByteWriter } from './json-bytes.js';
 import { backoffMs, type RetryEnvironment, type RetryPolicy, retrying } from './retry.js';
 import { sseEvents } from './sse.js';
 import { ChatModelError, type ChatModelErrorDetails } from './types.js';
@@ -86,6 +88,9 @@ export interface Transport {
     read: (exchange: Exchange) => AsyncIterable<T>,
   ): AsyncGenerator<T>;
 }
+
+/** A request body as sent (undefined: JSON.stringify gave nothing, e.g. for an undefined body). */
+type Payload = string | Buffer | undefined;
 
 /** How much of an error body goes into a message, and into `details.body`. */
 const EXCERPT_CHARS = 300;
@@ -149,6 +154,11 @@ export function createTransport(options: TransportOptions): Transport {
   };
   // Prepared at the first request: a header the client cannot send fails that call, as before.
   let template: RequestTemplate | undefined;
+  // The own client takes bodies as bytes, written without JSON.stringify's copies (see json-bytes.ts).
+  const writer = client !== undefined ? new JsonByteWriter() : undefined;
+  /** A request body as sent: JSON text for an injected fetch, its UTF-8 bytes for the own client. */
+  const encode = (body: unknown): Payload =>
+    writer !== undefined ? writer.encode(body) : JSON.stringify(body);
   const fail = (message: string, details: Omit<ChatModelErrorDetails, 'backend'> = {}): ChatModelError =>
     backendError(backend, message, details);
 
@@ -222,11 +232,16 @@ export function createTransport(options: TransportOptions): Transport {
    * Sends one POST and returns its answer: a 2xx, or a ChatModelError. Not async: the payload (KiBs) is
    * handed over now and not held while the answer takes its time.
    */
-  function send(payload: string, control: AttemptControl): Promise<Exchange> {
+  function send(payload: Payload, control: AttemptControl): Promise<Exchange> {
     if (fetchImpl !== undefined) {
       let pending: Promise<Response>;
       try {
-        pending = fetchImpl(url, { method: 'POST', headers, body: payload, signal: control.signal });
+        pending = fetchImpl(url, {
+          method: 'POST',
+          headers,
+          body: payload as string | undefined,
+          signal: control.signal,
+        });
       } catch (err) {
         pending = Promise.reject(err);
       }
@@ -334,7 +349,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   /** One attempt of a whole-body call (the payload is not held past the send, see `send`). */
   function callOnce<T>(
-    payload: string,
+    payload: Payload,
     signal: AbortSignal | undefined,
     read: (exchange: Exchange) => Promise<T>,
   ): Promise<T> {
@@ -358,8 +373,8 @@ export function createTransport(options: TransportOptions): Transport {
     url,
     call(body, signal, read) {
       // A client that retries above (the judge) makes thousands of calls a second: no loop for one attempt.
-      if (retry.attempts === 1) return callOnce(JSON.stringify(body), signal, read);
-      const payload = JSON.stringify(body);
+      if (retry.attempts === 1) return callOnce(encode(body), signal, read);
+      const payload = encode(body);
       const attempt = () => callOnce(payload, signal, read);
       return retrying(attempt, {
         policy: retry,
@@ -374,7 +389,7 @@ export function createTransport(options: TransportOptions): Transport {
     },
     // The loop of `retrying`, for a generator: it may retry only until the first item is out.
     async *stream(body, signal, read) {
-      const payload = JSON.stringify(body);
+      const payload = encode(body);
       const sleep = options.sleep;
       for (let n = 1; ; n++) {
         const control = new AttemptControl(signal, timeoutMs);

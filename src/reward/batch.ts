@@ -241,24 +241,17 @@ async function scoreItem(
   stats: BatchStats,
   signal: AbortSignal,
 ): Promise<BatchResult> {
+  // One async function per item, not a wrapper around another: a judge batch scores thousands a second.
+  let pending: PendingVerdict;
+  let withSample: BatchItem & { sample: RewardSample };
   try {
-    return await scoreItemOrThrow(item, options, stats, signal);
+    const first = scoreWithoutJudge(item, options, stats);
+    if (!('pending' in first)) return first;
+    pending = first.pending;
+    withSample = first.item;
   } catch (err) {
-    // A rejected promise in the window would end the whole batch and lose every later sample.
-    const dataSource = 'sample' in item ? item.sample.data_source : undefined;
-    return failed(item, 'score', `internal error: ${(err as Error)?.message ?? String(err)}`, dataSource);
+    return unexpected(item, err);
   }
-}
-
-async function scoreItemOrThrow(
-  item: BatchItem,
-  options: ResolvedOptions,
-  stats: BatchStats,
-  signal: AbortSignal,
-): Promise<BatchResult> {
-  const first = scoreWithoutJudge(item, options, stats);
-  if (!('pending' in first)) return first;
-  const { pending, item: withSample } = first;
   const input = pending.judgeInput;
   let reply: Awaited<ReturnType<Judge['verdict']>>;
   try {
@@ -282,17 +275,27 @@ async function scoreItemOrThrow(
       withSample.sample.data_source,
     );
   }
-  if (!reply.ok) {
-    const f = failed(
-      item,
-      'judge',
-      `the judge failed after ${reply.attempts} ${reply.attempts === 1 ? 'attempt' : 'attempts'}: ${reply.error}`,
-      withSample.sample.data_source,
-    );
-    f.error.reason = reply.reason;
-    return f;
+  try {
+    if (!reply.ok) {
+      const f = failed(
+        item,
+        'judge',
+        `the judge failed after ${reply.attempts} ${reply.attempts === 1 ? 'attempt' : 'attempts'}: ${reply.error}`,
+        withSample.sample.data_source,
+      );
+      f.error.reason = reply.reason;
+      return f;
+    }
+    return finish(withSample, pending, reply.value, reply.cached ? 'cache' : 'judge', options, stats);
+  } catch (err) {
+    return unexpected(item, err);
   }
-  return finish(withSample, pending, reply.value, reply.cached ? 'cache' : 'judge', options, stats);
+}
+
+/** An unexpected error while scoring: the item's failure (a rejected promise in the window would end the whole batch and lose every later sample). */
+function unexpected(item: BatchItem, err: unknown): FailedResult {
+  const dataSource = 'sample' in item ? item.sample.data_source : undefined;
+  return failed(item, 'score', `internal error: ${(err as Error)?.message ?? String(err)}`, dataSource);
 }
 
 /** Fills in the defaults of batch options. */

@@ -1,15 +1,20 @@
 /**
  * The judge's requests in flight, found by their messages without serializing or hashing them: a judge
  * without a cache needs no request key but to share one call between identical requests, and a key is a
- * few KiB of JSON and a sha256 per call, at thousands of calls a second. The table is nested maps keyed by
- * each message's role, then its content, in turn (a string's hash is computed once, in place); under a
- * `scope` (which keyer, i.e. which constraint, the request goes with). Only plain `{role, content}`
- * messages can be found here (see {@link plainMessages}); a caller keys any other request by its cache key.
+ * few KiB of JSON and a sha256 per call, at thousands of calls a second. The table is a tree keyed by each
+ * message's role, then its content, in turn, under a `scope` (which keyer, i.e. which constraint, the
+ * request goes with). A key is found by its length, then compared: a text of KiBs is never hashed (a hash
+ * reads the whole text; two texts of one length that differ usually do so within their first characters).
+ * Only plain `{role, content}` messages can be found here (see {@link plainMessages}); a caller keys any
+ * other request by its cache key.
  */
 
 interface Node<T> {
+  /** The key this node is found by under its parent. */
+  key: string;
   value: T | undefined;
-  next: Map<string, Node<T>> | undefined;
+  /** Children by their key's length. */
+  next: Map<number, Node<T>[]> | undefined;
 }
 
 /** Whether every message is a plain `{role, content}` object of two strings (what this table can hold). */
@@ -38,17 +43,17 @@ export class InFlightTable<T> {
 
   get(scope: unknown, path: readonly string[]): T | undefined {
     let node = this.roots.get(scope);
-    for (let i = 0; i < path.length && node !== undefined; i++) node = node.next?.get(path[i]!);
+    for (let i = 0; i < path.length && node !== undefined; i++) node = find(node, path[i]!);
     return node?.value;
   }
 
   set(scope: unknown, path: readonly string[], value: T): void {
     let node = this.roots.get(scope);
     if (node === undefined) {
-      node = { value: undefined, next: undefined };
+      node = { key: '', value: undefined, next: undefined };
       this.roots.set(scope, node);
     }
-    for (const key of path) node = child(node, key);
+    for (const key of path) node = find(node, key) ?? add(node, key);
     node.value = value;
   }
 
@@ -58,7 +63,7 @@ export class InFlightTable<T> {
     if (root === undefined) return;
     const nodes: Node<T>[] = [root];
     for (const key of path) {
-      const next = nodes[nodes.length - 1]!.next?.get(key);
+      const next = find(nodes[nodes.length - 1]!, key);
       if (next === undefined) return;
       nodes.push(next);
     }
@@ -66,19 +71,33 @@ export class InFlightTable<T> {
     for (let i = path.length; i > 0; i--) {
       const below = nodes[i]!;
       if (below.value !== undefined || (below.next !== undefined && below.next.size > 0)) return;
-      nodes[i - 1]!.next!.delete(path[i - 1]!);
+      remove(nodes[i - 1]!, below);
     }
     if (root.value === undefined && (root.next === undefined || root.next.size === 0))
       this.roots.delete(scope);
   }
 }
 
-function child<T>(node: Node<T>, key: string): Node<T> {
+function find<T>(node: Node<T>, key: string): Node<T> | undefined {
+  const bucket = node.next?.get(key.length);
+  if (bucket === undefined) return undefined;
+  for (const child of bucket) if (child.key === key) return child;
+  return undefined;
+}
+
+function add<T>(node: Node<T>, key: string): Node<T> {
+  const child: Node<T> = { key, value: undefined, next: undefined };
   node.next ??= new Map();
-  let next = node.next.get(key);
-  if (next === undefined) {
-    next = { value: undefined, next: undefined };
-    node.next.set(key, next);
-  }
-  return next;
+  const bucket = node.next.get(key.length);
+  if (bucket === undefined) node.next.set(key.length, [child]);
+  else bucket.push(child);
+  return child;
+}
+
+function remove<T>(node: Node<T>, child: Node<T>): void {
+  const bucket = node.next?.get(child.key.length);
+  if (bucket === undefined) return;
+  const i = bucket.indexOf(child);
+  if (i >= 0) bucket.splice(i, 1);
+  if (bucket.length === 0) node.next!.delete(child.key.length);
 }

@@ -18,7 +18,7 @@
 import { type AbortWatcher, unwatchAbort, watchAbort } from '../llm/abort-watch.js';
 import { excerpt } from '../llm/http.js';
 import { checkRetryPolicy, type RetryPolicy, type RetryRun, retrying } from '../llm/retry.js';
-import type { ChatModel, Constraint, GenerateRequest } from '../llm/types.js';
+import type { ChatModel, Constraint, GenerateRequest, GenerateResult } from '../llm/types.js';
 import { ChatModelError } from '../llm/types.js';
 import { createJudgeCache, type JudgeCache, judgeCacheKeyer } from './judge-cache.js';
 import { type JudgeEndpointOptions, type JudgeSampling, judgeEndpoint } from './judge-http.js';
@@ -265,16 +265,6 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
     }
   }
 
-  const retryRun: RetryRun<AttemptFailure> = {
-    policy: retry,
-    random: options.random,
-    sleep: options.sleep,
-    retryable: (f): f is AttemptFailure => f instanceof AttemptFailure && f.retryable,
-    retryAfterMs: (f) => f.retryAfterMs,
-    abortedWhileWaiting: (_f, n) =>
-      new AttemptFailure('aborted', 'aborted by caller while backing off', false, n),
-  };
-
   const counters = newJudgeStats();
   const bump = (map: Partial<Record<JudgeFailureReason, number>>, reason: JudgeFailureReason): void => {
     map[reason] = (map[reason] ?? 0) + 1;
@@ -298,15 +288,20 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
   const requestKey = (messages: readonly ChatMessage[], kind?: VerdictKind): string =>
     keyerOf(kind)(messages);
 
-  /** One model call under the attempt's timeout: the verdict, or why there is none. */
+  /**
+   * One model call under the attempt's timeout: the verdict and the attempt's number, or why there is none
+   * (an AttemptFailure, counted in `attemptErrorsByReason`).
+   */
   async function attemptOnce(
     kind: VerdictKind,
     request: GenerateRequest,
     attempt: number,
     signal: AbortSignal | undefined,
-  ): Promise<{ reply: string; value: number }> {
-    const failure = (reason: JudgeFailureReason, message: string, retryable: boolean, after?: number) =>
-      new AttemptFailure(reason, message, retryable, attempt, after);
+  ): Promise<{ reply: string; value: number; attempts: number }> {
+    const failure = (reason: JudgeFailureReason, message: string, retryable: boolean, after?: number) => {
+      bump(counters.attemptErrorsByReason, reason);
+      return new AttemptFailure(reason, message, retryable, attempt, after);
+    };
     // Cancelled while waiting for a slot: an already aborted signal fires no 'abort' event.
     if (signal?.aborted) throw failure('aborted', 'aborted by caller', false);
     counters.httpCalls++;
@@ -325,21 +320,10 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
       if (signal !== undefined) watchAbort(signal, onAbort);
       callSignal = controller.signal;
     }
+    let result: GenerateResult;
     try {
-      const result = await model.generate({ ...request, signal: callSignal });
-      const reply = result.text;
-      const verdict = extractVerdict(kind, reply);
-      if (!verdict.ok) {
-        const truncated = result.finishReason === 'length' ? ' (reply cut at max_tokens)' : '';
-        throw failure(
-          'bad_verdict',
-          `${verdict.reason}${truncated}; reply: ${JSON.stringify(excerpt(reply, 120))}`,
-          true,
-        );
-      }
-      return { reply, value: verdict.value };
+      result = await model.generate({ ...request, signal: callSignal });
     } catch (err) {
-      if (err instanceof AttemptFailure) throw err;
       if (signal?.aborted) throw failure('aborted', 'aborted by caller', false);
       if (timedOut || (err instanceof ChatModelError && err.details.reason === 'timeout')) {
         throw failure('timeout', `no complete response within ${timeoutMs} ms`, true);
@@ -351,6 +335,17 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
       if (timer !== undefined) clearTimeout(timer);
       if (onAbort !== undefined && signal !== undefined) unwatchAbort(signal, onAbort);
     }
+    const reply = result.text;
+    const verdict = extractVerdict(kind, reply);
+    if (!verdict.ok) {
+      const truncated = result.finishReason === 'length' ? ' (reply cut at max_tokens)' : '';
+      throw failure(
+        'bad_verdict',
+        `${verdict.reason}${truncated}; reply: ${JSON.stringify(excerpt(reply, 120))}`,
+        true,
+      );
+    }
+    return { reply, value: verdict.value, attempts: attempt };
   }
 
   async function run(
@@ -359,57 +354,62 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
     /** The cache key (given when there is a cache). */
     key: string | undefined,
     shared: SharedRun,
+    /** Removes the run from the requests in flight (when it ends, however it ends). */
+    forget: () => void,
   ): Promise<JudgeVerdict> {
-    if (cache && key !== undefined) {
-      const found = await cache.get(key);
-      if (found.status === 'hit') {
-        // Re-read the stored reply: a verdict parser fix then applies to old entries too.
-        const verdict = extractVerdict(kind, found.entry.reply);
-        if (verdict.ok) {
-          counters.cacheHits++;
-          counters.successes++;
-          return { ok: true, value: verdict.value, cached: true, attempts: 0, reply: found.entry.reply };
-        }
-        counters.cacheCorrupt++;
-      } else if (found.status === 'corrupt') {
-        counters.cacheCorrupt++;
-      } else {
-        counters.cacheMisses++;
-      }
-    }
-
-    // The model copies what it sends and never changes the messages.
-    const request: GenerateRequest = { messages: messages as ChatMessage[] };
-    if (sampling.temperature !== undefined) request.temperature = sampling.temperature;
-    if (sampling.maxTokens !== undefined) request.maxTokens = sampling.maxTokens;
-    const constraint = constraints[kind];
-    if (constraint !== undefined) request.constraint = constraint;
-
-    let answer: { reply: string; value: number; attempts: number };
     try {
-      answer = await retrying(async (n) => {
-        if (shared.signal?.aborted) throw new AttemptFailure('aborted', 'aborted by caller', false, n - 1);
-        if (n > 1) counters.retries++;
-        try {
-          const got = await limiter.run(() => attemptOnce(kind, request, n, shared.signal));
-          return { ...got, attempts: n };
-        } catch (err) {
-          if (err instanceof AttemptFailure) bump(counters.attemptErrorsByReason, err.reason);
-          throw err;
+      if (cache && key !== undefined) {
+        const found = await cache.get(key);
+        if (found.status === 'hit') {
+          // Re-read the stored reply: a verdict parser fix then applies to old entries too.
+          const verdict = extractVerdict(kind, found.entry.reply);
+          if (verdict.ok) {
+            counters.cacheHits++;
+            counters.successes++;
+            return { ok: true, value: verdict.value, cached: true, attempts: 0, reply: found.entry.reply };
+          }
+          counters.cacheCorrupt++;
+        } else if (found.status === 'corrupt') {
+          counters.cacheCorrupt++;
+        } else {
+          counters.cacheMisses++;
         }
-      }, shared.retryRun);
-    } catch (err) {
-      if (!(err instanceof AttemptFailure)) throw err;
-      // The count is the result's `attempts`: whoever reports the failure says it once.
-      return fail(err.reason, err.message, err.attempts);
+      } else {
+        // Identical requests asked in the same tick (a batch's) join the run before its call goes out (the
+        // cache's read gives them that time), so that the call goes with a signal of the run's own when
+        // theirs differ: one caller leaving then ends no call.
+        await undefined;
+      }
+
+      // The model copies what it sends and never changes the messages.
+      const request: GenerateRequest = { messages: messages as ChatMessage[] };
+      if (sampling.temperature !== undefined) request.temperature = sampling.temperature;
+      if (sampling.maxTokens !== undefined) request.maxTokens = sampling.maxTokens;
+      const constraint = constraints[kind];
+      if (constraint !== undefined) request.constraint = constraint;
+
+      let answer: { reply: string; value: number; attempts: number };
+      try {
+        answer = await retrying((n) => {
+          if (shared.signal?.aborted) throw new AttemptFailure('aborted', 'aborted by caller', false, n - 1);
+          if (n > 1) counters.retries++;
+          return limiter.run(() => attemptOnce(kind, request, n, shared.signal));
+        }, shared);
+      } catch (err) {
+        if (!(err instanceof AttemptFailure)) throw err;
+        // The count is the result's `attempts`: whoever reports the failure says it once.
+        return fail(err.reason, err.message, err.attempts);
+      }
+      if (cache && key !== undefined) {
+        await cache.set(key, { reply: answer.reply, model: identity.model }).catch(() => {
+          counters.cacheWriteErrors++;
+        });
+      }
+      counters.successes++;
+      return { ok: true, value: answer.value, cached: false, attempts: answer.attempts, reply: answer.reply };
+    } finally {
+      forget();
     }
-    if (cache && key !== undefined) {
-      await cache.set(key, { reply: answer.reply, model: identity.model }).catch(() => {
-        counters.cacheWriteErrors++;
-      });
-    }
-    counters.successes++;
-    return { ok: true, value: answer.value, cached: false, attempts: answer.attempts, reply: answer.reply };
   }
 
   /**
@@ -419,7 +419,7 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
    * give it one of its own (making a signal costs microseconds, which a judge at thousands of calls a
    * second feels).
    */
-  class SharedRun {
+  class SharedRun implements RetryRun<AttemptFailure> {
     promise!: Promise<JudgeVerdict>;
     /** Callers with a signal that have not left. */
     private waiting = 0;
@@ -429,20 +429,25 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
     private mixed = false;
     private cancelled = false;
     private controller: AbortController | undefined;
-    /** The retry loop's settings, its backoff aborted by the run's signal of the moment. */
-    readonly retryRun: RetryRun<AttemptFailure>;
+    // The run is its own retry loop's settings (one object per verdict, not two): its backoff is aborted
+    // by the run's signal of the moment.
+    readonly policy = retry;
+    readonly random = options.random;
+    readonly sleep = options.sleep;
 
-    constructor(private readonly first: AbortSignal | undefined) {
-      const shared = this;
-      this.retryRun = {
-        ...retryRun,
-        get signal() {
-          return shared.signal;
-        },
-        // The first caller's signal ended a call that the others still wait for: try again, with the run's own.
-        retryable: (f): f is AttemptFailure =>
-          f instanceof AttemptFailure && (f.retryable || (f.reason === 'aborted' && !shared.over)),
-      };
+    constructor(private readonly first: AbortSignal | undefined) {}
+
+    /** The first caller's signal ended a call that the others still wait for: try again, with the run's own. */
+    retryable(f: unknown): f is AttemptFailure {
+      return f instanceof AttemptFailure && (f.retryable || (f.reason === 'aborted' && !this.over));
+    }
+
+    retryAfterMs(f: AttemptFailure): number | undefined {
+      return f.retryAfterMs;
+    }
+
+    abortedWhileWaiting(_f: AttemptFailure, n: number): AttemptFailure {
+      return new AttemptFailure('aborted', 'aborted by caller while backing off', false, n);
     }
 
     /** The signal the run's next model call goes with. */
@@ -518,7 +523,7 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
       shared = created;
       if (path === undefined) inFlight.set(key!, created);
       else inFlightPlain.set(keyer, path, created);
-      created.promise = run(kind, messages, key, created).finally(() => {
+      created.promise = run(kind, messages, key, created, () => {
         if (path === undefined) inFlight.delete(key!);
         else inFlightPlain.delete(keyer, path);
       });
@@ -528,15 +533,14 @@ export function createJudge(options: JudgeOptions | ModelJudgeOptions): Judge {
 
   return {
     ask,
-    async verdict(family, input, askOptions) {
-      let messages: ChatMessage[];
+    // Not async (one promise less per verdict), but it never throws: an error is a rejection.
+    verdict(family, input, askOptions) {
       try {
-        messages = buildJudgeMessages(family, input);
+        return ask(family, buildJudgeMessages(family, input), askOptions);
       } catch (err) {
-        if (err instanceof JudgeInputError) return fail('bad_input', err.message, 0);
-        throw err;
+        if (err instanceof JudgeInputError) return Promise.resolve(fail('bad_input', err.message, 0));
+        return Promise.reject(err);
       }
-      return ask(family, messages, askOptions);
     },
     requestKey,
     stats: () => ({

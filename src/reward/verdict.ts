@@ -113,17 +113,38 @@ export function boxedSpans(text: string, max: number): BoxedSpan[] | undefined {
   return out;
 }
 
+/** The patterns of one tag: a closed pair (its content), and an opening alone. */
+interface TagPatterns {
+  pair: RegExp;
+  open: RegExp;
+}
+
+/** Compiled once per tag (`abg`, `po`), not once per reply. */
+const TAG_PATTERNS = new Map<string, TagPatterns>();
+
+function tagPatterns(tag: string): TagPatterns {
+  let patterns = TAG_PATTERNS.get(tag);
+  if (patterns === undefined) {
+    patterns = {
+      pair: new RegExp(`<\\s*${tag}\\s*>([\\s\\S]*?)<\\s*/\\s*${tag}\\s*>`, 'gi'),
+      open: new RegExp(`<\\s*${tag}\\s*>`, 'i'),
+    };
+    TAG_PATTERNS.set(tag, patterns);
+  }
+  return patterns;
+}
+
 /** Content of the last `<tag>…</tag>` pair (tag names matched case-insensitively). */
 function lastTagged(
   text: string,
   tag: string,
 ): { ok: true; content: string } | { ok: false; reason: string } {
-  const re = new RegExp(`<\\s*${tag}\\s*>([\\s\\S]*?)<\\s*/\\s*${tag}\\s*>`, 'gi');
+  const { pair, open } = tagPatterns(tag);
   let last: string | undefined;
-  for (const m of text.matchAll(re)) last = m[1];
+  // matchAll works on a copy of the pattern: the shared one keeps no state between replies.
+  for (const m of text.matchAll(pair)) last = m[1];
   if (last !== undefined) return { ok: true, content: last };
-  if (new RegExp(`<\\s*${tag}\\s*>`, 'i').test(text))
-    return { ok: false, reason: `<${tag}> is never closed` };
+  if (open.test(text)) return { ok: false, reason: `<${tag}> is never closed` };
   return { ok: false, reason: `no <${tag}>…</${tag}> in reply` };
 }
 

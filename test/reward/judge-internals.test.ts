@@ -153,6 +153,20 @@ describe('the table of judge requests in flight', () => {
     expect((table as unknown as { roots: Map<unknown, unknown> }).roots.size).toBe(0);
   });
 
+  it('tells apart texts of the same length, and keeps one when the other leaves', () => {
+    const table = new InFlightTable<string>();
+    const one = pathOf(ask(`${'x'.repeat(3000)}1`));
+    const two = pathOf(ask(`${'x'.repeat(3000)}2`));
+    table.set('plain', one, 'run 1');
+    table.set('plain', two, 'run 2');
+    // Equal texts made apart are the same request.
+    expect(table.get('plain', pathOf(ask(`${'x'.repeat(3000)}${1}`)))).toBe('run 1');
+    expect(table.get('plain', two)).toBe('run 2');
+    table.delete('plain', one);
+    expect(table.get('plain', one)).toBeUndefined();
+    expect(table.get('plain', two)).toBe('run 2');
+  });
+
   it('holds only plain {role, content} messages', () => {
     expect(plainMessages(ask('a'))).toBe(true);
     expect(
