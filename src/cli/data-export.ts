@@ -34,6 +34,8 @@ Formats:
              Train with: --prompt_data PATH --input_key input --label_key label --apply_chat_template
              The label (handed to your reward function or --remote_rm_url server) is by default a JSON
              string {"id", "data_source", "ground_truth", "extra_info"}: all the GTAlign reward needs.
+             --label json-with-prompt adds the chat messages as extra_info.prompt, so that
+             reward serve --lookahead gives its policy the data set's own prompt.
   jsonl      our normalized rows: {"id", "data_source", "prompt", "ground_truth", "extra_info",
              "reward_style", "conv_id", "turn_id", "adversarial", "ability", "columns"};
              read back by every gtalign command that takes data files.`,

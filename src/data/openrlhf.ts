@@ -12,7 +12,9 @@ import { type DatasetRow, messageSchema, type RecordResult, rowId } from './row.
  * sample, to the reward function / `--remote_rm_url` server together with the rollout. The default
  * label is a JSON string holding everything the GTAlign reward needs (data source, ground truth,
  * extra_info, id), because the grader and judge rubric depend on the data source; decode it with
- * `decodeOpenRlhfLabel`. `--label ground-truth` writes the bare ground truth instead.
+ * `decodeOpenRlhfLabel`. `--label json-with-prompt` adds the chat messages as `extra_info.prompt`, which
+ * a look-ahead reward gives its policy (OpenRLHF sends the reward server only the templated prompt text);
+ * `--label ground-truth` writes the bare ground truth instead.
  * `datasource` is the key OpenRLHF reads to group metrics by source.
  */
 export interface OpenRlhfRecord {
@@ -22,7 +24,7 @@ export interface OpenRlhfRecord {
   datasource: string;
 }
 
-export type OpenRlhfLabelMode = 'json' | 'ground-truth';
+export type OpenRlhfLabelMode = 'json' | 'json-with-prompt' | 'ground-truth';
 
 export interface OpenRlhfLabel {
   id?: string;
@@ -36,12 +38,16 @@ export function toOpenRlhfRecord(row: DatasetRow, mode: OpenRlhfLabelMode = 'jso
     id: row.id,
     data_source: row.data_source,
     ground_truth: row.ground_truth,
-    extra_info: row.extra_info,
+    // A `prompt` the row's extra_info has already is its own and stays.
+    extra_info:
+      mode === 'json-with-prompt' && !('prompt' in row.extra_info)
+        ? { ...row.extra_info, prompt: row.prompt }
+        : row.extra_info,
   };
   return {
     id: row.id,
     input: row.prompt,
-    label: mode === 'json' ? JSON.stringify(label) : row.ground_truth,
+    label: mode === 'ground-truth' ? row.ground_truth : JSON.stringify(label),
     datasource: row.data_source,
   };
 }

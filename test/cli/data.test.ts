@@ -92,7 +92,7 @@ describe('gtalign data inspect', () => {
   it('recognises its own OpenRLHF export, says so, and reads its rows back from input and label', async () => {
     const src = join(dir, 'orl-src.jsonl');
     await writeFile(src, [verlLine(0), verlLine(1), verlLine(2, 'ambig_qa')].join('\n'));
-    for (const label of ['json', 'ground-truth']) {
+    for (const label of ['json', 'json-with-prompt', 'ground-truth']) {
       const out = join(dir, `orl-${label}.jsonl`);
       const exported = await runCliInProcess([
         'data',

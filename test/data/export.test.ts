@@ -10,6 +10,7 @@ import { openParquet, parquetFileFields, readRows } from '../../src/data/parquet
 import { loadParquetWriter } from '../../src/data/parquet-write.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import { shapeToString } from '../../src/data/shape.js';
+import { samplePrompt } from '../../src/eval/lookahead.js';
 import { openRlhfItem } from '../../src/server/reward.js';
 import { HAVE_DATA, shippedPath } from './helpers.js';
 
@@ -135,6 +136,28 @@ describe('export openrlhf', () => {
       expect('invalid' in refused ? refused.invalid : '').toMatch(/label/);
     },
   );
+
+  it('with json-with-prompt, the label carries the chat messages a look-ahead policy gets, nothing else changed', () => {
+    for (const row of sample) {
+      const record = toOpenRlhfRecord(row, 'json-with-prompt');
+      expect(record.input).toEqual(row.prompt);
+      // OpenRLHF sends the reward server the templated prompt text, not the messages: the label brings them.
+      const item = openRlhfItem(0, 'PROMPT<out>', 'PROMPT', record.label, []);
+      if ('invalid' in item) throw new Error(item.invalid);
+      expect(item.sample.extra_info).toEqual({ ...row.extra_info, prompt: row.prompt });
+      expect(samplePrompt(item.sample)).toEqual(row.prompt);
+      // The plain json label has no prompt: the policy would fall back to gtalign's wording.
+      const plain = openRlhfItem(0, 'PROMPT<out>', 'PROMPT', toOpenRlhfRecord(row).label, []);
+      if ('invalid' in plain) throw new Error(plain.invalid);
+      expect(samplePrompt(plain.sample)).toBeUndefined();
+    }
+    // A prompt the row's extra_info holds already is the row's own and is kept.
+    const own = { ...sample[0]!, extra_info: { ...sample[0]!.extra_info, prompt: 'kept' } };
+    expect(decodeOpenRlhfLabel(toOpenRlhfRecord(own, 'json-with-prompt').label)).toMatchObject({
+      ok: true,
+      label: { extra_info: { prompt: 'kept' } },
+    });
+  });
 
   it('can write the bare ground truth as label', () => {
     expect(toOpenRlhfRecord(sample[1]!, 'ground-truth').label).toBe('1.6');

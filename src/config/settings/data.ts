@@ -57,12 +57,14 @@ export const EXPORT_DATA_SOURCE = setting({
 export const LABEL = setting({
   name: 'label',
   key: 'dataExport.label',
-  type: oneOf(['json', 'ground-truth']),
+  type: oneOf(['json', 'json-with-prompt', 'ground-truth']),
   default: 'json',
   arg: 'MODE',
   help:
-    'openrlhf label: json | ground-truth (the bare answer string, for a\n' +
-    'reward function of your own: gtalign reward serve needs the json label)',
+    'openrlhf label: json | json-with-prompt (the chat messages too, as\n' +
+    'extra_info.prompt, for reward serve --lookahead) | ground-truth (the\n' +
+    'bare answer string, for a reward function of your own: gtalign reward\n' +
+    'serve needs a json label)',
 });
 
 export const DATA_DIR = setting({
