@@ -3,7 +3,7 @@ import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
-import { MAX_MESSAGES, UPSTREAM } from '../config/settings/serve.js';
+import { MAX_MESSAGES, STORED_RESPONSES, UPSTREAM } from '../config/settings/serve.js';
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
@@ -53,7 +53,7 @@ const SETTINGS = [
   STEERING,
   PROMPT_SETTINGS,
   GENERATION,
-  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES]),
+  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES]),
 ] as const;
 
 type Settings = LoadedOf<[...typeof UPSTREAM.settings, ...typeof BACKEND.settings]>;
@@ -133,7 +133,11 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
         ...(values['served-model-name'] === undefined ? {} : { modelName: values['served-model-name'] }),
         ...turnOptions,
         apiKeys: server.apiKeys,
-        limits: { maxMessages: values['max-messages'], maxBodyBytes: server.maxBodyBytes },
+        limits: {
+          maxMessages: values['max-messages'],
+          maxBodyBytes: server.maxBodyBytes,
+          maxStoredResponses: values['stored-responses'],
+        },
         upstreamTimeoutMs: values['upstream-timeout'],
         host: server.host,
         port: server.port,

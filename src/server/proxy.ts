@@ -48,6 +48,7 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import { DEFAULT_STORED_RESPONSES, ResponseStore } from './response-store.js';
 import { createResponsesHandler } from './responses.js';
 
 export interface ProxyLimits {
@@ -55,6 +56,8 @@ export interface ProxyLimits {
   maxBodyBytes?: number;
   /** Most messages in one request (default 256). */
   maxMessages?: number;
+  /** Responses kept for `previous_response_id` on /v1/responses (default 1000; 0 keeps none). */
+  maxStoredResponses?: number;
 }
 
 export interface ProxyOptions {
@@ -421,6 +424,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           maxMessages,
           defaults,
           log,
+          store: new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES),
         }),
       },
       {

@@ -8,8 +8,9 @@
  * (a client replaying a previous turn's output) are skipped; any other item (tool calls and their
  * outputs, item references, images, files) is a 400 naming it.
  *
- * Stateless: nothing is stored, so `previous_response_id`, `conversation` and `background` are answered
- * with a 400 saying to send the whole conversation as `input`. Per-request steering is the chat route's:
+ * `previous_response_id` continues a response the server kept (response-store.ts; `store: false` keeps
+ * none): its conversation goes before this request's items. Conversation objects and background runs are
+ * not kept: `conversation` and `background` are answered with a 400 saying what to send instead. Per-request steering is the chat route's:
  * the `gtalign` body field or the `x-gtalign-*` headers (see chat-request.ts).
  *
  * Bounded like the chat route: the item list's length is checked before its elements, element checks stop
@@ -33,7 +34,7 @@ const metadataSchema = z
   });
 
 const stateless = (what: string) =>
-  `gtalign serve does not store responses: ${what} is not supported; send the whole conversation as input items`;
+  `gtalign serve does not keep ${what}s: use previous_response_id, or send the whole conversation as input items`;
 
 export const responsesRequestSchema = z
   .object({
@@ -46,7 +47,10 @@ export const responsesRequestSchema = z
     seed: z.number().int().nullish(),
     metadata: metadataSchema.nullish(),
     store: z.boolean().nullish(),
-    previous_response_id: z.null(stateless('previous_response_id')).optional(),
+    previous_response_id: z
+      .string('previous_response_id must be the id of a response (resp_…)')
+      .min(1, 'previous_response_id must be the id of a response (resp_…)')
+      .nullish(),
     conversation: z.null(stateless('conversation')).optional(),
     background: z.literal(false, 'gtalign serve does not run background responses').nullish(),
     tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),

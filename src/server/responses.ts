@@ -23,16 +23,23 @@
  * `sequence_number`). A failure after the status line is an `error` event (`code`, `message`, `param`)
  * followed by `response.failed` (the response with `status: "failed"` and `error`).
  *
+ * Conversation state: a finished response is kept (unless the request says `store: false`) as the whole
+ * conversation it ended, with the `<response>` text as the assistant's turn, so a request with
+ * `previous_response_id` sends only what is new. An id not kept (never, evicted, another process) is a 404
+ * `previous_response_not_found` naming the field; see response-store.ts for the bounds.
+ *
  * Errors before any output are the OpenAI error object (`{"error": {"message", "type", "param", "code"}}`)
  * with the status the official clients map to their exceptions (400 BadRequestError, 502/504 …).
  */
 import { randomUUID } from 'node:crypto';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
+import type { ConversationTurn } from '../chain/prompt.js';
 import type { TurnSettings } from './chat-request.js';
-import { HttpError, internalError } from './errors.js';
+import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
+import type { ResponseStore } from './response-store.js';
 import {
   checkResponsesShape,
   type ResponsesRequest,
@@ -50,6 +57,8 @@ export interface ResponsesRouteOptions {
   maxMessages: number;
   defaults: Omit<TurnSettings, 'reasoning'>;
   log: (line: string) => void;
+  /** Where responses are kept for `previous_response_id`. */
+  store: ResponseStore;
 }
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
@@ -91,7 +100,7 @@ export interface ResponseObject {
   model: string;
   output: ResponseOutputMessage[];
   parallel_tool_calls: boolean;
-  previous_response_id: null;
+  previous_response_id: string | null;
   temperature: number | null;
   text: { format: { type: 'text' } };
   tool_choice: 'none';
@@ -144,7 +153,7 @@ function base(draft: Draft, status: ResponseStatus): ResponseObject {
     model: draft.modelName,
     output: [],
     parallel_tool_calls: false,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
     temperature: body.temperature ?? null,
     text: { format: { type: 'text' } },
     tool_choice: 'none',
@@ -201,7 +210,46 @@ export function finishedResponse(
 export function createResponsesHandler(
   options: ResponsesRouteOptions,
 ): (ctx: RequestContext) => Promise<void> {
-  const { turn, modelName, maxBody, maxMessages, defaults, log } = options;
+  const { turn, modelName, maxBody, maxMessages, defaults, log, store } = options;
+
+  /** The conversation before this request: the stored one it continues, then its own earlier items. */
+  function historyOf(body: ResponsesRequest, items: readonly ConversationTurn[]): ConversationTurn[] {
+    const previous = body.previous_response_id;
+    if (previous === undefined || previous === null) return [...items];
+    const kept = store.get(previous);
+    if (kept === undefined) {
+      throw new HttpError(
+        404,
+        `previous response ${JSON.stringify(previous)} not found: gtalign serve keeps the last ` +
+          `${store.maxResponses} responses in this process's memory (none with store: false); ` +
+          'send the whole conversation as input items',
+        'invalid_request_error',
+        'previous_response_not_found',
+        'previous_response_id',
+      );
+    }
+    // The question counts too: the whole conversation is bounded like one request's items.
+    if (kept.length + items.length + 1 > maxMessages) {
+      throw badRequest(
+        `the conversation through previous_response_id holds ${kept.length + items.length + 1} items, ` +
+          `the server's limit is ${maxMessages}; start a new conversation with fewer items`,
+        'previous_response_id',
+        'too_many_messages',
+      );
+    }
+    return [...kept, ...items];
+  }
+
+  /** Keeps the finished exchange for a later `previous_response_id` (unless `store: false`). */
+  function keep(draft: Draft, request: ProxiedTurnRequest, result: TurnResult): void {
+    if (draft.body.store === false) return;
+    store.put(draft.id, [
+      ...request.history,
+      { role: 'user', content: request.question },
+      // The answer as the model would see its own turn again: the response block, not the chain.
+      { role: 'assistant', content: result.response },
+    ]);
+  }
 
   return async (ctx) => {
     const raw = await readJsonBody(ctx, maxBody);
@@ -211,7 +259,7 @@ export function createResponsesHandler(
     const settings = readResponsesSettings(body, ctx.req.headers, defaults);
     const request: ProxiedTurnRequest = {
       question: input.question,
-      history: input.history,
+      history: historyOf(body, input.history),
       settings,
       maxTokens: body.max_output_tokens ?? undefined,
       temperature: body.temperature ?? undefined,
@@ -232,6 +280,7 @@ export function createResponsesHandler(
     const result = await turn(ctx, request);
     if (result === undefined) return;
     const text = settings.reasoning ? result.output : result.response;
+    keep(draft, request, result);
     sendJson(ctx.res, 200, finishedResponse(draft, result, text, input.notes));
   };
 
@@ -312,6 +361,7 @@ export function createResponsesHandler(
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes);
+    keep(draft, request, result);
     const item = done.output[0]!;
     send('response.output_text.done', { ...at, text: full, logprobs: [] });
     send('response.content_part.done', { ...at, part: item.content[0] });

@@ -57,6 +57,8 @@ describe('gtalign serve', () => {
         'paper-api',
         '--api-key-env',
         'MY_KEYS',
+        '--stored-responses',
+        '0',
       ],
       { MY_KEYS: 'k-one,k-two' },
     );
@@ -78,6 +80,21 @@ describe('gtalign serve', () => {
     expect(body.gtalign.action).toBe('DA');
     // The served model name was found through the upstream's /v1/models.
     expect(upstream.requests.at(-1)!.body!.model).toBe('qwen-dino');
+    // --stored-responses 0: no response is kept for previous_response_id.
+    const respond = (body: Record<string, unknown>) =>
+      fetch(`${s.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k-one' },
+        body: JSON.stringify({ model: 'x', ...body }),
+      });
+    const first = await respond({ input: QUESTION });
+    expect(first.status).toBe(200);
+    const { id } = (await first.json()) as { id: string };
+    const next = await respond({ input: 'And then?', previous_response_id: id });
+    expect(next.status).toBe(404);
+    expect(((await next.json()) as { error: { code: string } }).error.code).toBe(
+      'previous_response_not_found',
+    );
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
   });

@@ -166,6 +166,62 @@ describe('responses.create, non-streaming', () => {
   });
 });
 
+describe('conversation state with previous_response_id', () => {
+  /** The messages of turn `turn`'s first upstream call (each turn makes two: stage 1 and stage 2), as JSON. */
+  const stage1Prompt = (turn: number): string => JSON.stringify(upstream.requests[turn * 2]?.body?.messages);
+  const count = (text: string, part: string): number =>
+    text.split(JSON.stringify(part).slice(1, -1)).length - 1;
+
+  it('continues a kept response: the model sees the earlier questions and answers, the client sends only the new one', async () => {
+    const first = await client.responses.create({
+      model: 'gtalign-dino',
+      input: 'Which dinosaur is the largest?',
+    });
+    expect(first.previous_response_id).toBeNull();
+    const second = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      previous_response_id: first.id,
+    });
+    expect(second.previous_response_id).toBe(first.id);
+    const third = await client.responses.create({
+      model: 'gtalign-dino',
+      input: 'Thanks, and the smallest?',
+      previous_response_id: second.id,
+    });
+    expect(upstream.requests).toHaveLength(6);
+    // Turn 1 knows nothing earlier; turn 2 has turn 1; turn 3 has turns 1 and 2, in order.
+    expect(stage1Prompt(0)).not.toContain(first.output_text);
+    const two = stage1Prompt(1);
+    expect(two).toContain('Which dinosaur is the largest?');
+    expect(two).toContain(first.output_text);
+    const three = stage1Prompt(2);
+    const firstAt = three.indexOf('Which dinosaur is the largest?');
+    expect(firstAt).toBeGreaterThanOrEqual(0);
+    expect(three.indexOf(JSON.stringify(QUESTION).slice(1, -1), firstAt)).toBeGreaterThan(firstAt);
+    // Both earlier answers (the same text here) are in it, and the new question.
+    expect(count(three, first.output_text)).toBe(count(stage1Prompt(0), first.output_text) + 2);
+    expect(three).toContain('Thanks, and the smallest?');
+    expect(third.output_text).toBe(RESPONSES.CQ);
+  });
+
+  it('a streamed response is kept too, once completed', async () => {
+    const events = await collect(
+      await client.responses.create({ model: 'gtalign-dino', input: 'Streamed question', stream: true }),
+    );
+    const completed = events.at(-1)!;
+    if (completed.type !== 'response.completed') throw new Error('no response.completed');
+    upstream.requests.length = 0;
+    await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      previous_response_id: completed.response.id,
+    });
+    expect(stage1Prompt(0)).toContain('Streamed question');
+    expect(stage1Prompt(0)).toContain(completed.response.output_text ?? RESPONSES.CQ);
+  });
+});
+
 describe('responses.create, streaming', () => {
   it('sends the Responses event sequence; the deltas add up to the <response> text; completed carries usage and the trace', async () => {
     upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
@@ -282,13 +338,25 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('is stateless: previous_response_id is a 400 that says to send the conversation', async () => {
-    const err = await fail(
+  it('a previous_response_id not kept (unknown, or stored with store: false) is a 404 naming the field', async () => {
+    const unknown = await fail(
       client.responses.create({ model: 'gtalign-dino', input: QUESTION, previous_response_id: 'resp_1' }),
     );
-    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(err.param).toBe('previous_response_id');
-    expect(err.message).toMatch(/does not store responses/);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(unknown.param).toBe('previous_response_id');
+    expect(unknown.code).toBe('previous_response_not_found');
+    expect(unknown.message).toMatch(/previous response "resp_1" not found.*send the whole conversation/);
+    expect(upstream.requests).toHaveLength(0);
+    const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
+    const after = await fail(
+      client.responses.create({ model: 'gtalign-dino', input: 'And?', previous_response_id: unstored.id }),
+    );
+    expect(after).toBeInstanceOf(OpenAI.NotFoundError);
+    const conversation = await fail(
+      client.responses.create({ model: 'gtalign-dino', input: QUESTION, conversation: 'conv_1' }),
+    );
+    expect(conversation).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(conversation.message).toMatch(/does not keep conversations: use previous_response_id/);
   });
 
   it('an unsupported policy is 400; an upstream error is 502; a missing key 401', async () => {

@@ -1,6 +1,6 @@
 /** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
 import { group, setting } from '../setting.js';
-import { positiveInt, text } from '../value-types.js';
+import { integer, positiveInt, text } from '../value-types.js';
 
 export const UPSTREAM_URL = setting({
   name: 'upstream-url',
@@ -44,6 +44,15 @@ export const MAX_MESSAGES = setting({
   default: 256,
   arg: 'N',
   help: 'most messages in one request',
+});
+
+export const STORED_RESPONSES = setting({
+  name: 'stored-responses',
+  key: 'serve.storedResponses',
+  type: integer({ min: 0, max: 1_000_000 }),
+  default: 1000,
+  arg: 'N',
+  help: 'responses kept in memory for previous_response_id on\n/v1/responses (0: none)',
 });
 
 export const UPSTREAM = group('Upstream', [
