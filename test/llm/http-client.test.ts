@@ -3,7 +3,7 @@
  * each framing and each hostile answer is what the test says: chunked bodies cut anywhere, a body without
  * a length, informational answers, oversized heads, malformed framing, connections cut mid-body.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLimited } from '../../src/llm/http.js';
 import {
@@ -12,63 +12,13 @@ import {
   MAX_RESPONSE_HEAD_BYTES,
   requestTemplate,
 } from '../../src/llm/http-client.js';
+import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
 
-interface RawServer {
-  url: string;
-  /** Connections accepted so far. */
-  connections: number;
-  /** The raw bytes of every request received, by connection. */
-  received: string[];
-  close(): Promise<void>;
-}
+afterEach(closeRawHttpServers);
 
-const servers: RawServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-/** A server that calls `answer` once per complete request (head and declared body) on a connection. */
-async function rawServer(answer: (socket: Socket, request: string, n: number) => void): Promise<RawServer> {
-  const sockets = new Set<Socket>();
-  let count = 0;
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    const index = raw.connections++;
-    raw.received[index] = '';
-    let pending = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      raw.received[index] += d;
-      pending += d;
-      for (;;) {
-        const end = pending.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
-        if (pending.length < end + 4 + length) return;
-        const request = pending.slice(0, end + 4 + length);
-        pending = pending.slice(end + 4 + length);
-        answer(socket, request, count++);
-      }
-    });
-    socket.on('error', () => undefined);
-  });
-  const raw: RawServer = {
-    url: '',
-    connections: 0,
-    received: [],
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  raw.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/x?q=1`;
-  servers.push(raw);
-  return raw;
-}
+/** A raw server whose requests go to /v1/x?q=1 (the client must send the query). */
+const rawServer = (answer: (socket: Socket, request: string, n: number) => void) =>
+  startRawHttpServer(answer, '/v1/x?q=1');
 
 const text = async (exchange: HttpExchange): Promise<string> => {
   await exchange.head;

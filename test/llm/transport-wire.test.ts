@@ -3,61 +3,17 @@
  * hostile answer is what the test says: chunked bodies cut anywhere, connections cut mid-body, oversized
  * heads and bodies, and connections kept alive and bounded per host.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport, type Transport, type TransportOptions } from '../../src/llm/transport.js';
 import { ChatModelError } from '../../src/llm/types.js';
+import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
 
-interface RawServer {
-  url: string;
-  /** Connections accepted so far. */
-  connections: number;
-  close(): Promise<void>;
-}
+afterEach(closeRawHttpServers);
 
-const servers: RawServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-/** A server that calls `answer` once per complete request (head and declared body) on a connection. */
-async function rawServer(answer: (socket: Socket, n: number) => void): Promise<RawServer> {
-  const sockets = new Set<Socket>();
-  let count = 0;
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    raw.connections++;
-    let pending = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      pending += d;
-      for (;;) {
-        const end = pending.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
-        if (pending.length < end + 4 + length) return;
-        pending = pending.slice(end + 4 + length);
-        answer(socket, count++);
-      }
-    });
-    socket.on('error', () => undefined);
-  });
-  const raw: RawServer = {
-    url: '',
-    connections: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  raw.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/chat`;
-  servers.push(raw);
-  return raw;
-}
+/** A raw server at /v1/chat; `answer` gets the connection and the request's number. */
+const rawServer = (answer: (socket: Socket, n: number) => void) =>
+  startRawHttpServer((socket, _request, n) => answer(socket, n), '/v1/chat');
 
 function transport(url: string, options: Partial<TransportOptions> = {}): Transport {
   return createTransport({
