@@ -15,6 +15,10 @@
  * - `cancel`, or `abort` before the body's end, closes the connection. A connection whose response was
  *   received to its end, and that both sides keep alive, goes back to its pool; an idle one does not keep
  *   the process alive.
+ * - A server closes a kept-alive connection after a while idle (5 s for llama.cpp's and Node's servers),
+ *   and a request written as it does so is lost. So a connection idle for {@link IDLE_REUSE_MS} (or for
+ *   less than the server's `Keep-Alive: timeout=N`) is not reused, and an idempotent request (GET, HEAD…)
+ *   that a reused connection closed on before any byte of the answer is sent once more, on a new one.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -33,6 +37,10 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const BODILESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 /** The headers of an exchange whose response head is not in yet. */
 const NO_FIELDS: ReadonlyMap<string, string> = new Map();
+/** Longest idle time after which a kept-alive connection is still reused (undici's default too). */
+export const IDLE_REUSE_MS = 4000;
+/** Methods whose request may be sent again when it provably got no answer (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Headers this client writes itself. */
 const OWN_HEADERS = new Set(['content-length', 'transfer-encoding']);
 
@@ -174,6 +182,10 @@ export class HttpExchange {
   private failure: unknown;
   private failed = false;
   private settled = false;
+  /** Whether any byte of the answer came. */
+  private answered = false;
+  /** An idempotent request not yet sent again (see the module comment). */
+  replayable: boolean;
 
   constructor(
     readonly template: RequestTemplate,
@@ -187,6 +199,7 @@ export class HttpExchange {
     });
     // A rejection nobody awaits (the caller left after an abort) must not be an unhandled one.
     this.head.catch(noop);
+    this.replayable = IDEMPOTENT.has(template.method);
   }
 
   /** False for an answer that has no body by its framing (to a HEAD request, a 204 or a 304). */
@@ -262,6 +275,15 @@ export class HttpExchange {
 
   /** The peer closed the connection (cleanly or not) while this exchange had it. */
   closed(error: unknown): void {
+    const conn = this.conn;
+    if (this.phase === Phase.Head && !this.answered && this.replayable && conn?.reused) {
+      // The server had let the kept-alive connection go: the request did not reach it. Once more, anew.
+      this.replayable = false;
+      this.conn = undefined;
+      this.phase = Phase.Waiting;
+      conn.pool.send(this, true);
+      return;
+    }
     if (this.phase === Phase.UntilClose && error === undefined) {
       this.received();
       this.detach(false);
@@ -281,6 +303,7 @@ export class HttpExchange {
 
   /** Bytes from the socket. */
   data(buf: Buffer): void {
+    this.answered = true;
     let at = 0;
     const n = buf.length;
     while (at < n && this.phase < Phase.Received) {
@@ -520,6 +543,11 @@ class Connection {
   readonly socket: net.Socket;
   exchange: HttpExchange | undefined;
   private broken = false;
+  /** Exchanges started on it so far. */
+  private served = 0;
+  /** When it went back to its pool, and how long it may then wait to be reused. */
+  private idleSince = 0;
+  private idleLimitMs = IDLE_REUSE_MS;
 
   constructor(
     readonly pool: Pool,
@@ -551,12 +579,24 @@ class Connection {
     return !this.broken && !this.socket.destroyed && this.socket.writable;
   }
 
+  /** Whether the current exchange is not the connection's first. */
+  get reused(): boolean {
+    return this.served > 1;
+  }
+
+  /** Whether it has been idle too long to be reused (the server may be closing it). */
+  stale(now: number): boolean {
+    return now - this.idleSince >= this.idleLimitMs;
+  }
+
   start(exchange: HttpExchange): void {
     this.exchange = exchange;
+    this.served++;
     exchange.started(this);
     this.socket.ref();
     const payload = exchange.payload!;
-    exchange.payload = undefined;
+    // Kept only for an exchange that may be sent again (a small idempotent request).
+    if (!exchange.replayable) exchange.payload = undefined;
     this.socket.write(payload);
   }
 
@@ -564,6 +604,10 @@ class Connection {
     if (this.exchange !== exchange) return;
     this.exchange = undefined;
     if (reuse && this.usable) {
+      // `Keep-Alive: timeout=N`: the server closes it after N s idle; leave it a margin of half a second.
+      const announced = /(?:^|,)\s*timeout=(\d+)/i.exec(exchange.header('keep-alive') ?? '');
+      if (announced !== null) this.idleLimitMs = Math.min(IDLE_REUSE_MS, Number(announced[1]) * 1000 - 500);
+      this.idleSince = performance.now();
       this.socket.resume();
       this.socket.unref();
       this.pool.idle(this);
@@ -593,14 +637,18 @@ class Pool {
 
   constructor(private readonly maxSockets: number) {}
 
-  send(exchange: HttpExchange): void {
+  /** Starts `exchange` on a free connection, a new one, or queues it; `fresh`: never on a kept-alive one. */
+  send(exchange: HttpExchange, fresh = false): void {
+    const now = performance.now();
     for (;;) {
-      const conn = this.free.pop();
+      const conn = fresh ? undefined : this.free.pop();
       if (conn === undefined) break;
-      if (conn.usable) {
+      if (conn.usable && !conn.stale(now)) {
         conn.start(exchange);
         return;
       }
+      // Closed from here: its 'close' takes it off the counts.
+      if (conn.usable) conn.socket.destroy();
     }
     if (this.open < this.maxSockets) {
       this.open++;

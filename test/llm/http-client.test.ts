@@ -79,6 +79,45 @@ describe('the HTTP/1.1 client', () => {
     expect(exchange.status).toBe(200);
   });
 
+  it('sends an idempotent request once more when a kept-alive connection closes before any answer; a POST fails', async () => {
+    const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    for (const method of ['GET', 'POST']) {
+      // The first request is answered and the connection kept; the second one finds the server closing it.
+      const server = await rawServer((socket, _request, n) => {
+        if (n === 1) socket.destroy();
+        else socket.write(OK);
+      });
+      const client = createHttpClient();
+      const template = requestTemplate(server.url, method, {});
+      expect(await text(client.send(template, method === 'POST' ? '{}' : undefined))).toBe('ok');
+      const second = client.send(template, method === 'POST' ? '{}' : undefined);
+      if (method === 'GET') {
+        expect(await text(second)).toBe('ok');
+        expect(server.connections).toBe(2);
+      } else {
+        // A POST may have been acted on: it is not sent again, the caller's retry policy decides.
+        await expect(second.head).rejects.toMatchObject({ code: 'ECONNRESET' });
+        expect(server.connections).toBe(1);
+      }
+      await server.close();
+    }
+  });
+
+  it("does not reuse a connection idle past the server's Keep-Alive timeout", async () => {
+    const server = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nok'),
+    );
+    const client = createHttpClient();
+    const template = requestTemplate(server.url, 'GET', {});
+    expect(await text(client.send(template))).toBe('ok');
+    expect(await text(client.send(template))).toBe('ok');
+    expect(server.connections).toBe(1);
+    // timeout=1: reused for half a second at most. Waiting longer can only make it staler.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await text(client.send(template))).toBe('ok');
+    expect(server.connections).toBe(2);
+  });
+
   it('reads headers as sent: repeats joined, folded lines, bare LFs, names an object would confuse', async () => {
     const server = await rawServer((socket) => {
       socket.end(
