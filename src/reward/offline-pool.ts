@@ -41,6 +41,11 @@ export interface OfflineOptions extends OfflineScoringOptions {
   name?: string;
   /** The longest input line in bytes (default {@link MAX_LINE_BYTES}); a longer one stops the run. */
   maxLineBytes?: number;
+  /**
+   * Whether this thread scores a block itself when every worker is full (default: when the workers leave
+   * a core free, as they do by default).
+   */
+  thisThreadHelps?: boolean;
 }
 
 export function mergeStats(into: BatchStats, from: BatchStats): void {
@@ -136,7 +141,10 @@ export async function* scoreLinesOffline(
   source: ByteReader | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
   options: OfflineOptions = {},
 ): AsyncGenerator<ChunkResult> {
-  const workers = Math.max(0, options.workers ?? availableParallelism());
+  const cores = availableParallelism();
+  // One core is this thread's: it reads, writes, and scores whenever the workers are full.
+  const workers = Math.max(0, options.workers ?? cores - 1);
+  const helps = options.thisThreadHelps ?? workers < cores;
   const scoring = scoringOptions(options);
   const failure: SourceFailure = {};
   const blockBytes = options.chunkBytes ?? 1 << 20;
@@ -160,7 +168,8 @@ export async function* scoreLinesOffline(
   // Chunks sent out and not yet yielded, in input order.
   const order: Slot[] = [];
   // Results held for order are bounded too: a slow chunk at the head stops the reading.
-  const maxHeld = workers * PER_WORKER * 2;
+  // Room too for what this thread scores while the first worker starts (~0.1 s: several blocks).
+  const maxHeld = Math.max(16, workers * PER_WORKER * 2);
   // A chunk may finish while this generator reads input or waits for its reader: the signal keeps that.
   const progress = new ProgressSignal();
   const settled = () => progress.notify();
@@ -198,16 +207,25 @@ export async function* scoreLinesOffline(
         continue;
       }
       for (const c of first === undefined ? [chunk] : [first, chunk]) {
-        let w: ChunkWorker | undefined;
+        let slot: Slot | undefined;
         for (;;) {
           const seen = progress.seen;
           yield* ready();
           if (stopped) return;
-          w = idle();
-          if (w !== undefined) break;
+          const w = idle();
+          if (w !== undefined) {
+            slot = w.score(c);
+            break;
+          }
+          if (helps && order.length < maxHeld) {
+            // Every worker holds its share and a core is free: this thread scores the block itself
+            // (while the workers start, and whenever they fall behind).
+            slot = { done: true, result: inline(c) };
+            break;
+          }
           await progress.after(seen);
         }
-        order.push(w.score(c));
+        order.push(slot);
         sent++;
       }
       first = undefined;

@@ -16,6 +16,7 @@ import type { PayoffError } from '../chain/payoff.js';
 import type { PayoffMatrix } from '../game/spec.js';
 import { aggregate } from './aggregate.js';
 import { characterBleu } from './bleu.js';
+import { codeUnitsOf } from './code-units.js';
 import {
   answerTerms,
   brevityTerm,
@@ -34,7 +35,7 @@ import {
   DEFAULT_REWARD_CONFIG,
   type RewardConfig,
 } from './config-base.js';
-import { newScanState, scanText } from './text.js';
+import { newScanState, scanUnits } from './text.js';
 
 export interface RewardSample {
   data_source: string;
@@ -169,12 +170,13 @@ function measure(
   response: { open: number; start: number; end: number } | undefined,
 ): RewardLengths {
   const state = newScanState();
+  const units = codeUnitsOf(output);
   if (response === undefined) {
     const reasoningEnd = output.indexOf('<response>');
     const cut = reasoningEnd < 0 ? output.length : reasoningEnd;
-    scanText(output, 0, cut, state);
+    scanUnits(units, 0, cut, state);
     const reasoningChars = cut - state.pairs;
-    scanText(output, cut, output.length, state);
+    scanUnits(units, cut, output.length, state);
     return {
       response_words: 0,
       response_chars: 0,
@@ -184,15 +186,15 @@ function measure(
     };
   }
   const { open, start, end } = response;
-  scanText(output, 0, open, state);
+  scanUnits(units, 0, open, state);
   const reasoningChars = open - state.pairs;
-  scanText(output, open, start, state);
+  scanUnits(units, open, start, state);
   // The response counted on its own starts fresh: a word (the content is stripped, so non-blank) at
   // `start` counts even when glued to the tag, and a pair completed exactly at `start` does not.
   const classBefore = state.prev;
   const wordsBefore = state.words;
   const pairsBefore = state.pairs;
-  scanText(output, start, end, state);
+  scanUnits(units, start, end, state);
   let responseWords = state.words - wordsBefore;
   let responsePairs = state.pairs - pairsBefore;
   if (start < end && (classBefore & CLASS_SPACE) === 0) responseWords++;
@@ -202,7 +204,7 @@ function measure(
     (output.charCodeAt(start) & 0xfc00) === 0xdc00
   )
     responsePairs--;
-  scanText(output, end, output.length, state);
+  scanUnits(units, end, output.length, state);
   return {
     response_words: responseWords,
     response_chars: end - start - responsePairs,

@@ -8,6 +8,7 @@
  */
 
 import { PY_WHITESPACE_CODE_POINTS } from '../chain/py-whitespace.js';
+import { codeUnitsOf } from './code-units.js';
 
 export {
   isPySpace,
@@ -46,13 +47,13 @@ export function newScanState(): ScanState {
   return { words: 0, pairs: 0, prev: 1 };
 }
 
-/** Advances `state` over `text[from, to)`. */
-export function scanText(text: string, from: number, to: number, state: ScanState): void {
+/** Advances `state` over the code units `units[from, to)` (see {@link codeUnitsOf}). */
+export function scanUnits(units: Uint16Array, from: number, to: number, state: ScanState): void {
   let words = state.words;
   let pairs = state.pairs;
   let prev = state.prev;
   for (let i = from; i < to; i++) {
-    const f = CLASS[text.charCodeAt(i)] as number;
+    const f = CLASS[units[i] as number] as number;
     words += prev & ~f & 1; // non-whitespace after whitespace starts a word
     pairs += (prev >> 1) & (f >> 2) & 1; // a low surrogate after a high one completes a pair
     prev = f;
@@ -65,7 +66,7 @@ export function scanText(text: string, from: number, to: number, state: ScanStat
 /** Words and code points of `text.slice(start, end)` in one pass, without slicing. */
 export function textStats(text: string, start = 0, end = text.length): TextStats {
   const state = newScanState();
-  scanText(text, start, end, state);
+  scanUnits(codeUnitsOf(text), start, end, state);
   return { words: state.words, codePoints: end - start - state.pairs };
 }
 

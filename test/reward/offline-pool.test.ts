@@ -149,29 +149,40 @@ describe('scoreLinesOffline', () => {
   many[900] = JSON.stringify({ id: 'alien', data_source: 'gsm8k', response: 'x', ground_truth: '1' });
   const input = `\ufeff${many.join('\r\n')}\r\n`;
 
-  it('gives the same lines in the same order with worker threads as in this thread', async () => {
-    // The parity lines replay the reference, which clips its one off-scale verdict.
-    const single = await run(input, { workers: 0, chunkBytes: 4096, clipVerdicts: true });
-    const pooled = await run(input, { workers: 2, chunkBytes: 4096, clipVerdicts: true });
-    expect(pooled.out).toBe(single.out);
-    expect(single.count).toBe(many.length);
-    const ids = single.out
-      .trimEnd()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { id?: unknown; line?: number });
-    expect(ids.map((o) => o.id)).toEqual(
-      many.map((l) => (l.startsWith('{"id": "broken"') ? undefined : JSON.parse(l).id)),
-    );
-    expect(ids[333]).toMatchObject({ line: 334 });
-    expect(pooled.errors).toEqual([
-      expect.stringMatching(/^line 334: not valid JSON/),
-      expect.stringMatching(/^line 901 \(id "[^"]+"\): unknown data source "gsm8k"/),
-    ]);
-  }, 60_000);
+  // Two workers, or one worker with this thread scoring whenever the worker holds its two blocks (the
+  // reader outpaces one worker many times over, so this thread takes many of the blocks).
+  const pools = [
+    { workers: 2, thisThreadHelps: false },
+    { workers: 1, thisThreadHelps: true },
+  ];
+
+  it.each(pools)(
+    'gives the same lines in the same order with worker threads as in this thread (%o)',
+    async (pool) => {
+      // The parity lines replay the reference, which clips its one off-scale verdict.
+      const single = await run(input, { workers: 0, chunkBytes: 4096, clipVerdicts: true });
+      const pooled = await run(input, { ...pool, chunkBytes: 4096, clipVerdicts: true });
+      expect(pooled.out).toBe(single.out);
+      expect(single.count).toBe(many.length);
+      const ids = single.out
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id?: unknown; line?: number });
+      expect(ids.map((o) => o.id)).toEqual(
+        many.map((l) => (l.startsWith('{"id": "broken"') ? undefined : JSON.parse(l).id)),
+      );
+      expect(ids[333]).toMatchObject({ line: 334 });
+      expect(pooled.errors).toEqual([
+        expect.stringMatching(/^line 334: not valid JSON/),
+        expect.stringMatching(/^line 901 \(id "[^"]+"\): unknown data source "gsm8k"/),
+      ]);
+    },
+    60_000,
+  );
 
   it('under fail, writes everything before the first bad line and nothing after', async () => {
-    for (const workers of [0, 2]) {
-      const r = await run(input, { workers, chunkBytes: 4096, onJudgeError: 'fail', clipVerdicts: true });
+    for (const pool of [{ workers: 0 }, ...pools]) {
+      const r = await run(input, { ...pool, chunkBytes: 4096, onJudgeError: 'fail', clipVerdicts: true });
       expect(r.count).toBe(333);
       expect(r.aborted).toEqual([expect.stringMatching(/^line 334: not valid JSON/)]);
       const ids = r.out

@@ -53,6 +53,15 @@ describe('textStats', () => {
     expect(textStats(text, start, end)).toEqual({ words: 2, codePoints: 11 });
     expect(textStats(text, start, end)).toEqual(textStats(text.slice(start, end)));
   });
+
+  it('measures a text longer than its reused scratch space, and a shorter one after it', () => {
+    // The scan reads a copy of the code units in a buffer kept between calls (32 Ki units at first).
+    const long = 'ab 😀\ud800\u3000c'.repeat(20_000);
+    // Words: "ab", "😀\ud800", then "c" joins the next copy's "ab": two a copy, and the last "c".
+    expect(textStats(long)).toEqual({ words: 40_001, codePoints: [...long].length });
+    expect(textStats('x\udc00 y')).toEqual({ words: 2, codePoints: 4 });
+    expect(textStats(long.slice(0, 7))).toEqual({ words: 2, codePoints: 6 });
+  });
 });
 
 describe('pythonStrip', () => {

@@ -26,8 +26,10 @@ export const WORKERS = setting({
   key: 'rewardScore.workers',
   type: integer({ min: 0 }),
   arg: 'N',
-  help: 'offline scoring threads (0 = this thread only)',
-  defaultText: 'CPU count',
+  help:
+    'offline scoring worker threads; this thread scores too whenever they are full\n' +
+    'and a core is left (0 = this thread only)',
+  defaultText: 'CPU count − 1',
 });
 
 export const CLIP_VERDICTS = setting({
