@@ -56,7 +56,6 @@ export async function lookaheadSetup(
     if (err instanceof PersonaError) throw new InputError(err.message);
     throw err;
   }
-  if (persona.length !== 1) throw new UsageError('--lookahead takes one --persona');
   const policy = await createBackend(
     { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
     env,
@@ -84,7 +83,7 @@ export async function lookaheadSetup(
     discount: values['lookahead-discount'],
     policy: policy.model,
     user: user.model,
-    persona: persona[0]!,
+    personas: persona,
     seed: values['user-seed'],
     userMaxTokens: values['user-max-tokens'],
     userTemperature: values['user-temperature'],
@@ -96,7 +95,9 @@ export async function lookaheadSetup(
     scorer,
     description:
       `look-ahead K = ${values.lookahead}, λ = ${values['lookahead-weight']}, γ = ${values['lookahead-discount']}, ` +
-      `policy ${policyModel}, user ${userModel} as ${persona[0]!.name}, ${values['lookahead-concurrency']} rollouts at once`,
+      `policy ${policyModel}, user ${userModel} as ${persona.map((p) => p.name).join(', ')}` +
+      `${persona.length > 1 ? ` (R: the mean over ${persona.length} personas)` : ''}, ` +
+      `${values['lookahead-concurrency']} rollouts at once`,
     close: async () => {
       await Promise.all([policy.model.close(), user.model.close()]);
     },

@@ -20,6 +20,9 @@
  *    W_T is the welfare of the conversation's last turn (its outcome); γ^T charges every extra turn the user
  *    had to take. When T = 0 (DA, no follow-up, no action, unscorable), W_T = W_0 and R = W_0: a direct
  *    answer needs no look-ahead and gets exactly its single-turn reward.
+ * 4. With several personas, each has a rollout of its own and R is the mean of their R_p (the expected
+ *    reward over a population of users, each persona weighing the same): a turn is rewarded for what it
+ *    leads to with every kind of user, not with one.
  *
  * The simulated user's hidden intent comes from `intentOf` (src/sim/intent.ts) on a row whose id is
  * `lookahead:` + the first 16 hex digits of sha256 of the canonical JSON of {data_source, ground_truth,
@@ -27,7 +30,7 @@
  * whatever its sample id.
  *
  * Cost and cache: each rollout is content-addressed (sha256 of the canonical JSON of the sample, the
- * horizon, persona, seeds, both models and their settings, and the reward config); a rollout in flight
+ * horizon, its persona, seeds, both models and their settings, and the reward config); a rollout in flight
  * or done in this process is shared by every sample with the same key (the last `memoryLimit` finished
  * ones are kept), and with a cache folder the finished rollout (its turns and their welfare) is written
  * there, so a repeated sample costs no policy, user or judge call. λ and γ are applied after the cache, so
@@ -83,7 +86,10 @@ export interface LookaheadOptions {
   policyOptions?: AssistantOptions;
   /** The model playing the user. */
   user: ChatModel;
-  persona: Persona;
+  /** Who plays the user; or `personas`. */
+  persona?: Persona;
+  /** Several users: each sample gets a rollout per persona, and R is the mean of their rewards. */
+  personas?: readonly Persona[];
   /** Seed of the user's meaning, follow-up draws and sampling. */
   seed: number;
   userMaxTokens?: number;
@@ -118,19 +124,40 @@ export interface Rollout {
   user_calls: number;
 }
 
-/** What `components.lookahead` of an output record holds. */
-export interface LookaheadInfo {
+/** One persona's rollout of a sample. */
+export interface PersonaLookahead {
+  persona: string;
   /** T: future assistant turns taken. */
   turns: number;
+  /** Calls this sample made in this process (0 when the rollout was shared or read from the cache). */
   policy_calls: number;
   user_calls: number;
   cached: boolean;
   /** Why the rollout ended (`answered`, `no-follow-up`, `user-stopped`, `turn-limit`, `no-action`, `unscorable`). */
   end: string;
-  /** W_0, the turn's own welfare, and W_1..W_T. */
-  own: number;
+  /** W_1..W_T. */
   future: number[];
   actions: string[];
+  /** R_p = (1 − λ)·W_0 + λ·γ^T·W_T. */
+  reward: number;
+}
+
+/**
+ * What `components.lookahead` of an output record holds. With one persona: its rollout's `turns`, calls,
+ * `cached`, `end`, `future` and `actions` (no `personas`). With several: `personas` (one entry each), and
+ * `turns` and the calls summed, `cached` when every rollout was.
+ */
+export interface LookaheadInfo {
+  turns: number;
+  policy_calls: number;
+  user_calls: number;
+  cached: boolean;
+  end?: string;
+  /** W_0, the turn's own welfare. */
+  own: number;
+  future?: number[];
+  actions?: string[];
+  personas?: PersonaLookahead[];
   horizon: number;
   weight: number;
   discount: number;
@@ -277,9 +304,12 @@ export class LookaheadScorer {
   private readonly limiter: Limiter;
   private readonly policyCalls = { calls: 0 };
   private readonly userCalls = { calls: 0 };
+  private readonly personas: readonly Persona[];
 
   constructor(options: LookaheadOptions) {
     this.options = options;
+    this.personas = options.personas ?? (options.persona === undefined ? [] : [options.persona]);
+    if (this.personas.length === 0) throw new Error('the look-ahead needs a persona');
     this.limiter = createLimiter(Math.max(1, options.concurrency ?? 8));
   }
 
@@ -335,7 +365,7 @@ export class LookaheadScorer {
     return { pending, made: true, cached: () => fromDisk };
   }
 
-  private keyOf(input: Input, own: { W: number }): string {
+  private keyOf(input: Input, own: { W: number }, persona: Persona): string {
     const o = this.options;
     const { sample } = input.item;
     return createHash('sha256')
@@ -347,7 +377,7 @@ export class LookaheadScorer {
           prompt: input.prompt ?? null,
           own: own.W,
           horizon: o.horizon,
-          persona: o.persona,
+          persona,
           seed: o.seed,
           user: { id: o.user.id, maxTokens: o.userMaxTokens ?? null, temperature: o.userTemperature ?? null },
           policy: { id: o.policy.id, options: o.policyOptions ?? null },
@@ -375,7 +405,12 @@ export class LookaheadScorer {
   }
 
   /** The K future turns of one sample (see the module comment). Throws `RolloutError` on a failure. */
-  private async rollout(input: Input, ownAction: string | undefined, stats: BatchStats): Promise<Rollout> {
+  private async rollout(
+    input: Input,
+    ownAction: string | undefined,
+    persona: Persona,
+    stats: BatchStats,
+  ): Promise<Rollout> {
     const o = this.options;
     const { sample } = input.item;
     const extra = sample.extra_info ?? {};
@@ -414,7 +449,7 @@ export class LookaheadScorer {
         action,
         answers,
         insisted,
-        persona: o.persona,
+        persona,
         seed: o.seed,
         conversation: rowId,
       });
@@ -429,7 +464,7 @@ export class LookaheadScorer {
         const reply = await simulateReply(
           {
             model: userModel,
-            persona: o.persona,
+            persona,
             intent,
             seed: o.seed,
             ...(o.userMaxTokens === undefined ? {} : { maxTokens: o.userMaxTokens }),
@@ -464,7 +499,7 @@ export class LookaheadScorer {
         action: nextAction,
         answers,
         insisted,
-        persona: o.persona,
+        persona,
         seed: o.seed,
         conversation: rowId,
       });
@@ -507,78 +542,124 @@ export class LookaheadScorer {
     return { turns, end, policy_calls: policyCalls.calls, user_calls: userCalls.calls };
   }
 
-  /** Scores one input: W_0, then the rollout when the turn asks, then R. Never throws. */
-  async score(item: BatchItem, stats: BatchStats, prompt?: ChatMessage[]): Promise<BatchResult> {
-    const own = await scoreOne(item, this.options.batch, stats);
-    if ('error' in own || 'invalid' in item) return own;
-    const full: Input = { item, prompt };
+  /** One persona's rollout of a scored turn: none when the rules end the conversation at once. */
+  private async outcome(
+    input: Input,
+    own: { W: number; scorable: boolean },
+    action: string | undefined,
+    persona: Persona,
+    stats: BatchStats,
+  ): Promise<{ rollout: Rollout; cached: boolean; made: boolean }> {
     const o = this.options;
-    let rollout: Rollout;
-    let cached = false;
-    let made = false;
-    const action = actionOf(item.sample.response);
-    const first = own.record.scorable
+    const { sample } = input.item;
+    const first = own.scorable
       ? decideUser({
           turn: 1,
           maxTurns: o.horizon + 1,
           action,
           answers: 0,
           insisted: false,
-          persona: o.persona,
+          persona,
           seed: o.seed,
-          conversation: lookaheadRowId({ ...item.sample, prompt }),
+          conversation: lookaheadRowId({ ...sample, prompt: input.prompt }),
         })
       : ({ next: 'end', reason: 'unscorable' } as const);
     if (first.next === 'end') {
       // No future turn (DA, no follow-up, no action, unscorable): R = W_0, no call, nothing to cache.
-      rollout = { turns: [], end: first.reason, policy_calls: 0, user_calls: 0 };
-    } else {
-      const key = this.keyOf(full, { W: own.record.score });
-      const found = this.rolloutOf(key, () => this.rollout(full, action, stats));
-      made = found.made;
-      const pending = found.pending;
-      try {
-        rollout = await pending;
-        cached = found.cached();
-      } catch (err) {
-        const reason = err instanceof RolloutError ? err.reason : undefined;
-        return {
-          id: item.id,
-          line: item.line,
-          data_source: item.sample.data_source,
-          // A stage of its own in the output line; the batch types name only the single-turn stages.
-          error: {
-            stage: 'lookahead' as 'score',
-            message: (err as Error).message,
-            ...(reason === undefined ? {} : { reason: reason as never }),
-          },
-        };
-      }
+      return {
+        rollout: { turns: [], end: first.reason, policy_calls: 0, user_calls: 0 },
+        cached: false,
+        made: false,
+      };
     }
-    const calls = made && !cached;
-    const info: LookaheadInfo = {
-      turns: rollout.turns.length,
-      policy_calls: calls ? rollout.policy_calls : 0,
-      user_calls: calls ? rollout.user_calls : 0,
-      cached,
-      end: rollout.end,
-      own: own.record.score,
-      future: rollout.turns.map((t) => t.W),
-      actions: rollout.turns.map((t) => t.action),
-      horizon: o.horizon,
-      weight: o.weight,
-      discount: o.discount,
-    };
+    const found = this.rolloutOf(this.keyOf(input, own, persona), () =>
+      this.rollout(input, action, persona, stats),
+    );
+    const rollout = await found.pending;
+    return { rollout, cached: found.cached(), made: found.made };
+  }
+
+  /** Scores one input: W_0, then each persona's rollout when the turn asks, then R. Never throws. */
+  async score(item: BatchItem, stats: BatchStats, prompt?: ChatMessage[]): Promise<BatchResult> {
+    const own = await scoreOne(item, this.options.batch, stats);
+    if ('error' in own || 'invalid' in item) return own;
+    const o = this.options;
+    const action = actionOf(item.sample.response);
+    const W0 = own.record.score;
+    let outcomes: Array<{ rollout: Rollout; cached: boolean; made: boolean }>;
+    try {
+      outcomes = await Promise.all(
+        this.personas.map((p) =>
+          this.outcome({ item, prompt }, { W: W0, scorable: own.record.scorable }, action, p, stats),
+        ),
+      );
+    } catch (err) {
+      const reason = err instanceof RolloutError ? err.reason : undefined;
+      return {
+        id: item.id,
+        line: item.line,
+        data_source: item.sample.data_source,
+        // A stage of its own in the output line; the batch types name only the single-turn stages.
+        error: {
+          stage: 'lookahead' as 'score',
+          message: (err as Error).message,
+          ...(reason === undefined ? {} : { reason: reason as never }),
+        },
+      };
+    }
     const t = this.totals;
     t.samples++;
-    t.turns += info.turns;
-    t.policy_calls += info.policy_calls;
-    t.user_calls += info.user_calls;
-    if (info.cached) t.cached++;
-    else if (made) t.rollouts++;
+    const each: PersonaLookahead[] = outcomes.map(({ rollout, cached, made }, i) => {
+      const calls = made && !cached;
+      const future = rollout.turns.map((turn) => turn.W);
+      const entry: PersonaLookahead = {
+        persona: this.personas[i]!.name,
+        turns: rollout.turns.length,
+        policy_calls: calls ? rollout.policy_calls : 0,
+        user_calls: calls ? rollout.user_calls : 0,
+        cached,
+        end: rollout.end,
+        future,
+        actions: rollout.turns.map((turn) => turn.action),
+        reward: lookaheadReward(W0, future, o.weight, o.discount),
+      };
+      t.turns += entry.turns;
+      t.policy_calls += entry.policy_calls;
+      t.user_calls += entry.user_calls;
+      if (cached) t.cached++;
+      else if (made) t.rollouts++;
+      return entry;
+    });
+    const settings = { horizon: o.horizon, weight: o.weight, discount: o.discount };
+    let info: LookaheadInfo;
+    if (each.length === 1) {
+      const e = each[0]!;
+      info = {
+        turns: e.turns,
+        policy_calls: e.policy_calls,
+        user_calls: e.user_calls,
+        cached: e.cached,
+        end: e.end,
+        own: W0,
+        future: e.future,
+        actions: e.actions,
+        ...settings,
+      };
+    } else {
+      info = {
+        turns: each.reduce((n, e) => n + e.turns, 0),
+        policy_calls: each.reduce((n, e) => n + e.policy_calls, 0),
+        user_calls: each.reduce((n, e) => n + e.user_calls, 0),
+        cached: each.every((e) => e.cached),
+        own: W0,
+        personas: each,
+        ...settings,
+      };
+    }
     const record = {
       ...own.record,
-      score: lookaheadReward(info.own, info.future, o.weight, o.discount),
+      // The mean over the personas of R_p (one persona: its R).
+      score: each.reduce((sum, e) => sum + e.reward, 0) / each.length,
       components: { ...own.record.components, lookahead: info } as typeof own.record.components,
     };
     return { id: own.id, line: own.line, record };

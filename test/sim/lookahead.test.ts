@@ -229,6 +229,67 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     expect(r2.stderr).toMatch(/policy calls 0 .*user calls 0/);
   }, 60_000);
 
+  it('with two personas, gives the mean of their rewards, each persona rolled out and cached on its own', async () => {
+    // `aloof` answers no question and never takes an AQ's follow-up: its rollouts end at once (T = 0).
+    const file = join(dir, 'two-personas.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        personas: [
+          { name: 'eager', description: 'You answer every question.', followUp: 1 },
+          { name: 'aloof', description: 'You answer no question.', maxAnswers: 0, followUp: 0 },
+        ],
+      }),
+    );
+    const cache = join(dir, 'cache-two');
+    const run = (out: string, personas: string) =>
+      runCliInProcess([
+        ...args(out, cache, user.baseUrl).slice(0, -4),
+        '--persona-file',
+        file,
+        '--persona',
+        personas,
+      ]);
+    const one = join(dir, 'eager.jsonl');
+    const r1 = await run(one, 'eager');
+    expect(r1.code, r1.stderr).toBe(0);
+    const eager = await records(one);
+    const calls = [policy.requests.length, user.requests.length, judge.requests.length];
+    const two = join(dir, 'two.jsonl');
+    const r2 = await run(two, 'eager,aloof');
+    expect(r2.code, r2.stderr).toBe(0);
+    // Eager's rollouts come from the cache its own run left (a rollout's key has one persona); aloof needs none.
+    expect([policy.requests.length, user.requests.length, judge.requests.length]).toEqual(calls);
+    const both = await records(two);
+    expect(both.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
+    const aloofEnd: Record<string, string> = { cq: 'user-stopped', aq: 'no-follow-up', da: 'answered' };
+    for (const [i, g] of both.entries()) {
+      const single = eager[i]!;
+      const la = g.components.lookahead;
+      const own = la.own as number;
+      expect(own).toBeCloseTo(single.components.lookahead.own, 12);
+      // R = mean(R_eager, R_aloof), and aloof's R is the turn's own reward W_0.
+      expect(g.score).toBeCloseTo((single.score + own) / 2, 12);
+      expect(la.personas).toHaveLength(2);
+      expect(la.personas[0]).toMatchObject({
+        persona: 'eager',
+        turns: single.components.lookahead.turns,
+        end: single.components.lookahead.end,
+        future: single.components.lookahead.future,
+        cached: single.components.lookahead.turns > 0,
+        policy_calls: 0,
+        user_calls: 0,
+      });
+      expect(la.personas[0].reward).toBeCloseTo(single.score, 12);
+      expect(la.personas[1]).toMatchObject({ persona: 'aloof', turns: 0, future: [], end: aloofEnd[g.id] });
+      expect(la.personas[1].reward).toBeCloseTo(own, 12);
+      expect(la).toMatchObject({ turns: single.components.lookahead.turns, policy_calls: 0, user_calls: 0 });
+      expect(la.future).toBeUndefined();
+    }
+    // CQ and AQ really look ahead with eager, so the mean differs from eager's reward alone.
+    expect(both[0]!.score).not.toBeCloseTo(eager[0]!.score, 6);
+  }, 60_000);
+
   it('fails a sample whose simulated user fails (never a 0)', async () => {
     const out = join(dir, 'out-fail.jsonl');
     const r = await runCliInProcess(args(out, join(dir, 'cache-fail'), badUser.baseUrl));

@@ -22,8 +22,9 @@ export const PERSONA = setting({
   type: texts({ commas: true }),
   arg: 'NAME',
   help:
-    'who plays the user (repeat, or comma-separated; each row runs once per persona):\n' +
-    'cooperative, terse, verbose, impatient, confused, or one of --persona-file',
+    'who plays the user (repeat, or comma-separated): cooperative, terse, verbose,\n' +
+    'impatient, confused, or one of --persona-file; eval runs each row once per persona,\n' +
+    'the look-ahead rolls each sample out once per persona and takes the mean reward',
   defaultText: 'cooperative',
 });
 
