@@ -41,8 +41,10 @@ export interface RequestContext {
 }
 
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
+  /** The path; with `prefix`, every path that starts with it (the route reads the rest from `ctx.path`). */
   path: string;
+  prefix?: boolean;
   /** Needs a bearer key when the server has keys (default true). */
   auth?: boolean;
   handle(ctx: RequestContext): Promise<void> | void;
@@ -208,15 +210,27 @@ export function createHandler(options: AppOptions): RequestListener {
     ['route'],
   );
   const byPath = new Map<string, Route[]>();
-  for (const r of options.routes) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+  const byPrefix = new Map<string, Route[]>();
+  for (const r of options.routes) {
+    const table = r.prefix === true ? byPrefix : byPath;
+    table.set(r.path, [...(table.get(r.path) ?? []), r]);
+  }
+  /** The routes of a path and their metric label (a prefix route's is its prefix and `*`). */
+  const routesOf = (path: string): { candidates: Route[] | undefined; label: string } => {
+    const exact = byPath.get(path);
+    if (exact !== undefined) return { candidates: exact, label: path };
+    for (const [prefix, routes] of byPrefix)
+      if (path.length > prefix.length && path.startsWith(prefix))
+        return { candidates: routes, label: `${prefix}*` };
+    return { candidates: undefined, label: 'unmatched' };
+  };
 
   return (req, res) => {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    const candidates = byPath.get(path);
     // Unknown paths share one label so that scanners cannot blow up the metric's cardinality.
-    const routeLabel = candidates === undefined ? 'unmatched' : path;
+    const { candidates, label: routeLabel } = routesOf(path);
     const client = new ClientWatch();
     // Answered, with the rest of the body being drained: a client that leaves now has its answer.
     let refused = false;

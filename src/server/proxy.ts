@@ -48,6 +48,7 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import { createResponseLookupHandler, RESPONSE_PATH_PREFIX } from './response-lookup.js';
 import { DEFAULT_STORED_RESPONSES, ResponseStore } from './response-store.js';
 import { createResponsesHandler } from './responses.js';
 
@@ -408,6 +409,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     res.end('data: [DONE]\n\n');
   }
 
+  const responseStore = new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES);
+  const lookup = createResponseLookupHandler(responseStore);
   const handler = createHandler({
     keys: createKeyChecker(options.apiKeys),
     metrics,
@@ -424,9 +427,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           maxMessages,
           defaults,
           log,
-          store: new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES),
+          store: responseStore,
         }),
       },
+      { method: 'GET', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
+      { method: 'DELETE', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
       {
         method: 'GET',
         path: '/v1/models',

@@ -1,7 +1,7 @@
 /**
- * The responses `gtalign serve` keeps for `previous_response_id`: each stored response is the whole
- * conversation it ended (earlier turns, the question, the answer), so a follow-up sends only its new
- * question. Kept in this process's memory, bounded by count and by total characters; the least recently
+ * The responses `gtalign serve` keeps for `previous_response_id` and for retrieval: each stored response
+ * is the whole conversation it ended (earlier turns, the question, the answer), so a follow-up sends only
+ * its new question, and the response object as it was sent (`GET /v1/responses/{id}`). Kept in this process's memory, bounded by count and by total characters; the least recently
  * used go first. A proxy behind a load balancer with several processes needs sticky sessions for it, or
  * clients that send the whole conversation (`store: false`).
  */
@@ -12,9 +12,16 @@ export const DEFAULT_STORED_RESPONSES = 1000;
 /** Characters of conversation kept by default, over all stored responses (about 64 MiB of UTF-16). */
 export const DEFAULT_STORED_CHARS = 32 * 1024 * 1024;
 
+/** One kept response: the conversation it ended, and the response object as sent (JSON). */
+interface Kept {
+  conversation: readonly ConversationTurn[];
+  response: string | undefined;
+  chars: number;
+}
+
 export class ResponseStore {
   // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
-  private readonly conversations = new Map<string, readonly ConversationTurn[]>();
+  private readonly kept = new Map<string, Kept>();
   private chars = 0;
 
   constructor(
@@ -24,37 +31,51 @@ export class ResponseStore {
 
   /** How many responses are kept now. */
   get size(): number {
-    return this.conversations.size;
+    return this.kept.size;
   }
 
   /** The conversation a stored response ended, or undefined when it is not (or no longer) kept. */
   get(id: string): readonly ConversationTurn[] | undefined {
-    const conversation = this.conversations.get(id);
-    if (conversation !== undefined) {
-      this.conversations.delete(id);
-      this.conversations.set(id, conversation);
-    }
-    return conversation;
+    return this.touch(id)?.conversation;
   }
 
-  /** Keeps `conversation` under `id`; one larger than the whole budget is not kept. */
-  put(id: string, conversation: readonly ConversationTurn[]): void {
-    const size = charsOf(conversation);
-    if (this.maxResponses <= 0 || size > this.maxChars) return;
-    this.remove(id);
-    this.conversations.set(id, conversation);
-    this.chars += size;
-    for (const [oldest] of this.conversations) {
-      if (this.conversations.size <= this.maxResponses && this.chars <= this.maxChars) break;
-      this.remove(oldest);
+  /** The stored response object (its JSON, as it was sent), or undefined when it is not kept. */
+  response(id: string): string | undefined {
+    return this.touch(id)?.response;
+  }
+
+  /**
+   * Keeps `conversation` (and the response object's JSON, for retrieval) under `id`; one larger than the
+   * whole budget is not kept.
+   */
+  put(id: string, conversation: readonly ConversationTurn[], response?: string): void {
+    const chars = charsOf(conversation) + (response?.length ?? 0);
+    if (this.maxResponses <= 0 || chars > this.maxChars) return;
+    this.delete(id);
+    this.kept.set(id, { conversation, response, chars });
+    this.chars += chars;
+    for (const [oldest] of this.kept) {
+      if (this.kept.size <= this.maxResponses && this.chars <= this.maxChars) break;
+      this.delete(oldest);
     }
   }
 
-  private remove(id: string): void {
-    const conversation = this.conversations.get(id);
-    if (conversation === undefined) return;
-    this.conversations.delete(id);
-    this.chars -= charsOf(conversation);
+  /** Forgets `id`; false when it was not kept. */
+  delete(id: string): boolean {
+    const entry = this.kept.get(id);
+    if (entry === undefined) return false;
+    this.kept.delete(id);
+    this.chars -= entry.chars;
+    return true;
+  }
+
+  private touch(id: string): Kept | undefined {
+    const entry = this.kept.get(id);
+    if (entry !== undefined) {
+      this.kept.delete(id);
+      this.kept.set(id, entry);
+    }
+    return entry;
   }
 }
 

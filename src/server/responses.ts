@@ -25,8 +25,9 @@
  *
  * Conversation state: a finished response is kept (unless the request says `store: false`) as the whole
  * conversation it ended, with the `<response>` text as the assistant's turn, so a request with
- * `previous_response_id` sends only what is new. An id not kept (never, evicted, another process) is a 404
- * `previous_response_not_found` naming the field; see response-store.ts for the bounds.
+ * `previous_response_id` sends only what is new, and the response object as sent, for `GET
+ * /v1/responses/{id}` (response-lookup.ts). An id not kept (never, evicted, deleted, another process) is a
+ * 404 `previous_response_not_found` naming the field; see response-store.ts for the bounds.
  *
  * Errors before any output are the OpenAI error object (`{"error": {"message", "type", "param", "code"}}`)
  * with the status the official clients map to their exceptions (400 BadRequestError, 502/504 …).
@@ -221,7 +222,7 @@ export function createResponsesHandler(
       throw new HttpError(
         404,
         `previous response ${JSON.stringify(previous)} not found: gtalign serve keeps the last ` +
-          `${store.maxResponses} responses in this process's memory (none with store: false); ` +
+          `${store.maxResponses} responses in this process's memory (none with store: false, none deleted); ` +
           'send the whole conversation as input items',
         'invalid_request_error',
         'previous_response_not_found',
@@ -240,15 +241,22 @@ export function createResponsesHandler(
     return [...kept, ...items];
   }
 
-  /** Keeps the finished exchange for a later `previous_response_id` (unless `store: false`). */
-  function keep(draft: Draft, request: ProxiedTurnRequest, result: TurnResult): void {
+  /**
+   * Keeps the finished exchange for a later `previous_response_id`, and the response object for
+   * `GET /v1/responses/{id}` (unless `store: false`).
+   */
+  function keep(draft: Draft, request: ProxiedTurnRequest, result: TurnResult, done: ResponseObject): void {
     if (draft.body.store === false) return;
-    store.put(draft.id, [
-      ...request.history,
-      { role: 'user', content: request.question },
-      // The answer as the model would see its own turn again: the response block, not the chain.
-      { role: 'assistant', content: result.response },
-    ]);
+    store.put(
+      draft.id,
+      [
+        ...request.history,
+        { role: 'user', content: request.question },
+        // The answer as the model would see its own turn again: the response block, not the chain.
+        { role: 'assistant', content: result.response },
+      ],
+      JSON.stringify(done),
+    );
   }
 
   return async (ctx) => {
@@ -280,8 +288,9 @@ export function createResponsesHandler(
     const result = await turn(ctx, request);
     if (result === undefined) return;
     const text = settings.reasoning ? result.output : result.response;
-    keep(draft, request, result);
-    sendJson(ctx.res, 200, finishedResponse(draft, result, text, input.notes));
+    const done = finishedResponse(draft, result, text, input.notes);
+    keep(draft, request, result, done);
+    sendJson(ctx.res, 200, done);
   };
 
   async function streamResponse(
@@ -361,7 +370,7 @@ export function createResponsesHandler(
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes);
-    keep(draft, request, result);
+    keep(draft, request, result, done);
     const item = done.output[0]!;
     send('response.output_text.done', { ...at, text: full, logprobs: [] });
     send('response.content_part.done', { ...at, part: item.content[0] });

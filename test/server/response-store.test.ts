@@ -36,6 +36,21 @@ describe('ResponseStore', () => {
     expect([store.get('b'), store.get('c'), store.get('d')].every((c) => c !== undefined)).toBe(true);
   });
 
+  it('keeps the response JSON with its conversation, counts both in the budget, and forgets a deleted one', () => {
+    const store = new ResponseStore(100, 20);
+    store.put('a', turns('xx'), '{"id":"a"}'); // 4 + 10 characters
+    expect(store.response('a')).toBe('{"id":"a"}');
+    store.put('b', turns('yy'), '{}'); // 14 + 6 = 20: both fit
+    expect(store.size).toBe(2);
+    store.put('c', turns('z')); // 22: a, the least recently used, goes
+    expect(store.response('a')).toBeUndefined();
+    expect(store.delete('b')).toBe(true);
+    expect(store.delete('b')).toBe(false);
+    expect(store.get('b')).toBeUndefined();
+    expect(store.get('c')).toEqual(turns('z'));
+    expect(store.response('c')).toBeUndefined(); // kept without a response object
+  });
+
   it('keeps nothing with maxResponses 0', () => {
     const store = new ResponseStore(0);
     store.put('a', turns('a'));

@@ -222,6 +222,64 @@ describe('conversation state with previous_response_id', () => {
   });
 });
 
+describe('responses.retrieve and responses.delete of a stored response', () => {
+  it('retrieves a response as it was sent (non-streamed and streamed), and forgets a deleted one', async () => {
+    const created = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const got = await client.responses.retrieve(created.id);
+    // The same object, byte for byte the same JSON apart from the client's convenience field.
+    expect(JSON.stringify({ ...got, output_text: undefined })).toBe(
+      JSON.stringify({ ...created, output_text: undefined }),
+    );
+    expect(got.output_text).toBe(created.output_text);
+    expect(traceOf(got).cell).toBe(traceOf(created).cell);
+
+    const events = await collect(
+      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+    );
+    const completed = events.at(-1)!;
+    if (completed.type !== 'response.completed') throw new Error('no response.completed');
+    const again = await client.responses.retrieve(completed.response.id);
+    expect(again.status).toBe('completed');
+    const streamedText =
+      completed.response.output[0]?.type === 'message' ? completed.response.output[0].content[0] : undefined;
+    expect(again.output_text).toBe(streamedText?.type === 'output_text' ? streamedText.text : 'no text');
+
+    await client.responses.delete(created.id);
+    const gone = await client.responses.retrieve(created.id).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((gone as InstanceType<typeof OpenAI.NotFoundError>).message).toMatch(/not found/);
+    // Deleted means gone for previous_response_id too; deleting twice is a 404.
+    const follow = await client.responses
+      .create({ model: 'gtalign-dino', input: 'And?', previous_response_id: created.id })
+      .catch((e: unknown) => e);
+    expect(follow).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(await client.responses.delete(created.id).catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+    // The other one is still there.
+    expect((await client.responses.retrieve(completed.response.id)).id).toBe(completed.response.id);
+  });
+
+  it('keeps nothing to retrieve with store: false; refuses a stream replay and sub-resources by name', async () => {
+    const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
+    expect(await client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+    const kept = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const replay = await client.responses.retrieve(kept.id, { stream: true }).catch((e: unknown) => e);
+    expect(replay).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((replay as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream');
+    const items = await client.responses.inputItems.list(kept.id).catch((e: unknown) => e);
+    expect(items).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((items as Error).message).toMatch(/input_items is not served by gtalign serve/);
+    // Without the key, retrieval is refused like every other route.
+    const anonymous = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    expect(await anonymous.responses.retrieve(kept.id).catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
+  });
+});
+
 describe('responses.create, streaming', () => {
   it('sends the Responses event sequence; the deltas add up to the <response> text; completed carries usage and the trace', async () => {
     upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
