@@ -3,13 +3,14 @@ import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
-import { MAX_MESSAGES, STORED_RESPONSES, UPSTREAM } from '../config/settings/serve.js';
+import { MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, UPSTREAM } from '../config/settings/serve.js';
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
 import { chatCompletionsUrl } from '../llm/openai.js';
 import type { ChatModel } from '../llm/types.js';
 import { startProxyServer } from '../server/proxy.js';
+import { ResponseFolder } from '../server/response-folder.js';
 import {
   asInputError,
   type BackendChoice,
@@ -53,7 +54,7 @@ const SETTINGS = [
   STEERING,
   PROMPT_SETTINGS,
   GENERATION,
-  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES]),
+  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR]),
 ] as const;
 
 type Settings = LoadedOf<[...typeof UPSTREAM.settings, ...typeof BACKEND.settings]>;
@@ -106,6 +107,9 @@ Endpoints:
   POST /v1/chat/completions  JSON or SSE (stream: true). The reply is the <response> text; a top-level
                              "gtalign" object (in the last chunk when streaming) holds action, cell,
                              matrix_before, matrix_after, policy and the tokens of each stage.
+  POST /v1/responses         the Responses API over the same turn (JSON or SSE); a finished response is
+                             kept for previous_response_id (unless store: false)
+  GET, DELETE /v1/responses/ID  a kept response as it was sent, or forget it
   GET  /v1/models, /healthz, /metrics (Prometheus)
 
 Per request (body field "gtalign", or headers for clients that cannot add fields):
@@ -128,6 +132,18 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
       model = backend.model;
       // The proxy plays the default game: it takes no game spec.
       const { spec: _spec, ...turnOptions } = turnOptionsOf(turn, steering);
+      const dir = values['stored-responses-dir'];
+      let responseFolder: ResponseFolder | undefined;
+      if (dir !== undefined) {
+        try {
+          responseFolder = await ResponseFolder.open(dir, {
+            maxResponses: values['stored-responses'],
+            log: (line) => ctx.stderr.write(`${line}\n`),
+          });
+        } catch (err) {
+          throw new InputError(`--stored-responses-dir ${dir}: cannot use it: ${(err as Error).message}`);
+        }
+      }
       const running = await startProxyServer({
         model,
         ...(values['served-model-name'] === undefined ? {} : { modelName: values['served-model-name'] }),
@@ -138,6 +154,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
           maxBodyBytes: server.maxBodyBytes,
           maxStoredResponses: values['stored-responses'],
         },
+        ...(responseFolder === undefined ? {} : { responseFolder }),
         upstreamTimeoutMs: values['upstream-timeout'],
         host: server.host,
         port: server.port,

@@ -48,6 +48,8 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import type { ResponseFolder } from './response-folder.js';
+import { ResponseKeeper } from './response-keeper.js';
 import { createResponseLookupHandler, RESPONSE_PATH_PREFIX } from './response-lookup.js';
 import { DEFAULT_STORED_RESPONSES, ResponseStore } from './response-store.js';
 import { createResponsesHandler } from './responses.js';
@@ -82,6 +84,11 @@ export interface ProxyOptions {
   /** Bearer keys; none means no authentication (fine on loopback only). */
   apiKeys?: readonly string[];
   limits?: ProxyLimits;
+  /**
+   * A folder where `/v1/responses` also keeps finished responses, so they outlive the process and are
+   * shared with every process using it (open it with `ResponseFolder.open`).
+   */
+  responseFolder?: ResponseFolder;
   /** Longest time one turn (both stages) may take before the upstream request is aborted (default 300 s). */
   upstreamTimeoutMs?: number;
   metrics?: MetricsRegistry;
@@ -409,7 +416,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     res.end('data: [DONE]\n\n');
   }
 
-  const responseStore = new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES);
+  const responseStore = new ResponseKeeper(
+    new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES),
+    options.responseFolder,
+    log,
+  );
   const lookup = createResponseLookupHandler(responseStore);
   const handler = createHandler({
     keys: createKeyChecker(options.apiKeys),

@@ -8,15 +8,15 @@
  */
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
-import type { ResponseStore } from './response-store.js';
+import type { ResponseKeeper } from './response-keeper.js';
 
 export const RESPONSE_PATH_PREFIX = '/v1/responses/';
 
-function notKept(id: string): HttpError {
+function notKept(id: string, store: ResponseKeeper): HttpError {
   return new HttpError(
     404,
-    `response ${JSON.stringify(id)} not found: gtalign serve keeps finished responses in this process's ` +
-      'memory, within its --stored-responses bound, and none made with store: false or deleted',
+    `response ${JSON.stringify(id)} not found: gtalign serve keeps finished responses in ${store.where}, ` +
+      'within its --stored-responses bound, and none made with store: false or deleted',
     'invalid_request_error',
     'response_not_found',
   );
@@ -44,11 +44,11 @@ function idOf(ctx: RequestContext): string {
 }
 
 /** The handler of both methods on `/v1/responses/{id}`. */
-export function createResponseLookupHandler(store: ResponseStore): (ctx: RequestContext) => void {
-  return (ctx) => {
+export function createResponseLookupHandler(store: ResponseKeeper): (ctx: RequestContext) => Promise<void> {
+  return async (ctx) => {
     const id = idOf(ctx);
     if (ctx.req.method === 'DELETE') {
-      if (!store.delete(id)) throw notKept(id);
+      if (!(await store.delete(id))) throw notKept(id, store);
       sendJson(ctx.res, 200, { id, object: 'response', deleted: true });
       return;
     }
@@ -58,8 +58,8 @@ export function createResponseLookupHandler(store: ResponseStore): (ctx: Request
         'streaming a stored response again is not supported by gtalign serve; retrieve it without stream',
         'stream',
       );
-    const stored = store.response(id);
-    if (stored === undefined) throw notKept(id);
+    const stored = await store.response(id);
+    if (stored === undefined) throw notKept(id, store);
     sendJson(ctx.res, 200, stored);
   };
 }

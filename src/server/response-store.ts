@@ -34,6 +34,11 @@ export class ResponseStore {
     return this.kept.size;
   }
 
+  /** Whether `id` is kept (without counting as a use). */
+  has(id: string): boolean {
+    return this.kept.has(id);
+  }
+
   /** The conversation a stored response ended, or undefined when it is not (or no longer) kept. */
   get(id: string): readonly ConversationTurn[] | undefined {
     return this.touch(id)?.conversation;

@@ -40,7 +40,7 @@ import type { TurnSettings } from './chat-request.js';
 import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
-import type { ResponseStore } from './response-store.js';
+import type { ResponseKeeper } from './response-keeper.js';
 import {
   checkResponsesShape,
   type ResponsesRequest,
@@ -58,8 +58,8 @@ export interface ResponsesRouteOptions {
   maxMessages: number;
   defaults: Omit<TurnSettings, 'reasoning'>;
   log: (line: string) => void;
-  /** Where responses are kept for `previous_response_id`. */
-  store: ResponseStore;
+  /** Where responses are kept for `previous_response_id` and retrieval. */
+  store: ResponseKeeper;
 }
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
@@ -214,15 +214,18 @@ export function createResponsesHandler(
   const { turn, modelName, maxBody, maxMessages, defaults, log, store } = options;
 
   /** The conversation before this request: the stored one it continues, then its own earlier items. */
-  function historyOf(body: ResponsesRequest, items: readonly ConversationTurn[]): ConversationTurn[] {
+  async function historyOf(
+    body: ResponsesRequest,
+    items: readonly ConversationTurn[],
+  ): Promise<ConversationTurn[]> {
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return [...items];
-    const kept = store.get(previous);
+    const kept = await store.conversation(previous);
     if (kept === undefined) {
       throw new HttpError(
         404,
         `previous response ${JSON.stringify(previous)} not found: gtalign serve keeps the last ` +
-          `${store.maxResponses} responses in this process's memory (none with store: false, none deleted); ` +
+          `${store.maxResponses} responses in ${store.where} (none with store: false, none deleted); ` +
           'send the whole conversation as input items',
         'invalid_request_error',
         'previous_response_not_found',
@@ -245,9 +248,14 @@ export function createResponsesHandler(
    * Keeps the finished exchange for a later `previous_response_id`, and the response object for
    * `GET /v1/responses/{id}` (unless `store: false`).
    */
-  function keep(draft: Draft, request: ProxiedTurnRequest, result: TurnResult, done: ResponseObject): void {
+  async function keep(
+    draft: Draft,
+    request: ProxiedTurnRequest,
+    result: TurnResult,
+    done: ResponseObject,
+  ): Promise<void> {
     if (draft.body.store === false) return;
-    store.put(
+    await store.put(
       draft.id,
       [
         ...request.history,
@@ -267,7 +275,7 @@ export function createResponsesHandler(
     const settings = readResponsesSettings(body, ctx.req.headers, defaults);
     const request: ProxiedTurnRequest = {
       question: input.question,
-      history: historyOf(body, input.history),
+      history: await historyOf(body, input.history),
       settings,
       maxTokens: body.max_output_tokens ?? undefined,
       temperature: body.temperature ?? undefined,
@@ -289,7 +297,7 @@ export function createResponsesHandler(
     if (result === undefined) return;
     const text = settings.reasoning ? result.output : result.response;
     const done = finishedResponse(draft, result, text, input.notes);
-    keep(draft, request, result, done);
+    await keep(draft, request, result, done);
     sendJson(ctx.res, 200, done);
   };
 
@@ -370,7 +378,7 @@ export function createResponsesHandler(
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes);
-    keep(draft, request, result, done);
+    await keep(draft, request, result, done);
     const item = done.output[0]!;
     send('response.output_text.done', { ...at, text: full, logprobs: [] });
     send('response.content_part.done', { ...at, part: item.content[0] });

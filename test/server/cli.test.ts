@@ -4,7 +4,9 @@
  * listen, answer, and stop cleanly on SIGTERM. Unsafe setups are refused before anything listens.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
@@ -97,6 +99,48 @@ describe('gtalign serve', () => {
     );
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
+  });
+
+  it('keeps responses in --stored-responses-dir across a restart: retrieved and continued by the next process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gtalign-serve-responses-'));
+    try {
+      const args = ['serve', '--upstream-url', upstream.baseUrl, '--vendor', 'vllm', '--port', '0'];
+      const first = await start([...args, '--stored-responses-dir', dir]);
+      const created = await fetch(`${first.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'x', input: 'Which dinosaur came first?' }),
+      });
+      expect(created.status).toBe(200);
+      const body = await created.text();
+      const { id } = JSON.parse(body) as { id: string };
+      first.child.kill('SIGTERM');
+      expect(await first.exit).toBe(0);
+      expect(readdirSync(dir)).toEqual([`${id}.json`]);
+
+      const second = await start([...args, '--stored-responses-dir', dir]);
+      const got = await fetch(`${second.url}/v1/responses/${id}`);
+      expect(got.status).toBe(200);
+      expect(await got.text()).toBe(body);
+      upstream.requests.length = 0;
+      const next = await fetch(`${second.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'x', input: QUESTION, previous_response_id: id }),
+      });
+      expect(next.status).toBe(200);
+      expect(JSON.stringify(upstream.requests[0]!.body!.messages)).toContain('Which dinosaur came first?');
+      second.child.kill('SIGTERM');
+      expect(await second.exit).toBe(0);
+
+      // A folder that cannot be made is refused at start, naming the flag.
+      const blocked = join(dir, `${id}.json`, 'inside');
+      const refused = await runCli([...args, '--stored-responses-dir', blocked]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`--stored-responses-dir ${blocked}: cannot use it`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an open interface without keys, and a key variable that is empty', async () => {

@@ -1,6 +1,6 @@
 /** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
 import { group, setting } from '../setting.js';
-import { integer, positiveInt, text } from '../value-types.js';
+import { integer, path, positiveInt, text } from '../value-types.js';
 
 export const UPSTREAM_URL = setting({
   name: 'upstream-url',
@@ -53,6 +53,17 @@ export const STORED_RESPONSES = setting({
   default: 1000,
   arg: 'N',
   help: 'responses kept in memory for previous_response_id on\n/v1/responses (0: none)',
+});
+
+export const STORED_RESPONSES_DIR = setting({
+  name: 'stored-responses-dir',
+  key: 'serve.storedResponsesDir',
+  type: path(),
+  arg: 'DIR',
+  help:
+    'also keep stored responses in this folder (one file each, at most\n' +
+    '--stored-responses of them): they outlive the process and every\n' +
+    'process using the folder sees them',
 });
 
 export const UPSTREAM = group('Upstream', [

@@ -1,0 +1,193 @@
+/**
+ * Stored responses that outlive the process (`gtalign serve --stored-responses-dir DIR`): one JSON file a
+ * response, `DIR/resp_<32 hex>.json`, written atomically (temporary file, sync, rename), so a reader never
+ * sees half of one and a crash leaves either the whole file or none. Several processes may share the
+ * folder: each reads any response by its id, so a follow-up needs no sticky session.
+ *
+ * Bounds: at most `maxResponses` files and `maxBytes` bytes among those this process knows of (the files
+ * found at start, oldest first by modification time, and those it wrote); the oldest go first. Only ids
+ * of gtalign's own form map to a file name, so a request's id never reaches the file system otherwise.
+ * A file that is not a stored response (damaged, or not gtalign's) is reported to the log and read as
+ * missing.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ConversationTurn } from '../chain/prompt.js';
+import { writeAtomic } from '../io/atomic-file.js';
+import { type FileOps, nodeFileOps } from '../io/file-ops.js';
+
+/** Bytes of files kept by default. */
+export const DEFAULT_FOLDER_BYTES = 256 * 1024 * 1024;
+
+/** The ids gtalign serve makes (`resp_` and 32 hex digits): the only ones that name a file. */
+const ID = /^resp_[0-9a-f]{32}$/;
+
+/** What one file holds. */
+export interface StoredResponse {
+  conversation: readonly ConversationTurn[];
+  /** The response object's JSON as it was sent; undefined when it was not kept. */
+  response: string | undefined;
+}
+
+const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+export class ResponseFolder {
+  /** Files this process knows of, oldest first, and their sizes. */
+  private readonly known = new Map<string, number>();
+  private bytes = 0;
+
+  private constructor(
+    readonly dir: string,
+    readonly maxResponses: number,
+    readonly maxBytes: number,
+    private readonly fs: FileOps,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Opens (creates) the folder and learns the responses already in it. */
+  static async open(
+    dir: string,
+    options: { maxResponses: number; maxBytes?: number; fs?: FileOps; log?: (line: string) => void },
+  ): Promise<ResponseFolder> {
+    const fs = options.fs ?? nodeFileOps;
+    const folder = new ResponseFolder(
+      dir,
+      options.maxResponses,
+      options.maxBytes ?? DEFAULT_FOLDER_BYTES,
+      fs,
+      options.log ?? (() => {}),
+    );
+    await fs.mkdir(dir, { recursive: true });
+    const found: Array<{ id: string; at: number; size: number }> = [];
+    for (const name of await readdir(dir)) {
+      const id = name.endsWith('.json') ? name.slice(0, -5) : '';
+      if (!ID.test(id)) continue;
+      try {
+        const s = await stat(join(dir, name));
+        found.push({ id, at: s.mtimeMs, size: s.size });
+      } catch {
+        // Gone meanwhile (another process evicted it): nothing to learn.
+      }
+    }
+    found.sort((a, b) => a.at - b.at);
+    for (const f of found) folder.note(f.id, f.size);
+    await folder.evict();
+    return folder;
+  }
+
+  /** How many files this process knows of. */
+  get size(): number {
+    return this.known.size;
+  }
+
+  private pathOf(id: string): string {
+    return join(this.dir, `${id}.json`);
+  }
+
+  private note(id: string, size: number): void {
+    this.forget(id);
+    this.known.set(id, size);
+    this.bytes += size;
+  }
+
+  private forget(id: string): void {
+    const size = this.known.get(id);
+    if (size === undefined) return;
+    this.known.delete(id);
+    this.bytes -= size;
+  }
+
+  private async evict(): Promise<void> {
+    for (const [oldest] of this.known) {
+      if (this.known.size <= this.maxResponses && this.bytes <= this.maxBytes) break;
+      this.forget(oldest);
+      await this.fs.unlink(this.pathOf(oldest)).catch(() => undefined);
+    }
+  }
+
+  /** Writes a response's file (durably, before it resolves); one over the byte bound is not written. */
+  async write(id: string, entry: StoredResponse): Promise<void> {
+    if (!ID.test(id) || this.maxResponses <= 0) return;
+    const data = Buffer.from(
+      JSON.stringify({ v: 1, id, conversation: entry.conversation, response: entry.response ?? null }),
+    );
+    if (data.length > this.maxBytes) return;
+    await writeAtomic(this.pathOf(id), data, this.fs);
+    this.note(id, data.length);
+    await this.evict();
+  }
+
+  /** A stored response, or undefined when there is none (or its file is not one). */
+  async read(id: string): Promise<StoredResponse | undefined> {
+    if (!ID.test(id)) return undefined;
+    const path = this.pathOf(id);
+    let text: string;
+    try {
+      // A file larger than the whole bound was not written here: it is not read either.
+      if ((await this.fs.stat(path)).size > this.maxBytes) {
+        this.log(`gtalign serve: ${path} is larger than --stored-responses-dir's bound; not read`);
+        return undefined;
+      }
+      text = (await this.fs.readFile(path)).toString('utf8');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+    const entry = parseStored(text, id);
+    if (typeof entry === 'string') {
+      this.log(`gtalign serve: ${path} is not a stored response (${entry}); read as missing`);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Whether a response's file is there. */
+  async has(id: string): Promise<boolean> {
+    if (!ID.test(id)) return false;
+    try {
+      await this.fs.stat(this.pathOf(id));
+      return true;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** Removes a response's file; false when there was none. */
+  async delete(id: string): Promise<boolean> {
+    if (!ID.test(id)) return false;
+    this.forget(id);
+    try {
+      await this.fs.unlink(this.pathOf(id));
+      return true;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+}
+
+/** The content of a response's file, or what is wrong with it. */
+function parseStored(text: string, id: string): StoredResponse | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  const v = value as { v?: unknown; id?: unknown; conversation?: unknown; response?: unknown };
+  if (typeof value !== 'object' || value === null || v.v !== 1) return 'no version 1 record';
+  if (v.id !== id) return `it holds the id ${JSON.stringify(v.id)}`;
+  if (!Array.isArray(v.conversation)) return 'no conversation array';
+  for (const [i, turn] of v.conversation.entries()) {
+    const t = turn as { role?: unknown; content?: unknown };
+    if (typeof turn !== 'object' || turn === null || (t.role !== 'user' && t.role !== 'assistant'))
+      return `conversation[${i}] has no role user or assistant`;
+    if (typeof t.content !== 'string') return `conversation[${i}] has no text content`;
+  }
+  if (v.response !== null && typeof v.response !== 'string') return 'its response is not a JSON string';
+  return {
+    conversation: v.conversation as ConversationTurn[],
+    response: v.response === null ? undefined : v.response,
+  };
+}

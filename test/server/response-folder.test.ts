@@ -1,0 +1,134 @@
+/**
+ * Stored responses in a folder (`gtalign serve --stored-responses-dir`): they outlive the process, stay
+ * within their bounds, are shared by processes using the folder, and neither a damaged file nor a full
+ * disk costs an answer or leaves half a file.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConversationTurn } from '../../src/chain/prompt.js';
+import { ResponseFolder } from '../../src/server/response-folder.js';
+import { ResponseKeeper } from '../../src/server/response-keeper.js';
+import { ResponseStore } from '../../src/server/response-store.js';
+import { faultyFs } from '../support/faulty-fs.js';
+
+const idOf = (n: number): string => `resp_${n.toString(16).padStart(32, '0')}`;
+const turns = (text: string): ConversationTurn[] => [
+  { role: 'user', content: `question ${text}` },
+  { role: 'assistant', content: `answer ${text}` },
+];
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-responses-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const files = async (): Promise<string[]> => (await readdir(dir)).sort();
+
+describe('ResponseFolder', () => {
+  it('reads back what an earlier opening wrote, and keeps at most maxResponses files, the oldest going first', async () => {
+    const first = await ResponseFolder.open(dir, { maxResponses: 3 });
+    for (let i = 1; i <= 3; i++)
+      await first.write(idOf(i), { conversation: turns(`${i}`), response: `{"n":${i}}` });
+    // A new process: it finds the three files.
+    const second = await ResponseFolder.open(dir, { maxResponses: 3 });
+    expect(second.size).toBe(3);
+    expect(await second.read(idOf(2))).toEqual({ conversation: turns('2'), response: '{"n":2}' });
+    await second.write(idOf(4), { conversation: turns('4'), response: undefined });
+    expect(await files()).toEqual([2, 3, 4].map((i) => `${idOf(i)}.json`));
+    expect(await second.read(idOf(1))).toBeUndefined();
+    expect(await second.read(idOf(4))).toEqual({ conversation: turns('4'), response: undefined });
+    // A smaller bound at the next start evicts the oldest at once.
+    await ResponseFolder.open(dir, { maxResponses: 1 });
+    expect(await files()).toEqual([`${idOf(4)}.json`]);
+  });
+
+  it('keeps its files within maxBytes, and never writes one larger than that', async () => {
+    const folder = await ResponseFolder.open(dir, { maxResponses: 100, maxBytes: 400 });
+    await folder.write(idOf(1), { conversation: turns('x'.repeat(100)), response: undefined });
+    await folder.write(idOf(2), { conversation: turns('y'.repeat(100)), response: undefined });
+    await folder.write(idOf(3), { conversation: turns('z'.repeat(100)), response: undefined });
+    expect((await files()).length).toBe(1); // each file is ~300 bytes
+    await folder.write(idOf(4), { conversation: turns('w'.repeat(1000)), response: undefined });
+    expect(await folder.read(idOf(4))).toBeUndefined();
+    expect(await files()).toEqual([`${idOf(3)}.json`]);
+  });
+
+  it('maps only its own id form to a file name', async () => {
+    const folder = await ResponseFolder.open(join(dir, 'inner'), { maxResponses: 10 });
+    await writeFile(join(dir, 'secret.json'), JSON.stringify({ v: 1 }));
+    for (const id of ['../secret', 'resp_../../secret', `${idOf(1)}/x`, 'RESP_0', '']) {
+      expect(await folder.read(id)).toBeUndefined();
+      expect(await folder.delete(id)).toBe(false);
+      await folder.write(id, { conversation: turns('a'), response: undefined });
+    }
+    expect(await readdir(join(dir, 'inner'))).toEqual([]);
+  });
+
+  it('reads a damaged or foreign file as missing and says which file in the log', async () => {
+    const lines: string[] = [];
+    const folder = await ResponseFolder.open(dir, { maxResponses: 10, log: (l) => lines.push(l) });
+    const bad: Record<number, string> = {
+      1: '{"v":1,"id":"resp_', // cut short by hand
+      2: JSON.stringify({ v: 1, id: idOf(99), conversation: [], response: null }),
+      3: JSON.stringify({
+        v: 1,
+        id: idOf(3),
+        conversation: [{ role: 'system', content: 'x' }],
+        response: null,
+      }),
+      4: JSON.stringify({ v: 1, id: idOf(4), conversation: [], response: { not: 'a string' } }),
+    };
+    for (const [n, text] of Object.entries(bad)) await writeFile(join(dir, `${idOf(Number(n))}.json`), text);
+    for (const n of [1, 2, 3, 4]) expect(await folder.read(idOf(n))).toBeUndefined();
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toContain(`${idOf(1)}.json is not a stored response (not JSON`);
+    expect(lines[1]).toMatch(/holds the id/);
+    expect(lines[2]).toMatch(/conversation\[0\] has no role user or assistant/);
+    expect(lines[3]).toMatch(/response is not a JSON string/);
+  });
+});
+
+describe('ResponseKeeper over a folder', () => {
+  it('on a full disk, keeps the response in memory, logs why, and leaves no file behind', async () => {
+    const lines: string[] = [];
+    const fs = faultyFs([{ on: 'bytes', limit: 50 }]);
+    const folder = await ResponseFolder.open(dir, { maxResponses: 10, fs });
+    const keeper = new ResponseKeeper(new ResponseStore(10), folder, (l) => lines.push(l));
+    await keeper.put(idOf(1), turns('1'), '{"id":1}');
+    expect(lines).toEqual([
+      expect.stringContaining(`${idOf(1)} could not be written to ${dir} (kept in memory only): ENOSPC`),
+    ]);
+    expect(await files()).toEqual([]);
+    expect(await keeper.response(idOf(1))).toBe('{"id":1}');
+  });
+
+  it('shares responses between processes: one writes, another continues, a deletion reaches both', async () => {
+    const a = new ResponseKeeper(
+      new ResponseStore(10),
+      await ResponseFolder.open(dir, { maxResponses: 10 }),
+      () => {},
+    );
+    const b = new ResponseKeeper(
+      new ResponseStore(10),
+      await ResponseFolder.open(dir, { maxResponses: 10 }),
+      () => {},
+    );
+    await a.put(idOf(1), turns('1'), '{"id":1}');
+    expect(await b.conversation(idOf(1))).toEqual(turns('1'));
+    expect(await b.response(idOf(1))).toBe('{"id":1}');
+    expect(JSON.parse(await readFile(join(dir, `${idOf(1)}.json`), 'utf8'))).toMatchObject({
+      v: 1,
+      id: idOf(1),
+    });
+    // b deletes it; a still had it in memory, and forgets it because its file is gone.
+    expect(await b.delete(idOf(1))).toBe(true);
+    expect(await a.response(idOf(1))).toBeUndefined();
+    expect(await a.conversation(idOf(1))).toBeUndefined();
+    expect(await a.delete(idOf(1))).toBe(false);
+  });
+});
