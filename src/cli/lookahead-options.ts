@@ -9,6 +9,8 @@ import { type Group, group, type ValuesOf } from '../config/setting.js';
 import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { LookaheadScorer } from '../eval/lookahead.js';
 import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
+import { loadPolicy } from '../steering/load.js';
+import { SteeringError } from '../steering/errors.js';
 import { createBackend } from './backend-options.js';
 import { InputError, UsageError } from './errors.js';
 
@@ -56,6 +58,13 @@ export async function lookaheadSetup(
     if (err instanceof PersonaError) throw new InputError(err.message);
     throw err;
   }
+  let pricing: Awaited<ReturnType<typeof loadPolicy>> | undefined;
+  try {
+    pricing = values['lookahead-pricing'] === 'none' ? undefined : await loadPolicy(values['lookahead-pricing']);
+  } catch (err) {
+    if (err instanceof SteeringError) throw new InputError(`--lookahead-pricing: ${err.message}`);
+    throw err;
+  }
   const policy = await createBackend(
     { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
     env,
@@ -89,13 +98,14 @@ export async function lookaheadSetup(
     userTemperature: values['user-temperature'],
     concurrency: values['lookahead-concurrency'],
     ...(cacheDir === undefined ? {} : { cacheDir }),
+    ...(pricing === undefined ? {} : { policySteering: { policy: pricing } }),
     batch,
   });
   return {
     scorer,
     description:
       `look-ahead K = ${values.lookahead}, λ = ${values['lookahead-weight']}, γ = ${values['lookahead-discount']}, ` +
-      `policy ${policyModel}, user ${userModel} as ${persona.map((p) => p.name).join(', ')}` +
+      `policy ${policyModel}${pricing === undefined ? '' : ` steered by ${values['lookahead-pricing']}`}, user ${userModel} as ${persona.map((p) => p.name).join(', ')}` +
       `${persona.length > 1 ? ` (R: the mean over ${persona.length} personas)` : ''}, ` +
       `${values['lookahead-concurrency']} rollouts at once`,
     close: async () => {

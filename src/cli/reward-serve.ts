@@ -58,8 +58,8 @@ extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error f
 
 Look-ahead (--lookahead K, the flags of 'gtalign reward score --lookahead'): every sample is scored by K
 simulated future turns (the policy at --policy-url, the simulated user as --persona), R = (1-λ)·W_0 +
-λ·γ^T·W_T (several --persona: one rollout each, R their mean), with the same numbers as 'reward score
---lookahead'. Rollouts run --lookahead-concurrency at a
+λ·γ^T·W_T (several --persona: one rollout each, R their mean; --lookahead-pricing steers the policy's
+turns), with the same numbers as 'reward score --lookahead'. Rollouts run --lookahead-concurrency at a
 time over all requests, identical samples share one, and finished ones are remembered (and kept in
 --lookahead-cache DIR), so a repeated batch costs no call. Each result's components.lookahead holds
 turns, policy_calls, user_calls and cached; /get_reward logs them as gtalign/lookahead_*, the summary of

@@ -84,6 +84,11 @@ export interface LookaheadOptions {
   policy: ChatModel;
   /** Its turn settings (default: the row's prompt when it has one, else gtalign's wording; no steering). */
   policyOptions?: AssistantOptions;
+  /**
+   * The pricing policy that steers the policy's turns, with the default prompt choice above (ignored when
+   * `policyOptions` is given: put it there).
+   */
+  policySteering?: Pick<AssistantOptions, 'policy'>;
   /** The model playing the user. */
   user: ChatModel;
   /** Who plays the user; or `personas`. */
@@ -381,6 +386,8 @@ export class LookaheadScorer {
           seed: o.seed,
           user: { id: o.user.id, maxTokens: o.userMaxTokens ?? null, temperature: o.userTemperature ?? null },
           policy: { id: o.policy.id, options: o.policyOptions ?? null },
+          // Only when set, so that unsteered rollouts keep the keys they had before steering existed.
+          ...(o.policySteering === undefined ? {} : { steering: o.policySteering as unknown }),
           config: (o.batch.config ?? DEFAULT_REWARD_CONFIG) as unknown,
           mathCheck: o.batch.mathCheck ?? true,
         }),
@@ -428,6 +435,7 @@ export class LookaheadScorer {
     const userCalls = { calls: 0 };
     const policyOptions: AssistantOptions = o.policyOptions ?? {
       prompt: input.prompt === undefined ? { profile: 'gtalign' } : 'row',
+      ...o.policySteering,
     };
     const produce = assistantProducer(counted(o.policy, policyCalls, this.policyCalls), policyOptions);
     const userModel = counted(o.user, userCalls, this.userCalls);

@@ -14,7 +14,15 @@ import { lookaheadRowId } from '../../src/eval/lookahead.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
-import { type Action, assistantScript, heldIndex, judgeScript, outputOf, userScript } from './scripted.js';
+import {
+  type Action,
+  assistantScript,
+  heldIndex,
+  judgeScript,
+  outputOf,
+  STAGE1,
+  userScript,
+} from './scripted.js';
 
 const QUESTION = 'Who won the cup?';
 const GT =
@@ -288,6 +296,46 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     }
     // CQ and AQ really look ahead with eager, so the mean differs from eager's reward alone.
     expect(both[0]!.score).not.toBeCloseTo(eager[0]!.score, 6);
+  }, 60_000);
+
+  it("steers the policy's future turns with --lookahead-pricing, in rollouts of their own", async () => {
+    const cqOnly = join(dir, 'cq.jsonl');
+    await writeFile(cqOnly, JSON.stringify(sample('cq', 'CQ')));
+    const cache = join(dir, 'cache-pricing');
+    const run = async (extra: string[]) => {
+      const before = policy.requests.length;
+      const out = join(dir, `pricing-${extra.length}.jsonl`);
+      const argv = args(out, cache, user.baseUrl);
+      argv[argv.indexOf('--input') + 1] = cqOnly;
+      const r = await runCliInProcess([...argv, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      // The payoff blocks the policy was shown in its stage-2 requests (the assistant prefix).
+      const shown = policy.requests
+        .slice(before)
+        .map((q) => (q.body!.messages as Array<{ role: string; content: string }>).at(-1)!)
+        .filter((m) => m.role === 'assistant')
+        .map((m) => /<payoff>([\s\S]*?)<\/payoff>/.exec(m.content)?.[1]?.trim());
+      return { record: (await records(out))[0]!, shown, calls: policy.requests.length - before };
+    };
+    const plain = await run([]);
+    const steered = await run(['--lookahead-pricing', 'paper-api']);
+    // Unsteered, the policy sees its own matrix; steered, the edited one: a new rollout, not the cached one.
+    const own = /<payoff>([\s\S]*?)<\/payoff>/.exec(STAGE1.CQ)![1]!.trim();
+    expect(plain.shown.length).toBeGreaterThan(0);
+    expect(plain.shown.map((m) => JSON.parse(m!))).toContainEqual(JSON.parse(own));
+    expect(steered.calls).toBeGreaterThan(0);
+    expect(steered.shown.length).toBe(plain.shown.length);
+    expect(steered.shown.map((m) => JSON.parse(m!))).not.toContainEqual(JSON.parse(own));
+    expect(steered.record.components.lookahead.turns).toBeGreaterThan(0);
+    expect(steered.record.components.lookahead.cached).toBe(false);
+    // A pricing policy that does not exist is refused at start, naming the flag.
+    const bad = await runCliInProcess([
+      ...args(join(dir, 'bad.jsonl'), cache, user.baseUrl),
+      '--lookahead-pricing',
+      join(dir, 'missing.json'),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--lookahead-pricing');
   }, 60_000);
 
   it('fails a sample whose simulated user fails (never a 0)', async () => {

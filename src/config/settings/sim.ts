@@ -200,6 +200,17 @@ export const POLICY_VENDOR = setting({
   help: 'server kind of --policy-url (auto: probe it once)',
 });
 
+export const LOOKAHEAD_PRICING = setting({
+  name: 'lookahead-pricing',
+  key: 'lookahead.pricing',
+  type: text(),
+  default: 'none',
+  arg: 'NAME|FILE',
+  help:
+    "pricing policy that steers the policy's future turns, as --policy steers\n" +
+    'gtalign serve and eval run: a preset or a JSON file (none: unsteered)',
+});
+
 export const LOOKAHEAD_SETTINGS = [
   LOOKAHEAD,
   LOOKAHEAD_WEIGHT,
@@ -209,6 +220,7 @@ export const LOOKAHEAD_SETTINGS = [
   POLICY_URL,
   POLICY_MODEL,
   POLICY_VENDOR,
+  LOOKAHEAD_PRICING,
 ] as const;
 
 /** The simulated user's settings as `reward score --lookahead` takes them (same keys as `eval run`). */
