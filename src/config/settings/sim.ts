@@ -22,9 +22,10 @@ export const PERSONA = setting({
   type: texts({ commas: true }),
   arg: 'NAME',
   help:
-    'who plays the user (repeat, or comma-separated): cooperative, terse, verbose,\n' +
-    'impatient, confused, or one of --persona-file; eval runs each row once per persona,\n' +
-    'the look-ahead rolls each sample out once per persona and takes the mean reward',
+    'who plays the user (repeat, or comma-separated): cooperative, terse,\n' +
+    'verbose, impatient, confused, or one of --persona-file; eval runs each row\n' +
+    'once per persona; the look-ahead rolls out each sample once per persona\n' +
+    'and takes the mean reward',
   defaultText: 'cooperative',
 });
 
