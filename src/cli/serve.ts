@@ -110,6 +110,8 @@ Endpoints:
   POST /v1/responses         the Responses API over the same turn (JSON or SSE); a finished response is
                              kept for previous_response_id (unless store: false)
   GET, DELETE /v1/responses/ID  a kept response as it was sent, or forget it
+  /v1/conversations[/ID[/items[/ITEM]]]  conversation objects (the Conversations API); a response with
+                             "conversation" reads it first and adds its exchange to it
   GET  /v1/models, /healthz, /metrics (Prometheus)
 
 Per request (body field "gtalign", or headers for clients that cannot add fields):

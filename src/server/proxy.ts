@@ -37,6 +37,8 @@ import {
   readSettings,
   type TurnSettings,
 } from './chat-request.js';
+import { ConversationStore } from './conversation-store.js';
+import { CONVERSATIONS_PATH, conversationRoutesHandler, createConversationHandler } from './conversations.js';
 import { badRequest, HttpError, internalError, upstreamFailed, upstreamTimeout } from './errors.js';
 import {
   createHandler,
@@ -422,6 +424,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     log,
   );
   const lookup = createResponseLookupHandler(responseStore);
+  const conversations = new ConversationStore();
+  const conversationRoutes = conversationRoutesHandler(conversations, maxBody);
   const handler = createHandler({
     keys: createKeyChecker(options.apiKeys),
     metrics,
@@ -439,8 +443,13 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           defaults,
           log,
           store: responseStore,
+          conversations,
         }),
       },
+      { method: 'POST', path: CONVERSATIONS_PATH, handle: createConversationHandler(conversations, maxBody) },
+      { method: 'GET', path: `${CONVERSATIONS_PATH}/`, prefix: true, handle: conversationRoutes },
+      { method: 'POST', path: `${CONVERSATIONS_PATH}/`, prefix: true, handle: conversationRoutes },
+      { method: 'DELETE', path: `${CONVERSATIONS_PATH}/`, prefix: true, handle: conversationRoutes },
       { method: 'GET', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
       { method: 'DELETE', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
       {

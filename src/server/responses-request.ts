@@ -9,8 +9,9 @@
  * outputs, item references, images, files) is a 400 naming it.
  *
  * `previous_response_id` continues a response the server kept (response-store.ts; `store: false` keeps
- * none): its conversation goes before this request's items. Conversation objects and background runs are
- * not kept: `conversation` and `background` are answered with a 400 saying what to send instead. Per-request steering is the chat route's:
+ * none): its conversation goes before this request's items. `conversation` names a conversation object
+ * (conversations.ts) whose message items go first, and which gets this request's items and the answer.
+ * Background runs are not kept: `background` is answered with a 400 saying what to send instead. Per-request steering is the chat route's:
  * the `gtalign` body field or the `x-gtalign-*` headers (see chat-request.ts).
  *
  * Bounded like the chat route: the item list's length is checked before its elements, element checks stop
@@ -27,14 +28,11 @@ import { badRequest } from './errors.js';
 export const MAX_METADATA_PAIRS = 16;
 const MAX_POLICY_VALUES = 256;
 
-const metadataSchema = z
+export const metadataSchema = z
   .record(z.string().max(64, 'metadata keys are at most 64 characters'), z.string().max(512))
   .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
     message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
   });
-
-const stateless = (what: string) =>
-  `gtalign serve does not keep ${what}s: use previous_response_id, or send the whole conversation as input items`;
 
 export const responsesRequestSchema = z
   .object({
@@ -51,7 +49,12 @@ export const responsesRequestSchema = z
       .string('previous_response_id must be the id of a response (resp_…)')
       .min(1, 'previous_response_id must be the id of a response (resp_…)')
       .nullish(),
-    conversation: z.null(stateless('conversation')).optional(),
+    conversation: z
+      .union(
+        [z.string().min(1), z.object({ id: z.string().min(1) }).loose()],
+        'conversation must be the id of a conversation (conv_…) or {"id": …}',
+      )
+      .nullish(),
     background: z.literal(false, 'gtalign serve does not run background responses').nullish(),
     tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),
     text: z
@@ -153,6 +156,32 @@ function textOf(content: unknown, path: string): string {
   return parts.join('');
 }
 
+/** One input item read as a message (role and text), or `reasoning` for an item to skip. */
+export function readMessageItem(
+  item: Record<string, unknown>,
+  path: string,
+): { role: 'user' | 'assistant' | 'system' | 'developer'; text: string } | 'reasoning' {
+  const type = item.type ?? 'message';
+  if (type === 'reasoning') return 'reasoning';
+  if (type !== 'message') {
+    throw badRequest(
+      `${path}: input items of type '${String(type)}' are not supported by the GTAlign turn; send messages`,
+      `${path}.type`,
+    );
+  }
+  const role = item.role;
+  if (typeof role !== 'string' || !ROLES.has(role)) {
+    throw badRequest(
+      `${path}.role: expected user, assistant, system or developer, got ${typeof role === 'string' ? `'${role}'` : kindOf(role)}`,
+      `${path}.role`,
+    );
+  }
+  return {
+    role: role as 'user' | 'assistant' | 'system' | 'developer',
+    text: textOf(item.content, `${path}.content`),
+  };
+}
+
 /** The question (the last item, which must be the user's message) and the earlier turns. */
 export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTurnRequest {
   const notes: string[] = [];
@@ -170,31 +199,16 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
   let skippedReasoning = 0;
   let lastIndex = -1;
   for (const [i, item] of items.entries()) {
-    const path = `input.${i}`;
-    const type = item.type ?? 'message';
-    if (type === 'reasoning') {
+    const read = readMessageItem(item, `input.${i}`);
+    if (read === 'reasoning') {
       skippedReasoning++;
       continue;
     }
-    if (type !== 'message') {
-      throw badRequest(
-        `${path}: input items of type '${String(type)}' are not supported by the GTAlign turn; send messages`,
-        `${path}.type`,
-      );
-    }
-    const role = item.role;
-    if (typeof role !== 'string' || !ROLES.has(role)) {
-      throw badRequest(
-        `${path}.role: expected user, assistant, system or developer, got ${typeof role === 'string' ? `'${role}'` : kindOf(role)}`,
-        `${path}.role`,
-      );
-    }
-    const text = textOf(item.content, `${path}.content`);
-    if (role === 'system' || role === 'developer') {
+    if (read.role === 'system' || read.role === 'developer') {
       skippedSystem++;
       continue;
     }
-    turns.push({ role: role as 'user' | 'assistant', content: text });
+    turns.push({ role: read.role, content: read.text });
     lastIndex = i;
   }
   const last = turns.pop();

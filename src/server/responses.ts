@@ -37,6 +37,8 @@ import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { TurnSettings } from './chat-request.js';
+import { ConversationFullError, type ConversationStore, type StoredItem } from './conversation-store.js';
+import { conversationNotFound } from './conversations.js';
 import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
@@ -60,6 +62,8 @@ export interface ResponsesRouteOptions {
   log: (line: string) => void;
   /** Where responses are kept for `previous_response_id` and retrieval. */
   store: ResponseKeeper;
+  /** The conversation objects a request may name in `conversation`. */
+  conversations: ConversationStore;
 }
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
@@ -102,6 +106,7 @@ export interface ResponseObject {
   output: ResponseOutputMessage[];
   parallel_tool_calls: boolean;
   previous_response_id: string | null;
+  conversation: { id: string } | null;
   temperature: number | null;
   text: { format: { type: 'text' } };
   tool_choice: 'none';
@@ -155,6 +160,7 @@ function base(draft: Draft, status: ResponseStatus): ResponseObject {
     output: [],
     parallel_tool_calls: false,
     previous_response_id: body.previous_response_id ?? null,
+    conversation: conversationIdOf(body) === undefined ? null : { id: conversationIdOf(body)! },
     temperature: body.temperature ?? null,
     text: { format: { type: 'text' } },
     tool_choice: 'none',
@@ -207,11 +213,64 @@ export function finishedResponse(
   };
 }
 
+/** The conversation a request names, if any. */
+function conversationIdOf(body: ResponsesRequest): string | undefined {
+  const c = body.conversation;
+  if (c === undefined || c === null) return undefined;
+  return typeof c === 'string' ? c : c.id;
+}
+
 /** The `POST /v1/responses` handler. */
 export function createResponsesHandler(
   options: ResponsesRouteOptions,
 ): (ctx: RequestContext) => Promise<void> {
-  const { turn, modelName, maxBody, maxMessages, defaults, log, store } = options;
+  const { turn, modelName, maxBody, maxMessages, defaults, log, store, conversations } = options;
+
+  /** The conversation object a request continues, checked; undefined when it names none. */
+  function conversationOf(body: ResponsesRequest, items: readonly ConversationTurn[]) {
+    const id = conversationIdOf(body);
+    if (id === undefined) return undefined;
+    if (body.previous_response_id !== undefined && body.previous_response_id !== null)
+      throw badRequest('use conversation or previous_response_id, not both', 'conversation');
+    const conversation = conversations.get(id);
+    if (conversation === undefined) throw conversationNotFound(id, 'conversation');
+    const turns: ConversationTurn[] = [];
+    // The turn reads the user and assistant messages; system and developer items stay in the conversation.
+    for (const item of conversation.items)
+      if (item.role === 'user' || item.role === 'assistant')
+        turns.push({ role: item.role, content: item.text });
+    if (turns.length + items.length + 1 > maxMessages) {
+      throw badRequest(
+        `the conversation and this request hold ${turns.length + items.length + 1} messages, the server's limit is ${maxMessages}`,
+        'conversation',
+        'too_many_messages',
+      );
+    }
+    return { conversation, turns };
+  }
+
+  /** Adds the exchange to the conversation it continued: the request's messages, then the answer. */
+  function record(
+    continued: ReturnType<typeof conversationOf>,
+    request: ProxiedTurnRequest,
+    own: readonly ConversationTurn[],
+    draft: Draft,
+    result: TurnResult,
+  ): void {
+    if (continued === undefined) return;
+    const items: Array<Omit<StoredItem, 'id'> & { id?: string }> = [
+      ...own.map((t) => ({ role: t.role, text: t.content })),
+      { role: 'user', text: request.question },
+      { id: draft.messageId, role: 'assistant', text: result.response },
+    ];
+    try {
+      conversations.append(continued.conversation, items);
+    } catch (err) {
+      // Full since the request was checked (another exchange got there first): the answer is still sent.
+      if (!(err instanceof ConversationFullError)) throw err;
+      log(`gtalign serve: ${draft.id}: not added to ${continued.conversation.id}: ${err.message}`);
+    }
+  }
 
   /** The conversation before this request: the stored one it continues, then its own earlier items. */
   async function historyOf(
@@ -273,9 +332,13 @@ export function createResponsesHandler(
     const body = validate(responsesRequestSchema, raw);
     const input = readInput(body, maxMessages);
     const settings = readResponsesSettings(body, ctx.req.headers, defaults);
+    const continued = conversationOf(body, input.history);
     const request: ProxiedTurnRequest = {
       question: input.question,
-      history: await historyOf(body, input.history),
+      history:
+        continued === undefined
+          ? await historyOf(body, input.history)
+          : [...continued.turns, ...input.history],
       settings,
       maxTokens: body.max_output_tokens ?? undefined,
       temperature: body.temperature ?? undefined,
@@ -290,11 +353,14 @@ export function createResponsesHandler(
       modelName,
     };
     if (body.stream === true) {
-      await streamResponse(ctx, request, draft, input.notes);
+      await streamResponse(ctx, request, draft, input.notes, (result) =>
+        record(continued, request, input.history, draft, result),
+      );
       return;
     }
     const result = await turn(ctx, request);
     if (result === undefined) return;
+    record(continued, request, input.history, draft, result);
     const text = settings.reasoning ? result.output : result.response;
     const done = finishedResponse(draft, result, text, input.notes);
     await keep(draft, request, result, done);
@@ -306,6 +372,7 @@ export function createResponsesHandler(
     request: ProxiedTurnRequest,
     draft: Draft,
     notes: readonly string[],
+    finished: (result: TurnResult) => void,
   ): Promise<void> {
     const { res } = ctx;
     const { reasoning } = request.settings;
@@ -379,6 +446,7 @@ export function createResponsesHandler(
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes);
     await keep(draft, request, result, done);
+    finished(result);
     const item = done.output[0]!;
     send('response.output_text.done', { ...at, text: full, logprobs: [] });
     send('response.content_part.done', { ...at, part: item.content[0] });

@@ -280,6 +280,107 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
   });
 });
 
+describe('conversation objects (the Conversations API) and responses.create with conversation', () => {
+  /** The messages of the last turn's stage 1, as JSON. */
+  const lastStage1 = (): string => JSON.stringify(upstream.requests.at(-2)?.body?.messages);
+
+  it('keeps the history in the conversation: each response reads it and adds its question and answer', async () => {
+    const conv = await client.conversations.create({
+      items: [
+        { type: 'message', role: 'system', content: 'Be brief.' },
+        { type: 'message', role: 'user', content: 'Which dinosaur is the largest?' },
+      ],
+      metadata: { topic: 'dinosaurs' },
+    });
+    expect(conv).toMatchObject({ object: 'conversation', metadata: { topic: 'dinosaurs' } });
+    expect(conv.id).toMatch(/^conv_[0-9a-f]{32}$/);
+    const first = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      conversation: conv.id,
+    });
+    expect(first.conversation).toEqual({ id: conv.id });
+    expect(lastStage1()).toContain('Which dinosaur is the largest?');
+    expect(lastStage1()).not.toContain('Be brief.'); // system items stay in the conversation, unsent
+    const events = await collect(
+      await client.responses.create({
+        model: 'gtalign-dino',
+        input: 'And the smallest?',
+        conversation: { id: conv.id },
+        stream: true,
+      }),
+    );
+    expect(events.at(-1)!.type).toBe('response.completed');
+    // The second turn saw the first question, its answer and the earlier item, in order.
+    const second = lastStage1();
+    const at = [
+      second.indexOf('Which dinosaur is the largest?'),
+      second.indexOf(JSON.stringify(QUESTION).slice(1, -1)),
+      second.indexOf(JSON.stringify(first.output_text).slice(1, -1)),
+    ];
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+
+    // Listed newest first by default, and in pages the client follows.
+    const listed: Array<{ id: string; role: string; content: Array<{ type: string; text: string }> }> = [];
+    for await (const item of client.conversations.items.list(conv.id, { limit: 2 }))
+      listed.push(item as (typeof listed)[number]);
+    expect(listed.map((i) => i.role)).toEqual(['assistant', 'user', 'assistant', 'user', 'user', 'system']);
+    expect(listed[2]!.id).toBe(first.output[0]!.id); // the answer keeps its output item's id
+    expect(listed[2]!.content[0]).toMatchObject({ type: 'output_text', text: first.output_text });
+    expect(listed[1]!.content[0]).toEqual({ type: 'input_text', text: 'And the smallest?' });
+    const asc = await client.conversations.items.list(conv.id, { order: 'asc', limit: 100 });
+    expect(asc.data.map((i) => i.id)).toEqual(listed.map((i) => i.id).reverse());
+
+    // Items added, read, removed; metadata replaced; the conversation deleted.
+    const added = await client.conversations.items.create(conv.id, {
+      items: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'One more thing.' }] }],
+    });
+    expect(added.data).toHaveLength(1);
+    const addedId = (added.data[0] as { id: string }).id;
+    const one = await client.conversations.items.retrieve(addedId, { conversation_id: conv.id });
+    expect(one).toMatchObject({ role: 'user', content: [{ type: 'input_text', text: 'One more thing.' }] });
+    await client.conversations.items.delete(addedId, { conversation_id: conv.id });
+    expect((await client.conversations.items.list(conv.id, { limit: 100 })).data).toHaveLength(6);
+    const updated = await client.conversations.update(conv.id, { metadata: { topic: 'fossils' } });
+    expect(updated.metadata).toEqual({ topic: 'fossils' });
+    expect((await client.conversations.retrieve(conv.id)).metadata).toEqual({ topic: 'fossils' });
+    expect(await client.conversations.delete(conv.id)).toMatchObject({ id: conv.id, deleted: true });
+    expect(await client.conversations.retrieve(conv.id).catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+  });
+
+  it('refuses conversation with previous_response_id, bad items and bad pages, each naming the field', async () => {
+    const conv = await client.conversations.create();
+    expect(conv.metadata).toEqual({});
+    const prior = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const both = await client.responses
+      .create({ model: 'gtalign-dino', input: 'And?', conversation: conv.id, previous_response_id: prior.id })
+      .catch((e: unknown) => e);
+    expect(both).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((both as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('conversation');
+    const tool = await client.conversations.items
+      .create(conv.id, { items: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(tool).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((tool as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('items.0.type');
+    const page = await client.conversations.items.list(conv.id, { limit: 500 }).catch((e: unknown) => e);
+    expect(page).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((page as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('limit');
+    const tooMany = await client.conversations
+      .create({
+        items: Array.from({ length: 21 }, () => ({
+          type: 'message' as const,
+          role: 'user' as const,
+          content: 'x',
+        })),
+      })
+      .catch((e: unknown) => e);
+    expect(tooMany).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+});
+
 describe('responses.create, streaming', () => {
   it('sends the Responses event sequence; the deltas add up to the <response> text; completed carries usage and the trace', async () => {
     upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
@@ -413,8 +514,9 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     const conversation = await fail(
       client.responses.create({ model: 'gtalign-dino', input: QUESTION, conversation: 'conv_1' }),
     );
-    expect(conversation).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(conversation.message).toMatch(/does not keep conversations: use previous_response_id/);
+    expect(conversation).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(conversation.param).toBe('conversation');
+    expect(conversation.code).toBe('conversation_not_found');
   });
 
   it('an unsupported policy is 400; an upstream error is 502; a missing key 401', async () => {

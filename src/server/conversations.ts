@@ -1,0 +1,203 @@
+/**
+ * The Conversations API on `gtalign serve` (shapes as the official `openai` npm package's
+ * `resources/conversations`, checked against 6.49.0): conversation objects that `/v1/responses` reads its
+ * history from and adds each exchange to (`conversation` in the request).
+ *
+ *     POST   /v1/conversations                    create, with optional items and metadata
+ *     GET    /v1/conversations/{id}               the conversation object
+ *     POST   /v1/conversations/{id}               replace its metadata
+ *     DELETE /v1/conversations/{id}               delete it
+ *     POST   /v1/conversations/{id}/items         add up to 20 items
+ *     GET    /v1/conversations/{id}/items         list them (`after`, `limit` 1–100, default 20; `order` desc by default)
+ *     GET    /v1/conversations/{id}/items/{item}  one item
+ *     DELETE /v1/conversations/{id}/items/{item}  remove one item (answers the conversation)
+ *
+ * Items are messages (user, assistant, system, developer; text content): what the GTAlign turn reads.
+ * Kept in this process's memory (conversation-store.ts for the bounds); an id not kept is a 404 naming it.
+ */
+import { z } from 'zod';
+import type { ConversationStore, StoredConversation, StoredItem } from './conversation-store.js';
+import { ConversationFullError } from './conversation-store.js';
+import { badRequest, HttpError } from './errors.js';
+import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
+import { metadataSchema, readMessageItem } from './responses-request.js';
+
+export const CONVERSATIONS_PATH = '/v1/conversations';
+/** Items one request may add, as the API allows. */
+const MAX_ADDED_ITEMS = 20;
+
+const createSchema = z
+  .object({
+    items: z.array(z.unknown()).max(MAX_ADDED_ITEMS, `at most ${MAX_ADDED_ITEMS} items at a time`).nullish(),
+    metadata: metadataSchema.nullish(),
+  })
+  .loose();
+const updateSchema = z.object({ metadata: metadataSchema }).loose();
+const itemsSchema = z
+  .object({
+    items: z
+      .array(z.unknown())
+      .min(1, 'items must hold at least one item')
+      .max(MAX_ADDED_ITEMS, `at most ${MAX_ADDED_ITEMS} items at a time`),
+  })
+  .loose();
+
+export function conversationObject(c: StoredConversation) {
+  return { id: c.id, object: 'conversation' as const, created_at: c.created_at, metadata: c.metadata };
+}
+
+/** An item as the API shows it: a completed message with one text part. */
+export function itemObject(item: StoredItem) {
+  const content =
+    item.role === 'assistant'
+      ? { type: 'output_text' as const, text: item.text, annotations: [], logprobs: [] }
+      : { type: 'input_text' as const, text: item.text };
+  return {
+    id: item.id,
+    type: 'message' as const,
+    role: item.role,
+    status: 'completed' as const,
+    content: [content],
+  };
+}
+
+/** Message items of a request body, read as the turn reads them; reasoning items are refused here. */
+export function readItems(items: readonly unknown[], path: string): Array<Omit<StoredItem, 'id'>> {
+  return items.map((raw, i) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw badRequest(`${path}.${i}: expected an input item (an object)`, `${path}.${i}`);
+    const read = readMessageItem(raw as Record<string, unknown>, `${path}.${i}`);
+    if (read === 'reasoning')
+      throw badRequest(`${path}.${i}: a conversation keeps message items only`, `${path}.${i}.type`);
+    return read;
+  });
+}
+
+export function conversationNotFound(id: string, param: string | null = null): HttpError {
+  return new HttpError(
+    404,
+    `conversation ${JSON.stringify(id)} not found: gtalign serve keeps conversations in this process's memory (the least recently used go first past its bound)`,
+    'invalid_request_error',
+    'conversation_not_found',
+    param,
+  );
+}
+
+function full(err: ConversationFullError, param: string): HttpError {
+  return badRequest(err.message, param, 'conversation_too_large');
+}
+
+/** `POST /v1/conversations`. */
+export function createConversationHandler(
+  store: ConversationStore,
+  maxBody: number,
+): (ctx: RequestContext) => Promise<void> {
+  return async (ctx) => {
+    // The official client sends no body at all for `conversations.create()`.
+    const empty = ctx.req.headers['content-length'] === '0' || ctx.req.headers['content-type'] === undefined;
+    const body = validate(createSchema, empty ? {} : await readJsonBody(ctx, maxBody));
+    const items = readItems(body.items ?? [], 'items');
+    try {
+      sendJson(ctx.res, 200, conversationObject(store.create(items, { ...(body.metadata ?? {}) })));
+    } catch (err) {
+      if (err instanceof ConversationFullError) throw full(err, 'items');
+      throw err;
+    }
+  };
+}
+
+/** Everything under `/v1/conversations/`. */
+export function conversationRoutesHandler(
+  store: ConversationStore,
+  maxBody: number,
+): (ctx: RequestContext) => Promise<void> {
+  return async (ctx) => {
+    const parts = ctx.path.slice(CONVERSATIONS_PATH.length + 1).split('/');
+    const method = ctx.req.method;
+    const id = decode(parts[0]!);
+    const conversation = store.get(id);
+    if (conversation === undefined) throw conversationNotFound(id);
+    if (parts.length === 1) {
+      if (method === 'GET') return sendJson(ctx.res, 200, conversationObject(conversation));
+      if (method === 'DELETE') {
+        store.delete(id);
+        return sendJson(ctx.res, 200, { id, object: 'conversation.deleted', deleted: true });
+      }
+      const body = validate(updateSchema, await readJsonBody(ctx, maxBody));
+      conversation.metadata = { ...body.metadata };
+      return sendJson(ctx.res, 200, conversationObject(conversation));
+    }
+    if (parts[1] !== 'items' || parts.length > 3) throw unknownPath(ctx.path);
+    if (parts.length === 2) {
+      if (method === 'GET') return sendJson(ctx.res, 200, listItems(conversation, ctx));
+      if (method !== 'POST') throw unknownPath(ctx.path);
+      const body = validate(itemsSchema, await readJsonBody(ctx, maxBody));
+      let added: StoredItem[];
+      try {
+        added = store.append(conversation, readItems(body.items, 'items'));
+      } catch (err) {
+        if (err instanceof ConversationFullError) throw full(err, 'items');
+        throw err;
+      }
+      return sendJson(ctx.res, 200, page(added.map(itemObject), false));
+    }
+    const itemId = decode(parts[2]!);
+    const item = conversation.items.find((i) => i.id === itemId);
+    if (item === undefined) {
+      throw new HttpError(
+        404,
+        `item ${JSON.stringify(itemId)} not found in conversation ${JSON.stringify(id)}`,
+        'invalid_request_error',
+        'item_not_found',
+      );
+    }
+    if (method === 'GET') return sendJson(ctx.res, 200, itemObject(item));
+    if (method !== 'DELETE') throw unknownPath(ctx.path);
+    store.removeItem(conversation, itemId);
+    return sendJson(ctx.res, 200, conversationObject(conversation));
+  };
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw badRequest(`the id in the path is not valid percent-encoding: ${part.slice(0, 80)}`);
+  }
+}
+
+function unknownPath(path: string): HttpError {
+  return new HttpError(404, `no such route: ${path.slice(0, 200)}`, 'invalid_request_error', 'not_found');
+}
+
+function page(data: ReturnType<typeof itemObject>[], hasMore: boolean) {
+  return {
+    object: 'list' as const,
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: hasMore,
+  };
+}
+
+/** One page of items: newest first unless `order=asc`, after the item `after`, at most `limit`. */
+function listItems(conversation: StoredConversation, ctx: RequestContext) {
+  const query = new URLSearchParams((ctx.req.url ?? '').split('?')[1] ?? '');
+  const order = query.get('order') ?? 'desc';
+  if (order !== 'asc' && order !== 'desc')
+    throw badRequest(`order must be asc or desc, got ${JSON.stringify(order)}`, 'order');
+  const limitText = query.get('limit') ?? '20';
+  const limit = Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw badRequest(`limit must be an integer from 1 to 100, got ${JSON.stringify(limitText)}`, 'limit');
+  const ordered = order === 'asc' ? conversation.items : [...conversation.items].reverse();
+  let start = 0;
+  const after = query.get('after');
+  if (after !== null) {
+    const at = ordered.findIndex((i) => i.id === after);
+    if (at < 0) throw badRequest(`after: no item ${JSON.stringify(after)} in this conversation`, 'after');
+    start = at + 1;
+  }
+  const slice = ordered.slice(start, start + limit);
+  return page(slice.map(itemObject), start + limit < ordered.length);
+}
