@@ -9,8 +9,8 @@ import { type Group, group, type ValuesOf } from '../config/setting.js';
 import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { LookaheadScorer } from '../eval/lookahead.js';
 import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
-import { loadPolicy } from '../steering/load.js';
 import { SteeringError } from '../steering/errors.js';
+import { loadPolicy } from '../steering/load.js';
 import { createBackend } from './backend-options.js';
 import { InputError, UsageError } from './errors.js';
 
@@ -60,7 +60,8 @@ export async function lookaheadSetup(
   }
   let pricing: Awaited<ReturnType<typeof loadPolicy>> | undefined;
   try {
-    pricing = values['lookahead-pricing'] === 'none' ? undefined : await loadPolicy(values['lookahead-pricing']);
+    pricing =
+      values['lookahead-pricing'] === 'none' ? undefined : await loadPolicy(values['lookahead-pricing']);
   } catch (err) {
     if (err instanceof SteeringError) throw new InputError(`--lookahead-pricing: ${err.message}`);
     throw err;
