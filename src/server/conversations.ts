@@ -20,6 +20,7 @@ import type { ConversationStore, StoredConversation, StoredItem } from './conver
 import { ConversationFullError } from './conversation-store.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
+import { listPage, pageOf } from './item-pages.js';
 import { metadataSchema, readMessageItem } from './responses-request.js';
 
 export const CONVERSATIONS_PATH = '/v1/conversations';
@@ -129,7 +130,8 @@ export function conversationRoutesHandler(
     }
     if (parts[1] !== 'items' || parts.length > 3) throw unknownPath(ctx.path);
     if (parts.length === 2) {
-      if (method === 'GET') return sendJson(ctx.res, 200, listItems(conversation, ctx));
+      if (method === 'GET')
+        return sendJson(ctx.res, 200, listPage(conversation.items.map(itemObject), ctx.req.url));
       if (method !== 'POST') throw unknownPath(ctx.path);
       const body = validate(itemsSchema, await readJsonBody(ctx, maxBody));
       let added: StoredItem[];
@@ -139,7 +141,7 @@ export function conversationRoutesHandler(
         if (err instanceof ConversationFullError) throw full(err, 'items');
         throw err;
       }
-      return sendJson(ctx.res, 200, page(added.map(itemObject), false));
+      return sendJson(ctx.res, 200, pageOf(added.map(itemObject), false));
     }
     const itemId = decode(parts[2]!);
     const item = conversation.items.find((i) => i.id === itemId);
@@ -168,36 +170,4 @@ function decode(part: string): string {
 
 function unknownPath(path: string): HttpError {
   return new HttpError(404, `no such route: ${path.slice(0, 200)}`, 'invalid_request_error', 'not_found');
-}
-
-function page(data: ReturnType<typeof itemObject>[], hasMore: boolean) {
-  return {
-    object: 'list' as const,
-    data,
-    first_id: data[0]?.id ?? null,
-    last_id: data.at(-1)?.id ?? null,
-    has_more: hasMore,
-  };
-}
-
-/** One page of items: newest first unless `order=asc`, after the item `after`, at most `limit`. */
-function listItems(conversation: StoredConversation, ctx: RequestContext) {
-  const query = new URLSearchParams((ctx.req.url ?? '').split('?')[1] ?? '');
-  const order = query.get('order') ?? 'desc';
-  if (order !== 'asc' && order !== 'desc')
-    throw badRequest(`order must be asc or desc, got ${JSON.stringify(order)}`, 'order');
-  const limitText = query.get('limit') ?? '20';
-  const limit = Number(limitText);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-    throw badRequest(`limit must be an integer from 1 to 100, got ${JSON.stringify(limitText)}`, 'limit');
-  const ordered = order === 'asc' ? conversation.items : [...conversation.items].reverse();
-  let start = 0;
-  const after = query.get('after');
-  if (after !== null) {
-    const at = ordered.findIndex((i) => i.id === after);
-    if (at < 0) throw badRequest(`after: no item ${JSON.stringify(after)} in this conversation`, 'after');
-    start = at + 1;
-  }
-  const slice = ordered.slice(start, start + limit);
-  return page(slice.map(itemObject), start + limit < ordered.length);
 }

@@ -3,11 +3,16 @@
  * back as it was sent, or forgotten, as the official clients' `responses.retrieve` and `responses.delete`
  * do it (`openai` 6.49.0: `GET /responses/{id}` answers a `Response`; `DELETE` needs only a 2xx). A
  * response kept with `store: false`, evicted, deleted or made by another process is a 404 naming the id.
- * Not served: streaming a stored response again (`?stream=true`), its input items and cancelling
- * (`/input_items`, `/cancel`: gtalign serve runs no background responses).
+ * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`) lists the messages the response was
+ * made from: the whole conversation before its answer, earlier turns of a `previous_response_id` chain
+ * included, paged as the clients page. Not served: streaming a stored response again (`?stream=true`) and
+ * `/cancel` (gtalign serve runs no background responses).
  */
+
+import type { ConversationTurn } from '../chain/prompt.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
+import { listPage } from './item-pages.js';
 import type { ResponseKeeper } from './response-keeper.js';
 
 export const RESPONSE_PATH_PREFIX = '/v1/responses/';
@@ -22,31 +27,61 @@ function notKept(id: string, store: ResponseKeeper): HttpError {
   );
 }
 
-/** The id in the request's path, or an error naming what is not served. */
-function idOf(ctx: RequestContext): string {
+/** The id in the request's path and what under it is asked for (`''` or `input_items`). */
+function targetOf(ctx: RequestContext): { id: string; sub: '' | 'input_items' } {
   const rest = ctx.path.slice(RESPONSE_PATH_PREFIX.length);
   const slash = rest.indexOf('/');
-  if (slash >= 0) {
-    const what = rest.slice(slash + 1);
+  const sub = slash < 0 ? '' : rest.slice(slash + 1);
+  if (sub !== '' && (sub !== 'input_items' || ctx.req.method !== 'GET')) {
     throw new HttpError(
       404,
-      `/v1/responses/{id}/${what} is not served by gtalign serve (it keeps a response's conversation and ` +
-        'the response object, and runs no background responses)',
+      `${ctx.req.method} /v1/responses/{id}/${sub.slice(0, 80)} is not served by gtalign serve (it keeps a ` +
+        "response's conversation and the response object, and runs no background responses)",
       'invalid_request_error',
       'unsupported_endpoint',
     );
   }
+  const encoded = slash < 0 ? rest : rest.slice(0, slash);
   try {
-    return decodeURIComponent(rest);
+    return { id: decodeURIComponent(encoded), sub: sub as '' | 'input_items' };
   } catch {
-    throw badRequest(`the response id in the path is not valid percent-encoding: ${rest.slice(0, 80)}`);
+    throw badRequest(`the response id in the path is not valid percent-encoding: ${encoded.slice(0, 80)}`);
   }
+}
+
+/** The messages a stored response was made from, as input items with ids stable across calls. */
+function inputItems(id: string, conversation: readonly ConversationTurn[]) {
+  const stem = id.replace(/^resp_/, 'msg_');
+  return conversation.slice(0, -1).map((turn, i) => {
+    const itemId = `${stem}_${i}`;
+    return turn.role === 'assistant'
+      ? {
+          id: itemId,
+          type: 'message' as const,
+          role: 'assistant' as const,
+          status: 'completed' as const,
+          content: [{ type: 'output_text' as const, text: turn.content, annotations: [], logprobs: [] }],
+        }
+      : {
+          id: itemId,
+          type: 'message' as const,
+          role: 'user' as const,
+          status: 'completed' as const,
+          content: [{ type: 'input_text' as const, text: turn.content }],
+        };
+  });
 }
 
 /** The handler of both methods on `/v1/responses/{id}`. */
 export function createResponseLookupHandler(store: ResponseKeeper): (ctx: RequestContext) => Promise<void> {
   return async (ctx) => {
-    const id = idOf(ctx);
+    const { id, sub } = targetOf(ctx);
+    if (sub === 'input_items') {
+      const conversation = await store.conversation(id);
+      if (conversation === undefined) throw notKept(id, store);
+      sendJson(ctx.res, 200, listPage(inputItems(id, conversation), ctx.req.url));
+      return;
+    }
     if (ctx.req.method === 'DELETE') {
       if (!(await store.delete(id))) throw notKept(id, store);
       sendJson(ctx.res, 200, { id, object: 'response', deleted: true });

@@ -27,7 +27,9 @@
  * conversation it ended, with the `<response>` text as the assistant's turn, so a request with
  * `previous_response_id` sends only what is new, and the response object as sent, for `GET
  * /v1/responses/{id}` (response-lookup.ts). An id not kept (never, evicted, deleted, another process) is a
- * 404 `previous_response_not_found` naming the field; see response-store.ts for the bounds.
+ * 404 `previous_response_not_found` naming the field; see response-store.ts for the bounds. A request
+ * with `conversation` (conversations.ts) reads that conversation's messages first and adds its own
+ * messages and the answer to it once the turn is done.
  *
  * Errors before any output are the OpenAI error object (`{"error": {"message", "type", "param", "code"}}`)
  * with the status the official clients map to their exceptions (400 BadRequestError, 502/504 …).

@@ -260,6 +260,37 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
     expect((await client.responses.retrieve(completed.response.id)).id).toBe(completed.response.id);
   });
 
+  it('lists the messages a response was made from, a previous_response_id chain included, in pages', async () => {
+    const first = await client.responses.create({
+      model: 'gtalign-dino',
+      input: 'Which dinosaur is the largest?',
+    });
+    const second = await client.responses.create({
+      model: 'gtalign-dino',
+      input: [
+        { role: 'user', content: 'A side note first.' },
+        { role: 'assistant', content: 'Noted.' },
+        { role: 'user', content: QUESTION },
+      ],
+      previous_response_id: first.id,
+    });
+    const listed: Array<{ id: string; role: string; content: Array<{ type: string; text: string }> }> = [];
+    for await (const item of client.responses.inputItems.list(second.id, { limit: 2 }))
+      listed.push(item as (typeof listed)[number]);
+    // Newest first: the question, the two items before it, the first answer, the first question.
+    expect(listed.map((i) => [i.role, i.content[0]!.text])).toEqual([
+      ['user', QUESTION],
+      ['assistant', 'Noted.'],
+      ['user', 'A side note first.'],
+      ['assistant', first.output_text],
+      ['user', 'Which dinosaur is the largest?'],
+    ]);
+    expect(listed[3]!.content[0]!.type).toBe('output_text');
+    const asc = await client.responses.inputItems.list(second.id, { order: 'asc', limit: 100 });
+    expect(asc.data.map((i) => i.id)).toEqual(listed.map((i) => i.id).reverse());
+    expect(new Set(listed.map((i) => i.id)).size).toBe(5);
+  });
+
   it('keeps nothing to retrieve with store: false; refuses a stream replay and sub-resources by name', async () => {
     const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
     expect(await client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(
@@ -269,9 +300,10 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
     const replay = await client.responses.retrieve(kept.id, { stream: true }).catch((e: unknown) => e);
     expect(replay).toBeInstanceOf(OpenAI.BadRequestError);
     expect((replay as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream');
-    const items = await client.responses.inputItems.list(kept.id).catch((e: unknown) => e);
-    expect(items).toBeInstanceOf(OpenAI.NotFoundError);
-    expect((items as Error).message).toMatch(/input_items is not served by gtalign serve/);
+    const cancel = await client.responses.cancel(kept.id).catch((e: unknown) => e);
+    // No background responses, so nothing to cancel: POST under a response is not a route (405).
+    expect(cancel).toBeInstanceOf(OpenAI.APIError);
+    expect((cancel as InstanceType<typeof OpenAI.APIError>).status).toBe(405);
     // Without the key, retrieval is refused like every other route.
     const anonymous = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
     expect(await anonymous.responses.retrieve(kept.id).catch((e: unknown) => e)).toBeInstanceOf(
