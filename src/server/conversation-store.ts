@@ -1,10 +1,11 @@
 /**
  * The conversation objects `gtalign serve` keeps for the Conversations API and `conversation` on
  * `/v1/responses`: each is a list of message items (role and text) with its metadata. Kept in this
- * process's memory, bounded by count, by items per conversation and by total characters; the least
- * recently used conversation goes first.
+ * process's memory, bounded by count, by items per conversation and by total characters (bounded-lru.ts);
+ * the least recently used conversation goes first.
  */
 import { randomBytes } from 'node:crypto';
+import { BoundedLru } from './bounded-lru.js';
 
 export type ItemRole = 'user' | 'assistant' | 'system' | 'developer';
 
@@ -35,18 +36,18 @@ export class ConversationFullError extends Error {}
 const hexId = (prefix: string): string => `${prefix}_${randomBytes(16).toString('hex')}`;
 
 export class ConversationStore {
-  // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
-  private readonly conversations = new Map<string, StoredConversation>();
-  private chars = 0;
+  private readonly kept: BoundedLru<StoredConversation>;
 
   constructor(
     readonly maxConversations = DEFAULT_CONVERSATIONS,
     readonly maxChars = DEFAULT_CONVERSATION_CHARS,
     readonly maxItems = DEFAULT_CONVERSATION_ITEMS,
-  ) {}
+  ) {
+    this.kept = new BoundedLru(maxConversations, maxChars);
+  }
 
   get size(): number {
-    return this.conversations.size;
+    return this.kept.size;
   }
 
   /** A new conversation holding `items` (checked against the bounds first). */
@@ -59,19 +60,14 @@ export class ConversationStore {
       chars: 0,
     };
     this.check(conversation, items);
-    this.conversations.set(conversation.id, conversation);
+    this.kept.set(conversation.id, conversation, 0);
     this.add(conversation, items);
     return conversation;
   }
 
   /** The conversation, or undefined when it is not (or no longer) kept. */
   get(id: string): StoredConversation | undefined {
-    const c = this.conversations.get(id);
-    if (c !== undefined) {
-      this.conversations.delete(id);
-      this.conversations.set(id, c);
-    }
-    return c;
+    return this.kept.get(id);
   }
 
   /** Appends items to a kept conversation; returns them with their ids. */
@@ -89,16 +85,12 @@ export class ConversationStore {
     if (at < 0) return false;
     const [gone] = conversation.items.splice(at, 1);
     conversation.chars -= gone!.text.length;
-    if (this.conversations.has(conversation.id)) this.chars -= gone!.text.length;
+    this.kept.resize(conversation.id, -gone!.text.length);
     return true;
   }
 
   delete(id: string): boolean {
-    const c = this.conversations.get(id);
-    if (c === undefined) return false;
-    this.conversations.delete(id);
-    this.chars -= c.chars;
-    return true;
+    return this.kept.delete(id);
   }
 
   private check(conversation: StoredConversation, items: ReadonlyArray<Omit<StoredItem, 'id'>>): void {
@@ -125,13 +117,8 @@ export class ConversationStore {
     for (const item of added) chars += item.text.length;
     conversation.items.push(...added);
     conversation.chars += chars;
-    // A conversation evicted meanwhile (kept by a turn in flight) counts again only if it is kept.
-    if (this.conversations.has(conversation.id)) this.chars += chars;
-    for (const [oldest] of this.conversations) {
-      if (this.conversations.size <= this.maxConversations && this.chars <= this.maxChars) break;
-      if (oldest === conversation.id && this.conversations.size === 1) break;
-      this.delete(oldest);
-    }
+    // A conversation evicted meanwhile (kept by a turn in flight) is not counted again.
+    this.kept.resize(conversation.id, chars);
     return added;
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The responses `gtalign serve` keeps for `previous_response_id` and for retrieval: each stored response
  * is the whole conversation it ended (earlier turns, the question, the answer), so a follow-up sends only
- * its new question, and the response object as it was sent (`GET /v1/responses/{id}`). Kept in this process's memory, bounded by count and by total characters; the least recently
- * used go first. A proxy behind a load balancer with several processes needs sticky sessions for it, or
+ * its new question, and the response object as it was sent (`GET /v1/responses/{id}`). Kept in this
+ * process's memory, bounded by count and by total characters (bounded-lru.ts); the least recently used
+ * go first. A proxy behind a load balancer with several processes needs sticky sessions for it, or
  * clients that send the whole conversation (`store: false`).
  */
 import type { ConversationTurn } from '../chain/prompt.js';
+import { BoundedLru } from './bounded-lru.js';
 
 /** Responses kept by default. */
 export const DEFAULT_STORED_RESPONSES = 1000;
@@ -16,18 +18,17 @@ export const DEFAULT_STORED_CHARS = 32 * 1024 * 1024;
 interface Kept {
   conversation: readonly ConversationTurn[];
   response: string | undefined;
-  chars: number;
 }
 
 export class ResponseStore {
-  // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
-  private readonly kept = new Map<string, Kept>();
-  private chars = 0;
+  private readonly kept: BoundedLru<Kept>;
 
   constructor(
     readonly maxResponses = DEFAULT_STORED_RESPONSES,
     readonly maxChars = DEFAULT_STORED_CHARS,
-  ) {}
+  ) {
+    this.kept = new BoundedLru(maxResponses, maxChars);
+  }
 
   /** How many responses are kept now. */
   get size(): number {
@@ -41,12 +42,12 @@ export class ResponseStore {
 
   /** The conversation a stored response ended, or undefined when it is not (or no longer) kept. */
   get(id: string): readonly ConversationTurn[] | undefined {
-    return this.touch(id)?.conversation;
+    return this.kept.get(id)?.conversation;
   }
 
   /** The stored response object (its JSON, as it was sent), or undefined when it is not kept. */
   response(id: string): string | undefined {
-    return this.touch(id)?.response;
+    return this.kept.get(id)?.response;
   }
 
   /**
@@ -54,33 +55,12 @@ export class ResponseStore {
    * whole budget is not kept.
    */
   put(id: string, conversation: readonly ConversationTurn[], response?: string): void {
-    const chars = charsOf(conversation) + (response?.length ?? 0);
-    if (this.maxResponses <= 0 || chars > this.maxChars) return;
-    this.delete(id);
-    this.kept.set(id, { conversation, response, chars });
-    this.chars += chars;
-    for (const [oldest] of this.kept) {
-      if (this.kept.size <= this.maxResponses && this.chars <= this.maxChars) break;
-      this.delete(oldest);
-    }
+    this.kept.set(id, { conversation, response }, charsOf(conversation) + (response?.length ?? 0));
   }
 
   /** Forgets `id`; false when it was not kept. */
   delete(id: string): boolean {
-    const entry = this.kept.get(id);
-    if (entry === undefined) return false;
-    this.kept.delete(id);
-    this.chars -= entry.chars;
-    return true;
-  }
-
-  private touch(id: string): Kept | undefined {
-    const entry = this.kept.get(id);
-    if (entry !== undefined) {
-      this.kept.delete(id);
-      this.kept.set(id, entry);
-    }
-    return entry;
+    return this.kept.delete(id);
   }
 }
 
