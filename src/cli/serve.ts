@@ -9,6 +9,7 @@ import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
 import { chatCompletionsUrl } from '../llm/openai.js';
 import type { ChatModel } from '../llm/types.js';
+import { ConversationFolder } from '../server/conversation-folder.js';
 import { startProxyServer } from '../server/proxy.js';
 import { ResponseFolder } from '../server/response-folder.js';
 import {
@@ -136,12 +137,12 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
       const { spec: _spec, ...turnOptions } = turnOptionsOf(turn, steering);
       const dir = values['stored-responses-dir'];
       let responseFolder: ResponseFolder | undefined;
+      let conversationFolder: ConversationFolder | undefined;
       if (dir !== undefined) {
+        const log = (line: string) => ctx.stderr.write(`${line}\n`);
         try {
-          responseFolder = await ResponseFolder.open(dir, {
-            maxResponses: values['stored-responses'],
-            log: (line) => ctx.stderr.write(`${line}\n`),
-          });
+          responseFolder = await ResponseFolder.open(dir, { maxResponses: values['stored-responses'], log });
+          conversationFolder = await ConversationFolder.open(dir, { log });
         } catch (err) {
           throw new InputError(`--stored-responses-dir ${dir}: cannot use it: ${(err as Error).message}`);
         }
@@ -157,6 +158,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
           maxStoredResponses: values['stored-responses'],
         },
         ...(responseFolder === undefined ? {} : { responseFolder }),
+        ...(conversationFolder === undefined ? {} : { conversationFolder }),
         upstreamTimeoutMs: values['upstream-timeout'],
         host: server.host,
         port: server.port,

@@ -33,10 +33,52 @@ export const DEFAULT_CONVERSATION_ITEMS = 10_000;
 /** A conversation would outgrow a bound: the route turns this into a 400 naming the bound. */
 export class ConversationFullError extends Error {}
 
-const hexId = (prefix: string): string => `${prefix}_${randomBytes(16).toString('hex')}`;
+export const hexId = (prefix: string): string => `${prefix}_${randomBytes(16).toString('hex')}`;
 
-export class ConversationStore {
+/** New items to add to a conversation: message items, an id given or made. */
+export type NewItem = Omit<StoredItem, 'id'> & { id?: string };
+
+/** Where conversations live: this process's memory, or a folder (conversation-folder.ts). */
+export interface Conversations {
+  /** For messages: where a conversation not found would have been. */
+  readonly where: string;
+  create(items: readonly NewItem[], metadata: Record<string, string>): Promise<StoredConversation>;
+  get(id: string): Promise<StoredConversation | undefined>;
+  append(conversation: StoredConversation, items: readonly NewItem[]): Promise<StoredItem[]>;
+  removeItem(conversation: StoredConversation, itemId: string): Promise<boolean>;
+  setMetadata(conversation: StoredConversation, metadata: Record<string, string>): Promise<void>;
+  delete(id: string): Promise<boolean>;
+}
+
+/** The items to add once they fit the conversation's bounds, with ids; else a {@link ConversationFullError}. */
+export function itemsToAdd(
+  conversation: StoredConversation,
+  items: readonly NewItem[],
+  bounds: { maxItems: number; maxChars: number },
+): StoredItem[] {
+  if (conversation.items.length + items.length > bounds.maxItems) {
+    throw new ConversationFullError(
+      `a conversation holds at most ${bounds.maxItems} items; it has ${conversation.items.length} and ${items.length} more were added`,
+    );
+  }
+  let chars = conversation.chars;
+  for (const item of items) chars += item.text.length;
+  if (chars > bounds.maxChars) {
+    throw new ConversationFullError(
+      `a conversation holds at most ${bounds.maxChars} characters of text; this would make ${chars}`,
+    );
+  }
+  return items.map((item) => ({ id: item.id ?? hexId('msg'), role: item.role, text: item.text }));
+}
+
+/** A new, empty conversation. */
+export function newConversation(metadata: Record<string, string>): StoredConversation {
+  return { id: hexId('conv'), created_at: Math.floor(Date.now() / 1000), metadata, items: [], chars: 0 };
+}
+
+export class ConversationStore implements Conversations {
   private readonly kept: BoundedLru<StoredConversation>;
+  readonly where = "this process's memory";
 
   constructor(
     readonly maxConversations = DEFAULT_CONVERSATIONS,
@@ -51,36 +93,28 @@ export class ConversationStore {
   }
 
   /** A new conversation holding `items` (checked against the bounds first). */
-  create(items: ReadonlyArray<Omit<StoredItem, 'id'>>, metadata: Record<string, string>): StoredConversation {
-    const conversation: StoredConversation = {
-      id: hexId('conv'),
-      created_at: Math.floor(Date.now() / 1000),
-      metadata,
-      items: [],
-      chars: 0,
-    };
-    this.check(conversation, items);
+  async create(items: readonly NewItem[], metadata: Record<string, string>): Promise<StoredConversation> {
+    const conversation = newConversation(metadata);
+    const added = itemsToAdd(conversation, items, this);
     this.kept.set(conversation.id, conversation, 0);
-    this.add(conversation, items);
+    this.add(conversation, added);
     return conversation;
   }
 
   /** The conversation, or undefined when it is not (or no longer) kept. */
-  get(id: string): StoredConversation | undefined {
+  async get(id: string): Promise<StoredConversation | undefined> {
     return this.kept.get(id);
   }
 
   /** Appends items to a kept conversation; returns them with their ids. */
-  append(
-    conversation: StoredConversation,
-    items: ReadonlyArray<Omit<StoredItem, 'id'> & { id?: string }>,
-  ): StoredItem[] {
-    this.check(conversation, items);
-    return this.add(conversation, items);
+  async append(conversation: StoredConversation, items: readonly NewItem[]): Promise<StoredItem[]> {
+    const added = itemsToAdd(conversation, items, this);
+    this.add(conversation, added);
+    return added;
   }
 
   /** Removes one item; false when the conversation has no such item. */
-  removeItem(conversation: StoredConversation, itemId: string): boolean {
+  async removeItem(conversation: StoredConversation, itemId: string): Promise<boolean> {
     const at = conversation.items.findIndex((i) => i.id === itemId);
     if (at < 0) return false;
     const [gone] = conversation.items.splice(at, 1);
@@ -89,36 +123,20 @@ export class ConversationStore {
     return true;
   }
 
-  delete(id: string): boolean {
+  async setMetadata(conversation: StoredConversation, metadata: Record<string, string>): Promise<void> {
+    conversation.metadata = metadata;
+  }
+
+  async delete(id: string): Promise<boolean> {
     return this.kept.delete(id);
   }
 
-  private check(conversation: StoredConversation, items: ReadonlyArray<Omit<StoredItem, 'id'>>): void {
-    if (conversation.items.length + items.length > this.maxItems) {
-      throw new ConversationFullError(
-        `a conversation holds at most ${this.maxItems} items; it has ${conversation.items.length} and ${items.length} more were added`,
-      );
-    }
-    let chars = conversation.chars;
-    for (const item of items) chars += item.text.length;
-    if (chars > this.maxChars) {
-      throw new ConversationFullError(
-        `a conversation holds at most ${this.maxChars} characters of text; this would make ${chars}`,
-      );
-    }
-  }
-
-  private add(
-    conversation: StoredConversation,
-    items: ReadonlyArray<Omit<StoredItem, 'id'> & { id?: string }>,
-  ): StoredItem[] {
-    const added = items.map((item) => ({ id: item.id ?? hexId('msg'), role: item.role, text: item.text }));
+  private add(conversation: StoredConversation, added: readonly StoredItem[]): void {
     let chars = 0;
     for (const item of added) chars += item.text.length;
     conversation.items.push(...added);
     conversation.chars += chars;
     // A conversation evicted meanwhile (kept by a turn in flight) is not counted again.
     this.kept.resize(conversation.id, chars);
-    return added;
   }
 }

@@ -13,10 +13,11 @@
  *     DELETE /v1/conversations/{id}/items/{item}  remove one item (answers the conversation)
  *
  * Items are messages (user, assistant, system, developer; text content): what the GTAlign turn reads.
- * Kept in this process's memory (conversation-store.ts for the bounds); an id not kept is a 404 naming it.
+ * Kept in this process's memory (conversation-store.ts for the bounds), or with `--stored-responses-dir`
+ * in that folder (conversation-folder.ts); an id not kept is a 404 naming it.
  */
 import { z } from 'zod';
-import type { ConversationStore, StoredConversation, StoredItem } from './conversation-store.js';
+import type { Conversations, StoredConversation, StoredItem } from './conversation-store.js';
 import { ConversationFullError } from './conversation-store.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
@@ -74,14 +75,30 @@ export function readItems(items: readonly unknown[], path: string): Array<Omit<S
   });
 }
 
-export function conversationNotFound(id: string, param: string | null = null): HttpError {
+export function conversationNotFound(id: string, param: string | null, where: string): HttpError {
   return new HttpError(
     404,
-    `conversation ${JSON.stringify(id)} not found: gtalign serve keeps conversations in this process's memory (the least recently used go first past its bound)`,
+    `conversation ${JSON.stringify(id)} not found: gtalign serve keeps conversations in ${where} (the least recently used go first past its bound)`,
     'invalid_request_error',
     'conversation_not_found',
     param,
   );
+}
+
+/** A change the folder could not write (a full disk): a 503 saying so, instead of a bare 500. */
+async function written<T>(change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || err instanceof ConversationFullError) throw err;
+    throw new HttpError(
+      503,
+      `the conversation could not be written (${code}); nothing was changed, try again later`,
+      'server_error',
+      'storage_unavailable',
+    );
+  }
 }
 
 function full(err: ConversationFullError, param: string): HttpError {
@@ -90,7 +107,7 @@ function full(err: ConversationFullError, param: string): HttpError {
 
 /** `POST /v1/conversations`. */
 export function createConversationHandler(
-  store: ConversationStore,
+  store: Conversations,
   maxBody: number,
 ): (ctx: RequestContext) => Promise<void> {
   return async (ctx) => {
@@ -99,7 +116,8 @@ export function createConversationHandler(
     const body = validate(createSchema, empty ? {} : await readJsonBody(ctx, maxBody));
     const items = readItems(body.items ?? [], 'items');
     try {
-      sendJson(ctx.res, 200, conversationObject(store.create(items, { ...(body.metadata ?? {}) })));
+      const created = await written(store.create(items, { ...(body.metadata ?? {}) }));
+      sendJson(ctx.res, 200, conversationObject(created));
     } catch (err) {
       if (err instanceof ConversationFullError) throw full(err, 'items');
       throw err;
@@ -109,23 +127,23 @@ export function createConversationHandler(
 
 /** Everything under `/v1/conversations/`. */
 export function conversationRoutesHandler(
-  store: ConversationStore,
+  store: Conversations,
   maxBody: number,
 ): (ctx: RequestContext) => Promise<void> {
   return async (ctx) => {
     const parts = ctx.path.slice(CONVERSATIONS_PATH.length + 1).split('/');
     const method = ctx.req.method;
     const id = decode(parts[0]!);
-    const conversation = store.get(id);
-    if (conversation === undefined) throw conversationNotFound(id);
+    const conversation = await store.get(id);
+    if (conversation === undefined) throw conversationNotFound(id, null, store.where);
     if (parts.length === 1) {
       if (method === 'GET') return sendJson(ctx.res, 200, conversationObject(conversation));
       if (method === 'DELETE') {
-        store.delete(id);
+        await written(store.delete(id));
         return sendJson(ctx.res, 200, { id, object: 'conversation.deleted', deleted: true });
       }
       const body = validate(updateSchema, await readJsonBody(ctx, maxBody));
-      conversation.metadata = { ...body.metadata };
+      await written(store.setMetadata(conversation, { ...body.metadata }));
       return sendJson(ctx.res, 200, conversationObject(conversation));
     }
     if (parts[1] !== 'items' || parts.length > 3) throw unknownPath(ctx.path);
@@ -136,7 +154,7 @@ export function conversationRoutesHandler(
       const body = validate(itemsSchema, await readJsonBody(ctx, maxBody));
       let added: StoredItem[];
       try {
-        added = store.append(conversation, readItems(body.items, 'items'));
+        added = await written(store.append(conversation, readItems(body.items, 'items')));
       } catch (err) {
         if (err instanceof ConversationFullError) throw full(err, 'items');
         throw err;
@@ -155,7 +173,7 @@ export function conversationRoutesHandler(
     }
     if (method === 'GET') return sendJson(ctx.res, 200, itemObject(item));
     if (method !== 'DELETE') throw unknownPath(ctx.path);
-    store.removeItem(conversation, itemId);
+    await written(store.removeItem(conversation, itemId));
     return sendJson(ctx.res, 200, conversationObject(conversation));
   };
 }

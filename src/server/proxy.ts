@@ -37,7 +37,8 @@ import {
   readSettings,
   type TurnSettings,
 } from './chat-request.js';
-import { ConversationStore } from './conversation-store.js';
+import type { ConversationFolder } from './conversation-folder.js';
+import { ConversationStore, type Conversations } from './conversation-store.js';
 import { CONVERSATIONS_PATH, conversationRoutesHandler, createConversationHandler } from './conversations.js';
 import { badRequest, HttpError, internalError, upstreamFailed, upstreamTimeout } from './errors.js';
 import {
@@ -91,6 +92,8 @@ export interface ProxyOptions {
    * shared with every process using it (open it with `ResponseFolder.open`).
    */
   responseFolder?: ResponseFolder;
+  /** A folder where conversation objects are kept instead of memory (open it with `ConversationFolder.open`). */
+  conversationFolder?: ConversationFolder;
   /** Longest time one turn (both stages) may take before the upstream request is aborted (default 300 s). */
   upstreamTimeoutMs?: number;
   metrics?: MetricsRegistry;
@@ -424,7 +427,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     log,
   );
   const lookup = createResponseLookupHandler(responseStore);
-  const conversations = new ConversationStore();
+  const conversations: Conversations = options.conversationFolder ?? new ConversationStore();
   const conversationRoutes = conversationRoutesHandler(conversations, maxBody);
   const handler = createHandler({
     keys: createKeyChecker(options.apiKeys),

@@ -39,7 +39,7 @@ import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { TurnSettings } from './chat-request.js';
-import { ConversationFullError, type ConversationStore, type StoredItem } from './conversation-store.js';
+import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
 import { conversationNotFound } from './conversations.js';
 import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
@@ -65,7 +65,7 @@ export interface ResponsesRouteOptions {
   /** Where responses are kept for `previous_response_id` and retrieval. */
   store: ResponseKeeper;
   /** The conversation objects a request may name in `conversation`. */
-  conversations: ConversationStore;
+  conversations: Conversations;
 }
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
@@ -229,13 +229,13 @@ export function createResponsesHandler(
   const { turn, modelName, maxBody, maxMessages, defaults, log, store, conversations } = options;
 
   /** The conversation object a request continues, checked; undefined when it names none. */
-  function conversationOf(body: ResponsesRequest, items: readonly ConversationTurn[]) {
+  async function conversationOf(body: ResponsesRequest, items: readonly ConversationTurn[]) {
     const id = conversationIdOf(body);
     if (id === undefined) return undefined;
     if (body.previous_response_id !== undefined && body.previous_response_id !== null)
       throw badRequest('use conversation or previous_response_id, not both', 'conversation');
-    const conversation = conversations.get(id);
-    if (conversation === undefined) throw conversationNotFound(id, 'conversation');
+    const conversation = await conversations.get(id);
+    if (conversation === undefined) throw conversationNotFound(id, 'conversation', conversations.where);
     const turns: ConversationTurn[] = [];
     // The turn reads the user and assistant messages; system and developer items stay in the conversation.
     for (const item of conversation.items)
@@ -252,25 +252,26 @@ export function createResponsesHandler(
   }
 
   /** Adds the exchange to the conversation it continued: the request's messages, then the answer. */
-  function record(
-    continued: ReturnType<typeof conversationOf>,
+  async function record(
+    continued: Awaited<ReturnType<typeof conversationOf>>,
     request: ProxiedTurnRequest,
     own: readonly ConversationTurn[],
     draft: Draft,
     result: TurnResult,
-  ): void {
+  ): Promise<void> {
     if (continued === undefined) return;
-    const items: Array<Omit<StoredItem, 'id'> & { id?: string }> = [
+    const items: NewItem[] = [
       ...own.map((t) => ({ role: t.role, text: t.content })),
       { role: 'user', text: request.question },
       { id: draft.messageId, role: 'assistant', text: result.response },
     ];
     try {
-      conversations.append(continued.conversation, items);
+      await conversations.append(continued.conversation, items);
     } catch (err) {
-      // Full since the request was checked (another exchange got there first): the answer is still sent.
-      if (!(err instanceof ConversationFullError)) throw err;
-      log(`gtalign serve: ${draft.id}: not added to ${continued.conversation.id}: ${err.message}`);
+      // Full since the request was checked (another exchange got there first), or the folder failed (a
+      // full disk): logged, and the answer, which cost the model's tokens, is still sent.
+      const why = err instanceof ConversationFullError ? err.message : `${(err as Error).message}`;
+      log(`gtalign serve: ${draft.id}: not added to ${continued.conversation.id}: ${why}`);
     }
   }
 
@@ -334,7 +335,7 @@ export function createResponsesHandler(
     const body = validate(responsesRequestSchema, raw);
     const input = readInput(body, maxMessages);
     const settings = readResponsesSettings(body, ctx.req.headers, defaults);
-    const continued = conversationOf(body, input.history);
+    const continued = await conversationOf(body, input.history);
     const request: ProxiedTurnRequest = {
       question: input.question,
       history:
@@ -362,7 +363,7 @@ export function createResponsesHandler(
     }
     const result = await turn(ctx, request);
     if (result === undefined) return;
-    record(continued, request, input.history, draft, result);
+    await record(continued, request, input.history, draft, result);
     const text = settings.reasoning ? result.output : result.response;
     const done = finishedResponse(draft, result, text, input.notes);
     await keep(draft, request, result, done);
@@ -374,7 +375,7 @@ export function createResponsesHandler(
     request: ProxiedTurnRequest,
     draft: Draft,
     notes: readonly string[],
-    finished: (result: TurnResult) => void,
+    finished: (result: TurnResult) => Promise<void>,
   ): Promise<void> {
     const { res } = ctx;
     const { reasoning } = request.settings;
@@ -448,7 +449,7 @@ export function createResponsesHandler(
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes);
     await keep(draft, request, result, done);
-    finished(result);
+    await finished(result);
     const item = done.output[0]!;
     send('response.output_text.done', { ...at, text: full, logprobs: [] });
     send('response.content_part.done', { ...at, part: item.content[0] });

@@ -114,9 +114,27 @@ describe('gtalign serve', () => {
       expect(created.status).toBe(200);
       const body = await created.text();
       const { id } = JSON.parse(body) as { id: string };
+      // A conversation object, and one exchange in it.
+      const post = (path: string, payload: unknown) =>
+        fetch(`${first.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
+      const conv = (await (
+        await post('/v1/conversations', { items: [{ role: 'user', content: 'Hello.' }] })
+      ).json()) as {
+        id: string;
+      };
+      expect(
+        (await post('/v1/responses', { model: 'x', input: QUESTION, conversation: conv.id })).status,
+      ).toBe(200);
       first.child.kill('SIGTERM');
       expect(await first.exit).toBe(0);
-      expect(readdirSync(dir)).toEqual([`${id}.json`]);
+      // The two responses and the conversation, one file each.
+      const files = readdirSync(dir);
+      expect(files).toHaveLength(3);
+      expect(files).toEqual(expect.arrayContaining([`${conv.id}.jsonl`, `${id}.json`]));
 
       const second = await start([...args, '--stored-responses-dir', dir]);
       const got = await fetch(`${second.url}/v1/responses/${id}`);
@@ -130,6 +148,12 @@ describe('gtalign serve', () => {
       });
       expect(next.status).toBe(200);
       expect(JSON.stringify(upstream.requests[0]!.body!.messages)).toContain('Which dinosaur came first?');
+      const items = (await (
+        await fetch(`${second.url}/v1/conversations/${conv.id}/items?order=asc`)
+      ).json()) as {
+        data: Array<{ role: string }>;
+      };
+      expect(items.data.map((i) => i.role)).toEqual(['user', 'user', 'assistant']);
       second.child.kill('SIGTERM');
       expect(await second.exit).toBe(0);
 

@@ -61,9 +61,9 @@ export const STORED_RESPONSES_DIR = setting({
   type: path(),
   arg: 'DIR',
   help:
-    'also keep stored responses in this folder (one file each, at most\n' +
-    '--stored-responses of them): they outlive the process and every\n' +
-    'process using the folder sees them',
+    'also keep stored responses (one file each, at most --stored-responses),\n' +
+    'and keep conversation objects, in this folder: they outlive the process\n' +
+    'and every process using the folder sees them',
 });
 
 export const UPSTREAM = group('Upstream', [
