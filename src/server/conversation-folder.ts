@@ -15,6 +15,7 @@ import { open as openFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAll } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
+import { unlessMissing } from '../io/unless-missing.js';
 import {
   type Conversations,
   DEFAULT_CONVERSATION_CHARS,
@@ -192,13 +193,7 @@ export class ConversationFolder implements Conversations {
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     this.known.delete(id);
-    try {
-      await this.fs.unlink(this.pathOf(id));
-      return true;
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return false;
-      throw err;
-    }
+    return unlessMissing(this.fs.unlink(this.pathOf(id)));
   }
 
   private replay(id: string, text: string, path: string): StoredConversation | undefined {

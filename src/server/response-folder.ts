@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { writeAtomic } from '../io/atomic-file.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
+import { unlessMissing } from '../io/unless-missing.js';
 
 /** Bytes of files kept by default. */
 export const DEFAULT_FOLDER_BYTES = 256 * 1024 * 1024;
@@ -144,26 +145,14 @@ export class ResponseFolder {
   /** Whether a response's file is there. */
   async has(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
-    try {
-      await this.fs.stat(this.pathOf(id));
-      return true;
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return false;
-      throw err;
-    }
+    return unlessMissing(this.fs.stat(this.pathOf(id)));
   }
 
   /** Removes a response's file; false when there was none. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     this.forget(id);
-    try {
-      await this.fs.unlink(this.pathOf(id));
-      return true;
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return false;
-      throw err;
-    }
+    return unlessMissing(this.fs.unlink(this.pathOf(id)));
   }
 }
 

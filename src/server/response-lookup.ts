@@ -10,6 +10,7 @@
  */
 
 import type { ConversationTurn } from '../chain/prompt.js';
+import { itemObject } from './conversations.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
 import { listPage } from './item-pages.js';
@@ -52,24 +53,9 @@ function targetOf(ctx: RequestContext): { id: string; sub: '' | 'input_items' } 
 /** The messages a stored response was made from, as input items with ids stable across calls. */
 function inputItems(id: string, conversation: readonly ConversationTurn[]) {
   const stem = id.replace(/^resp_/, 'msg_');
-  return conversation.slice(0, -1).map((turn, i) => {
-    const itemId = `${stem}_${i}`;
-    return turn.role === 'assistant'
-      ? {
-          id: itemId,
-          type: 'message' as const,
-          role: 'assistant' as const,
-          status: 'completed' as const,
-          content: [{ type: 'output_text' as const, text: turn.content, annotations: [], logprobs: [] }],
-        }
-      : {
-          id: itemId,
-          type: 'message' as const,
-          role: 'user' as const,
-          status: 'completed' as const,
-          content: [{ type: 'input_text' as const, text: turn.content }],
-        };
-  });
+  return conversation
+    .slice(0, -1)
+    .map((turn, i) => itemObject({ id: `${stem}_${i}`, role: turn.role, text: turn.content }));
 }
 
 /** The handler of both methods on `/v1/responses/{id}`. */
