@@ -1,5 +1,5 @@
 /**
- * Server benchmarks (`npx tsx bench/server.ts`):
+ * Server benchmarks (`npx tsx bench/server.ts`; `… stored` for the third alone):
  *
  * 1. The proxy's added latency: a GTAlign turn through `gtalign serve` against the same two upstream calls
  *    (stage 1, then stage 2 continuing the turn) made directly by the client. The upstream (the scripted
@@ -10,17 +10,24 @@
  *    (direct, via the proxy, streaming via the proxy) are taken in alternating rounds, 2000 of each.
  * 2. The reward server's samples per second: `POST /v1/reward/score` batches, offline (verdicts in the
  *    records) and with a loopback judge in its own process at a fixed latency.
+ * 3. What keeping state on disk costs a turn: `/v1/responses` turns, plain and in a conversation, through a
+ *    proxy that keeps them in memory and one with `--stored-responses-dir` (a synced file per response, a
+ *    synced line per conversation change), in alternating rounds at concurrency 1.
  *
  * Run with `--upstream` this file is the upstream process, with `--proxy UPSTREAM_URL` the proxy process:
  * it prints its base URL and serves until killed.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInstructionPrompt } from '../src/chain/prompt.js';
 import { createOpenAIModel } from '../src/llm/openai.js';
 import { createJudge } from '../src/reward/judge.js';
+import { ConversationFolder } from '../src/server/conversation-folder.js';
 import { startProxyServer } from '../src/server/proxy.js';
+import { ResponseFolder } from '../src/server/response-folder.js';
 import { startRewardServer } from '../src/server/reward.js';
 import { dinosaurScript, QUESTION, STAGE1 } from '../test/server/scripted-upstream.js';
 import { startOpenAIStubServer } from '../test/support/openai-stub-server.js';
@@ -253,8 +260,64 @@ async function rewardThroughput(): Promise<void> {
   judgeProc.stop();
 }
 
+/** The latency a folder of stored state adds to a `/v1/responses` turn (see the module comment). */
+export async function storedStateCost(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gtalign-bench-stored-'));
+  const upstream = await child(HERE, ['--upstream']);
+  const memory = await child(HERE, ['--proxy', upstream.baseUrl]);
+  const folder = await child(HERE, ['--proxy', upstream.baseUrl, '--dir', dir]);
+  try {
+    console.log(
+      `server/ a /v1/responses turn with state in memory vs in a folder (--stored-responses-dir, ${dir}), concurrency 1`,
+    );
+    const kinds = [memory, folder].flatMap((proxy, k) => {
+      // A fresh conversation every 10 turns, so both proxies see conversations of the same lengths.
+      let conversation = '';
+      let turns = 0;
+      const plain = async () => {
+        await postJson(`${proxy.baseUrl}/v1/responses`, JSON.stringify({ model: 'x', input: QUESTION }));
+      };
+      const inConversation = async () => {
+        if (turns++ % 10 === 0)
+          conversation = ((await postJson(`${proxy.baseUrl}/v1/conversations`, '{}')) as { id: string }).id;
+        await postJson(
+          `${proxy.baseUrl}/v1/responses`,
+          JSON.stringify({ model: 'x', input: QUESTION, conversation }),
+        );
+      };
+      const where = k === 0 ? 'memory' : 'folder';
+      return [
+        { name: `response, ${where}`, task: plain, xs: [] as number[] },
+        { name: `in a conversation, ${where}`, task: inConversation, xs: [] as number[] },
+      ];
+    });
+    for (const { task } of kinds) await latencies(50, 1, task);
+    for (let round = 0; round < ROUNDS; round++)
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + round) % kinds.length]!;
+        kind.xs.push(...(await latencies(400 / ROUNDS, 1, kind.task)));
+      }
+    for (const { name, xs } of kinds) {
+      xs.sort((a, b) => a - b);
+      console.log(
+        `    ${name.padEnd(30)} p50 ${percentile(xs, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(xs, 99).toFixed(2).padStart(7)} ms`,
+      );
+    }
+    const [plainMem, convMem, plainDisk, convDisk] = kinds.map((k) => percentile(k.xs, 50));
+    console.log(
+      `    added by the folder (p50)      response ${(plainDisk! - plainMem!).toFixed(2)} ms, in a conversation ${(convDisk! - convMem!).toFixed(2)} ms`,
+    );
+  } finally {
+    memory.stop();
+    folder.stop();
+    upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function runServerBench(): Promise<void> {
   await proxyLatency();
+  await storedStateCost();
   await rewardThroughput();
 }
 
@@ -265,12 +328,22 @@ if (process.argv.includes('--upstream')) {
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 } else if (proxyArg >= 0) {
   const baseUrl = process.argv[proxyArg + 1]!;
+  const dirArg = process.argv.indexOf('--dir');
+  const dir = dirArg >= 0 ? process.argv[dirArg + 1]! : undefined;
   const proxy = await startProxyServer({
     model: createOpenAIModel({ baseUrl, model: 'stub', vendor: 'vllm', maxRetries: 0 }),
     log: () => {},
+    ...(dir === undefined
+      ? {}
+      : {
+          responseFolder: await ResponseFolder.open(dir, { maxResponses: 1000 }),
+          conversationFolder: await ConversationFolder.open(dir),
+        }),
   });
   process.stdout.write(`${proxy.url}\n`);
   process.on('SIGTERM', () => void proxy.close().then(() => process.exit(0)));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
-  await runServerBench();
+  // `npx tsx bench/server.ts stored` runs only the stored-state figures.
+  if (process.argv[2] === 'stored') await storedStateCost();
+  else await runServerBench();
 }
