@@ -11,6 +11,7 @@ import { extractBlocks } from '../chain/blocks.js';
 import { parsePayoff } from '../chain/payoff.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { loadRows } from '../data/load.js';
+import { conversationSummaryOf, type SummaryLike } from '../eval/conversation-metrics.js';
 import { TURNS_FILE, type TurnRecord } from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { questionOf } from '../eval/run.js';
@@ -223,6 +224,8 @@ export interface ItemView {
   tokens: RunRecord['tokens'] | null;
   /** A conversation run's turns of this conversation, in order (empty for a single-turn run). */
   thread: ThreadTurn[];
+  /** A conversation run's summary of this conversation (persona, turns, end, discounted welfare…). */
+  conversation: SummaryLike | null;
 }
 
 /** One turn of a conversation as the item view shows it. */
@@ -288,6 +291,7 @@ export function itemView(run: LoadedRun, record: RunRecord): ItemView {
     reward: record.reward,
     tokens: record.tokens ?? null,
     thread: (run.threads.get(record.id) ?? []).map(threadTurn),
+    conversation: conversationSummaryOf(record) ?? null,
   };
 }
 

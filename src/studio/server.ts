@@ -7,6 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { TurnError } from '../assistant/errors.js';
+import { computeConversationMetrics, isConversationRun } from '../eval/conversation-metrics.js';
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { ChatModelError } from '../llm/types.js';
 import { createKeyChecker } from '../server/auth.js';
@@ -258,6 +259,8 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             metricsFrom: r.metricsFrom,
             metrics: r.metrics,
             intervals: intervals(r.records),
+            // A conversation run's metrics (eval report's), computed from its records' summaries.
+            conversations: isConversationRun(r.records) ? computeConversationMetrics(r.records) : null,
             sweep: r.sweep === undefined ? null : { param: r.sweep.param, points: r.sweep.points.length },
             warnings: r.warnings,
           })),

@@ -11,12 +11,13 @@
  * its table and its curves at the swept values with the points' welfare; no console errors, no request
  * outside the studio. Screenshots go to $GTALIGN_SCREENSHOT_DIR (default /tmp/gtalign-studio-screenshots).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareRunPair } from '../../src/eval/compare.js';
+import { computeConversationMetrics } from '../../src/eval/conversation-metrics.js';
 import type { TurnRecord } from '../../src/eval/conversation-store.js';
 import { computeMetrics, isFailedReward, type Metrics } from '../../src/eval/metrics.js';
 import { readRunDir } from '../../src/eval/run-dir.js';
@@ -41,6 +42,7 @@ let root: string;
 let records: { a: RunRecord[]; b: RunRecord[]; c: RunRecord[] };
 const SWEEP_VALUES = [0, 0.5, 1];
 let sweepMetrics: Metrics[];
+let convRecords: RunRecord[];
 const problems: string[] = [];
 
 async function open(hash: string): Promise<Page> {
@@ -131,7 +133,48 @@ describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, s
         metrics: sweepMetrics[k]!,
       })),
     });
-    studio = await startStudio([runs.a, runs.b, runs.c, sweepDir, '--study-dir', join(root, 'studies')]);
+    // A conversation run (index 4): arm C's records with the summaries `eval run --turns` writes, two
+    // personas, and the thread above for row 0.
+    const convDir = join(root, 'run-d');
+    await cp(runs.c, convDir, { recursive: true });
+    convRecords = records.c.map((r, i) => ({
+      ...r,
+      conversation: {
+        row: r.id,
+        persona: i % 2 === 0 ? 'cooperative' : 'impatient',
+        intent: { kind: 'row' },
+        turns: 1 + (i % 3),
+        end: i % 2 === 0 ? 'answered' : 'user-stopped',
+        actions: Array.from({ length: 1 + (i % 3) }, (_, t) => (t === i % 3 ? 'DA' : 'CQ')),
+        answered_at: i % 2 === 0 ? 1 + (i % 3) : null,
+        correct: i % 2 === 0 ? 1 : null,
+        assistant_tokens: 10,
+        user_tokens: 3,
+        per_turn: Array.from({ length: 1 + (i % 3) }, (_, t) => ({
+          turn: t + 1,
+          action: 'DA',
+          U: 0.5,
+          L: 0.5,
+          W: 0.5,
+        })),
+        discounted: { gamma: 0.9, U: 0.5 + i / 100, L: 0.5, W: 0.5 + i / 100 },
+        messages: [],
+      },
+    })) as RunRecord[];
+    await writeFile(
+      join(convDir, 'results.jsonl'),
+      convRecords.map((r) => `${JSON.stringify(r)}\n`).join(''),
+    );
+    await rm(join(convDir, 'metrics.json'), { force: true });
+    studio = await startStudio([
+      runs.a,
+      runs.b,
+      runs.c,
+      sweepDir,
+      convDir,
+      '--study-dir',
+      join(root, 'studies'),
+    ]);
     browser = await launchBrowser();
   }, 60_000);
 
@@ -291,6 +334,29 @@ describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, s
       'every record of the sweep’s arms is scored',
     ).toBe(true);
     await shot(page, '12-sweep');
+    await page.close();
+  });
+
+  it('a conversation run shows eval report’s conversation metrics, and its item the conversation’s summary', async () => {
+    const page = await open('#/runs');
+    const expected = computeConversationMetrics(convRecords);
+    const cell = (group: string, col: string) =>
+      page.textContent(`[data-testid=conversations-4] tr[data-group="${group}"] td[data-col="${col}"]`);
+    for (const [group, g] of [['overall', expected.overall], ...Object.entries(expected.groups)] as const) {
+      expect(await cell(group, 'n')).toBe(String(g.n));
+      expect(await cell(group, 'turns')).toBe(String(Number(g.turns!.toFixed(3))));
+      expect(await cell(group, 'discounted')).toBe(`${Number(g.discounted.W!.toFixed(3))} (0.9)`);
+    }
+    expect(Object.keys(expected.groups)).toContain('all/impatient');
+    // Single-turn runs have no such table.
+    expect(await page.locator('[data-testid=conversations-0]').count()).toBe(0);
+    await shot(page, '14-conversation-metrics', '[data-testid=conversations-4]');
+    const id = convRecords[0]!.id;
+    const item = await open(`#/runs/4/item/${encodeURIComponent(id)}`);
+    expect(await item.textContent('[data-testid=conversation-summary]')).toBe(
+      'with cooperative: 1 assistant turns, ended: answered; first answer at turn 1; correct: 1; W discounted (γ 0.9): 0.5',
+    );
+    await item.close();
     await page.close();
   });
 

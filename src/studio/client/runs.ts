@@ -25,6 +25,82 @@ export interface RunSummary {
   intervals: Record<string, { n: number; W: IntervalJson; U: IntervalJson; L: IntervalJson }>;
   sweep: { param: string; points: number } | null;
   warnings: string[];
+  conversations: ConversationMetricsJson | null;
+}
+
+interface ConversationGroupJson {
+  n: number;
+  turns: number | null;
+  answered: number | null;
+  turns_to_answer: number | null;
+  correct: number | null;
+  correct_n: number;
+  discounted: { n: number; gamma: number | null; W: number | null };
+  ends: Record<string, number>;
+}
+
+interface ConversationMetricsJson {
+  groups: Record<string, ConversationGroupJson>;
+  overall: ConversationGroupJson;
+}
+
+/** A conversation run's metrics, as `eval report` gives them: one row per group (SOURCE/PERSONA, all/PERSONA). */
+function conversationTable(run: RunSummary, c: ConversationMetricsJson): HTMLElement {
+  const groups: Array<[string, ConversationGroupJson]> = [
+    ['overall', c.overall],
+    ...Object.entries(c.groups),
+  ];
+  return h(
+    'table',
+    { class: 'metrics', 'data-testid': `conversations-${run.index}` },
+    h('caption', {}, `Conversations of ${run.name}`),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        [
+          'group',
+          'conversations',
+          'turns',
+          'answered',
+          'turns to answer',
+          'correct (n)',
+          'W discounted (γ)',
+          'ended',
+        ].map((t) => h('th', { scope: 'col' }, t)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      groups.map(([name, g]) =>
+        h(
+          'tr',
+          { 'data-group': name },
+          h('th', { scope: 'row' }, name),
+          h('td', { 'data-col': 'n' }, g.n),
+          h('td', { 'data-col': 'turns' }, fmt(g.turns)),
+          h('td', { 'data-col': 'answered' }, fmt(g.answered)),
+          h('td', { 'data-col': 'turns_to_answer' }, fmt(g.turns_to_answer)),
+          h('td', { 'data-col': 'correct' }, `${fmt(g.correct)} (${g.correct_n})`),
+          h(
+            'td',
+            { 'data-col': 'discounted' },
+            `${fmt(g.discounted.W)} (${g.discounted.gamma === null ? '–' : g.discounted.gamma})`,
+          ),
+          h(
+            'td',
+            { 'data-col': 'ends' },
+            Object.entries(g.ends)
+              .map(([end, n]) => `${end} ${n}`)
+              .join(' · '),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 interface ItemRow {
@@ -131,6 +207,7 @@ export async function runsPage(): Promise<HTMLElement> {
             }),
           ),
         ),
+        run.conversations === null ? '' : conversationTable(run, run.conversations),
       ),
     );
   }
@@ -268,6 +345,14 @@ export async function itemsPage(run: number): Promise<HTMLElement> {
 }
 
 interface ItemViewJson {
+  conversation: {
+    persona: string;
+    turns: number;
+    end: string;
+    answered_at: number | null;
+    correct: number | null;
+    discounted: { gamma: number; W: number } | null;
+  } | null;
   run: string;
   row: ItemRow;
   question: string | null;
@@ -295,6 +380,7 @@ interface ItemViewJson {
 
 function threadSection(v: ItemViewJson): HTMLElement | null {
   if (v.thread.length === 0) return null;
+  const c = v.conversation;
   return h(
     'section',
     { 'data-testid': 'thread' },
@@ -303,6 +389,15 @@ function threadSection(v: ItemViewJson): HTMLElement | null {
       {},
       `Conversation thread (${v.thread.filter((t) => t.role === 'assistant').length} assistant turns)`,
     ),
+    c === null
+      ? ''
+      : h(
+          'p',
+          { 'data-testid': 'conversation-summary' },
+          `with ${c.persona}: ${c.turns} assistant turns, ended: ${c.end}; first answer at turn ` +
+            `${c.answered_at ?? '–'}; correct: ${fmt(c.correct)}; W discounted` +
+            `${c.discounted === null ? ': – (a turn was not scored)' : ` (γ ${c.discounted.gamma}): ${fmt(c.discounted.W)}`}`,
+        ),
     h(
       'ol',
       { class: 'thread' },
