@@ -79,6 +79,15 @@ describe('parseJsonPieces', () => {
     }
   });
 
+  it('hands back a large body of tiny elements, which is faster parsed whole', () => {
+    const tiny = Buffer.from(`{"samples":[${Array.from({ length: 50_000 }, () => '1').join(',')}]}`);
+    expect(parseJsonPieces(tiny)).toBe(NOT_PIECEWISE);
+    const large = Buffer.from(
+      JSON.stringify({ samples: Array.from({ length: 200 }, (_, i) => ({ i, text: 'x'.repeat(500) })) }),
+    );
+    expect(parseJsonPieces(large)).not.toBe(NOT_PIECEWISE);
+  });
+
   it('equals JSON.parse on arbitrary objects of arrays and values', () => {
     const member = fc.oneof(fc.array(fc.jsonValue(), { maxLength: 6 }), fc.jsonValue());
     fc.assert(
