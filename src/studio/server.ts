@@ -33,7 +33,10 @@ import {
   type StudyItem,
   type StudyStore,
 } from './study.js';
-import { type ComparisonJson, compareTwo, type RunChartsJson, runCharts } from './viewer.js';
+import { type ComparisonJson, compareTwo, overview, type RunChartsJson, runCharts } from './viewer.js';
+
+/** Runs one overview shows at most (the charts' colours and legends stay readable). */
+const MAX_OVERVIEW_RUNS = 8;
 
 export interface StudioOptions {
   runs: LoadedRun[];
@@ -307,6 +310,29 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           comparisons.set(key, cmp);
         }
         sendJson(ctx.res, 200, cmp);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/overview',
+      handle(ctx) {
+        const picked = param(ctx, 'runs')
+          .split(',')
+          .map((x) => {
+            const i = Number(x);
+            const run = Number.isInteger(i) ? runs[i] : undefined;
+            if (run === undefined || run.records.length === 0)
+              throw new HttpError(
+                404,
+                `no run with records at ${JSON.stringify(x)}`,
+                'not_found_error',
+                'not_found',
+              );
+            return run;
+          });
+        if (new Set(picked).size !== picked.length || picked.length < 2 || picked.length > MAX_OVERVIEW_RUNS)
+          throw badRequest(`choose 2 to ${MAX_OVERVIEW_RUNS} different runs`, 'runs');
+        sendJson(ctx.res, 200, overview(picked));
       },
     },
     {

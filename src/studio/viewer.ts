@@ -122,3 +122,49 @@ export function compareTwo(a: LoadedRun, b: LoadedRun): ComparisonJson {
     charts,
   };
 }
+
+/** Several runs side by side: their overall metrics, which runs' mean (U, L) no other run dominates. */
+export interface OverviewJson {
+  runs: Array<{
+    index: number;
+    name: string;
+    n: number;
+    W: number | null;
+    U: number | null;
+    L: number | null;
+    format: number | null;
+    answer: number | null;
+    /** Names of the runs whose mean (U, L) dominates this one's (none: on the runs' frontier). */
+    dominatedBy: string[];
+  }>;
+  charts: ChartJson[];
+}
+
+/** The report's charts of several runs together, and their overall metrics with the runs' frontier. */
+export function overview(runs: readonly LoadedRun[]): OverviewJson {
+  const rows = runs.map((r) => {
+    const m = r.metrics.overall;
+    return {
+      index: r.index,
+      name: r.name,
+      n: m.n,
+      W: m.welfare,
+      U: m.user_welfare,
+      L: m.llm_welfare,
+      format: m.format_score,
+      answer: m.answer_score,
+      dominatedBy: [] as string[],
+    };
+  });
+  for (const row of rows) {
+    if (row.U === null || row.L === null) continue;
+    for (const other of rows) {
+      if (other === row || other.U === null || other.L === null) continue;
+      if (dominates({ u: other.U, l: other.L }, { u: row.U, l: row.L })) row.dominatedBy.push(other.name);
+    }
+  }
+  const charts = reportCharts(runs.map(reportRun))
+    .filter((c) => c.kind !== 'sweep')
+    .map(chartJson);
+  return { runs: rows, charts };
+}

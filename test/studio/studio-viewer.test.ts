@@ -305,6 +305,52 @@ describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, s
     await page.close();
   });
 
+  it('several runs together: their overall metrics, the runs’ frontier, one scatter with every run', async () => {
+    const page = await open('#/compare');
+    // Every run with records is offered, checked; leave the conversation run (4) out.
+    expect(await page.locator('form[aria-label="Several runs together"] input[type=checkbox]').count()).toBe(
+      4,
+    );
+    await page.uncheck('#overview-4');
+    await page.click('#overview-go');
+    await page.waitForSelector('body[data-ready="#/overview/0,1,2"]');
+    const runs = [
+      { index: 0, name: 'arm-A', m: computeMetrics(records.a).overall },
+      { index: 1, name: 'arm-B', m: computeMetrics(records.b).overall },
+      { index: 2, name: 'arm-C', m: computeMetrics(records.c).overall },
+    ];
+    const text = (run: number, col: string) =>
+      page.textContent(`[data-testid=overview] tr[data-run="${run}"] td[data-col="${col}"]`);
+    for (const r of runs) {
+      expect(await text(r.index, 'W')).toBe(String(Number(r.m.welfare!.toFixed(3))));
+      // Dominated: another run's mean U and L both at least as high, one of them higher.
+      const over = runs.filter(
+        (o) =>
+          o !== r &&
+          o.m.user_welfare! >= r.m.user_welfare! &&
+          o.m.llm_welfare! >= r.m.llm_welfare! &&
+          (o.m.user_welfare! > r.m.user_welfare! || o.m.llm_welfare! > r.m.llm_welfare!),
+      );
+      expect(await text(r.index, 'frontier')).toBe(
+        over.length === 0 ? 'on the frontier' : `dominated by ${over.map((o) => o.name).join(', ')}`,
+      );
+    }
+    const series = await page
+      .locator('svg[data-chart=scatter] [data-point]')
+      .evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute('data-series')))].sort());
+    expect(series).toEqual(['arm-A', 'arm-B', 'arm-C']);
+    await shot(page, '15-several-runs', '[data-testid=overview]');
+    // Fewer than two runs is refused before the page asks the server.
+    const again = await open('#/compare');
+    for (const i of [1, 2, 4]) await again.uncheck(`#overview-${i}`);
+    await again.click('#overview-go');
+    expect(await again.textContent('form[aria-label="Several runs together"] [role=alert]')).toBe(
+      'Choose 2 to 8 runs.',
+    );
+    await again.close();
+    await page.close();
+  });
+
   it('a sweep folder shows its table and its curves', async () => {
     const page = await open('#/runs');
     expect(await page.textContent('[data-testid=run-3]')).toContain('sweep over user_price, 3 points');

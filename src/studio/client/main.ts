@@ -4,7 +4,7 @@ import { api, h, showError, token } from './dom.js';
 import { Playground, type StudioConfig } from './playground.js';
 import { itemPage, itemsPage, runsPage } from './runs.js';
 import { analysisPage, ratePage, studiesPage, studyPage } from './study.js';
-import { compareForm, comparePage } from './viewer.js';
+import { compareForm, comparePage, overviewForm, overviewPage } from './viewer.js';
 
 let playground: Playground | undefined;
 
@@ -12,8 +12,8 @@ async function route(root: HTMLElement, config: StudioConfig): Promise<void> {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const [page = 'playground', a, b, c] = parts;
   document.querySelectorAll('nav a').forEach((link) => {
-    if (link.getAttribute('href') === `#/${page === 'study' ? 'studies' : page}`)
-      link.setAttribute('aria-current', 'page');
+    const section = page === 'study' ? 'studies' : page === 'overview' ? 'compare' : page;
+    if (link.getAttribute('href') === `#/${section}`) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   });
   let view: HTMLElement;
@@ -23,14 +23,11 @@ async function route(root: HTMLElement, config: StudioConfig): Promise<void> {
   else if (page === 'runs') view = await runsPage();
   else if (page === 'compare' && a !== undefined && b !== undefined)
     view = await comparePage(Number(a), Number(b));
-  else if (page === 'compare')
-    view = h(
-      'main',
-      { id: 'compare' },
-      h('h2', {}, 'Compare'),
-      compareForm(await api<{ index: number; name: string; records: number }[]>('/api/runs')),
-    );
-  else if (page === 'studies') view = await studiesPage();
+  else if (page === 'overview' && a !== undefined) view = await overviewPage(a);
+  else if (page === 'compare') {
+    const runs = await api<{ index: number; name: string; records: number }[]>('/api/runs');
+    view = h('main', { id: 'compare' }, h('h2', {}, 'Compare'), compareForm(runs), overviewForm(runs));
+  } else if (page === 'studies') view = await studiesPage();
   else if (page === 'study' && a !== undefined && b === 'rate' && c !== undefined)
     view = await ratePage(a, c);
   else if (page === 'study' && a !== undefined && b === 'analysis') view = await analysisPage(a);

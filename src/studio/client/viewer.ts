@@ -249,3 +249,107 @@ export async function comparePage(a: number, b: number): Promise<HTMLElement> {
     chartsSection(c.charts, `Charts of ${c.a.name} and ${c.b.name}`),
   );
 }
+
+interface OverviewJson {
+  runs: Array<{
+    index: number;
+    name: string;
+    n: number;
+    W: number | null;
+    U: number | null;
+    L: number | null;
+    format: number | null;
+    answer: number | null;
+    dominatedBy: string[];
+  }>;
+  charts: ChartJson[];
+}
+
+/** Choosing several runs to see together (checkboxes; the button opens the overview). */
+export function overviewForm(runs: readonly { index: number; name: string; records: number }[]): HTMLElement {
+  const withRecords = runs.filter((r) => r.records > 0);
+  if (withRecords.length < 3)
+    return h('p', { class: 'hint' }, 'Several runs together need three run folders with records.');
+  const boxes = withRecords.map((r) =>
+    h('input', { type: 'checkbox', id: `overview-${r.index}`, value: String(r.index), checked: true }),
+  );
+  const error = h('p', { class: 'error', role: 'alert' });
+  return h(
+    'form',
+    {
+      class: 'compare',
+      'aria-label': 'Several runs together',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        const chosen = boxes
+          .filter((b) => (b as HTMLInputElement).checked)
+          .map((b) => (b as HTMLInputElement).value);
+        if (chosen.length < 2 || chosen.length > 8) {
+          error.textContent = 'Choose 2 to 8 runs.';
+          return;
+        }
+        error.textContent = '';
+        location.hash = `#/overview/${chosen.join(',')}`;
+      },
+    },
+    h('h3', {}, 'Several runs together'),
+    withRecords.map((r, i) => labelled(r.name, boxes[i]!)),
+    h('button', { type: 'submit', id: 'overview-go' }, 'Show together'),
+    error,
+  );
+}
+
+/** Several runs: their overall metrics side by side, which are on the runs' frontier, the report's charts. */
+export async function overviewPage(indexes: string): Promise<HTMLElement> {
+  const o = await api<OverviewJson>(`/api/overview?runs=${encodeURIComponent(indexes)}`);
+  return h(
+    'main',
+    { id: 'overview' },
+    h('h2', {}, `${o.runs.length} runs together`),
+    h('p', {}, h('a', { href: '#/compare' }, '← compare')),
+    h(
+      'table',
+      { class: 'metrics', 'data-testid': 'overview' },
+      h(
+        'caption',
+        {},
+        "Overall metrics; a run is on the runs' frontier when no other run's mean U and L are both at least as high, one higher",
+      ),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['run', 'n', 'W', 'U', 'L', 'format', 'answer', 'frontier'].map((t) =>
+            h('th', { scope: 'col' }, t),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        o.runs.map((r) =>
+          h(
+            'tr',
+            { 'data-run': r.index },
+            h('th', { scope: 'row' }, h('a', { href: `#/runs/${r.index}` }, r.name)),
+            h('td', { 'data-col': 'n' }, r.n),
+            h('td', { 'data-col': 'W' }, fmt(r.W)),
+            h('td', { 'data-col': 'U' }, fmt(r.U)),
+            h('td', { 'data-col': 'L' }, fmt(r.L)),
+            h('td', {}, fmt(r.format)),
+            h('td', {}, fmt(r.answer)),
+            h(
+              'td',
+              { 'data-col': 'frontier' },
+              r.dominatedBy.length === 0 ? 'on the frontier' : `dominated by ${r.dominatedBy.join(', ')}`,
+            ),
+          ),
+        ),
+      ),
+    ),
+    h('h3', {}, 'Charts of these runs'),
+    chartsSection(o.charts, `Charts of ${o.runs.map((r) => r.name).join(', ')}`),
+  );
+}
