@@ -21,30 +21,38 @@ function heavyLine(id: string): string {
 }
 
 describe('offline pool liveness', () => {
-  it('scores every line once, in order, with a slow source, a slow reader and uneven chunks', async () => {
-    const small = cases.filter((c) => c.verdict !== undefined).slice(0, 40);
-    const lines: string[] = [];
-    for (let round = 0; round < 3; round++) {
-      lines.push(heavyLine(`heavy-${round}`));
-      for (const [i, c] of small.entries()) lines.push(JSON.stringify({ ...c, id: `${round}-${i}` }));
-    }
-    async function* source() {
-      for (const [i, line] of lines.entries()) {
-        // Pauses while reading: chunks finish in the workers meanwhile.
-        if (i % 7 === 0) await sleep(15);
-        yield `${line}\n`;
+  // Two workers; or one, with this thread scoring whenever it holds its two chunks.
+  it.each([
+    { workers: 2, thisThreadHelps: false },
+    { workers: 1, thisThreadHelps: true },
+  ])(
+    'scores every line once, in order, with a slow source, a slow reader and uneven chunks (%o)',
+    async (pool) => {
+      const small = cases.filter((c) => c.verdict !== undefined).slice(0, 40);
+      const lines: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        lines.push(heavyLine(`heavy-${round}`));
+        for (const [i, c] of small.entries()) lines.push(JSON.stringify({ ...c, id: `${round}-${i}` }));
       }
-    }
-    const ids: unknown[] = [];
-    for await (const result of scoreLinesOffline(source(), {
-      workers: 2,
-      chunkBytes: 64,
-      clipVerdicts: true,
-    })) {
-      for (const out of result.text.split('\n').filter((l) => l !== '')) ids.push(JSON.parse(out).id);
-      // A slow reader: the pool is suspended at its yield while workers finish.
-      await sleep(5);
-    }
-    expect(ids).toEqual(lines.map((l) => JSON.parse(l).id));
-  }, 120_000);
+      async function* source() {
+        for (const [i, line] of lines.entries()) {
+          // Pauses while reading: chunks finish in the workers meanwhile.
+          if (i % 7 === 0) await sleep(15);
+          yield `${line}\n`;
+        }
+      }
+      const ids: unknown[] = [];
+      for await (const result of scoreLinesOffline(source(), {
+        ...pool,
+        chunkBytes: 64,
+        clipVerdicts: true,
+      })) {
+        for (const out of result.text.split('\n').filter((l) => l !== '')) ids.push(JSON.parse(out).id);
+        // A slow reader: the pool is suspended at its yield while workers finish.
+        await sleep(5);
+      }
+      expect(ids).toEqual(lines.map((l) => JSON.parse(l).id));
+    },
+    120_000,
+  );
 });
