@@ -11,6 +11,7 @@
  * and at most `maxConversations` files among those this process knows of, the oldest by modification time
  * going first. Only ids of gtalign's own form map to a file name.
  */
+import { constants } from 'node:fs';
 import { open as openFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAll } from '../io/checked-write.js';
@@ -105,10 +106,13 @@ export class ConversationFolder implements Conversations {
     }
   }
 
-  /** Appends one event line, synced; `fresh`: the file must not exist yet. */
+  /**
+   * Appends one event line, synced; `fresh`: the file must not exist yet, else it must (a conversation
+   * another process deleted is not made again by a late change: that change fails with ENOENT).
+   */
   private async write(id: string, event: Event, fresh = false): Promise<void> {
     const path = this.pathOf(id);
-    const file = await this.fs.open(path, fresh ? 'wx' : 'a');
+    const file = await this.fs.open(path, fresh ? 'wx' : constants.O_WRONLY | constants.O_APPEND);
     try {
       let line = `${JSON.stringify(event)}\n`;
       // After a line cut short by a crash, start on a new line.

@@ -92,6 +92,15 @@ async function written<T>(change: Promise<T>): Promise<T> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined || err instanceof ConversationFullError) throw err;
+    if (code === 'ENOENT') {
+      // Deleted by another process sharing the folder while this request ran.
+      throw new HttpError(
+        404,
+        'the conversation was deleted meanwhile',
+        'invalid_request_error',
+        'conversation_not_found',
+      );
+    }
     throw new HttpError(
       503,
       `the conversation could not be written (${code}); nothing was changed, try again later`,

@@ -87,9 +87,11 @@ describe('ConversationFolder', () => {
     const after = (await (await ConversationFolder.open(dir)).get(c.id))!;
     expect(after.items.map((i) => i.text).sort()).toEqual(['first', 'from one', 'from two']);
     expect(after.metadata).toEqual({ k: 'v' });
-    // A deletion by one is seen by the other at once.
+    // A deletion by one is seen by the other at once, and a late change does not bring it back.
     expect(await two.delete(c.id)).toBe(true);
     expect(await one.get(c.id)).toBeUndefined();
+    await expect(one.append(c, [say('too late')])).rejects.toThrow(/ENOENT/);
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('skips a line cut short by a crash, and the next change starts on a line of its own', async () => {
