@@ -51,7 +51,14 @@ export class ResponseKeeper {
     const found = await folder.read(id);
     if (found === undefined) return;
     this.memory.put(id, found.conversation, found.response);
+    this.mark(id);
+  }
+
+  /** Notes that `id`'s file is in the folder; ids memory has let go of are dropped now and then. */
+  private mark(id: string): void {
     this.filed.add(id);
+    if (this.filed.size > 2 * this.memory.maxResponses + 64)
+      for (const kept of this.filed) if (!this.memory.has(kept)) this.filed.delete(kept);
   }
 
   /** The conversation a kept response ended, or undefined. */
@@ -72,10 +79,7 @@ export class ResponseKeeper {
     if (this.folder === undefined) return;
     try {
       await this.folder.write(id, { conversation, response });
-      this.filed.add(id);
-      // Ids memory has let go of need no mark: drop them now and then, so the set stays bounded.
-      if (this.filed.size > 2 * this.memory.maxResponses + 64)
-        for (const kept of this.filed) if (!this.memory.has(kept)) this.filed.delete(kept);
+      this.mark(id);
     } catch (err) {
       this.log(
         `gtalign serve: ${id} could not be written to ${this.folder.dir} (kept in memory only): ${(err as Error).message}`,
