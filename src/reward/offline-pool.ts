@@ -4,7 +4,8 @@
  * moves (transferred, not copied) to the first worker with room, which decodes, parses, scores and
  * serializes it and sends the output back as UTF-8 bytes (transferred too); blocks come back in input
  * order. Workers are fed as they finish, not in turns, so a block of costlier lines does not hold the
- * others up.
+ * others up. By default one core is left to this thread, which reads, writes, and scores a block itself
+ * whenever every worker holds its share (so it works while the workers start up, too).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
