@@ -181,14 +181,29 @@ export function compilePolicy(
       }
       break;
   }
+  const perCell = policy.kind === 'fixed' ? (policy.cells ?? {}) : {};
+  const keys = new Set(spec.rows.flatMap((row) => spec.columns.map((column) => cellKey(row, column))));
+  const unknown = Object.keys(perCell).filter((k) => !keys.has(k));
+  if (unknown.length > 0) {
+    throw new SteeringError(
+      'policy',
+      unknown.map((k) => ({
+        path: `cells.${k}`,
+        message: `not a cell of the game (its cells: ${[...keys].join(', ')})`,
+      })),
+    );
+  }
   const cells: Record<string, Payoff> = {};
   const explanation: Record<string, { LLM: string; user: string }> = {};
   for (const row of spec.rows) {
     for (const column of spec.columns) {
       const key = cellKey(row, column);
       const { delta, why } = perColumn[column]!;
-      cells[key] = { LLM: delta.LLM, user: delta.user };
-      explanation[key] = why;
+      const own = Object.hasOwn(perCell, key) ? perCell[key]! : { LLM: 0, user: 0 };
+      cells[key] = { LLM: delta.LLM + own.LLM, user: delta.user + own.user };
+      const plus = (field: 'LLM' | 'user') =>
+        own[field] === 0 ? why[field] : `${why[field]}; ${signed(own[field])} for ${key} (fixed edit)`;
+      explanation[key] = { LLM: plus('LLM'), user: plus('user') };
     }
   }
   return { label: policy.name ?? describePolicy(policy), cells, explanation };

@@ -45,7 +45,9 @@ export interface PricingPolicy {
   userTimeCostPerTurn: number;
 }
 
-/** The same edit added to cells: `all` to every cell, `columns[c]` to every cell of column `c`. */
+/**
+ * Edits added to cells: `all` to every cell, `columns[c]` to every cell of column `c`, `cells[k]` to cell `k`.
+ */
 export interface FixedEditPolicy {
   kind: 'fixed';
   name?: string;
@@ -56,6 +58,11 @@ export interface FixedEditPolicy {
    * to (an edit written for DA/CQ/AQ has nothing to say about other actions); empty = `all` only.
    */
   columns: Record<string, Payoff>;
+  /**
+   * Per cell (`DQ_CQ`, …), added on top of `all` and `columns`: an edit for one user type and action
+   * (a matrix edited by hand is its differences here). Absent = none.
+   */
+  cells?: Record<string, Payoff>;
 }
 
 export interface NoEditPolicy {
@@ -112,6 +119,9 @@ const fixedSchema = z.strictObject({
   description: z.string({ error: 'must be a string' }).optional(),
   all: partialPayoff.optional(),
   columns: z.record(actionName, partialPayoff).optional(),
+  cells: z
+    .record(z.string({ error: 'must be a cell key such as "DQ_CQ"' }).max(64), partialPayoff)
+    .optional(),
 });
 
 const noneSchema = z.strictObject({
@@ -240,12 +250,15 @@ export function parsePolicy(input: unknown): SteeringPolicy {
     if (!r.success) throw new SteeringError('policy', issuesFromZod(r.error, input));
     const columns: Record<string, Payoff> = {};
     for (const [c, p] of Object.entries(r.data.columns ?? {})) columns[c] = fullPayoff(p);
+    const cells: Record<string, Payoff> = {};
+    for (const [k, p] of Object.entries(r.data.cells ?? {})) cells[k] = fullPayoff(p);
     return {
       kind: 'fixed',
       ...(r.data.name === undefined ? {} : { name: r.data.name }),
       ...(r.data.description === undefined ? {} : { description: r.data.description }),
       all: fullPayoff(r.data.all),
       columns,
+      ...(Object.keys(cells).length === 0 ? {} : { cells }),
     };
   }
   if (input.kind === 'none') {

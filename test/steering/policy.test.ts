@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePolicy, SteeringError } from '../../src/steering/index.js';
+import { compilePolicy, parsePolicy, SteeringError } from '../../src/steering/index.js';
 
 const API = {
   billing: 'per-token',
@@ -130,6 +130,38 @@ describe('fixed-edit and none policies', () => {
       columns: { DA: { LLM: 2, user: 0 } },
     });
     expect(parsePolicy({ kind: 'none' })).toEqual({ kind: 'none' });
+  });
+
+  it('reads per-cell edits of a fixed edit, and a cell the game does not have is an error naming it', () => {
+    const policy = parsePolicy({
+      kind: 'fixed',
+      all: { LLM: 1 },
+      cells: { DQ_CQ: { user: -2 }, VQ_DA: { LLM: 0.5 } },
+    });
+    expect(policy).toEqual({
+      kind: 'fixed',
+      all: { LLM: 1, user: 0 },
+      columns: {},
+      cells: { DQ_CQ: { LLM: 0, user: -2 }, VQ_DA: { LLM: 0.5, user: 0 } },
+    });
+    const edits = compilePolicy(policy);
+    expect(edits.cells.DQ_CQ).toEqual({ LLM: 1, user: -2 });
+    expect(edits.cells.VQ_DA).toEqual({ LLM: 1.5, user: 0 });
+    expect(edits.cells.DQ_DA).toEqual({ LLM: 1, user: 0 });
+    expect(edits.explanation.DQ_CQ!.user).toContain('-2 for DQ_CQ (fixed edit)');
+    let error: unknown;
+    try {
+      compilePolicy(parsePolicy({ kind: 'fixed', cells: { DQ_XX: { LLM: 1 } } }));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(SteeringError);
+    expect((error as SteeringError).issues).toEqual([
+      { path: 'cells.DQ_XX', message: expect.stringContaining('not a cell of the game') },
+    ]);
+    expect(issuesOf({ kind: 'fixed', cells: { DQ_CQ: { LLM: 'x' } } })).toEqual([
+      { path: 'cells.DQ_CQ.LLM', message: 'must be a finite number, got "x"' },
+    ]);
   });
 
   it('names the bad field inside a fixed edit', () => {
