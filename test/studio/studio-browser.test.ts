@@ -300,6 +300,30 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(prefixes.some((p) => p.includes('"LLM": 2.6') || p.includes('"LLM":2.6'))).toBe(true);
     expect(prefixes.every((p) => p.startsWith('<thinking>Probably clear'))).toBe(true);
     await shot(page, '02-playground-answers');
+    // By hand: policy 1 raises DQ_AQ to 5 and 5 in the matrix stage 1 gave; the model is shown that matrix
+    // (the scripted stage 2 answers by the sum pick of the matrix it is shown) and answers with AQ.
+    await page.selectOption('#p1-preset', 'by-hand');
+    expect(await page.inputValue('#p1-cell-DQ_AQ-user')).toBe(String(DINO.DQ_AQ!.user));
+    await page.fill('#p1-cell-DQ_AQ-user', '5');
+    await page.fill('#p1-cell-DQ_AQ-LLM', '5');
+    await expect.poll(() => page.getAttribute('[data-testid=chosen-1]', 'data-chosen')).toBe('DQ_AQ');
+    // The edits are shown per cell: DQ_AQ's only.
+    expect(await page.textContent('[data-testid=edits-1] caption')).toBe('Edits per cell');
+    const edited = await page
+      .locator('[data-testid=edits-1] tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((r) => r.textContent).filter((t) => t !== null && !/^\w+_\w+00$/.test(t)),
+      );
+    expect(edited).toContain(`DQ_AQ${5 - DINO.DQ_AQ!.user}${5 - DINO.DQ_AQ!.LLM}`);
+    await page.click('#p1-answer-button');
+    await expect
+      .poll(() => page.getAttribute('[data-testid=p1-answer] [data-cell]', 'data-cell'))
+      .toBe('DQ_AQ');
+    expect(await page.textContent('[data-testid=p1-answer]')).toContain(REPLIES.AQ);
+    expect(await page.textContent('[data-testid=p1-answer]')).toContain(
+      'The server steered the same matrix as this page.',
+    );
+    await shot(page, '02b-playground-by-hand');
     await page.close();
   });
 

@@ -5,7 +5,7 @@
  * model answer with either policy (stage 2 of the same turn, on the server).
  */
 import { SELECTION_RULES, type SelectionRuleName } from '../../game/select.js';
-import type { PayoffMatrix } from '../../game/spec.js';
+import { cellKeys, DEFAULT_SPEC, type PayoffMatrix } from '../../game/spec.js';
 import { BILLINGS, PAYERS, parsePolicy, type SteeringPolicy } from '../../steering/policy.js';
 import { PRESET_NAMES, PRESETS } from '../../steering/presets.js';
 import { DINOSAUR_MATRIX, DINOSAUR_QUESTION, type SteerView, steer } from '../steer.js';
@@ -180,6 +180,8 @@ class PolicyPanel {
   private readonly answerButton: HTMLButtonElement;
   private view: SteerView | undefined;
   private policy: SteeringPolicy | undefined;
+  /** The matrix the hand-edit fields were last filled from. */
+  private handFrom: PayoffMatrix | undefined;
 
   constructor(
     private readonly n: number,
@@ -196,7 +198,26 @@ class PolicyPanel {
       SteeringPolicy,
       { kind: 'pricing' }
     >;
-    const preset = select(p('preset'), [['custom', 'custom pricing'], ...PRESET_NAMES], presetValue);
+    const preset = select(
+      p('preset'),
+      [['custom', 'custom pricing'], ['by-hand', 'the matrix edited by hand'], ...PRESET_NAMES],
+      presetValue,
+    );
+    // The matrix by hand: two numbers a cell, filled from stage 1's matrix; the policy is the differences.
+    const hand = h(
+      'fieldset',
+      { class: 'controls', id: p('hand'), hidden: true },
+      h('legend', {}, 'The matrix, edited by hand'),
+      // Payoffs may be negative: no lower bound here, unlike the prices.
+      cellKeys(DEFAULT_SPEC).flatMap((key) =>
+        (['user', 'LLM'] as const).map((party) =>
+          labelled(
+            `${key} ${party}`,
+            h('input', { id: p(`cell-${key}-${party}`), type: 'number', step: 'any', value: 0 }),
+          ),
+        ),
+      ),
+    );
     const controls = h(
       'fieldset',
       { class: 'controls', id: p('pricing') },
@@ -225,6 +246,7 @@ class PolicyPanel {
       h('h3', { id: p('title') }, `Policy ${n}`),
       labelled('Preset', preset),
       controls,
+      hand,
       labelled('Selection rule', ruleSelect),
       this.error,
       this.out,
@@ -233,7 +255,7 @@ class PolicyPanel {
     );
     preset.addEventListener('change', () => {
       const name = preset.value;
-      if (name !== 'custom') {
+      if (name !== 'custom' && name !== 'by-hand') {
         const chosen = PRESETS[name as keyof typeof PRESETS];
         if (chosen.kind === 'pricing') this.fill(chosen);
       }
@@ -246,6 +268,7 @@ class PolicyPanel {
       this.update();
     });
     controls.addEventListener('change', () => this.update());
+    hand.addEventListener('input', () => this.update());
     ruleSelect.addEventListener('change', () => this.update());
   }
 
@@ -264,9 +287,46 @@ class PolicyPanel {
     this.field('time').value = String(p.userTimeCostPerTurn);
   }
 
+  /**
+   * The matrix typed by hand as a fixed edit: per cell, the typed values less stage 1's (steering rounds
+   * the result to two decimals, as a turn does, so the steered matrix is what was typed).
+   */
+  private handPolicy(): SteeringPolicy {
+    const matrix = this.host.matrix;
+    const fields = this.root.querySelector(`#p${this.n}-hand`) as HTMLFieldSetElement;
+    if (matrix === undefined)
+      return { kind: 'fixed', name: 'by hand', all: { LLM: 0, user: 0 }, columns: {} };
+    if (this.handFrom !== matrix) {
+      for (const [key, payoff] of Object.entries(matrix)) {
+        this.field(`cell-${key}-user`).value = String(payoff.user);
+        this.field(`cell-${key}-LLM`).value = String(payoff.LLM);
+      }
+      this.handFrom = matrix;
+    }
+    const cells: Record<string, { LLM: number; user: number }> = {};
+    for (const [key, payoff] of Object.entries(matrix)) {
+      const typed = (party: 'LLM' | 'user'): number => {
+        const input = this.field(`cell-${key}-${party}`);
+        const v = Number(input.value.trim());
+        if (input.value.trim() === '' || !Number.isFinite(v))
+          throw new Error(`${key} ${party}: enter a number`);
+        return v - payoff[party];
+      };
+      cells[key] = { LLM: typed('LLM'), user: typed('user') };
+    }
+    fields.hidden = false;
+    return parsePolicy({ kind: 'fixed', name: 'by hand', cells });
+  }
+
   /** The policy the controls describe (checked by the library's parser, which names a bad field). */
   private readPolicy(): SteeringPolicy {
     const preset = this.field('preset').value;
+    const handFields = this.root.querySelector(`#p${this.n}-hand`) as HTMLFieldSetElement;
+    handFields.hidden = preset !== 'by-hand';
+    if (preset === 'by-hand') {
+      (this.root.querySelector(`#p${this.n}-pricing`) as HTMLFieldSetElement).disabled = true;
+      return this.handPolicy();
+    }
     const fixed = preset === 'custom' ? undefined : PRESETS[preset as keyof typeof PRESETS];
     const pricingControls = this.root.querySelector(`#p${this.n}-pricing`) as HTMLFieldSetElement;
     pricingControls.disabled = fixed !== undefined && fixed.kind !== 'pricing';
@@ -318,17 +378,24 @@ class PolicyPanel {
         ...(this.host.profile === undefined ? {} : { profile: this.host.profile as never }),
       });
       this.view = view;
+      // Per action for pricing and the presets (the same in every row); per cell for a matrix edited by hand.
+      const perCell = this.policy.kind === 'fixed' && this.policy.cells !== undefined;
+      const rows: Array<[string, { LLM: number; user: number }]> = perCell
+        ? Object.entries(view.edits.cells)
+        : [...new Set(Object.keys(view.edits.cells).map((k) => k.split('_').slice(1).join('_')))].map(
+            (col) => [col, Object.entries(view.edits.cells).find(([k]) => k.endsWith(`_${col}`))![1]],
+          );
       const edits = h(
         'table',
         { class: 'edits', 'data-testid': `edits-${this.n}` },
-        h('caption', {}, 'Edits per action (added to every row)'),
+        h('caption', {}, perCell ? 'Edits per cell' : 'Edits per action (added to every row)'),
         h(
           'thead',
           {},
           h(
             'tr',
             {},
-            h('th', { scope: 'col' }, 'action'),
+            h('th', { scope: 'col' }, perCell ? 'cell' : 'action'),
             h('th', { scope: 'col' }, 'Δ user'),
             h('th', { scope: 'col' }, 'Δ LLM'),
           ),
@@ -336,17 +403,14 @@ class PolicyPanel {
         h(
           'tbody',
           {},
-          [...new Set(Object.keys(view.edits.cells).map((k) => k.split('_').slice(1).join('_')))].map(
-            (col) => {
-              const d = Object.entries(view.edits.cells).find(([k]) => k.endsWith(`_${col}`))![1];
-              return h(
-                'tr',
-                {},
-                h('th', { scope: 'row' }, col),
-                h('td', {}, fmt(d.user, 4)),
-                h('td', {}, fmt(d.LLM, 4)),
-              );
-            },
+          rows.map(([name, d]) =>
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, name),
+              h('td', {}, fmt(d.user, 4)),
+              h('td', {}, fmt(d.LLM, 4)),
+            ),
           ),
         ),
       );
