@@ -4,6 +4,7 @@
  * (drawn on the server by `gtalign eval report`'s code), the tables the report's tables; the page only
  * places them.
  */
+import type { OverviewJson } from '../viewer.js';
 import { api, fmt, h, labelled, select } from './dom.js';
 
 export interface ChartJson {
@@ -248,21 +249,6 @@ export async function comparePage(a: number, b: number): Promise<HTMLElement> {
     h('h3', {}, 'Charts of both runs'),
     chartsSection(c.charts, `Charts of ${c.a.name} and ${c.b.name}`),
   );
-}
-
-interface OverviewJson {
-  runs: Array<{
-    index: number;
-    name: string;
-    n: number;
-    W: number | null;
-    U: number | null;
-    L: number | null;
-    format: number | null;
-    answer: number | null;
-    dominatedBy: string[];
-  }>;
-  charts: ChartJson[];
 }
 
 /** Choosing several runs to see together (checkboxes; the button opens the overview). */
