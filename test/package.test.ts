@@ -87,6 +87,10 @@ describe('the public surface', () => {
       const mod = await load();
       expect(typeof mod[name], `gtalign/${layer} ${name}`).toBe('function');
     }
+    // What embedding the proxy with state on disk needs (ProxyOptions.responseFolder, conversationFolder).
+    const server = (await import('gtalign/server')) as Record<string, unknown>;
+    for (const name of ['ResponseFolder', 'ConversationFolder', 'ConversationStore'])
+      expect(typeof server[name], `gtalign/server ${name}`).toBe('function');
   });
 
   it('keeps test utilities (the tiny GGUF writer) out of the API, and the root small', async () => {

@@ -2,6 +2,13 @@
 
 export { type GtalignObject, gtalignObject } from '../assistant/turn-json.js';
 export { createKeyChecker, type KeyChecker, keysFromEnv } from './auth.js';
+export { ConversationFolder } from './conversation-folder.js';
+export {
+  ConversationStore,
+  type Conversations,
+  type StoredConversation,
+  type StoredItem,
+} from './conversation-store.js';
 export { HttpError, type OpenAIErrorBody } from './errors.js';
 export { DEFAULT_HOST, type ListenOptions, type RunningServer } from './listen.js';
 export { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
@@ -12,6 +19,7 @@ export {
   type ProxyOptions,
   startProxyServer,
 } from './proxy.js';
+export { ResponseFolder } from './response-folder.js';
 export type { ResponseObject, ResponseUsage } from './responses.js';
 export {
   createRewardApp,
