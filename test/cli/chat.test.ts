@@ -398,25 +398,11 @@ describe('gtalign models pull', () => {
     await writeFile(join(target, 'model.gguf'), 'GGUF old');
     const files = await fileServer((_req, res) => res.writeHead(200).end(GGUF_BYTES));
     try {
-      const kept = await runCliInProcess([
-        'models',
-        'pull',
-        '--url',
-        `${files.url}/model.gguf`,
-        '--dir',
-        target,
-      ]);
+      const pull = ['models', 'pull', '--url', `${files.url}/model.gguf`, '--dir', target];
+      const kept = await runCliInProcess(pull);
       expect(kept.code).toBe(0);
       expect(await readFile(join(target, 'model.gguf'), 'utf8')).toBe('GGUF old');
-      const forced = await runCliInProcess([
-        'models',
-        'pull',
-        '--url',
-        `${files.url}/model.gguf`,
-        '--dir',
-        target,
-        '--force',
-      ]);
+      const forced = await runCliInProcess([...pull, '--force']);
       expect(forced.code).toBe(0);
       expect(await readFile(join(target, 'model.gguf'))).toEqual(GGUF_BYTES);
     } finally {

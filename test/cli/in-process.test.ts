@@ -6,19 +6,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MATRIX } from '../server/scripted-upstream.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 
 describe('the CLI in-process', () => {
   it('gives the exit code, stdout and stderr of the real process', async () => {
-    const matrix = JSON.stringify({
-      DQ_DA: { LLM: 1.6, user: 2.8 },
-      DQ_CQ: { LLM: 1.3, user: 2.7 },
-      DQ_AQ: { LLM: 1.0, user: 2.5 },
-      VQ_DA: { LLM: 1.9, user: 2.4 },
-      VQ_CQ: { LLM: 1.7, user: 2.9 },
-      VQ_AQ: { LLM: 1.4, user: 2.3 },
-    });
+    const matrix = JSON.stringify(MATRIX);
     const cases: Array<{ args: string[]; stdin?: string }> = [
       { args: [] },
       { args: ['--version'] },
