@@ -21,11 +21,14 @@ import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { analyzeStudy } from './analysis.js';
 import { studioPage } from './assets.js';
+import { createLiveStudies, keptArm, parseLiveTurn } from './live-study.js';
 import { type Playground, UnknownStage1Error } from './playground.js';
 import { intervals, itemRow, itemView, type LoadedRun, replyText, welfareOf } from './runs.js';
 import {
+  type Arm,
   exportCsv,
   exportJsonl,
+  type PolicyArm,
   parseAnswer,
   RATER_ID,
   raterPlan,
@@ -71,6 +74,7 @@ function param(ctx: RequestContext, name: string): string {
 function studyError(err: unknown): never {
   if (err instanceof StudyError) {
     if (err.status === 404) throw new HttpError(404, err.message, 'not_found_error', 'not_found');
+    if (err.status === 409) throw new HttpError(409, err.message, 'invalid_request_error', 'conflict');
     if (err.status === 500) throw new HttpError(500, err.message, 'server_error', 'storage');
     throw badRequest(err.message);
   }
@@ -94,6 +98,17 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** An item as a rater sees it: replies 1 and 2, never which arm wrote them. */
+function blindItem(item: StudyItem, left: Arm) {
+  return {
+    item: item.id,
+    question: item.question,
+    reply1: item.replies[left],
+    reply2: item.replies[left === 'A' ? 'B' : 'A'],
+    ...(item.live === undefined ? {} : { conversation: item.live.conversation, turn: item.live.turn }),
+  };
+}
+
 export async function startStudioServer(options: StudioOptions): Promise<RunningServer> {
   const { runs, studies } = options;
   const maxBody = options.maxBodyBytes ?? 1 << 20;
@@ -109,11 +124,13 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
   // Charts and comparisons are computed once per run (pair) and kept: the runs do not change.
   const chartsOf = new Map<number, RunChartsJson>();
   const comparisons = new Map<string, ComparisonJson>();
+  const live = options.playground === undefined ? undefined : createLiveStudies(studies, options.playground);
   const studySummary = (id: string) => {
     const s = studies.get(id);
     const ratings = studies.ratings(id);
     return {
       id: s.id,
+      kind: s.kind ?? 'runs',
       name: s.name,
       createdAt: s.createdAt,
       items: s.items.length,
@@ -367,13 +384,47 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             ? body.name.trim().slice(0, 200)
             : undefined;
         if (name === undefined) throw badRequest('name: a non-empty string', 'name');
+        const seed = body.seed;
+        if (seed !== undefined && !(Number.isSafeInteger(seed) && (seed as number) >= 0))
+          throw badRequest('seed: a non-negative integer', 'seed');
+        if (body.kind === 'live') {
+          if (options.playground === undefined)
+            throw badRequest('a live study needs a backend: start the studio with one', 'kind');
+          const rule = body.rule ?? options.rule;
+          if (typeof rule !== 'string' || !(SELECTION_RULES as readonly string[]).includes(rule))
+            throw badRequest(`rule: one of ${SELECTION_RULES.join(', ')}`, 'rule');
+          const arm = (field: 'policyA' | 'policyB'): PolicyArm => {
+            let policy: SteeringPolicy;
+            try {
+              policy = resolvePolicy(body[field]);
+            } catch (err) {
+              throw badRequest(`${field}: ${errorMessage(err)}`, field);
+            }
+            const label =
+              typeof body[field] === 'string' ? (body[field] as string) : (policy.name ?? 'custom');
+            return { run: label, policy, rule: rule as SelectionRuleName };
+          };
+          const arms = { A: arm('policyA'), B: arm('policyB') };
+          try {
+            const study = await studies.create({
+              kind: 'live',
+              name,
+              arms,
+              items: [],
+              ...(seed === undefined ? {} : { seed: seed as number }),
+            });
+            sendJson(ctx.res, 201, studySummary(study.id));
+          } catch (err) {
+            studyError(err);
+          }
+          return;
+        }
+        if (body.kind !== undefined && body.kind !== 'runs')
+          throw badRequest('kind: "runs" or "live"', 'kind');
         const a = runs[Number(body.runA)];
         const b = runs[Number(body.runB)];
         if (a === undefined || b === undefined) throw badRequest('runA, runB: indexes of the loaded runs');
         if (a === b) throw badRequest('choose two different runs');
-        const seed = body.seed;
-        if (seed !== undefined && !(Number.isSafeInteger(seed) && (seed as number) >= 0))
-          throw badRequest('seed: a non-negative integer', 'seed');
         const items: StudyItem[] = [];
         for (const ra of a.records) {
           const rb = b.byId.get(ra.id);
@@ -386,6 +437,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             question: a.questions.get(ra.id)?.question ?? b.questions.get(ra.id)?.question ?? null,
             replies,
             W: { A: welfareOf(ra), B: welfareOf(rb) },
+            actions: { A: itemRow(ra).action, B: itemRow(rb).action },
           });
         }
         try {
@@ -427,22 +479,49 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             .filter((r) => r.rater === rater)
             .map((r) => r.item);
           const plan = raterPlan(study, rater, done);
-          // Blind: the rater sees replies 1 and 2, never which run wrote them.
+          const rated = new Map(
+            studies
+              .ratings(id)
+              .filter((r) => r.rater === rater)
+              .map((r) => [r.item, r]),
+          );
+          // Blind: the rater sees replies 1 and 2, never which arm wrote them.
           sendJson(ctx.res, 200, {
+            kind: study.kind ?? 'runs',
             name: study.name,
             done: plan.done,
             items: plan.order.map(({ item, left }) => {
               const it = items.get(item)!;
+              const rating = rated.get(item);
               return {
-                item,
-                question: it.question,
-                reply1: it.replies[left],
-                reply2: it.replies[left === 'A' ? 'B' : 'A'],
+                ...blindItem(it, left),
+                // Which reply continued a live conversation (1 or 2), once rated.
+                ...(it.live === undefined
+                  ? {}
+                  : { kept: rating === undefined ? null : keptArm(it, rating) === left ? 1 : 2 }),
               };
             }),
           });
         } catch (err) {
           studyError(err);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/live-turn',
+      async handle(ctx) {
+        const id = param(ctx, 'id');
+        const rater = param(ctx, 'rater');
+        if (!RATER_ID.test(rater)) throw badRequest('rater: 1–64 letters, digits, "_", "." or "-"', 'rater');
+        const body = await readJsonBody(ctx, maxBody);
+        if (live === undefined) throw badRequest('the studio runs without a backend');
+        try {
+          const item = await live.turn(id, rater, parseLiveTurn(body), ctx.signal);
+          sendJson(ctx.res, 200, { ...blindItem(item, item.live!.left), kept: null });
+        } catch (err) {
+          if (err instanceof StudyError) studyError(err);
+          throw new HttpError(502, `the backend failed: ${errorMessage(err)}`, 'server_error', 'backend');
         }
       },
     },

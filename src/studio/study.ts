@@ -1,22 +1,28 @@
 /**
- * User studies: blind, randomized pairwise ratings of two arms (two runs over the same rows).
+ * User studies: blind, randomized pairwise ratings of two arms. Two kinds:
  *
- * A study lives in `<studies dir>/<id>/`: `study.json` (the items with both replies and their welfare W,
- * written once, atomically) and `ratings.jsonl` (append-only: one rating per line, each written whole and
- * synced to disk with fdatasync before it is acknowledged, so a crash loses nothing acknowledged). A torn
- * last line (a write cut by a crash, never acknowledged) is cut off when the study is opened. One rating
- * per rater and item: a repeated answer (a retry after a lost acknowledgement) is acknowledged as already
- * stored and not written again, so the export holds every rating exactly once.
+ * - runs: two runs over the same rows. The items (both replies and their welfare W) are fixed at creation.
+ *   Each rater sees the items in an order, and each pair's sides, drawn from a generator seeded by the
+ *   study's seed and the rater id: the same rater always gets the same plan (resume), raters differ.
+ * - live: two steering policies over the studio's backend. A rater writes a message, both policies answer
+ *   it (src/studio/live-study.ts), and that turn becomes an item of this rater only, its sides drawn from
+ *   the study's seed, the rater and the item.
  *
- * Each rater sees the items in an order, and each pair's sides, drawn from a generator seeded by the
- * study's seed and the rater id: the same rater always gets the same plan (resume), raters differ.
+ * A study lives in `<studies dir>/<id>/`: `study.json` (written once, atomically), `ratings.jsonl` and, for
+ * a live study, `items.jsonl` (append-only logs whose every line is synced before it is acknowledged, so a
+ * crash loses nothing acknowledged; see append-log.ts). One rating per rater and item: a repeated answer
+ * (a retry after a lost acknowledgement) is acknowledged as already stored and not written again, so the
+ * export holds every rating exactly once.
  */
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashSeed, seededRandom, shuffled } from '../eval/stats.js';
-import { syncDir, writeAll, writeFileAtomic } from '../io/checked-write.js';
-import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
+import type { SelectionRuleName } from '../game/select.js';
+import { syncDir, writeFileAtomic } from '../io/checked-write.js';
+import { type FileOps, nodeFileOps } from '../io/file-ops.js';
+import type { SteeringPolicy } from '../steering/policy.js';
+import { AppendLog, AppendLogError } from './append-log.js';
 
 export type Arm = 'A' | 'B';
 
@@ -25,17 +31,55 @@ export interface StudyItem {
   data_source: string;
   question: string | null;
   replies: Record<Arm, string>;
-  /** Each reply's welfare W = √(U·L) from its run (null when its scoring failed). */
+  /**
+   * Each reply's welfare W = √(U·L) from its run (null when its scoring failed, and in a live study, whose
+   * replies to a rater's own messages have no reference answer to score against).
+   */
   W: Record<Arm, number | null>;
+  /** Each reply's assistant action (DA, CQ, AQ), when known. */
+  actions?: Record<Arm, string | null>;
+  /** A live study's turn: who wrote it, where in their conversations, and what each policy produced. */
+  live?: LiveTurn;
+}
+
+export interface LiveTurn {
+  rater: string;
+  /** The rater's conversation (1, 2, …) and the turn in it (1, 2, …). */
+  conversation: number;
+  turn: number;
+  /** The arm shown on the left (reply 1). */
+  left: Arm;
+  /** Stage 1 as the model wrote it, shared by both arms (thinking and the payoff matrix). */
+  stage1: string;
+  /** Each arm's chosen cell and whole four-block output. */
+  cells: Record<Arm, string>;
+  outputs: Record<Arm, string>;
+  at: string;
+}
+
+/** An arm of a study of two runs. */
+export interface RunArm {
+  run: string;
+  dir: string;
+}
+
+/** An arm of a live study: a steering policy and selection rule on the studio's backend. */
+export interface PolicyArm {
+  /** What the analysis and the export call the arm (the policy's name). */
+  run: string;
+  policy: SteeringPolicy;
+  rule: SelectionRuleName;
 }
 
 export interface StudyFile {
   schema: 'gtalign.study/1';
+  /** Absent in studies of two runs (and in files written before live studies existed). */
+  kind?: 'live';
   id: string;
   name: string;
   createdAt: string;
   seed: number;
-  arms: Record<Arm, { run: string; dir: string }>;
+  arms: Record<Arm, RunArm | PolicyArm>;
   items: StudyItem[];
 }
 
@@ -72,12 +116,24 @@ const STUDY_ID = /^[a-z0-9-]{1,80}$/;
 const MAX_COMMENT = 2000;
 
 export function raterPlan(study: StudyFile, rater: string, done: Iterable<string> = []): RaterPlan {
+  if (study.kind === 'live') {
+    // A live study's items are the rater's own turns, in the order they were written.
+    const order = study.items
+      .filter((i) => i.live?.rater === rater)
+      .map((i) => ({ item: i.id, left: i.live!.left }));
+    return { rater, order, done: [...done] };
+  }
   const random = seededRandom(hashSeed(`${study.seed}:${rater}`));
   const order = shuffled(
     study.items.map((i) => i.id),
     random,
   ).map((item) => ({ item, left: (random() < 0.5 ? 'A' : 'B') as Arm }));
   return { rater, order, done: [...done] };
+}
+
+/** The side a live turn's arm A is shown on, drawn from the study's seed, the rater and the item. */
+export function liveLeft(study: StudyFile, rater: string, item: string): Arm {
+  return seededRandom(hashSeed(`${study.seed}:${rater}:${item}`))() < 0.5 ? 'A' : 'B';
 }
 
 /** Checks one answer from a rater (untrusted JSON) against the study and the rater's plan. */
@@ -117,10 +173,10 @@ interface OpenStudy {
   study: StudyFile;
   ratings: Rating[];
   keys: Set<string>;
-  file?: OpenFile;
-  size: number;
+  ratingLog: AppendLog;
+  /** A live study's turns (`items.jsonl`). */
+  itemLog?: AppendLog;
   queue: Promise<unknown>;
-  failed?: Error;
 }
 
 export interface StudyStore {
@@ -133,41 +189,51 @@ export interface StudyStore {
   ): Promise<StudyFile>;
   /** Stores one answer durably; `stored: false` when this rater had already rated the item. */
   rate(id: string, answer: Omit<Rating, 'at'>): Promise<{ stored: boolean; rating: Rating }>;
+  /**
+   * Stores one turn of a live study durably (appended to its `items.jsonl` and synced) and adds it to the
+   * study's items. `check` runs first, in the study's queue (after every earlier change is stored), and may
+   * refuse by throwing.
+   */
+  addItem(id: string, item: StudyItem, check?: (study: StudyFile) => void): Promise<StudyItem>;
   close(): Promise<void>;
 }
 
 const key = (r: { rater: string; item: string }): string => `${r.rater}\u0000${r.item}`;
 
+const storageError = (err: unknown): StudyError =>
+  err instanceof AppendLogError ? new StudyError(err.message, 500) : (err as StudyError);
+
 async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
   const study = JSON.parse((await fs.readFile(join(dir, 'study.json'))).toString('utf8')) as StudyFile;
   if (study.schema !== 'gtalign.study/1') throw new StudyError(`${dir}/study.json: not a gtalign study`, 500);
-  const path = join(dir, 'ratings.jsonl');
-  let buffer: Buffer;
+  let opened: Awaited<ReturnType<typeof AppendLog.open>>;
+  let itemLog: AppendLog | undefined;
   try {
-    buffer = await fs.readFile(path);
+    if (study.kind === 'live') {
+      const items = await AppendLog.open(fs, join(dir, 'items.jsonl'));
+      itemLog = items.log;
+      study.items = items.lines.map((l) => l.value as StudyItem);
+    }
+    opened = await AppendLog.open(fs, join(dir, 'ratings.jsonl'));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    buffer = Buffer.alloc(0);
+    throw storageError(err);
   }
-  // Everything after the last newline is an append a crash cut short: never acknowledged.
-  const end = buffer.lastIndexOf(0x0a) + 1;
-  if (end < buffer.length) await fs.truncate(path, end);
   const ratings: Rating[] = [];
   const keys = new Set<string>();
-  const lines = buffer.subarray(0, end).toString('utf8').split('\n');
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let r: Rating;
-    try {
-      r = JSON.parse(line) as Rating;
-    } catch (err) {
-      throw new StudyError(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`, 500);
-    }
-    if (keys.has(key(r))) return;
+  for (const { value } of opened.lines) {
+    const r = value as Rating;
+    if (keys.has(key(r))) continue;
     keys.add(key(r));
     ratings.push(r);
-  });
-  return { study, ratings, keys, size: end, queue: Promise.resolve() };
+  }
+  return {
+    study,
+    ratings,
+    keys,
+    ratingLog: opened.log,
+    ...(itemLog === undefined ? {} : { itemLog }),
+    queue: Promise.resolve(),
+  };
 }
 
 /** Opens (creating) the studies folder and reads every study in it. */
@@ -190,13 +256,20 @@ export async function openStudyStore(dir: string, fs: FileOps = nodeFileOps): Pr
     if (s === undefined) throw new StudyError(`no study ${JSON.stringify(id)}`, 404);
     return s;
   };
+  // One change at a time per study, in arrival order.
+  const queued = <T>(s: OpenStudy, run: () => Promise<T>): Promise<T> => {
+    const next = s.queue.then(run, run);
+    s.queue = next.catch(() => undefined);
+    return next;
+  };
   return {
     dir: root,
     list: () => [...open.values()].map((s) => s.study).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
     get: (id) => find(id).study,
     ratings: (id) => find(id).ratings,
     async create(input) {
-      if (input.items.length === 0) throw new StudyError('the two runs share no rows with a reply in both');
+      if (input.kind !== 'live' && input.items.length === 0)
+        throw new StudyError('the two runs share no rows with a reply in both');
       const slug = input.name
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, '-')
@@ -205,59 +278,59 @@ export async function openStudyStore(dir: string, fs: FileOps = nodeFileOps): Pr
       const id = `${slug === '' ? 'study' : slug}-${randomBytes(3).toString('hex')}`;
       const study: StudyFile = {
         schema: 'gtalign.study/1',
+        ...(input.kind === undefined ? {} : { kind: input.kind }),
         id,
         name: input.name,
         createdAt: new Date().toISOString(),
         seed: input.seed ?? randomBytes(4).readUInt32LE(0),
         arms: input.arms,
-        items: input.items,
+        // A live study's turns live in items.jsonl, appended as raters write them.
+        items: input.kind === 'live' ? [] : input.items,
       };
       const sdir = join(root, id);
       await fs.mkdir(sdir, { recursive: true });
       await writeFileAtomic(join(sdir, 'study.json'), `${JSON.stringify(study, null, 1)}\n`, fs);
       await syncDir(fs, sdir);
       await syncDir(fs, root);
-      open.set(id, { study, ratings: [], keys: new Set(), size: 0, queue: Promise.resolve() });
-      return study;
+      const s = await readStudy(fs, sdir);
+      open.set(id, s);
+      return s.study;
     },
     rate(id, answer) {
       const s = find(id);
-      // One append at a time per study, in arrival order.
-      const run = async (): Promise<{ stored: boolean; rating: Rating }> => {
+      return queued(s, async () => {
         const existing = s.ratings.find((r) => r.rater === answer.rater && r.item === answer.item);
         if (existing !== undefined) return { stored: false, rating: existing };
-        if (s.failed !== undefined)
-          throw new StudyError(
-            `ratings of ${id} cannot be stored: an earlier write failed (${s.failed.message})`,
-            500,
-          );
         const rating: Rating = { ...answer, at: new Date().toISOString() };
-        const path = join(root, id, 'ratings.jsonl');
-        const bytes = Buffer.from(`${JSON.stringify(rating)}\n`, 'utf8');
         try {
-          s.file ??= await fs.open(path, 'a');
-          await writeAll(s.file, bytes);
-          await s.file.datasync();
+          await s.ratingLog.append(rating);
         } catch (err) {
-          s.failed = err as Error;
-          // Leave the file as it was before this append, so no unacknowledged rating remains.
-          await s.file?.truncate(s.size).catch(() => undefined);
-          throw new StudyError(`cannot store the rating in ${path}: ${(err as Error).message}`, 500);
+          throw storageError(err);
         }
-        s.size += bytes.length;
         s.ratings.push(rating);
         s.keys.add(key(rating));
         return { stored: true, rating };
-      };
-      const next = s.queue.then(run, run);
-      s.queue = next.catch(() => undefined);
-      return next;
+      });
+    },
+    addItem(id, item, check) {
+      const s = find(id);
+      return queued(s, async () => {
+        if (s.itemLog === undefined) throw new StudyError(`${id} is not a live study`, 409);
+        check?.(s.study);
+        try {
+          await s.itemLog.append(item);
+        } catch (err) {
+          throw storageError(err);
+        }
+        s.study.items.push(item);
+        return item;
+      });
     },
     async close() {
       for (const s of open.values()) {
         await s.queue;
-        await s.file?.close().catch(() => undefined);
-        s.file = undefined;
+        await s.ratingLog.close();
+        await s.itemLog?.close();
       }
     },
   };
@@ -268,12 +341,16 @@ const CSV_COLUMNS = [
   'rater',
   'item',
   'data_source',
+  'conversation',
+  'turn',
   'left',
   'satisfaction_A',
   'satisfaction_B',
   'preference',
   'W_A',
   'W_B',
+  'action_A',
+  'action_B',
   'comment',
   'at',
 ] as const;
@@ -296,12 +373,16 @@ export function exportRows(
       rater: r.rater,
       item: r.item,
       data_source: item?.data_source ?? '',
+      conversation: item?.live?.conversation ?? null,
+      turn: item?.live?.turn ?? null,
       left: r.left,
       satisfaction_A: r.satisfaction.A,
       satisfaction_B: r.satisfaction.B,
       preference: r.preference,
       W_A: item?.W.A ?? null,
       W_B: item?.W.B ?? null,
+      action_A: item?.actions?.A ?? null,
+      action_B: item?.actions?.B ?? null,
       comment: r.comment,
       at: r.at,
     };

@@ -54,6 +54,13 @@ export function point(arm: Arm, i: number): { u: number; l: number } {
   return { u: Math.min(1, u), l: Math.min(1, l) };
 }
 
+/** The cell arm's record of row i chose. */
+export function cellOf(arm: Arm, i: number): string {
+  if (arm === 'A') return i % 3 === 0 ? 'VQ_CQ' : 'DQ_DA';
+  if (i % 4 === 0) return 'DQ_AQ';
+  return arm === 'C' ? 'VQ_AQ' : 'DQ_DA';
+}
+
 const MATRIX: Record<string, [number, number]> = {
   DQ_AQ: [2.5, 1.0],
   DQ_CQ: [2.7, 1.3],
@@ -113,16 +120,7 @@ export async function makeRuns(
     });
     for (let i = 0; i < N_ROWS; i++) {
       const r = row(i);
-      const cell =
-        arm === 'A'
-          ? i % 3 === 0
-            ? 'VQ_CQ'
-            : 'DQ_DA'
-          : i % 4 === 0
-            ? 'DQ_AQ'
-            : arm === 'C'
-              ? 'VQ_AQ'
-              : 'DQ_DA';
+      const cell = cellOf(arm, i);
       const record: RunRecord = {
         id: r.id,
         data_source: r.source,

@@ -32,6 +32,7 @@ import {
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
 import {
+  cellOf,
   haveChromium,
   launchBrowser,
   makeRuns,
@@ -111,6 +112,18 @@ async function open(hash = ''): Promise<Page> {
   await page.goto(`${studio.url}${hash}`);
   await page.waitForSelector(`body[data-ready="${hash}"]`);
   return page;
+}
+
+/** Opens a rater's link (a full URL) and waits for their page. */
+async function gotoRater(link: string): Promise<Page> {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  p.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+  });
+  p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  await p.goto(link);
+  await p.waitForSelector('[data-testid=progress]');
+  return p;
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -451,17 +464,6 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       });
     };
 
-    const gotoRater = async (link: string) => {
-      const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-      p.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-      });
-      p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      await p.goto(link);
-      await p.waitForSelector('[data-testid=progress]');
-      return p;
-    };
-
     // alice rates everything, the first three by keyboard only.
     const alice = await gotoRater(links.alice!);
     const aliceOrder: string[] = [];
@@ -514,9 +516,12 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     for (const e of entered) {
       const r = rows.find((x) => x.rater === e.rater && x.item === e.item)!;
       expect([r.satisfaction_A, r.satisfaction_B, r.preference]).toEqual([e.A, e.B, e.pref]);
+      // Each reply's action, from its run's record.
+      const i = Number(e.item.split(':')[2]);
+      expect([r.action_A, r.action_B]).toEqual([cellOf('A', i).slice(3), cellOf('B', i).slice(3)]);
     }
     expect(csv.split('\r\n')[0]).toBe(
-      'study,rater,item,data_source,left,satisfaction_A,satisfaction_B,preference,W_A,W_B,comment,at',
+      'study,rater,item,data_source,conversation,turn,left,satisfaction_A,satisfaction_B,preference,W_A,W_B,action_A,action_B,comment,at',
     );
     expect(csv.trim().split('\r\n')).toHaveLength(1 + 2 * N_ROWS);
     expect(csv).toContain('"bob, ""item"" 0, with a comma"');
@@ -565,6 +570,121 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     await shot(ap, '08-analysis');
     await ap.close();
   }, 120_000);
+
+  it('live study: a rater’s own messages answered by two policies from one stage 1, rated blind; the conversation goes on with the preferred reply; resumes', async () => {
+    const page = await open('#/studies');
+    await page.fill('#live-name', 'live none vs paper-api');
+    await page.selectOption('#live-a', 'none');
+    await page.selectOption('#live-b', 'paper-api');
+    await page.selectOption('#live-rule', 'sum');
+    await page.click('#create-live-study');
+    await page.waitForURL(/#\/study\/live-none-vs-paper-api-[0-9a-f]+$/);
+    const id = /#\/study\/(.+)$/.exec(page.url())![1]!;
+    await page.waitForSelector(`body[data-ready="#/study/${id}"]`);
+    expect(await page.textContent('main#study')).toContain('arm A policy none, arm B policy paper-api');
+    await page.fill('#rater-id', 'carol');
+    await page.press('#rater-id', 'Enter');
+    await expect
+      .poll(() => page.locator('[data-testid=rater-link] a').getAttribute('href'))
+      .toContain('/rate/carol');
+    const link = (await page.locator('[data-testid=rater-link] a').getAttribute('href'))!;
+    await page.close();
+
+    // Arm A (no edits) answers the paper's example with CQ, arm B (paper-api) with DA: the reply's text tells the arm.
+    const armOf = (text: string) =>
+      text === REPLIES.CQ ? 'A' : text === REPLIES.DA ? 'B' : `unexpected: ${text}`;
+    const entered: { A: number; B: number; pref: 'A' | 'B' | 'tie'; kept: string }[] = [];
+    const rateShown = async (p: Page, s1: number, s2: number, pref: '1' | '2' | 'tie') => {
+      await p.waitForSelector('form.rating');
+      const r1 = (await p.textContent('[data-testid=reply1]'))!;
+      const r2 = (await p.textContent('[data-testid=reply2]'))!;
+      const arm1 = armOf(r1);
+      const arm2 = armOf(r2);
+      expect([arm1, arm2].sort()).toEqual(['A', 'B']);
+      await p.check(`input[name=sat1][value="${s1}"]`);
+      await p.check(`input[name=sat2][value="${s2}"]`);
+      await p.check(`input[name=preference][value="${pref}"]`);
+      await p.click('#submit-rating');
+      await p.waitForSelector('#live-message');
+      entered.push({
+        ...({ [arm1]: s1, [arm2]: s2 } as { A: number; B: number }),
+        pref: pref === 'tie' ? 'tie' : ((pref === '1' ? arm1 : arm2) as 'A' | 'B'),
+        kept: pref === '2' ? r2 : r1,
+      });
+    };
+
+    const requestsBefore = stub.requests.length;
+    const carol = await gotoRater(link);
+    expect(await carol.getAttribute('main#rate', 'data-kind')).toBe('live');
+    await carol.fill('#live-message', 'When did dinosaurs first appear?');
+    await carol.click('#live-send');
+    await rateShown(carol, 2, 5, '2');
+    // One stage 1 and a stage 2 per arm for the turn.
+    const turn1 = stub.requests.slice(requestsBefore).map((r) => r.body as StubRequestBody);
+    expect(turn1.filter((b) => ((b.stop as string[] | undefined) ?? []).includes('</payoff>'))).toHaveLength(
+      1,
+    );
+    expect(turn1.filter((b) => (b.messages as { role: string }[]).at(-1)!.role === 'assistant')).toHaveLength(
+      2,
+    );
+    // The thread shows the message and the reply the rater preferred.
+    expect(await carol.textContent('[data-testid=thread]')).toBe(
+      `you: When did dinosaurs first appear?assistant: ${entered[0]!.kept}`,
+    );
+    await shot(carol, '08-live-study');
+
+    const beforeTurn2 = stub.requests.length;
+    await carol.fill('#live-message', 'And the first mammals?');
+    await carol.click('#live-send');
+    await carol.waitForSelector('form.rating');
+    const stage1Of2 = stub.requests
+      .slice(beforeTurn2)
+      .map((r) => r.body as StubRequestBody)
+      .find((b) => ((b.stop as string[] | undefined) ?? []).includes('</payoff>'))!;
+    const prompt = (stage1Of2.messages as { content: string }[]).map((m) => m.content).join('\n');
+    expect(prompt).toContain(`Assistant: ${entered[0]!.kept}`);
+    const other = entered[0]!.kept === REPLIES.CQ ? REPLIES.DA! : REPLIES.CQ!;
+    expect(prompt).not.toContain(other);
+    await carol.close();
+
+    // Coming back with the same link: the unrated turn waits, the thread is there.
+    const again = await gotoRater(link);
+    await again.waitForSelector('form.rating');
+    expect(await again.textContent('form.rating .question')).toBe('And the first mammals?');
+    expect(await again.textContent('[data-testid=thread]')).toContain(`assistant: ${entered[0]!.kept}`);
+    await rateShown(again, 4, 4, 'tie');
+    // A new conversation starts empty.
+    await again.click('#live-new');
+    expect(await again.textContent('[data-testid=thread]')).toBe('');
+    await again.close();
+
+    // Export and analysis.
+    const jsonl = await (
+      await fetch(`${studio.base}/api/export?id=${id}&format=jsonl`, {
+        headers: { authorization: `Bearer ${studio.token}` },
+      })
+    ).text();
+    const rows = jsonl
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((r) => [r.rater, r.conversation, r.turn, r.action_A, r.action_B, r.data_source])).toEqual(
+      [
+        ['carol', 1, 1, 'CQ', 'DA', 'live'],
+        ['carol', 1, 2, 'CQ', 'DA', 'live'],
+      ],
+    );
+    expect(rows.map((r) => [r.satisfaction_A, r.satisfaction_B, r.preference])).toEqual(
+      entered.map((e) => [e.A, e.B, e.pref]),
+    );
+    const ap = await open(`#/study/${id}/analysis`);
+    const value = async (stat: string) =>
+      Number(await ap.getAttribute(`tr[data-stat=${stat}]`, 'data-value'));
+    const mean = (xs: number[]) => xs.reduce((sum, x) => sum + x, 0) / xs.length;
+    expect(await value('sat-A')).toBeCloseTo(mean(entered.map((e) => e.A)), 12);
+    expect(await value('sat-B')).toBeCloseTo(mean(entered.map((e) => e.B)), 12);
+    await ap.close();
+  });
 
   it('logged no console errors and made no request outside the studio', () => {
     expect(problems).toEqual([]);

@@ -1,5 +1,8 @@
 /// <reference lib="dom" />
 /** User studies: create one from two runs, the rater's blind pairwise page, the analysis page. */
+
+import { SELECTION_RULES } from '../../game/select.js';
+import { PRESET_NAMES } from '../../steering/preset-names.js';
 import {
   api,
   download,
@@ -12,10 +15,12 @@ import {
   showError,
   token,
 } from './dom.js';
+import type { StudioConfig } from './playground.js';
 import type { RunSummary } from './runs.js';
 
 interface StudySummary {
   id: string;
+  kind: 'runs' | 'live';
   name: string;
   createdAt: string;
   items: number;
@@ -30,9 +35,10 @@ export function raterLink(study: string, rater: string): string {
 }
 
 export async function studiesPage(): Promise<HTMLElement> {
-  const [studies, runs] = await Promise.all([
+  const [studies, runs, config] = await Promise.all([
     api<StudySummary[]>('/api/studies'),
     api<RunSummary[]>('/api/runs'),
+    api<StudioConfig>('/api/config'),
   ]);
   const error = h('p', { class: 'error', role: 'alert' });
   const runOptions = runs.map((r) => [String(r.index), r.name] as [string, string]);
@@ -99,12 +105,78 @@ export async function studiesPage(): Promise<HTMLElement> {
               'li',
               { 'data-study': s.id },
               h('a', { href: `#/study/${s.id}` }, s.name),
-              ` — ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} items, ${s.ratings} ratings by ${s.raters} raters`,
+              s.kind === 'live'
+                ? ` — live: policy ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} turns, ${s.ratings} ratings by ${s.raters} raters`
+                : ` — ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} items, ${s.ratings} ratings by ${s.raters} raters`,
             ),
           ),
         ),
-    runs.length < 1 ? h('p', {}, 'Give run folders to gtalign studio to create a study.') : create,
+    runs.length < 1
+      ? h('p', {}, 'Give run folders to gtalign studio to create a study of two runs.')
+      : create,
+    config.backend.startsWith('none')
+      ? h('p', {}, 'Start gtalign studio with a backend to run live studies.')
+      : liveForm(config),
   );
+}
+
+/** Creates a live study: two steering policies answer each rater's own messages. */
+function liveForm(config: StudioConfig): HTMLElement {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const name = h('input', {
+    id: 'live-name',
+    type: 'text',
+    required: true,
+    value: 'live study',
+  }) as HTMLInputElement;
+  const policyA = select('live-a', PRESET_NAMES, 'none');
+  const policyB = select('live-b', PRESET_NAMES, PRESET_NAMES.includes('paper-api') ? 'paper-api' : 'none');
+  const rule = select('live-rule', SELECTION_RULES, config.rule);
+  const seed = h('input', {
+    id: 'live-seed',
+    type: 'number',
+    step: 1,
+    min: 0,
+    placeholder: 'random',
+  }) as HTMLInputElement;
+  const form = h(
+    'form',
+    {
+      class: 'create',
+      'aria-labelledby': 'live-title',
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        showError(error, undefined);
+        try {
+          const made = await api<{ id: string }>('/api/studies', {
+            kind: 'live',
+            name: name.value,
+            policyA: policyA.value,
+            policyB: policyB.value,
+            rule: rule.value,
+            ...(seed.value === '' ? {} : { seed: Number(seed.value) }),
+          });
+          location.hash = `#/study/${made.id}`;
+        } catch (err) {
+          showError(error, err);
+        }
+      },
+    },
+    h('h3', { id: 'live-title' }, 'New live study'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Raters write their own messages; each is answered from one stage 1 under two steering policies, shown blind, and the conversation goes on with the reply the rater prefers.',
+    ),
+    labelled('Name', name),
+    labelled('Arm A policy (baseline)', policyA),
+    labelled('Arm B policy (compared)', policyB),
+    labelled('Selection rule', rule),
+    labelled('Seed (optional)', seed),
+    h('button', { type: 'submit', id: 'create-live-study' }, 'Create live study'),
+    error,
+  );
+  return form;
 }
 
 export async function studyPage(id: string): Promise<HTMLElement> {
@@ -124,7 +196,9 @@ export async function studyPage(id: string): Promise<HTMLElement> {
     h(
       'p',
       {},
-      `${s.items} items · ${s.ratings} ratings by ${s.raters} raters · arm A ${s.arms.A.run}, arm B ${s.arms.B.run}`,
+      s.kind === 'live'
+        ? `Live study · ${s.items} turns · ${s.ratings} ratings by ${s.raters} raters · arm A policy ${s.arms.A.run}, arm B policy ${s.arms.B.run}`
+        : `${s.items} items · ${s.ratings} ratings by ${s.raters} raters · arm A ${s.arms.A.run}, arm B ${s.arms.B.run}`,
     ),
     h(
       'p',
@@ -180,12 +254,110 @@ interface PlanItem {
   question: string | null;
   reply1: string;
   reply2: string;
+  /** A live study's turn: where it is, and which reply (1 or 2) continued the conversation once rated. */
+  conversation?: number;
+  turn?: number;
+  kept?: 1 | 2 | null;
 }
 
-export async function ratePage(id: string, rater: string): Promise<HTMLElement> {
-  const plan = await api<{ name: string; items: PlanItem[]; done: string[] }>(
-    `/api/rater?id=${encodeURIComponent(id)}&rater=${encodeURIComponent(rater)}`,
+interface RaterPlanJson {
+  kind: 'runs' | 'live';
+  name: string;
+  items: PlanItem[];
+  done: string[];
+}
+
+const rateUrl = (id: string, rater: string, path: string): string =>
+  `${path}?id=${encodeURIComponent(id)}&rater=${encodeURIComponent(rater)}`;
+
+/** The form that rates one pair: satisfaction 1–5 for each reply, a preference, a comment. */
+function ratingForm(
+  id: string,
+  rater: string,
+  next: PlanItem,
+  onRated: (preference: 1 | 2 | 'tie') => void,
+): HTMLElement {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const scale = (n: 1 | 2) =>
+    h(
+      'fieldset',
+      { class: 'scale' },
+      h('legend', {}, `Satisfaction with reply ${n}`),
+      [1, 2, 3, 4, 5].map((v) =>
+        h('label', {}, h('input', { type: 'radio', name: `sat${n}`, value: v, required: true }), ` ${v}`),
+      ),
+    );
+  const form = h(
+    'form',
+    {
+      class: 'rating',
+      'data-item': next.item,
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        const data = new FormData(form as HTMLFormElement);
+        const raw = data.get('preference');
+        const preference = raw === 'tie' ? 'tie' : (Number(raw) as 1 | 2);
+        const button = form.querySelector('button[type=submit]') as HTMLButtonElement;
+        button.disabled = true;
+        try {
+          await api(rateUrl(id, rater, '/api/rate'), {
+            item: next.item,
+            satisfaction1: Number(data.get('sat1')),
+            satisfaction2: Number(data.get('sat2')),
+            preference,
+            comment: String(data.get('comment') ?? ''),
+          });
+          onRated(preference);
+        } catch (err) {
+          button.disabled = false;
+          showError(error, err);
+        }
+      },
+    },
+    h('h3', {}, 'Question'),
+    h('p', { class: 'question' }, next.question ?? '(question not recorded)'),
+    h(
+      'div',
+      { class: 'panels' },
+      h(
+        'section',
+        { class: 'reply', 'aria-label': 'Reply 1' },
+        h('h4', {}, 'Reply 1'),
+        h('p', { 'data-testid': 'reply1' }, next.reply1),
+        scale(1),
+      ),
+      h(
+        'section',
+        { class: 'reply', 'aria-label': 'Reply 2' },
+        h('h4', {}, 'Reply 2'),
+        h('p', { 'data-testid': 'reply2' }, next.reply2),
+        scale(2),
+      ),
+    ),
+    h(
+      'fieldset',
+      { class: 'preference' },
+      h('legend', {}, 'Which reply do you prefer?'),
+      h('label', {}, h('input', { type: 'radio', name: 'preference', value: 1, required: true }), ' Reply 1'),
+      h('label', {}, h('input', { type: 'radio', name: 'preference', value: 2 }), ' Reply 2'),
+      h('label', {}, h('input', { type: 'radio', name: 'preference', value: 'tie' }), ' No preference'),
+    ),
+    labelled(
+      'Comment (optional)',
+      h('textarea', { id: 'comment', name: 'comment', rows: 2, maxlength: 2000 }),
+    ),
+    h('button', { type: 'submit', id: 'submit-rating' }, 'Submit and next'),
+    error,
   );
+  return form;
+}
+
+const focusFirstScale = (within: HTMLElement): void =>
+  (within.querySelector('input[name=sat1]') as HTMLInputElement | null)?.focus();
+
+export async function ratePage(id: string, rater: string): Promise<HTMLElement> {
+  const plan = await api<RaterPlanJson>(rateUrl(id, rater, '/api/rater'));
+  if (plan.kind === 'live') return livePage(id, rater, plan);
   const done = new Set(plan.done);
   const main = h('main', { id: 'rate' }, h('h2', {}, plan.name));
   const body = h('div', {});
@@ -211,88 +383,143 @@ export async function ratePage(id: string, rater: string): Promise<HTMLElement> 
       );
       return;
     }
-    const error = h('p', { class: 'error', role: 'alert' });
-    const scale = (n: 1 | 2) =>
-      h(
-        'fieldset',
-        { class: 'scale' },
-        h('legend', {}, `Satisfaction with reply ${n}`),
-        [1, 2, 3, 4, 5].map((v) =>
-          h('label', {}, h('input', { type: 'radio', name: `sat${n}`, value: v, required: true }), ` ${v}`),
-        ),
-      );
+    body.replaceChildren(
+      progress,
+      ratingForm(id, rater, next, () => {
+        done.add(next.item);
+        show();
+        focusFirstScale(body);
+      }),
+    );
+  };
+  show();
+  return main;
+}
+
+/**
+ * A live study's rater page: the conversation so far (each message with the reply that continued it), a
+ * box for the next message, and the two blind replies to rate once they are written.
+ */
+function livePage(id: string, rater: string, plan: RaterPlanJson): HTMLElement {
+  const items = [...plan.items];
+  const thread = h('ol', { class: 'history', 'aria-label': 'Conversation so far', 'data-testid': 'thread' });
+  const body = h('div', {});
+  const status = h('p', { class: 'hint', role: 'status', 'data-testid': 'live-status' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  let newConversation = false;
+  const renderThread = () => {
+    const last = items.at(-1);
+    const shown =
+      newConversation || last === undefined ? [] : items.filter((i) => i.conversation === last.conversation);
+    thread.replaceChildren(
+      ...shown.flatMap((i) => [
+        h('li', { class: 'user' }, h('strong', {}, 'you: '), i.question ?? ''),
+        ...(i.kept === null || i.kept === undefined
+          ? []
+          : [
+              h(
+                'li',
+                { class: 'assistant' },
+                h('strong', {}, 'assistant: '),
+                i.kept === 1 ? i.reply1 : i.reply2,
+              ),
+            ]),
+      ]),
+    );
+  };
+  const ask = () => {
+    const message = h('textarea', {
+      id: 'live-message',
+      name: 'message',
+      rows: 3,
+      cols: 80,
+      maxlength: 8000,
+      required: true,
+    }) as HTMLTextAreaElement;
+    const send = h('button', { type: 'submit', id: 'live-send' }, 'Send') as HTMLButtonElement;
     const form = h(
       'form',
       {
-        class: 'rating',
-        'data-item': next.item,
+        class: 'live-ask',
         onsubmit: async (e: Event) => {
           e.preventDefault();
-          const data = new FormData(form as HTMLFormElement);
-          const pref = data.get('preference');
-          const button = form.querySelector('button[type=submit]') as HTMLButtonElement;
-          button.disabled = true;
+          if (message.value.trim() === '') return;
+          send.disabled = true;
+          showError(error, undefined);
+          status.textContent = 'Both replies are being written…';
           try {
-            await api(`/api/rate?id=${encodeURIComponent(id)}&rater=${encodeURIComponent(rater)}`, {
-              item: next.item,
-              satisfaction1: Number(data.get('sat1')),
-              satisfaction2: Number(data.get('sat2')),
-              preference: pref === 'tie' ? 'tie' : Number(pref),
-              comment: String(data.get('comment') ?? ''),
+            const item = await api<PlanItem>(rateUrl(id, rater, '/api/live-turn'), {
+              message: message.value,
+              newConversation,
             });
-            done.add(next.item);
+            newConversation = false;
+            items.push(item);
+            status.textContent = '';
             show();
-            (body.querySelector('input[name=sat1]') as HTMLInputElement | null)?.focus();
           } catch (err) {
-            button.disabled = false;
+            status.textContent = '';
+            send.disabled = false;
             showError(error, err);
           }
         },
       },
-      h('h3', {}, 'Question'),
-      h('p', { class: 'question' }, next.question ?? '(question not recorded)'),
+      labelled('Your message', message),
+      send,
+      ' ',
       h(
-        'div',
-        { class: 'panels' },
-        h(
-          'section',
-          { class: 'reply', 'aria-label': 'Reply 1' },
-          h('h4', {}, 'Reply 1'),
-          h('p', { 'data-testid': 'reply1' }, next.reply1),
-          scale(1),
-        ),
-        h(
-          'section',
-          { class: 'reply', 'aria-label': 'Reply 2' },
-          h('h4', {}, 'Reply 2'),
-          h('p', { 'data-testid': 'reply2' }, next.reply2),
-          scale(2),
-        ),
+        'button',
+        {
+          type: 'button',
+          id: 'live-new',
+          onclick: () => {
+            newConversation = true;
+            renderThread();
+            message.focus();
+          },
+        },
+        'New conversation',
       ),
-      h(
-        'fieldset',
-        { class: 'preference' },
-        h('legend', {}, 'Which reply do you prefer?'),
-        h(
-          'label',
-          {},
-          h('input', { type: 'radio', name: 'preference', value: 1, required: true }),
-          ' Reply 1',
-        ),
-        h('label', {}, h('input', { type: 'radio', name: 'preference', value: 2 }), ' Reply 2'),
-        h('label', {}, h('input', { type: 'radio', name: 'preference', value: 'tie' }), ' No preference'),
-      ),
-      labelled(
-        'Comment (optional)',
-        h('textarea', { id: 'comment', name: 'comment', rows: 2, maxlength: 2000 }),
-      ),
-      h('button', { type: 'submit', id: 'submit-rating' }, 'Submit and next'),
-      error,
     );
-    body.replaceChildren(progress, form);
+    return form;
+  };
+  const show = () => {
+    renderThread();
+    const next = items.find((i) => i.kept === null || i.kept === undefined);
+    const progress = h(
+      'p',
+      { class: 'progress', 'data-testid': 'progress' },
+      ((n) => `${n} ${n === 1 ? 'turn' : 'turns'} rated`)(items.length - (next === undefined ? 0 : 1)),
+    );
+    if (next === undefined) {
+      body.replaceChildren(progress, ask());
+      return;
+    }
+    body.replaceChildren(
+      progress,
+      ratingForm(id, rater, next, (preference) => {
+        // The conversation goes on with the preferred reply (on a tie, reply 1), as the server keeps it.
+        next.kept = preference === 'tie' ? 1 : preference;
+        show();
+        (body.querySelector('#live-message') as HTMLTextAreaElement | null)?.focus();
+      }),
+    );
+    focusFirstScale(body);
   };
   show();
-  return main;
+  return h(
+    'main',
+    { id: 'rate', 'data-kind': 'live' },
+    h('h2', {}, plan.name),
+    h(
+      'p',
+      { class: 'hint' },
+      'Write to the assistant as you would. Each message gets two replies: rate how satisfied you are with each (1 = not at all, 5 = fully) and say which you prefer; the conversation goes on with the one you prefer. You can stop at any time and come back with the same link.',
+    ),
+    thread,
+    body,
+    status,
+    error,
+  );
 }
 
 interface AnalysisJson {
