@@ -47,10 +47,11 @@ export const studioCommand = defineCommand({
               components, verdict, the conversation thread of a --turns run); a sweep folder as curves.
   Compare     two runs item by item: Pareto comparison, metric deltas, paired intervals and tests, and
               the items where one run dominates the other.
-  Studies     blind pairwise ratings of two runs; raters get a link; ratings are appended to
-              --study-dir/<study>/ratings.jsonl and synced before they are acknowledged; CSV and JSONL
-              export; an analysis page (satisfaction per arm, win rate, relative change, correlation
-              with W, inter-rater agreement, with intervals).
+  Studies     blind pairwise ratings of two runs, or live: a rater's own messages answered by two
+              steering policies from one stage 1, the conversation going on with the preferred reply;
+              raters get a link; turns and ratings are appended to --study-dir/<study>/ and synced
+              before they are acknowledged; CSV and JSONL export; an analysis page (satisfaction per
+              arm, win rate, relative change, correlation with W, inter-rater agreement, intervals).
 The page is self-contained (no CDN). The backend is created at the first question.`,
   notes: 'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a run folder, policy or listen problem, 2 bad usage.',
   settings: SETTINGS,

@@ -551,6 +551,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           const study = studies.get(id);
           sendJson(ctx.res, 200, {
             ...analyzeStudy(study, studies.ratings(id)),
+            kind: study.kind ?? 'runs',
             arms: { A: study.arms.A.run, B: study.arms.B.run },
           });
         } catch (err) {

@@ -243,6 +243,26 @@ describe('a live turn', () => {
   });
 });
 
+describe('a backend failure', () => {
+  it('stores nothing and the rater may send the message again', async () => {
+    const study = await liveStudy();
+    const generate = model.generate;
+    let calls = 0;
+    // Stage 1 works, arm B's stage 2 fails: no half turn is stored.
+    model.generate = async (request) => {
+      if (++calls === 3) throw new Error('upstream went away');
+      return generate(request);
+    };
+    await expect(live.turn(study.id, 'r1', { message: 'Q1', newConversation: false })).rejects.toThrow(
+      'upstream went away',
+    );
+    expect(store.get(study.id).items).toHaveLength(0);
+    model.generate = generate;
+    const item = await live.turn(study.id, 'r1', { message: 'Q1', newConversation: false });
+    expect(item.id).toBe('live:r1:1:1');
+  });
+});
+
 describe('live turns on disk', () => {
   it('survive a restart with their ratings; a torn last line is cut off', async () => {
     const study = await liveStudy();

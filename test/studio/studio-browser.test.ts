@@ -683,6 +683,7 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     const mean = (xs: number[]) => xs.reduce((sum, x) => sum + x, 0) / xs.length;
     expect(await value('sat-A')).toBeCloseTo(mean(entered.map((e) => e.A)), 12);
     expect(await value('sat-B')).toBeCloseTo(mean(entered.map((e) => e.B)), 12);
+    expect(await ap.textContent('[data-testid=live-note]')).toContain('no welfare W');
     await ap.close();
   });
 

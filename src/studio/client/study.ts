@@ -535,6 +535,7 @@ interface AnalysisJson {
   correlation: { pairs: number; pearson: IntervalJson; spearman: IntervalJson };
   agreement: { sharedItems: number; satisfactionAlpha: number | null; preferenceAlpha: number | null };
   seed: number;
+  kind: 'runs' | 'live';
   arms: { A: string; B: string };
 }
 
@@ -561,6 +562,13 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
       {},
       `${a.ratings} ratings by ${a.raters} raters over ${a.itemsRated} of ${a.items} items. Arm A: ${a.arms.A}; arm B: ${a.arms.B}. 95% intervals: bootstrap (2000 resamples, seed ${a.seed}) for means, Fisher z for correlations.`,
     ),
+    a.kind === 'live'
+      ? h(
+          'p',
+          { class: 'hint', 'data-testid': 'live-note' },
+          'A live study’s replies answer raters’ own messages, which have no reference answer, so they have no welfare W: the correlations with W are empty. The export holds each reply’s action.',
+        )
+      : null,
     h(
       'table',
       { class: 'analysis' },
