@@ -11,6 +11,7 @@ export type ErrorType =
   | 'not_found_error'
   | 'upstream_error'
   | 'timeout_error'
+  | 'rate_limit_error'
   | 'server_error';
 
 export interface OpenAIErrorBody {

@@ -2,6 +2,7 @@
 
 export { type GtalignObject, gtalignObject } from '../assistant/turn-json.js';
 export { createKeyChecker, type KeyChecker, keysFromEnv } from './auth.js';
+export type { BackgroundResponses } from './background-responses.js';
 export { ConversationFolder } from './conversation-folder.js';
 export {
   ConversationStore,

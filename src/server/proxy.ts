@@ -30,6 +30,7 @@ import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { createKeyChecker } from './auth.js';
+import { BackgroundResponses } from './background-responses.js';
 import {
   chatCompletionRequestSchema,
   checkChatRequestShape,
@@ -64,6 +65,8 @@ export interface ProxyLimits {
   maxMessages?: number;
   /** Responses kept for `previous_response_id` on /v1/responses (default 1000; 0 keeps none). */
   maxStoredResponses?: number;
+  /** `background: true` responses running at once (default 64); one more is a 429. */
+  maxBackgroundResponses?: number;
 }
 
 export interface ProxyOptions {
@@ -105,6 +108,8 @@ export interface ProxyApp {
   readonly metrics: MetricsRegistry;
   /** Turns running now (upstream work in progress). */
   readonly activeTurns: number;
+  /** The `background: true` responses (cancel them all before closing). */
+  readonly background: BackgroundResponses;
 }
 
 /** One request's turn, as a route reads it from its body (chat messages or Responses input). */
@@ -132,7 +137,8 @@ export interface ProxiedTurnHooks {
  * the client's `HttpError` (400 bad policy, 502 upstream, 504 timeout), or an unexpected error (a 500).
  */
 export type ProxiedTurn = (
-  ctx: RequestContext,
+  /** Only the client is read: a background response passes a stand-in that leaves when it is cancelled. */
+  ctx: Pick<RequestContext, 'client'>,
   request: ProxiedTurnRequest,
   hooks?: ProxiedTurnHooks,
 ) => Promise<TurnResult | undefined>;
@@ -140,6 +146,7 @@ export type ProxiedTurn = (
 const DEFAULT_MAX_BODY = 1 << 20;
 const DEFAULT_MAX_MESSAGES = 256;
 const DEFAULT_TIMEOUT_MS = 300_000;
+const DEFAULT_BACKGROUND_RESPONSES = 64;
 const DEFAULT_MAX_TOKENS = 1024;
 
 /** A view of the model that reports the assistant prefix and raw text of streamed (stage-2) calls. */
@@ -426,7 +433,10 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     options.responseFolder,
     log,
   );
-  const lookup = createResponseLookupHandler(responseStore);
+  const background = new BackgroundResponses(
+    options.limits?.maxBackgroundResponses ?? DEFAULT_BACKGROUND_RESPONSES,
+  );
+  const lookup = createResponseLookupHandler(responseStore, background);
   const conversations: Conversations = options.conversationFolder ?? new ConversationStore();
   const conversationRoutes = conversationRoutesHandler(conversations, maxBody);
   const handler = createHandler({
@@ -447,6 +457,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           log,
           store: responseStore,
           conversations,
+          background,
         }),
       },
       { method: 'POST', path: CONVERSATIONS_PATH, handle: createConversationHandler(conversations, maxBody) },
@@ -455,6 +466,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       { method: 'DELETE', path: `${CONVERSATIONS_PATH}/`, prefix: true, handle: conversationRoutes },
       { method: 'GET', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
       { method: 'DELETE', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
+      { method: 'POST', path: RESPONSE_PATH_PREFIX, prefix: true, handle: lookup },
       {
         method: 'GET',
         path: '/v1/models',
@@ -477,6 +489,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   return {
     handler,
     metrics,
+    background,
     get activeTurns() {
       return activeTurns;
     },
@@ -489,5 +502,11 @@ export async function startProxyServer(
 ): Promise<RunningServer & { app: ProxyApp }> {
   const app = createProxyApp(options);
   const running = await listen(app.handler, options);
+  const close = running.close.bind(running);
+  // Background responses hold no connection: they are cancelled, not waited for.
+  running.close = async () => {
+    await app.background.cancelAll();
+    await close();
+  };
   return Object.assign(running, { app });
 }

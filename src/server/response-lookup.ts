@@ -5,11 +5,15 @@
  * response kept with `store: false`, evicted, deleted or made by another process is a 404 naming the id.
  * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`) lists the messages the response was
  * made from: the whole conversation before its answer, earlier turns of a `previous_response_id` chain
- * included, paged as the clients page. Not served: streaming a stored response again (`?stream=true`) and
- * `/cancel` (gtalign serve runs no background responses).
+ * included, paged as the clients page. `POST /v1/responses/{id}/cancel` (`responses.cancel`) stops a
+ * background response (background-responses.ts) and answers it as it ended; a background response that
+ * had already ended is answered as it is; a response made without `background` is a 400. `GET` answers a
+ * background response as it stands (`queued`, `in_progress`, then its end). Not served: streaming a
+ * stored response again (`?stream=true`).
  */
 
 import type { ConversationTurn } from '../chain/prompt.js';
+import type { BackgroundResponses } from './background-responses.js';
 import { itemObject } from './conversations.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
@@ -29,22 +33,27 @@ function notKept(id: string, store: ResponseKeeper): HttpError {
 }
 
 /** The id in the request's path and what under it is asked for (`''` or `input_items`). */
-function targetOf(ctx: RequestContext): { id: string; sub: '' | 'input_items' } {
+function targetOf(ctx: RequestContext): { id: string; sub: '' | 'input_items' | 'cancel' } {
   const rest = ctx.path.slice(RESPONSE_PATH_PREFIX.length);
   const slash = rest.indexOf('/');
   const sub = slash < 0 ? '' : rest.slice(slash + 1);
-  if (sub !== '' && (sub !== 'input_items' || ctx.req.method !== 'GET')) {
+  const method = ctx.req.method;
+  const served =
+    (sub === '' && method !== 'POST') ||
+    (sub === 'input_items' && method === 'GET') ||
+    (sub === 'cancel' && method === 'POST');
+  if (!served) {
     throw new HttpError(
       404,
-      `${ctx.req.method} /v1/responses/{id}/${sub.slice(0, 80)} is not served by gtalign serve (it keeps a ` +
-        "response's conversation and the response object, and runs no background responses)",
+      `${method} /v1/responses/{id}${sub === '' ? '' : `/${sub.slice(0, 80)}`} is not served by gtalign serve ` +
+        '(it serves GET and DELETE /v1/responses/{id}, GET …/input_items and POST …/cancel)',
       'invalid_request_error',
       'unsupported_endpoint',
     );
   }
   const encoded = slash < 0 ? rest : rest.slice(0, slash);
   try {
-    return { id: decodeURIComponent(encoded), sub: sub as '' | 'input_items' };
+    return { id: decodeURIComponent(encoded), sub: sub as '' | 'input_items' | 'cancel' };
   } catch {
     throw badRequest(`the response id in the path is not valid percent-encoding: ${encoded.slice(0, 80)}`);
   }
@@ -59,9 +68,24 @@ function inputItems(id: string, conversation: readonly ConversationTurn[]) {
 }
 
 /** The handler of both methods on `/v1/responses/{id}`. */
-export function createResponseLookupHandler(store: ResponseKeeper): (ctx: RequestContext) => Promise<void> {
+export function createResponseLookupHandler(
+  store: ResponseKeeper,
+  background: BackgroundResponses,
+): (ctx: RequestContext) => Promise<void> {
   return async (ctx) => {
     const { id, sub } = targetOf(ctx);
+    if (sub === 'cancel') {
+      await background.cancel(id);
+      // As it ended: cancelled, failed (held here) or, when its answer came first, kept.
+      const now = background.get(id) ?? (await store.response(id));
+      if (now === undefined) throw notKept(id, store);
+      if ((JSON.parse(now) as { background?: unknown }).background !== true)
+        throw badRequest(
+          `response ${JSON.stringify(id)} was not made with background: true; only background responses can be cancelled`,
+        );
+      sendJson(ctx.res, 200, now);
+      return;
+    }
     if (sub === 'input_items') {
       const conversation = await store.conversation(id);
       if (conversation === undefined) throw notKept(id, store);
@@ -69,7 +93,8 @@ export function createResponseLookupHandler(store: ResponseKeeper): (ctx: Reques
       return;
     }
     if (ctx.req.method === 'DELETE') {
-      if (!(await store.delete(id))) throw notKept(id, store);
+      const here = await background.forget(id);
+      if (!(await store.delete(id)) && !here) throw notKept(id, store);
       sendJson(ctx.res, 200, { id, object: 'response', deleted: true });
       return;
     }
@@ -79,7 +104,7 @@ export function createResponseLookupHandler(store: ResponseKeeper): (ctx: Reques
         'streaming a stored response again is not supported by gtalign serve; retrieve it without stream',
         'stream',
       );
-    const stored = await store.response(id);
+    const stored = background.get(id) ?? (await store.response(id));
     if (stored === undefined) throw notKept(id, store);
     sendJson(ctx.res, 200, stored);
   };

@@ -11,7 +11,7 @@
  * `previous_response_id` continues a response the server kept (response-store.ts; `store: false` keeps
  * none): its conversation goes before this request's items. `conversation` names a conversation object
  * (conversations.ts) whose message items go first, and which gets this request's items and the answer.
- * Background runs are not kept: `background` is answered with a 400 saying what to send instead. Per-request steering is the chat route's:
+ * `background: true` runs the turn detached from the request (background-responses.ts). Per-request steering is the chat route's:
  * the `gtalign` body field or the `x-gtalign-*` headers (see chat-request.ts).
  *
  * Bounded like the chat route: the item list's length is checked before its elements, element checks stop
@@ -55,7 +55,7 @@ export const responsesRequestSchema = z
         'conversation must be the id of a conversation (conv_…) or {"id": …}',
       )
       .nullish(),
-    background: z.literal(false, 'gtalign serve does not run background responses').nullish(),
+    background: z.boolean('background must be true or false').nullish(),
     tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),
     text: z
       .object({

@@ -38,6 +38,7 @@ import { randomUUID } from 'node:crypto';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
+import type { BackgroundResponses } from './background-responses.js';
 import type { TurnSettings } from './chat-request.js';
 import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
 import { conversationNotFound } from './conversations.js';
@@ -66,9 +67,11 @@ export interface ResponsesRouteOptions {
   store: ResponseKeeper;
   /** The conversation objects a request may name in `conversation`. */
   conversations: Conversations;
+  /** Where `background: true` responses run. */
+  background: BackgroundResponses;
 }
 
-export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
 
 export interface ResponseOutputText {
   type: 'output_text';
@@ -99,6 +102,7 @@ export interface ResponseObject {
   object: 'response';
   created_at: number;
   status: ResponseStatus;
+  background: boolean;
   completed_at: number | null;
   error: { code: string; message: string } | null;
   incomplete_details: { reason: 'max_output_tokens' } | null;
@@ -153,6 +157,7 @@ function base(draft: Draft, status: ResponseStatus): ResponseObject {
     object: 'response',
     created_at: draft.createdAt,
     status,
+    background: body.background === true,
     completed_at: null,
     error: null,
     incomplete_details: null,
@@ -226,7 +231,7 @@ function conversationIdOf(body: ResponsesRequest): string | undefined {
 export function createResponsesHandler(
   options: ResponsesRouteOptions,
 ): (ctx: RequestContext) => Promise<void> {
-  const { turn, modelName, maxBody, maxMessages, defaults, log, store, conversations } = options;
+  const { turn, modelName, maxBody, maxMessages, defaults, log, store, conversations, background } = options;
 
   /** The conversation object a request continues, checked; undefined when it names none. */
   async function conversationOf(body: ResponsesRequest, items: readonly ConversationTurn[]) {
@@ -282,6 +287,15 @@ export function createResponsesHandler(
   ): Promise<ConversationTurn[]> {
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return [...items];
+    const unfinished = background.unfinished(previous);
+    if (unfinished !== undefined)
+      throw badRequest(
+        `previous response ${JSON.stringify(previous)} is ${unfinished}: only a completed response can be continued` +
+          (unfinished === 'queued' || unfinished === 'in_progress'
+            ? ' (poll GET /v1/responses/{id} until it is)'
+            : ''),
+        'previous_response_id',
+      );
     const kept = await store.conversation(previous);
     if (kept === undefined) {
       throw new HttpError(
@@ -355,6 +369,10 @@ export function createResponsesHandler(
       body,
       modelName,
     };
+    if (body.background === true) {
+      startInBackground(ctx, request, draft, continued, input.history, input.notes);
+      return;
+    }
     if (body.stream === true) {
       await streamResponse(ctx, request, draft, input.notes, (result) =>
         record(continued, request, input.history, draft, result),
@@ -369,6 +387,50 @@ export function createResponsesHandler(
     await keep(draft, request, result, done);
     sendJson(ctx.res, 200, done);
   };
+
+  /** Answers `queued` now and runs the turn detached from the request (background-responses.ts). */
+  function startInBackground(
+    ctx: RequestContext,
+    request: ProxiedTurnRequest,
+    draft: Draft,
+    continued: Awaited<ReturnType<typeof conversationOf>>,
+    own: readonly ConversationTurn[],
+    notes: readonly string[],
+  ): void {
+    const { body } = draft;
+    if (body.stream === true)
+      throw badRequest(
+        'gtalign serve does not stream background responses: send background without stream, then poll GET /v1/responses/{id}',
+        'stream',
+      );
+    if (body.store === false)
+      throw badRequest('a background response must be stored: drop store: false', 'store');
+    const queued = base(draft, 'queued');
+    background.start(queued, async (client) => {
+      try {
+        const result = await turn({ client }, request);
+        if (result === undefined) return { kept: false, response: base(draft, 'cancelled') };
+        await record(continued, request, own, draft, result);
+        const text = request.settings.reasoning ? result.output : result.response;
+        await keep(draft, request, result, finishedResponse(draft, result, text, notes));
+        return { kept: true };
+      } catch (err) {
+        if (!(err instanceof HttpError))
+          log(
+            `gtalign serve: background ${draft.id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+          );
+        const failure = err instanceof HttpError ? err : internalError();
+        return {
+          kept: false,
+          response: {
+            ...base(draft, 'failed'),
+            error: { code: failure.code ?? 'server_error', message: failure.message },
+          },
+        };
+      }
+    });
+    sendJson(ctx.res, 200, queued);
+  }
 
   async function streamResponse(
     ctx: RequestContext,

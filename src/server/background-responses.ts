@@ -1,0 +1,132 @@
+/**
+ * Background responses on `gtalign serve` (`background: true` on `POST /v1/responses`, as the official
+ * clients send it: `openai` 6.49.0). The request is checked and answered at once with the response in
+ * status `queued`; the turn then runs detached from the request (its client leaving does not stop it), and
+ * the response is `in_progress` until it ends:
+ *
+ * - completed (or incomplete at the token limit): kept like any stored response (response-keeper.ts), so
+ *   it is retrieved, continued with `previous_response_id` and deleted as usual;
+ * - failed (the upstream failed, or the deadline passed): `status: "failed"` with `error`;
+ * - cancelled (`POST /v1/responses/{id}/cancel`, or the server closing): the upstream call is aborted and
+ *   the response is `status: "cancelled"`.
+ *
+ * Running, failed and cancelled responses live in this process's memory only (the last
+ * {@link MAX_ENDED} that ended without an answer), so they are polled and cancelled on the process that
+ * runs them; a completed one is in the response folder like any other. At most `maxRunning` run at once:
+ * one more is a 429.
+ */
+import { BoundedLru } from './bounded-lru.js';
+import { ClientWatch } from './client-watch.js';
+import { HttpError } from './errors.js';
+import type { ResponseObject } from './responses.js';
+
+/** Failed and cancelled background responses kept for `GET` and `cancel`. */
+export const MAX_ENDED = 1000;
+const MAX_ENDED_CHARS = 32 << 20;
+
+interface Running {
+  /** The response as polled now (`queued`, then `in_progress`). */
+  current: ResponseObject;
+  /** The turn's stand-in client: leaving it aborts the turn. */
+  watch: ClientWatch;
+  /** Settles once the run has ended and its outcome is recorded. */
+  ended: Promise<void>;
+}
+
+/** What a background run ends with: a kept answer, or a response without one (failed, cancelled). */
+export type BackgroundOutcome = { kept: true } | { kept: false; response: ResponseObject };
+
+export class BackgroundResponses {
+  private readonly running = new Map<string, Running>();
+  private readonly ended = new BoundedLru<string>(MAX_ENDED, MAX_ENDED_CHARS);
+
+  constructor(readonly maxRunning: number) {}
+
+  /** Running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Starts `work` for the response `queued`; `work` gets the run's stand-in client (gone once cancelled)
+   * and returns the outcome. Throws a 429 when `maxRunning` are running.
+   */
+  start(queued: ResponseObject, work: (client: ClientWatch) => Promise<BackgroundOutcome>): void {
+    if (this.running.size >= this.maxRunning)
+      throw new HttpError(
+        429,
+        `gtalign serve runs at most ${this.maxRunning} background responses at once; retry when one has ended`,
+        'rate_limit_error',
+        'too_many_background_responses',
+        'background',
+      );
+    const watch = new ClientWatch();
+    const run: Running = { current: queued, watch, ended: Promise.resolve() };
+    this.running.set(queued.id, run);
+    // Started on the next turn of the event loop, so the queued response is answered first.
+    run.ended = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => {
+        run.current = { ...queued, status: 'in_progress' };
+        return work(watch);
+      })
+      .then(
+        (outcome) => {
+          if (!outcome.kept) this.remember(outcome.response);
+        },
+        (err: unknown) => {
+          // `work` maps every failure to an outcome; this is a defect, still reported as a failure.
+          this.remember({
+            ...queued,
+            status: 'failed',
+            error: { code: 'server_error', message: (err as Error).message ?? String(err) },
+          });
+        },
+      )
+      .finally(() => {
+        this.running.delete(queued.id);
+      });
+  }
+
+  private remember(response: ResponseObject): void {
+    const text = JSON.stringify(response);
+    this.ended.set(response.id, text, text.length);
+  }
+
+  /** The response as it stands (running, failed or cancelled), as JSON text; undefined when not here. */
+  get(id: string): string | undefined {
+    const run = this.running.get(id);
+    if (run !== undefined) return JSON.stringify(run.current);
+    return this.ended.get(id);
+  }
+
+  /** The status of a background response held here that cannot be continued, else undefined. */
+  unfinished(id: string): string | undefined {
+    const run = this.running.get(id);
+    if (run !== undefined) return run.current.status;
+    const ended = this.ended.get(id);
+    return ended === undefined ? undefined : (JSON.parse(ended) as ResponseObject).status;
+  }
+
+  /**
+   * Cancels a running response and waits for it to stop; returns false when it is not running here. A
+   * run that finished before the abort reached it keeps its answer.
+   */
+  async cancel(id: string): Promise<boolean> {
+    const run = this.running.get(id);
+    if (run === undefined) return false;
+    run.watch.leave(new Error('cancelled'));
+    await run.ended;
+    return true;
+  }
+
+  /** Forgets a failed or cancelled response (a running one is cancelled first). */
+  async forget(id: string): Promise<boolean> {
+    const wasRunning = await this.cancel(id);
+    return this.ended.delete(id) || wasRunning;
+  }
+
+  /** Cancels every running response (the server is closing) and waits for them to stop. */
+  async cancelAll(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+  }
+}

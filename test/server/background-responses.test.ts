@@ -1,0 +1,214 @@
+/**
+ * Background responses on `gtalign serve` through the official `openai` client (6.49.0):
+ * `responses.create({background: true})`, `responses.retrieve` to poll, `responses.cancel`. The upstream is
+ * a SCRIPTED loopback server (scripted-upstream.ts, the paper's dinosaur example) whose answers the test
+ * holds back or never sends, so each state is seen for certain, without timing.
+ *
+ * Shown: the create call answers `queued` before the model has answered, and a poll sees `in_progress`,
+ * then the completed answer, which is continued with `previous_response_id` like any stored response; a
+ * cancel aborts the upstream call and the response ends `cancelled` (cancel again: the same); an upstream
+ * failure ends `failed` with the error; an unfinished response cannot be continued; a response made
+ * without background cannot be cancelled; stream or store: false with background is refused by name; the
+ * bound on running responses is a 429; closing the server cancels what runs.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
+import {
+  type OpenAIStubServer,
+  type StubHandler,
+  startOpenAIStubServer,
+} from '../support/openai-stub-server.js';
+import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
+
+let upstream: OpenAIStubServer;
+let proxy: RunningServer & { app: ProxyApp };
+let client: OpenAI;
+const KEY = 'sk-test-background-key';
+
+function model() {
+  return createOpenAIModel({ baseUrl: upstream.baseUrl, model: 'stub-model', vendor: 'vllm', maxRetries: 0 });
+}
+
+/** The dinosaur script, its answers held until `release()` is called. */
+function held(): { handler: StubHandler; release: () => void; reached: Promise<void> } {
+  let release!: () => void;
+  let reached!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const script = dinosaurScript();
+  return {
+    release,
+    reached: new Promise<void>((r) => {
+      reached = r;
+    }),
+    handler: async (body) => {
+      reached();
+      await gate;
+      return script(body);
+    },
+  };
+}
+
+/** Polls (no sleeping: each poll is a request) until the response's status is not `queued`/`in_progress`. */
+async function settled(id: string): Promise<OpenAI.Responses.Response> {
+  for (;;) {
+    const now = await client.responses.retrieve(id);
+    if (now.status !== 'queued' && now.status !== 'in_progress') return now;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+beforeAll(async () => {
+  upstream = await startOpenAIStubServer(dinosaurScript());
+  proxy = await startProxyServer({
+    model: model(),
+    modelName: 'gtalign-dino',
+    apiKeys: [KEY],
+    limits: { maxBackgroundResponses: 2 },
+    log: () => {},
+  });
+  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+});
+afterAll(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+beforeEach(() => {
+  upstream.setHandler(dinosaurScript());
+});
+
+describe('background: true', () => {
+  it('answers queued at once; a poll sees in_progress, then the answer, which can be continued', async () => {
+    const hold = held();
+    upstream.setHandler(hold.handler);
+    const created = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+    });
+    expect(created).toMatchObject({ status: 'queued', background: true, output: [] });
+    expect(created.id).toMatch(/^resp_[0-9a-f]{32}$/);
+    await hold.reached;
+    expect(await client.responses.retrieve(created.id)).toMatchObject({
+      status: 'in_progress',
+      background: true,
+    });
+    // Not continued while it runs.
+    const early = await client.responses
+      .create({ model: 'gtalign-dino', input: 'And then?', previous_response_id: created.id })
+      .catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((early as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('previous_response_id');
+    expect((early as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is in_progress');
+    hold.release();
+    const done = await settled(created.id);
+    expect(done).toMatchObject({ status: 'completed', background: true, output_text: RESPONSES.CQ });
+    // Cancelling what has ended changes nothing.
+    const after = await client.responses.cancel(created.id);
+    expect(after.status).toBe('completed');
+    expect(after.output).toEqual(done.output);
+    const next = await client.responses.create({
+      model: 'gtalign-dino',
+      input: 'And the first mammals?',
+      previous_response_id: created.id,
+    });
+    expect(next.status).toBe('completed');
+    const stage1 = JSON.stringify(upstream.requests.at(-2)!.body!.messages);
+    expect(stage1).toContain(RESPONSES.CQ);
+  });
+
+  it('cancel aborts the upstream call and the response ends cancelled', async () => {
+    upstream.setHandler(() => ({ hang: true }));
+    const cutBefore = upstream.cutOff;
+    const created = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+    });
+    await expect.poll(() => upstream.inFlight, { timeout: 30_000 }).toBe(1);
+    const cancelled = await client.responses.cancel(created.id);
+    expect(cancelled).toMatchObject({ id: created.id, status: 'cancelled', background: true, output: [] });
+    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+    expect(await client.responses.retrieve(created.id)).toMatchObject({ status: 'cancelled' });
+    expect(await client.responses.cancel(created.id)).toMatchObject({ status: 'cancelled' });
+    const again = await client.responses
+      .create({ model: 'gtalign-dino', input: 'go on', previous_response_id: created.id })
+      .catch((e: unknown) => e);
+    expect((again as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is cancelled');
+    // Deleted, it is gone.
+    await client.responses.delete(created.id);
+    expect(await client.responses.retrieve(created.id).catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+  });
+
+  it('an upstream failure ends failed, with the error', async () => {
+    upstream.setHandler(() => ({ status: 500, errorMessage: 'the GPU caught fire' }));
+    const created = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+    });
+    const failed = await settled(created.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.message).toContain('the GPU caught fire');
+  });
+
+  it('refuses stream and store: false by name; a response made without background cannot be cancelled', async () => {
+    for (const [extra, param] of [
+      [{ stream: true }, 'stream'],
+      [{ store: false }, 'store'],
+    ] as const) {
+      const error = await client.responses
+        .create({ model: 'gtalign-dino', input: QUESTION, background: true, ...extra } as never)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
+    }
+    const plain = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    expect(plain.background).toBe(false);
+    const cancel = await client.responses.cancel(plain.id).catch((e: unknown) => e);
+    expect(cancel).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((cancel as InstanceType<typeof OpenAI.BadRequestError>).message).toContain(
+      'only background responses can be cancelled',
+    );
+    expect(await client.responses.cancel('resp_nothere').catch((e: unknown) => e)).toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+  });
+
+  it('at most maxBackgroundResponses run at once: one more is a 429', async () => {
+    upstream.setHandler(() => ({ hang: true }));
+    const a = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, background: true });
+    const b = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, background: true });
+    const c = await client.responses
+      .create({ model: 'gtalign-dino', input: QUESTION, background: true })
+      .catch((e: unknown) => e);
+    expect(c).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((c as InstanceType<typeof OpenAI.RateLimitError>).message).toContain(
+      'at most 2 background responses',
+    );
+    await client.responses.cancel(a.id);
+    await client.responses.cancel(b.id);
+    expect(proxy.app.background.active).toBe(0);
+  });
+});
+
+describe('closing the server', () => {
+  it('cancels the background responses that run', async () => {
+    const own = await startProxyServer({ model: model(), log: () => {} });
+    upstream.setHandler(() => ({ hang: true }));
+    const cutBefore = upstream.cutOff;
+    const ownClient = new OpenAI({ baseURL: `${own.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    await ownClient.responses.create({ model: 'x', input: QUESTION, background: true });
+    await expect.poll(() => own.app.background.active, { timeout: 30_000 }).toBe(1);
+    await expect.poll(() => upstream.inFlight, { timeout: 30_000 }).toBeGreaterThan(0);
+    await own.close();
+    expect(own.app.background.active).toBe(0);
+    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+  });
+});
