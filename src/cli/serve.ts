@@ -3,7 +3,13 @@ import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
-import { MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, UPSTREAM } from '../config/settings/serve.js';
+import {
+  MAX_BACKGROUND,
+  MAX_MESSAGES,
+  STORED_RESPONSES,
+  STORED_RESPONSES_DIR,
+  UPSTREAM,
+} from '../config/settings/serve.js';
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
@@ -55,7 +61,7 @@ const SETTINGS = [
   STEERING,
   PROMPT_SETTINGS,
   GENERATION,
-  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR]),
+  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, MAX_BACKGROUND]),
 ] as const;
 
 type Settings = LoadedOf<[...typeof UPSTREAM.settings, ...typeof BACKEND.settings]>;
@@ -156,6 +162,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
           maxMessages: values['max-messages'],
           maxBodyBytes: server.maxBodyBytes,
           maxStoredResponses: values['stored-responses'],
+          maxBackgroundResponses: values['max-background'],
         },
         ...(responseFolder === undefined ? {} : { responseFolder }),
         ...(conversationFolder === undefined ? {} : { conversationFolder }),

@@ -61,6 +61,8 @@ describe('gtalign serve', () => {
         'MY_KEYS',
         '--stored-responses',
         '0',
+        '--max-background',
+        '0',
       ],
       { MY_KEYS: 'k-one,k-two' },
     );
@@ -96,6 +98,12 @@ describe('gtalign serve', () => {
     expect(next.status).toBe(404);
     expect(((await next.json()) as { error: { code: string } }).error.code).toBe(
       'previous_response_not_found',
+    );
+    // --max-background 0: no background response runs.
+    const background = await respond({ input: QUESTION, background: true });
+    expect(background.status).toBe(429);
+    expect(((await background.json()) as { error: { message: string } }).error.message).toContain(
+      'at most 0 background responses',
     );
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);

@@ -55,6 +55,15 @@ export const STORED_RESPONSES = setting({
   help: 'responses kept in memory for previous_response_id on\n/v1/responses (0: none)',
 });
 
+export const MAX_BACKGROUND = setting({
+  name: 'max-background',
+  key: 'serve.maxBackground',
+  type: integer({ min: 0, max: 100_000 }),
+  default: 64,
+  arg: 'N',
+  help: 'background responses (background: true) running at once;\none more is a 429 (0: none)',
+});
+
 export const STORED_RESPONSES_DIR = setting({
   name: 'stored-responses-dir',
   key: 'serve.storedResponsesDir',
