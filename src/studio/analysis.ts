@@ -7,7 +7,9 @@
  * - preferences: B wins, A wins, ties, and the win rate of B (a tie counts half) with an interval;
  * - the correlation of every rating with its reply's welfare W (Pearson and Spearman, Fisher-z intervals);
  * - inter-rater agreement when items have several raters: Krippendorff's alpha of the satisfaction ratings
- *   (interval metric; a unit is one reply, i.e. item × arm) and of the preferences (nominal).
+ *   (interval metric; a unit is one reply, i.e. item × arm) and of the preferences (nominal);
+ * - satisfaction by the reply's action (DA, CQ, AQ) per arm, where the items record it: whether raters
+ *   liked being asked a question, under each policy.
  *
  * Every interval is seeded (default seed 1, 2000 resamples) and states its n.
  */
@@ -34,6 +36,8 @@ export interface StudyAnalysis {
   test: PermutationTest;
   preference: { A: number; B: number; tie: number; winRateB: Interval };
   correlation: { pairs: number; pearson: Interval; spearman: Interval };
+  /** Mean satisfaction per arm and action of the reply rated, in arm then action order. */
+  byAction: { arm: Arm; action: string; n: number; satisfaction: Interval }[];
   agreement: {
     /** Items rated by two raters or more. */
     sharedItems: number;
@@ -63,6 +67,27 @@ export function analyzeStudy(study: StudyFile, ratings: readonly Rating[], seed 
       sats.push(r.satisfaction[arm]);
     }
   }
+  const perAction = new Map<string, { arm: Arm; action: string; sats: number[] }>();
+  for (const r of ratings) {
+    const actions = items.get(r.item)?.actions;
+    if (actions === undefined) continue;
+    for (const arm of ['A', 'B'] as const) {
+      const action = actions[arm];
+      if (action === null) continue;
+      const key = `${arm}\u0000${action}`;
+      const group = perAction.get(key) ?? { arm, action, sats: [] };
+      group.sats.push(r.satisfaction[arm]);
+      perAction.set(key, group);
+    }
+  }
+  const byAction = [...perAction.values()]
+    .sort((x, y) => x.arm.localeCompare(y.arm) || x.action.localeCompare(y.action))
+    .map((g) => ({
+      arm: g.arm,
+      action: g.action,
+      n: g.sats.length,
+      satisfaction: bootstrapCI(g.sats, { seed }),
+    }));
   const byItem = new Map<string, Rating[]>();
   for (const r of ratings) byItem.set(r.item, [...(byItem.get(r.item) ?? []), r]);
   const shared = [...byItem.values()].filter((rs) => rs.length >= 2);
@@ -89,6 +114,7 @@ export function analyzeStudy(study: StudyFile, ratings: readonly Rating[], seed 
       pearson: correlation(ws, sats, 'pearson'),
       spearman: correlation(ws, sats, 'spearman'),
     },
+    byAction,
     agreement: {
       sharedItems: shared.length,
       satisfactionAlpha: shared.length === 0 ? null : nullable(krippendorffAlpha(satUnits, 'interval').alpha),

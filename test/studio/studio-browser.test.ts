@@ -567,6 +567,28 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(await value('pearson')).toBeCloseTo(pearsonR(ws, sats), 10);
     expect(await value('spearman')).toBeCloseTo(pearsonR(rank(ws), rank(sats)), 10);
     expect(Number.isFinite(await value('alpha-sat'))).toBe(true);
+    // Satisfaction by the action of the reply rated (each record's action), per arm.
+    const groups = new Map<string, number[]>();
+    for (const e of entered) {
+      const i = Number(e.item.split(':')[2]);
+      for (const arm of ['A', 'B'] as const) {
+        const key = `${arm} ${cellOf(arm, i).slice(3)}`;
+        groups.set(key, [...(groups.get(key) ?? []), e[arm]]);
+      }
+    }
+    const shown = await ap
+      .locator('[data-testid=by-action] tbody tr')
+      .evaluateAll((rows) =>
+        rows.map(
+          (r) =>
+            [
+              `${r.getAttribute('data-arm')} ${r.getAttribute('data-action')}`,
+              Number(r.getAttribute('data-value')),
+            ] as const,
+        ),
+      );
+    expect(shown.map(([k]) => k)).toEqual([...groups.keys()].sort());
+    for (const [k, v] of shown) expect(v).toBeCloseTo(mean(groups.get(k)!), 12);
     await shot(ap, '08-analysis');
     await ap.close();
   }, 120_000);
@@ -684,6 +706,20 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(await value('sat-A')).toBeCloseTo(mean(entered.map((e) => e.A)), 12);
     expect(await value('sat-B')).toBeCloseTo(mean(entered.map((e) => e.B)), 12);
     expect(await ap.textContent('[data-testid=live-note]')).toContain('no welfare W');
+    // By action: arm A always asked (CQ), arm B always answered (DA).
+    const byAction = await ap
+      .locator('[data-testid=by-action] tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((r) => [
+          r.getAttribute('data-arm'),
+          r.getAttribute('data-action'),
+          Number(r.getAttribute('data-value')),
+        ]),
+      );
+    expect(byAction).toEqual([
+      ['A', 'CQ', mean(entered.map((e) => e.A))],
+      ['B', 'DA', mean(entered.map((e) => e.B))],
+    ]);
     await ap.close();
   });
 

@@ -534,6 +534,7 @@ interface AnalysisJson {
   preference: { A: number; B: number; tie: number; winRateB: IntervalJson };
   correlation: { pairs: number; pearson: IntervalJson; spearman: IntervalJson };
   agreement: { sharedItems: number; satisfactionAlpha: number | null; preferenceAlpha: number | null };
+  byAction: { arm: 'A' | 'B'; action: string; n: number; satisfaction: IntervalJson }[];
   seed: number;
   kind: 'runs' | 'live';
   arms: { A: string; B: string };
@@ -618,5 +619,35 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
         ),
       ),
     ),
+    a.byAction.length === 0
+      ? null
+      : h(
+          'table',
+          { class: 'analysis', 'data-testid': 'by-action' },
+          h('caption', {}, 'Satisfaction by the reply’s action'),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Arm', 'Action', 'Ratings', 'Mean satisfaction'].map((t) => h('th', { scope: 'col' }, t)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            a.byAction.map((g) =>
+              h(
+                'tr',
+                { 'data-arm': g.arm, 'data-action': g.action, 'data-value': g.satisfaction.estimate ?? '' },
+                h('td', {}, `${g.arm} (${a.arms[g.arm]})`),
+                h('td', {}, g.action),
+                h('td', {}, String(g.n)),
+                h('td', {}, fmtCI(g.satisfaction)),
+              ),
+            ),
+          ),
+        ),
   );
 }
