@@ -126,6 +126,19 @@ async function gotoRater(link: string): Promise<Page> {
   return p;
 }
 
+/** A study's export (as the page downloads it), and its JSONL rows. */
+async function exported(id: string, format: 'csv' | 'jsonl'): Promise<string> {
+  const res = await fetch(`${studio.base}/api/export?id=${id}&format=${format}`, {
+    headers: { authorization: `Bearer ${studio.token}` },
+  });
+  return res.text();
+}
+const jsonlRows = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
@@ -497,20 +510,8 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(bobOrder).not.toEqual(aliceOrder);
 
     // The export: every rating exactly once, as entered.
-    const csv = await (
-      await fetch(`${studio.base}/api/export?id=${id}&format=csv`, {
-        headers: { authorization: `Bearer ${studio.token}` },
-      })
-    ).text();
-    const jsonl = await (
-      await fetch(`${studio.base}/api/export?id=${id}&format=jsonl`, {
-        headers: { authorization: `Bearer ${studio.token}` },
-      })
-    ).text();
-    const rows = jsonl
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const csv = await exported(id, 'csv');
+    const rows = jsonlRows(await exported(id, 'jsonl'));
     expect(rows).toHaveLength(2 * N_ROWS);
     expect(new Set(rows.map((r) => `${r.rater}/${r.item}`)).size).toBe(2 * N_ROWS);
     for (const e of entered) {
@@ -681,15 +682,7 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     await again.close();
 
     // Export and analysis.
-    const jsonl = await (
-      await fetch(`${studio.base}/api/export?id=${id}&format=jsonl`, {
-        headers: { authorization: `Bearer ${studio.token}` },
-      })
-    ).text();
-    const rows = jsonl
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = jsonlRows(await exported(id, 'jsonl'));
     expect(rows.map((r) => [r.rater, r.conversation, r.turn, r.action_A, r.action_B, r.data_source])).toEqual(
       [
         ['carol', 1, 1, 'CQ', 'DA', 'live'],

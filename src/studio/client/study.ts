@@ -40,57 +40,21 @@ export async function studiesPage(): Promise<HTMLElement> {
     api<RunSummary[]>('/api/runs'),
     api<StudioConfig>('/api/config'),
   ]);
-  const error = h('p', { class: 'error', role: 'alert' });
   const runOptions = runs.map((r) => [String(r.index), r.name] as [string, string]);
-  const name = h('input', {
-    id: 'study-name',
-    type: 'text',
-    required: true,
-    value: 'pairwise study',
-  }) as HTMLInputElement;
   const armA = select('study-a', runOptions, runOptions[0]?.[0] ?? '');
   const armB = select('study-b', runOptions, runOptions[1]?.[0] ?? runOptions[0]?.[0] ?? '');
-  const seed = h('input', {
-    id: 'study-seed',
-    type: 'number',
-    step: 1,
-    min: 0,
-    placeholder: 'random',
-  }) as HTMLInputElement;
-  const create = h(
-    'form',
-    {
-      class: 'create',
-      'aria-labelledby': 'create-title',
-      onsubmit: async (e: Event) => {
-        e.preventDefault();
-        showError(error, undefined);
-        try {
-          const made = await api<{ id: string }>('/api/studies', {
-            name: name.value,
-            runA: Number(armA.value),
-            runB: Number(armB.value),
-            ...(seed.value === '' ? {} : { seed: Number(seed.value) }),
-          });
-          location.hash = `#/study/${made.id}`;
-        } catch (err) {
-          showError(error, err);
-        }
-      },
-    },
-    h('h3', { id: 'create-title' }, 'New study'),
-    h(
-      'p',
-      { class: 'hint' },
-      'Two runs over the same rows: raters see each row’s two replies, blind and in a random order.',
-    ),
-    labelled('Name', name),
-    labelled('Arm A (baseline run)', armA),
-    labelled('Arm B (compared run)', armB),
-    labelled('Seed (optional)', seed),
-    h('button', { type: 'submit', id: 'create-study' }, 'Create study'),
-    error,
-  );
+  const create = creationForm({
+    prefix: 'study',
+    title: 'New study',
+    hint: 'Two runs over the same rows: raters see each row’s two replies, blind and in a random order.',
+    defaultName: 'pairwise study',
+    controls: [
+      ['Arm A (baseline run)', armA],
+      ['Arm B (compared run)', armB],
+    ],
+    submit: ['create-study', 'Create study'],
+    body: () => ({ runA: Number(armA.value), runB: Number(armB.value) }),
+  });
   return h(
     'main',
     { id: 'studies' },
@@ -120,40 +84,46 @@ export async function studiesPage(): Promise<HTMLElement> {
   );
 }
 
-/** Creates a live study: two steering policies answer each rater's own messages. */
-function liveForm(config: StudioConfig): HTMLElement {
+/**
+ * A form that creates a study: a name, the kind's own controls, an optional seed; on success the page goes
+ * to the new study.
+ */
+function creationForm(options: {
+  prefix: string;
+  title: string;
+  hint: string;
+  defaultName: string;
+  controls: [string, HTMLElement][];
+  submit: [id: string, text: string];
+  body: () => Record<string, unknown>;
+}): HTMLElement {
+  const { prefix } = options;
   const error = h('p', { class: 'error', role: 'alert' });
   const name = h('input', {
-    id: 'live-name',
+    id: `${prefix}-name`,
     type: 'text',
     required: true,
-    value: 'live study',
+    value: options.defaultName,
   }) as HTMLInputElement;
-  const policyA = select('live-a', PRESET_NAMES, 'none');
-  const policyB = select('live-b', PRESET_NAMES, PRESET_NAMES.includes('paper-api') ? 'paper-api' : 'none');
-  const rule = select('live-rule', SELECTION_RULES, config.rule);
   const seed = h('input', {
-    id: 'live-seed',
+    id: `${prefix}-seed`,
     type: 'number',
     step: 1,
     min: 0,
     placeholder: 'random',
   }) as HTMLInputElement;
-  const form = h(
+  return h(
     'form',
     {
       class: 'create',
-      'aria-labelledby': 'live-title',
+      'aria-labelledby': `${prefix}-title`,
       onsubmit: async (e: Event) => {
         e.preventDefault();
         showError(error, undefined);
         try {
           const made = await api<{ id: string }>('/api/studies', {
-            kind: 'live',
             name: name.value,
-            policyA: policyA.value,
-            policyB: policyB.value,
-            rule: rule.value,
+            ...options.body(),
             ...(seed.value === '' ? {} : { seed: Number(seed.value) }),
           });
           location.hash = `#/study/${made.id}`;
@@ -162,21 +132,34 @@ function liveForm(config: StudioConfig): HTMLElement {
         }
       },
     },
-    h('h3', { id: 'live-title' }, 'New live study'),
-    h(
-      'p',
-      { class: 'hint' },
-      'Raters write their own messages; each is answered from one stage 1 under two steering policies, shown blind, and the conversation goes on with the reply the rater prefers.',
-    ),
+    h('h3', { id: `${prefix}-title` }, options.title),
+    h('p', { class: 'hint' }, options.hint),
     labelled('Name', name),
-    labelled('Arm A policy (baseline)', policyA),
-    labelled('Arm B policy (compared)', policyB),
-    labelled('Selection rule', rule),
+    options.controls.map(([label, control]) => labelled(label, control)),
     labelled('Seed (optional)', seed),
-    h('button', { type: 'submit', id: 'create-live-study' }, 'Create live study'),
+    h('button', { type: 'submit', id: options.submit[0] }, options.submit[1]),
     error,
   );
-  return form;
+}
+
+/** Creates a live study: two steering policies answer each rater's own messages. */
+function liveForm(config: StudioConfig): HTMLElement {
+  const policyA = select('live-a', PRESET_NAMES, 'none');
+  const policyB = select('live-b', PRESET_NAMES, PRESET_NAMES.includes('paper-api') ? 'paper-api' : 'none');
+  const rule = select('live-rule', SELECTION_RULES, config.rule);
+  return creationForm({
+    prefix: 'live',
+    title: 'New live study',
+    hint: 'Raters write their own messages; each is answered from one stage 1 under two steering policies, shown blind, and the conversation goes on with the reply the rater prefers.',
+    defaultName: 'live study',
+    controls: [
+      ['Arm A policy (baseline)', policyA],
+      ['Arm B policy (compared)', policyB],
+      ['Selection rule', rule],
+    ],
+    submit: ['create-live-study', 'Create live study'],
+    body: () => ({ kind: 'live', policyA: policyA.value, policyB: policyB.value, rule: rule.value }),
+  });
 }
 
 export async function studyPage(id: string): Promise<HTMLElement> {
