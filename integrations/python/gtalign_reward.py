@@ -16,6 +16,8 @@ TRL                ``gtalign_welfare`` (``async def`` reward function), ``trl_re
                    through ``get_reward``)
 slime              ``slime_rm`` for ``--custom-rm-path gtalign_reward.slime_rm``
 Verifiers          ``verifiers_reward`` (a rubric function) and ``score_completion`` (for a v1 ``@vf.reward``)
+SkyRL              ``skyrl_env`` (a skyrl-gym environment's entry point; ``register_skyrl_env()`` registers it)
+AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``)
 =================  ==========================================================================================
 
 Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.partial``) or else from the
@@ -64,9 +66,12 @@ __all__ = [
     "slime_rm",
     "verifiers_reward",
     "score_completion",
+    "skyrl_env",
+    "register_skyrl_env",
+    "areal_reward",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: The components returned with every verl score (verl logs them as ``reward_extra_info``).
 COMPONENTS: Tuple[str, ...] = ("user_reward", "llm_reward", "answer_reward")
@@ -818,3 +823,112 @@ async def verifiers_reward(completion: Any, answer: Any, info: Optional[Mapping[
         raise GtalignRewardError("gtalign reward: the rubric needs info['data_source']")
     settings = {k: kwargs[k] for k in _SETTING_NAMES if k in kwargs}
     return await score_completion(completion, info["data_source"], answer, info.get("extra_info"), **settings)
+
+
+
+# --------------------------------------------------------------------------------------------------------
+# SkyRL
+
+
+def _record_from_extras(extras: Mapping[str, Any]) -> JsonDict:
+    """The reward record of a SkyRL row: skyrl-gym hands an environment every dataset column but ``prompt``
+    and ``env_class`` as ``extras`` (``gtalign data export --format skyrl`` writes ``data_source``,
+    ``reward_spec.ground_truth`` and ``extra_info``)."""
+    spec = extras.get("reward_spec")
+    if not isinstance(spec, Mapping) or "ground_truth" not in spec or extras.get("data_source") is None:
+        raise GtalignRewardError(
+            "gtalign reward: a SkyRL row needs data_source and reward_spec.ground_truth "
+            "(write the data with 'gtalign data export --format skyrl')"
+        )
+    return make_record(extras["data_source"], "", spec["ground_truth"], extras.get("extra_info"))
+
+
+def _env_settings(env_config: Any) -> Dict[str, Any]:
+    """Client settings from a SkyRL env_config (a mapping or an object with the setting names as fields)."""
+    out: Dict[str, Any] = {}
+    for name in _SETTING_NAMES:
+        value = env_config.get(name) if isinstance(env_config, Mapping) else getattr(env_config, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+_SKYRL_ENV_CLASS: Any = None
+
+
+def _skyrl_env_class() -> Any:
+    """The environment class, made on first use: skyrl-gym is imported only in a SkyRL process."""
+    global _SKYRL_ENV_CLASS
+    if _SKYRL_ENV_CLASS is not None:
+        return _SKYRL_ENV_CLASS
+    from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput
+
+    class GtalignSkyRLEnv(BaseTextEnv):  # type: ignore[misc, valid-type]
+        """One GTAlign turn: the policy's output is scored once, and the episode ends."""
+
+        def __init__(self, env_config: Any = None, extras: Optional[Mapping[str, Any]] = None) -> None:
+            super().__init__()
+            self._record = _record_from_extras(extras or {})
+            self._settings = _env_settings(env_config)
+
+        def step(self, action: str) -> Any:
+            self.turns += 1
+            record = dict(self._record, response=action)
+            line = _one(client(**self._settings).score([record]), f"sample ({record['data_source']})")
+            return BaseTextEnvStepOutput(
+                observations=[], reward=float(line["score"]), done=True, metadata={"gtalign": verl_score(line)}
+            )
+
+    _SKYRL_ENV_CLASS = GtalignSkyRLEnv
+    return GtalignSkyRLEnv
+
+
+def skyrl_env(env_config: Any = None, extras: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
+    """skyrl-gym's entry point for the GTAlign environment: ``skyrl_gym.make(env_class, env_config=...,
+    extras=...)`` calls it with the row's columns as ``extras``. ``step(output)`` scores the output through
+    ``gtalign reward serve`` and ends the episode; the reward's components are in ``metadata["gtalign"]``.
+    Settings come from ``env_config`` (``url``, ``api_key``, …) or the environment. A failed sample raises
+    :class:`GtalignRewardError`: SkyRL's generator then fails the step instead of training on a made-up 0."""
+    return _skyrl_env_class()(env_config, extras)
+
+
+def register_skyrl_env(id: str = "gtalign") -> None:
+    """Registers the environment with skyrl-gym under ``id`` (the rows' ``env_class``); call it where the
+    Ray workers run it, e.g. at the top of the training entry point."""
+    from skyrl_gym.envs.registration import register
+
+    register(id=id, entry_point=skyrl_env)
+
+
+# --------------------------------------------------------------------------------------------------------
+# AReaL
+
+#: AReaL's reward wrapper gives each call 15 s and scores a call that runs out as 0: an AReaL call ends
+#: sooner, with an error (a rejected rollout, never a made-up 0), unless the environment sets otherwise.
+AREAL_TIMEOUT = 10.0
+
+
+def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids: Any, **data: Any) -> float:
+    """AReaL's ``reward_fn`` (``RLVRWorkflow(reward_fn="gtalign_reward.areal_reward", ...)``): called in a
+    worker process with the decoded prompt and completion, their token ids, and the dataset row's fields
+    (``data_source``, ``ground_truth``, ``extra_info``, as ``gtalign data export --format areal`` writes
+    them). Synchronous and module-level, as AReaL's process pool needs.
+
+    One HTTP attempt of at most ``AREAL_TIMEOUT`` seconds (``GTALIGN_REWARD_TIMEOUT`` and
+    ``GTALIGN_REWARD_RETRIES`` override), so it ends before AReaL's 15 s limit: a failure raises
+    :class:`GtalignRewardError`, AReaL retries the call (the server's cache answers a verdict that arrived
+    meanwhile) and then rejects the rollout."""
+    data_source = data.get("data_source")
+    ground_truth = data.get("ground_truth", data.get("answer"))
+    if data_source is None or ground_truth is None:
+        raise GtalignRewardError(
+            "gtalign reward: an AReaL row needs data_source and ground_truth "
+            "(write the data with 'gtalign data export --format areal')"
+        )
+    settings: Dict[str, Any] = {}
+    if not os.environ.get("GTALIGN_REWARD_TIMEOUT"):
+        settings["timeout"] = AREAL_TIMEOUT
+    if not os.environ.get("GTALIGN_REWARD_RETRIES"):
+        settings["retries"] = 1
+    record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
+    return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])

@@ -21,7 +21,8 @@ async function* counted(
 
 export const dataExportCommand = defineCommand({
   name: 'data export',
-  usage: 'Usage: gtalign data export --format verl|openrlhf|jsonl --out PATH [options] FILE|DIR|GLOB...',
+  usage:
+    'Usage: gtalign data export --format verl|openrlhf|skyrl|areal|jsonl --out PATH [options] FILE|DIR|GLOB...',
   about: `Writes data set rows (verl parquet, or JSONL in the verl or the flat layout) in the shape a trainer reads.
 The output is written under a temporary name and renamed into place when complete.
 
@@ -36,6 +37,11 @@ Formats:
              string {"id", "data_source", "ground_truth", "extra_info"}: all the GTAlign reward needs.
              --label json-with-prompt adds the chat messages as extra_info.prompt, so that
              reward serve --lookahead gives its policy the data set's own prompt.
+  skyrl      SkyRL (skyrl-gym) rows: prompt (chat messages), env_class "gtalign", reward_spec
+             {method "rule", ground_truth}, data_source, extra_info. Parquet, or JSONL when PATH ends in
+             .jsonl. Register the environment with gtalign_reward.register_skyrl_env().
+  areal      AReaL rows, JSONL: messages (chat messages), data_source, ground_truth, extra_info (the
+             reward function gtalign_reward.areal_reward receives them as keyword arguments).
   jsonl      our normalized rows: {"id", "data_source", "prompt", "ground_truth", "extra_info",
              "reward_style", "conv_id", "turn_id", "adversarial", "ability", "columns"};
              read back by every gtalign command that takes data files.`,

@@ -5,6 +5,7 @@ import type { ExportFormat } from './export-formats.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
 import { encodeParquet } from './parquet-write.js';
 import { type DatasetRow, toFlatRecord, toVerlRecord } from './row.js';
+import { toArealRecord, toSkyrlRecord } from './trainer-records.js';
 
 export { EXPORT_FORMATS, type ExportFormat } from './export-formats.js';
 
@@ -26,9 +27,12 @@ export interface ExportResult {
 
 export { type AtomicFile, openAtomic } from '../io/atomic-file.js';
 
-/** verl goes to parquet unless the target ends in .jsonl/.ndjson/.json (verl also reads JSON via HF datasets). */
+/**
+ * verl and SkyRL go to parquet unless the target ends in .jsonl/.ndjson/.json (both also read JSON through
+ * HF datasets); the others to JSONL.
+ */
 export function containerFor(format: ExportFormat, out: string): 'parquet' | 'jsonl' {
-  if (format !== 'verl') return 'jsonl';
+  if (format !== 'verl' && format !== 'skyrl') return 'jsonl';
   const ext = extname(out).toLowerCase();
   return ext === '.jsonl' || ext === '.ndjson' || ext === '.json' ? 'jsonl' : 'parquet';
 }
@@ -39,6 +43,10 @@ function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unkn
       return toVerlRecord(row);
     case 'openrlhf':
       return { ...toOpenRlhfRecord(row, options.label ?? 'json') };
+    case 'skyrl':
+      return toSkyrlRecord(row);
+    case 'areal':
+      return toArealRecord(row);
     default:
       return toFlatRecord(row);
   }
@@ -46,7 +54,8 @@ function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unkn
 
 /**
  * Writes rows in the shape a trainer reads, atomically: `verl` (parquet in the verl layout, or JSONL with
- * the same fields), `openrlhf` (prompt/label JSONL, see openrlhf.ts), `jsonl` (our normalized rows,
+ * the same fields), `openrlhf` (prompt/label JSONL, see openrlhf.ts), `skyrl` (parquet or JSONL) and
+ * `areal` (JSONL) for the trainers that read columns (see trainer-records.ts), `jsonl` (our normalized rows,
  * readable back by `loadRows`). Zero rows is an error: an empty training file is never what was meant.
  */
 export async function exportRows(

@@ -225,6 +225,64 @@ describe('export verl', () => {
   });
 });
 
+describe('export skyrl and areal', () => {
+  it('skyrl: prompt, env_class, reward_spec {method, ground_truth}, data_source, extra_info (JSONL by name)', async () => {
+    const out = join(dir, 'skyrl.jsonl');
+    expect(await exportRows(sample, { format: 'skyrl', out })).toMatchObject({ rows: 2, container: 'jsonl' });
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toEqual({
+      id: 'math-hard:test:1',
+      data_source: 'math-hard',
+      prompt: sample[0]!.prompt,
+      env_class: 'gtalign',
+      reward_spec: { method: 'rule', ground_truth: '42' },
+      extra_info: sample[0]!.extra_info,
+      conv_id: 5,
+      turn_id: 2,
+      adversarial: false,
+    });
+    expect(lines[1]).toMatchObject({
+      env_class: 'gtalign',
+      reward_spec: { ground_truth: '1.6' },
+      conv_id: 'conv_0',
+    });
+  });
+
+  it.skipIf(!writer)('skyrl goes to parquet by default, with the columns SkyRL reads', async () => {
+    const out = join(dir, 'skyrl.parquet');
+    expect((await exportRows(sample, { format: 'skyrl', out })).container).toBe('parquet');
+    const fields = Object.fromEntries(
+      parquetFileFields(await openParquet(out)).map((f) => [f.name, shapeToString(f.shape)]),
+    );
+    expect(fields.prompt).toBe('list<struct<role: string, content: string>>');
+    expect(fields.env_class).toBe('string');
+    expect(fields.reward_spec).toBe('struct<method: string, ground_truth: string>');
+    expect(fields.data_source).toBe('string');
+  });
+
+  it('areal: messages, data_source, ground_truth, extra_info, one JSON object a line', async () => {
+    const out = join(dir, 'areal.parquet');
+    // AReaL rows are always JSONL, whatever the name says.
+    expect(await exportRows(sample, { format: 'areal', out })).toMatchObject({ rows: 2, container: 'jsonl' });
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[1]).toEqual({
+      id: 'minerva:train:0',
+      data_source: 'minerva',
+      messages: [{ role: 'user', content: 'Find x.' }],
+      ground_truth: '1.6',
+      extra_info: sample[1]!.extra_info,
+      conv_id: 'conv_0',
+      turn_id: 1,
+    });
+  });
+});
+
 describe('export safety', () => {
   it('refuses to write zero rows and leaves an existing file and no temporary file', async () => {
     const out = join(dir, 'keep', 'kept.jsonl');

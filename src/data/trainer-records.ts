@@ -1,0 +1,43 @@
+/**
+ * Rows in the layouts of the trainers whose reward reads dataset columns directly (gtalign_reward's SkyRL
+ * and AReaL entry points): what `gtalign data export --format skyrl|areal` writes.
+ *
+ * - SkyRL (skyrl-gym, checked against NovaSky-AI/SkyRL a956457, skyrl 0.3.0 / skyrl-gym 0.4.0): `prompt`
+ *   (chat messages), `env_class` (the registered environment, `gtalign`), `reward_spec` (`method`,
+ *   `ground_truth`), `data_source`, `extra_info`; the generator hands the environment every column but
+ *   `prompt` and `env_class`.
+ * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): `messages` (what its prompt extraction reads), and the
+ *   columns the reward function receives as keyword arguments: `data_source`, `ground_truth`, `extra_info`.
+ */
+import type { DatasetRow } from './row.js';
+
+/** The environment id `register_skyrl_env()` registers by default. */
+export const SKYRL_ENV_CLASS = 'gtalign';
+
+function conversationFields(row: DatasetRow, out: Record<string, unknown>): Record<string, unknown> {
+  if (row.conv_id !== undefined) out.conv_id = row.conv_id;
+  if (row.turn_id !== undefined) out.turn_id = row.turn_id;
+  if (row.adversarial !== undefined) out.adversarial = row.adversarial;
+  return out;
+}
+
+export function toSkyrlRecord(row: DatasetRow): Record<string, unknown> {
+  return conversationFields(row, {
+    id: row.id,
+    data_source: row.data_source,
+    prompt: row.prompt,
+    env_class: SKYRL_ENV_CLASS,
+    reward_spec: { method: 'rule', ground_truth: row.ground_truth },
+    extra_info: row.extra_info,
+  });
+}
+
+export function toArealRecord(row: DatasetRow): Record<string, unknown> {
+  return conversationFields(row, {
+    id: row.id,
+    data_source: row.data_source,
+    messages: row.prompt,
+    ground_truth: row.ground_truth,
+    extra_info: row.extra_info,
+  });
+}

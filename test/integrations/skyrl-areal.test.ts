@@ -1,0 +1,234 @@
+/**
+ * SkyRL and AReaL: `gtalign_reward` through their extension points, on rows written by `gtalign data export
+ * --format skyrl|areal` from the 280 parity cases, against a live offline reward server. Neither trainer
+ * is installed here, so each is stood in for by the few lines of its interface the adapter meets:
+ *
+ * - SkyRL (NovaSky-AI/SkyRL a956457: skyrl 0.3.0, skyrl-gym 0.4.0): a STAND-IN `skyrl_gym` package with
+ *   `envs.base_text_env.BaseTextEnv` (`turns`, `max_turns`, `init`) and `BaseTextEnvStepOutput` (a TypedDict:
+ *   observations, reward, done, metadata), `envs.registration.register(id, entry_point, kwargs)` and
+ *   `make(id, **kwargs)` (a callable entry point called with the kwargs). As skyrl/train/dataset/dataset.py
+ *   does, every column but `prompt` and `env_class` goes to the environment as `extras`; as
+ *   skyrl/train/generators/skyrl_gym_generator.py does, `make(env_class, env_config=..., extras=...)`,
+ *   `init(prompt)`, then `step(output)` in a thread pool (`run_in_executor`); an exception in `step`
+ *   propagates (the generator does not catch it).
+ * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): areal/api/reward_api.py `AsyncRewardWrapper` runs the
+ *   `reward_fn` in a `ProcessPoolExecutor` under `asyncio.wait_for(…, 15)`, with up to 3 retries, and
+ *   scores a call that times out 4 times as 0; areal/workflow/rlvr.py calls `reward_fn(prompt, completions,
+ *   prompt_ids, completion_ids, **row)` with the row's columns. The stand-in does the same with a real
+ *   process pool (the adapter is pickled by reference and imported in the worker).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportRows } from '../../src/data/export.js';
+import type { DatasetRow } from '../../src/data/row.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import {
+  CASES,
+  deadUrl,
+  expectParity,
+  lastJson,
+  PRELUDE,
+  PYTHON,
+  runPython,
+  startOfflineServer,
+} from './python-support.js';
+
+/** The parity cases as data set rows: the verdict rides in extra_info, where `--judge offline` reads it. */
+function parityRows(): DatasetRow[] {
+  return CASES.map((c, i) => ({
+    id: c.id,
+    data_source: c.data_source,
+    prompt: [{ role: 'user', content: `Question ${c.id}` }],
+    ground_truth: c.ground_truth,
+    extra_info: { ...((c as { extra_info?: Record<string, unknown> }).extra_info ?? {}), verdict: c.verdict },
+    source: { file: 'parity', row: i },
+  }));
+}
+
+const SKYRL_STAND_IN = `
+import tempfile, textwrap
+root = tempfile.mkdtemp()
+def write(path, text):
+    full = os.path.join(root, path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    open(full, "w").write(textwrap.dedent(text))
+write("skyrl_gym/__init__.py", "from skyrl_gym.envs.registration import make, register\\n")
+write("skyrl_gym/envs/__init__.py", "from skyrl_gym.envs.registration import make, register\\n")
+write("skyrl_gym/envs/base_text_env.py", """
+    from typing import Any, Dict, List, TypedDict
+    class BaseTextEnvStepOutput(TypedDict):
+        observations: List[Dict[str, str]]
+        reward: float
+        done: bool
+        metadata: Dict[str, Any]
+    class BaseTextEnv:
+        def __init__(self):
+            self.turns = 0
+            self.max_turns = 1
+        def init(self, prompt):
+            return prompt, {}
+        def step(self, action):
+            raise NotImplementedError
+""")
+write("skyrl_gym/envs/registration.py", """
+    import importlib
+    registry = {}
+    def register(id, entry_point, kwargs=None):
+        registry[id] = (entry_point, dict(kwargs or {}))
+    def make(id, **kwargs):
+        entry_point, defaults = registry[id]
+        if isinstance(entry_point, str):
+            module, _, name = entry_point.partition(":")
+            entry_point = getattr(importlib.import_module(module), name)
+        return entry_point(**{**defaults, **kwargs})
+""")
+sys.path.insert(0, root)
+`;
+
+describe.skipIf(PYTHON === undefined)('SkyRL environment and AReaL reward function', () => {
+  let server: RunningServer;
+  let dir: string;
+  beforeAll(async () => {
+    server = await startOfflineServer();
+    dir = await mkdtemp(join(tmpdir(), 'gtalign-skyrl-areal-'));
+    await exportRows(parityRows(), { format: 'skyrl', out: join(dir, 'skyrl.jsonl') });
+    await exportRows(parityRows(), { format: 'areal', out: join(dir, 'areal.jsonl') });
+  });
+  afterAll(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('SkyRL: the registered environment scores each exported row as the reference does; a failure raises in step', async () => {
+    const down = await deadUrl();
+    const r = await runPython(
+      `${PRELUDE}${SKYRL_STAND_IN}
+from concurrent.futures import ThreadPoolExecutor
+import gtalign_reward as gr
+import skyrl_gym
+gr.register_skyrl_env()
+rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'skyrl.jsonl'))})]
+by_id = {c["id"]: c for c in cases}
+pool = ThreadPoolExecutor(32)
+def episode_env(row, env_config):
+    extras = {k: v for k, v in row.items() if k not in ("prompt", "env_class")}
+    extras["max_turns"] = 1
+    env = skyrl_gym.make(row["env_class"], env_config=env_config, extras=extras)
+    env.init(row["prompt"])
+    return env
+async def episode(row, env_config):
+    env = episode_env(row, env_config)
+    out = await asyncio.get_running_loop().run_in_executor(pool, env.step, by_id[row["id"]]["response"])
+    return out
+async def main():
+    return await asyncio.gather(*(episode(row, {"url": URL}) for row in rows))
+outs = asyncio.run(main())
+no_verdict_row = dict(rows[0], extra_info={k: v for k, v in rows[0]["extra_info"].items() if k != "verdict"})
+no_verdict = failed_with(lambda: asyncio.run(episode(no_verdict_row, {"url": URL})))
+no_spec = failed_with(lambda: episode_env({k: v for k, v in rows[0].items() if k != "reward_spec"}, {"url": URL}))
+os.environ["GTALIGN_REWARD_RETRIES"] = "1"
+down = failed_with(lambda: asyncio.run(episode(rows[0], {"url": ${JSON.stringify(down)}})))
+print(json.dumps({
+    "ids": [row["id"] for row in rows],
+    "rewards": [o["reward"] for o in outs],
+    "users": [o["metadata"]["gtalign"]["user_reward"] for o in outs],
+    "done": all(o["done"] and o["observations"] == [] for o in outs),
+    "no_verdict": no_verdict, "no_spec": no_spec, "down": down,
+}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{
+      ids: string[];
+      rewards: number[];
+      users: number[];
+      done: boolean;
+      no_verdict: string;
+      no_spec: string;
+      down: string;
+    }>(r);
+    expect(out.ids).toEqual(CASES.map((c) => c.id));
+    expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expectParity(out.users, 'user_reward', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.done).toBe(true);
+    expect(out.no_verdict).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
+    expect(out.no_spec).toMatch(/^GtalignRewardError: .*needs data_source and reward_spec\.ground_truth/);
+    expect(out.down).toMatch(/^GtalignRewardError: gtalign reward: cannot reach/);
+  });
+
+  it('AReaL: the reward function in a process pool under the 15 s wrapper scores each exported row; a failure raises, never 0', async () => {
+    const r = await runPython(
+      `${PRELUDE}
+from concurrent.futures import ProcessPoolExecutor
+import socket, threading
+import gtalign_reward as gr
+rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'areal.jsonl'))})]
+by_id = {c["id"]: c for c in cases}
+pool = None
+async def wrapped(prompt, completion, row, retries=3):
+    loop = asyncio.get_running_loop()
+    last = None
+    for attempt in range(retries + 1):
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(pool, functools.partial(gr.areal_reward, prompt, completion, [1, 2], [3], **row)),
+                timeout=15,
+            )
+        except asyncio.TimeoutError:
+            last = "timeout"
+        except Exception as e:
+            last = e
+    if last == "timeout":
+        return 0
+    raise last
+async def main():
+    return await asyncio.gather(*(wrapped("templated " + row["id"], by_id[row["id"]]["response"], row) for row in rows))
+if __name__ == "__main__":
+    os.environ["GTALIGN_REWARD_URL"] = URL
+    pool = ProcessPoolExecutor(2)
+    rewards = asyncio.run(main())
+    bad = dict(rows[0], extra_info={k: v for k, v in rows[0]["extra_info"].items() if k != "verdict"})
+    no_verdict = failed_with(lambda: asyncio.run(wrapped("p", by_id[rows[0]["id"]]["response"], bad)))
+    no_truth = failed_with(lambda: gr.areal_reward("p", "c", [], [], data_source="math-hard"))
+    # A server that takes the request and never answers: one attempt, ended by the adapter's own timeout.
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    accepted = []
+    def accept_all():
+        while True:
+            try:
+                accepted.append(hang.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept_all, daemon=True).start()
+    gr.AREAL_TIMEOUT = 0.5
+    os.environ["GTALIGN_REWARD_URL"] = "http://127.0.0.1:%d" % hang.getsockname()[1]
+    slow = failed_with(lambda: gr.areal_reward("p", "c", [], [], **rows[0]))
+    print(json.dumps({"ids": [row["id"] for row in rows], "rewards": rewards, "no_verdict": no_verdict,
+                      "no_truth": no_truth, "slow": slow, "connections": len(accepted)}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{
+      ids: string[];
+      rewards: number[];
+      no_verdict: string;
+      no_truth: string;
+      slow: string;
+      connections: number;
+    }>(r);
+    expect(out.ids).toEqual(CASES.map((c) => c.id));
+    expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.no_verdict).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
+    expect(out.no_truth).toMatch(/^GtalignRewardError: .*needs data_source and ground_truth/);
+    // One attempt, ended by the adapter's own timeout (10 s by default, below AReaL's 15 s; 0.5 s here),
+    // so a judge too slow for AReaL is a rejected rollout, not AReaL's 0.
+    expect(out.slow).toMatch(/^GtalignRewardError: gtalign reward: cannot reach .*timed out/);
+    expect(out.connections).toBe(1);
+  });
+});
