@@ -16,7 +16,7 @@ import { OUTPUT_SETTINGS } from './output.js';
 import { PROMPT_SETTINGS } from './prompt.js';
 import { REWARD } from './reward.js';
 import { REWARD_SCORE_SETTINGS, REWARD_SERVE_SETTINGS } from './scoring.js';
-import { MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, UPSTREAM } from './serve.js';
+import { MAX_BACKGROUND, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, UPSTREAM } from './serve.js';
 import { SERVER } from './server.js';
 import { SIM } from './sim.js';
 import { STEERING } from './steering.js';
@@ -30,7 +30,13 @@ export const ALL_GROUPS: readonly Group[] = [
   JUDGE,
   REWARD,
   SERVER,
-  group('Serve', [...UPSTREAM.settings, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR]),
+  group('Serve', [
+    ...UPSTREAM.settings,
+    MAX_MESSAGES,
+    STORED_RESPONSES,
+    STORED_RESPONSES_DIR,
+    MAX_BACKGROUND,
+  ]),
   group('Reward score', REWARD_SCORE_SETTINGS),
   group('Reward serve', REWARD_SERVE_SETTINGS),
   MCP,
