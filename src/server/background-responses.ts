@@ -10,6 +10,10 @@
  * - cancelled (`POST /v1/responses/{id}/cancel`, or the server closing): the upstream call is aborted and
  *   the response is `status: "cancelled"`.
  *
+ * Every run keeps its stream events (response-events.ts), so a client can follow it, from any sequence
+ * number, while it runs and after it ended (`GET /v1/responses/{id}?stream=true&starting_after=N`);
+ * `stream: true` on the request follows it from the start.
+ *
  * Running, failed and cancelled responses live in this process's memory only (the last
  * {@link MAX_ENDED} that ended without an answer), so they are polled and cancelled on the process that
  * runs them; a completed one is in the response folder like any other. At most `maxRunning` run at once:
@@ -18,6 +22,7 @@
 import { BoundedLru } from './bounded-lru.js';
 import { ClientWatch } from './client-watch.js';
 import { HttpError } from './errors.js';
+import type { ResponseEvents } from './response-events.js';
 import type { ResponseObject } from './responses.js';
 
 /** Failed and cancelled background responses kept for `GET` and `cancel`. */
@@ -31,6 +36,7 @@ interface Running {
   watch: ClientWatch;
   /** Settles once the run has ended and its outcome is recorded. */
   ended: Promise<void>;
+  events: ResponseEvents;
 }
 
 /** What a background run ends with: a kept answer, or a response without one (failed, cancelled). */
@@ -39,6 +45,8 @@ export type BackgroundOutcome = { kept: true } | { kept: false; response: Respon
 export class BackgroundResponses {
   private readonly running = new Map<string, Running>();
   private readonly ended = new BoundedLru<string>(MAX_ENDED, MAX_ENDED_CHARS);
+  /** The events of runs that ended, for clients that follow them later. */
+  private readonly streams = new BoundedLru<ResponseEvents>(MAX_ENDED, MAX_ENDED_CHARS);
 
   constructor(readonly maxRunning: number) {}
 
@@ -51,7 +59,11 @@ export class BackgroundResponses {
    * Starts `work` for the response `queued`; `work` gets the run's stand-in client (gone once cancelled)
    * and returns the outcome. Throws a 429 when `maxRunning` are running.
    */
-  start(queued: ResponseObject, work: (client: ClientWatch) => Promise<BackgroundOutcome>): void {
+  start(
+    queued: ResponseObject,
+    events: ResponseEvents,
+    work: (client: ClientWatch) => Promise<BackgroundOutcome>,
+  ): void {
     if (this.running.size >= this.maxRunning)
       throw new HttpError(
         429,
@@ -61,7 +73,7 @@ export class BackgroundResponses {
         'background',
       );
     const watch = new ClientWatch();
-    const run: Running = { current: queued, watch, ended: Promise.resolve() };
+    const run: Running = { current: queued, watch, ended: Promise.resolve(), events };
     this.running.set(queued.id, run);
     // Started on the next turn of the event loop, so the queued response is answered first.
     run.ended = new Promise<void>((resolve) => setImmediate(resolve))
@@ -75,14 +87,18 @@ export class BackgroundResponses {
         },
         (err: unknown) => {
           // `work` maps every failure to an outcome; this is a defect, still reported as a failure.
-          this.remember({
+          const failed: ResponseObject = {
             ...queued,
             status: 'failed',
             error: { code: 'server_error', message: (err as Error).message ?? String(err) },
-          });
+          };
+          events.send('response.failed', { response: failed });
+          this.remember(failed);
         },
       )
       .finally(() => {
+        events.end();
+        this.streams.set(queued.id, events, events.size);
         this.running.delete(queued.id);
       });
   }
@@ -97,6 +113,11 @@ export class BackgroundResponses {
     const run = this.running.get(id);
     if (run !== undefined) return JSON.stringify(run.current);
     return this.ended.get(id);
+  }
+
+  /** The events of a background response run here (running, or ended and still kept). */
+  events(id: string): ResponseEvents | undefined {
+    return this.running.get(id)?.events ?? this.streams.get(id);
   }
 
   /** The status of a background response held here that cannot be continued, else undefined. */
@@ -122,7 +143,8 @@ export class BackgroundResponses {
   /** Forgets a failed or cancelled response (a running one is cancelled first). */
   async forget(id: string): Promise<boolean> {
     const wasRunning = await this.cancel(id);
-    return this.ended.delete(id) || wasRunning;
+    const hadStream = this.streams.delete(id);
+    return this.ended.delete(id) || hadStream || wasRunning;
   }
 
   /** Cancels every running response (the server is closing) and waits for them to stop. */

@@ -8,8 +8,9 @@
  * included, paged as the clients page. `POST /v1/responses/{id}/cancel` (`responses.cancel`) stops a
  * background response (background-responses.ts) and answers it as it ended; a background response that
  * had already ended is answered as it is; a response made without `background` is a 400. `GET` answers a
- * background response as it stands (`queued`, `in_progress`, then its end). Not served: streaming a
- * stored response again (`?stream=true`).
+ * background response as it stands (`queued`, `in_progress`, then its end); with `?stream=true` it streams
+ * the response's events (a background response's own, from `starting_after` and live while it runs; any
+ * other kept response's rebuilt from it).
  */
 
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -18,7 +19,9 @@ import { itemObject } from './conversations.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
 import { listPage } from './item-pages.js';
+import { openEventStream } from './response-events.js';
 import type { ResponseKeeper } from './response-keeper.js';
+import { type ResponseObject, replayEvents } from './responses.js';
 
 export const RESPONSE_PATH_PREFIX = '/v1/responses/';
 
@@ -72,6 +75,31 @@ export function createResponseLookupHandler(
   store: ResponseKeeper,
   background: BackgroundResponses,
 ): (ctx: RequestContext) => Promise<void> {
+  /**
+   * `?stream=true`: a background response's own events from `starting_after` on (live while it runs), or
+   * the events of any other kept response rebuilt from it.
+   */
+  async function followResponse(
+    ctx: RequestContext,
+    id: string,
+    startingAfter: string | null,
+  ): Promise<void> {
+    let after = -1;
+    if (startingAfter !== null) {
+      after = Number(startingAfter);
+      if (!/^\d{1,15}$/.test(startingAfter))
+        throw badRequest('starting_after must be a sequence number (an integer from 0)', 'starting_after');
+    }
+    let events = background.events(id);
+    if (events === undefined) {
+      const stored = background.get(id) ?? (await store.response(id));
+      if (stored === undefined) throw notKept(id, store);
+      events = replayEvents(JSON.parse(stored) as ResponseObject);
+    }
+    openEventStream(ctx.res);
+    events.follow(ctx.res, after);
+  }
+
   return async (ctx) => {
     const { id, sub } = targetOf(ctx);
     if (sub === 'cancel') {
@@ -99,11 +127,10 @@ export function createResponseLookupHandler(
       return;
     }
     const query = new URLSearchParams((ctx.req.url ?? '').split('?')[1] ?? '');
-    if (query.get('stream') === 'true')
-      throw badRequest(
-        'streaming a stored response again is not supported by gtalign serve; retrieve it without stream',
-        'stream',
-      );
+    if (query.get('stream') === 'true') {
+      await followResponse(ctx, id, query.get('starting_after'));
+      return;
+    }
     const stored = background.get(id) ?? (await store.response(id));
     if (stored === undefined) throw notKept(id, store);
     sendJson(ctx.res, 200, stored);

@@ -35,6 +35,7 @@
  * with the status the official clients map to their exceptions (400 BadRequestError, 502/504 …).
  */
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -45,6 +46,7 @@ import { conversationNotFound } from './conversations.js';
 import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
+import { openEventStream, ResponseEvents } from './response-events.js';
 import type { ResponseKeeper } from './response-keeper.js';
 import {
   checkResponsesShape,
@@ -220,6 +222,59 @@ export function finishedResponse(
   };
 }
 
+/** The end of a finished response's stream: the output's `done` events, then `completed` or `incomplete`. */
+export function sendEnding(events: ResponseEvents, done: ResponseObject): void {
+  const item = done.output[0]!;
+  const at = { item_id: item.id, output_index: 0, content_index: 0 };
+  const text = item.content[0]?.text ?? '';
+  events.send('response.output_text.done', { ...at, text, logprobs: [] });
+  events.send('response.content_part.done', { ...at, part: item.content[0] });
+  events.send('response.output_item.done', { output_index: 0, item });
+  events.send(done.status === 'incomplete' ? 'response.incomplete' : 'response.completed', {
+    response: done,
+  });
+  events.end();
+}
+
+/** The end of a cancelled run's stream: an `error` event with code `response_cancelled` (the API has no cancelled event). */
+export function sendCancelled(events: ResponseEvents, id: string): void {
+  events.send('error', { code: 'response_cancelled', message: `response ${id} was cancelled`, param: null });
+  events.end();
+}
+
+/**
+ * The events of a response kept without its own (made without `background`, or whose events are no longer
+ * kept), rebuilt from the response object: as a stream of it would have sent them, the text in one delta.
+ */
+export function replayEvents(response: ResponseObject): ResponseEvents {
+  const events = new ResponseEvents(true);
+  const running = {
+    ...response,
+    status: 'in_progress' as const,
+    output: [],
+    usage: null,
+    completed_at: null,
+  };
+  events.send('response.created', { response: running });
+  events.send('response.in_progress', { response: running });
+  const item = response.output[0];
+  if (response.status === 'cancelled') sendCancelled(events, response.id);
+  else if (item === undefined || response.status === 'failed') {
+    events.send('response.failed', { response });
+    events.end();
+  } else {
+    const at = { item_id: item.id, output_index: 0, content_index: 0 };
+    events.send('response.output_item.added', {
+      output_index: 0,
+      item: { ...item, status: 'in_progress', content: [] },
+    });
+    events.send('response.content_part.added', { ...at, part: outputText('') });
+    events.send('response.output_text.delta', { ...at, delta: item.content[0]?.text ?? '', logprobs: [] });
+    sendEnding(events, response);
+  }
+  return events;
+}
+
 /** The conversation a request names, if any. */
 function conversationIdOf(body: ResponsesRequest): string | undefined {
   const c = body.conversation;
@@ -374,7 +429,7 @@ export function createResponsesHandler(
       return;
     }
     if (body.stream === true) {
-      await streamResponse(ctx, request, draft, input.notes, (result) =>
+      await streamTurn(ctx, request, draft, input.notes, new ResponseEvents(false), (result) =>
         record(continued, request, input.history, draft, result),
       );
       return;
@@ -388,7 +443,10 @@ export function createResponsesHandler(
     sendJson(ctx.res, 200, done);
   };
 
-  /** Answers `queued` now and runs the turn detached from the request (background-responses.ts). */
+  /**
+   * Answers `queued` now (or, with `stream`, follows the run's events) and runs the turn detached from the
+   * request (background-responses.ts). Every background run keeps its events, so it can be followed later.
+   */
   function startInBackground(
     ctx: RequestContext,
     request: ProxiedTurnRequest,
@@ -397,56 +455,45 @@ export function createResponsesHandler(
     own: readonly ConversationTurn[],
     notes: readonly string[],
   ): void {
-    const { body } = draft;
-    if (body.stream === true)
-      throw badRequest(
-        'gtalign serve does not stream background responses: send background without stream, then poll GET /v1/responses/{id}',
-        'stream',
-      );
-    if (body.store === false)
+    if (draft.body.store === false)
       throw badRequest('a background response must be stored: drop store: false', 'store');
     const queued = base(draft, 'queued');
-    background.start(queued, async (client) => {
-      try {
-        const result = await turn({ client }, request);
-        if (result === undefined) return { kept: false, response: base(draft, 'cancelled') };
-        await record(continued, request, own, draft, result);
-        const text = request.settings.reasoning ? result.output : result.response;
-        await keep(draft, request, result, finishedResponse(draft, result, text, notes));
-        return { kept: true };
-      } catch (err) {
-        if (!(err instanceof HttpError))
-          log(
-            `gtalign serve: background ${draft.id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-          );
-        const failure = err instanceof HttpError ? err : internalError();
-        return {
-          kept: false,
-          response: {
-            ...base(draft, 'failed'),
-            error: { code: failure.code ?? 'server_error', message: failure.message },
-          },
-        };
-      }
+    const events = new ResponseEvents(true);
+    background.start(queued, events, async (client) => {
+      events.send('response.in_progress', { response: base(draft, 'in_progress') });
+      const ended = await streamTurn({ client }, request, draft, notes, events, (result) =>
+        record(continued, request, own, draft, result),
+      );
+      if (ended.ended === 'done') return { kept: true };
+      if (ended.ended === 'failed') return { kept: false, response: ended.response };
+      sendCancelled(events, draft.id);
+      return { kept: false, response: base(draft, 'cancelled') };
     });
-    sendJson(ctx.res, 200, queued);
+    events.send('response.created', { response: queued });
+    events.send('response.queued', { response: queued });
+    if (draft.body.stream === true) {
+      openEventStream(ctx.res);
+      events.follow(ctx.res);
+    } else sendJson(ctx.res, 200, queued);
   }
 
-  async function streamResponse(
-    ctx: RequestContext,
+  /**
+   * Runs a streamed turn, sending its events to `events`. With `res` (a direct stream) the status line
+   * waits for stage 1's valid matrix, so a failure before it is thrown for a JSON error; without (a
+   * background run) `response.created` and `response.in_progress` have been sent, and every failure goes
+   * in the stream. Resolves with how the turn ended; `gone`: the client left, or the run was cancelled.
+   */
+  async function streamTurn(
+    ctx: Pick<RequestContext, 'client'> & { res?: ServerResponse },
     request: ProxiedTurnRequest,
     draft: Draft,
     notes: readonly string[],
+    events: ResponseEvents,
     finished: (result: TurnResult) => Promise<void>,
-  ): Promise<void> {
+  ): Promise<{ ended: 'done' } | { ended: 'gone' } | { ended: 'failed'; response: ResponseObject }> {
     const { res } = ctx;
     const { reasoning } = request.settings;
-    let sequence = 0;
-    const send = (type: string, payload: Record<string, unknown>): void => {
-      if (res.destroyed) return;
-      const data = JSON.stringify({ type, sequence_number: sequence++, ...payload });
-      res.write(`event: ${type}\ndata: ${data}\n\n`);
-    };
+    const send = (type: string, payload: Record<string, unknown>): void => events.send(type, payload);
     const at = { item_id: draft.messageId, output_index: 0, content_index: 0 };
     const message = (status: ResponseOutputMessage['status'], content: ResponseOutputText[]) => ({
       id: draft.messageId,
@@ -455,16 +502,16 @@ export function createResponsesHandler(
       status,
       content,
     });
+    let opened = false;
     const open = (): void => {
-      if (res.headersSent) return;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      send('response.created', { response: base(draft, 'in_progress') });
-      send('response.in_progress', { response: base(draft, 'in_progress') });
+      if (opened) return;
+      opened = true;
+      if (res !== undefined) {
+        openEventStream(res);
+        events.follow(res);
+        send('response.created', { response: base(draft, 'in_progress') });
+        send('response.in_progress', { response: base(draft, 'in_progress') });
+      }
       send('response.output_item.added', { output_index: 0, item: message('in_progress', []) });
       send('response.content_part.added', { ...at, part: outputText('') });
     };
@@ -485,26 +532,25 @@ export function createResponsesHandler(
         reasoning ? { onSteered: open } : { onSteered: open, onResponseText: (t) => emitter.push(t) },
       );
     } catch (err) {
-      if (ctx.client.gone) return;
-      if (!res.headersSent) throw err;
+      if (ctx.client.gone) return { ended: 'gone' };
+      if (res !== undefined && !opened) throw err;
       if (!(err instanceof HttpError)) {
         log(
           `gtalign serve: ${draft.id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
       const failure = err instanceof HttpError ? err : internalError();
+      const response: ResponseObject = {
+        ...base(draft, 'failed'),
+        error: { code: failure.code ?? 'server_error', message: failure.message },
+        output: opened ? [message('incomplete', [outputText(streamed)]) as ResponseOutputMessage] : [],
+      };
       send('error', { code: failure.code, message: failure.message, param: failure.param });
-      send('response.failed', {
-        response: {
-          ...base(draft, 'failed'),
-          error: { code: 'server_error', message: failure.message },
-          output: [message('incomplete', [outputText(streamed)])],
-        },
-      });
-      res.end();
-      return;
+      send('response.failed', { response });
+      events.end();
+      return { ended: 'failed', response };
     }
-    if (result === undefined) return;
+    if (result === undefined) return { ended: 'gone' };
     open();
     const full = reasoning ? result.output : result.response;
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
@@ -512,11 +558,7 @@ export function createResponsesHandler(
     const done = finishedResponse(draft, result, full, notes);
     await keep(draft, request, result, done);
     await finished(result);
-    const item = done.output[0]!;
-    send('response.output_text.done', { ...at, text: full, logprobs: [] });
-    send('response.content_part.done', { ...at, part: item.content[0] });
-    send('response.output_item.done', { output_index: 0, item });
-    send(done.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: done });
-    res.end();
+    sendEnding(events, done);
+    return { ended: 'done' };
   }
 }

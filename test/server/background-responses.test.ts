@@ -8,8 +8,10 @@
  * then the completed answer, which is continued with `previous_response_id` like any stored response; a
  * cancel aborts the upstream call and the response ends `cancelled` (cancel again: the same); an upstream
  * failure ends `failed` with the error; an unfinished response cannot be continued; a response made
- * without background cannot be cancelled; stream or store: false with background is refused by name; the
- * bound on running responses is a 429; closing the server cancels what runs.
+ * without background cannot be cancelled; store: false with background is refused by name; the bound on
+ * running responses is a 429; closing the server cancels what runs. With `stream`, the run's events reach
+ * the client as they are made; a client that left follows them again from `starting_after`, live while it
+ * runs and whole after it ended; a cancelled run's stream ends with an `error` event.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -158,17 +160,12 @@ describe('background: true', () => {
     expect(failed.error?.message).toContain('the GPU caught fire');
   });
 
-  it('refuses stream and store: false by name; a response made without background cannot be cancelled', async () => {
-    for (const [extra, param] of [
-      [{ stream: true }, 'stream'],
-      [{ store: false }, 'store'],
-    ] as const) {
-      const error = await client.responses
-        .create({ model: 'gtalign-dino', input: QUESTION, background: true, ...extra } as never)
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-      expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
-    }
+  it('refuses store: false by name; a response made without background cannot be cancelled', async () => {
+    const error = await client.responses
+      .create({ model: 'gtalign-dino', input: QUESTION, background: true, store: false })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('store');
     const plain = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
     expect(plain.background).toBe(false);
     const cancel = await client.responses.cancel(plain.id).catch((e: unknown) => e);
@@ -195,6 +192,74 @@ describe('background: true', () => {
     await client.responses.cancel(a.id);
     await client.responses.cancel(b.id);
     expect(proxy.app.background.active).toBe(0);
+  });
+});
+
+describe('background: true with stream', () => {
+  it('streams the run; a client that left follows it again from starting_after and gets the rest', async () => {
+    const hold = held();
+    upstream.setHandler(hold.handler);
+    const stream = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+      stream: true,
+    });
+    const seen: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) {
+      seen.push(event);
+      if (event.type === 'response.in_progress') break; // the client leaves; the run goes on
+    }
+    expect(seen.map((e) => e.type)).toEqual(['response.created', 'response.queued', 'response.in_progress']);
+    const created = seen[0] as { response: { id: string; status: string; background: boolean } };
+    expect(created.response).toMatchObject({ status: 'queued', background: true });
+    const id = created.response.id;
+    await hold.reached;
+    hold.release();
+    const last = seen.at(-1)!.sequence_number;
+    const rest: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of await client.responses.retrieve(id, { stream: true, starting_after: last }))
+      rest.push(event);
+    expect(rest.map((e) => e.sequence_number)).toEqual(rest.map((_, i) => last + 1 + i));
+    expect(rest.at(-1)!.type).toBe('response.completed');
+    const text = rest
+      .filter((e) => e.type === 'response.output_text.delta')
+      .map((e) => (e as { delta: string }).delta)
+      .join('');
+    expect(text).toBe(RESPONSES.CQ);
+    // After it ended, the whole stream from the start, and the kept response.
+    const again: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of await client.responses.retrieve(id, { stream: true })) again.push(event);
+    expect(again.map((e) => e.type)).toEqual([...seen, ...rest].map((e) => e.type));
+    expect(await client.responses.retrieve(id)).toMatchObject({
+      status: 'completed',
+      output_text: RESPONSES.CQ,
+    });
+  });
+
+  it('a follower of a cancelled run gets an error event with code response_cancelled', async () => {
+    upstream.setHandler(() => ({ hang: true }));
+    const stream = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+      stream: true,
+    });
+    const seen: OpenAI.Responses.ResponseStreamEvent[] = [];
+    let id = '';
+    for await (const event of stream) {
+      seen.push(event);
+      if (event.type === 'response.created') id = event.response.id;
+      if (event.type === 'response.in_progress') await client.responses.cancel(id);
+    }
+    expect(seen.map((e) => e.type)).toEqual([
+      'response.created',
+      'response.queued',
+      'response.in_progress',
+      'error',
+    ]);
+    expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
+    expect(await client.responses.retrieve(id)).toMatchObject({ status: 'cancelled' });
   });
 });
 

@@ -291,15 +291,37 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
     expect(new Set(listed.map((i) => i.id)).size).toBe(5);
   });
 
-  it('keeps nothing to retrieve with store: false; refuses a stream replay and sub-resources by name', async () => {
+  it('keeps nothing to retrieve with store: false; streams a kept response again; refuses cancel by name', async () => {
     const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
     expect(await client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(
       OpenAI.NotFoundError,
     );
     const kept = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
-    const replay = await client.responses.retrieve(kept.id, { stream: true }).catch((e: unknown) => e);
-    expect(replay).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((replay as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream');
+    // Streamed again: the events a stream of it sends, rebuilt from the kept response, the text in one delta.
+    const replay = await collect(await client.responses.retrieve(kept.id, { stream: true }));
+    expect(replay.map((e) => e.type)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(replay.map((e) => e.sequence_number)).toEqual(replay.map((_, i) => i));
+    const delta = replay.find((e) => e.type === 'response.output_text.delta') as { delta: string };
+    expect(delta.delta).toBe(RESPONSES.CQ);
+    const completed = replay.at(-1) as { response: { id: string; output: unknown } };
+    expect(completed.response.id).toBe(kept.id);
+    expect(completed.response.output).toEqual(kept.output);
+    const rest = await collect(await client.responses.retrieve(kept.id, { stream: true, starting_after: 6 }));
+    expect(rest.map((e) => e.sequence_number)).toEqual([7, 8]);
+    const badAfter = await client.responses
+      .retrieve(kept.id, { stream: true, starting_after: -1 } as never)
+      .catch((e: unknown) => e);
+    expect((badAfter as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('starting_after');
     // Made without background: nothing to cancel (background-responses.test.ts covers the rest).
     const cancel = await client.responses.cancel(kept.id).catch((e: unknown) => e);
     expect(cancel).toBeInstanceOf(OpenAI.BadRequestError);
