@@ -52,6 +52,7 @@ import {
 } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import { openEventStream } from './response-events.js';
 import type { ResponseFolder } from './response-folder.js';
 import { ResponseKeeper } from './response-keeper.js';
 import { createResponseLookupHandler, RESPONSE_PATH_PREFIX } from './response-lookup.js';
@@ -367,12 +368,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     };
     const open = (): void => {
       if (res.headersSent) return;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      openEventStream(res);
       write(chunk({ role: 'assistant', content: '' }));
     };
     const sendText = (text: string): void => {
