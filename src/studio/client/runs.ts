@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 /** The run viewer: metrics with intervals per run, the item browser with filters, one item in full. */
 import type { PayoffMatrix } from '../../game/spec.js';
+import type { ItemRow } from '../runs.js';
 import { api, fmt, fmtCI, h, type IntervalJson, labelled, select } from './dom.js';
 import { matrixTable } from './playground.js';
 import { compareForm, runChartsSection } from './viewer.js';
@@ -101,18 +102,6 @@ function conversationTable(run: RunSummary, c: ConversationMetricsJson): HTMLEle
       ),
     ),
   );
-}
-
-interface ItemRow {
-  id: string;
-  data_source: string;
-  action: string | null;
-  cell: string | null;
-  user_type: string | null;
-  W: number | null;
-  U: number | null;
-  L: number | null;
-  failed: boolean;
 }
 
 export async function runsPage(): Promise<HTMLElement> {
