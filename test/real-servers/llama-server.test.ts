@@ -6,6 +6,7 @@
  * - `gtalign chat` with only --base-url: the server is detected as llama.cpp, stage 2 continues the same
  *   assistant turn (its prompt comes from the server's KV cache: cached prompt tokens > 0);
  * - `gtalign serve` in front of it, called with the official `openai` client (plain and streamed);
+ * - a live study turn (the studio's code): one stage 1, continued by two policies;
  * - `gtalign eval run --mode assistant` on shipped rows of every data set.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -15,6 +16,11 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../../src/assistant/tiny-model.js';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import { PRESETS } from '../../src/steering/presets.js';
+import { createLiveStudies } from '../../src/studio/live-study.js';
+import { createPlayground } from '../../src/studio/playground.js';
+import { openStudyStore } from '../../src/studio/study.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
 import { cliArgs, REPO_ROOT } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
@@ -81,7 +87,7 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
     expect(JSON.stringify(result)).not.toMatch(/constraint_ignored/);
   });
 
-  it('gtalign serve in front of it answers the official openai client, plain and streamed', {
+  it('gtalign serve in front of it answers the official openai client, plain, streamed and in the background', {
     timeout: 120_000,
   }, async () => {
     const child = spawn(
@@ -117,9 +123,66 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
       }
       expect(chunks).toBeGreaterThan(1);
       expect(['stop', 'length']).toContain(finish);
+
+      // A background response, streamed, then retrieved: the same turn, run detached and kept.
+      const background = await client.responses.create({
+        model: 'tiny',
+        input: QUESTION,
+        background: true,
+        stream: true,
+        seed: 5,
+      } as never);
+      const types: string[] = [];
+      let id = '';
+      for await (const event of background as unknown as AsyncIterable<OpenAI.Responses.ResponseStreamEvent>) {
+        types.push(event.type);
+        if (event.type === 'response.created') id = event.response.id;
+      }
+      expect(types.slice(0, 3)).toEqual(['response.created', 'response.queued', 'response.in_progress']);
+      expect(['response.completed', 'response.incomplete']).toContain(types.at(-1));
+      const kept = await client.responses.retrieve(id);
+      expect(['completed', 'incomplete']).toContain(kept.status);
+      expect(kept.background).toBe(true);
+      expect((kept as unknown as { gtalign: { cell: string } }).gtalign.cell).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('close', resolve));
+    }
+  });
+
+  it('a live study turn: one stage 1, and two policies continue it in the same turn on the server', {
+    timeout: 120_000,
+  }, async () => {
+    const model = createOpenAIModel({ baseUrl: `${server.origin}/v1`, model: 'tiny', vendor: 'llamacpp' });
+    const store = await openStudyStore(join(dir, 'studies'));
+    try {
+      const study = await store.create({
+        kind: 'live',
+        name: 'real server',
+        arms: {
+          A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
+          B: { run: 'paper-api', policy: PRESETS['paper-api'], rule: 'sum' },
+        },
+        items: [],
+        seed: 1,
+      });
+      const live = createLiveStudies(
+        store,
+        createPlayground(async () => model, { grammar: { maxChars: 16 }, seed: 3 }),
+      );
+      const item = await live.turn(study.id, 'r1', { message: QUESTION, newConversation: false });
+      // Both arms' outputs begin with the one stage 1 and hold a cell of the game.
+      const stage1 = item.live!.stage1;
+      expect(stage1).toContain('<payoff>');
+      for (const arm of ['A', 'B'] as const) {
+        expect(item.live!.cells[arm]).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);
+        expect(item.live!.outputs[arm]).toContain('<response>');
+        expect(item.live!.outputs[arm].startsWith(stage1.slice(0, stage1.indexOf('<payoff>')))).toBe(true);
+      }
+      expect(store.get(study.id).items).toHaveLength(1);
+    } finally {
+      await store.close();
+      await model.close();
     }
   });
 
