@@ -123,6 +123,28 @@ describe('background: true', () => {
     expect(stage1).toContain(RESPONSES.CQ);
   });
 
+  it('with conversation: the exchange is added to the conversation once the run has finished', async () => {
+    const conv = await client.conversations.create({});
+    const created = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+      conversation: conv.id,
+    });
+    expect(created.conversation).toEqual({ id: conv.id });
+    const done = await settled(created.id);
+    expect(done.status).toBe('completed');
+    const items = await client.conversations.items.list(conv.id, { order: 'asc' });
+    const texts = items.data.map((i) => {
+      const m = i as { role: string; content: Array<{ text: string }> };
+      return [m.role, m.content[0]!.text];
+    });
+    expect(texts).toEqual([
+      ['user', QUESTION],
+      ['assistant', RESPONSES.CQ],
+    ]);
+  });
+
   it('cancel aborts the upstream call and the response ends cancelled', async () => {
     upstream.setHandler(() => ({ hang: true }));
     const cutBefore = upstream.cutOff;
