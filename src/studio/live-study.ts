@@ -9,6 +9,7 @@
  * conversation, {@link MAX_LIVE_ITEMS} turns a study, one turn being written per rater at a time; a new turn
  * waits until the rater has rated every earlier one.
  */
+import type { TurnResult } from '../assistant/turn.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { Playground } from './playground.js';
 import {
@@ -118,16 +119,12 @@ export function createLiveStudies(store: StudyStore, playground: Playground): Li
         checkRoom(study);
         const place = nextPlace(study, store.ratings(id), rater, request.newConversation);
         const arms = study.arms as Record<Arm, PolicyArm>;
-        const quiet = (): void => {};
-        const stage1 = await playground.stage1(
+        const { stage1, results } = await playground.answerWith(
           { question: request.message, history: place.history },
-          quiet,
+          [arms.A, arms.B],
           signal,
         );
-        const answer = (arm: Arm) =>
-          playground.stage2({ id: stage1.id, policy: arms[arm].policy, rule: arms[arm].rule }, quiet, signal);
-        const a = await answer('A');
-        const b = await answer('B');
+        const [a, b] = results as [TurnResult, TurnResult];
         const itemId = liveItemId(rater, place.conversation, place.turn);
         const item: StudyItem = {
           id: itemId,

@@ -103,6 +103,15 @@ export interface Playground {
     onText: (text: string) => void,
     signal?: AbortSignal,
   ): Promise<TurnResult>;
+  /**
+   * Stage 1 once, then stage 2 under each of `arms` in turn, without keeping anything: what a live study's
+   * turn needs (its two continuations never wait on the kept stage 1s, which other users may push out).
+   */
+  answerWith(
+    input: { question: string; history: ConversationTurn[] },
+    arms: readonly { policy: NonNullable<TurnOptions['policy']>; rule?: TurnOptions['rule'] }[],
+    signal?: AbortSignal,
+  ): Promise<{ stage1: Stage1Result; results: TurnResult[] }>;
   /** Whether a stage-1 id is still kept. */
   has(id: string): boolean;
 }
@@ -115,51 +124,78 @@ export function createPlayground(model: () => Promise<ChatModel>, defaults: Play
     kept.set(id, value);
     while (kept.size > MAX_KEPT) kept.delete(kept.keys().next().value as string);
   };
+  /** Stage 1 of a turn: its text streams to `onText`; the backend calls are recorded to be replayed. */
+  const firstStage = async (
+    input: { question: string; history: ConversationTurn[] },
+    onText: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<{ result: Omit<Stage1Result, 'id'>; entry: Kept }> => {
+    const inner = await model();
+    const calls: GenerateResult[] = [];
+    let matrix: PayoffMatrix | undefined;
+    try {
+      await runTurn({
+        ...defaults,
+        model: recording(inner, calls, onText),
+        question: input.question,
+        history: input.history,
+        policy: { kind: 'none', name: 'none' },
+        ...(signal === undefined ? {} : { signal }),
+        onSteered: (steering) => {
+          matrix = steering.matrixBefore;
+          throw new Stage1Done();
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof Stage1Done)) throw err;
+    }
+    if (matrix === undefined) throw new Error('stage 1 ended without a matrix');
+    const notes =
+      calls.length > 1 ? ['stage 1 gave no valid payoff matrix at first; retried once under a grammar'] : [];
+    return {
+      result: { matrix, text: calls[calls.length - 1]!.text, notes },
+      entry: { question: input.question, history: input.history, calls },
+    };
+  };
+  /** Stage 2 of a recorded stage 1 under `policy`: the same turn, continued from the steered matrix. */
+  const secondStage = async (
+    entry: Kept,
+    arm: { policy: NonNullable<TurnOptions['policy']>; rule?: TurnOptions['rule'] },
+    onText: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<TurnResult> => {
+    const inner = await model();
+    return runTurn({
+      ...defaults,
+      ...(arm.rule === undefined ? {} : { rule: arm.rule }),
+      model: replaying(inner, entry.calls),
+      question: entry.question,
+      history: entry.history,
+      policy: arm.policy,
+      onResponseText: onText,
+      ...(signal === undefined ? {} : { signal }),
+    });
+  };
   return {
     has: (id) => kept.has(id),
     async stage1(input, onText, signal) {
-      const inner = await model();
-      const calls: GenerateResult[] = [];
-      let matrix: PayoffMatrix | undefined;
-      let notes: string[] = [];
-      try {
-        await runTurn({
-          ...defaults,
-          model: recording(inner, calls, onText),
-          question: input.question,
-          history: input.history,
-          policy: { kind: 'none', name: 'none' },
-          ...(signal === undefined ? {} : { signal }),
-          onSteered: (steering) => {
-            matrix = steering.matrixBefore;
-            throw new Stage1Done();
-          },
-        });
-      } catch (err) {
-        if (!(err instanceof Stage1Done)) throw err;
-      }
-      if (matrix === undefined) throw new Error('stage 1 ended without a matrix');
-      if (calls.length > 1)
-        notes = ['stage 1 gave no valid payoff matrix at first; retried once under a grammar'];
+      const { result, entry } = await firstStage(input, onText, signal);
       const id = randomUUID();
-      keep(id, { question: input.question, history: input.history, calls });
-      return { id, matrix, text: calls[calls.length - 1]!.text, notes };
+      keep(id, entry);
+      return { id, ...result };
     },
     async stage2(input, onText, signal) {
       const entry = kept.get(input.id);
       if (entry === undefined)
         throw new UnknownStage1Error(`no stage 1 with id ${input.id} (restarted, or too old)`);
-      const inner = await model();
-      return runTurn({
-        ...defaults,
-        ...(input.rule === undefined ? {} : { rule: input.rule }),
-        model: replaying(inner, entry.calls),
-        question: entry.question,
-        history: entry.history,
-        policy: input.policy,
-        onResponseText: onText,
-        ...(signal === undefined ? {} : { signal }),
-      });
+      return secondStage(entry, input, onText, signal);
+    },
+    async answerWith(input, arms, signal) {
+      const quiet = (): void => {};
+      const { result, entry } = await firstStage(input, quiet, signal);
+      const results: TurnResult[] = [];
+      for (const arm of arms) results.push(await secondStage(entry, arm, quiet, signal));
+      return { stage1: { id: randomUUID(), ...result }, results };
     },
   };
 }

@@ -28,7 +28,7 @@ import {
   nextPlace,
   parseLiveTurn,
 } from '../../src/studio/live-study.js';
-import { createPlayground } from '../../src/studio/playground.js';
+import { createPlayground, MAX_KEPT } from '../../src/studio/playground.js';
 import { DINOSAUR_MATRIX } from '../../src/studio/steer.js';
 import {
   exportRows,
@@ -200,6 +200,37 @@ describe('a live turn', () => {
     const seen = shown(model.requests.at(-3)!);
     expect(seen).not.toContain('Q1');
     expect(seen.endsWith('Other topic')).toBe(true);
+  });
+
+  it('does not depend on the stage 1s the playground keeps (others may push them out meanwhile)', async () => {
+    const study = await liveStudy();
+    const playground = createPlayground(async () => model, {});
+    const here = createLiveStudies(store, playground);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let atArmA!: () => void;
+    const armA = new Promise<void>((r) => {
+      atArmA = r;
+    });
+    const generate = model.generate;
+    let calls = 0;
+    model.generate = async (request) => {
+      // The live turn's second call (arm A's stage 2) waits while other users' stage 1s fill the playground.
+      if (++calls === 2) {
+        atArmA();
+        await gate;
+      }
+      return generate(request);
+    };
+    const pending = here.turn(study.id, 'r1', { message: 'Q1', newConversation: false });
+    await armA;
+    for (let i = 0; i <= MAX_KEPT; i++)
+      await playground.stage1({ question: `other ${i}`, history: [] }, () => {});
+    release();
+    const item = await pending;
+    expect(item.replies.B).toBe(REPLIES[pickUnder('paper-api').slice(3)]);
   });
 
   it('is refused while the same rater has one being written', async () => {
