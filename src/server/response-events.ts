@@ -29,18 +29,9 @@ export class ResponseEvents {
     this.frames = keep ? [] : undefined;
   }
 
-  /** Events sent so far. */
-  get count(): number {
-    return this.next;
-  }
-
   /** Characters of the kept events. */
   get size(): number {
     return this.chars;
-  }
-
-  get ended(): boolean {
-    return this.done;
   }
 
   /** Sends one event to every follower (and keeps it, when kept). */
