@@ -351,6 +351,9 @@ const CSV_COLUMNS = [
   'W_B',
   'action_A',
   'action_B',
+  'question',
+  'reply_A',
+  'reply_B',
   'comment',
   'at',
 ] as const;
@@ -360,7 +363,7 @@ function csvCell(value: unknown): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** Rows of the export, one per rating, with each reply's W joined in. */
+/** Rows of the export, one per rating, with the item joined in: the question, both replies, their W and action. */
 export function exportRows(
   study: StudyFile,
   ratings: readonly Rating[],
@@ -383,6 +386,9 @@ export function exportRows(
       W_B: item?.W.B ?? null,
       action_A: item?.actions?.A ?? null,
       action_B: item?.actions?.B ?? null,
+      question: item?.question ?? null,
+      reply_A: item?.replies.A ?? null,
+      reply_B: item?.replies.B ?? null,
       comment: r.comment,
       at: r.at,
     };

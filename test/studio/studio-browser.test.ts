@@ -517,12 +517,17 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     for (const e of entered) {
       const r = rows.find((x) => x.rater === e.rater && x.item === e.item)!;
       expect([r.satisfaction_A, r.satisfaction_B, r.preference]).toEqual([e.A, e.B, e.pref]);
-      // Each reply's action, from its run's record.
+      // Each reply's action, from its run's record; the question and both replies as the rater saw them.
       const i = Number(e.item.split(':')[2]);
       expect([r.action_A, r.action_B]).toEqual([cellOf('A', i).slice(3), cellOf('B', i).slice(3)]);
+      expect(r.question).toBe(row(i).question);
+      expect([r.reply_A, r.reply_B]).toEqual([
+        `Reply A to row ${i}: the answer is ${2 * i}.`,
+        `Reply B to row ${i}: the answer is ${2 * i}.`,
+      ]);
     }
     expect(csv.split('\r\n')[0]).toBe(
-      'study,rater,item,data_source,conversation,turn,left,satisfaction_A,satisfaction_B,preference,W_A,W_B,action_A,action_B,comment,at',
+      'study,rater,item,data_source,conversation,turn,left,satisfaction_A,satisfaction_B,preference,W_A,W_B,action_A,action_B,question,reply_A,reply_B,comment,at',
     );
     expect(csv.trim().split('\r\n')).toHaveLength(1 + 2 * N_ROWS);
     expect(csv).toContain('"bob, ""item"" 0, with a comma"');
@@ -692,6 +697,10 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(rows.map((r) => [r.satisfaction_A, r.satisfaction_B, r.preference])).toEqual(
       entered.map((e) => [e.A, e.B, e.pref]),
     );
+    expect(rows.map((r) => [r.question, r.reply_A, r.reply_B])).toEqual([
+      ['When did dinosaurs first appear?', REPLIES.CQ, REPLIES.DA],
+      ['And the first mammals?', REPLIES.CQ, REPLIES.DA],
+    ]);
     const ap = await open(`#/study/${id}/analysis`);
     const value = async (stat: string) =>
       Number(await ap.getAttribute(`tr[data-stat=${stat}]`, 'data-value'));
