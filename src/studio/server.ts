@@ -38,6 +38,9 @@ import {
 } from './study.js';
 import { type ComparisonJson, compareTwo, overview, type RunChartsJson, runCharts } from './viewer.js';
 
+/** Turns of a live study its page lists at most (the latest). */
+const MAX_LISTED_TURNS = 200;
+
 /** Runs one overview shows at most (the charts' colours and legends stay readable). */
 const MAX_OVERVIEW_RUNS = 8;
 
@@ -459,6 +462,40 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
       handle(ctx) {
         try {
           sendJson(ctx.res, 200, studySummary(param(ctx, 'id')));
+        } catch (err) {
+          studyError(err);
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/live-turns',
+      handle(ctx) {
+        const id = param(ctx, 'id');
+        try {
+          const study = studies.get(id);
+          if (study.kind !== 'live')
+            throw new StudyError(`${id} is a study of two runs, not a live study`, 409);
+          const ratings = new Map(studies.ratings(id).map((r) => [r.item, r]));
+          // The study owner's view, not blind: the latest turns first, each with its rating when there is one.
+          sendJson(
+            ctx.res,
+            200,
+            study.items
+              .slice(-MAX_LISTED_TURNS)
+              .reverse()
+              .map((item) => ({
+                item: item.id,
+                rater: item.live!.rater,
+                conversation: item.live!.conversation,
+                turn: item.live!.turn,
+                at: item.live!.at,
+                question: item.question,
+                replies: item.replies,
+                actions: item.actions,
+                rating: ratings.get(item.id) ?? null,
+              })),
+          );
         } catch (err) {
           studyError(err);
         }

@@ -701,6 +701,23 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       ['When did dinosaurs first appear?', REPLIES.CQ, REPLIES.DA],
       ['And the first mammals?', REPLIES.CQ, REPLIES.DA],
     ]);
+    // The owner's study page lists the turns, newest first, each reply under its arm, with the preference.
+    const owner = await open(`#/study/${id}`);
+    const listed = await owner
+      .locator('[data-testid=live-turns] tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [
+          tr.getAttribute('data-item'),
+          tr.querySelectorAll('td')[3]!.textContent,
+          tr.querySelector('td[data-preference]')!.getAttribute('data-preference'),
+        ]),
+      );
+    expect(listed).toEqual([
+      ['live:carol:1:2', `${REPLIES.CQ} (CQ, ${entered[1]!.A}/5)`, entered[1]!.pref],
+      ['live:carol:1:1', `${REPLIES.CQ} (CQ, ${entered[0]!.A}/5)`, entered[0]!.pref],
+    ]);
+    await shot(owner, '09-live-study-owner');
+    await owner.close();
     const ap = await open(`#/study/${id}/analysis`);
     const value = async (stat: string) =>
       Number(await ap.getAttribute(`tr[data-stat=${stat}]`, 'data-value'));

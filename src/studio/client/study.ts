@@ -70,8 +70,8 @@ export async function studiesPage(): Promise<HTMLElement> {
               { 'data-study': s.id },
               h('a', { href: `#/study/${s.id}` }, s.name),
               s.kind === 'live'
-                ? ` — live: policy ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} turns, ${s.ratings} ratings by ${s.raters} raters`
-                : ` — ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} items, ${s.ratings} ratings by ${s.raters} raters`,
+                ? ` — live: policy ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} turns, ${s.ratings} ratings by ${s.raters} rater${s.raters === 1 ? '' : 's'}`
+                : ` — ${s.arms.A.run} vs ${s.arms.B.run}, ${s.items} items, ${s.ratings} ratings by ${s.raters} rater${s.raters === 1 ? '' : 's'}`,
             ),
           ),
         ),
@@ -162,8 +162,74 @@ function liveForm(config: StudioConfig): HTMLElement {
   });
 }
 
+interface LiveTurnJson {
+  item: string;
+  rater: string;
+  conversation: number;
+  turn: number;
+  at: string;
+  question: string | null;
+  replies: { A: string; B: string };
+  actions?: { A: string | null; B: string | null };
+  rating: { satisfaction: { A: number; B: number }; preference: 'A' | 'B' | 'tie'; comment: string } | null;
+}
+
+/** A live study's latest turns for its owner, not blind: each reply under its arm, with the rating. */
+function liveTurnsTable(s: StudySummary, turns: LiveTurnJson[]): HTMLElement {
+  const reply = (t: LiveTurnJson, arm: 'A' | 'B') =>
+    h(
+      'td',
+      {},
+      t.replies[arm],
+      ' ',
+      h(
+        'span',
+        { class: 'hint' },
+        `(${t.actions?.[arm] ?? '?'}${t.rating === null ? '' : `, ${t.rating.satisfaction[arm]}/5`})`,
+      ),
+    );
+  return h(
+    'table',
+    { class: 'items', 'data-testid': 'live-turns' },
+    h('caption', {}, `Latest turns (${turns.length} of ${s.items}), newest first`),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Rater', 'Turn', 'Message', `Arm A: ${s.arms.A.run}`, `Arm B: ${s.arms.B.run}`, 'Preferred'].map(
+          (t) => h('th', { scope: 'col' }, t),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      turns.map((t) =>
+        h(
+          'tr',
+          { 'data-item': t.item },
+          h('td', {}, t.rater),
+          h('td', {}, `${t.conversation}.${t.turn}`),
+          h('td', {}, t.question ?? ''),
+          reply(t, 'A'),
+          reply(t, 'B'),
+          h(
+            'td',
+            { 'data-preference': t.rating?.preference ?? '' },
+            t.rating === null ? 'not rated yet' : t.rating.preference,
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 export async function studyPage(id: string): Promise<HTMLElement> {
   const s = await api<StudySummary>(`/api/study?id=${encodeURIComponent(id)}`);
+  const turns =
+    s.kind === 'live' ? await api<LiveTurnJson[]>(`/api/live-turns?id=${encodeURIComponent(id)}`) : [];
   const rater = h('input', {
     id: 'rater-id',
     type: 'text',
@@ -180,8 +246,8 @@ export async function studyPage(id: string): Promise<HTMLElement> {
       'p',
       {},
       s.kind === 'live'
-        ? `Live study · ${s.items} turns · ${s.ratings} ratings by ${s.raters} raters · arm A policy ${s.arms.A.run}, arm B policy ${s.arms.B.run}`
-        : `${s.items} items · ${s.ratings} ratings by ${s.raters} raters · arm A ${s.arms.A.run}, arm B ${s.arms.B.run}`,
+        ? `Live study · ${s.items} turns · ${s.ratings} ratings by ${s.raters} rater${s.raters === 1 ? '' : 's'} · arm A policy ${s.arms.A.run}, arm B policy ${s.arms.B.run}`
+        : `${s.items} items · ${s.ratings} ratings by ${s.raters} rater${s.raters === 1 ? '' : 's'} · arm A ${s.arms.A.run}, arm B ${s.arms.B.run}`,
     ),
     h(
       'p',
@@ -229,6 +295,7 @@ export async function studyPage(id: string): Promise<HTMLElement> {
       ),
     ),
     error,
+    s.kind === 'live' ? liveTurnsTable(s, turns) : null,
   );
 }
 
