@@ -92,6 +92,12 @@ export function nextPlace(
   return { conversation: last.conversation, turn: last.turn + 1, history };
 }
 
+/** Refuses (409) a study that is not a live study. */
+export function requireLive(study: StudyFile): void {
+  if (study.kind !== 'live')
+    throw new StudyError(`${study.id} is a study of two runs, not a live study`, 409);
+}
+
 export function liveItemId(rater: string, conversation: number, turn: number): string {
   return `live:${rater}:${conversation}:${turn}`;
 }
@@ -110,7 +116,7 @@ export function createLiveStudies(store: StudyStore, playground: Playground): Li
   return {
     async turn(id, rater, request, signal) {
       const study = store.get(id);
-      if (study.kind !== 'live') throw new StudyError(`${id} is a study of two runs, not a live study`, 409);
+      requireLive(study);
       const busy = `${id}\u0000${rater}`;
       if (writing.has(busy))
         throw new StudyError(`a turn of rater ${rater} is being written: wait for its replies`, 409);

@@ -21,7 +21,7 @@ import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { analyzeStudy } from './analysis.js';
 import { studioPage } from './assets.js';
-import { createLiveStudies, keptArm, parseLiveTurn } from './live-study.js';
+import { createLiveStudies, keptArm, parseLiveTurn, requireLive } from './live-study.js';
 import { type Playground, UnknownStage1Error } from './playground.js';
 import { intervals, itemRow, itemView, type LoadedRun, replyText, welfareOf } from './runs.js';
 import {
@@ -474,8 +474,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         const id = param(ctx, 'id');
         try {
           const study = studies.get(id);
-          if (study.kind !== 'live')
-            throw new StudyError(`${id} is a study of two runs, not a live study`, 409);
+          requireLive(study);
           const ratings = new Map(studies.ratings(id).map((r) => [r.item, r]));
           // The study owner's view, not blind: the latest turns first, each with its rating when there is one.
           sendJson(
