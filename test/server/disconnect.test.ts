@@ -12,6 +12,7 @@ import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 import { dinosaurScript, QUESTION } from './scripted-upstream.js';
 
 const cases = readFileSync(new URL('../fixtures/reward-parity.jsonl', import.meta.url), 'utf8')
@@ -20,14 +21,6 @@ const cases = readFileSync(new URL('../fixtures/reward-parity.jsonl', import.met
   .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(condition: () => boolean, timeoutMs = 1500): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 let upstream: OpenAIStubServer;
 let proxy: RunningServer & { app: ProxyApp };

@@ -10,6 +10,7 @@ import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, type ProxyOptions, startProxyServer } from '../../src/server/proxy.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -394,14 +395,6 @@ describe('errors in the OpenAI format', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('client disconnects', () => {
   it('a client that goes away mid-stream aborts the upstream request', async () => {
     upstream.setHandler(dinosaurScript({ chunkSize: 1, chunkDelayMs: 50 }));
@@ -421,7 +414,7 @@ describe('client disconnects', () => {
     expect(upstream.inFlight).toBe(1);
     controller.abort();
     // The full stage 2 would take ~9 s; the abort ends it at once.
-    await waitFor(() => upstream.inFlight === 0, 1000);
+    await waitFor(() => upstream.inFlight === 0);
     await waitFor(() => proxy.app.activeTurns === 0, 1000);
   });
 });
