@@ -591,14 +591,15 @@ describe('errors and retries', () => {
   it('times a stream out on silence between events, not on its total length', async () => {
     const server = await stub((_b, i) =>
       i === 0
-        ? { content: 'a b c d e f g h', chunkSize: 2, chunkDelayMs: 60 } // ~480 ms in all, never 300 ms silent
-        : { content: 'late', chunkDelayMs: 900 },
+        ? { content: 'a b c d e f g h', chunkSize: 2, chunkDelayMs: 60 } // ~480 ms in all, never 900 ms silent
+        : { content: 'late', chunkDelayMs: 3000 },
     );
-    const m = model(server, { timeoutMs: 300, maxRetries: 2 });
+    // Silence bound 900 ms: the 60 ms gaps stay far below it even on a loaded machine; 3 s of silence exceeds it.
+    const m = model(server, { timeoutMs: 900, maxRetries: 2 });
     const { texts } = await collect(m.stream({ messages: MESSAGES }));
     expect(texts.join('')).toBe('a b c d e f g h');
     const err = await caughtStream(m.stream({ messages: MESSAGES }));
-    expect(err.message).toMatch(/timed out after 300 ms/);
+    expect(err.message).toMatch(/timed out after 900 ms/);
     expect(server.requests).toHaveLength(2);
   });
 
