@@ -189,10 +189,11 @@ describe('slow clients', () => {
   });
 
   it('the request timeout does not cut a response that streams for longer', async () => {
-    upstream.setHandler(dinosaurScript({ chunkSize: 2, chunkDelayMs: 10 }));
+    // Stage 2 streams ~75 chunks 30 ms apart (over 2 s); the request, received at once, has 1 s to arrive.
+    upstream.setHandler(dinosaurScript({ chunkSize: 2, chunkDelayMs: 30 }));
     const short = await startProxyServer({
       model: createOpenAIModel({ baseUrl: upstream.baseUrl, model: 'stub', vendor: 'vllm', maxRetries: 0 }),
-      requestTimeoutMs: 200,
+      requestTimeoutMs: 1000,
       log: () => {},
     });
     try {
@@ -203,7 +204,7 @@ describe('slow clients', () => {
         body: JSON.stringify({ messages: [{ role: 'user', content: QUESTION }], stream: true }),
       });
       const text = await res.text();
-      expect(Date.now() - started).toBeGreaterThan(400);
+      expect(Date.now() - started).toBeGreaterThan(1500);
       expect(res.status).toBe(200);
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
     } finally {
