@@ -30,13 +30,16 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** Fast retries for tests: tiny backoff, short timeout, no environment key. */
+/**
+ * Fast retries for tests: tiny backoff, no environment key. The timeout is wide (10 s), so that a call
+ * that answers never times out on a loaded machine; tests of timeouts set their own and a hung server.
+ */
 function judgeFor(server: { baseUrl: string }, over: Partial<JudgeOptions> = {}) {
   return createJudge({
     baseUrl: server.baseUrl,
     model: 'judge-model',
     env: {},
-    timeoutMs: 2_000,
+    timeoutMs: 10_000,
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     ...over,
   });
