@@ -48,7 +48,11 @@ export class BackgroundResponses {
   /** The events of runs that ended, for clients that follow them later. */
   private readonly streams = new BoundedLru<ResponseEvents>(MAX_ENDED, MAX_ENDED_CHARS);
 
-  constructor(readonly maxRunning: number) {}
+  /** `onEnded`: told how each run ended (the server's metrics count them). */
+  constructor(
+    readonly maxRunning: number,
+    private readonly onEnded: (status: 'completed' | 'failed' | 'cancelled') => void = () => {},
+  ) {}
 
   /** Running now. */
   get active(): number {
@@ -83,7 +87,11 @@ export class BackgroundResponses {
       })
       .then(
         (outcome) => {
-          if (!outcome.kept) this.remember(outcome.response);
+          if (outcome.kept) this.onEnded('completed');
+          else {
+            this.remember(outcome.response);
+            this.onEnded(outcome.response.status === 'cancelled' ? 'cancelled' : 'failed');
+          }
         },
         (err: unknown) => {
           // `work` maps every failure to an outcome; this is a defect, still reported as a failure.
@@ -94,6 +102,7 @@ export class BackgroundResponses {
           };
           events.send('response.failed', { response: failed });
           this.remember(failed);
+          this.onEnded('failed');
         },
       )
       .finally(() => {

@@ -429,9 +429,20 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     options.responseFolder,
     log,
   );
+  const backgroundEnded = metrics.counter(
+    'gtalign_background_responses_total',
+    'Background responses (background: true) that ended, by how: completed (kept, incomplete included), failed, cancelled.',
+    ['status'],
+  );
   const background = new BackgroundResponses(
     options.limits?.maxBackgroundResponses ?? DEFAULT_BACKGROUND_RESPONSES,
+    (status) => backgroundEnded.inc({ status }),
   );
+  const backgroundGauge = metrics.gauge(
+    'gtalign_background_responses_running',
+    'Background responses running now.',
+  );
+  metrics.onCollect(() => backgroundGauge.set(background.active));
   const lookup = createResponseLookupHandler(responseStore, background);
   const conversations: Conversations = options.conversationFolder ?? new ConversationStore();
   const conversationRoutes = conversationRoutesHandler(conversations, maxBody);

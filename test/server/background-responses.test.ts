@@ -170,7 +170,15 @@ describe('background: true', () => {
     );
   });
 
-  it('an upstream failure ends failed, with the error', async () => {
+  it('an upstream failure ends failed, with the error; the metrics count it', async () => {
+    const counts = async () => {
+      const res = await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } });
+      const text = await res.text();
+      const failed = /^gtalign_background_responses_total\{status="failed"\} (\d+)$/m.exec(text);
+      const running = /^gtalign_background_responses_running (\d+)$/m.exec(text);
+      return { failed: failed === null ? 0 : Number(failed[1]), running: running?.[1] };
+    };
+    const before = await counts();
     upstream.setHandler(() => ({ status: 500, errorMessage: 'the GPU caught fire' }));
     const created = await client.responses.create({
       model: 'gtalign-dino',
@@ -180,6 +188,7 @@ describe('background: true', () => {
     const failed = await settled(created.id);
     expect(failed.status).toBe('failed');
     expect(failed.error?.message).toContain('the GPU caught fire');
+    expect(await counts()).toEqual({ failed: before.failed + 1, running: '0' });
   });
 
   it('refuses store: false by name; a response made without background cannot be cancelled', async () => {
