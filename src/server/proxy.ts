@@ -428,6 +428,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     new ResponseStore(options.limits?.maxStoredResponses ?? DEFAULT_STORED_RESPONSES),
     options.responseFolder,
     log,
+    // A background run ends by its turn's deadline; a minute more covers storing its answer.
+    timeoutMs + 60_000,
   );
   const backgroundEnded = metrics.counter(
     'gtalign_background_responses_total',

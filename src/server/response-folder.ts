@@ -28,6 +28,11 @@ export interface StoredResponse {
   conversation: readonly ConversationTurn[];
   /** The response object's JSON as it was sent; undefined when it was not kept. */
   response: string | undefined;
+  /**
+   * Set on a background response that cannot be continued (yet): `queued` while a process runs it,
+   * `failed` or `cancelled` once it ended without an answer. Absent on a finished response.
+   */
+  status?: string;
 }
 
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
@@ -109,9 +114,14 @@ export class ResponseFolder {
   /** Writes a response's file (durably, before it resolves); one over the byte bound is not written. */
   async write(id: string, entry: StoredResponse): Promise<void> {
     if (!ID.test(id) || this.maxResponses <= 0) return;
-    const data = Buffer.from(
-      JSON.stringify({ v: 1, id, conversation: entry.conversation, response: entry.response ?? null }),
-    );
+    const record: Record<string, unknown> = {
+      v: 1,
+      id,
+      conversation: entry.conversation,
+      response: entry.response ?? null,
+    };
+    if (entry.status !== undefined) record.status = entry.status;
+    const data = Buffer.from(JSON.stringify(record));
     if (data.length > this.maxBytes) return;
     await writeAtomic(this.pathOf(id), data, this.fs);
     this.note(id, data.length);
@@ -164,7 +174,13 @@ function parseStored(text: string, id: string): StoredResponse | string {
   } catch (err) {
     return `not JSON: ${(err as Error).message}`;
   }
-  const v = value as { v?: unknown; id?: unknown; conversation?: unknown; response?: unknown };
+  const v = value as {
+    v?: unknown;
+    id?: unknown;
+    conversation?: unknown;
+    response?: unknown;
+    status?: unknown;
+  };
   if (typeof value !== 'object' || value === null || v.v !== 1) return 'no version 1 record';
   if (v.id !== id) return `it holds the id ${JSON.stringify(v.id)}`;
   if (!Array.isArray(v.conversation)) return 'no conversation array';
@@ -175,8 +191,10 @@ function parseStored(text: string, id: string): StoredResponse | string {
     if (typeof t.content !== 'string') return `conversation[${i}] has no text content`;
   }
   if (v.response !== null && typeof v.response !== 'string') return 'its response is not a JSON string';
+  if (v.status !== undefined && typeof v.status !== 'string') return 'its status is not a string';
   return {
     conversation: v.conversation as ConversationTurn[],
     response: v.response === null ? undefined : v.response,
+    ...(v.status === undefined ? {} : { status: v.status }),
   };
 }

@@ -10,9 +10,15 @@
  *
  * The folder is the truth for what is in it: a response this process remembers but whose file is gone
  * (deleted or evicted by another process sharing the folder) is forgotten here too.
+ *
+ * A background response that cannot be continued is in the folder too, marked with its status (`queued`
+ * while the process that took it runs it, `failed` or `cancelled` once it ended without an answer), so
+ * every process sharing the folder answers it when polled. Such a record is never remembered (it changes,
+ * and it has no conversation to continue). A `queued` record older than any run can last (`staleAfterMs`)
+ * was left by a process that ended mid-run: it is answered as failed.
  */
 import type { ConversationTurn } from '../chain/prompt.js';
-import type { ResponseFolder } from './response-folder.js';
+import type { ResponseFolder, StoredResponse } from './response-folder.js';
 import type { ResponseStore } from './response-store.js';
 
 export class ResponseKeeper {
@@ -23,6 +29,8 @@ export class ResponseKeeper {
     readonly memory: ResponseStore,
     readonly folder: ResponseFolder | undefined,
     private readonly log: (line: string) => void,
+    /** How long a background run can last at most (its turn's deadline and a margin). */
+    private readonly staleAfterMs = 10 * 60_000,
   ) {}
 
   /** How many responses are kept (in memory; the folder's count is its own). */
@@ -37,21 +45,64 @@ export class ResponseKeeper {
       : `this process's memory and ${this.folder.dir}`;
   }
 
-  /** Brings memory in line with the folder for `id`. */
-  private async sync(id: string): Promise<void> {
+  /**
+   * Brings memory in line with the folder for `id`. Returns a background record that cannot be continued
+   * (not remembered, see above), its staleness resolved.
+   */
+  private async sync(id: string): Promise<StoredResponse | undefined> {
     const folder = this.folder;
-    if (folder === undefined) return;
+    if (folder === undefined) return undefined;
     if (this.memory.get(id) !== undefined) {
       if (this.filed.has(id) && !(await folder.has(id))) {
         this.memory.delete(id);
         this.filed.delete(id);
       }
-      return;
+      return undefined;
     }
     const found = await folder.read(id);
-    if (found === undefined) return;
+    if (found === undefined) return undefined;
+    if (found.status !== undefined) return this.unstale(found);
     this.memory.put(id, found.conversation, found.response);
     this.mark(id);
+    return undefined;
+  }
+
+  /** A `queued` record older than any run can last, as the failure it is. */
+  private unstale(found: StoredResponse): StoredResponse {
+    if (found.status !== 'queued' || found.response === undefined) return found;
+    const response = JSON.parse(found.response) as { created_at?: number };
+    if (Date.now() - (response.created_at ?? 0) * 1000 <= this.staleAfterMs) return found;
+    const failed = {
+      ...response,
+      status: 'failed',
+      error: {
+        code: 'server_error',
+        message: 'the process running this background response ended before it finished',
+      },
+    };
+    return { conversation: [], response: JSON.stringify(failed), status: 'failed' };
+  }
+
+  /**
+   * The status of a background response in the folder that cannot be continued (`queued`, `failed`,
+   * `cancelled`), else undefined.
+   */
+  async blocked(id: string): Promise<string | undefined> {
+    if (this.memory.has(id)) return undefined;
+    return (await this.sync(id))?.status;
+  }
+
+  /**
+   * Writes a background response that cannot be continued to the folder only (with its status), so that
+   * every process sharing the folder answers it; logged when the write fails.
+   */
+  async putBlocked(id: string, response: string, status: string): Promise<void> {
+    if (this.folder === undefined) return;
+    try {
+      await this.folder.write(id, { conversation: [], response, status });
+    } catch (err) {
+      this.log(`gtalign serve: ${id} could not be written to ${this.folder.dir}: ${(err as Error).message}`);
+    }
   }
 
   /** Notes that `id`'s file is in the folder; ids memory has let go of are dropped now and then. */
@@ -63,13 +114,14 @@ export class ResponseKeeper {
 
   /** The conversation a kept response ended, or undefined. */
   async conversation(id: string): Promise<readonly ConversationTurn[] | undefined> {
-    await this.sync(id);
+    if ((await this.sync(id)) !== undefined) return undefined;
     return this.memory.get(id);
   }
 
-  /** A kept response's JSON as it was sent, or undefined. */
+  /** A kept response's JSON as it was sent (a blocked background one as it stands), or undefined. */
   async response(id: string): Promise<string | undefined> {
-    await this.sync(id);
+    const blocked = await this.sync(id);
+    if (blocked !== undefined) return blocked.response;
     return this.memory.response(id);
   }
 

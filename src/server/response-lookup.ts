@@ -35,6 +35,17 @@ function notKept(id: string, store: ResponseKeeper): HttpError {
   );
 }
 
+/** A background response another process sharing the folder runs: only that process can stop or stream it. */
+function elsewhere(id: string): HttpError {
+  return new HttpError(
+    409,
+    `response ${JSON.stringify(id)} is running in another gtalign serve process sharing the response folder; ` +
+      'cancel or stream it there, or poll GET /v1/responses/{id} here',
+    'invalid_request_error',
+    'running_elsewhere',
+  );
+}
+
 /** The id in the request's path and what under it is asked for (`''` or `input_items`). */
 function targetOf(ctx: RequestContext): { id: string; sub: '' | 'input_items' | 'cancel' } {
   const rest = ctx.path.slice(RESPONSE_PATH_PREFIX.length);
@@ -94,6 +105,7 @@ export function createResponseLookupHandler(
     if (events === undefined) {
       const stored = background.get(id) ?? (await store.response(id));
       if (stored === undefined) throw notKept(id, store);
+      if ((await store.blocked(id)) === 'queued') throw elsewhere(id);
       events = replayEvents(JSON.parse(stored) as ResponseObject);
     }
     openEventStream(ctx.res);
@@ -103,10 +115,11 @@ export function createResponseLookupHandler(
   return async (ctx) => {
     const { id, sub } = targetOf(ctx);
     if (sub === 'cancel') {
-      await background.cancel(id);
+      const here = await background.cancel(id);
       // As it ended: cancelled, failed (held here) or, when its answer came first, kept.
       const now = background.get(id) ?? (await store.response(id));
       if (now === undefined) throw notKept(id, store);
+      if (!here && (await store.blocked(id)) === 'queued') throw elsewhere(id);
       if ((JSON.parse(now) as { background?: unknown }).background !== true)
         throw badRequest(
           `response ${JSON.stringify(id)} was not made with background: true; only background responses can be cancelled`,

@@ -342,7 +342,7 @@ export function createResponsesHandler(
   ): Promise<ConversationTurn[]> {
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return [...items];
-    const unfinished = background.unfinished(previous);
+    const unfinished = background.unfinished(previous) ?? (await store.blocked(previous));
     if (unfinished !== undefined)
       throw badRequest(
         `previous response ${JSON.stringify(previous)} is ${unfinished}: only a completed response can be continued` +
@@ -425,7 +425,7 @@ export function createResponsesHandler(
       modelName,
     };
     if (body.background === true) {
-      startInBackground(ctx, request, draft, continued, input.history, input.notes);
+      await startInBackground(ctx, request, draft, continued, input.history, input.notes);
       return;
     }
     if (body.stream === true) {
@@ -447,28 +447,39 @@ export function createResponsesHandler(
    * Answers `queued` now (or, with `stream`, follows the run's events) and runs the turn detached from the
    * request (background-responses.ts). Every background run keeps its events, so it can be followed later.
    */
-  function startInBackground(
+  async function startInBackground(
     ctx: RequestContext,
     request: ProxiedTurnRequest,
     draft: Draft,
     continued: Awaited<ReturnType<typeof conversationOf>>,
     own: readonly ConversationTurn[],
     notes: readonly string[],
-  ): void {
+  ): Promise<void> {
     if (draft.body.store === false)
       throw badRequest('a background response must be stored: drop store: false', 'store');
     const queued = base(draft, 'queued');
     const events = new ResponseEvents(true);
+    // With a response folder, the queued response is written there before it is answered (so every
+    // process sharing the folder answers a poll) and before the run starts (so its end is written last).
+    let written: Promise<void> = Promise.resolve();
     background.start(queued, events, async (client) => {
+      await written;
       events.send('response.in_progress', { response: base(draft, 'in_progress') });
       const ended = await streamTurn({ client }, request, draft, notes, events, (result) =>
         record(continued, request, own, draft, result),
       );
       if (ended.ended === 'done') return { kept: true };
-      if (ended.ended === 'failed') return { kept: false, response: ended.response };
-      sendCancelled(events, draft.id);
-      return { kept: false, response: base(draft, 'cancelled') };
+      let response: ResponseObject;
+      if (ended.ended === 'failed') response = ended.response;
+      else {
+        sendCancelled(events, draft.id);
+        response = base(draft, 'cancelled');
+      }
+      await store.putBlocked(draft.id, JSON.stringify(response), response.status);
+      return { kept: false, response };
     });
+    written = store.putBlocked(draft.id, JSON.stringify(queued), 'queued');
+    await written;
     events.send('response.created', { response: queued });
     events.send('response.queued', { response: queued });
     if (draft.body.stream === true) {

@@ -13,16 +13,21 @@
  * the client as they are made; a client that left follows them again from `starting_after`, live while it
  * runs and whole after it ended; a cancelled run's stream ends with an `error` event.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
+import { ResponseFolder } from '../../src/server/response-folder.js';
 import {
   type OpenAIStubServer,
   type StubHandler,
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
 
 let upstream: OpenAIStubServer;
@@ -291,6 +296,70 @@ describe('background: true with stream', () => {
     ]);
     expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
     expect(await client.responses.retrieve(id)).toMatchObject({ status: 'cancelled' });
+  });
+});
+
+describe('two processes sharing a response folder', () => {
+  it('the other process answers polls, refuses cancel and stream by name, and continues the answer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-bg-folder-'));
+    const serve = async () =>
+      startProxyServer({
+        model: model(),
+        responseFolder: await ResponseFolder.open(dir, { maxResponses: 100 }),
+        log: () => {},
+      });
+    const a = await serve();
+    const b = await serve();
+    try {
+      const onA = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const onB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const hold = held();
+      upstream.setHandler(hold.handler);
+      const created = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+      // B reads it from the folder: queued (A runs it), not continued, cancelled or streamed there.
+      expect(await onB.responses.retrieve(created.id)).toMatchObject({ status: 'queued', background: true });
+      const next = await onB.responses
+        .create({ model: 'x', input: 'And then?', previous_response_id: created.id })
+        .catch((e: unknown) => e);
+      expect((next as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is queued');
+      for (const call of [
+        () => onB.responses.cancel(created.id),
+        () => onB.responses.retrieve(created.id, { stream: true }),
+      ]) {
+        const refused = (await Promise.resolve(call()).catch((e: unknown) => e)) as InstanceType<
+          typeof OpenAI.APIError
+        >;
+        expect(refused.status).toBe(409);
+        expect(refused.code).toBe('running_elsewhere');
+      }
+      await hold.reached;
+      hold.release();
+      // A writes the answer over the queued record; B polls until it sees it, then continues it.
+      for (;;) {
+        const now = await onB.responses.retrieve(created.id);
+        if (now.status !== 'queued') {
+          expect(now).toMatchObject({ status: 'completed', output_text: RESPONSES.CQ });
+          break;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const continued = await onB.responses.create({
+        model: 'x',
+        input: 'And the first mammals?',
+        previous_response_id: created.id,
+      });
+      expect(continued.status).toBe('completed');
+      // A cancelled run is cancelled for B too.
+      upstream.setHandler(() => ({ hang: true }));
+      const hung = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+      await waitFor(() => upstream.inFlight > 0);
+      await onA.responses.cancel(hung.id);
+      expect(await onB.responses.retrieve(hung.id)).toMatchObject({ status: 'cancelled' });
+    } finally {
+      await a.close();
+      await b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -131,4 +131,53 @@ describe('ResponseKeeper over a folder', () => {
     expect(await a.conversation(idOf(1))).toBeUndefined();
     expect(await a.delete(idOf(1))).toBe(false);
   });
+
+  it('a background response that cannot be continued is answered by every process, never remembered', async () => {
+    const open = async () =>
+      new ResponseKeeper(
+        new ResponseStore(10),
+        await ResponseFolder.open(dir, { maxResponses: 10 }),
+        () => {},
+        60_000,
+      );
+    const a = await open();
+    const b = await open();
+    const now = Math.floor(Date.now() / 1000);
+    await a.putBlocked(idOf(1), JSON.stringify({ id: idOf(1), status: 'queued', created_at: now }), 'queued');
+    expect(await b.blocked(idOf(1))).toBe('queued');
+    expect(JSON.parse((await b.response(idOf(1)))!)).toMatchObject({ status: 'queued' });
+    // Nothing to continue, and nothing remembered: the answer, written later, replaces it for b too.
+    expect(await b.conversation(idOf(1))).toBeUndefined();
+    await a.put(idOf(1), turns('1'), JSON.stringify({ id: idOf(1), status: 'completed' }));
+    expect(await b.blocked(idOf(1))).toBeUndefined();
+    expect(await b.conversation(idOf(1))).toEqual(turns('1'));
+    expect(JSON.parse((await b.response(idOf(1)))!)).toMatchObject({ status: 'completed' });
+  });
+
+  it('a queued record older than any run can last is answered as failed (its process ended mid-run)', async () => {
+    const keeper = new ResponseKeeper(
+      new ResponseStore(10),
+      await ResponseFolder.open(dir, { maxResponses: 10 }),
+      () => {},
+      60_000,
+    );
+    const old = Math.floor(Date.now() / 1000) - 61;
+    await keeper.putBlocked(
+      idOf(2),
+      JSON.stringify({ id: idOf(2), status: 'queued', created_at: old }),
+      'queued',
+    );
+    expect(await keeper.blocked(idOf(2))).toBe('failed');
+    expect(JSON.parse((await keeper.response(idOf(2)))!)).toMatchObject({
+      status: 'failed',
+      error: { message: 'the process running this background response ended before it finished' },
+    });
+    const recent = Math.floor(Date.now() / 1000);
+    await keeper.putBlocked(
+      idOf(3),
+      JSON.stringify({ id: idOf(3), status: 'queued', created_at: recent }),
+      'queued',
+    );
+    expect(await keeper.blocked(idOf(3))).toBe('queued');
+  });
 });
