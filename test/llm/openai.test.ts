@@ -15,6 +15,7 @@ import {
   type StubHandler,
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 const servers: OpenAIStubServer[] = [];
 
@@ -606,8 +607,11 @@ describe('errors and retries', () => {
   it('stops when the caller aborts', async () => {
     const server = await stub(() => ({ hang: true }));
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const err = await caught(model(server).generate({ messages: MESSAGES, signal: controller.signal }));
+    const pending = caught(model(server).generate({ messages: MESSAGES, signal: controller.signal }));
+    // Abort once the request has reached the server, however slow the machine is (a fixed delay was a bet).
+    await waitFor(() => server.requests.length === 1);
+    controller.abort();
+    const err = await pending;
     expect(err.message).toMatch(/aborted by the caller/);
     expect(server.requests).toHaveLength(1);
   });
