@@ -10,7 +10,7 @@ import { GENERATION } from '../config/settings/generation.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
-import { STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
+import { COMPARE_BASE_URL, COMPARE_MODEL, STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
 import { createPlayground } from '../studio/playground.js';
 import { loadRuns } from '../studio/runs.js';
 import { startStudioServer } from '../studio/server.js';
@@ -24,6 +24,7 @@ import {
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
+import { UsageError } from './errors.js';
 import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
 
 const SETTINGS = [
@@ -32,6 +33,7 @@ const SETTINGS = [
   PROMPT_SETTINGS,
   GENERATION,
   group('Server', [HOST, STUDIO_PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES, STUDY_DIR]),
+  group('Second backend (live studies)', [COMPARE_BASE_URL, COMPARE_MODEL]),
 ] as const;
 
 export const studioCommand = defineCommand({
@@ -48,7 +50,8 @@ export const studioCommand = defineCommand({
   Compare     two runs item by item: Pareto comparison, metric deltas, paired intervals and tests, and
               the items where one run dominates the other.
   Studies     blind pairwise ratings of two runs, or live: a rater's own messages answered by two
-              steering policies from one stage 1, the conversation going on with the preferred reply;
+              steering policies from one stage 1 (or by two servers, with --compare-base-url), the
+              conversation going on with the preferred reply;
               raters get a link; turns and ratings are appended to --study-dir/<study>/ and synced
               before they are acknowledged; CSV and JSONL export; an analysis page (satisfaction per
               arm, win rate, relative change, correlation with W, inter-rater agreement, intervals).
@@ -75,6 +78,22 @@ The page is self-contained (no CDN). The backend is created at the first questio
     const { spec: _spec, policy, ...defaults } = turnOptionsOf(turn, steering);
     const backend = lazyBackend(choice, ctx, 'gtalign studio');
     const model = backend.model;
+    // A second server for live studies that compare two models (e.g. a base and a trained checkpoint).
+    const compareUrl = values['compare-base-url'];
+    const compareName = values['compare-model'];
+    if ((compareUrl === undefined) !== (compareName === undefined))
+      throw new UsageError('--compare-base-url and --compare-model go together');
+    const compare =
+      compareUrl === undefined || compareName === undefined
+        ? undefined
+        : {
+            label: `${compareName} at ${compareUrl}`,
+            backend: lazyBackend(
+              { kind: 'openai', baseUrl: compareUrl, model: compareName, vendor: 'auto' },
+              ctx,
+              'gtalign studio (second backend)',
+            ),
+          };
     const studies = await openStudyStore(values['study-dir']);
     const token = randomBytes(24).toString('hex');
     try {
@@ -82,6 +101,14 @@ The page is self-contained (no CDN). The backend is created at the first questio
         runs,
         studies,
         playground: createPlayground(model, defaults),
+        ...(compare === undefined
+          ? {}
+          : {
+              compare: {
+                playground: createPlayground(compare.backend.model, defaults),
+                label: compare.label,
+              },
+            }),
         backend:
           choice.kind === 'local'
             ? `local engine (${choice.model ?? 'default model'})`
@@ -105,6 +132,7 @@ The page is self-contained (no CDN). The backend is created at the first questio
     } finally {
       await studies.close();
       await backend.close();
+      await compare?.backend.close();
     }
   },
 });

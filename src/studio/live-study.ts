@@ -107,7 +107,15 @@ export interface LiveStudies {
   turn(id: string, rater: string, request: LiveTurnRequest, signal?: AbortSignal): Promise<StudyItem>;
 }
 
-export function createLiveStudies(store: StudyStore, playground: Playground): LiveStudies {
+/**
+ * `compare`: the studio's second backend, for arms that answer from it. Arms on one backend share their
+ * stage 1; arms on two backends each run a whole turn of their own.
+ */
+export function createLiveStudies(
+  store: StudyStore,
+  playground: Playground,
+  compare?: Playground,
+): LiveStudies {
   const writing = new Set<string>();
   const checkRoom = (study: StudyFile): void => {
     if (study.items.length >= MAX_LIVE_ITEMS)
@@ -125,12 +133,27 @@ export function createLiveStudies(store: StudyStore, playground: Playground): Li
         checkRoom(study);
         const place = nextPlace(study, store.ratings(id), rater, request.newConversation);
         const arms = study.arms as Record<Arm, PolicyArm>;
-        const { stage1, results } = await playground.answerWith(
-          { question: request.message, history: place.history },
-          [arms.A, arms.B],
-          signal,
-        );
-        const [a, b] = results as [TurnResult, TurnResult];
+        const backendOf = (arm: Arm): Playground => {
+          if (arms[arm].backend !== 'compare') return playground;
+          if (compare === undefined)
+            throw new StudyError(
+              `arm ${arm} of ${id} answers from the second backend: start the studio with --compare-base-url and --compare-model`,
+              409,
+            );
+          return compare;
+        };
+        const input = { question: request.message, history: place.history };
+        let stage1: string | undefined;
+        let a: TurnResult;
+        let b: TurnResult;
+        if (backendOf('A') === backendOf('B')) {
+          const shared = await backendOf('A').answerWith(input, [arms.A, arms.B], signal);
+          stage1 = shared.stage1.text;
+          [a, b] = shared.results as [TurnResult, TurnResult];
+        } else {
+          [a] = (await backendOf('A').answerWith(input, [arms.A], signal)).results as [TurnResult];
+          [b] = (await backendOf('B').answerWith(input, [arms.B], signal)).results as [TurnResult];
+        }
         const itemId = liveItemId(rater, place.conversation, place.turn);
         const item: StudyItem = {
           id: itemId,
@@ -144,7 +167,7 @@ export function createLiveStudies(store: StudyStore, playground: Playground): Li
             conversation: place.conversation,
             turn: place.turn,
             left: liveLeft(study, rater, itemId),
-            stage1: stage1.text,
+            ...(stage1 === undefined ? {} : { stage1 }),
             cells: { A: a.cell, B: b.cell },
             outputs: { A: a.output, B: b.output },
             at: new Date().toISOString(),

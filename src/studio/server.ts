@@ -49,6 +49,8 @@ export interface StudioOptions {
   studies: StudyStore;
   /** The playground's turns; absent: the playground steers loaded matrices only. */
   playground?: Playground;
+  /** A second backend a live study's arm may answer from (`--compare-base-url`), and what the page calls it. */
+  compare?: { playground: Playground; label: string };
   /** What the page shows as the backend. */
   backend: string;
   policy: SteeringPolicy;
@@ -127,7 +129,10 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
   // Charts and comparisons are computed once per run (pair) and kept: the runs do not change.
   const chartsOf = new Map<number, RunChartsJson>();
   const comparisons = new Map<string, ComparisonJson>();
-  const live = options.playground === undefined ? undefined : createLiveStudies(studies, options.playground);
+  const live =
+    options.playground === undefined
+      ? undefined
+      : createLiveStudies(studies, options.playground, options.compare?.playground);
   const studySummary = (id: string) => {
     const s = studies.get(id);
     const ratings = studies.ratings(id);
@@ -182,6 +187,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           rule: options.rule,
           ...(options.profile === undefined ? {} : { profile: options.profile }),
           backend: options.playground === undefined ? 'none (matrices only)' : options.backend,
+          compare: options.compare?.label ?? null,
         }),
     },
     {
@@ -396,7 +402,8 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           const rule = body.rule ?? options.rule;
           if (typeof rule !== 'string' || !(SELECTION_RULES as readonly string[]).includes(rule))
             throw badRequest(`rule: one of ${SELECTION_RULES.join(', ')}`, 'rule');
-          const arm = (field: 'policyA' | 'policyB'): PolicyArm => {
+          const arm = (which: 'A' | 'B'): PolicyArm => {
+            const field = `policy${which}` as const;
             let policy: SteeringPolicy;
             try {
               policy = resolvePolicy(body[field]);
@@ -405,9 +412,23 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             }
             const label =
               typeof body[field] === 'string' ? (body[field] as string) : (policy.name ?? 'custom');
-            return { run: label, policy, rule: rule as SelectionRuleName };
+            const backend = body[`backend${which}`] ?? 'main';
+            if (backend !== 'main' && backend !== 'compare')
+              throw badRequest(`backend${which}: "main" or "compare"`, `backend${which}`);
+            if (backend === 'main') return { run: label, policy, rule: rule as SelectionRuleName };
+            if (options.compare === undefined)
+              throw badRequest(
+                `backend${which}: the studio has no second backend (start it with --compare-base-url and --compare-model)`,
+                `backend${which}`,
+              );
+            return {
+              run: `${label} on ${options.compare.label}`,
+              policy,
+              rule: rule as SelectionRuleName,
+              backend: 'compare',
+            };
           };
-          const arms = { A: arm('policyA'), B: arm('policyB') };
+          const arms = { A: arm('A'), B: arm('B') };
           try {
             const study = await studies.create({
               kind: 'live',

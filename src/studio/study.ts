@@ -49,8 +49,11 @@ export interface LiveTurn {
   turn: number;
   /** The arm shown on the left (reply 1). */
   left: Arm;
-  /** Stage 1 as the model wrote it, shared by both arms (thinking and the payoff matrix). */
-  stage1: string;
+  /**
+   * Stage 1 as the model wrote it, shared by both arms (thinking and the payoff matrix); absent when the
+   * arms answer from different backends (each output then holds its own).
+   */
+  stage1?: string;
   /** Each arm's chosen cell and whole four-block output. */
   cells: Record<Arm, string>;
   outputs: Record<Arm, string>;
@@ -63,12 +66,14 @@ export interface RunArm {
   dir: string;
 }
 
-/** An arm of a live study: a steering policy and selection rule on the studio's backend. */
+/** An arm of a live study: a steering policy and selection rule on one of the studio's backends. */
 export interface PolicyArm {
-  /** What the analysis and the export call the arm (the policy's name). */
+  /** What the analysis and the export call the arm (the policy's name, and the second backend's). */
   run: string;
   policy: SteeringPolicy;
   rule: SelectionRuleName;
+  /** `compare`: the arm answers from the studio's second backend (`--compare-base-url`); else the main one. */
+  backend?: 'compare';
 }
 
 export interface StudyFile {

@@ -172,7 +172,7 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
       );
       const item = await live.turn(study.id, 'r1', { message: QUESTION, newConversation: false });
       // Both arms' outputs begin with the one stage 1 and hold a cell of the game.
-      const stage1 = item.live!.stage1;
+      const stage1 = item.live!.stage1!;
       expect(stage1).toContain('<payoff>');
       for (const arm of ['A', 'B'] as const) {
         expect(item.live!.cells[arm]).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);

@@ -49,7 +49,7 @@ const REPLIES: Record<string, string> = {
 };
 
 /** The scripted stand-in: stage 1 → the paper's matrix; stage 2 → the reply for the sum pick of the prefix's matrix. */
-function scriptedModel(): ChatModel & { requests: GenerateRequest[]; gate?: Promise<void> } {
+function scriptedModel(tag = ''): ChatModel & { requests: GenerateRequest[]; gate?: Promise<void> } {
   const requests: GenerateRequest[] = [];
   const model: ChatModel & { requests: GenerateRequest[]; gate?: Promise<void> } = {
     id: 'scripted',
@@ -63,7 +63,7 @@ function scriptedModel(): ChatModel & { requests: GenerateRequest[]; gate?: Prom
         const p = request.assistantPrefix;
         const parsed = parsePayoff(p.slice(p.indexOf('<payoff>') + 8, p.indexOf('</payoff>')));
         const cell = parsed.ok ? selectCell(parsed.matrix).selected[0]! : 'VQ_CQ';
-        text = `\n<analyze>I choose ${cell}.</analyze>\n<response>${REPLIES[cell.slice(3)]}</response>`;
+        text = `\n<analyze>I choose ${cell}.</analyze>\n<response>${tag}${REPLIES[cell.slice(3)]}</response>`;
       }
       const stop = request.stop?.find((s) => text.includes(s));
       if (stop !== undefined) text = text.slice(0, text.indexOf(stop));
@@ -231,6 +231,47 @@ describe('a live turn', () => {
     release();
     const item = await pending;
     expect(item.replies.B).toBe(REPLIES[pickUnder('paper-api').slice(3)]);
+  });
+
+  it('arms on two backends each run a whole turn of their own; without the second backend, refused by name', async () => {
+    const second = scriptedModel('[second] ');
+    const study = await store.create({
+      kind: 'live',
+      name: 'two backends',
+      arms: {
+        A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
+        B: { run: 'paper-api on second', policy: PRESETS['paper-api'], rule: 'sum', backend: 'compare' },
+      },
+      items: [],
+      seed: 3,
+    });
+    const both = createLiveStudies(
+      store,
+      createPlayground(async () => model, {}),
+      createPlayground(async () => second, {}),
+    );
+    const item = await both.turn(study.id, 'r1', { message: 'Q1', newConversation: false });
+    expect(item.live!.stage1).toBeUndefined();
+    expect(item.replies).toEqual({
+      A: REPLIES[pickUnder('none').slice(3)],
+      B: `[second] ${REPLIES[pickUnder('paper-api').slice(3)]}`,
+    });
+    // Each backend wrote its own stage 1 and continued it once.
+    for (const m of [model, second]) {
+      expect(m.requests.filter((r) => r.assistantPrefix === undefined)).toHaveLength(1);
+      expect(m.requests.filter((r) => r.assistantPrefix !== undefined)).toHaveLength(1);
+    }
+    await rate(store, store.get(study.id), 'r1', item.id, 1);
+    const mainOnly = createLiveStudies(
+      store,
+      createPlayground(async () => model, {}),
+    );
+    await expect(
+      mainOnly.turn(study.id, 'r1', { message: 'Q2', newConversation: false }),
+    ).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining('arm B of') as unknown as string,
+    });
   });
 
   it('is refused while the same rater has one being written', async () => {

@@ -179,6 +179,11 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       '--model',
       'stub-model',
       '--no-grammar',
+      // A second backend for live studies: the same stub under another model name.
+      '--compare-base-url',
+      stub.baseUrl,
+      '--compare-model',
+      'second-model',
     ]);
     browser = await launchBrowser();
   }, 60_000);
@@ -740,6 +745,37 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       ['B', 'DA', mean(entered.map((e) => e.B))],
     ]);
     await ap.close();
+  });
+
+  it('live study on two backends: each arm answers from its own server (a whole turn each)', async () => {
+    const page = await open('#/studies');
+    // The form offers the second backend.
+    expect(await page.locator('#live-b-backend option').allTextContents()).toEqual([
+      `stub-model at ${stub.baseUrl}`,
+      `second-model at ${stub.baseUrl}`,
+    ]);
+    await page.fill('#live-name', 'base vs second');
+    await page.selectOption('#live-a', 'none');
+    await page.selectOption('#live-b', 'none');
+    await page.selectOption('#live-b-backend', 'compare');
+    await page.click('#create-live-study');
+    await page.waitForURL(/#\/study\/base-vs-second-[0-9a-f]+$/);
+    const id = /#\/study\/(.+)$/.exec(page.url())![1]!;
+    await page.waitForSelector(`body[data-ready="#/study/${id}"]`);
+    expect(await page.textContent('main#study')).toContain(
+      `arm B policy none on second-model at ${stub.baseUrl}`,
+    );
+    await page.close();
+    const before = stub.requests.length;
+    const res = await fetch(`${studio.base}/api/live-turn?id=${id}&rater=dana`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${studio.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'When did dinosaurs first appear?' }),
+    });
+    expect(res.status).toBe(200);
+    const made = stub.requests.slice(before).map((r) => r.body as StubRequestBody);
+    const stage1 = made.filter((b) => ((b.stop as string[] | undefined) ?? []).includes('</payoff>'));
+    expect(stage1.map((b) => b.model).sort()).toEqual(['second-model', 'stub-model']);
   });
 
   it('logged no console errors and made no request outside the studio', () => {

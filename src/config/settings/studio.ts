@@ -1,6 +1,6 @@
 /** `gtalign studio`'s own settings: its port and where studies are kept (the rest are the server settings). */
 import { group, setting } from '../setting.js';
-import { integer, path } from '../value-types.js';
+import { integer, path, text } from '../value-types.js';
 
 export const STUDIO_PORT = setting({
   name: 'port',
@@ -22,5 +22,23 @@ export const STUDY_DIR = setting({
   help: 'folder of the user studies (study.json and the append-only ratings.jsonl of each)',
 });
 
-export const STUDIO_SETTINGS = [STUDIO_PORT, STUDY_DIR] as const;
+export const COMPARE_BASE_URL = setting({
+  name: 'compare-base-url',
+  key: 'studio.compareBaseUrl',
+  type: text(),
+  arg: 'URL',
+  help:
+    'a second OpenAI-compatible server (e.g. the base model next to a trained one): a live\n' +
+    "study's arm may answer from it (needs --compare-model)",
+});
+
+export const COMPARE_MODEL = setting({
+  name: 'compare-model',
+  key: 'studio.compareModel',
+  type: text(),
+  arg: 'NAME',
+  help: 'the model the second server serves',
+});
+
+export const STUDIO_SETTINGS = [STUDIO_PORT, STUDY_DIR, COMPARE_BASE_URL, COMPARE_MODEL] as const;
 export const STUDIO = group('Studio', STUDIO_SETTINGS);

@@ -16,6 +16,8 @@ export interface StudioConfig {
   rule: SelectionRuleName;
   profile?: unknown;
   backend: string;
+  /** The second backend live studies may use, or null. */
+  compare: string | null;
 }
 
 interface Turn {

@@ -147,18 +147,38 @@ function liveForm(config: StudioConfig): HTMLElement {
   const policyA = select('live-a', PRESET_NAMES, 'none');
   const policyB = select('live-b', PRESET_NAMES, PRESET_NAMES.includes('paper-api') ? 'paper-api' : 'none');
   const rule = select('live-rule', SELECTION_RULES, config.rule);
+  // With a second backend, each arm answers from either (e.g. a base model against a trained one).
+  const backends: [string, string][] = [['main', config.backend]];
+  if (config.compare !== null) backends.push(['compare', config.compare]);
+  const backendA = select('live-a-backend', backends, 'main');
+  const backendB = select('live-b-backend', backends, 'main');
+  const backendControls: [string, HTMLElement][] =
+    config.compare === null
+      ? []
+      : [
+          ['Arm A backend', backendA],
+          ['Arm B backend', backendB],
+        ];
   return creationForm({
     prefix: 'live',
     title: 'New live study',
-    hint: 'Raters write their own messages; each is answered from one stage 1 under two steering policies, shown blind, and the conversation goes on with the reply the rater prefers.',
+    hint: 'Raters write their own messages; each is answered under both arms (from one stage 1 when both arms use the same backend), shown blind, and the conversation goes on with the reply the rater prefers.',
     defaultName: 'live study',
     controls: [
       ['Arm A policy (baseline)', policyA],
       ['Arm B policy (compared)', policyB],
+      ...backendControls,
       ['Selection rule', rule],
     ],
     submit: ['create-live-study', 'Create live study'],
-    body: () => ({ kind: 'live', policyA: policyA.value, policyB: policyB.value, rule: rule.value }),
+    body: () => ({
+      kind: 'live',
+      policyA: policyA.value,
+      policyB: policyB.value,
+      backendA: backendA.value,
+      backendB: backendB.value,
+      rule: rule.value,
+    }),
   });
 }
 
