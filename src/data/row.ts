@@ -275,6 +275,17 @@ export function parseRecord(raw: unknown, source: RowSource): RecordResult {
  * The row in the verl layout, as verl's RLHFDataset reads it (it passes other columns through); the row's
  * `id` is written too, since the file's name the id came from may differ; the source's other columns follow.
  */
+/** Adds the row's conversation fields (conv_id, turn_id, adversarial) that it has, in that order. */
+export function withConversationFields(
+  row: DatasetRow,
+  out: Record<string, unknown>,
+): Record<string, unknown> {
+  if (row.conv_id !== undefined) out.conv_id = row.conv_id;
+  if (row.turn_id !== undefined) out.turn_id = row.turn_id;
+  if (row.adversarial !== undefined) out.adversarial = row.adversarial;
+  return out;
+}
+
 export function toVerlRecord(row: DatasetRow): Record<string, unknown> {
   const rewardModel: Record<string, unknown> = { ground_truth: row.ground_truth };
   if (row.reward_style !== undefined) rewardModel.style = row.reward_style;
@@ -282,9 +293,7 @@ export function toVerlRecord(row: DatasetRow): Record<string, unknown> {
   if (row.ability !== undefined) out.ability = row.ability;
   out.reward_model = rewardModel;
   out.extra_info = row.extra_info;
-  if (row.conv_id !== undefined) out.conv_id = row.conv_id;
-  if (row.turn_id !== undefined) out.turn_id = row.turn_id;
-  if (row.adversarial !== undefined) out.adversarial = row.adversarial;
+  withConversationFields(row, out);
   for (const [k, v] of Object.entries(row.columns ?? {})) if (!(k in out)) out[k] = v;
   return out;
 }
@@ -299,9 +308,7 @@ export function toFlatRecord(row: DatasetRow): Record<string, unknown> {
     extra_info: row.extra_info,
   };
   if (row.reward_style !== undefined) out.reward_style = row.reward_style;
-  if (row.conv_id !== undefined) out.conv_id = row.conv_id;
-  if (row.turn_id !== undefined) out.turn_id = row.turn_id;
-  if (row.adversarial !== undefined) out.adversarial = row.adversarial;
+  withConversationFields(row, out);
   if (row.ability !== undefined) out.ability = row.ability;
   if (row.columns !== undefined) out.columns = row.columns;
   return out;

@@ -9,20 +9,13 @@
  * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): `messages` (what its prompt extraction reads), and the
  *   columns the reward function receives as keyword arguments: `data_source`, `ground_truth`, `extra_info`.
  */
-import type { DatasetRow } from './row.js';
+import { type DatasetRow, withConversationFields } from './row.js';
 
 /** The environment id `register_skyrl_env()` registers by default. */
 export const SKYRL_ENV_CLASS = 'gtalign';
 
-function conversationFields(row: DatasetRow, out: Record<string, unknown>): Record<string, unknown> {
-  if (row.conv_id !== undefined) out.conv_id = row.conv_id;
-  if (row.turn_id !== undefined) out.turn_id = row.turn_id;
-  if (row.adversarial !== undefined) out.adversarial = row.adversarial;
-  return out;
-}
-
 export function toSkyrlRecord(row: DatasetRow): Record<string, unknown> {
-  return conversationFields(row, {
+  return withConversationFields(row, {
     id: row.id,
     data_source: row.data_source,
     prompt: row.prompt,
@@ -33,7 +26,7 @@ export function toSkyrlRecord(row: DatasetRow): Record<string, unknown> {
 }
 
 export function toArealRecord(row: DatasetRow): Record<string, unknown> {
-  return conversationFields(row, {
+  return withConversationFields(row, {
     id: row.id,
     data_source: row.data_source,
     messages: row.prompt,
