@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { openRunStore, type RunConfig } from '../../src/eval/store.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { output, reward } from '../eval/helpers.js';
@@ -14,7 +14,15 @@ import { cliArgs, REPO_ROOT } from '../support/cli.js';
 
 export const CHROMIUM = process.env.GTALIGN_CHROMIUM ?? '/usr/bin/chromium';
 export const haveChromium = existsSync(CHROMIUM);
-export const SCREENSHOTS = process.env.GTALIGN_SCREENSHOT_DIR ?? '/tmp/gtalign-studio-screenshots';
+/** Where page screenshots go, for a person to look at; none are taken unless it is set (they cost ~5 s). */
+const SCREENSHOTS = process.env.GTALIGN_SCREENSHOT_DIR;
+
+/** Saves the visible part of the page as NAME.png under $GTALIGN_SCREENSHOT_DIR, when it is set. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS === undefined || SCREENSHOTS === '') return;
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({

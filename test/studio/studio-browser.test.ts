@@ -11,9 +11,9 @@
  * a study is created, two raters complete it (one stops halfway and resumes), the export holds every
  * rating exactly once, and the analysis equals figures computed here independently; no console errors,
  * no request leaves the studio's origin; controls are labelled and work by keyboard. Screenshots of each
- * page at 1280×800 go to $GTALIGN_SCREENSHOT_DIR (default /tmp/gtalign-studio-screenshots).
+ * page at 1280×800 go to $GTALIGN_SCREENSHOT_DIR when it is set.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -39,8 +39,8 @@ import {
   N_ROWS,
   point,
   row,
-  SCREENSHOTS,
   type Studio,
+  screenshot,
   startStudio,
 } from './helpers.js';
 
@@ -139,9 +139,7 @@ const jsonlRows = (text: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
-}
+const shot = screenshot;
 
 async function steeredMatrix(page: Page, n: number): Promise<PayoffMatrix> {
   const cells = await page
@@ -161,7 +159,6 @@ async function steeredMatrix(page: Page, n: number): Promise<PayoffMatrix> {
 
 describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
   beforeAll(async () => {
-    await mkdir(SCREENSHOTS, { recursive: true });
     root = await mkdtemp(join(tmpdir(), 'gtalign-studio-'));
     const runs = await makeRuns(root);
     stub = await startOpenAIStubServer(scripted);

@@ -9,7 +9,7 @@
  * and per source) and significance verdicts equal `compareRunPair` computed here on the same records,
  * and lists exactly the items where A ≻ B or B ≻ A, each linking to its item view; a sweep folder shows
  * its table and its curves at the swept values with the points' welfare; no console errors, no request
- * outside the studio. Screenshots go to $GTALIGN_SCREENSHOT_DIR (default /tmp/gtalign-studio-screenshots).
+ * outside the studio. Screenshots go to $GTALIGN_SCREENSHOT_DIR when it is set.
  */
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,8 +31,8 @@ import {
   N_ROWS,
   point,
   row,
-  SCREENSHOTS,
   type Studio,
+  screenshot,
   startStudio,
 } from './helpers.js';
 
@@ -61,14 +61,14 @@ async function open(hash: string): Promise<Page> {
 }
 
 async function shot(page: Page, name: string, selector?: string): Promise<void> {
+  if (!process.env.GTALIGN_SCREENSHOT_DIR) return;
   if (selector !== undefined) await page.locator(selector).first().scrollIntoViewIfNeeded();
   else await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+  await screenshot(page, name);
 }
 
 describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, sweeps', () => {
   beforeAll(async () => {
-    await mkdir(SCREENSHOTS, { recursive: true });
     root = await mkdtemp(join(tmpdir(), 'gtalign-studio-viewer-'));
     const runs = await makeRuns(root, true);
     records = {
