@@ -14,11 +14,12 @@
  * number, while it runs and after it ended (`GET /v1/responses/{id}?stream=true&starting_after=N`);
  * `stream: true` on the request follows it from the start.
  *
- * Running, failed and cancelled responses live in this process's memory only (the last
- * {@link MAX_ENDED} that ended without an answer), so they are polled and cancelled on the process that
- * runs them; a completed one is in the response folder like any other. At most `maxRunning` run at once:
- * one more is a 429.
+ * Running, failed and cancelled responses live in this process's memory (the last {@link MAX_ENDED} that
+ * ended without an answer). With a response folder (`shared`) each run also writes its events there and
+ * heeds cancel requests other processes leave there (background-folder.ts), so any process sharing the
+ * folder can poll, stream and cancel it. At most `maxRunning` run at once: one more is a 429.
  */
+import { type BackgroundFolder, CANCEL_POLL_MS } from './background-folder.js';
 import { BoundedLru } from './bounded-lru.js';
 import { ClientWatch } from './client-watch.js';
 import { HttpError } from './errors.js';
@@ -48,10 +49,18 @@ export class BackgroundResponses {
   /** The events of runs that ended, for clients that follow them later. */
   private readonly streams = new BoundedLru<ResponseEvents>(MAX_ENDED, MAX_ENDED_CHARS);
 
-  /** `onEnded`: told how each run ended (the server's metrics count them). */
+  /** Looks for cancel requests from other processes while runs run here (with `shared`). */
+  private cancelWatch: NodeJS.Timeout | undefined;
+  private checkingCancels = false;
+
+  /**
+   * `onEnded`: told how each run ended (the server's metrics count them). `shared`: the response folder
+   * other processes share, for runs' events and cancel requests.
+   */
   constructor(
     readonly maxRunning: number,
     private readonly onEnded: (status: 'completed' | 'failed' | 'cancelled') => void = () => {},
+    readonly shared?: BackgroundFolder,
   ) {}
 
   /** Running now. */
@@ -79,6 +88,9 @@ export class BackgroundResponses {
     const watch = new ClientWatch();
     const run: Running = { current: queued, watch, ended: Promise.resolve(), events };
     this.running.set(queued.id, run);
+    const log = this.shared?.eventLog(queued.id);
+    if (log !== undefined) events.tee((frame) => log.append(frame));
+    this.watchCancels();
     // Started on the next turn of the event loop, so the queued response is answered first.
     run.ended = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => {
@@ -105,11 +117,37 @@ export class BackgroundResponses {
           this.onEnded('failed');
         },
       )
-      .finally(() => {
+      .finally(async () => {
         events.end();
         this.streams.set(queued.id, events, events.size);
         this.running.delete(queued.id);
+        if (log !== undefined) await this.shared?.logged(queued.id, await log.close()).catch(() => undefined);
+        await this.shared?.clearCancel(queued.id);
       });
+  }
+
+  /** Starts looking for other processes' cancel requests, while anything runs here. */
+  private watchCancels(): void {
+    if (this.shared === undefined || this.cancelWatch !== undefined) return;
+    this.cancelWatch = setInterval(() => void this.checkCancels(), CANCEL_POLL_MS);
+    this.cancelWatch.unref();
+  }
+
+  private async checkCancels(): Promise<void> {
+    const shared = this.shared;
+    if (shared === undefined || this.checkingCancels) return;
+    this.checkingCancels = true;
+    try {
+      for (const id of [...this.running.keys()]) if (await shared.cancelRequested(id)) void this.cancel(id);
+    } finally {
+      this.checkingCancels = false;
+    }
+    if (this.running.size === 0) this.stopWatch();
+  }
+
+  private stopWatch(): void {
+    clearInterval(this.cancelWatch);
+    this.cancelWatch = undefined;
   }
 
   private remember(response: ResponseObject): void {
@@ -158,6 +196,7 @@ export class BackgroundResponses {
 
   /** Cancels every running response (the server is closing) and waits for them to stop. */
   async cancelAll(): Promise<void> {
+    this.stopWatch();
     await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
   }
 }

@@ -30,6 +30,7 @@ import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { createKeyChecker } from './auth.js';
+import { BackgroundFolder } from './background-folder.js';
 import { BackgroundResponses } from './background-responses.js';
 import {
   chatCompletionRequestSchema,
@@ -439,6 +440,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const background = new BackgroundResponses(
     options.limits?.maxBackgroundResponses ?? DEFAULT_BACKGROUND_RESPONSES,
     (status) => backgroundEnded.inc({ status }),
+    options.responseFolder === undefined ? undefined : new BackgroundFolder(options.responseFolder, log),
   );
   const backgroundGauge = metrics.gauge(
     'gtalign_background_responses_running',

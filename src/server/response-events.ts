@@ -2,7 +2,9 @@
  * The Server-Sent Events of one Responses API stream: each event an SSE `event:` line with its type and a
  * `data:` line with the JSON payload and its `sequence_number`. A stream is written to its followers as it
  * is made; a background response's stream (`keep`) also keeps every event, so a client may follow it from
- * any point (`GET /v1/responses/{id}?stream=true&starting_after=N`) while it runs and after it ended.
+ * any point (`GET /v1/responses/{id}?stream=true&starting_after=N`) while it runs and after it ended; with a
+ * response folder its frames also go to a sink (the run's event file, background-folder.ts), so a process
+ * sharing the folder can follow it too.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -20,13 +22,24 @@ export function openEventStream(res: ServerResponse): void {
 export class ResponseEvents {
   private readonly frames: string[] | undefined;
   private readonly followers = new Set<ServerResponse>();
-  private next = 0;
+  private sink: ((frame: string) => void) | undefined;
   private chars = 0;
   private done = false;
 
-  /** `keep`: keep every event for followers that come later (background responses). */
-  constructor(keep: boolean) {
+  /**
+   * `keep`: keep every event for followers that come later (background responses). `next`: the first
+   * event's sequence number (the rest of a stream another process began).
+   */
+  constructor(
+    keep: boolean,
+    private next = 0,
+  ) {
     this.frames = keep ? [] : undefined;
+  }
+
+  /** Sends every event from now on to `sink` too, as its SSE frame. */
+  tee(sink: (frame: string) => void): void {
+    this.sink = sink;
   }
 
   /** Characters of the kept events. */
@@ -43,6 +56,7 @@ export class ResponseEvents {
       this.frames.push(frame);
       this.chars += frame.length;
     }
+    this.sink?.(frame);
     for (const res of this.followers) if (!res.destroyed) res.write(frame);
   }
 

@@ -9,6 +9,10 @@
  * of gtalign's own form map to a file name, so a request's id never reaches the file system otherwise.
  * A file that is not a stored response (damaged, or not gtalign's) is reported to the log and read as
  * missing.
+ *
+ * Beside a background response's file: `resp_<id>.events`, the stream of its run, and `resp_<id>.cancel`,
+ * a request to stop it (background-folder.ts). They count towards the bounds with their response's file and
+ * go with it.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +26,10 @@ export const DEFAULT_FOLDER_BYTES = 256 * 1024 * 1024;
 
 /** The ids gtalign serve makes (`resp_` and 32 hex digits): the only ones that name a file. */
 const ID = /^resp_[0-9a-f]{32}$/;
+
+/** The files that may sit beside a response's own (see background-folder.ts). */
+export type SideFile = 'events' | 'cancel';
+const SIDE_FILES: readonly SideFile[] = ['events', 'cancel'];
 
 /** What one file holds. */
 export interface StoredResponse {
@@ -46,7 +54,7 @@ export class ResponseFolder {
     readonly dir: string,
     readonly maxResponses: number,
     readonly maxBytes: number,
-    private readonly fs: FileOps,
+    readonly fs: FileOps,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -65,18 +73,23 @@ export class ResponseFolder {
     );
     await fs.mkdir(dir, { recursive: true });
     const found: Array<{ id: string; at: number; size: number }> = [];
+    /** The sizes of runs' event files, counted with their response. */
+    const logged = new Map<string, number>();
     for (const name of await readdir(dir)) {
-      const id = name.endsWith('.json') ? name.slice(0, -5) : '';
+      const json = name.endsWith('.json');
+      if (!json && !name.endsWith('.events')) continue;
+      const id = name.slice(0, name.lastIndexOf('.'));
       if (!ID.test(id)) continue;
       try {
         const s = await stat(join(dir, name));
-        found.push({ id, at: s.mtimeMs, size: s.size });
+        if (json) found.push({ id, at: s.mtimeMs, size: s.size });
+        else logged.set(id, s.size);
       } catch {
         // Gone meanwhile (another process evicted it): nothing to learn.
       }
     }
     found.sort((a, b) => a.at - b.at);
-    for (const f of found) folder.note(f.id, f.size);
+    for (const f of found) folder.note(f.id, f.size + (logged.get(f.id) ?? 0));
     await folder.evict();
     return folder;
   }
@@ -88,6 +101,27 @@ export class ResponseFolder {
 
   private pathOf(id: string): string {
     return join(this.dir, `${id}.json`);
+  }
+
+  /** The path of a file beside a response's own; undefined for an id that names no file. */
+  sidePath(id: string, kind: SideFile): string | undefined {
+    return ID.test(id) ? join(this.dir, `${id}.${kind}`) : undefined;
+  }
+
+  /** Counts `bytes` more to a response this process knows of (its run's events), and keeps the bounds. */
+  async grow(id: string, bytes: number): Promise<void> {
+    const size = this.known.get(id);
+    if (size === undefined || bytes <= 0) return;
+    this.known.set(id, size + bytes);
+    this.bytes += bytes;
+    await this.evict();
+  }
+
+  /** Removes a response's file and those beside it; false when its own was not there. */
+  private async remove(id: string): Promise<boolean> {
+    for (const kind of SIDE_FILES)
+      await this.fs.unlink(join(this.dir, `${id}.${kind}`)).catch(() => undefined);
+    return unlessMissing(this.fs.unlink(this.pathOf(id)));
   }
 
   private note(id: string, size: number): void {
@@ -107,7 +141,7 @@ export class ResponseFolder {
     for (const [oldest] of this.known) {
       if (this.known.size <= this.maxResponses && this.bytes <= this.maxBytes) break;
       this.forget(oldest);
-      await this.fs.unlink(this.pathOf(oldest)).catch(() => undefined);
+      await this.remove(oldest).catch(() => undefined);
     }
   }
 
@@ -158,11 +192,11 @@ export class ResponseFolder {
     return unlessMissing(this.fs.stat(this.pathOf(id)));
   }
 
-  /** Removes a response's file; false when there was none. */
+  /** Removes a response's file (and those beside it); false when there was none. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     this.forget(id);
-    return unlessMissing(this.fs.unlink(this.pathOf(id)));
+    return this.remove(id);
   }
 }
 

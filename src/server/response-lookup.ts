@@ -10,18 +10,22 @@
  * had already ended is answered as it is; a response made without `background` is a 400. `GET` answers a
  * background response as it stands (`queued`, `in_progress`, then its end); with `?stream=true` it streams
  * the response's events (a background response's own, from `starting_after` and live while it runs; any
- * other kept response's rebuilt from it).
+ * other kept response's rebuilt from it). With a response folder, any process sharing it cancels and streams
+ * a background response another one runs (background-folder.ts): a cancel is asked of that process through
+ * the folder and answered once its record has ended (at most {@link CANCEL_WAIT_MS}), and a stream follows
+ * the run's event file.
  */
 
 import type { ConversationTurn } from '../chain/prompt.js';
+import type { BackgroundFolder, FollowOutcome } from './background-folder.js';
 import type { BackgroundResponses } from './background-responses.js';
 import { itemObject } from './conversations.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
 import { listPage } from './item-pages.js';
-import { openEventStream } from './response-events.js';
+import { openEventStream, ResponseEvents } from './response-events.js';
 import type { ResponseKeeper } from './response-keeper.js';
-import { type ResponseObject, replayEvents } from './responses.js';
+import { type ResponseObject, replayEvents, sendOutcome } from './responses.js';
 
 export const RESPONSE_PATH_PREFIX = '/v1/responses/';
 
@@ -35,14 +39,20 @@ function notKept(id: string, store: ResponseKeeper): HttpError {
   );
 }
 
-/** A background response another process sharing the folder runs: only that process can stop or stream it. */
-function elsewhere(id: string): HttpError {
+/** How long a cancel waits for the process running the response to stop it. */
+export const CANCEL_WAIT_MS = 30_000;
+/** How often that wait reads the response's record. */
+const CANCEL_POLL_MS = 100;
+
+/** A cancel the process running the response has not acted on within {@link CANCEL_WAIT_MS}. */
+function cancelPending(id: string): HttpError {
   return new HttpError(
-    409,
-    `response ${JSON.stringify(id)} is running in another gtalign serve process sharing the response folder; ` +
-      'cancel or stream it there, or poll GET /v1/responses/{id} here',
-    'invalid_request_error',
-    'running_elsewhere',
+    503,
+    `response ${JSON.stringify(id)} runs in another gtalign serve process sharing the response folder, which ` +
+      `has not stopped it within ${CANCEL_WAIT_MS / 1000} s; the request stays in the folder for it, and ` +
+      'GET /v1/responses/{id} shows when it ended',
+    'server_error',
+    'cancel_pending',
   );
 }
 
@@ -101,25 +111,61 @@ export function createResponseLookupHandler(
       if (!/^\d{1,15}$/.test(startingAfter))
         throw badRequest('starting_after must be a sequence number (an integer from 0)', 'starting_after');
     }
-    let events = background.events(id);
-    if (events === undefined) {
-      const stored = background.get(id) ?? (await store.response(id));
-      if (stored === undefined) throw notKept(id, store);
-      if ((await store.blocked(id)) === 'queued') throw elsewhere(id);
-      events = replayEvents(JSON.parse(stored) as ResponseObject);
+    const events = background.events(id);
+    if (events !== undefined) {
+      openEventStream(ctx.res);
+      events.follow(ctx.res, after);
+      return;
+    }
+    const stored = background.get(id) ?? (await store.response(id));
+    if (stored === undefined) throw notKept(id, store);
+    const shared = background.shared;
+    if (shared !== undefined) {
+      // Run by another process sharing the folder (or by this one before it restarted): its own events.
+      openEventStream(ctx.res);
+      const now = async () => {
+        const text = await store.response(id);
+        return text === undefined ? undefined : (JSON.parse(text) as ResponseObject);
+      };
+      let outcome: FollowOutcome;
+      try {
+        outcome = await shared.follow(ctx.res, id, after, async () => (await now())?.status);
+      } catch (err) {
+        ctx.res.destroy(err as Error);
+        return;
+      }
+      if (outcome.ended === 'done' || outcome.ended === 'left') return;
+      const ended = await now();
+      if (ended === undefined) ctx.res.end();
+      else if (outcome.ended === 'cut') sendOutcome(new ResponseEvents(false, outcome.next), ended, ctx.res);
+      else replayEvents(ended).follow(ctx.res, after);
+      return;
     }
     openEventStream(ctx.res);
-    events.follow(ctx.res, after);
+    replayEvents(JSON.parse(stored) as ResponseObject).follow(ctx.res, after);
+  }
+
+  /** Asks the process running `id` to cancel it, and waits until its record has ended. */
+  async function cancelElsewhere(shared: BackgroundFolder, id: string): Promise<void> {
+    await shared.requestCancel(id);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    while ((await store.blocked(id)) === 'queued') {
+      if (Date.now() > deadline) throw cancelPending(id);
+      await new Promise((r) => setTimeout(r, CANCEL_POLL_MS));
+    }
+    await shared.clearCancel(id);
   }
 
   return async (ctx) => {
     const { id, sub } = targetOf(ctx);
     if (sub === 'cancel') {
       const here = await background.cancel(id);
+      const shared = background.shared;
+      if (!here && shared !== undefined && (await store.blocked(id)) === 'queued')
+        await cancelElsewhere(shared, id);
       // As it ended: cancelled, failed (held here) or, when its answer came first, kept.
       const now = background.get(id) ?? (await store.response(id));
       if (now === undefined) throw notKept(id, store);
-      if (!here && (await store.blocked(id)) === 'queued') throw elsewhere(id);
       if ((JSON.parse(now) as { background?: unknown }).background !== true)
         throw badRequest(
           `response ${JSON.stringify(id)} was not made with background: true; only background responses can be cancelled`,

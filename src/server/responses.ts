@@ -243,6 +243,23 @@ export function sendCancelled(events: ResponseEvents, id: string): void {
 }
 
 /**
+ * The last event of a response's stream, sent to `res` (an open event stream, which it ends): the end of
+ * a stream cut short, whose earlier events were sent.
+ */
+export function sendOutcome(events: ResponseEvents, response: ResponseObject, res: ServerResponse): void {
+  events.follow(res);
+  if (response.status === 'cancelled') sendCancelled(events, response.id);
+  else {
+    const type =
+      response.status === 'completed' || response.status === 'incomplete'
+        ? `response.${response.status}`
+        : 'response.failed';
+    events.send(type, { response });
+    events.end();
+  }
+}
+
+/**
  * The events of a response kept without its own (made without `background`, or whose events are no longer
  * kept), rebuilt from the response object: as a stream of it would have sent them, the text in one delta.
  */

@@ -11,8 +11,12 @@
  * without background cannot be cancelled; store: false with background is refused by name; the bound on
  * running responses is a 429; closing the server cancels what runs. With `stream`, the run's events reach
  * the client as they are made; a client that left follows them again from `starting_after`, live while it
- * runs and whole after it ended; a cancelled run's stream ends with an `error` event.
+ * runs and whole after it ended; a cancelled run's stream ends with an `error` event. Two servers sharing a
+ * response folder: the one not running a response answers its polls, streams its run live from the folder
+ * (the same events as the runner's, from any sequence number), and cancels it (the runner aborts the
+ * upstream call); deleting it removes its event file.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,66 +304,119 @@ describe('background: true with stream', () => {
 });
 
 describe('two processes sharing a response folder', () => {
-  it('the other process answers polls, refuses cancel and stream by name, and continues the answer', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'gtalign-bg-folder-'));
+  let dir: string;
+  let a: RunningServer & { app: ProxyApp };
+  let b: RunningServer & { app: ProxyApp };
+  let onA: OpenAI;
+  let onB: OpenAI;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gtalign-bg-folder-'));
     const serve = async () =>
       startProxyServer({
         model: model(),
         responseFolder: await ResponseFolder.open(dir, { maxResponses: 100 }),
         log: () => {},
       });
-    const a = await serve();
-    const b = await serve();
-    try {
-      const onA = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'none', maxRetries: 0 });
-      const onB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'none', maxRetries: 0 });
-      const hold = held();
-      upstream.setHandler(hold.handler);
-      const created = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
-      // B reads it from the folder: queued (A runs it), not continued, cancelled or streamed there.
-      expect(await onB.responses.retrieve(created.id)).toMatchObject({ status: 'queued', background: true });
-      const next = await onB.responses
-        .create({ model: 'x', input: 'And then?', previous_response_id: created.id })
-        .catch((e: unknown) => e);
-      expect((next as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is queued');
-      for (const call of [
-        () => onB.responses.cancel(created.id),
-        () => onB.responses.retrieve(created.id, { stream: true }),
-      ]) {
-        const refused = (await Promise.resolve(call()).catch((e: unknown) => e)) as InstanceType<
-          typeof OpenAI.APIError
-        >;
-        expect(refused.status).toBe(409);
-        expect(refused.code).toBe('running_elsewhere');
-      }
-      await hold.reached;
-      hold.release();
-      // A writes the answer over the queued record; B polls until it sees it, then continues it.
-      for (;;) {
-        const now = await onB.responses.retrieve(created.id);
-        if (now.status !== 'queued') {
-          expect(now).toMatchObject({ status: 'completed', output_text: RESPONSES.CQ });
-          break;
-        }
-        await new Promise((r) => setImmediate(r));
-      }
-      const continued = await onB.responses.create({
-        model: 'x',
-        input: 'And the first mammals?',
-        previous_response_id: created.id,
-      });
-      expect(continued.status).toBe('completed');
-      // A cancelled run is cancelled for B too.
-      upstream.setHandler(() => ({ hang: true }));
-      const hung = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
-      await waitFor(() => upstream.inFlight > 0);
-      await onA.responses.cancel(hung.id);
-      expect(await onB.responses.retrieve(hung.id)).toMatchObject({ status: 'cancelled' });
-    } finally {
-      await a.close();
-      await b.close();
-      await rm(dir, { recursive: true, force: true });
+    a = await serve();
+    b = await serve();
+    onA = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    onB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'none', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A stream's events, as the official client gives them. */
+  async function collect(
+    stream: AsyncIterable<OpenAI.Responses.ResponseStreamEvent>,
+    onEvent: (e: OpenAI.Responses.ResponseStreamEvent) => void = () => {},
+  ): Promise<OpenAI.Responses.ResponseStreamEvent[]> {
+    const seen: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) {
+      seen.push(event);
+      onEvent(event);
     }
+    return seen;
+  }
+
+  it('the other process answers polls, streams the run live from the folder, and continues the answer', async () => {
+    const hold = held();
+    upstream.setHandler(hold.handler);
+    const created = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+    // B reads it from the folder: queued (A runs it), not continued until it has an answer.
+    expect(await onB.responses.retrieve(created.id)).toMatchObject({ status: 'queued', background: true });
+    const next = await onB.responses
+      .create({ model: 'x', input: 'And then?', previous_response_id: created.id })
+      .catch((e: unknown) => e);
+    expect((next as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is queued');
+    // B streams it from A's event file, live: the model answers only once B has seen the run start.
+    const onBStream = await collect(await onB.responses.retrieve(created.id, { stream: true }), (e) => {
+      if (e.type === 'response.in_progress') hold.release();
+    });
+    expect(onBStream.at(-1)).toMatchObject({ type: 'response.completed' });
+    expect(onBStream.map((e) => e.sequence_number)).toEqual(onBStream.map((_, i) => i));
+    const text = onBStream.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : []));
+    expect(text.join('')).toBe(RESPONSES.CQ);
+    // The same events A keeps, and from a sequence number on after the end.
+    const onAStream = await collect(await onA.responses.retrieve(created.id, { stream: true }));
+    expect(onBStream).toEqual(onAStream);
+    const tail = await collect(await onB.responses.retrieve(created.id, { stream: true, starting_after: 3 }));
+    expect(tail).toEqual(onAStream.slice(4));
+    // B sees the answer and continues it.
+    expect(await onB.responses.retrieve(created.id)).toMatchObject({
+      status: 'completed',
+      output_text: RESPONSES.CQ,
+    });
+    const continued = await onB.responses.create({
+      model: 'x',
+      input: 'And the first mammals?',
+      previous_response_id: created.id,
+    });
+    expect(continued.status).toBe('completed');
+    // Deleting the response removes its event file too.
+    expect(existsSync(join(dir, `${created.id}.events`))).toBe(true);
+    await onB.responses.delete(created.id);
+    expect(existsSync(join(dir, `${created.id}.events`))).toBe(false);
+  });
+
+  it('the other process streams a response made without background, rebuilt from its record', async () => {
+    const made = await onA.responses.create({ model: 'x', input: QUESTION });
+    const seen = await collect(await onB.responses.retrieve(made.id, { stream: true }));
+    expect(seen.map((e) => e.sequence_number)).toEqual(seen.map((_, i) => i));
+    expect(seen.at(-1)).toMatchObject({ type: 'response.completed', response: { id: made.id } });
+    const text = seen.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : []));
+    expect(text.join('')).toBe(made.output_text);
+  });
+
+  it('the other process cancels a run: the upstream call is aborted, and both answer cancelled', async () => {
+    upstream.setHandler(() => ({ hang: true }));
+    const cutBefore = upstream.cutOff;
+    const hung = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+    await waitFor(() => upstream.inFlight > 0);
+    const following = onB.responses.retrieve(hung.id, { stream: true }).then((s) => collect(s));
+    const cancelled = await onB.responses.cancel(hung.id);
+    expect(cancelled).toMatchObject({ id: hung.id, status: 'cancelled', background: true });
+    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+    expect(await onA.responses.retrieve(hung.id)).toMatchObject({ status: 'cancelled' });
+    // Cancelling again changes nothing; the request left in the folder is gone.
+    expect(await onB.responses.cancel(hung.id)).toMatchObject({ status: 'cancelled' });
+    expect(existsSync(join(dir, `${hung.id}.cancel`))).toBe(false);
+    // B's follower saw the run's events end with the cancelled run's error event.
+    const seen = await following;
+    expect(seen.map((e) => e.type)).toEqual([
+      'response.created',
+      'response.queued',
+      'response.in_progress',
+      'error',
+    ]);
+    expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
+    // A run A cancels is cancelled for B too.
+    const second = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+    await waitFor(() => upstream.inFlight > 0);
+    await onA.responses.cancel(second.id);
+    expect(await onB.responses.retrieve(second.id)).toMatchObject({ status: 'cancelled' });
   });
 });
 
