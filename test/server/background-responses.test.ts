@@ -73,6 +73,17 @@ async function settled(id: string): Promise<OpenAI.Responses.Response> {
   }
 }
 
+/** The events of a run cancelled while the model was still answering: started, then the cancelled error. */
+function expectCancelledStream(seen: readonly OpenAI.Responses.ResponseStreamEvent[]): void {
+  expect(seen.map((e) => e.type)).toEqual([
+    'response.created',
+    'response.queued',
+    'response.in_progress',
+    'error',
+  ]);
+  expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
+}
+
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(dinosaurScript());
   proxy = await startProxyServer({
@@ -292,13 +303,7 @@ describe('background: true with stream', () => {
       if (event.type === 'response.created') id = event.response.id;
       if (event.type === 'response.in_progress') await client.responses.cancel(id);
     }
-    expect(seen.map((e) => e.type)).toEqual([
-      'response.created',
-      'response.queued',
-      'response.in_progress',
-      'error',
-    ]);
-    expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
+    expectCancelledStream(seen);
     expect(await client.responses.retrieve(id)).toMatchObject({ status: 'cancelled' });
   });
 });
@@ -405,13 +410,7 @@ describe('two processes sharing a response folder', () => {
     expect(existsSync(join(dir, `${hung.id}.cancel`))).toBe(false);
     // B's follower saw the run's events end with the cancelled run's error event.
     const seen = await following;
-    expect(seen.map((e) => e.type)).toEqual([
-      'response.created',
-      'response.queued',
-      'response.in_progress',
-      'error',
-    ]);
-    expect(seen.at(-1)).toMatchObject({ code: 'response_cancelled' });
+    expectCancelledStream(seen);
     // A run A cancels is cancelled for B too.
     const second = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
     await waitFor(() => upstream.inFlight > 0);
