@@ -123,12 +123,15 @@ function textOf(content: z.infer<typeof messageSchema>['content'], index: number
   if (typeof content === 'string') return content;
   const parts: string[] = [];
   for (const [i, part] of content.entries()) {
-    if (part.type !== 'text' || typeof part.text !== 'string') {
+    const at = `messages.${index}.content.${i}`;
+    if (part.type !== 'text') {
       throw badRequest(
-        `messages.${index}.content.${i}: only text content parts are supported, got type '${part.type}'`,
-        `messages.${index}.content`,
+        `${at}: only text content parts are supported, got type ${JSON.stringify(part.type).slice(0, 80)}`,
+        `${at}.type`,
       );
     }
+    if (typeof part.text !== 'string')
+      throw badRequest(`${at}.text: expected a string, got ${kindOf(part.text)}`, `${at}.text`);
     parts.push(part.text);
   }
   return parts.join('');

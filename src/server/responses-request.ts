@@ -148,7 +148,7 @@ function textOf(content: unknown, path: string): string {
       throw badRequest(`${path}.${j}.text: expected a string, got ${kindOf(part.text)}`, `${path}.${j}.text`);
     } else {
       throw badRequest(
-        `${path}.${j}: only input_text and output_text content parts are supported by the GTAlign turn, got type '${String(type)}'`,
+        `${path}.${j}: only input_text and output_text content parts are supported by the GTAlign turn, got ${typeof type === 'string' ? `type ${JSON.stringify(type).slice(0, 80)}` : `${kindOf(type)} for type`}`,
         `${path}.${j}.type`,
       );
     }

@@ -1,0 +1,221 @@
+/**
+ * Any JSON body, on every POST route of `gtalign serve` and `gtalign reward serve`: arbitrary JSON values,
+ * and valid requests with one value anywhere in them replaced by an arbitrary one, deleted, or joined by
+ * an unknown key. The upstream is a SCRIPTED loopback server (scripted-upstream.ts) that answers every
+ * well-formed turn, so a body the server accepts runs a whole turn.
+ *
+ * Shown: no body makes an internal error (no 500, nothing logged as one); every refusal is JSON with an
+ * `error.message`, and a 400 names what is wrong; the servers answer a valid request afterwards. The runs
+ * are seeded, so a failure is reproduced by running the file again.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import { startProxyServer } from '../../src/server/proxy.js';
+import { startRewardServer } from '../../src/server/reward.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { dinosaurScript, QUESTION } from './scripted-upstream.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Every place in a value, as a path of keys and indexes (the root is the empty path). */
+function places(value: Json, at: (string | number)[] = []): (string | number)[][] {
+  const here = [at];
+  if (Array.isArray(value)) for (const [i, v] of value.entries()) here.push(...places(v, [...at, i]));
+  else if (value !== null && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) here.push(...places(v, [...at, k]));
+  return here;
+}
+
+type Change = { how: 'replace'; value: Json } | { how: 'delete' } | { how: 'add'; key: string; value: Json };
+
+/** `valid` with one change at `path` (a copy). */
+function changed(valid: Json, path: (string | number)[], change: Change): Json {
+  const copy = structuredClone(valid);
+  if (path.length === 0) return change.how === 'replace' ? change.value : copy;
+  let parent = copy as Record<string | number, Json>;
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, Json>;
+  const last = path.at(-1)!;
+  if (change.how === 'replace') parent[last] = change.value;
+  else if (change.how === 'delete') {
+    if (Array.isArray(parent)) parent.splice(Number(last), 1);
+    else delete parent[last];
+  } else {
+    const target = parent[last];
+    if (target !== null && typeof target === 'object' && !Array.isArray(target))
+      target[change.key] = change.value;
+  }
+  return copy;
+}
+
+const anyJson = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>;
+const change: fc.Arbitrary<Change> = fc.oneof(
+  fc.record({ how: fc.constant('replace' as const), value: anyJson }),
+  fc.record({ how: fc.constant('delete' as const) }),
+  fc.record({ how: fc.constant('add' as const), key: fc.string({ maxLength: 12 }), value: anyJson }),
+);
+
+/** A valid body with one change somewhere, or any JSON at all. */
+function bodies(valid: Json): fc.Arbitrary<Json> {
+  const all = places(valid);
+  return fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc.tuple(fc.nat(all.length - 1), change).map(([i, c]) => changed(valid, all[i]!, c)),
+    },
+    { weight: 1, arbitrary: anyJson },
+  );
+}
+
+let upstream: OpenAIStubServer;
+let proxy: RunningServer;
+let reward: RunningServer;
+const logged: string[] = [];
+
+beforeAll(async () => {
+  upstream = await startOpenAIStubServer(dinosaurScript());
+  proxy = await startProxyServer({
+    model: createOpenAIModel({
+      baseUrl: upstream.baseUrl,
+      model: 'stub-model',
+      vendor: 'vllm',
+      maxRetries: 0,
+    }),
+    modelName: 'gtalign-dino',
+    log: (line) => logged.push(line),
+  });
+  reward = await startRewardServer({ clipVerdicts: true, log: (line) => logged.push(line) });
+});
+afterAll(async () => {
+  await proxy?.close();
+  await reward?.close();
+  await upstream?.close();
+});
+
+/** Posts `body`; checks the answer is no internal error and a refusal says what is wrong. */
+async function postChecked(url: string, body: Json): Promise<number> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  const where = `${url} with ${JSON.stringify(body).slice(0, 400)}: ${res.status} ${text.slice(0, 300)}`;
+  expect(res.status, where).not.toBe(500);
+  if (res.status >= 400) {
+    const error = (JSON.parse(text) as { error?: { message?: unknown } }).error;
+    expect(typeof error?.message === 'string' && error.message.length > 0, where).toBe(true);
+  }
+  return res.status;
+}
+
+async function fuzz(path: string, server: () => RunningServer, valid: Json, numRuns: number): Promise<void> {
+  const url = `${server().url}${path}`;
+  expect(await postChecked(url, valid)).toBe(200);
+  const seen = new Map<number, number>();
+  await fc.assert(
+    fc.asyncProperty(bodies(valid), async (body) => {
+      const status = await postChecked(url, body);
+      seen.set(status, (seen.get(status) ?? 0) + 1);
+    }),
+    { numRuns, seed: 20261207, endOnFailure: true },
+  );
+  // Both kinds of answer were met: the runs reached past the first checks.
+  expect(seen.get(200) ?? 0, JSON.stringify([...seen])).toBeGreaterThan(0);
+  expect(seen.get(400) ?? 0, JSON.stringify([...seen])).toBeGreaterThan(0);
+  expect(await postChecked(url, valid)).toBe(200);
+  expect(logged.filter((l) => /internal|Error:|\n\s+at /.test(l))).toEqual([]);
+}
+
+describe('any JSON body', () => {
+  it('POST /v1/chat/completions', async () => {
+    const valid: Json = {
+      model: 'gtalign-dino',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: QUESTION }] },
+      ],
+      max_tokens: 300,
+      temperature: 0.2,
+      gtalign: { policy: 'api', analysis: 'solver', rule: 'product', reasoning: false },
+    };
+    await fuzz('/v1/chat/completions', () => proxy, valid, 150);
+  });
+
+  it('POST /v1/responses', async () => {
+    const valid: Json = {
+      model: 'gtalign-dino',
+      instructions: 'Be brief.',
+      input: [{ role: 'user', content: [{ type: 'input_text', text: QUESTION }] }],
+      max_output_tokens: 300,
+      metadata: { run: 'fuzz' },
+      text: { format: { type: 'text' } },
+    };
+    await fuzz('/v1/responses', () => proxy, valid, 150);
+  });
+
+  it('POST /v1/conversations', async () => {
+    const valid: Json = {
+      metadata: { topic: 'dinosaurs' },
+      items: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: QUESTION }] }],
+    };
+    await fuzz('/v1/conversations', () => proxy, valid, 100);
+  });
+
+  // Two parity cases, a short math one and an ambiguity one, as trainers send them.
+  const cases = readFileSync(new URL('../fixtures/reward-parity.jsonl', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, Json>)
+    .filter((c) => c.data_source === 'math-hard' || c.data_source === 'ambig_qa')
+    .sort((a, b) => String(a.response).length - String(b.response).length)
+    .slice(0, 2)
+    .map(({ expected: _, ...sample }) => sample);
+
+  it('POST /v1/reward/score', async () => {
+    await fuzz('/v1/reward/score', () => reward, { samples: cases }, 150);
+  });
+
+  it('POST /get_reward', async () => {
+    const prompt = '<|im_start|>user\nQuestion<|im_end|>\n<|im_start|>assistant\n';
+    const valid: Json = {
+      query: cases.map((c) => `${prompt}${c.response}<|im_end|>`),
+      prompts: cases.map(() => prompt),
+      labels: cases.map((c) => JSON.stringify(c)),
+    };
+    await fuzz('/get_reward', () => reward, valid, 150);
+  });
+});
+
+describe('refusals these runs found unclear, now naming the field and what it holds', () => {
+  async function refusal(path: string, body: Json): Promise<{ message: string; param: string }> {
+    const res = await fetch(`${proxy.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(400);
+    return ((await res.json()) as { error: { message: string; param: string } }).error;
+  }
+
+  it('a chat text part without text, a part of another type, an item’s part whose type is not a string', async () => {
+    const chat = (part: Json) => ({ messages: [{ role: 'user', content: [part] }] });
+    expect(await refusal('/v1/chat/completions', chat({ type: 'text', text: 3 }))).toMatchObject({
+      message: expect.stringContaining('messages.0.content.0.text: expected a string, got a number'),
+      param: 'messages.0.content.0.text',
+    });
+    expect(await refusal('/v1/chat/completions', chat({ type: 'image_url' }))).toMatchObject({
+      message: expect.stringContaining('only text content parts are supported, got type "image_url"'),
+      param: 'messages.0.content.0.type',
+    });
+    const items = {
+      items: [{ type: 'message', role: 'user', content: [{ type: ['input_text'], text: 'hi' }] }],
+    };
+    expect(await refusal('/v1/conversations', items)).toMatchObject({
+      message: expect.stringContaining('got an array for type'),
+      param: 'items.0.content.0.type',
+    });
+  });
+});
