@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Judge, JudgeStats, JudgeVerdict } from '../../src/reward/judge.js';
+import { type Judge, type JudgeStats, type JudgeVerdict, newJudgeStats } from '../../src/reward/judge.js';
 import { createCoalescer, type Scheduler } from '../../src/server/coalesce.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
@@ -55,19 +55,7 @@ async function until(cond: () => boolean): Promise<void> {
 /** A judge whose verdicts the test gives by hand; a call ends as `aborted` when its signal fires. */
 function handJudge() {
   const calls: Array<{ resolve: (v: JudgeVerdict) => void; aborted: boolean }> = [];
-  const stats = (): JudgeStats => ({
-    httpCalls: calls.length,
-    retries: 0,
-    cacheHits: 0,
-    cacheMisses: 0,
-    cacheCorrupt: 0,
-    cacheWriteErrors: 0,
-    deduped: 0,
-    successes: 0,
-    failures: 0,
-    failuresByReason: {},
-    attemptErrorsByReason: {},
-  });
+  const stats = (): JudgeStats => ({ ...newJudgeStats(), httpCalls: calls.length });
   const judge: Judge = {
     verdict: (_family, _input, options) =>
       new Promise<JudgeVerdict>((resolve) => {
