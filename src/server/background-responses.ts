@@ -167,6 +167,16 @@ export class BackgroundResponses {
     return this.running.get(id)?.events ?? this.streams.get(id);
   }
 
+  /**
+   * With a shared folder, which is the truth for what is in it: forgets a run that ended here whose record
+   * another process has deleted since.
+   */
+  async sync(id: string): Promise<void> {
+    if (this.shared === undefined || this.running.has(id)) return;
+    if (!this.ended.has(id) && !this.streams.has(id)) return;
+    if (!(await this.shared.folder.has(id))) await this.forget(id);
+  }
+
   /** The status of a background response held here that cannot be continued, else undefined. */
   unfinished(id: string): string | undefined {
     const run = this.running.get(id);

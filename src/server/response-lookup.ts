@@ -158,6 +158,7 @@ export function createResponseLookupHandler(
 
   return async (ctx) => {
     const { id, sub } = targetOf(ctx);
+    await background.sync(id);
     if (sub === 'cancel') {
       const here = await background.cancel(id);
       const shared = background.shared;
@@ -181,6 +182,10 @@ export function createResponseLookupHandler(
     }
     if (ctx.req.method === 'DELETE') {
       const here = await background.forget(id);
+      // Run by another process: stopped first, or its end would write the record again.
+      const shared = background.shared;
+      if (!here && shared !== undefined && (await store.blocked(id)) === 'queued')
+        await cancelElsewhere(shared, id);
       if (!(await store.delete(id)) && !here) throw notKept(id, store);
       sendJson(ctx.res, 200, { id, object: 'response', deleted: true });
       return;

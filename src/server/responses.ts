@@ -359,6 +359,7 @@ export function createResponsesHandler(
   ): Promise<ConversationTurn[]> {
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return [...items];
+    await background.sync(previous);
     const unfinished = background.unfinished(previous) ?? (await store.blocked(previous));
     if (unfinished !== undefined)
       throw badRequest(

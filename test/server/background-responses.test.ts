@@ -411,6 +411,18 @@ describe('two processes sharing a response folder', () => {
     // B's follower saw the run's events end with the cancelled run's error event.
     const seen = await following;
     expectCancelledStream(seen);
+    // Deleting a run on B stops it on A first, so A's end does not bring the record back.
+    const third = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+    await waitFor(() => upstream.inFlight > 0);
+    await onB.responses.delete(third.id);
+    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 2);
+    await waitFor(() => a.app.background.active === 0);
+    for (const on of [onA, onB])
+      expect(
+        ((await on.responses.retrieve(third.id).catch((e: unknown) => e)) as { status: number }).status,
+      ).toBe(404);
+    expect(existsSync(join(dir, `${third.id}.json`))).toBe(false);
     // A run A cancels is cancelled for B too.
     const second = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
     await waitFor(() => upstream.inFlight > 0);
