@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { SELECTION_RULES } from '../game/select.js';
 import { BILLINGS, PAYERS } from '../steering/policy.js';
-import { PRESET_NAMES } from '../steering/presets.js';
+import { PRESET_NAMES, resolvePolicy } from '../steering/presets.js';
 
 const payoff = z.object({ LLM: z.number(), user: z.number() });
 
@@ -68,8 +68,21 @@ export const policyObjectSchema = z.union([
     .describe('no edits'),
 ]);
 
+/**
+ * What is wrong with a policy, as the steering layer's own check says it (a union's error alone is
+ * "Invalid input"); undefined when that check accepts what this stricter schema refused.
+ */
+function policyProblem(input: unknown): string | undefined {
+  try {
+    resolvePolicy(input);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
 export const policySchema = z
-  .union([z.enum(PRESET_NAMES), policyObjectSchema])
+  .union([z.enum(PRESET_NAMES), policyObjectSchema], { error: (issue) => policyProblem(issue.input) })
   .describe(`a preset name (${PRESET_NAMES.join(', ')}) or a policy object`);
 
 const selection = z
