@@ -81,7 +81,8 @@ function studyError(err: unknown): never {
     if (err.status === 404) throw new HttpError(404, err.message, 'not_found_error', 'not_found');
     if (err.status === 409) throw new HttpError(409, err.message, 'invalid_request_error', 'conflict');
     if (err.status === 500) throw new HttpError(500, err.message, 'server_error', 'storage');
-    throw badRequest(err.message);
+    // The study's checks name the field first ("item: required …"): that is the error's param.
+    throw badRequest(err.message, /^([A-Za-z][A-Za-z0-9]*): /.exec(err.message)?.[1]);
   }
   throw err;
 }
