@@ -1,7 +1,8 @@
 /**
  * The real commands, as processes: `gtalign serve` in front of a loopback upstream (its model name found
  * through the upstream's /v1/models) and `gtalign reward serve --judge offline`; both print where they
- * listen, answer, and stop cleanly on SIGTERM. Unsafe setups are refused before anything listens.
+ * listen, answer, and stop cleanly on SIGTERM; two `gtalign serve` processes sharing a response folder stream
+ * and cancel each other's background runs. Unsafe setups are refused before anything listens.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -171,6 +172,50 @@ describe('gtalign serve', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`--stored-responses-dir ${blocked}: cannot use it`);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('two processes sharing --stored-responses-dir: one streams and cancels the background runs of the other', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gtalign-serve-shared-'));
+    const args = ['serve', '--upstream-url', upstream.baseUrl, '--vendor', 'vllm', '--port', '0'];
+    const a = await start([...args, '--stored-responses-dir', dir]);
+    const b = await start([...args, '--stored-responses-dir', dir]);
+    try {
+      const create = async () => {
+        const res = await fetch(`${a.url}/v1/responses`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'x', input: QUESTION, background: true }),
+        });
+        return ((await res.json()) as { id: string }).id;
+      };
+      const status = async (on: Started, id: string) =>
+        ((await (await fetch(`${on.url}/v1/responses/${id}`)).json()) as { status: string }).status;
+      // B streams A's run from the event file A wrote: byte for byte what A streams.
+      const id = await create();
+      const streamed = (on: Started) =>
+        fetch(`${on.url}/v1/responses/${id}?stream=true`).then((r) => r.text());
+      const onB = await streamed(b);
+      expect(onB).toContain('event: response.completed');
+      expect(onB).toBe(await streamed(a));
+      expect(await status(b, id)).toBe('completed');
+      // B cancels a run A holds: A aborts the upstream call, and both answer cancelled.
+      const cutBefore = upstream.cutOff;
+      upstream.setHandler(() => ({ hang: true }));
+      const hung = await create();
+      await expect.poll(() => upstream.inFlight, { timeout: 30_000 }).toBeGreaterThan(0);
+      const cancel = await fetch(`${b.url}/v1/responses/${hung}/cancel`, { method: 'POST' });
+      expect(cancel.status).toBe(200);
+      expect(((await cancel.json()) as { status: string }).status).toBe('cancelled');
+      await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+      expect(await status(a, hung)).toBe('cancelled');
+    } finally {
+      upstream.setHandler(dinosaurScript());
+      a.child.kill('SIGTERM');
+      b.child.kill('SIGTERM');
+      expect(await a.exit).toBe(0);
+      expect(await b.exit).toBe(0);
       rmSync(dir, { recursive: true, force: true });
     }
   });
