@@ -18,6 +18,8 @@ slime              ``slime_rm`` for ``--custom-rm-path gtalign_reward.slime_rm``
 Verifiers          ``verifiers_reward`` (a rubric function) and ``score_completion`` (for a v1 ``@vf.reward``)
 SkyRL              ``skyrl_env`` (a skyrl-gym environment's entry point; ``register_skyrl_env()`` registers it)
 AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``)
+NeMo-RL            ``register_nemo_rl()`` registers the ``gtalign`` environment (a Ray actor scoring each batch
+                   of rollouts) and the ``gtalign`` data processor
 =================  ==========================================================================================
 
 Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.partial``) or else from the
@@ -69,9 +71,11 @@ __all__ = [
     "skyrl_env",
     "register_skyrl_env",
     "areal_reward",
+    "nemo_rl_processor",
+    "register_nemo_rl",
 ]
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: The components returned with every verl score (verl logs them as ``reward_extra_info``).
 COMPONENTS: Tuple[str, ...] = ("user_reward", "llm_reward", "answer_reward")
@@ -932,3 +936,151 @@ def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids:
         settings["retries"] = 1
     record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
     return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# NeMo-RL
+
+#: Where NeMo-RL finds the environment actor class (``ENV_REGISTRY`` holds class paths, resolved by name).
+NEMO_RL_ENV_FQN = "gtalign_reward.NemoRLEnvironment"
+
+
+def _nemo_rl_info(info: Any, i: int) -> JsonDict:
+    """A sample's ``extra_env_info``: the JSON string ``gtalign data export --format nemo-rl`` writes, decoded
+    (by the data processor), with ``data_source`` and ``ground_truth``."""
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError as err:
+            raise GtalignRewardError(f"gtalign reward: sample {i}: extra_env_info is not JSON ({err})") from None
+    if not isinstance(info, Mapping) or info.get("data_source") is None or "ground_truth" not in info:
+        raise GtalignRewardError(
+            f"gtalign reward: sample {i} needs extra_env_info with data_source and ground_truth "
+            "(write the data with 'gtalign data export --format nemo-rl' and use the 'gtalign' processor)"
+        )
+    return dict(info)
+
+
+def nemo_rl_processor(
+    datum_dict: Mapping[str, Any], task_data_spec: Any, tokenizer: Any, max_seq_length: int, idx: int
+) -> JsonDict:
+    """NeMo-RL's data processor for GTAlign rows (``processor: gtalign`` once :func:`register_nemo_rl` ran):
+    the row's own chat messages (the data set's prompt, system message included) through the tokenizer's
+    chat template as one prompt, and its reward inputs as ``extra_env_info``. A prompt of ``max_seq_length``
+    tokens or more is cut and masked out (``loss_multiplier`` 0), as NeMo-RL's own processors do."""
+    messages = datum_dict.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise GtalignRewardError(f"gtalign reward: row {idx} has no messages (the prompt's chat messages)")
+    text = tokenizer.apply_chat_template(
+        [{"role": m["role"], "content": m["content"]} for m in messages],
+        tokenize=False,
+        add_generation_prompt=True,
+        add_special_tokens=False,
+    )
+    token_ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    length = len(token_ids)
+    loss_multiplier = 1.0
+    if length >= max_seq_length:
+        token_ids = token_ids[: min(4, max_seq_length)]
+        loss_multiplier = 0.0
+    out: JsonDict = {
+        "message_log": [{"role": "user", "content": text, "token_ids": token_ids}],
+        "length": length,
+        "extra_env_info": _nemo_rl_info(datum_dict.get("extra_env_info"), idx),
+        "loss_multiplier": loss_multiplier,
+        "idx": idx,
+    }
+    if "task_name" in datum_dict:
+        out["task_name"] = datum_dict["task_name"]
+    return out
+
+
+def _assistant_text(message_log: Sequence[Mapping[str, Any]]) -> str:
+    """What the policy wrote in one rollout: its assistant messages, joined (a GTAlign turn is one)."""
+    return "".join(str(m.get("content", "")) for m in message_log if m.get("role") == "assistant")
+
+
+class _NemoRLEnvironmentBody:
+    """The environment's logic, apart from NeMo-RL's base class and Ray (see :func:`_nemo_rl_env_class`)."""
+
+    def __init__(self, cfg: Any = None) -> None:
+        self._settings = _env_settings(cfg or {})
+
+    def step(self, message_log_batch: Sequence[Any], metadata: Sequence[Any]) -> Any:
+        import torch
+        from nemo_rl.environments.interfaces import EnvironmentReturn
+
+        infos = [_nemo_rl_info(m, i) for i, m in enumerate(metadata)]
+        records = [
+            make_record(info["data_source"], _assistant_text(log), info["ground_truth"], info.get("extra_info"), info.get("id", i))
+            for i, (log, info) in enumerate(zip(message_log_batch, infos))
+        ]
+        lines = client(**self._settings).score(records) if records else []
+        values = [float(v) for v in _values(lines, "raise") if v is not None]
+        rewards = torch.tensor(values, dtype=torch.float32)
+        return EnvironmentReturn(
+            observations=[{"role": "environment", "content": f"gtalign: welfare {v:.4f}"} for v in values],
+            metadata=[dict(info, gtalign=verl_score(line)) for info, line in zip(infos, lines)],
+            next_stop_strings=[None] * len(records),
+            rewards=rewards,
+            terminateds=torch.ones_like(rewards),
+            answers=None,
+        )
+
+    def global_post_process_and_metrics(self, batch: Any) -> Tuple[Any, Dict[str, float]]:
+        rewards = batch["rewards"]
+        metrics: Dict[str, float] = {"gtalign/welfare": float(rewards.float().mean().item()) if len(rewards) else 0.0}
+        if "is_end" in batch:
+            metrics["fraction_of_samples_properly_ended"] = float(batch["is_end"].float().mean().item())
+        return batch, metrics
+
+    def shutdown(self) -> None:
+        """Nothing to release: connections close with the actor's process."""
+
+
+_NEMO_RL_ENV_CLASS: Any = None
+
+
+def _nemo_rl_env_class() -> Any:
+    """The Ray actor class, made on first use in each process (the driver resolving the class path, and the
+    actor's process unpickling it), so that this module needs neither Ray nor NeMo-RL elsewhere."""
+    global _NEMO_RL_ENV_CLASS
+    if _NEMO_RL_ENV_CLASS is not None:
+        return _NEMO_RL_ENV_CLASS
+    import ray
+    from nemo_rl.environments.interfaces import EnvironmentInterface
+
+    class NemoRLEnvironment(_NemoRLEnvironmentBody, EnvironmentInterface):  # type: ignore[misc, valid-type]
+        """NeMo-RL's GTAlign environment: one step scores a batch of rollouts, and every episode ends."""
+
+    NemoRLEnvironment.__module__ = __name__
+    # Like NeMo-RL's own environments: restarted if its process dies, and steps of several task groups at once.
+    _NEMO_RL_ENV_CLASS = ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=64)(NemoRLEnvironment)
+    return _NEMO_RL_ENV_CLASS
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NemoRLEnvironment":
+        return _nemo_rl_env_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def register_nemo_rl(env_name: str = "gtalign", processor_name: str = "gtalign") -> None:
+    """Registers the environment (``env_name: gtalign`` in a data set's config, its settings under
+    ``env.gtalign``: ``url``, ``api_key``, …) and the data processor (``processor: gtalign``) with NeMo-RL.
+    Call it in the training script before the data is set up (e.g. at the top of a copy of
+    ``examples/run_grpo.py``); calling it again changes nothing. The actor runs in the driver's Python
+    (``PY_EXECUTABLES.SYSTEM``), where this module is installed.
+
+    A sample that cannot be scored raises :class:`GtalignRewardError` in the actor: ``ray.get`` in NeMo-RL's
+    rollout re-raises it, so the step fails instead of training on a made-up 0."""
+    from nemo_rl.data.processors import PROCESSOR_REGISTRY, register_processor
+    from nemo_rl.distributed.ray_actor_environment_registry import ACTOR_ENVIRONMENT_REGISTRY
+    from nemo_rl.distributed.virtual_cluster import PY_EXECUTABLES
+    from nemo_rl.environments.utils import ENV_REGISTRY, register_env
+
+    ACTOR_ENVIRONMENT_REGISTRY.setdefault(NEMO_RL_ENV_FQN, PY_EXECUTABLES.SYSTEM)
+    if env_name not in ENV_REGISTRY:
+        register_env(env_name, NEMO_RL_ENV_FQN)
+    if processor_name not in PROCESSOR_REGISTRY:
+        register_processor(processor_name, nemo_rl_processor)

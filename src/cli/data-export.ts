@@ -22,7 +22,7 @@ async function* counted(
 export const dataExportCommand = defineCommand({
   name: 'data export',
   usage:
-    'Usage: gtalign data export --format verl|openrlhf|skyrl|areal|jsonl --out PATH [options] FILE|DIR|GLOB...',
+    'Usage: gtalign data export --format verl|openrlhf|skyrl|areal|nemo-rl|jsonl --out PATH [options] FILE|DIR|GLOB...',
   about: `Writes data set rows (verl parquet, or JSONL in the verl or the flat layout) in the shape a trainer reads.
 The output is written under a temporary name and renamed into place when complete.
 
@@ -42,6 +42,9 @@ Formats:
              .jsonl. Register the environment with gtalign_reward.register_skyrl_env().
   areal      AReaL rows, JSONL: messages (chat messages), data_source, ground_truth, extra_info (the
              reward function gtalign_reward.areal_reward receives them as keyword arguments).
+  nemo-rl    NeMo-RL rows, JSONL: messages (chat messages), data_source, and extra_env_info (the
+             reward's inputs as a JSON string). Load them as a ResponseDataset with processor "gtalign"
+             and env_name "gtalign", registered by gtalign_reward.register_nemo_rl().
   jsonl      our normalized rows: {"id", "data_source", "prompt", "ground_truth", "extra_info",
              "reward_style", "conv_id", "turn_id", "adversarial", "ability", "columns"};
              read back by every gtalign command that takes data files.`,

@@ -5,7 +5,7 @@ import type { ExportFormat } from './export-formats.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
 import { encodeParquet } from './parquet-write.js';
 import { type DatasetRow, toFlatRecord, toVerlRecord } from './row.js';
-import { toArealRecord, toSkyrlRecord } from './trainer-records.js';
+import { toArealRecord, toNemoRlRecord, toSkyrlRecord } from './trainer-records.js';
 
 export { EXPORT_FORMATS, type ExportFormat } from './export-formats.js';
 
@@ -47,6 +47,8 @@ function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unkn
       return toSkyrlRecord(row);
     case 'areal':
       return toArealRecord(row);
+    case 'nemo-rl':
+      return toNemoRlRecord(row);
     default:
       return toFlatRecord(row);
   }
@@ -54,8 +56,8 @@ function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unkn
 
 /**
  * Writes rows in the shape a trainer reads, atomically: `verl` (parquet in the verl layout, or JSONL with
- * the same fields), `openrlhf` (prompt/label JSONL, see openrlhf.ts), `skyrl` (parquet or JSONL) and
- * `areal` (JSONL) for the trainers that read columns (see trainer-records.ts), `jsonl` (our normalized rows,
+ * the same fields), `openrlhf` (prompt/label JSONL, see openrlhf.ts), `skyrl` (parquet or JSONL),
+ * `areal` and `nemo-rl` (JSONL) for the trainers that read columns (see trainer-records.ts), `jsonl` (our normalized rows,
  * readable back by `loadRows`). Zero rows is an error: an empty training file is never what was meant.
  */
 export async function exportRows(

@@ -283,6 +283,32 @@ describe('export skyrl and areal', () => {
   });
 });
 
+describe('export nemo-rl', () => {
+  it('messages, data_source, and the reward inputs as one JSON string in extra_env_info', async () => {
+    const out = join(dir, 'nemo.parquet');
+    // NeMo-RL rows are always JSONL, whatever the name says.
+    expect(await exportRows(sample, { format: 'nemo-rl', out })).toMatchObject({ rows: 2, container: 'jsonl' });
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[1]).toEqual({
+      id: 'minerva:train:0',
+      data_source: 'minerva',
+      messages: [{ role: 'user', content: 'Find x.' }],
+      extra_env_info: expect.any(String),
+      conv_id: 'conv_0',
+      turn_id: 1,
+    });
+    expect(JSON.parse(lines[1].extra_env_info)).toEqual({
+      id: 'minerva:train:0',
+      data_source: 'minerva',
+      ground_truth: '1.6',
+      extra_info: sample[1]!.extra_info,
+    });
+  });
+});
+
 describe('export safety', () => {
   it('refuses to write zero rows and leaves an existing file and no temporary file', async () => {
     const out = join(dir, 'keep', 'kept.jsonl');
