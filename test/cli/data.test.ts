@@ -215,7 +215,9 @@ describe('gtalign data export', () => {
   it('usage errors exit 2 and name the option', async () => {
     const a = await runCliInProcess(['data', 'export', '--format', 'csv', '--out', 'x', 'y.jsonl']);
     expect(a.code).toBe(2);
-    expect(a.stderr).toContain("--format must be one of verl, openrlhf, skyrl, areal, nemo-rl, jsonl, got 'csv'");
+    expect(a.stderr).toContain(
+      "--format must be one of verl, openrlhf, skyrl, areal, nemo-rl, jsonl, got 'csv'",
+    );
     expect((await runCliInProcess(['data', 'export', '--format', 'jsonl', 'y.jsonl'])).stderr).toContain(
       '--out is required',
     );

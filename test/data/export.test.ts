@@ -287,7 +287,10 @@ describe('export nemo-rl', () => {
   it('messages, data_source, and the reward inputs as one JSON string in extra_env_info', async () => {
     const out = join(dir, 'nemo.parquet');
     // NeMo-RL rows are always JSONL, whatever the name says.
-    expect(await exportRows(sample, { format: 'nemo-rl', out })).toMatchObject({ rows: 2, container: 'jsonl' });
+    expect(await exportRows(sample, { format: 'nemo-rl', out })).toMatchObject({
+      rows: 2,
+      container: 'jsonl',
+    });
     const lines = (await readFile(out, 'utf8'))
       .trim()
       .split('\n')
