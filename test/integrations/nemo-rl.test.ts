@@ -28,7 +28,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRows } from '../../src/data/export.js';
-import type { DatasetRow } from '../../src/data/row.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import {
   CASES,
@@ -37,32 +36,13 @@ import {
   lastJson,
   PRELUDE,
   PYTHON,
+  parityRows,
   runPython,
+  STAND_IN_FOLDER,
   startOfflineServer,
 } from './python-support.js';
 
-/** The parity cases as data set rows: the verdict rides in extra_info, where `--judge offline` reads it. */
-function parityRows(): DatasetRow[] {
-  return CASES.map((c, i) => ({
-    id: c.id,
-    data_source: c.data_source,
-    prompt: [
-      { role: 'system', content: 'You are a helpful assistant.' },
-      { role: 'user', content: `Question ${c.id}` },
-    ],
-    ground_truth: c.ground_truth,
-    extra_info: { ...((c as { extra_info?: Record<string, unknown> }).extra_info ?? {}), verdict: c.verdict },
-    source: { file: 'parity', row: i },
-  }));
-}
-
-const STAND_INS = `
-import tempfile, textwrap
-root = tempfile.mkdtemp()
-def write(path, text):
-    full = os.path.join(root, path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    open(full, "w").write(textwrap.dedent(text))
+const STAND_INS = `${STAND_IN_FOLDER}
 for package in ("nemo_rl", "nemo_rl/environments", "nemo_rl/distributed", "nemo_rl/data"):
     write(package + "/__init__.py", "")
 write("nemo_rl/environments/interfaces.py", """
@@ -189,8 +169,6 @@ write("ray/__init__.py", """
     def kill(handle):
         handle.conn.send(None)
 """)
-sys.path.insert(0, root)
-os.environ["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
 
 class Tokenizer:
     """A STAND-IN tokenizer: a ChatML template, one id per character."""
@@ -207,7 +185,13 @@ describe.skipIf(PYTHON === undefined)('NeMo-RL environment and data processor', 
   beforeAll(async () => {
     server = await startOfflineServer();
     dir = await mkdtemp(join(tmpdir(), 'gtalign-nemo-rl-'));
-    await exportRows(parityRows(), { format: 'nemo-rl', out: join(dir, 'nemo-rl.jsonl') });
+    await exportRows(
+      parityRows((c) => [
+        { role: 'system', content: 'You are a helpful assistant.' },
+        { role: 'user', content: `Question ${c.id}` },
+      ]),
+      { format: 'nemo-rl', out: join(dir, 'nemo-rl.jsonl') },
+    );
   });
   afterAll(async () => {
     await server.close();

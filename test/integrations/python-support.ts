@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DatasetRow } from '../../src/data/row.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { REPO_ROOT } from '../support/cli.js';
@@ -85,6 +86,7 @@ export interface ParityCase {
   response: string;
   ground_truth: string;
   verdict: number;
+  extra_info?: Record<string, unknown>;
   expected: { score: number; user_reward: number; llm_reward: number; answer_reward: number };
 }
 
@@ -152,3 +154,35 @@ export async function deadUrl(): Promise<string> {
   await new Promise((resolve) => server.close(resolve));
   return `http://127.0.0.1:${port}`;
 }
+
+/**
+ * The parity cases as data set rows, each with the chat messages `prompt` gives it (default: one user
+ * message); the verdict rides in extra_info, where `--judge offline` reads it.
+ */
+export function parityRows(
+  prompt: (c: ParityCase) => DatasetRow['prompt'] = (c) => [{ role: 'user', content: `Question ${c.id}` }],
+): DatasetRow[] {
+  return CASES.map((c, i) => ({
+    id: c.id,
+    data_source: c.data_source,
+    prompt: prompt(c),
+    ground_truth: c.ground_truth,
+    extra_info: { ...(c.extra_info ?? {}), verdict: c.verdict },
+    source: { file: 'parity', row: i },
+  }));
+}
+
+/**
+ * Python: `write(path, text)` puts a STAND-IN package's file (dedented) under a temporary folder, which is
+ * first on the path of this process and of the processes it starts.
+ */
+export const STAND_IN_FOLDER = `
+import tempfile, textwrap
+root = tempfile.mkdtemp()
+def write(path, text):
+    full = os.path.join(root, path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    open(full, "w").write(textwrap.dedent(text))
+sys.path.insert(0, root)
+os.environ["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
+`;

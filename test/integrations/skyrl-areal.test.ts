@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRows } from '../../src/data/export.js';
-import type { DatasetRow } from '../../src/data/row.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import {
   CASES,
@@ -31,29 +30,13 @@ import {
   lastJson,
   PRELUDE,
   PYTHON,
+  parityRows,
   runPython,
+  STAND_IN_FOLDER,
   startOfflineServer,
 } from './python-support.js';
 
-/** The parity cases as data set rows: the verdict rides in extra_info, where `--judge offline` reads it. */
-function parityRows(): DatasetRow[] {
-  return CASES.map((c, i) => ({
-    id: c.id,
-    data_source: c.data_source,
-    prompt: [{ role: 'user', content: `Question ${c.id}` }],
-    ground_truth: c.ground_truth,
-    extra_info: { ...((c as { extra_info?: Record<string, unknown> }).extra_info ?? {}), verdict: c.verdict },
-    source: { file: 'parity', row: i },
-  }));
-}
-
-const SKYRL_STAND_IN = `
-import tempfile, textwrap
-root = tempfile.mkdtemp()
-def write(path, text):
-    full = os.path.join(root, path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    open(full, "w").write(textwrap.dedent(text))
+const SKYRL_STAND_IN = `${STAND_IN_FOLDER}
 write("skyrl_gym/__init__.py", "from skyrl_gym.envs.registration import make, register\\n")
 write("skyrl_gym/envs/__init__.py", "from skyrl_gym.envs.registration import make, register\\n")
 write("skyrl_gym/envs/base_text_env.py", """
@@ -84,7 +67,6 @@ write("skyrl_gym/envs/registration.py", """
             entry_point = getattr(importlib.import_module(module), name)
         return entry_point(**{**defaults, **kwargs})
 """)
-sys.path.insert(0, root)
 `;
 
 describe.skipIf(PYTHON === undefined)('SkyRL environment and AReaL reward function', () => {

@@ -18,7 +18,7 @@ import type { RunningServer } from '../../src/server/listen.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import { createPlayground } from '../../src/studio/playground.js';
 import { startStudioServer } from '../../src/studio/server.js';
-import { openStudyStore } from '../../src/studio/study.js';
+import { openStudyStore, type StudyStore } from '../../src/studio/study.js';
 import { dinosaurScript, QUESTION } from '../server/scripted-upstream.js';
 import { bodies, type Json } from '../support/json-mutations.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
@@ -26,12 +26,14 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 const TOKEN = 'studio-fuzz-token';
 let upstream: OpenAIStubServer;
 let studio: RunningServer;
+let studies: StudyStore;
 let root: string;
 const logged: string[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'gtalign-studio-fuzz-'));
   upstream = await startOpenAIStubServer(dinosaurScript());
+  studies = await openStudyStore(join(root, 'studies'));
   const model = createOpenAIModel({
     baseUrl: upstream.baseUrl,
     model: 'stub-model',
@@ -40,7 +42,7 @@ beforeAll(async () => {
   });
   studio = await startStudioServer({
     runs: [],
-    studies: await openStudyStore(join(root, 'studies')),
+    studies,
     playground: createPlayground(async () => model, {}),
     backend: 'scripted',
     policy: PRESETS.none,
@@ -52,6 +54,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await studio?.close();
+  await studies?.close();
   await upstream?.close();
   if (root !== undefined) await rm(root, { recursive: true, force: true });
 });
