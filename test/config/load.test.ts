@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { type LoadOptions, loadSettings } from '../../src/config/load.js';
@@ -16,6 +17,7 @@ import { ALL_SETTINGS } from '../../src/config/settings/index.js';
 import { AGGREGATE, ALPHA, REWARD_CONFIG } from '../../src/config/settings/reward.js';
 import { PORT } from '../../src/config/settings/server.js';
 import { PROFILE, RULE } from '../../src/config/settings/steering.js';
+import { bodies, type Json } from '../support/json-mutations.js';
 
 const SETTINGS = [
   group('Test', [MAX_TOKENS, RULE, PROFILE, DATA, PORT, API_KEY, REWARD_CONFIG, AGGREGATE, ALPHA]),
@@ -248,6 +250,76 @@ describe('the reward configuration', () => {
     );
     expect((await failure(load(['--reward-config', join(cwd, 'none.json')]))).message).toMatch(
       /^cannot read --reward-config .*none\.json: no such file$/,
+    );
+  });
+});
+
+describe('any settings file, any flags', () => {
+  const valid: Json = {
+    generation: { maxTokens: 512 },
+    steering: { rule: 'product', profile: 'gtalign' },
+    server: { port: 8080 },
+    reward: { aggregator: { name: 'cobb-douglas', alpha: 0.25 } },
+  };
+
+  it('a file loads, or is refused with a ConfigError naming the file', async () => {
+    const path = join(cwd, 'gtalign.config.json');
+    await writeFile(path, JSON.stringify(valid));
+    expect((await load([])).values).toMatchObject({
+      'max-tokens': 512,
+      rule: 'product',
+      port: 8080,
+      alpha: 0.25,
+    });
+    let refused = 0;
+    let loaded = 0;
+    await fc.assert(
+      fc.asyncProperty(bodies(valid), async (content) => {
+        await writeFile(path, JSON.stringify(content));
+        const err = await load([]).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (err === undefined) {
+          loaded++;
+          return;
+        }
+        refused++;
+        expect(err, JSON.stringify(content)).toBeInstanceOf(ConfigError);
+        expect((err as Error).message, JSON.stringify(content)).toContain('gtalign.config.json');
+      }),
+      { numRuns: 300, seed: 20261207 },
+    );
+    expect(refused).toBeGreaterThan(0);
+    expect(loaded).toBeGreaterThan(0);
+  });
+
+  it('flags load, or are refused with a ConfigError', async () => {
+    const word = fc.oneof(
+      fc.constantFrom(
+        '--max-tokens',
+        '--rule',
+        '--port',
+        '--alpha',
+        '--aggregate',
+        '--data',
+        '--',
+        '-',
+        '--=',
+        '--no-rule',
+      ),
+      fc.constantFrom('512', '-1', '1e9', 'product', 'x', '', '0x10', '65536', 'NaN'),
+      fc.string({ maxLength: 12 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(word, { maxLength: 6 }), async (args) => {
+        const err = await load(args).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (err !== undefined) expect(err, JSON.stringify(args)).toBeInstanceOf(ConfigError);
+      }),
+      { numRuns: 500, seed: 20261207 },
     );
   });
 });

@@ -72,7 +72,8 @@ export const STORED_RESPONSES_DIR = setting({
   help:
     'also keep stored responses (one file each, at most --stored-responses),\n' +
     'and keep conversation objects, in this folder: they outlive the process\n' +
-    'and every process using the folder sees them',
+    'and every process using the folder sees them (and polls, streams and\n' +
+    'cancels the background responses any of them runs)',
 });
 
 export const UPSTREAM = group('Upstream', [
