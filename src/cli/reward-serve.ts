@@ -2,13 +2,19 @@ import { describedAs, group, withDefault } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { CLIP_VERDICTS, REWARD_SERVE_SETTINGS } from '../config/settings/scoring.js';
-import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH, PORT } from '../config/settings/server.js';
+import { ACCESS_LOG, API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH, PORT } from '../config/settings/server.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { startRewardServer } from '../server/reward.js';
 import { defineCommand } from './command.js';
 import { judgeSetup, rewardConfigOf } from './judge-options.js';
 import { checkLookaheadFlags, LOOKAHEAD, type LookaheadSetup, lookaheadSetup } from './lookahead-options.js';
-import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
+import {
+  keysNote,
+  listenError,
+  openServerAccessLog,
+  serverSetup,
+  serveUntilSignal,
+} from './server-options.js';
 
 const SETTINGS = [
   REWARD,
@@ -24,6 +30,7 @@ const SETTINGS = [
     API_KEY_ENV,
     NO_AUTH,
     withDefault(MAX_BODY_BYTES, 64 << 20),
+    ACCESS_LOG,
   ]),
   LOOKAHEAD,
   LOOKAHEAD_USER,
@@ -77,7 +84,9 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
     const config = rewardConfigOf(loaded);
     let lookahead: LookaheadSetup | undefined;
     let running: Awaited<ReturnType<typeof startRewardServer>>;
+    let accessLog: Awaited<ReturnType<typeof openServerAccessLog>> | undefined;
     try {
+      accessLog = await openServerAccessLog(server, ctx);
       // The same scoring options as the server's own, so the look-ahead's W_0 is the plain reward.
       if (values.lookahead > 0) {
         lookahead = await lookaheadSetup(values, ctx.env, {
@@ -104,12 +113,14 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
             ? false
             : { maxBatch: values['coalesce-batch'], maxWaitMs: values['coalesce-wait-ms'] },
         deadlineMs: values.deadline * 1000,
+        ...(accessLog === undefined ? {} : { accessLog }),
         host: server.host,
         port: server.port,
       });
     } catch (err) {
       await lookahead?.close();
       await setup.close();
+      await accessLog?.close();
       throw listenError(err, server);
     }
     const judge =
@@ -123,7 +134,7 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
         `${keysNote(server)}${lookahead === undefined ? '' : `; ${lookahead.description}`})\n`,
     );
     try {
-      return await serveUntilSignal(running, 'gtalign reward serve', ctx.stderr);
+      return await serveUntilSignal(running, 'gtalign reward serve', ctx.stderr, accessLog);
     } finally {
       await lookahead?.close();
       await setup.close();

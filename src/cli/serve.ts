@@ -30,7 +30,13 @@ import {
 } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
+import {
+  keysNote,
+  listenError,
+  openServerAccessLog,
+  serverSetup,
+  serveUntilSignal,
+} from './server-options.js';
 
 /** The first model an OpenAI-compatible server lists at `/models`. */
 async function discoverModel(baseUrl: string, apiKey: string | undefined): Promise<string> {
@@ -134,7 +140,9 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
     const server = serverSetup(loaded, ctx.env);
     const turn = turnFlags(loaded);
     let model: ChatModel | undefined;
+    let accessLog: Awaited<ReturnType<typeof openServerAccessLog>> | undefined;
     try {
+      accessLog = await openServerAccessLog(server, ctx);
       const steering = await loadSteering(turn);
       const choice = await upstreamChoice(loaded, turn.seed);
       const backend = await createBackend(choice, ctx.env, { timeoutMs: values['upstream-timeout'] });
@@ -167,6 +175,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
         ...(responseFolder === undefined ? {} : { responseFolder }),
         ...(conversationFolder === undefined ? {} : { conversationFolder }),
         upstreamTimeoutMs: values['upstream-timeout'],
+        ...(accessLog === undefined ? {} : { accessLog }),
         host: server.host,
         port: server.port,
       });
@@ -175,10 +184,11 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
           `analysis ${turn.analysis}, ${keysNote(server)})\n` +
           `gtalign serve: ${backendLine(backend.description)}\n`,
       );
-      return await serveUntilSignal(running, 'gtalign serve', ctx.stderr);
+      return await serveUntilSignal(running, 'gtalign serve', ctx.stderr, accessLog);
     } catch (err) {
       throw asInputError(listenError(err, server));
     } finally {
+      await accessLog?.close();
       await model?.close();
     }
   },

@@ -2,6 +2,7 @@
 import type { Env } from '../config/env.js';
 import type { LoadedOf } from '../config/load.js';
 import type { SERVER_SETTINGS } from '../config/settings/server.js';
+import { type AccessLog, openAccessLog } from '../server/access-log.js';
 import { keysFromEnv } from '../server/auth.js';
 import { isLoopback, type RunningServer } from '../server/listen.js';
 import type { OutputStream } from './command.js';
@@ -12,6 +13,8 @@ export interface ServerSetup {
   port: number;
   apiKeys: string[];
   maxBodyBytes: number;
+  /** `--access-log`: a file, or `-` for stdout. */
+  accessLog: string | undefined;
 }
 
 /** The server settings, checked: a key variable that is empty, or an open interface without keys, is refused. */
@@ -32,7 +35,26 @@ export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env):
       `--host ${v.host} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
     );
   }
-  return { host: v.host, port: v.port, apiKeys, maxBodyBytes: v['max-body-bytes'] };
+  return {
+    host: v.host,
+    port: v.port,
+    apiKeys,
+    maxBodyBytes: v['max-body-bytes'],
+    accessLog: v['access-log'] === '' ? undefined : v['access-log'],
+  };
+}
+
+/** The access log `--access-log` names (the command closes it), or undefined; a file that cannot be opened is refused. */
+export async function openServerAccessLog(
+  server: ServerSetup,
+  ctx: { stdout: OutputStream; stderr: OutputStream },
+): Promise<AccessLog | undefined> {
+  if (server.accessLog === undefined) return undefined;
+  try {
+    return await openAccessLog(server.accessLog, ctx.stdout, (line) => ctx.stderr.write(`${line}\n`));
+  } catch (err) {
+    throw new InputError(`--access-log ${(err as Error).message}`);
+  }
 }
 
 /** A port already taken becomes one clear line; anything else passes through. */
@@ -48,11 +70,15 @@ export function keysNote(server: ServerSetup): string {
   return server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key';
 }
 
-/** Serves until SIGINT or SIGTERM (said on `stderr`), then closes gracefully; returns the exit code. */
+/**
+ * Serves until SIGINT or SIGTERM (said on `stderr`), then closes gracefully, the access log last (its
+ * lines of the requests answered while closing included); returns the exit code.
+ */
 export async function serveUntilSignal(
   server: RunningServer,
   name: string,
   stderr: OutputStream,
+  accessLog?: AccessLog,
 ): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -65,5 +91,6 @@ export async function serveUntilSignal(
     process.on('SIGTERM', stop);
   });
   await server.close();
+  await accessLog?.close();
   return 0;
 }

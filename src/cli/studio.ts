@@ -8,7 +8,7 @@ import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
-import { API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
+import { ACCESS_LOG, API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { COMPARE_BASE_URL, COMPARE_MODEL, STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
 import { createPlayground } from '../studio/playground.js';
@@ -25,14 +25,20 @@ import {
 } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
-import { keysNote, listenError, serverSetup, serveUntilSignal } from './server-options.js';
+import {
+  keysNote,
+  listenError,
+  openServerAccessLog,
+  serverSetup,
+  serveUntilSignal,
+} from './server-options.js';
 
 const SETTINGS = [
   BACKEND,
   STEERING,
   PROMPT_SETTINGS,
   GENERATION,
-  group('Server', [HOST, STUDIO_PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES, STUDY_DIR]),
+  group('Server', [HOST, STUDIO_PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES, ACCESS_LOG, STUDY_DIR]),
   group('Second backend (live studies)', [COMPARE_BASE_URL, COMPARE_MODEL]),
 ] as const;
 
@@ -96,7 +102,9 @@ The page is self-contained (no CDN). The backend is created at the first questio
           };
     const studies = await openStudyStore(values['study-dir']);
     const token = randomBytes(24).toString('hex');
+    let accessLog: Awaited<ReturnType<typeof openServerAccessLog>> | undefined;
     try {
+      accessLog = await openServerAccessLog(server, ctx);
       const running = await startStudioServer({
         runs,
         studies,
@@ -121,6 +129,7 @@ The page is self-contained (no CDN). The backend is created at the first questio
         host: server.host,
         port: server.port,
         maxBodyBytes: server.maxBodyBytes,
+        ...(accessLog === undefined ? {} : { accessLog }),
       }).catch((err: unknown) => {
         throw listenError(err, server);
       });
@@ -128,8 +137,9 @@ The page is self-contained (no CDN). The backend is created at the first questio
         `gtalign studio: ${runs.length} run(s), studies in ${studies.dir}, ${keysNote(server)}\n` +
           `gtalign studio: open ${running.url}/?token=${token}\n`,
       );
-      return await serveUntilSignal(running, 'gtalign studio', ctx.stderr);
+      return await serveUntilSignal(running, 'gtalign studio', ctx.stderr, accessLog);
     } finally {
+      await accessLog?.close();
       await studies.close();
       await backend.close();
       await compare?.backend.close();

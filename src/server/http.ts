@@ -12,6 +12,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { z } from 'zod';
 import { zodIssues } from '../issues.js';
 import { excerpt } from '../llm/http.js';
+import { type AccessLog, keyFingerprint } from './access-log.js';
 import type { KeyChecker } from './auth.js';
 import { invalidRequest, MAX_PROBLEMS } from './body-check.js';
 import { ClientWatch } from './client-watch.js';
@@ -39,6 +40,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Whether the client is still there, and who to tell when it leaves: cheaper than `signal`. */
   readonly client: ClientWatch;
+  /** Adds fields to the request's access-log line (access-log.ts); nothing without an access log. */
+  annotate(fields: Readonly<Record<string, unknown>>): void;
 }
 
 export interface Route {
@@ -57,6 +60,8 @@ export interface AppOptions {
   metrics: MetricsRegistry;
   /** Where failures worth an operator's attention go (default stderr). */
   log?: ((line: string) => void) | undefined;
+  /** One line per request (access-log.ts). */
+  accessLog?: AccessLog | undefined;
 }
 
 /** Thrown into a request's signal when its client disconnects. */
@@ -213,6 +218,9 @@ export function metricsRoute(metrics: MetricsRegistry): Route {
 }
 
 /** The request listener: routing, auth, errors, metrics. */
+/** The access-log note of a server without an access log. */
+const ignore = (): void => {};
+
 export function createHandler(options: AppOptions): RequestListener {
   const { metrics, keys } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -233,6 +241,18 @@ export function createHandler(options: AppOptions): RequestListener {
     'Requests whose client went away before the response was complete.',
     ['route'],
   );
+  const { accessLog } = options;
+  if (accessLog !== undefined) {
+    const dropped = metrics.counter(
+      'gtalign_access_log_dropped_total',
+      'Access-log lines dropped: the file was too slow, or could not be written.',
+    );
+    let counted = 0;
+    metrics.onCollect(() => {
+      dropped.inc({}, accessLog.dropped - counted);
+      counted = accessLog.dropped;
+    });
+  }
   const byPath = new Map<string, Route[]>();
   const byPrefix = new Map<string, Route[]>();
   for (const r of options.routes) {
@@ -258,6 +278,7 @@ export function createHandler(options: AppOptions): RequestListener {
     const client = new ClientWatch();
     // Answered, with the rest of the body being drained: a client that leaves now has its answer.
     let refused = false;
+    let notes: Record<string, unknown> | undefined;
     inFlight.inc();
     res.on('close', () => {
       inFlight.dec();
@@ -268,7 +289,21 @@ export function createHandler(options: AppOptions): RequestListener {
         res.destroy();
       }
       requests.inc({ route: routeLabel, method, status: String(res.statusCode) });
-      latency.observe((performance.now() - started) / 1000, { route: routeLabel });
+      const seconds = (performance.now() - started) / 1000;
+      latency.observe(seconds, { route: routeLabel });
+      accessLog?.write({
+        time: new Date(Date.now() - seconds * 1000).toISOString(),
+        id: ctx.requestId,
+        method,
+        path,
+        route: routeLabel,
+        status: res.statusCode,
+        ms: Math.round(seconds * 10_000) / 10,
+        remote: req.socket.remoteAddress ?? null,
+        key: keyFingerprint(req.headers.authorization) ?? null,
+        completed: res.writableFinished,
+        ...notes,
+      });
     });
     let requestId: string | undefined;
     const ctx: RequestContext = {
@@ -284,11 +319,18 @@ export function createHandler(options: AppOptions): RequestListener {
         return client.signal;
       },
       client,
+      annotate:
+        accessLog === undefined
+          ? ignore
+          : (fields) => {
+              notes = { ...notes, ...fields };
+            },
     };
 
     const fail = (err: unknown): void => {
       if (err instanceof ClientGoneError || client.gone) return;
       const httpError = err instanceof HttpError ? err : internalError();
+      ctx.annotate({ error: httpError.code ?? httpError.type });
       if (!(err instanceof HttpError)) {
         log(
           `gtalign server: ${method} ${path} (${ctx.requestId}) failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,

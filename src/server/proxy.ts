@@ -17,6 +17,7 @@
  * A client that disconnects aborts the upstream request (the request's signal reaches the model's fetch);
  * a turn that runs past the upstream timeout is aborted and answered 504.
  */
+
 import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
@@ -29,6 +30,7 @@ import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent 
 import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
+import type { AccessLog } from './access-log.js';
 import { createKeyChecker } from './auth.js';
 import { BackgroundFolder } from './background-folder.js';
 import { BackgroundResponses } from './background-responses.js';
@@ -103,6 +105,8 @@ export interface ProxyOptions {
   upstreamTimeoutMs?: number;
   metrics?: MetricsRegistry;
   log?: (line: string) => void;
+  /** One JSON line per request (access-log.ts). */
+  accessLog?: AccessLog;
 }
 
 export interface ProxyApp {
@@ -139,8 +143,11 @@ export interface ProxiedTurnHooks {
  * the client's `HttpError` (400 bad policy, 502 upstream, 504 timeout), or an unexpected error (a 500).
  */
 export type ProxiedTurn = (
-  /** Only the client is read: a background response passes a stand-in that leaves when it is cancelled. */
-  ctx: Pick<RequestContext, 'client'>,
+  /**
+   * The client, and the access log's note when there is a request (a background response passes a
+   * stand-in client that leaves when it is cancelled, and no note).
+   */
+  ctx: Pick<RequestContext, 'client'> & Partial<Pick<RequestContext, 'annotate'>>,
   request: ProxiedTurnRequest,
   hooks?: ProxiedTurnHooks,
 ) => Promise<TurnResult | undefined>;
@@ -149,6 +156,23 @@ const DEFAULT_MAX_BODY = 1 << 20;
 const DEFAULT_MAX_MESSAGES = 256;
 const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_BACKGROUND_RESPONSES = 64;
+
+/** A turn as the access log notes it: what was chosen, under which policy, and the tokens it took. */
+function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, unknown> {
+  const tokens = { prompt: 0, cached_prompt: 0, completion: 0 };
+  for (const s of result.trace.stages) {
+    tokens.prompt += s.promptTokens;
+    tokens.cached_prompt += s.cachedPromptTokens;
+    tokens.completion += s.completionTokens;
+  }
+  return {
+    action: result.action,
+    cell: result.cell,
+    policy: policy.name ?? policy.kind,
+    stages: result.trace.stages.length,
+    tokens,
+  };
+}
 const DEFAULT_MAX_TOKENS = 1024;
 
 /** A view of the model that reports the assistant prefix and raw text of streamed (stage-2) calls. */
@@ -291,6 +315,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       // Counted once the promise chain that answers the client has run (the response is written
       // first), and before any further I/O, so a scrape never misses a turn that was answered.
       process.nextTick(record, result);
+      ctx.annotate?.({ turn: turnNote(result, settings.policy) });
       return result;
     } catch (err) {
       const mapped = turnError(err, timedOut, ctx.client.gone);
@@ -454,6 +479,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     keys: createKeyChecker(options.apiKeys),
     metrics,
     log: options.log,
+    accessLog: options.accessLog,
     routes: [
       { method: 'POST', path: '/v1/chat/completions', handle: completions },
       {

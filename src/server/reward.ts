@@ -56,6 +56,7 @@ import {
 import { outputLine, parseScoreValue } from '../reward/jsonl.js';
 import type { AskOptions, Judge, JudgeStats } from '../reward/judge.js';
 import type { RewardSample } from '../reward/score.js';
+import type { AccessLog } from './access-log.js';
 import { createKeyChecker } from './auth.js';
 import { createCoalescer, type Scheduler, timerScheduler } from './coalesce.js';
 import { DEFAULT_END_TOKENS } from './end-tokens.js';
@@ -97,6 +98,8 @@ export interface RewardServerOptions
   scheduler?: Scheduler;
   metrics?: MetricsRegistry;
   log?: (line: string) => void;
+  /** One JSON line per request (access-log.ts). */
+  accessLog?: AccessLog;
   /** Score every sample with the look-ahead reward (see the module comment); its batch options are its own. */
   lookahead?: LookaheadScorer;
 }
@@ -591,6 +594,13 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     return results;
   }
 
+  /** The access log's note of a reward request: samples, and how many failed. */
+  function noteSamples(ctx: RequestContext, results: readonly BatchResult[]): void {
+    let failed = 0;
+    for (const r of results) if ('error' in r) failed++;
+    ctx.annotate({ samples: results.length, failed });
+  }
+
   async function getReward(ctx: RequestContext): Promise<void> {
     const body = readGetRewardBody(await readJsonBody(ctx, maxBody), maxSamples);
     const items = body.query.map((q, i) => openRlhfItem(i, q, body.prompts[i]!, body.labels[i]!, endTokens));
@@ -601,6 +611,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
         : items.map((it) => ('sample' in it ? samplePrompt(it.sample) : undefined));
     const results = await score(items, '/get_reward', ctx.signal, prompts);
     if (results === undefined || ctx.signal.aborted) return;
+    noteSamples(ctx, results);
     const rewards: Array<number | null> = [];
     const logs: Record<string, Array<number | null>> = { 'gtalign/failed': [] };
     for (const c of COMPONENTS) logs[`gtalign/${c}`] = [];
@@ -649,6 +660,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     const prompts = lookahead === undefined ? [] : samples.map(samplePrompt);
     const results = await score(items, '/v1/reward/score', ctx.signal, prompts);
     if (results === undefined || ctx.signal.aborted) return;
+    noteSamples(ctx, results);
     let scored = 0;
     let scoreSum = 0;
     const la = { rollouts: 0, cached: 0, future_turns: 0, policy_calls: 0, user_calls: 0 };
@@ -692,6 +704,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     keys: createKeyChecker(options.apiKeys),
     metrics,
     log: options.log,
+    accessLog: options.accessLog,
     routes: [
       { method: 'POST', path: '/get_reward', handle: getReward },
       { method: 'POST', path: '/v1/reward/score', handle: scoreRecords },

@@ -5,11 +5,13 @@
  * Bodies are bounded (`maxBodyBytes`), requests time out while being received, and the page may talk to
  * this server only (its Content-Security-Policy).
  */
+
 import type { ServerResponse } from 'node:http';
 import { TurnError } from '../assistant/errors.js';
 import { computeConversationMetrics, isConversationRun } from '../eval/conversation-metrics.js';
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { ChatModelError } from '../llm/types.js';
+import type { AccessLog } from '../server/access-log.js';
 import { createKeyChecker } from '../server/auth.js';
 import { badRequest, HttpError } from '../server/errors.js';
 import { createHandler, type RequestContext, type Route, readJsonBody, sendJson } from '../server/http.js';
@@ -64,6 +66,8 @@ export interface StudioOptions {
   port?: number;
   maxBodyBytes?: number;
   log?: (line: string) => void;
+  /** One JSON line per request (access-log.ts). */
+  accessLog?: AccessLog;
 }
 
 function query(ctx: RequestContext): URLSearchParams {
@@ -641,7 +645,13 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
       },
     },
   ];
-  const handler = createHandler({ routes, keys, metrics: createMetricsRegistry(), log });
+  const handler = createHandler({
+    routes,
+    keys,
+    metrics: createMetricsRegistry(),
+    log,
+    accessLog: options.accessLog,
+  });
   return listen(handler, {
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),

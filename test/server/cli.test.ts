@@ -7,7 +7,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliArgs, REPO_ROOT, runCli } from '../support/cli.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
@@ -17,6 +17,7 @@ interface Started {
   child: ChildProcessWithoutNullStreams;
   url: string;
   stderr: () => string;
+  stdout: () => string;
   exit: Promise<number | null>;
 }
 
@@ -26,12 +27,16 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
     env: { ...process.env, ...env },
   });
   let stderr = '';
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
-      if (m) resolve({ child, url: m[1]!, stderr: () => stderr, exit });
+      if (m) resolve({ child, url: m[1]!, stderr: () => stderr, stdout: () => stdout, exit });
     });
     void exit.then((code) => reject(new Error(`exited with ${code} before listening: ${stderr}`)));
   });
@@ -47,6 +52,7 @@ afterAll(async () => {
 
 describe('gtalign serve', () => {
   it('serves an upstream under a policy, with keys from the environment, and stops on SIGTERM', async () => {
+    const accessLog = join(mkdtempSync(join(tmpdir(), 'gtalign-serve-log-')), 'access.log');
     const s = await start(
       [
         'serve',
@@ -64,6 +70,8 @@ describe('gtalign serve', () => {
         '0',
         '--max-background',
         '0',
+        '--access-log',
+        accessLog,
       ],
       { MY_KEYS: 'k-one,k-two' },
     );
@@ -108,6 +116,15 @@ describe('gtalign serve', () => {
     );
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
+    // --access-log: a line per request, written out by the time the process has exited.
+    const logged = readFileSync(accessLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { status: number; turn?: { policy: string; action: string } });
+    expect(logged.map((l) => l.status)).toEqual([401, 200, 200, 404, 429]);
+    expect(logged[1]!.turn).toMatchObject({ policy: 'paper-api', action: 'DA' });
+    expect(readFileSync(accessLog, 'utf8')).not.toContain('k-two');
+    rmSync(dirname(accessLog), { recursive: true, force: true });
   });
 
   it('keeps responses in --stored-responses-dir across a restart: retrieved and continued by the next process', async () => {
@@ -246,7 +263,7 @@ describe('gtalign serve', () => {
 
 describe('gtalign reward serve', () => {
   it('serves /get_reward with offline verdicts and stops on SIGTERM', async () => {
-    const s = await start(['reward', 'serve', '--judge', 'offline', '--port', '0']);
+    const s = await start(['reward', 'serve', '--judge', 'offline', '--port', '0', '--access-log', '-']);
     const c = readFileSync(`${REPO_ROOT}/test/fixtures/reward-parity.jsonl`, 'utf8')
       .split('\n')
       .map((l) => (l.trim() === '' ? undefined : (JSON.parse(l) as Record<string, unknown>)))
@@ -266,6 +283,13 @@ describe('gtalign reward serve', () => {
     expect(body.rewards[0]).toBeCloseTo((c.expected as { score: number }).score, 12);
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
+    // --access-log -: the lines on stdout.
+    expect(JSON.parse(s.stdout().trim())).toMatchObject({
+      route: '/get_reward',
+      status: 200,
+      samples: 1,
+      failed: 0,
+    });
   });
 
   it('needs a verdict source', async () => {

@@ -50,5 +50,15 @@ export const MAX_BODY_BYTES = setting({
   help: 'largest request body',
 });
 
-export const SERVER_SETTINGS = [HOST, PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES] as const;
+export const ACCESS_LOG = setting({
+  name: 'access-log',
+  key: 'server.accessLog',
+  type: text(),
+  arg: 'PATH',
+  help:
+    'append one JSON line per request to this file ("-": stdout): status, time,\n' +
+    "route, key fingerprint, and a turn's action, policy and tokens",
+});
+
+export const SERVER_SETTINGS = [HOST, PORT, API_KEY_ENV, NO_AUTH, MAX_BODY_BYTES, ACCESS_LOG] as const;
 export const SERVER = group('Server', SERVER_SETTINGS);

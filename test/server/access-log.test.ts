@@ -1,0 +1,217 @@
+/**
+ * The access log (access-log.ts) of `gtalign serve` and `gtalign reward serve`, in process, in front of a
+ * SCRIPTED loopback upstream (the paper's dinosaur example): one JSON line per request, written when its
+ * response has ended.
+ *
+ * Shown: each request's line has its status, route, duration and key fingerprint, and a turn's line its
+ * action, cell, policy and tokens, equal to what the response reported; a refusal's line its error code;
+ * a reward request's line its samples and failures; the key itself never appears. A full disk (/dev/full)
+ * is reported once and the server goes on answering, its lines counted as dropped on /metrics; lines are
+ * dropped, not queued without bound, when the file does not keep up.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import { AccessLog, MAX_PENDING_BYTES, openAccessLog } from '../../src/server/access-log.js';
+import { startProxyServer } from '../../src/server/proxy.js';
+import { startRewardServer } from '../../src/server/reward.js';
+import { PRESETS } from '../../src/steering/presets.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { dinosaurScript, QUESTION } from './scripted-upstream.js';
+
+const KEY = 'sk-access-log-secret-key-0123456789';
+const FINGERPRINT = `sha256:${createHash('sha256').update(KEY).digest('hex').slice(0, 12)}`;
+
+let upstream: OpenAIStubServer;
+let dir: string;
+beforeAll(async () => {
+  upstream = await startOpenAIStubServer(dinosaurScript());
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-access-log-'));
+});
+afterAll(async () => {
+  await upstream?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+const model = () =>
+  createOpenAIModel({ baseUrl: upstream.baseUrl, model: 'stub-model', vendor: 'vllm', maxRetries: 0 });
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+function post(url: string, body: unknown, key = KEY): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('gtalign serve', () => {
+  it('writes one line per request: status, route, key fingerprint, and a turn’s action, policy and tokens', async () => {
+    const path = join(dir, 'serve.log');
+    const problems: string[] = [];
+    const accessLog = await openAccessLog(path, process.stdout, (l) => problems.push(l));
+    const proxy = await startProxyServer({
+      model: model(),
+      modelName: 'gtalign-dino',
+      policy: PRESETS.api,
+      apiKeys: [KEY],
+      accessLog,
+      log: () => {},
+    });
+    const chat = (await (
+      await post(`${proxy.url}/v1/chat/completions`, { messages: [{ role: 'user', content: QUESTION }] })
+    ).json()) as {
+      gtalign: { action: string; cell: string };
+      usage: {
+        prompt_tokens: number;
+        completion_tokens: number;
+        prompt_tokens_details: { cached_tokens: number };
+      };
+    };
+    const streamed = await (
+      await post(`${proxy.url}/v1/chat/completions`, {
+        messages: [{ role: 'user', content: QUESTION }],
+        stream: true,
+        gtalign: { policy: 'none' },
+      })
+    ).text();
+    expect(streamed).toContain('data: [DONE]');
+    const responses = (await (await post(`${proxy.url}/v1/responses`, { input: QUESTION })).json()) as {
+      gtalign: { cell: string };
+    };
+    expect((await post(`${proxy.url}/v1/chat/completions`, { messages: [] }, KEY)).status).toBe(400);
+    expect((await post(`${proxy.url}/v1/chat/completions`, {}, 'sk-wrong')).status).toBe(401);
+    expect((await fetch(`${proxy.url}/nowhere`)).status).toBe(404);
+    await proxy.close();
+    await accessLog.close();
+
+    const log = lines(path);
+    expect(log.map((l) => [l.method, l.route, l.status])).toEqual([
+      ['POST', '/v1/chat/completions', 200],
+      ['POST', '/v1/chat/completions', 200],
+      ['POST', '/v1/responses', 200],
+      ['POST', '/v1/chat/completions', 400],
+      ['POST', '/v1/chat/completions', 401],
+      ['GET', 'unmatched', 404],
+    ]);
+    for (const l of log) {
+      expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(typeof l.ms).toBe('number');
+      expect(l.remote).toBe('127.0.0.1');
+      expect(l.id).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(new Set(log.map((l) => l.id)).size).toBe(log.length);
+    expect(log[0]).toMatchObject({
+      key: FINGERPRINT,
+      completed: true,
+      turn: {
+        action: chat.gtalign.action,
+        cell: chat.gtalign.cell,
+        policy: 'api',
+        stages: 2,
+        tokens: {
+          prompt: chat.usage.prompt_tokens,
+          cached_prompt: chat.usage.prompt_tokens_details.cached_tokens,
+          completion: chat.usage.completion_tokens,
+        },
+      },
+    });
+    expect(log[1]).toMatchObject({ turn: { policy: 'none' } });
+    expect(log[2]).toMatchObject({ turn: { cell: responses.gtalign.cell } });
+    expect(log[3]).toMatchObject({ error: 'invalid_request' });
+    expect(log[3]).not.toHaveProperty('turn');
+    expect(log[4]).toMatchObject({ error: 'invalid_api_key', key: expect.stringMatching(/^sha256:/) });
+    expect(log[4]!.key).not.toBe(FINGERPRINT);
+    expect(log[5]).toMatchObject({ key: null });
+    expect(readFileSync(path, 'utf8')).not.toContain(KEY);
+    expect(problems).toEqual([]);
+  });
+
+  it('a full disk is reported once; the server goes on answering, its lines counted as dropped', async () => {
+    if (!existsSync('/dev/full')) return;
+    const problems: string[] = [];
+    const accessLog = await openAccessLog('/dev/full', process.stdout, (l) => problems.push(l));
+    const proxy = await startProxyServer({ model: model(), accessLog, log: () => {} });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await post(`${proxy.url}/v1/chat/completions`, {
+          messages: [{ role: 'user', content: QUESTION }],
+        });
+        expect(res.status).toBe(200);
+        await res.text();
+      }
+      await expect.poll(() => problems.length).toBe(1);
+      expect(problems[0]).toMatch(
+        /the access log \/dev\/full cannot be written \(.*ENOSPC.*\); requests are served without it/,
+      );
+      expect((await fetch(`${proxy.url}/healthz`)).status).toBe(200);
+      const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+      const dropped = Number(/^gtalign_access_log_dropped_total (\d+)/m.exec(metrics)?.[1]);
+      expect(dropped).toBeGreaterThanOrEqual(1);
+      expect(problems).toHaveLength(1);
+    } finally {
+      await proxy.close();
+      await accessLog.close();
+    }
+  });
+});
+
+describe('gtalign reward serve', () => {
+  it('notes each request’s samples and failures', async () => {
+    const path = join(dir, 'reward.log');
+    const accessLog = await openAccessLog(path, process.stdout, () => {});
+    const server = await startRewardServer({ clipVerdicts: true, accessLog, log: () => {} });
+    const sample = {
+      id: 'a',
+      data_source: 'math-hard',
+      response: '<response>4</response>',
+      ground_truth: '4',
+    };
+    // The third sample's response is not text: it fails.
+    const res = await fetch(`${server.url}/v1/reward/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        samples: [
+          { ...sample, verdict: 1 },
+          { ...sample, id: 'b', verdict: 0 },
+          { ...sample, id: 'c', response: 5 },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await server.close();
+    await accessLog.close();
+    expect(lines(path)).toEqual([
+      expect.objectContaining({ route: '/v1/reward/score', status: 200, samples: 3, failed: 1, key: null }),
+    ]);
+  });
+});
+
+describe('a file that does not keep up', () => {
+  it('drops lines past the bound instead of queueing them', () => {
+    // A file that never finishes a write.
+    const stuck = new Writable({ write: () => {} });
+    const log = new AccessLog(stuck, 'stuck', () => {}, false);
+    const entry = { pad: 'x'.repeat(1000) };
+    const fits = Math.ceil(MAX_PENDING_BYTES / 1012) + 1;
+    for (let i = 0; i < fits + 1000; i++) log.write(entry);
+    expect(stuck.writableLength).toBeLessThan(MAX_PENDING_BYTES + 2000);
+    expect(log.dropped).toBeGreaterThanOrEqual(900);
+  });
+
+  it('refuses at start a file that cannot be opened, naming it', async () => {
+    const path = join(dir, 'no-such-folder', 'x.log');
+    await expect(openAccessLog(path, process.stdout, () => {})).rejects.toThrow(`cannot open ${path}`);
+  });
+});
