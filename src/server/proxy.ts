@@ -495,6 +495,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           store: responseStore,
           conversations,
           background,
+          accessLog: options.accessLog,
         }),
       },
       { method: 'POST', path: CONVERSATIONS_PATH, handle: createConversationHandler(conversations, maxBody) },

@@ -39,6 +39,7 @@ import type { ServerResponse } from 'node:http';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
+import { type AccessLog, keyFingerprint } from './access-log.js';
 import type { BackgroundResponses } from './background-responses.js';
 import type { TurnSettings } from './chat-request.js';
 import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
@@ -71,6 +72,8 @@ export interface ResponsesRouteOptions {
   conversations: Conversations;
   /** Where `background: true` responses run. */
   background: BackgroundResponses;
+  /** The server's access log: a background run gets a line of its own when it ends. */
+  accessLog?: AccessLog | undefined;
 }
 
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
@@ -303,7 +306,18 @@ function conversationIdOf(body: ResponsesRequest): string | undefined {
 export function createResponsesHandler(
   options: ResponsesRouteOptions,
 ): (ctx: RequestContext) => Promise<void> {
-  const { turn, modelName, maxBody, maxMessages, defaults, log, store, conversations, background } = options;
+  const {
+    turn,
+    modelName,
+    maxBody,
+    maxMessages,
+    defaults,
+    log,
+    store,
+    conversations,
+    background,
+    accessLog,
+  } = options;
 
   /** The conversation object a request continues, checked; undefined when it names none. */
   async function conversationOf(body: ResponsesRequest, items: readonly ConversationTurn[]) {
@@ -461,6 +475,32 @@ export function createResponsesHandler(
     sendJson(ctx.res, 200, done);
   };
 
+  /** The access-log line of a background run: its notes (the turn), then one line when it ends. */
+  function runLogger(ctx: RequestContext, id: string) {
+    let notes: Record<string, unknown> = {};
+    const started = performance.now();
+    const key = keyFingerprint(ctx.req.headers.authorization) ?? null;
+    return {
+      annotate: (fields: Readonly<Record<string, unknown>>): void => {
+        notes = { ...notes, ...fields };
+      },
+      end: (outcome: 'completed' | 'failed' | 'cancelled'): void => {
+        if (accessLog === undefined) return;
+        const seconds = (performance.now() - started) / 1000;
+        accessLog.write({
+          time: new Date(Date.now() - seconds * 1000).toISOString(),
+          id: ctx.requestId,
+          kind: 'background',
+          response: id,
+          outcome,
+          ms: Math.round(seconds * 10_000) / 10,
+          key,
+          ...notes,
+        });
+      },
+    };
+  }
+
   /**
    * Answers `queued` now (or, with `stream`, follows the run's events) and runs the turn detached from the
    * request (background-responses.ts). Every background run keeps its events, so it can be followed later.
@@ -480,12 +520,21 @@ export function createResponsesHandler(
     // With a response folder, the queued response is written there before it is answered (so every
     // process sharing the folder answers a poll) and before the run starts (so its end is written last).
     let written: Promise<void> = Promise.resolve();
+    // The run's access-log line, written when it ends; the request's own line names the response.
+    ctx.annotate({ response: draft.id, background: true });
+    const logRun = runLogger(ctx, draft.id);
     background.start(queued, events, async (client) => {
       await written;
       events.send('response.in_progress', { response: base(draft, 'in_progress') });
-      const ended = await streamTurn({ client }, request, draft, notes, events, (result) =>
-        record(continued, request, own, draft, result),
+      const ended = await streamTurn(
+        { client, annotate: logRun.annotate },
+        request,
+        draft,
+        notes,
+        events,
+        (result) => record(continued, request, own, draft, result),
       );
+      logRun.end(ended.ended === 'done' ? 'completed' : ended.ended === 'failed' ? 'failed' : 'cancelled');
       if (ended.ended === 'done') return { kept: true };
       let response: ResponseObject;
       if (ended.ended === 'failed') response = ended.response;
@@ -513,7 +562,8 @@ export function createResponsesHandler(
    * in the stream. Resolves with how the turn ended; `gone`: the client left, or the run was cancelled.
    */
   async function streamTurn(
-    ctx: Pick<RequestContext, 'client'> & { res?: ServerResponse },
+    ctx: Pick<RequestContext, 'client'> &
+      Partial<Pick<RequestContext, 'annotate'>> & { res?: ServerResponse },
     request: ProxiedTurnRequest,
     draft: Draft,
     notes: readonly string[],

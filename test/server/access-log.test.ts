@@ -136,6 +136,42 @@ describe('gtalign serve', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a background response: the request’s line names it, and its run has a line of its own when it ends', async () => {
+    const path = join(dir, 'background.log');
+    const accessLog = await openAccessLog(path, process.stdout, () => {});
+    const proxy = await startProxyServer({ model: model(), apiKeys: [KEY], accessLog, log: () => {} });
+    const created = (await (
+      await post(`${proxy.url}/v1/responses`, { input: QUESTION, background: true })
+    ).json()) as {
+      id: string;
+    };
+    let done: { status: string; gtalign?: { cell: string } } = { status: 'queued' };
+    while (done.status === 'queued' || done.status === 'in_progress') {
+      const res = await fetch(`${proxy.url}/v1/responses/${created.id}`, {
+        headers: { authorization: `Bearer ${KEY}` },
+      });
+      done = (await res.json()) as typeof done;
+    }
+    await proxy.close();
+    await accessLog.close();
+    const log = lines(path);
+    expect(log[0]).toMatchObject({
+      route: '/v1/responses',
+      status: 200,
+      response: created.id,
+      background: true,
+    });
+    expect(log[0]).not.toHaveProperty('turn');
+    const run = log.find((l) => l.kind === 'background');
+    expect(run).toMatchObject({
+      id: log[0]!.id,
+      response: created.id,
+      outcome: 'completed',
+      key: FINGERPRINT,
+      turn: { cell: done.gtalign!.cell, stages: 2 },
+    });
+  });
+
   it('a full disk is reported once; the server goes on answering, its lines counted as dropped', async () => {
     if (!existsSync('/dev/full')) return;
     const problems: string[] = [];
