@@ -55,9 +55,46 @@ export const chatCompletionRequestSchema = z
     seed: z.number().int().nullish(),
     n: z.literal(1, 'gtalign serve answers with one choice; n must be 1').nullish(),
     tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),
+    // What the turn cannot give is refused by name rather than ignored: a client asking for JSON, log
+    // probabilities, audio or a tool call would otherwise get plain text and not know why.
+    tool_choice: z
+      .enum(['none', 'auto'], 'tools are not supported by the GTAlign turn; tool_choice must be none or auto')
+      .nullish(),
+    response_format: z
+      .object({
+        type: z.literal(
+          'text',
+          'gtalign serve answers in text (the turn writes its own four-block format); response_format.type must be text',
+        ),
+      })
+      .loose()
+      .nullish(),
+    logprobs: z
+      .literal(false, 'log probabilities are not returned by the GTAlign turn; logprobs must be false')
+      .nullish(),
+    top_logprobs: z
+      .literal(0, 'log probabilities are not returned by the GTAlign turn; top_logprobs must be 0')
+      .nullish(),
+    modalities: z
+      .array(z.literal('text', 'gtalign serve answers in text; modalities must be ["text"]'))
+      .nullish(),
+    audio: z.null('gtalign serve answers in text; audio output is not supported').optional(),
     gtalign: gtalignSchema.optional(),
   })
   .loose();
+
+/** Sampling fields a client may send that the GTAlign turn does not apply (it samples both stages itself). */
+const UNAPPLIED = ['stop', 'top_p', 'frequency_penalty', 'presence_penalty', 'logit_bias'] as const;
+
+/** A note naming the fields of `body` the turn does not apply, or none. */
+export function unappliedNote(body: Readonly<Record<string, unknown>>): string[] {
+  const given = UNAPPLIED.filter((k) => body[k] !== undefined && body[k] !== null);
+  return given.length === 0
+    ? []
+    : [
+        `${given.join(', ')} not applied: the GTAlign turn samples both stages with its own settings and stop strings`,
+      ];
+}
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
@@ -171,6 +208,7 @@ export function readMessages(body: ChatCompletionRequest, maxMessages: number): 
           `${skipped} system/developer message(s) not used: the GTAlign instruction prompt is the system behaviour`,
         ]
       : [];
+  notes.push(...unappliedNote(body));
   return { question, history, notes };
 }
 

@@ -57,6 +57,9 @@ export const responsesRequestSchema = z
       .nullish(),
     background: z.boolean('background must be true or false').nullish(),
     tools: z.array(z.unknown()).max(0, 'tools are not supported by the GTAlign turn').nullish(),
+    top_logprobs: z
+      .literal(0, 'log probabilities are not returned by the GTAlign turn; top_logprobs must be 0')
+      .nullish(),
     text: z
       .object({
         format: z
@@ -188,6 +191,8 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
   if (body.instructions !== undefined && body.instructions !== null && body.instructions.trim() !== '') {
     notes.push('instructions not used: the GTAlign instruction prompt is the system behaviour');
   }
+  if (body.top_p !== undefined && body.top_p !== null)
+    notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (typeof body.input === 'string') {
     if (body.input.trim() === '') throw badRequest('input is empty', 'input');
     return { question: body.input, history: [], notes };

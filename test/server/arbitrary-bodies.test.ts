@@ -169,3 +169,56 @@ describe('refusals these runs found unclear, now naming the field and what it ho
     });
   });
 });
+
+describe('what the turn cannot give is refused by name, what it does not apply is noted', () => {
+  const ask = (body: Record<string, unknown>) =>
+    fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: QUESTION }], ...body }),
+    });
+
+  it('chat completions: JSON output, log probabilities, audio and tool choices are 400s naming the field', async () => {
+    for (const [field, value] of [
+      ['response_format', { type: 'json_object' }],
+      ['response_format', { type: 'json_schema', json_schema: { name: 'x', schema: {} } }],
+      ['logprobs', true],
+      ['top_logprobs', 3],
+      ['modalities', ['text', 'audio']],
+      ['audio', { voice: 'alloy', format: 'wav' }],
+      ['tool_choice', 'required'],
+    ] as const) {
+      const res = await ask({ [field]: value });
+      expect(res.status, field).toBe(400);
+      const { error } = (await res.json()) as { error: { message: string; param: string } };
+      expect(error.param.startsWith(field), `${field}: ${error.param}`).toBe(true);
+      expect(error.message, field).toMatch(/text|log probabilities|tools/);
+    }
+    // Their harmless values pass.
+    const fine = await ask({
+      response_format: { type: 'text' },
+      logprobs: false,
+      tool_choice: 'none',
+      modalities: ['text'],
+    });
+    expect(fine.status).toBe(200);
+    await fine.text();
+  });
+
+  it('sampling fields the turn does not apply are named in gtalign.notes', async () => {
+    const res = await ask({ stop: ['\n\n'], top_p: 0.9, presence_penalty: 0.5 });
+    expect(res.status).toBe(200);
+    const { gtalign } = (await res.json()) as { gtalign: { notes: string[] } };
+    expect(gtalign.notes).toContain(
+      'stop, top_p, presence_penalty not applied: the GTAlign turn samples both stages with its own settings and stop strings',
+    );
+    const responses = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: QUESTION, top_p: 0.5 }),
+    });
+    expect(((await responses.json()) as { gtalign: { notes: string[] } }).gtalign.notes).toContain(
+      'top_p not applied: the GTAlign turn samples both stages with its own settings',
+    );
+  });
+});
