@@ -51,6 +51,8 @@ export interface CallOptionsLike {
   topP?: number;
   seed?: number;
   tools?: ReadonlyArray<unknown>;
+  /** `json` for `generateObject` and `Output.object`: refused (the turn answers in text). */
+  responseFormat?: { type: string };
   abortSignal?: AbortSignal;
   headers?: Record<string, string | undefined>;
   /** JSON per provider (v4 types its values a little differently from v3). */
@@ -414,6 +416,12 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
   const turnOptions = (params: CallOptionsLike, model: LanguageModelLike, signal: AbortSignal) => {
     if (params.tools !== undefined && params.tools.length > 0) {
       throw new TypeError('gtalignMiddleware: tools are not supported by the GTAlign turn');
+    }
+    if (params.responseFormat !== undefined && params.responseFormat.type !== 'text') {
+      throw new TypeError(
+        `gtalignMiddleware: responseFormat ${params.responseFormat.type} (generateObject, Output.object) is not ` +
+          'supported: the GTAlign turn answers in text',
+      );
     }
     const call = callOptions(params);
     const { question, history } = promptToTurn(params.prompt);

@@ -4,7 +4,7 @@
  * loopback upstream that plays the paper's dinosaur example.
  */
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateText, streamText, wrapLanguageModel } from 'ai';
+import { generateObject, generateText, jsonSchema, streamText, tool, wrapLanguageModel } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
 import {
@@ -166,5 +166,26 @@ describe('streamText through gtalignMiddleware', () => {
     });
     await result.consumeStream();
     expect(String(errors[0])).toMatch(/upstream exploded/);
+  });
+});
+
+describe('what the turn cannot give', () => {
+  it('refuses JSON output (generateObject) and tools, before any call upstream', async () => {
+    const model = wrapped({});
+    const object = await generateObject({
+      model,
+      prompt: QUESTION,
+      schema: jsonSchema<{ year: number }>({ type: 'object', properties: { year: { type: 'number' } } }),
+      maxRetries: 0,
+    }).catch((e: unknown) => e);
+    expect(String(object)).toMatch(/responseFormat json \(generateObject, Output\.object\) is not supported/);
+    const withTools = await generateText({
+      model,
+      prompt: QUESTION,
+      tools: { year: tool({ description: 'a year', inputSchema: jsonSchema({ type: 'object' }) }) },
+      maxRetries: 0,
+    }).catch((e: unknown) => e);
+    expect(String(withTools)).toMatch(/tools are not supported by the GTAlign turn/);
+    expect(upstream.requests).toHaveLength(0);
   });
 });
