@@ -217,10 +217,10 @@ export function metricsRoute(metrics: MetricsRegistry): Route {
   };
 }
 
-/** The request listener: routing, auth, errors, metrics. */
 /** The access-log note of a server without an access log. */
 const ignore = (): void => {};
 
+/** The request listener: routing, auth, errors, metrics, the access log. */
 export function createHandler(options: AppOptions): RequestListener {
   const { metrics, keys } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
