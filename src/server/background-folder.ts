@@ -104,12 +104,18 @@ export class EventLog {
 }
 
 export class BackgroundFolder {
-  /** `endingGraceMs`: see {@link ENDING_GRACE_MS}. */
+  private readonly endingGraceMs: number;
+  private readonly followPollMs: number;
+
+  /** `timing`: {@link ENDING_GRACE_MS} and {@link FOLLOW_POLL_MS} by default (tests shorten them). */
   constructor(
     readonly folder: ResponseFolder,
     private readonly log: (line: string) => void,
-    private readonly endingGraceMs = ENDING_GRACE_MS,
-  ) {}
+    timing: { endingGraceMs?: number; followPollMs?: number } = {},
+  ) {
+    this.endingGraceMs = timing.endingGraceMs ?? ENDING_GRACE_MS;
+    this.followPollMs = timing.followPollMs ?? FOLLOW_POLL_MS;
+  }
 
   /** The event file a run here writes to, or undefined for an id that names no file. */
   eventLog(id: string): EventLog | undefined {
@@ -201,7 +207,7 @@ export class BackgroundFolder {
         quietSince ??= Date.now();
         if (Date.now() - quietSince >= this.endingGraceMs) return { ended: 'cut', next: index };
       }
-      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+      await new Promise((r) => setTimeout(r, this.followPollMs));
     }
   }
 }

@@ -10,12 +10,15 @@
  * no error thrown at the run; a cancel request is seen and cleared; an event file is counted with its
  * response, and evicting or deleting the response removes it.
  */
+
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackgroundFolder } from '../../src/server/background-folder.js';
 import { ResponseFolder } from '../../src/server/response-folder.js';
@@ -80,6 +83,45 @@ describe('a run’s event file', () => {
     expect(bytes).toBe((await stat(join(dir, `${ID}.events`))).size);
   });
 
+  it('reads frames whatever the pieces the file grows by (multi-byte characters cut included)', async () => {
+    // No pause between looks: the file grows when the follower asks, so nothing here waits on time.
+    const shared = new BackgroundFolder(await ResponseFolder.open(dir, { maxResponses: 10 }), () => {}, {
+      followPollMs: 0,
+    });
+    const text = fc.string({ unit: 'grapheme', maxLength: 12 }).map((t) => t.replace(/\n/g, ' '));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(text, { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: -1, max: 13 }),
+        async (deltas, cuts, after) => {
+          const id = `resp_${randomBytes(16).toString('hex')}`;
+          const frames = [
+            ...deltas.map((d, i) => frame('response.output_text.delta', i, `,"delta":${JSON.stringify(d)}`)),
+            frame('response.completed', deltas.length),
+          ];
+          const bytes = Buffer.from(frames.join(''), 'utf8');
+          const path = join(dir, `${id}.events`);
+          let at = 0;
+          let cut = 0;
+          const out = sink();
+          const outcome = await shared.follow(out.res, id, after, async () => {
+            // Each time the follower finds nothing new, the file grows by the next piece (bytes, not characters).
+            if (at < bytes.length) {
+              const n = cuts[cut++ % cuts.length]!;
+              await appendFile(path, bytes.subarray(at, at + n));
+              at += n;
+            }
+            return 'in_progress';
+          });
+          expect(outcome).toEqual({ ended: 'done' });
+          expect(out.text()).toBe(frames.slice(after + 1).join(''));
+        },
+      ),
+      { numRuns: 25, seed: 20261207 },
+    );
+  });
+
   it('ends a cancelled run’s stream at its error event', async () => {
     const shared = new BackgroundFolder(await ResponseFolder.open(dir, { maxResponses: 10 }), () => {});
     const ending = frame('error', 1, ',"code":"response_cancelled"');
@@ -90,7 +132,9 @@ describe('a run’s event file', () => {
   });
 
   it('reports a file cut short once the response has ended, and a missing one as no events', async () => {
-    const shared = new BackgroundFolder(await ResponseFolder.open(dir, { maxResponses: 10 }), () => {}, 0);
+    const shared = new BackgroundFolder(await ResponseFolder.open(dir, { maxResponses: 10 }), () => {}, {
+      endingGraceMs: 0,
+    });
     // Two whole frames and half of a third.
     const cut = frame('response.created', 0) + frame('response.in_progress', 1) + frame('x', 2).slice(0, 9);
     await writeFile(join(dir, `${ID}.events`), cut);
