@@ -17,11 +17,10 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { type CallToolResult, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import { createGtalignMcpServer } from '../../src/mcp/server.js';
 import { dinosaurScript, MATRIX, QUESTION } from '../server/scripted-upstream.js';
 import { bodies, type Json } from '../support/json-mutations.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 
 const PARITY = readFileSync(new URL('../fixtures/reward-parity.jsonl', import.meta.url), 'utf8')
   .split('\n')
@@ -35,12 +34,7 @@ const logged: string[] = [];
 
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(dinosaurScript());
-  const model = createOpenAIModel({
-    baseUrl: upstream.baseUrl,
-    model: 'stub-model',
-    vendor: 'vllm',
-    maxRetries: 0,
-  });
+  const model = stubModel(upstream);
   const server = createGtalignMcpServer({
     model: () => Promise.resolve(model),
     defaults: {},

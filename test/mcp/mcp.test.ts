@@ -12,7 +12,6 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import { type RunningMcpServer, startMcpHttpServer } from '../../src/mcp/http.js';
 import { createGtalignMcpServer } from '../../src/mcp/server.js';
 import { PRESETS } from '../../src/steering/presets.js';
@@ -24,7 +23,7 @@ import {
   RESPONSES,
 } from '../server/scripted-upstream.js';
 import { cliArgs, REPO_ROOT } from '../support/cli.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 
 const TOOLS = ['analyze_game', 'decide', 'respond', 'score_reward', 'steer'];
 
@@ -193,12 +192,7 @@ describe('over streamable HTTP', () => {
   let server: RunningMcpServer;
   const TOKEN = 'test-mcp-token-0123456789';
   beforeAll(async () => {
-    const model = createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    });
+    const model = stubModel(upstream);
     server = await startMcpHttpServer({
       createServer: () =>
         createGtalignMcpServer({ model: () => Promise.resolve(model), defaults: {}, log: () => {} }),

@@ -16,12 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import { AccessLog, MAX_PENDING_BYTES, openAccessLog } from '../../src/server/access-log.js';
 import { startProxyServer } from '../../src/server/proxy.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { PRESETS } from '../../src/steering/presets.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import { dinosaurScript, QUESTION } from './scripted-upstream.js';
 
 const KEY = 'sk-access-log-secret-key-0123456789';
@@ -38,8 +37,7 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-const model = () =>
-  createOpenAIModel({ baseUrl: upstream.baseUrl, model: 'stub-model', vendor: 'vllm', maxRetries: 0 });
+const model = () => stubModel(upstream);
 const lines = (path: string) =>
   readFileSync(path, 'utf8')
     .trim()

@@ -11,12 +11,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startProxyServer } from '../../src/server/proxy.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { bodies, type Json } from '../support/json-mutations.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import { dinosaurScript, QUESTION } from './scripted-upstream.js';
 
 let upstream: OpenAIStubServer;
@@ -27,12 +26,7 @@ const logged: string[] = [];
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(dinosaurScript());
   proxy = await startProxyServer({
-    model: createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    }),
+    model: stubModel(upstream),
     modelName: 'gtalign-dino',
     log: (line) => logged.push(line),
   });

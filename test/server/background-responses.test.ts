@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
 import { ResponseFolder } from '../../src/server/response-folder.js';
@@ -30,6 +29,7 @@ import {
   type OpenAIStubServer,
   type StubHandler,
   startOpenAIStubServer,
+  stubModel,
 } from '../support/openai-stub-server.js';
 import { waitFor } from '../support/wait-for.js';
 import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
@@ -40,7 +40,7 @@ let client: OpenAI;
 const KEY = 'sk-test-background-key';
 
 function model() {
-  return createOpenAIModel({ baseUrl: upstream.baseUrl, model: 'stub-model', vendor: 'vllm', maxRetries: 0 });
+  return stubModel(upstream);
 }
 
 /** The dinosaur script, its answers held until `release()` is called. */

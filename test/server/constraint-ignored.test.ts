@@ -5,13 +5,13 @@
  * `constraint_ignored`, and the Prometheus metrics count it per stage.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
   startOpenAIStubServer,
+  stubModel,
 } from '../support/openai-stub-server.js';
 import { dinosaurScript, QUESTION, RESPONSES } from './scripted-upstream.js';
 
@@ -38,12 +38,7 @@ let proxy: RunningServer & { app: ProxyApp };
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(ignoringUpstream());
   proxy = await startProxyServer({
-    model: createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    }),
+    model: stubModel(upstream),
     log: () => {},
   });
 });

@@ -10,13 +10,13 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startProxyServer } from '../../src/server/proxy.js';
 import {
   type OpenAIStubServer,
   type StubReply,
   startOpenAIStubServer,
+  stubModel,
 } from '../support/openai-stub-server.js';
 import { QUESTION, STAGE1 } from './scripted-upstream.js';
 
@@ -107,12 +107,7 @@ beforeAll(async () => {
     return { content: text, chunkSize: current.chunkSize };
   });
   proxy = await startProxyServer({
-    model: createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    }),
+    model: stubModel(upstream),
     modelName: 'gtalign-dino',
     log: (line) => logged.push(line),
   });

@@ -9,7 +9,7 @@ import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
 import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, type ProxyOptions, startProxyServer } from '../../src/server/proxy.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import { waitFor } from '../support/wait-for.js';
 import {
   dinosaurScript,
@@ -27,12 +27,7 @@ const KEY = 'sk-test-proxy-key';
 
 async function startProxy(extra: Partial<ProxyOptions> = {}) {
   return startProxyServer({
-    model: createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    }),
+    model: stubModel(upstream),
     modelName: 'gtalign-dino',
     apiKeys: [KEY],
     log: () => {},

@@ -7,10 +7,9 @@
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -28,12 +27,7 @@ const KEY = 'sk-test-responses-key';
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(dinosaurScript());
   proxy = await startProxyServer({
-    model: createOpenAIModel({
-      baseUrl: upstream.baseUrl,
-      model: 'stub-model',
-      vendor: 'vllm',
-      maxRetries: 0,
-    }),
+    model: stubModel(upstream),
     modelName: 'gtalign-dino',
     apiKeys: [KEY],
     log: () => {},

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpenAIModel } from '../../src/llm/openai.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import { createPlayground } from '../../src/studio/playground.js';
@@ -21,7 +20,7 @@ import { startStudioServer } from '../../src/studio/server.js';
 import { openStudyStore, type StudyStore } from '../../src/studio/study.js';
 import { dinosaurScript, QUESTION } from '../server/scripted-upstream.js';
 import { bodies, type Json } from '../support/json-mutations.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 
 const TOKEN = 'studio-fuzz-token';
 let upstream: OpenAIStubServer;
@@ -34,12 +33,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'gtalign-studio-fuzz-'));
   upstream = await startOpenAIStubServer(dinosaurScript());
   studies = await openStudyStore(join(root, 'studies'));
-  const model = createOpenAIModel({
-    baseUrl: upstream.baseUrl,
-    model: 'stub-model',
-    vendor: 'vllm',
-    maxRetries: 0,
-  });
+  const model = stubModel(upstream);
   studio = await startStudioServer({
     runs: [],
     studies,

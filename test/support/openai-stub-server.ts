@@ -14,8 +14,11 @@
  *   // … point a client at server.baseUrl (…/v1) …
  *   await server.close();
  */
+
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { createOpenAIModel } from '../../src/llm/openai.js';
+import type { ChatModel } from '../../src/llm/types.js';
 
 export interface StubReply {
   /** HTTP status (default 200). A status >= 400 sends an OpenAI-style error body unless `raw` is set. */
@@ -316,4 +319,9 @@ export async function startOpenAIStubServer(
       });
     },
   };
+}
+
+/** The model gtalign talks to a stub server as: vLLM's dialect, its default model name, no retries. */
+export function stubModel(stub: Pick<OpenAIStubServer, 'baseUrl'>): ChatModel {
+  return createOpenAIModel({ baseUrl: stub.baseUrl, model: 'stub-model', vendor: 'vllm', maxRetries: 0 });
 }
