@@ -65,9 +65,11 @@ export function listenError(err: unknown, server: ServerSetup): unknown {
   return err;
 }
 
-/** `N API key(s)` or `no API key`, for the line a server prints at start. */
+/** `N API key(s)` or `no API key`, and the access log if any, for the line a server prints at start. */
 export function keysNote(server: ServerSetup): string {
-  return server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key';
+  const keys = server.apiKeys.length > 0 ? `${server.apiKeys.length} API key(s)` : 'no API key';
+  if (server.accessLog === undefined) return keys;
+  return `${keys}, access log ${server.accessLog === '-' ? 'on stdout' : server.accessLog}`;
 }
 
 /**

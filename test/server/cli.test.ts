@@ -76,6 +76,7 @@ describe('gtalign serve', () => {
       { MY_KEYS: 'k-one,k-two' },
     );
     expect(s.stderr()).toMatch(/model openai:qwen-dino|qwen-dino/);
+    expect(s.stderr()).toContain(`2 API key(s), access log ${accessLog}`);
     const ask = (key: string) =>
       fetch(`${s.url}/v1/chat/completions`, {
         method: 'POST',
