@@ -87,12 +87,24 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
     expect(JSON.stringify(result)).not.toMatch(/constraint_ignored/);
   });
 
-  it('gtalign serve in front of it answers the official openai client, plain, streamed and in the background', {
+  it('gtalign serve in front of it answers the official openai client, plain, streamed and in the background; the access log has each turn’s tokens as the server counted them', {
     timeout: 120_000,
   }, async () => {
+    const logDir = await mkdtemp(join(tmpdir(), 'gtalign-real-log-'));
+    const accessLog = join(logDir, 'access.log');
     const child = spawn(
       process.execPath,
-      cliArgs(['serve', '--upstream-url', `${server.origin}/v1`, '--port', '0', '--max-chars', '16']),
+      cliArgs([
+        'serve',
+        '--upstream-url',
+        `${server.origin}/v1`,
+        '--port',
+        '0',
+        '--max-chars',
+        '16',
+        '--access-log',
+        accessLog,
+      ]),
       { cwd: REPO_ROOT, env: process.env },
     );
     try {
@@ -144,9 +156,38 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
       expect(['completed', 'incomplete']).toContain(kept.status);
       expect(kept.background).toBe(true);
       expect((kept as unknown as { gtalign: { cell: string } }).gtalign.cell).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);
-    } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('close', resolve));
+      // The access log, written out by the time the process has exited: the plain turn's tokens are the
+      // usage llama-server reported for its two calls.
+      const logged = (await readFile(accessLog, 'utf8'))
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              route?: string;
+              kind?: string;
+              turn?: { cell: string; tokens: Record<string, number> };
+            },
+        );
+      const usage = plain.usage!;
+      expect(logged[0]!.turn).toMatchObject({
+        cell: gtalign.cell,
+        tokens: {
+          prompt: usage.prompt_tokens,
+          cached_prompt: usage.prompt_tokens_details?.cached_tokens ?? 0,
+          completion: usage.completion_tokens,
+        },
+      });
+      expect(logged.find((l) => l.kind === 'background')).toMatchObject({
+        response: id,
+        turn: { cell: expect.any(String) },
+      });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('close', resolve));
+      await rm(logDir, { recursive: true, force: true });
     }
   });
 
