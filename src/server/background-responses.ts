@@ -7,8 +7,11 @@
  * - completed (or incomplete at the token limit): kept like any stored response (response-keeper.ts), so
  *   it is retrieved, continued with `previous_response_id` and deleted as usual;
  * - failed (the upstream failed, or the deadline passed): `status: "failed"` with `error`;
- * - cancelled (`POST /v1/responses/{id}/cancel`, or the server closing): the upstream call is aborted and
- *   the response is `status: "cancelled"`.
+ * - cancelled (`POST /v1/responses/{id}/cancel`): the upstream call is aborted and the response is
+ *   `status: "cancelled"`.
+ *
+ * Closing the server gives the running responses the grace open requests get, then stops the rest: they
+ * end failed with code `server_shutdown` (nobody cancelled them; a client may create them again).
  *
  * Every run keeps its stream events (response-events.ts), so a client can follow it, from any sequence
  * number, while it runs and after it ended (`GET /v1/responses/{id}?stream=true&starting_after=N`);
@@ -25,6 +28,14 @@ import { ClientWatch } from './client-watch.js';
 import { HttpError } from './errors.js';
 import type { ResponseEvents } from './response-events.js';
 import type { ResponseObject } from './responses.js';
+
+/** Why a run stopped when the server closed: it ends failed (`server_shutdown`), not cancelled. */
+export class ServerShutdown extends Error {
+  constructor() {
+    super('the server stopped before this background response finished');
+    this.name = 'ServerShutdown';
+  }
+}
 
 /** Failed and cancelled background responses kept for `GET` and `cancel`. */
 export const MAX_ENDED = 1000;
@@ -204,9 +215,23 @@ export class BackgroundResponses {
     return this.ended.delete(id) || hadStream || wasRunning;
   }
 
-  /** Cancels every running response (the server is closing) and waits for them to stop. */
-  async cancelAll(): Promise<void> {
+  /**
+   * The server is closing: waits up to `graceMs` for the running responses to end, then stops the rest
+   * with {@link ServerShutdown} (they end failed) and waits for them to stop.
+   */
+  async shutdown(graceMs: number): Promise<void> {
     this.stopWatch();
-    await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+    const runs = [...this.running.values()];
+    if (runs.length > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.all(runs.map((r) => r.ended)), grace]);
+      clearTimeout(timer);
+    }
+    const left = [...this.running.values()];
+    for (const run of left) run.watch.leave(new ServerShutdown());
+    await Promise.all(left.map((r) => r.ended));
   }
 }

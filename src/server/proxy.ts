@@ -541,10 +541,12 @@ export async function startProxyServer(
   const app = createProxyApp(options);
   const running = await listen(app.handler, options);
   const close = running.close.bind(running);
-  // Background responses hold no connection: they are cancelled, not waited for.
-  running.close = async () => {
-    await app.background.cancelAll();
-    await close();
+  // Background responses hold no connection: they get the grace open requests get (the listener stops at
+  // once, so no new one starts), then end failed with server_shutdown.
+  running.close = async (graceMs = 5_000) => {
+    const closing = close(graceMs);
+    await app.background.shutdown(graceMs);
+    await closing;
   };
   return Object.assign(running, { app });
 }

@@ -40,7 +40,7 @@ import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { type AccessLog, keyFingerprint } from './access-log.js';
-import type { BackgroundResponses } from './background-responses.js';
+import { type BackgroundResponses, ServerShutdown } from './background-responses.js';
 import type { TurnSettings } from './chat-request.js';
 import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
 import { conversationNotFound } from './conversations.js';
@@ -534,14 +534,26 @@ export function createResponsesHandler(
         events,
         (result) => record(continued, request, own, draft, result),
       );
-      logRun.end(ended.ended === 'done' ? 'completed' : ended.ended === 'failed' ? 'failed' : 'cancelled');
-      if (ended.ended === 'done') return { kept: true };
+      if (ended.ended === 'done') {
+        logRun.end('completed');
+        return { kept: true };
+      }
       let response: ResponseObject;
       if (ended.ended === 'failed') response = ended.response;
-      else {
+      else if (client.reason instanceof ServerShutdown) {
+        const error = {
+          code: 'server_shutdown',
+          message: `gtalign serve stopped before response ${draft.id} finished; create it again`,
+        };
+        response = { ...base(draft, 'failed'), error };
+        events.send('error', { ...error, param: null });
+        events.send('response.failed', { response });
+        events.end();
+      } else {
         sendCancelled(events, draft.id);
         response = base(draft, 'cancelled');
       }
+      logRun.end(response.status === 'cancelled' ? 'cancelled' : 'failed');
       await store.putBlocked(draft.id, JSON.stringify(response), response.status);
       return { kept: false, response };
     });

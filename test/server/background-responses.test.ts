@@ -432,16 +432,73 @@ describe('two processes sharing a response folder', () => {
 });
 
 describe('closing the server', () => {
-  it('cancels the background responses that run', async () => {
-    const own = await startProxyServer({ model: model(), log: () => {} });
-    upstream.setHandler(() => ({ hang: true }));
-    const cutBefore = upstream.cutOff;
-    const ownClient = new OpenAI({ baseURL: `${own.url}/v1`, apiKey: 'none', maxRetries: 0 });
-    await ownClient.responses.create({ model: 'x', input: QUESTION, background: true });
-    await expect.poll(() => own.app.background.active, { timeout: 30_000 }).toBe(1);
-    await expect.poll(() => upstream.inFlight, { timeout: 30_000 }).toBeGreaterThan(0);
-    await own.close();
-    expect(own.app.background.active).toBe(0);
-    await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+  /** A server with a folder of its own, and a second one reading it (the first is gone by then). */
+  async function serveWithFolder() {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-bg-close-'));
+    const open = async () =>
+      startProxyServer({
+        model: model(),
+        responseFolder: await ResponseFolder.open(dir, { maxResponses: 100 }),
+        log: () => {},
+      });
+    return { dir, own: await open(), reader: open };
+  }
+
+  it('gives running responses the grace to finish: one the model answers meanwhile is kept completed', async () => {
+    const { dir, own, reader } = await serveWithFolder();
+    try {
+      const hold = held();
+      upstream.setHandler(hold.handler);
+      const ownClient = new OpenAI({ baseURL: `${own.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const created = await ownClient.responses.create({ model: 'x', input: QUESTION, background: true });
+      await hold.reached;
+      // Closing starts; the model answers within the grace (30 s here: nothing waits on it but the answer).
+      const closing = own.close(30_000);
+      hold.release();
+      await closing;
+      expect(own.app.background.active).toBe(0);
+      const after = await reader();
+      try {
+        const client = new OpenAI({ baseURL: `${after.url}/v1`, apiKey: 'none', maxRetries: 0 });
+        expect(await client.responses.retrieve(created.id)).toMatchObject({
+          status: 'completed',
+          output_text: RESPONSES.CQ,
+        });
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('past the grace, ends what still runs failed with server_shutdown (not cancelled), and cuts its upstream call', async () => {
+    const { dir, own, reader } = await serveWithFolder();
+    try {
+      upstream.setHandler(() => ({ hang: true }));
+      const cutBefore = upstream.cutOff;
+      const ownClient = new OpenAI({ baseURL: `${own.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const created = await ownClient.responses.create({ model: 'x', input: QUESTION, background: true });
+      await expect.poll(() => upstream.inFlight, { timeout: 30_000 }).toBeGreaterThan(0);
+      await own.close(0);
+      expect(own.app.background.active).toBe(0);
+      await expect.poll(() => upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+      const after = await reader();
+      try {
+        const client = new OpenAI({ baseURL: `${after.url}/v1`, apiKey: 'none', maxRetries: 0 });
+        expect(await client.responses.retrieve(created.id)).toMatchObject({
+          status: 'failed',
+          error: { code: 'server_shutdown' },
+        });
+        // Its stream, read from the folder, ends with the failure.
+        const seen: OpenAI.Responses.ResponseStreamEvent[] = [];
+        for await (const e of await client.responses.retrieve(created.id, { stream: true })) seen.push(e);
+        expect(seen.map((e) => e.type).slice(-2)).toEqual(['error', 'response.failed']);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
