@@ -5,7 +5,6 @@
  * Bodies are bounded (`maxBodyBytes`), requests time out while being received, and the page may talk to
  * this server only (its Content-Security-Policy).
  */
-
 import type { ServerResponse } from 'node:http';
 import { TurnError } from '../assistant/errors.js';
 import { computeConversationMetrics, isConversationRun } from '../eval/conversation-metrics.js';
