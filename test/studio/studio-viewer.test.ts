@@ -11,7 +11,8 @@
  * its table and its curves at the swept values with the points' welfare; no console errors, no request
  * outside the studio. Screenshots go to $GTALIGN_SCREENSHOT_DIR when it is set.
  */
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -174,6 +175,8 @@ describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, s
       convDir,
       '--study-dir',
       join(root, 'studies'),
+      '--access-log',
+      join(root, 'access.log'),
     ]);
     browser = await launchBrowser();
   }, 60_000);
@@ -430,5 +433,22 @@ describe.skipIf(!haveChromium)('gtalign studio run viewer: charts, comparison, s
 
   it('logged no console errors and made no request outside the studio', () => {
     expect(problems).toEqual([]);
+  });
+
+  it('--access-log: a line for each API call the pages made, with the token’s fingerprint, never the token', async () => {
+    const path = join(root, 'access.log');
+    const fingerprint = `sha256:${createHash('sha256').update(studio.token).digest('hex').slice(0, 12)}`;
+    const read = async () =>
+      (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { route: string; status: number; key: string | null });
+    await expect
+      .poll(async () => (await read()).filter((l) => l.route === '/api/compare' && l.status === 200).length)
+      .toBeGreaterThan(0);
+    const api = (await read()).filter((l) => l.route.startsWith('/api/'));
+    expect(api.length).toBeGreaterThan(5);
+    expect(api.every((l) => l.key === fingerprint)).toBe(true);
+    expect(await readFile(path, 'utf8')).not.toContain(studio.token);
   });
 });
