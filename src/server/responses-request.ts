@@ -60,6 +60,9 @@ export const responsesRequestSchema = z
     top_logprobs: z
       .literal(0, 'log probabilities are not returned by the GTAlign turn; top_logprobs must be 0')
       .nullish(),
+    tool_choice: z
+      .enum(['none', 'auto'], 'tools are not supported by the GTAlign turn; tool_choice must be none or auto')
+      .nullish(),
     text: z
       .object({
         format: z
@@ -193,6 +196,8 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
   }
   if (body.top_p !== undefined && body.top_p !== null)
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
+  if (body.reasoning !== undefined && body.reasoning !== null)
+    notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
   if (typeof body.input === 'string') {
     if (body.input.trim() === '') throw badRequest('input is empty', 'input');
     return { question: body.input, history: [], notes };

@@ -209,10 +209,20 @@ describe('what the turn cannot give is refused by name, what it does not apply i
     const responses = await fetch(`${proxy.url}/v1/responses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: QUESTION, top_p: 0.5 }),
+      body: JSON.stringify({ input: QUESTION, top_p: 0.5, reasoning: { effort: 'high' } }),
     });
-    expect(((await responses.json()) as { gtalign: { notes: string[] } }).gtalign.notes).toContain(
-      'top_p not applied: the GTAlign turn samples both stages with its own settings',
+    expect(((await responses.json()) as { gtalign: { notes: string[] } }).gtalign.notes).toEqual(
+      expect.arrayContaining([
+        'top_p not applied: the GTAlign turn samples both stages with its own settings',
+        'reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks',
+      ]),
     );
+    const toolChoice = await fetch(`${proxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: QUESTION, tool_choice: 'required' }),
+    });
+    expect(toolChoice.status).toBe(400);
+    expect(((await toolChoice.json()) as { error: { param: string } }).error.param).toBe('tool_choice');
   });
 });
