@@ -13,9 +13,9 @@
  *   (`PY_EXECUTABLES.SYSTEM`); `data.processors` (`PROCESSOR_REGISTRY`, `register_processor` refusing a
  *   name twice).
  * - STAND-IN `ray`: `remote(**options)` on a class, `.options(…).remote(*args)` starting the actor in a
- *   process of its own (multiprocessing, spawn), where the class is found again by its path, as Ray's
- *   worker imports it; `handle.method.remote(*args)` and `ray.get` carry calls, results and exceptions
- *   between the processes by pickle.
+ *   process of its own (multiprocessing, spawn), where the class is found again by its path (real Ray
+ *   sends the class by cloudpickle instead, which this does not test); `handle.method.remote(*args)` and
+ *   `ray.get` carry calls, results and exceptions between the processes by pickle.
  * - STAND-IN `torch`: `tensor`, `ones_like`, `float32` and a list-backed tensor.
  * - The tokenizer is a STAND-IN too: a ChatML template and one id per character.
  *
@@ -122,7 +122,7 @@ write("ray/__init__.py", """
     import importlib, multiprocessing, threading
     _ctx = multiprocessing.get_context("spawn")
     def _serve(module, qualname, args, conn):
-        # The actor's process: the class found again by its path, as Ray's worker imports it.
+        # The actor's process: the class found again by its path (the module imported there).
         cls = getattr(importlib.import_module(module), qualname)._cls
         actor = cls(*args)
         while True:
