@@ -85,6 +85,11 @@ export async function openAccessLog(
   return new AccessLog(stream, target, log, true);
 }
 
+/** When something that took `seconds` began, and how long it took, as the log writes them. */
+export function timing(seconds: number): { time: string; ms: number } {
+  return { time: new Date(Date.now() - seconds * 1000).toISOString(), ms: Math.round(seconds * 10_000) / 10 };
+}
+
 /** A fingerprint of an API key for the log (`sha256:` and 12 hex digits): which key, never the key. */
 export function keyFingerprint(authorization: string | undefined): string | undefined {
   const key = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;

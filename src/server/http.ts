@@ -12,7 +12,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { z } from 'zod';
 import { zodIssues } from '../issues.js';
 import { excerpt } from '../llm/http.js';
-import { type AccessLog, keyFingerprint } from './access-log.js';
+import { type AccessLog, keyFingerprint, timing } from './access-log.js';
 import type { KeyChecker } from './auth.js';
 import { invalidRequest, MAX_PROBLEMS } from './body-check.js';
 import { ClientWatch } from './client-watch.js';
@@ -291,19 +291,22 @@ export function createHandler(options: AppOptions): RequestListener {
       requests.inc({ route: routeLabel, method, status: String(res.statusCode) });
       const seconds = (performance.now() - started) / 1000;
       latency.observe(seconds, { route: routeLabel });
-      accessLog?.write({
-        time: new Date(Date.now() - seconds * 1000).toISOString(),
-        id: ctx.requestId,
-        method,
-        path,
-        route: routeLabel,
-        status: res.statusCode,
-        ms: Math.round(seconds * 10_000) / 10,
-        remote: req.socket.remoteAddress ?? null,
-        key: keyFingerprint(req.headers.authorization) ?? null,
-        completed: res.writableFinished,
-        ...notes,
-      });
+      if (accessLog !== undefined) {
+        const { time, ms } = timing(seconds);
+        accessLog.write({
+          time,
+          id: ctx.requestId,
+          method,
+          path,
+          route: routeLabel,
+          status: res.statusCode,
+          ms,
+          remote: req.socket.remoteAddress ?? null,
+          key: keyFingerprint(req.headers.authorization) ?? null,
+          completed: res.writableFinished,
+          ...notes,
+        });
+      }
     });
     let requestId: string | undefined;
     const ctx: RequestContext = {

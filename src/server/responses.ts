@@ -39,7 +39,7 @@ import type { ServerResponse } from 'node:http';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
-import { type AccessLog, keyFingerprint } from './access-log.js';
+import { type AccessLog, keyFingerprint, timing } from './access-log.js';
 import { type BackgroundResponses, ServerShutdown } from './background-responses.js';
 import type { TurnSettings } from './chat-request.js';
 import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
@@ -486,14 +486,14 @@ export function createResponsesHandler(
       },
       end: (outcome: 'completed' | 'failed' | 'cancelled'): void => {
         if (accessLog === undefined) return;
-        const seconds = (performance.now() - started) / 1000;
+        const { time, ms } = timing((performance.now() - started) / 1000);
         accessLog.write({
-          time: new Date(Date.now() - seconds * 1000).toISOString(),
+          time,
           id: ctx.requestId,
           kind: 'background',
           response: id,
           outcome,
-          ms: Math.round(seconds * 10_000) / 10,
+          ms,
           key,
           ...notes,
         });

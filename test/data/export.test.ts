@@ -25,6 +25,14 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-export-'));
 });
 
+/** The JSON objects of a JSONL file, one a line. */
+// biome-ignore lint/suspicious/noExplicitAny: the tests look into records of every export layout
+const jsonLines = async (path: string): Promise<any[]> =>
+  (await readFile(path, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+
 /** Rows without `source` (where they were read from), the part an export must preserve. */
 const content = (rows: DatasetRow[]) => rows.map(({ source: _s, ...rest }) => rest);
 
@@ -85,10 +93,7 @@ describe('export openrlhf', () => {
   it('writes {id, input: messages, label, datasource} with a JSON label carrying what the reward needs', async () => {
     const out = join(dir, 'orl.jsonl');
     await exportRows(sample, { format: 'openrlhf', out });
-    const lines = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await jsonLines(out);
     expect(Object.keys(lines[0]).sort()).toEqual(['datasource', 'id', 'input', 'label']);
     expect(lines[0].input).toEqual(sample[0]!.prompt);
     expect(lines[0].datasource).toBe('math-hard');
@@ -229,10 +234,7 @@ describe('export skyrl and areal', () => {
   it('skyrl: prompt, env_class, reward_spec {method, ground_truth}, data_source, extra_info (JSONL by name)', async () => {
     const out = join(dir, 'skyrl.jsonl');
     expect(await exportRows(sample, { format: 'skyrl', out })).toMatchObject({ rows: 2, container: 'jsonl' });
-    const lines = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await jsonLines(out);
     expect(lines[0]).toEqual({
       id: 'math-hard:test:1',
       data_source: 'math-hard',
@@ -267,10 +269,7 @@ describe('export skyrl and areal', () => {
     const out = join(dir, 'areal.parquet');
     // AReaL rows are always JSONL, whatever the name says.
     expect(await exportRows(sample, { format: 'areal', out })).toMatchObject({ rows: 2, container: 'jsonl' });
-    const lines = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await jsonLines(out);
     expect(lines[1]).toEqual({
       id: 'minerva:train:0',
       data_source: 'minerva',
@@ -291,10 +290,7 @@ describe('export nemo-rl', () => {
       rows: 2,
       container: 'jsonl',
     });
-    const lines = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = await jsonLines(out);
     expect(lines[1]).toEqual({
       id: 'minerva:train:0',
       data_source: 'minerva',
