@@ -8,15 +8,17 @@
  * - {@link signFlipTest}: the paired permutation test of "the mean difference is 0" (two-sided): exact
  *   over all 2^m sign patterns of the m non-zero differences when m ≤ 20, else Monte Carlo with the
  *   (count + 1) / (N + 1) estimate, which is never 0.
- * - {@link pearson}, {@link spearman} with Fisher-z intervals ({@link correlation}).
+ * - {@link pearson}, {@link spearman} and Kendall's τ-b (./kendall.ts) with Fisher-z intervals
+ *   ({@link correlation}).
  * - {@link krippendorffAlpha}: inter-rater agreement with missing ratings (interval or nominal metric).
  *
  * Identical samples give a difference of exactly 0, an interval [0, 0] and p = 1; a constant shift c gives
  * exactly c and the interval [c, c] (every resample of a constant is that constant).
  */
 import { seededRandom } from '../random.js';
+import { kendallTauB } from './kendall.js';
 
-export { seededRandom };
+export { kendallTauB, seededRandom };
 
 /** FNV-1a over a string's UTF-16 code units: a 32-bit seed from text (a study id and a rater id). */
 export function hashSeed(text: string): number {
@@ -312,22 +314,44 @@ export function normalQuantile(p: number): number {
   );
 }
 
+/** The correlation methods of {@link correlation}. */
+export type CorrelationMethod = 'pearson' | 'spearman' | 'kendall';
+
 /**
- * A correlation with its Fisher-z interval: tanh(atanh(r) ± z / √(n − 3)) for Pearson, with the standard
- * error √(1.06 / (n − 3)) for Spearman (Fieller, Hartley and Pearson 1957). NaN bounds when n ≤ 3.
+ * Each method's statistic, the variance of its Fisher z = atanh(r), and the smallest n with an interval:
+ * 1 / (n − 3) for Pearson; 1.06 / (n − 3) for Spearman's ρ and 0.437 / (n − 4) for Kendall's τ (Fieller,
+ * Hartley and Pearson 1957).
+ */
+const METHODS: Record<
+  CorrelationMethod,
+  {
+    statistic: (x: readonly number[], y: readonly number[]) => number;
+    variance: (n: number) => number;
+    minN: number;
+  }
+> = {
+  pearson: { statistic: pearson, variance: (n) => 1 / (n - 3), minN: 4 },
+  spearman: { statistic: spearman, variance: (n) => 1.06 / (n - 3), minN: 4 },
+  kendall: { statistic: kendallTauB, variance: (n) => 0.437 / (n - 4), minN: 5 },
+};
+
+/**
+ * A correlation with its Fisher-z interval, tanh(atanh(r) ± z · se), the standard error by the method (see
+ * {@link METHODS}). NaN bounds when n is too small for it (3 or fewer pairs; 4 or fewer for Kendall).
  */
 export function correlation(
   x: readonly number[],
   y: readonly number[],
-  method: 'pearson' | 'spearman',
+  method: CorrelationMethod,
   level = 0.95,
 ): Interval {
-  const r = method === 'pearson' ? pearson(x, y) : spearman(x, y);
+  const { statistic, variance, minN } = METHODS[method];
+  const r = statistic(x, y);
   const n = x.length;
   const base = { estimate: r, level, n, method: 'fisher-z' as const };
-  if (n <= 3 || Number.isNaN(r)) return { ...base, low: Number.NaN, high: Number.NaN };
+  if (n < minN || Number.isNaN(r)) return { ...base, low: Number.NaN, high: Number.NaN };
   if (Math.abs(r) === 1) return { ...base, low: r, high: r };
-  const se = Math.sqrt((method === 'pearson' ? 1 : 1.06) / (n - 3));
+  const se = Math.sqrt(variance(n));
   const z = normalQuantile(1 - (1 - level) / 2);
   const centre = Math.atanh(r);
   return { ...base, low: Math.tanh(centre - z * se), high: Math.tanh(centre + z * se) };

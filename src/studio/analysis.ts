@@ -5,7 +5,8 @@
  * - the paired difference B − A and the relative change mean(B) / mean(A) − 1 (the paper's +11.3% is this
  *   figure) with paired bootstrap intervals, and a sign-flip permutation test of the difference;
  * - preferences: B wins, A wins, ties, and the win rate of B (a tie counts half) with an interval;
- * - the correlation of every rating with its reply's welfare W (Pearson and Spearman, Fisher-z intervals);
+ * - the correlation of every rating with its reply's welfare W (Pearson, Spearman and Kendall's τ-b, as the
+ *   paper reports them, with Fisher-z intervals);
  * - inter-rater agreement when items have several raters: Krippendorff's alpha of the satisfaction ratings
  *   (interval metric; a unit is one reply, i.e. item × arm) and of the preferences (nominal);
  * - satisfaction by the reply's action (DA, CQ, AQ) per arm, where the items record it: whether raters
@@ -35,7 +36,7 @@ export interface StudyAnalysis {
   relativeChange: Interval;
   test: PermutationTest;
   preference: { A: number; B: number; tie: number; winRateB: Interval };
-  correlation: { pairs: number; pearson: Interval; spearman: Interval };
+  correlation: { pairs: number; pearson: Interval; spearman: Interval; kendall: Interval };
   /** Mean satisfaction per arm and action of the reply rated, in arm then action order. */
   byAction: { arm: Arm; action: string; n: number; satisfaction: Interval }[];
   agreement: {
@@ -113,6 +114,7 @@ export function analyzeStudy(study: StudyFile, ratings: readonly Rating[], seed 
       pairs: ws.length,
       pearson: correlation(ws, sats, 'pearson'),
       spearman: correlation(ws, sats, 'spearman'),
+      kendall: correlation(ws, sats, 'kendall'),
     },
     byAction,
     agreement: {

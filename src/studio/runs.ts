@@ -1,8 +1,8 @@
 /**
  * The run viewer's data: run folders read with the eval readers (`readRunDir`), their metrics
- * (metrics.json when the folder has a valid one, else computed from the records), bootstrap intervals of
- * W, U and L per data source, and one row per item for the browser's filters. Questions are not part of
- * a run record: an item's question is the record's own `question` when it has one, else looked up in the
+ * (metrics.json when the folder has a valid one, else computed from the records), and one row per item
+ * for the browser's filters (the intervals are eval/record-intervals.ts'). Questions are not part of a run
+ * record: an item's question is the record's own `question` when it has one, else looked up in the
  * data files the run's config.json names (when they can still be read), else absent.
  */
 import { readFile } from 'node:fs/promises';
@@ -14,9 +14,9 @@ import { loadRows } from '../data/load.js';
 import { conversationSummaryOf, type SummaryLike } from '../eval/conversation-metrics.js';
 import { TURNS_FILE, type TurnRecord } from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
+import { welfareOf } from '../eval/record-intervals.js';
 import { questionOf } from '../eval/run.js';
 import { readRunDir, type Sweep, uniqueNames } from '../eval/run-dir.js';
-import { bootstrapCI, type Interval } from '../eval/stats.js';
 import type { RunRecord } from '../eval/types.js';
 import type { PayoffMatrix } from '../game/spec.js';
 import { cobbDouglas } from '../reward/aggregate.js';
@@ -50,13 +50,6 @@ export interface ItemRow {
   L: number | null;
   score: number | null;
   failed: boolean;
-}
-
-export interface GroupIntervals {
-  n: number;
-  W: Interval;
-  U: Interval;
-  L: Interval;
 }
 
 async function readMetricsFile(dir: string): Promise<Metrics | undefined> {
@@ -154,13 +147,6 @@ export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
   );
 }
 
-/** W = √(U·L) (zero-clamped, as the metrics compute it) of a scored record; null for a failure. */
-export function welfareOf(record: RunRecord): number | null {
-  return isFailedReward(record.reward)
-    ? null
-    : cobbDouglas(record.reward.user_reward, record.reward.llm_reward);
-}
-
 export function itemRow(record: RunRecord): ItemRow {
   const derived = deriveCell(record);
   const failed = isFailedReward(record.reward);
@@ -177,36 +163,6 @@ export function itemRow(record: RunRecord): ItemRow {
     score: reward?.score ?? null,
     failed,
   };
-}
-
-/** Bootstrap intervals of mean W, U and L, overall and per data source (seeded, 2000 resamples). */
-export function intervals(records: readonly RunRecord[], seed = 1): Record<string, GroupIntervals> {
-  const groups = new Map<string, RunRecord[]>([['overall', []]]);
-  for (const r of records) {
-    if (isFailedReward(r.reward)) continue;
-    groups.get('overall')!.push(r);
-    groups.set(r.data_source, [...(groups.get(r.data_source) ?? []), r]);
-  }
-  const out: Record<string, GroupIntervals> = {};
-  for (const [name, rs] of groups) {
-    const rows = rs.map(itemRow);
-    out[name] = {
-      n: rows.length,
-      W: bootstrapCI(
-        rows.map((r) => r.W!),
-        { seed },
-      ),
-      U: bootstrapCI(
-        rows.map((r) => r.U!),
-        { seed },
-      ),
-      L: bootstrapCI(
-        rows.map((r) => r.L!),
-        { seed },
-      ),
-    };
-  }
-  return out;
 }
 
 export interface ItemView {

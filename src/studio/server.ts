@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { TurnError } from '../assistant/errors.js';
 import { computeConversationMetrics, isConversationRun } from '../eval/conversation-metrics.js';
+import { intervals, welfareOf } from '../eval/record-intervals.js';
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { ChatModelError } from '../llm/types.js';
 import type { AccessLog } from '../server/access-log.js';
@@ -24,7 +25,7 @@ import { analyzeStudy } from './analysis.js';
 import { studioPage } from './assets.js';
 import { createLiveStudies, keptArm, parseLiveTurn, requireLive } from './live-study.js';
 import { type Playground, UnknownStage1Error } from './playground.js';
-import { intervals, itemRow, itemView, type LoadedRun, replyText, welfareOf } from './runs.js';
+import { itemRow, itemView, type LoadedRun, replyText } from './runs.js';
 import {
   type Arm,
   exportCsv,

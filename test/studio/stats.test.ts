@@ -4,6 +4,7 @@ import {
   bootstrapCI,
   correlation,
   hashSeed,
+  kendallTauB,
   krippendorffAlpha,
   mean,
   pairedBootstrap,
@@ -108,6 +109,67 @@ describe('correlations', () => {
     expect(ci.estimate).toBe(r);
     expect(ci.low).toBeCloseTo(Math.tanh(Math.atanh(r) - 1.959963985 * se), 8);
     expect(ci.high).toBeCloseTo(Math.tanh(Math.atanh(r) + 1.959963985 * se), 8);
+  });
+});
+
+describe("Kendall's τ-b", () => {
+  /** The definition, pair by pair: what the O(n log n) count must equal. */
+  const tauByPairs = (x: readonly number[], y: readonly number[]) => {
+    let s = 0;
+    let untiedX = 0;
+    let untiedY = 0;
+    for (let i = 0; i < x.length; i++) {
+      for (let j = i + 1; j < x.length; j++) {
+        const dx = Math.sign(x[i]! - x[j]!);
+        const dy = Math.sign(y[i]! - y[j]!);
+        s += dx * dy;
+        if (dx !== 0) untiedX++;
+        if (dy !== 0) untiedY++;
+      }
+    }
+    return s / Math.sqrt(untiedX * untiedY);
+  };
+
+  it('known values (scipy.stats.kendalltau, its default τ-b)', () => {
+    expect(kendallTauB([12, 2, 1, 12, 2], [1, 4, 7, 1, 0])).toBeCloseTo(-0.4714045207910316, 14);
+    expect(kendallTauB([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])).toBeCloseTo(0.6708203932499368, 14);
+    expect(kendallTauB([1, 2, 3, 4], [10, 20, 30, 40])).toBe(1);
+    expect(kendallTauB([1, 2, 3, 4], [4, 3, 2, 1])).toBe(-1);
+  });
+
+  it('equals the pair-by-pair definition on tied data of any size', () => {
+    const random = seededRandom(11);
+    for (let round = 0; round < 200; round++) {
+      const n = 2 + Math.floor(random() * 60);
+      // Ratings 1–5 against W rounded to a few values: many ties on both sides, as in a study.
+      const x = Array.from({ length: n }, () => 1 + Math.floor(random() * 5));
+      const y = Array.from({ length: n }, () => Math.round(random() * 4) / 4);
+      const expected = tauByPairs(x, y);
+      if (Number.isNaN(expected)) expect(kendallTauB(x, y)).toBeNaN();
+      else expect(kendallTauB(x, y)).toBeCloseTo(expected, 12);
+    }
+  });
+
+  it('is NaN for a constant sample or fewer than two pairs, and refuses samples of different lengths', () => {
+    expect(kendallTauB([3, 3, 3], [1, 2, 3])).toBeNaN();
+    expect(kendallTauB([1, 2, 3], [5, 5, 5])).toBeNaN();
+    expect(kendallTauB([1], [2])).toBeNaN();
+    expect(() => kendallTauB([1, 2], [1])).toThrow('samples differ in length (2 vs 1)');
+  });
+
+  it('its interval: se = √(0.437 / (n − 4)) on the Fisher z scale, none below five pairs', () => {
+    const x = sample(41, 30).map((v) => Math.ceil(v * 5));
+    const y = x.map((v, i) => v + sample(42, 30)[i]!);
+    const ci = correlation(x, y, 'kendall');
+    const tau = kendallTauB(x, y);
+    const se = Math.sqrt(0.437 / 26);
+    expect(ci).toMatchObject({ estimate: tau, n: 30, method: 'fisher-z', level: 0.95 });
+    expect(ci.low).toBeCloseTo(Math.tanh(Math.atanh(tau) - 1.959963985 * se), 8);
+    expect(ci.high).toBeCloseTo(Math.tanh(Math.atanh(tau) + 1.959963985 * se), 8);
+    const four = correlation([1, 2, 3, 5], [2, 1, 4, 3], 'kendall');
+    expect(four.estimate).toBeCloseTo(1 / 3, 14);
+    expect(four.low).toBeNaN();
+    expect(four.high).toBeNaN();
   });
 });
 

@@ -574,6 +574,20 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       });
     expect(await value('pearson')).toBeCloseTo(pearsonR(ws, sats), 10);
     expect(await value('spearman')).toBeCloseTo(pearsonR(rank(ws), rank(sats)), 10);
+    // Kendall's τ-b by its definition, pair by pair.
+    let s = 0;
+    let untiedW = 0;
+    let untiedSat = 0;
+    for (let i = 0; i < ws.length; i++) {
+      for (let j = i + 1; j < ws.length; j++) {
+        const dw = Math.sign(ws[i]! - ws[j]!);
+        const ds = Math.sign(sats[i]! - sats[j]!);
+        s += dw * ds;
+        if (dw !== 0) untiedW++;
+        if (ds !== 0) untiedSat++;
+      }
+    }
+    expect(await value('kendall')).toBeCloseTo(s / Math.sqrt(untiedW * untiedSat), 10);
     expect(Number.isFinite(await value('alpha-sat'))).toBe(true);
     // Satisfaction by the action of the reply rated (each record's action), per arm.
     const groups = new Map<string, number[]>();

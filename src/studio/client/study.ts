@@ -602,7 +602,7 @@ interface AnalysisJson {
   relativeChange: IntervalJson;
   test: { statistic: number | null; pValue: number; method: string; n: number };
   preference: { A: number; B: number; tie: number; winRateB: IntervalJson };
-  correlation: { pairs: number; pearson: IntervalJson; spearman: IntervalJson };
+  correlation: { pairs: number; pearson: IntervalJson; spearman: IntervalJson; kendall: IntervalJson };
   agreement: { sharedItems: number; satisfactionAlpha: number | null; preferenceAlpha: number | null };
   byAction: { arm: 'A' | 'B'; action: string; n: number; satisfaction: IntervalJson }[];
   seed: number;
@@ -674,6 +674,12 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
           'spearman',
           fmtCI(a.correlation.spearman),
           a.correlation.spearman.estimate,
+        ),
+        row(
+          `Kendall τ-b of rating and W (n = ${a.correlation.pairs})`,
+          'kendall',
+          fmtCI(a.correlation.kendall),
+          a.correlation.kendall.estimate,
         ),
         row(
           `Krippendorff α, satisfaction (${a.agreement.sharedItems} items with ≥ 2 raters)`,
