@@ -7,7 +7,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SPEC, type GameSpec } from '../../game/spec.js';
 import type { RunsComparison } from '../compare.js';
+import { isConversationRun } from '../conversation-metrics.js';
 import { type GroupMetrics, isFailedReward, type Metrics, orderSources } from '../metrics.js';
+import { PAPER_SETTING } from '../paper-figures.js';
+import { intervals } from '../record-intervals.js';
 import type { Sweep } from '../run-dir.js';
 import type { RunRecord } from '../types.js';
 import {
@@ -35,6 +38,7 @@ import {
   type NamedConversations,
   turnIndexTable,
 } from './conversation-tables.js';
+import { paperTable } from './paper-table.js';
 import { loadPngRenderer, type ResvgLoader } from './raster.js';
 import { type Scene, sceneToSvg } from './scene.js';
 import { escapeHtml, mdText, type Table, tableToHtml, tableToMarkdown } from './table.js';
@@ -350,6 +354,8 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
       tables: [{ table: headlineTable(named) }],
       charts: byKind('welfare'),
     });
+    const paper = paperSection(runs);
+    if (paper !== undefined) out.push(paper);
     const safety = safetyTable(named);
     const ambiguity = ambiguityTable(named);
     const behaviour: Section = { title: 'Behaviour', tables: [] };
@@ -445,6 +451,31 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
     text: anyConversations ? [...DEFINITIONS, ...CONVERSATION_DEFINITIONS] : DEFINITIONS,
   });
   return out;
+}
+
+/**
+ * The runs' W and answer score against the paper's figures, for the data sources the paper reports; none
+ * when no single-turn run scored a record of one. Conversation runs are left out: their records are
+ * final answers after several turns, and the paper's figures are of single turns.
+ */
+function paperSection(runs: readonly ReportRun[]): Section | undefined {
+  const singleTurn = runs.filter((r) => r.records.length > 0 && !isConversationRun(r.records));
+  const table = paperTable(singleTurn.map((r) => ({ name: r.name, intervals: intervals(r.records) })));
+  if (table === undefined) return undefined;
+  const left = runs.filter((r) => isConversationRun(r.records));
+  return {
+    title: 'Against the paper',
+    text: [
+      `The paper's figures: ${PAPER_SETTING}. A run with another policy, judge, prompt profile or rows is not the same experiment; the table says how far this one is.`,
+      "In brackets, where the paper's figure falls against the run's 95% bootstrap interval (2000 resamples, seed 1) of the same mean: within it, or the whole interval above (run above) or below (run below) it.",
+      ...(left.length === 0
+        ? []
+        : [
+            `Left out (conversation runs, whose records are final answers after several turns): ${left.map((r) => r.name).join(', ')}.`,
+          ]),
+    ],
+    tables: [{ table }],
+  };
 }
 
 /** One run's line in the Runs section: what it holds, whether it is complete, how tokens were counted. */
