@@ -39,3 +39,16 @@ export function placement(interval: Interval, figure: number): Placement | undef
   if (interval.high < figure) return 'run below';
   return 'within';
 }
+
+/** Per data source the paper reports and the run scored: the paper's GTAlign W and where it falls. */
+export function paperWelfare(
+  intervals: Readonly<Record<string, { n: number; W: Interval }>>,
+): Record<string, { W: number; placement: Placement | null }> {
+  const out: Record<string, { W: number; placement: Placement | null }> = {};
+  for (const [source, figures] of Object.entries(PAPER_FIGURES)) {
+    const g = intervals[source];
+    if (g === undefined || g.n === 0) continue;
+    out[source] = { W: figures.welfare, placement: placement(g.W, figures.welfare) ?? null };
+  }
+  return out;
+}

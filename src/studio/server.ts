@@ -8,7 +8,8 @@
 import type { ServerResponse } from 'node:http';
 import { TurnError } from '../assistant/errors.js';
 import { computeConversationMetrics, isConversationRun } from '../eval/conversation-metrics.js';
-import { intervals, welfareOf } from '../eval/record-intervals.js';
+import { paperWelfare } from '../eval/paper-figures.js';
+import { type GroupIntervals, intervals, welfareOf } from '../eval/record-intervals.js';
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { ChatModelError } from '../llm/types.js';
 import type { AccessLog } from '../server/access-log.js';
@@ -133,6 +134,15 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
   };
   // Charts and comparisons are computed once per run (pair) and kept: the runs do not change.
   const chartsOf = new Map<number, RunChartsJson>();
+  const intervalsOf = new Map<number, Record<string, GroupIntervals>>();
+  const runIntervals = (r: LoadedRun): Record<string, GroupIntervals> => {
+    let found = intervalsOf.get(r.index);
+    if (found === undefined) {
+      found = intervals(r.records);
+      intervalsOf.set(r.index, found);
+    }
+    return found;
+  };
   const comparisons = new Map<string, ComparisonJson>();
   const live =
     options.playground === undefined
@@ -292,7 +302,9 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             records: r.records.length,
             metricsFrom: r.metricsFrom,
             metrics: r.metrics,
-            intervals: intervals(r.records),
+            intervals: runIntervals(r),
+            // The paper's W per data source it reports, where this single-turn run scored records.
+            paper: isConversationRun(r.records) ? {} : paperWelfare(runIntervals(r)),
             // A conversation run's metrics (eval report's), computed from its records' summaries.
             conversations: isConversationRun(r.records) ? computeConversationMetrics(r.records) : null,
             sweep: r.sweep === undefined ? null : { param: r.sweep.param, points: r.sweep.points.length },

@@ -20,6 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { quantizeMatrix } from '../../src/chain/payoff-edit.js';
+import { PAPER_FIGURES } from '../../src/eval/paper-figures.js';
 import { analyzeGame } from '../../src/game/analyze.js';
 import { selectCell } from '../../src/game/select.js';
 import type { PayoffMatrix } from '../../src/game/spec.js';
@@ -361,6 +362,27 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
     expect(await page.textContent('[data-testid=run-0] tr[data-group=overall] td[data-metric=W]')).toMatch(
       /\[/,
     );
+    // The paper's W per data source, placed against the interval the row shows.
+    const metricRows = await page.locator('[data-testid=run-0] table.metrics tbody tr').evaluateAll((rows) =>
+      rows.map((r) => ({
+        group: r.getAttribute('data-group') ?? '',
+        W: r.querySelector('[data-metric=W]')?.textContent ?? '',
+        paper: r.querySelector('[data-metric=paper-W]')?.textContent ?? '',
+      })),
+    );
+    expect(metricRows.map((r) => r.group)).toContain('math-hard');
+    for (const row of metricRows) {
+      const figure = PAPER_FIGURES[row.group]?.welfare;
+      if (figure === undefined) {
+        expect(row.paper).toBe('–');
+        continue;
+      }
+      const [low, high] = row.W.match(/\[(.+), (.+)\]/)!
+        .slice(1)
+        .map(Number) as [number, number];
+      const where = low > figure ? 'run above' : high < figure ? 'run below' : 'within';
+      expect(row.paper).toBe(`${figure.toFixed(3)} (${where})`);
+    }
     await shot(page, '03-runs');
     await page.click('[data-testid=run-0] a');
     await page.waitForSelector('body[data-ready="#/runs/0"]');

@@ -24,6 +24,8 @@ export interface RunSummary {
   metricsFrom: string;
   metrics: { overall: GroupMetricsJson; by_source: Record<string, GroupMetricsJson> };
   intervals: Record<string, { n: number; W: IntervalJson; U: IntervalJson; L: IntervalJson }>;
+  /** The paper's GTAlign W per data source it reports, and where it falls against this run's interval. */
+  paper: Record<string, { W: number; placement: string | null }>;
   sweep: { param: string; points: number } | null;
   warnings: string[];
   conversations: ConversationMetricsJson | null;
@@ -172,6 +174,7 @@ export async function runsPage(): Promise<HTMLElement> {
                 'U [95% CI]',
                 'L [95% CI]',
                 'matrix reasoning',
+                'paper: GTAlign W',
               ].map((t) => h('th', { scope: 'col' }, t)),
             ),
           ),
@@ -192,6 +195,7 @@ export async function runsPage(): Promise<HTMLElement> {
                 h('td', {}, ci === undefined ? fmt(m.user_welfare) : fmtCI(ci.U)),
                 h('td', {}, ci === undefined ? fmt(m.llm_welfare) : fmtCI(ci.L)),
                 h('td', {}, fmt(m.matrix_reasoning)),
+                h('td', { 'data-metric': 'paper-W' }, paperCell(run.paper[g])),
               );
             }),
           ),
@@ -201,6 +205,13 @@ export async function runsPage(): Promise<HTMLElement> {
     );
   }
   return main;
+}
+
+/** The paper's W for a data source and where it falls against the run's interval: "0.500 (within)". */
+function paperCell(paper: RunSummary['paper'][string] | undefined): string {
+  if (paper === undefined) return '–';
+  const figure = paper.W.toFixed(3);
+  return paper.placement === null ? figure : `${figure} (${paper.placement})`;
 }
 
 export async function itemsPage(run: number): Promise<HTMLElement> {
