@@ -46,6 +46,7 @@ import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
 import { TurnError, textExcerpt } from './errors.js';
+import { createReasoningStream, type ReasoningStream } from './reasoning-stream.js';
 
 /** The token limit as a user sets it: the CLI's flag and the library's option, so either reader knows. */
 function tokenLimit(n: number | undefined): string {
@@ -92,6 +93,11 @@ export interface TurnOptions {
   onResponseText?: (text: string) => void;
   /** Called once the matrix is steered and the cell selected, before stage 2 starts. */
   onSteered?: (steering: SteeringTrace) => void;
+  /**
+   * Streams the reasoning (the `<thinking>` text as stage 1 writes it, then the `<analyze>` text; see
+   * reasoning-stream.ts). Stage 1 then uses the backend's streaming mode too.
+   */
+  onReasoningText?: (text: string) => void;
 }
 
 export interface StageTrace {
@@ -292,6 +298,31 @@ function restartFix(modelId: string): string {
   );
 }
 
+/** Stage 1's request, streamed when its reasoning is (the thinking text only: see reasoning-stream.ts). */
+async function callStage1(
+  model: ChatModel,
+  request: GenerateRequest,
+  reasoning: ReasoningStream | undefined,
+): Promise<GenerateResult> {
+  if (reasoning === undefined) return model.generate(request);
+  const thinking = reasoning.stage(['thinking'], 'payoff');
+  const result = await call(model, request, thinking.push);
+  thinking.end();
+  return result;
+}
+
+/** One text callback feeding two, either of which may be absent. */
+function both(
+  a: ((text: string) => void) | undefined,
+  b: ((text: string) => void) | undefined,
+): ((text: string) => void) | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return (text) => {
+    a(text);
+    b(text);
+  };
+}
+
 /** Runs one request, streaming text to `onText` when given (the backend's streaming mode), else not. */
 async function call(
   model: ChatModel,
@@ -463,8 +494,12 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
 
   // ---- stage 1: thinking + payoff, stopping at </payoff>
   const stage1Constraint = constrain ? constraintFor(model, spec, grammarOptions, STAGE1_PART) : undefined;
-  const first = await model.generate(
+  const reasoning =
+    options.onReasoningText === undefined ? undefined : createReasoningStream(options.onReasoningText);
+  const first = await callStage1(
+    model,
     stageRequest(options, messages, STAGE1_HEAD, stage1Max, options.seed, stage1Constraint),
+    reasoning,
   );
   const firstTrace = stageTrace('stage1', first, stage1Constraint);
   stages.push(firstTrace);
@@ -480,7 +515,8 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
       );
     }
     notes.push(`stage 1 gave no valid payoff matrix (${read.problems[0]}); retried once under a grammar`);
-    const retry = await model.generate(
+    const retry = await callStage1(
+      model,
       stageRequest(
         options,
         messages,
@@ -489,6 +525,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
         options.seed === undefined ? undefined : options.seed + 1,
         retryConstraint,
       ),
+      reasoning,
     );
     const retryTrace = stageTrace('stage1-retry', retry, retryConstraint);
     stages.push(retryTrace);
@@ -552,6 +589,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   let modelAnalysis: string | undefined;
   /** The blocks of `output`, when a path read them already. */
   let outputBlocks: ReturnType<typeof extractBlocks> | undefined;
+  if (solverText !== undefined) reasoning?.block(solverText);
   const streamer = responseStreamer(options.onResponseText);
 
   if (continuation === 'continue') {
@@ -565,6 +603,8 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
           analysisMode === 'model' ? ANALYZE_ON_PART : RESPONSE_ON_PART,
         )
       : undefined;
+    // The model's own analysis streams as reasoning; the response as the response.
+    const analysis = analysisMode === 'model' ? reasoning?.stage(['analyze']) : undefined;
     const second = await call(
       model,
       stageRequest(
@@ -575,9 +615,10 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
         options.seed,
         constraint,
       ),
-      streamer.fn,
+      both(streamer.fn, analysis?.push),
     );
     streamer.end();
+    analysis?.end();
     const secondTrace = stageTrace('stage2', second, constraint);
     stages.push(secondTrace);
     const tail = second.stoppedBy === RESPONSE_STOP ? second.text + RESPONSE_STOP : second.text;

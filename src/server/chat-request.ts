@@ -6,8 +6,10 @@
  * - `gtalign.policy` / `x-gtalign-policy`: a preset name, or a policy object (the header: its JSON).
  *   Never a file path: a request must not make the server read files.
  * - `gtalign.analysis` / `x-gtalign-analysis`: `model` or `solver`.
- * - `gtalign.reasoning: true` / `x-gtalign-reasoning: full`: the reply is the whole four-block chain
- *   instead of the `<response>` text.
+ * - `gtalign.reasoning` / `x-gtalign-reasoning`: `full` (or `true`): the reply is the whole four-block
+ *   chain instead of the `<response>` text; `separate`: the reply is the `<response>` text, and the
+ *   reasoning (thinking, then analysis) comes apart from it, in `reasoning_content` and `reasoning`,
+ *   streamed as the model writes it; `none` (or `false`, the default): the `<response>` text alone.
  *
  * The body field wins over the header; both win over the server's configuration.
  */
@@ -21,6 +23,10 @@ import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import { atMostValues, checkElements, isPlainObject, kindOf, problemList } from './body-check.js';
 import { badRequest } from './errors.js';
+
+/** What a reply carries of the model's reasoning (see the module comment). */
+export const REASONING_MODES = ['none', 'full', 'separate'] as const;
+export type ReasoningMode = (typeof REASONING_MODES)[number];
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const otherPart = z.object({ type: z.string() }).loose();
@@ -39,7 +45,7 @@ const gtalignSchema = z
     analysis: z.enum(['model', 'solver']).optional(),
     continuation: z.enum(['continue', 'reask', 'auto']).optional(),
     rule: z.enum(SELECTION_RULES).optional(),
-    reasoning: z.boolean().optional(),
+    reasoning: z.union([z.boolean(), z.enum(REASONING_MODES)]).optional(),
   })
   .strict();
 
@@ -217,7 +223,7 @@ export interface TurnSettings {
   analysis: AnalysisMode;
   continuation: ContinuationMode;
   rule: SelectionRuleName;
-  reasoning: boolean;
+  reasoning: ReasoningMode;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -276,17 +282,18 @@ export function readSettings(
     }
   }
   const reasoningHeader = header(headers, 'x-gtalign-reasoning');
-  if (reasoningHeader !== undefined && reasoningHeader !== 'full' && reasoningHeader !== 'none') {
+  if (reasoningHeader !== undefined && !(REASONING_MODES as readonly string[]).includes(reasoningHeader)) {
     throw badRequest(
-      `header x-gtalign-reasoning must be full or none, got '${reasoningHeader}'`,
+      `header x-gtalign-reasoning must be ${REASONING_MODES.join(', ')}, got '${reasoningHeader}'`,
       'x-gtalign-reasoning',
     );
   }
+  const bodyReasoning = g.reasoning === true ? 'full' : g.reasoning === false ? 'none' : g.reasoning;
   return {
     policy,
     analysis,
     continuation: g.continuation ?? defaults.continuation,
     rule: g.rule ?? defaults.rule,
-    reasoning: g.reasoning ?? reasoningHeader === 'full',
+    reasoning: bodyReasoning ?? (reasoningHeader as ReasoningMode | undefined) ?? 'none',
   };
 }

@@ -20,6 +20,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
+import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -37,6 +38,7 @@ import { BackgroundResponses } from './background-responses.js';
 import {
   chatCompletionRequestSchema,
   checkChatRequestShape,
+  type ReasoningMode,
   readMessages,
   readSettings,
   type TurnSettings,
@@ -133,6 +135,7 @@ export interface ProxiedTurnRequest {
 export interface ProxiedTurnHooks {
   onSteered?: TurnOptions['onSteered'];
   onResponseText?: TurnOptions['onResponseText'];
+  onReasoningText?: TurnOptions['onReasoningText'];
   /** Wraps the model for this turn (the chat route's full-reasoning tap). */
   wrapModel?: (model: ChatModel) => ChatModel;
 }
@@ -190,6 +193,18 @@ function tapped(model: ChatModel, onRaw: (text: string) => void): ChatModel {
     },
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * The assistant message of a turn: its `<response>` text, or the whole chain (`full`); with `separate` the
+ * reasoning under both names clients read it by (`reasoning`: vLLM since 0.9 and OpenAI's guidance;
+ * `reasoning_content`: DeepSeek's, llama.cpp's and the AI SDK's).
+ */
+function replyMessage(result: TurnResult, mode: ReasoningMode): Record<string, unknown> {
+  if (mode === 'full') return { role: 'assistant', content: result.output };
+  if (mode === 'none') return { role: 'assistant', content: result.response };
+  const reasoning = reasoningOf(result.output);
+  return { role: 'assistant', content: result.response, reasoning_content: reasoning, reasoning };
 }
 
 function finishReason(result: TurnResult): 'stop' | 'length' {
@@ -309,6 +324,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (seed !== undefined) turn.seed = seed;
     if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
     if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
+    if (hooks.onReasoningText !== undefined) turn.onReasoningText = hooks.onReasoningText;
     activeTurns++;
     try {
       const result = await runTurn(turn);
@@ -363,7 +379,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: settings.reasoning ? result.output : result.response },
+          message: replyMessage(result, settings.reasoning),
           finish_reason: finishReason(result),
           logprobs: null,
         },
@@ -401,11 +417,18 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       open();
       write(chunk({ content: text }));
     };
+    // `separate`: the reasoning goes out as the model writes it, before the stream's content.
+    let reasoningSent = '';
+    const sendReasoning = (text: string): void => {
+      open();
+      reasoningSent += text;
+      write(chunk({ reasoning_content: text, reasoning: text }));
+    };
 
     let result: TurnResult | undefined;
     let streamed = '';
     try {
-      if (settings.reasoning) {
+      if (settings.reasoning === 'full') {
         // The whole chain: the stage-2 prefix (the steered stage 1) and then the raw stage-2 text.
         const wrapModel = (model: ChatModel) =>
           tapped(model, (text) => {
@@ -418,6 +441,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
         result = await runProxiedTurn(ctx, request, {
           onSteered: open,
           onResponseText: (t) => emitter.push(t),
+          ...(settings.reasoning === 'separate' ? { onReasoningText: sendReasoning } : {}),
         });
         streamed = emitter.sent;
       }
@@ -436,8 +460,14 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     }
     if (result === undefined) return;
     open();
+    if (settings.reasoning === 'separate') {
+      // What the reasoning stream did not deliver; after a retried stage 1 it streamed both attempts.
+      const reasoning = reasoningOf(result.output);
+      if (reasoning.startsWith(reasoningSent) && reasoning.length > reasoningSent.length)
+        sendReasoning(reasoning.slice(reasoningSent.length));
+    }
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn, a closing tag).
-    const full = settings.reasoning ? result.output : result.response;
+    const full = settings.reasoning === 'full' ? result.output : result.response;
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const g = gtalignObject(result);
     g.notes = [...notes, ...g.notes];

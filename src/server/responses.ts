@@ -469,7 +469,7 @@ export function createResponsesHandler(
     const result = await turn(ctx, request);
     if (result === undefined) return;
     await record(continued, request, input.history, draft, result);
-    const text = settings.reasoning ? result.output : result.response;
+    const text = settings.reasoning === 'full' ? result.output : result.response;
     const done = finishedResponse(draft, result, text, input.notes);
     await keep(draft, request, result, done);
     sendJson(ctx.res, 200, done);
@@ -583,7 +583,7 @@ export function createResponsesHandler(
     finished: (result: TurnResult) => Promise<void>,
   ): Promise<{ ended: 'done' } | { ended: 'gone' } | { ended: 'failed'; response: ResponseObject }> {
     const { res } = ctx;
-    const { reasoning } = request.settings;
+    const reasoning = request.settings.reasoning === 'full';
     const send = (type: string, payload: Record<string, unknown>): void => events.send(type, payload);
     const at = { item_id: draft.messageId, output_index: 0, content_index: 0 };
     const message = (status: ResponseOutputMessage['status'], content: ResponseOutputText[]) => ({

@@ -41,6 +41,8 @@ export interface StubReply {
   chunkSize?: number;
   /** Streaming only: pause between chunks. */
   chunkDelayMs?: number;
+  /** Streaming only: per chunk (by index), a promise to wait for before it is sent (what the test awaits). */
+  chunkGate?: Array<Promise<void> | undefined>;
   /** Error message for status >= 400. */
   errorMessage?: string;
 }
@@ -260,8 +262,10 @@ export async function startOpenAIStubServer(
         ...base,
         choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
       });
-      for (const piece of pieces) {
+      for (const [k, piece] of pieces.entries()) {
         if (reply.chunkDelayMs !== undefined && reply.chunkDelayMs > 0) await sleep(reply.chunkDelayMs);
+        const gate = reply.chunkGate?.[k];
+        if (gate !== undefined) await gate;
         if (res.destroyed) return;
         write({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
       }

@@ -1,0 +1,209 @@
+/**
+ * `gtalign.reasoning: "separate"` on `POST /v1/chat/completions`: the reply is the `<response>` text and the
+ * reasoning comes apart from it, in `reasoning_content` and `reasoning`, streamed as the model writes it.
+ * The other side is the official `openai` client and the AI SDK's OpenAI-compatible provider; the upstream
+ * is a scripted loopback server (test/server/scripted-upstream.ts) that replays the paper's example.
+ */
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { generateText, streamText } from 'ai';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { reasoningOf } from '../../src/assistant/reasoning-stream.js';
+import { extractBlocks } from '../../src/chain/blocks.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
+import {
+  type OpenAIStubServer,
+  type StubReply,
+  startOpenAIStubServer,
+  stubModel,
+} from '../support/openai-stub-server.js';
+import { dinosaurScript, QUESTION, RESPONSES, STAGE1 } from './scripted-upstream.js';
+
+let upstream: OpenAIStubServer;
+let proxy: RunningServer & { app: ProxyApp };
+let client: OpenAI;
+const KEY = 'sk-test-reasoning';
+const ASK = [{ role: 'user' as const, content: QUESTION }];
+const THINKING = extractBlocks(STAGE1).blocks.thinking!.content.trim();
+
+beforeAll(async () => {
+  upstream = await startOpenAIStubServer(dinosaurScript());
+  proxy = await startProxyServer({
+    model: stubModel(upstream),
+    modelName: 'gtalign-dino',
+    apiKeys: [KEY],
+    log: () => {},
+  });
+  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+});
+afterAll(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+beforeEach(() => {
+  upstream.setHandler(dinosaurScript());
+  upstream.requests.length = 0;
+});
+
+/** Params with gtalign's own body field (the client passes unknown fields through). */
+function withGtalign<T extends object>(params: T, gtalign: Record<string, unknown>): T {
+  return { ...params, gtalign } as T;
+}
+
+interface ReasoningMessage {
+  content: string | null;
+  reasoning_content?: string;
+  reasoning?: string;
+}
+
+describe('separate reasoning, not streamed', () => {
+  it('answers with the response as content and the thinking and analysis as reasoning', async () => {
+    const completion = await client.chat.completions.create(
+      withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'separate', policy: 'paper-api' }),
+    );
+    const message = completion.choices[0]!.message as unknown as ReasoningMessage;
+    expect(message.content).toBe(RESPONSES.DA);
+    expect(message.reasoning_content).toMatch(
+      new RegExp(`^${THINKING.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n\n.*DQ_DA`, 's'),
+    );
+    expect(message.reasoning).toBe(message.reasoning_content);
+    // Nothing of the matrix or the reply is in the reasoning.
+    expect(message.reasoning_content).not.toMatch(/<payoff>|"LLM"|Triassic/);
+    // The header says the same.
+    const header = await client.chat.completions.create(
+      { model: 'gtalign-dino', messages: ASK },
+      { headers: { 'x-gtalign-reasoning': 'separate' } },
+    );
+    const byHeader = header.choices[0]!.message as unknown as ReasoningMessage;
+    expect(byHeader.content).toBe(RESPONSES.CQ);
+    expect(byHeader.reasoning_content!.startsWith(`${THINKING}\n\n`)).toBe(true);
+  });
+
+  it('keeps the default reply free of reasoning fields, and refuses an unknown mode by name', async () => {
+    const plain = await client.chat.completions.create({ model: 'gtalign-dino', messages: ASK });
+    expect(Object.keys(plain.choices[0]!.message).sort()).toEqual(['content', 'role']);
+    const bad = await client.chat.completions
+      .create({ model: 'gtalign-dino', messages: ASK }, { headers: { 'x-gtalign-reasoning': 'loud' } })
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((bad as Error).message).toContain(
+      "header x-gtalign-reasoning must be none, full, separate, got 'loud'",
+    );
+    const badBody = await client.chat.completions
+      .create(withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'loud' }))
+      .catch((e: unknown) => e);
+    expect(badBody).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((badBody as Error).message).toContain('gtalign.reasoning');
+  });
+
+  it('the Responses API refuses separate reasoning, naming the field', async () => {
+    const err = await client.responses
+      .create(withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: 'separate' }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as Error).message).toContain(
+      'gtalign.reasoning: separate reasoning is served on /v1/chat/completions',
+    );
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
+describe('separate reasoning, streamed', () => {
+  it('streams the thinking before stage 1 has ended, then the analysis, then the response', async () => {
+    // Stage 1 streams in small pieces and stops halfway until the client has seen reasoning: it cannot
+    // finish unless the thinking reached the client while stage 1 was still being written.
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const script = dinosaurScript({ chunkSize: 3 });
+    upstream.setHandler(async (body, index): Promise<StubReply> => {
+      const reply = script(body);
+      if (index !== 0) return reply;
+      const text = reply.content!;
+      const half = text.indexOf('A direct answer');
+      return { ...reply, chunks: [text.slice(0, half), text.slice(half)], chunkGate: [undefined, released] };
+    });
+    const stream = await client.chat.completions.create(
+      withGtalign(
+        { model: 'gtalign-dino', messages: ASK, stream: true as const },
+        { reasoning: 'separate', policy: 'paper-api' },
+      ),
+    );
+    let reasoning = '';
+    let content = '';
+    let contentAfterReasoning = true;
+    let last: unknown;
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta as (ReasoningMessage & { content?: string }) | undefined;
+      if (delta?.reasoning_content !== undefined) {
+        expect(delta.reasoning).toBe(delta.reasoning_content);
+        if (content !== '') contentAfterReasoning = false;
+        reasoning += delta.reasoning_content;
+        release();
+      }
+      content += delta?.content ?? '';
+      last = chunk;
+    }
+    expect(contentAfterReasoning).toBe(true);
+    expect(content).toBe(RESPONSES.DA);
+    const g = (last as { gtalign: { action: string } }).gtalign;
+    expect(g.action).toBe('DA');
+    expect(reasoning.startsWith(`${THINKING}\n\n`)).toBe(true);
+    expect(reasoning).toMatch(/DQ_DA/);
+    // Stage 1 went upstream as a streaming request: that is what lets the thinking out early.
+    expect(upstream.requests[0]!.body!.stream).toBe(true);
+  });
+
+  it('a stage-1 failure after the thinking went out arrives in the stream, where the client raises it', async () => {
+    const script = dinosaurScript();
+    upstream.setHandler((body) => {
+      const stage1 = Array.isArray(body.stop) && (body.stop as string[]).includes('</payoff>');
+      // Valid thinking, then a matrix that is not one, on every stage-1 request (a retry's too).
+      return stage1 ? { content: '<thinking>Let me see.</thinking>\n<payoff>{"DQ_DA": 7}' } : script(body);
+    });
+    const stream = await client.chat.completions.create(
+      withGtalign({ model: 'gtalign-dino', messages: ASK, stream: true as const }, { reasoning: 'separate' }),
+    );
+    let reasoning = '';
+    const read = async () => {
+      for await (const chunk of stream) {
+        reasoning += (chunk.choices[0]?.delta as ReasoningMessage | undefined)?.reasoning_content ?? '';
+      }
+    };
+    await expect(read()).rejects.toThrow(/no valid payoff matrix/);
+    expect(reasoning.startsWith('Let me see.')).toBe(true);
+    expect(upstream.requests.every((r) => (r.body!.stop as string[]).includes('</payoff>'))).toBe(true);
+  });
+
+  it('reaches the AI SDK as reasoning parts, apart from the text', async () => {
+    const provider = createOpenAICompatible({
+      name: 'gtalign',
+      baseURL: `${proxy.url}/v1`,
+      apiKey: KEY,
+      headers: { 'x-gtalign-reasoning': 'separate', 'x-gtalign-policy': 'paper-api' },
+    });
+    const streamed = streamText({ model: provider('gtalign-dino'), prompt: QUESTION });
+    let reasoningDeltas = 0;
+    let text = '';
+    let reasoning = '';
+    for await (const part of streamed.fullStream) {
+      if (part.type === 'reasoning-delta') {
+        reasoningDeltas++;
+        reasoning += part.text;
+      } else if (part.type === 'text-delta') text += part.text;
+    }
+    expect(text).toBe(RESPONSES.DA);
+    expect(reasoningDeltas).toBeGreaterThan(1);
+    expect(reasoning.startsWith(`${THINKING}\n\n`)).toBe(true);
+    const whole = await generateText({ model: provider('gtalign-dino'), prompt: QUESTION });
+    expect(whole.text).toBe(RESPONSES.DA);
+    expect(whole.reasoningText).toBe(reasoning);
+    // The same reasoning a non-streamed request returns: the turn's thinking and analysis.
+    const plain = await client.chat.completions.create(
+      withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'full', policy: 'paper-api' }),
+    );
+    expect(reasoning).toBe(reasoningOf(plain.choices[0]!.message.content!));
+  });
+});
