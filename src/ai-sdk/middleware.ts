@@ -14,7 +14,9 @@
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
- * `reasoning`. With `reasoning`, the whole four-block chain is returned as reasoning content.
+ * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
+ * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
+ * assistant/reasoning-stream.ts) streams as reasoning parts while the model writes it, before the text.
  *
  * AI SDK 6 (language-model specification v3) and AI SDK 7 (specification v4) both work: the hooks read
  * and write only what the two specifications share, typed here structurally. The specification version
@@ -25,6 +27,7 @@
  * Only types come from `@ai-sdk/provider`: this module adds no runtime dependency on the AI SDK.
  */
 import type { SharedV3ProviderMetadata, SharedV3ProviderOptions } from '@ai-sdk/provider';
+import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -170,15 +173,18 @@ export interface GtalignMiddlewareOptions {
   prefill?: boolean | { providerOptions: SharedV3ProviderOptions };
   /** Token limit of each stage when the call sets none (default 1024). */
   maxTokens?: number;
-  /** Return the whole chain as reasoning content (default false). */
-  reasoning?: boolean;
+  /** Return the whole chain as reasoning content (`true`), or the reasoning as it is written (`separate`). */
+  reasoning?: ReasoningOption;
 }
+
+/** What the text of a turn comes with: nothing, the whole chain, or the reasoning apart (module comment). */
+export type ReasoningOption = boolean | 'separate';
 
 /** What `providerOptions.gtalign` of a call may set. */
 export interface GtalignCallOptions {
   policy?: string | SteeringPolicy;
   analysis?: AnalysisMode;
-  reasoning?: boolean;
+  reasoning?: ReasoningOption;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -204,8 +210,10 @@ function callOptions(params: CallOptionsLike): GtalignCallOptions {
     out.analysis = raw.analysis;
   }
   if (raw.reasoning !== undefined) {
-    if (typeof raw.reasoning !== 'boolean')
-      throw new TypeError('providerOptions.gtalign.reasoning must be a boolean');
+    if (typeof raw.reasoning !== 'boolean' && raw.reasoning !== 'separate')
+      throw new TypeError(
+        `providerOptions.gtalign.reasoning must be a boolean or 'separate', got ${JSON.stringify(raw.reasoning)}`,
+      );
     out.reasoning = raw.reasoning;
   }
   return out;
@@ -449,7 +457,8 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       const { turn, reasoning } = turnOptions(params, model, signal);
       const result = await runTurn(turn);
       const content: GenerateResultOut['content'] = [];
-      if (reasoning) content.push({ type: 'reasoning', text: result.output });
+      if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
+      else if (reasoning) content.push({ type: 'reasoning', text: result.output });
       content.push({ type: 'text', text: result.response });
       return {
         content,
@@ -486,22 +495,48 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
             }
           };
           emit({ type: 'stream-start', warnings: [] });
+          // `separate`: reasoning parts as the model writes them, closed before the text starts.
+          let thinking: 'none' | 'open' | 'closed' = 'none';
+          let thought = '';
+          const think = (delta: string): void => {
+            if (thinking === 'closed') return;
+            if (thinking === 'none') emit({ type: 'reasoning-start', id: 'reasoning' });
+            thinking = 'open';
+            thought += delta;
+            emit({ type: 'reasoning-delta', id: 'reasoning', delta });
+          };
+          const stopThinking = (): void => {
+            if (thinking === 'open') emit({ type: 'reasoning-end', id: 'reasoning' });
+            thinking = 'closed';
+          };
           let open = false;
           const emitter = createTrimmedEmitter((delta) => {
             if (!open) {
+              stopThinking();
               emit({ type: 'text-start', id: 'response' });
               open = true;
             }
             emit({ type: 'text-delta', id: 'response', delta });
           });
-          runTurn({ ...turn, onResponseText: (t) => emitter.push(t) }).then(
+          runTurn({
+            ...turn,
+            onResponseText: (t) => emitter.push(t),
+            ...(reasoning === 'separate' ? { onReasoningText: think } : {}),
+          }).then(
             (result) => {
+              if (reasoning === 'separate' && thinking !== 'closed') {
+                // Reasoning the stream did not deliver; after a retried stage 1 it streamed both attempts.
+                const whole = reasoningOf(result.output);
+                if (whole.startsWith(thought) && whole.length > thought.length)
+                  think(whole.slice(thought.length));
+              }
+              stopThinking();
               // Text the stream did not deliver (a backend that did not stream it).
               if (result.response.startsWith(emitter.sent) && result.response.length > emitter.sent.length) {
                 emitter.push(result.response.slice(emitter.sent.length));
               }
               if (open) emit({ type: 'text-end', id: 'response' });
-              if (reasoning) {
+              if (reasoning === true) {
                 emit({ type: 'reasoning-start', id: 'chain' });
                 emit({ type: 'reasoning-delta', id: 'chain', delta: result.output });
                 emit({ type: 'reasoning-end', id: 'chain' });

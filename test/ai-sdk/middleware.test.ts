@@ -7,6 +7,7 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateObject, generateText, jsonSchema, streamText, tool, wrapLanguageModel } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
+import { extractBlocks } from '../../src/chain/blocks.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -132,6 +133,50 @@ describe('streamText through gtalignMiddleware', () => {
   it('streams a re-asked turn too', async () => {
     const result = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 });
     expect(await result.text).toBe(RESPONSES.CQ);
+  });
+
+  it("reasoning: 'separate' streams the thinking and analysis as reasoning parts, before the text", async () => {
+    upstream.setHandler(dinosaurScript({ chunkSize: 5 }));
+    const streamed = streamText({
+      model: wrapped({ prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxRetries: 0,
+      providerOptions: { gtalign: { reasoning: 'separate', policy: 'paper-api' } },
+    });
+    const kinds: string[] = [];
+    let reasoning = '';
+    let text = '';
+    for await (const part of streamed.fullStream) {
+      if (part.type === 'reasoning-delta') reasoning += part.text;
+      if (part.type === 'text-delta') text += part.text;
+      if (part.type.startsWith('reasoning') || part.type.startsWith('text')) kinds.push(part.type);
+    }
+    expect(text).toBe(RESPONSES.DA);
+    const thinking = extractBlocks(STAGE1).blocks.thinking!.content.trim();
+    expect(reasoning.startsWith(`${thinking}\n\n`)).toBe(true);
+    expect(reasoning).toMatch(/DQ_DA/);
+    // One reasoning part, streamed in pieces, closed before the text opens.
+    expect(kinds[0]).toBe('reasoning-start');
+    expect(kinds.filter((k) => k === 'reasoning-delta').length).toBeGreaterThan(2);
+    expect(kinds.indexOf('reasoning-end')).toBeLessThan(kinds.indexOf('text-start'));
+    expect(kinds.filter((k) => k === 'reasoning-start')).toHaveLength(1);
+    // Stage 1 streamed upstream: the thinking is shown while it is written.
+    expect(upstream.requests[0]!.body!.stream).toBe(true);
+    // generateText returns the same reasoning.
+    const whole = await generateText({
+      model: wrapped({ prefill: VLLM_PREFILL, reasoning: 'separate', policy: 'paper-api' }),
+      prompt: QUESTION,
+      maxRetries: 0,
+    });
+    expect(whole.reasoningText).toBe(reasoning);
+    await expect(
+      generateText({
+        model: wrapped({}),
+        prompt: QUESTION,
+        maxRetries: 0,
+        providerOptions: { gtalign: { reasoning: 'loud' } },
+      }),
+    ).rejects.toThrow(`providerOptions.gtalign.reasoning must be a boolean or 'separate', got "loud"`);
   });
 
   it('an abort mid-stream cancels the upstream request', async () => {
