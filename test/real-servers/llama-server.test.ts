@@ -136,6 +136,30 @@ describe.skipIf(binary.kind === 'skip')('a real llama-server', () => {
       expect(chunks).toBeGreaterThan(1);
       expect(['stop', 'length']).toContain(finish);
 
+      // Separate reasoning: stage 1 streams from the real server (stop at </payoff> and the grammar in
+      // streaming mode), its thinking and then the analysis ahead of the content, no tag in it.
+      const separate = await client.chat.completions.create(
+        { model: 'tiny', messages: [{ role: 'user', content: QUESTION }], seed: 7, stream: true },
+        { headers: { 'x-gtalign-reasoning': 'separate' } },
+      );
+      let reasoning = '';
+      let content = '';
+      let reasoningAfterContent = false;
+      let cell = '';
+      for await (const chunk of separate) {
+        const delta = chunk.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined;
+        if (delta?.reasoning_content !== undefined) {
+          if (content !== '') reasoningAfterContent = true;
+          reasoning += delta.reasoning_content;
+        }
+        content += delta?.content ?? '';
+        cell = (chunk as unknown as { gtalign?: { cell: string } }).gtalign?.cell ?? cell;
+      }
+      expect(reasoning.length).toBeGreaterThan(0);
+      expect(reasoning).not.toMatch(/<\/?(thinking|payoff|analyze|response)>/);
+      expect(reasoningAfterContent).toBe(false);
+      expect(cell).toMatch(/^[DV]Q_(DA|CQ|AQ)$/);
+
       // A background response, streamed, then retrieved: the same turn, run detached and kept.
       const background = await client.responses.create({
         model: 'tiny',
