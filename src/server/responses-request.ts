@@ -247,17 +247,9 @@ export function readResponsesSettings(
   headers: IncomingHttpHeaders,
   defaults: Omit<TurnSettings, 'reasoning'>,
 ): TurnSettings {
-  const settings = readSettings(
+  return readSettings(
     { messages: [], ...(body.gtalign === undefined ? {} : { gtalign: body.gtalign }) },
     headers,
     defaults,
   );
-  if (settings.reasoning === 'separate') {
-    const param = body.gtalign?.reasoning === undefined ? 'x-gtalign-reasoning' : 'gtalign.reasoning';
-    throw badRequest(
-      `${param}: separate reasoning is served on /v1/chat/completions (reasoning_content); the Responses API takes none or full`,
-      param,
-    );
-  }
-  return settings;
 }

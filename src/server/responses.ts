@@ -36,6 +36,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { reasoningOf } from '../assistant/reasoning-stream.js';
 import type { TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -49,6 +50,12 @@ import { type RequestContext, readJsonBody, sendJson, validate } from './http.js
 import type { ProxiedTurn, ProxiedTurnRequest } from './proxy.js';
 import { openEventStream, ResponseEvents } from './response-events.js';
 import type { ResponseKeeper } from './response-keeper.js';
+import {
+  type ResponseReasoningItem,
+  reasoningItem,
+  reasoningItemStream,
+  replayReasoningItem,
+} from './response-reasoning.js';
 import {
   checkResponsesShape,
   type ResponsesRequest,
@@ -114,7 +121,8 @@ export interface ResponseObject {
   instructions: string | null;
   max_output_tokens: number | null;
   model: string;
-  output: ResponseOutputMessage[];
+  /** The message; with `gtalign.reasoning: "separate"`, a reasoning item before it. */
+  output: Array<ResponseOutputMessage | ResponseReasoningItem>;
   parallel_tool_calls: boolean;
   previous_response_id: string | null;
   conversation: { id: string } | null;
@@ -150,6 +158,8 @@ const incomplete = (result: TurnResult): boolean => result.trace.stages.at(-1)?.
 interface Draft {
   id: string;
   messageId: string;
+  /** The id of the reasoning item (`gtalign.reasoning: "separate"`). */
+  reasoningId: string;
   createdAt: number;
   body: ResponsesRequest;
   modelName: string;
@@ -191,29 +201,35 @@ const outputText = (text: string): ResponseOutputText => ({
   logprobs: [],
 });
 
-/** The finished response: output, status, usage and the trace in `metadata` and `gtalign`. */
+/**
+ * The finished response: output, status, usage and the trace in `metadata` and `gtalign`. `reasoning` (the
+ * `separate` mode's) becomes a reasoning item before the message, when there is any.
+ */
 export function finishedResponse(
   draft: Draft,
   result: TurnResult,
   text: string,
   notes: readonly string[],
+  reasoning?: string,
 ): ResponseObject {
   const g = gtalignObject(result);
   g.notes = [...notes, ...g.notes];
   const cut = incomplete(result);
+  const message: ResponseOutputMessage = {
+    id: draft.messageId,
+    type: 'message',
+    role: 'assistant',
+    status: cut ? 'incomplete' : 'completed',
+    content: [outputText(text)],
+  };
   return {
     ...base(draft, cut ? 'incomplete' : 'completed'),
     completed_at: Math.floor(Date.now() / 1000),
     incomplete_details: cut ? { reason: 'max_output_tokens' } : null,
-    output: [
-      {
-        id: draft.messageId,
-        type: 'message',
-        role: 'assistant',
-        status: cut ? 'incomplete' : 'completed',
-        content: [outputText(text)],
-      },
-    ],
+    output:
+      reasoning === undefined || reasoning === ''
+        ? [message]
+        : [reasoningItem(draft.reasoningId, reasoning, 'completed'), message],
     metadata: {
       ...(draft.body.metadata ?? {}),
       gtalign: JSON.stringify(g),
@@ -225,14 +241,23 @@ export function finishedResponse(
   };
 }
 
-/** The end of a finished response's stream: the output's `done` events, then `completed` or `incomplete`. */
+/** The message of a response's output and its index there (after a reasoning item, when there is one). */
+function messageOf(response: ResponseObject): { item: ResponseOutputMessage; index: number } | undefined {
+  const index = response.output.findIndex((i) => i.type === 'message');
+  return index < 0 ? undefined : { item: response.output[index] as ResponseOutputMessage, index };
+}
+
+/**
+ * The end of a finished response's stream: the message's `done` events (a reasoning item ended before the
+ * message began), then `completed` or `incomplete`.
+ */
 export function sendEnding(events: ResponseEvents, done: ResponseObject): void {
-  const item = done.output[0]!;
-  const at = { item_id: item.id, output_index: 0, content_index: 0 };
+  const { item, index } = messageOf(done)!;
+  const at = { item_id: item.id, output_index: index, content_index: 0 };
   const text = item.content[0]?.text ?? '';
   events.send('response.output_text.done', { ...at, text, logprobs: [] });
   events.send('response.content_part.done', { ...at, part: item.content[0] });
-  events.send('response.output_item.done', { output_index: 0, item });
+  events.send('response.output_item.done', { output_index: index, item });
   events.send(done.status === 'incomplete' ? 'response.incomplete' : 'response.completed', {
     response: done,
   });
@@ -277,15 +302,18 @@ export function replayEvents(response: ResponseObject): ResponseEvents {
   };
   events.send('response.created', { response: running });
   events.send('response.in_progress', { response: running });
-  const item = response.output[0];
+  const message = messageOf(response);
   if (response.status === 'cancelled') sendCancelled(events, response.id);
-  else if (item === undefined || response.status === 'failed') {
+  else if (message === undefined || response.status === 'failed') {
     events.send('response.failed', { response });
     events.end();
   } else {
-    const at = { item_id: item.id, output_index: 0, content_index: 0 };
+    const { item, index } = message;
+    const reasoning = response.output[0];
+    if (reasoning?.type === 'reasoning') replayReasoningItem(events, reasoning);
+    const at = { item_id: item.id, output_index: index, content_index: 0 };
     events.send('response.output_item.added', {
-      output_index: 0,
+      output_index: index,
       item: { ...item, status: 'in_progress', content: [] },
     });
     events.send('response.content_part.added', { ...at, part: outputText('') });
@@ -452,6 +480,7 @@ export function createResponsesHandler(
     const draft: Draft = {
       id: `resp_${hex}`,
       messageId: `msg_${hex}`,
+      reasoningId: `rs_${hex}`,
       createdAt: Math.floor(Date.now() / 1000),
       body,
       modelName,
@@ -470,7 +499,13 @@ export function createResponsesHandler(
     if (result === undefined) return;
     await record(continued, request, input.history, draft, result);
     const text = settings.reasoning === 'full' ? result.output : result.response;
-    const done = finishedResponse(draft, result, text, input.notes);
+    const done = finishedResponse(
+      draft,
+      result,
+      text,
+      input.notes,
+      settings.reasoning === 'separate' ? reasoningOf(result.output) : undefined,
+    );
     await keep(draft, request, result, done);
     sendJson(ctx.res, 200, done);
   };
@@ -583,9 +618,12 @@ export function createResponsesHandler(
     finished: (result: TurnResult) => Promise<void>,
   ): Promise<{ ended: 'done' } | { ended: 'gone' } | { ended: 'failed'; response: ResponseObject }> {
     const { res } = ctx;
-    const reasoning = request.settings.reasoning === 'full';
+    const mode = request.settings.reasoning;
     const send = (type: string, payload: Record<string, unknown>): void => events.send(type, payload);
-    const at = { item_id: draft.messageId, output_index: 0, content_index: 0 };
+    // `separate`: a reasoning item at index 0, streamed as the model writes it, then the message.
+    const thinking = mode === 'separate' ? reasoningItemStream(events, draft.reasoningId) : undefined;
+    const index = thinking === undefined ? 0 : 1;
+    const at = { item_id: draft.messageId, output_index: index, content_index: 0 };
     const message = (status: ResponseOutputMessage['status'], content: ResponseOutputText[]) => ({
       id: draft.messageId,
       type: 'message',
@@ -593,18 +631,29 @@ export function createResponsesHandler(
       status,
       content,
     });
-    let opened = false;
-    const open = (): void => {
-      if (opened) return;
-      opened = true;
+    let started = false;
+    const start = (): void => {
+      if (started) return;
+      started = true;
       if (res !== undefined) {
         openEventStream(res);
         events.follow(res);
         send('response.created', { response: base(draft, 'in_progress') });
         send('response.in_progress', { response: base(draft, 'in_progress') });
       }
-      send('response.output_item.added', { output_index: 0, item: message('in_progress', []) });
+    };
+    let opened = false;
+    const open = (): void => {
+      if (opened) return;
+      start();
+      thinking?.done('completed');
+      opened = true;
+      send('response.output_item.added', { output_index: index, item: message('in_progress', []) });
       send('response.content_part.added', { ...at, part: outputText('') });
+    };
+    const think = (text: string): void => {
+      start();
+      thinking!.delta(text);
     };
     let streamed = '';
     const sendText = (text: string): void => {
@@ -615,26 +664,36 @@ export function createResponsesHandler(
 
     let result: TurnResult | undefined;
     try {
-      // With `reasoning` the text is the whole chain, sent once the turn is done.
+      // With `full` the text is the whole chain, sent once the turn is done. With `separate` the message
+      // opens with the response's first text: the analysis before it is reasoning.
       const emitter = createTrimmedEmitter(sendText);
       result = await turn(
         ctx,
         request,
-        reasoning ? { onSteered: open } : { onSteered: open, onResponseText: (t) => emitter.push(t) },
+        mode === 'full'
+          ? { onSteered: open }
+          : mode === 'separate'
+            ? { onSteered: start, onResponseText: (t) => emitter.push(t), onReasoningText: think }
+            : { onSteered: open, onResponseText: (t) => emitter.push(t) },
       );
     } catch (err) {
       if (ctx.client.gone) return { ended: 'gone' };
-      if (res !== undefined && !opened) throw err;
+      if (res !== undefined && !started) throw err;
       if (!(err instanceof HttpError)) {
         log(
           `gtalign serve: ${draft.id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
       const failure = err instanceof HttpError ? err : internalError();
+      const thought =
+        thinking?.opened === true ? [reasoningItem(draft.reasoningId, thinking.text, 'incomplete')] : [];
       const response: ResponseObject = {
         ...base(draft, 'failed'),
         error: { code: failure.code ?? 'server_error', message: failure.message },
-        output: opened ? [message('incomplete', [outputText(streamed)]) as ResponseOutputMessage] : [],
+        output: [
+          ...thought,
+          ...(opened ? [message('incomplete', [outputText(streamed)]) as ResponseOutputMessage] : []),
+        ],
       };
       send('error', { code: failure.code, message: failure.message, param: failure.param });
       send('response.failed', { response });
@@ -642,11 +701,20 @@ export function createResponsesHandler(
       return { ended: 'failed', response };
     }
     if (result === undefined) return { ended: 'gone' };
+    let reasoning: string | undefined;
+    if (thinking !== undefined) {
+      reasoning = reasoningOf(result.output);
+      // What the stream did not deliver; after a retried stage 1 it streamed both attempts.
+      if (!thinking.closed && reasoning.startsWith(thinking.text))
+        think(reasoning.slice(thinking.text.length));
+      // The item as the client saw it.
+      if (thinking.opened) reasoning = thinking.text;
+    }
     open();
-    const full = reasoning ? result.output : result.response;
+    const full = mode === 'full' ? result.output : result.response;
     // Whatever the stream did not deliver (a backend that did not stream, a re-asked turn).
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
-    const done = finishedResponse(draft, result, full, notes);
+    const done = finishedResponse(draft, result, full, notes, reasoning);
     await keep(draft, request, result, done);
     await finished(result);
     sendEnding(events, done);

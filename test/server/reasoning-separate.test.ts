@@ -96,17 +96,6 @@ describe('separate reasoning, not streamed', () => {
     expect(badBody).toBeInstanceOf(OpenAI.BadRequestError);
     expect((badBody as Error).message).toContain('gtalign.reasoning');
   });
-
-  it('the Responses API refuses separate reasoning, naming the field', async () => {
-    const err = await client.responses
-      .create(withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: 'separate' }))
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as Error).message).toContain(
-      'gtalign.reasoning: separate reasoning is served on /v1/chat/completions',
-    );
-    expect(upstream.requests).toHaveLength(0);
-  });
 });
 
 describe('separate reasoning, streamed', () => {
@@ -205,5 +194,101 @@ describe('separate reasoning, streamed', () => {
       withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'full', policy: 'paper-api' }),
     );
     expect(reasoning).toBe(reasoningOf(plain.choices[0]!.message.content!));
+  });
+});
+
+describe('separate reasoning on the Responses API', () => {
+  it('puts a reasoning item before the message, and keeps both', async () => {
+    const created = await client.responses.create(
+      withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: 'separate', policy: 'paper-api' }),
+    );
+    expect(created.output.map((i) => i.type)).toEqual(['reasoning', 'message']);
+    const item = created.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(item.id.startsWith('rs_')).toBe(true);
+    expect(item.summary).toEqual([]);
+    expect(item.content).toEqual([{ type: 'reasoning_text', text: expect.stringMatching(/DQ_DA/) }]);
+    expect(item.content![0]!.text.startsWith(`${THINKING}\n\n`)).toBe(true);
+    expect(created.output_text).toBe(RESPONSES.DA);
+    const kept = await client.responses.retrieve(created.id);
+    expect(kept.output).toEqual(created.output);
+    // Replayed as a stream from the store: the reasoning item's events, then the message's.
+    const replay = await client.responses.retrieve(created.id, { stream: true });
+    const types: string[] = [];
+    for await (const event of replay) types.push(event.type);
+    expect(types).toContain('response.reasoning_text.done');
+    expect(types.indexOf('response.reasoning_text.done')).toBeLessThan(
+      types.indexOf('response.output_text.delta'),
+    );
+    // An agent hands the output back as input with its next message: the reasoning item is skipped.
+    const next = await client.responses.create({
+      model: 'gtalign-dino',
+      input: [
+        { role: 'user', content: QUESTION },
+        ...(created.output as OpenAI.Responses.ResponseInputItem[]),
+        { role: 'user', content: 'And the first birds?' },
+      ],
+    });
+    expect(next.status).toBe('completed');
+    expect(JSON.stringify((next as unknown as { gtalign: { notes: string[] } }).gtalign.notes)).toContain(
+      '1 reasoning item(s) skipped',
+    );
+    // In the background: the kept response has the same two items.
+    const queued = await client.responses.create(
+      withGtalign(
+        { model: 'gtalign-dino', input: QUESTION, background: true },
+        { reasoning: 'separate', policy: 'paper-api' },
+      ),
+    );
+    await expect.poll(async () => (await client.responses.retrieve(queued.id)).status).toBe('completed');
+    const finished = await client.responses.retrieve(queued.id);
+    expect(finished.output.map((i) => i.type)).toEqual(['reasoning', 'message']);
+    expect((finished.output[0] as OpenAI.Responses.ResponseReasoningItem).content).toEqual(item.content);
+  });
+
+  it('streams the reasoning item while the model writes it, then the message at index 1', async () => {
+    upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
+    const stream = await client.responses.create(
+      withGtalign(
+        { model: 'gtalign-dino', input: QUESTION, stream: true as const },
+        { reasoning: 'separate', policy: 'paper-api' },
+      ),
+    );
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    const types = events.map((e) => e.type);
+    const deltas = events.filter((e) => e.type === 'response.reasoning_text.delta');
+    expect(deltas.length).toBeGreaterThan(2);
+    const reasoning = deltas
+      .map((e) => (e as OpenAI.Responses.ResponseReasoningTextDeltaEvent).delta)
+      .join('');
+    const squeezed = types.filter((t, i) => t !== types[i - 1]);
+    expect(squeezed).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const indexes = events.flatMap((e) => ('output_index' in e ? [[e.type, e.output_index]] : []));
+    expect(indexes.filter(([t]) => String(t).includes('reasoning')).every(([, i]) => i === 0)).toBe(true);
+    expect(indexes.filter(([t]) => String(t).includes('output_text')).every(([, i]) => i === 1)).toBe(true);
+    const done = events.at(-1) as OpenAI.Responses.ResponseCompletedEvent;
+    const item = done.response.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(item.content![0]!.text).toBe(reasoning);
+    expect(reasoning.startsWith(`${THINKING}\n\n`)).toBe(true);
+    const message = done.response.output[1] as OpenAI.Responses.ResponseOutputMessage;
+    expect(message.content).toEqual([expect.objectContaining({ type: 'output_text', text: RESPONSES.DA })]);
+    expect(upstream.requests[0]!.body!.stream).toBe(true);
   });
 });

@@ -1,0 +1,91 @@
+/**
+ * The Responses API's reasoning item, for `gtalign.reasoning: "separate"`: the turn's reasoning (thinking,
+ * then analysis; assistant/reasoning-stream.ts) as a `reasoning` output item with one `reasoning_text`
+ * part, ahead of the message (shapes of the official `openai` package's types, 6.49.0:
+ * `ResponseReasoningItem`, `response.reasoning_text.delta` and `.done`). Its events, live or replayed:
+ * `output_item.added`, `content_part.added`, `reasoning_text.delta`…, `reasoning_text.done`,
+ * `content_part.done`, `output_item.done`, all at `output_index` 0.
+ */
+
+export interface ResponseReasoningText {
+  type: 'reasoning_text';
+  text: string;
+}
+
+export interface ResponseReasoningItem {
+  id: string;
+  type: 'reasoning';
+  summary: never[];
+  content: ResponseReasoningText[];
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+/** Where the events go (a response's `ResponseEvents`). */
+interface EventSink {
+  send(type: string, payload: Record<string, unknown>): void;
+}
+
+export function reasoningItem(
+  id: string,
+  text: string,
+  status: ResponseReasoningItem['status'],
+): ResponseReasoningItem {
+  return { id, type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text }], status };
+}
+
+/** A reasoning item streamed as it is written: opened by the first delta, then done once. */
+export interface ReasoningItemStream {
+  delta(text: string): void;
+  /** Ends the item (once; later calls return the same item); undefined when it never opened. */
+  done(status: ResponseReasoningItem['status']): ResponseReasoningItem | undefined;
+  /** The text sent so far. */
+  readonly text: string;
+  readonly opened: boolean;
+  readonly closed: boolean;
+}
+
+export function reasoningItemStream(events: EventSink, id: string): ReasoningItemStream {
+  const at = { item_id: id, output_index: 0, content_index: 0 };
+  let text = '';
+  let opened = false;
+  let ended: ResponseReasoningItem | undefined;
+  return {
+    delta(piece) {
+      if (ended !== undefined || piece === '') return;
+      if (!opened) {
+        opened = true;
+        events.send('response.output_item.added', {
+          output_index: 0,
+          item: { ...reasoningItem(id, '', 'in_progress'), content: [] },
+        });
+        events.send('response.content_part.added', { ...at, part: { type: 'reasoning_text', text: '' } });
+      }
+      text += piece;
+      events.send('response.reasoning_text.delta', { ...at, delta: piece });
+    },
+    done(status) {
+      if (!opened || ended !== undefined) return ended;
+      ended = reasoningItem(id, text, status);
+      events.send('response.reasoning_text.done', { ...at, text });
+      events.send('response.content_part.done', { ...at, part: ended.content[0] });
+      events.send('response.output_item.done', { output_index: 0, item: ended });
+      return ended;
+    },
+    get text() {
+      return text;
+    },
+    get opened() {
+      return opened;
+    },
+    get closed() {
+      return ended !== undefined;
+    },
+  };
+}
+
+/** A kept reasoning item's events, as a stream of it would have sent them: the text in one delta. */
+export function replayReasoningItem(events: EventSink, item: ResponseReasoningItem): void {
+  const stream = reasoningItemStream(events, item.id);
+  stream.delta(item.content[0]?.text ?? '');
+  stream.done(item.status);
+}
