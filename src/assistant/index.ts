@@ -14,6 +14,7 @@ export {
   resolveModelPath,
 } from './models.js';
 export { loadPromptTemplate, templateFromDataFile, templateRowOf } from './prompt-source.js';
+export { createReasoningStream, type ReasoningStream, reasoningOf } from './reasoning-stream.js';
 export { createSession, type Session, type SessionOptions } from './session.js';
 export {
   type AnalysisMode,
