@@ -5,7 +5,7 @@ import type { TurnResult } from '../assistant/turn.js';
 import { describedAs, group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
-import { JSON_OUTPUT, TRACE } from '../config/settings/output.js';
+import { JSON_OUTPUT, SHOW_REASONING, TRACE } from '../config/settings/output.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
@@ -29,6 +29,7 @@ const SETTINGS = [
   GENERATION,
   group('Output', [
     TRACE,
+    SHOW_REASONING,
     describedAs(
       JSON_OUTPUT,
       "print each turn's whole result as one JSON object per line:\nresponse, action, cell, output, trace, backend",
@@ -36,13 +37,20 @@ const SETTINGS = [
   ]),
 ] as const;
 
-/** Writes streamed response text to `out`, dropping the whitespace the block starts with. */
-function responseWriter(stdout: OutputStream): { write(text: string): void; started(): boolean } {
+/**
+ * Writes streamed response text to `out`, dropping the whitespace the block starts with; `before` runs
+ * once, before its first text (the end of the reasoning, when it was shown).
+ */
+function responseWriter(
+  stdout: OutputStream,
+  before: () => void,
+): { write(text: string): void; started(): boolean } {
   let started = false;
   return {
     write(text) {
       const out = started ? text : text.replace(/^\s+/, '');
       if (out === '') return;
+      if (!started) before();
       started = true;
       stdout.write(out);
     },
@@ -164,13 +172,35 @@ forgets the conversation, /quit or end of input leaves).`,
           await writeOut(ctx.stdout, `${JSON.stringify(line)}\n`);
           return result;
         }
-        const writer = responseWriter(ctx.stdout);
+        // The reasoning as it is written (--show-reasoning), ended by a blank line before the response.
+        let reasoning = false;
+        const endReasoning = (): void => {
+          if (reasoning) ctx.stdout.write('\n\n');
+          reasoning = false;
+        };
+        const writer = responseWriter(ctx.stdout, endReasoning);
         let result: TurnResult;
         try {
           result = await session.ask(q, {
             ...extra,
-            ...(values.trace ? { onSteered: (s) => ctx.stdout.write(`${formatSteering(s)}\n\n`) } : {}),
+            ...(values.trace
+              ? {
+                  onSteered: (s) => {
+                    endReasoning();
+                    ctx.stdout.write(`${formatSteering(s)}\n\n`);
+                  },
+                }
+              : {}),
             onResponseText: (t) => writer.write(t),
+            ...(values['show-reasoning']
+              ? {
+                  onReasoningText: (t: string) => {
+                    // After the trace's tables, the analysis starts a paragraph of its own.
+                    ctx.stdout.write(reasoning ? t : t.replace(/^\n+/, ''));
+                    reasoning = true;
+                  },
+                }
+              : {}),
           });
         } catch (err) {
           // End the line of a reply cut short (ctrl-c, a dropped connection) before the error is reported.
@@ -178,7 +208,10 @@ forgets the conversation, /quit or end of input leaves).`,
           throw err;
         }
         // A backend that delivered nothing while streaming (or a re-ask read for blocks) still gets its text out.
-        if (!writer.started()) ctx.stdout.write(result.response);
+        if (!writer.started()) {
+          endReasoning();
+          ctx.stdout.write(result.response);
+        }
         if (result.response === '') ctx.stderr.write('gtalign chat: the model wrote an empty <response>\n');
         await writeOut(ctx.stdout, values.trace ? `\n\n${formatOutcome(result)}\n` : '\n');
         return result;

@@ -147,6 +147,46 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
     expect(r.stdout).toMatch(/stage2\s+\d+\s+\d+\s+\d+\s+\d+\s+gbnf/);
   });
 
+  it('with --show-reasoning prints the thinking, then the analysis, then the response', async () => {
+    const r = await runCliInProcess([
+      'chat',
+      QUESTION,
+      ...openai(),
+      '--vendor',
+      'llamacpp',
+      '--policy',
+      'paper-api',
+      '--show-reasoning',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      'Probably clear; "first" could mean true dinosaurs or relatives.\n\nI choose DQ_DA.\n\n' +
+        `${REPLIES.DA}\n`,
+    );
+    // Stage 1 streamed from the server, so the thinking is printed as it is written.
+    expect(server.requests[0]!.body!.stream).toBe(true);
+    // With --trace, the steering tables stand between the thinking and the analysis.
+    const traced = await runCliInProcess([
+      'chat',
+      QUESTION,
+      ...openai(),
+      '--vendor',
+      'llamacpp',
+      '--policy',
+      'paper-api',
+      '--show-reasoning',
+      '--trace',
+    ]);
+    const out = traced.stdout;
+    const thinking = out.indexOf('Probably clear');
+    const tables = out.indexOf('Selected (sum): DQ_DA');
+    const analysis = out.indexOf('I choose DQ_DA.');
+    const reply = out.indexOf(REPLIES.DA!);
+    expect(thinking).toBeGreaterThan(0);
+    expect([thinking < tables, tables < analysis, analysis < reply]).toEqual([true, true, true]);
+    expect(out.slice(analysis, reply)).toBe('I choose DQ_DA.\n\n');
+  });
+
   it('runs a session from stdin when no question is given, one JSON line per turn', async () => {
     const r = await runCli(['chat', ...openai(), '--vendor', 'vllm', '--json'], {
       stdin: `${QUESTION}\nThe first true dinosaurs.\n`,

@@ -18,6 +18,14 @@ export const TRACE = setting({
   help: 'print the matrices before and after, the edits, the choice and the\n' + 'tokens per stage as tables',
 });
 
+export const SHOW_REASONING = setting({
+  name: 'show-reasoning',
+  key: 'output.showReasoning',
+  type: boolean(),
+  default: false,
+  help: "print the model's thinking as it is written, then its analysis, before the response",
+});
+
 export const NO_PROGRESS = setting({
   name: 'no-progress',
   key: 'output.noProgress',
@@ -26,4 +34,4 @@ export const NO_PROGRESS = setting({
   help: 'no progress bar or progress lines on stderr',
 });
 
-export const OUTPUT_SETTINGS = [JSON_OUTPUT, TRACE, NO_PROGRESS] as const;
+export const OUTPUT_SETTINGS = [JSON_OUTPUT, TRACE, SHOW_REASONING, NO_PROGRESS] as const;
