@@ -1,55 +1,24 @@
 /**
- * `gtalign.reasoning: "separate"` on `POST /v1/chat/completions`: the reply is the `<response>` text and the
- * reasoning comes apart from it, in `reasoning_content` and `reasoning`, streamed as the model writes it.
+ * `gtalign.reasoning: "separate"` on `POST /v1/chat/completions` and `/v1/responses`: the reply is the
+ * `<response>` text and the reasoning comes apart from it (`reasoning_content` and `reasoning`; a reasoning
+ * item), streamed as the model writes it.
  * The other side is the official `openai` client and the AI SDK's OpenAI-compatible provider; the upstream
  * is a scripted loopback server (test/server/scripted-upstream.ts) that replays the paper's example.
  */
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { reasoningOf } from '../../src/assistant/reasoning-stream.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
-import type { RunningServer } from '../../src/server/listen.js';
-import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
-import {
-  type OpenAIStubServer,
-  type StubReply,
-  startOpenAIStubServer,
-  stubModel,
-} from '../support/openai-stub-server.js';
+import type { StubReply } from '../support/openai-stub-server.js';
+import { useDinosaurProxy, withGtalign } from './dinosaur-proxy.js';
 import { dinosaurScript, QUESTION, RESPONSES, STAGE1 } from './scripted-upstream.js';
 
-let upstream: OpenAIStubServer;
-let proxy: RunningServer & { app: ProxyApp };
-let client: OpenAI;
 const KEY = 'sk-test-reasoning';
+const setup = useDinosaurProxy(KEY);
 const ASK = [{ role: 'user' as const, content: QUESTION }];
 const THINKING = extractBlocks(STAGE1).blocks.thinking!.content.trim();
-
-beforeAll(async () => {
-  upstream = await startOpenAIStubServer(dinosaurScript());
-  proxy = await startProxyServer({
-    model: stubModel(upstream),
-    modelName: 'gtalign-dino',
-    apiKeys: [KEY],
-    log: () => {},
-  });
-  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
-});
-afterAll(async () => {
-  await proxy.close();
-  await upstream.close();
-});
-beforeEach(() => {
-  upstream.setHandler(dinosaurScript());
-  upstream.requests.length = 0;
-});
-
-/** Params with gtalign's own body field (the client passes unknown fields through). */
-function withGtalign<T extends object>(params: T, gtalign: Record<string, unknown>): T {
-  return { ...params, gtalign } as T;
-}
 
 interface ReasoningMessage {
   content: string | null;
@@ -59,7 +28,7 @@ interface ReasoningMessage {
 
 describe('separate reasoning, not streamed', () => {
   it('answers with the response as content and the thinking and analysis as reasoning', async () => {
-    const completion = await client.chat.completions.create(
+    const completion = await setup.client.chat.completions.create(
       withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'separate', policy: 'paper-api' }),
     );
     const message = completion.choices[0]!.message as unknown as ReasoningMessage;
@@ -71,7 +40,7 @@ describe('separate reasoning, not streamed', () => {
     // Nothing of the matrix or the reply is in the reasoning.
     expect(message.reasoning_content).not.toMatch(/<payoff>|"LLM"|Triassic/);
     // The header says the same.
-    const header = await client.chat.completions.create(
+    const header = await setup.client.chat.completions.create(
       { model: 'gtalign-dino', messages: ASK },
       { headers: { 'x-gtalign-reasoning': 'separate' } },
     );
@@ -81,16 +50,16 @@ describe('separate reasoning, not streamed', () => {
   });
 
   it('keeps the default reply free of reasoning fields, and refuses an unknown mode by name', async () => {
-    const plain = await client.chat.completions.create({ model: 'gtalign-dino', messages: ASK });
+    const plain = await setup.client.chat.completions.create({ model: 'gtalign-dino', messages: ASK });
     expect(Object.keys(plain.choices[0]!.message).sort()).toEqual(['content', 'role']);
-    const bad = await client.chat.completions
+    const bad = await setup.client.chat.completions
       .create({ model: 'gtalign-dino', messages: ASK }, { headers: { 'x-gtalign-reasoning': 'loud' } })
       .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect((bad as Error).message).toContain(
       "header x-gtalign-reasoning must be none, full, separate, got 'loud'",
     );
-    const badBody = await client.chat.completions
+    const badBody = await setup.client.chat.completions
       .create(withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'loud' }))
       .catch((e: unknown) => e);
     expect(badBody).toBeInstanceOf(OpenAI.BadRequestError);
@@ -107,14 +76,14 @@ describe('separate reasoning, streamed', () => {
       release = resolve;
     });
     const script = dinosaurScript({ chunkSize: 3 });
-    upstream.setHandler(async (body, index): Promise<StubReply> => {
+    setup.upstream.setHandler(async (body, index): Promise<StubReply> => {
       const reply = script(body);
       if (index !== 0) return reply;
       const text = reply.content!;
       const half = text.indexOf('A direct answer');
       return { ...reply, chunks: [text.slice(0, half), text.slice(half)], chunkGate: [undefined, released] };
     });
-    const stream = await client.chat.completions.create(
+    const stream = await setup.client.chat.completions.create(
       withGtalign(
         { model: 'gtalign-dino', messages: ASK, stream: true as const },
         { reasoning: 'separate', policy: 'paper-api' },
@@ -142,17 +111,17 @@ describe('separate reasoning, streamed', () => {
     expect(reasoning.startsWith(`${THINKING}\n\n`)).toBe(true);
     expect(reasoning).toMatch(/DQ_DA/);
     // Stage 1 went upstream as a streaming request: that is what lets the thinking out early.
-    expect(upstream.requests[0]!.body!.stream).toBe(true);
+    expect(setup.upstream.requests[0]!.body!.stream).toBe(true);
   });
 
   it('a stage-1 failure after the thinking went out arrives in the stream, where the client raises it', async () => {
     const script = dinosaurScript();
-    upstream.setHandler((body) => {
+    setup.upstream.setHandler((body) => {
       const stage1 = Array.isArray(body.stop) && (body.stop as string[]).includes('</payoff>');
       // Valid thinking, then a matrix that is not one, on every stage-1 request (a retry's too).
       return stage1 ? { content: '<thinking>Let me see.</thinking>\n<payoff>{"DQ_DA": 7}' } : script(body);
     });
-    const stream = await client.chat.completions.create(
+    const stream = await setup.client.chat.completions.create(
       withGtalign({ model: 'gtalign-dino', messages: ASK, stream: true as const }, { reasoning: 'separate' }),
     );
     let reasoning = '';
@@ -163,13 +132,13 @@ describe('separate reasoning, streamed', () => {
     };
     await expect(read()).rejects.toThrow(/no valid payoff matrix/);
     expect(reasoning.startsWith('Let me see.')).toBe(true);
-    expect(upstream.requests.every((r) => (r.body!.stop as string[]).includes('</payoff>'))).toBe(true);
+    expect(setup.upstream.requests.every((r) => (r.body!.stop as string[]).includes('</payoff>'))).toBe(true);
   });
 
   it('reaches the AI SDK as reasoning parts, apart from the text', async () => {
     const provider = createOpenAICompatible({
       name: 'gtalign',
-      baseURL: `${proxy.url}/v1`,
+      baseURL: `${setup.proxy.url}/v1`,
       apiKey: KEY,
       headers: { 'x-gtalign-reasoning': 'separate', 'x-gtalign-policy': 'paper-api' },
     });
@@ -190,7 +159,7 @@ describe('separate reasoning, streamed', () => {
     expect(whole.text).toBe(RESPONSES.DA);
     expect(whole.reasoningText).toBe(reasoning);
     // The same reasoning a non-streamed request returns: the turn's thinking and analysis.
-    const plain = await client.chat.completions.create(
+    const plain = await setup.client.chat.completions.create(
       withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: 'full', policy: 'paper-api' }),
     );
     expect(reasoning).toBe(reasoningOf(plain.choices[0]!.message.content!));
@@ -199,7 +168,7 @@ describe('separate reasoning, streamed', () => {
 
 describe('separate reasoning on the Responses API', () => {
   it('puts a reasoning item before the message, and keeps both', async () => {
-    const created = await client.responses.create(
+    const created = await setup.client.responses.create(
       withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: 'separate', policy: 'paper-api' }),
     );
     expect(created.output.map((i) => i.type)).toEqual(['reasoning', 'message']);
@@ -209,10 +178,10 @@ describe('separate reasoning on the Responses API', () => {
     expect(item.content).toEqual([{ type: 'reasoning_text', text: expect.stringMatching(/DQ_DA/) }]);
     expect(item.content![0]!.text.startsWith(`${THINKING}\n\n`)).toBe(true);
     expect(created.output_text).toBe(RESPONSES.DA);
-    const kept = await client.responses.retrieve(created.id);
+    const kept = await setup.client.responses.retrieve(created.id);
     expect(kept.output).toEqual(created.output);
     // Replayed as a stream from the store: the reasoning item's events, then the message's.
-    const replay = await client.responses.retrieve(created.id, { stream: true });
+    const replay = await setup.client.responses.retrieve(created.id, { stream: true });
     const types: string[] = [];
     for await (const event of replay) types.push(event.type);
     expect(types).toContain('response.reasoning_text.done');
@@ -220,7 +189,7 @@ describe('separate reasoning on the Responses API', () => {
       types.indexOf('response.output_text.delta'),
     );
     // An agent hands the output back as input with its next message: the reasoning item is skipped.
-    const next = await client.responses.create({
+    const next = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: [
         { role: 'user', content: QUESTION },
@@ -233,21 +202,23 @@ describe('separate reasoning on the Responses API', () => {
       '1 reasoning item(s) skipped',
     );
     // In the background: the kept response has the same two items.
-    const queued = await client.responses.create(
+    const queued = await setup.client.responses.create(
       withGtalign(
         { model: 'gtalign-dino', input: QUESTION, background: true },
         { reasoning: 'separate', policy: 'paper-api' },
       ),
     );
-    await expect.poll(async () => (await client.responses.retrieve(queued.id)).status).toBe('completed');
-    const finished = await client.responses.retrieve(queued.id);
+    await expect
+      .poll(async () => (await setup.client.responses.retrieve(queued.id)).status)
+      .toBe('completed');
+    const finished = await setup.client.responses.retrieve(queued.id);
     expect(finished.output.map((i) => i.type)).toEqual(['reasoning', 'message']);
     expect((finished.output[0] as OpenAI.Responses.ResponseReasoningItem).content).toEqual(item.content);
   });
 
   it('streams the reasoning item while the model writes it, then the message at index 1', async () => {
-    upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
-    const stream = await client.responses.create(
+    setup.upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
+    const stream = await setup.client.responses.create(
       withGtalign(
         { model: 'gtalign-dino', input: QUESTION, stream: true as const },
         { reasoning: 'separate', policy: 'paper-api' },
@@ -289,6 +260,6 @@ describe('separate reasoning on the Responses API', () => {
     expect(reasoning.startsWith(`${THINKING}\n\n`)).toBe(true);
     const message = done.response.output[1] as OpenAI.Responses.ResponseOutputMessage;
     expect(message.content).toEqual([expect.objectContaining({ type: 'output_text', text: RESPONSES.DA })]);
-    expect(upstream.requests[0]!.body!.stream).toBe(true);
+    expect(setup.upstream.requests[0]!.body!.stream).toBe(true);
   });
 });

@@ -6,10 +6,8 @@
  */
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/server/listen.js';
-import { type ProxyApp, startProxyServer } from '../../src/server/proxy.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { describe, expect, it } from 'vitest';
+import { useDinosaurProxy, withGtalign } from './dinosaur-proxy.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -19,29 +17,8 @@ import {
   STAGE1,
 } from './scripted-upstream.js';
 
-let upstream: OpenAIStubServer;
-let proxy: RunningServer & { app: ProxyApp };
-let client: OpenAI;
 const KEY = 'sk-test-responses-key';
-
-beforeAll(async () => {
-  upstream = await startOpenAIStubServer(dinosaurScript());
-  proxy = await startProxyServer({
-    model: stubModel(upstream),
-    modelName: 'gtalign-dino',
-    apiKeys: [KEY],
-    log: () => {},
-  });
-  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
-});
-afterAll(async () => {
-  await proxy.close();
-  await upstream.close();
-});
-beforeEach(() => {
-  upstream.setHandler(dinosaurScript());
-  upstream.requests.length = 0;
-});
+const setup = useDinosaurProxy(KEY);
 
 interface Trace {
   action: string;
@@ -53,8 +30,6 @@ interface Trace {
   notes: string[];
 }
 const traceOf = (x: unknown): Trace => (x as { gtalign: Trace }).gtalign;
-const withGtalign = <T extends object>(params: T, gtalign: Record<string, unknown>): T =>
-  ({ ...params, gtalign }) as T;
 
 async function collect(stream: AsyncIterable<ResponseStreamEvent>): Promise<ResponseStreamEvent[]> {
   const events: ResponseStreamEvent[] = [];
@@ -64,7 +39,7 @@ async function collect(stream: AsyncIterable<ResponseStreamEvent>): Promise<Resp
 
 describe('responses.create, non-streaming', () => {
   it('answers with the <response> text, usage, and the trace in metadata (JSON string) and a top-level gtalign object', async () => {
-    const response = await client.responses.create({
+    const response = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: QUESTION,
       metadata: { ticket: 'T-1' },
@@ -101,23 +76,23 @@ describe('responses.create, non-streaming', () => {
     );
     expect(usage.output_tokens_details.reasoning_tokens).toBe(g.tokens.stage1!.completion);
     // The same turn as chat completions: stage 1 stops at </payoff>, stage 2 continues the message.
-    expect(upstream.requests).toHaveLength(2);
-    expect(upstream.requests[0]!.body!.stop).toEqual(['</payoff>']);
-    expect(upstream.requests[1]!.body!.messages).toEqual([
+    expect(setup.upstream.requests).toHaveLength(2);
+    expect(setup.upstream.requests[0]!.body!.stop).toEqual(['</payoff>']);
+    expect(setup.upstream.requests[1]!.body!.messages).toEqual([
       expect.objectContaining({ role: 'user' }),
       { role: 'assistant', content: STAGE1 },
     ]);
   });
 
   it('steers by the gtalign body field or the x-gtalign-policy header: paper-api moves the choice to DQ_DA', async () => {
-    const byBody = await client.responses.create(
+    const byBody = await setup.client.responses.create(
       withGtalign({ model: 'gtalign-dino', input: QUESTION }, { policy: 'paper-api' }),
     );
     expect(byBody.output_text).toBe(RESPONSES.DA);
     const g = traceOf(byBody);
     expect([g.action, g.cell]).toEqual(['DA', 'DQ_DA']);
     expect(g.matrix_after).toEqual(PAPER_API_MATRIX);
-    const byHeader = await client.responses.create(
+    const byHeader = await setup.client.responses.create(
       { model: 'gtalign-dino', input: QUESTION },
       { headers: { 'x-gtalign-policy': 'paper-api' } },
     );
@@ -125,7 +100,7 @@ describe('responses.create, non-streaming', () => {
   });
 
   it('reads message items as history, echoes instructions and notes what it did not use', async () => {
-    const response = await client.responses.create({
+    const response = await setup.client.responses.create({
       model: 'gtalign-dino',
       instructions: 'Be terse.',
       input: [
@@ -146,13 +121,13 @@ describe('responses.create, non-streaming', () => {
     const notes = traceOf(response).notes.join(' ');
     expect(notes).toMatch(/instructions not used/);
     expect(notes).toMatch(/1 system\/developer item/);
-    const prompt = JSON.stringify(upstream.requests[0]!.body!.messages);
+    const prompt = JSON.stringify(setup.upstream.requests[0]!.body!.messages);
     expect(prompt).toContain('Hello!');
     expect(prompt).not.toContain('Answer in English.');
   });
 
   it('returns the whole four-block chain with gtalign.reasoning', async () => {
-    const response = await client.responses.create(
+    const response = await setup.client.responses.create(
       withGtalign({ model: 'gtalign-dino', input: QUESTION }, { reasoning: true }),
     );
     expect(response.output_text.startsWith('<thinking>')).toBe(true);
@@ -162,28 +137,29 @@ describe('responses.create, non-streaming', () => {
 
 describe('conversation state with previous_response_id', () => {
   /** The messages of turn `turn`'s first upstream call (each turn makes two: stage 1 and stage 2), as JSON. */
-  const stage1Prompt = (turn: number): string => JSON.stringify(upstream.requests[turn * 2]?.body?.messages);
+  const stage1Prompt = (turn: number): string =>
+    JSON.stringify(setup.upstream.requests[turn * 2]?.body?.messages);
   const count = (text: string, part: string): number =>
     text.split(JSON.stringify(part).slice(1, -1)).length - 1;
 
   it('continues a kept response: the model sees the earlier questions and answers, the client sends only the new one', async () => {
-    const first = await client.responses.create({
+    const first = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: 'Which dinosaur is the largest?',
     });
     expect(first.previous_response_id).toBeNull();
-    const second = await client.responses.create({
+    const second = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: QUESTION,
       previous_response_id: first.id,
     });
     expect(second.previous_response_id).toBe(first.id);
-    const third = await client.responses.create({
+    const third = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: 'Thanks, and the smallest?',
       previous_response_id: second.id,
     });
-    expect(upstream.requests).toHaveLength(6);
+    expect(setup.upstream.requests).toHaveLength(6);
     // Turn 1 knows nothing earlier; turn 2 has turn 1; turn 3 has turns 1 and 2, in order.
     expect(stage1Prompt(0)).not.toContain(first.output_text);
     const two = stage1Prompt(1);
@@ -201,12 +177,16 @@ describe('conversation state with previous_response_id', () => {
 
   it('a streamed response is kept too, once completed', async () => {
     const events = await collect(
-      await client.responses.create({ model: 'gtalign-dino', input: 'Streamed question', stream: true }),
+      await setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: 'Streamed question',
+        stream: true,
+      }),
     );
     const completed = events.at(-1)!;
     if (completed.type !== 'response.completed') throw new Error('no response.completed');
-    upstream.requests.length = 0;
-    await client.responses.create({
+    setup.upstream.requests.length = 0;
+    await setup.client.responses.create({
       model: 'gtalign-dino',
       input: QUESTION,
       previous_response_id: completed.response.id,
@@ -218,8 +198,8 @@ describe('conversation state with previous_response_id', () => {
 
 describe('responses.retrieve and responses.delete of a stored response', () => {
   it('retrieves a response as it was sent (non-streamed and streamed), and forgets a deleted one', async () => {
-    const created = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
-    const got = await client.responses.retrieve(created.id);
+    const created = await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const got = await setup.client.responses.retrieve(created.id);
     // The same object, byte for byte the same JSON apart from the client's convenience field.
     expect(JSON.stringify({ ...got, output_text: undefined })).toBe(
       JSON.stringify({ ...created, output_text: undefined }),
@@ -228,38 +208,38 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
     expect(traceOf(got).cell).toBe(traceOf(created).cell);
 
     const events = await collect(
-      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+      await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
     );
     const completed = events.at(-1)!;
     if (completed.type !== 'response.completed') throw new Error('no response.completed');
-    const again = await client.responses.retrieve(completed.response.id);
+    const again = await setup.client.responses.retrieve(completed.response.id);
     expect(again.status).toBe('completed');
     const streamedText =
       completed.response.output[0]?.type === 'message' ? completed.response.output[0].content[0] : undefined;
     expect(again.output_text).toBe(streamedText?.type === 'output_text' ? streamedText.text : 'no text');
 
-    await client.responses.delete(created.id);
-    const gone = await client.responses.retrieve(created.id).catch((e: unknown) => e);
+    await setup.client.responses.delete(created.id);
+    const gone = await setup.client.responses.retrieve(created.id).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
     expect((gone as InstanceType<typeof OpenAI.NotFoundError>).message).toMatch(/not found/);
     // Deleted means gone for previous_response_id too; deleting twice is a 404.
-    const follow = await client.responses
+    const follow = await setup.client.responses
       .create({ model: 'gtalign-dino', input: 'And?', previous_response_id: created.id })
       .catch((e: unknown) => e);
     expect(follow).toBeInstanceOf(OpenAI.NotFoundError);
-    expect(await client.responses.delete(created.id).catch((e: unknown) => e)).toBeInstanceOf(
+    expect(await setup.client.responses.delete(created.id).catch((e: unknown) => e)).toBeInstanceOf(
       OpenAI.NotFoundError,
     );
     // The other one is still there.
-    expect((await client.responses.retrieve(completed.response.id)).id).toBe(completed.response.id);
+    expect((await setup.client.responses.retrieve(completed.response.id)).id).toBe(completed.response.id);
   });
 
   it('lists the messages a response was made from, a previous_response_id chain included, in pages', async () => {
-    const first = await client.responses.create({
+    const first = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: 'Which dinosaur is the largest?',
     });
-    const second = await client.responses.create({
+    const second = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: [
         { role: 'user', content: 'A side note first.' },
@@ -269,7 +249,7 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
       previous_response_id: first.id,
     });
     const listed: Array<{ id: string; role: string; content: Array<{ type: string; text: string }> }> = [];
-    for await (const item of client.responses.inputItems.list(second.id, { limit: 2 }))
+    for await (const item of setup.client.responses.inputItems.list(second.id, { limit: 2 }))
       listed.push(item as (typeof listed)[number]);
     // Newest first: the question, the two items before it, the first answer, the first question.
     expect(listed.map((i) => [i.role, i.content[0]!.text])).toEqual([
@@ -280,19 +260,23 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
       ['user', 'Which dinosaur is the largest?'],
     ]);
     expect(listed[3]!.content[0]!.type).toBe('output_text');
-    const asc = await client.responses.inputItems.list(second.id, { order: 'asc', limit: 100 });
+    const asc = await setup.client.responses.inputItems.list(second.id, { order: 'asc', limit: 100 });
     expect(asc.data.map((i) => i.id)).toEqual(listed.map((i) => i.id).reverse());
     expect(new Set(listed.map((i) => i.id)).size).toBe(5);
   });
 
   it('keeps nothing to retrieve with store: false; streams a kept response again; refuses cancel by name', async () => {
-    const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
-    expect(await client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(
+    const unstored = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      store: false,
+    });
+    expect(await setup.client.responses.retrieve(unstored.id).catch((e: unknown) => e)).toBeInstanceOf(
       OpenAI.NotFoundError,
     );
-    const kept = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const kept = await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION });
     // Streamed again: the events a stream of it sends, rebuilt from the kept response, the text in one delta.
-    const replay = await collect(await client.responses.retrieve(kept.id, { stream: true }));
+    const replay = await collect(await setup.client.responses.retrieve(kept.id, { stream: true }));
     expect(replay.map((e) => e.type)).toEqual([
       'response.created',
       'response.in_progress',
@@ -310,17 +294,19 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
     const completed = replay.at(-1) as { response: { id: string; output: unknown } };
     expect(completed.response.id).toBe(kept.id);
     expect(completed.response.output).toEqual(kept.output);
-    const rest = await collect(await client.responses.retrieve(kept.id, { stream: true, starting_after: 6 }));
+    const rest = await collect(
+      await setup.client.responses.retrieve(kept.id, { stream: true, starting_after: 6 }),
+    );
     expect(rest.map((e) => e.sequence_number)).toEqual([7, 8]);
-    const badAfter = await client.responses
+    const badAfter = await setup.client.responses
       .retrieve(kept.id, { stream: true, starting_after: -1 } as never)
       .catch((e: unknown) => e);
     expect((badAfter as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('starting_after');
     // Made without background: nothing to cancel (background-responses.test.ts covers the rest).
-    const cancel = await client.responses.cancel(kept.id).catch((e: unknown) => e);
+    const cancel = await setup.client.responses.cancel(kept.id).catch((e: unknown) => e);
     expect(cancel).toBeInstanceOf(OpenAI.BadRequestError);
     // Without the key, retrieval is refused like every other route.
-    const anonymous = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    const anonymous = new OpenAI({ baseURL: `${setup.proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
     expect(await anonymous.responses.retrieve(kept.id).catch((e: unknown) => e)).toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
@@ -329,10 +315,10 @@ describe('responses.retrieve and responses.delete of a stored response', () => {
 
 describe('conversation objects (the Conversations API) and responses.create with conversation', () => {
   /** The messages of the last turn's stage 1, as JSON. */
-  const lastStage1 = (): string => JSON.stringify(upstream.requests.at(-2)?.body?.messages);
+  const lastStage1 = (): string => JSON.stringify(setup.upstream.requests.at(-2)?.body?.messages);
 
   it('keeps the history in the conversation: each response reads it and adds its question and answer', async () => {
-    const conv = await client.conversations.create({
+    const conv = await setup.client.conversations.create({
       items: [
         { type: 'message', role: 'system', content: 'Be brief.' },
         { type: 'message', role: 'user', content: 'Which dinosaur is the largest?' },
@@ -341,7 +327,7 @@ describe('conversation objects (the Conversations API) and responses.create with
     });
     expect(conv).toMatchObject({ object: 'conversation', metadata: { topic: 'dinosaurs' } });
     expect(conv.id).toMatch(/^conv_[0-9a-f]{32}$/);
-    const first = await client.responses.create({
+    const first = await setup.client.responses.create({
       model: 'gtalign-dino',
       input: QUESTION,
       conversation: conv.id,
@@ -350,7 +336,7 @@ describe('conversation objects (the Conversations API) and responses.create with
     expect(lastStage1()).toContain('Which dinosaur is the largest?');
     expect(lastStage1()).not.toContain('Be brief.'); // system items stay in the conversation, unsent
     const events = await collect(
-      await client.responses.create({
+      await setup.client.responses.create({
         model: 'gtalign-dino',
         input: 'And the smallest?',
         conversation: { id: conv.id },
@@ -370,52 +356,54 @@ describe('conversation objects (the Conversations API) and responses.create with
 
     // Listed newest first by default, and in pages the client follows.
     const listed: Array<{ id: string; role: string; content: Array<{ type: string; text: string }> }> = [];
-    for await (const item of client.conversations.items.list(conv.id, { limit: 2 }))
+    for await (const item of setup.client.conversations.items.list(conv.id, { limit: 2 }))
       listed.push(item as (typeof listed)[number]);
     expect(listed.map((i) => i.role)).toEqual(['assistant', 'user', 'assistant', 'user', 'user', 'system']);
     expect(listed[2]!.id).toBe(first.output[0]!.id); // the answer keeps its output item's id
     expect(listed[2]!.content[0]).toMatchObject({ type: 'output_text', text: first.output_text });
     expect(listed[1]!.content[0]).toEqual({ type: 'input_text', text: 'And the smallest?' });
-    const asc = await client.conversations.items.list(conv.id, { order: 'asc', limit: 100 });
+    const asc = await setup.client.conversations.items.list(conv.id, { order: 'asc', limit: 100 });
     expect(asc.data.map((i) => i.id)).toEqual(listed.map((i) => i.id).reverse());
 
     // Items added, read, removed; metadata replaced; the conversation deleted.
-    const added = await client.conversations.items.create(conv.id, {
+    const added = await setup.client.conversations.items.create(conv.id, {
       items: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'One more thing.' }] }],
     });
     expect(added.data).toHaveLength(1);
     const addedId = (added.data[0] as { id: string }).id;
-    const one = await client.conversations.items.retrieve(addedId, { conversation_id: conv.id });
+    const one = await setup.client.conversations.items.retrieve(addedId, { conversation_id: conv.id });
     expect(one).toMatchObject({ role: 'user', content: [{ type: 'input_text', text: 'One more thing.' }] });
-    await client.conversations.items.delete(addedId, { conversation_id: conv.id });
-    expect((await client.conversations.items.list(conv.id, { limit: 100 })).data).toHaveLength(6);
-    const updated = await client.conversations.update(conv.id, { metadata: { topic: 'fossils' } });
+    await setup.client.conversations.items.delete(addedId, { conversation_id: conv.id });
+    expect((await setup.client.conversations.items.list(conv.id, { limit: 100 })).data).toHaveLength(6);
+    const updated = await setup.client.conversations.update(conv.id, { metadata: { topic: 'fossils' } });
     expect(updated.metadata).toEqual({ topic: 'fossils' });
-    expect((await client.conversations.retrieve(conv.id)).metadata).toEqual({ topic: 'fossils' });
-    expect(await client.conversations.delete(conv.id)).toMatchObject({ id: conv.id, deleted: true });
-    expect(await client.conversations.retrieve(conv.id).catch((e: unknown) => e)).toBeInstanceOf(
+    expect((await setup.client.conversations.retrieve(conv.id)).metadata).toEqual({ topic: 'fossils' });
+    expect(await setup.client.conversations.delete(conv.id)).toMatchObject({ id: conv.id, deleted: true });
+    expect(await setup.client.conversations.retrieve(conv.id).catch((e: unknown) => e)).toBeInstanceOf(
       OpenAI.NotFoundError,
     );
   });
 
   it('refuses conversation with previous_response_id, bad items and bad pages, each naming the field', async () => {
-    const conv = await client.conversations.create();
+    const conv = await setup.client.conversations.create();
     expect(conv.metadata).toEqual({});
-    const prior = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
-    const both = await client.responses
+    const prior = await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+    const both = await setup.client.responses
       .create({ model: 'gtalign-dino', input: 'And?', conversation: conv.id, previous_response_id: prior.id })
       .catch((e: unknown) => e);
     expect(both).toBeInstanceOf(OpenAI.BadRequestError);
     expect((both as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('conversation');
-    const tool = await client.conversations.items
+    const tool = await setup.client.conversations.items
       .create(conv.id, { items: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] })
       .catch((e: unknown) => e);
     expect(tool).toBeInstanceOf(OpenAI.BadRequestError);
     expect((tool as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('items.0.type');
-    const page = await client.conversations.items.list(conv.id, { limit: 500 }).catch((e: unknown) => e);
+    const page = await setup.client.conversations.items
+      .list(conv.id, { limit: 500 })
+      .catch((e: unknown) => e);
     expect(page).toBeInstanceOf(OpenAI.BadRequestError);
     expect((page as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('limit');
-    const tooMany = await client.conversations
+    const tooMany = await setup.client.conversations
       .create({
         items: Array.from({ length: 21 }, () => ({
           type: 'message' as const,
@@ -430,9 +418,9 @@ describe('conversation objects (the Conversations API) and responses.create with
 
 describe('responses.create, streaming', () => {
   it('sends the Responses event sequence; the deltas add up to the <response> text; completed carries usage and the trace', async () => {
-    upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
+    setup.upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
     const events = await collect(
-      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+      await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
     );
     const types = events.map((e) => e.type);
     const deltas = events.filter((e) => e.type === 'response.output_text.delta');
@@ -469,11 +457,11 @@ describe('responses.create, streaming', () => {
   it('reports an upstream failure during stage 2 as an error event and response.failed', async () => {
     let calls = 0;
     const script = dinosaurScript();
-    upstream.setHandler((body) =>
+    setup.upstream.setHandler((body) =>
       calls++ === 1 ? { status: 500, errorMessage: 'stage 2 exploded' } : script(body),
     );
     const events = await collect(
-      await client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
+      await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, stream: true }),
     );
     const error = events.at(-2)!;
     const failed = events.at(-1)!;
@@ -488,8 +476,8 @@ describe('responses.create, streaming', () => {
   });
 
   it('a failure before any output (upstream down in stage 1) is a plain 502, which the client raises', async () => {
-    upstream.setHandler(() => ({ status: 503, errorMessage: 'overloaded' }));
-    const err = await client.responses
+    setup.upstream.setHandler(() => ({ status: 503, errorMessage: 'overloaded' }));
+    const err = await setup.client.responses
       .create({ model: 'gtalign-dino', input: QUESTION, stream: true })
       .then(collect)
       .catch((e: unknown) => e);
@@ -511,7 +499,7 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
 
   it('bad input is a 400 BadRequestError naming the field', async () => {
     const notUser = await fail(
-      client.responses.create({ model: 'gtalign-dino', input: [{ role: 'assistant', content: 'Hi' }] }),
+      setup.client.responses.create({ model: 'gtalign-dino', input: [{ role: 'assistant', content: 'Hi' }] }),
     );
     expect(notUser).toBeInstanceOf(OpenAI.BadRequestError);
     expect(notUser.status).toBe(400);
@@ -519,7 +507,7 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(notUser.type).toBe('invalid_request_error');
 
     const toolItem = await fail(
-      client.responses.create({
+      setup.client.responses.create({
         model: 'gtalign-dino',
         input: [{ type: 'function_call_output', call_id: 'c1', output: '42' }],
       }),
@@ -528,38 +516,50 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(toolItem.message).toMatch(/function_call_output/);
 
     const numbers = await fail(
-      client.responses.create({ model: 'gtalign-dino', input: 42 as unknown as string }),
+      setup.client.responses.create({ model: 'gtalign-dino', input: 42 as unknown as string }),
     );
     expect(numbers).toBeInstanceOf(OpenAI.BadRequestError);
     expect(numbers.param).toBe('input');
 
     const image = await fail(
-      client.responses.create({
+      setup.client.responses.create({
         model: 'gtalign-dino',
         input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x', detail: 'auto' }] }],
       }),
     );
     expect(image).toBeInstanceOf(OpenAI.BadRequestError);
     expect(image.param).toBe('input.0.content.0.type');
-    expect(upstream.requests).toHaveLength(0);
+    expect(setup.upstream.requests).toHaveLength(0);
   });
 
   it('a previous_response_id not kept (unknown, or stored with store: false) is a 404 naming the field', async () => {
     const unknown = await fail(
-      client.responses.create({ model: 'gtalign-dino', input: QUESTION, previous_response_id: 'resp_1' }),
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        previous_response_id: 'resp_1',
+      }),
     );
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect(unknown.param).toBe('previous_response_id');
     expect(unknown.code).toBe('previous_response_not_found');
     expect(unknown.message).toMatch(/previous response "resp_1" not found.*send the whole conversation/);
-    expect(upstream.requests).toHaveLength(0);
-    const unstored = await client.responses.create({ model: 'gtalign-dino', input: QUESTION, store: false });
+    expect(setup.upstream.requests).toHaveLength(0);
+    const unstored = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      store: false,
+    });
     const after = await fail(
-      client.responses.create({ model: 'gtalign-dino', input: 'And?', previous_response_id: unstored.id }),
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: 'And?',
+        previous_response_id: unstored.id,
+      }),
     );
     expect(after).toBeInstanceOf(OpenAI.NotFoundError);
     const conversation = await fail(
-      client.responses.create({ model: 'gtalign-dino', input: QUESTION, conversation: 'conv_1' }),
+      setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, conversation: 'conv_1' }),
     );
     expect(conversation).toBeInstanceOf(OpenAI.NotFoundError);
     expect(conversation.param).toBe('conversation');
@@ -568,18 +568,20 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
 
   it('an unsupported policy is 400; an upstream error is 502; a missing key 401', async () => {
     const policy = await fail(
-      client.responses.create(withGtalign({ model: 'gtalign-dino', input: QUESTION }, { policy: 'nope' })),
+      setup.client.responses.create(
+        withGtalign({ model: 'gtalign-dino', input: QUESTION }, { policy: 'nope' }),
+      ),
     );
     expect(policy).toBeInstanceOf(OpenAI.BadRequestError);
     expect(policy.code).toBe('invalid_policy');
 
-    upstream.setHandler(() => ({ status: 500, errorMessage: 'boom' }));
-    const upstreamErr = await fail(client.responses.create({ model: 'gtalign-dino', input: QUESTION }));
+    setup.upstream.setHandler(() => ({ status: 500, errorMessage: 'boom' }));
+    const upstreamErr = await fail(setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION }));
     expect(upstreamErr).toBeInstanceOf(OpenAI.InternalServerError);
     expect(upstreamErr.status).toBe(502);
     expect(upstreamErr.code).toBe('upstream_error');
 
-    const anonymous = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    const anonymous = new OpenAI({ baseURL: `${setup.proxy.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
     const auth = await fail(anonymous.responses.create({ model: 'gtalign-dino', input: QUESTION }));
     expect(auth).toBeInstanceOf(OpenAI.AuthenticationError);
   });
