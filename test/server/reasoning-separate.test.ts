@@ -11,7 +11,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { reasoningOf } from '../../src/assistant/reasoning-stream.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
-import type { StubReply } from '../support/openai-stub-server.js';
+import type { StubReply, StubRequestBody } from '../support/openai-stub-server.js';
 import { useDinosaurProxy, withGtalign } from './dinosaur-proxy.js';
 import { dinosaurScript, QUESTION, RESPONSES, STAGE1 } from './scripted-upstream.js';
 
@@ -19,6 +19,10 @@ const KEY = 'sk-test-reasoning';
 const setup = useDinosaurProxy(KEY);
 const ASK = [{ role: 'user' as const, content: QUESTION }];
 const THINKING = extractBlocks(STAGE1).blocks.thinking!.content.trim();
+
+/** A stage-1 request: the one that stops at `</payoff>`. */
+const isStage1 = (body: StubRequestBody): boolean =>
+  Array.isArray(body.stop) && (body.stop as string[]).includes('</payoff>');
 
 interface ReasoningMessage {
   content: string | null;
@@ -76,9 +80,9 @@ describe('separate reasoning, streamed', () => {
       release = resolve;
     });
     const script = dinosaurScript({ chunkSize: 3 });
-    setup.upstream.setHandler(async (body, index): Promise<StubReply> => {
+    setup.upstream.setHandler(async (body): Promise<StubReply> => {
       const reply = script(body);
-      if (index !== 0) return reply;
+      if (!isStage1(body)) return reply;
       const text = reply.content!;
       const half = text.indexOf('A direct answer');
       return { ...reply, chunks: [text.slice(0, half), text.slice(half)], chunkGate: [undefined, released] };
@@ -117,9 +121,10 @@ describe('separate reasoning, streamed', () => {
   it('a stage-1 failure after the thinking went out arrives in the stream, where the client raises it', async () => {
     const script = dinosaurScript();
     setup.upstream.setHandler((body) => {
-      const stage1 = Array.isArray(body.stop) && (body.stop as string[]).includes('</payoff>');
       // Valid thinking, then a matrix that is not one, on every stage-1 request (a retry's too).
-      return stage1 ? { content: '<thinking>Let me see.</thinking>\n<payoff>{"DQ_DA": 7}' } : script(body);
+      return isStage1(body)
+        ? { content: '<thinking>Let me see.</thinking>\n<payoff>{"DQ_DA": 7}' }
+        : script(body);
     });
     const stream = await setup.client.chat.completions.create(
       withGtalign({ model: 'gtalign-dino', messages: ASK, stream: true as const }, { reasoning: 'separate' }),
@@ -133,6 +138,37 @@ describe('separate reasoning, streamed', () => {
     await expect(read()).rejects.toThrow(/no valid payoff matrix/);
     expect(reasoning.startsWith('Let me see.')).toBe(true);
     expect(setup.upstream.requests.every((r) => (r.body!.stop as string[]).includes('</payoff>'))).toBe(true);
+  });
+
+  it('a client that leaves while the thinking streams cuts the upstream stage-1 request', async () => {
+    // Stage 1 sends its first half, then never the rest: only the client's leaving can end it.
+    const never = new Promise<void>(() => {});
+    const script = dinosaurScript();
+    setup.upstream.setHandler((body): StubReply => {
+      const reply = script(body);
+      if (!isStage1(body)) return reply;
+      const text = reply.content!;
+      const half = text.indexOf('A direct answer');
+      return { ...reply, chunks: [text.slice(0, half), text.slice(half)], chunkGate: [undefined, never] };
+    });
+    const cutBefore = setup.upstream.cutOff;
+    const controller = new AbortController();
+    const stream = await setup.client.chat.completions.create(
+      withGtalign({ model: 'gtalign-dino', messages: ASK, stream: true as const }, { reasoning: 'separate' }),
+      { signal: controller.signal },
+    );
+    let reasoning = '';
+    // The client's stream ends (or throws) once it aborts; either way it has left.
+    await (async () => {
+      for await (const chunk of stream) {
+        reasoning += (chunk.choices[0]?.delta as ReasoningMessage | undefined)?.reasoning_content ?? '';
+        if (reasoning !== '') controller.abort();
+      }
+    })().catch(() => {});
+    expect(controller.signal.aborted).toBe(true);
+    expect(THINKING.startsWith(reasoning)).toBe(true);
+    await expect.poll(() => setup.upstream.cutOff, { timeout: 30_000 }).toBe(cutBefore + 1);
+    expect(setup.upstream.requests).toHaveLength(1);
   });
 
   it('reaches the AI SDK as reasoning parts, apart from the text', async () => {
