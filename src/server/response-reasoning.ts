@@ -36,7 +36,10 @@ export function reasoningItem(
 /** A reasoning item streamed as it is written: opened by the first delta, then done once. */
 export interface ReasoningItemStream {
   delta(text: string): void;
-  /** Ends the item (once; later calls return the same item); undefined when it never opened. */
+  /**
+   * Ends the item (once; later calls return the same item); undefined when it never opened, and then none
+   * opens later (the message has begun: nothing may stand before it any more).
+   */
   done(status: ResponseReasoningItem['status']): ResponseReasoningItem | undefined;
   /** The text sent so far. */
   readonly text: string;
@@ -48,10 +51,11 @@ export function reasoningItemStream(events: EventSink, id: string): ReasoningIte
   const at = { item_id: id, output_index: 0, content_index: 0 };
   let text = '';
   let opened = false;
+  let closed = false;
   let ended: ResponseReasoningItem | undefined;
   return {
     delta(piece) {
-      if (ended !== undefined || piece === '') return;
+      if (closed || piece === '') return;
       if (!opened) {
         opened = true;
         events.send('response.output_item.added', {
@@ -64,7 +68,9 @@ export function reasoningItemStream(events: EventSink, id: string): ReasoningIte
       events.send('response.reasoning_text.delta', { ...at, delta: piece });
     },
     done(status) {
-      if (!opened || ended !== undefined) return ended;
+      if (closed) return ended;
+      closed = true;
+      if (!opened) return undefined;
       ended = reasoningItem(id, text, status);
       events.send('response.reasoning_text.done', { ...at, text });
       events.send('response.content_part.done', { ...at, part: ended.content[0] });
@@ -78,7 +84,7 @@ export function reasoningItemStream(events: EventSink, id: string): ReasoningIte
       return opened;
     },
     get closed() {
-      return ended !== undefined;
+      return closed;
     },
   };
 }

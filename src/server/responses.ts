@@ -707,8 +707,8 @@ export function createResponsesHandler(
       // What the stream did not deliver; after a retried stage 1 it streamed both attempts.
       if (!thinking.closed && reasoning.startsWith(thinking.text))
         think(reasoning.slice(thinking.text.length));
-      // The item as the client saw it.
-      if (thinking.opened) reasoning = thinking.text;
+      // The item as the client saw it (none when the message began before any reasoning came).
+      reasoning = thinking.opened ? thinking.text : undefined;
     }
     open();
     const full = mode === 'full' ? result.output : result.response;
