@@ -460,8 +460,9 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     }
     if (result === undefined) return;
     open();
-    if (settings.reasoning === 'separate') {
-      // What the reasoning stream did not deliver; after a retried stage 1 it streamed both attempts.
+    if (settings.reasoning === 'separate' && streamed === '') {
+      // What the reasoning stream did not deliver, while no content went out yet (the reasoning comes
+      // first); after a retried stage 1 it streamed both attempts.
       const reasoning = reasoningOf(result.output);
       if (reasoning.startsWith(reasoningSent) && reasoning.length > reasoningSent.length)
         sendReasoning(reasoning.slice(reasoningSent.length));
