@@ -6,6 +6,7 @@ import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import {
   MAX_BACKGROUND,
   MAX_MESSAGES,
+  REASONING,
   STORED_RESPONSES,
   STORED_RESPONSES_DIR,
   UPSTREAM,
@@ -67,7 +68,14 @@ const SETTINGS = [
   STEERING,
   PROMPT_SETTINGS,
   GENERATION,
-  group('Server', [...SERVER_SETTINGS, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, MAX_BACKGROUND]),
+  group('Server', [
+    ...SERVER_SETTINGS,
+    REASONING,
+    MAX_MESSAGES,
+    STORED_RESPONSES,
+    STORED_RESPONSES_DIR,
+    MAX_BACKGROUND,
+  ]),
 ] as const;
 
 type Settings = LoadedOf<[...typeof UPSTREAM.settings, ...typeof BACKEND.settings]>;
@@ -130,7 +138,7 @@ Endpoints:
 Per request (body field "gtalign", or headers for clients that cannot add fields):
   "gtalign": {"policy": NAME|{...}}     x-gtalign-policy: NAME or a JSON object
   "gtalign": {"analysis": "solver"}     x-gtalign-analysis: model|solver
-  "gtalign": {"reasoning": true}        x-gtalign-reasoning: full   (reply with the whole chain)
+  "gtalign": {"reasoning": MODE}        x-gtalign-reasoning: none|full|separate (see --reasoning)
 A request never names a policy file; presets and inline objects only.`,
   notes: `Limits: a request's max_tokens may lower the per-stage token limit, never raise it.
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem at start, 2 bad usage.`,
@@ -165,6 +173,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
         model,
         ...(values['served-model-name'] === undefined ? {} : { modelName: values['served-model-name'] }),
         ...turnOptions,
+        reasoning: values.reasoning,
         apiKeys: server.apiKeys,
         limits: {
           maxMessages: values['max-messages'],

@@ -245,7 +245,7 @@ function policyFrom(value: unknown, param: string): SteeringPolicy {
 export function readSettings(
   body: ChatCompletionRequest,
   headers: IncomingHttpHeaders,
-  defaults: Omit<TurnSettings, 'reasoning'>,
+  defaults: TurnSettings,
 ): TurnSettings {
   const g = body.gtalign ?? {};
   let policy = defaults.policy;
@@ -294,6 +294,6 @@ export function readSettings(
     analysis,
     continuation: g.continuation ?? defaults.continuation,
     rule: g.rule ?? defaults.rule,
-    reasoning: bodyReasoning ?? (reasoningHeader as ReasoningMode | undefined) ?? 'none',
+    reasoning: bodyReasoning ?? (reasoningHeader as ReasoningMode | undefined) ?? defaults.reasoning,
   };
 }

@@ -85,6 +85,8 @@ export interface ProxyOptions {
   analysis?: 'model' | 'solver';
   continuation?: 'continue' | 'reask' | 'auto';
   rule?: SelectionRuleName;
+  /** What a reply carries of the reasoning when its request does not say (default `none`; chat-request.ts). */
+  reasoning?: ReasoningMode;
   constrain?: boolean;
   grammar?: TurnOptions['grammar'];
   /** Stage 1's prompt profile (default gtalign's wording; `trained` sends a checkpoint's own layout). */
@@ -219,7 +221,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const maxMessages = options.limits?.maxMessages ?? DEFAULT_MAX_MESSAGES;
   const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
-  const defaults: Omit<TurnSettings, 'reasoning'> = {
+  const defaults: TurnSettings = {
+    reasoning: options.reasoning ?? 'none',
     policy: options.policy ?? { kind: 'none', name: 'none' },
     analysis: options.analysis ?? 'model',
     continuation: options.continuation ?? 'auto',

@@ -245,7 +245,7 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
 export function readResponsesSettings(
   body: ResponsesRequest,
   headers: IncomingHttpHeaders,
-  defaults: Omit<TurnSettings, 'reasoning'>,
+  defaults: TurnSettings,
 ): TurnSettings {
   return readSettings(
     { messages: [], ...(body.gtalign === undefined ? {} : { gtalign: body.gtalign }) },

@@ -71,7 +71,7 @@ export interface ResponsesRouteOptions {
   maxBody: number;
   /** Most input items in one request. */
   maxMessages: number;
-  defaults: Omit<TurnSettings, 'reasoning'>;
+  defaults: TurnSettings;
   log: (line: string) => void;
   /** Where responses are kept for `previous_response_id` and retrieval. */
   store: ResponseKeeper;

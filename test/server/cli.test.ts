@@ -72,6 +72,8 @@ describe('gtalign serve', () => {
         '0',
         '--access-log',
         accessLog,
+        '--reasoning',
+        'separate',
       ],
       { MY_KEYS: 'k-one,k-two' },
     );
@@ -87,10 +89,12 @@ describe('gtalign serve', () => {
     const res = await ask('k-two');
     expect(res.status).toBe(200);
     const body = (await res.json()) as {
-      choices: Array<{ message: { content: string } }>;
+      choices: Array<{ message: { content: string; reasoning_content?: string } }>;
       gtalign: { action: string };
     };
     expect(body.choices[0]!.message.content).toBe(RESPONSES.DA);
+    // --reasoning separate: the server's default when the request does not say.
+    expect(body.choices[0]!.message.reasoning_content).toMatch(/^The user asks when dinosaurs.*\n\n.*DQ_DA/s);
     expect(body.gtalign.action).toBe('DA');
     // The served model name was found through the upstream's /v1/models.
     expect(upstream.requests.at(-1)!.body!.model).toBe('qwen-dino');

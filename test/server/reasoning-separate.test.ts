@@ -11,7 +11,8 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { reasoningOf } from '../../src/assistant/reasoning-stream.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
-import type { StubReply, StubRequestBody } from '../support/openai-stub-server.js';
+import { startProxyServer } from '../../src/server/proxy.js';
+import { type StubReply, type StubRequestBody, stubModel } from '../support/openai-stub-server.js';
 import { useDinosaurProxy, withGtalign } from './dinosaur-proxy.js';
 import { dinosaurScript, QUESTION, RESPONSES, STAGE1 } from './scripted-upstream.js';
 
@@ -68,6 +69,37 @@ describe('separate reasoning, not streamed', () => {
       .catch((e: unknown) => e);
     expect(badBody).toBeInstanceOf(OpenAI.BadRequestError);
     expect((badBody as Error).message).toContain('gtalign.reasoning');
+  });
+});
+
+describe("the server's default", () => {
+  it('a server started with reasoning separate answers so when the request does not say, and a request overrides it', async () => {
+    const server = await startProxyServer({
+      model: stubModel(setup.upstream),
+      modelName: 'gtalign-dino',
+      reasoning: 'separate',
+      log: () => {},
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const byDefault = await client.chat.completions.create({ model: 'gtalign-dino', messages: ASK });
+      const message = byDefault.choices[0]!.message as unknown as ReasoningMessage;
+      expect(message.content).toBe(RESPONSES.CQ);
+      expect(message.reasoning_content!.startsWith(`${THINKING}\n\n`)).toBe(true);
+      const none = await client.chat.completions.create(
+        withGtalign({ model: 'gtalign-dino', messages: ASK }, { reasoning: false }),
+      );
+      expect(Object.keys(none.choices[0]!.message).sort()).toEqual(['content', 'role']);
+      const header = await client.responses.create(
+        { model: 'gtalign-dino', input: QUESTION },
+        { headers: { 'x-gtalign-reasoning': 'none' } },
+      );
+      expect(header.output.map((i) => i.type)).toEqual(['message']);
+      const item = await client.responses.create({ model: 'gtalign-dino', input: QUESTION });
+      expect(item.output.map((i) => i.type)).toEqual(['reasoning', 'message']);
+    } finally {
+      await server.close();
+    }
   });
 });
 

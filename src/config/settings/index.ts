@@ -16,7 +16,14 @@ import { OUTPUT_SETTINGS } from './output.js';
 import { PROMPT_SETTINGS } from './prompt.js';
 import { REWARD } from './reward.js';
 import { REWARD_SCORE_SETTINGS, REWARD_SERVE_SETTINGS } from './scoring.js';
-import { MAX_BACKGROUND, MAX_MESSAGES, STORED_RESPONSES, STORED_RESPONSES_DIR, UPSTREAM } from './serve.js';
+import {
+  MAX_BACKGROUND,
+  MAX_MESSAGES,
+  REASONING,
+  STORED_RESPONSES,
+  STORED_RESPONSES_DIR,
+  UPSTREAM,
+} from './serve.js';
 import { SERVER } from './server.js';
 import { SIM } from './sim.js';
 import { STEERING } from './steering.js';
@@ -32,6 +39,7 @@ export const ALL_GROUPS: readonly Group[] = [
   SERVER,
   group('Serve', [
     ...UPSTREAM.settings,
+    REASONING,
     MAX_MESSAGES,
     STORED_RESPONSES,
     STORED_RESPONSES_DIR,

@@ -1,6 +1,6 @@
 /** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
 import { group, setting } from '../setting.js';
-import { integer, path, positiveInt, text } from '../value-types.js';
+import { integer, oneOf, path, positiveInt, text } from '../value-types.js';
 
 export const UPSTREAM_URL = setting({
   name: 'upstream-url',
@@ -74,6 +74,19 @@ export const STORED_RESPONSES_DIR = setting({
     'and keep conversation objects, in this folder: they outlive the process\n' +
     'and every process using the folder sees them (and polls, streams and\n' +
     'cancels the background responses any of them runs)',
+});
+
+export const REASONING = setting({
+  name: 'reasoning',
+  key: 'serve.reasoning',
+  type: oneOf(['none', 'full', 'separate'] as const),
+  default: 'none',
+  arg: 'MODE',
+  help:
+    "what a reply carries of the model's reasoning when the request does not say:\n" +
+    'none (the response alone), full (the whole four-block chain as the content),\n' +
+    'separate (the response, and the thinking and analysis in reasoning_content,\n' +
+    'streamed as they are written; on /v1/responses a reasoning item)',
 });
 
 export const UPSTREAM = group('Upstream', [
