@@ -10,6 +10,7 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible-v3';
 import { generateText, streamText, wrapLanguageModel } from 'ai-v7';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
+import { extractBlocks } from '../../src/chain/blocks.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -122,6 +123,22 @@ describe('AI SDK 7: streamText through gtalignMiddleware (spec v4)', () => {
     expect([g.action, g.cell]).toEqual(['DA', 'DQ_DA']);
     expect(await result.finishReason).toBe('stop');
     expect(upstream.requests[1]!.body!.stream).toBe(true);
+  });
+
+  it("reasoning: 'separate' comes as AI SDK 7 reasoning, before the text", async () => {
+    upstream.setHandler(dinosaurScript({ chunkSize: 5 }));
+    const result = streamText({
+      model: wrapped({ policy: 'paper-api', prefill: VLLM_PREFILL, reasoning: 'separate' }),
+      prompt: QUESTION,
+      maxRetries: 0,
+    });
+    const kinds: string[] = [];
+    for await (const part of result.fullStream) kinds.push(part.type);
+    expect(await result.text).toBe(RESPONSES.DA);
+    const reasoning = await result.reasoningText;
+    expect(reasoning?.startsWith(extractBlocks(STAGE1).blocks.thinking!.content.trim())).toBe(true);
+    expect(reasoning).toMatch(/DQ_DA/);
+    expect(kinds.lastIndexOf('reasoning-delta')).toBeLessThan(kinds.indexOf('text-delta'));
   });
 
   it('reports an upstream failure through the stream', async () => {
