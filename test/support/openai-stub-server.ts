@@ -2,9 +2,11 @@
  * A scripted OpenAI-compatible chat server for tests: a REAL loopback HTTP server (node:http, port 0)
  * that replays the outputs a test chooses. It is not a model: each request to
  * `POST /v1/chat/completions` is answered by the test's handler, called with the parsed request body
- * and the request's 0-based index, which returns what to send back: content, an HTTP status, a
- * delay, a raw body, or a hang (never answer). Streaming requests (`stream: true`) get Server-Sent
- * Events of `chat.completion.chunk` objects ending with `data: [DONE]`.
+ * and the request's 0-based index, which returns what to send back: content, an HTTP status, a delay,
+ * a raw body, or a hang (never answer). The index counts from the server's start: emptying `requests`
+ * does not reset it, so a test on a server shared by its file tells requests apart by their body.
+ * Streaming requests (`stream: true`) get Server-Sent Events of `chat.completion.chunk` objects ending
+ * with `data: [DONE]`.
  *
  * Every request is recorded (body, headers, path), and the server tracks how many requests are in
  * flight at once, so tests can check retries, caching and concurrency limits from the other side of
