@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createReasoningStream, reasoningOf } from '../../src/assistant/reasoning-stream.js';
 import { runTurn } from '../../src/assistant/turn.js';
 import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent } from '../../src/llm/types.js';
+import { scriptedResult } from '../support/scripted-result.js';
 
 const MATRIX =
   '{"DQ_DA": {"LLM": 1.6, "user": 2.8}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_AQ": {"LLM": 1.0, "user": 2.5}, ' +
@@ -39,22 +40,7 @@ function streaming(replies: (request: GenerateRequest, call: number) => string, 
   const reply = (request: GenerateRequest): GenerateResult => {
     requests.push(request);
     log.push(`request ${requests.length}`);
-    let text = replies(request, requests.length - 1);
-    let stoppedBy: string | undefined;
-    for (const stop of request.stop ?? []) {
-      const at = text.indexOf(stop);
-      if (at >= 0) {
-        text = text.slice(0, at);
-        stoppedBy = stop;
-      }
-    }
-    return {
-      text,
-      finishReason: 'stop',
-      ...(stoppedBy === undefined ? {} : { stoppedBy }),
-      usage: { promptTokens: 10, cachedPromptTokens: 0, completionTokens: 5 },
-      durationMs: 1,
-    };
+    return scriptedResult(request, replies(request, requests.length - 1));
   };
   const model: ChatModel = {
     id: 'streaming',

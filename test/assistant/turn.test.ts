@@ -16,6 +16,7 @@ import type {
   StreamEvent,
 } from '../../src/llm/types.js';
 import { PRESETS } from '../../src/steering/presets.js';
+import { scriptedResult } from '../support/scripted-result.js';
 
 type Reply = { text: string; finishReason?: GenerateResult['finishReason'] };
 
@@ -28,22 +29,7 @@ function scripted(
   const generate = async (request: GenerateRequest): Promise<GenerateResult> => {
     requests.push(request);
     const reply = replies(request, requests.length - 1);
-    let text = reply.text;
-    let stoppedBy: string | undefined;
-    for (const stop of request.stop ?? []) {
-      const at = text.indexOf(stop);
-      if (at >= 0) {
-        text = text.slice(0, at);
-        stoppedBy = stop;
-      }
-    }
-    return {
-      text,
-      finishReason: reply.finishReason ?? 'stop',
-      ...(stoppedBy === undefined ? {} : { stoppedBy }),
-      usage: { promptTokens: 10, cachedPromptTokens: 0, completionTokens: 5 },
-      durationMs: 1,
-    };
+    return scriptedResult(request, reply.text, reply.finishReason);
   };
   return {
     id: 'scripted',
