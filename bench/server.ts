@@ -13,6 +13,9 @@
  * 3. What keeping state on disk costs a turn: `/v1/responses` turns, plain and in a conversation, through a
  *    proxy that keeps them in memory and one with `--stored-responses-dir` (a synced file per response, a
  *    synced line per conversation change), in alternating rounds at concurrency 1.
+ * 4. How soon a streaming client has text to show (`… first-text` alone): against an upstream that writes
+ *    at a steady pace (4 characters every 2 ms, streamed or not), the time from the request to the first
+ *    reasoning chunk (`gtalign.reasoning: "separate"`) and to the first content chunk, with and without it.
  *
  * Run with `--upstream` this file is the upstream process, with `--proxy UPSTREAM_URL` the proxy process:
  * it prints its base URL and serves until killed.
@@ -315,15 +318,89 @@ export async function storedStateCost(): Promise<void> {
   }
 }
 
+/** Milliseconds from sending a streaming turn to its first reasoning chunk and its first content chunk. */
+async function firstChunks(url: string, body: string): Promise<{ reasoning?: number; content: number }> {
+  const start = performance.now();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  if (!res.ok || res.body === null) throw new Error(`streaming turn failed: HTTP ${res.status}`);
+  const out: { reasoning?: number; content?: number } = {};
+  const decoder = new TextDecoder();
+  let text = '';
+  const reader = res.body.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    text += decoder.decode(read.value, { stream: true });
+    const at = performance.now() - start;
+    if (out.reasoning === undefined && text.includes('"reasoning_content":"')) out.reasoning = at;
+    if (out.content === undefined && /"content":"[^"]/.test(text)) out.content = at;
+  }
+  if (out.content === undefined) throw new Error(`no content in ${text.slice(0, 400)}`);
+  return out.reasoning === undefined
+    ? { content: out.content }
+    : { reasoning: out.reasoning, content: out.content };
+}
+
+export async function firstText(): Promise<void> {
+  const upstream = await child(HERE, ['--upstream', '--paced', '2']);
+  const proxy = await child(HERE, ['--proxy', upstream.baseUrl]);
+  const url = `${proxy.baseUrl}/v1/chat/completions`;
+  const request = (reasoning: string) =>
+    JSON.stringify({
+      model: 'x',
+      messages: [{ role: 'user', content: QUESTION }],
+      stream: true,
+      gtalign: { reasoning },
+    });
+  try {
+    console.log(
+      'server/ time to the first text a streaming client can show (upstream writes 4 characters every 2 ms, own process)',
+    );
+    await firstChunks(url, request('none'));
+    await firstChunks(url, request('separate'));
+    const plain: number[] = [];
+    const firstReasoning: number[] = [];
+    const contentAfter: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      plain.push((await firstChunks(url, request('none'))).content);
+      const separate = await firstChunks(url, request('separate'));
+      firstReasoning.push(separate.reasoning ?? Number.NaN);
+      contentAfter.push(separate.content);
+    }
+    const p50 = (xs: number[]) =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        50,
+      ).toFixed(1);
+    console.log(`    default, first content chunk            p50 ${p50(plain).padStart(7)} ms (20 turns)`);
+    console.log(`    separate, first reasoning chunk         p50 ${p50(firstReasoning).padStart(7)} ms`);
+    console.log(`    separate, first content chunk           p50 ${p50(contentAfter).padStart(7)} ms`);
+  } finally {
+    proxy.stop();
+    upstream.stop();
+  }
+}
+
 export async function runServerBench(): Promise<void> {
   await proxyLatency();
+  await firstText();
   await storedStateCost();
   await rewardThroughput();
 }
 
 const proxyArg = process.argv.indexOf('--proxy');
 if (process.argv.includes('--upstream')) {
-  const server = await startOpenAIStubServer(dinosaurScript());
+  // `--paced MS`: a model that writes 4 characters every MS: streamed, one chunk each; not streamed, the
+  // whole reply once all of it is written.
+  const paced = process.argv.indexOf('--paced');
+  const script = dinosaurScript();
+  const ms = paced < 0 ? 0 : Number(process.argv[paced + 1]);
+  const server = await startOpenAIStubServer((body) => {
+    const reply = script(body);
+    if (ms === 0) return reply;
+    const pieces = Math.ceil(Array.from(reply.content ?? '').length / 4);
+    return body.stream === true
+      ? { ...reply, chunkSize: 4, chunkDelayMs: ms }
+      : { ...reply, delayMs: pieces * ms };
+  });
   process.stdout.write(`${server.baseUrl}\n`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 } else if (proxyArg >= 0) {
@@ -345,5 +422,6 @@ if (process.argv.includes('--upstream')) {
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   // `npx tsx bench/server.ts stored` runs only the stored-state figures.
   if (process.argv[2] === 'stored') await storedStateCost();
+  else if (process.argv[2] === 'first-text') await firstText();
   else await runServerBench();
 }
