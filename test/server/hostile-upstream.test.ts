@@ -4,9 +4,10 @@
  * repeated, matrices valid, damaged or absurd, any Unicode, stop strings honoured or ignored, streamed in
  * pieces of any size. Through chat completions and the Responses API, streamed and not.
  *
- * Shown: every turn ends in a reply (200) or a 502 that says the model's output could not be used, never
- * an internal error (no 500, nothing logged as one); a stream ends with its last event (`[DONE]`, or an
- * error event naming the model's output once the status line was out). Seeded, so a failure reproduces.
+ * Shown, in each reply mode (`gtalign.reasoning` none, full, separate): every turn ends in a reply (200)
+ * or a 502 that says the model's output could not be used, never an internal error (no 500, nothing
+ * logged as one); a stream ends with its last event (`[DONE]`, or an error event naming the model's output
+ * once the status line was out). Seeded, so a failure reproduces.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,11 +151,18 @@ async function ask(path: string, body: Record<string, unknown>): Promise<number>
 async function fuzz(path: string, body: (stream: boolean) => Record<string, unknown>): Promise<void> {
   const seen = new Map<number, number>();
   await fc.assert(
-    fc.asyncProperty(script, fc.boolean(), async (s, stream) => {
-      current = s;
-      const status = await ask(path, body(stream));
-      seen.set(status, (seen.get(status) ?? 0) + 1);
-    }),
+    // Each reply mode too: `separate` streams stage 1's thinking as it comes, so a stage-1 failure may
+    // come after the status line.
+    fc.asyncProperty(
+      script,
+      fc.boolean(),
+      fc.constantFrom('none', 'full', 'separate'),
+      async (s, stream, reasoning) => {
+        current = s;
+        const status = await ask(path, { ...body(stream), gtalign: { reasoning } });
+        seen.set(status, (seen.get(status) ?? 0) + 1);
+      },
+    ),
     { numRuns: 150, seed: 20261207, endOnFailure: true },
   );
   // Both outcomes were met.
