@@ -68,6 +68,9 @@ beforeEach(() => {
 });
 
 const openai = () => ['--backend', 'openai', '--base-url', server.baseUrl, '--model', 'stub-model'];
+/** `gtalign chat QUESTION` on the llama.cpp-kind stub under the paper's API edit, with `flags`. */
+const chatPaperApi = (...flags: string[]) =>
+  runCliInProcess(['chat', QUESTION, ...openai(), '--vendor', 'llamacpp', '--policy', 'paper-api', ...flags]);
 // No pulled model and no GTALIGN_MODEL, whatever the machine running the tests has.
 const isolated = () => ({ XDG_CACHE_HOME: join(dir, 'empty-cache'), GTALIGN_MODEL: '' });
 
@@ -127,16 +130,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
   });
 
   it('prints the response and, with --trace, the matrices, edits and choice as tables', async () => {
-    const r = await runCliInProcess([
-      'chat',
-      QUESTION,
-      ...openai(),
-      '--vendor',
-      'llamacpp',
-      '--policy',
-      'paper-api',
-      '--trace',
-    ]);
+    const r = await chatPaperApi('--trace');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(REPLIES.DA);
     expect(r.stdout).toMatch(/cell\s+model wrote\s+edit\s+steered\s+U\+L/);
@@ -148,16 +142,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
   });
 
   it('with --show-reasoning prints the thinking, then the analysis, then the response', async () => {
-    const r = await runCliInProcess([
-      'chat',
-      QUESTION,
-      ...openai(),
-      '--vendor',
-      'llamacpp',
-      '--policy',
-      'paper-api',
-      '--show-reasoning',
-    ]);
+    const r = await chatPaperApi('--show-reasoning');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       'Probably clear; "first" could mean true dinosaurs or relatives.\n\nI choose DQ_DA.\n\n' +
@@ -166,17 +151,7 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
     // Stage 1 streamed from the server, so the thinking is printed as it is written.
     expect(server.requests[0]!.body!.stream).toBe(true);
     // With --trace, the steering tables stand between the thinking and the analysis.
-    const traced = await runCliInProcess([
-      'chat',
-      QUESTION,
-      ...openai(),
-      '--vendor',
-      'llamacpp',
-      '--policy',
-      'paper-api',
-      '--show-reasoning',
-      '--trace',
-    ]);
+    const traced = await chatPaperApi('--show-reasoning', '--trace');
     const out = traced.stdout;
     const thinking = out.indexOf('Probably clear');
     const tables = out.indexOf('Selected (sum): DQ_DA');
