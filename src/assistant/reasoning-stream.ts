@@ -11,6 +11,7 @@
  */
 import { type BlockName, extractBlocks } from '../chain/blocks.js';
 import { createBlockStream } from '../chain/stream.js';
+import { createTrimmedEmitter, type TrimmedEmitter } from './turn-json.js';
 
 /** The blocks a reasoning stream carries, in the order a turn writes them. */
 const REASONING_BLOCKS: readonly BlockName[] = ['thinking', 'analyze'];
@@ -38,27 +39,17 @@ export interface ReasoningStream {
 export function createReasoningStream(emit: (text: string) => void): ReasoningStream {
   /** Whether any block's text went out (the next block then starts after a blank line). */
   let any = false;
-  /** The open block's state: nothing of it sent yet, and its trailing whitespace held back. */
-  let started = false;
-  let held = '';
+  /** The open block, trimmed as a response is (leading whitespace dropped, trailing held). */
+  let current: TrimmedEmitter | undefined;
   const open = (): void => {
-    started = false;
-    held = '';
-  };
-  const text = (piece: string): void => {
-    let t = piece;
-    if (!started) {
-      t = t.replace(/^\s+/, '');
-      if (t === '') return;
-      started = true;
-      if (any) t = SEPARATOR + t;
+    let first = true;
+    current = createTrimmedEmitter((body) => {
+      emit(first && any ? SEPARATOR + body : body);
+      first = false;
       any = true;
-    }
-    const all = held + t;
-    const body = all.replace(/\s+$/, '');
-    held = all.slice(body.length);
-    if (body !== '') emit(body);
+    });
   };
+  const text = (piece: string): void => current?.push(piece);
   return {
     stage(blocks, until) {
       const parser = createBlockStream();
