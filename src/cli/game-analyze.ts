@@ -14,6 +14,7 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
+import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { nonBlankLines, readInput, writeOut } from './io.js';
@@ -52,10 +53,10 @@ function checkedMatrix(value: unknown, spec: GameSpec, where: string): PayoffMat
 function toInput(value: unknown, spec: GameSpec, where: string): GameInput {
   if (typeof value === 'object' && value !== null && 'matrix' in value) {
     const { id, matrix } = value as { id?: unknown; matrix: unknown };
-    if (id !== undefined && typeof id !== 'string' && typeof id !== 'number')
-      throw new InputError(`${where}: "id" must be a string or a number`);
+    const idProblem = id === undefined ? undefined : recordIdProblem(id);
+    if (idProblem !== undefined) throw new InputError(`${where}: ${idProblem}`);
     const input: GameInput = { matrix: checkedMatrix(matrix, spec, where) };
-    if (id !== undefined) input.id = id;
+    if (id !== undefined) input.id = id as string | number; // checked above
     return input;
   }
   return { matrix: checkedMatrix(value, spec, where) };

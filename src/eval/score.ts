@@ -17,6 +17,7 @@ import { createReadStream } from 'node:fs';
 import type { DatasetRow } from '../data/row.js';
 import { GtalignError } from '../errors.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
+import { recordIdProblem } from '../io/record-id.js';
 import type { RowOutput, RowProducer } from './run.js';
 
 export interface ResponseLine extends RowOutput {
@@ -88,9 +89,8 @@ export function joinResponses(
     const v = value as Record<string, unknown>;
     const bad: string[] = [];
     if (typeof v.response !== 'string') bad.push(`response must be a string, got ${describe(v.response)}`);
-    if (v.id !== undefined && v.id !== null && typeof v.id !== 'string' && typeof v.id !== 'number') {
-      bad.push(`id must be a string or a number, got ${describe(v.id)}`);
-    }
+    const idProblem = v.id === undefined || v.id === null ? undefined : recordIdProblem(v.id);
+    if (idProblem !== undefined) bad.push(idProblem);
     if (
       v.index !== undefined &&
       v.index !== null &&

@@ -2,6 +2,7 @@
  * The JSONL shapes of `gtalign reward score`: one input line → a batch item, one result → an output line.
  * Shared by the CLI and the offline worker pool.
  */
+import { recordIdProblem } from '../io/record-id.js';
 import type { BatchItem, BatchResult } from './batch.js';
 import type { RewardSample } from './score.js';
 
@@ -37,10 +38,10 @@ export function parseScoreValue(value: unknown, line: number): BatchItem {
   }
   const v = value as Record<string, unknown>;
   const problems: string[] = [];
-  const id = v.id;
-  if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') {
-    problems.push(`id must be a string or a number, got ${describe(id)}`);
-  }
+  const idProblem = v.id === undefined ? undefined : recordIdProblem(v.id);
+  if (idProblem !== undefined) problems.push(idProblem);
+  // An id that would not come back as written is not shown or echoed at all: the line number names it.
+  const id = idProblem === undefined ? v.id : undefined;
   for (const f of FIELDS) {
     if (typeof v[f] !== 'string') problems.push(`${f} must be a string, got ${describe(v[f])}`);
   }

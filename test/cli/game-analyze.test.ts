@@ -96,6 +96,7 @@ describe('gtalign game analyze', () => {
         JSON.stringify({ id: 'nan', matrix: { ...good, VQ_CQ: { LLM: 'high', user: 1 } } }),
         '{not json',
         JSON.stringify({ id: 'short', matrix: { DQ_DA: good.DQ_DA } }),
+        `{"id":12345678901234567891,"matrix":${JSON.stringify(good)}}`,
       ].join('\n'),
     );
     const r = await runCliInProcess(['game', 'analyze', file, '--json']);
@@ -104,6 +105,8 @@ describe('gtalign game analyze', () => {
     expect(r.stderr).toMatch(/line 2: VQ_CQ\.LLM must be a number, got "high"/);
     expect(r.stderr).toMatch(/line 3: not valid JSON/);
     expect(r.stderr).toMatch(/line 4: missing cell DQ_CQ/);
+    // Written back, the rounded id would not be the input's.
+    expect(r.stderr).toMatch(/line 5: id 12345678901234567000 is an integer past 2\^53 − 1/);
   });
 
   it('reports one error at the right line for a pretty-printed matrix that is not valid JSON', async () => {

@@ -523,11 +523,26 @@ describe('gtalign reward score: hostile files and pipes', () => {
       [
         JSON.stringify({ id: { a: 1 }, data_source: 'math-hard', response: 'x', ground_truth: '1' }),
         '{"id":"inf","data_source":"math-hard","response":"x","ground_truth":"1","verdict":1e999}',
+        // Ids JSON.parse cannot keep: written back, they would not be the input's.
+        '{"id":12345678901234567891,"data_source":"math-hard","response":"x","ground_truth":"1","verdict":1}',
+        '{"id":1e999,"data_source":"math-hard","response":"x","ground_truth":"1","verdict":1}',
+        '{"id":9007199254740991,"data_source":"math-hard","response":"x","ground_truth":"1","verdict":1}',
       ].join('\n'),
     );
     const r = await runCliInProcess(['reward', 'score', '--input', file, '--judge', 'offline']);
     expect(r.stderr).toMatch(/line 1: id must be a string or a number, got an object/);
     expect(r.stderr).toMatch(/line 2 \(id "inf"\): verdict must be a finite number, got Infinity/);
+    expect(r.stderr).toMatch(
+      /line 3: id 12345678901234567000 is an integer past 2\^53 − 1, .*write it as a string/,
+    );
+    expect(r.stderr).toMatch(/line 4: id must be a finite number \(it reads as Infinity\): write it as a string/);
+    // The largest safe integer comes back as written.
+    const ids = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { id: unknown }).id);
+    expect(ids).toContain(9007199254740991);
+    expect(r.stdout).toContain('"id":9007199254740991,');
   });
 
   /** Runs the CLI, reads its first output line, then closes the pipe (as `| head -1` does). */

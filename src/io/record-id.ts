@@ -1,0 +1,24 @@
+/**
+ * A JSONL record's `id` must come back in the output as the input wrote it: that is how a user joins
+ * results to inputs. `JSON.parse` keeps a string exactly, but not every number: `1e999` becomes Infinity
+ * (written back as `null`), and an integer past 2^53 − 1 becomes the nearest double, which is written back
+ * as another integer (`12345678901234567891` → `12345678901234567000`) and may equal a neighbour's id.
+ * Such ids are refused with a message that says to quote them, instead of being changed silently.
+ */
+
+/** Why `id` (a parsed JSON value) cannot serve as a record's id, or undefined when it can. */
+export function recordIdProblem(id: unknown): string | undefined {
+  if (typeof id === 'string') return undefined;
+  if (typeof id !== 'number') return `id must be a string or a number, got ${kindOf(id)}`;
+  if (!Number.isFinite(id)) return 'id must be a finite number (it reads as Infinity): write it as a string';
+  if (Number.isInteger(id) && !Number.isSafeInteger(id))
+    return `id ${id} is an integer past 2^53 − 1, which a JSON number here cannot keep exactly: write it as a string`;
+  return undefined;
+}
+
+function kindOf(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
