@@ -535,7 +535,9 @@ describe('gtalign reward score: hostile files and pipes', () => {
     expect(r.stderr).toMatch(
       /line 3: id 12345678901234567000 is an integer past 2\^53 − 1, .*write it as a string/,
     );
-    expect(r.stderr).toMatch(/line 4: id must be a finite number \(it reads as Infinity\): write it as a string/);
+    expect(r.stderr).toMatch(
+      /line 4: id must be a finite number \(it reads as Infinity\): write it as a string/,
+    );
     // The largest safe integer comes back as written.
     const ids = r.stdout
       .trim()
