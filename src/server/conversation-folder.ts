@@ -22,6 +22,7 @@ import {
   DEFAULT_CONVERSATION_CHARS,
   DEFAULT_CONVERSATION_ITEMS,
   DEFAULT_CONVERSATIONS,
+  isReasoning,
   itemsToAdd,
   type NewItem,
   newConversation,
@@ -235,12 +236,17 @@ export class ConversationFolder implements Conversations {
     if (skipped > 0)
       this.log(`gtalign serve: ${path}: ${skipped} line(s) that are not a change were skipped`);
     if (conversation === undefined) return undefined;
-    // Only message items of the known roles with text count; anything else in the file is left out.
+    // Only message items of the known roles and reasoning items, with text, count; anything else in the
+    // file is left out.
     conversation.items = conversation.items.filter(
       (i) =>
         typeof i?.id === 'string' &&
         typeof i.text === 'string' &&
-        (i.role === 'user' || i.role === 'assistant' || i.role === 'system' || i.role === 'developer'),
+        (isReasoning(i) ||
+          i.role === 'user' ||
+          i.role === 'assistant' ||
+          i.role === 'system' ||
+          i.role === 'developer'),
     );
     conversation.chars = conversation.items.reduce((n, i) => n + i.text.length, 0);
     return conversation;

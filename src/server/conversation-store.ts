@@ -1,6 +1,8 @@
 /**
  * The conversation objects `gtalign serve` keeps for the Conversations API and `conversation` on
- * `/v1/responses`: each is a list of message items (role and text) with its metadata. Kept in this
+ * `/v1/responses`: each is a list of items with its metadata: messages (role and text), and the reasoning
+ * items of responses made with `gtalign.reasoning: "separate"` (kept for the client to list; the turn reads
+ * the messages only). Kept in this
  * process's memory, bounded by count, by items per conversation and by total characters (bounded-lru.ts);
  * the least recently used conversation goes first.
  */
@@ -9,10 +11,24 @@ import { BoundedLru } from './bounded-lru.js';
 
 export type ItemRole = 'user' | 'assistant' | 'system' | 'developer';
 
-export interface StoredItem {
+/** A message item. */
+export interface StoredMessage {
   id: string;
   role: ItemRole;
   text: string;
+}
+
+/** A reasoning item: the text of its `reasoning_text` parts. */
+export interface StoredReasoning {
+  id: string;
+  type: 'reasoning';
+  text: string;
+}
+
+export type StoredItem = StoredMessage | StoredReasoning;
+
+export function isReasoning(item: StoredItem): item is StoredReasoning {
+  return (item as StoredReasoning).type === 'reasoning';
 }
 
 export interface StoredConversation {
@@ -35,8 +51,8 @@ export class ConversationFullError extends Error {}
 
 export const hexId = (prefix: string): string => `${prefix}_${randomBytes(16).toString('hex')}`;
 
-/** New items to add to a conversation: message items, an id given or made. */
-export type NewItem = Omit<StoredItem, 'id'> & { id?: string };
+/** New items to add to a conversation, an id given or made. */
+export type NewItem = (Omit<StoredMessage, 'id'> | Omit<StoredReasoning, 'id'>) & { id?: string };
 
 /** Where conversations live: this process's memory, or a folder (conversation-folder.ts). */
 export interface Conversations {
@@ -68,7 +84,11 @@ export function itemsToAdd(
       `a conversation holds at most ${bounds.maxChars} characters of text; this would make ${chars}`,
     );
   }
-  return items.map((item) => ({ id: item.id ?? hexId('msg'), role: item.role, text: item.text }));
+  return items.map((item) =>
+    'type' in item
+      ? { id: item.id ?? hexId('rs'), type: 'reasoning', text: item.text }
+      : { id: item.id ?? hexId('msg'), role: item.role, text: item.text },
+  );
 }
 
 /** A new, empty conversation. */

@@ -12,16 +12,25 @@
  *     GET    /v1/conversations/{id}/items/{item}  one item
  *     DELETE /v1/conversations/{id}/items/{item}  remove one item (answers the conversation)
  *
- * Items are messages (user, assistant, system, developer; text content): what the GTAlign turn reads.
+ * Items are messages (user, assistant, system, developer; text content), which the GTAlign turn reads, and
+ * reasoning items (`reasoning_text` content), which it skips: a response made with
+ * `gtalign.reasoning: "separate"` adds its reasoning item before its message, as its output lists them.
  * Kept in this process's memory (conversation-store.ts for the bounds), or with `--stored-responses-dir`
  * in that folder (conversation-folder.ts); an id not kept is a 404 naming it.
  */
 import { z } from 'zod';
-import type { Conversations, StoredConversation, StoredItem } from './conversation-store.js';
-import { ConversationFullError } from './conversation-store.js';
+import {
+  ConversationFullError,
+  type Conversations,
+  isReasoning,
+  type NewItem,
+  type StoredConversation,
+  type StoredItem,
+} from './conversation-store.js';
 import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import { listPage, pageOf } from './item-pages.js';
+import { readReasoningText, reasoningItem } from './response-reasoning.js';
 import { metadataSchema, readMessageItem } from './responses-request.js';
 
 export const CONVERSATIONS_PATH = '/v1/conversations';
@@ -48,8 +57,9 @@ export function conversationObject(c: StoredConversation) {
   return { id: c.id, object: 'conversation' as const, created_at: c.created_at, metadata: c.metadata };
 }
 
-/** An item as the API shows it: a completed message with one text part. */
+/** An item as the API shows it: a completed message with one text part, or a reasoning item. */
 export function itemObject(item: StoredItem) {
+  if (isReasoning(item)) return reasoningItem(item.id, item.text, 'completed');
   const content =
     item.role === 'assistant'
       ? { type: 'output_text' as const, text: item.text, annotations: [], logprobs: [] }
@@ -63,15 +73,14 @@ export function itemObject(item: StoredItem) {
   };
 }
 
-/** Message items of a request body, read as the turn reads them; reasoning items are refused here. */
-export function readItems(items: readonly unknown[], path: string): Array<Omit<StoredItem, 'id'>> {
+/** Items of a request body: messages, read as the turn reads them, and reasoning items. */
+export function readItems(items: readonly unknown[], path: string): NewItem[] {
   return items.map((raw, i) => {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
       throw badRequest(`${path}.${i}: expected an input item (an object)`, `${path}.${i}`);
-    const read = readMessageItem(raw as Record<string, unknown>, `${path}.${i}`);
-    if (read === 'reasoning')
-      throw badRequest(`${path}.${i}: a conversation keeps message items only`, `${path}.${i}.type`);
-    return read;
+    const item = raw as Record<string, unknown>;
+    const read = readMessageItem(item, `${path}.${i}`);
+    return read === 'reasoning' ? { type: 'reasoning', text: readReasoningText(item, `${path}.${i}`) } : read;
   });
 }
 

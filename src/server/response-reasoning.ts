@@ -7,6 +7,9 @@
  * `content_part.done`, `output_item.done`, all at `output_index` 0.
  */
 
+import { isPlainObject, kindOf } from './body-check.js';
+import { badRequest } from './errors.js';
+
 export interface ResponseReasoningText {
   type: 'reasoning_text';
   text: string;
@@ -18,6 +21,39 @@ export interface ResponseReasoningItem {
   summary: never[];
   content: ResponseReasoningText[];
   status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+/**
+ * The text of a reasoning item a client adds to a conversation: its `reasoning_text` parts, joined. What
+ * cannot be kept as that text (a summary, encrypted content, another part) is refused by name rather than
+ * dropped, so that listing the conversation gives back what was added.
+ */
+export function readReasoningText(item: Record<string, unknown>, path: string): string {
+  const summary = item.summary;
+  if (summary !== undefined && summary !== null && !(Array.isArray(summary) && summary.length === 0))
+    throw badRequest(
+      `${path}.summary: gtalign serve keeps a reasoning item's reasoning_text content only; send the summary as content or leave it out`,
+      `${path}.summary`,
+    );
+  if (item.encrypted_content !== undefined && item.encrypted_content !== null)
+    throw badRequest(
+      `${path}.encrypted_content: gtalign serve cannot keep encrypted reasoning; send its text as reasoning_text content`,
+      `${path}.encrypted_content`,
+    );
+  const content = item.content;
+  if (!Array.isArray(content) || content.length === 0)
+    throw badRequest(
+      `${path}.content: expected a list of reasoning_text parts, got ${kindOf(content)}`,
+      `${path}.content`,
+    );
+  return content
+    .map((part, j) => {
+      const at = `${path}.content.${j}`;
+      if (!isPlainObject(part) || part.type !== 'reasoning_text' || typeof part.text !== 'string')
+        throw badRequest(`${at}: expected {"type": "reasoning_text", "text": "…"}`, at);
+      return part.text;
+    })
+    .join('');
 }
 
 /** Where the events go (a response's `ResponseEvents`). */

@@ -43,7 +43,12 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import { type AccessLog, keyFingerprint, timing } from './access-log.js';
 import { type BackgroundResponses, ServerShutdown } from './background-responses.js';
 import type { TurnSettings } from './chat-request.js';
-import { ConversationFullError, type Conversations, type NewItem } from './conversation-store.js';
+import {
+  ConversationFullError,
+  type Conversations,
+  isReasoning,
+  type NewItem,
+} from './conversation-store.js';
 import { conversationNotFound } from './conversations.js';
 import { badRequest, HttpError, internalError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
@@ -356,9 +361,10 @@ export function createResponsesHandler(
     const conversation = await conversations.get(id);
     if (conversation === undefined) throw conversationNotFound(id, 'conversation', conversations.where);
     const turns: ConversationTurn[] = [];
-    // The turn reads the user and assistant messages; system and developer items stay in the conversation.
+    // The turn reads the user and assistant messages; system, developer and reasoning items stay in the
+    // conversation.
     for (const item of conversation.items)
-      if (item.role === 'user' || item.role === 'assistant')
+      if (!isReasoning(item) && (item.role === 'user' || item.role === 'assistant'))
         turns.push({ role: item.role, content: item.text });
     if (turns.length + items.length + 1 > maxMessages) {
       throw badRequest(
@@ -370,18 +376,25 @@ export function createResponsesHandler(
     return { conversation, turns };
   }
 
-  /** Adds the exchange to the conversation it continued: the request's messages, then the answer. */
+  /**
+   * Adds the exchange to the conversation it continued: the request's messages, then the answer's output
+   * items (the reasoning item the client was given, if any, and the message).
+   */
   async function record(
     continued: Awaited<ReturnType<typeof conversationOf>>,
     request: ProxiedTurnRequest,
     own: readonly ConversationTurn[],
     draft: Draft,
     result: TurnResult,
+    reasoning: string | undefined,
   ): Promise<void> {
     if (continued === undefined) return;
     const items: NewItem[] = [
       ...own.map((t) => ({ role: t.role, text: t.content })),
       { role: 'user', text: request.question },
+      ...(reasoning === undefined || reasoning === ''
+        ? []
+        : [{ id: draft.reasoningId, type: 'reasoning' as const, text: reasoning }]),
       { id: draft.messageId, role: 'assistant', text: result.response },
     ];
     try {
@@ -490,22 +503,17 @@ export function createResponsesHandler(
       return;
     }
     if (body.stream === true) {
-      await streamTurn(ctx, request, draft, input.notes, new ResponseEvents(false), (result) =>
-        record(continued, request, input.history, draft, result),
+      await streamTurn(ctx, request, draft, input.notes, new ResponseEvents(false), (result, reasoning) =>
+        record(continued, request, input.history, draft, result, reasoning),
       );
       return;
     }
     const result = await turn(ctx, request);
     if (result === undefined) return;
-    await record(continued, request, input.history, draft, result);
+    const reasoning = settings.reasoning === 'separate' ? reasoningOf(result.output) : undefined;
+    await record(continued, request, input.history, draft, result, reasoning);
     const text = settings.reasoning === 'full' ? result.output : result.response;
-    const done = finishedResponse(
-      draft,
-      result,
-      text,
-      input.notes,
-      settings.reasoning === 'separate' ? reasoningOf(result.output) : undefined,
-    );
+    const done = finishedResponse(draft, result, text, input.notes, reasoning);
     await keep(draft, request, result, done);
     sendJson(ctx.res, 200, done);
   };
@@ -567,7 +575,7 @@ export function createResponsesHandler(
         draft,
         notes,
         events,
-        (result) => record(continued, request, own, draft, result),
+        (result, reasoning) => record(continued, request, own, draft, result, reasoning),
       );
       if (ended.ended === 'done') {
         logRun.end('completed');
@@ -615,7 +623,8 @@ export function createResponsesHandler(
     draft: Draft,
     notes: readonly string[],
     events: ResponseEvents,
-    finished: (result: TurnResult) => Promise<void>,
+    /** Called once the turn is done, with the reasoning item's text when the stream sent one. */
+    finished: (result: TurnResult, reasoning: string | undefined) => Promise<void>,
   ): Promise<{ ended: 'done' } | { ended: 'gone' } | { ended: 'failed'; response: ResponseObject }> {
     const { res } = ctx;
     const mode = request.settings.reasoning;
@@ -716,7 +725,7 @@ export function createResponsesHandler(
     if (full.startsWith(streamed) && full.length > streamed.length) sendText(full.slice(streamed.length));
     const done = finishedResponse(draft, result, full, notes, reasoning);
     await keep(draft, request, result, done);
-    await finished(result);
+    await finished(result, reasoning);
     sendEnding(events, done);
     return { ended: 'done' };
   }

@@ -43,7 +43,7 @@ describe.each(kinds)('conversations in %s', (_, make) => {
     expect(await store.removeItem(c, 'msg_none')).toBe(false);
     await store.setMetadata(c, { topic: 'b' });
     const again = (await store.get(c.id))!;
-    expect(again.items.map((i) => [i.role, i.text])).toEqual([
+    expect(again.items.map((i) => ['role' in i ? i.role : i.type, i.text])).toEqual([
       ['user', 'hello'],
       ['assistant', 'hi'],
     ]);
@@ -52,6 +52,33 @@ describe.each(kinds)('conversations in %s', (_, make) => {
     expect(await store.delete(c.id)).toBe(true);
     expect(await store.get(c.id)).toBeUndefined();
     expect(await store.delete(c.id)).toBe(false);
+  });
+
+  it('keeps a reasoning item in its place, counted in the characters, as read back later', async () => {
+    const store = await make({ maxItems: 100, maxChars: 1000 });
+    const c = await store.create([say('hello')], {});
+    const added = await store.append(c, [
+      { type: 'reasoning', text: 'thought' },
+      { id: 'rs_given', type: 'reasoning', text: 'more' },
+      { role: 'assistant', text: 'hi' },
+    ]);
+    expect(added.map((i) => i.id)).toEqual([
+      expect.stringMatching(/^rs_[0-9a-f]{32}$/),
+      'rs_given',
+      expect.stringMatching(/^msg_/),
+    ]);
+    expect(await store.removeItem(c, 'rs_given')).toBe(true);
+    // For a folder, a fresh read of its file (another process).
+    const again = (await (store instanceof ConversationFolder
+      ? await ConversationFolder.open(dir)
+      : store
+    ).get(c.id))!;
+    expect(again.items.map((i) => ['role' in i ? i.role : i.type, i.text])).toEqual([
+      ['user', 'hello'],
+      ['reasoning', 'thought'],
+      ['assistant', 'hi'],
+    ]);
+    expect(again.chars).toBe(14);
   });
 
   it("refuses items past a conversation's bounds, naming them, and keeps what it had", async () => {

@@ -284,6 +284,97 @@ describe('separate reasoning on the Responses API', () => {
     expect((finished.output[0] as OpenAI.Responses.ResponseReasoningItem).content).toEqual(item.content);
   });
 
+  it('in a conversation, adds the reasoning item before the message, and the next turn reads past it', async () => {
+    const conv = await setup.client.conversations.create();
+    const plain = await setup.client.responses.create(
+      withGtalign(
+        { model: 'gtalign-dino', input: QUESTION, conversation: conv.id },
+        { reasoning: 'separate', policy: 'paper-api' },
+      ),
+    );
+    setup.upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
+    const stream = await setup.client.responses.create(
+      withGtalign(
+        {
+          model: 'gtalign-dino',
+          input: 'And the first birds?',
+          conversation: conv.id,
+          stream: true as const,
+        },
+        { reasoning: 'separate', policy: 'paper-api' },
+      ),
+    );
+    let streamed: OpenAI.Responses.Response | undefined;
+    for await (const event of stream) if (event.type === 'response.completed') streamed = event.response;
+    const items = await setup.client.conversations.items.list(conv.id, { order: 'asc', limit: 100 });
+    // Each exchange as its output lists it: the question, the reasoning item, the message.
+    expect(items.data.map((i) => i.type)).toEqual([
+      'message',
+      'reasoning',
+      'message',
+      'message',
+      'reasoning',
+      'message',
+    ]);
+    expect(items.data.slice(1, 3)).toEqual(plain.output);
+    expect(items.data.slice(4, 6)).toEqual(streamed!.output);
+    const one = await setup.client.conversations.items.retrieve(plain.output[0]!.id!, {
+      conversation_id: conv.id,
+    });
+    expect(one).toEqual(plain.output[0]);
+    // The turn reads the messages only: the history sent upstream holds no reasoning.
+    setup.upstream.requests.length = 0;
+    await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: 'And today?',
+      conversation: conv.id,
+    });
+    const sent = JSON.stringify(setup.upstream.requests.map((r) => r.body!.messages));
+    expect(sent).toContain('And the first birds?');
+    expect(sent).not.toContain(THINKING);
+  });
+
+  it('takes a reasoning item added by hand, and refuses by name what it cannot keep', async () => {
+    const conv = await setup.client.conversations.create();
+    const added = await setup.client.conversations.items.create(conv.id, {
+      items: [
+        {
+          type: 'reasoning',
+          id: 'rs_client',
+          summary: [],
+          content: [
+            { type: 'reasoning_text', text: 'First ' },
+            { type: 'reasoning_text', text: 'this.' },
+          ],
+        },
+      ],
+    });
+    const item = added.data[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(item).toMatchObject({
+      type: 'reasoning',
+      content: [{ type: 'reasoning_text', text: 'First this.' }],
+    });
+    expect(await setup.client.conversations.items.retrieve(item.id, { conversation_id: conv.id })).toEqual(
+      item,
+    );
+    const refused = async (extra: Record<string, unknown>) => {
+      const err = await setup.client.conversations.items
+        .create(conv.id, {
+          items: [{ type: 'reasoning', id: 'rs_x', summary: [], content: [], ...extra }],
+        } as unknown as OpenAI.Conversations.ItemCreateParams)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      return (err as InstanceType<typeof OpenAI.BadRequestError>).param;
+    };
+    expect(await refused({ summary: [{ type: 'summary_text', text: 'gist' }] })).toBe('items.0.summary');
+    expect(
+      await refused({ encrypted_content: 'opaque', content: [{ type: 'reasoning_text', text: 'x' }] }),
+    ).toBe('items.0.encrypted_content');
+    expect(await refused({})).toBe('items.0.content');
+    expect(await refused({ content: [{ type: 'output_text', text: 'x' }] })).toBe('items.0.content.0');
+    expect((await setup.client.conversations.items.list(conv.id)).data).toHaveLength(1);
+  });
+
   it('streams the reasoning item while the model writes it, then the message at index 1', async () => {
     setup.upstream.setHandler(dinosaurScript({ chunkSize: 3 }));
     const stream = await setup.client.responses.create(
