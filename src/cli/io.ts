@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { fileUtf8Problem } from '../io/utf8.js';
 import type { InputStream, OutputStream } from './command.js';
 import { InputError } from './errors.js';
 
@@ -7,17 +8,25 @@ export async function readInput(
   path: string | undefined,
   stdin: InputStream,
 ): Promise<{ name: string; text: string }> {
+  let name: string;
+  let bytes: Buffer;
   if (path === undefined || path === '-') {
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    return { name: '<stdin>', text: Buffer.concat(chunks).toString('utf8') };
+    name = '<stdin>';
+    bytes = Buffer.concat(chunks);
+  } else {
+    name = path;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(err)}`);
+    }
   }
-  try {
-    return { name: path, text: await readFile(path, 'utf8') };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(err)}`);
-  }
+  const bad = fileUtf8Problem(bytes);
+  if (bad !== undefined) throw new InputError(`${name}:${bad.line}: ${bad.problem}`);
+  return { name, text: bytes.toString('utf8') };
 }
 
 /** Splits text into lines with 1-based line numbers, skipping blank lines. */

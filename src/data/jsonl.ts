@@ -31,6 +31,8 @@ export interface JsonlLine {
   row: number;
   line: number;
   text: string;
+  /** What is wrong when the line is not UTF-8 (see NumberedLine). */
+  notUtf8?: string;
 }
 
 /** Yields the non-blank lines of a file; `offset`/`limit` count records (non-blank lines), not lines. */
@@ -41,11 +43,11 @@ export async function* iterateJsonlLines(path: string, options: ReadOptions = {}
   const stream = await openStream(path);
   let row = 0;
   try {
-    for await (const { line, text } of readLines(stream, { name: path })) {
+    for await (const { line, text, notUtf8 } of readLines(stream, { name: path })) {
       if (text.trim() === '') continue;
       const index = row++;
       if (index < offset) continue;
-      yield { row: index, line, text };
+      yield notUtf8 === undefined ? { row: index, line, text } : { row: index, line, text, notUtf8 };
       if (row >= stop) break;
     }
   } catch (err) {
@@ -59,6 +61,12 @@ export async function* iterateJsonlLines(path: string, options: ReadOptions = {}
 
 /** Parses one line's JSON; the error names the file and line. Never throws. */
 export function parseJsonlLine(path: string, line: JsonlLine): JsonlRecord | DataError {
+  if (line.notUtf8 !== undefined)
+    return new DataError(`${path}:${line.line}: ${line.notUtf8}`, {
+      file: path,
+      row: line.row,
+      line: line.line,
+    });
   try {
     const value: unknown = JSON.parse(line.text);
     return { row: line.row, line: line.line, value };

@@ -684,12 +684,14 @@ export class LookaheadScorer {
       const stats = newBatchStats();
       let value: unknown;
       let item: BatchItem;
-      try {
-        value = JSON.parse(l.text);
-        item = parseScoreValue(value, l.line);
-      } catch (err) {
-        item = { line: l.line, id: undefined, invalid: `not valid JSON (${(err as Error).message})` };
-      }
+      if (l.notUtf8 !== undefined) item = { line: l.line, id: undefined, invalid: l.notUtf8 };
+      else
+        try {
+          value = JSON.parse(l.text);
+          item = parseScoreValue(value, l.line);
+        } catch (err) {
+          item = { line: l.line, id: undefined, invalid: `not valid JSON (${(err as Error).message})` };
+        }
       const prompt = samplePrompt(value);
       let result: BatchResult;
       try {

@@ -72,9 +72,13 @@ export function joinResponses(
       ? input.split('\n').map((text, i) => ({ line: i + 1, text: text.replace(/\r$/, '') }))
       : input;
   let position = 0;
-  for (const { line, text: raw } of lines) {
+  for (const { line, text: raw, notUtf8 } of lines as ReadonlyArray<NumberedLine>) {
     if (raw.trim() === '') continue;
     const own = position++;
+    if (notUtf8 !== undefined) {
+      problems.push({ line, message: notUtf8 });
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(raw);

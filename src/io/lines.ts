@@ -10,6 +10,7 @@
  */
 
 import { GtalignError } from '../errors.js';
+import { utf8Problem } from './utf8.js';
 
 /** The default bound of one line: half of the longest string V8 makes, so decoding always succeeds. */
 export const MAX_LINE_BYTES = 256 * 1024 * 1024;
@@ -21,6 +22,11 @@ const CR = 0x0d;
 export interface NumberedLine {
   line: number;
   text: string;
+  /**
+   * Set when the line's bytes are not UTF-8 (io/utf8.ts): what is wrong. `text` then holds U+FFFD for the
+   * bad bytes, for showing only: a reader reports the line instead of using it.
+   */
+  notUtf8?: string;
 }
 
 /** A line longer than the reader's bound; `source` and `line` say where it starts. */
@@ -88,7 +94,8 @@ export async function* readLines(
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     pending = [];
     pendingBytes = 0;
-    return { line: line++, text };
+    const notUtf8 = utf8Problem(bytes);
+    return notUtf8 === undefined ? { line: line++, text } : { line: line++, text, notUtf8 };
   };
   for await (const piece of source) {
     const buf = toBuffer(piece);

@@ -9,6 +9,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { utf8Problem } from '../io/utf8.js';
 import { DEFAULT_HOST, listen, type RunningServer } from '../server/listen.js';
 
 export const MCP_PATH = '/mcp';
@@ -58,7 +59,8 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get('token') ?? undefined;
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
+/** The body's bytes; undefined past {@link MAX_BODY}. */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -66,7 +68,7 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
     if (size > MAX_BODY) return undefined;
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks, size).toString('utf8');
+  return Buffer.concat(chunks, size);
 }
 
 /** Starts the HTTP transport on 127.0.0.1. */
@@ -101,14 +103,19 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
       return;
     }
     void (async () => {
-      const text = await readBody(req);
-      if (text === undefined) {
+      const bytes = await readBody(req);
+      if (bytes === undefined) {
         rpcError(res, 413, `the request body exceeds ${MAX_BODY} bytes`, { connection: 'close' });
+        return;
+      }
+      const notUtf8 = utf8Problem(bytes, 'the body');
+      if (notUtf8 !== undefined) {
+        rpcError(res, 400, `the request body is ${notUtf8}`);
         return;
       }
       let body: unknown;
       try {
-        body = JSON.parse(text);
+        body = JSON.parse(bytes.toString('utf8'));
       } catch (err) {
         rpcError(res, 400, `the request body is not valid JSON: ${(err as Error).message}`);
         return;

@@ -21,7 +21,8 @@ function describe(value: unknown): string {
  * Turns one input line into a batch item; an unreadable line becomes an `invalid` item naming every bad
  * field (where it is, the line or the request's sample, is added by whoever reports it). Hand-written checks: this runs once per sample in the offline hot path.
  */
-export function parseScoreLine(text: string, line: number): BatchItem {
+export function parseScoreLine(text: string, line: number, notUtf8?: string): BatchItem {
+  if (notUtf8 !== undefined) return { line, id: undefined, invalid: notUtf8 };
   let value: unknown;
   try {
     value = JSON.parse(text);

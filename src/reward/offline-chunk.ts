@@ -5,6 +5,7 @@
  * between threads without a copy). Imports nothing heavy, so that a scoring worker starts fast.
  */
 
+import { utf8Problem } from '../io/utf8.js';
 import {
   type BatchStats,
   describeLine,
@@ -26,6 +27,8 @@ export interface OfflineScoringOptions {
 export interface InputLine {
   line: number;
   text: string;
+  /** What is wrong when the line's bytes are not UTF-8 (the line is then an input error). */
+  notUtf8?: string;
 }
 
 export interface ChunkResult {
@@ -118,9 +121,9 @@ class LineScorer {
     this.resolved = resolveBatchOptions({ ...options, judge: undefined });
   }
   /** The output line of one input line, or undefined when the run stops before it (under `fail`). */
-  score(text: string, line: number): string | undefined {
+  score(text: string, line: number, notUtf8?: string): string | undefined {
     const stats = this.stats;
-    const result = scoreWithoutJudge(parseScoreLine(text, line), this.resolved, stats);
+    const result = scoreWithoutJudge(parseScoreLine(text, line, notUtf8), this.resolved, stats);
     // Without a judge nothing stays pending: scoreWithoutJudge returns a failure instead.
     if ('pending' in result) throw new Error('unreachable: a pending sample without a judge');
     stats.samples++;
@@ -145,8 +148,8 @@ class LineScorer {
 export function scoreChunk(chunk: readonly InputLine[], options: OfflineScoringOptions): ChunkResult {
   const scorer = new LineScorer(options);
   const lines: string[] = [];
-  for (const { line, text } of chunk) {
-    const out = scorer.score(text, line);
+  for (const { line, text, notUtf8 } of chunk) {
+    const out = scorer.score(text, line, notUtf8);
     if (out === undefined) break;
     lines.push(out);
   }
@@ -163,8 +166,14 @@ export function scoreChunk(chunk: readonly InputLine[], options: OfflineScoringO
 const LF = 0x0a;
 const CR = 0x0d;
 
-/** The lines of a raw chunk: calls `each(text, line)` for every non-blank one until it returns false. */
-function eachLine(chunk: RawChunk, each: (text: string, line: number) => boolean): void {
+/**
+ * The lines of a raw chunk: calls `each(text, line, notUtf8)` for every non-blank one until it returns
+ * false (`notUtf8` says what is wrong when the line's bytes are not UTF-8).
+ */
+function eachLine(
+  chunk: RawChunk,
+  each: (text: string, line: number, notUtf8: string | undefined) => boolean,
+): void {
   const { bytes } = chunk;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let line = chunk.firstLine;
@@ -179,8 +188,9 @@ function eachLine(chunk: RawChunk, each: (text: string, line: number) => boolean
     // are cheap to make and to drop, one string per chunk is not. The decoder drops a byte-order mark
     // at the start of a line, as the line reader of judged runs does.
     if (stop > start) {
-      const text = decoder.decode(bytes.subarray(start, stop));
-      if (text.trim() !== '' && !each(text, line)) return;
+      const lineBytes = bytes.subarray(start, stop);
+      const text = decoder.decode(lineBytes);
+      if (text.trim() !== '' && !each(text, line, utf8Problem(lineBytes))) return;
     }
     line++;
     start = end + 1;
@@ -190,8 +200,8 @@ function eachLine(chunk: RawChunk, each: (text: string, line: number) => boolean
 /** The non-blank lines of a raw chunk, numbered; a byte-order mark starting a line is dropped. */
 export function linesOfChunk(chunk: RawChunk): InputLine[] {
   const out: InputLine[] = [];
-  eachLine(chunk, (text, line) => {
-    out.push({ line, text });
+  eachLine(chunk, (text, line, notUtf8) => {
+    out.push(notUtf8 === undefined ? { line, text } : { line, text, notUtf8 });
     return true;
   });
   return out;
@@ -201,8 +211,8 @@ export function linesOfChunk(chunk: RawChunk): InputLine[] {
 export function scoreRawChunk(chunk: RawChunk, options: OfflineScoringOptions): ChunkBytes {
   const scorer = new LineScorer(options);
   const sink = new ByteSink();
-  eachLine(chunk, (text, line) => {
-    const out = scorer.score(text, line);
+  eachLine(chunk, (text, line, notUtf8) => {
+    const out = scorer.score(text, line, notUtf8);
     if (out === undefined) return false;
     sink.line(out);
     return true;

@@ -36,7 +36,7 @@ async function* judgedChunks(
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
     });
     for await (const l of lines as AsyncIterable<NumberedLine>) {
-      if (l.text.trim() !== '') yield parseScoreLine(l.text, l.line);
+      if (l.text.trim() !== '') yield parseScoreLine(l.text, l.line, l.notUtf8);
     }
   }
   const stats = newBatchStats();

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { utf8Problem } from '../io/utf8.js';
 import { zodIssues } from '../issues.js';
 import { excerpt } from '../llm/http.js';
 import { type AccessLog, keyFingerprint, timing } from './access-log.js';
@@ -175,6 +176,8 @@ export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promi
   const bytes = chunks.length === 1 ? chunks[0]! : joinChunks(chunks, size);
   // The bytes are not needed past this point: let a large body's chunks go before parsing.
   chunks.length = 0;
+  const notUtf8 = utf8Problem(bytes, 'the body');
+  if (notUtf8 !== undefined) throw badRequest(`the request body is ${notUtf8}`, null, 'invalid_json');
   if (size >= PIECEWISE_BYTES) {
     const value = parseJsonPieces(bytes);
     if (value !== NOT_PIECEWISE) return value;

@@ -205,6 +205,19 @@ describe('gtalign game analyze', () => {
     expect(dup.stderr).toMatch(/duplicate user strategy "DQ"/);
   });
 
+  it('names the line and byte of input that is not UTF-8', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
+    const file = join(dir, 'latin1.jsonl');
+    const line = (id: string) => JSON.stringify({ id, matrix: fixture[0]!.matrix });
+    await writeFile(file, Buffer.from(`${line('a')}\n${line('é')}\n`, 'latin1'));
+    const r = await runCliInProcess(['game', 'analyze', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      `${file}:2: not valid UTF-8: byte 8 of the line (0xE9) does not start a valid character`,
+    );
+  });
+
   it('reports a missing file by name', async () => {
     const r = await runCliInProcess(['game', 'analyze', 'no/such/file.json']);
     expect(r.code).toBe(1);

@@ -431,6 +431,35 @@ describe('gtalign reward score: hostile files and pipes', () => {
     }
   });
 
+  it('reports a line that is not UTF-8 by line and byte, and scores the others, offline and in the judge path', async () => {
+    const file = join(dir, 'latin1.jsonl');
+    // The middle record saved as Latin-1: "café" with é as the single byte 0xE9.
+    const latin = { ...good[1]!, id: 'caf\u00e9' };
+    await writeFile(
+      file,
+      Buffer.concat([
+        Buffer.from(`${JSON.stringify(good[0])}\n`),
+        Buffer.from(`${JSON.stringify(latin)}\n`, 'latin1'),
+        Buffer.from(`${JSON.stringify(good[2])}\n`),
+      ]),
+    );
+    for (const flags of [
+      ['--judge', 'offline', '--workers', '0'],
+      ['--judge-url', 'http://127.0.0.1:9/v1', '--judge-model', 'm', '--no-cache'],
+    ]) {
+      const r = await runCliInProcess(['reward', 'score', '--input', file, ...flags]);
+      const out = parseLines(r.stdout);
+      expect(out.map((o) => o.id)).toEqual([good[0]!.id, undefined, good[2]!.id]);
+      expectMatches(out[0]!, good[0]!);
+      expectMatches(out[2]!, good[2]!);
+      expect(out[1]).toMatchObject({ line: 2, error: { stage: 'input' } });
+      expect(r.stderr).toMatch(
+        /line 2: not valid UTF-8: byte 11 of the line \(0xE9\) does not start a valid character/,
+      );
+      expect(r.stderr).toMatch(/samples 3, scored 2, .*failures 1/);
+    }
+  });
+
   it('keeps a lone CR inside a record (JSON whitespace) in one line, offline and in the judge path', async () => {
     const file = join(dir, 'lone-cr.jsonl');
     // A CR between fields and before a closing brace: one record per LF, whatever CRs it holds.

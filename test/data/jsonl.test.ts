@@ -55,6 +55,19 @@ describe('JSONL reader', () => {
     expect((err as Error).message).toMatch(new RegExp(`^${path}:2: not valid JSON`));
   });
 
+  it('names the line and byte of a record that is not UTF-8, instead of reading it with U+FFFD', async () => {
+    const path = join(dir, 'latin1.jsonl');
+    const latin = JSON.stringify({ ...verlLine(1), extra: 'naïve' });
+    await writeFile(path, Buffer.from(`${JSON.stringify(verlLine(0))}\n${latin}`, 'latin1'));
+    const err = await readJsonlRows(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^${path}:2: not valid UTF-8: byte \\d+ of the line \\(0xEF\\) does not start a valid character`,
+      ),
+    );
+  });
+
   it('names the line and field of a record that does not validate', async () => {
     const bad = { ...verlLine(3), prompt: [{ role: 'user', content: 5 }] };
     const path = await file('badfield.jsonl', [verlLine(0), verlLine(1), '', bad]);

@@ -257,6 +257,23 @@ describe('over streamable HTTP', () => {
       );
     expect(failed?.message).toMatch(/401|token|Unauthorized/i);
   });
+
+  it('refuses a body that is not UTF-8 by byte, as a JSON-RPC error', async () => {
+    const call = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { clientInfo: { name: 'café' } } };
+    const res = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${TOKEN}`,
+      },
+      body: Buffer.from(JSON.stringify(call), 'latin1'),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /^the request body is not valid UTF-8: byte \d+ of the body \(0xE9\)/,
+    );
+  });
 });
 
 describe('the real CLI with --transport http', () => {

@@ -131,7 +131,7 @@ describe('rawChunks + linesOfChunk', () => {
   });
 });
 
-async function run(input: string, options: Parameters<typeof scoreLinesOffline>[1]) {
+async function run(input: string | Buffer, options: Parameters<typeof scoreLinesOffline>[1]) {
   const chunks: ChunkResult[] = [];
   for await (const c of scoreLinesOffline([Buffer.from(input)], options)) chunks.push(c);
   return {
@@ -147,7 +147,11 @@ describe('scoreLinesOffline', () => {
   const many = Array.from({ length: 5 }, () => lines).flat();
   many[333] = '{"id": "broken"';
   many[900] = JSON.stringify({ id: 'alien', data_source: 'gsm8k', response: 'x', ground_truth: '1' });
-  const input = `\ufeff${many.join('\r\n')}\r\n`;
+  // A line saved as Latin-1: its é is one byte, 0xE9, which UTF-8 cannot read.
+  many[1200] = JSON.stringify({ id: 'latin', data_source: 'math-hard', response: 'café', ground_truth: '1' });
+  const input = Buffer.from(`\ufeff${many.join('\r\n')}\r\n`, 'utf8');
+  const latin = Buffer.from(many[1200], 'utf8');
+  input.set(Buffer.concat([Buffer.from(many[1200], 'latin1'), Buffer.from(' ')]), input.indexOf(latin));
 
   // Two workers, or one worker with this thread scoring whenever the worker holds its two blocks (the
   // reader outpaces one worker many times over, so this thread takes many of the blocks).
@@ -169,12 +173,14 @@ describe('scoreLinesOffline', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as { id?: unknown; line?: number });
       expect(ids.map((o) => o.id)).toEqual(
-        many.map((l) => (l.startsWith('{"id": "broken"') ? undefined : JSON.parse(l).id)),
+        many.map((l, i) => (l.startsWith('{"id": "broken"') || i === 1200 ? undefined : JSON.parse(l).id)),
       );
       expect(ids[333]).toMatchObject({ line: 334 });
+      expect(ids[1200]).toMatchObject({ line: 1201 });
       expect(pooled.errors).toEqual([
         expect.stringMatching(/^line 334: not valid JSON/),
         expect.stringMatching(/^line 901 \(id "[^"]+"\): unknown data source "gsm8k"/),
+        expect.stringMatching(/^line 1201: not valid UTF-8: byte 56 of the line \(0xE9\) does not start/),
       ]);
     },
     60_000,

@@ -311,6 +311,19 @@ describe('errors in the OpenAI format', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+    // A body in Latin-1 (é as the one byte 0xE9) is refused by byte, not sent on with U+FFFD in its place.
+    const latin = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: Buffer.from(
+        JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'café?' }] }),
+        'latin1',
+      ),
+    });
+    expect(latin.status).toBe(400);
+    expect(((await latin.json()) as { error: { message: string } }).error.message).toMatch(
+      /^the request body is not valid UTF-8: byte 55 of the body \(0xE9\) does not start a valid character/,
+    );
     expect(upstream.requests).toHaveLength(0);
   });
 
