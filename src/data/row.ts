@@ -1,5 +1,6 @@
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
+import { exactIdNumber, numericIdProblem } from '../io/record-id.js';
 import { describeZodError } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import { DataError, describeSource, type RowSource } from './errors.js';
@@ -82,19 +83,24 @@ export const messageSchema = z.object({
   content: z.string(),
 });
 
-const convIdSchema = z.union([z.string(), z.number()]);
+const convIdSchema = z.union([z.string(), exactIdNumber]);
 const objectSchema = z.record(z.string(), z.unknown());
+/** `extra_info`, whose `index` becomes part of the row's id when the record has none (see rowId). */
+const extraInfoSchema = objectSchema.superRefine((extra, ctx) => {
+  const problem = typeof extra.index === 'number' ? numericIdProblem(extra.index) : undefined;
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: ['index'] });
+});
 
 /**
  * A raw verl record (after `normalizeValue`): the fields we read; other columns pass through. `id` is
  * the column our verl export adds, so that a row keeps its id in a file of any name (see `DatasetRow.id`).
  */
 export const verlRecordSchema = z.object({
-  id: z.union([z.string().min(1), z.number()]).nullish(),
+  id: z.union([z.string().min(1), exactIdNumber]).nullish(),
   prompt: z.array(messageSchema).min(1),
   data_source: z.string().min(1),
   reward_model: z.object({ ground_truth: z.string(), style: z.string().nullish() }),
-  extra_info: objectSchema.nullish(),
+  extra_info: extraInfoSchema.nullish(),
   conv_id: convIdSchema.nullish(),
   turn_id: z.number().int().nullish(),
   adversarial: z.boolean().nullish(),
@@ -103,11 +109,11 @@ export const verlRecordSchema = z.object({
 
 /** A flat record: our normalized row as written by `gtalign data export --format jsonl`. */
 export const flatRecordSchema = z.object({
-  id: z.union([z.string().min(1), z.number()]).nullish(),
+  id: z.union([z.string().min(1), exactIdNumber]).nullish(),
   data_source: z.string().min(1),
   prompt: z.array(messageSchema).min(1),
   ground_truth: z.string(),
-  extra_info: objectSchema.nullish(),
+  extra_info: extraInfoSchema.nullish(),
   reward_style: z.string().nullish(),
   conv_id: convIdSchema.nullish(),
   turn_id: z.number().int().nullish(),
@@ -155,13 +161,21 @@ function schemaError(error: z.ZodError, source: RowSource): DataError {
   return new DataError(`${describeSource(source)}: ${describeZodError(error, 'record')}`, source);
 }
 
+/**
+ * Sets an own property, whatever its name: `out[key] = v` with the key "__proto__" (which JSON.parse gives
+ * as an ordinary key) would replace the object's prototype instead, and the column would be lost.
+ */
+function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 function otherColumns(raw: Record<string, unknown>, known: Set<string>): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
   for (const key of Object.keys(raw)) {
     // A null column is an absent one (parquet gives every row every column).
     if (known.has(key) || raw[key] == null) continue;
     out ??= {};
-    out[key] = raw[key];
+    setOwn(out, key, raw[key]);
   }
   return out;
 }
@@ -214,6 +228,20 @@ function baseRow(
   };
 }
 
+/**
+ * The parsed record with `extra_info` and `columns` as the input holds them: the schema checked them, but
+ * its copies assign each key, which drops a "__proto__" key (see setOwn).
+ */
+function withRawObjects<T extends { extra_info?: unknown; columns?: unknown }>(
+  d: T,
+  raw: Record<string, unknown>,
+): T {
+  const out = { ...d };
+  if (d.extra_info != null) out.extra_info = raw.extra_info as T['extra_info'];
+  if (d.columns != null) out.columns = raw.columns as T['columns'];
+  return out;
+}
+
 /** The record as an object that passes `schema`, or the error that names the file, row and field. */
 function validRecord<T>(
   raw: unknown,
@@ -232,7 +260,7 @@ export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
   const r = validRecord(raw, source, verlRecordSchema);
   if (!r.ok) return r;
   const { obj, d } = r;
-  const row = baseRow(d, d.reward_model.ground_truth, source);
+  const row = baseRow(withRawObjects(d, obj), d.reward_model.ground_truth, source);
   return { ok: true, row: withOptional(row, d, d.reward_model.style, otherColumns(obj, VERL_KEYS)) };
 }
 
@@ -241,8 +269,9 @@ export function parseFlatRecord(raw: unknown, source: RowSource): RecordResult {
   const r = validRecord(raw, source, flatRecordSchema);
   if (!r.ok) return r;
   const { obj, d } = r;
-  const columns = { ...(d.columns ?? {}), ...otherColumns(obj, FLAT_KEYS) };
-  return { ok: true, row: withOptional(baseRow(d, d.ground_truth, source), d, d.reward_style, columns) };
+  const kept = withRawObjects(d, obj);
+  const columns = { ...(kept.columns ?? {}), ...otherColumns(obj, FLAT_KEYS) };
+  return { ok: true, row: withOptional(baseRow(kept, d.ground_truth, source), d, d.reward_style, columns) };
 }
 
 /** Reads either layout: a record with `reward_model` is verl, one with top-level `ground_truth` is flat. */
@@ -294,7 +323,7 @@ export function toVerlRecord(row: DatasetRow): Record<string, unknown> {
   out.reward_model = rewardModel;
   out.extra_info = row.extra_info;
   withConversationFields(row, out);
-  for (const [k, v] of Object.entries(row.columns ?? {})) if (!(k in out)) out[k] = v;
+  for (const [k, v] of Object.entries(row.columns ?? {})) if (!Object.hasOwn(out, k)) setOwn(out, k, v);
   return out;
 }
 

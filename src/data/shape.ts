@@ -29,7 +29,9 @@ export function shapeOf(value: unknown): Shape {
     case 'boolean':
       return { kind: 'bool' };
     case 'number':
-      return Number.isInteger(value) ? { kind: 'int' } : { kind: 'float' };
+      // Past 2^53 a number is a double that happens to be whole (1e20): it may not fit INT64 and was never
+      // exact, so it stays a double.
+      return Number.isSafeInteger(value) ? { kind: 'int' } : { kind: 'float' };
     case 'bigint':
       return { kind: 'int' };
     case 'string':

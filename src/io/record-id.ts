@@ -6,13 +6,30 @@
  * Such ids are refused with a message that says to quote them, instead of being changed silently.
  */
 
+import { z } from 'zod';
+
+/** A number an id is made of, as a schema: one JSON.parse kept as the input wrote it. */
+export const exactIdNumber = z.number().superRefine((n, ctx) => {
+  const problem = numericIdProblem(n);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 /** Why `id` (a parsed JSON value) cannot serve as a record's id, or undefined when it can. */
 export function recordIdProblem(id: unknown): string | undefined {
   if (typeof id === 'string') return undefined;
   if (typeof id !== 'number') return `id must be a string or a number, got ${kindOf(id)}`;
-  if (!Number.isFinite(id)) return 'id must be a finite number (it reads as Infinity): write it as a string';
-  if (Number.isInteger(id) && !Number.isSafeInteger(id))
-    return `id ${id} is an integer past 2^53 − 1, which a JSON number here cannot keep exactly: write it as a string`;
+  const problem = numericIdProblem(id);
+  return problem === undefined ? undefined : `id ${problem}`;
+}
+
+/**
+ * Why a parsed JSON number cannot make an id (it is not the number the input wrote), or undefined when it
+ * can; the message follows the field's name.
+ */
+export function numericIdProblem(n: number): string | undefined {
+  if (!Number.isFinite(n)) return 'must be a finite number (it reads as Infinity): write it as a string';
+  if (Number.isInteger(n) && !Number.isSafeInteger(n))
+    return `${n} is an integer past 2^53 − 1, which a JSON number here cannot keep exactly: write it as a string`;
   return undefined;
 }
 

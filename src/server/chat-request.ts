@@ -66,6 +66,14 @@ export const chatCompletionRequestSchema = z
     tool_choice: z
       .enum(['none', 'auto'], 'tools are not supported by the GTAlign turn; tool_choice must be none or auto')
       .nullish(),
+    // The deprecated form of tools, which OpenAI's API still takes.
+    functions: z.array(z.unknown()).max(0, 'function calling is not supported by the GTAlign turn').nullish(),
+    function_call: z
+      .enum(
+        ['none', 'auto'],
+        'function calling is not supported by the GTAlign turn; function_call must be none or auto',
+      )
+      .nullish(),
     response_format: z
       .object({
         type: z.literal(
@@ -215,6 +223,10 @@ export function readMessages(body: ChatCompletionRequest, maxMessages: number): 
         ]
       : [];
   notes.push(...unappliedNote(body));
+  if (body.reasoning_effort !== undefined && body.reasoning_effort !== null)
+    notes.push(
+      'reasoning_effort not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks',
+    );
   return { question, history, notes };
 }
 

@@ -26,6 +26,8 @@ import { badRequest } from './errors.js';
 
 /** The Responses API's limits on `metadata`: 16 pairs, keys up to 64 characters, values up to 512. */
 export const MAX_METADATA_PAIRS = 16;
+/** The metadata keys a finished response's trace takes (responses.ts). */
+const TRACE_METADATA_KEYS = ['gtalign', 'gtalign_action', 'gtalign_cell'] as const;
 const MAX_POLICY_VALUES = 256;
 
 export const metadataSchema = z
@@ -198,6 +200,13 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (body.reasoning !== undefined && body.reasoning !== null)
     notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
+  // The finished response's metadata holds the turn's trace under these keys: a client's values there
+  // (often a previous response's metadata sent back) are replaced, and said so.
+  const replaced = TRACE_METADATA_KEYS.filter(
+    (k) => body.metadata != null && Object.hasOwn(body.metadata, k),
+  );
+  if (replaced.length > 0)
+    notes.push(`metadata ${replaced.join(', ')} replaced: gtalign serve writes the turn's trace there`);
   if (typeof body.input === 'string') {
     if (body.input.trim() === '') throw badRequest('input is empty', 'input');
     return { question: body.input, history: [], notes };

@@ -43,6 +43,7 @@
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import { type LookaheadInfo, type LookaheadScorer, samplePrompt } from '../eval/lookahead.js';
+import { exactIdNumber } from '../io/record-id.js';
 import { formatIssues, zodIssues } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import {
@@ -118,7 +119,7 @@ export const DEFAULT_DEADLINE_MS = 170_000;
 export const DEFAULT_COALESCE = { maxBatch: 256, maxWaitMs: 2 } as const;
 
 const labelSchema = z.object({
-  id: z.union([z.string(), z.number()]).optional(),
+  id: z.union([z.string(), exactIdNumber]).optional(),
   data_source: z.string().min(1),
   ground_truth: z.string(),
   extra_info: z.record(z.string(), z.unknown()).nullish(),

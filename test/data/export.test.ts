@@ -216,6 +216,24 @@ describe('export verl', () => {
     },
   );
 
+  it.skipIf(!writer)(
+    'keeps a whole number past 2^53 (1e20) as a double, not an INT64 it does not fit',
+    async () => {
+      const out = join(dir, 'big.parquet');
+      const big = sample.map((r, i) => ({
+        ...r,
+        extra_info: { ...r.extra_info, weight: i === 0 ? 1e20 : 3 },
+      }));
+      await exportRows(big, { format: 'verl', out });
+      const back = await readRows(out);
+      expect(back.map((r) => r.extra_info.weight)).toEqual([1e20, 3]);
+      const fields = Object.fromEntries(
+        parquetFileFields(await openParquet(out)).map((f) => [f.name, shapeToString(f.shape)]),
+      );
+      expect(fields.extra_info).toMatch(/weight: double/);
+    },
+  );
+
   it.skipIf(!writer || !HAVE_DATA)('round-trips every released file through verl parquet', async () => {
     for (const [name, split] of [
       ['math-hard', 'test'],

@@ -93,6 +93,62 @@ describe('parseVerlRecord', () => {
     expect(r.error.source).toEqual(src);
   });
 
+  it('refuses a numeric id, conv_id or extra_info.index that JSON.parse rounded, in either layout', () => {
+    // 12345678901234567891 in a JSONL file reads as 12345678901234567000: the row would carry another id.
+    const rounded = JSON.parse('12345678901234567891') as number;
+    const flat = (over: Record<string, unknown>) => ({
+      id: 'f',
+      data_source: 'math-hard',
+      prompt: [{ role: 'user', content: 'q' }],
+      ground_truth: '4',
+      ...over,
+    });
+    const cases: Array<[ReturnType<typeof parseRecord>, string]> = [
+      [parseVerlRecord(verl({ id: rounded }), src), 'field id'],
+      [parseVerlRecord(verl({ conv_id: rounded }), src), 'field conv_id'],
+      [parseVerlRecord(verl({ extra_info: { index: rounded } }), src), 'field extra_info.index'],
+      [parseFlatRecord(flat({ id: rounded }), src), 'field id'],
+      [
+        parseFlatRecord(flat({ id: undefined, extra_info: { index: rounded } }), src),
+        'field extra_info.index',
+      ],
+    ];
+    for (const [r, field] of cases) {
+      expect(r.ok, field).toBe(false);
+      expect(!r.ok && r.error.message).toContain(
+        `${field}: 12345678901234567000 is an integer past 2^53 − 1, which a JSON number here cannot keep exactly: write it as a string`,
+      );
+    }
+    // The largest exact integer, and the same value as a string, are ids as written.
+    const ok = parseVerlRecord(
+      verl({ conv_id: 9007199254740991, extra_info: { index: '12345678901234567891' } }),
+      src,
+    );
+    expect(ok.ok && [ok.row.conv_id, ok.row.id]).toEqual([
+      9007199254740991,
+      'math-hard:x:12345678901234567891',
+    ]);
+  });
+
+  it('keeps keys named like Object built-ins ("__proto__", "constructor") through reading and both exports', () => {
+    const text = JSON.stringify(verl({ extra_info: { index: 1, a: 1 }, constructor: 'c', __x__: 1 }))
+      .replace('"a":1', '"__proto__":{"polluted":true},"a":1')
+      .replace('"__x__":1', '"__proto__":"column"');
+    const r = parseRecord(JSON.parse(text), src);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(Object.hasOwn(r.row.extra_info, '__proto__')).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    for (const out of [toVerlRecord(r.row), toFlatRecord(r.row)]) {
+      const written = JSON.stringify(out);
+      expect(written).toContain('"__proto__":{"polluted":true}');
+      expect(written).toContain('"constructor":"c"');
+      expect(written).toContain('"__proto__":"column"');
+      const again = parseRecord(JSON.parse(written), src);
+      expect(again.ok && JSON.stringify(toVerlRecord(again.row))).toBe(JSON.stringify(toVerlRecord(r.row)));
+    }
+  });
+
   it('rejects an unknown chat role and names the message index', () => {
     const r = parseVerlRecord(verl({ prompt: [{ role: 'tool', content: 'x' }] }), src);
     expect(!r.ok && r.error.message).toMatch(/field prompt\.0\.role/);

@@ -181,18 +181,22 @@ describe('what the turn cannot give is refused by name, what it does not apply i
       ['modalities', ['text', 'audio']],
       ['audio', { voice: 'alloy', format: 'wav' }],
       ['tool_choice', 'required'],
+      ['functions', [{ name: 'get_weather', parameters: { type: 'object', properties: {} } }]],
+      ['function_call', { name: 'get_weather' }],
     ] as const) {
       const res = await ask({ [field]: value });
       expect(res.status, field).toBe(400);
       const { error } = (await res.json()) as { error: { message: string; param: string } };
       expect(error.param.startsWith(field), `${field}: ${error.param}`).toBe(true);
-      expect(error.message, field).toMatch(/text|log probabilities|tools/);
+      expect(error.message, field).toMatch(/text|log probabilities|tools|function calling/);
     }
     // Their harmless values pass.
     const fine = await ask({
       response_format: { type: 'text' },
       logprobs: false,
       tool_choice: 'none',
+      function_call: 'none',
+      functions: [],
       modalities: ['text'],
     });
     expect(fine.status).toBe(200);
@@ -200,11 +204,14 @@ describe('what the turn cannot give is refused by name, what it does not apply i
   });
 
   it('sampling fields the turn does not apply are named in gtalign.notes', async () => {
-    const res = await ask({ stop: ['\n\n'], top_p: 0.9, presence_penalty: 0.5 });
+    const res = await ask({ stop: ['\n\n'], top_p: 0.9, presence_penalty: 0.5, reasoning_effort: 'high' });
     expect(res.status).toBe(200);
     const { gtalign } = (await res.json()) as { gtalign: { notes: string[] } };
     expect(gtalign.notes).toContain(
       'stop, top_p, presence_penalty not applied: the GTAlign turn samples both stages with its own settings and stop strings',
+    );
+    expect(gtalign.notes).toContain(
+      'reasoning_effort not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks',
     );
     const responses = await fetch(`${proxy.url}/v1/responses`, {
       method: 'POST',

@@ -65,6 +65,7 @@ describe('responses.create, non-streaming', () => {
     expect(JSON.parse(metadata.gtalign!)).toEqual(g);
     expect([metadata.gtalign_action, metadata.gtalign_cell]).toEqual(['CQ', 'VQ_CQ']);
     for (const v of Object.values(metadata)) expect(typeof v).toBe('string');
+    expect(JSON.stringify(g.notes)).not.toContain('metadata');
 
     const usage = response.usage!;
     const completion = g.tokens.stage1!.completion + g.tokens.stage2!.completion;
@@ -496,6 +497,20 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
       },
       (e: unknown) => e as APIError,
     );
+
+  it("replaces a client's metadata under the trace's keys, and says so in the notes", async () => {
+    const again = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      metadata: { ticket: 'T-1', gtalign: 'mine', gtalign_action: 'DA', gtalign_cell: 'DQ_DA' },
+    });
+    const notes = (again as unknown as { gtalign: { notes: string[] } }).gtalign.notes;
+    expect(notes).toContain(
+      "metadata gtalign, gtalign_action, gtalign_cell replaced: gtalign serve writes the turn's trace there",
+    );
+    expect(again.metadata!.ticket).toBe('T-1');
+    expect(JSON.parse(again.metadata!.gtalign!)).toEqual((again as unknown as { gtalign: unknown }).gtalign);
+  });
 
   it('bad input is a 400 BadRequestError naming the field', async () => {
     const notUser = await fail(

@@ -173,6 +173,24 @@ describe('POST /get_reward (OpenRLHF protocol), offline verdicts from the labels
     expect(reply.errors[1]!.message).toMatch(/does not start with its prompt \(prompts\[2\]\)/);
   });
 
+  it('refuses a label id that JSON.parse rounded, instead of answering under another id', async () => {
+    const [a, b] = cases.filter((x) => x.expected.score > 0);
+    const body = openRlhfBody([a!, b!]);
+    const label = JSON.parse(body.labels[0]!) as Record<string, unknown>;
+    body.labels[0] = JSON.stringify({ ...label, id: 0 }).replace('"id":0', '"id":12345678901234567891');
+    const reply = (await (await post(`${offline.url}/get_reward`, body)).json()) as GetRewardResponse;
+    expect(reply.rewards[0]).toBeNull();
+    expect(reply.rewards[1]).toBeCloseTo(b!.expected.score, 12);
+    expect(reply.errors).toEqual([
+      expect.objectContaining({
+        index: 0,
+        id: 0,
+        stage: 'input',
+        message: expect.stringContaining('12345678901234567000 is an integer past 2^53 − 1'),
+      }),
+    ]);
+  });
+
   it('a sample without a verdict and no judge is a failure, not a 0', async () => {
     const c = cases.find((x) => x.expected.score > 0)!;
     const reply = (await (
