@@ -1,6 +1,7 @@
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
-import { exactIdNumber, numericIdProblem } from '../io/record-id.js';
+import { numericIdProblem } from '../io/record-id.js';
+import { exactIdNumber } from '../io/record-id-schema.js';
 import { describeZodError } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import { DataError, describeSource, type RowSource } from './errors.js';

@@ -4,15 +4,9 @@
  * (written back as `null`), and an integer past 2^53 − 1 becomes the nearest double, which is written back
  * as another integer (`12345678901234567891` → `12345678901234567000`) and may equal a neighbour's id.
  * Such ids are refused with a message that says to quote them, instead of being changed silently.
+ * (No schema library here: the offline scoring workers import this, and start faster without one;
+ * record-id-schema.ts has the rule as a zod schema.)
  */
-
-import { z } from 'zod';
-
-/** A number an id is made of, as a schema: one JSON.parse kept as the input wrote it. */
-export const exactIdNumber = z.number().superRefine((n, ctx) => {
-  const problem = numericIdProblem(n);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
 
 /** Why `id` (a parsed JSON value) cannot serve as a record's id, or undefined when it can. */
 export function recordIdProblem(id: unknown): string | undefined {

@@ -43,7 +43,7 @@
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import { type LookaheadInfo, type LookaheadScorer, samplePrompt } from '../eval/lookahead.js';
-import { exactIdNumber } from '../io/record-id.js';
+import { exactIdNumber } from '../io/record-id-schema.js';
 import { formatIssues, zodIssues } from '../issues.js';
 import type { ChatMessage } from '../llm/types.js';
 import {
