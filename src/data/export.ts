@@ -75,9 +75,17 @@ export async function exportRows(
   }
   const file = await openAtomic(options.out);
   let n = 0;
+  // JSON has no NaN or ±Infinity (a parquet DOUBLE may hold them): JSON.stringify writes null, which the
+  // note then counts, naming the first such field.
+  const nonFinite = { count: 0, first: '' };
+  const replacer = function (this: unknown, key: string, value: unknown): unknown {
+    if (typeof value === 'number' && !Number.isFinite(value) && nonFinite.count++ === 0)
+      nonFinite.first = `"${key}" (${value}) in row ${n + 1}`;
+    return value;
+  };
   try {
     for await (const row of rows) {
-      await file.write(`${JSON.stringify(recordFor(row, options))}\n`);
+      await file.write(`${JSON.stringify(recordFor(row, options), replacer)}\n`);
       n++;
     }
     if (n === 0) throw new DataError('no rows to export (check the inputs and --data-source)');
@@ -86,5 +94,11 @@ export async function exportRows(
     await file.abort();
     throw err;
   }
-  return { path: options.out, rows: n, container, notes: [] };
+  const notes =
+    nonFinite.count === 0
+      ? []
+      : [
+          `${nonFinite.count} number(s) JSON cannot hold (NaN, ±Infinity) written as null; the first: ${nonFinite.first}`,
+        ];
+  return { path: options.out, rows: n, container, notes };
 }

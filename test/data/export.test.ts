@@ -81,6 +81,20 @@ describe('export jsonl', () => {
     expect(back[1]!.source).toEqual({ file: out, row: 1, line: 2 });
   });
 
+  it('notes the numbers JSON cannot hold (a parquet NaN) instead of writing null without a word', async () => {
+    const out = join(dir, 'nan.jsonl');
+    const odd = sample.map((r, i) => ({
+      ...r,
+      extra_info: { ...r.extra_info, w: i === 1 ? Number.NaN : 1 },
+    }));
+    const result = await exportRows(odd, { format: 'jsonl', out });
+    expect(result.notes).toEqual([
+      '1 number(s) JSON cannot hold (NaN, ±Infinity) written as null; the first: "w" (NaN) in row 2',
+    ]);
+    expect((await readJsonlRows(out))[1]!.extra_info.w).toBeNull();
+    expect((await exportRows(sample, { format: 'jsonl', out })).notes).toEqual([]);
+  });
+
   it.skipIf(!HAVE_DATA)('round-trips a released file exactly', async () => {
     const rows = await readRows(shippedPath('medium', 'test'));
     const out = join(dir, 'medium.jsonl');
