@@ -97,6 +97,12 @@ export async function main(args: string[], ctx: CommandContext = processContext(
       ctx.stderr.write(`gtalign ${command.name}: ${describeError(err)}\n`);
       return exitStatusOf(err);
     }
+    // Loaded only here, on the way out: start-up loads nothing a command may not need.
+    const fsFailure = (await import('./fs-failure.js')).describeFsFailure(err);
+    if (fsFailure !== undefined) {
+      ctx.stderr.write(`gtalign ${command.name}: ${fsFailure}\n`);
+      return 1;
+    }
     throw err;
   }
 }

@@ -100,7 +100,9 @@ The page is self-contained (no CDN). The backend is created at the first questio
               'gtalign studio (second backend)',
             ),
           };
-    const studies = await openStudyStore(values['study-dir']);
+    const studies = await openStudyStore(values['study-dir'], undefined, (m) =>
+      ctx.stderr.write(`gtalign studio: warning: ${m}\n`),
+    );
     const token = randomBytes(24).toString('hex');
     let accessLog: Awaited<ReturnType<typeof openServerAccessLog>> | undefined;
     try {

@@ -31,7 +31,15 @@ export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promi
     const block = Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    await writeAll(file, block);
+    try {
+      await writeAll(file, block);
+    } catch (err) {
+      // A write through an open file names no file, or the temporary one (a full disk's ENOSPC): name
+      // the one the user gave.
+      const e = err as NodeJS.ErrnoException;
+      if (typeof e === 'object' && e !== null && (e.path === undefined || e.path === temp)) e.path = path;
+      throw err;
+    }
   };
   const abort = async (): Promise<void> => {
     await file?.close().catch(() => undefined);

@@ -208,9 +208,31 @@ const key = (r: { rater: string; item: string }): string => `${r.rater}\u0000${r
 const storageError = (err: unknown): StudyError =>
   err instanceof AppendLogError ? new StudyError(err.message, 500) : (err as StudyError);
 
+/** The study file's fields the store and the pages rely on; what is wrong with them, or undefined. */
+function studyFileProblem(study: unknown): string | undefined {
+  if (typeof study !== 'object' || study === null || Array.isArray(study)) return 'not a JSON object';
+  const s = study as Record<string, unknown>;
+  if (s.schema !== 'gtalign.study/1') return 'not a gtalign study (schema is not gtalign.study/1)';
+  for (const field of ['id', 'name', 'createdAt'] as const)
+    if (typeof s[field] !== 'string') return `${field} is not a string`;
+  if (typeof s.arms !== 'object' || s.arms === null) return 'arms is not an object';
+  if (s.kind !== 'live' && !Array.isArray(s.items)) return 'items is not a list';
+  return undefined;
+}
+
 async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
-  const study = JSON.parse((await fs.readFile(join(dir, 'study.json'))).toString('utf8')) as StudyFile;
-  if (study.schema !== 'gtalign.study/1') throw new StudyError(`${dir}/study.json: not a gtalign study`, 500);
+  const file = join(dir, 'study.json');
+  let study: StudyFile;
+  try {
+    study = JSON.parse((await fs.readFile(file)).toString('utf8')) as StudyFile;
+  } catch (err) {
+    throw new StudyError(
+      `${file}: ${err instanceof SyntaxError ? 'not valid JSON: ' : ''}${(err as Error).message}`,
+      500,
+    );
+  }
+  const problem = studyFileProblem(study);
+  if (problem !== undefined) throw new StudyError(`${file}: ${problem}`, 500);
   let opened: Awaited<ReturnType<typeof AppendLog.open>>;
   let itemLog: AppendLog | undefined;
   try {
@@ -241,8 +263,16 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
   };
 }
 
-/** Opens (creating) the studies folder and reads every study in it. */
-export async function openStudyStore(dir: string, fs: FileOps = nodeFileOps): Promise<StudyStore> {
+/**
+ * Opens (creating) the studies folder and reads every study in it. A study that cannot be read (a damaged
+ * study.json or ratings log) is left out and `warn` is told which and why: the others, and the runs, stay
+ * usable.
+ */
+export async function openStudyStore(
+  dir: string,
+  fs: FileOps = nodeFileOps,
+  warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
+): Promise<StudyStore> {
   const root = resolve(dir);
   await fs.mkdir(root, { recursive: true });
   const open = new Map<string, OpenStudy>();
@@ -253,7 +283,14 @@ export async function openStudyStore(dir: string, fs: FileOps = nodeFileOps): Pr
     } catch {
       continue;
     }
-    const s = await readStudy(fs, join(root, entry.name));
+    let s: OpenStudy;
+    try {
+      s = await readStudy(fs, join(root, entry.name));
+    } catch (err) {
+      if (!(err instanceof StudyError)) throw err;
+      warn(`study ${entry.name} left out: ${err.message}`);
+      continue;
+    }
     open.set(s.study.id, s);
   }
   const find = (id: string): OpenStudy => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -453,6 +453,23 @@ describe('writeReport', () => {
     const png = await readFile(join(out, 'charts', `${scene.id}.png`));
     expect(pngSize(png)).toEqual({ width: scene.width, height: scene.height });
     expect(await readFile(join(out, 'report.md'), 'utf8')).toContain(`(charts/${scene.id}.png)`);
+  });
+
+  it('a write that fails part-way leaves the earlier report whole, and no temporary file', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gtalign-write-report-'));
+    await writeReport(out, report, { scale: 1, png: false });
+    const before = await readFile(join(out, 'report.html'), 'utf8');
+    // The last chart cannot be replaced (a directory holds its name), as a full disk would stop it.
+    const last = report.charts.at(-1)!;
+    await rm(join(out, 'charts', `${last.id}.svg`));
+    await mkdir(join(out, 'charts', `${last.id}.svg`, 'x'), { recursive: true });
+    const changed = { ...report, html: `${report.html}<!-- new -->` };
+    const error = await writeReport(out, changed, { scale: 1, png: false }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: expect.stringMatching(/^E(ISDIR|NOTEMPTY|EXIST)$/) });
+    // The pages are written last: the earlier report.html stands, linking charts that are all whole.
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toBe(before);
+    const left = [...(await readdir(out)), ...(await readdir(join(out, 'charts')))];
+    expect(left.filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('writes SVG charts only, links them and says why when resvg cannot load', async () => {

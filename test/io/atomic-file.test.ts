@@ -42,6 +42,8 @@ describe('atomic files over a file system that fails', () => {
         await file.commit();
       })();
       await expect(done, fault.on).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+      // The error names the file the caller gave, not the temporary one (the CLI prints it).
+      if (fault.on === 'bytes') await expect(done).rejects.toMatchObject({ code: 'ENOSPC', path });
       expect(await readFile(path, 'utf8')).toBe('previous\n');
       expect(await readdir(dir)).toEqual(['out.jsonl']);
     }

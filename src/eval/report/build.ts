@@ -3,9 +3,10 @@
  * inline CSS and SVG, no script, no external URL), plus every chart as charts/<id>.svg and, rendered
  * from that SVG by resvg (raster.ts), charts/<id>.png.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SPEC, type GameSpec } from '../../game/spec.js';
+import { writeAtomic } from '../../io/atomic-file.js';
 import type { RunsComparison } from '../compare.js';
 import { isConversationRun } from '../conversation-metrics.js';
 import { type GroupMetrics, isFailedReward, type Metrics, orderSources } from '../metrics.js';
@@ -582,7 +583,9 @@ export interface WriteReportOptions {
 /**
  * Writes report.md, report.html and charts/<id>.svg (+ .png unless `png: false`) into `outDir`. When the
  * PNG renderer cannot load (no native binding of resvg for this platform), the charts are written as
- * SVG only, report.md links the SVGs instead, and `warn` is told why.
+ * SVG only, report.md links the SVGs instead, and `warn` is told why. Each file is replaced atomically,
+ * the charts first and the two pages that link them last: a failure (a full disk) leaves every file
+ * whole, the earlier report's or the new one's, never one cut short.
  */
 export async function writeReport(
   outDir: string,
@@ -593,7 +596,7 @@ export async function writeReport(
   await mkdir(chartsDir, { recursive: true });
   const files: string[] = [];
   const put = async (path: string, data: string | Buffer): Promise<void> => {
-    await writeFile(path, data);
+    await writeAtomic(path, data);
     files.push(path);
   };
   const loaded =
@@ -609,12 +612,12 @@ export async function writeReport(
       markdown = markdown.replaceAll(`](charts/${c.id}.png)`, `](charts/${c.id}.svg)`);
   }
   const renderer = loaded?.ok ? loaded.renderer : undefined;
-  await put(join(outDir, 'report.md'), markdown);
-  await put(join(outDir, 'report.html'), report.html);
   for (const c of report.charts) {
     await put(join(chartsDir, `${c.id}.svg`), sceneToSvg(c, { standalone: true }));
     if (renderer !== undefined)
       await put(join(chartsDir, `${c.id}.png`), renderer.render(c, options.scale ?? 2));
   }
+  await put(join(outDir, 'report.md'), markdown);
+  await put(join(outDir, 'report.html'), report.html);
   return files;
 }
