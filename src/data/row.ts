@@ -28,6 +28,8 @@ export interface DatasetRow {
   extra_info: Record<string, unknown>;
   /** `reward_model.style` in the verl layout (e.g. "rule"). */
   reward_style?: string;
+  /** Other fields of `reward_model` in the verl layout, kept for a faithful export. */
+  reward_model_extra?: Record<string, unknown>;
   conv_id?: string | number;
   turn_id?: number;
   adversarial?: boolean;
@@ -79,10 +81,13 @@ export function normalizeValue(value: unknown): unknown {
   }
 }
 
-export const messageSchema = z.object({
-  role: z.enum(['system', 'user', 'assistant']),
-  content: z.string(),
-});
+/** A chat message; other fields (`name`) are kept for export, and model calls send role and content only. */
+export const messageSchema = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant']),
+    content: z.string(),
+  })
+  .loose();
 
 const convIdSchema = z.union([z.string(), exactIdNumber]);
 const objectSchema = z.record(z.string(), z.unknown());
@@ -100,7 +105,7 @@ export const verlRecordSchema = z.object({
   id: z.union([z.string().min(1), exactIdNumber]).nullish(),
   prompt: z.array(messageSchema).min(1),
   data_source: z.string().min(1),
-  reward_model: z.object({ ground_truth: z.string(), style: z.string().nullish() }),
+  reward_model: z.object({ ground_truth: z.string(), style: z.string().nullish() }).loose(),
   extra_info: extraInfoSchema.nullish(),
   conv_id: convIdSchema.nullish(),
   turn_id: z.number().int().nullish(),
@@ -116,6 +121,7 @@ export const flatRecordSchema = z.object({
   ground_truth: z.string(),
   extra_info: extraInfoSchema.nullish(),
   reward_style: z.string().nullish(),
+  reward_model_extra: objectSchema.nullish(),
   conv_id: convIdSchema.nullish(),
   turn_id: z.number().int().nullish(),
   adversarial: z.boolean().nullish(),
@@ -124,6 +130,7 @@ export const flatRecordSchema = z.object({
 });
 
 const VERL_KEYS = new Set(Object.keys(verlRecordSchema.shape));
+const REWARD_MODEL_KEYS = new Set(['ground_truth', 'style']);
 const FLAT_KEYS = new Set(Object.keys(flatRecordSchema.shape));
 
 function fileStem(file: string): string {
@@ -262,6 +269,8 @@ export function parseVerlRecord(raw: unknown, source: RowSource): RecordResult {
   if (!r.ok) return r;
   const { obj, d } = r;
   const row = baseRow(withRawObjects(d, obj), d.reward_model.ground_truth, source);
+  const extra = otherColumns(obj.reward_model as Record<string, unknown>, REWARD_MODEL_KEYS);
+  if (extra !== undefined) row.reward_model_extra = extra;
   return { ok: true, row: withOptional(row, d, d.reward_model.style, otherColumns(obj, VERL_KEYS)) };
 }
 
@@ -272,7 +281,11 @@ export function parseFlatRecord(raw: unknown, source: RowSource): RecordResult {
   const { obj, d } = r;
   const kept = withRawObjects(d, obj);
   const columns = { ...(kept.columns ?? {}), ...otherColumns(obj, FLAT_KEYS) };
-  return { ok: true, row: withOptional(baseRow(kept, d.ground_truth, source), d, d.reward_style, columns) };
+  const row = baseRow(kept, d.ground_truth, source);
+  // The input's own object, not the schema's copy (see withRawObjects).
+  const extra = obj.reward_model_extra as Record<string, unknown> | null | undefined;
+  if (extra != null && Object.keys(extra).length > 0) row.reward_model_extra = extra;
+  return { ok: true, row: withOptional(row, d, d.reward_style, columns) };
 }
 
 /** Reads either layout: a record with `reward_model` is verl, one with top-level `ground_truth` is flat. */
@@ -319,6 +332,8 @@ export function withConversationFields(
 export function toVerlRecord(row: DatasetRow): Record<string, unknown> {
   const rewardModel: Record<string, unknown> = { ground_truth: row.ground_truth };
   if (row.reward_style !== undefined) rewardModel.style = row.reward_style;
+  for (const [k, v] of Object.entries(row.reward_model_extra ?? {}))
+    if (!Object.hasOwn(rewardModel, k)) setOwn(rewardModel, k, v);
   const out: Record<string, unknown> = { id: row.id, prompt: row.prompt, data_source: row.data_source };
   if (row.ability !== undefined) out.ability = row.ability;
   out.reward_model = rewardModel;
@@ -338,6 +353,7 @@ export function toFlatRecord(row: DatasetRow): Record<string, unknown> {
     extra_info: row.extra_info,
   };
   if (row.reward_style !== undefined) out.reward_style = row.reward_style;
+  if (row.reward_model_extra !== undefined) out.reward_model_extra = row.reward_model_extra;
   withConversationFields(row, out);
   if (row.ability !== undefined) out.ability = row.ability;
   if (row.columns !== undefined) out.columns = row.columns;

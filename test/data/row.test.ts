@@ -149,6 +149,22 @@ describe('parseVerlRecord', () => {
     }
   });
 
+  it("keeps a message's other fields and reward_model's through both layouts", () => {
+    const record = verl({
+      prompt: [{ role: 'user', content: 'What is 2+2?', name: 'alice' }],
+      reward_model: { ground_truth: '4', style: 'rule', version: 2, checker: { kind: 'exact' } },
+    });
+    const r = parseVerlRecord(record, src);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const verlOut = toVerlRecord(r.row);
+    expect(verlOut.reward_model).toEqual(record.reward_model);
+    expect(verlOut.prompt).toEqual(record.prompt);
+    const flat = parseFlatRecord(JSON.parse(JSON.stringify(toFlatRecord(r.row))), src);
+    expect(flat.ok && toVerlRecord(flat.row)).toEqual(verlOut);
+    expect(flat.ok && flat.row.reward_model_extra).toEqual({ version: 2, checker: { kind: 'exact' } });
+  });
+
   it('rejects an unknown chat role and names the message index', () => {
     const r = parseVerlRecord(verl({ prompt: [{ role: 'tool', content: 'x' }] }), src);
     expect(!r.ok && r.error.message).toMatch(/field prompt\.0\.role/);
