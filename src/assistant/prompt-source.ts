@@ -9,7 +9,7 @@
  *
  * Nothing read here is stored: the wording stays in the user's files.
  */
-import { readFile } from 'node:fs/promises';
+
 import { extname } from 'node:path';
 import type { ConversationTurn } from '../chain/prompt.js';
 import {
@@ -23,6 +23,7 @@ import {
 import { describeSource } from '../data/errors.js';
 import { formatOf, iterateFileRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
+import { readUtf8File } from '../io/utf8.js';
 
 function chatHistoryOf(value: unknown): ConversationTurn[] | undefined {
   if (!Array.isArray(value)) return undefined;
@@ -72,7 +73,7 @@ export async function loadPromptTemplate(path: string): Promise<PromptTemplate> 
   }
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readUtf8File(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new PromptTemplateError(

@@ -4,8 +4,8 @@
  * setting has is an error that names the file and the key, and suggests the key meant.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { NotUtf8Error, readUtf8File } from '../io/utf8.js';
 import { ConfigError } from './errors.js';
 import type { AnySetting } from './setting.js';
 import type { Source } from './source.js';
@@ -33,10 +33,17 @@ export async function readJsonFile(path: string, name: string): Promise<unknown>
   const source: Source = { kind: 'file', path: name };
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readUtf8File(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : err instanceof NotUtf8Error
+            ? err.message
+            : String(err);
     throw new ConfigError(`cannot read ${name}: ${why}`, source);
   }
   try {

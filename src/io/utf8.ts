@@ -5,6 +5,26 @@
  * 0.2 µs on a 4 KB line; only on failure is the first bad byte looked for, to name it.
  */
 import { isUtf8 } from 'node:buffer';
+import { readFile } from 'node:fs/promises';
+
+/** A file that is not UTF-8; the message names the line and the byte (`line 3: not valid UTF-8: …`). */
+export class NotUtf8Error extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotUtf8Error';
+  }
+}
+
+/**
+ * A whole text file (a config, a policy, a persona file), read as UTF-8 or refused with a
+ * {@link NotUtf8Error}; errors of the read itself (ENOENT…) are thrown as they come.
+ */
+export async function readUtf8File(path: string): Promise<string> {
+  const bytes = await readFile(path);
+  const bad = fileUtf8Problem(bytes);
+  if (bad !== undefined) throw new NotUtf8Error(`line ${bad.line}: ${bad.problem}`);
+  return bytes.toString('utf8');
+}
 
 /** Why `bytes` are not UTF-8, naming the first bad byte (1-based) of `what`; undefined when they are. */
 export function utf8Problem(bytes: Uint8Array, what = 'the line'): string | undefined {

@@ -11,9 +11,10 @@
  * A persona file (JSON) adds more: `{"personas": [{"name", "description", "maxAnswers"?, "insists"?,
  * "followUp"?}]}`; a name of the built-ins is replaced.
  */
-import { readFile } from 'node:fs/promises';
+
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
+import { readUtf8File } from '../io/utf8.js';
 import { describeZodError } from '../issues.js';
 
 export interface Persona {
@@ -111,7 +112,7 @@ export function parsePersonas(value: unknown, source: string): Persona[] {
 export async function loadPersonaFile(path: string): Promise<Persona[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readUtf8File(path);
   } catch (err) {
     throw new PersonaError(`cannot read the persona file ${path}: ${(err as Error).message}`);
   }

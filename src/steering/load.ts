@@ -2,7 +2,7 @@
  * Reading steering policies and action profiles from JSON files: the only I/O of the steering layer.
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
-import { readFile } from 'node:fs/promises';
+import { NotUtf8Error, readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
 import { parsePolicy, type SteeringPolicy } from './policy.js';
 import { isPresetName, PRESETS } from './presets.js';
@@ -11,10 +11,17 @@ import { type ProfileInput, parseProfile } from './profile.js';
 async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readUtf8File(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(e);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : e instanceof NotUtf8Error
+            ? e.message
+            : String(e);
     throw new SteeringError('file', [{ path: '', message: why }], file);
   }
   try {

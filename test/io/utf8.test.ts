@@ -1,6 +1,13 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadPromptTemplate } from '../../src/assistant/prompt-source.js';
+import { readJsonFile } from '../../src/config/file.js';
 import { fileUtf8Problem, utf8Problem } from '../../src/io/utf8.js';
 import { seededRandom } from '../../src/random.js';
+import { loadPersonaFile } from '../../src/sim/persona.js';
+import { loadPolicyFile } from '../../src/steering/load.js';
 
 const fatal = new TextDecoder('utf-8', { fatal: true });
 const bytes = (...parts: Array<string | number[]>): Uint8Array =>
@@ -66,5 +73,36 @@ describe('fileUtf8Problem', () => {
       line: 2,
       problem: expect.stringContaining('ends inside the character that starts at byte 1'),
     });
+  });
+});
+
+describe('files read whole (a config, a policy, a persona file, a prompt template)', () => {
+  it('each is refused by file, line and byte when it is not UTF-8, not read with U+FFFD', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-utf8-files-'));
+    const latin = async (name: string, json: unknown) => {
+      const path = join(dir, name);
+      // Pretty-printed, so the bad byte is on a line of its own; é is the one Latin-1 byte 0xE9.
+      const text = JSON.stringify(json, null, 1);
+      await writeFile(path, Buffer.from(text, 'latin1'));
+      lines.set(path, text.split('\n').findIndex((l) => l.includes('é')) + 1);
+      return path;
+    };
+    const lines = new Map<string, number>();
+    const checks: Array<[string, () => Promise<unknown>]> = [
+      ['config', async () => readJsonFile(await latin('gtalign.json', { model: 'café' }), 'gtalign.json')],
+      ['policy', async () => loadPolicyFile(await latin('policy.json', { name: 'café' }))],
+      ['persona', async () => loadPersonaFile(await latin('personas.json', [{ name: 'café' }]))],
+      ['template', async () => loadPromptTemplate(await latin('template.json', { system: 'café' }))],
+    ];
+    for (const [what, read] of checks) {
+      const error = await read().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      const line = [...lines.values()].at(-1);
+      expect(error?.message, what).toMatch(
+        new RegExp(`line ${line}: not valid UTF-8: byte \\d+ of the line \\(0xE9\\)`),
+      );
+    }
   });
 });
