@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { NotUtf8Error, readUtf8File } from '../io/utf8.js';
+import { readFailureReason } from '../io/read-failure.js';
+import { readUtf8File } from '../io/utf8.js';
 import { ConfigError } from './errors.js';
 import type { AnySetting } from './setting.js';
 import type { Source } from './source.js';
@@ -35,16 +36,7 @@ export async function readJsonFile(path: string, name: string): Promise<unknown>
   try {
     text = await readUtf8File(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : err instanceof NotUtf8Error
-            ? err.message
-            : String(err);
-    throw new ConfigError(`cannot read ${name}: ${why}`, source);
+    throw new ConfigError(`cannot read ${name}: ${readFailureReason(err)}`, source);
   }
   try {
     return JSON.parse(text);

@@ -2,7 +2,8 @@
  * Reading steering policies and action profiles from JSON files: the only I/O of the steering layer.
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
-import { NotUtf8Error, readUtf8File } from '../io/utf8.js';
+import { readFailureReason } from '../io/read-failure.js';
+import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
 import { parsePolicy, type SteeringPolicy } from './policy.js';
 import { isPresetName, PRESETS } from './presets.js';
@@ -13,16 +14,7 @@ async function readJson(file: string): Promise<unknown> {
   try {
     text = await readUtf8File(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : e instanceof NotUtf8Error
-            ? e.message
-            : String(e);
-    throw new SteeringError('file', [{ path: '', message: why }], file);
+    throw new SteeringError('file', [{ path: '', message: readFailureReason(e) }], file);
   }
   try {
     return JSON.parse(text);
