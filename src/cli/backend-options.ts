@@ -98,6 +98,10 @@ export interface BackendDescription {
   detection?: { reason: string; probes: ProbeRecord[] };
 }
 
+/** Said wherever the offline model's text is shown or used: it is noise. */
+export const RANDOM_WEIGHTS_NOTE =
+  "this model has RANDOM weights (the offline model of 'gtalign models tiny'): its text means nothing";
+
 /** One line saying which backend runs and why: `backend: detected llamacpp at URL (GET /props …)`. */
 export function backendLine(description: BackendDescription): string {
   if (description.kind === 'local') {

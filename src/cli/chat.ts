@@ -15,6 +15,7 @@ import {
   backendLine,
   createBackend,
   loadSteering,
+  RANDOM_WEIGHTS_NOTE,
   turnFlags,
   turnOptionsOf,
 } from './backend-options.js';
@@ -126,10 +127,6 @@ export async function chatLoop(options: ChatLoopOptions): Promise<number> {
   }
   return failed > 0 ? 1 : 0;
 }
-
-/** Said wherever the offline model's text is shown: it is noise. */
-export const RANDOM_WEIGHTS_NOTE =
-  "this model has RANDOM weights (the offline model of 'gtalign models tiny'): its text means nothing";
 
 export const chatCommand = defineCommand({
   name: 'chat',

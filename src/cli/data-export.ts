@@ -32,8 +32,9 @@ Formats:
              the same fields when PATH ends in .jsonl (verl reads both through HF datasets).
   openrlhf   OpenRLHF prompt data, one JSON object per line:
              {"id", "input": [chat messages], "label", "datasource"}.
-             Train with: --prompt_data PATH --input_key input --label_key label --apply_chat_template
-             The label (handed to your reward function or --remote_rm_url server) is by default a JSON
+             Train with (OpenRLHF 0.11): --data.prompt_dataset PATH --data.input_key input
+             --data.label_key label --data.apply_chat_template (older versions: --prompt_data …)
+             The label (handed to your reward function or --reward.remote_url server) is by default a JSON
              string {"id", "data_source", "ground_truth", "extra_info"}: all the GTAlign reward needs.
              --label json-with-prompt adds the chat messages as extra_info.prompt, so that
              reward serve --lookahead gives its policy the data set's own prompt.

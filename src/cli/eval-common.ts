@@ -40,6 +40,7 @@ import {
   type BackendDescription,
   createBackend,
   type LoadedSteering,
+  RANDOM_WEIGHTS_NOTE,
   type TurnFlags,
   turnOptionsOf,
 } from './backend-options.js';
@@ -415,13 +416,20 @@ export function scoringContext(
 }
 
 /** What a generating eval command loads before its first row: tokenizer, data files, rows, backend. */
-export async function loadGenerationInputs(flags: RunFlags, choice: BackendChoice, env: Env) {
+export async function loadGenerationInputs(
+  flags: RunFlags,
+  choice: BackendChoice,
+  env: Env,
+  /** Told when the model has random weights: the run's text, and so its scores, mean nothing. */
+  warn: (message: string) => void,
+) {
   const [counter, dataFiles, rows] = await Promise.all([
     loadTokenizer(flags.tokenizer),
     expandInputs(flags.data),
     loadSelectedRows(flags),
   ]);
   const backend = await createBackend(choice, env);
+  if (backend.description.randomWeights === true) warn(RANDOM_WEIGHTS_NOTE);
   return { counter, dataFiles, rows, backend };
 }
 

@@ -105,7 +105,9 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
     checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+      ctx.stderr.write(`${LABEL}: ${m}\n`),
+    );
 
     let model: ChatModel | undefined;
     return interruptible(
@@ -114,7 +116,12 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
       async (signal) => {
         const reward = rewardConfigOf(loaded);
         const steering = await loadSteering(turn);
-        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
+        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(
+          flags,
+          choice,
+          ctx.env,
+          (m) => ctx.stderr.write(`${LABEL}: ${m}\n`),
+        );
         model = backend.model;
         const { produce, generation } = producerFor(mode, backend.model, turn, steering);
         if (values.turns !== undefined) {

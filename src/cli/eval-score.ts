@@ -79,7 +79,9 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
     const out = values.out;
     const { concurrency, tokenizer } = values;
     const judgeConcurrency = values['judge-concurrency'];
-    const judge = await judgeSetup(loaded, judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, judgeConcurrency, ctx.env, (m) =>
+      ctx.stderr.write(`${LABEL}: ${m}\n`),
+    );
 
     return interruptible(
       LABEL,

@@ -125,7 +125,9 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env);
+    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+      ctx.stderr.write(`${LABEL}: ${m}\n`),
+    );
     const specs = values['policy-param'] ?? [];
     if (specs.length === 0) throw new UsageError('--policy-param NAME=FROM:TO:STEPS is required');
     let ranges: ParamRange[];
@@ -152,7 +154,12 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
           if (err instanceof SweepError) throw new InputError(err.message);
           throw err;
         }
-        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(flags, choice, ctx.env);
+        const { counter, dataFiles, rows, backend } = await loadGenerationInputs(
+          flags,
+          choice,
+          ctx.env,
+          (m) => ctx.stderr.write(`${LABEL}: ${m}\n`),
+        );
         model = backend.model;
         // Conversations: one simulated-user setup (and user model) for every point.
         if (values.turns !== undefined) sim = await simSetup({ loaded, backend, choice, env: ctx.env });

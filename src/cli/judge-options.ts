@@ -64,6 +64,8 @@ export async function judgeSetup(
   loaded: LoadedOf<typeof JUDGE_SETTINGS>,
   concurrency: number,
   env: Env,
+  /** Told when the local judge's model has random weights (its verdicts mean nothing). */
+  warn: (message: string) => void = () => {},
 ): Promise<JudgeSetup> {
   const v = loaded.values;
   const onJudgeError = v['on-judge-error'];
@@ -85,6 +87,10 @@ export async function judgeSetup(
       cacheDir: v['no-cache'] ? undefined : v['cache-dir'],
       verdictOnly: v['judge-verdict-only'],
     });
+    if (judge.randomWeights === true)
+      warn(
+        "the judge's model has RANDOM weights (the offline model of 'gtalign models tiny'): its verdicts mean nothing",
+      );
     return {
       judge,
       close: () => judge.close(),

@@ -163,7 +163,9 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     if (values.input === undefined) throw new UsageError('--input is required');
     checkLookaheadFlags(loaded);
     const input = values.input;
-    const setup = await judgeSetup(loaded, values.concurrency, ctx.env);
+    const setup = await judgeSetup(loaded, values.concurrency, ctx.env, (m) =>
+      ctx.stderr.write(`gtalign reward score: ${m}\n`),
+    );
     const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 

@@ -42,7 +42,8 @@ export const rewardServeCommand = defineCommand({
   about: `Serves the GTAlign mutual-welfare reward to RL trainers, with the same numbers as 'gtalign reward score'.
 
 Endpoints:
-  POST /get_reward         OpenRLHF's remote reward protocol (--remote_rm_url http://HOST:PORT/get_reward):
+  POST /get_reward         OpenRLHF's remote reward protocol (OpenRLHF 0.11: --reward.remote_url
+                           http://HOST:PORT/get_reward; older versions: --remote_rm_url):
                            {"query": [...], "prompts": [...], "labels": [...]} →
                            {"rewards": [...], "scores": [...], "extra_logs": {...}, "errors": [...]}.
                            The scored output is query[i] after its prompt prompts[i] (end-of-text tokens
@@ -80,7 +81,9 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
     const server = serverSetup(loaded, ctx.env);
     checkLookaheadFlags(loaded);
     const judgeConcurrency = values['judge-concurrency'];
-    const setup = await judgeSetup(loaded, judgeConcurrency, ctx.env);
+    const setup = await judgeSetup(loaded, judgeConcurrency, ctx.env, (m) =>
+      ctx.stderr.write(`gtalign reward serve: ${m}\n`),
+    );
     const config = rewardConfigOf(loaded);
     let lookahead: LookaheadSetup | undefined;
     let running: Awaited<ReturnType<typeof startRewardServer>>;

@@ -23,6 +23,8 @@ export interface LocalJudgeOptions extends JudgeSettings, Omit<LocalModelOptions
 export interface LocalJudge extends Judge {
   /** Frees the model. */
   close(): Promise<void>;
+  /** The model's weights are random (the offline model of `gtalign models tiny`): its verdicts mean nothing. */
+  readonly randomWeights?: true;
 }
 
 /**
@@ -59,7 +61,12 @@ export async function createLocalJudge(options: LocalJudgeOptions): Promise<Loca
       concurrency: settings.concurrency ?? 1,
       constraints: settings.constraints ?? (verdictOnly ? verdictConstraints() : undefined),
     });
-    return { ...judge, cache: judge.cache, close: () => model.close() };
+    return {
+      ...judge,
+      cache: judge.cache,
+      close: () => model.close(),
+      ...(model.randomWeights === true ? { randomWeights: true as const } : {}),
+    };
   } catch (error) {
     await model.close();
     throw error;

@@ -100,5 +100,30 @@ describe.skipIf(!HAVE_DATA)('eval run on the offline model', () => {
       backend: { kind: string; randomWeights?: boolean };
     };
     expect(config.backend).toMatchObject({ kind: 'local', randomWeights: true });
+    expect(r.stderr).toContain(
+      "gtalign eval run: this model has RANDOM weights (the offline model of 'gtalign models tiny')",
+    );
+    // The same model as a local judge: its verdicts mean nothing, and the run says so.
+    const model = join(dir, 'cache', 'gtalign', 'models', TINY_MODEL_FILE);
+    const scored = await runCliInProcess(
+      [
+        'reward',
+        'score',
+        '--input',
+        'test/fixtures/reward-parity.jsonl',
+        '--judge-backend',
+        'local',
+        '--judge-model',
+        model,
+        '--judge-verdict-only',
+        '--no-cache',
+        '--output',
+        join(dir, 'scored.jsonl'),
+      ],
+      { env: env() },
+    );
+    expect(scored.stderr).toContain(
+      "gtalign reward score: the judge's model has RANDOM weights (the offline model of 'gtalign models tiny'): its verdicts mean nothing",
+    );
   });
 });
