@@ -97,7 +97,8 @@ async function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
   } catch (error) {
     if (isPackageMissing(error)) {
       throw fail(
-        'The local backend needs the optional package node-llama-cpp, which is not installed. ' +
+        'The local backend needs node-llama-cpp, an optional dependency of gtalign that is not installed ' +
+          '(installed with --omit=optional, or its install failed on this platform). ' +
           'Install it next to gtalign: npm install node-llama-cpp',
         error,
       );
