@@ -26,6 +26,7 @@ import { extractBlocks } from '../chain/blocks.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { DatasetRow } from '../data/row.js';
 import { type ChatModel, ChatModelError } from '../llm/types.js';
+import { cobbDouglas } from '../reward/aggregate.js';
 import { BatchAbortedError, type BatchStats, newBatchStats } from '../reward/batch.js';
 import { type HiddenIntent, intentOf, meaningCorrect } from '../sim/intent.js';
 import type { Persona } from '../sim/persona.js';
@@ -136,8 +137,17 @@ function responseText(output: string): string {
   return extractBlocks(output).blocks.response?.content.trim() ?? '';
 }
 
+/**
+ * A turn's U, L and W. W is the paper's social welfare √(U·L) (GTALIGN.md §3), whatever aggregator the
+ * run's reward uses, as single-turn metrics compute it (metrics.ts).
+ */
 function welfareOf(reward: RunReward): { U: number; L: number; W: number } | null {
-  return 'error' in reward ? null : { U: reward.user_reward, L: reward.llm_reward, W: reward.score };
+  if ('error' in reward) return null;
+  return {
+    U: reward.user_reward,
+    L: reward.llm_reward,
+    W: cobbDouglas(reward.user_reward, reward.llm_reward),
+  };
 }
 
 function summarize(

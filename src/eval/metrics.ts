@@ -21,14 +21,18 @@
  * - `welfare` = mean √(U·L) from user_reward and llm_reward, whatever the run's aggregator;
  *   `user_welfare` = mean U; `llm_welfare` = mean L.
  * - Tokens per record: reasoning (before the first `<response>`), response (its stripped content),
- *   total (the whole output); from the record's `tokens` when present, else counted.
- *   `output_tokens` = mean counts over the outputs; `total_length` = its total; `r_over_t` = mean
- *   response tokens / mean total tokens (a ratio of means, like the paper's tables, which divide the
- *   mean lengths they print; it does not blow up on near-empty outputs). `tokens` = mean counts over
- *   the scored records, and `ans_per_token` = 1000 × answer_score / tokens.total, so that Ans./Token
- *   divides the answers and the lengths of the same records. With every record scored (the paper's
- *   setting) both populations are the same.
- * - `matrix_reasoning` = mean of the records' matrix_reasoning over records where it is not null.
+ *   total (the whole output, tags included: what a backend bills); from the record's `tokens` when
+ *   present, else counted. The paper's total length is reasoning + response (GTALIGN.md §7), without the
+ *   tags and anything after the block, and the three length metrics use it: `output_tokens` = mean
+ *   counts over the outputs; `total_length` = its reasoning + response; `r_over_t` = mean response
+ *   tokens / that (a ratio of means, like the paper's tables, which divide the mean lengths they print;
+ *   it does not blow up on near-empty outputs). `tokens` = mean counts over the scored records, and
+ *   `ans_per_token` = 1000 × answer_score / (their reasoning + response), so that Ans./Token divides the
+ *   answers and the lengths of the same records. With every record scored (the paper's setting) both
+ *   populations are the same.
+ * - `matrix_reasoning` = the share of scored outputs whose `<analyze>` names a Pareto-optimal cell of
+ *   their own matrix (GTALIGN.md §7): a record's null (no `<analyze>` block, or no valid matrix) counts
+ *   0; a record without the field (written before it existed) is left out.
  * - Behaviour tables: see {@link BehaviourTable}.
  */
 import { readAnalyzeChoice } from '../chain/analyze.js';
@@ -139,14 +143,14 @@ export interface GroupMetrics {
   tokens: TokenCounts | null;
   /** Mean token counts of the outputs, judged or not (see the module comment). */
   output_tokens: TokenCounts | null;
-  /** Mean total tokens of the outputs (output_tokens.total). */
+  /** Mean total length of the outputs: reasoning + response tokens (GTALIGN.md §7). */
   total_length: number | null;
   /** 1000 × answer_score / mean total tokens of the scored records. */
   ans_per_token: number | null;
   /** Mean response tokens / mean total tokens of the outputs. */
   r_over_t: number | null;
   matrix_reasoning: number | null;
-  /** Records with a matrix_reasoning value. */
+  /** Scored records the matrix-reasoning share is over (those whose record has the field). */
   matrix_reasoning_n: number;
   action_mix: ActionMixTable;
   /** How each scored record's cell was found. */
@@ -468,10 +472,14 @@ function groupMetrics(
 ): GroupMetrics {
   const tokens = meanTokens(facts.map((f) => f.tokens));
   const outputTokens = meanTokens(outputs.map((o) => o.tokens));
+  // The paper's total length (§7): reasoning + response, without the tags or anything after the block.
+  const length = tokens === null ? null : tokens.reasoning + tokens.response;
+  const outputLength = outputTokens === null ? null : outputTokens.reasoning + outputTokens.response;
   const answer = mean(facts.map((f) => f.reward.answer_reward));
-  const mr = facts.flatMap((f) =>
-    typeof f.reward.matrix_reasoning === 'number' ? [f.reward.matrix_reasoning] : [],
-  );
+  const mr = facts.flatMap((f) => {
+    const v = f.reward.matrix_reasoning;
+    return typeof v === 'number' ? [v] : v === null ? [0] : [];
+  });
   const cellSources: Record<CellSource, number> = { record: 0, analyze: 0, 'payoff-sum': 0, none: 0 };
   for (const f of behaviour) cellSources[f.derived.source]++;
   const out: GroupMetrics = {
@@ -489,12 +497,10 @@ function groupMetrics(
     llm_welfare: mean(facts.map((f) => f.reward.llm_reward)),
     tokens,
     output_tokens: outputTokens,
-    total_length: outputTokens?.total ?? null,
+    total_length: outputLength,
     // Answers and lengths of the same (scored) records.
-    ans_per_token:
-      answer === null || tokens === null || tokens.total === 0 ? null : (1000 * answer) / tokens.total,
-    r_over_t:
-      outputTokens === null || outputTokens.total === 0 ? null : outputTokens.response / outputTokens.total,
+    ans_per_token: answer === null || length === null || length === 0 ? null : (1000 * answer) / length,
+    r_over_t: outputTokens === null || !outputLength ? null : outputTokens.response / outputLength,
     matrix_reasoning: mean(mr),
     matrix_reasoning_n: mr.length,
     // The action mix is behaviour, not reward: it counts every record with an output, scored or not.

@@ -85,7 +85,14 @@ describe('computeMetrics: headline numbers', () => {
     expect(math.llm_welfare).toBeCloseTo(0.37, 12);
     expect(math.matrix_reasoning).toBe(0.5);
     expect(math.matrix_reasoning_n).toBe(2);
-    expect(m.overall.matrix_reasoning_n).toBe(2); // the medium record has none
+    // GTALIGN.md §7: a share of the outputs. The medium record's null (no <analyze>) counts 0.
+    expect(m.overall.matrix_reasoning_n).toBe(3);
+    expect(m.overall.matrix_reasoning).toBeCloseTo(1 / 3, 12);
+    // A record written before the field existed says nothing either way: it is left out.
+    const old = rec('o', 'medium', { u: 0.25, l: 0.36, answer: 0.5, format: 1 });
+    delete (old.reward as { matrix_reasoning?: unknown }).matrix_reasoning;
+    const withOld = computeMetrics([...records, old]);
+    expect([withOld.overall.matrix_reasoning_n, withOld.overall.matrix_reasoning]).toEqual([3, 1 / 3]);
     expect(m.overall.format_score).toBeCloseTo(2 / 3, 12);
   });
 
@@ -155,9 +162,10 @@ describe('computeMetrics: token counting', () => {
       response: (20 + 50 + 4) / 3,
       total: (100 + 300 + 25) / 3,
     });
-    // Lengths need no verdict: total length and R/T are over the outputs.
-    expect(g.total_length).toBe((100 + 300 + 25) / 3);
-    expect(g.r_over_t).toBeCloseTo((20 + 50 + 4) / (100 + 300 + 25), 12);
+    // Lengths need no verdict: total length and R/T are over the outputs. The paper's total length is
+    // reasoning + response (GTALIGN.md §7): c's tags (21 of its 25 code units) are not in it.
+    expect(g.total_length).toBe((80 + 250 + 0 + 20 + 50 + 4) / 3);
+    expect(g.r_over_t).toBeCloseTo((20 + 50 + 4) / (80 + 250 + 0 + 20 + 50 + 4), 12);
     expect(m.overall.output_tokens).toEqual(g.output_tokens);
     // With scored records too, both populations are kept apart.
     const mixed = computeMetrics([
@@ -173,6 +181,23 @@ describe('computeMetrics: token counting', () => {
     expect(mixed.overall.ans_per_token).toBe((1000 * 1) / 10);
     expect(mixed.overall.output_tokens!.total).toBe(20);
     expect(mixed.overall.total_length).toBe(20);
+  });
+
+  it("divides by the paper's total length, reasoning + response, not the whole output with its tags", () => {
+    // GTALIGN.md §7: "Ans./Token: 1000 × answer score / total length (total = reasoning + response)".
+    const m = computeMetrics([
+      rec(
+        's',
+        'math-hard',
+        { u: 1, l: 1, answer: 1 },
+        { response: 'x', tokens: { reasoning: 133, response: 17, total: 156 } },
+      ),
+    ]);
+    expect(m.overall.total_length).toBe(150);
+    expect(m.overall.ans_per_token).toBeCloseTo(1000 / 150, 12);
+    expect(m.overall.r_over_t).toBeCloseTo(17 / 150, 12);
+    // The whole output, what a backend bills, stays in the token counts.
+    expect(m.overall.tokens!.total).toBe(156);
   });
 
   it('counts reasoning, response and whole output with the given counter for records without tokens', () => {
@@ -353,12 +378,20 @@ describe('a run without a judge (--judge offline)', () => {
     count: (t) => t.length,
   };
   const m = computeMetrics(records, { tokenCounter: chars });
+  // The paper's total length: reasoning (before <response>) + the response's stripped content.
+  const length = (text: string): number => {
+    const at = text.indexOf('<response>');
+    if (at < 0) return text.length;
+    const end = text.indexOf('</response>', at);
+    return at + text.slice(at + '<response>'.length, end).trim().length;
+  };
+  const meanLength = records.reduce((s, r) => s + length(r.response), 0) / 4;
 
   it('gives the format score and the lengths, which need no verdict', () => {
     const g = m.by_source.ambig_qa!;
     // The reference's strict format check: the three four-block outputs pass, the bare answer fails.
     expect(g.format_score).toBe(3 / 4);
-    expect(g.total_length).toBe(records.reduce((s, r) => s + r.response.length, 0) / 4);
+    expect(g.total_length).toBe(meanLength);
     expect(g.answer_score).toBeNull();
     expect(g.welfare).toBeNull();
   });
@@ -372,7 +405,7 @@ describe('a run without a judge (--judge offline)', () => {
   it('shows format, tokens, unjudged and failed records in the run table', () => {
     const row = tableRow(metricsTable(m), 'overall');
     expect(row.format).toBe('0.750');
-    expect(row.tokens).toBe((records.reduce((s, r) => s + r.response.length, 0) / 4).toFixed(0));
+    expect(row.tokens).toBe(meanLength.toFixed(0));
     expect(row.answer).toBe('-');
     expect(row.unjudged).toBe('3');
     expect(row.failed).toBe('1');

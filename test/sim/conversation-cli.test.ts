@@ -231,6 +231,27 @@ describe('eval run --turns 3 against scripted servers', () => {
     expect(r.stdout).toContain('ambig_qa/cooperative');
   });
 
+  it("W is the paper's √(U·L) whatever aggregator the run's reward uses (--aggregate linear)", {
+    timeout: 60_000,
+  }, async () => {
+    plan = ['CQ', 'DA'];
+    const data = join(dir, 'linear.jsonl');
+    await writeFile(data, `${JSON.stringify(row('coop-1'))}\n`);
+    const out = join(dir, 'linear');
+    const r = await runCliInProcess(args(data, out, 'cooperative', ['--aggregate', 'linear']));
+    expect(r.code, r.stderr).toBe(0);
+    // The default aggregator's score is √(U·L); U and L do not depend on the aggregator.
+    const want = expected('coop-1', ['CQ', 'DA'], [USER_TEXT.answer]);
+    const [record] = await lines(join(out, 'results.jsonl'));
+    const c = record!.conversation;
+    c.per_turn.forEach((p: { U: number; L: number; W: number }, i: number) => {
+      expect(p.W).toBeCloseTo(want.turns[i]!.W, 12);
+      // The linear score, (U + L) / 2, is another number: the test tells the two apart.
+      expect(Math.abs(p.W - (p.U + p.L) / 2)).toBeGreaterThan(1e-6);
+    });
+    expect(c.discounted.W).toBeCloseTo(want.discounted.W, 12);
+  });
+
   it('impatient: answers one question, refuses the second and insists, then gets the answer', {
     timeout: 60_000,
   }, async () => {

@@ -19,7 +19,7 @@ const METRIC_LABELS: Record<HeadlineMetric, string> = {
   answer_score: 'answer',
   ans_per_token: 'Ans./Token',
   r_over_t: 'R/T',
-  total_length: 'total tokens',
+  total_length: 'total length',
   welfare: 'W',
   user_welfare: 'U',
   llm_welfare: 'L',
