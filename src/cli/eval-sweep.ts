@@ -19,6 +19,7 @@ import {
   type SweepFile,
   writeSweep,
 } from '../eval/sweep.js';
+import { paperLength } from '../eval/tokens.js';
 import type { ChatModel } from '../llm/types.js';
 import { backendChoice, loadSteering, turnFlags } from './backend-options.js';
 import { defineCommand } from './command.js';
@@ -78,8 +79,9 @@ export function sweepTable(sweep: SweepFile): string {
       pct(shares.AQ),
       // Records without a known action, so that the shares add up to 100%.
       pct(shares.unknown),
-      // Every output's length: known without a verdict, like the action mix (see metrics.ts).
-      num((g.output_tokens ?? g.tokens)?.total, 0),
+      // Every output's total length (reasoning + response): known without a verdict, like the action mix
+      // (see metrics.ts).
+      num(paperLength(g.output_tokens ?? g.tokens), 0),
       num(g.welfare),
       num(g.user_welfare),
       num(g.llm_welfare),

@@ -43,7 +43,13 @@ import { DEFAULT_SPEC, type GameSpec, splitCellKey } from '../game/spec.js';
 import { cobbDouglas } from '../reward/aggregate.js';
 import { DATA_SOURCE_FAMILY, isDataSource, type TaskFamily } from '../reward/components.js';
 import { DATA_SOURCES } from '../reward/config.js';
-import { approxTokenCounter, countOutputTokens, type TokenCounter, type TokenCounts } from './tokens.js';
+import {
+  approxTokenCounter,
+  countOutputTokens,
+  paperLength,
+  type TokenCounter,
+  type TokenCounts,
+} from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
 
 export type ScoredReward = Exclude<RunReward, { error: unknown }>;
@@ -473,8 +479,8 @@ function groupMetrics(
   const tokens = meanTokens(facts.map((f) => f.tokens));
   const outputTokens = meanTokens(outputs.map((o) => o.tokens));
   // The paper's total length (§7): reasoning + response, without the tags or anything after the block.
-  const length = tokens === null ? null : tokens.reasoning + tokens.response;
-  const outputLength = outputTokens === null ? null : outputTokens.reasoning + outputTokens.response;
+  const length = paperLength(tokens) ?? null;
+  const outputLength = paperLength(outputTokens) ?? null;
   const answer = mean(facts.map((f) => f.reward.answer_reward));
   const mr = facts.flatMap((f) => {
     const v = f.reward.matrix_reasoning;

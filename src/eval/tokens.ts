@@ -198,6 +198,16 @@ export const approxTokenCounter: TokenCounter = Object.freeze({
   count: approximateTokens,
 });
 
+/**
+ * The paper's total length (GTALIGN.md §7): reasoning + response, without the tags around the response
+ * (undefined for no counts).
+ */
+export function paperLength(
+  counts: Pick<TokenCounts, 'reasoning' | 'response'> | null | undefined,
+): number | undefined {
+  return counts == null ? undefined : counts.reasoning + counts.response;
+}
+
 /** Token counts of one four-block output (see {@link TokenCounts}). */
 export function countOutputTokens(output: string, counter: TokenCounter): TokenCounts {
   const reasoning = reasoningPart(output);

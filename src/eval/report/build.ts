@@ -13,6 +13,7 @@ import { type GroupMetrics, isFailedReward, type Metrics, orderSources } from '.
 import { PAPER_SETTING } from '../paper-figures.js';
 import { intervals } from '../record-intervals.js';
 import type { Sweep } from '../run-dir.js';
+import { paperLength } from '../tokens.js';
 import type { RunRecord } from '../types.js';
 import {
   actionColor,
@@ -262,7 +263,7 @@ export function reportCharts(runs: readonly ReportRun[], spec: GameSpec = DEFAUL
           ),
           // Every output's length, like the action mix (older sweep.json files: the scored outputs').
           tokens: [
-            curve('total', '#333333', (m) => (m.overall.output_tokens ?? m.overall.tokens)?.total),
+            curve('total', '#333333', (m) => paperLength(m.overall.output_tokens ?? m.overall.tokens)),
             curve('response', '#56B4E9', (m) => (m.overall.output_tokens ?? m.overall.tokens)?.response),
           ],
           why: {

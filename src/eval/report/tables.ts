@@ -7,6 +7,7 @@ import { type GroupMetrics, HEADLINE_METRICS, type HeadlineMetric, type Metrics 
 import { PAIRED_MEASURES } from '../paired-stats.js';
 import type { ParetoComparison } from '../pareto-compare.js';
 import type { Sweep } from '../run-dir.js';
+import { paperLength } from '../tokens.js';
 import { fmt, pct, signed, type Table } from './table.js';
 
 export interface NamedMetrics {
@@ -417,8 +418,9 @@ export function sweepTable(sweep: Sweep, actions: readonly string[]): Table {
           fmt(g.user_welfare),
           fmt(g.llm_welfare),
           ...keys.map((a) => pct(g.action_mix.overall.shares[a] ?? 0)),
-          // Every output's length (a sweep.json written before output_tokens existed: the scored ones').
-          fmt((g.output_tokens ?? g.tokens)?.total, 1),
+          // Every output's total length, reasoning + response (a sweep.json written before output_tokens
+          // existed: the scored ones').
+          fmt(paperLength(g.output_tokens ?? g.tokens), 1),
         ];
       }),
     numeric: [0, 1, 2, 3, 4, ...keys.map((_, i) => i + 5), keys.length + 5],
