@@ -44,8 +44,10 @@ import asyncio
 import functools
 import http.client
 import json
+import math
 import os
 import random
+import socket
 import ssl
 import threading
 import time
@@ -312,9 +314,11 @@ class RewardClient:
             conn.request("POST", self._prefix + path, body=body, headers=self._headers(len(body)))
             response = conn.getresponse()
             data = response.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as error:
             conn.close()
-            if not reused:
+            # A timeout is the server being slow, not a connection it closed while idle: sending again
+            # would double the wait past what the trainer allows (AReaL's 15 s) before the error shows.
+            if not reused or isinstance(error, socket.timeout):
                 raise
             # A keep-alive connection the server closed while idle: once more on a fresh one.
             conn = self._new_connection()
@@ -582,7 +586,18 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         raise GtalignRewardError(
             f"gtalign reward: sample {first.get('index')} failed at {first.get('stage')}: {first.get('message')}"
         )
-    return {"rewards": reply["rewards"], "scores": reply["scores"], "extra_logs": reply["extra_logs"]}
+    # One finite reward per query, or the reply is not one OpenRLHF can use: a short, long or null list
+    # would otherwise reach the trainer as misplaced or missing rewards.
+    rewards = reply.get("rewards") if isinstance(reply, dict) else None
+    if (
+        not isinstance(rewards, list)
+        or len(rewards) != len(queries)
+        or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) for r in rewards)
+    ):
+        raise GtalignRewardError(
+            f"gtalign reward: the server's /get_reward reply does not hold one finite reward for each of the {len(queries)} queries"
+        )
+    return {"rewards": rewards, "scores": reply["scores"], "extra_logs": reply["extra_logs"]}
 
 
 # --------------------------------------------------------------------------------------------------------

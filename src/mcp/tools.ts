@@ -14,6 +14,7 @@ import { type SelectionRuleName, selectCell } from '../game/select.js';
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
 import type { ChatModel, GenerateResult } from '../llm/types.js';
 import { analyzeSample, finishSample } from '../reward/score.js';
+import { verdictOutsideScale } from '../reward/verdict.js';
 import { applyEdits } from '../steering/apply.js';
 import { compilePolicy } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
@@ -230,6 +231,9 @@ export function scoreRewardTool(args: z.infer<typeof scoreRewardInput>): z.infer
         `this output needs the judge's verdict for ${args.data_source}: give verdict (gtalign mcp runs no judge)`,
       );
     }
+    // A given verdict off its task's scale (a judge's failure marker, -1) is refused, not clipped to a 0.
+    const outside = verdictOutsideScale(analysis.family, args.verdict);
+    if (outside !== undefined) throw new ToolInputError(`${outside}; give the judge's verdict on that scale`);
     record = finishSample(analysis, args.verdict);
   } else record = analysis;
   if (record.kind === 'error') throw new ToolInputError(record.message);

@@ -20,7 +20,7 @@ import {
   type RewardRecord,
   type RewardSample,
 } from './score.js';
-import { VERDICT_SCALES } from './verdict.js';
+import { verdictOutsideScale } from './verdict.js';
 
 /** One input of a batch: a sample to score, or a line that could not be read (kept to report it in order). */
 export type BatchItem =
@@ -160,13 +160,12 @@ function failed(
   };
 }
 
-/** Why `verdict` cannot be a verdict of `family` (below its lowest or above its highest value), if it cannot. */
+/** Why `verdict` cannot be a verdict of `family`, with what to do about it, if it cannot. */
 function outsideScale(family: TaskFamily, verdict: number): string | undefined {
-  const scale = VERDICT_SCALES[family];
-  const lo = scale[0]!;
-  const hi = scale[scale.length - 1]!;
-  if (verdict >= lo && verdict <= hi) return undefined;
-  return `verdict ${verdict} is outside the ${family} scale ${lo} to ${hi} (${scale.join(', ')}); fix the verdict, or clip it as the reference does (--clip-verdicts)`;
+  const outside = verdictOutsideScale(family, verdict);
+  return outside === undefined
+    ? undefined
+    : `${outside}; fix the verdict, or clip it as the reference does (--clip-verdicts)`;
 }
 
 /** Completes a pending sample with its verdict and counts where the verdict came from. */

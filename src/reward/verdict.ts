@@ -15,6 +15,19 @@ export const VERDICT_SCALES: Readonly<Record<VerdictKind, readonly number[]>> = 
   matrix: Object.freeze([0, 0.5, 1]),
 });
 
+/**
+ * Why `verdict` cannot be a verdict of `kind` (below its lowest or above its highest value), or undefined
+ * when it can. A verdict given as input (not parsed from a judge's reply) is checked with this: the
+ * reference clips it silently, so a failure marker such as -1 would score as a 0.
+ */
+export function verdictOutsideScale(kind: VerdictKind, verdict: number): string | undefined {
+  const scale = VERDICT_SCALES[kind];
+  const lo = scale[0]!;
+  const hi = scale[scale.length - 1]!;
+  if (verdict >= lo && verdict <= hi) return undefined;
+  return `verdict ${verdict} is outside the ${kind} scale ${lo} to ${hi} (${scale.join(', ')})`;
+}
+
 /** Where each kind puts its verdict: `\\boxed{…}`, `<abg>…</abg>` or `<po>…</po>`. */
 export const VERDICT_CONTAINERS: Readonly<Record<VerdictKind, 'boxed' | 'abg' | 'po'>> = Object.freeze({
   math: 'boxed',

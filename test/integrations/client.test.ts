@@ -132,4 +132,44 @@ print(json.dumps(failed_with(lambda: gr.client(url=URL, retries=3).score([rec]))
       await new Promise((resolve) => abrupt.close(resolve));
     }
   });
+
+  it('a timeout on a kept-alive connection is not sent again on a fresh one (the wait would double)', async () => {
+    // A scripted server: it answers the first request at once (the connection is then kept alive) and
+    // holds every later one. Counting requests tells a resend apart without timing the client.
+    let requests = 0;
+    const held: import('node:net').Socket[] = [];
+    const slow = createServer((socket) => {
+      socket.on('data', (chunk) => {
+        for (const _ of chunk.toString('latin1').matchAll(/POST /g)) {
+          requests++;
+          if (requests === 1) {
+            const text = '{"results": [], "summary": {}}';
+            socket.write(
+              `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\n\r\n${text}`,
+            );
+          } else held.push(socket);
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    try {
+      const r = await runPython(
+        `${PRELUDE}
+import gtalign_reward as gr
+c = gr.client(url=URL, retries=1, timeout=0.5)
+c.post("/v1/reward/score", {"samples": []})
+print(json.dumps(failed_with(lambda: c.post("/v1/reward/score", {"samples": []}))))
+`,
+        url,
+      );
+      expect(r.err).toBe('');
+      expect(lastJson<string>(r)).toMatch(/^GtalignRewardError: gtalign reward: cannot reach .*timed out/);
+      expect(requests).toBe(2);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  });
 });

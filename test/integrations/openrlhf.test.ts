@@ -138,4 +138,49 @@ print(json.dumps({"skipped": skipped["reward"], "tensor": failed_with(lambda: to
     expect(out.gone).toBeNull();
     expect(out.logged).toMatch(/Request error for 5 times/);
   });
+
+  it('reward_func refuses a reply without one finite reward per query (short, long or null)', async () => {
+    // A scripted /get_reward (a Python http.server in the test's process) that answers with the wrong
+    // number of rewards, or a null one, for two queries.
+    const r = await runPython(
+      `
+import json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import gtalign_reward
+REPLIES = [[0.5], [0.5, 0.25, 0.0], [0.5, None]]
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        rewards = REPLIES[self.server.n]
+        self.server.n += 1
+        body = json.dumps({"rewards": rewards, "scores": rewards, "extra_logs": {}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.n = 0
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_address[1]}"
+out = []
+for _ in REPLIES:
+    try:
+        gtalign_reward.reward_func(["q1", "q2"], ["p1", "p2"], ["{}", "{}"], url=url, retries=0)
+        out.append("accepted")
+    except gtalign_reward.GtalignRewardError as e:
+        out.append(str(e))
+server.shutdown()
+print(json.dumps(out))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<string[]>(r);
+    expect(out).toHaveLength(3);
+    for (const message of out)
+      expect(message).toMatch(/does not hold one finite reward for each of the 2 queries/);
+  });
 });

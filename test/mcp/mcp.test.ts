@@ -134,6 +134,19 @@ async function callEveryTool(client: Client): Promise<void> {
     expect(Math.abs(reward[k] - PARITY.expected[k]), k).toBeLessThan(1e-12);
   }
   expect(reward.components.bleu).toBeGreaterThan(0);
+  // A verdict off the task's scale (a judge's failure marker) is refused, not clipped into a 0 reward.
+  const offScale = (await client.callTool({
+    name: 'score_reward',
+    arguments: {
+      output: PARITY.response,
+      ground_truth: PARITY.ground_truth,
+      data_source: PARITY.data_source,
+      verdict: -1,
+      ...(PARITY.extra_info === undefined ? {} : { extra_info: PARITY.extra_info }),
+    },
+  })) as CallToolResult;
+  expect(offScale.isError).toBe(true);
+  expect(JSON.stringify(offScale.content)).toMatch(/verdict -1 is outside the \w+ scale/);
 
   // Bad arguments are tool errors naming the problem, not protocol failures.
   const badPolicy = (await client.callTool({
