@@ -78,7 +78,7 @@ export async function exportRows(
   // JSON has no NaN or ±Infinity (a parquet DOUBLE may hold them): JSON.stringify writes null, which the
   // note then counts, naming the first such field.
   const nonFinite = { count: 0, first: '' };
-  const replacer = function (this: unknown, key: string, value: unknown): unknown {
+  const replacer = (key: string, value: unknown): unknown => {
     if (typeof value === 'number' && !Number.isFinite(value) && nonFinite.count++ === 0)
       nonFinite.first = `"${key}" (${value}) in row ${n + 1}`;
     return value;
