@@ -77,7 +77,25 @@ async function offline(): Promise<void> {
 }
 
 /** Starts bench/judge-server.ts in a child process and resolves with its base URL. */
-async function startJudgeProcess(latencyMs: number): Promise<{ baseUrl: string; stop: () => void }> {
+/** A process's user + system CPU time in µs from Linux's /proc (undefined elsewhere). */
+function processCpuMicros(pid: number | undefined): number | undefined {
+  try {
+    // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name, in clock ticks (100 a second).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+interface JudgeProcess {
+  baseUrl: string;
+  stop: () => void;
+  /** The judge process's CPU time so far, in µs (undefined where /proc is not there). */
+  cpuMicros: () => number | undefined;
+}
+
+async function startJudgeProcess(latencyMs: number): Promise<JudgeProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', fileURLToPath(new URL('./judge-server.ts', import.meta.url)), String(latencyMs)],
@@ -93,7 +111,7 @@ async function startJudgeProcess(latencyMs: number): Promise<{ baseUrl: string; 
     });
     child.once('exit', (code) => reject(new Error(`judge server exited with code ${code}`)));
   });
-  return { baseUrl, stop: () => child.kill('SIGTERM') };
+  return { baseUrl, stop: () => child.kill('SIGTERM'), cpuMicros: () => processCpuMicros(child.pid) };
 }
 
 /** The judge-bound samples of the corpus, in order (unscorable outputs and label-less rows need no call). */
@@ -120,13 +138,13 @@ function judgeItems(first: number, count: number): BatchItem[] {
  * what `concurrency` calls of `latencyMs` each allow.
  */
 async function loopbackJudge(
-  baseUrl: string,
+  server: JudgeProcess,
   concurrency: number,
   latencyMs: number,
   samples: number,
   goalPercent: number,
 ): Promise<void> {
-  const judge = createJudge({ baseUrl, model: 'stub', concurrency, timeoutMs: 30_000 });
+  const judge = createJudge({ baseUrl: server.baseUrl, model: 'stub', concurrency, timeoutMs: 30_000 });
   const options = { judge, concurrency: concurrency * 2, mathCheck: false };
   const warm = Math.max(2000, concurrency * 8);
   for await (const _ of scoreBatch(judgeItems(0, warm), options)) {
@@ -136,22 +154,55 @@ async function loopbackJudge(
   const callsBefore = judge.stats().httpCalls;
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
+  const serverCpuBefore = server.cpuMicros();
   let failures = 0;
   for await (const r of scoreBatch(items, options, newBatchStats())) {
     if ('error' in r) failures++;
   }
   // The client's CPU per call (this process's thread does all of it): less sensitive to a busy machine.
   const cpu = process.cpuUsage(cpuBefore);
+  const serverCpuAfter = server.cpuMicros();
   const seconds = (performance.now() - start) / 1000;
   const calls = judge.stats().httpCalls - callsBefore;
+  const clientMicros = (cpu.user + cpu.system) / calls;
+  const judgeMicros =
+    serverCpuBefore === undefined || serverCpuAfter === undefined
+      ? undefined
+      : (serverCpuAfter - serverCpuBefore) / calls;
   const capacity = concurrency / (latencyMs / 1000);
   const share = (100 * (calls / seconds)) / capacity;
   console.log(
     `  concurrency ${String(concurrency).padStart(3)}: ${samples} samples in ${seconds.toFixed(2)} s after ${warm} warm-up samples, ` +
       `${calls} judge calls, ${failures} failures: ${fmt(calls / seconds)} calls/s of a capacity of ${fmt(capacity)} ` +
       `→ ${share.toFixed(1)}% (goal ≥ ${goalPercent}%: ${share >= goalPercent ? 'met' : 'not met'}); ` +
-      `client CPU ${fmt((cpu.user + cpu.system) / calls)} µs a call`,
+      `client CPU ${fmt(clientMicros)} µs a call` +
+      (judgeMicros === undefined ? '' : `, judge process CPU ${fmt(judgeMicros)} µs a call`),
   );
+  if (judgeMicros !== undefined && share < goalPercent) {
+    // Both processes share this machine's cores: what the goal's rate would take at these costs a call.
+    const goalRate = (goalPercent / 100) * capacity;
+    const cores = (goalRate * (clientMicros + judgeMicros)) / 1e6;
+    console.log(
+      `    at the goal's ${fmt(goalRate)} calls/s these costs would take ${cores.toFixed(2)} cores ` +
+        `(client ${((goalRate * clientMicros) / 1e6).toFixed(2)}, judge ${((goalRate * judgeMicros) / 1e6).toFixed(2)}) ` +
+        `of the ${availableParallelism()} here`,
+    );
+  }
+}
+
+/**
+ * CPU µs a judged sample costs with no judge at all (its reply taken as given): the part of the client's
+ * cost a call that is the reward itself, not the HTTP exchange.
+ */
+function scoringMicrosPerJudgedSample(): number {
+  const rate = timeFor(1, () => {
+    for (const c of judged) {
+      const a = analyzeSample(c);
+      if (a.kind === 'pending') finishSample(a, 1);
+    }
+    return judged.length;
+  });
+  return 1e6 / rate;
 }
 
 /** Batch scoring against the loopback judge at 64 and 512 calls in flight. */
@@ -159,10 +210,13 @@ export async function runJudgeBench(): Promise<void> {
   console.log(
     'reward/ batch scoring against a loopback judge (own process, node:http) with a fixed 50 ms latency (no cache, no math check)',
   );
+  console.log(
+    `  scoring a judged sample without the judge (its verdict given): ${fmt(scoringMicrosPerJudgedSample())} µs of CPU`,
+  );
   const server = await startJudgeProcess(50);
   try {
-    await loopbackJudge(server.baseUrl, 64, 50, 6000, 95);
-    await loopbackJudge(server.baseUrl, 512, 50, 20000, 90);
+    await loopbackJudge(server, 64, 50, 6000, 95);
+    await loopbackJudge(server, 512, 50, 20000, 90);
   } finally {
     server.stop();
   }
