@@ -1,5 +1,6 @@
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
+import { setOwn } from '../io/own-keys.js';
 import { numericIdProblem } from '../io/record-id.js';
 import { exactIdNumber } from '../io/record-id-schema.js';
 import { describeZodError } from '../issues.js';
@@ -169,14 +170,6 @@ function schemaError(error: z.ZodError, source: RowSource): DataError {
   return new DataError(`${describeSource(source)}: ${describeZodError(error, 'record')}`, source);
 }
 
-/**
- * Sets an own property, whatever its name: `out[key] = v` with the key "__proto__" (which JSON.parse gives
- * as an ordinary key) would replace the object's prototype instead, and the column would be lost.
- */
-function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 function otherColumns(raw: Record<string, unknown>, known: Set<string>): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
   for (const key of Object.keys(raw)) {
@@ -238,7 +231,7 @@ function baseRow(
 
 /**
  * The parsed record with `extra_info` and `columns` as the input holds them: the schema checked them, but
- * its copies assign each key, which drops a "__proto__" key (see setOwn).
+ * its copies assign each key, which drops a "__proto__" key (see io/own-keys.ts).
  */
 function withRawObjects<T extends { extra_info?: unknown; columns?: unknown }>(
   d: T,

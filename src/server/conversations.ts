@@ -31,7 +31,7 @@ import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, readJsonBody, sendJson, validate } from './http.js';
 import { listPage, pageOf } from './item-pages.js';
 import { readReasoningText, reasoningItem } from './response-reasoning.js';
-import { metadataSchema, readMessageItem } from './responses-request.js';
+import { metadataSchema, readMessageItem, withOwnMetadata } from './responses-request.js';
 
 export const CONVERSATIONS_PATH = '/v1/conversations';
 /** Items one request may add, as the API allows. */
@@ -131,7 +131,8 @@ export function createConversationHandler(
   return async (ctx) => {
     // The official client sends no body at all for `conversations.create()`.
     const empty = ctx.req.headers['content-length'] === '0' || ctx.req.headers['content-type'] === undefined;
-    const body = validate(createSchema, empty ? {} : await readJsonBody(ctx, maxBody));
+    const raw = empty ? {} : await readJsonBody(ctx, maxBody);
+    const body = withOwnMetadata(validate(createSchema, raw), raw);
     const items = readItems(body.items ?? [], 'items');
     try {
       const created = await written(store.create(items, { ...(body.metadata ?? {}) }));
@@ -160,7 +161,8 @@ export function conversationRoutesHandler(
         await written(store.delete(id));
         return sendJson(ctx.res, 200, { id, object: 'conversation.deleted', deleted: true });
       }
-      const body = validate(updateSchema, await readJsonBody(ctx, maxBody));
+      const raw = await readJsonBody(ctx, maxBody);
+      const body = withOwnMetadata(validate(updateSchema, raw), raw);
       await written(store.setMetadata(conversation, { ...body.metadata }));
       return sendJson(ctx.res, 200, conversationObject(conversation));
     }

@@ -20,6 +20,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type { ConversationTurn } from '../chain/prompt.js';
+import { ownCopy } from '../io/own-keys.js';
 import { atMostValues, isPlainObject, kindOf, problemList } from './body-check.js';
 import { chatCompletionRequestSchema, readSettings, type TurnSettings } from './chat-request.js';
 import { badRequest } from './errors.js';
@@ -35,6 +36,20 @@ export const metadataSchema = z
   .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
     message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
   });
+
+/**
+ * The request's own `metadata` object in place of the schema's copy, once the schema has accepted it: the
+ * copy assigns each key, which drops a "__proto__" key (io/own-keys.ts), and metadata is the client's to
+ * get back whole.
+ */
+export function withOwnMetadata<T extends { metadata?: Record<string, string> | null | undefined }>(
+  body: T,
+  raw: unknown,
+): T {
+  const given = isPlainObject(raw) ? raw.metadata : undefined;
+  if (body.metadata != null && isPlainObject(given)) body.metadata = ownCopy(given as Record<string, string>);
+  return body;
+}
 
 export const responsesRequestSchema = z
   .object({

@@ -67,6 +67,7 @@ import {
   readInput,
   readResponsesSettings,
   responsesRequestSchema,
+  withOwnMetadata,
 } from './responses-request.js';
 
 export interface ResponsesRouteOptions {
@@ -474,7 +475,7 @@ export function createResponsesHandler(
   return async (ctx) => {
     const raw = await readJsonBody(ctx, maxBody);
     checkResponsesShape(raw, maxMessages);
-    const body = validate(responsesRequestSchema, raw);
+    const body = withOwnMetadata(validate(responsesRequestSchema, raw), raw);
     const input = readInput(body, maxMessages);
     const settings = readResponsesSettings(body, ctx.req.headers, defaults);
     const continued = await conversationOf(body, input.history);

@@ -512,6 +512,23 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(JSON.parse(again.metadata!.gtalign!)).toEqual((again as unknown as { gtalign: unknown }).gtalign);
   });
 
+  it('gives back every metadata key, "__proto__" too (JSON.parse gives it as an ordinary key)', async () => {
+    // A computed key makes an own property, which the client's JSON.stringify sends like any other.
+    const metadata: Record<string, string> = { ['__proto__']: 'p', ticket: 'T-2' };
+    const created = await setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, metadata });
+    const own = (o: unknown) => Object.getOwnPropertyDescriptor(o, '__proto__')?.value;
+    expect(own(created.metadata)).toBe('p');
+    const stored = await setup.client.responses.retrieve(created.id);
+    expect(own(stored.metadata)).toBe('p');
+
+    const conv = await setup.client.conversations.create({ metadata });
+    expect(own(conv.metadata)).toBe('p');
+    const updated = await setup.client.conversations.update(conv.id, {
+      metadata: { ['__proto__']: 'q' } as Record<string, string>,
+    });
+    expect(own(updated.metadata)).toBe('q');
+  });
+
   it('bad input is a 400 BadRequestError naming the field', async () => {
     const notUser = await fail(
       setup.client.responses.create({ model: 'gtalign-dino', input: [{ role: 'assistant', content: 'Hi' }] }),
