@@ -5,6 +5,12 @@ export interface RowSource {
   file: string;
   row: number;
   line?: number;
+  /**
+   * Where the file's schema holds floating-point numbers (parquet FLOAT/DOUBLE), as paths in the
+   * notation of `floatPaths` (shape.ts); one set per file. JavaScript has one number type, so without it a
+   * whole number read from such a column would be exported as an integer column.
+   */
+  floatColumns?: ReadonlySet<string>;
 }
 
 /** "file: row 12" for parquet, "file:13" (the line) for JSONL: the place a user opens to fix the record. */

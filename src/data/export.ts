@@ -67,9 +67,17 @@ export async function exportRows(
   const container = containerFor(options.format, options.out);
   if (container === 'parquet') {
     const records: Record<string, unknown>[] = [];
-    for await (const row of rows) records.push(recordFor(row, options));
+    // The source files' floating-point columns (one set per file): the export keeps their paths for the
+    // columns it carries over (extra_info, reward_model, other columns), so they stay doubles there.
+    const sets = new Set<ReadonlySet<string>>();
+    for await (const row of rows) {
+      records.push(recordFor(row, options));
+      if (row.source.floatColumns !== undefined) sets.add(row.source.floatColumns);
+    }
     if (records.length === 0) throw new DataError('no rows to export (check the inputs and --data-source)');
-    const { bytes, notes } = await encodeParquet(records);
+    const floatColumns = new Set<string>();
+    for (const set of sets) for (const path of set) floatColumns.add(path);
+    const { bytes, notes } = await encodeParquet(records, floatColumns);
     await writeAtomic(options.out, bytes);
     return { path: options.out, rows: records.length, container, notes };
   }

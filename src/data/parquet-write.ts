@@ -107,6 +107,27 @@ function settle(shape: Shape, path: string, notes: string[]): Shape {
   }
 }
 
+/**
+ * Integer leaves at the paths of `floatColumns` as doubles: the source file held floating-point numbers
+ * there, which JavaScript reads back as plain numbers, so whole ones (3.0) look like integers.
+ */
+function asFloats(shape: Shape, path: string, floatColumns: ReadonlySet<string>): Shape {
+  if (floatColumns.size === 0) return shape;
+  switch (shape.kind) {
+    case 'int':
+      return floatColumns.has(path) ? { kind: 'float' } : shape;
+    case 'list':
+      return { kind: 'list', element: asFloats(shape.element, `${path}[]`, floatColumns) };
+    case 'struct':
+      return {
+        kind: 'struct',
+        fields: new Map([...shape.fields].map(([k, s]) => [k, asFloats(s, `${path}.${k}`, floatColumns)])),
+      };
+    default:
+      return shape;
+  }
+}
+
 /** Fits a value to its column's schema: BigInt for INT64, strings for settled mixes, null for field-less structs. */
 function fitValue(value: unknown, shape: Shape): unknown {
   if (value === null || value === undefined) return null;
@@ -138,10 +159,13 @@ export interface EncodedParquet {
 
 /**
  * Encodes records as a parquet file. The schema is inferred from all records (keys in first-seen order,
- * ints widened to double when mixed, scalar mixes as string, missing fields null), so rows from
- * different sources can share a file.
+ * ints widened to double when mixed or at a path of `floatColumns`, scalar mixes as string, missing fields
+ * null), so rows from different sources can share a file.
  */
-export async function encodeParquet(records: readonly Record<string, unknown>[]): Promise<EncodedParquet> {
+export async function encodeParquet(
+  records: readonly Record<string, unknown>[],
+  floatColumns: ReadonlySet<string> = new Set(),
+): Promise<EncodedParquet> {
   const writer = await loadParquetWriter();
   if (!writer)
     throw new DataError(
@@ -154,7 +178,7 @@ export async function encodeParquet(records: readonly Record<string, unknown>[])
   const schema: SchemaElement[] = [{ name: 'schema', num_children: inferred.size }];
   const columnData: ColumnSource[] = [];
   for (const [name, raw] of inferred) {
-    const shape = settle(raw, name, notes);
+    const shape = settle(asFloats(raw, name, floatColumns), name, notes);
     schema.push(...schemaElements(name, shape, name));
     columnData.push({ name, data: records.map((r) => fitValue(r[name], shape)) });
   }

@@ -8,7 +8,7 @@ import {
 } from 'hyparquet';
 import { DataError } from './errors.js';
 import { type DatasetRow, normalizeValue, parseRecord } from './row.js';
-import { type Field, parquetFields } from './shape.js';
+import { type Field, floatPaths, parquetFields } from './shape.js';
 
 export interface ReadOptions {
   /** Rows to skip from the start of the file. */
@@ -100,9 +100,11 @@ export async function* iterateParquetRows(
   source: string | ParquetFile,
   options: ReadOptions = {},
 ): AsyncGenerator<DatasetRow> {
-  const path = typeof source === 'string' ? source : source.path;
-  for await (const record of iterateParquetRecords(source, options)) {
-    const result = parseRecord(record.value, { file: path, row: record.row });
+  const pq = typeof source === 'string' ? await openParquet(source) : source;
+  const floats = floatPaths(parquetFileFields(pq));
+  for await (const record of iterateParquetRecords(pq, options)) {
+    const source = { file: pq.path, row: record.row, ...(floats.size > 0 ? { floatColumns: floats } : {}) };
+    const result = parseRecord(record.value, source);
     if (!result.ok) throw result.error;
     yield result.row;
   }

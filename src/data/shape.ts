@@ -171,6 +171,21 @@ function parquetLeafShape(node: SchemaTree): Shape {
   }
 }
 
+/**
+ * The paths of the floating-point leaves of these columns: a column's name, then `.field` into a struct
+ * and `[]` into a list's elements (`extra_info.difficulty`, `scores[]`).
+ */
+export function floatPaths(fields: readonly Field[]): Set<string> {
+  const out = new Set<string>();
+  const walk = (shape: Shape, path: string): void => {
+    if (shape.kind === 'float') out.add(path);
+    else if (shape.kind === 'list') walk(shape.element, `${path}[]`);
+    else if (shape.kind === 'struct') for (const [k, s] of shape.fields) walk(s, `${path}.${k}`);
+  };
+  for (const f of fields) walk(f.shape, f.name);
+  return out;
+}
+
 /** The top-level columns of a parquet file's schema. */
 export function parquetFields(root: SchemaTree): Field[] {
   return root.children.map((child) => ({ name: child.element.name, shape: parquetNodeShape(child) }));

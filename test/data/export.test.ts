@@ -248,6 +248,37 @@ describe('export verl', () => {
     },
   );
 
+  it.skipIf(!writer)(
+    'keeps a floating-point column a double when the rows exported hold only whole numbers of it',
+    async () => {
+      const fieldsOf = async (path: string) =>
+        Object.fromEntries(
+          parquetFileFields(await openParquet(path)).map((f) => [f.name, shapeToString(f.shape)]),
+        );
+      // A first file whose columns are doubles because one row holds fractions.
+      const first = join(dir, 'doubles.parquet');
+      const mixed = sample.map((r, i) => ({
+        ...r,
+        extra_info: { ...r.extra_info, difficulty: i === 0 ? 2.5 : 3, scores: i === 0 ? [0.5] : [1, 2] },
+        columns: { ...r.columns, weight: i === 0 ? 0.5 : 2 },
+      }));
+      await exportRows(mixed, { format: 'verl', out: first });
+      expect((await fieldsOf(first)).weight).toBe('double');
+      // Its second row alone: 3.0, [1.0, 2.0] and 2.0 read back as whole JavaScript numbers.
+      const whole = (await readRows(first)).slice(1);
+      const out = join(dir, 'doubles-whole.parquet');
+      await exportRows(whole, { format: 'verl', out });
+      const fields = await fieldsOf(out);
+      expect(fields.weight).toBe('double');
+      expect(fields.extra_info).toMatch(/difficulty: double/);
+      expect(fields.extra_info).toMatch(/scores: list<double>/);
+      expect(fields.extra_info).toMatch(/index: int64/);
+      const back = await readRows(out);
+      expect(back[0]!.extra_info.difficulty).toBe(3);
+      expect(back[0]!.columns?.weight).toBe(2);
+    },
+  );
+
   it.skipIf(!writer || !HAVE_DATA)('round-trips every released file through verl parquet', async () => {
     for (const [name, split] of [
       ['math-hard', 'test'],
