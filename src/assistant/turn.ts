@@ -549,6 +549,15 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   const matrixBefore = read.matrix;
   const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
   const matrixAfter = unchanged ? matrixBefore : quantizeMatrix(applyEdits(matrixBefore, edits, spec), spec);
+  // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be.
+  const outOfRange = unchanged ? [] : matrixProblems(matrixAfter, spec).map((p) => p.message);
+  if (outOfRange.length > 0) {
+    throw new TurnError(
+      'payoff',
+      `the policy's edits take the payoffs of ${model.id}'s matrix past the largest number (${outOfRange.slice(0, 5).join('; ')}): ${textExcerpt(read.text)}`,
+      { stage: 'stage1', text: read.text, problems: outOfRange },
+    );
+  }
   const selection = selectCell(matrixAfter, options.rule ?? 'sum', spec);
   const pick = selection.selected[0]!;
   const steering: SteeringTrace = {

@@ -63,20 +63,42 @@ const CHOICE_WORDS =
   /\b(?:choos\w*|chose\w*|choice|select\w*|pick\w*|recommend\w*|go(?:ing)? with|opt(?:ing)? for|best|final)\b/gi;
 /** How far after a choice word the chosen key may stand and still be the one it refers to. */
 const CHOICE_WINDOW = 80;
+/** Words that put the key after them aside ("better than X", "over X", "not X"): it is not the choice. */
+const SET_ASIDE = /\b(?:than|over|instead\s+of|not|vs\.?|versus|against|beats?|compared)\b/i;
+
+/** Where the sentence holding `at` starts: after the last `.`, `!` or `?` followed by a space, or a line break. */
+function sentenceStart(text: string, at: number): number {
+  for (let i = at - 1; i >= 0; i--) {
+    const c = text[i];
+    if (c === '\n') return i + 1;
+    if ((c === '.' || c === '!' || c === '?') && /\s/.test(text[i + 1] ?? '')) return i + 1;
+  }
+  return 0;
+}
 
 /**
  * The cell the analysis chooses: the first key within a short window after the last choice word that
- * has one ("I pick VQ_DA over DQ_DA" → VQ_DA), else the last key mentioned at all.
+ * has one ("I pick VQ_DA over DQ_DA" → VQ_DA), else the last key mentioned at all. A key that the words
+ * between set aside ("the best choice, better than VQ_CQ", "I pick it over VQ_CQ") is not the choice: the
+ * nearest key before the choice word in its sentence is ("DQ_DA is the best choice, better than VQ_CQ").
  */
 export function readAnalyzeChoice(text: string, spec: GameSpec = DEFAULT_SPEC): AnalyzeChoice {
   const mentions = findCellMentions(text, spec);
   const mentioned = [...new Set(mentions.map((m) => m.key))];
   if (mentions.length === 0) return { mentioned };
+  const setAside = (from: number, m: CellMention) => SET_ASIDE.test(text.slice(from, m.index));
   let cued: CellMention | undefined;
   for (const cue of text.matchAll(CHOICE_WORDS)) {
     const end = cue.index + cue[0].length;
     const next = mentions.find((m) => m.index >= end);
-    if (next !== undefined && next.index - end <= CHOICE_WINDOW) cued = next;
+    if (next === undefined || next.index - end > CHOICE_WINDOW) continue;
+    if (!setAside(end, next)) {
+      cued = next;
+      continue;
+    }
+    const start = sentenceStart(text, cue.index);
+    const before = mentions.findLast((m) => m.index >= start && m.index + m.text.length <= cue.index);
+    if (before !== undefined && !setAside(Math.max(start, before.index - 24), before)) cued = before;
   }
   if (cued !== undefined) return { cell: cued.key, by: 'choice-word', mentioned };
   return { cell: mentions[mentions.length - 1]!.key, by: 'last-mention', mentioned };

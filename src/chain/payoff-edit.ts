@@ -13,7 +13,8 @@ export function quantizeMatrix(matrix: PayoffMatrix, spec: GameSpec = DEFAULT_SP
   // Halves round away from zero, decided on the decimal value the sum stands for: 8 + 0.405 is
   // 8.404999… in binary but rounds to 8.41 like 0 + 0.405, so one edit never shows as two.
   const q = (x: number): number => {
-    if (!Number.isFinite(x)) return x;
+    // Past 1e13 a double has no hundredths to round (and x·100 may overflow to Infinity).
+    if (!Number.isFinite(x) || Math.abs(x) >= 1e13) return x;
     const r = (Math.sign(x) * Math.round(Number((Math.abs(x) * 100).toPrecision(12)))) / 100;
     return r === 0 ? 0 : r;
   };

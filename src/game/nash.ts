@@ -275,7 +275,10 @@ function candidates(
 ): Candidate[] {
   const scale = scaleOf(P);
   const tolP = tol * scale;
-  const eps = 1e-12 * scale;
+  // The system mixes payoffs with the unit entries of Σx = 1 and −v: payoffs divided by their scale
+  // keep every entry within [−1, 1], so one absolute pivot threshold holds at any scale (at 1e6 a scaled
+  // threshold rejected the pivots of pure strategies). The strategy solved for does not change.
+  const eps = 1e-12;
   const out: Candidate[] = [];
   const values = new Float64Array(opp);
   for (let k = 1; k <= Math.min(own, opp); k++) {
@@ -288,7 +291,7 @@ function candidates(
         // Rows t < k: Σ_{i∈I} P[i][J_t]·x_i − v = 0.  Row k: Σ x_i = 1.  Unknowns x_I then v.
         for (let t = 0; t < k; t++) {
           const j = J[t]!;
-          for (let s = 0; s < k; s++) M[t * w + s] = P[I[s]!]![j]!;
+          for (let s = 0; s < k; s++) M[t * w + s] = P[I[s]!]![j]! / scale;
           M[t * w + k] = -1;
           M[t * w + size] = 0;
         }

@@ -7,7 +7,8 @@
  *   cell key the analysis mentions is on the frontier.
  * - `chosen` (stricter): 1 when the cell the analysis selects is on the frontier. The selected cell
  *   is the first key mentioned shortly after the last choice word (choose, select, pick, recommend,
- *   go with, opt for, best/final choice), else the last key mentioned at all.
+ *   go with, opt for, best/final choice), or the key before that word in its sentence when the words
+ *   between set the key after aside ("better than X"), else the last key mentioned at all.
  * Both are always reported, so callers can compare them.
  */
 import { findCellMentions, readAnalyzeChoice } from '../chain/analyze.js';

@@ -206,5 +206,16 @@ export function compilePolicy(
       explanation[key] = { LLM: plus('LLM'), user: plus('user') };
     }
   }
+  // Prices and factors that are each finite can still multiply past the largest double: such a policy
+  // fails here, before any tokens are spent, not after stage 1.
+  const overflow = Object.entries(cells).flatMap(([key, d]) =>
+    (['LLM', 'user'] as const)
+      .filter((field) => !Number.isFinite(d[field]))
+      .map((field) => ({
+        path: `cells.${key}.${field}`,
+        message: `the policy's edit is ${d[field]}: its prices or factors are too large to add to a payoff`,
+      })),
+  );
+  if (overflow.length > 0) throw new SteeringError('policy', overflow);
   return { label: policy.name ?? describePolicy(policy), cells, explanation };
 }

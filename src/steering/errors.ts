@@ -37,7 +37,7 @@ export class SteeringError extends GtalignError {
 }
 
 const WHAT: Record<SteeringErrorKind, string> = {
-  policy: 'invalid pricing policy',
+  policy: 'invalid steering policy',
   profile: 'invalid action profile',
   preset: 'unknown steering preset',
   edits: 'cannot apply payoff edits',

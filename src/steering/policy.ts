@@ -248,6 +248,18 @@ export function parsePolicy(input: unknown): SteeringPolicy {
   if (input.kind === 'fixed') {
     const r = fixedSchema.safeParse(input);
     if (!r.success) throw new SteeringError('policy', issuesFromZod(r.error, input));
+    // The schema's record copies drop a "__proto__" key (an assignment sets the prototype): refused here,
+    // as the cell or action it cannot be, rather than lost.
+    for (const field of ['columns', 'cells'] as const) {
+      const given = input[field];
+      if (isRecord(given) && Object.hasOwn(given, '__proto__'))
+        throw new SteeringError('policy', [
+          {
+            path: `${field}.__proto__`,
+            message: `not ${field === 'cells' ? 'a cell' : 'an action'} of the game`,
+          },
+        ]);
+    }
     const columns: Record<string, Payoff> = {};
     for (const [c, p] of Object.entries(r.data.columns ?? {})) columns[c] = fullPayoff(p);
     const cells: Record<string, Payoff> = {};

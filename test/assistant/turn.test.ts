@@ -139,6 +139,34 @@ describe('empty replies', () => {
   });
 });
 
+describe('payoffs near the largest number', () => {
+  const huge = STAGE1.replace('"VQ_DA": {"LLM": 1.9', '"VQ_DA": {"LLM": 1e307');
+  const answer = '<analyze>Frontier: VQ_DA. I choose VQ_DA.</analyze>\n<response>Here.</response>';
+
+  it('a huge but finite payoff is steered like any other (two decimals of it are not computed)', async () => {
+    const model = scripted((_r, call) => ({ text: call === 0 ? huge : answer }));
+    const result = await runTurn({ model, question, policy: PRESETS.api });
+    expect(result.trace.matrixAfter.VQ_DA!.LLM).toBe(1e307);
+    expect(result.trace.matrixAfter.VQ_DA!.user).toBe(1.73); // 2.4 − 0.675, to two decimals
+    expect(result.cell).toBe('VQ_DA');
+  });
+
+  it('edits that take a payoff past the largest number are a TurnError naming the cell, not a crash', async () => {
+    const model = scripted((_r, call) => ({ text: call === 0 ? huge : answer }));
+    const policy = {
+      kind: 'fixed' as const,
+      all: { LLM: 0, user: 0 },
+      columns: {},
+      cells: { VQ_DA: { LLM: 1.7e308, user: 0 } },
+    };
+    const error = (await runTurn({ model, question, policy }).catch((e: unknown) => e)) as TurnError;
+    expect(error).toBeInstanceOf(TurnError);
+    expect(error.kind).toBe('payoff');
+    expect(error.message).toMatch(/past the largest number \(VQ_DA\.LLM/);
+    expect(model.requests).toHaveLength(1);
+  });
+});
+
 describe('garbage', () => {
   const fragments = fc.constantFrom(
     '<thinking>',

@@ -126,6 +126,19 @@ describe('reading the model’s choice from its analysis', () => {
     expect(readAnalyzeChoice('Pareto: VQ_CQ, DQ_DA. Selected: DQ_DA').by).toBe('choice-word');
   });
 
+  it('does not take a key the words before it set aside ("better than", "over", "not")', () => {
+    // The key after the choice word is the rejected one: the choice is the key before it in its sentence.
+    expect(readAnalyzeChoice('DQ_DA is the best choice here, better than VQ_CQ.').cell).toBe('DQ_DA');
+    expect(
+      readAnalyzeChoice('Frontier: DQ_DA, VQ_CQ. Summing gives DQ_DA (4.9); I pick it over VQ_CQ (4.1).').cell,
+    ).toBe('DQ_DA');
+    expect(readAnalyzeChoice('I will go with DQ_DA rather than VQ_CQ.').cell).toBe('DQ_DA');
+    // Set aside with no key before it in the sentence: the other cues, then the last mention, decide.
+    expect(readAnalyzeChoice('The best choice is not VQ_CQ but DQ_DA.').cell).toBe('DQ_DA');
+    // A key before the choice word in an earlier sentence is not taken.
+    expect(readAnalyzeChoice('VQ_DA looks weak. My choice beats VQ_CQ: DQ_AQ.').cell).toBe('DQ_AQ');
+  });
+
   it('falls back to the last key mentioned, and to nothing when no key is named', () => {
     expect(readAnalyzeChoice('Frontier DQ_DA and VQ_CQ; so VQ_CQ.')).toEqual({
       cell: 'VQ_CQ',

@@ -116,6 +116,31 @@ describe('mixed equilibria', () => {
   });
 });
 
+describe('scale', () => {
+  it('finds the same equilibria when every payoff is multiplied by a constant, however large or small', () => {
+    // The paper's motivating matrix: one pure equilibrium, VQ_DA.
+    const paper: PayoffMatrix = {
+      VQ_DA: { user: 1, LLM: 1 },
+      VQ_AQ: { user: 4, LLM: 0 },
+      VQ_CQ: { user: 1, LLM: 0 },
+      DQ_DA: { user: 0, LLM: 1 },
+      DQ_AQ: { user: 3, LLM: 3 },
+      DQ_CQ: { user: 2, LLM: 1 },
+    };
+    const strategies = (m: PayoffMatrix) =>
+      nashEquilibria(m).equilibria.map(({ user, llm }) => ({ user, llm }));
+    const atOne = strategies(paper);
+    expect(atOne).toHaveLength(1);
+    for (const factor of [1e3, 1e6, 1e9, 1e12, 1e-6]) {
+      const scaled = Object.fromEntries(
+        Object.entries(paper).map(([k, p]) => [k, { user: p.user * factor, LLM: p.LLM * factor }]),
+      );
+      expect(strategies(scaled), `× ${factor}`).toEqual(atOne);
+      expect(analyzeGame(scaled).pure_nash, `× ${factor}`).toEqual(['VQ_DA']);
+    }
+  });
+});
+
 describe('degenerate games', () => {
   it('a constant game: every profile is an equilibrium; the pure ones are the extreme points', () => {
     const zero: PayoffMatrix = {};

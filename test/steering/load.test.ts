@@ -43,7 +43,7 @@ describe('loading a policy from a JSON file', () => {
     expect(err).toBeInstanceOf(SteeringError);
     expect((err as SteeringError).file).toBe(path);
     expect((err as Error).message).toBe(
-      `invalid pricing policy in ${JSON.stringify(path)}: userTimeCostPerTurn: must be ≥ 0 (payoff units per extra turn), got -2`,
+      `invalid steering policy in ${JSON.stringify(path)}: userTimeCostPerTurn: must be ≥ 0 (payoff units per extra turn), got -2`,
     );
   });
 

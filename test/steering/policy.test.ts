@@ -25,7 +25,7 @@ describe('pricing policy schema', () => {
       { path: 'pricePerMillionInput', message: 'must be ≥ 0 (currency per 1M input tokens), got -1' },
     ]);
     expect(() => parsePolicy({ ...API, pricePerMillionInput: -1 })).toThrowError(
-      'invalid pricing policy: pricePerMillionInput: must be ≥ 0 (currency per 1M input tokens), got -1',
+      'invalid steering policy: pricePerMillionInput: must be ≥ 0 (currency per 1M input tokens), got -1',
     );
   });
 
@@ -63,6 +63,29 @@ describe('pricing policy schema', () => {
       computeCostPerMillion: 'x',
     }).map((i) => i.path);
     expect(paths).toEqual(['pricePerMillionInput', 'computeCostPerMillion']);
+  });
+
+  it('refuses a "__proto__" cell or action, which a record copy would drop unseen', () => {
+    // JSON.parse gives "__proto__" as an own key, as a policy file or HTTP body would.
+    const cells = JSON.parse('{"kind": "fixed", "cells": {"__proto__": {"user": 5}}}');
+    expect(() => parsePolicy(cells)).toThrowError(
+      'invalid steering policy: cells.__proto__: not a cell of the game',
+    );
+    const columns = JSON.parse('{"kind": "fixed", "columns": {"__proto__": {"LLM": 1}}}');
+    expect(() => parsePolicy(columns)).toThrowError(/columns\.__proto__: not an action of the game/);
+  });
+
+  it('refuses, before any call, prices and factors whose edits pass the largest number', () => {
+    const huge = parsePolicy({
+      billing: 'per-token',
+      payer: 'user',
+      pricePerMillionInput: 1e300,
+      pricePerMillionOutput: 1e300,
+      utilityPerCurrency: 1e300,
+    });
+    expect(() => compilePolicy(huge)).toThrowError(
+      /invalid steering policy: cells\.DQ_DA\.LLM: the policy's edit is Infinity: its prices or factors are too large/,
+    );
   });
 
   it('rejects a non-object', () => {
