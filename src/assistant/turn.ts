@@ -27,7 +27,7 @@ import { solverAnalysis } from '../chain/analyze-write.js';
 import { BLOCK_NAMES, extractBlocks, isWellFormed, openTag } from '../chain/blocks.js';
 import { buildGbnf, buildRegex, type GrammarOptions } from '../chain/grammar.js';
 import { parsePayoff } from '../chain/payoff.js';
-import { quantizeMatrix, renderMatrix, replacePayoffContent } from '../chain/payoff-edit.js';
+import { renderMatrix, replacePayoffContent } from '../chain/payoff-edit.js';
 import { type ConversationTurn, DEFAULT_ACTION_DESCRIPTIONS } from '../chain/prompt.js';
 import { buildProfileMessages, type PromptProfile, PromptTemplateError } from '../chain/prompt-profile.js';
 import { reaskInstruction } from '../chain/reask.js';
@@ -41,7 +41,7 @@ import {
 } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
 import type { ChatMessage, ChatModel, Constraint, GenerateRequest, GenerateResult } from '../llm/types.js';
-import { applyEdits, type CellDiff, diffMatrices } from '../steering/apply.js';
+import { type CellDiff, diffMatrices, steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
@@ -548,7 +548,7 @@ export async function runTurn(options: TurnOptions): Promise<TurnResult> {
   // ---- steer and select
   const matrixBefore = read.matrix;
   const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
-  const matrixAfter = unchanged ? matrixBefore : quantizeMatrix(applyEdits(matrixBefore, edits, spec), spec);
+  const matrixAfter = unchanged ? matrixBefore : steeredMatrix(matrixBefore, edits, spec);
   // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be.
   const outOfRange = unchanged ? [] : matrixProblems(matrixAfter, spec).map((p) => p.message);
   if (outOfRange.length > 0) {

@@ -6,22 +6,25 @@
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, payoffKeyOrder } from '../game/spec.js';
 
 /**
+ * `x` rounded to two decimals (−0 becomes 0). Halves round away from zero, decided on the decimal value
+ * the number stands for: 8 + 0.405 is 8.404999… in binary but rounds to 8.41 like 0.405 does.
+ */
+export function roundHundredths(x: number): number {
+  // Past 1e13 a double has no hundredths to round (and x·100 may overflow to Infinity).
+  if (!Number.isFinite(x) || Math.abs(x) >= 1e13) return x;
+  const r = (Math.sign(x) * Math.round(Number((Math.abs(x) * 100).toPrecision(12)))) / 100;
+  return r === 0 ? 0 : r;
+}
+
+/**
  * Rounds every payoff to two decimals (−0 becomes 0). The edited matrix is quantized before the selection,
  * so the cell gtalign selects is the best cell of exactly the numbers the model reads in stage 2.
  */
 export function quantizeMatrix(matrix: PayoffMatrix, spec: GameSpec = DEFAULT_SPEC): PayoffMatrix {
-  // Halves round away from zero, decided on the decimal value the sum stands for: 8 + 0.405 is
-  // 8.404999… in binary but rounds to 8.41 like 0 + 0.405, so one edit never shows as two.
-  const q = (x: number): number => {
-    // Past 1e13 a double has no hundredths to round (and x·100 may overflow to Infinity).
-    if (!Number.isFinite(x) || Math.abs(x) >= 1e13) return x;
-    const r = (Math.sign(x) * Math.round(Number((Math.abs(x) * 100).toPrecision(12)))) / 100;
-    return r === 0 ? 0 : r;
-  };
   const out: PayoffMatrix = {};
   for (const key of payoffKeyOrder(spec)) {
     const p = matrix[key]!;
-    out[key] = { LLM: q(p.LLM), user: q(p.user) };
+    out[key] = { LLM: roundHundredths(p.LLM), user: roundHundredths(p.user) };
   }
   return out;
 }

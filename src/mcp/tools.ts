@@ -1,13 +1,12 @@
 /**
  * What the MCP tools do, as plain functions over the library (no MCP types here): the solver
- * (`analyzeGame`), steering (`compilePolicy` + `applyEdits`, rounded as a turn rounds), the stage-1 decision
+ * (`analyzeGame`), steering (`compilePolicy` + `steeredMatrix`, rounded as a turn rounds), the stage-1 decision
  * of a GTAlign turn, a whole turn, and the welfare reward. Errors a caller can fix throw `ToolInputError`
  * (or the library's own errors), which the server reports as a tool error (`isError`) with the message.
  */
 import type { z } from 'zod';
 import { runTurn, type SteeringTrace, type TurnOptions } from '../assistant/turn.js';
 import { gtalignObject } from '../assistant/turn-json.js';
-import { quantizeMatrix } from '../chain/payoff-edit.js';
 import { analyzeGame } from '../game/analyze.js';
 import { matrixProblems } from '../game/matrix.js';
 import { type SelectionRuleName, selectCell } from '../game/select.js';
@@ -15,7 +14,7 @@ import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey 
 import type { ChatModel, GenerateResult } from '../llm/types.js';
 import { analyzeSample, finishSample } from '../reward/score.js';
 import { verdictOutsideScale } from '../reward/verdict.js';
-import { applyEdits } from '../steering/apply.js';
+import { steeredMatrix } from '../steering/apply.js';
 import { compilePolicy } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
@@ -91,7 +90,7 @@ export function steerTool(args: z.infer<typeof steerInput>): z.infer<typeof stee
   const matrix = checkedMatrix(args.matrix, spec);
   const policy = resolvePolicy(args.policy);
   const edits = compilePolicy(policy, args.profile as ProfileInput | undefined, spec);
-  const after = quantizeMatrix(applyEdits(matrix, edits, spec), spec);
+  const after = steeredMatrix(matrix, edits, spec);
   const rule: SelectionRuleName = args.rule ?? 'sum';
   const before = selectCell(matrix, rule, spec);
   const steered = selectCell(after, rule, spec);

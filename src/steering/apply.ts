@@ -1,6 +1,7 @@
 /**
  * Applying payoff edits to a matrix, and the before/after difference for traces.
  */
+import { quantizeMatrix, roundHundredths } from '../chain/payoff-edit.js';
 import { assertCompleteMatrix } from '../game/matrix.js';
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type Payoff, type PayoffMatrix } from '../game/spec.js';
 import type { PayoffEdits } from './compile.js';
@@ -54,6 +55,30 @@ export function applyEdits(
   }
   if (issues.length > 0) throw new SteeringError('edits', issues);
   return out;
+}
+
+/**
+ * The matrix a steered turn shows the model: each edit rounded to two decimals first, so that an edit
+ * shows as the same change in every cell it applies to (rounding the sums instead turned −0.675 into
+ * −0.67 on a positive payoff and −0.68 on a negative one), and a transfer (+d for one player, −d for the
+ * other) still adds nothing to LLM + user; then the sums rounded to two decimals, which only removes
+ * binary noise from payoffs of one decimal (GTALIGN.md §2). Throws as {@link applyEdits} does.
+ */
+export function steeredMatrix(
+  matrix: PayoffMatrix,
+  edits: Pick<PayoffEdits, 'cells'>,
+  spec: GameSpec = DEFAULT_SPEC,
+): PayoffMatrix {
+  // Object.fromEntries defines each key, so a stray "__proto__" cell is still there for applyEdits to name.
+  const cells = Object.fromEntries(
+    Object.entries(edits.cells).map(([key, d]) => [
+      key,
+      typeof d === 'object' && d !== null
+        ? { LLM: roundHundredths(d.LLM), user: roundHundredths(d.user) }
+        : d,
+    ]),
+  );
+  return quantizeMatrix(applyEdits(matrix, { cells }, spec), spec);
 }
 
 /** One cell's change. */

@@ -5,12 +5,11 @@
  * import this file, which imports only the pure layers (game, chain's payoff edit, steering), so the page
  * computes exactly what the library computes.
  */
-import { quantizeMatrix } from '../chain/payoff-edit.js';
 import { analyzeGame } from '../game/analyze.js';
 import type { SelectionResult, SelectionRuleName } from '../game/select.js';
 import { selectCell } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
-import { applyEdits } from '../steering/apply.js';
+import { steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
@@ -39,7 +38,7 @@ export function steer(
   const rule = options.rule ?? 'sum';
   const edits = compilePolicy(policy, options.profile, spec);
   const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
-  const after = unchanged ? matrix : quantizeMatrix(applyEdits(matrix, edits, spec), spec);
+  const after = unchanged ? matrix : steeredMatrix(matrix, edits, spec);
   const selection = selectCell(after, rule, spec);
   const analysis = analyzeGame(after, { spec });
   const beforeAnalysis = analyzeGame(matrix, { spec });

@@ -147,7 +147,7 @@ describe('payoffs near the largest number', () => {
     const model = scripted((_r, call) => ({ text: call === 0 ? huge : answer }));
     const result = await runTurn({ model, question, policy: PRESETS.api });
     expect(result.trace.matrixAfter.VQ_DA!.LLM).toBe(1e307);
-    expect(result.trace.matrixAfter.VQ_DA!.user).toBe(1.73); // 2.4 − 0.675, to two decimals
+    expect(result.trace.matrixAfter.VQ_DA!.user).toBe(1.72); // 2.4 + the edit −0.675 rounded to −0.68
     expect(result.cell).toBe('VQ_DA');
   });
 

@@ -130,7 +130,8 @@ describe('reading the model’s choice from its analysis', () => {
     // The key after the choice word is the rejected one: the choice is the key before it in its sentence.
     expect(readAnalyzeChoice('DQ_DA is the best choice here, better than VQ_CQ.').cell).toBe('DQ_DA');
     expect(
-      readAnalyzeChoice('Frontier: DQ_DA, VQ_CQ. Summing gives DQ_DA (4.9); I pick it over VQ_CQ (4.1).').cell,
+      readAnalyzeChoice('Frontier: DQ_DA, VQ_CQ. Summing gives DQ_DA (4.9); I pick it over VQ_CQ (4.1).')
+        .cell,
     ).toBe('DQ_DA');
     expect(readAnalyzeChoice('I will go with DQ_DA rather than VQ_CQ.').cell).toBe('DQ_DA');
     // Set aside with no key before it in the sentence: the other cues, then the last mention, decide.

@@ -7,6 +7,7 @@ import {
   formatDiff,
   PRESETS,
   SteeringError,
+  steeredMatrix,
 } from '../../src/steering/index.js';
 
 const M: PayoffMatrix = {
@@ -48,6 +49,40 @@ describe('applyEdits', () => {
   it('refuses an incomplete matrix with the game layer’s error', () => {
     const { VQ_DA: _dropped, ...partial } = M;
     expect(() => applyEdits(partial, compilePolicy(PRESETS.none))).toThrowError(MatrixError);
+  });
+});
+
+describe('steeredMatrix', () => {
+  const sums = (m: PayoffMatrix) =>
+    Object.fromEntries(Object.entries(m).map(([k, p]) => [k, p.LLM + p.user]));
+  /** Edits of +d to the LLM and −d to the user in every cell of column DA, none elsewhere. */
+  const transfer = (d: number) => ({
+    cells: Object.fromEntries(
+      Object.keys(M).map((k) => [k, k.endsWith('_DA') ? { LLM: d, user: -d } : { LLM: 0, user: 0 }]),
+    ),
+  });
+
+  it('keeps a transfer a transfer: LLM + user of every cell is what it was, to the cent', () => {
+    for (const d of [0.005, 0.015, 0.405, 0.675, 1.235]) {
+      const after = steeredMatrix(M, transfer(d));
+      for (const [k, s] of Object.entries(sums(after)))
+        expect(s, `±${d} on ${k}`).toBeCloseTo(sums(M)[k]!, 9);
+    }
+  });
+
+  it('shows one edit as the same change in every cell, whatever the payoff’s sign', () => {
+    const signs: PayoffMatrix = { ...M, VQ_DA: { LLM: -1.9, user: -2.4 } };
+    const after = steeredMatrix(signs, transfer(0.675));
+    // −0.675 is −0.68 on a positive payoff (2.8) and on a negative one (−2.4) alike.
+    expect(after.DQ_DA).toEqual({ LLM: 2.28, user: 2.12 });
+    expect(after.VQ_DA).toEqual({ LLM: -1.22, user: -3.08 });
+  });
+
+  it('breaks no tie a transfer did not create: a tie on LLM + user stays a tie', () => {
+    // DQ_DA and DQ_CQ tie on 4.0; ±0.005 on DA rounded only after adding gave DA 4.01 and the pick.
+    const tied: PayoffMatrix = { ...M, DQ_DA: { LLM: 1.3, user: 2.7 }, DQ_CQ: { LLM: 1.4, user: 2.6 } };
+    const after = steeredMatrix(tied, transfer(0.005));
+    expect(after.DQ_DA!.LLM + after.DQ_DA!.user).toBeCloseTo(after.DQ_CQ!.LLM + after.DQ_CQ!.user, 9);
   });
 });
 

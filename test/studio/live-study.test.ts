@@ -14,10 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
-import { quantizeMatrix } from '../../src/chain/payoff-edit.js';
 import { selectCell } from '../../src/game/select.js';
 import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent } from '../../src/llm/types.js';
-import { applyEdits } from '../../src/steering/apply.js';
+import { steeredMatrix } from '../../src/steering/apply.js';
 import { compilePolicy } from '../../src/steering/compile.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import {
@@ -92,7 +91,7 @@ function shown(request: GenerateRequest): string {
 
 /** The cell the library picks for the paper's matrix under a preset (what the arm must answer with). */
 function pickUnder(preset: keyof typeof PRESETS): string {
-  return selectCell(quantizeMatrix(applyEdits(DINOSAUR_MATRIX, compilePolicy(PRESETS[preset])))).selected[0]!;
+  return selectCell(steeredMatrix(DINOSAUR_MATRIX, compilePolicy(PRESETS[preset]))).selected[0]!;
 }
 
 let root: string;

@@ -19,12 +19,11 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
-import { quantizeMatrix } from '../../src/chain/payoff-edit.js';
 import { PAPER_FIGURES } from '../../src/eval/paper-figures.js';
 import { analyzeGame } from '../../src/game/analyze.js';
 import { selectCell } from '../../src/game/select.js';
 import type { PayoffMatrix } from '../../src/game/spec.js';
-import { applyEdits } from '../../src/steering/apply.js';
+import { steeredMatrix as librarySteered } from '../../src/steering/apply.js';
 import { compilePolicy } from '../../src/steering/compile.js';
 import { parsePolicy } from '../../src/steering/policy.js';
 import { kendallByPairs } from '../support/kendall-by-pairs.js';
@@ -85,7 +84,7 @@ function scripted(body: StubRequestBody) {
 /** The library's own computation of a turn's steering step (as runTurn does it). */
 function libraryView(matrix: PayoffMatrix, policyInput: unknown, rule: 'sum' | 'product') {
   const edits = compilePolicy(parsePolicy(policyInput));
-  const after = quantizeMatrix(applyEdits(matrix, edits));
+  const after = librarySteered(matrix, edits);
   const analysis = analyzeGame(after);
   return {
     after,
