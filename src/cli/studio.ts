@@ -12,6 +12,7 @@ import { ACCESS_LOG, API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../confi
 import { STEERING } from '../config/settings/steering.js';
 import { COMPARE_BASE_URL, COMPARE_MODEL, STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
 import { createPlayground } from '../studio/playground.js';
+import { studioRaterSecret } from '../studio/rater-token.js';
 import { loadRuns } from '../studio/runs.js';
 import { startStudioServer } from '../studio/server.js';
 import { openStudyStore } from '../studio/study.js';
@@ -104,6 +105,15 @@ The page is self-contained (no CDN). The backend is created at the first questio
       ctx.stderr.write(`gtalign studio: warning: ${m}\n`),
     );
     const token = randomBytes(24).toString('hex');
+    // Raters' links are made with a secret kept beside the studies, so they outlive this process.
+    let raterSecret: string | undefined;
+    try {
+      raterSecret = await studioRaterSecret(studies.dir);
+    } catch (err) {
+      ctx.stderr.write(
+        `gtalign studio: warning: cannot keep the raters' secret in ${studies.dir} (${(err as Error).message}); rater links made now stop working when the studio stops\n`,
+      );
+    }
     let accessLog: Awaited<ReturnType<typeof openServerAccessLog>> | undefined;
     try {
       accessLog = await openServerAccessLog(server, ctx);
@@ -127,6 +137,7 @@ The page is self-contained (no CDN). The backend is created at the first questio
         rule: defaults.rule,
         ...(steering.profile === undefined ? {} : { profile: steering.profile }),
         token,
+        ...(raterSecret === undefined ? {} : { raterSecret }),
         apiKeys: server.apiKeys,
         host: server.host,
         port: server.port,

@@ -13,6 +13,12 @@ export interface KeyChecker {
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
+/** The key of an `Authorization: Bearer KEY` header value, or undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  return /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)?.[1];
+}
+
 /** A checker for these keys; with no keys every request passes. Empty keys are ignored. */
 export function createKeyChecker(keys: readonly string[] = []): KeyChecker {
   const digests = keys.filter((k) => k !== '').map(digest);
@@ -20,10 +26,9 @@ export function createKeyChecker(keys: readonly string[] = []): KeyChecker {
   return {
     enabled: true,
     check(authorization) {
-      if (authorization === undefined) return false;
-      const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-      if (match === null) return false;
-      const given = digest(match[1]!);
+      const key = bearerToken(authorization);
+      if (key === undefined) return false;
+      const given = digest(key);
       let ok = false;
       for (const d of digests) ok = timingSafeEqual(d, given) || ok;
       return ok;

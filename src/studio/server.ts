@@ -13,8 +13,8 @@ import { type GroupIntervals, intervals, welfareOf } from '../eval/record-interv
 import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { ChatModelError } from '../llm/types.js';
 import type { AccessLog } from '../server/access-log.js';
-import { createKeyChecker } from '../server/auth.js';
-import { badRequest, HttpError } from '../server/errors.js';
+import { bearerToken, createKeyChecker } from '../server/auth.js';
+import { badRequest, HttpError, unauthorized } from '../server/errors.js';
 import { createHandler, type RequestContext, type Route, readJsonBody, sendJson } from '../server/http.js';
 import { listen, type RunningServer } from '../server/listen.js';
 import { createMetricsRegistry } from '../server/metrics.js';
@@ -26,6 +26,7 @@ import { analyzeStudy } from './analysis.js';
 import { studioPage } from './assets.js';
 import { createLiveStudies, keptArm, parseLiveTurn, requireLive } from './live-study.js';
 import { type Playground, UnknownStage1Error } from './playground.js';
+import { isRaterToken, newRaterSecret, raterToken } from './rater-token.js';
 import { itemRow, itemView, type LoadedRun, replyText } from './runs.js';
 import {
   type Arm,
@@ -59,8 +60,13 @@ export interface StudioOptions {
   policy: SteeringPolicy;
   rule: SelectionRuleName;
   profile?: ProfileInput;
-  /** The access token of the printed URL. */
+  /** The access token of the printed URL: the owner's, which opens everything. */
   token: string;
+  /**
+   * The secret raters' tokens are made with (rater-token.ts); keep it to keep rater links working across
+   * restarts. Default: a new one for this server.
+   */
+  raterSecret?: string;
   /** More accepted bearer keys (`--api-key-env`). */
   apiKeys?: readonly string[];
   host?: string;
@@ -124,6 +130,21 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
   const { runs, studies } = options;
   const maxBody = options.maxBodyBytes ?? 1 << 20;
   const keys = createKeyChecker([options.token, ...(options.apiKeys ?? [])]);
+  const raterSecret = options.raterSecret ?? newRaterSecret();
+  /**
+   * The rating routes take the owner's key, or the rater's own token for this study and rater (a rater's
+   * link carries only that, see rater-token.ts). Checked before a body is read.
+   */
+  const allowRater = (ctx: RequestContext, id: string, rater: string): void => {
+    const authorization = ctx.req.headers.authorization;
+    if (keys.check(authorization)) return;
+    if (isRaterToken(raterSecret, id, rater, bearerToken(authorization))) return;
+    throw unauthorized(
+      authorization === undefined
+        ? 'missing API key: send it as "Authorization: Bearer KEY"'
+        : "invalid API key (a rater's token opens only that rater's rating of that study)",
+    );
+  };
   const page = await studioPage();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const runAt = (ctx: RequestContext): LoadedRun => {
@@ -169,8 +190,17 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
       path: '/',
       auth: false,
       handle(ctx) {
-        const given = query(ctx).get('token');
-        if (given === null || !keys.check(`Bearer ${given}`)) {
+        const q = query(ctx);
+        const given = q.get('token');
+        // The owner's token, or a rater's for the study and rater the link names (the page then shows
+        // that rater's rating only).
+        const study = q.get('study');
+        const rater = q.get('rater');
+        const allowed =
+          given !== null &&
+          (keys.check(`Bearer ${given}`) ||
+            (study !== null && rater !== null && isRaterToken(raterSecret, study, rater, given)));
+        if (!allowed) {
           ctx.res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
           ctx.res.end(
             'gtalign studio: open the URL printed at start (it carries the access token, ?token=…)\n',
@@ -462,8 +492,10 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         }
         if (body.kind !== undefined && body.kind !== 'runs')
           throw badRequest('kind: "runs" or "live"', 'kind');
-        const a = runs[Number(body.runA)];
-        const b = runs[Number(body.runB)];
+        // Indexes as JSON integers only: Number("") is 0 and Number("0x1") is 1.
+        const runOf = (v: unknown) => (Number.isSafeInteger(v) ? runs[v as number] : undefined);
+        const a = runOf(body.runA);
+        const b = runOf(body.runB);
         if (a === undefined || b === undefined) throw badRequest('runA, runB: indexes of the loaded runs');
         if (a === b) throw badRequest('choose two different runs');
         const items: StudyItem[] = [];
@@ -540,10 +572,33 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     },
     {
       method: 'GET',
-      path: '/api/rater',
+      path: '/api/rater-link',
       handle(ctx) {
         const id = param(ctx, 'id');
         const rater = param(ctx, 'rater');
+        if (!RATER_ID.test(rater)) throw badRequest('rater: 1–64 letters, digits, "_", "." or "-"', 'rater');
+        try {
+          studies.get(id);
+        } catch (err) {
+          studyError(err);
+        }
+        const token = raterToken(raterSecret, id, rater);
+        const search = new URLSearchParams({ study: id, rater, token });
+        // The page's path and query; the hash names the rating view for pages that route by it.
+        sendJson(ctx.res, 200, {
+          token,
+          path: `/?${search}#/study/${encodeURIComponent(id)}/rate/${encodeURIComponent(rater)}`,
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/rater',
+      auth: false,
+      handle(ctx) {
+        const id = param(ctx, 'id');
+        const rater = param(ctx, 'rater');
+        allowRater(ctx, id, rater);
         if (!RATER_ID.test(rater)) throw badRequest('rater: 1–64 letters, digits, "_", "." or "-"', 'rater');
         try {
           const study = studies.get(id);
@@ -584,9 +639,11 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     {
       method: 'POST',
       path: '/api/live-turn',
+      auth: false,
       async handle(ctx) {
         const id = param(ctx, 'id');
         const rater = param(ctx, 'rater');
+        allowRater(ctx, id, rater);
         if (!RATER_ID.test(rater)) throw badRequest('rater: 1–64 letters, digits, "_", "." or "-"', 'rater');
         const body = await readJsonBody(ctx, maxBody);
         if (live === undefined) throw badRequest('the studio runs without a backend');
@@ -602,15 +659,25 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     {
       method: 'POST',
       path: '/api/rate',
+      auth: false,
       async handle(ctx) {
         const id = param(ctx, 'id');
         const rater = param(ctx, 'rater');
+        allowRater(ctx, id, rater);
         const body = await readJsonBody(ctx, maxBody);
         try {
           const answer = parseAnswer(studies.get(id), rater, body);
-          const { stored } = await studies.rate(id, answer);
+          const { stored, rating } = await studies.rate(id, answer);
           const done = studies.ratings(id).filter((r) => r.rater === rater).length;
-          sendJson(ctx.res, 200, { stored, done });
+          // The answer kept, as the rater saw it (replies 1 and 2): when this one came second (another tab,
+          // a resent request) it was not stored, and the page says which answer stands.
+          const right: Arm = rating.left === 'A' ? 'B' : 'A';
+          const kept = {
+            satisfaction1: rating.satisfaction[rating.left],
+            satisfaction2: rating.satisfaction[right],
+            preference: rating.preference === 'tie' ? 'tie' : rating.preference === rating.left ? 1 : 2,
+          };
+          sendJson(ctx.res, 200, { stored, done, kept });
         } catch (err) {
           studyError(err);
         }

@@ -400,8 +400,15 @@ const CSV_COLUMNS = [
   'at',
 ] as const;
 
+/** Text a spreadsheet would run as a formula: `=`, `+`, `-`, `@`, a tab or a carriage return first. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 function csvCell(value: unknown): string {
-  const text = value === null || value === undefined ? '' : String(value);
+  let text = value === null || value === undefined ? '' : String(value);
+  // The CSV is for spreadsheets, which run a cell such as `=HYPERLINK(…)` from a rater's comment or a
+  // model's reply: such text gets a leading apostrophe (shown as text, not run). Numbers (a negative W)
+  // are left as they are; the JSONL export keeps every text exactly.
+  if (typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -501,8 +501,11 @@ describe.skipIf(!haveChromium)('gtalign studio in headless Chromium', () => {
       });
     };
 
-    // alice rates everything, the first three by keyboard only.
+    // alice rates everything, the first three by keyboard only. Her page is her rating alone: the link
+    // carries her own token, not the owner's, and the page has none of the owner's navigation.
+    expect(links.alice).not.toContain(studio.token);
     const alice = await gotoRater(links.alice!);
+    expect(await alice.locator('nav').count()).toBe(0);
     const aliceOrder: string[] = [];
     for (let k = 0; k < N_ROWS; k++) {
       aliceOrder.push((await alice.getAttribute('form.rating', 'data-item'))!);

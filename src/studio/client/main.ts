@@ -40,8 +40,29 @@ async function route(root: HTMLElement, config: StudioConfig): Promise<void> {
   document.title = `gtalign studio · ${page}`;
 }
 
+/**
+ * A rater's page (the link names the study and rater, and carries the rater's own token): that rating
+ * only, without the owner's navigation, which the token would not open anyway.
+ */
+function startRater(study: string, rater: string): void {
+  const root = h('div', { id: 'view' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  document.body.replaceChildren(h('header', {}, h('h1', {}, 'gtalign studio')), error, root);
+  ratePage(study, rater)
+    .then((view) => {
+      root.replaceChildren(view);
+      document.title = 'gtalign studio · rating';
+      document.body.setAttribute('data-ready', location.hash);
+    })
+    .catch((err) => showError(error, err));
+}
+
 async function start(): Promise<void> {
   token();
+  const search = new URLSearchParams(location.search);
+  const study = search.get('study');
+  const rater = search.get('rater');
+  if (study !== null && rater !== null) return startRater(study, rater);
   const root = h('div', { id: 'view' });
   const error = h('p', { class: 'error', role: 'alert' });
   document.body.replaceChildren(

@@ -3,18 +3,7 @@
 
 import { SELECTION_RULES } from '../../game/select.js';
 import { PRESET_NAMES } from '../../steering/preset-names.js';
-import {
-  api,
-  download,
-  fmt,
-  fmtCI,
-  h,
-  type IntervalJson,
-  labelled,
-  select,
-  showError,
-  token,
-} from './dom.js';
+import { api, download, fmt, fmtCI, h, type IntervalJson, labelled, select, showError } from './dom.js';
 import type { StudioConfig } from './playground.js';
 import type { RunSummary } from './runs.js';
 
@@ -29,9 +18,15 @@ interface StudySummary {
   arms: { A: { run: string }; B: { run: string } };
 }
 
-/** The rater link: the page's address with the token and the rater's route. */
-export function raterLink(study: string, rater: string): string {
-  return `${location.origin}/?token=${encodeURIComponent(token())}#/study/${study}/rate/${encodeURIComponent(rater)}`;
+/**
+ * The rater's link: the page's address with the rater's own token, which opens that rater's rating of
+ * this study and nothing else (the server makes it; the owner's token never leaves this page).
+ */
+export async function raterLink(study: string, rater: string): Promise<string> {
+  const made = await api<{ path: string }>(
+    `/api/rater-link?id=${encodeURIComponent(study)}&rater=${encodeURIComponent(rater)}`,
+  );
+  return `${location.origin}${made.path}`;
 }
 
 export async function studiesPage(): Promise<HTMLElement> {
@@ -281,8 +276,10 @@ export async function studyPage(id: string): Promise<HTMLElement> {
       {
         onsubmit: (e: Event) => {
           e.preventDefault();
-          const url = raterLink(id, rater.value);
-          link.replaceChildren('Send this link to the rater: ', h('a', { href: url }, url));
+          raterLink(id, rater.value).then(
+            (url) => link.replaceChildren('Send this link to the rater: ', h('a', { href: url }, url)),
+            (err: unknown) => showError(error, err),
+          );
         },
       },
       labelled('Rater id', rater),
@@ -340,12 +337,25 @@ interface RaterPlanJson {
 const rateUrl = (id: string, rater: string, path: string): string =>
   `${path}?id=${encodeURIComponent(id)}&rater=${encodeURIComponent(rater)}`;
 
-/** The form that rates one pair: satisfaction 1–5 for each reply, a preference, a comment. */
+/** What the server kept for a pair: this answer, or (`stored` false) one given before in another tab. */
+interface RateReply {
+  stored: boolean;
+  kept: { preference: 1 | 2 | 'tie' };
+}
+
+/** Said when a pair had been rated already: the first answer stands, and the page follows it. */
+const ALREADY_RATED =
+  'This pair had already been rated (in another tab or window): the answer given first is kept, and this page now follows it.';
+
+/**
+ * The form that rates one pair: satisfaction 1–5 for each reply, a preference, a comment. `onRated` gets
+ * the preference the server kept, which is another tab's when that one answered first.
+ */
 function ratingForm(
   id: string,
   rater: string,
   next: PlanItem,
-  onRated: (preference: 1 | 2 | 'tie') => void,
+  onRated: (kept: 1 | 2 | 'tie', stored: boolean) => void,
 ): HTMLElement {
   const error = h('p', { class: 'error', role: 'alert' });
   const scale = (n: 1 | 2) =>
@@ -370,14 +380,14 @@ function ratingForm(
         const button = form.querySelector('button[type=submit]') as HTMLButtonElement;
         button.disabled = true;
         try {
-          await api(rateUrl(id, rater, '/api/rate'), {
+          const reply = await api<RateReply>(rateUrl(id, rater, '/api/rate'), {
             item: next.item,
             satisfaction1: Number(data.get('sat1')),
             satisfaction2: Number(data.get('sat2')),
             preference,
             comment: String(data.get('comment') ?? ''),
           });
-          onRated(preference);
+          onRated(reply.kept.preference, reply.stored);
         } catch (err) {
           button.disabled = false;
           showError(error, err);
@@ -431,12 +441,14 @@ export async function ratePage(id: string, rater: string): Promise<HTMLElement> 
   const done = new Set(plan.done);
   const main = h('main', { id: 'rate' }, h('h2', {}, plan.name));
   const body = h('div', {});
+  const notice = h('p', { class: 'hint', role: 'status', 'data-testid': 'rating-notice' });
   main.append(
     h(
       'p',
       { class: 'hint' },
       'Rate how satisfied you would be with each reply (1 = not at all, 5 = fully), then say which you prefer. You can stop at any time and come back with the same link.',
     ),
+    notice,
     body,
   );
   const show = () => {
@@ -455,7 +467,8 @@ export async function ratePage(id: string, rater: string): Promise<HTMLElement> 
     }
     body.replaceChildren(
       progress,
-      ratingForm(id, rater, next, () => {
+      ratingForm(id, rater, next, (_kept, stored) => {
+        notice.textContent = stored ? '' : ALREADY_RATED;
         done.add(next.item);
         show();
         focusFirstScale(body);
@@ -566,8 +579,10 @@ function livePage(id: string, rater: string, plan: RaterPlanJson): HTMLElement {
     }
     body.replaceChildren(
       progress,
-      ratingForm(id, rater, next, (preference) => {
-        // The conversation goes on with the preferred reply (on a tie, reply 1), as the server keeps it.
+      ratingForm(id, rater, next, (preference, stored) => {
+        status.textContent = stored ? '' : ALREADY_RATED;
+        // The conversation goes on with the kept answer's preferred reply (on a tie, reply 1), as the
+        // server keeps it: another tab's answer when that one came first.
         next.kept = preference === 'tie' ? 1 : preference;
         show();
         (body.querySelector('#live-message') as HTMLTextAreaElement | null)?.focus();
