@@ -23,14 +23,25 @@ const REASONS: Readonly<Record<string, string>> = {
 /** Syscalls that read: their failures say "cannot read"; `open`'s "cannot open", the others "cannot write". */
 const READS = new Set(['read', 'stat', 'lstat', 'fstat', 'scandir', 'readlink', 'access']);
 
+/**
+ * The reason a file operation's system error gives, in the words of {@link describeFsFailure} (`no space
+ * left on the device (ENOSPC)`), for callers that name the file themselves (a write's error carries no
+ * path); undefined when `err` is not such an error.
+ */
+export function fsFailureReason(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !Object.hasOwn(REASONS, code)) return undefined;
+  return `${REASONS[code]} (${code})`;
+}
+
 /** The line for a file operation's system error, or undefined when `err` is not one. */
 export function describeFsFailure(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
+  const reason = fsFailureReason(err);
   const e = err as NodeJS.ErrnoException & { dest?: string };
-  const reason = e.code === undefined ? undefined : REASONS[e.code];
   if (reason === undefined || typeof e.syscall !== 'string' || typeof e.path !== 'string') return undefined;
   // A rename's destination is the file the user named; its source is a temporary file beside it.
   const path = e.syscall === 'rename' && typeof e.dest === 'string' ? e.dest : e.path;
   const verb = READS.has(e.syscall) ? 'read' : e.syscall === 'open' ? 'open' : 'write';
-  return `cannot ${verb} ${path}: ${reason} (${e.code})`;
+  return `cannot ${verb} ${path}: ${reason}`;
 }

@@ -15,14 +15,14 @@
  * export holds every rating exactly once.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashSeed, seededRandom, shuffled } from '../eval/stats.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { syncDir, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import type { SteeringPolicy } from '../steering/policy.js';
-import { AppendLog, AppendLogError } from './append-log.js';
+import { AppendLog, AppendLogError, failureReason } from './append-log.js';
 
 export type Arm = 'A' | 'B';
 
@@ -120,6 +120,8 @@ export const RATER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const STUDY_ID = /^[a-z0-9-]{1,80}$/;
 const MAX_COMMENT = 2000;
 
+const isScore = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 5;
+
 export function raterPlan(study: StudyFile, rater: string, done: Iterable<string> = []): RaterPlan {
   if (study.kind === 'live') {
     // A live study's items are the rater's own turns, in the order they were written.
@@ -151,8 +153,7 @@ export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omi
   const planned = raterPlan(study, rater).order.find((o) => o.item === item);
   if (planned === undefined) throw new StudyError(`item ${JSON.stringify(item)} is not in this study`, 404);
   const score = (v: unknown, what: string): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 5)
-      throw new StudyError(`${what}: a satisfaction rating from 1 to 5`);
+    if (!isScore(v)) throw new StudyError(`${what}: a satisfaction rating from 1 to 5`);
     return v;
   };
   // The page shows replies 1 (left) and 2 (right); the store keeps arms.
@@ -220,6 +221,30 @@ function studyFileProblem(study: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * What is wrong with a line of a ratings log read back as a {@link Rating}, or undefined: it must hold what
+ * {@link parseAnswer} and `rate` write, since the analysis and the exports read every field.
+ */
+function ratingProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const r = value as Record<string, unknown>;
+  if (typeof r.rater !== 'string' || !RATER_ID.test(r.rater))
+    return 'rater is not a rater id (1–64 letters, digits, "_", "." or "-")';
+  if (typeof r.item !== 'string') return 'item is not a string';
+  if (r.left !== 'A' && r.left !== 'B') return 'left is not "A" or "B"';
+  const s = r.satisfaction;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'satisfaction is not an object';
+  for (const arm of ['A', 'B'] as const)
+    if (!isScore((s as Record<string, unknown>)[arm]))
+      return `satisfaction.${arm} is not a whole number from 1 to 5`;
+  if (r.preference !== 'A' && r.preference !== 'B' && r.preference !== 'tie')
+    return 'preference is not "A", "B" or "tie"';
+  if (typeof r.comment !== 'string' || r.comment.length > MAX_COMMENT)
+    return `comment is not a string of at most ${MAX_COMMENT} characters`;
+  if (typeof r.at !== 'string') return 'at is not a string';
+  return undefined;
+}
+
 async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
   const file = join(dir, 'study.json');
   let study: StudyFile;
@@ -247,7 +272,10 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
   }
   const ratings: Rating[] = [];
   const keys = new Set<string>();
-  for (const { value } of opened.lines) {
+  for (const { number, value } of opened.lines) {
+    const problem = ratingProblem(value);
+    if (problem !== undefined)
+      throw new StudyError(`${opened.log.path}:${number}: not a rating: ${problem}`, 500);
     const r = value as Rating;
     if (keys.has(key(r))) continue;
     keys.add(key(r));
@@ -330,11 +358,27 @@ export async function openStudyStore(
         items: input.kind === 'live' ? [] : input.items,
       };
       const sdir = join(root, id);
-      await fs.mkdir(sdir, { recursive: true });
-      await writeFileAtomic(join(sdir, 'study.json'), `${JSON.stringify(study, null, 1)}\n`, fs);
-      await syncDir(fs, sdir);
-      await syncDir(fs, root);
-      const s = await readStudy(fs, sdir);
+      const file = join(sdir, 'study.json');
+      let writing = sdir;
+      let made: unknown;
+      let s: OpenStudy;
+      try {
+        made = await fs.mkdir(sdir, { recursive: true });
+        writing = file;
+        await writeFileAtomic(file, `${JSON.stringify(study, null, 1)}\n`, fs);
+        await syncDir(fs, sdir);
+        await syncDir(fs, root);
+        s = await readStudy(fs, sdir);
+      } catch (err) {
+        // A study its owner was told failed must not appear at the next start, nor leave an empty folder.
+        // mkdir names the folder it made; one that was there already is not ours to remove.
+        if (made !== undefined) await rm(sdir, { recursive: true, force: true }).catch(() => undefined);
+        if (err instanceof StudyError) throw err;
+        throw new StudyError(
+          `the study was not created: cannot write ${writing}: ${failureReason(err)}`,
+          500,
+        );
+      }
       open.set(id, s);
       return s.study;
     },

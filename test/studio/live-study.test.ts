@@ -382,7 +382,7 @@ describe('live turns on disk', () => {
       .catch((e) => e);
     expect(error).toBeInstanceOf(StudyError);
     expect(error.status).toBe(500);
-    expect(error.message).toMatch(/cannot write .*items\.jsonl: ENOSPC/);
+    expect(error.message).toMatch(/cannot write .*items\.jsonl: no space left on the device \(ENOSPC\)$/);
     expect(full.get(study.id).items).toHaveLength(0);
     expect(await readFile(join(dir, study.id, 'items.jsonl'), 'utf8').catch(() => '')).toBe('');
     await full.close();
