@@ -9,9 +9,9 @@
  * The log does not order appends: its owner runs them one at a time.
  */
 
-import { fsFailureReason } from '../cli/fs-failure.js';
 import { writeAll } from '../io/checked-write.js';
 import type { FileOps, OpenFile } from '../io/file-ops.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 
 export class AppendLogError extends Error {
   constructor(message: string) {
