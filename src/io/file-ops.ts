@@ -16,7 +16,8 @@ export interface OpenFile {
 }
 
 export interface FileOps {
-  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+  /** One folder (EEXIST when it is there), or with `recursive` every missing folder of the path. */
+  mkdir(path: string, options?: { recursive: true }): Promise<unknown>;
   /** `flags` as node:fs takes them ('a', 'w', 'wx', or O_… constants). */
   open(path: string, flags: string | number): Promise<OpenFile>;
   readFile(path: string): Promise<Buffer>;

@@ -345,7 +345,21 @@ export async function openStudyStore(
         .replace(/[^a-z0-9]+/g, '-')
         .replace(/^-|-$/g, '')
         .slice(0, 40);
-      const id = `${slug === '' ? 'study' : slug}-${randomBytes(3).toString('hex')}`;
+      // The folder is made on its own (not recursively), so an id drawn twice (same name, same 24 random
+      // bits) finds the other study's folder there and draws again instead of writing over its study.json.
+      let id = '';
+      let sdir = '';
+      for (let attempt = 1; ; attempt++) {
+        id = `${slug === '' ? 'study' : slug}-${randomBytes(3).toString('hex')}`;
+        sdir = join(root, id);
+        try {
+          await fs.mkdir(sdir);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 8) continue;
+          throw new StudyError(`the study was not created: cannot write ${sdir}: ${failureReason(err)}`, 500);
+        }
+      }
       const study: StudyFile = {
         schema: 'gtalign.study/1',
         ...(input.kind === undefined ? {} : { kind: input.kind }),
@@ -357,27 +371,19 @@ export async function openStudyStore(
         // A live study's turns live in items.jsonl, appended as raters write them.
         items: input.kind === 'live' ? [] : input.items,
       };
-      const sdir = join(root, id);
       const file = join(sdir, 'study.json');
-      let writing = sdir;
-      let made: unknown;
       let s: OpenStudy;
       try {
-        made = await fs.mkdir(sdir, { recursive: true });
-        writing = file;
         await writeFileAtomic(file, `${JSON.stringify(study, null, 1)}\n`, fs);
         await syncDir(fs, sdir);
         await syncDir(fs, root);
         s = await readStudy(fs, sdir);
       } catch (err) {
-        // A study its owner was told failed must not appear at the next start, nor leave an empty folder.
-        // mkdir names the folder it made; one that was there already is not ours to remove.
-        if (made !== undefined) await rm(sdir, { recursive: true, force: true }).catch(() => undefined);
+        // A study its owner was told failed must not appear at the next start, nor leave an empty folder
+        // (the folder is this call's own: it made it above).
+        await rm(sdir, { recursive: true, force: true }).catch(() => undefined);
         if (err instanceof StudyError) throw err;
-        throw new StudyError(
-          `the study was not created: cannot write ${writing}: ${failureReason(err)}`,
-          500,
-        );
+        throw new StudyError(`the study was not created: cannot write ${file}: ${failureReason(err)}`, 500);
       }
       open.set(id, s);
       return s.study;

@@ -264,3 +264,27 @@ describe('a study that cannot be created', () => {
     },
   );
 });
+
+describe('a study id drawn twice', () => {
+  it('draws again rather than write over the study already in that folder', async () => {
+    // The first folder the store tries to make is "there already" (another study of the same name drew
+    // the same random id): its content must stay as it is, and the new study gets a folder of its own.
+    let taken: string | undefined;
+    const ops: FileOps = {
+      ...nodeFileOps,
+      mkdir: async (path, options) => {
+        if (path !== dir && taken === undefined) {
+          taken = path;
+          throw systemError('EEXIST', 'mkdir', path);
+        }
+        return nodeFileOps.mkdir(path, options);
+      },
+    };
+    const store = await openStudyStore(dir, ops);
+    const study = await createStudy(store);
+    expect(taken).toMatch(/storage-[0-9a-f]{6}$/);
+    expect(join(dir, study.id)).not.toBe(taken);
+    expect(await readdir(dir)).toEqual([study.id]);
+    await store.close();
+  });
+});

@@ -9,7 +9,7 @@
 import { constants } from 'node:os';
 import { type FileOps, nodeFileOps, type OpenFile } from '../../src/io/file-ops.js';
 
-export type ErrorCode = 'ENOSPC' | 'EIO' | 'EDQUOT' | 'EROFS' | 'EPERM';
+export type ErrorCode = 'ENOSPC' | 'EIO' | 'EDQUOT' | 'EROFS' | 'EPERM' | 'EEXIST';
 
 export type Fault =
   /** The index-th write writes about half of what it was given and reports it, without an error. */
@@ -50,6 +50,7 @@ export function systemError(code: ErrorCode, syscall: string, path: string): Nod
     EDQUOT: 'disk quota exceeded',
     EROFS: 'read-only file system',
     EPERM: 'operation not permitted',
+    EEXIST: 'file already exists',
   };
   return Object.assign(new Error(`${code}: ${text[code]}, ${syscall} '${path}'`), {
     code,
