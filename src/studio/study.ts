@@ -245,6 +245,52 @@ function ratingProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What is wrong with an `{A, B}` pair of values (`replies`, `W`, …), or undefined. */
+function pairProblem(
+  v: unknown,
+  name: string,
+  ok: (x: unknown) => boolean,
+  what: string,
+): string | undefined {
+  if (!isObject(v)) return `${name} is not an object`;
+  for (const arm of ['A', 'B'] as const) if (!ok(v[arm])) return `${name}.${arm} is not ${what}`;
+  return undefined;
+}
+
+const isString = (x: unknown) => typeof x === 'string';
+const isTurnNumber = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 1;
+
+/** What is wrong with a line of a live study's `items.jsonl` (a {@link StudyItem} with `live`), or undefined. */
+function liveTurnProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not a JSON object';
+  if (typeof value.id !== 'string') return 'id is not a string';
+  if (typeof value.data_source !== 'string') return 'data_source is not a string';
+  if (value.question !== null && typeof value.question !== 'string')
+    return 'question is not a string or null';
+  const problem =
+    pairProblem(value.replies, 'replies', isString, 'a string') ??
+    pairProblem(value.W, 'W', (x) => x === null || typeof x === 'number', 'a number or null') ??
+    (value.actions === undefined
+      ? undefined
+      : pairProblem(value.actions, 'actions', (x) => x === null || isString(x), 'a string or null'));
+  if (problem !== undefined) return problem;
+  const live = value.live;
+  if (!isObject(live)) return 'live is not an object';
+  if (typeof live.rater !== 'string' || !RATER_ID.test(live.rater)) return 'live.rater is not a rater id';
+  if (!isTurnNumber(live.conversation)) return 'live.conversation is not a whole number ≥ 1';
+  if (!isTurnNumber(live.turn)) return 'live.turn is not a whole number ≥ 1';
+  if (live.left !== 'A' && live.left !== 'B') return 'live.left is not "A" or "B"';
+  if (live.stage1 !== undefined && typeof live.stage1 !== 'string') return 'live.stage1 is not a string';
+  return (
+    pairProblem(live.cells, 'live.cells', isString, 'a string') ??
+    pairProblem(live.outputs, 'live.outputs', isString, 'a string') ??
+    (typeof live.at === 'string' ? undefined : 'live.at is not a string')
+  );
+}
+
 async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
   const file = join(dir, 'study.json');
   let study: StudyFile;
@@ -264,6 +310,11 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
     if (study.kind === 'live') {
       const items = await AppendLog.open(fs, join(dir, 'items.jsonl'));
       itemLog = items.log;
+      for (const { number, value } of items.lines) {
+        const problem = liveTurnProblem(value);
+        if (problem !== undefined)
+          throw new StudyError(`${items.log.path}:${number}: not a turn of a live study: ${problem}`, 500);
+      }
       study.items = items.lines.map((l) => l.value as StudyItem);
     }
     opened = await AppendLog.open(fs, join(dir, 'ratings.jsonl'));
