@@ -121,6 +121,8 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
       errors.push(err.message);
     }
   }
+  // One line (a matrix on one line, say) has its error alone, not a count of bad lines.
+  if (errors.length === 1 && lines.length === 1) throw new InputError(errors[0]!);
   if (errors.length > 0) {
     const more = errors.length > 20 ? `\n(and ${errors.length - 20} more bad lines)` : '';
     throw new InputError(`${errors.length} bad input line(s):\n${errors.slice(0, 20).join('\n')}${more}`);
@@ -144,7 +146,9 @@ export function analysisJson(input: GameInput, analysis: GameAnalysis): Record<s
   };
 }
 
-const fmt = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(Number(x.toFixed(6))));
+// Six decimals, except for a payoff so small that they would show it as 0 next to real zeros.
+const fmt = (x: number) =>
+  Number.isInteger(x) ? x.toFixed(1) : Math.abs(x) < 5e-7 ? x.toExponential(2) : String(Number(x.toFixed(6)));
 
 /** A readable report: the matrix with markers, the frontier, equilibria and the choice. */
 export function renderAnalysis(input: GameInput, analysis: GameAnalysis, spec: GameSpec): string {

@@ -122,6 +122,24 @@ describe('gtalign game analyze', () => {
     expect(r.stderr).not.toMatch(/bad input line/);
   });
 
+  it('gives a one-line matrix its error alone, not a count of bad lines', async () => {
+    // A trailing comma: not JSON, on the only line there is.
+    const text = JSON.stringify({ matrix: fixture[0]!.matrix }).replace(/}$/, ',}');
+    const r = await runCliInProcess(['game', 'analyze', '-'], { stdin: `${text}\n` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^gtalign game analyze: <stdin> line 1: not valid JSON \(/);
+    expect(r.stderr).not.toMatch(/bad input line/);
+  });
+
+  it('prints a payoff too small for six decimals in exponent form, not as 0 beside real zeros', async () => {
+    const matrix = Object.fromEntries(
+      Object.keys(fixture[0]!.matrix).map((k) => [k, { LLM: k === 'DQ_DA' ? 1e-9 : 0, user: 0 }]),
+    );
+    const r = await runCliInProcess(['game', 'analyze', '-'], { stdin: JSON.stringify({ matrix }) });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('1.00e-9');
+  });
+
   it('flags a degenerate game and still lists its pure equilibria', async () => {
     const matrix = Object.fromEntries(Object.keys(fixture[0]!.matrix).map((k) => [k, { LLM: 1, user: 1 }]));
     const r = await runCliInProcess(['game', 'analyze', '-', '--json'], {

@@ -646,7 +646,7 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
     h(
       'p',
       {},
-      `${a.ratings} ratings by ${a.raters} raters over ${a.itemsRated} of ${a.items} items. Arm A: ${a.arms.A}; arm B: ${a.arms.B}. 95% intervals: bootstrap (2000 resamples, seed ${a.seed}) for means, Fisher z for correlations.`,
+      `${a.ratings} rating${a.ratings === 1 ? '' : 's'} by ${a.raters} rater${a.raters === 1 ? '' : 's'} over ${a.itemsRated} of ${a.items} items. Arm A: ${a.arms.A}; arm B: ${a.arms.B}. 95% intervals: bootstrap (2000 resamples, seed ${a.seed}) for means, Fisher z for correlations.`,
     ),
     a.kind === 'live'
       ? h(
