@@ -110,6 +110,11 @@ export function boolean(): ValueType<boolean> {
   };
 }
 
+/** A decimal number as a user writes one (`3`, `-0.5`, `1e-6`); NaN for anything else. */
+const DECIMAL = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+// Number() also reads `0x10` as 16, `0b1` and `0o7`: a flag's value is read as the decimal it looks like.
+const decimal = (t: string): number => (DECIMAL.test(t) ? Number(t) : Number.NaN);
+
 /** An integer in [min, max]; the message says the range the way a reader expects it. */
 export function integer(options: { min: number; max?: number }): ValueType<number> {
   const { min, max } = options;
@@ -122,7 +127,7 @@ export function integer(options: { min: number; max?: number }): ValueType<numbe
   const check = (n: number): Parsed<number> =>
     Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max) ? ok(n) : bad(problem);
   return scalar(
-    (t) => (t.trim() === '' ? bad(problem) : check(Number(t))),
+    (t) => check(decimal(t)),
     (v) => (typeof v === 'number' ? check(v) : bad(problem)),
   );
 }
@@ -143,7 +148,7 @@ export function number(options: { min: number; max?: number; above?: true }): Va
       ? ok(n)
       : bad(problem);
   return scalar(
-    (t) => (t.trim() === '' ? bad(problem) : check(Number(t))),
+    (t) => check(decimal(t)),
     (v) => (typeof v === 'number' ? check(v) : bad(problem)),
   );
 }

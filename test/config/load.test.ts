@@ -188,6 +188,15 @@ describe('errors name where the bad value came from', () => {
     expect((await failure(load(['--frobnicate']))).message).toMatch(/Unknown option '--frobnicate'/);
   });
 
+  it('a number in another base than 10 (which Number() would read)', async () => {
+    expect((await failure(load(['--max-tokens', '0x10']))).message).toBe(
+      "--max-tokens must be a positive integer, got '0x10'",
+    );
+    expect((await failure(load(['--port', '0b1']))).message).toMatch(/^--port must be an integer/);
+    expect((await load(['--max-tokens', '1e2'])).values['max-tokens']).toBe(100);
+    expect((await load(['--max-tokens', ' 64 '])).values['max-tokens']).toBe(64);
+  });
+
   it('an environment variable', async () => {
     const err = await failure(load([], { GTALIGN_MAX_TOKENS: 'abc' }));
     expect(err.message).toBe('GTALIGN_MAX_TOKENS=abc: must be a positive integer');
