@@ -130,8 +130,9 @@ const PRODUCT_BOUND = 2 ** 26;
 function decimalSums(cells: readonly Payoff[]): { exact: number[]; values: number[] } {
   const scaled = scaledPayoffs(cells, SUM_BOUND);
   if (scaled === undefined) {
-    const values = cells.map(sumWelfare);
-    return { exact: values, values };
+    // Compared as halves: L/2 + U/2 orders cells as L + U does (halving a double is exact) but does not
+    // overflow to Infinity near the largest double, where two different sums would tie.
+    return { exact: cells.map((c) => c.LLM / 2 + c.user / 2), values: cells.map(sumWelfare) };
   }
   const exact = scaled.LLM.map((l, i) => l + scaled.user[i]!);
   return { exact, values: exact.map((n) => n / scaled.scale) };

@@ -193,3 +193,21 @@ describe('rule names', () => {
     expect(selectCell(m, 'sum', spec).selected).toEqual(['a_x']);
   });
 });
+
+describe('the sum rule near the largest double', () => {
+  it('still picks the larger sum when both sums pass it', () => {
+    const zero = { LLM: 0, user: 0 };
+    const matrix = {
+      DQ_DA: { LLM: 1.7e308, user: 1e308 },
+      DQ_CQ: { LLM: 1e308, user: 1.5e308 },
+      DQ_AQ: zero,
+      VQ_DA: zero,
+      VQ_CQ: zero,
+      VQ_AQ: zero,
+    };
+    expect(selectCell(matrix, 'sum').selected).toEqual(['DQ_DA']);
+    expect(selectCell({ ...matrix, DQ_CQ: { LLM: 1.7e308, user: 1.1e308 } }, 'sum').selected).toEqual([
+      'DQ_CQ',
+    ]);
+  });
+});
