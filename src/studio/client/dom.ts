@@ -55,8 +55,22 @@ function errorText(status: number, body: string): string {
   return `HTTP ${status}: ${body.slice(0, 300)}`;
 }
 
+/**
+ * `fetch` whose network failure names the studio: the browser's own words ("Failed to fetch") do not say
+ * that the studio stopped or the connection dropped, nor that nothing was saved.
+ */
+async function reach(path: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new Error(
+      `cannot reach the studio at ${location.origin} (has it stopped?); ${init.method === 'POST' ? 'this may not have been saved: reload the page once the studio is back, it shows what was' : 'reload the page once it is back'}`,
+    );
+  }
+}
+
 export async function api<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
+  const res = await reach(path, {
     method: body === undefined ? 'GET' : 'POST',
     headers: {
       authorization: `Bearer ${token()}`,
@@ -71,7 +85,7 @@ export async function api<T>(path: string, body?: unknown): Promise<T> {
 
 /** Downloads text from the API as a file. */
 export async function download(path: string, filename: string): Promise<void> {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${token()}` } });
+  const res = await reach(path, { headers: { authorization: `Bearer ${token()}` } });
   if (!res.ok) throw new Error(errorText(res.status, await res.text()));
   const url = URL.createObjectURL(await res.blob());
   const a = h('a', { href: url, download: filename });
@@ -87,7 +101,7 @@ export async function sse(
   body: unknown,
   onEvent: (event: string, data: unknown) => void,
 ): Promise<void> {
-  const res = await fetch(path, {
+  const res = await reach(path, {
     method: 'POST',
     headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
