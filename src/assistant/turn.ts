@@ -275,8 +275,12 @@ const NO_HEAD = {};
 export function restartOf(tail: string): string | undefined {
   const head = tail.trimStart();
   if (head.startsWith('<think>')) return 'it begins with a <think> block';
+  // Only where a chain's blocks stand: a reply may name the tags in its <analyze> reasoning or in the
+  // <response> text ("wrap it in <thinking>"), which is no restart.
+  const response = tail.indexOf('<response>');
+  const chain = (response >= 0 ? tail.slice(0, response) : tail).replace(/<analyze>[\s\S]*?<\/analyze>/g, '');
   for (const tag of ['<thinking>', '<payoff>']) {
-    if (tail.includes(tag)) return `it writes the prefix's ${tag} block again`;
+    if (chain.includes(tag)) return `it writes the prefix's ${tag} block again`;
   }
   return undefined;
 }

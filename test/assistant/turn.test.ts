@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TurnError } from '../../src/assistant/errors.js';
-import { runTurn } from '../../src/assistant/turn.js';
+import { restartOf, runTurn } from '../../src/assistant/turn.js';
 import { cellKeys } from '../../src/game/spec.js';
 import type {
   ChatModel,
@@ -136,6 +136,24 @@ describe('empty replies', () => {
     const result = await runTurn({ model, question, continuation: 'reask', maxTokens: 8 });
     expect(result.response).toBe('About 230 million');
     expect(result.trace.notes.join(' ')).toMatch(/cut at the stage-2 token limit \(8 tokens, --max-tokens/);
+  });
+});
+
+describe('a stage 2 that names the tags', () => {
+  it('is no restart when the tags stand in its reasoning or its response, only where blocks stand', async () => {
+    const tail =
+      '<analyze>The <payoff> matrix favours DQ_DA.</analyze>\n<response>Wrap notes in <thinking> tags.</response>';
+    expect(restartOf(tail)).toBeUndefined();
+    // The turn goes on (how the block reader treats a tag inside a block is its own matter).
+    const model = scripted((_r, call) => ({ text: call === 0 ? STAGE1 : tail }));
+    const result = await runTurn({ model, question });
+    expect(result.response).toMatch(/^Wrap notes in/);
+    expect(restartOf('\n<thinking>again</thinking><payoff>{}</payoff>')).toBe(
+      "it writes the prefix's <thinking> block again",
+    );
+    expect(restartOf('<analyze>x</analyze><payoff>{}</payoff><response>y</response>')).toBe(
+      "it writes the prefix's <payoff> block again",
+    );
   });
 });
 
