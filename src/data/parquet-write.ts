@@ -84,27 +84,33 @@ function schemaElements(name: string, shape: Shape, path: string): SchemaElement
 const SCALARS = new Set(['bool', 'int', 'float', 'string']);
 
 /**
+ * `shape` with each part that is not a list or struct replaced by `leaf(part, path)`; paths as in
+ * `floatPaths` (shape.ts): `.field` into a struct, `[]` into a list's elements.
+ */
+function mapLeaves(shape: Shape, path: string, leaf: (shape: Shape, path: string) => Shape): Shape {
+  switch (shape.kind) {
+    case 'list':
+      return { kind: 'list', element: mapLeaves(shape.element, `${path}[]`, leaf) };
+    case 'struct':
+      return {
+        kind: 'struct',
+        fields: new Map([...shape.fields].map(([k, s]) => [k, mapLeaves(s, `${path}.${k}`, leaf)])),
+      };
+    default:
+      return leaf(shape, path);
+  }
+}
+
+/**
  * Settles mixed scalar types (e.g. conv_id: int64 in most released files, string in Minerva's) on string,
  * the one type that holds every value, and records a note; other mixes stay unions and are rejected.
  */
 function settle(shape: Shape, path: string, notes: string[]): Shape {
-  switch (shape.kind) {
-    case 'union':
-      if (shape.options.every((o) => SCALARS.has(o.kind))) {
-        notes.push(`field ${path} mixes ${shapeToString(shape)}: written as string`);
-        return { kind: 'string' };
-      }
-      return shape;
-    case 'list':
-      return { kind: 'list', element: settle(shape.element, `${path}[]`, notes) };
-    case 'struct':
-      return {
-        kind: 'struct',
-        fields: new Map([...shape.fields].map(([k, s]) => [k, settle(s, `${path}.${k}`, notes)])),
-      };
-    default:
-      return shape;
-  }
+  return mapLeaves(shape, path, (leaf, at) => {
+    if (leaf.kind !== 'union' || !leaf.options.every((o) => SCALARS.has(o.kind))) return leaf;
+    notes.push(`field ${at} mixes ${shapeToString(leaf)}: written as string`);
+    return { kind: 'string' };
+  });
 }
 
 /**
@@ -113,19 +119,9 @@ function settle(shape: Shape, path: string, notes: string[]): Shape {
  */
 function asFloats(shape: Shape, path: string, floatColumns: ReadonlySet<string>): Shape {
   if (floatColumns.size === 0) return shape;
-  switch (shape.kind) {
-    case 'int':
-      return floatColumns.has(path) ? { kind: 'float' } : shape;
-    case 'list':
-      return { kind: 'list', element: asFloats(shape.element, `${path}[]`, floatColumns) };
-    case 'struct':
-      return {
-        kind: 'struct',
-        fields: new Map([...shape.fields].map(([k, s]) => [k, asFloats(s, `${path}.${k}`, floatColumns)])),
-      };
-    default:
-      return shape;
-  }
+  return mapLeaves(shape, path, (leaf, at) =>
+    leaf.kind === 'int' && floatColumns.has(at) ? { kind: 'float' } : leaf,
+  );
 }
 
 /** Fits a value to its column's schema: BigInt for INT64, strings for settled mixes, null for field-less structs. */
