@@ -1,19 +1,54 @@
 /**
  * The MCP server over streamable HTTP: `POST /mcp` on 127.0.0.1 only, with a bearer token (sent as
  * `Authorization: Bearer TOKEN`, or as `?token=TOKEN` in the URL for clients that take only a URL, as
- * notebook servers do). Stateless: each POST gets a fresh server and transport (no session id), so nothing
- * is kept between requests; GET and DELETE (server-sent streams and session ends) are 405. A wrong or
- * missing token is 401 before the body is read; bodies are bounded (4 MiB).
+ * notebook servers do). A wrong or missing token is 401 before the body is read; bodies are bounded
+ * (4 MiB).
+ *
+ * Sessions: an `initialize` request starts one (its id in `Mcp-Session-Id`, as the official clients
+ * expect), and the session's requests go to one server. That is what lets a client's cancellation (a
+ * `notifications/cancelled` in a request of its own, which the SDK client also sends when its timeout
+ * fires) reach the call it names and stop its model request: with a fresh server per POST it reached
+ * nothing, and the call ran on until its upstream timeout. A client that closes the connection of a call
+ * cancels it too. At most {@link MAX_SESSIONS} live at once (the least recently used ends first), and one
+ * idle for {@link SESSION_IDLE_MS} ends; `DELETE` ends one. A POST without a session (and not an
+ * `initialize`) is served by a fresh server, as before. GET is 405: this server sends no stream of its own.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { utf8Problem } from '../io/utf8.js';
+import { bearerToken } from '../server/auth.js';
 import { DEFAULT_HOST, listen, type RunningServer } from '../server/listen.js';
 
 export const MCP_PATH = '/mcp';
 const MAX_BODY = 4 << 20;
+/** Most sessions kept at once; a new one ends the least recently used. */
+export const MAX_SESSIONS = 256;
+/** A session unused this long ends (checked when a session starts). */
+export const SESSION_IDLE_MS = 30 * 60_000;
+
+interface Session {
+  server: McpServer;
+  transport: StreamableHTTPServerTransport;
+  lastUsed: number;
+}
+
+/** The ids of the JSON-RPC requests (not notifications) in a POST body. */
+function requestIds(body: unknown): (string | number)[] {
+  const messages = Array.isArray(body) ? body : [body];
+  const ids: (string | number)[] = [];
+  for (const m of messages) {
+    const id = (m as { id?: unknown; method?: unknown } | null)?.id;
+    if (
+      typeof (m as { method?: unknown } | null)?.method === 'string' &&
+      (typeof id === 'string' || typeof id === 'number')
+    )
+      ids.push(id);
+  }
+  return ids;
+}
 
 export interface McpHttpOptions {
   /** A new server for each request (stateless). */
@@ -53,10 +88,9 @@ function rpcError(
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
+/** The bearer token of the Authorization header, else `?token=` (a proxy may add a header of its own). */
 function tokenOf(req: IncomingMessage, url: URL): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth !== undefined) return /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)?.[1];
-  return url.searchParams.get('token') ?? undefined;
+  return bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
 }
 
 /** The body's bytes; undefined past {@link MAX_BODY}. */
@@ -77,6 +111,60 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
   const expected = digest(options.token);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
+  const sessions = new Map<string, Session>();
+  const endSession = (id: string): void => {
+    const session = sessions.get(id);
+    if (session === undefined) return;
+    sessions.delete(id);
+    void session.transport.close();
+    void session.server.close();
+  };
+  /** Ends idle sessions, then the least recently used ones until one more fits (the map keeps use order). */
+  const makeRoom = (now: number): void => {
+    for (const [id, session] of sessions) if (now - session.lastUsed > SESSION_IDLE_MS) endSession(id);
+    while (sessions.size >= MAX_SESSIONS) endSession(sessions.keys().next().value as string);
+  };
+  const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    makeRoom(Date.now());
+    const server = options.createServer();
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomToken,
+      onsessioninitialized: (id) => {
+        sessions.set(id, { server, transport, lastUsed: Date.now() });
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+  const inSession = async (
+    session: Session,
+    id: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+  ): Promise<void> => {
+    // Most recently used last, so the first entry is the one to end when the sessions are full.
+    sessions.delete(id);
+    session.lastUsed = Date.now();
+    sessions.set(id, session);
+    const ids = requestIds(body);
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      // The client left before its answers: each of its calls is cancelled as if it had said so.
+      for (const requestId of ids) {
+        session.transport.onmessage?.({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId, reason: 'the client closed the connection' },
+        });
+      }
+    });
+    await session.transport.handleRequest(req, res, body);
+  };
+
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== MCP_PATH) {
@@ -96,9 +184,20 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
       );
       return;
     }
+    const header = req.headers['mcp-session-id'];
+    const sessionId = typeof header === 'string' ? header : undefined;
+    if (req.method === 'DELETE' && sessionId !== undefined) {
+      if (!sessions.has(sessionId)) {
+        rpcError(res, 404, 'no such session (it ended, or the server restarted)');
+        return;
+      }
+      endSession(sessionId);
+      res.writeHead(200).end();
+      return;
+    }
     if (req.method !== 'POST') {
-      rpcError(res, 405, `${req.method} is not allowed: this server is stateless; use POST`, {
-        allow: 'POST',
+      rpcError(res, 405, `${req.method} is not allowed: this server sends no stream of its own; use POST`, {
+        allow: 'POST, DELETE',
       });
       return;
     }
@@ -120,6 +219,21 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
         rpcError(res, 400, `the request body is not valid JSON: ${(err as Error).message}`);
         return;
       }
+      if (sessionId !== undefined) {
+        const session = sessions.get(sessionId);
+        // 404 tells the official clients to start a new session (the MCP specification's rule).
+        if (session === undefined) {
+          rpcError(res, 404, 'no such session (it ended, or the server restarted): initialize a new one');
+          return;
+        }
+        await inSession(session, sessionId, req, res, body);
+        return;
+      }
+      if (isInitializeRequest(body)) {
+        await startSession(req, res, body);
+        return;
+      }
+      // No session: a fresh server for this POST alone, ended with its connection (which cancels its calls).
       const server = options.createServer();
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on('close', () => {
@@ -137,5 +251,12 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
   };
 
   const running = await listen(handler, { host: DEFAULT_HOST, port: options.port ?? 0 });
-  return Object.assign(running, { endpoint: `${running.url}${MCP_PATH}` });
+  const close = running.close.bind(running);
+  return Object.assign(running, {
+    endpoint: `${running.url}${MCP_PATH}`,
+    close: async (graceMs?: number) => {
+      for (const id of [...sessions.keys()]) endSession(id);
+      await close(graceMs);
+    },
+  });
 }

@@ -9,7 +9,17 @@ import { SELECTION_RULES } from '../game/select.js';
 import { BILLINGS, PAYERS } from '../steering/policy.js';
 import { PRESET_NAMES, resolvePolicy } from '../steering/presets.js';
 
-const payoff = z.object({ LLM: z.number(), user: z.number() });
+/**
+ * Payoffs and edits are bounded (the paper's lie within ±5): past ±1e12 a sum or product of them loses its
+ * decimals or overflows to Infinity, which the result schemas could not carry, and the client would get
+ * an output-validation error instead of what is wrong with its input.
+ */
+const PAYOFF_BOUND = 1e12;
+const payoffValue = z
+  .number()
+  .min(-PAYOFF_BOUND, `payoffs lie within ±${PAYOFF_BOUND}`)
+  .max(PAYOFF_BOUND, `payoffs lie within ±${PAYOFF_BOUND}`);
+const payoff = z.object({ LLM: payoffValue, user: payoffValue });
 
 /** A payoff matrix: cell key `ROW_COLUMN` → `{LLM, user}`. */
 export const matrixSchema = z
@@ -28,7 +38,7 @@ const rule = z
   .optional()
   .describe('selection rule (default sum: max LLM + user, tie → max user, tie → max LLM)');
 
-const partialPayoff = z.object({ LLM: z.number().optional(), user: z.number().optional() }).strict();
+const partialPayoff = z.object({ LLM: payoffValue.optional(), user: payoffValue.optional() }).strict();
 
 /** A steering policy's shape: a pricing policy, a fixed edit, or none (see docs/steering.md). */
 export const policyObjectSchema = z.union([

@@ -161,6 +161,16 @@ async function callEveryTool(client: Client): Promise<void> {
   })) as CallToolResult;
   expect(missing.isError).toBe(true);
   expect(JSON.stringify(missing.content)).toMatch(/DQ_CQ/);
+  // A payoff whose sums would pass the largest double is named as such, not an output-schema failure.
+  const huge = (await client.callTool({
+    name: 'analyze_game',
+    arguments: {
+      matrix: Object.fromEntries(Object.keys(MATRIX).map((k) => [k, { LLM: 1e308, user: 1e308 }])),
+    },
+  })) as CallToolResult;
+  expect(huge.isError).toBe(true);
+  expect(JSON.stringify(huge.content)).toMatch(/payoffs lie within ±1000000000000/);
+  expect(JSON.stringify(huge.content)).not.toMatch(/Output validation/);
 
   const { resources } = await client.listResources();
   expect(resources.map((r) => r.uri).sort()).toEqual(['gtalign://policy-schema', 'gtalign://presets']);
