@@ -8,7 +8,9 @@ import type { LoadedOf } from '../config/load.js';
 import type { MODES, RUN } from '../config/settings/eval.js';
 import { DataError } from '../data/errors.js';
 import { expandInputs } from '../data/load.js';
-import type { GroupMetrics, Metrics } from '../eval/metrics.js';
+import { conversationSummaryOf, isConversationRun } from '../eval/conversation-metrics.js';
+import { NO_REPLY } from '../eval/conversation-run.js';
+import { type GroupMetrics, isFailedReward, isUnjudgedReward, type Metrics } from '../eval/metrics.js';
 import { createProgress } from '../eval/progress.js';
 import type { AssistantOptions } from '../eval/run.js';
 import {
@@ -359,15 +361,65 @@ export function metricsTable(metrics: Metrics): string {
   return formatTable(rows);
 }
 
+/** Turns of a conversation run's records (any turn, not only the final one) counted by `key`, and their conversations. */
+function turnCount(
+  records: EvalResult['records'],
+  key: 'failed_turns' | 'unjudged_turns' | 'empty_replies',
+): { turns: number; conversations: number } {
+  let turns = 0;
+  let conversations = 0;
+  for (const r of records) {
+    const summary = conversationSummaryOf(r);
+    if (summary === undefined) continue;
+    let n = summary[key];
+    // A summary written before these counts were kept: its final turn is all that is known.
+    if (n === undefined && key !== 'empty_replies') {
+      const unjudged = isUnjudgedReward(r.reward);
+      n = (key === 'unjudged_turns' ? unjudged : isFailedReward(r.reward) && !unjudged) ? 1 : 0;
+    }
+    n ??= 0;
+    turns += n;
+    if (n > 0) conversations++;
+  }
+  return { turns, conversations };
+}
+
+/**
+ * The messages of a conversation run (`eval run --turns N`) about its turns: a turn that failed to score
+ * or awaits a verdict is told whichever turn of its conversation it is, and empty replies of the
+ * simulated user are told. `eval score` cannot score conversation runs, so it is not advised.
+ */
+function conversationNotes(label: string, result: EvalResult, stderr: OutputStream): void {
+  const unjudged = turnCount(result.records, 'unjudged_turns');
+  if (unjudged.turns > 0) {
+    stderr.write(
+      `${label}: ${unjudged.turns} turn(s) of ${unjudged.conversations} conversation(s) await a verdict (no judge: --judge offline); answer, U, L, W and W_γ leave them out. Conversation runs need a judge to be scored (eval score does not take them): run the conversations with --judge-url … --judge-model … into a new --out folder\n`,
+    );
+  }
+  const failed = turnCount(result.records, 'failed_turns');
+  if (failed.turns > 0) {
+    stderr.write(
+      `${label}: ${failed.turns} turn(s) of ${failed.conversations} conversation(s) failed to score (judge failures, unusable verdicts); they are counted under "failed_turns" in the conversation metrics (a final answer's also under "failures") and left out of the means and of U_γ, L_γ and W_γ. --resume does not score a finished conversation's turns again: run the conversations again into a new --out folder once the judge answers (--on-judge-error fail stops the run at the first judge failure instead)\n`,
+    );
+  }
+  const empty = turnCount(result.records, 'empty_replies');
+  if (empty.turns > 0) {
+    stderr.write(
+      `${label}: ${empty.turns} reply(ies) of the simulated user were empty, in ${empty.conversations} conversation(s) (the user's model wrote nothing); they count 0 user tokens, the assistant was sent "${NO_REPLY}" in their place, and "empty_user_replies" in the conversation metrics counts them\n`,
+    );
+  }
+}
+
 /** Exit code and final message of a finished, stopped or interrupted run. */
 export function outcome(label: string, result: EvalResult, stderr: OutputStream): number {
   const { unjudged, failures } = result.metrics.overall;
-  if (unjudged > 0) {
+  if (isConversationRun(result.records)) conversationNotes(label, result, stderr);
+  else if (unjudged > 0) {
     stderr.write(
       `${label}: ${unjudged} record(s) await a verdict (no judge: --judge offline); answer, W, U and L leave them out until they are scored: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR\n`,
     );
   }
-  if (failures > 0) {
+  if (failures > 0 && !isConversationRun(result.records)) {
     stderr.write(
       `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts); they are listed under "failures" in the metrics and left out of the means\n`,
     );

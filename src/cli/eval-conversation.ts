@@ -239,7 +239,8 @@ export async function evaluateConversationRun(
         say(`${input.label}: ${parts.join(', ')}`);
       },
       onProgress: (p) => progress?.update(p),
-      onFailure: (row, error) => say(`${input.label}: ${row.id}: ${error.message}`),
+      // The conversation's id (`ROW_ID~PERSONA`): with several personas the row alone does not say which.
+      onFailure: (conversation, error) => say(`${input.label}: ${conversation.id}: ${error.message}`),
     });
   } finally {
     progress?.finish();

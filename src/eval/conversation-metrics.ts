@@ -17,7 +17,11 @@
  * - `discounted`: means of U_γ = Σ_t γ^(t−1)·U_t, L_γ and W_γ likewise, over conversations whose every turn
  *   was scored (`n`);
  * - `action_by_turn[t]`: how many t-th turns were DA, CQ, AQ or had no action (`?`);
- * - `ends`: why conversations ended (answered, no-follow-up, user-stopped, turn-limit, no-action).
+ * - `ends`: why conversations ended (answered, no-follow-up, user-stopped, turn-limit, no-action);
+ * - `failed_turns`: assistant turns (any turn, not only the final one) whose scoring failed (judge
+ *   failures, unusable verdicts), `unjudged_turns`: those awaiting a verdict (--judge offline), and
+ *   `empty_user_replies`: replies of the simulated user that were empty; counts, not means (records of
+ *   runs before these counts were kept count 0).
  */
 import { z } from 'zod';
 import { describeZodError } from '../issues.js';
@@ -33,6 +37,10 @@ export interface SummaryLike {
   correct: number | null;
   assistant_tokens: number;
   user_tokens: number;
+  /** Absent in summaries written before these counts were kept. */
+  failed_turns?: number;
+  unjudged_turns?: number;
+  empty_replies?: number;
   per_turn: Array<{ turn: number; U: number | null; L: number | null; W: number | null }>;
   discounted: { gamma: number; U: number; L: number; W: number } | null;
 }
@@ -50,11 +58,19 @@ export interface ConversationGroup {
   discounted: { n: number; gamma: number | null; U: number | null; L: number | null; W: number | null };
   action_by_turn: Array<{ turn: number } & Record<string, number>>;
   ends: Record<string, number>;
+  /** Counts over the group's conversations; absent in metrics written before they were kept. */
+  failed_turns?: number;
+  unjudged_turns?: number;
+  empty_user_replies?: number;
 }
 
 export interface ConversationMetrics {
   groups: Record<string, ConversationGroup>;
   overall: ConversationGroup;
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
 }
 
 function mean(xs: readonly number[]): number | null {
@@ -123,6 +139,9 @@ export function conversationGroup(summaries: readonly SummaryLike[]): Conversati
     },
     action_by_turn: actionByTurn,
     ends,
+    failed_turns: sum(summaries.map((s) => s.failed_turns ?? 0)),
+    unjudged_turns: sum(summaries.map((s) => s.unjudged_turns ?? 0)),
+    empty_user_replies: sum(summaries.map((s) => s.empty_replies ?? 0)),
   };
 }
 
@@ -170,6 +189,9 @@ const groupShape = z.looseObject({
   discounted: z.looseObject({ n: z.number().int().min(0), gamma: maybe, U: maybe, L: maybe, W: maybe }),
   action_by_turn: z.array(z.looseObject({ turn: z.number().int().min(1) }).catchall(z.number())),
   ends: z.record(z.string(), z.number()),
+  failed_turns: z.number().int().min(0).optional(),
+  unjudged_turns: z.number().int().min(0).optional(),
+  empty_user_replies: z.number().int().min(0).optional(),
 });
 const metricsShape = z.looseObject({ groups: z.record(z.string(), groupShape), overall: groupShape });
 

@@ -7,20 +7,25 @@
  * followed by the later assistant responses and user replies; with a prompt profile, the question is the
  * user's latest message and the history everything before it. After each assistant turn the persona's
  * rules (`decideUser`) say whether the user replies (the conversation goes on) or the conversation ends
- * (a direct answer, an AQ not followed up, the user leaves, the turn limit, an output with no action).
+ * (a direct answer, an AQ not followed up, the user leaves, the turn limit, an output with no action or
+ * an empty response). An empty reply of the user's model is kept as written (`empty: true`, 0 tokens) and
+ * the assistant is sent {@link NO_REPLY} in its place.
  *
  * Scoring: every assistant turn gets the reward of `gtalign reward score` for its own output against the
  * row (judge as configured). The conversation's last turn is its final answer: for ambiguity rows its
  * verdict is whether the response names an answer of the meaning the user held (`meaningCorrect`), not
  * the judge's ambiguity rubric; for the other rows the judge's verdict against the ground truth (the
  * user's intent) is the final answer's. The conversation's correctness is that final verdict's answer term.
+ * A turn whose scoring failed or awaits a verdict keeps its `{error}` reward and is counted in the
+ * conversation's summary (`failed_turns`, `unjudged_turns`), whichever turn it is.
  *
  * Storage: RUN_DIR/turns.jsonl gets every finished turn (append-only, synced; see conversation-store.ts)
  * as it finishes; RUN_DIR/results.jsonl gets one record per finished conversation (id `ROW_ID~PERSONA`,
  * the final turn's output and reward, and a `conversation` summary). `--resume` replays the recorded turns
  * of an unfinished conversation and goes on from the first missing one: no finished turn is generated or
- * scored again. metrics.json holds the usual metrics of the final answers and, under `conversations`, the
- * conversation metrics (conversation-metrics.ts).
+ * scored again (so a turn whose scoring failed stays unscored: a conversation's record is written once).
+ * metrics.json holds the usual metrics of the final answers and, under `conversations`, the conversation
+ * metrics (conversation-metrics.ts).
  */
 import { extractBlocks } from '../chain/blocks.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -39,7 +44,7 @@ import {
   type TurnRecord,
   type UserTurnRecord,
 } from './conversation-store.js';
-import { computeMetrics, type Metrics } from './metrics.js';
+import { computeMetrics, isFailedReward, isUnjudgedReward, type Metrics } from './metrics.js';
 import {
   type AssistantOptions,
   assistantProducer,
@@ -69,10 +74,18 @@ export interface SimSettings {
   discount: number;
 }
 
-export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce'> {
+export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | 'onFailure'> {
   assistant: { model: ChatModel; options: AssistantOptions };
   sim: SimSettings;
+  /** A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row and the error. */
+  onFailure?: (conversation: { id: string; row: DatasetRow }, error: Error) => void;
 }
+
+/**
+ * What the assistant is sent (and the user's model later sees) in place of an empty reply of the user's
+ * model: the next turn needs a user message. The turn log keeps the reply as written ('', `empty: true`).
+ */
+export const NO_REPLY = '(no reply)';
 
 /** The per-conversation summary kept on its results.jsonl record. */
 export interface ConversationSummary {
@@ -89,7 +102,14 @@ export interface ConversationSummary {
   /** Final-answer correctness against the held intent (null: not scored). */
   correct: number | null;
   assistant_tokens: number;
+  /** Tokens of the simulated user's replies as written (an empty reply counts 0). */
   user_tokens: number;
+  /** Assistant turns whose scoring failed (judge failures, unusable verdicts), the final one included. */
+  failed_turns: number;
+  /** Assistant turns awaiting a verdict (no judge: --judge offline), the final one included. */
+  unjudged_turns: number;
+  /** Replies of the simulated user that were empty (the assistant got {@link NO_REPLY} instead). */
+  empty_replies: number;
   per_turn: Array<{ turn: number; action: string; U: number | null; L: number | null; W: number | null }>;
   /** Σ γ^(t-1)·x_t over the assistant turns; null when a turn is unscored. */
   discounted: { gamma: number; U: number; L: number; W: number } | null;
@@ -177,6 +197,8 @@ function summarize(
   let correct: number | null;
   if (unit.intent.meaning !== undefined) correct = meaningCorrect(final.response, unit.intent.meaning);
   else correct = 'error' in final.reward ? null : final.reward.answer_reward;
+  const unjudged = assistant.filter((t) => isUnjudgedReward(t.reward)).length;
+  const failed = assistant.filter((t) => isFailedReward(t.reward)).length - unjudged;
   return {
     final,
     summary: {
@@ -193,6 +215,9 @@ function summarize(
       correct,
       assistant_tokens: assistant.reduce((s, t) => s + t.tokens.total, 0),
       user_tokens: users.reduce((s, t) => s + t.tokens, 0),
+      failed_turns: failed,
+      unjudged_turns: unjudged,
+      empty_replies: users.filter((t) => t.empty === true).length,
       per_turn: perTurn,
       discounted,
       messages: visible.slice(rowVisible),
@@ -299,7 +324,9 @@ export async function evaluateConversations(
           const decision = decideUser({
             turn: t,
             maxTurns: sim.maxTurns,
-            action: output.action,
+            // An empty response gives the user nothing to reply to: it ends the conversation as an output
+            // with no action does (`no-action`); the turn keeps its action.
+            action: response === '' ? undefined : output.action,
             answers,
             insisted,
             persona: unit.persona,
@@ -354,15 +381,14 @@ export async function evaluateConversations(
             a.next,
             { conversation: unit.id, turn: t, signal },
           );
-          // An empty reply still has to be a message for the next turn's question.
-          const text = reply.text === '' ? '(no reply)' : reply.text;
           u = {
             conversation: unit.id,
             turn: t,
             role: 'user',
             mode: reply.mode,
-            text,
-            tokens: tokenCounter.count(text),
+            text: reply.text,
+            ...(reply.text === '' ? { empty: true as const } : {}),
+            tokens: reply.text === '' ? 0 : tokenCounter.count(reply.text),
             usage: {
               promptTokens: reply.result.usage.promptTokens,
               completionTokens: reply.result.usage.completionTokens,
@@ -374,8 +400,10 @@ export async function evaluateConversations(
         turns.push(u);
         if (u.mode === 'answer') answers++;
         else insisted = true;
-        visible.push({ role: 'user', content: u.text });
-        exchanges.push({ role: 'user', content: u.text });
+        // An empty reply still has to be a message for the next turn's question.
+        const sent = u.text === '' ? NO_REPLY : u.text;
+        visible.push({ role: 'user', content: sent });
+        exchanges.push({ role: 'user', content: sent });
       }
       const { summary, final } = summarize(unit, turns, visible, sim.discount, rowVisible);
       const label = unit.row.extra_info.ground_truth;
@@ -394,7 +422,7 @@ export async function evaluateConversations(
       };
       await store.append(record);
       progress.written++;
-      if ('error' in final.reward) progress.unscored++;
+      if (summary.failed_turns + summary.unjudged_turns > 0) progress.unscored++;
       options.onProgress?.(progress);
     };
 
@@ -414,7 +442,7 @@ export async function evaluateConversations(
           if (err instanceof ChatModelError) {
             progress.failed++;
             consecutiveFailures++;
-            options.onFailure?.(unit.row, err);
+            options.onFailure?.({ id: unit.id, row: unit.row }, err);
             try {
               await store.logError({
                 id: unit.id,

@@ -47,7 +47,11 @@ export interface UserTurnRecord {
   turn: number;
   role: 'user';
   mode: 'answer' | 'insist';
+  /** The reply as the user's model wrote it (cleaned); '' when it wrote nothing. */
   text: string;
+  /** Set when the reply was empty (the assistant was sent a placeholder, see conversation-run.ts). */
+  empty?: true;
+  /** Tokens of `text` (0 for an empty reply). */
   tokens: number;
   usage: { promptTokens: number; completionTokens: number };
   durationMs: number;
