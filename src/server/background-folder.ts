@@ -12,7 +12,7 @@
  * are one line of `event:` and one of `data:` (JSON, no raw newline) and a blank line, so a reader cuts
  * them at blank lines, and the n-th frame has sequence number n.
  */
-import { open } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { writeAll } from '../io/checked-write.js';
@@ -125,6 +125,16 @@ export class BackgroundFolder {
       this.log(
         `gtalign serve: the events of ${id} could not be written to ${path} (other processes will end its stream from its record): ${err.message}`,
       ),
+    );
+  }
+
+  /** Whether `id`'s event file is in the folder. */
+  async hasEvents(id: string): Promise<boolean> {
+    const path = this.folder.sidePath(id, 'events');
+    if (path === undefined) return false;
+    return access(path).then(
+      () => true,
+      () => false,
     );
   }
 

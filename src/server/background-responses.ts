@@ -5,7 +5,9 @@
  * the response is `in_progress` until it ends:
  *
  * - completed (or incomplete at the token limit): kept like any stored response (response-keeper.ts), so
- *   it is retrieved, continued with `previous_response_id` and deleted as usual;
+ *   it is retrieved, continued with `previous_response_id` and deleted as usual; its answer is also held
+ *   here until it has been retrieved once (the last {@link MAX_ENDED} not yet retrieved), so a client
+ *   polling late still gets it when newer responses have pushed it out of a small store;
  * - failed (the upstream failed, or the deadline passed): `status: "failed"` with `error`;
  * - cancelled (`POST /v1/responses/{id}/cancel`): the upstream call is aborted and the response is
  *   `status: "cancelled"`.
@@ -18,7 +20,7 @@
  * `stream: true` on the request follows it from the start.
  *
  * Running, failed and cancelled responses live in this process's memory (the last {@link MAX_ENDED} that
- * ended without an answer). With a response folder (`shared`) each run also writes its events there and
+ * ended without an answer), and so do the answers not yet retrieved. With a response folder (`shared`) each run also writes its events there and
  * heeds cancel requests other processes leave there (background-folder.ts), so any process sharing the
  * folder can poll, stream and cancel it. At most `maxRunning` run at once: one more is a 429.
  */
@@ -52,11 +54,13 @@ interface Running {
 }
 
 /** What a background run ends with: a kept answer, or a response without one (failed, cancelled). */
-export type BackgroundOutcome = { kept: true } | { kept: false; response: ResponseObject };
+export type BackgroundOutcome = { kept: boolean; response: ResponseObject };
 
 export class BackgroundResponses {
   private readonly running = new Map<string, Running>();
   private readonly ended = new BoundedLru<string>(MAX_ENDED, MAX_ENDED_CHARS);
+  /** The answers of runs that completed, until they are retrieved once (`GET` without `stream`). */
+  private readonly answers = new BoundedLru<string>(MAX_ENDED, MAX_ENDED_CHARS);
   /** The events of runs that ended, for clients that follow them later. */
   private readonly streams = new BoundedLru<ResponseEvents>(MAX_ENDED, MAX_ENDED_CHARS);
 
@@ -110,8 +114,11 @@ export class BackgroundResponses {
       })
       .then(
         (outcome) => {
-          if (outcome.kept) this.onEnded('completed');
-          else {
+          if (outcome.kept) {
+            const text = JSON.stringify(outcome.response);
+            this.answers.set(queued.id, text, text.length);
+            this.onEnded('completed');
+          } else {
             this.remember(outcome.response);
             this.onEnded(outcome.response.status === 'cancelled' ? 'cancelled' : 'failed');
           }
@@ -173,6 +180,16 @@ export class BackgroundResponses {
     return this.ended.get(id);
   }
 
+  /** The answer of a run here that completed and has not been retrieved yet (JSON text), else undefined. */
+  answer(id: string): string | undefined {
+    return this.answers.get(id);
+  }
+
+  /** `id`'s answer has been retrieved: from now on it is kept like any stored response, no longer here. */
+  answered(id: string): void {
+    this.answers.delete(id);
+  }
+
   /** The events of a background response run here (running, or ended and still kept). */
   events(id: string): ResponseEvents | undefined {
     return this.running.get(id)?.events ?? this.streams.get(id);
@@ -184,7 +201,7 @@ export class BackgroundResponses {
    */
   async sync(id: string): Promise<void> {
     if (this.shared === undefined || this.running.has(id)) return;
-    if (!this.ended.has(id) && !this.streams.has(id)) return;
+    if (!this.ended.has(id) && !this.streams.has(id) && !this.answers.has(id)) return;
     if (!(await this.shared.folder.has(id))) await this.forget(id);
   }
 
@@ -208,11 +225,12 @@ export class BackgroundResponses {
     return true;
   }
 
-  /** Forgets a failed or cancelled response (a running one is cancelled first). */
+  /** Forgets a response run here: its end, answer and events (a running one is cancelled first). */
   async forget(id: string): Promise<boolean> {
     const wasRunning = await this.cancel(id);
     const hadStream = this.streams.delete(id);
-    return this.ended.delete(id) || hadStream || wasRunning;
+    const hadAnswer = this.answers.delete(id);
+    return this.ended.delete(id) || hadStream || hadAnswer || wasRunning;
   }
 
   /**

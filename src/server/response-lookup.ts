@@ -10,10 +10,15 @@
  * had already ended is answered as it is; a response made without `background` is a 400. `GET` answers a
  * background response as it stands (`queued`, `in_progress`, then its end); with `?stream=true` it streams
  * the response's events (a background response's own, from `starting_after` and live while it runs; any
- * other kept response's rebuilt from it). With a response folder, any process sharing it cancels and streams
- * a background response another one runs (background-folder.ts): a cancel is asked of that process through
- * the folder and answered once its record has ended (at most {@link CANCEL_WAIT_MS}), and a stream follows
- * the run's event file.
+ * other kept response's rebuilt from it). A background response whose own events are no longer kept is
+ * streamed rebuilt from the start, but not resumed from `starting_after`: that is a 410
+ * `response_events_not_kept` (the rebuilt events, numbered otherwise and with the text in one delta, cannot
+ * continue the text the client has), saying that `GET` without `stream` gives the whole output. A
+ * completed background response not retrieved yet is answered even when the store let it go; its first
+ * `GET` lets it go here too (background-responses.ts). With a response folder, any process sharing it
+ * cancels and streams a background response another one runs (background-folder.ts): a cancel is asked of
+ * that process through the folder and answered once its record has ended (at most
+ * {@link CANCEL_WAIT_MS}), and a stream follows the run's event file.
  */
 
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -37,6 +42,28 @@ function notKept(id: string, store: ResponseKeeper): HttpError {
     'invalid_request_error',
     'response_not_found',
   );
+}
+
+/**
+ * A background response whose own events are no longer kept (evicted, or their file gone), asked for from
+ * `starting_after`: its events rebuilt from it are numbered otherwise and hold the text in one delta, so
+ * they cannot continue the text a client has up to `after`.
+ */
+function eventsNotKept(id: string, after: number): HttpError {
+  return new HttpError(
+    410,
+    `the events of response ${JSON.stringify(id)} after sequence number ${after} are no longer kept, so ` +
+      'its stream cannot be resumed; GET /v1/responses/{id} without stream gives its whole output ' +
+      '(responses.retrieve(id)), and ?stream=true without starting_after its events rebuilt from it',
+    'invalid_request_error',
+    'response_events_not_kept',
+    'starting_after',
+  );
+}
+
+/** Whether a kept response (its JSON) is a background response that has ended. */
+function endedInBackground(response: ResponseObject): boolean {
+  return response.background === true && response.status !== 'queued' && response.status !== 'in_progress';
 }
 
 /** How long a cancel waits for the process running the response to stop it. */
@@ -117,9 +144,14 @@ export function createResponseLookupHandler(
       events.follow(ctx.res, after);
       return;
     }
-    const stored = background.get(id) ?? (await store.response(id));
+    const stored = background.get(id) ?? (await store.response(id)) ?? background.answer(id);
     if (stored === undefined) throw notKept(id, store);
+    const response = JSON.parse(stored) as ResponseObject;
+    // Resumed from `after` once its own events are gone: an error, not an empty or garbled stream.
+    const resumesLost = after >= 0 && endedInBackground(response);
     const shared = background.shared;
+    if (resumesLost && (shared === undefined || !(await shared.hasEvents(id))))
+      throw eventsNotKept(id, after);
     if (shared !== undefined) {
       // Run by another process sharing the folder (or by this one before it restarted): its own events.
       openEventStream(ctx.res);
@@ -138,11 +170,18 @@ export function createResponseLookupHandler(
       const ended = await now();
       if (ended === undefined) ctx.res.end();
       else if (outcome.ended === 'cut') sendOutcome(new ResponseEvents(false, outcome.next), ended, ctx.res);
-      else replayEvents(ended).follow(ctx.res, after);
+      else if (after >= 0 && endedInBackground(ended)) {
+        // Its event file went since it was looked for: the error as an event, the stream being open.
+        const gone = eventsNotKept(id, after);
+        const events = new ResponseEvents(false, after + 1);
+        events.follow(ctx.res);
+        events.send('error', { code: gone.code, message: gone.message, param: gone.param });
+        events.end();
+      } else replayEvents(ended).follow(ctx.res, after);
       return;
     }
     openEventStream(ctx.res);
-    replayEvents(JSON.parse(stored) as ResponseObject).follow(ctx.res, after);
+    replayEvents(response).follow(ctx.res, after);
   }
 
   /** Asks the process running `id` to cancel it, and waits until its record has ended. */
@@ -165,7 +204,7 @@ export function createResponseLookupHandler(
       if (!here && shared !== undefined && (await store.blocked(id)) === 'queued')
         await cancelElsewhere(shared, id);
       // As it ended: cancelled, failed (held here) or, when its answer came first, kept.
-      const now = background.get(id) ?? (await store.response(id));
+      const now = background.get(id) ?? (await store.response(id)) ?? background.answer(id);
       if (now === undefined) throw notKept(id, store);
       if ((JSON.parse(now) as { background?: unknown }).background !== true)
         throw badRequest(
@@ -195,8 +234,11 @@ export function createResponseLookupHandler(
       await followResponse(ctx, id, query.get('starting_after'));
       return;
     }
-    const stored = background.get(id) ?? (await store.response(id));
+    // A background answer held until its first retrieval (background-responses.ts) is let go now.
+    const answer = background.answer(id);
+    const stored = background.get(id) ?? answer ?? (await store.response(id));
     if (stored === undefined) throw notKept(id, store);
     sendJson(ctx.res, 200, stored);
+    if (answer !== undefined) background.answered(id);
   };
 }

@@ -559,6 +559,15 @@ export function createResponsesHandler(
   ): Promise<void> {
     if (draft.body.store === false)
       throw badRequest('a background response must be stored: drop store: false', 'store');
+    // Its answer is only ever read back from the store: with none kept, it would be lost. (With
+    // --max-background 0 too, none runs at all: that 429 says so.)
+    if (store.maxResponses === 0 && background.maxRunning > 0)
+      throw badRequest(
+        'this gtalign serve keeps no responses (--stored-responses 0), so a background response could not be ' +
+          'read back once it ended: drop background: true, or start the server with --stored-responses N ' +
+          'above 0 (limits.maxStoredResponses in the library)',
+        'background',
+      );
     const queued = base(draft, 'queued');
     const events = new ResponseEvents(true);
     // With a response folder, the queued response is written there before it is answered (so every
@@ -580,7 +589,7 @@ export function createResponsesHandler(
       );
       if (ended.ended === 'done') {
         logRun.end('completed');
-        return { kept: true };
+        return { kept: true, response: ended.response };
       }
       let response: ResponseObject;
       if (ended.ended === 'failed') response = ended.response;
@@ -626,7 +635,11 @@ export function createResponsesHandler(
     events: ResponseEvents,
     /** Called once the turn is done, with the reasoning item's text when the stream sent one. */
     finished: (result: TurnResult, reasoning: string | undefined) => Promise<void>,
-  ): Promise<{ ended: 'done' } | { ended: 'gone' } | { ended: 'failed'; response: ResponseObject }> {
+  ): Promise<
+    | { ended: 'done'; response: ResponseObject }
+    | { ended: 'gone' }
+    | { ended: 'failed'; response: ResponseObject }
+  > {
     const { res } = ctx;
     const mode = request.settings.reasoning;
     const send = (type: string, payload: Record<string, unknown>): void => events.send(type, payload);
@@ -728,6 +741,6 @@ export function createResponsesHandler(
     await keep(draft, request, result, done);
     await finished(result, reasoning);
     sendEnding(events, done);
-    return { ended: 'done' };
+    return { ended: 'done', response: done };
   }
 }

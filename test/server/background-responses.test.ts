@@ -11,10 +11,13 @@
  * without background cannot be cancelled; store: false with background is refused by name; the bound on
  * running responses is a 429; closing the server cancels what runs. With `stream`, the run's events reach
  * the client as they are made; a client that left follows them again from `starting_after`, live while it
- * runs and whole after it ended; a cancelled run's stream ends with an `error` event. Two servers sharing a
- * response folder: the one not running a response answers its polls, streams its run live from the folder
- * (the same events as the runner's, from any sequence number), and cancels it (the runner aborts the
- * upstream call); deleting it removes its event file.
+ * runs and whole after it ended, and once its events are no longer kept a resume is a 410 saying so (not an
+ * empty stream); a cancelled run's stream ends with an `error` event. A server that keeps no responses
+ * refuses background by name; one that keeps few holds a completed answer until its first retrieval. Two
+ * servers sharing a response folder: the one not running a response answers its polls, streams its run
+ * live from the folder (the same events as the runner's, from any sequence number; a resume once the event
+ * file is gone is a 410), and cancels it (the runner aborts the upstream call); deleting it removes its
+ * event file.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -306,6 +309,101 @@ describe('background: true with stream', () => {
     expectCancelledStream(seen);
     expect(await client.responses.retrieve(id)).toMatchObject({ status: 'cancelled' });
   });
+
+  it("a client resuming after N once the run's events are no longer kept gets a 410 saying so, not an empty stream", async () => {
+    const stream = await client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+      stream: true,
+    });
+    let id = '';
+    let last = -1;
+    let partial = '';
+    for await (const event of stream) {
+      if (event.type === 'response.created') id = event.response.id;
+      last = event.sequence_number;
+      if (event.type === 'response.output_text.delta') {
+        partial += event.delta;
+        break; // the client leaves mid-text; the run goes on
+      }
+    }
+    expect(partial).not.toBe('');
+    expect((await settled(id)).status).toBe('completed');
+    // Its events go as later runs' push them out (the last 1,000 runs'): here, at once.
+    await proxy.app.background.forget(id);
+    const resumed = await client.responses
+      .retrieve(id, { stream: true, starting_after: last })
+      .catch((e: unknown) => e);
+    expect(resumed).toBeInstanceOf(OpenAI.APIError);
+    const error = resumed as InstanceType<typeof OpenAI.APIError>;
+    expect(error.status).toBe(410);
+    expect(error.code).toBe('response_events_not_kept');
+    expect(error.param).toBe('starting_after');
+    expect(error.message).toContain(`after sequence number ${last} are no longer kept`);
+    expect(error.message).toContain('without stream');
+    // As the error says: the whole answer is still there.
+    expect(await client.responses.retrieve(id)).toMatchObject({
+      status: 'completed',
+      output_text: RESPONSES.CQ,
+    });
+    // And from the start, its events rebuilt from it, ending with the whole response.
+    const whole: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of await client.responses.retrieve(id, { stream: true })) whole.push(event);
+    expect(whole.at(-1)).toMatchObject({ type: 'response.completed', response: { id } });
+  });
+});
+
+describe('a server that keeps few responses', () => {
+  const serve = (maxStoredResponses: number) =>
+    startProxyServer({ model: model(), limits: { maxStoredResponses }, log: () => {} });
+  const clientOf = (server: RunningServer) =>
+    new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'none', maxRetries: 0 });
+
+  it('keeping none (maxStoredResponses: 0), refuses background: true by name, saying how to keep them', async () => {
+    const bare = await serve(0);
+    try {
+      const onBare = clientOf(bare);
+      for (const stream of [false, true]) {
+        const error = await onBare.responses
+          .create({ model: 'x', input: QUESTION, background: true, stream })
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+        const refused = error as InstanceType<typeof OpenAI.BadRequestError>;
+        expect(refused.param).toBe('background');
+        expect(refused.message).toContain('keeps no responses');
+        expect(refused.message).toContain('--stored-responses');
+      }
+      expect(bare.app.background.active).toBe(0);
+      // Without background it answers as usual.
+      expect((await onBare.responses.create({ model: 'x', input: QUESTION })).status).toBe('completed');
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('keeps a completed background answer until it is retrieved once, though newer responses took its place', async () => {
+    const small = await serve(1);
+    try {
+      const onSmall = clientOf(small);
+      const first = await onSmall.responses.create({ model: 'x', input: QUESTION, background: true });
+      await expect.poll(() => small.app.background.active).toBe(0);
+      // A newer response takes the store's one place before the client polls.
+      await onSmall.responses.create({ model: 'x', input: QUESTION });
+      expect(await onSmall.responses.retrieve(first.id)).toMatchObject({
+        id: first.id,
+        status: 'completed',
+        background: true,
+        output_text: RESPONSES.CQ,
+      });
+      // Retrieved once, it is kept like any stored response: evicted already.
+      expect(await onSmall.responses.retrieve(first.id).catch((e: unknown) => e)).toBeInstanceOf(
+        OpenAI.NotFoundError,
+      );
+    } finally {
+      await small.close();
+    }
+  });
 });
 
 describe('two processes sharing a response folder', () => {
@@ -384,6 +482,18 @@ describe('two processes sharing a response folder', () => {
     expect(existsSync(join(dir, `${created.id}.events`))).toBe(true);
     await onB.responses.delete(created.id);
     expect(existsSync(join(dir, `${created.id}.events`))).toBe(false);
+  });
+
+  it("a client resuming after N on the other process, once the run's event file is gone, gets a 410 saying so", async () => {
+    const created = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
+    await expect.poll(async () => (await onB.responses.retrieve(created.id)).status).toBe('completed');
+    await rm(join(dir, `${created.id}.events`));
+    const resumed = await onB.responses
+      .retrieve(created.id, { stream: true, starting_after: 3 })
+      .catch((e: unknown) => e);
+    expect(resumed).toBeInstanceOf(OpenAI.APIError);
+    expect(resumed).toMatchObject({ status: 410, code: 'response_events_not_kept', param: 'starting_after' });
+    expect(await onB.responses.retrieve(created.id)).toMatchObject({ output_text: RESPONSES.CQ });
   });
 
   it('the other process streams a response made without background, rebuilt from its record', async () => {
