@@ -54,7 +54,9 @@ function text(cmp: RunsComparison): string {
         '\nAre the conversations different beyond noise? (shared conversations with the value in both)\n',
       );
       parts.push(tableToText(conversationSignificanceTable(p)!));
-      parts.push(`${conversationSignificanceNote(p)}\n\n`);
+      parts.push(`${conversationSignificanceNote(p)}\n`);
+      for (const note of c.notes) parts.push(`note: ${note}\n`);
+      parts.push('\n');
     }
   }
   const t = cmp.tokenizer;

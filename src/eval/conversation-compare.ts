@@ -39,7 +39,11 @@ export interface ConversationPairComparison {
   metrics: { a: ConversationMetrics; b: ConversationMetrics };
   /** Per measure: paired interval of B − A and the sign-flip test. */
   significance: Record<ConversationMeasure, PairedStat>;
+  /** What was left out of the comparison and why (conversations discounted with different γ). */
+  notes: string[];
 }
+
+const DISCOUNTED: ReadonlySet<ConversationMeasure> = new Set(['discounted_W', 'discounted_U', 'discounted_L']);
 
 function measureOf(s: SummaryLike, measure: ConversationMeasure): number | undefined {
   switch (measure) {
@@ -85,15 +89,32 @@ export function compareConversationPair(
     sa.push(x);
     sb.push(y);
   });
+  // W_γ, U_γ and L_γ are sums weighted by γ: two runs discounted differently measure different things,
+  // and their difference would pass as an effect. Such pairs are left out of those three, and said so.
+  const sameGamma = sa.map((x, i) => x.discounted?.gamma === sb[i]!.discounted?.gamma);
+  const notes: string[] = [];
+  const mismatched = sameGamma.filter((same, i) => !same && sa[i]!.discounted && sb[i]!.discounted).length;
+  if (mismatched > 0) {
+    const i = sameGamma.indexOf(false);
+    notes.push(
+      `W_γ, U_γ and L_γ leave out ${mismatched} conversation(s) discounted with a different γ in each run (A γ = ${sa[i]!.discounted?.gamma}, B γ = ${sb[i]!.discounted?.gamma}): rerun one with the other's --discount to compare them`,
+    );
+  }
   const significance = {} as Record<ConversationMeasure, PairedStat>;
   for (const m of CONVERSATION_MEASURES) {
-    const { xs, ys } = pairedValues(sa, sb, (s) => measureOf(s, m));
+    const keep = DISCOUNTED.has(m) ? (i: number) => sameGamma[i]! : () => true;
+    const { xs, ys } = pairedValues(
+      sa.filter((_, i) => keep(i)),
+      sb.filter((_, i) => keep(i)),
+      (s) => measureOf(s, m),
+    );
     significance[m] = pairedStat(xs, ys, options);
   }
   return {
     shared: keptA.length,
     metrics: { a: computeConversationMetrics(keptA), b: computeConversationMetrics(keptB) },
     significance,
+    notes,
   };
 }
 

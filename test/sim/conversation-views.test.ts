@@ -270,6 +270,31 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
     expect(t.stdout).toMatch(/^turns to answer\s+2\.00\s+1\.00\s+-1\.00\s/m);
     expect(t.stdout).toMatch(/Are the conversations different beyond noise\?/);
 
+    // B discounted with another γ: W_γ, U_γ, L_γ measure different things, so they are left out, and said so.
+    const otherGamma = join(dir, 'other-gamma');
+    await mkdir(otherGamma, { recursive: true });
+    const records = (await readFile(join(b, 'results.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const r of records) if (r.conversation?.discounted) r.conversation.discounted.gamma = 0.5;
+    await writeFile(
+      join(otherGamma, 'results.jsonl'),
+      `${records.map((r) => JSON.stringify(r)).join('\n')}\n`,
+    );
+    const g = await runCliInProcess(['eval', 'compare', a, otherGamma, '--json']);
+    expect(g.code, g.stderr).toBe(0);
+    const gc = JSON.parse(g.stdout).pairs[0].conversations;
+    expect(gc.significance.discounted_W.n).toBe(0);
+    expect(gc.significance.turns.n).toBe(6);
+    expect(gc.notes).toEqual([
+      expect.stringMatching(
+        /^W_γ, U_γ and L_γ leave out 6 conversation\(s\) discounted with a different γ in each run \(A γ = 0\.9, B γ = 0\.5\)/,
+      ),
+    ]);
+    const gt = await runCliInProcess(['eval', 'compare', a, otherGamma]);
+    expect(gt.stdout).toMatch(/^note: W_γ, U_γ and L_γ leave out 6 conversation/m);
+
     const single = join(dir, 'single');
     await mkdir(single, { recursive: true });
     await writeFile(
