@@ -43,7 +43,11 @@ export interface ConversationPairComparison {
   notes: string[];
 }
 
-const DISCOUNTED: ReadonlySet<ConversationMeasure> = new Set(['discounted_W', 'discounted_U', 'discounted_L']);
+const DISCOUNTED: ReadonlySet<ConversationMeasure> = new Set([
+  'discounted_W',
+  'discounted_U',
+  'discounted_L',
+]);
 
 function measureOf(s: SummaryLike, measure: ConversationMeasure): number | undefined {
   switch (measure) {
