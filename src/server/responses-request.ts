@@ -215,6 +215,14 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (body.reasoning !== undefined && body.reasoning !== null)
     notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
+  // What a client asks to have included (log probabilities, encrypted reasoning, …) is not produced.
+  const include = (body as { include?: unknown }).include;
+  if (Array.isArray(include) && include.length > 0) {
+    const named = include.slice(0, 5).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+    notes.push(
+      `include not applied (${named.join(', ')}${include.length > 5 ? ', …' : ''}): the GTAlign turn returns its text, trace and usage`,
+    );
+  }
   // The finished response's metadata holds the turn's trace under these keys: a client's values there
   // (often a previous response's metadata sent back) are replaced, and said so.
   const replaced = TRACE_METADATA_KEYS.filter(

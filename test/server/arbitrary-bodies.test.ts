@@ -216,12 +216,18 @@ describe('what the turn cannot give is refused by name, what it does not apply i
     const responses = await fetch(`${proxy.url}/v1/responses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: QUESTION, top_p: 0.5, reasoning: { effort: 'high' } }),
+      body: JSON.stringify({
+        input: QUESTION,
+        top_p: 0.5,
+        reasoning: { effort: 'high' },
+        include: ['message.output_text.logprobs'],
+      }),
     });
     expect(((await responses.json()) as { gtalign: { notes: string[] } }).gtalign.notes).toEqual(
       expect.arrayContaining([
         'top_p not applied: the GTAlign turn samples both stages with its own settings',
         'reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks',
+        'include not applied (message.output_text.logprobs): the GTAlign turn returns its text, trace and usage',
       ]),
     );
     const toolChoice = await fetch(`${proxy.url}/v1/responses`, {
