@@ -444,7 +444,13 @@ function reaskStreamer(onText: ((text: string) => void) | undefined): {
 }
 
 /** Runs one GTAlign turn (see the module comment). */
-export async function runTurn(options: TurnOptions): Promise<TurnResult> {
+export function runTurn(options: TurnOptions): Promise<TurnResult> {
+  // A model with one sequence keeps the turn's stages together (see ChatModel.exclusive).
+  const { model } = options;
+  return model.exclusive === undefined ? turnOf(options) : model.exclusive(() => turnOf(options));
+}
+
+async function turnOf(options: TurnOptions): Promise<TurnResult> {
   const started = performance.now();
   const { model } = options;
   const spec = options.spec ?? DEFAULT_SPEC;

@@ -51,7 +51,7 @@ import type { DatasetRow } from '../data/row.js';
 import { splitCellKey } from '../game/spec.js';
 import { writeAtomic } from '../io/atomic-file.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
-import type { ChatMessage, ChatModel } from '../llm/types.js';
+import { type ChatMessage, type ChatModel, exclusiveOf } from '../llm/types.js';
 import {
   type BatchItem,
   type BatchOptions,
@@ -230,6 +230,7 @@ function counted(model: ChatModel, ...counters: Array<{ calls: number }>): ChatM
     id: model.id,
     capabilities: model.capabilities,
     ...(model.about === undefined ? {} : { about: model.about }),
+    ...exclusiveOf(model),
     generate(request) {
       count();
       return model.generate(request);

@@ -12,6 +12,7 @@
  * tokens are reused and only the rest of the prefix is tokenized. Tokenizing the whole prefix again could
  * split it differently from how the model generated it (`"<" "/p"` vs `"</" "p"`) and miss the cache.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { access } from 'node:fs/promises';
 import type {
   ChatHistoryItem,
@@ -183,7 +184,10 @@ class LocalChatModel implements ChatModel {
   };
   readonly randomWeights?: true;
   private history: AssistantHistory | undefined;
+  /** Calls queue here, one after another (the single sequence). */
   private queue: Promise<void> = Promise.resolve();
+  /** Inside `exclusive`: its calls queue here while `queue` waits for it to end. */
+  private readonly lease = new AsyncLocalStorage<{ queue: Promise<void> }>();
   /** Aborts the generation that holds the sequence now. */
   private running: AbortController | undefined;
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
@@ -204,6 +208,21 @@ class LocalChatModel implements ChatModel {
     const flag = (model.fileInfo.metadata as { gtalign?: { random_weights?: unknown } }).gtalign
       ?.random_weights;
     if (flag === true) this.randomWeights = true;
+  }
+
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.lease.getStore() !== undefined) return work(); // already held by this caller
+    const previous = this.queue;
+    let release!: () => void;
+    this.queue = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await previous;
+      return await this.lease.run({ queue: Promise.resolve() }, work);
+    } finally {
+      release();
+    }
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
@@ -234,7 +253,9 @@ class LocalChatModel implements ChatModel {
       wake = undefined;
       w?.();
     };
-    const previous = this.queue;
+    // Within `exclusive`, behind its own earlier calls; else behind every call and lease before it.
+    const lease = this.lease.getStore();
+    const previous = lease === undefined ? this.queue : lease.queue;
     const job = (async () => {
       await previous;
       if (this.closed) throw fail(`${this.id} is closed`, undefined, 'refused');
@@ -255,7 +276,8 @@ class LocalChatModel implements ChatModel {
         ended = true;
         notify();
       });
-    this.queue = job;
+    if (lease === undefined) this.queue = job;
+    else lease.queue = job;
     try {
       for (;;) {
         const event = buffer.shift();
@@ -397,11 +419,17 @@ class LocalChatModel implements ChatModel {
     if (prompt.length === 0)
       throw fail('empty prompt: the chat template rendered no tokens', undefined, 'refused');
     if (prompt.length >= this.context.contextSize) {
-      throw fail(
-        `prompt of ${prompt.length} tokens does not fit the context of ${this.context.contextSize} tokens` +
-          ` (the model was trained with ${this.model.trainContextSize}; a larger --context-size may fit)`,
-        undefined,
-        'refused',
+      const larger =
+        this.context.contextSize < this.model.trainContextSize
+          ? `; a larger --context-size may fit (the model was trained with ${this.model.trainContextSize})`
+          : ', the most the model was trained with: shorten the conversation';
+      throw new ChatModelError(
+        `prompt of ${prompt.length} tokens does not fit the context of ${this.context.contextSize} tokens${larger}`,
+        {
+          backend: BACKEND,
+          reason: 'refused',
+          contextLength: { promptTokens: prompt.length, contextTokens: this.context.contextSize },
+        },
       );
     }
 

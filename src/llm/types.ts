@@ -96,8 +96,23 @@ export interface ChatModel {
   readonly randomWeights?: true;
   generate(request: GenerateRequest): Promise<GenerateResult>;
   stream(request: GenerateRequest): AsyncIterable<StreamEvent>;
+  /**
+   * Runs `work` with the model to itself: its calls (made from within `work`) run one after another,
+   * and other callers' calls wait until it ends. A backend with one sequence (the embedded engine) has
+   * it, so that a turn's two stages are not split by another turn's stage, which would replace the
+   * sequence's cache and make stage 2 evaluate its prompt again from text. Servers do not need it.
+   */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>;
   /** Frees owned resources (a loaded model, sockets). */
   close(): Promise<void>;
+}
+
+/** `model`'s `exclusive`, for a view that wraps the model (spread into it), or nothing when it has none. */
+export function exclusiveOf(model: ChatModel): Pick<ChatModel, 'exclusive'> {
+  const { exclusive } = model;
+  return exclusive === undefined
+    ? {}
+    : { exclusive: <T>(work: () => Promise<T>) => exclusive.call(model, work) as Promise<T> };
 }
 
 /**
@@ -144,6 +159,8 @@ export interface ChatModelErrorDetails {
   body?: string;
   /** A server's `Retry-After`, in ms. */
   retryAfterMs?: number;
+  /** Set when the prompt does not fit the model's context: the request's input is too long, not a fault. */
+  contextLength?: { promptTokens: number; contextTokens: number };
   cause?: unknown;
 }
 

@@ -27,7 +27,13 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { AbortWatcher } from '../llm/abort-watch.js';
 import { ResponseTooLargeError } from '../llm/http.js';
-import { type ChatModel, ChatModelError, type GenerateRequest, type StreamEvent } from '../llm/types.js';
+import {
+  type ChatModel,
+  ChatModelError,
+  exclusiveOf,
+  type GenerateRequest,
+  type StreamEvent,
+} from '../llm/types.js';
 import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
@@ -185,6 +191,7 @@ function tapped(model: ChatModel, onRaw: (text: string) => void): ChatModel {
   return {
     id: model.id,
     capabilities: model.capabilities,
+    ...exclusiveOf(model),
     generate: (request: GenerateRequest) => model.generate(request),
     async *stream(request: GenerateRequest): AsyncIterable<StreamEvent> {
       if (request.assistantPrefix !== undefined) onRaw(request.assistantPrefix);
@@ -268,6 +275,10 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       return upstreamFailed(`the model's output could not be used: ${err.message}`, 'upstream_bad_output');
     }
     if (err instanceof ChatModelError) {
+      // The request's conversation is longer than the model's context: the client's to shorten (a 400
+      // with OpenAI's code, which clients use to trim history), not an upstream failure.
+      if (err.details.contextLength !== undefined)
+        return badRequest(err.message, undefined, 'context_length_exceeded');
       if (/timed out/.test(err.message)) {
         upstreamErrors.inc({ kind: 'timeout' });
         return upstreamTimeout(err.message);

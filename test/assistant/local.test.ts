@@ -97,6 +97,20 @@ describe('a steered turn on the local backend', () => {
     expect(stage2!.promptTokens - stage2!.cachedPromptTokens).toBe(1);
   });
 
+  it('keeps each turn’s two stages together when turns run at once: stage 2 still continues its own stage 1', async () => {
+    // Without the turn holding the engine, the second turn's stage 1 ran between the first turn's stages
+    // and replaced the sequence: stage 2 then evaluated its whole prompt again, from re-tokenized text.
+    const [a, b] = await Promise.all([
+      turn({ seed: 8, policy: PRESETS.none, continuation: 'continue', question: 'What is 2 + 2?' }),
+      turn({ seed: 9, policy: PRESETS.none, continuation: 'continue', question: 'Name a colour.' }),
+    ]);
+    for (const result of [a, b]) {
+      const [stage1, stage2] = result.trace.stages;
+      expect(stage2!.promptTokens).toBe(stage1!.promptTokens + stage1!.completionTokens);
+      expect(stage2!.promptTokens - stage2!.cachedPromptTokens).toBe(1);
+    }
+  });
+
   it('in solver mode writes gtalign’s analysis and lets the model write only the response', async () => {
     const result = await turn({ seed: 8, policy: PRESETS['paper-subscription'], analysis: 'solver' });
     const extraction = extractBlocks(result.output);
