@@ -13,7 +13,7 @@
  * split it differently from how the model generated it (`"<" "/p"` vs `"</" "p"`) and miss the cache.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import type {
   ChatHistoryItem,
   ChatWrapper,
@@ -74,6 +74,9 @@ interface AssistantHistory {
 }
 
 /** A failure of the engine, unless a reason says otherwise (a request it cannot run, an unmet check). */
+/** Most uncached prompt tokens evaluated between two checks of the abort signal. */
+const PROMPT_PIECE = 512;
+
 function fail(message: string, cause?: unknown, reason: ChatModelFailure = 'engine'): ChatModelError {
   return new ChatModelError(message, { backend: BACKEND, reason, cause });
 }
@@ -458,8 +461,19 @@ class LocalChatModel implements ChatModel {
     let lookback = prompt.slice(-LOOKBACK);
 
     if (maxTokens > 0 && room > 0) {
+      // A long uncached prompt is evaluated in pieces with the signal checked between them: evaluation
+      // takes no signal, so in one piece an abort (ctrl-c, a client that left, a deadline) waited for the
+      // whole prompt (3.4 s for 15k tokens on the tiny model; minutes on a real one on one thread).
+      let from = 0;
+      while (toEvaluate.length - from > PROMPT_PIECE) {
+        signal?.throwIfAborted();
+        const piece = toEvaluate.slice(from, from + PROMPT_PIECE);
+        await this.engine(signal, () => sequence.evaluateWithoutGeneratingNewTokens(piece));
+        from += PROMPT_PIECE;
+      }
+      signal?.throwIfAborted();
       const grammarEvaluationState = grammar && new this.lib.LlamaGrammarEvaluationState({ model, grammar });
-      const tokens = sequence.evaluate(toEvaluate, {
+      const tokens = sequence.evaluate(toEvaluate.slice(from), {
         temperature,
         ...(seed === undefined ? {} : { seed }),
         ...(grammarEvaluationState === undefined ? {} : { grammarEvaluationState }),
@@ -558,7 +572,11 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Chat
   }
   try {
     await access(modelPath);
+    // llama.cpp's own message for a directory is a bare EISDIR from its read.
+    if ((await stat(modelPath)).isDirectory())
+      throw fail(`the model path is a directory, not a GGUF file: ${modelPath}`, undefined, 'refused');
   } catch (error) {
+    if (error instanceof ChatModelError) throw error;
     throw fail(`model file not found: ${modelPath}`, error, 'refused');
   }
   const lib = await importNodeLlamaCpp();

@@ -77,6 +77,12 @@ describe('createLocalModel', () => {
     expect((error as ChatModelError).details.backend).toBe('local');
   });
 
+  it('says so when the model path is a directory', async () => {
+    const error = await createLocalModel({ modelPath: dir }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChatModelError);
+    expect((error as Error).message).toBe(`the model path is a directory, not a GGUF file: ${dir}`);
+  });
+
   it('names the path of a file that is not a model', async () => {
     const notModel = join(dir, 'not-a-model.gguf');
     await (await import('node:fs/promises')).writeFile(notModel, 'hello');
@@ -291,6 +297,23 @@ describe('consumers that stop early', () => {
     const next = await within(own.generate({ messages, maxTokens: 3 }), 10_000, 'generate');
     expect(next.usage.completionTokens).toBe(3);
     await within(own.close(), 10_000, 'close');
+  });
+
+  it('an abort stops the evaluation of a long prompt part-way, not after the whole prompt', async () => {
+    const own = await createLocalModel({ modelPath, seed: 3, contextSize: 16384 });
+    // About 15,000 prompt tokens (the tiny model's tokens are about bytes): ~1.5 s of evaluation on one
+    // thread; the abort comes after 100 ms.
+    const long = [{ role: 'user' as const, content: 'abc def '.repeat(1900) }];
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error('interrupted')), 100);
+    await expect(own.generate({ messages: long, maxTokens: 1, signal: abort.signal })).rejects.toThrow(
+      'interrupted',
+    );
+    // What the sequence holds now is what was evaluated before the abort: the next call over the same
+    // prompt finds it cached. Evaluated in one piece, the whole prompt would be there.
+    const again = await own.generate({ messages: long, maxTokens: 1 });
+    expect(again.usage.cachedPromptTokens).toBeLessThan(again.usage.promptTokens / 2);
+    await own.close();
   });
 
   it('close() stops a generation in progress instead of waiting for its token limit', async () => {
