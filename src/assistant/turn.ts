@@ -53,6 +53,13 @@ function tokenLimit(n: number | undefined): string {
   return `${n === undefined ? '' : `${n} tokens, `}--max-tokens in the CLI, maxTokens in the library`;
 }
 
+/** What ended an output cut at its length: the token limit, or the model's context (then the limit is no help). */
+function lengthLimit(result: GenerateResult, n: number | undefined): string {
+  return result.limitedBy === 'context'
+    ? "the model's context, --context-size in the CLI, contextSize in the library"
+    : tokenLimit(n);
+}
+
 export type AnalysisMode = 'model' | 'solver';
 export type ContinuationMode = 'continue' | 'reask' | 'auto';
 export type StageName = 'stage1' | 'stage1-retry' | 'stage2' | 'reask';
@@ -367,7 +374,7 @@ function readStage1(
   if (cut) {
     return {
       problems: [
-        `the output reached the stage-1 token limit (${tokenLimit(limit)}) before </payoff>${payoff === undefined ? ', with no <payoff> block yet' : ''}`,
+        `the output reached the stage-1 ${result.limitedBy === 'context' ? 'context' : 'token'} limit (${lengthLimit(result, limit)}) before </payoff>${payoff === undefined ? ', with no <payoff> block yet' : ''}`,
       ],
       text,
     };
@@ -548,7 +555,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
           : `; the server ignored the constraint: ${retry.constraintViolation.replace(/^the output /, 'the retry ')}`;
       throw new TurnError(
         'payoff',
-        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the token limit (${tokenLimit(undefined)})` : ''}${ignoredToo}: ${textExcerpt(read.text)}`,
+        `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the ${retry.limitedBy === 'context' ? 'context size' : 'token limit'} (${lengthLimit(retry, undefined)})` : ''}${ignoredToo}: ${textExcerpt(read.text)}`,
         { stage: 'stage1-retry', text: read.text, problems: read.problems },
       );
     }
@@ -656,7 +663,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     if (block === undefined) {
       throw new TurnError(
         'response',
-        `stage 2 of ${model.id} wrote no <response> block${second.finishReason === 'length' ? ` before reaching its token limit (${tokenLimit(stage2Max)})` : ''}: ${textExcerpt(tail)}`,
+        `stage 2 of ${model.id} wrote no <response> block${second.finishReason === 'length' ? ` before reaching its ${second.limitedBy === 'context' ? 'context' : 'token'} limit (${lengthLimit(second, stage2Max)})` : ''}: ${textExcerpt(tail)}`,
         {
           stage: 'stage2',
           text: tail,
@@ -696,7 +703,9 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       );
     }
     if (second.finishReason === 'length') {
-      notes.push(`the re-asked reply was cut at the stage-2 token limit (${tokenLimit(stage2Max)})`);
+      notes.push(
+        `the re-asked reply was cut at the stage-2 ${second.limitedBy === 'context' ? 'context' : 'token'} limit (${lengthLimit(second, stage2Max)})`,
+      );
     }
     output = `${steeredText}\n<analyze>${solverText}</analyze>\n<response>${response}</response>`;
   }

@@ -550,6 +550,9 @@ class LocalChatModel implements ChatModel {
       durationMs: performance.now() - started,
     };
     if (stoppedBy !== undefined) result.stoppedBy = stoppedBy;
+    // The context ran out before the token limit did: raising the limit would change nothing.
+    if (finishReason === 'length' && completionTokens < maxTokens && completionTokens >= room)
+      result.limitedBy = 'context';
     yield { type: 'done', result };
   }
 }

@@ -59,6 +59,11 @@ export interface GenerateResult {
   /** The generated text only (after `assistantPrefix`, without the stop string). */
   text: string;
   finishReason: 'stop' | 'length' | 'other';
+  /**
+   * With `finishReason` 'length': set when the model's context, not `maxTokens`, ended the output (the
+   * embedded engine knows; a server does not say), so a message can name the setting that would help.
+   */
+  limitedBy?: 'context';
   /** The stop string that ended generation, when one did. */
   stoppedBy?: string;
   usage: TokenUsage;

@@ -73,6 +73,23 @@ describe('stage 1 that never reaches </payoff>', () => {
     expect(model.requests).toHaveLength(1);
   });
 
+  it('names the context, not the token limit, when the model’s context ended the output', async () => {
+    const base = scripted(() => ({ text: CUT, finishReason: 'length' }), { gbnf: true });
+    const model = {
+      ...base,
+      generate: async (request: GenerateRequest) => ({
+        ...(await base.generate(request)),
+        limitedBy: 'context' as const,
+      }),
+    };
+    const error = (await runTurn({ model, question, maxTokens: 64 }).catch((e: unknown) => e)) as TurnError;
+    expect(error).toBeInstanceOf(TurnError);
+    expect(error.message).toMatch(
+      /raise the context size \(the model's context, --context-size in the CLI, contextSize in the library\)/,
+    );
+    expect(error.message).not.toMatch(/--max-tokens/);
+  });
+
   it('retries once under the grammar where the backend takes one, then says how to raise the limit', async () => {
     const model = scripted(() => ({ text: CUT, finishReason: 'length' }), { gbnf: true });
     const error = (await runTurn({ model, question, maxTokens: 64, seed: 1 }).catch(

@@ -299,6 +299,18 @@ describe('consumers that stop early', () => {
     await within(own.close(), 10_000, 'close');
   });
 
+  it('says when the context, not maxTokens, ended the output', async () => {
+    const own = await createLocalModel({ modelPath, seed: 3, contextSize: 96 });
+    const byContext = await own.generate({ messages, maxTokens: 400, temperature: 1 });
+    expect(byContext.finishReason).toBe('length');
+    expect(byContext.usage.completionTokens).toBeLessThan(400);
+    expect(byContext.limitedBy).toBe('context');
+    const byLimit = await own.generate({ messages, maxTokens: 3, temperature: 1 });
+    expect(byLimit.finishReason).toBe('length');
+    expect(byLimit.limitedBy).toBeUndefined();
+    await own.close();
+  });
+
   it('an abort stops the evaluation of a long prompt part-way, not after the whole prompt', async () => {
     const own = await createLocalModel({ modelPath, seed: 3, contextSize: 16384 });
     // About 15,000 prompt tokens (the tiny model's tokens are about bytes): ~1.5 s of evaluation on one
