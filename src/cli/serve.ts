@@ -6,6 +6,7 @@ import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import {
   MAX_BACKGROUND,
   MAX_MESSAGES,
+  MAX_TURNS,
   REASONING,
   STORED_RESPONSES,
   STORED_RESPONSES_DIR,
@@ -75,8 +76,12 @@ const SETTINGS = [
     STORED_RESPONSES,
     STORED_RESPONSES_DIR,
     MAX_BACKGROUND,
+    MAX_TURNS,
   ]),
 ] as const;
+
+/** Turns at once on the embedded engine unless --max-turns says otherwise (one runs, the others wait). */
+const LOCAL_MAX_TURNS = 8;
 
 type Settings = LoadedOf<[...typeof UPSTREAM.settings, ...typeof BACKEND.settings]>;
 
@@ -180,6 +185,12 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a model, policy or upstream problem a
           maxBodyBytes: server.maxBodyBytes,
           maxStoredResponses: values['stored-responses'],
           maxBackgroundResponses: values['max-background'],
+          // The embedded engine runs one turn at a time: a few may wait, more get a quick 429.
+          ...(values['max-turns'] !== undefined
+            ? { maxActiveTurns: values['max-turns'] }
+            : choice.kind === 'local'
+              ? { maxActiveTurns: LOCAL_MAX_TURNS }
+              : {}),
         },
         ...(responseFolder === undefined ? {} : { responseFolder }),
         ...(conversationFolder === undefined ? {} : { conversationFolder }),

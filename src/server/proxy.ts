@@ -79,6 +79,12 @@ export interface ProxyLimits {
   maxStoredResponses?: number;
   /** `background: true` responses running at once (default 64); one more is a 429. */
   maxBackgroundResponses?: number;
+  /**
+   * Turns in progress at once, waiting ones included (default: no limit); one more is a 429. A backend that
+   * runs one turn at a time (the embedded engine) makes the others wait, each on its own deadline: past a
+   * few, a quick 429 serves a client better than a 504 after the whole timeout.
+   */
+  maxActiveTurns?: number;
 }
 
 export interface ProxyOptions {
@@ -303,7 +309,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     for (const c of result.trace.constraintIgnored ?? []) constraintIgnored.inc({ stage: c.stage });
   }
 
+  const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
+    if (activeTurns >= maxActiveTurns) {
+      throw new HttpError(
+        429,
+        `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
+        'rate_limit_error',
+        'too_many_turns',
+      );
+    }
     // One signal for the client's leaving and the deadline (each AbortSignal made costs microseconds).
     const turnAbort = new AbortController();
     let timedOut = false;

@@ -19,6 +19,7 @@ import { REWARD_SCORE_SETTINGS, REWARD_SERVE_SETTINGS } from './scoring.js';
 import {
   MAX_BACKGROUND,
   MAX_MESSAGES,
+  MAX_TURNS,
   REASONING,
   STORED_RESPONSES,
   STORED_RESPONSES_DIR,
@@ -44,6 +45,7 @@ export const ALL_GROUPS: readonly Group[] = [
     STORED_RESPONSES,
     STORED_RESPONSES_DIR,
     MAX_BACKGROUND,
+    MAX_TURNS,
   ]),
   group('Reward score', REWARD_SCORE_SETTINGS),
   group('Reward serve', REWARD_SERVE_SETTINGS),

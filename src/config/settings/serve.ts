@@ -64,6 +64,16 @@ export const MAX_BACKGROUND = setting({
   help: 'background responses (background: true) running at once;\none more is a 429 (0: none)',
 });
 
+export const MAX_TURNS = setting({
+  name: 'max-turns',
+  key: 'serve.maxTurns',
+  type: integer({ min: 1, max: 100_000 }),
+  arg: 'N',
+  help:
+    'turns in progress at once, waiting ones included; one more is a 429\n' +
+    '(default: 8 with --backend local, which runs one turn at a time; else no limit)',
+});
+
 export const STORED_RESPONSES_DIR = setting({
   name: 'stored-responses-dir',
   key: 'serve.storedResponsesDir',
