@@ -135,7 +135,8 @@ export const chatCommand = defineCommand({
 policy edits the matrix, a cell is selected, and the same assistant turn continues from the
 edited matrix. Without QUESTION, starts an interactive session (one question per line; /reset
 forgets the conversation, /quit or end of input leaves).`,
-  notes: 'Exit codes: 0 ok, 1 a model, policy or backend problem (the message says which), 2 bad usage.',
+  notes:
+    'Exit codes: 0 ok, 1 a model, policy or backend problem (the message says which), 2 bad usage, 130 interrupted (ctrl-c).',
   settings: SETTINGS,
   positionals: true,
   async run(loaded, ctx) {
@@ -215,7 +216,19 @@ forgets the conversation, /quit or end of input leaves).`,
       };
 
       if (question !== undefined) {
-        await ask(question);
+        // Ctrl-c stops the turn (the model request with it) and says so, and the model is closed below.
+        const stop = new AbortController();
+        const interrupt = () => stop.abort(new Error('interrupted'));
+        process.once('SIGINT', interrupt);
+        try {
+          await ask(question, stop.signal);
+        } catch (err) {
+          if (!stop.signal.aborted) throw err;
+          ctx.stderr.write('gtalign chat: interrupted; the turn was stopped\n');
+          return 130;
+        } finally {
+          process.off('SIGINT', interrupt);
+        }
         return 0;
       }
       const tty = ctx.stdin.isTTY === true;
