@@ -177,6 +177,8 @@ export interface TurnResult {
 }
 
 const DEFAULT_MAX_TOKENS = 1024;
+/** The grammar's bounds for a model of random weights when the caller gives none (the demo's). */
+export const RANDOM_WEIGHTS_GRAMMAR: GrammarOptions = { maxChars: 40, maxWhitespace: 2, integerDigits: 1 };
 const PAYOFF_STOP = '</payoff>';
 const RESPONSE_STOP = '</response>';
 
@@ -464,7 +466,10 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
   const analysisWanted = options.analysis ?? 'model';
   const wanted = options.continuation ?? 'auto';
   const constrain = options.constrain ?? true;
-  const grammarOptions = options.grammar;
+  // A model of random weights (the offline one) writes noise that only the grammar bounds: with no bound
+  // of the caller's, its text blocks are kept short, or it may fill its token limit inside one block and
+  // fail the turn (as `gtalign chat` on the tiny model did for one seed in four).
+  const grammarOptions = options.grammar ?? (model.randomWeights ? RANDOM_WEIGHTS_GRAMMAR : undefined);
   const stage1Max = stageLimit(options.maxTokens, 'stage1');
   const stage2Max = stageLimit(options.maxTokens, 'stage2');
   if (options.question.trim() === '') throw new TurnError('options', 'the question is empty');

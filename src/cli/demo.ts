@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatTrace } from '../assistant/format.js';
 import { defaultModelsDir, ModelNotFoundError, resolveModelPath } from '../assistant/models.js';
-import { runTurn, type TurnOptions } from '../assistant/turn.js';
+import { RANDOM_WEIGHTS_GRAMMAR, runTurn, type TurnOptions } from '../assistant/turn.js';
 import { writeTinyLlamaGguf } from '../llm/gguf-writer.js';
 import { createLocalModel } from '../llm/local.js';
 import type { ChatModel } from '../llm/types.js';
@@ -81,9 +81,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
       ? {
           model,
           question: QUESTION,
-          // Short blocks keep the random text readable and the demo fast.
-          // One integer digit keeps payoffs within ±9.9, where the policies' edits can change the choice.
-          grammar: { maxChars: 40, maxWhitespace: 2, integerDigits: 1 },
+          // Short blocks keep the random text readable and the demo fast (every turn on such a model
+          // gets them); one integer digit keeps payoffs within ±9.9, where the policies' edits tell.
+          grammar: RANDOM_WEIGHTS_GRAMMAR,
           maxTokens: 400,
           temperature: 1,
           seed: 7,

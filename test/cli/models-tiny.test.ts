@@ -52,6 +52,13 @@ describe('gtalign models tiny', () => {
     const result = JSON.parse(chat.stdout) as { randomWeights?: boolean; trace: { stages: unknown[] } };
     expect(result.randomWeights).toBe(true);
     expect(result.trace.stages).toHaveLength(2);
+
+    // Without --max-chars too: the turn keeps a random model's blocks short (these seeds used to fill the
+    // token limit inside <analyze> and fail).
+    for (const seed of ['13', '14']) {
+      const plain = await runCliInProcess(['chat', 'Tell me a joke', '--seed', seed], { env: env() });
+      expect(plain.code, plain.stderr).toBe(0);
+    }
   });
 });
 
