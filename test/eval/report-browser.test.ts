@@ -90,6 +90,17 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
       await page.screenshot({ path: join(out, 'screenshot.png'), fullPage: true });
       expect(problems).toEqual([]);
       expect(requests).toEqual([]);
+
+      // On a phone's width every chart fits the screen (scaled), and nothing but the wide tables'
+      // own scrolling boxes is wider than it.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const widths = await page.evaluate(() => ({
+        page: document.body.scrollWidth,
+        view: window.innerWidth,
+        charts: [...document.querySelectorAll('figure svg')].map((svg) => svg.getBoundingClientRect().right),
+      }));
+      expect(widths.page).toBeLessThanOrEqual(widths.view);
+      for (const right of widths.charts) expect(right).toBeLessThanOrEqual(widths.view);
     } finally {
       await browser.close();
     }
