@@ -635,6 +635,19 @@ describe('chart layout', () => {
     { group: 'user type VQ', run: 'x'.repeat(120), mix: mix(7) },
   ];
 
+  it('says there is no action mix when no record has an output, and shows no 0.0% shares of nothing', () => {
+    const scene = actionMixChart([], ['DA', 'CQ', 'AQ']);
+    expect(sceneToSvg(scene)).toContain('No action mix: no record has an output with an action.');
+    const failed = [rec('e1', 'math-hard', 'error'), rec('e2', 'math-hard', 'error')].map((r) => ({
+      ...r,
+      output: '',
+    }));
+    const md = buildReport([
+      { name: 'failed', dir: '/runs/f', records: failed, metrics: computeMetrics(failed) },
+    ]).markdown;
+    expect(md).toMatch(/\| failed \| all \| 0 \| – \| – \| – \| – \|/);
+  });
+
   it('fits every action-mix label on the canvas, whole (DejaVu Sans metrics; the PNG test checks the ink)', () => {
     const scene = actionMixChart(rows, ['DA', 'CQ', 'AQ']);
     for (const t of textSpans(scene)) {

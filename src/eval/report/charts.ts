@@ -388,6 +388,11 @@ export function actionMixChart(
     h: Math.max(barH + gap, rowsH),
   };
   const ax: Axis = { min: 0, max: 1, ticks: [0, 0.25, 0.5, 0.75, 1], step: 0.25 };
+  // No record has an output (every one failed, or was empty): say so, as the other charts do.
+  if (rows.length === 0) {
+    emptyPanel(shapes, { ...f, h: 60 }, 'No action mix: no record has an output with an action.');
+    return { id, kind: 'action-mix', title: 'Action mix', width, height: f.y + 60 + 30, shapes };
+  }
   for (const t of ax.ticks) {
     const x = sx(f, ax, t);
     shapes.push({ kind: 'line', x1: x, y1: f.y, x2: x, y2: f.y + f.h, stroke: GRID, width: 1 });

@@ -227,7 +227,13 @@ export function actionMixTable(runs: readonly NamedMetrics[], actions: readonly 
     ];
     for (const [group, mix] of groups) {
       if (mix === undefined) continue;
-      rows.push([r.name, group, String(mix.n), ...keys.map((k) => pct(mix.shares[k] ?? 0))]);
+      // Shares of no record are no shares: "–", not 0.0%.
+      rows.push([
+        r.name,
+        group,
+        String(mix.n),
+        ...keys.map((k) => (mix.n === 0 ? '–' : pct(mix.shares[k] ?? 0))),
+      ]);
     }
   }
   return { head: ['run', 'group', 'n', ...keys], rows, numeric: keys.map((_, i) => i + 3).concat([2]) };
