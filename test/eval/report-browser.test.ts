@@ -97,7 +97,10 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
       const widths = await page.evaluate(() => ({
         page: document.body.scrollWidth,
         view: window.innerWidth,
-        charts: Array.from(document.querySelectorAll('figure svg'), (svg) => svg.getBoundingClientRect().right),
+        charts: Array.from(
+          document.querySelectorAll('figure svg'),
+          (svg) => svg.getBoundingClientRect().right,
+        ),
       }));
       expect(widths.page).toBeLessThanOrEqual(widths.view);
       for (const right of widths.charts) expect(right).toBeLessThanOrEqual(widths.view);
