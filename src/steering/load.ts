@@ -2,11 +2,12 @@
  * Reading steering policies and action profiles from JSON files: the only I/O of the steering layer.
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
+import { access } from 'node:fs/promises';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
 import { parsePolicy, type SteeringPolicy } from './policy.js';
-import { isPresetName, PRESETS } from './presets.js';
+import { isPresetName, PRESET_NAMES, PRESETS } from './presets.js';
 import { type ProfileInput, parseProfile } from './profile.js';
 
 async function readJson(file: string): Promise<unknown> {
@@ -56,5 +57,20 @@ export async function loadProfileFile(file: string): Promise<ProfileInput> {
 /** A preset name (`api`, `paper-api`, …) or the path of a JSON policy file, as a command-line flag gives it. */
 export async function loadPolicy(ref: string): Promise<SteeringPolicy> {
   if (isPresetName(ref)) return PRESETS[ref];
+  // A bare word that names no file is a preset name mistyped ("subscripton"), not a missing file.
+  const looksLikeName = !/[/\\.]/.test(ref);
+  if (looksLikeName) {
+    const missing = await access(ref).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
+    if (missing)
+      throw new SteeringError('preset', [
+        {
+          path: '',
+          message: `${JSON.stringify(ref)} (and no file of that name); known presets: ${PRESET_NAMES.join(', ')}`,
+        },
+      ]);
+  }
   return loadPolicyFile(ref);
 }

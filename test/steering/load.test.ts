@@ -66,6 +66,14 @@ describe('loading a policy from a JSON file', () => {
     const path = await file('none.json', '{"kind": "none"}');
     expect(await loadPolicy(path)).toEqual({ kind: 'none' });
   });
+
+  it('loadPolicy calls a bare word that names no file a mistyped preset, and lists the presets', async () => {
+    await expect(loadPolicy('subscripton')).rejects.toThrowError(
+      'unknown steering preset: "subscripton" (and no file of that name); known presets: none, subscription, api, paper-api, paper-subscription',
+    );
+    // A path (or a name with an extension) that names no file stays a missing file.
+    await expect(loadPolicy('./nope.json')).rejects.toThrowError(/cannot read steering file .*no such file/);
+  });
 });
 
 describe('loading a profile from a JSON file', () => {
