@@ -22,6 +22,7 @@ import {
 import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
+import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
   BACKEND,
@@ -53,7 +54,7 @@ function responseWriter(
       if (out === '') return;
       if (!started) before();
       started = true;
-      stdout.write(out);
+      stdout.write(terminalSafe(out));
     },
     started: () => started,
   };
@@ -194,7 +195,7 @@ forgets the conversation, /quit or end of input leaves).`,
               ? {
                   onReasoningText: (t: string) => {
                     // After the trace's tables, the analysis starts a paragraph of its own.
-                    ctx.stdout.write(reasoning ? t : t.replace(/^\n+/, ''));
+                    ctx.stdout.write(terminalSafe(reasoning ? t : t.replace(/^\n+/, '')));
                     reasoning = true;
                   },
                 }
@@ -208,7 +209,7 @@ forgets the conversation, /quit or end of input leaves).`,
         // A backend that delivered nothing while streaming (or a re-ask read for blocks) still gets its text out.
         if (!writer.started()) {
           endReasoning();
-          ctx.stdout.write(result.response);
+          ctx.stdout.write(terminalSafe(result.response));
         }
         if (result.response === '') ctx.stderr.write('gtalign chat: the model wrote an empty <response>\n');
         await writeOut(ctx.stdout, values.trace ? `\n\n${formatOutcome(result)}\n` : '\n');
