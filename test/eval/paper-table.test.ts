@@ -26,16 +26,19 @@ describe('the paper comparison', () => {
   it("places the paper's figures against the run's intervals, per data source", () => {
     // math-hard: W exactly 0.5 (the paper's GTAlign figure) in every record, so the interval is [0.5, 0.5];
     // the answer term 0.2 everywhere, below the paper's 0.498.
-    const math = [1, 2, 3].map((i) => rec(`m${i}`, 'math-hard', { u: 0.5, l: 0.5, answer: 0.2 }));
-    // minerva: W 0.9 (above the paper's 0.454); the paper gives no baseline or answer score there.
+    const math = Array.from({ length: 10 }, (_, i) =>
+      rec(`m${i}`, 'math-hard', { u: 0.5, l: 0.5, answer: 0.2 }),
+    );
+    // minerva: one record, W 0.9: too few to place the paper's 0.454 (a bootstrap interval of one record
+    // is a point); the paper gives no baseline or answer score there.
     const minerva = [rec('v1', 'minerva', { u: 0.9, l: 0.9 })];
-    const failed = rec('m9', 'math-hard', 'error');
+    const failed = rec('m-failed', 'math-hard', 'error');
     const rows = rowsOf([run('trained', [...math, failed, ...minerva])]);
     expect(rows).toEqual([
       {
         run: 'trained',
         'data source': 'math-hard',
-        'scored (test set rows)': '3 of 353',
+        'scored (test set rows)': '10 of 353',
         'W [95% CI]': '0.500 [0.500, 0.500]',
         'paper: GTAlign W': '0.500 (within)',
         'paper: best baseline W': '0.438 (run above)',
@@ -47,7 +50,7 @@ describe('the paper comparison', () => {
         'data source': 'minerva',
         'scored (test set rows)': '1 of 272',
         'W [95% CI]': '0.900 [0.900, 0.900]',
-        'paper: GTAlign W': '0.454 (run above)',
+        'paper: GTAlign W': '0.454 (too few records to place: n = 1)',
         'paper: best baseline W': '–',
         'answer [95% CI]': '1.000 [1.000, 1.000]',
         'paper: GTAlign answer': '–',

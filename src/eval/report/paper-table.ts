@@ -21,8 +21,12 @@ const testRows = (source: string): number | undefined =>
 const withInterval = (i: Interval): string => `${fmt(i.estimate)} [${fmt(i.low)}, ${fmt(i.high)}]`;
 
 /** The paper's figure and where it falls: "0.500 (within)"; "–" when the paper gives none. */
-function figureCell(figure: number | undefined, interval: Interval): string {
+/** Fewer scored records than this give no placement: a bootstrap interval of a handful is no interval. */
+export const MIN_RECORDS_TO_PLACE = 10;
+
+function figureCell(figure: number | undefined, interval: Interval, n: number): string {
   if (figure === undefined) return '–';
+  if (n < MIN_RECORDS_TO_PLACE) return `${fmt(figure)} (too few records to place: n = ${n})`;
   const where = placement(interval, figure);
   return where === undefined ? fmt(figure) : `${fmt(figure)} (${where})`;
 }
@@ -40,10 +44,10 @@ export function paperTable(runs: readonly RunIntervals[]): Table | undefined {
         source,
         whole === undefined ? String(g.n) : `${g.n} of ${whole}`,
         withInterval(g.W),
-        figureCell(figures.welfare, g.W),
-        figureCell(figures.baselineWelfare, g.W),
+        figureCell(figures.welfare, g.W, g.n),
+        figureCell(figures.baselineWelfare, g.W, g.n),
         withInterval(g.answer),
-        figureCell(figures.answer, g.answer),
+        figureCell(figures.answer, g.answer, g.n),
       ]);
     }
   }
