@@ -203,6 +203,10 @@ Module._resolveFilename = function (request, ...rest) {
     expect(existsSync(join(dir, 'metrics.json'))).toBe(false);
     const md = await readFile(join(out, 'report.md'), 'utf8');
     expect(md).toContain('INCOMPLETE: 4 records; 1 row failed to generate');
+    // The Failures section names the row and the backend's message (m1 has a record now: not listed).
+    expect(md).toContain('Rows with no record: the backend failed on them');
+    expect(md).toMatch(/\| failed-rows \| x9 \| generate \| HTTP 503 \|/);
+    expect(md).not.toMatch(/\| failed-rows \| m1 \|/);
   });
 
   describe('checks the records against the rows the run selected (config.json)', () => {

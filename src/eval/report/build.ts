@@ -444,7 +444,24 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
     });
   }
   const failures = failuresTable(named);
-  if (failures) out.push({ title: 'Failures', tables: [{ table: failures }] });
+  const notGenerated = notGeneratedTable(runs);
+  if (failures || notGenerated) {
+    out.push({
+      title: 'Failures',
+      tables: [
+        ...(failures ? [{ table: failures }] : []),
+        ...(notGenerated
+          ? [
+              {
+                caption:
+                  'Rows with no record: the backend failed on them (errors.jsonl; --resume generates them again)',
+                table: notGenerated,
+              },
+            ]
+          : []),
+      ],
+    });
+  }
   const anyConversations =
     conversations.length > 0 ||
     runs.some((r) => r.sweep?.points.some((p) => conversationsOf(p.metrics) !== undefined));
@@ -536,6 +553,21 @@ tbody tr:nth-child(even){background:#fafafa}.charts{display:flex;flex-wrap:wrap;
 figure svg{max-width:100%;height:auto}
 .note{color:#555;font-size:13px}ul{font-size:14px}.scroll{overflow-x:auto}
 `;
+
+/** The rows the backend failed on (no record), from each run's errors.jsonl: what failed and why. */
+function notGeneratedTable(runs: readonly ReportRun[]): Table | undefined {
+  const rows: string[][] = [];
+  for (const r of runs) {
+    const c = r.completeness;
+    for (const f of c?.failedRows ?? []) {
+      const message = f.message ?? '';
+      rows.push([r.name, f.id, f.stage ?? '', message.length > 200 ? `${message.slice(0, 199)}…` : message]);
+    }
+    const more = (c?.failed.length ?? 0) - (c?.failedRows?.length ?? 0);
+    if (more > 0) rows.push([r.name, `… and ${more} more`, '', `see ${c?.errorsFile ?? 'errors.jsonl'}`]);
+  }
+  return rows.length === 0 ? undefined : { head: ['run', 'row', 'stage', 'message'], rows };
+}
 
 function html(title: string, secs: readonly Section[], generatedAt: string | undefined): string {
   const body: string[] = [`<h1>${escapeHtml(title)}</h1>`];

@@ -26,6 +26,8 @@ export interface RunCompleteness {
   missing: number;
   /** Ids in errors.jsonl without a record: rows the backend failed on. */
   failed: string[];
+  /** The last logged failure of each of the first of those rows: what the report shows of them. */
+  failedRows?: Array<{ id: string; stage?: string; message?: string }>;
   /** Records whose row is not among the selected rows (the data files or the ids changed). */
   stray: number;
   /** errors.jsonl, when the folder has one. */
@@ -39,8 +41,17 @@ const MAX_ERROR_LINES = 1_000_000;
 const asObject = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
-/** The ids of errors.jsonl (lines that are not JSON objects with a string id are skipped). */
-async function failedIds(path: string): Promise<string[] | undefined> {
+/** Rows of the failures shown in a report, at most. */
+const MAX_FAILED_ROWS = 20;
+
+interface LoggedFailure {
+  id: string;
+  stage?: string;
+  message?: string;
+}
+
+/** The entries of errors.jsonl (lines that are not JSON objects with a string id are skipped). */
+async function loggedFailures(path: string): Promise<LoggedFailure[] | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -48,12 +59,19 @@ async function failedIds(path: string): Promise<string[] | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const ids: string[] = [];
+  const ids: LoggedFailure[] = [];
   for (const line of text.split('\n').slice(0, MAX_ERROR_LINES)) {
     if (line.trim() === '') continue;
     try {
-      const id = asObject(JSON.parse(line))?.id;
-      if (typeof id === 'string' || typeof id === 'number') ids.push(String(id));
+      const entry = asObject(JSON.parse(line));
+      const id = entry?.id;
+      if (typeof id !== 'string' && typeof id !== 'number') continue;
+      const { stage, message } = entry!;
+      ids.push({
+        id: String(id),
+        ...(typeof stage === 'string' ? { stage } : {}),
+        ...(typeof message === 'string' ? { message } : {}),
+      });
     } catch {
       // A line cut off by a crash: the row it names has no record either way, and is retried on resume.
     }
@@ -118,16 +136,19 @@ async function selectedRowIds(config: Record<string, unknown> | undefined): Prom
 export async function checkCompleteness(run: RunDir): Promise<RunCompleteness> {
   const have = new Set(run.records.map((r) => r.id));
   const errorsFile = join(run.dir, 'errors.jsonl');
-  const logged = await failedIds(errorsFile);
+  const logged = await loggedFailures(errorsFile);
+  // A row logged and generated later by --resume has a record: it is not missing. Its last entry says why.
+  const lastFailure = new Map<string, LoggedFailure>();
+  for (const entry of logged ?? []) if (!have.has(entry.id)) lastFailure.set(entry.id, entry);
   const out: RunCompleteness = {
     status: 'unchecked',
     records: run.records.length,
     missing: 0,
-    // A row logged and generated later by --resume has a record: it is not missing.
-    failed: [...new Set((logged ?? []).filter((id) => !have.has(id)))],
+    failed: [...lastFailure.keys()],
     stray: 0,
     ...(logged === undefined ? {} : { errorsFile }),
   };
+  if (lastFailure.size > 0) out.failedRows = [...lastFailure.values()].slice(0, MAX_FAILED_ROWS);
   const ids = await selectedIds(run.config);
   if (typeof ids === 'string') out.note = ids;
   else {
