@@ -11,6 +11,7 @@ import {
   type MixRow,
   niceAxis,
   scatterChart,
+  welfareChart,
 } from '../../src/eval/report/charts.js';
 import { advanceEm } from '../../src/eval/report/font.js';
 import { loadPngRenderer, textExtent } from '../../src/eval/report/raster.js';
@@ -634,6 +635,16 @@ describe('chart layout', () => {
     { group: 'label unharmful', run: long, mix: mix(300) },
     { group: 'user type VQ', run: 'x'.repeat(120), mix: mix(7) },
   ];
+
+  it('fits a long run name in the welfare legend, whole, or cut with … past the cap', () => {
+    const long = 'Qwen2.5-3B-Instruct PPO step 150, paper-subscription policy, temperature 0.7';
+    const huge = 'y'.repeat(400);
+    const scene = welfareChart(['math-hard'], [long, 'base', huge], () => 0.5);
+    for (const t of textSpans(scene)) expect(t.right, t.text).toBeLessThanOrEqual(scene.width);
+    const texts = scene.shapes.flatMap((sh) => (sh.kind === 'text' ? [sh.text] : []));
+    expect(texts).toContain(long);
+    expect(texts.some((t) => t.startsWith('yyyy') && t.endsWith('…'))).toBe(true);
+  });
 
   it('says there is no action mix when no record has an output, and shows no 0.0% shares of nothing', () => {
     const scene = actionMixChart([], ['DA', 'CQ', 'AQ']);

@@ -458,17 +458,37 @@ export interface BarValue {
  * a value, one panel says why (`why`) instead of three empty ones.
  */
 /** The top of a grouped-bar chart: its title, a legend of the runs, and the cluster width and chart width. */
+/** Widest legend label of a grouped chart, in px. */
+const LEGEND_LABEL_MAX = 560;
+
+/** `text` as is when it is at most `maxW` wide at `size`, else cut to fit with "…" at its end. */
+function fitText(text: string, size: number, maxW: number): string {
+  if (textWidth(text, size) <= maxW) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (textWidth(`${text.slice(0, mid)}…`, size) <= maxW) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, lo)}…`;
+}
+
 export function groupedChartHead(
   title: string,
   groups: readonly string[],
   runs: readonly string[],
 ): { clusterW: number; width: number; shapes: Shape[]; y: number } {
   const clusterW = Math.max(60, runs.length * 16 + 24);
-  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20);
+  // The legend's longest run name fits whole (up to a cap, past which it is shortened with "…"): the
+  // legend wraps between names, never inside one, so a long name ran past the chart's edge.
+  const labels = runs.map((r) => fitText(r, 10, LEGEND_LABEL_MAX));
+  const widestItem = Math.max(0, ...labels.map((l) => 16 + textWidth(l, 10) + 14));
+  const width = Math.max(titleWidth(title), 70 + groups.length * clusterW + 20, 70 + widestItem + 10);
   const shapes: Shape[] = [text(12, 20, title, { size: 13, bold: true })];
   const y = legend(
     shapes,
-    runs.map((r, i) => ({ label: r, color: runColor(i) })),
+    labels.map((label, i) => ({ label, color: runColor(i) })),
     70,
     40,
     width - 10,
