@@ -291,7 +291,9 @@ Module._resolveFilename = function (request, ...rest) {
       const written = JSON.parse(await readFile(join(a, 'metrics.json'), 'utf8'));
       expect(written.tokenizer).toMatchObject({ ...tokenizer, from_records: 3, counted: 0 });
       const md = await readFile(join(root, 'tok-report', 'report.md'), 'utf8');
-      expect(md).toContain('tokens: 3 from the run, 0 counted with js-tiktoken cl100k_base');
+      expect(md).toContain(
+        'token counts of the scored records: 3 from the run, 0 counted with js-tiktoken cl100k_base',
+      );
       const cmp = await runCliInProcess(['eval', 'compare', a, b]);
       expect(cmp.code, cmp.stderr).toBe(0);
       expect(cmp.stdout).toContain('tokens: js-tiktoken cl100k_base (offline BPE)');

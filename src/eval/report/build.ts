@@ -513,7 +513,9 @@ function runLine(r: ReportRun): string {
   else if (c?.status === 'unchecked') parts.push(`not checked that every row has a record (${c.note})`);
   const t = r.metrics.tokenizer;
   parts.push(
-    `tokens: ${t.from_records} from the run, ${t.counted} counted with ${t.description}${t.note ? ` (${t.note})` : ''}`,
+    // Of the scored records, whose token counts the metrics use: records awaiting a verdict or failed
+    // are not among them, though the table's token columns count every output.
+    `token counts of the scored records: ${t.from_records} from the run, ${t.counted} counted with ${t.description}${t.note ? ` (${t.note})` : ''}`,
   );
   if (r.sweep) parts.push(`sweep over ${r.sweep.param} (${r.sweep.points.length} points)`);
   return `${where}: ${parts.join('; ')}`;
