@@ -10,9 +10,13 @@ import { pathToFileURL } from 'node:url';
 import { formatTrace } from '../assistant/format.js';
 import { defaultModelsDir, ModelNotFoundError, resolveModelPath } from '../assistant/models.js';
 import { RANDOM_WEIGHTS_GRAMMAR, runTurn, type TurnOptions } from '../assistant/turn.js';
+import { DINOSAUR_MATRIX } from '../game/paper-example.js';
+import { selectCell } from '../game/select.js';
 import { writeTinyLlamaGguf } from '../llm/gguf-writer.js';
 import { createLocalModel } from '../llm/local.js';
 import type { ChatModel } from '../llm/types.js';
+import { steeredMatrix } from '../steering/apply.js';
+import { compilePolicy } from '../steering/compile.js';
 import { PRESETS, type PresetName } from '../steering/presets.js';
 
 const QUESTION = 'When did dinosaurs first appear?';
@@ -113,6 +117,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
         "LLM + user, so 'subscription' and 'api' differ only in how the payoffs are split (try --rule product\n" +
         "with 'gtalign chat'); the paper's fixed edits move the sum itself.\n",
     );
+    if (random) {
+      // Random payoffs are far apart, so the policies' edits (a few tenths) seldom move the pick; on the
+      // paper's own matrix they do, which is what steering is for.
+      const paper = policies.map((name) => {
+        const after = steeredMatrix(DINOSAUR_MATRIX, compilePolicy(PRESETS[name]));
+        return `${name} → ${selectCell(after, 'sum').selected[0]}`;
+      });
+      write(
+        `On the paper's worked example (GTALIGN.md §5: its matrix, no edits → ${selectCell(DINOSAUR_MATRIX, 'sum').selected[0]}), ` +
+          `the same policies pick: ${paper.join(', ')}.\n`,
+      );
+    }
   } finally {
     await model.close();
     if (tinyDir !== undefined) await rm(tinyDir, { recursive: true, force: true });

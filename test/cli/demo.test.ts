@@ -44,6 +44,10 @@ describe('the demo without a model', () => {
     ).toHaveLength(2);
     expect(out.match(/^Response: ".*" \(random text\)$/gm)).toHaveLength(2);
     expect(out).toMatch(/Summary: subscription → [DV]Q_(DA|CQ|AQ), api → [DV]Q_(DA|CQ|AQ)\./);
+    // Random payoffs seldom move under the edits: the paper's own matrix shows the steering.
+    expect(out).toContain(
+      "On the paper's worked example (GTALIGN.md §5: its matrix, no edits → VQ_CQ), the same policies pick: subscription → DQ_DA, api → DQ_DA.",
+    );
     // The generated model is removed afterwards.
     const demoDirsAfter = (await readdir(tmpdir())).filter((n) => n.startsWith('gtalign-demo-')).length;
     expect(demoDirsAfter).toBe(demoDirsBefore);
