@@ -9,6 +9,7 @@ import { buildFormatRegExp, buildGbnf, buildRegex } from '../../src/chain/gramma
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { quantizeMatrix, renderMatrix } from '../../src/chain/payoff-edit.js';
 import { buildInstructionPrompt } from '../../src/chain/prompt.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import {
   cellKeys,
   DEFAULT_SPEC,
@@ -22,15 +23,8 @@ import { PRESETS } from '../../src/steering/presets.js';
 
 const PAPER_ORDER = ['DQ_AQ', 'DQ_CQ', 'DQ_DA', 'VQ_AQ', 'VQ_CQ', 'VQ_DA'];
 
-// The paper's worked example (GTALIGN.md §5), {LLM, user}.
-const DINO: PayoffMatrix = {
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-};
+/** The paper's worked example (GTALIGN.md §5), in the paper's key order. */
+const DINO = DINOSAUR_MATRIX;
 
 /** The payoff block text of a matrix, keys in `order`, on one line. */
 function payoffJson(matrix: PayoffMatrix, order: readonly string[]): string {

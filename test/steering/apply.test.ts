@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MatrixError, type PayoffMatrix } from '../../src/game/index.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import {
   applyEdits,
   compilePolicy,
@@ -10,14 +11,8 @@ import {
   steeredMatrix,
 } from '../../src/steering/index.js';
 
-const M: PayoffMatrix = {
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-};
+/** The paper's worked example (GTALIGN.md §5), in the paper's key order. */
+const M = DINOSAUR_MATRIX;
 
 describe('applyEdits', () => {
   it('returns a new matrix with the deltas added and leaves the input alone', () => {

@@ -8,6 +8,7 @@ import {
   selectCell,
   splitCellKey,
 } from '../../src/game/index.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import {
   actionCosts,
   applyEdits,
@@ -18,14 +19,8 @@ import {
   resolveProfile,
 } from '../../src/steering/index.js';
 
-const DINOSAUR: PayoffMatrix = {
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-};
+/** The paper's worked example (GTALIGN.md §5), in the paper's key order. */
+const DINOSAUR = DINOSAUR_MATRIX;
 
 const pricing = (fields: Record<string, unknown>) => parsePolicy(fields) as PricingPolicy;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type GameSpec, type PayoffMatrix, selectCell } from '../../src/game/index.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import {
   applyEdits,
   compilePolicy,
@@ -9,15 +10,8 @@ import {
   SteeringError,
 } from '../../src/steering/index.js';
 
-/** The paper's worked example ("When did dinosaurs first appear?"), GTALIGN.md §5. */
-const DINOSAUR: PayoffMatrix = {
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-};
+/** The paper's worked example (GTALIGN.md §5), in the paper's key order. */
+const DINOSAUR = DINOSAUR_MATRIX;
 
 /** The paper's matrix after its API edit. */
 const DINOSAUR_PAPER_API: PayoffMatrix = {

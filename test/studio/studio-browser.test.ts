@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { PAPER_FIGURES } from '../../src/eval/paper-figures.js';
 import { analyzeGame } from '../../src/game/analyze.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import { selectCell } from '../../src/game/select.js';
 import type { PayoffMatrix } from '../../src/game/spec.js';
 import { steeredMatrix as librarySteered } from '../../src/steering/apply.js';
@@ -48,14 +49,8 @@ import {
 if (!haveChromium)
   console.warn('studio-browser: skipped, no Chromium (apt-get install chromium, or set GTALIGN_CHROMIUM)');
 
-const DINO: PayoffMatrix = {
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-};
+/** The paper's worked example (GTALIGN.md §5), in the paper's key order. */
+const DINO = DINOSAUR_MATRIX;
 const STAGE1 = `<thinking>Probably clear; "first" could mean true dinosaurs or relatives.</thinking>\n<payoff>\n${JSON.stringify(DINO)}\n</payoff>`;
 const REPLIES: Record<string, string> = {
   DA: 'About 230 million years ago, in the Late Triassic.',
