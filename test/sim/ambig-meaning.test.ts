@@ -15,7 +15,7 @@ import { meaningsOf, normalizeAnswer } from '../../src/sim/intent.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
-import { assistantScript, heldIndex, userScript } from './scripted.js';
+import { assistantArgs, assistantScript, heldIndex, simulatedUserArgs, userScript } from './scripted.js';
 
 const LIMIT = 6;
 let dir: string;
@@ -70,29 +70,13 @@ describe.skipIf(!HAVE_DATA)('AmbigQA conversations are judged against the held m
       String(LIMIT),
       '--out',
       out,
-      '--backend',
-      'openai',
-      '--base-url',
-      assistant.baseUrl,
-      '--model',
-      'stub',
-      '--vendor',
-      'vllm',
+      ...assistantArgs(assistant.baseUrl, 'stub'),
       '--judge',
       'offline',
       '--tokenizer',
       'approx',
       '--no-progress',
-      '--turns',
-      '3',
-      '--user-backend',
-      'openai',
-      '--user-base-url',
-      user.baseUrl,
-      '--user-model',
-      'stub-user',
-      '--user-vendor',
-      'vllm',
+      ...simulatedUserArgs(user.baseUrl),
       '--user-seed',
       String(seed),
     ]);

@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
-import { type Action, assistantScript, judgeScript, type Message, userScript } from './scripted.js';
+import {
+  type Action,
+  assistantArgs,
+  assistantScript,
+  judgeScript,
+  type Message,
+  simulatedUserArgs,
+  userScript,
+} from './scripted.js';
 
 const QUESTION = 'Who won the cup?';
 const GT =
@@ -83,29 +91,13 @@ function args(data: string, out: string, personas: string, extra: string[] = [],
     data,
     '--out',
     out,
-    '--backend',
-    'openai',
-    '--base-url',
-    assistant.baseUrl,
-    '--model',
-    'stub-assistant',
-    '--vendor',
-    'vllm',
+    ...assistantArgs(assistant.baseUrl),
     ...(judged ? JUDGE.map((a) => (a === '' ? judge.baseUrl : a)) : ['--judge', 'offline']),
     '--no-cache',
     '--tokenizer',
     'approx',
     '--no-progress',
-    '--turns',
-    '3',
-    '--user-backend',
-    'openai',
-    '--user-base-url',
-    user.baseUrl,
-    '--user-model',
-    'stub-user',
-    '--user-vendor',
-    'vllm',
+    ...simulatedUserArgs(user.baseUrl),
     '--persona',
     personas,
     ...extra,

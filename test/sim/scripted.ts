@@ -105,3 +105,29 @@ export function heldIndex(seed: number, id: string, count: number): number {
   const h = createHash('sha256').update(`${seed}\u0000meaning\u0000${id}`).digest();
   return Math.floor((h.readUInt32BE(0) / 2 ** 32) * count);
 }
+
+/** `eval run`'s flags for the scripted assistant server at `url` (a vLLM-kind server, no detection). */
+export const assistantArgs = (url: string, model = 'stub-assistant'): string[] => [
+  '--backend',
+  'openai',
+  '--base-url',
+  url,
+  '--model',
+  model,
+  '--vendor',
+  'vllm',
+];
+
+/** `eval run`'s flags for three-turn conversations with the scripted simulated user at `url`. */
+export const simulatedUserArgs = (url: string): string[] => [
+  '--turns',
+  '3',
+  '--user-backend',
+  'openai',
+  '--user-base-url',
+  url,
+  '--user-model',
+  'stub-user',
+  '--user-vendor',
+  'vllm',
+];
