@@ -118,15 +118,8 @@ describe('mixed equilibria', () => {
 
 describe('scale', () => {
   it('finds the same equilibria when every payoff is multiplied by a constant, however large or small', () => {
-    // The paper's motivating matrix: one pure equilibrium, VQ_DA.
-    const paper: PayoffMatrix = {
-      VQ_DA: { user: 1, LLM: 1 },
-      VQ_AQ: { user: 4, LLM: 0 },
-      VQ_CQ: { user: 1, LLM: 0 },
-      DQ_DA: { user: 0, LLM: 1 },
-      DQ_AQ: { user: 3, LLM: 3 },
-      DQ_CQ: { user: 2, LLM: 1 },
-    };
+    // The paper's motivating matrix (its prisoner's dilemma): one pure equilibrium, VQ_DA.
+    const paper = PRISONERS_DILEMMA;
     const strategies = (m: PayoffMatrix) =>
       nashEquilibria(m).equilibria.map(({ user, llm }) => ({ user, llm }));
     const atOne = strategies(paper);
