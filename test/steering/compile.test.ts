@@ -52,6 +52,13 @@ const matrixArb = fc.record(
   Object.fromEntries(cellKeys().map((k) => [k, fc.record({ LLM: payoff, user: payoff })])),
 ) as fc.Arbitrary<PayoffMatrix>;
 const SWEEP = Array.from({ length: 41 }, (_, i) => i * 2.5); // price multipliers 0 … 100
+/**
+ * Compute-cost multipliers 0 … 150. Two cells' LLM + user differ by at most 20 (payoffs within ±5), and
+ * the compute cost of AQ exceeds DA's by 0.15 per unit of the multiplier (CQ's by 0.21): past 133 every DA
+ * cell leads whatever matrix. A sweep to 100 left matrices at the edge of the range (sums 10 and −10) to
+ * chance, and the property failed for some of fast-check's random draws.
+ */
+const COST_SWEEP = Array.from({ length: 61 }, (_, i) => i * 2.5);
 
 describe('the default profile', () => {
   it('ranks the actions DA < AQ < CQ in both input and output tokens, so for every price', () => {
@@ -131,7 +138,7 @@ describe('the provider pays', () => {
   it('under subscription, a rising compute cost moves the sum-rule pick away from the longest action', () => {
     fc.assert(
       fc.property(matrixArb, (m) => {
-        const ranks = SWEEP.map((k) =>
+        const ranks = COST_SWEEP.map((k) =>
           pickedRank(applyEdits(m, compilePolicy(computeCost(k))), { name: 'sum' }),
         );
         for (let i = 1; i < ranks.length; i++) expect(ranks[i]).toBeLessThanOrEqual(ranks[i - 1]!);
