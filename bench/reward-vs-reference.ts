@@ -9,13 +9,18 @@
  * README) with Debian's /usr/bin/python3 and its python3-nltk, python3-sklearn and python3-requests. When it
  * cannot run, gtalign's absolute figures are printed with the reason.
  *
+ * A second, larger corpus (BENCH_LARGE_FACTOR times the rows, default 4) gives each side's marginal rate:
+ * the rows the larger run scores beyond the smaller one over the time they add. That is the rate once
+ * gtalign's two scorers are warm (each JIT-compiles the scoring code on its own, ~0.3 s of CPU, on the same
+ * two cores), the rate a corpus of a million rows sees; the goal's figure stays the ~21,000-row one.
+ *
  * Environment: GTALIGN_REFERENCE_REWARD (the reference folder), GTALIGN_BENCH_CLI (the gtalign main.js to
  * time, default dist/cli/main.js), BENCH_ROUNDS (default 3), BENCH_REPEAT (copies of the parity cases,
- * default 75).
+ * default 75), BENCH_LARGE_FACTOR (default 4; 0 leaves the larger corpus out).
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,18 +61,28 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** The corpus and a one-row file in `dir`; returns the row count. */
-function buildCorpus(dir: string, repeat: number): number {
+/** The corpus (and, when `largeFactor` > 1, the larger one) and a one-row file in `dir`; returns the row counts. */
+function buildCorpus(dir: string, repeat: number, largeFactor: number): { rows: number; largeRows: number } {
   const cases = readFileSync(join(REPO, 'test/fixtures/reward-parity.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const rows: string[] = [];
-  for (let r = 0; r < repeat; r++)
-    for (const c of cases) rows.push(JSON.stringify({ ...c, id: `${c.id}#${r}` }));
-  writeFileSync(join(dir, 'corpus.jsonl'), `${rows.join('\n')}\n`);
-  writeFileSync(join(dir, 'one.jsonl'), `${rows[0]}\n`);
-  return rows.length;
+  const copies = (from: number, to: number): string => {
+    const rows: string[] = [];
+    for (let r = from; r < to; r++)
+      for (const c of cases) rows.push(`${JSON.stringify({ ...c, id: `${c.id}#${r}` })}\n`);
+    return rows.join('');
+  };
+  const corpus = copies(0, repeat);
+  writeFileSync(join(dir, 'corpus.jsonl'), corpus);
+  writeFileSync(join(dir, 'one.jsonl'), corpus.slice(0, corpus.indexOf('\n') + 1));
+  if (largeFactor > 1) {
+    // Written in pieces of one corpus each, so the larger file never sits in memory as one string.
+    writeFileSync(join(dir, 'large.jsonl'), corpus);
+    for (let k = 1; k < largeFactor; k++)
+      appendFileSync(join(dir, 'large.jsonl'), copies(k * repeat, (k + 1) * repeat));
+  }
+  return { rows: repeat * cases.length, largeRows: largeFactor * repeat * cases.length };
 }
 
 /** Why the reference cannot run here, or undefined when it can. */
@@ -85,11 +100,13 @@ interface Side {
   command: (input: string, output: string) => string[];
   corpus: Timing[];
   one: Timing[];
+  large: Timing[];
 }
 
 export async function runRewardVsReferenceBench(): Promise<void> {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
   const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 75));
+  const largeFactor = Math.max(0, Math.floor(Number(process.env.BENCH_LARGE_FACTOR ?? 4)));
   const refDir = process.env.GTALIGN_REFERENCE_REWARD ?? join(REPO, '../shared/perf/reference-reward');
   const built = process.env.GTALIGN_BENCH_CLI ?? join(REPO, 'dist/cli/main.js');
   const gtalign = existsSync(built)
@@ -97,13 +114,15 @@ export async function runRewardVsReferenceBench(): Promise<void> {
     : [process.execPath, '--import', 'tsx', join(REPO, 'src/cli/main.ts')];
   const dir = mkdtempSync(join(tmpdir(), 'gtalign-reward-bench-'));
   try {
-    const rows = buildCorpus(dir, repeat);
+    const { rows, largeRows } = buildCorpus(dir, repeat, largeFactor);
     const mb = readFileSync(join(dir, 'corpus.jsonl')).length / 1e6;
     const problem = referenceProblem(refDir);
     const load = loadavg().map((x) => x.toFixed(2));
     console.log(
       `reward/ gtalign reward score --judge offline vs the reference's Python reward: ${rows} rows (${mb.toFixed(1)} MB), ` +
-        `${rounds} round(s), one-row runs subtracted; load average ${load.join(' ')}`,
+        `${rounds} round(s), one-row runs subtracted` +
+        (largeFactor > 1 ? `, and a corpus of ${largeRows} rows for the marginal rate` : '') +
+        `; load average ${load.join(' ')}`,
     );
     console.log(`  gtalign: ${existsSync(built) ? built : 'src/ through tsx (no dist/: npm run build)'}`);
     const sides: Side[] = [
@@ -123,6 +142,7 @@ export async function runRewardVsReferenceBench(): Promise<void> {
         ],
         corpus: [],
         one: [],
+        large: [],
       },
     ];
     if (problem === undefined)
@@ -131,12 +151,15 @@ export async function runRewardVsReferenceBench(): Promise<void> {
         command: (i, o) => ['/usr/bin/python3', join(refDir, 'ref_score.py'), refDir, i, o],
         corpus: [],
         one: [],
+        large: [],
       });
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) {
         side.one.push(timeProcess(side.command('one.jsonl', `${side.name}-one.out`), dir));
         side.corpus.push(timeProcess(side.command('corpus.jsonl', `${side.name}.out`), dir));
+        if (largeFactor > 1)
+          side.large.push(timeProcess(side.command('large.jsonl', `${side.name}-large.out`), dir));
       }
     }
     const rates = (side: Side) => {
@@ -144,12 +167,26 @@ export async function runRewardVsReferenceBench(): Promise<void> {
       const cpu = median(side.corpus.map((t, i) => t.cpu - side.one[i]!.cpu));
       return { wall: rows / wall, cpu: rows / cpu, start: median(side.one.map((t) => t.wall)) };
     };
+    // Rows per second that the larger corpus adds beyond the smaller one (start-up and warm-up cancel).
+    const marginal = (side: Side) => {
+      const wall = median(side.large.map((t, i) => t.wall - side.corpus[i]!.wall));
+      const cpu = median(side.large.map((t, i) => t.cpu - side.corpus[i]!.cpu));
+      return { wall: (largeRows - rows) / wall, cpu: (largeRows - rows) / cpu };
+    };
+    const warm = largeFactor > 1;
     for (const side of sides) {
       const r = rates(side);
       console.log(
         `  ${side.name.padEnd(9)} ${fmt(r.wall).padStart(8)} rows/s wall, ${fmt(r.cpu).padStart(8)} rows per CPU-second` +
           ` (one-row run ${r.start.toFixed(2)} s wall)`,
       );
+      if (warm) {
+        const m = marginal(side);
+        console.log(
+          `  ${''.padEnd(9)} ${fmt(m.wall).padStart(8)} rows/s wall, ${fmt(m.cpu).padStart(8)} rows per CPU-second` +
+            ` marginal, from ${rows} to ${largeRows} rows`,
+        );
+      }
     }
     if (problem !== undefined) {
       console.log(
@@ -166,6 +203,14 @@ export async function runRewardVsReferenceBench(): Promise<void> {
           .map((x) => x.toFixed(2))
           .join(' ')}`,
     );
+    if (warm) {
+      const g2 = marginal(sides[0]!);
+      const ref2 = marginal(sides[1]!);
+      console.log(
+        `  marginal ratio ${(g2.wall / ref2.wall).toFixed(1)}× wall, ${(g2.cpu / ref2.cpu).toFixed(1)}× per CPU-second` +
+          ` (the rate once both of gtalign's scorers are warm; not the goal's figure)`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
