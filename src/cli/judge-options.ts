@@ -11,11 +11,8 @@ import { describeSource, rank } from '../config/source.js';
 
 import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
-import { createJudge, type Judge } from '../reward/judge.js';
-import { resolveApiKey as resolveJudgeKey } from '../reward/judge-http.js';
-import { createLocalJudge } from '../reward/judge-local.js';
+import type { Judge } from '../reward/judge.js';
 import { InputError, UsageError } from './errors.js';
-import { detectVendorForRun } from './vendor-detection.js';
 
 /** Where verdicts come from, as a run's config records it. */
 export type JudgeDescription =
@@ -78,6 +75,8 @@ export async function judgeSetup(
     const file = v['judge-model'];
     if (file === undefined) throw new UsageError('--judge-backend local needs --judge-model FILE.gguf');
     if (v['judge-url'] !== undefined) throw new UsageError('--judge-backend local takes no --judge-url');
+    // The judges' modules load only when a judge is used: an offline run starts without them.
+    const { createLocalJudge } = await import('../reward/judge-local.js');
     const judge = await createLocalJudge({
       modelPath: file,
       // The engine has one sequence: calls run one at a time.
@@ -108,6 +107,11 @@ export async function judgeSetup(
   const model = v['judge-model'];
   if (model === undefined) throw new UsageError('--judge-url needs --judge-model');
   const given = v['judge-vendor'];
+  const [{ createJudge }, { resolveApiKey: resolveJudgeKey }, { detectVendorForRun }] = await Promise.all([
+    import('../reward/judge.js'),
+    import('../reward/judge-http.js'),
+    import('./vendor-detection.js'),
+  ]);
   const detection =
     given === 'auto'
       ? await detectVendorForRun(env, {

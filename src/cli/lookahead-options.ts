@@ -7,11 +7,9 @@ import type { Env } from '../config/env.js';
 import { givenAsFlag, type Loaded } from '../config/load.js';
 import { type Group, group, type ValuesOf } from '../config/setting.js';
 import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
-import { LookaheadScorer } from '../eval/lookahead.js';
-import { loadPersonaFile, PersonaError, resolvePersonas } from '../sim/persona.js';
-import { SteeringError } from '../steering/errors.js';
-import { loadPolicy } from '../steering/load.js';
-import { createBackend } from './backend-options.js';
+import type { LookaheadScorer } from '../eval/lookahead.js';
+import type { loadPolicy } from '../steering/load.js';
+import type { createBackend } from './backend-options.js';
 import { InputError, UsageError } from './errors.js';
 
 /** The look-ahead settings as a group of their own (`reward serve` lists them so). */
@@ -50,6 +48,21 @@ export async function lookaheadSetup(
   const policyModel = values['policy-model'];
   if (policyUrl === undefined || policyModel === undefined)
     throw new UsageError('--lookahead needs --policy-url URL and --policy-model NAME');
+  // The simulator, the policies and the backends load only for a look-ahead run: a run without one
+  // (and --help) starts without them.
+  const [
+    { LookaheadScorer: Scorer },
+    { loadPersonaFile, PersonaError, resolvePersonas },
+    { SteeringError },
+    { loadPolicy },
+    { createBackend },
+  ] = await Promise.all([
+    import('../eval/lookahead.js'),
+    import('../sim/persona.js'),
+    import('../steering/errors.js'),
+    import('../steering/load.js'),
+    import('./backend-options.js'),
+  ]);
   let persona: ReturnType<typeof resolvePersonas>;
   try {
     const extra = values['persona-file'] ? await loadPersonaFile(values['persona-file']) : [];
@@ -87,7 +100,7 @@ export async function lookaheadSetup(
     throw err;
   }
   const cacheDir = values['lookahead-cache'];
-  const scorer = new LookaheadScorer({
+  const scorer = new Scorer({
     horizon: values.lookahead,
     weight: values['lookahead-weight'],
     discount: values['lookahead-discount'],

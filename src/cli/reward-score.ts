@@ -6,7 +6,6 @@ import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
-import { lookaheadSummary } from '../eval/lookahead.js';
 import { FileBytes } from '../io/byte-reader.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
@@ -241,7 +240,11 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     if (out.closed)
       ctx.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
     ctx.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
-    if (lookahead) ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
+    if (lookahead) {
+      // Loaded already by the look-ahead's setup.
+      const { lookaheadSummary } = await import('../eval/lookahead.js');
+      ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
+    }
     return exitCode;
   },
 });
