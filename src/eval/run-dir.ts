@@ -24,7 +24,7 @@ import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
 import { writeFileAtomic } from '../io/checked-write.js';
-import type { FileOps } from '../io/file-ops.js';
+import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import { describeZodError } from '../issues.js';
 import { conversationSummaryOf } from './conversation-metrics.js';
 import type { Metrics } from './metrics.js';
@@ -269,6 +269,22 @@ export async function writeMetrics(dir: string, metrics: Metrics, fs?: FileOps):
   const path = join(resolve(dir), 'metrics.json');
   await fileOp('write', path, () => writeFileAtomic(path, `${JSON.stringify(metrics, null, 2)}\n`, fs));
   return path;
+}
+
+/**
+ * Removes metrics.json from the run folder (none there is fine): done before a finished run's records
+ * change (a conversation run re-judging a turn), so that no reader takes metrics of the records before
+ * for those after; the run writes it again once complete.
+ */
+export async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Promise<void> {
+  const path = join(resolve(dir), 'metrics.json');
+  await fileOp('remove', path, async () => {
+    try {
+      await fs.unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
 }
 
 /** Display names for several runs: each run's name, made unique with a `#2`, `#3`… suffix. */
