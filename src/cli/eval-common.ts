@@ -9,7 +9,7 @@ import type { MODES, RUN } from '../config/settings/eval.js';
 import { DataError } from '../data/errors.js';
 import { expandInputs } from '../data/load.js';
 import { conversationSummaryOf, isConversationRun } from '../eval/conversation-metrics.js';
-import { NO_REPLY } from '../eval/conversation-run.js';
+import { type ConversationEvalResult, NO_REPLY } from '../eval/conversation-run.js';
 import { type GroupMetrics, isFailedReward, isUnjudgedReward, type Metrics } from '../eval/metrics.js';
 import { createProgress } from '../eval/progress.js';
 import type { AssistantOptions } from '../eval/run.js';
@@ -386,20 +386,29 @@ function turnCount(
 
 /**
  * The messages of a conversation run (`eval run --turns N`) about its turns: a turn that failed to score
- * or awaits a verdict is told whichever turn of its conversation it is, and empty replies of the
+ * or awaits a verdict is told whichever turn of its conversation it is, with what `--resume` can do
+ * about it (judge it again when the run has a judge; nothing without one), and empty replies of the
  * simulated user are told. `eval score` cannot score conversation runs, so it is not advised.
  */
-function conversationNotes(label: string, result: EvalResult, stderr: OutputStream): void {
+function conversationNotes(
+  label: string,
+  result: EvalResult | ConversationEvalResult,
+  stderr: OutputStream,
+): void {
+  const judged = 'judged' in result ? result.judged : true;
   const unjudged = turnCount(result.records, 'unjudged_turns');
   if (unjudged.turns > 0) {
     stderr.write(
-      `${label}: ${unjudged.turns} turn(s) of ${unjudged.conversations} conversation(s) await a verdict (no judge: --judge offline); answer, U, L, W and W_γ leave them out. Conversation runs need a judge to be scored (eval score does not take them): run the conversations with --judge-url … --judge-model … into a new --out folder\n`,
+      `${label}: ${unjudged.turns} turn(s) of ${unjudged.conversations} conversation(s) await a verdict (no judge: --judge offline); answer, U, L, W and W_γ leave them out. --resume cannot judge them (a resume keeps the run's judge, and this run has none), and eval score does not take conversation runs: run the conversations with --judge-url … --judge-model … into a new --out folder\n`,
     );
   }
   const failed = turnCount(result.records, 'failed_turns');
   if (failed.turns > 0) {
+    const again = judged
+      ? '--resume judges them again from their stored outputs, without generating any conversation again, once the judge answers (--on-judge-error fail stops the run at the first judge failure instead)'
+      : 'this run has no judge (--judge offline), so --resume cannot judge them again: run the conversations with --judge-url … --judge-model … into a new --out folder';
     stderr.write(
-      `${label}: ${failed.turns} turn(s) of ${failed.conversations} conversation(s) failed to score (judge failures, unusable verdicts); they are counted under "failed_turns" in the conversation metrics (a final answer's also under "failures") and left out of the means and of U_γ, L_γ and W_γ. --resume does not score a finished conversation's turns again: run the conversations again into a new --out folder once the judge answers (--on-judge-error fail stops the run at the first judge failure instead)\n`,
+      `${label}: ${failed.turns} turn(s) of ${failed.conversations} conversation(s) failed to score (judge failures, unusable verdicts); they are counted under "failed_turns" in the conversation metrics (a final answer's also under "failures") and left out of the means and of U_γ, L_γ and W_γ. ${again}\n`,
     );
   }
   const empty = turnCount(result.records, 'empty_replies');
@@ -411,7 +420,11 @@ function conversationNotes(label: string, result: EvalResult, stderr: OutputStre
 }
 
 /** Exit code and final message of a finished, stopped or interrupted run. */
-export function outcome(label: string, result: EvalResult, stderr: OutputStream): number {
+export function outcome(
+  label: string,
+  result: EvalResult | ConversationEvalResult,
+  stderr: OutputStream,
+): number {
   const { unjudged, failures } = result.metrics.overall;
   if (isConversationRun(result.records)) conversationNotes(label, result, stderr);
   else if (unjudged > 0) {

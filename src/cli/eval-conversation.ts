@@ -212,7 +212,7 @@ export async function evaluateConversationRun(
     else input.stderr.write(`${text}\n`);
   };
   try {
-    return await evaluateConversations({
+    const result = await evaluateConversations({
       out: input.out,
       config,
       rows: input.rows,
@@ -230,11 +230,16 @@ export async function evaluateConversationRun(
         seed: v['user-seed'],
         discount: v.discount,
       },
-      onStart: ({ total, resumed, truncatedBytes, store }) => {
+      onStart: ({ total, resumed, truncatedBytes, store, rejudge }) => {
         const parts = [
           `${store.dir}: ${total} conversations (${personas.length} persona(s), at most ${maxTurns} turns)`,
         ];
         if (store.resumed) parts.push(`${resumed} already done`);
+        if (rejudge.turns > 0) {
+          parts.push(
+            `${rejudge.turns} recorded turn(s) of ${rejudge.conversations} conversation(s) whose scoring failed to judge again`,
+          );
+        }
         if (truncatedBytes > 0) parts.push(`dropped a cut-off last line (${truncatedBytes} bytes)`);
         say(`${input.label}: ${parts.join(', ')}`);
       },
@@ -242,6 +247,13 @@ export async function evaluateConversationRun(
       // The conversation's id (`ROW_ID~PERSONA`): with several personas the row alone does not say which.
       onFailure: (conversation, error) => say(`${input.label}: ${conversation.id}: ${error.message}`),
     });
+    const { turns, scored, records } = result.rejudged;
+    if (turns > 0) {
+      say(
+        `${input.label}: judged again ${turns} recorded turn(s) whose scoring had failed, from their stored outputs (nothing generated again): ${scored} now scored, ${turns - scored} failed again and stay counted; ${records} finished conversation record(s) superseded`,
+      );
+    }
+    return result;
   } finally {
     progress?.finish();
   }

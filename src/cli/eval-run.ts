@@ -80,8 +80,10 @@ generates it again.
 Conversations (--turns N): each row, once per --persona, becomes a conversation with a simulated user
 (a model given the persona and a hidden intent from the row) that answers the assistant's questions, until
 the assistant answers, the user stops, or N assistant turns; RUN_DIR/turns.jsonl keeps every finished
-turn (--resume goes on inside a conversation), results.jsonl one scored record per conversation, and
-metrics.json the conversation metrics under "conversations" (see the README).
+turn (--resume goes on inside a conversation, and judges again from its stored output a turn whose
+judge call failed), results.jsonl one scored record per conversation (a later line with "supersedes"
+replaces it once such a turn is scored), and metrics.json the conversation metrics under
+"conversations" (see the README).
 
 Verdicts: --judge-url URL --judge-model NAME asks a judge (OpenAI-compatible) for each output. With
 --judge offline no judge is called: outputs that need no verdict are scored (malformed outputs get 0,

@@ -22,10 +22,21 @@
  * Storage: RUN_DIR/turns.jsonl gets every finished turn (append-only, synced; see conversation-store.ts)
  * as it finishes; RUN_DIR/results.jsonl gets one record per finished conversation (id `ROW_ID~PERSONA`,
  * the final turn's output and reward, and a `conversation` summary). `--resume` replays the recorded turns
- * of an unfinished conversation and goes on from the first missing one: no finished turn is generated or
- * scored again (so a turn whose scoring failed stays unscored: a conversation's record is written once).
- * metrics.json holds the usual metrics of the final answers and, under `conversations`, the conversation
- * metrics (conversation-metrics.ts).
+ * of an unfinished conversation and goes on from the first missing one: no finished turn is generated
+ * again. metrics.json holds the usual metrics of the final answers and, under `conversations`, the
+ * conversation metrics (conversation-metrics.ts).
+ *
+ * Judging again: when the run has a judge, `--resume` also scores again, from its stored output, every
+ * recorded assistant turn whose scoring failed (a judge failure, an unusable verdict), in finished and
+ * unfinished conversations alike; nothing is generated and the simulated user is not asked. It is the
+ * default, not a flag: the resume keeps the run's judge (its model is a setting the resume must match),
+ * and finishing a run means scoring what could not be scored. A turn that is now scored gets a
+ * superseding line in turns.jsonl, then its finished conversation a superseding record in results.jsonl
+ * (summary and metrics recomputed); both files stay append-only and the last line of a turn or an id
+ * wins. A turn that fails again keeps its line and stays counted. The order (turn lines, then the record)
+ * makes a stopped resume safe: a record that counts unscored a turn the log has scored
+ * ({@link recordBehindTurns}) is superseded by the next resume without asking the judge again. Without a
+ * judge (--judge offline) nothing can be judged again.
  */
 import { extractBlocks } from '../chain/blocks.js';
 import type { ConversationTurn } from '../chain/prompt.js';
@@ -36,7 +47,11 @@ import { BatchAbortedError, type BatchStats, newBatchStats } from '../reward/bat
 import { type HiddenIntent, intentOf, meaningCorrect } from '../sim/intent.js';
 import type { Persona } from '../sim/persona.js';
 import { decideUser, simulateReply, type VisibleTurn } from '../sim/simulator.js';
-import { type ConversationMetrics, computeConversationMetrics } from './conversation-metrics.js';
+import {
+  type ConversationMetrics,
+  computeConversationMetrics,
+  conversationSummaryOf,
+} from './conversation-metrics.js';
 import {
   type AssistantTurnRecord,
   openTurnLog,
@@ -54,7 +69,7 @@ import {
   type RunProgress,
   scoreRow,
 } from './run.js';
-import { writeMetrics } from './run-dir.js';
+import { removeMetrics, writeMetrics } from './run-dir.js';
 import { openRunStore, type RunStore } from './store.js';
 import { countOutputTokens } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
@@ -74,9 +89,18 @@ export interface SimSettings {
   discount: number;
 }
 
-export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | 'onFailure'> {
+export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | 'onFailure' | 'onStart'> {
   assistant: { model: ChatModel; options: AssistantOptions };
   sim: SimSettings;
+  /**
+   * Before the first conversation: as for single-turn runs, plus the recorded turns this resume judges
+   * again (`turns`, in `conversations`; none without a judge).
+   */
+  onStart?: (
+    info: Parameters<NonNullable<EvalOptions['onStart']>>[0] & {
+      rejudge: { turns: number; conversations: number };
+    },
+  ) => void;
   /** A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row and the error. */
   onFailure?: (conversation: { id: string; row: DatasetRow }, error: Error) => void;
 }
@@ -117,9 +141,22 @@ export interface ConversationSummary {
   messages: VisibleTurn[];
 }
 
+/** What a resume did with the recorded turns whose scoring had failed (see the module comment). */
+export interface RejudgeCounts {
+  /** Turns scored again. */
+  turns: number;
+  /** Of those, the turns that now have a score (the others failed again and stay counted). */
+  scored: number;
+  /** Records of finished conversations superseded with the new scores. */
+  records: number;
+}
+
 export interface ConversationEvalResult extends RunProgress {
   stopped?: string;
   interrupted: boolean;
+  /** False when the run has no judge (--judge offline): then no turn can be judged again. */
+  judged: boolean;
+  rejudged: RejudgeCounts;
   stats: BatchStats;
   dir: string;
   records: readonly RunRecord[];
@@ -225,6 +262,26 @@ function summarize(
   };
 }
 
+/** A recorded assistant turn whose scoring failed or awaits a verdict: what a resume judges again. */
+function needsJudging(turn: TurnRecord): turn is AssistantTurnRecord {
+  return turn.role === 'assistant' && isFailedReward(turn.reward);
+}
+
+/**
+ * True when the turn log has a score for a turn that `record` counts unscored: a resume judged the turn
+ * again and stopped before it superseded the record.
+ */
+function recordBehindTurns(record: RunRecord, turns: readonly TurnRecord[]): boolean {
+  const summary = conversationSummaryOf(record);
+  if (summary === undefined) return false;
+  return turns.some(
+    (t) =>
+      t.role === 'assistant' &&
+      !isFailedReward(t.reward) &&
+      summary.per_turn.find((p) => p.turn === t.turn)?.U === null,
+  );
+}
+
 function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === 'AbortError');
 }
@@ -250,6 +307,7 @@ export async function evaluateConversations(
   else outer?.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
   const stats = newBatchStats();
+  const rejudged: RejudgeCounts = { turns: 0, scored: 0, records: 0 };
   let progress: RunProgress;
   let stopped: string | undefined;
   let fatal: unknown;
@@ -283,7 +341,19 @@ export async function evaluateConversations(
       list.push(t);
       recorded.set(t.conversation, list);
     }
+    const judged = scoring.judge !== undefined;
+    const stored = new Map(store.records.map((r) => [r.id, r]));
     const todo = units.filter((u) => !store.done.has(u.id));
+    // Finished conversations with a turn to judge again, or a record behind its turns.
+    const revisit = units.filter((u) => {
+      const record = stored.get(u.id);
+      if (record === undefined) return false;
+      const turns = recorded.get(u.id) ?? [];
+      return (judged && turns.some(needsJudging)) || recordBehindTurns(record, turns);
+    });
+    // The finished conversations first: judging again asks only the judge.
+    const work = [...revisit, ...todo];
+    const toJudge = judged ? turnLog.turns.filter(needsJudging) : [];
     progress = {
       total: units.length,
       resumed: units.length - todo.length,
@@ -296,18 +366,52 @@ export async function evaluateConversations(
       resumed: progress.resumed,
       truncatedBytes: store.truncatedBytes + turnLog.truncatedBytes,
       store,
+      rejudge: {
+        turns: toJudge.length,
+        conversations: new Set(toJudge.map((t) => t.conversation)).size,
+      },
     });
     options.onProgress?.(progress);
     const produce = assistantProducer(options.assistant.model, options.assistant.options);
     const maxFailures = Math.max(1, options.maxFailures ?? 10);
     let consecutiveFailures = 0;
     let next = 0;
+    // Removed before the first record changes: it describes the records before (see removeMetrics).
+    let metricsRemoved: Promise<void> | undefined;
+
+    /** Scores a recorded turn again from its output; a turn now scored is superseded in the log. */
+    const rejudge = async (unit: Unit, turn: AssistantTurnRecord): Promise<AssistantTurnRecord> => {
+      // The final turn of an ambiguity row is scored by the held meaning, as when it was generated.
+      const verdict =
+        turn.next === 'end' && unit.intent.meaning !== undefined
+          ? meaningCorrect(turn.response, unit.intent.meaning)
+          : undefined;
+      const reward = await scoreRow(
+        unit.row,
+        { response: turn.output, ...(verdict === undefined ? {} : { verdict }) },
+        scoring,
+        stats,
+      );
+      rejudged.turns++;
+      if (isFailedReward(reward)) return turn;
+      const scored: AssistantTurnRecord = { ...turn, reward, supersedes: true };
+      await turnLog.supersede(scored);
+      rejudged.scored++;
+      return scored;
+    };
 
     const converse = async (unit: Unit): Promise<void> => {
       const started = performance.now();
       const prior = recorded.get(unit.id) ?? [];
+      const before = stored.get(unit.id);
       const find = (role: 'assistant' | 'user', turn: number) =>
         prior.find((t) => t.role === role && t.turn === turn);
+      // A finished conversation is only replayed: its turns must all be in the log.
+      const missing = (role: string, turn: number): never => {
+        throw new EvalRunError(
+          `${store.dir}: ${unit.id} has a record in results.jsonl but its ${role} turn ${turn} is not in turns.jsonl; its turns cannot be judged again`,
+        );
+      };
       const { question, history } = questionOf(unit.row);
       const visible: VisibleTurn[] = [...history, { role: 'user', content: question }];
       const rowVisible = visible.length;
@@ -317,6 +421,8 @@ export async function evaluateConversations(
       let insisted = false;
       for (let t = 1; ; t++) {
         let a = find('assistant', t) as AssistantTurnRecord | undefined;
+        if (a !== undefined && judged && needsJudging(a)) a = await rejudge(unit, a);
+        if (a === undefined && before !== undefined) missing('assistant', t);
         if (a === undefined) {
           const turnStarted = performance.now();
           const output = await produce(extendRow(unit.row, exchanges), signal);
@@ -366,6 +472,7 @@ export async function evaluateConversations(
         exchanges.push({ role: 'assistant', content: a.response });
         if (a.next === 'end') break;
         let u = find('user', t) as UserTurnRecord | undefined;
+        if (u === undefined && before !== undefined) missing('user', t);
         if (u === undefined) {
           const replyStarted = performance.now();
           const reply = await simulateReply(
@@ -417,9 +524,18 @@ export async function evaluateConversations(
         ...(final.action === undefined ? {} : { action: final.action }),
         tokens: final.tokens,
         reward: final.reward,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        // A superseding record adds this resume's time to the time the conversation took before.
+        durationMs: Math.round(((before?.durationMs ?? 0) + performance.now() - started) * 1000) / 1000,
         conversation: summary,
       };
+      if (before !== undefined) {
+        if (!recordBehindTurns(before, turns)) return;
+        metricsRemoved ??= removeMetrics(store.dir, options.fs);
+        await metricsRemoved;
+        await store.supersede(record);
+        rejudged.records++;
+        return;
+      }
       await store.append(record);
       progress.written++;
       if (summary.failed_turns + summary.unjudged_turns > 0) progress.unscored++;
@@ -428,7 +544,7 @@ export async function evaluateConversations(
 
     const worker = async (): Promise<void> => {
       while (stopped === undefined && fatal === undefined && !signal.aborted) {
-        const unit = todo[next++];
+        const unit = work[next++];
         if (unit === undefined) return;
         try {
           await converse(unit);
@@ -468,7 +584,7 @@ export async function evaluateConversations(
       }
     };
     const concurrency = Math.max(1, options.concurrency ?? 4);
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, work.length)) }, worker));
   } catch (err) {
     await log?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
@@ -488,12 +604,16 @@ export async function evaluateConversations(
     ...computeMetrics(records, { tokenCounter }),
     conversations: computeConversationMetrics(records),
   };
-  const complete = records.length === progress.total;
+  // Every conversation has a record; a stop while judging again (--on-judge-error fail) leaves the run
+  // unfinished all the same, for the next resume to judge those turns.
+  const complete = records.length === progress.total && stopped === undefined;
   if (complete) await writeMetrics(store.dir, metrics, options.fs);
   const interrupted = outer?.aborted === true;
   const result: ConversationEvalResult = {
     ...progress,
     interrupted,
+    judged: scoring.judge !== undefined,
+    rejudged,
     stats,
     dir: store.dir,
     records,

@@ -6,6 +6,11 @@
  * cut off (that turn was never acknowledged, so it is generated again), and every other line must read
  * back; a failed append cuts the file back to its last acknowledged line and refuses later appends.
  *
+ * A turn is identified by its conversation, role and index ({@link turnKey}). An assistant turn whose
+ * judge call failed and that a resume judged again gets a second, whole line with the new reward and
+ * `"supersedes": true`: the last line of a turn is the turn (every reader takes it). Any other second line
+ * of a turn is corruption, reported with its line number.
+ *
  * The folder's lock, config.json and results.jsonl (one scored record per finished conversation) are the
  * run store's; this file lives beside them, opened after the store took the lock.
  */
@@ -38,6 +43,8 @@ export interface AssistantTurnRecord {
   end?: string;
   trace?: unknown;
   durationMs: number;
+  /** Set on a line that replaces the turn's earlier line: its reward judged again on resume. */
+  supersedes?: true;
 }
 
 /** A simulated user's reply. */
@@ -61,13 +68,26 @@ export type TurnRecord = AssistantTurnRecord | UserTurnRecord;
 
 export interface TurnLog {
   readonly path: string;
-  /** Every turn on disk: read on resume, then acknowledged since, in file order. */
+  /**
+   * Every turn on disk (read on resume, then acknowledged since), in the order the turns first appeared;
+   * a turn with a superseding line is that line.
+   */
   readonly turns: readonly TurnRecord[];
   /** Bytes of a cut-off last line removed on resume. */
   readonly truncatedBytes: number;
-  /** Appends one turn; resolves once it is on disk. */
+  /** Appends one turn; resolves once it is on disk. Rejects a turn the log already holds. */
   append(turn: TurnRecord): Promise<void>;
+  /**
+   * Appends `turn` (an assistant turn the log holds, with a new reward) as the turn's superseding line
+   * (`"supersedes": true`); resolves once it is on disk.
+   */
+  supersede(turn: AssistantTurnRecord): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What identifies a turn in the log: its conversation, role and index. */
+export function turnKey(turn: Pick<TurnRecord, 'conversation' | 'role' | 'turn'>): string {
+  return `${turn.conversation}\u0000${turn.role}\u0000${turn.turn}`;
 }
 
 function isTurn(v: unknown): v is TurnRecord {
@@ -77,6 +97,7 @@ function isTurn(v: unknown): v is TurnRecord {
     return false;
   if (r.role === 'assistant') {
     return (
+      (r.supersedes === undefined || r.supersedes === true) &&
       typeof r.output === 'string' &&
       typeof r.response === 'string' &&
       typeof r.reward === 'object' &&
@@ -96,6 +117,8 @@ export async function openTurnLog(
   const fsync = options.fsync ?? true;
   const path = join(dir, TURNS_FILE);
   const turns: TurnRecord[] = [];
+  // Where each turn is in `turns`: a superseding line replaces the turn in place.
+  const at = new Map<string, number>();
   let truncatedBytes = 0;
   if (options.resume) {
     let buffer: Buffer | undefined;
@@ -122,7 +145,23 @@ export async function openTurnLog(
           );
         }
         if (!isTurn(value)) throw new RunStoreError(`cannot resume: ${path}:${i + 1}: not a turn record`);
-        turns.push(value);
+        const key = turnKey(value);
+        const earlier = at.get(key);
+        const supersedes = value.role === 'assistant' && value.supersedes === true;
+        if (earlier === undefined && supersedes) {
+          throw new RunStoreError(
+            `cannot resume: ${path}:${i + 1}: supersedes ${value.role} turn ${value.turn} of ${value.conversation}, which has no earlier line`,
+          );
+        }
+        if (earlier !== undefined && !supersedes) {
+          throw new RunStoreError(
+            `cannot resume: ${path}:${i + 1}: a second line for ${value.role} turn ${value.turn} of ${value.conversation} (only a re-judged assistant turn, marked "supersedes": true, may follow its first line)`,
+          );
+        }
+        if (earlier === undefined) {
+          at.set(key, turns.length);
+          turns.push(value);
+        } else turns[earlier] = value;
       });
     }
   }
@@ -131,33 +170,58 @@ export async function openTurnLog(
   let queue: Promise<void> = Promise.resolve();
   let failed: unknown;
   let closed = false;
+  // Turns on disk or waiting to be written: a second first line for one turn is refused at once.
+  const claimed = new Set(at.keys());
+  /** Writes one line whole and syncs it; `commit` runs once it is on disk. */
+  const write = (turn: TurnRecord, commit: () => void): Promise<void> => {
+    if (closed) return Promise.reject(new RunStoreError('the turn log is closed'));
+    const data = Buffer.from(`${JSON.stringify(turn)}\n`, 'utf8');
+    const written = queue.then(async () => {
+      if (failed !== undefined) throw failed;
+      try {
+        await writeAll(file, data);
+        if (fsync) await file.datasync();
+      } catch (err) {
+        await file.truncate(committed).catch(() => undefined);
+        failed = storeIoError(err, 'write', path, 'the finished turn was not saved (earlier turns are kept)');
+        throw failed;
+      }
+      committed += data.length;
+      commit();
+    });
+    queue = written.catch(() => undefined);
+    return written;
+  };
   return {
     path,
     turns,
     truncatedBytes,
     append(turn) {
-      if (closed) return Promise.reject(new RunStoreError('the turn log is closed'));
-      const data = Buffer.from(`${JSON.stringify(turn)}\n`, 'utf8');
-      const write = queue.then(async () => {
-        if (failed !== undefined) throw failed;
-        try {
-          await writeAll(file, data);
-          if (fsync) await file.datasync();
-        } catch (err) {
-          await file.truncate(committed).catch(() => undefined);
-          failed = storeIoError(
-            err,
-            'write',
-            path,
-            'the finished turn was not saved (earlier turns are kept)',
-          );
-          throw failed;
-        }
-        committed += data.length;
+      const key = turnKey(turn);
+      if (claimed.has(key)) {
+        return Promise.reject(
+          new RunStoreError(`${turn.role} turn ${turn.turn} of ${turn.conversation} is already in ${path}`),
+        );
+      }
+      claimed.add(key);
+      return write(turn, () => {
+        at.set(key, turns.length);
         turns.push(turn);
       });
-      queue = write.catch(() => undefined);
-      return write;
+    },
+    supersede(turn) {
+      const key = turnKey(turn);
+      if (!at.has(key)) {
+        return Promise.reject(
+          new RunStoreError(
+            `assistant turn ${turn.turn} of ${turn.conversation} has no line in ${path} to supersede`,
+          ),
+        );
+      }
+      const line: AssistantTurnRecord = { ...turn, supersedes: true };
+      return write(line, () => {
+        turns[at.get(key)!] = line;
+      });
     },
     async close() {
       if (closed) return;

@@ -6,6 +6,11 @@
  * case: a last line that is cut off (no final newline and not valid JSON) is what an interrupted append
  * leaves behind, so it is skipped with a warning instead of failing the whole folder.
  *
+ * One record per id, with one exception: in a conversation run, a resume that judged a turn again appends
+ * the conversation's record anew with `"supersedes": true` (conversation-run.ts), and the last line of an
+ * id is its record (in the place of the first). A second line of an id is otherwise a problem, as is a
+ * superseding line of a single-turn record: single-turn runs keep one line per id.
+ *
  * sweep.json (the shape `eval sweep` writes and `eval report` draws):
  *
  *     { "param": "user_price",                    // the swept parameter's name
@@ -19,8 +24,9 @@ import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
 import { writeFileAtomic } from '../io/checked-write.js';
-import type { FileOps } from '../io/file-ops.js';
+import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import { describeZodError } from '../issues.js';
+import { conversationSummaryOf } from './conversation-metrics.js';
 import type { Metrics } from './metrics.js';
 import { fileOp } from './store-error.js';
 import type { RunRecord } from './types.js';
@@ -108,8 +114,9 @@ const recordSchema = z.looseObject({
 });
 
 /**
- * Parses results.jsonl text. `file` names it in problems. Returns the records and warnings; problems
- * (bad lines, duplicate ids) are returned too, for the caller to decide.
+ * Parses results.jsonl text. `file` names it in problems. Returns the records (the last line of a
+ * superseded id in the place of its first, see the module comment) and warnings; problems (bad lines,
+ * duplicate ids) are returned too, for the caller to decide.
  */
 export function parseResults(
   text: string,
@@ -118,7 +125,8 @@ export function parseResults(
   const records: RunRecord[] = [];
   const problems: RunFileProblem[] = [];
   const warnings: string[] = [];
-  const seen = new Map<string, number>();
+  // The first line of each id, and where its record is in `records`.
+  const seen = new Map<string, { line: number; index: number }>();
   const lines = text.split('\n');
   const endsClean = text.endsWith('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -146,14 +154,27 @@ export function parseResults(
       continue;
     }
     const id = parsed.data.id;
+    // The schema checked every field the metrics read; the rest passes through as written.
+    const record = parsed.data as unknown as RunRecord;
     const first = seen.get(id);
     if (first !== undefined) {
-      problems.push({ file, line, message: `duplicate id ${JSON.stringify(id)} (first at line ${first})` });
+      const duplicate = `duplicate id ${JSON.stringify(id)} (first at line ${first.line})`;
+      if (record.supersedes !== true) {
+        problems.push({ file, line, message: duplicate });
+      } else if (
+        conversationSummaryOf(record) === undefined ||
+        conversationSummaryOf(records[first.index]!) === undefined
+      ) {
+        problems.push({
+          file,
+          line,
+          message: `${duplicate}: "supersedes" replaces only a conversation's record (a record with a "conversation" summary, of eval run --turns)`,
+        });
+      } else records[first.index] = record;
       continue;
     }
-    seen.set(id, line);
-    // The schema checked every field the metrics read; the rest passes through as written.
-    records.push(parsed.data as unknown as RunRecord);
+    seen.set(id, { line, index: records.length });
+    records.push(record);
   }
   return { records, problems, warnings };
 }
@@ -248,6 +269,22 @@ export async function writeMetrics(dir: string, metrics: Metrics, fs?: FileOps):
   const path = join(resolve(dir), 'metrics.json');
   await fileOp('write', path, () => writeFileAtomic(path, `${JSON.stringify(metrics, null, 2)}\n`, fs));
   return path;
+}
+
+/**
+ * Removes metrics.json from the run folder (none there is fine): done before a finished run's records
+ * change (a conversation run re-judging a turn), so that no reader takes metrics of the records before
+ * for those after; the run writes it again once complete.
+ */
+export async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Promise<void> {
+  const path = join(resolve(dir), 'metrics.json');
+  await fileOp('remove', path, async () => {
+    try {
+      await fs.unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
 }
 
 /** Display names for several runs: each run's name, made unique with a `#2`, `#3`… suffix. */

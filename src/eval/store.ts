@@ -16,6 +16,10 @@
  * every id in the file is skipped. An unreadable line anywhere else is corruption, reported with its
  * line number.
  *
+ * One line per id, except in conversation runs: a resume that judged a turn again appends the
+ * conversation's record anew with `"supersedes": true` ({@link RunStore.supersede}), and the last line of
+ * an id is its record (run-dir.ts reads them so). Single-turn records are never superseded.
+ *
  * A failed append (a full disk, an I/O error) acknowledges none of its rows: the file is cut back to the
  * last committed size, and the store refuses every later append, so a torn record is never followed by
  * good lines. Every failed file operation is a `RunStoreIoError` naming the file and what to do.
@@ -29,6 +33,7 @@ import { join, resolve } from 'node:path';
 import { syncDir, writeAll, writeFileAtomic, writeNewFile } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
 import { canonicalJson } from '../reward/canonical-json.js';
+import { conversationSummaryOf } from './conversation-metrics.js';
 import { parseResults } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
 import type { RunRecord } from './types.js';
@@ -275,13 +280,22 @@ export interface RunStore {
   readonly truncatedBytes: number;
   /** Ids with a record on disk (found on resume, or appended and acknowledged since). */
   readonly done: ReadonlySet<string>;
-  /** Every record on disk: those found on resume, then those acknowledged since, in file order. */
+  /**
+   * Every record on disk: those found on resume, then those acknowledged since, in file order; a
+   * superseded record is replaced in its place by the superseding one.
+   */
   readonly records: readonly RunRecord[];
   /**
    * Appends one record; resolves once it is on disk. Rejects a second record for the same id, and every
    * append after one failed (a `RunStoreIoError` naming results.jsonl).
    */
   append(record: RunRecord): Promise<void>;
+  /**
+   * Appends `record` with `"supersedes": true` as the new record of its id (a conversation run whose
+   * resume judged a turn again); resolves once it is on disk. Rejects an id without a record on disk and
+   * a record without a conversation summary (single-turn records are never superseded).
+   */
+  supersede(record: RunRecord): Promise<void>;
   /** Notes a row that got no record (e.g. the backend failed) in errors.jsonl; not synced. */
   logError(entry: { id: string; data_source?: string; stage: string; message: string }): Promise<void>;
   /** Flushes and closes the files and releases the lock (also when closing a file fails). */
@@ -419,6 +433,8 @@ function createStore(s: OpenedStore): RunStore {
   const errorsPath = join(dir, ERRORS_FILE);
   const records: RunRecord[] = [...s.existing];
   const done = new Set<string>(s.existing.map((r) => r.id));
+  // Where each id's record is in `records`: a superseding record replaces it there.
+  const at = new Map<string, number>(s.existing.map((r, i) => [r.id, i]));
   // Ids on disk or waiting to be written: a second record for one row is refused at once.
   const claimed = new Set<string>(done);
   // The file's length up to the last acknowledged line.
@@ -465,8 +481,13 @@ function createStore(s: OpenedStore): RunStore {
         if (failed !== undefined) throw failed;
         await writeBatch(Buffer.from(batch.map((b) => b.line).join(''), 'utf8'), batch.length);
         for (const b of batch) {
-          done.add(b.record.id);
-          records.push(b.record);
+          const index = at.get(b.record.id);
+          if (index !== undefined) records[index] = b.record;
+          else {
+            done.add(b.record.id);
+            at.set(b.record.id, records.length);
+            records.push(b.record);
+          }
         }
         for (const b of batch) b.resolve();
       } catch (err) {
@@ -476,6 +497,15 @@ function createStore(s: OpenedStore): RunStore {
       }
     }
     writing = undefined;
+  };
+
+  /** Queues one line for the next group commit; resolves once it is on disk. */
+  const enqueue = (record: RunRecord): Promise<void> => {
+    const line = `${JSON.stringify(record)}\n`;
+    return new Promise<void>((resolve, reject) => {
+      pending.push({ record, line, resolve, reject });
+      writing ??= commit();
+    });
   };
 
   return {
@@ -491,12 +521,25 @@ function createStore(s: OpenedStore): RunStore {
       if (claimed.has(record.id)) {
         return Promise.reject(new RunStoreError(`row ${record.id} already has a record in ${dir}`));
       }
-      const line = `${JSON.stringify(record)}\n`;
       claimed.add(record.id);
-      return new Promise<void>((resolve, reject) => {
-        pending.push({ record, line, resolve, reject });
-        writing ??= commit();
-      });
+      return enqueue(record);
+    },
+    supersede(record) {
+      if (closed) return Promise.reject(new RunStoreError('the run store is closed'));
+      if (failed !== undefined) return Promise.reject(failed);
+      if (!done.has(record.id)) {
+        return Promise.reject(new RunStoreError(`row ${record.id} has no record in ${dir} to supersede`));
+      }
+      // What run-dir.ts accepts: a conversation's record replacing a conversation's record.
+      if (
+        conversationSummaryOf(record) === undefined ||
+        conversationSummaryOf(records[at.get(record.id)!]!) === undefined
+      ) {
+        return Promise.reject(
+          new RunStoreError(`the record of ${record.id} is not a conversation's: only those are superseded`),
+        );
+      }
+      return enqueue({ ...record, supersedes: true });
     },
     async logError(entry) {
       if (closed) throw new RunStoreError('the run store is closed');

@@ -29,4 +29,9 @@ export interface RunRecord {
   trace?: unknown;
   /** Wall time spent on this row, in milliseconds (generation + scoring). */
   durationMs?: number;
+  /**
+   * Set on a conversation's record that replaces the earlier record of its id (a resume judged one of its
+   * turns again, see conversation-run.ts); the last line of an id is its record. Never on single-turn records.
+   */
+  supersedes?: true;
 }

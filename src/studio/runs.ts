@@ -12,7 +12,7 @@ import { parsePayoff } from '../chain/payoff.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { loadRows } from '../data/load.js';
 import { conversationSummaryOf, type SummaryLike } from '../eval/conversation-metrics.js';
-import { TURNS_FILE, type TurnRecord } from '../eval/conversation-store.js';
+import { TURNS_FILE, type TurnRecord, turnKey } from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { welfareOf } from '../eval/record-intervals.js';
 import { questionOf } from '../eval/run.js';
@@ -32,7 +32,10 @@ export interface LoadedRun {
   questions: Map<string, { question: string; history: ConversationTurn[] }>;
   /** sweep.json's content, when the folder is a sweep (its top folder holds no records of its own). */
   sweep?: Sweep;
-  /** A conversation run's turns.jsonl, grouped by conversation (= the record's id), in file order. */
+  /**
+   * A conversation run's turns.jsonl, grouped by conversation (= the record's id), in file order; a turn
+   * with a superseding line (a re-judged reward) is that line, in the turn's place.
+   */
   threads: Map<string, TurnRecord[]>;
   warnings: string[];
 }
@@ -92,9 +95,13 @@ async function questionsOf(
   return out;
 }
 
-/** turns.jsonl of a conversation run, when the folder has one (read only: lines that do not read are skipped). */
+/**
+ * turns.jsonl of a conversation run, when the folder has one (read only: lines that do not read are
+ * skipped). The last line of a turn is the turn, as for the run itself (conversation-store.ts).
+ */
 async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, TurnRecord[]>> {
   const out = new Map<string, TurnRecord[]>();
+  const at = new Map<string, number>();
   let text: string;
   try {
     text = await readFile(join(dir, TURNS_FILE), 'utf8');
@@ -115,9 +122,15 @@ async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, T
       skipped++;
       continue;
     }
-    const list = out.get(turn.conversation);
-    if (list === undefined) out.set(turn.conversation, [turn]);
-    else list.push(turn);
+    const list = out.get(turn.conversation) ?? [];
+    out.set(turn.conversation, list);
+    const key = turnKey(turn);
+    const earlier = at.get(key);
+    if (earlier !== undefined) list[earlier] = turn;
+    else {
+      at.set(key, list.length);
+      list.push(turn);
+    }
   }
   if (skipped > 0) warnings.push(`${TURNS_FILE}: ${skipped} line(s) that are not turns, not shown`);
   return out;

@@ -45,6 +45,39 @@ describe('parseResults', () => {
     expect(out.problems[0]!.file).toBe('run/results.jsonl');
   });
 
+  it("takes a conversation's superseding line as its record, in the place of the first; single-turn ids stay one line", () => {
+    // A conversation's record: a `conversation` summary (persona, per-turn rewards).
+    const summary = (U: number | null) => ({
+      persona: 'cooperative',
+      per_turn: [{ turn: 1, action: 'CQ', U, L: U, W: U }],
+    });
+    const failed = { ...rec('c~cooperative', 'ambig_qa', 'error'), conversation: summary(null) };
+    const rejudged = {
+      ...rec('c~cooperative', 'ambig_qa', { u: 0.5, l: 0.5 }),
+      conversation: summary(0.5),
+      supersedes: true,
+    };
+    const other = { ...rec('d~cooperative', 'ambig_qa', { u: 0.2, l: 0.2 }), conversation: summary(0.2) };
+    const out = parseResults(line(failed) + line(other) + line(rejudged));
+    expect(out.problems).toEqual([]);
+    expect(out.records).toEqual([rejudged, other]);
+
+    // Without the marker a second line is a duplicate, as before…
+    const unmarked = parseResults(line(failed) + line({ ...rejudged, supersedes: undefined }));
+    expect(unmarked.problems.map((p) => [p.line, p.message])).toEqual([
+      [2, 'duplicate id "c~cooperative" (first at line 1)'],
+    ]);
+    // …and a single-turn record is never superseded: the marker does not change that.
+    const single = rec('a', 'math-hard', { u: 0.5, l: 0.5 });
+    const twice = parseResults(line(single) + line({ ...single, supersedes: true }));
+    expect(twice.records).toEqual([single]);
+    expect(twice.problems).toHaveLength(1);
+    expect(twice.problems[0]!.line).toBe(2);
+    expect(twice.problems[0]!.message).toMatch(
+      /^duplicate id "a" \(first at line 1\): "supersedes" replaces only a conversation's record/,
+    );
+  });
+
   it('skips an interrupted last line with a warning, but not a bad line in the middle', () => {
     const good = line(rec('a', 'math-hard', { u: 0.5, l: 0.5 }));
     const cut = good.slice(0, 40);

@@ -91,6 +91,48 @@ describe('the run store', () => {
     expect(await lines(dir)).toHaveLength(1);
   });
 
+  it("supersedes a conversation's record with a marked line that a resume reads as the id's record", async () => {
+    const summary = (U: number | null) => ({
+      persona: 'cooperative',
+      per_turn: [{ turn: 1, U, L: U, W: U }],
+    });
+    const failed = { ...record('a~cooperative'), conversation: summary(null) } as RunRecord;
+    // Its summary counts turn 1 scored now (the store keeps the record as given).
+    const superseding = { ...failed, conversation: summary(0.5) } as RunRecord;
+    const first = await openRunStore(dir, config(), { resume: false });
+    await first.append(failed);
+    await first.append({ ...record('b~cooperative'), conversation: summary(0.2) } as RunRecord);
+    await first.close();
+
+    const store = await openRunStore(dir, config(), { resume: true });
+    await store.supersede(superseding);
+    // Replaced in its place, and the file keeps both lines (append-only).
+    expect(store.records.map((r) => (r as unknown as { conversation: unknown }).conversation)).toEqual([
+      summary(0.5),
+      summary(0.2),
+    ]);
+    await store.close();
+    const written = (await lines(dir)) as RunRecord[];
+    expect(written.map((r) => r.id)).toEqual(['a~cooperative', 'b~cooperative', 'a~cooperative']);
+    expect(written[2]).toEqual({ ...superseding, supersedes: true });
+
+    const again = await openRunStore(dir, config(), { resume: true });
+    expect(again.records).toEqual([{ ...superseding, supersedes: true }, written[1]]);
+    // Only a record on disk, and only a conversation's, can be superseded: single-turn runs keep one line per id.
+    await expect(again.supersede({ ...superseding, id: 'c~cooperative' })).rejects.toThrow(
+      /c~cooperative has no record .* to supersede/,
+    );
+    await again.append(record('single'));
+    await expect(again.supersede(record('single'))).rejects.toThrow(/not a conversation's/);
+    await again.close();
+    expect(((await lines(dir)) as RunRecord[]).map((r) => r.id)).toEqual([
+      'a~cooperative',
+      'b~cooperative',
+      'a~cooperative',
+      'single',
+    ]);
+  });
+
   it('refuses to start a new run over an existing one and points to --resume', async () => {
     const first = await openRunStore(dir, config(), { resume: false });
     await first.append(record('a'));
