@@ -30,6 +30,9 @@ function text(cmp: RunsComparison): string {
     parts.push(
       `A = ${p.a}, B = ${p.b}: ${p.shared} shared items (${p.only_a} only in A, ${p.only_b} only in B), ${p.excluded} left out of the Pareto comparison (no score in either run: a failure, or awaiting a verdict)${p.source_mismatch ? `, ${p.source_mismatch} with different data sources` : ''}\n`,
     );
+    // Whether the users were the same qualifies every table of the pair: said before them.
+    const userNotes = p.conversations?.users.notes ?? [];
+    for (const note of userNotes) parts.push(`note: ${note}\n`);
     parts.push('\nPareto comparison of (U, L)\n');
     parts.push(tableToText(paretoTable(p)));
     parts.push('\nMetric deltas B − A (shared items)\n');
@@ -55,7 +58,7 @@ function text(cmp: RunsComparison): string {
       );
       parts.push(tableToText(conversationSignificanceTable(p)!));
       parts.push(`${conversationSignificanceNote(p)}\n`);
-      for (const note of c.notes) parts.push(`note: ${note}\n`);
+      for (const note of c.notes) if (!userNotes.includes(note)) parts.push(`note: ${note}\n`);
       parts.push('\n');
     }
   }
@@ -78,8 +81,13 @@ export const evalCompareCommand = defineCommand({
 Conversation runs (eval run --turns N) are compared on their final answers as above, and conversation by
 conversation: their conversation metrics side by side (turns, answered, turns to answer, final-answer
 correctness, assistant and user tokens, U_γ, L_γ, W_γ; overall and per SOURCE/PERSONA group), actions and
-welfare by turn index, and the paired interval and test of each per-conversation measure. A conversation
-run and a single-turn run cannot be paired (their items differ): that is an error.`,
+welfare by turn index, and the paired interval and test of each per-conversation measure. Their
+simulated users are compared too (config.json: seed, personas' definitions, the user's model, turn limit,
+the user's token limit and temperature, the simulator's fingerprint; the records: each user's held
+intent): when they differ, a note says how, and every verdict says "users differ" (the pairs are then
+not the same users, and the difference is theirs as much as the assistants'); a setting a run does not
+record is noted as unknown. A conversation run and a single-turn run cannot be paired (their items
+differ): that is an error.`,
   notes: 'Exit codes: 0 compared, 1 unreadable run folder or no shared items, 2 bad usage.',
   settings: SETTINGS,
   positionals: true,

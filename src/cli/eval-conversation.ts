@@ -2,7 +2,8 @@
  * `gtalign eval run --turns N`: conversations with simulated users (src/sim/, src/eval/conversation-run.ts).
  * eval-run.ts loads the usual run inputs and hands them here when --turns is given.
  */
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Env } from '../config/env.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import { SIM } from '../config/settings/sim.js';
@@ -11,9 +12,11 @@ import { conversationTable } from '../eval/conversation-metrics.js';
 import { type ConversationEvalResult, evaluateConversations } from '../eval/conversation-run.js';
 import { createProgress } from '../eval/progress.js';
 import type { AssistantOptions } from '../eval/run.js';
+import { CONFIG_FILE } from '../eval/store.js';
 import type { TokenCounter } from '../eval/tokens.js';
 import type { ChatModel } from '../llm/types.js';
 import type { RewardConfig } from '../reward/config.js';
+import { simulatorFingerprint } from '../sim/fingerprint.js';
 import { loadPersonaFile, type Persona, PersonaError, resolvePersonas } from '../sim/persona.js';
 import {
   type BackendChoice,
@@ -168,6 +171,26 @@ export async function simSetup(
   };
 }
 
+/**
+ * The simulator's fingerprint for config.json, so that `eval compare` tells runs made with different
+ * simulators apart. A run started before gtalign recorded it resumes without it (its config.json goes on
+ * saying nothing of the simulator, which `eval compare` reports as unknown) instead of being refused for a
+ * field it never had.
+ */
+async function simulatorField(out: string, resume: boolean): Promise<{ simulator?: string }> {
+  if (resume) {
+    // No readable config.json: nothing to resume without the field (the run store says what is wrong).
+    const saved: unknown = await readFile(join(out, CONFIG_FILE), 'utf8')
+      .then((text) => JSON.parse(text) as unknown)
+      .catch(() => undefined);
+    const conversation = (saved as { generation?: { conversation?: unknown } } | undefined)?.generation
+      ?.conversation;
+    if (typeof conversation === 'object' && conversation !== null && !('simulator' in conversation))
+      return {};
+  }
+  return { simulator: await simulatorFingerprint() };
+}
+
 /** Runs (or resumes) the conversations of one run folder, with progress on stderr; returns the result. */
 export async function evaluateConversationRun(
   input: ConversationRunInput,
@@ -187,6 +210,7 @@ export async function evaluateConversationRun(
     userTemperature: v['user-temperature'],
     userSeed: v['user-seed'],
     discount: v.discount,
+    ...(await simulatorField(input.out, input.flags.resume)),
   };
   const base = runConfig({
     flags: input.flags,

@@ -129,8 +129,9 @@ Files written:
                       (runs of eval run --turns N: turns, turns to answer, final-answer correctness,
                       tokens, discounted welfare per group, actions by turn index, how they ended),
                       Pareto comparison and metric deltas (two runs or more; conversation runs side by
-                      side with paired statistics), sweeps (with turns and accuracy for conversation
-                      sweeps), failures
+                      side with paired statistics, and a note when their simulated users differ or
+                      are unknown, as eval compare says it), sweeps (with turns and accuracy for
+                      conversation sweeps), failures
   DIR/report.html     the same, self-contained (inline CSS and SVG charts, no script, no external URL)
   DIR/charts/*.png    every chart as PNG (and *.svg): per-source (U, L) scatter with each run's frontier,
                       action-mix bars, welfare bars, turns and accuracy bars of conversation runs,

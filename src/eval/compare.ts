@@ -27,6 +27,8 @@ import type { RunRecord } from './types.js';
 export interface RunInput {
   name: string;
   records: readonly RunRecord[];
+  /** The run's config.json (conversation runs: its simulated-user settings are compared). */
+  config?: Record<string, unknown> | undefined;
 }
 
 export interface MetricDelta {
@@ -146,7 +148,9 @@ function conversationParts(
 ): Pick<PairComparison, 'conversations' | 'kind_mismatch'> {
   const mismatch = runKindMismatch(a, b);
   if (mismatch !== undefined) return { kind_mismatch: mismatch };
-  return isConversationRun(a.records) ? { conversations: compareConversationPair(sharedA, sharedB) } : {};
+  if (!isConversationRun(a.records)) return {};
+  const runs = { a: { name: a.name, config: a.config }, b: { name: b.name, config: b.config } };
+  return { conversations: compareConversationPair(sharedA, sharedB, { runs }) };
 }
 
 /** Every pair of runs (A before B in the given order). */

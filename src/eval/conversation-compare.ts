@@ -9,6 +9,9 @@
  *   both runs); `correct`: final-answer correctness against the held intent (scored in both);
  * - `user_tokens`, `assistant_tokens`: tokens of the user's replies and of the assistant's outputs;
  * - `discounted_W`, `discounted_U`, `discounted_L`: W_γ, U_γ and L_γ (every turn scored in both).
+ *
+ * The pairing holds the simulated users fixed only when both runs had the same ones: `users` says whether
+ * they did (simulated-users.ts), and its notes lead the comparison's notes.
  */
 import {
   type ConversationMetrics,
@@ -18,6 +21,7 @@ import {
   type SummaryLike,
 } from './conversation-metrics.js';
 import { type PairedOptions, type PairedStat, pairedStat, pairedValues } from './paired-stats.js';
+import { compareSimulatedUsers, type SimulatedUsersComparison, type UsersSide } from './simulated-users.js';
 import type { RunRecord } from './types.js';
 
 export const CONVERSATION_MEASURES = [
@@ -39,7 +43,12 @@ export interface ConversationPairComparison {
   metrics: { a: ConversationMetrics; b: ConversationMetrics };
   /** Per measure: paired interval of B − A and the sign-flip test. */
   significance: Record<ConversationMeasure, PairedStat>;
-  /** What was left out of the comparison and why (conversations discounted with different γ). */
+  /** Whether both runs had the same simulated users (false: the pairs are not the same users). */
+  users: SimulatedUsersComparison;
+  /**
+   * What qualifies the comparison: the users' differences or unknown settings first, then what was left
+   * out and why (conversations discounted with different γ).
+   */
   notes: string[];
 }
 
@@ -72,12 +81,13 @@ function measureOf(s: SummaryLike, measure: ConversationMeasure): number | undef
 
 /**
  * Compares the conversations of records `a[i]` and `b[i]` (the same id in both runs); pairs where either
- * record has no conversation summary are left out.
+ * record has no conversation summary are left out. `runs` names the runs and gives their config.json
+ * (without it, their simulated-user settings are unknown).
  */
 export function compareConversationPair(
   a: readonly RunRecord[],
   b: readonly RunRecord[],
-  options: PairedOptions = {},
+  options: PairedOptions & { runs?: { a: UsersSide; b: UsersSide } } = {},
 ): ConversationPairComparison {
   const keptA: RunRecord[] = [];
   const keptB: RunRecord[] = [];
@@ -96,7 +106,9 @@ export function compareConversationPair(
   // W_γ, U_γ and L_γ are sums weighted by γ: two runs discounted differently measure different things,
   // and their difference would pass as an effect. Such pairs are left out of those three, and said so.
   const sameGamma = sa.map((x, i) => x.discounted?.gamma === sb[i]!.discounted?.gamma);
-  const notes: string[] = [];
+  const { runs, ...paired } = options;
+  const users = compareSimulatedUsers(runs?.a ?? { name: 'A' }, runs?.b ?? { name: 'B' }, keptA, keptB);
+  const notes: string[] = [...users.notes];
   const mismatched = sameGamma.filter((same, i) => !same && sa[i]!.discounted && sb[i]!.discounted).length;
   if (mismatched > 0) {
     const i = sameGamma.indexOf(false);
@@ -112,12 +124,13 @@ export function compareConversationPair(
       sb.filter((_, i) => keep(i)),
       (s) => measureOf(s, m),
     );
-    significance[m] = pairedStat(xs, ys, options);
+    significance[m] = pairedStat(xs, ys, paired);
   }
   return {
     shared: keptA.length,
     metrics: { a: computeConversationMetrics(keptA), b: computeConversationMetrics(keptB) },
     significance,
+    users,
     notes,
   };
 }

@@ -30,6 +30,8 @@ export interface LoadedRun {
   metrics: Metrics;
   metricsFrom: 'metrics.json' | 'computed';
   questions: Map<string, { question: string; history: ConversationTurn[] }>;
+  /** config.json's content, when the folder has one (a comparison reads the simulated users' settings). */
+  config?: Record<string, unknown>;
   /** sweep.json's content, when the folder is a sweep (its top folder holds no records of its own). */
   sweep?: Sweep;
   /**
@@ -152,6 +154,7 @@ export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
         metrics: fromFile ?? computeMetrics(run.records),
         metricsFrom: fromFile === undefined ? ('computed' as const) : ('metrics.json' as const),
         questions: await questionsOf(run, warnings),
+        ...(run.config === undefined ? {} : { config: run.config }),
         ...(run.sweep === undefined ? {} : { sweep: run.sweep }),
         threads: await threadsOf(run.dir, warnings),
         warnings,

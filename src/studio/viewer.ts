@@ -117,7 +117,11 @@ export function compareTwo(a: LoadedRun, b: LoadedRun): ComparisonJson {
     b: { index: b.index, name: b.name },
     pair,
     tables: { pareto: paretoTable(pair), deltas: deltaTable(pair), significance: significanceTable(pair) },
-    significanceNote: significanceNote(pair),
+    // Conversation runs whose simulated users differ (or are unknown) are said so under the verdicts.
+    significanceNote: [
+      significanceNote(pair),
+      ...(pair.conversations?.users.notes ?? []).map((n) => `Note: ${n}.`),
+    ].join(' '),
     items,
     charts,
   };

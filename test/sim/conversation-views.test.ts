@@ -282,6 +282,10 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
       join(otherGamma, 'results.jsonl'),
       `${records.map((r) => JSON.stringify(r)).join('\n')}\n`,
     );
+    // The same simulated users (B's config.json, its γ changed): γ is not a user setting.
+    const config = JSON.parse(await readFile(join(b, 'config.json'), 'utf8'));
+    config.generation.conversation.discount = 0.5;
+    await writeFile(join(otherGamma, 'config.json'), JSON.stringify(config));
     const g = await runCliInProcess(['eval', 'compare', a, otherGamma, '--json']);
     expect(g.code, g.stderr).toBe(0);
     const gc = JSON.parse(g.stdout).pairs[0].conversations;

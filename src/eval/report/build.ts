@@ -404,6 +404,8 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
         table: significanceTable(p),
       });
       if (p.kind_mismatch !== undefined) text.push(`A = ${p.a}, B = ${p.b}: ${p.kind_mismatch}.`);
+      // What qualifies the pair's comparison (simulated users that differ or are unknown, γ that differs).
+      for (const note of p.conversations?.notes ?? []) text.push(`A = ${p.a}, B = ${p.b}: ${note}.`);
       const deltasC = conversationDeltaTable(p);
       const significanceC = conversationSignificanceTable(p);
       if (deltasC !== undefined && significanceC !== undefined) {

@@ -12,6 +12,7 @@ import {
   readConversationMetrics,
 } from '../conversation-metrics.js';
 import { fmt, pct, signed, type Table } from './table.js';
+import { pairedVerdict } from './tables.js';
 
 export interface NamedConversations {
   name: string;
@@ -199,7 +200,7 @@ export function conversationSignificanceTable(pair: PairComparison): Table | und
         signed(s.n === 0 ? null : d.estimate, digits),
         s.n === 0 ? '–' : `[${signed(d.low, digits)}, ${signed(d.high, digits)}]`,
         s.n === 0 ? '–' : s.test.pValue.toPrecision(2),
-        s.n === 0 ? 'no items' : s.within_noise ? 'within noise' : d.estimate > 0 ? 'B higher' : 'B lower',
+        pairedVerdict(s, pair),
       ];
     }),
     numeric: [1, 2, 3, 4, 6],

@@ -4,7 +4,7 @@
 import { basename, dirname } from 'node:path';
 import type { PairComparison } from '../compare.js';
 import { type GroupMetrics, HEADLINE_METRICS, type HeadlineMetric, type Metrics } from '../metrics.js';
-import { PAIRED_MEASURES } from '../paired-stats.js';
+import { PAIRED_MEASURES, type PairedStat } from '../paired-stats.js';
 import type { ParetoComparison } from '../pareto-compare.js';
 import type { Sweep } from '../run-dir.js';
 import { paperLength } from '../tokens.js';
@@ -393,11 +393,21 @@ export function significanceTable(pair: PairComparison): Table {
         signed(s.n === 0 ? null : d.estimate, 3),
         s.n === 0 ? '–' : `[${signed(d.low, 3)}, ${signed(d.high, 3)}]`,
         s.n === 0 ? '–' : s.test.pValue.toPrecision(2),
-        s.n === 0 ? 'no items' : s.within_noise ? 'within noise' : d.estimate > 0 ? 'B higher' : 'B lower',
+        pairedVerdict(s, pair),
       ];
     }),
     numeric: [1, 2, 3, 4, 6],
   };
+}
+
+/**
+ * A paired statistic's verdict. When the two conversation runs' simulated users differ, it says so: the
+ * difference is then the users' as much as the assistants'.
+ */
+export function pairedVerdict(s: PairedStat, pair: PairComparison): string {
+  if (s.n === 0) return 'no items';
+  const verdict = s.within_noise ? 'within noise' : s.difference.estimate > 0 ? 'B higher' : 'B lower';
+  return pair.conversations?.users.same === false ? `${verdict} (users differ)` : verdict;
 }
 
 /** How the significance table was computed, for the line under it. */
