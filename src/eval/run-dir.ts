@@ -23,7 +23,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
-import { writeFileAtomic } from '../io/checked-write.js';
+import { syncDir, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import { describeZodError } from '../issues.js';
 import { conversationSummaryOf } from './conversation-metrics.js';
@@ -283,7 +283,11 @@ export async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Pro
       await fs.unlink(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return;
     }
+    // The removal reaches the disk before any record changes: after a crash no stale metrics.json is
+    // left beside the superseded records.
+    await syncDir(fs, resolve(dir));
   });
 }
 

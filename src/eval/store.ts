@@ -147,26 +147,26 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * The {@link RESULT_FIELDS} on which two configs differ (JSON content compared, key order ignored). An
- * object field is reported by its differing keys (`generation.policy`, not all of `generation`).
+ * The {@link RESULT_FIELDS} on which two configs differ (JSON content compared, key order ignored), each
+ * named down to the value that differs (`generation.conversation.seed`, not all of `generation`): objects
+ * by key, arrays of the same length by index.
  */
 export function compareConfigs(saved: unknown, now: RunConfig): ConfigDifference[] {
   const out: ConfigDifference[] = [];
-  for (const field of RESULT_FIELDS) {
-    const a = fieldAt(saved, field);
-    const b = fieldAt(now, field);
-    if (canonicalJson(a ?? null) === canonicalJson(b ?? null)) continue;
-    if (isPlainObject(a) && isPlainObject(b)) {
-      for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-        if (canonicalJson(a[key] ?? null) !== canonicalJson(b[key] ?? null)) {
-          out.push({ field: `${field}.${key}`, saved: a[key], now: b[key] });
-        }
-      }
-    } else {
-      out.push({ field, saved: a, now: b });
-    }
-  }
+  for (const field of RESULT_FIELDS) differences(field, fieldAt(saved, field), fieldAt(now, field), out);
   return out;
+}
+
+function differences(path: string, a: unknown, b: unknown, out: ConfigDifference[]): void {
+  if (canonicalJson(a ?? null) === canonicalJson(b ?? null)) return;
+  if (isPlainObject(a) && isPlainObject(b)) {
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
+      differences(`${path}.${key}`, a[key], b[key], out);
+  } else if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    for (let i = 0; i < a.length; i++) differences(`${path}[${i}]`, a[i], b[i], out);
+  } else {
+    out.push({ field: path, saved: a, now: b });
+  }
 }
 
 async function exists(fs: FileOps, path: string): Promise<boolean> {

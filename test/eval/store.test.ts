@@ -175,7 +175,10 @@ describe('the run store', () => {
     });
     const err = await openRunStore(dir, other, { resume: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigMismatchError);
-    expect((err as ConfigMismatchError).differences.map((d) => d.field)).toEqual(['generation.policy']);
+    expect((err as ConfigMismatchError).differences.map((d) => d.field)).toEqual([
+      'generation.policy.kind',
+      'generation.policy.name',
+    ]);
     expect((err as Error).message).toContain('generation.policy');
     // The lock of the failed attempt is released.
     await (await openRunStore(dir, config(), { resume: true })).close();
@@ -197,6 +200,41 @@ describe('the run store', () => {
       'judge.kind',
       'judge.model',
     ]);
+  });
+
+  it('names a nested setting that differs down to its value, so a refused resume says which one', () => {
+    const saved = config({
+      generation: {
+        policy: { kind: 'none' },
+        rule: 'sum',
+        maxTokens: 1024,
+        conversation: { seed: 1, maxTurns: 4, personas: [{ name: 'p', followUp: 0.5 }] },
+      },
+    });
+    const now = config({
+      generation: {
+        policy: { kind: 'none' },
+        rule: 'sum',
+        maxTokens: 1024,
+        conversation: { seed: 7, maxTurns: 4, personas: [{ name: 'p', followUp: 0.9 }] },
+      },
+    });
+    expect(compareConfigs(saved, now)).toEqual([
+      { field: 'generation.conversation.personas[0].followUp', saved: 0.5, now: 0.9 },
+      { field: 'generation.conversation.seed', saved: 1, now: 7 },
+    ]);
+    const message = new ConfigMismatchError('RUN', compareConfigs(saved, now)).message;
+    expect(message).toContain('generation.conversation.seed: saved 1, now 7');
+    // Lists of another length are shown whole.
+    const longer = config({
+      generation: {
+        policy: { kind: 'none' },
+        rule: 'sum',
+        maxTokens: 1024,
+        conversation: { seed: 1, maxTurns: 4, personas: [{ name: 'p' }, { name: 'q' }] },
+      },
+    });
+    expect(compareConfigs(saved, longer).map((d) => d.field)).toEqual(['generation.conversation.personas']);
   });
 
   it('reports a damaged line inside results.jsonl with its line number instead of resuming', async () => {
