@@ -582,6 +582,36 @@ describe('settings', () => {
     // The judge's and the backend's URLs stay out: the report holds no URL.
     expect(built.html).not.toMatch(/https?:/);
   });
+
+  it('names who played the user of a conversation run, and the seed that drew the held intents', () => {
+    const conversationConfig = (conversation: Record<string, unknown>) => ({
+      ...CONFIG,
+      generation: {
+        ...CONFIG.generation,
+        conversation: { turns: 4, personas: [{ name: 'cooperative' }, { name: 'terse' }], ...conversation },
+      },
+    });
+    const built = buildReport([
+      {
+        ...runs[0]!,
+        config: conversationConfig({
+          user: { kind: 'openai', model: 'user-llm', shared: false },
+          userSeed: 7,
+        }),
+      },
+      {
+        ...runs[1]!,
+        config: conversationConfig({ user: { kind: 'openai', model: 'x', shared: true }, userSeed: 0 }),
+      },
+    ]);
+    expect(built.markdown).toContain(
+      'conversations of ≤ 4 turns with cooperative, terse; user user-llm, seed 7 |',
+    );
+    expect(built.markdown).toContain(
+      "conversations of ≤ 4 turns with cooperative, terse; user the assistant's model, seed 0 |",
+    );
+    expect(built.html).not.toMatch(/https?:/);
+  });
 });
 
 describe('sweeps', () => {

@@ -93,6 +93,16 @@ function settingsRow(run: NamedConfig): string[] {
       : [];
     const turns = scalar(conversation.turns) ?? dash;
     prompt += `; conversations of ≤ ${turns} turns${personas.length > 0 ? ` with ${personas.join(', ')}` : ''}`;
+    // Who played the user, and with which seed (it draws the held intents): two runs differing here
+    // differ in their users, not only in their assistants.
+    const user = asObject(conversation.user);
+    const userModel = user?.shared === true ? "the assistant's model" : scalar(user?.model);
+    const userSeed = scalar(conversation.userSeed);
+    const played = [
+      ...(userModel === undefined ? [] : [userModel]),
+      ...(userSeed === undefined ? [] : [`seed ${userSeed}`]),
+    ];
+    if (played.length > 0) prompt += `; user ${played.join(', ')}`;
   }
   if (mode === 'responses') {
     const file = scalar(asObject(c.responses)?.file);
