@@ -34,6 +34,7 @@ import {
   type GenerateResult,
   type StreamEvent,
 } from './types.js';
+import { BETWEEN, insideCharacter, Utf8Guard } from './utf8-guard.js';
 
 export interface LocalModelOptions {
   /** Path of a GGUF model file. */
@@ -194,6 +195,8 @@ class LocalChatModel implements ChatModel {
   /** Aborts the generation that holds the sequence now. */
   private running: AbortController | undefined;
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  /** Read from the vocabulary on the first generation (see utf8-guard.ts). */
+  private utf8Guard: Utf8Guard | undefined;
   private closed = false;
 
   constructor(
@@ -473,10 +476,15 @@ class LocalChatModel implements ChatModel {
       }
       signal?.throwIfAborted();
       const grammarEvaluationState = grammar && new this.lib.LlamaGrammarEvaluationState({ model, grammar });
+      this.utf8Guard ??= Utf8Guard.for(this.lib, model);
+      const guard = this.utf8Guard;
+      let utf8 = BETWEEN;
       const tokens = sequence.evaluate(toEvaluate.slice(from), {
         temperature,
         ...(seed === undefined ? {} : { seed }),
         ...(grammarEvaluationState === undefined ? {} : { grammarEvaluationState }),
+        // node-llama-cpp calls this before sampling each token: the bias follows the text's UTF-8 state.
+        tokenBias: () => guard.bias(utf8),
       });
       let limit: 'length' | undefined;
       try {
@@ -484,12 +492,15 @@ class LocalChatModel implements ChatModel {
           const step = await this.engine(signal, () => tokens.next());
           if (step.done === true) break;
           const token = step.value;
+          utf8 = guard.after(utf8, token);
           signal?.throwIfAborted();
           completionTokens++;
           pending.push(token);
           const piece = model.detokenize(pending, false, lookback);
-          // Hold back a partial UTF-8 character until the token that completes it.
-          const partial = piece.endsWith('\uFFFD') && pending.length < MAX_CHAR_TOKENS;
+          // Hold back a partial UTF-8 character until the token that completes it, however many that takes
+          // (a control token in the middle writes nothing); when the guard lost track, at most 4 byte tokens.
+          const partial =
+            insideCharacter(utf8) ?? (piece.endsWith('\uFFFD') && pending.length < MAX_CHAR_TOKENS);
           if (!partial) {
             generated.push({ tokens: pending, text: piece });
             lookback = [...lookback, ...pending].slice(-LOOKBACK);
@@ -517,8 +528,15 @@ class LocalChatModel implements ChatModel {
         await tokens.return();
         if (pending.length > 0) {
           const piece = model.detokenize(pending, false, lookback);
-          generated.push({ tokens: pending, text: piece });
-          if (stoppedBy === undefined) text += piece;
+          if (insideCharacter(utf8) === true && piece.endsWith('\uFFFD')) {
+            // The output ended inside a character (an end-of-generation token, which a bias cannot ban, or the
+            // token limit): bytes that never became one are left out, not shown as U+FFFD. The chunk is not
+            // kept for reuse, as its tokens write more than its text.
+            if (stoppedBy === undefined) text += piece.slice(0, -1);
+          } else {
+            generated.push({ tokens: pending, text: piece });
+            if (stoppedBy === undefined) text += piece;
+          }
         }
         this.history.chunks.push(...generated);
       }

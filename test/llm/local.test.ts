@@ -94,11 +94,17 @@ describe('createLocalModel', () => {
 
 describe('generation', () => {
   it('stops at maxTokens and reuses the cached prompt on the next call with the same messages', async () => {
-    const first = await model.generate({ messages: [{ role: 'user', content: 'cache me' }], maxTokens: 6 });
+    // A seed with which the random model does not end the turn within 6 tokens.
+    const request: GenerateRequest = {
+      messages: [{ role: 'user', content: 'cache me' }],
+      maxTokens: 6,
+      seed: 1,
+    };
+    const first = await model.generate(request);
     expect(first.finishReason).toBe('length');
     expect(first.usage.completionTokens).toBe(6);
     expect(first.usage.promptTokens).toBeGreaterThan(5);
-    const second = await model.generate({ messages: [{ role: 'user', content: 'cache me' }], maxTokens: 6 });
+    const second = await model.generate(request);
     expect(second.usage.promptTokens).toBe(first.usage.promptTokens);
     // Everything but the last prompt token (re-evaluated for its logits) comes from the KV cache.
     expect(second.usage.cachedPromptTokens).toBe(second.usage.promptTokens - 1);
@@ -300,7 +306,8 @@ describe('consumers that stop early', () => {
   });
 
   it('says when the context, not maxTokens, ended the output', async () => {
-    const own = await createLocalModel({ modelPath, seed: 3, contextSize: 96 });
+    // A seed with which the random model does not end the turn before the context does.
+    const own = await createLocalModel({ modelPath, seed: 2, contextSize: 96 });
     const byContext = await own.generate({ messages, maxTokens: 400, temperature: 1 });
     expect(byContext.finishReason).toBe('length');
     expect(byContext.usage.completionTokens).toBeLessThan(400);
