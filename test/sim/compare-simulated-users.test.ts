@@ -16,25 +16,14 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 import {
   assistantArgs,
   assistantScript,
+  cupRow,
   heldIndex,
   judgeScript,
   simulatedUserArgs,
   userScript,
 } from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const IDS = ['q-0', 'q-1', 'q-2', 'q-3'];
-
-const row = (id: string) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${QUESTION}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] },
-});
 
 let dir: string;
 let data: string;
@@ -132,7 +121,7 @@ beforeAll(async () => {
     startOpenAIStubServer(judgeScript),
   ]);
   data = join(dir, 'rows.jsonl');
-  await writeFile(data, `${IDS.map((id) => JSON.stringify(row(id))).join('\n')}\n`);
+  await writeFile(data, `${IDS.map((id) => JSON.stringify(cupRow(id))).join('\n')}\n`);
   base = await runOnce('base');
 }, 60_000);
 afterAll(async () => {

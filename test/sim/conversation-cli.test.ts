@@ -13,11 +13,14 @@ import { approxTokenCounter, countOutputTokens } from '../../src/eval/tokens.js'
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { cliArgs } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { jsonLines } from '../support/json-lines.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import {
   type Action,
   assistantArgs,
   assistantScript,
+  CUP_GROUND_TRUTH,
+  cupRow,
   heldIndex,
   judgeScript,
   type Message,
@@ -27,21 +30,9 @@ import {
   userScript,
 } from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const ANSWERS = ['Spain', 'Germany'];
 const CQ_TEXT = 'Which year do you mean?';
 const DA_TEXT = 'It was Spain.';
-
-const row = (id: string, question = QUESTION) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${question}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: question, chat_history: [{ role: 'user', content: question }] },
-});
 
 let dir: string;
 let assistant: OpenAIStubServer;
@@ -92,13 +83,6 @@ function args(data: string, out: string, persona: string, extra: string[] = []):
   ];
 }
 
-const lines = async (path: string) =>
-  (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the run folder
-    .map((l) => JSON.parse(l) as Record<string, any>);
-
 /** What the run must hold for one conversation whose assistant took `actions` and whose user replied `replies`. */
 function expected(id: string, actions: Action[], replies: string[]) {
   const held = heldIndex(0, id, 2);
@@ -107,7 +91,7 @@ function expected(id: string, actions: Action[], replies: string[]) {
     const output = outputOf(a, a === 'DA' ? DA_TEXT : CQ_TEXT);
     const final = i === actions.length - 1;
     const rec = scoreWithVerdict(
-      { data_source: 'ambig_qa', response: output, ground_truth: GT },
+      { data_source: 'ambig_qa', response: output, ground_truth: CUP_GROUND_TRUTH },
       final ? correct : 1,
     );
     if (rec.kind !== 'record') throw new Error('unscorable');
@@ -140,7 +124,7 @@ describe('eval run --turns 3 against scripted servers', () => {
   }, async () => {
     plan = ['CQ', 'DA'];
     const data = join(dir, 'coop.jsonl');
-    await writeFile(data, `${JSON.stringify(row('coop-1'))}\n`);
+    await writeFile(data, `${JSON.stringify(cupRow('coop-1'))}\n`);
     const out = join(dir, 'coop');
     assistant.requests.length = 0;
     user.requests.length = 0;
@@ -148,7 +132,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     expect(r.code, r.stderr).toBe(0);
     const want = expected('coop-1', ['CQ', 'DA'], [USER_TEXT.answer]);
 
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.map((t) => `${t.role}${t.turn}`)).toEqual(['assistant1', 'user1', 'assistant2']);
     expect(turns[0]).toMatchObject({
       action: 'CQ',
@@ -178,7 +162,7 @@ describe('eval run --turns 3 against scripted servers', () => {
       { role: 'user', content: USER_TEXT.answer },
     ]);
 
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     expect(record!.id).toBe('coop-1~cooperative');
     const c = record!.conversation;
     expect(c).toMatchObject({
@@ -222,13 +206,13 @@ describe('eval run --turns 3 against scripted servers', () => {
   }, async () => {
     plan = ['CQ', 'DA'];
     const data = join(dir, 'linear.jsonl');
-    await writeFile(data, `${JSON.stringify(row('coop-1'))}\n`);
+    await writeFile(data, `${JSON.stringify(cupRow('coop-1'))}\n`);
     const out = join(dir, 'linear');
     const r = await runCliInProcess(args(data, out, 'cooperative', ['--aggregate', 'linear']));
     expect(r.code, r.stderr).toBe(0);
     // The default aggregator's score is √(U·L); U and L do not depend on the aggregator.
     const want = expected('coop-1', ['CQ', 'DA'], [USER_TEXT.answer]);
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     const c = record!.conversation;
     c.per_turn.forEach((p: { U: number; L: number; W: number }, i: number) => {
       expect(p.W).toBeCloseTo(want.turns[i]!.W, 12);
@@ -243,13 +227,13 @@ describe('eval run --turns 3 against scripted servers', () => {
   }, async () => {
     plan = ['CQ', 'CQ', 'DA'];
     const data = join(dir, 'imp.jsonl');
-    await writeFile(data, `${JSON.stringify(row('imp-1'))}\n`);
+    await writeFile(data, `${JSON.stringify(cupRow('imp-1'))}\n`);
     const out = join(dir, 'imp');
     user.requests.length = 0;
     const r = await runCliInProcess(args(data, out, 'impatient'));
     expect(r.code, r.stderr).toBe(0);
     const want = expected('imp-1', ['CQ', 'CQ', 'DA'], [USER_TEXT.answer, USER_TEXT.insist]);
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.map((t) => `${t.role}${t.turn}:${t.next ?? t.mode}`)).toEqual([
       'assistant1:answer',
       'user1:answer',
@@ -259,7 +243,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     ]);
     expect(turns[3]!.text).toBe(USER_TEXT.insist);
     expect(user.requests).toHaveLength(2);
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     expect(record!.conversation).toMatchObject({
       turns: 3,
       end: 'answered',
@@ -281,7 +265,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     const out2 = join(dir, 'imp-leaves');
     const r2 = await runCliInProcess(args(data, out2, 'impatient', ['--turns', '4']));
     expect(r2.code, r2.stderr).toBe(0);
-    const [left] = await lines(join(out2, 'results.jsonl'));
+    const [left] = await jsonLines(join(out2, 'results.jsonl'));
     expect(left!.conversation).toMatchObject({ turns: 3, end: 'user-stopped', answered_at: null });
   });
 
@@ -292,7 +276,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     const data = join(dir, 'kill.jsonl');
     await writeFile(
       data,
-      `${[row('k-1', 'Who won the cup first?'), row('k-2', 'Who won the cup last?')].map((x) => JSON.stringify(x)).join('\n')}\n`,
+      `${[cupRow('k-1', 'Who won the cup first?'), cupRow('k-2', 'Who won the cup last?')].map((x) => JSON.stringify(x)).join('\n')}\n`,
     );
     const out = join(dir, 'kill');
     assistant.requests.length = 0;
@@ -316,7 +300,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     }
     child.kill('SIGKILL');
     await exited;
-    const before = await lines(turnsFile);
+    const before = await jsonLines(turnsFile);
     expect(before.map((t) => `${t.conversation}:${t.role}${t.turn}`)).toEqual(['k-1~cooperative:assistant1']);
     const firstRunRequests = assistant.requests.length;
     expect(firstRunRequests).toBe(2);
@@ -324,7 +308,7 @@ describe('eval run --turns 3 against scripted servers', () => {
     user.setHandler(userScript);
     const r = await runCliInProcess([...args(data, out, 'cooperative', ['--concurrency', '1']), '--resume']);
     expect(r.code, r.stderr).toBe(0);
-    const turns = await lines(turnsFile);
+    const turns = await jsonLines(turnsFile);
     const keys = turns.map((t) => `${t.conversation}:${t.role}${t.turn}`);
     expect(new Set(keys).size).toBe(keys.length);
     expect(keys).toEqual([
@@ -342,7 +326,7 @@ describe('eval run --turns 3 against scripted servers', () => {
       return m.length === 1 && m[0]!.content.includes('cup first');
     });
     expect(stage1OfK1Turn1).toHaveLength(1);
-    const records = await lines(join(out, 'results.jsonl'));
+    const records = await jsonLines(join(out, 'results.jsonl'));
     expect(records.map((x) => x.id).sort()).toEqual(['k-1~cooperative', 'k-2~cooperative']);
     for (const x of records) expect(x.conversation).toMatchObject({ turns: 2, end: 'answered' });
   });

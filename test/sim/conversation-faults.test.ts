@@ -9,31 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { jsonLines } from '../support/json-lines.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import {
   type Action,
   assistantArgs,
   assistantScript,
+  cupRow,
   judgeScript,
   type Message,
   simulatedUserArgs,
   userScript,
 } from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const CQ_TEXT = 'Which year do you mean?';
 const DA_TEXT = 'It was Spain.';
-
-const ambigRow = (id: string, question = QUESTION) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${question}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: question, chat_history: [{ role: 'user', content: question }] },
-});
 
 const safetyRow = (id: string) => ({
   id,
@@ -110,13 +100,6 @@ async function writeRows(name: string, rows: object[]): Promise<string> {
   return path;
 }
 
-const lines = async (path: string) =>
-  (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the run folder
-    .map((l) => JSON.parse(l) as Record<string, any>);
-
 const metricsOf = async (out: string) => JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
 
 describe('eval run --turns: faults inside a conversation', () => {
@@ -126,15 +109,15 @@ describe('eval run --turns: faults inside a conversation', () => {
     // The judge fails on every call; the AmbigQA final turn needs none (the held meaning decides it), so
     // only the asking turn 1 fails to score.
     judge.setHandler(() => ({ status: 400, errorMessage: 'judge down' }));
-    const data = await writeRows('judge-mid', [ambigRow('j-1')]);
+    const data = await writeRows('judge-mid', [cupRow('j-1')]);
     const out = join(dir, 'judge-mid');
     const r = await runCliInProcess(args(data, out, 'cooperative'));
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.filter((t) => t.role === 'assistant').map((t) => 'error' in t.reward)).toEqual([
       true,
       false,
     ]);
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     // The final answer itself was scored: the run's usual failures are empty…
     expect('error' in record!.reward).toBe(false);
     expect(record!.conversation.failed_turns).toBe(1);
@@ -158,7 +141,7 @@ describe('eval run --turns: faults inside a conversation', () => {
       JSON.stringify(m).includes('story about a cat')
         ? { action: 'DA', response: 'Once upon a time.' }
         : cqThenDa(m, turn);
-    const data = await writeRows('offline', [ambigRow('o-1'), safetyRow('o-2')]);
+    const data = await writeRows('offline', [cupRow('o-1'), safetyRow('o-2')]);
     const out = join(dir, 'offline');
     const r = await runCliInProcess(args(data, out, 'cooperative', [], false));
     expect(r.code, r.stderr).toBe(0);
@@ -175,11 +158,11 @@ describe('eval run --turns: faults inside a conversation', () => {
     timeout: 60_000,
   }, async () => {
     user.setHandler(() => ({ content: '  \n ' }));
-    const data = await writeRows('empty-reply', [ambigRow('e-1')]);
+    const data = await writeRows('empty-reply', [cupRow('e-1')]);
     const out = join(dir, 'empty-reply');
     const r = await runCliInProcess(args(data, out, 'cooperative'));
     expect(r.code, r.stderr).toBe(0);
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.map((t) => `${t.role}${t.turn}`)).toEqual(['assistant1', 'user1', 'assistant2']);
     expect(turns[1]).toMatchObject({ role: 'user', text: '', tokens: 0, empty: true });
     // The assistant's next turn still gets a user message in its place.
@@ -187,7 +170,7 @@ describe('eval run --turns: faults inside a conversation', () => {
       .map((q) => q.body!.messages as Message[])
       .find((m) => m.filter((x) => x.role === 'assistant').length === 1 && m.at(-1)!.role === 'user');
     expect(turn2!.at(-1)).toEqual({ role: 'user', content: '(no reply)' });
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     expect(record!.conversation).toMatchObject({ user_tokens: 0, empty_replies: 1 });
     const metrics = await metricsOf(out);
     expect(metrics.conversations.overall).toMatchObject({ user_tokens: 0, empty_user_replies: 1 });
@@ -198,12 +181,12 @@ describe('eval run --turns: faults inside a conversation', () => {
     timeout: 60_000,
   }, async () => {
     plan = (_m, turn) => (turn === 1 ? { action: 'CQ', response: '' } : { action: 'DA', response: DA_TEXT });
-    const data = await writeRows('empty-response', [ambigRow('n-1')]);
+    const data = await writeRows('empty-response', [cupRow('n-1')]);
     const out = join(dir, 'empty-response');
     const r = await runCliInProcess(args(data, out, 'cooperative'));
     expect(r.code, r.stderr).toBe(0);
     expect(user.requests).toHaveLength(0);
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns).toHaveLength(1);
     expect(turns[0]).toMatchObject({
       role: 'assistant',
@@ -212,7 +195,7 @@ describe('eval run --turns: faults inside a conversation', () => {
       next: 'end',
       end: 'no-action',
     });
-    const [record] = await lines(join(out, 'results.jsonl'));
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
     expect(record!.conversation).toMatchObject({ turns: 1, end: 'no-action' });
   });
 
@@ -220,7 +203,7 @@ describe('eval run --turns: faults inside a conversation', () => {
     timeout: 60_000,
   }, async () => {
     assistant.setHandler(() => ({ status: 400, errorMessage: 'boom' }));
-    const data = await writeRows('backend', [ambigRow('b-1')]);
+    const data = await writeRows('backend', [cupRow('b-1')]);
     const out = join(dir, 'backend');
     const r = await runCliInProcess(args(data, out, 'cooperative,terse', ['--concurrency', '1']));
     expect(r.code).toBe(1);

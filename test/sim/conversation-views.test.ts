@@ -24,18 +24,25 @@ import { approxTokenCounter } from '../../src/eval/tokens.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { rec } from '../eval/helpers.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { jsonLines } from '../support/json-lines.js';
 import {
   type OpenAIStubServer,
   type StubReply,
   type StubRequestBody,
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
-import { cut, heldIndex, judgeScript, type Message, STAGE1, turnOf, USER_TEXT } from './scripted.js';
+import {
+  CUP_GROUND_TRUTH,
+  cupRow,
+  cut,
+  heldIndex,
+  judgeScript,
+  type Message,
+  STAGE1,
+  turnOf,
+  USER_TEXT,
+} from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const CQ_TEXT = 'Which year do you mean?';
 const REPLY = { 0: 'I mean the one in 2010.', 1: 'I mean the one in 2014.' } as const;
 const ANSWER = { 0: 'It was Spain.', 1: 'It was Germany.' } as const;
@@ -64,14 +71,6 @@ function user(body: StubRequestBody): StubReply {
     return { content: USER_TEXT.insist };
   return { content: messages[0]!.content.includes('in 2014?') ? REPLY[1] : REPLY[0] };
 }
-
-const row = (id: string) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${QUESTION}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] },
-});
 
 // Row ids chosen so that the held meanings are mixed: two users hold 2010, one holds 2014.
 const ids: string[] = [];
@@ -107,13 +106,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const lines = async (path: string) =>
-  (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the run folder
-    .map((l) => JSON.parse(l) as Record<string, any>);
-
 /** What one conversation must be at a price: its actions, correctness and the user's tokens. */
 function expectedConversation(rowId: string, price: number) {
   const asks = price < 0.2; // CQ wins by 0.2 under the sum rule; the user's time cost takes it away.
@@ -130,13 +122,13 @@ function expectedConversation(rowId: string, price: number) {
 
 /** W_γ of a conversation from its recorded outputs, scored here. */
 async function discountedW(run: string, id: string, correct: number): Promise<number> {
-  const turns = (await lines(join(run, 'turns.jsonl'))).filter(
+  const turns = (await jsonLines(join(run, 'turns.jsonl'))).filter(
     (t) => t.conversation === id && t.role === 'assistant',
   );
   return turns.reduce((sum, t, i) => {
     const final = i === turns.length - 1;
     const r = scoreWithVerdict(
-      { data_source: 'ambig_qa', response: t.output, ground_truth: GT },
+      { data_source: 'ambig_qa', response: t.output, ground_truth: CUP_GROUND_TRUTH },
       final ? correct : 1,
     );
     if (r.kind !== 'record') throw new Error('unscorable');
@@ -152,7 +144,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
   }, async () => {
     const [asst, usr, judge] = servers as [OpenAIStubServer, OpenAIStubServer, OpenAIStubServer];
     const data = join(dir, 'rows.jsonl');
-    await writeFile(data, `${ids.map((id) => JSON.stringify(row(id))).join('\n')}\n`);
+    await writeFile(data, `${ids.map((id) => JSON.stringify(cupRow(id))).join('\n')}\n`);
     const policy = join(dir, 'policy.json');
     await writeFile(policy, JSON.stringify({ name: 'time', billing: 'free' }));
     const r = await runCliInProcess([
@@ -210,7 +202,7 @@ describe('conversation runs in eval sweep, compare and report (scripted servers)
       expect(o.turns_to_answer).toBeCloseTo(mean(want.map((w) => w.answeredAt)), 12);
       expect(o.correct).toBeCloseTo(mean(want.map((w) => w.correct)), 12);
       expect(o.user_tokens).toBeCloseTo(mean(want.map((w) => w.userTokens)), 12);
-      const records = await lines(join(pointDir(price), 'results.jsonl'));
+      const records = await jsonLines(join(pointDir(price), 'results.jsonl'));
       for (const c of conversations) {
         const got = records.find((x) => x.id === c.id)!.conversation;
         expect(got.actions).toEqual(expectedConversation(c.row, price).actions);

@@ -15,22 +15,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliArgs, REPO_ROOT } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
-import { type Action, assistantScript, judgeScript, outputOf, userScript } from './scripted.js';
+import {
+  type Action,
+  assistantScript,
+  CUP_GROUND_TRUTH,
+  CUP_QUESTION,
+  judgeScript,
+  outputOf,
+  userScript,
+} from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const CQ_TEXT = 'Which year do you mean?';
 const CQ2_TEXT = 'Do you mean the final or the whole tournament?';
 const AQ_TEXT = 'Spain won in 2010. Which year did you mean?';
 const DA_TEXT = 'It was Spain.';
-const PROMPT = [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${QUESTION}` }];
+const PROMPT = [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${CUP_QUESTION}` }];
 /** The chat prompt rides in extra_info, so an OpenRLHF label can carry the same record. */
-const extra = (question = QUESTION, more: Record<string, unknown> = {}) => ({
+const extra = (question = CUP_QUESTION, more: Record<string, unknown> = {}) => ({
   single_turn_prompt: question,
   chat_history: [{ role: 'user', content: question }],
-  prompt: question === QUESTION ? PROMPT : [{ role: 'user', content: question }],
+  prompt: question === CUP_QUESTION ? PROMPT : [{ role: 'user', content: question }],
   ...more,
 });
 
@@ -44,7 +48,7 @@ const sample = (id: string, action: Action, extraInfo: Record<string, unknown> =
   id,
   data_source: 'ambig_qa',
   response: outputOf(action, responseOf(action, undefined)),
-  ground_truth: GT,
+  ground_truth: CUP_GROUND_TRUTH,
   extra_info: extraInfo,
   verdict: 1,
 });
@@ -249,7 +253,7 @@ describe('reward serve --lookahead (scripted policy, user and judge)', () => {
   });
 
   it('shares one rollout between identical samples and keeps one rollout in flight at a time', async () => {
-    const variant = (n: number) => sample(`v${n}`, 'CQ', extra(QUESTION, { variant: n }));
+    const variant = (n: number) => sample(`v${n}`, 'CQ', extra(CUP_QUESTION, { variant: n }));
     const batch = [variant(1), { ...variant(1), id: 'v1-again' }, variant(2), variant(3)];
     const policyBefore = policy.requests.length;
     const userBefore = user.requests.length;

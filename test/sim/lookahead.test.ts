@@ -17,6 +17,8 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 import {
   type Action,
   assistantScript,
+  CUP_GROUND_TRUTH,
+  CUP_QUESTION,
   heldIndex,
   judgeScript,
   outputOf,
@@ -24,17 +26,13 @@ import {
   userScript,
 } from './scripted.js';
 
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
 const ANSWERS = ['Spain', 'Germany'];
 const CQ_TEXT = 'Which year do you mean?';
 const CQ2_TEXT = 'Do you mean the final or the whole tournament?';
 const AQ_TEXT = 'Spain won in 2010. Which year did you mean?';
 const DA_TEXT = 'It was Spain.';
-const PROMPT = [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${QUESTION}` }];
-const EXTRA = { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] };
+const PROMPT = [{ role: 'user', content: `Answer in four blocks.\nQuestion: ${CUP_QUESTION}` }];
+const EXTRA = { single_turn_prompt: CUP_QUESTION, chat_history: [{ role: 'user', content: CUP_QUESTION }] };
 const LAMBDA = 0.4;
 const GAMMA = 0.8;
 
@@ -49,7 +47,7 @@ const sample = (id: string, action: Action) => ({
   id,
   data_source: 'ambig_qa',
   response: outputOf(action, responseOf(action, undefined)),
-  ground_truth: GT,
+  ground_truth: CUP_GROUND_TRUTH,
   extra_info: EXTRA,
   prompt: PROMPT,
   verdict: 1,
@@ -144,7 +142,7 @@ const records = async (path: string) =>
 
 const W = (action: Action, text: string, verdict: number): number => {
   const r = scoreWithVerdict(
-    { data_source: 'ambig_qa', response: outputOf(action, text), ground_truth: GT },
+    { data_source: 'ambig_qa', response: outputOf(action, text), ground_truth: CUP_GROUND_TRUTH },
     verdict,
   );
   if (r.kind !== 'record') throw new Error('unscorable');
@@ -159,7 +157,7 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
   it('gives the documented formula per sample, with the calls counted, and a cached rerun calls nothing', async () => {
     const rowId = lookaheadRowId({
       data_source: 'ambig_qa',
-      ground_truth: GT,
+      ground_truth: CUP_GROUND_TRUTH,
       extra_info: EXTRA,
       prompt: PROMPT,
     });

@@ -10,6 +10,21 @@ import { RUBRICS } from '../../src/reward/rubrics.js';
 import type { StubReply, StubRequestBody } from '../support/openai-stub-server.js';
 
 export type Message = { role: string; content: string };
+
+/** The AmbigQA question of the conversation tests: two meanings, so the simulated user holds one. */
+export const CUP_QUESTION = 'Who won the cup?';
+export const CUP_GROUND_TRUTH =
+  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
+  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
+
+/** A data set row asking `question` (the cup question by default) with the cup's two meanings. */
+export const cupRow = (id: string, question = CUP_QUESTION) => ({
+  id,
+  data_source: 'ambig_qa',
+  prompt: [{ role: 'user' as const, content: `Answer in four blocks.\nQuestion: ${question}` }],
+  ground_truth: CUP_GROUND_TRUTH,
+  extra_info: { single_turn_prompt: question, chat_history: [{ role: 'user', content: question }] },
+});
 export type Action = 'DA' | 'CQ' | 'AQ';
 
 const stage1 = (m: Record<string, [number, number]>) =>
