@@ -476,7 +476,7 @@ class LocalChatModel implements ChatModel {
       }
       signal?.throwIfAborted();
       const grammarEvaluationState = grammar && new this.lib.LlamaGrammarEvaluationState({ model, grammar });
-      this.utf8Guard ??= Utf8Guard.for(this.lib, model);
+      this.utf8Guard ??= Utf8Guard.for(this.lib, model, { insideCharacters: this.randomWeights === true });
       const guard = this.utf8Guard;
       let utf8 = BETWEEN;
       const tokens = sequence.evaluate(toEvaluate.slice(from), {

@@ -7,13 +7,16 @@
  * U+10FFFF and does not check the range of the byte after E0, ED, F0 or F4 (overlong forms, surrogates, past
  * U+10FFFF). The tiny random-weights model wrote such bytes in every demo run, shown as U+FFFD.
  *
- * It applies to every model: a banned token could only have made the text undecodable, and a trained model
- * gives those tokens next to no probability, so its samples are the same. The bias follows a UTF-8 decoder's
- * state (Unicode's Table 3-7): between characters it bans continuation bytes and bytes that are never UTF-8
- * (C0, C1, F5–FF); inside a character, every token that does not go on with the bytes it needs. Its cost
- * falls on the first generation (reading the vocabulary: 0.05–0.35 s for 50k–262k tokens) and on the first
- * token sampled inside a character of each kind (a ban of the whole vocabulary but a few dozen tokens: up to
- * 0.3 s); a trained model is seldom inside one.
+ The bias follows a UTF-8 decoder's state (Unicode's Table 3-7): between characters it bans continuation
+ * bytes and bytes that are never UTF-8 (C0, C1, F5–FF), a few hundred tokens at most; inside a character,
+ * every token that does not go on with the bytes it needs, which is nearly the whole vocabulary.
+ *
+ * The ban between characters applies to every model: a banned token could only have made the text
+ * undecodable, a trained model gives those tokens next to no probability, and it is cheap. The ban inside a
+ * character is kept for models of random weights (`insideCharacters`): node-llama-cpp copies a bias into
+ * arrays before every token, and a ban of 130k–260k tokens costs 9–15 ms a token here, spent on the event
+ * loop, for a trained model that does not need it (it finishes the characters it starts). The vocabulary is
+ * read on the first generation (0.02–0.2 s for 32k–262k tokens).
  *
  * TokenBias cannot ban an end-of-generation token, so an output may still end inside a character: local.ts
  * leaves those bytes out. A token whose bytes cannot be read (see token-bytes.ts) is never banned, and after
@@ -83,11 +86,15 @@ export class Utf8Guard {
     private readonly model: LlamaModel,
     /** By token id. */
     private readonly bytes: readonly TokenBytes[],
+    private readonly insideCharacters: boolean,
   ) {}
 
-  /** Reads what every token of `model` writes (see token-bytes.ts). */
-  static for(lib: NodeLlamaCpp, model: LlamaModel): Utf8Guard {
-    return new Utf8Guard(lib, model, tokenBytes(model));
+  /**
+   * Reads what every token of `model` writes (see token-bytes.ts). `insideCharacters`: whether to ban, inside
+   * a character, the tokens that do not finish it (see the module comment; for models of random weights).
+   */
+  static for(lib: NodeLlamaCpp, model: LlamaModel, options: { insideCharacters: boolean }): Utf8Guard {
+    return new Utf8Guard(lib, model, tokenBytes(model), options.insideCharacters);
   }
 
   /** The tokens that cannot come next in `state`, and the bias that bans them (built once per state). */
@@ -95,7 +102,7 @@ export class Utf8Guard {
     let ban = this.bans.get(state);
     if (ban === undefined) {
       const tokens: Token[] = [];
-      if (state !== LOST) {
+      if (state === BETWEEN || (state !== LOST && this.insideCharacters)) {
         this.bytes.forEach((bytes, token) => {
           if (bytes !== undefined && run(state, bytes) === LOST) tokens.push(token as Token);
         });

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
 import * as nodeLlamaCpp from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyModel } from '../../src/assistant/tiny-model.js';
 import { RANDOM_WEIGHTS_GRAMMAR, runTurn } from '../../src/assistant/turn.js';
 import { buildGbnf } from '../../src/chain/grammar.js';
 import { DEFAULT_SPEC } from '../../src/game/spec.js';
-import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { createLocalModel } from '../../src/llm/local.js';
 import { tokenBytes } from '../../src/llm/token-bytes.js';
 import type { ChatMessage, ChatModel, GenerateRequest } from '../../src/llm/types.js';
@@ -34,9 +34,8 @@ const range = (from: number, to: number): Token[] =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-utf8-'));
-  const modelPath = join(dir, 'tiny.gguf');
-  // The demo's model.
-  await writeTinyLlamaGguf(modelPath, { seed: 1 });
+  // The demo's model, marked as of random weights as `gtalign models tiny` writes it.
+  const { path: modelPath } = await writeTinyModel(dir);
   model = await createLocalModel({ modelPath, seed: 1 });
   llama = await nodeLlamaCpp.getLlama({ gpu: false, build: 'never' });
   raw = await llama.loadModel({ modelPath });
@@ -63,7 +62,7 @@ describe("the tiny model's byte tokens", () => {
   });
 
   it('are banned where no valid UTF-8 can go on with them', () => {
-    const guard = Utf8Guard.for(nodeLlamaCpp, raw);
+    const guard = Utf8Guard.for(nodeLlamaCpp, raw, { insideCharacters: true });
     // Between characters: continuation bytes, C0 and C1 (overlong leads), F5–FF (past U+10FFFF).
     expect(guard.banned(BETWEEN)).toEqual([...range(0x80, 0xc1), ...range(0xf5, 0xff)]);
     // After E0 only A0–BF, after ED 80–9F, after F0 90–BF, after F4 80–8F; after C3 any continuation byte.
@@ -79,6 +78,17 @@ describe("the tiny model's byte tokens", () => {
     // A complete character ends between characters again.
     const euro = [0xe2, 0x82, 0xac].reduce((s, b) => guard.after(s, b as Token), BETWEEN);
     expect(euro).toBe(BETWEEN);
+  });
+
+  it('inside a character are banned only for a model of random weights (a trained one finishes its characters)', () => {
+    const guard = Utf8Guard.for(nodeLlamaCpp, raw, { insideCharacters: false });
+    // Between characters the ban is the same; inside one nothing is banned (no bias of the whole vocabulary
+    // copied before every token), and the state is still followed.
+    expect(guard.banned(BETWEEN)).toEqual([...range(0x80, 0xc1), ...range(0xf5, 0xff)]);
+    const afterE0 = guard.after(BETWEEN, 0xe0 as Token);
+    expect(afterE0).not.toBe(BETWEEN);
+    expect(guard.banned(afterE0)).toEqual([]);
+    expect(guard.after(guard.after(afterE0, 0xa4 as Token), 0x80 as Token)).toBe(BETWEEN);
   });
 });
 
