@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatTrace } from '../assistant/format.js';
 import { defaultModelsDir, ModelNotFoundError, resolveModelPath } from '../assistant/models.js';
+import { writeTinyModel } from '../assistant/tiny-model.js';
 import { RANDOM_WEIGHTS_GRAMMAR, runTurn, type TurnOptions } from '../assistant/turn.js';
 import { DINOSAUR_MATRIX } from '../game/paper-example.js';
 import { selectCell } from '../game/select.js';
-import { writeTinyLlamaGguf } from '../llm/gguf-writer.js';
 import { createLocalModel } from '../llm/local.js';
 import type { ChatModel } from '../llm/types.js';
 import { steeredMatrix } from '../steering/apply.js';
@@ -45,8 +45,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   // by another version of the generator can never be picked up.
   const tinyDir = tiny ? await mkdtemp(join(tmpdir(), 'gtalign-demo-')) : undefined;
   if (tinyDir !== undefined) {
-    modelPath = join(tinyDir, 'tiny-random-llama.gguf');
-    await writeTinyLlamaGguf(modelPath, { seed: 1 });
+    // The model of `gtalign models tiny`, flagged as of random weights (the engine and the turn read the flag).
+    modelPath = (await writeTinyModel(tinyDir)).path;
     write(
       [
         options.tiny
