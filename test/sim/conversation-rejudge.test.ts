@@ -9,19 +9,19 @@
 
 import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetRow } from '../../src/data/row.js';
 import { type ConversationEvalOptions, evaluateConversations } from '../../src/eval/conversation-run.js';
 import { readRunDir } from '../../src/eval/run-dir.js';
 import { type RunConfig, RunStoreIoError } from '../../src/eval/store.js';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
-import { type FileOps, nodeFileOps, type OpenFile } from '../../src/io/file-ops.js';
+import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { resolvePersonas } from '../../src/sim/persona.js';
 import { loadRuns } from '../../src/studio/runs.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { systemError } from '../support/faulty-fs.js';
+import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import {
   assistantArgs,
@@ -360,28 +360,6 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     );
   });
 });
-
-/** File operations whose writes to the file named `name` fail with ENOSPC (a full disk); the rest are real. */
-function fullDiskFor(name: string): FileOps {
-  return {
-    ...nodeFileOps,
-    async open(path, flags) {
-      const file = await nodeFileOps.open(path, flags);
-      if (basename(path) !== name) return file;
-      const failing: OpenFile = {
-        write: async () => {
-          throw systemError('ENOSPC', 'write', path);
-        },
-        sync: () => file.sync(),
-        datasync: () => file.datasync(),
-        truncate: (length) => file.truncate(length),
-        stat: () => file.stat(),
-        close: () => file.close(),
-      };
-      return failing;
-    },
-  };
-}
 
 describe('evaluateConversations: a resume stopped between the turn line and the record', () => {
   it('fails naming results.jsonl, keeps the scored turn, and the next resume supersedes the record without the judge', {
