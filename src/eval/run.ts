@@ -400,6 +400,16 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
   };
   options.onProgress?.(progress);
 
+  /** Ends the run on a scoring error: a stop for a judge failure under --on-judge-error fail, else fatal. */
+  const endOnScoring = (row: DatasetRow, err: unknown): void => {
+    if (err instanceof BatchAbortedError) {
+      stop(`judge failure on row ${row.id} (--on-judge-error fail): ${err.result.error.message}`);
+      return;
+    }
+    fatal ??= err;
+    controller.abort();
+  };
+
   /** Scores a recorded output again; a record now scored is superseded in the store. */
   const rejudge = async (row: DatasetRow, before: RunRecord): Promise<void> => {
     const started = performance.now();
@@ -423,12 +433,7 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
         try {
           await rejudge(row, before);
         } catch (err) {
-          if (err instanceof BatchAbortedError) {
-            stop(`judge failure on row ${row.id} (--on-judge-error fail): ${err.result.error.message}`);
-            return;
-          }
-          fatal ??= err;
-          controller.abort();
+          endOnScoring(row, err);
           return;
         }
         continue;
@@ -471,12 +476,7 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       try {
         reward = await scoreRow(row, output, scoring, stats);
       } catch (err) {
-        if (err instanceof BatchAbortedError) {
-          stop(`judge failure on row ${row.id} (--on-judge-error fail): ${err.result.error.message}`);
-          return;
-        }
-        fatal ??= err;
-        controller.abort();
+        endOnScoring(row, err);
         return;
       }
       const record = buildRecord(row, output, reward, tokenCounter, performance.now() - started);

@@ -6,36 +6,23 @@
  * disk goes through the library with a file system that fails the superseding line's write.
  */
 
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetRow } from '../../src/data/row.js';
 import { assistantProducer, type EvalOptions, evaluate } from '../../src/eval/run.js';
 import { readRunDir } from '../../src/eval/run-dir.js';
-import { type RunConfig, RunStoreIoError } from '../../src/eval/store.js';
+import { RunStoreIoError } from '../../src/eval/store.js';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { loadRuns } from '../../src/studio/runs.js';
-import { assistantArgs, assistantScript, judgeScript } from '../sim/scripted.js';
+import { ambigRow, assistantArgs, assistantScript, judgeScript } from '../sim/scripted.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
-
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
-
-/** An ambiguity row: its reward needs the judge's verdict (the scripted judge gives 1). */
-const ambigRow = (id: string) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user' as const, content: `Answer in four blocks.\nQuestion: ${QUESTION}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] },
-});
+import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/run-folder.js';
 
 let dir: string;
 let assistant: OpenAIStubServer;
@@ -95,21 +82,6 @@ async function writeRows(name: string, ids: string[]): Promise<string> {
   return path;
 }
 
-const lines = async (path: string) =>
-  (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the run folder
-    .map((l) => JSON.parse(l) as Record<string, any>);
-
-const metricsOf = async (out: string) => JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
-
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
 /** A run whose judge is down: every record's reward is a judge failure. */
 async function runWithJudgeDown(name: string, rows = 2): Promise<{ data: string; out: string }> {
   const data = await writeRows(
@@ -119,7 +91,7 @@ async function runWithJudgeDown(name: string, rows = 2): Promise<{ data: string;
   const out = join(dir, name);
   const r = await runCliInProcess(args(data, out));
   expect(r.code, r.stderr).toBe(0);
-  const records = await lines(join(out, 'results.jsonl'));
+  const records = await jsonLines(join(out, 'results.jsonl'));
   expect(records.map((x) => x.reward.error?.stage)).toEqual(Array(rows).fill('judge'));
   expect((await metricsOf(out)).overall.failures).toBe(rows);
   forget();
@@ -132,7 +104,7 @@ describe('eval run --resume: judging failed records again', () => {
   }, async () => {
     const { data, out } = await runWithJudgeDown('again');
     const resultsPath = join(out, 'results.jsonl');
-    const before = await lines(resultsPath);
+    const before = await jsonLines(resultsPath);
     judgeUp = true;
     const r = await runCliInProcess([...args(data, out), '--resume']);
     expect(r.code, r.stderr).toBe(0);
@@ -146,7 +118,7 @@ describe('eval run --resume: judging failed records again', () => {
     expect(r.stderr).not.toContain('failed to score');
 
     // Append-only: each record's new line follows, whole, with the output it had.
-    const records = await lines(resultsPath);
+    const records = await jsonLines(resultsPath);
     expect(records.slice(0, 2)).toEqual(before);
     expect(records.map((x) => [x.id, x.supersedes])).toEqual([
       ['again-1', undefined],
@@ -202,7 +174,10 @@ describe('eval run --resume: judging failed records again', () => {
       '--no-progress',
     ]);
     expect(score.code, score.stderr).toBe(0);
-    expect((await lines(join(rescored, 'results.jsonl'))).map((x) => x.id)).toEqual(['again-1', 'again-2']);
+    expect((await jsonLines(join(rescored, 'results.jsonl'))).map((x) => x.id)).toEqual([
+      'again-1',
+      'again-2',
+    ]);
     expect(await metricsOf(out)).toEqual(metrics);
 
     // A further resume has nothing left to judge: no call, no line.
@@ -211,7 +186,7 @@ describe('eval run --resume: judging failed records again', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(judge.requests.length + assistant.requests.length).toBe(0);
     expect(again.stderr).not.toContain('judge again');
-    expect(await lines(resultsPath)).toHaveLength(4);
+    expect(await jsonLines(resultsPath)).toHaveLength(4);
   });
 
   it('a judge that fails again leaves the record failed, counted and told; nothing is written', {
@@ -274,7 +249,7 @@ describe('eval run --resume: judging failed records again', () => {
   }, async () => {
     const { data, out } = await runWithJudgeDown('killed', 1);
     const resultsPath = join(out, 'results.jsonl');
-    const [first] = await lines(resultsPath);
+    const [first] = await jsonLines(resultsPath);
     judgeUp = true;
 
     // Killed after metrics.json was removed, before the line: the record is still the failed one.
@@ -282,7 +257,7 @@ describe('eval run --resume: judging failed records again', () => {
     const r1 = await runCliInProcess([...args(data, out), '--resume']);
     expect(r1.code, r1.stderr).toBe(0);
     expect(judge.requests).toHaveLength(1);
-    const records = await lines(resultsPath);
+    const records = await jsonLines(resultsPath);
     expect(records.map((x) => x.supersedes)).toEqual([undefined, true]);
     const metrics = await metricsOf(out);
     expect(metrics.overall.failures).toBe(0);
@@ -298,7 +273,7 @@ describe('eval run --resume: judging failed records again', () => {
     expect(r2.stderr).toMatch(/1 now scored/);
     expect(judge.requests).toHaveLength(1);
     expect(assistant.requests).toHaveLength(0);
-    const after = await lines(resultsPath);
+    const after = await jsonLines(resultsPath);
     expect(after).toHaveLength(2);
     expect(after[1]).toEqual({ ...records[1], durationMs: after[1]!.durationMs });
     expect(await metricsOf(out)).toEqual(metrics);
@@ -310,19 +285,7 @@ describe('evaluate: a resume stopped by a full disk while superseding a record',
     timeout: 60_000,
   }, async () => {
     const row: DatasetRow = { ...ambigRow('lib-1'), source: { file: 'memory', row: 0 } };
-    const config: RunConfig = {
-      schema: 'gtalign.run/1',
-      name: 'rejudge',
-      command: 'eval run',
-      gtalign: 'test',
-      createdAt: 'now',
-      data: { files: [], dataSources: [], limit: null },
-      mode: 'assistant',
-      backend: { kind: 'openai', model: 'stub-model' },
-      judge: { kind: 'live', model: 'stub-model' },
-      reward: { configId: 'x', config: {}, mathCheck: true },
-      tokenizer: { name: 'approx', exact: false, description: 'approx' },
-    };
+    const config = libraryRunConfig('rejudge');
     const out = join(dir, 'library');
     const options = (fs?: FileOps): EvalOptions => ({
       out,
@@ -348,7 +311,7 @@ describe('evaluate: a resume stopped by a full disk while superseding a record',
     expect(judge.requests).toHaveLength(1);
     // The record is the old one; metrics.json, which described it, is gone.
     expect(await readFile(join(out, 'results.jsonl'), 'utf8')).toBe(resultsBefore);
-    expect(await exists(join(out, 'metrics.json'))).toBe(false);
+    expect(await fileExists(join(out, 'metrics.json'))).toBe(false);
 
     forget();
     const resumed = await evaluate(options());

@@ -7,14 +7,14 @@
  * library with a file system that fails the record's write.
  */
 
-import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetRow } from '../../src/data/row.js';
 import { type ConversationEvalOptions, evaluateConversations } from '../../src/eval/conversation-run.js';
 import { readRunDir } from '../../src/eval/run-dir.js';
-import { type RunConfig, RunStoreIoError } from '../../src/eval/store.js';
+import { RunStoreIoError } from '../../src/eval/store.js';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
@@ -23,7 +23,9 @@ import { loadRuns } from '../../src/studio/runs.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/run-folder.js';
 import {
+  ambigRow,
   assistantArgs,
   assistantScript,
   judgeScript,
@@ -31,19 +33,6 @@ import {
   simulatedUserArgs,
   userScript,
 } from './scripted.js';
-
-const QUESTION = 'Who won the cup?';
-const GT =
-  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
-  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
-
-const ambigRow = (id: string) => ({
-  id,
-  data_source: 'ambig_qa',
-  prompt: [{ role: 'user' as const, content: `Answer in four blocks.\nQuestion: ${QUESTION}` }],
-  ground_truth: GT,
-  extra_info: { single_turn_prompt: QUESTION, chat_history: [{ role: 'user', content: QUESTION }] },
-});
 
 const safetyRow = (id: string) => ({
   id,
@@ -121,28 +110,13 @@ async function writeRows(name: string, rows: object[]): Promise<string> {
   return path;
 }
 
-const lines = async (path: string) =>
-  (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    // biome-ignore lint/suspicious/noExplicitAny: JSON records read back from the run folder
-    .map((l) => JSON.parse(l) as Record<string, any>);
-
-const metricsOf = async (out: string) => JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
-
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
 /** A run whose judge is down: its one conversation ends with turn 1 unscored. */
 async function runWithJudgeDown(name: string): Promise<{ data: string; out: string }> {
   const data = await writeRows(name, [ambigRow(`${name}-1`)]);
   const out = join(dir, name);
   const r = await runCliInProcess(args(data, out));
   expect(r.code, r.stderr).toBe(0);
-  const [record] = await lines(join(out, 'results.jsonl'));
+  const [record] = await jsonLines(join(out, 'results.jsonl'));
   expect(record!.conversation.failed_turns).toBe(1);
   forget();
   return { data, out };
@@ -153,7 +127,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     timeout: 60_000,
   }, async () => {
     const { data, out } = await runWithJudgeDown('again');
-    const before = await lines(join(out, 'turns.jsonl'));
+    const before = await jsonLines(join(out, 'turns.jsonl'));
     judgeUp = true;
     const r = await runCliInProcess([...args(data, out), '--resume']);
     expect(r.code, r.stderr).toBe(0);
@@ -170,7 +144,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect(r.stderr).not.toContain('failed to score');
 
     // Append-only: the turn's new line follows, whole, with the output it had.
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.slice(0, 3)).toEqual(before);
     expect(turns).toHaveLength(4);
     const { reward, supersedes, ...same } = turns[3]!;
@@ -180,7 +154,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect('error' in failed).toBe(true);
     expect(reward.user_reward).toBeGreaterThan(0);
 
-    const records = await lines(join(out, 'results.jsonl'));
+    const records = await jsonLines(join(out, 'results.jsonl'));
     expect(records.map((x) => [x.id, x.supersedes])).toEqual([
       ['again-1~cooperative', undefined],
       ['again-1~cooperative', true],
@@ -217,8 +191,8 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     const again = await runCliInProcess([...args(data, out), '--resume']);
     expect(again.code, again.stderr).toBe(0);
     expect(judge.requests).toHaveLength(0);
-    expect(await lines(join(out, 'turns.jsonl'))).toHaveLength(4);
-    expect(await lines(join(out, 'results.jsonl'))).toHaveLength(2);
+    expect(await jsonLines(join(out, 'turns.jsonl'))).toHaveLength(4);
+    expect(await jsonLines(join(out, 'results.jsonl'))).toHaveLength(2);
   });
 
   it('a judge that fails again leaves the turn failed, counted and told; nothing is written', {
@@ -287,7 +261,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     const { data, out } = await runWithJudgeDown('killed');
     const turnsPath = join(out, 'turns.jsonl');
     const resultsPath = join(out, 'results.jsonl');
-    const [first] = await lines(turnsPath);
+    const [first] = await jsonLines(turnsPath);
 
     // Killed while writing the turn's superseding line: part of it, no newline.
     const torn = JSON.stringify({ ...first, supersedes: true }).slice(0, 80);
@@ -297,14 +271,14 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect(r1.code, r1.stderr).toBe(0);
     expect(r1.stderr).toMatch(/dropped a cut-off last line \(80 bytes\)/);
     expect(judge.requests).toHaveLength(1);
-    const turns = await lines(turnsPath);
+    const turns = await jsonLines(turnsPath);
     expect(turns.map((t) => `${t.role}${t.turn}${t.supersedes ? '*' : ''}`)).toEqual([
       'assistant1',
       'user1',
       'assistant2',
       'assistant1*',
     ]);
-    const records = await lines(resultsPath);
+    const records = await jsonLines(resultsPath);
     expect(records).toHaveLength(2);
     const metrics = await metricsOf(out);
 
@@ -319,8 +293,8 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stderr).toMatch(/dropped a cut-off last line \(100 bytes\)/);
     expect(judge.requests.length + assistant.requests.length + user.requests.length).toBe(0);
-    expect(await lines(turnsPath)).toEqual(turns);
-    const after = await lines(resultsPath);
+    expect(await jsonLines(turnsPath)).toEqual(turns);
+    const after = await jsonLines(resultsPath);
     expect(after).toHaveLength(2);
     expect(after[1]).toEqual({ ...records[1], durationMs: after[1]!.durationMs });
     expect(await metricsOf(out)).toEqual(metrics);
@@ -332,7 +306,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     const { data, out } = await runWithJudgeDown('unfinished');
     // The folder as a kill after the first turn leaves it: that turn only, no record, no metrics.
     const turnsPath = join(out, 'turns.jsonl');
-    const [first] = await lines(turnsPath);
+    const [first] = await jsonLines(turnsPath);
     await writeFile(turnsPath, `${JSON.stringify(first)}\n`);
     await writeFile(join(out, 'results.jsonl'), '');
     await rm(join(out, 'metrics.json'));
@@ -343,7 +317,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect(judge.requests).toHaveLength(1);
     expect(assistant.requests).toHaveLength(2);
     expect(user.requests).toHaveLength(1);
-    const turns = await lines(turnsPath);
+    const turns = await jsonLines(turnsPath);
     expect(turns.map((t) => `${t.role}${t.turn}${t.supersedes ? '*' : ''}`)).toEqual([
       'assistant1',
       'assistant1*',
@@ -351,7 +325,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
       'assistant2',
     ]);
     // The conversation's record is its first: written once, with turn 1 scored.
-    const records = await lines(join(out, 'results.jsonl'));
+    const records = await jsonLines(join(out, 'results.jsonl'));
     expect(records).toHaveLength(1);
     expect(records[0]!.supersedes).toBeUndefined();
     expect(records[0]!.conversation).toMatchObject({ failed_turns: 0, turns: 2 });
@@ -366,19 +340,7 @@ describe('evaluateConversations: a resume stopped between the turn line and the 
     timeout: 60_000,
   }, async () => {
     const row: DatasetRow = { ...ambigRow('lib-1'), source: { file: 'memory', row: 0 } };
-    const config: RunConfig = {
-      schema: 'gtalign.run/1',
-      name: 'rejudge',
-      command: 'eval run',
-      gtalign: 'test',
-      createdAt: 'now',
-      data: { files: [], dataSources: [], limit: null },
-      mode: 'assistant',
-      backend: { kind: 'openai', model: 'stub-model' },
-      judge: { kind: 'live', model: 'stub-model' },
-      reward: { configId: 'x', config: {}, mathCheck: true },
-      tokenizer: { name: 'approx', exact: false, description: 'approx' },
-    };
+    const config = libraryRunConfig('rejudge');
     const out = join(dir, 'library');
     const options = (fs?: FileOps): ConversationEvalOptions => ({
       out,
@@ -410,10 +372,10 @@ describe('evaluateConversations: a resume stopped between the turn line and the 
     expect((err as RunStoreIoError).file).toBe(join(out, 'results.jsonl'));
     expect(judge.requests).toHaveLength(1);
     // The turn's new line is on disk; the record is the old one; metrics.json, which described it, is gone.
-    const turns = await lines(join(out, 'turns.jsonl'));
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.at(-1)).toMatchObject({ role: 'assistant', turn: 1, supersedes: true });
     expect(await readFile(join(out, 'results.jsonl'), 'utf8')).toBe(resultsBefore);
-    expect(await exists(join(out, 'metrics.json'))).toBe(false);
+    expect(await fileExists(join(out, 'metrics.json'))).toBe(false);
 
     forget();
     const resumed = await evaluateConversations(options());
@@ -424,6 +386,6 @@ describe('evaluateConversations: a resume stopped between the turn line and the 
     expect(resumed.records[0]!.supersedes).toBe(true);
     expect(resumed.metrics.conversations.overall.failed_turns).toBe(0);
     expect((await metricsOf(out)).conversations.overall.failed_turns).toBe(0);
-    expect(await lines(join(out, 'turns.jsonl'))).toEqual(turns);
+    expect(await jsonLines(join(out, 'turns.jsonl'))).toEqual(turns);
   });
 });

@@ -10,6 +10,20 @@ import { RUBRICS } from '../../src/reward/rubrics.js';
 import type { StubReply, StubRequestBody } from '../support/openai-stub-server.js';
 
 export type Message = { role: string; content: string };
+
+const CUP_QUESTION = 'Who won the cup?';
+const CUP_GT =
+  'multipleQAs###There are multiple meanings of the question.Meaning 0: Who won the cup in 2010?; Answer 0: Spain\n' +
+  'Meaning 1: Who won the cup in 2014?; Answer 1: Germany\n';
+
+/** An AmbigQA row with two meanings (2010: Spain, 2014: Germany): its reward needs the judge's verdict. */
+export const ambigRow = (id: string) => ({
+  id,
+  data_source: 'ambig_qa',
+  prompt: [{ role: 'user' as const, content: `Answer in four blocks.\nQuestion: ${CUP_QUESTION}` }],
+  ground_truth: CUP_GT,
+  extra_info: { single_turn_prompt: CUP_QUESTION, chat_history: [{ role: 'user', content: CUP_QUESTION }] },
+});
 export type Action = 'DA' | 'CQ' | 'AQ';
 
 const stage1 = (m: Record<string, [number, number]>) =>
