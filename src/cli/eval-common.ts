@@ -276,6 +276,20 @@ export function runControl(flags: RunFlags): Pick<EvalOptions, 'resume' | 'concu
   return { resume: flags.resume, concurrency: flags.concurrency, maxFailures: flags.maxFailures };
 }
 
+/**
+ * What a resume tells once it has judged again recorded outputs whose judge call had failed (`what`: the
+ * kind of thing judged, "recorded turn(s)", "record(s)"), followed by `more` when given.
+ */
+export function judgedAgainNote(
+  label: string,
+  what: string,
+  counts: { judged: number; scored: number },
+  more = '',
+): string {
+  const { judged, scored } = counts;
+  return `${label}: judged again ${judged} ${what} whose scoring had failed, from their stored outputs (nothing generated again): ${scored} now scored, ${judged - scored} failed again and stay counted${more}`;
+}
+
 /** Runs `evaluate` with progress on `stderr` and the messages of a CLI command. */
 export async function evaluateWithProgress(
   label: string,
@@ -290,17 +304,23 @@ export async function evaluateWithProgress(
     else stderr.write(`${text}\n`);
   };
   try {
-    return await evaluate({
+    const result = await evaluate({
       ...options,
-      onStart: ({ total, resumed, truncatedBytes, store }) => {
+      onStart: ({ total, resumed, truncatedBytes, store, rejudge }) => {
         const parts = [`${store.dir}: ${total} rows`];
         if (store.resumed) parts.push(`${resumed} already done`);
+        if (rejudge.records > 0) {
+          parts.push(`${rejudge.records} record(s) whose scoring failed to judge again`);
+        }
         if (truncatedBytes > 0) parts.push(`dropped a cut-off last line (${truncatedBytes} bytes)`);
         say(`${label}: ${parts.join(', ')}`);
       },
       onProgress: (p) => progress?.update(p),
       onFailure: (row, error) => say(`${label}: ${row.id}: ${error.message}`),
     });
+    const { records, scored } = result.rejudged;
+    if (records > 0) say(judgedAgainNote(label, 'record(s)', { judged: records, scored }));
+    return result;
   } finally {
     // Also when the run throws: the bar's line is ended before the error is printed.
     progress?.finish();
@@ -395,7 +415,7 @@ function conversationNotes(
   result: EvalResult | ConversationEvalResult,
   stderr: OutputStream,
 ): void {
-  const judged = 'judged' in result ? result.judged : true;
+  const { judged } = result;
   const unjudged = turnCount(result.records, 'unjudged_turns');
   if (unjudged.turns > 0) {
     stderr.write(
@@ -429,12 +449,15 @@ export function outcome(
   if (isConversationRun(result.records)) conversationNotes(label, result, stderr);
   else if (unjudged > 0) {
     stderr.write(
-      `${label}: ${unjudged} record(s) await a verdict (no judge: --judge offline); answer, W, U and L leave them out until they are scored: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR\n`,
+      `${label}: ${unjudged} record(s) await a verdict (no judge: --judge offline); answer, W, U and L leave them out until they are scored. --resume cannot judge them (a resume keeps the run's judge, and this run has none): gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR\n`,
     );
   }
   if (failures > 0 && !isConversationRun(result.records)) {
+    const again = result.judged
+      ? '--resume judges again from its stored output each one whose judge call failed, without generating anything again, once the judge answers (--on-judge-error fail stops the run at the first judge failure instead)'
+      : `this run has no judge (--judge offline), so --resume cannot judge anything again: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR`;
     stderr.write(
-      `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts); they are listed under "failures" in the metrics and left out of the means\n`,
+      `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts); they are listed under "failures" in the metrics and left out of the means. ${again}\n`,
     );
   }
   if (result.interrupted) {

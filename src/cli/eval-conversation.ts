@@ -29,6 +29,7 @@ import {
 import type { OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import {
+  judgedAgainNote,
   type Mode,
   metricsTable,
   outcome,
@@ -274,7 +275,12 @@ export async function evaluateConversationRun(
     const { turns, scored, records } = result.rejudged;
     if (turns > 0) {
       say(
-        `${input.label}: judged again ${turns} recorded turn(s) whose scoring had failed, from their stored outputs (nothing generated again): ${scored} now scored, ${turns - scored} failed again and stay counted; ${records} finished conversation record(s) superseded`,
+        judgedAgainNote(
+          input.label,
+          'recorded turn(s)',
+          { judged: turns, scored },
+          `; ${records} finished conversation record(s) superseded`,
+        ),
       );
     }
     return result;

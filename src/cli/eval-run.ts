@@ -59,7 +59,9 @@ export const evalRunCommand = defineCommand({
   usage: 'Usage: gtalign eval run --data FILE… --out RUN_DIR [options]',
   about: `Runs a model over data-set rows, scores every output with the mutual-welfare reward, and keeps it all
 in a run folder that survives a crash: each finished row is one line of RUN_DIR/results.jsonl, written
-and flushed to disk before the next is acknowledged; --resume skips every row already there. At the end
+and flushed to disk before the next is acknowledged; --resume skips every row already there, and judges
+again from its stored output a record whose judge call failed (a later line with "supersedes" replaces
+the record once it is scored). At the end
 RUN_DIR/metrics.json holds the paper's metrics per data source and overall, and a table is printed.
 
 Modes (--mode):

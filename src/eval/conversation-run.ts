@@ -59,7 +59,7 @@ import {
   type TurnRecord,
   type UserTurnRecord,
 } from './conversation-store.js';
-import { computeMetrics, isFailedReward, isUnjudgedReward, type Metrics } from './metrics.js';
+import { computeMetrics, isFailedReward, isJudgeFailure, isUnjudgedReward, type Metrics } from './metrics.js';
 import {
   type AssistantOptions,
   assistantProducer,
@@ -67,6 +67,7 @@ import {
   EvalRunError,
   questionOf,
   type RunProgress,
+  type StartInfo,
   scoreRow,
 } from './run.js';
 import { removeMetrics, writeMetrics } from './run-dir.js';
@@ -96,11 +97,7 @@ export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | '
    * Before the first conversation: as for single-turn runs, plus the recorded turns this resume judges
    * again (`turns`, in `conversations`; none without a judge).
    */
-  onStart?: (
-    info: Parameters<NonNullable<EvalOptions['onStart']>>[0] & {
-      rejudge: { turns: number; conversations: number };
-    },
-  ) => void;
+  onStart?: (info: StartInfo & { rejudge: { turns: number; conversations: number } }) => void;
   /** A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row and the error. */
   onFailure?: (conversation: { id: string; row: DatasetRow }, error: Error) => void;
 }
@@ -262,9 +259,9 @@ function summarize(
   };
 }
 
-/** A recorded assistant turn whose scoring failed or awaits a verdict: what a resume judges again. */
+/** A recorded assistant turn whose judge call failed: what a resume judges again. */
 function needsJudging(turn: TurnRecord): turn is AssistantTurnRecord {
-  return turn.role === 'assistant' && isFailedReward(turn.reward);
+  return turn.role === 'assistant' && isJudgeFailure(turn.reward);
 }
 
 /**

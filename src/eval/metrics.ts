@@ -68,6 +68,15 @@ export function isUnjudgedReward(reward: RunReward): boolean {
   return isFailedReward(reward) && reward.error.reason === NO_JUDGE_REASON;
 }
 
+/**
+ * True for a reward a resume asks the run's judge for again: the judge call failed or its verdict was
+ * unusable (stage `judge`). Not a record awaiting a verdict (a run without a judge has none to ask), nor an
+ * input or scoring failure, which the same output fails again without asking the judge.
+ */
+export function isJudgeFailure(reward: RunReward): boolean {
+  return isFailedReward(reward) && reward.error.stage === 'judge' && !isUnjudgedReward(reward);
+}
+
 /** Where a record's cell came from: the record itself, the `<analyze>` text, the sum rule on the `<payoff>` matrix, or nowhere. */
 export type CellSource = 'record' | 'analyze' | 'payoff-sum' | 'none';
 

@@ -6,10 +6,10 @@
  * case: a last line that is cut off (no final newline and not valid JSON) is what an interrupted append
  * leaves behind, so it is skipped with a warning instead of failing the whole folder.
  *
- * One record per id, with one exception: in a conversation run, a resume that judged a turn again appends
- * the conversation's record anew with `"supersedes": true` (conversation-run.ts), and the last line of an
- * id is its record (in the place of the first). A second line of an id is otherwise a problem, as is a
- * superseding line of a single-turn record: single-turn runs keep one line per id.
+ * One record per id, with one exception: a resume that judged again a record's output (run.ts), or a turn
+ * of a conversation (conversation-run.ts), appends the record anew with `"supersedes": true`, and the last
+ * line of an id is its record (in the place of the first). A second line of an id is otherwise a problem,
+ * as is a superseding line that is not the same kind of record as the first ({@link supersedeProblem}).
  *
  * sweep.json (the shape `eval sweep` writes and `eval report` draws):
  *
@@ -114,6 +114,25 @@ const recordSchema = z.looseObject({
 });
 
 /**
+ * Why `later` cannot supersede `earlier` (the record of its id), or undefined when it can: a conversation's
+ * record replaces a conversation's record; a single-turn record replaces a single-turn record of the same
+ * output (only its scoring was done again).
+ */
+export function supersedeProblem(earlier: RunRecord, later: RunRecord): string | undefined {
+  const conversation = conversationSummaryOf(later) !== undefined;
+  if (conversation !== (conversationSummaryOf(earlier) !== undefined)) {
+    const which = conversation
+      ? "a conversation's record follows a single-turn record"
+      : "a single-turn record follows a conversation's record";
+    return `"supersedes" replaces a record of the same kind, and ${which}`;
+  }
+  if (!conversation && later.response !== earlier.response) {
+    return `"supersedes" replaces a single-turn record with the same output scored again, and the "response" differs`;
+  }
+  return undefined;
+}
+
+/**
  * Parses results.jsonl text. `file` names it in problems. Returns the records (the last line of a
  * superseded id in the place of its first, see the module comment) and warnings; problems (bad lines,
  * duplicate ids) are returned too, for the caller to decide.
@@ -159,18 +178,11 @@ export function parseResults(
     const first = seen.get(id);
     if (first !== undefined) {
       const duplicate = `duplicate id ${JSON.stringify(id)} (first at line ${first.line})`;
-      if (record.supersedes !== true) {
-        problems.push({ file, line, message: duplicate });
-      } else if (
-        conversationSummaryOf(record) === undefined ||
-        conversationSummaryOf(records[first.index]!) === undefined
-      ) {
-        problems.push({
-          file,
-          line,
-          message: `${duplicate}: "supersedes" replaces only a conversation's record (a record with a "conversation" summary, of eval run --turns)`,
-        });
-      } else records[first.index] = record;
+      const problem =
+        record.supersedes === true ? supersedeProblem(records[first.index]!, record) : undefined;
+      if (record.supersedes !== true) problems.push({ file, line, message: duplicate });
+      else if (problem !== undefined) problems.push({ file, line, message: `${duplicate}: ${problem}` });
+      else records[first.index] = record;
       continue;
     }
     seen.set(id, { line, index: records.length });

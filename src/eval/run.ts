@@ -25,6 +25,16 @@
  * - A judge failure is a record whose reward is `{error}` (with `onJudgeError: 'skip'`), or stops the run
  *   (`'fail'`, the row then has no record). Anything else (a bad option, a bug) stops the run and is thrown.
  *
+ * Judging again: when the run has a judge, a resume first scores again, from its stored output, every
+ * record whose judge call failed or gave an unusable verdict ({@link isJudgeFailure}); nothing is
+ * generated. It is the default, as for conversation runs: the resume keeps the run's judge (a setting the
+ * resume must match), and finishing a run means scoring what could not be scored. A record now scored is
+ * superseded by a whole line with `"supersedes": true` (the last line of an id is its record, see
+ * store.ts); metrics.json is removed before the first such line and written again once the run is
+ * complete. A record that fails again keeps its line and stays counted. The superseding line is the one
+ * step that changes the folder, so a resume stopped anywhere (a kill, a full disk) leaves either the old
+ * record (judged again by the next resume) or the new one. Without a judge nothing can be judged again.
+ *
  * Rows run `concurrency` at a time and are appended in completion order; ids make that resumable.
  */
 
@@ -46,8 +56,8 @@ import {
 } from '../reward/batch.js';
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
-import { computeMetrics, type Metrics } from './metrics.js';
-import { writeMetrics } from './run-dir.js';
+import { computeMetrics, isFailedReward, isJudgeFailure, type Metrics } from './metrics.js';
+import { removeMetrics, writeMetrics } from './run-dir.js';
 import { type FileOps, openRunStore, type RunConfig, type RunStore } from './store.js';
 import { countOutputTokens, type TokenCounter } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
@@ -102,12 +112,25 @@ export interface RunRowsOptions {
   onProgress?: (progress: Readonly<RunProgress>) => void;
   /** Called for each row the backend failed on. */
   onFailure?: (row: DatasetRow, error: Error) => void;
+  /** The run folder's file operations, for removing metrics.json before a record is superseded. */
+  fs?: FileOps;
+}
+
+/** What a resume did with the records whose judge call had failed (see the module comment). */
+export interface RejudgedRecords {
+  /** Records scored again. */
+  records: number;
+  /** Of those, the records that now have a score and were superseded (the others failed again). */
+  scored: number;
 }
 
 export interface RunRowsResult extends RunProgress {
   /** Why the run stopped before every row had a record (undefined when it did not). */
   stopped?: string;
   interrupted: boolean;
+  /** False when the run has no judge (--judge offline): then nothing can be judged again. */
+  judged: boolean;
+  rejudged: RejudgedRecords;
   stats: BatchStats;
 }
 
@@ -322,9 +345,23 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === 'AbortError');
 }
 
+/** The rows whose record a resume judges again: none without a judge (see the module comment). */
+export function rowsToJudgeAgain(
+  rows: readonly DatasetRow[],
+  store: RunStore,
+  scoring: ScoringOptions,
+): DatasetRow[] {
+  if (scoring.judge === undefined) return [];
+  const stored = new Map(store.records.map((r) => [r.id, r]));
+  return rows.filter((row) => {
+    const record = stored.get(row.id);
+    return record !== undefined && isJudgeFailure(record.reward);
+  });
+}
+
 /**
  * Runs every row of `rows` that has no record in the store yet, `concurrency` at a time, appending each
- * record as it finishes. Resolves when every row is done, or the run stopped (see `stopped`), or the
+ * record as it finishes; first, with a judge, scores again the records whose judge call failed. Resolves when every row is done, or the run stopped (see `stopped`), or the
  * signal aborted it. Throws {@link EvalRunError} (or the original error) when a row fails in a way
  * that is not the backend's (see the module comment); records already written stay.
  */
@@ -340,6 +377,12 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
   const signal = controller.signal;
 
   const todo = options.rows.filter((r) => !store.done.has(r.id));
+  const stored = new Map(store.records.map((r) => [r.id, r]));
+  // The recorded rows first: judging again asks only the judge.
+  const work = [...rowsToJudgeAgain(options.rows, store, scoring), ...todo];
+  const rejudged: RejudgedRecords = { records: 0, scored: 0 };
+  // Removed before the first record changes: it describes the records before (see removeMetrics).
+  let metricsRemoved: Promise<void> | undefined;
   const progress: RunProgress = {
     total: options.rows.length,
     resumed: options.rows.length - todo.length,
@@ -357,10 +400,44 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
   };
   options.onProgress?.(progress);
 
+  /** Ends the run on a scoring error: a stop for a judge failure under --on-judge-error fail, else fatal. */
+  const endOnScoring = (row: DatasetRow, err: unknown): void => {
+    if (err instanceof BatchAbortedError) {
+      stop(`judge failure on row ${row.id} (--on-judge-error fail): ${err.result.error.message}`);
+      return;
+    }
+    fatal ??= err;
+    controller.abort();
+  };
+
+  /** Scores a recorded output again; a record now scored is superseded in the store. */
+  const rejudge = async (row: DatasetRow, before: RunRecord): Promise<void> => {
+    const started = performance.now();
+    const reward = await scoreRow(row, { response: before.response }, scoring, stats);
+    rejudged.records++;
+    if (isFailedReward(reward)) return;
+    metricsRemoved ??= removeMetrics(store.dir, options.fs);
+    await metricsRemoved;
+    // The record's time is the generation's and both scorings.
+    const durationMs = Math.round(((before.durationMs ?? 0) + performance.now() - started) * 1000) / 1000;
+    await store.supersede({ ...before, reward, durationMs });
+    rejudged.scored++;
+  };
+
   const worker = async (): Promise<void> => {
     while (stopped === undefined && fatal === undefined && !signal.aborted) {
-      const row = todo[next++];
+      const row = work[next++];
       if (row === undefined) return;
+      const before = stored.get(row.id);
+      if (before !== undefined) {
+        try {
+          await rejudge(row, before);
+        } catch (err) {
+          endOnScoring(row, err);
+          return;
+        }
+        continue;
+      }
       const started = performance.now();
       let output: RowOutput;
       try {
@@ -399,12 +476,7 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       try {
         reward = await scoreRow(row, output, scoring, stats);
       } catch (err) {
-        if (err instanceof BatchAbortedError) {
-          stop(`judge failure on row ${row.id} (--on-judge-error fail): ${err.result.error.message}`);
-          return;
-        }
-        fatal ??= err;
-        controller.abort();
+        endOnScoring(row, err);
         return;
       }
       const record = buildRecord(row, output, reward, tokenCounter, performance.now() - started);
@@ -422,13 +494,19 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
   };
 
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, work.length)) }, worker));
   } finally {
     outer?.removeEventListener('abort', onAbort);
   }
   if (fatal !== undefined) throw fatal;
   const interrupted = outer?.aborted === true;
-  const result: RunRowsResult = { ...progress, interrupted, stats };
+  const result: RunRowsResult = {
+    ...progress,
+    interrupted,
+    judged: scoring.judge !== undefined,
+    rejudged,
+    stats,
+  };
   if (stopped !== undefined) result.stopped = stopped;
   else if (!interrupted && progress.failed > 0) {
     result.stopped = `${progress.failed} row(s) got no output from the backend (see errors.jsonl); --resume tries them again`;
@@ -459,6 +537,16 @@ export async function selectRows(
   return out;
 }
 
+/** What a run tells once its store is open. */
+export interface StartInfo {
+  total: number;
+  /** Rows (conversations) with a record before this process started. */
+  resumed: number;
+  /** Bytes of a cut-off last line dropped on resume. */
+  truncatedBytes: number;
+  store: RunStore;
+}
+
 /** Everything of a run but its rows: where to store it, how to make and score outputs. */
 export interface EvalOptions {
   /** The run folder. */
@@ -477,8 +565,11 @@ export interface EvalOptions {
   fsync?: boolean;
   /** The run folder's file operations (default node:fs/promises); tests pass one that injects faults. */
   fs?: FileOps;
-  /** Called once the store is open: how many rows there are and how many already have a record. */
-  onStart?: (info: { total: number; resumed: number; truncatedBytes: number; store: RunStore }) => void;
+  /**
+   * Called once the store is open: how many rows there are, how many already have a record, and how many
+   * of those this resume judges again.
+   */
+  onStart?: (info: StartInfo & { rejudge: { records: number } }) => void;
   onProgress?: (progress: Readonly<RunProgress>) => void;
   onFailure?: (row: DatasetRow, error: Error) => void;
 }
@@ -494,7 +585,8 @@ export interface EvalResult extends RunRowsResult {
 }
 
 /**
- * One run: opens (or resumes) the store, runs the rows without a record, then computes the metrics of
+ * One run: opens (or resumes) the store, judges again the records whose judge call failed (with a
+ * judge), runs the rows without a record, then computes the metrics of
  * every record and, when every row has a record, writes metrics.json.
  */
 export async function evaluate(options: EvalOptions): Promise<EvalResult> {
@@ -517,6 +609,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       resumed: options.rows.filter((r) => store.done.has(r.id)).length,
       truncatedBytes: store.truncatedBytes,
       store,
+      rejudge: { records: rowsToJudgeAgain(options.rows, store, options.scoring).length },
     });
     loop = await runRows({
       rows: options.rows,
@@ -529,6 +622,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.onFailure === undefined ? {} : { onFailure: options.onFailure }),
+      ...(options.fs === undefined ? {} : { fs: options.fs }),
     });
   } catch (err) {
     // The run's own error is the one to report; closing still releases the lock.
@@ -539,7 +633,9 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   // Only acknowledged records: a record whose write failed is not among them.
   const records = store.records;
   const metrics = computeMetrics(records, { tokenCounter: options.tokenCounter });
-  const complete = records.length === options.rows.length;
+  // Every row has a record; a stop while judging again (--on-judge-error fail) leaves the run unfinished
+  // all the same, for the next resume to judge those records.
+  const complete = records.length === options.rows.length && loop.stopped === undefined;
   if (complete) await writeMetrics(store.dir, metrics, options.fs);
   return { ...loop, dir: store.dir, records, metrics, complete };
 }

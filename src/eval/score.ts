@@ -9,7 +9,9 @@
  * Optional: `verdict` (the judge's verdict on the task's native scale, used instead of asking the
  * judge, as in `gtalign reward score`), `cell` and `action` (the chosen cell, for the action mix),
  * `trace` (kept in the record). Other fields are ignored, so a run's own results.jsonl can be
- * scored again (e.g. with another judge).
+ * scored again (e.g. with another judge). One response per row, except that a line marked
+ * `"supersedes": true` replaces the earlier response of its row, in its place: the last line of an id is
+ * its record in a run's results.jsonl (a resume that judged a record again, see run.ts).
  */
 
 import { createHash } from 'node:crypto';
@@ -52,7 +54,8 @@ function describe(value: unknown): string {
 
 /**
  * Parses the responses text and joins each line to a row (see the module comment). Every problem (bad
- * JSON, a missing response, an unknown id, an index out of range, two lines for one row) is collected;
+ * JSON, a missing response, an unknown id, an index out of range, a second line for one row that does not
+ * supersede the first) is collected;
  * any problem throws {@link ResponsesError}, so nothing is scored from a file that does not fit the data.
  */
 export function joinResponses(
@@ -64,7 +67,8 @@ export function joinResponses(
   rows.forEach((r, i) => {
     byId.set(r.id, i);
   });
-  const taken = new Map<string, number>();
+  // The first line of each row, and where its response is in `out`.
+  const taken = new Map<string, { line: number; index: number }>();
   const problems: ResponseProblem[] = [];
   const out: ResponseLine[] = [];
   const lines =
@@ -139,12 +143,15 @@ export function joinResponses(
     }
     const row = rows[at]!;
     const first = taken.get(row.id);
-    if (first !== undefined) {
-      problems.push({ line, message: `a second response for row ${row.id} (the first is on line ${first})` });
+    if (first !== undefined && v.supersedes !== true) {
+      problems.push({
+        line,
+        message: `a second response for row ${row.id} (the first is on line ${first.line}; only a line marked "supersedes": true may replace it)`,
+      });
       continue;
     }
-    taken.set(row.id, line);
-    out.push({
+    if (first === undefined) taken.set(row.id, { line, index: out.length });
+    out[first?.index ?? out.length] = {
       line,
       rowId: row.id,
       response: v.response as string,
@@ -152,7 +159,7 @@ export function joinResponses(
       ...(typeof v.cell === 'string' ? { cell: v.cell } : {}),
       ...(typeof v.action === 'string' ? { action: v.action } : {}),
       ...(v.trace === undefined ? {} : { trace: v.trace }),
-    });
+    };
   }
   if (problems.length > 0) throw new ResponsesError(file, problems);
   return out;

@@ -16,9 +16,9 @@
  * every id in the file is skipped. An unreadable line anywhere else is corruption, reported with its
  * line number.
  *
- * One line per id, except in conversation runs: a resume that judged a turn again appends the
- * conversation's record anew with `"supersedes": true` ({@link RunStore.supersede}), and the last line of
- * an id is its record (run-dir.ts reads them so). Single-turn records are never superseded.
+ * One line per id, except that a resume that judged again a record's output (or a conversation's turn)
+ * appends the record anew with `"supersedes": true` ({@link RunStore.supersede}), and the last line of an
+ * id is its record (run-dir.ts reads them so, and says which lines may supersede which).
  *
  * A failed append (a full disk, an I/O error) acknowledges none of its rows: the file is cut back to the
  * last committed size, and the store refuses every later append, so a torn record is never followed by
@@ -33,8 +33,7 @@ import { join, resolve } from 'node:path';
 import { syncDir, writeAll, writeFileAtomic, writeNewFile } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
 import { canonicalJson } from '../reward/canonical-json.js';
-import { conversationSummaryOf } from './conversation-metrics.js';
-import { parseResults } from './run-dir.js';
+import { parseResults, supersedeProblem } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
 import type { RunRecord } from './types.js';
 
@@ -291,9 +290,9 @@ export interface RunStore {
    */
   append(record: RunRecord): Promise<void>;
   /**
-   * Appends `record` with `"supersedes": true` as the new record of its id (a conversation run whose
-   * resume judged a turn again); resolves once it is on disk. Rejects an id without a record on disk and
-   * a record without a conversation summary (single-turn records are never superseded).
+   * Appends `record` with `"supersedes": true` as the new record of its id (a resume judged its output,
+   * or a turn of its conversation, again); resolves once it is on disk. Rejects an id without a record on
+   * disk and a record that may not supersede it ({@link supersedeProblem}).
    */
   supersede(record: RunRecord): Promise<void>;
   /** Notes a row that got no record (e.g. the backend failed) in errors.jsonl; not synced. */
@@ -530,14 +529,10 @@ function createStore(s: OpenedStore): RunStore {
       if (!done.has(record.id)) {
         return Promise.reject(new RunStoreError(`row ${record.id} has no record in ${dir} to supersede`));
       }
-      // What run-dir.ts accepts: a conversation's record replacing a conversation's record.
-      if (
-        conversationSummaryOf(record) === undefined ||
-        conversationSummaryOf(records[at.get(record.id)!]!) === undefined
-      ) {
-        return Promise.reject(
-          new RunStoreError(`the record of ${record.id} is not a conversation's: only those are superseded`),
-        );
+      // What run-dir.ts accepts when it reads the line back.
+      const problem = supersedeProblem(records[at.get(record.id)!]!, record);
+      if (problem !== undefined) {
+        return Promise.reject(new RunStoreError(`cannot supersede the record of ${record.id}: ${problem}`));
       }
       return enqueue({ ...record, supersedes: true });
     },

@@ -30,8 +30,8 @@ export interface RunRecord {
   /** Wall time spent on this row, in milliseconds (generation + scoring). */
   durationMs?: number;
   /**
-   * Set on a conversation's record that replaces the earlier record of its id (a resume judged one of its
-   * turns again, see conversation-run.ts); the last line of an id is its record. Never on single-turn records.
+   * Set on a record that replaces the earlier record of its id: a resume judged its output again (run.ts)
+   * or one of its conversation's turns (conversation-run.ts); the last line of an id is its record.
    */
   supersedes?: true;
 }

@@ -45,7 +45,7 @@ describe('parseResults', () => {
     expect(out.problems[0]!.file).toBe('run/results.jsonl');
   });
 
-  it("takes a conversation's superseding line as its record, in the place of the first; single-turn ids stay one line", () => {
+  it("takes a conversation's superseding line as its record, in the place of the first", () => {
     // A conversation's record: a `conversation` summary (persona, per-turn rewards).
     const summary = (U: number | null) => ({
       persona: 'cooperative',
@@ -67,15 +67,51 @@ describe('parseResults', () => {
     expect(unmarked.problems.map((p) => [p.line, p.message])).toEqual([
       [2, 'duplicate id "c~cooperative" (first at line 1)'],
     ]);
-    // …and a single-turn record is never superseded: the marker does not change that.
-    const single = rec('a', 'math-hard', { u: 0.5, l: 0.5 });
-    const twice = parseResults(line(single) + line({ ...single, supersedes: true }));
-    expect(twice.records).toEqual([single]);
-    expect(twice.problems).toHaveLength(1);
-    expect(twice.problems[0]!.line).toBe(2);
-    expect(twice.problems[0]!.message).toMatch(
-      /^duplicate id "a" \(first at line 1\): "supersedes" replaces only a conversation's record/,
+    // …and a single-turn line does not supersede a conversation's record.
+    const single = { ...rec('c~cooperative', 'ambig_qa', { u: 0.5, l: 0.5 }), supersedes: true };
+    const mixed = parseResults(line(failed) + line(single));
+    expect(mixed.records).toEqual([failed]);
+    expect(mixed.problems.map((p) => [p.line, p.message])).toEqual([
+      [
+        2,
+        `duplicate id "c~cooperative" (first at line 1): "supersedes" replaces a record of the same kind, and a single-turn record follows a conversation's record`,
+      ],
+    ]);
+  });
+
+  it('takes a single-turn superseding line of the same output as its record; any other second line stays a problem', () => {
+    const failed = rec('a', 'math-hard', 'error', { response: '<response>42</response>' });
+    const rejudged = {
+      ...failed,
+      reward: rec('a', 'math-hard', { u: 0.5, l: 0.5 }).reward,
+      supersedes: true,
+    };
+    const other = rec('b', 'math-hard', { u: 0.2, l: 0.2 });
+    const out = parseResults(line(failed) + line(other) + line(rejudged));
+    expect(out.problems).toEqual([]);
+    expect(out.records).toEqual([rejudged, other]);
+
+    // Unmarked: a duplicate.
+    const unmarked = parseResults(line(failed) + line({ ...rejudged, supersedes: undefined }));
+    expect(unmarked.records).toEqual([failed]);
+    expect(unmarked.problems.map((p) => [p.line, p.message])).toEqual([
+      [2, 'duplicate id "a" (first at line 1)'],
+    ]);
+    // Another output: not the record scored again.
+    const otherOutput = parseResults(line(failed) + line({ ...rejudged, response: 'something else' }));
+    expect(otherOutput.records).toEqual([failed]);
+    expect(otherOutput.problems).toHaveLength(1);
+    expect(otherOutput.problems[0]!.message).toMatch(
+      /^duplicate id "a" \(first at line 1\): "supersedes" replaces a single-turn record with the same output scored again/,
     );
+    // A conversation's record does not supersede a single-turn record.
+    const conversation = {
+      ...rejudged,
+      conversation: { persona: 'cooperative', per_turn: [{ turn: 1, action: 'DA', U: 1, L: 1, W: 1 }] },
+    };
+    const mixed = parseResults(line(failed) + line(conversation));
+    expect(mixed.records).toEqual([failed]);
+    expect(mixed.problems[0]!.message).toMatch(/a conversation's record follows a single-turn record$/);
   });
 
   it('skips an interrupted last line with a warning, but not a bad line in the middle', () => {

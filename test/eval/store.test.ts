@@ -14,6 +14,7 @@ import {
 } from '../../src/eval/store.js';
 import type { RunRecord } from '../../src/eval/types.js';
 import { faultyFs, systemError } from '../support/faulty-fs.js';
+import { rec } from './helpers.js';
 
 function config(overrides: Partial<RunConfig> = {}): RunConfig {
   return {
@@ -118,19 +119,45 @@ describe('the run store', () => {
 
     const again = await openRunStore(dir, config(), { resume: true });
     expect(again.records).toEqual([{ ...superseding, supersedes: true }, written[1]]);
-    // Only a record on disk, and only a conversation's, can be superseded: single-turn runs keep one line per id.
+    // Only a record on disk can be superseded, and only by a record of its kind (run-dir.ts's rule).
     await expect(again.supersede({ ...superseding, id: 'c~cooperative' })).rejects.toThrow(
       /c~cooperative has no record .* to supersede/,
     );
-    await again.append(record('single'));
-    await expect(again.supersede(record('single'))).rejects.toThrow(/not a conversation's/);
+    await expect(again.supersede({ ...record('a~cooperative') })).rejects.toThrow(
+      /cannot supersede the record of a~cooperative: .*a single-turn record follows a conversation's record/,
+    );
     await again.close();
     expect(((await lines(dir)) as RunRecord[]).map((r) => r.id)).toEqual([
       'a~cooperative',
       'b~cooperative',
       'a~cooperative',
-      'single',
     ]);
+  });
+
+  it('supersedes a single-turn record with its output scored again; another output is refused', async () => {
+    const first = await openRunStore(dir, config(), { resume: false });
+    await first.append(record('a'));
+    await first.append(record('b'));
+    await first.close();
+    const scored: RunRecord = { ...record('a'), reward: rec('a', 'math-hard', { u: 0.5, l: 0.5 }).reward };
+
+    const store = await openRunStore(dir, config(), { resume: true });
+    await expect(store.supersede({ ...record('a'), response: 'another output' })).rejects.toThrow(
+      /cannot supersede the record of a: .*the same output scored again/,
+    );
+    await store.supersede(scored);
+    expect(store.records).toEqual([{ ...scored, supersedes: true }, record('b')]);
+    await store.close();
+    const written = (await lines(dir)) as RunRecord[];
+    expect(written.map((r) => [r.id, r.supersedes])).toEqual([
+      ['a', undefined],
+      ['b', undefined],
+      ['a', true],
+    ]);
+    const again = await openRunStore(dir, config(), { resume: true });
+    expect(again.records).toEqual([{ ...scored, supersedes: true }, record('b')]);
+    expect([...again.done]).toEqual(['a', 'b']);
+    await again.close();
   });
 
   it('refuses to start a new run over an existing one and points to --resume', async () => {

@@ -13,8 +13,8 @@ import { approxTokenCounter, countOutputTokens } from '../../src/eval/tokens.js'
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { cliArgs } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { jsonLines } from '../support/json-lines.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { jsonLines } from '../support/run-folder.js';
 import {
   type Action,
   assistantArgs,

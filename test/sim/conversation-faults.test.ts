@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { jsonLines } from '../support/json-lines.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { jsonLines } from '../support/run-folder.js';
 import {
   type Action,
   assistantArgs,

@@ -7,23 +7,23 @@
  * library with a file system that fails the record's write.
  */
 
-import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetRow } from '../../src/data/row.js';
 import { type ConversationEvalOptions, evaluateConversations } from '../../src/eval/conversation-run.js';
 import { readRunDir } from '../../src/eval/run-dir.js';
-import { type RunConfig, RunStoreIoError } from '../../src/eval/store.js';
+import { RunStoreIoError } from '../../src/eval/store.js';
 import { approxTokenCounter } from '../../src/eval/tokens.js';
-import { type FileOps, nodeFileOps, type OpenFile } from '../../src/io/file-ops.js';
+import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { resolvePersonas } from '../../src/sim/persona.js';
 import { loadRuns } from '../../src/studio/runs.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { systemError } from '../support/faulty-fs.js';
-import { jsonLines } from '../support/json-lines.js';
+import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/run-folder.js';
 import {
   assistantArgs,
   assistantScript,
@@ -109,14 +109,6 @@ async function writeRows(name: string, rows: object[]): Promise<string> {
   await writeFile(path, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   return path;
 }
-
-const metricsOf = async (out: string) => JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
-
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
 
 /** A run whose judge is down: its one conversation ends with turn 1 unscored. */
 async function runWithJudgeDown(name: string): Promise<{ data: string; out: string }> {
@@ -343,46 +335,12 @@ describe('eval run --turns --resume: judging failed turns again', () => {
   });
 });
 
-/** File operations whose writes to the file named `name` fail with ENOSPC (a full disk); the rest are real. */
-function fullDiskFor(name: string): FileOps {
-  return {
-    ...nodeFileOps,
-    async open(path, flags) {
-      const file = await nodeFileOps.open(path, flags);
-      if (basename(path) !== name) return file;
-      const failing: OpenFile = {
-        write: async () => {
-          throw systemError('ENOSPC', 'write', path);
-        },
-        sync: () => file.sync(),
-        datasync: () => file.datasync(),
-        truncate: (length) => file.truncate(length),
-        stat: () => file.stat(),
-        close: () => file.close(),
-      };
-      return failing;
-    },
-  };
-}
-
 describe('evaluateConversations: a resume stopped between the turn line and the record', () => {
   it('fails naming results.jsonl, keeps the scored turn, and the next resume supersedes the record without the judge', {
     timeout: 60_000,
   }, async () => {
     const row: DatasetRow = { ...cupRow('lib-1'), source: { file: 'memory', row: 0 } };
-    const config: RunConfig = {
-      schema: 'gtalign.run/1',
-      name: 'rejudge',
-      command: 'eval run',
-      gtalign: 'test',
-      createdAt: 'now',
-      data: { files: [], dataSources: [], limit: null },
-      mode: 'assistant',
-      backend: { kind: 'openai', model: 'stub-model' },
-      judge: { kind: 'live', model: 'stub-model' },
-      reward: { configId: 'x', config: {}, mathCheck: true },
-      tokenizer: { name: 'approx', exact: false, description: 'approx' },
-    };
+    const config = libraryRunConfig('rejudge');
     const out = join(dir, 'library');
     const options = (fs?: FileOps): ConversationEvalOptions => ({
       out,
@@ -417,7 +375,7 @@ describe('evaluateConversations: a resume stopped between the turn line and the 
     const turns = await jsonLines(join(out, 'turns.jsonl'));
     expect(turns.at(-1)).toMatchObject({ role: 'assistant', turn: 1, supersedes: true });
     expect(await readFile(join(out, 'results.jsonl'), 'utf8')).toBe(resultsBefore);
-    expect(await exists(join(out, 'metrics.json'))).toBe(false);
+    expect(await fileExists(join(out, 'metrics.json'))).toBe(false);
 
     forget();
     const resumed = await evaluateConversations(options());

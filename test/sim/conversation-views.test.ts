@@ -24,13 +24,13 @@ import { approxTokenCounter } from '../../src/eval/tokens.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { rec } from '../eval/helpers.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { jsonLines } from '../support/json-lines.js';
 import {
   type OpenAIStubServer,
   type StubReply,
   type StubRequestBody,
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
+import { jsonLines } from '../support/run-folder.js';
 import {
   CUP_GROUND_TRUTH,
   cupRow,

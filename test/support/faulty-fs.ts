@@ -7,6 +7,7 @@
  * again). Errors look like Node's own (`code`, `errno`, `syscall`, `path`).
  */
 import { constants } from 'node:os';
+import { basename } from 'node:path';
 import { type FileOps, nodeFileOps, type OpenFile } from '../../src/io/file-ops.js';
 
 export type ErrorCode = 'ENOSPC' | 'EIO' | 'EDQUOT' | 'EROFS' | 'EPERM' | 'EEXIST';
@@ -125,6 +126,28 @@ export function faultyFs(faults: readonly Fault[], base: FileOps = nodeFileOps):
       const fault = at('rename', counts.rename++);
       if (fault !== undefined && fault.on === 'rename') throw systemError(fault.kind, 'rename', from);
       await base.rename(from, to);
+    },
+  };
+}
+
+/** File operations whose writes to the file named `name` fail with ENOSPC (a full disk); the rest are real. */
+export function fullDiskFor(name: string): FileOps {
+  return {
+    ...nodeFileOps,
+    async open(path, flags) {
+      const file = await nodeFileOps.open(path, flags);
+      if (basename(path) !== name) return file;
+      const failing: OpenFile = {
+        write: async () => {
+          throw systemError('ENOSPC', 'write', path);
+        },
+        sync: () => file.sync(),
+        datasync: () => file.datasync(),
+        truncate: (length) => file.truncate(length),
+        stat: () => file.stat(),
+        close: () => file.close(),
+      };
+      return failing;
     },
   };
 }
