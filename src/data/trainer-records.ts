@@ -8,7 +8,7 @@
  *   `prompt` and `env_class`.
  * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): `messages` (what its prompt extraction reads), and the
  *   columns the reward function receives as keyword arguments: `data_source`, `ground_truth`, `extra_info`.
- * - NeMo-RL (NVIDIA-NeMo/RL 7ea279a, 0.6.0): `messages` (its `ResponseDataset` keeps a `messages` column as
+ * - NeMo-RL (NVIDIA-NeMo/RL 7ea279a, 0.6.0, and v0.7.0): `messages` (its `ResponseDataset` keeps a `messages` column as
  *   it is) and `extra_env_info`, the reward's inputs as one JSON string that gtalign_reward's `gtalign`
  *   processor decodes: rows are loaded through HF datasets, whose columns cannot hold `extra_info`'s fields,
  *   which differ from one data source to the next (NeMo-Gym's rows carry theirs the same way).

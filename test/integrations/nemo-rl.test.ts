@@ -15,13 +15,21 @@
  * - STAND-IN `ray`: `remote(**options)` on a class, `.options(…).remote(*args)` starting the actor in a
  *   process of its own (multiprocessing, spawn), where the class is found again by its path (real Ray
  *   sends the class by cloudpickle instead, which this does not test); `handle.method.remote(*args)` and
- *   `ray.get` carry calls, results and exceptions between the processes by pickle.
- * - STAND-IN `torch`: `tensor`, `ones_like`, `float32` and a list-backed tensor.
+ *   `ray.get` (of one call or a list of them) carry calls, results and exceptions between the processes
+ *   by pickle.
+ * - STAND-IN `torch`: `tensor`, `ones_like`, `stack`, `float32` and a list-backed tensor of one dimension
+ *   or none (`ndim`; indexing gives a 0-d tensor).
  * - The tokenizer is a STAND-IN too: a ChatML template and one id per character.
  *
  * The rollout is driven as nemo_rl/experience/rollouts.py does it: each sample's message log (the processed
  * prompt, then the assistant's message) and its `extra_env_info` go to `env.step.remote`, and `ray.get`
  * re-raises what the actor raised.
+ *
+ * NeMo-RL v0.7.0 (81aa43d, on the r0.7.0 branch that left main on 2026-06-27) registers, creates and
+ * steps environments and calls processors as 7ea279a does; what differs is how the rollout reads the
+ * step's rewards. The second test drives the environment through a STAND-IN of v0.7.0's
+ * `nemo_rl/experience/rollouts.py` (`calculate_rewards`, and the reward reading of `run_multi_turn_rollout`
+ * and of the per-sample async rollout).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -101,22 +109,34 @@ write("nemo_rl/data/processors.py", """
 write("torch/__init__.py", """
     float32 = "float32"
     class Tensor:
-        def __init__(self, values):
+        # One dimension, or none: an element of one (what indexing gives, as in torch).
+        def __init__(self, values, ndim=1):
             self.values = [float(v) for v in values]
+            self.ndim = ndim
         def __len__(self):
+            if self.ndim == 0:
+                raise TypeError("len() of a 0-d tensor")
             return len(self.values)
         def __getitem__(self, i):
-            return self.values[i]
+            return Tensor([self.values[i]], 0)
+        def __float__(self):
+            return self.item()
         def float(self):
             return self
         def mean(self):
-            return Tensor([sum(self.values) / len(self.values)])
+            return Tensor([sum(self.values) / len(self.values)], 0)
         def item(self):
+            if len(self.values) != 1:
+                raise RuntimeError("a Tensor with %d elements cannot be converted to Scalar" % len(self.values))
             return self.values[0]
     def tensor(values, dtype=None):
         return Tensor(values)
     def ones_like(t):
         return Tensor([1.0] * len(t))
+    def stack(tensors):
+        if any(t.ndim != 0 for t in tensors):
+            raise NotImplementedError("the stand-in stacks 0-d tensors only")
+        return Tensor([t.item() for t in tensors])
 """)
 write("ray/__init__.py", """
     import importlib, multiprocessing, threading
@@ -162,6 +182,8 @@ write("ray/__init__.py", """
     def remote(**options):
         return lambda cls: ActorClass(cls, options)
     def get(result):
+        if isinstance(result, list):
+            return [get(r) for r in result]
         ok, value = result
         if ok:
             return value
@@ -177,6 +199,81 @@ class Tokenizer:
         return text + ("<|im_start|>assistant\\n" if add_generation_prompt else "")
     def __call__(self, text, return_tensors, add_special_tokens):
         return {"input_ids": [[ord(c) for c in text]]}
+`;
+
+// v0.7.0's rollouts.py, the lines that meet the environment: calculate_rewards whole; of
+// run_multi_turn_rollout and run_async_multi_turn_rollout (run_sample_multi_turn_rollout), one turn's reading
+// of the rewards (a tensor: [B] for one reward, [B, K] for K components) and terminateds; and the async
+// rollout's wrapping of a sample's exception.
+const ROLLOUTS_V070 = `
+write("nemo_rl/experience/__init__.py", "")
+write("nemo_rl/experience/rollouts.py", """
+    import asyncio
+    import ray, torch
+    from nemo_rl.environments.interfaces import EnvironmentReturn
+    def calculate_rewards(batch, task_to_env):
+        to_env = [[{k: m[k] for k in ("role", "content")} for m in log] for log in batch["message_log"]]
+        task_groups = {}
+        for i, task_name in enumerate(batch["task_name"]):
+            task_groups.setdefault(task_name, []).append((i, to_env[i]))
+        futures, future_indices = [], []
+        for task_name, group in task_groups.items():
+            if task_name not in task_to_env:
+                raise ValueError("No environment found for task type: " + task_name)
+            indices = [idx for idx, _ in group]
+            env_info = [batch["extra_env_info"][i] for i in indices]
+            futures.append(task_to_env[task_name].step.remote([msg for _, msg in group], env_info))
+            future_indices.append(indices)
+        results = ray.get(futures)
+        rewards, observations, terminateds, stops, metadata, order, answers = [], [], [], [], [], [], []
+        for indices, result in zip(future_indices, results):
+            env_observations, meta, next_stop_strings, task_rewards, task_terminateds, task_answers = result
+            if next_stop_strings is None:
+                next_stop_strings = [None] * len(task_rewards)
+            if task_answers is None:
+                task_answers = [None] * len(task_rewards)
+            for i, idx in enumerate(indices):
+                order.append(idx)
+                rewards.append(task_rewards[i])
+                observations.append(env_observations[i])
+                terminateds.append(task_terminateds[i])
+                stops.append(next_stop_strings[i])
+                metadata.append(meta[i])
+                answers.append(task_answers[i])
+        s = sorted(range(len(order)), key=lambda k: order[k])
+        if len(rewards) > 0 and isinstance(rewards[0], torch.Tensor):
+            stacked = torch.stack([rewards[i] for i in s])
+        else:
+            stacked = torch.tensor([rewards[i] for i in s])
+        return EnvironmentReturn(
+            observations=[observations[i] for i in s],
+            metadata=[metadata[i] for i in s],
+            next_stop_strings=[stops[i] for i in s],
+            rewards=stacked,
+            terminateds=torch.tensor([terminateds[i] for i in s]),
+            answers=[answers[i] for i in s],
+        )
+    def multi_turn_rewards(batch, task_to_env):
+        # One turn of run_multi_turn_rollout: the rewards' shape tells one reward from K components.
+        out = calculate_rewards(batch, task_to_env)
+        components = int(out.rewards.shape[1]) if out.rewards.ndim >= 2 else 1
+        return out, components
+    def async_rewards(samples, task_to_env):
+        # run_async_multi_turn_rollout: each sample alone through calculate_rewards (in a thread, as
+        # asyncio.to_thread runs it), its reward read as rewards[0]; a sample's exception wrapped and raised.
+        async def one(i, sample):
+            try:
+                batch = {k: [sample[k]] for k in ("message_log", "extra_env_info", "task_name")}
+                out = await asyncio.get_running_loop().run_in_executor(None, calculate_rewards, batch, task_to_env)
+                if out.rewards.ndim == 2 and out.rewards.shape[1] >= 1:
+                    raise AssertionError("read as K reward components")
+                return float(out.rewards[0].item()), bool(out.terminateds[0].item())
+            except Exception as e:
+                raise RuntimeError("Error in sample %d rollout: %s" % (i, e)) from e
+        async def every():
+            return await asyncio.gather(*[one(i, s) for i, s in enumerate(samples)], return_exceptions=False)
+        return asyncio.run(every())
+""")
 `;
 
 describe.skipIf(PYTHON === undefined)('NeMo-RL environment and data processor', () => {
@@ -291,5 +388,89 @@ if __name__ == "__main__":
     expect(out.no_messages).toMatch(/^GtalignRewardError: .*row 7 has no messages/);
     expect(out.unregistered).toMatch(/^AttributeError: .*has no attribute 'Nope'/);
     expect(out.down).toMatch(/^GtalignRewardError: gtalign reward: cannot reach/);
+  });
+
+  it('scores rollouts as v0.7.0 reads them: by task group, one reward per sample, and per sample in the async rollout; a failure raises', async () => {
+    const r = await runPython(
+      `${PRELUDE}${STAND_INS}${ROLLOUTS_V070}
+import gtalign_reward as gr
+import ray
+from nemo_rl.data.processors import PROCESSOR_REGISTRY
+from nemo_rl.environments.utils import create_env
+from nemo_rl.experience.rollouts import async_rewards, multi_turn_rewards
+
+if __name__ == "__main__":
+    gr.register_nemo_rl()
+    tokenizer = Tokenizer()
+    rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'nemo-rl.jsonl'))})]
+    by_id = {c["id"]: c for c in cases}
+    process = PROCESSOR_REGISTRY["gtalign"]
+    # Two data sets, each on an environment of its own, their samples interleaved: calculate_rewards sends
+    # each task's samples in one step and puts the results back in the batch's order.
+    tasks = ["gtalign-a", "gtalign-b"]
+    specs = [process(dict(row, task_name=tasks[i % 2]), None, tokenizer, 4096, i) for i, row in enumerate(rows)]
+    task_to_env = {task: create_env("gtalign", {"url": URL}) for task in tasks}
+    def sample(spec):
+        reply = by_id.get(spec["extra_env_info"].get("id"), cases[0])["response"]
+        return {
+            "message_log": spec["message_log"] + [{"role": "assistant", "content": reply, "token_ids": [0]}],
+            "extra_env_info": spec["extra_env_info"],
+            "task_name": spec["task_name"],
+        }
+    def batch(samples):
+        return {k: [s[k] for s in samples] for k in ("message_log", "extra_env_info", "task_name")}
+    samples = [sample(spec) for spec in specs]
+    out, components = multi_turn_rewards(batch(samples), task_to_env)
+    each = async_rewards(samples, task_to_env)
+    bad = dict(samples[1], extra_env_info=dict(samples[1]["extra_env_info"], extra_info={}))
+    def async_failure():
+        try:
+            async_rewards([samples[0], bad], task_to_env)
+            return "no error"
+        except RuntimeError as e:
+            return type(e).__name__ + ": " + str(e) + " <- " + type(e.__cause__).__name__
+    print(json.dumps({
+        "rewards": out.rewards.values,
+        "ndim": out.rewards.ndim,
+        "components": components,
+        "users": [m["gtalign"]["user_reward"] for m in out.metadata],
+        "ids": [m["id"] for m in out.metadata],
+        "ended": all(v == 1.0 for v in out.terminateds.values),
+        "async": [v for v, _ in each],
+        "async_ended": all(t for _, t in each),
+        "sync_failure": failed_with(lambda: multi_turn_rewards(batch([samples[0], bad]), task_to_env)),
+        "async_failure": async_failure(),
+    }))
+    for env in task_to_env.values():
+        ray.kill(env)
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{
+      rewards: number[];
+      ndim: number;
+      components: number;
+      users: number[];
+      ids: string[];
+      ended: boolean;
+      async: number[];
+      async_ended: boolean;
+      sync_failure: string;
+      async_failure: string;
+    }>(r);
+    // One reward per sample, one-dimensional: v0.7.0 reads it as a single reward, not K components.
+    expect(out.ndim).toBe(1);
+    expect(out.components).toBe(1);
+    expect(out.ids).toEqual(CASES.map((c) => c.id));
+    expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expectParity(out.users, 'user_reward', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.ended).toBe(true);
+    expectParity(out.async, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.async_ended).toBe(true);
+    expect(out.sync_failure).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
+    expect(out.async_failure).toMatch(
+      /^RuntimeError: Error in sample 1 rollout: .*failed at input: no "verdict".* <- GtalignRewardError$/,
+    );
   });
 });
