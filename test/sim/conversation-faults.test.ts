@@ -129,7 +129,9 @@ describe('eval run --turns: faults inside a conversation', () => {
     // …and the user is told, as for a final-turn failure (which also finishes with status 0).
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/1 turn\(s\) of 1 conversation\(s\) failed to score/);
-    expect(r.stderr).toContain('--resume judges again the ones that failed at the judge, from their stored outputs');
+    expect(r.stderr).toContain(
+      '--resume judges again the ones that failed at the judge, from their stored outputs',
+    );
   });
 
   it('--judge offline: tells how many turns await a verdict and that a judge is needed, not eval score', {

@@ -209,7 +209,9 @@ describe('eval run --turns --resume: judging failed turns again', () => {
       /judged again 1 recorded turn\(s\).*: 0 now scored, 1 failed again and stay counted/,
     );
     expect(r.stderr).toMatch(/1 turn\(s\) of 1 conversation\(s\) failed to score/);
-    expect(r.stderr).toContain('--resume judges again the ones that failed at the judge, from their stored outputs');
+    expect(r.stderr).toContain(
+      '--resume judges again the ones that failed at the judge, from their stored outputs',
+    );
     expect(await readFile(join(out, 'turns.jsonl'), 'utf8')).toBe(turnsBefore);
     expect(await readFile(join(out, 'results.jsonl'), 'utf8')).toBe(resultsBefore);
     expect((await metricsOf(out)).conversations.overall.failed_turns).toBe(1);
