@@ -18,7 +18,7 @@ import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { loadRuns } from '../../src/studio/runs.js';
-import { assistantArgs, assistantScript, cupRow, judgeScript } from '../sim/scripted.js';
+import { assistantScript, cupRow, evalRunArgs, judgeScript } from '../sim/scripted.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
@@ -54,26 +54,14 @@ function forget(): void {
   judge.requests.length = 0;
 }
 
-const JUDGE = ['--judge-model', 'stub-judge', '--judge-vendor', 'vllm', '--judge-retries', '1'];
-
 function args(data: string, out: string, extra: string[] = [], judged = true): string[] {
-  return [
-    'eval',
-    'run',
-    '--data',
+  return evalRunArgs({
     data,
-    '--out',
     out,
-    ...assistantArgs(assistant.baseUrl),
-    ...(judged ? ['--judge-url', judge.baseUrl, ...JUDGE] : ['--judge', 'offline']),
-    '--no-cache',
-    '--tokenizer',
-    'approx',
-    '--no-progress',
-    '--concurrency',
-    '1',
-    ...extra,
-  ];
+    assistantUrl: assistant.baseUrl,
+    judgeUrl: judged ? judge.baseUrl : undefined,
+    extra: [...(judged ? ['--judge-retries', '1'] : []), '--concurrency', '1', ...extra],
+  });
 }
 
 async function writeRows(name: string, ids: string[]): Promise<string> {
@@ -167,7 +155,12 @@ describe('eval run --resume: judging failed records again', () => {
       rescored,
       '--judge-url',
       judge.baseUrl,
-      ...JUDGE,
+      '--judge-model',
+      'stub-judge',
+      '--judge-vendor',
+      'vllm',
+      '--judge-retries',
+      '1',
       '--no-cache',
       '--tokenizer',
       'approx',

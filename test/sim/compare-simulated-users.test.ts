@@ -14,9 +14,9 @@ import { BUILTIN_PERSONAS } from '../../src/sim/persona.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import {
-  assistantArgs,
   assistantScript,
   cupRow,
+  evalRunArgs,
   heldIndex,
   judgeScript,
   simulatedUserArgs,
@@ -34,29 +34,15 @@ async function conversationRun(name: string, extra: string[] = [], userModel = '
   const [asst, usr, judge] = servers as [OpenAIStubServer, OpenAIStubServer, OpenAIStubServer];
   const out = join(dir, name);
   const userArgs = simulatedUserArgs(usr.baseUrl).map((a) => (a === 'stub-user' ? userModel : a));
-  const r = await runCliInProcess([
-    'eval',
-    'run',
-    '--data',
-    data,
-    '--out',
-    out,
-    ...assistantArgs(asst.baseUrl),
-    '--judge-url',
-    judge.baseUrl,
-    '--judge-model',
-    'stub-judge',
-    '--judge-vendor',
-    'vllm',
-    '--no-cache',
-    '--tokenizer',
-    'approx',
-    '--no-progress',
-    ...userArgs,
-    '--persona',
-    'cooperative',
-    ...extra,
-  ]);
+  const r = await runCliInProcess(
+    evalRunArgs({
+      data,
+      out,
+      assistantUrl: asst.baseUrl,
+      judgeUrl: judge.baseUrl,
+      extra: [...userArgs, '--persona', 'cooperative', ...extra],
+    }),
+  );
   expect(r.code, r.stderr).toBe(0);
   return out;
 }

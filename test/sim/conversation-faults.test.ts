@@ -13,9 +13,9 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 import { jsonLines } from '../support/run-folder.js';
 import {
   type Action,
-  assistantArgs,
   assistantScript,
   cupRow,
+  evalRunArgs,
   judgeScript,
   type Message,
   simulatedUserArgs,
@@ -62,36 +62,20 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const JUDGE = [
-  '--judge-url',
-  '',
-  '--judge-model',
-  'stub-judge',
-  '--judge-vendor',
-  'vllm',
-  '--judge-retries',
-  '1',
-];
-
 function args(data: string, out: string, personas: string, extra: string[] = [], judged = true): string[] {
-  return [
-    'eval',
-    'run',
-    '--data',
+  return evalRunArgs({
     data,
-    '--out',
     out,
-    ...assistantArgs(assistant.baseUrl),
-    ...(judged ? JUDGE.map((a) => (a === '' ? judge.baseUrl : a)) : ['--judge', 'offline']),
-    '--no-cache',
-    '--tokenizer',
-    'approx',
-    '--no-progress',
-    ...simulatedUserArgs(user.baseUrl),
-    '--persona',
-    personas,
-    ...extra,
-  ];
+    assistantUrl: assistant.baseUrl,
+    judgeUrl: judged ? judge.baseUrl : undefined,
+    extra: [
+      ...(judged ? ['--judge-retries', '1'] : []),
+      ...simulatedUserArgs(user.baseUrl),
+      '--persona',
+      personas,
+      ...extra,
+    ],
+  });
 }
 
 async function writeRows(name: string, rows: object[]): Promise<string> {

@@ -25,9 +25,9 @@ import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/run-folder.js';
 import {
-  assistantArgs,
   assistantScript,
   cupRow,
+  evalRunArgs,
   judgeScript,
   type Message,
   simulatedUserArgs,
@@ -79,29 +79,22 @@ function forget(): void {
   judge.requests.length = 0;
 }
 
-const JUDGE = ['--judge-model', 'stub-judge', '--judge-vendor', 'vllm', '--judge-retries', '1'];
-
 function args(data: string, out: string, extra: string[] = [], judged = true): string[] {
-  return [
-    'eval',
-    'run',
-    '--data',
+  return evalRunArgs({
     data,
-    '--out',
     out,
-    ...assistantArgs(assistant.baseUrl),
-    ...(judged ? ['--judge-url', judge.baseUrl, ...JUDGE] : ['--judge', 'offline']),
-    '--no-cache',
-    '--tokenizer',
-    'approx',
-    '--no-progress',
-    ...simulatedUserArgs(user.baseUrl),
-    '--persona',
-    'cooperative',
-    '--concurrency',
-    '1',
-    ...extra,
-  ];
+    assistantUrl: assistant.baseUrl,
+    judgeUrl: judged ? judge.baseUrl : undefined,
+    extra: [
+      ...(judged ? ['--judge-retries', '1'] : []),
+      ...simulatedUserArgs(user.baseUrl),
+      '--persona',
+      'cooperative',
+      '--concurrency',
+      '1',
+      ...extra,
+    ],
+  });
 }
 
 async function writeRows(name: string, rows: object[]): Promise<string> {

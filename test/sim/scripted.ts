@@ -133,6 +133,35 @@ export const assistantArgs = (url: string, model = 'stub-assistant'): string[] =
   'vllm',
 ];
 
+/**
+ * `eval run` of `data` into `out` against the scripted assistant at `assistantUrl`, judged by the scripted
+ * judge at `judgeUrl` (`--judge offline` when undefined), with no cache, the approximate tokenizer and no
+ * progress line; `extra` flags last.
+ */
+export const evalRunArgs = (options: {
+  data: string;
+  out: string;
+  assistantUrl: string;
+  judgeUrl: string | undefined;
+  extra?: readonly string[];
+}): string[] => [
+  'eval',
+  'run',
+  '--data',
+  options.data,
+  '--out',
+  options.out,
+  ...assistantArgs(options.assistantUrl),
+  ...(options.judgeUrl === undefined
+    ? ['--judge', 'offline']
+    : ['--judge-url', options.judgeUrl, '--judge-model', 'stub-judge', '--judge-vendor', 'vllm']),
+  '--no-cache',
+  '--tokenizer',
+  'approx',
+  '--no-progress',
+  ...(options.extra ?? []),
+];
+
 /** `eval run`'s flags for three-turn conversations with the scripted simulated user at `url`. */
 export const simulatedUserArgs = (url: string): string[] => [
   '--turns',
