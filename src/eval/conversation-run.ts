@@ -60,6 +60,7 @@ import {
   type UserTurnRecord,
 } from './conversation-store.js';
 import { computeMetrics, isFailedReward, isJudgeFailure, isUnjudgedReward, type Metrics } from './metrics.js';
+import { changedDataProblem } from './resume-data.js';
 import {
   type AssistantOptions,
   assistantProducer,
@@ -332,6 +333,10 @@ export async function evaluateConversations(
         `${store.dir} holds conversations that are not among the selected rows and personas (e.g. ${stray[0]}); the data files or --persona changed?`,
       );
     }
+    const unitById = new Map(units.map((u) => [u.id, u]));
+    // A conversation's turns were generated and its intent drawn from its row as it was.
+    const changed = changedDataProblem(store.records, (id) => unitById.get(id)?.row);
+    if (changed !== undefined) throw new EvalRunError(`cannot resume ${store.dir}: ${changed}`);
     const recorded = new Map<string, TurnRecord[]>();
     for (const t of turnLog.turns) {
       const list = recorded.get(t.conversation) ?? [];
@@ -532,6 +537,12 @@ export async function evaluateConversations(
         await store.supersede(record);
         rejudged.records++;
         return;
+      }
+      // A resumed run may hold the metrics.json of an earlier, complete set of conversations (the data
+      // file grew): it goes before the records change, and is written again once the run is complete.
+      if (stored.size > 0) {
+        metricsRemoved ??= removeMetrics(store.dir, options.fs);
+        await metricsRemoved;
       }
       await store.append(record);
       progress.written++;

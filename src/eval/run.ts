@@ -57,6 +57,7 @@ import {
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
 import { computeMetrics, isFailedReward, isJudgeFailure, type Metrics } from './metrics.js';
+import { changedDataProblem } from './resume-data.js';
 import { removeMetrics, writeMetrics } from './run-dir.js';
 import { type FileOps, openRunStore, type RunConfig, type RunStore } from './store.js';
 import { countOutputTokens, type TokenCounter } from './tokens.js';
@@ -481,6 +482,12 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       }
       const record = buildRecord(row, output, reward, tokenCounter, performance.now() - started);
       try {
+        // A resumed run may hold the metrics.json of an earlier, complete set of rows (the data file
+        // grew): it goes before the records change, and is written again once the run is complete.
+        if (stored.size > 0) {
+          metricsRemoved ??= removeMetrics(store.dir, options.fs);
+          await metricsRemoved;
+        }
         await store.append(record);
       } catch (err) {
         fatal ??= err;
@@ -604,6 +611,9 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
         `${store.dir} holds records of ${stray.length} row(s) that are not among the selected rows (e.g. ${stray[0]}); the data files changed?`,
       );
     }
+    const byId = new Map(options.rows.map((r) => [r.id, r]));
+    const changed = changedDataProblem(store.records, (id) => byId.get(id));
+    if (changed !== undefined) throw new EvalRunError(`cannot resume ${store.dir}: ${changed}`);
     options.onStart?.({
       total: options.rows.length,
       resumed: options.rows.filter((r) => store.done.has(r.id)).length,
