@@ -150,6 +150,14 @@ export function joinResponses(
       });
       continue;
     }
+    if (first !== undefined && out[first.index]!.response !== v.response) {
+      // A superseding line scores the same output again (run-dir.ts's rule for results.jsonl).
+      problems.push({
+        line,
+        message: `a superseding line for row ${row.id} with another response than line ${first.line}'s ("supersedes": true replaces a record with the same output scored again)`,
+      });
+      continue;
+    }
     if (first === undefined) taken.set(row.id, { line, index: out.length });
     out[first?.index ?? out.length] = {
       line,

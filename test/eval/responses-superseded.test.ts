@@ -53,4 +53,21 @@ describe('eval score: superseded records of a responses file', () => {
       },
     ]);
   });
+
+  it('refuses a superseding line with another response than the line it replaces, as the run readers do', () => {
+    let err: unknown;
+    try {
+      joinResponses(text({ id: 'a', response: 'A' }, { id: 'a', response: 'other', supersedes: true }), rows);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ResponsesError);
+    expect((err as ResponsesError).problems).toEqual([
+      {
+        line: 2,
+        message:
+          'a superseding line for row a with another response than line 1\'s ("supersedes": true replaces a record with the same output scored again)',
+      },
+    ]);
+  });
 });
