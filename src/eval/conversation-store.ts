@@ -90,7 +90,8 @@ export function turnKey(turn: Pick<TurnRecord, 'conversation' | 'role' | 'turn'>
   return `${turn.conversation}\u0000${turn.role}\u0000${turn.turn}`;
 }
 
-function isTurn(v: unknown): v is TurnRecord {
+/** Whether a parsed line of turns.jsonl is a turn record (the shape every reader relies on). */
+export function isTurn(v: unknown): v is TurnRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   if (typeof r.conversation !== 'string' || !Number.isSafeInteger(r.turn) || (r.turn as number) < 1)

@@ -12,7 +12,7 @@ import { parsePayoff } from '../chain/payoff.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { loadRows } from '../data/load.js';
 import { conversationSummaryOf, type SummaryLike } from '../eval/conversation-metrics.js';
-import { TURNS_FILE, type TurnRecord, turnKey } from '../eval/conversation-store.js';
+import { isTurn, TURNS_FILE, type TurnRecord, turnKey } from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { welfareOf } from '../eval/record-intervals.js';
 import { questionOf } from '../eval/run.js';
@@ -113,21 +113,27 @@ async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, T
   let skipped = 0;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    let turn: TurnRecord;
+    let turn: unknown;
     try {
-      turn = JSON.parse(line) as TurnRecord;
+      turn = JSON.parse(line);
     } catch {
       skipped++;
       continue;
     }
-    if (typeof turn?.conversation !== 'string' || (turn.role !== 'assistant' && turn.role !== 'user')) {
+    // The resume's own checks: a turn's shape, and only an assistant turn marked "supersedes" replaces
+    // the earlier line of its turn (a line the resume would refuse is not shown either).
+    if (!isTurn(turn)) {
+      skipped++;
+      continue;
+    }
+    const key = turnKey(turn);
+    const earlier = at.get(key);
+    if (earlier !== undefined && !(turn.role === 'assistant' && turn.supersedes === true)) {
       skipped++;
       continue;
     }
     const list = out.get(turn.conversation) ?? [];
     out.set(turn.conversation, list);
-    const key = turnKey(turn);
-    const earlier = at.get(key);
     if (earlier !== undefined) list[earlier] = turn;
     else {
       at.set(key, list.length);

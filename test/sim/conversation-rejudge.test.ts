@@ -7,7 +7,7 @@
  * library with a file system that fails the record's write.
  */
 
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { resolvePersonas } from '../../src/sim/persona.js';
-import { loadRuns } from '../../src/studio/runs.js';
+import { itemView, loadRuns } from '../../src/studio/runs.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
@@ -186,6 +186,27 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     expect(judge.requests).toHaveLength(0);
     expect(await jsonLines(join(out, 'turns.jsonl'))).toHaveLength(4);
     expect(await jsonLines(join(out, 'results.jsonl'))).toHaveLength(2);
+  });
+
+  it('the studio shows a thread as the resume reads it: lines that are not turns, or replace a turn unmarked, are left out', {
+    timeout: 60_000,
+  }, async () => {
+    const { out } = await runWithJudgeDown('studio-lines');
+    const id = 'studio-lines-1~cooperative';
+    const turns = await jsonLines(join(out, 'turns.jsonl'));
+    // A superseding line without its reward, and a second user line: the resume refuses both.
+    await appendFile(
+      join(out, 'turns.jsonl'),
+      `${JSON.stringify({ conversation: id, role: 'assistant', turn: 1, supersedes: true })}\n` +
+        `${JSON.stringify({ ...turns.find((t) => t.role === 'user'), text: 'edited' })}\n`,
+    );
+    const [loaded] = await loadRuns([out]);
+    expect(loaded!.threads.get(id)).toEqual(turns);
+    expect(loaded!.warnings).toContain('turns.jsonl: 2 line(s) that are not turns, not shown');
+    const record = loaded!.records.find((r) => r.id === id)!;
+    expect(itemView(loaded!, record).thread.map((t) => `${t.role}${t.turn}`)).toEqual(
+      turns.map((t) => `${t.role}${t.turn}`),
+    );
   });
 
   it('a judge that fails again leaves the turn failed, counted and told; nothing is written', {
