@@ -117,10 +117,15 @@ export class ConfigMismatchError extends RunStoreError {
     const shown = differences
       .slice(0, 4)
       .map((d) => `${d.field}: saved ${brief(d.saved)}, now ${brief(d.now)}`);
+    // The simulator's fingerprint (src/sim/fingerprint.ts) is no option: only the gtalign that started the
+    // run matches it.
+    const simulator = differences.some((d) => d.field === 'generation.conversation.simulator')
+      ? "; the simulated user's own code differs from the one that started this run (another gtalign version), which no option can match: resume with that version"
+      : '';
     super(
       `cannot resume ${dir}: the run was started with other settings (${shown.join('; ')}${
         differences.length > shown.length ? `; and ${differences.length - shown.length} more` : ''
-      }); resume with the same options, or start a new run with another --out`,
+      })${simulator}; resume with the same options, or start a new run with another --out`,
     );
     this.name = 'ConfigMismatchError';
   }

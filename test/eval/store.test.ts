@@ -252,6 +252,14 @@ describe('the run store', () => {
     ]);
     const message = new ConfigMismatchError('RUN', compareConfigs(saved, now)).message;
     expect(message).toContain('generation.conversation.seed: saved 1, now 7');
+    expect(message).not.toContain('simulated user');
+    // The simulator's fingerprint is no option: the message says what would match it.
+    const upgraded = new ConfigMismatchError('RUN', [
+      { field: 'generation.conversation.simulator', saved: 'sha256:aaaa', now: 'sha256:bbbb' },
+    ]).message;
+    expect(upgraded).toContain(
+      "the simulated user's own code differs from the one that started this run (another gtalign version)",
+    );
     // Lists of another length are shown whole.
     const longer = config({
       generation: {
