@@ -126,6 +126,11 @@ export function supersedeProblem(earlier: RunRecord, later: RunRecord): string |
       : "a single-turn record follows a conversation's record";
     return `"supersedes" replaces a record of the same kind, and ${which}`;
   }
+  // A record is superseded with its row's own data: a line with another row's is not a judging again.
+  for (const field of ['data_source', 'ground_truth'] as const) {
+    if (later[field] !== earlier[field])
+      return `"supersedes" replaces a record of the same row, and the "${field}" differs`;
+  }
   if (!conversation && later.response !== earlier.response) {
     return `"supersedes" replaces a single-turn record with the same output scored again, and the "response" differs`;
   }
@@ -183,6 +188,14 @@ export function parseResults(
       if (record.supersedes !== true) problems.push({ file, line, message: duplicate });
       else if (problem !== undefined) problems.push({ file, line, message: `${duplicate}: ${problem}` });
       else records[first.index] = record;
+      continue;
+    }
+    if (record.supersedes === true) {
+      problems.push({
+        file,
+        line,
+        message: `"supersedes" on the first line of id ${JSON.stringify(id)}: there is no earlier record to replace`,
+      });
       continue;
     }
     seen.set(id, { line, index: records.length });

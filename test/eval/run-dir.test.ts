@@ -112,6 +112,18 @@ describe('parseResults', () => {
     const mixed = parseResults(line(failed) + line(conversation));
     expect(mixed.records).toEqual([failed]);
     expect(mixed.problems[0]!.message).toMatch(/a conversation's record follows a single-turn record$/);
+    // Another row's data: not the same row judged again.
+    const otherRow = parseResults(line(failed) + line({ ...rejudged, data_source: 'minerva' }));
+    expect(otherRow.records).toEqual([failed]);
+    expect(otherRow.problems[0]!.message).toMatch(/a record of the same row, and the "data_source" differs$/);
+    const otherTruth = parseResults(line(failed) + line({ ...rejudged, ground_truth: 'other' }));
+    expect(otherTruth.problems[0]!.message).toMatch(/and the "ground_truth" differs$/);
+    // A superseding line with nothing before it replaces nothing.
+    const orphan = parseResults(line(other) + line(rejudged));
+    expect(orphan.records).toEqual([other]);
+    expect(orphan.problems.map((p) => [p.line, p.message])).toEqual([
+      [2, '"supersedes" on the first line of id "a": there is no earlier record to replace'],
+    ]);
   });
 
   it('skips an interrupted last line with a warning, but not a bad line in the middle', () => {
