@@ -16,7 +16,7 @@
  * character is kept for models of random weights (`insideCharacters`): node-llama-cpp copies a bias into
  * arrays before every token, and a ban of 130k–260k tokens costs 9–15 ms a token here, spent on the event
  * loop, for a trained model that does not need it (it finishes the characters it starts). The vocabulary is
- * read on the first generation (0.02–0.2 s for 32k–262k tokens).
+ * read when the model loads (0.02–0.2 s for 32k–262k tokens).
  *
  * TokenBias cannot ban an end-of-generation token, so an output may still end inside a character: local.ts
  * leaves those bytes out. A token whose bytes cannot be read (see token-bytes.ts) is never banned, and after
