@@ -71,7 +71,7 @@ import {
   type StartInfo,
   scoreRow,
 } from './run.js';
-import { removeMetrics, writeMetrics } from './run-dir.js';
+import { beforeRecordsChange, writeMetrics } from './run-dir.js';
 import { openRunStore, type RunStore } from './store.js';
 import { countOutputTokens } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
@@ -378,22 +378,30 @@ export async function evaluateConversations(
     const maxFailures = Math.max(1, options.maxFailures ?? 10);
     let consecutiveFailures = 0;
     let next = 0;
-    // Removed before the first record changes: it describes the records before (see removeMetrics).
-    let metricsRemoved: Promise<void> | undefined;
+    // metrics.json goes before the first record changes: it describes the records before.
+    const recordsChange = beforeRecordsChange(store.dir, options.fs, stored.size > 0);
 
-    /** Scores a recorded turn again from its output; a turn now scored is superseded in the log. */
-    const rejudge = async (unit: Unit, turn: AssistantTurnRecord): Promise<AssistantTurnRecord> => {
-      // The final turn of an ambiguity row is scored by the held meaning, as when it was generated.
+    /**
+     * The reward of an assistant turn (`output` the whole output, `response` its response block): the
+     * final turn of an ambiguity row by the meaning the user holds, the others by the judge, alike when the
+     * turn is generated and when it is judged again.
+     */
+    const scoreTurn = (unit: Unit, output: string, response: string, final: boolean) => {
       const verdict =
-        turn.next === 'end' && unit.intent.meaning !== undefined
-          ? meaningCorrect(turn.response, unit.intent.meaning)
+        final && unit.intent.meaning !== undefined
+          ? meaningCorrect(response, unit.intent.meaning)
           : undefined;
-      const reward = await scoreRow(
+      return scoreRow(
         unit.row,
-        { response: turn.output, ...(verdict === undefined ? {} : { verdict }) },
+        { response: output, ...(verdict === undefined ? {} : { verdict }) },
         scoring,
         stats,
       );
+    };
+
+    /** Scores a recorded turn again from its output; a turn now scored is superseded in the log. */
+    const rejudge = async (unit: Unit, turn: AssistantTurnRecord): Promise<AssistantTurnRecord> => {
+      const reward = await scoreTurn(unit, turn.output, turn.response, turn.next === 'end');
       rejudged.turns++;
       if (isFailedReward(reward)) return turn;
       const scored: AssistantTurnRecord = { ...turn, reward, supersedes: true };
@@ -441,17 +449,7 @@ export async function evaluateConversations(
             seed: sim.seed,
             conversation: unit.id,
           });
-          const final = decision.next === 'end';
-          const verdict =
-            final && unit.intent.meaning !== undefined
-              ? meaningCorrect(response, unit.intent.meaning)
-              : undefined;
-          const reward = await scoreRow(
-            unit.row,
-            { response: output.response, ...(verdict === undefined ? {} : { verdict }) },
-            scoring,
-            stats,
-          );
+          const reward = await scoreTurn(unit, output.response, response, decision.next === 'end');
           a = {
             conversation: unit.id,
             turn: t,
@@ -532,18 +530,14 @@ export async function evaluateConversations(
       };
       if (before !== undefined) {
         if (!recordBehindTurns(before, turns)) return;
-        metricsRemoved ??= removeMetrics(store.dir, options.fs);
-        await metricsRemoved;
+        await recordsChange();
         await store.supersede(record);
         rejudged.records++;
         return;
       }
       // A resumed run may hold the metrics.json of an earlier, complete set of conversations (the data
-      // file grew): it goes before the records change, and is written again once the run is complete.
-      if (stored.size > 0) {
-        metricsRemoved ??= removeMetrics(store.dir, options.fs);
-        await metricsRemoved;
-      }
+      // file grew); it is written again once the run is complete.
+      await recordsChange();
       await store.append(record);
       progress.written++;
       if (summary.failed_turns + summary.unjudged_turns > 0) progress.unscored++;

@@ -297,11 +297,10 @@ export async function writeMetrics(dir: string, metrics: Metrics, fs?: FileOps):
 }
 
 /**
- * Removes metrics.json from the run folder (none there is fine): done before a finished run's records
- * change (a conversation run re-judging a turn), so that no reader takes metrics of the records before
- * for those after; the run writes it again once complete.
+ * Removes metrics.json from the run folder (none there is fine), so that no reader takes metrics of the
+ * records before for those after (see {@link beforeRecordsChange}); the run writes it again once complete.
  */
-export async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Promise<void> {
+async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Promise<void> {
   const path = join(resolve(dir), 'metrics.json');
   await fileOp('remove', path, async () => {
     try {
@@ -314,6 +313,24 @@ export async function removeMetrics(dir: string, fs: FileOps = nodeFileOps): Pro
     // left beside the superseded records.
     await syncDir(fs, resolve(dir));
   });
+}
+
+/**
+ * What a run calls before each change to its records (a superseding line, a new record): the first call
+ * removes metrics.json, which described the records before, and the others wait for that. A run that
+ * started with no records has no metrics.json to remove and does nothing.
+ */
+export function beforeRecordsChange(
+  dir: string,
+  fs: FileOps | undefined,
+  hadRecords: boolean,
+): () => Promise<void> {
+  let removed: Promise<void> | undefined;
+  return () => {
+    if (!hadRecords) return Promise.resolve();
+    removed ??= removeMetrics(dir, fs);
+    return removed;
+  };
 }
 
 /** Display names for several runs: each run's name, made unique with a `#2`, `#3`… suffix. */

@@ -58,7 +58,7 @@ import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
 import { computeMetrics, isFailedReward, isJudgeFailure, type Metrics } from './metrics.js';
 import { changedDataProblem } from './resume-data.js';
-import { removeMetrics, writeMetrics } from './run-dir.js';
+import { beforeRecordsChange, writeMetrics } from './run-dir.js';
 import { type FileOps, openRunStore, type RunConfig, type RunStore } from './store.js';
 import { countOutputTokens, type TokenCounter } from './tokens.js';
 import type { RunRecord, RunReward } from './types.js';
@@ -382,8 +382,8 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
   // The recorded rows first: judging again asks only the judge.
   const work = [...rowsToJudgeAgain(options.rows, store, scoring), ...todo];
   const rejudged: RejudgedRecords = { records: 0, scored: 0 };
-  // Removed before the first record changes: it describes the records before (see removeMetrics).
-  let metricsRemoved: Promise<void> | undefined;
+  // metrics.json goes before the first record changes: it describes the records before.
+  const recordsChange = beforeRecordsChange(store.dir, options.fs, stored.size > 0);
   const progress: RunProgress = {
     total: options.rows.length,
     resumed: options.rows.length - todo.length,
@@ -417,8 +417,7 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
     const reward = await scoreRow(row, { response: before.response }, scoring, stats);
     rejudged.records++;
     if (isFailedReward(reward)) return;
-    metricsRemoved ??= removeMetrics(store.dir, options.fs);
-    await metricsRemoved;
+    await recordsChange();
     // The record's time is the generation's and both scorings.
     const durationMs = Math.round(((before.durationMs ?? 0) + performance.now() - started) * 1000) / 1000;
     await store.supersede({ ...before, reward, durationMs });
@@ -483,11 +482,8 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       const record = buildRecord(row, output, reward, tokenCounter, performance.now() - started);
       try {
         // A resumed run may hold the metrics.json of an earlier, complete set of rows (the data file
-        // grew): it goes before the records change, and is written again once the run is complete.
-        if (stored.size > 0) {
-          metricsRemoved ??= removeMetrics(store.dir, options.fs);
-          await metricsRemoved;
-        }
+        // grew); it is written again once the run is complete.
+        await recordsChange();
         await store.append(record);
       } catch (err) {
         fatal ??= err;
