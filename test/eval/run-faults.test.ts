@@ -20,6 +20,7 @@ import { type ChatModel, ChatModelError, type GenerateResult } from '../../src/l
 import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
 import type { JudgeFamily } from '../../src/reward/rubrics.js';
 import { type ErrorCode, type Fault, faultyFs, systemError } from '../support/faulty-fs.js';
+import { libraryRunConfig } from '../support/run-folder.js';
 
 const STAGE1 =
   '<thinking>Clear enough.</thinking>\n<payoff>\n' +
@@ -75,17 +76,8 @@ const judge = {
 } as unknown as Judge;
 
 const CONFIG: RunConfig = {
-  schema: 'gtalign.run/1',
-  name: 'faults',
-  command: 'eval run',
-  gtalign: 'test',
-  createdAt: 'now',
-  data: { files: [], dataSources: [], limit: null },
-  mode: 'assistant',
+  ...libraryRunConfig('faults'),
   backend: { kind: 'in-process', model: 'scripted' },
-  judge: { kind: 'live', model: 'fake' },
-  reward: { configId: 'x', config: {}, mathCheck: true },
-  tokenizer: { name: 'approx', exact: false, description: 'approx' },
 };
 
 let dir: string;

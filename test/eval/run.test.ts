@@ -23,6 +23,7 @@ import {
 import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
 import type { JudgeFamily } from '../../src/reward/rubrics.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
+import { libraryRunConfig } from '../support/run-folder.js';
 
 // The paper's example matrix: the sum rule picks VQ_CQ.
 const STAGE1 =
@@ -125,19 +126,7 @@ function fakeJudge(fail?: (family: JudgeFamily) => boolean): Judge & { asked: nu
 }
 
 function config(name: string): RunConfig {
-  return {
-    schema: 'gtalign.run/1',
-    name,
-    command: 'eval run',
-    gtalign: 'test',
-    createdAt: 'now',
-    data: { files: [], dataSources: [], limit: null },
-    mode: 'assistant',
-    backend: { kind: 'in-process', model: 'fake' },
-    judge: { kind: 'live', model: 'fake' },
-    reward: { configId: 'x', config: {}, mathCheck: true },
-    tokenizer: { name: 'approx', exact: false, description: 'approx' },
-  };
+  return { ...libraryRunConfig(name), backend: { kind: 'in-process', model: 'fake' } };
 }
 
 let dir: string;

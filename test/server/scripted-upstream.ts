@@ -5,6 +5,7 @@
  * its one-line instruction.
  */
 import { parsePayoff } from '../../src/chain/payoff.js';
+import { DINOSAUR_MATRIX } from '../../src/game/paper-example.js';
 import { selectCell } from '../../src/game/select.js';
 import type { PayoffMatrix } from '../../src/game/spec.js';
 import type { StubReply, StubRequestBody } from '../support/openai-stub-server.js';
@@ -18,14 +19,8 @@ export const STAGE1 =
   '{"DQ_DA": {"LLM": 1.6, "user": 2.8}, "DQ_CQ": {"LLM": 1.3, "user": 2.7}, "DQ_AQ": {"LLM": 1.0, "user": 2.5}, ' +
   '"VQ_DA": {"LLM": 1.9, "user": 2.4}, "VQ_CQ": {"LLM": 1.7, "user": 2.9}, "VQ_AQ": {"LLM": 1.4, "user": 2.3}}' +
   '\n</payoff>';
-export const MATRIX: PayoffMatrix = {
-  DQ_DA: { LLM: 1.6, user: 2.8 },
-  DQ_CQ: { LLM: 1.3, user: 2.7 },
-  DQ_AQ: { LLM: 1.0, user: 2.5 },
-  VQ_DA: { LLM: 1.9, user: 2.4 },
-  VQ_CQ: { LLM: 1.7, user: 2.9 },
-  VQ_AQ: { LLM: 1.4, user: 2.3 },
-};
+/** The matrix STAGE1 writes: the paper's worked example. */
+export const MATRIX: PayoffMatrix = DINOSAUR_MATRIX;
 export const PAPER_API_MATRIX: PayoffMatrix = {
   DQ_DA: { LLM: 2.6, user: 2.3 },
   DQ_CQ: { LLM: 1.3, user: 2.2 },
