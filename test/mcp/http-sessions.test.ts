@@ -7,9 +7,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningMcpServer, startMcpHttpServer } from '../../src/mcp/http.js';
-import { createGtalignMcpServer } from '../../src/mcp/server.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import type { RunningMcpServer } from '../../src/mcp/http.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { startMcpOverHttp } from './http-server.js';
 
 const TOKEN = 'test-mcp-session-token';
 let upstream: OpenAIStubServer;
@@ -17,14 +17,7 @@ let server: RunningMcpServer;
 
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(() => ({ hang: true }));
-  const model = stubModel(upstream);
-  server = await startMcpHttpServer({
-    createServer: () =>
-      createGtalignMcpServer({ model: () => Promise.resolve(model), defaults: {}, log: () => {} }),
-    token: TOKEN,
-    port: 0,
-    log: () => {},
-  });
+  server = await startMcpOverHttp(upstream, TOKEN);
 });
 afterAll(async () => {
   await server?.close();

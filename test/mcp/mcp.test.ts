@@ -12,8 +12,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningMcpServer, startMcpHttpServer } from '../../src/mcp/http.js';
-import { createGtalignMcpServer } from '../../src/mcp/server.js';
+import type { RunningMcpServer } from '../../src/mcp/http.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import {
   dinosaurScript,
@@ -23,7 +22,8 @@ import {
   RESPONSES,
 } from '../server/scripted-upstream.js';
 import { cliArgs, REPO_ROOT } from '../support/cli.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { startMcpOverHttp } from './http-server.js';
 
 const TOOLS = ['analyze_game', 'decide', 'respond', 'score_reward', 'steer'];
 
@@ -215,14 +215,7 @@ describe('over streamable HTTP', () => {
   let server: RunningMcpServer;
   const TOKEN = 'test-mcp-token-0123456789';
   beforeAll(async () => {
-    const model = stubModel(upstream);
-    server = await startMcpHttpServer({
-      createServer: () =>
-        createGtalignMcpServer({ model: () => Promise.resolve(model), defaults: {}, log: () => {} }),
-      token: TOKEN,
-      port: 0,
-      log: () => {},
-    });
+    server = await startMcpOverHttp(upstream, TOKEN);
   });
   afterAll(async () => {
     await server.close();
