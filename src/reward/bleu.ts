@@ -8,9 +8,9 @@
  *   double, 2.2250738585072014e-308 (NLTK's "method0"), so the score is tiny but not exactly 0;
  * - BLEU = BP · exp(fsum(0.25 · ln p_n)), BP = 1 if hyp > ref else exp(1 − ref / hyp).
  *
- * Speed: n-grams are interned level by level (an n-gram is the pair (its (n−1)-gram id, its last
- * character id)) in an open-addressing table over typed arrays, so the work is linear and no strings
- * are built.
+ * Speed: the reference's n-grams are interned level by level (an n-gram is the pair (its (n−1)-gram id,
+ * its last character id)) in a table over typed arrays, and each hypothesis n-gram is looked up only
+ * while its prefix is still a reference n-gram, so the work is linear and no strings are built.
  */
 
 /** `sys.float_info.min` in Python. */
@@ -76,8 +76,14 @@ export interface BleuDetail {
   referenceLength: number;
 }
 
+// Only the reference's n-grams are interned: a hypothesis n-gram the reference lacks can match nothing,
+// and neither can any longer n-gram that starts with it, so it gets id NONE and is never looked up again.
+// The tables then stay as small as the reference (in cache), and a long hypothesis against a short
+// reference (the writing tasks' usual case) costs one table lookup per position that can still match.
+const NONE = -1;
+
 // Reusable scratch space, grown on demand and never shrunk (scoring runs in tight loops).
-let codes = new Int32Array(1024); // character ids: reference, then hypothesis
+let codes = new Int32Array(1024); // character ids: reference, then hypothesis (NONE: not in the reference)
 let ids = new Int32Array(1024); // n-gram ids of the current order, per position
 let counts = new Int32Array(1024); // remaining reference counts per n-gram id
 // BMP characters map to dense ids through a stamped direct table; astral ones through a Map.
@@ -86,10 +92,10 @@ const bmpId = new Int32Array(65536);
 let charStamp = 0;
 const astralIds = new Map<number, number>();
 // (n−1)-gram id × alphabet + character id → n-gram id: a stamped direct table when the key space is
-// small (always, for natural text), an open-addressing hash table otherwise.
+// small (always, for natural text), an open-addressing hash table otherwise. The direct table keeps
+// stamp and id side by side (one cache line per lookup).
 const DIRECT_LIMIT = 1 << 20;
-let directStamp = new Int32Array(0);
-let directVal = new Int32Array(0);
+let direct = new Int32Array(0);
 let hashKeys = new Float64Array(0);
 let hashVals = new Int32Array(0);
 let hashStamp = new Int32Array(0);
@@ -111,17 +117,21 @@ function ensureScratch(n: number): void {
 function nextTableStamp(): number {
   tableStamp++;
   if (tableStamp === 0x7fffffff) {
-    directStamp.fill(0);
+    direct.fill(0);
     hashStamp.fill(0);
     tableStamp = 1;
   }
   return tableStamp;
 }
 
-/** Writes dense character ids of the code points of `s` at `codes[offset…]`; returns how many. */
-function encode(s: string, offset: number, alphabet: { size: number }): number {
+/**
+ * Writes the character ids of the code points of `s` at `codes[offset…]`; returns how many. With `grow`
+ * a new character gets the next id; without, it gets NONE (a hypothesis character the reference lacks).
+ */
+function encode(s: string, offset: number, alphabet: { size: number }, grow: boolean): number {
   let n = offset;
   const len = s.length;
+  const codes_ = codes;
   for (let i = 0; i < len; i++) {
     const c = s.charCodeAt(i);
     let id: number;
@@ -129,26 +139,27 @@ function encode(s: string, offset: number, alphabet: { size: number }): number {
       const cp = ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00) + 0x10000;
       i++;
       const known = astralIds.get(cp);
-      if (known === undefined) {
+      if (known !== undefined) id = known;
+      else if (grow) {
         id = alphabet.size++;
         astralIds.set(cp, id);
-      } else id = known;
+      } else id = NONE;
     } else if (bmpStamp[c] === charStamp) {
       id = bmpId[c] as number;
-    } else {
+    } else if (grow) {
       bmpStamp[c] = charStamp;
       id = alphabet.size++;
       bmpId[c] = id;
-    }
-    codes[n++] = id;
+    } else id = NONE;
+    codes_[n++] = id;
   }
   return n - offset;
 }
 
 /**
- * Replaces `ids[i]` (an (n−1)-gram id) by the id of the n-gram at i for every n-gram of the reference
- * and the hypothesis, counting reference n-grams and clipped hypothesis matches on the way.
- * Returns [distinct n-grams, matches].
+ * Replaces `ids[i]` (an (n−1)-gram id) by the id of the n-gram at i: for every n-gram of the reference,
+ * counting them, then for every hypothesis n-gram, NONE unless the reference has it, counting clipped
+ * matches. Returns [distinct reference n-grams, matches].
  */
 function nextOrder(
   n: number,
@@ -161,41 +172,40 @@ function nextOrder(
   let distinct = 0;
   let matched = 0;
   const keySpace = prevDistinct * alphabet;
-  if (counts.length < total) counts = new Int32Array(pow2AtLeast(total));
+  if (counts.length < refLen) counts = new Int32Array(pow2AtLeast(refLen));
   // Locals, not the module's mutable bindings, in the hot loops (V8 optimizes them far better).
   const ids_ = ids;
   const codes_ = codes;
   const counts_ = counts;
   if (keySpace <= DIRECT_LIMIT) {
-    if (directStamp.length < keySpace) {
-      directStamp = new Int32Array(pow2AtLeast(keySpace));
-      directVal = new Int32Array(directStamp.length);
-    }
-    const dStamp = directStamp;
-    const dVal = directVal;
+    if (direct.length < 2 * keySpace) direct = new Int32Array(pow2AtLeast(2 * keySpace));
+    const table = direct;
     for (let i = 0; i + n <= refLen; i++) {
-      const key = (ids_[i] as number) * alphabet + (codes_[i + n - 1] as number);
+      const slot = 2 * ((ids_[i] as number) * alphabet + (codes_[i + n - 1] as number));
       let id: number;
-      if (dStamp[key] === stamp) id = dVal[key] as number;
+      if (table[slot] === stamp) id = table[slot + 1] as number;
       else {
-        dStamp[key] = stamp;
+        table[slot] = stamp;
         id = distinct++;
-        dVal[key] = id;
+        table[slot + 1] = id;
         counts_[id] = 0;
       }
       ids_[i] = id;
       counts_[id] = (counts_[id] as number) + 1;
     }
     for (let i = refLen; i + n <= total; i++) {
-      const key = (ids_[i] as number) * alphabet + (codes_[i + n - 1] as number);
-      let id: number;
-      if (dStamp[key] === stamp) id = dVal[key] as number;
-      else {
-        dStamp[key] = stamp;
-        id = distinct++;
-        dVal[key] = id;
-        counts_[id] = 0;
+      const prev = ids_[i] as number;
+      const last = codes_[i + n - 1] as number;
+      if (prev === NONE || last === NONE) {
+        ids_[i] = NONE;
+        continue;
       }
+      const slot = 2 * (prev * alphabet + last);
+      if (table[slot] !== stamp) {
+        ids_[i] = NONE;
+        continue;
+      }
+      const id = table[slot + 1] as number;
       ids_[i] = id;
       const left = counts_[id] as number;
       if (left > 0) {
@@ -205,7 +215,7 @@ function nextOrder(
     }
     return [distinct, matched];
   }
-  const size = pow2AtLeast(2 * total);
+  const size = pow2AtLeast(2 * refLen);
   if (hashKeys.length < size) {
     hashKeys = new Float64Array(size);
     hashVals = new Int32Array(size);
@@ -216,17 +226,29 @@ function nextOrder(
   const hVals = hashVals;
   const hStamp = hashStamp;
   for (let i = 0; i + n <= total; i++) {
-    if (i >= refLen - n + 1 && i < refLen) continue; // positions whose n-gram would cross into the hypothesis
-    const key = (ids_[i] as number) * alphabet + (codes_[i + n - 1] as number);
+    if (i >= refLen - n + 1 && i < refLen) {
+      i = refLen - 1; // positions whose n-gram would cross into the hypothesis
+      continue;
+    }
+    const prev = ids_[i] as number;
+    const last = codes_[i + n - 1] as number;
+    const inRef = i < refLen;
+    if (!inRef && (prev === NONE || last === NONE)) {
+      ids_[i] = NONE;
+      continue;
+    }
+    const key = prev * alphabet + last;
     let h = (Math.imul(key | 0, 0x9e3779b1) ^ Math.imul((key / 4294967296) | 0, 0x85ebca6b)) & mask;
-    let id: number;
+    let id = NONE;
     for (;;) {
       if (hStamp[h] !== stamp) {
-        hStamp[h] = stamp;
-        hKeys[h] = key;
-        id = distinct++;
-        hVals[h] = id;
-        counts_[id] = 0;
+        if (inRef) {
+          hStamp[h] = stamp;
+          hKeys[h] = key;
+          id = distinct++;
+          hVals[h] = id;
+          counts_[id] = 0;
+        }
         break;
       }
       if (hKeys[h] === key) {
@@ -236,8 +258,8 @@ function nextOrder(
       h = (h + 1) & mask;
     }
     ids_[i] = id;
-    if (i < refLen) counts_[id] = (counts_[id] as number) + 1;
-    else {
+    if (inRef) counts_[id] = (counts_[id] as number) + 1;
+    else if (id !== NONE) {
       const left = counts_[id] as number;
       if (left > 0) {
         counts_[id] = left - 1;
@@ -260,8 +282,8 @@ export function characterBleuDetail(hypothesis: string, reference: string): Bleu
   astralIds.clear();
   ensureScratch(hypothesis.length + reference.length + 1);
   const alphabetSize = { size: 0 };
-  const refLen = encode(reference, 0, alphabetSize);
-  const hypLen = encode(hypothesis, refLen, alphabetSize);
+  const refLen = encode(reference, 0, alphabetSize, true);
+  const hypLen = encode(hypothesis, refLen, alphabetSize, false);
   const total = refLen + hypLen;
   const alphabet = alphabetSize.size;
   const matches: [number, number, number, number] = [0, 0, 0, 0];
@@ -280,6 +302,7 @@ export function characterBleuDetail(hypothesis: string, reference: string): Bleu
   for (let i = refLen; i < total; i++) {
     const id = codes[i] as number;
     ids[i] = id;
+    if (id === NONE) continue;
     const left = counts[id] as number;
     if (left > 0) {
       counts[id] = left - 1;

@@ -50,6 +50,50 @@ describe('characterBleu (NLTK sentence_bleu on strings)', () => {
     expect(characterBleu(ref.slice(0, 1500), ref)).toBeCloseTo(Math.exp(1 - 3000 / 1500), 15);
   });
 
+  it('counts the same clipped matches as counting every n-gram of both strings', () => {
+    // The scorer interns only the reference's n-grams; this counts all of them, the obvious way.
+    const naive = (hyp: string, ref: string): number[] => {
+      const h = Array.from(hyp);
+      const r = Array.from(ref);
+      return [1, 2, 3, 4].map((n) => {
+        const left = new Map<string, number>();
+        for (let i = 0; i + n <= r.length; i++) {
+          const g = r.slice(i, i + n).join('\u0000');
+          left.set(g, (left.get(g) ?? 0) + 1);
+        }
+        let matched = 0;
+        for (let i = 0; i + n <= h.length; i++) {
+          const g = h.slice(i, i + n).join('\u0000');
+          const k = left.get(g) ?? 0;
+          if (k > 0) {
+            left.set(g, k - 1);
+            matched++;
+          }
+        }
+        return matched;
+      });
+    };
+    // Few characters, so that n-grams repeat and match; astral ones and a lone surrogate among them.
+    const text = fc.string({
+      unit: fc.constantFrom('a', 'b', 'c', ' ', '😀', '\ud800', '中'),
+      maxLength: 80,
+    });
+    fc.assert(
+      fc.property(text, text, (h, r) => {
+        const d = characterBleuDetail(h, r);
+        const counts = naive(h, r);
+        // Once an order has no match, the scorer stops: the higher orders are 0 as well.
+        expect(d.matches).toEqual(counts);
+      }),
+      { numRuns: 2000 },
+    );
+    // Large alphabets take the hash table: a reference of 3,000 distinct characters.
+    const big = Array.from({ length: 3000 }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 3000)));
+    const ref = big.join('');
+    const hyp = [...big.slice(100, 900), 'x', ...big.slice(50, 400), ...big.slice(2990)].join('');
+    expect(characterBleuDetail(hyp, ref).matches).toEqual(naive(hyp, ref));
+  });
+
   it('stays within [0, 1]', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 60 }), fc.string({ maxLength: 60 }), (h, r) => {
