@@ -77,11 +77,15 @@ async function offline(): Promise<void> {
 }
 
 /** Starts bench/judge-server.ts in a child process and resolves with its base URL. */
-/** A process's user + system CPU time in µs from Linux's /proc (undefined elsewhere). */
-function processCpuMicros(pid: number | undefined): number | undefined {
+/**
+ * A process's user + system CPU time in µs from Linux's /proc (undefined elsewhere); with `thread`, only
+ * that thread's (this process's main thread has the process's id).
+ */
+function processCpuMicros(pid: number | undefined, thread?: number): number | undefined {
   try {
     // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name, in clock ticks (100 a second).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10_000;
   } catch {
     return undefined;
@@ -154,6 +158,7 @@ async function loopbackJudge(
   const callsBefore = judge.stats().httpCalls;
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
+  const mainThreadBefore = processCpuMicros(process.pid, process.pid);
   const serverCpuBefore = server.cpuMicros();
   let failures = 0;
   for await (const r of scoreBatch(items, options, newBatchStats())) {
@@ -161,6 +166,7 @@ async function loopbackJudge(
   }
   // The client's CPU per call (this process's thread does all of it): less sensitive to a busy machine.
   const cpu = process.cpuUsage(cpuBefore);
+  const mainThreadAfter = processCpuMicros(process.pid, process.pid);
   const serverCpuAfter = server.cpuMicros();
   const seconds = (performance.now() - start) / 1000;
   const calls = judge.stats().httpCalls - callsBefore;
@@ -187,6 +193,20 @@ async function loopbackJudge(
         `(client ${((goalRate * clientMicros) / 1e6).toFixed(2)}, judge ${((goalRate * judgeMicros) / 1e6).toFixed(2)}) ` +
         `of the ${availableParallelism()} here`,
     );
+  }
+  if (mainThreadBefore !== undefined && mainThreadAfter !== undefined && share < goalPercent) {
+    // The client's calls all go through one event loop (its other threads collect garbage and compile):
+    // with the judge on another machine it could still send no more calls a second than one core allows
+    // at that thread's CPU a call.
+    const threadMicros = (mainThreadAfter - mainThreadBefore) / calls;
+    const ceiling = 1e6 / threadMicros;
+    const goalRate = (goalPercent / 100) * capacity;
+    if (ceiling < goalRate)
+      console.log(
+        `    the client's main thread took ${fmt(threadMicros)} µs a call: at most ${fmt(ceiling)} calls/s ` +
+          `(${((100 * ceiling) / capacity).toFixed(1)}% of capacity) with the judge anywhere; ` +
+          `the goal needs ≤ ${fmt(1e6 / goalRate)} µs a call on that thread`,
+      );
   }
 }
 
