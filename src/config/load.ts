@@ -3,6 +3,7 @@
  * settings file, the environment and the command line, parsed by the same rules everywhere, with errors
  * that name where the bad value came from.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Env, firstSet } from './env.js';
@@ -139,6 +140,14 @@ async function fromFile(s: AnySetting, raw: unknown, file: SettingsFile): Promis
   }
   const value = orThrow(s, source, raw, s.type.fromJson(raw));
   if (!s.type.path || s.type.jsonFile) return value;
+  const names = s.type.names;
+  if (names !== undefined && typeof value === 'string') {
+    if (names.includes(value)) return value;
+    // A bare word that names no file here is a name (a mistyped preset), as the flag's reader takes it.
+    const inDir = resolve(file.dir, value);
+    if (!/[/\\.]/.test(value) && !existsSync(inDir)) return value;
+    return inDir;
+  }
   const inFolder = (p: string) => (p === '-' ? p : resolve(file.dir, p));
   return Array.isArray(value) ? value.map((p) => inFolder(String(p))) : inFolder(String(value));
 }

@@ -23,6 +23,11 @@ export interface ValueType<T> {
   readonly multiple?: true;
   /** Paths in the config file are taken relative to the file's folder. */
   readonly path?: true;
+  /**
+   * With `path`: the names that are not paths (presets). In the config file such a name, or a bare word
+   * (no `/`, `\\` or `.`) that names no file in the file's folder, stays as written.
+   */
+  readonly names?: readonly string[];
   /** A flag or variable names a JSON file whose content is the value (the file may hold it inline). */
   readonly jsonFile?: true;
   fromText(text: string): Parsed<T>;
@@ -58,6 +63,11 @@ export function text(): ValueType<string> {
 
 export function path(): ValueType<string> {
   return { ...text(), path: true };
+}
+
+/** A name among `names` (a preset) or the path of a file. */
+export function nameOrPath(names: readonly string[]): ValueType<string> {
+  return { ...text(), path: true, names };
 }
 
 /**

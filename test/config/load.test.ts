@@ -15,8 +15,9 @@ import { DATA } from '../../src/config/settings/eval.js';
 import { MAX_TOKENS } from '../../src/config/settings/generation.js';
 import { ALL_SETTINGS } from '../../src/config/settings/index.js';
 import { AGGREGATE, ALPHA, REWARD_CONFIG } from '../../src/config/settings/reward.js';
-import { PORT } from '../../src/config/settings/server.js';
-import { PROFILE, RULE } from '../../src/config/settings/steering.js';
+import { ACCESS_LOG, PORT } from '../../src/config/settings/server.js';
+import { LOOKAHEAD_PRICING } from '../../src/config/settings/sim.js';
+import { POLICY, PROFILE, RULE } from '../../src/config/settings/steering.js';
 import { bodies, type Json } from '../support/json-mutations.js';
 
 const SETTINGS = [
@@ -171,6 +172,34 @@ describe('the settings file', () => {
     expect(r.values['max-tokens']).toBe(300);
     expect(r.values.profile).toBe(join(cwd, 'conf', 'profile.json'));
     expect(r.values.data).toEqual([join(cwd, 'conf', 'a.jsonl'), join(cwd, 'conf', 'b/*.jsonl')]);
+  });
+
+  it("takes from its own folder a policy file and the access log, and leaves preset names and '-' as they are", async () => {
+    await mkdir(join(cwd, 'conf'));
+    const named = [group('Test', [POLICY, LOOKAHEAD_PRICING, ACCESS_LOG])] as const;
+    const read = (content: unknown) =>
+      settingsFile(content, 'conf/settings.json').then((path) =>
+        loadSettings(named, { args: ['--config', path], env: {}, cwd, known: ALL_SETTINGS }),
+      );
+    const files = await read({
+      steering: { policy: 'policies/mine.json' },
+      lookahead: { pricing: 'future.json' },
+      server: { accessLog: 'logs/access.log' },
+    });
+    expect(files.values.policy).toBe(join(cwd, 'conf', 'policies', 'mine.json'));
+    expect(files.values['lookahead-pricing']).toBe(join(cwd, 'conf', 'future.json'));
+    expect(files.values['access-log']).toBe(join(cwd, 'conf', 'logs', 'access.log'));
+    const names = await read({
+      steering: { policy: 'paper-api' },
+      lookahead: { pricing: 'none' },
+      server: { accessLog: '-' },
+    });
+    expect(names.values.policy).toBe('paper-api');
+    expect(names.values['lookahead-pricing']).toBe('none');
+    expect(names.values['access-log']).toBe('-');
+    // A bare word that names no file there stays as written, so a mistyped preset is still called one.
+    const typo = await read({ steering: { policy: 'subscripton' } });
+    expect(typo.values.policy).toBe('subscripton');
   });
 });
 

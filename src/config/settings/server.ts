@@ -1,7 +1,7 @@
 /** What every gtalign server takes: where it listens, its keys, its body limit. */
 import { DEFAULT_HOST } from '../../server/listen.js';
 import { group, setting } from '../setting.js';
-import { boolean, integer, positiveInt, text } from '../value-types.js';
+import { boolean, integer, path, positiveInt, text } from '../value-types.js';
 
 export const HOST = setting({
   name: 'host',
@@ -53,7 +53,7 @@ export const MAX_BODY_BYTES = setting({
 export const ACCESS_LOG = setting({
   name: 'access-log',
   key: 'server.accessLog',
-  type: text(),
+  type: path(),
   arg: 'PATH',
   help:
     'append one JSON line per request to this file ("-": stdout): status, time,\n' +

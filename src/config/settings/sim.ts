@@ -2,8 +2,9 @@
  * Conversations with simulated users (`gtalign eval run --turns N`): how many assistant turns, which
  * personas play the user, which model plays them, and the discount of the conversation's welfare.
  */
+import { PRESET_NAMES } from '../../steering/preset-names.js';
 import { group, setting } from '../setting.js';
-import { integer, number, oneOf, path, positiveInt, text, texts } from '../value-types.js';
+import { integer, nameOrPath, number, oneOf, path, positiveInt, text, texts } from '../value-types.js';
 import { VENDOR_CHOICES } from './backend.js';
 
 export const TURNS = setting({
@@ -204,7 +205,7 @@ export const POLICY_VENDOR = setting({
 export const LOOKAHEAD_PRICING = setting({
   name: 'lookahead-pricing',
   key: 'lookahead.pricing',
-  type: text(),
+  type: nameOrPath(PRESET_NAMES),
   default: 'none',
   arg: 'NAME|FILE',
   help:

@@ -3,7 +3,7 @@ import type { AnalysisMode, ContinuationMode } from '../../assistant/turn.js';
 import { SELECTION_RULES } from '../../game/select.js';
 import { PRESET_NAMES } from '../../steering/preset-names.js';
 import { group, setting } from '../setting.js';
-import { oneOf, path, text } from '../value-types.js';
+import { nameOrPath, oneOf, path } from '../value-types.js';
 
 export const ANALYSES: readonly AnalysisMode[] = ['model', 'solver'];
 export const CONTINUATIONS: readonly ContinuationMode[] = ['continue', 'reask', 'auto'];
@@ -11,7 +11,7 @@ export const CONTINUATIONS: readonly ContinuationMode[] = ['continue', 'reask', 
 export const POLICY = setting({
   name: 'policy',
   key: 'steering.policy',
-  type: text(),
+  type: nameOrPath(PRESET_NAMES),
   default: 'none',
   env: ['GTALIGN_POLICY'],
   arg: 'NAME|FILE',
