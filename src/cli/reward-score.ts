@@ -7,6 +7,7 @@ import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { FileBytes } from '../io/byte-reader.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
@@ -34,6 +35,11 @@ function describeFsError(err: NodeJS.ErrnoException): string {
     default:
       return err.message;
   }
+}
+
+/** Why the output could not be written, in the words of every command's file errors (a full disk…). */
+function writeFailure(err: NodeJS.ErrnoException): string {
+  return fsFailureReason(err) ?? describeFsError(err);
 }
 
 /** The input as a byte stream (stdin for '-'), with a clear error when the file cannot be read. */
@@ -74,7 +80,7 @@ class Output {
   }
   private check(): void {
     if (this.error !== undefined && !this.closed)
-      throw new InputError(`cannot write ${this.name}: ${describeFsError(this.error)}`);
+      throw new InputError(`cannot write ${this.name}: ${writeFailure(this.error)}`);
   }
   async write(data: string | Uint8Array): Promise<void> {
     this.check();
@@ -104,7 +110,7 @@ async function openOutput(path: string): Promise<Output> {
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new InputError(`cannot write ${path}: ${describeFsError(err)}`)),
+      reject(new InputError(`cannot write ${path}: ${writeFailure(err)}`)),
     );
   });
   return new Output(stream, path, true);

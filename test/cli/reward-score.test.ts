@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -525,8 +525,23 @@ describe('gtalign reward score: hostile files and pipes', () => {
       badOut,
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot write .*out\.jsonl: no such file or directory/);
+    expect(r.stderr).toMatch(/cannot write .*out\.jsonl: no such file or directory \(ENOENT\)/);
     expect(r.stderr).not.toMatch(/Unhandled|internal error/);
+    if (existsSync('/dev/full')) {
+      // A full disk, in the words every other command uses for it.
+      const full = await runCliInProcess([
+        'reward',
+        'score',
+        '--input',
+        'test/fixtures/reward-parity.jsonl',
+        '--judge',
+        'offline',
+        '--output',
+        '/dev/full',
+      ]);
+      expect(full.code).toBe(1);
+      expect(full.stderr).toContain('cannot write /dev/full: no space left on the device (ENOSPC)');
+    }
     const same = join(dir, 'same.jsonl');
     const text = cases.map((c) => JSON.stringify(c)).join('\n');
     await writeFile(same, text);
