@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { builtinModules } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -12,7 +13,49 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** The bare specifiers the declaration files reachable from `entries` import (relative imports followed). */
+function declarationImports(entries: string[]): Map<string, string> {
+  const seen = new Set<string>();
+  const bare = new Map<string, string>();
+  const queue = [...entries];
+  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')));
+      else if (!bare.has(spec)) bare.set(spec, file.slice(root.length));
+    }
+  }
+  return bare;
+}
+
+/** The package a bare specifier names (`@scope/name/sub` → `@scope/name`). */
+function packageOf(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
 describe('the npm package', () => {
+  it("declares in its public types only what every install has: dependencies and Node's built-ins", () => {
+    // A consumer's `tsc` (skipLibCheck off) reads every declaration file reachable from the entry it
+    // imports; one that imports an optional peer or an optional dependency fails to compile where that
+    // package is not installed (TS2307), though the code never loads it.
+    const entries = Object.values(pkg.exports as Record<string, string | { types?: string }>)
+      .map((e) => (typeof e === 'string' ? undefined : e.types))
+      .filter((t): t is string => t !== undefined)
+      .map((t) => join(root, t));
+    expect(entries.length).toBeGreaterThan(10);
+    const outside = [...declarationImports(entries)]
+      .filter(([spec]) => {
+        if (spec.startsWith('node:') || builtinModules.includes(spec)) return false;
+        return pkg.dependencies?.[packageOf(spec)] === undefined;
+      })
+      .map(([spec, file]) => `${spec} (${file})`);
+    expect(outside).toEqual([]);
+  });
+
   it('installs the default engine with the package, yet optionally: node-llama-cpp is an optional dependency', () => {
     // Installed by `npm install gtalign` (the embedded engine is the default backend), but a platform where
     // it cannot install, or `--omit=optional`, still gets the rest; and npm never installs an optional peer.
