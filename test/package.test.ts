@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -69,6 +70,30 @@ describe('the npm package', () => {
       /^import\s+(?!type\b)[^;]*from\s+'node-llama-cpp'/m.test(readFileSync(file, 'utf8')),
     );
     expect(offenders).toEqual([]);
+  });
+
+  it('ships the files the README links to or tells a user to install (docs, trainer adapters)', () => {
+    // What `npm pack` puts in the tarball (without building: the file list is all this needs).
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ) as Array<{ files: Array<{ path: string }> }>;
+    const files = new Set(packed!.files.map((f) => f.path));
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const linked = [...readme.matchAll(/\]\(((?!https?:|#|\.\.\/)[^)#\s]+)/g)].map((m) => m[1]!);
+    const named = [...readme.matchAll(/`(integrations\/[^`\s]+)`/g)].map((m) => m[1]!);
+    expect(linked.length).toBeGreaterThan(0);
+    expect(named).toContain('integrations/python/gtalign_reward.py');
+    const missing = [...new Set([...linked, ...named])].filter((path) =>
+      path.endsWith('/') ? ![...files].some((f) => f.startsWith(path)) : !files.has(path),
+    );
+    expect(missing).toEqual([]);
+    // The Python package a trainer installs (`pip install …/integrations/python`) whole.
+    for (const f of readdirSync(join(root, 'integrations/python')))
+      expect(files.has(`integrations/python/${f}`), f).toBe(true);
   });
 
   it('exposes the gtalign binary from the build', () => {
