@@ -96,6 +96,23 @@ describe('the npm package', () => {
       expect(files.has(`integrations/python/${f}`), f).toBe(true);
   });
 
+  it('has source maps that carry their sources: the package ships dist/, not the src/ they name', () => {
+    // A map whose sources are only paths (../src/…) points an installed package's debugger, stack traces
+    // (--enable-source-maps) and bundlers' source-map loaders at files that are not there.
+    const maps = (function walk(dir: string): string[] {
+      return readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? walk(path) : path.endsWith('.js.map') ? [path] : [];
+      });
+    })(join(root, 'dist'));
+    expect(maps.length).toBeGreaterThan(100);
+    const without = maps.filter((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8')) as { sources: string[]; sourcesContent?: unknown[] };
+      return map.sources.some((_, i) => typeof map.sourcesContent?.[i] !== 'string');
+    });
+    expect(without.map((f) => f.slice(root.length))).toEqual([]);
+  });
+
   it('exposes the gtalign binary from the build', () => {
     expect(pkg.bin.gtalign).toBe('dist/cli/main.js');
     expect(readFileSync(join(root, 'src/cli/main.ts'), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
