@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { builtinModules } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -12,7 +14,49 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** The bare specifiers the declaration files reachable from `entries` import (relative imports followed). */
+function declarationImports(entries: string[]): Map<string, string> {
+  const seen = new Set<string>();
+  const bare = new Map<string, string>();
+  const queue = [...entries];
+  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')));
+      else if (!bare.has(spec)) bare.set(spec, file.slice(root.length));
+    }
+  }
+  return bare;
+}
+
+/** The package a bare specifier names (`@scope/name/sub` → `@scope/name`). */
+function packageOf(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
 describe('the npm package', () => {
+  it("declares in its public types only what every install has: dependencies and Node's built-ins", () => {
+    // A consumer's `tsc` (skipLibCheck off) reads every declaration file reachable from the entry it
+    // imports; one that imports an optional peer or an optional dependency fails to compile where that
+    // package is not installed (TS2307), though the code never loads it.
+    const entries = Object.values(pkg.exports as Record<string, string | { types?: string }>)
+      .map((e) => (typeof e === 'string' ? undefined : e.types))
+      .filter((t): t is string => t !== undefined)
+      .map((t) => join(root, t));
+    expect(entries.length).toBeGreaterThan(10);
+    const outside = [...declarationImports(entries)]
+      .filter(([spec]) => {
+        if (spec.startsWith('node:') || builtinModules.includes(spec)) return false;
+        return pkg.dependencies?.[packageOf(spec)] === undefined;
+      })
+      .map(([spec, file]) => `${spec} (${file})`);
+    expect(outside).toEqual([]);
+  });
+
   it('installs the default engine with the package, yet optionally: node-llama-cpp is an optional dependency', () => {
     // Installed by `npm install gtalign` (the embedded engine is the default backend), but a platform where
     // it cannot install, or `--omit=optional`, still gets the rest; and npm never installs an optional peer.
@@ -26,6 +70,47 @@ describe('the npm package', () => {
       /^import\s+(?!type\b)[^;]*from\s+'node-llama-cpp'/m.test(readFileSync(file, 'utf8')),
     );
     expect(offenders).toEqual([]);
+  });
+
+  it('ships the files the README links to or tells a user to install (docs, trainer adapters)', () => {
+    // What `npm pack` puts in the tarball (without building: the file list is all this needs).
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ) as Array<{ files: Array<{ path: string }> }>;
+    const files = new Set(packed!.files.map((f) => f.path));
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const linked = [...readme.matchAll(/\]\(((?!https?:|#|\.\.\/)[^)#\s]+)/g)].map((m) => m[1]!);
+    const named = [...readme.matchAll(/`(integrations\/[^`\s]+)`/g)].map((m) => m[1]!);
+    expect(linked.length).toBeGreaterThan(0);
+    expect(named).toContain('integrations/python/gtalign_reward.py');
+    const missing = [...new Set([...linked, ...named])].filter((path) =>
+      path.endsWith('/') ? ![...files].some((f) => f.startsWith(path)) : !files.has(path),
+    );
+    expect(missing).toEqual([]);
+    // The Python package a trainer installs (`pip install …/integrations/python`) whole.
+    for (const f of readdirSync(join(root, 'integrations/python')))
+      expect(files.has(`integrations/python/${f}`), f).toBe(true);
+  });
+
+  it('has source maps that carry their sources: the package ships dist/, not the src/ they name', () => {
+    // A map whose sources are only paths (../src/…) points an installed package's debugger, stack traces
+    // (--enable-source-maps) and bundlers' source-map loaders at files that are not there.
+    const maps = (function walk(dir: string): string[] {
+      return readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? walk(path) : path.endsWith('.js.map') ? [path] : [];
+      });
+    })(join(root, 'dist'));
+    expect(maps.length).toBeGreaterThan(100);
+    const without = maps.filter((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8')) as { sources: string[]; sourcesContent?: unknown[] };
+      return map.sources.some((_, i) => typeof map.sourcesContent?.[i] !== 'string');
+    });
+    expect(without.map((f) => f.slice(root.length))).toEqual([]);
   });
 
   it('exposes the gtalign binary from the build', () => {

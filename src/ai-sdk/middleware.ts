@@ -24,9 +24,10 @@
  * `gtalignMiddleware({ ...options, specificationVersion: 'v4' })` a v4 one for AI SDK 7 (at run time
  * neither SDK checks a middleware's version; the types do).
  *
- * Only types come from `@ai-sdk/provider`: this module adds no runtime dependency on the AI SDK.
+ * Nothing comes from the AI SDK, not even types: the JSON types of provider options and metadata are
+ * written out below as `@ai-sdk/provider` defines them, so the published declarations (which the root
+ * `gtalign` entry reaches) import no optional peer, and a project without the AI SDK type-checks.
  */
-import type { SharedV3ProviderMetadata, SharedV3ProviderOptions } from '@ai-sdk/provider';
 import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
@@ -36,6 +37,14 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+
+/** A JSON value as `@ai-sdk/provider` types it (`JSONValue`). */
+type JSONValue = null | string | number | boolean | JSONObject | JSONValue[];
+/** A JSON object as `@ai-sdk/provider` types it (`JSONObject`). */
+type JSONObject = { [key: string]: JSONValue | undefined };
+/** Provider options and metadata: `SharedV3ProviderOptions` and `SharedV3ProviderMetadata` of `@ai-sdk/provider`. */
+type SharedV3ProviderOptions = Record<string, JSONObject>;
+type SharedV3ProviderMetadata = Record<string, JSONObject>;
 
 /** The AI SDK language-model specifications the middleware implements: v3 (AI SDK 6), v4 (AI SDK 7). */
 export type SpecificationVersion = 'v3' | 'v4';
