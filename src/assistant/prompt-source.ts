@@ -23,6 +23,7 @@ import {
 import { describeSource } from '../data/errors.js';
 import { formatOf, iterateFileRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
+import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 
 function chatHistoryOf(value: unknown): ConversationTurn[] | undefined {
@@ -75,10 +76,7 @@ export async function loadPromptTemplate(path: string): Promise<PromptTemplate> 
   try {
     text = await readUtf8File(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new PromptTemplateError(
-      `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-    );
+    throw new PromptTemplateError(`cannot read ${path}: ${readFailureReason(err)}`);
   }
   let value: unknown;
   try {

@@ -16,6 +16,7 @@ import { expandInputs, loadRows } from '../data/load.js';
 import { joinResponses, readResponsesFile, responsesProducer } from '../eval/score.js';
 import type { RunConfig } from '../eval/store.js';
 import { LineTooLongError } from '../io/lines.js';
+import { readFailureReason } from '../io/read-failure.js';
 import { VERSION } from '../version.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -93,10 +94,7 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
           file = await readResponsesFile(responses);
         } catch (err) {
           if (err instanceof LineTooLongError) throw new InputError(err.message);
-          const code = (err as NodeJS.ErrnoException).code;
-          throw new InputError(
-            `cannot read ${responses}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err)}`,
-          );
+          throw new InputError(`cannot read ${responses}: ${readFailureReason(err)}`);
         }
         const [counter, dataFiles, allRows] = await Promise.all([
           loadTokenizer(tokenizer),

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readFailureReason } from '../io/read-failure.js';
 import { fileUtf8Problem } from '../io/utf8.js';
 import type { InputStream, OutputStream } from './command.js';
 import { InputError } from './errors.js';
@@ -20,8 +21,7 @@ export async function readInput(
     try {
       bytes = await readFile(path);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(err)}`);
+      throw new InputError(`cannot read ${path}: ${readFailureReason(err)}`);
     }
   }
   const bad = fileUtf8Problem(bytes);

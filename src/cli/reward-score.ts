@@ -8,6 +8,7 @@ import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { FileBytes } from '../io/byte-reader.js';
 import { fsFailureReason } from '../io/fs-reason.js';
+import { readFailureReason } from '../io/read-failure.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
@@ -24,22 +25,9 @@ const SETTINGS = [
   LOOKAHEAD_USER,
 ] as const;
 
-function describeFsError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'EACCES':
-      return 'permission denied';
-    default:
-      return err.message;
-  }
-}
-
 /** Why the output could not be written, in the words of every command's file errors (a full disk…). */
 function writeFailure(err: NodeJS.ErrnoException): string {
-  return fsFailureReason(err) ?? describeFsError(err);
+  return fsFailureReason(err) ?? err.message;
 }
 
 /** The input as a byte stream (stdin for '-'), with a clear error when the file cannot be read. */
@@ -47,12 +35,12 @@ async function openInput(path: string, stdin: InputStream): Promise<AsyncIterabl
   if (path === '-') return stdin;
   // A directory opens fine and fails only on the first read: check first.
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(`cannot read ${path}: ${describeFsError(err)}`);
+    throw new InputError(`cannot read ${path}: ${readFailureReason(err)}`);
   });
   if (info.isDirectory()) throw new InputError(`cannot read ${path}: is a directory`);
   // Readable straight into the offline pool's block memory, and as a stream by the judged path.
   return FileBytes.open(path).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(`cannot read ${path}: ${describeFsError(err)}`);
+    throw new InputError(`cannot read ${path}: ${readFailureReason(err)}`);
   });
 }
 

@@ -1,5 +1,6 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { LineTooLongError, readLines } from '../io/lines.js';
+import { readFailureReason } from '../io/read-failure.js';
 import { DataError } from './errors.js';
 import type { ReadOptions } from './parquet.js';
 import { type DatasetRow, parseRecord, type RecordResult } from './row.js';
@@ -16,11 +17,7 @@ async function openStream(path: string): Promise<ReadStream> {
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new DataError(
-          `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`,
-        ),
-      ),
+      reject(new DataError(`cannot read ${path}: ${readFailureReason(err)}`)),
     );
   });
   return stream;

@@ -6,6 +6,7 @@ import {
   parquetReadObjects,
   parquetSchema,
 } from 'hyparquet';
+import { readFailureReason } from '../io/read-failure.js';
 import { DataError } from './errors.js';
 import { type DatasetRow, normalizeValue, parseRecord } from './row.js';
 import { type Field, floatPaths, parquetFields } from './shape.js';
@@ -30,26 +31,19 @@ export interface ParquetFile {
   rows: number;
 }
 
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'is a directory';
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Opens a parquet file and reads its footer; errors name the file. */
 export async function openParquet(path: string): Promise<ParquetFile> {
   let file: AsyncBuffer;
   try {
     file = await asyncBufferFromFile(path);
   } catch (err) {
-    throw new DataError(`cannot read ${path}: ${reason(err)}`);
+    throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
   }
   try {
     const metadata = await parquetMetadataAsync(file);
     return { path, file, metadata, rows: Number(metadata.num_rows) };
   } catch (err) {
-    throw new DataError(`${path}: not a readable parquet file (${reason(err)})`);
+    throw new DataError(`${path}: not a readable parquet file (${readFailureReason(err)})`);
   }
 }
 
@@ -85,7 +79,9 @@ export async function* iterateParquetRecords(
           rowEnd: to,
         });
       } catch (err) {
-        throw new DataError(`${pq.path}: rows ${from}-${to - 1} cannot be decoded (${reason(err)})`);
+        throw new DataError(
+          `${pq.path}: rows ${from}-${to - 1} cannot be decoded (${readFailureReason(err)})`,
+        );
       }
       for (let i = 0; i < records.length; i++) {
         yield { row: from + i, value: normalizeValue(records[i]) as Record<string, unknown> };

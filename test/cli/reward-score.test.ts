@@ -508,7 +508,8 @@ describe('gtalign reward score: hostile files and pipes', () => {
       'offline',
     ]);
     expect(missing).toMatchObject({ code: 1, stdout: '' });
-    expect(missing.stderr).toMatch(/cannot read .*nope\.jsonl: no such file or directory/);
+    // The words every command uses for a file it cannot read.
+    expect(missing.stderr).toMatch(/cannot read .*nope\.jsonl: no such file\n/);
     const folder = await runCliInProcess(['reward', 'score', '--input', dir, '--judge', 'offline']);
     expect(folder.code).toBe(1);
     expect(folder.stderr).toMatch(/cannot read .*: is a directory/);
