@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -397,4 +398,18 @@ describe('export safety', () => {
     expect(await readFile(out, 'utf8')).toBe('previous\n');
     expect((await readdir(dir)).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
+
+  it.skipIf(process.platform === 'win32')(
+    'refuses a target that is not a regular file (a pipe; /dev/full alike) instead of renaming over it',
+    async () => {
+      const sub = await mkdtemp(join(dir, 'fifo-'));
+      const out = join(sub, 'out.jsonl');
+      execFileSync('mkfifo', [out]);
+      await expect(exportRows(sample, { format: 'jsonl', out })).rejects.toThrow(
+        `cannot write ${out}: it is not a regular file`,
+      );
+      expect((await stat(out)).isFIFO()).toBe(true);
+      expect(await readdir(sub)).toEqual(['out.jsonl']);
+    },
+  );
 });
