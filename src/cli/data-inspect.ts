@@ -104,7 +104,13 @@ async function inspectFile(
   if (format === 'parquet') {
     const pq = await openParquet(file);
     report.shapes = parquetFileFields(pq);
-    for await (const record of iterateParquetRecords(pq, options)) take(record.value, record.row);
+    for await (const record of iterateParquetRecords(pq, options)) {
+      if (record.notUtf8 === undefined) take(record.value, record.row);
+      else {
+        report.rows++;
+        fail(`${file}: row ${record.row}: ${record.notUtf8}`);
+      }
+    }
     if (report.rows < pq.rows) report.file_rows = pq.rows;
   } else {
     const shapes = new Map<string, Shape>();

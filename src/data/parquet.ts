@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import {
   type AsyncBuffer,
   asyncBufferFromFile,
@@ -7,7 +8,8 @@ import {
   parquetSchema,
 } from 'hyparquet';
 import { readFailureReason } from '../io/read-failure.js';
-import { DataError } from './errors.js';
+import { utf8Problem } from '../io/utf8.js';
+import { DataError, describeSource } from './errors.js';
 import { type DatasetRow, normalizeValue, parseRecord } from './row.js';
 import { type Field, floatPaths, parquetFields } from './shape.js';
 
@@ -22,6 +24,41 @@ export interface ReadOptions {
 export interface RawRecord {
   row: number;
   value: Record<string, unknown>;
+  /**
+   * Set when a string of the row is not UTF-8: the field and what is wrong (`field prompt.1.content: not
+   * valid UTF-8: …`). `value` then holds U+FFFD for the bad bytes, for showing only: a reader reports the
+   * row instead of using it (as for a JSONL line, see JsonlLine).
+   */
+  notUtf8?: string;
+}
+
+/** A string column's value whose bytes are not UTF-8, kept as bytes until its row and field are named. */
+class NotUtf8String {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+const utf8Decoder = new TextDecoder();
+
+/**
+ * Replaces the NotUtf8String values in a record read from parquet by their text with U+FFFD, and says
+ * where the first was and what is wrong with it; undefined when there is none.
+ */
+function takeNotUtf8(value: unknown, path: string): string | undefined {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return undefined;
+  let first: string | undefined;
+  const container = value as Record<string, unknown>;
+  for (const key of Object.keys(container)) {
+    const v = container[key];
+    const at = path === '' ? key : `${path}.${key}`;
+    if (v instanceof NotUtf8String) {
+      container[key] = utf8Decoder.decode(v.bytes);
+      first ??= `field ${at}: ${utf8Problem(v.bytes, 'the string')?.split(';')[0]}`;
+    } else {
+      const inner = takeNotUtf8(v, at);
+      first ??= inner;
+    }
+  }
+  return first;
 }
 
 export interface ParquetFile {
@@ -71,12 +108,21 @@ export async function* iterateParquetRecords(
     const to = Math.min(groupEnd, stop);
     if (from < to) {
       let records: Record<string, unknown>[];
+      // hyparquet decodes strings without checking (bad bytes become U+FFFD): check each, and look for
+      // the row and field only when one failed.
+      let notUtf8 = false;
+      const stringFromBytes = (bytes: Uint8Array): unknown => {
+        if (!bytes || isUtf8(bytes)) return bytes && utf8Decoder.decode(bytes);
+        notUtf8 = true;
+        return new NotUtf8String(bytes);
+      };
       try {
         records = await parquetReadObjects({
           file: pq.file,
           metadata: pq.metadata,
           rowStart: from,
           rowEnd: to,
+          parsers: { stringFromBytes },
         });
       } catch (err) {
         throw new DataError(
@@ -84,7 +130,9 @@ export async function* iterateParquetRecords(
         );
       }
       for (let i = 0; i < records.length; i++) {
-        yield { row: from + i, value: normalizeValue(records[i]) as Record<string, unknown> };
+        const bad = notUtf8 ? takeNotUtf8(records[i], '') : undefined;
+        const value = normalizeValue(records[i]) as Record<string, unknown>;
+        yield bad === undefined ? { row: from + i, value } : { row: from + i, value, notUtf8: bad };
       }
     }
     groupStart = groupEnd;
@@ -100,6 +148,8 @@ export async function* iterateParquetRows(
   const floats = floatPaths(parquetFileFields(pq));
   for await (const record of iterateParquetRecords(pq, options)) {
     const source = { file: pq.path, row: record.row, ...(floats.size > 0 ? { floatColumns: floats } : {}) };
+    if (record.notUtf8 !== undefined)
+      throw new DataError(`${describeSource(source)}: ${record.notUtf8}`, source);
     const result = parseRecord(record.value, source);
     if (!result.ok) throw result.error;
     yield result.row;

@@ -81,6 +81,28 @@ describe('gtalign data inspect', () => {
     );
   });
 
+  it('lists a parquet row holding a string that is not UTF-8 as invalid, naming its field', async (ctx) => {
+    if (!(await loadParquetWriter())) ctx.skip();
+    const { encodeParquet } = await import('../../src/data/parquet-write.js');
+    const records = ['first question', 'caf1QQ au lait'].map((content, i) => ({
+      prompt: [{ role: 'user', content }],
+      data_source: 'wildguard',
+      reward_model: { ground_truth: 'harmful' },
+      extra_info: { index: i },
+    }));
+    const bytes = Buffer.from((await encodeParquet(records)).bytes);
+    bytes[bytes.indexOf('caf1QQ') + 4] = 0xe9; // Latin-1 é, in the data page
+    const path = join(dir, 'latin1.parquet');
+    await writeFile(path, bytes);
+    const r = await runCliInProcess(['data', 'inspect', '--json', path]);
+    expect(r.code).toBe(1);
+    const f = JSON.parse(r.stdout).files[0];
+    expect(f).toMatchObject({ rows: 2, invalid: 1, data_sources: { wildguard: 1 } });
+    expect(f.errors[0]).toBe(
+      `${path}: row 1: field prompt.0.content: not valid UTF-8: byte 5 of the string (0xE9) does not start a valid character`,
+    );
+  });
+
   it('flags the same ids twice and exits 1', async () => {
     const path = join(dir, 'dup.jsonl');
     await writeFile(path, [verlLine(0), verlLine(0)].join('\n'));

@@ -3,10 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../src/data/errors.js';
-import { iterateParquetRows, openParquet, parquetFileFields, readRows } from '../../src/data/parquet.js';
+import {
+  iterateParquetRecords,
+  iterateParquetRows,
+  openParquet,
+  parquetFileFields,
+  readRows,
+} from '../../src/data/parquet.js';
+import { encodeParquet, loadParquetWriter } from '../../src/data/parquet-write.js';
 import type { DatasetRow } from '../../src/data/row.js';
 import { shapeToString } from '../../src/data/shape.js';
 import { HAVE_DATA, SHIPPED, shippedPath } from './helpers.js';
+
+const writer = await loadParquetWriter();
 
 const MESSAGES = 'list<struct<content: string, role: string>>';
 
@@ -112,4 +121,31 @@ describe('parquet errors', () => {
     expect(err).toBeInstanceOf(DataError);
     expect((err as Error).message).toContain(`${path}: not a readable parquet file`);
   });
+
+  it.skipIf(!writer)(
+    'names the row and field of a string that is not UTF-8, instead of reading U+FFFD in its place',
+    async () => {
+      const records = [0, 1].map((i) => ({
+        prompt: [{ role: 'user', content: i === 0 ? 'first question' : 'caf1QQ au lait' }],
+        data_source: 'x',
+        reward_model: { ground_truth: 'g' },
+        extra_info: { index: i },
+      }));
+      const bytes = Buffer.from((await encodeParquet(records)).bytes);
+      // Row 1's "QQ" becomes 0xE9 'Q' (Latin-1 é) in the data page (the first place it is, before the
+      // footer's statistics): the same length, so the file stays well-formed.
+      const at = bytes.indexOf('caf1QQ');
+      expect(at).toBeGreaterThan(0);
+      bytes[at + 4] = 0xe9;
+      const path = join(tmpdir(), `gtalign-latin1-${process.pid}.parquet`);
+      await writeFile(path, bytes);
+      await expect(readRows(path)).rejects.toThrow(
+        `${path}: row 1: field prompt.0.content: not valid UTF-8: byte 5 of the string (0xE9) does not start a valid character`,
+      );
+      const raw = [];
+      for await (const r of iterateParquetRecords(path)) raw.push(r);
+      expect(raw[0]!.notUtf8).toBeUndefined();
+      expect(raw[1]!.notUtf8).toMatch(/^field prompt\.0\.content: not valid UTF-8/);
+    },
+  );
 });
