@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
+import { readFailureReason } from '../io/read-failure.js';
 import { DataError, describeSource } from './errors.js';
 import { iterateJsonlRows } from './jsonl.js';
 import { iterateParquetRows } from './parquet.js';
@@ -118,8 +119,8 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
       let isDir: boolean;
       try {
         isDir = (await stat(path)).isDirectory();
-      } catch {
-        throw new DataError(`cannot read ${path}: no such file`);
+      } catch (err) {
+        throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
       }
       if (isDir) {
         const under = await dataFilesUnder(path);

@@ -12,6 +12,7 @@ const REASONS: Readonly<Record<string, string>> = {
   EEXIST: 'something that is not a directory is already there',
   ENOENT: 'no such file or directory',
   ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many levels of symbolic links (a link loop?)',
   EMFILE: 'too many open files',
   EIO: 'an input/output error',
 };

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,14 @@ describe('input expansion', () => {
     await expect(expandInputs([join(dir, 'b', 'notes.txt')])).rejects.toThrow('unknown data file type');
     await expect(expandInputs([join(dir, 'missing.jsonl')])).rejects.toThrow('no such file');
     await expect(expandInputs([`${dir}/*.nothing`])).rejects.toThrow('no files match');
+  });
+
+  it('says a symlink loop is one, not that the file is missing', async () => {
+    const loop = join(await mkdtemp(join(tmpdir(), 'gtalign-loop-')), 'loop.jsonl');
+    await symlink(loop, loop);
+    await expect(expandInputs([loop])).rejects.toThrow(
+      `cannot read ${loop}: too many levels of symbolic links (a link loop?) (ELOOP)`,
+    );
   });
 
   it('does not read the same file twice when given twice', async () => {
