@@ -7,6 +7,7 @@ import {
   parquetReadObjects,
   parquetSchema,
 } from 'hyparquet';
+import { formatBytes } from '../io/lines.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { utf8Problem } from '../io/utf8.js';
 import { DataError, describeSource } from './errors.js';
@@ -68,12 +69,33 @@ export interface ParquetFile {
   rows: number;
 }
 
+/**
+ * The largest footer (the file's metadata) read. The released files' are 12 to 20 KiB; decoded, a footer
+ * takes about 30 times its size in memory, so a hostile 400 MB one would exhaust the heap.
+ */
+export const MAX_FOOTER_BYTES = 16 * 1024 * 1024;
+
 /** Opens a parquet file and reads its footer; errors name the file. */
 export async function openParquet(path: string): Promise<ParquetFile> {
   let file: AsyncBuffer;
   try {
     file = await asyncBufferFromFile(path);
   } catch (err) {
+    throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
+  }
+  // The shortest parquet file: "PAR1", the footer's length, "PAR1".
+  if (file.byteLength < 12)
+    throw new DataError(`${path}: not a parquet file (${formatBytes(file.byteLength)}, too short to be one)`);
+  try {
+    const tail = new DataView(await file.slice(file.byteLength - 8, file.byteLength - 4));
+    const footer = tail.getUint32(0, true);
+    if (footer > MAX_FOOTER_BYTES && footer <= file.byteLength - 12)
+      throw new DataError(
+        `${path}: the footer (the file's metadata) is ${footer} bytes, more than the ` +
+          `${formatBytes(MAX_FOOTER_BYTES)} gtalign reads; is this a data set file?`,
+      );
+  } catch (err) {
+    if (err instanceof DataError) throw err;
     throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
   }
   try {

@@ -6,6 +6,7 @@ import { DataError } from '../../src/data/errors.js';
 import {
   iterateParquetRecords,
   iterateParquetRows,
+  MAX_FOOTER_BYTES,
   openParquet,
   parquetFileFields,
   readRows,
@@ -120,6 +121,27 @@ describe('parquet errors', () => {
     const err = await readRows(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataError);
     expect((err as Error).message).toContain(`${path}: not a readable parquet file`);
+  });
+
+  it('names an empty file as too short to be parquet', async () => {
+    const path = join(tmpdir(), `gtalign-empty-${process.pid}.parquet`);
+    await writeFile(path, '');
+    await expect(readRows(path)).rejects.toThrow(
+      `${path}: not a parquet file (0 bytes, too short to be one)`,
+    );
+  });
+
+  it('refuses a footer past the bound before decoding it (a hostile one would exhaust the heap)', async () => {
+    const path = join(tmpdir(), `gtalign-big-footer-${process.pid}.parquet`);
+    const footer = MAX_FOOTER_BYTES + 1;
+    const bytes = Buffer.alloc(footer + 12);
+    bytes.write('PAR1', 0);
+    bytes.writeUInt32LE(footer, footer + 4);
+    bytes.write('PAR1', footer + 8);
+    await writeFile(path, bytes);
+    await expect(readRows(path)).rejects.toThrow(
+      `${path}: the footer (the file's metadata) is ${footer} bytes, more than the 16 MiB gtalign reads`,
+    );
   });
 
   it.skipIf(!writer)(
