@@ -98,12 +98,21 @@ export async function openParquet(path: string): Promise<ParquetFile> {
     if (err instanceof DataError) throw err;
     throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
   }
+  let metadata: FileMetaData;
   try {
-    const metadata = await parquetMetadataAsync(file);
-    return { path, file, metadata, rows: Number(metadata.num_rows) };
+    metadata = await parquetMetadataAsync(file);
   } catch (err) {
     throw new DataError(`${path}: not a readable parquet file (${readFailureReason(err)})`);
   }
+  // Rows are read group by group: a footer whose count is not its groups' sum would have readers return
+  // other rows than it says, silently.
+  const rows = Number(metadata.num_rows);
+  const inGroups = metadata.row_groups.reduce((n, g) => n + Number(g.num_rows), 0);
+  if (rows !== inGroups)
+    throw new DataError(
+      `${path}: not a readable parquet file (the footer says ${rows} rows, its row groups hold ${inGroups}: the file is damaged)`,
+    );
+  return { path, file, metadata, rows };
 }
 
 /** The file's top-level columns with their nested types, from its own schema. */

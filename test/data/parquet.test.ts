@@ -144,6 +144,37 @@ describe('parquet errors', () => {
     );
   });
 
+  it.skipIf(!writer)('refuses a footer whose row count is not the sum of its row groups', async () => {
+    const { parquetMetadata } = await import('hyparquet');
+    // biome-ignore lint/suspicious/noExplicitAny: hyparquet-writer's internal metadata writer has no types
+    const { writeMetadata } = (await import('hyparquet-writer/src/metadata.js' as string)) as any;
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    const { ByteWriter } = (await import('hyparquet-writer/src/bytewriter.js' as string)) as any;
+    const records = [0, 1].map((i) => ({
+      prompt: [{ role: 'user', content: `q${i}` }],
+      data_source: 'x',
+      reward_model: { ground_truth: 'g' },
+      extra_info: { index: i },
+    }));
+    const good = Buffer.from((await encodeParquet(records)).bytes);
+    const footerLength = good.readUInt32LE(good.length - 8);
+    const metadata = parquetMetadata(good.buffer.slice(good.byteOffset, good.byteOffset + good.length));
+    metadata.num_rows = 1000n; // the groups hold 2
+    const writer = new ByteWriter();
+    writeMetadata(writer, metadata);
+    const footer = Buffer.from(writer.getBuffer());
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(footer.length);
+    const path = join(tmpdir(), `gtalign-row-count-${process.pid}.parquet`);
+    await writeFile(
+      path,
+      Buffer.concat([good.subarray(0, good.length - 8 - footerLength), footer, length, Buffer.from('PAR1')]),
+    );
+    await expect(readRows(path)).rejects.toThrow(
+      `${path}: not a readable parquet file (the footer says 1000 rows, its row groups hold 2: the file is damaged)`,
+    );
+  });
+
   it.skipIf(!writer)(
     'names the row and field of a string that is not UTF-8, instead of reading U+FFFD in its place',
     async () => {
