@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { openAtomic, writeAtomic } from '../io/atomic-file.js';
+import { refuseSpecialTarget } from '../io/special-target.js';
 import { DataError } from './errors.js';
 import type { ExportFormat } from './export-formats.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
@@ -38,20 +38,6 @@ export function containerFor(format: ExportFormat, out: string): 'parquet' | 'js
   return ext === '.jsonl' || ext === '.ndjson' || ext === '.json' ? 'jsonl' : 'parquet';
 }
 
-/**
- * Refuses a target that is there and is not a regular file or a directory (a device such as /dev/full, a
- * pipe, a socket, or a link to one): the finished file is renamed into place, which would replace it (run
- * as root, even a device node). A directory, or a target that is not there, is left to the write.
- */
-async function checkTarget(out: string): Promise<void> {
-  const info = await stat(out).catch(() => undefined);
-  if (info === undefined || info.isFile() || info.isDirectory()) return;
-  throw new DataError(
-    `cannot write ${out}: it is not a regular file (a device, a pipe or a socket), and the export, ` +
-      'written beside it and renamed into place, would replace it; give the path of a file',
-  );
-}
-
 function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unknown> {
   switch (options.format) {
     case 'verl':
@@ -80,7 +66,8 @@ export async function exportRows(
   options: ExportOptions,
 ): Promise<ExportResult> {
   const container = containerFor(options.format, options.out);
-  await checkTarget(options.out);
+  // Before any row is read: a device or a pipe as --out is refused at once.
+  await refuseSpecialTarget(options.out);
   if (container === 'parquet') {
     const records: Record<string, unknown>[] = [];
     // The source files' floating-point columns (one set per file): the export keeps their paths for the

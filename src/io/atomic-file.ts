@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { syncDir, writeAll } from './checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
+import { refuseSpecialTarget } from './special-target.js';
 
 export interface AtomicFile {
   write(data: string | Uint8Array): Promise<void>;
@@ -20,6 +21,7 @@ export interface AtomicFile {
 const BLOCK_BYTES = 1 << 20;
 
 export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promise<AtomicFile> {
+  await refuseSpecialTarget(path);
   const dir = dirname(path) || '.';
   await fs.mkdir(dir, { recursive: true });
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -68,6 +70,8 @@ export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promi
         const done = file!;
         file = undefined;
         await done.close();
+        // Checked again: the target may have appeared while the file was written.
+        await refuseSpecialTarget(path);
         await fs.rename(temp, path);
       } catch (err) {
         await abort();

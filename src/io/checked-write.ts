@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
+import { refuseSpecialTarget } from './special-target.js';
 
 /** Writes all of `data` at the file's position: a short write is continued; a write that takes nothing fails. */
 export async function writeAll(file: OpenFile, data: Uint8Array): Promise<void> {
@@ -69,6 +70,7 @@ export async function writeFileAtomic(path: string, text: string, fs: FileOps = 
     const written = file;
     file = undefined;
     await written.close();
+    await refuseSpecialTarget(path);
     await fs.rename(tmp, path);
   } catch (err) {
     await file?.close().catch(() => undefined);

@@ -1,5 +1,11 @@
 /** Why a file operation failed, in words a user can act on (`no space left on the device (ENOSPC)`). */
 
+/**
+ * The code of the error for a target that is there and is not a regular file (see atomic-file.ts): no
+ * system call fails on it, so gtalign names it.
+ */
+export const NOT_A_REGULAR_FILE = 'ERR_NOT_A_REGULAR_FILE';
+
 const REASONS: Readonly<Record<string, string>> = {
   ENOSPC: 'no space left on the device',
   EDQUOT: 'the disk quota is used up',
@@ -15,6 +21,8 @@ const REASONS: Readonly<Record<string, string>> = {
   ELOOP: 'too many levels of symbolic links (a link loop?)',
   EMFILE: 'too many open files',
   EIO: 'an input/output error',
+  [NOT_A_REGULAR_FILE]:
+    'it is not a regular file (a device, a pipe or a socket), and the finished file, renamed into place, would replace it',
 };
 
 /**

@@ -405,9 +405,10 @@ describe('export safety', () => {
       const sub = await mkdtemp(join(dir, 'fifo-'));
       const out = join(sub, 'out.jsonl');
       execFileSync('mkfifo', [out]);
-      await expect(exportRows(sample, { format: 'jsonl', out })).rejects.toThrow(
-        `cannot write ${out}: it is not a regular file`,
-      );
+      await expect(exportRows(sample, { format: 'jsonl', out })).rejects.toMatchObject({
+        code: 'ERR_NOT_A_REGULAR_FILE',
+        path: out,
+      });
       expect((await stat(out)).isFIFO()).toBe(true);
       expect(await readdir(sub)).toEqual(['out.jsonl']);
     },
