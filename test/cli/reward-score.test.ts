@@ -514,23 +514,8 @@ describe('gtalign reward score: hostile files and pipes', () => {
     expect(folder.code).toBe(1);
     expect(folder.stderr).toMatch(/cannot read .*: is a directory/);
     expect(folder.stderr).not.toMatch(/internal error/);
-    const badOut = join(dir, 'no-such-dir', 'out.jsonl');
-    const r = await runCliInProcess([
-      'reward',
-      'score',
-      '--input',
-      'test/fixtures/reward-parity.jsonl',
-      '--judge',
-      'offline',
-      '--output',
-      badOut,
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot write .*out\.jsonl: no such file or directory \(ENOENT\)/);
-    expect(r.stderr).not.toMatch(/Unhandled|internal error/);
-    if (existsSync('/dev/full')) {
-      // A full disk, in the words every other command uses for it.
-      const full = await runCliInProcess([
+    const scoreInto = (output: string) =>
+      runCliInProcess([
         'reward',
         'score',
         '--input',
@@ -538,8 +523,15 @@ describe('gtalign reward score: hostile files and pipes', () => {
         '--judge',
         'offline',
         '--output',
-        '/dev/full',
+        output,
       ]);
+    const r = await scoreInto(join(dir, 'no-such-dir', 'out.jsonl'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot write .*out\.jsonl: no such file or directory \(ENOENT\)/);
+    expect(r.stderr).not.toMatch(/Unhandled|internal error/);
+    if (existsSync('/dev/full')) {
+      // A full disk, in the words every other command uses for it.
+      const full = await scoreInto('/dev/full');
       expect(full.code).toBe(1);
       expect(full.stderr).toContain('cannot write /dev/full: no space left on the device (ENOSPC)');
     }
