@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { readFailureReason } from '../io/read-failure.js';
@@ -37,15 +38,23 @@ function segmentRegExp(segment: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/**
+ * A folder's entries, sorted; none when it is not there or not a folder (a glob's literal segment that
+ * matches nothing). A folder that is there and cannot be read is an error: read as empty, it would say
+ * "no files" of files that are there.
+ */
 async function entries(dir: string): Promise<Array<{ name: string; dir: boolean }>> {
+  let list: Dirent[];
   try {
-    const list = await readdir(dir, { withFileTypes: true });
-    return list
-      .map((d) => ({ name: d.name, dir: d.isDirectory() }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  } catch {
-    return [];
+    list = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw new DataError(`cannot read the folder ${dir}: ${readFailureReason(err)}`);
   }
+  return list
+    .map((d) => ({ name: d.name, dir: d.isDirectory() }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Expands a glob (`*`, `?`, `[…]` within a path segment; `**` for any depth) into sorted paths. */
