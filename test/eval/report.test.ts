@@ -514,6 +514,22 @@ describe('writeReport', () => {
     expect((await readdir(join(out, 'charts'))).every((f) => f.endsWith('.svg'))).toBe(true);
     expect(await readFile(join(out, 'report.md'), 'utf8')).toBe(svgOnly.markdown);
   });
+
+  it('writes charts whose labels hold characters XML does not allow (a NUL in a row id), as PNG and SVG', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gtalign-write-report-'));
+    const rows = [
+      rec('nul\u0000id\u0007', 'math-hard', { u: 0.5, l: 0.5 }),
+      rec('b', 'math-hard', { u: 0.4, l: 0.6 }),
+    ];
+    const hostile = buildReport([
+      { name: 'run\u0000\u001b', dir: '/runs/x', records: rows, metrics: computeMetrics(rows) },
+    ]);
+    await writeReport(out, hostile, { scale: 1 });
+    const svg = await readFile(join(out, 'charts', 'scatter-math-hard.svg'), 'utf8');
+    expect(svg).toContain('data-id="nul\ufffdid\ufffd"');
+    expect([...svg].filter((c) => c < ' ' && c !== '\n')).toEqual([]);
+    expect(await readdir(join(out, 'charts'))).toContain('scatter-math-hard.png');
+  });
 });
 
 describe('niceAxis', () => {

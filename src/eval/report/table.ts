@@ -44,13 +44,22 @@ export function tableToMarkdown(t: Table): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Characters XML does not allow (controls but tab and line ends, U+FFFE/U+FFFF, lone surrogates): a chart
+ * is also a standalone SVG file that resvg parses as XML, and one such character in a label fails it.
+ */
+const NOT_XML =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it removes
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 export function escapeHtml(s: string): string {
   return s
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+    .replace(/'/g, '&#39;')
+    .replace(NOT_XML, '\ufffd');
 }
 
 export function tableToHtml(t: Table, caption?: string): string {
