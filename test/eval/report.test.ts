@@ -530,6 +530,21 @@ describe('writeReport', () => {
     expect([...svg].filter((c) => c < ' ' && c !== '\n')).toEqual([]);
     expect(await readdir(join(out, 'charts'))).toContain('scatter-math-hard.png');
   });
+
+  it('gives each data source its own chart file, however it is named (long, or alike but for punctuation)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gtalign-write-report-'));
+    const sources = ['x'.repeat(300), 'a<b', 'a>b', 'math-hard'];
+    const rows = sources.map((s, i) => rec(`r${i}`, 'math-hard', { u: 0.5, l: 0.5 }, { data_source: s }));
+    const named = buildReport([
+      { name: 'run', dir: '/runs/x', records: rows, metrics: computeMetrics(rows) },
+    ]);
+    const ids = named.charts.filter((c) => c.kind === 'scatter').map((c) => c.id);
+    expect(new Set(ids).size).toBe(4);
+    expect(ids).toContain('scatter-math-hard');
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9._-]{1,100}$/);
+    await writeReport(out, named, { scale: 1 });
+    expect((await readdir(join(out, 'charts'))).filter((f) => f.startsWith('scatter-'))).toHaveLength(8);
+  });
 });
 
 describe('niceAxis', () => {
