@@ -140,6 +140,15 @@ describe('report.md', () => {
     const d = pair.pareto.overall.dominance;
     expect(line).toContain(`| 6 | ${d.a_wins} | ${d.b_wins} | ${d.equal} | ${d.incomparable} |`);
   });
+
+  it("makes no link or image of a name's Markdown: its brackets are escaped", () => {
+    const rows = [rec('[l](javascript:alert(1))', 'math-hard', { u: 0.5, l: 0.5 })];
+    const name = '[x](javascript:alert(1)) ![i](http://e.test/t.png)';
+    const md = buildReport([{ name, dir: '/runs/x', records: rows, metrics: computeMetrics(rows) }]).markdown;
+    expect(md).toContain('\\[x\\](javascript:alert(1)) !\\[i\\](http://e.test/t.png)');
+    expect(md).not.toMatch(/(?<!\\)\]\((javascript|http)/);
+    expect(md).toContain('![math-hard: (U, L) per item](charts/scatter-math-hard.png)');
+  });
 });
 
 describe('report.html', () => {

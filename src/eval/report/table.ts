@@ -29,9 +29,12 @@ export function signed(x: number | null | undefined, digits = 3): string {
   return s === '–' || s.startsWith('-') || Number(s) === 0 ? s : `+${s}`;
 }
 
-/** Markdown-safe inline text: backslashes and `<` (which would start an HTML tag) escaped, lines joined. */
+/**
+ * Markdown-safe inline text: backslashes, `<` (which would start an HTML tag) and brackets (which would
+ * make a link or an image of `[x](url)`) escaped, lines joined.
+ */
 export const mdText = (s: string): string =>
-  s.replace(/\\/g, '\\\\').replace(/</g, '\\<').replace(/\r?\n/g, ' ');
+  s.replace(/\\/g, '\\\\').replace(/</g, '\\<').replace(/[[\]]/g, '\\$&').replace(/\r?\n/g, ' ');
 const mdCell = (s: string): string => mdText(s).replace(/\|/g, '\\|');
 
 export function tableToMarkdown(t: Table): string {
