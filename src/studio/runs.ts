@@ -144,8 +144,19 @@ async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, T
   return out;
 }
 
+/** A lone surrogate (JSON allows "\\ud800"): no URL can carry it (encodeURIComponent throws on it). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
   const read = await Promise.all(dirs.map((d) => readRunDir(d)));
+  // An item's id is part of the page's URLs (#/runs/0/item/ID, /api/item?id=ID): one with a lone surrogate
+  // failed the whole item list and comparison of its run; it is read with U+FFFD in its place, as a URL
+  // gives it back.
+  for (const run of read)
+    run.records = run.records.map((r) => {
+      const id = r.id.replace(LONE_SURROGATE, '\ufffd');
+      return id === r.id ? r : { ...r, id };
+    });
   const names = uniqueNames(read.map((r) => r.name));
   return Promise.all(
     read.map(async (run, index) => {

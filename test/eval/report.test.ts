@@ -140,6 +140,15 @@ describe('report.md', () => {
     const d = pair.pareto.overall.dominance;
     expect(line).toContain(`| 6 | ${d.a_wins} | ${d.b_wins} | ${d.equal} | ${d.incomparable} |`);
   });
+
+  it("makes no link or image of a name's Markdown: its brackets are escaped", () => {
+    const rows = [rec('[l](javascript:alert(1))', 'math-hard', { u: 0.5, l: 0.5 })];
+    const name = '[x](javascript:alert(1)) ![i](http://e.test/t.png)';
+    const md = buildReport([{ name, dir: '/runs/x', records: rows, metrics: computeMetrics(rows) }]).markdown;
+    expect(md).toContain('\\[x\\](javascript:alert(1)) !\\[i\\](http://e.test/t.png)');
+    expect(md).not.toMatch(/(?<!\\)\]\((javascript|http)/);
+    expect(md).toContain('![math-hard: (U, L) per item](charts/scatter-math-hard.png)');
+  });
 });
 
 describe('report.html', () => {
@@ -513,6 +522,37 @@ describe('writeReport', () => {
     expect(loads).toBe(0);
     expect((await readdir(join(out, 'charts'))).every((f) => f.endsWith('.svg'))).toBe(true);
     expect(await readFile(join(out, 'report.md'), 'utf8')).toBe(svgOnly.markdown);
+  });
+
+  it('writes charts whose labels hold characters XML does not allow (a NUL in a row id), as PNG and SVG', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gtalign-write-report-'));
+    const rows = [
+      rec('nul\u0000id\u0007', 'math-hard', { u: 0.5, l: 0.5 }),
+      rec('b', 'math-hard', { u: 0.4, l: 0.6 }),
+    ];
+    const hostile = buildReport([
+      { name: 'run\u0000\u001b', dir: '/runs/x', records: rows, metrics: computeMetrics(rows) },
+    ]);
+    await writeReport(out, hostile, { scale: 1 });
+    const svg = await readFile(join(out, 'charts', 'scatter-math-hard.svg'), 'utf8');
+    expect(svg).toContain('data-id="nul\ufffdid\ufffd"');
+    expect([...svg].filter((c) => c < ' ' && c !== '\n')).toEqual([]);
+    expect(await readdir(join(out, 'charts'))).toContain('scatter-math-hard.png');
+  });
+
+  it('gives each data source its own chart file, however it is named (long, or alike but for punctuation)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gtalign-write-report-'));
+    const sources = ['x'.repeat(300), 'a<b', 'a>b', 'math-hard'];
+    const rows = sources.map((s, i) => rec(`r${i}`, 'math-hard', { u: 0.5, l: 0.5 }, { data_source: s }));
+    const named = buildReport([
+      { name: 'run', dir: '/runs/x', records: rows, metrics: computeMetrics(rows) },
+    ]);
+    const ids = named.charts.filter((c) => c.kind === 'scatter').map((c) => c.id);
+    expect(new Set(ids).size).toBe(4);
+    expect(ids).toContain('scatter-math-hard');
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9._-]{1,100}$/);
+    await writeReport(out, named, { scale: 1 });
+    expect((await readdir(join(out, 'charts'))).filter((f) => f.startsWith('scatter-'))).toHaveLength(8);
   });
 });
 

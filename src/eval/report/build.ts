@@ -542,7 +542,7 @@ function markdown(
       parts.push(tableToMarkdown(t.table));
     }
     for (const c of s.charts ?? []) {
-      parts.push(`![${mdText(c.title).replace(/[[\]]/g, '')}](charts/${c.id}.${ext})\n`);
+      parts.push(`![${mdText(c.title.replace(/[[\]]/g, ''))}](charts/${c.id}.${ext})\n`);
     }
   }
   return parts.join('\n');

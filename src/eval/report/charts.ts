@@ -13,6 +13,7 @@
  */
 import { frontier, type Point2 } from '../hypervolume.js';
 import type { ActionMix } from '../metrics.js';
+import { hashSeed } from '../stats.js';
 import { textExtent } from './raster.js';
 import type { Data, Scene, Shape } from './scene.js';
 
@@ -254,7 +255,16 @@ export function legend(
   return cy + 16;
 }
 
-const slug = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_') || '_';
+/**
+ * A file-name-safe id part. A source that is not one already (other characters, or too long for a file
+ * name) is cut and keeps a hash of itself: two sources never share a chart file.
+ */
+const slug = (s: string): string => {
+  const safe = s.replace(/[^A-Za-z0-9._-]+/g, '_');
+  return safe === s && s.length > 0 && s.length <= 80
+    ? s
+    : `${safe.slice(0, 60)}-${hashSeed(s).toString(16)}`;
+};
 
 export interface ScatterSeries {
   name: string;

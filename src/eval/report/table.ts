@@ -29,9 +29,12 @@ export function signed(x: number | null | undefined, digits = 3): string {
   return s === '–' || s.startsWith('-') || Number(s) === 0 ? s : `+${s}`;
 }
 
-/** Markdown-safe inline text: backslashes and `<` (which would start an HTML tag) escaped, lines joined. */
+/**
+ * Markdown-safe inline text: backslashes, `<` (which would start an HTML tag) and brackets (which would
+ * make a link or an image of `[x](url)`) escaped, lines joined.
+ */
 export const mdText = (s: string): string =>
-  s.replace(/\\/g, '\\\\').replace(/</g, '\\<').replace(/\r?\n/g, ' ');
+  s.replace(/\\/g, '\\\\').replace(/</g, '\\<').replace(/[[\]]/g, '\\$&').replace(/\r?\n/g, ' ');
 const mdCell = (s: string): string => mdText(s).replace(/\|/g, '\\|');
 
 export function tableToMarkdown(t: Table): string {
@@ -44,13 +47,22 @@ export function tableToMarkdown(t: Table): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Characters XML does not allow (controls but tab and line ends, U+FFFE/U+FFFF, lone surrogates): a chart
+ * is also a standalone SVG file that resvg parses as XML, and one such character in a label fails it.
+ */
+const NOT_XML =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it removes
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 export function escapeHtml(s: string): string {
   return s
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+    .replace(/'/g, '&#39;')
+    .replace(NOT_XML, '\ufffd');
 }
 
 export function tableToHtml(t: Table, caption?: string): string {
