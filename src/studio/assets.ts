@@ -19,7 +19,8 @@ export interface StudioPage {
 
 const CSS = `
 :root { font-family: system-ui, sans-serif; color: #1b1f24; background: #fbfbfc; --accent: #b3261e; --line: #c9ced6; }
-body { margin: 0 auto; max-width: 1240px; padding: 0 16px 40px; }
+/* A run's ids and a model's words can be long strings without spaces: they wrap instead of widening the page. */
+body { margin: 0 auto; max-width: 1240px; padding: 0 16px 40px; overflow-wrap: anywhere; }
 header { display: flex; align-items: baseline; gap: 24px; border-bottom: 1px solid var(--line); }
 h1 { font-size: 1.3rem; margin: 12px 0; }
 nav a { margin-right: 16px; }
@@ -28,6 +29,8 @@ a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible
 .field { display: inline-flex; flex-direction: column; margin: 4px 12px 4px 0; font-size: .9rem; }
 .field label { font-weight: 600; margin-bottom: 2px; }
 input[type=number] { width: 8em; }
+/* A long option (a data source id) sizes a select: it may not be wider than the screen. */
+select { max-width: calc(100vw - 40px); }
 button { padding: 6px 12px; margin: 4px 8px 4px 0; cursor: pointer; }
 .error { color: var(--accent); font-weight: 600; }
 .hint { color: #555; font-size: .9rem; }

@@ -40,10 +40,10 @@ function records(shift: number): RunRecord[] {
   return out;
 }
 
-async function writeRun(dir: string, rows: RunRecord[]): Promise<void> {
+async function writeRun(dir: string, rows: RunRecord[], name = dir): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'results.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
-  await writeFile(join(dir, 'config.json'), JSON.stringify({ name: dir }));
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ name }));
 }
 
 describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
@@ -52,7 +52,8 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
     const a = join(root, 'run-a');
     const b = join(root, 'run-b');
     await writeRun(a, records(0));
-    await writeRun(b, records(0.1));
+    // A run name with no space to break it at: it wraps instead of widening the page.
+    await writeRun(b, records(0.1), `run-b-${'long'.repeat(500)}`);
     const out = join(root, 'report');
     const r = await runCliInProcess(['eval', 'report', a, b, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
