@@ -5,6 +5,7 @@
  * record: an item's question is the record's own `question` when it has one, else looked up in the
  * data files the run's config.json names (when they can still be read), else absent.
  */
+
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractBlocks } from '../chain/blocks.js';
@@ -19,6 +20,7 @@ import { questionOf } from '../eval/run.js';
 import { readRunDir, type Sweep, uniqueNames } from '../eval/run-dir.js';
 import type { RunRecord } from '../eval/types.js';
 import type { PayoffMatrix } from '../game/spec.js';
+import { toWellFormed } from '../io/well-formed.js';
 import { cobbDouglas } from '../reward/aggregate.js';
 
 export interface LoadedRun {
@@ -144,9 +146,6 @@ async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, T
   return out;
 }
 
-/** A lone surrogate (JSON allows "\\ud800"): no URL can carry it (encodeURIComponent throws on it). */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
   const read = await Promise.all(dirs.map((d) => readRunDir(d)));
   // An item's id is part of the page's URLs (#/runs/0/item/ID, /api/item?id=ID): one with a lone surrogate
@@ -154,7 +153,7 @@ export async function loadRuns(dirs: readonly string[]): Promise<LoadedRun[]> {
   // gives it back.
   for (const run of read)
     run.records = run.records.map((r) => {
-      const id = r.id.replace(LONE_SURROGATE, '\ufffd');
+      const id = toWellFormed(r.id);
       return id === r.id ? r : { ...r, id };
     });
   const names = uniqueNames(read.map((r) => r.name));

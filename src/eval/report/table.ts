@@ -2,6 +2,7 @@
  * One table model rendered three ways: Markdown (report.md), HTML (report.html) and aligned plain text
  * (the terminal output of `gtalign eval compare`).
  */
+import { toWellFormed } from '../../io/well-formed.js';
 import { textTable } from '../../text-table.js';
 
 export interface Table {
@@ -48,15 +49,16 @@ export function tableToMarkdown(t: Table): string {
 }
 
 /**
- * Characters XML does not allow (controls but tab and line ends, U+FFFE/U+FFFF, lone surrogates): a chart
- * is also a standalone SVG file that resvg parses as XML, and one such character in a label fails it.
+ * Characters XML does not allow (controls but tab and line ends, U+FFFE/U+FFFF; lone surrogates go by
+ * toWellFormed): a chart is also a standalone SVG file that resvg parses as XML, and one such character
+ * in a label fails it.
  */
 const NOT_XML =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it removes
-  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
 
 export function escapeHtml(s: string): string {
-  return s
+  return toWellFormed(s)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')

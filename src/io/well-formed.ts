@@ -1,0 +1,7 @@
+/**
+ * A string with each lone surrogate (JSON allows `"\ud800"`) replaced by U+FFFD: what a URL, XML or UTF-8
+ * can carry. `String.prototype.toWellFormed` (Node 20, ES2024; not in the ES2023 lib this project
+ * compiles with).
+ */
+export const toWellFormed = (s: string): string =>
+  (s as unknown as { toWellFormed(): string }).toWellFormed();
