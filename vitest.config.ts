@@ -13,7 +13,7 @@ if (process.env.GTALIGN_TEST_TMP === undefined) {
 
 const ALL = 'test/**/*.test.ts';
 // Files that replace modules (vi.doMock, vi.resetModules) get a fresh module graph of their own.
-const OWN_MODULES = ['test/llm/local.test.ts'];
+const OWN_MODULES = ['test/llm/local.test.ts', 'test/data/load-unreadable.test.ts'];
 
 // expect.poll waits as long as a test may (its default, 1 s, is a timing bet a loaded machine can lose).
 const common = { testTimeout: 30_000, expect: { poll: { timeout: 25_000 } } };

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { expandInputs } from '../../src/data/load.js';
 
 // A folder root can still read (these tests run as root in CI): readdir is made to refuse one folder the
-// way it refuses a user without the permission.
+// way it refuses a user without the permission. The module mock needs a module graph of this file's own
+// (vitest.config.ts: OWN_MODULES).
 const refused = new Set<string>();
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
