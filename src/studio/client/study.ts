@@ -294,7 +294,9 @@ export async function studyPage(id: string): Promise<HTMLElement> {
         {
           type: 'button',
           onclick: () =>
-            void download(`/api/export?id=${id}&format=csv`, `${id}.csv`).catch((e) => showError(error, e)),
+            void download(`/api/export?id=${encodeURIComponent(id)}&format=csv`, `${id}.csv`).catch((e) =>
+              showError(error, e),
+            ),
         },
         'Export CSV',
       ),
@@ -304,7 +306,7 @@ export async function studyPage(id: string): Promise<HTMLElement> {
         {
           type: 'button',
           onclick: () =>
-            void download(`/api/export?id=${id}&format=jsonl`, `${id}.jsonl`).catch((e) =>
+            void download(`/api/export?id=${encodeURIComponent(id)}&format=jsonl`, `${id}.jsonl`).catch((e) =>
               showError(error, e),
             ),
         },
