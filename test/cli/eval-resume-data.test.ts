@@ -22,8 +22,8 @@ import {
   CUP_GROUND_TRUTH,
   cupRow,
   evalRunArgs,
-  judgeScript,
   simulatedUserArgs,
+  switchableJudgeScript,
   userScript,
 } from '../sim/scripted.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
@@ -35,8 +35,8 @@ let dir: string;
 let assistant: OpenAIStubServer;
 let user: OpenAIStubServer;
 let judge: OpenAIStubServer;
-/** Whether the judge answers; while down it refuses every request (HTTP 400, not retried). */
-let judgeUp: boolean;
+/** Whether the judge answers (see switchableJudgeScript). */
+const judgeState = { up: false };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-resume-data-'));
@@ -44,12 +44,10 @@ beforeAll(async () => {
     assistantScript(() => ({ action: 'DA', response: 'It was Spain.' })),
   );
   user = await startOpenAIStubServer(userScript);
-  judge = await startOpenAIStubServer((body) =>
-    judgeUp ? judgeScript(body) : { status: 400, errorMessage: 'judge down' },
-  );
+  judge = await startOpenAIStubServer(switchableJudgeScript(judgeState));
 });
 beforeEach(() => {
-  judgeUp = false;
+  judgeState.up = false;
   for (const s of [assistant, user, judge]) s.requests.length = 0;
 });
 afterAll(async () => {
@@ -98,7 +96,7 @@ describe('eval run --resume after the data file was edited', () => {
       const swapped = CUP_GROUND_TRUTH.replace('Answer 0: Spain', 'Answer 0: Italy');
       expect(swapped).not.toBe(CUP_GROUND_TRUTH);
       await writeRows(data, [{ ...cupRow('e-1'), ground_truth: swapped }, cupRow('e-2')]);
-      judgeUp = true;
+      judgeState.up = true;
       for (const s of [assistant, user, judge]) s.requests.length = 0;
       const resumed = await runCliInProcess([...argsOf(data, out), '--resume']);
       expect(resumed.code).not.toBe(0);
@@ -119,7 +117,7 @@ describe('evaluate: a resumed run that adds records', () => {
   it('removes the metrics.json of its earlier rows before the first new record, so a stop leaves none', {
     timeout: 60_000,
   }, async () => {
-    judgeUp = true;
+    judgeState.up = true;
     const row = (id: string): DatasetRow => ({ ...cupRow(id), source: { file: 'memory', row: 0 } });
     const out = join(dir, 'grown');
     const options = (rows: DatasetRow[], fs?: FileOps): EvalOptions => ({

@@ -18,7 +18,7 @@ import { approxTokenCounter } from '../../src/eval/tokens.js';
 import type { FileOps } from '../../src/io/file-ops.js';
 import { createJudge } from '../../src/reward/judge.js';
 import { loadRuns } from '../../src/studio/runs.js';
-import { assistantScript, cupRow, evalRunArgs, judgeScript } from '../sim/scripted.js';
+import { assistantScript, cupRow, evalRunArgs, switchableJudgeScript } from '../sim/scripted.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { fullDiskFor } from '../support/faulty-fs.js';
 import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
@@ -27,20 +27,18 @@ import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/r
 let dir: string;
 let assistant: OpenAIStubServer;
 let judge: OpenAIStubServer;
-/** Whether the judge answers; while down it refuses every request (HTTP 400, not retried). */
-let judgeUp: boolean;
+/** Whether the judge answers (see switchableJudgeScript). */
+const judgeState = { up: false };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-eval-rejudge-'));
   assistant = await startOpenAIStubServer(
     assistantScript(() => ({ action: 'CQ', response: 'Which year do you mean?' })),
   );
-  judge = await startOpenAIStubServer((body) =>
-    judgeUp ? judgeScript(body) : { status: 400, errorMessage: 'judge down' },
-  );
+  judge = await startOpenAIStubServer(switchableJudgeScript(judgeState));
 });
 beforeEach(() => {
-  judgeUp = false;
+  judgeState.up = false;
   forget();
 });
 afterAll(async () => {
@@ -93,7 +91,7 @@ describe('eval run --resume: judging failed records again', () => {
     const { data, out } = await runWithJudgeDown('again');
     const resultsPath = join(out, 'results.jsonl');
     const before = await jsonLines(resultsPath);
-    judgeUp = true;
+    judgeState.up = true;
     const r = await runCliInProcess([...args(data, out), '--resume']);
     expect(r.code, r.stderr).toBe(0);
     // Only the judge was asked: nothing generated.
@@ -209,7 +207,7 @@ describe('eval run --resume: judging failed records again', () => {
     expect(await readFile(join(out, 'results.jsonl'), 'utf8')).toBe(resultsBefore);
 
     // The next resume, the judge answering, finishes it.
-    judgeUp = true;
+    judgeState.up = true;
     forget();
     const finished = await runCliInProcess([...args(data, out, ['--on-judge-error', 'fail']), '--resume']);
     expect(finished.code, finished.stderr).toBe(0);
@@ -243,7 +241,7 @@ describe('eval run --resume: judging failed records again', () => {
     const { data, out } = await runWithJudgeDown('killed', 1);
     const resultsPath = join(out, 'results.jsonl');
     const [first] = await jsonLines(resultsPath);
-    judgeUp = true;
+    judgeState.up = true;
 
     // Killed after metrics.json was removed, before the line: the record is still the failed one.
     await rm(join(out, 'metrics.json'));
@@ -296,7 +294,7 @@ describe('evaluate: a resume stopped by a full disk while superseding a record',
     expect(first.metrics.overall.failures).toBe(1);
     const resultsBefore = await readFile(join(out, 'results.jsonl'), 'utf8');
 
-    judgeUp = true;
+    judgeState.up = true;
     forget();
     const err = await evaluate(options(fullDiskFor('results.jsonl'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunStoreIoError);

@@ -28,9 +28,9 @@ import {
   assistantScript,
   cupRow,
   evalRunArgs,
-  judgeScript,
   type Message,
   simulatedUserArgs,
+  switchableJudgeScript,
   userScript,
 } from './scripted.js';
 
@@ -52,19 +52,17 @@ let dir: string;
 let assistant: OpenAIStubServer;
 let user: OpenAIStubServer;
 let judge: OpenAIStubServer;
-/** Whether the judge answers; while down it refuses every request (HTTP 400, not retried). */
-let judgeUp: boolean;
+/** Whether the judge answers (see switchableJudgeScript). */
+const judgeState = { up: false };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-sim-rejudge-'));
   assistant = await startOpenAIStubServer(assistantScript(cqThenDa));
   user = await startOpenAIStubServer(userScript);
-  judge = await startOpenAIStubServer((body) =>
-    judgeUp ? judgeScript(body) : { status: 400, errorMessage: 'judge down' },
-  );
+  judge = await startOpenAIStubServer(switchableJudgeScript(judgeState));
 });
 beforeEach(() => {
-  judgeUp = false;
+  judgeState.up = false;
   forget();
 });
 afterAll(async () => {
@@ -121,7 +119,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
   }, async () => {
     const { data, out } = await runWithJudgeDown('again');
     const before = await jsonLines(join(out, 'turns.jsonl'));
-    judgeUp = true;
+    judgeState.up = true;
     const r = await runCliInProcess([...args(data, out), '--resume']);
     expect(r.code, r.stderr).toBe(0);
     // Only the judge was asked: nothing generated, the simulated user not asked.
@@ -282,7 +280,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     // Killed while writing the turn's superseding line: part of it, no newline.
     const torn = JSON.stringify({ ...first, supersedes: true }).slice(0, 80);
     await writeFile(turnsPath, (await readFile(turnsPath, 'utf8')) + torn);
-    judgeUp = true;
+    judgeState.up = true;
     const r1 = await runCliInProcess([...args(data, out), '--resume']);
     expect(r1.code, r1.stderr).toBe(0);
     expect(r1.stderr).toMatch(/dropped a cut-off last line \(80 bytes\)/);
@@ -326,7 +324,7 @@ describe('eval run --turns --resume: judging failed turns again', () => {
     await writeFile(turnsPath, `${JSON.stringify(first)}\n`);
     await writeFile(join(out, 'results.jsonl'), '');
     await rm(join(out, 'metrics.json'));
-    judgeUp = true;
+    judgeState.up = true;
     const r = await runCliInProcess([...args(data, out), '--resume']);
     expect(r.code, r.stderr).toBe(0);
     // Turn 1 judged again, not generated again: the two stages of turn 2 only.
@@ -381,7 +379,7 @@ describe('evaluateConversations: a resume stopped between the turn line and the 
     expect(first.metrics.conversations.overall.failed_turns).toBe(1);
     const resultsBefore = await readFile(join(out, 'results.jsonl'), 'utf8');
 
-    judgeUp = true;
+    judgeState.up = true;
     forget();
     const err = await evaluateConversations(options(fullDiskFor('results.jsonl'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunStoreIoError);

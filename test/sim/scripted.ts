@@ -115,6 +115,15 @@ export function judgeScript(body: StubRequestBody): StubReply {
   return { status: 400, errorMessage: 'unknown rubric' };
 }
 
+/**
+ * The judge's script behind a switch, for tests of what a run does when its judge fails: while
+ * `state.up` is false it refuses every request (HTTP 400, which is not retried).
+ */
+export const switchableJudgeScript =
+  (state: { up: boolean }) =>
+  (body: StubRequestBody): StubReply =>
+    state.up ? judgeScript(body) : { status: 400, errorMessage: 'judge down' };
+
 /** The documented meaning draw, computed here independently: sha256(seed␀meaning␀id) → [0,1) × count. */
 export function heldIndex(seed: number, id: string, count: number): number {
   const h = createHash('sha256').update(`${seed}\u0000meaning\u0000${id}`).digest();
