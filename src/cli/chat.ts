@@ -22,6 +22,7 @@ import {
 import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { writeOut } from './io.js';
+import { unguarded } from './terminal-stream.js';
 import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
@@ -241,7 +242,8 @@ forgets the conversation, /quit or end of input leaves).`,
       return await chatLoop({
         input: ctx.stdin,
         tty,
-        ...(tty ? { output: ctx.stderr } : {}),
+        // readline draws the prompt line with control sequences, and echoes only what the user types.
+        ...(tty ? { output: unguarded(ctx.stderr) } : {}),
         ask,
         reset: () => session.reset(),
         report: (message) => ctx.stderr.write(`gtalign chat: ${message}\n`),

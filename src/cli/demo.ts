@@ -18,6 +18,7 @@ import type { ChatModel } from '../llm/types.js';
 import { steeredMatrix } from '../steering/apply.js';
 import { compilePolicy } from '../steering/compile.js';
 import { PRESETS, type PresetName } from '../steering/presets.js';
+import { guardTerminal } from './terminal-stream.js';
 
 const QUESTION = 'When did dinosaurs first appear?';
 
@@ -30,7 +31,9 @@ export interface DemoOptions {
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
-  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  // A real model's text goes to the terminal too: its control characters are shown, not obeyed.
+  const stdout = guardTerminal(process.stdout);
+  const write = options.write ?? ((text: string) => stdout.write(text));
   const policies = options.policies ?? (['subscription', 'api', 'paper-api', 'paper-subscription'] as const);
   let modelPath: string | undefined;
   if (!options.tiny) {

@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import type { CommandContext } from './command.js';
 import { COMMAND_ENTRIES, findCommand } from './commands.js';
 import { UsageError } from './errors.js';
+import { guardContext } from './terminal-stream.js';
 
 function mainHelp(): string {
   const lines = [
@@ -56,10 +57,12 @@ export function processContext(): CommandContext {
 }
 
 /**
- * Runs `gtalign ARGS…` in `ctx` (by default the process's environment, folder and standard streams) and
- * returns the exit code. It neither exits nor sets `process.exitCode`: the entry point (main.ts) does.
+ * Runs `gtalign ARGS…` in `context` (by default the process's environment, folder and standard streams)
+ * and returns the exit code. What goes to a terminal has its control characters shown, not obeyed
+ * (src/cli/terminal-stream.ts). It neither exits nor sets `process.exitCode`: the entry point (main.ts) does.
  */
-export async function main(args: string[], ctx: CommandContext = processContext()): Promise<number> {
+export async function main(args: string[], context: CommandContext = processContext()): Promise<number> {
+  const ctx = guardContext(context);
   const argv = moveGlobalOptions(args);
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     ctx.stdout.write(mainHelp());

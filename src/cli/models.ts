@@ -32,11 +32,13 @@ function progressReporter(stderr: OutputStream): {
         if (total !== undefined && total > 0) {
           const share = Math.min(1, received / total);
           const filled = Math.round(share * 30);
+          stderr.write('\r');
           stderr.write(
-            `\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${mb(received)}/${mb(total)} MB  ${rate}   `,
+            `[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${mb(received)}/${mb(total)} MB  ${rate}   `,
           );
         } else {
-          stderr.write(`\r${mb(received)} MB  ${rate}   `);
+          stderr.write('\r');
+          stderr.write(`${mb(received)} MB  ${rate}   `);
         }
         return;
       }

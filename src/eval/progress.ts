@@ -81,8 +81,13 @@ export function createProgress(options: ProgressOptions = {}): ProgressReporter 
 
   const draw = (p: Readonly<RunProgress>) => {
     const { bar, text } = line(p);
-    if (tty) stream.write(`\r${label}${bar} ${text}\x1b[K`);
-    else stream.write(`${label}${text}\n`);
+    // The control sequences go in writes of their own: a guarded terminal (src/cli/terminal-stream.ts)
+    // passes them and shows any control character in the label or the text.
+    if (tty) {
+      stream.write('\r');
+      stream.write(`${label}${bar} ${text}`);
+      stream.write('\x1b[K');
+    } else stream.write(`${label}${text}\n`);
     drawn = true;
     stale = false;
   };
@@ -107,7 +112,8 @@ export function createProgress(options: ProgressOptions = {}): ProgressReporter 
     log(text) {
       const line = text.endsWith('\n') ? text : `${text}\n`;
       if (tty && drawn) {
-        stream.write(`\r\x1b[K${line}`);
+        stream.write('\r\x1b[K');
+        stream.write(line);
         if (last !== undefined) draw(last);
       } else stream.write(line);
     },

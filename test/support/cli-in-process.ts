@@ -25,10 +25,13 @@ function collector(): { stream: Writable; text(): string } {
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-/** Runs the CLI in this process with `stdin` as its whole input (empty by default), as `runCli` does. */
+/**
+ * Runs the CLI in this process with `stdin` as its whole input (empty by default), as `runCli` does;
+ * `tty` makes its standard output and error look like a terminal.
+ */
 export async function runCliInProcess(
   args: string[],
-  options: { stdin?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { stdin?: string; env?: NodeJS.ProcessEnv; tty?: boolean } = {},
 ): Promise<CliResult> {
   if ('cwd' in options) {
     throw new Error('runCliInProcess: no cwd in-process (the process folder is shared); use runCli');
@@ -40,6 +43,10 @@ export async function runCliInProcess(
   const input = options.stdin ?? '';
   const stdout = collector();
   const stderr = collector();
+  // `tty`: standard output and error say they are a terminal (`isTTY`), as a user's shell gives them.
+  if (options.tty === true) {
+    for (const c of [stdout, stderr]) Object.defineProperty(c.stream, 'isTTY', { value: true });
+  }
   const ctx = {
     env: { ...process.env, ...options.env },
     cwd: process.cwd(),
