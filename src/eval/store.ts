@@ -32,6 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { syncDir, writeAll, writeFileAtomic, writeNewFile } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
+import { pidAlive } from '../io/pid-alive.js';
 import { canonicalJson } from '../reward/canonical-json.js';
 import { parseResults, supersedeProblem } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
@@ -180,15 +181,6 @@ async function exists(fs: FileOps, path: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw storeIoError(err, 'read', path);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

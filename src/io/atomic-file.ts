@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { syncDir, writeAll } from './checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
 import { refuseSpecialTarget } from './special-target.js';
+import { removeStaleTemps } from './stale-temps.js';
 
 export interface AtomicFile {
   write(data: string | Uint8Array): Promise<void>;
@@ -78,6 +79,8 @@ export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promi
         throw err;
       }
       await syncDir(fs, dir);
+      // The new file is in place: what killed writes of it left behind can go.
+      await removeStaleTemps(path);
     },
     abort,
   };

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileOps, nodeFileOps, type OpenFile } from './file-ops.js';
 import { refuseSpecialTarget } from './special-target.js';
+import { removeStaleTemps } from './stale-temps.js';
 
 /** Writes all of `data` at the file's position: a short write is continued; a write that takes nothing fails. */
 export async function writeAll(file: OpenFile, data: Uint8Array): Promise<void> {
@@ -77,4 +78,6 @@ export async function writeFileAtomic(path: string, text: string, fs: FileOps = 
     await fs.unlink(tmp).catch(() => undefined);
     throw err;
   }
+  // The new file is in place: what killed writes of it left behind can go.
+  await removeStaleTemps(path);
 }
