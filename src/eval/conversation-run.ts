@@ -69,6 +69,7 @@ import {
   questionOf,
   type RunProgress,
   type StartInfo,
+  scoreNewOutput,
   scoreRow,
 } from './run.js';
 import { beforeRecordsChange, writeMetrics } from './run-dir.js';
@@ -386,18 +387,15 @@ export async function evaluateConversations(
      * final turn of an ambiguity row by the meaning the user holds, the others by the judge, alike when the
      * turn is generated and when it is judged again.
      */
-    const scoreTurn = (unit: Unit, output: string, response: string, final: boolean) => {
+    const turnOutput = (unit: Unit, output: string, response: string, final: boolean) => {
       const verdict =
         final && unit.intent.meaning !== undefined
           ? meaningCorrect(response, unit.intent.meaning)
           : undefined;
-      return scoreRow(
-        unit.row,
-        { response: output, ...(verdict === undefined ? {} : { verdict }) },
-        scoring,
-        stats,
-      );
+      return { response: output, ...(verdict === undefined ? {} : { verdict }) };
     };
+    const scoreTurn = (unit: Unit, output: string, response: string, final: boolean) =>
+      scoreRow(unit.row, turnOutput(unit, output, response, final), scoring, stats);
 
     /** Scores a recorded turn again from its output; a turn now scored is superseded in the log. */
     const rejudge = async (unit: Unit, turn: AssistantTurnRecord): Promise<AssistantTurnRecord> => {
@@ -449,7 +447,14 @@ export async function evaluateConversations(
             seed: sim.seed,
             conversation: unit.id,
           });
-          const reward = await scoreTurn(unit, output.response, response, decision.next === 'end');
+          // Under --on-judge-error fail the turn is written before the run stops: it was paid for, and
+          // the resume judges it again from the log instead of generating it again.
+          const { reward, stop } = await scoreNewOutput(
+            unit.row,
+            turnOutput(unit, output.response, response, decision.next === 'end'),
+            scoring,
+            stats,
+          );
           a = {
             conversation: unit.id,
             turn: t,
@@ -466,6 +471,7 @@ export async function evaluateConversations(
             durationMs: Math.round((performance.now() - turnStarted) * 1000) / 1000,
           };
           await turnLog.append(a);
+          if (stop !== undefined) throw stop;
         }
         turns.push(a);
         visible.push({ role: 'assistant', content: a.response });
