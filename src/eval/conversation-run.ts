@@ -100,8 +100,11 @@ export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | '
    * again (`turns`, in `conversations`; none without a judge).
    */
   onStart?: (info: StartInfo & { rejudge: { turns: number; conversations: number } }) => void;
-  /** A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row and the error. */
-  onFailure?: (conversation: { id: string; row: DatasetRow }, error: Error) => void;
+  /**
+   * A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row, the step that failed
+   * and the error.
+   */
+  onFailure?: (conversation: { id: string; row: DatasetRow; step: ConversationStep }, error: Error) => void;
 }
 
 /**
@@ -109,6 +112,22 @@ export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | '
  * model: the next turn needs a user message. The turn log keeps the reply as written ('', `empty: true`).
  */
 export const NO_REPLY = '(no reply)';
+
+/**
+ * Where a conversation is: the assistant's turn `turn`, or the simulated user's reply to it. A backend
+ * failure names it, since the user's model may be the assistant's own.
+ */
+export interface ConversationStep {
+  side: 'assistant' | 'user';
+  turn: number;
+}
+
+/** The step as a failure message names it. */
+export function describeStep(step: ConversationStep): string {
+  return step.side === 'assistant'
+    ? `assistant turn ${step.turn}`
+    : `simulated user's reply to assistant turn ${step.turn}`;
+}
 
 /** The per-conversation summary kept on its results.jsonl record. */
 export interface ConversationSummary {
@@ -408,7 +427,8 @@ export async function evaluateConversations(
       return scored;
     };
 
-    const converse = async (unit: Unit): Promise<void> => {
+    /** `step` follows the conversation, so that a failure can say where it happened. */
+    const converse = async (unit: Unit, step: ConversationStep): Promise<void> => {
       const started = performance.now();
       const prior = recorded.get(unit.id) ?? [];
       const before = stored.get(unit.id);
@@ -432,6 +452,8 @@ export async function evaluateConversations(
         if (a !== undefined && judged && needsJudging(a)) a = await rejudge(unit, a);
         if (a === undefined && before !== undefined) missing('assistant', t);
         if (a === undefined) {
+          step.side = 'assistant';
+          step.turn = t;
           const turnStarted = performance.now();
           const output = await produce(extendRow(unit.row, exchanges), signal);
           const response = responseText(output.response);
@@ -480,6 +502,8 @@ export async function evaluateConversations(
         let u = find('user', t) as UserTurnRecord | undefined;
         if (u === undefined && before !== undefined) missing('user', t);
         if (u === undefined) {
+          step.side = 'user';
+          step.turn = t;
           const replyStarted = performance.now();
           const reply = await simulateReply(
             {
@@ -554,8 +578,9 @@ export async function evaluateConversations(
       while (stopped === undefined && fatal === undefined && !signal.aborted) {
         const unit = work[next++];
         if (unit === undefined) return;
+        const step: ConversationStep = { side: 'assistant', turn: 1 };
         try {
-          await converse(unit);
+          await converse(unit, step);
           consecutiveFailures = 0;
         } catch (err) {
           if (isAbort(err, signal)) return;
@@ -566,13 +591,14 @@ export async function evaluateConversations(
           if (err instanceof ChatModelError) {
             progress.failed++;
             consecutiveFailures++;
-            options.onFailure?.({ id: unit.id, row: unit.row }, err);
+            options.onFailure?.({ id: unit.id, row: unit.row, step: { ...step } }, err);
             try {
               await store.logError({
                 id: unit.id,
                 data_source: unit.row.data_source,
-                stage: 'generate',
-                message: err.message,
+                stage: step.side === 'assistant' ? 'generate' : 'simulate-user',
+                turn: step.turn,
+                message: `${describeStep(step)}: ${err.message}`,
               });
             } catch (logErr) {
               fatal ??= logErr;
