@@ -60,7 +60,7 @@ import {
   type UserTurnRecord,
 } from './conversation-store.js';
 import { computeMetrics, isFailedReward, isJudgeFailure, isUnjudgedReward, type Metrics } from './metrics.js';
-import { changedDataProblem } from './resume-data.js';
+import { changedDataProblem, type RowStamp } from './resume-data.js';
 import {
   type AssistantOptions,
   assistantProducer,
@@ -280,6 +280,16 @@ function summarize(
   };
 }
 
+/** What turn 1 keeps of its row, for a resume to check the data files against (resume-data.ts). */
+function rowStamp(row: DatasetRow): NonNullable<AssistantTurnRecord['row']> {
+  const label = row.extra_info.ground_truth;
+  return {
+    data_source: row.data_source,
+    ground_truth: row.ground_truth,
+    ...(typeof label === 'string' ? { label } : {}),
+  };
+}
+
 /** A recorded assistant turn whose judge call failed: what a resume judges again. */
 function needsJudging(turn: TurnRecord): turn is AssistantTurnRecord {
   return turn.role === 'assistant' && isJudgeFailure(turn.reward);
@@ -354,8 +364,14 @@ export async function evaluateConversations(
       );
     }
     const unitById = new Map(units.map((u) => [u.id, u]));
-    // A conversation's turns were generated and its intent drawn from its row as it was.
-    const changed = changedDataProblem(store.records, (id) => unitById.get(id)?.row);
+    // A conversation's turns were generated and its intent drawn from its row as it was: a finished one's
+    // record says how the row was, an unfinished one's first turn (in logs that keep it).
+    const unfinished: RowStamp[] = turnLog.turns.flatMap((t) =>
+      t.role === 'assistant' && t.turn === 1 && t.row !== undefined && !store.done.has(t.conversation)
+        ? [{ id: t.conversation, ...t.row }]
+        : [],
+    );
+    const changed = changedDataProblem([...store.records, ...unfinished], (id) => unitById.get(id)?.row);
     if (changed !== undefined) throw new EvalRunError(`cannot resume ${store.dir}: ${changed}`);
     const recorded = new Map<string, TurnRecord[]>();
     for (const t of turnLog.turns) {
@@ -481,6 +497,7 @@ export async function evaluateConversations(
             conversation: unit.id,
             turn: t,
             role: 'assistant',
+            ...(t === 1 ? { row: rowStamp(unit.row) } : {}),
             output: output.response,
             response,
             ...(output.cell === undefined ? {} : { cell: output.cell }),

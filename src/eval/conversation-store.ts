@@ -43,6 +43,11 @@ export interface AssistantTurnRecord {
   end?: string;
   trace?: unknown;
   durationMs: number;
+  /**
+   * On turn 1: what of the row the conversation was made from a resume checks against the data files
+   * (the conversation has no record until it finishes). Absent in logs written before it was kept.
+   */
+  row?: { data_source: string; ground_truth: string; label?: string };
   /** Set on a line that replaces the turn's earlier line: its reward judged again on resume. */
   supersedes?: true;
 }
