@@ -139,7 +139,7 @@ export interface ConversationSummary {
   end: string;
   /** Actions of the assistant turns, in order (`?` for none). */
   actions: string[];
-  /** 1-based turn of the first answer (DA or AQ), null when none came. */
+  /** 1-based turn of the first answer (DA or AQ with a non-empty response), null when none came. */
   answered_at: number | null;
   /** Final-answer correctness against the held intent (null: not scored). */
   correct: number | null;
@@ -248,7 +248,8 @@ function summarize(
     const g = gamma ** (p.turn - 1);
     discounted = { gamma, U: discounted.U + g * p.U, L: discounted.L + g * p.L, W: discounted.W + g * p.W };
   }
-  const firstAnswer = assistant.find((t) => t.action === 'DA' || t.action === 'AQ');
+  // An answering action with an empty response (stage 2 out of tokens, say) gave the user no answer.
+  const firstAnswer = assistant.find((t) => (t.action === 'DA' || t.action === 'AQ') && t.response !== '');
   let correct: number | null;
   if (unit.intent.meaning !== undefined) correct = meaningCorrect(final.response, unit.intent.meaning);
   else correct = 'error' in final.reward ? null : final.reward.answer_reward;

@@ -185,6 +185,28 @@ describe('eval run --turns: faults inside a conversation', () => {
     expect(record!.conversation).toMatchObject({ turns: 1, end: 'no-action' });
   });
 
+  it('a direct answer with an empty <response> is no answer: the conversation is not counted as answered', {
+    timeout: 60_000,
+  }, async () => {
+    // The chosen cell is DA, but the response block is empty (as when stage 2 runs out of tokens).
+    plan = () => ({ action: 'DA', response: '' });
+    const data = await writeRows('empty-answer', [cupRow('a-1')]);
+    const out = join(dir, 'empty-answer');
+    const r = await runCliInProcess(args(data, out, 'cooperative'));
+    expect(r.code, r.stderr).toBe(0);
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
+    // The turn keeps its action (what the model chose), but the user got no answer.
+    expect(record!.conversation).toMatchObject({
+      turns: 1,
+      end: 'no-action',
+      actions: ['DA'],
+      answered_at: null,
+    });
+    const overall = (await metricsOf(out)).conversations.overall;
+    expect(overall).toMatchObject({ answered: 0, turns_to_answer: null });
+    expect(overall.action_by_turn).toEqual([{ turn: 1, DA: 1, CQ: 0, AQ: 0 }]);
+  });
+
   it('a backend failure names the conversation (row and persona), not the row', {
     timeout: 60_000,
   }, async () => {
