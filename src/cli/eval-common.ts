@@ -425,7 +425,7 @@ function conversationNotes(
   const failed = turnCount(result.records, 'failed_turns');
   if (failed.turns > 0) {
     const again = judged
-      ? '--resume judges again the ones that failed at the judge, from their stored outputs, without generating any conversation again, once the judge answers (--on-judge-error fail stops the run at the first judge failure instead); a turn that failed for another reason fails the same way again'
+      ? '--resume judges again the ones that failed at the judge, from their stored outputs, without generating any conversation again, once the judge answers (under --on-judge-error fail the run stops after the first judge failure, kept for that resume); a turn that failed for another reason fails the same way again'
       : 'this run has no judge (--judge offline), so --resume cannot judge them again: run the conversations with --judge-url … --judge-model … into a new --out folder';
     stderr.write(
       `${label}: ${failed.turns} turn(s) of ${failed.conversations} conversation(s) failed to score (judge failures, unusable verdicts, errors of scoring); they are counted under "failed_turns" in the conversation metrics (a final answer's also under "failures") and left out of the means and of U_γ, L_γ and W_γ. ${again}\n`,
@@ -454,7 +454,7 @@ export function outcome(
   }
   if (failures > 0 && !isConversationRun(result.records)) {
     const again = result.judged
-      ? '--resume judges again from its stored output each one whose judge call failed, without generating anything again, once the judge answers (--on-judge-error fail stops the run at the first judge failure instead)'
+      ? '--resume judges again from its stored output each one whose judge call failed, without generating anything again, once the judge answers (under --on-judge-error fail the run stops after the first judge failure, kept for that resume)'
       : `this run has no judge (--judge offline), so --resume cannot judge anything again: gtalign eval score --responses ${result.dir}/results.jsonl --data … --judge-url … --judge-model … --out NEW_DIR`;
     stderr.write(
       `${label}: ${failures} record(s) failed to score (judge failures, unusable verdicts, errors of scoring); they are listed under "failures" in the metrics and left out of the means. ${again}\n`,

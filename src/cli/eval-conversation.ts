@@ -9,7 +9,11 @@ import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import { SIM } from '../config/settings/sim.js';
 import type { DatasetRow } from '../data/row.js';
 import { conversationTable } from '../eval/conversation-metrics.js';
-import { type ConversationEvalResult, evaluateConversations } from '../eval/conversation-run.js';
+import {
+  type ConversationEvalResult,
+  describeStep,
+  evaluateConversations,
+} from '../eval/conversation-run.js';
 import { createProgress } from '../eval/progress.js';
 import type { AssistantOptions } from '../eval/run.js';
 import { CONFIG_FILE } from '../eval/store.js';
@@ -270,7 +274,8 @@ export async function evaluateConversationRun(
       },
       onProgress: (p) => progress?.update(p),
       // The conversation's id (`ROW_ID~PERSONA`): with several personas the row alone does not say which.
-      onFailure: (conversation, error) => say(`${input.label}: ${conversation.id}: ${error.message}`),
+      onFailure: (conversation, error) =>
+        say(`${input.label}: ${conversation.id}: ${describeStep(conversation.step)}: ${error.message}`),
     });
     const { turns, scored, records } = result.rejudged;
     if (turns > 0) {

@@ -4,7 +4,8 @@
  * persona over every source (`all/PERSONA`) and overall (`overall`):
  *
  * - `n`: conversations; `turns`: mean assistant turns;
- * - `answered`: share of conversations in which the assistant answered (a DA or AQ turn) at all;
+ * - `answered`: share of conversations in which the assistant answered at all (a DA or AQ turn with a
+ *   non-empty response);
  *   `turns_to_answer`: mean 1-based index of the first answering turn, over those;
  * - `assistant_tokens`: mean tokens the assistant wrote over the conversation (whole outputs);
  *   `user_tokens`: mean tokens of the simulated user's replies (the user's effort; the row's own

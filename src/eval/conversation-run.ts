@@ -60,7 +60,7 @@ import {
   type UserTurnRecord,
 } from './conversation-store.js';
 import { computeMetrics, isFailedReward, isJudgeFailure, isUnjudgedReward, type Metrics } from './metrics.js';
-import { changedDataProblem } from './resume-data.js';
+import { changedDataProblem, type RowStamp } from './resume-data.js';
 import {
   type AssistantOptions,
   assistantProducer,
@@ -69,6 +69,7 @@ import {
   questionOf,
   type RunProgress,
   type StartInfo,
+  scoreNewOutput,
   scoreRow,
 } from './run.js';
 import { beforeRecordsChange, writeMetrics } from './run-dir.js';
@@ -99,8 +100,11 @@ export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | '
    * again (`turns`, in `conversations`; none without a judge).
    */
   onStart?: (info: StartInfo & { rejudge: { turns: number; conversations: number } }) => void;
-  /** A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row and the error. */
-  onFailure?: (conversation: { id: string; row: DatasetRow }, error: Error) => void;
+  /**
+   * A conversation stopped on a backend failure: its id (`ROW_ID~PERSONA`), its row, the step that failed
+   * and the error.
+   */
+  onFailure?: (conversation: { id: string; row: DatasetRow; step: ConversationStep }, error: Error) => void;
 }
 
 /**
@@ -108,6 +112,22 @@ export interface ConversationEvalOptions extends Omit<EvalOptions, 'produce' | '
  * model: the next turn needs a user message. The turn log keeps the reply as written ('', `empty: true`).
  */
 export const NO_REPLY = '(no reply)';
+
+/**
+ * Where a conversation is: the assistant's turn `turn`, or the simulated user's reply to it. A backend
+ * failure names it, since the user's model may be the assistant's own.
+ */
+export interface ConversationStep {
+  side: 'assistant' | 'user';
+  turn: number;
+}
+
+/** The step as a failure message names it. */
+export function describeStep(step: ConversationStep): string {
+  return step.side === 'assistant'
+    ? `assistant turn ${step.turn}`
+    : `simulated user's reply to assistant turn ${step.turn}`;
+}
 
 /** The per-conversation summary kept on its results.jsonl record. */
 export interface ConversationSummary {
@@ -119,7 +139,7 @@ export interface ConversationSummary {
   end: string;
   /** Actions of the assistant turns, in order (`?` for none). */
   actions: string[];
-  /** 1-based turn of the first answer (DA or AQ), null when none came. */
+  /** 1-based turn of the first answer (DA or AQ with a non-empty response), null when none came. */
   answered_at: number | null;
   /** Final-answer correctness against the held intent (null: not scored). */
   correct: number | null;
@@ -228,7 +248,8 @@ function summarize(
     const g = gamma ** (p.turn - 1);
     discounted = { gamma, U: discounted.U + g * p.U, L: discounted.L + g * p.L, W: discounted.W + g * p.W };
   }
-  const firstAnswer = assistant.find((t) => t.action === 'DA' || t.action === 'AQ');
+  // An answering action with an empty response (stage 2 out of tokens, say) gave the user no answer.
+  const firstAnswer = assistant.find((t) => (t.action === 'DA' || t.action === 'AQ') && t.response !== '');
   let correct: number | null;
   if (unit.intent.meaning !== undefined) correct = meaningCorrect(final.response, unit.intent.meaning);
   else correct = 'error' in final.reward ? null : final.reward.answer_reward;
@@ -257,6 +278,16 @@ function summarize(
       discounted,
       messages: visible.slice(rowVisible),
     },
+  };
+}
+
+/** What turn 1 keeps of its row, for a resume to check the data files against (resume-data.ts). */
+function rowStamp(row: DatasetRow): NonNullable<AssistantTurnRecord['row']> {
+  const label = row.extra_info.ground_truth;
+  return {
+    data_source: row.data_source,
+    ground_truth: row.ground_truth,
+    ...(typeof label === 'string' ? { label } : {}),
   };
 }
 
@@ -334,8 +365,14 @@ export async function evaluateConversations(
       );
     }
     const unitById = new Map(units.map((u) => [u.id, u]));
-    // A conversation's turns were generated and its intent drawn from its row as it was.
-    const changed = changedDataProblem(store.records, (id) => unitById.get(id)?.row);
+    // A conversation's turns were generated and its intent drawn from its row as it was: a finished one's
+    // record says how the row was, an unfinished one's first turn (in logs that keep it).
+    const unfinished: RowStamp[] = turnLog.turns.flatMap((t) =>
+      t.role === 'assistant' && t.turn === 1 && t.row !== undefined && !store.done.has(t.conversation)
+        ? [{ id: t.conversation, ...t.row }]
+        : [],
+    );
+    const changed = changedDataProblem([...store.records, ...unfinished], (id) => unitById.get(id)?.row);
     if (changed !== undefined) throw new EvalRunError(`cannot resume ${store.dir}: ${changed}`);
     const recorded = new Map<string, TurnRecord[]>();
     for (const t of turnLog.turns) {
@@ -386,18 +423,15 @@ export async function evaluateConversations(
      * final turn of an ambiguity row by the meaning the user holds, the others by the judge, alike when the
      * turn is generated and when it is judged again.
      */
-    const scoreTurn = (unit: Unit, output: string, response: string, final: boolean) => {
+    const turnOutput = (unit: Unit, output: string, response: string, final: boolean) => {
       const verdict =
         final && unit.intent.meaning !== undefined
           ? meaningCorrect(response, unit.intent.meaning)
           : undefined;
-      return scoreRow(
-        unit.row,
-        { response: output, ...(verdict === undefined ? {} : { verdict }) },
-        scoring,
-        stats,
-      );
+      return { response: output, ...(verdict === undefined ? {} : { verdict }) };
     };
+    const scoreTurn = (unit: Unit, output: string, response: string, final: boolean) =>
+      scoreRow(unit.row, turnOutput(unit, output, response, final), scoring, stats);
 
     /** Scores a recorded turn again from its output; a turn now scored is superseded in the log. */
     const rejudge = async (unit: Unit, turn: AssistantTurnRecord): Promise<AssistantTurnRecord> => {
@@ -410,7 +444,8 @@ export async function evaluateConversations(
       return scored;
     };
 
-    const converse = async (unit: Unit): Promise<void> => {
+    /** `step` follows the conversation, so that a failure can say where it happened. */
+    const converse = async (unit: Unit, step: ConversationStep): Promise<void> => {
       const started = performance.now();
       const prior = recorded.get(unit.id) ?? [];
       const before = stored.get(unit.id);
@@ -434,6 +469,8 @@ export async function evaluateConversations(
         if (a !== undefined && judged && needsJudging(a)) a = await rejudge(unit, a);
         if (a === undefined && before !== undefined) missing('assistant', t);
         if (a === undefined) {
+          step.side = 'assistant';
+          step.turn = t;
           const turnStarted = performance.now();
           const output = await produce(extendRow(unit.row, exchanges), signal);
           const response = responseText(output.response);
@@ -449,11 +486,19 @@ export async function evaluateConversations(
             seed: sim.seed,
             conversation: unit.id,
           });
-          const reward = await scoreTurn(unit, output.response, response, decision.next === 'end');
+          // Under --on-judge-error fail the turn is written before the run stops: it was paid for, and
+          // the resume judges it again from the log instead of generating it again.
+          const { reward, stop } = await scoreNewOutput(
+            unit.row,
+            turnOutput(unit, output.response, response, decision.next === 'end'),
+            scoring,
+            stats,
+          );
           a = {
             conversation: unit.id,
             turn: t,
             role: 'assistant',
+            ...(t === 1 ? { row: rowStamp(unit.row) } : {}),
             output: output.response,
             response,
             ...(output.cell === undefined ? {} : { cell: output.cell }),
@@ -466,6 +511,7 @@ export async function evaluateConversations(
             durationMs: Math.round((performance.now() - turnStarted) * 1000) / 1000,
           };
           await turnLog.append(a);
+          if (stop !== undefined) throw stop;
         }
         turns.push(a);
         visible.push({ role: 'assistant', content: a.response });
@@ -474,6 +520,8 @@ export async function evaluateConversations(
         let u = find('user', t) as UserTurnRecord | undefined;
         if (u === undefined && before !== undefined) missing('user', t);
         if (u === undefined) {
+          step.side = 'user';
+          step.turn = t;
           const replyStarted = performance.now();
           const reply = await simulateReply(
             {
@@ -548,8 +596,9 @@ export async function evaluateConversations(
       while (stopped === undefined && fatal === undefined && !signal.aborted) {
         const unit = work[next++];
         if (unit === undefined) return;
+        const step: ConversationStep = { side: 'assistant', turn: 1 };
         try {
-          await converse(unit);
+          await converse(unit, step);
           consecutiveFailures = 0;
         } catch (err) {
           if (isAbort(err, signal)) return;
@@ -560,13 +609,14 @@ export async function evaluateConversations(
           if (err instanceof ChatModelError) {
             progress.failed++;
             consecutiveFailures++;
-            options.onFailure?.({ id: unit.id, row: unit.row }, err);
+            options.onFailure?.({ id: unit.id, row: unit.row, step: { ...step } }, err);
             try {
               await store.logError({
                 id: unit.id,
                 data_source: unit.row.data_source,
-                stage: 'generate',
-                message: err.message,
+                stage: step.side === 'assistant' ? 'generate' : 'simulate-user',
+                turn: step.turn,
+                message: `${describeStep(step)}: ${err.message}`,
               });
             } catch (logErr) {
               fatal ??= logErr;

@@ -43,6 +43,11 @@ export interface AssistantTurnRecord {
   end?: string;
   trace?: unknown;
   durationMs: number;
+  /**
+   * On turn 1: what of the row the conversation was made from a resume checks against the data files
+   * (the conversation has no record until it finishes). Absent in logs written before it was kept.
+   */
+  row?: { data_source: string; ground_truth: string; label?: string };
   /** Set on a line that replaces the turn's earlier line: its reward judged again on resume. */
   supersedes?: true;
 }
@@ -88,6 +93,19 @@ export interface TurnLog {
 /** What identifies a turn in the log: its conversation, role and index. */
 export function turnKey(turn: Pick<TurnRecord, 'conversation' | 'role' | 'turn'>): string {
   return `${turn.conversation}\u0000${turn.role}\u0000${turn.turn}`;
+}
+
+/**
+ * Why `line` (marked "supersedes") cannot replace `earlier`, the turn's line before it, or undefined: a
+ * superseding line scores the same output again (as in results.jsonl, run-dir.ts), so a conversation's
+ * turns stay the ones its user saw.
+ */
+export function supersedeProblem(earlier: TurnRecord, line: AssistantTurnRecord): string | undefined {
+  if (earlier.role !== 'assistant') return 'it replaces a user turn';
+  const changed = (['output', 'response', 'action', 'next'] as const).filter((k) => earlier[k] !== line[k]);
+  return changed.length === 0
+    ? undefined
+    : `"supersedes" replaces a turn with its output scored again, and it differs in ${changed.join(', ')}`;
 }
 
 /** Whether a parsed line of turns.jsonl is a turn record (the shape every reader relies on). */
@@ -157,6 +175,13 @@ export async function openTurnLog(
         if (earlier !== undefined && !supersedes) {
           throw new RunStoreError(
             `cannot resume: ${path}:${i + 1}: a second line for ${value.role} turn ${value.turn} of ${value.conversation} (only a re-judged assistant turn, marked "supersedes": true, may follow its first line)`,
+          );
+        }
+        const problem =
+          earlier === undefined ? undefined : supersedeProblem(turns[earlier]!, value as AssistantTurnRecord);
+        if (problem !== undefined) {
+          throw new RunStoreError(
+            `cannot resume: ${path}:${i + 1}: ${value.role} turn ${value.turn} of ${value.conversation}: ${problem}`,
           );
         }
         if (earlier === undefined) {

@@ -8,8 +8,11 @@
 import type { DatasetRow } from '../data/row.js';
 import type { RunRecord } from './types.js';
 
+/** What the check reads of a record (or of an unfinished conversation's first turn). */
+export type RowStamp = Pick<RunRecord, 'id' | 'data_source' | 'ground_truth' | 'label'>;
+
 /** How a stored record's row changed since the record was written (`ground_truth changed`), if it did. */
-function rowChange(record: RunRecord, row: DatasetRow): string | undefined {
+function rowChange(record: RowStamp, row: DatasetRow): string | undefined {
   const label = typeof row.extra_info.ground_truth === 'string' ? row.extra_info.ground_truth : undefined;
   const changed = [
     ...(record.data_source === row.data_source ? [] : ['data_source']),
@@ -24,7 +27,7 @@ function rowChange(record: RunRecord, row: DatasetRow): string | undefined {
  * up to three records whose row changed, and how many in all.
  */
 export function changedDataProblem(
-  records: readonly RunRecord[],
+  records: readonly RowStamp[],
   rowOf: (id: string) => DatasetRow | undefined,
 ): string | undefined {
   const changes: string[] = [];

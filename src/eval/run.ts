@@ -56,7 +56,7 @@ import {
 } from '../reward/batch.js';
 import { DEFAULT_REWARD_CONFIG, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
-import { computeMetrics, isFailedReward, isJudgeFailure, type Metrics } from './metrics.js';
+import { computeMetrics, isFailedReward, isJudgeFailure, isUnjudgedReward, type Metrics } from './metrics.js';
 import { changedDataProblem } from './resume-data.js';
 import { beforeRecordsChange, writeMetrics } from './run-dir.js';
 import { type FileOps, openRunStore, type RunConfig, type RunStore } from './store.js';
@@ -317,6 +317,28 @@ export async function scoreRow(
   return rewardOf(result!, scoring.judge !== undefined);
 }
 
+/**
+ * {@link scoreRow} for an output just generated: under `--on-judge-error fail` the failure is returned
+ * with its reward instead of thrown, so the caller writes the paid-for output (with that failed reward)
+ * before it stops, and the resume judges it again instead of generating it again. Without a judge an
+ * output awaiting its verdict does not stop the run: nothing failed, and no resume could judge it.
+ */
+export async function scoreNewOutput(
+  row: DatasetRow,
+  output: RowOutput,
+  scoring: ScoringOptions,
+  stats: BatchStats,
+): Promise<{ reward: RunReward; stop?: BatchAbortedError }> {
+  try {
+    return { reward: await scoreRow(row, output, scoring, stats) };
+  } catch (err) {
+    if (!(err instanceof BatchAbortedError)) throw err;
+    const reward = rewardOf(err.result, scoring.judge !== undefined);
+    // Without a judge (--judge offline) an output awaiting its verdict is expected, not a judge failure.
+    return isUnjudgedReward(reward) ? { reward } : { reward, stop: err };
+  }
+}
+
 /** The record of one finished row. */
 export function buildRecord(
   row: DatasetRow,
@@ -473,8 +495,9 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       }
       consecutiveFailures = 0;
       let reward: RunReward;
+      let judgeStop: BatchAbortedError | undefined;
       try {
-        reward = await scoreRow(row, output, scoring, stats);
+        ({ reward, stop: judgeStop } = await scoreNewOutput(row, output, scoring, stats));
       } catch (err) {
         endOnScoring(row, err);
         return;
@@ -493,6 +516,11 @@ export async function runRows(options: RunRowsOptions): Promise<RunRowsResult> {
       progress.written++;
       if ('error' in reward) progress.unscored++;
       options.onProgress?.(progress);
+      // The output is kept: the stop comes after its record.
+      if (judgeStop !== undefined) {
+        endOnScoring(row, judgeStop);
+        return;
+      }
     }
   };
 

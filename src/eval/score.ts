@@ -11,7 +11,8 @@
  * `trace` (kept in the record). Other fields are ignored, so a run's own results.jsonl can be
  * scored again (e.g. with another judge). One response per row, except that a line marked
  * `"supersedes": true` replaces the earlier response of its row, in its place: the last line of an id is
- * its record in a run's results.jsonl (a resume that judged a record again, see run.ts).
+ * its record in a run's results.jsonl (a resume that judged a record again, see run.ts). A conversation
+ * run's results.jsonl (records with a `conversation` summary) is refused: its turns are scored as they run.
  */
 
 import { createHash } from 'node:crypto';
@@ -95,6 +96,16 @@ export function joinResponses(
       continue;
     }
     const v = value as Record<string, unknown>;
+    if (typeof v.conversation === 'object' && v.conversation !== null) {
+      // Its id (ROW_ID~PERSONA) is no row, and its turns are scored only by the run that made them.
+      throw new ResponsesError(file, [
+        {
+          line,
+          message:
+            'a conversation record (gtalign eval run --turns N): eval score does not score conversation runs; they are judged as they run (--judge-url … --judge-model …), and eval run --resume judges again the turns whose judge failed',
+        },
+      ]);
+    }
     const bad: string[] = [];
     if (typeof v.response !== 'string') bad.push(`response must be a string, got ${describe(v.response)}`);
     const idProblem = v.id === undefined || v.id === null ? undefined : recordIdProblem(v.id);

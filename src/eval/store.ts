@@ -293,7 +293,14 @@ export interface RunStore {
    */
   supersede(record: RunRecord): Promise<void>;
   /** Notes a row that got no record (e.g. the backend failed) in errors.jsonl; not synced. */
-  logError(entry: { id: string; data_source?: string; stage: string; message: string }): Promise<void>;
+  logError(entry: {
+    id: string;
+    data_source?: string;
+    stage: string;
+    /** The conversation turn that failed (conversation runs). */
+    turn?: number;
+    message: string;
+  }): Promise<void>;
   /** Flushes and closes the files and releases the lock (also when closing a file fails). */
   close(): Promise<void>;
 }

@@ -13,7 +13,14 @@ import { parsePayoff } from '../chain/payoff.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import { loadRows } from '../data/load.js';
 import { conversationSummaryOf, type SummaryLike } from '../eval/conversation-metrics.js';
-import { isTurn, TURNS_FILE, type TurnRecord, turnKey } from '../eval/conversation-store.js';
+import {
+  type AssistantTurnRecord,
+  isTurn,
+  supersedeProblem,
+  TURNS_FILE,
+  type TurnRecord,
+  turnKey,
+} from '../eval/conversation-store.js';
 import { computeMetrics, deriveCell, isFailedReward, type Metrics } from '../eval/metrics.js';
 import { welfareOf } from '../eval/record-intervals.js';
 import { questionOf } from '../eval/run.js';
@@ -135,6 +142,13 @@ async function threadsOf(dir: string, warnings: string[]): Promise<Map<string, T
       continue;
     }
     const list = out.get(turn.conversation) ?? [];
+    if (
+      earlier !== undefined &&
+      supersedeProblem(list[earlier]!, turn as AssistantTurnRecord) !== undefined
+    ) {
+      skipped++;
+      continue;
+    }
     out.set(turn.conversation, list);
     if (earlier !== undefined) list[earlier] = turn;
     else {

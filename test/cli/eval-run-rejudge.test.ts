@@ -215,6 +215,30 @@ describe('eval run --resume: judging failed records again', () => {
     expect((await metricsOf(out)).overall.failures).toBe(0);
   });
 
+  it('--on-judge-error fail keeps the output whose judge failed, and the resume judges it without generating it again', {
+    timeout: 60_000,
+  }, async () => {
+    const data = await writeRows('fail-new', ['fail-new-1', 'fail-new-2']);
+    const out = join(dir, 'fail-new');
+    const strict = args(data, out, ['--on-judge-error', 'fail']);
+    const stopped = await runCliInProcess(strict);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toMatch(/judge failure on row fail-new-1 \(--on-judge-error fail\)/);
+    // The generated output (two stages) is kept with its failed reward; the run stopped after it.
+    expect(assistant.requests).toHaveLength(2);
+    const kept = await jsonLines(join(out, 'results.jsonl'));
+    expect(kept.map((x) => [x.id, x.reward.error?.stage])).toEqual([['fail-new-1', 'judge']]);
+
+    judgeState.up = true;
+    forget();
+    const finished = await runCliInProcess([...strict, '--resume']);
+    expect(finished.code, finished.stderr).toBe(0);
+    // fail-new-1 is judged from its stored output; only fail-new-2 is generated.
+    expect(assistant.requests).toHaveLength(2);
+    expect(judge.requests).toHaveLength(2);
+    expect((await metricsOf(out)).overall.failures).toBe(0);
+  });
+
   it('--judge offline: --resume says that nothing can be judged again, and asks no one', {
     timeout: 60_000,
   }, async () => {

@@ -104,3 +104,16 @@ describe('eval score: superseded records of a responses file', () => {
     ]);
   });
 });
+
+describe('eval score: a conversation run', () => {
+  it("refuses a conversation run's results.jsonl, saying eval score does not score conversations", () => {
+    const line = JSON.stringify({
+      id: '7~cooperative',
+      response: 'a',
+      conversation: { persona: 'cooperative', per_turn: [] },
+    });
+    expect(() => joinResponses(line, [row('7')], 'run/results.jsonl')).toThrow(
+      /^run\/results\.jsonl:1: a conversation record \(gtalign eval run --turns N\): eval score does not score conversation runs/,
+    );
+  });
+});

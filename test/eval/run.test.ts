@@ -366,7 +366,10 @@ describe('evaluate', () => {
     );
     expect(stop.complete).toBe(false);
     expect(stop.stopped).toMatch(/judge failure on row wildguard:test:1/);
-    expect(stop.records.map((r) => r.id)).not.toContain('wildguard:test:1');
+    // The output whose judge failed is kept (it was paid for), and the run stops after it.
+    const kept = stop.records.find((r) => r.id === 'wildguard:test:1');
+    expect(kept?.reward).toMatchObject({ error: { stage: 'judge' } });
+    expect(stop.records.at(-1)!.id).toBe('wildguard:test:1');
   });
 
   it('stops taking rows when interrupted, and a resume finishes the run without generating a row twice', async () => {

@@ -107,6 +107,12 @@ describe('the turn log', () => {
         /turns\.jsonl:2: supersedes assistant turn 2 of c, which has no earlier line/,
       ],
       [line({ ...assistant('c', 1, SCORED), supersedes: 'yes' }), /turns\.jsonl:1: not a turn record/],
+      // A superseding line scores the same output again: another output would change what the user saw.
+      [
+        line(assistant('c', 1, FAILED)) +
+          line({ ...assistant('c', 1, SCORED), output: '<response>edited</response>', supersedes: true }),
+        /turns\.jsonl:2: assistant turn 1 of c: "supersedes" replaces a turn with its output scored again, and it differs in output/,
+      ],
     ];
     for (const [text, message] of cases) {
       await writeFile(path, text);

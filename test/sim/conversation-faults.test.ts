@@ -185,6 +185,28 @@ describe('eval run --turns: faults inside a conversation', () => {
     expect(record!.conversation).toMatchObject({ turns: 1, end: 'no-action' });
   });
 
+  it('a direct answer with an empty <response> is no answer: the conversation is not counted as answered', {
+    timeout: 60_000,
+  }, async () => {
+    // The chosen cell is DA, but the response block is empty (as when stage 2 runs out of tokens).
+    plan = () => ({ action: 'DA', response: '' });
+    const data = await writeRows('empty-answer', [cupRow('a-1')]);
+    const out = join(dir, 'empty-answer');
+    const r = await runCliInProcess(args(data, out, 'cooperative'));
+    expect(r.code, r.stderr).toBe(0);
+    const [record] = await jsonLines(join(out, 'results.jsonl'));
+    // The turn keeps its action (what the model chose), but the user got no answer.
+    expect(record!.conversation).toMatchObject({
+      turns: 1,
+      end: 'no-action',
+      actions: ['DA'],
+      answered_at: null,
+    });
+    const overall = (await metricsOf(out)).conversations.overall;
+    expect(overall).toMatchObject({ answered: 0, turns_to_answer: null });
+    expect(overall.action_by_turn).toEqual([{ turn: 1, DA: 1, CQ: 0, AQ: 0 }]);
+  });
+
   it('a backend failure names the conversation (row and persona), not the row', {
     timeout: 60_000,
   }, async () => {
@@ -193,8 +215,31 @@ describe('eval run --turns: faults inside a conversation', () => {
     const out = join(dir, 'backend');
     const r = await runCliInProcess(args(data, out, 'cooperative,terse', ['--concurrency', '1']));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/: b-1~cooperative: .*boom/);
-    expect(r.stderr).toMatch(/: b-1~terse: .*boom/);
+    expect(r.stderr).toMatch(/: b-1~cooperative: assistant turn 1: .*boom/);
+    expect(r.stderr).toMatch(/: b-1~terse: assistant turn 1: .*boom/);
     expect(r.stderr).not.toMatch(/: b-1: /);
+  });
+
+  it("a failure of the simulated user's model says so and names the turn it replies to, on stderr and in errors.jsonl", {
+    timeout: 60_000,
+  }, async () => {
+    // By default the user's model is the assistant's own: its name alone would not tell which side failed.
+    user.setHandler(() => ({ status: 400, errorMessage: 'user model down' }));
+    const data = await writeRows('user-down', [cupRow('u-1')]);
+    const out = join(dir, 'user-down');
+    const r = await runCliInProcess(args(data, out, 'cooperative'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /: u-1~cooperative: simulated user's reply to assistant turn 1: .*user model down/,
+    );
+    const [logged] = await jsonLines(join(out, 'errors.jsonl'));
+    expect(logged).toMatchObject({ id: 'u-1~cooperative', stage: 'simulate-user', turn: 1 });
+    expect(logged!.message).toMatch(/^simulated user's reply to assistant turn 1: .*user model down/);
+    // Turn 1 is kept: the resume asks the user again, not the assistant.
+    user.setHandler(userScript);
+    assistant.requests.length = 0;
+    const resumed = await runCliInProcess([...args(data, out, 'cooperative'), '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(assistant.requests).toHaveLength(2);
   });
 });

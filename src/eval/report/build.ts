@@ -101,7 +101,7 @@ const DEFINITIONS = [
 ];
 
 const CONVERSATION_DEFINITIONS = [
-  "Conversations (eval run --turns N): turns = mean assistant turns; answered = share of conversations with a DA or AQ turn; turns to answer = mean index of the first such turn; correct = mean final-answer correctness against the intent the simulated user held (AmbigQA: the held meaning's answers; other rows: the final turn's answer term), over the conversations that have one (correct n).",
+  "Conversations (eval run --turns N): turns = mean assistant turns; answered = share of conversations with a DA or AQ turn whose response is not empty; turns to answer = mean index of the first such turn; correct = mean final-answer correctness against the intent the simulated user held (AmbigQA: the held meaning's answers; other rows: the final turn's answer term), over the conversations that have one (correct n).",
   "Conversation tokens: assistant tokens = whole outputs over all turns; user tokens = the simulated user's replies (the user's effort); both means per conversation. U_γ = Σ_t γ^(t−1)·U_t over the assistant turns (likewise L_γ, W_γ), over conversations whose every turn was scored (discounted n).",
 ];
 
