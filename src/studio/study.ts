@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashSeed, seededRandom, shuffled } from '../eval/stats.js';
-import type { SelectionRuleName } from '../game/select.js';
+import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { syncDir, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import type { SteeringPolicy } from '../steering/policy.js';
@@ -216,9 +216,46 @@ function studyFileProblem(study: unknown): string | undefined {
   if (s.schema !== 'gtalign.study/1') return 'not a gtalign study (schema is not gtalign.study/1)';
   for (const field of ['id', 'name', 'createdAt'] as const)
     if (typeof s[field] !== 'string') return `${field} is not a string`;
-  if (typeof s.arms !== 'object' || s.arms === null) return 'arms is not an object';
-  if (s.kind !== 'live' && !Array.isArray(s.items)) return 'items is not a list';
+  if (!isObject(s.arms)) return 'arms is not an object';
+  for (const arm of ['A', 'B'] as const) {
+    const a = s.arms[arm];
+    if (!isObject(a)) return `arms.${arm} is not an object`;
+    if (typeof a.run !== 'string') return `arms.${arm}.run is not a string`;
+    // A live study's arms steer each turn: a policy and a selection rule.
+    if (s.kind === 'live') {
+      if (!isObject(a.policy)) return `arms.${arm}.policy is not an object`;
+      if (!(SELECTION_RULES as readonly unknown[]).includes(a.rule))
+        return `arms.${arm}.rule is not one of ${SELECTION_RULES.join(', ')}`;
+    }
+  }
+  if (s.kind === 'live') return undefined;
+  if (!Array.isArray(s.items)) return 'items is not a list';
+  // A study of two runs keeps its items here: every rater's page, the analysis and the exports read them.
+  const ids = new Set<unknown>();
+  for (const [i, item] of s.items.entries()) {
+    const problem = itemFieldsProblem(item);
+    if (problem !== undefined) return `items[${i}]: ${problem}`;
+    const id = (item as { id: string }).id;
+    if (ids.has(id)) return `items[${i}]: the id ${JSON.stringify(id)} is also an earlier item's`;
+    ids.add(id);
+  }
   return undefined;
+}
+
+/** What is wrong with the fields every {@link StudyItem} has (all but `live`), or undefined. */
+function itemFieldsProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not a JSON object';
+  if (typeof value.id !== 'string') return 'id is not a string';
+  if (typeof value.data_source !== 'string') return 'data_source is not a string';
+  if (value.question !== null && typeof value.question !== 'string')
+    return 'question is not a string or null';
+  return (
+    pairProblem(value.replies, 'replies', isString, 'a string') ??
+    pairProblem(value.W, 'W', (x) => x === null || typeof x === 'number', 'a number or null') ??
+    (value.actions === undefined
+      ? undefined
+      : pairProblem(value.actions, 'actions', (x) => x === null || isString(x), 'a string or null'))
+  );
 }
 
 /**
@@ -265,19 +302,9 @@ const isTurnNumber = (x: unknown) => Number.isSafeInteger(x) && (x as number) >=
 
 /** What is wrong with a line of a live study's `items.jsonl` (a {@link StudyItem} with `live`), or undefined. */
 function liveTurnProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return 'not a JSON object';
-  if (typeof value.id !== 'string') return 'id is not a string';
-  if (typeof value.data_source !== 'string') return 'data_source is not a string';
-  if (value.question !== null && typeof value.question !== 'string')
-    return 'question is not a string or null';
-  const problem =
-    pairProblem(value.replies, 'replies', isString, 'a string') ??
-    pairProblem(value.W, 'W', (x) => x === null || typeof x === 'number', 'a number or null') ??
-    (value.actions === undefined
-      ? undefined
-      : pairProblem(value.actions, 'actions', (x) => x === null || isString(x), 'a string or null'));
+  const problem = itemFieldsProblem(value);
   if (problem !== undefined) return problem;
-  const live = value.live;
+  const live = (value as Record<string, unknown>).live;
   if (!isObject(live)) return 'live is not an object';
   if (typeof live.rater !== 'string' || !RATER_ID.test(live.rater)) return 'live.rater is not a rater id';
   if (!isTurnNumber(live.conversation)) return 'live.conversation is not a whole number ≥ 1';
@@ -355,7 +382,13 @@ export async function openStudyStore(
   const root = resolve(dir);
   await fs.mkdir(root, { recursive: true });
   const open = new Map<string, OpenStudy>();
-  for (const entry of await readdir(root, { withFileTypes: true })) {
+  /** The folder each open study was read from. */
+  const folderOf = new Map<string, string>();
+  // In name order, so which of two folders holding one id (a copy) is served does not depend on the disk.
+  const entries = (await readdir(root, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
+  for (const entry of entries) {
     if (!entry.isDirectory() || !STUDY_ID.test(entry.name)) continue;
     try {
       await fs.stat(join(root, entry.name, 'study.json'));
@@ -370,7 +403,23 @@ export async function openStudyStore(
       warn(`study ${entry.name} left out: ${err.message}`);
       continue;
     }
-    open.set(s.study.id, s);
+    // Two folders with one id (a study folder copied as a backup): serving both under one id would send
+    // ratings to either. The folder named as the id is the study; the other is left out.
+    const id = s.study.id;
+    const other = folderOf.get(id);
+    if (other !== undefined) {
+      const keepNew = entry.name === id && other !== id;
+      const [kept, left] = keepNew ? [entry.name, other] : [other, entry.name];
+      warn(
+        `study ${left} left out: ${join(root, left, 'study.json')} has the id ${JSON.stringify(id)} of the study in ${join(root, kept)} (a copy?); give it an id of its own to serve both`,
+      );
+      const dropped = keepNew ? open.get(id)! : s;
+      await dropped.ratingLog.close();
+      await dropped.itemLog?.close();
+      if (!keepNew) continue;
+    }
+    open.set(id, s);
+    folderOf.set(id, entry.name);
   }
   const find = (id: string): OpenStudy => {
     const s = open.get(id);
