@@ -108,11 +108,15 @@ async function runsStudy(dir: string, name: string) {
 it('leaves out a study of two runs whose study.json was edited into items or arms the pages cannot read', async () => {
   const dir = join(root, 'studies');
   const good = await runsStudy(dir, 'good');
-  const edits: Array<[string, (s: Record<string, any>) => void, string]> = [
-    ['no replies', (s) => delete s.items[0].replies, 'items[0]: replies is not an object'],
-    ['w text', (s) => (s.items[1].W.A = '0.5'), 'items[1]: W.A is not a number or null'],
-    ['not an item', (s) => (s.items[1] = 'oops'), 'items[1]: not a JSON object'],
-    ['same id', (s) => (s.items[1].id = 'r1'), 'items[1]: the id "r1" is also an earlier item\'s'],
+  type Edited = {
+    items: Array<Record<string, unknown> & { W: Record<string, unknown> }>;
+    arms: Record<string, unknown>;
+  };
+  const edits: Array<[string, (s: Edited) => void, string]> = [
+    ['no replies', (s) => delete s.items[0]!.replies, 'items[0]: replies is not an object'],
+    ['w text', (s) => (s.items[1]!.W.A = '0.5'), 'items[1]: W.A is not a number or null'],
+    ['not an item', (s) => ((s.items as unknown[])[1] = 'oops'), 'items[1]: not a JSON object'],
+    ['same id', (s) => (s.items[1]!.id = 'r1'), 'items[1]: the id "r1" is also an earlier item\'s'],
     ['one arm', (s) => delete s.arms.B, 'arms.B is not an object'],
     ['arm unnamed', (s) => (s.arms.A = { dir: '/runs/base' }), 'arms.A.run is not a string'],
   ];
