@@ -26,6 +26,7 @@ import {
 } from './backend-options.js';
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
+import { networkUrls } from './network-urls.js';
 import {
   keysNote,
   listenError,
@@ -150,6 +151,11 @@ The page is self-contained (no CDN). The backend is created at the first questio
         `gtalign studio: ${runs.length} run(s), studies in ${studies.dir}, ${keysNote(server)}\n` +
           `gtalign studio: open ${running.url}/?token=${token}\n`,
       );
+      // Rater links name the address the page was opened at: on every interface, say which others reach.
+      for (const url of networkUrls(running.host, running.port))
+        ctx.stderr.write(
+          `gtalign studio: from the network, open ${url}/?token=${token} (rater links made there work on other machines)\n`,
+        );
       return await serveUntilSignal(running, 'gtalign studio', ctx.stderr, accessLog);
     } finally {
       await accessLog?.close();

@@ -22,6 +22,9 @@ interface StudySummary {
  * The rater's link: the page's address with the rater's own token, which opens that rater's rating of
  * this study and nothing else (the server makes it; the owner's token never leaves this page).
  */
+/** Hosts a page may be opened at that name no machine (the studio listening on every interface). */
+const ANY_ADDRESS = new Set(['0.0.0.0', '[::]']);
+
 export async function raterLink(study: string, rater: string): Promise<string> {
   const made = await api<{ path: string }>(
     `/api/rater-link?id=${encodeURIComponent(study)}&rater=${encodeURIComponent(rater)}`,
@@ -277,7 +280,20 @@ export async function studyPage(id: string): Promise<HTMLElement> {
         onsubmit: (e: Event) => {
           e.preventDefault();
           raterLink(id, rater.value).then(
-            (url) => link.replaceChildren('Send this link to the rater: ', h('a', { href: url }, url)),
+            (url) =>
+              link.replaceChildren(
+                'Send this link to the rater: ',
+                h('a', { href: url }, url),
+                ...(ANY_ADDRESS.has(location.hostname)
+                  ? [
+                      h(
+                        'span',
+                        { class: 'warning', 'data-testid': 'link-host-warning' },
+                        ` — it names ${location.hostname}, which no other machine can reach: open this page at the address the studio printed for the network, and make the link there.`,
+                      ),
+                    ]
+                  : []),
+              ),
             (err: unknown) => showError(error, err),
           );
         },
