@@ -603,9 +603,10 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         try {
           const study = studies.get(id);
           const items = new Map(study.items.map((i) => [i.id, i]));
+          // Ratings of items taken out of the study (by hand) are not this plan's progress.
           const done = studies
             .ratings(id)
-            .filter((r) => r.rater === rater)
+            .filter((r) => r.rater === rater && items.has(r.item))
             .map((r) => r.item);
           const plan = raterPlan(study, rater, done);
           const rated = new Map(

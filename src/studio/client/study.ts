@@ -627,6 +627,7 @@ function livePage(id: string, rater: string, plan: RaterPlanJson): HTMLElement {
 
 interface AnalysisJson {
   ratings: number;
+  ratingsOfRemovedItems: number;
   raters: number;
   items: number;
   itemsRated: number;
@@ -666,6 +667,13 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
       {},
       `${a.ratings} rating${a.ratings === 1 ? '' : 's'} by ${a.raters} rater${a.raters === 1 ? '' : 's'} over ${a.itemsRated} of ${a.items} items. Arm A: ${a.arms.A}; arm B: ${a.arms.B}. 95% intervals: bootstrap (2000 resamples, seed ${a.seed}) for means, Fisher z for correlations.`,
     ),
+    a.ratingsOfRemovedItems === 0
+      ? null
+      : h(
+          'p',
+          { class: 'warning', 'data-testid': 'removed-items-note' },
+          `${a.ratingsOfRemovedItems} rating${a.ratingsOfRemovedItems === 1 ? '' : 's'} of items no longer in the study (taken out of its study.json) ${a.ratingsOfRemovedItems === 1 ? 'is' : 'are'} not counted here; the export keeps ${a.ratingsOfRemovedItems === 1 ? 'it' : 'them'}.`,
+        ),
     a.kind === 'live'
       ? h(
           'p',
