@@ -39,6 +39,7 @@ import {
   StudyError,
   type StudyItem,
   type StudyStore,
+  sidesDigest,
 } from './study.js';
 import { type ComparisonJson, compareTwo, overview, type RunChartsJson, runCharts } from './viewer.js';
 
@@ -122,6 +123,8 @@ function blindItem(item: StudyItem, left: Arm) {
     question: item.question,
     reply1: item.replies[left],
     reply2: item.replies[left === 'A' ? 'B' : 'A'],
+    // Sent back with the answer: the server refuses it if the sides changed meanwhile.
+    shown: sidesDigest(item, left),
     ...(item.live === undefined ? {} : { conversation: item.live.conversation, turn: item.live.turn }),
   };
 }

@@ -14,7 +14,7 @@
  * (a retry after a lost acknowledgement) is acknowledged as already stored and not written again, so the
  * export holds every rating exactly once.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashSeed, seededRandom, shuffled } from '../eval/stats.js';
@@ -143,6 +143,20 @@ export function liveLeft(study: StudyFile, rater: string, item: string): Arm {
   return seededRandom(hashSeed(`${study.seed}:${rater}:${item}`))() < 0.5 ? 'A' : 'B';
 }
 
+/**
+ * A digest of a pair's replies in the order a rater sees them (reply 1, reply 2). The rater's page sends
+ * back the one it showed, so an answer given on a page loaded before the sides changed (study.json edited
+ * by hand: an item taken out or the seed changed reshuffles every side) is refused instead of being
+ * stored with its ratings under the wrong arms. It tells nothing the page does not show.
+ */
+export function sidesDigest(item: StudyItem, left: Arm): string {
+  const right: Arm = left === 'A' ? 'B' : 'A';
+  return createHash('sha256')
+    .update(`${item.replies[left]}\u0000${item.replies[right]}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 /** Checks one answer from a rater (untrusted JSON) against the study and the rater's plan. */
 export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omit<Rating, 'at'> {
   if (!RATER_ID.test(rater)) throw new StudyError('rater ids are 1–64 letters, digits, "_", "." or "-"');
@@ -152,6 +166,16 @@ export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omi
   if (typeof item !== 'string') throw new StudyError('item: required (the item id)');
   const planned = raterPlan(study, rater).order.find((o) => o.item === item);
   if (planned === undefined) throw new StudyError(`item ${JSON.stringify(item)} is not in this study`, 404);
+  if (b.shown !== undefined) {
+    const shown = study.items.find((i) => i.id === item)!;
+    if (typeof b.shown !== 'string')
+      throw new StudyError('shown: the digest of the replies as shown (a string)');
+    if (b.shown !== sidesDigest(shown, planned.left))
+      throw new StudyError(
+        `item ${JSON.stringify(item)}: its replies are no longer where this page showed them (the study was changed since it loaded): reload the page and rate it again`,
+        409,
+      );
+  }
   const score = (v: unknown, what: string): number => {
     if (!isScore(v)) throw new StudyError(`${what}: a satisfaction rating from 1 to 5`);
     return v;

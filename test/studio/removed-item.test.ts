@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
 import { PRESETS } from '../../src/steering/presets.js';
 import { startStudioServer } from '../../src/studio/server.js';
-import { openStudyStore, parseAnswer, type StudyStore } from '../../src/studio/study.js';
+import { openStudyStore, parseAnswer, raterPlan, type StudyStore } from '../../src/studio/study.js';
 
 const TOKEN = 'removed-item-token';
 let root: string | undefined;
@@ -99,4 +99,91 @@ it('leaves the ratings of a removed item out of the analysis and the rater’s p
   expect(plan.done.sort()).toEqual(['q1', 'q2']);
   const jsonl = (await get<string>(`/api/export?id=${study.id}&format=jsonl`)).trim().split('\n');
   expect(jsonl).toHaveLength(6);
+});
+
+it('refuses an answer given on a page loaded before study.json was edited moved its replies to other sides', async () => {
+  const dir = join(root!, 'sides');
+  const setup = await openStudyStore(dir);
+  const items = ['q1', 'q2', 'q3', 'q4', 'q5', 'q6'];
+  const study = await setup.create({
+    name: 'sides',
+    arms: { A: { run: 'base', dir: '/runs/base' }, B: { run: 'steer', dir: '/runs/steer' } },
+    items: items.map((id) => ({
+      id,
+      data_source: 'math-hard',
+      question: `${id}?`,
+      replies: { A: `a ${id}`, B: `b ${id}` },
+      W: { A: 0.5, B: 0.6 },
+    })),
+    seed: 5,
+  });
+  await setup.close();
+  const serve = async () => {
+    const s = await openStudyStore(dir);
+    const server = await startStudioServer({
+      runs: [],
+      studies: s,
+      backend: 'none',
+      policy: PRESETS.none,
+      rule: 'product',
+      token: TOKEN,
+      port: 0,
+      log: () => undefined,
+    });
+    return { s, server };
+  };
+  type Shown = { item: string; reply1: string; shown: string };
+  const call = async (server: RunningServer, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, json: (await res.json()) as { items: Shown[]; error: { message: string } } };
+  };
+  const first = await serve();
+  const loaded = (await call(first.server, `/api/rater?id=${study.id}&rater=r1`)).json.items;
+  await first.server.close();
+  await first.s.close();
+
+  // The owner edits the seed by hand: a seed under which some item's replies swap sides for r1.
+  const file = join(dir, study.id, 'study.json');
+  const json = JSON.parse(await readFile(file, 'utf8')) as { seed: number };
+  const before = new Map(loaded.map((i) => [i.item, i.reply1]));
+  let seed = 6;
+  const swapped = (sd: number) =>
+    raterPlan({ ...study, seed: sd }, 'r1').order.find(
+      (o) => before.get(o.item) !== `${o.left === 'A' ? 'a' : 'b'} ${o.item}`,
+    );
+  while (swapped(seed) === undefined) seed++;
+  const moved = swapped(seed)!.item;
+  json.seed = seed;
+  await writeFile(file, JSON.stringify(json));
+
+  const second = await serve();
+  try {
+    // The page loaded before: reply 1 rated 5 and preferred, as that page showed it.
+    const old = loaded.find((i) => i.item === moved)!;
+    const answer = { item: moved, satisfaction1: 5, satisfaction2: 1, preference: 1, shown: old.shown };
+    const refused = await call(second.server, `/api/rate?id=${study.id}&rater=r1`, answer);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.message).toContain('reload the page and rate it again');
+    expect(second.s.ratings(study.id)).toHaveLength(0);
+    // Reloaded, the page shows the new sides and its answer is stored under the arm it named.
+    const now = (
+      (await call(second.server, `/api/rater?id=${study.id}&rater=r1`)).json.items as Shown[]
+    ).find((i) => i.item === moved)!;
+    const stored = await call(second.server, `/api/rate?id=${study.id}&rater=r1`, {
+      ...answer,
+      shown: now.shown,
+    });
+    expect(stored.status).toBe(200);
+    const rating = second.s.ratings(study.id)[0]!;
+    const armOfReply1 = now.reply1.startsWith('a ') ? 'A' : 'B';
+    expect(rating.preference).toBe(armOfReply1);
+    expect(rating.satisfaction[armOfReply1]).toBe(5);
+  } finally {
+    await second.server.close();
+    await second.s.close();
+  }
 });

@@ -339,6 +339,8 @@ interface PlanItem {
   question: string | null;
   reply1: string;
   reply2: string;
+  /** The server's digest of the replies in this order, sent back with the answer. */
+  shown?: string;
   /** A live study's turn: where it is, and which reply (1 or 2) continued the conversation once rated. */
   conversation?: number;
   turn?: number;
@@ -404,6 +406,7 @@ function ratingForm(
             satisfaction2: Number(data.get('sat2')),
             preference,
             comment: String(data.get('comment') ?? ''),
+            ...(next.shown === undefined ? {} : { shown: next.shown }),
           });
           onRated(reply.kept.preference, reply.stored);
         } catch (err) {
