@@ -99,6 +99,16 @@ function studyError(err: unknown): never {
   throw err;
 }
 
+/**
+ * A Content-Disposition naming a download: a plain ASCII name, and the exact one (RFC 6266) for an id
+ * edited by hand into any text (a header takes no other characters, and a `"` would end the name).
+ */
+function attachment(filename: string): string {
+  const plain = filename.replace(/[^A-Za-z0-9._-]/g, '_');
+  const exact = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+  return `attachment; filename="${plain}"; filename*=UTF-8''${exact}`;
+}
+
 function startEvents(res: ServerResponse): (event: string, data: unknown) => void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -718,7 +728,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           ctx.res.writeHead(200, {
             'content-type':
               format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-            'content-disposition': `attachment; filename="${id}.${format}"`,
+            'content-disposition': attachment(`${id}.${format}`),
             'cache-control': 'no-store',
           });
           ctx.res.end(text);

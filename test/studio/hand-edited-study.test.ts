@@ -1,8 +1,12 @@
 /**
- * A study of two runs whose owner took an item out of its study.json by hand (a broken reply, say) after
- * raters had rated it: the analysis counts the ratings of the items the study holds and says how many it
- * left out, a rater's progress counts the items of their plan, and the export keeps every rating.
- * The real studio server on loopback, in process.
+ * A study of two runs whose study.json its owner edited by hand while raters were at work, served by the
+ * real studio server on loopback, in process:
+ * - an item taken out after raters had rated it: the analysis counts the ratings of the items the study
+ *   holds and says how many it left out, a rater's progress counts the items of their plan, and the
+ *   export keeps every rating;
+ * - the seed changed: an answer from a page loaded before, whose replies are now on other sides, is
+ *   refused rather than stored under the wrong arms;
+ * - the id changed into any text: the export still downloads.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -185,5 +189,53 @@ it('refuses an answer given on a page loaded before study.json was edited moved 
   } finally {
     await second.server.close();
     await second.s.close();
+  }
+});
+
+it('exports a study whose id was edited into text a header cannot carry as such', async () => {
+  const dir = join(root!, 'odd-id');
+  const setup = await openStudyStore(dir);
+  const study = await setup.create({
+    name: 'odd id',
+    arms: { A: { run: 'base', dir: '/runs/base' }, B: { run: 'steer', dir: '/runs/steer' } },
+    items: [
+      { id: 'q1', data_source: 'math-hard', question: 'q1?', replies: { A: 'a', B: 'b' }, W: { A: 1, B: 0 } },
+    ],
+    seed: 1,
+  });
+  await setup.rate(
+    study.id,
+    parseAnswer(study, 'r1', { item: 'q1', satisfaction1: 3, satisfaction2: 4, preference: 2 }),
+  );
+  await setup.close();
+  const file = join(dir, study.id, 'study.json');
+  const id = '研究 "pilot" (2)';
+  await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), id }));
+  const s = await openStudyStore(dir);
+  const server = await startStudioServer({
+    runs: [],
+    studies: s,
+    backend: 'none',
+    policy: PRESETS.none,
+    rule: 'product',
+    token: TOKEN,
+    port: 0,
+    log: () => undefined,
+  });
+  try {
+    for (const format of ['csv', 'jsonl']) {
+      const res = await fetch(`${server.url}/api/export?id=${encodeURIComponent(id)}&format=${format}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      const disposition = res.headers.get('content-disposition')!;
+      expect(disposition).toContain(`filename="____pilot___2_.${format}"`);
+      const exact = /filename\*=UTF-8''(.+)$/.exec(disposition)![1]!;
+      expect(decodeURIComponent(exact)).toBe(`${id}.${format}`);
+      expect(await res.text()).toContain('研究');
+    }
+  } finally {
+    await server.close();
+    await s.close();
   }
 });
