@@ -217,6 +217,22 @@ describe("Krippendorff's alpha", () => {
     }
   });
 
+  it('reads each value a bounded number of times, not once per pair (a study pools raters × items × 2 values)', () => {
+    // Values that count how often they are read as numbers: the work, without timing it.
+    let reads = 0;
+    const counted = (v: number) =>
+      ({
+        valueOf: () => {
+          reads++;
+          return v;
+        },
+      }) as unknown as number;
+    const units = Array.from({ length: 1000 }, (_, i) => [counted(1 + (i % 5)), counted(1 + ((i * 3) % 5))]);
+    const n = units.length * 2;
+    expect(krippendorffAlpha(units, 'interval').values).toBe(n);
+    expect(reads).toBeLessThanOrEqual(20 * n);
+  });
+
   it('hashSeed is stable', () => {
     expect(hashSeed('')).toBe(0x811c9dc5);
     expect(hashSeed('a')).toBe(0xe40c292c);
