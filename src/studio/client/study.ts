@@ -18,13 +18,13 @@ interface StudySummary {
   arms: { A: { run: string }; B: { run: string } };
 }
 
+/** Hosts a page may be opened at that name no machine (the studio listening on every interface). */
+const ANY_ADDRESS = new Set(['0.0.0.0', '[::]']);
+
 /**
  * The rater's link: the page's address with the rater's own token, which opens that rater's rating of
  * this study and nothing else (the server makes it; the owner's token never leaves this page).
  */
-/** Hosts a page may be opened at that name no machine (the studio listening on every interface). */
-const ANY_ADDRESS = new Set(['0.0.0.0', '[::]']);
-
 export async function raterLink(study: string, rater: string): Promise<string> {
   const made = await api<{ path: string }>(
     `/api/rater-link?id=${encodeURIComponent(study)}&rater=${encodeURIComponent(rater)}`,
