@@ -167,10 +167,10 @@ export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omi
   const planned = raterPlan(study, rater).order.find((o) => o.item === item);
   if (planned === undefined) throw new StudyError(`item ${JSON.stringify(item)} is not in this study`, 404);
   if (b.shown !== undefined) {
-    const shown = study.items.find((i) => i.id === item)!;
     if (typeof b.shown !== 'string')
       throw new StudyError('shown: the digest of the replies as shown (a string)');
-    if (b.shown !== sidesDigest(shown, planned.left))
+    const rated = study.items.find((i) => i.id === item)!;
+    if (b.shown !== sidesDigest(rated, planned.left))
       throw new StudyError(
         `item ${JSON.stringify(item)}: its replies are no longer where this page showed them (the study was changed since it loaded): reload the page and rate it again`,
         409,
