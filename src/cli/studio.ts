@@ -4,6 +4,8 @@
  * random access token in the printed URL; elsewhere only with keys (or --no-auth), as `gtalign serve`.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
@@ -11,6 +13,8 @@ import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { ACCESS_LOG, API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { COMPARE_BASE_URL, COMPARE_MODEL, STUDIO_PORT, STUDY_DIR } from '../config/settings/studio.js';
+import { failureReason } from '../studio/append-log.js';
+import { FolderLockedError, lockStudiesFolder } from '../studio/folder-lock.js';
 import { createPlayground } from '../studio/playground.js';
 import { studioRaterSecret } from '../studio/rater-token.js';
 import { loadRuns } from '../studio/runs.js';
@@ -25,7 +29,8 @@ import {
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { UsageError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
+import { networkUrls } from './network-urls.js';
 import {
   keysNote,
   listenError,
@@ -101,9 +106,28 @@ The page is self-contained (no CDN). The backend is created at the first questio
               'gtalign studio (second backend)',
             ),
           };
-    const studies = await openStudyStore(values['study-dir'], undefined, (m) =>
-      ctx.stderr.write(`gtalign studio: warning: ${m}\n`),
-    );
+    // The lock first: opening the studies repairs their logs, which another studio may be writing.
+    const studyDir = resolve(values['study-dir']);
+    let unlock = async (): Promise<void> => undefined;
+    try {
+      await mkdir(studyDir, { recursive: true });
+      unlock = await lockStudiesFolder(studyDir);
+    } catch (err) {
+      if (err instanceof FolderLockedError) throw new InputError(err.message);
+      // A read-only copy of the studies, say: served without the lock.
+      ctx.stderr.write(
+        `gtalign studio: warning: cannot lock the studies folder ${studyDir} (${failureReason(err)}); run no other studio on it\n`,
+      );
+    }
+    let studies: Awaited<ReturnType<typeof openStudyStore>>;
+    try {
+      studies = await openStudyStore(studyDir, undefined, (m) =>
+        ctx.stderr.write(`gtalign studio: warning: ${m}\n`),
+      );
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
     const token = randomBytes(24).toString('hex');
     // Raters' links are made with a secret kept beside the studies, so they outlive this process.
     let raterSecret: string | undefined;
@@ -150,10 +174,16 @@ The page is self-contained (no CDN). The backend is created at the first questio
         `gtalign studio: ${runs.length} run(s), studies in ${studies.dir}, ${keysNote(server)}\n` +
           `gtalign studio: open ${running.url}/?token=${token}\n`,
       );
+      // Rater links name the address the page was opened at: on every interface, say which others reach.
+      for (const url of networkUrls(running.host, running.port))
+        ctx.stderr.write(
+          `gtalign studio: from the network, open ${url}/?token=${token} (rater links made there work on other machines)\n`,
+        );
       return await serveUntilSignal(running, 'gtalign studio', ctx.stderr, accessLog);
     } finally {
       await accessLog?.close();
       await studies.close();
+      await unlock();
       await backend.close();
       await compare?.backend.close();
     }

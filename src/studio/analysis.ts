@@ -26,7 +26,10 @@ import {
 import type { Arm, Rating, StudyFile } from './study.js';
 
 export interface StudyAnalysis {
+  /** Ratings counted: those of items the study holds. */
   ratings: number;
+  /** Ratings of items the study no longer holds (taken out of study.json by hand), not counted. */
+  ratingsOfRemovedItems: number;
   raters: number;
   items: number;
   /** Items with at least one rating. */
@@ -50,12 +53,14 @@ export interface StudyAnalysis {
 
 const nullable = (x: number): number | null => (Number.isNaN(x) ? null : x);
 
-export function analyzeStudy(study: StudyFile, ratings: readonly Rating[], seed = 1): StudyAnalysis {
+export function analyzeStudy(study: StudyFile, stored: readonly Rating[], seed = 1): StudyAnalysis {
+  const items = new Map(study.items.map((i) => [i.id, i]));
+  // An item taken out of the study takes its ratings out of the figures too (the export keeps them).
+  const ratings = stored.filter((r) => items.has(r.item));
   const a = ratings.map((r) => r.satisfaction.A);
   const b = ratings.map((r) => r.satisfaction.B);
   const paired = pairedBootstrap(a, b, { seed });
   const wins = ratings.map((r) => (r.preference === 'B' ? 1 : r.preference === 'tie' ? 0.5 : 0));
-  const items = new Map(study.items.map((i) => [i.id, i]));
   const ws: number[] = [];
   const sats: number[] = [];
   for (const r of ratings) {
@@ -97,6 +102,7 @@ export function analyzeStudy(study: StudyFile, ratings: readonly Rating[], seed 
   const prefUnits = shared.map((rs) => rs.map((r) => prefCode[r.preference]));
   return {
     ratings: ratings.length,
+    ratingsOfRemovedItems: stored.length - ratings.length,
     raters: new Set(ratings.map((r) => r.rater)).size,
     items: study.items.length,
     itemsRated: byItem.size,

@@ -4,7 +4,9 @@
  * that was not acknowledged stays behind; once the file is back at its size the next append tries again
  * (a full disk may have been freed). If it cannot be cut back, the end of the file is unknown and the log
  * refuses further appends until it is opened again. Opening a log cuts off a torn last line (an append a
- * crash interrupted, never acknowledged) and returns the lines before it.
+ * crash interrupted, never acknowledged) and returns the lines before it. A last line that is whole JSON
+ * but lacks its newline (a file edited by hand and saved so) is kept and given its newline: a proper
+ * prefix of a JSON object is never JSON, so such a line cannot be a torn append.
  *
  * The log does not order appends: its owner runs them one at a time.
  */
@@ -31,6 +33,26 @@ export interface LogLine {
   value: unknown;
 }
 
+function isJson(bytes: Buffer): boolean {
+  try {
+    JSON.parse(bytes.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ends the file's last line, synced. */
+async function appendNewline(fs: FileOps, path: string): Promise<void> {
+  const file = await fs.open(path, 'a');
+  try {
+    await writeAll(file, Buffer.from('\n'));
+    await file.datasync();
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
+
 export class AppendLog {
   private file: OpenFile | undefined;
   /** Set when a failed append could not be cut back off: why the log refuses appends until it is reopened. */
@@ -52,7 +74,18 @@ export class AppendLog {
         throw new AppendLogError(`cannot read ${path}: ${failureReason(err)}`);
       buffer = Buffer.alloc(0);
     }
-    const end = buffer.lastIndexOf(0x0a) + 1;
+    let end = buffer.lastIndexOf(0x0a) + 1;
+    if (end < buffer.length && isJson(buffer.subarray(end))) {
+      try {
+        await appendNewline(fs, path);
+      } catch (err) {
+        throw new AppendLogError(
+          `cannot end the last line of ${path} (whole, but without its newline): ${failureReason(err)}`,
+        );
+      }
+      buffer = Buffer.concat([buffer, Buffer.from('\n')]);
+      end = buffer.length;
+    }
     if (end < buffer.length) {
       try {
         await fs.truncate(path, end);

@@ -297,8 +297,13 @@ export function itemView(run: LoadedRun, record: RunRecord): ItemView {
   };
 }
 
-/** The `<response>` text of an output (the whole output when it has no block). */
+/**
+ * The reply a person reads in an output: its `<response>` text; the whole output when it has no block at all
+ * (a plain run); '' when it has blocks but no response (cut short before it), so a study leaves the row
+ * out: its thinking and matrix are no reply, and would tell a rater which arm wrote it.
+ */
 export function replyText(record: RunRecord): string {
-  const block = extractBlocks(record.response).blocks.response;
-  return (block?.content ?? record.response).trim();
+  const { blocks, all } = extractBlocks(record.response);
+  if (blocks.response !== undefined) return blocks.response.content.trim();
+  return all.length === 0 ? record.response.trim() : '';
 }

@@ -39,6 +39,7 @@ import {
   StudyError,
   type StudyItem,
   type StudyStore,
+  sidesDigest,
 } from './study.js';
 import { type ComparisonJson, compareTwo, overview, type RunChartsJson, runCharts } from './viewer.js';
 
@@ -98,6 +99,16 @@ function studyError(err: unknown): never {
   throw err;
 }
 
+/**
+ * A Content-Disposition naming a download: a plain ASCII name, and the exact one (RFC 6266) for an id
+ * edited by hand into any text (a header takes no other characters, and a `"` would end the name).
+ */
+function attachment(filename: string): string {
+  const plain = filename.replace(/[^A-Za-z0-9._-]/g, '_');
+  const exact = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+  return `attachment; filename="${plain}"; filename*=UTF-8''${exact}`;
+}
+
 function startEvents(res: ServerResponse): (event: string, data: unknown) => void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -122,6 +133,8 @@ function blindItem(item: StudyItem, left: Arm) {
     question: item.question,
     reply1: item.replies[left],
     reply2: item.replies[left === 'A' ? 'B' : 'A'],
+    // Sent back with the answer: the server refuses it if the sides changed meanwhile.
+    shown: sidesDigest(item, left),
     ...(item.live === undefined ? {} : { conversation: item.live.conversation, turn: item.live.turn }),
   };
 }
@@ -603,9 +616,10 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         try {
           const study = studies.get(id);
           const items = new Map(study.items.map((i) => [i.id, i]));
+          // Ratings of items taken out of the study (by hand) are not this plan's progress.
           const done = studies
             .ratings(id)
-            .filter((r) => r.rater === rater)
+            .filter((r) => r.rater === rater && items.has(r.item))
             .map((r) => r.item);
           const plan = raterPlan(study, rater, done);
           const rated = new Map(
@@ -714,7 +728,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           ctx.res.writeHead(200, {
             'content-type':
               format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-            'content-disposition': `attachment; filename="${id}.${format}"`,
+            'content-disposition': attachment(`${id}.${format}`),
             'cache-control': 'no-store',
           });
           ctx.res.end(text);

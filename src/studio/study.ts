@@ -14,11 +14,11 @@
  * (a retry after a lost acknowledgement) is acknowledged as already stored and not written again, so the
  * export holds every rating exactly once.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashSeed, seededRandom, shuffled } from '../eval/stats.js';
-import type { SelectionRuleName } from '../game/select.js';
+import { SELECTION_RULES, type SelectionRuleName } from '../game/select.js';
 import { syncDir, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import type { SteeringPolicy } from '../steering/policy.js';
@@ -143,6 +143,20 @@ export function liveLeft(study: StudyFile, rater: string, item: string): Arm {
   return seededRandom(hashSeed(`${study.seed}:${rater}:${item}`))() < 0.5 ? 'A' : 'B';
 }
 
+/**
+ * A digest of a pair's replies in the order a rater sees them (reply 1, reply 2). The rater's page sends
+ * back the one it showed, so an answer given on a page loaded before the sides changed (study.json edited
+ * by hand: an item taken out or the seed changed reshuffles every side) is refused instead of being
+ * stored with its ratings under the wrong arms. It tells nothing the page does not show.
+ */
+export function sidesDigest(item: StudyItem, left: Arm): string {
+  const right: Arm = left === 'A' ? 'B' : 'A';
+  return createHash('sha256')
+    .update(`${item.replies[left]}\u0000${item.replies[right]}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 /** Checks one answer from a rater (untrusted JSON) against the study and the rater's plan. */
 export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omit<Rating, 'at'> {
   if (!RATER_ID.test(rater)) throw new StudyError('rater ids are 1–64 letters, digits, "_", "." or "-"');
@@ -152,6 +166,16 @@ export function parseAnswer(study: StudyFile, rater: string, body: unknown): Omi
   if (typeof item !== 'string') throw new StudyError('item: required (the item id)');
   const planned = raterPlan(study, rater).order.find((o) => o.item === item);
   if (planned === undefined) throw new StudyError(`item ${JSON.stringify(item)} is not in this study`, 404);
+  if (b.shown !== undefined) {
+    if (typeof b.shown !== 'string')
+      throw new StudyError('shown: the digest of the replies as shown (a string)');
+    const rated = study.items.find((i) => i.id === item)!;
+    if (b.shown !== sidesDigest(rated, planned.left))
+      throw new StudyError(
+        `item ${JSON.stringify(item)}: its replies are no longer where this page showed them (the study was changed since it loaded): reload the page and rate it again`,
+        409,
+      );
+  }
   const score = (v: unknown, what: string): number => {
     if (!isScore(v)) throw new StudyError(`${what}: a satisfaction rating from 1 to 5`);
     return v;
@@ -216,9 +240,46 @@ function studyFileProblem(study: unknown): string | undefined {
   if (s.schema !== 'gtalign.study/1') return 'not a gtalign study (schema is not gtalign.study/1)';
   for (const field of ['id', 'name', 'createdAt'] as const)
     if (typeof s[field] !== 'string') return `${field} is not a string`;
-  if (typeof s.arms !== 'object' || s.arms === null) return 'arms is not an object';
-  if (s.kind !== 'live' && !Array.isArray(s.items)) return 'items is not a list';
+  if (!isObject(s.arms)) return 'arms is not an object';
+  for (const arm of ['A', 'B'] as const) {
+    const a = s.arms[arm];
+    if (!isObject(a)) return `arms.${arm} is not an object`;
+    if (typeof a.run !== 'string') return `arms.${arm}.run is not a string`;
+    // A live study's arms steer each turn: a policy and a selection rule.
+    if (s.kind === 'live') {
+      if (!isObject(a.policy)) return `arms.${arm}.policy is not an object`;
+      if (!(SELECTION_RULES as readonly unknown[]).includes(a.rule))
+        return `arms.${arm}.rule is not one of ${SELECTION_RULES.join(', ')}`;
+    }
+  }
+  if (s.kind === 'live') return undefined;
+  if (!Array.isArray(s.items)) return 'items is not a list';
+  // A study of two runs keeps its items here: every rater's page, the analysis and the exports read them.
+  const ids = new Set<unknown>();
+  for (const [i, item] of s.items.entries()) {
+    const problem = itemFieldsProblem(item);
+    if (problem !== undefined) return `items[${i}]: ${problem}`;
+    const id = (item as { id: string }).id;
+    if (ids.has(id)) return `items[${i}]: the id ${JSON.stringify(id)} is also an earlier item's`;
+    ids.add(id);
+  }
   return undefined;
+}
+
+/** What is wrong with the fields every {@link StudyItem} has (all but `live`), or undefined. */
+function itemFieldsProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not a JSON object';
+  if (typeof value.id !== 'string') return 'id is not a string';
+  if (typeof value.data_source !== 'string') return 'data_source is not a string';
+  if (value.question !== null && typeof value.question !== 'string')
+    return 'question is not a string or null';
+  return (
+    pairProblem(value.replies, 'replies', isString, 'a string') ??
+    pairProblem(value.W, 'W', (x) => x === null || typeof x === 'number', 'a number or null') ??
+    (value.actions === undefined
+      ? undefined
+      : pairProblem(value.actions, 'actions', (x) => x === null || isString(x), 'a string or null'))
+  );
 }
 
 /**
@@ -265,19 +326,9 @@ const isTurnNumber = (x: unknown) => Number.isSafeInteger(x) && (x as number) >=
 
 /** What is wrong with a line of a live study's `items.jsonl` (a {@link StudyItem} with `live`), or undefined. */
 function liveTurnProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return 'not a JSON object';
-  if (typeof value.id !== 'string') return 'id is not a string';
-  if (typeof value.data_source !== 'string') return 'data_source is not a string';
-  if (value.question !== null && typeof value.question !== 'string')
-    return 'question is not a string or null';
-  const problem =
-    pairProblem(value.replies, 'replies', isString, 'a string') ??
-    pairProblem(value.W, 'W', (x) => x === null || typeof x === 'number', 'a number or null') ??
-    (value.actions === undefined
-      ? undefined
-      : pairProblem(value.actions, 'actions', (x) => x === null || isString(x), 'a string or null'));
+  const problem = itemFieldsProblem(value);
   if (problem !== undefined) return problem;
-  const live = value.live;
+  const live = (value as Record<string, unknown>).live;
   if (!isObject(live)) return 'live is not an object';
   if (typeof live.rater !== 'string' || !RATER_ID.test(live.rater)) return 'live.rater is not a rater id';
   if (!isTurnNumber(live.conversation)) return 'live.conversation is not a whole number ≥ 1';
@@ -355,7 +406,13 @@ export async function openStudyStore(
   const root = resolve(dir);
   await fs.mkdir(root, { recursive: true });
   const open = new Map<string, OpenStudy>();
-  for (const entry of await readdir(root, { withFileTypes: true })) {
+  /** The folder each open study was read from. */
+  const folderOf = new Map<string, string>();
+  // In name order, so which of two folders holding one id (a copy) is served does not depend on the disk.
+  const entries = (await readdir(root, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
+  for (const entry of entries) {
     if (!entry.isDirectory() || !STUDY_ID.test(entry.name)) continue;
     try {
       await fs.stat(join(root, entry.name, 'study.json'));
@@ -370,7 +427,23 @@ export async function openStudyStore(
       warn(`study ${entry.name} left out: ${err.message}`);
       continue;
     }
-    open.set(s.study.id, s);
+    // Two folders with one id (a study folder copied as a backup): serving both under one id would send
+    // ratings to either. The folder named as the id is the study; the other is left out.
+    const id = s.study.id;
+    const other = folderOf.get(id);
+    if (other !== undefined) {
+      const keepNew = entry.name === id && other !== id;
+      const [kept, left] = keepNew ? [entry.name, other] : [other, entry.name];
+      warn(
+        `study ${left} left out: ${join(root, left, 'study.json')} has the id ${JSON.stringify(id)} of the study in ${join(root, kept)} (a copy?); give it an id of its own to serve both`,
+      );
+      const dropped = keepNew ? open.get(id)! : s;
+      await dropped.ratingLog.close();
+      await dropped.itemLog?.close();
+      if (!keepNew) continue;
+    }
+    open.set(id, s);
+    folderOf.set(id, entry.name);
   }
   const find = (id: string): OpenStudy => {
     const s = open.get(id);

@@ -184,6 +184,55 @@ describe("Krippendorff's alpha", () => {
     expect(krippendorffAlpha(units, 'nominal').alpha).toBeCloseTo(0.743, 3);
   });
 
+  it('equals the pair-by-pair definition, for ratings on a 1–5 scale and for nominal codes', () => {
+    // The textbook form: every ordered pair of values within a unit, and of all pooled values.
+    const byPairs = (units: number[][], delta: (a: number, b: number) => number): number => {
+      const pairable = units.filter((u) => u.length >= 2);
+      const pooled = pairable.flat();
+      const n = pooled.length;
+      const sum = (xs: number[]) => {
+        let s = 0;
+        for (let i = 0; i < xs.length; i++)
+          for (let j = 0; j < xs.length; j++) if (i !== j) s += delta(xs[i]!, xs[j]!);
+        return s;
+      };
+      const observed = pairable.reduce((o, u) => o + sum(u) / (u.length - 1), 0) / n;
+      return 1 - observed / (sum(pooled) / (n * (n - 1)));
+    };
+    const random = seededRandom(11);
+    for (let trial = 0; trial < 20; trial++) {
+      // Units of 1 to 6 raters (a unit of one is not pairable), values drawn from a few levels so they tie.
+      const levels = 2 + Math.floor(random() * 4);
+      const units = Array.from({ length: 5 + Math.floor(random() * 40) }, () =>
+        Array.from({ length: 1 + Math.floor(random() * 6) }, () => 1 + Math.floor(random() * levels)),
+      );
+      expect(krippendorffAlpha(units, 'interval').alpha).toBeCloseTo(
+        byPairs(units, (a, b) => (a - b) ** 2),
+        10,
+      );
+      expect(krippendorffAlpha(units, 'nominal').alpha).toBeCloseTo(
+        byPairs(units, (a, b) => (a === b ? 0 : 1)),
+        10,
+      );
+    }
+  });
+
+  it('reads each value a bounded number of times, not once per pair (a study pools raters × items × 2 values)', () => {
+    // Values that count how often they are read as numbers: the work, without timing it.
+    let reads = 0;
+    const counted = (v: number) =>
+      ({
+        valueOf: () => {
+          reads++;
+          return v;
+        },
+      }) as unknown as number;
+    const units = Array.from({ length: 1000 }, (_, i) => [counted(1 + (i % 5)), counted(1 + ((i * 3) % 5))]);
+    const n = units.length * 2;
+    expect(krippendorffAlpha(units, 'interval').values).toBe(n);
+    expect(reads).toBeLessThanOrEqual(20 * n);
+  });
+
   it('hashSeed is stable', () => {
     expect(hashSeed('')).toBe(0x811c9dc5);
     expect(hashSeed('a')).toBe(0xe40c292c);

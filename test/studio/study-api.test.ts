@@ -3,12 +3,12 @@
  * study, nothing else, and still after a restart on the same --study-dir; the owner's token is never in
  * it), what creating a study accepts, and what the CSV export does with text a spreadsheet would run.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RATER_SECRET_FILE } from '../../src/studio/rater-token.js';
-import { apiCall, makeRuns, row, type Studio, startStudio } from './helpers.js';
+import { apiCall, makeRuns, N_ROWS, row, type Studio, startStudio } from './helpers.js';
 
 let root: string | undefined;
 const started: Studio[] = [];
@@ -56,6 +56,37 @@ describe('creating a study', () => {
       expect(res.json.error.message).toBe('runA, runB: indexes of the loaded runs');
     }
     expect((await apiCall(studio, '/api/studies', { name: 'n', runA: 1, runB: 0 })).status).toBe(201);
+  });
+});
+
+describe('a study of two runs', () => {
+  it('leaves out a row whose reply was cut short before its <response> block (its thinking and matrix would unblind the rater)', async () => {
+    root ??= await mkdtemp(join(tmpdir(), 'gtalign-study-api-'));
+    const runs = await makeRuns(join(root, 'cut-short'));
+    // Arm B's output of row 0 ran out of tokens after its matrix: blocks, but no <response>.
+    const results = join(runs.b, 'results.jsonl');
+    const records = (await readFile(results, 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { id: string; response: string });
+    const cut = records.find((r) => r.id === row(0).id)!;
+    cut.response = cut.response.slice(0, cut.response.indexOf('<response>'));
+    expect(cut.response).toContain('<payoff>');
+    await writeFile(results, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const studio = await startStudio([runs.a, runs.b, '--study-dir', join(root, 'cut-short', 'studies')]);
+    started.push(studio);
+    const made = await apiCall<{ id: string; items: number }>(studio, '/api/studies', {
+      name: 'cut short',
+      runA: 0,
+      runB: 1,
+    });
+    expect(made.json.items).toBe(N_ROWS - 1);
+    const plan = await apiCall<{ items: { item: string; reply1: string; reply2: string }[] }>(
+      studio,
+      `/api/rater?id=${made.json.id}&rater=r1`,
+    );
+    expect(plan.json.items.map((i) => i.item)).not.toContain(row(0).id);
+    for (const i of plan.json.items) expect(`${i.reply1}${i.reply2}`).not.toMatch(/<|payoff/);
   });
 });
 

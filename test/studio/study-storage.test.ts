@@ -4,7 +4,7 @@
  * left out with a warning instead of stopping the studio, a ratings line that is JSON but not a rating is
  * named, and a study that cannot be created says why and leaves no folder behind.
  */
-import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -286,5 +286,52 @@ describe('a study id drawn twice', () => {
     expect(join(dir, study.id)).not.toBe(taken);
     expect(await readdir(dir)).toEqual([study.id]);
     await store.close();
+  });
+});
+
+describe('a ratings log edited by hand', () => {
+  it('keeps a last line saved without its newline (a pilot rater’s lines removed by a script), and rating goes on after it', async () => {
+    const study = await setUp();
+    const first = await openStudyStore(dir);
+    for (const [rater, item] of [
+      ['pilot', 'q1'],
+      ['r1', 'q1'],
+      ['r1', 'q2'],
+    ] as const)
+      await first.rate(study.id, answer(study, rater, item));
+    await first.close();
+    const log = join(dir, study.id, 'ratings.jsonl');
+    // The owner drops the pilot's ratings and writes the rest back, joined by newlines: none at the end.
+    const kept = (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '' && !l.includes('"pilot"'));
+    await writeFile(log, kept.join('\n'));
+    const store = await openStudyStore(dir);
+    expect(store.ratings(study.id).map((r) => `${r.rater}/${r.item}`)).toEqual(['r1/q1', 'r1/q2']);
+    // The rating already stored is not taken again; a new one goes on a line of its own.
+    expect((await store.rate(study.id, answer(study, 'r1', 'q2'))).stored).toBe(false);
+    expect((await store.rate(study.id, answer(study, 'r1', 'q3'))).stored).toBe(true);
+    await store.close();
+    expect((await lines(log)).map((r) => `${r.rater}/${r.item}`)).toEqual(['r1/q1', 'r1/q2', 'r1/q3']);
+    const again = await openStudyStore(dir);
+    expect(again.ratings(study.id)).toHaveLength(3);
+    await again.close();
+  });
+
+  it('still cuts off a torn last line, which is never whole JSON', async () => {
+    const study = await setUp();
+    const first = await openStudyStore(dir);
+    await first.rate(study.id, answer(study, 'r1', 'q1'));
+    const { rating } = await first.rate(study.id, answer(study, 'r1', 'q2'));
+    await first.close();
+    const log = join(dir, study.id, 'ratings.jsonl');
+    const whole = await readFile(log, 'utf8');
+    const line = JSON.stringify(rating);
+    // Every proper prefix of a line, as a crash may leave it.
+    for (const cut of [1, Math.floor(line.length / 2), line.length - 1]) {
+      await writeFile(log, `${whole}${line.slice(0, cut)}`);
+      const store = await openStudyStore(dir);
+      expect(store.ratings(study.id)).toHaveLength(2);
+      await store.close();
+      expect(await readFile(log, 'utf8')).toBe(whole);
+    }
   });
 });

@@ -18,6 +18,9 @@ interface StudySummary {
   arms: { A: { run: string }; B: { run: string } };
 }
 
+/** Hosts a page may be opened at that name no machine (the studio listening on every interface). */
+const ANY_ADDRESS = new Set(['0.0.0.0', '[::]']);
+
 /**
  * The rater's link: the page's address with the rater's own token, which opens that rater's rating of
  * this study and nothing else (the server makes it; the owner's token never leaves this page).
@@ -277,7 +280,20 @@ export async function studyPage(id: string): Promise<HTMLElement> {
         onsubmit: (e: Event) => {
           e.preventDefault();
           raterLink(id, rater.value).then(
-            (url) => link.replaceChildren('Send this link to the rater: ', h('a', { href: url }, url)),
+            (url) =>
+              link.replaceChildren(
+                'Send this link to the rater: ',
+                h('a', { href: url }, url),
+                ...(ANY_ADDRESS.has(location.hostname)
+                  ? [
+                      h(
+                        'span',
+                        { class: 'warning', 'data-testid': 'link-host-warning' },
+                        ` — it names ${location.hostname}, which no other machine can reach: open this page at the address the studio printed for the network, and make the link there.`,
+                      ),
+                    ]
+                  : []),
+              ),
             (err: unknown) => showError(error, err),
           );
         },
@@ -323,6 +339,8 @@ interface PlanItem {
   question: string | null;
   reply1: string;
   reply2: string;
+  /** The server's digest of the replies in this order, sent back with the answer. */
+  shown?: string;
   /** A live study's turn: where it is, and which reply (1 or 2) continued the conversation once rated. */
   conversation?: number;
   turn?: number;
@@ -388,6 +406,7 @@ function ratingForm(
             satisfaction2: Number(data.get('sat2')),
             preference,
             comment: String(data.get('comment') ?? ''),
+            ...(next.shown === undefined ? {} : { shown: next.shown }),
           });
           onRated(reply.kept.preference, reply.stored);
         } catch (err) {
@@ -611,6 +630,7 @@ function livePage(id: string, rater: string, plan: RaterPlanJson): HTMLElement {
 
 interface AnalysisJson {
   ratings: number;
+  ratingsOfRemovedItems: number;
   raters: number;
   items: number;
   itemsRated: number;
@@ -650,6 +670,13 @@ export async function analysisPage(id: string): Promise<HTMLElement> {
       {},
       `${a.ratings} rating${a.ratings === 1 ? '' : 's'} by ${a.raters} rater${a.raters === 1 ? '' : 's'} over ${a.itemsRated} of ${a.items} items. Arm A: ${a.arms.A}; arm B: ${a.arms.B}. 95% intervals: bootstrap (2000 resamples, seed ${a.seed}) for means, Fisher z for correlations.`,
     ),
+    a.ratingsOfRemovedItems === 0
+      ? null
+      : h(
+          'p',
+          { class: 'warning', 'data-testid': 'removed-items-note' },
+          `${a.ratingsOfRemovedItems} rating${a.ratingsOfRemovedItems === 1 ? '' : 's'} of items no longer in the study (taken out of its study.json) ${a.ratingsOfRemovedItems === 1 ? 'is' : 'are'} not counted here; the export keeps ${a.ratingsOfRemovedItems === 1 ? 'it' : 'them'}.`,
+        ),
     a.kind === 'live'
       ? h(
           'p',
