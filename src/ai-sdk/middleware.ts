@@ -13,6 +13,9 @@
  * `createOpenAICompatible({ name: 'vllm', … })`:
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
+ * The app's system messages, stop sequences, `topK` and penalties are not applied: each that a call sets
+ * comes back as a call warning (unapplied.ts), which the AI SDK shows.
+ *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
  * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
  * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
@@ -37,6 +40,7 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import { type CallWarning, unappliedWarnings } from './unapplied.js';
 
 /** A JSON value as `@ai-sdk/provider` types it (`JSONValue`). */
 type JSONValue = null | string | number | boolean | JSONObject | JSONValue[];
@@ -61,7 +65,12 @@ export interface CallOptionsLike {
   temperature?: number;
   stopSequences?: string[];
   topP?: number;
+  topK?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed?: number;
+  /** v4 only: the provider's reasoning effort (not applied: the turn reasons in its own blocks). */
+  reasoning?: string;
   tools?: ReadonlyArray<unknown>;
   /** `json` for `generateObject` and `Output.object`: refused (the turn answers in text). */
   responseFormat?: { type: string };
@@ -137,12 +146,13 @@ export interface GenerateResultOut {
   finishReason: FinishReasonOut;
   usage: UsageOut;
   providerMetadata: SharedV3ProviderMetadata;
-  warnings: never[];
+  /** What the call asked for that the turn does not apply (unapplied.ts). */
+  warnings: CallWarning[];
 }
 
 /** The parts of the stream `wrapStream` returns: valid under both specifications. */
 export type StreamPartOut =
-  | { type: 'stream-start'; warnings: never[] }
+  | { type: 'stream-start'; warnings: CallWarning[] }
   | { type: 'text-start' | 'text-end' | 'reasoning-start' | 'reasoning-end'; id: string }
   | { type: 'text-delta' | 'reasoning-delta'; id: string; delta: string }
   | {
@@ -456,14 +466,18 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       ...(params.seed === undefined ? {} : { seed: params.seed }),
       signal,
     };
-    return { turn, reasoning: call.reasoning ?? options.reasoning ?? false };
+    return {
+      turn,
+      reasoning: call.reasoning ?? options.reasoning ?? false,
+      warnings: unappliedWarnings(params),
+    };
   };
 
   return {
     specificationVersion: (options.specificationVersion ?? 'v3') as V,
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
-      const { turn, reasoning } = turnOptions(params, model, signal);
+      const { turn, reasoning, warnings } = turnOptions(params, model, signal);
       const result = await runTurn(turn);
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
@@ -474,7 +488,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
         finishReason: finishOfTurn(result),
         usage: usageOfTurn(result),
         providerMetadata: metadata(result),
-        warnings: [],
+        warnings,
       };
     },
     async wrapStream({ params, model }): Promise<{ stream: ReadableStream<StreamPartOut> }> {
@@ -484,7 +498,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           ? controller.signal
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
-      const { turn, reasoning } = turnOptions(params, model, signal);
+      const { turn, reasoning, warnings } = turnOptions(params, model, signal);
       const stream = new ReadableStream<StreamPartOut>({
         start(out) {
           // After a cancel (or a user abort) the stream is closed: nothing more may be enqueued.
@@ -503,7 +517,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               // already closed by the consumer
             }
           };
-          emit({ type: 'stream-start', warnings: [] });
+          emit({ type: 'stream-start', warnings });
           // `separate`: reasoning parts as the model writes them, closed before the text starts.
           let thinking: 'none' | 'open' | 'closed' = 'none';
           let thought = '';

@@ -215,6 +215,52 @@ describe('streamText through gtalignMiddleware', () => {
 });
 
 describe('what the turn cannot give', () => {
+  it("says, as call warnings, that the app's system prompt and stop sequences, topK and penalties are not applied", async () => {
+    const call = {
+      system: 'You are a pirate.',
+      prompt: QUESTION,
+      stopSequences: ['END'],
+      topK: 5,
+      frequencyPenalty: 0.5,
+      maxRetries: 0,
+    };
+    const expected = [
+      {
+        type: 'other',
+        message: expect.stringMatching(/1 system message\(s\) not used: the GTAlign instruction prompt/),
+      },
+      { type: 'unsupported', feature: 'stopSequences', details: expect.stringMatching(/own stop sequences/) },
+      { type: 'unsupported', feature: 'topK', details: expect.any(String) },
+      { type: 'unsupported', feature: 'frequencyPenalty', details: expect.any(String) },
+    ];
+    // The AI SDK logs a model's warnings (to the console unless AI_SDK_LOG_WARNINGS says otherwise).
+    const globals = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    const before = globals.AI_SDK_LOG_WARNINGS;
+    const logged: unknown[] = [];
+    globals.AI_SDK_LOG_WARNINGS = (options: { warnings: unknown[] }) => logged.push(...options.warnings);
+    try {
+      const generated = await generateText({ model: wrapped({}), ...call });
+      expect(generated.text).toBe(RESPONSES.CQ);
+      expect(generated.warnings).toEqual(expected);
+      const streamed = streamText({ model: wrapped({}), ...call });
+      expect(await streamed.text).toBe(RESPONSES.CQ);
+      expect(await streamed.warnings).toEqual(expected);
+      expect(logged).toEqual([...expected, ...expected]);
+    } finally {
+      globals.AI_SDK_LOG_WARNINGS = before;
+    }
+    // Not applied indeed: no system text and no app stop sequence reached the model.
+    for (const r of upstream.requests) {
+      expect(JSON.stringify(r.body!.messages)).not.toContain('pirate');
+      expect(r.body!.stop ?? []).not.toContain('END');
+      expect(r.body!.top_k).toBeUndefined();
+    }
+    // A call that sets none of them has no warnings.
+    expect((await generateText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 })).warnings).toEqual(
+      [],
+    );
+  });
+
   it('refuses JSON output (generateObject) and tools, before any call upstream', async () => {
     const model = wrapped({});
     const object = await generateObject({
