@@ -19,17 +19,18 @@ import { compilePolicy } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
-import type {
-  analyzeGameInput,
-  analyzeGameOutput,
-  decideInput,
-  decideOutput,
-  respondInput,
-  respondOutput,
-  scoreRewardInput,
-  scoreRewardOutput,
-  steerInput,
-  steerOutput,
+import {
+  type analyzeGameInput,
+  type analyzeGameOutput,
+  type decideInput,
+  type decideOutput,
+  PAYOFF_BOUND,
+  type respondInput,
+  type respondOutput,
+  type scoreRewardInput,
+  type scoreRewardOutput,
+  type steerInput,
+  type steerOutput,
 } from './schemas.js';
 
 /** A tool's arguments that cannot be used; its message says what to change. */
@@ -85,12 +86,36 @@ export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer
   };
 }
 
+/**
+ * Refuses edits or a steered matrix past the payoff bound (or not finite), naming the first such value:
+ * a pricing policy with huge prices or token counts compiles to such edits, and the sums and products the
+ * selection takes of them would lose their decimals or overflow.
+ */
+function checkBound(cells: PayoffMatrix, what: string, fix: string): void {
+  for (const [key, p] of Object.entries(cells)) {
+    for (const side of ['LLM', 'user'] as const) {
+      const v = p[side];
+      if (!Number.isFinite(v) || Math.abs(v) > PAYOFF_BOUND) {
+        throw new ToolInputError(
+          `${what} reach ${v} at ${key}.${side}: payoffs and edits lie within ±${PAYOFF_BOUND}; ${fix}`,
+        );
+      }
+    }
+  }
+}
+
 export function steerTool(args: z.infer<typeof steerInput>): z.infer<typeof steerOutput> {
   const spec = specOf(args.rows, args.columns);
   const matrix = checkedMatrix(args.matrix, spec);
   const policy = resolvePolicy(args.policy);
   const edits = compilePolicy(policy, args.profile as ProfileInput | undefined, spec);
+  checkBound(
+    edits.cells,
+    "the policy's edits",
+    "lower its prices, costs or utilityPerCurrency, or the profile's token counts",
+  );
   const after = steeredMatrix(matrix, edits, spec);
+  checkBound(after, 'the steered payoffs (payoff + edit)', 'give smaller payoffs or edits');
   const rule: SelectionRuleName = args.rule ?? 'sum';
   const before = selectCell(matrix, rule, spec);
   const steered = selectCell(after, rule, spec);
