@@ -499,11 +499,23 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
       const { turn, reasoning, warnings } = turnOptions(params, model, signal);
+      // The stream is handed over once the turn has something to show, and a turn that fails before that
+      // rejects instead: the AI SDK retries a rejected stream call (maxRetries), as for any model whose
+      // request fails, where an error part in a stream already handed over is final.
+      let shown = false;
+      let settleFirst!: { show: () => void; fail: (error: unknown) => void };
+      const first = new Promise<void>((show, fail) => {
+        settleFirst = { show, fail };
+      });
       const stream = new ReadableStream<StreamPartOut>({
         start(out) {
           // After a cancel (or a user abort) the stream is closed: nothing more may be enqueued.
           const emit = (part: StreamPartOut): void => {
             if (controller.signal.aborted) return;
+            if (!shown && part.type !== 'stream-start') {
+              shown = true;
+              settleFirst.show();
+            }
             try {
               out.enqueue(part);
             } catch {
@@ -573,6 +585,10 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               end();
             },
             (error: unknown) => {
+              if (!shown) {
+                settleFirst.fail(error);
+                return;
+              }
               emit({ type: 'error', error });
               end();
             },
@@ -582,6 +598,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           controller.abort(reason);
         },
       });
+      await first;
       return { stream };
     },
   };

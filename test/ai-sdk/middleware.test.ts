@@ -198,6 +198,29 @@ describe('streamText through gtalignMiddleware', () => {
     expect(upstream.cutOff - before).toBe(1);
   });
 
+  it("retries a turn whose model request fails before anything streamed, as the AI SDK retries any model's", async () => {
+    const script = dinosaurScript();
+    let failures = 1;
+    // A transient 503 on stage 1, with a retry-after the AI SDK honours instead of its backoff.
+    upstream.setHandler((body) =>
+      failures-- > 0
+        ? { status: 503, errorMessage: 'busy, try again', headers: { 'retry-after-ms': '1' } }
+        : script(body),
+    );
+    const errors: unknown[] = [];
+    const result = streamText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 1,
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+    });
+    expect(await result.text).toBe(RESPONSES.CQ);
+    expect(errors).toEqual([]);
+    expect(upstream.requests).toHaveLength(3);
+  });
+
   it('reports an upstream failure through the stream', async () => {
     upstream.setHandler(() => ({ status: 500, errorMessage: 'upstream exploded' }));
     const errors: unknown[] = [];
