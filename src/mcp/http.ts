@@ -96,14 +96,20 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
 }
 
-/** The body's bytes; undefined past {@link MAX_BODY}. */
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+/** The body's bytes; undefined past {@link MAX_BODY}; `gone` when the client left before sending it all. */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined | 'gone'> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) return undefined;
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    // A connection closed mid-body is the client's doing, not a failure of this server to log.
+    if (!req.complete) return 'gone';
+    throw err;
   }
   return Buffer.concat(chunks, size);
 }
@@ -224,6 +230,7 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
     }
     void (async () => {
       const bytes = await readBody(req);
+      if (bytes === 'gone') return;
       if (bytes === undefined) {
         rpcError(res, 413, `the request body exceeds ${MAX_BODY} bytes`, { connection: 'close' });
         return;
