@@ -134,10 +134,15 @@ interface FinishReasonOut {
   raw: string;
 }
 
-/** The usage the middleware reports (the same shape in v3 and v4). */
+/** The usage the middleware reports (the same shape in v3 and v4); undefined where a call reported none. */
 interface UsageOut {
-  inputTokens: { total: number; noCache: number; cacheRead: number; cacheWrite: undefined };
-  outputTokens: { total: number; text: number; reasoning: undefined };
+  inputTokens: {
+    total: number | undefined;
+    noCache: number | undefined;
+    cacheRead: number | undefined;
+    cacheWrite: undefined;
+  };
+  outputTokens: { total: number | undefined; text: number | undefined; reasoning: undefined };
 }
 
 /** The result of `wrapGenerate`: valid under both specifications. */
@@ -276,11 +281,23 @@ function mergeProviderOptions(
   return out;
 }
 
-function usageFrom(u: UsageLike): TokenUsage {
+/**
+ * Whether every model call of a turn reported its input and its output tokens. A stream may report none
+ * (the OpenAI-compatible provider asks for them only with `includeUsage`); the turn's totals are then
+ * unknown, as the AI SDK reports a model's, rather than the sum of the stages that did report.
+ */
+interface UsageReported {
+  input: boolean;
+  output: boolean;
+}
+
+function usageFrom(u: UsageLike | undefined, reported: UsageReported): TokenUsage {
+  if (u?.inputTokens.total === undefined) reported.input = false;
+  if (u?.outputTokens.total === undefined) reported.output = false;
   return {
-    promptTokens: u.inputTokens.total ?? 0,
-    cachedPromptTokens: u.inputTokens.cacheRead ?? 0,
-    completionTokens: u.outputTokens.total ?? 0,
+    promptTokens: u?.inputTokens.total ?? 0,
+    cachedPromptTokens: u?.inputTokens.cacheRead ?? 0,
+    completionTokens: u?.outputTokens.total ?? 0,
   };
 }
 
@@ -293,6 +310,7 @@ function chatModelOf(
   model: LanguageModelLike,
   base: CallOptionsLike,
   prefill: GtalignMiddlewareOptions['prefill'],
+  reported: UsageReported,
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
@@ -359,7 +377,7 @@ function chatModelOf(
         request,
         withoutEcho(request, raw),
         finishFrom(out.finishReason),
-        usageFrom(out.usage),
+        usageFrom(out.usage, reported),
         started,
       );
     },
@@ -373,7 +391,7 @@ function chatModelOf(
       let decided = prefix === '';
       let emitted = 0;
       let finish: GenerateResult['finishReason'] = 'other';
-      let usage: TokenUsage = { promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0 };
+      let usage: UsageLike | undefined;
       try {
         for (;;) {
           const { done, value } = await reader.read();
@@ -391,7 +409,7 @@ function chatModelOf(
             }
           } else if (value.type === 'finish') {
             if (value.finishReason !== undefined) finish = finishFrom(value.finishReason);
-            if (value.usage !== undefined) usage = usageFrom(value.usage);
+            if (value.usage !== undefined) usage = value.usage;
           } else if (value.type === 'error') {
             throw value.error;
           }
@@ -402,7 +420,10 @@ function chatModelOf(
       const text = withoutEcho(request, raw);
       // Text held back as a possible echo that turned out not to be one.
       if (!decided && text !== '') yield { type: 'text', text };
-      yield { type: 'done', result: result(request, text, finish, usage, started) };
+      yield {
+        type: 'done',
+        result: result(request, text, finish, usageFrom(usage, reported), started),
+      };
     },
     close: () => Promise.resolve(),
   };
@@ -413,17 +434,20 @@ function metadata(result: TurnResult): SharedV3ProviderMetadata {
   return { gtalign: JSON.parse(JSON.stringify(gtalignObject(result))) as Record<string, never> };
 }
 
-function usageOfTurn(result: TurnResult): UsageOut {
+function usageOfTurn(result: TurnResult, reported: UsageReported): UsageOut {
   const u = usageOf(result);
   const cached = u.prompt_tokens_details.cached_tokens;
+  const output = reported.output ? u.completion_tokens : undefined;
   return {
-    inputTokens: {
-      total: u.prompt_tokens,
-      noCache: u.prompt_tokens - cached,
-      cacheRead: cached,
-      cacheWrite: undefined,
-    },
-    outputTokens: { total: u.completion_tokens, text: u.completion_tokens, reasoning: undefined },
+    inputTokens: reported.input
+      ? {
+          total: u.prompt_tokens,
+          noCache: u.prompt_tokens - cached,
+          cacheRead: cached,
+          cacheWrite: undefined,
+        }
+      : { total: undefined, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+    outputTokens: { total: output, text: output, reasoning: undefined },
   };
 }
 
@@ -452,8 +476,9 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     }
     const call = callOptions(params);
     const { question, history } = promptToTurn(params.prompt);
+    const reported: UsageReported = { input: true, output: true };
     const turn: TurnOptions = {
-      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill),
+      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported),
       question,
       history,
       policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
@@ -468,6 +493,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     };
     return {
       turn,
+      reported,
       reasoning: call.reasoning ?? options.reasoning ?? false,
       warnings: unappliedWarnings(params),
     };
@@ -477,7 +503,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     specificationVersion: (options.specificationVersion ?? 'v3') as V,
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
-      const { turn, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
       const result = await runTurn(turn);
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
@@ -486,7 +512,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       return {
         content,
         finishReason: finishOfTurn(result),
-        usage: usageOfTurn(result),
+        usage: usageOfTurn(result, reported),
         providerMetadata: metadata(result),
         warnings,
       };
@@ -498,7 +524,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           ? controller.signal
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
-      const { turn, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
       // The stream is handed over once the turn has something to show, and a turn that fails before that
       // rejects instead: the AI SDK retries a rejected stream call (maxRetries), as for any model whose
       // request fails, where an error part in a stream already handed over is final.
@@ -579,7 +605,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               emit({
                 type: 'finish',
                 finishReason: finishOfTurn(result),
-                usage: usageOfTurn(result),
+                usage: usageOfTurn(result, reported),
                 providerMetadata: metadata(result),
               });
               end();

@@ -130,6 +130,33 @@ describe('streamText through gtalignMiddleware', () => {
     expect(upstream.requests[1]!.body!.stream).toBe(true);
   });
 
+  it("reports a turn's tokens as unknown when a streamed stage did not report them, not an undercount", async () => {
+    // The OpenAI-compatible provider asks for a stream's usage only with includeUsage: stage 2 reports none.
+    const unreported = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 });
+    expect(await unreported.text).toBe(RESPONSES.CQ);
+    const usage = await unreported.usage;
+    expect(usage.inputTokens).toBeUndefined();
+    expect(usage.outputTokens).toBeUndefined();
+    // With includeUsage every stage reports its tokens, and the turn's are their sums.
+    const provider = createOpenAICompatible({
+      name: 'vllm',
+      baseURL: upstream.baseUrl,
+      apiKey: 'unused',
+      includeUsage: true,
+    });
+    const reported = streamText({
+      model: wrapLanguageModel({ model: provider('stub-model'), middleware: gtalignMiddleware({}) }),
+      prompt: QUESTION,
+      maxRetries: 0,
+    });
+    await reported.consumeStream();
+    const g = metaOf(await reported.providerMetadata);
+    expect((await reported.usage).outputTokens).toBe(
+      g.tokens.stage1!.completion + g.tokens.reask!.completion,
+    );
+    expect(g.tokens.reask!.completion).toBeGreaterThan(0);
+  });
+
   it('streams a re-asked turn too', async () => {
     const result = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 });
     expect(await result.text).toBe(RESPONSES.CQ);
