@@ -14,7 +14,8 @@
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
  * The app's system messages, stop sequences, `topK` and penalties are not applied: each that a call sets
- * comes back as a call warning (unapplied.ts), which the AI SDK shows.
+ * comes back as a call warning (unapplied.ts), which the AI SDK shows, with the wrapped model's own
+ * warnings about the turn's stages.
  *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
  * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
@@ -110,6 +111,8 @@ interface UsageLike {
 /** What the middleware reads of a stream part from the wrapped model. */
 interface StreamPartLike {
   type: string;
+  /** Of `stream-start`: what the model did not apply of the stage's call. */
+  warnings?: ReadonlyArray<unknown>;
   delta?: string;
   finishReason?: FinishReasonLike;
   usage?: UsageLike;
@@ -122,6 +125,7 @@ export interface LanguageModelLike {
   readonly modelId: string;
   doGenerate(options: SentCallOptions): PromiseLike<{
     content: ReadonlyArray<{ type: string; text?: string }>;
+    warnings?: ReadonlyArray<unknown>;
     finishReason: FinishReasonLike;
     usage: UsageLike;
   }>;
@@ -301,6 +305,17 @@ function usageFrom(u: UsageLike | undefined, reported: UsageReported): TokenUsag
   };
 }
 
+/**
+ * Adds a stage's warnings from the wrapped model to the turn's, once each (both stages often warn alike).
+ * They are the wrapped model's own, of the same specification as the middleware's result.
+ */
+function addWarnings(turn: CallWarning[], stage: ReadonlyArray<unknown> | undefined): void {
+  for (const w of stage ?? []) {
+    const key = JSON.stringify(w);
+    if (!turn.some((t) => JSON.stringify(t) === key)) turn.push(w as CallWarning);
+  }
+}
+
 function finishFrom(reason: FinishReasonLike): GenerateResult['finishReason'] {
   return reason.unified === 'stop' ? 'stop' : reason.unified === 'length' ? 'length' : 'other';
 }
@@ -311,6 +326,7 @@ function chatModelOf(
   base: CallOptionsLike,
   prefill: GtalignMiddlewareOptions['prefill'],
   reported: UsageReported,
+  warnings: CallWarning[],
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
@@ -372,6 +388,7 @@ function chatModelOf(
     async generate(request) {
       const started = performance.now();
       const out = await model.doGenerate(toCall(request));
+      addWarnings(warnings, out.warnings);
       const raw = out.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
       return result(
         request,
@@ -396,7 +413,8 @@ function chatModelOf(
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (value.type === 'text-delta') {
+          if (value.type === 'stream-start') addWarnings(warnings, value.warnings);
+          else if (value.type === 'text-delta') {
             raw += value.delta ?? '';
             if (!decided) {
               if (prefix.startsWith(raw)) continue;
@@ -477,8 +495,10 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     const call = callOptions(params);
     const { question, history } = promptToTurn(params.prompt);
     const reported: UsageReported = { input: true, output: true };
+    // What the call asks for that the turn does not apply, then what the wrapped model warns of its stages.
+    const warnings = unappliedWarnings(params);
     const turn: TurnOptions = {
-      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported),
+      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported, warnings),
       question,
       history,
       policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
@@ -495,7 +515,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       turn,
       reported,
       reasoning: call.reasoning ?? options.reasoning ?? false,
-      warnings: unappliedWarnings(params),
+      warnings,
     };
   };
 
@@ -538,11 +558,13 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           // After a cancel (or a user abort) the stream is closed: nothing more may be enqueued.
           const emit = (part: StreamPartOut): void => {
             if (controller.signal.aborted) return;
-            if (!shown && part.type !== 'stream-start') {
-              shown = true;
-              settleFirst.show();
-            }
             try {
+              if (!shown) {
+                // Sent with the first part, so it carries the warnings of the stages run by then.
+                out.enqueue({ type: 'stream-start', warnings: [...warnings] });
+                shown = true;
+                settleFirst.show();
+              }
               out.enqueue(part);
             } catch {
               controller.abort();
@@ -555,7 +577,6 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               // already closed by the consumer
             }
           };
-          emit({ type: 'stream-start', warnings });
           // `separate`: reasoning parts as the model writes them, closed before the text starts.
           let thinking: 'none' | 'open' | 'closed' = 'none';
           let thought = '';

@@ -4,7 +4,17 @@
  * loopback upstream that plays the paper's dinosaur example.
  */
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateObject, generateText, jsonSchema, streamText, tool, wrapLanguageModel } from 'ai';
+import type { LanguageModelV3CallOptions, LanguageModelV3StreamPart } from '@ai-sdk/provider';
+import {
+  generateObject,
+  generateText,
+  jsonSchema,
+  simulateReadableStream,
+  streamText,
+  tool,
+  wrapLanguageModel,
+} from 'ai';
+import { MockLanguageModelV3 } from 'ai/test';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
@@ -309,6 +319,62 @@ describe('what the turn cannot give', () => {
     expect((await generateText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 })).warnings).toEqual(
       [],
     );
+  });
+
+  it("passes on the wrapped model's own warnings about its stages, once each", async () => {
+    // An in-process SCRIPTED model (the AI SDK's mock) that warns on every call, as a provider does of a
+    // setting it ignores: stage 1 gets the dinosaur example's reasoning and matrix, the re-ask its reply.
+    const warning = { type: 'unsupported' as const, feature: 'seed', details: 'this provider ignores seeds' };
+    const usage = {
+      inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: undefined },
+      outputTokens: { total: 5, text: 5, reasoning: undefined },
+    };
+    const finishReason = { unified: 'stop' as const, raw: 'stop' };
+    const textOf = (options: LanguageModelV3CallOptions) =>
+      options.stopSequences?.includes('</payoff>') ? STAGE1 : RESPONSES.CQ!;
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => ({
+        content: [{ type: 'text', text: textOf(options) }],
+        finishReason,
+        usage,
+        warnings: [warning],
+      }),
+      doStream: async (options) => ({
+        stream: simulateReadableStream<LanguageModelV3StreamPart>({
+          chunks: [
+            { type: 'stream-start', warnings: [warning] },
+            { type: 'text-start', id: 't' },
+            { type: 'text-delta', id: 't', delta: textOf(options) },
+            { type: 'text-end', id: 't' },
+            { type: 'finish', finishReason, usage },
+          ],
+        }),
+      }),
+    });
+    const globals = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    const before = globals.AI_SDK_LOG_WARNINGS;
+    globals.AI_SDK_LOG_WARNINGS = false;
+    try {
+      const middleware = gtalignMiddleware({});
+      const generated = await generateText({
+        model: wrapLanguageModel({ model, middleware }),
+        prompt: QUESTION,
+        seed: 1,
+        maxRetries: 0,
+      });
+      expect(generated.text).toBe(RESPONSES.CQ);
+      expect(generated.warnings).toEqual([warning]);
+      const streamed = streamText({
+        model: wrapLanguageModel({ model, middleware }),
+        prompt: QUESTION,
+        seed: 1,
+        maxRetries: 0,
+      });
+      expect(await streamed.text).toBe(RESPONSES.CQ);
+      expect(await streamed.warnings).toEqual([warning]);
+    } finally {
+      globals.AI_SDK_LOG_WARNINGS = before;
+    }
   });
 
   it('refuses JSON output (generateObject) and tools, before any call upstream', async () => {
