@@ -150,13 +150,43 @@ export const analyzeGameOutput = z.object({
   note: z.string().optional(),
 });
 
+/**
+ * The expected-token profile's overrides, spelled out for clients: an agent reads the JSON Schema, not
+ * docs/steering.md. The steering layer checks the values again and names what is wrong.
+ */
+const tokenCount = z.number().min(0);
+const profileSchema = z
+  .object({
+    inputTokensPerTurn: tokenCount
+      .optional()
+      .describe('tokens read per turn: instruction, conversation, question'),
+    extraTurnOutputTokens: tokenCount.optional().describe('tokens the assistant writes in each extra turn'),
+    actions: z
+      .record(
+        z.string(),
+        z
+          .object({
+            outputTokens: tokenCount
+              .optional()
+              .describe('tokens written this turn: the chain and the response'),
+            extraTurns: tokenCount.optional().describe('expected further round trips the action causes'),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('per assistant action (DA, CQ, AQ): its expected cost'),
+  })
+  .strict()
+  .optional()
+  .describe(
+    'overrides of the expected-token profile a pricing policy prices (default: the built-in one); e.g. ' +
+      '{"actions": {"DA": {"outputTokens": 900}}}',
+  );
+
 export const steerInput = z.object({
   matrix: matrixSchema,
   policy: policySchema,
-  profile: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .describe('expected-token profile overrides per action (pricing policies; see docs/steering.md)'),
+  profile: profileSchema,
   rule,
   ...specFields,
 });
