@@ -10,7 +10,14 @@ import { gtalignObject } from '../assistant/turn-json.js';
 import { analyzeGame } from '../game/analyze.js';
 import { matrixProblems } from '../game/matrix.js';
 import { type SelectionRuleName, selectCell } from '../game/select.js';
-import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
+import {
+  cellKeys,
+  DEFAULT_SPEC,
+  type GameSpec,
+  type PayoffMatrix,
+  specProblems,
+  splitCellKey,
+} from '../game/spec.js';
 import type { ChatModel, GenerateResult } from '../llm/types.js';
 import { analyzeSample, finishSample } from '../reward/score.js';
 import { verdictOutsideScale } from '../reward/verdict.js';
@@ -50,9 +57,13 @@ export interface ToolContext {
   defaults: TurnDefaults;
 }
 
+/** The game of `rows` and `columns`, checked: its problems are the strategies', not the matrix's. */
 function specOf(rows: string[] | undefined, columns: string[] | undefined): GameSpec {
   if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
-  return { rows: rows ?? [...DEFAULT_SPEC.rows], columns: columns ?? [...DEFAULT_SPEC.columns] };
+  const spec = { rows: rows ?? [...DEFAULT_SPEC.rows], columns: columns ?? [...DEFAULT_SPEC.columns] };
+  const problems = specProblems(spec);
+  if (problems.length > 0) throw new ToolInputError(`rows/columns: ${problems.join('; ')}`);
+  return spec;
 }
 
 /** The matrix's cells of the spec, checked (every problem named). */

@@ -145,6 +145,17 @@ describe('refusals these runs found unclear', () => {
     );
     expect(await text(5)).toContain('a policy must be a JSON object');
   });
+
+  it('a problem of rows or columns is named as theirs, not as the matrix’s', async () => {
+    const result = (await client.callTool({
+      name: 'analyze_game',
+      arguments: { matrix: { DQ_D_A: { LLM: 1, user: 1 } }, rows: ['DQ', 'DQ'], columns: ['D_A'] },
+    })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(result.content.map((c) => (c.type === 'text' ? c.text : '')).join('')).toBe(
+      'analyze_game: rows/columns: duplicate user strategy "DQ"; cell key "DQ_D_A" is ambiguous',
+    );
+  });
 });
 
 describe("what a client learns from steer's input schema", () => {
