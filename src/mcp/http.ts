@@ -129,9 +129,16 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
     const session = sessions.get(id);
     if (session === undefined) return;
     sessions.delete(id);
-    await owed.answer(session.transport, reason);
-    await session.transport.close();
-    await session.server.close();
+    try {
+      await owed.answer(session.transport, reason);
+      await session.transport.close();
+      await session.server.close();
+    } catch (err) {
+      // Callers do not wait for this (a new session, a DELETE): a failure here must not go unhandled.
+      log(
+        `gtalign mcp: ending a session failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    }
   };
   /** Ends idle sessions, then the least recently used ones until one more fits (the map keeps use order). */
   const makeRoom = (now: number): void => {
