@@ -155,7 +155,7 @@ export interface GenerateResultOut {
   finishReason: FinishReasonOut;
   usage: UsageOut;
   providerMetadata: SharedV3ProviderMetadata;
-  /** What the call asked for that the turn does not apply (unapplied.ts). */
+  /** What the call asked for that the turn does not apply (unapplied.ts), and the wrapped model's warnings. */
   warnings: CallWarning[];
 }
 
