@@ -13,6 +13,10 @@
  * `createOpenAICompatible({ name: 'vllm', … })`:
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
+ * The app's system messages, stop sequences, `topK` and penalties are not applied: each that a call sets
+ * comes back as a call warning (unapplied.ts), which the AI SDK shows, with the wrapped model's own
+ * warnings about the turn's stages.
+ *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
  * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
  * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
@@ -37,6 +41,7 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import { type CallWarning, unappliedWarnings } from './unapplied.js';
 
 /** A JSON value as `@ai-sdk/provider` types it (`JSONValue`). */
 type JSONValue = null | string | number | boolean | JSONObject | JSONValue[];
@@ -61,7 +66,12 @@ export interface CallOptionsLike {
   temperature?: number;
   stopSequences?: string[];
   topP?: number;
+  topK?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed?: number;
+  /** v4 only: the provider's reasoning effort (not applied: the turn reasons in its own blocks). */
+  reasoning?: string;
   tools?: ReadonlyArray<unknown>;
   /** `json` for `generateObject` and `Output.object`: refused (the turn answers in text). */
   responseFormat?: { type: string };
@@ -101,6 +111,8 @@ interface UsageLike {
 /** What the middleware reads of a stream part from the wrapped model. */
 interface StreamPartLike {
   type: string;
+  /** Of `stream-start`: what the model did not apply of the stage's call. */
+  warnings?: ReadonlyArray<unknown>;
   delta?: string;
   finishReason?: FinishReasonLike;
   usage?: UsageLike;
@@ -113,6 +125,7 @@ export interface LanguageModelLike {
   readonly modelId: string;
   doGenerate(options: SentCallOptions): PromiseLike<{
     content: ReadonlyArray<{ type: string; text?: string }>;
+    warnings?: ReadonlyArray<unknown>;
     finishReason: FinishReasonLike;
     usage: UsageLike;
   }>;
@@ -125,10 +138,15 @@ interface FinishReasonOut {
   raw: string;
 }
 
-/** The usage the middleware reports (the same shape in v3 and v4). */
+/** The usage the middleware reports (the same shape in v3 and v4); undefined where a call reported none. */
 interface UsageOut {
-  inputTokens: { total: number; noCache: number; cacheRead: number; cacheWrite: undefined };
-  outputTokens: { total: number; text: number; reasoning: undefined };
+  inputTokens: {
+    total: number | undefined;
+    noCache: number | undefined;
+    cacheRead: number | undefined;
+    cacheWrite: undefined;
+  };
+  outputTokens: { total: number | undefined; text: number | undefined; reasoning: undefined };
 }
 
 /** The result of `wrapGenerate`: valid under both specifications. */
@@ -137,12 +155,13 @@ export interface GenerateResultOut {
   finishReason: FinishReasonOut;
   usage: UsageOut;
   providerMetadata: SharedV3ProviderMetadata;
-  warnings: never[];
+  /** What the call asked for that the turn does not apply (unapplied.ts), and the wrapped model's warnings. */
+  warnings: CallWarning[];
 }
 
 /** The parts of the stream `wrapStream` returns: valid under both specifications. */
 export type StreamPartOut =
-  | { type: 'stream-start'; warnings: never[] }
+  | { type: 'stream-start'; warnings: CallWarning[] }
   | { type: 'text-start' | 'text-end' | 'reasoning-start' | 'reasoning-end'; id: string }
   | { type: 'text-delta' | 'reasoning-delta'; id: string; delta: string }
   | {
@@ -266,12 +285,35 @@ function mergeProviderOptions(
   return out;
 }
 
-function usageFrom(u: UsageLike): TokenUsage {
+/**
+ * Whether every model call of a turn reported its input and its output tokens. A stream may report none
+ * (the OpenAI-compatible provider asks for them only with `includeUsage`); the turn's totals are then
+ * unknown, as the AI SDK reports a model's, rather than the sum of the stages that did report.
+ */
+interface UsageReported {
+  input: boolean;
+  output: boolean;
+}
+
+function usageFrom(u: UsageLike | undefined, reported: UsageReported): TokenUsage {
+  if (u?.inputTokens.total === undefined) reported.input = false;
+  if (u?.outputTokens.total === undefined) reported.output = false;
   return {
-    promptTokens: u.inputTokens.total ?? 0,
-    cachedPromptTokens: u.inputTokens.cacheRead ?? 0,
-    completionTokens: u.outputTokens.total ?? 0,
+    promptTokens: u?.inputTokens.total ?? 0,
+    cachedPromptTokens: u?.inputTokens.cacheRead ?? 0,
+    completionTokens: u?.outputTokens.total ?? 0,
   };
+}
+
+/**
+ * Adds a stage's warnings from the wrapped model to the turn's, once each (both stages often warn alike).
+ * They are the wrapped model's own, of the same specification as the middleware's result.
+ */
+function addWarnings(turn: CallWarning[], stage: ReadonlyArray<unknown> | undefined): void {
+  for (const w of stage ?? []) {
+    const key = JSON.stringify(w);
+    if (!turn.some((t) => JSON.stringify(t) === key)) turn.push(w as CallWarning);
+  }
 }
 
 function finishFrom(reason: FinishReasonLike): GenerateResult['finishReason'] {
@@ -283,6 +325,8 @@ function chatModelOf(
   model: LanguageModelLike,
   base: CallOptionsLike,
   prefill: GtalignMiddlewareOptions['prefill'],
+  reported: UsageReported,
+  warnings: CallWarning[],
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
@@ -344,12 +388,13 @@ function chatModelOf(
     async generate(request) {
       const started = performance.now();
       const out = await model.doGenerate(toCall(request));
+      addWarnings(warnings, out.warnings);
       const raw = out.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
       return result(
         request,
         withoutEcho(request, raw),
         finishFrom(out.finishReason),
-        usageFrom(out.usage),
+        usageFrom(out.usage, reported),
         started,
       );
     },
@@ -363,12 +408,13 @@ function chatModelOf(
       let decided = prefix === '';
       let emitted = 0;
       let finish: GenerateResult['finishReason'] = 'other';
-      let usage: TokenUsage = { promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0 };
+      let usage: UsageLike | undefined;
       try {
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (value.type === 'text-delta') {
+          if (value.type === 'stream-start') addWarnings(warnings, value.warnings);
+          else if (value.type === 'text-delta') {
             raw += value.delta ?? '';
             if (!decided) {
               if (prefix.startsWith(raw)) continue;
@@ -381,7 +427,7 @@ function chatModelOf(
             }
           } else if (value.type === 'finish') {
             if (value.finishReason !== undefined) finish = finishFrom(value.finishReason);
-            if (value.usage !== undefined) usage = usageFrom(value.usage);
+            if (value.usage !== undefined) usage = value.usage;
           } else if (value.type === 'error') {
             throw value.error;
           }
@@ -392,7 +438,10 @@ function chatModelOf(
       const text = withoutEcho(request, raw);
       // Text held back as a possible echo that turned out not to be one.
       if (!decided && text !== '') yield { type: 'text', text };
-      yield { type: 'done', result: result(request, text, finish, usage, started) };
+      yield {
+        type: 'done',
+        result: result(request, text, finish, usageFrom(usage, reported), started),
+      };
     },
     close: () => Promise.resolve(),
   };
@@ -403,17 +452,20 @@ function metadata(result: TurnResult): SharedV3ProviderMetadata {
   return { gtalign: JSON.parse(JSON.stringify(gtalignObject(result))) as Record<string, never> };
 }
 
-function usageOfTurn(result: TurnResult): UsageOut {
+function usageOfTurn(result: TurnResult, reported: UsageReported): UsageOut {
   const u = usageOf(result);
   const cached = u.prompt_tokens_details.cached_tokens;
+  const output = reported.output ? u.completion_tokens : undefined;
   return {
-    inputTokens: {
-      total: u.prompt_tokens,
-      noCache: u.prompt_tokens - cached,
-      cacheRead: cached,
-      cacheWrite: undefined,
-    },
-    outputTokens: { total: u.completion_tokens, text: u.completion_tokens, reasoning: undefined },
+    inputTokens: reported.input
+      ? {
+          total: u.prompt_tokens,
+          noCache: u.prompt_tokens - cached,
+          cacheRead: cached,
+          cacheWrite: undefined,
+        }
+      : { total: undefined, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+    outputTokens: { total: output, text: output, reasoning: undefined },
   };
 }
 
@@ -442,8 +494,11 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     }
     const call = callOptions(params);
     const { question, history } = promptToTurn(params.prompt);
+    const reported: UsageReported = { input: true, output: true };
+    // What the call asks for that the turn does not apply, then what the wrapped model warns of its stages.
+    const warnings = unappliedWarnings(params);
     const turn: TurnOptions = {
-      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill),
+      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported, warnings),
       question,
       history,
       policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
@@ -456,14 +511,19 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       ...(params.seed === undefined ? {} : { seed: params.seed }),
       signal,
     };
-    return { turn, reasoning: call.reasoning ?? options.reasoning ?? false };
+    return {
+      turn,
+      reported,
+      reasoning: call.reasoning ?? options.reasoning ?? false,
+      warnings,
+    };
   };
 
   return {
     specificationVersion: (options.specificationVersion ?? 'v3') as V,
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
-      const { turn, reasoning } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
       const result = await runTurn(turn);
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
@@ -472,9 +532,9 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       return {
         content,
         finishReason: finishOfTurn(result),
-        usage: usageOfTurn(result),
+        usage: usageOfTurn(result, reported),
         providerMetadata: metadata(result),
-        warnings: [],
+        warnings,
       };
     },
     async wrapStream({ params, model }): Promise<{ stream: ReadableStream<StreamPartOut> }> {
@@ -484,13 +544,27 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           ? controller.signal
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
-      const { turn, reasoning } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
+      // The stream is handed over once the turn has something to show, and a turn that fails before that
+      // rejects instead: the AI SDK retries a rejected stream call (maxRetries), as for any model whose
+      // request fails, where an error part in a stream already handed over is final.
+      let shown = false;
+      let settleFirst!: { show: () => void; fail: (error: unknown) => void };
+      const first = new Promise<void>((show, fail) => {
+        settleFirst = { show, fail };
+      });
       const stream = new ReadableStream<StreamPartOut>({
         start(out) {
           // After a cancel (or a user abort) the stream is closed: nothing more may be enqueued.
           const emit = (part: StreamPartOut): void => {
             if (controller.signal.aborted) return;
             try {
+              if (!shown) {
+                // Sent with the first part, so it carries the warnings of the stages run by then.
+                out.enqueue({ type: 'stream-start', warnings: [...warnings] });
+                shown = true;
+                settleFirst.show();
+              }
               out.enqueue(part);
             } catch {
               controller.abort();
@@ -503,7 +577,6 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               // already closed by the consumer
             }
           };
-          emit({ type: 'stream-start', warnings: [] });
           // `separate`: reasoning parts as the model writes them, closed before the text starts.
           let thinking: 'none' | 'open' | 'closed' = 'none';
           let thought = '';
@@ -553,12 +626,16 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               emit({
                 type: 'finish',
                 finishReason: finishOfTurn(result),
-                usage: usageOfTurn(result),
+                usage: usageOfTurn(result, reported),
                 providerMetadata: metadata(result),
               });
               end();
             },
             (error: unknown) => {
+              if (!shown) {
+                settleFirst.fail(error);
+                return;
+              }
               emit({ type: 'error', error });
               end();
             },
@@ -568,6 +645,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           controller.abort(reason);
         },
       });
+      await first;
       return { stream };
     },
   };

@@ -112,6 +112,15 @@ async function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
   }
 }
 
+/**
+ * node-llama-cpp's log lines, all to stderr. Its default logger writes info and debug lines (shown with
+ * NODE_LLAMA_CPP_LOG_LEVEL=info) to stdout: the output of a command, and for `gtalign mcp` on stdio the
+ * protocol stream, which a stray line corrupts. Progress dots continue their line, as the default does.
+ */
+function logToStderr(_level: unknown, message: string): void {
+  process.stderr.write(/^\.+$/.test(message) ? message : `[node-llama-cpp] ${message}\n`);
+}
+
 /** One Llama binding per GPU mode, shared by every local model of the process (loading it costs ~0.5 s). */
 const llamas = new Map<string, Promise<Llama>>();
 
@@ -120,7 +129,7 @@ function getSharedLlama(lib: NodeLlamaCpp, gpu: false | 'auto'): Promise<Llama> 
   let llama = llamas.get(key);
   if (llama === undefined) {
     // build: 'never' uses the prebuilt binaries only: never start a surprise compilation from source.
-    llama = lib.getLlama({ gpu, build: 'never' });
+    llama = lib.getLlama({ gpu, build: 'never', logger: logToStderr });
     llama.catch(() => llamas.delete(key));
     llamas.set(key, llama);
   }

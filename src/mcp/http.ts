@@ -12,6 +12,8 @@
  * cancels it too. At most {@link MAX_SESSIONS} live at once (the least recently used ends first), and one
  * idle for {@link SESSION_IDLE_MS} ends; `DELETE` ends one. A POST without a session (and not an
  * `initialize`) is served by a fresh server, as before. GET is 405: this server sends no stream of its own.
+ * A session the server ends (to make room, or because the server stops) first answers its calls in flight
+ * with an error saying why, and a stopping server refuses new requests with 503.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +23,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { utf8Problem } from '../io/utf8.js';
 import { bearerToken } from '../server/auth.js';
 import { DEFAULT_HOST, listen, type RunningServer } from '../server/listen.js';
+import { OwedAnswers } from './owed-answers.js';
 
 export const MCP_PATH = '/mcp';
 const MAX_BODY = 4 << 20;
@@ -93,14 +96,20 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
 }
 
-/** The body's bytes; undefined past {@link MAX_BODY}. */
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+/** The body's bytes; undefined past {@link MAX_BODY}; `gone` when the client left before sending it all. */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined | 'gone'> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) return undefined;
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    // A connection closed mid-body is the client's doing, not a failure of this server to log.
+    if (!req.complete) return 'gone';
+    throw err;
   }
   return Buffer.concat(chunks, size);
 }
@@ -112,17 +121,36 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   const sessions = new Map<string, Session>();
-  const endSession = (id: string): void => {
+  // Calls still waiting for their answer: a session ended under them answers them first (owed-answers.ts).
+  const owed = new OwedAnswers();
+  let closing = false;
+  /** Ends a session; its calls in flight are stopped and answered with `reason`. */
+  const endSession = async (id: string, reason: string): Promise<void> => {
     const session = sessions.get(id);
     if (session === undefined) return;
     sessions.delete(id);
-    void session.transport.close();
-    void session.server.close();
+    try {
+      await owed.answer(session.transport, reason);
+      await session.transport.close();
+      await session.server.close();
+    } catch (err) {
+      // Callers do not wait for this (a new session, a DELETE): a failure here must not go unhandled.
+      log(
+        `gtalign mcp: ending a session failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    }
   };
   /** Ends idle sessions, then the least recently used ones until one more fits (the map keeps use order). */
   const makeRoom = (now: number): void => {
-    for (const [id, session] of sessions) if (now - session.lastUsed > SESSION_IDLE_MS) endSession(id);
-    while (sessions.size >= MAX_SESSIONS) endSession(sessions.keys().next().value as string);
+    for (const [id, session] of sessions)
+      if (now - session.lastUsed > SESSION_IDLE_MS) void endSession(id, 'the session ended: it was idle');
+    while (sessions.size >= MAX_SESSIONS) {
+      void endSession(
+        sessions.keys().next().value as string,
+        `the session ended: more than ${MAX_SESSIONS} sessions were open and it was the least recently used; ` +
+          'start a new session and call again',
+      );
+    }
   };
   const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
     makeRoom(Date.now());
@@ -137,6 +165,7 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
     };
     await server.connect(transport);
+    owed.track(transport, requestIds(body), res);
     await transport.handleRequest(req, res, body);
   };
   const inSession = async (
@@ -151,6 +180,7 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
     session.lastUsed = Date.now();
     sessions.set(id, session);
     const ids = requestIds(body);
+    owed.track(session.transport, ids, res);
     res.on('close', () => {
       if (res.writableFinished) return;
       // The client left before its answers: each of its calls is cancelled as if it had said so.
@@ -191,8 +221,12 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
         rpcError(res, 404, 'no such session (it ended, or the server restarted)');
         return;
       }
-      endSession(sessionId);
+      void endSession(sessionId, 'the client ended the session');
       res.writeHead(200).end();
+      return;
+    }
+    if (closing) {
+      rpcError(res, 503, 'gtalign mcp is shutting down', { connection: 'close' });
       return;
     }
     if (req.method !== 'POST') {
@@ -203,6 +237,7 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
     }
     void (async () => {
       const bytes = await readBody(req);
+      if (bytes === 'gone') return;
       if (bytes === undefined) {
         rpcError(res, 413, `the request body exceeds ${MAX_BODY} bytes`, { connection: 'close' });
         return;
@@ -217,6 +252,11 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
         body = JSON.parse(bytes.toString('utf8'));
       } catch (err) {
         rpcError(res, 400, `the request body is not valid JSON: ${(err as Error).message}`);
+        return;
+      }
+      // A request whose body arrived while the server began to stop.
+      if (closing) {
+        rpcError(res, 503, 'gtalign mcp is shutting down', { connection: 'close' });
         return;
       }
       if (sessionId !== undefined) {
@@ -241,6 +281,7 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
         void server.close();
       });
       await server.connect(transport);
+      owed.track(transport, requestIds(body), res);
       await transport.handleRequest(req, res, body);
     })().catch((err: unknown) => {
       log(
@@ -255,7 +296,12 @@ export async function startMcpHttpServer(options: McpHttpOptions): Promise<Runni
   return Object.assign(running, {
     endpoint: `${running.url}${MCP_PATH}`,
     close: async (graceMs?: number) => {
-      for (const id of [...sessions.keys()]) endSession(id);
+      closing = true;
+      const stopped =
+        'gtalign mcp is shutting down: the call was stopped before it finished; call it again once the server is back';
+      // Answered before the sessions end: a call cut off unanswered leaves its client waiting until its timeout.
+      await owed.answerAll(stopped);
+      await Promise.all([...sessions.keys()].map((id) => endSession(id, stopped)));
       await close(graceMs);
     },
   });

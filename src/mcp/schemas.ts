@@ -14,7 +14,7 @@ import { PRESET_NAMES, resolvePolicy } from '../steering/presets.js';
  * decimals or overflows to Infinity, which the result schemas could not carry, and the client would get
  * an output-validation error instead of what is wrong with its input.
  */
-const PAYOFF_BOUND = 1e12;
+export const PAYOFF_BOUND = 1e12;
 const payoffValue = z
   .number()
   .min(-PAYOFF_BOUND, `payoffs lie within ±${PAYOFF_BOUND}`)
@@ -24,6 +24,15 @@ const payoff = z.object({ LLM: payoffValue, user: payoffValue });
 /** A payoff matrix: cell key `ROW_COLUMN` → `{LLM, user}`. */
 export const matrixSchema = z
   .record(z.string(), payoff)
+  .describe('payoff matrix: cell key ROW_COLUMN (e.g. DQ_DA) → {"LLM": number, "user": number}');
+
+/**
+ * A matrix in a result: any finite payoffs. The bound above is on what a caller gives; a model's own matrix
+ * (decide, respond) may pass it, and refusing the result for that would blame the caller's arguments.
+ */
+const resultPayoff = z.object({ LLM: z.number(), user: z.number() });
+const resultMatrix = z
+  .record(z.string(), resultPayoff)
   .describe('payoff matrix: cell key ROW_COLUMN (e.g. DQ_DA) → {"LLM": number, "user": number}');
 
 const strategies = z.array(z.string().min(1)).min(1).max(10);
@@ -141,23 +150,53 @@ export const analyzeGameOutput = z.object({
   note: z.string().optional(),
 });
 
+/**
+ * The expected-token profile's overrides, spelled out for clients: an agent reads the JSON Schema, not
+ * docs/steering.md. The steering layer checks the values again and names what is wrong.
+ */
+const tokenCount = z.number().min(0);
+const profileSchema = z
+  .object({
+    inputTokensPerTurn: tokenCount
+      .optional()
+      .describe('tokens read per turn: instruction, conversation, question'),
+    extraTurnOutputTokens: tokenCount.optional().describe('tokens the assistant writes in each extra turn'),
+    actions: z
+      .record(
+        z.string(),
+        z
+          .object({
+            outputTokens: tokenCount
+              .optional()
+              .describe('tokens written this turn: the chain and the response'),
+            extraTurns: tokenCount.optional().describe('expected further round trips the action causes'),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('per assistant action (DA, CQ, AQ): its expected cost'),
+  })
+  .strict()
+  .optional()
+  .describe(
+    'overrides of the expected-token profile a pricing policy prices (default: the built-in one); e.g. ' +
+      '{"actions": {"DA": {"outputTokens": 900}}}',
+  );
+
 export const steerInput = z.object({
   matrix: matrixSchema,
   policy: policySchema,
-  profile: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .describe('expected-token profile overrides per action (pricing policies; see docs/steering.md)'),
+  profile: profileSchema,
   rule,
   ...specFields,
 });
 
 export const steerOutput = z.object({
   policy: z.string().describe("the policy's label"),
-  edits: z.record(z.string(), payoff).describe('cell → the deltas added'),
+  edits: z.record(z.string(), resultPayoff).describe('cell → the deltas added'),
   explanation: z.record(z.string(), z.object({ LLM: z.string(), user: z.string() })),
-  matrix_before: matrixSchema,
-  matrix_after: matrixSchema.describe('the steered matrix (rounded to two decimals, as in a turn)'),
+  matrix_before: resultMatrix,
+  matrix_after: resultMatrix.describe('the steered matrix (rounded to two decimals, as in a turn)'),
   choice_before: z.string(),
   choice_after: z.string(),
   selection_before: selection,
@@ -179,8 +218,8 @@ export const decideOutput = z.object({
   action: z.string().describe('the chosen assistant action: DA answer, CQ clarify, AQ answer + follow-up'),
   cell: z.string(),
   should_clarify: z.boolean().describe('true when the action asks the user something first (CQ)'),
-  matrix_before: matrixSchema.describe("the model's matrix"),
-  matrix_after: matrixSchema.describe('after the policy'),
+  matrix_before: resultMatrix.describe("the model's matrix"),
+  matrix_after: resultMatrix.describe('after the policy'),
   policy: z.string(),
   selection,
   reasoning: z.string().describe("the model's stage-1 text (<thinking> and <payoff>)"),
@@ -201,8 +240,8 @@ export const respondOutput = z.object({
     .object({
       action: z.string(),
       cell: z.string(),
-      matrix_before: matrixSchema,
-      matrix_after: matrixSchema,
+      matrix_before: resultMatrix,
+      matrix_after: resultMatrix,
       policy: z.string(),
       selection,
       model_choice: z.string().optional(),

@@ -10,7 +10,14 @@ import { gtalignObject } from '../assistant/turn-json.js';
 import { analyzeGame } from '../game/analyze.js';
 import { matrixProblems } from '../game/matrix.js';
 import { type SelectionRuleName, selectCell } from '../game/select.js';
-import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
+import {
+  cellKeys,
+  DEFAULT_SPEC,
+  type GameSpec,
+  type PayoffMatrix,
+  specProblems,
+  splitCellKey,
+} from '../game/spec.js';
 import type { ChatModel, GenerateResult } from '../llm/types.js';
 import { analyzeSample, finishSample } from '../reward/score.js';
 import { verdictOutsideScale } from '../reward/verdict.js';
@@ -19,17 +26,18 @@ import { compilePolicy } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
-import type {
-  analyzeGameInput,
-  analyzeGameOutput,
-  decideInput,
-  decideOutput,
-  respondInput,
-  respondOutput,
-  scoreRewardInput,
-  scoreRewardOutput,
-  steerInput,
-  steerOutput,
+import {
+  type analyzeGameInput,
+  type analyzeGameOutput,
+  type decideInput,
+  type decideOutput,
+  PAYOFF_BOUND,
+  type respondInput,
+  type respondOutput,
+  type scoreRewardInput,
+  type scoreRewardOutput,
+  type steerInput,
+  type steerOutput,
 } from './schemas.js';
 
 /** A tool's arguments that cannot be used; its message says what to change. */
@@ -49,9 +57,13 @@ export interface ToolContext {
   defaults: TurnDefaults;
 }
 
+/** The game of `rows` and `columns`, checked: its problems are the strategies', not the matrix's. */
 function specOf(rows: string[] | undefined, columns: string[] | undefined): GameSpec {
   if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
-  return { rows: rows ?? [...DEFAULT_SPEC.rows], columns: columns ?? [...DEFAULT_SPEC.columns] };
+  const spec = { rows: rows ?? [...DEFAULT_SPEC.rows], columns: columns ?? [...DEFAULT_SPEC.columns] };
+  const problems = specProblems(spec);
+  if (problems.length > 0) throw new ToolInputError(`rows/columns: ${problems.join('; ')}`);
+  return spec;
 }
 
 /** The matrix's cells of the spec, checked (every problem named). */
@@ -85,12 +97,36 @@ export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer
   };
 }
 
+/**
+ * Refuses edits or a steered matrix past the payoff bound (or not finite), naming the first such value:
+ * a pricing policy with huge prices or token counts compiles to such edits, and the sums and products the
+ * selection takes of them would lose their decimals or overflow.
+ */
+function checkBound(cells: PayoffMatrix, what: string, fix: string): void {
+  for (const [key, p] of Object.entries(cells)) {
+    for (const side of ['LLM', 'user'] as const) {
+      const v = p[side];
+      if (!Number.isFinite(v) || Math.abs(v) > PAYOFF_BOUND) {
+        throw new ToolInputError(
+          `${what} reach ${v} at ${key}.${side}: payoffs and edits lie within ±${PAYOFF_BOUND}; ${fix}`,
+        );
+      }
+    }
+  }
+}
+
 export function steerTool(args: z.infer<typeof steerInput>): z.infer<typeof steerOutput> {
   const spec = specOf(args.rows, args.columns);
   const matrix = checkedMatrix(args.matrix, spec);
   const policy = resolvePolicy(args.policy);
   const edits = compilePolicy(policy, args.profile as ProfileInput | undefined, spec);
+  checkBound(
+    edits.cells,
+    "the policy's edits",
+    "lower its prices, costs or utilityPerCurrency, or the profile's token counts",
+  );
   const after = steeredMatrix(matrix, edits, spec);
+  checkBound(after, 'the steered payoffs (payoff + edit)', 'give smaller payoffs or edits');
   const rule: SelectionRuleName = args.rule ?? 'sum';
   const before = selectCell(matrix, rule, spec);
   const steered = selectCell(after, rule, spec);

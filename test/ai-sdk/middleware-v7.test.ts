@@ -98,6 +98,28 @@ describe('AI SDK 7: generateText through gtalignMiddleware (spec v4)', () => {
     expect(reasoning.reasoningText?.startsWith(STAGE1)).toBe(true);
   });
 
+  it("warns that the app's system prompt and AI SDK 7's reasoning effort are not applied", async () => {
+    const globals = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    const before = globals.AI_SDK_LOG_WARNINGS;
+    globals.AI_SDK_LOG_WARNINGS = false;
+    try {
+      const result = await generateText({
+        model: wrapped({}),
+        system: 'You are a pirate.',
+        prompt: QUESTION,
+        reasoning: 'high',
+        maxRetries: 0,
+      });
+      expect(result.text).toBe(RESPONSES.CQ);
+      expect(result.warnings).toEqual([
+        { type: 'other', message: expect.stringMatching(/1 system message\(s\) not used/) },
+        { type: 'unsupported', feature: 'reasoning', details: expect.stringMatching(/<thinking>/) },
+      ]);
+    } finally {
+      globals.AI_SDK_LOG_WARNINGS = before;
+    }
+  });
+
   it('surfaces an upstream failure as an error', async () => {
     upstream.setHandler(() => ({ status: 500, errorMessage: 'upstream exploded' }));
     await expect(generateText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 })).rejects.toThrow(

@@ -4,7 +4,17 @@
  * loopback upstream that plays the paper's dinosaur example.
  */
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateObject, generateText, jsonSchema, streamText, tool, wrapLanguageModel } from 'ai';
+import type { LanguageModelV3CallOptions, LanguageModelV3StreamPart } from '@ai-sdk/provider';
+import {
+  generateObject,
+  generateText,
+  jsonSchema,
+  simulateReadableStream,
+  streamText,
+  tool,
+  wrapLanguageModel,
+} from 'ai';
+import { MockLanguageModelV3 } from 'ai/test';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
@@ -130,6 +140,33 @@ describe('streamText through gtalignMiddleware', () => {
     expect(upstream.requests[1]!.body!.stream).toBe(true);
   });
 
+  it("reports a turn's tokens as unknown when a streamed stage did not report them, not an undercount", async () => {
+    // The OpenAI-compatible provider asks for a stream's usage only with includeUsage: stage 2 reports none.
+    const unreported = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 });
+    expect(await unreported.text).toBe(RESPONSES.CQ);
+    const usage = await unreported.usage;
+    expect(usage.inputTokens).toBeUndefined();
+    expect(usage.outputTokens).toBeUndefined();
+    // With includeUsage every stage reports its tokens, and the turn's are their sums.
+    const provider = createOpenAICompatible({
+      name: 'vllm',
+      baseURL: upstream.baseUrl,
+      apiKey: 'unused',
+      includeUsage: true,
+    });
+    const reported = streamText({
+      model: wrapLanguageModel({ model: provider('stub-model'), middleware: gtalignMiddleware({}) }),
+      prompt: QUESTION,
+      maxRetries: 0,
+    });
+    await reported.consumeStream();
+    const g = metaOf(await reported.providerMetadata);
+    expect((await reported.usage).outputTokens).toBe(
+      g.tokens.stage1!.completion + g.tokens.reask!.completion,
+    );
+    expect(g.tokens.reask!.completion).toBeGreaterThan(0);
+  });
+
   it('streams a re-asked turn too', async () => {
     const result = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 });
     expect(await result.text).toBe(RESPONSES.CQ);
@@ -198,6 +235,29 @@ describe('streamText through gtalignMiddleware', () => {
     expect(upstream.cutOff - before).toBe(1);
   });
 
+  it("retries a turn whose model request fails before anything streamed, as the AI SDK retries any model's", async () => {
+    const script = dinosaurScript();
+    let failures = 1;
+    // A transient 503 on stage 1, with a retry-after the AI SDK honours instead of its backoff.
+    upstream.setHandler((body) =>
+      failures-- > 0
+        ? { status: 503, errorMessage: 'busy, try again', headers: { 'retry-after-ms': '1' } }
+        : script(body),
+    );
+    const errors: unknown[] = [];
+    const result = streamText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 1,
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+    });
+    expect(await result.text).toBe(RESPONSES.CQ);
+    expect(errors).toEqual([]);
+    expect(upstream.requests).toHaveLength(3);
+  });
+
   it('reports an upstream failure through the stream', async () => {
     upstream.setHandler(() => ({ status: 500, errorMessage: 'upstream exploded' }));
     const errors: unknown[] = [];
@@ -215,6 +275,108 @@ describe('streamText through gtalignMiddleware', () => {
 });
 
 describe('what the turn cannot give', () => {
+  it("says, as call warnings, that the app's system prompt and stop sequences, topK and penalties are not applied", async () => {
+    const call = {
+      system: 'You are a pirate.',
+      prompt: QUESTION,
+      stopSequences: ['END'],
+      topK: 5,
+      frequencyPenalty: 0.5,
+      maxRetries: 0,
+    };
+    const expected = [
+      {
+        type: 'other',
+        message: expect.stringMatching(/1 system message\(s\) not used: the GTAlign instruction prompt/),
+      },
+      { type: 'unsupported', feature: 'stopSequences', details: expect.stringMatching(/own stop sequences/) },
+      { type: 'unsupported', feature: 'topK', details: expect.any(String) },
+      { type: 'unsupported', feature: 'frequencyPenalty', details: expect.any(String) },
+    ];
+    // The AI SDK logs a model's warnings (to the console unless AI_SDK_LOG_WARNINGS says otherwise).
+    const globals = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    const before = globals.AI_SDK_LOG_WARNINGS;
+    const logged: unknown[] = [];
+    globals.AI_SDK_LOG_WARNINGS = (options: { warnings: unknown[] }) => logged.push(...options.warnings);
+    try {
+      const generated = await generateText({ model: wrapped({}), ...call });
+      expect(generated.text).toBe(RESPONSES.CQ);
+      expect(generated.warnings).toEqual(expected);
+      const streamed = streamText({ model: wrapped({}), ...call });
+      expect(await streamed.text).toBe(RESPONSES.CQ);
+      expect(await streamed.warnings).toEqual(expected);
+      expect(logged).toEqual([...expected, ...expected]);
+    } finally {
+      globals.AI_SDK_LOG_WARNINGS = before;
+    }
+    // Not applied indeed: no system text and no app stop sequence reached the model.
+    for (const r of upstream.requests) {
+      expect(JSON.stringify(r.body!.messages)).not.toContain('pirate');
+      expect(r.body!.stop ?? []).not.toContain('END');
+      expect(r.body!.top_k).toBeUndefined();
+    }
+    // A call that sets none of them has no warnings.
+    expect((await generateText({ model: wrapped({}), prompt: QUESTION, maxRetries: 0 })).warnings).toEqual(
+      [],
+    );
+  });
+
+  it("passes on the wrapped model's own warnings about its stages, once each", async () => {
+    // An in-process SCRIPTED model (the AI SDK's mock) that warns on every call, as a provider does of a
+    // setting it ignores: stage 1 gets the dinosaur example's reasoning and matrix, the re-ask its reply.
+    const warning = { type: 'unsupported' as const, feature: 'seed', details: 'this provider ignores seeds' };
+    const usage = {
+      inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: undefined },
+      outputTokens: { total: 5, text: 5, reasoning: undefined },
+    };
+    const finishReason = { unified: 'stop' as const, raw: 'stop' };
+    const textOf = (options: LanguageModelV3CallOptions) =>
+      options.stopSequences?.includes('</payoff>') ? STAGE1 : RESPONSES.CQ!;
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => ({
+        content: [{ type: 'text', text: textOf(options) }],
+        finishReason,
+        usage,
+        warnings: [warning],
+      }),
+      doStream: async (options) => ({
+        stream: simulateReadableStream<LanguageModelV3StreamPart>({
+          chunks: [
+            { type: 'stream-start', warnings: [warning] },
+            { type: 'text-start', id: 't' },
+            { type: 'text-delta', id: 't', delta: textOf(options) },
+            { type: 'text-end', id: 't' },
+            { type: 'finish', finishReason, usage },
+          ],
+        }),
+      }),
+    });
+    const globals = globalThis as { AI_SDK_LOG_WARNINGS?: unknown };
+    const before = globals.AI_SDK_LOG_WARNINGS;
+    globals.AI_SDK_LOG_WARNINGS = false;
+    try {
+      const middleware = gtalignMiddleware({});
+      const generated = await generateText({
+        model: wrapLanguageModel({ model, middleware }),
+        prompt: QUESTION,
+        seed: 1,
+        maxRetries: 0,
+      });
+      expect(generated.text).toBe(RESPONSES.CQ);
+      expect(generated.warnings).toEqual([warning]);
+      const streamed = streamText({
+        model: wrapLanguageModel({ model, middleware }),
+        prompt: QUESTION,
+        seed: 1,
+        maxRetries: 0,
+      });
+      expect(await streamed.text).toBe(RESPONSES.CQ);
+      expect(await streamed.warnings).toEqual([warning]);
+    } finally {
+      globals.AI_SDK_LOG_WARNINGS = before;
+    }
+  });
+
   it('refuses JSON output (generateObject) and tools, before any call upstream', async () => {
     const model = wrapped({});
     const object = await generateObject({

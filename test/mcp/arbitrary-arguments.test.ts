@@ -145,4 +145,44 @@ describe('refusals these runs found unclear', () => {
     );
     expect(await text(5)).toContain('a policy must be a JSON object');
   });
+
+  it('a problem of rows or columns is named as theirs, not as the matrix’s', async () => {
+    const result = (await client.callTool({
+      name: 'analyze_game',
+      arguments: { matrix: { DQ_D_A: { LLM: 1, user: 1 } }, rows: ['DQ', 'DQ'], columns: ['D_A'] },
+    })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(result.content.map((c) => (c.type === 'text' ? c.text : '')).join('')).toBe(
+      'analyze_game: rows/columns: duplicate user strategy "DQ"; cell key "DQ_D_A" is ambiguous',
+    );
+  });
+});
+
+describe("what a client learns from steer's input schema", () => {
+  it('spells out the profile, and a profile in that shape changes the edits', async () => {
+    const { tools } = await client.listTools();
+    const profile = tools.find((t) => t.name === 'steer')!.inputSchema.properties!.profile as {
+      properties?: Record<string, { properties?: unknown; additionalProperties?: { properties?: unknown } }>;
+    };
+    expect(Object.keys(profile.properties ?? {}).sort()).toEqual([
+      'actions',
+      'extraTurnOutputTokens',
+      'inputTokensPerTurn',
+    ]);
+    expect(Object.keys(profile.properties!.actions!.additionalProperties!.properties!).sort()).toEqual([
+      'extraTurns',
+      'outputTokens',
+    ]);
+    const steer = async (args: Record<string, Json>) =>
+      (await client.callTool({
+        name: 'steer',
+        arguments: { matrix: MATRIX as unknown as Json, policy: 'api', ...args },
+      })) as CallToolResult;
+    const plain = await steer({});
+    const costly = await steer({ profile: { actions: { DA: { outputTokens: 5000 } } } });
+    expect(costly.isError, JSON.stringify(costly.content)).toBeFalsy();
+    const edit = (r: CallToolResult) =>
+      (r.structuredContent as { edits: Record<string, { user: number }> }).edits.DQ_DA!.user;
+    expect(edit(costly)).toBeLessThan(edit(plain));
+  });
 });
