@@ -82,7 +82,8 @@ export interface ProxyLimits {
   /**
    * Turns in progress at once, waiting ones included (default: no limit); one more is a 429. A backend that
    * runs one turn at a time (the embedded engine) makes the others wait, each on its own deadline: past a
-   * few, a quick 429 serves a client better than a 504 after the whole timeout.
+   * few, a quick 429 serves a client better than a 504 after the whole timeout. A background response,
+   * already answered `queued`, waits for a turn instead, on its own deadline.
    */
   maxActiveTurns?: number;
 }
@@ -152,6 +153,11 @@ export interface ProxiedTurnHooks {
   onReasoningText?: TurnOptions['onReasoningText'];
   /** Wraps the model for this turn (the chat route's full-reasoning tap). */
   wrapModel?: (model: ChatModel) => ChatModel;
+  /**
+   * Wait for a turn to end when `maxActiveTurns` are running, instead of a 429: a background response was
+   * answered `queued` and holds no connection (the wait counts towards its deadline).
+   */
+  waitForTurn?: boolean;
 }
 
 /**
@@ -310,8 +316,22 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
+  /** Turns waiting for one to end (`waitForTurn`), told when one does. */
+  const turnWaiters = new Set<() => void>();
+  /** Resolves when a running turn ends; rejects with the signal's reason when it aborts first. */
+  const turnEnded = (signal: AbortSignal): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const done = (): void => {
+        turnWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        if (signal.aborted) reject(signal.reason);
+        else resolve();
+      };
+      turnWaiters.add(done);
+      signal.addEventListener('abort', done);
+    });
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
-    if (activeTurns >= maxActiveTurns) {
+    if (activeTurns >= maxActiveTurns && hooks.waitForTurn !== true) {
       throw new HttpError(
         429,
         `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
@@ -354,8 +374,14 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
     if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
     if (hooks.onReasoningText !== undefined) turn.onReasoningText = hooks.onReasoningText;
-    activeTurns++;
+    let counted = false;
     try {
+      while (activeTurns >= maxActiveTurns) {
+        signal.throwIfAborted();
+        await turnEnded(signal);
+      }
+      activeTurns++;
+      counted = true;
       const result = await runTurn(turn);
       // Counted once the promise chain that answers the client has run (the response is written
       // first), and before any further I/O, so a scrape never misses a turn that was answered.
@@ -369,7 +395,10 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     } finally {
       clearTimeout(timer);
       ctx.client.unwatch(clientGone);
-      activeTurns--;
+      if (counted) {
+        activeTurns--;
+        for (const wake of [...turnWaiters]) wake();
+      }
     }
   };
 

@@ -690,14 +690,21 @@ export function createResponsesHandler(
       // With `full` the text is the whole chain, sent once the turn is done. With `separate` the message
       // opens with the response's first text: the analysis before it is reasoning.
       const emitter = createTrimmedEmitter(sendText);
+      // A background run (no `res`) was answered queued: it waits for a turn slot rather than failing.
+      const waitForTurn = res === undefined;
       result = await turn(
         ctx,
         request,
         mode === 'full'
-          ? { onSteered: open }
+          ? { onSteered: open, waitForTurn }
           : mode === 'separate'
-            ? { onSteered: start, onResponseText: (t) => emitter.push(t), onReasoningText: think }
-            : { onSteered: open, onResponseText: (t) => emitter.push(t) },
+            ? {
+                onSteered: start,
+                onResponseText: (t) => emitter.push(t),
+                onReasoningText: think,
+                waitForTurn,
+              }
+            : { onSteered: open, onResponseText: (t) => emitter.push(t), waitForTurn },
       );
     } catch (err) {
       if (ctx.client.gone) return { ended: 'gone' };
