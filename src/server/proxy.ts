@@ -284,7 +284,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (err instanceof TurnError) {
       if (err.kind === 'options') return badRequest(err.message);
       upstreamErrors.inc({ kind: 'bad_output' });
-      return upstreamFailed(`the model's output could not be used: ${err.message}`, 'upstream_bad_output');
+      return upstreamFailed(
+        `the model's output could not be used: ${err.message}`,
+        'upstream_bad_output',
+        false,
+      );
     }
     if (err instanceof ChatModelError) {
       // The request's conversation is longer than the model's context: the client's to shorten (a 400
@@ -300,7 +304,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       upstreamErrors.inc({
         kind: tooLarge ? 'bad_output' : err.details.status === undefined ? 'network' : 'http',
       });
-      return upstreamFailed(`upstream error: ${err.message}`);
+      return upstreamFailed(`upstream error: ${err.message}`, 'upstream_error', !tooLarge);
     }
     return undefined;
   }
