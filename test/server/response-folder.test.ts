@@ -3,11 +3,12 @@
  * within their bounds, are shared by processes using the folder, and neither a damaged file nor a full
  * disk costs an answer or leaves half a file.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConversationTurn } from '../../src/chain/prompt.js';
+import { openAtomic } from '../../src/io/atomic-file.js';
 import { ResponseFolder } from '../../src/server/response-folder.js';
 import { ResponseKeeper } from '../../src/server/response-keeper.js';
 import { ResponseStore } from '../../src/server/response-store.js';
@@ -45,6 +46,26 @@ describe('ResponseFolder', () => {
     // A smaller bound at the next start evicts the oldest at once.
     await ResponseFolder.open(dir, { maxResponses: 1 });
     expect(await files()).toEqual([`${idOf(4)}.json`]);
+  });
+
+  it('removes at start the temporary file of a write a crash cut short, not one still being written', async () => {
+    // Two writes left open, as a process killed mid-write leaves them (the other still running).
+    const crashed = await openAtomic(join(dir, `${idOf(1)}.json`));
+    await crashed.write('{"v":1,');
+    const running = await openAtomic(join(dir, `${idOf(2)}.json`));
+    await running.write('{"v":1,');
+    const temps = await files();
+    const crashedTemp = temps.find((f) => f.includes(idOf(1)))!;
+    const runningTemp = temps.find((f) => f.includes(idOf(2)))!;
+    expect(temps).toHaveLength(2);
+    // A day old: older than any write takes.
+    const old = Date.now() / 1000 - 24 * 3600;
+    await utimes(join(dir, crashedTemp), old, old);
+    await writeFile(join(dir, 'notes.tmp'), "not gtalign's");
+    await utimes(join(dir, 'notes.tmp'), old, old);
+    await ResponseFolder.open(dir, { maxResponses: 10 });
+    expect(await files()).toEqual(['notes.tmp', runningTemp].sort());
+    await running.abort();
   });
 
   it('keeps its files within maxBytes, and never writes one larger than that', async () => {
