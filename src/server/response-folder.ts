@@ -220,6 +220,16 @@ async function removeIfStale(path: string, fs: FileOps): Promise<void> {
   }
 }
 
+/** Whether `text` is the JSON of an object. */
+function holdsObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 /** The content of a response's file, or what is wrong with it. */
 function parseStored(text: string, id: string): StoredResponse | string {
   let value: unknown;
@@ -245,6 +255,9 @@ function parseStored(text: string, id: string): StoredResponse | string {
     if (typeof t.content !== 'string') return `conversation[${i}] has no text content`;
   }
   if (v.response !== null && typeof v.response !== 'string') return 'its response is not a JSON string';
+  // Every reader parses it and answers it as the response object: a hand-edited one that is not an
+  // object would be sent as a 200 the clients cannot read, or fail a stream or a cancel with a 500.
+  if (typeof v.response === 'string' && !holdsObject(v.response)) return 'its response is not a JSON object';
   if (v.status !== undefined && typeof v.status !== 'string') return 'its status is not a string';
   return {
     conversation: v.conversation as ConversationTurn[],

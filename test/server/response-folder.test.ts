@@ -103,14 +103,18 @@ describe('ResponseFolder', () => {
         response: null,
       }),
       4: JSON.stringify({ v: 1, id: idOf(4), conversation: [], response: { not: 'a string' } }),
+      5: JSON.stringify({ v: 1, id: idOf(5), conversation: [], response: 'edited by hand' }),
+      6: JSON.stringify({ v: 1, id: idOf(6), conversation: [], response: 'null', status: 'queued' }),
     };
     for (const [n, text] of Object.entries(bad)) await writeFile(join(dir, `${idOf(Number(n))}.json`), text);
-    for (const n of [1, 2, 3, 4]) expect(await folder.read(idOf(n))).toBeUndefined();
-    expect(lines).toHaveLength(4);
+    for (const n of [1, 2, 3, 4, 5, 6]) expect(await folder.read(idOf(n))).toBeUndefined();
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toContain(`${idOf(1)}.json is not a stored response (not JSON`);
     expect(lines[1]).toMatch(/holds the id/);
     expect(lines[2]).toMatch(/conversation\[0\] has no role user or assistant/);
     expect(lines[3]).toMatch(/response is not a JSON string/);
+    expect(lines[4]).toMatch(/response is not a JSON object/);
+    expect(lines[5]).toMatch(/response is not a JSON object/);
   });
 });
 
