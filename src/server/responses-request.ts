@@ -89,6 +89,11 @@ export const responsesRequestSchema = z
       })
       .loose()
       .nullish(),
+    // A stored prompt template holds instructions and input gtalign serve does not have: answering
+    // without them would answer another question.
+    prompt: z
+      .null('prompt templates are not served by gtalign serve; send the prompt as instructions and input')
+      .optional(),
     gtalign: chatCompletionRequestSchema.shape.gtalign,
   })
   .loose();
@@ -215,6 +220,9 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (body.reasoning !== undefined && body.reasoning !== null)
     notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
+  // OpenAI drops the oldest items of a conversation too long for the context; the turn sends it whole.
+  if ((body as { truncation?: unknown }).truncation === 'auto')
+    notes.push('truncation auto not applied: a conversation longer than the context is not trimmed');
   // What a client asks to have included (log probabilities, encrypted reasoning, …) is not produced.
   const include = (body as { include?: unknown }).include;
   if (Array.isArray(include) && include.length > 0) {

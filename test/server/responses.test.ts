@@ -561,6 +561,14 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     );
     expect(image).toBeInstanceOf(OpenAI.BadRequestError);
     expect(image.param).toBe('input.0.content.0.type');
+
+    // A stored prompt template (openai 6.49.0: `prompt: ResponsePrompt`) is not answered without it.
+    const template = await fail(
+      setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, prompt: { id: 'pmpt_1' } }),
+    );
+    expect(template).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(template.param).toBe('prompt');
+    expect(template.message).toMatch(/prompt templates are not served/);
     expect(setup.upstream.requests).toHaveLength(0);
   });
 
