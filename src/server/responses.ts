@@ -578,7 +578,10 @@ export function createResponsesHandler(
     const logRun = runLogger(ctx, draft.id);
     background.start(queued, events, async (client) => {
       await written;
-      events.send('response.in_progress', { response: base(draft, 'in_progress') });
+      const running = base(draft, 'in_progress');
+      // In the folder too, so a poll on another process sharing it sees the run start as a poll here does.
+      await store.putBlocked(draft.id, JSON.stringify(running), 'in_progress');
+      events.send('response.in_progress', { response: running });
       const ended = await streamTurn(
         { client, annotate: logRun.annotate },
         request,

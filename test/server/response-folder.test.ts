@@ -197,6 +197,13 @@ describe('ResponseKeeper over a folder', () => {
       status: 'failed',
       error: { message: 'the process running this background response ended before it finished' },
     });
+    // Its process took it up before it ended: the same.
+    await keeper.putBlocked(
+      idOf(4),
+      JSON.stringify({ id: idOf(4), status: 'in_progress', created_at: old }),
+      'in_progress',
+    );
+    expect(await keeper.blocked(idOf(4))).toBe('failed');
     const recent = Math.floor(Date.now() / 1000);
     await keeper.putBlocked(
       idOf(3),
