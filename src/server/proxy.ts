@@ -142,6 +142,8 @@ export interface ProxiedTurnRequest {
   settings: TurnSettings;
   /** The request's token limit: lowers the server's, never raises it. */
   maxTokens?: number | undefined;
+  /** The body field that gave `maxTokens`, named when it is too low for the turn. */
+  maxTokensField?: string | undefined;
   temperature?: number | undefined;
   seed?: number | undefined;
 }
@@ -273,7 +275,31 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   /** Maps a failed turn to the client's error (undefined when the client is gone). */
-  function turnError(err: unknown, timedOut: boolean, clientGone: boolean): HttpError | undefined {
+  /**
+   * A stage that ended at the request's own token limit, lower than the server's, before what it had to
+   * write: the request's to raise (a 400 naming its field, never retried), not the model's failure.
+   */
+  function limitTooLow(err: TurnError, request: ProxiedTurnRequest): HttpError | undefined {
+    const asked = request.maxTokens;
+    if (err.details.cutAt !== 'tokens' || asked === undefined || asked >= maxTokens) return undefined;
+    const field = request.maxTokensField ?? 'max_tokens';
+    const where =
+      err.kind === 'payoff'
+        ? 'stage 1 (the reasoning and payoff matrix, which the reply does not show) reached it before its matrix'
+        : 'stage 2 reached it before the <response> block';
+    return badRequest(
+      `${field} ${asked} is too low for the GTAlign turn: ${where}; raise it or leave it out (this server allows ${maxTokens} tokens a stage)`,
+      field,
+      'token_limit_too_low',
+    );
+  }
+
+  function turnError(
+    err: unknown,
+    timedOut: boolean,
+    clientGone: boolean,
+    request: ProxiedTurnRequest,
+  ): HttpError | undefined {
     if (clientGone) return undefined;
     if (timedOut) {
       upstreamErrors.inc({ kind: 'timeout' });
@@ -283,6 +309,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (err instanceof SteeringError) return badRequest(err.message, 'gtalign.policy', 'invalid_policy');
     if (err instanceof TurnError) {
       if (err.kind === 'options') return badRequest(err.message);
+      const tooLow = limitTooLow(err, request);
+      if (tooLow !== undefined) return tooLow;
       upstreamErrors.inc({ kind: 'bad_output' });
       return upstreamFailed(
         `the model's output could not be used: ${err.message}`,
@@ -393,7 +421,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       ctx.annotate?.({ turn: turnNote(result, settings.policy) });
       return result;
     } catch (err) {
-      const mapped = turnError(err, timedOut, ctx.client.gone);
+      const mapped = turnError(err, timedOut, ctx.client.gone, request);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {
@@ -417,6 +445,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       history: turn.history,
       settings,
       maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+      maxTokensField: body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens',
       temperature: body.temperature ?? undefined,
       seed: body.seed ?? undefined,
     };

@@ -487,6 +487,7 @@ export function createResponsesHandler(
           : [...continued.turns, ...input.history],
       settings,
       maxTokens: body.max_output_tokens ?? undefined,
+      maxTokensField: 'max_output_tokens',
       temperature: body.temperature ?? undefined,
       seed: body.seed ?? undefined,
     };
