@@ -14,22 +14,25 @@ import { QUESTION } from './scripted-upstream.js';
 
 let upstream: OpenAIStubServer;
 let proxy: RunningServer;
+/** The same with a short deadline: a hanging upstream ends in a 504 soon. */
+let hurried: RunningServer;
 
 beforeAll(async () => {
   upstream = await startOpenAIStubServer();
-  // A short deadline: the hanging upstream below ends in a 504 soon.
-  proxy = await startProxyServer({ model: stubModel(upstream), upstreamTimeoutMs: 300, log: () => {} });
+  proxy = await startProxyServer({ model: stubModel(upstream), log: () => {} });
+  hurried = await startProxyServer({ model: stubModel(upstream), upstreamTimeoutMs: 300, log: () => {} });
 });
 afterAll(async () => {
   await proxy?.close(0);
+  await hurried?.close(0);
   await upstream?.close();
 });
 
 /** The official client with its default retries, counting the requests it sends. */
-function countingClient(): { client: OpenAI; sent: () => number } {
+function countingClient(server = proxy): { client: OpenAI; sent: () => number } {
   let sent = 0;
   const client = new OpenAI({
-    baseURL: `${proxy.url}/v1`,
+    baseURL: `${server.url}/v1`,
     apiKey: 'none',
     maxRetries: 2,
     fetch: (url, init) => {
@@ -60,7 +63,7 @@ describe('client retries of failed turns', () => {
 
     it(`${route}: a turn past its deadline (504 upstream_timeout) is not sent again`, async () => {
       upstream.setHandler(() => ({ hang: true }));
-      const { client, sent } = countingClient();
+      const { client, sent } = countingClient(hurried);
       const err = (await call(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(err.status).toBe(504);
       expect(err.headers?.get('x-should-retry')).toBe('false');
