@@ -20,7 +20,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type { ConversationTurn } from '../chain/prompt.js';
-import { ownCopy } from '../io/own-keys.js';
+import { ownCopy, setOwn } from '../io/own-keys.js';
 import { atMostValues, isPlainObject, kindOf, problemList } from './body-check.js';
 import { chatCompletionRequestSchema, readSettings, type TurnSettings } from './chat-request.js';
 import { badRequest } from './errors.js';
@@ -36,6 +36,31 @@ export const metadataSchema = z
   .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
     message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
   });
+
+const isTraceKey = (key: string): boolean => (TRACE_METADATA_KEYS as readonly string[]).includes(key);
+
+/**
+ * A response request's `metadata`: as {@link metadataSchema}, except that values under the trace's keys may
+ * be longer. A client that sends a previous response's metadata back sends its `gtalign` trace, which is
+ * longer than 512 characters; the turn replaces it anyway.
+ */
+const requestMetadataSchema = z
+  .record(z.string().max(64, 'metadata keys are at most 64 characters'), z.string())
+  .superRefine((m, ctx) => {
+    const keys = Object.keys(m);
+    if (keys.length > MAX_METADATA_PAIRS)
+      ctx.addIssue({ code: 'custom', message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs` });
+    for (const key of keys)
+      if (!isTraceKey(key) && m[key]!.length > 512)
+        ctx.addIssue({ code: 'custom', message: 'metadata values are at most 512 characters', path: [key] });
+  });
+
+/** The request's metadata without the trace's keys: what an unfinished response gives back of it. */
+export function ownMetadata(metadata: Record<string, string> | null | undefined): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const key of Object.keys(metadata ?? {})) if (!isTraceKey(key)) setOwn(own, key, metadata![key]!);
+  return own;
+}
 
 /**
  * The request's own `metadata` object in place of the schema's copy, once the schema has accepted it: the
@@ -60,7 +85,7 @@ export const responsesRequestSchema = z
     max_output_tokens: z.number().int().positive().nullish(),
     temperature: z.number().min(0).max(2).nullish(),
     seed: z.number().int().nullish(),
-    metadata: metadataSchema.nullish(),
+    metadata: requestMetadataSchema.nullish(),
     store: z.boolean().nullish(),
     previous_response_id: z
       .string('previous_response_id must be the id of a response (resp_…)')

@@ -63,6 +63,7 @@ import {
 } from './response-reasoning.js';
 import {
   checkResponsesShape,
+  ownMetadata,
   type ResponsesRequest,
   readInput,
   readResponsesSettings,
@@ -195,7 +196,8 @@ function base(draft: Draft, status: ResponseStatus): ResponseObject {
     tools: [],
     top_p: null,
     truncation: 'disabled',
-    metadata: { ...(body.metadata ?? {}) },
+    // The trace's keys come with the finished response; a client's values there are not its own.
+    metadata: ownMetadata(body.metadata),
     usage: null,
   };
 }
