@@ -119,6 +119,12 @@ export const responsesRequestSchema = z
     prompt: z
       .null('prompt templates are not served by gtalign serve; send the prompt as instructions and input')
       .optional(),
+    // Moderation of the input and output is a safety check the client counts on: not silently skipped.
+    moderation: z
+      .null(
+        'gtalign serve runs no moderation; moderate the input and the reply yourself, and drop moderation',
+      )
+      .optional(),
     gtalign: chatCompletionRequestSchema.shape.gtalign,
   })
   .loose();
@@ -245,9 +251,13 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (body.reasoning !== undefined && body.reasoning !== null)
     notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
-  // OpenAI drops the oldest items of a conversation too long for the context; the turn sends it whole.
+  // OpenAI drops or compacts the oldest items of a conversation too long for the context; the turn sends
+  // it whole.
   if ((body as { truncation?: unknown }).truncation === 'auto')
     notes.push('truncation auto not applied: a conversation longer than the context is not trimmed');
+  const compaction = (body as { context_management?: unknown }).context_management;
+  if (Array.isArray(compaction) && compaction.length > 0)
+    notes.push('context_management not applied: the conversation is not compacted');
   // What a client asks to have included (log probabilities, encrypted reasoning, …) is not produced.
   const include = (body as { include?: unknown }).include;
   if (Array.isArray(include) && include.length > 0) {

@@ -608,6 +608,17 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(template).toBeInstanceOf(OpenAI.BadRequestError);
     expect(template.param).toBe('prompt');
     expect(template.message).toMatch(/prompt templates are not served/);
+
+    // Moderation asked for (openai 6.49.0: `moderation: {model}`) is not skipped without a word.
+    const moderated = await fail(
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        moderation: { model: 'omni-moderation-latest' },
+      }),
+    );
+    expect(moderated).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(moderated.param).toBe('moderation');
     expect(setup.upstream.requests).toHaveLength(0);
   });
 
