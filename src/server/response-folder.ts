@@ -32,7 +32,7 @@ const TEMP = /^\.resp_[0-9a-f]{32}\.json\.\d+\.[0-9a-f]{8}\.tmp$/;
  * A temporary file older than this was left by a process killed mid-write (no write takes this long):
  * removed at start, else every such crash would leave one, never counted towards the bounds.
  */
-export const STALE_TEMP_MS = 60 * 60_000;
+const STALE_TEMP_MS = 60 * 60_000;
 
 /** The files that may sit beside a response's own (see background-folder.ts). */
 export type SideFile = 'events' | 'cancel';

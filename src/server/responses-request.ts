@@ -46,14 +46,19 @@ const isTraceKey = (key: string): boolean => (TRACE_METADATA_KEYS as readonly st
  */
 const requestMetadataSchema = z
   .record(z.string().max(64, 'metadata keys are at most 64 characters'), z.string())
-  .superRefine((m, ctx) => {
-    const keys = Object.keys(m);
-    if (keys.length > MAX_METADATA_PAIRS)
-      ctx.addIssue({ code: 'custom', message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs` });
-    for (const key of keys)
-      if (!isTraceKey(key) && m[key]!.length > 512)
-        ctx.addIssue({ code: 'custom', message: 'metadata values are at most 512 characters', path: [key] });
+  .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
+    message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
   });
+
+/** The values' limit of {@link requestMetadataSchema}, checked on the body as sent ("__proto__" included). */
+function checkMetadataValues(metadata: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(metadata))
+    if (!isTraceKey(key) && typeof value === 'string' && value.length > 512)
+      throw badRequest(
+        `metadata.${key.slice(0, 64)}: metadata values are at most 512 characters`,
+        `metadata.${key}`,
+      );
+}
 
 /** The request's metadata without the trace's keys: what an unfinished response gives back of it. */
 export function ownMetadata(metadata: Record<string, string> | null | undefined): Record<string, string> {
@@ -157,6 +162,7 @@ export function checkResponsesShape(body: unknown, maxItems: number): void {
   if (isPlainObject(body.metadata) && !atMostValues(body.metadata, 2 * MAX_METADATA_PAIRS + 1)) {
     throw badRequest(`metadata holds at most ${MAX_METADATA_PAIRS} pairs`, 'metadata');
   }
+  if (isPlainObject(body.metadata)) checkMetadataValues(body.metadata);
   if (!Array.isArray(body.input)) return;
   const items: unknown[] = body.input;
   if (items.length > maxItems) throw tooManyItems(items.length, maxItems);

@@ -549,6 +549,14 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     );
     expect(long).toBeInstanceOf(OpenAI.BadRequestError);
     expect(long.param).toBe('metadata.note');
+    const hidden = await fail(
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        metadata: { ['__proto__']: 'x'.repeat(513) } as Record<string, string>,
+      }),
+    );
+    expect(hidden.param).toBe('metadata.__proto__');
   });
 
   it('gives back every metadata key, "__proto__" too (JSON.parse gives it as an ordinary key)', async () => {
