@@ -25,6 +25,8 @@ export class TurnError extends GtalignError {
       text?: string;
       /** What was wrong, one entry per problem (payoff paths and positions included). */
       problems?: string[];
+      /** The failed stage's output ended at its token limit, or at the model's context. */
+      cutAt?: 'tokens' | 'context';
     } = {},
   ) {
     super(message);

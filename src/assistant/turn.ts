@@ -53,6 +53,12 @@ function tokenLimit(n: number | undefined): string {
   return `${n === undefined ? '' : `${n} tokens, `}--max-tokens in the CLI, maxTokens in the library`;
 }
 
+/** Where an output that ended at its length was cut (undefined when it was not). */
+function cutAtOf(result: GenerateResult): 'tokens' | 'context' | undefined {
+  if (result.finishReason !== 'length') return undefined;
+  return result.limitedBy === 'context' ? 'context' : 'tokens';
+}
+
 /** What ended an output cut at its length: the token limit, or the model's context (then the limit is no help). */
 function lengthLimit(result: GenerateResult, n: number | undefined): string {
   return result.limitedBy === 'context'
@@ -533,7 +539,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       throw new TurnError(
         'payoff',
         `stage 1 of ${model.id} gave no valid payoff matrix (${read.problems.slice(0, 5).join('; ')}), and the backend takes no grammar to retry with: ${textExcerpt(read.text)}`,
-        { stage: 'stage1', text: read.text, problems: read.problems },
+        { stage: 'stage1', text: read.text, problems: read.problems, cutAt: cutAtOf(first) },
       );
     }
     notes.push(`stage 1 gave no valid payoff matrix (${read.problems[0]}); retried once under a grammar`);
@@ -561,7 +567,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       throw new TurnError(
         'payoff',
         `stage 1 of ${model.id} gave no valid payoff matrix, even on the constrained retry (${read.problems.slice(0, 5).join('; ')})${retry.finishReason === 'length' ? `; raise the ${retry.limitedBy === 'context' ? 'context size' : 'token limit'} (${lengthLimit(retry, undefined)})` : ''}${ignoredToo}: ${textExcerpt(read.text)}`,
-        { stage: 'stage1-retry', text: read.text, problems: read.problems },
+        { stage: 'stage1-retry', text: read.text, problems: read.problems, cutAt: cutAtOf(retry) },
       );
     }
   }
@@ -669,10 +675,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       throw new TurnError(
         'response',
         `stage 2 of ${model.id} wrote no <response> block${second.finishReason === 'length' ? ` before reaching its ${second.limitedBy === 'context' ? 'context' : 'token'} limit (${lengthLimit(second, stage2Max)})` : ''}: ${textExcerpt(tail)}`,
-        {
-          stage: 'stage2',
-          text: tail,
-        },
+        { stage: 'stage2', text: tail, cutAt: cutAtOf(second) },
       );
     }
     ignored(secondTrace, second);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { writeAll } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
 import { unlessMissing } from '../io/unless-missing.js';
+import { isPlainObject } from './body-check.js';
 import {
   type Conversations,
   DEFAULT_CONVERSATION_CHARS,
@@ -41,6 +42,41 @@ type Event =
   | { op: 'metadata'; metadata: Record<string, string> };
 
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+const isMetadata = (value: unknown): value is Record<string, string> =>
+  isPlainObject(value) && Object.values(value).every((v) => typeof v === 'string');
+
+/**
+ * One line of a conversation's file as a change, or undefined when it is not one: cut short by a crash,
+ * or damaged by hand (valid JSON of another shape must not stop every read of the conversation).
+ */
+function readChange(line: string): Event | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(value)) return undefined;
+  const e = value as Record<string, unknown>;
+  switch (e.op) {
+    case 'create':
+      return typeof e.id === 'string' &&
+        typeof e.created_at === 'number' &&
+        isMetadata(e.metadata) &&
+        Array.isArray(e.items)
+        ? (value as Event)
+        : undefined;
+    case 'add':
+      return Array.isArray(e.items) ? (value as Event) : undefined;
+    case 'remove':
+      return typeof e.item === 'string' ? (value as Event) : undefined;
+    case 'metadata':
+      return isMetadata(e.metadata) ? (value as Event) : undefined;
+    default:
+      return undefined;
+  }
+}
 
 export class ConversationFolder implements Conversations {
   /** Files this process knows of, oldest first. */
@@ -206,10 +242,8 @@ export class ConversationFolder implements Conversations {
     let skipped = 0;
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
-      let event: Event;
-      try {
-        event = JSON.parse(line) as Event;
-      } catch {
+      const event = readChange(line);
+      if (event === undefined) {
         skipped++;
         continue;
       }
@@ -223,8 +257,9 @@ export class ConversationFolder implements Conversations {
         };
       } else if (conversation === undefined) {
         skipped++;
-      } else if (event.op === 'add' && Array.isArray(event.items)) {
-        conversation.items.push(...event.items);
+      } else if (event.op === 'add') {
+        // One at a time: a damaged line may hold more items than a call takes arguments.
+        for (const item of event.items) conversation.items.push(item);
       } else if (event.op === 'remove') {
         conversation.items = conversation.items.filter((i) => i.id !== event.item);
       } else if (event.op === 'metadata') {

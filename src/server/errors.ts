@@ -78,11 +78,18 @@ export const unsupportedMediaType = (got: string | undefined): HttpError =>
     'unsupported_media_type',
   );
 
-export const upstreamFailed = (message: string, code = 'upstream_error'): HttpError =>
-  new HttpError(502, message, 'upstream_error', code);
+/**
+ * The official clients retry every 5xx (twice by default) unless `x-should-retry` says no. A turn that ran
+ * out of time or whose output was unusable has paid for the model's tokens, and the server has retried its
+ * own calls already: a client's retry would pay for the whole turn again, each time.
+ */
+const NOT_RETRIED = { 'x-should-retry': 'false' } as const;
+
+export const upstreamFailed = (message: string, code = 'upstream_error', retry = true): HttpError =>
+  new HttpError(502, message, 'upstream_error', code, null, retry ? {} : NOT_RETRIED);
 
 export const upstreamTimeout = (message: string): HttpError =>
-  new HttpError(504, message, 'timeout_error', 'upstream_timeout');
+  new HttpError(504, message, 'timeout_error', 'upstream_timeout', null, NOT_RETRIED);
 
 export const internalError = (): HttpError =>
   new HttpError(500, 'internal server error (see the server log)', 'server_error', 'internal_error');

@@ -82,7 +82,8 @@ export interface ProxyLimits {
   /**
    * Turns in progress at once, waiting ones included (default: no limit); one more is a 429. A backend that
    * runs one turn at a time (the embedded engine) makes the others wait, each on its own deadline: past a
-   * few, a quick 429 serves a client better than a 504 after the whole timeout.
+   * few, a quick 429 serves a client better than a 504 after the whole timeout. A background response,
+   * already answered `queued`, waits for a turn instead, on its own deadline.
    */
   maxActiveTurns?: number;
 }
@@ -141,6 +142,8 @@ export interface ProxiedTurnRequest {
   settings: TurnSettings;
   /** The request's token limit: lowers the server's, never raises it. */
   maxTokens?: number | undefined;
+  /** The body field that gave `maxTokens`, named when it is too low for the turn. */
+  maxTokensField?: string | undefined;
   temperature?: number | undefined;
   seed?: number | undefined;
 }
@@ -152,6 +155,11 @@ export interface ProxiedTurnHooks {
   onReasoningText?: TurnOptions['onReasoningText'];
   /** Wraps the model for this turn (the chat route's full-reasoning tap). */
   wrapModel?: (model: ChatModel) => ChatModel;
+  /**
+   * Wait for a turn to end when `maxActiveTurns` are running, instead of a 429: a background response was
+   * answered `queued` and holds no connection (the wait counts towards its deadline).
+   */
+  waitForTurn?: boolean;
 }
 
 /**
@@ -267,7 +275,31 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   /** Maps a failed turn to the client's error (undefined when the client is gone). */
-  function turnError(err: unknown, timedOut: boolean, clientGone: boolean): HttpError | undefined {
+  /**
+   * A stage that ended at the request's own token limit, lower than the server's, before what it had to
+   * write: the request's to raise (a 400 naming its field, never retried), not the model's failure.
+   */
+  function limitTooLow(err: TurnError, request: ProxiedTurnRequest): HttpError | undefined {
+    const asked = request.maxTokens;
+    if (err.details.cutAt !== 'tokens' || asked === undefined || asked >= maxTokens) return undefined;
+    const field = request.maxTokensField ?? 'max_tokens';
+    const where =
+      err.kind === 'payoff'
+        ? 'stage 1 (the reasoning and payoff matrix, which the reply does not show) reached it before its matrix'
+        : 'stage 2 reached it before the <response> block';
+    return badRequest(
+      `${field} ${asked} is too low for the GTAlign turn: ${where}; raise it or leave it out (this server allows ${maxTokens} tokens a stage)`,
+      field,
+      'token_limit_too_low',
+    );
+  }
+
+  function turnError(
+    err: unknown,
+    timedOut: boolean,
+    clientGone: boolean,
+    request: ProxiedTurnRequest,
+  ): HttpError | undefined {
     if (clientGone) return undefined;
     if (timedOut) {
       upstreamErrors.inc({ kind: 'timeout' });
@@ -277,8 +309,14 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (err instanceof SteeringError) return badRequest(err.message, 'gtalign.policy', 'invalid_policy');
     if (err instanceof TurnError) {
       if (err.kind === 'options') return badRequest(err.message);
+      const tooLow = limitTooLow(err, request);
+      if (tooLow !== undefined) return tooLow;
       upstreamErrors.inc({ kind: 'bad_output' });
-      return upstreamFailed(`the model's output could not be used: ${err.message}`, 'upstream_bad_output');
+      return upstreamFailed(
+        `the model's output could not be used: ${err.message}`,
+        'upstream_bad_output',
+        false,
+      );
     }
     if (err instanceof ChatModelError) {
       // The request's conversation is longer than the model's context: the client's to shorten (a 400
@@ -294,7 +332,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       upstreamErrors.inc({
         kind: tooLarge ? 'bad_output' : err.details.status === undefined ? 'network' : 'http',
       });
-      return upstreamFailed(`upstream error: ${err.message}`);
+      return upstreamFailed(`upstream error: ${err.message}`, 'upstream_error', !tooLarge);
     }
     return undefined;
   }
@@ -310,8 +348,22 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
+  /** Turns waiting for one to end (`waitForTurn`), told when one does. */
+  const turnWaiters = new Set<() => void>();
+  /** Resolves when a running turn ends; rejects with the signal's reason when it aborts first. */
+  const turnEnded = (signal: AbortSignal): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const done = (): void => {
+        turnWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        if (signal.aborted) reject(signal.reason);
+        else resolve();
+      };
+      turnWaiters.add(done);
+      signal.addEventListener('abort', done);
+    });
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
-    if (activeTurns >= maxActiveTurns) {
+    if (activeTurns >= maxActiveTurns && hooks.waitForTurn !== true) {
       throw new HttpError(
         429,
         `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
@@ -354,8 +406,14 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
     if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
     if (hooks.onReasoningText !== undefined) turn.onReasoningText = hooks.onReasoningText;
-    activeTurns++;
+    let counted = false;
     try {
+      while (activeTurns >= maxActiveTurns) {
+        signal.throwIfAborted();
+        await turnEnded(signal);
+      }
+      activeTurns++;
+      counted = true;
       const result = await runTurn(turn);
       // Counted once the promise chain that answers the client has run (the response is written
       // first), and before any further I/O, so a scrape never misses a turn that was answered.
@@ -363,13 +421,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       ctx.annotate?.({ turn: turnNote(result, settings.policy) });
       return result;
     } catch (err) {
-      const mapped = turnError(err, timedOut, ctx.client.gone);
+      const mapped = turnError(err, timedOut, ctx.client.gone, request);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {
       clearTimeout(timer);
       ctx.client.unwatch(clientGone);
-      activeTurns--;
+      if (counted) {
+        activeTurns--;
+        for (const wake of [...turnWaiters]) wake();
+      }
     }
   };
 
@@ -384,6 +445,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       history: turn.history,
       settings,
       maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+      maxTokensField: body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens',
       temperature: body.temperature ?? undefined,
       seed: body.seed ?? undefined,
     };

@@ -12,7 +12,7 @@
  *
  * Beside a background response's file: `resp_<id>.events`, the stream of its run, and `resp_<id>.cancel`,
  * a request to stop it (background-folder.ts). They count towards the bounds with their response's file and
- * go with it.
+ * go with it. The temporary file of a write cut short by a crash is removed at the next start.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +26,13 @@ export const DEFAULT_FOLDER_BYTES = 256 * 1024 * 1024;
 
 /** The ids gtalign serve makes (`resp_` and 32 hex digits): the only ones that name a file. */
 const ID = /^resp_[0-9a-f]{32}$/;
+/** The temporary file of a response being written (io/atomic-file.ts: `.NAME.PID.HEX.tmp`). */
+const TEMP = /^\.resp_[0-9a-f]{32}\.json\.\d+\.[0-9a-f]{8}\.tmp$/;
+/**
+ * A temporary file older than this was left by a process killed mid-write (no write takes this long):
+ * removed at start, else every such crash would leave one, never counted towards the bounds.
+ */
+const STALE_TEMP_MS = 60 * 60_000;
 
 /** The files that may sit beside a response's own (see background-folder.ts). */
 export type SideFile = 'events' | 'cancel';
@@ -76,6 +83,10 @@ export class ResponseFolder {
     /** The sizes of runs' event files, counted with their response. */
     const logged = new Map<string, number>();
     for (const name of await readdir(dir)) {
+      if (TEMP.test(name)) {
+        await removeIfStale(join(dir, name), fs);
+        continue;
+      }
       const json = name.endsWith('.json');
       if (!json && !name.endsWith('.events')) continue;
       const id = name.slice(0, name.lastIndexOf('.'));
@@ -200,6 +211,25 @@ export class ResponseFolder {
   }
 }
 
+/** Removes a temporary file another process may still be writing, once it is older than any write. */
+async function removeIfStale(path: string, fs: FileOps): Promise<void> {
+  try {
+    if (Date.now() - (await stat(path)).mtimeMs > STALE_TEMP_MS) await fs.unlink(path);
+  } catch {
+    // Renamed into place or removed meanwhile: nothing to clean.
+  }
+}
+
+/** Whether `text` is the JSON of an object. */
+function holdsObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 /** The content of a response's file, or what is wrong with it. */
 function parseStored(text: string, id: string): StoredResponse | string {
   let value: unknown;
@@ -225,6 +255,9 @@ function parseStored(text: string, id: string): StoredResponse | string {
     if (typeof t.content !== 'string') return `conversation[${i}] has no text content`;
   }
   if (v.response !== null && typeof v.response !== 'string') return 'its response is not a JSON string';
+  // Every reader parses it and answers it as the response object: a hand-edited one that is not an
+  // object would be sent as a 200 the clients cannot read, or fail a stream or a cancel with a 500.
+  if (typeof v.response === 'string' && !holdsObject(v.response)) return 'its response is not a JSON object';
   if (v.status !== undefined && typeof v.status !== 'string') return 'its status is not a string';
   return {
     conversation: v.conversation as ConversationTurn[],

@@ -12,14 +12,18 @@
  * (deleted or evicted by another process sharing the folder) is forgotten here too.
  *
  * A background response that cannot be continued is in the folder too, marked with its status (`queued`
- * while the process that took it runs it, `failed` or `cancelled` once it ended without an answer), so
- * every process sharing the folder answers it when polled. Such a record is never remembered (it changes,
- * and it has no conversation to continue). A `queued` record older than any run can last (`staleAfterMs`)
- * was left by a process that ended mid-run: it is answered as failed.
+ * once taken, `in_progress` while the process that took it runs it, `failed` or `cancelled` once it ended
+ * without an answer), so every process sharing the folder answers it when polled. Such a record is never
+ * remembered (it changes, and it has no conversation to continue). An unfinished record older than any
+ * run can last (`staleAfterMs`) was left by a process that ended mid-run: it is answered as failed.
  */
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { ResponseFolder, StoredResponse } from './response-folder.js';
 import type { ResponseStore } from './response-store.js';
+
+/** Whether a background record's status is that of a run not ended yet. */
+export const isUnfinished = (status: string | undefined): boolean =>
+  status === 'queued' || status === 'in_progress';
 
 export class ResponseKeeper {
   /** Ids in memory whose file is in the folder (written or read here). */
@@ -67,9 +71,9 @@ export class ResponseKeeper {
     return undefined;
   }
 
-  /** A `queued` record older than any run can last, as the failure it is. */
+  /** An unfinished record (`queued`, `in_progress`) older than any run can last, as the failure it is. */
   private unstale(found: StoredResponse): StoredResponse {
-    if (found.status !== 'queued' || found.response === undefined) return found;
+    if (!isUnfinished(found.status) || found.response === undefined) return found;
     const response = JSON.parse(found.response) as { created_at?: number };
     if (Date.now() - (response.created_at ?? 0) * 1000 <= this.staleAfterMs) return found;
     const failed = {
@@ -84,8 +88,8 @@ export class ResponseKeeper {
   }
 
   /**
-   * The status of a background response in the folder that cannot be continued (`queued`, `failed`,
-   * `cancelled`), else undefined.
+   * The status of a background response in the folder that cannot be continued (`queued`, `in_progress`,
+   * `failed`, `cancelled`), else undefined.
    */
   async blocked(id: string): Promise<string | undefined> {
     if (this.memory.has(id)) return undefined;

@@ -29,7 +29,7 @@ import { badRequest, HttpError } from './errors.js';
 import { type RequestContext, sendJson } from './http.js';
 import { listPage } from './item-pages.js';
 import { openEventStream, ResponseEvents } from './response-events.js';
-import type { ResponseKeeper } from './response-keeper.js';
+import { isUnfinished, type ResponseKeeper } from './response-keeper.js';
 import { type ResponseObject, replayEvents, sendOutcome } from './responses.js';
 
 export const RESPONSE_PATH_PREFIX = '/v1/responses/';
@@ -188,7 +188,7 @@ export function createResponseLookupHandler(
   async function cancelElsewhere(shared: BackgroundFolder, id: string): Promise<void> {
     await shared.requestCancel(id);
     const deadline = Date.now() + CANCEL_WAIT_MS;
-    while ((await store.blocked(id)) === 'queued') {
+    while (isUnfinished(await store.blocked(id))) {
       if (Date.now() > deadline) throw cancelPending(id);
       await new Promise((r) => setTimeout(r, CANCEL_POLL_MS));
     }
@@ -201,7 +201,7 @@ export function createResponseLookupHandler(
     if (sub === 'cancel') {
       const here = await background.cancel(id);
       const shared = background.shared;
-      if (!here && shared !== undefined && (await store.blocked(id)) === 'queued')
+      if (!here && shared !== undefined && isUnfinished(await store.blocked(id)))
         await cancelElsewhere(shared, id);
       // As it ended: cancelled, failed (held here) or, when its answer came first, kept.
       const now = background.get(id) ?? (await store.response(id)) ?? background.answer(id);
@@ -223,7 +223,7 @@ export function createResponseLookupHandler(
       const here = await background.forget(id);
       // Run by another process: stopped first, or its end would write the record again.
       const shared = background.shared;
-      if (!here && shared !== undefined && (await store.blocked(id)) === 'queued')
+      if (!here && shared !== undefined && isUnfinished(await store.blocked(id)))
         await cancelElsewhere(shared, id);
       if (!(await store.delete(id)) && !here) throw notKept(id, store);
       sendJson(ctx.res, 200, { id, object: 'response', deleted: true });

@@ -20,7 +20,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type { ConversationTurn } from '../chain/prompt.js';
-import { ownCopy } from '../io/own-keys.js';
+import { ownCopy, setOwn } from '../io/own-keys.js';
 import { atMostValues, isPlainObject, kindOf, problemList } from './body-check.js';
 import { chatCompletionRequestSchema, readSettings, type TurnSettings } from './chat-request.js';
 import { badRequest } from './errors.js';
@@ -36,6 +36,36 @@ export const metadataSchema = z
   .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
     message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
   });
+
+const isTraceKey = (key: string): boolean => (TRACE_METADATA_KEYS as readonly string[]).includes(key);
+
+/**
+ * A response request's `metadata`: as {@link metadataSchema}, except that values under the trace's keys may
+ * be longer. A client that sends a previous response's metadata back sends its `gtalign` trace, which is
+ * longer than 512 characters; the turn replaces it anyway.
+ */
+const requestMetadataSchema = z
+  .record(z.string().max(64, 'metadata keys are at most 64 characters'), z.string())
+  .refine((m) => Object.keys(m).length <= MAX_METADATA_PAIRS, {
+    message: `metadata holds at most ${MAX_METADATA_PAIRS} pairs`,
+  });
+
+/** The values' limit of {@link requestMetadataSchema}, checked on the body as sent ("__proto__" included). */
+function checkMetadataValues(metadata: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(metadata))
+    if (!isTraceKey(key) && typeof value === 'string' && value.length > 512)
+      throw badRequest(
+        `metadata.${key.slice(0, 64)}: metadata values are at most 512 characters`,
+        `metadata.${key}`,
+      );
+}
+
+/** The request's metadata without the trace's keys: what an unfinished response gives back of it. */
+export function ownMetadata(metadata: Record<string, string> | null | undefined): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const key of Object.keys(metadata ?? {})) if (!isTraceKey(key)) setOwn(own, key, metadata![key]!);
+  return own;
+}
 
 /**
  * The request's own `metadata` object in place of the schema's copy, once the schema has accepted it: the
@@ -60,7 +90,7 @@ export const responsesRequestSchema = z
     max_output_tokens: z.number().int().positive().nullish(),
     temperature: z.number().min(0).max(2).nullish(),
     seed: z.number().int().nullish(),
-    metadata: metadataSchema.nullish(),
+    metadata: requestMetadataSchema.nullish(),
     store: z.boolean().nullish(),
     previous_response_id: z
       .string('previous_response_id must be the id of a response (resp_…)')
@@ -89,6 +119,17 @@ export const responsesRequestSchema = z
       })
       .loose()
       .nullish(),
+    // A stored prompt template holds instructions and input gtalign serve does not have: answering
+    // without them would answer another question.
+    prompt: z
+      .null('prompt templates are not served by gtalign serve; send the prompt as instructions and input')
+      .optional(),
+    // Moderation of the input and output is a safety check the client counts on: not silently skipped.
+    moderation: z
+      .null(
+        'gtalign serve runs no moderation; moderate the input and the reply yourself, and drop moderation',
+      )
+      .optional(),
     gtalign: chatCompletionRequestSchema.shape.gtalign,
   })
   .loose();
@@ -121,6 +162,7 @@ export function checkResponsesShape(body: unknown, maxItems: number): void {
   if (isPlainObject(body.metadata) && !atMostValues(body.metadata, 2 * MAX_METADATA_PAIRS + 1)) {
     throw badRequest(`metadata holds at most ${MAX_METADATA_PAIRS} pairs`, 'metadata');
   }
+  if (isPlainObject(body.metadata)) checkMetadataValues(body.metadata);
   if (!Array.isArray(body.input)) return;
   const items: unknown[] = body.input;
   if (items.length > maxItems) throw tooManyItems(items.length, maxItems);
@@ -215,6 +257,13 @@ export function readInput(body: ResponsesRequest, maxItems: number): ResponsesTu
     notes.push('top_p not applied: the GTAlign turn samples both stages with its own settings');
   if (body.reasoning !== undefined && body.reasoning !== null)
     notes.push('reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks');
+  // OpenAI drops or compacts the oldest items of a conversation too long for the context; the turn sends
+  // it whole.
+  if ((body as { truncation?: unknown }).truncation === 'auto')
+    notes.push('truncation auto not applied: a conversation longer than the context is not trimmed');
+  const compaction = (body as { context_management?: unknown }).context_management;
+  if (Array.isArray(compaction) && compaction.length > 0)
+    notes.push('context_management not applied: the conversation is not compacted');
   // What a client asks to have included (log probabilities, encrypted reasoning, …) is not produced.
   const include = (body as { include?: unknown }).include;
   if (Array.isArray(include) && include.length > 0) {

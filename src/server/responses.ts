@@ -63,6 +63,7 @@ import {
 } from './response-reasoning.js';
 import {
   checkResponsesShape,
+  ownMetadata,
   type ResponsesRequest,
   readInput,
   readResponsesSettings,
@@ -195,7 +196,8 @@ function base(draft: Draft, status: ResponseStatus): ResponseObject {
     tools: [],
     top_p: null,
     truncation: 'disabled',
-    metadata: { ...(body.metadata ?? {}) },
+    // The trace's keys come with the finished response; a client's values there are not its own.
+    metadata: ownMetadata(body.metadata),
     usage: null,
   };
 }
@@ -487,6 +489,7 @@ export function createResponsesHandler(
           : [...continued.turns, ...input.history],
       settings,
       maxTokens: body.max_output_tokens ?? undefined,
+      maxTokensField: 'max_output_tokens',
       temperature: body.temperature ?? undefined,
       seed: body.seed ?? undefined,
     };
@@ -578,7 +581,10 @@ export function createResponsesHandler(
     const logRun = runLogger(ctx, draft.id);
     background.start(queued, events, async (client) => {
       await written;
-      events.send('response.in_progress', { response: base(draft, 'in_progress') });
+      const running = base(draft, 'in_progress');
+      // In the folder too, so a poll on another process sharing it sees the run start as a poll here does.
+      await store.putBlocked(draft.id, JSON.stringify(running), 'in_progress');
+      events.send('response.in_progress', { response: running });
       const ended = await streamTurn(
         { client, annotate: logRun.annotate },
         request,
@@ -690,14 +696,21 @@ export function createResponsesHandler(
       // With `full` the text is the whole chain, sent once the turn is done. With `separate` the message
       // opens with the response's first text: the analysis before it is reasoning.
       const emitter = createTrimmedEmitter(sendText);
+      // A background run (no `res`) was answered queued: it waits for a turn slot rather than failing.
+      const waitForTurn = res === undefined;
       result = await turn(
         ctx,
         request,
         mode === 'full'
-          ? { onSteered: open }
+          ? { onSteered: open, waitForTurn }
           : mode === 'separate'
-            ? { onSteered: start, onResponseText: (t) => emitter.push(t), onReasoningText: think }
-            : { onSteered: open, onResponseText: (t) => emitter.push(t) },
+            ? {
+                onSteered: start,
+                onResponseText: (t) => emitter.push(t),
+                onReasoningText: think,
+                waitForTurn,
+              }
+            : { onSteered: open, onResponseText: (t) => emitter.push(t), waitForTurn },
       );
     } catch (err) {
       if (ctx.client.gone) return { ended: 'gone' };

@@ -221,6 +221,8 @@ describe('what the turn cannot give is refused by name, what it does not apply i
         top_p: 0.5,
         reasoning: { effort: 'high' },
         include: ['message.output_text.logprobs'],
+        truncation: 'auto',
+        context_management: [{ type: 'compaction' }],
       }),
     });
     expect(((await responses.json()) as { gtalign: { notes: string[] } }).gtalign.notes).toEqual(
@@ -228,6 +230,8 @@ describe('what the turn cannot give is refused by name, what it does not apply i
         'top_p not applied: the GTAlign turn samples both stages with its own settings',
         'reasoning not applied: the GTAlign turn reasons in its own <thinking> and <payoff> blocks',
         'include not applied (message.output_text.logprobs): the GTAlign turn returns its text, trace and usage',
+        'truncation auto not applied: a conversation longer than the context is not trimmed',
+        'context_management not applied: the conversation is not compacted',
       ]),
     );
     const toolChoice = await fetch(`${proxy.url}/v1/responses`, {

@@ -448,12 +448,18 @@ describe('two processes sharing a response folder', () => {
     const hold = held();
     upstream.setHandler(hold.handler);
     const created = await onA.responses.create({ model: 'x', input: QUESTION, background: true });
-    // B reads it from the folder: queued (A runs it), not continued until it has an answer.
-    expect(await onB.responses.retrieve(created.id)).toMatchObject({ status: 'queued', background: true });
+    // B reads it from the folder as A has it: in_progress once A runs it (the model has the request), not
+    // continued until it has an answer.
+    await hold.reached;
+    expect(await onA.responses.retrieve(created.id)).toMatchObject({ status: 'in_progress' });
+    expect(await onB.responses.retrieve(created.id)).toMatchObject({
+      status: 'in_progress',
+      background: true,
+    });
     const next = await onB.responses
       .create({ model: 'x', input: 'And then?', previous_response_id: created.id })
       .catch((e: unknown) => e);
-    expect((next as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is queued');
+    expect((next as InstanceType<typeof OpenAI.BadRequestError>).message).toContain('is in_progress');
     // B streams it from A's event file, live: the model answers only once B has seen the run start.
     const onBStream = await collect(await onB.responses.retrieve(created.id, { stream: true }), (e) => {
       if (e.type === 'response.in_progress') hold.release();

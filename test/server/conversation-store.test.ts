@@ -162,3 +162,27 @@ describe('ConversationFolder', () => {
     }
   });
 });
+
+describe('a conversation file damaged by hand', () => {
+  it('skips lines that are JSON but not a change, and reads the rest', async () => {
+    const lines: string[] = [];
+    const folder = await ConversationFolder.open(dir, { log: (l) => lines.push(l) });
+    const c = await folder.create([say('kept')], { topic: 'a' });
+    const damaged = [
+      'null',
+      '[1,2]',
+      '"add"',
+      '{"op":"add","items":null}',
+      '{"op":"remove"}',
+      '{"op":"metadata","metadata":null}',
+      '{"op":"metadata","metadata":{"topic":7}}',
+      `{"op":"create","id":"${c.id}","created_at":1,"metadata":{},"items":null}`,
+      `{"op":"add","items":[${'null,'.repeat(200_000)}{"id":"msg_many","role":"user","text":"after many"}]}`,
+    ];
+    await appendFile(join(dir, `${c.id}.jsonl`), `${damaged.join('\n')}\n`);
+    const read = (await folder.get(c.id))!;
+    expect(read.items.map((i) => i.text)).toEqual(['kept', 'after many']);
+    expect(read.metadata).toEqual({ topic: 'a' });
+    expect(lines).toEqual([expect.stringContaining('8 line(s) that are not a change were skipped')]);
+  });
+});

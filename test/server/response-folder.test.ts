@@ -3,11 +3,12 @@
  * within their bounds, are shared by processes using the folder, and neither a damaged file nor a full
  * disk costs an answer or leaves half a file.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConversationTurn } from '../../src/chain/prompt.js';
+import { openAtomic } from '../../src/io/atomic-file.js';
 import { ResponseFolder } from '../../src/server/response-folder.js';
 import { ResponseKeeper } from '../../src/server/response-keeper.js';
 import { ResponseStore } from '../../src/server/response-store.js';
@@ -47,6 +48,26 @@ describe('ResponseFolder', () => {
     expect(await files()).toEqual([`${idOf(4)}.json`]);
   });
 
+  it('removes at start the temporary file of a write a crash cut short, not one still being written', async () => {
+    // Two writes left open, as a process killed mid-write leaves them (the other still running).
+    const crashed = await openAtomic(join(dir, `${idOf(1)}.json`));
+    await crashed.write('{"v":1,');
+    const running = await openAtomic(join(dir, `${idOf(2)}.json`));
+    await running.write('{"v":1,');
+    const temps = await files();
+    const crashedTemp = temps.find((f) => f.includes(idOf(1)))!;
+    const runningTemp = temps.find((f) => f.includes(idOf(2)))!;
+    expect(temps).toHaveLength(2);
+    // A day old: older than any write takes.
+    const old = Date.now() / 1000 - 24 * 3600;
+    await utimes(join(dir, crashedTemp), old, old);
+    await writeFile(join(dir, 'notes.tmp'), "not gtalign's");
+    await utimes(join(dir, 'notes.tmp'), old, old);
+    await ResponseFolder.open(dir, { maxResponses: 10 });
+    expect(await files()).toEqual(['notes.tmp', runningTemp].sort());
+    await running.abort();
+  });
+
   it('keeps its files within maxBytes, and never writes one larger than that', async () => {
     const folder = await ResponseFolder.open(dir, { maxResponses: 100, maxBytes: 400 });
     await folder.write(idOf(1), { conversation: turns('x'.repeat(100)), response: undefined });
@@ -82,14 +103,18 @@ describe('ResponseFolder', () => {
         response: null,
       }),
       4: JSON.stringify({ v: 1, id: idOf(4), conversation: [], response: { not: 'a string' } }),
+      5: JSON.stringify({ v: 1, id: idOf(5), conversation: [], response: 'edited by hand' }),
+      6: JSON.stringify({ v: 1, id: idOf(6), conversation: [], response: 'null', status: 'queued' }),
     };
     for (const [n, text] of Object.entries(bad)) await writeFile(join(dir, `${idOf(Number(n))}.json`), text);
-    for (const n of [1, 2, 3, 4]) expect(await folder.read(idOf(n))).toBeUndefined();
-    expect(lines).toHaveLength(4);
+    for (const n of [1, 2, 3, 4, 5, 6]) expect(await folder.read(idOf(n))).toBeUndefined();
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toContain(`${idOf(1)}.json is not a stored response (not JSON`);
     expect(lines[1]).toMatch(/holds the id/);
     expect(lines[2]).toMatch(/conversation\[0\] has no role user or assistant/);
     expect(lines[3]).toMatch(/response is not a JSON string/);
+    expect(lines[4]).toMatch(/response is not a JSON object/);
+    expect(lines[5]).toMatch(/response is not a JSON object/);
   });
 });
 
@@ -172,6 +197,13 @@ describe('ResponseKeeper over a folder', () => {
       status: 'failed',
       error: { message: 'the process running this background response ended before it finished' },
     });
+    // Its process took it up before it ended: the same.
+    await keeper.putBlocked(
+      idOf(4),
+      JSON.stringify({ id: idOf(4), status: 'in_progress', created_at: old }),
+      'in_progress',
+    );
+    expect(await keeper.blocked(idOf(4))).toBe('failed');
     const recent = Math.floor(Date.now() / 1000);
     await keeper.putBlocked(
       idOf(3),

@@ -512,6 +512,53 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     expect(JSON.parse(again.metadata!.gtalign!)).toEqual((again as unknown as { gtalign: unknown }).gtalign);
   });
 
+  it("takes a previous response's metadata sent back, its long gtalign trace included, and replaces the trace", async () => {
+    const first = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      metadata: { ticket: 'T-1' },
+    });
+    expect(first.metadata!.gtalign!.length).toBeGreaterThan(512);
+    const next = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: 'And the first birds?',
+      previous_response_id: first.id,
+      metadata: first.metadata,
+    });
+    expect(next.metadata!.ticket).toBe('T-1');
+    expect(JSON.parse(next.metadata!.gtalign!)).toEqual((next as unknown as { gtalign: unknown }).gtalign);
+    // A background response gives back only the client's own keys until its trace comes.
+    const queued = await setup.client.responses.create({
+      model: 'gtalign-dino',
+      input: QUESTION,
+      background: true,
+      metadata: first.metadata,
+    });
+    expect(queued.metadata).toEqual({ ticket: 'T-1' });
+    // Its run ends before the next test counts upstream requests.
+    await expect
+      .poll(async () => (await setup.client.responses.retrieve(queued.id)).status, { timeout: 20_000 })
+      .toBe('completed');
+    // The client's own values are still held to 512 characters.
+    const long = await fail(
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        metadata: { note: 'x'.repeat(513) },
+      }),
+    );
+    expect(long).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(long.param).toBe('metadata.note');
+    const hidden = await fail(
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        metadata: { ['__proto__']: 'x'.repeat(513) } as Record<string, string>,
+      }),
+    );
+    expect(hidden.param).toBe('metadata.__proto__');
+  });
+
   it('gives back every metadata key, "__proto__" too (JSON.parse gives it as an ordinary key)', async () => {
     // A computed key makes an own property, which the client's JSON.stringify sends like any other.
     const metadata: Record<string, string> = { ['__proto__']: 'p', ticket: 'T-2' };
@@ -561,6 +608,25 @@ describe('errors in the Responses (OpenAI error object) shape', () => {
     );
     expect(image).toBeInstanceOf(OpenAI.BadRequestError);
     expect(image.param).toBe('input.0.content.0.type');
+
+    // A stored prompt template (openai 6.49.0: `prompt: ResponsePrompt`) is not answered without it.
+    const template = await fail(
+      setup.client.responses.create({ model: 'gtalign-dino', input: QUESTION, prompt: { id: 'pmpt_1' } }),
+    );
+    expect(template).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(template.param).toBe('prompt');
+    expect(template.message).toMatch(/prompt templates are not served/);
+
+    // Moderation asked for (openai 6.49.0: `moderation: {model}`) is not skipped without a word.
+    const moderated = await fail(
+      setup.client.responses.create({
+        model: 'gtalign-dino',
+        input: QUESTION,
+        moderation: { model: 'omni-moderation-latest' },
+      }),
+    );
+    expect(moderated).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(moderated.param).toBe('moderation');
     expect(setup.upstream.requests).toHaveLength(0);
   });
 

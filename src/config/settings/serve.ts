@@ -71,6 +71,7 @@ export const MAX_TURNS = setting({
   arg: 'N',
   help:
     'turns in progress at once, waiting ones included; one more is a 429\n' +
+    '(a background response waits for one instead)\n' +
     '(default: 8 with --backend local, which runs one turn at a time; else no limit)',
 });
 
