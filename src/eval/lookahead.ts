@@ -409,7 +409,8 @@ export class LookaheadScorer {
   private async writeCache(key: string, rollout: Rollout): Promise<void> {
     const dir = this.options.cacheDir;
     if (dir === undefined) return;
-    await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout));
+    // One file per key in a folder that grows: no listing of it at every write.
+    await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout), undefined, { keepStaleTemps: true });
   }
 
   /** The K future turns of one sample (see the module comment). Throws `RolloutError` on a failure. */

@@ -21,7 +21,20 @@ export interface AtomicFile {
 /** Small writes are gathered into blocks of this size. */
 const BLOCK_BYTES = 1 << 20;
 
-export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promise<AtomicFile> {
+export interface AtomicOptions {
+  /**
+   * Leave the temporary files of killed writes of this target alone (default: removed once the new file
+   * is in place, see stale-temps.ts, which lists the folder). For stores that write many files into one
+   * folder, one per key: a listing per write would make filling the folder quadratic.
+   */
+  keepStaleTemps?: boolean;
+}
+
+export async function openAtomic(
+  path: string,
+  fs: FileOps = nodeFileOps,
+  options: AtomicOptions = {},
+): Promise<AtomicFile> {
   await refuseSpecialTarget(path);
   const dir = dirname(path) || '.';
   await fs.mkdir(dir, { recursive: true });
@@ -80,7 +93,7 @@ export async function openAtomic(path: string, fs: FileOps = nodeFileOps): Promi
       }
       await syncDir(fs, dir);
       // The new file is in place: what killed writes of it left behind can go.
-      await removeStaleTemps(path);
+      if (options.keepStaleTemps !== true) await removeStaleTemps(path);
     },
     abort,
   };
@@ -91,8 +104,9 @@ export async function writeAtomic(
   path: string,
   data: string | Uint8Array,
   fs: FileOps = nodeFileOps,
+  options: AtomicOptions = {},
 ): Promise<void> {
-  const file = await openAtomic(path, fs);
+  const file = await openAtomic(path, fs, options);
   try {
     await file.write(data);
     await file.commit();

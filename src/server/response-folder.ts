@@ -168,7 +168,8 @@ export class ResponseFolder {
     if (entry.status !== undefined) record.status = entry.status;
     const data = Buffer.from(JSON.stringify(record));
     if (data.length > this.maxBytes) return;
-    await writeAtomic(this.pathOf(id), data, this.fs);
+    // One file per response: the folder's debris is cleared at start instead of at every write.
+    await writeAtomic(this.pathOf(id), data, this.fs, { keepStaleTemps: true });
     this.note(id, data.length);
     await this.evict();
   }

@@ -80,6 +80,13 @@ describe('temporary files of killed writers', () => {
     expect((await readdir(dir)).sort()).toEqual(['metrics.json', ...names.slice(2)].sort());
   });
 
+  it('a keyed store writing one file per key leaves them (no listing of its folder at every write)', async () => {
+    const left = `.resp_1.json.${deadPid()}.0a1b2c3d.tmp`;
+    await writeFile(join(dir, left), 'partial');
+    await writeAtomic(join(dir, 'resp_1.json'), '{}', undefined, { keepStaleTemps: true });
+    expect((await readdir(dir)).sort()).toEqual([left, 'resp_1.json'].sort());
+  });
+
   it('this process keeps its own, and a target in a folder that is not there removes nothing', async () => {
     const own = `.a.txt.${process.pid}.0a1b2c3d.tmp`;
     await writeFile(join(dir, own), 'in progress');
