@@ -13,17 +13,16 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 import { jsonLines } from '../support/run-folder.js';
 import {
   type Action,
+  askThenAnswer,
   assistantScript,
   cupRow,
+  DA_TEXT,
   evalRunArgs,
   judgeScript,
   type Message,
   simulatedUserArgs,
   userScript,
 } from './scripted.js';
-
-const CQ_TEXT = 'Which year do you mean?';
-const DA_TEXT = 'It was Spain.';
 
 const safetyRow = (id: string) => ({
   id,
@@ -39,8 +38,6 @@ let user: OpenAIStubServer;
 let judge: OpenAIStubServer;
 /** The action and response text of turn t (1-based) of a conversation whose messages are `m`. */
 let plan: (m: Message[], turn: number) => { action: Action; response: string };
-const cqThenDa = (_m: Message[], turn: number) =>
-  turn === 1 ? { action: 'CQ' as const, response: CQ_TEXT } : { action: 'DA' as const, response: DA_TEXT };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-sim-faults-'));
@@ -49,7 +46,7 @@ beforeAll(async () => {
   judge = await startOpenAIStubServer(judgeScript);
 });
 beforeEach(() => {
-  plan = cqThenDa;
+  plan = askThenAnswer;
   assistant.setHandler(assistantScript((m, t) => plan(m, t)));
   user.setHandler(userScript);
   judge.setHandler(judgeScript);
@@ -126,7 +123,7 @@ describe('eval run --turns: faults inside a conversation', () => {
     plan = (m, turn) =>
       JSON.stringify(m).includes('story about a cat')
         ? { action: 'DA', response: 'Once upon a time.' }
-        : cqThenDa(m, turn);
+        : askThenAnswer(m, turn);
     const data = await writeRows('offline', [cupRow('o-1'), safetyRow('o-2')]);
     const out = join(dir, 'offline');
     const r = await runCliInProcess(args(data, out, 'cooperative', [], false));

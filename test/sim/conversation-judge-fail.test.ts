@@ -11,19 +11,14 @@ import { runCliInProcess } from '../support/cli-in-process.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
 import { jsonLines } from '../support/run-folder.js';
 import {
+  askThenAnswer,
   assistantScript,
   cupRow,
   evalRunArgs,
-  type Message,
   simulatedUserArgs,
   switchableJudgeScript,
   userScript,
 } from './scripted.js';
-
-const cqThenDa = (_m: Message[], turn: number) =>
-  turn === 1
-    ? { action: 'CQ' as const, response: 'Which year do you mean?' }
-    : { action: 'DA' as const, response: 'It was Spain.' };
 
 let dir: string;
 let assistant: OpenAIStubServer;
@@ -50,7 +45,7 @@ function args(data: string, out: string, judged: boolean): string[] {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-sim-judge-fail-'));
-  assistant = await startOpenAIStubServer(assistantScript(cqThenDa));
+  assistant = await startOpenAIStubServer(assistantScript(askThenAnswer));
   user = await startOpenAIStubServer(userScript);
   judge = await startOpenAIStubServer(switchableJudgeScript(judgeState));
 });

@@ -94,6 +94,14 @@ export function assistantScript(
   };
 }
 
+/** The clarifying question and the answer of {@link askThenAnswer}. */
+export const CQ_TEXT = 'Which year do you mean?';
+export const DA_TEXT = 'It was Spain.';
+
+/** A plan for {@link assistantScript}: turn 1 asks which year (CQ), every later turn answers (DA). */
+export const askThenAnswer = (_m: Message[], turn: number): { action: Action; response: string } =>
+  turn === 1 ? { action: 'CQ', response: CQ_TEXT } : { action: 'DA', response: DA_TEXT };
+
 /** The full output the assistant's turn assembles from the script (stage 1, then stage 2). */
 export const outputOf = (action: Action, response: string) => STAGE1[action] + tail(CELL[action], response);
 
