@@ -247,6 +247,17 @@ describe('parsePayoff', () => {
     }
   });
 
+  it('names an unknown name briefly, however long it is', () => {
+    const r = parsePayoff(`{'DQ_AQ': ${'x'.repeat(1_000_000)}}`);
+    expect(r).toMatchObject({ ok: false, stage: 'syntax' });
+    const literal = !r.ok ? r.errors.at(-1) : undefined;
+    expect(literal).toMatchObject({
+      position: 10,
+      message: expect.stringMatching(/name 'x{40}…' is not a literal$/),
+    });
+    expect(parsePythonLiteral('[nan]')).toMatchObject({ ok: false, message: "name 'nan' is not a literal" });
+  });
+
   it('reports a long run of signs as a syntax error, not an internal error', () => {
     for (const text of [`${'-'.repeat(1_000_000)}1`, `[${'+-'.repeat(300)}1]`, `${'(-'.repeat(150)}1`]) {
       const r = parsePythonLiteral(text);
