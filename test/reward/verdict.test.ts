@@ -166,6 +166,17 @@ describe('extractVerdict on hostile text', () => {
     }
   });
 
+  it('reads a box holding a long run of dollar signs in linear time', () => {
+    // Stripping `$` with /^\$+|\$+$/g rescanned the run from each of its signs: 16 s for 100 KB, about
+    // 150 s for this box. Linear stripping takes milliseconds; the bound only catches a quadratic path.
+    const t0 = performance.now();
+    const r = extractVerdict('math', `\\boxed{x${'$'.repeat(300_000)}x}`);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/is not a number$/) });
+    expect(extractVerdict('math', '\\boxed{$$1$$}')).toEqual(ok(1));
+    expect(extractVerdict('math', '\\boxed{$\\text{$1$}$}')).toEqual(ok(1));
+  });
+
   it('lastBoxed keeps nested braces whole', () => {
     expect(lastBoxed('x \\boxed{\\frac{1}{2}} y')).toEqual({ ok: true, content: '\\frac{1}{2}', index: 2 });
   });
