@@ -66,14 +66,23 @@ const CHOICE_WINDOW = 80;
 /** Words that put the key after them aside ("better than X", "over X", "not X"): it is not the choice. */
 const SET_ASIDE = /\b(?:than|over|instead\s+of|not|vs\.?|versus|against|beats?|compared)\b/i;
 
-/** Where the sentence holding `at` starts: after the last `.`, `!` or `?` followed by a space, or a line break. */
-function sentenceStart(text: string, at: number): number {
-  for (let i = at - 1; i >= 0; i--) {
-    const c = text[i];
-    if (c === '\n') return i + 1;
-    if ((c === '.' || c === '!' || c === '?') && /\s/.test(text[i + 1] ?? '')) return i + 1;
-  }
-  return 0;
+/**
+ * Where the sentences holding increasing offsets start: after the last `.`, `!` or `?` followed by
+ * whitespace, or after the last line break, before the offset. The offsets asked for only grow, so the
+ * text is scanned once in all (a scan back from every choice word was quadratic on a long sentence).
+ */
+function sentenceStarts(text: string): (at: number) => number {
+  let scanned = 0; // every i < scanned has been looked at
+  let start = 0;
+  return (at) => {
+    for (; scanned < at; scanned++) {
+      const c = text[scanned];
+      if (c === '\n' || ((c === '.' || c === '!' || c === '?') && /\s/.test(text[scanned + 1] ?? ''))) {
+        start = scanned + 1;
+      }
+    }
+    return start;
+  };
 }
 
 /**
@@ -81,23 +90,32 @@ function sentenceStart(text: string, at: number): number {
  * has one ("I pick VQ_DA over DQ_DA" → VQ_DA), else the last key mentioned at all. A key that the words
  * between set aside ("the best choice, better than VQ_CQ", "I pick it over VQ_CQ") is not the choice: the
  * nearest key before the choice word in its sentence is ("DQ_DA is the best choice, better than VQ_CQ").
+ * Linear in the text: choice words and mentions are both in text order, so each is passed once.
  */
 export function readAnalyzeChoice(text: string, spec: GameSpec = DEFAULT_SPEC): AnalyzeChoice {
   const mentions = findCellMentions(text, spec);
   const mentioned = [...new Set(mentions.map((m) => m.key))];
   if (mentions.length === 0) return { mentioned };
   const setAside = (from: number, m: CellMention) => SET_ASIDE.test(text.slice(from, m.index));
+  const sentenceStart = sentenceStarts(text);
+  let after = 0; // mentions[after] is the first mention at or after the current choice word's end
+  let ended = 0; // mentions[0, ended) are the mentions that end at or before the current choice word
   let cued: CellMention | undefined;
   for (const cue of text.matchAll(CHOICE_WORDS)) {
     const end = cue.index + cue[0].length;
-    const next = mentions.find((m) => m.index >= end);
+    while (after < mentions.length && mentions[after]!.index < end) after++;
+    // Mentions never overlap, so their ends are in text order too.
+    while (ended < mentions.length && mentions[ended]!.index + mentions[ended]!.text.length <= cue.index)
+      ended++;
+    const next = mentions[after];
     if (next === undefined || next.index - end > CHOICE_WINDOW) continue;
     if (!setAside(end, next)) {
       cued = next;
       continue;
     }
-    const start = sentenceStart(text, cue.index);
-    const before = mentions.findLast((m) => m.index >= start && m.index + m.text.length <= cue.index);
+    const start = sentenceStart(cue.index);
+    const last = ended > 0 ? mentions[ended - 1] : undefined;
+    const before = last !== undefined && last.index >= start ? last : undefined;
     if (before !== undefined && !setAside(Math.max(start, before.index - 24), before)) cued = before;
   }
   if (cued !== undefined) return { cell: cued.key, by: 'choice-word', mentioned };

@@ -70,6 +70,9 @@ export function renderMatrix(
   return `{\n${lines.join(',\n')}\n}`;
 }
 
+/** One character of JavaScript whitespace (what the model may put around its JSON). */
+const WHITESPACE = /\s/;
+
 /**
  * Replaces the content of the payoff block at `[contentStart, contentEnd)` of `text` by `json`, keeping the
  * whitespace the model put around its JSON.
@@ -80,8 +83,11 @@ export function replacePayoffContent(
   contentEnd: number,
   json: string,
 ): string {
-  const content = text.slice(contentStart, contentEnd);
-  const lead = /^\s*/.exec(content)?.[0] ?? '';
-  const trail = content.length > lead.length ? (/\s*$/.exec(content)?.[0] ?? '') : '';
-  return `${text.slice(0, contentStart)}${lead}${json}${trail}${text.slice(contentEnd)}`;
+  // Counted one character at a time: /\s*$/ would run from every whitespace character of a run inside the
+  // block to the run's end (minutes for a model's megabyte of blank lines).
+  let leadEnd = contentStart;
+  while (leadEnd < contentEnd && WHITESPACE.test(text.charAt(leadEnd))) leadEnd++;
+  let trailStart = contentEnd;
+  while (trailStart > leadEnd && WHITESPACE.test(text.charAt(trailStart - 1))) trailStart--;
+  return `${text.slice(0, leadEnd)}${json}${text.slice(trailStart)}`;
 }

@@ -19,7 +19,14 @@
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
 import { parsePythonJson } from './py-json.js';
 import { parsePythonLiteral } from './py-literal.js';
-import { describeValue, NON_STRING_KEYS, type PyDict, PyOpaque, type PyValue } from './py-value.js';
+import {
+  describeValue,
+  MAX_DEPTH,
+  NON_STRING_KEYS,
+  type PyDict,
+  PyOpaque,
+  type PyValue,
+} from './py-value.js';
 import { isPySpace, pythonStrip } from './py-whitespace.js';
 
 export { parsePythonJson } from './py-json.js';
@@ -31,7 +38,11 @@ export interface PayoffError {
   /** Where: `""` for the whole block, a cell key (`"VQ_CQ"`), or a cell's entry (`"VQ_CQ.user"`). */
   path: string;
   message: string;
-  /** The offending value (or key), when there is one. */
+  /**
+   * The offending value (or key), when there is one and it is nested no deeper than the readers allow
+   * (strict JSON is read by the engine's parser, which takes any depth: such a value would overflow the
+   * stack of whoever serializes the error, so it is left out; `message` still describes it).
+   */
   value?: unknown;
   /** For syntax errors: offset (UTF-16 code units) into the text given to {@link parsePayoff}. */
   position?: number;
@@ -95,13 +106,31 @@ function hasExtraKeys(d: PyDict, expectedSize: number): boolean {
   return n !== expectedSize;
 }
 
+/** Whether `v` holds lists or dicts nested more than `limit` deep. Iterative: the depth may be anything. */
+function nestedDeeperThan(v: unknown, limit: number): boolean {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: v, depth: 0 }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const { value, depth } = top;
+    if (typeof value !== 'object' || value === null || value instanceof PyOpaque) continue;
+    if (depth >= limit) return true;
+    const items = Array.isArray(value) ? value : Object.values(value);
+    for (const item of items) stack.push({ value: item, depth: depth + 1 });
+  }
+  return false;
+}
+
+/** An error about `value`, which carries the value itself when it can be serialized safely. */
+function valueError(path: string, message: string, value: unknown): PayoffError {
+  return nestedDeeperThan(value, MAX_DEPTH) ? { path, message } : { path, message, value };
+}
+
 function validate(
   value: PyValue,
   spec: SpecKeys,
 ): { matrix: PayoffMatrix; errors?: undefined } | { errors: PayoffError[] } {
   if (!isDict(value)) {
     return {
-      errors: [{ path: '', message: `must be an object of cells, got ${describeValue(value)}`, value }],
+      errors: [valueError('', `must be an object of cells, got ${describeValue(value)}`, value)],
     };
   }
   const errors: PayoffError[] = [];
@@ -115,11 +144,9 @@ function validate(
     present++;
     const cell = value[key];
     if (!isDict(cell)) {
-      errors.push({
-        path: key,
-        message: `must be an object with keys LLM and user, got ${describeValue(cell)}`,
-        value: cell,
-      });
+      errors.push(
+        valueError(key, `must be an object with keys LLM and user, got ${describeValue(cell)}`, cell),
+      );
       continue;
     }
     const payoff = { LLM: 0, user: 0 };
@@ -133,12 +160,7 @@ function validate(
       const v = cell[sub];
       if (typeof v === 'number') payoff[sub] = v;
       else if (typeof v === 'boolean') payoff[sub] = v ? 1 : 0;
-      else
-        errors.push({
-          path: `${key}.${sub}`,
-          message: `must be a number, got ${describeValue(v)}`,
-          value: v,
-        });
+      else errors.push(valueError(`${key}.${sub}`, `must be a number, got ${describeValue(v)}`, v));
     }
     if (hasExtraKeys(cell, subs)) dictExtraKeys(cell, SUB_KEY_SET, key, errors);
     matrix[key] = payoff;

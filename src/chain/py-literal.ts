@@ -49,6 +49,9 @@ export function parsePythonLiteral(text: string): ParseValueResult {
   });
 }
 
+/** How much of an unknown name an error message repeats. */
+const MAX_NAME_SHOWN = 40;
+
 const STRING_PREFIXES = new Set(['r', 'u', 'b', 'br', 'rb', 'f', 'fr', 'rf']);
 
 const SIMPLE_ESCAPES = new Map<number, string>([
@@ -245,7 +248,9 @@ class LiteralReader {
         }
         fail('only the call set() is allowed in a literal', pos);
       }
-      return fail(`name '${word}' is not a literal`, pos);
+      // The position locates the name; a megabyte-long one is not repeated whole in the message.
+      const shown = word.length > MAX_NAME_SHOWN ? `${word.slice(0, MAX_NAME_SHOWN)}…` : word;
+      return fail(`name '${shown}' is not a literal`, pos);
     }
     return fail(`unexpected character '${String.fromCodePoint(s.codePointAt(pos) ?? c)}'`, pos);
   }

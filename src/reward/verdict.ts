@@ -126,10 +126,10 @@ export function boxedSpans(text: string, max: number): BoxedSpan[] | undefined {
   return out;
 }
 
-/** The patterns of one tag: a closed pair (its content), and an opening alone. */
+/** The patterns of one tag: its opening and its closing form (global, so a search can start anywhere). */
 interface TagPatterns {
-  pair: RegExp;
   open: RegExp;
+  close: RegExp;
 }
 
 /** Compiled once per tag (`abg`, `po`), not once per reply. */
@@ -139,26 +139,62 @@ function tagPatterns(tag: string): TagPatterns {
   let patterns = TAG_PATTERNS.get(tag);
   if (patterns === undefined) {
     patterns = {
-      pair: new RegExp(`<\\s*${tag}\\s*>([\\s\\S]*?)<\\s*/\\s*${tag}\\s*>`, 'gi'),
-      open: new RegExp(`<\\s*${tag}\\s*>`, 'i'),
+      open: new RegExp(`<\\s*${tag}\\s*>`, 'gi'),
+      close: new RegExp(`<\\s*/\\s*${tag}\\s*>`, 'gi'),
     };
     TAG_PATTERNS.set(tag, patterns);
   }
   return patterns;
 }
 
-/** Content of the last `<tag>…</tag>` pair (tag names matched case-insensitively). */
-function lastTagged(
+/** Offset and length of the first match of the global `re` at or after `from`, or undefined. */
+function searchFrom(re: RegExp, text: string, from: number): { index: number; length: number } | undefined {
+  re.lastIndex = from;
+  const m = re.exec(text);
+  return m === null ? undefined : { index: m.index, length: m[0].length };
+}
+
+/**
+ * Content of the last `<tag>…</tag>` pair (tag names matched case-insensitively): the pairs a lazy
+ * `<tag>(.*?)</tag>` regex finds left to right. Found by alternating searches for the next opening and
+ * the next closing tag, so each character is looked at a bounded number of times (the single regex
+ * rescans the rest of the reply from every unclosed opening tag: minutes on a megabyte of `<po>`).
+ * @internal Exported for tests.
+ */
+export function lastTagged(
   text: string,
   tag: string,
 ): { ok: true; content: string } | { ok: false; reason: string } {
-  const { pair, open } = tagPatterns(tag);
+  const { open, close } = tagPatterns(tag);
   let last: string | undefined;
-  // matchAll works on a copy of the pattern: the shared one keeps no state between replies.
-  for (const m of text.matchAll(pair)) last = m[1];
+  let opened = false;
+  let pos = 0;
+  for (;;) {
+    const o = searchFrom(open, text, pos);
+    if (o === undefined) break;
+    opened = true;
+    const contentStart = o.index + o.length;
+    const c = searchFrom(close, text, contentStart);
+    // No closing tag after this opening tag: none after any later one either.
+    if (c === undefined) break;
+    last = text.slice(contentStart, c.index);
+    pos = c.index + c.length;
+  }
   if (last !== undefined) return { ok: true, content: last };
-  if (open.test(text)) return { ok: false, reason: `<${tag}> is never closed` };
+  if (opened) return { ok: false, reason: `<${tag}> is never closed` };
   return { ok: false, reason: `no <${tag}>…</${tag}> in reply` };
+}
+
+/**
+ * `s` without its leading and trailing runs of `$`. (The regex /^\$+|\$+$/g tries its second half at every
+ * `$` of a run inside the text and runs to the run's end each time: 16 s on 100 KB of `$`.)
+ */
+function trimDollars(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && s.charCodeAt(start) === 36) start++;
+  while (end > start && s.charCodeAt(end - 1) === 36) end--;
+  return s.slice(start, end);
 }
 
 /** Unwraps `\text{…}`, `\textbf{…}`, `\mathrm{…}`, `\mathbf{…}`, `$`, and a nested `\boxed{…}`. */
@@ -166,7 +202,7 @@ function unwrap(raw: string): string {
   let s = raw.trim();
   for (let guard = 0; guard < 8; guard++) {
     const before = s;
-    s = s.replace(/^\$+|\$+$/g, '').trim();
+    s = trimDollars(s).trim();
     const m = /^\\(?:text|textbf|mathrm|mathbf|mbox|boxed)\s*\{([\s\S]*)\}$/.exec(s);
     if (m?.[1] !== undefined) s = m[1].trim();
     s = s.replace(/^\*\*([\s\S]*)\*\*$/, '$1').trim();

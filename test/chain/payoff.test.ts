@@ -109,6 +109,25 @@ describe('parsePayoff', () => {
     expect(parsePayoff('[]')).toMatchObject({ ok: false, stage: 'validation', errors: [{ path: '' }] });
   });
 
+  it('leaves out a value nested too deep to serialize, still describing it', () => {
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    for (const [text, path] of [
+      [deep, ''],
+      [JSON.stringify({ ...CELLS, DQ_DA: 'DEEP' }).replace('"DEEP"', deep), 'DQ_DA'],
+      [JSON.stringify({ ...CELLS, DQ_DA: { LLM: 'DEEP', user: 1 } }).replace('"DEEP"', deep), 'DQ_DA.LLM'],
+    ] as const) {
+      const r = parsePayoff(text);
+      expect(r).toMatchObject({ ok: false, stage: 'validation' });
+      const error = !r.ok ? r.errors.find((e) => e.path === path) : undefined;
+      expect(error?.message).toMatch(/got a list of 1$/);
+      expect(error).not.toHaveProperty('value');
+      expect(() => JSON.stringify(r)).not.toThrow();
+    }
+    // Nesting the readers accept is still shown.
+    const shallow = parsePayoff(JSON.stringify({ ...CELLS, DQ_DA: [[[1]]] }));
+    expect(!shallow.ok && shallow.errors[0]).toMatchObject({ path: 'DQ_DA', value: [[[1]]] });
+  });
+
   it('rejects Python values with no JSON form (sets, complex numbers, None)', () => {
     for (const v of ['{1, 2}', '1+2j', 'None', "b'1'", '...']) {
       const r = parsePayoff(PY_TEXT.replace("'LLM':2.2", `'LLM': ${v}`));
@@ -226,6 +245,17 @@ describe('parsePayoff', () => {
       // Linear parsing takes tens of milliseconds here; a quadratic path would take minutes.
       expect(ms, text.slice(0, 20)).toBeLessThan(10_000);
     }
+  });
+
+  it('names an unknown name briefly, however long it is', () => {
+    const r = parsePayoff(`{'DQ_AQ': ${'x'.repeat(1_000_000)}}`);
+    expect(r).toMatchObject({ ok: false, stage: 'syntax' });
+    const literal = !r.ok ? r.errors.at(-1) : undefined;
+    expect(literal).toMatchObject({
+      position: 10,
+      message: expect.stringMatching(/name 'x{40}…' is not a literal$/),
+    });
+    expect(parsePythonLiteral('[nan]')).toMatchObject({ ok: false, message: "name 'nan' is not a literal" });
   });
 
   it('reports a long run of signs as a syntax error, not an internal error', () => {

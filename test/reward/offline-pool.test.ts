@@ -198,4 +198,37 @@ describe('scoreLinesOffline', () => {
       expect(ids).toEqual(many.slice(0, 333).map((l) => JSON.parse(l).id));
     }
   }, 60_000);
+
+  it('scores every line around an output whose payoff is JSON nested 200,000 deep', async () => {
+    // JSON.parse reads any depth; the payoff error used to carry the nested value, whose serialization
+    // overflowed the stack and ended the whole run with an internal error and no output at all.
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    const cellDeep = `{"DQ_AQ": ${deep}}`;
+    const hostile = [deep, cellDeep].map((payoff, i) =>
+      JSON.stringify({
+        id: `deep-${i}`,
+        data_source: 'math-hard',
+        response: `<thinking>t</thinking><payoff>${payoff}</payoff><analyze>a</analyze><response>r</response>`,
+        ground_truth: '1',
+        verdict: 1,
+      }),
+    );
+    const input = [lines[0], ...hostile, lines[1]].join('\n');
+    for (const pool of [{ workers: 0 }, { workers: 1, thisThreadHelps: false }]) {
+      const r = await run(input, { ...pool, clipVerdicts: true });
+      expect(r.count).toBe(4);
+      const out = r.out
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: unknown; score?: number; unscorable?: { stage: string } });
+      expect(out.map((o) => o.id)).toEqual([
+        JSON.parse(lines[0]!).id,
+        'deep-0',
+        'deep-1',
+        JSON.parse(lines[1]!).id,
+      ]);
+      expect(out[1]).toMatchObject({ score: 0, unscorable: { stage: 'payoff' } });
+      expect(out[2]).toMatchObject({ score: 0, unscorable: { stage: 'payoff' } });
+    }
+  }, 60_000);
 });

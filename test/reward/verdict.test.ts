@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { judgeFamilyOf, type VerdictKind } from '../../src/reward/rubrics.js';
-import { extractVerdict, lastBoxed, VERDICT_SCALES } from '../../src/reward/verdict.js';
+import { extractVerdict, lastBoxed, lastTagged, VERDICT_SCALES } from '../../src/reward/verdict.js';
 
 const ok = (value: number) => ({ ok: true, value });
 
@@ -116,6 +116,65 @@ describe('extractVerdict on hostile text', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it('finds the same last tag pair as the lazy pair regex it replaces', () => {
+    // The former definition: the last match of one lazy regex over the whole reply.
+    const regexLast = (text: string, tag: string): string | undefined => {
+      let last: string | undefined;
+      for (const m of text.matchAll(new RegExp(`<\\s*${tag}\\s*>([\\s\\S]*?)<\\s*/\\s*${tag}\\s*>`, 'gi')))
+        last = m[1];
+      return last;
+    };
+    const pieces = fc.constantFrom(
+      '<po>',
+      '</po>',
+      '< PO >',
+      '</ po>',
+      '<',
+      '/',
+      '>',
+      ' ',
+      '\n',
+      'po',
+      '1',
+      'x',
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(pieces, fc.string({ maxLength: 3 })), { maxLength: 16 }), (parts) => {
+        const text = parts.join('');
+        const expected = regexLast(text, 'po');
+        const r = lastTagged(text, 'po');
+        expect(r.ok ? r.content : undefined).toEqual(expected);
+        if (!r.ok) expect(r.reason).toMatch(/<po> is never closed|no <po>/);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('reads a megabyte of unclosed tags in linear time', () => {
+    // The former single regex rescanned the rest of the reply from every opening tag: 90 s and 130 s
+    // for these replies. Linear scanning takes milliseconds; the bound only catches a quadratic path.
+    for (const [kind, reply] of [
+      ['ambiguity', '<abg>'.repeat(200_000)],
+      ['matrix', '<po> '.repeat(200_000)],
+    ] as const) {
+      const t0 = performance.now();
+      const r = extractVerdict(kind, reply);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/never closed/) });
+    }
+  });
+
+  it('reads a box holding a long run of dollar signs in linear time', () => {
+    // Stripping `$` with /^\$+|\$+$/g rescanned the run from each of its signs: 16 s for 100 KB, about
+    // 150 s for this box. Linear stripping takes milliseconds; the bound only catches a quadratic path.
+    const t0 = performance.now();
+    const r = extractVerdict('math', `\\boxed{x${'$'.repeat(300_000)}x}`);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/is not a number$/) });
+    expect(extractVerdict('math', '\\boxed{$$1$$}')).toEqual(ok(1));
+    expect(extractVerdict('math', '\\boxed{$\\text{$1$}$}')).toEqual(ok(1));
   });
 
   it('lastBoxed keeps nested braces whole', () => {
