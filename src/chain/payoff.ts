@@ -17,6 +17,7 @@
  */
 
 import { cellKeys, DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
+import { hasLongDigitRun } from './py-int-limit.js';
 import { parsePythonJson } from './py-json.js';
 import { parsePythonLiteral } from './py-literal.js';
 import {
@@ -198,6 +199,12 @@ export function parsePayoff(text: string, spec: GameSpec = DEFAULT_SPEC): Payoff
     try {
       // The engine's JSON parser accepts exactly Python's JSON minus NaN/Infinity: a fast first try.
       value = JSON.parse(stripped) as PyValue;
+      // An integer Python refuses to convert (py-int-limit.ts) reads here as Infinity: such a text goes
+      // to the reader with Python's limits, as json.loads reads it.
+      if (hasLongDigitRun(stripped)) {
+        const json = parsePythonJson(stripped);
+        value = json.ok ? json.value : undefined;
+      }
     } catch {
       if (stripped.includes('NaN') || stripped.includes('Infinity')) {
         const json = parsePythonJson(stripped);

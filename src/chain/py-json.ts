@@ -1,4 +1,5 @@
 /** Python's `json.loads`, exactly: what the reference tries first on a `<payoff>` block. */
+import { intDigitsMessage, PY_INT_MAX_STR_DIGITS } from './py-int-limit.js';
 import {
   catchSyntax,
   fail,
@@ -177,6 +178,10 @@ class JsonReader {
         while (isDigit(s.charCodeAt(q))) q++;
         p = q;
       }
+    }
+    if (isInt) {
+      const digits = p - start - (s.charCodeAt(start) === 45 ? 1 : 0);
+      if (digits > PY_INT_MAX_STR_DIGITS) fail(intDigitsMessage(digits), start);
     }
     this.pos = p;
     const v = Number(s.slice(start, p));

@@ -1,5 +1,6 @@
 /** Python's `ast.literal_eval`, exactly: what the reference falls back to when `json.loads` fails. */
 
+import { intDigitsMessage, PY_INT_MAX_STR_DIGITS } from './py-int-limit.js';
 import {
   catchSyntax,
   describeValue,
@@ -514,6 +515,8 @@ class LiteralReader {
     if (intDigits.length > 1 && intDigits[0] === '0' && /[1-9]/.test(intDigits)) {
       fail('leading zeros in decimal integer literals are not permitted', pos);
     }
+    // `body` is the digits without underscores, which is what Python counts; zeros only are read as 0.
+    if (body.length > PY_INT_MAX_STR_DIGITS && /[1-9]/.test(body)) fail(intDigitsMessage(body.length), pos);
     return { k: 'int', v: Number(body), pos };
   }
 
