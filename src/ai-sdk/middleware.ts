@@ -32,6 +32,7 @@
  * written out below as `@ai-sdk/provider` defines them, so the published declarations (which the root
  * `gtalign` entry reaches) import no optional peer, and a project without the AI SDK type-checks.
  */
+
 import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
@@ -41,6 +42,7 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import { namedForCall } from './token-limit.js';
 import { type CallWarning, unappliedWarnings } from './unapplied.js';
 
 /** A JSON value as `@ai-sdk/provider` types it (`JSONValue`). */
@@ -524,7 +526,9 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
       const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
-      const result = await runTurn(turn);
+      const result = await runTurn(turn).catch((error: unknown) => {
+        throw namedForCall(error, params.maxOutputTokens);
+      });
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
       else if (reasoning) content.push({ type: 'reasoning', text: result.output });
@@ -631,7 +635,8 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               });
               end();
             },
-            (error: unknown) => {
+            (failure: unknown) => {
+              const error = namedForCall(failure, params.maxOutputTokens);
               if (!shown) {
                 settleFirst.fail(error);
                 return;

@@ -396,3 +396,48 @@ describe('what the turn cannot give', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 });
+
+describe("a turn cut short by the call's own maxOutputTokens", () => {
+  // Scripted upstream: every stage stops at its token limit in the middle of the reasoning.
+  const cutShort = () => ({ content: '<thinking>The user asks when dinosaurs', finishReason: 'length' });
+
+  it('generateText fails naming maxOutputTokens, which the app set, not the CLI or library option', async () => {
+    upstream.setHandler(cutShort);
+    const failure = await generateText({
+      model: wrapped({ prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxOutputTokens: 12,
+      maxRetries: 0,
+    }).catch((e: unknown) => e);
+    expect(String((failure as Error).message)).toMatch(
+      /^maxOutputTokens 12 is too low for the GTAlign turn: stage 1/,
+    );
+  });
+
+  it('streamText fails the same way, before anything streamed', async () => {
+    upstream.setHandler(cutShort);
+    let error: unknown;
+    const result = streamText({
+      model: wrapped({ prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxOutputTokens: 12,
+      maxRetries: 0,
+      onError: ({ error: e }) => {
+        error = e;
+      },
+    });
+    await result.consumeStream();
+    expect(String((error as Error).message)).toMatch(/^maxOutputTokens 12 is too low for the GTAlign turn/);
+  });
+
+  it('without maxOutputTokens the turn keeps its own message', async () => {
+    upstream.setHandler(cutShort);
+    const failure = await generateText({
+      model: wrapped({ prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxRetries: 0,
+    }).catch((e: unknown) => e);
+    expect(String((failure as Error).message)).not.toContain('maxOutputTokens');
+    expect(String((failure as Error).message)).toContain('maxTokens in the library');
+  });
+});
