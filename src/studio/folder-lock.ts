@@ -7,6 +7,7 @@
  */
 import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive } from '../io/pid-alive.js';
 
 export const LOCK_FILE = '.studio.lock';
 
@@ -14,16 +15,6 @@ export class FolderLockedError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'FolderLockedError';
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -43,7 +34,7 @@ export async function lockStudiesFolder(dir: string): Promise<() => Promise<void
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
     }
     const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (holder > 0 && holder !== process.pid && isRunning(holder))
+    if (holder > 0 && holder !== process.pid && pidAlive(holder))
       throw new FolderLockedError(
         `another gtalign studio (process ${holder}) is using the studies folder ${dir}: stop it, or give this one another --study-dir (if no studio runs, delete ${path})`,
       );
