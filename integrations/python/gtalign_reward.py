@@ -30,8 +30,9 @@ above the server's 170 s deadline, so the server always answers first), ``retrie
 ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
 ``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
 
-A sample that cannot be scored (the judge failed after its retries, an unknown data source, no verdict
-under ``--judge offline``, the server unreachable) raises :class:`GtalignRewardError` naming it. It is
+A sample the server's deadline overtook (``error.deadline``: its judge call goes on there) is sent again,
+within ``retries`` attempts, and joins that call. A sample that cannot be scored (the judge failed after
+its retries, an unknown data source, no verdict under ``--judge offline``, the server unreachable) raises :class:`GtalignRewardError` naming it. It is
 never turned into a 0: a made-up 0 tells the policy that an answer was bad when nobody knows. Where a
 trainer has a failure marker of its own (TRL's ``None``), ``on_error="none"`` returns that instead.
 
@@ -356,11 +357,19 @@ class RewardClient:
         raise GtalignRewardError(f"gtalign reward: {last}")
 
     def score(self, records: Sequence[JsonDict]) -> List[JsonDict]:
-        """The server's result line for every record, in order (lines with ``error`` included)."""
+        """The server's result line for every record, in order (lines with ``error`` included). A sample
+        the server's deadline overtook is sent again, within ``retries`` attempts (see :func:`_late`)."""
         lines: List[JsonDict] = []
         for start in range(0, len(records), self.batch):
             chunk = list(records[start : start + self.batch])
-            lines.extend(self._results(self.post(SCORE_PATH, {"samples": chunk}), len(chunk)))
+            got = self._results(self.post(SCORE_PATH, {"samples": chunk}), len(chunk))
+            for _ in range(1, self.retries):
+                late = _late(got)
+                if not late:
+                    break
+                again = self._results(self.post(SCORE_PATH, {"samples": [chunk[i] for i in late]}), len(late))
+                _put_back(got, late, again)
+            lines.extend(got)
         return lines
 
     def _results(self, reply: Any, n: int) -> List[JsonDict]:
@@ -470,14 +479,41 @@ class RewardClient:
                 last = str(err)
         raise GtalignRewardError(f"gtalign reward: {last}")
 
+    async def _ascore_chunk(self, chunk: List[JsonDict]) -> List[JsonDict]:
+        got = self._results(await self.apost(SCORE_PATH, {"samples": chunk}), len(chunk))
+        for _ in range(1, self.retries):
+            late = _late(got)
+            if not late:
+                break
+            again = self._results(await self.apost(SCORE_PATH, {"samples": [chunk[i] for i in late]}), len(late))
+            _put_back(got, late, again)
+        return got
+
     async def ascore(self, records: Sequence[JsonDict]) -> List[JsonDict]:
         """Like :meth:`score`, on the running event loop; chunks go concurrently."""
         chunks = [list(records[i : i + self.batch]) for i in range(0, len(records), self.batch)]
-        replies = await asyncio.gather(*(self.apost(SCORE_PATH, {"samples": c}) for c in chunks))
-        lines: List[JsonDict] = []
-        for chunk, reply in zip(chunks, replies):
-            lines.extend(self._results(reply, len(chunk)))
-        return lines
+        replies = await asyncio.gather(*(self._ascore_chunk(c) for c in chunks))
+        return [line for reply in replies for line in reply]
+
+
+def _late(lines: Sequence[JsonDict]) -> List[int]:
+    """The indices of the samples the server's deadline overtook (``error.deadline``): their judge call
+    goes on there, so sending them again joins it or finds its verdict, and pays for no second call. Any
+    other failure (the judge failed after its retries) is final."""
+    out = []
+    for i, line in enumerate(lines):
+        error = line.get("error") if isinstance(line, Mapping) else None
+        if isinstance(error, Mapping) and error.get("deadline") is True:
+            out.append(i)
+    return out
+
+
+def _put_back(lines: List[JsonDict], where: Sequence[int], again: Sequence[JsonDict]) -> None:
+    """Puts the lines of samples sent again in their places, numbered as in the first request."""
+    for i, line in zip(where, again):
+        if isinstance(line, dict) and "line" in line:
+            line["line"] = i + 1
+        lines[i] = line
 
 
 class _Clients:

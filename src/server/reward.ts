@@ -486,20 +486,25 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
           onBatch: (n) => coalescedSize.observe(n),
         });
 
-  /** A failure for a sample the request's deadline overtook. */
+  /**
+   * A failure for a sample the request's deadline overtook. `deadline: true` tells a client that the
+   * sample's work goes on, so sending it again joins that work instead of paying for it twice.
+   */
   function overDeadline(item: BatchItem): FailedResult {
+    const error: FailedResult['error'] & { deadline: true } = {
+      stage: 'judge',
+      reason: 'timeout',
+      deadline: true,
+      message:
+        lookahead === undefined
+          ? `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`
+          : `not scored within the server's deadline of ${deadlineMs / 1000} s (the look-ahead rollouts are behind: raise --lookahead-concurrency or send smaller batches); its rollout goes on, so a retry finds it`,
+    };
     return {
       id: item.id,
       line: item.line,
       ...('sample' in item ? { data_source: item.sample.data_source } : {}),
-      error: {
-        stage: 'judge',
-        reason: 'timeout',
-        message:
-          lookahead === undefined
-            ? `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`
-            : `not scored within the server's deadline of ${deadlineMs / 1000} s (the look-ahead rollouts are behind: raise --lookahead-concurrency or send smaller batches); its rollout goes on, so a retry finds it`,
-      },
+      error,
     };
   }
 

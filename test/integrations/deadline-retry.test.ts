@@ -1,0 +1,126 @@
+/**
+ * A sample the reward server answers as failed at its deadline (its judge call goes on) is sent again by
+ * the Python client, within its retries, instead of failing the trainer's step: the server answers it as
+ * such under `--on-judge-error skip` (the default) as it does with 504 under `fail`. A judge that fails is
+ * not asked again. Time is the test's: the server's deadline fires when the test says so.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
+import { newJudgeStats } from '../../src/reward/judge.js';
+import type { Scheduler } from '../../src/server/coalesce.js';
+import type { RunningServer } from '../../src/server/listen.js';
+import { startRewardServer } from '../../src/server/reward.js';
+import { CASES, lastJson, PRELUDE, PYTHON, runPython } from './python-support.js';
+
+const DEADLINE_MS = 170_000;
+
+/** Deadline timers that fire only when the test calls `fire`. */
+function deadlineClock() {
+  const timers: Array<{ fn: () => void; live: boolean }> = [];
+  const schedule: Scheduler = (fn) => {
+    const t = { fn, live: true };
+    timers.push(t);
+    return () => {
+      t.live = false;
+    };
+  };
+  return {
+    schedule,
+    fire() {
+      for (const t of timers.filter((x) => x.live)) {
+        t.live = false;
+        t.fn();
+      }
+    },
+  };
+}
+
+/** A judge whose calls the test answers by hand; `called(n)` resolves once it has had n calls. */
+function handJudge() {
+  const calls: Array<(v: JudgeVerdict) => void> = [];
+  const waiting: Array<{ n: number; resolve: () => void }> = [];
+  const called = (n: number) =>
+    new Promise<void>((resolve) => {
+      if (calls.length >= n) resolve();
+      else waiting.push({ n, resolve });
+    });
+  const judge: Judge = {
+    verdict: () =>
+      new Promise<JudgeVerdict>((resolve) => {
+        calls.push(resolve);
+        for (const w of waiting) if (calls.length >= w.n) w.resolve();
+      }),
+    ask: () => Promise.reject(new Error('not used')),
+    requestKey: () => 'k',
+    stats: () => ({ ...newJudgeStats(), httpCalls: calls.length }),
+    cache: undefined,
+  };
+  return { judge, calls, called };
+}
+
+// A sample the reference scores above 0 with verdict 1, so that the judge's verdict decides its reward.
+const sample = CASES.find((c) => c.verdict === 1 && c.expected.score > 0)!;
+
+const SCRIPT = (call: string) => `${PRELUDE}
+import gtalign_reward as gr
+c = [x for x in cases if x["id"] == ${JSON.stringify(sample.id)}][0]
+try:
+    out = ${call}
+    print(json.dumps({"score": out}))
+except Exception as e:
+    print(json.dumps({"error": type(e).__name__ + ": " + str(e)}))
+`;
+
+const CALLS = {
+  'verl compute_score (async)':
+    'asyncio.run(gr.compute_score(c["data_source"], c["response"], c["ground_truth"], extra(c, False), url=URL))["score"]',
+  'verl compute_score_sync':
+    'gr.compute_score_sync(c["data_source"], c["response"], c["ground_truth"], extra(c, False), url=URL)["score"]',
+};
+
+describe.skipIf(PYTHON === undefined)('a sample failed by the server deadline', () => {
+  let server: RunningServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  for (const [name, call] of Object.entries(CALLS)) {
+    it(`${name}: is sent again and scored once its judge call answers`, async () => {
+      const clock = deadlineClock();
+      const { judge, calls, called } = handJudge();
+      server = await startRewardServer({
+        judge,
+        mathCheck: false,
+        coalesce: false,
+        deadlineMs: DEADLINE_MS,
+        scheduler: clock.schedule,
+        log: () => {},
+      });
+      const running = runPython(SCRIPT(call), server.url);
+      await Promise.race([called(1), running]);
+      clock.fire();
+      // The client sends the sample again (this stand-in judge is asked again; the real one shares the call);
+      // the old client raised instead, ending the script.
+      await Promise.race([called(2), running]);
+      for (const answer of calls) answer({ ok: true, value: 1, cached: false, attempts: 1, reply: '1' });
+      const r = await running;
+      expect(r.err).toBe('');
+      const out = lastJson<{ score?: number; error?: string }>(r);
+      expect(out.error).toBeUndefined();
+      expect(Math.abs(out.score! - sample.expected.score)).toBeLessThanOrEqual(1e-9);
+    });
+  }
+
+  it('a judge that failed after its retries is not asked again: the sample raises', async () => {
+    const { judge, calls, called } = handJudge();
+    server = await startRewardServer({ judge, mathCheck: false, coalesce: false, log: () => {} });
+    const running = runPython(SCRIPT(CALLS['verl compute_score (async)']), server.url);
+    await Promise.race([called(1), running]);
+    calls[0]!({ ok: false, error: 'judge timed out', reason: 'timeout', attempts: 3 });
+    const r = await running;
+    expect(r.err).toBe('');
+    expect(lastJson<{ error?: string }>(r).error).toMatch(/^GtalignRewardError: .*judge timed out/);
+    expect(calls).toHaveLength(1);
+  });
+});
