@@ -270,6 +270,10 @@ class RewardClient:
 
     def _headers(self, length: int) -> Dict[str, str]:
         headers = {"Content-Type": "application/json", "Content-Length": str(length), "Connection": "keep-alive"}
+        # The server answers by then, before this client gives up: leaving would cancel the judge calls
+        # that a retry could join (AReaL's 10 s; the default 300 s is past the server's own 170 s).
+        if math.isfinite(self.timeout):
+            headers["X-Gtalign-Deadline-Ms"] = str(max(1, int(self.timeout * 900)))
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers

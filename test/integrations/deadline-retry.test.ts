@@ -16,9 +16,9 @@ const DEADLINE_MS = 170_000;
 
 /** Deadline timers that fire only when the test calls `fire`. */
 function deadlineClock() {
-  const timers: Array<{ fn: () => void; live: boolean }> = [];
-  const schedule: Scheduler = (fn) => {
-    const t = { fn, live: true };
+  const timers: Array<{ fn: () => void; ms: number; live: boolean }> = [];
+  const schedule: Scheduler = (fn, ms) => {
+    const t = { fn, ms, live: true };
     timers.push(t);
     return () => {
       t.live = false;
@@ -26,6 +26,7 @@ function deadlineClock() {
   };
   return {
     schedule,
+    scheduled: () => timers.map((t) => t.ms),
     fire() {
       for (const t of timers.filter((x) => x.live)) {
         t.live = false;
@@ -38,6 +39,7 @@ function deadlineClock() {
 /** A judge whose calls the test answers by hand; `called(n)` resolves once it has had n calls. */
 function handJudge() {
   const calls: Array<(v: JudgeVerdict) => void> = [];
+  const aborted: boolean[] = [];
   const waiting: Array<{ n: number; resolve: () => void }> = [];
   const called = (n: number) =>
     new Promise<void>((resolve) => {
@@ -45,9 +47,13 @@ function handJudge() {
       else waiting.push({ n, resolve });
     });
   const judge: Judge = {
-    verdict: () =>
+    verdict: (_family, _input, options) =>
       new Promise<JudgeVerdict>((resolve) => {
-        calls.push(resolve);
+        const i = calls.push(resolve) - 1;
+        aborted.push(false);
+        options?.signal?.addEventListener('abort', () => {
+          aborted[i] = true;
+        });
         for (const w of waiting) if (calls.length >= w.n) w.resolve();
       }),
     ask: () => Promise.reject(new Error('not used')),
@@ -55,7 +61,7 @@ function handJudge() {
     stats: () => ({ ...newJudgeStats(), httpCalls: calls.length }),
     cache: undefined,
   };
-  return { judge, calls, called };
+  return { judge, calls, called, aborted };
 }
 
 // A sample the reference scores above 0 with verdict 1, so that the judge's verdict decides its reward.
@@ -122,5 +128,69 @@ describe.skipIf(PYTHON === undefined)('a sample failed by the server deadline', 
     expect(r.err).toBe('');
     expect(lastJson<{ error?: string }>(r).error).toMatch(/^GtalignRewardError: .*judge timed out/);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe.skipIf(PYTHON === undefined)("a client that gives up before the server's deadline", () => {
+  let server: RunningServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('AReaL: the client asks for an answer by 90% of its timeout (9 s of its 10 s)', async () => {
+    const r = await runPython(
+      `${PRELUDE}
+import gtalign_reward as gr
+print(json.dumps([gr.client(timeout=gr.AREAL_TIMEOUT)._headers(0).get("X-Gtalign-Deadline-Ms"), gr.client()._headers(0).get("X-Gtalign-Deadline-Ms")]))
+`,
+      'http://127.0.0.1:9',
+    );
+    expect(r.err).toBe('');
+    expect(lastJson<string[]>(r)).toEqual(['9000', '270000']);
+  });
+
+  it('AReaL: is answered by its own deadline, its judge call going on for the retry, instead of leaving and cancelling it', async () => {
+    const clock = deadlineClock();
+    const { judge, calls, called, aborted } = handJudge();
+    // The server's own deadline is off: the one scheduled is the client's (a long one, so nothing races it).
+    server = await startRewardServer({
+      judge,
+      mathCheck: false,
+      coalesce: false,
+      deadlineMs: 0,
+      scheduler: clock.schedule,
+      log: () => {},
+    });
+    const running = runPython(
+      SCRIPT(
+        'gr.areal_reward("Q", c["response"], [], [], data_source=c["data_source"], ground_truth=c["ground_truth"], extra_info=extra(c, False))',
+      ),
+      server.url,
+      { GTALIGN_REWARD_URL: server.url, GTALIGN_REWARD_TIMEOUT: '3600' },
+    );
+    await Promise.race([called(1), running]);
+    expect(clock.scheduled()).toEqual([3_240_000]);
+    clock.fire();
+    const r = await running;
+    expect(r.err).toBe('');
+    expect(lastJson<{ error?: string }>(r).error).toMatch(
+      /^GtalignRewardError: .*not scored within the client's deadline of 3240 s/,
+    );
+    expect(aborted).toEqual([false]);
+    calls[0]!({ ok: true, value: 1, cached: false, attempts: 1, reply: '1' });
+  });
+
+  it('a malformed deadline header is refused with 400', async () => {
+    server = await startRewardServer({ log: () => {} });
+    const res = await fetch(`${server.url}/v1/reward/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gtalign-deadline-ms': '-5' },
+      body: JSON.stringify({ samples: [] }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /x-gtalign-deadline-ms/,
+    );
   });
 });
