@@ -26,8 +26,8 @@ Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.pa
 environment: ``url`` / ``GTALIGN_REWARD_URL`` (default ``http://127.0.0.1:5000``), ``api_key`` /
 ``GTALIGN_REWARD_API_KEY``, ``timeout`` / ``GTALIGN_REWARD_TIMEOUT`` (seconds per HTTP request, default 300:
 above the server's 170 s deadline, so the server always answers first), ``retries`` /
-``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx; default 5), ``concurrency`` /
-``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
+``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx other than a judge's failure;
+default 5), ``concurrency`` / ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
 ``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
 
 A sample the server's deadline overtook (``error.deadline``: its judge call goes on there) is sent again,
@@ -89,6 +89,10 @@ SCORE_PATH = "/v1/reward/score"
 GET_REWARD_PATH = "/get_reward"
 
 JsonDict = Dict[str, Any]
+
+#: Error codes of 5xx answers that are final (``--on-judge-error fail``): a judge or look-ahead failure
+#: after the server's retries. Any other 5xx (a restart, a proxy, 504 past the deadline) is retried.
+FINAL_FAILURES = ("judge_failed", "lookahead_failed")
 
 
 class GtalignRewardError(RuntimeError):
@@ -232,8 +236,9 @@ class RewardClient:
     Sync calls reuse keep-alive ``http.client`` connections from a pool, at most ``concurrency`` requests
     in flight per client; async calls use asyncio streams, at most ``concurrency`` in flight per event
     loop. Connection errors, HTTP 429 and 5xx are retried (``retries`` attempts, exponential backoff with
-    full jitter, capped at 30 s); any other 4xx is raised at once with the server's message. Pickling a
-    client keeps its settings only (``AsyncGRPOTrainer`` and Ray pickle reward functions).
+    full jitter, capped at 30 s), but for a judge's failure (``FINAL_FAILURES``); any other 4xx is raised
+    at once with the server's message. Pickling a client keeps its settings only (``AsyncGRPOTrainer``
+    and Ray pickle reward functions).
     """
 
     def __init__(
@@ -286,12 +291,17 @@ class RewardClient:
             except ValueError as err:
                 raise GtalignRewardError(f"gtalign reward: unreadable reply from {self.url}{path}: {err}") from None
         text = body.decode("utf-8", "replace")
+        code = None
         try:
-            message = json.loads(text)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
+            error = json.loads(text)["error"]
+            message = error["message"]
+            code = error.get("code")
+        except (ValueError, KeyError, TypeError, AttributeError):
             message = text[:300]
         detail = f"HTTP {status} from {self.url}{path}: {message}"
-        if status == 429 or status >= 500:
+        # The judge (or look-ahead) already failed after the server's own retries: sending the request
+        # again would pay for all of them again, for the answer the same failure gets under 'skip'.
+        if (status == 429 or status >= 500) and code not in FINAL_FAILURES:
             raise _Retry(detail)
         raise GtalignRewardError(f"gtalign reward: {detail}")
 
