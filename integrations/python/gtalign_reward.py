@@ -622,14 +622,50 @@ def compute_score_batch(
 # OpenRLHF
 
 
+def _late_get_reward(reply: Any, n: int) -> List[int]:
+    """The indices of a /get_reward reply's samples the server's deadline overtook."""
+    errors = reply.get("errors") if isinstance(reply, dict) else None
+    if not isinstance(errors, list):
+        return []
+    late = [e.get("index") for e in errors if isinstance(e, Mapping) and e.get("deadline") is True]
+    return late if all(isinstance(i, int) and 0 <= i < n for i in late) else []
+
+
+def _merge_get_reward(reply: JsonDict, where: Sequence[int], again: Any, url: str) -> None:
+    """Puts the answers of samples sent again to /get_reward in their places in the first reply."""
+    try:
+        for j, i in enumerate(where):
+            reply["rewards"][i] = again["rewards"][j]
+            reply["scores"][i] = again["scores"][j]
+            for name, values in reply["extra_logs"].items():
+                values[i] = again["extra_logs"][name][j]
+        kept = [e for e in reply["errors"] if e.get("index") not in where]
+        reply["errors"] = kept + [dict(e, index=where[e["index"]]) for e in again["errors"]]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise GtalignRewardError(f"gtalign reward: unexpected /get_reward reply from {url}: {str(again)[:300]}") from None
+
+
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> JsonDict:
     """OpenRLHF's reward function file (``--reward.remote_url /path/to/gtalign_reward.py``): posts the
     samples to the server's ``/get_reward`` and returns its ``{rewards, scores, extra_logs}``.
 
     Pointing ``--reward.remote_url`` at ``http://HOST:PORT/get_reward`` does the same without Python.
-    A failed sample raises (OpenRLHF then has no reward for the rollout and stops, instead of a 0).
+    A sample the server's deadline overtook is sent again (within ``retries``); a failed sample raises
+    (OpenRLHF then has no reward for the rollout and stops, instead of a 0).
     """
-    reply = client(**kwargs).post(GET_REWARD_PATH, {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
+    c = client(**kwargs)
+
+    def ask(which: Sequence[int]) -> Any:
+        body = {"query": [queries[i] for i in which], "prompts": [prompts[i] for i in which], "labels": [labels[i] for i in which]}
+        return c.post(GET_REWARD_PATH, body)
+
+    reply = ask(range(len(queries)))
+    # Samples the server's deadline overtook are sent again (see _late): their judge calls go on there.
+    for _ in range(1, c.retries):
+        late = _late_get_reward(reply, len(queries))
+        if not late:
+            break
+        _merge_get_reward(reply, late, ask(late), c.url)
     errors = reply.get("errors") if isinstance(reply, dict) else None
     if errors:
         first = errors[0]

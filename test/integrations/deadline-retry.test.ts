@@ -118,6 +118,45 @@ describe.skipIf(PYTHON === undefined)('a sample failed by the server deadline', 
     });
   }
 
+  it('OpenRLHF reward_func: only the late sample is sent again, and its answer is put in its place', async () => {
+    const clock = deadlineClock();
+    const { judge, calls, called } = handJudge();
+    server = await startRewardServer({
+      judge,
+      mathCheck: false,
+      coalesce: false,
+      deadlineMs: DEADLINE_MS,
+      scheduler: clock.schedule,
+      log: () => {},
+    });
+    const other = CASES.find((c) => c.id !== sample.id && c.expected.score > 0)!;
+    const running = runPython(
+      `${PRELUDE}
+import gtalign_reward as gr
+late = [x for x in cases if x["id"] == ${JSON.stringify(sample.id)}][0]
+done = [x for x in cases if x["id"] == ${JSON.stringify(other.id)}][0]
+try:
+    out = gr.reward_func(["Q\\n" + late["response"], "Q\\n" + done["response"]], ["Q\\n", "Q\\n"], [label(late, False), label(done)], url=URL)
+    print(json.dumps(out))
+except Exception as e:
+    print(json.dumps({"error": type(e).__name__ + ": " + str(e)}))
+`,
+      server.url,
+    );
+    await Promise.race([called(1), running]);
+    clock.fire();
+    await Promise.race([called(2), running]);
+    for (const answer of calls) answer({ ok: true, value: 1, cached: false, attempts: 1, reply: '1' });
+    const r = await running;
+    expect(r.err).toBe('');
+    const out = lastJson<{ error?: string; rewards: number[]; extra_logs: Record<string, number[]> }>(r);
+    expect(out.error).toBeUndefined();
+    expect(calls).toHaveLength(2);
+    expect(Math.abs(out.rewards[0]! - sample.expected.score)).toBeLessThanOrEqual(1e-9);
+    expect(Math.abs(out.rewards[1]! - other.expected.score)).toBeLessThanOrEqual(1e-9);
+    expect(out.extra_logs['gtalign/failed']).toEqual([0, 0]);
+  });
+
   it('a judge that failed after its retries is not asked again: the sample raises', async () => {
     const { judge, calls, called } = handJudge();
     server = await startRewardServer({ judge, mathCheck: false, coalesce: false, log: () => {} });
