@@ -27,14 +27,16 @@ environment: ``url`` / ``GTALIGN_REWARD_URL`` (default ``http://127.0.0.1:5000``
 ``GTALIGN_REWARD_API_KEY``, ``timeout`` / ``GTALIGN_REWARD_TIMEOUT`` (seconds per HTTP request, default 300:
 above the server's 170 s deadline, so the server always answers first), ``retries`` /
 ``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx other than a judge's failure;
-default 5), ``concurrency`` / ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
-``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
+default 5), ``concurrency`` / ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event
+loop; default 64) and ``batch`` / ``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
 
 A sample the server's deadline overtook (``error.deadline``: its judge call goes on there) is sent again,
 within ``retries`` attempts, and joins that call. A sample that cannot be scored (the judge failed after
-its retries, an unknown data source, no verdict under ``--judge offline``, the server unreachable) raises :class:`GtalignRewardError` naming it. It is
-never turned into a 0: a made-up 0 tells the policy that an answer was bad when nobody knows. Where a
-trainer has a failure marker of its own (TRL's ``None``), ``on_error="none"`` returns that instead.
+its retries, an unknown data source, no verdict under ``--judge offline``, the server unreachable) raises
+:class:`GtalignRewardError` naming it. It is never turned into a 0: a made-up 0 tells the policy that an
+answer was bad when nobody knows. Where a trainer has a failure marker of its own (TRL's ``None``),
+``on_error="none"`` returns that instead. The client's ``X-Gtalign-Deadline-Ms`` header (90% of
+``timeout``) has the server answer before the client gives up, so that leaving cancels no judge call.
 
 With ``gtalign reward serve --judge offline`` a sample's verdict is read from ``extra_info["verdict"]``.
 """
