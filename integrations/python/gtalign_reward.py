@@ -26,14 +26,17 @@ Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.pa
 environment: ``url`` / ``GTALIGN_REWARD_URL`` (default ``http://127.0.0.1:5000``), ``api_key`` /
 ``GTALIGN_REWARD_API_KEY``, ``timeout`` / ``GTALIGN_REWARD_TIMEOUT`` (seconds per HTTP request, default 300:
 above the server's 170 s deadline, so the server always answers first), ``retries`` /
-``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx; default 5), ``concurrency`` /
-``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
-``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
+``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx other than a judge's failure;
+default 5), ``concurrency`` / ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event
+loop; default 64) and ``batch`` / ``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
 
-A sample that cannot be scored (the judge failed after its retries, an unknown data source, no verdict
-under ``--judge offline``, the server unreachable) raises :class:`GtalignRewardError` naming it. It is
-never turned into a 0: a made-up 0 tells the policy that an answer was bad when nobody knows. Where a
-trainer has a failure marker of its own (TRL's ``None``), ``on_error="none"`` returns that instead.
+A sample the server's deadline overtook (``error.deadline``: its judge call goes on there) is sent again,
+within ``retries`` attempts, and joins that call. A sample that cannot be scored (the judge failed after
+its retries, an unknown data source, no verdict under ``--judge offline``, the server unreachable) raises
+:class:`GtalignRewardError` naming it. It is never turned into a 0: a made-up 0 tells the policy that an
+answer was bad when nobody knows. Where a trainer has a failure marker of its own (TRL's ``None``),
+``on_error="none"`` returns that instead. The client's ``X-Gtalign-Deadline-Ms`` header (90% of
+``timeout``) has the server answer before the client gives up, so that leaving cancels no judge call.
 
 With ``gtalign reward serve --judge offline`` a sample's verdict is read from ``extra_info["verdict"]``.
 """
@@ -88,6 +91,10 @@ SCORE_PATH = "/v1/reward/score"
 GET_REWARD_PATH = "/get_reward"
 
 JsonDict = Dict[str, Any]
+
+#: Error codes of 5xx answers that are final (``--on-judge-error fail``): a judge or look-ahead failure
+#: after the server's retries. Any other 5xx (a restart, a proxy, 504 past the deadline) is retried.
+FINAL_FAILURES = ("judge_failed", "lookahead_failed")
 
 
 class GtalignRewardError(RuntimeError):
@@ -231,8 +238,9 @@ class RewardClient:
     Sync calls reuse keep-alive ``http.client`` connections from a pool, at most ``concurrency`` requests
     in flight per client; async calls use asyncio streams, at most ``concurrency`` in flight per event
     loop. Connection errors, HTTP 429 and 5xx are retried (``retries`` attempts, exponential backoff with
-    full jitter, capped at 30 s); any other 4xx is raised at once with the server's message. Pickling a
-    client keeps its settings only (``AsyncGRPOTrainer`` and Ray pickle reward functions).
+    full jitter, capped at 30 s), but for a judge's failure (``FINAL_FAILURES``); any other 4xx is raised
+    at once with the server's message. Pickling a client keeps its settings only (``AsyncGRPOTrainer``
+    and Ray pickle reward functions).
     """
 
     def __init__(
@@ -269,6 +277,10 @@ class RewardClient:
 
     def _headers(self, length: int) -> Dict[str, str]:
         headers = {"Content-Type": "application/json", "Content-Length": str(length), "Connection": "keep-alive"}
+        # The server answers by then, before this client gives up: leaving would cancel the judge calls
+        # that a retry could join (AReaL's 10 s; the default 300 s is past the server's own 170 s).
+        if math.isfinite(self.timeout):
+            headers["X-Gtalign-Deadline-Ms"] = str(max(1, int(self.timeout * 900)))
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
@@ -281,12 +293,17 @@ class RewardClient:
             except ValueError as err:
                 raise GtalignRewardError(f"gtalign reward: unreadable reply from {self.url}{path}: {err}") from None
         text = body.decode("utf-8", "replace")
+        code = None
         try:
-            message = json.loads(text)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
+            error = json.loads(text)["error"]
+            message = error["message"]
+            code = error.get("code")
+        except (ValueError, KeyError, TypeError, AttributeError):
             message = text[:300]
         detail = f"HTTP {status} from {self.url}{path}: {message}"
-        if status == 429 or status >= 500:
+        # The judge (or look-ahead) already failed after the server's own retries: sending the request
+        # again would pay for all of them again, for the answer the same failure gets under 'skip'.
+        if (status == 429 or status >= 500) and code not in FINAL_FAILURES:
             raise _Retry(detail)
         raise GtalignRewardError(f"gtalign reward: {detail}")
 
@@ -356,11 +373,19 @@ class RewardClient:
         raise GtalignRewardError(f"gtalign reward: {last}")
 
     def score(self, records: Sequence[JsonDict]) -> List[JsonDict]:
-        """The server's result line for every record, in order (lines with ``error`` included)."""
+        """The server's result line for every record, in order (lines with ``error`` included). A sample
+        the server's deadline overtook is sent again, within ``retries`` attempts (see :func:`_late`)."""
         lines: List[JsonDict] = []
         for start in range(0, len(records), self.batch):
             chunk = list(records[start : start + self.batch])
-            lines.extend(self._results(self.post(SCORE_PATH, {"samples": chunk}), len(chunk)))
+            got = self._results(self.post(SCORE_PATH, {"samples": chunk}), len(chunk))
+            for _ in range(1, self.retries):
+                late = _late(got)
+                if not late:
+                    break
+                again = self._results(self.post(SCORE_PATH, {"samples": [chunk[i] for i in late]}), len(late))
+                _put_back(got, late, again)
+            lines.extend(got)
         return lines
 
     def _results(self, reply: Any, n: int) -> List[JsonDict]:
@@ -470,14 +495,41 @@ class RewardClient:
                 last = str(err)
         raise GtalignRewardError(f"gtalign reward: {last}")
 
+    async def _ascore_chunk(self, chunk: List[JsonDict]) -> List[JsonDict]:
+        got = self._results(await self.apost(SCORE_PATH, {"samples": chunk}), len(chunk))
+        for _ in range(1, self.retries):
+            late = _late(got)
+            if not late:
+                break
+            again = self._results(await self.apost(SCORE_PATH, {"samples": [chunk[i] for i in late]}), len(late))
+            _put_back(got, late, again)
+        return got
+
     async def ascore(self, records: Sequence[JsonDict]) -> List[JsonDict]:
         """Like :meth:`score`, on the running event loop; chunks go concurrently."""
         chunks = [list(records[i : i + self.batch]) for i in range(0, len(records), self.batch)]
-        replies = await asyncio.gather(*(self.apost(SCORE_PATH, {"samples": c}) for c in chunks))
-        lines: List[JsonDict] = []
-        for chunk, reply in zip(chunks, replies):
-            lines.extend(self._results(reply, len(chunk)))
-        return lines
+        replies = await asyncio.gather(*(self._ascore_chunk(c) for c in chunks))
+        return [line for reply in replies for line in reply]
+
+
+def _late(lines: Sequence[JsonDict]) -> List[int]:
+    """The indices of the samples the server's deadline overtook (``error.deadline``): their judge call
+    goes on there, so sending them again joins it or finds its verdict, and pays for no second call. Any
+    other failure (the judge failed after its retries) is final."""
+    out = []
+    for i, line in enumerate(lines):
+        error = line.get("error") if isinstance(line, Mapping) else None
+        if isinstance(error, Mapping) and error.get("deadline") is True:
+            out.append(i)
+    return out
+
+
+def _put_back(lines: List[JsonDict], where: Sequence[int], again: Sequence[JsonDict]) -> None:
+    """Puts the lines of samples sent again in their places, numbered as in the first request."""
+    for i, line in zip(where, again):
+        if isinstance(line, dict) and "line" in line:
+            line["line"] = i + 1
+        lines[i] = line
 
 
 class _Clients:
@@ -572,14 +624,50 @@ def compute_score_batch(
 # OpenRLHF
 
 
+def _late_get_reward(reply: Any, n: int) -> List[int]:
+    """The indices of a /get_reward reply's samples the server's deadline overtook."""
+    errors = reply.get("errors") if isinstance(reply, dict) else None
+    if not isinstance(errors, list):
+        return []
+    late = [e.get("index") for e in errors if isinstance(e, Mapping) and e.get("deadline") is True]
+    return late if all(isinstance(i, int) and 0 <= i < n for i in late) else []
+
+
+def _merge_get_reward(reply: JsonDict, where: Sequence[int], again: Any, url: str) -> None:
+    """Puts the answers of samples sent again to /get_reward in their places in the first reply."""
+    try:
+        for j, i in enumerate(where):
+            reply["rewards"][i] = again["rewards"][j]
+            reply["scores"][i] = again["scores"][j]
+            for name, values in reply["extra_logs"].items():
+                values[i] = again["extra_logs"][name][j]
+        kept = [e for e in reply["errors"] if e.get("index") not in where]
+        reply["errors"] = kept + [dict(e, index=where[e["index"]]) for e in again["errors"]]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise GtalignRewardError(f"gtalign reward: unexpected /get_reward reply from {url}: {str(again)[:300]}") from None
+
+
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> JsonDict:
     """OpenRLHF's reward function file (``--reward.remote_url /path/to/gtalign_reward.py``): posts the
     samples to the server's ``/get_reward`` and returns its ``{rewards, scores, extra_logs}``.
 
     Pointing ``--reward.remote_url`` at ``http://HOST:PORT/get_reward`` does the same without Python.
-    A failed sample raises (OpenRLHF then has no reward for the rollout and stops, instead of a 0).
+    A sample the server's deadline overtook is sent again (within ``retries``); a failed sample raises
+    (OpenRLHF then has no reward for the rollout and stops, instead of a 0).
     """
-    reply = client(**kwargs).post(GET_REWARD_PATH, {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
+    c = client(**kwargs)
+
+    def ask(which: Sequence[int]) -> Any:
+        body = {"query": [queries[i] for i in which], "prompts": [prompts[i] for i in which], "labels": [labels[i] for i in which]}
+        return c.post(GET_REWARD_PATH, body)
+
+    reply = ask(range(len(queries)))
+    # Samples the server's deadline overtook are sent again (see _late): their judge calls go on there.
+    for _ in range(1, c.retries):
+        late = _late_get_reward(reply, len(queries))
+        if not late:
+            break
+        _merge_get_reward(reply, late, ask(late), c.url)
     errors = reply.get("errors") if isinstance(reply, dict) else None
     if errors:
         first = errors[0]

@@ -56,7 +56,9 @@ Endpoints:
 
 Training throughput: verl's reward loop and OpenRLHF 0.11 send one sample per request; the samples of
 concurrent requests are scored together in batches (--coalesce-batch, --coalesce-wait-ms), so a judge
-sees full batches. Every request is answered within --deadline.
+sees full batches. Every request is answered within --deadline, or within the X-Gtalign-Deadline-Ms
+header of a client that waits less (the Python adapters send 90% of their timeout); a sample not scored
+by then fails with "deadline": true and its judge call goes on, so that sending it again joins it.
 
 A failed sample is never a 0. With --on-judge-error skip (default) its reward is null, its entry in
 extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error fail the request fails:

@@ -62,3 +62,23 @@ export function readScoreBody(body: unknown, maxSamples: number): unknown[] {
   }
   return requireArray(obj, 'samples', maxSamples, (n) => tooManySamples(n, maxSamples));
 }
+
+/** The header in which a client says how long it waits for an answer (ms). */
+export const DEADLINE_HEADER = 'x-gtalign-deadline-ms';
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The client's own deadline (`x-gtalign-deadline-ms`, whole ms), or undefined without the header. A client
+ * that gives up sooner than the server's deadline (AReaL's reward call) gets its answer, with the
+ * unscored samples failed as over the deadline, before it leaves: leaving would cancel their judge calls.
+ */
+export function readDeadlineHeader(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^[1-9][0-9]*$/.test(text.trim())) {
+    throw badRequest(`header ${DEADLINE_HEADER} must be a whole number of ms above 0, got '${String(text)}'`);
+  }
+  const ms = Number(text.trim());
+  // Past what a timer can wait (about 24.8 days) it bounds nothing.
+  return ms <= MAX_TIMER_MS ? ms : undefined;
+}

@@ -25,9 +25,10 @@
  * Throughput (see coalesce.ts): samples of concurrent requests are gathered into shared batches (at most
  * `coalesce.maxBatch` samples, flushed after `coalesce.maxWaitMs`), since verl's reward loop and
  * OpenRLHF 0.11 send one sample per request. Deadline: every request is answered within `deadlineMs`
- * (default 170 s, under OpenRLHF's 180 s client timeout); a sample not scored by then is a failure naming
- * the deadline (under `fail`, the request is 504 `deadline_exceeded`), and its judge call goes on, so that
- * the trainer's retry finds the verdict in flight (or in the cache) instead of starting over.
+ * (default 170 s, under OpenRLHF's 180 s client timeout), or the client's own sooner one
+ * (`x-gtalign-deadline-ms`); a sample not scored by then is a failure naming the deadline (`deadline:
+ * true`; under `fail`, the request is 504 `deadline_exceeded`), and its judge call goes on, so that the
+ * trainer's retry finds the verdict in flight (or in the cache) instead of starting over.
  *
  * Look-ahead (`lookahead`, `gtalign reward serve --lookahead K`): every sample is scored by the
  * `LookaheadScorer` of src/eval/lookahead.ts, exactly as `gtalign reward score --lookahead K` scores it
@@ -65,7 +66,13 @@ import { HttpError } from './errors.js';
 import { createHandler, metricsRoute, type RequestContext, readJsonBody, sendJson } from './http.js';
 import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
-import { type OpenRlhfLabel, readGetRewardBody, readScoreBody } from './reward-request.js';
+import {
+  DEADLINE_HEADER,
+  type OpenRlhfLabel,
+  readDeadlineHeader,
+  readGetRewardBody,
+  readScoreBody,
+} from './reward-request.js';
 
 /**
  * The batch's scoring options, per request: `concurrency` is samples in flight per request (default 32;
@@ -381,7 +388,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
           maxBatch: options.coalesce?.maxBatch ?? DEFAULT_COALESCE.maxBatch,
           maxWaitMs: options.coalesce?.maxWaitMs ?? DEFAULT_COALESCE.maxWaitMs,
         };
-  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const serverDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const schedule = options.scheduler ?? timerScheduler;
   const coalescedSize = metrics.histogram(
     'gtalign_reward_coalesced_batch_samples',
@@ -486,20 +493,25 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
           onBatch: (n) => coalescedSize.observe(n),
         });
 
-  /** A failure for a sample the request's deadline overtook. */
-  function overDeadline(item: BatchItem): FailedResult {
+  /**
+   * A failure for a sample the request's deadline overtook. `deadline: true` tells a client that the
+   * sample's work goes on, so sending it again joins that work instead of paying for it twice.
+   */
+  function overDeadline(item: BatchItem, deadlineMs: number, whose: 'server' | 'client'): FailedResult {
+    const error: FailedResult['error'] & { deadline: true } = {
+      stage: 'judge',
+      reason: 'timeout',
+      deadline: true,
+      message:
+        lookahead === undefined
+          ? `not scored within the ${whose}'s deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`
+          : `not scored within the ${whose}'s deadline of ${deadlineMs / 1000} s (the look-ahead rollouts are behind: raise --lookahead-concurrency or send smaller batches); its rollout goes on, so a retry finds it`,
+    };
     return {
       id: item.id,
       line: item.line,
       ...('sample' in item ? { data_source: item.sample.data_source } : {}),
-      error: {
-        stage: 'judge',
-        reason: 'timeout',
-        message:
-          lookahead === undefined
-            ? `not scored within the server's deadline of ${deadlineMs / 1000} s (the judge is behind: raise --judge-concurrency or send smaller batches); its judge call goes on, so a retry finds the verdict`
-            : `not scored within the server's deadline of ${deadlineMs / 1000} s (the look-ahead rollouts are behind: raise --lookahead-concurrency or send smaller batches); its rollout goes on, so a retry finds it`,
-      },
+      error,
     };
   }
 
@@ -511,9 +523,15 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
   async function score(
     items: BatchItem[],
     endpoint: string,
-    client: AbortSignal,
+    ctx: RequestContext,
     prompts: ReadonlyArray<ChatMessage[] | undefined> = [],
   ): Promise<BatchResult[] | undefined> {
+    const client = ctx.signal;
+    // The sooner of the server's deadline and the client's own (see readDeadlineHeader).
+    const own = readDeadlineHeader(ctx.req.headers[DEADLINE_HEADER]);
+    const serverBound = serverDeadlineMs > 0 && Number.isFinite(serverDeadlineMs);
+    const clients = own !== undefined && (!serverBound || own < serverDeadlineMs);
+    const deadlineMs = clients ? own : serverDeadlineMs;
     batchSize.observe(items.length, { endpoint });
     const owner: Owner = { gone: false, listeners: new Set() };
     const leave = () => {
@@ -558,7 +576,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
         }
         if (r === 'deadline' || r === undefined) {
           late = true;
-          r = overDeadline(items[i]!);
+          r = overDeadline(items[i]!, deadlineMs, clients ? 'client' : 'server');
           deadlineTotal.inc();
           if (batchOptions.onJudgeError === 'fail') {
             failuresTotal.inc({ stage: 'judge' });
@@ -610,7 +628,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       lookahead === undefined
         ? []
         : items.map((it) => ('sample' in it ? samplePrompt(it.sample) : undefined));
-    const results = await score(items, '/get_reward', ctx.signal, prompts);
+    const results = await score(items, '/get_reward', ctx, prompts);
     if (results === undefined || ctx.signal.aborted) return;
     noteSamples(ctx, results);
     const rewards: Array<number | null> = [];
@@ -659,7 +677,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     // The CLI's own line reader, so that a record means exactly what it means in a JSONL file.
     const items = samples.map((s, i) => parseScoreValue(s, i + 1));
     const prompts = lookahead === undefined ? [] : samples.map(samplePrompt);
-    const results = await score(items, '/v1/reward/score', ctx.signal, prompts);
+    const results = await score(items, '/v1/reward/score', ctx, prompts);
     if (results === undefined || ctx.signal.aborted) return;
     noteSamples(ctx, results);
     let scored = 0;
