@@ -157,6 +157,7 @@ async function resolveOne(
   flags: Record<string, string | boolean | string[] | undefined>,
   ctx: Context,
   parent: { value: unknown; source: Source; key: string } | undefined,
+  valueAt: (key: string) => unknown = () => undefined,
 ): Promise<{ value: unknown; source: Source }> {
   const flag = s.flag === false ? undefined : flags[s.name];
   if (flag !== undefined) {
@@ -164,7 +165,7 @@ async function resolveOne(
     if (typeof flag === 'boolean') return { value: flag, source };
     return { value: await fromText(s, Array.isArray(flag) ? flag : [flag], source, ctx), source };
   }
-  const set = firstSet(ctx.env, s.env ?? []);
+  const set = s.envWhen === undefined || s.envWhen(valueAt) ? firstSet(ctx.env, s.env ?? []) : undefined;
   if (set !== undefined) {
     const source: Source = { kind: 'env', name: set.name };
     return { value: await fromText(s, [set.value], source, ctx), source };
@@ -214,13 +215,20 @@ async function resolveSettings(
       orThrow(s, { kind: 'file', path: file!.name }, raw, s.type.fromJson(raw));
   }
   const resolved = new Map<AnySetting, { value: unknown; source: Source }>();
-  // Object settings first: the settings inside them read from the object that won.
-  const nested = (s: AnySetting) => Number(parentOf(s, settings) !== undefined);
-  for (const s of [...settings].sort((a, b) => nested(a) - nested(b))) {
+  const byOwnKey = new Map(settings.map((s) => [s.key, s]));
+  const valueAt = (key: string) => {
+    const s = byOwnKey.get(key);
+    return s === undefined ? undefined : resolved.get(s)?.value;
+  };
+  // Object settings first: the settings inside them read from the object that won; settings whose
+  // variables depend on other values last.
+  const order = (s: AnySetting) =>
+    s.envWhen !== undefined ? 2 : parentOf(s, settings) !== undefined ? 1 : 0;
+  for (const s of [...settings].sort((a, b) => order(a) - order(b))) {
     const p = parentOf(s, settings);
     const at = p === undefined ? undefined : resolved.get(p)!;
     const parent = p === undefined || at === undefined ? undefined : { ...at, key: p.key };
-    resolved.set(s, await resolveOne(s, flags, ctx, parent));
+    resolved.set(s, await resolveOne(s, flags, ctx, parent, valueAt));
   }
   return { file: file?.name, resolved: settings.map((s) => resolved.get(s)!) };
 }

@@ -155,6 +155,25 @@ describe('chat: --max-tokens from each source, as the server receives it', () =>
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--backend openai needs --model NAME');
   });
+
+  it("serves the settings file's model when $GTALIGN_MODEL names a local file, and config show says so", async () => {
+    const file = await settings({
+      backend: { kind: 'openai', baseUrl: server.baseUrl, model: 'from-file', vendor: 'vllm' },
+    });
+    const env = { GTALIGN_CONFIG: file, GTALIGN_MODEL: '/models/x.gguf' };
+    const r = await cli(['chat', 'When?', '--json'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(server.requests[0]!.body!.model).toBe('from-file');
+    const model = await shown(['chat'], 'backend.model', env);
+    expect(model.value).toBe('from-file');
+    expect(model.source).toEqual({ kind: 'file', path: file });
+    // With the local backend the variable names the GGUF file, over the settings file.
+    expect((await shown(['chat'], 'backend.model', env, ['--backend', 'local'])).source).toEqual({
+      kind: 'env',
+      name: 'GTALIGN_MODEL',
+    });
+  });
 });
 
 describe('reward: --concurrency (judge calls in flight) from each source', () => {
@@ -413,6 +432,34 @@ describe('bad values name their source', () => {
     const u = await cli(['data', 'export', '--config', unknown]);
     expect(u.code).toBe(1);
     expect(u.stderr).toContain(`${unknown}: unknown key "data.format"; did you mean dataExport.format?`);
+  });
+
+  it('a server URL without a scheme is named as the flag, the variable or the key that gave it', async () => {
+    const flag = await cli([
+      'chat',
+      'When?',
+      '--backend',
+      'openai',
+      '--model',
+      'm',
+      '--base-url',
+      'localhost:8000',
+    ]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("gtalign chat: --base-url must be an http(s) URL, got 'localhost:8000'");
+    const env = await cli(['reward', 'score', '--input', 'x', '--judge-model', 'm'], {
+      GTALIGN_JUDGE_URL: 'localhost:8000',
+    });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain(
+      'gtalign reward score: GTALIGN_JUDGE_URL=localhost:8000: must be an http(s) URL',
+    );
+    const file = await settings({ serve: { upstreamUrl: 'localhost:8000' } });
+    const inFile = await cli(['serve', '--config', file]);
+    expect(inFile.code).toBe(1);
+    expect(inFile.stderr).toContain(
+      `gtalign serve: ${file}: serve.upstreamUrl: must be an http(s) URL, got "localhost:8000"`,
+    );
   });
 });
 
