@@ -38,6 +38,8 @@ export async function readJsonFile(path: string, name: string): Promise<unknown>
   } catch (err) {
     throw new ConfigError(`cannot read ${name}: ${readFailureReason(err)}`, source);
   }
+  // Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON (RFC 8259 §8.1).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
   } catch (err) {

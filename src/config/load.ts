@@ -41,6 +41,11 @@ export interface Loaded<V> {
   file: string | undefined;
 }
 
+/** A JSON value as the file has it; a number too large for a double (`1e999`) reads as Infinity, not null. */
+function asWritten(raw: unknown): string {
+  return typeof raw === 'number' && !Number.isFinite(raw) ? String(raw) : JSON.stringify(raw);
+}
+
 /** `unknown --rule 'x' (one of …)`, `--port must be …, got 'x'`, `GTALIGN_PORT=x: must be …`, `FILE: key: must be …`. */
 function message(
   s: AnySetting,
@@ -64,7 +69,7 @@ function message(
       return `${source.name}=${String(raw)}: ${issues ? fields('') : problem}`;
     case 'file':
       if (issues) return `${source.path}: ${fields(s.key)}`;
-      return `${source.path}: ${s.key}: ${problem}, got ${JSON.stringify(raw)}`;
+      return `${source.path}: ${s.key}: ${problem}, got ${asWritten(raw)}`;
     default:
       return `${s.key}: default ${problem}`;
   }
@@ -135,8 +140,13 @@ async function fromText(
 async function fromFile(s: AnySetting, raw: unknown, file: SettingsFile): Promise<unknown> {
   const source: Source = { kind: 'file', path: file.name };
   if (s.type.jsonFile && typeof raw === 'string') {
-    const data = await readJsonFile(resolve(file.dir, raw), `${file.name}: ${s.key}: ${raw}`);
-    return orThrow(s, source, raw, s.type.fromJson(data));
+    const name = `${file.name}: ${s.key}: ${raw}`;
+    const parsed = s.type.fromJson(await readJsonFile(resolve(file.dir, raw), name));
+    if (parsed.ok) return parsed.value;
+    // The problem is in the file the key names: its fields, not the settings file's keys.
+    const { problem, issues } = parsed;
+    const what = issues?.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
+    throw new ConfigError(`${name}: ${what ?? problem}`, source);
   }
   const value = orThrow(s, source, raw, s.type.fromJson(raw));
   if (!s.type.path || s.type.jsonFile) return value;

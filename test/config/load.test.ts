@@ -116,6 +116,11 @@ describe('the settings file', () => {
     expect(env.message).toBe('cannot read GTALIGN_CONFIG=gone.json: no such file');
   });
 
+  it('reads a file saved with a byte order mark', async () => {
+    await settingsFile('\uFEFF{"generation": {"maxTokens": 5}}');
+    expect((await load([])).values['max-tokens']).toBe(5);
+  });
+
   it('names the line and column of bad JSON', async () => {
     await settingsFile('{\n  "generation": {"maxTokens": 5,}\n}');
     expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: not valid JSON: .*line 2/);
@@ -246,6 +251,11 @@ describe('errors name where the bad value came from', () => {
     expect((await failure(load([]))).message).toBe(
       'gtalign.config.json: generation.maxTokens: must be a positive integer, got 1.5',
     );
+    // Too large for a double: JSON.parse makes it Infinity, which is not shown as null.
+    await settingsFile('{"generation": {"maxTokens": 1e999}}');
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: generation.maxTokens: must be a positive integer, got Infinity',
+    );
   });
 });
 
@@ -289,6 +299,14 @@ describe('the reward configuration', () => {
     expect((await failure(load(['--reward-config', join(cwd, 'none.json')]))).message).toMatch(
       /^cannot read --reward-config .*none\.json: no such file$/,
     );
+  });
+
+  it('names the weights file the settings file points to, and the field in it, for bad weights there', async () => {
+    await writeFile(join(cwd, 'weights.json'), JSON.stringify({ user: { answer: 'high' } }));
+    await settingsFile({ reward: 'weights.json' });
+    const err = await failure(load([]));
+    expect(err.message).toMatch(/^gtalign\.config\.json: reward: weights\.json: user\.answer: /);
+    expect(err.code).toBe('input');
   });
 });
 
