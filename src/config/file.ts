@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { ConfigError } from './errors.js';
+import { nearNames } from './near.js';
 import type { AnySetting } from './setting.js';
 import type { Source } from './source.js';
 
@@ -79,12 +80,13 @@ export function locateSettingsFile(
   return existsSync(path) ? { path, name: CONFIG_FILE_NAME, how: CONFIG_FILE_NAME } : undefined;
 }
 
-/** Known keys that end like `key`, for a "did you mean" after a misplaced or misspelt key. */
+/** Known keys that end like `key` (a misplaced key), else the keys `key` is a typo of, for a "did you mean". */
 function suggestions(key: string, known: readonly AnySetting[]): string[] {
   const last = key.split('.').at(-1)!.toLowerCase();
-  return known
+  const placed = known
     .filter((s) => s.key.split('.').at(-1)!.toLowerCase() === last && s.key !== key)
     .map((s) => s.key);
+  return placed.length > 0 ? placed : nearNames(key, [...new Set(known.map((s) => s.key))]);
 }
 
 /** A hint for a key that is unknown here but valid inside an object setting (reward weights at the top level). */

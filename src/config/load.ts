@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { type Env, firstSet } from './env.js';
 import { ConfigError } from './errors.js';
 import { locateSettingsFile, readJsonFile, readSettingsFile, type SettingsFile } from './file.js';
+import { nearNames } from './near.js';
 import { type AnySetting, defaultOf, type Group, setting, type ValuesOf } from './setting.js';
 import type { Source } from './source.js';
 import { type Parsed, path } from './value-types.js';
@@ -80,6 +81,14 @@ function orThrow<T>(s: AnySetting, source: Source, raw: unknown, parsed: Parsed<
   throw new ConfigError(message(s, source, raw, parsed), source);
 }
 
+/** `; did you mean --max-tokens?` after an unknown option that is a typo of one this command takes. */
+function typoHint(err: unknown, names: readonly string[]): string {
+  if ((err as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return '';
+  const given = /'--([^'=]+)/.exec((err as Error).message)?.[1];
+  const near = given === undefined ? [] : nearNames(given, names);
+  return near.length === 0 ? '' : `; did you mean ${near.map((n) => `--${n}`).join(' or ')}?`;
+}
+
 /** Reads the strict command line; its own errors (unknown option, missing value) name the option. */
 function readFlags(settings: readonly AnySetting[], args: readonly string[], allowPositionals: boolean) {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
@@ -94,7 +103,7 @@ function readFlags(settings: readonly AnySetting[], args: readonly string[], all
     return { flags: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (err) {
     const text = err instanceof Error ? err.message.replace(/\. To specify.*$/s, '') : String(err);
-    throw new ConfigError(text, { kind: 'flag' });
+    throw new ConfigError(`${text}${typoHint(err, Object.keys(options))}`, { kind: 'flag' });
   }
 }
 

@@ -133,7 +133,11 @@ describe('the settings file', () => {
       /^gtalign\.config\.json: unknown key "maxTokens"; did you mean generation\.maxTokens( or [\w.]+\.maxTokens)*\?$/,
     );
     await settingsFile({ judge: { timout: 5 } });
-    expect((await failure(load([]))).message).toBe('gtalign.config.json: unknown key "judge.timout"');
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: unknown key "judge.timout"; did you mean judge.timeout?',
+    );
+    await settingsFile({ judge: { frobnicate: 5 } });
+    expect((await failure(load([]))).message).toBe('gtalign.config.json: unknown key "judge.frobnicate"');
     await settingsFile({ generation: 5 });
     expect((await failure(load([]))).message).toBe(
       'gtalign.config.json: generation: must be an object of settings',
@@ -219,7 +223,14 @@ describe('errors name where the bad value came from', () => {
     expect((await failure(load(['--rule', 'nope']))).message).toMatch(
       /^unknown --rule 'nope' \(one of sum, /,
     );
-    expect((await failure(load(['--frobnicate']))).message).toMatch(/Unknown option '--frobnicate'/);
+    expect((await failure(load(['--frobnicate']))).message).toBe("Unknown option '--frobnicate'");
+    // A typo of a flag this command takes is named with the flag meant.
+    expect((await failure(load(['--max-token', '5']))).message).toBe(
+      "Unknown option '--max-token'; did you mean --max-tokens?",
+    );
+    expect((await failure(load(['--Port=80']))).message).toBe(
+      "Unknown option '--Port'; did you mean --port?",
+    );
   });
 
   it('a number in another base than 10 (which Number() would read)', async () => {
