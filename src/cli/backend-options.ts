@@ -65,8 +65,12 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
       ...(seed === undefined ? {} : { seed }),
     };
   }
-  if (givenAsFlag(loaded, 'context-size')) {
-    throw new UsageError('--context-size goes with --backend local (a server sets its own context)');
+  // The engine's own flags would be ignored by a server: name the one given.
+  for (const name of ['context-size', 'threads', 'gpu'] as const) {
+    if (givenAsFlag(loaded, name))
+      throw new UsageError(
+        `--${name} goes with --backend local (a server sets its own context, threads and GPU)`,
+      );
   }
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;

@@ -434,6 +434,25 @@ describe('bad values name their source', () => {
     expect(u.stderr).toContain(`${unknown}: unknown key "data.format"; did you mean dataExport.format?`);
   });
 
+  it("the local engine's flags with a server backend: usage error naming the flag, not ignored", async () => {
+    for (const flag of [['--threads', '4'], ['--gpu']]) {
+      const r = await cli([
+        'chat',
+        'When?',
+        '--backend',
+        'openai',
+        '--model',
+        'm',
+        '--base-url',
+        server.baseUrl,
+        ...flag,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`gtalign chat: ${flag[0]} goes with --backend local`);
+    }
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('a server URL without a scheme is named as the flag, the variable or the key that gave it', async () => {
     const flag = await cli([
       'chat',
