@@ -453,6 +453,12 @@ describe('bad values name their source', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
+    const r = await cli(['mcp', '--port', '9999']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gtalign mcp: --port goes with --transport http');
+  });
+
   it('a server URL without a scheme is named as the flag, the variable or the key that gave it', async () => {
     const flag = await cli([
       'chat',
