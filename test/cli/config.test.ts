@@ -384,6 +384,19 @@ describe('gtalign config show', () => {
     expect(r.stdout).not.toContain(key);
   });
 
+  it('takes --json and --config FILE before the command too, and names a group for what it is', async () => {
+    const file = await settings({ generation: { maxTokens: 77 } });
+    const r = await cli(['config', 'show', '--json', '--config', file, 'chat']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { command: string; settings: Shown[] };
+    expect(out.command).toBe('chat');
+    expect(out.settings.find((s) => s.key === 'generation.maxTokens')!.value).toBe(77);
+    const group = await cli(['config', 'show', 'eval']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain("'eval' is a group of commands: name one of 'eval run', 'eval score'");
+  });
+
   it('lists every setting of every command without a command', async () => {
     const r = await cli(['config', 'show', '--json']);
     expect(r.code).toBe(0);
