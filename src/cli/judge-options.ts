@@ -4,7 +4,7 @@
  */
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
-import type { LoadedOf } from '../config/load.js';
+import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
 import { describeSource, rank } from '../config/source.js';
@@ -74,7 +74,8 @@ export async function judgeSetup(
   if (v['judge-backend'] === 'local') {
     const file = v['judge-model'];
     if (file === undefined) throw new UsageError('--judge-backend local needs --judge-model FILE.gguf');
-    if (v['judge-url'] !== undefined) throw new UsageError('--judge-backend local takes no --judge-url');
+    // A judge URL from the settings file or the environment is the live judge's, for other runs: left aside.
+    if (givenAsFlag(loaded, 'judge-url')) throw new UsageError('--judge-backend local takes no --judge-url');
     // The judges' modules load only when a judge is used: an offline run starts without them.
     const { createLocalJudge } = await import('../reward/judge-local.js');
     const judge = await createLocalJudge({

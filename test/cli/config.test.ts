@@ -195,6 +195,19 @@ describe('reward: --concurrency (judge calls in flight) from each source', () =>
     expect([g.value, g.source.kind, g.flag]).toEqual([2, 'flag', '--concurrency']);
   });
 
+  it("leaves the settings file's judge URL aside for --judge-backend local; as a flag it is a usage error", async () => {
+    const file = await settings({ judge: { url: 'http://127.0.0.1:9/v1', model: 'Qwen/Qwen3-32B' } });
+    const model = join(dir, 'no-such-judge.gguf');
+    const args = ['reward', 'score', '--input', join(dir, 'none.jsonl'), '--judge-backend', 'local'];
+    const r = await cli([...args, '--judge-model', model], { GTALIGN_CONFIG: file });
+    expect(r.stderr).not.toContain('takes no --judge-url');
+    expect(r.stderr).toContain(`model file not found: ${model}`);
+    expect(r.code).toBe(1);
+    const flag = await cli([...args, '--judge-model', model, '--judge-url', 'http://127.0.0.1:9/v1']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--judge-backend local takes no --judge-url');
+  });
+
   it('scores with the judge mode and input the settings file gives', async () => {
     const input = join(dir, 'three.jsonl');
     const lines = readFileSync(join(REPO_ROOT, 'test/fixtures/reward-parity.jsonl'), 'utf8')
