@@ -13,6 +13,7 @@ import type { BACKEND } from '../config/settings/backend.js';
 import type { GENERATION } from '../config/settings/generation.js';
 import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/prompt.js';
 import type { STEERING } from '../config/settings/steering.js';
+import { settingAsGiven } from '../config/source.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
 import type { ProbeRecord } from '../llm/detect.js';
@@ -75,7 +76,9 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    throw new UsageError('--backend openai needs --model NAME (the served model)');
+    const openai = settingAsGiven('backend', 'backend.kind', loaded.sources.backend);
+    const what = openai === '--backend' ? '--backend openai' : `the openai backend (${openai})`;
+    throw new UsageError(`${what} needs --model NAME (the served model)`);
   }
   return {
     kind: 'openai',

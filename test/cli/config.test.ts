@@ -479,6 +479,29 @@ describe('bad values name their source', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('a conflict names the setting where it was given: the variable or the settings file and key, not a flag', async () => {
+    const env = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
+    const file = await settings({ sim: { turns: 3 } });
+    const raw = await cli([
+      'eval',
+      'run',
+      '--config',
+      file,
+      '--mode',
+      'raw',
+      '--data',
+      'x',
+      '--out',
+      'y',
+      '--judge',
+      'offline',
+    ]);
+    expect(raw.code).toBe(2);
+    expect(raw.stderr).toContain(`gtalign eval run: sim.turns in ${file} goes with --mode assistant`);
+  });
+
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
     const r = await cli(['mcp', '--port', '9999']);
     expect(r.code).toBe(2);
