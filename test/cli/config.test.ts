@@ -483,6 +483,13 @@ describe('bad values name their source', () => {
     const env = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
+    const judge = await cli(['reward', 'score', '--input', 'x'], {
+      GTALIGN_JUDGE_URL: 'http://127.0.0.1:9/v1',
+    });
+    expect(judge.code).toBe(2);
+    expect(judge.stderr).toContain('the judge URL ($GTALIGN_JUDGE_URL) needs --judge-model');
+    const local = await cli(['reward', 'score', '--input', 'x'], { GTALIGN_JUDGE_BACKEND: 'local' });
+    expect(local.stderr).toContain('the local judge ($GTALIGN_JUDGE_BACKEND) needs --judge-model FILE.gguf');
     const file = await settings({ sim: { turns: 3 } });
     const raw = await cli([
       'eval',
