@@ -127,6 +127,13 @@ interface Context {
   file: SettingsFile | undefined;
 }
 
+/** Bad content of the JSON file `name` (a weights file): its own fields are named, not settings keys. */
+function contentError(name: string, failure: Parsed<unknown> & { ok: false }): ConfigError {
+  const { problem, issues } = failure;
+  const what = issues?.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
+  return new ConfigError(`${name}: ${what ?? problem}`, { kind: 'file', path: name });
+}
+
 /** A text value from the command line or the environment. */
 async function fromText(
   s: AnySetting,
@@ -137,9 +144,10 @@ async function fromText(
   if (s.type.jsonFile) {
     const at = texts[0]!;
     const name = source.kind === 'flag' ? `--${s.name} ${at}` : `${(source as { name: string }).name}=${at}`;
-    const data = await readJsonFile(resolve(ctx.cwd, at), name);
-    const parsed = s.type.fromJson(data);
-    return parsed.ok ? parsed.value : orThrow(s, source, at, parsed);
+    const parsed = s.type.fromJson(await readJsonFile(resolve(ctx.cwd, at), name));
+    if (parsed.ok) return parsed.value;
+    // The path was fine; the file's content is bad input (exit 1), as when it cannot be read.
+    throw contentError(name, parsed);
   }
   if (s.type.multiple) return texts.flatMap((t) => orThrow(s, source, t, s.type.fromText(t)) as unknown[]);
   return orThrow(s, source, texts[0], s.type.fromText(texts[0]!));
@@ -152,10 +160,7 @@ async function fromFile(s: AnySetting, raw: unknown, file: SettingsFile): Promis
     const name = `${file.name}: ${s.key}: ${raw}`;
     const parsed = s.type.fromJson(await readJsonFile(resolve(file.dir, raw), name));
     if (parsed.ok) return parsed.value;
-    // The problem is in the file the key names: its fields, not the settings file's keys.
-    const { problem, issues } = parsed;
-    const what = issues?.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
-    throw new ConfigError(`${name}: ${what ?? problem}`, source);
+    throw contentError(name, parsed);
   }
   const value = orThrow(s, source, raw, s.type.fromJson(raw));
   if (!s.type.path || s.type.jsonFile) return value;

@@ -304,8 +304,13 @@ describe('the reward configuration', () => {
     await rm(join(cwd, 'gtalign.config.json'));
     const weights = join(cwd, 'bad.json');
     await writeFile(weights, '{"k": -1}');
-    expect((await failure(load(['--reward-config', weights]))).message).toMatch(
-      new RegExp(`^--reward-config ${weights}: k: `),
+    const bad = await failure(load(['--reward-config', weights]));
+    expect(bad.message).toMatch(new RegExp(`^--reward-config ${weights}: k: `));
+    // The flag named a file that is there; its content is bad input (exit 1), as a missing file is.
+    expect(bad.code).toBe('input');
+    await writeFile(weights, '[1]');
+    expect((await failure(load(['--reward-config', weights]))).message).toBe(
+      `--reward-config ${weights}: must be a JSON object`,
     );
     expect((await failure(load(['--reward-config', join(cwd, 'none.json')]))).message).toMatch(
       /^cannot read --reward-config .*none\.json: no such file$/,
