@@ -73,6 +73,15 @@ export async function main(args: string[], context: CommandContext = processCont
     return 0;
   }
   const entry = findCommand(argv);
+  if (!entry && argv[0]!.startsWith('-')) {
+    // Only --config may come before the command; anything else there is not a command's name.
+    const global = argv[0] === '--config' || argv[0]!.startsWith('--config=');
+    const problem = global
+      ? 'no command given (--config goes with one)'
+      : `unknown option '${argv[0]}' (a command's options go after its name)`;
+    ctx.stderr.write(`gtalign: ${problem}\n\n${mainHelp()}`);
+    return 2;
+  }
   if (!entry) {
     const group = COMMAND_ENTRIES.filter((c) => c.name.startsWith(`${argv[0]} `));
     if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {

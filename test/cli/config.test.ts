@@ -432,6 +432,22 @@ describe('gtalign config show', () => {
   });
 });
 
+describe('the command line before the command', () => {
+  it('says no command was given after --config, and names an option put before the command', async () => {
+    const file = await settings({});
+    for (const args of [['--config', file], ['--config']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^gtalign: no command given \(--config goes with one\)/);
+    }
+    const early = await cli(['--json', 'chat']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(
+      /^gtalign: unknown option '--json' \(a command's options go after its name\)/,
+    );
+  });
+});
+
 describe('bad values name their source', () => {
   it('a flag: usage error, exit 2', async () => {
     const r = await cli(['reward', 'score', '--input', 'x', '--judge', 'offline', '--concurrency', '0']);
