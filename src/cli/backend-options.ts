@@ -172,6 +172,8 @@ export async function createBackend(
 /** The steering and generation settings of one GTAlign turn (no I/O done yet). */
 export interface TurnFlags {
   policyRef: string;
+  /** Where the policy was named when not by --policy (`$GTALIGN_POLICY`, `steering.policy in FILE`), for its errors. */
+  policyFrom?: string;
   profileFile?: string;
   rule: SelectionRuleName;
   analysis: AnalysisMode;
@@ -228,6 +230,9 @@ export function turnFlags(
   return {
     ...promptChoice(loaded, command),
     policyRef: v.policy,
+    ...(loaded.sources.policy.kind === 'env' || loaded.sources.policy.kind === 'file'
+      ? { policyFrom: settingAsGiven('policy', 'steering.policy', loaded.sources.policy) }
+      : {}),
     ...(v.profile === undefined ? {} : { profileFile: v.profile }),
     rule: v.rule,
     analysis: v.analysis,
@@ -250,9 +255,15 @@ export interface LoadedSteering {
 
 /** Loads the policy (preset or file), the profile overrides and the trained prompt layout the settings name. */
 export async function loadSteering(
-  flags: Pick<TurnFlags, 'policyRef' | 'profileFile'> & Partial<Pick<TurnFlags, 'prompt' | 'promptFrom'>>,
+  flags: Pick<TurnFlags, 'policyRef' | 'profileFile' | 'policyFrom'> &
+    Partial<Pick<TurnFlags, 'prompt' | 'promptFrom'>>,
 ): Promise<LoadedSteering> {
-  const policy = await loadPolicy(flags.policyRef);
+  const policy = await loadPolicy(flags.policyRef).catch((err: unknown) => {
+    // A preset or file named by a variable or the settings file: say which, the user may not know it is set.
+    if (err instanceof SteeringError && flags.policyFrom !== undefined)
+      throw new InputError(`${flags.policyFrom}: ${err.message}`);
+    throw err;
+  });
   const promptTemplate =
     flags.prompt === 'trained' && flags.promptFrom !== undefined
       ? await loadPromptTemplate(flags.promptFrom)

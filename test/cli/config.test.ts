@@ -533,6 +533,16 @@ describe('bad values name their source', () => {
     expect(raw.stderr).toContain(`gtalign eval run: sim.turns in ${file} goes with --mode assistant`);
   });
 
+  it('a policy that cannot be loaded names the variable or the settings file and key that named it', async () => {
+    const env = await cli(['chat', 'When?'], { GTALIGN_POLICY: 'no-such-preset' });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain('gtalign chat: $GTALIGN_POLICY: unknown steering preset: "no-such-preset"');
+    const file = await settings({ steering: { policy: 'missing-policy.json' } });
+    const inFile = await cli(['chat', 'When?', '--config', file]);
+    expect(inFile.code).toBe(1);
+    expect(inFile.stderr).toContain(`gtalign chat: steering.policy in ${file}: cannot read steering file`);
+  });
+
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
     const r = await cli(['mcp', '--port', '9999']);
     expect(r.code).toBe(2);
