@@ -121,6 +121,15 @@ describe('the settings file', () => {
     expect((await load([])).values['max-tokens']).toBe(5);
   });
 
+  it('names the line and column of a comment, which JSON does not have', async () => {
+    await settingsFile('{\n  "generation": {"maxTokens": 5}\n  // "x": "a//b"\n}');
+    expect((await failure(load([]))).message).toMatch(
+      /^gtalign\.config\.json: not valid JSON: .* \(line 3, column 3: JSON has no comments\)$/,
+    );
+    await settingsFile('// settings\n{"generation": {"maxTokens": 5}}');
+    expect((await failure(load([]))).message).toMatch(/\(line 1, column 1: JSON has no comments\)$/);
+  });
+
   it('names the line and column of bad JSON', async () => {
     await settingsFile('{\n  "generation": {"maxTokens": 5,}\n}');
     expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: not valid JSON: .*line 2/);
