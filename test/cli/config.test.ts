@@ -440,6 +440,18 @@ describe('the command line before the command', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^gtalign: no command given \(--config goes with one\)/);
     }
+    // --config before the command stays before a `--` and gives way to a later --config.
+    const later = await settings({ generation: { maxTokens: 9 } });
+    const shownLater = await cli(['--config', file, 'config', 'show', 'chat', '--json', '--config', later]);
+    const maxTokens = (JSON.parse(shownLater.stdout) as { settings: Shown[] }).settings.find(
+      (s) => s.key === 'generation.maxTokens',
+    )!;
+    expect(maxTokens.source).toEqual({ kind: 'file', path: later });
+    const matrix = join(dir, 'matrix.json');
+    await writeFile(matrix, MATRIX);
+    const dashes = await cli(['--config', file, 'game', 'analyze', '--json', '--', matrix]);
+    expect(dashes.stderr).toBe('');
+    expect(dashes.code).toBe(0);
     const early = await cli(['--json', 'chat']);
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(
