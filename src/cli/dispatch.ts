@@ -93,7 +93,10 @@ export async function main(args: string[], context: CommandContext = processCont
   }
   const command = await entry.load();
   const rest = [...global, ...argv.slice(command.name.split(' ').length)];
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // After `--` every word is an argument (`gtalign chat -- -h` asks about "-h").
+  const end = rest.indexOf('--');
+  const options = end < 0 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
     ctx.stdout.write(command.help(ctx));
     return 0;
   }

@@ -452,6 +452,10 @@ describe('the command line before the command', () => {
     const dashes = await cli(['--config', file, 'game', 'analyze', '--json', '--', matrix]);
     expect(dashes.stderr).toBe('');
     expect(dashes.code).toBe(0);
+    // After `--`, --help is an argument (a file named so), not a request for help.
+    const word = await cli(['game', 'analyze', '--', '--help']);
+    expect(word.code).toBe(1);
+    expect(word.stderr).toContain('gtalign game analyze: cannot read --help: no such file');
     const early = await cli(['--json', 'chat']);
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(
