@@ -559,6 +559,33 @@ describe('bad values name their source', () => {
     expect(inFile.stderr).toContain(`gtalign chat: steering.policy in ${file}: cannot read steering file`);
   });
 
+  it('an empty --judge-model= or --upstream-model= names no model: not an internal error, not an empty name', async () => {
+    const args = [
+      'reward',
+      'score',
+      '--input',
+      'x',
+      '--judge-url',
+      'http://127.0.0.1:9/v1',
+      '--judge-vendor',
+      'vllm',
+    ];
+    const r = await cli([...args, '--judge-model=']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gtalign reward score: --judge-url needs --judge-model');
+    // serve: an empty --upstream-model= asks the upstream for its model, as no flag does.
+    const serve = await cli([
+      'serve',
+      '--upstream-url',
+      'http://127.0.0.1:9/v1',
+      '--upstream-model=',
+      '--port',
+      '0',
+    ]);
+    expect(serve.stderr).toContain("cannot list the upstream's models at http://127.0.0.1:9/v1/models");
+    expect(serve.code).toBe(1);
+  });
+
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
     const r = await cli(['mcp', '--port', '9999']);
     expect(r.code).toBe(2);
