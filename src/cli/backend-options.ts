@@ -76,8 +76,11 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    const openai = settingAsGiven('backend', 'backend.kind', loaded.sources.backend);
-    const what = openai === '--backend' ? '--backend openai' : `the openai backend (${openai})`;
+    const from = loaded.sources.backend;
+    const what =
+      from.kind === 'env' || from.kind === 'file'
+        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', from)})`
+        : '--backend openai';
     throw new UsageError(`${what} needs --model NAME (the served model)`);
   }
   return {

@@ -71,10 +71,8 @@ export async function judgeSetup(
   if (offline(loaded)) {
     return { judge: undefined, close: nothing, description: { kind: 'offline' }, onJudgeError, mathCheck };
   }
-  // `--judge-model=` (or "" in the file) names no model: as if not given, not an empty name sent on.
-  const judgeModel = v['judge-model'] === '' ? undefined : v['judge-model'];
   if (v['judge-backend'] === 'local') {
-    const file = judgeModel;
+    const file = v['judge-model'];
     if (file === undefined) {
       const local = settingAsGiven('judge-backend', 'judge.backend', loaded.sources['judge-backend']);
       const what = local === '--judge-backend' ? '--judge-backend local' : `the local judge (${local})`;
@@ -111,7 +109,7 @@ export async function judgeSetup(
       'choose the verdicts: --judge offline (verdicts in the input) or --judge-url URL --judge-model NAME',
     );
   }
-  const model = judgeModel;
+  const model = v['judge-model'];
   if (model === undefined) {
     const url = settingAsGiven('judge-url', 'judge.url', loaded.sources['judge-url']);
     throw new UsageError(`${url === '--judge-url' ? url : `the judge URL (${url})`} needs --judge-model`);

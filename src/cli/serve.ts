@@ -113,11 +113,10 @@ async function upstreamChoice(loaded: Settings, seed: number | undefined): Promi
         ? undefined
         : v['base-url'];
   if (baseUrl === undefined) throw new UsageError('give the upstream: --upstream-url URL');
-  // $GTALIGN_MODEL names a local file, never the upstream's model; an empty name names none.
-  const named = (name: string | undefined) => (name === '' ? undefined : name);
+  // $GTALIGN_MODEL names a local file, never the upstream's model.
   const model =
-    named(v['upstream-model']) ??
-    (sources.model.kind === 'env' ? undefined : named(v.model)) ??
+    v['upstream-model'] ??
+    (sources.model.kind === 'env' ? undefined : v.model) ??
     (await discoverModel(baseUrl, v['api-key']));
   const values = { ...v, backend: 'openai' as const, 'base-url': baseUrl, model };
   return backendChoice({ values, sources: { ...sources, model: { kind: 'flag' } } }, seed);

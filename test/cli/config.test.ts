@@ -559,7 +559,7 @@ describe('bad values name their source', () => {
     expect(inFile.stderr).toContain(`gtalign chat: steering.policy in ${file}: cannot read steering file`);
   });
 
-  it('an empty --judge-model= or --upstream-model= names no model: not an internal error, not an empty name', async () => {
+  it('an empty model name (--judge-model=, --policy-model=, "" in the file) is refused, not an internal error', async () => {
     const args = [
       'reward',
       'score',
@@ -572,18 +572,15 @@ describe('bad values name their source', () => {
     ];
     const r = await cli([...args, '--judge-model=']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('gtalign reward score: --judge-url needs --judge-model');
-    // serve: an empty --upstream-model= asks the upstream for its model, as no flag does.
-    const serve = await cli([
-      'serve',
-      '--upstream-url',
-      'http://127.0.0.1:9/v1',
-      '--upstream-model=',
-      '--port',
-      '0',
-    ]);
-    expect(serve.stderr).toContain("cannot list the upstream's models at http://127.0.0.1:9/v1/models");
-    expect(serve.code).toBe(1);
+    expect(r.stderr).toContain("gtalign reward score: --judge-model must not be empty, got ''");
+    const lookahead = ['--judge-model', 'm', '--lookahead', '1', '--policy-url', 'http://127.0.0.1:9/v1'];
+    const p = await cli([...args, ...lookahead, '--policy-model=']);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toContain("--policy-model must not be empty, got ''");
+    const file = await settings({ judge: { model: '' } });
+    const f = await cli([...args, '--config', file]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain(`${file}: judge.model: must not be empty, got ""`);
   });
 
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {

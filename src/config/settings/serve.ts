@@ -1,6 +1,6 @@
 /** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
 import { group, setting } from '../setting.js';
-import { httpUrl, integer, oneOf, path, positiveInt, text } from '../value-types.js';
+import { httpUrl, integer, modelName, oneOf, path, positiveInt, text } from '../value-types.js';
 
 export const UPSTREAM_URL = setting({
   name: 'upstream-url',
@@ -13,7 +13,7 @@ export const UPSTREAM_URL = setting({
 export const UPSTREAM_MODEL = setting({
   name: 'upstream-model',
   key: 'serve.upstreamModel',
-  type: text(),
+  type: modelName(),
   arg: 'NAME',
   help: 'its model name',
   defaultText: 'the first one its /v1/models lists',

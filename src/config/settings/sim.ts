@@ -7,12 +7,12 @@ import { group, setting } from '../setting.js';
 import {
   httpUrl,
   integer,
+  modelName,
   nameOrPath,
   number,
   oneOf,
   path,
   positiveInt,
-  text,
   texts,
 } from '../value-types.js';
 import { VENDOR_CHOICES } from './backend.js';
@@ -60,7 +60,7 @@ export const USER_BACKEND = setting({
 export const USER_MODEL = setting({
   name: 'user-model',
   key: 'sim.model',
-  type: text(),
+  type: modelName(),
   arg: 'PATH|NAME',
   help: "local: a GGUF file; openai: the served model's name",
   defaultText: 'the assistant model',
@@ -198,7 +198,7 @@ export const POLICY_URL = setting({
 export const POLICY_MODEL = setting({
   name: 'policy-model',
   key: 'lookahead.policyModel',
-  type: text(),
+  type: modelName(),
   arg: 'NAME',
   help: "the policy's served model name",
 });
