@@ -433,7 +433,7 @@ describe('gtalign config show', () => {
 });
 
 describe('the command line before the command', () => {
-  it('says no command was given after --config, and names an option put before the command', async () => {
+  it("the words around the command: --config before it (alone, with '--', with a later --config), another option before it, --help after '--'", async () => {
     const file = await settings({});
     for (const args of [['--config', file], ['--config']]) {
       const r = await cli(args);
