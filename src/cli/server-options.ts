@@ -16,6 +16,8 @@ export interface ServerSetup {
   maxBodyBytes: number;
   /** `--access-log`: a file, or `-` for stdout. */
   accessLog: string | undefined;
+  /** How its errors name the access log: `--access-log`, or `server.accessLog in FILE`. */
+  accessLogGiven: string;
 }
 
 /** The server settings, checked: a key variable that is empty, or an open interface without keys, is refused. */
@@ -47,6 +49,7 @@ export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env):
     apiKeys,
     maxBodyBytes: v['max-body-bytes'],
     accessLog: v['access-log'] === '' ? undefined : v['access-log'],
+    accessLogGiven: settingAsGiven('access-log', 'server.accessLog', sources['access-log']),
   };
 }
 
@@ -59,7 +62,7 @@ export async function openServerAccessLog(
   try {
     return await openAccessLog(server.accessLog, ctx.stdout, (line) => ctx.stderr.write(`${line}\n`));
   } catch (err) {
-    throw new InputError(`--access-log ${(err as Error).message}`);
+    throw new InputError(`${server.accessLogGiven}: ${(err as Error).message}`);
   }
 }
 

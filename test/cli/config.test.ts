@@ -530,6 +530,10 @@ describe('bad values name their source', () => {
     expect(noKeys.stderr).toContain(
       `api-key-env NO_SUCH_KEYS (from server.apiKeyEnv in ${keys}): the variable is unset`,
     );
+    const log = await settings({ server: { accessLog: join(dir, 'no-such-folder', 'access.log') } });
+    const badLog = await cli(['reward', 'serve', '--judge', 'offline', '--port', '0', '--config', log]);
+    expect(badLog.code).toBe(1);
+    expect(badLog.stderr).toContain(`gtalign reward serve: server.accessLog in ${log}: cannot open`);
     const file = await settings({ sim: { turns: 3 } });
     const raw = await cli([
       'eval',
