@@ -587,6 +587,17 @@ describe('bad values name their source', () => {
     expect(f.stderr).toContain(`${file}: judge.model: must not be empty, got ""`);
   });
 
+  it("eval sweep leaves the settings file's eval.mode raw (eval run's) aside; as a flag it is a usage error", async () => {
+    const file = await settings({ eval: { mode: 'raw' } });
+    const args = ['eval', 'sweep', '--data', 'x', '--out', join(dir, 'sweep'), '--judge', 'offline'];
+    const fromFile = await cli([...args, '--config', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toContain('--policy-param NAME=FROM:TO:STEPS is required');
+    const flag = await cli([...args, '--mode', 'raw']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--mode raw has none');
+  });
+
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
     const r = await cli(['mcp', '--port', '9999']);
     expect(r.code).toBe(2);
