@@ -30,7 +30,16 @@ import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
 export type BackendChoice =
-  | { kind: 'local'; model?: string; threads: number; gpu: boolean; contextSize?: number; seed?: number }
+  | {
+      kind: 'local';
+      model?: string;
+      /** Where the model path came from when not --model (`$GTALIGN_MODEL`, `backend.model in FILE`), for its errors. */
+      modelGiven?: string;
+      threads: number;
+      gpu: boolean;
+      contextSize?: number;
+      seed?: number;
+    }
   | {
       kind: 'openai';
       baseUrl: string;
@@ -57,9 +66,13 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
     ) {
       throw new UsageError('--base-url, --vendor and --keep-thinking go with --backend openai');
     }
+    const from = loaded.sources.model;
     return {
       kind: 'local',
       ...(v.model === undefined || v.model === '' ? {} : { model: v.model }),
+      ...(from.kind === 'env' || from.kind === 'file'
+        ? { modelGiven: settingAsGiven('model', 'backend.model', from) }
+        : {}),
       threads: v.threads,
       gpu: v.gpu,
       ...(v['context-size'] === undefined ? {} : { contextSize: v['context-size'] }),
@@ -141,6 +154,11 @@ export async function createBackend(
       gpu: choice.gpu ? 'auto' : false,
       ...(choice.contextSize === undefined ? {} : { contextSize: choice.contextSize }),
       ...(choice.seed === undefined ? {} : { seed: choice.seed }),
+    }).catch((err: unknown) => {
+      // A path that cannot be opened, named by a variable or the settings file: say which.
+      if (choice.modelGiven !== undefined && err instanceof ChatModelError && err.message.includes(path))
+        throw new ChatModelError(`${choice.modelGiven}: ${err.message}`, err.details);
+      throw err;
     });
     // A run made with the offline model says so in its config.json.
     const random = model.randomWeights === true ? { randomWeights: true as const } : {};

@@ -598,6 +598,20 @@ describe('bad values name their source', () => {
     expect(flag.stderr).toContain('--mode raw has none');
   });
 
+  it('a local model file that cannot be opened names $GTALIGN_MODEL or the settings file that gave it', async () => {
+    const missing = join(dir, 'no-such-model.gguf');
+    const env = await cli(['chat', 'When?'], { GTALIGN_MODEL: missing });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain(`gtalign chat: $GTALIGN_MODEL: model file not found: ${missing}`);
+    const file = await settings({ backend: { model: missing } });
+    const inFile = await cli(['chat', 'When?', '--config', file]);
+    expect(inFile.stderr).toContain(
+      `gtalign chat: backend.model in ${file}: model file not found: ${missing}`,
+    );
+    const flag = await cli(['chat', 'When?', '--model', missing]);
+    expect(flag.stderr).toContain(`gtalign chat: model file not found: ${missing}`);
+  });
+
   it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
     const r = await cli(['mcp', '--port', '9999']);
     expect(r.code).toBe(2);
