@@ -13,6 +13,7 @@ import type { BACKEND } from '../config/settings/backend.js';
 import type { GENERATION } from '../config/settings/generation.js';
 import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/prompt.js';
 import type { STEERING } from '../config/settings/steering.js';
+import { settingAsGiven } from '../config/source.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
 import type { ProbeRecord } from '../llm/detect.js';
@@ -29,7 +30,16 @@ import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
 export type BackendChoice =
-  | { kind: 'local'; model?: string; threads: number; gpu: boolean; contextSize?: number; seed?: number }
+  | {
+      kind: 'local';
+      model?: string;
+      /** Where the model path came from when not --model (`$GTALIGN_MODEL`, `backend.model in FILE`), for its errors. */
+      modelGiven?: string;
+      threads: number;
+      gpu: boolean;
+      contextSize?: number;
+      seed?: number;
+    }
   | {
       kind: 'openai';
       baseUrl: string;
@@ -56,22 +66,35 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
     ) {
       throw new UsageError('--base-url, --vendor and --keep-thinking go with --backend openai');
     }
+    const from = loaded.sources.model;
     return {
       kind: 'local',
       ...(v.model === undefined || v.model === '' ? {} : { model: v.model }),
+      ...(from.kind === 'env' || from.kind === 'file'
+        ? { modelGiven: settingAsGiven('model', 'backend.model', from) }
+        : {}),
       threads: v.threads,
       gpu: v.gpu,
       ...(v['context-size'] === undefined ? {} : { contextSize: v['context-size'] }),
       ...(seed === undefined ? {} : { seed }),
     };
   }
-  if (givenAsFlag(loaded, 'context-size')) {
-    throw new UsageError('--context-size goes with --backend local (a server sets its own context)');
+  // The engine's own flags would be ignored by a server: name the one given.
+  for (const name of ['context-size', 'threads', 'gpu'] as const) {
+    if (givenAsFlag(loaded, name))
+      throw new UsageError(
+        `--${name} goes with --backend local (a server sets its own context, threads and GPU)`,
+      );
   }
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    throw new UsageError('--backend openai needs --model NAME (the served model)');
+    const from = loaded.sources.backend;
+    const what =
+      from.kind === 'env' || from.kind === 'file'
+        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', from)})`
+        : '--backend openai';
+    throw new UsageError(`${what} needs --model NAME (the served model)`);
   }
   return {
     kind: 'openai',
@@ -131,6 +154,11 @@ export async function createBackend(
       gpu: choice.gpu ? 'auto' : false,
       ...(choice.contextSize === undefined ? {} : { contextSize: choice.contextSize }),
       ...(choice.seed === undefined ? {} : { seed: choice.seed }),
+    }).catch((err: unknown) => {
+      // A path that cannot be opened, named by a variable or the settings file: say which.
+      if (choice.modelGiven !== undefined && err instanceof ChatModelError && err.message.includes(path))
+        throw new ChatModelError(`${choice.modelGiven}: ${err.message}`, err.details);
+      throw err;
     });
     // A run made with the offline model says so in its config.json.
     const random = model.randomWeights === true ? { randomWeights: true as const } : {};
@@ -165,6 +193,8 @@ export async function createBackend(
 /** The steering and generation settings of one GTAlign turn (no I/O done yet). */
 export interface TurnFlags {
   policyRef: string;
+  /** Where the policy was named when not by --policy (`$GTALIGN_POLICY`, `steering.policy in FILE`), for its errors. */
+  policyFrom?: string;
   profileFile?: string;
   rule: SelectionRuleName;
   analysis: AnalysisMode;
@@ -221,6 +251,9 @@ export function turnFlags(
   return {
     ...promptChoice(loaded, command),
     policyRef: v.policy,
+    ...(loaded.sources.policy.kind === 'env' || loaded.sources.policy.kind === 'file'
+      ? { policyFrom: settingAsGiven('policy', 'steering.policy', loaded.sources.policy) }
+      : {}),
     ...(v.profile === undefined ? {} : { profileFile: v.profile }),
     rule: v.rule,
     analysis: v.analysis,
@@ -243,9 +276,15 @@ export interface LoadedSteering {
 
 /** Loads the policy (preset or file), the profile overrides and the trained prompt layout the settings name. */
 export async function loadSteering(
-  flags: Pick<TurnFlags, 'policyRef' | 'profileFile'> & Partial<Pick<TurnFlags, 'prompt' | 'promptFrom'>>,
+  flags: Pick<TurnFlags, 'policyRef' | 'profileFile' | 'policyFrom'> &
+    Partial<Pick<TurnFlags, 'prompt' | 'promptFrom'>>,
 ): Promise<LoadedSteering> {
-  const policy = await loadPolicy(flags.policyRef);
+  const policy = await loadPolicy(flags.policyRef).catch((err: unknown) => {
+    // A preset or file named by a variable or the settings file: say which, the user may not know it is set.
+    if (err instanceof SteeringError && flags.policyFrom !== undefined)
+      throw new InputError(`${flags.policyFrom}: ${err.message}`);
+    throw err;
+  });
   const promptTemplate =
     flags.prompt === 'trained' && flags.promptFrom !== undefined
       ? await loadPromptTemplate(flags.promptFrom)

@@ -44,6 +44,26 @@ function textOf(sections: Array<{ title: string; settings: ShownSetting[] }>): s
     .join('\n\n');
 }
 
+/** The options of this command and --config FILE at the start of `args`, before any command's name. */
+function leadingOptions(args: readonly string[]): string[] {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i]!;
+    if (a === '--json' || a.startsWith('--config=')) i += 1;
+    else if (a === '--config' && i + 1 < args.length) i += 2;
+    else break;
+  }
+  return args.slice(0, i);
+}
+
+/** `unknown command 'x'`, or for a group's first word, the group's commands. */
+function unknownCommand(word: string, commands: readonly Command[]): string {
+  const inGroup = commands.filter((c) => c.name.startsWith(`${word} `)).map((c) => `'${c.name}'`);
+  return inGroup.length > 0
+    ? `'${word}' is a group of commands: name one of ${inGroup.join(', ')}`
+    : `unknown command '${word}'`;
+}
+
 /** `gtalign config show`; it looks commands up in `commands`, the CLI's list. */
 export function configShowCommand(commands: readonly Command[]): Command {
   return {
@@ -52,16 +72,19 @@ export function configShowCommand(commands: readonly Command[]): Command {
     help: (ctx) =>
       `Usage: gtalign config show [COMMAND…] [--json] [COMMAND's options]\n\n${ABOUT}\n\n${optionsHelp(SETTINGS, ctx.env)}`,
     async run(args: string[], ctx: CommandContext) {
-      const target = commands.find((c) => c.name.split(' ').every((w, i) => args[i] === w));
-      const rest = args.slice(target === undefined ? 0 : target.name.split(' ').length);
+      // --json and --config FILE may also come before the command (`config show --json chat`).
+      const lead = leadingOptions(args);
+      const after = args.slice(lead.length);
+      const target = commands.find((c) => c.name.split(' ').every((w, i) => after[i] === w));
+      const rest = [...lead, ...after.slice(target === undefined ? 0 : target.name.split(' ').length)];
       const json = rest.includes('--json');
       const forward = rest.filter((a) => a !== '--json');
       let groups: readonly Group[];
       let lookup: Lookup;
       let file: string | undefined;
       if (target === undefined) {
-        const word = forward[0];
-        if (word !== undefined && !word.startsWith('-')) throw new UsageError(`unknown command '${word}'`);
+        const word = after[0];
+        if (word !== undefined && !word.startsWith('-')) throw new UsageError(unknownCommand(word, commands));
         try {
           const loaded = await loadByKey(ALL_SETTINGS, {
             args: forward,

@@ -26,16 +26,14 @@ function mainHelp(): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `--config FILE` (or `--config=FILE`) before the command goes after it, where every command reads it. */
-function moveGlobalOptions(argv: readonly string[]): string[] {
-  const front: string[] = [];
+/**
+ * `--config FILE` (or `--config=FILE`) before the command, split off: it goes right after the command's
+ * name, where every command reads it (before a `--`, and before a later --config, which wins).
+ */
+function splitGlobalOptions(args: readonly string[]): { global: string[]; argv: string[] } {
   let i = 0;
-  while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) {
-    const take = argv[i] === '--config' ? 2 : 1;
-    front.push(...argv.slice(i, i + take));
-    i += take;
-  }
-  return front.length === 0 ? [...argv] : [...argv.slice(i), ...front];
+  while (args[i] === '--config' || args[i]?.startsWith('--config=')) i += args[i] === '--config' ? 2 : 1;
+  return { global: args.slice(0, i), argv: args.slice(i) };
 }
 
 /** The context of the running process: its environment, folder and standard streams. */
@@ -63,7 +61,11 @@ export function processContext(): CommandContext {
  */
 export async function main(args: string[], context: CommandContext = processContext()): Promise<number> {
   const ctx = guardContext(context);
-  const argv = moveGlobalOptions(args);
+  const { global, argv } = splitGlobalOptions(args);
+  if (argv.length === 0 && global.length > 0) {
+    ctx.stderr.write(`gtalign: no command given (--config goes with one)\n\n${mainHelp()}`);
+    return 2;
+  }
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     ctx.stdout.write(mainHelp());
     return argv.length === 0 ? 2 : 0;
@@ -73,6 +75,13 @@ export async function main(args: string[], context: CommandContext = processCont
     return 0;
   }
   const entry = findCommand(argv);
+  if (!entry && argv[0]!.startsWith('-')) {
+    // Only --config may come before the command; anything else there is not a command's name.
+    ctx.stderr.write(
+      `gtalign: unknown option '${argv[0]}' (a command's options go after its name)\n\n${mainHelp()}`,
+    );
+    return 2;
+  }
   if (!entry) {
     const group = COMMAND_ENTRIES.filter((c) => c.name.startsWith(`${argv[0]} `));
     if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {
@@ -83,8 +92,11 @@ export async function main(args: string[], context: CommandContext = processCont
     return 2;
   }
   const command = await entry.load();
-  const rest = argv.slice(command.name.split(' ').length);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const rest = [...global, ...argv.slice(command.name.split(' ').length)];
+  // After `--` every word is an argument (`gtalign chat -- -h` asks about "-h").
+  const end = rest.indexOf('--');
+  const options = end < 0 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
     ctx.stdout.write(command.help(ctx));
     return 0;
   }

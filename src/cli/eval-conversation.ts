@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Env } from '../config/env.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import { SIM } from '../config/settings/sim.js';
+import { settingAsGiven } from '../config/source.js';
 import type { DatasetRow } from '../data/row.js';
 import { conversationTable } from '../eval/conversation-metrics.js';
 import {
@@ -56,8 +57,10 @@ export function checkSimFlags(loaded: SimLoaded, mode: Mode): void {
     if (given.length > 0) throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} go with --turns N`);
     return;
   }
-  if (mode === 'raw')
-    throw new UsageError('--turns goes with --mode assistant (a GTAlign turn per assistant turn)');
+  if (mode === 'raw') {
+    const turns = settingAsGiven('turns', 'sim.turns', loaded.sources.turns);
+    throw new UsageError(`${turns} goes with --mode assistant (a GTAlign turn per assistant turn)`);
+  }
 }
 
 /** One conversation evaluation: where it goes and what it runs (a sweep point, or the run of `eval run`). */

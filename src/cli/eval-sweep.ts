@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { givenAsFlag } from '../config/load.js';
 import { describedAs, group, withDefault } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { MODE, POLICY_PARAM, RUN } from '../config/settings/eval.js';
@@ -121,9 +122,10 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
   async run(loaded, ctx) {
     const { values } = loaded;
     const flags = runFlags(loaded, values['judge-concurrency'], loaded.positionals);
-    const { mode } = values;
-    if (mode === 'raw')
+    // A sweep runs assistant turns only; `raw` from the settings file or the environment is eval run's.
+    if (values.mode === 'raw' && givenAsFlag(loaded, 'mode'))
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
+    const mode = 'assistant' as const;
     checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);

@@ -4,10 +4,10 @@
  */
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
-import type { LoadedOf } from '../config/load.js';
+import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
-import { describeSource, rank } from '../config/source.js';
+import { describeSource, rank, settingAsGiven } from '../config/source.js';
 
 import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
@@ -73,8 +73,13 @@ export async function judgeSetup(
   }
   if (v['judge-backend'] === 'local') {
     const file = v['judge-model'];
-    if (file === undefined) throw new UsageError('--judge-backend local needs --judge-model FILE.gguf');
-    if (v['judge-url'] !== undefined) throw new UsageError('--judge-backend local takes no --judge-url');
+    if (file === undefined) {
+      const local = settingAsGiven('judge-backend', 'judge.backend', loaded.sources['judge-backend']);
+      const what = local === '--judge-backend' ? '--judge-backend local' : `the local judge (${local})`;
+      throw new UsageError(`${what} needs --judge-model FILE.gguf`);
+    }
+    // A judge URL from the settings file or the environment is the live judge's, for other runs: left aside.
+    if (givenAsFlag(loaded, 'judge-url')) throw new UsageError('--judge-backend local takes no --judge-url');
     // The judges' modules load only when a judge is used: an offline run starts without them.
     const { createLocalJudge } = await import('../reward/judge-local.js');
     const judge = await createLocalJudge({
@@ -105,7 +110,10 @@ export async function judgeSetup(
     );
   }
   const model = v['judge-model'];
-  if (model === undefined) throw new UsageError('--judge-url needs --judge-model');
+  if (model === undefined) {
+    const url = settingAsGiven('judge-url', 'judge.url', loaded.sources['judge-url']);
+    throw new UsageError(`${url === '--judge-url' ? url : `the judge URL (${url})`} needs --judge-model`);
+  }
   const given = v['judge-vendor'];
   const [{ createJudge }, { resolveApiKey: resolveJudgeKey }, { detectVendorForRun }] = await Promise.all([
     import('../reward/judge.js'),

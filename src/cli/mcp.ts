@@ -4,6 +4,7 @@
  * solver, steering and reward tools work with no model at all. The MCP SDK is loaded only here, when the
  * command runs.
  */
+import { givenAsFlag } from '../config/load.js';
 import { group } from '../config/setting.js';
 import { BACKEND } from '../config/settings/backend.js';
 import { GENERATION } from '../config/settings/generation.js';
@@ -19,7 +20,7 @@ import {
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { InputError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 import { serveUntilSignal } from './server-options.js';
 
 const SETTINGS = [BACKEND, STEERING, PROMPT_SETTINGS, GENERATION, group('MCP', MCP_SETTINGS)] as const;
@@ -42,6 +43,9 @@ created at their first call.`,
   settings: SETTINGS,
   async run(loaded, ctx) {
     const { values } = loaded;
+    // On stdio no port is opened: a --port there would be ignored while the client tries it.
+    if (values.transport === 'stdio' && givenAsFlag(loaded, 'port'))
+      throw new UsageError('--port goes with --transport http (stdio opens no port)');
     const turn = turnFlags(loaded);
     const choice = backendChoice(loaded, turn.seed);
     let steering: Awaited<ReturnType<typeof loadSteering>>;

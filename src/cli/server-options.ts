@@ -2,6 +2,7 @@
 import type { Env } from '../config/env.js';
 import type { LoadedOf } from '../config/load.js';
 import type { SERVER_SETTINGS } from '../config/settings/server.js';
+import { settingAsGiven } from '../config/source.js';
 import { type AccessLog, openAccessLog } from '../server/access-log.js';
 import { keysFromEnv } from '../server/auth.js';
 import { isLoopback, type RunningServer } from '../server/listen.js';
@@ -15,24 +16,31 @@ export interface ServerSetup {
   maxBodyBytes: number;
   /** `--access-log`: a file, or `-` for stdout. */
   accessLog: string | undefined;
+  /** How its errors name the access log: `--access-log`, or `server.accessLog in FILE`. */
+  accessLogGiven: string;
 }
 
 /** The server settings, checked: a key variable that is empty, or an open interface without keys, is refused. */
 export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env): ServerSetup {
-  const v = loaded.values;
+  const { values: v, sources } = loaded;
+  // `--host H`, or `host H (from $GTALIGN_HOST)` when no flag gave it.
+  const given = (name: 'host' | 'api-key-env', key: string, value: string) =>
+    sources[name].kind === 'flag'
+      ? `--${name} ${value}`
+      : `${name} ${value} (from ${settingAsGiven(name, key, sources[name])})`;
   let apiKeys: string[] = [];
   const keyEnv = v['api-key-env'];
   if (keyEnv !== undefined) {
     apiKeys = keysFromEnv(keyEnv, env);
     if (apiKeys.length === 0) {
       throw new UsageError(
-        `--api-key-env ${keyEnv}: the variable is unset or empty; refusing to start without keys`,
+        `${given('api-key-env', 'server.apiKeyEnv', keyEnv)}: the variable is unset or empty; refusing to start without keys`,
       );
     }
   }
   if (apiKeys.length === 0 && !isLoopback(v.host) && !v['no-auth']) {
     throw new UsageError(
-      `--host ${v.host} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
+      `${given('host', 'server.host', v.host)} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
     );
   }
   return {
@@ -41,6 +49,7 @@ export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env):
     apiKeys,
     maxBodyBytes: v['max-body-bytes'],
     accessLog: v['access-log'] === '' ? undefined : v['access-log'],
+    accessLogGiven: settingAsGiven('access-log', 'server.accessLog', sources['access-log']),
   };
 }
 
@@ -53,7 +62,7 @@ export async function openServerAccessLog(
   try {
     return await openAccessLog(server.accessLog, ctx.stdout, (line) => ctx.stderr.write(`${line}\n`));
   } catch (err) {
-    throw new InputError(`--access-log ${(err as Error).message}`);
+    throw new InputError(`${server.accessLogGiven}: ${(err as Error).message}`);
   }
 }
 

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { ConfigError } from './errors.js';
+import { nearNames } from './near.js';
 import type { AnySetting } from './setting.js';
 import type { Source } from './source.js';
 
@@ -26,6 +27,20 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Where the first `/` outside a JSON string is, or undefined. */
+function firstSlashOutsideStrings(text: string): number | undefined {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '/') return i;
+  }
+  return undefined;
+}
+
 /**
  * Reads a JSON file; errors name it (`name`) and, for bad JSON, the line and column. A file that cannot be
  * read is bad input (exit 1), however it was named.
@@ -38,15 +53,28 @@ export async function readJsonFile(path: string, name: string): Promise<unknown>
   } catch (err) {
     throw new ConfigError(`cannot read ${name}: ${readFailureReason(err)}`, source);
   }
+  // Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON (RFC 8259 §8.1).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
+    const lineAndColumn = (offset: number) => {
+      const before = text.slice(0, offset);
+      return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}`;
+    };
     const at = /at position (\d+)/.exec(message);
+    // V8 gives no position for an unexpected token; a comment (a JSONC habit) is the usual one.
+    const offset =
+      at !== null
+        ? Number(at[1])
+        : /^Unexpected token '\/'/.test(message)
+          ? firstSlashOutsideStrings(text)
+          : undefined;
     let where = '';
-    if (at !== null && !/line \d+/.test(message)) {
-      const before = text.slice(0, Number(at[1]));
-      where = ` (line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')})`;
+    if (offset !== undefined && !/line \d+/.test(message)) {
+      const comment = text[offset] === '/' ? ': JSON has no comments' : '';
+      where = ` (${lineAndColumn(offset)}${comment})`;
     }
     throw new ConfigError(`${name}: not valid JSON: ${message}${where}`, source);
   }
@@ -77,12 +105,13 @@ export function locateSettingsFile(
   return existsSync(path) ? { path, name: CONFIG_FILE_NAME, how: CONFIG_FILE_NAME } : undefined;
 }
 
-/** Known keys that end like `key`, for a "did you mean" after a misplaced or misspelt key. */
+/** Known keys that end like `key` (a misplaced key), else the keys `key` is a typo of, for a "did you mean". */
 function suggestions(key: string, known: readonly AnySetting[]): string[] {
   const last = key.split('.').at(-1)!.toLowerCase();
-  return known
+  const placed = known
     .filter((s) => s.key.split('.').at(-1)!.toLowerCase() === last && s.key !== key)
     .map((s) => s.key);
+  return placed.length > 0 ? placed : nearNames(key, [...new Set(known.map((s) => s.key))]);
 }
 
 /** A hint for a key that is unknown here but valid inside an object setting (reward weights at the top level). */

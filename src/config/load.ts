@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { type Env, firstSet } from './env.js';
 import { ConfigError } from './errors.js';
 import { locateSettingsFile, readJsonFile, readSettingsFile, type SettingsFile } from './file.js';
+import { nearNames } from './near.js';
 import { type AnySetting, defaultOf, type Group, setting, type ValuesOf } from './setting.js';
 import type { Source } from './source.js';
 import { type Parsed, path } from './value-types.js';
@@ -41,6 +42,11 @@ export interface Loaded<V> {
   file: string | undefined;
 }
 
+/** A JSON value as the file has it; a number too large for a double (`1e999`) reads as Infinity, not null. */
+function asWritten(raw: unknown): string {
+  return typeof raw === 'number' && !Number.isFinite(raw) ? String(raw) : JSON.stringify(raw);
+}
+
 /** `unknown --rule 'x' (one of …)`, `--port must be …, got 'x'`, `GTALIGN_PORT=x: must be …`, `FILE: key: must be …`. */
 function message(
   s: AnySetting,
@@ -64,7 +70,7 @@ function message(
       return `${source.name}=${String(raw)}: ${issues ? fields('') : problem}`;
     case 'file':
       if (issues) return `${source.path}: ${fields(s.key)}`;
-      return `${source.path}: ${s.key}: ${problem}, got ${JSON.stringify(raw)}`;
+      return `${source.path}: ${s.key}: ${problem}, got ${asWritten(raw)}`;
     default:
       return `${s.key}: default ${problem}`;
   }
@@ -73,6 +79,14 @@ function message(
 function orThrow<T>(s: AnySetting, source: Source, raw: unknown, parsed: Parsed<T>): T {
   if (parsed.ok) return parsed.value;
   throw new ConfigError(message(s, source, raw, parsed), source);
+}
+
+/** `; did you mean --max-tokens?` after an unknown option that is a typo of one this command takes. */
+function typoHint(err: unknown, names: readonly string[]): string {
+  if ((err as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return '';
+  const given = /'--([^'=]+)/.exec((err as Error).message)?.[1];
+  const near = given === undefined ? [] : nearNames(given, names);
+  return near.length === 0 ? '' : `; did you mean ${near.map((n) => `--${n}`).join(' or ')}?`;
 }
 
 /** Reads the strict command line; its own errors (unknown option, missing value) name the option. */
@@ -89,7 +103,7 @@ function readFlags(settings: readonly AnySetting[], args: readonly string[], all
     return { flags: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (err) {
     const text = err instanceof Error ? err.message.replace(/\. To specify.*$/s, '') : String(err);
-    throw new ConfigError(text, { kind: 'flag' });
+    throw new ConfigError(`${text}${typoHint(err, Object.keys(options))}`, { kind: 'flag' });
   }
 }
 
@@ -113,6 +127,13 @@ interface Context {
   file: SettingsFile | undefined;
 }
 
+/** Bad content of the JSON file `name` (a weights file): its own fields are named, not settings keys. */
+function contentError(name: string, failure: Parsed<unknown> & { ok: false }): ConfigError {
+  const { problem, issues } = failure;
+  const what = issues?.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
+  return new ConfigError(`${name}: ${what ?? problem}`, { kind: 'file', path: name });
+}
+
 /** A text value from the command line or the environment. */
 async function fromText(
   s: AnySetting,
@@ -123,9 +144,10 @@ async function fromText(
   if (s.type.jsonFile) {
     const at = texts[0]!;
     const name = source.kind === 'flag' ? `--${s.name} ${at}` : `${(source as { name: string }).name}=${at}`;
-    const data = await readJsonFile(resolve(ctx.cwd, at), name);
-    const parsed = s.type.fromJson(data);
-    return parsed.ok ? parsed.value : orThrow(s, source, at, parsed);
+    const parsed = s.type.fromJson(await readJsonFile(resolve(ctx.cwd, at), name));
+    if (parsed.ok) return parsed.value;
+    // The path was fine; the file's content is bad input (exit 1), as when it cannot be read.
+    throw contentError(name, parsed);
   }
   if (s.type.multiple) return texts.flatMap((t) => orThrow(s, source, t, s.type.fromText(t)) as unknown[]);
   return orThrow(s, source, texts[0], s.type.fromText(texts[0]!));
@@ -135,8 +157,10 @@ async function fromText(
 async function fromFile(s: AnySetting, raw: unknown, file: SettingsFile): Promise<unknown> {
   const source: Source = { kind: 'file', path: file.name };
   if (s.type.jsonFile && typeof raw === 'string') {
-    const data = await readJsonFile(resolve(file.dir, raw), `${file.name}: ${s.key}: ${raw}`);
-    return orThrow(s, source, raw, s.type.fromJson(data));
+    const name = `${file.name}: ${s.key}: ${raw}`;
+    const parsed = s.type.fromJson(await readJsonFile(resolve(file.dir, raw), name));
+    if (parsed.ok) return parsed.value;
+    throw contentError(name, parsed);
   }
   const value = orThrow(s, source, raw, s.type.fromJson(raw));
   if (!s.type.path || s.type.jsonFile) return value;
@@ -157,6 +181,7 @@ async function resolveOne(
   flags: Record<string, string | boolean | string[] | undefined>,
   ctx: Context,
   parent: { value: unknown; source: Source; key: string } | undefined,
+  valueAt: (key: string) => unknown = () => undefined,
 ): Promise<{ value: unknown; source: Source }> {
   const flag = s.flag === false ? undefined : flags[s.name];
   if (flag !== undefined) {
@@ -164,7 +189,7 @@ async function resolveOne(
     if (typeof flag === 'boolean') return { value: flag, source };
     return { value: await fromText(s, Array.isArray(flag) ? flag : [flag], source, ctx), source };
   }
-  const set = firstSet(ctx.env, s.env ?? []);
+  const set = s.envWhen === undefined || s.envWhen(valueAt) ? firstSet(ctx.env, s.env ?? []) : undefined;
   if (set !== undefined) {
     const source: Source = { kind: 'env', name: set.name };
     return { value: await fromText(s, [set.value], source, ctx), source };
@@ -214,13 +239,20 @@ async function resolveSettings(
       orThrow(s, { kind: 'file', path: file!.name }, raw, s.type.fromJson(raw));
   }
   const resolved = new Map<AnySetting, { value: unknown; source: Source }>();
-  // Object settings first: the settings inside them read from the object that won.
-  const nested = (s: AnySetting) => Number(parentOf(s, settings) !== undefined);
-  for (const s of [...settings].sort((a, b) => nested(a) - nested(b))) {
+  const byOwnKey = new Map(settings.map((s) => [s.key, s]));
+  const valueAt = (key: string) => {
+    const s = byOwnKey.get(key);
+    return s === undefined ? undefined : resolved.get(s)?.value;
+  };
+  // Object settings first: the settings inside them read from the object that won; settings whose
+  // variables depend on other values last.
+  const order = (s: AnySetting) =>
+    s.envWhen !== undefined ? 2 : parentOf(s, settings) !== undefined ? 1 : 0;
+  for (const s of [...settings].sort((a, b) => order(a) - order(b))) {
     const p = parentOf(s, settings);
     const at = p === undefined ? undefined : resolved.get(p)!;
     const parent = p === undefined || at === undefined ? undefined : { ...at, key: p.key };
-    resolved.set(s, await resolveOne(s, flags, ctx, parent));
+    resolved.set(s, await resolveOne(s, flags, ctx, parent, valueAt));
   }
   return { file: file?.name, resolved: settings.map((s) => resolved.get(s)!) };
 }

@@ -14,6 +14,11 @@ export interface Setting<N extends string = string, V = unknown> {
   readonly type: ValueType<NonNullable<V>>;
   /** Environment variables, the first one set wins. */
   readonly env?: readonly string[];
+  /**
+   * When the variables apply, judged from the command's other values (by key); otherwise they are left
+   * aside and the file or the default decides ($GTALIGN_MODEL names a local file, never a server's model).
+   */
+  readonly envWhen?: (valueAt: (key: string) => unknown) => boolean;
   /** A value, or computed from the environment (a cache folder). None: the setting may be unset. */
   readonly default?: V | ((env: Env) => V);
   /** The help's words for a default that is not a plain value (`CPU count`). */

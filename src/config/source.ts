@@ -22,3 +22,20 @@ export function describeSource(source: Source): string {
       return source.kind;
   }
 }
+
+/**
+ * A setting as a message names it, by where its value came from: `--turns`, `$GTALIGN_BACKEND`,
+ * `sim.turns in FILE`, or `--turns (default)`.
+ */
+export function settingAsGiven(flag: string, key: string, source: Source): string {
+  switch (source.kind) {
+    case 'flag':
+      return `--${flag}`;
+    case 'env':
+      return `$${source.name}`;
+    case 'file':
+      return `${key} in ${source.path}`;
+    default:
+      return `--${flag} (default)`;
+  }
+}

@@ -61,6 +61,12 @@ export function text(): ValueType<string> {
   return scalar(ok, () => bad('must be a string'));
 }
 
+/** A model's name or file: never empty (an empty name would be sent to a server, or opened as a file). */
+export function modelName(): ValueType<string> {
+  const check = (t: string): Parsed<string> => (t.trim() === '' ? bad('must not be empty') : ok(t));
+  return scalar(check, () => bad('must be a string'));
+}
+
 export function path(): ValueType<string> {
   return { ...text(), path: true };
 }

@@ -155,6 +155,25 @@ describe('chat: --max-tokens from each source, as the server receives it', () =>
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--backend openai needs --model NAME');
   });
+
+  it("serves the settings file's model when $GTALIGN_MODEL names a local file, and config show says so", async () => {
+    const file = await settings({
+      backend: { kind: 'openai', baseUrl: server.baseUrl, model: 'from-file', vendor: 'vllm' },
+    });
+    const env = { GTALIGN_CONFIG: file, GTALIGN_MODEL: '/models/x.gguf' };
+    const r = await cli(['chat', 'When?', '--json'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(server.requests[0]!.body!.model).toBe('from-file');
+    const model = await shown(['chat'], 'backend.model', env);
+    expect(model.value).toBe('from-file');
+    expect(model.source).toEqual({ kind: 'file', path: file });
+    // With the local backend the variable names the GGUF file, over the settings file.
+    expect((await shown(['chat'], 'backend.model', env, ['--backend', 'local'])).source).toEqual({
+      kind: 'env',
+      name: 'GTALIGN_MODEL',
+    });
+  });
 });
 
 describe('reward: --concurrency (judge calls in flight) from each source', () => {
@@ -174,6 +193,19 @@ describe('reward: --concurrency (judge calls in flight) from each source', () =>
       ['--concurrency', '2'],
     );
     expect([g.value, g.source.kind, g.flag]).toEqual([2, 'flag', '--concurrency']);
+  });
+
+  it("leaves the settings file's judge URL aside for --judge-backend local; as a flag it is a usage error", async () => {
+    const file = await settings({ judge: { url: 'http://127.0.0.1:9/v1', model: 'Qwen/Qwen3-32B' } });
+    const model = join(dir, 'no-such-judge.gguf');
+    const args = ['reward', 'score', '--input', join(dir, 'none.jsonl'), '--judge-backend', 'local'];
+    const r = await cli([...args, '--judge-model', model], { GTALIGN_CONFIG: file });
+    expect(r.stderr).not.toContain('takes no --judge-url');
+    expect(r.stderr).toContain(`model file not found: ${model}`);
+    expect(r.code).toBe(1);
+    const flag = await cli([...args, '--judge-model', model, '--judge-url', 'http://127.0.0.1:9/v1']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--judge-backend local takes no --judge-url');
   });
 
   it('scores with the judge mode and input the settings file gives', async () => {
@@ -365,6 +397,19 @@ describe('gtalign config show', () => {
     expect(r.stdout).not.toContain(key);
   });
 
+  it('takes --json and --config FILE before the command too, and names a group for what it is', async () => {
+    const file = await settings({ generation: { maxTokens: 77 } });
+    const r = await cli(['config', 'show', '--json', '--config', file, 'chat']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { command: string; settings: Shown[] };
+    expect(out.command).toBe('chat');
+    expect(out.settings.find((s) => s.key === 'generation.maxTokens')!.value).toBe(77);
+    const group = await cli(['config', 'show', 'eval']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain("'eval' is a group of commands: name one of 'eval run', 'eval score'");
+  });
+
   it('lists every setting of every command without a command', async () => {
     const r = await cli(['config', 'show', '--json']);
     expect(r.code).toBe(0);
@@ -384,6 +429,38 @@ describe('gtalign config show', () => {
     expect(
       (await shown(['models', 'pull'], 'modelsPull.dir', { XDG_CACHE_HOME: '', HOME: home })).value,
     ).toBe(join(home, '.cache', 'gtalign', 'models'));
+  });
+});
+
+describe('the command line before the command', () => {
+  it("the words around the command: --config before it (alone, with '--', with a later --config), another option before it, --help after '--'", async () => {
+    const file = await settings({});
+    for (const args of [['--config', file], ['--config']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^gtalign: no command given \(--config goes with one\)/);
+    }
+    // --config before the command stays before a `--` and gives way to a later --config.
+    const later = await settings({ generation: { maxTokens: 9 } });
+    const shownLater = await cli(['--config', file, 'config', 'show', 'chat', '--json', '--config', later]);
+    const maxTokens = (JSON.parse(shownLater.stdout) as { settings: Shown[] }).settings.find(
+      (s) => s.key === 'generation.maxTokens',
+    )!;
+    expect(maxTokens.source).toEqual({ kind: 'file', path: later });
+    const matrix = join(dir, 'matrix.json');
+    await writeFile(matrix, MATRIX);
+    const dashes = await cli(['--config', file, 'game', 'analyze', '--json', '--', matrix]);
+    expect(dashes.stderr).toBe('');
+    expect(dashes.code).toBe(0);
+    // After `--`, --help is an argument (a file named so), not a request for help.
+    const word = await cli(['game', 'analyze', '--', '--help']);
+    expect(word.code).toBe(1);
+    expect(word.stderr).toContain('gtalign game analyze: cannot read --help: no such file');
+    const early = await cli(['--json', 'chat']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(
+      /^gtalign: unknown option '--json' \(a command's options go after its name\)/,
+    );
   });
 });
 
@@ -413,6 +490,160 @@ describe('bad values name their source', () => {
     const u = await cli(['data', 'export', '--config', unknown]);
     expect(u.code).toBe(1);
     expect(u.stderr).toContain(`${unknown}: unknown key "data.format"; did you mean dataExport.format?`);
+  });
+
+  it("the local engine's flags with a server backend: usage error naming the flag, not ignored", async () => {
+    for (const flag of [['--threads', '4'], ['--gpu']]) {
+      const r = await cli([
+        'chat',
+        'When?',
+        '--backend',
+        'openai',
+        '--model',
+        'm',
+        '--base-url',
+        server.baseUrl,
+        ...flag,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`gtalign chat: ${flag[0]} goes with --backend local`);
+    }
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('a conflict names the setting where it was given: the variable or the settings file and key, not a flag', async () => {
+    const env = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
+    const judge = await cli(['reward', 'score', '--input', 'x'], {
+      GTALIGN_JUDGE_URL: 'http://127.0.0.1:9/v1',
+    });
+    expect(judge.code).toBe(2);
+    expect(judge.stderr).toContain('the judge URL ($GTALIGN_JUDGE_URL) needs --judge-model');
+    const local = await cli(['reward', 'score', '--input', 'x'], { GTALIGN_JUDGE_BACKEND: 'local' });
+    expect(local.stderr).toContain('the local judge ($GTALIGN_JUDGE_BACKEND) needs --judge-model FILE.gguf');
+    const open = await cli(['reward', 'serve', '--judge', 'offline'], { GTALIGN_HOST: '0.0.0.0' });
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain('gtalign reward serve: host 0.0.0.0 (from $GTALIGN_HOST) is reachable');
+    const keys = await settings({ server: { apiKeyEnv: 'NO_SUCH_KEYS' } });
+    const noKeys = await cli(['reward', 'serve', '--judge', 'offline', '--config', keys]);
+    expect(noKeys.stderr).toContain(
+      `api-key-env NO_SUCH_KEYS (from server.apiKeyEnv in ${keys}): the variable is unset`,
+    );
+    const log = await settings({ server: { accessLog: join(dir, 'no-such-folder', 'access.log') } });
+    const badLog = await cli(['reward', 'serve', '--judge', 'offline', '--port', '0', '--config', log]);
+    expect(badLog.code).toBe(1);
+    expect(badLog.stderr).toContain(`gtalign reward serve: server.accessLog in ${log}: cannot open`);
+    const file = await settings({ sim: { turns: 3 } });
+    const raw = await cli([
+      'eval',
+      'run',
+      '--config',
+      file,
+      '--mode',
+      'raw',
+      '--data',
+      'x',
+      '--out',
+      'y',
+      '--judge',
+      'offline',
+    ]);
+    expect(raw.code).toBe(2);
+    expect(raw.stderr).toContain(`gtalign eval run: sim.turns in ${file} goes with --mode assistant`);
+  });
+
+  it('a policy that cannot be loaded names the variable or the settings file and key that named it', async () => {
+    const env = await cli(['chat', 'When?'], { GTALIGN_POLICY: 'no-such-preset' });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain('gtalign chat: $GTALIGN_POLICY: unknown steering preset: "no-such-preset"');
+    const file = await settings({ steering: { policy: 'missing-policy.json' } });
+    const inFile = await cli(['chat', 'When?', '--config', file]);
+    expect(inFile.code).toBe(1);
+    expect(inFile.stderr).toContain(`gtalign chat: steering.policy in ${file}: cannot read steering file`);
+  });
+
+  it('an empty model name (--judge-model=, --policy-model=, "" in the file) is refused, not an internal error', async () => {
+    const args = [
+      'reward',
+      'score',
+      '--input',
+      'x',
+      '--judge-url',
+      'http://127.0.0.1:9/v1',
+      '--judge-vendor',
+      'vllm',
+    ];
+    const r = await cli([...args, '--judge-model=']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("gtalign reward score: --judge-model must not be empty, got ''");
+    const lookahead = ['--judge-model', 'm', '--lookahead', '1', '--policy-url', 'http://127.0.0.1:9/v1'];
+    const p = await cli([...args, ...lookahead, '--policy-model=']);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toContain("--policy-model must not be empty, got ''");
+    const file = await settings({ judge: { model: '' } });
+    const f = await cli([...args, '--config', file]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain(`${file}: judge.model: must not be empty, got ""`);
+  });
+
+  it("eval sweep leaves the settings file's eval.mode raw (eval run's) aside; as a flag it is a usage error", async () => {
+    const file = await settings({ eval: { mode: 'raw' } });
+    const args = ['eval', 'sweep', '--data', 'x', '--out', join(dir, 'sweep'), '--judge', 'offline'];
+    const fromFile = await cli([...args, '--config', file]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toContain('--policy-param NAME=FROM:TO:STEPS is required');
+    const flag = await cli([...args, '--mode', 'raw']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--mode raw has none');
+  });
+
+  it('a local model file that cannot be opened names $GTALIGN_MODEL or the settings file that gave it', async () => {
+    const missing = join(dir, 'no-such-model.gguf');
+    const env = await cli(['chat', 'When?'], { GTALIGN_MODEL: missing });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain(`gtalign chat: $GTALIGN_MODEL: model file not found: ${missing}`);
+    const file = await settings({ backend: { model: missing } });
+    const inFile = await cli(['chat', 'When?', '--config', file]);
+    expect(inFile.stderr).toContain(
+      `gtalign chat: backend.model in ${file}: model file not found: ${missing}`,
+    );
+    const flag = await cli(['chat', 'When?', '--model', missing]);
+    expect(flag.stderr).toContain(`gtalign chat: model file not found: ${missing}`);
+  });
+
+  it('mcp: --port on the stdio transport is a usage error, not a port silently left closed', async () => {
+    const r = await cli(['mcp', '--port', '9999']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gtalign mcp: --port goes with --transport http');
+  });
+
+  it('a server URL without a scheme is named as the flag, the variable or the key that gave it', async () => {
+    const flag = await cli([
+      'chat',
+      'When?',
+      '--backend',
+      'openai',
+      '--model',
+      'm',
+      '--base-url',
+      'localhost:8000',
+    ]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("gtalign chat: --base-url must be an http(s) URL, got 'localhost:8000'");
+    const env = await cli(['reward', 'score', '--input', 'x', '--judge-model', 'm'], {
+      GTALIGN_JUDGE_URL: 'localhost:8000',
+    });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain(
+      'gtalign reward score: GTALIGN_JUDGE_URL=localhost:8000: must be an http(s) URL',
+    );
+    const file = await settings({ serve: { upstreamUrl: 'localhost:8000' } });
+    const inFile = await cli(['serve', '--config', file]);
+    expect(inFile.code).toBe(1);
+    expect(inFile.stderr).toContain(
+      `gtalign serve: ${file}: serve.upstreamUrl: must be an http(s) URL, got "localhost:8000"`,
+    );
   });
 });
 

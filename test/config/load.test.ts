@@ -116,6 +116,20 @@ describe('the settings file', () => {
     expect(env.message).toBe('cannot read GTALIGN_CONFIG=gone.json: no such file');
   });
 
+  it('reads a file saved with a byte order mark', async () => {
+    await settingsFile('\uFEFF{"generation": {"maxTokens": 5}}');
+    expect((await load([])).values['max-tokens']).toBe(5);
+  });
+
+  it('names the line and column of a comment, which JSON does not have', async () => {
+    await settingsFile('{\n  "generation": {"maxTokens": 5}\n  // "x": "a//b"\n}');
+    expect((await failure(load([]))).message).toMatch(
+      /^gtalign\.config\.json: not valid JSON: .* \(line 3, column 3: JSON has no comments\)$/,
+    );
+    await settingsFile('// settings\n{"generation": {"maxTokens": 5}}');
+    expect((await failure(load([]))).message).toMatch(/\(line 1, column 1: JSON has no comments\)$/);
+  });
+
   it('names the line and column of bad JSON', async () => {
     await settingsFile('{\n  "generation": {"maxTokens": 5,}\n}');
     expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: not valid JSON: .*line 2/);
@@ -128,7 +142,11 @@ describe('the settings file', () => {
       /^gtalign\.config\.json: unknown key "maxTokens"; did you mean generation\.maxTokens( or [\w.]+\.maxTokens)*\?$/,
     );
     await settingsFile({ judge: { timout: 5 } });
-    expect((await failure(load([]))).message).toBe('gtalign.config.json: unknown key "judge.timout"');
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: unknown key "judge.timout"; did you mean judge.timeout?',
+    );
+    await settingsFile({ judge: { frobnicate: 5 } });
+    expect((await failure(load([]))).message).toBe('gtalign.config.json: unknown key "judge.frobnicate"');
     await settingsFile({ generation: 5 });
     expect((await failure(load([]))).message).toBe(
       'gtalign.config.json: generation: must be an object of settings',
@@ -214,7 +232,14 @@ describe('errors name where the bad value came from', () => {
     expect((await failure(load(['--rule', 'nope']))).message).toMatch(
       /^unknown --rule 'nope' \(one of sum, /,
     );
-    expect((await failure(load(['--frobnicate']))).message).toMatch(/Unknown option '--frobnicate'/);
+    expect((await failure(load(['--frobnicate']))).message).toBe("Unknown option '--frobnicate'");
+    // A typo of a flag this command takes is named with the flag meant.
+    expect((await failure(load(['--max-token', '5']))).message).toBe(
+      "Unknown option '--max-token'; did you mean --max-tokens?",
+    );
+    expect((await failure(load(['--Port=80']))).message).toBe(
+      "Unknown option '--Port'; did you mean --port?",
+    );
   });
 
   it('a number in another base than 10 (which Number() would read)', async () => {
@@ -245,6 +270,11 @@ describe('errors name where the bad value came from', () => {
     await settingsFile({ generation: { maxTokens: 1.5 } });
     expect((await failure(load([]))).message).toBe(
       'gtalign.config.json: generation.maxTokens: must be a positive integer, got 1.5',
+    );
+    // Too large for a double: JSON.parse makes it Infinity, which is not shown as null.
+    await settingsFile('{"generation": {"maxTokens": 1e999}}');
+    expect((await failure(load([]))).message).toBe(
+      'gtalign.config.json: generation.maxTokens: must be a positive integer, got Infinity',
     );
   });
 });
@@ -283,12 +313,25 @@ describe('the reward configuration', () => {
     await rm(join(cwd, 'gtalign.config.json'));
     const weights = join(cwd, 'bad.json');
     await writeFile(weights, '{"k": -1}');
-    expect((await failure(load(['--reward-config', weights]))).message).toMatch(
-      new RegExp(`^--reward-config ${weights}: k: `),
+    const bad = await failure(load(['--reward-config', weights]));
+    expect(bad.message).toMatch(new RegExp(`^--reward-config ${weights}: k: `));
+    // The flag named a file that is there; its content is bad input (exit 1), as a missing file is.
+    expect(bad.code).toBe('input');
+    await writeFile(weights, '[1]');
+    expect((await failure(load(['--reward-config', weights]))).message).toBe(
+      `--reward-config ${weights}: must be a JSON object`,
     );
     expect((await failure(load(['--reward-config', join(cwd, 'none.json')]))).message).toMatch(
       /^cannot read --reward-config .*none\.json: no such file$/,
     );
+  });
+
+  it('names the weights file the settings file points to, and the field in it, for bad weights there', async () => {
+    await writeFile(join(cwd, 'weights.json'), JSON.stringify({ user: { answer: 'high' } }));
+    await settingsFile({ reward: 'weights.json' });
+    const err = await failure(load([]));
+    expect(err.message).toMatch(/^gtalign\.config\.json: reward: weights\.json: user\.answer: /);
+    expect(err.code).toBe('input');
   });
 });
 

@@ -1,7 +1,7 @@
 /** The model backend: the embedded engine with a GGUF file, or an OpenAI-compatible server. */
 import type { OpenAIVendor } from '../../llm/openai.js';
 import { group, setting } from '../setting.js';
-import { boolean, oneOf, positiveInt, text } from '../value-types.js';
+import { boolean, httpUrl, oneOf, positiveInt, text } from '../value-types.js';
 
 export const VENDORS: readonly OpenAIVendor[] = ['vllm', 'sglang', 'llamacpp', 'ollama', 'openai'];
 
@@ -23,6 +23,8 @@ export const MODEL = setting({
   key: 'backend.model',
   type: text(),
   env: ['GTALIGN_MODEL'],
+  // A server's model is named by its own flag or key; serve's --upstream-url also means a server.
+  envWhen: (valueAt) => valueAt('backend.kind') !== 'openai' && valueAt('serve.upstreamUrl') === undefined,
   arg: 'PATH|NAME',
   help:
     "local: a GGUF file (else the one 'gtalign models pull' put in the cache folder);\n" +
@@ -32,7 +34,7 @@ export const MODEL = setting({
 export const BASE_URL = setting({
   name: 'base-url',
   key: 'backend.baseUrl',
-  type: text(),
+  type: httpUrl(),
   default: 'https://api.openai.com/v1',
   env: ['GTALIGN_BASE_URL'],
   arg: 'URL',

@@ -3,7 +3,7 @@ import { EXPORT_FORMATS } from '../../data/export-formats.js';
 import { DEFAULT_BASE_URL } from '../../data/source-url.js';
 import { cacheFolder } from '../paths.js';
 import { setting } from '../setting.js';
-import { boolean, integer, oneOf, path, positiveInt, text, texts } from '../value-types.js';
+import { boolean, httpUrl, integer, oneOf, path, positiveInt, texts } from '../value-types.js';
 
 export const INSPECT_LIMIT = setting({
   name: 'limit',
@@ -80,7 +80,7 @@ export const DATA_DIR = setting({
 export const DATA_BASE_URL = setting({
   name: 'base-url',
   key: 'dataPull.baseUrl',
-  type: text(),
+  type: httpUrl(),
   default: DEFAULT_BASE_URL,
   arg: 'URL',
   help: "where the repository's files are served; a file is fetched from URL/<repo path>",

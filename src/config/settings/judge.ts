@@ -1,7 +1,7 @@
 /** The judge: where verdicts come from (offline, or a live OpenAI-compatible judge) and how it is called. */
 import { cacheFolder } from '../paths.js';
 import { group, setting } from '../setting.js';
-import { boolean, number, oneOf, path, positiveInt, text } from '../value-types.js';
+import { boolean, httpUrl, modelName, number, oneOf, path, positiveInt, text } from '../value-types.js';
 import { VENDOR_CHOICES } from './backend.js';
 
 export const JUDGE_MODE = setting({
@@ -15,7 +15,7 @@ export const JUDGE_MODE = setting({
 export const JUDGE_URL = setting({
   name: 'judge-url',
   key: 'judge.url',
-  type: text(),
+  type: httpUrl(),
   env: ['GTALIGN_JUDGE_URL'],
   arg: 'URL',
   help: 'OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1',
@@ -34,7 +34,7 @@ export const JUDGE_VENDOR = setting({
 export const JUDGE_MODEL = setting({
   name: 'judge-model',
   key: 'judge.model',
-  type: text(),
+  type: modelName(),
   env: ['GTALIGN_JUDGE_MODEL'],
   arg: 'NAME',
   help: 'judge model name (with --judge-url)',

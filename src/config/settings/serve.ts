@@ -1,11 +1,11 @@
 /** `gtalign serve`'s own settings: the upstream server and the proxy's limits. */
 import { group, setting } from '../setting.js';
-import { integer, oneOf, path, positiveInt, text } from '../value-types.js';
+import { httpUrl, integer, modelName, oneOf, path, positiveInt, text } from '../value-types.js';
 
 export const UPSTREAM_URL = setting({
   name: 'upstream-url',
   key: 'serve.upstreamUrl',
-  type: text(),
+  type: httpUrl(),
   arg: 'URL',
   help: 'an OpenAI-compatible server, e.g. http://localhost:8000/v1\n(same as --backend openai --base-url URL)',
 });
@@ -13,7 +13,7 @@ export const UPSTREAM_URL = setting({
 export const UPSTREAM_MODEL = setting({
   name: 'upstream-model',
   key: 'serve.upstreamModel',
-  type: text(),
+  type: modelName(),
   arg: 'NAME',
   help: 'its model name',
   defaultText: 'the first one its /v1/models lists',

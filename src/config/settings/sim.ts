@@ -4,7 +4,17 @@
  */
 import { PRESET_NAMES } from '../../steering/preset-names.js';
 import { group, setting } from '../setting.js';
-import { integer, nameOrPath, number, oneOf, path, positiveInt, text, texts } from '../value-types.js';
+import {
+  httpUrl,
+  integer,
+  modelName,
+  nameOrPath,
+  number,
+  oneOf,
+  path,
+  positiveInt,
+  texts,
+} from '../value-types.js';
 import { VENDOR_CHOICES } from './backend.js';
 
 export const TURNS = setting({
@@ -50,7 +60,7 @@ export const USER_BACKEND = setting({
 export const USER_MODEL = setting({
   name: 'user-model',
   key: 'sim.model',
-  type: text(),
+  type: modelName(),
   arg: 'PATH|NAME',
   help: "local: a GGUF file; openai: the served model's name",
   defaultText: 'the assistant model',
@@ -59,7 +69,7 @@ export const USER_MODEL = setting({
 export const USER_BASE_URL = setting({
   name: 'user-base-url',
   key: 'sim.baseUrl',
-  type: text(),
+  type: httpUrl(),
   arg: 'URL',
   help: 'openai: URL of the server that plays the user',
   defaultText: '--base-url',
@@ -180,7 +190,7 @@ export const LOOKAHEAD_CACHE = setting({
 export const POLICY_URL = setting({
   name: 'policy-url',
   key: 'lookahead.policyUrl',
-  type: text(),
+  type: httpUrl(),
   arg: 'URL',
   help: 'OpenAI-compatible URL of the policy that takes the future turns',
 });
@@ -188,7 +198,7 @@ export const POLICY_URL = setting({
 export const POLICY_MODEL = setting({
   name: 'policy-model',
   key: 'lookahead.policyModel',
-  type: text(),
+  type: modelName(),
   arg: 'NAME',
   help: "the policy's served model name",
 });

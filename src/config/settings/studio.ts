@@ -1,6 +1,6 @@
 /** `gtalign studio`'s own settings: its port and where studies are kept (the rest are the server settings). */
 import { group, setting } from '../setting.js';
-import { integer, path, text } from '../value-types.js';
+import { httpUrl, integer, modelName, path } from '../value-types.js';
 
 export const STUDIO_PORT = setting({
   name: 'port',
@@ -25,7 +25,7 @@ export const STUDY_DIR = setting({
 export const COMPARE_BASE_URL = setting({
   name: 'compare-base-url',
   key: 'studio.compareBaseUrl',
-  type: text(),
+  type: httpUrl(),
   arg: 'URL',
   help:
     'a second OpenAI-compatible server (e.g. the base model next to a trained one): a live\n' +
@@ -35,7 +35,7 @@ export const COMPARE_BASE_URL = setting({
 export const COMPARE_MODEL = setting({
   name: 'compare-model',
   key: 'studio.compareModel',
-  type: text(),
+  type: modelName(),
   arg: 'NAME',
   help: 'the model the second server serves',
 });
