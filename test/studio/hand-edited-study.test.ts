@@ -27,6 +27,20 @@ afterAll(async () => {
   if (root !== undefined) await rm(root, { recursive: true, force: true });
 });
 
+/** The studio over `studies`, with no runs and no backend, on a free port. */
+function serveStudies(studies: StudyStore): Promise<RunningServer> {
+  return startStudioServer({
+    runs: [],
+    studies,
+    backend: 'none',
+    policy: PRESETS.none,
+    rule: 'product',
+    token: TOKEN,
+    port: 0,
+    log: () => undefined,
+  });
+}
+
 async function get<T>(path: string): Promise<T> {
   const res = await fetch(`${studio!.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
   expect(res.status, path).toBe(200);
@@ -74,16 +88,7 @@ it('leaves the ratings of a removed item out of the analysis and the rater’s p
   await writeFile(file, JSON.stringify(json));
 
   store = await openStudyStore(dir);
-  studio = await startStudioServer({
-    runs: [],
-    studies: store,
-    backend: 'none',
-    policy: PRESETS.none,
-    rule: 'product',
-    token: TOKEN,
-    port: 0,
-    log: () => undefined,
-  });
+  studio = await serveStudies(store);
   const analysis = await get<{
     ratings: number;
     ratingsOfRemovedItems: number;
@@ -124,16 +129,7 @@ it('refuses an answer given on a page loaded before study.json was edited moved 
   await setup.close();
   const serve = async () => {
     const s = await openStudyStore(dir);
-    const server = await startStudioServer({
-      runs: [],
-      studies: s,
-      backend: 'none',
-      policy: PRESETS.none,
-      rule: 'product',
-      token: TOKEN,
-      port: 0,
-      log: () => undefined,
-    });
+    const server = await serveStudies(s);
     return { s, server };
   };
   type Shown = { item: string; reply1: string; shown: string };
@@ -212,16 +208,7 @@ it('exports a study whose id was edited into text a header cannot carry as such'
   const id = '研究 "pilot" (2)';
   await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), id }));
   const s = await openStudyStore(dir);
-  const server = await startStudioServer({
-    runs: [],
-    studies: s,
-    backend: 'none',
-    policy: PRESETS.none,
-    rule: 'product',
-    token: TOKEN,
-    port: 0,
-    log: () => undefined,
-  });
+  const server = await serveStudies(s);
   try {
     for (const format of ['csv', 'jsonl']) {
       const res = await fetch(`${server.url}/api/export?id=${encodeURIComponent(id)}&format=${format}`, {
