@@ -12,15 +12,14 @@
  * the file again.
  */
 import { readFileSync } from 'node:fs';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type CallToolResult, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGtalignMcpServer } from '../../src/mcp/server.js';
 import { dinosaurScript, MATRIX, QUESTION } from '../server/scripted-upstream.js';
 import { bodies, type Json } from '../support/json-mutations.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { connectInMemory } from './in-memory-client.js';
 
 const PARITY = readFileSync(new URL('../fixtures/reward-parity.jsonl', import.meta.url), 'utf8')
   .split('\n')
@@ -34,16 +33,7 @@ const logged: string[] = [];
 
 beforeAll(async () => {
   upstream = await startOpenAIStubServer(dinosaurScript());
-  const model = stubModel(upstream);
-  const server = createGtalignMcpServer({
-    model: () => Promise.resolve(model),
-    defaults: {},
-    log: (line) => logged.push(line),
-  });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  client = new Client({ name: 'gtalign-fuzz', version: '0' });
-  await client.connect(clientSide);
+  client = await connectInMemory(upstream, logged, 'gtalign-fuzz');
 });
 afterAll(async () => {
   await client?.close();

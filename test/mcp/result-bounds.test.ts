@@ -6,13 +6,12 @@
  * validation. `decide` and `respond` run against a SCRIPTED loopback upstream (the paper's dinosaur
  * example, test/server/scripted-upstream.ts) whose stage 1 writes one payoff of 1e13.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createGtalignMcpServer } from '../../src/mcp/server.js';
 import { dinosaurScript, MATRIX, QUESTION, RESPONSES, STAGE1 } from '../server/scripted-upstream.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { connectInMemory } from './in-memory-client.js';
 
 const HUGE = '"DQ_DA": {"LLM": 1e13, "user": 2.8}';
 let upstream: OpenAIStubServer;
@@ -27,16 +26,7 @@ beforeAll(async () => {
       ? { ...reply, content: reply.content.replace('"DQ_DA": {"LLM": 1.6, "user": 2.8}', HUGE) }
       : reply;
   });
-  const model = stubModel(upstream);
-  const server = createGtalignMcpServer({
-    model: () => Promise.resolve(model),
-    defaults: {},
-    log: (line) => logged.push(line),
-  });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  client = new Client({ name: 'gtalign-test', version: '1.0.0' });
-  await client.connect(clientSide);
+  client = await connectInMemory(upstream, logged, 'gtalign-test');
 });
 afterAll(async () => {
   await client?.close();
