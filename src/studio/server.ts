@@ -88,11 +88,24 @@ function param(ctx: RequestContext, name: string): string {
   return v;
 }
 
-function studyError(err: unknown): never {
+/**
+ * A study's failure as the HTTP answer. A storage failure names the server's files and its reason: that
+ * goes to the studio's log, for the researcher; the page (a rater's, on another machine) is told only
+ * that nothing was stored and to try again.
+ */
+function studyError(err: unknown, log: (line: string) => void): never {
   if (err instanceof StudyError) {
     if (err.status === 404) throw new HttpError(404, err.message, 'not_found_error', 'not_found');
     if (err.status === 409) throw new HttpError(409, err.message, 'invalid_request_error', 'conflict');
-    if (err.status === 500) throw new HttpError(500, err.message, 'server_error', 'storage');
+    if (err.status === 500) {
+      log(`studio: ${err.message}`);
+      throw new HttpError(
+        500,
+        'the studio could not store this: nothing was saved; try again later (the studio log says why)',
+        'server_error',
+        'storage',
+      );
+    }
     // The study's checks name the field first ("item: required …"): that is the error's param.
     throw badRequest(err.message, /^([A-Za-z][A-Za-z0-9]*): /.exec(err.message)?.[1]);
   }
@@ -499,7 +512,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             });
             sendJson(ctx.res, 201, studySummary(study.id));
           } catch (err) {
-            studyError(err);
+            studyError(err, log);
           }
           return;
         }
@@ -535,7 +548,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           });
           sendJson(ctx.res, 201, studySummary(study.id));
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -546,7 +559,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         try {
           sendJson(ctx.res, 200, studySummary(param(ctx, 'id')));
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -579,7 +592,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
               })),
           );
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -593,7 +606,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
         try {
           studies.get(id);
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
         const token = raterToken(raterSecret, id, rater);
         const search = new URLSearchParams({ study: id, rater, token });
@@ -646,7 +659,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             }),
           });
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -665,7 +678,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           const item = await live.turn(id, rater, parseLiveTurn(body), ctx.signal);
           sendJson(ctx.res, 200, { ...blindItem(item, item.live!.left), kept: null });
         } catch (err) {
-          if (err instanceof StudyError) studyError(err);
+          if (err instanceof StudyError) studyError(err, log);
           throw new HttpError(502, `the backend failed: ${errorMessage(err)}`, 'server_error', 'backend');
         }
       },
@@ -693,7 +706,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           };
           sendJson(ctx.res, 200, { stored, done, kept });
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -710,7 +723,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
             arms: { A: study.arms.A.run, B: study.arms.B.run },
           });
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
@@ -733,7 +746,7 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
           });
           ctx.res.end(text);
         } catch (err) {
-          studyError(err);
+          studyError(err, log);
         }
       },
     },
