@@ -42,6 +42,21 @@ function compile(pattern: string, backend: string): RegExp {
   }
 }
 
+/**
+ * Whether `check` matches `text`, or undefined when the regular-expression engine gives up: V8 throws a
+ * RangeError (its backtracking stack) on a text of several megabytes for patterns like the four-block
+ * format's. A server's reply is untrusted, so that is an output that cannot be checked, not a crash.
+ */
+function matches(check: RegExp, text: string): boolean | undefined {
+  check.lastIndex = 0;
+  try {
+    return check.test(text);
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
+}
+
 /** A message naming the violation, or undefined when the output satisfies the check. */
 export function checkViolation(
   check: RegExp | undefined,
@@ -53,12 +68,12 @@ export function checkViolation(
   if (check === undefined || constraint === undefined || finishReason !== 'stop') return undefined;
   // Servers cut the stop string from the text, so the text with one of them appended usually matches:
   // try those first (any match will do, so the order changes nothing but the time).
-  for (const stop of stops) {
-    check.lastIndex = 0;
-    if (check.test(text + stop)) return undefined;
+  for (const stop of stops) if (matches(check, text + stop) === true) return undefined;
+  const whole = matches(check, text);
+  if (whole === true) return undefined;
+  if (whole === undefined) {
+    return `the output (${text.length} chars) is too long for JavaScript's regular expressions to check against the ${constraint.kind} constraint`;
   }
-  check.lastIndex = 0;
-  if (check.test(text)) return undefined;
   const head = JSON.stringify(text.slice(0, 80));
   const tail = text.length > 160 ? ` … ${JSON.stringify(text.slice(-80))}` : '';
   return `the output violates the ${constraint.kind} constraint (the server may have ignored it): ${text.length} chars, ${head}${tail} does not match ${shownCheck(check)}`;

@@ -3,6 +3,7 @@
  * compiled once per constraint still follows a constraint whose pattern was changed.
  */
 import { describe, expect, it } from 'vitest';
+import { buildFormatRegExp } from '../../src/chain/grammar.js';
 import { checkViolation, constraintCheck } from '../../src/llm/constraint-check.js';
 import type { Constraint } from '../../src/llm/types.js';
 
@@ -18,6 +19,18 @@ describe('constraint checks', () => {
     expect(violation).toContain('/^(?:<a>[0-9]+<\\/a>)$/u');
     // A cut output is not checked.
     expect(checkViolation(check, constraint, '<a>x', 'length', [])).toBeUndefined();
+  });
+
+  it("reports an output too long for the engine to check as unchecked, instead of throwing (the format's check on 8 MB)", () => {
+    const format: Constraint = { kind: 'gbnf', grammar: 'root ::= "x"', check: buildFormatRegExp() };
+    // V8 gives up on the four-block format's pattern somewhere between 4 and 8 MB (its backtracking stack).
+    const text = `<thinking>${'x'.repeat(12 << 20)}</thinking>\n<payoff>{}</payoff>`;
+    const violation = checkViolation(constraintCheck(format, 'llamacpp:m'), format, text, 'stop', [
+      '</payoff>',
+    ]);
+    expect(violation).toMatch(
+      /^the output \(\d+ chars\) is too long for JavaScript's regular expressions to check/,
+    );
   });
 
   it('shortens a long check in the message', () => {
