@@ -7,33 +7,23 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
 import { newJudgeStats } from '../../src/reward/judge.js';
-import type { Scheduler } from '../../src/server/coalesce.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
+import { manualScheduler } from '../support/manual-scheduler.js';
 import { CASES, lastJson, PRELUDE, PYTHON, runPython } from './python-support.js';
 
 const DEADLINE_MS = 170_000;
 
-/** Deadline timers that fire only when the test calls `fire`. */
-function deadlineClock() {
-  const timers: Array<{ fn: () => void; ms: number; live: boolean }> = [];
-  const schedule: Scheduler = (fn, ms) => {
-    const t = { fn, ms, live: true };
-    timers.push(t);
-    return () => {
-      t.live = false;
-    };
-  };
-  return {
-    schedule,
-    scheduled: () => timers.map((t) => t.ms),
-    fire() {
-      for (const t of timers.filter((x) => x.live)) {
-        t.live = false;
-        t.fn();
-      }
-    },
-  };
+/** The reward server over `judge`, one request at a time (no coalescing), its deadline on `clock`. */
+function serveJudge(judge: Judge, clock: ReturnType<typeof manualScheduler>, deadlineMs = DEADLINE_MS) {
+  return startRewardServer({
+    judge,
+    mathCheck: false,
+    coalesce: false,
+    deadlineMs,
+    scheduler: clock.schedule,
+    log: () => {},
+  });
 }
 
 /** A judge whose calls the test answers by hand; `called(n)` resolves once it has had n calls. */
@@ -93,16 +83,9 @@ describe.skipIf(PYTHON === undefined)('a sample failed by the server deadline', 
 
   for (const [name, call] of Object.entries(CALLS)) {
     it(`${name}: is sent again and scored once its judge call answers`, async () => {
-      const clock = deadlineClock();
+      const clock = manualScheduler();
       const { judge, calls, called } = handJudge();
-      server = await startRewardServer({
-        judge,
-        mathCheck: false,
-        coalesce: false,
-        deadlineMs: DEADLINE_MS,
-        scheduler: clock.schedule,
-        log: () => {},
-      });
+      server = await serveJudge(judge, clock);
       const running = runPython(SCRIPT(call), server.url);
       await Promise.race([called(1), running]);
       clock.fire();
@@ -119,16 +102,9 @@ describe.skipIf(PYTHON === undefined)('a sample failed by the server deadline', 
   }
 
   it('OpenRLHF reward_func: only the late sample is sent again, and its answer is put in its place', async () => {
-    const clock = deadlineClock();
+    const clock = manualScheduler();
     const { judge, calls, called } = handJudge();
-    server = await startRewardServer({
-      judge,
-      mathCheck: false,
-      coalesce: false,
-      deadlineMs: DEADLINE_MS,
-      scheduler: clock.schedule,
-      log: () => {},
-    });
+    server = await serveJudge(judge, clock);
     const other = CASES.find((c) => c.id !== sample.id && c.expected.score > 0)!;
     const running = runPython(
       `${PRELUDE}
@@ -190,17 +166,10 @@ print(json.dumps([gr.client(timeout=gr.AREAL_TIMEOUT)._headers(0).get("X-Gtalign
   });
 
   it('AReaL: is answered by its own deadline, its judge call going on for the retry, instead of leaving and cancelling it', async () => {
-    const clock = deadlineClock();
+    const clock = manualScheduler();
     const { judge, calls, called, aborted } = handJudge();
     // The server's own deadline is off: the one scheduled is the client's (a long one, so nothing races it).
-    server = await startRewardServer({
-      judge,
-      mathCheck: false,
-      coalesce: false,
-      deadlineMs: 0,
-      scheduler: clock.schedule,
-      log: () => {},
-    });
+    server = await serveJudge(judge, clock, 0);
     const running = runPython(
       SCRIPT(
         'gr.areal_reward("Q", c["response"], [], [], data_source=c["data_source"], ground_truth=c["ground_truth"], extra_info=extra(c, False))',

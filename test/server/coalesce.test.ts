@@ -6,9 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Judge, type JudgeStats, type JudgeVerdict, newJudgeStats } from '../../src/reward/judge.js';
-import { createCoalescer, type Scheduler } from '../../src/server/coalesce.js';
+import { createCoalescer } from '../../src/server/coalesce.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
+import { manualScheduler } from '../support/manual-scheduler.js';
 
 interface ParityCase {
   id: string;
@@ -23,28 +24,6 @@ const cases: ParityCase[] = readFileSync(new URL('../fixtures/reward-parity.json
   .filter((l) => l.trim() !== '')
   .map((l) => JSON.parse(l) as ParityCase);
 const scorable = cases.filter((c) => c.expected.score > 0);
-
-/** A scheduler whose timers fire only when the test calls `fire`. */
-function manualScheduler() {
-  const timers: Array<{ fn: () => void; ms: number; live: boolean }> = [];
-  const schedule: Scheduler = (fn, ms) => {
-    const t = { fn, ms, live: true };
-    timers.push(t);
-    return () => {
-      t.live = false;
-    };
-  };
-  return {
-    schedule,
-    live: () => timers.filter((t) => t.live),
-    fire(ms: number) {
-      for (const t of timers.filter((x) => x.live && x.ms === ms)) {
-        t.live = false;
-        t.fn();
-      }
-    },
-  };
-}
 
 /** Lets pending I/O and promise callbacks run (no clock involved). */
 async function until(cond: () => boolean): Promise<void> {
