@@ -15,12 +15,11 @@ import {
   type Action,
   askThenAnswer,
   assistantScript,
+  conversationRunArgs,
   cupRow,
   DA_TEXT,
-  evalRunArgs,
   judgeScript,
   type Message,
-  simulatedUserArgs,
   userScript,
 } from './scripted.js';
 
@@ -60,18 +59,14 @@ afterAll(async () => {
 });
 
 function args(data: string, out: string, personas: string, extra: string[] = [], judged = true): string[] {
-  return evalRunArgs({
+  return conversationRunArgs({
     data,
     out,
     assistantUrl: assistant.baseUrl,
+    userUrl: user.baseUrl,
     judgeUrl: judged ? judge.baseUrl : undefined,
-    extra: [
-      ...(judged ? ['--judge-retries', '1'] : []),
-      ...simulatedUserArgs(user.baseUrl),
-      '--persona',
-      personas,
-      ...extra,
-    ],
+    personas,
+    extra,
   });
 }
 

@@ -13,9 +13,8 @@ import { jsonLines } from '../support/run-folder.js';
 import {
   askThenAnswer,
   assistantScript,
+  conversationRunArgs,
   cupRow,
-  evalRunArgs,
-  simulatedUserArgs,
   switchableJudgeScript,
   userScript,
 } from './scripted.js';
@@ -27,19 +26,13 @@ let judge: OpenAIStubServer;
 const judgeState = { up: false };
 
 function args(data: string, out: string, judged: boolean): string[] {
-  return evalRunArgs({
+  return conversationRunArgs({
     data,
     out,
     assistantUrl: assistant.baseUrl,
+    userUrl: user.baseUrl,
     judgeUrl: judged ? judge.baseUrl : undefined,
-    extra: [
-      ...(judged ? ['--judge-retries', '1'] : []),
-      ...simulatedUserArgs(user.baseUrl),
-      '--persona',
-      'cooperative',
-      '--on-judge-error',
-      'fail',
-    ],
+    extra: ['--on-judge-error', 'fail'],
   });
 }
 

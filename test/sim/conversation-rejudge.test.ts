@@ -27,10 +27,9 @@ import { fileExists, jsonLines, libraryRunConfig, metricsOf } from '../support/r
 import {
   askThenAnswer,
   assistantScript,
+  conversationRunArgs,
   cupRow,
-  evalRunArgs,
   type Message,
-  simulatedUserArgs,
   switchableJudgeScript,
   userScript,
 } from './scripted.js';
@@ -73,20 +72,13 @@ function forget(): void {
 }
 
 function args(data: string, out: string, extra: string[] = [], judged = true): string[] {
-  return evalRunArgs({
+  return conversationRunArgs({
     data,
     out,
     assistantUrl: assistant.baseUrl,
+    userUrl: user.baseUrl,
     judgeUrl: judged ? judge.baseUrl : undefined,
-    extra: [
-      ...(judged ? ['--judge-retries', '1'] : []),
-      ...simulatedUserArgs(user.baseUrl),
-      '--persona',
-      'cooperative',
-      '--concurrency',
-      '1',
-      ...extra,
-    ],
+    extra: ['--concurrency', '1', ...extra],
   });
 }
 

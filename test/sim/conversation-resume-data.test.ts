@@ -13,11 +13,10 @@ import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-
 import { jsonLines } from '../support/run-folder.js';
 import {
   assistantScript,
+  conversationRunArgs,
   cupRow,
-  evalRunArgs,
   judgeScript,
   type Message,
-  simulatedUserArgs,
   userScript,
 } from './scripted.js';
 
@@ -49,12 +48,12 @@ describe('eval run --turns --resume: the data of an unfinished conversation', ()
     const data = join(dir, 'rows.jsonl');
     await writeFile(data, `${JSON.stringify(cupRow('d-1'))}\n`);
     const out = join(dir, 'run');
-    const args = evalRunArgs({
+    const args = conversationRunArgs({
       data,
       out,
       assistantUrl: assistant.baseUrl,
+      userUrl: user.baseUrl,
       judgeUrl: judge.baseUrl,
-      extra: ['--judge-retries', '1', ...simulatedUserArgs(user.baseUrl), '--persona', 'cooperative'],
     });
     // The user's model fails: the conversation stops after its first assistant turn, with no record.
     const first = await runCliInProcess(args);

@@ -192,3 +192,30 @@ export const simulatedUserArgs = (url: string): string[] => [
   '--user-vendor',
   'vllm',
 ];
+
+/**
+ * `eval run` of three-turn conversations by the scripted servers: the assistant, the simulated user and
+ * (when `judgeUrl` is given, with one retry) the judge; the personas to run, then `extra`.
+ */
+export const conversationRunArgs = (options: {
+  data: string;
+  out: string;
+  assistantUrl: string;
+  userUrl: string;
+  judgeUrl: string | undefined;
+  personas?: string;
+  extra?: readonly string[];
+}): string[] =>
+  evalRunArgs({
+    data: options.data,
+    out: options.out,
+    assistantUrl: options.assistantUrl,
+    judgeUrl: options.judgeUrl,
+    extra: [
+      ...(options.judgeUrl === undefined ? [] : ['--judge-retries', '1']),
+      ...simulatedUserArgs(options.userUrl),
+      '--persona',
+      options.personas ?? 'cooperative',
+      ...(options.extra ?? []),
+    ],
+  });
