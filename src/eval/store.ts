@@ -28,11 +28,10 @@
  * can inject faults.
  */
 
-import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { syncDir, writeAll, writeFileAtomic, writeNewFile } from '../io/checked-write.js';
+import { syncDir, writeAll, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
-import { pidAlive } from '../io/pid-alive.js';
+import { createPidLockFile, takePidLock } from '../io/pid-lock.js';
 import { canonicalJson } from '../reward/canonical-json.js';
 import { parseResults, supersedeProblem } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
@@ -187,38 +186,6 @@ async function exists(fs: FileOps, path: string): Promise<boolean> {
 /** Lock files this process holds: a second store on the same folder in this process is refused. */
 const heldLocks = new Set<string>();
 
-/** Codes of a file system that cannot make hard links. */
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/**
- * Creates the lock file with its content in one step: the pid is written to a private file that is then
- * hard-linked to the lock's name (a link fails if the name exists). So no other process ever sees an
- * empty lock and mistakes it for a stale one. Where links are not supported, falls back to `wx`. A
- * failure (a full disk) leaves nothing behind: the private file is always removed, and a lock this call
- * created but could not write whole is removed too.
- */
-async function createLockFile(fs: FileOps, path: string): Promise<boolean> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    await writeNewFile(fs, tmp, `${process.pid}\n`);
-    await fs.link(tmp, path);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (code === 'EEXIST') return false;
-    if (!NO_LINKS.has(code)) throw err;
-  } finally {
-    await fs.unlink(tmp).catch(() => undefined);
-  }
-  try {
-    await writeNewFile(fs, path, `${process.pid}\n`);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-}
-
 /**
  * Takes the folder's lock; a lock left by a process that no longer runs (a kill) is taken over. A lock
  * naming this process's own pid is also stale (a container restarted with the same pid), unless this
@@ -231,26 +198,20 @@ async function acquireLock(fs: FileOps, dir: string): Promise<() => Promise<void
   }
   heldLocks.add(path);
   try {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (await fileOp('create the lock file', path, () => createLockFile(fs, path))) {
-        return async () => {
-          heldLocks.delete(path);
-          await fs.unlink(path).catch(() => undefined);
-        };
-      }
-      const text = await fs.readFile(path).then(
-        (b) => b.toString('utf8'),
-        () => '',
-      );
-      const pid = Number.parseInt(text, 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new RunStoreError(
+    const release = await takePidLock(path, {
+      fs,
+      create: (p) => fileOp('create the lock file', p, () => createPidLockFile(fs, p)),
+      busy: (pid) =>
+        new RunStoreError(
           `${dir} is in use by process ${pid} (another gtalign eval writing it); wait for it, or remove ${path} if that process is not gtalign`,
-        );
-      }
-      await fs.unlink(path).catch(() => undefined);
-    }
-    throw new RunStoreError(`cannot take the lock ${path}`);
+        ),
+    }).catch((err: unknown) => {
+      throw err instanceof RunStoreError ? err : new RunStoreError((err as Error).message);
+    });
+    return async () => {
+      heldLocks.delete(path);
+      await release();
+    };
   } catch (err) {
     heldLocks.delete(path);
     throw err;
