@@ -31,10 +31,10 @@ import { HttpError } from './errors.js';
 import type { ResponseEvents } from './response-events.js';
 import type { ResponseObject } from './responses.js';
 
-/** Why a run stopped when the server closed: it ends failed (`server_shutdown`), not cancelled. */
+/** Why a turn stopped when the server closed: it ends failed (`server_shutdown`), not cancelled. */
 export class ServerShutdown extends Error {
   constructor() {
-    super('the server stopped before this background response finished');
+    super('the server stopped before this turn finished');
     this.name = 'ServerShutdown';
   }
 }

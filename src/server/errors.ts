@@ -91,5 +91,20 @@ export const upstreamFailed = (message: string, code = 'upstream_error', retry =
 export const upstreamTimeout = (message: string): HttpError =>
   new HttpError(504, message, 'timeout_error', 'upstream_timeout', null, NOT_RETRIED);
 
+/**
+ * The server stopped while the turn ran (its grace for open requests ended): a 503 the official clients
+ * retry, and a response with `connection: close`, so the retry goes to a new connection (another instance
+ * behind a balancer, or this one restarted).
+ */
+export const serverShuttingDown = (): HttpError =>
+  new HttpError(
+    503,
+    'gtalign serve stopped before this turn finished; send the request again',
+    'server_error',
+    'server_shutdown',
+    null,
+    { connection: 'close' },
+  );
+
 export const internalError = (): HttpError =>
   new HttpError(500, 'internal server error (see the server log)', 'server_error', 'internal_error');

@@ -6,6 +6,11 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import { type AddressInfo, isIPv4, type Socket } from 'node:net';
 
 export const DEFAULT_HOST = '127.0.0.1';
+/**
+ * Longest wait, once the grace has ended and the open requests were told to stop, for them to write their
+ * answer (microseconds of work; the bound is for a handler that does not listen).
+ */
+export const LAST_WORDS_MS = 2_000;
 
 export interface ListenOptions {
   /** Interface to bind (default 127.0.0.1: reachable from this machine only). */
@@ -22,8 +27,12 @@ export interface RunningServer {
   readonly port: number;
   /** `http://host:port` (IPv6 hosts in brackets). */
   readonly url: string;
-  /** Stops accepting, closes idle connections, waits up to `graceMs` (default 5 s) for open requests. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Stops accepting, closes idle connections, waits up to `graceMs` (default 5 s) for open requests. Then
+   * `lastWords`, when given, is called so the open requests can end with an answer of their own (they get up
+   * to {@link LAST_WORDS_MS} to finish), and the connections still open are cut.
+   */
+  close(graceMs?: number, lastWords?: () => void): Promise<void>;
 }
 
 /** Responses to requests Node refuses before routing, by error code. */
@@ -85,6 +94,8 @@ export async function listen(handler: RequestListener, options: ListenOptions = 
   // some clients do after an abort) can be closed at once when the server stops.
   const sockets = new Set<Socket>();
   const busy = new WeakMap<Socket, number>();
+  /** While closing: called whenever a request ends, to see whether any is still open. */
+  let requestEnded: (() => void) | undefined;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -92,7 +103,10 @@ export async function listen(handler: RequestListener, options: ListenOptions = 
   server.on('request', (req, res) => {
     const socket = req.socket;
     busy.set(socket, (busy.get(socket) ?? 0) + 1);
-    res.once('close', () => busy.set(socket, (busy.get(socket) ?? 1) - 1));
+    res.once('close', () => {
+      busy.set(socket, (busy.get(socket) ?? 1) - 1);
+      requestEnded?.();
+    });
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -101,9 +115,24 @@ export async function listen(handler: RequestListener, options: ListenOptions = 
     host: address.address,
     port: address.port,
     url: `http://${shown}:${address.port}`,
-    close(graceMs = 5_000) {
+    close(graceMs = 5_000, lastWords) {
       return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        const cut = (): void => {
+          requestEnded = undefined;
+          server.closeAllConnections();
+        };
+        const anyOpen = (): boolean => [...sockets].some((socket) => (busy.get(socket) ?? 0) > 0);
+        const timer = setTimeout(() => {
+          if (lastWords === undefined || !anyOpen()) return cut();
+          const bound = setTimeout(cut, LAST_WORDS_MS);
+          bound.unref();
+          requestEnded = () => {
+            if (anyOpen()) return;
+            clearTimeout(bound);
+            cut();
+          };
+          lastWords();
+        }, graceMs);
         timer.unref();
         server.close(() => {
           clearTimeout(timer);

@@ -40,7 +40,7 @@ import type { ProfileInput } from '../steering/profile.js';
 import type { AccessLog } from './access-log.js';
 import { createKeyChecker } from './auth.js';
 import { BackgroundFolder } from './background-folder.js';
-import { BackgroundResponses } from './background-responses.js';
+import { BackgroundResponses, ServerShutdown } from './background-responses.js';
 import {
   chatCompletionRequestSchema,
   checkChatRequestShape,
@@ -52,7 +52,14 @@ import {
 import type { ConversationFolder } from './conversation-folder.js';
 import { ConversationStore, type Conversations } from './conversation-store.js';
 import { CONVERSATIONS_PATH, conversationRoutesHandler, createConversationHandler } from './conversations.js';
-import { badRequest, HttpError, internalError, upstreamFailed, upstreamTimeout } from './errors.js';
+import {
+  badRequest,
+  HttpError,
+  internalError,
+  serverShuttingDown,
+  upstreamFailed,
+  upstreamTimeout,
+} from './errors.js';
 import {
   createHandler,
   metricsRoute,
@@ -133,6 +140,11 @@ export interface ProxyApp {
   readonly activeTurns: number;
   /** The `background: true` responses (cancel them all before closing). */
   readonly background: BackgroundResponses;
+  /**
+   * Stops every running turn: each request answers `server_shutdown` (a 503, or an error event in a stream
+   * already under way) instead of having its connection cut without a word.
+   */
+  stopTurns(): void;
 }
 
 /** One request's turn, as a route reads it from its body (chat messages or Responses input). */
@@ -297,10 +309,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   function turnError(
     err: unknown,
     timedOut: boolean,
+    stopped: boolean,
     clientGone: boolean,
     request: ProxiedTurnRequest,
   ): HttpError | undefined {
     if (clientGone) return undefined;
+    if (stopped) return serverShuttingDown();
     if (timedOut) {
       upstreamErrors.inc({ kind: 'timeout' });
       return upstreamTimeout(`the upstream model did not finish the turn within ${timeoutMs} ms`);
@@ -350,6 +364,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
   /** Turns waiting for one to end (`waitForTurn`), told when one does. */
   const turnWaiters = new Set<() => void>();
+  /** Each running or waiting turn's abort, for {@link ProxyApp.stopTurns}. */
+  const liveTurns = new Set<AbortController>();
   /** Resolves when a running turn ends; rejects with the signal's reason when it aborts first. */
   const turnEnded = (signal: AbortSignal): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -382,6 +398,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (ctx.client.gone) turnAbort.abort(ctx.client.reason);
     else ctx.client.watch(clientGone);
     const signal = turnAbort.signal;
+    liveTurns.add(turnAbort);
     const temperature = request.temperature ?? options.temperature;
     const seed = request.seed ?? options.seed;
     const { settings } = request;
@@ -421,11 +438,13 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       ctx.annotate?.({ turn: turnNote(result, settings.policy) });
       return result;
     } catch (err) {
-      const mapped = turnError(err, timedOut, ctx.client.gone, request);
+      const stopped = signal.reason instanceof ServerShutdown;
+      const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {
       clearTimeout(timer);
+      liveTurns.delete(turnAbort);
       ctx.client.unwatch(clientGone);
       if (counted) {
         activeTurns--;
@@ -653,6 +672,9 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     get activeTurns() {
       return activeTurns;
     },
+    stopTurns() {
+      for (const turn of liveTurns) turn.abort(new ServerShutdown());
+    },
   };
 }
 
@@ -666,7 +688,7 @@ export async function startProxyServer(
   // Background responses hold no connection: they get the grace open requests get (the listener stops at
   // once, so no new one starts), then end failed with server_shutdown.
   running.close = async (graceMs = 5_000) => {
-    const closing = close(graceMs);
+    const closing = close(graceMs, () => app.stopTurns());
     await app.background.shutdown(graceMs);
     await closing;
   };
