@@ -5,7 +5,8 @@
  *    `<payoff>` and stops at `</payoff>` (under a grammar ending at the payoff block when the backend takes
  *    one; a server that silently ignores it is caught by the constraint's check).
  * 2. The matrix is parsed. If it does not parse: one constrained retry when the backend takes a constraint
- *    (whether or not the first try was constrained), otherwise a `TurnError` that shows the text. A
+ *    (whether or not the first try was constrained), otherwise a `TurnError` that shows the text; not when
+ *    the output was cut at its length and the retry would run into the same limit. A
  *    constraint is a means, validation is the judge: an output that breaks the constraint (the server
  *    ignored it) but parses and validates goes on, and the trace records `constraint_ignored`.
  * 3. The policy's edits are applied and the result quantized to two decimals; the rule selects a cell of
@@ -534,6 +535,16 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
   let read = readStage1(first, spec, stage1Max);
   if (!('problems' in read)) ignored(firstTrace, first);
   if ('problems' in read) {
+    const cutAt = cutAtOf(first);
+    // Cut at its length: the same limit cuts a retry as well, unless the retry's grammar bounds the text
+    // blocks and the first call ran without it. Retrying anyway would pay for stage 1 twice.
+    if (cutAt !== undefined && (stage1Constraint !== undefined || grammarOptions?.maxChars === undefined)) {
+      throw new TurnError(
+        'payoff',
+        `stage 1 of ${model.id} gave no valid payoff matrix (${read.problems.slice(0, 5).join('; ')}); not retried, since the same limit would cut a retry: raise the ${cutAt === 'context' ? 'context size' : 'token limit'} (${lengthLimit(first, stage1Max)}): ${textExcerpt(read.text)}`,
+        { stage: 'stage1', text: read.text, problems: read.problems, cutAt },
+      );
+    }
     const retryConstraint = constraintFor(model, spec, grammarOptions, STAGE1_PART);
     if (retryConstraint === undefined) {
       throw new TurnError(

@@ -90,19 +90,35 @@ describe('stage 1 that never reaches </payoff>', () => {
     expect(error.message).not.toMatch(/--max-tokens/);
   });
 
-  it('retries once under the grammar where the backend takes one, then says how to raise the limit', async () => {
+  it('does not retry a stage 1 cut at its limit under the same grammar (it would pay for the same cut)', async () => {
     const model = scripted(() => ({ text: CUT, finishReason: 'length' }), { gbnf: true });
     const error = (await runTurn({ model, question, maxTokens: 64, seed: 1 }).catch(
       (e: unknown) => e,
     )) as TurnError;
     expect(error).toBeInstanceOf(TurnError);
     // It names the CLI's flag too (it used to say only "raise maxTokens", which no flag is called).
+    expect(error.message).toMatch(/not retried.*raise the token limit \(64 tokens, --max-tokens in the CLI/);
+    expect(error.details).toMatchObject({ stage: 'stage1', cutAt: 'tokens' });
+    expect(model.requests.map((r) => [r.constraint?.kind, r.seed])).toEqual([['gbnf', 1]]);
+  });
+
+  it('retries a cut stage 1 once when the retry grammar bounds the text the first call did not', async () => {
+    const model = scripted(() => ({ text: CUT, finishReason: 'length' }), { gbnf: true });
+    const error = (await runTurn({
+      model,
+      question,
+      maxTokens: 64,
+      seed: 1,
+      constrain: false,
+      grammar: { maxChars: 40 },
+    }).catch((e: unknown) => e)) as TurnError;
+    expect(error).toBeInstanceOf(TurnError);
     expect(error.message).toMatch(
       /even on the constrained retry .*raise the token limit \(--max-tokens in the CLI/,
     );
     expect(error.details.stage).toBe('stage1-retry');
     expect(model.requests.map((r) => [r.constraint?.kind, r.seed])).toEqual([
-      ['gbnf', 1],
+      [undefined, 1],
       ['gbnf', 2],
     ]);
   });
