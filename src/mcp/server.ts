@@ -13,12 +13,14 @@
  *
  * A tool whose arguments cannot be used, or whose backend fails, answers `isError: true` with the message.
  */
+
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { GtalignError } from '../errors.js';
 import { PRESET_NAMES, PRESETS } from '../steering/presets.js';
 import { VERSION } from '../version.js';
+import { toolProgress } from './progress.js';
 import {
   analyzeGameInput,
   analyzeGameOutput,
@@ -135,7 +137,7 @@ export function createGtalignMcpServer(options: GtalignMcpOptions): McpServer {
       outputSchema: respondOutput,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    (args, extra) => run('respond', () => respondTool(options, args, extra.signal)),
+    (args, extra) => run('respond', () => respondTool(options, args, extra.signal, toolProgress(extra))),
   );
 
   server.registerTool(

@@ -26,6 +26,7 @@ import { compilePolicy } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import type { ToolProgress } from './progress.js';
 import {
   type analyzeGameInput,
   type analyzeGameOutput,
@@ -238,9 +239,16 @@ export async function respondTool(
   ctx: ToolContext,
   args: z.infer<typeof respondInput>,
   signal?: AbortSignal,
+  progress?: ToolProgress,
 ): Promise<z.infer<typeof respondOutput>> {
   const model = await ctx.model();
-  const result = await runTurn(turnOptions(ctx, model, args, signal));
+  const options = turnOptions(ctx, model, args, signal);
+  if (progress !== undefined) {
+    // Stage 1 and the decision are half the turn: said once the cell is chosen, before the reply is asked for.
+    options.onSteered = (steering) =>
+      progress(1, 2, `decided ${steering.selection.selected[0] ?? ''}; writing the reply`);
+  }
+  const result = await runTurn(options);
   return {
     response: result.response,
     action: result.action,
