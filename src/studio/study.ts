@@ -207,6 +207,8 @@ interface OpenStudy {
   /** A live study's turns (`items.jsonl`). */
   itemLog?: AppendLog;
   queue: Promise<unknown>;
+  /** Changes stored since the study was opened (a rating or a turn each). */
+  revision: number;
 }
 
 export interface StudyStore {
@@ -214,6 +216,11 @@ export interface StudyStore {
   list(): StudyFile[];
   get(id: string): StudyFile;
   ratings(id: string): readonly Rating[];
+  /**
+   * How many changes (ratings, turns) were stored since the study was opened: what was computed from its
+   * items and ratings at one revision holds until the revision changes.
+   */
+  revision(id: string): number;
   create(
     input: Omit<StudyFile, 'schema' | 'id' | 'createdAt' | 'seed'> & { seed?: number },
   ): Promise<StudyFile>;
@@ -390,6 +397,7 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
     ratingLog: opened.log,
     ...(itemLog === undefined ? {} : { itemLog }),
     queue: Promise.resolve(),
+    revision: 0,
   };
 }
 
@@ -461,6 +469,7 @@ export async function openStudyStore(
     list: () => [...open.values()].map((s) => s.study).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
     get: (id) => find(id).study,
     ratings: (id) => find(id).ratings,
+    revision: (id) => find(id).revision,
     async create(input) {
       if (input.kind !== 'live' && input.items.length === 0)
         throw new StudyError('the two runs share no rows with a reply in both');
@@ -525,6 +534,7 @@ export async function openStudyStore(
         }
         s.ratings.push(rating);
         s.keys.add(key(rating));
+        s.revision++;
         return { stored: true, rating };
       });
     },
@@ -539,6 +549,7 @@ export async function openStudyStore(
           throw storageError(err);
         }
         s.study.items.push(item);
+        s.revision++;
         return item;
       });
     },
