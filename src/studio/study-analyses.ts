@@ -51,12 +51,15 @@ interface StudySlot {
 export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOptions = {}): StudyAnalyses {
   const entry = options.worker ?? workerBeside(import.meta.url, 'analysis-worker');
   const slots = new Map<string, StudySlot>();
-  const workers = new Set<{ worker: Worker; stop: (err: Error) => void }>();
+  const workers = new Set<{ id: string; worker: Worker; stop: (err: Error) => void }>();
   let closed = false;
 
   /** Analyzes the study's current items and ratings in a new worker. */
   const run = (id: string): Promise<StudyAnalysis> => {
-    if (closed) return Promise.reject(new AnalysisError('the studio is stopping'));
+    if (closed)
+      return Promise.reject(
+        new AnalysisError(`the analysis of study ${id} was not started: the studio is stopping`),
+      );
     const study = store.get(id);
     // The items and ratings are copied now (to the worker), so later ratings cannot change this analysis.
     const input = { ...analysisInput(study, store.ratings(id)), seed: 1 };
@@ -71,6 +74,7 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
       }
       let settled = false;
       const handle = {
+        id,
         worker,
         stop: (err: Error) => {
           if (settled) return;
@@ -150,8 +154,8 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
     async close() {
       closed = true;
       const stopping = [...workers];
-      for (const { worker, stop } of stopping) {
-        stop(new AnalysisError('the studio is stopping'));
+      for (const { id, worker, stop } of stopping) {
+        stop(new AnalysisError(`the analysis of study ${id} was stopped: the studio is stopping`));
         await worker.terminate();
       }
     },

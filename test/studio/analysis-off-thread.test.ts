@@ -205,10 +205,14 @@ describe('the study analysis off the server thread', () => {
     const analyses = createStudyAnalyses(store, { gate });
     const pending = analyses.analyze(id);
     await started(gate, 1);
-    const told = expect(pending).rejects.toThrow(new AnalysisError('the studio is stopping'));
+    const told = expect(pending).rejects.toThrow(
+      new AnalysisError(`the analysis of study ${id} was stopped: the studio is stopping`),
+    );
     await analyses.close();
     await told;
-    await expect(analyses.analyze(id)).rejects.toThrow(new AnalysisError('the studio is stopping'));
+    await expect(analyses.analyze(id)).rejects.toThrow(
+      new AnalysisError(`the analysis of study ${id} was not started: the studio is stopping`),
+    );
   });
 
   for (const [how, reason] of [
