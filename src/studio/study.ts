@@ -368,10 +368,20 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
     if (study.kind === 'live') {
       const items = await AppendLog.open(fs, join(dir, 'items.jsonl'));
       itemLog = items.log;
+      // A turn's line copied by hand: the rater's page would show it twice and the analysis count it twice.
+      const lineOf = new Map<string, number>();
       for (const { number, value } of items.lines) {
         const problem = liveTurnProblem(value);
         if (problem !== undefined)
           throw new StudyError(`${items.log.path}:${number}: not a turn of a live study: ${problem}`, 500);
+        const id = (value as StudyItem).id;
+        const earlier = lineOf.get(id);
+        if (earlier !== undefined)
+          throw new StudyError(
+            `${items.log.path}:${number}: the id ${JSON.stringify(id)} is also the turn's on line ${earlier}`,
+            500,
+          );
+        lineOf.set(id, number);
       }
       study.items = items.lines.map((l) => l.value as StudyItem);
     }
