@@ -91,7 +91,8 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
         resolve(analysis);
         void worker.terminate();
       });
-      worker.once('error', (err: unknown) =>
+      // `on`, not `once`: an 'error' with no listener left would be thrown on the server's thread.
+      worker.on('error', (err: unknown) =>
         handle.stop(
           new AnalysisError(
             `the analysis of study ${id} failed: ${err instanceof Error ? err.message : String(err)}`,
