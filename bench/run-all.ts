@@ -12,6 +12,7 @@ import { runRewardBench } from './reward.js';
 import { runRewardVsReferenceBench } from './reward-vs-reference.js';
 import { runServerBench } from './server.js';
 import { runServerHostileBench } from './server-hostile.js';
+import { runStudioAnalysisBench } from './studio-analysis.js';
 import { runSuiteBench } from './suite.js';
 import { runTrainerAdaptersBench } from './trainer-adapters.js';
 
@@ -27,6 +28,7 @@ const BENCHES: Record<string, () => void | Promise<void>> = {
   'server-hostile': runServerHostileBench,
   'trainer-adapters': runTrainerAdaptersBench,
   'cli-start': runCliStartBench,
+  'studio-analysis': runStudioAnalysisBench,
   // Last: it runs the whole test suite (minutes, both cores).
   suite: runSuiteBench,
 };

@@ -8,10 +8,11 @@
  * whenever every worker holds its share (so it works while the workers start up, too).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ByteReader } from '../io/byte-reader.js';
 import type { MAX_LINE_BYTES } from '../io/lines.js';
 import { ProgressSignal } from '../io/progress-signal.js';
+import { startWorker, workerBeside } from '../io/start-worker.js';
 import { rethrowFailure, type SourceFailure, untilError } from '../io/until-error.js';
 import type { BatchStats } from './batch.js';
 import { BlockMemory, rawChunks } from './offline-blocks.js';
@@ -63,16 +64,6 @@ function scoringOptions(options: OfflineOptions): OfflineScoringOptions {
   return out;
 }
 
-function startWorker(options: OfflineScoringOptions): Worker {
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./offline-worker.js', import.meta.url), { workerData: { options } });
-  // Running from source (tests, tsx): Node 20 does not pass the parent's loader to workers, so a tiny
-  // bootstrap registers tsx in the worker before importing the TypeScript entry point.
-  const entry = new URL('./offline-worker.ts', import.meta.url).href;
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: { options } });
-}
-
 /** One chunk sent out: its result once it is back. */
 interface Slot {
   done: boolean;
@@ -90,7 +81,7 @@ class ChunkWorker {
     private readonly settled: () => void,
     private readonly memory: BlockMemory,
   ) {
-    this.worker = startWorker(options);
+    this.worker = startWorker(workerBeside(import.meta.url, 'offline-worker'), { workerData: { options } });
     this.worker.on('message', (msg: { id: number; result: ChunkBytes; input: Uint8Array }) => {
       this.memory.give(msg.input.buffer as ArrayBuffer);
       const slot = this.slots.get(msg.id);

@@ -23,7 +23,40 @@ import {
   pairedBootstrap,
   signFlipTest,
 } from '../eval/stats.js';
-import type { Arm, Rating, StudyFile } from './study.js';
+import type { Arm, Rating, StudyItem } from './study.js';
+
+/** What the analysis reads of an item: the worker thread that runs it is sent these fields only. */
+export type AnalysisItem = Pick<StudyItem, 'id' | 'W' | 'actions'>;
+/** What the analysis reads of a rating. */
+export type AnalysisRating = Pick<Rating, 'rater' | 'item' | 'satisfaction' | 'preference'>;
+
+export interface AnalysisInput {
+  items: AnalysisItem[];
+  ratings: AnalysisRating[];
+}
+
+/**
+ * A study's items and ratings cut to what {@link analyzeStudy} reads, so that copying them to a worker
+ * thread does not copy every reply and comment.
+ */
+export function analysisInput(
+  study: { items: readonly StudyItem[] },
+  ratings: readonly Rating[],
+): AnalysisInput {
+  return {
+    items: study.items.map((i) => ({
+      id: i.id,
+      W: i.W,
+      ...(i.actions === undefined ? {} : { actions: i.actions }),
+    })),
+    ratings: ratings.map((r) => ({
+      rater: r.rater,
+      item: r.item,
+      satisfaction: r.satisfaction,
+      preference: r.preference,
+    })),
+  };
+}
 
 export interface StudyAnalysis {
   /** Ratings counted: those of items the study holds. */
@@ -53,7 +86,11 @@ export interface StudyAnalysis {
 
 const nullable = (x: number): number | null => (Number.isNaN(x) ? null : x);
 
-export function analyzeStudy(study: StudyFile, stored: readonly Rating[], seed = 1): StudyAnalysis {
+export function analyzeStudy(
+  study: { items: readonly AnalysisItem[] },
+  stored: readonly AnalysisRating[],
+  seed = 1,
+): StudyAnalysis {
   const items = new Map(study.items.map((i) => [i.id, i]));
   // An item taken out of the study takes its ratings out of the figures too (the export keeps them).
   const ratings = stored.filter((r) => items.has(r.item));
@@ -94,7 +131,7 @@ export function analyzeStudy(study: StudyFile, stored: readonly Rating[], seed =
       n: g.sats.length,
       satisfaction: bootstrapCI(g.sats, { seed }),
     }));
-  const byItem = new Map<string, Rating[]>();
+  const byItem = new Map<string, AnalysisRating[]>();
   for (const r of ratings) byItem.set(r.item, [...(byItem.get(r.item) ?? []), r]);
   const shared = [...byItem.values()].filter((rs) => rs.length >= 2);
   const satUnits = shared.flatMap((rs) => [rs.map((r) => r.satisfaction.A), rs.map((r) => r.satisfaction.B)]);

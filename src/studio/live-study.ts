@@ -102,6 +102,25 @@ export function liveItemId(rater: string, conversation: number, turn: number): s
   return `live:${rater}:${conversation}:${turn}`;
 }
 
+/**
+ * The id of a rater's new turn: {@link liveItemId}, or that id with `~2`, `~3`, … when a turn or a rating
+ * already has it. A turn taken out of items.jsonl by hand leaves its ratings in ratings.jsonl, and the
+ * rater's next turn takes its place in the conversation: under the same id it would inherit them (shown
+ * as rated, its own rating refused as a repeat, the old one counted for its replies).
+ */
+export function newLiveItemId(
+  study: StudyFile,
+  ratings: readonly Rating[],
+  rater: string,
+  conversation: number,
+  turn: number,
+): string {
+  const base = liveItemId(rater, conversation, turn);
+  const taken = (id: string) => study.items.some((i) => i.id === id) || ratings.some((r) => r.item === id);
+  if (!taken(base)) return base;
+  for (let n = 2; ; n++) if (!taken(`${base}~${n}`)) return `${base}~${n}`;
+}
+
 export interface LiveStudies {
   /** Answers the rater's message with both arms and stores the turn; resolves once it is on disk. */
   turn(id: string, rater: string, request: LiveTurnRequest, signal?: AbortSignal): Promise<StudyItem>;
@@ -154,7 +173,7 @@ export function createLiveStudies(
           [a] = (await backendOf('A').answerWith(input, [arms.A], signal)).results as [TurnResult];
           [b] = (await backendOf('B').answerWith(input, [arms.B], signal)).results as [TurnResult];
         }
-        const itemId = liveItemId(rater, place.conversation, place.turn);
+        const itemId = newLiveItemId(study, store.ratings(id), rater, place.conversation, place.turn);
         const item: StudyItem = {
           id: itemId,
           data_source: 'live',
@@ -175,7 +194,7 @@ export function createLiveStudies(
         };
         return await store.addItem(id, item, (current) => {
           checkRoom(current);
-          if (current.items.some((i) => i.id === itemId))
+          if (newLiveItemId(current, store.ratings(id), rater, place.conversation, place.turn) !== itemId)
             throw new StudyError(`${itemId} is already stored`, 409);
         });
       } finally {

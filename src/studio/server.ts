@@ -22,7 +22,6 @@ import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
-import { analyzeStudy } from './analysis.js';
 import { studioPage } from './assets.js';
 import { createLiveStudies, keptArm, parseLiveTurn, requireLive } from './live-study.js';
 import { type Playground, UnknownStage1Error } from './playground.js';
@@ -41,6 +40,7 @@ import {
   type StudyStore,
   sidesDigest,
 } from './study.js';
+import { AnalysisError, createStudyAnalyses } from './study-analyses.js';
 import { type ComparisonJson, compareTwo, overview, type RunChartsJson, runCharts } from './viewer.js';
 
 /** Turns of a live study its page lists at most (the latest). */
@@ -76,6 +76,10 @@ export interface StudioOptions {
   log?: (line: string) => void;
   /** One JSON line per request (access-log.ts). */
   accessLog?: AccessLog;
+  /** For tests only: holds each study analysis in its worker (see analysis-worker.ts). */
+  analysisGate?: Int32Array;
+  /** For tests only: the analysis worker's module, in place of analysis-worker.ts. */
+  analysisWorker?: URL;
 }
 
 function query(ctx: RequestContext): URLSearchParams {
@@ -191,6 +195,10 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     return found;
   };
   const comparisons = new Map<string, ComparisonJson>();
+  const analyses = createStudyAnalyses(studies, {
+    ...(options.analysisGate === undefined ? {} : { gate: options.analysisGate }),
+    ...(options.analysisWorker === undefined ? {} : { worker: options.analysisWorker }),
+  });
   const live =
     options.playground === undefined
       ? undefined
@@ -713,16 +721,22 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     {
       method: 'GET',
       path: '/api/analysis',
-      handle(ctx) {
+      async handle(ctx) {
         const id = param(ctx, 'id');
         try {
+          // In a worker thread: raters' requests are answered meanwhile.
+          const analysis = await analyses.analyze(id);
           const study = studies.get(id);
           sendJson(ctx.res, 200, {
-            ...analyzeStudy(study, studies.ratings(id)),
+            ...analysis,
             kind: study.kind ?? 'runs',
             arms: { A: study.arms.A.run, B: study.arms.B.run },
           });
         } catch (err) {
+          if (err instanceof AnalysisError) {
+            log(`studio: ${err.message}`);
+            throw new HttpError(500, err.message, 'server_error', 'analysis');
+          }
           studyError(err, log);
         }
       },
@@ -758,8 +772,16 @@ export async function startStudioServer(options: StudioOptions): Promise<Running
     log,
     accessLog: options.accessLog,
   });
-  return listen(handler, {
+  const running = await listen(handler, {
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
   });
+  return {
+    ...running,
+    async close(graceMs) {
+      // An analysis in progress is stopped, not waited for: its request is told the studio is stopping.
+      await analyses.close();
+      await running.close(graceMs);
+    },
+  };
 }

@@ -207,6 +207,8 @@ interface OpenStudy {
   /** A live study's turns (`items.jsonl`). */
   itemLog?: AppendLog;
   queue: Promise<unknown>;
+  /** Changes stored since the study was opened (a rating or a turn each). */
+  revision: number;
 }
 
 export interface StudyStore {
@@ -214,6 +216,11 @@ export interface StudyStore {
   list(): StudyFile[];
   get(id: string): StudyFile;
   ratings(id: string): readonly Rating[];
+  /**
+   * How many changes (ratings, turns) were stored since the study was opened: what was computed from its
+   * items and ratings at one revision holds until the revision changes.
+   */
+  revision(id: string): number;
   create(
     input: Omit<StudyFile, 'schema' | 'id' | 'createdAt' | 'seed'> & { seed?: number },
   ): Promise<StudyFile>;
@@ -361,10 +368,20 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
     if (study.kind === 'live') {
       const items = await AppendLog.open(fs, join(dir, 'items.jsonl'));
       itemLog = items.log;
+      // A turn's line copied by hand: the rater's page would show it twice and the analysis count it twice.
+      const lineOf = new Map<string, number>();
       for (const { number, value } of items.lines) {
         const problem = liveTurnProblem(value);
         if (problem !== undefined)
           throw new StudyError(`${items.log.path}:${number}: not a turn of a live study: ${problem}`, 500);
+        const id = (value as StudyItem).id;
+        const earlier = lineOf.get(id);
+        if (earlier !== undefined)
+          throw new StudyError(
+            `${items.log.path}:${number}: the id ${JSON.stringify(id)} is also the turn's on line ${earlier}`,
+            500,
+          );
+        lineOf.set(id, number);
       }
       study.items = items.lines.map((l) => l.value as StudyItem);
     }
@@ -390,6 +407,7 @@ async function readStudy(fs: FileOps, dir: string): Promise<OpenStudy> {
     ratingLog: opened.log,
     ...(itemLog === undefined ? {} : { itemLog }),
     queue: Promise.resolve(),
+    revision: 0,
   };
 }
 
@@ -461,6 +479,7 @@ export async function openStudyStore(
     list: () => [...open.values()].map((s) => s.study).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
     get: (id) => find(id).study,
     ratings: (id) => find(id).ratings,
+    revision: (id) => find(id).revision,
     async create(input) {
       if (input.kind !== 'live' && input.items.length === 0)
         throw new StudyError('the two runs share no rows with a reply in both');
@@ -525,6 +544,7 @@ export async function openStudyStore(
         }
         s.ratings.push(rating);
         s.keys.add(key(rating));
+        s.revision++;
         return { stored: true, rating };
       });
     },
@@ -539,6 +559,7 @@ export async function openStudyStore(
           throw storageError(err);
         }
         s.study.items.push(item);
+        s.revision++;
         return item;
       });
     },

@@ -163,6 +163,50 @@ it('leaves out a live study whose arms were edited into ones that cannot steer a
   await store.close();
 });
 
+it('leaves out a live study whose items.jsonl holds one turn twice (a line copied by hand), naming both lines', async () => {
+  const dir = join(root, 'studies');
+  const setup = await openStudyStore(dir);
+  const study = await setup.create({
+    kind: 'live',
+    name: 'live',
+    arms: {
+      A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
+      B: { run: 'paper-api', policy: PRESETS['paper-api'], rule: 'sum' },
+    },
+    items: [],
+    seed: 1,
+  });
+  const turn = (n: number) => ({
+    id: `live:carol:1:${n}`,
+    data_source: 'live',
+    question: `Q${n}?`,
+    replies: { A: 'a', B: 'b' },
+    W: { A: null, B: null },
+    live: {
+      rater: 'carol',
+      conversation: 1,
+      turn: n,
+      left: 'A' as const,
+      cells: { A: 'DQ_DA', B: 'DQ_CQ' },
+      outputs: { A: 'x', B: 'y' },
+      at: 'now',
+    },
+  });
+  await setup.addItem(study.id, turn(1));
+  await setup.addItem(study.id, turn(2));
+  await setup.close();
+  const file = join(dir, study.id, 'items.jsonl');
+  await appendFile(file, `${JSON.stringify(turn(1))}\n`);
+  const warnings: string[] = [];
+  const store = await openStudyStore(dir, undefined, (m) => warnings.push(m));
+  // Served, the rater would see the turn twice and the analysis would count it twice.
+  expect(store.list()).toEqual([]);
+  expect(warnings).toEqual([
+    `study ${study.id} left out: ${file}:3: the id "live:carol:1:1" is also the turn's on line 1`,
+  ]);
+  await store.close();
+});
+
 it('serves a study folder copied beside it (a backup) as one study, the folder named as its id, and rates into it', async () => {
   const dir = join(root, 'studies');
   const study = await runsStudy(dir, 'pilot');

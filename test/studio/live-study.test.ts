@@ -19,6 +19,7 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent } from '..
 import { steeredMatrix } from '../../src/steering/apply.js';
 import { compilePolicy } from '../../src/steering/compile.js';
 import { PRESETS } from '../../src/steering/presets.js';
+import { analyzeStudy } from '../../src/studio/analysis.js';
 import {
   createLiveStudies,
   type LiveStudies,
@@ -363,6 +364,47 @@ describe('live turns on disk', () => {
         W_A: null,
       }),
     ]);
+  });
+
+  it('never give a new turn the id of one removed by hand: the removed turn’s rating stays its own', async () => {
+    const study = await liveStudy();
+    const first = await live.turn(study.id, 'r1', { message: 'Q1', newConversation: false });
+    await rate(store, study, 'r1', first.id, 1);
+    const removed = await live.turn(study.id, 'r1', { message: 'Q2', newConversation: false });
+    await rate(store, study, 'r1', removed.id, 2);
+    await store.close();
+    // The owner takes the second turn out of items.jsonl (a test message, say); its rating stays.
+    const path = join(store.dir, study.id, 'items.jsonl');
+    const [kept] = (await readFile(path, 'utf8')).trim().split('\n');
+    await writeFile(path, `${kept}\n`);
+    store = await openStudyStore(join(root, 'studies'));
+    live = createLiveStudies(
+      store,
+      createPlayground(async () => model, {}),
+    );
+    const next = await live.turn(study.id, 'r1', { message: 'Q3', newConversation: false });
+    // The same place in the conversation, under an id of its own.
+    expect(next.live).toMatchObject({ conversation: 1, turn: 2 });
+    expect(next.id).not.toBe(removed.id);
+    const reopened = store.get(study.id);
+    expect(raterPlan(reopened, 'r1', []).order.map((o) => o.item)).toEqual([first.id, next.id]);
+    // The new turn is unrated: the rater must rate it, and that rating is stored.
+    expect(() => nextPlace(reopened, store.ratings(study.id), 'r1', false)).toThrow(/conversation 1, turn 2/);
+    const { stored, rating } = await rate(store, reopened, 'r1', next.id, 1);
+    expect(stored).toBe(true);
+    expect(rating.item).toBe(next.id);
+    const analysis = analyzeStudy(reopened, store.ratings(study.id));
+    expect([analysis.ratings, analysis.ratingsOfRemovedItems]).toEqual([2, 1]);
+    // Removed again and again, the place gets a new id each time.
+    await store.close();
+    await writeFile(path, `${kept}\n`);
+    store = await openStudyStore(join(root, 'studies'));
+    live = createLiveStudies(
+      store,
+      createPlayground(async () => model, {}),
+    );
+    const third = await live.turn(study.id, 'r1', { message: 'Q4', newConversation: false });
+    expect(new Set([removed.id, next.id, third.id]).size).toBe(3);
   });
 
   it('a full disk stores no turn, says where, and the rater may try again after a restart', async () => {

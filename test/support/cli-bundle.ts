@@ -4,9 +4,10 @@
  * every child. The bundle is rebuilt when watch mode reruns the tests, so it is always the current source.
  *
  * It lives in the run's temporary folder (test/support/temp-root.ts removes it) and keeps the layout the
- * built package relies on: `offline-worker.js` beside the code that starts it, the studio's page script as
- * `app.js`, and packages loaded from the repository's node_modules (linked next to the bundle), never
- * bundled, so native and lazily loaded packages behave as they do for a user.
+ * built package relies on: the worker threads' modules (`offline-worker.js`, `analysis-worker.js`) beside
+ * the code that starts them, the studio's page script as `app.js`, and packages loaded from the
+ * repository's node_modules (linked next to the bundle), never bundled, so native and lazily loaded
+ * packages behave as they do for a user.
  */
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ async function bundleCli(): Promise<void> {
       entryPoints: {
         main: join(REPO_ROOT, 'src/cli/main.ts'),
         'offline-worker': join(REPO_ROOT, 'src/reward/offline-worker.ts'),
+        'analysis-worker': join(REPO_ROOT, 'src/studio/analysis-worker.ts'),
       },
       outdir: dir,
       bundle: true,
