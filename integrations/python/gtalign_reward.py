@@ -201,6 +201,9 @@ class _EarlyAnswerMixin:
         try:
             super().send(data)  # type: ignore[misc]
         except (BrokenPipeError, ConnectionResetError) as err:
+            # Reset while connecting: no connection, so no answer to read; a failed attempt like a refusal.
+            if self.sock is None:  # type: ignore[attr-defined]
+                raise
             self._send_error = err
 
     def getresponse(self) -> http.client.HTTPResponse:
