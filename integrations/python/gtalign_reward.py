@@ -128,16 +128,31 @@ DEFAULT_RETRY_SECONDS = 180.0
 BACKOFF_CAP = 10.0
 
 
+def _number(kwargs: Mapping[str, Any], name: str, env: str, default: Any, integer: bool, positive: bool) -> Any:
+    """A numeric setting; one that is not a finite number of at least 0 (above 0 when ``positive``) is
+    refused naming the keyword or the environment variable it came from (not a bare ValueError)."""
+    raw = _setting(kwargs, name, env, default)
+    source = name if kwargs.get(name) is not None else env
+    try:
+        value = int(raw) if integer else float(raw)
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        want = ("an integer" if integer else "a number of seconds") + (" above 0" if positive else " of at least 0")
+        raise GtalignRewardError(f"gtalign reward: {source} must be {want}, got {raw!r}")
+    return value
+
+
 def _settings(kwargs: Mapping[str, Any]) -> Tuple[str, Optional[str], float, int, int, int, float, float]:
     return (
         str(_setting(kwargs, "url", "GTALIGN_REWARD_URL", DEFAULT_URL)).rstrip("/"),
         _setting(kwargs, "api_key", "GTALIGN_REWARD_API_KEY", None),
-        float(_setting(kwargs, "timeout", "GTALIGN_REWARD_TIMEOUT", 300.0)),
-        max(1, int(_setting(kwargs, "retries", "GTALIGN_REWARD_RETRIES", 5))),
-        max(1, int(_setting(kwargs, "concurrency", "GTALIGN_REWARD_CONCURRENCY", 64))),
-        max(1, int(_setting(kwargs, "batch", "GTALIGN_REWARD_BATCH", 512))),
-        max(0.0, float(_setting(kwargs, "retry_seconds", "GTALIGN_REWARD_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))),
-        max(0.0, float(_setting(kwargs, "backoff", "GTALIGN_REWARD_BACKOFF", 1.0))),
+        _number(kwargs, "timeout", "GTALIGN_REWARD_TIMEOUT", 300.0, integer=False, positive=True),
+        max(1, _number(kwargs, "retries", "GTALIGN_REWARD_RETRIES", 5, integer=True, positive=False)),
+        max(1, _number(kwargs, "concurrency", "GTALIGN_REWARD_CONCURRENCY", 64, integer=True, positive=False)),
+        max(1, _number(kwargs, "batch", "GTALIGN_REWARD_BATCH", 512, integer=True, positive=False)),
+        _number(kwargs, "retry_seconds", "GTALIGN_REWARD_RETRY_SECONDS", DEFAULT_RETRY_SECONDS, integer=False, positive=False),
+        _number(kwargs, "backoff", "GTALIGN_REWARD_BACKOFF", 1.0, integer=False, positive=False),
     )
 
 
@@ -1138,8 +1153,7 @@ def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids:
     if not os.environ.get("GTALIGN_REWARD_RETRIES"):
         settings["retries"] = 1
     if not os.environ.get("GTALIGN_REWARD_RETRY_SECONDS"):
-        timeout = float(settings.get("timeout") or os.environ["GTALIGN_REWARD_TIMEOUT"])
-        settings["retry_seconds"] = max(0.0, AREAL_CALL_SECONDS - timeout)
+        settings["retry_seconds"] = max(0.0, AREAL_CALL_SECONDS - _settings(settings)[2])
     record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
     return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])
 

@@ -163,6 +163,30 @@ print(json.dumps(${call}[0]["score"]))
     }
   });
 
+  it('a setting that is not a number in range is refused naming it (a bare ValueError named nothing)', async () => {
+    const r = await runPython(
+      `${PRELUDE}
+import gtalign_reward as gr
+out = []
+for name, value in [("GTALIGN_REWARD_RETRIES", "five"), ("GTALIGN_REWARD_TIMEOUT", "nan"), ("GTALIGN_REWARD_TIMEOUT", "-1"), ("GTALIGN_REWARD_RETRY_SECONDS", "soon")]:
+    os.environ[name] = value
+    out.append(failed_with(lambda: gr.client(url=URL)))
+    del os.environ[name]
+out.append(failed_with(lambda: gr.client(url=URL, backoff="inf")))
+print(json.dumps(out))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    expect(lastJson<string[]>(r)).toEqual([
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_RETRIES must be an integer of at least 0, got 'five'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_TIMEOUT must be a number of seconds above 0, got 'nan'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_TIMEOUT must be a number of seconds above 0, got '-1'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_RETRY_SECONDS must be a number of seconds of at least 0, got 'soon'",
+      "GtalignRewardError: gtalign reward: backoff must be a number of seconds of at least 0, got 'inf'",
+    ]);
+  });
+
   it('a timeout on a kept-alive connection is not sent again on a fresh one (the wait would double)', async () => {
     // A scripted server: it answers the first request at once (the connection is then kept alive) and
     // holds every later one. Counting requests tells a resend apart without timing the client.
