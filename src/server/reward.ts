@@ -72,6 +72,7 @@ import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
 import {
   DEADLINE_HEADER,
+  MAX_TIMER_MS,
   type OpenRlhfLabel,
   readDeadlineHeader,
   readGetRewardBody,
@@ -103,7 +104,8 @@ export interface RewardServerOptions
   coalesce?: false | { maxBatch?: number; maxWaitMs?: number };
   /**
    * Every request is answered within this many ms (default 170 000: OpenRLHF's client gives up after
-   * 180 s); samples not scored by then are failures. 0 or Infinity: no deadline.
+   * 180 s); samples not scored by then are failures. 0, Infinity or past what a timer can wait (about
+   * 24.8 days): no deadline.
    */
   deadlineMs?: number;
   /** The clock of coalescing and deadlines (default: timers); injected by tests. */
@@ -398,7 +400,9 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
           maxBatch: options.coalesce?.maxBatch ?? DEFAULT_COALESCE.maxBatch,
           maxWaitMs: options.coalesce?.maxWaitMs ?? DEFAULT_COALESCE.maxWaitMs,
         };
-  const serverDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const givenDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  // A timer past its range fires at once: such a deadline would fail every sample instead of none.
+  const serverDeadlineMs = givenDeadlineMs > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : givenDeadlineMs;
   const schedule = options.scheduler ?? timerScheduler;
   const coalescedSize = metrics.histogram(
     'gtalign_reward_coalesced_batch_samples',

@@ -331,6 +331,27 @@ describe('a live judge that answers', () => {
   });
 });
 
+describe('a deadline past what a timer can wait (about 24.8 days)', () => {
+  it('bounds nothing: samples are scored, not failed at once as over it', async () => {
+    // 35 days: Node fires a timer that long after 1 ms.
+    const server = await startRewardServer({
+      clipVerdicts: true,
+      deadlineMs: 35 * 86_400_000,
+      log: () => {},
+    });
+    try {
+      const c = cases.find((x) => x.expected.score > 0)!;
+      const reply = (await (
+        await post(`${server.url}/get_reward`, openRlhfBody([c]))
+      ).json()) as GetRewardResponse;
+      expect(reply.errors).toEqual([]);
+      expect(reply.rewards[0]).toBeCloseTo(c.expected.score, 12);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('safe defaults', () => {
   it('binds loopback, needs the key when keys are set, and answers /healthz without one', async () => {
     const server = await startRewardServer({ apiKeys: ['k1', 'k2'], log: () => {} });
