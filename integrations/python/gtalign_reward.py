@@ -363,6 +363,8 @@ class RewardClient:
 
     def _check(self, path: str, status: int, body: bytes) -> Any:
         """The parsed JSON of a 200; raises _Retry for 429/5xx, GtalignRewardError for other statuses."""
+        if status != 503:
+            self._down_logged = False  # an answer: a later outage is a new one, logged again
         if status == 200:
             try:
                 return json.loads(body.decode("utf-8"))
@@ -409,8 +411,6 @@ class RewardClient:
             attempts.retry_seconds,
         )
 
-    def _note_up(self) -> None:
-        self._down_logged = False
 
     # -- sync ---------------------------------------------------------------------------------------------
 
@@ -467,9 +467,7 @@ class RewardClient:
                     status = None
             if status is not None:
                 try:
-                    reply = self._check(path, status, data)
-                    self._note_up()
-                    return reply
+                    return self._check(path, status, data)
                 except _Retry as err:
                     last, down = str(err), err.down
             wait = attempts.wait(down)
@@ -596,9 +594,7 @@ class RewardClient:
                     last, down = self._unreachable(err), isinstance(err, ConnectionError)
             if status is not None:
                 try:
-                    reply = self._check(path, status, data)
-                    self._note_up()
-                    return reply
+                    return self._check(path, status, data)
                 except _Retry as err:
                     last, down = str(err), err.down
             wait = attempts.wait(down)
