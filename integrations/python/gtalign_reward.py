@@ -26,9 +26,14 @@ Settings come from keyword arguments (verl's ``reward_kwargs``, a ``functools.pa
 environment: ``url`` / ``GTALIGN_REWARD_URL`` (default ``http://127.0.0.1:5000``), ``api_key`` /
 ``GTALIGN_REWARD_API_KEY``, ``timeout`` / ``GTALIGN_REWARD_TIMEOUT`` (seconds per HTTP request, default 300:
 above the server's 170 s deadline, so the server always answers first), ``retries`` /
-``GTALIGN_REWARD_RETRIES`` (attempts on connection errors, 429 and 5xx other than a judge's failure;
-default 5), ``concurrency`` / ``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event
-loop; default 64) and ``batch`` / ``GTALIGN_REWARD_BATCH`` (most samples per request; default 512).
+``GTALIGN_REWARD_RETRIES`` (attempts on timeouts, 429 and 5xx other than a judge's failure; default 5),
+``retry_seconds`` / ``GTALIGN_REWARD_RETRY_SECONDS`` (how long a call goes on retrying while the server is
+down: refused or reset connections, 503, a proxy's 502; default 180, AReaL 14 s less its timeout),
+``backoff`` / ``GTALIGN_REWARD_BACKOFF`` (seconds, default 1: the first retry waits up to this long, each
+next one up to twice as long, at most 10 s, with full jitter), ``concurrency`` /
+``GTALIGN_REWARD_CONCURRENCY`` (requests in flight per process and event loop; default 64) and ``batch`` /
+``GTALIGN_REWARD_BATCH`` (most samples per request; default 512). A server found down is logged once
+(logger ``gtalign_reward``); ``retry_seconds=0`` gives up after ``retries`` attempts.
 
 A sample the server's deadline overtook (``error.deadline``: its judge call goes on there) is sent again,
 within ``retries`` attempts, and joins that call. A sample that cannot be scored (the judge failed after
@@ -47,6 +52,7 @@ import asyncio
 import functools
 import http.client
 import json
+import logging
 import math
 import os
 import random
@@ -92,6 +98,8 @@ GET_REWARD_PATH = "/get_reward"
 
 JsonDict = Dict[str, Any]
 
+_log = logging.getLogger("gtalign_reward")
+
 #: Error codes of 5xx answers that are final (``--on-judge-error fail``): a judge or look-ahead failure
 #: after the server's retries. Any other 5xx (a restart, a proxy, 504 past the deadline) is retried.
 FINAL_FAILURES = ("judge_failed", "lookahead_failed")
@@ -112,14 +120,39 @@ def _setting(kwargs: Mapping[str, Any], name: str, env: str, default: Any) -> An
     return default if value is None or value == "" else value
 
 
-def _settings(kwargs: Mapping[str, Any]) -> Tuple[str, Optional[str], float, int, int, int]:
+#: How long a call goes on retrying while the server is down (a restart): a supervisor's restart, a pod
+#: rescheduled or a server reloading its judge cache takes from seconds to a minute or two. Past it the
+#: server is taken for gone (a wrong URL, a crash for good) and the step fails, within 3 minutes.
+DEFAULT_RETRY_SECONDS = 180.0
+#: The longest wait between two attempts: a server back up is found within this long.
+BACKOFF_CAP = 10.0
+
+
+def _number(kwargs: Mapping[str, Any], name: str, env: str, default: Any, integer: bool, positive: bool) -> Any:
+    """A numeric setting; one that is not a finite number of at least 0 (above 0 when ``positive``) is
+    refused naming the keyword or the environment variable it came from (not a bare ValueError)."""
+    raw = _setting(kwargs, name, env, default)
+    source = name if kwargs.get(name) is not None else env
+    try:
+        value = int(raw) if integer else float(raw)
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        want = ("an integer" if integer else "a number of seconds") + (" above 0" if positive else " of at least 0")
+        raise GtalignRewardError(f"gtalign reward: {source} must be {want}, got {raw!r}")
+    return value
+
+
+def _settings(kwargs: Mapping[str, Any]) -> Tuple[str, Optional[str], float, int, int, int, float, float]:
     return (
         str(_setting(kwargs, "url", "GTALIGN_REWARD_URL", DEFAULT_URL)).rstrip("/"),
         _setting(kwargs, "api_key", "GTALIGN_REWARD_API_KEY", None),
-        float(_setting(kwargs, "timeout", "GTALIGN_REWARD_TIMEOUT", 300.0)),
-        max(1, int(_setting(kwargs, "retries", "GTALIGN_REWARD_RETRIES", 5))),
-        max(1, int(_setting(kwargs, "concurrency", "GTALIGN_REWARD_CONCURRENCY", 64))),
-        max(1, int(_setting(kwargs, "batch", "GTALIGN_REWARD_BATCH", 512))),
+        _number(kwargs, "timeout", "GTALIGN_REWARD_TIMEOUT", 300.0, integer=False, positive=True),
+        max(1, _number(kwargs, "retries", "GTALIGN_REWARD_RETRIES", 5, integer=True, positive=False)),
+        max(1, _number(kwargs, "concurrency", "GTALIGN_REWARD_CONCURRENCY", 64, integer=True, positive=False)),
+        max(1, _number(kwargs, "batch", "GTALIGN_REWARD_BATCH", 512, integer=True, positive=False)),
+        _number(kwargs, "retry_seconds", "GTALIGN_REWARD_RETRY_SECONDS", DEFAULT_RETRY_SECONDS, integer=False, positive=False),
+        _number(kwargs, "backoff", "GTALIGN_REWARD_BACKOFF", 1.0, integer=False, positive=False),
     )
 
 
@@ -201,6 +234,9 @@ class _EarlyAnswerMixin:
         try:
             super().send(data)  # type: ignore[misc]
         except (BrokenPipeError, ConnectionResetError) as err:
+            # Reset while connecting: no connection, so no answer to read; a failed attempt like a refusal.
+            if self.sock is None:  # type: ignore[attr-defined]
+                raise
             self._send_error = err
 
     def getresponse(self) -> http.client.HTTPResponse:
@@ -221,7 +257,39 @@ class _HTTPSConnection(_EarlyAnswerMixin, http.client.HTTPSConnection):
 
 
 class _Retry(Exception):
-    """An attempt that may succeed when repeated (connection error, 429, 5xx)."""
+    """An attempt that may succeed when repeated (429, 5xx); ``down``: the server is not there (503, or a
+    proxy's 502 without the server's own error body), retried for ``retry_seconds``."""
+
+    def __init__(self, detail: str, down: bool) -> None:
+        super().__init__(detail)
+        self.down = down
+
+
+class _Attempts:
+    """When a call tries again: ``retries`` attempts in all, and while the server is down (a connection
+    refused or reset, a 503) for ``retry_seconds`` from the first attempt, so that a restart of the
+    server does not fail the trainer's step. Waits grow exponentially with full jitter, up to
+    ``BACKOFF_CAP``; none ends past the time budget, so a call ends within ``retry_seconds`` plus one
+    attempt's ``timeout``."""
+
+    def __init__(self, retries: int, retry_seconds: float, backoff: float) -> None:
+        self.retries = retries
+        self.retry_seconds = retry_seconds
+        self.backoff = backoff
+        self.start = time.monotonic()
+        self.made = 0
+
+    def wait(self, down: bool) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None to give up (call after each failed attempt)."""
+        self.made += 1
+        wait = random.uniform(0, min(BACKOFF_CAP, self.backoff * 2 ** (self.made - 1)))
+        if self.made < self.retries:
+            return wait
+        left = self.retry_seconds - (time.monotonic() - self.start)
+        return min(wait, left) if down and left > 0 else None
+
+    def given_up(self) -> str:
+        return f" (gave up after {self.made} attempts in {time.monotonic() - self.start:.1f} s)"
 
 
 class _LoopState:
@@ -237,10 +305,10 @@ class RewardClient:
 
     Sync calls reuse keep-alive ``http.client`` connections from a pool, at most ``concurrency`` requests
     in flight per client; async calls use asyncio streams, at most ``concurrency`` in flight per event
-    loop. Connection errors, HTTP 429 and 5xx are retried (``retries`` attempts, exponential backoff with
-    full jitter, capped at 30 s), but for a judge's failure (``FINAL_FAILURES``); any other 4xx is raised
-    at once with the server's message. Pickling a client keeps its settings only (``AsyncGRPOTrainer``
-    and Ray pickle reward functions).
+    loop. Timeouts, HTTP 429 and 5xx are retried (``retries`` attempts), but for a judge's failure
+    (``FINAL_FAILURES``); a server that is down (connection refused or reset, 503) is retried for
+    ``retry_seconds`` (see :class:`_Attempts`); any other 4xx is raised at once with the server's message.
+    Pickling a client keeps its settings only (``AsyncGRPOTrainer`` and Ray pickle reward functions).
     """
 
     def __init__(
@@ -251,6 +319,8 @@ class RewardClient:
         retries: int = 5,
         concurrency: int = 64,
         batch: int = 512,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        backoff: float = 1.0,
     ) -> None:
         self.url = url.rstrip("/")
         parsed = urllib.parse.urlsplit(self.url)
@@ -265,13 +335,19 @@ class RewardClient:
         self.retries = max(1, int(retries))
         self.concurrency = max(1, int(concurrency))
         self.batch = max(1, int(batch))
+        self.retry_seconds = max(0.0, float(retry_seconds))
+        # Not 0: a server that refuses at once would be asked in a busy loop for ``retry_seconds``.
+        self.backoff = max(0.001, float(backoff))
+        # Set while the server is found down, so that an outage is logged once, not once per request.
+        self._down_logged = False
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._idle: List[http.client.HTTPConnection] = []
         self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
 
     def __reduce__(self) -> Any:
-        return (RewardClient, (self.url, self.api_key, self.timeout, self.retries, self.concurrency, self.batch))
+        settings = (self.url, self.api_key, self.timeout, self.retries, self.concurrency, self.batch)
+        return (RewardClient, settings + (self.retry_seconds, self.backoff))
 
     # -- shared -------------------------------------------------------------------------------------------
 
@@ -287,6 +363,8 @@ class RewardClient:
 
     def _check(self, path: str, status: int, body: bytes) -> Any:
         """The parsed JSON of a 200; raises _Retry for 429/5xx, GtalignRewardError for other statuses."""
+        if status != 503:
+            self._down_logged = False  # an answer: a later outage is a new one, logged again
         if status == 200:
             try:
                 return json.loads(body.decode("utf-8"))
@@ -304,12 +382,35 @@ class RewardClient:
         # The judge (or look-ahead) already failed after the server's own retries: sending the request
         # again would pay for all of them again, for the answer the same failure gets under 'skip'.
         if (status == 429 or status >= 500) and code not in FINAL_FAILURES:
-            raise _Retry(detail)
+            # A proxy answers 502 (nginx) or 503 (Kubernetes, no ready server) while the server restarts.
+            raise _Retry(detail, down=status == 503 or (status == 502 and code is None))
         raise GtalignRewardError(f"gtalign reward: {detail}")
 
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        return random.uniform(0, min(30.0, 0.5 * 2**attempt))
+    def _unreachable(self, err: BaseException) -> str:
+        """What a failed exchange says, naming the OS error (asyncio's refusal says "Connect call failed")."""
+        text = str(err) or type(err).__name__
+        errno = getattr(err, "errno", None)
+        if isinstance(errno, int) and errno > 0 and os.strerror(errno) not in text:
+            text = f"{os.strerror(errno)}: {text}"
+        return f"cannot reach {self.url}: {text}"
+
+    def _attempts(self) -> _Attempts:
+        return _Attempts(self.retries, self.retry_seconds, self.backoff)
+
+    def _note_down(self, down: bool, last: str, attempts: _Attempts) -> None:
+        """Logs the first failed attempt of an outage (a wrong URL looks the same, for ``retry_seconds``)."""
+        if not down or attempts.retry_seconds <= 0:
+            return
+        with self._lock:
+            if self._down_logged:
+                return
+            self._down_logged = True
+        _log.warning(
+            "gtalign reward: %s; retrying for up to %g s from the first attempt (GTALIGN_REWARD_RETRY_SECONDS)",
+            last,
+            attempts.retry_seconds,
+        )
+
 
     # -- sync ---------------------------------------------------------------------------------------------
 
@@ -356,21 +457,24 @@ class RewardClient:
     def post(self, path: str, payload: Any) -> Any:
         """POSTs JSON and returns the parsed reply (blocking; thread-safe)."""
         body = json.dumps(payload, default=_jsonable).encode("utf-8")
-        last = ""
-        for attempt in range(self.retries):
-            if attempt > 0:
-                time.sleep(self._backoff(attempt))
+        attempts = self._attempts()
+        while True:
             with self._slots:
                 try:
                     status, data = self._exchange_sync(path, body)
                 except (OSError, http.client.HTTPException) as err:
-                    last = f"cannot reach {self.url}: {err}"
-                    continue
-            try:
-                return self._check(path, status, data)
-            except _Retry as err:
-                last = str(err)
-        raise GtalignRewardError(f"gtalign reward: {last}")
+                    last, down = self._unreachable(err), isinstance(err, ConnectionError)
+                    status = None
+            if status is not None:
+                try:
+                    return self._check(path, status, data)
+                except _Retry as err:
+                    last, down = str(err), err.down
+            wait = attempts.wait(down)
+            if wait is None:
+                raise GtalignRewardError(f"gtalign reward: {last}{attempts.given_up()}")
+            self._note_down(down, last, attempts)
+            time.sleep(wait)
 
     def score(self, records: Sequence[JsonDict]) -> List[JsonDict]:
         """The server's result line for every record, in order (lines with ``error`` included). A sample
@@ -461,7 +565,9 @@ class RewardClient:
                     continue  # an idle keep-alive connection the server had closed
                 if send_error is not None:
                     raise send_error from None
-                raise ConnectionError(str(err) or type(err).__name__) from None
+                # A refused or reset connection is the server being down; a broken answer is not.
+                broken = ConnectionError if isinstance(err, ConnectionError) else OSError
+                raise broken(str(err) or type(err).__name__) from None
             except BaseException:
                 writer.close()  # cancelled or timed out mid-exchange: the connection is in an unknown state
                 raise
@@ -476,24 +582,26 @@ class RewardClient:
         """POSTs JSON and returns the parsed reply, without blocking the event loop."""
         body = json.dumps(payload, default=_jsonable).encode("utf-8")
         state = self._state()
-        last = ""
-        for attempt in range(self.retries):
-            if attempt > 0:
-                await asyncio.sleep(self._backoff(attempt))
+        attempts = self._attempts()
+        while True:
+            status: Optional[int] = None
             async with state.semaphore:
                 try:
                     status, data = await asyncio.wait_for(self._exchange_async(state, path, body), self.timeout)
                 except asyncio.TimeoutError:
-                    last = f"no answer from {self.url} within {self.timeout:g} s"
-                    continue
+                    last, down = f"no answer from {self.url} within {self.timeout:g} s", False
                 except (OSError, http.client.HTTPException) as err:
-                    last = f"cannot reach {self.url}: {err}"
-                    continue
-            try:
-                return self._check(path, status, data)
-            except _Retry as err:
-                last = str(err)
-        raise GtalignRewardError(f"gtalign reward: {last}")
+                    last, down = self._unreachable(err), isinstance(err, ConnectionError)
+            if status is not None:
+                try:
+                    return self._check(path, status, data)
+                except _Retry as err:
+                    last, down = str(err), err.down
+            wait = attempts.wait(down)
+            if wait is None:
+                raise GtalignRewardError(f"gtalign reward: {last}{attempts.given_up()}")
+            self._note_down(down, last, attempts)
+            await asyncio.sleep(wait)
 
     async def _ascore_chunk(self, chunk: List[JsonDict]) -> List[JsonDict]:
         got = self._results(await self.apost(SCORE_PATH, {"samples": chunk}), len(chunk))
@@ -547,8 +655,7 @@ class _Clients:
         with self._lock:
             found = self._clients.get(key)
             if found is None:
-                url, api_key, timeout, retries, concurrency, batch = key
-                found = RewardClient(url, api_key, timeout, retries, concurrency, batch)
+                found = RewardClient(*key)
                 self._clients[key] = found
             return found
 
@@ -730,7 +837,7 @@ def _values(lines: List[JsonDict], on_error: str) -> List[Optional[float]]:
     return out
 
 
-_SETTING_NAMES = ("url", "api_key", "timeout", "retries", "concurrency", "batch")
+_SETTING_NAMES = ("url", "api_key", "timeout", "retries", "concurrency", "batch", "retry_seconds", "backoff")
 
 
 async def gtalign_welfare(
@@ -1013,6 +1120,9 @@ def register_skyrl_env(id: str = "gtalign") -> None:
 #: AReaL's reward wrapper gives each call 15 s and scores a call that runs out as 0: an AReaL call ends
 #: sooner, with an error (a rejected rollout, never a made-up 0), unless the environment sets otherwise.
 AREAL_TIMEOUT = 10.0
+#: An AReaL call ends within this many seconds: its retries while the server is down stop this long
+#: minus the timeout after the first attempt (4 s by default), as the last attempt may take the timeout.
+AREAL_CALL_SECONDS = 14.0
 
 
 def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids: Any, **data: Any) -> float:
@@ -1022,9 +1132,10 @@ def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids:
     them). Synchronous and module-level, as AReaL's process pool needs.
 
     One HTTP attempt of at most ``AREAL_TIMEOUT`` seconds (``GTALIGN_REWARD_TIMEOUT`` and
-    ``GTALIGN_REWARD_RETRIES`` override), so it ends before AReaL's 15 s limit: a failure raises
-    :class:`GtalignRewardError`, AReaL retries the call (the server's cache answers a verdict that arrived
-    meanwhile) and then rejects the rollout."""
+    ``GTALIGN_REWARD_RETRIES`` override), retried while the server is down until ``AREAL_CALL_SECONDS``
+    less the timeout (``GTALIGN_REWARD_RETRY_SECONDS`` overrides), so it ends before AReaL's 15 s limit: a
+    failure raises :class:`GtalignRewardError`, AReaL retries the call (the server's cache answers a
+    verdict that arrived meanwhile) and then rejects the rollout."""
     data_source = data.get("data_source")
     ground_truth = data.get("ground_truth", data.get("answer"))
     if data_source is None or ground_truth is None:
@@ -1037,6 +1148,8 @@ def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids:
         settings["timeout"] = AREAL_TIMEOUT
     if not os.environ.get("GTALIGN_REWARD_RETRIES"):
         settings["retries"] = 1
+    if not os.environ.get("GTALIGN_REWARD_RETRY_SECONDS"):
+        settings["retry_seconds"] = max(0.0, AREAL_CALL_SECONDS - _settings(settings)[2])
     record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
     return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])
 

@@ -54,6 +54,34 @@ function offline(loaded: LoadedOf<typeof JUDGE_SETTINGS>): boolean {
 }
 
 /**
+ * Flags only a live judge reads: with the offline judge they would be ignored, so given as flags they are
+ * a usage error, as `--threads` is with `--backend openai`. (`--no-cache`, `--no-math-check` and
+ * `--on-judge-error` still mean something offline; from the environment or the settings file these are
+ * a live judge's settings for other runs, left aside.)
+ */
+const LIVE_JUDGE_FLAGS = [
+  'judge-backend',
+  'judge-verdict-only',
+  'judge-vendor',
+  'judge-model',
+  'judge-key-env',
+  'judge-timeout',
+  'judge-retries',
+  'judge-backoff',
+  'cache-dir',
+] as const;
+
+function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>): void {
+  const given = LIVE_JUDGE_FLAGS.filter((name) => givenAsFlag(loaded, name)).map((name) => `--${name}`);
+  if (given.length === 0) return;
+  const mode = settingAsGiven('judge', 'judge.mode', loaded.sources.judge);
+  const what = mode === '--judge' ? '--judge offline' : `the offline judge (${mode})`;
+  throw new UsageError(
+    `${what} calls no judge, so ${given.join(', ')} would be ignored: drop ${given.length === 1 ? 'it' : 'them'}, or give --judge-url URL --judge-model NAME for a live judge`,
+  );
+}
+
+/**
  * The judge the settings describe. `concurrency` is the judge's HTTP calls in flight (each command
  * names that setting its own way). One of `--judge offline` or `--judge-url` must be given.
  */
@@ -69,6 +97,7 @@ export async function judgeSetup(
   const mathCheck = !v['no-math-check'];
   const nothing = async () => {};
   if (offline(loaded)) {
+    refuseLiveJudgeFlags(loaded);
     return { judge: undefined, close: nothing, description: { kind: 'offline' }, onJudgeError, mathCheck };
   }
   if (v['judge-backend'] === 'local') {

@@ -62,9 +62,12 @@ by then fails with "deadline": true and its judge call goes on, so that sending 
 
 A failed sample is never a 0. With --on-judge-error skip (default) its reward is null, its entry in
 extra_logs["gtalign/failed"] is 1 and "errors" says why; with --on-judge-error fail the request fails:
-400 for a bad sample, 422 for one that cannot be scored, 502 when the judge failed after its retries
-(OpenRLHF then retries the request). OpenRLHF cannot turn a null reward into a tensor: serve it with
---on-judge-error fail.
+400 for a bad sample, 422 for one that cannot be scored, 504 at the deadline (OpenRLHF then retries the
+request, which joins the judge call in flight), 502 when the judge failed after its retries. On
+/get_reward a judge's failure is a null reward in both modes: OpenRLHF sends a request again on any error
+status, 5 times, each paying for the judge's retries again; a null it does not retry and cannot turn into
+a tensor, so its step stops. Serve OpenRLHF with --on-judge-error fail (a null at the deadline would stop
+it without the retry).
 
 Look-ahead (--lookahead K, the flags of 'gtalign reward score --lookahead'): every sample is scored by K
 simulated future turns (the policy at --policy-url, the simulated user as --persona), R = (1-λ)·W_0 +
@@ -74,7 +77,8 @@ time over all requests, identical samples share one, and finished ones are remem
 --lookahead-cache DIR), so a repeated batch costs no call. Each result's components.lookahead holds
 turns, policy_calls, user_calls and cached; /get_reward logs them as gtalign/lookahead_*, the summary of
 /v1/reward/score sums them, /metrics counts every policy and user call. A failed rollout fails its
-sample (stage lookahead; 502 lookahead_failed under --on-judge-error fail), never a 0. A sample's chat
+sample (stage lookahead; 502 lookahead_failed under --on-judge-error fail, a null reward on
+/get_reward), never a 0. A sample's chat
 prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the label's extra_info.prompt).`,
   notes: 'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 a problem at start (config file, port), 2 bad usage.',
   settings: SETTINGS,

@@ -65,7 +65,8 @@ export function readScoreBody(body: unknown, maxSamples: number): unknown[] {
 
 /** The header in which a client says how long it waits for an answer (ms). */
 export const DEADLINE_HEADER = 'x-gtalign-deadline-ms';
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest a Node timer waits; a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The client's own deadline (`x-gtalign-deadline-ms`, whole ms), or undefined without the header. A client

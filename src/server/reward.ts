@@ -19,8 +19,11 @@
  * A failed sample is never a 0. Under `onJudgeError: 'skip'` (default) its reward is `null` (and `null`
  * in every `extra_logs` list, 1 in `gtalign/failed`) with an entry in `errors` naming the sample and the
  * cause; under `'fail'` the whole request fails: 400 for a bad sample (label, prefix, record), 422 for a
- * sample that cannot be scored, 502 for a judge that failed after its retries (OpenRLHF retries the
- * request on any error status).
+ * sample that cannot be scored, 502 for a judge that failed after its retries. On `/get_reward` a judge
+ * (or look-ahead) failure is answered as under `'skip'` in both modes: OpenRLHF (3c3be62,
+ * openrlhf/utils/agent.py) sends a request again on any error status, 5 times, which would pay for the
+ * judge's attempts 5 times over; a `null` reward it does not retry, and its `torch.tensor` refuses it, so
+ * the step stops all the same.
  *
  * Throughput (see coalesce.ts): samples of concurrent requests are gathered into shared batches (at most
  * `coalesce.maxBatch` samples, flushed after `coalesce.maxWaitMs`), since verl's reward loop and
@@ -38,7 +41,8 @@
  * request that started it, so a retry after a deadline finds it. Each result's `components.lookahead` says
  * its turns, policy and user calls and whether it was cached; `/get_reward` logs them under
  * `gtalign/lookahead_*`, `/v1/reward/score` sums them in its summary, and /metrics counts every policy and
- * user call. A failed rollout is a failed sample (stage `lookahead`; 502 `lookahead_failed` under `fail`).
+ * user call. A failed rollout is a failed sample (stage `lookahead`; 502 `lookahead_failed` under `fail`,
+ * a `null` reward on `/get_reward` as for a judge's failure).
  */
 
 import { setMaxListeners } from 'node:events';
@@ -68,6 +72,7 @@ import { type ListenOptions, listen, type RunningServer } from './listen.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
 import {
   DEADLINE_HEADER,
+  MAX_TIMER_MS,
   type OpenRlhfLabel,
   readDeadlineHeader,
   readGetRewardBody,
@@ -99,7 +104,8 @@ export interface RewardServerOptions
   coalesce?: false | { maxBatch?: number; maxWaitMs?: number };
   /**
    * Every request is answered within this many ms (default 170 000: OpenRLHF's client gives up after
-   * 180 s); samples not scored by then are failures. 0 or Infinity: no deadline.
+   * 180 s); samples not scored by then are failures. 0, Infinity or past what a timer can wait (about
+   * 24.8 days): no deadline.
    */
   deadlineMs?: number;
   /** The clock of coalescing and deadlines (default: timers); injected by tests. */
@@ -263,6 +269,12 @@ function abortedError(result: FailedResult): HttpError {
   }
 }
 
+/** A judge or look-ahead rollout that failed after its retries: asking again pays for them again. */
+function upstream(result: FailedResult): boolean {
+  const stage = result.error.stage as string;
+  return stage === 'judge' || stage === 'lookahead';
+}
+
 /** The look-ahead numbers OpenRLHF logs per sample (under `gtalign/lookahead_…`). */
 const LOOKAHEAD_LOGS = ['own', 'turns', 'policy_calls', 'user_calls', 'cached'] as const;
 
@@ -388,7 +400,9 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
           maxBatch: options.coalesce?.maxBatch ?? DEFAULT_COALESCE.maxBatch,
           maxWaitMs: options.coalesce?.maxWaitMs ?? DEFAULT_COALESCE.maxWaitMs,
         };
-  const serverDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const givenDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  // A timer past its range fires at once: such a deadline would fail every sample instead of none.
+  const serverDeadlineMs = givenDeadlineMs > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : givenDeadlineMs;
   const schedule = options.scheduler ?? timerScheduler;
   const coalescedSize = metrics.histogram(
     'gtalign_reward_coalesced_batch_samples',
@@ -517,7 +531,8 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
 
   /**
    * Scores the items and returns their results in order, or undefined when the client left. Under
-   * `fail` the first failure in input order becomes the request's error; the deadline answers the
+   * `fail` the first failure in input order becomes the request's error, but for a judge's (or
+   * look-ahead's) failure when `answerUpstreamFailures` (see getReward); the deadline answers the
    * samples not scored by then as failed (504 under `fail`).
    */
   async function score(
@@ -525,6 +540,7 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
     endpoint: string,
     ctx: RequestContext,
     prompts: ReadonlyArray<ChatMessage[] | undefined> = [],
+    answerUpstreamFailures = false,
   ): Promise<BatchResult[] | undefined> {
     const client = ctx.signal;
     // The sooner of the server's deadline and the client's own (see readDeadlineHeader).
@@ -588,7 +604,11 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
             );
           }
         }
-        if ('error' in r && batchOptions.onJudgeError === 'fail') {
+        if (
+          'error' in r &&
+          batchOptions.onJudgeError === 'fail' &&
+          !(answerUpstreamFailures && upstream(r))
+        ) {
           leave();
           failuresTotal.inc({ stage: r.error.stage });
           throw abortedError(r);
@@ -628,7 +648,10 @@ export function createRewardApp(options: RewardServerOptions): RewardApp {
       lookahead === undefined
         ? []
         : items.map((it) => ('sample' in it ? samplePrompt(it.sample) : undefined));
-    const results = await score(items, '/get_reward', ctx, prompts);
+    // OpenRLHF sends a request again on any error status, 5 times, each paying for the judge's attempts
+    // again; a 200 with the failed sample's reward null it does not retry, and cannot make a tensor of,
+    // so the step still stops (a deadline stays a 504: its retry joins the judge call in flight).
+    const results = await score(items, '/get_reward', ctx, prompts, true);
     if (results === undefined || ctx.signal.aborted) return;
     noteSamples(ctx, results);
     const rewards: Array<number | null> = [];

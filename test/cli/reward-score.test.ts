@@ -230,6 +230,20 @@ describe('gtalign reward score --judge offline', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--judge offline .* or --judge-url/);
   });
+  it("refuses a live judge's flags, which it would ignore, naming them; --no-cache still goes", async () => {
+    const input = ['reward', 'score', '--input', 'test/fixtures/reward-parity.jsonl', '--judge', 'offline'];
+    const r = await runCliInProcess([...input, '--judge-model', 'qwen', '--judge-timeout', '5']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /--judge offline calls no judge, so --judge-model, --judge-timeout would be ignored: drop them, or give --judge-url URL --judge-model NAME/,
+    );
+    const serve = await runCliInProcess(['reward', 'serve', '--judge', 'offline', '--cache-dir', dir]);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toMatch(/--judge offline calls no judge, so --cache-dir would be ignored: drop it/);
+    const noCache = await runCliInProcess([...input, '--clip-verdicts', '--no-cache']);
+    expect(noCache.code).toBe(0);
+  });
 });
 
 /**

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { REPO_ROOT } from '../support/cli.js';
-import { lastJson, PRELUDE, PYTHON, runPython, startOfflineServer } from './python-support.js';
+import { CASES, lastJson, PRELUDE, PYTHON, runPython, startOfflineServer } from './python-support.js';
 
 describe.skipIf(PYTHON === undefined)('gtalign_reward client', () => {
   let server: RunningServer;
@@ -131,6 +131,60 @@ print(json.dumps(failed_with(lambda: gr.client(url=URL, retries=3).score([rec]))
     } finally {
       await new Promise((resolve) => abrupt.close(resolve));
     }
+  });
+
+  it('a connection reset as it opens is retried, sync and async (sync raised AttributeError)', async () => {
+    // The first connection of each run is reset at once, as by a server going down; the next is served.
+    let connections = 0;
+    const gate = createServer((socket) => {
+      connections++;
+      if (connections % 2 === 1) socket.resetAndDestroy();
+      else server.server.emit('connection', socket);
+    });
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(gate.address() as AddressInfo).port}`;
+    try {
+      for (const call of ['c.score([rec])', 'asyncio.run(c.ascore([rec]))']) {
+        const r = await runPython(
+          `${PRELUDE}
+import gtalign_reward as gr
+c = gr.client(url=URL, retries=2)
+rec = gr.make_record(cases[0]["data_source"], cases[0]["response"], cases[0]["ground_truth"], extra(cases[0]))
+print(json.dumps(${call}[0]["score"]))
+`,
+          url,
+        );
+        expect(r.err).toBe('');
+        expect(lastJson<number>(r)).toBeCloseTo(CASES[0]!.expected.score, 9);
+      }
+      expect(connections).toBe(4);
+    } finally {
+      await new Promise((resolve) => gate.close(resolve));
+    }
+  });
+
+  it('a setting that is not a number in range is refused naming it (a bare ValueError named nothing)', async () => {
+    const r = await runPython(
+      `${PRELUDE}
+import gtalign_reward as gr
+out = []
+for name, value in [("GTALIGN_REWARD_RETRIES", "five"), ("GTALIGN_REWARD_TIMEOUT", "nan"), ("GTALIGN_REWARD_TIMEOUT", "-1"), ("GTALIGN_REWARD_RETRY_SECONDS", "soon")]:
+    os.environ[name] = value
+    out.append(failed_with(lambda: gr.client(url=URL)))
+    del os.environ[name]
+out.append(failed_with(lambda: gr.client(url=URL, backoff="inf")))
+print(json.dumps(out))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    expect(lastJson<string[]>(r)).toEqual([
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_RETRIES must be an integer of at least 0, got 'five'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_TIMEOUT must be a number of seconds above 0, got 'nan'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_TIMEOUT must be a number of seconds above 0, got '-1'",
+      "GtalignRewardError: gtalign reward: GTALIGN_REWARD_RETRY_SECONDS must be a number of seconds of at least 0, got 'soon'",
+      "GtalignRewardError: gtalign reward: backoff must be a number of seconds of at least 0, got 'inf'",
+    ]);
   });
 
   it('a timeout on a kept-alive connection is not sent again on a fresh one (the wait would double)', async () => {

@@ -5,32 +5,10 @@
  * again (its judge call goes on, so the resend joins it).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Judge, JudgeVerdict } from '../../src/reward/judge.js';
-import { newJudgeStats } from '../../src/reward/judge.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
+import { failingJudge } from '../support/failing-judge.js';
 import { CASES, lastJson, PRELUDE, PYTHON, runPython } from './python-support.js';
-
-/** A judge that fails every call at once, counting them. */
-function failingJudge() {
-  const counted = { calls: 0 };
-  const judge: Judge = {
-    verdict: () => {
-      counted.calls++;
-      return Promise.resolve<JudgeVerdict>({
-        ok: false,
-        error: 'HTTP 400 from the judge: content refused',
-        reason: 'http_status',
-        attempts: 1,
-      });
-    },
-    ask: () => Promise.reject(new Error('not used')),
-    requestKey: () => 'k',
-    stats: () => ({ ...newJudgeStats(), httpCalls: counted.calls }),
-    cache: undefined,
-  };
-  return { judge, counted };
-}
 
 const sample = CASES.find((c) => c.expected.score > 0)!;
 

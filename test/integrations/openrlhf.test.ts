@@ -11,6 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
+import { startRewardServer } from '../../src/server/reward.js';
+import { failingJudge } from '../support/failing-judge.js';
 import {
   deadUrl,
   expectParity,
@@ -137,6 +139,47 @@ print(json.dumps({"skipped": skipped["reward"], "tensor": failed_with(lambda: to
     expect(out.failed_log).toEqual([1]);
     expect(out.gone).toBeNull();
     expect(out.logged).toMatch(/Request error for 5 times/);
+  });
+
+  it('--on-judge-error fail: a judge failure is asked of the judge once, not once per OpenRLHF try; never a number', async () => {
+    // OpenRLHF sends a request again on any error status: a 502 would pay for the judge 5 times.
+    const { judge, counted } = failingJudge();
+    const failing = await startRewardServer({ judge, mathCheck: false, onJudgeError: 'fail', log: () => {} });
+    try {
+      const r = await runPython(
+        `${EXECUTOR}
+good = next(c for c in cases if c["expected"]["score"] > 0)
+spec = importlib.util.spec_from_file_location("reward_func", "integrations/python/gtalign_reward.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+async def main():
+    http = await execute(URL + "/get_reward", good, pause=0.01, verdict=False)
+    py = await execute(None, good, reward_func=functools.partial(module.reward_func, url=URL), verdict=False)
+    return http, py
+http, py = asyncio.run(main())
+print(json.dumps({"reward": http["reward"], "tensor": failed_with(lambda: to_tensor(http["reward"])),
+                  "failed_log": http["extra_logs"]["gtalign/failed"], "py": py["reward"], "py_logged": py.get("logged")}))
+`,
+        failing.url,
+      );
+      expect(r.err).toBe('');
+      const out = lastJson<{
+        reward: unknown[];
+        tensor: string;
+        failed_log: number[];
+        py: unknown;
+        py_logged: string;
+      }>(r);
+      expect(out.reward).toEqual([null]);
+      expect(out.tensor).toMatch(/^TypeError/);
+      expect(out.failed_log).toEqual([1]);
+      expect(out.py).toBeNull();
+      expect(out.py_logged).toMatch(/^gtalign reward: sample 0 failed at judge: .*content refused/);
+      // One request of each path, each asking the judge once.
+      expect(counted.calls).toBe(2);
+    } finally {
+      await failing.close();
+    }
   });
 
   it('reward_func refuses a reply without one finite reward per query (short, long or null)', async () => {

@@ -34,12 +34,14 @@ export interface PythonRun {
 /**
  * Runs a script with `integrations/python` on the path; `server` is the prelude's `URL`. The adapters'
  * own default (GTALIGN_REWARD_URL) points at a dead port unless `env` sets it, so that every test says
- * where its adapter's URL comes from.
+ * where its adapter's URL comes from. A server that is down fails a call after its `retries` at once
+ * (GTALIGN_REWARD_RETRY_SECONDS 0) unless `env` sets a time budget. `onErr` sees stderr as it comes.
  */
 export function runPython(
   script: string,
   server: string,
   env: Record<string, string> = {},
+  onErr: (text: string) => void = () => {},
 ): Promise<PythonRun> {
   // A file, not -c: multiprocessing's spawn start method re-imports the main module by its path.
   const dir = mkdtempSync(join(tmpdir(), 'gtalign-py-'));
@@ -54,6 +56,7 @@ export function runPython(
         PYTHONPATH: `${REPO_ROOT}/integrations/python`,
         GTALIGN_TEST_SERVER: server,
         GTALIGN_REWARD_URL: 'http://127.0.0.1:9',
+        GTALIGN_REWARD_RETRY_SECONDS: '0',
         ...env,
       },
     });
@@ -64,6 +67,7 @@ export function runPython(
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d;
+      onErr(err);
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, out, err }));

@@ -276,13 +276,29 @@ describe('a live judge that fails', () => {
     expect(metrics).toMatch(/gtalign_judge_http_calls_total 2/);
   });
 
-  it('fail: the whole request is 502 judge_failed (OpenRLHF retries it), never a 0', async () => {
+  it('fail: /v1/reward/score is 502 judge_failed; /get_reward a null reward, which OpenRLHF does not send again; never a 0', async () => {
     const a = cases.find((x) => x.expected.score > 0)!;
-    const res = await post(`${fail.url}/get_reward`, openRlhfBody([a], false));
+    const res = await post(`${fail.url}/v1/reward/score`, { samples: [{ ...a, verdict: undefined }] });
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('judge_failed');
     expect(body.error.message).toMatch(new RegExp(`sample 0 \\(id "${a.id}"\\)`));
+    const asked = judgeServer.requests.length;
+    const openRlhf = await post(`${fail.url}/get_reward`, openRlhfBody([a], false));
+    expect(openRlhf.status).toBe(200);
+    const reply = (await openRlhf.json()) as GetRewardResponse;
+    expect(reply.rewards).toEqual([null]);
+    expect(reply.extra_logs['gtalign/failed']).toEqual([1]);
+    expect(reply.errors).toEqual([
+      expect.objectContaining({
+        index: 0,
+        id: a.id,
+        stage: 'judge',
+        message: expect.stringMatching(/judge down/),
+      }),
+    ]);
+    // The judge's own 2 attempts, once.
+    expect(judgeServer.requests.length - asked).toBe(2);
     const bad = await post(`${fail.url}/get_reward`, { query: ['x'], prompts: ['x'], labels: ['nope'] });
     expect(bad.status).toBe(400);
     // The sample is named once (it used to read "sample 0: sample 0: the label is not JSON").
@@ -311,6 +327,27 @@ describe('a live judge that answers', () => {
     } finally {
       await server.close();
       await judgeServer.close();
+    }
+  });
+});
+
+describe('a deadline past what a timer can wait (about 24.8 days)', () => {
+  it('bounds nothing: samples are scored, not failed at once as over it', async () => {
+    // 35 days: Node fires a timer that long after 1 ms.
+    const server = await startRewardServer({
+      clipVerdicts: true,
+      deadlineMs: 35 * 86_400_000,
+      log: () => {},
+    });
+    try {
+      const c = cases.find((x) => x.expected.score > 0)!;
+      const reply = (await (
+        await post(`${server.url}/get_reward`, openRlhfBody([c]))
+      ).json()) as GetRewardResponse;
+      expect(reply.errors).toEqual([]);
+      expect(reply.rewards[0]).toBeCloseTo(c.expected.score, 12);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -9,7 +9,7 @@ export const JUDGE_MODE = setting({
   key: 'judge.mode',
   type: oneOf(['offline']),
   arg: 'offline',
-  help: 'call no judge: verdicts come from the input (see above for what gets one)',
+  help: "call no judge: verdicts come from the input (see above for what gets one);\na live judge's flags (--judge-model, --judge-timeout, --cache-dir, ...) are then refused",
 });
 
 export const JUDGE_URL = setting({
