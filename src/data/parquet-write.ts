@@ -10,14 +10,24 @@ interface ColumnSource {
   data: unknown[];
 }
 
-/** The part of hyparquet-writer we use. */
-interface ParquetWriterModule {
-  parquetWriteBuffer(options: {
-    columnData: ColumnSource[];
+/** hyparquet-writer's byte buffer: what it wrote since `index` was last reset sits in `getBytes()`. */
+interface ByteWriter {
+  index: number;
+  getBytes(): Uint8Array;
+}
+
+/** The part of hyparquet-writer we use: its incremental writer, one row group per `write`. */
+export interface ParquetWriterModule {
+  ByteWriter: new () => ByteWriter;
+  ParquetWriter: new (options: {
+    writer: ByteWriter;
     schema: SchemaElement[];
     codec?: 'SNAPPY' | 'UNCOMPRESSED';
     createdBy?: string;
-  }): ArrayBuffer;
+  }) => {
+    write(options: { columnData: ColumnSource[]; rowGroupSize: number }): void | Promise<void>;
+    finish(): void | Promise<void>;
+  };
 }
 
 /** Loads hyparquet-writer, or returns undefined when it is not installed. */
@@ -26,12 +36,25 @@ export async function loadParquetWriter(): Promise<ParquetWriterModule | undefin
   const name: string = PARQUET_WRITER_PACKAGE;
   try {
     const mod = (await import(name)) as Partial<ParquetWriterModule>;
-    return typeof mod.parquetWriteBuffer === 'function' ? (mod as ParquetWriterModule) : undefined;
+    return typeof mod.ParquetWriter === 'function' && typeof mod.ByteWriter === 'function'
+      ? (mod as ParquetWriterModule)
+      : undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return undefined;
     throw err;
   }
+}
+
+/** Loads hyparquet-writer, or throws the error that says how to install it or write JSONL instead. */
+export async function requireParquetWriter(): Promise<ParquetWriterModule> {
+  const writer = await loadParquetWriter();
+  if (!writer)
+    throw new DataError(
+      `writing parquet needs the npm package ${PARQUET_WRITER_PACKAGE} (npm install ${PARQUET_WRITER_PACKAGE}); ` +
+        'or give an --out path ending in .jsonl to write the same layout as JSONL',
+    );
+  return writer;
 }
 
 /** Schema elements for one column of this shape, in the layout pyarrow writes (3-level lists, NULL type). */
@@ -147,6 +170,78 @@ function fitValue(value: unknown, shape: Shape): unknown {
   }
 }
 
+/** The file's schema and how each record's fields fit it. */
+export interface ParquetLayout {
+  schema: SchemaElement[];
+  columns: Array<{ name: string; shape: Shape }>;
+  /** Type adjustments made so the rows fit one schema. */
+  notes: string[];
+}
+
+/**
+ * The schema for records of these inferred shapes (see `addRecordShapes`): ints widened to double when
+ * mixed or at a path of `floatColumns`, scalar mixes as string, other mixes an error naming the field.
+ */
+export function parquetLayout(
+  inferred: ReadonlyMap<string, Shape>,
+  floatColumns: ReadonlySet<string> = new Set(),
+): ParquetLayout {
+  const notes: string[] = [];
+  const schema: SchemaElement[] = [{ name: 'schema', num_children: inferred.size }];
+  const columns: ParquetLayout['columns'] = [];
+  for (const [name, raw] of inferred) {
+    const shape = settle(asFloats(raw, name, floatColumns), name, notes);
+    schema.push(...schemaElements(name, shape, name));
+    columns.push({ name, shape });
+  }
+  return { schema, columns, notes };
+}
+
+/** A parquet file written a row group at a time: memory holds one group, not the file. */
+export interface ParquetStream {
+  /** Encodes the records as one row group and hands its bytes to the sink. */
+  writeGroup(records: readonly Record<string, unknown>[]): Promise<void>;
+  /** Writes the footer (the schema and where each group is) and hands it to the sink. */
+  finish(): Promise<void>;
+}
+
+/** Starts a parquet file of `layout`; `sink` receives its bytes in order (each a copy it may keep). */
+export function openParquetStream(
+  writer: ParquetWriterModule,
+  layout: ParquetLayout,
+  sink: (bytes: Uint8Array) => Promise<void>,
+): ParquetStream {
+  const bytes = new writer.ByteWriter();
+  const pq = new writer.ParquetWriter({
+    writer: bytes,
+    schema: layout.schema,
+    codec: 'SNAPPY',
+    createdBy: 'gtalign',
+  });
+  // The buffer is reused: what is in it goes to the sink and the next group starts at its beginning
+  // (the writer counts file offsets apart from it).
+  const drain = async (): Promise<void> => {
+    const out = bytes.getBytes().slice();
+    bytes.index = 0;
+    await sink(out);
+  };
+  return {
+    async writeGroup(records) {
+      if (records.length === 0) return;
+      const columnData = layout.columns.map(({ name, shape }) => ({
+        name,
+        data: records.map((r) => fitValue(r[name], shape)),
+      }));
+      await pq.write({ columnData, rowGroupSize: records.length });
+      await drain();
+    },
+    async finish() {
+      await pq.finish();
+      await drain();
+    },
+  };
+}
+
 export interface EncodedParquet {
   bytes: Uint8Array;
   /** Type adjustments made so the rows fit one schema. */
@@ -154,30 +249,23 @@ export interface EncodedParquet {
 }
 
 /**
- * Encodes records as a parquet file. The schema is inferred from all records (keys in first-seen order,
- * ints widened to double when mixed or at a path of `floatColumns`, scalar mixes as string, missing fields
- * null), so rows from different sources can share a file.
+ * Encodes records as a parquet file in memory. The schema is inferred from all records (keys in
+ * first-seen order, see `parquetLayout`, missing fields null), so rows from different sources can share
+ * a file. `data export` streams instead (export-parquet.ts).
  */
 export async function encodeParquet(
   records: readonly Record<string, unknown>[],
   floatColumns: ReadonlySet<string> = new Set(),
 ): Promise<EncodedParquet> {
-  const writer = await loadParquetWriter();
-  if (!writer)
-    throw new DataError(
-      `writing parquet needs the npm package ${PARQUET_WRITER_PACKAGE} (npm install ${PARQUET_WRITER_PACKAGE}); ` +
-        'or give an --out path ending in .jsonl to write the same layout as JSONL',
-    );
+  const writer = await requireParquetWriter();
   const inferred = new Map<string, Shape>();
   for (const r of records) addRecordShapes(inferred, r);
-  const notes: string[] = [];
-  const schema: SchemaElement[] = [{ name: 'schema', num_children: inferred.size }];
-  const columnData: ColumnSource[] = [];
-  for (const [name, raw] of inferred) {
-    const shape = settle(asFloats(raw, name, floatColumns), name, notes);
-    schema.push(...schemaElements(name, shape, name));
-    columnData.push({ name, data: records.map((r) => fitValue(r[name], shape)) });
-  }
-  const buffer = writer.parquetWriteBuffer({ columnData, schema, codec: 'SNAPPY', createdBy: 'gtalign' });
-  return { bytes: new Uint8Array(buffer), notes };
+  const layout = parquetLayout(inferred, floatColumns);
+  const parts: Uint8Array[] = [];
+  const stream = openParquetStream(writer, layout, async (b) => {
+    parts.push(b);
+  });
+  await stream.writeGroup(records);
+  await stream.finish();
+  return { bytes: new Uint8Array(Buffer.concat(parts)), notes: layout.notes };
 }
