@@ -75,13 +75,19 @@ export interface ParquetFile {
  */
 export const MAX_FOOTER_BYTES = 16 * 1024 * 1024;
 
-/** Opens a parquet file and reads its footer; errors name the file. */
-export async function openParquet(path: string): Promise<ParquetFile> {
+/**
+ * Opens a parquet file and reads its footer; errors name the file. `bytes` reads the file from memory
+ * instead (a download not yet on disk), `path` then being the name errors give it.
+ */
+export async function openParquet(path: string, bytes?: ArrayBuffer): Promise<ParquetFile> {
   let file: AsyncBuffer;
-  try {
-    file = await asyncBufferFromFile(path);
-  } catch (err) {
-    throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
+  if (bytes !== undefined) file = bytes;
+  else {
+    try {
+      file = await asyncBufferFromFile(path);
+    } catch (err) {
+      throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
+    }
   }
   // The shortest parquet file: "PAR1", the footer's length, "PAR1".
   if (file.byteLength < 12)
