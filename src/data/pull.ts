@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { writeAtomic } from '../io/atomic-file.js';
+import { formatBytes } from '../io/lines.js';
 import { DataError } from './errors.js';
 import { openParquet } from './parquet.js';
 import { checkDatasetRows, openDownloadedParquet } from './pull-check.js';
@@ -76,6 +77,8 @@ export interface PullOptions {
   connectTimeoutMs?: number;
   /** Time allowed without receiving body bytes; default 30000 ms. */
   idleTimeoutMs?: number;
+  /** Most bytes one file may have; default {@link MAX_DOWNLOAD_BYTES}. */
+  maxBytes?: number;
   /** Download again even when a valid file is present. */
   force?: boolean;
   fetch?: typeof globalThis.fetch;
@@ -94,6 +97,12 @@ export interface PulledFile {
   /** Set when a cached copy was there and not a valid data set file: what was wrong with it. */
   replaced?: string;
 }
+
+/**
+ * The most bytes one download may have: the released files are at most 4.2 MB, and a download is held in
+ * memory until every row is checked, so a server sending without end (a wrong --base-url) is cut off.
+ */
+export const MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024;
 
 /** A failed pull: `manual` lists every file still missing with the URL to fetch it from by hand. */
 export class PullError extends DataError {
@@ -123,6 +132,7 @@ async function download(
   fetchImpl: typeof globalThis.fetch,
   connectTimeoutMs: number,
   idleTimeoutMs: number,
+  maxBytes: number,
 ): Promise<{ bytes: Uint8Array; contentType: string | null }> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), connectTimeoutMs);
@@ -140,6 +150,14 @@ async function download(
     await res.body?.cancel().catch(() => undefined);
     throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
   }
+  const tooLarge = () =>
+    new Error(
+      `the file is larger than ${formatBytes(maxBytes)}, more than any data set file (is the base URL right?)`,
+    );
+  if (Number(res.headers.get('content-length') ?? 0) > maxBytes) {
+    await res.body.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = res.body.getReader();
@@ -151,8 +169,13 @@ async function download(
       if (done) break;
       chunks.push(value);
       total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
     }
   } catch (err) {
+    if (total > maxBytes) throw err;
     throw new Error(
       controller.signal.aborted
         ? `the download stalled for ${idleTimeoutMs} ms`
@@ -220,6 +243,7 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
           fetchImpl,
           options.connectTimeoutMs ?? 5000,
           options.idleTimeoutMs ?? 30000,
+          options.maxBytes ?? MAX_DOWNLOAD_BYTES,
         );
         bytes = got.bytes;
         // Every row is checked before the file goes into the cache: a mirror serving another file keeps

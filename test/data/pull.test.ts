@@ -108,6 +108,26 @@ describe.skipIf(!HAVE_DATA)('pull from a loopback server', () => {
 });
 
 describe('pull failures', () => {
+  it('cuts off a download larger than any data set file, with or without a Content-Length', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    // Chunked, no length given: 64 chunks (4 MiB) unless the client stops reading first.
+    const { base: chunked } = await serve(async (_p, res) => {
+      res.writeHead(200);
+      for (let i = 0; i < 64 && !res.destroyed; i++)
+        if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+      res.end();
+    });
+    await expect(pullDatasets({ dir, baseUrl: chunked, files, maxBytes: 1024 * 1024 })).rejects.toThrow(
+      'the file is larger than 1 MiB, more than any data set file',
+    );
+    const { base: sized } = await serve((_p, res) => res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024)));
+    await expect(pullDatasets({ dir, baseUrl: sized, files, maxBytes: 1024 * 1024 })).rejects.toThrow(
+      'the file is larger than 1 MiB',
+    );
+    expect(await leftovers(dir)).toEqual([]);
+  });
   it('fails fast when nothing listens, listing every URL to fetch by hand', async () => {
     const { base } = await serve(() => undefined);
     await new Promise((r) => servers.pop()!.close(r));
