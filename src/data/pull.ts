@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { writeAtomic } from '../io/atomic-file.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 import { formatBytes } from '../io/lines.js';
 import { DataError } from './errors.js';
 import { openParquet } from './parquet.js';
@@ -262,7 +263,8 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
       try {
         await writeAtomic(path, bytes);
       } catch (err) {
-        throw new DataError(`cannot write ${path}: ${(err as Error).message}`);
+        // The system's message names the temporary file (or none): say why in words, for the path given.
+        throw new DataError(`cannot write ${path}: ${fsFailureReason(err) ?? (err as Error).message}`);
       }
       result = { file, url, path, status: 'downloaded', bytes: bytes.length, rows };
       if (present !== undefined) result.replaced = present.invalid;

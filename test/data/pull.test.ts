@@ -215,6 +215,19 @@ describe.skipIf(!writer)('pull checks the rows it downloads', () => {
     expect(await leftovers(dir)).toEqual(['test.parquet']);
   });
 
+  it('a file it cannot place names the file and says why in words, as the other commands do', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    // Where the data set's folder goes, a file: the file cannot be placed.
+    await writeFile(join(dir, 'minerva'), 'in the way');
+    const good = await verlParquet();
+    const { base } = await serve((_p, res) => res.writeHead(200).end(good));
+    const err = await pullDatasets({ dir, baseUrl: base, files }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      `cannot write ${filePath(dir, files[0]!)}: something that is not a directory is already there (EEXIST)`,
+    );
+  });
+
   it('downloads again a cached copy that is not a data set file, and says what was wrong with it', async () => {
     const dir = await tempDir();
     const files = selectDatasetFiles(['minerva']);
