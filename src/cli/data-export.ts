@@ -1,7 +1,7 @@
 import { group } from '../config/setting.js';
 import { EXPORT_DATA_SOURCE, EXPORT_LIMIT, EXPORT_OUT, FORMAT, LABEL } from '../config/settings/data.js';
 import { DataError } from '../data/errors.js';
-import { containerFor, EXPORT_FORMATS, exportRows } from '../data/export.js';
+import { containerFor, EXPORT_FORMATS, exportRows, outPathProblem } from '../data/export.js';
 import { iterateRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
 import { defineCommand } from './command.js';
@@ -63,6 +63,8 @@ Formats:
     if (loaded.sources.label.kind === 'flag' && format !== 'openrlhf') {
       throw new UsageError('--label applies to --format openrlhf only');
     }
+    const outProblem = outPathProblem(format, out);
+    if (outProblem !== undefined) throw new UsageError(outProblem);
     const label = values.label;
     const dataSources = values['data-source'] ?? [];
     const counts = new Map<string, number>();

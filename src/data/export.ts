@@ -38,6 +38,18 @@ export function containerFor(format: ExportFormat, out: string): 'parquet' | 'js
   return ext === '.jsonl' || ext === '.ndjson' || ext === '.json' ? 'jsonl' : 'parquet';
 }
 
+/**
+ * Why `out` cannot take this format's file, or undefined: a JSONL-only format to a path ending in
+ * .parquet/.pq would give JSON lines a parquet name, which trainers (HF datasets picks its reader by the
+ * extension) and gtalign's own readers then fail to read as parquet.
+ */
+export function outPathProblem(format: ExportFormat, out: string): string | undefined {
+  if (containerFor(format, out) === 'parquet') return undefined;
+  const ext = extname(out).toLowerCase();
+  if (ext !== '.parquet' && ext !== '.pq') return undefined;
+  return `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${out})`;
+}
+
 function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unknown> {
   switch (options.format) {
     case 'verl':
@@ -66,6 +78,8 @@ export async function exportRows(
   options: ExportOptions,
 ): Promise<ExportResult> {
   const container = containerFor(options.format, options.out);
+  const problem = outPathProblem(options.format, options.out);
+  if (problem !== undefined) throw new DataError(problem);
   // Before any row is read: a device or a pipe as --out is refused at once.
   await refuseSpecialTarget(options.out);
   if (container === 'parquet') {

@@ -8,6 +8,7 @@ export {
   type ExportResult,
   exportRows,
   openAtomic,
+  outPathProblem,
 } from './export.js';
 export {
   iterateJsonlRecords,

@@ -257,6 +257,20 @@ describe('gtalign data export', () => {
     expect(b.stderr).toContain('--label applies to --format openrlhf only');
   });
 
+  it('refuses to give JSON lines a parquet name (exit 2), writing nothing', async () => {
+    const src = join(dir, 'for-parquet-name.jsonl');
+    await writeFile(src, `${verlLine(0)}\n`);
+    for (const format of ['openrlhf', 'areal', 'nemo-rl', 'jsonl']) {
+      const out = join(dir, `${format}-train.parquet`);
+      const r = await runCliInProcess(['data', 'export', '--format', format, '--out', out, src]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${out})`,
+      );
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+
   it('a bad input row exits 1 naming the line and field, writing nothing', async () => {
     const src = join(dir, 'broken.jsonl');
     await writeFile(src, [verlLine(0), '{"data_source": "x", "prompt": [], "ground_truth": "g"}'].join('\n'));
