@@ -1,4 +1,5 @@
 import type { SchemaElement } from 'hyparquet';
+import { setOwn } from '../io/own-keys.js';
 import { DataError } from './errors.js';
 import { addRecordShapes, type Shape, shapeToString } from './shape.js';
 
@@ -160,7 +161,8 @@ function fitValue(value: unknown, shape: Shape): unknown {
       if (shape.fields.size === 0) return null;
       const obj = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      for (const [k, s] of shape.fields) out[k] = fitValue(obj[k], s);
+      // Defined, not assigned: a field named "__proto__" assigned would set the prototype instead.
+      for (const [k, s] of shape.fields) setOwn(out, k, fitValue(Object.hasOwn(obj, k) ? obj[k] : null, s));
       return out;
     }
     case 'list':
@@ -230,7 +232,7 @@ export function openParquetStream(
       if (records.length === 0) return;
       const columnData = layout.columns.map(({ name, shape }) => ({
         name,
-        data: records.map((r) => fitValue(r[name], shape)),
+        data: records.map((r) => fitValue(Object.hasOwn(r, name) ? r[name] : null, shape)),
       }));
       await pq.write({ columnData, rowGroupSize: records.length });
       await drain();

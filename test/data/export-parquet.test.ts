@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 import { exportRows } from '../../src/data/export.js';
 import { GROUP_BYTES } from '../../src/data/export-parquet.js';
@@ -78,5 +79,31 @@ describe.skipIf(!writer)('verl parquet export in bounded memory', () => {
     }
     await expect(exportRows(rows(), { format: 'verl', out })).rejects.toThrow('input broke');
     expect(await readdir(dir)).toEqual(['cut.parquet']);
+  });
+
+  it('writes a field named __proto__ holding a string instead of failing on it', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'builtins.parquet');
+    const rows = [bigRow(0, 10), bigRow(1, 10)];
+    // Own keys, as JSON.parse gives them: "__proto__" holding a string, "constructor" in one row only.
+    rows[0]!.extra_info = JSON.parse('{"index": 0, "__proto__": "a string", "constructor": "c"}');
+    rows[1]!.extra_info = JSON.parse('{"index": 1, "__proto__": "another"}');
+    await exportRows(rows, { format: 'verl', out });
+    const records = await parquetReadObjects({ file: await asyncBufferFromFile(out), columns: ['id'] });
+    expect(records.map((r) => r.id)).toEqual(['big:test:0', 'big:test:1']);
+  });
+
+  it('fills a field some rows lack with null, also one named like an Object method', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'sparse.parquet');
+    const rows = [bigRow(0, 10), bigRow(1, 10)];
+    rows[0]!.extra_info = { index: 0, constructor: 'c', toString: 't' };
+    rows[1]!.extra_info = { index: 1 };
+    await exportRows(rows, { format: 'verl', out });
+    const back = await readRows(out);
+    expect(back.map((r) => r.extra_info)).toEqual([
+      { index: 0, constructor: 'c', toString: 't' },
+      { index: 1, constructor: null, toString: null },
+    ]);
   });
 });

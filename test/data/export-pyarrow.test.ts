@@ -126,4 +126,20 @@ describe.skipIf(PYTHON === undefined || !writer)('verl parquet export read by py
     expect(view.types.reward_model).toMatch(/^struct<ground_truth: string/);
     expect(view.records.map((r) => r.id)).toEqual(rows.map((r) => r.id));
   });
+
+  it('carries fields named like built-ins (__proto__, constructor) to pyarrow as they are', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-pyarrow-'));
+    const out = join(dir, 'builtins.parquet');
+    const rows = [row(0, 1), row(1, 1)];
+    rows[0]!.extra_info = JSON.parse('{"index": 0, "__proto__": "a string", "constructor": "c"}');
+    rows[1]!.extra_info = JSON.parse('{"index": 1, "__proto__": "another"}');
+    await exportRows(rows, { format: 'verl', out });
+    const view = readWithPyarrow(out);
+    // JSON.parse: an object literal's __proto__ would set the prototype, not a field.
+    expect(view.records.map((r) => r.extra_info)).toEqual(
+      JSON.parse(
+        '[{"index": 0, "__proto__": "a string", "constructor": "c"}, {"index": 1, "__proto__": "another", "constructor": null}]',
+      ),
+    );
+  });
 });
