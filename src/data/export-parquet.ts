@@ -50,17 +50,19 @@ export async function exportParquet(
     for (const set of sets) for (const path of set) floatColumns.add(path);
     const layout = parquetLayout(inferred, floatColumns);
     const file = await openAtomic(out);
+    let notes: string[];
     try {
       const stream = openParquetStream(writer, layout, (bytes) => file.write(bytes));
       for await (const batch of spool.batches(GROUP_BYTES, GROUP_ROWS))
         await stream.writeGroup(batch as Record<string, unknown>[]);
       await stream.finish();
       await file.commit();
+      notes = [...layout.notes, ...stream.notes()];
     } catch (err) {
       await file.abort();
       throw err;
     }
-    return { rows: spool.count, notes: layout.notes };
+    return { rows: spool.count, notes };
   } finally {
     await spool.remove();
   }

@@ -1,5 +1,6 @@
 import type { SchemaElement } from 'hyparquet';
 import { setOwn } from '../io/own-keys.js';
+import { isWellFormed } from '../io/well-formed.js';
 import { DataError } from './errors.js';
 import { addRecordShapes, type Shape, shapeToString } from './shape.js';
 
@@ -148,12 +149,19 @@ function asFloats(shape: Shape, path: string, floatColumns: ReadonlySet<string>)
   );
 }
 
-/** Fits a value to its column's schema: BigInt for INT64, strings for settled mixes, null for field-less structs. */
-function fitValue(value: unknown, shape: Shape): unknown {
+/**
+ * Fits a value to its column's schema: BigInt for INT64, strings for settled mixes, null for field-less
+ * structs. `illFormed` hears of each string with a lone surrogate (JSON can carry "\ud800", UTF-8
+ * cannot: the writer puts U+FFFD in its place), by its path (`prompt.0.content`).
+ */
+function fitValue(value: unknown, shape: Shape, path: string, illFormed: (path: string) => void): unknown {
   if (value === null || value === undefined) return null;
   switch (shape.kind) {
-    case 'string':
-      return typeof value === 'string' ? value : String(value);
+    case 'string': {
+      const text = typeof value === 'string' ? value : String(value);
+      if (!isWellFormed(text)) illFormed(path);
+      return text;
+    }
     case 'int':
       // The writer takes INT64 values as BigInt only.
       return typeof value === 'number' ? BigInt(value) : value;
@@ -162,11 +170,12 @@ function fitValue(value: unknown, shape: Shape): unknown {
       const obj = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
       // Defined, not assigned: a field named "__proto__" assigned would set the prototype instead.
-      for (const [k, s] of shape.fields) setOwn(out, k, fitValue(Object.hasOwn(obj, k) ? obj[k] : null, s));
+      for (const [k, s] of shape.fields)
+        setOwn(out, k, fitValue(Object.hasOwn(obj, k) ? obj[k] : null, s, `${path}.${k}`, illFormed));
       return out;
     }
     case 'list':
-      return (value as unknown[]).map((v) => fitValue(v, shape.element));
+      return (value as unknown[]).map((v, i) => fitValue(v, shape.element, `${path}.${i}`, illFormed));
     default:
       return value;
   }
@@ -205,6 +214,8 @@ export interface ParquetStream {
   writeGroup(records: readonly Record<string, unknown>[]): Promise<void>;
   /** Writes the footer (the schema and where each group is) and hands it to the sink. */
   finish(): Promise<void>;
+  /** What was written otherwise than given (strings with lone surrogates), for the user to hear of. */
+  notes(): string[];
 }
 
 /** Starts a parquet file of `layout`; `sink` receives its bytes in order (each a copy it may keep). */
@@ -227,15 +238,32 @@ export function openParquetStream(
     bytes.index = 0;
     await sink(out);
   };
+  let rowsBefore = 0;
+  // Columns are fitted one after the other: the first row is kept, whatever column found it.
+  const illFormed = { count: 0, row: Number.POSITIVE_INFINITY, path: '' };
   return {
     async writeGroup(records) {
       if (records.length === 0) return;
       const columnData = layout.columns.map(({ name, shape }) => ({
         name,
-        data: records.map((r) => fitValue(Object.hasOwn(r, name) ? r[name] : null, shape)),
+        data: records.map((r, i) =>
+          fitValue(Object.hasOwn(r, name) ? r[name] : null, shape, name, (path) => {
+            illFormed.count++;
+            if (rowsBefore + i + 1 < illFormed.row)
+              Object.assign(illFormed, { row: rowsBefore + i + 1, path });
+          }),
+        ),
       }));
       await pq.write({ columnData, rowGroupSize: records.length });
+      rowsBefore += records.length;
       await drain();
+    },
+    notes() {
+      return illFormed.count === 0
+        ? []
+        : [
+            `${illFormed.count} string(s) with a lone surrogate (JSON's "\\ud800", which UTF-8 cannot hold) written with U+FFFD in its place; the first: field ${illFormed.path} in row ${illFormed.row}`,
+          ];
     },
     async finish() {
       await pq.finish();
@@ -269,5 +297,5 @@ export async function encodeParquet(
   });
   await stream.writeGroup(records);
   await stream.finish();
-  return { bytes: new Uint8Array(Buffer.concat(parts)), notes: layout.notes };
+  return { bytes: new Uint8Array(Buffer.concat(parts)), notes: [...layout.notes, ...stream.notes()] };
 }

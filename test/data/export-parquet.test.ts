@@ -110,4 +110,23 @@ describe.skipIf(!writer)('verl parquet export in bounded memory', () => {
       { index: 1, constructor: null, toString: null },
     ]);
   });
+
+  it('says when a string with a lone surrogate (which UTF-8 cannot hold) was written with U+FFFD', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'surrogate.parquet');
+    const rows = [bigRow(0, 10), bigRow(1, 10), bigRow(2, 10)];
+    rows[1]!.prompt = [
+      { role: 'system', content: 'sys' },
+      { role: 'user', content: 'a\ud800b' },
+    ];
+    rows[2]!.ground_truth = '\udc00';
+    // In an earlier row than the prompt's, in a column written after it: still the first named.
+    rows[0]!.ground_truth = 'x\ud800';
+    const result = await exportRows(rows, { format: 'verl', out });
+    expect(result.notes).toEqual([
+      '3 string(s) with a lone surrogate (JSON\'s "\\ud800", which UTF-8 cannot hold) written with U+FFFD in its place; the first: field reward_model.ground_truth in row 1',
+    ]);
+    const back = await readRows(out);
+    expect(back[1]!.prompt[1]!.content).toBe('a\ufffdb');
+  });
 });
