@@ -22,6 +22,18 @@ export interface ParquetExport {
 }
 
 /**
+ * A field-less `extra_info` (every row's is `{}`, as in a flat JSONL without it) gets one field, `index`,
+ * null in every row, and the note saying so. Parquet has no empty struct, so the column would be written
+ * all null, and verl reads `row["extra_info"].get("index", 0)`, which fails on None at the first row.
+ */
+function keepExtraInfoStruct(inferred: Map<string, Shape>): string | undefined {
+  const extra = inferred.get('extra_info');
+  if (extra?.kind !== 'struct' || extra.fields.size > 0) return undefined;
+  inferred.set('extra_info', { kind: 'struct', fields: new Map([['index', { kind: 'int' }]]) });
+  return 'extra_info holds no field in any row, and parquet has no empty struct: written as {"index": null}, so that readers (verl) find an object there';
+}
+
+/**
  * Writes `toRecord` of each row to `out` as parquet, atomically: the file appears complete or not at all,
  * and the records parked beside it are removed whatever happens (a killed export's are removed by the
  * next write of `out`). Zero rows is an error.
@@ -48,7 +60,9 @@ export async function exportParquet(
     if (spool.count === 0) throw new DataError('no rows to export (check the inputs and --data-source)');
     const floatColumns = new Set<string>();
     for (const set of sets) for (const path of set) floatColumns.add(path);
+    const kept = keepExtraInfoStruct(inferred);
     const layout = parquetLayout(inferred, floatColumns);
+    if (kept !== undefined) layout.notes.push(kept);
     const file = await openAtomic(out);
     let notes: string[];
     try {

@@ -9,9 +9,10 @@ import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 import { exportRows } from '../../src/data/export.js';
 import { GROUP_BYTES } from '../../src/data/export-parquet.js';
-import { openParquet, readRows } from '../../src/data/parquet.js';
+import { openParquet, parquetFileFields, readRows } from '../../src/data/parquet.js';
 import { loadParquetWriter } from '../../src/data/parquet-write.js';
 import type { DatasetRow } from '../../src/data/row.js';
+import { shapeToString } from '../../src/data/shape.js';
 
 const writer = await loadParquetWriter();
 if (!writer)
@@ -128,5 +129,22 @@ describe.skipIf(!writer)('verl parquet export in bounded memory', () => {
     ]);
     const back = await readRows(out);
     expect(back[1]!.prompt[1]!.content).toBe('a\ufffdb');
+  });
+
+  it('keeps extra_info an object when no row has a field in it (verl calls extra_info.get)', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'no-extra.parquet');
+    const rows = [bigRow(0, 10), bigRow(1, 10)].map((r) => ({ ...r, extra_info: {} }));
+    const result = await exportRows(rows, { format: 'verl', out });
+    expect(result.notes).toEqual([
+      'extra_info holds no field in any row, and parquet has no empty struct: written as {"index": null}, so that readers (verl) find an object there',
+    ]);
+    const fields = parquetFileFields(await openParquet(out));
+    expect(shapeToString(fields.find((f) => f.name === 'extra_info')!.shape)).toBe('struct<index: int64>');
+    const back = await readRows(out);
+    expect(back.map((r) => [r.id, r.extra_info])).toEqual([
+      ['big:test:0', { index: null }],
+      ['big:test:1', { index: null }],
+    ]);
   });
 });
