@@ -24,7 +24,9 @@ export const dataExportCommand = defineCommand({
   usage:
     'Usage: gtalign data export --format verl|openrlhf|skyrl|areal|nemo-rl|jsonl --out PATH [options] FILE|DIR|GLOB...',
   about: `Writes data set rows (verl parquet, or JSONL in the verl or the flat layout) in the shape a trainer reads.
-The output is written under a temporary name and renamed into place when complete.
+The output is written under a temporary name and renamed into place when complete. A parquet export
+reads the rows twice (its schema comes from all of them): they are parked beside PATH in between, taking
+about the size of a JSONL export on disk, and written one row group at a time, so memory stays bounded.
 
 Formats:
   verl       the verl RLHF layout: prompt (chat messages), data_source, ability, reward_model
