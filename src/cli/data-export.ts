@@ -1,7 +1,7 @@
 import { group } from '../config/setting.js';
 import { EXPORT_DATA_SOURCE, EXPORT_LIMIT, EXPORT_OUT, FORMAT, LABEL } from '../config/settings/data.js';
 import { DataError } from '../data/errors.js';
-import { containerFor, EXPORT_FORMATS, exportRows } from '../data/export.js';
+import { containerFor, EXPORT_FORMATS, exportRows, outPathProblem } from '../data/export.js';
 import { iterateRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
 import { defineCommand } from './command.js';
@@ -24,7 +24,9 @@ export const dataExportCommand = defineCommand({
   usage:
     'Usage: gtalign data export --format verl|openrlhf|skyrl|areal|nemo-rl|jsonl --out PATH [options] FILE|DIR|GLOB...',
   about: `Writes data set rows (verl parquet, or JSONL in the verl or the flat layout) in the shape a trainer reads.
-The output is written under a temporary name and renamed into place when complete.
+The output is written under a temporary name and renamed into place when complete. A parquet export
+reads the rows twice (its schema comes from all of them): they are parked beside PATH in between, taking
+about the size of a JSONL export on disk, and written one row group at a time, so memory stays bounded.
 
 Formats:
   verl       the verl RLHF layout: prompt (chat messages), data_source, ability, reward_model
@@ -63,6 +65,8 @@ Formats:
     if (loaded.sources.label.kind === 'flag' && format !== 'openrlhf') {
       throw new UsageError('--label applies to --format openrlhf only');
     }
+    const outProblem = outPathProblem(format, out);
+    if (outProblem !== undefined) throw new UsageError(outProblem);
     const label = values.label;
     const dataSources = values['data-source'] ?? [];
     const counts = new Map<string, number>();

@@ -21,15 +21,17 @@ const SETTINGS = [
 function line(r: PulledFile): string {
   const kb = (r.bytes / 1024).toFixed(0);
   const what = r.status === 'downloaded' ? 'downloaded' : 'present   ';
-  return `${what} ${r.file.name}/${r.file.split}: ${r.rows} rows, ${kb} KiB -> ${r.path}${r.warning ? `  (warning: ${r.warning})` : ''}`;
+  const replaced = r.replaced ? `  (replaced a cached copy that was not valid: ${r.replaced})` : '';
+  return `${what} ${r.file.name}/${r.file.split}: ${r.rows} rows, ${kb} KiB -> ${r.path}${r.warning ? `  (warning: ${r.warning})` : ''}${replaced}`;
 }
 
 export const dataPullCommand = defineCommand({
   name: 'data pull',
   usage: 'Usage: gtalign data pull [--dir DIR] [--base-url URL] [--only NAME[/SPLIT],...] [--force]',
   about: `Downloads the GTAlign data sets (verl parquet) from the reference project's public repository into a
-cache folder, as DIR/<name>/<split>.parquet. Each file is checked and renamed into place only when
-complete; valid files already there are kept. Offline, it stops within the connect timeout and prints
+cache folder, as DIR/<name>/<split>.parquet. Each file is checked (parquet, every row a verl record)
+and renamed into place only when complete and valid, so a bad download never replaces a good copy;
+valid files already there are kept, invalid ones downloaded again. Offline, it stops within the connect timeout and prints
 the URLs to fetch by hand.
 
 Data sets: ${[...new Set(DATASET_FILES.map((f) => f.name))].join(', ')}
@@ -58,6 +60,7 @@ Data sets: ${[...new Set(DATASET_FILES.map((f) => f.name))].join(', ')}
           path: r.path,
           url: r.url,
           ...(r.warning ? { warning: r.warning } : {}),
+          ...(r.replaced ? { replaced: r.replaced } : {}),
         }));
         await writeOut(ctx.stdout, `${JSON.stringify({ dir, files: out })}\n`);
       } else {

@@ -1,10 +1,10 @@
 import { extname } from 'node:path';
-import { openAtomic, writeAtomic } from '../io/atomic-file.js';
+import { openAtomic } from '../io/atomic-file.js';
 import { refuseSpecialTarget } from '../io/special-target.js';
 import { DataError } from './errors.js';
 import type { ExportFormat } from './export-formats.js';
+import { exportParquet } from './export-parquet.js';
 import { type OpenRlhfLabelMode, toOpenRlhfRecord } from './openrlhf.js';
-import { encodeParquet } from './parquet-write.js';
 import { type DatasetRow, toFlatRecord, toVerlRecord } from './row.js';
 import { toArealRecord, toNemoRlRecord, toSkyrlRecord } from './trainer-records.js';
 
@@ -38,6 +38,18 @@ export function containerFor(format: ExportFormat, out: string): 'parquet' | 'js
   return ext === '.jsonl' || ext === '.ndjson' || ext === '.json' ? 'jsonl' : 'parquet';
 }
 
+/**
+ * Why `out` cannot take this format's file, or undefined: a JSONL-only format to a path ending in
+ * .parquet/.pq would give JSON lines a parquet name, which trainers (HF datasets picks its reader by the
+ * extension) and gtalign's own readers then fail to read as parquet.
+ */
+export function outPathProblem(format: ExportFormat, out: string): string | undefined {
+  if (containerFor(format, out) === 'parquet') return undefined;
+  const ext = extname(out).toLowerCase();
+  if (ext !== '.parquet' && ext !== '.pq') return undefined;
+  return `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${out})`;
+}
+
 function recordFor(row: DatasetRow, options: ExportOptions): Record<string, unknown> {
   switch (options.format) {
     case 'verl':
@@ -66,23 +78,13 @@ export async function exportRows(
   options: ExportOptions,
 ): Promise<ExportResult> {
   const container = containerFor(options.format, options.out);
+  const problem = outPathProblem(options.format, options.out);
+  if (problem !== undefined) throw new DataError(problem);
   // Before any row is read: a device or a pipe as --out is refused at once.
   await refuseSpecialTarget(options.out);
   if (container === 'parquet') {
-    const records: Record<string, unknown>[] = [];
-    // The source files' floating-point columns (one set per file): the export keeps their paths for the
-    // columns it carries over (extra_info, reward_model, other columns), so they stay doubles there.
-    const sets = new Set<ReadonlySet<string>>();
-    for await (const row of rows) {
-      records.push(recordFor(row, options));
-      if (row.source.floatColumns !== undefined) sets.add(row.source.floatColumns);
-    }
-    if (records.length === 0) throw new DataError('no rows to export (check the inputs and --data-source)');
-    const floatColumns = new Set<string>();
-    for (const set of sets) for (const path of set) floatColumns.add(path);
-    const { bytes, notes } = await encodeParquet(records, floatColumns);
-    await writeAtomic(options.out, bytes);
-    return { path: options.out, rows: records.length, container, notes };
+    const { rows: n, notes } = await exportParquet(rows, (row) => recordFor(row, options), options.out);
+    return { path: options.out, rows: n, container, notes };
   }
   const file = await openAtomic(options.out);
   let n = 0;

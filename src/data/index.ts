@@ -8,6 +8,7 @@ export {
   type ExportResult,
   exportRows,
   openAtomic,
+  outPathProblem,
 } from './export.js';
 export {
   iterateJsonlRecords,
@@ -43,7 +44,15 @@ export {
   type ReadOptions,
   readRows,
 } from './parquet.js';
-export { encodeParquet, loadParquetWriter, PARQUET_WRITER_PACKAGE } from './parquet-write.js';
+export {
+  encodeParquet,
+  loadParquetWriter,
+  openParquetStream,
+  PARQUET_WRITER_PACKAGE,
+  type ParquetLayout,
+  type ParquetStream,
+  parquetLayout,
+} from './parquet-write.js';
 export {
   DATASET_FILES,
   type DatasetFile,

@@ -12,7 +12,7 @@ import { readFailureReason } from '../io/read-failure.js';
 import { utf8Problem } from '../io/utf8.js';
 import { DataError, describeSource } from './errors.js';
 import { type DatasetRow, normalizeValue, parseRecord } from './row.js';
-import { type Field, floatPaths, parquetFields } from './shape.js';
+import { type Field, floatPaths, parquetFields, type Shape } from './shape.js';
 
 export interface ReadOptions {
   /** Rows to skip from the start of the file. */
@@ -75,13 +75,19 @@ export interface ParquetFile {
  */
 export const MAX_FOOTER_BYTES = 16 * 1024 * 1024;
 
-/** Opens a parquet file and reads its footer; errors name the file. */
-export async function openParquet(path: string): Promise<ParquetFile> {
+/**
+ * Opens a parquet file and reads its footer; errors name the file. `bytes` reads the file from memory
+ * instead (a download not yet on disk), `path` then being the name errors give it.
+ */
+export async function openParquet(path: string, bytes?: ArrayBuffer): Promise<ParquetFile> {
   let file: AsyncBuffer;
-  try {
-    file = await asyncBufferFromFile(path);
-  } catch (err) {
-    throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
+  if (bytes !== undefined) file = bytes;
+  else {
+    try {
+      file = await asyncBufferFromFile(path);
+    } catch (err) {
+      throw new DataError(`cannot read ${path}: ${readFailureReason(err)}`);
+    }
   }
   // The shortest parquet file: "PAR1", the footer's length, "PAR1".
   if (file.byteLength < 12)
@@ -121,6 +127,28 @@ export function parquetFileFields(pq: ParquetFile): Field[] {
 }
 
 /**
+ * The first field named `__proto__` (as `extra_info.__proto__`), or undefined. hyparquet builds each
+ * record by assigning its fields, and assigning `__proto__` sets the object's prototype instead of a
+ * field: the value would be lost without a word, so such a file is refused.
+ */
+function protoField(fields: readonly Field[]): string | undefined {
+  const walk = (shape: Shape, path: string): string | undefined => {
+    if (shape.kind === 'list') return walk(shape.element, `${path}[]`);
+    if (shape.kind !== 'struct') return undefined;
+    for (const [k, s] of shape.fields) {
+      const found = k === '__proto__' ? `${path}.${k}` : walk(s, `${path}.${k}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  for (const f of fields) {
+    const found = f.name === '__proto__' ? f.name : walk(f.shape, f.name);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
  * Yields the raw records of a parquet file, one row group at a time (memory stays at one group),
  * with 64-bit integers turned into numbers (or decimal strings beyond 2^53).
  */
@@ -129,6 +157,12 @@ export async function* iterateParquetRecords(
   options: ReadOptions = {},
 ): AsyncGenerator<RawRecord> {
   const pq = typeof source === 'string' ? await openParquet(source) : source;
+  const proto = protoField(parquetFileFields(pq));
+  if (proto !== undefined)
+    throw new DataError(
+      `${pq.path}: gtalign's parquet reader cannot keep the field ${proto} (a field named __proto__ ` +
+        'would lose its value); rename the field, or keep such rows in JSONL',
+    );
   const offset = Math.max(0, options.offset ?? 0);
   const stop = options.limit === undefined ? pq.rows : Math.min(pq.rows, offset + Math.max(0, options.limit));
   let groupStart = 0;

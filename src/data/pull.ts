@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parquetMetadata } from 'hyparquet';
 import { cacheFolder } from '../config/paths.js';
 import { writeAtomic } from '../io/atomic-file.js';
+import { fsFailureReason } from '../io/fs-reason.js';
+import { formatBytes } from '../io/lines.js';
 import { DataError } from './errors.js';
 import { openParquet } from './parquet.js';
+import { checkDatasetRows, openDownloadedParquet } from './pull-check.js';
 import { DEFAULT_BASE_URL } from './source-url.js';
 
 export { DEFAULT_BASE_URL, GTALIGN_REPOSITORY } from './source-url.js';
@@ -76,6 +78,8 @@ export interface PullOptions {
   connectTimeoutMs?: number;
   /** Time allowed without receiving body bytes; default 30000 ms. */
   idleTimeoutMs?: number;
+  /** Most bytes one file may have; default {@link MAX_DOWNLOAD_BYTES}. */
+  maxBytes?: number;
   /** Download again even when a valid file is present. */
   force?: boolean;
   fetch?: typeof globalThis.fetch;
@@ -91,7 +95,15 @@ export interface PulledFile {
   rows: number;
   /** Set when the row count differs from the released file's. */
   warning?: string;
+  /** Set when a cached copy was there and not a valid data set file: what was wrong with it. */
+  replaced?: string;
 }
+
+/**
+ * The most bytes one download may have: the released files are at most 4.2 MB, and a download is held in
+ * memory until every row is checked, so a server sending without end (a wrong --base-url) is cut off.
+ */
+export const MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024;
 
 /** A failed pull: `manual` lists every file still missing with the URL to fetch it from by hand. */
 export class PullError extends DataError {
@@ -116,25 +128,12 @@ function fetchFailure(err: unknown): string {
   return String(err);
 }
 
-/** Checks the bytes are a parquet file and returns its row count; names what came instead otherwise. */
-function checkParquet(bytes: Uint8Array, contentType: string | null): number {
-  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
-  if (head.startsWith('version https://git-lfs'))
-    throw new Error(
-      'the server sent a Git LFS pointer, not the file (use a base URL that serves LFS content)',
-    );
-  const magic = (at: number) => Buffer.from(bytes.subarray(at, at + 4)).toString('latin1') === 'PAR1';
-  if (bytes.length < 12 || !magic(0) || !magic(bytes.length - 4))
-    throw new Error(`not a parquet file (${bytes.length} bytes${contentType ? `, ${contentType}` : ''})`);
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  return Number(parquetMetadata(buffer).num_rows);
-}
-
 async function download(
   url: string,
   fetchImpl: typeof globalThis.fetch,
   connectTimeoutMs: number,
   idleTimeoutMs: number,
+  maxBytes: number,
 ): Promise<{ bytes: Uint8Array; contentType: string | null }> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), connectTimeoutMs);
@@ -152,6 +151,14 @@ async function download(
     await res.body?.cancel().catch(() => undefined);
     throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
   }
+  const tooLarge = () =>
+    new Error(
+      `the file is larger than ${formatBytes(maxBytes)}, more than any data set file (is the base URL right?)`,
+    );
+  if (Number(res.headers.get('content-length') ?? 0) > maxBytes) {
+    await res.body.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = res.body.getReader();
@@ -163,8 +170,13 @@ async function download(
       if (done) break;
       chunks.push(value);
       total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
     }
   } catch (err) {
+    if (total > maxBytes) throw err;
     throw new Error(
       controller.signal.aborted
         ? `the download stalled for ${idleTimeoutMs} ms`
@@ -176,21 +188,34 @@ async function download(
   return { bytes: Buffer.concat(chunks, total), contentType: res.headers.get('content-type') };
 }
 
-async function presentRows(path: string): Promise<{ rows: number; bytes: number } | undefined> {
+/**
+ * The cached copy at `path` when it is a valid data set file (see pull-check.ts); undefined when there is
+ * none, or `invalid` saying what is wrong with the one there, which is then downloaded again.
+ */
+async function presentFile(
+  path: string,
+): Promise<{ rows: number; bytes: number } | { invalid: string } | undefined> {
+  let size: number;
   try {
     const info = await stat(path);
     if (!info.isFile()) return undefined;
-    const pq = await openParquet(path);
-    return { rows: pq.rows, bytes: info.size };
+    size = info.size;
   } catch {
     return undefined;
+  }
+  try {
+    return { rows: await checkDatasetRows(await openParquet(path)), bytes: size };
+  } catch (err) {
+    return { invalid: (err as Error).message };
   }
 }
 
 /**
  * Downloads the released data sets into `dir/<name>/<split>.parquet`. Each file is checked (parquet
- * magic, readable footer) and renamed into place only when complete, so the cache never holds a partial
- * file. Valid files already present are kept unless `force`. The first failure stops the pull at once
+ * magic, readable footer, every row a verl record: see pull-check.ts) and renamed into place only when
+ * complete and valid, so the cache never holds a partial or foreign file, and a failed download never
+ * replaces a good copy. Valid files already present are kept unless `force`; an invalid one is
+ * downloaded again (`replaced` says what was wrong with it). The first failure stops the pull at once
  * with a PullError listing the URL and target path of every file still missing.
  */
 export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> {
@@ -206,9 +231,9 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
     const path = filePath(options.dir, file);
     const warning = (rows: number) =>
       rows === file.rows ? undefined : `${rows} rows where the released file has ${file.rows}`;
-    const present = options.force ? undefined : await presentRows(path);
+    const present = options.force ? undefined : await presentFile(path);
     let result: PulledFile;
-    if (present) {
+    if (present !== undefined && !('invalid' in present)) {
       result = { file, url, path, status: 'present', bytes: present.bytes, rows: present.rows };
     } else {
       let rows: number;
@@ -219,9 +244,14 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
           fetchImpl,
           options.connectTimeoutMs ?? 5000,
           options.idleTimeoutMs ?? 30000,
+          options.maxBytes ?? MAX_DOWNLOAD_BYTES,
         );
         bytes = got.bytes;
-        rows = checkParquet(bytes, got.contentType);
+        // Every row is checked before the file goes into the cache: a mirror serving another file keeps
+        // its bytes out, and a good copy already there stays.
+        rows = await checkDatasetRows(
+          await openDownloadedParquet(`${file.name}/${file.split}`, bytes, got.contentType),
+        );
       } catch (err) {
         const manual = missing(i);
         const list = manual.map((m) => `  ${m.url}\n    -> ${m.path}`).join('\n');
@@ -233,9 +263,11 @@ export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> 
       try {
         await writeAtomic(path, bytes);
       } catch (err) {
-        throw new DataError(`cannot write ${path}: ${(err as Error).message}`);
+        // The system's message names the temporary file (or none): say why in words, for the path given.
+        throw new DataError(`cannot write ${path}: ${fsFailureReason(err) ?? (err as Error).message}`);
       }
       result = { file, url, path, status: 'downloaded', bytes: bytes.length, rows };
+      if (present !== undefined) result.replaced = present.invalid;
     }
     const w = warning(result.rows);
     if (w) result.warning = w;

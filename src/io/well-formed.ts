@@ -5,3 +5,7 @@
  */
 export const toWellFormed = (s: string): string =>
   (s as unknown as { toWellFormed(): string }).toWellFormed();
+
+/** Whether a string has no lone surrogate, so that UTF-8 can carry it unchanged (`String.prototype.isWellFormed`). */
+export const isWellFormed = (s: string): boolean =>
+  (s as unknown as { isWellFormed(): boolean }).isWellFormed();

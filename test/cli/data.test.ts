@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { readRows } from '../../src/data/parquet.js';
 import { loadParquetWriter } from '../../src/data/parquet-write.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { runCliOnFullDisk } from '../support/full-disk-cli.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -257,6 +258,20 @@ describe('gtalign data export', () => {
     expect(b.stderr).toContain('--label applies to --format openrlhf only');
   });
 
+  it('refuses to give JSON lines a parquet name (exit 2), writing nothing', async () => {
+    const src = join(dir, 'for-parquet-name.jsonl');
+    await writeFile(src, `${verlLine(0)}\n`);
+    for (const format of ['openrlhf', 'areal', 'nemo-rl', 'jsonl']) {
+      const out = join(dir, `${format}-train.parquet`);
+      const r = await runCliInProcess(['data', 'export', '--format', format, '--out', out, src]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${out})`,
+      );
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+
   it('a bad input row exits 1 naming the line and field, writing nothing', async () => {
     const src = join(dir, 'broken.jsonl');
     await writeFile(src, [verlLine(0), '{"data_source": "x", "prompt": [], "ground_truth": "g"}'].join('\n'));
@@ -265,6 +280,28 @@ describe('gtalign data export', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${src}:2: field prompt`);
     await expect(stat(out)).rejects.toThrow();
+  });
+});
+
+describe('gtalign data export on a full disk', () => {
+  it('exits 1 naming the target when the parked rows fill the disk, leaving the previous file alone', async (ctx) => {
+    if (!(await loadParquetWriter())) ctx.skip();
+    const sub = await mkdtemp(join(dir, 'full-'));
+    const src = join(sub, 'rows.jsonl');
+    await writeFile(src, `${Array.from({ length: 200 }, (_, i) => verlLine(i)).join('\n')}\n`);
+    const out = join(sub, 'out.parquet');
+    await writeFile(out, 'previous');
+    // The rows parked beside out.parquet (.out.parquet.PID.HEX.tmp) get 4000 bytes.
+    const r = await runCliOnFullDisk(
+      ['data', 'export', '--format', 'verl', '--out', out, src],
+      '.out.parquet',
+      4000,
+    );
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot write ${out}: no space left on the device (ENOSPC)`);
+    expect(await readFile(out, 'utf8')).toBe('previous');
+    expect((await readdir(sub)).sort()).toEqual(['out.parquet', 'rows.jsonl']);
   });
 });
 

@@ -8,7 +8,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { InputError } from '../../src/cli/errors.js';
@@ -24,8 +23,9 @@ import { DATA_SOURCE_FAMILY, isDataSource } from '../../src/reward/components.js
 import { RUBRICS } from '../../src/reward/rubrics.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
 import { HAVE_DATA, shippedPath } from '../data/helpers.js';
-import { cliArgs, runCli } from '../support/cli.js';
+import { cliArgs } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { runCliOnFullDisk } from '../support/full-disk-cli.js';
 import {
   type OpenAIStubServer,
   type StubReply,
@@ -422,21 +422,10 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run over the shipped test sets', () =>
   });
 });
 
-/** `gtalign eval run` in a process whose disk is full under files named `file…` (test/support/full-disk.mjs). */
-function runOnFullDisk(args: string[], file: string, free: number) {
-  const preload = pathToFileURL(fileURLToPath(new URL('../support/full-disk.mjs', import.meta.url)));
-  return runCli(args, {
-    env: {
-      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload.href}`,
-      GTALIGN_TEST_FULL_DISK: JSON.stringify({ file, free }),
-    },
-  });
-}
-
 describe.skipIf(!HAVE_DATA)('gtalign eval run on a full disk', () => {
   it('exits 1 naming the lock file when the lock cannot be written, and leaves none behind', async () => {
     const out = join(dir, 'full-disk-lock');
-    const r = await runOnFullDisk(
+    const r = await runCliOnFullDisk(
       ['eval', 'run', '--data', FILES[0]!, '--limit', '1', '--out', out, ...backendFlags(), ...judgeFlags()],
       '.lock',
       0,
@@ -475,7 +464,7 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run on a full disk', () => {
       '--no-progress',
     ];
     // results.jsonl gets 3000 bytes: a write is cut short without an error, the next one fails ENOSPC.
-    const full = await runOnFullDisk(args, 'results.jsonl', 3000);
+    const full = await runCliOnFullDisk(args, 'results.jsonl', 3000);
     expect(full.code).toBe(1);
     expect(full.stderr).not.toContain('internal error');
     expect(full.stderr).not.toMatch(/^\s+at /m);

@@ -330,8 +330,11 @@ describe('export skyrl and areal', () => {
   });
 
   it('areal: messages, data_source, ground_truth, extra_info, one JSON object a line', async () => {
-    const out = join(dir, 'areal.parquet');
-    // AReaL rows are always JSONL, whatever the name says.
+    const out = join(dir, 'areal.jsonl');
+    // AReaL rows are always JSONL: a parquet name is refused (see the CLI's usage test).
+    await expect(exportRows(sample, { format: 'areal', out: join(dir, 'areal.parquet') })).rejects.toThrow(
+      '--format areal writes JSONL, not parquet',
+    );
     expect(await exportRows(sample, { format: 'areal', out })).toMatchObject({ rows: 2, container: 'jsonl' });
     const lines = await jsonLines(out);
     expect(lines[1]).toEqual({
@@ -348,8 +351,11 @@ describe('export skyrl and areal', () => {
 
 describe('export nemo-rl', () => {
   it('messages, data_source, and the reward inputs as one JSON string in extra_env_info', async () => {
-    const out = join(dir, 'nemo.parquet');
-    // NeMo-RL rows are always JSONL, whatever the name says.
+    const out = join(dir, 'nemo.jsonl');
+    // NeMo-RL rows are always JSONL: a parquet name is refused.
+    await expect(exportRows(sample, { format: 'nemo-rl', out: join(dir, 'nemo.parquet') })).rejects.toThrow(
+      '--format nemo-rl writes JSONL, not parquet',
+    );
     expect(await exportRows(sample, { format: 'nemo-rl', out })).toMatchObject({
       rows: 2,
       container: 'jsonl',

@@ -1,9 +1,10 @@
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeParquet, loadParquetWriter } from '../../src/data/parquet-write.js';
 import {
   DATASET_FILES,
   DEFAULT_BASE_URL,
@@ -107,6 +108,26 @@ describe.skipIf(!HAVE_DATA)('pull from a loopback server', () => {
 });
 
 describe('pull failures', () => {
+  it('cuts off a download larger than any data set file, with or without a Content-Length', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    // Chunked, no length given: 64 chunks (4 MiB) unless the client stops reading first.
+    const { base: chunked } = await serve(async (_p, res) => {
+      res.writeHead(200);
+      for (let i = 0; i < 64 && !res.destroyed; i++)
+        if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+      res.end();
+    });
+    await expect(pullDatasets({ dir, baseUrl: chunked, files, maxBytes: 1024 * 1024 })).rejects.toThrow(
+      'the file is larger than 1 MiB, more than any data set file',
+    );
+    const { base: sized } = await serve((_p, res) => res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024)));
+    await expect(pullDatasets({ dir, baseUrl: sized, files, maxBytes: 1024 * 1024 })).rejects.toThrow(
+      'the file is larger than 1 MiB',
+    );
+    expect(await leftovers(dir)).toEqual([]);
+  });
   it('fails fast when nothing listens, listing every URL to fetch by hand', async () => {
     const { base } = await serve(() => undefined);
     await new Promise((r) => servers.pop()!.close(r));
@@ -158,5 +179,69 @@ describe('pull failures', () => {
       'not a parquet file (13 bytes, text/html)',
     );
     expect(await leftovers(dir)).toEqual([]);
+  });
+});
+
+const writer = await loadParquetWriter();
+
+/** A small data set file in the verl layout; `broken` puts a row that is not a verl record at row 1. */
+async function verlParquet(broken?: Record<string, unknown>): Promise<Buffer> {
+  const row = (i: number) => ({
+    prompt: [{ role: 'user', content: `question ${i}` }],
+    data_source: 'minerva',
+    reward_model: { ground_truth: String(i), style: 'rule' },
+    extra_info: { index: i, split: 'test' },
+  });
+  const records = [row(0), { ...row(1), ...broken }, row(2)];
+  return Buffer.from((await encodeParquet(records)).bytes);
+}
+
+describe.skipIf(!writer)('pull checks the rows it downloads', () => {
+  it('rejects a parquet file whose rows are not data set rows, naming the row and field, and keeps the good copy', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    const good = await verlParquet();
+    await mkdir(join(dir, 'minerva'), { recursive: true });
+    await writeFile(filePath(dir, files[0]!), good);
+    // A parquet file, but row 1 has no ground truth: another file than the data set.
+    const foreign = await verlParquet({ reward_model: { style: 'rule' } });
+    const { base } = await serve((_p, res) => res.writeHead(200).end(foreign));
+    const err = await pullDatasets({ dir, baseUrl: base, files, force: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PullError);
+    expect((err as Error).message).toContain(
+      `cannot download ${fileUrl(base, files[0]!)}: not a data set in the verl layout: minerva/test: row 1: field reward_model.ground_truth`,
+    );
+    expect(await readFile(filePath(dir, files[0]!))).toEqual(good);
+    expect(await leftovers(dir)).toEqual(['test.parquet']);
+  });
+
+  it('a file it cannot place names the file and says why in words, as the other commands do', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    // Where the data set's folder goes, a file: the file cannot be placed.
+    await writeFile(join(dir, 'minerva'), 'in the way');
+    const good = await verlParquet();
+    const { base } = await serve((_p, res) => res.writeHead(200).end(good));
+    const err = await pullDatasets({ dir, baseUrl: base, files }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      `cannot write ${filePath(dir, files[0]!)}: something that is not a directory is already there (EEXIST)`,
+    );
+  });
+
+  it('downloads again a cached copy that is not a data set file, and says what was wrong with it', async () => {
+    const dir = await tempDir();
+    const files = selectDatasetFiles(['minerva']);
+    await mkdir(join(dir, 'minerva'), { recursive: true });
+    await writeFile(
+      filePath(dir, files[0]!),
+      await verlParquet({ prompt: [{ role: 'narrator', content: 'x' }] }),
+    );
+    const good = await verlParquet();
+    const { base, requests } = await serve((_p, res) => res.writeHead(200).end(good));
+    const [result] = await pullDatasets({ dir, baseUrl: base, files });
+    expect(requests).toHaveLength(1);
+    expect(result).toMatchObject({ status: 'downloaded', rows: 3 });
+    expect(result!.replaced).toMatch(/row 1: field prompt.0.role/);
+    expect(await readFile(filePath(dir, files[0]!))).toEqual(good);
   });
 });
