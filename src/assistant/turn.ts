@@ -41,7 +41,7 @@ import {
 } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
 import type { ChatMessage, ChatModel, Constraint, GenerateRequest, GenerateResult } from '../llm/types.js';
-import { type CellDiff, diffMatrices, steeredMatrix } from '../steering/apply.js';
+import { type CellDiff, diffMatrices, editsAreZero, steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
@@ -575,7 +575,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
 
   // ---- steer and select
   const matrixBefore = read.matrix;
-  const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
+  const unchanged = editsAreZero(edits);
   const matrixAfter = unchanged ? matrixBefore : steeredMatrix(matrixBefore, edits, spec);
   // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be.
   const outOfRange = unchanged ? [] : matrixProblems(matrixAfter, spec).map((p) => p.message);

@@ -62,13 +62,17 @@ export function applyEdits(
  * shows as the same change in every cell it applies to (rounding the sums instead turned −0.675 into
  * −0.67 on a positive payoff and −0.68 on a negative one), and a transfer (+d for one player, −d for the
  * other) still adds nothing to LLM + user; then the sums rounded to two decimals, which only removes
- * binary noise from payoffs of one decimal (GTALIGN.md §2). Throws as {@link applyEdits} does.
+ * binary noise from payoffs of one decimal (GTALIGN.md §2). Edits that are all zero (the `none` policy)
+ * change nothing, not even the decimals: a turn then keeps the model's matrix as written, and so must every
+ * caller that reports what a turn would pick (rounding 1.004 and 1.003 to 1 could move the pick).
+ * Throws as {@link applyEdits} does.
  */
 export function steeredMatrix(
   matrix: PayoffMatrix,
   edits: Pick<PayoffEdits, 'cells'>,
   spec: GameSpec = DEFAULT_SPEC,
 ): PayoffMatrix {
+  if (editsAreZero(edits)) return applyEdits(matrix, edits, spec);
   // Object.fromEntries defines each key, so a stray "__proto__" cell is still there for applyEdits to name.
   const cells = Object.fromEntries(
     Object.entries(edits.cells).map(([key, d]) => [
@@ -79,6 +83,13 @@ export function steeredMatrix(
     ]),
   );
   return quantizeMatrix(applyEdits(matrix, { cells }, spec), spec);
+}
+
+/** True when every edit is a number and zero: applying them changes no payoff. */
+export function editsAreZero(edits: Pick<PayoffEdits, 'cells'>): boolean {
+  return Object.values(edits.cells).every(
+    (d) => typeof d === 'object' && d !== null && d.LLM === 0 && d.user === 0,
+  );
 }
 
 /** One cell's change. */
