@@ -74,9 +74,12 @@ export const policyObjectSchema = z.union([
       description: z.string().optional(),
       all: partialPayoff.optional(),
       columns: z.record(z.string(), partialPayoff).optional(),
+      cells: z.record(z.string(), partialPayoff).optional(),
     })
     .strict()
-    .describe('fixed edit: deltas added to every cell (all) and per assistant action (columns)'),
+    .describe(
+      'fixed edit: deltas added to every cell (all), per assistant action (columns) and per cell (cells, e.g. DQ_CQ)',
+    ),
   z
     .object({
       kind: z.literal('none'),

@@ -50,3 +50,13 @@ it('a policy that edits nothing keeps the payoffs as written, so the choice does
   expect(tool.matrix_after.DQ_DA).toEqual({ LLM: 4.004, user: 1 });
   expect(logged).toEqual([]);
 });
+
+it('takes a fixed edit with per-cell edits, as the library and policy files do', async () => {
+  const policy = { kind: 'fixed', cells: { VQ_CQ: { user: -1 } } };
+  const turn = steer(MATRIX, parsePolicy(policy));
+  const tool = await steerTool(MATRIX, policy);
+  expect(tool.edits.VQ_CQ).toEqual({ LLM: 0, user: -1 });
+  expect(tool.matrix_after).toEqual(turn.after);
+  expect(tool.choice_after).toBe(turn.chosen);
+  expect(tool.choice_after).not.toBe(tool.choice_before);
+});
