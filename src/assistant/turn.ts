@@ -43,6 +43,7 @@ import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '..
 import type { ChatMessage, ChatModel, Constraint, GenerateRequest, GenerateResult } from '../llm/types.js';
 import { type CellDiff, diffMatrices, editsAreZero, steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
+import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
 import { TurnError, textExcerpt } from './errors.js';
@@ -576,9 +577,16 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
   // ---- steer and select
   const matrixBefore = read.matrix;
   const unchanged = editsAreZero(edits);
-  const matrixAfter = unchanged ? matrixBefore : steeredMatrix(matrixBefore, edits, spec);
-  // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be.
-  const outOfRange = unchanged ? [] : matrixProblems(matrixAfter, spec).map((p) => p.message);
+  let matrixAfter = matrixBefore;
+  // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be,
+  // which steeredMatrix refuses naming the cell.
+  let outOfRange: string[] = [];
+  try {
+    if (!unchanged) matrixAfter = steeredMatrix(matrixBefore, edits, spec);
+  } catch (err) {
+    if (!(err instanceof SteeringError)) throw err;
+    outOfRange = err.issues.map((i) => `${i.path.replace(/^cells\./, '')}: ${i.message}`);
+  }
   if (outOfRange.length > 0) {
     throw new TurnError(
       'payoff',

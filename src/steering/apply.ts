@@ -11,7 +11,8 @@ import { num, signed } from './format.js';
 /**
  * Adds `edits` to every cell of `matrix` and returns a new matrix (the input is not changed). Throws
  * `MatrixError` when `matrix` is not a complete matrix of `spec`, and a {@link SteeringError} when `edits`
- * lacks a cell of the spec, has a cell the spec lacks, or holds a non-finite delta.
+ * lacks a cell of the spec, has a cell the spec lacks, holds a non-finite delta, or takes a payoff past
+ * the largest number.
  */
 export function applyEdits(
   matrix: PayoffMatrix,
@@ -39,7 +40,18 @@ export function applyEdits(
       }
     }
     const m = matrix[key]!;
-    out[key] = { LLM: m.LLM + d.LLM, user: m.user + d.user };
+    const sum = { LLM: m.LLM + d.LLM, user: m.user + d.user };
+    out[key] = sum;
+    // A finite payoff plus a finite edit can still pass the largest double: refused here, naming the cell,
+    // so no caller sees Infinity in a matrix it was told is steered.
+    for (const field of ['LLM', 'user'] as const) {
+      if (Number.isFinite(d[field]) && !Number.isFinite(sum[field])) {
+        issues.push({
+          path: `cells.${key}.${field}`,
+          message: `the payoff ${m[field]} plus the edit ${d[field]} is past the largest number`,
+        });
+      }
+    }
   }
   // Only build a set when the counts say there are keys beyond the spec's cells.
   if (Object.keys(edits.cells).length > present) {
