@@ -32,6 +32,9 @@ const SETTINGS = [
   ]),
 ] as const;
 
+/** How much report text is gathered before it is written. */
+const OUTPUT_BATCH_CHARS = 1 << 20;
+
 interface GameInput {
   id?: string | number;
   matrix: PayoffMatrix;
@@ -231,8 +234,9 @@ Input (FILE, or stdin when FILE is '-' or absent):
     const spec = specFromFlags(values.rows, values.columns);
     const { name, text } = await readInput(positionals[0], ctx.stdin);
     const inputs = parseGameInputs(text, name, spec);
-    const chunks: string[] = [];
-    for (const input of inputs) {
+    // Written a batch at a time: the whole report of a large input would not fit in one string.
+    let batch = '';
+    for (const [i, input] of inputs.entries()) {
       let analysis: GameAnalysis;
       try {
         analysis = analyzeGame(input.matrix, { spec, rule, tolerance });
@@ -240,13 +244,16 @@ Input (FILE, or stdin when FILE is '-' or absent):
         if (err instanceof GameTooLargeError) throw new UsageError(err.message);
         throw err;
       }
-      chunks.push(
-        values.json
-          ? `${JSON.stringify(analysisJson(input, analysis))}\n`
-          : renderAnalysis(input, analysis, spec),
-      );
+      if (!values.json && i > 0) batch += '\n';
+      batch += values.json
+        ? `${JSON.stringify(analysisJson(input, analysis))}\n`
+        : renderAnalysis(input, analysis, spec);
+      if (batch.length >= OUTPUT_BATCH_CHARS) {
+        await writeOut(ctx.stdout, batch);
+        batch = '';
+      }
     }
-    await writeOut(ctx.stdout, values.json ? chunks.join('') : chunks.join('\n'));
+    if (batch !== '') await writeOut(ctx.stdout, batch);
     return 0;
   },
 });

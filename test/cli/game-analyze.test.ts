@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MAX_INPUT_BYTES } from '../../src/cli/io.js';
 import { analyzeGame } from '../../src/game/analyze.js';
 import { cliShellCommand, REPO_ROOT } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
@@ -233,6 +234,20 @@ describe('gtalign game analyze', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(
       `${file}:2: not valid UTF-8: byte 8 of the line (0xE9) does not start a valid character`,
+    );
+  });
+
+  it('refuses input past its bound by name, reading no further, instead of failing inside V8', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
+    const file = join(dir, 'huge.jsonl');
+    // Sparse: 1 MiB past the bound costs no disk. Past 512 MiB the old reader crashed making the string.
+    await writeFile(file, '');
+    await truncate(file, MAX_INPUT_BYTES + (1 << 20));
+    const r = await runCliInProcess(['game', 'analyze', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      `${file}: the input is larger than 64 MiB, the most this command reads at once`,
     );
   });
 
