@@ -14,6 +14,7 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
+import { jsonErrorOffset, lineAndColumn } from '../io/json-error-offset.js';
 import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -74,15 +75,20 @@ function isJson(text: string): boolean {
   }
 }
 
-/** The engine's JSON error message, with its character position in `trimmed` turned into a line and column of `text`. */
-function jsonErrorWhere(err: unknown, text: string, trimmed: string): string {
+/**
+ * The engine's JSON error message without its position, led by where the error is in `text`: `line L
+ * column C: …` (or `column C: …` for one line). V8 gives no position for an unexpected token (a NaN, a
+ * word), so the position is found by scanning (io/json-error-offset.ts).
+ */
+function jsonErrorWhere(err: unknown, text: string, oneLine: boolean): string {
   const message = err instanceof Error ? err.message : String(err);
-  const m = /at position (\d+)/.exec(message);
-  if (m === null) return message;
-  const offset = text.indexOf(trimmed) + Number(m[1]);
-  const before = text.slice(0, offset).split('\n');
   const bare = message.replace(/ at position \d+( \(line \d+ column \d+\))?/, '');
-  return `line ${before.length} column ${before[before.length - 1]!.length + 1}: ${bare}`;
+  // JSON.parse was given the text trimmed (a byte-order mark is no JSON whitespace): scan the same.
+  const start = text.length - text.trimStart().length;
+  const offset = jsonErrorOffset(text.trim());
+  if (offset === undefined) return message;
+  const { line, column } = lineAndColumn(text, start + offset);
+  return oneLine ? `column ${column}: ${bare}` : `line ${line} column ${column}: ${bare}`;
 }
 
 /** Reads one matrix, one record, or JSONL records from the text. */
@@ -102,7 +108,7 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
   // No line is JSON on its own: a JSON document spread over lines (a pretty-printed matrix) with an error
   // in it. One message at the right line beats one per line.
   if (lines.length > 1 && lines.every((l) => !isJson(l.text))) {
-    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, trimmed)})`);
+    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, false)})`);
   }
   // JSONL: check every line and report all bad ones at once, so one run shows every fix needed.
   const inputs: GameInput[] = [];
@@ -114,9 +120,7 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
       try {
         value = JSON.parse(lineText);
       } catch (err) {
-        throw new InputError(
-          `${where}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
-        );
+        throw new InputError(`${where}: not valid JSON (${jsonErrorWhere(err, lineText, true)})`);
       }
       inputs.push(toInput(value, spec, where));
     } catch (err) {

@@ -3,6 +3,7 @@
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
 import { access } from 'node:fs/promises';
+import { jsonErrorOffset, lineAndColumn } from '../io/json-error-offset.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
@@ -21,13 +22,13 @@ async function readJson(file: string): Promise<unknown> {
     return JSON.parse(text);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    // Node 20 reports only an offset; a line and column are what an editor needs.
-    const pos = /at position (\d+)/.exec(message);
+    // Node 20 reports an offset at most, and none for an unexpected token (a NaN): a line and column are
+    // what an editor needs.
+    const offset = jsonErrorOffset(text);
     let where = '';
-    if (pos && !/line \d+/.test(message)) {
-      const before = text.slice(0, Number(pos[1]));
-      const line = before.split('\n').length;
-      where = ` (line ${line}, column ${before.length - before.lastIndexOf('\n')})`;
+    if (offset !== undefined && !/line \d+/.test(message)) {
+      const { line, column } = lineAndColumn(text, offset);
+      where = ` (line ${line}, column ${column})`;
     }
     throw new SteeringError('file', [{ path: '', message: `not valid JSON: ${message}${where}` }], file);
   }

@@ -132,6 +132,19 @@ describe('gtalign game analyze', () => {
     expect(r.stderr).not.toMatch(/bad input line/);
   });
 
+  it('names the line and column of a NaN, which V8 gives no position for, in JSONL and on one line', async () => {
+    // Python's json.dumps writes NaN: every line of such a JSONL file is not JSON.
+    const nan = (id: number) =>
+      `{"id": ${id}, "matrix": ${JSON.stringify({ ...fixture[0]!.matrix, DQ_DA: { LLM: 1, user: 1 } }).replace('"LLM":1', '"LLM": NaN')}}`;
+    const column = nan(1).indexOf('NaN') + 1;
+    const many = await runCliInProcess(['game', 'analyze', '-'], { stdin: `${nan(1)}\n${nan(2)}\n` });
+    expect(many.code).toBe(1);
+    expect(many.stderr).toContain(`<stdin>: not valid JSON (line 1 column ${column}: Unexpected token 'N'`);
+    const one = await runCliInProcess(['game', 'analyze', '-'], { stdin: `${nan(1)}\n` });
+    expect(one.code).toBe(1);
+    expect(one.stderr).toContain(`<stdin> line 1: not valid JSON (column ${column}: Unexpected token 'N'`);
+  });
+
   it('prints a payoff too small for six decimals in exponent form, not as 0 beside real zeros', async () => {
     const matrix = Object.fromEntries(
       Object.keys(fixture[0]!.matrix).map((k) => [k, { LLM: k === 'DQ_DA' ? 1e-9 : 0, user: 0 }]),

@@ -54,6 +54,11 @@ describe('loading a policy from a JSON file', () => {
     );
   });
 
+  it('names the line and column of a token V8 gives no position for (a NaN, as Python writes it)', async () => {
+    const path = await file('nan.json', '{\n  "billing": "free",\n  "userTimeCostPerTurn": NaN\n}');
+    await expect(loadPolicyFile(path)).rejects.toThrowError(/not valid JSON: .*\(line 3, column 26\)$/s);
+  });
+
   it('names a missing file', async () => {
     const path = join(dir, 'absent.json');
     await expect(loadPolicyFile(path)).rejects.toThrowError(
