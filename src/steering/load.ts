@@ -18,6 +18,8 @@ async function readJson(file: string): Promise<unknown> {
   } catch (e) {
     throw new SteeringError('file', [{ path: '', message: readFailureReason(e) }], file);
   }
+  // Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON (RFC 8259 §8.1).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -59,6 +59,13 @@ describe('loading a policy from a JSON file', () => {
     await expect(loadPolicyFile(path)).rejects.toThrowError(/not valid JSON: .*\(line 3, column 26\)$/s);
   });
 
+  it('reads a policy and a profile saved with a byte order mark (as Windows editors save UTF-8)', async () => {
+    const policy = await file('bom-policy.json', '\ufeff{"kind": "none"}');
+    expect(await loadPolicyFile(policy)).toEqual({ kind: 'none' });
+    const profile = await file('bom-profile.json', '\ufeff{"inputTokensPerTurn": 900}');
+    expect(await loadProfileFile(profile)).toEqual({ inputTokensPerTurn: 900 });
+  });
+
   it('names a missing file', async () => {
     const path = join(dir, 'absent.json');
     await expect(loadPolicyFile(path)).rejects.toThrowError(
