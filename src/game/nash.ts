@@ -36,6 +36,8 @@ export interface MixedEquilibrium {
 export interface NashResult {
   equilibria: MixedEquilibrium[];
   degenerate: boolean;
+  /** How many equilibria were found, when `maxEquilibria` cut the list short (absent otherwise). */
+  total?: number;
   note?: string;
 }
 
@@ -47,6 +49,11 @@ export interface NashOptions {
   tolerance?: number;
   /** Refuse games with more support pairs than this (default {@link MAX_SUPPORT_PAIRS}). */
   maxSupportPairs?: number;
+  /**
+   * List at most this many equilibria, the first in the list's order (pure ones first); `total` then says
+   * how many there are. Default: all. An n×n coordination game has 2^n − 1 (1023 at 10×10, 324 KB of JSON).
+   */
+  maxEquilibria?: number;
 }
 
 export const DEFAULT_NASH_TOLERANCE = 1e-9;
@@ -359,6 +366,8 @@ export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}):
   const limit = options.maxSupportPairs ?? MAX_SUPPORT_PAIRS;
   const pairs = binomial(m + n, m) - 1;
   if (pairs > limit) throw new GameTooLargeError(m, n, pairs, limit);
+  const max = options.maxEquilibria ?? Number.POSITIVE_INFINITY;
+  if (!(max >= 1)) throw new RangeError(`maxEquilibria must be at least 1, got ${max}`);
 
   // User candidates x over rows are judged by the assistant's payoffs B[row][col];
   // assistant candidates y over columns by the user's payoffs, transposed to Aᵀ[col][row].
@@ -382,7 +391,7 @@ export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}):
   };
   found.sort((a, b) => a.size - b.size || cmp(a.x, b.x) || cmp(a.y, b.y));
 
-  const equilibria = found.map(({ x, y }): MixedEquilibrium => {
+  const equilibria = found.slice(0, max).map(({ x, y }): MixedEquilibrium => {
     let user = 0;
     let LLM = 0;
     for (let i = 0; i < m; i++) {
@@ -404,7 +413,14 @@ export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}):
     });
     return { user: userMix, llm: llmMix, payoff: { user, LLM } };
   });
-  return degenerate ? { equilibria, degenerate, note: DEGENERATE_NOTE } : { equilibria, degenerate };
+  const result: NashResult = { equilibria, degenerate };
+  const notes = degenerate ? [DEGENERATE_NOTE] : [];
+  if (found.length > max) {
+    result.total = found.length;
+    notes.push(`the game has ${found.length} equilibria; the first ${max} are listed (pure ones first)`);
+  }
+  if (notes.length > 0) result.note = notes.join('; ');
+  return result;
 }
 
 /**

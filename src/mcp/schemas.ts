@@ -148,8 +148,13 @@ export const analyzeGameOutput = z.object({
         payoff: z.object({ user: z.number(), LLM: z.number() }),
       }),
     )
-    .describe('all Nash equilibria found, mixed included'),
+    .describe('the Nash equilibria found, mixed included, pure ones first (at most 64: see nash_total)'),
   degenerate: z.boolean(),
+  nash_total: z
+    .number()
+    .int()
+    .optional()
+    .describe('how many equilibria the game has, when nash lists only the first 64'),
   note: z.string().optional(),
 });
 
