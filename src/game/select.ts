@@ -138,13 +138,40 @@ function decimalSums(cells: readonly Payoff[]): { exact: number[]; values: numbe
   return { exact, values: exact.map((n) => n / scaled.scale) };
 }
 
+/** 2^−512: a payoff times this is exact, and the product of two such stays below the largest double. */
+const PRODUCT_SHRINK = 2 ** -512;
+
+/**
+ * Ranks of the cells by user · LLM (equal products, equal ranks) when some products pass the largest
+ * double: all of those read ±Infinity, so 1e200·1e200 would tie with 1e300·1e300. Finite products compare
+ * as they are; two products past the same infinity compare as the products of their payoffs times 2^−512,
+ * which keep their order (scaling by a power of two is exact, and such factors are far from underflow).
+ */
+function productRanks(cells: readonly Payoff[], products: readonly number[]): number[] {
+  const compare = (i: number, k: number): number => {
+    let a = products[i]!;
+    let b = products[k]!;
+    if (a === b && !Number.isFinite(a)) {
+      a = cells[i]!.user * PRODUCT_SHRINK * (cells[i]!.LLM * PRODUCT_SHRINK);
+      b = cells[k]!.user * PRODUCT_SHRINK * (cells[k]!.LLM * PRODUCT_SHRINK);
+    }
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
+  const order = cells.map((_, i) => i).sort(compare);
+  const ranks: number[] = new Array(cells.length);
+  order.forEach((i, at) => {
+    ranks[i] = at > 0 && compare(order[at - 1]!, i) === 0 ? ranks[order[at - 1]!]! : at;
+  });
+  return ranks;
+}
+
 /** user · LLM of every cell, exact on decimals like {@link decimalSums}. */
 function decimalProducts(cells: readonly Payoff[]): { exact: number[]; values: number[] } {
   const scaled = scaledPayoffs(cells, PRODUCT_BOUND);
   // 10^(2d) must itself be exact for the division to round once.
   if (scaled === undefined || scaled.scale > 1e11) {
     const values = cells.map(productWelfare);
-    return { exact: values, values };
+    return { exact: values.every(Number.isFinite) ? values : productRanks(cells, values), values };
   }
   const square = scaled.scale * scaled.scale;
   const exact = scaled.LLM.map((l, i) => l * scaled.user[i]!);
