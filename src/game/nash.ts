@@ -43,7 +43,7 @@ export interface NashResult {
 
 export interface NashOptions {
   /**
-   * Relative tolerance (default 1e-9): payoffs within tolerance·max(1, max |payoff|) count as equal in
+   * Relative tolerance (default 1e-9): payoffs within tolerance·(max |payoff|) count as equal in
    * best-response checks, and probabilities within tolerance of 0 count as 0.
    */
   tolerance?: number;
@@ -82,10 +82,15 @@ export class GameTooLargeError extends GtalignError {
   }
 }
 
+/**
+ * The largest |payoff| (1 when all are 0): tolerances are relative to it at every scale. A floor of 1 made
+ * them absolute below it, so payoffs of 1e-10 all counted as equal and matching pennies got pure
+ * "equilibria".
+ */
 function scaleOf(M: readonly (readonly number[])[]): number {
-  let s = 1;
+  let s = 0;
   for (const row of M) for (const v of row) s = Math.max(s, Math.abs(v));
-  return s;
+  return s > 0 ? s : 1;
 }
 
 function checkTolerance(tolerance: number): void {

@@ -132,6 +132,33 @@ describe('scale', () => {
       expect(analyzeGame(scaled).pure_nash, `× ${factor}`).toEqual(['VQ_DA']);
     }
   });
+
+  it('keeps the tolerance relative below 1: tiny payoffs are not all equal', () => {
+    // Matching pennies has one equilibrium, 50/50, at any scale; with payoffs of 1e-10 the tolerance
+    // (1e-9 absolute below 1) made every profile a best response and listed pure ones.
+    const { spec, matrix } = twoByTwo([
+      [1, -1],
+      [-1, 1],
+      [-1, 1],
+      [1, -1],
+    ]);
+    for (const factor of [1e-10, 1e-12, 1e-300]) {
+      const scaled = Object.fromEntries(
+        Object.entries(matrix).map(([k, p]) => [k, { user: p.user * factor, LLM: p.LLM * factor }]),
+      );
+      const { equilibria, degenerate } = nashEquilibria(scaled, spec);
+      expect(degenerate, `× ${factor}`).toBe(false);
+      expect(
+        equilibria.map((e) => [e.user, e.llm]),
+        `× ${factor}`,
+      ).toEqual([
+        [
+          { T: 0.5, B: 0.5 },
+          { L: 0.5, R: 0.5 },
+        ],
+      ]);
+    }
+  });
 });
 
 describe('degenerate games', () => {
