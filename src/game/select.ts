@@ -130,9 +130,12 @@ const PRODUCT_BOUND = 2 ** 26;
 function decimalSums(cells: readonly Payoff[]): { exact: number[]; values: number[] } {
   const scaled = scaledPayoffs(cells, SUM_BOUND);
   if (scaled === undefined) {
-    // Compared as halves: L/2 + U/2 orders cells as L + U does (halving a double is exact) but does not
-    // overflow to Infinity near the largest double, where two different sums would tie.
-    return { exact: cells.map((c) => c.LLM / 2 + c.user / 2), values: cells.map(sumWelfare) };
+    const values = cells.map(sumWelfare);
+    // Past the largest double two different sums both read Infinity: then compared as halves, L/2 + U/2,
+    // which order cells as L + U does. Only then: halving a subnormal payoff rounds (3·2^-1074 / 2 ties
+    // with 2^-1074 + 2^-1073 / 2), where the plain sums are exact.
+    if (values.every(Number.isFinite)) return { exact: values, values };
+    return { exact: cells.map((c) => c.LLM / 2 + c.user / 2), values };
   }
   const exact = scaled.LLM.map((l, i) => l + scaled.user[i]!);
   return { exact, values: exact.map((n) => n / scaled.scale) };

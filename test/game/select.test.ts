@@ -212,6 +212,24 @@ describe('the sum rule near the largest double', () => {
   });
 });
 
+describe('the sum rule among subnormal payoffs', () => {
+  it('sees an exact tie on LLM + user and breaks it by the user payoff', () => {
+    const unit = Number.MIN_VALUE; // 2^-1074: halving it rounds, adding such payoffs does not
+    const zero = { LLM: 0, user: 0 };
+    const matrix = {
+      DQ_DA: { LLM: 3 * unit, user: 0 },
+      DQ_CQ: { LLM: unit, user: 2 * unit },
+      DQ_AQ: zero,
+      VQ_DA: zero,
+      VQ_CQ: zero,
+      VQ_AQ: zero,
+    };
+    const result = selectCell(matrix, 'sum');
+    expect(result.selected).toEqual(['DQ_CQ']);
+    expect(result.reason).toMatch(/^DQ_CQ, DQ_DA tie on LLM \+ user/);
+  });
+});
+
 describe('the product rule past the largest double', () => {
   it('picks the larger product when products pass it, of either sign, instead of a tie at Infinity', () => {
     const one = { LLM: 1, user: 1 };
