@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { formatBytes } from '../io/lines.js';
+import { formatBytes } from '../io/format-bytes.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { fileUtf8Problem } from '../io/utf8.js';
 import type { InputStream, OutputStream } from './command.js';

@@ -11,10 +11,13 @@ import { parsePolicy, type SteeringPolicy } from './policy.js';
 import { isPresetName, PRESET_NAMES, PRESETS } from './presets.js';
 import { type ProfileInput, parseProfile } from './profile.js';
 
+/** Policies and profiles are a few hundred bytes; a larger file is not one (and is not read whole). */
+export const MAX_STEERING_FILE_BYTES = 1024 * 1024;
+
 async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readUtf8File(file);
+    text = await readUtf8File(file, MAX_STEERING_FILE_BYTES);
   } catch (e) {
     throw new SteeringError('file', [{ path: '', message: readFailureReason(e) }], file);
   }

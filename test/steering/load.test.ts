@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,16 @@ describe('loading a policy from a JSON file', () => {
     expect(await loadPolicyFile(policy)).toEqual({ kind: 'none' });
     const profile = await file('bom-profile.json', '\ufeff{"inputTokensPerTurn": 900}');
     expect(await loadProfileFile(profile)).toEqual({ inputTokensPerTurn: 900 });
+  });
+
+  it('refuses a file past 1 MiB by its size, reading no more of it (a policy is a few hundred bytes)', async () => {
+    const path = join(dir, 'huge.json');
+    await writeFile(path, '');
+    await truncate(path, 600 * 1024 * 1024); // sparse; past 512 MiB the old reader failed inside V8
+    await expect(loadPolicyFile(path)).rejects.toThrowError(
+      `cannot read steering file in ${JSON.stringify(path)}: the file is larger than 1 MiB, the most it may hold`,
+    );
+    await rm(path);
   });
 
   it('names a missing file', async () => {
