@@ -5,7 +5,7 @@ import { RULE } from '../config/settings/steering.js';
 import { analyzeGame, type GameAnalysis } from '../game/analyze.js';
 import { formatPayoffPair } from '../game/format.js';
 import { matrixProblems } from '../game/matrix.js';
-import { GameTooLargeError } from '../game/nash.js';
+import { assertSolvableSize, GameTooLargeError } from '../game/nash.js';
 import {
   cellKey,
   cellKeys,
@@ -213,6 +213,13 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
     rows: list(rows, DEFAULT_SPEC.rows),
     columns: list(columns, DEFAULT_SPEC.columns),
   };
+  // Past the solver's limit every matrix would be refused: say so before reading (or listing) its cells.
+  try {
+    assertSolvableSize(spec.rows.length, spec.columns.length);
+  } catch (err) {
+    if (err instanceof GameTooLargeError) throw new UsageError(`--rows/--columns: ${err.message}`);
+    throw err;
+  }
   const problems = specProblems(spec);
   if (problems.length > 0) throw new UsageError(`--rows/--columns: ${problems.join('; ')}`);
   return spec;

@@ -362,15 +362,23 @@ function transpose(M: readonly (readonly number[])[], rows: number, cols: number
   return Array.from({ length: cols }, (_, j) => Array.from({ length: rows }, (_, i) => M[i]![j]!));
 }
 
+/**
+ * Throws {@link GameTooLargeError} when a game of `rows` × `columns` strategies has more support pairs than
+ * `limit` (default {@link MAX_SUPPORT_PAIRS}); a caller that knows the size before reading a matrix can
+ * refuse it before any work.
+ */
+export function assertSolvableSize(rows: number, columns: number, limit = MAX_SUPPORT_PAIRS): void {
+  const pairs = binomial(rows + columns, rows) - 1;
+  if (pairs > limit) throw new GameTooLargeError(rows, columns, pairs, limit);
+}
+
 /** Equilibria of a validated game; see {@link nashEquilibria}. */
 export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}): NashResult {
   const tolerance = options.tolerance ?? DEFAULT_NASH_TOLERANCE;
   checkTolerance(tolerance);
   const m = game.rows.length;
   const n = game.columns.length;
-  const limit = options.maxSupportPairs ?? MAX_SUPPORT_PAIRS;
-  const pairs = binomial(m + n, m) - 1;
-  if (pairs > limit) throw new GameTooLargeError(m, n, pairs, limit);
+  assertSolvableSize(m, n, options.maxSupportPairs);
   const max = options.maxEquilibria ?? Number.POSITIVE_INFINITY;
   if (!(max >= 1)) throw new RangeError(`maxEquilibria must be at least 1, got ${max}`);
 

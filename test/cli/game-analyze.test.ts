@@ -237,6 +237,21 @@ describe('gtalign game analyze', () => {
     expect(dup.stderr).toMatch(/duplicate user strategy "DQ"/);
   });
 
+  it('refuses --rows/--columns past the solver limit before reading the input', async () => {
+    const names = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `${prefix}${i}`).join(',');
+    // 10 × 11: every matrix would be refused by the solver; the input (no cells) is not even read.
+    const r = await runCliInProcess(
+      ['game', 'analyze', '-', '--rows', names('R', 10), '--columns', names('C', 11)],
+      {
+        stdin: '{}',
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--rows/--columns: game too large for support enumeration: 10×11 has 352715');
+    expect(r.stderr).not.toMatch(/missing cell/);
+  });
+
   it('names the line and byte of input that is not UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
     const file = join(dir, 'latin1.jsonl');
