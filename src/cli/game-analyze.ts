@@ -14,7 +14,7 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
-import { jsonErrorOffset, lineAndColumn } from '../io/json-error-offset.js';
+import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
 import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -78,7 +78,7 @@ function isJson(text: string): boolean {
 /**
  * The engine's JSON error message without its position, led by where the error is in `text`: `line L
  * column C: …` (or `column C: …` for one line). V8 gives no position for an unexpected token (a NaN, a
- * word), so the position is found by scanning (io/json-error-offset.ts).
+ * word), so the position is found by scanning (io/json-scan.ts).
  */
 function jsonErrorWhere(err: unknown, text: string, oneLine: boolean): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -89,6 +89,23 @@ function jsonErrorWhere(err: unknown, text: string, oneLine: boolean): string {
   if (offset === undefined) return message;
   const { line, column } = lineAndColumn(text, start + offset);
   return oneLine ? `column ${column}: ${bare}` : `line ${line} column ${column}: ${bare}`;
+}
+
+/**
+ * Refuses JSON `text` (valid) in which an object holds a key twice: JSON.parse keeps the last value, so a
+ * cell written twice (pasted over, say) would be analysed as one of them without a word.
+ */
+function refuseDuplicateKeys(text: string, where: string, oneLine: boolean): void {
+  // Scanned as JSON.parse read it: trimmed (a byte-order mark is no JSON whitespace).
+  const start = text.length - text.trimStart().length;
+  const duplicate = jsonDuplicateKey(text.trim());
+  if (duplicate === undefined) return;
+  const { line, column } = lineAndColumn(text, start + duplicate.offset);
+  const at = oneLine ? `column ${column}` : `line ${line} column ${column}`;
+  throw new InputError(
+    `${where}: ${JSON.stringify(duplicate.key)} appears twice in one object (the second at ${at}); ` +
+      'JSON keeps only the last, so remove the one you do not mean',
+  );
 }
 
 /** Reads one matrix, one record, or JSONL records from the text. */
@@ -103,7 +120,10 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
   } catch (err) {
     wholeError = err;
   }
-  if (wholeError === undefined) return [toInput(whole, spec, name)];
+  if (wholeError === undefined) {
+    refuseDuplicateKeys(text, name, false);
+    return [toInput(whole, spec, name)];
+  }
   const lines = nonBlankLines(text);
   // No line is JSON on its own: a JSON document spread over lines (a pretty-printed matrix) with an error
   // in it. One message at the right line beats one per line.
@@ -122,6 +142,7 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
       } catch (err) {
         throw new InputError(`${where}: not valid JSON (${jsonErrorWhere(err, lineText, true)})`);
       }
+      refuseDuplicateKeys(lineText, where, true);
       inputs.push(toInput(value, spec, where));
     } catch (err) {
       if (!(err instanceof InputError)) throw err;

@@ -3,7 +3,7 @@
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
 import { access } from 'node:fs/promises';
-import { jsonErrorOffset, lineAndColumn } from '../io/json-error-offset.js';
+import { jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';

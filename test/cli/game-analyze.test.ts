@@ -252,6 +252,25 @@ describe('gtalign game analyze', () => {
     expect(r.stderr).not.toMatch(/missing cell/);
   });
 
+  it('refuses a key written twice in one object, naming it and where, instead of keeping the last', async () => {
+    const good = fixture[0]!.matrix;
+    // A pretty-printed matrix with DQ_DA pasted twice: JSON.parse kept the second silently.
+    const pretty = JSON.stringify(good, null, 2).replace('{', '{\n  "DQ_DA": {"LLM": 9, "user": 9},');
+    const line = pretty.split('\n').findIndex((l) => l.includes('"DQ_DA"') && !l.includes('9')) + 1;
+    const whole = await runCliInProcess(['game', 'analyze', '-'], { stdin: pretty });
+    expect(whole.code).toBe(1);
+    expect(whole.stderr).toContain(
+      `<stdin>: "DQ_DA" appears twice in one object (the second at line ${line} column 3); JSON keeps only the last`,
+    );
+    const jsonl = `${JSON.stringify({ id: 'a', matrix: good })}\n{"id": "b", "id": "c", "matrix": ${JSON.stringify(good)}}\n`;
+    const lines = await runCliInProcess(['game', 'analyze', '-', '--json'], { stdin: jsonl });
+    expect(lines.code).toBe(1);
+    expect(lines.stdout).toBe('');
+    expect(lines.stderr).toContain(
+      '<stdin> line 2: "id" appears twice in one object (the second at column 13)',
+    );
+  });
+
   it('names the line and byte of input that is not UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
     const file = join(dir, 'latin1.jsonl');

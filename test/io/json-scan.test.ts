@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonErrorOffset, lineAndColumn } from '../../src/io/json-error-offset.js';
+import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../../src/io/json-scan.js';
 
 /** Pieces of JSON and of near-JSON (NaN, a cut escape, a leading zero) that texts are made of. */
 const piece = fc.constantFrom(
@@ -43,6 +43,23 @@ describe('jsonErrorOffset', () => {
     const deep = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
     expect(jsonErrorOffset(deep)).toBeUndefined();
     expect(jsonErrorOffset(`${deep}x`)).toBe(2_000_000);
+  });
+});
+
+describe('jsonDuplicateKey', () => {
+  it('finds a key an object holds twice, at its second occurrence, escapes read as JSON reads them', () => {
+    expect(jsonDuplicateKey('{"a": 1, "a": 2}')).toEqual({ key: 'a', offset: 9 });
+    expect(jsonDuplicateKey('{"a": 1, "\\u0061": 2}')).toEqual({ key: 'a', offset: 9 });
+    expect(jsonDuplicateKey('{"x": [{"__proto__": 1, "__proto__": 2}]}')).toEqual({
+      key: '__proto__',
+      offset: 24,
+    });
+  });
+
+  it('keeps each object to its own keys', () => {
+    expect(jsonDuplicateKey('{"a": {"a": 1}, "b": {"a": 2}}')).toBeUndefined();
+    expect(jsonDuplicateKey('[{"a": 1}, {"a": 2}]')).toBeUndefined();
+    expect(jsonDuplicateKey('{"a": 1, "b": {"c": 1}, "c": 2}')).toBeUndefined();
   });
 });
 

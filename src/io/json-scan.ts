@@ -1,9 +1,10 @@
 /**
- * Where JSON text stops being JSON. V8's `JSON.parse` names a position for some errors ("… at position
- * 12") but not for an unexpected token ("Unexpected token 'N', …"NaN"… is not valid JSON", what Python's
- * `json.dumps` of a NaN gives) nor for an early end, so a reader that must name the line and column finds
- * the offset itself. The scan follows RFC 8259 (what `JSON.parse` accepts) with an explicit stack, so deep
- * nesting costs no recursion, and stops at the first character that cannot continue the text.
+ * Scanning JSON text for what `JSON.parse` does not say. Where the text stops being JSON: V8 names a
+ * position for some errors ("… at position 12") but not for an unexpected token ("Unexpected token 'N',
+ * …"NaN"… is not valid JSON", what Python's `json.dumps` of a NaN gives) nor for an early end, so a reader
+ * that must name the line and column finds the offset itself. And a key an object holds twice, whose first
+ * value `JSON.parse` drops without a word. The scan follows RFC 8259 (what `JSON.parse` accepts) with an
+ * explicit stack, so deep nesting costs no recursion, and stops at the first finding.
  */
 
 const OBJECT = 1;
@@ -22,9 +23,28 @@ function isHex(c: number): boolean {
  * ends too early), or undefined when `JSON.parse(text)` would succeed.
  */
 export function jsonErrorOffset(text: string): number | undefined {
+  return scan(text, false).error;
+}
+
+/**
+ * The first key an object of `text` holds twice, with the offset of its second occurrence: `JSON.parse`
+ * keeps the last value without a word. Undefined when there is none (or the text is not JSON).
+ */
+export function jsonDuplicateKey(text: string): { key: string; offset: number } | undefined {
+  return scan(text, true).duplicate;
+}
+
+interface ScanResult {
+  error?: number;
+  duplicate?: { key: string; offset: number };
+}
+
+function scan(text: string, trackKeys: boolean): ScanResult {
   const n = text.length;
   let i = 0;
   const stack: number[] = [];
+  /** The keys seen in each open object (parallel to `stack`; undefined for arrays), when tracked. */
+  const keys: (Set<string> | undefined)[] = [];
   const skipSpace = () => {
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
@@ -97,7 +117,7 @@ export function jsonErrorOffset(text: string): number | undefined {
     skipSpace();
     if (state === 'after') {
       const top = stack[stack.length - 1];
-      if (top === undefined) return i < n ? i : undefined;
+      if (top === undefined) return i < n ? { error: i } : {};
       const c = text.charCodeAt(i);
       if (c === 0x2c) {
         i++;
@@ -105,13 +125,21 @@ export function jsonErrorOffset(text: string): number | undefined {
       } else if ((top === OBJECT && c === 0x7d) || (top === ARRAY && c === 0x5d)) {
         i++;
         stack.pop();
+        keys.pop();
       } else {
-        return i;
+        return { error: i };
       }
     } else if (state === 'key') {
-      if (text.charCodeAt(i) !== 0x22 || !string()) return i;
+      const start = i;
+      if (text.charCodeAt(i) !== 0x22 || !string()) return { error: i };
+      const seen = keys[keys.length - 1];
+      if (seen !== undefined) {
+        const raw = text.slice(start, i);
+        const key = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (seen.size === seen.add(key).size) return { duplicate: { key, offset: start } };
+      }
       skipSpace();
-      if (text.charCodeAt(i) !== 0x3a) return i;
+      if (text.charCodeAt(i) !== 0x3a) return { error: i };
       i++;
       state = 'value';
     } else {
@@ -124,6 +152,7 @@ export function jsonErrorOffset(text: string): number | undefined {
           state = 'after';
         } else {
           stack.push(c === 0x7b ? OBJECT : ARRAY);
+          keys.push(trackKeys && c === 0x7b ? new Set() : undefined);
           state = c === 0x7b ? 'key' : 'value';
         }
         continue;
@@ -135,7 +164,7 @@ export function jsonErrorOffset(text: string): number | undefined {
       else if (c === 0x66) ok = literal('false');
       else if (c === 0x6e) ok = literal('null');
       else ok = false;
-      if (!ok) return i;
+      if (!ok) return { error: i };
       state = 'after';
     }
   }
