@@ -3,7 +3,7 @@
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
 import { access } from 'node:fs/promises';
-import { jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
+import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
@@ -23,8 +23,9 @@ async function readJson(file: string): Promise<unknown> {
   }
   // Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON (RFC 8259 §8.1).
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     // Node 20 reports an offset at most, and none for an unexpected token (a NaN): a line and column are
@@ -37,6 +38,22 @@ async function readJson(file: string): Promise<unknown> {
     }
     throw new SteeringError('file', [{ path: '', message: `not valid JSON: ${message}${where}` }], file);
   }
+  // JSON.parse keeps a repeated field's last value: "billing" written twice would steer by one of them.
+  const duplicate = jsonDuplicateKey(text);
+  if (duplicate !== undefined) {
+    const { line, column } = lineAndColumn(text, duplicate.offset);
+    throw new SteeringError(
+      'file',
+      [
+        {
+          path: '',
+          message: `${JSON.stringify(duplicate.key)} appears twice in one object (the second at line ${line}, column ${column}); remove the one you do not mean`,
+        },
+      ],
+      file,
+    );
+  }
+  return json;
 }
 
 function inFile<T>(file: string, parse: () => T): T {

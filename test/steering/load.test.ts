@@ -76,6 +76,16 @@ describe('loading a policy from a JSON file', () => {
     await rm(path);
   });
 
+  it('refuses a field written twice, naming it and where, instead of steering by the last one', async () => {
+    const path = await file(
+      'twice.json',
+      '{\n  "billing": "per-token",\n  "pricePerMillionInput": 3,\n  "pricePerMillionOutput": 15,\n  "utilityPerCurrency": 50,\n  "billing": "free"\n}',
+    );
+    await expect(loadPolicyFile(path)).rejects.toThrowError(
+      `cannot read steering file in ${JSON.stringify(path)}: "billing" appears twice in one object (the second at line 6, column 3)`,
+    );
+  });
+
   it('names a missing file', async () => {
     const path = join(dir, 'absent.json');
     await expect(loadPolicyFile(path)).rejects.toThrowError(
