@@ -46,7 +46,9 @@ export async function readInput(
   const bytes = Buffer.concat(chunks);
   const bad = fileUtf8Problem(bytes);
   if (bad !== undefined) throw new InputError(`${name}:${bad.line}: ${bad.problem}`);
-  return { name, text: bytes.toString('utf8') };
+  const text = bytes.toString('utf8');
+  // A byte order mark is an editor's artefact, not data: JSONL's first line would not parse with it.
+  return { name, text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text };
 }
 
 /** Splits text into lines with 1-based line numbers, skipping blank lines. */

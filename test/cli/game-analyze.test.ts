@@ -271,6 +271,21 @@ describe('gtalign game analyze', () => {
     );
   });
 
+  it('reads JSONL saved with a byte order mark, as the other JSONL readers do', async () => {
+    const line = (id: string) => JSON.stringify({ id, matrix: fixture[0]!.matrix });
+    const r = await runCliInProcess(['game', 'analyze', '-', '--json'], {
+      stdin: `\ufeff${line('a')}\n${line('b')}\n`,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['a', 'b']);
+  });
+
   it('names the line and byte of input that is not UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
     const file = join(dir, 'latin1.jsonl');
