@@ -5,7 +5,7 @@ import { RULE } from '../config/settings/steering.js';
 import { analyzeGame, type GameAnalysis } from '../game/analyze.js';
 import { formatPayoffPair } from '../game/format.js';
 import { matrixProblems } from '../game/matrix.js';
-import { assertSolvableSize, GameTooLargeError } from '../game/nash.js';
+import { assertSolvableSize, GameTooLargeError, MAX_SUPPORT_PAIRS } from '../game/nash.js';
 import {
   cellKey,
   cellKeys,
@@ -225,6 +225,15 @@ export function renderAnalysis(input: GameInput, analysis: GameAnalysis, spec: G
   return `${out.join('\n')}\n`;
 }
 
+/** The solver's refusal in a command user's words (the library's names an option the CLI does not have). */
+function tooLarge(err: GameTooLargeError): UsageError {
+  return new UsageError(
+    `--rows/--columns: game too large for support enumeration: ${err.rows}×${err.columns} has ` +
+      `${err.supportPairs} support pairs, past the ${MAX_SUPPORT_PAIRS} this command solves ` +
+      '(10×10 has 184755, 2×20 has 230)',
+  );
+}
+
 /** The game spec of --rows/--columns (each defaults to the paper's strategies); problems are usage errors. */
 function specFromFlags(rows: string | undefined, columns: string | undefined): GameSpec {
   if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
@@ -238,7 +247,7 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
   try {
     assertSolvableSize(spec.rows.length, spec.columns.length);
   } catch (err) {
-    if (err instanceof GameTooLargeError) throw new UsageError(`--rows/--columns: ${err.message}`);
+    if (err instanceof GameTooLargeError) throw tooLarge(err);
     throw err;
   }
   const problems = specProblems(spec);
@@ -273,7 +282,7 @@ Input (FILE, or stdin when FILE is '-' or absent):
       try {
         analysis = analyzeGame(input.matrix, { spec, rule, tolerance });
       } catch (err) {
-        if (err instanceof GameTooLargeError) throw new UsageError(err.message);
+        if (err instanceof GameTooLargeError) throw tooLarge(err);
         throw err;
       }
       if (!values.json && i > 0) batch += '\n';
