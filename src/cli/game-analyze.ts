@@ -14,7 +14,7 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
-import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
+import { jsonDuplicateKey, jsonErrorOffset, jsonNestingPast, lineAndColumn } from '../io/json-scan.js';
 import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -108,10 +108,20 @@ function refuseDuplicateKeys(text: string, where: string, oneLine: boolean): voi
   );
 }
 
+/** How deep an input may nest: a record is 3 levels ({"matrix": {cell: {…}}}), room is left for metadata. */
+const MAX_NESTING = 64;
+
 /** Reads one matrix, one record, or JSONL records from the text. */
 export function parseGameInputs(text: string, name: string, spec: GameSpec = DEFAULT_SPEC): GameInput[] {
   const trimmed = text.trim();
   if (trimmed === '') throw new InputError(`${name}: empty input`);
+  const deep = jsonNestingPast(text, MAX_NESTING);
+  if (deep !== undefined) {
+    const { line, column } = lineAndColumn(text, deep);
+    throw new InputError(
+      `${name}: nested more than ${MAX_NESTING} levels deep at line ${line} column ${column}; a game record nests 3`,
+    );
+  }
   // A whole-file JSON value (possibly pretty-printed over many lines) is one game.
   let whole: unknown;
   let wholeError: unknown;

@@ -290,6 +290,13 @@ describe('gtalign game analyze', () => {
     ).toEqual(['a', 'b']);
   });
 
+  it('refuses input nested past 64 levels before parsing it (64 MiB of [ took 30 s and 3.5 GB)', async () => {
+    const deep = `{"matrix": ${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`;
+    const r = await runCliInProcess(['game', 'analyze', '-'], { stdin: deep });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('<stdin>: nested more than 64 levels deep at line 1 column 75');
+  });
+
   it('names the line and byte of input that is not UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
     const file = join(dir, 'latin1.jsonl');

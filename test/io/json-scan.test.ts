@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../../src/io/json-scan.js';
+import { jsonDuplicateKey, jsonErrorOffset, jsonNestingPast, lineAndColumn } from '../../src/io/json-scan.js';
 
 /** Pieces of JSON and of near-JSON (NaN, a cut escape, a leading zero) that texts are made of. */
 const piece = fc.constantFrom(
@@ -60,6 +60,15 @@ describe('jsonDuplicateKey', () => {
     expect(jsonDuplicateKey('{"a": {"a": 1}, "b": {"a": 2}}')).toBeUndefined();
     expect(jsonDuplicateKey('[{"a": 1}, {"a": 2}]')).toBeUndefined();
     expect(jsonDuplicateKey('{"a": 1, "b": {"c": 1}, "c": 2}')).toBeUndefined();
+  });
+});
+
+describe('jsonNestingPast', () => {
+  it('finds the bracket that opens a level past the bound, not brackets inside strings', () => {
+    expect(jsonNestingPast('{"a": [[1]]}', 3)).toBeUndefined();
+    expect(jsonNestingPast('{"a": [[[1]]]}', 3)).toBe(8);
+    expect(jsonNestingPast('{"a": "[[[[\\"[[["}', 1)).toBeUndefined();
+    expect(jsonNestingPast('[{}, {}, {}]', 2)).toBeUndefined();
   });
 });
 
