@@ -42,8 +42,9 @@ import {
 } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix, splitCellKey } from '../game/spec.js';
 import type { ChatMessage, ChatModel, Constraint, GenerateRequest, GenerateResult } from '../llm/types.js';
-import { type CellDiff, diffMatrices, steeredMatrix } from '../steering/apply.js';
+import { type CellDiff, diffMatrices, editsAreZero, steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
+import { SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ActionProfile, ProfileInput } from '../steering/profile.js';
 import { TurnError, textExcerpt } from './errors.js';
@@ -586,10 +587,17 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
 
   // ---- steer and select
   const matrixBefore = read.matrix;
-  const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
-  const matrixAfter = unchanged ? matrixBefore : steeredMatrix(matrixBefore, edits, spec);
-  // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be.
-  const outOfRange = unchanged ? [] : matrixProblems(matrixAfter, spec).map((p) => p.message);
+  const unchanged = editsAreZero(edits);
+  let matrixAfter = matrixBefore;
+  // The model's payoffs are finite (stage 1 checked them); a large one plus a large edit may not be,
+  // which steeredMatrix refuses naming the cell.
+  let outOfRange: string[] = [];
+  try {
+    if (!unchanged) matrixAfter = steeredMatrix(matrixBefore, edits, spec);
+  } catch (err) {
+    if (!(err instanceof SteeringError)) throw err;
+    outOfRange = err.issues.map((i) => `${i.path.replace(/^cells\./, '')}: ${i.message}`);
+  }
   if (outOfRange.length > 0) {
     throw new TurnError(
       'payoff',

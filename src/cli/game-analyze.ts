@@ -5,7 +5,7 @@ import { RULE } from '../config/settings/steering.js';
 import { analyzeGame, type GameAnalysis } from '../game/analyze.js';
 import { formatPayoffPair } from '../game/format.js';
 import { matrixProblems } from '../game/matrix.js';
-import { GameTooLargeError } from '../game/nash.js';
+import { assertSolvableSize, GameTooLargeError, MAX_SUPPORT_PAIRS } from '../game/nash.js';
 import {
   cellKey,
   cellKeys,
@@ -14,6 +14,7 @@ import {
   type PayoffMatrix,
   specProblems,
 } from '../game/spec.js';
+import { jsonDuplicateKey, jsonErrorOffset, jsonNestingPast, lineAndColumn } from '../io/json-scan.js';
 import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
@@ -31,6 +32,9 @@ const SETTINGS = [
     COLUMNS,
   ]),
 ] as const;
+
+/** How much report text is gathered before it is written. */
+const OUTPUT_BATCH_CHARS = 1 << 20;
 
 interface GameInput {
   id?: string | number;
@@ -71,21 +75,53 @@ function isJson(text: string): boolean {
   }
 }
 
-/** The engine's JSON error message, with its character position in `trimmed` turned into a line and column of `text`. */
-function jsonErrorWhere(err: unknown, text: string, trimmed: string): string {
+/**
+ * The engine's JSON error message without its position, led by where the error is in `text`: `line L
+ * column C: …` (or `column C: …` for one line). V8 gives no position for an unexpected token (a NaN, a
+ * word), so the position is found by scanning (io/json-scan.ts).
+ */
+function jsonErrorWhere(err: unknown, text: string, oneLine: boolean): string {
   const message = err instanceof Error ? err.message : String(err);
-  const m = /at position (\d+)/.exec(message);
-  if (m === null) return message;
-  const offset = text.indexOf(trimmed) + Number(m[1]);
-  const before = text.slice(0, offset).split('\n');
   const bare = message.replace(/ at position \d+( \(line \d+ column \d+\))?/, '');
-  return `line ${before.length} column ${before[before.length - 1]!.length + 1}: ${bare}`;
+  // JSON.parse was given the text trimmed (a byte-order mark is no JSON whitespace): scan the same.
+  const start = text.length - text.trimStart().length;
+  const offset = jsonErrorOffset(text.trim());
+  if (offset === undefined) return message;
+  const { line, column } = lineAndColumn(text, start + offset);
+  return oneLine ? `column ${column}: ${bare}` : `line ${line} column ${column}: ${bare}`;
 }
+
+/**
+ * Refuses JSON `text` (valid) in which an object holds a key twice: JSON.parse keeps the last value, so a
+ * cell written twice (pasted over, say) would be analysed as one of them without a word.
+ */
+function refuseDuplicateKeys(text: string, where: string, oneLine: boolean): void {
+  // Scanned as JSON.parse read it: trimmed (a byte-order mark is no JSON whitespace).
+  const start = text.length - text.trimStart().length;
+  const duplicate = jsonDuplicateKey(text.trim());
+  if (duplicate === undefined) return;
+  const { line, column } = lineAndColumn(text, start + duplicate.offset);
+  const at = oneLine ? `column ${column}` : `line ${line} column ${column}`;
+  throw new InputError(
+    `${where}: ${JSON.stringify(duplicate.key)} appears twice in one object (the second at ${at}); ` +
+      'JSON keeps only the last, so remove the one you do not mean',
+  );
+}
+
+/** How deep an input may nest: a record is 3 levels ({"matrix": {cell: {…}}}), room is left for metadata. */
+const MAX_NESTING = 64;
 
 /** Reads one matrix, one record, or JSONL records from the text. */
 export function parseGameInputs(text: string, name: string, spec: GameSpec = DEFAULT_SPEC): GameInput[] {
   const trimmed = text.trim();
   if (trimmed === '') throw new InputError(`${name}: empty input`);
+  const deep = jsonNestingPast(text, MAX_NESTING);
+  if (deep !== undefined) {
+    const { line, column } = lineAndColumn(text, deep);
+    throw new InputError(
+      `${name}: nested more than ${MAX_NESTING} levels deep at line ${line} column ${column}; a game record nests 3`,
+    );
+  }
   // A whole-file JSON value (possibly pretty-printed over many lines) is one game.
   let whole: unknown;
   let wholeError: unknown;
@@ -94,12 +130,15 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
   } catch (err) {
     wholeError = err;
   }
-  if (wholeError === undefined) return [toInput(whole, spec, name)];
+  if (wholeError === undefined) {
+    refuseDuplicateKeys(text, name, false);
+    return [toInput(whole, spec, name)];
+  }
   const lines = nonBlankLines(text);
   // No line is JSON on its own: a JSON document spread over lines (a pretty-printed matrix) with an error
   // in it. One message at the right line beats one per line.
   if (lines.length > 1 && lines.every((l) => !isJson(l.text))) {
-    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, trimmed)})`);
+    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, false)})`);
   }
   // JSONL: check every line and report all bad ones at once, so one run shows every fix needed.
   const inputs: GameInput[] = [];
@@ -111,10 +150,9 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
       try {
         value = JSON.parse(lineText);
       } catch (err) {
-        throw new InputError(
-          `${where}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
-        );
+        throw new InputError(`${where}: not valid JSON (${jsonErrorWhere(err, lineText, true)})`);
       }
+      refuseDuplicateKeys(lineText, where, true);
       inputs.push(toInput(value, spec, where));
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
@@ -197,6 +235,15 @@ export function renderAnalysis(input: GameInput, analysis: GameAnalysis, spec: G
   return `${out.join('\n')}\n`;
 }
 
+/** The solver's refusal in a command user's words (the library's names an option the CLI does not have). */
+function tooLarge(err: GameTooLargeError): UsageError {
+  return new UsageError(
+    `--rows/--columns: game too large for support enumeration: ${err.rows}×${err.columns} has ` +
+      `${err.supportPairs} support pairs, past the ${MAX_SUPPORT_PAIRS} this command solves ` +
+      '(10×10 has 184755, 2×20 has 230)',
+  );
+}
+
 /** The game spec of --rows/--columns (each defaults to the paper's strategies); problems are usage errors. */
 function specFromFlags(rows: string | undefined, columns: string | undefined): GameSpec {
   if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
@@ -206,6 +253,13 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
     rows: list(rows, DEFAULT_SPEC.rows),
     columns: list(columns, DEFAULT_SPEC.columns),
   };
+  // Past the solver's limit every matrix would be refused: say so before reading (or listing) its cells.
+  try {
+    assertSolvableSize(spec.rows.length, spec.columns.length);
+  } catch (err) {
+    if (err instanceof GameTooLargeError) throw tooLarge(err);
+    throw err;
+  }
   const problems = specProblems(spec);
   if (problems.length > 0) throw new UsageError(`--rows/--columns: ${problems.join('; ')}`);
   return spec;
@@ -231,22 +285,26 @@ Input (FILE, or stdin when FILE is '-' or absent):
     const spec = specFromFlags(values.rows, values.columns);
     const { name, text } = await readInput(positionals[0], ctx.stdin);
     const inputs = parseGameInputs(text, name, spec);
-    const chunks: string[] = [];
-    for (const input of inputs) {
+    // Written a batch at a time: the whole report of a large input would not fit in one string.
+    let batch = '';
+    for (const [i, input] of inputs.entries()) {
       let analysis: GameAnalysis;
       try {
         analysis = analyzeGame(input.matrix, { spec, rule, tolerance });
       } catch (err) {
-        if (err instanceof GameTooLargeError) throw new UsageError(err.message);
+        if (err instanceof GameTooLargeError) throw tooLarge(err);
         throw err;
       }
-      chunks.push(
-        values.json
-          ? `${JSON.stringify(analysisJson(input, analysis))}\n`
-          : renderAnalysis(input, analysis, spec),
-      );
+      if (!values.json && i > 0) batch += '\n';
+      batch += values.json
+        ? `${JSON.stringify(analysisJson(input, analysis))}\n`
+        : renderAnalysis(input, analysis, spec);
+      if (batch.length >= OUTPUT_BATCH_CHARS) {
+        await writeOut(ctx.stdout, batch);
+        batch = '';
+      }
     }
-    await writeOut(ctx.stdout, values.json ? chunks.join('') : chunks.join('\n'));
+    if (batch !== '') await writeOut(ctx.stdout, batch);
     return 0;
   },
 });

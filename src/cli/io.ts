@@ -1,32 +1,54 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { formatBytes } from '../io/format-bytes.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { fileUtf8Problem } from '../io/utf8.js';
 import type { InputStream, OutputStream } from './command.js';
 import { InputError } from './errors.js';
 
-/** Reads a whole file, or `stdin` when the path is `-` or absent. */
+/**
+ * The most a command that reads its whole input at once takes (`game analyze`): the text, its lines, the
+ * parsed games and the report all sit in memory, and past about 512 MiB V8 cannot even make the string.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a whole file, or `stdin` when the path is `-` or absent, refusing more than `maxBytes` (default
+ * {@link MAX_INPUT_BYTES}) by name: reading stops there, so a huge file costs no more than the bound.
+ */
 export async function readInput(
   path: string | undefined,
   stdin: InputStream,
+  maxBytes = MAX_INPUT_BYTES,
 ): Promise<{ name: string; text: string }> {
-  let name: string;
-  let bytes: Buffer;
-  if (path === undefined || path === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    name = '<stdin>';
-    bytes = Buffer.concat(chunks);
-  } else {
-    name = path;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      throw new InputError(`cannot read ${path}: ${readFailureReason(err)}`);
+  const fromStdin = path === undefined || path === '-';
+  const name = fromStdin ? '<stdin>' : path;
+  const source = fromStdin ? stdin : createReadStream(path);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      size += bytes.length;
+      if (size > maxBytes) {
+        throw new InputError(
+          `${name}: the input is larger than ${formatBytes(maxBytes)}, the most this command reads at once; ` +
+            'split it into smaller files (JSONL splits at any line: split -l 100000 FILE part-)',
+        );
+      }
+      chunks.push(bytes);
     }
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`cannot read ${name}: ${readFailureReason(err)}`);
+  } finally {
+    if (!fromStdin) (source as ReturnType<typeof createReadStream>).destroy();
   }
+  const bytes = Buffer.concat(chunks);
   const bad = fileUtf8Problem(bytes);
   if (bad !== undefined) throw new InputError(`${name}:${bad.line}: ${bad.problem}`);
-  return { name, text: bytes.toString('utf8') };
+  const text = bytes.toString('utf8');
+  // A byte order mark is an editor's artefact, not data: JSONL's first line would not parse with it.
+  return { name, text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text };
 }
 
 /** Splits text into lines with 1-based line numbers, skipping blank lines. */

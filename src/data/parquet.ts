@@ -7,7 +7,7 @@ import {
   parquetReadObjects,
   parquetSchema,
 } from 'hyparquet';
-import { formatBytes } from '../io/lines.js';
+import { formatBytes } from '../io/format-bytes.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { utf8Problem } from '../io/utf8.js';
 import { DataError, describeSource } from './errors.js';

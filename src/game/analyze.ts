@@ -32,6 +32,8 @@ export interface GameAnalysis {
   /** All Nash equilibria found, mixed included. */
   nash: MixedEquilibrium[];
   degenerate: boolean;
+  /** How many equilibria there are, when `nash.maxEquilibria` listed only the first ones. */
+  nash_total?: number;
   note?: string;
 }
 
@@ -62,6 +64,7 @@ export function analyzeGame(matrix: PayoffMatrix, options: AnalyzeOptions = {}):
     nash: nash.equilibria,
     degenerate: nash.degenerate,
   };
+  if (nash.total !== undefined) analysis.nash_total = nash.total;
   if (nash.note !== undefined) analysis.note = nash.note;
   return analysis;
 }

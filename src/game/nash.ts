@@ -36,17 +36,24 @@ export interface MixedEquilibrium {
 export interface NashResult {
   equilibria: MixedEquilibrium[];
   degenerate: boolean;
+  /** How many equilibria were found, when `maxEquilibria` cut the list short (absent otherwise). */
+  total?: number;
   note?: string;
 }
 
 export interface NashOptions {
   /**
-   * Relative tolerance (default 1e-9): payoffs within tolerance·max(1, max |payoff|) count as equal in
+   * Relative tolerance (default 1e-9): payoffs within tolerance·(max |payoff|) count as equal in
    * best-response checks, and probabilities within tolerance of 0 count as 0.
    */
   tolerance?: number;
   /** Refuse games with more support pairs than this (default {@link MAX_SUPPORT_PAIRS}). */
   maxSupportPairs?: number;
+  /**
+   * List at most this many equilibria, the first in the list's order (pure ones first); `total` then says
+   * how many there are. Default: all. An n×n coordination game has 2^n − 1 (1023 at 10×10, 324 KB of JSON).
+   */
+  maxEquilibria?: number;
 }
 
 export const DEFAULT_NASH_TOLERANCE = 1e-9;
@@ -75,10 +82,15 @@ export class GameTooLargeError extends GtalignError {
   }
 }
 
+/**
+ * The largest |payoff| (1 when all are 0): tolerances are relative to it at every scale. A floor of 1 made
+ * them absolute below it, so payoffs of 1e-10 all counted as equal and matching pennies got pure
+ * "equilibria".
+ */
 function scaleOf(M: readonly (readonly number[])[]): number {
-  let s = 1;
+  let s = 0;
   for (const row of M) for (const v of row) s = Math.max(s, Math.abs(v));
-  return s;
+  return s > 0 ? s : 1;
 }
 
 function checkTolerance(tolerance: number): void {
@@ -350,15 +362,25 @@ function transpose(M: readonly (readonly number[])[], rows: number, cols: number
   return Array.from({ length: cols }, (_, j) => Array.from({ length: rows }, (_, i) => M[i]![j]!));
 }
 
+/**
+ * Throws {@link GameTooLargeError} when a game of `rows` × `columns` strategies has more support pairs than
+ * `limit` (default {@link MAX_SUPPORT_PAIRS}); a caller that knows the size before reading a matrix can
+ * refuse it before any work.
+ */
+export function assertSolvableSize(rows: number, columns: number, limit = MAX_SUPPORT_PAIRS): void {
+  const pairs = binomial(rows + columns, rows) - 1;
+  if (pairs > limit) throw new GameTooLargeError(rows, columns, pairs, limit);
+}
+
 /** Equilibria of a validated game; see {@link nashEquilibria}. */
 export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}): NashResult {
   const tolerance = options.tolerance ?? DEFAULT_NASH_TOLERANCE;
   checkTolerance(tolerance);
   const m = game.rows.length;
   const n = game.columns.length;
-  const limit = options.maxSupportPairs ?? MAX_SUPPORT_PAIRS;
-  const pairs = binomial(m + n, m) - 1;
-  if (pairs > limit) throw new GameTooLargeError(m, n, pairs, limit);
+  assertSolvableSize(m, n, options.maxSupportPairs);
+  const max = options.maxEquilibria ?? Number.POSITIVE_INFINITY;
+  if (!(max >= 1)) throw new RangeError(`maxEquilibria must be at least 1, got ${max}`);
 
   // User candidates x over rows are judged by the assistant's payoffs B[row][col];
   // assistant candidates y over columns by the user's payoffs, transposed to Aᵀ[col][row].
@@ -382,7 +404,7 @@ export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}):
   };
   found.sort((a, b) => a.size - b.size || cmp(a.x, b.x) || cmp(a.y, b.y));
 
-  const equilibria = found.map(({ x, y }): MixedEquilibrium => {
+  const equilibria = found.slice(0, max).map(({ x, y }): MixedEquilibrium => {
     let user = 0;
     let LLM = 0;
     for (let i = 0; i < m; i++) {
@@ -404,7 +426,14 @@ export function nashEquilibriaDense(game: DenseGame, options: NashOptions = {}):
     });
     return { user: userMix, llm: llmMix, payoff: { user, LLM } };
   });
-  return degenerate ? { equilibria, degenerate, note: DEGENERATE_NOTE } : { equilibria, degenerate };
+  const result: NashResult = { equilibria, degenerate };
+  const notes = degenerate ? [DEGENERATE_NOTE] : [];
+  if (found.length > max) {
+    result.total = found.length;
+    notes.push(`the game has ${found.length} equilibria; the first ${max} are listed (pure ones first)`);
+  }
+  if (notes.length > 0) result.note = notes.join('; ');
+  return result;
 }
 
 /**

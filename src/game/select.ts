@@ -130,12 +130,42 @@ const PRODUCT_BOUND = 2 ** 26;
 function decimalSums(cells: readonly Payoff[]): { exact: number[]; values: number[] } {
   const scaled = scaledPayoffs(cells, SUM_BOUND);
   if (scaled === undefined) {
-    // Compared as halves: L/2 + U/2 orders cells as L + U does (halving a double is exact) but does not
-    // overflow to Infinity near the largest double, where two different sums would tie.
-    return { exact: cells.map((c) => c.LLM / 2 + c.user / 2), values: cells.map(sumWelfare) };
+    const values = cells.map(sumWelfare);
+    // Past the largest double two different sums both read Infinity: then compared as halves, L/2 + U/2,
+    // which order cells as L + U does. Only then: halving a subnormal payoff rounds (3·2^-1074 / 2 ties
+    // with 2^-1074 + 2^-1073 / 2), where the plain sums are exact.
+    if (values.every(Number.isFinite)) return { exact: values, values };
+    return { exact: cells.map((c) => c.LLM / 2 + c.user / 2), values };
   }
   const exact = scaled.LLM.map((l, i) => l + scaled.user[i]!);
   return { exact, values: exact.map((n) => n / scaled.scale) };
+}
+
+/** 2^−512: a payoff times this is exact, and the product of two such stays below the largest double. */
+const PRODUCT_SHRINK = 2 ** -512;
+
+/**
+ * Ranks of the cells by user · LLM (equal products, equal ranks) when some products pass the largest
+ * double: all of those read ±Infinity, so 1e200·1e200 would tie with 1e300·1e300. Finite products compare
+ * as they are; two products past the same infinity compare as the products of their payoffs times 2^−512,
+ * which keep their order (scaling by a power of two is exact, and such factors are far from underflow).
+ */
+function productRanks(cells: readonly Payoff[], products: readonly number[]): number[] {
+  const compare = (i: number, k: number): number => {
+    let a = products[i]!;
+    let b = products[k]!;
+    if (a === b && !Number.isFinite(a)) {
+      a = cells[i]!.user * PRODUCT_SHRINK * (cells[i]!.LLM * PRODUCT_SHRINK);
+      b = cells[k]!.user * PRODUCT_SHRINK * (cells[k]!.LLM * PRODUCT_SHRINK);
+    }
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
+  const order = cells.map((_, i) => i).sort(compare);
+  const ranks: number[] = new Array(cells.length);
+  order.forEach((i, at) => {
+    ranks[i] = at > 0 && compare(order[at - 1]!, i) === 0 ? ranks[order[at - 1]!]! : at;
+  });
+  return ranks;
 }
 
 /** user · LLM of every cell, exact on decimals like {@link decimalSums}. */
@@ -144,7 +174,7 @@ function decimalProducts(cells: readonly Payoff[]): { exact: number[]; values: n
   // 10^(2d) must itself be exact for the division to round once.
   if (scaled === undefined || scaled.scale > 1e11) {
     const values = cells.map(productWelfare);
-    return { exact: values, values };
+    return { exact: values.every(Number.isFinite) ? values : productRanks(cells, values), values };
   }
   const square = scaled.scale * scaled.scale;
   const exact = scaled.LLM.map((l, i) => l * scaled.user[i]!);

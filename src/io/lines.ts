@@ -10,6 +10,7 @@
  */
 
 import { GtalignError } from '../errors.js';
+import { formatBytes } from './format-bytes.js';
 import { utf8Problem } from './utf8.js';
 
 /** The default bound of one line: half of the longest string V8 makes, so decoding always succeeds. */
@@ -43,19 +44,6 @@ export class LineTooLongError extends GtalignError {
     );
     this.name = 'LineTooLongError';
   }
-}
-
-/** "256 MiB", "1.5 KiB", "12 bytes". */
-export function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1 && value % 1 === 0) {
-    value /= 1024;
-    unit++;
-  }
-  const shown = Number.isInteger(value) ? String(value) : value.toFixed(1);
-  return `${shown} ${units[unit]}`;
 }
 
 export interface ReadLinesOptions {

@@ -5,7 +5,8 @@
  * 0.2 µs on a 4 KB line; only on failure is the first bad byte looked for, to name it.
  */
 import { isUtf8 } from 'node:buffer';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
+import { formatBytes } from './format-bytes.js';
 
 /** A file that is not UTF-8; the message names the line and the byte (`line 3: not valid UTF-8: …`). */
 export class NotUtf8Error extends Error {
@@ -15,12 +16,40 @@ export class NotUtf8Error extends Error {
   }
 }
 
+/** A file past the bound its reader set; the message says how large it may be. */
+export class FileTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the file is larger than ${formatBytes(maxBytes)}, the most it may hold`);
+    this.name = 'FileTooLargeError';
+  }
+}
+
+/** The file's bytes, or a {@link FileTooLargeError} once more than `maxBytes` are read (no more are). */
+async function readAtMost(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, maxBytes + 1 - size));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) return Buffer.concat(chunks, size);
+      size += bytesRead;
+      if (size > maxBytes) throw new FileTooLargeError(maxBytes);
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * A whole text file (a config, a policy, a persona file), read as UTF-8 or refused with a
- * {@link NotUtf8Error}; errors of the read itself (ENOENT…) are thrown as they come.
+ * {@link NotUtf8Error}; errors of the read itself (ENOENT…) are thrown as they come. With `maxBytes`, a
+ * larger file is refused with a {@link FileTooLargeError} after reading one byte past the bound.
  */
-export async function readUtf8File(path: string): Promise<string> {
-  const bytes = await readFile(path);
+export async function readUtf8File(path: string, maxBytes?: number): Promise<string> {
+  const bytes = maxBytes === undefined ? await readFile(path) : await readAtMost(path, maxBytes);
   const bad = fileUtf8Problem(bytes);
   if (bad !== undefined) throw new NotUtf8Error(`line ${bad.line}: ${bad.problem}`);
   return bytes.toString('utf8');

@@ -74,9 +74,12 @@ export const policyObjectSchema = z.union([
       description: z.string().optional(),
       all: partialPayoff.optional(),
       columns: z.record(z.string(), partialPayoff).optional(),
+      cells: z.record(z.string(), partialPayoff).optional(),
     })
     .strict()
-    .describe('fixed edit: deltas added to every cell (all) and per assistant action (columns)'),
+    .describe(
+      'fixed edit: deltas added to every cell (all), per assistant action (columns) and per cell (cells, e.g. DQ_CQ)',
+    ),
   z
     .object({
       kind: z.literal('none'),
@@ -145,8 +148,13 @@ export const analyzeGameOutput = z.object({
         payoff: z.object({ user: z.number(), LLM: z.number() }),
       }),
     )
-    .describe('all Nash equilibria found, mixed included'),
+    .describe('the Nash equilibria found, mixed included, pure ones first (at most 64: see nash_total)'),
   degenerate: z.boolean(),
+  nash_total: z
+    .number()
+    .int()
+    .optional()
+    .describe('how many equilibria the game has, when nash lists only the first 64'),
   note: z.string().optional(),
 });
 

@@ -78,6 +78,12 @@ function checkedMatrix(value: PayoffMatrix, spec: GameSpec): PayoffMatrix {
   return out;
 }
 
+/**
+ * The most equilibria a result lists: a result goes into an agent's context, and a 10×10 coordination
+ * game has 1023 of them (324 KB); `nash_total` says how many there are.
+ */
+export const MAX_LISTED_EQUILIBRIA = 64;
+
 export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer<typeof analyzeGameOutput> {
   const spec = specOf(args.rows, args.columns);
   const matrix = checkedMatrix(args.matrix, spec);
@@ -85,6 +91,7 @@ export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer
     spec,
     ...(args.rule === undefined ? {} : { rule: args.rule }),
     ...(args.tolerance === undefined ? {} : { tolerance: args.tolerance }),
+    nash: { maxEquilibria: MAX_LISTED_EQUILIBRIA },
   });
   return {
     pareto: a.pareto,
@@ -94,6 +101,7 @@ export function analyzeGameTool(args: z.infer<typeof analyzeGameInput>): z.infer
     pure_nash: a.pure_nash,
     nash: a.nash,
     degenerate: a.degenerate,
+    ...(a.nash_total === undefined ? {} : { nash_total: a.nash_total }),
     ...(a.note === undefined ? {} : { note: a.note }),
   };
 }

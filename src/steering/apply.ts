@@ -11,7 +11,8 @@ import { num, signed } from './format.js';
 /**
  * Adds `edits` to every cell of `matrix` and returns a new matrix (the input is not changed). Throws
  * `MatrixError` when `matrix` is not a complete matrix of `spec`, and a {@link SteeringError} when `edits`
- * lacks a cell of the spec, has a cell the spec lacks, or holds a non-finite delta.
+ * lacks a cell of the spec, has a cell the spec lacks, holds a non-finite delta, or takes a payoff past
+ * the largest number.
  */
 export function applyEdits(
   matrix: PayoffMatrix,
@@ -39,7 +40,18 @@ export function applyEdits(
       }
     }
     const m = matrix[key]!;
-    out[key] = { LLM: m.LLM + d.LLM, user: m.user + d.user };
+    const sum = { LLM: m.LLM + d.LLM, user: m.user + d.user };
+    out[key] = sum;
+    // A finite payoff plus a finite edit can still pass the largest double: refused here, naming the cell,
+    // so no caller sees Infinity in a matrix it was told is steered.
+    for (const field of ['LLM', 'user'] as const) {
+      if (Number.isFinite(d[field]) && !Number.isFinite(sum[field])) {
+        issues.push({
+          path: `cells.${key}.${field}`,
+          message: `the payoff ${m[field]} plus the edit ${d[field]} is past the largest number`,
+        });
+      }
+    }
   }
   // Only build a set when the counts say there are keys beyond the spec's cells.
   if (Object.keys(edits.cells).length > present) {
@@ -62,13 +74,17 @@ export function applyEdits(
  * shows as the same change in every cell it applies to (rounding the sums instead turned −0.675 into
  * −0.67 on a positive payoff and −0.68 on a negative one), and a transfer (+d for one player, −d for the
  * other) still adds nothing to LLM + user; then the sums rounded to two decimals, which only removes
- * binary noise from payoffs of one decimal (GTALIGN.md §2). Throws as {@link applyEdits} does.
+ * binary noise from payoffs of one decimal (GTALIGN.md §2). Edits that are all zero (the `none` policy)
+ * change nothing, not even the decimals: a turn then keeps the model's matrix as written, and so must every
+ * caller that reports what a turn would pick (rounding 1.004 and 1.003 to 1 could move the pick).
+ * Throws as {@link applyEdits} does.
  */
 export function steeredMatrix(
   matrix: PayoffMatrix,
   edits: Pick<PayoffEdits, 'cells'>,
   spec: GameSpec = DEFAULT_SPEC,
 ): PayoffMatrix {
+  if (editsAreZero(edits)) return applyEdits(matrix, edits, spec);
   // Object.fromEntries defines each key, so a stray "__proto__" cell is still there for applyEdits to name.
   const cells = Object.fromEntries(
     Object.entries(edits.cells).map(([key, d]) => [
@@ -79,6 +95,13 @@ export function steeredMatrix(
     ]),
   );
   return quantizeMatrix(applyEdits(matrix, { cells }, spec), spec);
+}
+
+/** True when every edit is a number and zero: applying them changes no payoff. */
+export function editsAreZero(edits: Pick<PayoffEdits, 'cells'>): boolean {
+  return Object.values(edits.cells).every(
+    (d) => typeof d === 'object' && d !== null && d.LLM === 0 && d.user === 0,
+  );
 }
 
 /** One cell's change. */

@@ -3,6 +3,7 @@
  * Every error names the file, and the field when the JSON is readable but wrong.
  */
 import { access } from 'node:fs/promises';
+import { jsonDuplicateKey, jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { SteeringError } from './errors.js';
@@ -10,27 +11,49 @@ import { parsePolicy, type SteeringPolicy } from './policy.js';
 import { isPresetName, PRESET_NAMES, PRESETS } from './presets.js';
 import { type ProfileInput, parseProfile } from './profile.js';
 
+/** Policies and profiles are a few hundred bytes; a larger file is not one (and is not read whole). */
+export const MAX_STEERING_FILE_BYTES = 1024 * 1024;
+
 async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readUtf8File(file);
+    text = await readUtf8File(file, MAX_STEERING_FILE_BYTES);
   } catch (e) {
     throw new SteeringError('file', [{ path: '', message: readFailureReason(e) }], file);
   }
+  // Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON (RFC 8259 §8.1).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    // Node 20 reports only an offset; a line and column are what an editor needs.
-    const pos = /at position (\d+)/.exec(message);
+    // Node 20 reports an offset at most, and none for an unexpected token (a NaN): a line and column are
+    // what an editor needs.
+    const offset = jsonErrorOffset(text);
     let where = '';
-    if (pos && !/line \d+/.test(message)) {
-      const before = text.slice(0, Number(pos[1]));
-      const line = before.split('\n').length;
-      where = ` (line ${line}, column ${before.length - before.lastIndexOf('\n')})`;
+    if (offset !== undefined && !/line \d+/.test(message)) {
+      const { line, column } = lineAndColumn(text, offset);
+      where = ` (line ${line}, column ${column})`;
     }
     throw new SteeringError('file', [{ path: '', message: `not valid JSON: ${message}${where}` }], file);
   }
+  // JSON.parse keeps a repeated field's last value: "billing" written twice would steer by one of them.
+  const duplicate = jsonDuplicateKey(text);
+  if (duplicate !== undefined) {
+    const { line, column } = lineAndColumn(text, duplicate.offset);
+    throw new SteeringError(
+      'file',
+      [
+        {
+          path: '',
+          message: `${JSON.stringify(duplicate.key)} appears twice in one object (the second at line ${line}, column ${column}); remove the one you do not mean`,
+        },
+      ],
+      file,
+    );
+  }
+  return json;
 }
 
 function inFile<T>(file: string, parse: () => T): T {

@@ -9,7 +9,7 @@ import { analyzeGame } from '../game/analyze.js';
 import type { SelectionResult, SelectionRuleName } from '../game/select.js';
 import { selectCell } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec, type PayoffMatrix } from '../game/spec.js';
-import { steeredMatrix } from '../steering/apply.js';
+import { editsAreZero, steeredMatrix } from '../steering/apply.js';
 import { compilePolicy, type PayoffEdits } from '../steering/compile.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
@@ -37,7 +37,7 @@ export function steer(
   const spec = options.spec ?? DEFAULT_SPEC;
   const rule = options.rule ?? 'sum';
   const edits = compilePolicy(policy, options.profile, spec);
-  const unchanged = Object.values(edits.cells).every((d) => d.LLM === 0 && d.user === 0);
+  const unchanged = editsAreZero(edits);
   const after = unchanged ? matrix : steeredMatrix(matrix, edits, spec);
   const selection = selectCell(after, rule, spec);
   const analysis = analyzeGame(after, { spec });

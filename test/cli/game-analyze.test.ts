@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MAX_INPUT_BYTES } from '../../src/cli/io.js';
 import { analyzeGame } from '../../src/game/analyze.js';
 import { cliShellCommand, REPO_ROOT } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
@@ -131,6 +132,19 @@ describe('gtalign game analyze', () => {
     expect(r.stderr).not.toMatch(/bad input line/);
   });
 
+  it('names the line and column of a NaN, which V8 gives no position for, in JSONL and on one line', async () => {
+    // Python's json.dumps writes NaN: every line of such a JSONL file is not JSON.
+    const nan = (id: number) =>
+      `{"id": ${id}, "matrix": ${JSON.stringify({ ...fixture[0]!.matrix, DQ_DA: { LLM: 1, user: 1 } }).replace('"LLM":1', '"LLM": NaN')}}`;
+    const column = nan(1).indexOf('NaN') + 1;
+    const many = await runCliInProcess(['game', 'analyze', '-'], { stdin: `${nan(1)}\n${nan(2)}\n` });
+    expect(many.code).toBe(1);
+    expect(many.stderr).toContain(`<stdin>: not valid JSON (line 1 column ${column}: Unexpected token 'N'`);
+    const one = await runCliInProcess(['game', 'analyze', '-'], { stdin: `${nan(1)}\n` });
+    expect(one.code).toBe(1);
+    expect(one.stderr).toContain(`<stdin> line 1: not valid JSON (column ${column}: Unexpected token 'N'`);
+  });
+
   it('prints a payoff too small for six decimals in exponent form, not as 0 beside real zeros', async () => {
     const matrix = Object.fromEntries(
       Object.keys(fixture[0]!.matrix).map((k) => [k, { LLM: k === 'DQ_DA' ? 1e-9 : 0, user: 0 }]),
@@ -223,6 +237,66 @@ describe('gtalign game analyze', () => {
     expect(dup.stderr).toMatch(/duplicate user strategy "DQ"/);
   });
 
+  it('refuses --rows/--columns past the solver limit before reading the input', async () => {
+    const names = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `${prefix}${i}`).join(',');
+    // 10 × 11: every matrix would be refused by the solver; the input (no cells) is not even read.
+    const r = await runCliInProcess(
+      ['game', 'analyze', '-', '--rows', names('R', 10), '--columns', names('C', 11)],
+      {
+        stdin: '{}',
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      '--rows/--columns: game too large for support enumeration: 10×11 has 352715 support pairs, past the 200000 this command solves',
+    );
+    // The library's advice names an option the command does not have.
+    expect(r.stderr).not.toContain('maxSupportPairs');
+    expect(r.stderr).not.toMatch(/missing cell/);
+  });
+
+  it('refuses a key written twice in one object, naming it and where, instead of keeping the last', async () => {
+    const good = fixture[0]!.matrix;
+    // A pretty-printed matrix with DQ_DA pasted twice: JSON.parse kept the second silently.
+    const pretty = JSON.stringify(good, null, 2).replace('{', '{\n  "DQ_DA": {"LLM": 9, "user": 9},');
+    const line = pretty.split('\n').findIndex((l) => l.includes('"DQ_DA"') && !l.includes('9')) + 1;
+    const whole = await runCliInProcess(['game', 'analyze', '-'], { stdin: pretty });
+    expect(whole.code).toBe(1);
+    expect(whole.stderr).toContain(
+      `<stdin>: "DQ_DA" appears twice in one object (the second at line ${line} column 3); JSON keeps only the last`,
+    );
+    const jsonl = `${JSON.stringify({ id: 'a', matrix: good })}\n{"id": "b", "id": "c", "matrix": ${JSON.stringify(good)}}\n`;
+    const lines = await runCliInProcess(['game', 'analyze', '-', '--json'], { stdin: jsonl });
+    expect(lines.code).toBe(1);
+    expect(lines.stdout).toBe('');
+    expect(lines.stderr).toContain(
+      '<stdin> line 2: "id" appears twice in one object (the second at column 13)',
+    );
+  });
+
+  it('reads JSONL saved with a byte order mark, as the other JSONL readers do', async () => {
+    const line = (id: string) => JSON.stringify({ id, matrix: fixture[0]!.matrix });
+    const r = await runCliInProcess(['game', 'analyze', '-', '--json'], {
+      stdin: `\ufeff${line('a')}\n${line('b')}\n`,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['a', 'b']);
+  });
+
+  it('refuses input nested past 64 levels before parsing it (64 MiB of [ took 30 s and 3.5 GB)', async () => {
+    const deep = `{"matrix": ${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`;
+    const r = await runCliInProcess(['game', 'analyze', '-'], { stdin: deep });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('<stdin>: nested more than 64 levels deep at line 1 column 75');
+  });
+
   it('names the line and byte of input that is not UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
     const file = join(dir, 'latin1.jsonl');
@@ -233,6 +307,20 @@ describe('gtalign game analyze', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(
       `${file}:2: not valid UTF-8: byte 8 of the line (0xE9) does not start a valid character`,
+    );
+  });
+
+  it('refuses input past its bound by name, reading no further, instead of failing inside V8', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gtalign-cli-'));
+    const file = join(dir, 'huge.jsonl');
+    // Sparse: 1 MiB past the bound costs no disk. Past 512 MiB the old reader crashed making the string.
+    await writeFile(file, '');
+    await truncate(file, MAX_INPUT_BYTES + (1 << 20));
+    const r = await runCliInProcess(['game', 'analyze', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      `${file}: the input is larger than 64 MiB, the most this command reads at once`,
     );
   });
 

@@ -7,6 +7,7 @@ import {
   matrixProblems,
   paretoFrontier,
   selectCell,
+  specProblems,
   toDense,
 } from '../../src/game/index.js';
 import { PRISONERS_DILEMMA } from './helpers.js';
@@ -68,6 +69,19 @@ describe('matrixProblems', () => {
     expect(matrixProblems(m, spec)).toEqual([]);
     spec.rows[1] = 'a';
     expect(matrixProblems(m, spec).map((p) => p.code)).toContain('invalid_spec');
+  });
+
+  it('checks a spec of 400 × 400 strategies in linear time (comparing every key with every other took minutes)', () => {
+    const rows = Array.from({ length: 400 }, (_, i) => `R${i}`);
+    const columns = Array.from({ length: 400 }, (_, j) => `C${j}`);
+    const started = performance.now();
+    expect(specProblems({ rows, columns })).toEqual([]);
+    expect(specProblems({ rows: [...rows, 'R7'], columns })).toEqual([
+      'duplicate user strategy "R7"',
+      ...columns.map((c) => `cell key "R7_${c}" is ambiguous`),
+    ]);
+    // Generous: about 0.2 s here; the quadratic check took over a minute.
+    expect(performance.now() - started).toBeLessThan(20_000);
   });
 
   it('works for any spec size', () => {

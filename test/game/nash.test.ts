@@ -132,6 +132,33 @@ describe('scale', () => {
       expect(analyzeGame(scaled).pure_nash, `× ${factor}`).toEqual(['VQ_DA']);
     }
   });
+
+  it('keeps the tolerance relative below 1: tiny payoffs are not all equal', () => {
+    // Matching pennies has one equilibrium, 50/50, at any scale; with payoffs of 1e-10 the tolerance
+    // (1e-9 absolute below 1) made every profile a best response and listed pure ones.
+    const { spec, matrix } = twoByTwo([
+      [1, -1],
+      [-1, 1],
+      [-1, 1],
+      [1, -1],
+    ]);
+    for (const factor of [1e-10, 1e-12, 1e-300]) {
+      const scaled = Object.fromEntries(
+        Object.entries(matrix).map(([k, p]) => [k, { user: p.user * factor, LLM: p.LLM * factor }]),
+      );
+      const { equilibria, degenerate } = nashEquilibria(scaled, spec);
+      expect(degenerate, `× ${factor}`).toBe(false);
+      expect(
+        equilibria.map((e) => [e.user, e.llm]),
+        `× ${factor}`,
+      ).toEqual([
+        [
+          { T: 0.5, B: 0.5 },
+          { L: 0.5, R: 0.5 },
+        ],
+      ]);
+    }
+  });
 });
 
 describe('degenerate games', () => {
@@ -200,5 +227,38 @@ describe('size limit', () => {
     for (const r of small.rows) for (const c of small.columns) sub[`${r}_${c}`] = m[`${r}_${c}`]!;
     expect(() => nashEquilibria(sub, small, { maxSupportPairs: 10 })).toThrow(GameTooLargeError);
     expect(nashEquilibria(sub, small, { maxSupportPairs: 19 }).equilibria.length).toBeGreaterThan(0);
+  });
+});
+
+describe('listing bound', () => {
+  /** n×n coordination: both get 1 when the user's row matches the assistant's column; 2^n − 1 equilibria. */
+  function coordination(n: number): { matrix: PayoffMatrix; spec: { rows: string[]; columns: string[] } } {
+    const spec = {
+      rows: Array.from({ length: n }, (_, i) => `r${i}`),
+      columns: Array.from({ length: n }, (_, j) => `c${j}`),
+    };
+    const matrix: PayoffMatrix = {};
+    spec.rows.forEach((r, i) => {
+      spec.columns.forEach((c, j) => {
+        matrix[`${r}_${c}`] = i === j ? { LLM: 1, user: 1 } : { LLM: 0, user: 0 };
+      });
+    });
+    return { matrix, spec };
+  }
+
+  it('lists the first maxEquilibria, pure ones first, and says how many there are', () => {
+    const { matrix, spec } = coordination(6);
+    const all = nashEquilibria(matrix, spec);
+    expect(all.equilibria).toHaveLength(63);
+    expect(all.total).toBeUndefined();
+    const cut = nashEquilibria(matrix, spec, { maxEquilibria: 10 });
+    expect(cut.equilibria).toEqual(all.equilibria.slice(0, 10));
+    expect(cut.equilibria.slice(0, 6).every((e) => Object.values(e.user).includes(1))).toBe(true);
+    expect(cut.total).toBe(63);
+    expect(cut.note).toBe('the game has 63 equilibria; the first 10 are listed (pure ones first)');
+    const analysis = analyzeGame(matrix, { spec, nash: { maxEquilibria: 10 } });
+    expect(analysis.nash).toHaveLength(10);
+    expect(analysis.nash_total).toBe(63);
+    expect(() => nashEquilibria(matrix, spec, { maxEquilibria: 0 })).toThrow(RangeError);
   });
 });

@@ -211,3 +211,48 @@ describe('the sum rule near the largest double', () => {
     ]);
   });
 });
+
+describe('the sum rule among subnormal payoffs', () => {
+  it('sees an exact tie on LLM + user and breaks it by the user payoff', () => {
+    const unit = Number.MIN_VALUE; // 2^-1074: halving it rounds, adding such payoffs does not
+    const zero = { LLM: 0, user: 0 };
+    const matrix = {
+      DQ_DA: { LLM: 3 * unit, user: 0 },
+      DQ_CQ: { LLM: unit, user: 2 * unit },
+      DQ_AQ: zero,
+      VQ_DA: zero,
+      VQ_CQ: zero,
+      VQ_AQ: zero,
+    };
+    const result = selectCell(matrix, 'sum');
+    expect(result.selected).toEqual(['DQ_CQ']);
+    expect(result.reason).toMatch(/^DQ_CQ, DQ_DA tie on LLM \+ user/);
+  });
+});
+
+describe('the product rule past the largest double', () => {
+  it('picks the larger product when products pass it, of either sign, instead of a tie at Infinity', () => {
+    const one = { LLM: 1, user: 1 };
+    const matrix = {
+      DQ_AQ: { LLM: 1e200, user: 1e200 },
+      DQ_CQ: { LLM: 1e300, user: 1e300 },
+      DQ_DA: { LLM: -1e300, user: 1e300 },
+      VQ_AQ: { LLM: -1e200, user: 1e200 },
+      VQ_CQ: one,
+      VQ_DA: one,
+    };
+    expect(selectCell(matrix, 'product').selected).toEqual(['DQ_CQ']);
+    expect(argmaxProduct(matrix)).toEqual(['DQ_CQ']);
+    // Every product past −Infinity: the one nearest zero is the largest.
+    const big = (e: number) => ({ LLM: -(10 ** e), user: 10 ** e });
+    const negative = {
+      DQ_AQ: big(300),
+      DQ_CQ: big(200),
+      DQ_DA: big(250),
+      VQ_AQ: big(300),
+      VQ_CQ: big(280),
+      VQ_DA: big(300),
+    };
+    expect(selectCell(negative, 'product').selected).toEqual(['DQ_CQ']);
+  });
+});

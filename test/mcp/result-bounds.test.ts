@@ -77,3 +77,22 @@ it('steer names the policy whose edits pass the bound, not the output schema', a
   );
   expect(logged).toEqual([]);
 });
+
+it('analyze_game lists at most 64 equilibria and says how many there are (a 10×10 coordination game has 1023)', async () => {
+  const rows = Array.from({ length: 10 }, (_, i) => `R${i}`);
+  const columns = Array.from({ length: 10 }, (_, j) => `C${j}`);
+  const matrix: Record<string, { LLM: number; user: number }> = {};
+  rows.forEach((r, i) => {
+    columns.forEach((c, j) => {
+      matrix[`${r}_${c}`] = i === j ? { LLM: 1, user: 1 } : { LLM: 0, user: 0 };
+    });
+  });
+  const result = await call('analyze_game', { matrix, rows, columns });
+  expect(result.isError, textOf(result)).toBeFalsy();
+  expect(structured(result).nash).toHaveLength(64);
+  expect(structured(result).nash_total).toBe(1023);
+  expect(structured(result).note).toContain('the game has 1023 equilibria; the first 64 are listed');
+  // It was 324 KB, twice over (the structured result and its text).
+  expect(textOf(result).length).toBeLessThan(40_000);
+  expect(logged).toEqual([]);
+});

@@ -41,6 +41,22 @@ describe('applyEdits', () => {
     );
   });
 
+  it('refuses a payoff and an edit, each finite, whose sum is past the largest number, naming the cell', () => {
+    const big: PayoffMatrix = { ...M, VQ_DA: { LLM: 1e308, user: 2.4 } };
+    const edits = compilePolicy({
+      kind: 'fixed',
+      all: { LLM: 0, user: 0 },
+      columns: {},
+      cells: { VQ_DA: { LLM: 1e308, user: 0 } },
+    });
+    for (const steer of [applyEdits, steeredMatrix]) {
+      expect(() => steer(big, edits)).toThrowError(SteeringError);
+      expect(() => steer(big, edits)).toThrowError(
+        /cells\.VQ_DA\.LLM: the payoff 1e\+308 plus the edit 1e\+308 is past the largest number/,
+      );
+    }
+  });
+
   it('refuses an incomplete matrix with the game layer’s error', () => {
     const { VQ_DA: _dropped, ...partial } = M;
     expect(() => applyEdits(partial, compilePolicy(PRESETS.none))).toThrowError(MatrixError);

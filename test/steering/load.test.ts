@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,38 @@ describe('loading a policy from a JSON file', () => {
     const path = await file('bad.json', '{\n  "billing": "free",\n  oops\n}');
     await expect(loadPolicyFile(path)).rejects.toThrowError(
       new RegExp(`^cannot read steering file in ${JSON.stringify(path)}: not valid JSON: .*line 3`),
+    );
+  });
+
+  it('names the line and column of a token V8 gives no position for (a NaN, as Python writes it)', async () => {
+    const path = await file('nan.json', '{\n  "billing": "free",\n  "userTimeCostPerTurn": NaN\n}');
+    await expect(loadPolicyFile(path)).rejects.toThrowError(/not valid JSON: .*\(line 3, column 26\)$/s);
+  });
+
+  it('reads a policy and a profile saved with a byte order mark (as Windows editors save UTF-8)', async () => {
+    const policy = await file('bom-policy.json', '\ufeff{"kind": "none"}');
+    expect(await loadPolicyFile(policy)).toEqual({ kind: 'none' });
+    const profile = await file('bom-profile.json', '\ufeff{"inputTokensPerTurn": 900}');
+    expect(await loadProfileFile(profile)).toEqual({ inputTokensPerTurn: 900 });
+  });
+
+  it('refuses a file past 1 MiB by its size, reading no more of it (a policy is a few hundred bytes)', async () => {
+    const path = join(dir, 'huge.json');
+    await writeFile(path, '');
+    await truncate(path, 600 * 1024 * 1024); // sparse; past 512 MiB the old reader failed inside V8
+    await expect(loadPolicyFile(path)).rejects.toThrowError(
+      `cannot read steering file in ${JSON.stringify(path)}: the file is larger than 1 MiB, the most it may hold`,
+    );
+    await rm(path);
+  });
+
+  it('refuses a field written twice, naming it and where, instead of steering by the last one', async () => {
+    const path = await file(
+      'twice.json',
+      '{\n  "billing": "per-token",\n  "pricePerMillionInput": 3,\n  "pricePerMillionOutput": 15,\n  "utilityPerCurrency": 50,\n  "billing": "free"\n}',
+    );
+    await expect(loadPolicyFile(path)).rejects.toThrowError(
+      `cannot read steering file in ${JSON.stringify(path)}: "billing" appears twice in one object (the second at line 6, column 3)`,
     );
   });
 
