@@ -51,8 +51,19 @@ function meanRegret(points: readonly Point2[], front: readonly Point2[], du: num
   return sum / points.length;
 }
 
-/** Compares two methods on paired items. Throws RangeError on a non-finite coordinate. */
+/** Compares two methods on paired items. Throws RangeError naming the item on a non-finite coordinate. */
 export function comparePareto(items: readonly PairedItem[]): ParetoComparison {
+  for (const it of items) {
+    for (const [side, p] of [
+      ['A', it.a],
+      ['B', it.b],
+    ] as const) {
+      if (!Number.isFinite(p.u) || !Number.isFinite(p.l))
+        throw new RangeError(
+          `item ${JSON.stringify(it.id)}: ${side}'s point (U, L) = (${p.u}, ${p.l}) is not finite`,
+        );
+    }
+  }
   const a = items.map((it) => it.a);
   const b = items.map((it) => it.b);
   const dominance = { a_wins: 0, b_wins: 0, equal: 0, incomparable: 0 };

@@ -55,4 +55,11 @@ describe('comparePareto', () => {
     expect(none.hypervolume).toEqual({ a: 0, b: 0, joint: 0 });
     expect(none.regret).toEqual({ a: 0, b: 0 });
   });
+
+  it('names the item whose point is not finite', () => {
+    const bad = [item('ok', [0.2, 0.3], [0.3, 0.2]), item('wildguard:test:7', [0.4, 0.5], [0.1, Number.NaN])];
+    expect(() => comparePareto(bad)).toThrow(
+      /item "wildguard:test:7": B's point \(U, L\) = \(0\.1, NaN\) is not finite/,
+    );
+  });
 });
