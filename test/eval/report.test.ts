@@ -150,6 +150,18 @@ describe('report.md', () => {
     expect(md).toContain('![math-hard: (U, L) per item](charts/scatter-math-hard.png)');
   });
 
+  it('notes in the comparison that two runs were scored with other reward weights', () => {
+    const withScoring = (run: ReportRun, configId: string): ReportRun => ({
+      ...run,
+      config: { reward: { configId, config: {}, mathCheck: true } },
+    });
+    const pair = [withScoring(runs[0]!, 'rc1-a'), withScoring(runs[1]!, 'rc1-b')];
+    const md = buildReport(pair, { comparison: compareRuns(pair) }).markdown;
+    expect(md).toMatch(
+      /A and B were scored differently \(config\.json: reward weights \(reward\.configId\) "rc1-a" vs "rc1-b"\)/,
+    );
+  });
+
   it('starts no heading, list or code fence from a line break in a name, a lone CR included', () => {
     const rows = [rec('r1', 'math-hard', { u: 0.5, l: 0.5 })];
     const name = 'run\r# heading\r\n- item\n```';
