@@ -15,6 +15,7 @@ import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { counterFor, loadRuns } from './eval-report.js';
 import { writeOut } from './io.js';
+import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
   group('Options', [
@@ -105,7 +106,8 @@ differ): that is an error.`,
       throw new InputError(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`);
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
     if (values.out !== undefined) await writeFileAtomic(values.out, json);
-    await writeOut(ctx.stdout, values.json ? json : text(cmp));
+    // Run names and data sources come from the run folders: shown to the terminal, never obeyed by it.
+    await writeOut(ctx.stdout, values.json ? json : terminalSafe(text(cmp)));
     const empty = cmp.pairs.filter((p) => p.shared === 0);
     if (empty.length > 0) {
       throw new InputError(

@@ -103,6 +103,15 @@ describe('gtalign eval compare', () => {
     expect(alike.stdout).not.toMatch(/scored differently/);
   });
 
+  it("prints a run name's terminal control sequences as visible escapes", async () => {
+    const dir = await writeRun('ansi', recordsA);
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ name: 'ev\u001b]0;pwned\u0007il\rX' }));
+    const r = await runCliInProcess(['eval', 'compare', dir, join(root, 'b')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('A = ev\\x1b]0;pwned\\x07il\\x0dX, B = b:');
+    for (const c of ['\u001b', '\u0007', '\r']) expect(r.stdout).not.toContain(c);
+  });
+
   it('fails when two runs share no item, and on bad usage', async () => {
     const r = await runCliInProcess(['eval', 'compare', join(root, 'a'), join(root, 'c')]);
     expect(r.code).toBe(1);
