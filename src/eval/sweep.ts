@@ -160,6 +160,13 @@ export function planSweep(base: SteeringPolicy, ranges: readonly ParamRange[]): 
     } catch (err) {
       throw new SweepError(`sweep point ${label}: ${(err as Error).message}`);
     }
+    // Each point's run folder is named by its values: two points alike would share one folder.
+    const same = out.find((p) => p.run === label);
+    if (same !== undefined) {
+      throw new SweepError(
+        `sweep points ${out.indexOf(same) + 1} and ${i + 1} both have ${label} (values are kept to 12 significant digits): widen the range or use fewer STEPS`,
+      );
+    }
     out.push({ value: columns[0]![i]!, values, policy, run: label });
   }
   return out;

@@ -57,6 +57,12 @@ describe('sweep plans', () => {
     );
   });
 
+  it('refuses points whose values are alike to 12 digits, which would share one run folder', () => {
+    expect(() =>
+      planSweep(PRESETS.api, [parseParamRange('computeCostPerMillion=1:1.0000000000001:3')]),
+    ).toThrow(/sweep points 1 and 2 both have computeCostPerMillion=1 .*widen the range or use fewer STEPS/);
+  });
+
   it('refuses a base that is not a pricing policy, unequal steps, and a point the policy rules forbid', () => {
     const range = parseParamRange('computeCostPerMillion=0:1:2');
     expect(() => planSweep(PRESETS['paper-api'], [range])).toThrow(SweepError);
