@@ -80,6 +80,13 @@ function recordedEncoding(run: RunDir): 'cl100k_base' | 'o200k_base' | 'approx' 
   return name === 'cl100k_base' || name === 'o200k_base' || name === 'approx' ? name : undefined;
 }
 
+/** Whether some output of the runs has no token counts of its own (every output's length is measured). */
+function needsCounting(runs: readonly RunDir[]): boolean {
+  return runs.some((r) =>
+    r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
+  );
+}
+
 /**
  * The token counter for the metrics. With `auto` and every scored record carrying its own counts, it is
  * the tokenizer the runs counted them with (from config.json), so that metrics.json keeps naming it;
@@ -90,10 +97,7 @@ export async function counterFor(
   name: TokenizerName,
   stderr: OutputStream,
 ): Promise<TokenCounter> {
-  // Every output's length is measured, judged or not (see metrics.ts).
-  const needed = runs.some((r) =>
-    r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
-  );
+  const needed = needsCounting(runs);
   let wanted: TokenizerName = name;
   if (!needed && name === 'auto') {
     const recorded = new Set(runs.filter((r) => r.records.length > 0).map(recordedEncoding));
@@ -151,9 +155,16 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
     const { tokenizer, scale } = values;
     const runs = await loadRuns(positionals, ctx.stderr);
     const counter = await counterFor(runs, tokenizer, ctx.stderr);
+    // Each run's metrics.json names the tokenizer of its own counts: runs counted with different ones
+    // have no shared name, and the common counter would be approx for all of them.
+    const counters = await Promise.all(
+      runs.map((r) =>
+        tokenizer === 'auto' && !needsCounting([r]) ? counterFor([r], tokenizer, ctx.stderr) : counter,
+      ),
+    );
     // A conversation run's metrics.json holds its conversation metrics too, as `eval run --turns` writes it.
-    const metrics: Metrics[] = runs.map((r) => {
-      const m = computeMetrics(r.records, { tokenCounter: counter });
+    const metrics: Metrics[] = runs.map((r, i) => {
+      const m = computeMetrics(r.records, { tokenCounter: counters[i]! });
       return isConversationRun(r.records)
         ? { ...m, conversations: computeConversationMetrics(r.records) }
         : m;

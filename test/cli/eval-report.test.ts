@@ -299,4 +299,26 @@ Module._resolveFilename = function (request, ...rest) {
       expect(cmp.stdout).toContain('tokens: js-tiktoken cl100k_base (offline BPE)');
     },
   );
+
+  it.skipIf(!haveTiktoken)(
+    "keeps each run's own tokenizer in its metrics.json when runs counted with different ones are reported together",
+    async () => {
+      const cl100k = {
+        name: 'cl100k_base',
+        exact: true,
+        description: 'js-tiktoken cl100k_base (offline BPE)',
+      };
+      const a = join(root, 'mixed-a');
+      const b = join(root, 'mixed-b');
+      await writeRun(a, recordsA, 'mixed-a', { tokenizer: cl100k });
+      await writeRun(b, recordsB, 'mixed-b', {
+        tokenizer: { name: 'approx', exact: false, description: 'approx' },
+      });
+      const r = await runCliInProcess(['eval', 'report', a, b, '--out', join(root, 'mixed-report')]);
+      expect(r.code, r.stderr).toBe(0);
+      const metricsOf = async (dir: string) => JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8'));
+      expect((await metricsOf(a)).tokenizer).toMatchObject({ ...cl100k, from_records: 3, counted: 0 });
+      expect((await metricsOf(b)).tokenizer).toMatchObject({ name: 'approx', exact: false });
+    },
+  );
 });
