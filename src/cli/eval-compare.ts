@@ -103,7 +103,7 @@ differ): that is an error.`,
     const cmp = compareRuns(runs, { tokenCounter: counter });
     const mixed = cmp.pairs.find((p) => p.kind_mismatch !== undefined);
     if (mixed !== undefined)
-      throw new InputError(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`);
+      throw new InputError(terminalSafe(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`));
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
     if (values.out !== undefined) await writeFileAtomic(values.out, json);
     // Run names and data sources come from the run folders: shown to the terminal, never obeyed by it.
@@ -111,7 +111,9 @@ differ): that is an error.`,
     const empty = cmp.pairs.filter((p) => p.shared === 0);
     if (empty.length > 0) {
       throw new InputError(
-        `no shared item ids between ${empty.map((p) => `${p.a} and ${p.b}`).join('; ')} (runs over different data?)`,
+        terminalSafe(
+          `no shared item ids between ${empty.map((p) => `${p.a} and ${p.b}`).join('; ')} (runs over different data?)`,
+        ),
       );
     }
     return 0;

@@ -22,6 +22,7 @@ import {
 } from '../eval/tokens.js';
 import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
   group('Options', [
@@ -43,14 +44,16 @@ export async function loadRuns(dirs: readonly string[], stderr: OutputStream): P
     try {
       runs.push(await readRunDir(dir));
     } catch (err) {
-      if (err instanceof RunDirError) throw new InputError(`cannot read run ${dir}:\n${err.message}`);
+      // The message quotes the folder's own text (a bad line, config.json's name): shown, never obeyed.
+      if (err instanceof RunDirError)
+        throw new InputError(terminalSafe(`cannot read run ${dir}:\n${err.message}`));
       throw err;
     }
   }
   const names = uniqueNames(runs.map((r) => r.name));
   runs.forEach((r, i) => {
     r.name = names[i]!;
-    for (const w of r.warnings) stderr.write(`warning: ${w}\n`);
+    for (const w of r.warnings) stderr.write(`warning: ${terminalSafe(w)}\n`);
   });
   return runs;
 }
@@ -191,7 +194,7 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
           ? ` (the metrics.json already in ${r.dir} is from before and does not describe a finished run either)`
           : '';
         ctx.stderr.write(
-          `warning: ${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}\n`,
+          `warning: ${terminalSafe(`${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}`)}\n`,
         );
       } else if (!values['no-write-metrics'] && r.records.length > 0) {
         await writeMetrics(r.dir, metrics[i]!);

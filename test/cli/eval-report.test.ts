@@ -321,4 +321,18 @@ Module._resolveFilename = function (request, ...rest) {
       expect((await metricsOf(b)).tokenizer).toMatchObject({ name: 'approx', exact: false });
     },
   );
+
+  it("prints the control characters of a run folder's name on stderr as visible escapes", async () => {
+    const dir = join(root, 'ansi-name');
+    await writeRun(dir, recordsA, 'ev\u001b]0;pwned\u0007il');
+    // A row that failed and has no record: the run is incomplete, and the warning names the run.
+    await writeFile(
+      join(dir, 'errors.jsonl'),
+      `${JSON.stringify({ id: 'x9', stage: 'generate', message: 'HTTP 503' })}\n`,
+    );
+    const r = await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'ansi-name-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: ev\\x1b]0;pwned\\x07il: incomplete run');
+    for (const c of ['\u001b', '\u0007']) expect(r.stderr).not.toContain(c);
+  });
 });
