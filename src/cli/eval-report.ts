@@ -13,6 +13,7 @@ import { computeMetrics, isFailedReward, type Metrics } from '../eval/metrics.js
 import { buildReport, writeReport } from '../eval/report/build.js';
 import { checkCompleteness, incompleteText, type RunCompleteness } from '../eval/report/completeness.js';
 import { type RunDir, RunDirError, readRunDir, uniqueNames, writeMetrics } from '../eval/run-dir.js';
+import { LOCK_FILE } from '../eval/store.js';
 import {
   approxTokenCounter,
   loadTokenCounter,
@@ -20,6 +21,7 @@ import {
   type TokenizerName,
   TokenizerUnavailableError,
 } from '../eval/tokens.js';
+import { lockHolder } from '../io/pid-lock.js';
 import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { terminalSafe } from './terminal-text.js';
@@ -197,7 +199,14 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
           `warning: ${terminalSafe(`${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}`)}\n`,
         );
       } else if (!values['no-write-metrics'] && r.records.length > 0) {
-        await writeMetrics(r.dir, metrics[i]!);
+        // A run being written (a resume judging records again) writes its own metrics.json when done;
+        // one written here now would describe records about to change.
+        const writer = await lockHolder(join(r.dir, LOCK_FILE));
+        if (writer === undefined) await writeMetrics(r.dir, metrics[i]!);
+        else
+          ctx.stderr.write(
+            `warning: ${terminalSafe(`${r.name}: process ${writer} is writing ${r.dir}; metrics.json not written (the run writes it when done)`)}\n`,
+          );
       }
     }
     const configs = await Promise.all(runs.map(async (r) => r.config ?? (await sweepConfig(r))));

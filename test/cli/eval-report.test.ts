@@ -335,4 +335,21 @@ Module._resolveFilename = function (request, ...rest) {
     expect(r.stderr).toContain('warning: ev\\x1b]0;pwned\\x07il: incomplete run');
     for (const c of ['\u001b', '\u0007']) expect(r.stderr).not.toContain(c);
   });
+
+  it('writes no metrics.json into a run folder another live process is writing', async () => {
+    const dir = join(root, 'locked');
+    await writeRun(dir, recordsA, 'locked');
+    // The lock of a running writer: the test runner's parent process is alive and is not this one.
+    await writeFile(join(dir, '.lock'), `${process.ppid}\n`);
+    const r = await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'locked-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`locked: process ${process.ppid} is writing ${dir}; metrics.json not written`);
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(false);
+    // A stale lock (its process gone) does not stop it.
+    await writeFile(join(dir, '.lock'), '999999999\n');
+    expect((await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'locked-report')])).code).toBe(
+      0,
+    );
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(true);
+  });
 });
