@@ -15,6 +15,7 @@ import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { counterFor, loadRuns } from './eval-report.js';
 import { writeOut } from './io.js';
+import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
   group('Options', [
@@ -30,7 +31,8 @@ function text(cmp: RunsComparison): string {
     parts.push(
       `A = ${p.a}, B = ${p.b}: ${p.shared} shared items (${p.only_a} only in A, ${p.only_b} only in B), ${p.excluded} left out of the Pareto comparison (no score in either run: a failure, or awaiting a verdict)${p.source_mismatch ? `, ${p.source_mismatch} with different data sources` : ''}\n`,
     );
-    // Whether the users were the same qualifies every table of the pair: said before them.
+    // Whether the scoring and the users were the same qualifies every table of the pair: said before them.
+    for (const note of p.scoring_notes ?? []) parts.push(`note: ${note}\n`);
     const userNotes = p.conversations?.users.notes ?? [];
     for (const note of userNotes) parts.push(`note: ${note}\n`);
     parts.push('\nPareto comparison of (U, L)\n');
@@ -78,6 +80,8 @@ export const evalCompareCommand = defineCommand({
   computed on the shared items;
   whether the difference is more than noise, for W, U, L and the answer score: the paired bootstrap
   interval of the mean difference B − A and the paired sign-flip test's p, with the item count and seed.
+Runs scored differently (config.json: another judge or judge model, reward weights, math check or
+tokenizer) get a note saying how: their differences are the scoring's as much as the runs'.
 Conversation runs (eval run --turns N) are compared on their final answers as above, and conversation by
 conversation: their conversation metrics side by side (turns, answered, turns to answer, final-answer
 correctness, assistant and user tokens, U_γ, L_γ, W_γ; overall and per SOURCE/PERSONA group), actions and
@@ -99,14 +103,17 @@ differ): that is an error.`,
     const cmp = compareRuns(runs, { tokenCounter: counter });
     const mixed = cmp.pairs.find((p) => p.kind_mismatch !== undefined);
     if (mixed !== undefined)
-      throw new InputError(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`);
+      throw new InputError(terminalSafe(`cannot compare ${mixed.a} with ${mixed.b}: ${mixed.kind_mismatch}`));
     const json = `${JSON.stringify(cmp, null, 2)}\n`;
     if (values.out !== undefined) await writeFileAtomic(values.out, json);
-    await writeOut(ctx.stdout, values.json ? json : text(cmp));
+    // Run names and data sources come from the run folders: shown to the terminal, never obeyed by it.
+    await writeOut(ctx.stdout, values.json ? json : terminalSafe(text(cmp)));
     const empty = cmp.pairs.filter((p) => p.shared === 0);
     if (empty.length > 0) {
       throw new InputError(
-        `no shared item ids between ${empty.map((p) => `${p.a} and ${p.b}`).join('; ')} (runs over different data?)`,
+        terminalSafe(
+          `no shared item ids between ${empty.map((p) => `${p.a} and ${p.b}`).join('; ')} (runs over different data?)`,
+        ),
       );
     }
     return 0;

@@ -13,6 +13,7 @@ import { computeMetrics, isFailedReward, type Metrics } from '../eval/metrics.js
 import { buildReport, writeReport } from '../eval/report/build.js';
 import { checkCompleteness, incompleteText, type RunCompleteness } from '../eval/report/completeness.js';
 import { type RunDir, RunDirError, readRunDir, uniqueNames, writeMetrics } from '../eval/run-dir.js';
+import { LOCK_FILE } from '../eval/store.js';
 import {
   approxTokenCounter,
   loadTokenCounter,
@@ -20,8 +21,10 @@ import {
   type TokenizerName,
   TokenizerUnavailableError,
 } from '../eval/tokens.js';
+import { lockHolder } from '../io/pid-lock.js';
 import { defineCommand, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { terminalSafe } from './terminal-text.js';
 
 const SETTINGS = [
   group('Options', [
@@ -43,14 +46,16 @@ export async function loadRuns(dirs: readonly string[], stderr: OutputStream): P
     try {
       runs.push(await readRunDir(dir));
     } catch (err) {
-      if (err instanceof RunDirError) throw new InputError(`cannot read run ${dir}:\n${err.message}`);
+      // The message quotes the folder's own text (a bad line, config.json's name): shown, never obeyed.
+      if (err instanceof RunDirError)
+        throw new InputError(terminalSafe(`cannot read run ${dir}:\n${err.message}`));
       throw err;
     }
   }
   const names = uniqueNames(runs.map((r) => r.name));
   runs.forEach((r, i) => {
     r.name = names[i]!;
-    for (const w of r.warnings) stderr.write(`warning: ${w}\n`);
+    for (const w of r.warnings) stderr.write(`warning: ${terminalSafe(w)}\n`);
   });
   return runs;
 }
@@ -80,6 +85,13 @@ function recordedEncoding(run: RunDir): 'cl100k_base' | 'o200k_base' | 'approx' 
   return name === 'cl100k_base' || name === 'o200k_base' || name === 'approx' ? name : undefined;
 }
 
+/** Whether some output of the runs has no token counts of its own (every output's length is measured). */
+function needsCounting(runs: readonly RunDir[]): boolean {
+  return runs.some((r) =>
+    r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
+  );
+}
+
 /**
  * The token counter for the metrics. With `auto` and every scored record carrying its own counts, it is
  * the tokenizer the runs counted them with (from config.json), so that metrics.json keeps naming it;
@@ -90,10 +102,7 @@ export async function counterFor(
   name: TokenizerName,
   stderr: OutputStream,
 ): Promise<TokenCounter> {
-  // Every output's length is measured, judged or not (see metrics.ts).
-  const needed = runs.some((r) =>
-    r.records.some((x) => x.tokens === undefined && (!isFailedReward(x.reward) || x.response !== '')),
-  );
+  const needed = needsCounting(runs);
   let wanted: TokenizerName = name;
   if (!needed && name === 'auto') {
     const recorded = new Set(runs.filter((r) => r.records.length > 0).map(recordedEncoding));
@@ -151,9 +160,16 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
     const { tokenizer, scale } = values;
     const runs = await loadRuns(positionals, ctx.stderr);
     const counter = await counterFor(runs, tokenizer, ctx.stderr);
+    // Each run's metrics.json names the tokenizer of its own counts: runs counted with different ones
+    // have no shared name, and the common counter would be approx for all of them.
+    const counters = await Promise.all(
+      runs.map((r) =>
+        tokenizer === 'auto' && !needsCounting([r]) ? counterFor([r], tokenizer, ctx.stderr) : counter,
+      ),
+    );
     // A conversation run's metrics.json holds its conversation metrics too, as `eval run --turns` writes it.
-    const metrics: Metrics[] = runs.map((r) => {
-      const m = computeMetrics(r.records, { tokenCounter: counter });
+    const metrics: Metrics[] = runs.map((r, i) => {
+      const m = computeMetrics(r.records, { tokenCounter: counters[i]! });
       return isConversationRun(r.records)
         ? { ...m, conversations: computeConversationMetrics(r.records) }
         : m;
@@ -180,10 +196,17 @@ A run folder holds results.jsonl (one record per row) and config.json; a folder 
           ? ` (the metrics.json already in ${r.dir} is from before and does not describe a finished run either)`
           : '';
         ctx.stderr.write(
-          `warning: ${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}\n`,
+          `warning: ${terminalSafe(`${r.name}: incomplete run: ${incomplete}; metrics.json not written${stale}`)}\n`,
         );
       } else if (!values['no-write-metrics'] && r.records.length > 0) {
-        await writeMetrics(r.dir, metrics[i]!);
+        // A run being written (a resume judging records again) writes its own metrics.json when done;
+        // one written here now would describe records about to change.
+        const writer = await lockHolder(join(r.dir, LOCK_FILE));
+        if (writer === undefined) await writeMetrics(r.dir, metrics[i]!);
+        else
+          ctx.stderr.write(
+            `warning: ${terminalSafe(`${r.name}: process ${writer} is writing ${r.dir}; metrics.json not written (the run writes it when done)`)}\n`,
+          );
       }
     }
     const configs = await Promise.all(runs.map(async (r) => r.config ?? (await sweepConfig(r))));

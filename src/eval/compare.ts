@@ -21,6 +21,7 @@ import {
 } from './metrics.js';
 import { type PairedStats, pairedStats } from './paired-stats.js';
 import { comparePareto, type PairedItem, type ParetoComparison } from './pareto-compare.js';
+import { scoringNotes } from './scoring-compare.js';
 import { approxTokenCounter } from './tokens.js';
 import type { RunRecord } from './types.js';
 
@@ -59,6 +60,8 @@ export interface PairComparison {
   conversations?: ConversationPairComparison;
   /** One run holds conversations and the other single turns: why their items cannot be paired. */
   kind_mismatch?: string;
+  /** The runs were scored differently (judge, reward weights, tokenizer): how (scoring-compare.ts). */
+  scoring_notes?: string[];
 }
 
 export interface RunsComparison {
@@ -134,9 +137,15 @@ export function compareRunPair(
     pareto: { overall: comparePareto(items), by_source: paretoBySource },
     deltas: { overall: deltas(ma.overall, mb.overall), by_source: deltaBySource },
     significance: pairedStats(sharedA, sharedB),
+    ...scoringParts(a, b),
     ...conversationParts(a, b, sharedA, sharedB),
     metrics: { a: ma, b: mb },
   };
+}
+
+function scoringParts(a: RunInput, b: RunInput): Pick<PairComparison, 'scoring_notes'> {
+  const notes = scoringNotes(a, b);
+  return notes.length === 0 ? {} : { scoring_notes: notes };
 }
 
 /** The conversation comparison of two conversation runs, or why a pair mixes the two kinds of run. */

@@ -26,9 +26,11 @@ export function dominates(a: Point2, b: Point2): boolean {
 
 /**
  * Indices of the points no other point dominates (duplicates of a frontier point are all on it),
- * in input order. O(n log n).
+ * in input order. O(n log n). Throws RangeError on a non-finite coordinate.
  */
 export function frontierIndices(points: readonly Point2[]): number[] {
+  // A NaN never equals itself, so the grouping by equal u below would never move past it.
+  for (const p of points) checkFinite(p, 'every point');
   const order = points.map((_, i) => i);
   order.sort((i, j) => points[j]!.u - points[i]!.u || points[j]!.l - points[i]!.l);
   const onFront: boolean[] = new Array(points.length).fill(false);
@@ -52,7 +54,10 @@ export function frontierIndices(points: readonly Point2[]): number[] {
   return out;
 }
 
-/** The distinct frontier points, sorted by u ascending (so l descending): a staircase. */
+/**
+ * The distinct frontier points, sorted by u ascending (so l descending): a staircase. Throws RangeError
+ * on a non-finite coordinate.
+ */
 export function frontier(points: readonly Point2[]): Point2[] {
   const seen = new Set<string>();
   const out: Point2[] = [];

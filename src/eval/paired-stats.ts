@@ -1,7 +1,9 @@
 /**
  * Whether two runs really differ: for W, U, L and the answer score, over the items both runs scored, the
  * paired bootstrap interval of the mean difference B − A and the paired sign-flip test, with the number of
- * items and the seed. A difference is "within noise" when the interval covers 0.
+ * items and the seed. A difference is "within noise" when the interval covers 0 or the test's p is above
+ * 1 − the interval's level (0.05): a percentile bootstrap of a handful of items is narrower than the truth
+ * (of one item it is the point itself), where the exact test cannot reject.
  */
 import { cobbDouglas } from '../reward/aggregate.js';
 import { isFailedReward } from './metrics.js';
@@ -20,7 +22,7 @@ export interface PairedStat {
   difference: Interval;
   /** Two-sided paired sign-flip test of "no difference". */
   test: PermutationTest;
-  /** The interval covers 0: the runs cannot be told apart on this measure. */
+  /** The interval covers 0, or p > 1 − its level: the runs cannot be told apart on this measure. */
   within_noise: boolean;
 }
 
@@ -54,13 +56,15 @@ export function pairedStat(
 ): PairedStat {
   const boot = pairedBootstrap(xs, ys, options);
   const difference = boot.difference;
+  const test = signFlipTest(xs, ys, options.seed === undefined ? {} : { seed: options.seed });
+  const coversZero = !(difference.low > 0 || difference.high < 0);
   return {
     n: xs.length,
     meanA: xs.length === 0 ? null : boot.meanA,
     meanB: xs.length === 0 ? null : boot.meanB,
     difference,
-    test: signFlipTest(xs, ys, options.seed === undefined ? {} : { seed: options.seed }),
-    within_noise: !(difference.low > 0 || difference.high < 0),
+    test,
+    within_noise: coversZero || test.pValue > 1 - difference.level,
   };
 }
 

@@ -34,25 +34,49 @@ export interface ParetoComparison {
   regret: { a: number; b: number };
 }
 
+/**
+ * The mean regret of `points` against the staircase `front` (u ascending, l descending). Along the
+ * staircase the u-gap rises and the l-gap falls, so the larger of the two is least where they cross: a
+ * binary search finds the crossing, and the best frontier point is there or just before it. O(n log |F|),
+ * where trying every frontier point made a comparison of points that all lie on the frontier quadratic.
+ */
 function meanRegret(points: readonly Point2[], front: readonly Point2[], du: number, dl: number): number {
-  if (points.length === 0) return 0;
+  if (points.length === 0 || front.length === 0) return 0;
   let sum = 0;
   for (const p of points) {
+    const gu = (f: Point2): number => (du > 0 ? (f.u - p.u) / du : 0);
+    const gl = (f: Point2): number => (dl > 0 ? (f.l - p.l) / dl : 0);
+    // The first index where the u-gap is at least the l-gap (front.length when there is none).
+    let lo = 0;
+    let hi = front.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (gu(front[mid]!) >= gl(front[mid]!)) hi = mid;
+      else lo = mid + 1;
+    }
     let best = Number.POSITIVE_INFINITY;
-    for (const f of front) {
-      const gu = du > 0 ? (f.u - p.u) / du : 0;
-      const gl = dl > 0 ? (f.l - p.l) / dl : 0;
-      const r = Math.max(gu, gl, 0);
-      if (r < best) best = r;
-      if (best === 0) break;
+    for (const k of [lo - 1, lo]) {
+      const f = front[k];
+      if (f !== undefined) best = Math.min(best, Math.max(gu(f), gl(f), 0));
     }
     sum += best;
   }
   return sum / points.length;
 }
 
-/** Compares two methods on paired items. Throws RangeError on a non-finite coordinate. */
+/** Compares two methods on paired items. Throws RangeError naming the item on a non-finite coordinate. */
 export function comparePareto(items: readonly PairedItem[]): ParetoComparison {
+  for (const it of items) {
+    for (const [side, p] of [
+      ['A', it.a],
+      ['B', it.b],
+    ] as const) {
+      if (!Number.isFinite(p.u) || !Number.isFinite(p.l))
+        throw new RangeError(
+          `item ${JSON.stringify(it.id)}: ${side}'s point (U, L) = (${p.u}, ${p.l}) is not finite`,
+        );
+    }
+  }
   const a = items.map((it) => it.a);
   const b = items.map((it) => it.b);
   const dominance = { a_wins: 0, b_wins: 0, equal: 0, incomparable: 0 };

@@ -234,6 +234,20 @@ export function parseSweep(value: unknown, file = 'sweep.json'): Sweep {
   return parsed.data as unknown as Sweep;
 }
 
+/** The run folder layout this gtalign reads and writes (config.json's `schema`). */
+export const RUN_SCHEMA = 'gtalign.run/1';
+
+/**
+ * Why a config.json's content is not a run this gtalign can read, or undefined when it is: a `schema`
+ * other than {@link RUN_SCHEMA} is another gtalign version's layout, whose records may mean other things.
+ * A config without `schema` (written by hand) is read as this version's.
+ */
+export function runSchemaProblem(config: Record<string, unknown>): string | undefined {
+  const schema = config.schema;
+  if (schema === undefined || schema === RUN_SCHEMA) return undefined;
+  return `"schema" is ${JSON.stringify(schema)}: a run folder of another gtalign version (this one reads ${RUN_SCHEMA})`;
+}
+
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -270,6 +284,11 @@ export async function readRunDir(dir: string): Promise<RunDir> {
       throw new RunDirError([{ file: join(root, 'config.json'), message: 'must be a JSON object' }]);
     }
     out.config = config as Record<string, unknown>;
+    const problem = runSchemaProblem(out.config);
+    if (problem !== undefined)
+      throw new RunDirError([
+        { file: join(root, 'config.json'), message: `${problem}; read it with that version` },
+      ]);
     const name = out.config.name;
     if (typeof name === 'string' && name.trim() !== '') out.name = name;
   }

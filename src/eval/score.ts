@@ -161,6 +161,14 @@ export function joinResponses(
       });
       continue;
     }
+    if (first === undefined && v.supersedes === true) {
+      // As the run readers: a superseding line whose first line is gone is a record cut out of its run.
+      problems.push({
+        line,
+        message: `"supersedes" on the first line of row ${row.id}: there is no earlier response to replace`,
+      });
+      continue;
+    }
     if (first !== undefined && out[first.index]!.response !== v.response) {
       // A superseding line scores the same output again (run-dir.ts's rule for results.jsonl).
       problems.push({

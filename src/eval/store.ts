@@ -33,7 +33,7 @@ import { syncDir, writeAll, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps, type OpenFile } from '../io/file-ops.js';
 import { createPidLockFile, takePidLock } from '../io/pid-lock.js';
 import { canonicalJson } from '../reward/canonical-json.js';
-import { parseResults, supersedeProblem } from './run-dir.js';
+import { parseResults, runSchemaProblem, supersedeProblem } from './run-dir.js';
 import { fileOp, RunStoreError, storeIoError } from './store-error.js';
 import type { RunRecord } from './types.js';
 
@@ -336,6 +336,11 @@ export async function openRunStore(
           `cannot resume: ${configPath} is not readable JSON (${(err as Error).message})`,
         );
       }
+      const schemaProblem = isPlainObject(saved) ? runSchemaProblem(saved) : 'not a JSON object';
+      if (schemaProblem !== undefined)
+        throw new RunStoreError(
+          `cannot resume: ${configPath}: ${schemaProblem}; resume it with that version, or start a new run with another --out`,
+        );
       const differences = compareConfigs(saved, config);
       if (differences.length > 0) throw new ConfigMismatchError(root, differences);
       const recovered = await recoverResults(fs, resultsPath);

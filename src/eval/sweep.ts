@@ -49,6 +49,12 @@ export class SweepError extends GtalignError {
   }
 }
 
+/**
+ * Most points of one sweep. Each point is a whole run over the rows, so more is a typo, and the plan of
+ * every point is made before the first runs: a STEPS of 10^9 would fill the memory instead of failing.
+ */
+export const MAX_SWEEP_STEPS = 1000;
+
 /** Parses `NAME=FROM:TO:STEPS` (e.g. `pricePerMillionOutput=0:60:7`); errors name the part at fault. */
 export function parseParamRange(text: string): ParamRange {
   const eq = text.indexOf('=');
@@ -78,9 +84,9 @@ export function parseParamRange(text: string): ParamRange {
   const from = number('FROM', fromText);
   const to = number('TO', toText);
   const steps = Number(stepsText);
-  if (!Number.isSafeInteger(steps) || steps < 1) {
+  if (!Number.isSafeInteger(steps) || steps < 1 || steps > MAX_SWEEP_STEPS) {
     throw new SweepError(
-      `--policy-param ${JSON.stringify(text)}: STEPS must be an integer ≥ 1 (the number of points), got ${JSON.stringify(stepsText)}`,
+      `--policy-param ${JSON.stringify(text)}: STEPS must be an integer from 1 to ${MAX_SWEEP_STEPS} (the number of points, each a whole run), got ${JSON.stringify(stepsText)}`,
     );
   }
   if (steps === 1 && from !== to) {
@@ -153,6 +159,13 @@ export function planSweep(base: SteeringPolicy, ranges: readonly ParamRange[]): 
       policy = parsePolicy({ ...fields, ...values, name: `${baseName} ${label}`.slice(0, 200) });
     } catch (err) {
       throw new SweepError(`sweep point ${label}: ${(err as Error).message}`);
+    }
+    // Each point's run folder is named by its values: two points alike would share one folder.
+    const same = out.find((p) => p.run === label);
+    if (same !== undefined) {
+      throw new SweepError(
+        `sweep points ${out.indexOf(same) + 1} and ${i + 1} both have ${label} (values are kept to 12 significant digits): widen the range or use fewer STEPS`,
+      );
     }
     out.push({ value: columns[0]![i]!, values, policy, run: label });
   }

@@ -48,6 +48,16 @@ export interface PidLockOptions {
   busy: (pid: number) => Error;
 }
 
+/** The pid of another running process holding the lock at `path`, or undefined (no lock, or a stale one). */
+export async function lockHolder(path: string, fs: FileOps = nodeFileOps): Promise<number | undefined> {
+  const text = await fs.readFile(path).then(
+    (b) => b.toString('utf8'),
+    () => '',
+  );
+  const pid = Number.parseInt(text, 10);
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? pid : undefined;
+}
+
 /**
  * Takes the lock at `path`; resolves to its release. A lock held by another running process is refused
  * with `busy(pid)`; a stale one is removed and taken (three tries, for two processes taking it at once).
@@ -57,12 +67,8 @@ export async function takePidLock(path: string, options: PidLockOptions): Promis
   const create = options.create ?? ((p: string) => createPidLockFile(fs, p));
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await create(path)) return () => fs.unlink(path).catch(() => undefined);
-    const text = await fs.readFile(path).then(
-      (b) => b.toString('utf8'),
-      () => '',
-    );
-    const pid = Number.parseInt(text, 10);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) throw options.busy(pid);
+    const pid = await lockHolder(path, fs);
+    if (pid !== undefined) throw options.busy(pid);
     await fs.unlink(path).catch(() => undefined);
   }
   throw new Error(`cannot take the lock ${path}`);

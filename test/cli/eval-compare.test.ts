@@ -77,6 +77,41 @@ describe('gtalign eval compare', () => {
     expect(r.stdout).toMatch(/2000 resamples, seed 1/);
   });
 
+  it('says so when the runs were scored with another judge, reward weights or tokenizer', async () => {
+    const scored = (judge: string, configId: string) => ({
+      schema: 'gtalign.run/1',
+      judge: { kind: 'live', model: judge },
+      reward: { configId, config: {}, mathCheck: true },
+      tokenizer: { name: 'cl100k_base' },
+      generation: { policy: judge },
+    });
+    const a = await writeRun('scored-a', recordsA);
+    const b = await writeRun('scored-b', recordsB);
+    const same = await writeRun('scored-same', recordsB);
+    await writeFile(join(a, 'config.json'), JSON.stringify(scored('Qwen3-32B', 'rc1-a')));
+    await writeFile(join(b, 'config.json'), JSON.stringify(scored('gpt-judge', 'rc1-b')));
+    // Another policy (what a comparison is for) and the same scoring: no note.
+    await writeFile(join(same, 'config.json'), JSON.stringify(scored('Qwen3-32B', 'rc1-a')));
+    const r = await runCliInProcess(['eval', 'compare', a, b]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /note: A and B were scored differently \(config\.json: judge model "Qwen3-32B" vs "gpt-judge"; reward weights \(reward\.configId\) "rc1-a" vs "rc1-b"\)/,
+    );
+    const json = JSON.parse((await runCliInProcess(['eval', 'compare', a, b, '--json'])).stdout);
+    expect(json.pairs[0].scoring_notes).toHaveLength(1);
+    const alike = await runCliInProcess(['eval', 'compare', a, same]);
+    expect(alike.stdout).not.toMatch(/scored differently/);
+  });
+
+  it("prints a run name's terminal control sequences as visible escapes", async () => {
+    const dir = await writeRun('ansi', recordsA);
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ name: 'ev\u001b]0;pwned\u0007il\rX' }));
+    const r = await runCliInProcess(['eval', 'compare', dir, join(root, 'b')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('A = ev\\x1b]0;pwned\\x07il\\x0dX, B = b:');
+    for (const c of ['\u001b', '\u0007', '\r']) expect(r.stdout).not.toContain(c);
+  });
+
   it('fails when two runs share no item, and on bad usage', async () => {
     const r = await runCliInProcess(['eval', 'compare', join(root, 'a'), join(root, 'c')]);
     expect(r.code).toBe(1);

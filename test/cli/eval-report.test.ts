@@ -299,4 +299,57 @@ Module._resolveFilename = function (request, ...rest) {
       expect(cmp.stdout).toContain('tokens: js-tiktoken cl100k_base (offline BPE)');
     },
   );
+
+  it.skipIf(!haveTiktoken)(
+    "keeps each run's own tokenizer in its metrics.json when runs counted with different ones are reported together",
+    async () => {
+      const cl100k = {
+        name: 'cl100k_base',
+        exact: true,
+        description: 'js-tiktoken cl100k_base (offline BPE)',
+      };
+      const a = join(root, 'mixed-a');
+      const b = join(root, 'mixed-b');
+      await writeRun(a, recordsA, 'mixed-a', { tokenizer: cl100k });
+      await writeRun(b, recordsB, 'mixed-b', {
+        tokenizer: { name: 'approx', exact: false, description: 'approx' },
+      });
+      const r = await runCliInProcess(['eval', 'report', a, b, '--out', join(root, 'mixed-report')]);
+      expect(r.code, r.stderr).toBe(0);
+      const metricsOf = async (dir: string) => JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8'));
+      expect((await metricsOf(a)).tokenizer).toMatchObject({ ...cl100k, from_records: 3, counted: 0 });
+      expect((await metricsOf(b)).tokenizer).toMatchObject({ name: 'approx', exact: false });
+    },
+  );
+
+  it("prints the control characters of a run folder's name on stderr as visible escapes", async () => {
+    const dir = join(root, 'ansi-name');
+    await writeRun(dir, recordsA, 'ev\u001b]0;pwned\u0007il');
+    // A row that failed and has no record: the run is incomplete, and the warning names the run.
+    await writeFile(
+      join(dir, 'errors.jsonl'),
+      `${JSON.stringify({ id: 'x9', stage: 'generate', message: 'HTTP 503' })}\n`,
+    );
+    const r = await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'ansi-name-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: ev\\x1b]0;pwned\\x07il: incomplete run');
+    for (const c of ['\u001b', '\u0007']) expect(r.stderr).not.toContain(c);
+  });
+
+  it('writes no metrics.json into a run folder another live process is writing', async () => {
+    const dir = join(root, 'locked');
+    await writeRun(dir, recordsA, 'locked');
+    // The lock of a running writer: the test runner's parent process is alive and is not this one.
+    await writeFile(join(dir, '.lock'), `${process.ppid}\n`);
+    const r = await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'locked-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`locked: process ${process.ppid} is writing ${dir}; metrics.json not written`);
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(false);
+    // A stale lock (its process gone) does not stop it.
+    await writeFile(join(dir, '.lock'), '999999999\n');
+    expect((await runCliInProcess(['eval', 'report', dir, '--out', join(root, 'locked-report')])).code).toBe(
+      0,
+    );
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(true);
+  });
 });

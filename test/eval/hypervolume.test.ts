@@ -80,6 +80,9 @@ describe('hypervolume', () => {
 
   it('rejects non-finite coordinates', () => {
     expect(() => hypervolume([P(Number.NaN, 1)], O)).toThrow(RangeError);
+    // The frontier too, rather than dropping the point or (a NaN u) never returning.
+    expect(() => frontier([P(0, 1), P(1, Number.NaN)])).toThrow(RangeError);
+    expect(() => frontierIndices([P(Number.POSITIVE_INFINITY, 1), P(0, 2)])).toThrow(RangeError);
     expect(() => hypervolume([P(1, 1)], P(0, Number.POSITIVE_INFINITY))).toThrow(RangeError);
   });
 

@@ -57,4 +57,21 @@ describe('paired statistics of eval compare', () => {
     expect(s.user_welfare.within_noise).toBe(true);
     expect(s.user_welfare.test.pValue).toBeGreaterThan(0.05);
   });
+
+  it('one or a few items: within noise however far apart, as the exact test cannot reject', () => {
+    const one = (u: number) => ({ name: 'x', records: [rec('only', 'math-hard', { u, l: 0.5 })] });
+    const s1 = compareRunPair(one(0.2), one(0.9)).significance.user_welfare;
+    // The bootstrap of one pair is that pair: a zero-width interval that leaves 0 out.
+    expect([s1.difference.low, s1.difference.high]).toEqual([s1.difference.estimate, s1.difference.estimate]);
+    expect(s1.test.pValue).toBe(1);
+    expect(s1.within_noise).toBe(true);
+    // Five items all 0.3 apart: the exact two-sided p is 2/32 = 0.0625.
+    const five = (shift: number) => ({
+      name: 'x',
+      records: [0.1, 0.2, 0.3, 0.4, 0.5].map((u, i) => rec(`i${i}`, 'math-hard', { u: u + shift, l: 0.5 })),
+    });
+    const s5 = compareRunPair(five(0), five(0.3)).significance.user_welfare;
+    expect(s5.test.pValue).toBeCloseTo(0.0625, 12);
+    expect(s5.within_noise).toBe(true);
+  });
 });

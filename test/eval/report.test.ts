@@ -149,6 +149,29 @@ describe('report.md', () => {
     expect(md).not.toMatch(/(?<!\\)\]\((javascript|http)/);
     expect(md).toContain('![math-hard: (U, L) per item](charts/scatter-math-hard.png)');
   });
+
+  it('notes in the comparison that two runs were scored with other reward weights', () => {
+    const withScoring = (run: ReportRun, configId: string): ReportRun => ({
+      ...run,
+      config: { reward: { configId, config: {}, mathCheck: true } },
+    });
+    const pair = [withScoring(runs[0]!, 'rc1-a'), withScoring(runs[1]!, 'rc1-b')];
+    const md = buildReport(pair, { comparison: compareRuns(pair) }).markdown;
+    expect(md).toMatch(
+      /A and B were scored differently \(config\.json: reward weights \(reward\.configId\) "rc1-a" vs "rc1-b"\)/,
+    );
+  });
+
+  it('starts no heading, list or code fence from a line break in a name, a lone CR included', () => {
+    const rows = [rec('r1', 'math-hard', { u: 0.5, l: 0.5 })];
+    const name = 'run\r# heading\r\n- item\n```';
+    const md = buildReport([{ name, dir: '/runs/x', records: rows, metrics: computeMetrics(rows) }]).markdown;
+    expect(md).not.toMatch(/\r/);
+    // A line ending is any of \r\n, \r, \n (CommonMark): no line may start with the name's parts.
+    const lines = md.split(/\r\n|\r|\n/);
+    expect(lines.filter((l) => /^(# heading|- item|```)/.test(l))).toEqual([]);
+    expect(md).toContain('# GTAlign evaluation: run # heading - item ```');
+  });
 });
 
 describe('report.html', () => {

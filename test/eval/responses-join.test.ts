@@ -105,6 +105,17 @@ describe('eval score: superseded records of a responses file', () => {
   });
 });
 
+describe('eval score: a superseding line without its first', () => {
+  it('is refused, as the run readers refuse it', () => {
+    expect(problemsOf({ id: 'b', response: 'B' }, { id: 'a', response: 'A', supersedes: true })).toEqual([
+      {
+        line: 2,
+        message: '"supersedes" on the first line of row a: there is no earlier response to replace',
+      },
+    ]);
+  });
+});
+
 describe('eval score: a conversation run', () => {
   it("refuses a conversation run's results.jsonl, saying eval score does not score conversations", () => {
     const line = JSON.stringify({

@@ -164,6 +164,17 @@ describe('readRunDir / writeMetrics', () => {
     expect((err as RunDirError).message).toMatch(/results\.jsonl:1: not a run record/);
   });
 
+  it('refuses a folder another gtalign version wrote, naming config.json and its schema', async () => {
+    const dir = join(root, 'future');
+    await mkdir(dir);
+    await writeFile(join(dir, 'results.jsonl'), line(rec('a', 'math-hard', { u: 0.5, l: 0.5 })));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ schema: 'gtalign.run/2', name: 'x' }));
+    const err = await readRunDir(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunDirError);
+    expect((err as Error).message).toContain(join(dir, 'config.json'));
+    expect((err as Error).message).toMatch(/"schema" is "gtalign\.run\/2".*another gtalign version/);
+  });
+
   it('accepts a sweep folder with sweep.json only, and validates sweep.json', async () => {
     const dir = join(root, 'sweep');
     await mkdir(dir);

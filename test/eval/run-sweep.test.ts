@@ -18,7 +18,12 @@ describe('sweep plans', () => {
     expect(bad('temperature=0:1:2')).toThrow(/"temperature" is not a pricing field/);
     expect(bad('computeCostPerMillion=0:1')).toThrow(/got 2 part\(s\)/);
     expect(bad('computeCostPerMillion=-1:1:3')).toThrow(/FROM must be a number ≥ 0, got "-1"/);
-    expect(bad('computeCostPerMillion=0:1:0')).toThrow(/STEPS must be an integer ≥ 1/);
+    expect(bad('computeCostPerMillion=0:1:0')).toThrow(/STEPS must be an integer from 1 to 1000/);
+    // Refused before any plan is made, not after a billion points fill the memory.
+    expect(bad('computeCostPerMillion=0:1:1000000000')).toThrow(
+      /STEPS must be an integer from 1 to 1000 .*"1000000000"/,
+    );
+    expect(rangeValues(parseParamRange('computeCostPerMillion=0:999:1000'))).toHaveLength(1000);
     expect(bad('computeCostPerMillion=0:1:1')).toThrow(/one step needs FROM = TO/);
   });
 
@@ -50,6 +55,12 @@ describe('sweep plans', () => {
     expect(plan.map((p) => p.policy)).toMatchObject(
       [0, 0.5, 1].map((t) => ({ billing: 'free', userTimeCostPerTurn: t })),
     );
+  });
+
+  it('refuses points whose values are alike to 12 digits, which would share one run folder', () => {
+    expect(() =>
+      planSweep(PRESETS.api, [parseParamRange('computeCostPerMillion=1:1.0000000000001:3')]),
+    ).toThrow(/sweep points 1 and 2 both have computeCostPerMillion=1 .*widen the range or use fewer STEPS/);
   });
 
   it('refuses a base that is not a pricing policy, unequal steps, and a point the policy rules forbid', () => {

@@ -211,6 +211,18 @@ describe('the run store', () => {
     await (await openRunStore(dir, config(), { resume: true })).close();
   });
 
+  it('refuses to resume a run another gtalign version started, naming config.json', async () => {
+    await (await openRunStore(dir, config(), { resume: false })).close();
+    const path = join(dir, 'config.json');
+    const saved = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...saved, schema: 'gtalign.run/2' }));
+    const err = await openRunStore(dir, config(), { resume: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunStoreError);
+    expect((err as Error).message).toContain(path);
+    expect((err as Error).message).toMatch(/"schema" is "gtalign\.run\/2".*another gtalign version/);
+    expect(await lines(dir)).toEqual([]);
+  });
+
   it('ignores settings that do not change results when comparing', () => {
     const moved = config({
       name: 'renamed',

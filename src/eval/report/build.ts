@@ -404,6 +404,7 @@ function sections(runs: readonly ReportRun[], options: ReportOptions, charts: re
         table: significanceTable(p),
       });
       if (p.kind_mismatch !== undefined) text.push(`A = ${p.a}, B = ${p.b}: ${p.kind_mismatch}.`);
+      for (const note of p.scoring_notes ?? []) text.push(`A = ${p.a}, B = ${p.b}: ${note}.`);
       // What qualifies the pair's comparison (simulated users that differ or are unknown, γ that differs).
       for (const note of p.conversations?.notes ?? []) text.push(`A = ${p.a}, B = ${p.b}: ${note}.`);
       const deltasC = conversationDeltaTable(p);

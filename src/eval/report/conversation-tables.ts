@@ -250,5 +250,5 @@ export function conversationSignificanceNote(pair: PairComparison): string {
   if (s === undefined) return '';
   const d = s.difference;
   const t = s.test;
-  return `Paired percentile bootstrap of the mean difference over the shared conversations that have the measure in both runs (${d.resamples} resamples, seed ${d.seed}); p from the paired sign-flip test (${t.method === 'exact' ? 'exact' : `${t.permutations} random sign patterns, seed ${t.seed}`}). "within noise": the interval covers 0.`;
+  return `Paired percentile bootstrap of the mean difference over the shared conversations that have the measure in both runs (${d.resamples} resamples, seed ${d.seed}); p from the paired sign-flip test (${t.method === 'exact' ? 'exact' : `${t.permutations} random sign patterns, seed ${t.seed}`}). "within noise": the interval covers 0, or p > 0.05 (a handful of items gives a bootstrap interval narrower than the truth).`;
 }

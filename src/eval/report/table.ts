@@ -32,10 +32,15 @@ export function signed(x: number | null | undefined, digits = 3): string {
 
 /**
  * Markdown-safe inline text: backslashes, `<` (which would start an HTML tag) and brackets (which would
- * make a link or an image of `[x](url)`) escaped, lines joined.
+ * make a link or an image of `[x](url)`) escaped, lines joined. A lone CR ends a line in Markdown too, so
+ * a name holding one could start a heading, a list or a code fence on the next line.
  */
 export const mdText = (s: string): string =>
-  s.replace(/\\/g, '\\\\').replace(/</g, '\\<').replace(/[[\]]/g, '\\$&').replace(/\r?\n/g, ' ');
+  s
+    .replace(/\\/g, '\\\\')
+    .replace(/</g, '\\<')
+    .replace(/[[\]]/g, '\\$&')
+    .replace(/\r\n|[\r\n]/g, ' ');
 const mdCell = (s: string): string => mdText(s).replace(/\|/g, '\\|');
 
 export function tableToMarkdown(t: Table): string {

@@ -424,7 +424,7 @@ export function pairedVerdict(s: PairedStat, pair: PairComparison): string {
 export function significanceNote(pair: PairComparison): string {
   const d = pair.significance.welfare.difference;
   const t = pair.significance.welfare.test;
-  return `Paired percentile bootstrap of the mean difference over items both runs scored (${d.resamples} resamples, seed ${d.seed}); p from the paired sign-flip test (${t.method === 'exact' ? 'exact' : `${t.permutations} random sign patterns, seed ${t.seed}`}). "within noise": the interval covers 0.`;
+  return `Paired percentile bootstrap of the mean difference over items both runs scored (${d.resamples} resamples, seed ${d.seed}); p from the paired sign-flip test (${t.method === 'exact' ? 'exact' : `${t.permutations} random sign patterns, seed ${t.seed}`}). "within noise": the interval covers 0, or p > 0.05 (a handful of items gives a bootstrap interval narrower than the truth).`;
 }
 
 /** A sweep's points: welfare, action shares and tokens against the parameter. */
