@@ -6,11 +6,12 @@
  * cache folder, the newest other `.gguf` file there.
  */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
+import { type AtomicFile, openAtomic } from '../io/atomic-file.js';
+import { nodeFileOps } from '../io/file-ops.js';
 
 /** The model `gtalign models pull` fetches by default. */
 export const RECOMMENDED_MODEL = Object.freeze({
@@ -138,8 +139,9 @@ function causeText(err: unknown): string {
 
 /**
  * Downloads a GGUF file into the cache folder atomically: it is written to a temporary file in the same
- * folder and renamed into place only when complete and starting with the GGUF magic. Fails fast (the
- * connect timeout) when offline, with a message that gives the URL to fetch by hand.
+ * folder (every write checked, synced) and renamed into place only when complete and starting with the
+ * GGUF magic. Fails fast (the connect timeout) when offline, with a message that gives the URL to fetch
+ * by hand.
  */
 export async function downloadModel(options: DownloadOptions = {}): Promise<DownloadResult> {
   const url = options.url ?? RECOMMENDED_MODEL.url;
@@ -182,8 +184,7 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       controller.abort();
     }, idleMs);
   };
-  const temp = join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let target: AtomicFile | undefined;
   try {
     let res: Response;
     try {
@@ -200,9 +201,19 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     const lengthHeader = res.headers.get('content-length');
     const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
     rearm();
-    handle = await open(temp, 'wx');
+    // Every write checked (a full disk writes short without an error), synced before the rename, and the
+    // temporary files of killed pulls removed once this one is in place.
     let received = 0;
     let head = Buffer.alloc(0);
+    const check = async (): Promise<void> => {
+      if (total !== undefined && received !== total) {
+        throw fail(`the download ended after ${received} of ${total} bytes`);
+      }
+      if (head.subarray(0, 4).toString('latin1') !== 'GGUF') {
+        throw fail(`${url} did not send a GGUF file (it does not start with "GGUF")`);
+      }
+    };
+    target = await openAtomic(destination, nodeFileOps, { check });
     options.onProgress?.(0, total);
     const reader = res.body.getReader();
     try {
@@ -217,26 +228,17 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
         if (chunk.done) break;
         rearm();
         if (head.length < 4) head = Buffer.concat([head, Buffer.from(chunk.value.subarray(0, 4))]);
-        await handle.write(chunk.value);
+        await target.write(chunk.value);
         received += chunk.value.byteLength;
         options.onProgress?.(received, total);
       }
     } finally {
       reader.releaseLock();
     }
-    await handle.close();
-    handle = undefined;
-    if (total !== undefined && received !== total) {
-      throw fail(`the download ended after ${received} of ${total} bytes`);
-    }
-    if (head.subarray(0, 4).toString('latin1') !== 'GGUF') {
-      throw fail(`${url} did not send a GGUF file (it does not start with "GGUF")`);
-    }
-    await rename(temp, destination);
+    await target.commit();
     return { path: destination, bytes: received, existed: false };
   } catch (err) {
-    await handle?.close().catch(() => {});
-    await unlink(temp).catch(() => {});
+    await target?.abort();
     if (err instanceof ModelDownloadError) throw err;
     throw fail(`the download failed (${causeText(err)})`, err);
   } finally {
