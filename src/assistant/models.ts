@@ -12,6 +12,7 @@ import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
 import { type AtomicFile, openAtomic } from '../io/atomic-file.js';
 import { nodeFileOps } from '../io/file-ops.js';
+import { ggufFileProblem } from '../llm/gguf-check.js';
 
 /** The model `gtalign models pull` fetches by default. */
 export const RECOMMENDED_MODEL = Object.freeze({
@@ -113,6 +114,8 @@ export interface DownloadResult {
   bytes: number;
   /** True when the file was already there and nothing was downloaded. */
   existed: boolean;
+  /** Why the file that was there was downloaded again (it was not a whole GGUF file). */
+  replaced?: string;
 }
 
 function fileNameOf(url: string): string {
@@ -139,9 +142,10 @@ function causeText(err: unknown): string {
 
 /**
  * Downloads a GGUF file into the cache folder atomically: it is written to a temporary file in the same
- * folder (every write checked, synced) and renamed into place only when complete and starting with the
- * GGUF magic. Fails fast (the connect timeout) when offline, with a message that gives the URL to fetch
- * by hand.
+ * folder (every write checked, synced) and renamed into place only when it is a whole GGUF file: as long
+ * as the server said, and holding all the tensor data its header lists. A file already there counts only
+ * when it is whole too. Fails fast (the connect timeout) when offline, with a message that gives the URL
+ * to fetch by hand.
  */
 export async function downloadModel(options: DownloadOptions = {}): Promise<DownloadResult> {
   const url = options.url ?? RECOMMENDED_MODEL.url;
@@ -152,12 +156,13 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
   const fail = (message: string, cause?: unknown): ModelDownloadError =>
     new ModelDownloadError(`${message}; ${byHand}`, url, destination, { cause });
 
+  let replaces: string | undefined;
   if (!options.force) {
-    try {
-      const s = await stat(destination);
-      if (s.isFile() && s.size > 0) return { path: destination, bytes: s.size, existed: true };
-    } catch {
-      // not there yet
+    const s = await stat(destination).catch(() => undefined);
+    if (s?.isFile() === true) {
+      // A file saved by hand may be cut short: that one is downloaded again, not reported as there.
+      replaces = await ggufFileProblem(destination).catch((err: unknown) => causeText(err));
+      if (replaces === undefined) return { path: destination, bytes: s.size, existed: true };
     }
   }
   try {
@@ -204,14 +209,13 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     // Every write checked (a full disk writes short without an error), synced before the rename, and the
     // temporary files of killed pulls removed once this one is in place.
     let received = 0;
-    let head = Buffer.alloc(0);
-    const check = async (): Promise<void> => {
+    const check = async (temp: string): Promise<void> => {
       if (total !== undefined && received !== total) {
         throw fail(`the download ended after ${received} of ${total} bytes`);
       }
-      if (head.subarray(0, 4).toString('latin1') !== 'GGUF') {
-        throw fail(`${url} did not send a GGUF file (it does not start with "GGUF")`);
-      }
+      // Without a length (or with a wrong one) only the file itself tells whether it is whole.
+      const problem = await ggufFileProblem(temp);
+      if (problem !== undefined) throw fail(`${url} did not send a whole GGUF file: ${problem}`);
     };
     target = await openAtomic(destination, nodeFileOps, { check });
     options.onProgress?.(0, total);
@@ -227,7 +231,6 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
         }
         if (chunk.done) break;
         rearm();
-        if (head.length < 4) head = Buffer.concat([head, Buffer.from(chunk.value.subarray(0, 4))]);
         await target.write(chunk.value);
         received += chunk.value.byteLength;
         options.onProgress?.(received, total);
@@ -236,7 +239,12 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       reader.releaseLock();
     }
     await target.commit();
-    return { path: destination, bytes: received, existed: false };
+    return {
+      path: destination,
+      bytes: received,
+      existed: false,
+      ...(replaces === undefined ? {} : { replaced: replaces }),
+    };
   } catch (err) {
     await target?.abort();
     if (err instanceof ModelDownloadError) throw err;

@@ -92,7 +92,7 @@ by hand), 2 bad usage.`,
         ctx.stdout,
         result.existed
           ? `${result.path} is already there (${mb(result.bytes)} MB); --force downloads it again\n`
-          : `saved ${result.path} (${mb(result.bytes)} MB)\n`,
+          : `saved ${result.path} (${mb(result.bytes)} MB)${result.replaced === undefined ? '' : `, replacing a file that was not a whole model (${result.replaced})`}\n`,
       );
       return 0;
     } catch (err) {

@@ -1,10 +1,11 @@
 /**
  * `gtalign models pull` never leaves in the cache a file that would be taken for a whole model: not on a
- * full disk, not after a kill.
+ * full disk, not when the server's answer is cut short without saying how long it was, not after a kill;
+ * and a file cut short that is already there is downloaded again instead of being reported as there.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -52,6 +53,37 @@ describe('gtalign models pull keeps only whole models', () => {
     expect(r.stderr).toContain('no space left on device');
     expect(r.code).toBe(1);
     expect(await readdir(target)).toEqual([]);
+  });
+
+  it('refuses an answer cut short that gave no length, keeping nothing', async () => {
+    // No content-length: the body ends when the connection closes, here half-way through the tensor data.
+    const server = await startRawHttpServer((socket) => {
+      socket.end(
+        Buffer.concat([
+          Buffer.from('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n'),
+          MODEL.subarray(0, 150_000),
+        ]),
+      );
+    }, '/m.gguf');
+    const target = join(dir, 'no-length');
+    const r = await runCliInProcess(['models', 'pull', '--url', server.url, '--dir', target]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `did not send a whole GGUF file: it is cut short: the file has 150000 bytes, its tensors need ${MODEL.length}`,
+    );
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('downloads again a model file that is there but cut short', async () => {
+    const server = await wholeModel();
+    const target = join(dir, 'by-hand');
+    await mkdir(target, { recursive: true });
+    // What an interrupted download by hand (the error messages suggest one) leaves.
+    await writeFile(join(target, 'm.gguf'), MODEL.subarray(0, 100_000));
+    const r = await runCliInProcess(['models', 'pull', '--url', server.url, '--dir', target]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('replacing a file that was not a whole model (it is cut short');
+    expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
   });
 
   it('a pull killed mid-download leaves no file behind once a later pull succeeds', async () => {
