@@ -3,7 +3,7 @@
  *
  * The cache folder is `$XDG_CACHE_HOME/gtalign/models`, or `~/.cache/gtalign/models`. The model for a local
  * chat is, in order: an explicit path, the `GTALIGN_MODEL` environment variable, the recommended model in the
- * cache folder, the newest other `.gguf` file there.
+ * cache folder, the newest other `.gguf` file there, the offline model of `gtalign models tiny` there.
  */
 
 import { mkdir, readdir, stat } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { GtalignError } from '../errors.js';
 import { type AtomicFile, openAtomic } from '../io/atomic-file.js';
 import { nodeFileOps } from '../io/file-ops.js';
 import { ggufFileProblem } from '../llm/gguf-check.js';
+import { TINY_MODEL_FILE } from './tiny-model.js';
 
 /** The model `gtalign models pull` fetches by default. */
 export const RECOMMENDED_MODEL = Object.freeze({
@@ -28,7 +29,11 @@ export function defaultModelsDir(env: Env = process.env): string {
   return cacheFolder('models', env);
 }
 
-/** The pulled model in `dir`: the recommended file, else the newest `.gguf`; undefined when there is none. */
+/**
+ * The pulled model in `dir`: the recommended file, else the newest other `.gguf` but the offline model,
+ * else the offline model (random weights: a real model written before it still takes precedence);
+ * undefined when there is none.
+ */
 export async function findPulledModel(dir: string): Promise<string | undefined> {
   let names: string[];
   try {
@@ -38,8 +43,9 @@ export async function findPulledModel(dir: string): Promise<string | undefined> 
   }
   const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf'));
   if (ggufs.includes(RECOMMENDED_MODEL.file)) return join(dir, RECOMMENDED_MODEL.file);
+  const real = ggufs.filter((n) => n !== TINY_MODEL_FILE);
   let best: { path: string; mtime: number } | undefined;
-  for (const name of ggufs) {
+  for (const name of real) {
     const path = join(dir, name);
     try {
       const s = await stat(path);
@@ -48,7 +54,8 @@ export async function findPulledModel(dir: string): Promise<string | undefined> 
       // vanished between readdir and stat
     }
   }
-  return best?.path;
+  if (best !== undefined) return best.path;
+  return ggufs.includes(TINY_MODEL_FILE) ? join(dir, TINY_MODEL_FILE) : undefined;
 }
 
 /** No model was given and none is in the cache folder. The message says how to get one. */
