@@ -6,13 +6,22 @@
  * cache folder, the newest other `.gguf` file there, the offline model of `gtalign models tiny` there.
  */
 
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
-import { type AtomicFile, openAtomic } from '../io/atomic-file.js';
+import { syncDir, writeAll } from '../io/checked-write.js';
 import { nodeFileOps } from '../io/file-ops.js';
+import { takePidLock } from '../io/pid-lock.js';
 import { ggufFileProblem } from '../llm/gguf-check.js';
+import {
+  contentRangeOf,
+  dropPartial,
+  partialPaths,
+  readPartial,
+  validatorOf,
+  writePartialInfo,
+} from './partial-download.js';
 import { TINY_MODEL_FILE } from './tiny-model.js';
 
 /** The model `gtalign models pull` fetches by default. */
@@ -121,6 +130,8 @@ export interface DownloadResult {
   bytes: number;
   /** True when the file was already there and nothing was downloaded. */
   existed: boolean;
+  /** The byte a kept partial download was resumed at (an HTTP range asked for the rest). */
+  resumedAt?: number;
   /** Why the file that was there was downloaded again (it was not a whole GGUF file). */
   replaced?: string;
 }
@@ -196,68 +207,148 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       controller.abort();
     }, idleMs);
   };
-  let target: AtomicFile | undefined;
+  const paths = partialPaths(destination);
+  let release: (() => Promise<void>) | undefined;
   try {
-    let res: Response;
-    try {
-      res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow' });
-    } catch (err) {
-      if (timedOut === 'connect') {
-        throw fail(`no answer from ${new URL(url).host} within ${connectMs / 1000} s (offline?)`, err);
+    release = await takePidLock(paths.lock, {
+      busy: (pid) => fail(`another 'gtalign models pull' (pid ${pid}) is downloading ${destination}`),
+    });
+  } catch (err) {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    if (err instanceof ModelDownloadError) throw err;
+    throw fail(`cannot create the lock file ${paths.lock} (${causeText(err)})`, err);
+  }
+  if (options.force) await dropPartial(paths);
+  const previous = await readPartial(paths, url);
+  let part: FileHandle | undefined;
+  /** Bytes in the partial file; kept for a later pull once the server gave a validator. */
+  let written = 0;
+  let resumable = false;
+  /** A failure of this machine (a full disk), not of the transfer: nothing worth resuming. */
+  let local = false;
+  try {
+    let res: Response | undefined;
+    let start = 0;
+    let total: number | undefined;
+    if (previous !== undefined && previous.bytes === previous.info.total) {
+      // Complete, but the pull ended before the rename: only the checks below are left.
+      ({
+        bytes: start,
+        info: { total },
+      } = previous);
+      written = start;
+    } else {
+      const range: Record<string, string> =
+        previous === undefined
+          ? {}
+          : { range: `bytes=${previous.bytes}-`, 'if-range': previous.info.validator };
+      try {
+        res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow', headers: range });
+      } catch (err) {
+        if (timedOut === 'connect') {
+          throw fail(`no answer from ${new URL(url).host} within ${connectMs / 1000} s (offline?)`, err);
+        }
+        throw fail(`cannot reach ${url} (${causeText(err)}; offline?)`, err);
       }
-      throw fail(`cannot reach ${url} (${causeText(err)}; offline?)`, err);
-    }
-    if (!res.ok || res.body === null) {
-      throw fail(`${url} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-    }
-    const lengthHeader = res.headers.get('content-length');
-    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    rearm();
-    // Every write checked (a full disk writes short without an error), synced before the rename, and the
-    // temporary files of killed pulls removed once this one is in place.
-    let received = 0;
-    const check = async (temp: string): Promise<void> => {
-      if (total !== undefined && received !== total) {
-        throw fail(`the download ended after ${received} of ${total} bytes`);
+      if (res.status === 206 && previous !== undefined) {
+        const got = contentRangeOf(res.headers.get('content-range'));
+        if (got === undefined || got.start !== previous.bytes || got.total !== previous.info.total) {
+          await dropPartial(paths);
+          throw fail(
+            `${url} answered the request to resume at byte ${previous.bytes} with Content-Range ${JSON.stringify(res.headers.get('content-range'))}; run the command again to download it whole`,
+          );
+        }
+        ({ start, total } = got);
+      } else if (!res.ok || res.status === 206 || res.body === null) {
+        if (previous !== undefined) await dropPartial(paths);
+        throw fail(`${url} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+      } else {
+        // A whole answer: the server ignored the range, or the file changed since the partial was written.
+        const lengthHeader = res.headers.get('content-length');
+        total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
       }
-      // Without a length (or with a wrong one) only the file itself tells whether it is whole.
-      const problem = await ggufFileProblem(temp);
-      if (problem !== undefined) throw fail(`${url} did not send a whole GGUF file: ${problem}`);
-    };
-    target = await openAtomic(destination, nodeFileOps, { check });
-    options.onProgress?.(0, total);
-    const reader = res.body.getReader();
+      rearm();
+      const validator = validatorOf(res.headers);
+      try {
+        if (start === 0) await dropPartial(paths);
+        part = await open(paths.data, start === 0 ? 'w' : 'a');
+        written = start;
+        if (validator !== undefined && total !== undefined) {
+          await writePartialInfo(paths, { url, validator, total });
+          resumable = true;
+        }
+      } catch (err) {
+        local = true;
+        throw err;
+      }
+    }
+    options.onProgress?.(written, total);
+    const reader = res?.body?.getReader();
     try {
       for (;;) {
+        if (reader === undefined || part === undefined) break;
         let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
         } catch (err) {
           if (timedOut === 'idle') throw fail(`the download stalled for ${idleMs / 1000} s`, err);
-          throw fail(`the download broke off after ${received} bytes (${causeText(err)})`, err);
+          throw fail(`the download broke off after ${written} bytes (${causeText(err)})`, err);
         }
         if (chunk.done) break;
         rearm();
-        await target.write(chunk.value);
-        received += chunk.value.byteLength;
-        options.onProgress?.(received, total);
+        try {
+          // A full disk writes short without an error: writeAll goes on until it fails.
+          await writeAll(part, chunk.value);
+        } catch (err) {
+          local = true;
+          throw err;
+        }
+        written += chunk.value.byteLength;
+        options.onProgress?.(written, total);
       }
     } finally {
-      reader.releaseLock();
+      reader?.releaseLock();
     }
-    await target.commit();
+    local = true;
+    if (part !== undefined) {
+      await part.sync();
+      await part.close();
+      part = undefined;
+    }
+    if (total !== undefined && written !== total) {
+      local = false;
+      throw fail(`the download ended after ${written} of ${total} bytes`);
+    }
+    // Without a length (or with a wrong one) only the file itself tells whether it is whole.
+    const problem = await ggufFileProblem(paths.data);
+    if (problem !== undefined) throw fail(`${url} did not send a whole GGUF file: ${problem}`);
+    await rename(paths.data, destination);
+    await unlink(paths.info).catch(() => undefined);
+    await syncDir(nodeFileOps, dir);
     return {
       path: destination,
-      bytes: received,
+      bytes: written,
       existed: false,
+      ...(start > 0 ? { resumedAt: start } : {}),
       ...(replaces === undefined ? {} : { replaced: replaces }),
     };
   } catch (err) {
-    await target?.abort();
-    if (err instanceof ModelDownloadError) throw err;
-    throw fail(`the download failed (${causeText(err)})`, err);
+    await part?.close().catch(() => undefined);
+    const keep = resumable && !local && written > 0;
+    if (!keep) await dropPartial(paths);
+    const kept = keep
+      ? `; the ${written} bytes so far are kept in ${paths.data}: run the same command again to resume`
+      : '';
+    if (err instanceof ModelDownloadError) {
+      if (kept === '') throw err;
+      const message = err.message.replace(`; ${byHand}`, `${kept}, or ${byHand}`);
+      throw new ModelDownloadError(message, url, destination, { cause: err.cause });
+    }
+    throw fail(`the download failed (${causeText(err)})${kept}`, err);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
+    await release();
   }
 }
