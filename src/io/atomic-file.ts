@@ -28,11 +28,6 @@ export interface AtomicOptions {
    * folder, one per key: a listing per write would make filling the folder quadratic.
    */
   keepStaleTemps?: boolean;
-  /**
-   * Runs on the complete, synced temporary file before it takes the target's name; a throw aborts the
-   * write (a download checks there that what arrived is a whole file of its kind).
-   */
-  check?: (tempPath: string) => Promise<void>;
 }
 
 export async function openAtomic(
@@ -89,7 +84,6 @@ export async function openAtomic(
         const done = file!;
         file = undefined;
         await done.close();
-        await options.check?.(temp);
         // Checked again: the target may have appeared while the file was written.
         await refuseSpecialTarget(path);
         await fs.rename(temp, path);
