@@ -219,8 +219,6 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     if (err instanceof ModelDownloadError) throw err;
     throw fail(`cannot create the lock file ${paths.lock} (${causeText(err)})`, err);
   }
-  if (options.force) await dropPartial(paths);
-  const previous = await readPartial(paths, url);
   let part: FileHandle | undefined;
   /** Bytes in the partial file; kept for a later pull once the server gave a validator. */
   let written = 0;
@@ -228,6 +226,8 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
   /** A failure of this machine (a full disk), not of the transfer: nothing worth resuming. */
   let local = false;
   try {
+    if (options.force) await dropPartial(paths);
+    const previous = await readPartial(paths, url);
     let res: Response | undefined;
     let start = 0;
     let total: number | undefined;

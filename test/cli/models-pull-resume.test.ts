@@ -130,7 +130,7 @@ describe('gtalign models pull resumes', () => {
     }
   });
 
-  it('after a kill', async () => {
+  it('after a kill (and refuses a second pull of the same file meanwhile)', async () => {
     // The first answer stops half-way and stays open: the pull waits for the rest until it is killed.
     const server = await rangeServer(
       () => ({ body: MODEL, etag: '"v1"' }),
@@ -155,6 +155,10 @@ describe('gtalign models pull resumes', () => {
         }
       };
       await waitFor(arrived);
+      // One pull of a file at a time: a second one would write the same partial file.
+      const second = await runCliInProcess(pull);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`another 'gtalign models pull' (pid ${child.pid}) is downloading`);
       child.kill('SIGKILL');
       await exited;
 
