@@ -292,6 +292,9 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
         try {
           chunk = await reader.read();
         } catch (err) {
+          // A server that closes the connection right after the last byte may make the read fail: all the
+          // bytes it announced are here, and the file's own check below judges them.
+          if (total !== undefined && written === total) break;
           if (timedOut === 'idle') throw fail(`the download stalled for ${idleMs / 1000} s`, err);
           throw fail(`the download broke off after ${written} bytes (${causeText(err)})`, err);
         }
