@@ -145,7 +145,9 @@ function fileNameOf(url: string): string {
   }
   // Keep the name a plain file name: no separators, no leading dots.
   name = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
-  return name === '' ? 'model.gguf' : name;
+  if (name === '') return 'model.gguf';
+  // The cache folder is searched for `.gguf` files: a URL without the extension still gives one.
+  return name.toLowerCase().endsWith('.gguf') ? name : `${name}.gguf`;
 }
 
 function causeText(err: unknown): string {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolveModelPath } from '../../src/assistant/models.js';
 import { encodeGguf, str } from '../../src/llm/gguf-writer.js';
 import { cliArgs, runCli } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
@@ -117,5 +118,19 @@ describe('gtalign models pull keeps only whole models', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(await readdir(target)).toEqual(['m.gguf']);
     expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
+  });
+
+  it('saves a URL without the .gguf extension under a name chat finds in the cache', async () => {
+    const server = await startRawHttpServer(
+      (socket) => socket.end(Buffer.concat([head(MODEL.length), MODEL])),
+      '/download?id=3',
+    );
+    const cache = join(dir, 'xdg');
+    const env = { XDG_CACHE_HOME: cache, GTALIGN_MODEL: '' };
+    const r = await runCliInProcess(['models', 'pull', '--url', server.url], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const folder = join(cache, 'gtalign', 'models');
+    expect(await readdir(folder)).toEqual(['download.gguf']);
+    expect((await resolveModelPath({ env })).path).toBe(join(folder, 'download.gguf'));
   });
 });
