@@ -118,7 +118,7 @@ export interface DownloadOptions {
   connectTimeoutMs?: number;
   /** Give up when no data arrives for this long during the transfer (default 60 s). */
   idleTimeoutMs?: number;
-  /** Download again even when the file is there. */
+  /** Download again even when the file is there, and drop a kept partial download. */
   force?: boolean;
   onProgress?: (received: number, total: number | undefined) => void;
   fetch?: typeof fetch;
