@@ -3,14 +3,26 @@
  *
  * The cache folder is `$XDG_CACHE_HOME/gtalign/models`, or `~/.cache/gtalign/models`. The model for a local
  * chat is, in order: an explicit path, the `GTALIGN_MODEL` environment variable, the recommended model in the
- * cache folder, the newest other `.gguf` file there.
+ * cache folder, the newest other `.gguf` file there, the offline model of `gtalign models tiny` there.
  */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
+import { syncDir, writeAll } from '../io/checked-write.js';
+import { nodeFileOps } from '../io/file-ops.js';
+import { takePidLock } from '../io/pid-lock.js';
+import { ggufFileProblem } from '../llm/gguf-check.js';
+import {
+  contentRangeOf,
+  dropPartial,
+  partialPaths,
+  readPartial,
+  validatorOf,
+  writePartialInfo,
+} from './partial-download.js';
+import { TINY_MODEL_FILE } from './tiny-model.js';
 
 /** The model `gtalign models pull` fetches by default. */
 export const RECOMMENDED_MODEL = Object.freeze({
@@ -26,7 +38,11 @@ export function defaultModelsDir(env: Env = process.env): string {
   return cacheFolder('models', env);
 }
 
-/** The pulled model in `dir`: the recommended file, else the newest `.gguf`; undefined when there is none. */
+/**
+ * The pulled model in `dir`: the recommended file, else the newest other `.gguf` but the offline model,
+ * else the offline model (random weights: a real model written before it still takes precedence);
+ * undefined when there is none.
+ */
 export async function findPulledModel(dir: string): Promise<string | undefined> {
   let names: string[];
   try {
@@ -36,8 +52,9 @@ export async function findPulledModel(dir: string): Promise<string | undefined> 
   }
   const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf'));
   if (ggufs.includes(RECOMMENDED_MODEL.file)) return join(dir, RECOMMENDED_MODEL.file);
+  const real = ggufs.filter((n) => n !== TINY_MODEL_FILE);
   let best: { path: string; mtime: number } | undefined;
-  for (const name of ggufs) {
+  for (const name of real) {
     const path = join(dir, name);
     try {
       const s = await stat(path);
@@ -46,7 +63,8 @@ export async function findPulledModel(dir: string): Promise<string | undefined> 
       // vanished between readdir and stat
     }
   }
-  return best?.path;
+  if (best !== undefined) return best.path;
+  return ggufs.includes(TINY_MODEL_FILE) ? join(dir, TINY_MODEL_FILE) : undefined;
 }
 
 /** No model was given and none is in the cache folder. The message says how to get one. */
@@ -100,7 +118,7 @@ export interface DownloadOptions {
   connectTimeoutMs?: number;
   /** Give up when no data arrives for this long during the transfer (default 60 s). */
   idleTimeoutMs?: number;
-  /** Download again even when the file is there. */
+  /** Download again even when the file is there, and drop a kept partial download. */
   force?: boolean;
   onProgress?: (received: number, total: number | undefined) => void;
   fetch?: typeof fetch;
@@ -112,6 +130,10 @@ export interface DownloadResult {
   bytes: number;
   /** True when the file was already there and nothing was downloaded. */
   existed: boolean;
+  /** The byte a kept partial download was resumed at (an HTTP range asked for the rest). */
+  resumedAt?: number;
+  /** Why the file that was there was downloaded again (it was not a whole GGUF file). */
+  replaced?: string;
 }
 
 function fileNameOf(url: string): string {
@@ -123,7 +145,9 @@ function fileNameOf(url: string): string {
   }
   // Keep the name a plain file name: no separators, no leading dots.
   name = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
-  return name === '' ? 'model.gguf' : name;
+  if (name === '') return 'model.gguf';
+  // The cache folder is searched for `.gguf` files: a URL without the extension still gives one.
+  return name.toLowerCase().endsWith('.gguf') ? name : `${name}.gguf`;
 }
 
 function causeText(err: unknown): string {
@@ -138,8 +162,10 @@ function causeText(err: unknown): string {
 
 /**
  * Downloads a GGUF file into the cache folder atomically: it is written to a temporary file in the same
- * folder and renamed into place only when complete and starting with the GGUF magic. Fails fast (the
- * connect timeout) when offline, with a message that gives the URL to fetch by hand.
+ * folder (every write checked, synced) and renamed into place only when it is a whole GGUF file: as long
+ * as the server said, and holding all the tensor data its header lists. A file already there counts only
+ * when it is whole too. Fails fast (the connect timeout) when offline, with a message that gives the URL
+ * to fetch by hand.
  */
 export async function downloadModel(options: DownloadOptions = {}): Promise<DownloadResult> {
   const url = options.url ?? RECOMMENDED_MODEL.url;
@@ -150,12 +176,13 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
   const fail = (message: string, cause?: unknown): ModelDownloadError =>
     new ModelDownloadError(`${message}; ${byHand}`, url, destination, { cause });
 
+  let replaces: string | undefined;
   if (!options.force) {
-    try {
-      const s = await stat(destination);
-      if (s.isFile() && s.size > 0) return { path: destination, bytes: s.size, existed: true };
-    } catch {
-      // not there yet
+    const s = await stat(destination).catch(() => undefined);
+    if (s?.isFile() === true) {
+      // A file saved by hand may be cut short: that one is downloaded again, not reported as there.
+      replaces = await ggufFileProblem(destination).catch((err: unknown) => causeText(err));
+      if (replaces === undefined) return { path: destination, bytes: s.size, existed: true };
     }
   }
   try {
@@ -182,65 +209,151 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       controller.abort();
     }, idleMs);
   };
-  const temp = join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  const paths = partialPaths(destination);
+  let release: (() => Promise<void>) | undefined;
   try {
-    let res: Response;
-    try {
-      res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow' });
-    } catch (err) {
-      if (timedOut === 'connect') {
-        throw fail(`no answer from ${new URL(url).host} within ${connectMs / 1000} s (offline?)`, err);
+    release = await takePidLock(paths.lock, {
+      busy: (pid) => fail(`another 'gtalign models pull' (pid ${pid}) is downloading ${destination}`),
+    });
+  } catch (err) {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    if (err instanceof ModelDownloadError) throw err;
+    throw fail(`cannot create the lock file ${paths.lock} (${causeText(err)})`, err);
+  }
+  let part: FileHandle | undefined;
+  /** Bytes in the partial file; kept for a later pull once the server gave a validator. */
+  let written = 0;
+  let resumable = false;
+  /** A failure of this machine (a full disk), not of the transfer: nothing worth resuming. */
+  let local = false;
+  try {
+    if (options.force) await dropPartial(paths);
+    const previous = await readPartial(paths, url);
+    let res: Response | undefined;
+    let start = 0;
+    let total: number | undefined;
+    if (previous !== undefined && previous.bytes === previous.info.total) {
+      // Complete, but the pull ended before the rename: only the checks below are left.
+      ({
+        bytes: start,
+        info: { total },
+      } = previous);
+      written = start;
+    } else {
+      const range: Record<string, string> =
+        previous === undefined
+          ? {}
+          : { range: `bytes=${previous.bytes}-`, 'if-range': previous.info.validator };
+      try {
+        res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow', headers: range });
+      } catch (err) {
+        if (timedOut === 'connect') {
+          throw fail(`no answer from ${new URL(url).host} within ${connectMs / 1000} s (offline?)`, err);
+        }
+        throw fail(`cannot reach ${url} (${causeText(err)}; offline?)`, err);
       }
-      throw fail(`cannot reach ${url} (${causeText(err)}; offline?)`, err);
+      if (res.status === 206 && previous !== undefined) {
+        const got = contentRangeOf(res.headers.get('content-range'));
+        if (got === undefined || got.start !== previous.bytes || got.total !== previous.info.total) {
+          await dropPartial(paths);
+          throw fail(
+            `${url} answered the request to resume at byte ${previous.bytes} with Content-Range ${JSON.stringify(res.headers.get('content-range'))}; run the command again to download it whole`,
+          );
+        }
+        ({ start, total } = got);
+      } else if (!res.ok || res.status === 206 || res.body === null) {
+        if (previous !== undefined) await dropPartial(paths);
+        throw fail(`${url} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+      } else {
+        // A whole answer: the server ignored the range, or the file changed since the partial was written.
+        const lengthHeader = res.headers.get('content-length');
+        total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+      }
+      rearm();
+      const validator = validatorOf(res.headers);
+      try {
+        if (start === 0) await dropPartial(paths);
+        part = await open(paths.data, start === 0 ? 'w' : 'a');
+        written = start;
+        if (validator !== undefined && total !== undefined) {
+          await writePartialInfo(paths, { url, validator, total });
+          resumable = true;
+        }
+      } catch (err) {
+        local = true;
+        throw err;
+      }
     }
-    if (!res.ok || res.body === null) {
-      throw fail(`${url} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-    }
-    const lengthHeader = res.headers.get('content-length');
-    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    rearm();
-    handle = await open(temp, 'wx');
-    let received = 0;
-    let head = Buffer.alloc(0);
-    options.onProgress?.(0, total);
-    const reader = res.body.getReader();
+    options.onProgress?.(written, total);
+    const reader = res?.body?.getReader();
     try {
       for (;;) {
+        if (reader === undefined || part === undefined) break;
         let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
         } catch (err) {
+          // A server that closes the connection right after the last byte may make the read fail: all the
+          // bytes it announced are here, and the file's own check below judges them.
+          if (total !== undefined && written === total) break;
           if (timedOut === 'idle') throw fail(`the download stalled for ${idleMs / 1000} s`, err);
-          throw fail(`the download broke off after ${received} bytes (${causeText(err)})`, err);
+          throw fail(`the download broke off after ${written} bytes (${causeText(err)})`, err);
         }
         if (chunk.done) break;
         rearm();
-        if (head.length < 4) head = Buffer.concat([head, Buffer.from(chunk.value.subarray(0, 4))]);
-        await handle.write(chunk.value);
-        received += chunk.value.byteLength;
-        options.onProgress?.(received, total);
+        try {
+          // A full disk writes short without an error: writeAll goes on until it fails.
+          await writeAll(part, chunk.value);
+        } catch (err) {
+          local = true;
+          throw err;
+        }
+        written += chunk.value.byteLength;
+        options.onProgress?.(written, total);
       }
     } finally {
-      reader.releaseLock();
+      reader?.releaseLock();
     }
-    await handle.close();
-    handle = undefined;
-    if (total !== undefined && received !== total) {
-      throw fail(`the download ended after ${received} of ${total} bytes`);
+    local = true;
+    if (part !== undefined) {
+      await part.sync();
+      await part.close();
+      part = undefined;
     }
-    if (head.subarray(0, 4).toString('latin1') !== 'GGUF') {
-      throw fail(`${url} did not send a GGUF file (it does not start with "GGUF")`);
+    if (total !== undefined && written !== total) {
+      local = false;
+      throw fail(`the download ended after ${written} of ${total} bytes`);
     }
-    await rename(temp, destination);
-    return { path: destination, bytes: received, existed: false };
+    // Without a length (or with a wrong one) only the file itself tells whether it is whole.
+    const problem = await ggufFileProblem(paths.data);
+    if (problem !== undefined) throw fail(`${url} did not send a whole GGUF file: ${problem}`);
+    await rename(paths.data, destination);
+    await unlink(paths.info).catch(() => undefined);
+    await syncDir(nodeFileOps, dir);
+    return {
+      path: destination,
+      bytes: written,
+      existed: false,
+      ...(start > 0 ? { resumedAt: start } : {}),
+      ...(replaces === undefined ? {} : { replaced: replaces }),
+    };
   } catch (err) {
-    await handle?.close().catch(() => {});
-    await unlink(temp).catch(() => {});
-    if (err instanceof ModelDownloadError) throw err;
-    throw fail(`the download failed (${causeText(err)})`, err);
+    await part?.close().catch(() => undefined);
+    const keep = resumable && !local && written > 0;
+    if (!keep) await dropPartial(paths);
+    const kept = keep
+      ? `; the ${written} bytes so far are kept in ${paths.data}: run the same command again to resume`
+      : '';
+    if (err instanceof ModelDownloadError) {
+      if (kept === '') throw err;
+      const message = err.message.replace(`; ${byHand}`, `${kept}, or ${byHand}`);
+      throw new ModelDownloadError(message, url, destination, { cause: err.cause });
+    }
+    throw fail(`the download failed (${causeText(err)})${kept}`, err);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
+    await release();
   }
 }

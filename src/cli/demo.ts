@@ -28,6 +28,8 @@ export interface DemoOptions {
   /** Force the tiny random model even when a real one is available. */
   tiny?: boolean;
   write?: (text: string) => void;
+  /** Stops the turn in progress; the generated model is removed all the same. */
+  signal?: AbortSignal;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
@@ -70,6 +72,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   }
   let model: ChatModel;
   try {
+    options.signal?.throwIfAborted();
     model = await createLocalModel({
       modelPath: modelPath!,
       threads: tiny ? 1 : Math.min(4, availableParallelism()),
@@ -100,7 +103,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     for (const name of policies) {
       write(`=== policy ${name}: ${PRESETS[name].description ?? ''}\n`);
       write(`Question: ${QUESTION}\n\n`);
-      const result = await runTurn({ ...base, policy: PRESETS[name] });
+      const result = await runTurn({
+        ...base,
+        policy: PRESETS[name],
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
       write(`${formatTrace(result)}\n\n`);
       const stage1 = result.trace.stages.find((s) => s.name !== 'stage2');
       const stage2 = result.trace.stages.find((s) => s.name === 'stage2');
@@ -139,7 +146,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runDemo().catch((err: unknown) => {
+  // Ctrl-c stops the turn and lets the demo remove its generated model (the default would kill it first).
+  // Every ctrl-c, not just the first: under `npm run demo`, tsx relays the terminal's signal once more.
+  const stop = new AbortController();
+  process.on('SIGINT', () => stop.abort(new Error('interrupted')));
+  runDemo({ signal: stop.signal }).catch((err: unknown) => {
+    if (stop.signal.aborted) {
+      process.stderr.write('demo interrupted\n');
+      process.exitCode = 130;
+      return;
+    }
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -68,7 +68,10 @@ export const modelsPullCommand = defineCommand({
   ${RECOMMENDED_MODEL.url}
 into the cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where
 'gtalign chat' and 'npm run demo' find it. The file is written to a temporary name and renamed
-when complete, so an interrupted download never leaves a broken model behind.`,
+when complete and checked to be a whole GGUF file, so an interrupted download never leaves a broken
+model behind. When the connection breaks (or the pull is killed), the bytes so far are kept beside it
+and the same command resumes from them (an HTTP range, when the server gave an ETag or a date that
+tells the file has not changed); --force starts over.`,
   notes: `Exit codes: 0 ok (or already there), 1 the download failed (the message gives the URL to fetch
 by hand), 2 bad usage.`,
   settings: [group('Options', MODELS_SETTINGS)] as const,
@@ -92,7 +95,7 @@ by hand), 2 bad usage.`,
         ctx.stdout,
         result.existed
           ? `${result.path} is already there (${mb(result.bytes)} MB); --force downloads it again\n`
-          : `saved ${result.path} (${mb(result.bytes)} MB)\n`,
+          : `saved ${result.path} (${mb(result.bytes)} MB${result.resumedAt === undefined ? '' : `, resuming a kept partial download at byte ${result.resumedAt}`})${result.replaced === undefined ? '' : `, replacing a file that was not a whole model (${result.replaced})`}\n`,
       );
       return 0;
     } catch (err) {

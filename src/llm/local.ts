@@ -24,6 +24,7 @@ import type {
   LlamaModel,
   Token,
 } from 'node-llama-cpp';
+import { ggufFileProblem } from './gguf-check.js';
 import {
   type ChatMessage,
   type ChatModel,
@@ -612,6 +613,15 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Chat
     if (error instanceof ChatModelError) throw error;
     throw fail(`model file not found: ${modelPath}`, error, 'refused');
   }
+  // llama.cpp's own errors for a short or damaged file say "Failed to load model" or worse.
+  let problem: string | undefined;
+  try {
+    problem = await ggufFileProblem(modelPath);
+  } catch (error) {
+    throw fail(`cannot read the model file ${modelPath}: ${errorText(error)}`, error, 'refused');
+  }
+  if (problem !== undefined)
+    throw fail(`${modelPath} is not a usable GGUF model: ${problem}`, undefined, 'refused');
   const lib = await importNodeLlamaCpp();
   let llama: Llama;
   try {

@@ -9,7 +9,7 @@ import { TurnError } from '../../src/assistant/errors.js';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { chatLoop } from '../../src/cli/chat.js';
 import { selectCell } from '../../src/game/select.js';
-import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
+import { encodeGguf, str, writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { runCli } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import {
@@ -258,7 +258,15 @@ describe('gtalign chat on the local backend', () => {
 
 // ---------- gtalign models pull ----------
 
-const GGUF_BYTES = Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(300_000, 7)]);
+/** A whole GGUF file of about 300 kB (one tensor), as the server of these tests sends it. */
+const ggufOf = (value: number): Buffer =>
+  Buffer.from(
+    encodeGguf({
+      metadata: [['general.architecture', str('llama')]],
+      tensors: [{ name: 'w', dims: [75_000], data: new Float32Array(75_000).fill(value) }],
+    }),
+  );
+const GGUF_BYTES = ggufOf(7);
 
 async function fileServer(
   handler: Parameters<typeof createServer>[1],
@@ -388,7 +396,7 @@ describe('gtalign models pull', () => {
         target,
       ]);
       expect(html.code).toBe(1);
-      expect(html.stderr).toContain('did not send a GGUF file');
+      expect(html.stderr).toContain('is not a GGUF file (it starts with "<htm", not "GGUF")');
       const missing = await runCliInProcess([
         'models',
         'pull',
@@ -410,13 +418,14 @@ describe('gtalign models pull', () => {
     await rm(target, { recursive: true, force: true });
     const { mkdir } = await import('node:fs/promises');
     await mkdir(target, { recursive: true });
-    await writeFile(join(target, 'model.gguf'), 'GGUF old');
+    const old = ggufOf(1);
+    await writeFile(join(target, 'model.gguf'), old);
     const files = await fileServer((_req, res) => res.writeHead(200).end(GGUF_BYTES));
     try {
       const pull = ['models', 'pull', '--url', `${files.url}/model.gguf`, '--dir', target];
       const kept = await runCliInProcess(pull);
       expect(kept.code).toBe(0);
-      expect(await readFile(join(target, 'model.gguf'), 'utf8')).toBe('GGUF old');
+      expect(await readFile(join(target, 'model.gguf'))).toEqual(old);
       const forced = await runCliInProcess([...pull, '--force']);
       expect(forced.code).toBe(0);
       expect(await readFile(join(target, 'model.gguf'))).toEqual(GGUF_BYTES);

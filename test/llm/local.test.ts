@@ -90,6 +90,20 @@ describe('createLocalModel', () => {
     expect(error).toBeInstanceOf(ChatModelError);
     expect((error as Error).message).toContain(notModel);
   });
+
+  it('says that a model file cut short (an interrupted download) is incomplete', async () => {
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const whole = await readFile(modelPath);
+    const cut = join(dir, 'cut.gguf');
+    for (const length of [24, 5000, whole.length - 1]) {
+      await writeFile(cut, whole.subarray(0, length));
+      const error = await createLocalModel({ modelPath: cut }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ChatModelError);
+      const message = (error as Error).message;
+      expect(message.startsWith(`${cut} is not a usable GGUF model: `), message).toBe(true);
+      expect(message).toContain('cut short');
+    }
+  });
 });
 
 describe('generation', () => {

@@ -26,7 +26,7 @@ export const MODELS_FORCE = setting({
   key: 'modelsPull.force',
   type: boolean(),
   default: false,
-  help: 'download again even when the file is there',
+  help: 'download again even when the file is there, and drop a kept partial download',
 });
 
 export const CONNECT_TIMEOUT = setting({
