@@ -26,6 +26,7 @@ import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import type { CommandContext } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
@@ -58,13 +59,15 @@ export type BackendChoice =
  */
 export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: number): BackendChoice {
   const v = loaded.values;
+  const backend = givenSetting(loaded, 'backend', 'backend.kind', true);
   if (v.backend === 'local') {
-    if (
-      givenAsFlag(loaded, 'base-url') ||
-      givenAsFlag(loaded, 'vendor') ||
-      givenAsFlag(loaded, 'keep-thinking')
-    ) {
-      throw new UsageError('--base-url, --vendor and --keep-thinking go with --backend openai');
+    const given = (['base-url', 'vendor', 'keep-thinking'] as const).filter((n) => givenAsFlag(loaded, n));
+    if (given.length > 0) {
+      const flags = given.map((n) => `--${n}`).join(', ');
+      throw settingConflict(
+        [backend],
+        (b) => `${flags} ${given.length === 1 ? 'goes' : 'go'} with --backend openai, not ${b}`,
+      );
     }
     const from = loaded.sources.model;
     return {
@@ -82,19 +85,21 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
   // The engine's own flags would be ignored by a server: name the one given.
   for (const name of ['context-size', 'threads', 'gpu'] as const) {
     if (givenAsFlag(loaded, name))
-      throw new UsageError(
-        `--${name} goes with --backend local (a server sets its own context, threads and GPU)`,
+      throw settingConflict(
+        [backend],
+        (b) =>
+          `--${name} goes with --backend local, not ${b} (a server sets its own context, threads and GPU)`,
       );
   }
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    const from = loaded.sources.backend;
+    const b = loaded.sources.backend;
     const what =
-      from.kind === 'env' || from.kind === 'file'
-        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', from)})`
+      b.kind === 'env' || b.kind === 'file'
+        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', b)})`
         : '--backend openai';
-    throw new UsageError(`${what} needs --model NAME (the served model)`);
+    throw settingConflict([backend], () => `${what} needs --model NAME (the served model)`);
   }
   return {
     kind: 'openai',

@@ -513,7 +513,7 @@ describe('bad values name their source', () => {
 
   it('a conflict names the setting where it was given: the variable or the settings file and key, not a flag', async () => {
     const env = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
-    expect(env.code).toBe(2);
+    expect(env.code).toBe(1);
     expect(env.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
     const judge = await cli(['reward', 'score', '--input', 'x'], {
       GTALIGN_JUDGE_URL: 'http://127.0.0.1:9/v1',

@@ -1,0 +1,69 @@
+/**
+ * Settings that conflict, or one that needs another, through the real CLI: typed as flags they are bad
+ * usage (exit 2, naming the flags); when one came from the environment or the settings file the user
+ * typed no such flag, so the message names the variable or the file and key, and the exit status is 1
+ * (a setting to fix), as the README's CLI reference says.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_SETTINGS } from '../../src/config/settings/index.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
+
+// Whatever the machine running the tests has set, no setting comes from its environment.
+const CLEAN: NodeJS.ProcessEnv = Object.fromEntries(
+  [...ALL_SETTINGS.flatMap((s) => s.env ?? []), 'GTALIGN_CONFIG'].map((name) => [name, '']),
+);
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCliInProcess(args, { env: { ...CLEAN, ...env } });
+
+// Nothing listens here: a conflict is found before any connection.
+const NOWHERE = 'http://127.0.0.1:9/v1';
+
+let dir: string;
+let files = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-conflicts-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A settings file with `content`; its path. */
+async function settings(content: unknown): Promise<string> {
+  const path = join(dir, `settings-${++files}.json`);
+  await writeFile(path, JSON.stringify(content));
+  return path;
+}
+
+describe('backend', () => {
+  it('the openai backend from the environment without a model: exit 1 naming the variable', async () => {
+    const r = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
+    expect(r.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
+    expect(r.code).toBe(1);
+    const flag = await cli(['chat', 'When?', '--backend', 'openai']);
+    expect(flag.stderr).toContain('gtalign chat: --backend openai needs --model NAME');
+    expect(flag.code).toBe(2);
+  });
+
+  it("a server's flag with the local backend of the settings file names the file's key", async () => {
+    const file = await settings({ backend: { kind: 'local' } });
+    const r = await cli(['chat', 'When?', '--config', file, '--base-url', NOWHERE]);
+    expect(r.stderr).toContain(
+      `gtalign chat: --base-url goes with --backend openai, not backend.kind "local" in ${file}`,
+    );
+    expect(r.code).toBe(1);
+    const flag = await cli(['chat', 'When?', '--vendor', 'vllm']);
+    expect(flag.stderr).toContain('gtalign chat: --vendor goes with --backend openai, not --backend local');
+    expect(flag.code).toBe(2);
+  });
+
+  it("the engine's flag with the openai backend from the environment names the variable", async () => {
+    const r = await cli(['chat', 'When?', '--model', 'm', '--threads', '4'], { GTALIGN_BACKEND: 'openai' });
+    expect(r.stderr).toContain(
+      'gtalign chat: --threads goes with --backend local, not $GTALIGN_BACKEND=openai',
+    );
+    expect(r.code).toBe(1);
+  });
+});
