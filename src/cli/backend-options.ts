@@ -13,7 +13,7 @@ import type { BACKEND } from '../config/settings/backend.js';
 import type { GENERATION } from '../config/settings/generation.js';
 import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/prompt.js';
 import type { STEERING } from '../config/settings/steering.js';
-import { settingAsGiven } from '../config/source.js';
+import { type Source, settingAsGiven } from '../config/source.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
 import type { ProbeRecord } from '../llm/detect.js';
@@ -26,7 +26,7 @@ import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import type { CommandContext } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { givenSetting, settingConflict } from './setting-conflict.js';
+import { type GivenSetting, givenSetting, settingConflict } from './setting-conflict.js';
 import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
@@ -51,6 +51,31 @@ export type BackendChoice =
       /** Do not switch thinking off when continuing (see `keepThinking` in src/llm/openai.ts). */
       keepThinking?: boolean;
     };
+
+/**
+ * The engine's own flags with a server, which would ignore them: an error naming the flag given and
+ * `server`, the setting that chose the server (the backend, or serve's upstream URL).
+ */
+export function checkEngineFlags(
+  loaded: Pick<LoadedOf<typeof BACKEND.settings>, 'sources'>,
+  server: GivenSetting,
+): void {
+  for (const name of ['context-size', 'threads', 'gpu'] as const) {
+    if (givenAsFlag(loaded, name))
+      throw settingConflict(
+        [server],
+        (s) =>
+          `--${name} goes with --backend local, not ${s} (a server sets its own context, threads and GPU)`,
+      );
+  }
+}
+
+/** The openai backend as a message names it: `--backend openai`, or `the openai backend ($GTALIGN_BACKEND)`. */
+export function openaiBackendAsGiven(source: Source): string {
+  return source.kind === 'env' || source.kind === 'file'
+    ? `the openai backend (${settingAsGiven('backend', 'backend.kind', source)})`
+    : '--backend openai';
+}
 
 /**
  * The backend the settings choose. `seed` goes to the local engine as its default seed. A server's URL or
@@ -82,23 +107,11 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
       ...(seed === undefined ? {} : { seed }),
     };
   }
-  // The engine's own flags would be ignored by a server: name the one given.
-  for (const name of ['context-size', 'threads', 'gpu'] as const) {
-    if (givenAsFlag(loaded, name))
-      throw settingConflict(
-        [backend],
-        (b) =>
-          `--${name} goes with --backend local, not ${b} (a server sets its own context, threads and GPU)`,
-      );
-  }
+  checkEngineFlags(loaded, backend);
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    const b = loaded.sources.backend;
-    const what =
-      b.kind === 'env' || b.kind === 'file'
-        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', b)})`
-        : '--backend openai';
+    const what = openaiBackendAsGiven(loaded.sources.backend);
     throw settingConflict([backend], () => `${what} needs --model NAME (the served model)`);
   }
   return {

@@ -67,3 +67,38 @@ describe('backend', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('serve', () => {
+  it("the engine's flag with the settings file's upstream names the file's key, before asking the upstream", async () => {
+    const file = await settings({ serve: { upstreamUrl: NOWHERE } });
+    const r = await cli(['serve', '--config', file, '--threads', '4']);
+    expect(r.stderr).toContain(
+      `gtalign serve: --threads goes with --backend local, not serve.upstreamUrl "${NOWHERE}" in ${file}`,
+    );
+    expect(r.code).toBe(1);
+    // As flags both: bad usage, found before the upstream is asked for its model.
+    const flag = await cli(['serve', '--upstream-url', NOWHERE, '--gpu']);
+    expect(flag.stderr).toContain(
+      `gtalign serve: --gpu goes with --backend local, not --upstream-url ${NOWHERE}`,
+    );
+    expect(flag.code).toBe(2);
+  });
+
+  it("--upstream-model with the local backend of the environment over the file's upstream names the variable", async () => {
+    const file = await settings({ serve: { upstreamUrl: NOWHERE } });
+    const r = await cli(['serve', '--config', file, '--upstream-model', 'm'], { GTALIGN_BACKEND: 'local' });
+    expect(r.stderr).toContain(
+      'gtalign serve: --upstream-model goes with --upstream-url, not $GTALIGN_BACKEND=local',
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it('the openai backend of the settings file without an upstream names the file and key', async () => {
+    const file = await settings({ backend: { kind: 'openai' } });
+    const r = await cli(['serve', '--config', file]);
+    expect(r.stderr).toContain(
+      `gtalign serve: the openai backend (backend.kind in ${file}) needs the upstream: --upstream-url URL`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
