@@ -102,3 +102,17 @@ describe('serve', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('studio', () => {
+  it("the settings file's second server without its model names the file's key", async () => {
+    const file = await settings({ studio: { compareBaseUrl: NOWHERE } });
+    const r = await cli(['studio', '--config', file]);
+    expect(r.stderr).toContain(
+      `gtalign studio: studio.compareBaseUrl "${NOWHERE}" in ${file} needs --compare-model NAME`,
+    );
+    expect(r.code).toBe(1);
+    const flag = await cli(['studio', '--compare-model', 'm']);
+    expect(flag.stderr).toContain('gtalign studio: --compare-model m needs --compare-base-url URL');
+    expect(flag.code).toBe(2);
+  });
+});
