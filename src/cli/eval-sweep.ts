@@ -126,9 +126,9 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     if (values.mode === 'raw' && givenAsFlag(loaded, 'mode'))
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
     const mode = 'assistant' as const;
-    checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
+    checkSimFlags(loaded, mode, choice);
     const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );

@@ -549,7 +549,7 @@ describe('bad values name their source', () => {
       '--judge',
       'offline',
     ]);
-    expect(raw.code).toBe(2);
+    expect(raw.code).toBe(1);
     expect(raw.stderr).toContain(`gtalign eval run: sim.turns in ${file} goes with --mode assistant`);
   });
 

@@ -116,3 +116,45 @@ describe('studio', () => {
     expect(flag.code).toBe(2);
   });
 });
+
+describe('eval conversations', () => {
+  const run = ['eval', 'run', '--data', 'x.jsonl', '--out', 'y', '--judge', 'offline'];
+
+  it("the settings file's --turns in raw mode names the file's key and the mode", async () => {
+    const file = await settings({ sim: { turns: 3 } });
+    const r = await cli([...run, '--config', file, '--mode', 'raw']);
+    expect(r.stderr).toContain(
+      `gtalign eval run: sim.turns in ${file} goes with --mode assistant, not --mode raw`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it("an assistant-turn flag with the settings file's raw mode names the file's key", async () => {
+    const file = await settings({ eval: { mode: 'raw' } });
+    const r = await cli([...run, '--config', file, '--policy', 'api']);
+    expect(r.stderr).toContain(
+      `gtalign eval run: --policy goes with --mode assistant, not eval.mode "raw" in ${file}`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it("the user's server settings against the settings file's user backend, before any data or model is read", async () => {
+    const local = await settings({ sim: { backend: 'local' } });
+    const r = await cli([...run, '--config', local, '--turns', '2', '--user-base-url', NOWHERE]);
+    expect(r.stderr).toContain(
+      `gtalign eval run: --user-base-url goes with --user-backend openai, not sim.backend "local" in ${local}`,
+    );
+    expect(r.code).toBe(1);
+    const flag = await cli([...run, '--turns', '2', '--user-base-url', NOWHERE]);
+    expect(flag.stderr).toContain(
+      "gtalign eval run: --user-base-url goes with --user-backend openai, not the assistant's --backend local (default)",
+    );
+    expect(flag.code).toBe(2);
+    const openai = await settings({ sim: { backend: 'openai' } });
+    const none = await cli([...run, '--config', openai, '--turns', '2']);
+    expect(none.stderr).toContain(
+      `gtalign eval run: sim.backend "openai" in ${openai} needs --user-base-url URL and --user-model NAME`,
+    );
+    expect(none.code).toBe(1);
+  });
+});
