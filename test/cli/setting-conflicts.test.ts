@@ -158,3 +158,28 @@ describe('eval conversations', () => {
     expect(none.code).toBe(1);
   });
 });
+
+describe('look-ahead', () => {
+  const score = ['reward', 'score', '--input', 'x.jsonl', '--judge', 'offline'];
+
+  it("the settings file's look-ahead without its policy server names the file's key", async () => {
+    const file = await settings({ lookahead: { turns: 2 } });
+    const r = await cli([...score, '--config', file]);
+    expect(r.stderr).toContain(
+      `gtalign reward score: lookahead.turns 2 in ${file} needs --policy-url URL and --policy-model NAME`,
+    );
+    expect(r.code).toBe(1);
+    const flag = await cli([...score, '--lookahead', '2', '--policy-url', NOWHERE]);
+    expect(flag.stderr).toContain('gtalign reward score: --lookahead 2 needs --policy-model NAME');
+    expect(flag.code).toBe(2);
+  });
+
+  it("a look-ahead flag with the settings file's look-ahead of 0 names the file's key", async () => {
+    const file = await settings({ lookahead: { turns: 0 } });
+    const r = await cli([...score, '--config', file, '--persona', 'terse']);
+    expect(r.stderr).toContain(
+      `gtalign reward score: --persona goes with --lookahead K (K ≥ 1), not lookahead.turns 0 in ${file}`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
