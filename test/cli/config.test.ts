@@ -518,7 +518,7 @@ describe('bad values name their source', () => {
     const judge = await cli(['reward', 'score', '--input', 'x'], {
       GTALIGN_JUDGE_URL: 'http://127.0.0.1:9/v1',
     });
-    expect(judge.code).toBe(2);
+    expect(judge.code).toBe(1);
     expect(judge.stderr).toContain('the judge URL ($GTALIGN_JUDGE_URL) needs --judge-model');
     const local = await cli(['reward', 'score', '--input', 'x'], { GTALIGN_JUDGE_BACKEND: 'local' });
     expect(local.stderr).toContain('the local judge ($GTALIGN_JUDGE_BACKEND) needs --judge-model FILE.gguf');

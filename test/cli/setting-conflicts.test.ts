@@ -183,3 +183,36 @@ describe('look-ahead', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('judge', () => {
+  const score = ['reward', 'score', '--input', 'x.jsonl'];
+
+  it('a judge URL from the environment without a model names the variable', async () => {
+    const r = await cli(score, { GTALIGN_JUDGE_URL: NOWHERE });
+    expect(r.stderr).toContain(
+      'gtalign reward score: the judge URL ($GTALIGN_JUDGE_URL) needs --judge-model',
+    );
+    expect(r.code).toBe(1);
+    const flag = await cli([...score, '--judge-url', NOWHERE]);
+    expect(flag.stderr).toContain('gtalign reward score: --judge-url needs --judge-model');
+    expect(flag.code).toBe(2);
+  });
+
+  it("a live judge's flag with the settings file's offline judge names the file's key", async () => {
+    const file = await settings({ judge: { mode: 'offline' } });
+    const r = await cli([...score, '--config', file, '--judge-model', 'm']);
+    expect(r.stderr).toContain(
+      `gtalign reward score: the offline judge (judge.mode in ${file}) calls no judge, so --judge-model would be ignored`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it('a judge URL flag with the local judge of the environment names the variable', async () => {
+    const args = [...score, '--judge-model', join(dir, 'judge.gguf'), '--judge-url', NOWHERE];
+    const r = await cli(args, { GTALIGN_JUDGE_BACKEND: 'local' });
+    expect(r.stderr).toContain(
+      'gtalign reward score: the local judge ($GTALIGN_JUDGE_BACKEND) takes no --judge-url',
+    );
+    expect(r.code).toBe(1);
+  });
+});
