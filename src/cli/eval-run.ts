@@ -25,7 +25,7 @@ import {
 } from './eval-common.js';
 import { checkSimFlags, runConversations } from './eval-conversation.js';
 import { writeOut } from './io.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const LABEL = 'gtalign eval run';
@@ -113,7 +113,7 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     checkSimFlags(loaded, mode, choice);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+    const judge = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'judge-concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );
 

@@ -41,7 +41,7 @@ import {
 } from './eval-common.js';
 import { checkSimFlags, evaluateConversationRun, type SimSetup, simSetup } from './eval-conversation.js';
 import { writeOut } from './io.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 
 const LABEL = 'gtalign eval sweep';
 
@@ -129,7 +129,7 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
     checkSimFlags(loaded, mode, choice);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+    const judge = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'judge-concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );
     const specs = values['policy-param'] ?? [];

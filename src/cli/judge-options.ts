@@ -7,7 +7,7 @@ import { ConfigError } from '../config/errors.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
-import { describeSource, rank } from '../config/source.js';
+import { describeSource, rank, type Source } from '../config/source.js';
 
 import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
@@ -72,8 +72,9 @@ const LIVE_JUDGE_FLAGS = [
   'cache-dir',
 ] as const;
 
-function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>): void {
+function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>, concurrency: JudgeConcurrency): void {
   const given = LIVE_JUDGE_FLAGS.filter((name) => givenAsFlag(loaded, name)).map((name) => `--${name}`);
+  if (concurrency.flag !== undefined) given.push(concurrency.flag);
   if (given.length === 0) return;
   const mode = givenSetting(loaded, 'judge', 'judge.mode');
   throw settingConflict(
@@ -84,12 +85,30 @@ function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>): void {
 }
 
 /**
+ * The judge's HTTP calls in flight, and `flag` (`--concurrency`) when the user typed it and nothing but
+ * the judge reads it: with the offline judge it is refused as the other live-judge flags are.
+ */
+export interface JudgeConcurrency {
+  value: number;
+  flag?: string;
+}
+
+/** The judge concurrency of a command whose setting `name` only the judge reads. */
+export function judgeConcurrencyOf<V>(
+  loaded: { values: V; sources: { readonly [K in keyof V]: Source } },
+  name: keyof V & string,
+): JudgeConcurrency {
+  const value = loaded.values[name] as number;
+  return loaded.sources[name].kind === 'flag' ? { value, flag: `--${name}` } : { value };
+}
+
+/**
  * The judge the settings describe. `concurrency` is the judge's HTTP calls in flight (each command
  * names that setting its own way). One of `--judge offline` or `--judge-url` must be given.
  */
 export async function judgeSetup(
   loaded: LoadedOf<typeof JUDGE_SETTINGS>,
-  concurrency: number,
+  concurrency: JudgeConcurrency,
   env: Env,
   /** Told when the local judge's model has random weights (its verdicts mean nothing). */
   warn: (message: string) => void = () => {},
@@ -99,7 +118,7 @@ export async function judgeSetup(
   const mathCheck = !v['no-math-check'];
   const nothing = async () => {};
   if (offline(loaded)) {
-    refuseLiveJudgeFlags(loaded);
+    refuseLiveJudgeFlags(loaded, concurrency);
     return { judge: undefined, close: nothing, description: { kind: 'offline' }, onJudgeError, mathCheck };
   }
   if (v['judge-backend'] === 'local') {
@@ -166,7 +185,7 @@ export async function judgeSetup(
     vendor,
     apiKeyEnv: v['judge-key-env'],
     env,
-    concurrency,
+    concurrency: concurrency.value,
     timeoutMs: v['judge-timeout'],
     retry: { attempts: v['judge-retries'], baseDelayMs: v['judge-backoff'] },
     cacheDir: v['no-cache'] ? undefined : v['cache-dir'],

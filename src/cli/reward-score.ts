@@ -15,7 +15,7 @@ import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
 import { defineCommand, type InputStream, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
 
 const SETTINGS = [
@@ -156,7 +156,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     if (values.input === undefined) throw new UsageError('--input is required');
     checkLookaheadFlags(loaded);
     const input = values.input;
-    const setup = await judgeSetup(loaded, values.concurrency, ctx.env, (m) =>
+    const setup = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`gtalign reward score: ${m}\n`),
     );
     const { judge, onJudgeError } = setup;

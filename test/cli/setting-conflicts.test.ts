@@ -215,4 +215,21 @@ describe('judge', () => {
     );
     expect(r.code).toBe(1);
   });
+
+  it("--concurrency (the judge's calls in flight) with the offline judge is refused, not ignored", async () => {
+    const r = await cli([...score, '--judge', 'offline', '--concurrency', '4']);
+    expect(r.stderr).toContain(
+      'gtalign reward score: --judge offline calls no judge, so --concurrency would be ignored',
+    );
+    expect(r.code).toBe(2);
+    const run = ['eval', 'run', '--data', 'x.jsonl', '--out', 'y', '--judge', 'offline'];
+    const evalRun = await cli([...run, '--judge-concurrency', '4']);
+    expect(evalRun.stderr).toContain(
+      'gtalign eval run: --judge offline calls no judge, so --judge-concurrency would be ignored',
+    );
+    expect(evalRun.code).toBe(2);
+    // From the environment it is a live judge's setting for other runs: left aside.
+    const env = await cli([...score, '--judge', 'offline'], { GTALIGN_JUDGE_CONCURRENCY: '4' });
+    expect(env.stderr).not.toContain('would be ignored');
+  });
 });
