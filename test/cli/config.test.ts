@@ -523,7 +523,7 @@ describe('bad values name their source', () => {
     const local = await cli(['reward', 'score', '--input', 'x'], { GTALIGN_JUDGE_BACKEND: 'local' });
     expect(local.stderr).toContain('the local judge ($GTALIGN_JUDGE_BACKEND) needs --judge-model FILE.gguf');
     const open = await cli(['reward', 'serve', '--judge', 'offline'], { GTALIGN_HOST: '0.0.0.0' });
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(1);
     expect(open.stderr).toContain('gtalign reward serve: host 0.0.0.0 (from $GTALIGN_HOST) is reachable');
     const keys = await settings({ server: { apiKeyEnv: 'NO_SUCH_KEYS' } });
     const noKeys = await cli(['reward', 'serve', '--judge', 'offline', '--config', keys]);

@@ -233,3 +233,25 @@ describe('judge', () => {
     expect(env.stderr).not.toContain('would be ignored');
   });
 });
+
+describe('servers', () => {
+  const serve = ['reward', 'serve', '--judge', 'offline'];
+
+  it('an open interface from the environment without keys names the variable', async () => {
+    const r = await cli(serve, { GTALIGN_HOST: '0.0.0.0' });
+    expect(r.stderr).toContain('gtalign reward serve: host 0.0.0.0 (from $GTALIGN_HOST) is reachable');
+    expect(r.code).toBe(1);
+    const flag = await cli([...serve, '--host', '0.0.0.0']);
+    expect(flag.stderr).toContain('gtalign reward serve: --host 0.0.0.0 is reachable');
+    expect(flag.code).toBe(2);
+  });
+
+  it("the settings file's key variable, unset, names the file's key", async () => {
+    const file = await settings({ server: { apiKeyEnv: 'NO_SUCH_KEYS' } });
+    const r = await cli([...serve, '--config', file]);
+    expect(r.stderr).toContain(
+      `gtalign reward serve: api-key-env NO_SUCH_KEYS (from server.apiKeyEnv in ${file}): the variable is unset`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
