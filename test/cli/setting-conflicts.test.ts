@@ -255,3 +255,13 @@ describe('servers', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('mcp', () => {
+  it('--port with the stdio transport of the environment names the variable', async () => {
+    const r = await cli(['mcp', '--port', '9999'], { GTALIGN_MCP_TRANSPORT: 'stdio' });
+    expect(r.stderr).toContain(
+      'gtalign mcp: --port goes with --transport http, not $GTALIGN_MCP_TRANSPORT=stdio',
+    );
+    expect(r.code).toBe(1);
+  });
+});
