@@ -247,14 +247,15 @@ function promptChoice(
   }
   const from = v['prompt-from'] === '' ? undefined : v['prompt-from'];
   const prompt = named ?? (from !== undefined ? 'trained' : command === 'chat' ? 'gtalign' : 'row');
+  const profile = givenSetting(loaded, 'prompt', 'prompt.profile', true);
   if (prompt === 'trained') {
     if (from === undefined) {
-      throw new UsageError('--prompt trained needs --prompt-from FILE (a data file or a template)');
+      throw settingConflict([profile], (p) => `${p} needs --prompt-from FILE (a data file or a template)`);
     }
     return { prompt, promptFrom: from };
   }
   if (from !== undefined && givenAsFlag(loaded, 'prompt-from')) {
-    throw new UsageError(`--prompt-from goes with --prompt trained, not --prompt ${prompt}`);
+    throw settingConflict([profile], (p) => `--prompt-from goes with --prompt trained, not ${p}`);
   }
   return { prompt };
 }

@@ -265,3 +265,20 @@ describe('mcp', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('prompt', () => {
+  it('the trained prompt of the environment without its source names the variable', async () => {
+    const r = await cli(['chat', 'When?'], { GTALIGN_PROMPT: 'trained' });
+    expect(r.stderr).toContain('gtalign chat: $GTALIGN_PROMPT=trained needs --prompt-from FILE');
+    expect(r.code).toBe(1);
+  });
+
+  it("--prompt-from with the settings file's prompt names the file's key", async () => {
+    const file = await settings({ prompt: { profile: 'gtalign' } });
+    const r = await cli(['chat', 'When?', '--config', file, '--prompt-from', join(dir, 'x.parquet')]);
+    expect(r.stderr).toContain(
+      `gtalign chat: --prompt-from goes with --prompt trained, not prompt.profile "gtalign" in ${file}`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
