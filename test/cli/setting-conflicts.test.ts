@@ -282,3 +282,34 @@ describe('prompt', () => {
     expect(r.code).toBe(1);
   });
 });
+
+describe('data export', () => {
+  it("--label with the settings file's format names the file's key", async () => {
+    const file = await settings({ dataExport: { format: 'verl' } });
+    const r = await cli([
+      'data',
+      'export',
+      '--config',
+      file,
+      '--label',
+      'json',
+      '--out',
+      join(dir, 'y.jsonl'),
+      'x',
+    ]);
+    expect(r.stderr).toContain(
+      `gtalign data export: --label applies to --format openrlhf only, not dataExport.format "verl" in ${file}`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it("a JSONL format with the settings file's parquet name names the file's key", async () => {
+    const file = await settings({ dataExport: { out: 'train.parquet' } });
+    const r = await cli(['data', 'export', '--config', file, '--format', 'areal', 'x']);
+    const out = join(dir, 'train.parquet');
+    expect(r.stderr).toContain(
+      `gtalign data export: --format areal writes JSONL, not parquet: give an --out path ending in .jsonl (not dataExport.out "${out}" in ${file})`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
