@@ -17,6 +17,7 @@ import { defineCommand, type InputStream, type OutputStream } from './command.js
 import { InputError, UsageError } from './errors.js';
 import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
+import { type GivenSetting, givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [
   group('Options', [...REWARD_SCORE_SETTINGS, asFlag(JUDGE_CONCURRENCY, 'concurrency')]),
@@ -104,12 +105,19 @@ async function openOutput(path: string): Promise<Output> {
   return new Output(stream, path, true);
 }
 
-/** Refuses an output that is the input itself: opening it for writing would empty it before it is read. */
-async function checkOutputPath(input: string, output: string): Promise<void> {
-  if (input === '-') return;
-  const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);
-  if (resolve(input) === resolve(output) || (a && b && a.dev === b.dev && a.ino === b.ino))
-    throw new UsageError(`--output ${output} is the input file; write to another file`);
+/**
+ * Refuses an output that is the input itself: opening it for writing would empty it before it is read.
+ * Each is named where it was given (a flag, or the settings file's key).
+ */
+async function checkOutputPath(input: GivenSetting, output: GivenSetting): Promise<void> {
+  const [i, o] = [String(input.value), String(output.value)];
+  if (i === '-') return;
+  const [a, b] = await Promise.all([stat(i).catch(() => undefined), stat(o).catch(() => undefined)]);
+  if (resolve(i) === resolve(o) || (a && b && a.dev === b.dev && a.ino === b.ino))
+    throw settingConflict(
+      [output, input],
+      (out, inp) => `${out} is the input file (${inp}); write to another file`,
+    );
 }
 
 function summary(stats: BatchStats, judge: Judge | undefined, seconds: number): string {
@@ -162,7 +170,11 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 
-    if (values.output !== undefined) await checkOutputPath(input, values.output);
+    if (values.output !== undefined)
+      await checkOutputPath(
+        givenSetting(loaded, 'input', 'rewardScore.input', true),
+        givenSetting(loaded, 'output', 'rewardScore.output', true),
+      );
     // With `2>&1 | head -1` stderr is the closed pipe too: its notes are then lost, not a crash.
     ctx.stderr.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;

@@ -4,7 +4,7 @@
  * typed no such flag, so the message names the variable or the file and key, and the exit status is 1
  * (a setting to fix), as the README's CLI reference says.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,5 +311,19 @@ describe('data export', () => {
       `gtalign data export: --format areal writes JSONL, not parquet: give an --out path ending in .jsonl (not dataExport.out "${out}" in ${file})`,
     );
     expect(r.code).toBe(1);
+  });
+});
+
+describe('reward score', () => {
+  it("the settings file's output that is the input names the file's key, and the input is left whole", async () => {
+    const input = join(dir, 'in.jsonl');
+    await writeFile(input, '{"kept": true}\n');
+    const file = await settings({ rewardScore: { output: 'in.jsonl' } });
+    const r = await cli(['reward', 'score', '--config', file, '--input', input, '--judge', 'offline']);
+    expect(r.stderr).toContain(
+      `gtalign reward score: rewardScore.output "${input}" in ${file} is the input file (--input ${input})`,
+    );
+    expect(r.code).toBe(1);
+    expect(await readFile(input, 'utf8')).toBe('{"kept": true}\n');
   });
 });
