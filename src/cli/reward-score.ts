@@ -16,7 +16,7 @@ import { scoreJsonlStream } from '../reward/stream.js';
 import { defineCommand, type InputStream, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
-import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
+import { checkLookaheadFlags, type LookaheadSetup, lookaheadSetup } from './lookahead-options.js';
 import { type GivenSetting, givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [
@@ -179,8 +179,6 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     ctx.stderr.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
-    const out =
-      values.output === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(values.output);
     const stats = newBatchStats();
     const batch = {
       judge,
@@ -189,7 +187,23 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       clipVerdicts: values['clip-verdicts'],
       onJudgeError,
     };
-    const lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
+    // The input and the look-ahead before the output: opening the output empties an existing file, which
+    // a missing input or a bad persona file must not cost.
+    const source = await openInput(input, ctx.stdin);
+    let lookahead: LookaheadSetup | undefined;
+    let out: Output;
+    try {
+      lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
+      out =
+        values.output === undefined
+          ? new Output(ctx.stdout, 'stdout', false)
+          : await openOutput(values.output);
+    } catch (err) {
+      if (source instanceof FileBytes) await source.close();
+      await lookahead?.close();
+      await setup.close();
+      throw err;
+    }
     const started = performance.now();
     let exitCode = 0;
     let buffer = '';
@@ -203,11 +217,11 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     try {
       // One pipeline for both paths: offline lines go to the worker pool, judged ones trickle in one by one.
       const { workers } = values;
-      const source = (await openInput(input, ctx.stdin)) as AsyncIterable<Uint8Array>;
       const name = input === '-' ? '<stdin>' : input;
+      const bytes = source as AsyncIterable<Uint8Array>;
       const chunks = lookahead
-        ? lookahead.scorer.stream(source, name)
-        : scoreJsonlStream(source, {
+        ? lookahead.scorer.stream(bytes, name)
+        : scoreJsonlStream(bytes, {
             judge,
             concurrency: values.concurrency * 2,
             config,
