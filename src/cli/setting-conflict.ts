@@ -1,5 +1,6 @@
 /**
- * Settings that cannot go together, or one that needs another, reported by where each came from: all
+ * Settings that cannot go together, one that needs another, or values that do not fit together (a sweep's
+ * ranges, a game's strategies), reported by where each came from: all
  * typed as flags, it is bad usage (exit 2, `--base-url goes with --backend openai`); when one came from
  * the environment or the settings file, the user typed no such flag, so the message names the variable
  * or the file and key, and it is a setting to fix (exit 1).

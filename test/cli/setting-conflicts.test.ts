@@ -327,3 +327,16 @@ describe('reward score', () => {
     expect(await readFile(input, 'utf8')).toBe('{"kept": true}\n');
   });
 });
+
+describe('game analyze', () => {
+  it("the settings file's strategies that do not fit together name the file's key", async () => {
+    const file = await settings({ game: { rows: 'A,A' } });
+    const matrix = '{"DQ_DA": {"LLM": 1, "user": 1}}';
+    const r = await runCliInProcess(['game', 'analyze', '--config', file], { stdin: matrix, env: CLEAN });
+    expect(r.stderr).toContain(`gtalign game analyze: game.rows in ${file}: duplicate user strategy "A"`);
+    expect(r.code).toBe(1);
+    const flag = await runCliInProcess(['game', 'analyze', '--rows', 'A,A'], { stdin: matrix, env: CLEAN });
+    expect(flag.stderr).toContain('gtalign game analyze: --rows/--columns: duplicate user strategy "A"');
+    expect(flag.code).toBe(2);
+  });
+});
