@@ -42,6 +42,7 @@ import {
 import { checkSimFlags, evaluateConversationRun, type SimSetup, simSetup } from './eval-conversation.js';
 import { writeOut } from './io.js';
 import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const LABEL = 'gtalign eval sweep';
 
@@ -138,7 +139,12 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     try {
       ranges = specs.map(parseParamRange);
     } catch (err) {
-      if (err instanceof SweepError) throw new UsageError(err.message);
+      if (err instanceof SweepError) {
+        // Ranges from the settings file are named by its key, not by a flag the user did not type.
+        throw settingConflict([givenSetting(loaded, 'policy-param', 'evalSweep.policyParam')], (p) =>
+          p === '--policy-param' ? err.message : `${p}: ${err.message.replace(/^--policy-param /, '')}`,
+        );
+      }
       throw err;
     }
 

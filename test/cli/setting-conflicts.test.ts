@@ -340,3 +340,25 @@ describe('game analyze', () => {
     expect(flag.code).toBe(2);
   });
 });
+
+describe('eval sweep', () => {
+  it("the settings file's sweep range that cannot be read names the file's key", async () => {
+    const file = await settings({ evalSweep: { policyParam: ['bogus'] } });
+    const r = await cli([
+      'eval',
+      'sweep',
+      '--config',
+      file,
+      '--data',
+      'x',
+      '--out',
+      'y',
+      '--judge',
+      'offline',
+    ]);
+    expect(r.stderr).toContain(
+      `gtalign eval sweep: evalSweep.policyParam in ${file}: "bogus": expected NAME=FROM:TO:STEPS`,
+    );
+    expect(r.code).toBe(1);
+  });
+});
