@@ -13,7 +13,7 @@ import type { BACKEND } from '../config/settings/backend.js';
 import type { GENERATION } from '../config/settings/generation.js';
 import type { PROMPT_SETTINGS, PromptProfileSetting } from '../config/settings/prompt.js';
 import type { STEERING } from '../config/settings/steering.js';
-import { settingAsGiven } from '../config/source.js';
+import { type Source, settingAsGiven } from '../config/source.js';
 import type { SelectionRuleName } from '../game/select.js';
 import { DEFAULT_SPEC, type GameSpec } from '../game/spec.js';
 import type { ProbeRecord } from '../llm/detect.js';
@@ -26,6 +26,7 @@ import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import type { CommandContext } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { type GivenSetting, givenSetting, settingConflict } from './setting-conflict.js';
 import { detectVendorForRun } from './vendor-detection.js';
 
 /** A validated backend choice (no I/O done yet). */
@@ -52,19 +53,46 @@ export type BackendChoice =
     };
 
 /**
+ * The engine's own flags with a server, which would ignore them: an error naming the flag given and
+ * `server`, the setting that chose the server (the backend, or serve's upstream URL).
+ */
+export function checkEngineFlags(
+  loaded: Pick<LoadedOf<typeof BACKEND.settings>, 'sources'>,
+  server: GivenSetting,
+): void {
+  for (const name of ['context-size', 'threads', 'gpu'] as const) {
+    if (givenAsFlag(loaded, name))
+      throw settingConflict(
+        [server],
+        (s) =>
+          `--${name} goes with --backend local, not ${s} (a server sets its own context, threads and GPU)`,
+      );
+  }
+}
+
+/** The openai backend as a message names it: `--backend openai`, or `the openai backend ($GTALIGN_BACKEND)`. */
+export function openaiBackendAsGiven(source: Source): string {
+  return source.kind === 'env' || source.kind === 'file'
+    ? `the openai backend (${settingAsGiven('backend', 'backend.kind', source)})`
+    : '--backend openai';
+}
+
+/**
  * The backend the settings choose. `seed` goes to the local engine as its default seed. A server's URL or
  * kind given as a flag with the local backend is a mistake; from a settings file or the environment it is
  * a default for when the server is used, and is left aside.
  */
 export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: number): BackendChoice {
   const v = loaded.values;
+  const backend = givenSetting(loaded, 'backend', 'backend.kind', true);
   if (v.backend === 'local') {
-    if (
-      givenAsFlag(loaded, 'base-url') ||
-      givenAsFlag(loaded, 'vendor') ||
-      givenAsFlag(loaded, 'keep-thinking')
-    ) {
-      throw new UsageError('--base-url, --vendor and --keep-thinking go with --backend openai');
+    const given = (['base-url', 'vendor', 'keep-thinking'] as const).filter((n) => givenAsFlag(loaded, n));
+    if (given.length > 0) {
+      const flags = given.map((n) => `--${n}`).join(', ');
+      throw settingConflict(
+        [backend],
+        (b) => `${flags} ${given.length === 1 ? 'goes' : 'go'} with --backend openai, not ${b}`,
+      );
     }
     const from = loaded.sources.model;
     return {
@@ -79,22 +107,12 @@ export function backendChoice(loaded: LoadedOf<typeof BACKEND.settings>, seed?: 
       ...(seed === undefined ? {} : { seed }),
     };
   }
-  // The engine's own flags would be ignored by a server: name the one given.
-  for (const name of ['context-size', 'threads', 'gpu'] as const) {
-    if (givenAsFlag(loaded, name))
-      throw new UsageError(
-        `--${name} goes with --backend local (a server sets its own context, threads and GPU)`,
-      );
-  }
+  checkEngineFlags(loaded, backend);
   // $GTALIGN_MODEL names the local GGUF file; a server needs its own model name.
   const model = loaded.sources.model.kind === 'env' ? undefined : v.model;
   if (model === undefined || model === '') {
-    const from = loaded.sources.backend;
-    const what =
-      from.kind === 'env' || from.kind === 'file'
-        ? `the openai backend (${settingAsGiven('backend', 'backend.kind', from)})`
-        : '--backend openai';
-    throw new UsageError(`${what} needs --model NAME (the served model)`);
+    const what = openaiBackendAsGiven(loaded.sources.backend);
+    throw settingConflict([backend], () => `${what} needs --model NAME (the served model)`);
   }
   return {
     kind: 'openai',
@@ -229,14 +247,15 @@ function promptChoice(
   }
   const from = v['prompt-from'] === '' ? undefined : v['prompt-from'];
   const prompt = named ?? (from !== undefined ? 'trained' : command === 'chat' ? 'gtalign' : 'row');
+  const profile = givenSetting(loaded, 'prompt', 'prompt.profile', true);
   if (prompt === 'trained') {
     if (from === undefined) {
-      throw new UsageError('--prompt trained needs --prompt-from FILE (a data file or a template)');
+      throw settingConflict([profile], (p) => `${p} needs --prompt-from FILE (a data file or a template)`);
     }
     return { prompt, promptFrom: from };
   }
   if (from !== undefined && givenAsFlag(loaded, 'prompt-from')) {
-    throw new UsageError(`--prompt-from goes with --prompt trained, not --prompt ${prompt}`);
+    throw settingConflict([profile], (p) => `--prompt-from goes with --prompt trained, not ${p}`);
   }
   return { prompt };
 }

@@ -6,6 +6,7 @@ import { iterateRows } from '../data/load.js';
 import type { DatasetRow } from '../data/row.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [group('Options', [FORMAT, EXPORT_OUT, EXPORT_LIMIT, EXPORT_DATA_SOURCE, LABEL])] as const;
 
@@ -62,11 +63,16 @@ Formats:
     if (out === undefined || out === '') throw new UsageError('--out is required');
     if (positionals.length === 0) throw new UsageError('give at least one data file, directory or glob');
     // A label mode from a settings file serves the openrlhf exports and is left aside by the others.
+    const formatGiven = givenSetting(loaded, 'format', 'dataExport.format', true);
     if (loaded.sources.label.kind === 'flag' && format !== 'openrlhf') {
-      throw new UsageError('--label applies to --format openrlhf only');
+      throw settingConflict([formatGiven], (f) => `--label applies to --format openrlhf only, not ${f}`);
     }
-    const outProblem = outPathProblem(format, out);
-    if (outProblem !== undefined) throw new UsageError(outProblem);
+    if (outPathProblem(format, out) !== undefined) {
+      throw settingConflict(
+        [formatGiven, givenSetting(loaded, 'out', 'dataExport.out', true)],
+        (f, o) => `${f} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${o})`,
+      );
+    }
     const label = values.label;
     const dataSources = values['data-source'] ?? [];
     const counts = new Map<string, number>();

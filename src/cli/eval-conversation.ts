@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Env } from '../config/env.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
+import type { BACKEND_KIND } from '../config/settings/backend.js';
+import type { MODE } from '../config/settings/eval.js';
 import { SIM } from '../config/settings/sim.js';
-import { settingAsGiven } from '../config/source.js';
 import type { DatasetRow } from '../data/row.js';
 import { conversationTable } from '../eval/conversation-metrics.js';
 import {
@@ -45,22 +46,55 @@ import {
 } from './eval-common.js';
 import { writeOut } from './io.js';
 import type { JudgeSetup } from './judge-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 type SimLoaded = LoadedOf<typeof SIM.settings>;
 
+/** What the sim checks read: the sim settings, and the backend and mode settings they may conflict with. */
+type SimCheckLoaded = LoadedOf<[...typeof SIM.settings, typeof BACKEND_KIND, typeof MODE]>;
+
 const SIM_FLAGS = SIM.settings.map((s) => s.name).filter((n) => n !== 'turns');
 
-/** Sim flags without --turns, or --turns in raw mode: a usage error. */
-export function checkSimFlags(loaded: SimLoaded, mode: Mode): void {
-  if (loaded.values.turns === undefined) {
+/**
+ * Sim flags without --turns, --turns in raw mode, a user server's URL with a local user model, or a user
+ * server without its URL or model: an error naming each setting where it was given, before any model
+ * loads. `choice` is the assistant's backend, which the user's model defaults to.
+ */
+export function checkSimFlags(loaded: SimCheckLoaded, mode: Mode, choice: BackendChoice): void {
+  const v = loaded.values;
+  if (v.turns === undefined) {
     const given = SIM_FLAGS.filter((n) => givenAsFlag(loaded, n as keyof SimLoaded['values']));
     if (given.length > 0) throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} go with --turns N`);
     return;
   }
   if (mode === 'raw') {
-    const turns = settingAsGiven('turns', 'sim.turns', loaded.sources.turns);
-    throw new UsageError(`${turns} goes with --mode assistant (a GTAlign turn per assistant turn)`);
+    throw settingConflict(
+      [givenSetting(loaded, 'turns', 'sim.turns'), givenSetting(loaded, 'mode', 'eval.mode', true)],
+      (turns, m) => `${turns} goes with --mode assistant, not ${m} (a GTAlign turn per assistant turn)`,
+    );
   }
+  // The user's model is the assistant's kind unless --user-backend says otherwise.
+  const own = v['user-backend'] !== undefined;
+  const kind = givenSetting(
+    loaded,
+    own ? 'user-backend' : 'backend',
+    own ? 'sim.backend' : 'backend.kind',
+    true,
+  );
+  const named = (k: string) => (own ? k : `the assistant's ${k}`);
+  if ((v['user-backend'] ?? choice.kind) === 'local') {
+    if (v['user-base-url'] !== undefined && givenAsFlag(loaded, 'user-base-url'))
+      throw settingConflict(
+        [kind],
+        (k) => `--user-base-url goes with --user-backend openai, not ${named(k)}`,
+      );
+    return;
+  }
+  const missing = [
+    v['user-base-url'] === undefined && choice.kind !== 'openai' ? '--user-base-url URL' : undefined,
+    v['user-model'] === undefined && choice.kind !== 'openai' ? '--user-model NAME' : undefined,
+  ].filter((m) => m !== undefined);
+  if (missing.length > 0) throw settingConflict([kind], (k) => `${named(k)} needs ${missing.join(' and ')}`);
 }
 
 /** One conversation evaluation: where it goes and what it runs (a sweep point, or the run of `eval run`). */
@@ -122,9 +156,6 @@ async function userBackend(
   const assistant = input.backend.description;
   const kind = v['user-backend'] ?? assistant.kind;
   if (kind === 'local') {
-    if (v['user-base-url'] !== undefined && givenAsFlag(input.loaded, 'user-base-url')) {
-      throw new UsageError('--user-base-url goes with --user-backend openai');
-    }
     const path = v['user-model'] ?? (assistant.kind === 'local' ? assistant.model : undefined);
     if (assistant.kind === 'local' && (path === undefined || resolve(path) === resolve(assistant.model))) {
       return {
@@ -145,7 +176,8 @@ async function userBackend(
   const baseUrl = v['user-base-url'] ?? assistant.baseUrl;
   const name = v['user-model'] ?? (assistant.kind === 'openai' ? assistant.model : undefined);
   if (baseUrl === undefined || name === undefined) {
-    throw new UsageError('--user-backend openai needs --user-base-url URL and --user-model NAME');
+    // checkSimFlags refused this before any model loaded.
+    throw new Error('the user server needs a URL and a model name');
   }
   if (v['user-backend'] === undefined && v['user-model'] === undefined && v['user-base-url'] === undefined) {
     return { model: input.backend.model, owned: false, description: { kind, model: name, shared: true } };

@@ -11,7 +11,6 @@ import { STEERING } from '../config/settings/steering.js';
 import type { ChatModel } from '../llm/types.js';
 import { backendChoice, loadSteering, turnFlags } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { UsageError } from './errors.js';
 import {
   closeModelAndJudge,
   interruptible,
@@ -26,7 +25,8 @@ import {
 } from './eval-common.js';
 import { checkSimFlags, runConversations } from './eval-conversation.js';
 import { writeOut } from './io.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const LABEL = 'gtalign eval run';
 
@@ -103,13 +103,17 @@ or a problem with a file or the backend, 2 bad usage, 130 interrupted (--resume 
     if (mode === 'raw') {
       const unused = ASSISTANT_ONLY.filter((name) => givenAsFlag(loaded, name));
       if (unused.length > 0) {
-        throw new UsageError(`${unused.map((f) => `--${f}`).join(', ')} go with --mode assistant, not raw`);
+        const list = unused.map((f) => `--${f}`).join(', ');
+        throw settingConflict(
+          [givenSetting(loaded, 'mode', 'eval.mode', true)],
+          (m) => `${list} ${unused.length === 1 ? 'goes' : 'go'} with --mode assistant, not ${m}`,
+        );
       }
     }
-    checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+    checkSimFlags(loaded, mode, choice);
+    const judge = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'judge-concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );
 

@@ -31,7 +31,7 @@ import {
   tokenizerInfo,
 } from './eval-common.js';
 import { writeOut } from './io.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 
 const LABEL = 'gtalign eval score';
 
@@ -80,7 +80,7 @@ Exit codes: 0 every output has a record, 1 a problem with a file (or records mis
     const out = values.out;
     const { concurrency, tokenizer } = values;
     const judgeConcurrency = values['judge-concurrency'];
-    const judge = await judgeSetup(loaded, judgeConcurrency, ctx.env, (m) =>
+    const judge = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'judge-concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );
 

@@ -41,7 +41,8 @@ import {
 } from './eval-common.js';
 import { checkSimFlags, evaluateConversationRun, type SimSetup, simSetup } from './eval-conversation.js';
 import { writeOut } from './io.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const LABEL = 'gtalign eval sweep';
 
@@ -126,10 +127,10 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     if (values.mode === 'raw' && givenAsFlag(loaded, 'mode'))
       throw new UsageError('a sweep varies the steering of the assistant turn; --mode raw has none');
     const mode = 'assistant' as const;
-    checkSimFlags(loaded, mode);
     const turn = turnFlags(loaded, 'eval');
     const choice = backendChoice(loaded, turn.seed);
-    const judge = await judgeSetup(loaded, flags.judgeConcurrency, ctx.env, (m) =>
+    checkSimFlags(loaded, mode, choice);
+    const judge = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'judge-concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`${LABEL}: ${m}\n`),
     );
     const specs = values['policy-param'] ?? [];
@@ -138,7 +139,12 @@ or the backend, 2 bad usage, 130 interrupted (--resume finishes the sweep).`,
     try {
       ranges = specs.map(parseParamRange);
     } catch (err) {
-      if (err instanceof SweepError) throw new UsageError(err.message);
+      if (err instanceof SweepError) {
+        // Ranges from the settings file are named by its key, not by a flag the user did not type.
+        throw settingConflict([givenSetting(loaded, 'policy-param', 'evalSweep.policyParam')], (p) =>
+          p === '--policy-param' ? err.message : `${p}: ${err.message.replace(/^--policy-param /, '')}`,
+        );
+      }
       throw err;
     }
 

@@ -1,3 +1,4 @@
+import type { LoadedOf } from '../config/load.js';
 import { describedAs, group } from '../config/setting.js';
 import { COLUMNS, ROWS, TOLERANCE } from '../config/settings/game.js';
 import { JSON_OUTPUT } from '../config/settings/output.js';
@@ -19,6 +20,7 @@ import { recordIdProblem } from '../io/record-id.js';
 import { defineCommand } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { nonBlankLines, readInput, writeOut } from './io.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [
   group('Options', [
@@ -244,8 +246,12 @@ function tooLarge(err: GameTooLargeError): UsageError {
   );
 }
 
-/** The game spec of --rows/--columns (each defaults to the paper's strategies); problems are usage errors. */
-function specFromFlags(rows: string | undefined, columns: string | undefined): GameSpec {
+/**
+ * The game spec of --rows/--columns (each defaults to the paper's strategies); a problem names the
+ * settings where they were given (flags: a usage error; the settings file: a setting to fix).
+ */
+function specFromSettings(loaded: LoadedOf<[typeof ROWS, typeof COLUMNS]>): GameSpec {
+  const { rows, columns } = loaded.values;
   if (rows === undefined && columns === undefined) return DEFAULT_SPEC;
   const list = (value: string | undefined, fallback: readonly string[]) =>
     value === undefined ? [...fallback] : value.split(',').map((x) => x.trim());
@@ -261,7 +267,16 @@ function specFromFlags(rows: string | undefined, columns: string | undefined): G
     throw err;
   }
   const problems = specProblems(spec);
-  if (problems.length > 0) throw new UsageError(`--rows/--columns: ${problems.join('; ')}`);
+  if (problems.length > 0) {
+    const given = [
+      givenSetting(loaded, 'rows', 'game.rows'),
+      givenSetting(loaded, 'columns', 'game.columns'),
+    ].filter((g) => g.source.kind !== 'default');
+    throw settingConflict(given, (...names) => {
+      const flags = given.every((g) => g.source.kind === 'flag');
+      return `${flags ? '--rows/--columns' : names.join(', ')}: ${problems.join('; ')}`;
+    });
+  }
   return spec;
 }
 
@@ -279,10 +294,11 @@ Input (FILE, or stdin when FILE is '-' or absent):
   notes: 'Exit codes: 0 ok, 1 bad input (the message names the line and the key), 2 bad usage.',
   settings: SETTINGS,
   positionals: true,
-  async run({ values, positionals }, ctx) {
+  async run(loaded, ctx) {
+    const { values, positionals } = loaded;
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
     const { rule, tolerance } = values;
-    const spec = specFromFlags(values.rows, values.columns);
+    const spec = specFromSettings(loaded);
     const { name, text } = await readInput(positionals[0], ctx.stdin);
     const inputs = parseGameInputs(text, name, spec);
     // Written a batch at a time: the whole report of a large input would not fit in one string.

@@ -7,12 +7,13 @@ import { ConfigError } from '../config/errors.js';
 import { givenAsFlag, type LoadedOf } from '../config/load.js';
 import type { JUDGE_SETTINGS } from '../config/settings/judge.js';
 import type { REWARD } from '../config/settings/reward.js';
-import { describeSource, rank, settingAsGiven } from '../config/source.js';
+import { describeSource, rank, type Source } from '../config/source.js';
 
 import type { OpenAIVendor } from '../llm/dialect.js';
 import { parseRewardConfig, type RewardConfig } from '../reward/config.js';
 import type { Judge } from '../reward/judge.js';
 import { InputError, UsageError } from './errors.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 /** Where verdicts come from, as a run's config records it. */
 export type JudgeDescription =
@@ -71,14 +72,34 @@ const LIVE_JUDGE_FLAGS = [
   'cache-dir',
 ] as const;
 
-function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>): void {
+function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>, concurrency: JudgeConcurrency): void {
   const given = LIVE_JUDGE_FLAGS.filter((name) => givenAsFlag(loaded, name)).map((name) => `--${name}`);
+  if (concurrency.flag !== undefined) given.push(concurrency.flag);
   if (given.length === 0) return;
-  const mode = settingAsGiven('judge', 'judge.mode', loaded.sources.judge);
-  const what = mode === '--judge' ? '--judge offline' : `the offline judge (${mode})`;
-  throw new UsageError(
-    `${what} calls no judge, so ${given.join(', ')} would be ignored: drop ${given.length === 1 ? 'it' : 'them'}, or give --judge-url URL --judge-model NAME for a live judge`,
+  const mode = givenSetting(loaded, 'judge', 'judge.mode');
+  throw settingConflict(
+    [mode],
+    (m) =>
+      `${m === '--judge' ? '--judge offline' : `the offline judge (${m})`} calls no judge, so ${given.join(', ')} would be ignored: drop ${given.length === 1 ? 'it' : 'them'}, or give --judge-url URL --judge-model NAME for a live judge`,
   );
+}
+
+/**
+ * The judge's HTTP calls in flight, and `flag` (`--concurrency`) when the user typed it and nothing but
+ * the judge reads it: with the offline judge it is refused as the other live-judge flags are.
+ */
+export interface JudgeConcurrency {
+  value: number;
+  flag?: string;
+}
+
+/** The judge concurrency of a command whose setting `name` only the judge reads. */
+export function judgeConcurrencyOf<V>(
+  loaded: { values: V; sources: { readonly [K in keyof V]: Source } },
+  name: keyof V & string,
+): JudgeConcurrency {
+  const value = loaded.values[name] as number;
+  return loaded.sources[name].kind === 'flag' ? { value, flag: `--${name}` } : { value };
 }
 
 /**
@@ -87,7 +108,7 @@ function refuseLiveJudgeFlags(loaded: LoadedOf<typeof JUDGE_SETTINGS>): void {
  */
 export async function judgeSetup(
   loaded: LoadedOf<typeof JUDGE_SETTINGS>,
-  concurrency: number,
+  concurrency: JudgeConcurrency,
   env: Env,
   /** Told when the local judge's model has random weights (its verdicts mean nothing). */
   warn: (message: string) => void = () => {},
@@ -97,18 +118,18 @@ export async function judgeSetup(
   const mathCheck = !v['no-math-check'];
   const nothing = async () => {};
   if (offline(loaded)) {
-    refuseLiveJudgeFlags(loaded);
+    refuseLiveJudgeFlags(loaded, concurrency);
     return { judge: undefined, close: nothing, description: { kind: 'offline' }, onJudgeError, mathCheck };
   }
   if (v['judge-backend'] === 'local') {
     const file = v['judge-model'];
-    if (file === undefined) {
-      const local = settingAsGiven('judge-backend', 'judge.backend', loaded.sources['judge-backend']);
-      const what = local === '--judge-backend' ? '--judge-backend local' : `the local judge (${local})`;
-      throw new UsageError(`${what} needs --judge-model FILE.gguf`);
-    }
+    const local = givenSetting(loaded, 'judge-backend', 'judge.backend');
+    const what = (l: string) =>
+      l === '--judge-backend' ? '--judge-backend local' : `the local judge (${l})`;
+    if (file === undefined) throw settingConflict([local], (l) => `${what(l)} needs --judge-model FILE.gguf`);
     // A judge URL from the settings file or the environment is the live judge's, for other runs: left aside.
-    if (givenAsFlag(loaded, 'judge-url')) throw new UsageError('--judge-backend local takes no --judge-url');
+    if (givenAsFlag(loaded, 'judge-url'))
+      throw settingConflict([local], (l) => `${what(l)} takes no --judge-url`);
     // The judges' modules load only when a judge is used: an offline run starts without them.
     const { createLocalJudge } = await import('../reward/judge-local.js');
     const judge = await createLocalJudge({
@@ -140,8 +161,9 @@ export async function judgeSetup(
   }
   const model = v['judge-model'];
   if (model === undefined) {
-    const url = settingAsGiven('judge-url', 'judge.url', loaded.sources['judge-url']);
-    throw new UsageError(`${url === '--judge-url' ? url : `the judge URL (${url})`} needs --judge-model`);
+    throw settingConflict([givenSetting(loaded, 'judge-url', 'judge.url')], (u) =>
+      u === '--judge-url' ? `${u} needs --judge-model` : `the judge URL (${u}) needs --judge-model`,
+    );
   }
   const given = v['judge-vendor'];
   const [{ createJudge }, { resolveApiKey: resolveJudgeKey }, { detectVendorForRun }] = await Promise.all([
@@ -163,7 +185,7 @@ export async function judgeSetup(
     vendor,
     apiKeyEnv: v['judge-key-env'],
     env,
-    concurrency,
+    concurrency: concurrency.value,
     timeoutMs: v['judge-timeout'],
     retry: { attempts: v['judge-retries'], baseDelayMs: v['judge-backoff'] },
     cacheDir: v['no-cache'] ? undefined : v['cache-dir'],

@@ -10,7 +10,8 @@ import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
 import type { LookaheadScorer } from '../eval/lookahead.js';
 import type { loadPolicy } from '../steering/load.js';
 import type { createBackend } from './backend-options.js';
-import { InputError, UsageError } from './errors.js';
+import { InputError } from './errors.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 /** The look-ahead settings as a group of their own (`reward serve` lists them so). */
 export const LOOKAHEAD = group('Look-ahead reward', LOOKAHEAD_SETTINGS);
@@ -23,12 +24,30 @@ const LOOKAHEAD_ONLY = [
   ...LOOKAHEAD_USER.settings.map((s) => s.name),
 ] as const;
 
-/** Look-ahead or simulated-user flags without `--lookahead K`: a usage error naming them. */
+/**
+ * Look-ahead or simulated-user flags without `--lookahead K`, or a look-ahead without its policy server:
+ * an error naming each setting where it was given, before any file or server is opened.
+ */
 export function checkLookaheadFlags(loaded: Pick<Loaded<LookaheadValues>, 'values' | 'sources'>): void {
-  if (loaded.values.lookahead > 0) return;
+  const v = loaded.values;
+  const lookahead = givenSetting(loaded, 'lookahead', 'lookahead.turns', true);
+  if (v.lookahead > 0) {
+    const missing = [
+      v['policy-url'] === undefined ? '--policy-url URL' : undefined,
+      v['policy-model'] === undefined ? '--policy-model NAME' : undefined,
+    ].filter((m) => m !== undefined);
+    if (missing.length > 0) throw settingConflict([lookahead], (l) => `${l} needs ${missing.join(' and ')}`);
+    return;
+  }
   const given = LOOKAHEAD_ONLY.filter((n) => givenAsFlag(loaded, n));
-  if (given.length > 0)
-    throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} go with --lookahead K (K ≥ 1)`);
+  if (given.length === 0) return;
+  const list = given.map((f) => `--${f}`).join(', ');
+  // A look-ahead of 0 from the settings file or the environment is named: the user typed no --lookahead.
+  const not = lookahead.source.kind === 'default' ? () => '' : (l: string) => `, not ${l}`;
+  throw settingConflict(
+    [lookahead],
+    (l) => `${list} ${given.length === 1 ? 'goes' : 'go'} with --lookahead K (K ≥ 1)${not(l)}`,
+  );
 }
 
 export interface LookaheadSetup {
@@ -46,8 +65,9 @@ export async function lookaheadSetup(
 ): Promise<LookaheadSetup> {
   const policyUrl = values['policy-url'];
   const policyModel = values['policy-model'];
+  // checkLookaheadFlags refused this before anything was opened.
   if (policyUrl === undefined || policyModel === undefined)
-    throw new UsageError('--lookahead needs --policy-url URL and --policy-model NAME');
+    throw new Error('the look-ahead needs a policy URL and model');
   // The simulator, the policies and the backends load only for a look-ahead run: a run without one
   // (and --help) starts without them.
   const [

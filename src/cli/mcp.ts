@@ -20,8 +20,9 @@ import {
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { InputError, UsageError } from './errors.js';
+import { InputError } from './errors.js';
 import { serveUntilSignal } from './server-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [BACKEND, STEERING, PROMPT_SETTINGS, GENERATION, group('MCP', MCP_SETTINGS)] as const;
 
@@ -45,7 +46,10 @@ created at their first call.`,
     const { values } = loaded;
     // On stdio no port is opened: a --port there would be ignored while the client tries it.
     if (values.transport === 'stdio' && givenAsFlag(loaded, 'port'))
-      throw new UsageError('--port goes with --transport http (stdio opens no port)');
+      throw settingConflict(
+        [givenSetting(loaded, 'transport', 'mcp.transport', true)],
+        (t) => `--port goes with --transport http, not ${t} (stdio opens no port)`,
+      );
     const turn = turnFlags(loaded);
     const choice = backendChoice(loaded, turn.seed);
     let steering: Awaited<ReturnType<typeof loadSteering>>;

@@ -15,8 +15,9 @@ import { mergeStats } from '../reward/offline-pool.js';
 import { scoreJsonlStream } from '../reward/stream.js';
 import { defineCommand, type InputStream, type OutputStream } from './command.js';
 import { InputError, UsageError } from './errors.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
-import { checkLookaheadFlags, lookaheadSetup } from './lookahead-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
+import { checkLookaheadFlags, type LookaheadSetup, lookaheadSetup } from './lookahead-options.js';
+import { type GivenSetting, givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [
   group('Options', [...REWARD_SCORE_SETTINGS, asFlag(JUDGE_CONCURRENCY, 'concurrency')]),
@@ -104,12 +105,19 @@ async function openOutput(path: string): Promise<Output> {
   return new Output(stream, path, true);
 }
 
-/** Refuses an output that is the input itself: opening it for writing would empty it before it is read. */
-async function checkOutputPath(input: string, output: string): Promise<void> {
-  if (input === '-') return;
-  const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);
-  if (resolve(input) === resolve(output) || (a && b && a.dev === b.dev && a.ino === b.ino))
-    throw new UsageError(`--output ${output} is the input file; write to another file`);
+/**
+ * Refuses an output that is the input itself: opening it for writing would empty it before it is read.
+ * Each is named where it was given (a flag, or the settings file's key).
+ */
+async function checkOutputPath(input: GivenSetting, output: GivenSetting): Promise<void> {
+  const [i, o] = [String(input.value), String(output.value)];
+  if (i === '-') return;
+  const [a, b] = await Promise.all([stat(i).catch(() => undefined), stat(o).catch(() => undefined)]);
+  if (resolve(i) === resolve(o) || (a && b && a.dev === b.dev && a.ino === b.ino))
+    throw settingConflict(
+      [output, input],
+      (out, inp) => `${out} is the input file (${inp}); write to another file`,
+    );
 }
 
 function summary(stats: BatchStats, judge: Judge | undefined, seconds: number): string {
@@ -156,19 +164,21 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     if (values.input === undefined) throw new UsageError('--input is required');
     checkLookaheadFlags(loaded);
     const input = values.input;
-    const setup = await judgeSetup(loaded, values.concurrency, ctx.env, (m) =>
+    const setup = await judgeSetup(loaded, judgeConcurrencyOf(loaded, 'concurrency'), ctx.env, (m) =>
       ctx.stderr.write(`gtalign reward score: ${m}\n`),
     );
     const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 
-    if (values.output !== undefined) await checkOutputPath(input, values.output);
+    if (values.output !== undefined)
+      await checkOutputPath(
+        givenSetting(loaded, 'input', 'rewardScore.input', true),
+        givenSetting(loaded, 'output', 'rewardScore.output', true),
+      );
     // With `2>&1 | head -1` stderr is the closed pipe too: its notes are then lost, not a crash.
     ctx.stderr.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
-    const out =
-      values.output === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(values.output);
     const stats = newBatchStats();
     const batch = {
       judge,
@@ -177,7 +187,23 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
       clipVerdicts: values['clip-verdicts'],
       onJudgeError,
     };
-    const lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
+    // The input and the look-ahead before the output: opening the output empties an existing file, which
+    // a missing input or a bad persona file must not cost.
+    const source = await openInput(input, ctx.stdin);
+    let lookahead: LookaheadSetup | undefined;
+    let out: Output;
+    try {
+      lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
+      out =
+        values.output === undefined
+          ? new Output(ctx.stdout, 'stdout', false)
+          : await openOutput(values.output);
+    } catch (err) {
+      if (source instanceof FileBytes) await source.close();
+      await lookahead?.close();
+      await setup.close();
+      throw err;
+    }
     const started = performance.now();
     let exitCode = 0;
     let buffer = '';
@@ -191,11 +217,11 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     try {
       // One pipeline for both paths: offline lines go to the worker pool, judged ones trickle in one by one.
       const { workers } = values;
-      const source = (await openInput(input, ctx.stdin)) as AsyncIterable<Uint8Array>;
       const name = input === '-' ? '<stdin>' : input;
+      const bytes = source as AsyncIterable<Uint8Array>;
       const chunks = lookahead
-        ? lookahead.scorer.stream(source, name)
-        : scoreJsonlStream(source, {
+        ? lookahead.scorer.stream(bytes, name)
+        : scoreJsonlStream(bytes, {
             judge,
             concurrency: values.concurrency * 2,
             config,

@@ -6,7 +6,7 @@ import { ACCESS_LOG, API_KEY_ENV, HOST, MAX_BODY_BYTES, NO_AUTH, PORT } from '..
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { startRewardServer } from '../server/reward.js';
 import { defineCommand } from './command.js';
-import { judgeSetup, rewardConfigOf } from './judge-options.js';
+import { judgeConcurrencyOf, judgeSetup, rewardConfigOf } from './judge-options.js';
 import { checkLookaheadFlags, LOOKAHEAD, type LookaheadSetup, lookaheadSetup } from './lookahead-options.js';
 import {
   keysNote,
@@ -87,7 +87,12 @@ prompt for the policy: a record's prompt or extra_info.prompt (OpenRLHF: the lab
     const server = serverSetup(loaded, ctx.env);
     checkLookaheadFlags(loaded);
     const judgeConcurrency = values['judge-concurrency'];
-    const setup = await judgeSetup(loaded, judgeConcurrency, ctx.env, (m) =>
+    // Without --concurrency it also sets the samples in flight per request, so offline too it means something.
+    const concurrency =
+      values.concurrency === undefined
+        ? { value: judgeConcurrency }
+        : judgeConcurrencyOf(loaded, 'judge-concurrency');
+    const setup = await judgeSetup(loaded, concurrency, ctx.env, (m) =>
       ctx.stderr.write(`gtalign reward serve: ${m}\n`),
     );
     const config = rewardConfigOf(loaded);

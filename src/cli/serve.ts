@@ -25,8 +25,10 @@ import {
   type BackendChoice,
   backendChoice,
   backendLine,
+  checkEngineFlags,
   createBackend,
   loadSteering,
+  openaiBackendAsGiven,
   turnFlags,
   turnOptionsOf,
 } from './backend-options.js';
@@ -39,6 +41,7 @@ import {
   serverSetup,
   serveUntilSignal,
 } from './server-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 /** The first model an OpenAI-compatible server lists at `/models`. */
 async function discoverModel(baseUrl: string, apiKey: string | undefined): Promise<string> {
@@ -99,20 +102,38 @@ async function upstreamChoice(loaded: Settings, seed: number | undefined): Promi
       throw new UsageError('--upstream-url goes with the openai backend');
     }
   }
-  const openai =
-    upstream !== undefined && rank(upstream) >= rank(sources.backend) ? true : v.backend === 'openai';
-  if (!openai) {
-    if (sources['upstream-model'].kind === 'flag')
-      throw new UsageError('--upstream-model goes with --upstream-url');
+  // The upstream URL chooses the server unless a later source chose the backend.
+  const byUpstream = upstream !== undefined && rank(upstream) >= rank(sources.backend);
+  if (!byUpstream && v.backend !== 'openai') {
+    if (sources['upstream-model'].kind === 'flag') {
+      // An upstream URL left aside was outranked by the backend: name what chose the engine.
+      if (upstream === undefined) throw new UsageError('--upstream-model goes with --upstream-url');
+      throw settingConflict(
+        [givenSetting(loaded, 'backend', 'backend.kind', true)],
+        (b) => `--upstream-model goes with --upstream-url, not ${b}`,
+      );
+    }
     return backendChoice(loaded, seed);
   }
+  checkEngineFlags(
+    loaded,
+    byUpstream
+      ? givenSetting(loaded, 'upstream-url', 'serve.upstreamUrl', true)
+      : givenSetting(loaded, 'backend', 'backend.kind', true),
+  );
   const baseUrl =
     upstream !== undefined && rank(upstream) >= rank(sources['base-url'])
       ? v['upstream-url']
       : sources['base-url'].kind === 'default'
         ? undefined
         : v['base-url'];
-  if (baseUrl === undefined) throw new UsageError('give the upstream: --upstream-url URL');
+  if (baseUrl === undefined) {
+    const what = openaiBackendAsGiven(sources.backend);
+    throw settingConflict(
+      [givenSetting(loaded, 'backend', 'backend.kind')],
+      () => `${what} needs the upstream: --upstream-url URL`,
+    );
+  }
   // $GTALIGN_MODEL names a local file, never the upstream's model.
   const model =
     v['upstream-model'] ??

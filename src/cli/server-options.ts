@@ -7,7 +7,8 @@ import { type AccessLog, openAccessLog } from '../server/access-log.js';
 import { keysFromEnv } from '../server/auth.js';
 import { isLoopback, type RunningServer } from '../server/listen.js';
 import type { OutputStream } from './command.js';
-import { InputError, UsageError } from './errors.js';
+import { InputError } from './errors.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 export interface ServerSetup {
   host: string;
@@ -33,14 +34,18 @@ export function serverSetup(loaded: LoadedOf<typeof SERVER_SETTINGS>, env: Env):
   if (keyEnv !== undefined) {
     apiKeys = keysFromEnv(keyEnv, env);
     if (apiKeys.length === 0) {
-      throw new UsageError(
-        `${given('api-key-env', 'server.apiKeyEnv', keyEnv)}: the variable is unset or empty; refusing to start without keys`,
+      throw settingConflict(
+        [givenSetting(loaded, 'api-key-env', 'server.apiKeyEnv')],
+        () =>
+          `${given('api-key-env', 'server.apiKeyEnv', keyEnv)}: the variable is unset or empty; refusing to start without keys`,
       );
     }
   }
   if (apiKeys.length === 0 && !isLoopback(v.host) && !v['no-auth']) {
-    throw new UsageError(
-      `${given('host', 'server.host', v.host)} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
+    throw settingConflict(
+      [givenSetting(loaded, 'host', 'server.host')],
+      () =>
+        `${given('host', 'server.host', v.host)} is reachable from other machines; give keys with --api-key-env NAME, or pass --no-auth`,
     );
   }
   return {

@@ -29,7 +29,7 @@ import {
   turnOptionsOf,
 } from './backend-options.js';
 import { defineCommand } from './command.js';
-import { InputError, UsageError } from './errors.js';
+import { InputError } from './errors.js';
 import { networkUrls } from './network-urls.js';
 import {
   keysNote,
@@ -38,6 +38,7 @@ import {
   serverSetup,
   serveUntilSignal,
 } from './server-options.js';
+import { givenSetting, settingConflict } from './setting-conflict.js';
 
 const SETTINGS = [
   BACKEND,
@@ -93,8 +94,17 @@ The page is self-contained (no CDN). The backend is created at the first questio
     // A second server for live studies that compare two models (e.g. a base and a trained checkpoint).
     const compareUrl = values['compare-base-url'];
     const compareName = values['compare-model'];
-    if ((compareUrl === undefined) !== (compareName === undefined))
-      throw new UsageError('--compare-base-url and --compare-model go together');
+    if ((compareUrl === undefined) !== (compareName === undefined)) {
+      const given =
+        compareUrl === undefined
+          ? givenSetting(loaded, 'compare-model', 'studio.compareModel', true)
+          : givenSetting(loaded, 'compare-base-url', 'studio.compareBaseUrl', true);
+      const missing = compareUrl === undefined ? '--compare-base-url URL' : '--compare-model NAME';
+      throw settingConflict(
+        [given],
+        (g) => `${g} needs ${missing} (the second server and its model go together)`,
+      );
+    }
     const compare =
       compareUrl === undefined || compareName === undefined
         ? undefined

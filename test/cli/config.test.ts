@@ -513,17 +513,17 @@ describe('bad values name their source', () => {
 
   it('a conflict names the setting where it was given: the variable or the settings file and key, not a flag', async () => {
     const env = await cli(['chat', 'When?'], { GTALIGN_BACKEND: 'openai' });
-    expect(env.code).toBe(2);
+    expect(env.code).toBe(1);
     expect(env.stderr).toContain('gtalign chat: the openai backend ($GTALIGN_BACKEND) needs --model NAME');
     const judge = await cli(['reward', 'score', '--input', 'x'], {
       GTALIGN_JUDGE_URL: 'http://127.0.0.1:9/v1',
     });
-    expect(judge.code).toBe(2);
+    expect(judge.code).toBe(1);
     expect(judge.stderr).toContain('the judge URL ($GTALIGN_JUDGE_URL) needs --judge-model');
     const local = await cli(['reward', 'score', '--input', 'x'], { GTALIGN_JUDGE_BACKEND: 'local' });
     expect(local.stderr).toContain('the local judge ($GTALIGN_JUDGE_BACKEND) needs --judge-model FILE.gguf');
     const open = await cli(['reward', 'serve', '--judge', 'offline'], { GTALIGN_HOST: '0.0.0.0' });
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(1);
     expect(open.stderr).toContain('gtalign reward serve: host 0.0.0.0 (from $GTALIGN_HOST) is reachable');
     const keys = await settings({ server: { apiKeyEnv: 'NO_SUCH_KEYS' } });
     const noKeys = await cli(['reward', 'serve', '--judge', 'offline', '--config', keys]);
@@ -549,7 +549,7 @@ describe('bad values name their source', () => {
       '--judge',
       'offline',
     ]);
-    expect(raw.code).toBe(2);
+    expect(raw.code).toBe(1);
     expect(raw.stderr).toContain(`gtalign eval run: sim.turns in ${file} goes with --mode assistant`);
   });
 

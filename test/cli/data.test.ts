@@ -266,7 +266,7 @@ describe('gtalign data export', () => {
       const r = await runCliInProcess(['data', 'export', '--format', format, '--out', out, src]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(
-        `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not ${out})`,
+        `--format ${format} writes JSONL, not parquet: give an --out path ending in .jsonl (not --out ${out})`,
       );
       await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     }

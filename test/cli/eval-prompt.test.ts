@@ -170,6 +170,6 @@ describe.skipIf(!HAVE_DATA)('gtalign eval run --mode assistant: the stage-1 prom
       'offline',
     ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--prompt go with --mode assistant/);
+    expect(r.stderr).toMatch(/--prompt goes with --mode assistant, not --mode raw/);
   });
 });

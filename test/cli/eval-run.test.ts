@@ -786,7 +786,7 @@ describe('gtalign eval run usage', () => {
       'offline',
     ]);
     expect(raw.code).toBe(2);
-    expect(raw.stderr).toContain('--policy go with --mode assistant, not raw');
+    expect(raw.stderr).toContain('--policy goes with --mode assistant, not --mode raw');
     const judgeless = await runCliInProcess(['eval', 'run', '--data', 'x.parquet', '--out', join(dir, 'm')]);
     expect(judgeless.code).toBe(2);
     expect(judgeless.stderr).toContain('--judge offline');

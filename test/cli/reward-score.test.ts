@@ -423,6 +423,25 @@ describe('gtalign reward score against a loopback judge with faults', () => {
 });
 
 describe('gtalign reward score: hostile files and pipes', () => {
+  it('a missing input or persona file leaves an existing output as it was', async () => {
+    const output = join(dir, 'kept-output.jsonl');
+    await writeFile(output, '{"earlier": "results"}\n');
+    const missing = join(dir, 'no-such-input.jsonl');
+    const args = ['reward', 'score', '--judge', 'offline', '--output', output];
+    const r = await runCliInProcess([...args, '--input', missing]);
+    expect(r.stderr).toContain(`cannot read ${missing}`);
+    expect(r.code).toBe(1);
+    expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
+    const input = join(dir, 'one.jsonl');
+    await writeFile(input, '{}\n');
+    const personas = join(dir, 'no-such-personas.json');
+    const lookahead = ['--lookahead', '1', '--policy-url', 'http://127.0.0.1:9/v1', '--policy-model', 'm'];
+    const p = await runCliInProcess([...args, '--input', input, ...lookahead, '--persona-file', personas]);
+    expect(p.stderr).toContain(personas);
+    expect(p.code).toBe(1);
+    expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
+  });
+
   const good = cases.slice(0, 3);
   /** CRLF line ends, a UTF-8 byte-order mark, blank and whitespace-only lines. */
   const crlfWithBom = () =>

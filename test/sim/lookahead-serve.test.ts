@@ -331,6 +331,6 @@ describe('reward serve --lookahead (scripted policy, user and judge)', () => {
       'terse',
     ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--persona go with --lookahead K/);
+    expect(r.stderr).toMatch(/--persona goes with --lookahead K/);
   });
 });
