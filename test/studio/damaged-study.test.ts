@@ -18,6 +18,20 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** A live study of two arms (no steering, the paper's API edits), as the live-study tests create it. */
+function liveStudy(): Parameters<Awaited<ReturnType<typeof openStudyStore>>['create']>[0] {
+  return {
+    kind: 'live',
+    name: 'live',
+    arms: {
+      A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
+      B: { run: 'paper-api', policy: PRESETS['paper-api'], rule: 'sum' },
+    },
+    items: [],
+    seed: 1,
+  };
+}
+
 it('leaves out each damaged study with a warning naming its file, and serves the others', async () => {
   const dir = join(root, 'studies');
   const setup = await openStudyStore(dir);
@@ -139,16 +153,7 @@ it('leaves out a study of two runs whose study.json was edited into items or arm
 it('leaves out a live study whose arms were edited into ones that cannot steer a turn', async () => {
   const dir = join(root, 'studies');
   const store0 = await openStudyStore(dir);
-  const study = await store0.create({
-    kind: 'live',
-    name: 'live',
-    arms: {
-      A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
-      B: { run: 'paper-api', policy: PRESETS['paper-api'], rule: 'sum' },
-    },
-    items: [],
-    seed: 1,
-  });
+  const study = await store0.create(liveStudy());
   await store0.close();
   const file = join(dir, study.id, 'study.json');
   const json = JSON.parse(await readFile(file, 'utf8'));
@@ -166,16 +171,7 @@ it('leaves out a live study whose arms were edited into ones that cannot steer a
 it('leaves out a live study whose items.jsonl holds one turn twice (a line copied by hand), naming both lines', async () => {
   const dir = join(root, 'studies');
   const setup = await openStudyStore(dir);
-  const study = await setup.create({
-    kind: 'live',
-    name: 'live',
-    arms: {
-      A: { run: 'none', policy: PRESETS.none, rule: 'sum' },
-      B: { run: 'paper-api', policy: PRESETS['paper-api'], rule: 'sum' },
-    },
-    items: [],
-    seed: 1,
-  });
+  const study = await setup.create(liveStudy());
   const turn = (n: number) => ({
     id: `live:carol:1:${n}`,
     data_source: 'live',
