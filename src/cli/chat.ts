@@ -8,6 +8,7 @@ import { GENERATION } from '../config/settings/generation.js';
 import { JSON_OUTPUT, SHOW_REASONING, TRACE } from '../config/settings/output.js';
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
+import { GtalignError } from '../errors.js';
 import type { ChatModel } from '../llm/types.js';
 import {
   asInputError,
@@ -167,8 +168,24 @@ forgets the conversation, /quit or end of input leaves).`,
       const ask = async (q: string, signal?: AbortSignal): Promise<TurnResult> => {
         const extra = signal === undefined ? {} : { signal };
         if (values.json) {
-          const result = await session.ask(q, extra);
-          const line = { ...result, backend: backendJson, ...(random ? { randomWeights: true } : {}) };
+          // Every question gets a line, its own or its failure's, so a script that pipes N questions reads
+          // N lines and knows which one failed (the error is also reported on stderr, as without --json).
+          let result: TurnResult;
+          try {
+            result = await session.ask(q, extra);
+          } catch (err) {
+            await writeOut(
+              ctx.stdout,
+              `${JSON.stringify({ question: q, error: jsonFailure(err, signal) })}\n`,
+            );
+            throw err;
+          }
+          const line = {
+            question: q,
+            ...result,
+            backend: backendJson,
+            ...(random ? { randomWeights: true } : {}),
+          };
           await writeOut(ctx.stdout, `${JSON.stringify(line)}\n`);
           return result;
         }
@@ -255,3 +272,10 @@ forgets the conversation, /quit or end of input leaves).`,
     }
   },
 });
+
+/** A failed turn as a `--json` line's `error`: its message and, for gtalign's own errors, its code. */
+function jsonFailure(err: unknown, signal: AbortSignal | undefined): { message: string; code?: string } {
+  if (signal?.aborted === true) return { message: 'interrupted; the turn was stopped', code: 'interrupted' };
+  const message = err instanceof Error ? err.message : String(err);
+  return err instanceof GtalignError ? { message, code: err.code } : { message };
+}

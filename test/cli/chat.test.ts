@@ -169,14 +169,15 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(JSON.parse(lines[0]!).action).toBe('CQ');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ question: QUESTION, action: 'CQ' });
+    expect(JSON.parse(lines[1]!).question).toBe('The first true dinosaurs.');
     // The second turn's prompt carries the first exchange.
     const secondPrompt = (server.requests[2]!.body!.messages as Message[])[0]!.content;
     expect(secondPrompt).toContain(`User: ${QUESTION}`);
     expect(secondPrompt).toContain(`Assistant: ${REPLIES.CQ}`);
   });
 
-  it('reports a failed turn of a session and goes on, exiting 1', async () => {
+  it('reports a failed turn of a session and goes on, exiting 1; with --json the failure has its line', async () => {
     let calls = 0;
     server.setHandler((body) => {
       calls++;
@@ -189,9 +190,17 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('gave no valid payoff matrix');
       expect(r.stderr).toContain('<payoff>{\\"DQ_DA\\": 1}');
-      const lines = r.stdout.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0]!).action).toBe('CQ');
+      // One line per question, in order: a script reading N lines knows which question failed.
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toEqual({
+        question: QUESTION,
+        error: { message: expect.stringContaining('gave no valid payoff matrix'), code: 'model' },
+      });
+      expect(lines[1]).toMatchObject({ question: QUESTION, action: 'CQ' });
     } finally {
       server.setHandler(scripted);
     }
