@@ -9,7 +9,7 @@ import { JSON_OUTPUT, SHOW_REASONING, TRACE } from '../config/settings/output.js
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
 import { GtalignError } from '../errors.js';
-import type { ChatModel } from '../llm/types.js';
+import { type ChatModel, ChatModelError } from '../llm/types.js';
 import {
   asInputError,
   backendChoice,
@@ -117,7 +117,11 @@ export async function chatLoop(options: ChatLoopOptions): Promise<number> {
             const reported = asInputError(err);
             if (!(reported instanceof InputError)) throw err;
             failed++;
-            options.report(reported.message);
+            // A conversation grown past the model's context: starting it over is the way on in a session.
+            const full = err instanceof ChatModelError && err.details.contextLength !== undefined;
+            options.report(
+              full ? `${reported.message}; /reset starts the conversation over` : reported.message,
+            );
           }
         } finally {
           current = undefined;
