@@ -223,6 +223,10 @@ describe('gtalign chat --json against an OpenAI-compatible server', () => {
     const policy = await runCliInProcess(['chat', QUESTION, ...openai(), '--policy', 'cheap']);
     expect(policy.code).toBe(1);
     expect(policy.stderr).toContain('cheap');
+    // node-llama-cpp would raise a smaller context to 256 without a word.
+    const small = await runCliInProcess(['chat', QUESTION, '--backend', 'local', '--context-size', '100']);
+    expect(small.code).toBe(2);
+    expect(small.stderr).toContain('--context-size must be an integer ≥ 256');
   });
 
   it('tells the user how to get a local model when there is none', async () => {

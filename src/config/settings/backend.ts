@@ -1,7 +1,7 @@
 /** The model backend: the embedded engine with a GGUF file, or an OpenAI-compatible server. */
 import type { OpenAIVendor } from '../../llm/openai.js';
 import { group, setting } from '../setting.js';
-import { boolean, httpUrl, oneOf, positiveInt, text } from '../value-types.js';
+import { boolean, httpUrl, integer, oneOf, positiveInt, text } from '../value-types.js';
 
 export const VENDORS: readonly OpenAIVendor[] = ['vllm', 'sglang', 'llamacpp', 'ollama', 'openai'];
 
@@ -83,9 +83,10 @@ export const GPU = setting({
 export const CONTEXT_SIZE = setting({
   name: 'context-size',
   key: 'backend.contextSize',
-  type: positiveInt(),
+  // node-llama-cpp raises a smaller context to 256 tokens without a word: refused here instead.
+  type: integer({ min: 256 }),
   arg: 'N',
-  help: 'local: context size in tokens',
+  help: 'local: context size in tokens (at least 256)',
   defaultText: "the model's trained context, as far as free memory allows",
 });
 
