@@ -36,7 +36,7 @@ const SETTINGS = [
     SHOW_REASONING,
     describedAs(
       JSON_OUTPUT,
-      "print each turn's whole result as one JSON object per line:\nresponse, action, cell, output, trace, backend",
+      "print each turn's whole result as one JSON object per line:\nquestion, response, action, cell, output, trace, backend\n(a failed turn: question and error)",
     ),
   ]),
 ] as const;
