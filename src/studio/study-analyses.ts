@@ -9,9 +9,10 @@
  * The latest result is kept and served again until the study changes. A worker that fails or stops rejects
  * its requests with an {@link AnalysisError} naming the study and why; the next request starts a new one.
  */
+import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startWorker, workerBeside } from '../io/start-worker.js';
-import { analysisInput, type StudyAnalysis } from './analysis.js';
+import { type AnalysisInput, analysisInput, type StudyAnalysis } from './analysis.js';
 import type { AnalysisWorkerData } from './analysis-worker.js';
 import type { StudyStore } from './study.js';
 
@@ -27,6 +28,11 @@ export interface StudyAnalysesOptions {
   worker?: URL;
   /** For tests only: see {@link AnalysisWorkerData.gate}. */
   gate?: Int32Array;
+  /**
+   * Analyses running at once across all studies (default: the cores but one, at least one); more wait
+   * their turn, so several studies analyzed together do not take every core from the server.
+   */
+  maxWorkers?: number;
 }
 
 export interface StudyAnalyses {
@@ -34,6 +40,8 @@ export interface StudyAnalyses {
   analyze(id: string): Promise<StudyAnalysis>;
   /** Stops every analysis in progress (their requests are told the studio is stopping). */
   close(): Promise<void>;
+  /** Worker threads running now. */
+  readonly running: number;
 }
 
 interface Job {
@@ -53,16 +61,42 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
   const slots = new Map<string, StudySlot>();
   const workers = new Set<{ id: string; worker: Worker; stop: (err: Error) => void }>();
   let closed = false;
+  const maxWorkers = Math.max(1, options.maxWorkers ?? availableParallelism() - 1);
+  let active = 0;
+  /** Analyses waiting for a worker slot, first come first served. */
+  const waiting: Array<() => void> = [];
+  const acquire = (): Promise<void> => {
+    if (active < maxWorkers) {
+      active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  // A freed slot goes to the next in line as it is (the count stays), or back to the pool.
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else active--;
+  };
+  const stopping = (id: string): AnalysisError =>
+    new AnalysisError(`the analysis of study ${id} was not started: the studio is stopping`);
 
-  /** Analyzes the study's current items and ratings in a new worker. */
-  const run = (id: string): Promise<StudyAnalysis> => {
-    if (closed)
-      return Promise.reject(
-        new AnalysisError(`the analysis of study ${id} was not started: the studio is stopping`),
-      );
+  /** Analyzes the study's current items and ratings in a new worker, once a worker slot is free. */
+  const run = async (id: string): Promise<StudyAnalysis> => {
+    if (closed) throw stopping(id);
     const study = store.get(id);
     // The items and ratings are copied now (to the worker), so later ratings cannot change this analysis.
     const input = { ...analysisInput(study, store.ratings(id)), seed: 1 };
+    await acquire();
+    try {
+      if (closed) throw stopping(id);
+      return await inWorker(id, input);
+    } finally {
+      release();
+    }
+  };
+
+  const inWorker = (id: string, input: AnalysisInput & { seed: number }): Promise<StudyAnalysis> => {
     return new Promise<StudyAnalysis>((resolve, reject) => {
       const data: AnalysisWorkerData = options.gate === undefined ? {} : { gate: options.gate };
       let worker: Worker;
@@ -152,8 +186,16 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
       }
       return queued;
     },
+    get running() {
+      return workers.size;
+    },
     async close() {
       closed = true;
+      // Those waiting for a slot get it at once, see `closed` and are told the studio is stopping.
+      for (const next of waiting.splice(0)) {
+        active++;
+        next();
+      }
       const stopping = [...workers];
       for (const { id, worker, stop } of stopping) {
         stop(new AnalysisError(`the analysis of study ${id} was stopped: the studio is stopping`));

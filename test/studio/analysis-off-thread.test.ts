@@ -163,6 +163,41 @@ describe('the study analysis off the server thread', () => {
     expect(json.test.method).toBe('monte-carlo');
   });
 
+  it('runs at most maxWorkers analyses at once across studies; the others wait their turn', async () => {
+    const { store, id } = await seededStudy();
+    const other = await store.create({
+      name: 'second',
+      arms: { A: { run: 'base', dir: '/runs/base' }, B: { run: 'steer', dir: '/runs/steer' } },
+      items: [
+        {
+          id: 'only',
+          data_source: 'math-hard',
+          question: 'Q?',
+          replies: { A: 'a', B: 'b' },
+          W: { A: 0.5, B: 0.5 },
+          actions: { A: 'DA', B: 'CQ' },
+        },
+      ],
+      seed: 3,
+    });
+    const gate = newGate();
+    const analyses = createStudyAnalyses(store, { gate, maxWorkers: 1 });
+    try {
+      const first = analyses.analyze(id);
+      const second = analyses.analyze(other.id);
+      await started(gate, 1);
+      // The second study's analysis has no worker yet: it waits for the first's.
+      expect(analyses.running).toBe(1);
+      open(gate);
+      const [a, b] = await Promise.all([first, second]);
+      expect(a.ratings).toBe(RATERS * ITEMS);
+      expect(b.ratings).toBe(0);
+      expect(Atomics.load(gate, 1)).toBe(2);
+    } finally {
+      await analyses.close();
+    }
+  });
+
   it('runs one analysis at a time per study: a request shares the one in progress, and after a change one fresh analysis follows', async () => {
     const { store, id } = await seededStudy();
     const gate = newGate();
