@@ -3,8 +3,10 @@
  * $GTALIGN_CONFIG) names. Its keys are the settings' keys (`{"judge": {"timeout": 60000}}`); a key no
  * setting has is an error that names the file and the key, and suggests the key meant.
  */
+
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { jsonErrorOffset, lineAndColumn } from '../io/json-scan.js';
 import { readFailureReason } from '../io/read-failure.js';
 import { readUtf8File } from '../io/utf8.js';
 import { ConfigError } from './errors.js';
@@ -27,20 +29,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Where the first `/` outside a JSON string is, or undefined. */
-function firstSlashOutsideStrings(text: string): number | undefined {
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '/') return i;
-  }
-  return undefined;
-}
-
 /**
  * Reads a JSON file; errors name it (`name`) and, for bad JSON, the line and column. A file that cannot be
  * read is bad input (exit 1), however it was named.
@@ -59,22 +47,13 @@ export async function readJsonFile(path: string, name: string): Promise<unknown>
     return JSON.parse(text);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const lineAndColumn = (offset: number) => {
-      const before = text.slice(0, offset);
-      return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}`;
-    };
-    const at = /at position (\d+)/.exec(message);
-    // V8 gives no position for an unexpected token; a comment (a JSONC habit) is the usual one.
-    const offset =
-      at !== null
-        ? Number(at[1])
-        : /^Unexpected token '\/'/.test(message)
-          ? firstSlashOutsideStrings(text)
-          : undefined;
+    // V8 names a position for some errors only (not for an unexpected token such as a comment's `/`).
+    const offset = jsonErrorOffset(text);
     let where = '';
     if (offset !== undefined && !/line \d+/.test(message)) {
+      const { line, column } = lineAndColumn(text, offset);
       const comment = text[offset] === '/' ? ': JSON has no comments' : '';
-      where = ` (${lineAndColumn(offset)}${comment})`;
+      where = ` (line ${line}, column ${column}${comment})`;
     }
     throw new ConfigError(`${name}: not valid JSON: ${message}${where}`, source);
   }

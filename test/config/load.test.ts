@@ -130,6 +130,11 @@ describe('the settings file', () => {
     expect((await failure(load([]))).message).toMatch(/\(line 1, column 1: JSON has no comments\)$/);
   });
 
+  it('names the line and column of a token V8 gives no position for (a NaN, as Python writes one)', async () => {
+    await settingsFile('{\n  "eval": {"temperature": NaN}\n}');
+    expect((await failure(load([]))).message).toMatch(/not valid JSON: [\s\S]* \(line 2, column 27\)$/);
+  });
+
   it('names the line and column of bad JSON', async () => {
     await settingsFile('{\n  "generation": {"maxTokens": 5,}\n}');
     expect((await failure(load([]))).message).toMatch(/^gtalign\.config\.json: not valid JSON: .*line 2/);
