@@ -25,6 +25,7 @@ import { z } from 'zod';
 import { GtalignError } from '../errors.js';
 import { syncDir, writeFileAtomic } from '../io/checked-write.js';
 import { type FileOps, nodeFileOps } from '../io/file-ops.js';
+import { fileUtf8Problem } from '../io/utf8.js';
 import { describeZodError } from '../issues.js';
 import { conversationSummaryOf } from './conversation-metrics.js';
 import type { Metrics } from './metrics.js';
@@ -248,13 +249,19 @@ export function runSchemaProblem(config: Record<string, unknown>): string | unde
   return `"schema" is ${JSON.stringify(schema)}: a run folder of another gtalign version (this one reads ${RUN_SCHEMA})`;
 }
 
+/** A file of the folder as text, or undefined when there is none; bytes that are not UTF-8 are refused. */
 async function readOptional(path: string): Promise<string | undefined> {
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new RunDirError([{ file: path, message: `cannot read: ${(err as Error).message}` }]);
   }
+  // A damaged byte (a disk or copy fault) would otherwise reach reports as U+FFFD without a word.
+  const bad = fileUtf8Problem(bytes);
+  if (bad !== undefined) throw new RunDirError([{ file: path, line: bad.line, message: bad.problem }]);
+  return bytes.toString('utf8');
 }
 
 function parseJsonFile(text: string, file: string): unknown {

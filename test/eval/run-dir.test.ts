@@ -164,6 +164,20 @@ describe('readRunDir / writeMetrics', () => {
     expect((err as RunDirError).message).toMatch(/results\.jsonl:1: not a run record/);
   });
 
+  it('refuses a results.jsonl byte that is not UTF-8, naming the line, instead of reading U+FFFD', async () => {
+    const dir = join(root, 'damaged-byte');
+    await mkdir(dir);
+    const good = line(rec('a', 'math-hard', { u: 0.5, l: 0.5 }));
+    const damaged = Buffer.from(line(rec('b', 'math-hard', { u: 0.5, l: 0.5 })));
+    damaged[damaged.indexOf('"b"') + 1] = 0xff;
+    await writeFile(join(dir, 'results.jsonl'), Buffer.concat([Buffer.from(good), damaged]));
+    const err = await readRunDir(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunDirError);
+    expect((err as Error).message).toMatch(
+      /results\.jsonl:2: not valid UTF-8: byte \d+ of the line \(0xFF\)/,
+    );
+  });
+
   it('refuses a folder another gtalign version wrote, naming config.json and its schema', async () => {
     const dir = join(root, 'future');
     await mkdir(dir);
