@@ -258,8 +258,11 @@ async function readOptional(path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new RunDirError([{ file: path, message: `cannot read: ${(err as Error).message}` }]);
   }
-  // A damaged byte (a disk or copy fault) would otherwise reach reports as U+FFFD without a word.
-  const bad = fileUtf8Problem(bytes);
+  // A damaged byte (a disk or copy fault) would otherwise reach reports as U+FFFD without a word. A last
+  // line without its newline is one a live run is still writing (or a kill tore): it may end inside a
+  // character, and the readers treat it as torn, so only the whole lines are checked here.
+  const whole = bytes.at(-1) === 0x0a ? bytes.length : bytes.lastIndexOf(0x0a) + 1;
+  const bad = fileUtf8Problem(bytes.subarray(0, whole));
   if (bad !== undefined) throw new RunDirError([{ file: path, line: bad.line, message: bad.problem }]);
   return bytes.toString('utf8');
 }

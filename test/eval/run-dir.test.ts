@@ -176,6 +176,12 @@ describe('readRunDir / writeMetrics', () => {
     expect((err as Error).message).toMatch(
       /results\.jsonl:2: not valid UTF-8: byte \d+ of the line \(0xFF\)/,
     );
+    // A last line a live run is writing may end inside a character: read as torn, as before.
+    const torn = Buffer.from(line(rec('c', 'math-hard', { u: 0.5, l: 0.5 }, { response: 'día' })));
+    const cut = torn.subarray(0, torn.indexOf(Buffer.from('í')) + 1);
+    await writeFile(join(dir, 'results.jsonl'), Buffer.concat([Buffer.from(good), cut]));
+    const run = await readRunDir(dir);
+    expect(run.records.map((r) => r.id)).toEqual(['a']);
   });
 
   it('refuses a folder another gtalign version wrote, naming config.json and its schema', async () => {
