@@ -9,9 +9,11 @@
  * The latest result is kept and served again until the study changes. A worker that fails or stops rejects
  * its requests with an {@link AnalysisError} naming the study and why; the next request starts a new one.
  */
+
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startWorker, workerBeside } from '../io/start-worker.js';
+import { createLimiter } from '../reward/limiter.js';
 import { type AnalysisInput, analysisInput, type StudyAnalysis } from './analysis.js';
 import type { AnalysisWorkerData } from './analysis-worker.js';
 import type { StudyStore } from './study.js';
@@ -61,23 +63,8 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
   const slots = new Map<string, StudySlot>();
   const workers = new Set<{ id: string; worker: Worker; stop: (err: Error) => void }>();
   let closed = false;
-  const maxWorkers = Math.max(1, options.maxWorkers ?? availableParallelism() - 1);
-  let active = 0;
-  /** Analyses waiting for a worker slot, first come first served. */
-  const waiting: Array<() => void> = [];
-  const acquire = (): Promise<void> => {
-    if (active < maxWorkers) {
-      active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => waiting.push(resolve));
-  };
-  // A freed slot goes to the next in line as it is (the count stays), or back to the pool.
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next !== undefined) next();
-    else active--;
-  };
+  // Analyses waiting for a worker run first come first served; at close, each one left finds `closed`.
+  const workerSlots = createLimiter(Math.max(1, options.maxWorkers ?? availableParallelism() - 1));
   const stopping = (id: string): AnalysisError =>
     new AnalysisError(`the analysis of study ${id} was not started: the studio is stopping`);
 
@@ -87,13 +74,10 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
     const study = store.get(id);
     // The items and ratings are copied now (to the worker), so later ratings cannot change this analysis.
     const input = { ...analysisInput(study, store.ratings(id)), seed: 1 };
-    await acquire();
-    try {
+    return workerSlots.run(async () => {
       if (closed) throw stopping(id);
-      return await inWorker(id, input);
-    } finally {
-      release();
-    }
+      return inWorker(id, input);
+    });
   };
 
   const inWorker = (id: string, input: AnalysisInput & { seed: number }): Promise<StudyAnalysis> => {
@@ -191,11 +175,6 @@ export function createStudyAnalyses(store: StudyStore, options: StudyAnalysesOpt
     },
     async close() {
       closed = true;
-      // Those waiting for a slot get it at once, see `closed` and are told the studio is stopping.
-      for (const next of waiting.splice(0)) {
-        active++;
-        next();
-      }
       const stopping = [...workers];
       for (const { id, worker, stop } of stopping) {
         stop(new AnalysisError(`the analysis of study ${id} was stopped: the studio is stopping`));
