@@ -12,6 +12,7 @@ import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
 import { syncDir, writeAll } from '../io/checked-write.js';
 import { nodeFileOps } from '../io/file-ops.js';
+import { type HttpGetFunction, httpGet } from '../io/http-get.js';
 import { takePidLock } from '../io/pid-lock.js';
 import { ggufFileProblem } from '../llm/gguf-check.js';
 import {
@@ -121,7 +122,8 @@ export interface DownloadOptions {
   /** Download again even when the file is there, and drop a kept partial download. */
   force?: boolean;
   onProgress?: (received: number, total: number | undefined) => void;
-  fetch?: typeof fetch;
+  /** How to send the GET (default {@link httpGet}; a test may pass `fetch`). */
+  fetch?: HttpGetFunction;
   signal?: AbortSignal;
 }
 
@@ -191,7 +193,7 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     throw fail(`cannot create the folder ${dir} (${causeText(err)})`, err);
   }
 
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const fetchImpl = options.fetch ?? httpGet;
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -246,7 +248,7 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
           ? {}
           : { range: `bytes=${previous.bytes}-`, 'if-range': previous.info.validator };
       try {
-        res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow', headers: range });
+        res = await fetchImpl(url, { signal: controller.signal, headers: range });
       } catch (err) {
         if (timedOut === 'connect') {
           throw fail(`no answer from ${new URL(url).host} within ${connectMs / 1000} s (offline?)`, err);
@@ -294,8 +296,8 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
         try {
           chunk = await reader.read();
         } catch (err) {
-          // A server that closes the connection right after the last byte may make the read fail: all the
-          // bytes it announced are here, and the file's own check below judges them.
+          // A fetch given in the options (undici) may fail the read when the server closes the connection
+          // right after the last byte: all the bytes it announced are here, and the file's check judges them.
           if (total !== undefined && written === total) break;
           if (timedOut === 'idle') throw fail(`the download stalled for ${idleMs / 1000} s`, err);
           throw fail(`the download broke off after ${written} bytes (${causeText(err)})`, err);

@@ -4,6 +4,7 @@ import { cacheFolder } from '../config/paths.js';
 import { writeAtomic } from '../io/atomic-file.js';
 import { formatBytes } from '../io/format-bytes.js';
 import { fsFailureReason } from '../io/fs-reason.js';
+import { type HttpGetFunction, httpGet } from '../io/http-get.js';
 import { DataError } from './errors.js';
 import { openParquet } from './parquet.js';
 import { checkDatasetRows, openDownloadedParquet } from './pull-check.js';
@@ -82,7 +83,8 @@ export interface PullOptions {
   maxBytes?: number;
   /** Download again even when a valid file is present. */
   force?: boolean;
-  fetch?: typeof globalThis.fetch;
+  /** How to send the GET (default {@link httpGet}; a test may pass `fetch`). */
+  fetch?: HttpGetFunction;
   onFile?: (result: PulledFile) => void;
 }
 
@@ -117,20 +119,16 @@ export class PullError extends DataError {
 }
 
 function fetchFailure(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as Error & { cause?: unknown }).cause;
-    if (cause instanceof Error) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      return code ? `${code} (${cause.message})` : cause.message;
-    }
-    return err.message;
-  }
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  // fetch puts the socket's error in `cause`; node:http (httpGet) throws it as it is.
+  const cause = err.cause instanceof Error ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException).code;
+  return code ? `${code} (${cause.message})` : cause.message;
 }
 
 async function download(
   url: string,
-  fetchImpl: typeof globalThis.fetch,
+  fetchImpl: HttpGetFunction,
   connectTimeoutMs: number,
   idleTimeoutMs: number,
   maxBytes: number,
@@ -139,7 +137,7 @@ async function download(
   let timer = setTimeout(() => controller.abort(), connectTimeoutMs);
   let res: Response;
   try {
-    res = await fetchImpl(url, { signal: controller.signal, redirect: 'follow' });
+    res = await fetchImpl(url, { signal: controller.signal });
   } catch (err) {
     throw new Error(
       controller.signal.aborted ? `no response within ${connectTimeoutMs} ms (offline?)` : fetchFailure(err),
@@ -221,7 +219,7 @@ async function presentFile(
 export async function pullDatasets(options: PullOptions): Promise<PulledFile[]> {
   const baseUrl = options.baseUrl ?? DEFAULT_BASE_URL;
   const files = options.files ?? DATASET_FILES;
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const fetchImpl = options.fetch ?? httpGet;
   const results: PulledFile[] = [];
   const missing = (from: number) =>
     files.slice(from).map((f) => ({ url: fileUrl(baseUrl, f), path: filePath(options.dir, f) }));
