@@ -6,11 +6,13 @@
  * cache folder, the newest other `.gguf` file there, the offline model of `gtalign models tiny` there.
  */
 
+import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { cacheFolder } from '../config/paths.js';
 import { GtalignError } from '../errors.js';
 import { syncDir, writeAll } from '../io/checked-write.js';
+import { hashFileInto } from '../io/file-hash.js';
 import { nodeFileOps } from '../io/file-ops.js';
 import { type HttpGetFunction, httpGet } from '../io/http-get.js';
 import { takePidLock } from '../io/pid-lock.js';
@@ -121,6 +123,11 @@ export interface DownloadOptions {
   idleTimeoutMs?: number;
   /** Download again even when the file is there, and drop a kept partial download. */
   force?: boolean;
+  /**
+   * The SHA-256 the file must have (64 hexadecimal digits, lower case): a download with another is not
+   * kept, and a file already there with another is downloaded again.
+   */
+  sha256?: string;
   onProgress?: (received: number, total: number | undefined) => void;
   /** How to send the GET (default {@link httpGet}; a test may pass `fetch`). */
   fetch?: HttpGetFunction;
@@ -134,8 +141,13 @@ export interface DownloadResult {
   existed: boolean;
   /** The byte a kept partial download was resumed at (an HTTP range asked for the rest). */
   resumedAt?: number;
-  /** Why the file that was there was downloaded again (it was not a whole GGUF file). */
+  /** Why the file that was there was downloaded again (it was not a whole GGUF file, or not the SHA-256 asked for). */
   replaced?: string;
+  /**
+   * The file's SHA-256 (lower-case hex): of every download (computed as it is written), and of a file
+   * already there when `sha256` asked for a check.
+   */
+  sha256?: string;
 }
 
 function fileNameOf(url: string): string {
@@ -162,6 +174,12 @@ function causeText(err: unknown): string {
   return err.message;
 }
 
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await hashFileInto(hash, path);
+  return hash.digest('hex');
+}
+
 /**
  * Downloads a GGUF file into the cache folder atomically: it is written to a temporary file in the same
  * folder (every write checked, synced) and renamed into place only when it is a whole GGUF file: as long
@@ -184,6 +202,12 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     if (s?.isFile() === true) {
       // A file saved by hand may be cut short: that one is downloaded again, not reported as there.
       replaces = await ggufFileProblem(destination).catch((err: unknown) => causeText(err));
+      if (replaces === undefined && options.sha256 !== undefined) {
+        const digest = await sha256OfFile(destination).catch((err: unknown) => causeText(err));
+        if (digest === options.sha256)
+          return { path: destination, bytes: s.size, existed: true, sha256: digest };
+        replaces = /^[0-9a-f]{64}$/.test(digest) ? `its SHA-256 is ${digest}, not the one asked for` : digest;
+      }
       if (replaces === undefined) return { path: destination, bytes: s.size, existed: true };
     }
   }
@@ -288,6 +312,9 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       }
     }
     options.onProgress?.(written, total);
+    // The digest covers the bytes a resumed download kept as well as those written now.
+    const hash = createHash('sha256');
+    await hashFileInto(hash, paths.data, written);
     const reader = res?.body?.getReader();
     try {
       for (;;) {
@@ -311,6 +338,7 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
           local = true;
           throw err;
         }
+        hash.update(chunk.value);
         written += chunk.value.byteLength;
         options.onProgress?.(written, total);
       }
@@ -330,6 +358,14 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
     // Without a length (or with a wrong one) only the file itself tells whether it is whole.
     const problem = await ggufFileProblem(paths.data);
     if (problem !== undefined) throw fail(`${url} did not send a whole GGUF file: ${problem}`);
+    const sha256 = hash.digest('hex');
+    if (options.sha256 !== undefined && sha256 !== options.sha256) {
+      // Not the file asked for, or damaged on the way: nothing of it is worth resuming from.
+      resumable = false;
+      throw fail(
+        `the file ${url} sent has the SHA-256 ${sha256}, not the ${options.sha256} asked for (it is another file, or was damaged on the way); nothing was kept`,
+      );
+    }
     await rename(paths.data, destination);
     await unlink(paths.info).catch(() => undefined);
     await syncDir(nodeFileOps, dir);
@@ -337,6 +373,7 @@ export async function downloadModel(options: DownloadOptions = {}): Promise<Down
       path: destination,
       bytes: written,
       existed: false,
+      sha256,
       ...(start > 0 ? { resumedAt: start } : {}),
       ...(replaces === undefined ? {} : { replaced: replaces }),
     };

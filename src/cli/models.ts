@@ -62,7 +62,8 @@ function progressReporter(stderr: OutputStream): {
 
 export const modelsPullCommand = defineCommand({
   name: 'models pull',
-  usage: 'Usage: gtalign models pull [--url URL] [--dir DIR] [--force] [--connect-timeout SECONDS]',
+  usage:
+    'Usage: gtalign models pull [--url URL] [--dir DIR] [--force] [--connect-timeout SECONDS] [--sha256 HEX]',
   about: `Downloads a small instruct model for the local backend (gtalign chat --backend local):
   ${RECOMMENDED_MODEL.name}
   ${RECOMMENDED_MODEL.url}
@@ -71,7 +72,9 @@ into the cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/mod
 when complete and checked to be a whole GGUF file, so an interrupted download never leaves a broken
 model behind. When the connection breaks (or the pull is killed), the bytes so far are kept beside it
 and the same command resumes from them (an HTTP range, when the server gave an ETag or a date that
-tells the file has not changed); --force starts over.`,
+tells the file has not changed); --force starts over. The file's SHA-256 is computed as it is written
+and printed; with --sha256 a file with another is not kept (compare with the digest the model's page
+gives, e.g. Hugging Face's "SHA256" under the file's LFS details).`,
   notes: `Exit codes: 0 ok (or already there), 1 the download failed (the message gives the URL to fetch
 by hand), 2 bad usage.`,
   settings: [group('Options', MODELS_SETTINGS)] as const,
@@ -87,15 +90,20 @@ by hand), 2 bad usage.`,
         url,
         dir,
         force: values.force,
+        ...(values.sha256 === undefined ? {} : { sha256: values.sha256 }),
         connectTimeoutMs: values['connect-timeout'] * 1000,
         onProgress: (received, total) => progress.update(received, total),
       });
       progress.done();
+      const digest =
+        result.sha256 === undefined
+          ? ''
+          : `; SHA-256 ${result.sha256}${values.sha256 === undefined ? '' : ', as asked'}`;
       await writeOut(
         ctx.stdout,
         result.existed
-          ? `${result.path} is already there (${mb(result.bytes)} MB); --force downloads it again\n`
-          : `saved ${result.path} (${mb(result.bytes)} MB${result.resumedAt === undefined ? '' : `, resuming a kept partial download at byte ${result.resumedAt}`})${result.replaced === undefined ? '' : `, replacing a file that was not a whole model (${result.replaced})`}\n`,
+          ? `${result.path} is already there (${mb(result.bytes)} MB${digest}); --force downloads it again\n`
+          : `saved ${result.path} (${mb(result.bytes)} MB${result.resumedAt === undefined ? '' : `, resuming a kept partial download at byte ${result.resumedAt}`}${digest})${result.replaced === undefined ? '' : `, replacing the file that was there (${result.replaced})`}\n`,
       );
       return 0;
     } catch (err) {

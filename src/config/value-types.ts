@@ -204,6 +204,15 @@ export function httpUrl(): ValueType<string> {
   return scalar(fromText, () => bad('must be an http(s) URL'));
 }
 
+/** A SHA-256 digest as 64 hexadecimal digits (either case; kept in lower case). */
+export function sha256Hex(): ValueType<string> {
+  const fromText = (t: string): Parsed<string> =>
+    /^[0-9a-fA-F]{64}$/.test(t.trim())
+      ? ok(t.trim().toLowerCase())
+      : bad('must be a SHA-256 digest: 64 hexadecimal digits');
+  return scalar(fromText, () => bad('must be a SHA-256 digest: 64 hexadecimal digits'));
+}
+
 /**
  * A JSON object checked by `validate`. On the command line (and in the file, as a string) it is the path
  * of a JSON file holding the object; in the file it may also be the object itself.

@@ -86,10 +86,7 @@ function toResponse(res: IncomingMessage, url: URL, signal: AbortSignal | undefi
     res.destroy();
     throw new Error(`${url.host} answered with the status ${status}, which is not an HTTP status`);
   }
-  const headers = new Headers();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const init = { status, statusText: res.statusMessage ?? '', headers };
+  const init = { status, statusText: res.statusMessage ?? '', headers: headersOf(res) };
   if (NULL_BODY.has(status)) {
     res.resume();
     return new Response(null, init);
@@ -123,6 +120,13 @@ function toResponse(res: IncomingMessage, url: URL, signal: AbortSignal | undefi
   signal?.addEventListener('abort', onAbort, { once: true });
   res.once('close', () => signal?.removeEventListener('abort', onAbort));
   return new Response(body, init);
+}
+
+function headersOf(res: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return headers;
 }
 
 /** node:http's error for a body cut short says only "aborted": this one says after how many bytes. */

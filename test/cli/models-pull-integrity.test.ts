@@ -88,7 +88,7 @@ describe('gtalign models pull keeps only whole models', () => {
     await writeFile(join(target, 'm.gguf'), MODEL.subarray(0, 100_000));
     const r = await runCliInProcess(['models', 'pull', '--url', server.url, '--dir', target]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('replacing a file that was not a whole model (it is cut short');
+    expect(r.stdout).toContain('replacing the file that was there (it is cut short');
     expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
   });
 

@@ -2,7 +2,9 @@
  * `gtalign models pull` run again after a broken connection or a kill asks for the rest of the file (an HTTP
  * range with If-Range), and never splices the bytes of a file that changed on the server onto old ones.
  */
+
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
@@ -23,6 +25,7 @@ const modelOf = (value: number): Buffer =>
     }),
   );
 const MODEL = modelOf(3);
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const HALF = 150_000;
 
 let dir: string;
@@ -98,13 +101,15 @@ describe('gtalign models pull resumes', () => {
       expect(broken.stderr).toContain('run the same command again to resume');
       expect(await readdir(target)).not.toContain('m.gguf');
 
-      const resumed = await runCliInProcess(pull);
+      // The digest asked for covers the kept bytes too, not only those downloaded after the resume.
+      const resumed = await runCliInProcess([...pull, '--sha256', sha256(MODEL)]);
       expect(resumed.stderr).not.toContain('failed');
       expect(resumed.code).toBe(0);
       const kept = Number(/bytes=(\d+)-/.exec(server.requests[1]?.range ?? '')?.[1]);
       expect(kept).toBeGreaterThan(0);
       expect(server.requests[1]?.['if-range']).toBe('"v1"');
       expect(resumed.stdout).toContain(`resuming a kept partial download at byte ${kept}`);
+      expect(resumed.stdout).toContain(`SHA-256 ${sha256(MODEL)}, as asked`);
       expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
       expect(await readdir(target)).toEqual(['m.gguf']);
     } finally {

@@ -1,7 +1,7 @@
 /** The settings of `gtalign models pull` and `gtalign models tiny`. */
 import { cacheFolder } from '../paths.js';
 import { setting } from '../setting.js';
-import { boolean, httpUrl, number, path } from '../value-types.js';
+import { boolean, httpUrl, number, path, sha256Hex } from '../value-types.js';
 
 export const MODEL_URL = setting({
   name: 'url',
@@ -38,7 +38,15 @@ export const CONNECT_TIMEOUT = setting({
   help: 'give up when the server does not answer within this time',
 });
 
-export const MODELS_SETTINGS = [MODEL_URL, MODELS_DIR, MODELS_FORCE, CONNECT_TIMEOUT] as const;
+export const MODEL_SHA256 = setting({
+  name: 'sha256',
+  key: 'modelsPull.sha256',
+  type: sha256Hex(),
+  arg: 'HEX',
+  help: 'keep the file only when its SHA-256 is HEX (a file already there is checked too)',
+});
+
+export const MODELS_SETTINGS = [MODEL_URL, MODELS_DIR, MODELS_FORCE, CONNECT_TIMEOUT, MODEL_SHA256] as const;
 
 /** `gtalign models tiny` writes into the same folder and takes the same --force. */
 export const TINY_SETTINGS = [
