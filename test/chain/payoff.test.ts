@@ -218,7 +218,9 @@ describe('parsePayoff', () => {
     expect(parsePythonLiteral(`${'['.repeat(5000)}${']'.repeat(5000)}`).ok).toBe(false);
   });
 
-  it('stays fast on megabyte inputs built to hurt (no quadratic path)', () => {
+  // Fifteen megabyte inputs: ~3 s on an idle machine, 9.5 s beside a compile; a quadratic path takes minutes,
+  // so the test's own time limit is generous and each input's bound still tells the two apart.
+  it('stays fast on megabyte inputs built to hurt (no quadratic path)', { timeout: 120_000 }, () => {
     const M = 1 << 20;
     const inputs = [
       '['.repeat(M),
