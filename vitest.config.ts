@@ -15,8 +15,10 @@ const ALL = 'test/**/*.test.ts';
 // Files that replace modules (vi.doMock, vi.resetModules) get a fresh module graph of their own.
 const OWN_MODULES = ['test/llm/local.test.ts', 'test/data/load-unreadable.test.ts'];
 
-// expect.poll waits as long as a test may (its default, 1 s, is a timing bet a loaded machine can lose).
-const common = { testTimeout: 30_000, expect: { poll: { timeout: 25_000 } } };
+// A test's time limit catches a hang, not slowness: at load 10 (a compile beside the suite, 2026-12-08) the
+// longest tests took 10–15 s, half of the 30 s limit then, so the limit is twice that. expect.poll waits as
+// long as a test may (its default, 1 s, is a timing bet a loaded machine can lose).
+const common = { testTimeout: 60_000, expect: { poll: { timeout: 55_000 } } };
 
 export default defineConfig({
   test: {
