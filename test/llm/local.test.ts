@@ -357,7 +357,12 @@ describe('consumers that stop early', () => {
     const own = await createLocalModel({ modelPath, seed: 3, contextSize: 4096 });
     // A grammar that admits one 2000-byte string: the tiny model cannot end early (about 4 s of work).
     const grammar = `root ::= "${'abcdefghij'.repeat(200)}"`;
-    const outcome = own.generate({ messages, constraint: { kind: 'gbnf', grammar } }).then(
+    const events = own.stream({ messages, constraint: { kind: 'gbnf', grammar } })[Symbol.asyncIterator]();
+    // The generation is under way once its first text has come (a fixed wait was a bet on the machine).
+    expect((await events.next()).done).toBe(false);
+    const outcome = (async () => {
+      for (;;) if ((await events.next()).done === true) return 'ended';
+    })().then(
       (r) => r,
       (e: unknown) => e,
     );
@@ -369,7 +374,6 @@ describe('consumers that stop early', () => {
         (r) => r,
         (e: unknown) => e,
       );
-    await new Promise((resolve) => setTimeout(resolve, 100));
     await within(own.close(), 10_000, 'close');
     const error = await outcome;
     expect(error).toBeInstanceOf(ChatModelError);
