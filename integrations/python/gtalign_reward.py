@@ -17,7 +17,8 @@ TRL                ``gtalign_welfare`` (``async def`` reward function), ``trl_re
 slime              ``slime_rm`` for ``--custom-rm-path gtalign_reward.slime_rm``
 Verifiers          ``verifiers_reward`` (a rubric function) and ``score_completion`` (for a v1 ``@vf.reward``)
 SkyRL              ``skyrl_env`` (a skyrl-gym environment's entry point; ``register_skyrl_env()`` registers it)
-AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``)
+AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``, or awaited by
+                   keyword through ``AsyncRewardWrapper`` in an agent workflow's ``run``)
 NeMo-RL            ``register_nemo_rl()`` registers the ``gtalign`` environment (a Ray actor scoring each batch
                    of rollouts) and the ``gtalign`` data processor
 =================  ==========================================================================================
@@ -1125,17 +1126,30 @@ AREAL_TIMEOUT = 10.0
 AREAL_CALL_SECONDS = 14.0
 
 
-def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids: Any, **data: Any) -> float:
+def areal_reward(
+    prompt: Optional[str] = None,
+    completions: Optional[str] = None,
+    prompt_ids: Any = None,
+    completion_ids: Any = None,
+    **data: Any,
+) -> float:
     """AReaL's ``reward_fn`` (``RLVRWorkflow(reward_fn="gtalign_reward.areal_reward", ...)``): called in a
     worker process with the decoded prompt and completion, their token ids, and the dataset row's fields
     (``data_source``, ``ground_truth``, ``extra_info``, as ``gtalign data export --format areal`` writes
-    them). Synchronous and module-level, as AReaL's process pool needs.
+    them). Synchronous and module-level, as AReaL's process pool needs. An agent workflow's ``run`` (AReaL
+    2.0's examples) may call it by keyword only: ``AsyncRewardWrapper(areal_reward)(completions=text,
+    **data)``; only ``completions`` and the row's fields are read.
 
     One HTTP attempt of at most ``AREAL_TIMEOUT`` seconds (``GTALIGN_REWARD_TIMEOUT`` and
     ``GTALIGN_REWARD_RETRIES`` override), retried while the server is down until ``AREAL_CALL_SECONDS``
     less the timeout (``GTALIGN_REWARD_RETRY_SECONDS`` overrides), so it ends before AReaL's 15 s limit: a
     failure raises :class:`GtalignRewardError`, AReaL retries the call (the server's cache answers a
     verdict that arrived meanwhile) and then rejects the rollout."""
+    if not isinstance(completions, str):
+        raise GtalignRewardError(
+            "gtalign reward: AReaL's reward call needs the completion text (completions=...), got "
+            f"{type(completions).__name__}"
+        )
     data_source = data.get("data_source")
     ground_truth = data.get("ground_truth", data.get("answer"))
     if data_source is None or ground_truth is None:

@@ -11,11 +11,15 @@
  *   skyrl/train/generators/skyrl_gym_generator.py does, `make(env_class, env_config=..., extras=...)`,
  *   `init(prompt)`, then `step(output)` in a thread pool (`run_in_executor`); an exception in `step`
  *   propagates (the generator does not catch it).
- * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): areal/api/reward_api.py `AsyncRewardWrapper` runs the
- *   `reward_fn` in a `ProcessPoolExecutor` under `asyncio.wait_for(…, 15)`, with up to 3 retries, and
- *   scores a call that times out 4 times as 0; areal/workflow/rlvr.py calls `reward_fn(prompt, completions,
- *   prompt_ids, completion_ids, **row)` with the row's columns. The stand-in does the same with a real
- *   process pool (the adapter is pickled by reference and imported in the worker).
+ * - AReaL (areal-project/AReaL cbff54d, 2.0.0; formerly inclusionAI/AReaL, also 4aef98d, 1.0.4):
+ *   areal/api/reward_api.py `AsyncRewardWrapper.__call__(*args, **kwargs)` runs
+ *   `partial(reward_fn, *args, **kwargs)` in a `ProcessPoolExecutor` under `asyncio.wait_for(…, 15)`, 4
+ *   attempts in all: a call that times out every time scores 0, any other exception is raised after the
+ *   last. areal/workflow/rlvr.py `RLVRWorkflow` calls it as `(prompt, completions, prompt_ids,
+ *   completion_ids, **row)`; an agent workflow (areal/workflow/openai/math_agent.py `MathAgent`, which
+ *   2.0's examples/math/gsm8k_rl.py trains with) as `(completions=…, <row's fields>=…)` from its `run`.
+ *   The stand-in does the same with a real process pool (the adapter is pickled by reference and
+ *   imported in the worker).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,6 +71,28 @@ write("skyrl_gym/envs/registration.py", """
             entry_point = getattr(importlib.import_module(module), name)
         return entry_point(**{**defaults, **kwargs})
 """)
+`;
+
+/** AReaL 2.0's `AsyncRewardWrapper` (areal/api/reward_api.py), over a real process pool of 2 workers. */
+const AREAL_WRAPPER = `
+from concurrent.futures import ProcessPoolExecutor
+pool = None
+class AsyncRewardWrapper:
+    def __init__(self, reward_fn, timeout_seconds=15, max_retries=3):
+        self.reward_fn, self.timeout_seconds, self.max_retries = reward_fn, timeout_seconds, max_retries
+    async def __call__(self, *args, **kwargs):
+        for attempt in range(self.max_retries + 1):
+            is_last = attempt == self.max_retries
+            try:
+                future = asyncio.get_running_loop().run_in_executor(pool, functools.partial(self.reward_fn, *args, **kwargs))
+                return await asyncio.wait_for(future, timeout=self.timeout_seconds)
+            except asyncio.TimeoutError:
+                if is_last:
+                    return 0
+            except Exception:
+                if is_last:
+                    raise
+        return 0
 `;
 
 describe.skipIf(PYTHON === undefined)('SkyRL environment and AReaL reward function', () => {
@@ -143,29 +169,14 @@ print(json.dumps({
 
   it('AReaL: the reward function in a process pool under the 15 s wrapper scores each exported row; a failure raises, never 0', async () => {
     const r = await runPython(
-      `${PRELUDE}
-from concurrent.futures import ProcessPoolExecutor
+      `${PRELUDE}${AREAL_WRAPPER}
 import socket, threading
 import gtalign_reward as gr
 rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'areal.jsonl'))})]
 by_id = {c["id"]: c for c in cases}
-pool = None
-async def wrapped(prompt, completion, row, retries=3):
-    loop = asyncio.get_running_loop()
-    last = None
-    for attempt in range(retries + 1):
-        try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(pool, functools.partial(gr.areal_reward, prompt, completion, [1, 2], [3], **row)),
-                timeout=15,
-            )
-        except asyncio.TimeoutError:
-            last = "timeout"
-        except Exception as e:
-            last = e
-    if last == "timeout":
-        return 0
-    raise last
+async def wrapped(prompt, completion, row):
+    # RLVRWorkflow._compute_rewards: the decoded prompt and completion, their token ids, the row's fields.
+    return await AsyncRewardWrapper(gr.areal_reward)(prompt, completion, [1, 2], [3], **row)
 async def main():
     return await asyncio.gather(*(wrapped("templated " + row["id"], by_id[row["id"]]["response"], row) for row in rows))
 if __name__ == "__main__":
@@ -212,5 +223,40 @@ if __name__ == "__main__":
     // so a judge too slow for AReaL is a rejected rollout, not AReaL's 0.
     expect(out.slow).toMatch(/^GtalignRewardError: gtalign reward: cannot reach .*timed out/);
     expect(out.connections).toBe(1);
+  });
+
+  it('AReaL 2.0: an agent workflow awaits the wrapped reward function with keywords only, as MathAgent does', async () => {
+    const r = await runPython(
+      `${PRELUDE}${AREAL_WRAPPER}
+import gtalign_reward as gr
+rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'areal.jsonl'))})]
+by_id = {c["id"]: c for c in cases}
+class GtalignAgent:
+    # areal/workflow/openai/math_agent.py MathAgent: AsyncRewardWrapper(reward_fn) made in __init__, and in
+    # run the chat completion's content passed as completions=, with the row's fields, by keyword.
+    def __init__(self, **kwargs):
+        self._reward_fn = AsyncRewardWrapper(gr.areal_reward)
+    async def run(self, data, **extra_kwargs):
+        content = by_id[data["id"]]["response"]  # stands in for the policy's answer through AReaL's proxy
+        return await self._reward_fn(completions=content, **data)
+async def main():
+    agent = GtalignAgent()
+    return await asyncio.gather(*(agent.run(row, base_url="http://proxy", api_key="k") for row in rows))
+if __name__ == "__main__":
+    os.environ["GTALIGN_REWARD_URL"] = URL
+    pool = ProcessPoolExecutor(2)
+    rewards = asyncio.run(main())
+    no_completion = failed_with(lambda: gr.areal_reward(**rows[0]))
+    print(json.dumps({"ids": [row["id"] for row in rows], "rewards": rewards, "no_completion": no_completion}))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<{ ids: string[]; rewards: number[]; no_completion: string }>(r);
+    expect(out.ids).toEqual(CASES.map((c) => c.id));
+    expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expect(out.no_completion).toMatch(
+      /^GtalignRewardError: .*needs the completion text \(completions=\.\.\.\)/,
+    );
   });
 });
