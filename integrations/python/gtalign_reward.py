@@ -800,18 +800,32 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
 # TRL
 
 
+def _field(item: Any, name: str, default: Any = None) -> Any:
+    """A message's or content part's field: a dict's key (TRL, NeMo-RL) or a model's attribute (Verifiers
+    v1's ``trace.messages`` are pydantic models)."""
+    if isinstance(item, Mapping):
+        return item.get(name, default)
+    return getattr(item, name, default)
+
+
+def _is_message(item: Any) -> bool:
+    return isinstance(item, Mapping) or hasattr(item, "content")
+
+
 def _completion_text(completion: Any) -> str:
-    """A completion as text: a string, or (conversational) the last assistant message of a message list."""
+    """A completion as text: a string, or (conversational) the last assistant message of a message list,
+    whose content is a string, text parts, or none (a reply of tool calls only: an empty output)."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, Sequence):
         for message in reversed(completion):
-            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
-                content = message.get("content", "")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, Sequence):
-                    return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+            if not _is_message(message) or _field(message, "role", "assistant") != "assistant":
+                continue
+            content = _field(message, "content")
+            if content is None or isinstance(content, str):
+                return content or ""
+            if isinstance(content, Sequence):
+                return "".join(str(_field(p, "text", "") or "") for p in content if isinstance(p, Mapping) or hasattr(p, "text"))
     raise GtalignRewardError(f"gtalign reward: cannot read a completion of type {type(completion).__name__}")
 
 
@@ -1020,8 +1034,9 @@ async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[f
 async def score_completion(
     completion: Any, data_source: Any, ground_truth: Any, extra_info: Any = None, **settings: Any
 ) -> float:
-    """The reward of one completion (a string or a message list): for a Verifiers v1 ``@vf.reward``
-    method, whose exception Verifiers records as a task error on the trace (not a 0)."""
+    """The reward of one completion (a string, or a message list: dicts, or the pydantic models of a
+    Verifiers v1 ``trace.messages``): for a Verifiers v1 ``@vf.reward`` method, whose exception Verifiers
+    records as a task error on the trace (not a 0)."""
     record = make_record(data_source, _completion_text(completion), ground_truth, extra_info)
     return float(_one(await client(**settings).ascore([record]), f"sample ({record['data_source']})")["score"])
 

@@ -9,7 +9,11 @@
  *   `_call_individual_reward_func` passes the score objects (`prompt`, `completion`, `answer`, `state`,
  *   `info`, `task`, …) to a function with `**kwargs`, awaits it (`maybe_await`) and takes `float(…)`; it logs
  *   an exception and scores 0.0 (so a v1 task is the place where a failure must stay one):
- *   verifiers/v1/task.py `Task.score` invokes `@vf.reward` methods inside `boundary(TaskError, …)`.
+ *   verifiers/v1/task.py `Task.score` invokes `@vf.reward` methods inside `boundary(TaskError, …)`, with
+ *   `trace` (verifiers/v1/trace.py `Trace`), whose `messages` are verifiers/v1/types.py's pydantic models
+ *   (`UserMessage`, `AssistantMessage` with `content: str | None`, `tool_calls`, …; content parts are
+ *   `TextContentPart` objects with `text`), not dicts. The STAND-IN message classes below have those
+ *   attributes (pydantic is not installed everywhere the tests run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
@@ -94,27 +98,64 @@ async def call_individual(c):
     sig = inspect.signature(func)
     assert any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     return float(await maybe_await(func, **merged))
+from dataclasses import dataclass
+@dataclass
+class TextContentPart:
+    text: str
+    type: str = "text"
+@dataclass
+class UserMessage:
+    content: object
+    role: str = "user"
+@dataclass
+class AssistantMessage:
+    content: object = None
+    reasoning_content: object = None
+    tool_calls: object = None
+    role: str = "assistant"
+class Trace:
+    # Trace.messages: the final branch's messages, as verifiers.v1.types models
+    def __init__(self, messages):
+        self.messages = messages
 class TaskError(Exception):
     pass
-async def v1_reward(c, verdict=True):
+async def v1_reward(c, verdict=True, parts=False):
+    # The README's @vf.reward method: score_completion(trace.messages, self.data...), the reply's text as
+    # one string, or (parts) as content parts split in two, after a tool-call turn without content.
+    text = c["response"]
+    reply = AssistantMessage(content=[TextContentPart(text[:10]), TextContentPart(text[10:])] if parts else text)
+    trace = Trace([UserMessage(content="Question " + c["id"]), AssistantMessage(content=None, tool_calls=[]), reply])
     try:   # boundary(TaskError, "task ... scoring")
-        return await gr.score_completion(c["response"], c["data_source"], c["ground_truth"], extra(c, verdict), url=URL)
+        return await gr.score_completion(trace.messages, c["data_source"], c["ground_truth"], extra(c, verdict), url=URL)
     except Exception as e:
         raise TaskError(f"task scoring: {type(e).__name__}: {e}") from e
 async def main():
     legacy = await asyncio.gather(*(call_individual(c) for c in cases))
     v1 = await asyncio.gather(*(v1_reward(c) for c in cases))
-    return legacy, v1
-legacy, v1 = asyncio.run(main())
+    v1_parts = await asyncio.gather(*(v1_reward(c, parts=True) for c in cases))
+    return legacy, v1, v1_parts
+legacy, v1, v1_parts = asyncio.run(main())
 failure = failed_with(lambda: asyncio.run(v1_reward(cases[0], verdict=False)))
-print(json.dumps({"legacy": legacy, "v1": v1, "failure": failure}))
+# A reply with no text (content None): an empty output, not an unreadable completion.
+no_reply = asyncio.run(gr.score_completion([UserMessage(content="q"), AssistantMessage(content=None)], cases[0]["data_source"],
+                                           cases[0]["ground_truth"], extra(cases[0]), url=URL))
+print(json.dumps({"legacy": legacy, "v1": v1, "v1_parts": v1_parts, "failure": failure, "no_reply": no_reply}))
 `,
       server.url,
     );
     expect(r.err).toBe('');
-    const out = lastJson<{ legacy: number[]; v1: number[]; failure: string }>(r);
+    const out = lastJson<{
+      legacy: number[];
+      v1: number[];
+      v1_parts: number[];
+      failure: string;
+      no_reply: number;
+    }>(r);
     expectParity(out.legacy, 'score', (ok, m) => expect(ok, m).toBe(true));
     expectParity(out.v1, 'score', (ok, m) => expect(ok, m).toBe(true));
+    expectParity(out.v1_parts, 'score', (ok, m) => expect(ok, m).toBe(true));
     expect(out.failure).toMatch(/^TaskError: task scoring: GtalignRewardError: .*no "verdict"/);
+    // An assistant message without text is an empty output: the reference's 0 for an output without the blocks.
+    expect(out.no_reply).toBe(0);
   });
 });
