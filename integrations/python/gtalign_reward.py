@@ -1124,9 +1124,12 @@ def skyrl_env(env_config: Any = None, extras: Optional[Mapping[str, Any]] = None
 
 def register_skyrl_env(id: str = "gtalign") -> None:
     """Registers the environment with skyrl-gym under ``id`` (the rows' ``env_class``); call it where the
-    Ray workers run it, e.g. at the top of the training entry point."""
-    from skyrl_gym.envs.registration import register
+    Ray workers run it, e.g. at the top of the training entry point. Calling it again changes nothing
+    (skyrl-gym's ``register`` refuses a name twice); a name another environment holds is still refused."""
+    from skyrl_gym.envs.registration import register, registry
 
+    if getattr(registry.get(id), "entry_point", None) is skyrl_env:
+        return
     register(id=id, entry_point=skyrl_env)
 
 

@@ -6,7 +6,8 @@
  * - SkyRL (NovaSky-AI/SkyRL a956457: skyrl 0.3.0, skyrl-gym 0.4.0): a STAND-IN `skyrl_gym` package with
  *   `envs.base_text_env.BaseTextEnv` (`turns`, `max_turns`, `init`) and `BaseTextEnvStepOutput` (a TypedDict:
  *   observations, reward, done, metadata), `envs.registration.register(id, entry_point, kwargs)` and
- *   `make(id, **kwargs)` (a callable entry point called with the kwargs). As skyrl/train/dataset/dataset.py
+ *   `make(id, **kwargs)` (a callable entry point called with the kwargs; `register` refuses an id already
+ *   registered with `RegistrationError`, as skyrl_gym's `_check_spec_register` does). As skyrl/train/dataset/dataset.py
  *   does, every column but `prompt` and `env_class` goes to the environment as `extras`; as
  *   skyrl/train/generators/skyrl_gym_generator.py does, `make(env_class, env_config=..., extras=...)`,
  *   `init(prompt)`, then `step(output)` in a thread pool (`run_in_executor`); an exception in `step`
@@ -61,11 +62,16 @@ write("skyrl_gym/envs/base_text_env.py", """
 """)
 write("skyrl_gym/envs/registration.py", """
     import importlib
-    registry = {}
+    from types import SimpleNamespace
+    registry = {}   # id -> EnvSpec (id, entry_point, kwargs)
+    class RegistrationError(Exception):
+        pass
     def register(id, entry_point, kwargs=None):
-        registry[id] = (entry_point, dict(kwargs or {}))
+        if id in registry:
+            raise RegistrationError(f"An environment with name \`{id}\` is already registered (id=\`{id}\`).")
+        registry[id] = SimpleNamespace(id=id, entry_point=entry_point, kwargs=dict(kwargs or {}))
     def make(id, **kwargs):
-        entry_point, defaults = registry[id]
+        entry_point, defaults = registry[id].entry_point, registry[id].kwargs
         if isinstance(entry_point, str):
             module, _, name = entry_point.partition(":")
             entry_point = getattr(importlib.import_module(module), name)
@@ -117,6 +123,9 @@ from concurrent.futures import ThreadPoolExecutor
 import gtalign_reward as gr
 import skyrl_gym
 gr.register_skyrl_env()
+gr.register_skyrl_env()   # again (an entry point run twice in one Ray worker process): changes nothing
+skyrl_gym.register(id="taken", entry_point="some.module:OtherEnv")
+taken = failed_with(lambda: gr.register_skyrl_env(id="taken"))   # another environment's name: skyrl_gym refuses it
 rows = [json.loads(l) for l in open(${JSON.stringify(join(dir, 'skyrl.jsonl'))})]
 by_id = {c["id"]: c for c in cases}
 pool = ThreadPoolExecutor(32)
@@ -143,7 +152,7 @@ print(json.dumps({
     "rewards": [o["reward"] for o in outs],
     "users": [o["metadata"]["gtalign"]["user_reward"] for o in outs],
     "done": all(o["done"] and o["observations"] == [] for o in outs),
-    "no_verdict": no_verdict, "no_spec": no_spec, "down": down,
+    "no_verdict": no_verdict, "no_spec": no_spec, "down": down, "taken": taken,
 }))
 `,
       server.url,
@@ -157,6 +166,7 @@ print(json.dumps({
       no_verdict: string;
       no_spec: string;
       down: string;
+      taken: string;
     }>(r);
     expect(out.ids).toEqual(CASES.map((c) => c.id));
     expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
@@ -164,6 +174,7 @@ print(json.dumps({
     expect(out.done).toBe(true);
     expect(out.no_verdict).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
     expect(out.no_spec).toMatch(/^GtalignRewardError: .*needs data_source and reward_spec\.ground_truth/);
+    expect(out.taken).toMatch(/^RegistrationError: .*`taken` is already registered/);
     expect(out.down).toMatch(/^GtalignRewardError: gtalign reward: cannot reach/);
   });
 
