@@ -8,7 +8,8 @@
  * - Verifiers (PrimeIntellect-ai/verifiers a60a606, after v0.3.0): verifiers/legacy/rubrics/rubric.py
  *   `_call_individual_reward_func` passes the score objects (`prompt`, `completion`, `answer`, `state`,
  *   `info`, `task`, …) to a function with `**kwargs`, awaits it (`maybe_await`) and takes `float(…)`; it logs
- *   an exception and scores 0.0 (so a v1 task is the place where a failure must stay one):
+ *   an exception and scores 0.0 (so a v1 task is the place where a failure must stay one); its messages
+ *   are verifiers/legacy/types.py's pydantic models (`AssistantMessage`, …), not dicts.
  *   verifiers/v1/task.py `Task.score` invokes `@vf.reward` methods inside `boundary(TaskError, …)`, with
  *   `trace` (verifiers/v1/trace.py `Trace`), whose `messages` are verifiers/v1/types.py's pydantic models
  *   (`UserMessage`, `AssistantMessage` with `content: str | None`, `tool_calls`, …; content parts are
@@ -88,16 +89,6 @@ print(json.dumps({"single": single, "grouped": grouped, "no_verdict": no_verdict
     const r = await runPython(
       `${PRELUDE}
 import gtalign_reward as gr
-func = functools.partial(gr.verifiers_reward, url=URL)
-async def maybe_await(f, **kw):
-    out = f(**kw)
-    return await out if inspect.isawaitable(out) else out
-async def call_individual(c):
-    merged = {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": c["response"]}],
-              "answer": c["ground_truth"], "state": {}, "info": {"data_source": c["data_source"], "extra_info": extra(c)}, "task": None}
-    sig = inspect.signature(func)
-    assert any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-    return float(await maybe_await(func, **merged))
 from dataclasses import dataclass
 @dataclass
 class TextContentPart:
@@ -113,6 +104,20 @@ class AssistantMessage:
     reasoning_content: object = None
     tool_calls: object = None
     role: str = "assistant"
+func = functools.partial(gr.verifiers_reward, url=URL)
+async def maybe_await(f, **kw):
+    out = f(**kw)
+    return await out if inspect.isawaitable(out) else out
+async def call_individual(c):
+    # state["completion"]: verifiers/legacy/types.py message models too (dict-like get, but no Mapping)
+    merged = {"prompt": [UserMessage(content="q")], "completion": [AssistantMessage(content=c["response"])],
+              "answer": c["ground_truth"], "state": {}, "info": {"data_source": c["data_source"], "extra_info": extra(c)}, "task": None}
+    sig = inspect.signature(func)
+    assert any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    try:
+        return float(await maybe_await(func, **merged))
+    except Exception:   # the legacy Rubric logs the error and scores 0.0
+        return 0.0
 class Trace:
     # Trace.messages: the final branch's messages, as verifiers.v1.types models
     def __init__(self, messages):
