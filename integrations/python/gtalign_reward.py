@@ -87,7 +87,7 @@ __all__ = [
     "register_nemo_rl",
 ]
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"
 
 #: The components returned with every verl score (verl logs them as ``reward_extra_info``).
 COMPONENTS: Tuple[str, ...] = ("user_reward", "llm_reward", "answer_reward")
