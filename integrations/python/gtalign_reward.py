@@ -1136,6 +1136,33 @@ def register_skyrl_env(id: str = "gtalign") -> None:
 # --------------------------------------------------------------------------------------------------------
 # AReaL
 
+#: End-of-turn and padding tokens of common chat templates: the server's default ``--end-token`` list
+#: (src/server/end-tokens.ts), cut from an OpenRLHF rollout's end there and from an AReaL completion here.
+END_TOKENS: Tuple[str, ...] = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    "<pad>",
+    "<|end|>",
+)
+
+
+def _strip_end_tokens(text: str) -> str:
+    """The text without the end-of-turn and padding tokens at its very end (and only there)."""
+    changed = True
+    while changed:
+        changed = False
+        for token in END_TOKENS:
+            if text.endswith(token):
+                text = text[: -len(token)]
+                changed = True
+    return text
+
+
 #: AReaL's reward wrapper gives each call 15 s and scores a call that runs out as 0: an AReaL call ends
 #: sooner, with an error (a rejected rollout, never a made-up 0), unless the environment sets otherwise.
 AREAL_TIMEOUT = 10.0
@@ -1156,7 +1183,8 @@ def areal_reward(
     (``data_source``, ``ground_truth``, ``extra_info``, as ``gtalign data export --format areal`` writes
     them). Synchronous and module-level, as AReaL's process pool needs. An agent workflow's ``run`` (AReaL
     2.0's examples) may call it by keyword only: ``AsyncRewardWrapper(areal_reward)(completions=text,
-    **data)``; only ``completions`` and the row's fields are read.
+    **data)``; only ``completions`` and the row's fields are read. End-of-turn and padding tokens at the
+    completion's end (``END_TOKENS``), which ``RLVRWorkflow``'s decoding keeps, are cut before scoring.
 
     One HTTP attempt of at most ``AREAL_TIMEOUT`` seconds (``GTALIGN_REWARD_TIMEOUT`` and
     ``GTALIGN_REWARD_RETRIES`` override), retried while the server is down until ``AREAL_CALL_SECONDS``
@@ -1182,7 +1210,9 @@ def areal_reward(
         settings["retries"] = 1
     if not os.environ.get("GTALIGN_REWARD_RETRY_SECONDS"):
         settings["retry_seconds"] = max(0.0, AREAL_CALL_SECONDS - _settings(settings)[2])
-    record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
+    # RLVRWorkflow decodes the output tokens with the stop token that ended them (and any padding after
+    # it); the reference's decoding (verl: skip_special_tokens) has none, and the reward scores the text.
+    record = make_record(data_source, _strip_end_tokens(completions), ground_truth, data.get("extra_info"))
     return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])
 
 

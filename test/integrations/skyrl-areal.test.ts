@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRows } from '../../src/data/export.js';
+import { DEFAULT_END_TOKENS } from '../../src/server/end-tokens.js';
 import type { RunningServer } from '../../src/server/listen.js';
 import {
   CASES,
@@ -188,8 +189,13 @@ by_id = {c["id"]: c for c in cases}
 async def wrapped(prompt, completion, row):
     # RLVRWorkflow._compute_rewards: the decoded prompt and completion, their token ids, the row's fields.
     return await AsyncRewardWrapper(gr.areal_reward)(prompt, completion, [1, 2], [3], **row)
+def decoded(i, response):
+    # tokenizer.decode(resp.output_tokens): a stopped generation ends with its stop token (and maybe pad
+    # tokens: ModelResponse.output_tokens_without_stop strips both), one cut at max tokens with none.
+    return response + ("<|im_end|>", "<|im_end|><|endoftext|>", "")[i % 3]
 async def main():
-    return await asyncio.gather(*(wrapped("templated " + row["id"], by_id[row["id"]]["response"], row) for row in rows))
+    return await asyncio.gather(*(wrapped("templated " + row["id"], decoded(i, by_id[row["id"]]["response"]), row)
+                                  for i, row in enumerate(rows)))
 if __name__ == "__main__":
     os.environ["GTALIGN_REWARD_URL"] = URL
     pool = ProcessPoolExecutor(2)
@@ -213,7 +219,7 @@ if __name__ == "__main__":
     os.environ["GTALIGN_REWARD_URL"] = "http://127.0.0.1:%d" % hang.getsockname()[1]
     slow = failed_with(lambda: gr.areal_reward("p", "c", [], [], **rows[0]))
     print(json.dumps({"ids": [row["id"] for row in rows], "rewards": rewards, "no_verdict": no_verdict,
-                      "no_truth": no_truth, "slow": slow, "connections": len(accepted)}))
+                      "no_truth": no_truth, "slow": slow, "connections": len(accepted), "end_tokens": list(gr.END_TOKENS)}))
 `,
       server.url,
     );
@@ -225,9 +231,13 @@ if __name__ == "__main__":
       no_truth: string;
       slow: string;
       connections: number;
+      end_tokens: string[];
     }>(r);
     expect(out.ids).toEqual(CASES.map((c) => c.id));
+    // The stop tokens AReaL leaves in the text are cut, as verl's decoding (skip_special_tokens) leaves them out.
     expectParity(out.rewards, 'score', (ok, m) => expect(ok, m).toBe(true));
+    // The adapter cuts the tokens the server cuts from an OpenRLHF rollout by default.
+    expect(out.end_tokens).toEqual(DEFAULT_END_TOKENS);
     expect(out.no_verdict).toMatch(/^GtalignRewardError: .*failed at input: no "verdict"/);
     expect(out.no_truth).toMatch(/^GtalignRewardError: .*needs data_source and ground_truth/);
     // One attempt, ended by the adapter's own timeout (10 s by default, below AReaL's 15 s; 0.5 s here),
