@@ -200,6 +200,35 @@ def make_record(
     return record
 
 
+#: End-of-turn and padding tokens of common chat templates: the server's default ``--end-token`` list
+#: (src/server/end-tokens.ts), cut from an OpenRLHF rollout's end there, and from a slime response and an AReaL
+#: completion here (both trainers keep the stop token in the text they hand over).
+END_TOKENS: Tuple[str, ...] = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    "<pad>",
+    "<|end|>",
+)
+
+
+def _strip_end_tokens(text: str) -> str:
+    """The text without the end-of-turn and padding tokens at its very end (and only there); anything
+    but a string is left for :func:`make_record` to refuse."""
+    changed = isinstance(text, str)
+    while changed:
+        changed = False
+        for token in END_TOKENS:
+            if text.endswith(token):
+                text = text[: -len(token)]
+                changed = True
+    return text
+
+
 def _failure(line: Mapping[str, Any], what: str) -> str:
     error = line.get("error") or {}
     return f"gtalign reward: {what} failed at {error.get('stage')}: {error.get('message')}"
@@ -1011,8 +1040,9 @@ def _label_fields(label: Any, metadata: Any) -> Tuple[Any, Any, Any]:
 async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[float]]:
     """slime's custom reward (``--custom-rm-path gtalign_reward.slime_rm``): awaited with one ``Sample``
     (per rollout), or with a list of them (``--group-rm``, and slime's batched path), returning a float or
-    a list of floats. The server is ``--rm-url`` when given, else ``GTALIGN_REWARD_URL``. A failed sample
-    raises: slime's rollout then fails instead of training on a made-up 0."""
+    a list of floats. The server is ``--rm-url`` when given, else ``GTALIGN_REWARD_URL``. End-of-turn and
+    padding tokens at a response's end (``END_TOKENS``; slime keeps the stop token) are cut before
+    scoring. A failed sample raises: slime's rollout then fails instead of training on a made-up 0."""
     samples = list(sample) if isinstance(sample, (list, tuple)) else [sample]
     settings: Dict[str, Any] = {}
     rm_url = getattr(args, "rm_url", None)
@@ -1021,7 +1051,9 @@ async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[f
     records = []
     for i, s in enumerate(samples):
         data_source, ground_truth, extra = _label_fields(getattr(s, "label", None), getattr(s, "metadata", None))
-        records.append(make_record(data_source, getattr(s, "response", ""), ground_truth, extra, i))
+        # slime asks SGLang for the text with no_stop_trim and special tokens: a stopped response ends with
+        # its stop token, which the reference's decoding leaves out.
+        records.append(make_record(data_source, _strip_end_tokens(getattr(s, "response", "")), ground_truth, extra, i))
     values = _values(await client(**settings).ascore(records), "raise")
     floats = [float(v) for v in values if v is not None]
     return floats if isinstance(sample, (list, tuple)) else floats[0]
@@ -1135,33 +1167,6 @@ def register_skyrl_env(id: str = "gtalign") -> None:
 
 # --------------------------------------------------------------------------------------------------------
 # AReaL
-
-#: End-of-turn and padding tokens of common chat templates: the server's default ``--end-token`` list
-#: (src/server/end-tokens.ts), cut from an OpenRLHF rollout's end there and from an AReaL completion here.
-END_TOKENS: Tuple[str, ...] = (
-    "<|im_end|>",
-    "<|endoftext|>",
-    "<|eot_id|>",
-    "<|end_of_text|>",
-    "</s>",
-    "<end_of_turn>",
-    "<eos>",
-    "<pad>",
-    "<|end|>",
-)
-
-
-def _strip_end_tokens(text: str) -> str:
-    """The text without the end-of-turn and padding tokens at its very end (and only there)."""
-    changed = True
-    while changed:
-        changed = False
-        for token in END_TOKENS:
-            if text.endswith(token):
-                text = text[: -len(token)]
-                changed = True
-    return text
-
 
 #: AReaL's reward wrapper gives each call 15 s and scores a call that runs out as 0: an AReaL call ends
 #: sooner, with an error (a rejected rollout, never a made-up 0), unless the environment sets otherwise.

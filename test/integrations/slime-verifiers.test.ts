@@ -4,7 +4,9 @@
  *   `--custom-rm-path` with slime/utils/misc.py `load_function` (`importlib.import_module` of the dotted
  *   path) and awaits `rm_function(args, sample)`; `batched_async_rm` (and `--group-rm`) awaits
  *   `rm_function(args, samples)` with a list and expects a list. `args.rm_url` is `--rm-url`.
- *   slime/rollout/sglang_rollout.py stores the result in `sample.reward`.
+ *   slime/rollout/sglang_rollout.py stores the result in `sample.reward`; it asks SGLang for the text with
+ *   `no_stop_trim=True` and `skip_special_tokens=False` (`--rollout-skip-special-tokens` unset), so a
+ *   response that stopped ends with its stop token (`<|im_end|>` for Qwen).
  * - Verifiers (PrimeIntellect-ai/verifiers a60a606, after v0.3.0): verifiers/legacy/rubrics/rubric.py
  *   `_call_individual_reward_func` passes the score objects (`prompt`, `completion`, `answer`, `state`,
  *   `info`, `task`, …) to a function with `**kwargs`, awaits it (`maybe_await`) and takes `float(…)`; it logs
@@ -57,14 +59,17 @@ def load_function(path):
 
 args = types.SimpleNamespace(custom_rm_path="gtalign_reward.slime_rm", rm_url=URL, group_rm=False)
 rm_function = load_function(args.custom_rm_path)
-samples = [Sample(prompt="Question " + c["id"], response=c["response"], label=label(c)) for c in cases]
+def sglang_text(i, c):
+    # Stopped at the stop token (kept: no_stop_trim), or (every third) cut at the response length limit.
+    return c["response"] + ("<|im_end|>", "<|im_end|>", "")[i % 3]
+samples = [Sample(prompt="Question " + c["id"], response=sglang_text(i, c), label=label(c)) for i, c in enumerate(cases)]
 async def generate_and_rm(sample):
     if sample.reward is None:
         sample.reward = await rm_function(args, sample)
     return sample
 async def main():
     await asyncio.gather(*(generate_and_rm(s) for s in samples))
-    group = [Sample(response=c["response"], label=label(c)) for c in cases]
+    group = [Sample(response=sglang_text(i, c), label=label(c)) for i, c in enumerate(cases)]
     rewards = await rm_function(args, group)
     return [s.reward for s in samples], rewards
 single, grouped = asyncio.run(main())
