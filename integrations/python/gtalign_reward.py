@@ -17,7 +17,8 @@ TRL                ``gtalign_welfare`` (``async def`` reward function), ``trl_re
 slime              ``slime_rm`` for ``--custom-rm-path gtalign_reward.slime_rm``
 Verifiers          ``verifiers_reward`` (a rubric function) and ``score_completion`` (for a v1 ``@vf.reward``)
 SkyRL              ``skyrl_env`` (a skyrl-gym environment's entry point; ``register_skyrl_env()`` registers it)
-AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``)
+AReaL              ``areal_reward`` (``reward_fn="gtalign_reward.areal_reward"`` of ``RLVRWorkflow``, or awaited by
+                   keyword through ``AsyncRewardWrapper`` in an agent workflow's ``run``)
 NeMo-RL            ``register_nemo_rl()`` registers the ``gtalign`` environment (a Ray actor scoring each batch
                    of rollouts) and the ``gtalign`` data processor
 =================  ==========================================================================================
@@ -86,7 +87,7 @@ __all__ = [
     "register_nemo_rl",
 ]
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"
 
 #: The components returned with every verl score (verl logs them as ``reward_extra_info``).
 COMPONENTS: Tuple[str, ...] = ("user_reward", "llm_reward", "answer_reward")
@@ -197,6 +198,35 @@ def make_record(
             record["verdict"] = float(verdict)
         record["extra_info"] = extra
     return record
+
+
+#: End-of-turn and padding tokens of common chat templates: the server's default ``--end-token`` list
+#: (src/server/end-tokens.ts), cut from an OpenRLHF rollout's end there, and from a slime response and an AReaL
+#: completion here (both trainers keep the stop token in the text they hand over).
+END_TOKENS: Tuple[str, ...] = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    "<pad>",
+    "<|end|>",
+)
+
+
+def _strip_end_tokens(text: str) -> str:
+    """The text without the end-of-turn and padding tokens at its very end (and only there); anything
+    but a string is left for :func:`make_record` to refuse."""
+    changed = isinstance(text, str)
+    while changed:
+        changed = False
+        for token in END_TOKENS:
+            if text.endswith(token):
+                text = text[: -len(token)]
+                changed = True
+    return text
 
 
 def _failure(line: Mapping[str, Any], what: str) -> str:
@@ -799,18 +829,32 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
 # TRL
 
 
+def _field(item: Any, name: str, default: Any = None) -> Any:
+    """A message's or content part's field: a dict's key (TRL, NeMo-RL) or a model's attribute (Verifiers
+    v1's ``trace.messages`` are pydantic models)."""
+    if isinstance(item, Mapping):
+        return item.get(name, default)
+    return getattr(item, name, default)
+
+
+def _is_message(item: Any) -> bool:
+    return isinstance(item, Mapping) or hasattr(item, "content")
+
+
 def _completion_text(completion: Any) -> str:
-    """A completion as text: a string, or (conversational) the last assistant message of a message list."""
+    """A completion as text: a string, or (conversational) the last assistant message of a message list,
+    whose content is a string, text parts, or none (a reply of tool calls only: an empty output)."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, Sequence):
         for message in reversed(completion):
-            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
-                content = message.get("content", "")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, Sequence):
-                    return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+            if not _is_message(message) or _field(message, "role", "assistant") != "assistant":
+                continue
+            content = _field(message, "content")
+            if content is None or isinstance(content, str):
+                return content or ""
+            if isinstance(content, Sequence):
+                return "".join(str(_field(p, "text", "") or "") for p in content if isinstance(p, Mapping) or hasattr(p, "text"))
     raise GtalignRewardError(f"gtalign reward: cannot read a completion of type {type(completion).__name__}")
 
 
@@ -996,8 +1040,9 @@ def _label_fields(label: Any, metadata: Any) -> Tuple[Any, Any, Any]:
 async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[float]]:
     """slime's custom reward (``--custom-rm-path gtalign_reward.slime_rm``): awaited with one ``Sample``
     (per rollout), or with a list of them (``--group-rm``, and slime's batched path), returning a float or
-    a list of floats. The server is ``--rm-url`` when given, else ``GTALIGN_REWARD_URL``. A failed sample
-    raises: slime's rollout then fails instead of training on a made-up 0."""
+    a list of floats. The server is ``--rm-url`` when given, else ``GTALIGN_REWARD_URL``. End-of-turn and
+    padding tokens at a response's end (``END_TOKENS``; slime keeps the stop token) are cut before
+    scoring. A failed sample raises: slime's rollout then fails instead of training on a made-up 0."""
     samples = list(sample) if isinstance(sample, (list, tuple)) else [sample]
     settings: Dict[str, Any] = {}
     rm_url = getattr(args, "rm_url", None)
@@ -1006,7 +1051,9 @@ async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[f
     records = []
     for i, s in enumerate(samples):
         data_source, ground_truth, extra = _label_fields(getattr(s, "label", None), getattr(s, "metadata", None))
-        records.append(make_record(data_source, getattr(s, "response", ""), ground_truth, extra, i))
+        # slime asks SGLang for the text with no_stop_trim and special tokens: a stopped response ends with
+        # its stop token, which the reference's decoding leaves out.
+        records.append(make_record(data_source, _strip_end_tokens(getattr(s, "response", "")), ground_truth, extra, i))
     values = _values(await client(**settings).ascore(records), "raise")
     floats = [float(v) for v in values if v is not None]
     return floats if isinstance(sample, (list, tuple)) else floats[0]
@@ -1019,8 +1066,9 @@ async def slime_rm(args: Any, sample: Any, **kwargs: Any) -> Union[float, List[f
 async def score_completion(
     completion: Any, data_source: Any, ground_truth: Any, extra_info: Any = None, **settings: Any
 ) -> float:
-    """The reward of one completion (a string or a message list): for a Verifiers v1 ``@vf.reward``
-    method, whose exception Verifiers records as a task error on the trace (not a 0)."""
+    """The reward of one completion (a string, or a message list: dicts, or the pydantic models of a
+    Verifiers v1 ``trace.messages``): for a Verifiers v1 ``@vf.reward`` method, whose exception Verifiers
+    records as a task error on the trace (not a 0)."""
     record = make_record(data_source, _completion_text(completion), ground_truth, extra_info)
     return float(_one(await client(**settings).ascore([record]), f"sample ({record['data_source']})")["score"])
 
@@ -1108,9 +1156,12 @@ def skyrl_env(env_config: Any = None, extras: Optional[Mapping[str, Any]] = None
 
 def register_skyrl_env(id: str = "gtalign") -> None:
     """Registers the environment with skyrl-gym under ``id`` (the rows' ``env_class``); call it where the
-    Ray workers run it, e.g. at the top of the training entry point."""
-    from skyrl_gym.envs.registration import register
+    Ray workers run it, e.g. at the top of the training entry point. Calling it again changes nothing
+    (skyrl-gym's ``register`` refuses a name twice); a name another environment holds is still refused."""
+    from skyrl_gym.envs.registration import register, registry
 
+    if getattr(registry.get(id), "entry_point", None) is skyrl_env:
+        return
     register(id=id, entry_point=skyrl_env)
 
 
@@ -1125,17 +1176,31 @@ AREAL_TIMEOUT = 10.0
 AREAL_CALL_SECONDS = 14.0
 
 
-def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids: Any, **data: Any) -> float:
+def areal_reward(
+    prompt: Optional[str] = None,
+    completions: Optional[str] = None,
+    prompt_ids: Any = None,
+    completion_ids: Any = None,
+    **data: Any,
+) -> float:
     """AReaL's ``reward_fn`` (``RLVRWorkflow(reward_fn="gtalign_reward.areal_reward", ...)``): called in a
     worker process with the decoded prompt and completion, their token ids, and the dataset row's fields
     (``data_source``, ``ground_truth``, ``extra_info``, as ``gtalign data export --format areal`` writes
-    them). Synchronous and module-level, as AReaL's process pool needs.
+    them). Synchronous and module-level, as AReaL's process pool needs. An agent workflow's ``run`` (AReaL
+    2.0's examples) may call it by keyword only: ``AsyncRewardWrapper(areal_reward)(completions=text,
+    **data)``; only ``completions`` and the row's fields are read. End-of-turn and padding tokens at the
+    completion's end (``END_TOKENS``), which ``RLVRWorkflow``'s decoding keeps, are cut before scoring.
 
     One HTTP attempt of at most ``AREAL_TIMEOUT`` seconds (``GTALIGN_REWARD_TIMEOUT`` and
     ``GTALIGN_REWARD_RETRIES`` override), retried while the server is down until ``AREAL_CALL_SECONDS``
     less the timeout (``GTALIGN_REWARD_RETRY_SECONDS`` overrides), so it ends before AReaL's 15 s limit: a
     failure raises :class:`GtalignRewardError`, AReaL retries the call (the server's cache answers a
     verdict that arrived meanwhile) and then rejects the rollout."""
+    if not isinstance(completions, str):
+        raise GtalignRewardError(
+            "gtalign reward: AReaL's reward call needs the completion text (completions=...), got "
+            f"{type(completions).__name__}"
+        )
     data_source = data.get("data_source")
     ground_truth = data.get("ground_truth", data.get("answer"))
     if data_source is None or ground_truth is None:
@@ -1150,7 +1215,9 @@ def areal_reward(prompt: str, completions: str, prompt_ids: Any, completion_ids:
         settings["retries"] = 1
     if not os.environ.get("GTALIGN_REWARD_RETRY_SECONDS"):
         settings["retry_seconds"] = max(0.0, AREAL_CALL_SECONDS - _settings(settings)[2])
-    record = make_record(data_source, completions, ground_truth, data.get("extra_info"))
+    # RLVRWorkflow decodes the output tokens with the stop token that ended them (and any padding after
+    # it); the reference's decoding (verl: skip_special_tokens) has none, and the reward scores the text.
+    record = make_record(data_source, _strip_end_tokens(completions), ground_truth, data.get("extra_info"))
     return float(_one(client(**settings).score([record]), f"sample ({record['data_source']})")["score"])
 
 

@@ -6,8 +6,9 @@
  *   (chat messages), `env_class` (the registered environment, `gtalign`), `reward_spec` (`method`,
  *   `ground_truth`), `data_source`, `extra_info`; the generator hands the environment every column but
  *   `prompt` and `env_class`.
- * - AReaL (inclusionAI/AReaL 4aef98d, 1.0.4): `messages` (what its prompt extraction reads), and the
- *   columns the reward function receives as keyword arguments: `data_source`, `ground_truth`, `extra_info`.
+ * - AReaL (areal-project/AReaL cbff54d, 2.0.0; inclusionAI/AReaL 4aef98d, 1.0.4): `messages` (what
+ *   `RLVRWorkflow`'s prompt extraction reads), and the columns the reward function receives as keyword
+ *   arguments: `data_source`, `ground_truth`, `extra_info`.
  * - NeMo-RL (NVIDIA-NeMo/RL 7ea279a, 0.6.0, and v0.7.0): `messages` (its `ResponseDataset` keeps a `messages` column as
  *   it is) and `extra_env_info`, the reward's inputs as one JSON string that gtalign_reward's `gtalign`
  *   processor decodes: rows are loaded through HF datasets, whose columns cannot hold `extra_info`'s fields,

@@ -6,7 +6,9 @@
  * `extra_logs`; any exception leaves the reward `None`. openrlhf/trainer/ppo_utils/samples_generator.py
  * then makes `torch.tensor([reward])` (a `null` reward cannot become one) and experience_maker.py refuses
  * samples without rewards. `--reward.remote_url` ending in `.py` loads the file's `reward_func(queries,
- * prompts, labels)` instead and calls it through `asyncio.to_thread` with one sample.
+ * prompts, labels)` instead and calls it through `asyncio.to_thread` with one sample. Several URLs
+ * (`--reward.remote_url A,B`) shard the one-sample request: A gets the sample, B an empty request, and the
+ * rollout's reward is the first reply (`_fetch_rewards_via_http`).
  * aiohttp is not in the standard library: the POST is urllib in a thread, with the same timeout and tries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,7 @@ import type { RunningServer } from '../../src/server/listen.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { failingJudge } from '../support/failing-judge.js';
 import {
+  CASES,
   deadUrl,
   expectParity,
   lastJson,
@@ -50,7 +53,13 @@ async def execute(endpoint, c, reward_func=None, pause=1.0, verdict=True):
         if reward_func is not None:
             infos = await asyncio.gather(asyncio.to_thread(reward_func, [query_of(c)], [prompt_of(c)], [label(c, verdict)]))
         else:
-            infos = await asyncio.gather(_post_request(endpoint, {"query": [query_of(c)], "prompts": [prompt_of(c)], "labels": [label(c, verdict)]}, pause=pause))
+            endpoints = endpoint if isinstance(endpoint, list) else [endpoint]
+            queries, prompts, labels = [query_of(c)], [prompt_of(c)], [label(c, verdict)]
+            size = (len(queries) + len(endpoints) - 1) // len(endpoints)
+            infos = await asyncio.gather(*(
+                _post_request(rm, {"query": queries[i * size:(i + 1) * size], "prompts": prompts[i * size:(i + 1) * size],
+                                   "labels": labels[i * size:(i + 1) * size]}, pause=pause)
+                for i, rm in enumerate(endpoints)))
         info = infos[0] if infos else None
         if info:
             score = info.get("scores")
@@ -109,6 +118,22 @@ print(json.dumps({
     // The 280 one-sample requests were scored in fewer, larger batches.
     const batches = /gtalign_reward_coalesced_batch_samples_count (\d+)/.exec(metrics);
     expect(Number(batches?.[1])).toBeGreaterThan(0);
+  });
+
+  it('two reward URLs: the rollout goes to the first, the second gets an empty request that is answered', async () => {
+    const r = await runPython(
+      `${EXECUTOR}
+async def main():
+    return await asyncio.gather(*(execute([URL + "/get_reward", URL + "/get_reward"], c, pause=0.01) for c in cases[:8]))
+outs = asyncio.run(main())
+print(json.dumps([{"reward": o["reward"], "logged": o.get("logged")} for o in outs]))
+`,
+      server.url,
+    );
+    expect(r.err).toBe('');
+    const out = lastJson<Array<{ reward: number[] | null; logged?: string }>>(r);
+    expect(out.map((o) => o.logged ?? null)).toEqual(Array(8).fill(null));
+    for (const [i, o] of out.entries()) expect(o.reward?.[0]).toBeCloseTo(CASES[i]!.expected.score, 9);
   });
 
   it('a failed sample never reaches training as a number; a server that is down leaves no reward', async () => {
