@@ -68,15 +68,6 @@ function toInput(value: unknown, spec: GameSpec, where: string): GameInput {
   return { matrix: checkedMatrix(value, spec, where) };
 }
 
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The engine's JSON error message without its position, led by where the error is in `text`: `line L
  * column C: …` (or `column C: …` for one line). V8 gives no position for an unexpected token (a NaN, a
@@ -113,8 +104,19 @@ function refuseDuplicateKeys(text: string, where: string, oneLine: boolean): voi
 /** How deep an input may nest: a record is 3 levels ({"matrix": {cell: {…}}}), room is left for metadata. */
 const MAX_NESTING = 64;
 
-/** Reads one matrix, one record, or JSONL records from the text. */
-export function parseGameInputs(text: string, name: string, spec: GameSpec = DEFAULT_SPEC): GameInput[] {
+/** Bad lines named in one error; the others are counted. */
+const ERRORS_SHOWN = 20;
+
+/**
+ * Reads one matrix, one record, or JSONL records from the text. JSONL lines are all checked first, every
+ * bad one reported at once (one run shows every fix needed); the inputs are then read again one at a time
+ * as they are taken, so a large file's records are never all in memory (100,000 records held ~400 MB).
+ */
+export function parseGameInputs(
+  text: string,
+  name: string,
+  spec: GameSpec = DEFAULT_SPEC,
+): Iterable<GameInput> {
   const trimmed = text.trim();
   if (trimmed === '') throw new InputError(`${name}: empty input`);
   const deep = jsonNestingPast(text, MAX_NESTING);
@@ -136,38 +138,46 @@ export function parseGameInputs(text: string, name: string, spec: GameSpec = DEF
     refuseDuplicateKeys(text, name, false);
     return [toInput(whole, spec, name)];
   }
-  const lines = nonBlankLines(text);
-  // No line is JSON on its own: a JSON document spread over lines (a pretty-printed matrix) with an error
-  // in it. One message at the right line beats one per line.
-  if (lines.length > 1 && lines.every((l) => !isJson(l.text))) {
-    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, false)})`);
-  }
-  // JSONL: check every line and report all bad ones at once, so one run shows every fix needed.
-  const inputs: GameInput[] = [];
-  const errors: string[] = [];
-  for (const { line, text: lineText } of lines) {
+  let lines = 0;
+  let notJson = 0;
+  let bad = 0;
+  const shown: string[] = [];
+  for (const { line, text: lineText } of nonBlankLines(text)) {
+    lines++;
     const where = `${name} line ${line}`;
     try {
       let value: unknown;
       try {
         value = JSON.parse(lineText);
       } catch (err) {
+        notJson++;
         throw new InputError(`${where}: not valid JSON (${jsonErrorWhere(err, lineText, true)})`);
       }
       refuseDuplicateKeys(lineText, where, true);
-      inputs.push(toInput(value, spec, where));
+      toInput(value, spec, where);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      errors.push(err.message);
+      if (bad++ < ERRORS_SHOWN) shown.push(err.message);
     }
   }
-  // One line (a matrix on one line, say) has its error alone, not a count of bad lines.
-  if (errors.length === 1 && lines.length === 1) throw new InputError(errors[0]!);
-  if (errors.length > 0) {
-    const more = errors.length > 20 ? `\n(and ${errors.length - 20} more bad lines)` : '';
-    throw new InputError(`${errors.length} bad input line(s):\n${errors.slice(0, 20).join('\n')}${more}`);
+  // No line is JSON on its own: a JSON document spread over lines (a pretty-printed matrix) with an error
+  // in it. One message at the right line beats one per line.
+  if (lines > 1 && notJson === lines) {
+    throw new InputError(`${name}: not valid JSON (${jsonErrorWhere(wholeError, text, false)})`);
   }
-  return inputs;
+  // One line (a matrix on one line, say) has its error alone, not a count of bad lines.
+  if (bad === 1 && lines === 1) throw new InputError(shown[0]!);
+  if (bad > 0) {
+    const more = bad > ERRORS_SHOWN ? `\n(and ${bad - ERRORS_SHOWN} more bad lines)` : '';
+    throw new InputError(`${bad} bad input line(s):\n${shown.join('\n')}${more}`);
+  }
+  return {
+    *[Symbol.iterator]() {
+      for (const { line, text: lineText } of nonBlankLines(text)) {
+        yield toInput(JSON.parse(lineText), spec, `${name} line ${line}`);
+      }
+    },
+  };
 }
 
 /** The --json shape of one analysis. */
@@ -303,7 +313,8 @@ Input (FILE, or stdin when FILE is '-' or absent):
     const inputs = parseGameInputs(text, name, spec);
     // Written a batch at a time: the whole report of a large input would not fit in one string.
     let batch = '';
-    for (const [i, input] of inputs.entries()) {
+    let i = 0;
+    for (const input of inputs) {
       let analysis: GameAnalysis;
       try {
         analysis = analyzeGame(input.matrix, { spec, rule, tolerance });
@@ -311,7 +322,7 @@ Input (FILE, or stdin when FILE is '-' or absent):
         if (err instanceof GameTooLargeError) throw tooLarge(err);
         throw err;
       }
-      if (!values.json && i > 0) batch += '\n';
+      if (!values.json && i++ > 0) batch += '\n';
       batch += values.json
         ? `${JSON.stringify(analysisJson(input, analysis))}\n`
         : renderAnalysis(input, analysis, spec);

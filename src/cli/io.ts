@@ -51,15 +51,20 @@ export async function readInput(
   return { name, text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text };
 }
 
-/** Splits text into lines with 1-based line numbers, skipping blank lines. */
-export function nonBlankLines(text: string): Array<{ line: number; text: string }> {
-  const out: Array<{ line: number; text: string }> = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const t = lines[i]!.replace(/\r$/, '');
-    if (t.trim() !== '') out.push({ line: i + 1, text: t });
+/**
+ * The lines of `text` with 1-based line numbers, skipping blank lines, one at a time (a large input's lines
+ * are not all held at once).
+ */
+export function* nonBlankLines(text: string): Generator<{ line: number; text: string }> {
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    const end = text.indexOf('\n', start);
+    const stop = end < 0 ? text.length : end;
+    const t = text.slice(start, stop > start && text.charCodeAt(stop - 1) === 13 ? stop - 1 : stop);
+    if (t.trim() !== '') yield { line, text: t };
+    if (end < 0) return;
+    start = end + 1;
   }
-  return out;
 }
 
 /** Writes to `stream` (stdout) and waits for the drain so large outputs are not cut off by process.exit. */
