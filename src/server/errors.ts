@@ -88,6 +88,28 @@ const NOT_RETRIED = { 'x-should-retry': 'false' } as const;
 export const upstreamFailed = (message: string, code = 'upstream_error', retry = true): HttpError =>
   new HttpError(502, message, 'upstream_error', code, null, retry ? {} : NOT_RETRIED);
 
+/**
+ * The upstream answered 429 (after the server's own retries): the client's to slow down, so a 429 it
+ * recognises (the official clients raise RateLimitError) with the upstream's wait as `Retry-After`, which
+ * they honour, rather than a 502 they would retry at once.
+ */
+export const upstreamRateLimited = (
+  message: string,
+  retryAfterMs: number | undefined,
+  retry: boolean,
+): HttpError => {
+  const headers: Record<string, string> = retry ? {} : { ...NOT_RETRIED };
+  if (retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
+  return new HttpError(
+    429,
+    `the upstream model is rate limiting: ${message}`,
+    'rate_limit_error',
+    'upstream_rate_limited',
+    null,
+    headers,
+  );
+};
+
 export const upstreamTimeout = (message: string): HttpError =>
   new HttpError(504, message, 'timeout_error', 'upstream_timeout', null, NOT_RETRIED);
 
