@@ -220,6 +220,9 @@ export function metricsRoute(metrics: MetricsRegistry): Route {
   };
 }
 
+/** The status logged and counted for a request whose client left before it was answered. */
+export const CLIENT_CLOSED = 499;
+
 /** The access-log note of a server without an access log. */
 const ignore = (): void => {};
 
@@ -282,6 +285,8 @@ export function createHandler(options: AppOptions): RequestListener {
     // Answered, with the rest of the body being drained: a client that leaves now has its answer.
     let refused = false;
     let notes: Record<string, unknown> | undefined;
+    // Read now: once a client has reset its connection the socket no longer knows its address.
+    const remote = accessLog === undefined ? null : (req.socket.remoteAddress ?? null);
     inFlight.inc();
     res.on('close', () => {
       inFlight.dec();
@@ -291,7 +296,10 @@ export function createHandler(options: AppOptions): RequestListener {
         // The client half-closed: without this the socket would wait for a response nobody reads.
         res.destroy();
       }
-      requests.inc({ route: routeLabel, method, status: String(res.statusCode) });
+      // A client that left before any answer got none: counted as 499 (nginx's "client closed request"),
+      // not as the 200 that `statusCode` holds until a head is written.
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+      requests.inc({ route: routeLabel, method, status: String(status) });
       const seconds = (performance.now() - started) / 1000;
       latency.observe(seconds, { route: routeLabel });
       if (accessLog !== undefined) {
@@ -302,9 +310,9 @@ export function createHandler(options: AppOptions): RequestListener {
           method,
           path,
           route: routeLabel,
-          status: res.statusCode,
+          status,
           ms,
-          remote: req.socket.remoteAddress ?? null,
+          remote,
           key: keyFingerprint(req.headers.authorization) ?? null,
           completed: res.writableFinished,
           ...notes,

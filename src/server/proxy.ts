@@ -583,7 +583,10 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           `gtalign serve: ${id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
-      write((err instanceof HttpError ? err : internalError()).body());
+      const failure = err instanceof HttpError ? err : internalError();
+      // The log line's status is the 200 sent before the failure: the error says the turn did not end well.
+      ctx.annotate({ error: failure.code ?? failure.type });
+      write(failure.body());
       res.end();
       return;
     }
