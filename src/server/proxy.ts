@@ -526,10 +526,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     const { settings } = request;
     const { res } = ctx;
     const { notes, id, includeUsage } = stream;
+    // One timestamp for every chunk of the stream, as OpenAI's (a turn may stream across many seconds).
+    const streamCreated = Math.floor(Date.now() / 1000);
     const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
       id,
       object: 'chat.completion.chunk',
-      created: Math.floor(Date.now() / 1000),
+      created: streamCreated,
       model: modelName,
       choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
       ...extra,

@@ -210,6 +210,44 @@ describe('POST /v1/chat/completions, streaming', () => {
     expect(upstream.requests[1]!.body!.stream).toBe(true);
   });
 
+  it('gives every chunk the id and created of the stream, across seconds, and usage summing both stages', async () => {
+    // Stage 2's third upstream chunk waits until the clock has passed the second of the stream's first chunk.
+    let release!: () => void;
+    const nextSecond = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const script = dinosaurScript();
+    upstream.setHandler((body) => {
+      const reply = script(body);
+      const stage2 = (body.messages as Array<{ role: string }>).at(-1)?.role === 'assistant';
+      return stage2 ? { ...reply, chunkGate: [undefined, undefined, nextSecond] } : reply;
+    });
+    const stream = await client.chat.completions.create({
+      model: 'gtalign-dino',
+      messages: ASK,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) {
+      if (chunks.length === 0) {
+        const first = chunk.created;
+        void waitFor(() => Math.floor(Date.now() / 1000) > first).then(release);
+      }
+      chunks.push(chunk);
+    }
+    expect(chunks.length).toBeGreaterThan(4);
+    expect(new Set(chunks.map((c) => c.created)).size).toBe(1);
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    const tokens = gtalignOf(chunks.find((c) => c.choices[0]?.finish_reason)).tokens;
+    const usage = chunks.at(-1)!.usage!;
+    expect(chunks.at(-1)!.choices).toEqual([]);
+    expect(usage.prompt_tokens).toBe(tokens.stage1!.prompt + tokens.stage2!.prompt);
+    expect(usage.completion_tokens).toBe(tokens.stage1!.completion + tokens.stage2!.completion);
+    expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
+    expect(tokens.stage2!.completion).toBeGreaterThan(0);
+  });
+
   it('streams the whole chain with x-gtalign-reasoning: full', async () => {
     const stream = await client.chat.completions.create(
       { model: 'gtalign-dino', messages: ASK, stream: true },
