@@ -34,7 +34,11 @@ const otherPart = z.object({ type: z.string() }).loose();
 const messageSchema = z
   .object({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-    content: z.union([z.string(), z.array(z.union([textPart, otherPart])), z.null()]).optional(),
+    content: z
+      .union([z.string(), z.array(z.union([textPart, otherPart])), z.null()], {
+        error: (issue) => `expected a string, an array of content parts or null, got ${kindOf(issue.input)}`,
+      })
+      .optional(),
     name: z.string().optional(),
   })
   .loose();
