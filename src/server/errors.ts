@@ -78,6 +78,14 @@ export const unsupportedMediaType = (got: string | undefined): HttpError =>
     'unsupported_media_type',
   );
 
+export const unsupportedEncoding = (encoding: string): HttpError =>
+  new HttpError(
+    415,
+    `the request body is sent with content-encoding '${encoding.length > 40 ? `${encoding.slice(0, 40)}…` : encoding}'; send it uncompressed (this server reads plain JSON only)`,
+    'invalid_request_error',
+    'unsupported_content_encoding',
+  );
+
 /**
  * The official clients retry every 5xx (twice by default) unless `x-should-retry` says no. A turn that ran
  * out of time or whose output was unusable has paid for the model's tokens, and the server has retried its

@@ -25,6 +25,7 @@ import {
   notFound,
   payloadTooLarge,
   unauthorized,
+  unsupportedEncoding,
   unsupportedMediaType,
 } from './errors.js';
 import { NOT_PIECEWISE, parseJsonPieces } from './json-pieces.js';
@@ -115,8 +116,8 @@ function joinChunks(chunks: readonly Buffer[], size: number): Buffer {
 
 /**
  * Reads the body as JSON: `application/json` only (a browser page cannot send that cross-origin without a
- * preflight this server never approves), at most `maxBytes` (413 before or while reading), parse errors
- * as 400 naming the position.
+ * preflight this server never approves), uncompressed (a `content-encoding` is a 415), at most `maxBytes`
+ * (413 before or while reading), parse errors as 400 naming the position.
  */
 export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promise<unknown> {
   const { req } = ctx;
@@ -124,6 +125,10 @@ export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promi
   if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
     throw unsupportedMediaType(type);
   }
+  // A compressed body is not read as JSON text (its first byte would be reported as bad UTF-8).
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity')
+    throw unsupportedEncoding(encoding);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw payloadTooLarge(maxBytes);
   const chunks: Buffer[] = [];

@@ -3,6 +3,7 @@
  * plays the paper's dinosaur example: non-streaming and streaming completions, per-request steering by body
  * field and header, the `gtalign` object, the full-reasoning option, and the errors a client relies on.
  */
+import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
@@ -384,6 +385,17 @@ describe('errors in the OpenAI format', () => {
       body: JSON.stringify({ model: 'm', messages: ASK }),
     });
     expect(text.status).toBe(415);
+    // A compressed body is named as such, not read as text whose first byte is bad UTF-8.
+    const gzipped = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ model: 'm', messages: ASK })),
+    });
+    expect(gzipped.status).toBe(415);
+    expect(((await gzipped.json()) as { error: unknown }).error).toMatchObject({
+      code: 'unsupported_content_encoding',
+      message: expect.stringMatching(/content-encoding 'gzip'; send it uncompressed/),
+    });
     // The server is still fine.
     const ok = await client.chat.completions.create({ model: 'm', messages: ASK });
     expect(ok.choices[0]!.message.content).toBe(RESPONSES.CQ);
