@@ -359,6 +359,9 @@ export function createHandler(options: AppOptions): RequestListener {
         res.end();
         return;
       }
+      // The id of the access-log and error-log lines, which the official clients show as the error's
+      // request ID: what a user quotes to an operator. Only failures pay for making one.
+      res.setHeader('x-request-id', ctx.requestId);
       if (!req.complete && declaresBody(req)) {
         refused = true;
         sendRefusal(req, res, httpError);

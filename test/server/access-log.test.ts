@@ -97,7 +97,8 @@ describe('gtalign serve', () => {
     const responses = (await (await post(`${proxy.url}/v1/responses`, { input: QUESTION })).json()) as {
       gtalign: { cell: string };
     };
-    expect((await post(`${proxy.url}/v1/chat/completions`, { messages: [] }, KEY)).status).toBe(400);
+    const refused = await post(`${proxy.url}/v1/chat/completions`, { messages: [] }, KEY);
+    expect(refused.status).toBe(400);
     expect((await post(`${proxy.url}/v1/chat/completions`, {}, 'sk-wrong')).status).toBe(401);
     expect((await fetch(`${proxy.url}/nowhere`)).status).toBe(404);
     await proxy.close();
@@ -137,6 +138,8 @@ describe('gtalign serve', () => {
     expect(log[1]).toMatchObject({ turn: { policy: 'none' } });
     expect(log[2]).toMatchObject({ turn: { cell: responses.gtalign.cell } });
     expect(log[3]).toMatchObject({ error: 'invalid_request' });
+    // A refusal carries its line's id, which the official clients show as the error's request ID.
+    expect(refused.headers.get('x-request-id')).toBe(log[3]!.id);
     expect(log[3]).not.toHaveProperty('turn');
     expect(log[4]).toMatchObject({ error: 'invalid_api_key', key: expect.stringMatching(/^sha256:/) });
     expect(log[4]!.key).not.toBe(FINGERPRINT);
