@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { reasoningOf } from '../assistant/reasoning-stream.js';
-import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
+import { runTurn, type StageTrace, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
@@ -195,21 +195,20 @@ const DEFAULT_MAX_MESSAGES = 256;
 const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_BACKGROUND_RESPONSES = 64;
 
-/** A turn as the access log notes it: what was chosen, under which policy, and the tokens it took. */
-function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, unknown> {
+/** What the stages of a turn that answered so far cost, as the access log notes it. */
+function spentNote(policy: SteeringPolicy, stages: readonly StageTrace[]): Record<string, unknown> {
   const tokens = { prompt: 0, cached_prompt: 0, completion: 0 };
-  for (const s of result.trace.stages) {
+  for (const s of stages) {
     tokens.prompt += s.promptTokens;
     tokens.cached_prompt += s.cachedPromptTokens;
     tokens.completion += s.completionTokens;
   }
-  return {
-    action: result.action,
-    cell: result.cell,
-    policy: policy.name ?? policy.kind,
-    stages: result.trace.stages.length,
-    tokens,
-  };
+  return { policy: policy.name ?? policy.kind, stages: stages.length, tokens };
+}
+
+/** A turn as the access log notes it: what was chosen, under which policy, and the tokens it took. */
+function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, unknown> {
+  return { action: result.action, cell: result.cell, ...spentNote(policy, result.trace.stages) };
 }
 const DEFAULT_MAX_TOKENS = 1024;
 
@@ -264,10 +263,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   };
   const created = Math.floor(Date.now() / 1000);
 
-  const tokensTotal = metrics.counter('gtalign_tokens_total', 'Tokens by turn stage and kind.', [
-    'stage',
-    'kind',
-  ]);
+  const tokensTotal = metrics.counter(
+    'gtalign_tokens_total',
+    'Tokens by turn stage and kind, counted as each stage answers (a turn that fails later paid for them).',
+    ['stage', 'kind'],
+  );
   const actions = metrics.counter('gtalign_actions_total', 'Turns by the action carried out and its cell.', [
     'action',
     'cell',
@@ -361,12 +361,14 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
 
   function record(result: TurnResult): void {
     actions.inc({ action: result.action, cell: result.cell });
-    for (const s of result.trace.stages) {
-      tokensTotal.inc({ stage: s.name, kind: 'prompt' }, s.promptTokens);
-      tokensTotal.inc({ stage: s.name, kind: 'cached_prompt' }, s.cachedPromptTokens);
-      tokensTotal.inc({ stage: s.name, kind: 'completion' }, s.completionTokens);
-    }
     for (const c of result.trace.constraintIgnored ?? []) constraintIgnored.inc({ stage: c.stage });
+  }
+
+  /** Counts a stage's tokens once it has answered, whether or not its turn ends well (it paid for them). */
+  function recordStage(s: StageTrace): void {
+    tokensTotal.inc({ stage: s.name, kind: 'prompt' }, s.promptTokens);
+    tokensTotal.inc({ stage: s.name, kind: 'cached_prompt' }, s.cachedPromptTokens);
+    tokensTotal.inc({ stage: s.name, kind: 'completion' }, s.completionTokens);
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
@@ -428,6 +430,15 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (options.prompt !== undefined) turn.prompt = options.prompt;
     if (temperature !== undefined) turn.temperature = temperature;
     if (seed !== undefined) turn.seed = seed;
+    // Each stage's tokens are counted, and noted for the access log, as it answers: a turn that fails or
+    // whose client leaves later has paid for them.
+    const spent: StageTrace[] = [];
+    const { annotate } = ctx;
+    turn.onStage = (stage) => {
+      spent.push(stage);
+      recordStage(stage);
+      annotate?.({ turn: spentNote(settings.policy, spent) });
+    };
     // Stage 1 has answered once the matrix is steered: a failure from then on has paid for its tokens.
     let stage1Paid = false;
     const { onSteered } = hooks;

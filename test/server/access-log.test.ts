@@ -148,7 +148,7 @@ describe('gtalign serve', () => {
     expect(problems).toEqual([]);
   });
 
-  it('a client that leaves before its answer is a 499 with its address; a stream that fails part-way names its error', async () => {
+  it('a client that leaves before its answer is a 499; a stream that fails part-way names its error; both note the stage they paid for', async () => {
     const path = join(dir, 'left.log');
     const accessLog = await openAccessLog(path, process.stdout, () => {});
     const proxy = await startProxyServer({ model: model(), apiKeys: [KEY], accessLog, log: () => {} });
@@ -157,11 +157,11 @@ describe('gtalign serve', () => {
     const dino = dinosaurScript();
     let metrics = '';
     try {
-      // Stage 1 never answers, and the client gives up: no status line was ever sent to it.
-      upstream.setHandler((body) => (isStage2(body) ? dino(body) : { hang: true }));
+      // Stage 1 answers, stage 2 never does, and the client gives up: no status line was ever sent to it.
+      upstream.setHandler((body) => (isStage2(body) ? { hang: true } : dino(body)));
       const leaving = new AbortController();
       const left = post(url, { messages }, KEY, leaving.signal).catch(() => 'left');
-      await waitFor(() => upstream.inFlight === 1);
+      await waitFor(() => upstream.inFlight === 1 && upstream.requests.some((r) => isStage2(r.body!)));
       leaving.abort();
       expect(await left).toBe('left');
       await waitFor(() => upstream.inFlight === 0);
@@ -184,6 +184,14 @@ describe('gtalign serve', () => {
     expect(log).toHaveLength(2);
     expect(log[0]).toMatchObject({ status: 499, completed: false, remote: '127.0.0.1', key: FINGERPRINT });
     expect(log[1]).toMatchObject({ status: 200, completed: true, error: 'upstream_error' });
+    // Each paid for the same stage 1 (the same prompt), and /metrics counts both.
+    const paid = log[0]!.turn as { policy: string; stages: number; tokens: { completion: number } };
+    expect(paid).toMatchObject({ policy: 'none', stages: 1 });
+    expect(paid.tokens.completion).toBeGreaterThan(0);
+    expect(log[1]!.turn).toEqual(paid);
+    expect(metrics).toContain(
+      `gtalign_tokens_total{stage="stage1",kind="completion"} ${2 * paid.tokens.completion}`,
+    );
   });
 
   it('a background response: the request’s line names it, and its run has a line of its own when it ends', async () => {
