@@ -313,8 +313,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     stopped: boolean,
     clientGone: boolean,
     request: ProxiedTurnRequest,
-    /** Stage 1 had answered: a client's retry would pay for it again. */
-    stage1Paid: boolean,
+    /** A stage had answered: a client's retry would pay for it again. */
+    paid: boolean,
   ): HttpError | undefined {
     if (clientGone) return undefined;
     if (stopped) return serverShuttingDown();
@@ -351,7 +351,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       });
       // Worth the client's retry only when the upstream may answer next time (a 4xx will not, and the
       // server has retried what might pass) and no stage was paid for yet.
-      const retry = err.retryable && !tooLarge && !stage1Paid;
+      const retry = err.retryable && !tooLarge && !paid;
       if (err.details.status === 429)
         return upstreamRateLimited(err.message, err.details.retryAfterMs, retry);
       return upstreamFailed(`upstream error: ${err.message}`, 'upstream_error', retry);
@@ -439,18 +439,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       recordStage(stage);
       annotate?.({ turn: spentNote(settings.policy, spent) });
     };
-    // Stage 1 has answered once the matrix is steered: a failure from then on has paid for its tokens.
-    let stage1Paid = false;
-    const { onSteered } = hooks;
-    turn.onSteered =
-      onSteered === undefined
-        ? () => {
-            stage1Paid = true;
-          }
-        : (steering) => {
-            stage1Paid = true;
-            onSteered(steering);
-          };
+    if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
     if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
     if (hooks.onReasoningText !== undefined) turn.onReasoningText = hooks.onReasoningText;
     let counted = false;
@@ -469,7 +458,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       return result;
     } catch (err) {
       const stopped = signal.reason instanceof ServerShutdown;
-      const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request, stage1Paid);
+      const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request, spent.length > 0);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {

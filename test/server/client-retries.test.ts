@@ -105,6 +105,23 @@ describe('client retries of failed turns', () => {
     expect(stage1Calls()).toBe(1);
   });
 
+  it('a stage-1 retry that fails after the first attempt answered is not sent again: that attempt was paid for', async () => {
+    let stage1 = 0;
+    upstream.setHandler((body) =>
+      isStage2(body) || stage1++ === 0
+        ? { content: '<thinking>No matrix here.</thinking>' }
+        : { status: 503, errorMessage: 'overloaded' },
+    );
+    upstream.requests.length = 0;
+    const { client, sent } = countingClient();
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(502);
+    expect(err.message).toContain('overloaded');
+    expect(err.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+    expect(stage1Calls()).toBe(2);
+  });
+
   it('an upstream that refuses the request (a 4xx) is not sent again: it would refuse it each time', async () => {
     upstream.setHandler(() => ({ status: 400, errorMessage: 'unsupported parameter' }));
     const { client, sent } = countingClient();
