@@ -26,6 +26,7 @@ import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { AbortWatcher } from '../llm/abort-watch.js';
+import { exceedsContext } from '../llm/context-overflow.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import {
   type ChatModel,
@@ -338,8 +339,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (err instanceof ChatModelError) {
       // The request's conversation is longer than the model's context: the client's to shorten (a 400
       // with OpenAI's code, which clients use to trim history), not an upstream failure.
-      if (err.details.contextLength !== undefined)
-        return badRequest(err.message, undefined, 'context_length_exceeded');
+      if (exceedsContext(err)) return badRequest(err.message, undefined, 'context_length_exceeded');
       if (/timed out/.test(err.message)) {
         upstreamErrors.inc({ kind: 'timeout' });
         return upstreamTimeout(err.message);

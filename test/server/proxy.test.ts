@@ -451,6 +451,32 @@ describe('errors in the OpenAI format', () => {
     expect(err!.status).toBe(502);
     expect(err!.message).toMatch(/payoff/);
   });
+
+  it("an upstream's refusal of a conversation too long for its context is a 400 context_length_exceeded", async () => {
+    // Each server's own words (the bodies as vLLM, llama.cpp, OpenAI and SGLang send them).
+    const refusals = [
+      '{"error":{"message":"\'max_tokens\' or \'max_completion_tokens\' is too large: 1024. This model\'s maximum context length is 4096 tokens and your request has 3500 input tokens (1024 > 4096 - 3500).","type":"BadRequestError","param":null,"code":400}}',
+      '{"error":{"code":400,"message":"request (4476 tokens) exceeds the available context size (4096 tokens)","type":"exceed_context_size_error","n_prompt_tokens":4476,"n_ctx":4096}}',
+      '{"error":{"message":"This model\'s maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}',
+      '{"object":"error","message":"Input length (5000 tokens) exceeds the maximum allowed length (4096 tokens).","type":"BadRequestError","param":null,"code":400}',
+    ];
+    const quick = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const failure = () =>
+      quick.chat.completions.create({ model: 'x', messages: ASK }).then(
+        () => undefined,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+    for (const raw of refusals) {
+      upstream.setHandler(() => ({ status: 400, raw }));
+      const err = await failure();
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(err!.code).toBe('context_length_exceeded');
+      expect(err!.message).toContain(JSON.parse(raw).error?.message ?? JSON.parse(raw).message);
+    }
+    // Another refusal stays an upstream failure.
+    upstream.setHandler(() => ({ status: 400, errorMessage: 'unknown field: structured_outputs' }));
+    expect((await failure())!.status).toBe(502);
+  });
 });
 
 describe('client disconnects', () => {
