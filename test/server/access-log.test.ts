@@ -159,6 +159,7 @@ describe('gtalign serve', () => {
     try {
       // Stage 1 answers, stage 2 never does, and the client gives up: no status line was ever sent to it.
       upstream.setHandler((body) => (isStage2(body) ? { hang: true } : dino(body)));
+      upstream.requests.length = 0; // earlier tests' stage-2 requests must not pass for this one's
       const leaving = new AbortController();
       const left = post(url, { messages }, KEY, leaving.signal).catch(() => 'left');
       await waitFor(() => upstream.inFlight === 1 && upstream.requests.some((r) => isStage2(r.body!)));
