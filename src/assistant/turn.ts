@@ -113,6 +113,11 @@ export interface TurnOptions {
    * reasoning-stream.ts). Stage 1 then uses the backend's streaming mode too.
    */
   onReasoningText?: (text: string) => void;
+  /**
+   * Called with each stage's trace as soon as its call has answered, before its output is read: a turn
+   * that fails or is abandoned later has still paid for these tokens.
+   */
+  onStage?: (stage: StageTrace) => void;
 }
 
 export interface StageTrace {
@@ -521,6 +526,10 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     throw err;
   }
   const stages: StageTrace[] = [];
+  const addStage = (stage: StageTrace): void => {
+    stages.push(stage);
+    options.onStage?.(stage);
+  };
 
   // ---- stage 1: thinking + payoff, stopping at </payoff>
   const stage1Constraint = constrain ? constraintFor(model, spec, grammarOptions, STAGE1_PART) : undefined;
@@ -532,7 +541,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     reasoning,
   );
   const firstTrace = stageTrace('stage1', first, stage1Constraint);
-  stages.push(firstTrace);
+  addStage(firstTrace);
   let read = readStage1(first, spec, stage1Max);
   if (!('problems' in read)) ignored(firstTrace, first);
   if ('problems' in read) {
@@ -568,7 +577,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       reasoning,
     );
     const retryTrace = stageTrace('stage1-retry', retry, retryConstraint);
-    stages.push(retryTrace);
+    addStage(retryTrace);
     read = readStage1(retry, spec, stage1Max);
     if (!('problems' in read)) ignored(retryTrace, retry);
     if ('problems' in read) {
@@ -676,7 +685,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     streamer.end();
     analysis?.end();
     const secondTrace = stageTrace('stage2', second, constraint);
-    stages.push(secondTrace);
+    addStage(secondTrace);
     const tail = second.stoppedBy === RESPONSE_STOP ? second.text + RESPONSE_STOP : second.text;
     const restart = restartOf(tail);
     if (restart !== undefined) {
@@ -717,7 +726,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       reaskStream.fn,
     );
     reaskStream.end();
-    stages.push(stageTrace('reask', second));
+    addStage(stageTrace('reask', second));
     // A model that still writes the chain is read for its response; otherwise the whole reply is the response.
     const own = extractBlocks(second.text).blocks.response;
     response = (own?.content ?? second.text).trim();

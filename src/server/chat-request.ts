@@ -34,7 +34,11 @@ const otherPart = z.object({ type: z.string() }).loose();
 const messageSchema = z
   .object({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-    content: z.union([z.string(), z.array(z.union([textPart, otherPart])), z.null()]).optional(),
+    content: z
+      .union([z.string(), z.array(z.union([textPart, otherPart])), z.null()], {
+        error: (issue) => `expected a string, an array of content parts or null, got ${kindOf(issue.input)}`,
+      })
+      .optional(),
     name: z.string().optional(),
   })
   .loose();
@@ -244,6 +248,11 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return s === undefined || s.trim() === '' ? undefined : s.trim();
 }
 
+/** A header's value in a message, cut short: a header may hold kilobytes. */
+function shownHeader(value: string): string {
+  return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
+}
+
 function policyFrom(value: unknown, param: string): SteeringPolicy {
   try {
     return resolvePolicy(value);
@@ -286,7 +295,7 @@ export function readSettings(
     if (h !== undefined) {
       if (h !== 'model' && h !== 'solver') {
         throw badRequest(
-          `header x-gtalign-analysis must be model or solver, got '${h}'`,
+          `header x-gtalign-analysis must be model or solver, got ${shownHeader(h)}`,
           'x-gtalign-analysis',
         );
       }
@@ -296,7 +305,7 @@ export function readSettings(
   const reasoningHeader = header(headers, 'x-gtalign-reasoning');
   if (reasoningHeader !== undefined && !(REASONING_MODES as readonly string[]).includes(reasoningHeader)) {
     throw badRequest(
-      `header x-gtalign-reasoning must be ${REASONING_MODES.join(', ')}, got '${reasoningHeader}'`,
+      `header x-gtalign-reasoning must be ${REASONING_MODES.join(', ')}, got ${shownHeader(reasoningHeader)}`,
       'x-gtalign-reasoning',
     );
   }

@@ -78,6 +78,14 @@ export const unsupportedMediaType = (got: string | undefined): HttpError =>
     'unsupported_media_type',
   );
 
+export const unsupportedEncoding = (encoding: string): HttpError =>
+  new HttpError(
+    415,
+    `the request body is sent with content-encoding '${encoding.length > 40 ? `${encoding.slice(0, 40)}…` : encoding}'; send it uncompressed (this server reads plain JSON only)`,
+    'invalid_request_error',
+    'unsupported_content_encoding',
+  );
+
 /**
  * The official clients retry every 5xx (twice by default) unless `x-should-retry` says no. A turn that ran
  * out of time or whose output was unusable has paid for the model's tokens, and the server has retried its
@@ -87,6 +95,28 @@ const NOT_RETRIED = { 'x-should-retry': 'false' } as const;
 
 export const upstreamFailed = (message: string, code = 'upstream_error', retry = true): HttpError =>
   new HttpError(502, message, 'upstream_error', code, null, retry ? {} : NOT_RETRIED);
+
+/**
+ * The upstream answered 429 (after the server's own retries): the client's to slow down, so a 429 it
+ * recognises (the official clients raise RateLimitError) with the upstream's wait as `Retry-After`, which
+ * they honour, rather than a 502 they would retry at once.
+ */
+export const upstreamRateLimited = (
+  message: string,
+  retryAfterMs: number | undefined,
+  retry: boolean,
+): HttpError => {
+  const headers: Record<string, string> = retry ? {} : { ...NOT_RETRIED };
+  if (retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
+  return new HttpError(
+    429,
+    `the upstream model is rate limiting: ${message}`,
+    'rate_limit_error',
+    'upstream_rate_limited',
+    null,
+    headers,
+  );
+};
 
 export const upstreamTimeout = (message: string): HttpError =>
   new HttpError(504, message, 'timeout_error', 'upstream_timeout', null, NOT_RETRIED);

@@ -25,6 +25,7 @@ import {
   notFound,
   payloadTooLarge,
   unauthorized,
+  unsupportedEncoding,
   unsupportedMediaType,
 } from './errors.js';
 import { NOT_PIECEWISE, parseJsonPieces } from './json-pieces.js';
@@ -115,8 +116,8 @@ function joinChunks(chunks: readonly Buffer[], size: number): Buffer {
 
 /**
  * Reads the body as JSON: `application/json` only (a browser page cannot send that cross-origin without a
- * preflight this server never approves), at most `maxBytes` (413 before or while reading), parse errors
- * as 400 naming the position.
+ * preflight this server never approves), uncompressed (a `content-encoding` is a 415), at most `maxBytes`
+ * (413 before or while reading), parse errors as 400 naming the position.
  */
 export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promise<unknown> {
   const { req } = ctx;
@@ -124,6 +125,10 @@ export async function readJsonBody(ctx: RequestContext, maxBytes: number): Promi
   if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
     throw unsupportedMediaType(type);
   }
+  // A compressed body is not read as JSON text (its first byte would be reported as bad UTF-8).
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity')
+    throw unsupportedEncoding(encoding);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw payloadTooLarge(maxBytes);
   const chunks: Buffer[] = [];
@@ -220,6 +225,9 @@ export function metricsRoute(metrics: MetricsRegistry): Route {
   };
 }
 
+/** The status logged and counted for a request whose client left before it was answered. */
+export const CLIENT_CLOSED = 499;
+
 /** The access-log note of a server without an access log. */
 const ignore = (): void => {};
 
@@ -282,6 +290,8 @@ export function createHandler(options: AppOptions): RequestListener {
     // Answered, with the rest of the body being drained: a client that leaves now has its answer.
     let refused = false;
     let notes: Record<string, unknown> | undefined;
+    // Read now: once a client has reset its connection the socket no longer knows its address.
+    const remote = accessLog === undefined ? null : (req.socket.remoteAddress ?? null);
     inFlight.inc();
     res.on('close', () => {
       inFlight.dec();
@@ -291,7 +301,10 @@ export function createHandler(options: AppOptions): RequestListener {
         // The client half-closed: without this the socket would wait for a response nobody reads.
         res.destroy();
       }
-      requests.inc({ route: routeLabel, method, status: String(res.statusCode) });
+      // A client that left before any answer got none: counted as 499 (nginx's "client closed request"),
+      // not as the 200 that `statusCode` holds until a head is written.
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+      requests.inc({ route: routeLabel, method, status: String(status) });
       const seconds = (performance.now() - started) / 1000;
       latency.observe(seconds, { route: routeLabel });
       if (accessLog !== undefined) {
@@ -302,9 +315,9 @@ export function createHandler(options: AppOptions): RequestListener {
           method,
           path,
           route: routeLabel,
-          status: res.statusCode,
+          status,
           ms,
-          remote: req.socket.remoteAddress ?? null,
+          remote,
           key: keyFingerprint(req.headers.authorization) ?? null,
           completed: res.writableFinished,
           ...notes,
@@ -346,6 +359,9 @@ export function createHandler(options: AppOptions): RequestListener {
         res.end();
         return;
       }
+      // The id of the access-log and error-log lines, which the official clients show as the error's
+      // request ID: what a user quotes to an operator. Only failures pay for making one.
+      res.setHeader('x-request-id', ctx.requestId);
       if (!req.complete && declaresBody(req)) {
         refused = true;
         sendRefusal(req, res, httpError);

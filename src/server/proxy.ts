@@ -21,11 +21,12 @@
 import { randomUUID } from 'node:crypto';
 import { TurnError } from '../assistant/errors.js';
 import { reasoningOf } from '../assistant/reasoning-stream.js';
-import { runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
+import { runTurn, type StageTrace, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
 import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { AbortWatcher } from '../llm/abort-watch.js';
+import { exceedsContext } from '../llm/context-overflow.js';
 import { ResponseTooLargeError } from '../llm/http.js';
 import {
   type ChatModel,
@@ -58,6 +59,7 @@ import {
   internalError,
   serverShuttingDown,
   upstreamFailed,
+  upstreamRateLimited,
   upstreamTimeout,
 } from './errors.js';
 import {
@@ -194,21 +196,20 @@ const DEFAULT_MAX_MESSAGES = 256;
 const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_BACKGROUND_RESPONSES = 64;
 
-/** A turn as the access log notes it: what was chosen, under which policy, and the tokens it took. */
-function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, unknown> {
+/** What the stages of a turn that answered so far cost, as the access log notes it. */
+function spentNote(policy: SteeringPolicy, stages: readonly StageTrace[]): Record<string, unknown> {
   const tokens = { prompt: 0, cached_prompt: 0, completion: 0 };
-  for (const s of result.trace.stages) {
+  for (const s of stages) {
     tokens.prompt += s.promptTokens;
     tokens.cached_prompt += s.cachedPromptTokens;
     tokens.completion += s.completionTokens;
   }
-  return {
-    action: result.action,
-    cell: result.cell,
-    policy: policy.name ?? policy.kind,
-    stages: result.trace.stages.length,
-    tokens,
-  };
+  return { policy: policy.name ?? policy.kind, stages: stages.length, tokens };
+}
+
+/** A turn as the access log notes it: what was chosen, under which policy, and the tokens it took. */
+function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, unknown> {
+  return { action: result.action, cell: result.cell, ...spentNote(policy, result.trace.stages) };
 }
 const DEFAULT_MAX_TOKENS = 1024;
 
@@ -263,10 +264,11 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   };
   const created = Math.floor(Date.now() / 1000);
 
-  const tokensTotal = metrics.counter('gtalign_tokens_total', 'Tokens by turn stage and kind.', [
-    'stage',
-    'kind',
-  ]);
+  const tokensTotal = metrics.counter(
+    'gtalign_tokens_total',
+    'Tokens by turn stage and kind, counted as each stage answers (a turn that fails later paid for them).',
+    ['stage', 'kind'],
+  );
   const actions = metrics.counter('gtalign_actions_total', 'Turns by the action carried out and its cell.', [
     'action',
     'cell',
@@ -312,6 +314,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     stopped: boolean,
     clientGone: boolean,
     request: ProxiedTurnRequest,
+    /** A stage had answered: a client's retry would pay for it again. */
+    paid: boolean,
   ): HttpError | undefined {
     if (clientGone) return undefined;
     if (stopped) return serverShuttingDown();
@@ -335,8 +339,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (err instanceof ChatModelError) {
       // The request's conversation is longer than the model's context: the client's to shorten (a 400
       // with OpenAI's code, which clients use to trim history), not an upstream failure.
-      if (err.details.contextLength !== undefined)
-        return badRequest(err.message, undefined, 'context_length_exceeded');
+      if (exceedsContext(err)) return badRequest(err.message, undefined, 'context_length_exceeded');
       if (/timed out/.test(err.message)) {
         upstreamErrors.inc({ kind: 'timeout' });
         return upstreamTimeout(err.message);
@@ -346,19 +349,26 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       upstreamErrors.inc({
         kind: tooLarge ? 'bad_output' : err.details.status === undefined ? 'network' : 'http',
       });
-      return upstreamFailed(`upstream error: ${err.message}`, 'upstream_error', !tooLarge);
+      // Worth the client's retry only when the upstream may answer next time (a 4xx will not, and the
+      // server has retried what might pass) and no stage was paid for yet.
+      const retry = err.retryable && !tooLarge && !paid;
+      if (err.details.status === 429)
+        return upstreamRateLimited(err.message, err.details.retryAfterMs, retry);
+      return upstreamFailed(`upstream error: ${err.message}`, 'upstream_error', retry);
     }
     return undefined;
   }
 
   function record(result: TurnResult): void {
     actions.inc({ action: result.action, cell: result.cell });
-    for (const s of result.trace.stages) {
-      tokensTotal.inc({ stage: s.name, kind: 'prompt' }, s.promptTokens);
-      tokensTotal.inc({ stage: s.name, kind: 'cached_prompt' }, s.cachedPromptTokens);
-      tokensTotal.inc({ stage: s.name, kind: 'completion' }, s.completionTokens);
-    }
     for (const c of result.trace.constraintIgnored ?? []) constraintIgnored.inc({ stage: c.stage });
+  }
+
+  /** Counts a stage's tokens once it has answered, whether or not its turn ends well (it paid for them). */
+  function recordStage(s: StageTrace): void {
+    tokensTotal.inc({ stage: s.name, kind: 'prompt' }, s.promptTokens);
+    tokensTotal.inc({ stage: s.name, kind: 'cached_prompt' }, s.cachedPromptTokens);
+    tokensTotal.inc({ stage: s.name, kind: 'completion' }, s.completionTokens);
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
@@ -420,6 +430,15 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (options.prompt !== undefined) turn.prompt = options.prompt;
     if (temperature !== undefined) turn.temperature = temperature;
     if (seed !== undefined) turn.seed = seed;
+    // Each stage's tokens are counted, and noted for the access log, as it answers: a turn that fails or
+    // whose client leaves later has paid for them.
+    const spent: StageTrace[] = [];
+    const { annotate } = ctx;
+    turn.onStage = (stage) => {
+      spent.push(stage);
+      recordStage(stage);
+      annotate?.({ turn: spentNote(settings.policy, spent) });
+    };
     if (hooks.onSteered !== undefined) turn.onSteered = hooks.onSteered;
     if (hooks.onResponseText !== undefined) turn.onResponseText = hooks.onResponseText;
     if (hooks.onReasoningText !== undefined) turn.onReasoningText = hooks.onReasoningText;
@@ -439,7 +458,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       return result;
     } catch (err) {
       const stopped = signal.reason instanceof ServerShutdown;
-      const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request);
+      const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request, spent.length > 0);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
     } finally {
@@ -507,10 +526,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     const { settings } = request;
     const { res } = ctx;
     const { notes, id, includeUsage } = stream;
+    // One timestamp for every chunk of the stream, as OpenAI's (a turn may stream across many seconds).
+    const streamCreated = Math.floor(Date.now() / 1000);
     const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
       id,
       object: 'chat.completion.chunk',
-      created: Math.floor(Date.now() / 1000),
+      created: streamCreated,
       model: modelName,
       choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
       ...extra,
@@ -564,7 +585,10 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
           `gtalign serve: ${id} failed mid-stream: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
       }
-      write((err instanceof HttpError ? err : internalError()).body());
+      const failure = err instanceof HttpError ? err : internalError();
+      // The log line's status is the 200 sent before the failure: the error says the turn did not end well.
+      ctx.annotate({ error: failure.code ?? failure.type });
+      write(failure.body());
       res.end();
       return;
     }

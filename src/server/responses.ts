@@ -721,6 +721,8 @@ export function createResponsesHandler(
         );
       }
       const failure = err instanceof HttpError ? err : internalError();
+      // The log line's status is the 200 sent before the failure: the error says the turn did not end well.
+      ctx.annotate?.({ error: failure.code ?? failure.type });
       const thought =
         thinking?.opened === true ? [reasoningItem(draft.reasoningId, thinking.text, 'incomplete')] : [];
       const response: ResponseObject = {

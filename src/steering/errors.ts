@@ -57,11 +57,14 @@ function formatMessage(kind: SteeringErrorKind, issues: readonly SteeringIssue[]
 /** An action (column) name as a record key. */
 export const actionName = z.string().min(1, { error: 'empty action name' });
 
+/** A name or value shown in a message, cut at 40 characters: a request may send half a megabyte of one. */
+const shortened = (text: string): string => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
 /** Short, safe rendering of an offending value for a message. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'string') return JSON.stringify(shortened(value));
   if (typeof value === 'boolean' || value === null) return String(value);
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
@@ -82,7 +85,7 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 export function issuesFromZod(error: z.ZodError, input: unknown, prefix = ''): SteeringIssue[] {
   const out: SteeringIssue[] = [];
   const join = (path: readonly PropertyKey[]) =>
-    [prefix, ...path.map(String)].filter((s) => s !== '').join('.');
+    [prefix, ...path.map((p) => shortened(String(p)))].filter((s) => s !== '').join('.');
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) out.push({ path: join([...issue.path, key]), message: 'unknown field' });

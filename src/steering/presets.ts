@@ -10,7 +10,7 @@
  *   billed per token costs the user about 0.7 units, close to the paper's flat 0.5, and every edit stays
  *   well inside the [-5, 5] payoff range.
  */
-import { SteeringError } from './errors.js';
+import { describeValue, SteeringError } from './errors.js';
 import { parsePolicy, type SteeringPolicy } from './policy.js';
 
 import { PRESET_NAMES, type PresetName } from './preset-names.js';
@@ -91,7 +91,7 @@ export function resolvePolicy(nameOrObject: unknown): SteeringPolicy {
   if (typeof nameOrObject === 'string') {
     if (isPresetName(nameOrObject)) return PRESETS[nameOrObject];
     throw new SteeringError('preset', [
-      { path: '', message: `${JSON.stringify(nameOrObject)}; known presets: ${PRESET_NAMES.join(', ')}` },
+      { path: '', message: `${describeValue(nameOrObject)}; known presets: ${PRESET_NAMES.join(', ')}` },
     ]);
   }
   return parsePolicy(nameOrObject);

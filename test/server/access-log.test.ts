@@ -20,7 +20,13 @@ import { AccessLog, MAX_PENDING_BYTES, openAccessLog } from '../../src/server/ac
 import { startProxyServer } from '../../src/server/proxy.js';
 import { startRewardServer } from '../../src/server/reward.js';
 import { PRESETS } from '../../src/steering/presets.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
+import {
+  type OpenAIStubServer,
+  type StubRequestBody,
+  startOpenAIStubServer,
+  stubModel,
+} from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 import { dinosaurScript, QUESTION } from './scripted-upstream.js';
 
 const KEY = 'sk-access-log-secret-key-0123456789';
@@ -44,13 +50,18 @@ const lines = (path: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-function post(url: string, body: unknown, key = KEY): Promise<Response> {
+function post(url: string, body: unknown, key = KEY, signal?: AbortSignal): Promise<Response> {
   return fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: JSON.stringify(body),
+    ...(signal === undefined ? {} : { signal }),
   });
 }
+
+/** Stage 2 continues the assistant message stage 1 wrote; stage 1's request ends with the user's. */
+const isStage2 = (body: StubRequestBody): boolean =>
+  (body.messages as Array<{ role: string }>).at(-1)?.role === 'assistant';
 
 describe('gtalign serve', () => {
   it('writes one line per request: status, route, key fingerprint, and a turn’s action, policy and tokens', async () => {
@@ -86,7 +97,8 @@ describe('gtalign serve', () => {
     const responses = (await (await post(`${proxy.url}/v1/responses`, { input: QUESTION })).json()) as {
       gtalign: { cell: string };
     };
-    expect((await post(`${proxy.url}/v1/chat/completions`, { messages: [] }, KEY)).status).toBe(400);
+    const refused = await post(`${proxy.url}/v1/chat/completions`, { messages: [] }, KEY);
+    expect(refused.status).toBe(400);
     expect((await post(`${proxy.url}/v1/chat/completions`, {}, 'sk-wrong')).status).toBe(401);
     expect((await fetch(`${proxy.url}/nowhere`)).status).toBe(404);
     await proxy.close();
@@ -126,12 +138,61 @@ describe('gtalign serve', () => {
     expect(log[1]).toMatchObject({ turn: { policy: 'none' } });
     expect(log[2]).toMatchObject({ turn: { cell: responses.gtalign.cell } });
     expect(log[3]).toMatchObject({ error: 'invalid_request' });
+    // A refusal carries its line's id, which the official clients show as the error's request ID.
+    expect(refused.headers.get('x-request-id')).toBe(log[3]!.id);
     expect(log[3]).not.toHaveProperty('turn');
     expect(log[4]).toMatchObject({ error: 'invalid_api_key', key: expect.stringMatching(/^sha256:/) });
     expect(log[4]!.key).not.toBe(FINGERPRINT);
     expect(log[5]).toMatchObject({ key: null });
     expect(readFileSync(path, 'utf8')).not.toContain(KEY);
     expect(problems).toEqual([]);
+  });
+
+  it('a client that leaves before its answer is a 499; a stream that fails part-way names its error; both note the stage they paid for', async () => {
+    const path = join(dir, 'left.log');
+    const accessLog = await openAccessLog(path, process.stdout, () => {});
+    const proxy = await startProxyServer({ model: model(), apiKeys: [KEY], accessLog, log: () => {} });
+    const url = `${proxy.url}/v1/chat/completions`;
+    const messages = [{ role: 'user', content: QUESTION }];
+    const dino = dinosaurScript();
+    let metrics = '';
+    try {
+      // Stage 1 answers, stage 2 never does, and the client gives up: no status line was ever sent to it.
+      upstream.setHandler((body) => (isStage2(body) ? { hang: true } : dino(body)));
+      upstream.requests.length = 0; // earlier tests' stage-2 requests must not pass for this one's
+      const leaving = new AbortController();
+      const left = post(url, { messages }, KEY, leaving.signal).catch(() => 'left');
+      await waitFor(() => upstream.inFlight === 1 && upstream.requests.some((r) => isStage2(r.body!)));
+      leaving.abort();
+      expect(await left).toBe('left');
+      await waitFor(() => upstream.inFlight === 0);
+      // The stream opens once stage 1 has a matrix; then stage 2 fails, in the stream.
+      upstream.setHandler((body) => (isStage2(body) ? { status: 500, errorMessage: 'down' } : dino(body)));
+      const streamed = await (await post(url, { messages, stream: true })).text();
+      expect(streamed).toContain('"code":"upstream_error"');
+      metrics = await (
+        await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+      ).text();
+    } finally {
+      upstream.setHandler(dinosaurScript());
+      await proxy.close();
+      await accessLog.close();
+    }
+    expect(metrics).toContain(
+      'gtalign_http_requests_total{route="/v1/chat/completions",method="POST",status="499"} 1',
+    );
+    const log = lines(path).filter((l) => l.route === '/v1/chat/completions');
+    expect(log).toHaveLength(2);
+    expect(log[0]).toMatchObject({ status: 499, completed: false, remote: '127.0.0.1', key: FINGERPRINT });
+    expect(log[1]).toMatchObject({ status: 200, completed: true, error: 'upstream_error' });
+    // Each paid for the same stage 1 (the same prompt), and /metrics counts both.
+    const paid = log[0]!.turn as { policy: string; stages: number; tokens: { completion: number } };
+    expect(paid).toMatchObject({ policy: 'none', stages: 1 });
+    expect(paid.tokens.completion).toBeGreaterThan(0);
+    expect(log[1]!.turn).toEqual(paid);
+    expect(metrics).toContain(
+      `gtalign_tokens_total{stage="stage1",kind="completion"} ${2 * paid.tokens.completion}`,
+    );
   });
 
   it('a background response: the request’s line names it, and its run has a line of its own when it ends', async () => {

@@ -162,6 +162,16 @@ describe('refusals these runs found unclear, now naming the field and what it ho
       param: 'items.0.content.0.type',
     });
   });
+
+  it('a chat message content that is neither text, parts nor null says what it may be', async () => {
+    expect(
+      await refusal('/v1/chat/completions', { messages: [{ role: 'user', content: 42 }] }),
+    ).toMatchObject({
+      message:
+        'invalid request: messages.0.content: expected a string, an array of content parts or null, got a number',
+      param: 'messages.0.content',
+    });
+  });
 });
 
 describe('what the turn cannot give is refused by name, what it does not apply is noted', () => {

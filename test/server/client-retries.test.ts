@@ -9,8 +9,18 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/listen.js';
 import { startProxyServer } from '../../src/server/proxy.js';
-import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
-import { QUESTION } from './scripted-upstream.js';
+import {
+  type OpenAIStubServer,
+  type StubRequestBody,
+  startOpenAIStubServer,
+  stubModel,
+} from '../support/openai-stub-server.js';
+import { dinosaurScript, QUESTION } from './scripted-upstream.js';
+
+/** Stage 2 continues the assistant message stage 1 wrote; stage 1's request ends with the user's. */
+const isStage2 = (body: StubRequestBody): boolean =>
+  (body.messages as Array<{ role: string }>).at(-1)?.role === 'assistant';
+const stage1Calls = (): number => upstream.requests.filter((r) => !isStage2(r.body!)).length;
 
 let upstream: OpenAIStubServer;
 let proxy: RunningServer;
@@ -79,4 +89,70 @@ describe('client retries of failed turns', () => {
     expect(err.headers?.get('x-should-retry')).toBeNull();
     expect(sent()).toBe(3);
   }, 30_000);
+
+  it('a stage 2 that fails after stage 1 answered is not sent again: a retry would pay for stage 1 once more', async () => {
+    const dino = dinosaurScript();
+    upstream.setHandler((body) =>
+      isStage2(body) ? { status: 503, errorMessage: 'overloaded' } : dino(body),
+    );
+    upstream.requests.length = 0;
+    const { client, sent } = countingClient();
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(502);
+    expect((err.error as { code?: string }).code).toBe('upstream_error');
+    expect(err.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+    expect(stage1Calls()).toBe(1);
+  });
+
+  it('a stage-1 retry that fails after the first attempt answered is not sent again: that attempt was paid for', async () => {
+    let stage1 = 0;
+    upstream.setHandler((body) =>
+      isStage2(body) || stage1++ === 0
+        ? { content: '<thinking>No matrix here.</thinking>' }
+        : { status: 503, errorMessage: 'overloaded' },
+    );
+    upstream.requests.length = 0;
+    const { client, sent } = countingClient();
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(502);
+    expect(err.message).toContain('overloaded');
+    expect(err.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+    expect(stage1Calls()).toBe(2);
+  });
+
+  it('an upstream that refuses the request (a 4xx) is not sent again: it would refuse it each time', async () => {
+    upstream.setHandler(() => ({ status: 400, errorMessage: 'unsupported parameter' }));
+    const { client, sent } = countingClient();
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(502);
+    expect(err.message).toContain('unsupported parameter');
+    expect(err.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+  });
+
+  it('an upstream rate limit is a 429 the client raises as RateLimitError, with the upstream’s Retry-After', async () => {
+    upstream.setHandler(() => ({ status: 429, headers: { 'retry-after': '7' }, errorMessage: 'slow down' }));
+    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.error).toMatchObject({ type: 'rate_limit_error', code: 'upstream_rate_limited' });
+    expect(err.message).toContain('slow down');
+    // The official client waits this long before its retry (it honours Retry-After under a minute).
+    expect(err.headers?.get('retry-after')).toBe('7');
+    expect(err.headers?.get('x-should-retry')).toBeNull();
+  });
+
+  it('a rate limit in stage 2 is a 429 too, not retried: stage 1 was paid for', async () => {
+    const dino = dinosaurScript();
+    upstream.setHandler((body) =>
+      isStage2(body) ? { status: 429, headers: { 'retry-after': '7' } } : dino(body),
+    );
+    const { client, sent } = countingClient();
+    const err = (await routes.chat(client).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+  });
 });

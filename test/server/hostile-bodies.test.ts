@@ -127,8 +127,12 @@ describe('over HTTP: the 400 says what is wrong and where', () => {
     await proxy.close();
   });
 
-  const post = async (url: string, body: string) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const post = async (url: string, body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
     return {
       status: res.status,
       error: ((await res.json()) as { error: { message: string; param: string | null } }).error,
@@ -178,6 +182,30 @@ describe('over HTTP: the 400 says what is wrong and where', () => {
     expect(r2.error.param).toBe('gtalign.policy');
     expect(r2.error.message).toMatch(
       /gtalign\.policy is too large: a policy object holds at most 256 values/,
+    );
+  });
+
+  it('proxy: a name of half a megabyte is shown cut short in the 400, not sent back whole', async () => {
+    const long = 'x'.repeat(500_000);
+    const ask = (extra: Record<string, unknown>) =>
+      JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], ...extra });
+    const preset = await post(`${proxy.url}/v1/chat/completions`, ask({ gtalign: { policy: long } }));
+    expect(preset.status).toBe(400);
+    expect(preset.error.param).toBe('gtalign.policy');
+    expect(preset.error.message).toMatch(/^unknown steering preset: "x{40}…"; known presets: none, /);
+    const key = await post(
+      `${proxy.url}/v1/chat/completions`,
+      ask({ gtalign: { policy: { billing: 'api', [long]: 1 } } }),
+    );
+    expect(key.status).toBe(400);
+    expect(key.error.message).toMatch(/x{40}…: unknown field/);
+    expect(key.error.message.length).toBeLessThan(300);
+    const header = await post(`${proxy.url}/v1/chat/completions`, ask({}), {
+      'x-gtalign-analysis': 'y'.repeat(8_000),
+    });
+    expect(header.status).toBe(400);
+    expect(header.error.message).toBe(
+      `header x-gtalign-analysis must be model or solver, got '${'y'.repeat(40)}…'`,
     );
   });
 });

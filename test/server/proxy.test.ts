@@ -3,6 +3,7 @@
  * plays the paper's dinosaur example: non-streaming and streaming completions, per-request steering by body
  * field and header, the `gtalign` object, the full-reasoning option, and the errors a client relies on.
  */
+import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { extractBlocks, isWellFormed } from '../../src/chain/blocks.js';
@@ -210,6 +211,44 @@ describe('POST /v1/chat/completions, streaming', () => {
     expect(upstream.requests[1]!.body!.stream).toBe(true);
   });
 
+  it('gives every chunk the id and created of the stream, across seconds, and usage summing both stages', async () => {
+    // Stage 2's third upstream chunk waits until the clock has passed the second of the stream's first chunk.
+    let release!: () => void;
+    const nextSecond = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const script = dinosaurScript();
+    upstream.setHandler((body) => {
+      const reply = script(body);
+      const stage2 = (body.messages as Array<{ role: string }>).at(-1)?.role === 'assistant';
+      return stage2 ? { ...reply, chunkGate: [undefined, undefined, nextSecond] } : reply;
+    });
+    const stream = await client.chat.completions.create({
+      model: 'gtalign-dino',
+      messages: ASK,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) {
+      if (chunks.length === 0) {
+        const first = chunk.created;
+        void waitFor(() => Math.floor(Date.now() / 1000) > first).then(release);
+      }
+      chunks.push(chunk);
+    }
+    expect(chunks.length).toBeGreaterThan(4);
+    expect(new Set(chunks.map((c) => c.created)).size).toBe(1);
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    const tokens = gtalignOf(chunks.find((c) => c.choices[0]?.finish_reason)).tokens;
+    const usage = chunks.at(-1)!.usage!;
+    expect(chunks.at(-1)!.choices).toEqual([]);
+    expect(usage.prompt_tokens).toBe(tokens.stage1!.prompt + tokens.stage2!.prompt);
+    expect(usage.completion_tokens).toBe(tokens.stage1!.completion + tokens.stage2!.completion);
+    expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
+    expect(tokens.stage2!.completion).toBeGreaterThan(0);
+  });
+
   it('streams the whole chain with x-gtalign-reasoning: full', async () => {
     const stream = await client.chat.completions.create(
       { model: 'gtalign-dino', messages: ASK, stream: true },
@@ -346,6 +385,17 @@ describe('errors in the OpenAI format', () => {
       body: JSON.stringify({ model: 'm', messages: ASK }),
     });
     expect(text.status).toBe(415);
+    // A compressed body is named as such, not read as text whose first byte is bad UTF-8.
+    const gzipped = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ model: 'm', messages: ASK })),
+    });
+    expect(gzipped.status).toBe(415);
+    expect(((await gzipped.json()) as { error: unknown }).error).toMatchObject({
+      code: 'unsupported_content_encoding',
+      message: expect.stringMatching(/content-encoding 'gzip'; send it uncompressed/),
+    });
     // The server is still fine.
     const ok = await client.chat.completions.create({ model: 'm', messages: ASK });
     expect(ok.choices[0]!.message.content).toBe(RESPONSES.CQ);
@@ -400,6 +450,32 @@ describe('errors in the OpenAI format', () => {
     );
     expect(err!.status).toBe(502);
     expect(err!.message).toMatch(/payoff/);
+  });
+
+  it("an upstream's refusal of a conversation too long for its context is a 400 context_length_exceeded", async () => {
+    // Each server's own words (the bodies as vLLM, llama.cpp, OpenAI and SGLang send them).
+    const refusals = [
+      '{"error":{"message":"\'max_tokens\' or \'max_completion_tokens\' is too large: 1024. This model\'s maximum context length is 4096 tokens and your request has 3500 input tokens (1024 > 4096 - 3500).","type":"BadRequestError","param":null,"code":400}}',
+      '{"error":{"code":400,"message":"request (4476 tokens) exceeds the available context size (4096 tokens)","type":"exceed_context_size_error","n_prompt_tokens":4476,"n_ctx":4096}}',
+      '{"error":{"message":"This model\'s maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}',
+      '{"object":"error","message":"Input length (5000 tokens) exceeds the maximum allowed length (4096 tokens).","type":"BadRequestError","param":null,"code":400}',
+    ];
+    const quick = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const failure = () =>
+      quick.chat.completions.create({ model: 'x', messages: ASK }).then(
+        () => undefined,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+    for (const raw of refusals) {
+      upstream.setHandler(() => ({ status: 400, raw }));
+      const err = await failure();
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(err!.code).toBe('context_length_exceeded');
+      expect(err!.message).toContain(JSON.parse(raw).error?.message ?? JSON.parse(raw).message);
+    }
+    // Another refusal stays an upstream failure.
+    upstream.setHandler(() => ({ status: 400, errorMessage: 'unknown field: structured_outputs' }));
+    expect((await failure())!.status).toBe(502);
   });
 });
 
