@@ -13,6 +13,10 @@
  * `createOpenAICompatible({ name: 'vllm', … })`:
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
+ * The AI SDK retries a call whose turn failed with a retryable error (`maxRetries`); stage 1's reply from
+ * the failed attempt answers the retry's identical request, so a retried stage 2 does not pay for stage 1
+ * again (stage-replay.ts).
+ *
  * The app's system messages, stop sequences, `topK` and penalties are not applied: each that a call sets
  * comes back as a call warning (unapplied.ts), which the AI SDK shows, with the wrapped model's own
  * warnings about the turn's stages.
@@ -42,6 +46,13 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import {
+  type CompletedStage,
+  createStageReplays,
+  isRetryable,
+  requestKey,
+  type StageReplays,
+} from './stage-replay.js';
 import { namedForCall } from './token-limit.js';
 import { type CallWarning, unappliedWarnings } from './unapplied.js';
 
@@ -322,6 +333,13 @@ function finishFrom(reason: FinishReasonLike): GenerateResult['finishReason'] {
   return reason.unified === 'stop' ? 'stop' : reason.unified === 'length' ? 'length' : 'other';
 }
 
+/** One attempt at a turn: the stages it completed, and how many of them a failed attempt had paid for. */
+interface Attempt {
+  replays: StageReplays;
+  completed: CompletedStage[];
+  reused: number;
+}
+
 /** A `ChatModel` over an AI SDK language model, for `runTurn`. */
 function chatModelOf(
   model: LanguageModelLike,
@@ -329,6 +347,7 @@ function chatModelOf(
   prefill: GtalignMiddlewareOptions['prefill'],
   reported: UsageReported,
   warnings: CallWarning[],
+  attempt: Attempt,
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
@@ -384,25 +403,68 @@ function chatModelOf(
     };
   };
 
+  /** The reply a failed attempt got to this very request (stage-replay.ts), counted as this attempt's. */
+  const replayed = (key: string): GenerateResult | undefined => {
+    const kept = attempt.replays.take(key);
+    if (kept === undefined) return undefined;
+    addWarnings(warnings, kept.warnings);
+    if (!kept.reported.input) reported.input = false;
+    if (!kept.reported.output) reported.output = false;
+    attempt.completed.push(kept);
+    attempt.reused++;
+    return kept.result;
+  };
+  const completed = (
+    key: string,
+    done: GenerateResult,
+    stageWarnings: ReadonlyArray<unknown> | undefined,
+    usage: UsageLike | undefined,
+  ): GenerateResult => {
+    attempt.completed.push({
+      key,
+      result: done,
+      warnings: stageWarnings ?? [],
+      reported: {
+        input: usage?.inputTokens.total !== undefined,
+        output: usage?.outputTokens.total !== undefined,
+      },
+    });
+    return done;
+  };
+
   return {
     id: `ai-sdk:${model.provider}/${model.modelId}`,
     capabilities: { continuation: canPrefill, gbnf: false, regex: false, seed: true, cacheReport: false },
     async generate(request) {
       const started = performance.now();
-      const out = await model.doGenerate(toCall(request));
+      const call = toCall(request);
+      const key = requestKey(call);
+      const kept = replayed(key);
+      if (kept !== undefined) return kept;
+      const out = await model.doGenerate(call);
       addWarnings(warnings, out.warnings);
       const raw = out.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-      return result(
+      const done = result(
         request,
         withoutEcho(request, raw),
         finishFrom(out.finishReason),
         usageFrom(out.usage, reported),
         started,
       );
+      return completed(key, done, out.warnings, out.usage);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
       const started = performance.now();
-      const { stream } = await model.doStream(toCall(request));
+      const call = toCall(request);
+      const key = requestKey(call);
+      const kept = replayed(key);
+      if (kept !== undefined) {
+        if (kept.text !== '') yield { type: 'text', text: kept.text };
+        yield { type: 'done', result: kept };
+        return;
+      }
+      const { stream } = await model.doStream(call);
+      let stageWarnings: ReadonlyArray<unknown> | undefined;
       const reader = stream.getReader();
       const prefix = request.assistantPrefix ?? '';
       let raw = '';
@@ -415,8 +477,10 @@ function chatModelOf(
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (value.type === 'stream-start') addWarnings(warnings, value.warnings);
-          else if (value.type === 'text-delta') {
+          if (value.type === 'stream-start') {
+            stageWarnings = value.warnings;
+            addWarnings(warnings, value.warnings);
+          } else if (value.type === 'text-delta') {
             raw += value.delta ?? '';
             if (!decided) {
               if (prefix.startsWith(raw)) continue;
@@ -440,18 +504,23 @@ function chatModelOf(
       const text = withoutEcho(request, raw);
       // Text held back as a possible echo that turned out not to be one.
       if (!decided && text !== '') yield { type: 'text', text };
-      yield {
-        type: 'done',
-        result: result(request, text, finish, usageFrom(usage, reported), started),
-      };
+      const done = result(request, text, finish, usageFrom(usage, reported), started);
+      yield { type: 'done', result: completed(key, done, stageWarnings, usage) };
     },
     close: () => Promise.resolve(),
   };
 }
 
-function metadata(result: TurnResult): SharedV3ProviderMetadata {
+function metadata(result: TurnResult, attempt: Attempt): SharedV3ProviderMetadata {
+  const g = gtalignObject(result);
+  if (attempt.reused > 0) {
+    g.notes = [
+      ...g.notes,
+      "stage 1's reply was reused from the attempt the AI SDK retried (a later stage failed there), not paid for again",
+    ];
+  }
   // Plain JSON by construction (numbers, strings, arrays, objects).
-  return { gtalign: JSON.parse(JSON.stringify(gtalignObject(result))) as Record<string, never> };
+  return { gtalign: JSON.parse(JSON.stringify(g)) as Record<string, never> };
 }
 
 function usageOfTurn(result: TurnResult, reported: UsageReported): UsageOut {
@@ -483,6 +552,8 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
 ): GtalignMiddleware<V> {
   // A bad preset or policy object fails here, when the model is wrapped, not at the first call.
   const defaultPolicy = resolvePolicy(options.policy ?? 'none');
+  // What failed turns paid for, for the AI SDK's retries of their calls (stage-replay.ts).
+  const replays = createStageReplays();
 
   const turnOptions = (params: CallOptionsLike, model: LanguageModelLike, signal: AbortSignal) => {
     if (params.tools !== undefined && params.tools.length > 0) {
@@ -499,8 +570,16 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     const reported: UsageReported = { input: true, output: true };
     // What the call asks for that the turn does not apply, then what the wrapped model warns of its stages.
     const warnings = unappliedWarnings(params);
+    const attempt: Attempt = { replays, completed: [], reused: 0 };
     const turn: TurnOptions = {
-      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported, warnings),
+      model: chatModelOf(
+        model,
+        { ...params, abortSignal: signal },
+        options.prefill,
+        reported,
+        warnings,
+        attempt,
+      ),
       question,
       history,
       policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
@@ -518,6 +597,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       reported,
       reasoning: call.reasoning ?? options.reasoning ?? false,
       warnings,
+      attempt,
     };
   };
 
@@ -525,8 +605,9 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     specificationVersion: (options.specificationVersion ?? 'v3') as V,
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
-      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings, attempt } = turnOptions(params, model, signal);
       const result = await runTurn(turn).catch((error: unknown) => {
+        if (isRetryable(error)) replays.keep(attempt.completed);
         throw namedForCall(error, params.maxOutputTokens);
       });
       const content: GenerateResultOut['content'] = [];
@@ -537,7 +618,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
         content,
         finishReason: finishOfTurn(result),
         usage: usageOfTurn(result, reported),
-        providerMetadata: metadata(result),
+        providerMetadata: metadata(result, attempt),
         warnings,
       };
     },
@@ -548,7 +629,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           ? controller.signal
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
-      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings, attempt } = turnOptions(params, model, signal);
       // The stream is handed over once the turn has something to show, and a turn that fails before that
       // rejects instead: the AI SDK retries a rejected stream call (maxRetries), as for any model whose
       // request fails, where an error part in a stream already handed over is final.
@@ -631,13 +712,15 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
                 type: 'finish',
                 finishReason: finishOfTurn(result),
                 usage: usageOfTurn(result, reported),
-                providerMetadata: metadata(result),
+                providerMetadata: metadata(result, attempt),
               });
               end();
             },
             (failure: unknown) => {
               const error = namedForCall(failure, params.maxOutputTokens);
               if (!shown) {
+                // The AI SDK retries a rejected stream call: what this attempt paid for is kept for it.
+                if (isRetryable(failure)) replays.keep(attempt.completed);
                 settleFirst.fail(error);
                 return;
               }

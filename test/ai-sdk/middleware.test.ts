@@ -274,6 +274,57 @@ describe('streamText through gtalignMiddleware', () => {
   });
 });
 
+describe("the AI SDK's retries of a turn that failed after stage 1", () => {
+  /** Which stage a request of the dinosaur script is: stage 1 stops at </payoff>; stage 2 extends the prefix. */
+  const stageOf = (body: { messages?: unknown; stop?: unknown }): string => {
+    const messages = body.messages as Array<{ role: string }>;
+    if (messages.at(-1)?.role === 'assistant') return 'stage2';
+    return Array.isArray(body.stop) && body.stop.includes('</payoff>') ? 'stage1' : 'reask';
+  };
+  /** The dinosaur script, but the first request of `stage` fails with `status` (a retry-after the SDK honours). */
+  const failingOnce = (stage: string, status: number) => {
+    const script = dinosaurScript();
+    let failures = 1;
+    upstream.setHandler((body) =>
+      stageOf(body) === stage && failures-- > 0
+        ? { status, errorMessage: `${stage} overloaded`, headers: { 'retry-after-ms': '1' } }
+        : script(body),
+    );
+  };
+  const stages = () => upstream.requests.map((r) => stageOf(r.body!));
+
+  it('generateText pays for stage 1 once when stage 2 failed and was retried', async () => {
+    failingOnce('stage2', 503);
+    const result = await generateText({
+      model: wrapped({ policy: 'paper-api', prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxRetries: 2,
+    });
+    expect(result.text).toBe(RESPONSES.DA);
+    expect(stages()).toEqual(['stage1', 'stage2', 'stage2']);
+    const g = metaOf(result.providerMetadata) as Meta & { notes: string[] };
+    expect(g.notes.join(' ')).toMatch(/stage 1's reply was reused from the attempt the AI SDK retried/);
+    // The turn's tokens are its stages' once each.
+    expect(result.usage.outputTokens).toBe(g.tokens.stage1!.completion + g.tokens.stage2!.completion);
+  });
+
+  it('streamText pays for stage 1 once when a re-ask failed before anything streamed', async () => {
+    failingOnce('reask', 429);
+    const result = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 1 });
+    expect(await result.text).toBe(RESPONSES.CQ);
+    expect(stages()).toEqual(['stage1', 'reask', 'reask']);
+  });
+
+  it('a failure the AI SDK does not retry keeps nothing: the same call again runs stage 1 anew', async () => {
+    failingOnce('stage2', 400);
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    await expect(generateText({ model, prompt: QUESTION, maxRetries: 2 })).rejects.toThrow(/overloaded/);
+    expect(stages()).toEqual(['stage1', 'stage2']);
+    expect((await generateText({ model, prompt: QUESTION, maxRetries: 0 })).text).toBe(RESPONSES.CQ);
+    expect(stages()).toEqual(['stage1', 'stage2', 'stage1', 'stage2']);
+  });
+});
+
 describe('what the turn cannot give', () => {
   it("says, as call warnings, that the app's system prompt and stop sequences, topK and penalties are not applied", async () => {
     const call = {
