@@ -22,7 +22,7 @@
  * warnings about the turn's stages.
  *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
- * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
+ * `reasoning` (options.ts checks them, and the middleware's options when the model is wrapped). With `reasoning: true`, the whole four-block chain is returned as reasoning content after
  * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
  * assistant/reasoning-stream.ts) streams as reasoning parts while the model writes it, before the text.
  *
@@ -44,8 +44,8 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsage } from '../llm/types.js';
 import type { SteeringPolicy } from '../steering/policy.js';
-import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import { checkMiddlewareOptions, type ReasoningOption, readCallOptions } from './options.js';
 import {
   type CompletedStage,
   createStageReplays,
@@ -218,47 +218,7 @@ export interface GtalignMiddlewareOptions {
   reasoning?: ReasoningOption;
 }
 
-/** What the text of a turn comes with: nothing, the whole chain, or the reasoning apart (module comment). */
-export type ReasoningOption = boolean | 'separate';
-
-/** What `providerOptions.gtalign` of a call may set. */
-export interface GtalignCallOptions {
-  policy?: string | SteeringPolicy;
-  analysis?: AnalysisMode;
-  reasoning?: ReasoningOption;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Reads `providerOptions.gtalign`; a wrong field throws naming it. */
-function callOptions(params: CallOptionsLike): GtalignCallOptions {
-  const raw = params.providerOptions?.gtalign;
-  if (raw === undefined) return {};
-  const out: GtalignCallOptions = {};
-  if (raw.policy !== undefined) {
-    if (typeof raw.policy !== 'string' && !isRecord(raw.policy)) {
-      throw new TypeError('providerOptions.gtalign.policy must be a preset name or a policy object');
-    }
-    out.policy = raw.policy as string | SteeringPolicy;
-  }
-  if (raw.analysis !== undefined) {
-    if (raw.analysis !== 'model' && raw.analysis !== 'solver') {
-      throw new TypeError(
-        `providerOptions.gtalign.analysis must be model or solver, got ${JSON.stringify(raw.analysis)}`,
-      );
-    }
-    out.analysis = raw.analysis;
-  }
-  if (raw.reasoning !== undefined) {
-    if (typeof raw.reasoning !== 'boolean' && raw.reasoning !== 'separate')
-      throw new TypeError(
-        `providerOptions.gtalign.reasoning must be a boolean or 'separate', got ${JSON.stringify(raw.reasoning)}`,
-      );
-    out.reasoning = raw.reasoning;
-  }
-  return out;
-}
+export type { ReasoningOption } from './options.js';
 
 /** The question (the last message, the user's) and the earlier user/assistant turns, as text. */
 export function promptToTurn(prompt: ReadonlyArray<PromptMessageLike>): {
@@ -550,8 +510,8 @@ function finishOfTurn(result: TurnResult): FinishReasonOut {
 export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
   options: GtalignMiddlewareOptions & { specificationVersion?: V } = {},
 ): GtalignMiddleware<V> {
-  // A bad preset or policy object fails here, when the model is wrapped, not at the first call.
-  const defaultPolicy = resolvePolicy(options.policy ?? 'none');
+  // A bad option (a preset, a policy object, a misspelt name) fails here, when the model is wrapped.
+  const defaultPolicy = checkMiddlewareOptions(options);
   // What failed turns paid for, for the AI SDK's retries of their calls (stage-replay.ts).
   const replays = createStageReplays();
 
@@ -565,7 +525,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           'supported: the GTAlign turn answers in text',
       );
     }
-    const call = callOptions(params);
+    const call = readCallOptions(params.providerOptions?.gtalign);
     const { question, history } = promptToTurn(params.prompt);
     const reported: UsageReported = { input: true, output: true };
     // What the call asks for that the turn does not apply, then what the wrapped model warns of its stages.
@@ -582,7 +542,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       ),
       question,
       history,
-      policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
+      policy: call.policy ?? defaultPolicy,
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       analysis: call.analysis ?? options.analysis ?? 'model',
       ...(options.rule === undefined ? {} : { rule: options.rule }),

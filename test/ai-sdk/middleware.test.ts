@@ -448,6 +448,76 @@ describe('what the turn cannot give', () => {
   });
 });
 
+describe('settings that are wrong or misspelt', () => {
+  const failureOf = (call: Record<string, unknown>) =>
+    generateText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 0,
+      providerOptions: { gtalign: call as never },
+    })
+      .then(() => 'no error')
+      .catch((e: unknown) => String((e as Error).message));
+
+  it('providerOptions.gtalign refuses a setting it does not know, naming it, before any call upstream', async () => {
+    // A misspelt policy used to run the turn unsteered without a word.
+    expect(await failureOf({ polcy: 'paper-api' })).toBe(
+      'providerOptions.gtalign: unknown setting "polcy"; known: policy, analysis, reasoning (the others are options of gtalignMiddleware)',
+    );
+    expect(await failureOf({ rule: 'product', maxTokens: 9 })).toMatch(
+      /^providerOptions\.gtalign: unknown settings "rule", "maxTokens"; known: policy, analysis, reasoning/,
+    );
+    expect(await failureOf('paper-api' as never)).toBe(
+      'providerOptions.gtalign must be an object of settings, got "paper-api"',
+    );
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("a call's bad policy is named as providerOptions.gtalign.policy", async () => {
+    expect(await failureOf({ policy: 'paper_api' })).toMatch(
+      /^providerOptions\.gtalign\.policy: unknown steering preset: "paper_api"; known presets: none, .*paper-api/,
+    );
+    expect(await failureOf({ policy: { kind: 'pricing', billing: 'by-the-hour' } })).toMatch(
+      /^providerOptions\.gtalign\.policy: invalid steering policy: billing/,
+    );
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('gtalignMiddleware refuses a wrong option when the model is wrapped, naming it and what it may be', () => {
+    const refusal = (options: Record<string, unknown>) => {
+      try {
+        gtalignMiddleware(options as GtalignMiddlewareOptions);
+        return 'no error';
+      } catch (e) {
+        return String((e as Error).message);
+      }
+    };
+    expect(refusal({ polcy: 'api' })).toBe(
+      'gtalignMiddleware: unknown option "polcy"; known: policy, profile, analysis, rule, prefill, maxTokens, reasoning, specificationVersion',
+    );
+    expect(refusal({ reasoning: 'full' })).toBe(
+      `gtalignMiddleware option reasoning must be a boolean or 'separate', got "full"`,
+    );
+    expect(refusal({ prefill: 'vllm' })).toMatch(/^gtalignMiddleware option prefill must be a boolean or/);
+    expect(refusal({ analysis: 'solve' })).toBe(
+      'gtalignMiddleware option analysis must be model or solver, got "solve"',
+    );
+    expect(refusal({ rule: 'nash' })).toMatch(/^gtalignMiddleware option rule must be one of sum, product/);
+    expect(refusal({ maxTokens: 0 })).toBe(
+      'gtalignMiddleware option maxTokens must be an integer >= 1, got 0',
+    );
+    expect(refusal({ specificationVersion: 'v5' })).toBe(
+      'gtalignMiddleware option specificationVersion must be v3 or v4, got "v5"',
+    );
+    expect(refusal({ profile: { actions: { DA: { outputTokens: -1 } } } })).toMatch(
+      /^gtalignMiddleware option profile: invalid action profile: actions\.DA\.outputTokens/,
+    );
+    expect(refusal({ policy: 'paper-api', prefill: true, maxTokens: 64, reasoning: 'separate' })).toBe(
+      'no error',
+    );
+  });
+});
+
 describe("a turn cut short by the call's own maxOutputTokens", () => {
   // Scripted upstream: every stage stops at its token limit in the middle of the reasoning.
   const cutShort = () => ({ content: '<thinking>The user asks when dinosaurs', finishReason: 'length' });
