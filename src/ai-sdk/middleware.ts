@@ -37,6 +37,7 @@
  * `gtalign` entry reaches) import no optional peer, and a project without the AI SDK type-checks.
  */
 
+import { TurnError } from '../assistant/errors.js';
 import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
@@ -230,19 +231,28 @@ export function promptToTurn(prompt: ReadonlyArray<PromptMessageLike>): {
       .map((part) => {
         if (part.type === 'text') return part.text ?? '';
         if (part.type === 'reasoning') return '';
-        throw new TypeError(
-          `gtalignMiddleware: message ${index} has a '${part.type}' part; only text is supported`,
+        throw new TurnError(
+          'options',
+          `gtalignMiddleware: prompt message ${index} (${prompt[index]?.role}) has a '${part.type}' part; only text is supported`,
         );
       })
       .join('');
   const last = prompt.at(-1);
   if (last === undefined || last.role !== 'user') {
-    throw new TypeError("gtalignMiddleware: the prompt must end with the user's question");
+    throw new TurnError(
+      'options',
+      `gtalignMiddleware: the prompt must end with the user's question; ${last === undefined ? 'it is empty' : `its last message has role ${last.role}`}`,
+    );
   }
   const history: ConversationTurn[] = [];
   for (const [i, m] of prompt.slice(0, -1).entries()) {
     if (m.role === 'system') continue; // the GTAlign instruction prompt is the system behaviour
-    if (m.role === 'tool') throw new TypeError('gtalignMiddleware: tool messages are not supported');
+    if (m.role === 'tool') {
+      throw new TurnError(
+        'options',
+        `gtalignMiddleware: prompt message ${i} is a tool message; tools are not supported`,
+      );
+    }
     history.push({ role: m.role, content: textOf(m.content, i) });
   }
   return { question: textOf(last.content, prompt.length - 1), history };
@@ -517,10 +527,11 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
 
   const turnOptions = (params: CallOptionsLike, model: LanguageModelLike, signal: AbortSignal) => {
     if (params.tools !== undefined && params.tools.length > 0) {
-      throw new TypeError('gtalignMiddleware: tools are not supported by the GTAlign turn');
+      throw new TurnError('options', 'gtalignMiddleware: tools are not supported by the GTAlign turn');
     }
     if (params.responseFormat !== undefined && params.responseFormat.type !== 'text') {
-      throw new TypeError(
+      throw new TurnError(
+        'options',
         `gtalignMiddleware: responseFormat ${params.responseFormat.type} (generateObject, Output.object) is not ` +
           'supported: the GTAlign turn answers in text',
       );

@@ -9,6 +9,7 @@ import {
   generateObject,
   generateText,
   jsonSchema,
+  type ModelMessage,
   simulateReadableStream,
   streamText,
   tool,
@@ -18,6 +19,7 @@ import { MockLanguageModelV3 } from 'ai/test';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
+import { GtalignError } from '../../src/errors.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -444,6 +446,40 @@ describe('what the turn cannot give', () => {
       maxRetries: 0,
     }).catch((e: unknown) => e);
     expect(String(withTools)).toMatch(/tools are not supported by the GTAlign turn/);
+    // gtalign's own error for a call it cannot run as given (code usage), as the CLI and servers tell them apart.
+    for (const refusal of [object, withTools]) {
+      expect(refusal).toBeInstanceOf(GtalignError);
+      expect((refusal as GtalignError).code).toBe('usage');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('refuses a prompt it cannot turn into a question and history, naming the message', async () => {
+    const refusal = (messages: ModelMessage[], system?: string) =>
+      generateText({
+        model: wrapped({}),
+        messages,
+        maxRetries: 0,
+        ...(system === undefined ? {} : { system }),
+      })
+        .then(() => undefined)
+        .catch((e: unknown) => e as GtalignError);
+    const trailing = await refusal([
+      { role: 'user', content: QUESTION },
+      { role: 'assistant', content: 'Dinosaurs first' },
+    ]);
+    expect(trailing?.message).toBe(
+      "gtalignMiddleware: the prompt must end with the user's question; its last message has role assistant",
+    );
+    // The index is the prompt's, the system message counted, and the role says which message it is.
+    const image = await refusal(
+      [{ role: 'user', content: [{ type: 'image', image: new Uint8Array([137, 80, 78, 71]) }] }],
+      'Be brief.',
+    );
+    expect(image?.message).toBe(
+      "gtalignMiddleware: prompt message 1 (user) has a 'file' part; only text is supported",
+    );
+    for (const e of [trailing, image]) expect(e?.code).toBe('usage');
     expect(upstream.requests).toHaveLength(0);
   });
 });
