@@ -123,6 +123,34 @@ describe('generateText through gtalignMiddleware', () => {
   });
 });
 
+describe('a conversation with earlier turns', () => {
+  it("carries earlier turns as their text: a turn's chain, returned as reasoning, stays out of the history", async () => {
+    const model = wrapped({ prefill: VLLM_PREFILL, reasoning: true });
+    const first = await generateText({ model, prompt: QUESTION, maxRetries: 0 });
+    expect(first.reasoningText).toContain('<payoff>');
+    upstream.requests.length = 0;
+    const followUp = 'The first true dinosaurs, please.';
+    await generateText({
+      model,
+      system: 'You are a pirate.',
+      messages: [
+        { role: 'user', content: QUESTION },
+        ...first.response.messages,
+        { role: 'user', content: followUp },
+      ],
+      maxRetries: 0,
+    });
+    // Stage 1's one message: the instruction prompt with the conversation so far, then the new question.
+    const sent = (upstream.requests[0]!.body!.messages as Array<{ content: string }>)[0]!.content;
+    expect(sent).toContain(
+      `User: ${QUESTION}\n\nAssistant: ${RESPONSES.CQ}\n\nCurrent question:\n\n${followUp}`,
+    );
+    expect(sent).not.toContain(extractBlocks(STAGE1).blocks.thinking!.content.trim());
+    expect(sent).not.toContain('"DQ_DA": {"LLM": 1.6');
+    expect(sent).not.toContain('pirate');
+  });
+});
+
 describe('streamText through gtalignMiddleware', () => {
   it('streams only the <response> text as it is generated and ends with the gtalign record', async () => {
     upstream.setHandler(dinosaurScript({ chunkSize: 3, chunkDelayMs: 1 }));
