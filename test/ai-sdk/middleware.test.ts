@@ -29,6 +29,7 @@ import {
   STAGE1,
 } from '../server/scripted-upstream.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 let upstream: OpenAIStubServer;
 beforeAll(async () => {
@@ -50,6 +51,13 @@ function wrapped(options: GtalignMiddlewareOptions) {
   const provider = createOpenAICompatible({ name: 'vllm', baseURL: upstream.baseUrl, apiKey: 'unused' });
   return wrapLanguageModel({ model: provider('stub-model'), middleware: gtalignMiddleware(options) });
 }
+
+/** Which stage a request of the dinosaur script is: stage 1 stops at </payoff>; stage 2 extends the prefix. */
+const stageOf = (body: { messages?: unknown; stop?: unknown }): string => {
+  const messages = body.messages as Array<{ role: string }>;
+  if (messages.at(-1)?.role === 'assistant') return 'stage2';
+  return Array.isArray(body.stop) && body.stop.includes('</payoff>') ? 'stage1' : 'reask';
+};
 
 const metaOf = (m: Record<string, unknown> | undefined): Meta => m?.gtalign as unknown as Meta;
 
@@ -247,7 +255,18 @@ describe('streamText through gtalignMiddleware', () => {
   });
 
   it('an abort mid-stream cancels the upstream request', async () => {
-    upstream.setHandler(dinosaurScript({ chunkSize: 1, chunkDelayMs: 30 }));
+    // Stage 2 sends a few chunks, then holds the rest until the test lets it go: the abort comes mid-reply.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const script = dinosaurScript({ chunkSize: 1 });
+    upstream.setHandler((body) => {
+      const reply = script(body);
+      return stageOf(body) === 'stage2'
+        ? { ...reply, chunkGate: [undefined, undefined, undefined, held] }
+        : reply;
+    });
     const controller = new AbortController();
     const result = streamText({
       model: wrapped({ prefill: VLLM_PREFILL }),
@@ -256,13 +275,14 @@ describe('streamText through gtalignMiddleware', () => {
       abortSignal: controller.signal,
       onError: () => {},
     });
-    while (upstream.requests.length < 2) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => upstream.requests.length === 2);
     const before = upstream.cutOff;
     controller.abort();
     await Promise.resolve(result.consumeStream()).catch(() => {});
-    while (upstream.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-    // The upstream saw its client leave mid-reply (a finished stream would not count), whatever the timing.
+    // The held reply can only end by its client leaving: the upstream saw it leave mid-reply.
+    await waitFor(() => upstream.inFlight === 0);
     expect(upstream.cutOff - before).toBe(1);
+    release();
   });
 
   it("retries a turn whose model request fails before anything streamed, as the AI SDK retries any model's", async () => {
@@ -304,13 +324,66 @@ describe('streamText through gtalignMiddleware', () => {
   });
 });
 
-describe("the AI SDK's retries of a turn that failed after stage 1", () => {
-  /** Which stage a request of the dinosaur script is: stage 1 stops at </payoff>; stage 2 extends the prefix. */
-  const stageOf = (body: { messages?: unknown; stop?: unknown }): string => {
-    const messages = body.messages as Array<{ role: string }>;
-    if (messages.at(-1)?.role === 'assistant') return 'stage2';
-    return Array.isArray(body.stop) && body.stop.includes('</payoff>') ? 'stage1' : 'reask';
+describe('an abortSignal that fires while a stage runs', () => {
+  /** The dinosaur script, but requests of `stage` never get an answer (the client must leave). */
+  const hangingIn = (stage: string) => {
+    const script = dinosaurScript();
+    upstream.setHandler((body) => (stageOf(body) === stage ? { hang: true } : script(body)));
   };
+
+  for (const stage of ['stage1', 'stage2']) {
+    it(`generateText rejects with an AbortError and the ${stage} request is cancelled`, async () => {
+      hangingIn(stage);
+      const controller = new AbortController();
+      const before = upstream.cutOff;
+      const failure = generateText({
+        model: wrapped({ prefill: VLLM_PREFILL }),
+        prompt: QUESTION,
+        maxRetries: 2,
+        abortSignal: controller.signal,
+      }).catch((e: unknown) => e);
+      await waitFor(() => upstream.inFlight === 1 && stageOf(upstream.requests.at(-1)!.body!) === stage);
+      controller.abort();
+      expect((await failure) as Error).toMatchObject({ name: 'AbortError' });
+      await waitFor(() => upstream.inFlight === 0);
+      expect(upstream.cutOff - before).toBe(1);
+      // Not retried, and nothing after the cancelled stage.
+      expect(upstream.requests.map((r) => stageOf(r.body!))).toEqual(
+        stage === 'stage1' ? ['stage1'] : ['stage1', 'stage2'],
+      );
+    });
+  }
+
+  it('streamText ends as aborted (onAbort, no error) when stage 1 is cancelled', async () => {
+    hangingIn('stage1');
+    const controller = new AbortController();
+    const before = upstream.cutOff;
+    const errors: unknown[] = [];
+    let aborted = false;
+    const result = streamText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 2,
+      abortSignal: controller.signal,
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+      onAbort: () => {
+        aborted = true;
+      },
+    });
+    const consumed = result.consumeStream();
+    await waitFor(() => upstream.inFlight === 1);
+    controller.abort();
+    await consumed;
+    await waitFor(() => upstream.inFlight === 0);
+    expect([aborted, errors]).toEqual([true, []]);
+    expect(upstream.cutOff - before).toBe(1);
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe("the AI SDK's retries of a turn that failed after stage 1", () => {
   /** The dinosaur script, but the first request of `stage` fails with `status` (a retry-after the SDK honours). */
   const failingOnce = (stage: string, status: number) => {
     const script = dinosaurScript();
