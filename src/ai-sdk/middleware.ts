@@ -408,7 +408,7 @@ function chatModelOf(
     async generate(request) {
       const started = performance.now();
       const call = toCall(request);
-      const key = requestKey(call);
+      const key = requestKey(model, call);
       const kept = replayed(key);
       if (kept !== undefined) return kept;
       const out = await model.doGenerate(call);
@@ -426,7 +426,7 @@ function chatModelOf(
     async *stream(request): AsyncIterable<StreamEvent> {
       const started = performance.now();
       const call = toCall(request);
-      const key = requestKey(call);
+      const key = requestKey(model, call);
       const kept = replayed(key);
       if (kept !== undefined) {
         if (kept.text !== '') yield { type: 'text', text: kept.text };

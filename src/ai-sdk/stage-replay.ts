@@ -5,7 +5,7 @@
  * retry would pay for stage 1 again and get a different matrix; instead the stage requests the failed
  * attempt completed are answered from here, once each, when the retry sends exactly the same request.
  *
- * A request is known by its JSON (the abort signal aside, which the SDK may make anew per attempt); a
+ * A request is known by its model and its JSON (the abort signal aside, which the SDK may make anew per attempt); a
  * later call that is not a retry but sends the same request after such a failure gets the kept reply too,
  * which is what retrying by hand wants. Only the latest few replies are kept, so a call that is
  * never retried costs a bounded amount of memory.
@@ -33,10 +33,16 @@ export interface StageReplays {
 /** Stage replies kept at most (the oldest go first); a failed turn keeps one, its stage 1. */
 const KEPT_STAGES = 8;
 
-/** The key of a stage request: its JSON, without the abort signal. */
-export function requestKey(call: { abortSignal?: AbortSignal }): string {
+/**
+ * The key of a stage request: the model it goes to (one middleware may wrap several) and the request's
+ * JSON, without the abort signal.
+ */
+export function requestKey(
+  model: { provider: string; modelId: string },
+  call: { abortSignal?: AbortSignal },
+): string {
   const { abortSignal: _signal, ...rest } = call;
-  return JSON.stringify(rest);
+  return JSON.stringify([model.provider, model.modelId, rest]);
 }
 
 /** Whether the AI SDK retries a call that failed with `error` (`APICallError` and `GatewayError` say so). */

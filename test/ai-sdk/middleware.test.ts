@@ -418,6 +418,24 @@ describe("the AI SDK's retries of a turn that failed after stage 1", () => {
     expect(stages()).toEqual(['stage1', 'reask', 'reask']);
   });
 
+  it('a kept stage 1 is only for the model that wrote it, when one middleware wraps several', async () => {
+    failingOnce('stage2', 503);
+    const middleware = gtalignMiddleware({ prefill: VLLM_PREFILL });
+    const provider = createOpenAICompatible({ name: 'vllm', baseURL: upstream.baseUrl, apiKey: 'unused' });
+    const first = wrapLanguageModel({ model: provider('model-a'), middleware });
+    const second = wrapLanguageModel({ model: provider('model-b'), middleware });
+    await expect(generateText({ model: first, prompt: QUESTION, maxRetries: 0 })).rejects.toThrow(
+      /overloaded/,
+    );
+    expect((await generateText({ model: second, prompt: QUESTION, maxRetries: 0 })).text).toBe(RESPONSES.CQ);
+    expect(upstream.requests.map((r) => [stageOf(r.body!), r.body!.model])).toEqual([
+      ['stage1', 'model-a'],
+      ['stage2', 'model-a'],
+      ['stage1', 'model-b'],
+      ['stage2', 'model-b'],
+    ]);
+  });
+
   it('a failure the AI SDK does not retry keeps nothing: the same call again runs stage 1 anew', async () => {
     failingOnce('stage2', 400);
     const model = wrapped({ prefill: VLLM_PREFILL });
