@@ -7,7 +7,7 @@
 import { TurnError } from '../assistant/errors.js';
 import type { AnalysisMode } from '../assistant/turn.js';
 import { isSelectionRuleName, SELECTION_RULES } from '../game/select.js';
-import { SteeringError } from '../steering/errors.js';
+import { describeValue, SteeringError } from '../steering/errors.js';
 import type { SteeringPolicy } from '../steering/policy.js';
 import { resolvePolicy } from '../steering/presets.js';
 import { parseProfile } from '../steering/profile.js';
@@ -38,7 +38,8 @@ const MIDDLEWARE_KEYS = [
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const shown = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+/** A value as a message shows it: short, whatever was sent (describeValue cuts a long string). */
+const shown = (v: unknown): string => describeValue(v);
 
 const refuse = (message: string): never => {
   throw new TurnError('options', message);
@@ -80,7 +81,7 @@ function unknownKeys(
   const unknown = Object.keys(value).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
     refuse(
-      `${where}: unknown ${noun}${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; known: ${known.join(', ')}${hint}`,
+      `${where}: unknown ${noun}${unknown.length === 1 ? '' : 's'} ${unknown.slice(0, 5).map(shown).join(', ')}${unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : ''}; known: ${known.join(', ')}${hint}`,
     );
   }
 }

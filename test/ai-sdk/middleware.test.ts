@@ -622,6 +622,11 @@ describe('settings that are wrong or misspelt', () => {
     expect(await failureOf({ rule: 'product', maxTokens: 9 })).toMatch(
       /^providerOptions\.gtalign: unknown settings "rule", "maxTokens"; known: policy, analysis, reasoning/,
     );
+    // However much was sent, the message stays short.
+    const flood = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`${'k'.repeat(5000)}${i}`, 1]));
+    const floodMessage = await failureOf(flood);
+    expect(floodMessage).toMatch(/unknown settings "k{40}…", .*\(and 995 more\)/);
+    expect(floodMessage.length).toBeLessThan(500);
     expect(await failureOf('paper-api' as never)).toBe(
       'providerOptions.gtalign must be an object of settings, got "paper-api"',
     );
