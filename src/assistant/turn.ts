@@ -408,19 +408,42 @@ function readStage1(
   return { text, matrix: parsed.matrix, contentStart: payoff.contentStart, contentEnd: payoff.contentEnd };
 }
 
+/**
+ * Whether `text` is the start of `</response>` (not all of it): what a reply cut at its length inside the
+ * closing tag ends with, which is not the user's text.
+ */
+function isCutCloseTag(text: string): boolean {
+  return text !== '' && text.length < RESPONSE_STOP.length && RESPONSE_STOP.startsWith(text);
+}
+
+/** The content of a `<response>` block, without the start of its closing tag when the reply was cut there. */
+function responseContent(content: string, cut: boolean): string {
+  if (cut) {
+    const open = content.lastIndexOf('<');
+    if (open >= 0 && isCutCloseTag(content.slice(open))) return content.slice(0, open).trim();
+  }
+  return content.trim();
+}
+
 /** Streams the content of `<response>` out of stage-2 text. */
 function responseStreamer(onText: ((text: string) => void) | undefined): {
   push(text: string): void;
-  end(): void;
+  /** `cut`: the reply ended at its length (a held-back start of `</response>` is then dropped). */
+  end(cut: boolean): void;
   readonly fn: ((text: string) => void) | undefined;
 } {
   if (onText === undefined) return { push() {}, end() {}, fn: undefined };
   const blocks = createBlockStream();
-  const emit = (events: ReturnType<typeof blocks.push>) => {
-    for (const e of events) if (e.type === 'text' && e.block === 'response') onText(e.text);
+  const emit = (events: ReturnType<typeof blocks.push>, cut = false) => {
+    for (const e of events) {
+      if (e.type !== 'text' || e.block !== 'response') continue;
+      // At the end only a held-back partial tag is flushed: the start of `</response>` is not text.
+      if (cut && isCutCloseTag(e.text)) continue;
+      onText(e.text);
+    }
   };
   const push = (text: string) => emit(blocks.push(text));
-  return { push, end: () => emit(blocks.end()), fn: push };
+  return { push, end: (cut) => emit(blocks.end(), cut), fn: push };
 }
 
 /**
@@ -430,7 +453,7 @@ function responseStreamer(onText: ((text: string) => void) | undefined): {
  * non-blank characters.
  */
 function reaskStreamer(onText: ((text: string) => void) | undefined): {
-  end(): void;
+  end(cut: boolean): void;
   readonly fn: ((text: string) => void) | undefined;
 } {
   if (onText === undefined) return { end() {}, fn: undefined };
@@ -453,8 +476,8 @@ function reaskStreamer(onText: ((text: string) => void) | undefined): {
     if (mode === 'blocks') blocks.push(out);
     else onText(out);
   };
-  const end = () => {
-    if (mode === 'blocks') blocks.end();
+  const end = (cut: boolean) => {
+    if (mode === 'blocks') blocks.end(cut);
     else if (held !== '') onText(held);
   };
   return { end, fn: push };
@@ -673,7 +696,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       ),
       both(streamer.fn, analysis?.push),
     );
-    streamer.end();
+    streamer.end(second.finishReason === 'length');
     analysis?.end();
     const secondTrace = stageTrace('stage2', second, constraint);
     stages.push(secondTrace);
@@ -699,7 +722,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     }
     ignored(secondTrace, second);
     if (!block.closed) notes.push(`the <response> block was cut (finish reason ${second.finishReason})`);
-    response = block.content.trim();
+    response = responseContent(block.content, !block.closed && second.finishReason === 'length');
     if (analysisMode === 'model') modelAnalysis = blocks.analyze?.content.trim();
   } else {
     const column = splitCellKey(pick, spec)?.column ?? pick;
@@ -716,11 +739,14 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       stageRequest(options, reask, NO_HEAD, stage2Max, options.seed, undefined),
       reaskStream.fn,
     );
-    reaskStream.end();
+    reaskStream.end(second.finishReason === 'length');
     stages.push(stageTrace('reask', second));
     // A model that still writes the chain is read for its response; otherwise the whole reply is the response.
     const own = extractBlocks(second.text).blocks.response;
-    response = (own?.content ?? second.text).trim();
+    response =
+      own === undefined
+        ? second.text.trim()
+        : responseContent(own.content, !own.closed && second.finishReason === 'length');
     if (response === '') {
       // An empty reply must not pass for the chosen action carried out.
       throw new TurnError(

@@ -711,6 +711,28 @@ describe("a turn cut short by the call's own maxOutputTokens", () => {
     expect(String((error as Error).message)).toMatch(/^maxOutputTokens 12 is too low for the GTAlign turn/);
   });
 
+  it('a <response> cut inside its closing tag gives the text without the start of the tag', async () => {
+    // Scripted upstream: stage 2 reaches the limit after "</resp" of "</response>".
+    const script = dinosaurScript();
+    upstream.setHandler((body) =>
+      stageOf(body) === 'stage2'
+        ? {
+            content: `\n<analyze>I choose VQ_CQ.</analyze>\n<response>${RESPONSES.CQ}</resp`,
+            finishReason: 'length',
+            chunkSize: 2,
+          }
+        : script(body),
+    );
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    const generated = await generateText({ model, prompt: QUESTION, maxOutputTokens: 60, maxRetries: 0 });
+    expect([generated.text, generated.finishReason]).toEqual([RESPONSES.CQ, 'length']);
+    const streamed = streamText({ model, prompt: QUESTION, maxOutputTokens: 60, maxRetries: 0 });
+    const pieces: string[] = [];
+    for await (const piece of streamed.textStream) pieces.push(piece);
+    expect(pieces.join('')).toBe(RESPONSES.CQ);
+    expect(await streamed.finishReason).toBe('length');
+  });
+
   it('without maxOutputTokens the turn keeps its own message', async () => {
     upstream.setHandler(cutShort);
     const failure = await generateText({
