@@ -22,9 +22,10 @@
  * warnings about the turn's stages.
  *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
- * `reasoning` (options.ts checks them, and the middleware's options when the model is wrapped). With `reasoning: true`, the whole four-block chain is returned as reasoning content after
- * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
- * assistant/reasoning-stream.ts) streams as reasoning parts while the model writes it, before the text.
+ * `reasoning` (options.ts checks them, and the middleware's options when the model is wrapped). With
+ * `reasoning: true`, the whole four-block chain is returned as reasoning content after the text; with
+ * `reasoning: 'separate'`, the reasoning (thinking, then analysis: see assistant/reasoning-stream.ts)
+ * streams as reasoning parts while the model writes it, before the text.
  *
  * AI SDK 6 (language-model specification v3) and AI SDK 7 (specification v4) both work: the hooks read
  * and write only what the two specifications share, typed here structurally. The specification version
