@@ -375,8 +375,8 @@ function chatModelOf(
   };
 
   /** The reply a failed attempt got to this very request (stage-replay.ts), counted as this attempt's. */
-  const replayed = (key: string): GenerateResult | undefined => {
-    const kept = attempt.replays.take(key);
+  const replayed = (key: string | undefined): GenerateResult | undefined => {
+    const kept = key === undefined ? undefined : attempt.replays.take(key);
     if (kept === undefined) return undefined;
     addWarnings(warnings, kept.warnings);
     if (!kept.reported.input) reported.input = false;
@@ -386,11 +386,12 @@ function chatModelOf(
     return kept.result;
   };
   const completed = (
-    key: string,
+    key: string | undefined,
     done: GenerateResult,
     stageWarnings: ReadonlyArray<unknown> | undefined,
     usage: UsageLike | undefined,
   ): GenerateResult => {
+    if (key === undefined) return done;
     attempt.completed.push({
       key,
       result: done,

@@ -35,14 +35,19 @@ const KEPT_STAGES = 8;
 
 /**
  * The key of a stage request: the model it goes to (one middleware may wrap several) and the request's
- * JSON, without the abort signal.
+ * JSON, without the abort signal; undefined for a request that is not JSON (provider options an app's own
+ * model takes as objects), which is then never replayed.
  */
 export function requestKey(
   model: { provider: string; modelId: string },
   call: { abortSignal?: AbortSignal },
-): string {
+): string | undefined {
   const { abortSignal: _signal, ...rest } = call;
-  return JSON.stringify([model.provider, model.modelId, rest]);
+  try {
+    return JSON.stringify([model.provider, model.modelId, rest]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the AI SDK retries a call that failed with `error` (`APICallError` and `GatewayError` say so). */

@@ -436,6 +436,31 @@ describe("the AI SDK's retries of a turn that failed after stage 1", () => {
     ]);
   });
 
+  it("a call whose provider options are not JSON (an app's own model's objects) still runs", async () => {
+    // An in-process SCRIPTED model (the AI SDK's mock): stage 1 gets the dinosaur example, the re-ask its reply.
+    const usage = {
+      inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: undefined },
+      outputTokens: { total: 5, text: 5, reasoning: undefined },
+    };
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => ({
+        content: [
+          { type: 'text', text: options.stopSequences?.includes('</payoff>') ? STAGE1 : RESPONSES.CQ! },
+        ],
+        finishReason: { unified: 'stop', raw: 'stop' },
+        usage,
+        warnings: [],
+      }),
+    });
+    const result = await generateText({
+      model: wrapLanguageModel({ model, middleware: gtalignMiddleware({}) }),
+      prompt: QUESTION,
+      maxRetries: 0,
+      providerOptions: { mine: { budget: 10n } as never },
+    });
+    expect(result.text).toBe(RESPONSES.CQ);
+  });
+
   it('a failure the AI SDK does not retry keeps nothing: the same call again runs stage 1 anew', async () => {
     failingOnce('stage2', 400);
     const model = wrapped({ prefill: VLLM_PREFILL });
