@@ -48,6 +48,7 @@ import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsag
 import type { SteeringPolicy } from '../steering/policy.js';
 import type { ProfileInput } from '../steering/profile.js';
 import { checkMiddlewareOptions, type ReasoningOption, readCallOptions } from './options.js';
+import { restartForPrefill } from './restart.js';
 import {
   type CompletedStage,
   createStageReplays,
@@ -581,7 +582,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       const { turn, reported, reasoning, warnings, attempt } = turnOptions(params, model, signal);
       const result = await runTurn(turn).catch((error: unknown) => {
         if (isRetryable(error)) replays.keep(attempt.completed);
-        throw namedForCall(error, params.maxOutputTokens);
+        throw namedForCall(restartForPrefill(error), params.maxOutputTokens);
       });
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
@@ -690,7 +691,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
               end();
             },
             (failure: unknown) => {
-              const error = namedForCall(failure, params.maxOutputTokens);
+              const error = namedForCall(restartForPrefill(failure), params.maxOutputTokens);
               if (!shown) {
                 // The AI SDK retries a rejected stream call: what this attempt paid for is kept for it.
                 if (isRetryable(failure)) replays.keep(attempt.completed);

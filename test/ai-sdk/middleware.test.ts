@@ -703,6 +703,39 @@ describe('settings that are wrong or misspelt', () => {
   });
 });
 
+describe('a server that does not continue the assistant message prefill sends', () => {
+  it("says how to fix it with the middleware's prefill, not with the CLI's flags", async () => {
+    // Scripted upstream: stage 2 starts the reply over, as a thinking model's chat template does.
+    const script = dinosaurScript();
+    upstream.setHandler((body) =>
+      stageOf(body) === 'stage2' ? { content: `<think>Hmm.</think>${STAGE1}` } : script(body),
+    );
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    const generated = await generateText({ model, prompt: QUESTION, maxRetries: 0 }).catch((e: unknown) => e);
+    let streamed: unknown;
+    await streamText({
+      model,
+      prompt: QUESTION,
+      maxRetries: 0,
+      onError: ({ error }) => {
+        streamed = error;
+      },
+    }).consumeStream();
+    for (const failure of [generated, streamed]) {
+      const message = (failure as Error).message;
+      expect(message).toMatch(
+        /^stage 2 restarted the reply instead of continuing the assistant turn \(it begins with a <think> block\)/,
+      );
+      expect(message).toContain('Fix: give prefill the provider options');
+      expect(message).toContain('chat_template_kwargs: { enable_thinking: false }');
+      expect(message).toContain('or leave prefill out so that stage 2 re-asks');
+      // Neither the CLI's flags nor a claim about what gtalign's own client sends.
+      expect(message).not.toMatch(/--continuation|--keep-thinking|gtalign sends/);
+      expect(failure).toMatchObject({ kind: 'response', details: { stage: 'stage2' } });
+    }
+  });
+});
+
 describe("a turn cut short by the call's own maxOutputTokens", () => {
   // Scripted upstream: every stage stops at its token limit in the middle of the reasoning.
   const cutShort = () => ({ content: '<thinking>The user asks when dinosaurs', finishReason: 'length' });
