@@ -5,10 +5,10 @@
  * retry would pay for stage 1 again and get a different matrix; instead the stage requests the failed
  * attempt completed are answered from here, once each, when the retry sends exactly the same request.
  *
- * A request is known by its model and its JSON (the abort signal aside, which the SDK may make anew per attempt); a
- * later call that is not a retry but sends the same request after such a failure gets the kept reply too,
- * which is what retrying by hand wants. Only the latest few replies are kept, so a call that is
- * never retried costs a bounded amount of memory.
+ * A request is known by its model and its JSON (the abort signal aside, which the SDK may make anew per
+ * attempt); a later call that is not a retry but sends the same request after such a failure gets the
+ * kept reply too, which is what retrying by hand wants. Only the latest few replies are kept, so a call
+ * that is never retried costs a bounded amount of memory.
  */
 import type { GenerateResult } from '../llm/types.js';
 
