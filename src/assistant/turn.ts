@@ -409,41 +409,39 @@ function readStage1(
 }
 
 /**
- * Whether `text` is the start of `</response>` (not all of it): what a reply cut at its length inside the
- * closing tag ends with, which is not the user's text.
+ * Whether `text` is the start of `</response>` (from `</` on, not all of it): what a reply cut at its
+ * length inside the closing tag ends with, which is not the user's text.
  */
 function isCutCloseTag(text: string): boolean {
-  return text !== '' && text.length < RESPONSE_STOP.length && RESPONSE_STOP.startsWith(text);
+  return text.length >= 2 && text.length < RESPONSE_STOP.length && RESPONSE_STOP.startsWith(text);
 }
 
-/** The content of a `<response>` block, without the start of its closing tag when the reply was cut there. */
-function responseContent(content: string, cut: boolean): string {
-  if (cut) {
-    const open = content.lastIndexOf('<');
-    if (open >= 0 && isCutCloseTag(content.slice(open))) return content.slice(0, open).trim();
-  }
+/** The text of a `<response>` block; an unclosed one without the start of the closing tag it was cut in. */
+function responseContent(block: { content: string; closed: boolean }): string {
+  const { content } = block;
+  const open = content.lastIndexOf('</');
+  if (!block.closed && open >= 0 && isCutCloseTag(content.slice(open))) return content.slice(0, open).trim();
   return content.trim();
 }
 
 /** Streams the content of `<response>` out of stage-2 text. */
 function responseStreamer(onText: ((text: string) => void) | undefined): {
   push(text: string): void;
-  /** `cut`: the reply ended at its length (a held-back start of `</response>` is then dropped). */
-  end(cut: boolean): void;
+  end(): void;
   readonly fn: ((text: string) => void) | undefined;
 } {
   if (onText === undefined) return { push() {}, end() {}, fn: undefined };
   const blocks = createBlockStream();
-  const emit = (events: ReturnType<typeof blocks.push>, cut = false) => {
+  const emit = (events: ReturnType<typeof blocks.push>, atEnd = false) => {
     for (const e of events) {
       if (e.type !== 'text' || e.block !== 'response') continue;
       // At the end only a held-back partial tag is flushed: the start of `</response>` is not text.
-      if (cut && isCutCloseTag(e.text)) continue;
+      if (atEnd && isCutCloseTag(e.text)) continue;
       onText(e.text);
     }
   };
   const push = (text: string) => emit(blocks.push(text));
-  return { push, end: (cut) => emit(blocks.end(), cut), fn: push };
+  return { push, end: () => emit(blocks.end(), true), fn: push };
 }
 
 /**
@@ -453,7 +451,7 @@ function responseStreamer(onText: ((text: string) => void) | undefined): {
  * non-blank characters.
  */
 function reaskStreamer(onText: ((text: string) => void) | undefined): {
-  end(cut: boolean): void;
+  end(): void;
   readonly fn: ((text: string) => void) | undefined;
 } {
   if (onText === undefined) return { end() {}, fn: undefined };
@@ -476,8 +474,8 @@ function reaskStreamer(onText: ((text: string) => void) | undefined): {
     if (mode === 'blocks') blocks.push(out);
     else onText(out);
   };
-  const end = (cut: boolean) => {
-    if (mode === 'blocks') blocks.end(cut);
+  const end = () => {
+    if (mode === 'blocks') blocks.end();
     else if (held !== '') onText(held);
   };
   return { end, fn: push };
@@ -696,7 +694,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       ),
       both(streamer.fn, analysis?.push),
     );
-    streamer.end(second.finishReason === 'length');
+    streamer.end();
     analysis?.end();
     const secondTrace = stageTrace('stage2', second, constraint);
     stages.push(secondTrace);
@@ -722,7 +720,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     }
     ignored(secondTrace, second);
     if (!block.closed) notes.push(`the <response> block was cut (finish reason ${second.finishReason})`);
-    response = responseContent(block.content, !block.closed && second.finishReason === 'length');
+    response = responseContent(block);
     if (analysisMode === 'model') modelAnalysis = blocks.analyze?.content.trim();
   } else {
     const column = splitCellKey(pick, spec)?.column ?? pick;
@@ -739,14 +737,11 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
       stageRequest(options, reask, NO_HEAD, stage2Max, options.seed, undefined),
       reaskStream.fn,
     );
-    reaskStream.end(second.finishReason === 'length');
+    reaskStream.end();
     stages.push(stageTrace('reask', second));
     // A model that still writes the chain is read for its response; otherwise the whole reply is the response.
     const own = extractBlocks(second.text).blocks.response;
-    response =
-      own === undefined
-        ? second.text.trim()
-        : responseContent(own.content, !own.closed && second.finishReason === 'length');
+    response = own === undefined ? second.text.trim() : responseContent(own);
     if (response === '') {
       // An empty reply must not pass for the chosen action carried out.
       throw new TurnError(
