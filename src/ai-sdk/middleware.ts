@@ -13,14 +13,19 @@
  * `createOpenAICompatible({ name: 'vllm', … })`:
  * `{ providerOptions: { vllm: { continue_final_message: true, add_generation_prompt: false } } }`.
  *
+ * The AI SDK retries a call whose turn failed with a retryable error (`maxRetries`); stage 1's reply from
+ * the failed attempt answers the retry's identical request, so a retried stage 2 does not pay for stage 1
+ * again (stage-replay.ts).
+ *
  * The app's system messages, stop sequences, `topK` and penalties are not applied: each that a call sets
  * comes back as a call warning (unapplied.ts), which the AI SDK shows, with the wrapped model's own
  * warnings about the turn's stages.
  *
  * Per call, `providerOptions.gtalign` may set `policy` (a preset name or a policy object), `analysis` and
- * `reasoning`. With `reasoning: true`, the whole four-block chain is returned as reasoning content after
- * the text; with `reasoning: 'separate'`, the reasoning (thinking, then analysis: see
- * assistant/reasoning-stream.ts) streams as reasoning parts while the model writes it, before the text.
+ * `reasoning` (options.ts checks them, and the middleware's options when the model is wrapped). With
+ * `reasoning: true`, the whole four-block chain is returned as reasoning content after the text; with
+ * `reasoning: 'separate'`, the reasoning (thinking, then analysis: see assistant/reasoning-stream.ts)
+ * streams as reasoning parts while the model writes it, before the text.
  *
  * AI SDK 6 (language-model specification v3) and AI SDK 7 (specification v4) both work: the hooks read
  * and write only what the two specifications share, typed here structurally. The specification version
@@ -33,6 +38,7 @@
  * `gtalign` entry reaches) import no optional peer, and a project without the AI SDK type-checks.
  */
 
+import { TurnError } from '../assistant/errors.js';
 import { reasoningOf } from '../assistant/reasoning-stream.js';
 import { type AnalysisMode, runTurn, type TurnOptions, type TurnResult } from '../assistant/turn.js';
 import { createTrimmedEmitter, gtalignObject, usageOf } from '../assistant/turn-json.js';
@@ -40,8 +46,16 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import type { SelectionRuleName } from '../game/select.js';
 import type { ChatModel, GenerateRequest, GenerateResult, StreamEvent, TokenUsage } from '../llm/types.js';
 import type { SteeringPolicy } from '../steering/policy.js';
-import { resolvePolicy } from '../steering/presets.js';
 import type { ProfileInput } from '../steering/profile.js';
+import { checkMiddlewareOptions, type ReasoningOption, readCallOptions } from './options.js';
+import { restartForPrefill } from './restart.js';
+import {
+  type CompletedStage,
+  createStageReplays,
+  isRetryable,
+  requestKey,
+  type StageReplays,
+} from './stage-replay.js';
 import { namedForCall } from './token-limit.js';
 import { type CallWarning, unappliedWarnings } from './unapplied.js';
 
@@ -207,47 +221,7 @@ export interface GtalignMiddlewareOptions {
   reasoning?: ReasoningOption;
 }
 
-/** What the text of a turn comes with: nothing, the whole chain, or the reasoning apart (module comment). */
-export type ReasoningOption = boolean | 'separate';
-
-/** What `providerOptions.gtalign` of a call may set. */
-export interface GtalignCallOptions {
-  policy?: string | SteeringPolicy;
-  analysis?: AnalysisMode;
-  reasoning?: ReasoningOption;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Reads `providerOptions.gtalign`; a wrong field throws naming it. */
-function callOptions(params: CallOptionsLike): GtalignCallOptions {
-  const raw = params.providerOptions?.gtalign;
-  if (raw === undefined) return {};
-  const out: GtalignCallOptions = {};
-  if (raw.policy !== undefined) {
-    if (typeof raw.policy !== 'string' && !isRecord(raw.policy)) {
-      throw new TypeError('providerOptions.gtalign.policy must be a preset name or a policy object');
-    }
-    out.policy = raw.policy as string | SteeringPolicy;
-  }
-  if (raw.analysis !== undefined) {
-    if (raw.analysis !== 'model' && raw.analysis !== 'solver') {
-      throw new TypeError(
-        `providerOptions.gtalign.analysis must be model or solver, got ${JSON.stringify(raw.analysis)}`,
-      );
-    }
-    out.analysis = raw.analysis;
-  }
-  if (raw.reasoning !== undefined) {
-    if (typeof raw.reasoning !== 'boolean' && raw.reasoning !== 'separate')
-      throw new TypeError(
-        `providerOptions.gtalign.reasoning must be a boolean or 'separate', got ${JSON.stringify(raw.reasoning)}`,
-      );
-    out.reasoning = raw.reasoning;
-  }
-  return out;
-}
+export type { ReasoningOption } from './options.js';
 
 /** The question (the last message, the user's) and the earlier user/assistant turns, as text. */
 export function promptToTurn(prompt: ReadonlyArray<PromptMessageLike>): {
@@ -259,19 +233,28 @@ export function promptToTurn(prompt: ReadonlyArray<PromptMessageLike>): {
       .map((part) => {
         if (part.type === 'text') return part.text ?? '';
         if (part.type === 'reasoning') return '';
-        throw new TypeError(
-          `gtalignMiddleware: message ${index} has a '${part.type}' part; only text is supported`,
+        throw new TurnError(
+          'options',
+          `gtalignMiddleware: prompt message ${index} (${prompt[index]?.role}) has a '${part.type}' part; only text is supported`,
         );
       })
       .join('');
   const last = prompt.at(-1);
   if (last === undefined || last.role !== 'user') {
-    throw new TypeError("gtalignMiddleware: the prompt must end with the user's question");
+    throw new TurnError(
+      'options',
+      `gtalignMiddleware: the prompt must end with the user's question; ${last === undefined ? 'it is empty' : `its last message has role ${last.role}`}`,
+    );
   }
   const history: ConversationTurn[] = [];
   for (const [i, m] of prompt.slice(0, -1).entries()) {
     if (m.role === 'system') continue; // the GTAlign instruction prompt is the system behaviour
-    if (m.role === 'tool') throw new TypeError('gtalignMiddleware: tool messages are not supported');
+    if (m.role === 'tool') {
+      throw new TurnError(
+        'options',
+        `gtalignMiddleware: prompt message ${i} is a tool message; tools are not supported`,
+      );
+    }
     history.push({ role: m.role, content: textOf(m.content, i) });
   }
   return { question: textOf(last.content, prompt.length - 1), history };
@@ -322,6 +305,13 @@ function finishFrom(reason: FinishReasonLike): GenerateResult['finishReason'] {
   return reason.unified === 'stop' ? 'stop' : reason.unified === 'length' ? 'length' : 'other';
 }
 
+/** One attempt at a turn: the stages it completed, and how many of them a failed attempt had paid for. */
+interface Attempt {
+  replays: StageReplays;
+  completed: CompletedStage[];
+  reused: number;
+}
+
 /** A `ChatModel` over an AI SDK language model, for `runTurn`. */
 function chatModelOf(
   model: LanguageModelLike,
@@ -329,6 +319,7 @@ function chatModelOf(
   prefill: GtalignMiddlewareOptions['prefill'],
   reported: UsageReported,
   warnings: CallWarning[],
+  attempt: Attempt,
 ): ChatModel {
   const canPrefill = prefill !== undefined && prefill !== false;
   const extra = typeof prefill === 'object' ? prefill.providerOptions : undefined;
@@ -384,25 +375,69 @@ function chatModelOf(
     };
   };
 
+  /** The reply a failed attempt got to this very request (stage-replay.ts), counted as this attempt's. */
+  const replayed = (key: string | undefined): GenerateResult | undefined => {
+    const kept = key === undefined ? undefined : attempt.replays.take(key);
+    if (kept === undefined) return undefined;
+    addWarnings(warnings, kept.warnings);
+    if (!kept.reported.input) reported.input = false;
+    if (!kept.reported.output) reported.output = false;
+    attempt.completed.push(kept);
+    attempt.reused++;
+    return kept.result;
+  };
+  const completed = (
+    key: string | undefined,
+    done: GenerateResult,
+    stageWarnings: ReadonlyArray<unknown> | undefined,
+    usage: UsageLike | undefined,
+  ): GenerateResult => {
+    if (key === undefined) return done;
+    attempt.completed.push({
+      key,
+      result: done,
+      warnings: stageWarnings ?? [],
+      reported: {
+        input: usage?.inputTokens.total !== undefined,
+        output: usage?.outputTokens.total !== undefined,
+      },
+    });
+    return done;
+  };
+
   return {
     id: `ai-sdk:${model.provider}/${model.modelId}`,
     capabilities: { continuation: canPrefill, gbnf: false, regex: false, seed: true, cacheReport: false },
     async generate(request) {
       const started = performance.now();
-      const out = await model.doGenerate(toCall(request));
+      const call = toCall(request);
+      const key = requestKey(model, call);
+      const kept = replayed(key);
+      if (kept !== undefined) return kept;
+      const out = await model.doGenerate(call);
       addWarnings(warnings, out.warnings);
       const raw = out.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-      return result(
+      const done = result(
         request,
         withoutEcho(request, raw),
         finishFrom(out.finishReason),
         usageFrom(out.usage, reported),
         started,
       );
+      return completed(key, done, out.warnings, out.usage);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
       const started = performance.now();
-      const { stream } = await model.doStream(toCall(request));
+      const call = toCall(request);
+      const key = requestKey(model, call);
+      const kept = replayed(key);
+      if (kept !== undefined) {
+        if (kept.text !== '') yield { type: 'text', text: kept.text };
+        yield { type: 'done', result: kept };
+        return;
+      }
+      const { stream } = await model.doStream(call);
+      let stageWarnings: ReadonlyArray<unknown> | undefined;
       const reader = stream.getReader();
       const prefix = request.assistantPrefix ?? '';
       let raw = '';
@@ -415,8 +450,10 @@ function chatModelOf(
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (value.type === 'stream-start') addWarnings(warnings, value.warnings);
-          else if (value.type === 'text-delta') {
+          if (value.type === 'stream-start') {
+            stageWarnings = value.warnings;
+            addWarnings(warnings, value.warnings);
+          } else if (value.type === 'text-delta') {
             raw += value.delta ?? '';
             if (!decided) {
               if (prefix.startsWith(raw)) continue;
@@ -440,18 +477,23 @@ function chatModelOf(
       const text = withoutEcho(request, raw);
       // Text held back as a possible echo that turned out not to be one.
       if (!decided && text !== '') yield { type: 'text', text };
-      yield {
-        type: 'done',
-        result: result(request, text, finish, usageFrom(usage, reported), started),
-      };
+      const done = result(request, text, finish, usageFrom(usage, reported), started);
+      yield { type: 'done', result: completed(key, done, stageWarnings, usage) };
     },
     close: () => Promise.resolve(),
   };
 }
 
-function metadata(result: TurnResult): SharedV3ProviderMetadata {
+function metadata(result: TurnResult, attempt: Attempt): SharedV3ProviderMetadata {
+  const g = gtalignObject(result);
+  if (attempt.reused > 0) {
+    g.notes = [
+      ...g.notes,
+      "stage 1's reply was reused from the attempt the AI SDK retried (a later stage failed there), not paid for again",
+    ];
+  }
   // Plain JSON by construction (numbers, strings, arrays, objects).
-  return { gtalign: JSON.parse(JSON.stringify(gtalignObject(result))) as Record<string, never> };
+  return { gtalign: JSON.parse(JSON.stringify(g)) as Record<string, never> };
 }
 
 function usageOfTurn(result: TurnResult, reported: UsageReported): UsageOut {
@@ -481,29 +523,40 @@ function finishOfTurn(result: TurnResult): FinishReasonOut {
 export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
   options: GtalignMiddlewareOptions & { specificationVersion?: V } = {},
 ): GtalignMiddleware<V> {
-  // A bad preset or policy object fails here, when the model is wrapped, not at the first call.
-  const defaultPolicy = resolvePolicy(options.policy ?? 'none');
+  // A bad option (a preset, a policy object, a misspelt name) fails here, when the model is wrapped.
+  const defaultPolicy = checkMiddlewareOptions(options);
+  // What failed turns paid for, for the AI SDK's retries of their calls (stage-replay.ts).
+  const replays = createStageReplays();
 
   const turnOptions = (params: CallOptionsLike, model: LanguageModelLike, signal: AbortSignal) => {
     if (params.tools !== undefined && params.tools.length > 0) {
-      throw new TypeError('gtalignMiddleware: tools are not supported by the GTAlign turn');
+      throw new TurnError('options', 'gtalignMiddleware: tools are not supported by the GTAlign turn');
     }
     if (params.responseFormat !== undefined && params.responseFormat.type !== 'text') {
-      throw new TypeError(
+      throw new TurnError(
+        'options',
         `gtalignMiddleware: responseFormat ${params.responseFormat.type} (generateObject, Output.object) is not ` +
           'supported: the GTAlign turn answers in text',
       );
     }
-    const call = callOptions(params);
+    const call = readCallOptions(params.providerOptions?.gtalign);
     const { question, history } = promptToTurn(params.prompt);
     const reported: UsageReported = { input: true, output: true };
     // What the call asks for that the turn does not apply, then what the wrapped model warns of its stages.
     const warnings = unappliedWarnings(params);
+    const attempt: Attempt = { replays, completed: [], reused: 0 };
     const turn: TurnOptions = {
-      model: chatModelOf(model, { ...params, abortSignal: signal }, options.prefill, reported, warnings),
+      model: chatModelOf(
+        model,
+        { ...params, abortSignal: signal },
+        options.prefill,
+        reported,
+        warnings,
+        attempt,
+      ),
       question,
       history,
-      policy: call.policy === undefined ? defaultPolicy : resolvePolicy(call.policy),
+      policy: call.policy ?? defaultPolicy,
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       analysis: call.analysis ?? options.analysis ?? 'model',
       ...(options.rule === undefined ? {} : { rule: options.rule }),
@@ -518,6 +571,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
       reported,
       reasoning: call.reasoning ?? options.reasoning ?? false,
       warnings,
+      attempt,
     };
   };
 
@@ -525,9 +579,10 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
     specificationVersion: (options.specificationVersion ?? 'v3') as V,
     async wrapGenerate({ params, model }): Promise<GenerateResultOut> {
       const signal = params.abortSignal ?? new AbortController().signal;
-      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings, attempt } = turnOptions(params, model, signal);
       const result = await runTurn(turn).catch((error: unknown) => {
-        throw namedForCall(error, params.maxOutputTokens);
+        if (isRetryable(error)) replays.keep(attempt.completed);
+        throw namedForCall(restartForPrefill(error), params.maxOutputTokens);
       });
       const content: GenerateResultOut['content'] = [];
       if (reasoning === 'separate') content.push({ type: 'reasoning', text: reasoningOf(result.output) });
@@ -537,7 +592,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
         content,
         finishReason: finishOfTurn(result),
         usage: usageOfTurn(result, reported),
-        providerMetadata: metadata(result),
+        providerMetadata: metadata(result, attempt),
         warnings,
       };
     },
@@ -548,7 +603,7 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
           ? controller.signal
           : AbortSignal.any([params.abortSignal, controller.signal]);
       // Options are checked before the stream starts, so a bad call throws from streamText's first read.
-      const { turn, reported, reasoning, warnings } = turnOptions(params, model, signal);
+      const { turn, reported, reasoning, warnings, attempt } = turnOptions(params, model, signal);
       // The stream is handed over once the turn has something to show, and a turn that fails before that
       // rejects instead: the AI SDK retries a rejected stream call (maxRetries), as for any model whose
       // request fails, where an error part in a stream already handed over is final.
@@ -631,13 +686,15 @@ export function gtalignMiddleware<V extends SpecificationVersion = 'v3'>(
                 type: 'finish',
                 finishReason: finishOfTurn(result),
                 usage: usageOfTurn(result, reported),
-                providerMetadata: metadata(result),
+                providerMetadata: metadata(result, attempt),
               });
               end();
             },
             (failure: unknown) => {
-              const error = namedForCall(failure, params.maxOutputTokens);
+              const error = namedForCall(restartForPrefill(failure), params.maxOutputTokens);
               if (!shown) {
+                // The AI SDK retries a rejected stream call: what this attempt paid for is kept for it.
+                if (isRetryable(failure)) replays.keep(attempt.completed);
                 settleFirst.fail(error);
                 return;
               }

@@ -413,6 +413,22 @@ function readStage1(
   return { text, matrix: parsed.matrix, contentStart: payoff.contentStart, contentEnd: payoff.contentEnd };
 }
 
+/**
+ * Whether `text` is the start of `</response>` (from `</` on, not all of it): what a reply cut at its
+ * length inside the closing tag ends with, which is not the user's text.
+ */
+function isCutCloseTag(text: string): boolean {
+  return text.length >= 2 && text.length < RESPONSE_STOP.length && RESPONSE_STOP.startsWith(text);
+}
+
+/** The text of a `<response>` block; an unclosed one without the start of the closing tag it was cut in. */
+function responseContent(block: { content: string; closed: boolean }): string {
+  const { content } = block;
+  const open = content.lastIndexOf('</');
+  if (!block.closed && open >= 0 && isCutCloseTag(content.slice(open))) return content.slice(0, open).trim();
+  return content.trim();
+}
+
 /** Streams the content of `<response>` out of stage-2 text. */
 function responseStreamer(onText: ((text: string) => void) | undefined): {
   push(text: string): void;
@@ -421,11 +437,16 @@ function responseStreamer(onText: ((text: string) => void) | undefined): {
 } {
   if (onText === undefined) return { push() {}, end() {}, fn: undefined };
   const blocks = createBlockStream();
-  const emit = (events: ReturnType<typeof blocks.push>) => {
-    for (const e of events) if (e.type === 'text' && e.block === 'response') onText(e.text);
+  const emit = (events: ReturnType<typeof blocks.push>, atEnd = false) => {
+    for (const e of events) {
+      if (e.type !== 'text' || e.block !== 'response') continue;
+      // At the end only a held-back partial tag is flushed: the start of `</response>` is not text.
+      if (atEnd && isCutCloseTag(e.text)) continue;
+      onText(e.text);
+    }
   };
   const push = (text: string) => emit(blocks.push(text));
-  return { push, end: () => emit(blocks.end()), fn: push };
+  return { push, end: () => emit(blocks.end(), true), fn: push };
 }
 
 /**
@@ -708,7 +729,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     }
     ignored(secondTrace, second);
     if (!block.closed) notes.push(`the <response> block was cut (finish reason ${second.finishReason})`);
-    response = block.content.trim();
+    response = responseContent(block);
     if (analysisMode === 'model') modelAnalysis = blocks.analyze?.content.trim();
   } else {
     const column = splitCellKey(pick, spec)?.column ?? pick;
@@ -729,7 +750,7 @@ async function turnOf(options: TurnOptions): Promise<TurnResult> {
     addStage(stageTrace('reask', second));
     // A model that still writes the chain is read for its response; otherwise the whole reply is the response.
     const own = extractBlocks(second.text).blocks.response;
-    response = (own?.content ?? second.text).trim();
+    response = own === undefined ? second.text.trim() : responseContent(own);
     if (response === '') {
       // An empty reply must not pass for the chosen action carried out.
       throw new TurnError(

@@ -163,6 +163,26 @@ describe('AI SDK 7: streamText through gtalignMiddleware (spec v4)', () => {
     expect(kinds.lastIndexOf('reasoning-delta')).toBeLessThan(kinds.indexOf('text-delta'));
   });
 
+  it('a retried stage 2 does not pay for stage 1 again (AI SDK 7 builds the prompt anew per attempt)', async () => {
+    const script = dinosaurScript();
+    let failures = 1;
+    upstream.setHandler((body) => {
+      const last = (body.messages as Array<{ role: string }>).at(-1);
+      return last?.role === 'assistant' && failures-- > 0
+        ? { status: 503, errorMessage: 'stage 2 overloaded', headers: { 'retry-after-ms': '1' } }
+        : script(body);
+    });
+    const result = streamText({
+      model: wrapped({ policy: 'paper-api', prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxRetries: 1,
+    });
+    expect(await result.text).toBe(RESPONSES.DA);
+    const stop = upstream.requests.map((r) => JSON.stringify(r.body!.stop));
+    // Stage 1 (stopping at </payoff>) once, stage 2 twice.
+    expect(stop).toEqual(['["</payoff>"]', '["</response>"]', '["</response>"]']);
+  });
+
   it('reports an upstream failure through the stream', async () => {
     upstream.setHandler(() => ({ status: 500, errorMessage: 'upstream exploded' }));
     const errors: unknown[] = [];

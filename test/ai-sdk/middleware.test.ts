@@ -9,6 +9,7 @@ import {
   generateObject,
   generateText,
   jsonSchema,
+  type ModelMessage,
   simulateReadableStream,
   streamText,
   tool,
@@ -18,6 +19,7 @@ import { MockLanguageModelV3 } from 'ai/test';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GtalignMiddlewareOptions, gtalignMiddleware } from '../../src/ai-sdk/middleware.js';
 import { extractBlocks } from '../../src/chain/blocks.js';
+import { GtalignError } from '../../src/errors.js';
 import {
   dinosaurScript,
   MATRIX,
@@ -27,6 +29,7 @@ import {
   STAGE1,
 } from '../server/scripted-upstream.js';
 import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 let upstream: OpenAIStubServer;
 beforeAll(async () => {
@@ -48,6 +51,13 @@ function wrapped(options: GtalignMiddlewareOptions) {
   const provider = createOpenAICompatible({ name: 'vllm', baseURL: upstream.baseUrl, apiKey: 'unused' });
   return wrapLanguageModel({ model: provider('stub-model'), middleware: gtalignMiddleware(options) });
 }
+
+/** Which stage a request of the dinosaur script is: stage 1 stops at </payoff>; stage 2 extends the prefix. */
+const stageOf = (body: { messages?: unknown; stop?: unknown }): string => {
+  const messages = body.messages as Array<{ role: string }>;
+  if (messages.at(-1)?.role === 'assistant') return 'stage2';
+  return Array.isArray(body.stop) && body.stop.includes('</payoff>') ? 'stage1' : 'reask';
+};
 
 const metaOf = (m: Record<string, unknown> | undefined): Meta => m?.gtalign as unknown as Meta;
 
@@ -118,6 +128,34 @@ describe('generateText through gtalignMiddleware', () => {
       /upstream exploded/,
     );
     expect(() => gtalignMiddleware({ policy: 'no-such-preset' })).toThrow(/unknown steering preset/);
+  });
+});
+
+describe('a conversation with earlier turns', () => {
+  it("carries earlier turns as their text: a turn's chain, returned as reasoning, stays out of the history", async () => {
+    const model = wrapped({ prefill: VLLM_PREFILL, reasoning: true });
+    const first = await generateText({ model, prompt: QUESTION, maxRetries: 0 });
+    expect(first.reasoningText).toContain('<payoff>');
+    upstream.requests.length = 0;
+    const followUp = 'The first true dinosaurs, please.';
+    await generateText({
+      model,
+      system: 'You are a pirate.',
+      messages: [
+        { role: 'user', content: QUESTION },
+        ...first.response.messages,
+        { role: 'user', content: followUp },
+      ],
+      maxRetries: 0,
+    });
+    // Stage 1's one message: the instruction prompt with the conversation so far, then the new question.
+    const sent = (upstream.requests[0]!.body!.messages as Array<{ content: string }>)[0]!.content;
+    expect(sent).toContain(
+      `User: ${QUESTION}\n\nAssistant: ${RESPONSES.CQ}\n\nCurrent question:\n\n${followUp}`,
+    );
+    expect(sent).not.toContain(extractBlocks(STAGE1).blocks.thinking!.content.trim());
+    expect(sent).not.toContain('"DQ_DA": {"LLM": 1.6');
+    expect(sent).not.toContain('pirate');
   });
 });
 
@@ -217,7 +255,18 @@ describe('streamText through gtalignMiddleware', () => {
   });
 
   it('an abort mid-stream cancels the upstream request', async () => {
-    upstream.setHandler(dinosaurScript({ chunkSize: 1, chunkDelayMs: 30 }));
+    // Stage 2 sends a few chunks, then holds the rest until the test lets it go: the abort comes mid-reply.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const script = dinosaurScript({ chunkSize: 1 });
+    upstream.setHandler((body) => {
+      const reply = script(body);
+      return stageOf(body) === 'stage2'
+        ? { ...reply, chunkGate: [undefined, undefined, undefined, held] }
+        : reply;
+    });
     const controller = new AbortController();
     const result = streamText({
       model: wrapped({ prefill: VLLM_PREFILL }),
@@ -226,13 +275,14 @@ describe('streamText through gtalignMiddleware', () => {
       abortSignal: controller.signal,
       onError: () => {},
     });
-    while (upstream.requests.length < 2) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => upstream.requests.length === 2);
     const before = upstream.cutOff;
     controller.abort();
     await Promise.resolve(result.consumeStream()).catch(() => {});
-    while (upstream.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-    // The upstream saw its client leave mid-reply (a finished stream would not count), whatever the timing.
+    // The held reply can only end by its client leaving: the upstream saw it leave mid-reply.
+    await waitFor(() => upstream.inFlight === 0);
     expect(upstream.cutOff - before).toBe(1);
+    release();
   });
 
   it("retries a turn whose model request fails before anything streamed, as the AI SDK retries any model's", async () => {
@@ -271,6 +321,153 @@ describe('streamText through gtalignMiddleware', () => {
     });
     await result.consumeStream();
     expect(String(errors[0])).toMatch(/upstream exploded/);
+  });
+});
+
+describe('an abortSignal that fires while a stage runs', () => {
+  /** The dinosaur script, but requests of `stage` never get an answer (the client must leave). */
+  const hangingIn = (stage: string) => {
+    const script = dinosaurScript();
+    upstream.setHandler((body) => (stageOf(body) === stage ? { hang: true } : script(body)));
+  };
+
+  for (const stage of ['stage1', 'stage2']) {
+    it(`generateText rejects with an AbortError and the ${stage} request is cancelled`, async () => {
+      hangingIn(stage);
+      const controller = new AbortController();
+      const before = upstream.cutOff;
+      const failure = generateText({
+        model: wrapped({ prefill: VLLM_PREFILL }),
+        prompt: QUESTION,
+        maxRetries: 2,
+        abortSignal: controller.signal,
+      }).catch((e: unknown) => e);
+      await waitFor(() => upstream.inFlight === 1 && stageOf(upstream.requests.at(-1)!.body!) === stage);
+      controller.abort();
+      expect((await failure) as Error).toMatchObject({ name: 'AbortError' });
+      await waitFor(() => upstream.inFlight === 0);
+      expect(upstream.cutOff - before).toBe(1);
+      // Not retried, and nothing after the cancelled stage.
+      expect(upstream.requests.map((r) => stageOf(r.body!))).toEqual(
+        stage === 'stage1' ? ['stage1'] : ['stage1', 'stage2'],
+      );
+    });
+  }
+
+  it('streamText ends as aborted (onAbort, no error) when stage 1 is cancelled', async () => {
+    hangingIn('stage1');
+    const controller = new AbortController();
+    const before = upstream.cutOff;
+    const errors: unknown[] = [];
+    let aborted = false;
+    const result = streamText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 2,
+      abortSignal: controller.signal,
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+      onAbort: () => {
+        aborted = true;
+      },
+    });
+    const consumed = result.consumeStream();
+    await waitFor(() => upstream.inFlight === 1);
+    controller.abort();
+    await consumed;
+    await waitFor(() => upstream.inFlight === 0);
+    expect([aborted, errors]).toEqual([true, []]);
+    expect(upstream.cutOff - before).toBe(1);
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe("the AI SDK's retries of a turn that failed after stage 1", () => {
+  /** The dinosaur script, but the first request of `stage` fails with `status` (a retry-after the SDK honours). */
+  const failingOnce = (stage: string, status: number) => {
+    const script = dinosaurScript();
+    let failures = 1;
+    upstream.setHandler((body) =>
+      stageOf(body) === stage && failures-- > 0
+        ? { status, errorMessage: `${stage} overloaded`, headers: { 'retry-after-ms': '1' } }
+        : script(body),
+    );
+  };
+  const stages = () => upstream.requests.map((r) => stageOf(r.body!));
+
+  it('generateText pays for stage 1 once when stage 2 failed and was retried', async () => {
+    failingOnce('stage2', 503);
+    const result = await generateText({
+      model: wrapped({ policy: 'paper-api', prefill: VLLM_PREFILL }),
+      prompt: QUESTION,
+      maxRetries: 2,
+    });
+    expect(result.text).toBe(RESPONSES.DA);
+    expect(stages()).toEqual(['stage1', 'stage2', 'stage2']);
+    const g = metaOf(result.providerMetadata) as Meta & { notes: string[] };
+    expect(g.notes.join(' ')).toMatch(/stage 1's reply was reused from the attempt the AI SDK retried/);
+    // The turn's tokens are its stages' once each.
+    expect(result.usage.outputTokens).toBe(g.tokens.stage1!.completion + g.tokens.stage2!.completion);
+  });
+
+  it('streamText pays for stage 1 once when a re-ask failed before anything streamed', async () => {
+    failingOnce('reask', 429);
+    const result = streamText({ model: wrapped({}), prompt: QUESTION, maxRetries: 1 });
+    expect(await result.text).toBe(RESPONSES.CQ);
+    expect(stages()).toEqual(['stage1', 'reask', 'reask']);
+  });
+
+  it('a kept stage 1 is only for the model that wrote it, when one middleware wraps several', async () => {
+    failingOnce('stage2', 503);
+    const middleware = gtalignMiddleware({ prefill: VLLM_PREFILL });
+    const provider = createOpenAICompatible({ name: 'vllm', baseURL: upstream.baseUrl, apiKey: 'unused' });
+    const first = wrapLanguageModel({ model: provider('model-a'), middleware });
+    const second = wrapLanguageModel({ model: provider('model-b'), middleware });
+    await expect(generateText({ model: first, prompt: QUESTION, maxRetries: 0 })).rejects.toThrow(
+      /overloaded/,
+    );
+    expect((await generateText({ model: second, prompt: QUESTION, maxRetries: 0 })).text).toBe(RESPONSES.CQ);
+    expect(upstream.requests.map((r) => [stageOf(r.body!), r.body!.model])).toEqual([
+      ['stage1', 'model-a'],
+      ['stage2', 'model-a'],
+      ['stage1', 'model-b'],
+      ['stage2', 'model-b'],
+    ]);
+  });
+
+  it("a call whose provider options are not JSON (an app's own model's objects) still runs", async () => {
+    // An in-process SCRIPTED model (the AI SDK's mock): stage 1 gets the dinosaur example, the re-ask its reply.
+    const usage = {
+      inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: undefined },
+      outputTokens: { total: 5, text: 5, reasoning: undefined },
+    };
+    const model = new MockLanguageModelV3({
+      doGenerate: async (options) => ({
+        content: [
+          { type: 'text', text: options.stopSequences?.includes('</payoff>') ? STAGE1 : RESPONSES.CQ! },
+        ],
+        finishReason: { unified: 'stop', raw: 'stop' },
+        usage,
+        warnings: [],
+      }),
+    });
+    const result = await generateText({
+      model: wrapLanguageModel({ model, middleware: gtalignMiddleware({}) }),
+      prompt: QUESTION,
+      maxRetries: 0,
+      providerOptions: { mine: { budget: 10n } as never },
+    });
+    expect(result.text).toBe(RESPONSES.CQ);
+  });
+
+  it('a failure the AI SDK does not retry keeps nothing: the same call again runs stage 1 anew', async () => {
+    failingOnce('stage2', 400);
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    await expect(generateText({ model, prompt: QUESTION, maxRetries: 2 })).rejects.toThrow(/overloaded/);
+    expect(stages()).toEqual(['stage1', 'stage2']);
+    expect((await generateText({ model, prompt: QUESTION, maxRetries: 0 })).text).toBe(RESPONSES.CQ);
+    expect(stages()).toEqual(['stage1', 'stage2', 'stage1', 'stage2']);
   });
 });
 
@@ -393,7 +590,149 @@ describe('what the turn cannot give', () => {
       maxRetries: 0,
     }).catch((e: unknown) => e);
     expect(String(withTools)).toMatch(/tools are not supported by the GTAlign turn/);
+    // gtalign's own error for a call it cannot run as given (code usage), as the CLI and servers tell them apart.
+    for (const refusal of [object, withTools]) {
+      expect(refusal).toBeInstanceOf(GtalignError);
+      expect((refusal as GtalignError).code).toBe('usage');
+    }
     expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('refuses a prompt it cannot turn into a question and history, naming the message', async () => {
+    const refusal = (messages: ModelMessage[], system?: string) =>
+      generateText({
+        model: wrapped({}),
+        messages,
+        maxRetries: 0,
+        ...(system === undefined ? {} : { system }),
+      })
+        .then(() => undefined)
+        .catch((e: unknown) => e as GtalignError);
+    const trailing = await refusal([
+      { role: 'user', content: QUESTION },
+      { role: 'assistant', content: 'Dinosaurs first' },
+    ]);
+    expect(trailing?.message).toBe(
+      "gtalignMiddleware: the prompt must end with the user's question; its last message has role assistant",
+    );
+    // The index is the prompt's, the system message counted, and the role says which message it is.
+    const image = await refusal(
+      [{ role: 'user', content: [{ type: 'image', image: new Uint8Array([137, 80, 78, 71]) }] }],
+      'Be brief.',
+    );
+    expect(image?.message).toBe(
+      "gtalignMiddleware: prompt message 1 (user) has a 'file' part; only text is supported",
+    );
+    for (const e of [trailing, image]) expect(e?.code).toBe('usage');
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
+describe('settings that are wrong or misspelt', () => {
+  const failureOf = (call: Record<string, unknown>) =>
+    generateText({
+      model: wrapped({}),
+      prompt: QUESTION,
+      maxRetries: 0,
+      providerOptions: { gtalign: call as never },
+    })
+      .then(() => 'no error')
+      .catch((e: unknown) => String((e as Error).message));
+
+  it('providerOptions.gtalign refuses a setting it does not know, naming it, before any call upstream', async () => {
+    // A misspelt policy used to run the turn unsteered without a word.
+    expect(await failureOf({ polcy: 'paper-api' })).toBe(
+      'providerOptions.gtalign: unknown setting "polcy"; known: policy, analysis, reasoning (the others are options of gtalignMiddleware)',
+    );
+    expect(await failureOf({ rule: 'product', maxTokens: 9 })).toMatch(
+      /^providerOptions\.gtalign: unknown settings "rule", "maxTokens"; known: policy, analysis, reasoning/,
+    );
+    // However much was sent, the message stays short.
+    const flood = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`${'k'.repeat(5000)}${i}`, 1]));
+    const floodMessage = await failureOf(flood);
+    expect(floodMessage).toMatch(/unknown settings "k{40}…", .*\(and 995 more\)/);
+    expect(floodMessage.length).toBeLessThan(500);
+    expect(await failureOf('paper-api' as never)).toBe(
+      'providerOptions.gtalign must be an object of settings, got "paper-api"',
+    );
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("a call's bad policy is named as providerOptions.gtalign.policy", async () => {
+    expect(await failureOf({ policy: 'paper_api' })).toMatch(
+      /^providerOptions\.gtalign\.policy: unknown steering preset: "paper_api"; known presets: none, .*paper-api/,
+    );
+    expect(await failureOf({ policy: { kind: 'pricing', billing: 'by-the-hour' } })).toMatch(
+      /^providerOptions\.gtalign\.policy: invalid steering policy: billing/,
+    );
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('gtalignMiddleware refuses a wrong option when the model is wrapped, naming it and what it may be', () => {
+    const refusal = (options: Record<string, unknown>) => {
+      try {
+        gtalignMiddleware(options as GtalignMiddlewareOptions);
+        return 'no error';
+      } catch (e) {
+        return String((e as Error).message);
+      }
+    };
+    expect(refusal({ polcy: 'api' })).toBe(
+      'gtalignMiddleware: unknown option "polcy"; known: policy, profile, analysis, rule, prefill, maxTokens, reasoning, specificationVersion',
+    );
+    expect(refusal({ reasoning: 'full' })).toBe(
+      `gtalignMiddleware option reasoning must be a boolean or 'separate', got "full"`,
+    );
+    expect(refusal({ prefill: 'vllm' })).toMatch(/^gtalignMiddleware option prefill must be a boolean or/);
+    expect(refusal({ analysis: 'solve' })).toBe(
+      'gtalignMiddleware option analysis must be model or solver, got "solve"',
+    );
+    expect(refusal({ rule: 'nash' })).toMatch(/^gtalignMiddleware option rule must be one of sum, product/);
+    expect(refusal({ maxTokens: 0 })).toBe(
+      'gtalignMiddleware option maxTokens must be an integer >= 1, got 0',
+    );
+    expect(refusal({ specificationVersion: 'v5' })).toBe(
+      'gtalignMiddleware option specificationVersion must be v3 or v4, got "v5"',
+    );
+    expect(refusal({ profile: { actions: { DA: { outputTokens: -1 } } } })).toMatch(
+      /^gtalignMiddleware option profile: invalid action profile: actions\.DA\.outputTokens/,
+    );
+    expect(refusal({ policy: 'paper-api', prefill: true, maxTokens: 64, reasoning: 'separate' })).toBe(
+      'no error',
+    );
+  });
+});
+
+describe('a server that does not continue the assistant message prefill sends', () => {
+  it("says how to fix it with the middleware's prefill, not with the CLI's flags", async () => {
+    // Scripted upstream: stage 2 starts the reply over, as a thinking model's chat template does.
+    const script = dinosaurScript();
+    upstream.setHandler((body) =>
+      stageOf(body) === 'stage2' ? { content: `<think>Hmm.</think>${STAGE1}` } : script(body),
+    );
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    const generated = await generateText({ model, prompt: QUESTION, maxRetries: 0 }).catch((e: unknown) => e);
+    let streamed: unknown;
+    await streamText({
+      model,
+      prompt: QUESTION,
+      maxRetries: 0,
+      onError: ({ error }) => {
+        streamed = error;
+      },
+    }).consumeStream();
+    for (const failure of [generated, streamed]) {
+      const message = (failure as Error).message;
+      expect(message).toMatch(
+        /^stage 2 restarted the reply instead of continuing the assistant turn \(it begins with a <think> block\)/,
+      );
+      expect(message).toContain('Fix: give prefill the provider options');
+      expect(message).toContain('chat_template_kwargs: { enable_thinking: false }');
+      expect(message).toContain('or leave prefill out so that stage 2 re-asks');
+      // Neither the CLI's flags nor a claim about what gtalign's own client sends.
+      expect(message).not.toMatch(/--continuation|--keep-thinking|gtalign sends/);
+      expect(failure).toMatchObject({ kind: 'response', details: { stage: 'stage2' } });
+    }
   });
 });
 
@@ -428,6 +767,28 @@ describe("a turn cut short by the call's own maxOutputTokens", () => {
     });
     await result.consumeStream();
     expect(String((error as Error).message)).toMatch(/^maxOutputTokens 12 is too low for the GTAlign turn/);
+  });
+
+  it('a <response> cut inside its closing tag gives the text without the start of the tag', async () => {
+    // Scripted upstream: stage 2 reaches the limit after "</resp" of "</response>".
+    const script = dinosaurScript();
+    upstream.setHandler((body) =>
+      stageOf(body) === 'stage2'
+        ? {
+            content: `\n<analyze>I choose VQ_CQ.</analyze>\n<response>${RESPONSES.CQ}</resp`,
+            finishReason: 'length',
+            chunkSize: 2,
+          }
+        : script(body),
+    );
+    const model = wrapped({ prefill: VLLM_PREFILL });
+    const generated = await generateText({ model, prompt: QUESTION, maxOutputTokens: 60, maxRetries: 0 });
+    expect([generated.text, generated.finishReason]).toEqual([RESPONSES.CQ, 'length']);
+    const streamed = streamText({ model, prompt: QUESTION, maxOutputTokens: 60, maxRetries: 0 });
+    const pieces: string[] = [];
+    for await (const piece of streamed.textStream) pieces.push(piece);
+    expect(pieces.join('')).toBe(RESPONSES.CQ);
+    expect(await streamed.finishReason).toBe('length');
   });
 
   it('without maxOutputTokens the turn keeps its own message', async () => {
