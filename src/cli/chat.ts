@@ -9,6 +9,7 @@ import { JSON_OUTPUT, SHOW_REASONING, TRACE } from '../config/settings/output.js
 import { PROMPT_SETTINGS } from '../config/settings/prompt.js';
 import { STEERING } from '../config/settings/steering.js';
 import { GtalignError } from '../errors.js';
+import { exceedsContext } from '../llm/context-overflow.js';
 import { type ChatModel, ChatModelError } from '../llm/types.js';
 import {
   asInputError,
@@ -118,7 +119,8 @@ export async function chatLoop(options: ChatLoopOptions): Promise<number> {
             if (!(reported instanceof InputError)) throw err;
             failed++;
             // A conversation grown past the model's context: starting it over is the way on in a session.
-            const full = err instanceof ChatModelError && err.details.contextLength !== undefined;
+            // (the embedded engine's refusal, or a server's in its own words).
+            const full = err instanceof ChatModelError && exceedsContext(err);
             options.report(
               full ? `${reported.message}; /reset starts the conversation over` : reported.message,
             );
