@@ -41,10 +41,14 @@ const serving = (body: Buffer) =>
     '/m.gguf',
   );
 
+/** `gtalign models pull` of `url` into `target`, with `flags`. */
+const pull = (url: string, target: string, ...flags: string[]) =>
+  runCliInProcess(['models', 'pull', '--url', url, '--dir', target, ...flags]);
+
 describe('gtalign models pull and SHA-256', () => {
   it('prints the SHA-256 of the file it saved', async () => {
     const server = await serving(MODEL);
-    const r = await runCliInProcess(['models', 'pull', '--url', server.url, '--dir', join(dir, 'plain')]);
+    const r = await pull(server.url, join(dir, 'plain'));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`; SHA-256 ${DIGEST})`);
     expect(r.stdout).not.toContain('as asked');
@@ -53,16 +57,7 @@ describe('gtalign models pull and SHA-256', () => {
   it('keeps the file when it has the digest asked for (either case)', async () => {
     const server = await serving(MODEL);
     const target = join(dir, 'right');
-    const r = await runCliInProcess([
-      'models',
-      'pull',
-      '--url',
-      server.url,
-      '--dir',
-      target,
-      '--sha256',
-      DIGEST.toUpperCase(),
-    ]);
+    const r = await pull(server.url, target, '--sha256', DIGEST.toUpperCase());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`SHA-256 ${DIGEST}, as asked`);
     expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
@@ -72,16 +67,7 @@ describe('gtalign models pull and SHA-256', () => {
     const other = modelOf(4);
     const server = await serving(other);
     const target = join(dir, 'wrong');
-    const r = await runCliInProcess([
-      'models',
-      'pull',
-      '--url',
-      server.url,
-      '--dir',
-      target,
-      '--sha256',
-      DIGEST,
-    ]);
+    const r = await pull(server.url, target, '--sha256', DIGEST);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`has the SHA-256 ${sha256(other)}, not the ${DIGEST} asked for`);
     expect(r.stderr).toContain('nothing was kept');
@@ -94,14 +80,13 @@ describe('gtalign models pull and SHA-256', () => {
     const target = join(dir, 'there');
     await mkdir(target, { recursive: true });
     await writeFile(join(target, 'm.gguf'), modelOf(5));
-    const pull = ['models', 'pull', '--url', server.url, '--dir', target, '--sha256', DIGEST];
-    const replaced = await runCliInProcess(pull);
+    const replaced = await pull(server.url, target, '--sha256', DIGEST);
     expect(replaced.code, replaced.stderr).toBe(0);
     expect(replaced.stdout).toContain(
       `replacing the file that was there (its SHA-256 is ${sha256(modelOf(5))}, not the one asked for)`,
     );
     expect(await readFile(join(target, 'm.gguf'))).toEqual(MODEL);
-    const again = await runCliInProcess(pull);
+    const again = await pull(server.url, target, '--sha256', DIGEST);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain(`is already there (0.0 MB; SHA-256 ${DIGEST}, as asked)`);
     expect(server.connections).toBe(1);
