@@ -8,6 +8,9 @@
  * reads of a 3 MB body, 2 ms between reads, failed with UND_ERR_SOCKET, some of them 38 KB short of the
  * end; node:http read all 40 whole. That is what made the models-pull full-disk test flaky.
  *
+ * Not llm/node-fetch.ts either (the project's own client, for the vendor probes' many small requests): a
+ * download is one long request, where node:http's maturity counts more than its cost per request.
+ *
  * Redirects are followed (at most 20, as fetch does), dropping credentials on a change of origin. No
  * `accept-encoding` is sent, so a server answers with the file's own bytes and Content-Length counts them.
  * A body cut short errors the stream (never a silently short file); the signal aborts the request or the
