@@ -46,6 +46,7 @@ import type {
   ChatMessage,
   ChatModel,
   ChatModelCapabilities,
+  ChatModelError,
   ChatModelErrorDetails,
   Constraint,
   GenerateRequest,
@@ -274,11 +275,28 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     return result;
   }
 
+  /**
+   * The error a 200 body or a stream chunk carries instead of a completion: `{"error": …}` (OpenAI, vLLM,
+   * SGLang, llama.cpp, Ollama) or vLLM's older bare `{"object": "error", "message": …}`.
+   */
+  function reportedError(payload: unknown, where: string, raw: () => string): ChatModelError | undefined {
+    if (payload === null || typeof payload !== 'object') return undefined;
+    const record = payload as Record<string, unknown>;
+    const detail = 'error' in record ? record.error : record.object === 'error' ? record : undefined;
+    if (detail === undefined) return undefined;
+    return fail(`${url} reported an error ${where}: ${excerpt(JSON.stringify(detail), EXCERPT_CHARS)}`, {
+      reason: 'upstream',
+      body: raw().slice(0, BODY_DETAIL_CHARS),
+    });
+  }
+
   /** A whole (non-streamed) completion body → its parts. */
   async function completionOf(exchange: Exchange) {
     const payload = await exchange.json();
     const read = readCompletion(payload);
     if (!read.ok) {
+      const reported = reportedError(payload, 'instead of a completion', () => JSON.stringify(payload));
+      if (reported !== undefined) throw reported;
       throw fail(
         `${url} returned something that is not a chat completion (${read.issues}): ${excerpt(JSON.stringify(payload), EXCERPT_CHARS)}`,
         { reason: 'malformed' },
@@ -343,13 +361,8 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
           reason: 'malformed',
         });
       }
-      if (payload !== null && typeof payload === 'object' && 'error' in payload) {
-        const detail = JSON.stringify((payload as { error: unknown }).error);
-        throw fail(`${url} reported an error in the stream: ${excerpt(detail, EXCERPT_CHARS)}`, {
-          reason: 'upstream',
-          body: data,
-        });
-      }
+      const reported = reportedError(payload, 'in the stream', () => data);
+      if (reported !== undefined) throw reported;
       const read = readChunk(payload);
       if (!read.ok) {
         throw fail(

@@ -9,6 +9,7 @@
  *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body.
  * - Bounds: a JSON body over `maxResponseBytes`, or an SSE line or event over `maxEventChars`, fails the
  *   attempt (reason `too_large`, final) and cancels the body; of an error answer only 64 KiB are read.
+ * - SSE: an `event: error` fails the stream (reason `upstream`, final), its data in the message.
  * - Retries: an attempt that failed with a `retryOn` failure is tried again after a backoff, up to
  *   `retry.attempts` in all; a stream never once its reader has delivered something.
  * - Connections: by default the keep-alive HTTP/1.1 client of http-client.ts, its request head prepared
@@ -66,7 +67,7 @@ export interface Exchange {
   readonly isEventStream: boolean;
   /** The body as JSON, read up to `maxResponseBytes`. */
   json(): Promise<unknown>;
-  /** The `data` of each SSE event; each one re-arms the timeout. */
+  /** The `data` of each SSE event; each one re-arms the timeout. An `event: error` throws (reason `upstream`). */
   events(): AsyncGenerator<string>;
 }
 
@@ -209,7 +210,7 @@ export function createTransport(options: TransportOptions): Transport {
     const events = sseEvents(res, { maxEventChars });
     try {
       for (;;) {
-        let next: IteratorResult<{ data: string }>;
+        let next: IteratorResult<{ event: string; data: string }>;
         try {
           next = await events.next();
         } catch (err) {
@@ -221,7 +222,16 @@ export function createTransport(options: TransportOptions): Transport {
           return;
         }
         control.rearm();
-        yield next.value.data;
+        const { event, data } = next.value;
+        // `event: error` is how some servers and proxies end a stream that failed (its data need not be
+        // a chat completion chunk, nor carry an `error` key): read as data, it would be dropped unseen.
+        if (event === 'error') {
+          throw fail(`${url} sent an error event in the stream: ${excerpt(data, EXCERPT_CHARS)}`, {
+            reason: 'upstream',
+            body: data.slice(0, BODY_DETAIL_CHARS),
+          });
+        }
+        yield data;
       }
     } finally {
       await events.return(undefined);

@@ -642,6 +642,38 @@ describe('errors and retries', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('fails on an SSE `event: error` whatever its data, with the message, and does not retry it', async () => {
+    // A proxy's way of ending a failed stream: the data is no chunk and carries no `error` key.
+    const token = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'half' } }] })}\n\n`;
+    const server = await stub(() => ({
+      raw: `${token}event: error\ndata: {"message": "upstream model crashed"}\n\n`,
+      headers: SSE,
+    }));
+    const texts: string[] = [];
+    const err = await caughtStream(model(server, { maxRetries: 2 }).stream({ messages: MESSAGES }), texts);
+    expect(texts).toEqual(['half']);
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/sent an error event in the stream: \{"message": "upstream model crashed"\}/);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("reports vLLM's bare error object in a stream", async () => {
+    const raw = `data: ${JSON.stringify({ object: 'error', message: 'prompt too long', type: 'BadRequestError', code: 400 })}\n\n`;
+    const server = await stub(() => ({ raw, headers: SSE }));
+    const err = await caughtStream(model(server, { maxRetries: 0 }).stream({ messages: MESSAGES }));
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/reported an error in the stream: .*prompt too long/);
+  });
+
+  it('reports an error sent with HTTP 200 instead of a completion as the server error it is', async () => {
+    const server = await stub(() => ({
+      raw: JSON.stringify({ error: { message: 'model is overloaded', code: 503 } }),
+    }));
+    const err = await caught(model(server, { maxRetries: 0 }).generate({ messages: MESSAGES }));
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/reported an error instead of a completion: .*model is overloaded/);
+  });
+
   it('names what is wrong with a malformed response', async () => {
     const server = await stub((_b, i) => ({
       raw: i === 0 ? 'upstream proxy error' : '{"object":"chat.completion"}',
