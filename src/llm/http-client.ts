@@ -239,6 +239,14 @@ export class HttpExchange {
     this.fail(reason);
   }
 
+  /** Where the request is until its answer's headers are in, in words (for a timeout's message). */
+  progress(): string {
+    if (this.phase === Phase.Waiting) return 'waiting for a free connection (all maxSockets busy)';
+    if (this.phase !== Phase.Head) return 'reading the response';
+    if (this.conn?.socket.connecting) return `connecting to ${this.template.authority}`;
+    return this.answered ? 'reading the response headers' : 'waiting for the response headers';
+  }
+
   /** The reader wants no more: closes the connection unless the response was received whole. */
   cancel(): void {
     this.queue.length = 0;

@@ -6,7 +6,9 @@
  *
  * - Timeouts: a whole-body call's timeout covers the whole attempt, body included; a streamed call's
  *   covers the wait for the headers, then the longest silence between two SSE events (comments, i.e.
- *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body.
+ *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body. A
+ *   timeout's message says what the attempt was waiting for: a free connection, the connection, the
+ *   response headers, the body, the next stream event.
  * - Bounds: a JSON body over `maxResponseBytes`, or an SSE line or event over `maxEventChars`, fails the
  *   attempt (reason `too_large`, final) and cancels the body; of an error answer only 64 KiB are read.
  * - SSE: an `event: error` fails the stream (reason `upstream`, final), its data in the message.
@@ -169,7 +171,12 @@ export function createTransport(options: TransportOptions): Transport {
       return fail(`request to ${url} was aborted by the caller`, { reason: 'aborted', cause: err });
     }
     if (control.timedOut) {
-      return fail(`request to ${url} timed out after ${timeoutMs} ms`, { reason: 'timeout', cause: err });
+      // An injected fetch says nothing of its progress: before the headers, all it can be is waiting.
+      const stage = control.expiredWhile ?? 'waiting for the response headers';
+      return fail(`request to ${url} timed out after ${timeoutMs} ms ${stage}`, {
+        reason: 'timeout',
+        cause: err,
+      });
     }
     if (err instanceof ChatModelError) return err;
     // From an injected fetch that bounds what it buffers: the same answer would come again.
@@ -206,6 +213,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   async function* eventsOf(res: Reply, control: AttemptControl): AsyncGenerator<string> {
     if (!res.hasBody) return;
+    control.stage = 'waiting for the next stream event (the silence allowed between events)';
     control.rearm();
     const events = sseEvents(res, { maxEventChars });
     try {
@@ -282,6 +290,7 @@ export function createTransport(options: TransportOptions): Transport {
     } catch (err) {
       throw attemptError(err, control);
     }
+    control.stage = 'reading the response body';
     if (res.status < 200 || res.status > 299) {
       let text: string;
       try {

@@ -13,6 +13,7 @@ import {
   requestTemplate,
 } from '../../src/llm/http-client.js';
 import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 afterEach(closeRawHttpServers);
 
@@ -223,6 +224,29 @@ describe('the HTTP/1.1 client', () => {
     const answers = await Promise.all(Array.from({ length: 6 }, () => text(client.send(template))));
     expect(answers.sort()).toEqual(['0', '1', '2', '3', '4', '5']);
     expect(server.connections).toBe(2);
+  });
+
+  it("says where a request waits: for a free connection, for the answer's headers, in them", async () => {
+    let partial: Socket | undefined;
+    const server = await rawServer((socket, _request, n) => {
+      // The first request gets no answer; the second one, on its own connection, half a head.
+      if (n === 1) {
+        partial = socket;
+        socket.write('HTTP/1.1 200 OK\r\ncontent-');
+      }
+    });
+    const client = createHttpClient({ maxSockets: 1 });
+    const template = requestTemplate(server.url, 'POST', {});
+    const first = client.send(template, '{}');
+    const second = client.send(template, '{}');
+    expect(second.progress()).toBe('waiting for a free connection (all maxSockets busy)');
+    await waitFor(() => server.received[0]?.includes('{}') === true);
+    expect(first.progress()).toBe('waiting for the response headers');
+    first.abort(new Error('done waiting'));
+    await waitFor(() => partial !== undefined);
+    await waitFor(() => second.progress() !== 'waiting for the response headers');
+    expect(second.progress()).toBe('reading the response headers');
+    second.abort(new Error('done waiting'));
   });
 
   it('refuses header values and names node:http refuses, and URLs that are not http(s)', () => {
