@@ -91,6 +91,11 @@ export interface OpenAIModelOptions {
   fetch?: typeof fetch;
   /** Connections per host of the default client (default no limit, as the built-in fetch). */
   maxSockets?: number;
+  /**
+   * Longest wait for a new connection (TLS handshake included) of the default client, in ms (default
+   * 10 000): an unreachable host fails (and is retried) then, not after the system's TCP timeout.
+   */
+  connectTimeoutMs?: number;
   /** Uniform in [0, 1); drives the backoff jitter (default `Math.random`). */
   random?: () => number;
   /** Waits before a retry (default a timer the caller's signal aborts). */
@@ -201,6 +206,10 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     },
     fetch: options.fetch,
     maxSockets: options.maxSockets,
+    connectTimeoutMs:
+      options.connectTimeoutMs === undefined
+        ? undefined
+        : checkNumber('connectTimeoutMs', options.connectTimeoutMs, 1, false),
     random: options.random,
     sleep: options.sleep,
   });

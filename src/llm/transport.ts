@@ -58,6 +58,8 @@ export interface TransportOptions extends RetryEnvironment {
   fetch?: typeof fetch | undefined;
   /** Connections per host of the default client (default no limit, as the built-in fetch). */
   maxSockets?: number | undefined;
+  /** Longest wait for a new connection of the default client, in ms (default 10 000). */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** One answer of the server, 2xx, headers in: its body is read by one of the two methods, once. */
@@ -148,7 +150,10 @@ export function createTransport(options: TransportOptions): Transport {
   const fetchImpl = options.fetch;
   const client =
     fetchImpl === undefined
-      ? createHttpClient({ maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY })
+      ? createHttpClient({
+          maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY,
+          ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        })
       : undefined;
   const headers: Record<string, string> = {
     'content-type': 'application/json',

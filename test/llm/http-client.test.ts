@@ -3,7 +3,7 @@
  * each framing and each hostile answer is what the test says: chunked bodies cut anywhere, a body without
  * a length, informational answers, oversized heads, malformed framing, connections cut mid-body.
  */
-import type { Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLimited } from '../../src/llm/http.js';
 import {
@@ -247,6 +247,23 @@ describe('the HTTP/1.1 client', () => {
     await waitFor(() => second.progress() !== 'waiting for the response headers');
     expect(second.progress()).toBe('reading the response headers');
     second.abort(new Error('done waiting'));
+  });
+
+  it('fails a connection whose TLS handshake never ends after connectTimeoutMs, and says it is connecting', async () => {
+    const silent = createNetServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const client = createHttpClient({ connectTimeoutMs: 200 });
+      const exchange = client.send(requestTemplate(`https://${host}/`, 'GET', {}));
+      expect(exchange.progress()).toBe(`connecting to ${host}`);
+      await expect(exchange.head).rejects.toMatchObject({
+        code: 'ETIMEDOUT',
+        message: `no connection to ${host} within 200 ms`,
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   it('refuses header values and names node:http refuses, and URLs that are not http(s)', () => {

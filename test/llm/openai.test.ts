@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildFormatRegExp, buildGbnf, buildRegex } from '../../src/chain/grammar.js';
 import { DEFAULT_SPEC, payoffKeyOrder } from '../../src/game/spec.js';
@@ -578,6 +579,33 @@ describe('errors and retries', () => {
     expect(err.message).toContain(`cannot reach ${baseUrl}/chat/completions`);
     expect(err.message).toMatch(/ECONNREFUSED/);
     expect(calls).toBe(2);
+  });
+
+  it('gives up on a connection not made within connectTimeoutMs, naming the host, and retries it', async () => {
+    // A port that accepts TCP and never speaks: an https client's TLS handshake waits forever on it.
+    const silent = createNetServer((socket) => socket.on('error', () => undefined));
+    let connections = 0;
+    silent.on('connection', () => connections++);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const m = createOpenAIModel({
+        baseUrl: `https://${host}/v1`,
+        model: 'm',
+        env: {},
+        retryDelayMs: 1,
+        maxRetries: 1,
+        connectTimeoutMs: 200,
+        timeoutMs: 30_000,
+      });
+      const err = await caught(m.generate({ messages: MESSAGES }));
+      expect(err.details.reason).toBe('network');
+      expect(err.message).toContain(`no connection to ${host} within 200 ms`);
+      expect(err.message).toMatch(/gave up after 2 attempts/);
+      expect(connections).toBe(2);
+    } finally {
+      silent.close();
+    }
   });
 
   it('times out a hung request without retrying it', async () => {
