@@ -313,8 +313,14 @@ export function createTransport(options: TransportOptions): Transport {
       };
       const wait = retryAfterMs(res.header('retry-after'));
       if (wait !== undefined) details.retryAfterMs = wait;
+      // A POST is not sent on to another address unasked (its body, its key): the message says where to.
+      const location = status >= 300 && status < 400 ? res.header('location') : null;
+      const moved =
+        location === null
+          ? ''
+          : ` to ${excerpt(location, EXCERPT_CHARS)} (redirects are not followed: use that address as the base URL)`;
       throw fail(
-        `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}: ${excerpt(text, EXCERPT_CHARS)}`,
+        `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}${moved}: ${excerpt(text, EXCERPT_CHARS)}`,
         details,
       );
     }

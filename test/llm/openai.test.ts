@@ -702,6 +702,19 @@ describe('errors and retries', () => {
     expect(err.message).toMatch(/reported an error instead of a completion: .*model is overloaded/);
   });
 
+  it('names where a redirect points, since it does not follow it', async () => {
+    const server = await stub(() => ({
+      status: 301,
+      raw: '<html>Moved</html>',
+      headers: { location: 'https://llm.example/v1/chat/completions' },
+    }));
+    const err = await caught(model(server, { maxRetries: 0 }).generate({ messages: MESSAGES }));
+    expect(err.details).toMatchObject({ reason: 'http_status', status: 301 });
+    expect(err.message).toMatch(
+      /answered HTTP 301 Moved Permanently to https:\/\/llm\.example\/v1\/chat\/completions \(redirects are not followed: use that address as the base URL\)/,
+    );
+  });
+
   it('names what is wrong with a malformed response', async () => {
     const server = await stub((_b, i) => ({
       raw: i === 0 ? 'upstream proxy error' : '{"object":"chat.completion"}',
