@@ -16,7 +16,8 @@
  * Errors are `ChatModelError`s naming the URL (and status and a body excerpt for HTTP errors), with
  * `details.reason`. Connection errors, HTTP 408, 429 and 5xx are retried with exponential backoff and full
  * jitter (honouring `Retry-After`); a stream is never retried once it has delivered content. Timeouts,
- * caller aborts, malformed answers and bodies over the limits (`maxResponseBytes`, default 16 MiB;
+ * caller aborts, malformed answers and bodies over the limits (`maxResponseBytes`, default 16 MiB, and as
+ * many characters of a stream's text;
  * `maxStreamEventChars`, default 1 Mi characters) are final.
  */
 import {
@@ -120,7 +121,10 @@ export interface OpenAIModelOptions {
   detection?: Detection;
   /** Cut an echoed `assistantPrefix` from the start of the content (default true). */
   stripEchoedPrefix?: boolean;
-  /** Largest non-streamed response body read, in bytes (default 16 MiB); a larger one fails the call. */
+  /**
+   * Largest non-streamed response body read, in bytes, and longest text of a streamed one, in characters
+   * (default 16 Mi); a larger one fails the call.
+   */
   maxResponseBytes?: number;
   /**
    * Longest line, and longest event (its `data:` lines together), of a streamed response, in characters
@@ -177,17 +181,18 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
   const apiKey = resolveApiKey(options);
   const headers: Record<string, string> = { ...options.headers };
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+  const maxResponseBytes = checkNumber(
+    'maxResponseBytes',
+    options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    1,
+    true,
+  );
   const transport = createTransport({
     url,
     backend: id,
     headers,
     timeoutMs: checkNumber('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1, false),
-    maxResponseBytes: checkNumber(
-      'maxResponseBytes',
-      options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      1,
-      true,
-    ),
+    maxResponseBytes,
     maxEventChars: checkNumber(
       'maxStreamEventChars',
       options.maxStreamEventChars ?? DEFAULT_MAX_EVENT_CHARS,
@@ -349,6 +354,8 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     }
     const echo = echoStripper(stripEchoed ? prepared.prefix : undefined);
     const pieces: string[] = [];
+    // The text is kept for the result: a stream that never finishes must not grow it without end.
+    let chars = 0;
     const parts: CompletionParts = {
       finish: undefined,
       mark: undefined,
@@ -388,6 +395,13 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       if (piece !== undefined && piece !== null && piece !== '') {
         const out = echo.push(piece);
         if (out !== '') {
+          chars += out.length;
+          if (chars > maxResponseBytes) {
+            throw fail(
+              `${url} sent a stream whose text is longer than ${maxResponseBytes} characters (maxResponseBytes)`,
+              { reason: 'too_large' },
+            );
+          }
           pieces.push(out);
           yield { type: 'text', text: out };
         }

@@ -819,6 +819,18 @@ describe('bounded response reads', () => {
     expect(error.message).toMatch(/sent an SSE event longer than 100000 characters \(maxStreamEventChars\)$/);
   });
 
+  it('a stream of chunks that never finishes fails once its text passes maxResponseBytes', async () => {
+    const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'loop ' } }] })}\n\n`;
+    const { error, baseUrl } = await againstEndless(
+      { contentType: 'text/event-stream', piece: chunk },
+      (url) => collect(endlessModel(url, { maxResponseBytes: 1 << 20 }).stream({ messages: MESSAGES })),
+    );
+    expect(error.details.reason).toBe('too_large');
+    expect(error.message).toBe(
+      `openai:m: ${baseUrl}/chat/completions sent a stream whose text is longer than 1048576 characters (maxResponseBytes)`,
+    );
+  });
+
   it('an error response with an endless body is reported from its beginning', async () => {
     const { error } = await againstEndless(
       { status: 400, contentType: 'text/plain', piece: 'bad request ' },
