@@ -249,7 +249,7 @@ export async function detectVendor(options: DetectOptions): Promise<Detection> {
         })`;
   const why =
     version !== undefined
-      ? `${version.probe} ${version.note}, but GET /metrics has no vllm: lines${keyNote}`
+      ? `${version.probe} ${version.note}, but GET /metrics has no vllm: lines (as vLLM started with --disable-log-stats: then pass --vendor vllm)${keyNote}`
       : probes.every((p) => p.status === undefined)
         ? `no probe was answered (${probes[0]?.note ?? 'no probe'})`
         : `no probe answered as vLLM, SGLang, llama.cpp or Ollama do${keyNote}`;

@@ -171,7 +171,7 @@ describe('detectVendor against scripted servers', () => {
     const detection = await detectVendor({ baseUrl: 'http://127.0.0.1:1/v1', fetch });
     expect(detection.vendor).toBe('openai');
     expect(detection.reason).toMatch(
-      /GET \/version answered \{"version": "1\.2\.3"\}, but GET \/metrics has no vllm: lines/,
+      /GET \/version answered \{"version": "1\.2\.3"\}, but GET \/metrics has no vllm: lines \(as vLLM started with --disable-log-stats: then pass --vendor vllm\)/,
     );
   });
 });
