@@ -10,6 +10,8 @@ import { type AbortWatcher, unwatchAbort, watchAbort } from './abort-watch.js';
 /** What an attempt's end aborts. */
 export interface Abortable {
   abort(reason: unknown): void;
+  /** Where a request whose answer has not begun is (`connecting to host:port`), for a timeout's message. */
+  progress?(): string;
 }
 
 /** Why an attempt's request is aborted when it is over (a static reason: a DOMException costs a stack). */
@@ -27,6 +29,13 @@ export class AttemptControl implements AbortWatcher {
   private bodyOpen = true;
   private stopped = false;
   private reason: unknown;
+  /**
+   * What the attempt is waiting for once its answer's headers are in (set by the transport), e.g.
+   * `reading the response body`; before, the request's own {@link Abortable.progress} says.
+   */
+  stage: string | undefined;
+  /** What the attempt was waiting for when its time ran out. */
+  expiredWhile: string | undefined;
 
   constructor(
     private readonly caller: AbortSignal | undefined,
@@ -75,6 +84,8 @@ export class AttemptControl implements AbortWatcher {
   expire(): void {
     if (this.stopped) return;
     this.expired = true;
+    // Asked before the abort, which ends the request's progress.
+    this.expiredWhile = this.stage ?? this.request?.progress?.();
     this.stop(new Error(`timed out after ${this.timeoutMs} ms`));
   }
 

@@ -13,7 +13,8 @@
  * Every probe runs at once under one overall timeout (default 2 s), sends the API key when there is one,
  * reads at most a small bounded body, and never throws: a server that answers none of them (or a base URL
  * on api.openai.com, which is not probed) is the generic `openai` kind, which cannot continue an assistant
- * turn. The verdict says why, and lists what each probe saw. `detectVendorOnce` probes each base URL once
+ * turn. The verdict says why (naming a probe refused with HTTP 401 or 403: a key is missing or wrong), and
+ * lists what each probe saw. `detectVendorOnce` probes each base URL once
  * per process (the promise is kept), so the chat backend and a judge on the same server share one probe.
  */
 import { chatCompletionsUrl } from './chat-completions.js';
@@ -238,12 +239,20 @@ export async function detectVendor(options: DetectOptions): Promise<Detection> {
     return verdict('vllm', metrics, version === undefined ? '' : `; ${version.probe} ${version.note}`);
   }
   const version = hit('/version');
+  // llama-server with --api-key (and proxies in front of any server) refuses its native endpoints too.
+  const refused = probes.find((p) => p.status === 401 || p.status === 403);
+  const keyNote =
+    refused === undefined
+      ? ''
+      : ` (${refused.probe} answered HTTP ${refused.status}: the server wants an API key, and ${
+          headers.authorization === undefined ? 'none was sent' : 'refused the one sent'
+        })`;
   const why =
     version !== undefined
-      ? `${version.probe} ${version.note}, but GET /metrics has no vllm: lines`
+      ? `${version.probe} ${version.note}, but GET /metrics has no vllm: lines (as vLLM started with --disable-log-stats: then pass --vendor vllm)${keyNote}`
       : probes.every((p) => p.status === undefined)
         ? `no probe was answered (${probes[0]?.note ?? 'no probe'})`
-        : 'no probe answered as vLLM, SGLang, llama.cpp or Ollama do';
+        : `no probe answered as vLLM, SGLang, llama.cpp or Ollama do${keyNote}`;
   return {
     vendor: 'openai',
     reason: `${why}: taken as a generic OpenAI-compatible server (no continuation); pass --vendor to choose`,

@@ -15,6 +15,8 @@
  * - `cancel`, or `abort` before the body's end, closes the connection. A connection whose response was
  *   received to its end, and that both sides keep alive, goes back to its pool; an idle one does not keep
  *   the process alive.
+ * - A new connection not made (TCP, and TLS for https) within `connectTimeoutMs` (default 10 s) fails
+ *   with `ETIMEDOUT`, naming the host.
  * - A server closes a kept-alive connection after a while idle (5 s for llama.cpp's and Node's servers),
  *   and a request written as it does so is lost. So a connection idle for {@link IDLE_REUSE_MS} (or for
  *   less than the server's `Keep-Alive: timeout=N`) is not reused, and an idempotent request (GET, HEAD…)
@@ -127,7 +129,16 @@ function lowerKeys(headers: Readonly<Record<string, string>>): Record<string, st
 export interface HttpClientOptions {
   /** Connections kept per host, busy and idle together (default no limit). */
   maxSockets?: number;
+  /**
+   * Longest wait for a new connection to be made, TLS handshake included, in ms (default
+   * {@link DEFAULT_CONNECT_TIMEOUT_MS}). An unreachable host otherwise takes the system's TCP timeout
+   * (two minutes on Linux) for each attempt.
+   */
+  connectTimeoutMs?: number;
 }
+
+/** undici's default too. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface HttpClient {
   /** Sends a request; its answer arrives on the returned exchange. A string body is sent as UTF-8. */
@@ -237,6 +248,14 @@ export class HttpExchange {
   abort(reason: unknown): void {
     if (this.phase === Phase.Received || this.phase === Phase.Over) return;
     this.fail(reason);
+  }
+
+  /** Where the request is until its answer's headers are in, in words (for a timeout's message). */
+  progress(): string {
+    if (this.phase === Phase.Waiting) return 'waiting for a free connection (all maxSockets busy)';
+    if (this.phase !== Phase.Head) return 'reading the response';
+    if (this.conn?.connecting) return `connecting to ${this.template.authority}`;
+    return this.answered ? 'reading the response headers' : 'waiting for the response headers';
   }
 
   /** The reader wants no more: closes the connection unless the response was received whole. */
@@ -548,12 +567,14 @@ class Connection {
   /** When it went back to its pool, and how long it may then wait to be reused. */
   private idleSince = 0;
   private idleLimitMs = IDLE_REUSE_MS;
+  /** Until the connection is made (TCP, and TLS for https): fails it when that takes too long. */
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly pool: Pool,
     template: RequestTemplate,
   ) {
-    const { host, port } = template;
+    const { host, port, authority } = template;
     this.socket = template.secure
       ? tls.connect({
           host,
@@ -562,6 +583,16 @@ class Connection {
           ALPNProtocols: ['http/1.1'],
         })
       : net.connect({ host, port });
+    const connectMs = pool.connectTimeoutMs;
+    if (Number.isFinite(connectMs)) {
+      this.connectTimer = setTimeout(() => {
+        this.socket.destroy(
+          new HttpProtocolError(`no connection to ${authority} within ${connectMs} ms`, 'ETIMEDOUT'),
+        );
+      }, connectMs);
+      this.connectTimer.unref();
+      this.socket.once(template.secure ? 'secureConnect' : 'connect', () => this.connected());
+    }
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, 1000);
     this.socket.on('data', (buf: Buffer) => {
@@ -572,6 +603,16 @@ class Connection {
     this.socket.on('error', (err) => this.gone(err));
     this.socket.on('end', () => this.gone(undefined));
     this.socket.on('close', () => this.gone(undefined));
+  }
+
+  /** Whether the connection is still being made (TCP, and the TLS handshake for https). */
+  get connecting(): boolean {
+    return this.connectTimer !== undefined || this.socket.connecting;
+  }
+
+  private connected(): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
   }
 
   /** Whether an idle connection can take a request. */
@@ -619,6 +660,7 @@ class Connection {
 
   /** The socket ended, failed or closed (several of these come for one connection). */
   private gone(error: unknown): void {
+    this.connected();
     this.broken = true;
     const exchange = this.exchange;
     this.exchange = undefined;
@@ -635,7 +677,10 @@ class Pool {
   private open = 0;
   private readonly live = new Set<Connection>();
 
-  constructor(private readonly maxSockets: number) {}
+  constructor(
+    private readonly maxSockets: number,
+    readonly connectTimeoutMs: number,
+  ) {}
 
   /** Starts `exchange` on a free connection, a new one, or queues it; `fresh`: never on a kept-alive one. */
   send(exchange: HttpExchange, fresh = false): void {
@@ -713,13 +758,14 @@ function payloadOf(template: RequestTemplate, body: string | Uint8Array | undefi
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxSockets = options.maxSockets ?? Number.POSITIVE_INFINITY;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const pools = new Map<string, Pool>();
   return {
     send(template, body, onSettled) {
       const exchange = new HttpExchange(template, payloadOf(template, body), onSettled);
       let pool = pools.get(template.poolKey);
       if (pool === undefined) {
-        pool = new Pool(maxSockets);
+        pool = new Pool(maxSockets, connectTimeoutMs);
         pools.set(template.poolKey, pool);
       }
       pool.send(exchange);

@@ -16,7 +16,8 @@
  * Errors are `ChatModelError`s naming the URL (and status and a body excerpt for HTTP errors), with
  * `details.reason`. Connection errors, HTTP 408, 429 and 5xx are retried with exponential backoff and full
  * jitter (honouring `Retry-After`); a stream is never retried once it has delivered content. Timeouts,
- * caller aborts, malformed answers and bodies over the limits (`maxResponseBytes`, default 16 MiB;
+ * caller aborts, malformed answers and bodies over the limits (`maxResponseBytes`, default 16 MiB, and as
+ * many characters of a stream's text;
  * `maxStreamEventChars`, default 1 Mi characters) are final.
  */
 import {
@@ -46,6 +47,7 @@ import type {
   ChatMessage,
   ChatModel,
   ChatModelCapabilities,
+  ChatModelError,
   ChatModelErrorDetails,
   Constraint,
   GenerateRequest,
@@ -90,6 +92,11 @@ export interface OpenAIModelOptions {
   fetch?: typeof fetch;
   /** Connections per host of the default client (default no limit, as the built-in fetch). */
   maxSockets?: number;
+  /**
+   * Longest wait for a new connection (TLS handshake included) of the default client, in ms (default
+   * 10 000): an unreachable host fails (and is retried) then, not after the system's TCP timeout.
+   */
+  connectTimeoutMs?: number;
   /** Uniform in [0, 1); drives the backoff jitter (default `Math.random`). */
   random?: () => number;
   /** Waits before a retry (default a timer the caller's signal aborts). */
@@ -114,7 +121,10 @@ export interface OpenAIModelOptions {
   detection?: Detection;
   /** Cut an echoed `assistantPrefix` from the start of the content (default true). */
   stripEchoedPrefix?: boolean;
-  /** Largest non-streamed response body read, in bytes (default 16 MiB); a larger one fails the call. */
+  /**
+   * Largest non-streamed response body read, in bytes, and longest text of a streamed one, in characters
+   * (default 16 Mi); a larger one fails the call.
+   */
   maxResponseBytes?: number;
   /**
    * Longest line, and longest event (its `data:` lines together), of a streamed response, in characters
@@ -171,17 +181,18 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
   const apiKey = resolveApiKey(options);
   const headers: Record<string, string> = { ...options.headers };
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+  const maxResponseBytes = checkNumber(
+    'maxResponseBytes',
+    options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    1,
+    true,
+  );
   const transport = createTransport({
     url,
     backend: id,
     headers,
     timeoutMs: checkNumber('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1, false),
-    maxResponseBytes: checkNumber(
-      'maxResponseBytes',
-      options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      1,
-      true,
-    ),
+    maxResponseBytes,
     maxEventChars: checkNumber(
       'maxStreamEventChars',
       options.maxStreamEventChars ?? DEFAULT_MAX_EVENT_CHARS,
@@ -200,6 +211,10 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     },
     fetch: options.fetch,
     maxSockets: options.maxSockets,
+    connectTimeoutMs:
+      options.connectTimeoutMs === undefined
+        ? undefined
+        : checkNumber('connectTimeoutMs', options.connectTimeoutMs, 1, false),
     random: options.random,
     sleep: options.sleep,
   });
@@ -274,11 +289,28 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     return result;
   }
 
+  /**
+   * The error a 200 body or a stream chunk carries instead of a completion: `{"error": …}` (OpenAI, vLLM,
+   * SGLang, llama.cpp, Ollama) or vLLM's older bare `{"object": "error", "message": …}`.
+   */
+  function reportedError(payload: unknown, where: string, raw: () => string): ChatModelError | undefined {
+    if (payload === null || typeof payload !== 'object') return undefined;
+    const record = payload as Record<string, unknown>;
+    const detail = 'error' in record ? record.error : record.object === 'error' ? record : undefined;
+    if (detail === undefined) return undefined;
+    return fail(`${url} reported an error ${where}: ${excerpt(JSON.stringify(detail), EXCERPT_CHARS)}`, {
+      reason: 'upstream',
+      body: raw().slice(0, BODY_DETAIL_CHARS),
+    });
+  }
+
   /** A whole (non-streamed) completion body → its parts. */
   async function completionOf(exchange: Exchange) {
     const payload = await exchange.json();
     const read = readCompletion(payload);
     if (!read.ok) {
+      const reported = reportedError(payload, 'instead of a completion', () => JSON.stringify(payload));
+      if (reported !== undefined) throw reported;
       throw fail(
         `${url} returned something that is not a chat completion (${read.issues}): ${excerpt(JSON.stringify(payload), EXCERPT_CHARS)}`,
         { reason: 'malformed' },
@@ -322,6 +354,8 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
     }
     const echo = echoStripper(stripEchoed ? prepared.prefix : undefined);
     const pieces: string[] = [];
+    // The text is kept for the result: a stream that never finishes must not grow it without end.
+    let chars = 0;
     const parts: CompletionParts = {
       finish: undefined,
       mark: undefined,
@@ -343,13 +377,8 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
           reason: 'malformed',
         });
       }
-      if (payload !== null && typeof payload === 'object' && 'error' in payload) {
-        const detail = JSON.stringify((payload as { error: unknown }).error);
-        throw fail(`${url} reported an error in the stream: ${excerpt(detail, EXCERPT_CHARS)}`, {
-          reason: 'upstream',
-          body: data,
-        });
-      }
+      const reported = reportedError(payload, 'in the stream', () => data);
+      if (reported !== undefined) throw reported;
       const read = readChunk(payload);
       if (!read.ok) {
         throw fail(
@@ -366,6 +395,13 @@ export function createOpenAIModel(options: OpenAIModelOptions): ChatModel {
       if (piece !== undefined && piece !== null && piece !== '') {
         const out = echo.push(piece);
         if (out !== '') {
+          chars += out.length;
+          if (chars > maxResponseBytes) {
+            throw fail(
+              `${url} sent a stream whose text is longer than ${maxResponseBytes} characters (maxResponseBytes)`,
+              { reason: 'too_large' },
+            );
+          }
           pieces.push(out);
           yield { type: 'text', text: out };
         }

@@ -6,9 +6,12 @@
  *
  * - Timeouts: a whole-body call's timeout covers the whole attempt, body included; a streamed call's
  *   covers the wait for the headers, then the longest silence between two SSE events (comments, i.e.
- *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body.
+ *   keep-alives, do not count). A timeout or the caller's abort cancels the request and its body. A
+ *   timeout's message says what the attempt was waiting for: a free connection, the connection, the
+ *   response headers, the body, the next stream event.
  * - Bounds: a JSON body over `maxResponseBytes`, or an SSE line or event over `maxEventChars`, fails the
  *   attempt (reason `too_large`, final) and cancels the body; of an error answer only 64 KiB are read.
+ * - SSE: an `event: error` fails the stream (reason `upstream`, final), its data in the message.
  * - Retries: an attempt that failed with a `retryOn` failure is tried again after a backoff, up to
  *   `retry.attempts` in all; a stream never once its reader has delivered something.
  * - Connections: by default the keep-alive HTTP/1.1 client of http-client.ts, its request head prepared
@@ -55,6 +58,8 @@ export interface TransportOptions extends RetryEnvironment {
   fetch?: typeof fetch | undefined;
   /** Connections per host of the default client (default no limit, as the built-in fetch). */
   maxSockets?: number | undefined;
+  /** Longest wait for a new connection of the default client, in ms (default 10 000). */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** One answer of the server, 2xx, headers in: its body is read by one of the two methods, once. */
@@ -66,7 +71,7 @@ export interface Exchange {
   readonly isEventStream: boolean;
   /** The body as JSON, read up to `maxResponseBytes`. */
   json(): Promise<unknown>;
-  /** The `data` of each SSE event; each one re-arms the timeout. */
+  /** The `data` of each SSE event; each one re-arms the timeout. An `event: error` throws (reason `upstream`). */
   events(): AsyncGenerator<string>;
 }
 
@@ -145,7 +150,10 @@ export function createTransport(options: TransportOptions): Transport {
   const fetchImpl = options.fetch;
   const client =
     fetchImpl === undefined
-      ? createHttpClient({ maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY })
+      ? createHttpClient({
+          maxSockets: options.maxSockets ?? Number.POSITIVE_INFINITY,
+          ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        })
       : undefined;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -168,7 +176,12 @@ export function createTransport(options: TransportOptions): Transport {
       return fail(`request to ${url} was aborted by the caller`, { reason: 'aborted', cause: err });
     }
     if (control.timedOut) {
-      return fail(`request to ${url} timed out after ${timeoutMs} ms`, { reason: 'timeout', cause: err });
+      // An injected fetch says nothing of its progress: before the headers, all it can be is waiting.
+      const stage = control.expiredWhile ?? 'waiting for the response headers';
+      return fail(`request to ${url} timed out after ${timeoutMs} ms ${stage}`, {
+        reason: 'timeout',
+        cause: err,
+      });
     }
     if (err instanceof ChatModelError) return err;
     // From an injected fetch that bounds what it buffers: the same answer would come again.
@@ -205,11 +218,12 @@ export function createTransport(options: TransportOptions): Transport {
 
   async function* eventsOf(res: Reply, control: AttemptControl): AsyncGenerator<string> {
     if (!res.hasBody) return;
+    control.stage = 'waiting for the next stream event (the silence allowed between events)';
     control.rearm();
     const events = sseEvents(res, { maxEventChars });
     try {
       for (;;) {
-        let next: IteratorResult<{ data: string }>;
+        let next: IteratorResult<{ event: string; data: string }>;
         try {
           next = await events.next();
         } catch (err) {
@@ -221,7 +235,16 @@ export function createTransport(options: TransportOptions): Transport {
           return;
         }
         control.rearm();
-        yield next.value.data;
+        const { event, data } = next.value;
+        // `event: error` is how some servers and proxies end a stream that failed (its data need not be
+        // a chat completion chunk, nor carry an `error` key): read as data, it would be dropped unseen.
+        if (event === 'error') {
+          throw fail(`${url} sent an error event in the stream: ${excerpt(data, EXCERPT_CHARS)}`, {
+            reason: 'upstream',
+            body: data.slice(0, BODY_DETAIL_CHARS),
+          });
+        }
+        yield data;
       }
     } finally {
       await events.return(undefined);
@@ -272,6 +295,7 @@ export function createTransport(options: TransportOptions): Transport {
     } catch (err) {
       throw attemptError(err, control);
     }
+    control.stage = 'reading the response body';
     if (res.status < 200 || res.status > 299) {
       let text: string;
       try {
@@ -289,8 +313,14 @@ export function createTransport(options: TransportOptions): Transport {
       };
       const wait = retryAfterMs(res.header('retry-after'));
       if (wait !== undefined) details.retryAfterMs = wait;
+      // A POST is not sent on to another address unasked (its body, its key): the message says where to.
+      const location = status >= 300 && status < 400 ? res.header('location') : null;
+      const moved =
+        location === null
+          ? ''
+          : ` to ${excerpt(location, EXCERPT_CHARS)} (redirects are not followed: use that address as the base URL)`;
       throw fail(
-        `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}: ${excerpt(text, EXCERPT_CHARS)}`,
+        `${url} answered HTTP ${status}${res.statusText ? ` ${res.statusText}` : ''}${moved}: ${excerpt(text, EXCERPT_CHARS)}`,
         details,
       );
     }

@@ -74,6 +74,23 @@ describe('detectVendor against scripted servers', () => {
     expect(sent.every((p) => p.headers.authorization === 'Bearer sk-probe')).toBe(true);
   });
 
+  it('says when the probes were refused for want of an API key', async () => {
+    const locked = await startVendorServer('llamacpp', () => ({ content: 'x' }), { apiKey: 'sk-right' });
+    try {
+      const without = await detectVendor({ baseUrl: locked.baseUrl });
+      expect(without.vendor).toBe('openai');
+      expect(without.reason).toMatch(
+        /GET \/props answered HTTP 401: the server wants an API key, and none was sent\).*pass --vendor/,
+      );
+      const wrong = await detectVendor({ baseUrl: locked.baseUrl, apiKey: 'sk-wrong' });
+      expect(wrong.reason).toMatch(/the server wants an API key, and refused the one sent/);
+      const right = await detectVendor({ baseUrl: locked.baseUrl, apiKey: 'sk-right' });
+      expect(right.vendor).toBe('llamacpp');
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('does not probe the hosted OpenAI API', async () => {
     const calls: string[] = [];
     const fetch = (async (url: string) => {
@@ -154,7 +171,7 @@ describe('detectVendor against scripted servers', () => {
     const detection = await detectVendor({ baseUrl: 'http://127.0.0.1:1/v1', fetch });
     expect(detection.vendor).toBe('openai');
     expect(detection.reason).toMatch(
-      /GET \/version answered \{"version": "1\.2\.3"\}, but GET \/metrics has no vllm: lines/,
+      /GET \/version answered \{"version": "1\.2\.3"\}, but GET \/metrics has no vllm: lines \(as vLLM started with --disable-log-stats: then pass --vendor vllm\)/,
     );
   });
 });

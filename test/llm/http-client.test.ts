@@ -3,7 +3,7 @@
  * each framing and each hostile answer is what the test says: chunked bodies cut anywhere, a body without
  * a length, informational answers, oversized heads, malformed framing, connections cut mid-body.
  */
-import type { Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLimited } from '../../src/llm/http.js';
 import {
@@ -13,6 +13,7 @@ import {
   requestTemplate,
 } from '../../src/llm/http-client.js';
 import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 afterEach(closeRawHttpServers);
 
@@ -223,6 +224,46 @@ describe('the HTTP/1.1 client', () => {
     const answers = await Promise.all(Array.from({ length: 6 }, () => text(client.send(template))));
     expect(answers.sort()).toEqual(['0', '1', '2', '3', '4', '5']);
     expect(server.connections).toBe(2);
+  });
+
+  it("says where a request waits: for a free connection, for the answer's headers, in them", async () => {
+    let partial: Socket | undefined;
+    const server = await rawServer((socket, _request, n) => {
+      // The first request gets no answer; the second one, on its own connection, half a head.
+      if (n === 1) {
+        partial = socket;
+        socket.write('HTTP/1.1 200 OK\r\ncontent-');
+      }
+    });
+    const client = createHttpClient({ maxSockets: 1 });
+    const template = requestTemplate(server.url, 'POST', {});
+    const first = client.send(template, '{}');
+    const second = client.send(template, '{}');
+    expect(second.progress()).toBe('waiting for a free connection (all maxSockets busy)');
+    await waitFor(() => server.received[0]?.includes('{}') === true);
+    expect(first.progress()).toBe('waiting for the response headers');
+    first.abort(new Error('done waiting'));
+    await waitFor(() => partial !== undefined);
+    await waitFor(() => second.progress() !== 'waiting for the response headers');
+    expect(second.progress()).toBe('reading the response headers');
+    second.abort(new Error('done waiting'));
+  });
+
+  it('fails a connection whose TLS handshake never ends after connectTimeoutMs, and says it is connecting', async () => {
+    const silent = createNetServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const client = createHttpClient({ connectTimeoutMs: 200 });
+      const exchange = client.send(requestTemplate(`https://${host}/`, 'GET', {}));
+      expect(exchange.progress()).toBe(`connecting to ${host}`);
+      await expect(exchange.head).rejects.toMatchObject({
+        code: 'ETIMEDOUT',
+        message: `no connection to ${host} within 200 ms`,
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   it('refuses header values and names node:http refuses, and URLs that are not http(s)', () => {

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildFormatRegExp, buildGbnf, buildRegex } from '../../src/chain/grammar.js';
 import { DEFAULT_SPEC, payoffKeyOrder } from '../../src/game/spec.js';
@@ -580,6 +581,33 @@ describe('errors and retries', () => {
     expect(calls).toBe(2);
   });
 
+  it('gives up on a connection not made within connectTimeoutMs, naming the host, and retries it', async () => {
+    // A port that accepts TCP and never speaks: an https client's TLS handshake waits forever on it.
+    const silent = createNetServer((socket) => socket.on('error', () => undefined));
+    let connections = 0;
+    silent.on('connection', () => connections++);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const m = createOpenAIModel({
+        baseUrl: `https://${host}/v1`,
+        model: 'm',
+        env: {},
+        retryDelayMs: 1,
+        maxRetries: 1,
+        connectTimeoutMs: 200,
+        timeoutMs: 30_000,
+      });
+      const err = await caught(m.generate({ messages: MESSAGES }));
+      expect(err.details.reason).toBe('network');
+      expect(err.message).toContain(`no connection to ${host} within 200 ms`);
+      expect(err.message).toMatch(/gave up after 2 attempts/);
+      expect(connections).toBe(2);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('times out a hung request without retrying it', async () => {
     const server = await stub(() => ({ hang: true }));
     const err = await caught(
@@ -640,6 +668,51 @@ describe('errors and retries', () => {
     const err = await caughtStream(model(server).stream({ messages: MESSAGES }));
     expect(err.message).toMatch(/reported an error in the stream: .*KV cache exhausted/);
     expect(server.requests).toHaveLength(1);
+  });
+
+  it('fails on an SSE `event: error` whatever its data, with the message, and does not retry it', async () => {
+    // A proxy's way of ending a failed stream: the data is no chunk and carries no `error` key.
+    const token = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'half' } }] })}\n\n`;
+    const server = await stub(() => ({
+      raw: `${token}event: error\ndata: {"message": "upstream model crashed"}\n\n`,
+      headers: SSE,
+    }));
+    const texts: string[] = [];
+    const err = await caughtStream(model(server, { maxRetries: 2 }).stream({ messages: MESSAGES }), texts);
+    expect(texts).toEqual(['half']);
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/sent an error event in the stream: \{"message": "upstream model crashed"\}/);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("reports vLLM's bare error object in a stream", async () => {
+    const raw = `data: ${JSON.stringify({ object: 'error', message: 'prompt too long', type: 'BadRequestError', code: 400 })}\n\n`;
+    const server = await stub(() => ({ raw, headers: SSE }));
+    const err = await caughtStream(model(server, { maxRetries: 0 }).stream({ messages: MESSAGES }));
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/reported an error in the stream: .*prompt too long/);
+  });
+
+  it('reports an error sent with HTTP 200 instead of a completion as the server error it is', async () => {
+    const server = await stub(() => ({
+      raw: JSON.stringify({ error: { message: 'model is overloaded', code: 503 } }),
+    }));
+    const err = await caught(model(server, { maxRetries: 0 }).generate({ messages: MESSAGES }));
+    expect(err.details.reason).toBe('upstream');
+    expect(err.message).toMatch(/reported an error instead of a completion: .*model is overloaded/);
+  });
+
+  it('names where a redirect points, since it does not follow it', async () => {
+    const server = await stub(() => ({
+      status: 301,
+      raw: '<html>Moved</html>',
+      headers: { location: 'https://llm.example/v1/chat/completions' },
+    }));
+    const err = await caught(model(server, { maxRetries: 0 }).generate({ messages: MESSAGES }));
+    expect(err.details).toMatchObject({ reason: 'http_status', status: 301 });
+    expect(err.message).toMatch(
+      /answered HTTP 301 Moved Permanently to https:\/\/llm\.example\/v1\/chat\/completions \(redirects are not followed: use that address as the base URL\)/,
+    );
   });
 
   it('names what is wrong with a malformed response', async () => {
@@ -744,6 +817,18 @@ describe('bounded response reads', () => {
       (url) => collect(endlessModel(url, { maxStreamEventChars: 100_000 }).stream({ messages: MESSAGES })),
     );
     expect(error.message).toMatch(/sent an SSE event longer than 100000 characters \(maxStreamEventChars\)$/);
+  });
+
+  it('a stream of chunks that never finishes fails once its text passes maxResponseBytes', async () => {
+    const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'loop ' } }] })}\n\n`;
+    const { error, baseUrl } = await againstEndless(
+      { contentType: 'text/event-stream', piece: chunk },
+      (url) => collect(endlessModel(url, { maxResponseBytes: 1 << 20 }).stream({ messages: MESSAGES })),
+    );
+    expect(error.details.reason).toBe('too_large');
+    expect(error.message).toBe(
+      `openai:m: ${baseUrl}/chat/completions sent a stream whose text is longer than 1048576 characters (maxResponseBytes)`,
+    );
   });
 
   it('an error response with an endless body is reported from its beginning', async () => {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport, type Transport, type TransportOptions } from '../../src/llm/transport.js';
 import { ChatModelError } from '../../src/llm/types.js';
 import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 afterEach(closeRawHttpServers);
 
@@ -115,6 +116,39 @@ describe('the transport on the wire', () => {
     expect((await failure(json(t))).details.reason).toBe('too_large');
     // Neither connection was used again: each answer was cut short, with bytes still to come.
     expect(server.connections).toBe(2);
+  });
+
+  it('names what a timed-out attempt was waiting for', async () => {
+    // The servers write what they write at once; the timeout is long enough for loopback to deliver it
+    // on a loaded machine, and then runs out, as nothing more comes.
+    const server = await rawServer((socket, n) => {
+      if (n === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-');
+      if (n === 2) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{"a"');
+      if (n === 3) socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: 1\n\n');
+    });
+    const t = transport(server.url, { timeoutMs: 1500 });
+    const timedOut = async (pending: Promise<unknown>): Promise<string> => {
+      const error = await failure(pending);
+      expect(error.details.reason).toBe('timeout');
+      return error.message.replace(/^.*timed out after 1500 ms /, '');
+    };
+    const ordered = <T>(n: number, start: () => Promise<T>): Promise<T> =>
+      waitFor(() => server.received.join('').split('POST ').length - 1 >= n).then(start);
+    const stream = async (): Promise<void> => {
+      for await (const _ of t.stream({}, undefined, (exchange) => exchange.events()));
+    };
+    const stages = await Promise.all([
+      timedOut(json(t)),
+      timedOut(ordered(1, () => json(t))),
+      timedOut(ordered(2, () => json(t))),
+      timedOut(ordered(3, stream)),
+    ]);
+    expect(stages).toEqual([
+      'waiting for the response headers',
+      'reading the response headers',
+      'reading the response body',
+      'waiting for the next stream event (the silence allowed between events)',
+    ]);
   });
 
   it('keeps connections alive between calls, and opens at most maxSockets of them', async () => {

@@ -91,7 +91,25 @@ const ROUTES: Record<ScriptedKind, Record<string, Answer>> = {
   generic: {},
 };
 
-export async function startVendorServer(kind: ScriptedKind, handler: StubHandler): Promise<VendorServer> {
+export interface VendorServerOptions {
+  /**
+   * Refuse the native endpoints without `Authorization: Bearer <apiKey>`, as llama-server started with
+   * `--api-key` does (HTTP 401 with its error body; `/health` stays open).
+   */
+  apiKey?: string;
+}
+
+const UNAUTHORIZED: Answer = {
+  status: 401,
+  type: 'application/json; charset=utf-8',
+  body: JSON.stringify({ error: { message: 'Invalid API Key', type: 'authentication_error', code: 401 } }),
+};
+
+export async function startVendorServer(
+  kind: ScriptedKind,
+  handler: StubHandler,
+  options: VendorServerOptions = {},
+): Promise<VendorServer> {
   const upstream = await startOpenAIStubServer(handler);
   const probes: ProbeHit[] = [];
   const sockets = new Set<Socket>();
@@ -111,7 +129,13 @@ export async function startVendorServer(kind: ScriptedKind, handler: StubHandler
     }
     probes.push({ method: req.method ?? 'GET', path, headers: req.headers });
     req.resume();
-    const answer = (req.method === 'GET' ? ROUTES[kind][path] : undefined) ?? NOT_FOUND;
+    const locked =
+      options.apiKey !== undefined &&
+      path !== '/health' &&
+      req.headers.authorization !== `Bearer ${options.apiKey}`;
+    const answer = locked
+      ? UNAUTHORIZED
+      : ((req.method === 'GET' ? ROUTES[kind][path] : undefined) ?? NOT_FOUND);
     res.writeHead(answer.status, { 'content-type': answer.type });
     res.end(answer.body);
   });
