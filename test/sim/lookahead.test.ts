@@ -339,7 +339,8 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
   it('fails a sample whose simulated user fails (never a 0)', async () => {
     const out = join(dir, 'out-fail.jsonl');
     const r = await runCliInProcess(args(out, join(dir, 'cache-fail'), badUser.baseUrl));
-    expect(r.code, r.stderr).toBe(0);
+    // The run ends, and its exit code says that two samples have no reward.
+    expect(r.code, r.stderr).toBe(3);
     const got = await records(out);
     expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
     for (const g of got.slice(0, 2)) {
