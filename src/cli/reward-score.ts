@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { asFlag, group } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
@@ -59,8 +59,8 @@ class Output {
     readonly name: string,
     /** A file this run opened (ended at the end), not stdout. */
     readonly ownsStream: boolean,
-    /** The temporary file beside `name` that becomes it when the run is complete (none: written in place). */
-    readonly temp?: string,
+    /** The temporary file that becomes `target` when the run is complete (none: written in place). */
+    readonly atomic?: { temp: string; target: string },
   ) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
@@ -97,17 +97,17 @@ class Output {
   async end(complete: boolean): Promise<boolean> {
     if (this.ownsStream && this.error === undefined)
       await new Promise<void>((resolve) => (this.stream as WriteStream).end(() => resolve()));
-    const temp = this.temp;
-    if (temp === undefined) {
+    if (this.atomic === undefined) {
       this.check();
       return true;
     }
+    const { temp, target } = this.atomic;
     try {
       this.check();
       if (!complete) return false;
       const file = await open(temp, 'r+');
       await file.sync().finally(() => file.close());
-      await rename(temp, this.name);
+      await rename(temp, target);
     } catch (err) {
       if (err instanceof InputError) throw err;
       throw new InputError(`cannot write ${this.name}: ${writeFailure(err as NodeJS.ErrnoException)}`);
@@ -115,7 +115,7 @@ class Output {
       await unlink(temp).catch(() => undefined);
     }
     // What killed runs of this output left beside it can go now.
-    await removeStaleTemps(this.name);
+    await removeStaleTemps(target);
     return true;
   }
 }
@@ -127,18 +127,26 @@ class Output {
  */
 async function openOutput(path: string): Promise<Output> {
   const info = await stat(path).catch(() => undefined);
-  const inPlace = info !== undefined && !info.isFile();
-  const temp = inPlace
-    ? undefined
-    : join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const stream = createWriteStream(temp ?? path, { encoding: 'utf8' });
+  // A link to a file stays a link: the file it names is the one replaced.
+  const target = info?.isFile() ? await realpath(path) : path;
+  const atomic =
+    info !== undefined && !info.isFile()
+      ? undefined
+      : {
+          temp: join(
+            dirname(target),
+            `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+          ),
+          target,
+        };
+  const stream = createWriteStream(atomic?.temp ?? path, { encoding: 'utf8' });
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
       reject(new InputError(`cannot write ${path}: ${writeFailure(err)}`)),
     );
   });
-  return new Output(stream, path, true, temp);
+  return new Output(stream, path, true, atomic);
 }
 
 /**

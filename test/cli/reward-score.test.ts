@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -495,6 +495,19 @@ describe('gtalign reward score: hostile files and pipes', () => {
     expect(done.code, done.stderr).toBe(0);
     expect(parseLines(await readFile(output, 'utf8')).map((o) => o.id)).toEqual(cases.map((c) => c.id));
     expect(await readdir(folder)).toEqual(['bad.jsonl', 'judged.jsonl', 'scored.jsonl']);
+    // An output that is a link stays one: the file it names is replaced.
+    const link = join(folder, 'latest.jsonl');
+    await symlink(output, link);
+    await writeFile(output, earlier);
+    const viaLink = await runCliInProcess([
+      ...offline.slice(0, -1),
+      link,
+      '--input',
+      'test/fixtures/reward-parity.jsonl',
+    ]);
+    expect(viaLink.code, viaLink.stderr).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(parseLines(await readFile(output, 'utf8'))).toHaveLength(cases.length);
   }, 60_000);
 
   const good = cases.slice(0, 3);
