@@ -33,7 +33,7 @@
  * horizon, its persona, seeds, both models and their settings, and the reward config); a rollout in flight
  * or done in this process is shared by every sample with the same key (the last `memoryLimit` finished
  * ones are kept), and with a cache folder the finished rollout (its turns and their welfare) is written
- * there, so a repeated sample costs no policy, user or judge call. λ and γ are applied after the cache, so
+ * there, so a repeated sample costs no policy, user or judge call (an entry of another shape is a miss). λ and γ are applied after the cache, so
  * they can change without new calls. At most `concurrency` rollouts run at once, over every caller (a
  * `reward score` stream, or all the requests of `reward serve`), so a trainer's batch costs bounded calls
  * in flight. Each output record's `components.lookahead` says `{turns, policy_calls, user_calls, cached,
@@ -71,6 +71,7 @@ import { intentOf, meaningCorrect } from '../sim/intent.js';
 import type { Persona } from '../sim/persona.js';
 import { decideUser, simulateReply, type VisibleTurn } from '../sim/simulator.js';
 import { extendRow } from './conversation-run.js';
+import { isRollout } from './lookahead-rollout-shape.js';
 import { type AssistantOptions, assistantProducer, questionOf } from './run.js';
 
 export interface LookaheadOptions {
@@ -399,8 +400,8 @@ export class LookaheadScorer {
   private async readCache(key: string): Promise<Rollout | undefined> {
     if (this.options.cacheDir === undefined) return undefined;
     try {
-      const value = JSON.parse(await readFile(join(this.options.cacheDir, `${key}.json`), 'utf8')) as Rollout;
-      return Array.isArray(value.turns) ? value : undefined;
+      const value: unknown = JSON.parse(await readFile(join(this.options.cacheDir, `${key}.json`), 'utf8'));
+      return isRollout(value, this.options.horizon) ? value : undefined;
     } catch {
       return undefined;
     }

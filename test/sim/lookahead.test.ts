@@ -6,7 +6,7 @@
  * turns' welfare (the reward code's scorer, `scoreWithVerdict`) and the documented formula
  * R = (1 − λ)·W_0 + λ·γ^T·W_T, written out again below.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,38 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
       [0, 0, 0],
     );
     expect(r2.stderr).toMatch(/policy calls 0 .*user calls 0/);
+  }, 60_000);
+
+  it('rolls out again when a cached rollout is not one (edited, truncated), never a reward of null', async () => {
+    const cache = join(dir, 'cache-damaged');
+    const first = join(dir, 'out-damaged-1.jsonl');
+    const r = await runCliInProcess(args(first, cache, user.baseUrl));
+    expect(r.code, r.stderr).toBe(0);
+    const files = await readdir(cache);
+    // The CQ and the AQ rollouts (the DA turn has none).
+    expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(2);
+    for (const [i, f] of files.entries()) {
+      const path = join(cache, f);
+      const text = await readFile(path, 'utf8');
+      // One entry whose last welfare is not a number, one cut short.
+      if (i === 0) {
+        const rollout = JSON.parse(text);
+        rollout.turns.at(-1).W = 'high';
+        await writeFile(path, JSON.stringify(rollout));
+      } else await writeFile(path, text.slice(0, text.length >> 1));
+    }
+    const calls = policy.requests.length;
+    const second = join(dir, 'out-damaged-2.jsonl');
+    const r2 = await runCliInProcess(args(second, cache, user.baseUrl));
+    expect(r2.code, r2.stderr).toBe(0);
+    const [before, after] = [await records(first), await records(second)];
+    expect(after.map((g) => g.score)).toEqual(before.map((g) => g.score));
+    expect(after.map((g) => g.components.lookahead.cached)).toEqual([false, false, false]);
+    expect(policy.requests.length - calls).toBe(6);
+    // Written anew: a third run reads both.
+    const third = join(dir, 'out-damaged-3.jsonl');
+    expect((await runCliInProcess(args(third, cache, user.baseUrl))).code).toBe(0);
+    expect((await records(third)).map((g) => g.components.lookahead.cached)).toEqual([true, true, false]);
   }, 60_000);
 
   it('with two personas, gives the mean of their rewards, each persona rolled out and cached on its own', async () => {
