@@ -301,11 +301,18 @@ ends: a stop or a kill leaves an earlier FILE as it was.`,
       }
       complete = exitCode === 0 && !out.closed;
     } finally {
-      // Everything scored before a stop is still written (to stdout; a file only when complete).
-      await flush(true);
-      written = await out.end(complete);
-      await setup.close();
-      await lookahead?.close();
+      // Everything scored before a stop is still written (to stdout; a file only when complete). A write
+      // that fails (a full disk) still ends the output, dropping its temporary file, and closes the models.
+      try {
+        await flush(true);
+      } finally {
+        try {
+          written = await out.end(complete);
+        } finally {
+          await setup.close();
+          await lookahead?.close();
+        }
+      }
     }
     if (out.closed)
       ctx.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
