@@ -324,7 +324,8 @@ ends: a stop or a kill leaves an earlier FILE as it was.`,
     if (lookahead) {
       // Loaded already by the look-ahead's setup.
       const { lookaheadSummary } = await import('../eval/lookahead.js');
-      ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
+      const { totals, calls } = lookahead.scorer;
+      ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(totals, calls)}\n`);
     }
     // A line that is an error record (a failed judge, a bad line, a failed rollout) is not a score: a
     // pipeline that trains on the output must be able to tell.

@@ -743,11 +743,17 @@ export class LookaheadScorer {
   }
 }
 
-/** The summary line of a look-ahead run. */
-export function lookaheadSummary(t: LookaheadTotals): string {
+/**
+ * The summary line of a look-ahead run: the scored samples' rollouts and calls, then every request `sent`
+ * (`LookaheadScorer.calls`), failed rollouts' included: what the run cost, even when its samples failed.
+ */
+export function lookaheadSummary(t: LookaheadTotals, sent?: { policy: number; user: number }): string {
   const per = (n: number) => (t.samples > 0 ? (n / t.samples).toFixed(3) : 'n/a');
   return (
     `look-ahead: samples ${t.samples}, rollouts ${t.rollouts}, cached ${t.cached}, future turns ${t.turns}, ` +
-    `policy calls ${t.policy_calls} (${per(t.policy_calls)}/sample), user calls ${t.user_calls} (${per(t.user_calls)}/sample)`
+    `policy calls ${t.policy_calls} (${per(t.policy_calls)}/sample), user calls ${t.user_calls} (${per(t.user_calls)}/sample)` +
+    (sent === undefined
+      ? ''
+      : `, requests sent with failed rollouts': policy ${sent.policy}, user ${sent.user}`)
   );
 }

@@ -382,5 +382,12 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     }
     expect(got[2]!.score).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/failures 2/);
+    // The failed rollouts' requests are counted in what the run cost, though no sample counts them.
+    expect(r.stderr).toMatch(
+      /policy calls 0 .*user calls 0 .*requests sent with failed rollouts': policy 0, user (\d+)/,
+    );
+    const sent = Number(/failed rollouts': policy 0, user (\d+)/.exec(r.stderr)![1]);
+    expect(sent).toBe(badUser.requests.length);
+    expect(sent).toBeGreaterThan(0);
   }, 60_000);
 });
