@@ -50,6 +50,7 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import type { DatasetRow } from '../data/row.js';
 import { splitCellKey } from '../game/spec.js';
 import { writeAtomic } from '../io/atomic-file.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
 import { type ChatMessage, type ChatModel, exclusiveOf } from '../llm/types.js';
 import {
@@ -411,7 +412,14 @@ export class LookaheadScorer {
     const dir = this.options.cacheDir;
     if (dir === undefined) return;
     // One file per key in a folder that grows: no listing of it at every write.
-    await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout), undefined, { keepStaleTemps: true });
+    try {
+      await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout), undefined, {
+        keepStaleTemps: true,
+      });
+    } catch (err) {
+      const reason = fsFailureReason(err) ?? (err as Error).message;
+      throw new RolloutError(`cannot write the rollout into the look-ahead cache ${dir}: ${reason}`, 'cache');
+    }
   }
 
   /** The K future turns of one sample (see the module comment). Throws `RolloutError` on a failure. */

@@ -427,7 +427,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
 });
 
 describe('gtalign reward score: hostile files and pipes', () => {
-  it('a missing input or persona file leaves an existing output as it was', async () => {
+  it('a missing input or persona file, or an unusable look-ahead cache, leaves an existing output as it was', async () => {
     const output = join(dir, 'kept-output.jsonl');
     await writeFile(output, '{"earlier": "results"}\n');
     const missing = join(dir, 'no-such-input.jsonl');
@@ -443,6 +443,20 @@ describe('gtalign reward score: hostile files and pipes', () => {
     const p = await runCliInProcess([...args, '--input', input, ...lookahead, '--persona-file', personas]);
     expect(p.stderr).toContain(personas);
     expect(p.code).toBe(1);
+    expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
+    // A cache folder that cannot be one is found before any call, not after every rollout's calls.
+    const cache = await runCliInProcess([
+      ...args,
+      '--input',
+      input,
+      ...lookahead,
+      '--lookahead-cache',
+      input,
+    ]);
+    expect(cache.stderr).toContain(
+      `--lookahead-cache ${input}: cannot keep rollouts there: something that is not a directory is already there`,
+    );
+    expect(cache.code).toBe(1);
     expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
   });
 

@@ -10,10 +10,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookaheadRowId } from '../../src/eval/lookahead.js';
+import { LookaheadScorer, lookaheadRowId } from '../../src/eval/lookahead.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
+import { loadPersonaFile, resolvePersonas } from '../../src/sim/persona.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import {
   type Action,
   assistantScript,
@@ -265,6 +266,32 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     const third = join(dir, 'out-damaged-3.jsonl');
     expect((await runCliInProcess(args(third, cache, user.baseUrl))).code).toBe(0);
     expect((await records(third)).map((g) => g.components.lookahead.cached)).toEqual([true, true, false]);
+  }, 60_000);
+
+  it('names the look-ahead cache when a finished rollout cannot be written into it', async () => {
+    // The library's scorer, which takes the folder as given (the CLI checks it before any call).
+    const blocker = join(dir, 'not-a-folder');
+    await writeFile(blocker, '');
+    const scorer = new LookaheadScorer({
+      horizon: 2,
+      weight: LAMBDA,
+      discount: GAMMA,
+      policy: stubModel(policy),
+      user: stubModel(user),
+      // An AQ turn whose follow-up `eager` takes: one future turn, a final one, judged with no judge.
+      personas: resolvePersonas(['eager'], await loadPersonaFile(personaFile)),
+      seed: 0,
+      cacheDir: join(blocker, 'cache'),
+      batch: {},
+    });
+    const chunks = [];
+    for await (const chunk of scorer.stream([JSON.stringify(sample('aq', 'AQ'))], 'in.jsonl'))
+      chunks.push(chunk);
+    const line = JSON.parse(chunks[0]!.text!);
+    expect(line.error.stage).toBe('lookahead');
+    expect(line.error.message).toBe(
+      `cannot write the rollout into the look-ahead cache ${join(blocker, 'cache')}: a part of the path is a file, not a directory (ENOTDIR)`,
+    );
   }, 60_000);
 
   it('with two personas, gives the mean of their rewards, each persona rolled out and cached on its own', async () => {
