@@ -283,13 +283,22 @@ function responseText(output: string): string {
   return extractBlocks(output).blocks.response?.content.trim() ?? '';
 }
 
-/** Scores one sample with the batch scorer; counts into `stats` only what says where verdicts came from. */
-async function scoreOne(item: BatchItem, batch: BatchOptions, stats: BatchStats): Promise<BatchResult> {
+/**
+ * Scores one sample with the batch scorer; counts into `stats` only what says where verdicts came from.
+ * A future turn's verdict from the held meaning is handed over as the item's verdict, but it is not one of
+ * the input's: `fromMeaning` keeps it out of the summary's "verdicts from input".
+ */
+async function scoreOne(
+  item: BatchItem,
+  batch: BatchOptions,
+  stats: BatchStats,
+  fromMeaning = false,
+): Promise<BatchResult> {
   const scratch = newBatchStats();
   let result: BatchResult | undefined;
   for await (const r of scoreBatch([item], { ...batch, concurrency: 1, onJudgeError: 'skip' }, scratch))
     result = r;
-  stats.inputVerdicts += scratch.inputVerdicts;
+  if (!fromMeaning) stats.inputVerdicts += scratch.inputVerdicts;
   stats.mathShortcuts += scratch.mathShortcuts;
   stats.unscorable += scratch.unscorable;
   stats.judgeVerdicts += scratch.judgeVerdicts;
@@ -540,6 +549,7 @@ export class LookaheadScorer {
         },
         o.batch,
         stats,
+        true,
       );
       if ('error' in scored) {
         throw new RolloutError(

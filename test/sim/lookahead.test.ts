@@ -219,6 +219,8 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     expect(user.requests.length).toBe(3);
     expect(judge.requests.length).toBe(1);
     expect(r.stderr).toMatch(/policy calls 6 \(2\.000\/sample\), user calls 3 \(1\.000\/sample\)/);
+    // The three input verdicts; the two final turns' verdicts from the held meaning are not the input's.
+    expect(r.stderr).toMatch(/verdicts from input 3,/);
 
     // The same input again with the cache: no new call of any kind, the same rewards.
     const out2 = join(dir, 'out2.jsonl');
