@@ -216,7 +216,9 @@ ends: a stop or a kill leaves an earlier FILE as it was.`,
     const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 
-    if (values.output !== undefined)
+    // '-' is stdout, as '-' of --input is stdin.
+    const outputFile = values.output === '-' ? undefined : values.output;
+    if (outputFile !== undefined)
       await checkOutputPath(
         givenSetting(loaded, 'input', 'rewardScore.input', true),
         givenSetting(loaded, 'output', 'rewardScore.output', true),
@@ -240,10 +242,7 @@ ends: a stop or a kill leaves an earlier FILE as it was.`,
     let out: Output;
     try {
       lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
-      out =
-        values.output === undefined
-          ? new Output(ctx.stdout, 'stdout', false)
-          : await openOutput(values.output);
+      out = outputFile === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(outputFile);
     } catch (err) {
       if (source instanceof FileBytes) await source.close();
       await lookahead?.close();

@@ -524,6 +524,18 @@ describe('gtalign reward score: hostile files and pipes', () => {
     expect(parseLines(await readFile(output, 'utf8'))).toHaveLength(cases.length);
   }, 60_000);
 
+  it("writes to stdout with --output -, as --input - reads stdin, and makes no file named '-'", async () => {
+    const folder = await mkdtemp(join(dir, 'dash-'));
+    const lines = cases.slice(0, 3).map((c) => JSON.stringify(c));
+    const r = await runCli(['reward', 'score', '--input', '-', '--output', '-', '--judge', 'offline'], {
+      stdin: lines.join('\n'),
+      cwd: folder,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseLines(r.stdout).map((o) => o.id)).toEqual(cases.slice(0, 3).map((c) => c.id));
+    expect(await readdir(folder)).toEqual([]);
+  });
+
   const good = cases.slice(0, 3);
   /** CRLF line ends, a UTF-8 byte-order mark, blank and whitespace-only lines. */
   const crlfWithBom = () =>
