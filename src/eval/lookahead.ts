@@ -176,12 +176,17 @@ export interface LookaheadTotals {
   rollouts: number;
   cached: number;
   turns: number;
+  /**
+   * Future turns whose output names no action (no valid matrix or choice): scored as the reward scores
+   * them (0 for a malformed output), and counted, so that a policy server answering junk shows.
+   */
+  no_action: number;
   policy_calls: number;
   user_calls: number;
 }
 
 export function newLookaheadTotals(): LookaheadTotals {
-  return { samples: 0, rollouts: 0, cached: 0, turns: 0, policy_calls: 0, user_calls: 0 };
+  return { samples: 0, rollouts: 0, cached: 0, turns: 0, no_action: 0, policy_calls: 0, user_calls: 0 };
 }
 
 /** The documented formula: R = (1 − λ)·W_0 + λ·γ^T·W_T, with W_T = W_0 when T = 0. */
@@ -653,6 +658,7 @@ export class LookaheadScorer {
         reward: lookaheadReward(W0, future, o.weight, o.discount),
       };
       t.turns += entry.turns;
+      t.no_action += rollout.turns.filter((turn) => turn.action === '?').length;
       t.policy_calls += entry.policy_calls;
       t.user_calls += entry.user_calls;
       if (cached) t.cached++;
@@ -768,7 +774,8 @@ export class LookaheadScorer {
 export function lookaheadSummary(t: LookaheadTotals, sent?: { policy: number; user: number }): string {
   const per = (n: number) => (t.samples > 0 ? (n / t.samples).toFixed(3) : 'n/a');
   return (
-    `look-ahead: samples ${t.samples}, rollouts ${t.rollouts}, cached ${t.cached}, future turns ${t.turns}, ` +
+    `look-ahead: samples ${t.samples}, rollouts ${t.rollouts}, cached ${t.cached}, future turns ${t.turns} ` +
+    `(with no action ${t.no_action}), ` +
     `policy calls ${t.policy_calls} (${per(t.policy_calls)}/sample), user calls ${t.user_calls} (${per(t.user_calls)}/sample)` +
     (sent === undefined
       ? ''

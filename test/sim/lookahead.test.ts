@@ -270,6 +270,28 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     expect((await records(third)).map((g) => g.components.lookahead.cached)).toEqual([true, true, false]);
   }, 60_000);
 
+  it("scores a policy's junk future turn as the reward does (0) and counts it in the summary", async () => {
+    // A scripted policy server (not a model) that answers every turn with text of no GTAlign block.
+    const junk = await startOpenAIStubServer(() => ({ content: 'hello' }));
+    try {
+      const out = join(dir, 'out-junk.jsonl');
+      const r = await runCliInProcess(
+        args(out, join(dir, 'cache-junk'), user.baseUrl).map((a) =>
+          a === policy.baseUrl ? junk.baseUrl : a,
+        ),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [, aq] = await records(out);
+      const la = aq!.components.lookahead;
+      expect(la).toMatchObject({ turns: 1, future: [0], actions: ['?'], end: 'no-action' });
+      expect(aq!.score).toBeCloseTo(formula(la.own, [0]), 12);
+      // The CQ rollout ends at its junk turn too: two future turns in all, both with no action.
+      expect(r.stderr).toMatch(/future turns 2 \(with no action 2\)/);
+    } finally {
+      await junk.close();
+    }
+  }, 60_000);
+
   it('names the look-ahead cache when a finished rollout cannot be written into it', async () => {
     // The library's scorer, which takes the folder as given (the CLI checks it before any call).
     const blocker = join(dir, 'not-a-folder');
