@@ -3,11 +3,14 @@
  * simulated user they name, and the scorer of src/eval/lookahead.ts, set up the same way for both, so
  * that the same flags give the same numbers.
  */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import type { Env } from '../config/env.js';
 import { givenAsFlag, type Loaded } from '../config/load.js';
 import { type Group, group, type ValuesOf } from '../config/setting.js';
 import { LOOKAHEAD_SETTINGS, LOOKAHEAD_USER } from '../config/settings/sim.js';
 import type { LookaheadScorer } from '../eval/lookahead.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 import type { loadPolicy } from '../steering/load.js';
 import type { createBackend } from './backend-options.js';
 import { InputError } from './errors.js';
@@ -57,6 +60,17 @@ export interface LookaheadSetup {
   close(): Promise<void>;
 }
 
+/** Makes the `--lookahead-cache` folder if need be and checks that rollouts can be written into it. */
+async function prepareCacheDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const reason = fsFailureReason(err) ?? (err as Error).message;
+    throw new InputError(`--lookahead-cache ${dir}: cannot keep rollouts there: ${reason}`);
+  }
+}
+
 /** The policy and the simulated user of `--lookahead K`, and the scorer. */
 export async function lookaheadSetup(
   values: LookaheadValues,
@@ -99,6 +113,9 @@ export async function lookaheadSetup(
     if (err instanceof SteeringError) throw new InputError(`--lookahead-pricing: ${err.message}`);
     throw err;
   }
+  const cacheDir = values['lookahead-cache'];
+  // Made and checked now: found unusable at the first write, it would fail every sample after its calls.
+  if (cacheDir !== undefined) await prepareCacheDir(cacheDir);
   const policy = await createBackend(
     { kind: 'openai', baseUrl: policyUrl, model: policyModel, vendor: values['policy-vendor'] },
     env,
@@ -119,7 +136,6 @@ export async function lookaheadSetup(
     await policy.model.close();
     throw err;
   }
-  const cacheDir = values['lookahead-cache'];
   const scorer = new Scorer({
     horizon: values.lookahead,
     weight: values['lookahead-weight'],

@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { asFlag, group } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
@@ -9,6 +10,7 @@ import { LOOKAHEAD_USER } from '../config/settings/sim.js';
 import { FileBytes } from '../io/byte-reader.js';
 import { fsFailureReason } from '../io/fs-reason.js';
 import { readFailureReason } from '../io/read-failure.js';
+import { removeStaleTemps } from '../io/stale-temps.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
@@ -57,6 +59,8 @@ class Output {
     readonly name: string,
     /** A file this run opened (ended at the end), not stdout. */
     readonly ownsStream: boolean,
+    /** The temporary file that becomes `target` when the run is complete (none: written in place). */
+    readonly atomic?: { temp: string; target: string },
   ) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
@@ -85,24 +89,64 @@ class Output {
     });
     this.check();
   }
-  /** Waits until everything written has reached the file (not for stdout); throws a write error. */
-  async end(): Promise<void> {
+  /**
+   * Waits until everything written has reached the file (not for stdout); throws a write error. A file
+   * written beside its target becomes it only when the run is `complete`: a stop, an error or a kill
+   * leaves an earlier file as it was and never a shorter one under its name. Returns whether it did.
+   */
+  async end(complete: boolean): Promise<boolean> {
     if (this.ownsStream && this.error === undefined)
       await new Promise<void>((resolve) => (this.stream as WriteStream).end(() => resolve()));
-    this.check();
+    if (this.atomic === undefined) {
+      this.check();
+      return true;
+    }
+    const { temp, target } = this.atomic;
+    try {
+      this.check();
+      if (!complete) return false;
+      const file = await open(temp, 'r+');
+      await file.sync().finally(() => file.close());
+      await rename(temp, target);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`cannot write ${this.name}: ${writeFailure(err as NodeJS.ErrnoException)}`);
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+    // What killed runs of this output left beside it can go now.
+    await removeStaleTemps(target);
+    return true;
   }
 }
 
-/** Opens the output file before any work, so a bad path fails at once, naming the file. */
+/**
+ * Opens the output before any work, so a bad path fails at once, naming the file. A regular file (or a
+ * new one) is written under a temporary name beside it (`.NAME.PID.HEX.tmp`, as every atomic write of
+ * gtalign) and renamed into place at the end; a device or a pipe (/dev/stdout, a FIFO) is written in place.
+ */
 async function openOutput(path: string): Promise<Output> {
-  const stream = createWriteStream(path, { encoding: 'utf8' });
+  const info = await stat(path).catch(() => undefined);
+  // A link to a file stays a link: the file it names is the one replaced.
+  const target = info?.isFile() ? await realpath(path) : path;
+  const atomic =
+    info !== undefined && !info.isFile()
+      ? undefined
+      : {
+          temp: join(
+            dirname(target),
+            `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+          ),
+          target,
+        };
+  const stream = createWriteStream(atomic?.temp ?? path, { encoding: 'utf8' });
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
       reject(new InputError(`cannot write ${path}: ${writeFailure(err)}`)),
     );
   });
-  return new Output(stream, path, true);
+  return new Output(stream, path, true, atomic);
 }
 
 /**
@@ -156,8 +200,10 @@ Output: one JSON line per input line, in input order: {"id", "score", "user_rewa
 A summary goes to stderr.`,
   notes: `Lines that carry a verdict use it; the judge is asked only for the others (with --judge offline,
 a line without one is an error).
-Exit codes: 0 done (error records may exist, see the summary), 1 stopped by --on-judge-error fail or bad
-input/output file, 2 bad usage. A reader that closes the output early (| head) stops the run with 0.`,
+Exit codes: 0 every line scored, 1 stopped by --on-judge-error fail or bad input/output file, 2 bad usage,
+3 done but some lines are error records (the summary counts them). A reader that closes the output early
+(| head) stops the run with 0. --output FILE is written beside FILE and renamed into place when the run
+ends: a stop or a kill leaves an earlier FILE as it was.`,
   settings: SETTINGS,
   async run(loaded, ctx) {
     const { values } = loaded;
@@ -170,7 +216,9 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     const { judge, onJudgeError } = setup;
     const config = rewardConfigOf(loaded);
 
-    if (values.output !== undefined)
+    // '-' is stdout, as '-' of --input is stdin.
+    const outputFile = values.output === '-' ? undefined : values.output;
+    if (outputFile !== undefined)
       await checkOutputPath(
         givenSetting(loaded, 'input', 'rewardScore.input', true),
         givenSetting(loaded, 'output', 'rewardScore.output', true),
@@ -194,10 +242,7 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     let out: Output;
     try {
       lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
-      out =
-        values.output === undefined
-          ? new Output(ctx.stdout, 'stdout', false)
-          : await openOutput(values.output);
+      out = outputFile === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(outputFile);
     } catch (err) {
       if (source instanceof FileBytes) await source.close();
       await lookahead?.close();
@@ -206,6 +251,9 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
     }
     const started = performance.now();
     let exitCode = 0;
+    /** Every input line was read and has its output line (no stop, no error, no closed reader). */
+    let complete = false;
+    let written = true;
     let buffer = '';
     const flush = async (force: boolean) => {
       // Batch small lines into larger writes; flush often enough that a crash loses little.
@@ -250,21 +298,37 @@ input/output file, 2 bad usage. A reader that closes the output early (| head) s
           exitCode = 1;
         }
       }
+      complete = exitCode === 0 && !out.closed;
     } finally {
-      // Everything scored before a stop is still written.
-      await flush(true);
-      await out.end();
-      await setup.close();
-      await lookahead?.close();
+      // Everything scored before a stop is still written (to stdout; a file only when complete). A write
+      // that fails (a full disk) still ends the output, dropping its temporary file, and closes the models.
+      try {
+        await flush(true);
+      } finally {
+        try {
+          written = await out.end(complete);
+        } finally {
+          await setup.close();
+          await lookahead?.close();
+        }
+      }
     }
     if (out.closed)
       ctx.stderr.write('gtalign reward score: the output was closed by its reader; stopped early\n');
+    if (!written)
+      ctx.stderr.write(
+        `gtalign reward score: ${out.name} was not written (the run stopped before its end); an earlier file of that name is as it was\n`,
+      );
     ctx.stderr.write(summary(stats, judge, (performance.now() - started) / 1000));
     if (lookahead) {
       // Loaded already by the look-ahead's setup.
       const { lookaheadSummary } = await import('../eval/lookahead.js');
-      ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(lookahead.scorer.totals)}\n`);
+      const { totals, calls } = lookahead.scorer;
+      ctx.stderr.write(`gtalign reward score: ${lookaheadSummary(totals, calls)}\n`);
     }
+    // A line that is an error record (a failed judge, a bad line, a failed rollout) is not a score: a
+    // pipeline that trains on the output must be able to tell.
+    if (exitCode === 0 && stats.failures > 0 && !out.closed) return 3;
     return exitCode;
   },
 });

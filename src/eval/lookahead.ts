@@ -33,7 +33,7 @@
  * horizon, its persona, seeds, both models and their settings, and the reward config); a rollout in flight
  * or done in this process is shared by every sample with the same key (the last `memoryLimit` finished
  * ones are kept), and with a cache folder the finished rollout (its turns and their welfare) is written
- * there, so a repeated sample costs no policy, user or judge call. λ and γ are applied after the cache, so
+ * there, so a repeated sample costs no policy, user or judge call (an entry of another shape is a miss). λ and γ are applied after the cache, so
  * they can change without new calls. At most `concurrency` rollouts run at once, over every caller (a
  * `reward score` stream, or all the requests of `reward serve`), so a trainer's batch costs bounded calls
  * in flight. Each output record's `components.lookahead` says `{turns, policy_calls, user_calls, cached,
@@ -50,6 +50,7 @@ import type { ConversationTurn } from '../chain/prompt.js';
 import type { DatasetRow } from '../data/row.js';
 import { splitCellKey } from '../game/spec.js';
 import { writeAtomic } from '../io/atomic-file.js';
+import { fsFailureReason } from '../io/fs-reason.js';
 import { type NumberedLine, readLines } from '../io/lines.js';
 import { type ChatMessage, type ChatModel, exclusiveOf } from '../llm/types.js';
 import {
@@ -71,6 +72,7 @@ import { intentOf, meaningCorrect } from '../sim/intent.js';
 import type { Persona } from '../sim/persona.js';
 import { decideUser, simulateReply, type VisibleTurn } from '../sim/simulator.js';
 import { extendRow } from './conversation-run.js';
+import { isRollout } from './lookahead-rollout-shape.js';
 import { type AssistantOptions, assistantProducer, questionOf } from './run.js';
 
 export interface LookaheadOptions {
@@ -174,12 +176,17 @@ export interface LookaheadTotals {
   rollouts: number;
   cached: number;
   turns: number;
+  /**
+   * Future turns whose output names no action (no valid matrix or choice): scored as the reward scores
+   * them (0 for a malformed output), and counted, so that a policy server answering junk shows.
+   */
+  no_action: number;
   policy_calls: number;
   user_calls: number;
 }
 
 export function newLookaheadTotals(): LookaheadTotals {
-  return { samples: 0, rollouts: 0, cached: 0, turns: 0, policy_calls: 0, user_calls: 0 };
+  return { samples: 0, rollouts: 0, cached: 0, turns: 0, no_action: 0, policy_calls: 0, user_calls: 0 };
 }
 
 /** The documented formula: R = (1 − λ)·W_0 + λ·γ^T·W_T, with W_T = W_0 when T = 0. */
@@ -281,13 +288,22 @@ function responseText(output: string): string {
   return extractBlocks(output).blocks.response?.content.trim() ?? '';
 }
 
-/** Scores one sample with the batch scorer; counts into `stats` only what says where verdicts came from. */
-async function scoreOne(item: BatchItem, batch: BatchOptions, stats: BatchStats): Promise<BatchResult> {
+/**
+ * Scores one sample with the batch scorer; counts into `stats` only what says where verdicts came from.
+ * A future turn's verdict from the held meaning is handed over as the item's verdict, but it is not one of
+ * the input's: `fromMeaning` keeps it out of the summary's "verdicts from input".
+ */
+async function scoreOne(
+  item: BatchItem,
+  batch: BatchOptions,
+  stats: BatchStats,
+  fromMeaning = false,
+): Promise<BatchResult> {
   const scratch = newBatchStats();
   let result: BatchResult | undefined;
   for await (const r of scoreBatch([item], { ...batch, concurrency: 1, onJudgeError: 'skip' }, scratch))
     result = r;
-  stats.inputVerdicts += scratch.inputVerdicts;
+  if (!fromMeaning) stats.inputVerdicts += scratch.inputVerdicts;
   stats.mathShortcuts += scratch.mathShortcuts;
   stats.unscorable += scratch.unscorable;
   stats.judgeVerdicts += scratch.judgeVerdicts;
@@ -399,8 +415,8 @@ export class LookaheadScorer {
   private async readCache(key: string): Promise<Rollout | undefined> {
     if (this.options.cacheDir === undefined) return undefined;
     try {
-      const value = JSON.parse(await readFile(join(this.options.cacheDir, `${key}.json`), 'utf8')) as Rollout;
-      return Array.isArray(value.turns) ? value : undefined;
+      const value: unknown = JSON.parse(await readFile(join(this.options.cacheDir, `${key}.json`), 'utf8'));
+      return isRollout(value, this.options.horizon) ? value : undefined;
     } catch {
       return undefined;
     }
@@ -410,7 +426,14 @@ export class LookaheadScorer {
     const dir = this.options.cacheDir;
     if (dir === undefined) return;
     // One file per key in a folder that grows: no listing of it at every write.
-    await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout), undefined, { keepStaleTemps: true });
+    try {
+      await writeAtomic(join(dir, `${key}.json`), JSON.stringify(rollout), undefined, {
+        keepStaleTemps: true,
+      });
+    } catch (err) {
+      const reason = fsFailureReason(err) ?? (err as Error).message;
+      throw new RolloutError(`cannot write the rollout into the look-ahead cache ${dir}: ${reason}`, 'cache');
+    }
   }
 
   /** The K future turns of one sample (see the module comment). Throws `RolloutError` on a failure. */
@@ -531,6 +554,7 @@ export class LookaheadScorer {
         },
         o.batch,
         stats,
+        true,
       );
       if ('error' in scored) {
         throw new RolloutError(
@@ -634,6 +658,7 @@ export class LookaheadScorer {
         reward: lookaheadReward(W0, future, o.weight, o.discount),
       };
       t.turns += entry.turns;
+      t.no_action += rollout.turns.filter((turn) => turn.action === '?').length;
       t.policy_calls += entry.policy_calls;
       t.user_calls += entry.user_calls;
       if (cached) t.cached++;
@@ -742,11 +767,18 @@ export class LookaheadScorer {
   }
 }
 
-/** The summary line of a look-ahead run. */
-export function lookaheadSummary(t: LookaheadTotals): string {
+/**
+ * The summary line of a look-ahead run: the scored samples' rollouts and calls, then every request `sent`
+ * (`LookaheadScorer.calls`), failed rollouts' included: what the run cost, even when its samples failed.
+ */
+export function lookaheadSummary(t: LookaheadTotals, sent?: { policy: number; user: number }): string {
   const per = (n: number) => (t.samples > 0 ? (n / t.samples).toFixed(3) : 'n/a');
   return (
-    `look-ahead: samples ${t.samples}, rollouts ${t.rollouts}, cached ${t.cached}, future turns ${t.turns}, ` +
-    `policy calls ${t.policy_calls} (${per(t.policy_calls)}/sample), user calls ${t.user_calls} (${per(t.user_calls)}/sample)`
+    `look-ahead: samples ${t.samples}, rollouts ${t.rollouts}, cached ${t.cached}, future turns ${t.turns} ` +
+    `(with no action ${t.no_action}), ` +
+    `policy calls ${t.policy_calls} (${per(t.policy_calls)}/sample), user calls ${t.user_calls} (${per(t.user_calls)}/sample)` +
+    (sent === undefined
+      ? ''
+      : `, requests sent with failed rollouts': policy ${sent.policy}, user ${sent.user}`)
   );
 }

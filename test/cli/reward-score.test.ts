@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   type StubReply,
   startOpenAIStubServer,
 } from '../support/openai-stub-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 interface ParityCase {
   id: string;
@@ -113,7 +114,8 @@ describe('gtalign reward score --judge offline', () => {
       ].join('\n'),
     );
     const r = await runCliInProcess(['reward', 'score', '--input', file, '--judge', 'offline']);
-    expect(r.code).toBe(0);
+    // Done, but not every line has a score: a pipeline that trains on the output can tell.
+    expect(r.code).toBe(3);
     const out = parseLines(r.stdout);
     expect(out.map((o) => o.id)).toEqual([
       cases[0]!.id,
@@ -170,8 +172,9 @@ describe('gtalign reward score --judge offline', () => {
     const flags = ['--judge', 'offline', '--clip-verdicts'];
     const single = await runCli(['reward', 'score', '--input', file, ...flags, '--workers', '0']);
     const pooled = await runCli(['reward', 'score', '--input', file, ...flags, '--workers', '2']);
-    expect(single.code).toBe(0);
-    expect(pooled.code).toBe(0);
+    // The bad line is an error record on both: done, not every line scored.
+    expect(single.code).toBe(3);
+    expect(pooled.code).toBe(3);
     expect(pooled.stdout).toBe(single.stdout);
     const out = parseLines(pooled.stdout);
     expect(out).toHaveLength(lines.length);
@@ -211,7 +214,7 @@ describe('gtalign reward score --judge offline', () => {
       '--judge',
       'offline',
     ]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(3);
     const out = parseLines(r.stdout);
     for (const [i, c] of cases.entries()) {
       if (c.id === off[0]!.id) {
@@ -347,7 +350,8 @@ describe('gtalign reward score against a loopback judge with faults', () => {
       '--no-math-check',
     ];
     const r = await runCliInProcess(args);
-    expect(r.code).toBe(0);
+    // Every line is written, and the exit code says some are the judge's failures.
+    expect(r.code).toBe(3);
     const out = parseLines(r.stdout);
     expect(out.map((o) => o.id)).toEqual(cases.map((c) => c.id));
     let failed = 0;
@@ -372,7 +376,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
     // Second run over the same inputs: successes come from the cache; only the failed prompts are asked again.
     const before = server.requests.length;
     const again = await runCliInProcess(args);
-    expect(again.code).toBe(0);
+    expect(again.code).toBe(3);
     const out2 = parseLines(again.stdout);
     expect(out2.map((o) => o.id)).toEqual(cases.map((c) => c.id));
     for (const [i, c] of cases.entries()) if (!expectedFailure(c.id)) expectMatches(out2[i]!, c);
@@ -405,7 +409,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
       '--no-cache',
       '--no-math-check',
     ]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(3);
     const out = parseLines(r.stdout);
     expect(out.map((o) => o.id)).toEqual(cases.map((c) => c.id));
     for (const [i, c] of cases.entries()) {
@@ -423,7 +427,7 @@ describe('gtalign reward score against a loopback judge with faults', () => {
 });
 
 describe('gtalign reward score: hostile files and pipes', () => {
-  it('a missing input or persona file leaves an existing output as it was', async () => {
+  it('a missing input or persona file, or an unusable look-ahead cache, leaves an existing output as it was', async () => {
     const output = join(dir, 'kept-output.jsonl');
     await writeFile(output, '{"earlier": "results"}\n');
     const missing = join(dir, 'no-such-input.jsonl');
@@ -440,6 +444,96 @@ describe('gtalign reward score: hostile files and pipes', () => {
     expect(p.stderr).toContain(personas);
     expect(p.code).toBe(1);
     expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
+    // A cache folder that cannot be one is found before any call, not after every rollout's calls.
+    const cache = await runCliInProcess([
+      ...args,
+      '--input',
+      input,
+      ...lookahead,
+      '--lookahead-cache',
+      input,
+    ]);
+    expect(cache.stderr).toContain(
+      `--lookahead-cache ${input}: cannot keep rollouts there: something that is not a directory is already there`,
+    );
+    expect(cache.code).toBe(1);
+    expect(await readFile(output, 'utf8')).toBe('{"earlier": "results"}\n');
+  });
+
+  it('a kill or a stop mid-run leaves an earlier --output as it was, never a shorter file under its name', async () => {
+    const folder = await mkdtemp(join(dir, 'killed-'));
+    const output = join(folder, 'scored.jsonl');
+    const earlier = '{"earlier": "results"}\n';
+    await writeFile(output, earlier);
+    // A scripted judge (a loopback server, not a model) that never answers: the run is mid-way for good.
+    const judge = await startOpenAIStubServer(() => ({ hang: true }));
+    try {
+      const input = join(folder, 'judged.jsonl');
+      await writeFile(
+        input,
+        cases.map(({ verdict: _v, expected: _e, category: _c, ...rest }) => JSON.stringify(rest)).join('\n'),
+      );
+      const child = spawn(
+        process.execPath,
+        cliArgs(
+          ['reward', 'score', '--input', input, '--output', output, '--judge-url', judge.baseUrl].concat([
+            '--judge-model',
+            'm',
+            '--judge-vendor',
+            'vllm',
+            '--no-cache',
+            '--no-math-check',
+          ]),
+        ),
+        { cwd: REPO_ROOT, stdio: 'ignore' },
+      );
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      // The output is opened before the first judge call: the run is under way once the judge is asked.
+      await waitFor(() => judge.requests.length > 0);
+      child.kill('SIGKILL');
+      await closed;
+      expect(await readFile(output, 'utf8')).toBe(earlier);
+    } finally {
+      await judge.close();
+    }
+    // A stop (--on-judge-error fail) keeps the earlier file too, and says so.
+    const bad = join(folder, 'bad.jsonl');
+    await writeFile(bad, [JSON.stringify(cases[0]), 'nope', JSON.stringify(cases[1])].join('\n'));
+    const offline = ['reward', 'score', '--judge', 'offline', '--clip-verdicts', '--output', output];
+    const stopped = await runCliInProcess([...offline, '--input', bad, '--on-judge-error', 'fail']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain(`${output} was not written`);
+    expect(await readFile(output, 'utf8')).toBe(earlier);
+    // A complete run replaces it, and what the killed run left beside it is gone.
+    const done = await runCliInProcess([...offline, '--input', 'test/fixtures/reward-parity.jsonl']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(parseLines(await readFile(output, 'utf8')).map((o) => o.id)).toEqual(cases.map((c) => c.id));
+    expect(await readdir(folder)).toEqual(['bad.jsonl', 'judged.jsonl', 'scored.jsonl']);
+    // An output that is a link stays one: the file it names is replaced.
+    const link = join(folder, 'latest.jsonl');
+    await symlink(output, link);
+    await writeFile(output, earlier);
+    const viaLink = await runCliInProcess([
+      ...offline.slice(0, -1),
+      link,
+      '--input',
+      'test/fixtures/reward-parity.jsonl',
+    ]);
+    expect(viaLink.code, viaLink.stderr).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(parseLines(await readFile(output, 'utf8'))).toHaveLength(cases.length);
+  }, 60_000);
+
+  it("writes to stdout with --output -, as --input - reads stdin, and makes no file named '-'", async () => {
+    const folder = await mkdtemp(join(dir, 'dash-'));
+    const lines = cases.slice(0, 3).map((c) => JSON.stringify(c));
+    const r = await runCli(['reward', 'score', '--input', '-', '--output', '-', '--judge', 'offline'], {
+      stdin: lines.join('\n'),
+      cwd: folder,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseLines(r.stdout).map((o) => o.id)).toEqual(cases.slice(0, 3).map((c) => c.id));
+    expect(await readdir(folder)).toEqual([]);
   });
 
   const good = cases.slice(0, 3);

@@ -6,14 +6,15 @@
  * turns' welfare (the reward code's scorer, `scoreWithVerdict`) and the documented formula
  * R = (1 − λ)·W_0 + λ·γ^T·W_T, written out again below.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookaheadRowId } from '../../src/eval/lookahead.js';
+import { LookaheadScorer, lookaheadRowId } from '../../src/eval/lookahead.js';
 import { scoreWithVerdict } from '../../src/reward/score.js';
+import { loadPersonaFile, resolvePersonas } from '../../src/sim/persona.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
-import { type OpenAIStubServer, startOpenAIStubServer } from '../support/openai-stub-server.js';
+import { type OpenAIStubServer, startOpenAIStubServer, stubModel } from '../support/openai-stub-server.js';
 import {
   type Action,
   assistantScript,
@@ -218,6 +219,8 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     expect(user.requests.length).toBe(3);
     expect(judge.requests.length).toBe(1);
     expect(r.stderr).toMatch(/policy calls 6 \(2\.000\/sample\), user calls 3 \(1\.000\/sample\)/);
+    // The three input verdicts; the two final turns' verdicts from the held meaning are not the input's.
+    expect(r.stderr).toMatch(/verdicts from input 3,/);
 
     // The same input again with the cache: no new call of any kind, the same rewards.
     const out2 = join(dir, 'out2.jsonl');
@@ -233,6 +236,86 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
       [0, 0, 0],
     );
     expect(r2.stderr).toMatch(/policy calls 0 .*user calls 0/);
+  }, 60_000);
+
+  it('rolls out again when a cached rollout is not one (edited, truncated), never a reward of null', async () => {
+    const cache = join(dir, 'cache-damaged');
+    const first = join(dir, 'out-damaged-1.jsonl');
+    const r = await runCliInProcess(args(first, cache, user.baseUrl));
+    expect(r.code, r.stderr).toBe(0);
+    const files = await readdir(cache);
+    // The CQ and the AQ rollouts (the DA turn has none).
+    expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(2);
+    for (const [i, f] of files.entries()) {
+      const path = join(cache, f);
+      const text = await readFile(path, 'utf8');
+      // One entry whose last welfare is not a number, one cut short.
+      if (i === 0) {
+        const rollout = JSON.parse(text);
+        rollout.turns.at(-1).W = 'high';
+        await writeFile(path, JSON.stringify(rollout));
+      } else await writeFile(path, text.slice(0, text.length >> 1));
+    }
+    const calls = policy.requests.length;
+    const second = join(dir, 'out-damaged-2.jsonl');
+    const r2 = await runCliInProcess(args(second, cache, user.baseUrl));
+    expect(r2.code, r2.stderr).toBe(0);
+    const [before, after] = [await records(first), await records(second)];
+    expect(after.map((g) => g.score)).toEqual(before.map((g) => g.score));
+    expect(after.map((g) => g.components.lookahead.cached)).toEqual([false, false, false]);
+    expect(policy.requests.length - calls).toBe(6);
+    // Written anew: a third run reads both.
+    const third = join(dir, 'out-damaged-3.jsonl');
+    expect((await runCliInProcess(args(third, cache, user.baseUrl))).code).toBe(0);
+    expect((await records(third)).map((g) => g.components.lookahead.cached)).toEqual([true, true, false]);
+  }, 60_000);
+
+  it("scores a policy's junk future turn as the reward does (0) and counts it in the summary", async () => {
+    // A scripted policy server (not a model) that answers every turn with text of no GTAlign block.
+    const junk = await startOpenAIStubServer(() => ({ content: 'hello' }));
+    try {
+      const out = join(dir, 'out-junk.jsonl');
+      const r = await runCliInProcess(
+        args(out, join(dir, 'cache-junk'), user.baseUrl).map((a) =>
+          a === policy.baseUrl ? junk.baseUrl : a,
+        ),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [, aq] = await records(out);
+      const la = aq!.components.lookahead;
+      expect(la).toMatchObject({ turns: 1, future: [0], actions: ['?'], end: 'no-action' });
+      expect(aq!.score).toBeCloseTo(formula(la.own, [0]), 12);
+      // The CQ rollout ends at its junk turn too: two future turns in all, both with no action.
+      expect(r.stderr).toMatch(/future turns 2 \(with no action 2\)/);
+    } finally {
+      await junk.close();
+    }
+  }, 60_000);
+
+  it('names the look-ahead cache when a finished rollout cannot be written into it', async () => {
+    // The library's scorer, which takes the folder as given (the CLI checks it before any call).
+    const blocker = join(dir, 'not-a-folder');
+    await writeFile(blocker, '');
+    const scorer = new LookaheadScorer({
+      horizon: 2,
+      weight: LAMBDA,
+      discount: GAMMA,
+      policy: stubModel(policy),
+      user: stubModel(user),
+      // An AQ turn whose follow-up `eager` takes: one future turn, a final one, judged with no judge.
+      personas: resolvePersonas(['eager'], await loadPersonaFile(personaFile)),
+      seed: 0,
+      cacheDir: join(blocker, 'cache'),
+      batch: {},
+    });
+    const chunks = [];
+    for await (const chunk of scorer.stream([JSON.stringify(sample('aq', 'AQ'))], 'in.jsonl'))
+      chunks.push(chunk);
+    const line = JSON.parse(chunks[0]!.text!);
+    expect(line.error.stage).toBe('lookahead');
+    expect(line.error.message).toBe(
+      `cannot write the rollout into the look-ahead cache ${join(blocker, 'cache')}: a part of the path is a file, not a directory (ENOTDIR)`,
+    );
   }, 60_000);
 
   it('with two personas, gives the mean of their rewards, each persona rolled out and cached on its own', async () => {
@@ -339,7 +422,8 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
   it('fails a sample whose simulated user fails (never a 0)', async () => {
     const out = join(dir, 'out-fail.jsonl');
     const r = await runCliInProcess(args(out, join(dir, 'cache-fail'), badUser.baseUrl));
-    expect(r.code, r.stderr).toBe(0);
+    // The run ends, and its exit code says that two samples have no reward.
+    expect(r.code, r.stderr).toBe(3);
     const got = await records(out);
     expect(got.map((g) => g.id)).toEqual(['cq', 'aq', 'da']);
     for (const g of got.slice(0, 2)) {
@@ -349,5 +433,12 @@ describe('reward score --lookahead (scripted policy, user and judge)', () => {
     }
     expect(got[2]!.score).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/failures 2/);
+    // The failed rollouts' requests are counted in what the run cost, though no sample counts them.
+    expect(r.stderr).toMatch(
+      /policy calls 0 .*user calls 0 .*requests sent with failed rollouts': policy 0, user (\d+)/,
+    );
+    const sent = Number(/failed rollouts': policy 0, user (\d+)/.exec(r.stderr)![1]);
+    expect(sent).toBe(badUser.requests.length);
+    expect(sent).toBeGreaterThan(0);
   }, 60_000);
 });

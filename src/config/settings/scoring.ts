@@ -17,7 +17,7 @@ export const OUTPUT = setting({
   key: 'rewardScore.output',
   type: path(),
   arg: 'FILE',
-  help: 'output JSONL',
+  help: "output JSONL ('-' for stdout)",
   defaultText: 'stdout',
 });
 
