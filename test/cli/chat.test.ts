@@ -9,9 +9,10 @@ import { TurnError } from '../../src/assistant/errors.js';
 import { parsePayoff } from '../../src/chain/payoff.js';
 import { chatLoop } from '../../src/cli/chat.js';
 import { selectCell } from '../../src/game/select.js';
-import { encodeGguf, str, writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
+import { writeTinyLlamaGguf } from '../../src/llm/gguf-writer.js';
 import { runCli } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { ggufFile } from '../support/gguf-file.js';
 import {
   type OpenAIStubServer,
   type StubRequestBody,
@@ -272,14 +273,7 @@ describe('gtalign chat on the local backend', () => {
 // ---------- gtalign models pull ----------
 
 /** A whole GGUF file of about 300 kB (one tensor), as the server of these tests sends it. */
-const ggufOf = (value: number): Buffer =>
-  Buffer.from(
-    encodeGguf({
-      metadata: [['general.architecture', str('llama')]],
-      tensors: [{ name: 'w', dims: [75_000], data: new Float32Array(75_000).fill(value) }],
-    }),
-  );
-const GGUF_BYTES = ggufOf(7);
+const GGUF_BYTES = ggufFile(7);
 
 async function fileServer(
   handler: Parameters<typeof createServer>[1],
@@ -431,7 +425,7 @@ describe('gtalign models pull', () => {
     await rm(target, { recursive: true, force: true });
     const { mkdir } = await import('node:fs/promises');
     await mkdir(target, { recursive: true });
-    const old = ggufOf(1);
+    const old = ggufFile(1);
     await writeFile(join(target, 'model.gguf'), old);
     const files = await fileServer((_req, res) => res.writeHead(200).end(GGUF_BYTES));
     try {

@@ -11,19 +11,14 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveModelPath } from '../../src/assistant/models.js';
-import { encodeGguf, str } from '../../src/llm/gguf-writer.js';
 import { cliArgs, runCli } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { ggufFile } from '../support/gguf-file.js';
 import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
 import { waitFor } from '../support/wait-for.js';
 
 /** A whole GGUF file of about 300 kB. */
-const MODEL = Buffer.from(
-  encodeGguf({
-    metadata: [['general.architecture', str('llama')]],
-    tensors: [{ name: 'w', dims: [75_000], data: new Float32Array(75_000).fill(3) }],
-  }),
-);
+const MODEL = ggufFile(3);
 const head = (length: number) => Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${length}\r\n\r\n`);
 
 let dir: string;

@@ -12,18 +12,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeGguf, str } from '../../src/llm/gguf-writer.js';
 import { cliArgs } from '../support/cli.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { ggufFile } from '../support/gguf-file.js';
 import { waitFor } from '../support/wait-for.js';
 
-const modelOf = (value: number): Buffer =>
-  Buffer.from(
-    encodeGguf({
-      metadata: [['general.architecture', str('llama')]],
-      tensors: [{ name: 'w', dims: [75_000], data: new Float32Array(75_000).fill(value) }],
-    }),
-  );
+const modelOf = ggufFile;
 const MODEL = modelOf(3);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const HALF = 150_000;

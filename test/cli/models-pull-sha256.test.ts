@@ -7,17 +7,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeGguf, str } from '../../src/llm/gguf-writer.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
+import { ggufFile } from '../support/gguf-file.js';
 import { closeRawHttpServers, startRawHttpServer } from '../support/raw-http-server.js';
 
-const modelOf = (value: number): Buffer =>
-  Buffer.from(
-    encodeGguf({
-      metadata: [['general.architecture', str('llama')]],
-      tensors: [{ name: 'w', dims: [1000], data: new Float32Array(1000).fill(value) }],
-    }),
-  );
+const modelOf = (fill: number): Buffer => ggufFile(fill, 1000);
 const MODEL = modelOf(3);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const DIGEST = sha256(MODEL);
