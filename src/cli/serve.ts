@@ -15,6 +15,7 @@ import {
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
+import { describeNetworkError } from '../llm/http.js';
 import { chatCompletionsUrl } from '../llm/openai.js';
 import type { ChatModel } from '../llm/types.js';
 import { ConversationFolder } from '../server/conversation-folder.js';
@@ -56,7 +57,8 @@ async function discoverModel(baseUrl: string, apiKey: string | undefined): Promi
     body = await res.json();
   } catch (err) {
     throw new InputError(
-      `cannot list the upstream's models at ${url} (${(err as Error).message}); give --upstream-model NAME`,
+      // describeNetworkError: fetch's own message is only "fetch failed"; the cause says refused, not found, …
+      `cannot list the upstream's models at ${url} (${describeNetworkError(err)}); give --upstream-model NAME`,
     );
   }
   const id = (body as { data?: Array<{ id?: unknown }> } | undefined)?.data?.[0]?.id;
