@@ -15,7 +15,6 @@ import {
 import { SERVER_SETTINGS } from '../config/settings/server.js';
 import { STEERING } from '../config/settings/steering.js';
 import { rank } from '../config/source.js';
-import { chatCompletionsUrl } from '../llm/openai.js';
 import type { ChatModel } from '../llm/types.js';
 import { ConversationFolder } from '../server/conversation-folder.js';
 import { startProxyServer } from '../server/proxy.js';
@@ -42,29 +41,7 @@ import {
   serveUntilSignal,
 } from './server-options.js';
 import { givenSetting, settingConflict } from './setting-conflict.js';
-
-/** The first model an OpenAI-compatible server lists at `/models`. */
-async function discoverModel(baseUrl: string, apiKey: string | undefined): Promise<string> {
-  const url = chatCompletionsUrl(baseUrl).replace(/\/chat\/completions(\?|$)/, '/models$1');
-  let body: unknown;
-  try {
-    const res = await fetch(url, {
-      headers: apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` },
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    body = await res.json();
-  } catch (err) {
-    throw new InputError(
-      `cannot list the upstream's models at ${url} (${(err as Error).message}); give --upstream-model NAME`,
-    );
-  }
-  const id = (body as { data?: Array<{ id?: unknown }> } | undefined)?.data?.[0]?.id;
-  if (typeof id !== 'string' || id === '') {
-    throw new InputError(`the upstream at ${url} lists no model; give --upstream-model NAME`);
-  }
-  return id;
-}
+import { discoverUpstreamModel } from './upstream-model.js';
 
 const SETTINGS = [
   UPSTREAM,
@@ -138,7 +115,7 @@ async function upstreamChoice(loaded: Settings, seed: number | undefined): Promi
   const model =
     v['upstream-model'] ??
     (sources.model.kind === 'env' ? undefined : v.model) ??
-    (await discoverModel(baseUrl, v['api-key']));
+    (await discoverUpstreamModel(baseUrl, v['api-key']));
   const values = { ...v, backend: 'openai' as const, 'base-url': baseUrl, model };
   return backendChoice({ values, sources: { ...sources, model: { kind: 'flag' } } }, seed);
 }

@@ -8,6 +8,10 @@ import type { RewardSample } from './score.js';
 
 const FIELDS = ['data_source', 'response', 'ground_truth'] as const;
 
+const DATA_ROW_HINT =
+  'this looks like a data set row (a prompt and no response): the reward scores model outputs, so give each ' +
+  "row the model's output as response, or let 'gtalign eval run' generate and score them";
+
 function describe(value: unknown): string {
   if (value === undefined) return 'missing';
   if (value === null) return 'null';
@@ -45,6 +49,10 @@ export function parseScoreValue(value: unknown, line: number): BatchItem {
   const id = idProblem === undefined ? v.id : undefined;
   for (const f of FIELDS) {
     if (typeof v[f] !== 'string') problems.push(`${f} must be a string, got ${describe(v[f])}`);
+  }
+  if (v.response === undefined && (v.prompt !== undefined || v.input !== undefined)) {
+    // A data set row as `data export` writes it is the likeliest such line: say what is scored instead.
+    problems.push(DATA_ROW_HINT);
   }
   const extra = v.extra_info;
   if (extra !== undefined && extra !== null && (typeof extra !== 'object' || Array.isArray(extra))) {
