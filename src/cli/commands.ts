@@ -45,6 +45,11 @@ const entries: readonly CommandEntry[] = [
     load: async () => (await import('./mcp.js')).mcpCommand,
   },
   {
+    name: 'demo',
+    summary: 'one question under four pricing policies on the local engine (no download needed)',
+    load: async () => (await import('./demo-command.js')).demoCommand,
+  },
+  {
     name: 'models pull',
     summary: 'download a small instruct GGUF model for the local backend',
     load: async () => (await import('./models.js')).modelsPullCommand,

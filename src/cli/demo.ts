@@ -30,6 +30,8 @@ export interface DemoOptions {
   write?: (text: string) => void;
   /** Stops the turn in progress; the generated model is removed all the same. */
   signal?: AbortSignal;
+  /** Where $GTALIGN_MODEL and the cache folder are read from (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
@@ -40,7 +42,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   let modelPath: string | undefined;
   if (!options.tiny) {
     try {
-      modelPath = (await resolveModelPath()).path;
+      modelPath = (await resolveModelPath({ env: options.env ?? process.env })).path;
     } catch (err) {
       if (!(err instanceof ModelNotFoundError)) throw err;
     }
@@ -56,7 +58,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
       [
         options.tiny
           ? 'Forced to the tiny model.'
-          : `No local model found ($GTALIGN_MODEL is not set and ${defaultModelsDir()} holds no .gguf file).`,
+          : `No local model found ($GTALIGN_MODEL is not set and ${defaultModelsDir(options.env)} holds no .gguf file).`,
         "Run 'gtalign models pull' (or set GTALIGN_MODEL to a GGUF file) to see real answers; without internet,",
         "'gtalign models tiny' saves this random model in the cache, so 'gtalign chat \"…\"' runs offline too.",
         'Running instead on a tiny model generated for this run, with RANDOM weights:',

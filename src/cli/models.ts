@@ -68,7 +68,7 @@ export const modelsPullCommand = defineCommand({
   ${RECOMMENDED_MODEL.name}
   ${RECOMMENDED_MODEL.url}
 into the cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where
-'gtalign chat' and 'npm run demo' find it. The file is written to a temporary name and renamed
+'gtalign chat' and 'gtalign demo' find it. The file is written to a temporary name and renamed
 when complete and checked to be a whole GGUF file, so an interrupted download never leaves a broken
 model behind. When the connection breaks (or the pull is killed), the bytes so far are kept beside it
 and the same command resumes from them (an HTTP range, when the server gave an ETag or a date that
@@ -119,7 +119,7 @@ export const modelsTinyCommand = defineCommand({
   usage: 'Usage: gtalign models tiny [--dir DIR] [--force]',
   about: `Generates a tiny llama GGUF with random weights on this machine (no download) and saves it in the
 cache folder ($XDG_CACHE_HOME/gtalign/models, else ~/.cache/gtalign/models), where 'gtalign chat',
-'gtalign serve' and 'npm run demo' find it when no other model is there. Its text is noise: under the
+'gtalign serve' and 'gtalign demo' find it when no other model is there. Its text is noise: under the
 grammar it still writes the four blocks, so every command can be tried offline, and every output made
 with it says that the weights are random. Its context is ${TINY_MODEL_CONTEXT} tokens, enough for the shipped data sets.
 A real model ('gtalign models pull', or --model FILE.gguf) takes precedence once it is in the folder.`,
