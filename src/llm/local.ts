@@ -230,18 +230,34 @@ class LocalChatModel implements ChatModel {
     this.utf8Guard = Utf8Guard.for(lib, model, { insideCharacters: this.randomWeights === true });
   }
 
-  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+  async exclusive<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.lease.getStore() !== undefined) return work(); // already held by this caller
+    signal?.throwIfAborted();
     const previous = this.queue;
     let release!: () => void;
     this.queue = new Promise<void>((resolve) => {
       release = resolve;
     });
+    // A caller that leaves while it waits gives its place back at once, but the calls queued behind it
+    // still wait for the one before it: the sequence is free only when that one ends.
+    let waiting = true;
+    let onAbort: (() => void) | undefined;
+    const left =
+      signal === undefined
+        ? undefined
+        : new Promise<never>((_, reject) => {
+            onAbort = () => reject(signal.reason);
+            signal.addEventListener('abort', onAbort, { once: true });
+          });
+    left?.catch(() => {});
     try {
-      await previous;
+      await (left === undefined ? previous : Promise.race([previous, left]));
+      waiting = false;
       return await this.lease.run({ queue: Promise.resolve() }, work);
     } finally {
-      release();
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      if (waiting) void previous.then(release);
+      else release();
     }
   }
 
