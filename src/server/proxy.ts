@@ -212,6 +212,8 @@ function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, un
   return { action: result.action, cell: result.cell, ...spentNote(policy, result.trace.stages) };
 }
 const DEFAULT_MAX_TOKENS = 1024;
+/** Weight of the latest turn in the moving average of turn model time. */
+const TURN_MS_WEIGHT = 0.3;
 
 /** A view of the model that reports the assistant prefix and raw text of streamed (stage-2) calls. */
 function tapped(model: ChatModel, onRaw: (text: string) => void): ChatModel {
@@ -372,6 +374,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
+  /** The model time of recent turns (their stages' durations, a moving average), for Retry-After. */
+  let turnModelMs: number | undefined;
   /** Turns waiting for one to end (`waitForTurn`), told when one does. */
   const turnWaiters = new Set<() => void>();
   /** Each running or waiting turn's abort, for {@link ProxyApp.stopTurns}. */
@@ -390,11 +394,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     });
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
     if (activeTurns >= maxActiveTurns && hooks.waitForTurn !== true) {
+      // A place frees when a running turn ends: about one turn's model time from now. The official
+      // clients wait what Retry-After says; without it they retried within a second, and gave up.
+      const retryAfter = Math.max(1, Math.ceil((turnModelMs ?? 0) / 1000));
       throw new HttpError(
         429,
         `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
         'rate_limit_error',
         'too_many_turns',
+        null,
+        { 'retry-after': String(retryAfter) },
       );
     }
     // One signal for the client's leaving and the deadline (each AbortSignal made costs microseconds).
@@ -465,6 +474,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       clearTimeout(timer);
       liveTurns.delete(turnAbort);
       ctx.client.unwatch(clientGone);
+      if (spent.length > 0) {
+        let ms = 0;
+        for (const s of spent) ms += s.durationMs;
+        turnModelMs =
+          turnModelMs === undefined ? ms : TURN_MS_WEIGHT * ms + (1 - TURN_MS_WEIGHT) * turnModelMs;
+      }
       if (counted) {
         activeTurns--;
         for (const wake of [...turnWaiters]) wake();

@@ -92,6 +92,19 @@ describe('a turn queued for the local engine', () => {
     expect(answer).toMatchObject({ object: 'chat.completion' });
   });
 
+  it('past --max-turns is a 429 too_many_turns with a Retry-After the official client waits for', async () => {
+    await holdEngine();
+    const waiting = [ask().catch((err: unknown) => err), ask().catch((err: unknown) => err)];
+    await expect.poll(turnsInFlight, { timeout: 30_000 }).toBe(2);
+    const refused = await ask().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(refused).toMatchObject({ status: 429, code: 'too_many_turns' });
+    const retryAfter = (refused as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after');
+    expect(retryAfter).toMatch(/^[1-9]\d*$/);
+    release();
+    await Promise.all(waiting);
+  });
+
   it('is answered server_shutdown at once when the server stops, not when the engine comes free', async () => {
     await holdEngine();
     const asked = ask().catch((err: unknown) => err);
