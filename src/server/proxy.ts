@@ -53,6 +53,7 @@ import {
 import type { ConversationFolder } from './conversation-folder.js';
 import { ConversationStore, type Conversations } from './conversation-store.js';
 import { CONVERSATIONS_PATH, conversationRoutesHandler, createConversationHandler } from './conversations.js';
+import { onEngineTaken } from './engine-wait.js';
 import {
   badRequest,
   HttpError,
@@ -61,6 +62,7 @@ import {
   upstreamFailed,
   upstreamRateLimited,
   upstreamTimeout,
+  waitedTooLong,
 } from './errors.js';
 import {
   createHandler,
@@ -376,6 +378,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
   /** The model time of recent turns (their stages' durations, a moving average), for Retry-After. */
   let turnModelMs: number | undefined;
+  const retryAfterSeconds = (): number => Math.max(1, Math.ceil((turnModelMs ?? 0) / 1000));
   /** Turns waiting for one to end (`waitForTurn`), told when one does. */
   const turnWaiters = new Set<() => void>();
   /** Each running or waiting turn's abort, for {@link ProxyApp.stopTurns}. */
@@ -396,7 +399,7 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     if (activeTurns >= maxActiveTurns && hooks.waitForTurn !== true) {
       // A place frees when a running turn ends: about one turn's model time from now. The official
       // clients wait what Retry-After says; without it they retried within a second, and gave up.
-      const retryAfter = Math.max(1, Math.ceil((turnModelMs ?? 0) / 1000));
+      const retryAfter = retryAfterSeconds();
       throw new HttpError(
         429,
         `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
@@ -422,8 +425,13 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     const seed = request.seed ?? options.seed;
     const { settings } = request;
     // Set field by field: an object literal of conditional spreads is slow to build.
+    // A turn that never got the model (queued behind others on a one-sequence engine) ran nothing.
+    let started = options.model.exclusive === undefined;
+    const model = onEngineTaken(options.model, () => {
+      started = true;
+    });
     const turn: TurnOptions = {
-      model: hooks.wrapModel === undefined ? options.model : hooks.wrapModel(options.model),
+      model: hooks.wrapModel === undefined ? model : hooks.wrapModel(model),
       question: request.question,
       history: request.history,
       policy: settings.policy,
@@ -467,6 +475,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       return result;
     } catch (err) {
       const stopped = signal.reason instanceof ServerShutdown;
+      if (timedOut && !(counted && started) && !stopped && !ctx.client.gone)
+        throw waitedTooLong(timeoutMs, retryAfterSeconds());
       const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request, spent.length > 0);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;

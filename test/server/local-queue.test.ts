@@ -105,6 +105,22 @@ describe('a turn queued for the local engine', () => {
     await Promise.all(waiting);
   });
 
+  it('whose deadline passes before it gets the engine is a 503 server_busy the client may retry, not a paid-for 504', async () => {
+    await proxy.close(0);
+    // The engine is held until the test releases it, so the deadline passes while the turn waits.
+    proxy = await startProxyServer({ model, port: 0, upstreamTimeoutMs: 50, log: () => {} });
+    client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    await holdEngine();
+    const err = await ask().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err).toMatchObject({ status: 503, code: 'server_busy' });
+    const headers = (err as InstanceType<typeof OpenAI.APIError>).headers;
+    expect(headers?.get('x-should-retry')).toBeNull();
+    expect(headers?.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/gtalign_upstream_errors_total\{[^}]*\} [1-9]/);
+  });
+
   it('is answered server_shutdown at once when the server stops, not when the engine comes free', async () => {
     await holdEngine();
     const asked = ask().catch((err: unknown) => err);
