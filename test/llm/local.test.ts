@@ -474,4 +474,19 @@ describe('exclusive with a signal (a queued turn whose client left)', () => {
     third.release();
     await third.done;
   });
+
+  it('a generate call queued behind a held engine ends at once when its signal aborts', async () => {
+    const first = hold();
+    await first.inside;
+    const leaving = new AbortController();
+    const queued = model.generate({ messages, maxTokens: 4, signal: leaving.signal });
+    leaving.abort(new Error('the caller left'));
+    // Rejected while the engine is still held: before, it waited for the holder to end.
+    await expect(queued).rejects.toThrow('the caller left');
+    expect(first.started()).toBe(true);
+    first.release();
+    await first.done;
+    const after = await model.generate({ messages, maxTokens: 4 });
+    expect(after.usage.completionTokens).toBeGreaterThan(0);
+  });
 });
