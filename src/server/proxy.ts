@@ -333,6 +333,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       if (err.kind === 'options') return badRequest(err.message);
       const tooLow = limitTooLow(err, request);
       if (tooLow !== undefined) return tooLow;
+      // The conversation fits the context but leaves the turn too little of it: as with one that does not
+      // fit, the client's to shorten (OpenAI counts the answer's room the same way). A lone question that
+      // leaves too little is the server's context size, a 502 below that says to raise it.
+      if (err.details.cutAt === 'context' && request.history.length > 0) {
+        return badRequest(
+          `the conversation leaves the GTAlign turn too little of the model's context: ${err.message}; shorten the conversation`,
+          undefined,
+          'context_length_exceeded',
+        );
+      }
       upstreamErrors.inc({ kind: 'bad_output' });
       return upstreamFailed(
         `the model's output could not be used: ${err.message}`,
