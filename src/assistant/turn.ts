@@ -490,7 +490,9 @@ function reaskStreamer(onText: ((text: string) => void) | undefined): {
 export function runTurn(options: TurnOptions): Promise<TurnResult> {
   // A model with one sequence keeps the turn's stages together (see ChatModel.exclusive).
   const { model } = options;
-  return model.exclusive === undefined ? turnOf(options) : model.exclusive(() => turnOf(options));
+  return model.exclusive === undefined
+    ? turnOf(options)
+    : model.exclusive(() => turnOf(options), options.signal);
 }
 
 async function turnOf(options: TurnOptions): Promise<TurnResult> {

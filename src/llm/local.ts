@@ -137,6 +137,17 @@ function getSharedLlama(lib: NodeLlamaCpp, gpu: false | 'auto'): Promise<Llama> 
   return llama;
 }
 
+/** Waits for `previous`; rejects with the signal's reason as soon as `signal` aborts. */
+function untilAborted(previous: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort!: () => void;
+  const left = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([previous, left]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
 function sameTokens(a: readonly Token[], b: readonly Token[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -230,18 +241,24 @@ class LocalChatModel implements ChatModel {
     this.utf8Guard = Utf8Guard.for(lib, model, { insideCharacters: this.randomWeights === true });
   }
 
-  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+  async exclusive<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.lease.getStore() !== undefined) return work(); // already held by this caller
+    signal?.throwIfAborted();
     const previous = this.queue;
     let release!: () => void;
     this.queue = new Promise<void>((resolve) => {
       release = resolve;
     });
+    // A caller that leaves while it waits gives its place back at once, but the calls queued behind it
+    // still wait for the one before it: the sequence is free only when that one ends.
+    let waiting = true;
     try {
-      await previous;
+      await (signal === undefined ? previous : untilAborted(previous, signal));
+      waiting = false;
       return await this.lease.run({ queue: Promise.resolve() }, work);
     } finally {
-      release();
+      if (waiting) void previous.then(release);
+      else release();
     }
   }
 
@@ -277,7 +294,8 @@ class LocalChatModel implements ChatModel {
     const lease = this.lease.getStore();
     const previous = lease === undefined ? this.queue : lease.queue;
     const job = (async () => {
-      await previous;
+      // A caller that leaves while it waits is answered at once (its work never runs).
+      await untilAborted(previous, signal);
       if (this.closed) throw fail(`${this.id} is closed`, undefined, 'refused');
       this.running = stop;
       try {
@@ -296,8 +314,11 @@ class LocalChatModel implements ChatModel {
         ended = true;
         notify();
       });
-    if (lease === undefined) this.queue = job;
-    else lease.queue = job;
+    // The next call waits for this one and for the one before it: a job that left its place early
+    // must not let the next start while the sequence is still busy.
+    const slot = Promise.all([previous, job]).then(() => {});
+    if (lease === undefined) this.queue = slot;
+    else lease.queue = slot;
     try {
       for (;;) {
         const event = buffer.shift();

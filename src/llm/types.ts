@@ -106,8 +106,10 @@ export interface ChatModel {
    * and other callers' calls wait until it ends. A backend with one sequence (the embedded engine) has
    * it, so that a turn's two stages are not split by another turn's stage, which would replace the
    * sequence's cache and make stage 2 evaluate its prompt again from text. Servers do not need it.
+   * A `signal` that aborts while `work` still waits for its turn rejects at once with the signal's reason
+   * (a client that left, a server that stops), without running `work`.
    */
-  exclusive?<T>(work: () => Promise<T>): Promise<T>;
+  exclusive?<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Frees owned resources (a loaded model, sockets). */
   close(): Promise<void>;
 }
@@ -117,7 +119,10 @@ export function exclusiveOf(model: ChatModel): Pick<ChatModel, 'exclusive'> {
   const { exclusive } = model;
   return exclusive === undefined
     ? {}
-    : { exclusive: <T>(work: () => Promise<T>) => exclusive.call(model, work) as Promise<T> };
+    : {
+        exclusive: <T>(work: () => Promise<T>, signal?: AbortSignal) =>
+          exclusive.call(model, work, signal) as Promise<T>,
+      };
 }
 
 /**

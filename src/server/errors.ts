@@ -136,5 +136,19 @@ export const serverShuttingDown = (): HttpError =>
     { connection: 'close' },
   );
 
+/**
+ * The turn's deadline passed while it waited for the model (behind other turns on a one-sequence engine):
+ * nothing ran, so a 503 the official clients retry, after `Retry-After` seconds.
+ */
+export const waitedTooLong = (waitedMs: number, retryAfterSeconds: number): HttpError =>
+  new HttpError(
+    503,
+    `the turn waited ${waitedMs} ms (--upstream-timeout) behind other turns for the model and never started; nothing was run: send it again later`,
+    'server_error',
+    'server_busy',
+    null,
+    { 'retry-after': String(retryAfterSeconds) },
+  );
+
 export const internalError = (): HttpError =>
   new HttpError(500, 'internal server error (see the server log)', 'server_error', 'internal_error');

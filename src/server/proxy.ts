@@ -53,6 +53,7 @@ import {
 import type { ConversationFolder } from './conversation-folder.js';
 import { ConversationStore, type Conversations } from './conversation-store.js';
 import { CONVERSATIONS_PATH, conversationRoutesHandler, createConversationHandler } from './conversations.js';
+import { onEngineTaken } from './engine-wait.js';
 import {
   badRequest,
   HttpError,
@@ -61,6 +62,7 @@ import {
   upstreamFailed,
   upstreamRateLimited,
   upstreamTimeout,
+  waitedTooLong,
 } from './errors.js';
 import {
   createHandler,
@@ -212,6 +214,8 @@ function turnNote(result: TurnResult, policy: SteeringPolicy): Record<string, un
   return { action: result.action, cell: result.cell, ...spentNote(policy, result.trace.stages) };
 }
 const DEFAULT_MAX_TOKENS = 1024;
+/** Weight of the latest turn in the moving average of turn model time. */
+const TURN_MS_WEIGHT = 0.3;
 
 /** A view of the model that reports the assistant prefix and raw text of streamed (stage-2) calls. */
 function tapped(model: ChatModel, onRaw: (text: string) => void): ChatModel {
@@ -329,6 +333,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       if (err.kind === 'options') return badRequest(err.message);
       const tooLow = limitTooLow(err, request);
       if (tooLow !== undefined) return tooLow;
+      // The conversation fits the context but leaves the turn too little of it: as with one that does not
+      // fit, the client's to shorten (OpenAI counts the answer's room the same way). A lone question that
+      // leaves too little is the server's context size, a 502 below that says to raise it.
+      if (err.details.cutAt === 'context' && request.history.length > 0) {
+        return badRequest(
+          `the conversation leaves the GTAlign turn too little of the model's context: ${err.message}; shorten the conversation`,
+          undefined,
+          'context_length_exceeded',
+        );
+      }
       upstreamErrors.inc({ kind: 'bad_output' });
       return upstreamFailed(
         `the model's output could not be used: ${err.message}`,
@@ -372,6 +386,9 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
   }
 
   const maxActiveTurns = options.limits?.maxActiveTurns ?? Number.POSITIVE_INFINITY;
+  /** The model time of recent turns (their stages' durations, a moving average), for Retry-After. */
+  let turnModelMs: number | undefined;
+  const retryAfterSeconds = (): number => Math.max(1, Math.ceil((turnModelMs ?? 0) / 1000));
   /** Turns waiting for one to end (`waitForTurn`), told when one does. */
   const turnWaiters = new Set<() => void>();
   /** Each running or waiting turn's abort, for {@link ProxyApp.stopTurns}. */
@@ -390,11 +407,16 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     });
   const runProxiedTurn: ProxiedTurn = async (ctx, request, hooks = {}) => {
     if (activeTurns >= maxActiveTurns && hooks.waitForTurn !== true) {
+      // A place frees when a running turn ends: about one turn's model time from now. The official
+      // clients wait what Retry-After says; without it they retried within a second, and gave up.
+      const retryAfter = retryAfterSeconds();
       throw new HttpError(
         429,
         `gtalign serve runs at most ${maxActiveTurns} turns at once (waiting ones included; --max-turns); retry when one has ended`,
         'rate_limit_error',
         'too_many_turns',
+        null,
+        { 'retry-after': String(retryAfter) },
       );
     }
     // One signal for the client's leaving and the deadline (each AbortSignal made costs microseconds).
@@ -413,8 +435,13 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
     const seed = request.seed ?? options.seed;
     const { settings } = request;
     // Set field by field: an object literal of conditional spreads is slow to build.
+    // A turn that never got the model (queued behind others on a one-sequence engine) ran nothing.
+    let started = options.model.exclusive === undefined;
+    const model = onEngineTaken(options.model, () => {
+      started = true;
+    });
     const turn: TurnOptions = {
-      model: hooks.wrapModel === undefined ? options.model : hooks.wrapModel(options.model),
+      model: hooks.wrapModel === undefined ? model : hooks.wrapModel(model),
       question: request.question,
       history: request.history,
       policy: settings.policy,
@@ -458,6 +485,8 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       return result;
     } catch (err) {
       const stopped = signal.reason instanceof ServerShutdown;
+      if (timedOut && !(counted && started) && !stopped && !ctx.client.gone)
+        throw waitedTooLong(timeoutMs, retryAfterSeconds());
       const mapped = turnError(err, timedOut, stopped, ctx.client.gone, request, spent.length > 0);
       if (mapped === undefined && ctx.client.gone) return undefined;
       throw mapped ?? err;
@@ -465,6 +494,12 @@ export function createProxyApp(options: ProxyOptions): ProxyApp {
       clearTimeout(timer);
       liveTurns.delete(turnAbort);
       ctx.client.unwatch(clientGone);
+      if (spent.length > 0) {
+        let ms = 0;
+        for (const s of spent) ms += s.durationMs;
+        turnModelMs =
+          turnModelMs === undefined ? ms : TURN_MS_WEIGHT * ms + (1 - TURN_MS_WEIGHT) * turnModelMs;
+      }
       if (counted) {
         activeTurns--;
         for (const wake of [...turnWaiters]) wake();

@@ -431,3 +431,62 @@ describe('without node-llama-cpp installed', () => {
     }
   });
 });
+
+describe('exclusive with a signal (a queued turn whose client left)', () => {
+  /** A holder of the engine that stays until `release()`; `entered` resolves once it holds it. */
+  function hold(signal?: AbortSignal) {
+    const exclusive = model.exclusive;
+    if (exclusive === undefined) throw new Error('the local model has no exclusive');
+    let release!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let started = false;
+    const done = exclusive.call(
+      model,
+      () =>
+        new Promise<void>((resolve) => {
+          started = true;
+          release = resolve;
+          entered();
+        }),
+      signal,
+    );
+    return { done, inside, release: () => release(), started: () => started };
+  }
+
+  it('rejects a waiting caller at once, without running its work, and keeps the callers behind it waiting', async () => {
+    const first = hold();
+    await first.inside;
+    const leaving = new AbortController();
+    const second = hold(leaving.signal);
+    const third = hold();
+    leaving.abort(new Error('the client left'));
+    await expect(second.done).rejects.toThrow('the client left');
+    expect(second.started()).toBe(false);
+    // The third may start only when the first ends, not when the second gave its place back.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(third.started()).toBe(false);
+    first.release();
+    await first.done;
+    await third.inside;
+    third.release();
+    await third.done;
+  });
+
+  it('a generate call queued behind a held engine ends at once when its signal aborts', async () => {
+    const first = hold();
+    await first.inside;
+    const leaving = new AbortController();
+    const queued = model.generate({ messages, maxTokens: 4, signal: leaving.signal });
+    leaving.abort(new Error('the caller left'));
+    // Rejected while the engine is still held: before, it waited for the holder to end.
+    await expect(queued).rejects.toThrow('the caller left');
+    expect(first.started()).toBe(true);
+    first.release();
+    await first.done;
+    const after = await model.generate({ messages, maxTokens: 4 });
+    expect(after.usage.completionTokens).toBeGreaterThan(0);
+  });
+});

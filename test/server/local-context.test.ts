@@ -45,3 +45,35 @@ describe('a conversation longer than the local model’s context', () => {
     expect(metrics).not.toMatch(/gtalign_upstream_errors_total\{[^}]*\} [1-9]/);
   });
 });
+
+describe('a conversation that fits the local model’s context but leaves the turn too little of it', () => {
+  let roomy: ChatModel;
+  let server: RunningServer;
+  beforeAll(async () => {
+    // The served instruction prompt is ~2,300 tokens on this byte-level model: 2,400 leave stage 1 ~100.
+    roomy = await createLocalModel({ modelPath: join(dir, 'tiny.gguf'), seed: 5, contextSize: 2400 });
+    server = await startProxyServer({ model: roomy, port: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await roomy?.close();
+  });
+
+  it('is a 400 context_length_exceeded (the client can trim its history), not a 502', async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello! How can I help?' },
+          { role: 'user', content: 'Why?' },
+        ],
+      }),
+    });
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(res.status, error.message).toBe(400);
+    expect(error.code).toBe('context_length_exceeded');
+    expect(error.message).toMatch(/leaves the GTAlign turn too little of the model's context/);
+  });
+});

@@ -25,7 +25,7 @@ export const UPSTREAM_TIMEOUT = setting({
   type: positiveInt(),
   default: 300_000,
   arg: 'MS',
-  help: 'longest time one turn may take, both stages; then 504',
+  help: 'longest time one turn may take, both stages (waiting for the engine included); then 504, or 503 server_busy if it never got the engine',
 });
 
 export const SERVED_MODEL_NAME = setting({
