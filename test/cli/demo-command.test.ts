@@ -10,7 +10,7 @@ import { runCliInProcess } from '../support/cli-in-process.js';
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gtalign-demo-command-'));
+  dir = await mkdtemp(join(tmpdir(), 'gtalign-democmd-'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

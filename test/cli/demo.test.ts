@@ -2,20 +2,29 @@
  * `npm run demo` on a fresh clone: no model, no network. It must fall back to a generated tiny model, say that
  * its text is random, and still show the whole pipeline under the pricing policies.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/cli/demo.js';
 
 let dir: string;
-const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, GTALIGN_MODEL: process.env.GTALIGN_MODEL };
+const saved = {
+  XDG_CACHE_HOME: process.env.XDG_CACHE_HOME,
+  GTALIGN_MODEL: process.env.GTALIGN_MODEL,
+  TMPDIR: process.env.TMPDIR,
+};
+/** The temporary folder the demo makes its model in: the test's own, so another test's demo run cannot count. */
+let temp: string;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gtalign-demotest-'));
   // No pulled model and no GTALIGN_MODEL, whatever the machine running the tests has.
   process.env.XDG_CACHE_HOME = join(dir, 'empty-cache');
   process.env.GTALIGN_MODEL = '';
+  temp = join(dir, 'tmp');
+  await mkdir(temp);
+  process.env.TMPDIR = temp;
 });
 
 afterEach(async () => {
@@ -30,7 +39,6 @@ describe('the demo without a model', () => {
   it('runs the pipeline on a generated tiny model and says the text is random', {
     timeout: 60_000,
   }, async () => {
-    const demoDirsBefore = (await readdir(tmpdir())).filter((n) => n.startsWith('gtalign-demo-')).length;
     let out = '';
     await runDemo({ policies: ['subscription', 'api'], write: (t) => (out += t) });
     expect(out).toContain(`No local model found ($GTALIGN_MODEL is not set and ${join(dir, 'empty-cache')}`);
@@ -48,8 +56,7 @@ describe('the demo without a model', () => {
     expect(out).toContain(
       "On the paper's worked example (GTALIGN.md §5: its matrix, no edits → VQ_CQ), the same policies pick: subscription → DQ_DA, api → DQ_DA.",
     );
-    // The generated model is removed afterwards.
-    const demoDirsAfter = (await readdir(tmpdir())).filter((n) => n.startsWith('gtalign-demo-')).length;
-    expect(demoDirsAfter).toBe(demoDirsBefore);
+    // The generated model is removed afterwards (it was made in the test's own temporary folder).
+    expect(await readdir(temp)).toEqual([]);
   });
 });
