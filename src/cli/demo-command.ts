@@ -17,20 +17,9 @@ tables: what 'npm run demo' runs in a clone of the repository. Uses $GTALIGN_MOD
   positionals: true,
   async run({ positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    const { runDemo } = await import('./demo.js');
-    // Ctrl-c stops the turn in progress and lets the demo remove its generated model before exiting.
-    const stop = new AbortController();
-    const interrupt = () => stop.abort(new Error('interrupted'));
-    process.on('SIGINT', interrupt);
-    try {
-      await runDemo({ signal: stop.signal, env: ctx.env, write: (text) => ctx.stdout.write(text) });
-      return 0;
-    } catch (err) {
-      if (!stop.signal.aborted) throw err;
-      ctx.stderr.write('demo interrupted\n');
-      return 130;
-    } finally {
-      process.off('SIGINT', interrupt);
-    }
+    const { runDemoInterruptibly } = await import('./demo.js');
+    return runDemoInterruptibly({ env: ctx.env, write: (text) => ctx.stdout.write(text) }, (text) =>
+      ctx.stderr.write(text),
+    );
   },
 });

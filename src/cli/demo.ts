@@ -147,18 +147,38 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // Ctrl-c stops the turn and lets the demo remove its generated model (the default would kill it first).
-  // Every ctrl-c, not just the first: under `npm run demo`, tsx relays the terminal's signal once more.
+/**
+ * Runs the demo until it ends or ctrl-c stops it: the turn in progress stops and the generated model is
+ * removed (the default SIGINT would kill the process first). Every ctrl-c, not just the first: under
+ * `npm run demo`, tsx relays the terminal's signal once more. Resolves 0, or 130 when interrupted.
+ */
+export async function runDemoInterruptibly(
+  options: Omit<DemoOptions, 'signal'>,
+  stderr: (text: string) => void,
+): Promise<number> {
   const stop = new AbortController();
-  process.on('SIGINT', () => stop.abort(new Error('interrupted')));
-  runDemo({ signal: stop.signal }).catch((err: unknown) => {
-    if (stop.signal.aborted) {
-      process.stderr.write('demo interrupted\n');
-      process.exitCode = 130;
-      return;
-    }
-    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  });
+  const interrupt = () => stop.abort(new Error('interrupted'));
+  process.on('SIGINT', interrupt);
+  try {
+    await runDemo({ ...options, signal: stop.signal });
+    return 0;
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+    stderr('demo interrupted\n');
+    return 130;
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runDemoInterruptibly({}, (text) => process.stderr.write(text)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }
