@@ -1,16 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { asFlag, group } from '../config/setting.js';
 import { JUDGE_CONCURRENCY, JUDGE_SETTINGS } from '../config/settings/judge.js';
 import { REWARD } from '../config/settings/reward.js';
 import { REWARD_SCORE_SETTINGS } from '../config/settings/scoring.js';
 import { LOOKAHEAD_USER } from '../config/settings/sim.js';
+import { type AtomicFile, openAtomic } from '../io/atomic-file.js';
 import { FileBytes } from '../io/byte-reader.js';
 import { fsFailureReason } from '../io/fs-reason.js';
 import { readFailureReason } from '../io/read-failure.js';
-import { removeStaleTemps } from '../io/stale-temps.js';
 import { type BatchStats, newBatchStats } from '../reward/batch.js';
 import type { Judge } from '../reward/judge.js';
 import { mergeStats } from '../reward/offline-pool.js';
@@ -59,8 +58,6 @@ class Output {
     readonly name: string,
     /** A file this run opened (ended at the end), not stdout. */
     readonly ownsStream: boolean,
-    /** The temporary file that becomes `target` when the run is complete (none: written in place). */
-    readonly atomic?: { temp: string; target: string },
   ) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
@@ -89,33 +86,47 @@ class Output {
     });
     this.check();
   }
-  /**
-   * Waits until everything written has reached the file (not for stdout); throws a write error. A file
-   * written beside its target becomes it only when the run is `complete`: a stop, an error or a kill
-   * leaves an earlier file as it was and never a shorter one under its name. Returns whether it did.
-   */
-  async end(complete: boolean): Promise<boolean> {
+  /** Waits until everything written has reached the stream (a device or a pipe it opened); throws a write error. */
+  async end(_complete: boolean): Promise<boolean> {
     if (this.ownsStream && this.error === undefined)
       await new Promise<void>((resolve) => (this.stream as WriteStream).end(() => resolve()));
-    if (this.atomic === undefined) {
-      this.check();
-      return true;
+    this.check();
+    return true;
+  }
+}
+
+/** Where the scored lines go: stdout or a device as a stream, a file through an atomic write. */
+type RunOutput = Pick<Output, 'closed' | 'write' | 'end' | 'name'>;
+
+/**
+ * A file output (io/atomic-file.ts): written under a temporary name beside its target and renamed into
+ * place only when the run is `complete`, so a stop, an error or a kill leaves an earlier file as it was
+ * and never a shorter one under its name. `end` returns whether it became the file.
+ */
+class FileOutput {
+  readonly closed = false;
+  constructor(
+    private readonly file: AtomicFile,
+    readonly name: string,
+  ) {}
+  private failed(err: unknown): InputError {
+    return err instanceof InputError
+      ? err
+      : new InputError(`cannot write ${this.name}: ${writeFailure(err as NodeJS.ErrnoException)}`);
+  }
+  async write(data: string | Uint8Array): Promise<void> {
+    await this.file.write(data).catch((err: unknown) => {
+      throw this.failed(err);
+    });
+  }
+  async end(complete: boolean): Promise<boolean> {
+    if (!complete) {
+      await this.file.abort();
+      return false;
     }
-    const { temp, target } = this.atomic;
-    try {
-      this.check();
-      if (!complete) return false;
-      const file = await open(temp, 'r+');
-      await file.sync().finally(() => file.close());
-      await rename(temp, target);
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      throw new InputError(`cannot write ${this.name}: ${writeFailure(err as NodeJS.ErrnoException)}`);
-    } finally {
-      await unlink(temp).catch(() => undefined);
-    }
-    // What killed runs of this output left beside it can go now.
-    await removeStaleTemps(target);
+    await this.file.commit().catch((err: unknown) => {
+      throw this.failed(err);
+    });
     return true;
   }
 }
@@ -125,28 +136,27 @@ class Output {
  * new one) is written under a temporary name beside it (`.NAME.PID.HEX.tmp`, as every atomic write of
  * gtalign) and renamed into place at the end; a device or a pipe (/dev/stdout, a FIFO) is written in place.
  */
-async function openOutput(path: string): Promise<Output> {
+async function openOutput(path: string): Promise<RunOutput> {
   const info = await stat(path).catch(() => undefined);
-  // A link to a file stays a link: the file it names is the one replaced.
-  const target = info?.isFile() ? await realpath(path) : path;
-  const atomic =
-    info !== undefined && !info.isFile()
-      ? undefined
-      : {
-          temp: join(
-            dirname(target),
-            `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-          ),
-          target,
-        };
-  const stream = createWriteStream(atomic?.temp ?? path, { encoding: 'utf8' });
+  if (info === undefined || info.isFile()) {
+    // A link to a file stays a link: the file it names is the one replaced.
+    const target = info === undefined ? path : await realpath(path);
+    try {
+      // The folder must be there already (openAtomic would make it): a mistyped folder is an error.
+      await stat(dirname(target));
+      return new FileOutput(await openAtomic(target), path);
+    } catch (err) {
+      throw new InputError(`cannot write ${path}: ${writeFailure(err as NodeJS.ErrnoException)}`);
+    }
+  }
+  const stream = createWriteStream(path, { encoding: 'utf8' });
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', (err: NodeJS.ErrnoException) =>
       reject(new InputError(`cannot write ${path}: ${writeFailure(err)}`)),
     );
   });
-  return new Output(stream, path, true, atomic);
+  return new Output(stream, path, true);
 }
 
 /**
@@ -239,7 +249,7 @@ ends: a stop or a kill leaves an earlier FILE as it was.`,
     // a missing input or a bad persona file must not cost.
     const source = await openInput(input, ctx.stdin);
     let lookahead: LookaheadSetup | undefined;
-    let out: Output;
+    let out: RunOutput;
     try {
       lookahead = values.lookahead > 0 ? await lookaheadSetup(values, ctx.env, batch) : undefined;
       out = outputFile === undefined ? new Output(ctx.stdout, 'stdout', false) : await openOutput(outputFile);
